@@ -1,0 +1,81 @@
+# slipway — plain Makefile (see docs/development.md).
+#   make          build ./slipway (optimised)
+#   make test     sanitizer build, unit + end-to-end tests, "N passed, N failed"
+#   make demo     the main job on the embedded store
+#   make fuzz     build libFuzzer targets (clang)
+#   make bench    benchmarks against their peers
+#   make lint     clang-format check + cppcheck
+
+CC      ?= cc
+PKGS    := libcurl openssl yaml-0.1 jansson
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+           -pthread -Isrc -MMD -MP
+CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lz -lpthread -lm
+
+SRC      := $(sort $(wildcard src/*/*.c))
+MAIN     := src/main.c
+OBJ      := $(SRC:%.c=build/rel/%.o)
+TOBJ     := $(SRC:%.c=build/test/%.o)
+UNIT     := $(patsubst tests/unit/%.c,build/test/unit/%,$(wildcard tests/unit/test_*.c))
+FUZZ     := $(patsubst fuzz/%.c,build/fuzz/%,$(filter-out fuzz/%_main.c,$(wildcard fuzz/*.c)))
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+.PHONY: all test unit e2e demo fuzz bench lint clean deps tsan
+
+all: deps slipway
+
+deps:
+	@scripts/install-deps
+
+slipway: $(OBJ) build/rel/src/main.o
+	$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) $(LDLIBS)
+
+build/rel/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The test build: same sources, ASan + UBSan, no optimisation surprises.
+build/test/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O1 $(SAN) -c -o $@ $<
+
+build/test/slipway: $(TOBJ) build/test/src/main.o
+	$(CC) $(CFLAGS) $(SAN) -o $@ $(filter %.o,$^) $(LDLIBS)
+
+build/test/unit/%: tests/unit/%.c $(TOBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
+
+test: deps build/test/slipway $(UNIT)
+	@tests/run.sh
+
+unit: deps $(UNIT)
+	@tests/run.sh --unit
+
+e2e: deps build/test/slipway
+	@tests/run.sh --e2e
+
+demo: deps slipway
+	@scripts/demo.sh
+
+# libFuzzer targets: every fuzz/<name>.c against the sources, built with clang.
+build/fuzz/%: fuzz/%.c $(SRC)
+	@mkdir -p $(dir $@)
+	clang $(filter-out -MMD -MP,$(CFLAGS)) -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(SRC) $(LDLIBS)
+
+fuzz: deps $(FUZZ)
+
+bench: deps slipway
+	@for b in bench/*.sh; do echo "== $$b"; bash $$b || exit 1; done
+
+lint:
+	clang-format --dry-run --Werror src/*.c src/*/*.c src/*/*.h tests/unit/*.c fuzz/*.c
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+	    -Isrc --suppress=missingIncludeSystem src
+
+clean:
+	rm -rf build slipway
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,170 @@
+/*
+ * File-system helpers. The one idea: a file that others read is never written
+ * in place. It is written to a temporary name in the same directory, fsynced,
+ * renamed over the target, and then the directory is fsynced, so a crash leaves
+ * either the old or the new content and never a torn file.
+ */
+#include "base/base.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int fd_write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int file_read_all(const char *path, char **data, size_t *len, struct sw_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sw_err_sys(err, errno, "%s", path);
+    struct buf b = BUF_INIT;
+    int rc = 0;
+    for (;;) {
+        buf_grow(&b, 65536);
+        ssize_t n = read(fd, b.data + b.len, b.cap - b.len - 1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = sw_err_sys(err, errno, "%s", path);
+            goto out;
+        }
+        if (n == 0)
+            break;
+        b.len += (size_t)n;
+    }
+    b.data[b.len] = '\0';
+    *data = buf_detach(&b, len);
+out:
+    close(fd);
+    buf_free(&b);
+    return rc;
+}
+
+int fs_mkdir_p(const char *path, struct sw_err *err)
+{
+    char *p = xstrdup(path);
+    int rc = 0;
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char c = *s;
+        *s = '\0';
+        if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+            rc = sw_err_sys(err, errno, "%s", p);
+            break;
+        }
+        *s = c;
+        if (!c)
+            break;
+    }
+    if (!rc) {
+        struct stat st;
+        if (stat(path, &st) < 0)
+            rc = sw_err_sys(err, errno, "%s", path);
+        else if (!S_ISDIR(st.st_mode))
+            rc = sw_err_set(err, SW_EINVAL, "%s: not a directory", path);
+    }
+    free(p);
+    return rc;
+}
+
+int fs_fsync_dir(const char *path, struct sw_err *err)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return sw_err_sys(err, errno, "%s", path);
+    int rc = 0;
+    if (fsync(fd) < 0 && errno != EINVAL)
+        rc = sw_err_sys(err, errno, "fsync %s", path);
+    close(fd);
+    return rc;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, struct sw_err *err)
+{
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    char *tmp = xasprintf("%s.tmp-%d-XXXXXX", path, (int)getpid());
+    int rc = 0, fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        rc = sw_err_sys(err, errno, "%s", path);
+        goto out;
+    }
+    int e = fd_write_all(fd, data, len);
+    if (!e && fsync(fd) < 0)
+        e = -errno;
+    if (close(fd) < 0 && !e)
+        e = -errno;
+    if (!e && rename(tmp, path) < 0)
+        e = -errno;
+    if (e) {
+        unlink(tmp);
+        rc = sw_err_sys(err, -e, "%s", path);
+        goto out;
+    }
+    rc = fs_fsync_dir(slash ? dir : ".", err);
+out:
+    free(tmp);
+    free(dir);
+    return rc;
+}
+
+char *path_join(const char *a, const char *b)
+{
+    size_t la = strlen(a);
+    if (la && a[la - 1] == '/')
+        return xasprintf("%s%s", a, b[0] == '/' ? b + 1 : b);
+    return xasprintf("%s/%s", a, b[0] == '/' ? b + 1 : b);
+}
+
+int sys_ncpu(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (int)n;
+}
+
+const char *sys_user(void)
+{
+    static char name[64];
+    if (name[0])
+        return name;
+    const char *u = getenv("SLIPWAY_ACTOR");
+    if (!u || !*u)
+        u = getenv("USER");
+    if (!u || !*u) {
+        struct passwd *pw = getpwuid(getuid());
+        u = pw ? pw->pw_name : "unknown";
+    }
+    snprintf(name, sizeof(name), "%s", u);
+    return name;
+}
+
+const char *sys_host(void)
+{
+    static char host[256];
+    if (!host[0] && gethostname(host, sizeof(host) - 1) < 0)
+        snprintf(host, sizeof(host), "localhost");
+    return host;
+}

@@ -1,0 +1,37 @@
+/*
+ * Private to the store module: the operations each backend implements. The
+ * generic layer (store.c) has already validated keys and arguments.
+ */
+#ifndef SW_STORE_BACKEND_H
+#define SW_STORE_BACKEND_H
+
+#include "store/store.h"
+
+struct store_ops {
+    const char *scheme;
+    int (*get)(struct store *, const char *, char **, size_t *, char *, struct sw_err *);
+    int (*put)(struct store *, const char *, const void *, size_t, unsigned, char *,
+               struct sw_err *);
+    int (*put_file)(struct store *, const char *, const char *, unsigned, char *,
+                    struct sw_err *);
+    int (*put_if_match)(struct store *, const char *, const void *, size_t, const char *,
+                        char *, struct sw_err *);
+    int (*batch_commit)(struct store *, struct sw_err *);
+    void (*batch_abort)(struct store *);
+    int (*head)(struct store *, const char *, struct store_stat *, unsigned, struct sw_err *);
+    int (*del)(struct store *, const char *, const char *, struct sw_err *);
+    /* Every key starting with prefix, unsorted; the generic layer sorts and pages. */
+    int (*list)(struct store *, const char *, struct store_list *, struct sw_err *);
+    int (*cleanup)(struct store *, int64_t, size_t *, struct sw_err *);
+    void (*free)(struct store *);
+};
+
+struct store {
+    const struct store_ops *ops;
+    char *url;
+    void *impl;
+};
+
+int store_fs_open(const char *root, struct store *st, struct sw_err *err);
+
+#endif

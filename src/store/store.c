@@ -1,0 +1,202 @@
+/*
+ * The generic half of the store: URL parsing, key validation and paging. Each
+ * backend sees only valid keys, so no backend can be tricked into touching a
+ * path or object outside its root.
+ */
+#include "store/backend.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int store_key_check(const char *key, struct sw_err *err)
+{
+    size_t len = strlen(key);
+    if (len == 0)
+        return sw_err_set(err, SW_EINVAL, "empty store key");
+    if (len > STORE_KEY_MAX)
+        return sw_err_set(err, SW_EINVAL, "store key longer than %d bytes", STORE_KEY_MAX);
+    if (key[0] == '/')
+        return sw_err_set(err, SW_EINVAL, "store key '%s' is absolute", key);
+    const char *comp = key;
+    for (const char *p = key;; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '/' || c == '\0') {
+            size_t n = (size_t)(p - comp);
+            if (n == 0)
+                return sw_err_set(err, SW_EINVAL, "store key '%s' has an empty component", key);
+            if (comp[0] == '.')
+                return sw_err_set(err, SW_EINVAL,
+                                  "store key '%s': a component may not start with '.'", key);
+            if (!c)
+                break;
+            comp = p + 1;
+            continue;
+        }
+        if (c < 0x21 || c > 0x7e || c == '\\')
+            return sw_err_set(err, SW_EINVAL, "store key '%s': byte 0x%02x not allowed", key, c);
+    }
+    return 0;
+}
+
+int store_open(const char *url, struct store **out, struct sw_err *err)
+{
+    struct store *st = xcalloc(1, sizeof(*st));
+    int rc;
+    st->url = xstrdup(url);
+    if (str_starts_with(url, "file://")) {
+        const char *path = url + 7;
+        if (path[0] != '/') {
+            rc = sw_err_set(err, SW_EINVAL, "store URL '%s': file:// needs an absolute path",
+                            url);
+            goto fail;
+        }
+        rc = store_fs_open(path, st, err);
+    } else if (strstr(url, "://")) {
+        rc = sw_err_set(err, SW_EINVAL,
+                        "store URL '%s': unsupported scheme (expected file:// or a path)", url);
+    } else {
+        rc = store_fs_open(url, st, err);
+    }
+    if (rc)
+        goto fail;
+    *out = st;
+    return 0;
+fail:
+    free(st->url);
+    free(st);
+    return rc;
+}
+
+void store_free(struct store *st)
+{
+    if (!st)
+        return;
+    st->ops->free(st);
+    free(st->url);
+    free(st);
+}
+
+const char *store_url(const struct store *st)
+{
+    return st->url;
+}
+
+#define CHECK_KEY(key)                                                                             \
+    do {                                                                                           \
+        int rc_ = store_key_check(key, err);                                                       \
+        if (rc_)                                                                                   \
+            return rc_;                                                                            \
+    } while (0)
+
+int store_get(struct store *st, const char *key, char **data, size_t *len,
+              char etag[SHA256_HEX_LEN + 1], struct sw_err *err)
+{
+    CHECK_KEY(key);
+    return st->ops->get(st, key, data, len, etag, err);
+}
+
+int store_put(struct store *st, const char *key, const void *data, size_t len, unsigned flags,
+              char etag_out[SHA256_HEX_LEN + 1], struct sw_err *err)
+{
+    CHECK_KEY(key);
+    return st->ops->put(st, key, data, len, flags, etag_out, err);
+}
+
+int store_put_file(struct store *st, const char *key, const char *path, unsigned flags,
+                   char etag_out[SHA256_HEX_LEN + 1], struct sw_err *err)
+{
+    CHECK_KEY(key);
+    return st->ops->put_file(st, key, path, flags, etag_out, err);
+}
+
+int store_put_if_match(struct store *st, const char *key, const void *data, size_t len,
+                       const char *if_match, char etag_out[SHA256_HEX_LEN + 1],
+                       struct sw_err *err)
+{
+    CHECK_KEY(key);
+    return st->ops->put_if_match(st, key, data, len, if_match, etag_out, err);
+}
+
+int store_batch_commit(struct store *st, struct sw_err *err)
+{
+    return st->ops->batch_commit(st, err);
+}
+
+void store_batch_abort(struct store *st)
+{
+    st->ops->batch_abort(st);
+}
+
+int store_head(struct store *st, const char *key, struct store_stat *out, unsigned flags,
+               struct sw_err *err)
+{
+    CHECK_KEY(key);
+    memset(out, 0, sizeof(*out));
+    return st->ops->head(st, key, out, flags, err);
+}
+
+int store_delete(struct store *st, const char *key, const char *if_match, struct sw_err *err)
+{
+    CHECK_KEY(key);
+    return st->ops->del(st, key, if_match, err);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int store_list_all(struct store *st, const char *prefix, struct store_list *out,
+                   struct sw_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = st->ops->list(st, prefix, out, err);
+    if (rc) {
+        store_list_free(out);
+        return rc;
+    }
+    if (out->n)
+        qsort(out->keys, out->n, sizeof(char *), cmp_str);
+    return 0;
+}
+
+int store_list(struct store *st, const char *prefix, const char *start_after, size_t max,
+               struct store_list *out, struct sw_err *err)
+{
+    int rc = store_list_all(st, prefix, out, err);
+    if (rc)
+        return rc;
+    size_t first = 0;
+    if (start_after)
+        while (first < out->n && strcmp(out->keys[first], start_after) <= 0)
+            first++;
+    size_t n = out->n - first;
+    if (max && n > max) {
+        n = max;
+        out->truncated = 1;
+    }
+    for (size_t i = 0; i < first; i++)
+        free(out->keys[i]);
+    for (size_t i = first + n; i < out->n; i++)
+        free(out->keys[i]);
+    if (n)
+        memmove(out->keys, out->keys + first, n * sizeof(char *));
+    out->n = n;
+    return 0;
+}
+
+void store_list_free(struct store_list *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        free(l->keys[i]);
+    free(l->keys);
+    memset(l, 0, sizeof(*l));
+}
+
+int store_cleanup(struct store *st, int64_t older_than_ms, size_t *removed, struct sw_err *err)
+{
+    *removed = 0;
+    return st->ops->cleanup(st, older_than_ms, removed, err);
+}

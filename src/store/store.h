@@ -1,0 +1,101 @@
+/*
+ * store — objects by key. Everything slipway keeps (blobs, manifests,
+ * environment state, locks, audit events) lives behind this interface, so the
+ * embedded directory and an S3-compatible bucket are interchangeable.
+ *
+ * Keys are relative, '/'-separated names of printable ASCII: no empty, "." or
+ * ".." component, no component starting with '.', at most STORE_KEY_MAX bytes.
+ * A bad key is SW_EINVAL, never a path outside the store.
+ *
+ * ETags are the lowercase hex SHA-256 of an object's content on every backend,
+ * which makes compare-and-swap portable. Errors are the SW_E* codes of base.h;
+ * SW_ENOTFOUND for a missing key, SW_ECONFLICT for a failed precondition.
+ *
+ * Thread safety: one struct store may be used from several threads at once
+ * (release hashing uploads blobs in parallel).
+ */
+#ifndef SW_STORE_H
+#define SW_STORE_H
+
+#include "base/base.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_KEY_MAX 1024
+
+struct store;
+
+struct store_stat {
+    uint64_t size;
+    int64_t mtime_ms;
+    char etag[SHA256_HEX_LEN + 1]; /* filled only when STORE_STAT_ETAG was asked */
+};
+
+/* store_put flags */
+enum {
+    STORE_IF_ABSENT = 1 << 0, /* fail with SW_EEXIST when the key exists */
+    STORE_BATCH = 1 << 1,     /* durable and visible only after store_batch_commit() */
+};
+/* store_head flags */
+enum { STORE_STAT_ETAG = 1 << 0 };
+
+/* Opens a store from a URL: "file:///abs/path" or a plain path (created when
+ * missing). The caller frees with store_free(). */
+int store_open(const char *url, struct store **out, struct sw_err *err);
+void store_free(struct store *st);
+/* The URL the store was opened with, for messages. Borrowed. */
+const char *store_url(const struct store *st);
+
+/* Validates a key (see above). 0 or SW_EINVAL with the reason in err. */
+int store_key_check(const char *key, struct sw_err *err);
+
+/* Reads an object: *data (NUL-terminated, caller frees), *len; etag when non-NULL. */
+int store_get(struct store *st, const char *key, char **data, size_t *len,
+              char etag[SHA256_HEX_LEN + 1], struct sw_err *err);
+/* Writes an object atomically. etag_out (optional) receives the new ETag. */
+int store_put(struct store *st, const char *key, const void *data, size_t len, unsigned flags,
+              char etag_out[SHA256_HEX_LEN + 1], struct sw_err *err);
+/* Copies a local file into the store, hashing it on the way. etag_out receives
+ * the SHA-256 of what was stored, so a caller can check it against what it
+ * hashed earlier (the file may have changed in between). */
+int store_put_file(struct store *st, const char *key, const char *path, unsigned flags,
+                   char etag_out[SHA256_HEX_LEN + 1], struct sw_err *err);
+/* Compare-and-swap: writes only when the current ETag equals if_match, or when
+ * if_match is NULL and the key is absent. SW_ECONFLICT otherwise. Correct
+ * across processes and, on S3, across machines. */
+int store_put_if_match(struct store *st, const char *key, const void *data, size_t len,
+                       const char *if_match, char etag_out[SHA256_HEX_LEN + 1],
+                       struct sw_err *err);
+/* Makes every STORE_BATCH put of this handle durable and visible (one syncfs
+ * instead of an fsync per object, as git's batch fsync mode). A batched put
+ * whose key appeared meanwhile is dropped silently when it was STORE_IF_ABSENT. */
+int store_batch_commit(struct store *st, struct sw_err *err);
+/* Discards pending batched puts. */
+void store_batch_abort(struct store *st);
+
+int store_head(struct store *st, const char *key, struct store_stat *out, unsigned flags,
+               struct sw_err *err);
+/* Deletes a key; with if_match non-NULL only when its ETag matches. Deleting a
+ * missing key is SW_ENOTFOUND. */
+int store_delete(struct store *st, const char *key, const char *if_match, struct sw_err *err);
+
+/* One page of a listing: keys in byte order, each starting with prefix and
+ * greater than start_after (NULL: from the start). */
+struct store_list {
+    char **keys;
+    size_t n;
+    int truncated; /* more keys follow; call again with start_after = last key */
+};
+int store_list(struct store *st, const char *prefix, const char *start_after, size_t max,
+               struct store_list *out, struct sw_err *err);
+/* Lists every key under prefix (all pages). */
+int store_list_all(struct store *st, const char *prefix, struct store_list *out,
+                   struct sw_err *err);
+void store_list_free(struct store_list *l);
+
+/* Removes leftovers of interrupted writes older than older_than_ms (temporary
+ * files; on S3, incomplete multipart uploads). *removed counts them. */
+int store_cleanup(struct store *st, int64_t older_than_ms, size_t *removed, struct sw_err *err);
+
+#endif

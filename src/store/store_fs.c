@@ -1,0 +1,602 @@
+/*
+ * The fs backend: a directory where key "a/b/c" is the file "<root>/a/b/c".
+ *
+ * The one idea: nothing is written in place. A put writes ".tmp.*" beside the
+ * target, fsyncs it and renames (or, for put-if-absent, hard-links) it into
+ * place, then fsyncs the directory; readers see the old or the new object,
+ * never a torn one. Keys cannot start a component with '.', so temporaries
+ * never collide with keys and never show in listings.
+ *
+ * Compare-and-swap takes an exclusive flock on "<root>/.cas.lock" for the read,
+ * compare and rename; flock is per open file description, so it excludes other
+ * processes and other threads of this one alike.
+ *
+ * Batched puts (release uploads) skip the per-file fsync: store_batch_commit
+ * calls syncfs once, then renames every temporary into place, then syncfs
+ * again — git's "batch" fsync method. A crash before the commit leaves only
+ * temporaries, which store_cleanup removes.
+ */
+#include "store/backend.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct pending {
+    char *tmp;
+    char *final;
+    char *key;
+    int if_absent;
+};
+
+struct fs {
+    char *root;
+    int rootfd;
+    pthread_mutex_t lock; /* guards pending */
+    struct pending *pending;
+    size_t npending, cappending;
+};
+
+static atomic_uint tmp_counter;
+
+static struct fs *FS(struct store *st)
+{
+    return st->impl;
+}
+
+static char *key_path(struct fs *fs, const char *key)
+{
+    return path_join(fs->root, key);
+}
+
+static int dir_of(const char *path, char *out, size_t outlen)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    if (n + 1 > outlen)
+        return -1;
+    memcpy(out, path, n);
+    out[n] = '\0';
+    return 0;
+}
+
+static int map_err(struct store *st, struct sw_err *err, int e, const char *what, const char *key)
+{
+    if (e == ENOSPC || e == EDQUOT)
+        return sw_err_set(err, SW_ENOSPC, "store %s: no space left on device while %s %s",
+                          st->url, what, key);
+    if (e == EACCES || e == EPERM || e == EROFS)
+        return sw_err_set(err, SW_EACCES, "store %s: not writable (%s) while %s %s", st->url,
+                          strerror(e), what, key);
+    return sw_err_sys(err, e, "store %s: %s %s", st->url, what, key);
+}
+
+/* Creates a unique temporary file beside final, making parent directories as
+ * needed. Returns the fd and the malloc'd temp path in *tmp, or -errno. */
+static int tmp_create(const char *final, char **tmp)
+{
+    char dir[STORE_KEY_MAX + 4096];
+    if (dir_of(final, dir, sizeof(dir)) < 0)
+        return -ENAMETOOLONG;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        unsigned n = atomic_fetch_add(&tmp_counter, 1);
+        char *p = xasprintf("%s/.tmp.%d.%u.%lx", dir, (int)getpid(), n,
+                            (unsigned long)time_mono_ms() ^ (unsigned long)random());
+        int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            *tmp = p;
+            return fd;
+        }
+        int e = errno;
+        free(p);
+        if (e == ENOENT) {
+            if (fs_mkdir_p(dir, NULL) < 0)
+                return errno ? -errno : -EIO;
+            continue;
+        }
+        if (e != EEXIST)
+            return -e;
+    }
+    return -EEXIST;
+}
+
+/* Writes a temp file with data (or copied from src_fd when >= 0), hashing it.
+ * On success *tmp holds the temp path. */
+static int tmp_write(const char *final, const void *data, size_t len, int src_fd, int sync,
+                     char **tmp, char etag[SHA256_HEX_LEN + 1])
+{
+    int fd = tmp_create(final, tmp);
+    if (fd < 0)
+        return fd;
+    struct sha256_ctx *h = sha256_new();
+    int e = 0;
+    if (src_fd < 0) {
+        sha256_update(h, data, len);
+        e = fd_write_all(fd, data, len);
+    } else {
+        static const size_t chunk = 256 * 1024;
+        char *b = xmalloc(chunk);
+        for (;;) {
+            ssize_t n = read(src_fd, b, chunk);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0) {
+                e = -errno;
+                break;
+            }
+            if (n == 0)
+                break;
+            sha256_update(h, b, (size_t)n);
+            if ((e = fd_write_all(fd, b, (size_t)n)) < 0)
+                break;
+        }
+        free(b);
+    }
+    char hex[SHA256_HEX_LEN + 1];
+    sha256_final_hex(h, hex);
+    if (etag)
+        memcpy(etag, hex, sizeof(hex));
+    if (!e && sync && fsync(fd) < 0)
+        e = -errno;
+    if (close(fd) < 0 && !e)
+        e = -errno;
+    if (e) {
+        unlink(*tmp);
+        free(*tmp);
+        *tmp = NULL;
+    }
+    return e;
+}
+
+/* Moves a finished temp file into place. if_absent uses link(2), which fails
+ * atomically with EEXIST when another writer got there first. */
+static int tmp_publish(const char *tmp, const char *final, int if_absent)
+{
+    int e = 0;
+    if (if_absent) {
+        if (link(tmp, final) < 0)
+            e = -errno;
+        unlink(tmp);
+    } else if (rename(tmp, final) < 0) {
+        e = -errno;
+        unlink(tmp);
+    }
+    return e;
+}
+
+static int sync_parent(const char *final)
+{
+    char dir[STORE_KEY_MAX + 4096];
+    if (dir_of(final, dir, sizeof(dir)) < 0)
+        return -ENAMETOOLONG;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int e = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    return e;
+}
+
+static int put_common(struct store *st, const char *key, const void *data, size_t len,
+                      int src_fd, unsigned flags, char *etag_out, struct sw_err *err)
+{
+    struct fs *fs = FS(st);
+    char *final = key_path(fs, key), *tmp = NULL;
+    int batch = (flags & STORE_BATCH) != 0;
+    int rc = 0, e = tmp_write(final, data, len, src_fd, !batch, &tmp, etag_out);
+    if (e) {
+        rc = map_err(st, err, -e, "writing", key);
+        goto out;
+    }
+    if (batch) {
+        pthread_mutex_lock(&fs->lock);
+        if (fs->npending == fs->cappending) {
+            fs->cappending = fs->cappending ? fs->cappending * 2 : 64;
+            fs->pending = xrealloc(fs->pending, fs->cappending * sizeof(*fs->pending));
+        }
+        fs->pending[fs->npending++] = (struct pending){tmp, final, xstrdup(key),
+                                                       (flags & STORE_IF_ABSENT) != 0};
+        pthread_mutex_unlock(&fs->lock);
+        return 0;
+    }
+    e = tmp_publish(tmp, final, flags & STORE_IF_ABSENT);
+    if (e == -EEXIST) {
+        rc = sw_err_set(err, SW_EEXIST, "store %s: %s exists", st->url, key);
+        goto out;
+    }
+    if (!e)
+        e = sync_parent(final);
+    if (e)
+        rc = map_err(st, err, -e, "writing", key);
+out:
+    free(tmp);
+    free(final);
+    return rc;
+}
+
+static int fs_put(struct store *st, const char *key, const void *data, size_t len,
+                  unsigned flags, char *etag_out, struct sw_err *err)
+{
+    return put_common(st, key, data, len, -1, flags, etag_out, err);
+}
+
+static int fs_put_file(struct store *st, const char *key, const char *path, unsigned flags,
+                       char *etag_out, struct sw_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sw_err_sys(err, errno, "%s", path);
+    int rc = put_common(st, key, NULL, 0, fd, flags, etag_out, err);
+    close(fd);
+    return rc;
+}
+
+static int fs_get(struct store *st, const char *key, char **data, size_t *len, char *etag,
+                  struct sw_err *err)
+{
+    char *path = key_path(FS(st), key);
+    int rc = file_read_all(path, data, len, NULL);
+    if (rc == SW_ENOTFOUND)
+        rc = sw_err_set(err, SW_ENOTFOUND, "store %s: %s not found", st->url, key);
+    else if (rc)
+        rc = map_err(st, err, errno, "reading", key);
+    else if (etag)
+        sha256_hex(*data, *len, etag);
+    free(path);
+    return rc;
+}
+
+static int hash_file(const char *path, char *etag)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct sha256_ctx *h = sha256_new();
+    char *b = xmalloc(256 * 1024);
+    int e = 0;
+    for (;;) {
+        ssize_t n = read(fd, b, 256 * 1024);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            e = n < 0 ? -errno : 0;
+            break;
+        }
+        sha256_update(h, b, (size_t)n);
+    }
+    sha256_final_hex(h, etag);
+    free(b);
+    close(fd);
+    return e;
+}
+
+static int fs_head(struct store *st, const char *key, struct store_stat *out, unsigned flags,
+                   struct sw_err *err)
+{
+    char *path = key_path(FS(st), key);
+    struct stat sb;
+    int rc = 0;
+    if (stat(path, &sb) < 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            rc = sw_err_set(err, SW_ENOTFOUND, "store %s: %s not found", st->url, key);
+        else
+            rc = map_err(st, err, errno, "reading", key);
+        goto out;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        rc = sw_err_set(err, SW_ENOTFOUND, "store %s: %s not found", st->url, key);
+        goto out;
+    }
+    out->size = (uint64_t)sb.st_size;
+    out->mtime_ms = (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;
+    if (flags & STORE_STAT_ETAG) {
+        int e = hash_file(path, out->etag);
+        if (e)
+            rc = map_err(st, err, -e, "reading", key);
+    }
+out:
+    free(path);
+    return rc;
+}
+
+/* Holds the store-wide CAS lock; returns the lock fd or -errno. */
+static int cas_lock(struct fs *fs)
+{
+    int fd = openat(fs->rootfd, ".cas.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    while (flock(fd, LOCK_EX) < 0) {
+        if (errno != EINTR) {
+            int e = -errno;
+            close(fd);
+            return e;
+        }
+    }
+    return fd;
+}
+
+static void cas_unlock(int fd)
+{
+    flock(fd, LOCK_UN);
+    close(fd);
+}
+
+/* Checks the current ETag of path against if_match (NULL: must be absent). */
+static int precondition(struct store *st, const char *key, const char *path,
+                        const char *if_match, struct sw_err *err)
+{
+    char cur[SHA256_HEX_LEN + 1];
+    int e = hash_file(path, cur);
+    if (e == -ENOENT) {
+        if (if_match)
+            return sw_err_set(err, SW_ECONFLICT, "store %s: %s changed (now absent)", st->url,
+                              key);
+        return 0;
+    }
+    if (e)
+        return map_err(st, err, -e, "reading", key);
+    if (!if_match)
+        return sw_err_set(err, SW_ECONFLICT, "store %s: %s already exists", st->url, key);
+    if (strcmp(cur, if_match) != 0)
+        return sw_err_set(err, SW_ECONFLICT, "store %s: %s was changed by someone else",
+                          st->url, key);
+    return 0;
+}
+
+static int fs_put_if_match(struct store *st, const char *key, const void *data, size_t len,
+                           const char *if_match, char *etag_out, struct sw_err *err)
+{
+    struct fs *fs = FS(st);
+    char *final = key_path(fs, key), *tmp = NULL;
+    int rc, lk = cas_lock(fs);
+    if (lk < 0) {
+        rc = map_err(st, err, -lk, "locking for", key);
+        goto out;
+    }
+    if ((rc = precondition(st, key, final, if_match, err)))
+        goto unlock;
+    int e = tmp_write(final, data, len, -1, 1, &tmp, etag_out);
+    if (!e)
+        e = tmp_publish(tmp, final, 0);
+    if (!e)
+        e = sync_parent(final);
+    if (e)
+        rc = map_err(st, err, -e, "writing", key);
+unlock:
+    cas_unlock(lk);
+out:
+    free(tmp);
+    free(final);
+    return rc;
+}
+
+static int fs_del(struct store *st, const char *key, const char *if_match, struct sw_err *err)
+{
+    struct fs *fs = FS(st);
+    char *path = key_path(fs, key);
+    int rc = 0, lk = -1;
+    if (if_match) {
+        if ((lk = cas_lock(fs)) < 0) {
+            rc = map_err(st, err, -lk, "locking for", key);
+            goto out;
+        }
+        if ((rc = precondition(st, key, path, if_match, err)))
+            goto out;
+    }
+    if (unlink(path) < 0) {
+        if (errno == ENOENT)
+            rc = sw_err_set(err, SW_ENOTFOUND, "store %s: %s not found", st->url, key);
+        else
+            rc = map_err(st, err, errno, "deleting", key);
+        goto out;
+    }
+    int e = sync_parent(path);
+    if (e)
+        rc = map_err(st, err, -e, "deleting", key);
+out:
+    if (lk >= 0)
+        cas_unlock(lk);
+    free(path);
+    return rc;
+}
+
+static int fs_batch_commit(struct store *st, struct sw_err *err)
+{
+    struct fs *fs = FS(st);
+    int rc = 0;
+    pthread_mutex_lock(&fs->lock);
+    if (fs->npending == 0)
+        goto out;
+    if (syncfs(fs->rootfd) < 0) {
+        rc = map_err(st, err, errno, "syncing", "batch");
+        goto out;
+    }
+    for (size_t i = 0; i < fs->npending; i++) {
+        struct pending *p = &fs->pending[i];
+        int e = p->tmp ? tmp_publish(p->tmp, p->final, p->if_absent) : 0;
+        free(p->tmp);
+        p->tmp = NULL;
+        if (e && !(e == -EEXIST && p->if_absent) && !rc)
+            rc = map_err(st, err, -e, "writing", p->key);
+    }
+    if (!rc && syncfs(fs->rootfd) < 0)
+        rc = map_err(st, err, errno, "syncing", "batch");
+out:
+    pthread_mutex_unlock(&fs->lock);
+    store_batch_abort(st);
+    return rc;
+}
+
+static void fs_batch_abort(struct store *st)
+{
+    struct fs *fs = FS(st);
+    pthread_mutex_lock(&fs->lock);
+    for (size_t i = 0; i < fs->npending; i++) {
+        if (fs->pending[i].tmp) {
+            unlink(fs->pending[i].tmp);
+            free(fs->pending[i].tmp);
+        }
+        free(fs->pending[i].final);
+        free(fs->pending[i].key);
+    }
+    fs->npending = 0;
+    pthread_mutex_unlock(&fs->lock);
+}
+
+static void list_push(struct store_list *l, size_t *cap, char *key)
+{
+    if (l->n == *cap) {
+        *cap = *cap ? *cap * 2 : 256;
+        l->keys = xrealloc(l->keys, *cap * sizeof(char *));
+    }
+    l->keys[l->n++] = key;
+}
+
+/* Walks <root>/<rel> collecting keys starting with prefix. */
+static int walk(struct store *st, const char *rel, const char *prefix, struct store_list *l,
+                size_t *cap, struct sw_err *err)
+{
+    char *dirpath = rel[0] ? key_path(FS(st), rel) : xstrdup(FS(st)->root);
+    DIR *d = opendir(dirpath);
+    int rc = 0;
+    if (!d) {
+        if (errno != ENOENT && errno != ENOTDIR)
+            rc = map_err(st, err, errno, "listing", rel[0] ? rel : "/");
+        goto out;
+    }
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char *key = rel[0] ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
+        size_t kl = strlen(key), pl = strlen(prefix);
+        /* Descend only where the prefix can still match. */
+        int related = strncmp(key, prefix, kl < pl ? kl : pl) == 0;
+        int isdir = de->d_type == DT_DIR;
+        if (de->d_type == DT_UNKNOWN) {
+            struct stat sb;
+            char *p = key_path(FS(st), key);
+            isdir = stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+            free(p);
+        }
+        if (related && isdir) {
+            rc = walk(st, key, prefix, l, cap, err);
+            free(key);
+            if (rc)
+                break;
+        } else if (related && kl >= pl) {
+            list_push(l, cap, key);
+        } else {
+            free(key);
+        }
+    }
+    closedir(d);
+out:
+    free(dirpath);
+    return rc;
+}
+
+static int fs_list(struct store *st, const char *prefix, struct store_list *out,
+                   struct sw_err *err)
+{
+    char start[STORE_KEY_MAX + 1];
+    if (dir_of(prefix, start, sizeof(start)) < 0)
+        return sw_err_set(err, SW_EINVAL, "list prefix too long");
+    size_t cap = 0;
+    return walk(st, start, prefix, out, &cap, err);
+}
+
+static int clean_dir(const char *dir, int64_t cutoff_ms, size_t *removed)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        char *p = path_join(dir, de->d_name);
+        struct stat sb;
+        if (lstat(p, &sb) == 0) {
+            int64_t mt = (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;
+            if (S_ISDIR(sb.st_mode) && de->d_name[0] != '.')
+                clean_dir(p, cutoff_ms, removed);
+            else if (str_starts_with(de->d_name, ".tmp.") && mt <= cutoff_ms &&
+                     unlink(p) == 0)
+                (*removed)++;
+        }
+        free(p);
+    }
+    closedir(d);
+    return 0;
+}
+
+static int fs_cleanup(struct store *st, int64_t older_than_ms, size_t *removed,
+                      struct sw_err *err)
+{
+    clean_dir(FS(st)->root, time_now_ms() - older_than_ms, removed);
+    return 0;
+}
+
+static void fs_free(struct store *st)
+{
+    struct fs *fs = FS(st);
+    if (!fs)
+        return;
+    fs_batch_abort(st);
+    free(fs->pending);
+    pthread_mutex_destroy(&fs->lock);
+    if (fs->rootfd >= 0)
+        close(fs->rootfd);
+    free(fs->root);
+    free(fs);
+}
+
+static const struct store_ops fs_ops = {
+    .scheme = "file",
+    .get = fs_get,
+    .put = fs_put,
+    .put_file = fs_put_file,
+    .put_if_match = fs_put_if_match,
+    .batch_commit = fs_batch_commit,
+    .batch_abort = fs_batch_abort,
+    .head = fs_head,
+    .del = fs_del,
+    .list = fs_list,
+    .cleanup = fs_cleanup,
+    .free = fs_free,
+};
+
+int store_fs_open(const char *root, struct store *st, struct sw_err *err)
+{
+    if (!root[0])
+        return sw_err_set(err, SW_EINVAL, "empty store path");
+    int rc = fs_mkdir_p(root, err);
+    if (rc)
+        return sw_err_prefix(err, "store %s", st->url);
+    struct fs *fs = xcalloc(1, sizeof(*fs));
+    fs->root = xstrdup(root);
+    size_t n = strlen(fs->root);
+    while (n > 1 && fs->root[n - 1] == '/')
+        fs->root[--n] = '\0';
+    fs->rootfd = open(fs->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fs->rootfd < 0) {
+        rc = sw_err_sys(err, errno, "store %s", st->url);
+        free(fs->root);
+        free(fs);
+        return rc;
+    }
+    pthread_mutex_init(&fs->lock, NULL);
+    st->impl = fs;
+    st->ops = &fs_ops;
+    return 0;
+}

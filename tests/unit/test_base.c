@@ -1,0 +1,131 @@
+/* Unit tests for base: buffers, errors, hashing, time and durations, files. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "base/base.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void test_buf_grows(void **state)
+{
+    struct buf b = BUF_INIT;
+    for (int i = 0; i < 10000; i++)
+        buf_addf(&b, "%d,", i);
+    assert_true(b.len > 40000);
+    assert_int_equal(b.data[b.len], '\0');
+    assert_true(str_starts_with(b.data, "0,1,2,"));
+    assert_true(str_ends_with(b.data, "9999,"));
+    size_t len;
+    char *s = buf_detach(&b, &len);
+    assert_null(b.data);
+    assert_int_equal(strlen(s), len);
+    free(s);
+    char *e = buf_detach(&b, NULL); /* empty buffer detaches as "" */
+    assert_string_equal(e, "");
+    free(e);
+}
+
+static void test_err_prefix(void **state)
+{
+    struct sw_err err = {0};
+    assert_int_equal(sw_err_set(&err, SW_EINVAL, "bad %s", "key"), SW_EINVAL);
+    sw_err_prefix(&err, "file %s", "a.yml");
+    assert_string_equal(err.msg, "file a.yml: bad key");
+    assert_int_equal(sw_err_sys(&err, 2, "open x"), SW_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "open x: No such file"));
+    assert_int_equal(sw_err_set(NULL, SW_EIO, "ignored"), SW_EIO);
+}
+
+static void test_sha256_vectors(void **state)
+{
+    char hex[65];
+    sha256_hex("", 0, hex);
+    assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    sha256_hex("abc", 3, hex);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    struct sha256_ctx *c = sha256_new();
+    sha256_update(c, "a", 1);
+    sha256_update(c, "bc", 2);
+    sha256_final_hex(c, hex);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+static void test_time_roundtrip(void **state)
+{
+    char s[32];
+    time_format_iso(1764059106123LL, s, sizeof(s));
+    assert_string_equal(s, "2025-11-25T08:25:06.123Z");
+    int64_t ms;
+    assert_int_equal(time_parse_iso(s, &ms), 0);
+    assert_int_equal(ms, 1764059106123LL);
+    assert_int_equal(time_parse_iso("2025-11-25T08:25:06Z", &ms), 0);
+    assert_int_equal(ms, 1764059106000LL);
+    assert_int_equal(time_parse_iso("yesterday", &ms), SW_EINVAL);
+    assert_int_equal(time_parse_iso("2025-11-25T08:25:06+01:00", &ms), SW_EINVAL);
+}
+
+static void test_durations(void **state)
+{
+    int64_t ms;
+    assert_int_equal(duration_parse("24h", &ms), 0);
+    assert_int_equal(ms, 24LL * 3600 * 1000);
+    assert_int_equal(duration_parse("1h30m", &ms), 0);
+    assert_int_equal(ms, 90LL * 60 * 1000);
+    assert_int_equal(duration_parse("250ms", &ms), 0);
+    assert_int_equal(ms, 250);
+    assert_int_equal(duration_parse("7d", &ms), 0);
+    assert_int_equal(ms, 7LL * 86400 * 1000);
+    assert_int_equal(duration_parse("", &ms), SW_EINVAL);
+    assert_int_equal(duration_parse("h", &ms), SW_EINVAL);
+    assert_int_equal(duration_parse("10", &ms), SW_EINVAL);
+    assert_int_equal(duration_parse("10y", &ms), SW_EINVAL);
+    assert_int_equal(duration_parse("-5m", &ms), SW_EINVAL);
+    assert_int_equal(duration_parse("99999999999h", &ms), SW_EINVAL);
+    char out[32];
+    duration_format(90061000, out, sizeof(out));
+    assert_string_equal(out, "1d1h");
+    duration_format(5000, out, sizeof(out));
+    assert_string_equal(out, "5s");
+}
+
+static void test_files(void **state)
+{
+    char dir[] = "/tmp/sw-base-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *deep = xasprintf("%s/a/b/c", dir);
+    assert_int_equal(fs_mkdir_p(deep, NULL), 0);
+    assert_int_equal(fs_mkdir_p(deep, NULL), 0); /* idempotent */
+    char *f = path_join(deep, "x.txt");
+    assert_int_equal(fs_write_atomic(f, "hello", 5, NULL), 0);
+    assert_int_equal(fs_write_atomic(f, "bye", 3, NULL), 0);
+    char *data;
+    size_t len;
+    assert_int_equal(file_read_all(f, &data, &len, NULL), 0);
+    assert_int_equal(len, 3);
+    assert_string_equal(data, "bye");
+    free(data);
+    struct sw_err err = {0};
+    char *missing = path_join(dir, "nope");
+    assert_int_equal(file_read_all(missing, &data, &len, &err), SW_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "nope"));
+    /* mkdir -p through a regular file is an error, not a crash */
+    char *through = path_join(f, "sub");
+    assert_int_not_equal(fs_mkdir_p(through, &err), 0);
+    char *cmd = xasprintf("rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    free(cmd), free(through), free(missing), free(f), free(deep);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buf_grows),     cmocka_unit_test(test_err_prefix),
+        cmocka_unit_test(test_sha256_vectors), cmocka_unit_test(test_time_roundtrip),
+        cmocka_unit_test(test_durations),     cmocka_unit_test(test_files),
+    };
+    return cmocka_run_group_tests_name("base", tests, NULL, NULL);
+}

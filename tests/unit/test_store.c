@@ -1,0 +1,280 @@
+/* Unit tests for the store interface on the fs backend: keys, atomic puts,
+ * conditional writes, batches, listing, cleanup, and CAS across processes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "store/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct fixture {
+    char dir[64];
+    struct store *st;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = xcalloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/sw-store-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    struct sw_err err = {0};
+    if (store_open(f->dir, &f->st, &err))
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    store_free(f->st);
+    char *cmd = xasprintf("rm -rf %s", f->dir);
+    int rc = system(cmd);
+    free(cmd);
+    free(f);
+    return rc;
+}
+
+static void test_key_check(void **state)
+{
+    const char *bad[] = {"",     "/etc/passwd", "a/../b", "..",        "a//b",   "a/",
+                         "./a",  "a/.hidden",   "a\\b",   "sp ace",    "tab\tx", "\x7f",
+                         "é",    ".tmp.1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        struct sw_err err = {0};
+        assert_int_equal(store_key_check(bad[i], &err), SW_EINVAL);
+        assert_true(err.msg[0] != '\0');
+    }
+    char *longkey = xmalloc(STORE_KEY_MAX + 2);
+    memset(longkey, 'a', STORE_KEY_MAX + 1);
+    longkey[STORE_KEY_MAX + 1] = '\0';
+    assert_int_equal(store_key_check(longkey, NULL), SW_EINVAL);
+    longkey[STORE_KEY_MAX] = '\0';
+    assert_int_equal(store_key_check(longkey, NULL), 0);
+    free(longkey);
+    assert_int_equal(store_key_check("envs/dev/state.json", NULL), 0);
+    assert_int_equal(store_key_check("blobs/sha256/ab/abcdef", NULL), 0);
+}
+
+static void test_put_get_head_delete(void **state)
+{
+    struct fixture *f = *state;
+    struct sw_err err = {0};
+    char etag[65], etag2[65];
+    assert_int_equal(store_put(f->st, "a/b/c.json", "{}", 2, 0, etag, &err), 0);
+    char *data;
+    size_t len;
+    assert_int_equal(store_get(f->st, "a/b/c.json", &data, &len, etag2, &err), 0);
+    assert_int_equal(len, 2);
+    assert_string_equal(data, "{}");
+    assert_string_equal(etag, etag2);
+    free(data);
+    struct store_stat sb;
+    assert_int_equal(store_head(f->st, "a/b/c.json", &sb, STORE_STAT_ETAG, &err), 0);
+    assert_int_equal(sb.size, 2);
+    assert_string_equal(sb.etag, etag);
+    /* a directory is not an object */
+    assert_int_equal(store_head(f->st, "a/b", &sb, 0, &err), SW_ENOTFOUND);
+    assert_int_equal(store_get(f->st, "a/missing", &data, &len, NULL, &err), SW_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "a/missing"));
+    /* put-if-absent */
+    assert_int_equal(store_put(f->st, "a/b/c.json", "x", 1, STORE_IF_ABSENT, NULL, &err),
+                     SW_EEXIST);
+    assert_int_equal(store_get(f->st, "a/b/c.json", &data, &len, NULL, &err), 0);
+    assert_string_equal(data, "{}");
+    free(data);
+    /* conditional delete */
+    assert_int_equal(store_delete(f->st, "a/b/c.json", "00", &err), SW_ECONFLICT);
+    assert_int_equal(store_delete(f->st, "a/b/c.json", etag, &err), 0);
+    assert_int_equal(store_delete(f->st, "a/b/c.json", NULL, &err), SW_ENOTFOUND);
+    /* a bad key never reaches the file system */
+    assert_int_equal(store_put(f->st, "../escape", "x", 1, 0, NULL, &err), SW_EINVAL);
+    char *outside = xasprintf("%s/../escape", f->dir);
+    assert_int_not_equal(access(outside, F_OK), 0);
+    free(outside);
+}
+
+static void test_put_if_match(void **state)
+{
+    struct fixture *f = *state;
+    struct sw_err err = {0};
+    char e1[65], e2[65];
+    assert_int_equal(store_put_if_match(f->st, "s.json", "1", 1, NULL, e1, &err), 0);
+    assert_int_equal(store_put_if_match(f->st, "s.json", "2", 1, NULL, NULL, &err),
+                     SW_ECONFLICT);
+    assert_int_equal(store_put_if_match(f->st, "s.json", "2", 1, e1, e2, &err), 0);
+    /* the stale ETag loses */
+    assert_int_equal(store_put_if_match(f->st, "s.json", "3", 1, e1, NULL, &err), SW_ECONFLICT);
+    assert_non_null(strstr(err.msg, "changed"));
+    char *data;
+    size_t len;
+    assert_int_equal(store_get(f->st, "s.json", &data, &len, NULL, &err), 0);
+    assert_string_equal(data, "2");
+    free(data);
+    assert_int_equal(store_put_if_match(f->st, "gone.json", "x", 1, e2, NULL, &err),
+                     SW_ECONFLICT);
+}
+
+static void test_list_paging(void **state)
+{
+    struct fixture *f = *state;
+    char key[64];
+    for (int i = 0; i < 25; i++) {
+        snprintf(key, sizeof(key), "events/%012d.json", i);
+        assert_int_equal(store_put(f->st, key, "e", 1, 0, NULL, NULL), 0);
+    }
+    assert_int_equal(store_put(f->st, "eventsX", "e", 1, 0, NULL, NULL), 0);
+    assert_int_equal(store_put(f->st, "other/x", "e", 1, 0, NULL, NULL), 0);
+    struct store_list l;
+    const char *after = NULL;
+    char last[64] = "";
+    int total = 0, pages = 0;
+    do {
+        assert_int_equal(store_list(f->st, "events/", after, 10, &l, NULL), 0);
+        for (size_t i = 0; i < l.n; i++) {
+            assert_true(strcmp(l.keys[i], last) > 0);
+            snprintf(last, sizeof(last), "%s", l.keys[i]);
+            total++;
+        }
+        after = last;
+        pages++;
+        int more = l.truncated;
+        store_list_free(&l);
+        if (!more)
+            break;
+    } while (1);
+    assert_int_equal(total, 25);
+    assert_int_equal(pages, 3);
+    assert_int_equal(store_list_all(f->st, "events", &l, NULL), 0);
+    assert_int_equal(l.n, 26); /* events/… and eventsX */
+    store_list_free(&l);
+    assert_int_equal(store_list_all(f->st, "events/00000000001", &l, NULL), 0);
+    assert_int_equal(l.n, 10);
+    store_list_free(&l);
+    assert_int_equal(store_list_all(f->st, "nothing/", &l, NULL), 0);
+    assert_int_equal(l.n, 0);
+    store_list_free(&l);
+}
+
+static void test_batch(void **state)
+{
+    struct fixture *f = *state;
+    struct sw_err err = {0};
+    assert_int_equal(store_put(f->st, "blobs/x", "old", 3, 0, NULL, &err), 0);
+    assert_int_equal(store_put(f->st, "blobs/x", "new", 3, STORE_BATCH | STORE_IF_ABSENT, NULL,
+                               &err), 0);
+    assert_int_equal(store_put(f->st, "blobs/y", "y", 1, STORE_BATCH | STORE_IF_ABSENT, NULL,
+                               &err), 0);
+    struct store_stat sb;
+    /* invisible until the commit */
+    assert_int_equal(store_head(f->st, "blobs/y", &sb, 0, &err), SW_ENOTFOUND);
+    assert_int_equal(store_batch_commit(f->st, &err), 0);
+    assert_int_equal(store_head(f->st, "blobs/y", &sb, 0, &err), 0);
+    char *data;
+    size_t len;
+    assert_int_equal(store_get(f->st, "blobs/x", &data, &len, NULL, &err), 0);
+    assert_string_equal(data, "old"); /* if-absent kept the first */
+    free(data);
+    /* an aborted batch leaves nothing behind, not even temporaries */
+    assert_int_equal(store_put(f->st, "blobs/z", "z", 1, STORE_BATCH, NULL, &err), 0);
+    store_batch_abort(f->st);
+    assert_int_equal(store_head(f->st, "blobs/z", &sb, 0, &err), SW_ENOTFOUND);
+    size_t removed = 99;
+    assert_int_equal(store_cleanup(f->st, 0, &removed, &err), 0);
+    assert_int_equal(removed, 0);
+}
+
+static void test_cleanup_temporaries(void **state)
+{
+    struct fixture *f = *state;
+    char *tmp = xasprintf("%s/blobs/.tmp.1.2.3", f->dir);
+    char *d = xasprintf("%s/blobs", f->dir);
+    fs_mkdir_p(d, NULL);
+    FILE *fp = fopen(tmp, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    size_t removed = 0;
+    assert_int_equal(store_cleanup(f->st, 3600 * 1000, &removed, NULL), 0);
+    assert_int_equal(removed, 0); /* too young */
+    assert_int_equal(store_cleanup(f->st, 0, &removed, NULL), 0);
+    assert_int_equal(removed, 1);
+    assert_int_not_equal(access(tmp, F_OK), 0);
+    free(tmp);
+    free(d);
+}
+
+/* 8 processes × 200 read-increment-CAS loops on one counter must end at 1600:
+ * a lost update would show as a smaller number. */
+static void test_cas_across_processes(void **state)
+{
+    struct fixture *f = *state;
+    enum { PROCS = 8, ITERS = 200 };
+    assert_int_equal(store_put(f->st, "counter", "0", 1, 0, NULL, NULL), 0);
+    pid_t pids[PROCS];
+    for (int p = 0; p < PROCS; p++) {
+        pids[p] = fork();
+        assert_true(pids[p] >= 0);
+        if (pids[p] == 0) {
+            struct store *st;
+            if (store_open(f->dir, &st, NULL))
+                _exit(3);
+            for (int i = 0; i < ITERS;) {
+                char *data, etag[65], next[32];
+                size_t len;
+                if (store_get(st, "counter", &data, &len, etag, NULL))
+                    _exit(4);
+                int n = snprintf(next, sizeof(next), "%ld", atol(data) + 1);
+                free(data);
+                int rc = store_put_if_match(st, "counter", next, (size_t)n, etag, NULL, NULL);
+                if (rc == 0)
+                    i++;
+                else if (rc != SW_ECONFLICT)
+                    _exit(5);
+            }
+            store_free(st);
+            _exit(0);
+        }
+    }
+    for (int p = 0; p < PROCS; p++) {
+        int status;
+        assert_int_equal(waitpid(pids[p], &status, 0), pids[p]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    char *data;
+    size_t len;
+    assert_int_equal(store_get(f->st, "counter", &data, &len, NULL, NULL), 0);
+    print_message("# counter after %d x %d CAS increments: %s\n", PROCS, ITERS, data);
+    assert_int_equal(atol(data), PROCS * ITERS);
+    free(data);
+}
+
+static void test_open_errors(void **state)
+{
+    struct store *st;
+    struct sw_err err = {0};
+    assert_int_equal(store_open("s3x://bucket", &st, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "unsupported scheme"));
+    assert_int_equal(store_open("file://relative", &st, &err), SW_EINVAL);
+    assert_int_not_equal(store_open("/dev/null/sub", &st, &err), 0);
+    assert_non_null(strstr(err.msg, "/dev/null"));
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_key_check), T(test_put_get_head_delete), T(test_put_if_match),
+        T(test_list_paging),              T(test_batch),               T(test_cleanup_temporaries),
+        T(test_cas_across_processes),     cmocka_unit_test(test_open_errors),
+    };
+    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
