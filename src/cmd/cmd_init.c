@@ -1,0 +1,86 @@
+/* slipway init [DIR]: scaffold .slipway/ with dev (direct) and staging (blue-green). */
+#include "cmd/cmd.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "usage: slipway init [DIR]\n"
+    "\n"
+    "Creates DIR/.slipway/ (DIR defaults to the current directory):\n"
+    "  environments/dev.yml      strategy: direct, listen 127.0.0.1:8081\n"
+    "  environments/staging.yml  strategy: blue-green, listen 127.0.0.1:8082,\n"
+    "                            preview 127.0.0.1:9082\n"
+    "  pipelines/                workflow files (see docs/pipelines.md)\n"
+    "  .gitignore                keeps data/ (the embedded store) and cache/ out of git\n"
+    "Existing files are left alone, so running it twice is harmless.\n";
+
+static const char dev_yml[] =
+    "# The dev environment: every deploy goes live at once.\n"
+    "strategy: direct\n"
+    "listen: 127.0.0.1:8081\n"
+    "keep_previous: 24h\n"
+    "retain_releases: 20\n";
+
+static const char staging_yml[] =
+    "# The staging environment: deploys go to the idle slot, served on preview;\n"
+    "# 'slipway switch staging' makes it live, 'slipway rollback staging' flips back.\n"
+    "strategy: blue-green\n"
+    "listen: 127.0.0.1:8082\n"
+    "preview: 127.0.0.1:9082\n"
+    "keep_previous: 24h\n"
+    "retain_releases: 20\n";
+
+static int write_new(const char *dir, const char *name, const char *body, int *created,
+                     struct sw_err *err)
+{
+    char *path = path_join(dir, name);
+    int rc = 0;
+    if (access(path, F_OK) != 0) {
+        rc = fs_write_atomic(path, body, strlen(body), err);
+        *created += !rc;
+    }
+    free(path);
+    return rc;
+}
+
+int cmd_init(int argc, char **argv, struct cli *cli)
+{
+    static const struct option opts[] = {CLI_GLOBAL_OPTIONS, {0}};
+    cli->usage = usage;
+    int first = cli_getopt(cli, argc, argv, "", opts, NULL, NULL);
+    if (first < 0)
+        return -first - 1;
+    if (argc - first > 1)
+        return cli_usage_error(cli, "expected at most one directory");
+    const char *dir = first < argc ? argv[first] : ".";
+    struct sw_err err = {0};
+    char *root = path_join(dir, ".slipway");
+    char *envs = path_join(root, "environments");
+    char *pipes = path_join(root, "pipelines");
+    int created = 0, rc;
+    if ((rc = fs_mkdir_p(envs, &err)) || (rc = fs_mkdir_p(pipes, &err)) ||
+        (rc = write_new(envs, "dev.yml", dev_yml, &created, &err)) ||
+        (rc = write_new(envs, "staging.yml", staging_yml, &created, &err)) ||
+        (rc = write_new(root, ".gitignore", "data/\ncache/\n", &created, &err)) ||
+        (rc = write_new(pipes, ".keep", "", &created, &err)))
+        goto out;
+    if (cli->json) {
+        char *real = realpath(dir, NULL);
+        cli_print_json(json_pack("{s:s, s:b}", "project", real ? real : dir, "created",
+                                 created > 0));
+        free(real);
+    } else if (created) {
+        cli_say(cli, "initialised %s (environments: dev, staging)\n", root);
+    } else {
+        cli_say(cli, "%s already initialised; nothing changed\n", root);
+    }
+out:
+    free(pipes);
+    free(envs);
+    free(root);
+    return rc ? cli_fail(&err) : EXIT_OK;
+}

@@ -1,0 +1,95 @@
+/* slipway release create DIR [--message M]: hash, store, print the new id. */
+#include "cmd/cmd.h"
+#include "release/release.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: slipway release create DIR [--message M]\n"
+    "\n"
+    "Builds an immutable release from the files under DIR: each body is hashed\n"
+    "(one thread per core) and stored once; the manifest records path, size,\n"
+    "content type, cache policy and where it came from (git commit and ref when\n"
+    "DIR is in a repository). Prints the release id on stdout.\n"
+    "\n"
+    "  -m, --message M   a note kept with the release\n"
+    "  --json            print {\"id\", \"files\", \"bytes\", \"new_blobs\"}\n"
+    "\n"
+    "Symbolic links are followed when they stay inside DIR; one pointing outside,\n"
+    "a device, socket or FIFO, or an empty DIR is an error. .git/ and .slipway/\n"
+    "are never included.\n";
+
+/* The stat cache lives in the project (never in a shared store): it describes
+ * this machine's files. Without a project there is no cache. */
+static char *stat_cache_path(struct cli *cli, const char *dir)
+{
+    if (cli_project(cli, NULL) != 0)
+        return NULL;
+    char *real = realpath(dir, NULL);
+    if (!real)
+        return NULL;
+    char hex[SHA256_HEX_LEN + 1];
+    sha256_hex(real, strlen(real), hex);
+    free(real);
+    return xasprintf("%s/.slipway/cache/stat-%.16s", cli->project, hex);
+}
+
+int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message, char **id,
+                           struct sw_err *err)
+{
+    int rc = cli_store(cli, err);
+    if (rc)
+        return rc;
+    char *cache = stat_cache_path(cli, dir);
+    struct release_create_opts o = {.dir = dir, .message = message, .stat_cache = cache};
+    struct release_create_result res;
+    rc = release_create(cli->store, &o, id, &res, err);
+    free(cache);
+    if (rc)
+        return rc;
+    if (cli->json && !strcmp(cli->cmd, "release")) {
+        cli_print_json(json_pack("{s:s, s:I, s:I, s:I}", "id", *id, "files",
+                                 (json_int_t)res.files, "bytes", (json_int_t)res.bytes,
+                                 "new_blobs", (json_int_t)res.new_blobs));
+    } else if (!cli->quiet && !cli->json) {
+        char size[32];
+        cli_human_size(res.bytes, size, sizeof(size));
+        fprintf(stderr, "release %s: %zu files, %s, %zu new bodies (%zu files read)\n", *id,
+                res.files, size, res.new_blobs, res.hashed);
+    }
+    return 0;
+}
+
+static int opt(int c, const char *arg, void *ctx)
+{
+    *(const char **)ctx = arg;
+    return 0;
+}
+
+int cmd_release(int argc, char **argv, struct cli *cli)
+{
+    static const struct option opts[] = {
+        CLI_GLOBAL_OPTIONS, {"message", required_argument, NULL, 'm'}, {0}};
+    const char *message = NULL;
+    cli->usage = usage;
+    int first = cli_getopt(cli, argc, argv, "m:", opts, opt, &message);
+    if (first < 0)
+        return -first - 1;
+    if (first == argc)
+        return cli_usage_error(cli, "expected a subcommand: create DIR");
+    if (strcmp(argv[first], "create") != 0)
+        return cli_usage_error(cli, "unknown subcommand '%s' (expected: create)", argv[first]);
+    if (argc - first != 2)
+        return cli_usage_error(cli, "expected one directory: slipway release create DIR");
+    struct sw_err err = {0};
+    char *id = NULL;
+    int rc = cmd_release_create_dir(cli, argv[first + 1], message, &id, &err);
+    if (rc)
+        return cli_fail(&err);
+    if (!cli->json)
+        printf("%s\n", id);
+    free(id);
+    return EXIT_OK;
+}

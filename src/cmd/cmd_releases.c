@@ -1,0 +1,68 @@
+/* slipway releases: list releases, newest last. */
+#include "cmd/cmd.h"
+#include "release/release.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static const char usage[] =
+    "usage: slipway releases\n"
+    "\n"
+    "Lists every release in the store, oldest first: id, creation time, files,\n"
+    "size, git commit (short) and message. --json prints\n"
+    "{\"releases\":[{\"id\", \"created\", \"files\", \"bytes\", \"commit\", \"ref\", \"message\"}]}.\n";
+
+static json_t *opt_str(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+int cmd_releases(int argc, char **argv, struct cli *cli)
+{
+    static const struct option opts[] = {CLI_GLOBAL_OPTIONS, {0}};
+    cli->usage = usage;
+    int first = cli_getopt(cli, argc, argv, "", opts, NULL, NULL);
+    if (first < 0)
+        return -first - 1;
+    if (first != argc)
+        return cli_usage_error(cli, "unexpected argument '%s'", argv[first]);
+    struct sw_err err = {0};
+    char **ids = NULL;
+    size_t n = 0;
+    int rc = cli_store(cli, &err);
+    if (rc || (rc = release_list(cli->store, &ids, &n, &err)))
+        return cli_fail(&err);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n && !rc; i++) {
+        struct release *r;
+        if ((rc = release_load(cli->store, ids[i], &r, &err)))
+            break;
+        char when[40], size[32];
+        time_format_iso(r->created_ms, when, sizeof(when));
+        if (cli->json) {
+            json_array_append_new(
+                arr, json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:o}", "id", r->id, "created",
+                               when, "files", (json_int_t)r->nfiles, "bytes",
+                               (json_int_t)r->bytes, "commit", opt_str(r->commit), "ref",
+                               opt_str(r->ref), "message", opt_str(r->message)));
+        } else {
+            cli_human_size(r->bytes, size, sizeof(size));
+            printf("%s  %.19s  %6zu files  %10s  %-8.8s  %s\n", r->id, when, r->nfiles, size,
+                   r->commit ? r->commit : "-", r->message ? r->message : "");
+        }
+        release_free(r);
+    }
+    release_ids_free(ids, n);
+    if (rc) {
+        json_decref(arr);
+        return cli_fail(&err);
+    }
+    if (cli->json)
+        cli_print_json(json_pack("{s:o}", "releases", arr));
+    else {
+        json_decref(arr);
+        if (!n)
+            cli_say(cli, "no releases yet (create one with 'slipway release create DIR')\n");
+    }
+    return EXIT_OK;
+}

@@ -1,0 +1,111 @@
+/* slipway status [ENV]: every environment, its slots, releases and age. */
+#include "cmd/cmd.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: slipway status [ENV]\n"
+    "\n"
+    "Shows each environment (or only ENV): strategy, live slot and release,\n"
+    "what each slot holds, the previous release and how long ago it changed.\n"
+    "--json prints {\"environments\":[{\"name\", \"strategy\", \"live_release\",\n"
+    "\"live_slot\", \"slots\":{\"blue\":{\"release\"},\"green\":{\"release\"}},\n"
+    "\"previous_release\", \"generation\", \"updated\"}]} (slots is {} for direct).\n";
+
+static json_t *opt_str(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *env_json(const struct env_config *c, const struct env_state *s)
+{
+    json_t *slots = json_object();
+    if (c->strategy == STRATEGY_BLUE_GREEN)
+        for (int i = 0; i < 2; i++)
+            json_object_set_new(slots, deploy_slot_name(i),
+                                json_pack("{s:o}", "release", opt_str(s->slot_release[i])));
+    char when[40] = "";
+    if (s->updated_ms)
+        time_format_iso(s->updated_ms, when, sizeof(when));
+    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:o}", "name", c->name, "strategy",
+                     deploy_strategy_name(c->strategy), "live_release",
+                     opt_str(s->live_release), "live_slot",
+                     opt_str(c->strategy == STRATEGY_BLUE_GREEN ? deploy_slot_name(s->live_slot)
+                                                                : NULL),
+                     "slots", slots, "previous_release", opt_str(s->previous_release),
+                     "generation", (json_int_t)s->generation, "updated",
+                     opt_str(when[0] ? when : NULL));
+}
+
+static void env_human(const struct env_config *c, const struct env_state *s)
+{
+    char age[32] = "never";
+    if (s->updated_ms) {
+        duration_format(time_now_ms() - s->updated_ms, age, sizeof(age));
+        strncat(age, " ago", sizeof(age) - strlen(age) - 1);
+    }
+    printf("%s (%s)  changed %s, generation %lld\n", c->name, deploy_strategy_name(c->strategy),
+           age, (long long)s->generation);
+    printf("  live      %s%s%s%s\n", s->live_release ? s->live_release : "(nothing deployed)",
+           s->live_slot != SLOT_NONE && c->strategy == STRATEGY_BLUE_GREEN ? " on " : "",
+           c->strategy == STRATEGY_BLUE_GREEN && s->live_slot != SLOT_NONE
+               ? deploy_slot_name(s->live_slot)
+               : "",
+           c->listen ? "" : "");
+    if (c->strategy == STRATEGY_BLUE_GREEN)
+        for (int i = 0; i < 2; i++)
+            printf("  %-9s %s%s\n", deploy_slot_name(i),
+                   s->slot_release[i] ? s->slot_release[i] : "(empty)",
+                   i == s->live_slot ? "  [live]" : s->slot_release[i] ? "  [idle]" : "");
+    if (s->previous_release) {
+        char prev[32];
+        duration_format(time_now_ms() - s->previous_since_ms, prev, sizeof(prev));
+        printf("  previous  %s (replaced %s ago)\n", s->previous_release, prev);
+    }
+}
+
+int cmd_status(int argc, char **argv, struct cli *cli)
+{
+    static const struct option opts[] = {CLI_GLOBAL_OPTIONS, {0}};
+    cli->usage = usage;
+    int first = cli_getopt(cli, argc, argv, "", opts, NULL, NULL);
+    if (first < 0)
+        return -first - 1;
+    if (argc - first > 1)
+        return cli_usage_error(cli, "expected at most one environment");
+    struct sw_err err = {0};
+    struct env_config **envs = NULL;
+    size_t n = 0;
+    int rc;
+    if (first < argc) {
+        envs = xcalloc(1, sizeof(*envs));
+        rc = cli_env(cli, argv[first], &envs[0], &err);
+        n = rc ? 0 : 1;
+    } else {
+        rc = cli_envs(cli, &envs, &n, &err);
+    }
+    if (!rc)
+        rc = cli_store(cli, &err);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n && !rc; i++) {
+        struct env_state *s;
+        if ((rc = deploy_state_load(cli->store, envs[i]->name, &s, &err)))
+            break;
+        if (cli->json)
+            json_array_append_new(arr, env_json(envs[i], s));
+        else
+            env_human(envs[i], s);
+        env_state_free(s);
+    }
+    env_configs_free(envs, n);
+    if (rc) {
+        json_decref(arr);
+        return cli_fail(&err);
+    }
+    if (cli->json)
+        cli_print_json(json_pack("{s:o}", "environments", arr));
+    else
+        json_decref(arr);
+    return EXIT_OK;
+}

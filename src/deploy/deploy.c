@@ -1,0 +1,295 @@
+/*
+ * Deploy, switch and rollback: the environment state machine.
+ *
+ * Every change runs the same transaction (change()): take the lease lock, read
+ * the state, record any audit event a crash left unwritten, apply the change
+ * to the in-memory state, write it with compare-and-swap, append the event,
+ * release the lock. The apply step is a pure function of the state, so the
+ * three operations differ only in it.
+ *
+ * Blue-green: a deploy writes the idle slot; a switch makes it live and the
+ * old live release becomes "previous". While the idle slot still holds the
+ * previous release, rollback is the same instant flip back.
+ */
+#include "deploy/internal.h"
+#include "release/release.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void deploy_result_free(struct deploy_result *r)
+{
+    if (!r)
+        return;
+    free(r->from);
+    free(r->to);
+    memset(r, 0, sizeof(*r));
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+static void set_str(char **dst, const char *s)
+{
+    char *copy = dup_or_null(s);
+    free(*dst);
+    *dst = copy;
+}
+
+static int str_eq(const char *a, const char *b)
+{
+    return a && b && !strcmp(a, b);
+}
+
+/* Makes the idle slot live; the old live release becomes previous. */
+static void flip(struct env_state *s, int64_t now)
+{
+    int idle = deploy_idle_slot(s);
+    if (s->live_release && !str_eq(s->live_release, s->slot_release[idle])) {
+        set_str(&s->previous_release, s->live_release);
+        s->previous_since_ms = now;
+    }
+    s->live_slot = idle;
+    set_str(&s->live_release, s->slot_release[idle]);
+}
+
+/* The environment file may have changed strategy since the last change. */
+static void convert_strategy(struct env_state *s, enum deploy_strategy want)
+{
+    if (s->strategy == want)
+        return;
+    if (want == STRATEGY_BLUE_GREEN) {
+        if (s->live_release) {
+            set_str(&s->slot_release[SLOT_BLUE], s->live_release);
+            s->slot_since_ms[SLOT_BLUE] = s->updated_ms;
+            s->live_slot = SLOT_BLUE;
+        }
+    } else {
+        for (int i = 0; i < 2; i++) {
+            free(s->slot_release[i]);
+            s->slot_release[i] = NULL;
+            s->slot_since_ms[i] = 0;
+        }
+        s->live_slot = SLOT_NONE;
+    }
+    s->strategy = want;
+}
+
+struct op {
+    const char *action;
+    const char *release; /* deploy / rollback target */
+    int do_switch;
+    const struct env_config *env;
+};
+
+static int apply_deploy(struct env_state *s, const struct op *op, struct deploy_result *res,
+                        struct sw_err *err)
+{
+    int64_t now = time_now_ms();
+    if (s->strategy == STRATEGY_DIRECT) {
+        if (s->live_release && !str_eq(s->live_release, op->release)) {
+            set_str(&s->previous_release, s->live_release);
+            s->previous_since_ms = now;
+        }
+        set_str(&s->live_release, op->release);
+        res->switched = 1;
+        return 0;
+    }
+    int idle = deploy_idle_slot(s);
+    set_str(&s->slot_release[idle], op->release);
+    s->slot_since_ms[idle] = now;
+    res->slot = idle;
+    /* The very first deploy has nothing live to protect: it goes live at once. */
+    if (op->do_switch || !s->live_release) {
+        flip(s, now);
+        res->switched = 1;
+    }
+    return 0;
+}
+
+static int apply_switch(struct env_state *s, const struct op *op, struct deploy_result *res,
+                        struct sw_err *err)
+{
+    if (s->strategy != STRATEGY_BLUE_GREEN)
+        return sw_err_set(err, DEPLOY_ESTRATEGY,
+                          "environment %s uses the direct strategy; there is no idle slot to "
+                          "switch to (deploy a release instead)",
+                          s->env);
+    int idle = deploy_idle_slot(s);
+    if (!s->slot_release[idle])
+        return sw_err_set(err, DEPLOY_ENOTHING,
+                          "environment %s: the idle slot (%s) holds no release; deploy one first",
+                          s->env, deploy_slot_name(idle));
+    flip(s, time_now_ms());
+    res->slot = s->live_slot;
+    res->switched = 1;
+    return 0;
+}
+
+static int rollback_to(struct env_state *s, const struct op *op, const char *target,
+                       struct deploy_result *res, struct sw_err *err);
+
+static int apply_rollback(struct env_state *s, const struct op *op, struct deploy_result *res,
+                          struct sw_err *err)
+{
+    if (!op->release && !s->previous_release)
+        return sw_err_set(err, DEPLOY_ENOTHING,
+                          "environment %s has no previous release to roll back to (use --to "
+                          "RELEASE)",
+                          s->env);
+    /* A copy: the state fields it may come from are rewritten below. */
+    char *target = xstrdup(op->release ? op->release : s->previous_release);
+    int rc = rollback_to(s, op, target, res, err);
+    free(target);
+    return rc;
+}
+
+static int rollback_to(struct env_state *s, const struct op *op, const char *target,
+                       struct deploy_result *res, struct sw_err *err)
+{
+    if (str_eq(target, s->live_release))
+        return sw_err_set(err, DEPLOY_ENOTHING, "environment %s: %s is already live", s->env,
+                          target);
+    int64_t now = time_now_ms();
+    if (s->strategy == STRATEGY_BLUE_GREEN) {
+        int idle = deploy_idle_slot(s);
+        int kept = str_eq(s->slot_release[idle], target) &&
+                   (op->release || now - s->previous_since_ms <= op->env->keep_previous_ms);
+        if (!kept) {
+            set_str(&s->slot_release[idle], target);
+            s->slot_since_ms[idle] = now;
+        }
+        flip(s, now);
+        res->slot = s->live_slot;
+        res->switched = 1;
+        return 0;
+    }
+    if (s->live_release) {
+        set_str(&s->previous_release, s->live_release);
+        s->previous_since_ms = now;
+    }
+    set_str(&s->live_release, target);
+    res->switched = 1;
+    return 0;
+}
+
+typedef int (*apply_fn)(struct env_state *, const struct op *, struct deploy_result *,
+                        struct sw_err *);
+
+/* Test hook (like git's GIT_TEST_*): hold the lock this long before writing,
+ * so tests can make two changes overlap deterministically. */
+static void test_delay(void)
+{
+    const char *d = getenv("SLIPWAY_TEST_DEPLOY_DELAY_MS");
+    if (d && *d)
+        usleep((useconds_t)atoi(d) * 1000);
+}
+
+static int change(struct store *st, const struct op *op, apply_fn apply,
+                  const struct deploy_opts *opts, struct deploy_result *res, struct sw_err *err)
+{
+    const struct env_config *env = op->env;
+    struct env_lock lk = {0};
+    struct env_state *s = NULL;
+    memset(res, 0, sizeof(*res));
+    res->slot = SLOT_NONE;
+    snprintf(res->action, sizeof(res->action), "%s", op->action);
+    int rc = deploy_lock(st, env->name, op->action, &lk, err);
+    if (rc)
+        return rc;
+    if ((rc = deploy_state_load(st, env->name, &s, err)))
+        goto out;
+    if (s->generation == 0)
+        s->strategy = env->strategy;
+    /* A crash between the state write and the event append of the last change
+     * left the audit log one event short: write it now. */
+    if ((rc = deploy_event_append(st, s, err)))
+        goto out;
+    convert_strategy(s, env->strategy);
+    char *old_live = dup_or_null(s->live_release);
+    rc = apply(s, op, res, err);
+    if (rc) {
+        free(old_live);
+        goto out;
+    }
+    test_delay();
+    int64_t now = time_now_ms();
+    s->generation++;
+    s->updated_ms = now;
+    env_change_clear(&s->last);
+    snprintf(s->last.action, sizeof(s->last.action), "%s", op->action);
+    s->last.from = old_live;
+    s->last.to = dup_or_null(s->live_release);
+    if (!res->switched) /* a deploy to the idle slot: "to" is what the slot now holds */
+        set_str(&s->last.to, op->release);
+    s->last.actor = xstrdup(opts && opts->actor ? opts->actor : sys_user());
+    s->last.message = dup_or_null(opts ? opts->message : NULL);
+    s->last.time_ms = now;
+    s->last.generation = s->generation;
+    if ((rc = deploy_state_save(st, s, err)))
+        goto out;
+    res->from = dup_or_null(s->last.from);
+    res->to = dup_or_null(s->live_release);
+    res->generation = s->generation;
+    /* The change is made; a failed append is repaired by the next change. */
+    deploy_event_append(st, s, NULL);
+out:
+    env_state_free(s);
+    deploy_unlock(st, &lk);
+    return rc;
+}
+
+/* A release may be deployed only when its manifest and every body exist. */
+static int check_release(struct store *st, const char *id, struct sw_err *err)
+{
+    struct release *r = NULL;
+    int rc = release_load(st, id, &r, err);
+    if (!rc)
+        rc = release_verify(st, r, err);
+    release_free(r);
+    return rc;
+}
+
+int deploy_release(struct store *st, const struct env_config *env, const char *release_id,
+                   const struct deploy_opts *opts, struct deploy_result *res,
+                   struct sw_err *err)
+{
+    int rc = check_release(st, release_id, err);
+    if (rc)
+        return rc;
+    struct op op = {"deploy", release_id, opts && opts->do_switch, env};
+    return change(st, &op, apply_deploy, opts, res, err);
+}
+
+int deploy_switch(struct store *st, const struct env_config *env, const struct deploy_opts *opts,
+                  struct deploy_result *res, struct sw_err *err)
+{
+    struct op op = {"switch", NULL, 1, env};
+    return change(st, &op, apply_switch, opts, res, err);
+}
+
+int deploy_rollback(struct store *st, const struct env_config *env, const char *to_release,
+                    const struct deploy_opts *opts, struct deploy_result *res,
+                    struct sw_err *err)
+{
+    if (to_release) {
+        int rc = check_release(st, to_release, err);
+        if (rc)
+            return rc;
+    } else {
+        /* Check the previous release outside the lock; apply re-reads the state. */
+        struct env_state *s = NULL;
+        int rc = deploy_state_load(st, env->name, &s, err);
+        if (!rc && s->previous_release)
+            rc = check_release(st, s->previous_release, err);
+        env_state_free(s);
+        if (rc)
+            return rc;
+    }
+    struct op op = {"rollback", to_release, 1, env};
+    return change(st, &op, apply_rollback, opts, res, err);
+}

@@ -1,0 +1,167 @@
+/*
+ * deploy — environments, their slots, and every change to them: deploy,
+ * switch, rollback, history and garbage collection.
+ *
+ * Each environment has one state document "envs/<env>/state.json", changed
+ * only by compare-and-swap on its ETag, with a generation number that grows by
+ * one per change, and only while holding the lease "envs/<env>/lock". This
+ * module is the only writer of environment state. Every change also appends an
+ * event to the hash-chained audit log "events/<seq>.json"; the state carries
+ * its own last change, so an event lost to a crash between the two writes is
+ * appended by the next change (nothing is lost).
+ */
+#ifndef SW_DEPLOY_H
+#define SW_DEPLOY_H
+
+#include "base/base.h"
+#include "store/store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    DEPLOY_ELOCKED = -200,   /* another change holds the environment's lock */
+    DEPLOY_ESTRATEGY = -201, /* the operation needs another strategy */
+    DEPLOY_ENOTHING = -202,  /* nothing to switch to / roll back to */
+};
+
+enum deploy_strategy { STRATEGY_DIRECT, STRATEGY_BLUE_GREEN };
+enum slot { SLOT_NONE = -1, SLOT_BLUE = 0, SLOT_GREEN = 1 };
+
+const char *deploy_strategy_name(enum deploy_strategy s); /* "direct" / "blue-green" */
+const char *deploy_slot_name(int slot);                    /* "blue" / "green" / NULL */
+
+/* ---- environment files (.slipway/environments/<name>.yml) ------------------ */
+
+struct env_cache_rule {
+    char *pattern; /* fnmatch(3) pattern on the release path, e.g. "*.woff2" */
+    char *policy;  /* Cache-Control value */
+};
+
+struct env_config {
+    char *name;
+    char *file; /* the path it was loaded from */
+    enum deploy_strategy strategy;
+    char *listen;  /* "127.0.0.1:8081" or NULL */
+    char *preview; /* blue-green only; NULL when absent */
+    int64_t keep_previous_ms;
+    int retain_releases;
+    char *spa_fallback; /* "/index.html" or NULL */
+    struct env_cache_rule *cache;
+    size_t ncache;
+};
+
+/* Loads and validates one environment file. Errors name the file, line and
+ * column, the key and what was expected; unknown keys are errors. Caller frees
+ * with env_config_free. */
+int env_config_load(const char *file, struct env_config **out, struct sw_err *err);
+void env_config_free(struct env_config *c);
+/* Loads every YAML file (".yml", ".yaml") in dir, sorted by name. Free with env_configs_free. */
+int env_configs_load_dir(const char *dir, struct env_config ***out, size_t *n,
+                         struct sw_err *err);
+void env_configs_free(struct env_config **v, size_t n);
+/* Checks an environment name: [a-z0-9][a-z0-9_-]{0,62}. */
+int env_name_check(const char *name, struct sw_err *err);
+
+/* ---- state ------------------------------------------------------------------ */
+
+struct env_change {
+    char action[16]; /* "deploy", "switch", "rollback" */
+    char *from, *to; /* release ids or NULL */
+    char *actor, *message;
+    int64_t time_ms;
+    int64_t generation;
+};
+
+struct env_state {
+    char *env;
+    enum deploy_strategy strategy;
+    int64_t generation; /* 0: never deployed */
+    int live_slot;      /* SLOT_BLUE / SLOT_GREEN; SLOT_NONE for direct or empty */
+    char *slot_release[2];
+    int64_t slot_since_ms[2];
+    char *live_release; /* what serves traffic, NULL when nothing */
+    char *previous_release;
+    int64_t previous_since_ms; /* when it stopped being live */
+    int64_t updated_ms;
+    struct env_change last;
+    char etag[SHA256_HEX_LEN + 1]; /* "" when the document does not exist yet */
+};
+
+/* Reads an environment's state; a never-deployed environment yields an empty
+ * state (generation 0). Caller frees with env_state_free. */
+int deploy_state_load(struct store *st, const char *env, struct env_state **out,
+                      struct sw_err *err);
+void env_state_free(struct env_state *s);
+/* The idle slot of a blue-green state (the one not live), SLOT_BLUE when empty. */
+int deploy_idle_slot(const struct env_state *s);
+
+/* ---- changes ------------------------------------------------------------------ */
+
+struct deploy_opts {
+    const char *actor;   /* who; NULL: the current user */
+    const char *message; /* optional */
+    int do_switch;       /* blue-green: make the deployed slot live at once */
+};
+
+/* What a change did, for the CLI to print. Free with deploy_result_free. */
+struct deploy_result {
+    char action[16];
+    char *from, *to; /* live release before and after */
+    int slot;        /* the slot written or made live; SLOT_NONE for direct */
+    int switched;    /* live traffic changed */
+    int64_t generation;
+};
+void deploy_result_free(struct deploy_result *r);
+
+/* Deploys a release (which must exist and be complete) to an environment.
+ * Direct: it becomes live. Blue-green: it goes to the idle slot and becomes
+ * live only with opts->do_switch. Fails with DEPLOY_ELOCKED or SW_ECONFLICT
+ * when another change is in progress, changing nothing. */
+int deploy_release(struct store *st, const struct env_config *env, const char *release_id,
+                   const struct deploy_opts *opts, struct deploy_result *res,
+                   struct sw_err *err);
+/* Blue-green: makes the idle slot live. */
+int deploy_switch(struct store *st, const struct env_config *env, const struct deploy_opts *opts,
+                  struct deploy_result *res, struct sw_err *err);
+/* Goes back to to_release, or (NULL) to the previous release: an instant flip
+ * when the idle slot still holds it within keep_previous, else a deploy. */
+int deploy_rollback(struct store *st, const struct env_config *env, const char *to_release,
+                    const struct deploy_opts *opts, struct deploy_result *res,
+                    struct sw_err *err);
+
+/* ---- history ---------------------------------------------------------------------- */
+
+struct deploy_event {
+    int64_t seq;
+    char *time, *env, *actor, *action, *from, *to, *message;
+    int64_t generation;
+};
+/* Events of one environment (env non-NULL) or all, oldest first. Free with
+ * deploy_events_free. */
+int deploy_history(struct store *st, const char *env, struct deploy_event **out, size_t *n,
+                   struct sw_err *err);
+void deploy_events_free(struct deploy_event *v, size_t n);
+/* Verifies the hash chain of the audit log; SW_EINVAL names the first broken link. */
+int deploy_history_verify(struct store *st, size_t *checked, struct sw_err *err);
+
+/* ---- garbage collection -------------------------------------------------------------- */
+
+struct gc_report {
+    char **releases; /* release ids deleted (or that would be) */
+    size_t nreleases;
+    size_t blobs;      /* blobs deleted (or that would be) */
+    uint64_t bytes;    /* their size */
+    size_t kept;       /* releases kept */
+    size_t temporaries; /* leftovers of interrupted writes removed */
+};
+/* Plans (apply=0) or performs garbage collection over every environment in
+ * envs. Kept: releases a slot holds, the previous release within
+ * keep_previous, the newest retain_releases deployed per environment, and
+ * anything younger than grace_ms (a release being created right now). Blobs no
+ * kept release references are deleted. Free the report with gc_report_free. */
+int deploy_gc(struct store *st, struct env_config *const *envs, size_t nenvs, int apply,
+              int64_t grace_ms, struct gc_report *rep, struct sw_err *err);
+void gc_report_free(struct gc_report *r);
+
+#endif

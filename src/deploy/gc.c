@@ -1,0 +1,193 @@
+/*
+ * Garbage collection. The keep set is computed from every environment's state
+ * and history (this is why gc lives in deploy and not in release: only deploy
+ * knows what is deployed); everything outside it and older than the grace
+ * period goes, manifests first and then the blobs no kept manifest references.
+ * The grace period protects a release being created right now, whose blobs
+ * exist before its manifest does.
+ */
+#include "deploy/internal.h"
+#include "release/release.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct strset {
+    char **v;
+    size_t n, cap;
+    int sorted;
+};
+
+static void set_add(struct strset *s, const char *x)
+{
+    if (!x)
+        return;
+    if (s->n == s->cap)
+        s->v = xrealloc(s->v, (s->cap = s->cap ? s->cap * 2 : 64) * sizeof(char *));
+    s->v[s->n++] = xstrdup(x);
+    s->sorted = 0;
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int set_has(struct strset *s, const char *x)
+{
+    if (!s->sorted) {
+        if (s->n)
+            qsort(s->v, s->n, sizeof(char *), cmp_strp);
+        s->sorted = 1;
+    }
+    return s->n && bsearch(&x, s->v, s->n, sizeof(char *), cmp_strp) != NULL;
+}
+
+static void set_free(struct strset *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i]);
+    free(s->v);
+}
+
+void gc_report_free(struct gc_report *r)
+{
+    for (size_t i = 0; i < r->nreleases; i++)
+        free(r->releases[i]);
+    free(r->releases);
+    memset(r, 0, sizeof(*r));
+}
+
+/* Adds what one environment must keep. cfg may be NULL (no file any more). */
+static int keep_env(struct store *st, const char *env, const struct env_config *cfg,
+                    struct strset *keep, struct sw_err *err)
+{
+    struct env_state *s = NULL;
+    int rc = deploy_state_load(st, env, &s, err);
+    if (rc)
+        return rc;
+    int64_t keep_prev = cfg ? cfg->keep_previous_ms : 24LL * 3600 * 1000;
+    int retain = cfg ? cfg->retain_releases : 20;
+    set_add(keep, s->live_release);
+    set_add(keep, s->slot_release[0]);
+    set_add(keep, s->slot_release[1]);
+    if (s->previous_release && time_now_ms() - s->previous_since_ms <= keep_prev)
+        set_add(keep, s->previous_release);
+    env_state_free(s);
+
+    struct deploy_event *ev;
+    size_t n;
+    if ((rc = deploy_history(st, env, &ev, &n, err)))
+        return rc;
+    struct strset seen = {0};
+    for (size_t i = n; i-- > 0 && (int)seen.n < retain;) {
+        const char *id = ev[i].to;
+        if (id && !set_has(&seen, id)) {
+            set_add(&seen, id);
+            set_add(keep, id);
+        }
+    }
+    set_free(&seen);
+    deploy_events_free(ev, n);
+    return 0;
+}
+
+/* Every environment that has a state document, plus every configured one. */
+static int env_names(struct store *st, struct env_config *const *envs, size_t nenvs,
+                     struct strset *names, struct sw_err *err)
+{
+    struct store_list l;
+    int rc = store_list_all(st, "envs/", &l, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < l.n; i++)
+        if (str_ends_with(l.keys[i], "/state.json")) {
+            char *name = xstrndup(l.keys[i] + 5, strlen(l.keys[i]) - 5 - 11);
+            if (!set_has(names, name))
+                set_add(names, name);
+            free(name);
+        }
+    store_list_free(&l);
+    for (size_t i = 0; i < nenvs; i++)
+        if (!set_has(names, envs[i]->name))
+            set_add(names, envs[i]->name);
+    return 0;
+}
+
+static int young(struct store *st, const char *key, int64_t grace_ms, uint64_t *size)
+{
+    struct store_stat sb;
+    if (store_head(st, key, &sb, 0, NULL) != 0)
+        return 1; /* vanished or unreadable: leave it alone */
+    if (size)
+        *size = sb.size;
+    return time_now_ms() - sb.mtime_ms < grace_ms;
+}
+
+int deploy_gc(struct store *st, struct env_config *const *envs, size_t nenvs, int apply,
+              int64_t grace_ms, struct gc_report *rep, struct sw_err *err)
+{
+    struct strset names = {0}, keep = {0}, blobs = {0};
+    char **ids = NULL;
+    size_t nids = 0;
+    struct store_list bl = {0};
+    memset(rep, 0, sizeof(*rep));
+    int rc = env_names(st, envs, nenvs, &names, err);
+    for (size_t i = 0; !rc && i < names.n; i++) {
+        const struct env_config *cfg = NULL;
+        for (size_t j = 0; j < nenvs; j++)
+            if (!strcmp(envs[j]->name, names.v[i]))
+                cfg = envs[j];
+        rc = keep_env(st, names.v[i], cfg, &keep, err);
+    }
+    if (rc || (rc = release_list(st, &ids, &nids, err)))
+        goto out;
+    rep->releases = xcalloc(nids, sizeof(char *));
+    for (size_t i = 0; i < nids; i++) {
+        char *key = xasprintf("releases/%s.json", ids[i]);
+        int keep_it = set_has(&keep, ids[i]) || young(st, key, grace_ms, NULL);
+        free(key);
+        if (!keep_it) {
+            rep->releases[rep->nreleases++] = xstrdup(ids[i]);
+            continue;
+        }
+        rep->kept++;
+        struct release *r;
+        if ((rc = release_load(st, ids[i], &r, err)))
+            goto out;
+        for (size_t f = 0; f < r->nfiles; f++)
+            set_add(&blobs, r->files[f].blob);
+        release_free(r);
+    }
+    /* Manifests go before blobs: an interrupted gc then leaves unreferenced
+     * blobs (removed next time), never a manifest whose bodies are gone. */
+    for (size_t i = 0; apply && i < rep->nreleases; i++)
+        if ((rc = release_delete(st, rep->releases[i], err)) && rc != SW_ENOTFOUND)
+            goto out;
+    rc = 0;
+    if ((rc = store_list_all(st, RELEASE_BLOB_PREFIX, &bl, err)))
+        goto out;
+    for (size_t i = 0; i < bl.n; i++) {
+        const char *hex = strrchr(bl.keys[i], '/') + 1;
+        uint64_t size = 0;
+        if (set_has(&blobs, hex) || young(st, bl.keys[i], grace_ms, &size))
+            continue;
+        rep->blobs++;
+        rep->bytes += size;
+        if (apply && (rc = store_delete(st, bl.keys[i], NULL, err)) && rc != SW_ENOTFOUND)
+            goto out;
+        rc = 0;
+    }
+    if (apply)
+        rc = store_cleanup(st, grace_ms, &rep->temporaries, err);
+out:
+    store_list_free(&bl);
+    release_ids_free(ids, nids);
+    set_free(&names);
+    set_free(&keep);
+    set_free(&blobs);
+    if (rc)
+        gc_report_free(rep);
+    return rc;
+}

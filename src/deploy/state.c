@@ -1,0 +1,277 @@
+/*
+ * Environment state documents and the per-environment lease lock.
+ *
+ * The lock is an object created with put-if-absent and carrying an expiry, so a
+ * crashed holder blocks others only until its lease runs out; a stale lock is
+ * taken over by a conditional delete on its ETag, so two processes cannot both
+ * take over the same stale lock. The state document itself is still written
+ * with compare-and-swap: the lock keeps changes from interleaving, the CAS
+ * makes a lost lease (a holder paused past its expiry) fail instead of
+ * overwriting a newer state.
+ */
+#include "deploy/internal.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LOCK_LEASE_MS (60 * 1000)
+
+static char *state_key(const char *env)
+{
+    return xasprintf("envs/%s/state.json", env);
+}
+
+void env_state_free(struct env_state *s)
+{
+    if (!s)
+        return;
+    free(s->env);
+    free(s->slot_release[0]);
+    free(s->slot_release[1]);
+    free(s->live_release);
+    free(s->previous_release);
+    env_change_clear(&s->last);
+    free(s);
+}
+
+void env_change_clear(struct env_change *c)
+{
+    free(c->from);
+    free(c->to);
+    free(c->actor);
+    free(c->message);
+    memset(c, 0, sizeof(*c));
+}
+
+int deploy_idle_slot(const struct env_state *s)
+{
+    return s->live_slot == SLOT_BLUE ? SLOT_GREEN : SLOT_BLUE;
+}
+
+static char *jstr(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? xstrdup(s) : NULL;
+}
+
+static int64_t jtime(json_t *o, const char *k)
+{
+    int64_t ms = 0;
+    const char *s = json_string_value(json_object_get(o, k));
+    if (s)
+        time_parse_iso(s, &ms);
+    return ms;
+}
+
+static int slot_of(const char *s)
+{
+    if (!s)
+        return SLOT_NONE;
+    return !strcmp(s, "blue") ? SLOT_BLUE : !strcmp(s, "green") ? SLOT_GREEN : SLOT_NONE;
+}
+
+static int state_parse(const char *key, const char *data, size_t len, struct env_state *s,
+                       struct sw_err *err)
+{
+    json_error_t je;
+    json_t *root = json_loadb(data, len, 0, &je);
+    if (!root)
+        return sw_err_set(err, SW_EINVAL, "%s: %s at line %d column %d", key, je.text, je.line,
+                          je.column);
+    const char *strategy = json_string_value(json_object_get(root, "strategy"));
+    if (!json_is_integer(json_object_get(root, "generation")) || !strategy) {
+        json_decref(root);
+        return sw_err_set(err, SW_EINVAL, "%s: not an environment state document", key);
+    }
+    s->strategy = !strcmp(strategy, "blue-green") ? STRATEGY_BLUE_GREEN : STRATEGY_DIRECT;
+    s->generation = json_integer_value(json_object_get(root, "generation"));
+    s->live_slot = slot_of(json_string_value(json_object_get(root, "live_slot")));
+    s->live_release = jstr(root, "live_release");
+    json_t *slots = json_object_get(root, "slots");
+    for (int i = 0; i < 2; i++) {
+        json_t *sl = json_object_get(slots, deploy_slot_name(i));
+        s->slot_release[i] = jstr(sl, "release");
+        s->slot_since_ms[i] = jtime(sl, "since");
+    }
+    s->previous_release = jstr(root, "previous_release");
+    s->previous_since_ms = jtime(root, "previous_since");
+    s->updated_ms = jtime(root, "updated");
+    json_t *last = json_object_get(root, "last_change");
+    if (json_is_object(last)) {
+        const char *a = json_string_value(json_object_get(last, "action"));
+        snprintf(s->last.action, sizeof(s->last.action), "%s", a ? a : "");
+        s->last.from = jstr(last, "from");
+        s->last.to = jstr(last, "to");
+        s->last.actor = jstr(last, "actor");
+        s->last.message = jstr(last, "message");
+        s->last.time_ms = jtime(last, "time");
+        s->last.generation = json_integer_value(json_object_get(last, "generation"));
+    }
+    json_decref(root);
+    return 0;
+}
+
+int deploy_state_load(struct store *st, const char *env, struct env_state **out,
+                      struct sw_err *err)
+{
+    char *key = state_key(env), *data = NULL;
+    size_t len;
+    struct env_state *s = xcalloc(1, sizeof(*s));
+    s->env = xstrdup(env);
+    s->live_slot = SLOT_NONE;
+    int rc = store_get(st, key, &data, &len, s->etag, err);
+    if (rc == SW_ENOTFOUND) {
+        s->etag[0] = '\0';
+        rc = 0;
+    } else if (!rc) {
+        rc = state_parse(key, data, len, s, err);
+    }
+    free(data);
+    free(key);
+    if (rc)
+        env_state_free(s);
+    else
+        *out = s;
+    return rc;
+}
+
+static json_t *jstr_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *jtime_or_null(int64_t ms)
+{
+    if (!ms)
+        return json_null();
+    char iso[40];
+    time_format_iso(ms, iso, sizeof(iso));
+    return json_string(iso);
+}
+
+char *deploy_state_dump(const struct env_state *s)
+{
+    json_t *slots = json_object();
+    if (s->strategy == STRATEGY_BLUE_GREEN)
+        for (int i = 0; i < 2; i++)
+            json_object_set_new(slots, deploy_slot_name(i),
+                                json_pack("{s:o, s:o}", "release",
+                                          jstr_or_null(s->slot_release[i]), "since",
+                                          jtime_or_null(s->slot_since_ms[i])));
+    const struct env_change *c = &s->last;
+    json_t *last = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:I}", "action", c->action, "from",
+                             jstr_or_null(c->from), "to", jstr_or_null(c->to), "actor",
+                             jstr_or_null(c->actor), "message", jstr_or_null(c->message), "time",
+                             jtime_or_null(c->time_ms), "generation", (json_int_t)c->generation);
+    json_t *root = json_pack(
+        "{s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "env", s->env, "strategy",
+        deploy_strategy_name(s->strategy), "generation", (json_int_t)s->generation, "live_slot",
+        jstr_or_null(deploy_slot_name(s->live_slot)), "live_release",
+        jstr_or_null(s->live_release), "slots", slots, "previous_release",
+        jstr_or_null(s->previous_release), "previous_since", jtime_or_null(s->previous_since_ms),
+        "updated", jtime_or_null(s->updated_ms), "last_change", last);
+    /* NULL when packing failed: never write a document that lost fields. */
+    char *out = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(root);
+    char *copy = out ? xstrdup(out) : NULL;
+    free(out);
+    return copy;
+}
+
+int deploy_state_save(struct store *st, struct env_state *s, struct sw_err *err)
+{
+    char *doc = deploy_state_dump(s);
+    if (!doc)
+        return sw_err_set(err, SW_EINVAL, "environment %s: cannot encode state (text must be "
+                          "UTF-8)", s->env);
+    char *key = state_key(s->env);
+    char etag[SHA256_HEX_LEN + 1];
+    int rc = store_put_if_match(st, key, doc, strlen(doc), s->etag[0] ? s->etag : NULL, etag, err);
+    if (rc == SW_ECONFLICT)
+        rc = sw_err_set(err, SW_ECONFLICT,
+                        "environment %s was changed by another process meanwhile; nothing was "
+                        "changed, try again",
+                        s->env);
+    if (!rc)
+        memcpy(s->etag, etag, sizeof(etag));
+    free(doc);
+    free(key);
+    return rc;
+}
+
+/* ---- lease lock ------------------------------------------------------------ */
+
+int deploy_lock(struct store *st, const char *env, const char *action, struct env_lock *lk,
+                struct sw_err *err)
+{
+    char *key = xasprintf("envs/%s/lock", env);
+    char exp[40], now_iso[40];
+    int64_t now = time_now_ms();
+    time_format_iso(now + LOCK_LEASE_MS, exp, sizeof(exp));
+    time_format_iso(now, now_iso, sizeof(now_iso));
+    json_t *doc = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s}", "owner", sys_host(), "pid",
+                            (int)getpid(), "actor", sys_user(), "action", action, "since",
+                            now_iso, "expires", exp);
+    char *body = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    int rc = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        rc = store_put(st, key, body, strlen(body), STORE_IF_ABSENT, lk->etag, err);
+        if (rc != SW_EEXIST)
+            break;
+        /* Someone holds it: fail unless the lease has expired. */
+        char *cur = NULL, etag[SHA256_HEX_LEN + 1];
+        size_t len;
+        rc = store_get(st, key, &cur, &len, etag, err);
+        if (rc == SW_ENOTFOUND)
+            continue; /* released meanwhile */
+        if (rc)
+            break;
+        json_t *h = json_loadb(cur, len, 0, NULL);
+        int64_t expires = 0;
+        const char *hx = json_string_value(json_object_get(h, "expires"));
+        if (!hx || time_parse_iso(hx, &expires) != 0)
+            expires = 0; /* an unreadable lock is treated as stale */
+        if (expires > time_now_ms()) {
+            rc = sw_err_set(err, DEPLOY_ELOCKED,
+                            "environment %s is locked by another change (%s by %s, pid %lld on "
+                            "%s, since %s); nothing was changed, try again when it finishes",
+                            env, json_string_value(json_object_get(h, "action")) ?: "?",
+                            json_string_value(json_object_get(h, "actor")) ?: "?",
+                            (long long)json_integer_value(json_object_get(h, "pid")),
+                            json_string_value(json_object_get(h, "owner")) ?: "?",
+                            json_string_value(json_object_get(h, "since")) ?: "?");
+            json_decref(h);
+            free(cur);
+            break;
+        }
+        json_decref(h);
+        free(cur);
+        rc = store_delete(st, key, etag, err);
+        if (rc && rc != SW_ENOTFOUND && rc != SW_ECONFLICT)
+            break;
+        rc = SW_EEXIST;
+    }
+    if (rc == SW_EEXIST)
+        rc = sw_err_set(err, DEPLOY_ELOCKED,
+                        "environment %s is locked by another change; nothing was changed", env);
+    if (!rc)
+        lk->key = key;
+    else
+        free(key);
+    free(body);
+    return rc;
+}
+
+void deploy_unlock(struct store *st, struct env_lock *lk)
+{
+    if (!lk->key)
+        return;
+    /* If-Match: never delete a lock someone else took over after our lease. */
+    store_delete(st, lk->key, lk->etag, NULL);
+    free(lk->key);
+    lk->key = NULL;
+}

@@ -1,0 +1,104 @@
+/*
+ * release — immutable, content-addressed snapshots of a directory.
+ *
+ * A release is a manifest "releases/<id>.json" listing every file's path, the
+ * SHA-256 of its body (stored once under "blobs/sha256/ab/abcdef…"), size,
+ * content type and cache policy, plus where it came from. A manifest is only
+ * written after every blob it names is durable, so a manifest that exists is
+ * always complete.
+ *
+ * Release ids ("r-20261125-082506-123-9f3a1c") sort by creation time as text.
+ */
+#ifndef SW_RELEASE_H
+#define SW_RELEASE_H
+
+#include "base/base.h"
+#include "store/store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    RELEASE_EEMPTY = -100,   /* the directory has no files */
+    RELEASE_ESYMLINK = -101, /* a symbolic link points outside the directory */
+    RELEASE_ESPECIAL = -102, /* a device, socket or FIFO */
+};
+
+struct release_file {
+    char *path; /* relative, '/'-separated, no leading slash: "css/app.css" */
+    char blob[SHA256_HEX_LEN + 1];
+    uint64_t size;
+    char *type;  /* "text/css; charset=utf-8" */
+    char *cache; /* "public, max-age=31536000, immutable" */
+};
+
+struct release {
+    char *id;
+    int64_t created_ms;
+    char *message; /* may be NULL */
+    char *user, *host;
+    char *source_dir;        /* absolute directory it was built from */
+    char *commit, *ref, *tag; /* git facts when the directory is in a repository; else NULL */
+    struct release_file *files; /* sorted by path */
+    size_t nfiles;
+    uint64_t bytes;
+};
+
+struct release_create_opts {
+    const char *dir;
+    const char *message;    /* optional */
+    const char *stat_cache; /* optional file remembering (stat → hash) between runs */
+    int threads;            /* 0: one per core */
+};
+
+struct release_create_result {
+    size_t files;
+    uint64_t bytes;
+    size_t new_blobs; /* bodies written to the store by this call */
+    size_t hashed;    /* files actually read (the rest came from the stat cache) */
+};
+
+/* Builds a release from opts->dir, uploading only missing bodies, and writes
+ * its manifest. *id_out (caller frees) is the new id. On failure nothing a
+ * reader can see has changed (only temporaries remain, which gc removes). */
+int release_create(struct store *st, const struct release_create_opts *opts, char **id_out,
+                   struct release_create_result *res, struct sw_err *err);
+
+/* Loads a manifest; caller frees with release_free. SW_ENOTFOUND when absent. */
+int release_load(struct store *st, const char *id, struct release **out, struct sw_err *err);
+void release_free(struct release *r);
+
+/* Every release id in the store, oldest first; free with release_ids_free. */
+int release_list(struct store *st, char ***ids, size_t *n, struct sw_err *err);
+void release_ids_free(char **ids, size_t n);
+
+/* Resolves a full id or a unique prefix (or unique suffix) to a full id (caller frees). */
+int release_resolve(struct store *st, const char *name, char **id, struct sw_err *err);
+
+/* Checks that every blob of r exists in the store. SW_ENOTFOUND names the first missing. */
+int release_verify(struct store *st, const struct release *r, struct sw_err *err);
+
+/* Deletes a manifest (gc). Blobs are deleted separately by release_blob_key. */
+int release_delete(struct store *st, const char *id, struct sw_err *err);
+
+/* "blobs/sha256/ab/abcdef…" for a hex SHA-256; writes into out (>= 96 bytes). */
+void release_blob_key(const char *hex, char *out, size_t outlen);
+#define RELEASE_BLOB_PREFIX "blobs/sha256/"
+
+/* Added, removed and changed paths between a and b, in path order. */
+struct release_change {
+    char kind; /* '+' added, '-' removed, '~' changed */
+    const char *path; /* borrowed from a or b */
+    uint64_t old_size, new_size;
+};
+int release_diff(const struct release *a, const struct release *b, struct release_change **out,
+                 size_t *n);
+
+/* The Content-Type for a path by extension; text types carry charset=utf-8.
+ * Unknown: "application/octet-stream". Static storage. */
+const char *release_content_type(const char *path);
+/* Cache-Control for a path: fingerprinted names are immutable for a year,
+ * HTML is "no-cache", everything else is revalidated after 5 minutes. */
+const char *release_cache_policy(const char *path);
+
+#endif
