@@ -26,6 +26,7 @@ static const struct command commands[] = {
     {"status", cmd_status, "show environments, slots and releases"},
     {"history", cmd_history, "show the changes made to an environment"},
     {"gc", cmd_gc, "delete releases and bodies nothing needs any more"},
+    {"serve", cmd_serve, "serve every environment's live and preview slots"},
 };
 
 static const char usage[] =

@@ -1,0 +1,163 @@
+/*
+ * Private to the edge module: release tables, sites, per-worker metrics and
+ * the pieces the server, the watcher and the responder share.
+ */
+#ifndef SW_EDGE_INTERNAL_H
+#define SW_EDGE_INTERNAL_H
+
+#include "deploy/deploy.h"
+#include "edge/edge.h"
+#include "edge/http.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define EDGE_MAX_SITES 64
+#define EDGE_MAX_WORKERS 64
+#define CACHELINE 64
+
+/* ---- release tables (table.c) -------------------------------------------- */
+
+enum { REP_IDENTITY, REP_GZIP, REP_BR, REP_COUNT };
+
+/* One representation of a path: the identity body or a precompressed variant. */
+struct rep {
+    const char *hdr; /* "Content-Type: …\r\nCache-Control: …\r\nETag: "…"\r\n[Content-Encoding…][Vary…]" */
+    uint32_t hdr_len;
+    const char *etag; /* "\"<sha256>\"" */
+    uint32_t etag_len;
+    const char *body; /* in memory, or NULL when served from fd */
+    uint64_t size;
+    int fd; /* large bodies: the blob in the local cache; -1 otherwise */
+};
+
+struct entry {
+    const char *path; /* release path, no leading '/' */
+    uint32_t path_len;
+    uint32_t hash;
+    struct rep rep[REP_COUNT];
+    uint8_t has[REP_COUNT];
+};
+
+struct worker_ref {
+    _Alignas(CACHELINE) atomic_long n;
+};
+
+/* A release loaded for one site: read-only once published. */
+struct table {
+    char *release_id;
+    int site;
+    int slot; /* SLOT_BLUE / SLOT_GREEN holding it, or 2 for a direct environment */
+    struct entry *entries;
+    size_t n;
+    uint32_t *slots; /* open addressing: index+1 into entries, 0 = empty */
+    size_t nslots;
+    const struct entry *not_found; /* the release's 404.html */
+    const struct entry *fallback;  /* spa_fallback */
+    struct buf arena;              /* header strings */
+    char **bodies;                 /* owned in-memory bodies */
+    size_t nbodies;
+    int *fds; /* owned descriptors of large bodies */
+    size_t nfds;
+    uint64_t mem_bytes;
+    struct worker_ref *refs; /* one counter per worker, touched only by that worker */
+    int nworkers;
+    int64_t retired_at;
+};
+
+/* Builds a table for release r on a site with config cfg: small bodies are
+ * read into memory, larger ones fetched into cache_dir and opened. */
+int table_load(struct store *st, const char *release_id, const struct env_config *cfg,
+               int site, const char *cache_dir, size_t small_max, int nworkers,
+               struct table **out, struct sw_err *err);
+void table_free(struct table *t);
+/* Looks up a release path (no leading '/'). */
+const struct entry *table_find(const struct table *t, const char *path, size_t len);
+
+/* ---- sites ------------------------------------------------------------------ */
+
+enum { LISTEN_LIVE, LISTEN_PREVIEW, LISTEN_ADMIN };
+
+struct site {
+    char name[64];
+    atomic_int active;
+    _Atomic(struct table *) live;
+    _Atomic(struct table *) preview;
+    atomic_int live_state;    /* 1: has a live release loaded, 0: none deployed, -1: error */
+    atomic_int preview_state;
+    atomic_int strategy;
+};
+
+/* ---- metrics (metrics.c) ------------------------------------------------------ */
+
+#define LAT_BUCKETS 14
+extern const double edge_lat_bounds[LAT_BUCKETS]; /* seconds, upper bounds */
+
+/* Per worker and site; each worker writes only its own, readers sum. */
+struct site_stats {
+    atomic_ulong requests[3][5]; /* [slot: blue, green, direct][class: 1xx..5xx] */
+    atomic_ulong bytes;
+    atomic_ulong lat_bucket[LAT_BUCKETS + 1];
+    atomic_ulong lat_count;
+    atomic_ulong lat_sum_us;
+};
+
+struct worker_stats {
+    _Alignas(CACHELINE) struct site_stats site[EDGE_MAX_SITES];
+    atomic_long open_conns;
+    atomic_ulong accepted;
+    atomic_ulong rejected; /* over the connection limit */
+    atomic_ulong timeouts;
+};
+
+/* ---- the server state shared by all threads ------------------------------------ */
+
+struct edge {
+    const struct edge_opts *o;
+    int nworkers;
+    struct site sites[EDGE_MAX_SITES];
+    struct worker_stats *stats; /* nworkers */
+    atomic_ulong switches[EDGE_MAX_SITES];
+    atomic_int ready;
+    atomic_int draining;
+    atomic_long conns; /* open connections, all workers */
+    /* Quiescence for table retirement: a worker bumps epoch each loop turn
+     * and sets idle while blocked in epoll_wait. */
+    struct {
+        _Alignas(CACHELINE) atomic_ulong epoch;
+        atomic_int idle;
+    } qs[EDGE_MAX_WORKERS];
+    struct access_log *log;
+    int64_t started_ms;
+    pthread_mutex_t err_lock; /* guards site_error */
+    char site_error[EDGE_MAX_SITES][sizeof(((struct sw_err *)0)->msg)];
+};
+
+/* Writes the Prometheus exposition of e into b. */
+void metrics_render(struct edge *e, struct buf *b);
+void metrics_observe(struct edge *e, int worker, int site, int slot, int status, uint64_t bytes,
+                     int64_t us);
+
+/* ---- access log (log.c) ------------------------------------------------------------- */
+
+struct access_log;
+int access_log_open(const char *path, int nworkers, struct access_log **out, struct sw_err *err);
+/* Appends one line to worker w's buffer; flushed by the log thread. */
+void access_log_add(struct access_log *l, int w, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void access_log_close(struct access_log *l);
+
+/* ---- watcher (watch.c) ------------------------------------------------------------------ */
+
+struct watch;
+/* Loads every environment once (synchronously), then keeps polling on its own thread. */
+int watch_start(struct edge *e, struct env_config **envs, size_t n, struct watch **out,
+                struct sw_err *err);
+/* Replaces the set of environments (SIGHUP). Takes ownership of envs. */
+void watch_reload(struct watch *w, struct env_config **envs, size_t n);
+void watch_stop(struct watch *w);
+/* Index of the site named name (creating it when create), or -1. */
+int edge_site_index(struct edge *e, const char *name, int create);
+
+#endif

@@ -1,0 +1,797 @@
+/*
+ * The edge server's event loops. One worker thread per core, each with its
+ * own epoll instance and its own SO_REUSEPORT socket for every address, so
+ * the kernel spreads connections and no two workers share a queue, a lock or
+ * a counter on the request path.
+ *
+ * A connection reads into a buffer bounded by the maximum head size, parses
+ * one request at a time (pipelined requests wait in the buffer), and writes
+ * each response completely — headers and an in-memory body with one writev,
+ * or headers then sendfile for large bodies — before it looks at the next.
+ * While a response is blocked on a full socket, the connection waits only
+ * for EPOLLOUT, so unread pipelined input stays in the kernel.
+ *
+ * The main thread owns signals: SIGTERM/SIGINT drain (stop accepting, let
+ * in-flight requests finish within a deadline), SIGHUP reloads environment
+ * files and hands each worker its new set of listening sockets.
+ */
+#include "edge/respond.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_LINE 8192
+#define MAX_HEAD 16384
+#define TAG_LISTENER 1
+#define TAG_CONN 2
+#define TAG_WAKE 3
+
+/* ---- listening sockets ------------------------------------------------------ */
+
+struct binding {
+    char *addr;
+    struct listener_info li;
+    int fds[EDGE_MAX_WORKERS]; /* worker w owns fds[w] */
+    int users;                 /* workers that still have it (main thread only) */
+};
+
+struct bindset {
+    struct binding **v;
+    size_t n;
+};
+
+static int parse_addr(const char *addr, struct addrinfo **res, struct sw_err *err)
+{
+    char host[256];
+    const char *colon = strrchr(addr, ':');
+    if (!colon || (size_t)(colon - addr) >= sizeof(host))
+        return sw_err_set(err, SW_EINVAL, "address '%s': expected HOST:PORT", addr);
+    size_t hl = (size_t)(colon - addr);
+    memcpy(host, addr, hl);
+    host[hl] = '\0';
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        memmove(host, host + 1, hl - 2);
+        host[hl - 2] = '\0';
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    int g = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, res);
+    if (g != 0)
+        return sw_err_set(err, SW_EINVAL, "address '%s': %s", addr, gai_strerror(g));
+    return 0;
+}
+
+static int listen_one(const struct addrinfo *ai, const char *addr, struct sw_err *err)
+{
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return sw_err_sys(err, errno, "listen %s", addr);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
+        int e = errno;
+        close(fd);
+        return sw_err_sys(err, e, "listen %s", addr);
+    }
+    return fd;
+}
+
+static struct binding *binding_new(const char *addr, struct listener_info li, int nworkers,
+                                   struct sw_err *err)
+{
+    struct addrinfo *ai = NULL;
+    if (parse_addr(addr, &ai, err))
+        return NULL;
+    struct binding *b = xcalloc(1, sizeof(*b));
+    b->addr = xstrdup(addr);
+    b->li = li;
+    for (int i = 0; i < EDGE_MAX_WORKERS; i++)
+        b->fds[i] = -1;
+    for (int i = 0; i < nworkers; i++) {
+        b->fds[i] = listen_one(ai, addr, err);
+        if (b->fds[i] < 0) {
+            for (int j = 0; j < i; j++)
+                close(b->fds[j]);
+            free(b->addr);
+            free(b);
+            b = NULL;
+            break;
+        }
+    }
+    freeaddrinfo(ai);
+    return b;
+}
+
+/* ---- workers -------------------------------------------------------------------- */
+
+struct lsn {
+    int tag;
+    struct binding *b;
+    int fd;
+};
+
+struct conn {
+    int tag;
+    int fd;
+    struct listener_info li;
+    char *rbuf;
+    size_t rlen, rcap;
+    struct buf hdr;
+    size_t hdr_off;
+    struct response res;
+    uint64_t body_off;
+    int busy; /* a response is being written */
+    int64_t head_start_ms, last_ms, req_start_us;
+    char method[8];
+    char target[256];
+    struct conn *prev, *next;
+};
+
+struct worker {
+    struct edge *e;
+    int id;
+    int ep;
+    int wake; /* eventfd: new bindings or drain */
+    struct lsn wake_obj;
+    pthread_t thread;
+    pthread_mutex_t lock; /* guards next */
+    struct bindset *next;
+    struct lsn *lsns; /* listeners this worker polls */
+    size_t nlsns;
+    struct conn *conns;
+    long nconns;
+    char date[40];
+    time_t date_sec;
+    int listening;
+};
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void update_date(struct worker *w)
+{
+    time_t t = time(NULL);
+    if (t == w->date_sec)
+        return;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(w->date, sizeof(w->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    w->date_sec = t;
+}
+
+static void conn_close(struct worker *w, struct conn *c)
+{
+    if (c->res.held)
+        atomic_fetch_sub_explicit(&c->res.held->refs[w->id].n, 1, memory_order_release);
+    epoll_ctl(w->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    buf_free(&c->hdr);
+    buf_free(&c->res.own);
+    free(c->rbuf);
+    free(c);
+    w->nconns--;
+    atomic_fetch_sub(&w->e->conns, 1);
+    atomic_fetch_sub_explicit(&w->e->stats[w->id].open_conns, 1, memory_order_relaxed);
+}
+
+static void set_events(struct worker *w, struct conn *c, uint32_t ev)
+{
+    struct epoll_event e = {.events = ev, .data.ptr = c};
+    epoll_ctl(w->ep, EPOLL_CTL_MOD, c->fd, &e);
+}
+
+/* Bookkeeping once a response is fully written. */
+static void response_done(struct worker *w, struct conn *c)
+{
+    struct response *r = &c->res;
+    int64_t us = now_us() - c->req_start_us;
+    uint64_t bytes = c->hdr.len + r->body_len;
+    if (r->site >= 0)
+        metrics_observe(w->e, w->id, r->site, r->slot, r->status, bytes, us);
+    if (w->e->log && r->site >= 0) {
+        char when[40];
+        time_format_iso(time_now_ms(), when, sizeof(when));
+        access_log_add(w->e->log, w->id, "%s %s %s %s %s %d %llu %lld\n", when,
+                       w->e->sites[r->site].name,
+                       r->slot == 0 ? "blue" : r->slot == 1 ? "green" : "direct", c->method,
+                       c->target, r->status, (unsigned long long)bytes, (long long)us);
+    }
+    if (r->held)
+        atomic_fetch_sub_explicit(&r->held->refs[w->id].n, 1, memory_order_release);
+    r->held = NULL;
+    c->busy = 0;
+}
+
+/* Writes as much of the response as the socket takes. 1: done, 0: blocked, -1: error. */
+static int conn_flush(struct worker *w, struct conn *c)
+{
+    struct response *r = &c->res;
+    for (;;) {
+        if (c->hdr_off < c->hdr.len) {
+            struct iovec iov[2] = {{c->hdr.data + c->hdr_off, c->hdr.len - c->hdr_off}};
+            int n = 1;
+            if (r->body && c->body_off < r->body_len) {
+                iov[1] = (struct iovec){(char *)r->body + c->body_off,
+                                        r->body_len - c->body_off};
+                n = 2;
+            }
+            struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+            ssize_t k = sendmsg(c->fd, &mh, MSG_NOSIGNAL | (r->fd >= 0 ? MSG_MORE : 0));
+            if (k < 0)
+                return errno == EAGAIN || errno == EINTR ? 0 : -1;
+            size_t hk = (size_t)k < c->hdr.len - c->hdr_off ? (size_t)k : c->hdr.len - c->hdr_off;
+            c->hdr_off += hk;
+            c->body_off += (size_t)k - hk;
+            continue;
+        }
+        if (r->body && c->body_off < r->body_len) {
+            ssize_t k = send(c->fd, r->body + c->body_off, r->body_len - c->body_off,
+                             MSG_NOSIGNAL);
+            if (k < 0)
+                return errno == EAGAIN || errno == EINTR ? 0 : -1;
+            c->body_off += (size_t)k;
+            continue;
+        }
+        if (r->fd >= 0 && c->body_off < r->body_len) {
+            off_t off = r->fd_off + (off_t)c->body_off;
+            ssize_t k = sendfile(c->fd, r->fd, &off, r->body_len - c->body_off);
+            if (k < 0)
+                return errno == EAGAIN || errno == EINTR ? 0 : -1;
+            if (k == 0)
+                return -1; /* the cached blob shrank: never send a short body silently */
+            c->body_off += (size_t)k;
+            continue;
+        }
+        return 1;
+    }
+}
+
+static void start_response(struct worker *w, struct conn *c)
+{
+    buf_reset(&c->hdr);
+    buf_reset(&c->res.own);
+    struct buf own = c->res.own;
+    c->res = (struct response){.hdr = &c->hdr, .own = own, .fd = -1, .site = -1, .slot = 2};
+    c->hdr_off = 0;
+    c->body_off = 0;
+    c->busy = 1;
+}
+
+static void note_request(struct conn *c, const struct http_request *req)
+{
+    size_t ml = req->method_len < sizeof(c->method) - 1 ? req->method_len : sizeof(c->method) - 1;
+    memcpy(c->method, req->method_str, ml);
+    c->method[ml] = '\0';
+    size_t tl = req->target_len < sizeof(c->target) - 1 ? req->target_len : sizeof(c->target) - 1;
+    memcpy(c->target, req->target, tl);
+    c->target[tl] = '\0';
+}
+
+/* Finishes the current response if it can; returns -1 when c was closed. */
+static int conn_send(struct worker *w, struct conn *c)
+{
+    int st = conn_flush(w, c);
+    if (st < 0) {
+        conn_close(w, c);
+        return -1;
+    }
+    if (st == 0) {
+        set_events(w, c, EPOLLOUT);
+        return 0;
+    }
+    int close_after = c->res.close;
+    response_done(w, c);
+    if (close_after) {
+        conn_close(w, c);
+        return -1;
+    }
+    return 0;
+}
+
+/* Parses and answers every complete request in the buffer, one at a time. */
+static int conn_process(struct worker *w, struct conn *c)
+{
+    struct edge *e = w->e;
+    while (!c->busy && c->rlen > 0) {
+        struct http_request req;
+        int n = http_parse_request(c->rbuf, c->rlen, MAX_LINE, MAX_HEAD, &req);
+        if (n == 0 && c->rlen < MAX_HEAD)
+            return 0;
+        c->req_start_us = now_us();
+        start_response(w, c);
+        update_date(w);
+        if (n <= 0) {
+            snprintf(c->method, sizeof(c->method), "-");
+            snprintf(c->target, sizeof(c->target), "-");
+            respond_error(&c->res, n == 0 ? 431 : -n, w->date);
+            c->res.site = c->li.site;
+            c->rlen = 0;
+        } else {
+            note_request(c, &req);
+            c->res.close = !req.keep_alive || atomic_load(&e->draining);
+            respond(e, w->id, &c->li, &req, w->date, &c->res);
+            memmove(c->rbuf, c->rbuf + n, c->rlen - (size_t)n);
+            c->rlen -= (size_t)n;
+        }
+        c->head_start_ms = c->rlen ? time_mono_ms() : 0;
+        if (conn_send(w, c) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void conn_readable(struct worker *w, struct conn *c)
+{
+    for (;;) {
+        if (c->busy)
+            return;
+        if (c->rlen == c->rcap) {
+            if (c->rcap >= MAX_HEAD) {
+                if (conn_process(w, c) < 0)
+                    return;
+                if (c->rlen == c->rcap)
+                    return;
+                continue;
+            }
+            c->rcap = c->rcap ? c->rcap * 2 : 4096;
+            c->rbuf = xrealloc(c->rbuf, c->rcap);
+        }
+        ssize_t k = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && errno == EAGAIN)
+            return;
+        if (k <= 0) {
+            conn_close(w, c);
+            return;
+        }
+        int64_t now = time_mono_ms();
+        if (c->rlen == 0)
+            c->head_start_ms = now;
+        c->last_ms = now;
+        size_t old = c->rlen;
+        c->rlen += (size_t)k;
+        /* Re-parse only when a line may have ended: keeps byte-at-a-time
+         * clients linear instead of quadratic. */
+        if (!memchr(c->rbuf + old, '\n', (size_t)k) && c->rlen < MAX_HEAD)
+            continue;
+        if (conn_process(w, c) < 0)
+            return;
+    }
+}
+
+static void conn_writable(struct worker *w, struct conn *c)
+{
+    c->last_ms = time_mono_ms();
+    if (conn_send(w, c) < 0 || c->busy)
+        return;
+    set_events(w, c, EPOLLIN | EPOLLRDHUP);
+    if (c->rlen && conn_process(w, c) < 0)
+        return;
+    conn_readable(w, c);
+}
+
+static void accept_all(struct worker *w, struct lsn *l)
+{
+    struct edge *e = w->e;
+    for (;;) {
+        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            return; /* EAGAIN, or EMFILE: retried on the next readiness */
+        }
+        atomic_fetch_add_explicit(&e->stats[w->id].accepted, 1, memory_order_relaxed);
+        if (atomic_fetch_add(&e->conns, 1) >= e->o->max_connections) {
+            atomic_fetch_sub(&e->conns, 1);
+            atomic_fetch_add_explicit(&e->stats[w->id].rejected, 1, memory_order_relaxed);
+            static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nServer: slipway\r\n"
+                                       "Content-Length: 0\r\nRetry-After: 1\r\n"
+                                       "Connection: close\r\n\r\n";
+            ssize_t ignored = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            (void)ignored;
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        struct conn *c = xcalloc(1, sizeof(*c));
+        c->tag = TAG_CONN;
+        c->fd = fd;
+        c->li = l->b->li;
+        c->last_ms = time_mono_ms();
+        c->res.fd = -1;
+        c->next = w->conns;
+        if (w->conns)
+            w->conns->prev = c;
+        w->conns = c;
+        w->nconns++;
+        atomic_fetch_add_explicit(&e->stats[w->id].open_conns, 1, memory_order_relaxed);
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+        if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+            conn_close(w, c);
+    }
+}
+
+/* Adopts a new set of bindings: drops listeners no longer wanted, adds new ones. */
+static void take_bindings(struct worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    struct bindset *bs = w->next;
+    w->next = NULL;
+    pthread_mutex_unlock(&w->lock);
+    if (!bs)
+        return;
+    struct lsn *nl = xcalloc(bs->n ? bs->n : 1, sizeof(*nl));
+    size_t nn = 0;
+    for (size_t i = 0; i < w->nlsns; i++) {
+        int kept = 0;
+        for (size_t j = 0; j < bs->n && !kept; j++)
+            kept = bs->v[j] == w->lsns[i].b;
+        if (!kept) {
+            epoll_ctl(w->ep, EPOLL_CTL_DEL, w->lsns[i].fd, NULL);
+            close(w->lsns[i].fd);
+        }
+    }
+    for (size_t j = 0; j < bs->n; j++) {
+        struct lsn *old = NULL;
+        for (size_t i = 0; i < w->nlsns && !old; i++)
+            if (w->lsns[i].b == bs->v[j])
+                old = &w->lsns[i];
+        nl[nn] = old ? *old : (struct lsn){TAG_LISTENER, bs->v[j], bs->v[j]->fds[w->id]};
+        nn++;
+    }
+    free(w->lsns);
+    w->lsns = nl;
+    w->nlsns = nn;
+    /* Re-register every listener: the epoll data points into the new array. */
+    for (size_t i = 0; i < nn; i++) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &w->lsns[i]};
+        if (epoll_ctl(w->ep, EPOLL_CTL_MOD, w->lsns[i].fd, &ev) < 0)
+            epoll_ctl(w->ep, EPOLL_CTL_ADD, w->lsns[i].fd, &ev);
+    }
+    free(bs->v);
+    free(bs);
+}
+
+static void stop_listening(struct worker *w)
+{
+    for (size_t i = 0; i < w->nlsns; i++) {
+        epoll_ctl(w->ep, EPOLL_CTL_DEL, w->lsns[i].fd, NULL);
+        close(w->lsns[i].fd);
+    }
+    w->nlsns = 0;
+    w->listening = 0;
+}
+
+/* Closes connections past their header or idle deadline. */
+static void sweep(struct worker *w, int draining)
+{
+    const struct edge_opts *o = w->e->o;
+    int64_t now = time_mono_ms();
+    struct conn *next;
+    for (struct conn *c = w->conns; c; c = next) {
+        next = c->next;
+        int expired = c->rlen && !c->busy ? now - c->head_start_ms > o->header_timeout_ms
+                                          : now - c->last_ms > o->idle_timeout_ms;
+        if (expired)
+            atomic_fetch_add_explicit(&w->e->stats[w->id].timeouts, 1, memory_order_relaxed);
+        if (expired || (draining && !c->busy && !c->rlen))
+            conn_close(w, c);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct edge *e = w->e;
+    struct epoll_event evs[256];
+    int64_t last_sweep = time_mono_ms(), drain_deadline = 0;
+    w->listening = 1;
+    for (;;) {
+        atomic_fetch_add(&e->qs[w->id].epoch, 1);
+        int draining = atomic_load(&e->draining);
+        if (draining) {
+            if (w->listening) {
+                stop_listening(w);
+                drain_deadline = time_mono_ms() + e->o->drain_timeout_ms;
+            }
+            sweep(w, 1);
+            if (!w->conns || time_mono_ms() > drain_deadline)
+                break;
+        }
+        atomic_store(&e->qs[w->id].idle, 1);
+        int n = epoll_wait(w->ep, evs, 256, draining ? 50 : 1000);
+        atomic_store(&e->qs[w->id].idle, 0);
+        for (int i = 0; i < n; i++) {
+            int tag = *(int *)evs[i].data.ptr;
+            if (tag == TAG_WAKE) {
+                uint64_t v;
+                ssize_t ignored = read(w->wake, &v, sizeof(v));
+                (void)ignored;
+                take_bindings(w);
+            } else if (tag == TAG_LISTENER) {
+                if (!atomic_load(&e->draining))
+                    accept_all(w, evs[i].data.ptr);
+            } else {
+                struct conn *c = evs[i].data.ptr;
+                if (evs[i].events & EPOLLOUT)
+                    conn_writable(w, c);
+                else if (c->busy && (evs[i].events & (EPOLLERR | EPOLLHUP)))
+                    conn_close(w, c);
+                else if (!c->busy)
+                    conn_readable(w, c);
+            }
+        }
+        int64_t now = time_mono_ms();
+        if (now - last_sweep >= 1000) {
+            sweep(w, 0);
+            last_sweep = now;
+        }
+    }
+    while (w->conns)
+        conn_close(w, w->conns);
+    stop_listening(w);
+    return NULL;
+}
+
+/* ---- start, signals, reload -------------------------------------------------------- */
+
+void edge_opts_init(struct edge_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->header_timeout_ms = 10000;
+    o->idle_timeout_ms = 60000;
+    o->drain_timeout_ms = 10000;
+    o->poll_ms = 50;
+    o->max_connections = 10000;
+    o->small_body_max = 64 * 1024;
+}
+
+struct server {
+    struct edge e;
+    struct worker *w;
+    struct bindset cur;     /* what workers have been told */
+    struct binding **all;   /* every binding ever made, freed at exit */
+    size_t nall;
+    struct watch *watch;
+};
+
+/* Computes the bindings the environments want, reusing current ones. */
+static int plan_bindings(struct server *s, struct env_config **envs, size_t n,
+                         struct bindset *out, struct sw_err *err)
+{
+    struct edge *e = &s->e;
+    size_t cap = 2 * n + 1;
+    out->v = xcalloc(cap, sizeof(*out->v));
+    out->n = 0;
+    for (size_t i = 0; i <= 2 * n; i++) {
+        const char *addr;
+        struct listener_info li;
+        if (i == 2 * n) {
+            if (!e->o->admin)
+                break;
+            addr = e->o->admin;
+            li = (struct listener_info){-1, LISTEN_ADMIN};
+        } else {
+            struct env_config *c = envs[i / 2];
+            int preview = i % 2;
+            addr = preview ? c->preview : c->listen;
+            if (!addr || (preview && c->strategy != STRATEGY_BLUE_GREEN))
+                continue;
+            int site = edge_site_index(e, c->name, 1);
+            if (site < 0)
+                return sw_err_set(err, SW_EINVAL, "too many environments (at most %d)",
+                                  EDGE_MAX_SITES);
+            li = (struct listener_info){site, preview ? LISTEN_PREVIEW : LISTEN_LIVE};
+        }
+        for (size_t j = 0; j < out->n; j++)
+            if (!strcmp(out->v[j]->addr, addr))
+                return sw_err_set(err, SW_EINVAL, "address %s is used twice", addr);
+        struct binding *b = NULL;
+        for (size_t j = 0; j < s->cur.n && !b; j++)
+            if (!strcmp(s->cur.v[j]->addr, addr) && s->cur.v[j]->li.site == li.site &&
+                s->cur.v[j]->li.kind == li.kind)
+                b = s->cur.v[j];
+        if (!b) {
+            b = binding_new(addr, li, e->nworkers, err);
+            if (!b)
+                return err ? err->code : SW_EIO;
+            s->all = xrealloc(s->all, (s->nall + 1) * sizeof(*s->all));
+            s->all[s->nall++] = b;
+        }
+        out->v[out->n++] = b;
+    }
+    return 0;
+}
+
+static void send_bindings(struct server *s, const struct bindset *bs)
+{
+    for (int i = 0; i < s->e.nworkers; i++) {
+        struct bindset *copy = xcalloc(1, sizeof(*copy));
+        copy->v = xcalloc(bs->n ? bs->n : 1, sizeof(*copy->v));
+        memcpy(copy->v, bs->v, bs->n * sizeof(*bs->v));
+        copy->n = bs->n;
+        pthread_mutex_lock(&s->w[i].lock);
+        if (s->w[i].next) {
+            free(s->w[i].next->v);
+            free(s->w[i].next);
+        }
+        s->w[i].next = copy;
+        pthread_mutex_unlock(&s->w[i].lock);
+        uint64_t one = 1;
+        ssize_t ignored = write(s->w[i].wake, &one, sizeof(one));
+        (void)ignored;
+    }
+    free(s->cur.v);
+    s->cur.n = bs->n;
+    s->cur.v = xcalloc(bs->n ? bs->n : 1, sizeof(*bs->v));
+    memcpy(s->cur.v, bs->v, bs->n * sizeof(*bs->v));
+}
+
+/* SIGHUP: a bad file keeps the running configuration and says why. */
+static void reload(struct server *s)
+{
+    struct sw_err err = {0};
+    struct env_config **envs = NULL;
+    size_t n = 0;
+    struct bindset bs = {0};
+    if (env_configs_load_dir(s->e.o->envs_dir, &envs, &n, &err) ||
+        plan_bindings(s, envs, n, &bs, &err)) {
+        fprintf(stderr, "slipway serve: reload failed, keeping the running configuration: %s\n",
+                err.msg);
+        env_configs_free(envs, n);
+        free(bs.v);
+        return;
+    }
+    send_bindings(s, &bs);
+    free(bs.v);
+    watch_reload(s->watch, envs, n);
+    fprintf(stderr, "slipway serve: reloaded %zu environments\n", n);
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int edge_run(const struct edge_opts *o, struct sw_err *err)
+{
+    struct server *s = xcalloc(1, sizeof(*s));
+    struct edge *e = &s->e;
+    struct env_config **envs = NULL;
+    size_t n = 0;
+    struct bindset bs = {0};
+    int rc, started = 0;
+    e->o = o;
+    e->started_ms = time_now_ms();
+    e->nworkers = o->workers > 0 ? o->workers : sys_ncpu();
+    if (e->nworkers > EDGE_MAX_WORKERS)
+        e->nworkers = EDGE_MAX_WORKERS;
+    pthread_mutex_init(&e->err_lock, NULL);
+    e->stats = xcalloc((size_t)e->nworkers, sizeof(*e->stats));
+    raise_fd_limit();
+
+    /* Signals are handled here only; every thread inherits this mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if ((rc = env_configs_load_dir(o->envs_dir, &envs, &n, err)))
+        goto out;
+    if ((rc = plan_bindings(s, envs, n, &bs, err)))
+        goto out;
+    if (o->access_log && (rc = access_log_open(o->access_log, e->nworkers, &e->log, err)))
+        goto out;
+    if ((rc = watch_start(e, envs, n, &s->watch, err)))
+        goto out;
+    envs = NULL; /* the watcher owns them */
+    n = 0;
+    s->w = xcalloc((size_t)e->nworkers, sizeof(*s->w));
+    for (int i = 0; i < e->nworkers; i++) {
+        struct worker *w = &s->w[i];
+        w->e = e;
+        w->id = i;
+        w->ep = epoll_create1(EPOLL_CLOEXEC);
+        w->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        pthread_mutex_init(&w->lock, NULL);
+        w->wake_obj.tag = TAG_WAKE;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &w->wake_obj};
+        if (w->ep < 0 || w->wake < 0 || epoll_ctl(w->ep, EPOLL_CTL_ADD, w->wake, &ev) < 0) {
+            rc = sw_err_sys(err, errno, "epoll");
+            goto stop;
+        }
+    }
+    send_bindings(s, &bs);
+    for (; started < e->nworkers; started++)
+        if (pthread_create(&s->w[started].thread, NULL, worker_main, &s->w[started]) != 0) {
+            rc = sw_err_set(err, SW_EIO, "cannot start worker threads");
+            goto stop;
+        }
+    atomic_store(&e->ready, 1);
+    if (o->on_ready)
+        o->on_ready(o->on_ready_arg);
+    for (;;) {
+        int sig = sigwaitinfo(&set, NULL);
+        if (sig == SIGHUP)
+            reload(s);
+        else if (sig == SIGTERM || sig == SIGINT)
+            break;
+    }
+stop:
+    atomic_store(&e->draining, 1);
+    for (int i = 0; i < started; i++) {
+        uint64_t one = 1;
+        ssize_t ignored = write(s->w[i].wake, &one, sizeof(one));
+        (void)ignored;
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(s->w[i].thread, NULL);
+    watch_stop(s->watch);
+    for (int i = 0; s->w && i < e->nworkers; i++) {
+        struct worker *w = &s->w[i];
+        if (w->next) {
+            free(w->next->v);
+            free(w->next);
+        }
+        free(w->lsns);
+        if (w->ep > 0)
+            close(w->ep);
+        if (w->wake > 0)
+            close(w->wake);
+        pthread_mutex_destroy(&w->lock);
+    }
+out:
+    /* Sockets of workers that never started (or bindings never handed out). */
+    for (size_t i = 0; i < s->nall; i++) {
+        for (int k = started; k < e->nworkers; k++)
+            if (s->all[i]->fds[k] >= 0)
+                close(s->all[i]->fds[k]);
+        free(s->all[i]->addr);
+        free(s->all[i]);
+    }
+    free(s->all);
+    free(s->cur.v);
+    free(bs.v);
+    env_configs_free(envs, n);
+    access_log_close(e->log);
+    free(s->w);
+    free(e->stats);
+    pthread_mutex_destroy(&e->err_lock);
+    free(s);
+    return rc;
+}

@@ -1,0 +1,271 @@
+/*
+ * Release tables: a release turned into what a worker needs to answer a
+ * request without computing anything — an open-addressed hash from path to
+ * entry, each entry with its response headers already formatted, its body in
+ * memory (small) or an open file descriptor for sendfile (large), and its
+ * precompressed variants (path.gz / path.br shipped in the release).
+ *
+ * A table is built entirely before it is published and never changed after,
+ * so workers read it without locks.
+ */
+#include "edge/internal.h"
+#include "release/release.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static uint32_t fnv1a(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+const struct entry *table_find(const struct table *t, const char *path, size_t len)
+{
+    uint32_t h = fnv1a(path, len);
+    size_t mask = t->nslots - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        uint32_t v = t->slots[i];
+        if (!v)
+            return NULL;
+        const struct entry *e = &t->entries[v - 1];
+        if (e->hash == h && e->path_len == len && !memcmp(e->path, path, len))
+            return e;
+    }
+}
+
+void table_free(struct table *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->nfds; i++)
+        close(t->fds[i]);
+    free(t->fds);
+    for (size_t i = 0; i < t->nbodies; i++)
+        free(t->bodies[i]);
+    free(t->bodies);
+    for (size_t i = 0; i < t->n; i++)
+        free((char *)t->entries[i].path);
+    free(t->entries);
+    free(t->slots);
+    buf_free(&t->arena);
+    free(t->refs);
+    free(t->release_id);
+    free(t);
+}
+
+/* A loaded body, shared by every rep with the same blob. */
+struct body {
+    const char *hex;
+    uint64_t size;
+    char *mem;
+    int fd;
+};
+
+static int cmp_body(const void *a, const void *b)
+{
+    return strcmp(((const struct body *)a)->hex, ((const struct body *)b)->hex);
+}
+
+static int fetch_large(struct store *st, const char *cache_dir, struct body *b,
+                       struct sw_err *err)
+{
+    char *path = xasprintf("%s/%s", cache_dir, b->hex);
+    struct stat sb;
+    int rc = 0;
+    if (stat(path, &sb) != 0 || (uint64_t)sb.st_size != b->size) {
+        char key[128], *data = NULL, etag[SHA256_HEX_LEN + 1];
+        size_t len;
+        release_blob_key(b->hex, key, sizeof(key));
+        if ((rc = fs_mkdir_p(cache_dir, err)) ||
+            (rc = store_get(st, key, &data, &len, etag, err)))
+            goto out;
+        /* The cache must only ever hold verified bodies: it is served as is. */
+        if (strcmp(etag, b->hex) != 0 || len != b->size)
+            rc = sw_err_set(err, SW_EINVAL, "%s: content does not match its hash", key);
+        else
+            rc = fs_write_atomic(path, data, len, err);
+        free(data);
+        if (rc)
+            goto out;
+    }
+    b->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (b->fd < 0)
+        rc = sw_err_sys(err, errno, "%s", path);
+out:
+    free(path);
+    return rc;
+}
+
+static struct body *find_body(struct body *v, size_t n, const char *hex)
+{
+    struct body k = {.hex = hex};
+    return bsearch(&k, v, n, sizeof(*v), cmp_body);
+}
+
+static const char *cache_policy(const struct env_config *cfg, const struct release_file *f)
+{
+    for (size_t i = 0; cfg && i < cfg->ncache; i++)
+        if (fnmatch(cfg->cache[i].pattern, f->path, 0) == 0)
+            return cfg->cache[i].policy;
+    return f->cache;
+}
+
+/* Formats a rep's headers into the arena; offsets are fixed up after growth. */
+static void rep_headers(struct buf *arena, size_t *hdr_off, size_t *etag_off,
+                        const char *type, const char *cache, const char *hex,
+                        const char *encoding, int vary)
+{
+    *etag_off = arena->len;
+    buf_addf(arena, "\"%s\"", hex);
+    buf_add(arena, "", 1);
+    *hdr_off = arena->len;
+    buf_addf(arena, "Content-Type: %s\r\nCache-Control: %s\r\nETag: \"%s\"\r\n", type, cache,
+             hex);
+    if (encoding)
+        buf_addf(arena, "Content-Encoding: %s\r\n", encoding);
+    if (vary)
+        buf_adds(arena, "Vary: Accept-Encoding\r\n");
+    buf_add(arena, "", 1);
+}
+
+static const struct release_file *rfind(const struct release *r, const char *path)
+{
+    size_t lo = 0, hi = r->nfiles;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(r->files[mid].path, path);
+        if (!c)
+            return &r->files[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+int table_load(struct store *st, const char *release_id, const struct env_config *cfg,
+               int site, const char *cache_dir, size_t small_max, int nworkers,
+               struct table **out, struct sw_err *err)
+{
+    struct release *r = NULL;
+    struct body *bodies = NULL;
+    size_t nb = 0;
+    int rc = release_load(st, release_id, &r, err);
+    if (rc)
+        return rc;
+    struct table *t = xcalloc(1, sizeof(*t));
+    t->release_id = xstrdup(release_id);
+    t->site = site;
+    t->nworkers = nworkers;
+    t->refs = xcalloc((size_t)nworkers, sizeof(*t->refs));
+
+    /* Distinct bodies, each loaded once. */
+    bodies = xcalloc(r->nfiles, sizeof(*bodies));
+    for (size_t i = 0; i < r->nfiles; i++)
+        bodies[i] = (struct body){r->files[i].blob, r->files[i].size, NULL, -1};
+    qsort(bodies, r->nfiles, sizeof(*bodies), cmp_body);
+    for (size_t i = 0; i < r->nfiles; i++)
+        if (nb == 0 || strcmp(bodies[nb - 1].hex, bodies[i].hex) != 0)
+            bodies[nb++] = bodies[i];
+    t->bodies = xcalloc(nb, sizeof(char *));
+    t->fds = xcalloc(nb, sizeof(int));
+    for (size_t i = 0; i < nb; i++) {
+        struct body *b = &bodies[i];
+        if (b->size <= small_max) {
+            char key[128], etag[SHA256_HEX_LEN + 1];
+            size_t len;
+            release_blob_key(b->hex, key, sizeof(key));
+            if ((rc = store_get(st, key, &b->mem, &len, etag, err)))
+                goto out;
+            t->bodies[t->nbodies++] = b->mem;
+            if (strcmp(etag, b->hex) != 0 || len != b->size) {
+                rc = sw_err_set(err, SW_EINVAL, "%s: content does not match its hash", key);
+                goto out;
+            }
+            t->mem_bytes += len;
+        } else {
+            if ((rc = fetch_large(st, cache_dir, b, err)))
+                goto out;
+            t->fds[t->nfds++] = b->fd;
+        }
+    }
+
+    /* Entries with headers; arena offsets are turned into pointers at the end
+     * because the arena may move while it grows. */
+    t->n = r->nfiles;
+    t->entries = xcalloc(t->n, sizeof(*t->entries));
+    size_t(*off)[REP_COUNT][2] = xcalloc(t->n, sizeof(*off));
+    static const char *const suffix[REP_COUNT] = {"", ".gz", ".br"};
+    static const char *const coding[REP_COUNT] = {NULL, "gzip", "br"};
+    for (size_t i = 0; i < t->n; i++) {
+        const struct release_file *f = &r->files[i];
+        struct entry *e = &t->entries[i];
+        e->path = xstrdup(f->path);
+        e->path_len = (uint32_t)strlen(f->path);
+        e->hash = fnv1a(e->path, e->path_len);
+        const struct release_file *var[REP_COUNT] = {f, NULL, NULL};
+        int vary = 0;
+        for (int k = 1; k < REP_COUNT; k++) {
+            char *vp = xasprintf("%s%s", f->path, suffix[k]);
+            var[k] = rfind(r, vp);
+            vary |= var[k] != NULL;
+            free(vp);
+        }
+        const char *policy = cache_policy(cfg, f);
+        for (int k = 0; k < REP_COUNT; k++) {
+            if (!var[k])
+                continue;
+            struct body *b = find_body(bodies, nb, var[k]->blob);
+            e->has[k] = 1;
+            e->rep[k].body = b->mem;
+            e->rep[k].fd = b->fd;
+            e->rep[k].size = b->size;
+            rep_headers(&t->arena, &off[i][k][0], &off[i][k][1], f->type, policy, var[k]->blob,
+                        coding[k], vary);
+        }
+    }
+    for (size_t i = 0; i < t->n; i++)
+        for (int k = 0; k < REP_COUNT; k++)
+            if (t->entries[i].has[k]) {
+                struct rep *p = &t->entries[i].rep[k];
+                p->hdr = t->arena.data + off[i][k][0];
+                p->hdr_len = (uint32_t)strlen(p->hdr);
+                p->etag = t->arena.data + off[i][k][1];
+                p->etag_len = (uint32_t)strlen(p->etag);
+            }
+    free(off);
+
+    t->nslots = 16;
+    while (t->nslots < t->n * 2)
+        t->nslots *= 2;
+    t->slots = xcalloc(t->nslots, sizeof(*t->slots));
+    for (size_t i = 0; i < t->n; i++) {
+        size_t j = t->entries[i].hash & (t->nslots - 1);
+        while (t->slots[j])
+            j = (j + 1) & (t->nslots - 1);
+        t->slots[j] = (uint32_t)i + 1;
+    }
+    t->not_found = table_find(t, "404.html", 8);
+    if (cfg && cfg->spa_fallback)
+        t->fallback = table_find(t, cfg->spa_fallback + 1, strlen(cfg->spa_fallback + 1));
+out:
+    free(bodies); /* its memory and fds belong to t now */
+    release_free(r);
+    if (rc)
+        table_free(t);
+    else
+        *out = t;
+    return rc;
+}

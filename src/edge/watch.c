@@ -1,0 +1,303 @@
+/*
+ * The watcher: one thread that follows every environment's state in the store
+ * and keeps each site's two pointers (live, preview) on the right tables.
+ *
+ * A new release is loaded completely (bodies in memory or in the local blob
+ * cache) before its table is published with one atomic store, so workers
+ * never wait for a switch. A blue-green switch usually loads nothing: the
+ * release going live was already loaded for the preview listener.
+ *
+ * Old tables are retired, not freed: a table is freed only after every worker
+ * has passed a quiescent point since it was unpublished (so none can still be
+ * about to take a reference) and the per-worker reference counts it carries
+ * have all dropped to zero (so no response in flight still reads it).
+ */
+#include "edge/internal.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct wsite {
+    struct env_config *cfg;
+    char etag[SHA256_HEX_LEN + 1];
+    struct table *live, *preview;
+    int failed;
+};
+
+struct retired {
+    struct table *t;
+    unsigned long epoch[EDGE_MAX_WORKERS];
+    int quiesced;
+};
+
+struct watch {
+    struct edge *e;
+    pthread_t thread;
+    atomic_int stop;
+    pthread_mutex_t lock; /* guards pending */
+    struct env_config **pending;
+    size_t npending;
+    int have_pending;
+    struct env_config **envs;
+    size_t nenvs;
+    struct wsite ws[EDGE_MAX_SITES];
+    struct retired *retired;
+    size_t nretired, capretired;
+};
+
+int edge_site_index(struct edge *e, const char *name, int create)
+{
+    for (int i = 0; i < EDGE_MAX_SITES; i++)
+        if (!strcmp(e->sites[i].name, name))
+            return i;
+    if (!create)
+        return -1;
+    int idx = -1;
+    /* Names are written once, under the lock metrics_render reads them with. */
+    pthread_mutex_lock(&e->err_lock);
+    for (int i = 0; i < EDGE_MAX_SITES && idx < 0; i++)
+        if (!e->sites[i].name[0]) {
+            snprintf(e->sites[i].name, sizeof(e->sites[i].name), "%s", name);
+            idx = i;
+        }
+    pthread_mutex_unlock(&e->err_lock);
+    return idx;
+}
+
+static void retire(struct watch *w, struct table *t)
+{
+    if (!t)
+        return;
+    if (w->nretired == w->capretired)
+        w->retired = xrealloc(w->retired, (w->capretired = w->capretired ? w->capretired * 2 : 8) *
+                                              sizeof(*w->retired));
+    struct retired *r = &w->retired[w->nretired++];
+    memset(r, 0, sizeof(*r));
+    r->t = t;
+    for (int i = 0; i < w->e->nworkers; i++)
+        r->epoch[i] = atomic_load(&w->e->qs[i].epoch);
+}
+
+/* Frees retired tables no worker can reach or hold any more. */
+static void reap(struct watch *w)
+{
+    struct edge *e = w->e;
+    size_t keep = 0;
+    for (size_t k = 0; k < w->nretired; k++) {
+        struct retired *r = &w->retired[k];
+        if (!r->quiesced) {
+            r->quiesced = 1;
+            for (int i = 0; i < e->nworkers && r->quiesced; i++)
+                r->quiesced = atomic_load(&e->qs[i].idle) ||
+                              atomic_load(&e->qs[i].epoch) != r->epoch[i];
+        }
+        long held = 0;
+        for (int i = 0; r->quiesced && i < r->t->nworkers; i++)
+            held += atomic_load(&r->t->refs[i].n);
+        if (r->quiesced && held == 0)
+            table_free(r->t);
+        else
+            w->retired[keep++] = *r;
+    }
+    w->nretired = keep;
+}
+
+/* Returns a table for release id on site idx, reusing one the site has. */
+static int table_for(struct watch *w, int idx, const char *id, struct table **out,
+                     struct sw_err *err)
+{
+    struct wsite *ws = &w->ws[idx];
+    *out = NULL;
+    if (!id)
+        return 0;
+    if (ws->live && !strcmp(ws->live->release_id, id))
+        return *out = ws->live, 0;
+    if (ws->preview && !strcmp(ws->preview->release_id, id))
+        return *out = ws->preview, 0;
+    return table_load(w->e->o->store, id, ws->cfg, idx, w->e->o->cache_dir,
+                      w->e->o->small_body_max, w->e->nworkers, out, err);
+}
+
+static void publish(struct watch *w, int idx, struct table *live, struct table *preview)
+{
+    struct wsite *ws = &w->ws[idx];
+    struct site *s = &w->e->sites[idx];
+    struct table *old_live = ws->live, *old_preview = ws->preview;
+    atomic_store(&s->live, live);
+    atomic_store(&s->preview, preview);
+    if (old_live != live && live)
+        atomic_fetch_add(&w->e->switches[idx], 1);
+    ws->live = live;
+    ws->preview = preview;
+    if (old_live && old_live != live && old_live != preview)
+        retire(w, old_live);
+    if (old_preview && old_preview != live && old_preview != preview && old_preview != old_live)
+        retire(w, old_preview);
+}
+
+/* The error shown by /_slipway/ready; workers read it under the same lock. */
+static void set_error(struct watch *w, int idx, const char *msg)
+{
+    w->ws[idx].failed = msg[0] != '\0';
+    pthread_mutex_lock(&w->e->err_lock);
+    snprintf(w->e->site_error[idx], sizeof(w->e->site_error[idx]), "%s", msg);
+    pthread_mutex_unlock(&w->e->err_lock);
+}
+
+static void poll_site(struct watch *w, int idx)
+{
+    struct wsite *ws = &w->ws[idx];
+    struct site *s = &w->e->sites[idx];
+    struct env_state *st = NULL;
+    struct sw_err err = {0};
+    struct table *live = NULL, *preview = NULL;
+    int rc = deploy_state_load(w->e->o->store, s->name, &st, &err);
+    if (rc)
+        goto fail;
+    if (ws->etag[0] && !strcmp(ws->etag, st->etag) && !ws->failed) {
+        env_state_free(st);
+        return;
+    }
+    const char *preview_id = NULL;
+    if (ws->cfg->strategy == STRATEGY_BLUE_GREEN && st->strategy == STRATEGY_BLUE_GREEN)
+        preview_id = st->slot_release[deploy_idle_slot(st)];
+    if ((rc = table_for(w, idx, st->live_release, &live, &err)))
+        goto fail;
+    if (preview_id && live && !strcmp(preview_id, live->release_id))
+        preview = live;
+    else if ((rc = table_for(w, idx, preview_id, &preview, &err)))
+        goto fail;
+    /* A release stays in its slot when the slot goes live: label tables once. */
+    if (live && live != ws->live && live != ws->preview)
+        live->slot = st->strategy == STRATEGY_BLUE_GREEN ? st->live_slot : 2;
+    if (preview && preview != live && preview != ws->live && preview != ws->preview)
+        preview->slot = deploy_idle_slot(st);
+    publish(w, idx, live, preview);
+    atomic_store(&s->live_state, live ? 1 : 0);
+    atomic_store(&s->preview_state, preview ? 1 : 0);
+    atomic_store(&s->strategy, (int)ws->cfg->strategy);
+    memcpy(ws->etag, st->etag, sizeof(ws->etag));
+    set_error(w, idx, "");
+    env_state_free(st);
+    return;
+fail:
+    /* Keep serving what is loaded; report through /_slipway/ready. */
+    if (live && live != ws->live && live != ws->preview)
+        table_free(live);
+    set_error(w, idx, err.msg);
+    if (!ws->live)
+        atomic_store(&s->live_state, -1);
+    env_state_free(st);
+}
+
+/* Applies a pending SIGHUP reload: new, changed and removed environments. */
+static void apply_reload(struct watch *w)
+{
+    pthread_mutex_lock(&w->lock);
+    if (!w->have_pending) {
+        pthread_mutex_unlock(&w->lock);
+        return;
+    }
+    struct env_config **envs = w->pending;
+    size_t n = w->npending;
+    w->have_pending = 0;
+    pthread_mutex_unlock(&w->lock);
+    int seen[EDGE_MAX_SITES] = {0};
+    for (size_t i = 0; i < n; i++) {
+        int idx = edge_site_index(w->e, envs[i]->name, 0);
+        if (idx < 0)
+            continue;
+        seen[idx] = 1;
+        struct wsite *ws = &w->ws[idx];
+        /* Settings baked into tables (cache rules, fallback) may have changed:
+         * rebuild this site's tables from scratch. */
+        publish(w, idx, NULL, NULL);
+        ws->cfg = envs[i];
+        ws->etag[0] = '\0';
+        atomic_store(&w->e->sites[idx].active, 1);
+        poll_site(w, idx);
+    }
+    for (int idx = 0; idx < EDGE_MAX_SITES; idx++)
+        if (!seen[idx] && w->ws[idx].cfg) {
+            atomic_store(&w->e->sites[idx].active, 0);
+            publish(w, idx, NULL, NULL);
+            w->ws[idx].cfg = NULL;
+            w->ws[idx].etag[0] = '\0';
+        }
+    env_configs_free(w->envs, w->nenvs);
+    w->envs = envs;
+    w->nenvs = n;
+}
+
+static void *watch_thread(void *arg)
+{
+    struct watch *w = arg;
+    while (!atomic_load(&w->stop)) {
+        usleep((useconds_t)w->e->o->poll_ms * 1000);
+        apply_reload(w);
+        for (int i = 0; i < EDGE_MAX_SITES; i++)
+            if (w->ws[i].cfg)
+                poll_site(w, i);
+        reap(w);
+    }
+    return NULL;
+}
+
+int watch_start(struct edge *e, struct env_config **envs, size_t n, struct watch **out,
+                struct sw_err *err)
+{
+    struct watch *w = xcalloc(1, sizeof(*w));
+    w->e = e;
+    pthread_mutex_init(&w->lock, NULL);
+    w->envs = envs;
+    w->nenvs = n;
+    for (size_t i = 0; i < n; i++) {
+        int idx = edge_site_index(e, envs[i]->name, 0);
+        if (idx < 0)
+            continue;
+        w->ws[idx].cfg = envs[i];
+        atomic_store(&e->sites[idx].active, 1);
+        poll_site(w, idx);
+    }
+    if (pthread_create(&w->thread, NULL, watch_thread, w) != 0) {
+        free(w);
+        return sw_err_set(err, SW_EIO, "cannot start the watcher thread");
+    }
+    *out = w;
+    return 0;
+}
+
+void watch_reload(struct watch *w, struct env_config **envs, size_t n)
+{
+    pthread_mutex_lock(&w->lock);
+    if (w->have_pending)
+        env_configs_free(w->pending, w->npending);
+    w->pending = envs;
+    w->npending = n;
+    w->have_pending = 1;
+    pthread_mutex_unlock(&w->lock);
+}
+
+void watch_stop(struct watch *w)
+{
+    if (!w)
+        return;
+    atomic_store(&w->stop, 1);
+    pthread_join(w->thread, NULL);
+    /* Workers are gone: everything can be freed now. */
+    for (int i = 0; i < EDGE_MAX_SITES; i++)
+        publish(w, i, NULL, NULL);
+    for (size_t k = 0; k < w->nretired; k++)
+        table_free(w->retired[k].t);
+    free(w->retired);
+    pthread_mutex_lock(&w->lock);
+    if (w->have_pending)
+        env_configs_free(w->pending, w->npending);
+    pthread_mutex_unlock(&w->lock);
+    env_configs_free(w->envs, w->nenvs);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
