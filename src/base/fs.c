@@ -39,8 +39,14 @@ int file_read_all(const char *path, char **data, size_t *len, struct sw_err *err
         return sw_err_sys(err, errno, "%s", path);
     struct buf b = BUF_INIT;
     int rc = 0;
+    struct stat sb;
+    /* Size the buffer from fstat so a file costs its size, not a power of two;
+     * the loop still copes with files that grow or lie about their size. */
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0)
+        buf_grow(&b, (size_t)sb.st_size + 1);
     for (;;) {
-        buf_grow(&b, 65536);
+        if (b.len + 1 >= b.cap)
+            buf_grow(&b, 65536);
         ssize_t n = read(fd, b.data + b.len, b.cap - b.len - 1);
         if (n < 0) {
             if (errno == EINTR)

@@ -56,8 +56,7 @@ struct table {
     const struct entry *not_found; /* the release's 404.html */
     const struct entry *fallback;  /* spa_fallback */
     struct buf arena;              /* header strings */
-    char **bodies;                 /* owned in-memory bodies */
-    size_t nbodies;
+    char *body_block; /* every in-memory body, back to back */
     int *fds; /* owned descriptors of large bodies */
     size_t nfds;
     uint64_t mem_bytes;

@@ -79,9 +79,10 @@ void respond_error(struct response *r, int status, const char *date)
  * uses the weak comparison). */
 static int etag_matches(const struct http_request *req, const struct rep *p)
 {
-    const char *s = req->if_none_match, *end = s + req->if_none_match_len;
+    const char *s = req->if_none_match;
     if (!s)
         return 0;
+    const char *end = s + req->if_none_match_len;
     const char *want = p->etag;
     size_t wlen = p->etag_len;
     while (s < end) {
@@ -114,15 +115,18 @@ static int accepts(const struct http_request *req, const char *coding)
     const char *s = req->accept_encoding, *end = s ? s + req->accept_encoding_len : NULL;
     size_t cl = strlen(coding);
     while (s && s < end) {
-        while (s < end && (*s == ' ' || *s == ','))
+        while (s < end && (*s == ' ' || *s == '\t' || *s == ','))
             s++;
         const char *tok = s;
-        while (s < end && *s != ',' && *s != ';' && *s != ' ')
+        while (s < end && *s != ',' && *s != ';' && *s != ' ' && *s != '\t')
             s++;
         int match = (size_t)(s - tok) == cl && !strncasecmp(tok, coding, cl);
         double q = 1;
         while (s < end && *s != ',') {
-            if (*s == 'q' && s + 1 < end && s[1] == '=')
+            /* weight = OWS ";" OWS "q=" qvalue, with "q" in either case
+             * (RFC 9110 §12.4.2); s > tok here, so s[-1] is in the value. */
+            if ((*s == 'q' || *s == 'Q') && s + 1 < end && s[1] == '=' &&
+                (s[-1] == ';' || s[-1] == ' ' || s[-1] == '\t'))
                 q = strtod(s + 2, NULL);
             s++;
         }
@@ -185,6 +189,19 @@ static int parse_range(const struct http_request *req, uint64_t size, uint64_t *
     return 1;
 }
 
+/* RFC 9110 §13.1.5: a Range is honoured only when an If-Range, if sent, names
+ * the current representation by a strong entity tag; otherwise the whole body
+ * is sent, so a client resuming a download across a deploy never splices two
+ * releases. A date never matches: no Last-Modified is sent to compare it with. */
+static int if_range_holds(const struct http_request *req, const struct rep *p)
+{
+    int i = http_find_header(req, "if-range");
+    if (i < 0)
+        return 1;
+    const struct http_header *h = &req->headers[i];
+    return h->value_len == p->etag_len && !memcmp(h->value, p->etag, p->etag_len);
+}
+
 static void serve_entry(struct response *r, const struct http_request *req, const char *date,
                         const struct entry *e, int status)
 {
@@ -203,7 +220,7 @@ static void serve_entry(struct response *r, const struct http_request *req, cons
         return;
     }
     uint64_t off = 0, len = p->size;
-    int range = status == 200 ? parse_range(req, p->size, &off, &len) : 0;
+    int range = status == 200 && if_range_holds(req, p) ? parse_range(req, p->size, &off, &len) : 0;
     if (range < 0) {
         status_line(r, 416, date);
         buf_addf(r->hdr, "Content-Range: bytes */%llu\r\nContent-Length: 0\r\n",
@@ -227,6 +244,22 @@ static void serve_entry(struct response *r, const struct http_request *req, cons
         r->fd = p->fd;
         r->fd_off = (off_t)off;
         r->body_len = len;
+    }
+}
+
+/* Appends a decoded path as a URI path: bytes that are not pchar or '/' (RFC
+ * 3986 §3.3) are percent-encoded again, so a directory named "a?b" or "50%"
+ * redirects to itself and not to a query or a bad escape. */
+static void add_uri_path(struct buf *b, const char *path, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)path[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            (c != 0 && strchr("/-._~!$&'()*+,;=:@", c)))
+            buf_add(b, &path[i], 1);
+        else
+            buf_addf(b, "%%%c%c", hex[c >> 4], hex[c & 15]);
     }
 }
 
@@ -257,10 +290,13 @@ static void serve_path(struct response *r, const struct http_request *req, const
         memcpy(key + n, "/index.html", 11);
         if (table_find(t, key, n + 11)) {
             const char *q = memchr(req->target, '?', req->target_len);
-            char loc[4400];
-            snprintf(loc, sizeof(loc), "Location: %.*s/%.*s\r\n", (int)plen, path,
-                     q ? (int)(req->target + req->target_len - q) : 0, q ? q : "");
-            text(r, req, 301, date, loc, "moved\n");
+            struct buf loc = BUF_INIT;
+            buf_adds(&loc, "Location: ");
+            add_uri_path(&loc, path, plen);
+            buf_addf(&loc, "/%.*s\r\n", q ? (int)(req->target + req->target_len - q) : 0,
+                     q ? q : "");
+            text(r, req, 301, date, loc.data, "moved\n");
+            buf_free(&loc);
             return;
         }
     }

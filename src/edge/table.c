@@ -51,9 +51,7 @@ void table_free(struct table *t)
     for (size_t i = 0; i < t->nfds; i++)
         close(t->fds[i]);
     free(t->fds);
-    for (size_t i = 0; i < t->nbodies; i++)
-        free(t->bodies[i]);
-    free(t->bodies);
+    free(t->body_block);
     for (size_t i = 0; i < t->n; i++)
         free((char *)t->entries[i].path);
     free(t->entries);
@@ -179,21 +177,31 @@ int table_load(struct store *st, const char *release_id, const struct env_config
     for (size_t i = 0; i < r->nfiles; i++)
         if (nb == 0 || strcmp(bodies[nb - 1].hex, bodies[i].hex) != 0)
             bodies[nb++] = bodies[i];
-    t->bodies = xcalloc(nb, sizeof(char *));
+    /* Small bodies go into one block of exactly their total size: a buffer per
+     * body would cost whole pages each and double the memory of a site of many
+     * small files. */
+    uint64_t block = 0;
+    for (size_t i = 0; i < nb; i++)
+        if (bodies[i].size <= small_max)
+            block += bodies[i].size;
+    t->body_block = xmalloc((size_t)block);
     t->fds = xcalloc(nb, sizeof(int));
     for (size_t i = 0; i < nb; i++) {
         struct body *b = &bodies[i];
         if (b->size <= small_max) {
-            char key[128], etag[SHA256_HEX_LEN + 1];
+            char key[128], etag[SHA256_HEX_LEN + 1], *data = NULL;
             size_t len;
             release_blob_key(b->hex, key, sizeof(key));
-            if ((rc = store_get(st, key, &b->mem, &len, etag, err)))
+            if ((rc = store_get(st, key, &data, &len, etag, err)))
                 goto out;
-            t->bodies[t->nbodies++] = b->mem;
             if (strcmp(etag, b->hex) != 0 || len != b->size) {
+                free(data);
                 rc = sw_err_set(err, SW_EINVAL, "%s: content does not match its hash", key);
                 goto out;
             }
+            b->mem = t->body_block + t->mem_bytes;
+            memcpy(b->mem, data, len);
+            free(data);
             t->mem_bytes += len;
         } else {
             if ((rc = fetch_large(st, cache_dir, b, err)))

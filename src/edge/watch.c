@@ -25,6 +25,7 @@ struct wsite {
     char etag[SHA256_HEX_LEN + 1];
     struct table *live, *preview;
     int failed;
+    int rebuild; /* load fresh tables even for releases already loaded (SIGHUP) */
 };
 
 struct retired {
@@ -105,7 +106,8 @@ static void reap(struct watch *w)
     w->nretired = keep;
 }
 
-/* Returns a table for release id on site idx, reusing one the site has. */
+/* Returns a table for release id on site idx, reusing one the site has
+ * unless its tables are being rebuilt. */
 static int table_for(struct watch *w, int idx, const char *id, struct table **out,
                      struct sw_err *err)
 {
@@ -113,9 +115,9 @@ static int table_for(struct watch *w, int idx, const char *id, struct table **ou
     *out = NULL;
     if (!id)
         return 0;
-    if (ws->live && !strcmp(ws->live->release_id, id))
+    if (!ws->rebuild && ws->live && !strcmp(ws->live->release_id, id))
         return *out = ws->live, 0;
-    if (ws->preview && !strcmp(ws->preview->release_id, id))
+    if (!ws->rebuild && ws->preview && !strcmp(ws->preview->release_id, id))
         return *out = ws->preview, 0;
     return table_load(w->e->o->store, id, ws->cfg, idx, w->e->o->cache_dir,
                       w->e->o->small_body_max, w->e->nworkers, out, err);
@@ -128,7 +130,8 @@ static void publish(struct watch *w, int idx, struct table *live, struct table *
     struct table *old_live = ws->live, *old_preview = ws->preview;
     atomic_store(&s->live, live);
     atomic_store(&s->preview, preview);
-    if (old_live != live && live)
+    /* A rebuilt table of the same release is not a switch. */
+    if (live && (!old_live || strcmp(old_live->release_id, live->release_id) != 0))
         atomic_fetch_add(&w->e->switches[idx], 1);
     ws->live = live;
     ws->preview = preview;
@@ -180,6 +183,7 @@ static void poll_site(struct watch *w, int idx)
     atomic_store(&s->preview_state, preview ? 1 : 0);
     atomic_store(&s->strategy, (int)ws->cfg->strategy);
     memcpy(ws->etag, st->etag, sizeof(ws->etag));
+    ws->rebuild = 0;
     set_error(w, idx, "");
     env_state_free(st);
     return;
@@ -213,8 +217,10 @@ static void apply_reload(struct watch *w)
         seen[idx] = 1;
         struct wsite *ws = &w->ws[idx];
         /* Settings baked into tables (cache rules, fallback) may have changed:
-         * rebuild this site's tables from scratch. */
-        publish(w, idx, NULL, NULL);
+         * rebuild this site's tables from scratch. The old ones stay published
+         * until the new ones replace them, so an unchanged listener never
+         * answers 503 during a reload. */
+        ws->rebuild = 1;
         ws->cfg = envs[i];
         ws->etag[0] = '\0';
         atomic_store(&w->e->sites[idx].active, 1);

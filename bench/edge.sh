@@ -1,0 +1,312 @@
+#!/usr/bin/env bash
+# The edge server against nginx, side by side in one run.
+#
+# One site (a 1 KiB HTML page, a 64 KiB script, a 1 MiB image, and a missing
+# path for the 404 row) is deployed to a direct environment and served by
+# `slipway serve --workers 2` and by nginx (2 workers, sendfile, tcp_nopush,
+# keep-alive, no access log) from the same directory. For every row and wrk
+# configuration nginx runs first, then slipway, back to back; the table gives
+# req/s, p50 and p99 for both and the ratio slipway/nginx (aim: >= 1.00 and
+# p99 no worse than nginx). Then:
+#   - RSS of `slipway serve` holding a 10,000-file release, next to the body
+#     bytes it holds in memory (aim: RSS - bodies <= 32 MiB);
+#   - switch latency: from `slipway switch` returning to the first response
+#     from the new release on the live listener, over 100 switches
+#     (aim: < 200 ms on the fs store).
+#
+# wrk and both servers share the machine's cores, so absolute figures mean
+# little; the ratio within one run is the point.
+#
+# Bounded: the whole run stops itself after 6 minutes. Everything lives in a
+# temporary directory removed at exit; every server listens on a free
+# 127.0.0.1 port and is killed by PID in a trap, pass or fail.
+#
+#   BENCH_SECONDS=N   seconds per wrk run (default 10, at most 15)
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SLIPWAY=$ROOT/slipway
+SECS=${BENCH_SECONDS:-10}
+BUDGET=360
+
+die() { echo "bench/edge.sh: $*" >&2; exit 1; }
+case $SECS in '' | *[!0-9]*) die "BENCH_SECONDS must be a whole number of seconds" ;; esac
+[ "$SECS" -ge 1 ] && [ "$SECS" -le 15 ] || die "BENCH_SECONDS must be 1..15 (the run is bounded to ${BUDGET}s)"
+for tool in wrk nginx curl python3; do
+    command -v "$tool" >/dev/null || die "needs $tool"
+done
+if [ ! -x "$SLIPWAY" ]; then
+    make -C "$ROOT" slipway >/dev/null || die "cannot build ./slipway"
+fi
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/slipway-bench.XXXXXX")
+# nginx workers drop to an unprivileged user when started as root: let them read the site.
+chmod 755 "$T"
+export SLIPWAY_ACTOR=bench
+unset SLIPWAY_STORE
+PIDS=()
+WATCHDOG=
+cleanup() {
+    local p
+    trap - EXIT INT TERM
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    if [ -n "$WATCHDOG" ]; then
+        kill -TERM "$WATCHDOG" 2>/dev/null
+        wait "$WATCHDOG" 2>/dev/null
+    fi
+    rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+# The watchdog: past the budget it stops the script (whose EXIT trap cleans up).
+(
+    trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+    sleep "$BUDGET" &
+    sp=$!
+    wait "$sp"
+    echo "bench/edge.sh: over the ${BUDGET}s budget, stopping" >&2
+    kill -TERM $$
+) &
+WATCHDOG=$!
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# wait_http URL SECONDS: polls URL until it answers 200, with a bound.
+wait_http() {
+    local end=$(($(date +%s) + $2))
+    while [ "$(date +%s)" -le "$end" ]; do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "$1" 2>/dev/null)" = 200 ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+# start_serve NAME: `slipway serve --workers 2` in the project; PID in $SERVE_PID.
+start_serve() {
+    (cd "$T/p" && exec "$SLIPWAY" serve --workers 2) >"$T/$1.log" 2>&1 &
+    SERVE_PID=$!
+    PIDS+=("$SERVE_PID")
+}
+stop_pid() { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+rss_kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
+sw() { (cd "$T/p" && "$SLIPWAY" -q "$@") >>"$T/slipway.out" 2>&1 || die "slipway $* failed: $(tail -3 "$T/slipway.out")"; }
+
+# ---- the project and the site -------------------------------------------------------
+mkdir -p "$T/p" "$T/site/js" "$T/site/img"
+"$SLIPWAY" init -q "$T/p" >/dev/null || die "slipway init failed"
+rm -f "$T/p/.slipway/environments/"*.yml
+SW_PORT=$(free_port)
+NGX_PORT=$(free_port)
+printf 'strategy: direct\nlisten: 127.0.0.1:%s\n' "$SW_PORT" >"$T/p/.slipway/environments/bench.yml"
+python3 - "$T/site" <<'EOF'
+import os, sys
+root = sys.argv[1]
+page = b"<!doctype html><html><head><title>bench</title></head><body><p>"
+page += b"x" * (1024 - len(page) - len(b"</p></body></html>\n")) + b"</p></body></html>\n"
+assert len(page) == 1024
+open(os.path.join(root, "index.html"), "wb").write(page)
+js = b"/* bench */\n" + b"var a=1;\n" * ((65536 - 12) // 9)
+js += b" " * (65536 - len(js))
+open(os.path.join(root, "js/app.js"), "wb").write(js)
+open(os.path.join(root, "img/photo.jpg"), "wb").write(os.urandom(1 << 20))
+EOF
+chmod -R a+rX "$T/site"
+sw deploy "$T/site" --env bench
+
+# ---- nginx, configured as in the issue ------------------------------------------------------
+mkdir -p "$T/nginx/tmp"
+cat >"$T/nginx/nginx.conf" <<EOF
+worker_processes 2;
+daemon off;
+error_log $T/nginx/error.log;
+pid $T/nginx/nginx.pid;
+events {}
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 65;
+    keepalive_requests 100000;
+    access_log off;
+    client_body_temp_path $T/nginx/tmp/body;
+    proxy_temp_path $T/nginx/tmp/proxy;
+    fastcgi_temp_path $T/nginx/tmp/fastcgi;
+    uwsgi_temp_path $T/nginx/tmp/uwsgi;
+    scgi_temp_path $T/nginx/tmp/scgi;
+    server {
+        listen 127.0.0.1:$NGX_PORT;
+        root $T/site;
+    }
+}
+EOF
+nginx -p "$T/nginx/" -c "$T/nginx/nginx.conf" -e "$T/nginx/error.log" >"$T/nginx/out.log" 2>&1 &
+NGX_PID=$!
+PIDS+=("$NGX_PID")
+start_serve serve
+SW_PID=$SERVE_PID
+wait_http "http://127.0.0.1:$NGX_PORT/index.html" 10 || die "nginx did not start: $(cat "$T/nginx/error.log" "$T/nginx/out.log")"
+wait_http "http://127.0.0.1:$SW_PORT/_slipway/ready" 10 || die "slipway serve did not become ready: $(cat "$T/serve.log")"
+[ "$(cat "/proc/$SW_PID/comm" 2>/dev/null)" = slipway ] || die "PID $SW_PID is not slipway serve"
+RSS_IDLE=$(rss_kib "$SW_PID" VmRSS)
+
+ROWS="html:/index.html js:/js/app.js image:/img/photo.jpg 404:/no/such/file.html"
+# Both servers must answer each row alike before their speed is compared.
+for r in $ROWS; do
+    path=${r#*:}
+    a=$(curl -s -w ' %{http_code}' "http://127.0.0.1:$NGX_PORT$path" | tail -c 4)
+    b=$(curl -s -w ' %{http_code}' "http://127.0.0.1:$SW_PORT$path" | tail -c 4)
+    [ "$a" = "$b" ] || die "row ${r%%:*}: nginx answers$a, slipway$b"
+    if [ "$a" = " 200" ]; then
+        ha=$(curl -s "http://127.0.0.1:$NGX_PORT$path" | sha256sum)
+        hb=$(curl -s "http://127.0.0.1:$SW_PORT$path" | sha256sum)
+        [ "$ha" = "$hb" ] || die "row ${r%%:*}: the servers send different bodies"
+    fi
+done
+
+# run_wrk URL THREADS CONNS: prints "req/s p50_ms p99_ms socket_errors non2xx".
+run_wrk() {
+    timeout $((SECS + 30)) wrk --latency -t"$2" -c"$3" -d"${SECS}s" "$1" 2>&1 | awk '
+        function ms(v) {
+            if (v ~ /us$/) return v / 1000
+            if (v ~ /ms$/) return v + 0
+            if (v ~ /m$/) return v * 60000
+            if (v ~ /s$/) return v * 1000
+            return v + 0
+        }
+        $1 == "50%" { p50 = ms($2) }
+        $1 == "99%" { p99 = ms($2) }
+        $1 == "Requests/sec:" { rps = $2 }
+        /Socket errors:/ { gsub(/,/, ""); err = $4 + $6 + $8 + $10 }
+        /Non-2xx or 3xx responses:/ { non2xx = $5 }
+        END { printf "%s %.3f %.3f %d %d\n", rps == "" ? "nan" : rps, p50, p99, err, non2xx }'
+}
+
+echo "slipway serve --workers 2 vs nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), worker_processes 2;" \
+    "wrk ${SECS}s per run, $(nproc) cores shared by wrk and the servers" \
+    "(load average before the run: $(cut -d' ' -f1-3 /proc/loadavg))"
+echo
+FMT="%-6s %-10s %12s %12s %6s %17s %17s  %s\n"
+printf "$FMT" row config "nginx req/s" "slipway req/s" ratio "nginx p50/p99 ms" "slipway p50/p99" note
+printf "$FMT" ------ ---------- ------------ ------------ ------ ----------------- ----------------- ----
+MISSES=0
+for r in $ROWS; do
+    name=${r%%:*}
+    path=${r#*:}
+    for cfg in 1:64 2:256; do
+        t=${cfg%%:*}
+        c=${cfg#*:}
+        read -r n_rps n_p50 n_p99 n_err n_bad <<<"$(run_wrk "http://127.0.0.1:$NGX_PORT$path" "$t" "$c")"
+        read -r s_rps s_p50 s_p99 s_err s_bad <<<"$(run_wrk "http://127.0.0.1:$SW_PORT$path" "$t" "$c")"
+        ratio=$(awk -v a="$s_rps" -v b="$n_rps" 'BEGIN { printf (b > 0 ? "%.2f" : "-"), a / b }')
+        note=
+        [ "$n_err" != 0 ] && note+="nginx socket errors $n_err; "
+        [ "$s_err" != 0 ] && note+="slipway socket errors $s_err; "
+        if [ "$name" != 404 ]; then
+            [ "$n_bad" != 0 ] && note+="nginx non-2xx $n_bad; "
+            [ "$s_bad" != 0 ] && note+="slipway non-2xx $s_bad; "
+        fi
+        if awk -v r="$ratio" -v a="$s_p99" -v b="$n_p99" 'BEGIN { exit !(r + 0 >= 1.0 && a <= b) }'; then
+            :
+        else
+            note+="below aim"
+            MISSES=$((MISSES + 1))
+        fi
+        printf "$FMT" "$name" "-t$t -c$c" "$n_rps" "$s_rps" "$ratio" "$n_p50/$n_p99" "$s_p50/$s_p99" "$note"
+    done
+done
+RSS_LOADED=$(rss_kib "$SW_PID" VmRSS)
+HWM_LOADED=$(rss_kib "$SW_PID" VmHWM)
+stop_pid "$NGX_PID"
+stop_pid "$SW_PID"
+
+# ---- RSS with a 10,000-file release, and the switch -------------------------------------------
+MANY_PORT=$(free_port)
+BG_PORT=$(free_port)
+BG_PREVIEW=$(free_port)
+printf 'strategy: direct\nlisten: 127.0.0.1:%s\n' "$MANY_PORT" >"$T/p/.slipway/environments/many.yml"
+printf 'strategy: blue-green\nlisten: 127.0.0.1:%s\npreview: 127.0.0.1:%s\n' "$BG_PORT" "$BG_PREVIEW" \
+    >"$T/p/.slipway/environments/bg.yml"
+MANY_BYTES=$(python3 - "$T/many" <<'EOF'
+import os, random, sys
+root = sys.argv[1]
+rng = random.Random(42)
+total = 0
+for i in range(10000):
+    d = os.path.join(root, "d%02d" % (i // 100))
+    os.makedirs(d, exist_ok=True)
+    n = rng.randint(1024, 4096)
+    # Distinct content per file, so no two share a body.
+    body = (b"<!-- file %05d -->\n" % i) + os.urandom(n).hex().encode()[: n - 20]
+    open(os.path.join(d, "f%05d.html" % i), "wb").write(body[:n])
+    total += len(body[:n])
+print(total)
+EOF
+) || die "cannot generate the 10,000-file site"
+mkdir -p "$T/blue" "$T/green"
+printf '<!doctype html><p>release A</p>\n' >"$T/blue/index.html"
+printf '<!doctype html><p>release B</p>\n' >"$T/green/index.html"
+sw deploy "$T/many" --env many
+sw deploy "$T/blue" --env bg
+sw deploy "$T/green" --env bg
+start_serve serve2
+SW2_PID=$SERVE_PID
+wait_http "http://127.0.0.1:$MANY_PORT/_slipway/ready" 30 || die "slipway serve did not become ready: $(cat "$T/serve2.log")"
+wait_http "http://127.0.0.1:$MANY_PORT/d99/f09999.html" 5 || die "the 10,000-file release is not served"
+RSS_MANY=$(rss_kib "$SW2_PID" VmRSS)
+# Bodies held in memory (every body <= 64 KiB, once per loaded release table):
+# the bench site's page and script, the 10,000 files, and the two bg releases.
+BODY_BYTES=$((1024 + 65536 + MANY_BYTES + $(stat -c %s "$T/blue/index.html") + $(stat -c %s "$T/green/index.html")))
+
+SWITCH=$(python3 - "$SLIPWAY" "$T/p" "$BG_PORT" <<'EOF'
+import http.client, random, statistics, subprocess, sys, time
+slipway, proj, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rng = random.Random(7)
+
+def get():
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        c.request("GET", "/")
+        return c.getresponse().read()
+    finally:
+        c.close()
+
+prev = get()
+lat, cmd = [], []
+for i in range(100):
+    # Seen right after the server applied the last switch, so a switch issued
+    # at once would always land at the same point of the watcher's poll
+    # cycle: a random pause spreads the switches over it.
+    time.sleep(rng.uniform(0, 0.1))
+    t = time.monotonic()
+    subprocess.run([slipway, "-q", "switch", "bg"], cwd=proj, check=True, stdout=subprocess.DEVNULL)
+    t0 = time.monotonic()
+    cmd.append((t0 - t) * 1000)
+    while True:
+        body = get()
+        if body != prev:
+            break
+        if time.monotonic() - t0 > 3:
+            sys.exit("switch %d: the live listener still serves the old release after 3 s" % i)
+    lat.append((time.monotonic() - t0) * 1000)
+    prev = body
+print("%.1f %.1f %.1f %.1f" % (statistics.median(lat), max(lat), statistics.median(cmd), max(cmd)))
+EOF
+) || die "switch timing failed"
+read -r SW_MED SW_MAX CMD_MED CMD_MAX <<<"$SWITCH"
+stop_pid "$SW2_PID"
+
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+echo
+echo "RSS of slipway serve (VmRSS):"
+echo "  bench site only, idle:                 $(mib "$RSS_IDLE")"
+echo "  bench site, after the wrk runs:        $(mib "$RSS_LOADED") (peak $(mib "$HWM_LOADED"))"
+echo "  with the 10,000-file release:          $(mib "$RSS_MANY")"
+echo "  body bytes held in memory:             $(mib $((BODY_BYTES / 1024))) ($BODY_BYTES bytes; 10,000 files: $MANY_BYTES)"
+OVER=$((RSS_MANY - BODY_BYTES / 1024))
+echo "  RSS - bodies:                          $(mib "$OVER") (aim <= 32 MiB$([ "$OVER" -le 32768 ] && echo ': met' || echo ': MISSED'))"
+echo
+echo "switch latency, 'slipway switch' returning -> first response from the new release, 100 switches:"
+echo "  median ${SW_MED} ms, max ${SW_MAX} ms (aim < 200 ms)$(awk -v m="$SW_MAX" 'BEGIN { print (m < 200 ? ": met" : ": MISSED") }')"
+echo "  (the switch command itself: median ${CMD_MED} ms, max ${CMD_MAX} ms)"
+echo
+echo "rows below the req/s or p99 aim: $MISSES of 8"
+exit 0

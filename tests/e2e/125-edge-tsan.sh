@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The edge server's threads under ThreadSanitizer: builds a TSan binary into
+# build/tsan/slipway (from the same sources, only when they changed), then runs
+# a short switch under load against it with the access log on and metrics
+# scraped, reloads with SIGHUP, and drains with SIGTERM. TSan must report
+# nothing (halt_on_error: a report kills the server with exit 66).
+. "$(dirname "$0")/lib.sh"
+. "$ROOT/tests/e2e/edge-load.sh"
+
+TSAN=$ROOT/build/tsan/slipway
+CC_TSAN=${CC_TSAN:-$(command -v clang || command -v gcc)}
+build_tsan() {
+    local srcs newest
+    srcs=("$ROOT"/src/*/*.c "$ROOT"/src/main.c)
+    newest=$(find "$ROOT/src" -name '*.[ch]' -newer "$TSAN" 2>/dev/null | head -1)
+    if [ -x "$TSAN" ] && [ -z "$newest" ]; then
+        echo "# $TSAN is up to date"
+        return 0
+    fi
+    echo "# building $TSAN with $CC_TSAN"
+    local flags libs obj=$T/tsan-obj
+    flags="-fsanitize=thread -O1 -g -std=c11 -D_GNU_SOURCE -pthread -I$ROOT/src $(pkg-config --cflags libcurl openssl yaml-0.1 jansson)"
+    libs="$(pkg-config --libs libcurl openssl yaml-0.1 jansson) -lz -lpthread -lm"
+    # Objects in this test's own directory, compiled in parallel (names keep the
+    # module folder); the binary appears with one rename, so a concurrent run
+    # never sees half of it.
+    mkdir -p "$obj" "$(dirname "$TSAN")"
+    printf '%s\n' "${srcs[@]}" | xargs -P "$(nproc)" -I{} sh -c \
+        'o='"$obj"'/$(echo "{}" | sed "s|^'"$ROOT"'/||; s|/|_|g; s|\.c$|.o|"); '"$CC_TSAN $flags"' -c -o "$o" "{}"' ||
+        return 1
+    # shellcheck disable=SC2086
+    "$CC_TSAN" -fsanitize=thread -o "$TSAN.tmp.$$" "$obj"/*.o $libs && mv "$TSAN.tmp.$$" "$TSAN"
+}
+start=$(date +%s)
+check "TSan build of slipway" build_tsan
+check "the binary has the TSan runtime" eval 'nm "$TSAN" 2>/dev/null | grep -q __tsan_init'
+echo "# TSan build step took $(($(date +%s) - start)) s"
+[ -x "$TSAN" ] || done_testing
+
+load_project
+P_DEV=$(free_port)
+export TSAN_OPTIONS="halt_on_error=1:exitcode=66:second_deadlock_stack=1"
+spawn "$TSAN" serve --access-log "$T/access.log" >"$T/serve.out" 2>"$T/serve.err"
+SERVE=$!
+wait_for "TSan serve is up" 60 curl -sf --max-time 5 -o /dev/null "http://127.0.0.1:$PL/_slipway/health"
+unset TSAN_OPTIONS
+
+switch_under_load tsan "${TSAN_SECONDS:-5}" 20
+
+# A reload under TSan: a new environment, deployed first, is served after SIGHUP.
+cat > "$T/p/.slipway/environments/dev.yml" <<EOF
+strategy: direct
+listen: 127.0.0.1:$P_DEV
+EOF
+sw deploy "$T/B" --env dev; expect_rc "deploy to a new environment dev" 0
+kill -HUP "$SERVE"
+wait_for "dev is served after SIGHUP" 20 curl -sf --max-time 5 -o /dev/null "http://127.0.0.1:$P_DEV/"
+check "dev serves its release" test "$(curl -s --max-time 5 "http://127.0.0.1:$P_DEV/")" = B
+check "access log lines were written" test -s "$T/access.log"
+
+kill -TERM "$SERVE"; wait "$SERVE"; rc=$?
+check "TSan serve exits 0 after SIGTERM" test "$rc" = 0
+check "no ThreadSanitizer warning" eval '! grep -q "WARNING: ThreadSanitizer" "$T/serve.err"'
+if grep -q "ThreadSanitizer" "$T/serve.err"; then sed 's/^/# /' "$T/serve.err" | head -80; fi
+done_testing
