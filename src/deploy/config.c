@@ -131,9 +131,9 @@ static int parse_cache(struct ctx *c, struct env_config *cfg, yaml_node_t *m)
     return 0;
 }
 
-static int parse_key(struct ctx *c, struct env_config *cfg, const char *key, yaml_node_t *v)
+static int parse_key(struct ctx *c, struct env_config *cfg, const yaml_node_t *k, yaml_node_t *v)
 {
-    const char *s = scalar(v);
+    const char *key = scalar(k), *s = scalar(v);
     if (!strcmp(key, "strategy")) {
         if (s && !strcmp(s, "direct"))
             cfg->strategy = STRATEGY_DIRECT;
@@ -170,7 +170,8 @@ static int parse_key(struct ctx *c, struct env_config *cfg, const char *key, yam
     }
     if (!strcmp(key, "cache"))
         return parse_cache(c, cfg, v);
-    return bad(c, v,
+    /* Point at the key, not its value: the key is what is wrong. */
+    return bad(c, k,
                "unknown key '%s' (expected strategy, listen, preview, keep_previous, "
                "retain_releases, spa_fallback or cache)",
                key);
@@ -245,7 +246,7 @@ int env_config_load(const char *file, struct env_config **out, struct sw_err *er
                 goto out;
             }
         }
-        if ((rc = parse_key(&c, cfg, key, v)))
+        if ((rc = parse_key(&c, cfg, k, v)))
             goto out;
         have_strategy |= !strcmp(key, "strategy");
     }

@@ -142,7 +142,8 @@ struct deploy_event {
 int deploy_history(struct store *st, const char *env, struct deploy_event **out, size_t *n,
                    struct sw_err *err);
 void deploy_events_free(struct deploy_event *v, size_t n);
-/* Verifies the hash chain of the audit log; SW_EINVAL names the first broken link. */
+/* Verifies the hash chain of the audit log, and each environment's newest event
+ * against its state document; SW_EINVAL names the first broken link. */
 int deploy_history_verify(struct store *st, size_t *checked, struct sw_err *err);
 
 /* ---- garbage collection -------------------------------------------------------------- */

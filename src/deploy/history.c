@@ -157,6 +157,57 @@ int deploy_history(struct store *st, const char *env, struct deploy_event **out,
     return rc;
 }
 
+static int same_str(const char *a, const char *b)
+{
+    return a && b ? !strcmp(a, b) : a == b;
+}
+
+/* The chain pins every event but the newest, which nothing links to yet. Each
+ * environment's state carries its last change, which pins that environment's
+ * newest event. The state may be ahead (an append a crash left for the next
+ * change, or a change made while we read); an event ahead of its state, or one
+ * that differs from it, was altered. l is the listing the chain was checked on. */
+static int verify_anchors(struct store *st, const struct store_list *l, struct sw_err *err)
+{
+    struct store_list envs;
+    int rc = store_list_all(st, "envs/", &envs, err);
+    for (size_t k = 0; !rc && k < envs.n; k++) {
+        const char *key = envs.keys[k];
+        if (!str_ends_with(key, "/state.json"))
+            continue;
+        char *name = xstrndup(key + 5, strlen(key) - 5 - strlen("/state.json"));
+        struct env_state *s = NULL;
+        char when[40] = "";
+        if (!(rc = deploy_state_load(st, name, &s, err)))
+            time_format_iso(s->last.time_ms, when, sizeof(when));
+        for (size_t i = l->n; !rc && i-- > 0;) {
+            struct deploy_event e;
+            if ((rc = event_load(st, l->keys[i], &e, NULL, NULL, err)))
+                break;
+            int mine = same_str(e.env, name);
+            const struct env_change *c = &s->last;
+            if (mine && e.generation > s->generation)
+                rc = sw_err_set(err, SW_EINVAL,
+                                "%s: altered (generation %lld, but %s is at generation %lld)",
+                                l->keys[i], (long long)e.generation, key, (long long)s->generation);
+            else if (mine && e.generation == c->generation &&
+                     !(same_str(e.action, c->action) && same_str(e.from, c->from) &&
+                       same_str(e.to, c->to) && same_str(e.actor, c->actor) &&
+                       same_str(e.message, c->message) && same_str(e.time, when)))
+                rc = sw_err_set(err, SW_EINVAL,
+                                "%s: altered (differs from the last change recorded in %s)",
+                                l->keys[i], key);
+            event_clear(&e);
+            if (mine)
+                break;
+        }
+        env_state_free(s);
+        free(name);
+    }
+    store_list_free(&envs);
+    return rc;
+}
+
 int deploy_history_verify(struct store *st, size_t *checked, struct sw_err *err)
 {
     struct store_list l;
@@ -173,14 +224,23 @@ int deploy_history_verify(struct store *st, size_t *checked, struct sw_err *err)
         if (e.seq != (int64_t)i + 1)
             rc = sw_err_set(err, SW_EINVAL, "%s: expected sequence %zu, found %lld", l.keys[i],
                             i + 1, (long long)e.seq);
-        else if ((prev ? strcmp(prev, prev_hash) : prev_hash[0] != '\0') != 0)
-            rc = sw_err_set(err, SW_EINVAL, "%s: chain broken (previous event altered or removed)",
+        else if (i == 0 && prev)
+            rc = sw_err_set(err, SW_EINVAL,
+                            "%s: chain broken: the first event links to an "
+                            "earlier one (altered, or events removed)",
                             l.keys[i]);
+        else if (i > 0 && !same_str(prev, prev_hash))
+            rc = sw_err_set(err, SW_EINVAL,
+                            "%s: chain broken: it does not carry the hash of %s (one of the two "
+                            "was altered)",
+                            l.keys[i], l.keys[i - 1]);
         memcpy(prev_hash, h, sizeof(h));
         free(prev);
         event_clear(&e);
         (*checked)++;
     }
+    if (!rc)
+        rc = verify_anchors(st, &l, err);
     store_list_free(&l);
     return rc;
 }

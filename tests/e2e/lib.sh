@@ -69,3 +69,53 @@ new_project() {
     cd "$T/p"
 }
 done_testing() { exit $_failed; }
+# store_check DATA [strict] [expired-previous]: prints every inconsistency of
+# the fs store DATA and fails when there is one: a release an environment's
+# state names (live, slots, previous) without a manifest; a state or manifest
+# that does not parse; a body a manifest lists that is missing or of the wrong
+# size; a body whose bytes do not hash to its name. With "strict", also a body
+# no manifest references and a leftover temporary file; with "expired-previous",
+# a previous release gc removed after keep_previous is not an inconsistency.
+# Reads the files directly, never through slipway.
+store_check() {
+    python3 - "$@" <<'EOF'
+import glob, hashlib, json, os, sys
+data, strict, expired = sys.argv[1], "strict" in sys.argv[2:], "expired-previous" in sys.argv[2:]
+bad, ref = [], set()
+def load(p):
+    try:
+        return json.load(open(p))
+    except Exception as e:
+        bad.append("%s: %s" % (p, e))
+for p in sorted(glob.glob(data + "/releases/*.json")):
+    for f in (load(p) or {}).get("files", []):
+        b = "%s/blobs/sha256/%s/%s" % (data, f["blob"][:2], f["blob"])
+        ref.add(f["blob"])
+        if not os.path.isfile(b) or os.path.getsize(b) != f["size"]:
+            bad.append("%s: body of %s missing or of the wrong size" % (os.path.basename(p), f["path"]))
+for p in sorted(glob.glob(data + "/envs/*/state.json")):
+    s = load(p) or {}
+    slots = [v.get("release") for v in (s.get("slots") or {}).values()]
+    prev = [] if expired else [s.get("previous_release")]
+    for rid in filter(None, [s.get("live_release")] + prev + slots):
+        if not os.path.isfile("%s/releases/%s.json" % (data, rid)):
+            bad.append("%s names %s, which has no manifest" % (p, rid))
+for p in glob.glob(data + "/blobs/sha256/*/*"):
+    name = os.path.basename(p)
+    if name.startswith(".tmp."):
+        continue
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    if h.hexdigest() != name or os.path.basename(os.path.dirname(p)) != name[:2]:
+        bad.append("%s: bytes do not hash to its name" % p)
+    if strict and name not in ref:
+        bad.append("%s: referenced by no manifest" % p)
+if strict:
+    bad += ["leftover temporary %s" % os.path.join(d, n) for d, _, fs in os.walk(data) for n in fs if n.startswith(".tmp.")]
+if bad:
+    print("\n".join(bad))
+sys.exit(1 if bad else 0)
+EOF
+}

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Concurrent changes to one environment: exactly one wins, the other fails with
+# a clear 'locked' message and changes nothing; many parallel deploys leave a
+# generation equal to the number that succeeded and an audit log that matches.
+. "$(dirname "$0")/lib.sh"
+
+new_project
+DATA=$T/p/.slipway/data
+state() { python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print($2)" "$DATA/envs/$1/state.json"; }
+gen() { if [ -f "$DATA/envs/$1/state.json" ]; then state "$1" 's["generation"]'; else echo 0; fi; }
+events() { sw history "$1" --json; json 'len(j["events"])'; }
+for i in 1 2 3 4 5 6 7 8; do
+    mkdir -p "$T/s$i"; printf 'site %s\n' "$i" > "$T/s$i/index.html"
+    sw release create "$T/s$i" -q; eval "R$i=\$out"
+done
+
+# race NAME SLOW_CMD... -- FAST_CMD...: runs SLOW_CMD holding the staging lock
+# for 1.5 s, and FAST_CMD while it does. Sets slow_rc, slow_err, rc, errout.
+race() {
+    local slow=() fast=()
+    while [ "$1" != -- ]; do slow+=("$1"); shift; done
+    shift; fast=("$@")
+    rm -f "$T/slow.err"
+    SLIPWAY_TEST_DEPLOY_DELAY_MS=1500 "$SLIPWAY" "${slow[@]}" -q 2>"$T/slow.err" >/dev/null &
+    local pid=$!
+    _pids+=("$pid")
+    wait_for "the slow change takes the lock" 20 test -e "$DATA/envs/staging/lock"
+    sw "${fast[@]}"
+    wait "$pid"; slow_rc=$?
+    slow_err=$(cat "$T/slow.err")
+}
+
+# ---- deploy against deploy ----------------------------------------------------------
+sw deploy "$R1" --env staging -q
+g=$(gen staging); e=$(events staging)
+race deploy "$R2" --env staging -- deploy "$R3" --env staging
+check "deploy vs deploy: the first (holding the lock) succeeds" test "$slow_rc" = 0 -a -z "$slow_err"
+expect_err "deploy vs deploy: the second fails with one 'locked' line naming the holder" 1 \
+    "environment staging is locked by another change \(deploy by $SLIPWAY_ACTOR, pid [0-9]+"
+check "deploy vs deploy: generation grew by exactly 1" test "$(gen staging)" = $((g + 1))
+check "deploy vs deploy: the winner's release is in the idle slot, the loser's nowhere" \
+    test "$(state staging 's["slots"]["green"]["release"], s["live_release"]')" = "$R2 $R1" -a \
+    -z "$(grep -l "$R3" "$DATA/envs/staging/state.json")"
+check "deploy vs deploy: one event recorded" test "$(events staging)" = $((e + 1))
+check "deploy vs deploy: the lock is released" test ! -e "$DATA/envs/staging/lock"
+
+# deploy DIR against deploy: the loser must not change the environment either.
+g=$(gen staging)
+printf 'dir deploy\n' > "$T/s8/extra.txt"
+race deploy "$R4" --env staging -- deploy "$T/s8" --env staging -q
+check "deploy vs deploy DIR: the first succeeds" test "$slow_rc" = 0
+expect_err "deploy vs deploy DIR: the second fails with 'locked'" 1 "locked"
+check "deploy vs deploy DIR: generation grew by exactly 1" test "$(gen staging)" = $((g + 1))
+check "deploy vs deploy DIR: the slot holds the winner" test "$(state staging 's["slots"]["green"]["release"]')" = "$R4"
+
+# ---- switch against rollback, both ways ----------------------------------------------------
+sw switch staging -q # live R4 (green), previous R1 (blue)
+g=$(gen staging); e=$(events staging)
+race switch staging -- rollback staging
+check "switch vs rollback: the switch succeeds" test "$slow_rc" = 0 -a -z "$slow_err"
+expect_err "switch vs rollback: the rollback fails with 'locked' naming the switch" 1 "staging is locked.*\(switch by"
+check "switch vs rollback: generation grew by exactly 1" test "$(gen staging)" = $((g + 1))
+check "switch vs rollback: the switch took effect (blue live again)" test "$(state staging 's["live_slot"], s["live_release"]')" = "blue $R1"
+check "switch vs rollback: one event recorded" test "$(events staging)" = $((e + 1))
+g=$(gen staging); e=$(events staging)
+race rollback staging -- switch staging
+check "rollback vs switch: the rollback succeeds" test "$slow_rc" = 0 -a -z "$slow_err"
+expect_err "rollback vs switch: the switch fails with 'locked' naming the rollback" 1 "staging is locked.*\(rollback by"
+check "rollback vs switch: generation grew by exactly 1" test "$(gen staging)" = $((g + 1))
+check "rollback vs switch: the rollback took effect (green live)" test "$(state staging 's["live_slot"], s["live_release"]')" = "green $R4"
+check "rollback vs switch: one event recorded, the last a rollback" \
+    test "$(events staging; json 'j["events"][-1]["action"]')" = "$(printf '%s\nrollback' $((e + 1)))"
+g=$(gen dev)
+race rollback staging -- deploy "$R5" --env dev
+check "a change to staging does not lock dev" test "$slow_rc $rc $(gen dev)" = "0 0 $((g + 1))"
+
+# ---- many at once ------------------------------------------------------------------------------
+# parallel N ENV ARGS...: N deploys of R1..RN to ENV at once. Prints
+# "WINS LOSSES ODD" last, after a comment line for each odd outcome.
+parallel() {
+    local n=$1 env=$2 i pids=() wins=0 losses=0 odd=0
+    shift 2
+    for i in $(seq 1 "$n"); do
+        eval "local r=\$R$(( (i - 1) % 8 + 1 ))"
+        "$SLIPWAY" deploy "$r" --env "$env" "$@" -q >/dev/null 2>"$T/par.$env.$i" &
+        pids+=($!)
+    done
+    for i in $(seq 1 "$n"); do
+        wait "${pids[$((i - 1))]}"; local st=$?
+        local lines; lines=$(grep -c '' "$T/par.$env.$i")
+        if [ "$st" = 0 ] && [ "$lines" = 0 ]; then
+            wins=$((wins + 1))
+        elif [ "$st" = 1 ] && [ "$lines" = 1 ] && grep -qE "locked|changed by another" "$T/par.$env.$i"; then
+            losses=$((losses + 1))
+        else
+            odd=$((odd + 1)); echo "# $env deploy $i: exit $st: $(cat "$T/par.$env.$i")"
+        fi
+    done
+    echo "$wins $losses $odd"
+}
+# tally FILE: adds parallel's counts from FILE to wins, losses, odd (and shows odd ones).
+tally() {
+    grep '^#' "$1"
+    local w l o; read -r w l o < <(tail -1 "$1")
+    wins=$((wins + w)) losses=$((losses + l)) odd=$((odd + o))
+}
+wins=0 losses=0 odd=0
+g=$(gen dev); e=$(events dev)
+for round in 1 2 3 4 5; do parallel 8 dev > "$T/par.log"; tally "$T/par.log"; done
+echo "# 40 parallel deploys to dev: $wins succeeded, $losses refused"
+check "8 parallel deploys (x5): each succeeds or fails with one 'locked' line" test "$odd" = 0 -a $((wins + losses)) = 40
+check "8 parallel deploys: at least one in each round succeeds" test "$wins" -ge 5
+check "8 parallel deploys: generation grew by exactly the number of successes" test "$(gen dev)" = $((g + wins))
+check "8 parallel deploys: history has exactly that many new events" test "$(events dev)" = $((e + wins))
+check "no lock is left behind" test -z "$(ls "$DATA"/envs/*/lock 2>/dev/null)"
+
+# Both environments at once: the audit log is shared, so its chain is contended too.
+gd=$(gen dev) ed=$(events dev) gs=$(gen staging) es=$(events staging)
+parallel 8 dev > "$T/par.dev.log" &
+p1=$!
+parallel 8 staging --switch > "$T/par.staging.log"
+wait "$p1"
+wins=0 losses=0 odd=0; tally "$T/par.staging.log"; staging_wins=$wins
+tally "$T/par.dev.log"
+check "dev and staging at once: each succeeds or fails with one 'locked' line" test "$odd" = 0 -a $((wins + losses)) = 16
+dev_events=$(( $(events dev) - ed )) staging_events=$(( $(events staging) - es ))
+check "dev and staging at once: dev's generation matches its new events" test "$(gen dev)" = $((gd + dev_events))
+check "dev and staging at once: staging's generation matches its new events" \
+    test "$(gen staging)" = $((gs + staging_events)) -a "$staging_events" = "$staging_wins"
+check "dev and staging at once: something happened in each" test "$dev_events" -ge 1 -a "$staging_events" -ge 1
+sw history dev --verify; expect_rc "history dev --verify passes after the races" 0
+check "the audit log has one event per change, numbered without gaps" \
+    test "$(ls "$DATA/events" | wc -l)" = "$(ls "$DATA/events" | tail -1 | sed 's/^0*//; s/\.json$//')"
+done_testing
