@@ -66,7 +66,10 @@ struct buf {
     size_t len;
     size_t cap;
 };
-#define BUF_INIT {NULL, 0, 0}
+#define BUF_INIT                                                                                   \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 void buf_grow(struct buf *b, size_t extra);
 void buf_add(struct buf *b, const void *data, size_t len);
@@ -98,8 +101,8 @@ void sha256_hex(const void *data, size_t len, char hex[SHA256_HEX_LEN + 1]);
 
 /* ---- time ------------------------------------------------------------------ */
 
-int64_t time_now_ms(void);    /* wall clock, ms since the epoch */
-int64_t time_mono_ms(void);   /* monotonic clock, ms */
+int64_t time_now_ms(void);  /* wall clock, ms since the epoch */
+int64_t time_mono_ms(void); /* monotonic clock, ms */
 /* Formats ms since the epoch as "2026-11-25T08:25:06.123Z" into out (>= 32 bytes). */
 void time_format_iso(int64_t ms, char *out, size_t outlen);
 /* Parses what time_format_iso writes (fraction optional). 0 or SW_EINVAL. */

@@ -259,7 +259,7 @@ void cli_print_change(struct cli *cli, const struct env_config *env, const char 
     }
     const char *verb = !strcmp(r->action, "rollback") ? "rolled back"
                        : !strcmp(r->action, "switch") ? "switched"
-                                                     : "deployed";
+                                                      : "deployed";
     if (slot)
         cli_say(cli, "%s: %s %s -> %s (live slot: %s)\n", env->name, verb, from, r->to, slot);
     else

@@ -30,9 +30,11 @@ struct cli {
 
 /* Long options every command accepts, before or after its name. */
 #define CLI_GLOBAL_OPTIONS                                                                         \
-    {"project", required_argument, NULL, 0x100}, {"store", required_argument, NULL, 0x101},      \
-        {"json", no_argument, NULL, 0x102}, {"quiet", no_argument, NULL, 'q'},                    \
-        {"help", no_argument, NULL, 'h'}
+    {"project", required_argument, NULL, 0x100}, {"store", required_argument, NULL, 0x101},        \
+        {"json", no_argument, NULL, 0x102}, {"quiet", no_argument, NULL, 'q'},                     \
+    {                                                                                              \
+        "help", no_argument, NULL, 'h'                                                             \
+    }
 
 /* Parses argv with getopt_long: command options go to handle(), global ones to
  * cli. Returns the index of the first operand (>= 1), or, when the command must

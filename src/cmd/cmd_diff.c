@@ -35,7 +35,8 @@ int cmd_diff(int argc, char **argv, struct cli *cli)
     struct sw_err err = {0};
     struct release *a = NULL, *b = NULL;
     int rc = cli_store(cli, &err);
-    if (rc || (rc = load(cli, argv[first], &a, &err)) || (rc = load(cli, argv[first + 1], &b, &err))) {
+    if (rc || (rc = load(cli, argv[first], &a, &err)) ||
+        (rc = load(cli, argv[first + 1], &b, &err))) {
         release_free(a);
         return cli_fail(&err);
     }
@@ -49,9 +50,8 @@ int cmd_diff(int argc, char **argv, struct cli *cli)
         counts[ch[i].kind == '+' ? 0 : ch[i].kind == '-' ? 1 : 2]++;
         if (cli->json)
             json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I}", "kind", kind, "path",
-                                                 ch[i].path, "old_size",
-                                                 (json_int_t)ch[i].old_size, "new_size",
-                                                 (json_int_t)ch[i].new_size));
+                                                 ch[i].path, "old_size", (json_int_t)ch[i].old_size,
+                                                 "new_size", (json_int_t)ch[i].new_size));
         else if (ch[i].kind == '~')
             printf("~ %s (%llu -> %llu bytes)\n", ch[i].path, (unsigned long long)ch[i].old_size,
                    (unsigned long long)ch[i].new_size);

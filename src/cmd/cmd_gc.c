@@ -66,14 +66,13 @@ int cmd_gc(int argc, char **argv, struct cli *cli)
         json_t *ids = json_array();
         for (size_t i = 0; i < rep.nreleases; i++)
             json_array_append_new(ids, json_string(rep.releases[i]));
-        cli_print_json(json_pack("{s:b, s:o, s:I, s:I, s:I, s:I}", "applied", a.apply,
-                                 "releases", ids, "blobs", (json_int_t)rep.blobs, "bytes",
-                                 (json_int_t)rep.bytes, "kept", (json_int_t)rep.kept,
-                                 "temporaries", (json_int_t)rep.temporaries));
+        cli_print_json(json_pack("{s:b, s:o, s:I, s:I, s:I, s:I}", "applied", a.apply, "releases",
+                                 ids, "blobs", (json_int_t)rep.blobs, "bytes",
+                                 (json_int_t)rep.bytes, "kept", (json_int_t)rep.kept, "temporaries",
+                                 (json_int_t)rep.temporaries));
     } else {
         for (size_t i = 0; i < rep.nreleases; i++)
-            cli_say(cli, "%s release %s\n", a.apply ? "deleted" : "would delete",
-                    rep.releases[i]);
+            cli_say(cli, "%s release %s\n", a.apply ? "deleted" : "would delete", rep.releases[i]);
         cli_say(cli, "%s %zu releases and %zu bodies (%s); kept %zu releases%s\n",
                 a.apply ? "deleted" : "would delete", rep.nreleases, rep.blobs, size, rep.kept,
                 a.apply ? "" : " (run with --apply to delete)");

@@ -54,8 +54,8 @@ int cmd_history(int argc, char **argv, struct cli *cli)
         if (cli->json)
             json_array_append_new(
                 arr, json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "seq", (json_int_t)ev[i].seq,
-                               "time", opt_str(ev[i].time), "actor", opt_str(ev[i].actor),
-                               "action", opt_str(ev[i].action), "from", opt_str(ev[i].from), "to",
+                               "time", opt_str(ev[i].time), "actor", opt_str(ev[i].actor), "action",
+                               opt_str(ev[i].action), "from", opt_str(ev[i].from), "to",
                                opt_str(ev[i].to), "message", opt_str(ev[i].message)));
         else
             printf("%4lld  %.19s  %-10s %-8s %s -> %s%s%s\n", (long long)ev[i].seq,

@@ -18,12 +18,11 @@ static const char usage[] =
     "  .gitignore                keeps data/ (the embedded store) and cache/ out of git\n"
     "Existing files are left alone, so running it twice is harmless.\n";
 
-static const char dev_yml[] =
-    "# The dev environment: every deploy goes live at once.\n"
-    "strategy: direct\n"
-    "listen: 127.0.0.1:8081\n"
-    "keep_previous: 24h\n"
-    "retain_releases: 20\n";
+static const char dev_yml[] = "# The dev environment: every deploy goes live at once.\n"
+                              "strategy: direct\n"
+                              "listen: 127.0.0.1:8081\n"
+                              "keep_previous: 24h\n"
+                              "retain_releases: 20\n";
 
 static const char staging_yml[] =
     "# The staging environment: deploys go to the idle slot, served on preview;\n"
@@ -70,8 +69,8 @@ int cmd_init(int argc, char **argv, struct cli *cli)
         goto out;
     if (cli->json) {
         char *real = realpath(dir, NULL);
-        cli_print_json(json_pack("{s:s, s:b}", "project", real ? real : dir, "created",
-                                 created > 0));
+        cli_print_json(
+            json_pack("{s:s, s:b}", "project", real ? real : dir, "created", created > 0));
         free(real);
     } else if (created) {
         cli_say(cli, "initialised %s (environments: dev, staging)\n", root);

@@ -50,9 +50,9 @@ int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message
     if (rc)
         return rc;
     if (cli->json && !strcmp(cli->cmd, "release")) {
-        cli_print_json(json_pack("{s:s, s:I, s:I, s:I}", "id", *id, "files",
-                                 (json_int_t)res.files, "bytes", (json_int_t)res.bytes,
-                                 "new_blobs", (json_int_t)res.new_blobs));
+        cli_print_json(json_pack("{s:s, s:I, s:I, s:I}", "id", *id, "files", (json_int_t)res.files,
+                                 "bytes", (json_int_t)res.bytes, "new_blobs",
+                                 (json_int_t)res.new_blobs));
     } else if (!cli->quiet && !cli->json) {
         char size[32];
         cli_human_size(res.bytes, size, sizeof(size));

@@ -10,7 +10,8 @@ static const char usage[] =
     "\n"
     "Lists every release in the store, oldest first: id, creation time, files,\n"
     "size, git commit (short) and message. --json prints\n"
-    "{\"releases\":[{\"id\", \"created\", \"files\", \"bytes\", \"commit\", \"ref\", \"message\"}]}.\n";
+    "{\"releases\":[{\"id\", \"created\", \"files\", \"bytes\", \"commit\", \"ref\", "
+    "\"message\"}]}.\n";
 
 static json_t *opt_str(const char *s)
 {
@@ -40,11 +41,11 @@ int cmd_releases(int argc, char **argv, struct cli *cli)
         char when[40], size[32];
         time_format_iso(r->created_ms, when, sizeof(when));
         if (cli->json) {
-            json_array_append_new(
-                arr, json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:o}", "id", r->id, "created",
-                               when, "files", (json_int_t)r->nfiles, "bytes",
-                               (json_int_t)r->bytes, "commit", opt_str(r->commit), "ref",
-                               opt_str(r->ref), "message", opt_str(r->message)));
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:o}", "id", r->id,
+                                                 "created", when, "files", (json_int_t)r->nfiles,
+                                                 "bytes", (json_int_t)r->bytes, "commit",
+                                                 opt_str(r->commit), "ref", opt_str(r->ref),
+                                                 "message", opt_str(r->message)));
         } else {
             cli_human_size(r->bytes, size, sizeof(size));
             printf("%s  %.19s  %6zu files  %10s  %-8.8s  %s\n", r->id, when, r->nfiles, size,

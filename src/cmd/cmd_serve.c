@@ -64,9 +64,9 @@ static int opt(int c, const char *arg, void *ctx)
                              : 0;
     case 'H':
         return duration_opt(arg, &a->o.header_timeout_ms) ? (a->badopt = "--header-timeout: "
-                                                                          "expected a duration",
+                                                                         "expected a duration",
                                                              -1)
-                                                           : 0;
+                                                          : 0;
     case 'I':
         return duration_opt(arg, &a->o.idle_timeout_ms)
                    ? (a->badopt = "--idle-timeout: expected a duration", -1)

@@ -28,14 +28,12 @@ static json_t *env_json(const struct env_config *c, const struct env_state *s)
     char when[40] = "";
     if (s->updated_ms)
         time_format_iso(s->updated_ms, when, sizeof(when));
-    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:o}", "name", c->name, "strategy",
-                     deploy_strategy_name(c->strategy), "live_release",
-                     opt_str(s->live_release), "live_slot",
-                     opt_str(c->strategy == STRATEGY_BLUE_GREEN ? deploy_slot_name(s->live_slot)
-                                                                : NULL),
-                     "slots", slots, "previous_release", opt_str(s->previous_release),
-                     "generation", (json_int_t)s->generation, "updated",
-                     opt_str(when[0] ? when : NULL));
+    return json_pack(
+        "{s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:o}", "name", c->name, "strategy",
+        deploy_strategy_name(c->strategy), "live_release", opt_str(s->live_release), "live_slot",
+        opt_str(c->strategy == STRATEGY_BLUE_GREEN ? deploy_slot_name(s->live_slot) : NULL),
+        "slots", slots, "previous_release", opt_str(s->previous_release), "generation",
+        (json_int_t)s->generation, "updated", opt_str(when[0] ? when : NULL));
 }
 
 static void env_human(const struct env_config *c, const struct env_state *s)
@@ -57,7 +55,9 @@ static void env_human(const struct env_config *c, const struct env_state *s)
         for (int i = 0; i < 2; i++)
             printf("  %-9s %s%s\n", deploy_slot_name(i),
                    s->slot_release[i] ? s->slot_release[i] : "(empty)",
-                   i == s->live_slot ? "  [live]" : s->slot_release[i] ? "  [idle]" : "");
+                   i == s->live_slot    ? "  [live]"
+                   : s->slot_release[i] ? "  [idle]"
+                                        : "");
     if (s->previous_release) {
         char prev[32];
         duration_format(time_now_ms() - s->previous_since_ms, prev, sizeof(prev));

@@ -30,7 +30,8 @@ const char *deploy_slot_name(int slot)
 int env_name_check(const char *name, struct sw_err *err)
 {
     size_t n = strlen(name);
-    int ok = n >= 1 && n <= 63 && (islower((unsigned char)name[0]) || isdigit((unsigned char)name[0]));
+    int ok =
+        n >= 1 && n <= 63 && (islower((unsigned char)name[0]) || isdigit((unsigned char)name[0]));
     for (size_t i = 0; ok && i < n; i++) {
         unsigned char c = (unsigned char)name[i];
         ok = islower(c) || isdigit(c) || c == '-' || c == '_';
@@ -104,10 +105,9 @@ static int want_addr(struct ctx *c, const char *key, const yaml_node_t *v, char 
     const char *colon = s ? strrchr(s, ':') : NULL;
     char *end = NULL;
     long port = colon ? strtol(colon + 1, &end, 10) : 0;
-    if (!s || !colon || colon == s || !end || *end || end == colon + 1 || port < 1 ||
-        port > 65535)
-        return bad(c, v, "%s: expected an address HOST:PORT such as 127.0.0.1:8081, got '%s'",
-                   key, s ? s : "(not a scalar)");
+    if (!s || !colon || colon == s || !end || *end || end == colon + 1 || port < 1 || port > 65535)
+        return bad(c, v, "%s: expected an address HOST:PORT such as 127.0.0.1:8081, got '%s'", key,
+                   s ? s : "(not a scalar)");
     return want_string(c, key, v, out);
 }
 
@@ -165,7 +165,8 @@ static int parse_key(struct ctx *c, struct env_config *cfg, const yaml_node_t *k
     }
     if (!strcmp(key, "spa_fallback")) {
         if (!s || s[0] != '/')
-            return bad(c, v, "spa_fallback: expected a path starting with '/', such as /index.html");
+            return bad(c, v,
+                       "spa_fallback: expected a path starting with '/', such as /index.html");
         return want_string(c, key, v, &cfg->spa_fallback);
     }
     if (!strcmp(key, "cache"))
@@ -224,9 +225,9 @@ int env_config_load(const char *file, struct env_config **out, struct sw_err *er
     have_doc = 1;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (!root || root->type != YAML_MAPPING_NODE) {
-        rc = sw_err_set(err, SW_EINVAL, "%s:%zu:%zu: expected a mapping of settings (strategy: ...)",
-                        file, root ? root->start_mark.line + 1 : 1,
-                        root ? root->start_mark.column + 1 : 1);
+        rc = sw_err_set(
+            err, SW_EINVAL, "%s:%zu:%zu: expected a mapping of settings (strategy: ...)", file,
+            root ? root->start_mark.line + 1 : 1, root ? root->start_mark.column + 1 : 1);
         goto out;
     }
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
@@ -255,8 +256,10 @@ int env_config_load(const char *file, struct env_config **out, struct sw_err *er
         goto out;
     }
     if (cfg->preview && cfg->strategy != STRATEGY_BLUE_GREEN) {
-        rc = sw_err_set(err, SW_EINVAL, "%s: preview: only a blue-green environment has an idle "
-                        "slot to preview", file);
+        rc = sw_err_set(err, SW_EINVAL,
+                        "%s: preview: only a blue-green environment has an idle "
+                        "slot to preview",
+                        file);
         goto out;
     }
     if (cfg->preview && cfg->listen && !strcmp(cfg->preview, cfg->listen)) {
@@ -279,8 +282,7 @@ static int cmp_cfg(const void *a, const void *b)
     return strcmp((*(struct env_config *const *)a)->name, (*(struct env_config *const *)b)->name);
 }
 
-int env_configs_load_dir(const char *dir, struct env_config ***out, size_t *n,
-                         struct sw_err *err)
+int env_configs_load_dir(const char *dir, struct env_config ***out, size_t *n, struct sw_err *err)
 {
     *out = NULL;
     *n = 0;

@@ -255,8 +255,7 @@ static int check_release(struct store *st, const char *id, struct sw_err *err)
 }
 
 int deploy_release(struct store *st, const struct env_config *env, const char *release_id,
-                   const struct deploy_opts *opts, struct deploy_result *res,
-                   struct sw_err *err)
+                   const struct deploy_opts *opts, struct deploy_result *res, struct sw_err *err)
 {
     int rc = check_release(st, release_id, err);
     if (rc)
@@ -273,8 +272,7 @@ int deploy_switch(struct store *st, const struct env_config *env, const struct d
 }
 
 int deploy_rollback(struct store *st, const struct env_config *env, const char *to_release,
-                    const struct deploy_opts *opts, struct deploy_result *res,
-                    struct sw_err *err)
+                    const struct deploy_opts *opts, struct deploy_result *res, struct sw_err *err)
 {
     if (to_release) {
         int rc = check_release(st, to_release, err);

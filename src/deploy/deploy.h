@@ -29,7 +29,7 @@ enum deploy_strategy { STRATEGY_DIRECT, STRATEGY_BLUE_GREEN };
 enum slot { SLOT_NONE = -1, SLOT_BLUE = 0, SLOT_GREEN = 1 };
 
 const char *deploy_strategy_name(enum deploy_strategy s); /* "direct" / "blue-green" */
-const char *deploy_slot_name(int slot);                    /* "blue" / "green" / NULL */
+const char *deploy_slot_name(int slot);                   /* "blue" / "green" / NULL */
 
 /* ---- environment files (.slipway/environments/<name>.yml) ------------------ */
 
@@ -57,8 +57,7 @@ struct env_config {
 int env_config_load(const char *file, struct env_config **out, struct sw_err *err);
 void env_config_free(struct env_config *c);
 /* Loads every YAML file (".yml", ".yaml") in dir, sorted by name. Free with env_configs_free. */
-int env_configs_load_dir(const char *dir, struct env_config ***out, size_t *n,
-                         struct sw_err *err);
+int env_configs_load_dir(const char *dir, struct env_config ***out, size_t *n, struct sw_err *err);
 void env_configs_free(struct env_config **v, size_t n);
 /* Checks an environment name: [a-z0-9][a-z0-9_-]{0,62}. */
 int env_name_check(const char *name, struct sw_err *err);
@@ -119,16 +118,14 @@ void deploy_result_free(struct deploy_result *r);
  * live only with opts->do_switch. Fails with DEPLOY_ELOCKED or SW_ECONFLICT
  * when another change is in progress, changing nothing. */
 int deploy_release(struct store *st, const struct env_config *env, const char *release_id,
-                   const struct deploy_opts *opts, struct deploy_result *res,
-                   struct sw_err *err);
+                   const struct deploy_opts *opts, struct deploy_result *res, struct sw_err *err);
 /* Blue-green: makes the idle slot live. */
 int deploy_switch(struct store *st, const struct env_config *env, const struct deploy_opts *opts,
                   struct deploy_result *res, struct sw_err *err);
 /* Goes back to to_release, or (NULL) to the previous release: an instant flip
  * when the idle slot still holds it within keep_previous, else a deploy. */
 int deploy_rollback(struct store *st, const struct env_config *env, const char *to_release,
-                    const struct deploy_opts *opts, struct deploy_result *res,
-                    struct sw_err *err);
+                    const struct deploy_opts *opts, struct deploy_result *res, struct sw_err *err);
 
 /* ---- history ---------------------------------------------------------------------- */
 
@@ -151,9 +148,9 @@ int deploy_history_verify(struct store *st, size_t *checked, struct sw_err *err)
 struct gc_report {
     char **releases; /* release ids deleted (or that would be) */
     size_t nreleases;
-    size_t blobs;      /* blobs deleted (or that would be) */
-    uint64_t bytes;    /* their size */
-    size_t kept;       /* releases kept */
+    size_t blobs;       /* blobs deleted (or that would be) */
+    uint64_t bytes;     /* their size */
+    size_t kept;        /* releases kept */
     size_t temporaries; /* leftovers of interrupted writes removed */
 };
 /* Plans (apply=0) or performs garbage collection over every environment in

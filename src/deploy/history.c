@@ -114,9 +114,8 @@ int deploy_event_append(struct store *st, const struct env_state *s, struct sw_e
                                 (json_int_t)(last_seq + 1), "time", when, "env", s->env, "actor",
                                 jstr_or_null(c->actor), "action", c->action, "from",
                                 jstr_or_null(c->from), "to", jstr_or_null(c->to), "message",
-                                jstr_or_null(c->message), "generation",
-                                (json_int_t)c->generation, "prev",
-                                jstr_or_null(prev_hash[0] ? prev_hash : NULL));
+                                jstr_or_null(c->message), "generation", (json_int_t)c->generation,
+                                "prev", jstr_or_null(prev_hash[0] ? prev_hash : NULL));
         char *body = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(doc);
         rc = store_put(st, key, body, strlen(body), STORE_IF_ABSENT, NULL, err);

@@ -114,8 +114,7 @@ static int state_parse(const char *key, const char *data, size_t len, struct env
     return 0;
 }
 
-int deploy_state_load(struct store *st, const char *env, struct env_state **out,
-                      struct sw_err *err)
+int deploy_state_load(struct store *st, const char *env, struct env_state **out, struct sw_err *err)
 {
     char *key = state_key(env), *data = NULL;
     size_t len;
@@ -158,9 +157,8 @@ char *deploy_state_dump(const struct env_state *s)
     if (s->strategy == STRATEGY_BLUE_GREEN)
         for (int i = 0; i < 2; i++)
             json_object_set_new(slots, deploy_slot_name(i),
-                                json_pack("{s:o, s:o}", "release",
-                                          jstr_or_null(s->slot_release[i]), "since",
-                                          jtime_or_null(s->slot_since_ms[i])));
+                                json_pack("{s:o, s:o}", "release", jstr_or_null(s->slot_release[i]),
+                                          "since", jtime_or_null(s->slot_since_ms[i])));
     const struct env_change *c = &s->last;
     json_t *last = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:I}", "action", c->action, "from",
                              jstr_or_null(c->from), "to", jstr_or_null(c->to), "actor",
@@ -169,10 +167,10 @@ char *deploy_state_dump(const struct env_state *s)
     json_t *root = json_pack(
         "{s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "env", s->env, "strategy",
         deploy_strategy_name(s->strategy), "generation", (json_int_t)s->generation, "live_slot",
-        jstr_or_null(deploy_slot_name(s->live_slot)), "live_release",
-        jstr_or_null(s->live_release), "slots", slots, "previous_release",
-        jstr_or_null(s->previous_release), "previous_since", jtime_or_null(s->previous_since_ms),
-        "updated", jtime_or_null(s->updated_ms), "last_change", last);
+        jstr_or_null(deploy_slot_name(s->live_slot)), "live_release", jstr_or_null(s->live_release),
+        "slots", slots, "previous_release", jstr_or_null(s->previous_release), "previous_since",
+        jtime_or_null(s->previous_since_ms), "updated", jtime_or_null(s->updated_ms), "last_change",
+        last);
     /* NULL when packing failed: never write a document that lost fields. */
     char *out = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(root);
@@ -185,8 +183,10 @@ int deploy_state_save(struct store *st, struct env_state *s, struct sw_err *err)
 {
     char *doc = deploy_state_dump(s);
     if (!doc)
-        return sw_err_set(err, SW_EINVAL, "environment %s: cannot encode state (text must be "
-                          "UTF-8)", s->env);
+        return sw_err_set(err, SW_EINVAL,
+                          "environment %s: cannot encode state (text must be "
+                          "UTF-8)",
+                          s->env);
     char *key = state_key(s->env);
     char etag[SHA256_HEX_LEN + 1];
     int rc = store_put_if_match(st, key, doc, strlen(doc), s->etag[0] ? s->etag : NULL, etag, err);
@@ -212,9 +212,9 @@ int deploy_lock(struct store *st, const char *env, const char *action, struct en
     int64_t now = time_now_ms();
     time_format_iso(now + LOCK_LEASE_MS, exp, sizeof(exp));
     time_format_iso(now, now_iso, sizeof(now_iso));
-    json_t *doc = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s}", "owner", sys_host(), "pid",
-                            (int)getpid(), "actor", sys_user(), "action", action, "since",
-                            now_iso, "expires", exp);
+    json_t *doc =
+        json_pack("{s:s, s:i, s:s, s:s, s:s, s:s}", "owner", sys_host(), "pid", (int)getpid(),
+                  "actor", sys_user(), "action", action, "since", now_iso, "expires", exp);
     char *body = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     int rc = 0;

@@ -19,18 +19,18 @@
 #include <stdint.h>
 
 struct edge_opts {
-    const char *envs_dir;   /* directory of environment files (.slipway/environments) */
-    const char *cache_dir;  /* local blob cache for large bodies (.slipway/cache/blobs) */
-    struct store *store;    /* borrowed for the whole run; must be thread-safe */
-    const char *admin;      /* "HOST:PORT" for /_slipway/ only, or NULL: on every listener */
-    const char *access_log; /* a path, "-" for stdout, or NULL (off) */
-    int workers;            /* 0: one per core */
-    int64_t header_timeout_ms;  /* whole request head must arrive within (default 10 s) */
-    int64_t idle_timeout_ms;    /* idle keep-alive connections close after (default 60 s) */
-    int64_t drain_timeout_ms;   /* SIGTERM: in-flight requests get this long (default 10 s) */
-    int64_t poll_ms;            /* environment state poll interval (default 50 ms) */
-    int max_connections;        /* beyond this, 503 and close (default 10000) */
-    size_t small_body_max;      /* bodies up to this live in memory (default 64 KiB) */
+    const char *envs_dir;      /* directory of environment files (.slipway/environments) */
+    const char *cache_dir;     /* local blob cache for large bodies (.slipway/cache/blobs) */
+    struct store *store;       /* borrowed for the whole run; must be thread-safe */
+    const char *admin;         /* "HOST:PORT" for /_slipway/ only, or NULL: on every listener */
+    const char *access_log;    /* a path, "-" for stdout, or NULL (off) */
+    int workers;               /* 0: one per core */
+    int64_t header_timeout_ms; /* whole request head must arrive within (default 10 s) */
+    int64_t idle_timeout_ms;   /* idle keep-alive connections close after (default 60 s) */
+    int64_t drain_timeout_ms;  /* SIGTERM: in-flight requests get this long (default 10 s) */
+    int64_t poll_ms;           /* environment state poll interval (default 50 ms) */
+    int max_connections;       /* beyond this, 503 and close (default 10000) */
+    size_t small_body_max;     /* bodies up to this live in memory (default 64 KiB) */
     /* Called once when every listener is bound and the first state poll is
      * done; for tests and readiness messages. May be NULL. */
     void (*on_ready)(void *arg);

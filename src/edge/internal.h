@@ -23,7 +23,8 @@ enum { REP_IDENTITY, REP_GZIP, REP_BR, REP_COUNT };
 
 /* One representation of a path: the identity body or a precompressed variant. */
 struct rep {
-    const char *hdr; /* "Content-Type: …\r\nCache-Control: …\r\nETag: "…"\r\n[Content-Encoding…][Vary…]" */
+    const char
+        *hdr; /* "Content-Type: …\r\nCache-Control: …\r\nETag: "…"\r\n[Content-Encoding…][Vary…]" */
     uint32_t hdr_len;
     const char *etag; /* "\"<sha256>\"" */
     uint32_t etag_len;
@@ -56,8 +57,8 @@ struct table {
     const struct entry *not_found; /* the release's 404.html */
     const struct entry *fallback;  /* spa_fallback */
     struct buf arena;              /* header strings */
-    char *body_block; /* every in-memory body, back to back */
-    int *fds; /* owned descriptors of large bodies */
+    char *body_block;              /* every in-memory body, back to back */
+    int *fds;                      /* owned descriptors of large bodies */
     size_t nfds;
     uint64_t mem_bytes;
     struct worker_ref *refs; /* one counter per worker, touched only by that worker */
@@ -67,9 +68,9 @@ struct table {
 
 /* Builds a table for release r on a site with config cfg: small bodies are
  * read into memory, larger ones fetched into cache_dir and opened. */
-int table_load(struct store *st, const char *release_id, const struct env_config *cfg,
-               int site, const char *cache_dir, size_t small_max, int nworkers,
-               struct table **out, struct sw_err *err);
+int table_load(struct store *st, const char *release_id, const struct env_config *cfg, int site,
+               const char *cache_dir, size_t small_max, int nworkers, struct table **out,
+               struct sw_err *err);
 void table_free(struct table *t);
 /* Looks up a release path (no leading '/'). */
 const struct entry *table_find(const struct table *t, const char *path, size_t len);
@@ -83,7 +84,7 @@ struct site {
     atomic_int active;
     _Atomic(struct table *) live;
     _Atomic(struct table *) preview;
-    atomic_int live_state;    /* 1: has a live release loaded, 0: none deployed, -1: error */
+    atomic_int live_state; /* 1: has a live release loaded, 0: none deployed, -1: error */
     atomic_int preview_state;
     atomic_int strategy;
 };

@@ -8,9 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-const double edge_lat_bounds[LAT_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                             0.005,  0.01,    0.025,  0.05,  0.1,
-                                             0.25,   0.5,     1,      2.5};
+const double edge_lat_bounds[LAT_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                             0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
 
 #define ADD(field, v) atomic_fetch_add_explicit(&(field), (v), memory_order_relaxed)
 #define GET(field) atomic_load_explicit(&(field), memory_order_relaxed)
@@ -70,9 +69,9 @@ void metrics_render(struct edge *e, struct buf *b)
         for (int a = 0; used[i] && a < 3; a++)
             for (int c = 0; c < 5; c++)
                 if (GET(sums[i].requests[a][c]) || (c == 1 && a == 2))
-                    buf_addf(b, "slipway_requests_total{env=\"%s\",slot=\"%s\",class=\"%dxx\"} %lu\n",
-                             e->sites[i].name, slot_label[a], c + 1,
-                             GET(sums[i].requests[a][c]));
+                    buf_addf(b,
+                             "slipway_requests_total{env=\"%s\",slot=\"%s\",class=\"%dxx\"} %lu\n",
+                             e->sites[i].name, slot_label[a], c + 1, GET(sums[i].requests[a][c]));
     buf_adds(b, "# HELP slipway_request_duration_seconds Time from a complete request head to "
                 "the last byte handed to the kernel.\n"
                 "# TYPE slipway_request_duration_seconds histogram\n");

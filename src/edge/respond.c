@@ -16,21 +16,36 @@
 static const char *reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 414: return "URI Too Long";
-    case 416: return "Range Not Satisfiable";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 200:
+        return "OK";
+    case 206:
+        return "Partial Content";
+    case 301:
+        return "Moved Permanently";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 414:
+        return "URI Too Long";
+    case 416:
+        return "Range Not Satisfiable";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Unknown";
     }
 }
 
@@ -51,13 +66,14 @@ static void finish_headers(struct response *r, const struct http_request *req)
 }
 
 /* A short text response owned by the response (errors, redirects, admin). */
-static void text(struct response *r, const struct http_request *req, int status,
-                 const char *date, const char *extra_hdr, const char *body)
+static void text(struct response *r, const struct http_request *req, int status, const char *date,
+                 const char *extra_hdr, const char *body)
 {
     status_line(r, status, date);
     size_t len = strlen(body);
-    buf_addf(r->hdr, "Content-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\n"
-                     "Content-Length: %zu\r\n%s",
+    buf_addf(r->hdr,
+             "Content-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\n"
+             "Content-Length: %zu\r\n%s",
              len, extra_hdr ? extra_hdr : "");
     finish_headers(r, req);
     if (!req || req->method != HTTP_HEAD) {
@@ -139,8 +155,7 @@ static int accepts(const struct http_request *req, const char *coding)
 /* Parses a single "bytes=a-b" range against size. 1: satisfiable range in
  * *off and *len; 0: ignore the header (absent, multiple or malformed: RFC 9110
  * §14.2 lets a server ignore it); -1: unsatisfiable (416). */
-static int parse_range(const struct http_request *req, uint64_t size, uint64_t *off,
-                       uint64_t *len)
+static int parse_range(const struct http_request *req, uint64_t size, uint64_t *off, uint64_t *len)
 {
     const char *s = req->range;
     size_t n = req->range_len;
@@ -330,7 +345,9 @@ static void admin(struct response *r, const struct http_request *req, const char
             if (st < 0)
                 ready = 0;
             buf_addf(&b, "%s: %s%s%s\n", s->name,
-                     st > 0 ? "serving" : st == 0 ? "no release deployed" : "error",
+                     st > 0    ? "serving"
+                     : st == 0 ? "no release deployed"
+                               : "error",
                      e->site_error[i][0] ? ": " : "", e->site_error[i]);
         }
         pthread_mutex_unlock(&e->err_lock);
@@ -374,8 +391,7 @@ void respond(struct edge *e, int worker, const struct listener_info *li,
         respond_error(r, -plen, date);
         return;
     }
-    int is_admin = li->kind == LISTEN_ADMIN ||
-                   (!e->o->admin && !strncmp(path, "/_slipway/", 10));
+    int is_admin = li->kind == LISTEN_ADMIN || (!e->o->admin && !strncmp(path, "/_slipway/", 10));
     if (is_admin) {
         r->site = -1;
         admin(r, req, date, e, path);

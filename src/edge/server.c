@@ -68,7 +68,8 @@ static int parse_addr(const char *addr, struct addrinfo **res, struct sw_err *er
         memmove(host, host + 1, hl - 2);
         host[hl - 2] = '\0';
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     int g = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, res);
     if (g != 0)
@@ -219,8 +220,10 @@ static void response_done(struct worker *w, struct conn *c)
         time_format_iso(time_now_ms(), when, sizeof(when));
         access_log_add(w->e->log, w->id, "%s %s %s %s %s %d %llu %lld\n", when,
                        w->e->sites[r->site].name,
-                       r->slot == 0 ? "blue" : r->slot == 1 ? "green" : "direct", c->method,
-                       c->target, r->status, (unsigned long long)bytes, (long long)us);
+                       r->slot == 0   ? "blue"
+                       : r->slot == 1 ? "green"
+                                      : "direct",
+                       c->method, c->target, r->status, (unsigned long long)bytes, (long long)us);
     }
     if (r->held)
         atomic_fetch_sub_explicit(&r->held->refs[w->id].n, 1, memory_order_release);
@@ -237,8 +240,7 @@ static int conn_flush(struct worker *w, struct conn *c)
             struct iovec iov[2] = {{c->hdr.data + c->hdr_off, c->hdr.len - c->hdr_off}};
             int n = 1;
             if (r->body && c->body_off < r->body_len) {
-                iov[1] = (struct iovec){(char *)r->body + c->body_off,
-                                        r->body_len - c->body_off};
+                iov[1] = (struct iovec){(char *)r->body + c->body_off, r->body_len - c->body_off};
                 n = 2;
             }
             struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
@@ -251,8 +253,7 @@ static int conn_flush(struct worker *w, struct conn *c)
             continue;
         }
         if (r->body && c->body_off < r->body_len) {
-            ssize_t k = send(c->fd, r->body + c->body_off, r->body_len - c->body_off,
-                             MSG_NOSIGNAL);
+            ssize_t k = send(c->fd, r->body + c->body_off, r->body_len - c->body_off, MSG_NOSIGNAL);
             if (k < 0)
                 return errno == EAGAIN || errno == EINTR ? 0 : -1;
             c->body_off += (size_t)k;
@@ -586,15 +587,15 @@ void edge_opts_init(struct edge_opts *o)
 struct server {
     struct edge e;
     struct worker *w;
-    struct bindset cur;     /* what workers have been told */
-    struct binding **all;   /* every binding ever made, freed at exit */
+    struct bindset cur;   /* what workers have been told */
+    struct binding **all; /* every binding ever made, freed at exit */
     size_t nall;
     struct watch *watch;
 };
 
 /* Computes the bindings the environments want, reusing current ones. */
-static int plan_bindings(struct server *s, struct env_config **envs, size_t n,
-                         struct bindset *out, struct sw_err *err)
+static int plan_bindings(struct server *s, struct env_config **envs, size_t n, struct bindset *out,
+                         struct sw_err *err)
 {
     struct edge *e = &s->e;
     size_t cap = 2 * n + 1;

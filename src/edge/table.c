@@ -75,8 +75,7 @@ static int cmp_body(const void *a, const void *b)
     return strcmp(((const struct body *)a)->hex, ((const struct body *)b)->hex);
 }
 
-static int fetch_large(struct store *st, const char *cache_dir, struct body *b,
-                       struct sw_err *err)
+static int fetch_large(struct store *st, const char *cache_dir, struct body *b, struct sw_err *err)
 {
     char *path = xasprintf("%s/%s", cache_dir, b->hex);
     struct stat sb;
@@ -85,8 +84,7 @@ static int fetch_large(struct store *st, const char *cache_dir, struct body *b,
         char key[128], *data = NULL, etag[SHA256_HEX_LEN + 1];
         size_t len;
         release_blob_key(b->hex, key, sizeof(key));
-        if ((rc = fs_mkdir_p(cache_dir, err)) ||
-            (rc = store_get(st, key, &data, &len, etag, err)))
+        if ((rc = fs_mkdir_p(cache_dir, err)) || (rc = store_get(st, key, &data, &len, etag, err)))
             goto out;
         /* The cache must only ever hold verified bodies: it is served as is. */
         if (strcmp(etag, b->hex) != 0 || len != b->size)
@@ -120,16 +118,14 @@ static const char *cache_policy(const struct env_config *cfg, const struct relea
 }
 
 /* Formats a rep's headers into the arena; offsets are fixed up after growth. */
-static void rep_headers(struct buf *arena, size_t *hdr_off, size_t *etag_off,
-                        const char *type, const char *cache, const char *hex,
-                        const char *encoding, int vary)
+static void rep_headers(struct buf *arena, size_t *hdr_off, size_t *etag_off, const char *type,
+                        const char *cache, const char *hex, const char *encoding, int vary)
 {
     *etag_off = arena->len;
     buf_addf(arena, "\"%s\"", hex);
     buf_add(arena, "", 1);
     *hdr_off = arena->len;
-    buf_addf(arena, "Content-Type: %s\r\nCache-Control: %s\r\nETag: \"%s\"\r\n", type, cache,
-             hex);
+    buf_addf(arena, "Content-Type: %s\r\nCache-Control: %s\r\nETag: \"%s\"\r\n", type, cache, hex);
     if (encoding)
         buf_addf(arena, "Content-Encoding: %s\r\n", encoding);
     if (vary)
@@ -153,9 +149,9 @@ static const struct release_file *rfind(const struct release *r, const char *pat
     return NULL;
 }
 
-int table_load(struct store *st, const char *release_id, const struct env_config *cfg,
-               int site, const char *cache_dir, size_t small_max, int nworkers,
-               struct table **out, struct sw_err *err)
+int table_load(struct store *st, const char *release_id, const struct env_config *cfg, int site,
+               const char *cache_dir, size_t small_max, int nworkers, struct table **out,
+               struct sw_err *err)
 {
     struct release *r = NULL;
     struct body *bodies = NULL;

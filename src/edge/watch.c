@@ -92,8 +92,8 @@ static void reap(struct watch *w)
         if (!r->quiesced) {
             r->quiesced = 1;
             for (int i = 0; i < e->nworkers && r->quiesced; i++)
-                r->quiesced = atomic_load(&e->qs[i].idle) ||
-                              atomic_load(&e->qs[i].epoch) != r->epoch[i];
+                r->quiesced =
+                    atomic_load(&e->qs[i].idle) || atomic_load(&e->qs[i].epoch) != r->epoch[i];
         }
         long held = 0;
         for (int i = 0; r->quiesced && i < r->t->nworkers; i++)
@@ -119,8 +119,8 @@ static int table_for(struct watch *w, int idx, const char *id, struct table **ou
         return *out = ws->live, 0;
     if (!ws->rebuild && ws->preview && !strcmp(ws->preview->release_id, id))
         return *out = ws->preview, 0;
-    return table_load(w->e->o->store, id, ws->cfg, idx, w->e->o->cache_dir,
-                      w->e->o->small_body_max, w->e->nworkers, out, err);
+    return table_load(w->e->o->store, id, ws->cfg, idx, w->e->o->cache_dir, w->e->o->small_body_max,
+                      w->e->nworkers, out, err);
 }
 
 static void publish(struct watch *w, int idx, struct table *live, struct table *preview)

@@ -37,8 +37,8 @@ struct release {
     int64_t created_ms;
     char *message; /* may be NULL */
     char *user, *host;
-    char *source_dir;        /* absolute directory it was built from */
-    char *commit, *ref, *tag; /* git facts when the directory is in a repository; else NULL */
+    char *source_dir;           /* absolute directory it was built from */
+    char *commit, *ref, *tag;   /* git facts when the directory is in a repository; else NULL */
     struct release_file *files; /* sorted by path */
     size_t nfiles;
     uint64_t bytes;
@@ -87,7 +87,7 @@ void release_blob_key(const char *hex, char *out, size_t outlen);
 
 /* Added, removed and changed paths between a and b, in path order. */
 struct release_change {
-    char kind; /* '+' added, '-' removed, '~' changed */
+    char kind;        /* '+' added, '-' removed, '~' changed */
     const char *path; /* borrowed from a or b */
     uint64_t old_size, new_size;
 };

@@ -12,10 +12,9 @@ struct store_ops {
     int (*get)(struct store *, const char *, char **, size_t *, char *, struct sw_err *);
     int (*put)(struct store *, const char *, const void *, size_t, unsigned, char *,
                struct sw_err *);
-    int (*put_file)(struct store *, const char *, const char *, unsigned, char *,
-                    struct sw_err *);
-    int (*put_if_match)(struct store *, const char *, const void *, size_t, const char *,
-                        char *, struct sw_err *);
+    int (*put_file)(struct store *, const char *, const char *, unsigned, char *, struct sw_err *);
+    int (*put_if_match)(struct store *, const char *, const void *, size_t, const char *, char *,
+                        struct sw_err *);
     int (*batch_commit)(struct store *, struct sw_err *);
     void (*batch_abort)(struct store *);
     int (*head)(struct store *, const char *, struct store_stat *, unsigned, struct sw_err *);

@@ -46,8 +46,7 @@ int store_open(const char *url, struct store **out, struct sw_err *err)
     if (str_starts_with(url, "file://")) {
         const char *path = url + 7;
         if (path[0] != '/') {
-            rc = sw_err_set(err, SW_EINVAL, "store URL '%s': file:// needs an absolute path",
-                            url);
+            rc = sw_err_set(err, SW_EINVAL, "store URL '%s': file:// needs an absolute path", url);
             goto fail;
         }
         rc = store_fs_open(path, st, err);
@@ -110,8 +109,7 @@ int store_put_file(struct store *st, const char *key, const char *path, unsigned
 }
 
 int store_put_if_match(struct store *st, const char *key, const void *data, size_t len,
-                       const char *if_match, char etag_out[SHA256_HEX_LEN + 1],
-                       struct sw_err *err)
+                       const char *if_match, char etag_out[SHA256_HEX_LEN + 1], struct sw_err *err)
 {
     CHECK_KEY(key);
     return st->ops->put_if_match(st, key, data, len, if_match, etag_out, err);
@@ -146,8 +144,7 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int store_list_all(struct store *st, const char *prefix, struct store_list *out,
-                   struct sw_err *err)
+int store_list_all(struct store *st, const char *prefix, struct store_list *out, struct sw_err *err)
 {
     memset(out, 0, sizeof(*out));
     int rc = st->ops->list(st, prefix, out, err);

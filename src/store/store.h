@@ -65,8 +65,7 @@ int store_put_file(struct store *st, const char *key, const char *path, unsigned
  * if_match is NULL and the key is absent. SW_ECONFLICT otherwise. Correct
  * across processes and, on S3, across machines. */
 int store_put_if_match(struct store *st, const char *key, const void *data, size_t len,
-                       const char *if_match, char etag_out[SHA256_HEX_LEN + 1],
-                       struct sw_err *err);
+                       const char *if_match, char etag_out[SHA256_HEX_LEN + 1], struct sw_err *err);
 /* Makes every STORE_BATCH put of this handle durable and visible (one syncfs
  * instead of an fsync per object, as git's batch fsync mode). A batched put
  * whose key appeared meanwhile is dropped silently when it was STORE_IF_ABSENT. */

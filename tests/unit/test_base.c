@@ -123,9 +123,9 @@ static void test_files(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_grows),     cmocka_unit_test(test_err_prefix),
+        cmocka_unit_test(test_buf_grows),      cmocka_unit_test(test_err_prefix),
         cmocka_unit_test(test_sha256_vectors), cmocka_unit_test(test_time_roundtrip),
-        cmocka_unit_test(test_durations),     cmocka_unit_test(test_files),
+        cmocka_unit_test(test_durations),      cmocka_unit_test(test_files),
     };
     return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }

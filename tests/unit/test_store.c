@@ -45,9 +45,8 @@ static int teardown(void **state)
 
 static void test_key_check(void **state)
 {
-    const char *bad[] = {"",     "/etc/passwd", "a/../b", "..",        "a//b",   "a/",
-                         "./a",  "a/.hidden",   "a\\b",   "sp ace",    "tab\tx", "\x7f",
-                         "é",    ".tmp.1"};
+    const char *bad[] = {"",          "/etc/passwd", "a/../b", "..",     "a//b", "a/", "./a",
+                         "a/.hidden", "a\\b",        "sp ace", "tab\tx", "\x7f", "é",  ".tmp.1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         struct sw_err err = {0};
         assert_int_equal(store_key_check(bad[i], &err), SW_EINVAL);
@@ -108,8 +107,7 @@ static void test_put_if_match(void **state)
     struct sw_err err = {0};
     char e1[65], e2[65];
     assert_int_equal(store_put_if_match(f->st, "s.json", "1", 1, NULL, e1, &err), 0);
-    assert_int_equal(store_put_if_match(f->st, "s.json", "2", 1, NULL, NULL, &err),
-                     SW_ECONFLICT);
+    assert_int_equal(store_put_if_match(f->st, "s.json", "2", 1, NULL, NULL, &err), SW_ECONFLICT);
     assert_int_equal(store_put_if_match(f->st, "s.json", "2", 1, e1, e2, &err), 0);
     /* the stale ETag loses */
     assert_int_equal(store_put_if_match(f->st, "s.json", "3", 1, e1, NULL, &err), SW_ECONFLICT);
@@ -119,8 +117,7 @@ static void test_put_if_match(void **state)
     assert_int_equal(store_get(f->st, "s.json", &data, &len, NULL, &err), 0);
     assert_string_equal(data, "2");
     free(data);
-    assert_int_equal(store_put_if_match(f->st, "gone.json", "x", 1, e2, NULL, &err),
-                     SW_ECONFLICT);
+    assert_int_equal(store_put_if_match(f->st, "gone.json", "x", 1, e2, NULL, &err), SW_ECONFLICT);
 }
 
 static void test_list_paging(void **state)
@@ -169,10 +166,10 @@ static void test_batch(void **state)
     struct fixture *f = *state;
     struct sw_err err = {0};
     assert_int_equal(store_put(f->st, "blobs/x", "old", 3, 0, NULL, &err), 0);
-    assert_int_equal(store_put(f->st, "blobs/x", "new", 3, STORE_BATCH | STORE_IF_ABSENT, NULL,
-                               &err), 0);
-    assert_int_equal(store_put(f->st, "blobs/y", "y", 1, STORE_BATCH | STORE_IF_ABSENT, NULL,
-                               &err), 0);
+    assert_int_equal(
+        store_put(f->st, "blobs/x", "new", 3, STORE_BATCH | STORE_IF_ABSENT, NULL, &err), 0);
+    assert_int_equal(store_put(f->st, "blobs/y", "y", 1, STORE_BATCH | STORE_IF_ABSENT, NULL, &err),
+                     0);
     struct store_stat sb;
     /* invisible until the commit */
     assert_int_equal(store_head(f->st, "blobs/y", &sb, 0, &err), SW_ENOTFOUND);
@@ -272,9 +269,14 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_key_check), T(test_put_get_head_delete), T(test_put_if_match),
-        T(test_list_paging),              T(test_batch),               T(test_cleanup_temporaries),
-        T(test_cas_across_processes),     cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_key_check),
+        T(test_put_get_head_delete),
+        T(test_put_if_match),
+        T(test_list_paging),
+        T(test_batch),
+        T(test_cleanup_temporaries),
+        T(test_cas_across_processes),
+        cmocka_unit_test(test_open_errors),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
