@@ -1,11 +1,12 @@
 /*
  * release_create: directory → blobs + manifest.
  *
- * Three passes. The walk lists regular files (following symlinks that stay
- * inside the directory) and sorts them by path. The hashing pass runs one
- * thread per core over that list; each file is read once, hashed, and its body
- * handed to the store as a batched put-if-absent only when the blob is not
- * there yet. Finally the store commits the batch (one syncfs) and only then is
+ * One pass over the directory, then one commit. The scan runs one thread per
+ * core: the threads share a stack of directories to list, follow symbolic
+ * links that stay inside the directory, and hash each regular file as they
+ * find it; each file is read once, and its body is handed to the store as a
+ * batched put-if-absent only when the blob is not there yet. The files are
+ * then sorted by path, the store commits the batch (syncfs), and only then is
  * the manifest written, so a manifest never names a body that is not durable.
  *
  * A stat cache, like git's index, maps (device, inode, size, mtime, ctime) to
@@ -30,7 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SMALL_BODY (8u << 20)       /* read whole, hash and upload from memory */
+#define SMALL_BODY (8u << 20)      /* read whole, hash and upload from memory */
 #define RACY_MARGIN_NS 100000000LL /* coarse mtime clock: at most one tick behind */
 
 struct entry {
@@ -41,117 +42,6 @@ struct entry {
     int new_blob;
     int hashed;
 };
-
-struct walk {
-    const char *root; /* realpath of the directory */
-    size_t rootlen;
-    struct entry *v;
-    size_t n, cap;
-    dev_t dirs_dev[256]; /* directories on the current path, for loop detection */
-    ino_t dirs_ino[256];
-    int depth;
-};
-
-static int utf8_ok(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        if (*p < 0x20 || *p == 0x7f)
-            return 0;
-        int n = *p < 0x80 ? 0 : (*p >> 5) == 6 ? 1 : (*p >> 4) == 14 ? 2 : (*p >> 3) == 30 ? 3 : -1;
-        if (n < 0)
-            return 0;
-        p++;
-        for (int i = 0; i < n; i++, p++)
-            if ((*p & 0xc0) != 0x80)
-                return 0;
-    }
-    return 1;
-}
-
-static int walk_dir(struct walk *w, const char *abs, const char *rel, struct sw_err *err);
-
-static int walk_entry(struct walk *w, const char *abs, const char *rel, struct sw_err *err)
-{
-    struct stat sb;
-    char *real = NULL;
-    int rc = 0;
-    if (lstat(abs, &sb) < 0)
-        return sw_err_sys(err, errno, "%s", abs);
-    if (!utf8_ok(rel))
-        return sw_err_set(err, SW_EINVAL, "%s: file name is not printable UTF-8", abs);
-    if (S_ISLNK(sb.st_mode)) {
-        real = realpath(abs, NULL);
-        if (!real)
-            return sw_err_set(err, RELEASE_ESYMLINK, "%s: symbolic link is dangling", abs);
-        if (strncmp(real, w->root, w->rootlen) != 0 ||
-            (real[w->rootlen] != '/' && real[w->rootlen] != '\0')) {
-            rc = sw_err_set(err, RELEASE_ESYMLINK,
-                            "%s: symbolic link points outside the directory (to %s)", abs, real);
-            goto out;
-        }
-        if (stat(real, &sb) < 0) {
-            rc = sw_err_sys(err, errno, "%s", abs);
-            goto out;
-        }
-    } else {
-        real = xstrdup(abs);
-    }
-    if (S_ISDIR(sb.st_mode)) {
-        for (int i = 0; i < w->depth; i++)
-            if (w->dirs_dev[i] == sb.st_dev && w->dirs_ino[i] == sb.st_ino) {
-                rc = sw_err_set(err, RELEASE_ESYMLINK, "%s: symbolic link loop", abs);
-                goto out;
-            }
-        if (w->depth == 256) {
-            rc = sw_err_set(err, SW_EINVAL, "%s: directories nested too deeply", abs);
-            goto out;
-        }
-        w->dirs_dev[w->depth] = sb.st_dev;
-        w->dirs_ino[w->depth++] = sb.st_ino;
-        rc = walk_dir(w, real, rel, err);
-        w->depth--;
-    } else if (S_ISREG(sb.st_mode)) {
-        if (w->n == w->cap) {
-            w->cap = w->cap ? w->cap * 2 : 256;
-            w->v = xrealloc(w->v, w->cap * sizeof(*w->v));
-        }
-        w->v[w->n++] = (struct entry){.path = xstrdup(rel), .real = real, .sb = sb};
-        real = NULL;
-    } else {
-        rc = sw_err_set(err, RELEASE_ESPECIAL,
-                        "%s: not a regular file or directory (device, socket or FIFO)", abs);
-    }
-out:
-    free(real);
-    return rc;
-}
-
-static int walk_dir(struct walk *w, const char *abs, const char *rel, struct sw_err *err)
-{
-    DIR *d = opendir(abs);
-    if (!d)
-        return sw_err_sys(err, errno, "%s", abs);
-    int rc = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        const char *name = de->d_name;
-        if (!strcmp(name, ".") || !strcmp(name, ".."))
-            continue;
-        /* Repository metadata is never published, wherever the directory is. */
-        if (!strcmp(name, ".git") || !strcmp(name, ".slipway"))
-            continue;
-        char *cabs = path_join(abs, name);
-        char *crel = rel[0] ? xasprintf("%s/%s", rel, name) : xstrdup(name);
-        rc = walk_entry(w, cabs, crel, err);
-        free(cabs);
-        free(crel);
-        if (rc)
-            break;
-    }
-    closedir(d);
-    return rc;
-}
 
 static int cmp_entry(const void *a, const void *b)
 {
@@ -178,6 +68,35 @@ static long long ts_ns(const struct timespec *t)
     return (long long)t->tv_sec * 1000000000LL + t->tv_nsec;
 }
 
+/* Read a decimal number and the one space after it from *p. Hand-written
+ * rather than sscanf, which was a tenth of a release in which nothing changed. */
+static int take_num(char **p, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(*p, &end, 10);
+    if (end == *p || *end != ' ' || errno)
+        return 0;
+    *out = v;
+    *p = end + 1;
+    return 1;
+}
+
+static int take_unum(char **p, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(*p, &end, 10);
+    if (end == *p || *end != ' ' || errno || **p == '-')
+        return 0;
+    *out = v;
+    *p = end + 1;
+    return 1;
+}
+
+/* Lines: "dev ino size mtime_ns ctime_ns sha256 path"; the path is the rest of
+ * the line, spaces included. A line that does not parse is skipped: the
+ * cache only saves time, so a damaged one costs a re-read, never a wrong hash. */
 static void cache_load(const char *file, struct stat_cache *c)
 {
     memset(c, 0, sizeof(*c));
@@ -185,17 +104,24 @@ static void cache_load(const char *file, struct stat_cache *c)
     size_t len;
     if (!file || file_read_all(file, &data, &len, NULL))
         return;
-    char *save, *line = strtok_r(data, "\n", &save);
-    if (!line || sscanf(line, "slipway-stat-cache 1 %lld", &c->taken_ns) != 1)
+    char *line = data, *nl = strchr(line, '\n');
+    if (!nl || sscanf(line, "slipway-stat-cache 1 %lld", &c->taken_ns) != 1)
         goto out;
     size_t cap = 0;
-    while ((line = strtok_r(NULL, "\n", &save))) {
+    for (line = nl + 1; *line; line = nl + 1) {
+        if (!(nl = strchr(line, '\n')))
+            break; /* a last line without its newline was cut short */
+        *nl = '\0';
         struct cached e;
-        int off = 0;
-        if (sscanf(line, "%llu %llu %llu %lld %lld %64s %n", &e.dev, &e.ino, &e.size, &e.mtime,
-                   &e.ctime, e.hex, &off) != 6 || !off || strlen(e.hex) != SHA256_HEX_LEN)
+        char *p = line;
+        if (!take_unum(&p, &e.dev) || !take_unum(&p, &e.ino) || !take_unum(&p, &e.size) ||
+            !take_num(&p, &e.mtime) || !take_num(&p, &e.ctime) ||
+            strspn(p, "0123456789abcdef") != SHA256_HEX_LEN || p[SHA256_HEX_LEN] != ' ' ||
+            !p[SHA256_HEX_LEN + 1])
             continue;
-        e.path = xstrdup(line + off);
+        memcpy(e.hex, p, SHA256_HEX_LEN);
+        e.hex[SHA256_HEX_LEN] = '\0';
+        e.path = xstrdup(p + SHA256_HEX_LEN + 1);
         if (c->n == cap)
             c->v = xrealloc(c->v, (cap = cap ? cap * 2 : 256) * sizeof(*c->v));
         c->v[c->n++] = e;
@@ -223,16 +149,38 @@ static const char *cache_lookup(const struct stat_cache *c, const struct entry *
     return x->hex;
 }
 
+static void put_num(struct buf *b, long long v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof(num), "%lld ", v);
+    buf_add(b, num, (size_t)n);
+}
+
+static void put_unum(struct buf *b, unsigned long long v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof(num), "%llu ", v);
+    buf_add(b, num, (size_t)n);
+}
+
 static void cache_save(const char *file, long long taken_ns, const struct entry *v, size_t n)
 {
     if (!file)
         return;
     struct buf b = BUF_INIT;
+    buf_grow(&b, 64 + n * 160);
     buf_addf(&b, "slipway-stat-cache 1 %lld\n", taken_ns);
-    for (size_t i = 0; i < n; i++)
-        buf_addf(&b, "%llu %llu %llu %lld %lld %s %s\n", (unsigned long long)v[i].sb.st_dev,
-                 (unsigned long long)v[i].sb.st_ino, (unsigned long long)v[i].sb.st_size,
-                 ts_ns(&v[i].sb.st_mtim), ts_ns(&v[i].sb.st_ctim), v[i].blob, v[i].path);
+    for (size_t i = 0; i < n; i++) {
+        put_unum(&b, (unsigned long long)v[i].sb.st_dev);
+        put_unum(&b, (unsigned long long)v[i].sb.st_ino);
+        put_unum(&b, (unsigned long long)v[i].sb.st_size);
+        put_num(&b, ts_ns(&v[i].sb.st_mtim));
+        put_num(&b, ts_ns(&v[i].sb.st_ctim));
+        buf_add(&b, v[i].blob, SHA256_HEX_LEN);
+        buf_add(&b, " ", 1);
+        buf_adds(&b, v[i].path);
+        buf_add(&b, "\n", 1);
+    }
     char *dir = xstrdup(file);
     char *slash = strrchr(dir, '/');
     if (slash) {
@@ -252,35 +200,58 @@ static void cache_free(struct stat_cache *c)
     free(c->v);
 }
 
-/* ---- hashing pool ---------------------------------------------------------- */
+/* ---- the scan's shared state ------------------------------------------------------ */
 
-struct pool {
-    struct store *st;
-    struct entry *v;
-    size_t n;
-    const struct stat_cache *cache;
-    atomic_size_t next;
-    atomic_int failed;
-    pthread_mutex_t lock; /* guards err */
-    struct sw_err err;
-    int rc;
+/* A directory waiting to be listed. chain holds its (device, inode) and those
+ * of the directories above it: a directory met again on its own chain is a
+ * loop through a symbolic link. */
+struct devino {
+    dev_t dev;
+    ino_t ino;
 };
 
-static void pool_fail(struct pool *p, int rc, const struct sw_err *e)
-{
-    pthread_mutex_lock(&p->lock);
-    if (!p->rc) {
-        p->rc = rc;
-        p->err = *e;
-    }
-    pthread_mutex_unlock(&p->lock);
-    atomic_store(&p->failed, 1);
-}
+struct job {
+    char *abs; /* its path, symlinks resolved */
+    char *rel; /* its path in the release, "" for the root */
+    int link;  /* reached through a symbolic link: open it following links */
+    size_t depth;
+    struct devino *chain; /* depth entries, the last one itself */
+};
 
+/* The threads share a stack of directories to list. Each lists one, pushes the
+ * directories it finds and hashes the files it finds at once, so the walk and
+ * the hashing overlap: a release in which nothing changed is mostly the walk,
+ * and a cold one no longer waits for the walk before reading the first body. */
+struct scan {
+    struct store *st;
+    const struct stat_cache *cache;
+    const char *root; /* realpath of the directory */
+    size_t rootlen;
+    pthread_mutex_t lock; /* guards jobs, busy, rc and err */
+    pthread_cond_t cond;  /* a job was pushed, or the scan ended */
+    struct job *jobs;     /* a stack: depth first keeps it short */
+    size_t njobs, capjobs;
+    int busy; /* directories being listed now */
+    atomic_int failed;
+    int rc;
+    struct sw_err err;
+};
+
+/* One thread's share: the files it found, hashed. */
+struct worker {
+    struct scan *s;
+    struct entry *v;
+    size_t n, cap;
+};
+
+/* ---- hashing one file ---------------------------------------------------- */
+
+/* The file opened for hashing is the one the walk saw: a name replaced since
+ * (by another file, or by a link to something outside) shows as another inode. */
 static int same_file(const struct stat *a, const struct stat *b)
 {
     return a->st_size == b->st_size && ts_ns(&a->st_mtim) == ts_ns(&b->st_mtim) &&
-           a->st_ino == b->st_ino;
+           a->st_ino == b->st_ino && a->st_dev == b->st_dev;
 }
 
 static int changed(struct sw_err *err, const struct entry *e)
@@ -289,8 +260,39 @@ static int changed(struct sw_err *err, const struct entry *e)
                       e->path);
 }
 
+/* A file modified within the last clock tick or so can change again without its
+ * mtime moving (the kernel stamps mtime from a coarse clock at the start of a
+ * write), so equal stat data before and after a read proves nothing for it. */
+static int racy(const struct stat *sb)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return ts_ns(&sb->st_mtim) + RACY_MARGIN_NS > ts_ns(&now);
+}
+
+/* Reads the file again and checks it still hashes to hex: a write that was in
+ * flight during the first read shows as a different hash. Bodies larger than
+ * SMALL_BODY get the same check from store_put_file's own hash. */
+static int rehash_matches(int fd, size_t size, const char *hex)
+{
+    char buf[65536], again[SHA256_HEX_LEN + 1];
+    struct sha256_ctx *h = sha256_new();
+    size_t off = 0;
+    while (off < size) {
+        ssize_t n = pread(fd, buf, sizeof(buf), (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        sha256_update(h, buf, (size_t)n);
+        off += (size_t)n;
+    }
+    sha256_final_hex(h, again);
+    return off == size && !strcmp(again, hex);
+}
+
 /* Reads, hashes and (when the blob is new) uploads one file. */
-static int hash_one(struct pool *p, struct entry *e, struct sw_err *err)
+static int hash_one(struct scan *p, struct entry *e, struct sw_err *err)
 {
     char key[128];
     const char *hit = cache_lookup(p->cache, e);
@@ -342,7 +344,8 @@ static int hash_one(struct pool *p, struct entry *e, struct sw_err *err)
     sha256_final_hex(h, e->blob);
     if (rc)
         goto out;
-    if (got != size || fstat(fd, &after) < 0 || !same_file(&before, &after)) {
+    if (got != size || fstat(fd, &after) < 0 || !same_file(&before, &after) ||
+        (size <= SMALL_BODY && racy(&after) && !rehash_matches(fd, size, e->blob))) {
         rc = changed(err, e);
         goto out;
     }
@@ -365,46 +368,236 @@ out:
     return rc;
 }
 
-static void *pool_worker(void *arg)
+/* ---- the scan: walking and hashing on one pool ---------------------------------------- */
+
+static void job_free(struct job *j)
 {
-    struct pool *p = arg;
+    free(j->abs);
+    free(j->rel);
+    free(j->chain);
+}
+
+static void push_job(struct scan *s, struct job j)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->njobs == s->capjobs) {
+        s->capjobs = s->capjobs ? s->capjobs * 2 : 64;
+        s->jobs = xrealloc(s->jobs, s->capjobs * sizeof(*s->jobs));
+    }
+    s->jobs[s->njobs++] = j;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* One directory entry: name inside the directory open as dfd (one path
+ * component to look up, not the whole absolute path), abs its path for
+ * messages and for opening it later, rel its path in the release. */
+static int scan_entry(struct worker *wk, const struct job *parent, int dfd, const char *name,
+                      const char *abs, const char *rel, struct sw_err *err)
+{
+    struct scan *s = wk->s;
+    struct stat sb;
+    char *real = NULL;
+    int rc = 0, link = 0;
+    if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+        return sw_err_sys(err, errno, "%s", abs);
+    /* The name alone: the rest of rel was checked when its directory was met. */
+    if (!release_utf8_ok(name, 1))
+        return sw_err_set(err, SW_EINVAL, "%s: file name is not printable UTF-8", abs);
+    if (S_ISLNK(sb.st_mode)) {
+        link = 1;
+        real = realpath(abs, NULL);
+        if (!real && errno == ELOOP)
+            return sw_err_set(err, RELEASE_ESYMLINK, "%s: symbolic link loop", abs);
+        if (!real && errno == ENOENT)
+            return sw_err_set(err, RELEASE_ESYMLINK, "%s: symbolic link is dangling", abs);
+        if (!real)
+            return sw_err_sys(err, errno, "%s", abs);
+        if (strncmp(real, s->root, s->rootlen) != 0 ||
+            (real[s->rootlen] != '/' && real[s->rootlen] != '\0')) {
+            rc = sw_err_set(err, RELEASE_ESYMLINK,
+                            "%s: symbolic link points outside the directory (to %s)", abs, real);
+            goto out;
+        }
+        if (stat(real, &sb) < 0) {
+            rc = sw_err_sys(err, errno, "%s", abs);
+            goto out;
+        }
+    } else {
+        real = xstrdup(abs);
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        for (size_t i = 0; i < parent->depth; i++)
+            if (parent->chain[i].dev == sb.st_dev && parent->chain[i].ino == sb.st_ino) {
+                rc = sw_err_set(err, RELEASE_ESYMLINK, "%s: symbolic link loop", abs);
+                goto out;
+            }
+        if (parent->depth == 256) {
+            rc = sw_err_set(err, SW_EINVAL, "%s: directories nested too deeply", abs);
+            goto out;
+        }
+        struct job j = {real, xstrdup(rel), link, parent->depth + 1, NULL};
+        j.chain = xmalloc(j.depth * sizeof(*j.chain));
+        memcpy(j.chain, parent->chain, parent->depth * sizeof(*j.chain));
+        j.chain[parent->depth] = (struct devino){sb.st_dev, sb.st_ino};
+        push_job(s, j);
+        return 0;
+    }
+    if (S_ISREG(sb.st_mode)) {
+        if (wk->n == wk->cap) {
+            wk->cap = wk->cap ? wk->cap * 2 : 256;
+            wk->v = xrealloc(wk->v, wk->cap * sizeof(*wk->v));
+        }
+        struct entry *e = &wk->v[wk->n++];
+        *e = (struct entry){.path = xstrdup(rel), .real = real, .sb = sb};
+        return hash_one(s, e, err);
+    }
+    rc = sw_err_set(err, RELEASE_ESPECIAL,
+                    "%s: not a regular file or directory (device, socket or FIFO)", abs);
+out:
+    free(real);
+    return rc;
+}
+
+/* "dir/name", or name when dir is "". Not xasprintf: two per file, and
+ * formatting them was a few percent of a release in which nothing changed. */
+static char *join(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = xmalloc(a + b + 2);
+    memcpy(p, dir, a);
+    p[a] = '/';
+    memcpy(p + a + (a > 0), name, b + 1);
+    return p;
+}
+
+/* Lists one directory, hashing its files and queueing its directories. */
+static int scan_dir(struct worker *wk, const struct job *j, struct sw_err *err)
+{
+    /* O_NOFOLLOW: a directory swapped for a link since it was looked at must
+     * not lead the walk outside; the inode check catches any other swap. */
+    int fd = open(j->abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (j->link ? 0 : O_NOFOLLOW));
+    if (fd < 0)
+        return sw_err_sys(err, errno, "%s", j->abs);
+    struct stat sb;
+    const struct devino *self = &j->chain[j->depth - 1];
+    if (fstat(fd, &sb) < 0 || sb.st_dev != self->dev || sb.st_ino != self->ino) {
+        close(fd);
+        return sw_err_set(err, SW_ECHANGED, "%s: directory changed while releasing; try again",
+                          j->abs);
+    }
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int e = errno;
+        close(fd);
+        return sw_err_sys(err, e, "%s", j->abs);
+    }
+    int rc = 0;
+    struct dirent *de;
+    errno = 0;
+    while (!atomic_load(&wk->s->failed) && (de = readdir(d))) {
+        const char *name = de->d_name;
+        if (!strcmp(name, ".") || !strcmp(name, ".."))
+            continue;
+        /* Repository metadata is never published, wherever the directory is. */
+        if (!strcmp(name, ".git") || !strcmp(name, ".slipway"))
+            continue;
+        char *abs = join(j->abs, name);
+        char *rel = join(j->rel, name);
+        rc = scan_entry(wk, j, dirfd(d), name, abs, rel, err);
+        free(abs);
+        free(rel);
+        if (rc)
+            break;
+        errno = 0;
+    }
+    /* readdir returns NULL on errors too: a half-listed directory would be a
+     * release silently missing files. */
+    if (!rc && errno)
+        rc = sw_err_sys(err, errno, "%s", j->abs);
+    closedir(d);
+    return rc;
+}
+
+static void *scan_worker(void *arg)
+{
+    struct worker *wk = arg;
+    struct scan *s = wk->s;
     struct sw_err err = {0};
     for (;;) {
-        size_t i = atomic_fetch_add(&p->next, 1);
-        if (i >= p->n || atomic_load(&p->failed))
-            break;
-        int rc = hash_one(p, &p->v[i], &err);
-        if (rc) {
-            pool_fail(p, rc, &err);
+        pthread_mutex_lock(&s->lock);
+        while (!s->njobs && s->busy && !atomic_load(&s->failed))
+            pthread_cond_wait(&s->cond, &s->lock);
+        if (!s->njobs || atomic_load(&s->failed)) {
+            pthread_mutex_unlock(&s->lock);
             break;
         }
+        struct job j = s->jobs[--s->njobs];
+        s->busy++;
+        pthread_mutex_unlock(&s->lock);
+        int rc = scan_dir(wk, &j, &err);
+        job_free(&j);
+        pthread_mutex_lock(&s->lock);
+        s->busy--;
+        if (rc && !s->rc) {
+            s->rc = rc;
+            s->err = err;
+            atomic_store(&s->failed, 1);
+        }
+        /* Waiters leave when the work is done or has failed. */
+        if (rc || (!s->busy && !s->njobs))
+            pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->lock);
     }
     return NULL;
 }
 
-static int hash_all(struct store *st, struct entry *v, size_t n, const struct stat_cache *cache,
-                    int threads, struct sw_err *err)
+/* Walks root (whose stat is sb) on threads, hashing every file. On success
+ * *v holds the entries, unsorted. */
+static int scan_all(struct store *st, const char *root, const struct stat *sb,
+                    const struct stat_cache *cache, int threads, struct entry **v, size_t *n,
+                    struct sw_err *err)
 {
-    struct pool p = {.st = st, .v = v, .n = n, .cache = cache};
-    pthread_mutex_init(&p.lock, NULL);
+    struct scan s = {.st = st, .cache = cache, .root = root, .rootlen = strlen(root)};
+    pthread_mutex_init(&s.lock, NULL);
+    pthread_cond_init(&s.cond, NULL);
+    struct job j = {xstrdup(root), xstrdup(""), 0, 1, xmalloc(sizeof(struct devino))};
+    j.chain[0] = (struct devino){sb->st_dev, sb->st_ino};
+    push_job(&s, j);
     if (threads <= 0)
         threads = sys_ncpu();
-    if ((size_t)threads > n)
-        threads = (int)n;
+    struct worker *wk = xcalloc((size_t)threads, sizeof(*wk));
     pthread_t *tids = xcalloc((size_t)threads, sizeof(*tids));
-    int started = 0;
+    int started = 1; /* worker 0 is this thread */
+    for (int i = 0; i < threads; i++)
+        wk[i].s = &s;
     for (; started < threads; started++)
-        if (pthread_create(&tids[started], NULL, pool_worker, &p) != 0)
+        if (pthread_create(&tids[started], NULL, scan_worker, &wk[started]) != 0)
             break;
-    if (started == 0)
-        pool_worker(&p);
-    for (int i = 0; i < started; i++)
+    scan_worker(&wk[0]);
+    for (int i = 1; i < started; i++)
         pthread_join(tids[i], NULL);
+    size_t total = 0;
+    for (int i = 0; i < started; i++)
+        total += wk[i].n;
+    *v = xcalloc(total ? total : 1, sizeof(**v));
+    *n = 0;
+    for (int i = 0; i < started; i++) {
+        if (wk[i].n)
+            memcpy(*v + *n, wk[i].v, wk[i].n * sizeof(**v));
+        *n += wk[i].n;
+        free(wk[i].v);
+    }
+    for (size_t i = 0; i < s.njobs; i++) /* left over after a failure */
+        job_free(&s.jobs[i]);
+    free(s.jobs);
+    free(wk);
     free(tids);
-    pthread_mutex_destroy(&p.lock);
-    if (p.rc && err)
-        *err = p.err;
-    return p.rc;
+    pthread_cond_destroy(&s.cond);
+    pthread_mutex_destroy(&s.lock);
+    if (s.rc && err)
+        *err = s.err;
+    return s.rc;
 }
 
 /* ---- provenance ---------------------------------------------------------- */
@@ -513,7 +706,8 @@ static size_t count_new_blobs(const struct entry *v, size_t n)
 int release_create(struct store *st, const struct release_create_opts *opts, char **id_out,
                    struct release_create_result *res, struct sw_err *err)
 {
-    struct walk w = {0};
+    struct entry *v = NULL;
+    size_t n = 0;
     struct stat_cache cache = {0};
     struct release r = {0};
     char *root = NULL, *doc = NULL, *key = NULL;
@@ -522,6 +716,12 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
     clock_gettime(CLOCK_REALTIME, &t0);
     memset(res, 0, sizeof(*res));
 
+    /* Checked first: a message the manifest cannot carry must fail before any
+     * body is stored. */
+    if (opts->message && !release_utf8_ok(opts->message, 0)) {
+        rc = sw_err_set(err, SW_EINVAL, "the release message is not UTF-8");
+        goto out;
+    }
     struct stat sb;
     if (stat(opts->dir, &sb) < 0) {
         rc = sw_err_sys(err, errno, "%s", opts->dir);
@@ -535,23 +735,16 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
         rc = sw_err_sys(err, errno, "%s", opts->dir);
         goto out;
     }
-    w.root = root;
-    w.rootlen = strlen(root);
-    w.dirs_dev[0] = sb.st_dev;
-    w.dirs_ino[0] = sb.st_ino;
-    w.depth = 1;
-    if ((rc = walk_dir(&w, root, "", err)))
+    /* Before the scan: the threads look every file up in it as they find it. */
+    cache_load(opts->stat_cache, &cache);
+    if ((rc = scan_all(st, root, &sb, &cache, opts->threads, &v, &n, err)))
         goto out;
-    if (w.n == 0) {
+    if (n == 0) {
         rc = sw_err_set(err, RELEASE_EEMPTY, "%s: no files; an empty directory is not a release",
                         opts->dir);
         goto out;
     }
-    qsort(w.v, w.n, sizeof(*w.v), cmp_entry);
-
-    cache_load(opts->stat_cache, &cache);
-    if ((rc = hash_all(st, w.v, w.n, &cache, opts->threads, err)))
-        goto out;
+    qsort(v, n, sizeof(*v), cmp_entry);
     if ((rc = store_batch_commit(st, err)))
         goto out;
 
@@ -562,28 +755,28 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
     r.host = xstrdup(sys_host());
     r.source_dir = xstrdup(root);
     git_facts(&r);
-    r.files = xcalloc(w.n, sizeof(*r.files));
-    for (size_t i = 0; i < w.n; i++) {
+    r.files = xcalloc(n, sizeof(*r.files));
+    for (size_t i = 0; i < n; i++) {
         struct release_file *f = &r.files[r.nfiles++];
-        f->path = w.v[i].path;
-        memcpy(f->blob, w.v[i].blob, sizeof(f->blob));
-        f->size = (uint64_t)w.v[i].sb.st_size;
+        f->path = v[i].path;
+        memcpy(f->blob, v[i].blob, sizeof(f->blob));
+        f->size = (uint64_t)v[i].sb.st_size;
         f->type = (char *)release_content_type(f->path);
         f->cache = (char *)release_cache_policy(f->path);
         r.bytes += f->size;
-        res->hashed += (size_t)w.v[i].hashed;
+        res->hashed += (size_t)v[i].hashed;
     }
-    res->new_blobs = count_new_blobs(w.v, w.n);
+    res->new_blobs = count_new_blobs(v, n);
     size_t len;
     doc = release_manifest_dump(&r, &len);
     if (!doc) {
-        rc = sw_err_set(err, SW_EINVAL, "cannot encode manifest (file names must be UTF-8)");
+        rc = sw_err_set(err, SW_EINVAL, "cannot encode the manifest: a name is not UTF-8");
         goto out;
     }
     key = xasprintf("releases/%s.json", r.id);
     if ((rc = store_put(st, key, doc, len, STORE_IF_ABSENT, NULL, err)))
         goto out;
-    cache_save(opts->stat_cache, ts_ns(&t0), w.v, w.n);
+    cache_save(opts->stat_cache, ts_ns(&t0), v, n);
     res->files = r.nfiles;
     res->bytes = r.bytes;
     *id_out = r.id;
@@ -591,11 +784,11 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
 out:
     if (rc)
         store_batch_abort(st);
-    for (size_t i = 0; i < w.n; i++) {
-        free(w.v[i].path);
-        free(w.v[i].real);
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].path);
+        free(v[i].real);
     }
-    free(w.v);
+    free(v);
     free(r.files); /* paths, types and caches were borrowed */
     free(r.id);
     free(r.message);

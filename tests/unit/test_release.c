@@ -1,0 +1,996 @@
+/* Unit tests for releases on the fs store: content types and cache policies,
+ * release_create over real temporary directories (dedup, symbolic links,
+ * special files, empty directories, odd names), manifests read back field by
+ * field, listing, resolving, verifying, diffing, the stat cache, and the
+ * hashing pool giving the same manifest on one thread and on eight. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "release/release.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IMMUTABLE "public, max-age=31536000, immutable"
+#define REVALIDATE "public, max-age=300"
+
+struct fixture {
+    char dir[64];
+    char *site;  /* the directory released */
+    char *data;  /* the store */
+    char *cache; /* a stat cache file */
+    struct store *st;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = xcalloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/sw-release-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    f->site = path_join(f->dir, "site");
+    f->data = path_join(f->dir, "data");
+    f->cache = path_join(f->dir, "cache/stat");
+    if (mkdir(f->site, 0755) < 0)
+        return -1;
+    struct sw_err err = {0};
+    if (store_open(f->data, &f->st, &err))
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    store_free(f->st);
+    char *cmd = xasprintf("chmod -R u+rwx %s; rm -rf %s", f->dir, f->dir);
+    int rc = system(cmd);
+    free(cmd);
+    free(f->site);
+    free(f->data);
+    free(f->cache);
+    free(f);
+    return rc;
+}
+
+/* ---- helpers --------------------------------------------------------------- */
+
+/* Writes dir/rel with len bytes of data, creating parent directories. */
+static void write_file(const char *dir, const char *rel, const void *data, size_t len)
+{
+    char *path = path_join(dir, rel);
+    char *parent = xstrdup(path);
+    *strrchr(parent, '/') = '\0';
+    assert_int_equal(fs_mkdir_p(parent, NULL), 0);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(fd_write_all(fd, data, len), 0);
+    assert_int_equal(close(fd), 0);
+    free(parent);
+    free(path);
+}
+
+static void write_str(const char *dir, const char *rel, const char *s)
+{
+    write_file(dir, rel, s, strlen(s));
+}
+
+/* Sets the mtime of dir/rel to now + delta_s (negative: in the past). */
+static void set_mtime(const char *dir, const char *rel, long delta_s)
+{
+    char *path = path_join(dir, rel);
+    struct timespec ts[2];
+    clock_gettime(CLOCK_REALTIME, &ts[0]);
+    ts[0].tv_sec += delta_s;
+    ts[1] = ts[0];
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+    free(path);
+}
+
+static size_t count_keys(struct store *st, const char *prefix)
+{
+    struct store_list l;
+    assert_int_equal(store_list_all(st, prefix, &l, NULL), 0);
+    size_t n = l.n;
+    store_list_free(&l);
+    return n;
+}
+
+static int create(struct fixture *f, const char *stat_cache, int threads, char **id,
+                  struct release_create_result *res, struct sw_err *err)
+{
+    struct release_create_opts o = {.dir = f->site, .stat_cache = stat_cache, .threads = threads};
+    memset(err, 0, sizeof(*err));
+    return release_create(f->st, &o, id, res, err);
+}
+
+/* Creates a release of f->site that must succeed; returns the loaded manifest. */
+static struct release *create_ok(struct fixture *f, const char *stat_cache, int threads,
+                                 struct release_create_result *res)
+{
+    struct sw_err err;
+    struct release_create_result ignored;
+    char *id = NULL;
+    int rc = create(f, stat_cache, threads, &id, res ? res : &ignored, &err);
+    if (rc)
+        print_message("# release_create: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    struct release *r = NULL;
+    assert_int_equal(release_load(f->st, id, &r, &err), 0);
+    assert_string_equal(r->id, id);
+    free(id);
+    return r;
+}
+
+static const struct release_file *find_file(const struct release *r, const char *path)
+{
+    for (size_t i = 0; i < r->nfiles; i++)
+        if (!strcmp(r->files[i].path, path))
+            return &r->files[i];
+    return NULL;
+}
+
+/* A failed create must leave nothing a reader can see. */
+static void assert_store_untouched(struct fixture *f)
+{
+    assert_int_equal(count_keys(f->st, "releases/"), 0);
+    assert_int_equal(count_keys(f->st, RELEASE_BLOB_PREFIX), 0);
+}
+
+/* Deterministic pseudo-random bytes (xorshift), so sizes and bodies vary. */
+static void fill(unsigned char *p, size_t n, unsigned seed)
+{
+    unsigned x = seed * 2654435761u + 1;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        p[i] = (unsigned char)x;
+    }
+}
+
+/* ---- content types and cache policies ------------------------------------------ */
+
+static void test_content_type(void **state)
+{
+    static const char *const cases[][2] = {
+        {"index.html", "text/html; charset=utf-8"},
+        {"about/index.htm", "text/html; charset=utf-8"},
+        {"css/app.css", "text/css; charset=utf-8"},
+        {"js/app.js", "text/javascript; charset=utf-8"},
+        {"js/mod.mjs", "text/javascript; charset=utf-8"},
+        {"data.json", "application/json; charset=utf-8"},
+        {"js/app.js.map", "application/json; charset=utf-8"},
+        {"feed.xml", "application/xml; charset=utf-8"},
+        {"robots.txt", "text/plain; charset=utf-8"},
+        {"export.csv", "text/csv; charset=utf-8"},
+        {"img/logo.svg", "image/svg+xml; charset=utf-8"},
+        {"img/logo.png", "image/png"},
+        {"img/photo.jpg", "image/jpeg"},
+        {"img/photo.jpeg", "image/jpeg"},
+        {"img/anim.gif", "image/gif"},
+        {"img/pic.webp", "image/webp"},
+        {"img/pic.avif", "image/avif"},
+        {"favicon.ico", "image/x-icon"},
+        {"fonts/a.woff2", "font/woff2"},
+        {"fonts/a.woff", "font/woff"},
+        {"fonts/a.ttf", "font/ttf"},
+        {"app.wasm", "application/wasm"},
+        {"doc.pdf", "application/pdf"},
+        {"media/clip.mp4", "video/mp4"},
+        {"media/clip.webm", "video/webm"},
+        {"media/song.mp3", "audio/mpeg"},
+        {"dist/pkg.zip", "application/zip"},
+        {"dist/pkg.tar.gz", "application/gzip"},
+        {"site.webmanifest", "application/manifest+json; charset=utf-8"},
+        /* uppercase and mixed-case extensions */
+        {"INDEX.HTML", "text/html; charset=utf-8"},
+        {"img/Photo.JPG", "image/jpeg"},
+        {"Style.Css", "text/css; charset=utf-8"},
+        /* unknown, none, dotfiles, dots in directories, trailing dot */
+        {"file.xyz123", "application/octet-stream"},
+        {"LICENSE", "application/octet-stream"},
+        {"bin/run", "application/octet-stream"},
+        {".htaccess", "application/octet-stream"},
+        {"conf/.env", "application/octet-stream"},
+        {"v1.2/README", "application/octet-stream"},
+        {"file.", "application/octet-stream"},
+        {".eslintrc.json", "application/json; charset=utf-8"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        const char *got = release_content_type(cases[i][0]);
+        if (strcmp(got, cases[i][1]) != 0)
+            print_message("# %s: got '%s', expected '%s'\n", cases[i][0], got, cases[i][1]);
+        assert_string_equal(got, cases[i][1]);
+    }
+    /* Binary types never claim a charset; every text/ type does. */
+    assert_null(strstr(release_content_type("a.png"), "charset"));
+    assert_null(strstr(release_content_type("a.woff2"), "charset"));
+    assert_non_null(strstr(release_content_type("a.md"), "charset=utf-8"));
+}
+
+static void test_cache_policy(void **state)
+{
+    static const char *const cases[][2] = {
+        {"index.html", "no-cache"},
+        {"docs/INDEX.HTML", "no-cache"},
+        {"page.xhtml", "no-cache"},
+        {"app.3f9a2c1d.html", "no-cache"}, /* HTML is never immutable: its URL is stable */
+        {"app.3f9a2c1d.js", IMMUTABLE},
+        {"assets/index-BxYz12Ab.js", IMMUTABLE},
+        {"main.0123456789ab.css", IMMUTABLE},
+        {"static/js/2.8e5f1a3b.chunk.js", IMMUTABLE},
+        {"chunk-5GY4LHWQ.js", IMMUTABLE},
+        {"photo-20240101.jpg", REVALIDATE},
+        {"jquery-3.6.0.min.js", REVALIDATE},
+        {"logo.png", REVALIDATE},
+        {"my-function.js", REVALIDATE},
+        {"release-v1.2.3.tar.gz", REVALIDATE},
+        {"LICENSE", REVALIDATE},
+        {".htaccess", REVALIDATE},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        const char *got = release_cache_policy(cases[i][0]);
+        if (strcmp(got, cases[i][1]) != 0)
+            print_message("# %s: got '%s', expected '%s'\n", cases[i][0], got, cases[i][1]);
+        assert_string_equal(got, cases[i][1]);
+    }
+}
+
+/* ---- release_create ------------------------------------------------------------ */
+
+static void test_create_files_and_dedup(void **state)
+{
+    struct fixture *f = *state;
+    write_str(f->site, "index.html", "<h1>hello</h1>\n");
+    write_str(f->site, "css/app.css", "body{}\n");
+    write_str(f->site, "a/b/c/deep.txt", "same body\n");
+    write_str(f->site, "copy.txt", "same body\n");
+    write_str(f->site, ".well-known/security.txt", "Contact: x\n");
+    write_str(f->site, "empty.txt", "");
+    write_str(f->site, ".git/HEAD", "ref: refs/heads/main\n");
+    write_str(f->site, "sub/.slipway/data/x", "never published\n");
+    char *emptydir = path_join(f->site, "emptydir");
+    assert_int_equal(mkdir(emptydir, 0755), 0);
+    free(emptydir);
+
+    struct release_create_result res;
+    struct release *r = create_ok(f, NULL, 0, &res);
+    assert_int_equal(res.files, 6);
+    assert_int_equal(r->nfiles, 6);
+    assert_int_equal(res.bytes, 15 + 7 + 10 + 10 + 11 + 0);
+    assert_int_equal(r->bytes, res.bytes);
+    assert_int_equal(res.hashed, 6);
+    /* five distinct bodies: the two "same body" files share one blob */
+    assert_int_equal(res.new_blobs, 5);
+    assert_int_equal(count_keys(f->st, RELEASE_BLOB_PREFIX), 5);
+
+    /* sorted by path, .git and .slipway left out, dotfiles kept */
+    const char *want[] = {".well-known/security.txt",
+                          "a/b/c/deep.txt",
+                          "copy.txt",
+                          "css/app.css",
+                          "empty.txt",
+                          "index.html"};
+    for (size_t i = 0; i < 6; i++)
+        assert_string_equal(r->files[i].path, want[i]);
+    assert_string_equal(find_file(r, "a/b/c/deep.txt")->blob, find_file(r, "copy.txt")->blob);
+    /* sha256("") and a body checked independently of slipway's hashing code */
+    assert_string_equal(find_file(r, "empty.txt")->blob,
+                        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_int_equal(find_file(r, "empty.txt")->size, 0);
+    assert_string_equal(find_file(r, "index.html")->type, "text/html; charset=utf-8");
+    assert_string_equal(find_file(r, "index.html")->cache, "no-cache");
+
+    /* every blob holds exactly its body */
+    for (size_t i = 0; i < r->nfiles; i++) {
+        char key[128], hex[SHA256_HEX_LEN + 1], *data;
+        size_t len;
+        release_blob_key(r->files[i].blob, key, sizeof(key));
+        assert_true(str_starts_with(key, RELEASE_BLOB_PREFIX));
+        assert_int_equal(store_get(f->st, key, &data, &len, NULL, NULL), 0);
+        assert_int_equal(len, r->files[i].size);
+        sha256_hex(data, len, hex);
+        assert_string_equal(hex, r->files[i].blob);
+        free(data);
+    }
+
+    /* the same directory again: a new release, no new bodies */
+    struct release *r2 = create_ok(f, NULL, 0, &res);
+    assert_string_not_equal(r2->id, r->id);
+    assert_int_equal(res.new_blobs, 0);
+    assert_int_equal(res.files, 6);
+    assert_int_equal(count_keys(f->st, "releases/"), 2);
+    assert_int_equal(count_keys(f->st, RELEASE_BLOB_PREFIX), 5);
+    /* one changed body: exactly one new blob */
+    write_str(f->site, "css/app.css", "body{color:red}\n");
+    struct release *r3 = create_ok(f, NULL, 0, &res);
+    assert_int_equal(res.new_blobs, 1);
+    assert_int_equal(count_keys(f->st, RELEASE_BLOB_PREFIX), 6);
+    release_free(r);
+    release_free(r2);
+    release_free(r3);
+}
+
+static void test_create_symlinks_inside(void **state)
+{
+    struct fixture *f = *state;
+    write_str(f->site, "a.txt", "target\n");
+    write_str(f->site, "sub/b.txt", "in sub\n");
+    char *p1 = path_join(f->site, "alias.txt");
+    char *p2 = path_join(f->site, "sublink");
+    char *p3 = path_join(f->site, "sub/up.txt");
+    assert_int_equal(symlink("a.txt", p1), 0);
+    assert_int_equal(symlink("sub", p2), 0);
+    assert_int_equal(symlink("../a.txt", p3), 0);
+    struct release_create_result res;
+    struct release *r = create_ok(f, NULL, 0, &res);
+    /* a.txt, alias.txt, sub/b.txt, sub/up.txt, sublink/b.txt, sublink/up.txt */
+    assert_int_equal(r->nfiles, 6);
+    assert_int_equal(res.new_blobs, 2);
+    assert_non_null(find_file(r, "alias.txt"));
+    assert_non_null(find_file(r, "sublink/b.txt"));
+    assert_string_equal(find_file(r, "alias.txt")->blob, find_file(r, "a.txt")->blob);
+    assert_string_equal(find_file(r, "sub/up.txt")->blob, find_file(r, "a.txt")->blob);
+    assert_string_equal(find_file(r, "sublink/b.txt")->blob, find_file(r, "sub/b.txt")->blob);
+    release_free(r);
+    free(p1);
+    free(p2);
+    free(p3);
+}
+
+static void test_create_symlink_outside(void **state)
+{
+    struct fixture *f = *state;
+    write_str(f->site, "a.txt", "x\n");
+    write_str(f->dir, "secret.txt", "outside\n");
+    char *link = path_join(f->site, "sub/out.txt");
+    char *sub = path_join(f->site, "sub");
+    assert_int_equal(mkdir(sub, 0755), 0);
+    assert_int_equal(symlink("../../secret.txt", link), 0);
+    char *id = NULL;
+    struct release_create_result res;
+    struct sw_err err;
+    assert_int_equal(create(f, NULL, 0, &id, &res, &err), RELEASE_ESYMLINK);
+    assert_null(id);
+    assert_non_null(strstr(err.msg, "sub/out.txt"));
+    assert_non_null(strstr(err.msg, "outside"));
+    assert_store_untouched(f);
+
+    /* a sibling whose name merely starts with the directory's name is outside too */
+    unlink(link);
+    char *sibling = xasprintf("%s-evil", f->site);
+    write_str(sibling, "x.txt", "sibling\n");
+    char *target = xasprintf("%s/x.txt", sibling);
+    assert_int_equal(symlink(target, link), 0);
+    assert_int_equal(create(f, NULL, 0, &id, &res, &err), RELEASE_ESYMLINK);
+    assert_non_null(strstr(err.msg, "sub/out.txt"));
+    assert_store_untouched(f);
+    free(sibling);
+    free(target);
+    free(link);
+    free(sub);
+}
+
+static void test_create_symlink_loops(void **state)
+{
+    struct fixture *f = *state;
+    write_str(f->site, "a.txt", "x\n");
+    char *sub = path_join(f->site, "sub");
+    assert_int_equal(mkdir(sub, 0755), 0);
+    /* a link to an ancestor would make the walk endless */
+    char *up = path_join(f->site, "sub/up");
+    assert_int_equal(symlink("..", up), 0);
+    char *id = NULL;
+    struct release_create_result res;
+    struct sw_err err;
+    assert_int_equal(create(f, NULL, 0, &id, &res, &err), RELEASE_ESYMLINK);
+    assert_non_null(strstr(err.msg, "sub/up"));
+    assert_store_untouched(f);
+    unlink(up);
+
+    /* links pointing at each other never resolve */
+    char *l1 = path_join(f->site, "l1"), *l2 = path_join(f->site, "l2");
+    assert_int_equal(symlink("l2", l1), 0);
+    assert_int_equal(symlink("l1", l2), 0);
+    assert_int_equal(create(f, NULL, 0, &id, &res, &err), RELEASE_ESYMLINK);
+    assert_true(strstr(err.msg, "/l1") || strstr(err.msg, "/l2"));
+    assert_store_untouched(f);
+    unlink(l1);
+    unlink(l2);
+
+    /* a dangling link names itself */
+    assert_int_equal(symlink("missing.txt", l1), 0);
+    assert_int_equal(create(f, NULL, 0, &id, &res, &err), RELEASE_ESYMLINK);
+    assert_non_null(strstr(err.msg, "/l1"));
+    assert_store_untouched(f);
+    free(sub);
+    free(up);
+    free(l1);
+    free(l2);
+}
+
+static void test_create_special_files(void **state)
+{
+    struct fixture *f = *state;
+    write_str(f->site, "a.txt", "x\n");
+    char *fifo = path_join(f->site, "dir/pipe");
+    char *dir = path_join(f->site, "dir");
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+    char *id = NULL;
+    struct release_create_result res;
+    struct sw_err err;
+    assert_int_equal(create(f, NULL, 0, &id, &res, &err), RELEASE_ESPECIAL);
+    assert_non_null(strstr(err.msg, "dir/pipe"));
+    assert_store_untouched(f);
+    unlink(fifo);
+
+    /* a socket */
+    char *sock = path_join(f->site, "dir/s.sock");
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    assert_true(strlen(sock) < sizeof(sa.sun_path));
+    memcpy(sa.sun_path, sock, strlen(sock) + 1);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(create(f, NULL, 0, &id, &res, &err), RELEASE_ESPECIAL);
+    assert_non_null(strstr(err.msg, "s.sock"));
+    close(fd);
+    unlink(sock);
+    /* a link to a FIFO the walk itself skips (under .git/) is refused the same way */
+    char *hidden = path_join(f->site, ".git/pipe");
+    char *gitdir = path_join(f->site, ".git");
+    assert_int_equal(mkdir(gitdir, 0755), 0);
+    assert_int_equal(mkfifo(hidden, 0644), 0);
+    char *link = path_join(f->site, "link");
+    assert_int_equal(symlink(".git/pipe", link), 0);
+    assert_int_equal(create(f, NULL, 0, &id, &res, &err), RELEASE_ESPECIAL);
+    assert_non_null(strstr(err.msg, "/link"));
+    assert_store_untouched(f);
+    free(hidden);
+    free(gitdir);
+    free(fifo);
+    free(dir);
+    free(sock);
+    free(link);
+}
+
+static void test_create_empty_and_missing(void **state)
+{
+    struct fixture *f = *state;
+    char *id = NULL;
+    struct release_create_result res;
+    struct sw_err err;
+    assert_int_equal(create(f, NULL, 0, &id, &res, &err), RELEASE_EEMPTY);
+    assert_non_null(strstr(err.msg, f->site));
+    /* only empty directories and repository metadata: still empty */
+    char *d = path_join(f->site, "a/b/c");
+    assert_int_equal(fs_mkdir_p(d, NULL), 0);
+    write_str(f->site, ".git/config", "[core]\n");
+    assert_int_equal(create(f, NULL, 0, &id, &res, &err), RELEASE_EEMPTY);
+    assert_store_untouched(f);
+
+    struct release_create_opts o = {.dir = "/nonexistent/sw-site"};
+    assert_int_equal(release_create(f->st, &o, &id, &res, &err), SW_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "/nonexistent/sw-site"));
+    /* a file is not a directory */
+    write_str(f->dir, "plain.txt", "x");
+    char *plain = path_join(f->dir, "plain.txt");
+    o.dir = plain;
+    assert_int_equal(release_create(f->st, &o, &id, &res, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "plain.txt"));
+    assert_null(id);
+    assert_store_untouched(f);
+    free(plain);
+    free(d);
+}
+
+/* File names become manifest paths and URLs: a name the manifest cannot carry
+ * must be refused, never silently dropped from the release. */
+static void test_create_odd_names(void **state)
+{
+    struct fixture *f = *state;
+    write_str(f->site, "a.txt", "x\n");
+    write_str(f->site, "with space.txt", "s\n");
+    write_str(f->site, "caf\xc3\xa9/men\xc3\xbc.html", "u\n");
+    struct release *r = create_ok(f, NULL, 0, NULL);
+    assert_int_equal(r->nfiles, 3);
+    assert_non_null(find_file(r, "with space.txt"));
+    assert_non_null(find_file(r, "caf\xc3\xa9/men\xc3\xbc.html"));
+    release_free(r);
+
+    char *id = NULL;
+    struct release_create_result res;
+    struct sw_err err;
+    write_str(f->site, "new\nline.txt", "n\n");
+    assert_int_equal(create(f, NULL, 0, &id, &res, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "UTF-8"));
+    char *p = path_join(f->site, "new\nline.txt");
+    unlink(p);
+    free(p);
+
+    /* a message that is not UTF-8 is refused before anything is stored */
+    struct release_create_opts o = {.dir = f->site, .message = "caf\xe9"};
+    size_t blobs = count_keys(f->st, RELEASE_BLOB_PREFIX);
+    write_str(f->site, "fresh.txt", "a body not stored yet\n");
+    assert_int_equal(release_create(f->st, &o, &id, &res, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "message"));
+    assert_int_equal(count_keys(f->st, RELEASE_BLOB_PREFIX), blobs);
+    p = path_join(f->site, "fresh.txt");
+    unlink(p);
+    free(p);
+
+    /* Bytes that pass a loose UTF-8 check but are not UTF-8 (an overlong NUL,
+     * a UTF-16 surrogate, a code point above U+10FFFF). */
+    static const char *const bad[] = {"over\xc0\x80long.txt", "sur\xed\xa0\x80rogate.txt",
+                                      "big\xf4\x90\x80\x80.txt", "lone\xff.txt"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        write_str(f->site, bad[i], "b\n");
+        id = NULL;
+        int rc = create(f, NULL, 0, &id, &res, &err);
+        if (rc == 0) {
+            /* accepted: then it must be in the manifest, and the count must agree */
+            assert_int_equal(release_load(f->st, id, &r, &err), 0);
+            if (r->nfiles != res.files)
+                print_message("# name %zu: %zu files created, manifest lists %zu\n", i, res.files,
+                              r->nfiles);
+            assert_int_equal(r->nfiles, res.files);
+            assert_int_equal(r->nfiles, 4);
+            release_free(r);
+            free(id);
+        } else {
+            assert_int_equal(rc, SW_EINVAL);
+            assert_non_null(strstr(err.msg, "UTF-8"));
+        }
+        p = path_join(f->site, bad[i]);
+        unlink(p);
+        free(p);
+    }
+}
+
+/* ---- manifests ------------------------------------------------------------------ */
+
+static char *run_line(const char *cmd)
+{
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char line[256] = "";
+    if (!fgets(line, sizeof(line), p))
+        line[0] = '\0';
+    pclose(p);
+    line[strcspn(line, "\n")] = '\0';
+    return xstrdup(line);
+}
+
+static void test_manifest_round_trip(void **state)
+{
+    struct fixture *f = *state;
+    write_str(f->site, "index.html", "<p>hi</p>\n");
+    write_str(f->site, "hello.txt", "hello\n");
+    write_str(f->site, "js/app.3f9a2c1d.js", "console.log(1)\n");
+    write_str(f->site, "we\"ird\\name.txt", "q\n"); /* JSON must escape these */
+    char *cmd = xasprintf("cd %s && git init -q -b main && git add -A && "
+                          "git -c user.name=t -c user.email=t@example.com commit -qm init && "
+                          "git tag v1.0",
+                          f->site);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    cmd = xasprintf("git -C %s rev-parse HEAD", f->site);
+    char *head = run_line(cmd);
+    free(cmd);
+    assert_int_equal(strlen(head), 40);
+
+    const char *message = "first \"release\" ✓\n\ttab \\ back\x01slash\x7f";
+    struct release_create_opts o = {.dir = f->site, .message = message};
+    struct release_create_result res;
+    struct sw_err err = {0};
+    char *id = NULL;
+    int64_t before = time_now_ms();
+    assert_int_equal(release_create(f->st, &o, &id, &res, &err), 0);
+    int64_t after = time_now_ms();
+    struct release *r;
+    assert_int_equal(release_load(f->st, id, &r, &err), 0);
+    assert_string_equal(r->id, id);
+    assert_true(r->created_ms >= before && r->created_ms <= after);
+    assert_string_equal(r->message, message);
+    assert_string_equal(r->user, sys_user());
+    assert_string_equal(r->host, sys_host());
+    char *real = realpath(f->site, NULL);
+    assert_string_equal(r->source_dir, real);
+    assert_string_equal(r->commit, head);
+    assert_string_equal(r->ref, "refs/heads/main");
+    assert_string_equal(r->tag, "v1.0");
+    assert_int_equal(r->nfiles, 4);
+    assert_int_equal(r->bytes, 10 + 6 + 15 + 2);
+    assert_non_null(find_file(r, "we\"ird\\name.txt"));
+    const struct release_file *h = find_file(r, "hello.txt");
+    assert_non_null(h);
+    assert_string_equal(h->blob,
+                        "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03");
+    assert_int_equal(h->size, 6);
+    assert_string_equal(h->type, "text/plain; charset=utf-8");
+    assert_string_equal(h->cache, REVALIDATE);
+    assert_string_equal(find_file(r, "js/app.3f9a2c1d.js")->cache, IMMUTABLE);
+    assert_string_equal(find_file(r, "js/app.3f9a2c1d.js")->type, "text/javascript; charset=utf-8");
+    assert_null(find_file(r, ".git/HEAD"));
+    /* the id encodes the creation time: r-YYYYMMDD-HHMMSS-mmm-xxxxxx */
+    char iso[40];
+    time_format_iso(r->created_ms, iso, sizeof(iso));
+    char *want = xasprintf("r-%.4s%.2s%.2s-%.2s%.2s%.2s-%.3s-", iso, iso + 5, iso + 8, iso + 11,
+                           iso + 14, iso + 17, iso + 20);
+    assert_true(str_starts_with(id, want));
+    assert_int_equal(strlen(id), strlen(want) + 6);
+    free(want);
+    release_free(r);
+    free(id);
+
+    /* outside a repository: no git facts, no message */
+    char *plain = path_join(f->dir, "plain");
+    write_str(plain, "x.txt", "x\n");
+    o = (struct release_create_opts){.dir = plain};
+    assert_int_equal(release_create(f->st, &o, &id, &res, &err), 0);
+    assert_int_equal(release_load(f->st, id, &r, &err), 0);
+    assert_null(r->message);
+    assert_null(r->commit);
+    assert_null(r->ref);
+    assert_null(r->tag);
+    release_free(r);
+    free(id);
+
+    /* missing and malformed manifests */
+    assert_int_equal(release_load(f->st, "r-19990101-000000-000-000000", &r, &err), SW_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "r-19990101-000000-000-000000"));
+    assert_int_equal(store_put(f->st, "releases/r-broken.json", "{\"id\": 1", 8, 0, NULL, NULL), 0);
+    assert_int_equal(release_load(f->st, "r-broken", &r, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "releases/r-broken.json"));
+    assert_non_null(strstr(err.msg, "line 1"));
+    const char *partial =
+        "{\"id\":\"r-p\",\"created\":\"2026-01-01T00:00:00Z\",\"files\":[{\"path\":"
+        "\"a\",\"blob\":\"00\",\"size\":1,\"type\":\"t\",\"cache\":\"c\"}]}";
+    assert_int_equal(store_put(f->st, "releases/r-p.json", partial, strlen(partial), 0, NULL, NULL),
+                     0);
+    assert_int_equal(release_load(f->st, "r-p", &r, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "files[0]"));
+    free(plain);
+    free(real);
+    free(head);
+}
+
+static void test_list_and_resolve(void **state)
+{
+    struct fixture *f = *state;
+    char **ids;
+    size_t n;
+    struct sw_err err = {0};
+    assert_int_equal(release_list(f->st, &ids, &n, &err), 0);
+    assert_int_equal(n, 0);
+    release_ids_free(ids, n);
+
+    char *made[4];
+    for (int i = 0; i < 4; i++) {
+        char body[16];
+        snprintf(body, sizeof(body), "v%d\n", i);
+        write_str(f->site, "v.txt", body);
+        struct release *r = create_ok(f, NULL, 0, NULL);
+        made[i] = xstrdup(r->id);
+        release_free(r);
+    }
+    /* keys that are not manifests are not releases */
+    assert_int_equal(store_put(f->st, "releases/notes.txt", "x", 1, 0, NULL, NULL), 0);
+    assert_int_equal(store_put(f->st, "releases/old/r-x.json", "x", 1, 0, NULL, NULL), 0);
+    assert_int_equal(release_list(f->st, &ids, &n, &err), 0);
+    assert_int_equal(n, 4);
+    for (int i = 0; i < 4; i++)
+        assert_string_equal(ids[i], made[i]); /* oldest first = creation order */
+    release_ids_free(ids, n);
+
+    char *id = NULL;
+    assert_int_equal(release_resolve(f->st, made[2], &id, &err), 0);
+    assert_string_equal(id, made[2]);
+    free(id);
+    /* a unique prefix: everything but the last character */
+    char *prefix = xstrndup(made[1], strlen(made[1]) - 1);
+    assert_int_equal(release_resolve(f->st, prefix, &id, &err), 0);
+    assert_string_equal(id, made[1]);
+    free(id);
+    free(prefix);
+    /* a unique suffix: the random part */
+    const char *suffix = strrchr(made[3], '-') + 1;
+    assert_int_equal(release_resolve(f->st, suffix, &id, &err), 0);
+    assert_string_equal(id, made[3]);
+    free(id);
+    id = NULL;
+    assert_int_equal(release_resolve(f->st, "r-", &id, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "ambiguous"));
+    assert_null(id);
+    assert_int_equal(release_resolve(f->st, "r-19990101", &id, &err), SW_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "r-19990101"));
+    assert_int_equal(release_resolve(f->st, "", &id, &err), SW_EINVAL);
+    assert_null(id);
+    for (int i = 0; i < 4; i++)
+        free(made[i]);
+}
+
+static void test_verify(void **state)
+{
+    struct fixture *f = *state;
+    write_str(f->site, "a.txt", "aaa\n");
+    write_str(f->site, "css/b.css", "bbb\n");
+    struct release *r = create_ok(f, NULL, 0, NULL);
+    struct sw_err err = {0};
+    assert_int_equal(release_verify(f->st, r, &err), 0);
+
+    const struct release_file *b = find_file(r, "css/b.css");
+    char key[128];
+    release_blob_key(b->blob, key, sizeof(key));
+    char *blobfile = path_join(f->data, key);
+    assert_int_equal(unlink(blobfile), 0);
+    assert_int_equal(release_verify(f->st, r, &err), SW_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "css/b.css"));
+    assert_non_null(strstr(err.msg, r->id));
+
+    /* a truncated body is caught by its size */
+    write_str(f->data, key, "bb");
+    assert_int_equal(release_verify(f->st, r, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "css/b.css"));
+    free(blobfile);
+    release_free(r);
+}
+
+static void test_diff(void **state)
+{
+    struct fixture *f = *state;
+    write_str(f->site, "a.txt", "same\n");
+    write_str(f->site, "b.txt", "old\n");
+    write_str(f->site, "c.txt", "removed\n");
+    struct release *ra = create_ok(f, NULL, 0, NULL);
+    write_str(f->site, "b.txt", "changed!\n");
+    char *c = path_join(f->site, "c.txt");
+    unlink(c);
+    free(c);
+    write_str(f->site, "d/e.txt", "added\n");
+    struct release *rb = create_ok(f, NULL, 0, NULL);
+
+    struct release_change *ch;
+    size_t n;
+    assert_int_equal(release_diff(ra, rb, &ch, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(ch[0].kind, '~');
+    assert_string_equal(ch[0].path, "b.txt");
+    assert_int_equal(ch[0].old_size, 4);
+    assert_int_equal(ch[0].new_size, 9);
+    assert_int_equal(ch[1].kind, '-');
+    assert_string_equal(ch[1].path, "c.txt");
+    assert_int_equal(ch[1].old_size, 8);
+    assert_int_equal(ch[2].kind, '+');
+    assert_string_equal(ch[2].path, "d/e.txt");
+    assert_int_equal(ch[2].new_size, 6);
+    free(ch);
+    /* the other way round mirrors it */
+    assert_int_equal(release_diff(rb, ra, &ch, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(ch[1].kind, '+');
+    assert_int_equal(ch[2].kind, '-');
+    free(ch);
+    /* unchanged: nothing */
+    assert_int_equal(release_diff(ra, ra, &ch, &n), 0);
+    assert_int_equal(n, 0);
+    free(ch);
+    /* against an empty release: everything added */
+    struct release empty = {0};
+    assert_int_equal(release_diff(&empty, rb, &ch, &n), 0);
+    assert_int_equal(n, rb->nfiles);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ch[i].kind, '+');
+    free(ch);
+    release_free(ra);
+    release_free(rb);
+}
+
+/* ---- stat cache ------------------------------------------------------------------- */
+
+static void test_stat_cache(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 20 };
+    char name[32], body[64];
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof(name), "d%d/f%02d.txt", i % 3, i);
+        snprintf(body, sizeof(body), "body %d\n", i);
+        write_str(f->site, name, body);
+        set_mtime(f->site, name, -60); /* older than any racy window */
+    }
+    struct release_create_result res;
+    struct release *r1 = create_ok(f, f->cache, 0, &res);
+    assert_int_equal(res.hashed, N);
+    assert_int_equal(access(f->cache, F_OK), 0);
+
+    /* nothing changed: nothing read */
+    struct release *r2 = create_ok(f, f->cache, 0, &res);
+    assert_int_equal(res.hashed, 0);
+    assert_int_equal(res.new_blobs, 0);
+    assert_int_equal(r2->nfiles, N);
+    for (size_t i = 0; i < N; i++)
+        assert_string_equal(r2->files[i].blob, r1->files[i].blob);
+
+    /* one file modified: exactly that one is read */
+    write_str(f->site, "d1/f04.txt", "modified body\n");
+    set_mtime(f->site, "d1/f04.txt", -30);
+    struct release *r3 = create_ok(f, f->cache, 0, &res);
+    assert_int_equal(res.hashed, 1);
+    assert_int_equal(res.new_blobs, 1);
+    char hex[SHA256_HEX_LEN + 1];
+    sha256_hex("modified body\n", 14, hex);
+    assert_string_equal(find_file(r3, "d1/f04.txt")->blob, hex);
+
+    /* Same size, mtime put back with utimensat, different content: only the
+     * ctime tells, and it must. */
+    char *path = path_join(f->site, "d2/f05.txt");
+    struct stat before;
+    assert_int_equal(stat(path, &before), 0);
+    write_str(f->site, "d2/f05.txt", "BODY 5\n");
+    struct timespec ts[2] = {before.st_atim, before.st_mtim};
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+    struct stat after;
+    assert_int_equal(stat(path, &after), 0);
+    assert_int_equal(after.st_size, before.st_size);
+    assert_int_equal(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
+    assert_int_equal(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+    struct release *r4 = create_ok(f, f->cache, 0, &res);
+    assert_int_equal(res.hashed, 1);
+    sha256_hex("BODY 5\n", 7, hex);
+    assert_string_equal(find_file(r4, "d2/f05.txt")->blob, hex);
+
+    /* a file whose mtime is not safely in the past is always read ("racy git") */
+    set_mtime(f->site, "d0/f00.txt", 10);
+    struct release *r5 = create_ok(f, f->cache, 0, &res);
+    struct release *r6 = create_ok(f, f->cache, 0, &res);
+    assert_int_equal(res.hashed, 1);
+
+    /* a cached hash whose blob left the store is read and stored again */
+    char key[128];
+    release_blob_key(find_file(r6, "d1/f07.txt")->blob, key, sizeof(key));
+    char *blobfile = path_join(f->data, key);
+    assert_int_equal(unlink(blobfile), 0);
+    struct release *r7 = create_ok(f, f->cache, 0, &res);
+    assert_int_equal(res.hashed, 2); /* d1/f07.txt and the racy d0/f00.txt */
+    assert_int_equal(res.new_blobs, 1);
+    assert_int_equal(release_verify(f->st, r7, NULL), 0);
+
+    /* a corrupt cache costs time, not correctness */
+    write_str(f->dir, "cache/stat", "garbage\nmore garbage\n");
+    struct release *r8 = create_ok(f, f->cache, 0, &res);
+    assert_int_equal(res.hashed, N);
+    for (size_t i = 0; i < N; i++)
+        assert_string_equal(r8->files[i].blob, r7->files[i].blob);
+
+    free(blobfile);
+    free(path);
+    release_free(r1);
+    release_free(r2);
+    release_free(r3);
+    release_free(r4);
+    release_free(r5);
+    release_free(r6);
+    release_free(r7);
+    release_free(r8);
+}
+
+/* Names the cache must carry exactly: spaces anywhere, UTF-8. */
+static void test_stat_cache_names(void **state)
+{
+    struct fixture *f = *state;
+    const char *names[] = {" lead.txt", "trail .txt", "a  b/c d.txt", "caf\xc3\xa9.txt"};
+    for (size_t i = 0; i < 4; i++) {
+        write_str(f->site, names[i], names[i]);
+        set_mtime(f->site, names[i], -60);
+    }
+    struct release_create_result res;
+    struct release *r1 = create_ok(f, f->cache, 0, &res);
+    assert_int_equal(res.hashed, 4);
+    struct release *r2 = create_ok(f, f->cache, 0, &res);
+    assert_int_equal(res.hashed, 0);
+    for (size_t i = 0; i < 4; i++)
+        assert_non_null(find_file(r2, names[i]));
+    release_free(r1);
+    release_free(r2);
+}
+
+/* ---- the hashing pool ----------------------------------------------------------- */
+
+static void test_threads_same_manifest(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 300 };
+    size_t maxlen = 9u << 20; /* one body above the in-memory limit (8 MiB) */
+    unsigned char *buf = xmalloc(maxlen);
+    char name[64];
+    for (int i = 0; i < N; i++) {
+        /* files 250.. repeat the bodies of files 0.., so 250 distinct bodies */
+        int j = i % 250;
+        size_t len = j == 7 ? maxlen : (size_t)(j * 397 % 50000);
+        fill(buf, len, (unsigned)j);
+        snprintf(name, sizeof(name), "dir%d/sub%d/file-%03d.%s", i % 7, i % 3, i,
+                 i % 2 ? "js" : "png");
+        write_file(f->site, name, buf, len);
+    }
+    free(buf);
+    struct release_create_result r1res, r8res;
+    struct release *r1 = create_ok(f, NULL, 1, &r1res);
+    struct release *r8 = create_ok(f, NULL, 8, &r8res);
+    assert_int_equal(r1->nfiles, N);
+    assert_int_equal(r8->nfiles, N);
+    assert_int_equal(r1->bytes, r8->bytes);
+    assert_int_equal(r1res.new_blobs, 250);
+    assert_int_equal(r8res.new_blobs, 0);
+    for (size_t i = 0; i < N; i++) {
+        assert_string_equal(r1->files[i].path, r8->files[i].path);
+        assert_string_equal(r1->files[i].blob, r8->files[i].blob);
+        assert_int_equal(r1->files[i].size, r8->files[i].size);
+        assert_string_equal(r1->files[i].type, r8->files[i].type);
+        assert_string_equal(r1->files[i].cache, r8->files[i].cache);
+    }
+    /* the large body went through the streaming path: check it byte for byte */
+    const struct release_file *big = find_file(r8, "dir0/sub1/file-007.js");
+    assert_non_null(big);
+    assert_int_equal(big->size, maxlen);
+    char key[128], hex[SHA256_HEX_LEN + 1], *data;
+    size_t len;
+    release_blob_key(big->blob, key, sizeof(key));
+    assert_int_equal(store_get(f->st, key, &data, &len, NULL, NULL), 0);
+    assert_int_equal(len, maxlen);
+    sha256_hex(data, len, hex);
+    assert_string_equal(hex, big->blob);
+    free(data);
+    /* a fresh store on eight threads writes the same bodies as one thread did */
+    struct store *st2;
+    char *data2 = path_join(f->dir, "data2");
+    assert_int_equal(store_open(data2, &st2, NULL), 0);
+    struct release_create_opts o = {.dir = f->site, .threads = 8};
+    struct sw_err err = {0};
+    char *id;
+    assert_int_equal(release_create(st2, &o, &id, &r8res, &err), 0);
+    assert_int_equal(r8res.new_blobs, 250);
+    assert_int_equal(count_keys(st2, RELEASE_BLOB_PREFIX), 250);
+    free(id);
+    store_free(st2);
+    free(data2);
+    release_free(r1);
+    release_free(r8);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_content_type),
+        cmocka_unit_test(test_cache_policy),
+        T(test_create_files_and_dedup),
+        T(test_create_symlinks_inside),
+        T(test_create_symlink_outside),
+        T(test_create_symlink_loops),
+        T(test_create_special_files),
+        T(test_create_empty_and_missing),
+        T(test_create_odd_names),
+        T(test_manifest_round_trip),
+        T(test_list_and_resolve),
+        T(test_verify),
+        T(test_diff),
+        T(test_stat_cache),
+        T(test_stat_cache_names),
+        T(test_threads_same_manifest),
+    };
+    return cmocka_run_group_tests_name("release", tests, NULL, NULL);
+}
