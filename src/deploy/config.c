@@ -207,6 +207,7 @@ int env_config_load(const char *file, struct env_config **out, struct sw_err *er
     yaml_parser_t parser;
     yaml_document_t doc;
     int have_doc = 0, have_strategy = 0;
+    yaml_node_t *preview_key = NULL;
     struct ctx c = {file, &doc, err};
     if ((rc = env_name_check(cfg->name, err))) {
         sw_err_prefix(err, "%s", file);
@@ -221,8 +222,26 @@ int env_config_load(const char *file, struct env_config **out, struct sw_err *er
         yaml_parser_delete(&parser);
         goto out;
     }
-    yaml_parser_delete(&parser);
     have_doc = 1;
+    /* A second document ("---") would be silently ignored: refuse it. */
+    yaml_document_t extra;
+    if (!yaml_parser_load(&parser, &extra)) {
+        rc = sw_err_set(err, SW_EINVAL, "%s:%zu:%zu: invalid YAML: %s", file,
+                        parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+                        parser.problem ? parser.problem : "syntax error");
+        yaml_parser_delete(&parser);
+        goto out;
+    }
+    yaml_node_t *second = yaml_document_get_root_node(&extra);
+    if (second)
+        rc = sw_err_set(err, SW_EINVAL,
+                        "%s:%zu:%zu: a second YAML document; an environment file holds one "
+                        "mapping",
+                        file, second->start_mark.line + 1, second->start_mark.column + 1);
+    yaml_document_delete(&extra);
+    yaml_parser_delete(&parser);
+    if (rc)
+        goto out;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (!root || root->type != YAML_MAPPING_NODE) {
         rc = sw_err_set(
@@ -250,20 +269,20 @@ int env_config_load(const char *file, struct env_config **out, struct sw_err *er
         if ((rc = parse_key(&c, cfg, k, v)))
             goto out;
         have_strategy |= !strcmp(key, "strategy");
+        if (!strcmp(key, "preview"))
+            preview_key = k;
     }
     if (!have_strategy) {
         rc = bad(&c, root, "missing key 'strategy' (expected 'direct' or 'blue-green')");
         goto out;
     }
     if (cfg->preview && cfg->strategy != STRATEGY_BLUE_GREEN) {
-        rc = sw_err_set(err, SW_EINVAL,
-                        "%s: preview: only a blue-green environment has an idle "
-                        "slot to preview",
-                        file);
+        rc = bad(&c, preview_key,
+                 "preview: only a blue-green environment has an idle slot to preview");
         goto out;
     }
     if (cfg->preview && cfg->listen && !strcmp(cfg->preview, cfg->listen)) {
-        rc = sw_err_set(err, SW_EINVAL, "%s: preview and listen must differ", file);
+        rc = bad(&c, preview_key, "preview: must differ from listen (%s)", cfg->listen);
         goto out;
     }
 out:

@@ -215,10 +215,19 @@ int deploy_lock(struct store *st, const char *env, const char *action, struct en
     json_t *doc =
         json_pack("{s:s, s:i, s:s, s:s, s:s, s:s}", "owner", sys_host(), "pid", (int)getpid(),
                   "actor", sys_user(), "action", action, "since", now_iso, "expires", exp);
-    char *body = json_dumps(doc, JSON_COMPACT);
+    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
+    if (!body) {
+        free(key);
+        return sw_err_set(err, SW_EINVAL,
+                          "environment %s: cannot record who holds the lock: the actor (%s) or "
+                          "host name is not UTF-8",
+                          env, sys_user());
+    }
     int rc = 0;
-    for (int attempt = 0; attempt < 2; attempt++) {
+    /* A few rounds: the holder may release, or a stale lock be taken over by
+     * someone else, between our attempts. */
+    for (int attempt = 0; attempt < 4; attempt++) {
         rc = store_put(st, key, body, strlen(body), STORE_IF_ABSENT, lk->etag, err);
         if (rc != SW_EEXIST)
             break;
@@ -255,7 +264,7 @@ int deploy_lock(struct store *st, const char *env, const char *action, struct en
             break;
         rc = SW_EEXIST;
     }
-    if (rc == SW_EEXIST)
+    if (rc == SW_EEXIST || rc == SW_ENOTFOUND)
         rc = sw_err_set(err, DEPLOY_ELOCKED,
                         "environment %s is locked by another change; nothing was changed", env);
     if (!rc)

@@ -1,0 +1,1104 @@
+/* Unit tests for deploy on the fs store with real releases: environment files
+ * and their errors, the state machine (direct and blue-green deploy, switch,
+ * rollback), the lease lock, compare-and-swap, the hash-chained history and
+ * its repair, and garbage collection. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "deploy/deploy.h"
+#include "deploy/internal.h" /* deploy_state_save, to play a second writer */
+#include "release/release.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct fixture {
+    char dir[64];
+    char *site;
+    char *data;
+    char *envdir;
+    struct store *st;
+    int nrel; /* releases made so far, for distinct bodies */
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = xcalloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/sw-deploy-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    f->site = path_join(f->dir, "site");
+    f->data = path_join(f->dir, "data");
+    f->envdir = path_join(f->dir, "environments");
+    if (fs_mkdir_p(f->site, NULL) || fs_mkdir_p(f->envdir, NULL))
+        return -1;
+    if (store_open(f->data, &f->st, NULL))
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    store_free(f->st);
+    char *cmd = xasprintf("rm -rf %s", f->dir);
+    int rc = system(cmd);
+    free(cmd);
+    free(f->site);
+    free(f->data);
+    free(f->envdir);
+    free(f);
+    return rc;
+}
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static void write_str(const char *dir, const char *rel, const char *s)
+{
+    char *path = path_join(dir, rel);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(fd_write_all(fd, s, strlen(s)), 0);
+    assert_int_equal(close(fd), 0);
+    free(path);
+}
+
+/* A release with one body shared by all and one of its own (10 bytes:
+ * "release N\n" for N < 10). Returns its id (caller frees). */
+static char *make_release(struct fixture *f)
+{
+    char body[32];
+    snprintf(body, sizeof(body), "release %d\n", ++f->nrel);
+    write_str(f->site, "common.txt", "shared by every release\n");
+    write_str(f->site, "unique.txt", body);
+    struct release_create_opts o = {.dir = f->site};
+    struct release_create_result res;
+    struct sw_err err = {0};
+    char *id = NULL;
+    int rc = release_create(f->st, &o, &id, &res, &err);
+    if (rc)
+        print_message("# release_create: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    return id;
+}
+
+/* Writes environments/<name>.yml and loads it; must succeed. */
+static struct env_config *env_load(struct fixture *f, const char *name, const char *yaml)
+{
+    char *file = xasprintf("%s/%s.yml", f->envdir, name);
+    write_str(f->envdir, strrchr(file, '/') + 1, yaml);
+    struct env_config *c = NULL;
+    struct sw_err err = {0};
+    int rc = env_config_load(file, &c, &err);
+    if (rc)
+        print_message("# env_config_load: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    free(file);
+    return c;
+}
+
+static struct env_state *state_of(struct fixture *f, const char *env)
+{
+    struct env_state *s = NULL;
+    struct sw_err err = {0};
+    assert_int_equal(deploy_state_load(f->st, env, &s, &err), 0);
+    return s;
+}
+
+static void assert_str_or_null(const char *got, const char *want)
+{
+    if (!want)
+        assert_null(got);
+    else
+        assert_string_equal(got, want);
+}
+
+/* Waits (bounded) until the wall clock has moved past ms, so "within
+ * keep_previous = 0" cannot be true by sharing a millisecond. */
+static void clock_past(int64_t ms)
+{
+    for (int i = 0; i < 1000 && time_now_ms() <= ms + 1; i++)
+        usleep(1000);
+    assert_true(time_now_ms() > ms + 1);
+}
+
+static const struct deploy_opts ALICE = {.actor = "alice", .message = "ship it"};
+
+/* ---- environment files --------------------------------------------------------- */
+
+static void test_config_valid(void **state)
+{
+    struct fixture *f = *state;
+    struct env_config *d = env_load(f, "dev", "strategy: direct\nlisten: 127.0.0.1:8081\n");
+    assert_string_equal(d->name, "dev");
+    assert_non_null(strstr(d->file, "dev.yml"));
+    assert_int_equal(d->strategy, STRATEGY_DIRECT);
+    assert_string_equal(d->listen, "127.0.0.1:8081");
+    assert_null(d->preview);
+    assert_int_equal(d->keep_previous_ms, 24LL * 3600 * 1000); /* default 24h */
+    assert_int_equal(d->retain_releases, 20);                  /* default 20 */
+    assert_null(d->spa_fallback);
+    assert_int_equal(d->ncache, 0);
+    env_config_free(d);
+
+    struct env_config *s = env_load(f, "staging",
+                                    "# the staging environment\n"
+                                    "strategy: blue-green        # two slots\n"
+                                    "listen: 127.0.0.1:8082\n"
+                                    "preview: '[::1]:9082'\n"
+                                    "keep_previous: 1h30m\n"
+                                    "retain_releases: 5\n"
+                                    "spa_fallback: /index.html\n"
+                                    "cache:\n"
+                                    "  \"*.woff2\": public, max-age=31536000, immutable\n"
+                                    "  \"*.json\": no-store\n");
+    assert_string_equal(s->name, "staging");
+    assert_int_equal(s->strategy, STRATEGY_BLUE_GREEN);
+    assert_string_equal(s->preview, "[::1]:9082");
+    assert_int_equal(s->keep_previous_ms, 90LL * 60 * 1000);
+    assert_int_equal(s->retain_releases, 5);
+    assert_string_equal(s->spa_fallback, "/index.html");
+    assert_int_equal(s->ncache, 2);
+    assert_string_equal(s->cache[0].pattern, "*.woff2");
+    assert_string_equal(s->cache[0].policy, "public, max-age=31536000, immutable");
+    assert_string_equal(s->cache[1].pattern, "*.json");
+    env_config_free(s);
+
+    /* blue-green with only the strategy: defaults again */
+    struct env_config *m = env_load(f, "min", "strategy: blue-green\n");
+    assert_int_equal(m->strategy, STRATEGY_BLUE_GREEN);
+    assert_null(m->listen);
+    assert_int_equal(m->keep_previous_ms, 24LL * 3600 * 1000);
+    assert_int_equal(m->retain_releases, 20);
+    env_config_free(m);
+
+    /* a directory of files: sorted by name, other files ignored */
+    write_str(f->envdir, "README.md", "not an environment\n");
+    write_str(f->envdir, "alpha.yaml", "strategy: direct\n");
+    struct env_config **v;
+    size_t n;
+    assert_int_equal(env_configs_load_dir(f->envdir, &v, &n, NULL), 0);
+    assert_int_equal(n, 4);
+    assert_string_equal(v[0]->name, "alpha");
+    assert_string_equal(v[1]->name, "dev");
+    assert_string_equal(v[2]->name, "min");
+    assert_string_equal(v[3]->name, "staging");
+    env_configs_free(v, n);
+}
+
+/* Every validation error names file:line:col, the key and what was expected.
+ * The location is the key for errors about a key (unknown, duplicate, not
+ * allowed here) and the value for errors about a value. All cases run and
+ * every mismatch is printed before the test fails. */
+static void test_config_errors(void **state)
+{
+    struct fixture *f = *state;
+    static const struct {
+        const char *name, *yaml;
+        const char *loc;  /* "L:C", or alternatives "L:C|L:C" */
+        const char *word; /* must appear in the message */
+        int expected;     /* the message must also say what was "expected" */
+    } cases[] = {
+        {"unknown-key", "strategy: direct\nkeep_previos: 24h\n", "2:1", "keep_previos", 1},
+        {"bad-strategy", "strategy: purple\n", "1:11", "blue-green", 1},
+        {"strategy-list", "strategy:\n  - direct\n", "2:3", "strategy", 1},
+        {"bad-listen", "strategy: direct\nlisten: localhost\n", "2:9", "listen", 1},
+        {"bad-port", "strategy: direct\nlisten: 127.0.0.1:70000\n", "2:9", "listen", 1},
+        {"bad-preview", "strategy: blue-green\npreview: 127.0.0.1\n", "2:10", "preview", 1},
+        {"preview-direct", "strategy: direct\nlisten: 127.0.0.1:8081\npreview: 127.0.0.1:9081\n",
+         "3:1", "preview", 0},
+        {"preview-is-listen",
+         "strategy: blue-green\nlisten: 127.0.0.1:8081\npreview: 127.0.0.1:8081\n", "3:1|3:10",
+         "preview", 0},
+        {"duplicate", "strategy: direct\nlisten: 127.0.0.1:8081\nstrategy: blue-green\n", "3:1",
+         "duplicate key 'strategy'", 0},
+        {"bad-keep", "strategy: direct\nkeep_previous: soon\n", "2:16", "keep_previous", 1},
+        {"bad-retain", "strategy: direct\nretain_releases: 0\n", "2:18", "retain_releases", 1},
+        {"bad-spa", "strategy: direct\nspa_fallback: index.html\n", "2:15", "spa_fallback", 1},
+        {"malformed", "strategy: direct\nlisten: a: b\n", "2:10", "YAML", 0},
+        {"unclosed", "strategy: direct\nlisten: [127.0.0.1:8081\n", "3:1", "YAML", 0},
+        {"empty", "", "1:1", "strategy", 1},
+        {"missing-strategy", "listen: 127.0.0.1:8081\n", "1:1", "strategy", 1},
+        {"not-a-mapping", "- strategy\n- direct\n", "1:1", "mapping", 1},
+        /* a second document would otherwise be ignored, unknown keys and all */
+        {"two-documents", "strategy: direct\n---\nbogus: 1\n", "2:1|3:1", "document", 0},
+    };
+    int failures = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        char *file = xasprintf("%s/%s.yml", f->envdir, cases[i].name);
+        write_str(f->envdir, strrchr(file, '/') + 1, cases[i].yaml);
+        struct env_config *c = NULL;
+        struct sw_err err = {0};
+        int rc = env_config_load(file, &c, &err);
+        int ok = rc == SW_EINVAL && !c && strstr(err.msg, cases[i].word) &&
+                 (!cases[i].expected || strstr(err.msg, "expected"));
+        int located = 0;
+        char *alts = xstrdup(cases[i].loc), *save = NULL;
+        for (char *a = strtok_r(alts, "|", &save); a; a = strtok_r(NULL, "|", &save)) {
+            char *want = xasprintf("%s:%s: ", file, a);
+            located |= strstr(err.msg, want) != NULL;
+            free(want);
+        }
+        if (!ok || !located) {
+            print_message("# %s: rc %d, wanted %s:%s with '%s'; got: %s\n", cases[i].name, rc,
+                          cases[i].name, cases[i].loc, cases[i].word, rc ? err.msg : "(loaded)");
+            failures++;
+        }
+        env_config_free(c);
+        free(alts);
+        free(file);
+    }
+    assert_int_equal(failures, 0);
+}
+
+static void test_config_file_errors(void **state)
+{
+    struct fixture *f = *state;
+    struct env_config *c = NULL;
+    struct sw_err err = {0};
+    char *missing = path_join(f->envdir, "nope.yml");
+    assert_int_equal(env_config_load(missing, &c, &err), SW_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "nope.yml"));
+    /* the file name is the environment name, so it must be a valid one */
+    write_str(f->envdir, "Bad Name.yml", "strategy: direct\n");
+    char *bad = path_join(f->envdir, "Bad Name.yml");
+    assert_int_equal(env_config_load(bad, &c, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "Bad Name.yml"));
+    assert_null(c);
+    /* one bad file fails the directory, naming it */
+    struct env_config **v;
+    size_t n;
+    assert_int_equal(env_configs_load_dir(f->envdir, &v, &n, &err), SW_EINVAL);
+    assert_null(v);
+    assert_non_null(strstr(err.msg, "Bad Name.yml"));
+    free(missing);
+    free(bad);
+}
+
+static void test_env_name_check(void **state)
+{
+    const char *good[] = {"dev", "staging", "prod-eu_1", "0", "a-", "9lives"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++)
+        assert_int_equal(env_name_check(good[i], NULL), 0);
+    char longest[64], too_long[65];
+    memset(longest, 'a', 63);
+    longest[63] = '\0';
+    memset(too_long, 'a', 64);
+    too_long[64] = '\0';
+    assert_int_equal(env_name_check(longest, NULL), 0);
+    const char *bad[] = {"",   "Dev",  "-dev", "_x",  "a b",   "a/b",
+                         "..", "dev.", "é",    "a\n", "STAGE", too_long};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        struct sw_err err = {0};
+        assert_int_equal(env_name_check(bad[i], &err), SW_EINVAL);
+        assert_non_null(strstr(err.msg, "environment name"));
+    }
+}
+
+/* ---- the state machine -------------------------------------------------------- */
+
+static void test_direct(void **state)
+{
+    struct fixture *f = *state;
+    struct env_config *dev = env_load(f, "dev", "strategy: direct\n");
+    char *r1 = make_release(f), *r2 = make_release(f), *r3 = make_release(f);
+    struct deploy_result res;
+    struct sw_err err = {0};
+
+    struct env_state *s = state_of(f, "dev");
+    assert_int_equal(s->generation, 0); /* never deployed */
+    assert_null(s->live_release);
+    assert_string_equal(s->etag, "");
+    env_state_free(s);
+
+    assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), 0);
+    assert_string_equal(res.action, "deploy");
+    assert_null(res.from);
+    assert_string_equal(res.to, r1);
+    assert_int_equal(res.slot, SLOT_NONE);
+    assert_true(res.switched);
+    assert_int_equal(res.generation, 1);
+    deploy_result_free(&res);
+
+    assert_int_equal(deploy_release(f->st, dev, r2, &ALICE, &res, &err), 0);
+    assert_string_equal(res.from, r1);
+    assert_string_equal(res.to, r2);
+    assert_int_equal(res.generation, 2);
+    deploy_result_free(&res);
+    s = state_of(f, "dev");
+    assert_int_equal(s->strategy, STRATEGY_DIRECT);
+    assert_string_equal(s->live_release, r2);
+    assert_string_equal(s->previous_release, r1);
+    assert_int_equal(s->live_slot, SLOT_NONE);
+    assert_null(s->slot_release[0]);
+    assert_null(s->slot_release[1]);
+    assert_string_equal(s->last.action, "deploy");
+    assert_string_equal(s->last.actor, "alice");
+    assert_string_equal(s->last.message, "ship it");
+    assert_int_equal(s->last.generation, 2);
+    assert_int_not_equal(strlen(s->etag), 0);
+    env_state_free(s);
+
+    /* a direct environment has no idle slot */
+    assert_int_equal(deploy_switch(f->st, dev, &ALICE, &res, &err), DEPLOY_ESTRATEGY);
+    assert_non_null(strstr(err.msg, "dev"));
+    /* rollback deploys the previous release */
+    assert_int_equal(deploy_rollback(f->st, dev, NULL, &ALICE, &res, &err), 0);
+    assert_string_equal(res.action, "rollback");
+    assert_string_equal(res.from, r2);
+    assert_string_equal(res.to, r1);
+    assert_int_equal(res.generation, 3);
+    deploy_result_free(&res);
+    s = state_of(f, "dev");
+    assert_string_equal(s->live_release, r1);
+    assert_string_equal(s->previous_release, r2);
+    env_state_free(s);
+    /* rollback --to any release */
+    assert_int_equal(deploy_rollback(f->st, dev, r3, &ALICE, &res, &err), 0);
+    assert_string_equal(res.to, r3);
+    assert_int_equal(res.generation, 4);
+    deploy_result_free(&res);
+    /* to what is live already: nothing to do, nothing changed */
+    assert_int_equal(deploy_rollback(f->st, dev, r3, &ALICE, &res, &err), DEPLOY_ENOTHING);
+    /* an unknown release or one with a missing body is refused up front */
+    assert_int_equal(deploy_release(f->st, dev, "r-19990101-000000-000-000000", &ALICE, &res, &err),
+                     SW_ENOTFOUND);
+    struct release *rel;
+    assert_int_equal(release_load(f->st, r2, &rel, NULL), 0);
+    char key[128];
+    release_blob_key(rel->files[1].blob, key, sizeof(key)); /* unique.txt */
+    assert_int_equal(store_delete(f->st, key, NULL, NULL), 0);
+    assert_int_equal(deploy_release(f->st, dev, r2, &ALICE, &res, &err), SW_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "unique.txt"));
+    release_free(rel);
+    s = state_of(f, "dev");
+    assert_int_equal(s->generation, 4);
+    assert_string_equal(s->live_release, r3);
+    env_state_free(s);
+
+    env_config_free(dev);
+    free(r1);
+    free(r2);
+    free(r3);
+}
+
+static void test_blue_green(void **state)
+{
+    struct fixture *f = *state;
+    struct env_config *stg = env_load(f, "staging", "strategy: blue-green\n");
+    char *r1 = make_release(f), *r2 = make_release(f), *r3 = make_release(f);
+    struct deploy_result res;
+    struct sw_err err = {0};
+
+    struct env_state *s = state_of(f, "staging");
+    assert_int_equal(deploy_idle_slot(s), SLOT_BLUE); /* empty: blue first */
+    env_state_free(s);
+    assert_int_equal(deploy_rollback(f->st, stg, NULL, &ALICE, &res, &err), DEPLOY_ENOTHING);
+
+    /* the first deploy has nothing live to protect: it goes live at once */
+    assert_int_equal(deploy_release(f->st, stg, r1, &ALICE, &res, &err), 0);
+    assert_int_equal(res.slot, SLOT_BLUE);
+    assert_true(res.switched);
+    assert_string_equal(res.to, r1);
+    assert_int_equal(res.generation, 1);
+    deploy_result_free(&res);
+    s = state_of(f, "staging");
+    assert_int_equal(s->live_slot, SLOT_BLUE);
+    assert_string_equal(s->live_release, r1);
+    assert_string_equal(s->slot_release[SLOT_BLUE], r1);
+    assert_null(s->slot_release[SLOT_GREEN]);
+    assert_int_equal(deploy_idle_slot(s), SLOT_GREEN);
+    env_state_free(s);
+    /* nothing in the idle slot to switch to */
+    assert_int_equal(deploy_switch(f->st, stg, &ALICE, &res, &err), DEPLOY_ENOTHING);
+    assert_non_null(strstr(err.msg, "green"));
+
+    /* the second deploy goes to the idle slot and waits */
+    assert_int_equal(deploy_release(f->st, stg, r2, &ALICE, &res, &err), 0);
+    assert_int_equal(res.slot, SLOT_GREEN);
+    assert_false(res.switched);
+    assert_string_equal(res.to, r1); /* live is unchanged */
+    assert_int_equal(res.generation, 2);
+    deploy_result_free(&res);
+    s = state_of(f, "staging");
+    assert_string_equal(s->live_release, r1);
+    assert_int_equal(s->live_slot, SLOT_BLUE);
+    assert_string_equal(s->slot_release[SLOT_GREEN], r2);
+    assert_null(s->previous_release);
+    env_state_free(s);
+
+    /* switch: green goes live, r1 becomes previous and stays in blue */
+    assert_int_equal(deploy_switch(f->st, stg, &ALICE, &res, &err), 0);
+    assert_string_equal(res.action, "switch");
+    assert_int_equal(res.slot, SLOT_GREEN);
+    assert_true(res.switched);
+    assert_string_equal(res.from, r1);
+    assert_string_equal(res.to, r2);
+    assert_int_equal(res.generation, 3);
+    deploy_result_free(&res);
+    s = state_of(f, "staging");
+    assert_int_equal(s->live_slot, SLOT_GREEN);
+    assert_string_equal(s->previous_release, r1);
+    assert_string_equal(s->slot_release[SLOT_BLUE], r1);
+    assert_true(s->previous_since_ms > 0);
+    env_state_free(s);
+
+    /* deploy --switch: into the idle slot (blue) and live at once */
+    struct deploy_opts sw = ALICE;
+    sw.do_switch = 1;
+    assert_int_equal(deploy_release(f->st, stg, r3, &sw, &res, &err), 0);
+    assert_int_equal(res.slot, SLOT_BLUE);
+    assert_true(res.switched);
+    assert_string_equal(res.from, r2);
+    assert_string_equal(res.to, r3);
+    assert_int_equal(res.generation, 4);
+    deploy_result_free(&res);
+    s = state_of(f, "staging");
+    assert_int_equal(s->live_slot, SLOT_BLUE);
+    assert_string_equal(s->slot_release[SLOT_BLUE], r3);
+    assert_string_equal(s->slot_release[SLOT_GREEN], r2);
+    assert_string_equal(s->previous_release, r2);
+    assert_int_equal(s->generation, 4);
+    env_state_free(s);
+
+    env_config_free(stg);
+    free(r1);
+    free(r2);
+    free(r3);
+}
+
+/* Rolls back once with the given keep_previous and returns how the blue slot
+ * (which held the previous release) was treated: its "since" before and after. */
+static void rollback_once(struct fixture *f, const char *name, int64_t keep_previous_ms,
+                          const char *r1, const char *r2, int64_t *since_before,
+                          int64_t *since_after, int64_t *t_rollback)
+{
+    struct env_config *c = env_load(f, name, "strategy: blue-green\n");
+    c->keep_previous_ms = keep_previous_ms;
+    struct deploy_result res;
+    struct sw_err err = {0};
+    struct deploy_opts sw = ALICE;
+    sw.do_switch = 1;
+    assert_int_equal(deploy_release(f->st, c, r1, &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+    assert_int_equal(deploy_release(f->st, c, r2, &sw, &res, &err), 0);
+    deploy_result_free(&res);
+    struct env_state *s = state_of(f, name);
+    assert_string_equal(s->slot_release[SLOT_BLUE], r1);
+    assert_string_equal(s->previous_release, r1);
+    *since_before = s->slot_since_ms[SLOT_BLUE];
+    clock_past(s->previous_since_ms);
+    env_state_free(s);
+
+    *t_rollback = time_now_ms();
+    assert_int_equal(deploy_rollback(f->st, c, NULL, &ALICE, &res, &err), 0);
+    assert_string_equal(res.action, "rollback");
+    assert_string_equal(res.from, r2);
+    assert_string_equal(res.to, r1);
+    assert_int_equal(res.slot, SLOT_BLUE);
+    assert_true(res.switched);
+    assert_int_equal(res.generation, 3);
+    deploy_result_free(&res);
+    s = state_of(f, name);
+    assert_int_equal(s->live_slot, SLOT_BLUE);
+    assert_string_equal(s->live_release, r1);
+    assert_string_equal(s->previous_release, r2);
+    assert_string_equal(s->slot_release[SLOT_GREEN], r2);
+    *since_after = s->slot_since_ms[SLOT_BLUE];
+    env_state_free(s);
+    env_config_free(c);
+}
+
+static void test_rollback_flip_or_deploy(void **state)
+{
+    struct fixture *f = *state;
+    char *r1 = make_release(f), *r2 = make_release(f), *r3 = make_release(f);
+    int64_t before, after, t;
+    /* within keep_previous: the instant flip, the blue slot is not rewritten */
+    rollback_once(f, "flip", 24LL * 3600 * 1000, r1, r2, &before, &after, &t);
+    assert_int_equal(after, before);
+    /* keep_previous expired: the previous release is deployed again */
+    rollback_once(f, "redo", 0, r1, r2, &before, &after, &t);
+    assert_true(after > before);
+    assert_true(after >= t);
+
+    /* rollback --to a release the idle slot holds is a flip whatever its age */
+    struct env_config *c = env_load(f, "redo", "strategy: blue-green\n");
+    c->keep_previous_ms = 0;
+    struct deploy_result res;
+    struct sw_err err = {0};
+    struct env_state *s = state_of(f, "redo");
+    int64_t green_since = s->slot_since_ms[SLOT_GREEN];
+    clock_past(s->updated_ms);
+    env_state_free(s);
+    assert_int_equal(deploy_rollback(f->st, c, r2, &ALICE, &res, &err), 0);
+    assert_int_equal(res.slot, SLOT_GREEN);
+    deploy_result_free(&res);
+    s = state_of(f, "redo");
+    assert_int_equal(s->slot_since_ms[SLOT_GREEN], green_since);
+    assert_string_equal(s->live_release, r2);
+    env_state_free(s);
+    /* rollback --to a release no slot holds: it goes to the idle slot and live */
+    assert_int_equal(deploy_rollback(f->st, c, r3, &ALICE, &res, &err), 0);
+    assert_int_equal(res.slot, SLOT_BLUE);
+    assert_string_equal(res.to, r3);
+    assert_int_equal(res.generation, 5);
+    deploy_result_free(&res);
+    s = state_of(f, "redo");
+    assert_string_equal(s->slot_release[SLOT_BLUE], r3);
+    assert_string_equal(s->slot_release[SLOT_GREEN], r2);
+    assert_string_equal(s->previous_release, r2);
+    env_state_free(s);
+    /* --to an unknown release changes nothing */
+    assert_int_equal(deploy_rollback(f->st, c, "r-19990101-000000-000-000000", &ALICE, &res, &err),
+                     SW_ENOTFOUND);
+    s = state_of(f, "redo");
+    assert_int_equal(s->generation, 5);
+    env_state_free(s);
+    env_config_free(c);
+    free(r1);
+    free(r2);
+    free(r3);
+}
+
+/* The environment file may switch strategy between changes. */
+static void test_strategy_change(void **state)
+{
+    struct fixture *f = *state;
+    char *r1 = make_release(f), *r2 = make_release(f);
+    struct env_config *direct = env_load(f, "web", "strategy: direct\n");
+    struct deploy_result res;
+    assert_int_equal(deploy_release(f->st, direct, r1, &ALICE, &res, NULL), 0);
+    deploy_result_free(&res);
+    struct env_config *bg = env_load(f, "web", "strategy: blue-green\n");
+    assert_int_equal(deploy_release(f->st, bg, r2, &ALICE, &res, NULL), 0);
+    assert_int_equal(res.slot, SLOT_GREEN);
+    assert_false(res.switched);
+    deploy_result_free(&res);
+    struct env_state *s = state_of(f, "web");
+    assert_int_equal(s->strategy, STRATEGY_BLUE_GREEN);
+    assert_int_equal(s->live_slot, SLOT_BLUE);
+    assert_string_equal(s->slot_release[SLOT_BLUE], r1);
+    assert_string_equal(s->slot_release[SLOT_GREEN], r2);
+    assert_string_equal(s->live_release, r1);
+    env_state_free(s);
+    env_config_free(direct);
+    env_config_free(bg);
+    free(r1);
+    free(r2);
+}
+
+/* ---- lock and compare-and-swap ------------------------------------------------ */
+
+static void put_lock(struct fixture *f, const char *env, int64_t expires_ms)
+{
+    char exp[40], since[40];
+    time_format_iso(expires_ms, exp, sizeof(exp));
+    time_format_iso(time_now_ms(), since, sizeof(since));
+    char *key = xasprintf("envs/%s/lock", env);
+    char *doc = xasprintf("{\"owner\":\"otherhost\",\"pid\":4242,\"actor\":\"bob\","
+                          "\"action\":\"deploy\",\"since\":\"%s\",\"expires\":\"%s\"}",
+                          since, exp);
+    assert_int_equal(store_put(f->st, key, doc, strlen(doc), 0, NULL, NULL), 0);
+    free(key);
+    free(doc);
+}
+
+static void test_lock(void **state)
+{
+    struct fixture *f = *state;
+    struct env_config *dev = env_load(f, "dev", "strategy: direct\n");
+    char *r1 = make_release(f);
+    struct deploy_result res;
+    struct sw_err err = {0};
+    struct store_stat sb;
+
+    /* held by someone else, lease running: refused, nothing changed */
+    put_lock(f, "dev", time_now_ms() + 3600 * 1000);
+    char *before, *after;
+    size_t len;
+    assert_int_equal(store_get(f->st, "envs/dev/lock", &before, &len, NULL, NULL), 0);
+    assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), DEPLOY_ELOCKED);
+    assert_non_null(strstr(err.msg, "locked"));
+    assert_non_null(strstr(err.msg, "bob"));
+    assert_non_null(strstr(err.msg, "4242"));
+    assert_int_equal(store_head(f->st, "envs/dev/state.json", &sb, 0, NULL), SW_ENOTFOUND);
+    assert_int_equal(store_get(f->st, "envs/dev/lock", &after, &len, NULL, NULL), 0);
+    assert_string_equal(after, before); /* the holder's lock is left alone */
+    free(before);
+    free(after);
+    assert_int_equal(deploy_rollback(f->st, dev, r1, &ALICE, &res, &err), DEPLOY_ELOCKED);
+
+    /* an expired lease is taken over, and released after the change */
+    put_lock(f, "dev", time_now_ms() - 1000);
+    assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), 0);
+    assert_int_equal(res.generation, 1);
+    deploy_result_free(&res);
+    assert_int_equal(store_head(f->st, "envs/dev/lock", &sb, 0, NULL), SW_ENOTFOUND);
+
+    /* an unreadable lock counts as stale */
+    assert_int_equal(store_put(f->st, "envs/dev/lock", "garbage", 7, 0, NULL, NULL), 0);
+    assert_int_equal(deploy_rollback(f->st, dev, NULL, &ALICE, &res, &err), DEPLOY_ENOTHING);
+    assert_int_equal(store_head(f->st, "envs/dev/lock", &sb, 0, NULL), SW_ENOTFOUND);
+    env_config_free(dev);
+    free(r1);
+}
+
+struct bg_deploy {
+    struct store *st;
+    const struct env_config *env;
+    const char *release;
+    int rc;
+    struct sw_err err;
+};
+
+static void *bg_deploy(void *arg)
+{
+    struct bg_deploy *b = arg;
+    struct deploy_result res;
+    b->rc = deploy_release(b->st, b->env, b->release, &ALICE, &res, &b->err);
+    if (!b->rc)
+        deploy_result_free(&res);
+    return NULL;
+}
+
+/* A change that holds the lock (held open by the test hook) meets a second
+ * change (locked out) and then a state written behind its back (it must lose
+ * the compare-and-swap and change nothing). */
+static void test_concurrent_change(void **state)
+{
+    struct fixture *f = *state;
+    struct env_config *dev = env_load(f, "dev", "strategy: direct\n");
+    char *r1 = make_release(f), *r2 = make_release(f);
+    struct deploy_result res;
+    struct sw_err err = {0};
+    assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+
+    /* The change reads the state right after taking the lock and then waits in
+     * the test hook: the test waits for that read (inotify), not for a time. */
+    char *statefile = path_join(f->data, "envs/dev/state.json");
+    int ino = inotify_init1(IN_CLOEXEC);
+    assert_true(ino >= 0);
+    assert_true(inotify_add_watch(ino, statefile, IN_CLOSE_NOWRITE) >= 0);
+    setenv("SLIPWAY_TEST_DEPLOY_DELAY_MS", "1500", 1);
+    struct bg_deploy b = {f->st, dev, r2, 0, {0}};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, bg_deploy, &b), 0);
+    struct pollfd pfd = {.fd = ino, .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, 10000), 1);
+    close(ino);
+    free(statefile);
+    unsetenv("SLIPWAY_TEST_DEPLOY_DELAY_MS");
+    struct store_stat sb;
+    assert_int_equal(store_head(f->st, "envs/dev/lock", &sb, 0, NULL), 0);
+    assert_int_equal(deploy_release(f->st, dev, r2, &ALICE, &res, &err), DEPLOY_ELOCKED);
+
+    /* a writer that ignores the lock: the locked change must lose the CAS */
+    struct env_state *s = state_of(f, "dev");
+    free(s->last.actor);
+    s->last.actor = xstrdup("intruder");
+    s->generation = 7;
+    s->last.generation = 7;
+    assert_int_equal(deploy_state_save(f->st, s, &err), 0);
+    env_state_free(s);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(b.rc, SW_ECONFLICT);
+    assert_non_null(strstr(b.err.msg, "dev"));
+    s = state_of(f, "dev");
+    assert_int_equal(s->generation, 7);
+    assert_string_equal(s->live_release, r1);
+    assert_string_equal(s->last.actor, "intruder");
+    env_state_free(s);
+    /* and it let go of its lock */
+    assert_int_equal(store_head(f->st, "envs/dev/lock", &sb, 0, NULL), SW_ENOTFOUND);
+    env_config_free(dev);
+    free(r1);
+    free(r2);
+}
+
+static void test_state_cas(void **state)
+{
+    struct fixture *f = *state;
+    struct sw_err err = {0};
+    /* two writers of a new environment: the second finds it exists */
+    struct env_state *a = state_of(f, "qa"), *b = state_of(f, "qa");
+    a->strategy = b->strategy = STRATEGY_BLUE_GREEN;
+    a->generation = b->generation = 1;
+    a->live_slot = SLOT_GREEN;
+    a->slot_release[SLOT_GREEN] = xstrdup("r-g");
+    a->slot_release[SLOT_BLUE] = xstrdup("r-b");
+    a->live_release = xstrdup("r-g");
+    a->previous_release = xstrdup("r-b");
+    a->previous_since_ms = 1700000000123;
+    a->slot_since_ms[SLOT_BLUE] = 1700000000001;
+    a->slot_since_ms[SLOT_GREEN] = 1700000000002;
+    a->updated_ms = 1700000000456;
+    snprintf(a->last.action, sizeof(a->last.action), "switch");
+    a->last.from = xstrdup("r-b");
+    a->last.to = xstrdup("r-g");
+    a->last.actor = xstrdup("alice");
+    a->last.message = xstrdup("m");
+    a->last.time_ms = 1700000000456;
+    a->last.generation = 1;
+    assert_int_equal(deploy_state_save(f->st, a, &err), 0);
+    assert_int_equal(strlen(a->etag), SHA256_HEX_LEN);
+    assert_int_equal(deploy_state_save(f->st, b, &err), SW_ECONFLICT);
+    assert_non_null(strstr(err.msg, "qa"));
+
+    /* every field survives the round trip */
+    struct env_state *c = state_of(f, "qa");
+    assert_string_equal(c->env, "qa");
+    assert_int_equal(c->strategy, STRATEGY_BLUE_GREEN);
+    assert_int_equal(c->generation, 1);
+    assert_int_equal(c->live_slot, SLOT_GREEN);
+    assert_string_equal(c->slot_release[SLOT_GREEN], "r-g");
+    assert_string_equal(c->slot_release[SLOT_BLUE], "r-b");
+    assert_int_equal(c->slot_since_ms[SLOT_BLUE], 1700000000001);
+    assert_int_equal(c->slot_since_ms[SLOT_GREEN], 1700000000002);
+    assert_string_equal(c->live_release, "r-g");
+    assert_string_equal(c->previous_release, "r-b");
+    assert_int_equal(c->previous_since_ms, 1700000000123);
+    assert_int_equal(c->updated_ms, 1700000000456);
+    assert_string_equal(c->last.action, "switch");
+    assert_string_equal(c->last.from, "r-b");
+    assert_string_equal(c->last.to, "r-g");
+    assert_string_equal(c->last.actor, "alice");
+    assert_string_equal(c->last.message, "m");
+    assert_int_equal(c->last.time_ms, 1700000000456);
+    assert_int_equal(c->last.generation, 1);
+    assert_string_equal(c->etag, a->etag);
+
+    /* a stale ETag loses, the current one wins */
+    c->generation = 2;
+    assert_int_equal(deploy_state_save(f->st, c, &err), 0);
+    a->generation = 3;
+    assert_int_equal(deploy_state_save(f->st, a, &err), SW_ECONFLICT);
+    struct env_state *d = state_of(f, "qa");
+    assert_int_equal(d->generation, 2);
+    env_state_free(d);
+
+    /* a state document that is not one is an error naming it */
+    assert_int_equal(store_put(f->st, "envs/bad/state.json", "{\"x\":1}", 7, 0, NULL, NULL), 0);
+    assert_int_equal(deploy_state_load(f->st, "bad", &d, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "envs/bad/state.json"));
+    env_state_free(a);
+    env_state_free(b);
+    env_state_free(c);
+}
+
+/* ---- history ------------------------------------------------------------------- */
+
+static void test_history(void **state)
+{
+    struct fixture *f = *state;
+    struct env_config *dev = env_load(f, "dev", "strategy: direct\n");
+    struct env_config *stg = env_load(f, "staging", "strategy: blue-green\n");
+    char *r1 = make_release(f), *r2 = make_release(f);
+    struct deploy_result res;
+    struct sw_err err = {0};
+    struct deploy_opts bob = {.actor = "bob"};
+    assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+    assert_int_equal(deploy_release(f->st, stg, r1, &bob, &res, &err), 0);
+    deploy_result_free(&res);
+    assert_int_equal(deploy_release(f->st, dev, r2, &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+    assert_int_equal(deploy_release(f->st, stg, r2, &bob, &res, &err), 0);
+    deploy_result_free(&res);
+    assert_int_equal(deploy_switch(f->st, stg, &bob, &res, &err), 0);
+    deploy_result_free(&res);
+    assert_int_equal(deploy_rollback(f->st, dev, NULL, &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+    /* a failed change leaves no event */
+    assert_int_equal(deploy_switch(f->st, dev, &ALICE, &res, &err), DEPLOY_ESTRATEGY);
+
+    struct deploy_event *ev;
+    size_t n;
+    assert_int_equal(deploy_history(f->st, "dev", &ev, &n, &err), 0);
+    assert_int_equal(n, 3);
+    const char *actions[] = {"deploy", "deploy", "rollback"};
+    const char *from[] = {NULL, r1, r2}, *to[] = {r1, r2, r1};
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(ev[i].env, "dev");
+        assert_string_equal(ev[i].action, actions[i]);
+        assert_str_or_null(ev[i].from, from[i]);
+        assert_str_or_null(ev[i].to, to[i]);
+        assert_string_equal(ev[i].actor, "alice");
+        assert_string_equal(ev[i].message, "ship it");
+        assert_int_equal(ev[i].generation, (int64_t)i + 1);
+        int64_t ms;
+        assert_int_equal(time_parse_iso(ev[i].time, &ms), 0);
+        if (i)
+            assert_true(ev[i].seq > ev[i - 1].seq);
+    }
+    deploy_events_free(ev, n);
+    assert_int_equal(deploy_history(f->st, "staging", &ev, &n, &err), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(ev[2].action, "switch");
+    assert_string_equal(ev[2].from, r1);
+    assert_string_equal(ev[2].to, r2);
+    assert_string_equal(ev[2].actor, "bob");
+    assert_null(ev[2].message);
+    deploy_events_free(ev, n);
+    /* all environments: one gapless sequence */
+    assert_int_equal(deploy_history(f->st, NULL, &ev, &n, &err), 0);
+    assert_int_equal(n, 6);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ev[i].seq, (int64_t)i + 1);
+    deploy_events_free(ev, n);
+    assert_int_equal(deploy_history(f->st, "nobody", &ev, &n, &err), 0);
+    assert_int_equal(n, 0);
+    deploy_events_free(ev, n);
+
+    size_t checked = 0;
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
+    assert_int_equal(checked, 6);
+
+    /* the newest event has no successor to link to it; the state pins it */
+    char *data;
+    size_t len;
+    assert_int_equal(store_get(f->st, "events/000000000006.json", &data, &len, NULL, NULL), 0);
+    char *who = strstr(data, "\"alice\"");
+    assert_non_null(who);
+    memcpy(who, "\"malic\"", 7);
+    char *orig = NULL;
+    assert_int_equal(store_get(f->st, "events/000000000006.json", &orig, &len, NULL, NULL), 0);
+    write_str(f->data, "events/000000000006.json", data);
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "events/000000000006.json"));
+    write_str(f->data, "events/000000000006.json", orig);
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
+    free(orig);
+    free(data);
+
+    /* editing an event breaks the link the next one carries */
+    assert_int_equal(store_get(f->st, "events/000000000002.json", &data, &len, NULL, NULL), 0);
+    char *bobp = strstr(data, "\"bob\"");
+    assert_non_null(bobp);
+    memcpy(bobp, "\"eve\"", 5);
+    char *file = path_join(f->data, "events/000000000002.json");
+    write_str(f->data, "events/000000000002.json", data);
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "events/000000000003.json"));
+    free(data);
+    /* so does removing one */
+    assert_int_equal(unlink(file), 0);
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "events/000000000003.json"));
+    free(file);
+    env_config_free(dev);
+    env_config_free(stg);
+    free(r1);
+    free(r2);
+}
+
+/* A crash between the state write and the event append leaves a state whose
+ * last change has no event; the next change must write both. */
+static void test_history_repair(void **state)
+{
+    struct fixture *f = *state;
+    struct env_config *dev = env_load(f, "dev", "strategy: direct\n");
+    char *r1 = make_release(f), *r2 = make_release(f), *r3 = make_release(f);
+    struct deploy_result res;
+    struct sw_err err = {0};
+    assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+
+    struct env_state *s = state_of(f, "dev");
+    s->generation = 2;
+    free(s->live_release);
+    s->live_release = xstrdup(r2);
+    free(s->previous_release);
+    s->previous_release = xstrdup(r1);
+    env_change_clear(&s->last);
+    snprintf(s->last.action, sizeof(s->last.action), "deploy");
+    s->last.from = xstrdup(r1);
+    s->last.to = xstrdup(r2);
+    s->last.actor = xstrdup("crashed");
+    s->last.time_ms = time_now_ms();
+    s->last.generation = 2;
+    assert_int_equal(deploy_state_save(f->st, s, &err), 0);
+    env_state_free(s);
+
+    assert_int_equal(deploy_release(f->st, dev, r3, &ALICE, &res, &err), 0);
+    assert_int_equal(res.generation, 3);
+    assert_string_equal(res.from, r2);
+    deploy_result_free(&res);
+    struct deploy_event *ev;
+    size_t n;
+    assert_int_equal(deploy_history(f->st, "dev", &ev, &n, &err), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(ev[1].generation, 2);
+    assert_string_equal(ev[1].actor, "crashed");
+    assert_string_equal(ev[1].to, r2);
+    assert_int_equal(ev[2].generation, 3);
+    assert_string_equal(ev[2].from, r2);
+    assert_string_equal(ev[2].to, r3);
+    deploy_events_free(ev, n);
+    size_t checked;
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
+    assert_int_equal(checked, 3);
+    /* repaired once only */
+    assert_int_equal(deploy_rollback(f->st, dev, NULL, &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+    assert_int_equal(deploy_history(f->st, "dev", &ev, &n, &err), 0);
+    assert_int_equal(n, 4);
+    deploy_events_free(ev, n);
+    env_config_free(dev);
+    free(r1);
+    free(r2);
+    free(r3);
+}
+
+/* ---- garbage collection ---------------------------------------------------------- */
+
+static int blob_exists(struct fixture *f, const char *release_id, const char *path)
+{
+    struct release *r;
+    assert_int_equal(release_load(f->st, release_id, &r, NULL), 0);
+    int found = -1;
+    for (size_t i = 0; i < r->nfiles; i++)
+        if (!strcmp(r->files[i].path, path)) {
+            char key[128];
+            struct store_stat sb;
+            release_blob_key(r->files[i].blob, key, sizeof(key));
+            found = store_head(f->st, key, &sb, 0, NULL) == 0;
+        }
+    release_free(r);
+    assert_int_not_equal(found, -1);
+    return found;
+}
+
+static size_t count_keys(struct store *st, const char *prefix)
+{
+    struct store_list l;
+    assert_int_equal(store_list_all(st, prefix, &l, NULL), 0);
+    size_t n = l.n;
+    store_list_free(&l);
+    return n;
+}
+
+static int report_has(const struct gc_report *rep, const char *id)
+{
+    for (size_t i = 0; i < rep->nreleases; i++)
+        if (!strcmp(rep->releases[i], id))
+            return 1;
+    return 0;
+}
+
+static void test_gc(void **state)
+{
+    struct fixture *f = *state;
+    struct env_config *envs[3];
+    envs[0] = env_load(f, "dev", "strategy: direct\nretain_releases: 1\n");
+    envs[1] = env_load(f, "stage", "strategy: blue-green\nretain_releases: 1\n");
+    envs[1]->keep_previous_ms = 0;
+    envs[2] = env_load(f, "prod", "strategy: direct\nretain_releases: 2\n");
+    envs[2]->keep_previous_ms = 0;
+    char *r[9];
+    for (int i = 1; i <= 8; i++)
+        r[i] = make_release(f);
+    struct deploy_result res;
+    struct sw_err err = {0};
+    const int plan[][2] = {{0, 1}, {0, 2}, {1, 3}, {1, 4}, {2, 5}, {2, 6}, {2, 7}};
+    for (size_t i = 0; i < sizeof(plan) / sizeof(*plan); i++) {
+        assert_int_equal(deploy_release(f->st, envs[plan[i][0]], r[plan[i][1]], &ALICE, &res, &err),
+                         0);
+        deploy_result_free(&res);
+    }
+    /* dev: live r2, previous r1 (within 24h); stage: slots r3 (live) and r4;
+     * prod: live r7, retained r6; r5 fell out of prod's two; r8 never deployed */
+    clock_past(time_now_ms());
+    assert_int_equal(count_keys(f->st, "releases/"), 8);
+    assert_int_equal(count_keys(f->st, RELEASE_BLOB_PREFIX), 9);
+
+    struct gc_report rep;
+    assert_int_equal(deploy_gc(f->st, envs, 3, 0, 0, &rep, &err), 0);
+    assert_int_equal(rep.nreleases, 2);
+    assert_true(report_has(&rep, r[5]));
+    assert_true(report_has(&rep, r[8]));
+    assert_int_equal(rep.kept, 6);
+    assert_int_equal(rep.blobs, 2); /* unique.txt of r5 and r8 */
+    assert_int_equal(rep.bytes, 20);
+    gc_report_free(&rep);
+    /* a dry run deletes nothing */
+    assert_int_equal(count_keys(f->st, "releases/"), 8);
+    assert_int_equal(count_keys(f->st, RELEASE_BLOB_PREFIX), 9);
+
+    /* dev's previous release is kept by keep_previous alone */
+    envs[0]->keep_previous_ms = 0;
+    assert_int_equal(deploy_gc(f->st, envs, 3, 0, 0, &rep, &err), 0);
+    assert_int_equal(rep.nreleases, 3);
+    assert_true(report_has(&rep, r[1]));
+    gc_report_free(&rep);
+    envs[0]->keep_previous_ms = 24LL * 3600 * 1000;
+    /* and everything younger than the grace period */
+    assert_int_equal(deploy_gc(f->st, envs, 3, 0, 3600 * 1000, &rep, &err), 0);
+    assert_int_equal(rep.nreleases, 0);
+    assert_int_equal(rep.blobs, 0);
+    gc_report_free(&rep);
+
+    /* a leftover temporary of an interrupted write */
+    write_str(f->data, "blobs/.tmp.1.2.3", "half a body");
+    assert_int_equal(deploy_gc(f->st, envs, 3, 1, 0, &rep, &err), 0);
+    assert_int_equal(rep.nreleases, 2);
+    assert_int_equal(rep.blobs, 2);
+    assert_int_equal(rep.temporaries, 1);
+    gc_report_free(&rep);
+    struct release *gone;
+    assert_int_equal(release_load(f->st, r[5], &gone, NULL), SW_ENOTFOUND);
+    assert_int_equal(release_load(f->st, r[8], &gone, NULL), SW_ENOTFOUND);
+    assert_int_equal(count_keys(f->st, "releases/"), 6);
+    assert_int_equal(count_keys(f->st, RELEASE_BLOB_PREFIX), 7);
+    const int kept[] = {1, 2, 3, 4, 6, 7};
+    for (size_t i = 0; i < 6; i++) {
+        struct release *k;
+        assert_int_equal(release_load(f->st, r[kept[i]], &k, &err), 0);
+        assert_int_equal(release_verify(f->st, k, &err), 0);
+        release_free(k);
+        assert_true(blob_exists(f, r[kept[i]], "common.txt"));
+    }
+    /* again: nothing left to do */
+    assert_int_equal(deploy_gc(f->st, envs, 3, 1, 0, &rep, &err), 0);
+    assert_int_equal(rep.nreleases, 0);
+    assert_int_equal(rep.blobs, 0);
+    assert_int_equal(rep.kept, 6);
+    gc_report_free(&rep);
+    for (int i = 0; i < 3; i++)
+        env_config_free(envs[i]);
+    for (int i = 1; i <= 8; i++)
+        free(r[i]);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_config_valid),
+        T(test_config_errors),
+        T(test_config_file_errors),
+        cmocka_unit_test(test_env_name_check),
+        T(test_direct),
+        T(test_blue_green),
+        T(test_rollback_flip_or_deploy),
+        T(test_strategy_change),
+        T(test_lock),
+        T(test_concurrent_change),
+        T(test_state_cas),
+        T(test_history),
+        T(test_history_repair),
+        T(test_gc),
+    };
+    return cmocka_run_group_tests_name("deploy", tests, NULL, NULL);
+}
