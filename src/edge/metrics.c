@@ -56,8 +56,12 @@ void metrics_render(struct edge *e, struct buf *b)
 {
     struct site_stats sums[EDGE_MAX_SITES];
     int used[EDGE_MAX_SITES];
+    /* One zero 2xx row per environment even before traffic, so rate() and
+     * alert rules have a series to work on: "direct", or "blue" for blue-green. */
+    int baseline[EDGE_MAX_SITES];
     pthread_mutex_lock(&e->err_lock);
     for (int i = 0; i < EDGE_MAX_SITES; i++) {
+        baseline[i] = atomic_load(&e->sites[i].strategy) == STRATEGY_BLUE_GREEN ? 0 : 2;
         used[i] = e->sites[i].name[0] != '\0';
         if (used[i])
             site_sum(e, i, &sums[i]);
@@ -68,7 +72,7 @@ void metrics_render(struct edge *e, struct buf *b)
     for (int i = 0; i < EDGE_MAX_SITES; i++)
         for (int a = 0; used[i] && a < 3; a++)
             for (int c = 0; c < 5; c++)
-                if (GET(sums[i].requests[a][c]) || (c == 1 && a == 2))
+                if (GET(sums[i].requests[a][c]) || (c == 1 && a == baseline[i]))
                     buf_addf(b,
                              "slipway_requests_total{env=\"%s\",slot=\"%s\",class=\"%dxx\"} %lu\n",
                              e->sites[i].name, slot_label[a], c + 1, GET(sums[i].requests[a][c]));
