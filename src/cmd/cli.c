@@ -57,6 +57,12 @@ out:
     return rc;
 }
 
+int cli_opt_string(int opt, const char *arg, void *ctx)
+{
+    *(const char **)ctx = arg;
+    return 0;
+}
+
 int cli_usage_error(struct cli *cli, const char *fmt, ...)
 {
     va_list ap;

@@ -43,6 +43,10 @@ typedef int (*cli_opt_fn)(int opt, const char *arg, void *ctx);
 int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
                const struct option *longopts, cli_opt_fn handle, void *ctx);
 
+/* A cli_opt_fn for a command whose one option is a string: stores arg in
+ * *(const char **)ctx. */
+int cli_opt_string(int opt, const char *arg, void *ctx);
+
 /* Finds the project (--project, else the nearest ancestor with .slipway/). */
 int cli_project(struct cli *cli, struct sw_err *err);
 /* Opens the store: --store, else $SLIPWAY_STORE, else <project>/.slipway/data. */

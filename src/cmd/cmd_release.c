@@ -62,19 +62,13 @@ int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message
     return 0;
 }
 
-static int opt(int c, const char *arg, void *ctx)
-{
-    *(const char **)ctx = arg;
-    return 0;
-}
-
 int cmd_release(int argc, char **argv, struct cli *cli)
 {
     static const struct option opts[] = {
         CLI_GLOBAL_OPTIONS, {"message", required_argument, NULL, 'm'}, {0}};
     const char *message = NULL;
     cli->usage = usage;
-    int first = cli_getopt(cli, argc, argv, "m:", opts, opt, &message);
+    int first = cli_getopt(cli, argc, argv, "m:", opts, cli_opt_string, &message);
     if (first < 0)
         return -first - 1;
     if (first == argc)
