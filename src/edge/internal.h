@@ -85,7 +85,6 @@ struct site {
     _Atomic(struct table *) live;
     _Atomic(struct table *) preview;
     atomic_int live_state; /* 1: has a live release loaded, 0: none deployed, -1: error */
-    atomic_int preview_state;
     atomic_int strategy;
 };
 

@@ -180,7 +180,6 @@ static void poll_site(struct watch *w, int idx)
         preview->slot = deploy_idle_slot(st);
     publish(w, idx, live, preview);
     atomic_store(&s->live_state, live ? 1 : 0);
-    atomic_store(&s->preview_state, preview ? 1 : 0);
     atomic_store(&s->strategy, (int)ws->cfg->strategy);
     memcpy(ws->etag, st->etag, sizeof(ws->etag));
     ws->rebuild = 0;
