@@ -296,11 +296,12 @@ static int hash_one(struct scan *p, struct entry *e, struct sw_err *err)
 {
     char key[128];
     const char *hit = cache_lookup(p->cache, e);
-    struct store_stat ss;
+    /* A body already stored is touched rather than only looked up: a gc
+     * running meanwhile must see it young, not old and unreferenced. */
     if (hit) {
         memcpy(e->blob, hit, sizeof(e->blob));
         release_blob_key(e->blob, key, sizeof(key));
-        if (store_head(p->st, key, &ss, 0, NULL) == 0)
+        if (store_touch(p->st, key, NULL) == 0)
             return 0;
     }
     int fd = open(e->real, O_RDONLY | O_CLOEXEC);
@@ -350,7 +351,7 @@ static int hash_one(struct scan *p, struct entry *e, struct sw_err *err)
         goto out;
     }
     release_blob_key(e->blob, key, sizeof(key));
-    if (store_head(p->st, key, &ss, 0, NULL) == 0)
+    if (store_touch(p->st, key, NULL) == 0)
         goto out;
     if (size <= SMALL_BODY) {
         rc = store_put(p->st, key, body, size, STORE_IF_ABSENT | STORE_BATCH, NULL, err);

@@ -22,6 +22,7 @@ struct store_ops {
     /* Every key starting with prefix, unsorted; the generic layer sorts and pages. */
     int (*list)(struct store *, const char *, struct store_list *, struct sw_err *);
     int (*cleanup)(struct store *, int64_t, size_t *, struct sw_err *);
+    int (*touch)(struct store *, const char *, struct sw_err *);
     void (*free)(struct store *);
 };
 

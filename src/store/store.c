@@ -133,6 +133,12 @@ int store_head(struct store *st, const char *key, struct store_stat *out, unsign
     return st->ops->head(st, key, out, flags, err);
 }
 
+int store_touch(struct store *st, const char *key, struct sw_err *err)
+{
+    CHECK_KEY(key);
+    return st->ops->touch(st, key, err);
+}
+
 int store_delete(struct store *st, const char *key, const char *if_match, struct sw_err *err)
 {
     CHECK_KEY(key);

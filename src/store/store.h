@@ -75,6 +75,11 @@ void store_batch_abort(struct store *st);
 
 int store_head(struct store *st, const char *key, struct store_stat *out, unsigned flags,
                struct sw_err *err);
+/* Makes an existing object young again (its modification time becomes now),
+ * so gc's grace period protects it: release creation touches every body it
+ * reuses, which a concurrent gc would otherwise see as old and unreferenced.
+ * SW_ENOTFOUND when the key does not exist. */
+int store_touch(struct store *st, const char *key, struct sw_err *err);
 /* Deletes a key; with if_match non-NULL only when its ETag matches. Deleting a
  * missing key is SW_ENOTFOUND. */
 int store_delete(struct store *st, const char *key, const char *if_match, struct sw_err *err);

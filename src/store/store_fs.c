@@ -353,6 +353,16 @@ out:
     return rc;
 }
 
+static int fs_touch(struct store *st, const char *key, struct sw_err *err)
+{
+    /* One system call, the same cost as the head it replaces. */
+    if (utimensat(FS(st)->rootfd, key, NULL, 0) == 0)
+        return 0;
+    if (errno == ENOENT || errno == ENOTDIR)
+        return sw_err_set(err, SW_ENOTFOUND, "store %s: %s not found", st->url, key);
+    return map_err(st, err, errno, "touching", key);
+}
+
 /* Holds the store-wide CAS lock; returns the lock fd or -errno. */
 static int cas_lock(struct fs *fs)
 {
@@ -716,6 +726,7 @@ static const struct store_ops fs_ops = {
     .batch_commit = fs_batch_commit,
     .batch_abort = fs_batch_abort,
     .head = fs_head,
+    .touch = fs_touch,
     .del = fs_del,
     .list = fs_list,
     .cleanup = fs_cleanup,

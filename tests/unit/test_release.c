@@ -971,10 +971,39 @@ static void test_threads_same_manifest(void **state)
     release_free(r8);
 }
 
+/* A body reused by a new release is made young again, with and without the
+ * stat cache: a gc running meanwhile must not see it as old and unreferenced. */
+static void test_reused_bodies_touched(void **state)
+{
+    struct fixture *f = *state;
+    write_str(f->site, "a.txt", "reused body\n");
+    char *cache = path_join(f->dir, "cache/touch");
+    for (int round = 0; round < 2; round++) {
+        struct release *r1 = create_ok(f, round ? cache : NULL, 0, NULL);
+        char key[128];
+        release_blob_key(find_file(r1, "a.txt")->blob, key, sizeof(key));
+        char *blob = path_join(f->data, key);
+        struct timespec old[2] = {{time(NULL) - 7200, 0}, {time(NULL) - 7200, 0}};
+        assert_int_equal(utimensat(AT_FDCWD, blob, old, 0), 0);
+        struct release *r2 = create_ok(f, round ? cache : NULL, 0, NULL);
+        struct stat sb;
+        assert_int_equal(stat(blob, &sb), 0);
+        assert_true(sb.st_mtime > time(NULL) - 60);
+        free(blob);
+        release_free(r1);
+        release_free(r2);
+    }
+    struct sw_err err = {0};
+    assert_int_equal(store_touch(f->st, "blobs/sha256/00/missing", &err), SW_ENOTFOUND);
+    assert_int_equal(store_touch(f->st, "../escape", &err), SW_EINVAL);
+    free(cache);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
+        T(test_reused_bodies_touched),
         cmocka_unit_test(test_content_type),
         cmocka_unit_test(test_cache_policy),
         T(test_create_files_and_dedup),
