@@ -120,7 +120,9 @@ else
     sw deploy "$SITE" --env dev; expect_rc "after the kills, the next deploy succeeds" 0
 fi
 # The same, made certain: a deploy killed while it holds the lock (the test hook
-# makes it hold the lock for 5 s).
+# makes it hold the lock for 5 s). Aged locks of earlier trials go first, so the
+# wait below sees this deploy's lock and not a leftover.
+rm -f "$DATA"/envs/*/lock
 SLIPWAY_TEST_DEPLOY_DELAY_MS=5000 "$SLIPWAY" deploy "$SITE" --env staging -q > /dev/null 2>&1 &
 pid=$!
 wait_for "the slow deploy takes the lock" 20 test -e "$DATA/envs/staging/lock"
