@@ -87,6 +87,15 @@ int str_starts_with(const char *s, const char *prefix);
 int str_ends_with(const char *s, const char *suffix);
 /* Writes 2*len hex digits and a NUL into out. */
 void hex_encode(const unsigned char *in, size_t len, char *out);
+/* 1 when s is exactly n lowercase hex digits (then its NUL), else 0. */
+int hex_lower_valid(const char *s, size_t n);
+/* 1 when s is well-formed UTF-8 (RFC 3629 section 4: no overlong forms, no
+ * surrogates, nothing above U+10FFFF); with printable, also free of control
+ * characters (C0, DEL, C1). */
+int utf8_valid(const char *s, int printable);
+/* 1 when s is text a person could have meant: valid UTF-8 of at most max bytes
+ * without control characters, except line breaks and tabs when multiline. */
+int text_valid(const char *s, size_t max, int multiline);
 
 /* ---- hashing ------------------------------------------------------------- */
 

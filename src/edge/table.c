@@ -77,6 +77,9 @@ static int cmp_body(const void *a, const void *b)
 
 static int fetch_large(struct store *st, const char *cache_dir, struct body *b, struct sw_err *err)
 {
+    /* release_load validated it; checked again because it becomes a path. */
+    if (!hex_lower_valid(b->hex, SHA256_HEX_LEN))
+        return sw_err_set(err, SW_EINVAL, "blob id is not 64 lowercase hex digits");
     char *path = xasprintf("%s/%s", cache_dir, b->hex);
     struct stat sb;
     int rc = 0;

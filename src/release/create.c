@@ -403,8 +403,17 @@ static int scan_entry(struct worker *wk, const struct job *parent, int dfd, cons
     if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
         return sw_err_sys(err, errno, "%s", abs);
     /* The name alone: the rest of rel was checked when its directory was met. */
-    if (!release_utf8_ok(name, 1))
+    if (!utf8_valid(name, 1))
         return sw_err_set(err, SW_EINVAL, "%s: file name is not printable UTF-8", abs);
+    /* The edge refuses any request path holding a backslash (an escape on
+     * some servers, a separator on others), so such a file could never be
+     * served; say so now rather than ship it. */
+    if (strchr(name, '\\'))
+        return sw_err_set(err, SW_EINVAL,
+                          "%s: file name holds a backslash, which no request can name", abs);
+    if (strlen(rel) > RELEASE_PATH_MAX)
+        return sw_err_set(err, SW_EINVAL, "%s: path in the release is longer than %d bytes", abs,
+                          RELEASE_PATH_MAX);
     if (S_ISLNK(sb.st_mode)) {
         link = 1;
         real = realpath(abs, NULL);
@@ -664,6 +673,13 @@ static void git_facts(struct release *r)
         return;
     r->ref = git_line(r->source_dir, ref);
     r->tag = git_line(r->source_dir, tag);
+    /* What the manifest parser would refuse is left out, not written. */
+    char **facts[] = {&r->commit, &r->ref, &r->tag};
+    for (size_t i = 0; i < 3; i++)
+        if (*facts[i] && !text_valid(*facts[i], i ? 1024 : 64, 0)) {
+            free(*facts[i]);
+            *facts[i] = NULL;
+        }
 }
 
 static char *new_id(int64_t ms)
@@ -719,8 +735,15 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
 
     /* Checked first: a message the manifest cannot carry must fail before any
      * body is stored. */
-    if (opts->message && !release_utf8_ok(opts->message, 0)) {
-        rc = sw_err_set(err, SW_EINVAL, "the release message is not UTF-8");
+    if (opts->message && !text_valid(opts->message, RELEASE_MESSAGE_MAX, 1)) {
+        rc = sw_err_set(err, SW_EINVAL,
+                        "the release message must be UTF-8 text without control characters "
+                        "(line breaks and tabs are fine), at most %d bytes",
+                        RELEASE_MESSAGE_MAX);
+        goto out;
+    }
+    if (!text_valid(sys_user(), 256, 0) || !text_valid(sys_host(), 256, 0)) {
+        rc = sw_err_set(err, SW_EINVAL, "the user or host name is not printable UTF-8");
         goto out;
     }
     struct stat sb;
@@ -755,6 +778,10 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
     r.user = xstrdup(sys_user());
     r.host = xstrdup(sys_host());
     r.source_dir = xstrdup(root);
+    if (!text_valid(root, 4096, 0)) {
+        rc = sw_err_set(err, SW_EINVAL, "%s: the directory's path is not printable UTF-8", root);
+        goto out;
+    }
     git_facts(&r);
     r.files = xcalloc(n, sizeof(*r.files));
     for (size_t i = 0; i < n; i++) {

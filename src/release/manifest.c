@@ -1,8 +1,9 @@
 /*
  * Manifests: the JSON form of a release, and the read-side operations on it
- * (load, list, resolve, verify, diff, delete). Manifests are immutable, so a
- * manifest that parses is trusted as a whole; one that does not is reported
- * with the key and jansson's line and column.
+ * (load, list, resolve, verify, diff, delete). A manifest is hostile input (a
+ * shared bucket has many writers): every field is checked before it may become
+ * a path, a header or a line of output, and one that fails is reported with
+ * the key and what is wrong, never half-used.
  */
 #include "release/internal.h"
 
@@ -42,60 +43,164 @@ void release_free(struct release *r)
     free(r);
 }
 
-static char *dup_opt(json_t *obj, const char *name)
+int release_id_valid(const char *id)
 {
-    const char *s = json_string_value(json_object_get(obj, name));
-    return s ? xstrdup(s) : NULL;
+    size_t n = 0;
+    if (!((id[0] >= 'a' && id[0] <= 'z') || (id[0] >= 'A' && id[0] <= 'Z') ||
+          (id[0] >= '0' && id[0] <= '9')))
+        return 0;
+    for (; id[n]; n++) {
+        char c = id[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.'))
+            return 0;
+    }
+    return n <= RELEASE_ID_MAX;
 }
 
-/* Parses a manifest document; on error err names key and position. */
-static int manifest_parse(const char *key, const char *data, size_t len, struct release **out,
-                          struct sw_err *err)
+int release_path_valid(const char *path)
+{
+    size_t n = strlen(path);
+    if (n == 0 || n > RELEASE_PATH_MAX || !utf8_valid(path, 1) || strchr(path, '\\'))
+        return 0;
+    /* Every segment non-empty and neither "." nor "..": then the path is in
+     * the normal form the edge's request normaliser produces, so the two can
+     * be compared byte for byte, and it can never climb out of a directory. */
+    for (const char *seg = path;;) {
+        const char *end = strchr(seg, '/');
+        size_t len = end ? (size_t)(end - seg) : strlen(seg);
+        if (len == 0 || (len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
+            return 0;
+        if (!end)
+            return 1;
+        seg = end + 1;
+    }
+}
+
+/* A header-safe value: visible ASCII and spaces (RFC 9110 section 5.5, minus
+ * obs-text), bounded. Content types and cache policies become response
+ * headers verbatim, so a CR or LF here would let a manifest forge headers. */
+static int header_value_ok(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if ((unsigned char)s[n] < 0x20 || (unsigned char)s[n] > 0x7e)
+            return 0;
+    return n > 0 && n <= 256;
+}
+
+/* An optional printable string field; *ok becomes 0 when present and bad. */
+static char *opt_str(json_t *obj, const char *name, size_t max, int *ok)
+{
+    json_t *v = json_object_get(obj, name);
+    if (!v || json_is_null(v))
+        return NULL;
+    const char *s = json_string_value(v);
+    if (!s || strlen(s) > max || !utf8_valid(s, 1)) {
+        *ok = 0;
+        return NULL;
+    }
+    return xstrdup(s);
+}
+
+/* Checks one files[] entry and fills rf; NULL or what is wrong with it. */
+static const char *file_parse(json_t *f, struct release_file *rf)
+{
+    const char *path = json_string_value(json_object_get(f, "path"));
+    const char *blob = json_string_value(json_object_get(f, "blob"));
+    const char *type = json_string_value(json_object_get(f, "type"));
+    const char *cache = json_string_value(json_object_get(f, "cache"));
+    json_t *size = json_object_get(f, "size");
+    if (!json_is_object(f) || !path || !blob || !type || !cache || !json_is_integer(size))
+        return "needs path, blob, size, type and cache";
+    if (!release_path_valid(path))
+        return "path is not a normal relative path of printable UTF-8";
+    if (!hex_lower_valid(blob, SHA256_HEX_LEN))
+        return "blob is not 64 lowercase hex digits";
+    if (json_integer_value(size) < 0 || json_integer_value(size) > RELEASE_FILE_SIZE_MAX)
+        return "size is out of range";
+    if (!header_value_ok(type) || !header_value_ok(cache))
+        return "type or cache is not a printable ASCII header value";
+    rf->path = xstrdup(path);
+    memcpy(rf->blob, blob, SHA256_HEX_LEN + 1);
+    rf->size = (uint64_t)json_integer_value(size);
+    rf->type = xstrdup(type);
+    rf->cache = xstrdup(cache);
+    return NULL;
+}
+
+int release_manifest_parse(const char *key, const char *want_id, const char *data, size_t len,
+                           struct release **out, struct sw_err *err)
 {
     json_error_t je;
-    json_t *root = json_loadb(data, len, 0, &je);
+    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
     if (!root)
         return sw_err_set(err, SW_EINVAL, "%s: %s at line %d column %d", key, je.text, je.line,
                           je.column);
     struct release *r = xcalloc(1, sizeof(*r));
-    int rc = 0;
+    int rc = 0, ok = 1;
     json_t *files = json_object_get(root, "files");
+    json_t *format = json_object_get(root, "format");
     const char *id = json_string_value(json_object_get(root, "id"));
     const char *created = json_string_value(json_object_get(root, "created"));
-    if (!id || !created || !json_is_array(files) || time_parse_iso(created, &r->created_ms) != 0) {
+    if (!json_is_object(root) || !id || !created || !json_is_array(files) ||
+        time_parse_iso(created, &r->created_ms) != 0) {
         rc = sw_err_set(err, SW_EINVAL, "%s: not a slipway manifest (needs id, created, files)",
                         key);
         goto out;
     }
+    if (format && (!json_is_integer(format) || json_integer_value(format) != 1)) {
+        rc = sw_err_set(err, SW_EINVAL, "%s: unsupported manifest format (expected 1)", key);
+        goto out;
+    }
+    if (!release_id_valid(id) || (want_id && strcmp(id, want_id) != 0)) {
+        rc = sw_err_set(err, SW_EINVAL, "%s: the id inside is not this release's id", key);
+        goto out;
+    }
+    if (json_array_size(files) > RELEASE_FILES_MAX) {
+        rc = sw_err_set(err, SW_EINVAL, "%s: more than %d files", key, RELEASE_FILES_MAX);
+        goto out;
+    }
     r->id = xstrdup(id);
-    r->message = dup_opt(root, "message");
+    json_t *msg = json_object_get(root, "message");
+    if (msg && !json_is_null(msg)) {
+        if (!json_is_string(msg) || !text_valid(json_string_value(msg), RELEASE_MESSAGE_MAX, 1))
+            ok = 0;
+        else
+            r->message = xstrdup(json_string_value(msg));
+    }
     json_t *src = json_object_get(root, "source");
-    r->user = dup_opt(src, "user");
-    r->host = dup_opt(src, "host");
-    r->source_dir = dup_opt(src, "dir");
-    r->commit = dup_opt(src, "commit");
-    r->ref = dup_opt(src, "ref");
-    r->tag = dup_opt(src, "tag");
-    r->files = xcalloc(json_array_size(files), sizeof(*r->files));
+    if (src && !json_is_object(src))
+        ok = 0;
+    r->user = opt_str(src, "user", 256, &ok);
+    r->host = opt_str(src, "host", 256, &ok);
+    r->source_dir = opt_str(src, "dir", 4096, &ok);
+    r->commit = opt_str(src, "commit", 64, &ok);
+    r->ref = opt_str(src, "ref", 1024, &ok);
+    r->tag = opt_str(src, "tag", 1024, &ok);
+    if (!ok) {
+        rc = sw_err_set(err, SW_EINVAL,
+                        "%s: message or source holds a value that is not printable UTF-8 or is "
+                        "too long",
+                        key);
+        goto out;
+    }
+    r->files = xcalloc(json_array_size(files) + 1, sizeof(*r->files));
     for (size_t i = 0; i < json_array_size(files); i++) {
-        json_t *f = json_array_get(files, i);
-        const char *path = json_string_value(json_object_get(f, "path"));
-        const char *blob = json_string_value(json_object_get(f, "blob"));
-        const char *type = json_string_value(json_object_get(f, "type"));
-        const char *cache = json_string_value(json_object_get(f, "cache"));
-        json_t *size = json_object_get(f, "size");
-        if (!path || !blob || strlen(blob) != SHA256_HEX_LEN || !type || !cache ||
-            !json_is_integer(size) || json_integer_value(size) < 0) {
-            rc = sw_err_set(err, SW_EINVAL, "%s: files[%zu] is incomplete", key, i);
+        struct release_file *rf = &r->files[r->nfiles];
+        const char *why = file_parse(json_array_get(files, i), rf);
+        if (why) {
+            rc = sw_err_set(err, SW_EINVAL, "%s: files[%zu]: %s", key, i, why);
             goto out;
         }
-        struct release_file *rf = &r->files[r->nfiles++];
-        rf->path = xstrdup(path);
-        memcpy(rf->blob, blob, SHA256_HEX_LEN + 1);
-        rf->size = (uint64_t)json_integer_value(size);
-        rf->type = xstrdup(type);
-        rf->cache = xstrdup(cache);
-        r->bytes += rf->size;
+        r->nfiles++;
+        /* Sorted and unique: lookups bisect, and one path must mean one body. */
+        if (i > 0 && strcmp(r->files[i - 1].path, rf->path) >= 0) {
+            rc = sw_err_set(err, SW_EINVAL, "%s: files[%zu]: paths are not sorted and unique", key,
+                            i);
+            goto out;
+        }
+        r->bytes += rf->size; /* cannot overflow: both factors are bounded */
     }
 out:
     json_decref(root);
@@ -108,54 +213,24 @@ out:
 
 int release_load(struct store *st, const char *id, struct release **out, struct sw_err *err)
 {
+    if (!release_id_valid(id))
+        return sw_err_set(err, SW_EINVAL, "'%s' is not a release id", id);
     char *key = manifest_key(id), *data = NULL;
     size_t len;
     int rc = store_get(st, key, &data, &len, NULL, err);
     if (rc == SW_ENOTFOUND)
         rc = sw_err_set(err, SW_ENOTFOUND, "release %s not found", id);
     if (!rc)
-        rc = manifest_parse(key, data, len, out, err);
+        rc = release_manifest_parse(key, id, data, len, out, err);
     free(data);
     free(key);
     return rc;
 }
 
-/* Here rather than in create.c: the manifest writer below is its other user. */
-int release_utf8_ok(const char *s, int printable)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned c = *p++;
-        if (printable && (c < 0x20 || c == 0x7f))
-            return 0;
-        if (c < 0x80)
-            continue;
-        int n;
-        unsigned cp, min;
-        if (c >= 0xc2 && c <= 0xdf)
-            n = 1, cp = c & 0x1f, min = 0x80;
-        else if (c >= 0xe0 && c <= 0xef)
-            n = 2, cp = c & 0x0f, min = 0x800;
-        else if (c >= 0xf0 && c <= 0xf4)
-            n = 3, cp = c & 0x07, min = 0x10000;
-        else
-            return 0; /* a continuation byte, an overlong lead (c0, c1) or f5..ff */
-        for (int i = 0; i < n; i++, p++) {
-            if ((*p & 0xc0) != 0x80)
-                return 0;
-            cp = cp << 6 | (*p & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
-            (printable && cp >= 0x80 && cp < 0xa0))
-            return 0;
-    }
-    return 1;
-}
-
 /* Appends s as a JSON string (RFC 8259 section 7); 0 when s is not UTF-8. */
 static int put_str(struct buf *b, const char *s)
 {
-    if (!release_utf8_ok(s, 0))
+    if (!utf8_valid(s, 0))
         return 0;
     buf_add(b, "\"", 1);
     const char *run = s;
@@ -252,7 +327,12 @@ int release_list(struct store *st, char ***ids, size_t *n, struct sw_err *err)
         const char *k = l.keys[i] + strlen("releases/");
         if (!str_ends_with(k, ".json") || strchr(k, '/'))
             continue;
-        (*ids)[(*n)++] = xstrndup(k, strlen(k) - 5);
+        char *id = xstrndup(k, strlen(k) - 5);
+        if (!release_id_valid(id)) { /* someone else's object: not ours to list */
+            free(id);
+            continue;
+        }
+        (*ids)[(*n)++] = id;
     }
     store_list_free(&l);
     return 0;

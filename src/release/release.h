@@ -64,6 +64,27 @@ struct release_create_result {
 int release_create(struct store *st, const struct release_create_opts *opts, char **id_out,
                    struct release_create_result *res, struct sw_err *err);
 
+/* Bounds on what a manifest may hold; anything beyond is refused as hostile. */
+#define RELEASE_FILES_MAX 1000000
+#define RELEASE_PATH_MAX 1024
+#define RELEASE_ID_MAX 128
+#define RELEASE_MESSAGE_MAX 65536
+#define RELEASE_FILE_SIZE_MAX (1LL << 40)
+
+/* A release id: [A-Za-z0-9][A-Za-z0-9._-]*, at most RELEASE_ID_MAX bytes. */
+int release_id_valid(const char *id);
+/* A path in normal form: relative, '/'-separated, no empty, "." or ".."
+ * segment, no backslash, printable UTF-8, at most RELEASE_PATH_MAX bytes. */
+int release_path_valid(const char *path);
+
+/* Parses and validates a manifest document read from key; when want_id is
+ * non-NULL the id inside must equal it. Blob ids are 64 lowercase hex digits,
+ * paths are valid (above), sorted and unique, sizes and counts bounded, types
+ * and cache policies header-safe. SW_EINVAL names the key and the fault.
+ * Caller frees *out with release_free. Pure: safe to call from any thread. */
+int release_manifest_parse(const char *key, const char *want_id, const char *data, size_t len,
+                           struct release **out, struct sw_err *err);
+
 /* Loads a manifest; caller frees with release_free. SW_ENOTFOUND when absent. */
 int release_load(struct store *st, const char *id, struct release **out, struct sw_err *err);
 void release_free(struct release *r);

@@ -520,6 +520,13 @@ static void test_create_odd_names(void **state)
     char *p = path_join(f->site, "new\nline.txt");
     unlink(p);
     free(p);
+    /* no request can name a backslash: refused, naming the file */
+    write_str(f->site, "win\\dows.txt", "w\n");
+    assert_int_equal(create(f, NULL, 0, &id, &res, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "win\\dows.txt: file name holds a backslash"));
+    p = path_join(f->site, "win\\dows.txt");
+    unlink(p);
+    free(p);
 
     /* a message that is not UTF-8 is refused before anything is stored */
     struct release_create_opts o = {.dir = f->site, .message = "caf\xe9"};
@@ -580,7 +587,7 @@ static void test_manifest_round_trip(void **state)
     write_str(f->site, "index.html", "<p>hi</p>\n");
     write_str(f->site, "hello.txt", "hello\n");
     write_str(f->site, "js/app.3f9a2c1d.js", "console.log(1)\n");
-    write_str(f->site, "we\"ird\\name.txt", "q\n"); /* JSON must escape these */
+    write_str(f->site, "we\"ird name.txt", "q\n"); /* JSON must escape these */
     char *cmd = xasprintf("cd %s && git init -q -b main && git add -A && "
                           "git -c user.name=t -c user.email=t@example.com commit -qm init && "
                           "git tag v1.0",
@@ -592,7 +599,18 @@ static void test_manifest_round_trip(void **state)
     free(cmd);
     assert_int_equal(strlen(head), 40);
 
-    const char *message = "first \"release\" ✓\n\ttab \\ back\x01slash\x7f";
+    const char *message = "first \"release\" ✓\n\ttab \\ backslash";
+    /* Control characters other than line breaks and tabs could forge a line
+     * of someone's terminal: refused before anything is stored. */
+    {
+        struct release_create_opts bad = {.dir = f->site, .message = "a\x1b[2Jb"};
+        struct release_create_result bres;
+        struct sw_err berr = {0};
+        char *bid = NULL;
+        assert_int_equal(release_create(f->st, &bad, &bid, &bres, &berr), SW_EINVAL);
+        assert_null(bid);
+        assert_non_null(strstr(berr.msg, "control characters"));
+    }
     struct release_create_opts o = {.dir = f->site, .message = message};
     struct release_create_result res;
     struct sw_err err = {0};
@@ -614,7 +632,7 @@ static void test_manifest_round_trip(void **state)
     assert_string_equal(r->tag, "v1.0");
     assert_int_equal(r->nfiles, 4);
     assert_int_equal(r->bytes, 10 + 6 + 15 + 2);
-    assert_non_null(find_file(r, "we\"ird\\name.txt"));
+    assert_non_null(find_file(r, "we\"ird name.txt"));
     const struct release_file *h = find_file(r, "hello.txt");
     assert_non_null(h);
     assert_string_equal(h->blob,
@@ -666,6 +684,81 @@ static void test_manifest_round_trip(void **state)
     free(plain);
     free(real);
     free(head);
+}
+
+/* The manifest parser against hostile documents: each mutation of a good
+ * manifest must be refused with the reason, never half-used. */
+static void test_manifest_parse_hostile(void **state)
+{
+    static const char good_head[] =
+        "{\"format\":1,\"id\":\"r-1\",\"created\":\"2026-01-01T00:00:00Z\","
+        "\"source\":{\"dir\":\"/s\"},\"files\":[";
+    static const char blob[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    struct {
+        const char *files; /* the files array's contents */
+        const char *why;   /* NULL: accepted */
+    } cases[] = {
+        {"{\"path\":\"a.txt\",\"blob\":\"%s\",\"size\":1,\"type\":\"text/"
+         "plain\",\"cache\":\"no-cache\"}",
+         NULL},
+        {"{\"path\":\"../a\",\"blob\":\"%s\",\"size\":1,\"type\":\"t\",\"cache\":\"c\"}", "path"},
+        {"{\"path\":\"a/../b\",\"blob\":\"%s\",\"size\":1,\"type\":\"t\",\"cache\":\"c\"}", "path"},
+        {"{\"path\":\"\",\"blob\":\"%s\",\"size\":1,\"type\":\"t\",\"cache\":\"c\"}", "path"},
+        {"{\"path\":\"a\\u0000b\",\"blob\":\"%s\",\"size\":1,\"type\":\"t\",\"cache\":\"c\"}",
+         "NUL"},
+        {"{\"path\":\"a\\u001bb\",\"blob\":\"%s\",\"size\":1,\"type\":\"t\",\"cache\":\"c\"}",
+         "path"},
+        {"{\"path\":\"a\",\"blob\":\"../%s\",\"size\":1,\"type\":\"t\",\"cache\":\"c\"}", "blob"},
+        {"{\"path\":\"a\",\"blob\":\"%.63s\",\"size\":1,\"type\":\"t\",\"cache\":\"c\"}", "blob"},
+        {"{\"path\":\"a\",\"blob\":\"%.63sG\",\"size\":1,\"type\":\"t\",\"cache\":\"c\"}", "blob"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":1.5,\"type\":\"t\",\"cache\":\"c\"}", "needs"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":2000000000000,\"type\":\"t\",\"cache\":\"c\"}",
+         "size"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"type\":\"t\\r\\nX: y\",\"cache\":\"c\"}",
+         "header"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"type\":\"\",\"cache\":\"c\"}", "header"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"type\":\"t\",\"cache\":\"c\"},"
+         "{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"type\":\"t\",\"cache\":\"c\"}",
+         "sorted"},
+        {"{\"path\":\"b\",\"blob\":\"%s\",\"size\":1,\"type\":\"t\",\"cache\":\"c\"},"
+         "{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"type\":\"t\",\"cache\":\"c\"}",
+         "sorted"},
+        {"7", "needs"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *files = xasprintf(cases[i].files, blob, blob);
+        char *doc = xasprintf("%s%s]}", good_head, files);
+        struct release *r = NULL;
+        struct sw_err err = {0};
+        int rc = release_manifest_parse("releases/r-1.json", "r-1", doc, strlen(doc), &r, &err);
+        if (!cases[i].why) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(r->nfiles, 1);
+        } else {
+            if (rc == 0)
+                fail_msg("case %zu accepted: %s", i, doc);
+            assert_int_equal(rc, SW_EINVAL);
+            assert_null(r);
+            if (!strstr(err.msg, cases[i].why))
+                fail_msg("case %zu: '%s' does not say '%s'", i, err.msg, cases[i].why);
+        }
+        release_free(r);
+        free(doc);
+        free(files);
+    }
+    /* the id inside must be the one asked for, and well formed */
+    struct release *r = NULL;
+    struct sw_err err = {0};
+    const char *other = "{\"id\":\"r-2\",\"created\":\"2026-01-01T00:00:00Z\",\"files\":[]}";
+    assert_int_equal(release_manifest_parse("k", "r-1", other, strlen(other), &r, &err), SW_EINVAL);
+    const char *slash = "{\"id\":\"../x\",\"created\":\"2026-01-01T00:00:00Z\",\"files\":[]}";
+    assert_int_equal(release_manifest_parse("k", NULL, slash, strlen(slash), &r, &err), SW_EINVAL);
+    assert_false(release_id_valid(""));
+    assert_false(release_id_valid(".hidden"));
+    assert_false(release_id_valid("a/b"));
+    assert_true(release_id_valid("r-20261125-082506-123-9f3a1c"));
+    assert_true(release_path_valid(".well-known/x"));
+    assert_false(release_path_valid("a\\b"));
 }
 
 static void test_list_and_resolve(void **state)
@@ -1014,6 +1107,7 @@ int main(void)
         T(test_create_empty_and_missing),
         T(test_create_odd_names),
         T(test_manifest_round_trip),
+        T(test_manifest_parse_hostile),
         T(test_list_and_resolve),
         T(test_verify),
         T(test_diff),
