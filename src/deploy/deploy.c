@@ -198,6 +198,17 @@ static int change(struct store *st, const struct op *op, apply_fn apply,
     memset(res, 0, sizeof(*res));
     res->slot = SLOT_NONE;
     snprintf(res->action, sizeof(res->action), "%s", op->action);
+    /* Checked before anything changes: the state and the audit log must be
+     * documents every reader accepts, and text that could forge a line of
+     * someone's output is refused here rather than escaped everywhere. */
+    const char *actor = opts && opts->actor ? opts->actor : sys_user();
+    if (!deploy_text_ok(actor, 0))
+        return sw_err_set(err, SW_EINVAL,
+                          "the actor name must be printable UTF-8 of at most 256 bytes");
+    if (opts && opts->message && !deploy_text_ok(opts->message, 1))
+        return sw_err_set(err, SW_EINVAL,
+                          "the message must be UTF-8 text without control characters (line "
+                          "breaks and tabs are fine), at most 64 KiB");
     int rc = deploy_lock(st, env->name, op->action, &lk, err);
     if (rc)
         return rc;
@@ -226,8 +237,10 @@ static int change(struct store *st, const struct op *op, apply_fn apply,
     s->last.to = dup_or_null(s->live_release);
     if (!res->switched) /* a deploy to the idle slot: "to" is what the slot now holds */
         set_str(&s->last.to, op->release);
-    s->last.actor = xstrdup(opts && opts->actor ? opts->actor : sys_user());
+    s->last.actor = xstrdup(actor);
     s->last.message = dup_or_null(opts ? opts->message : NULL);
+    s->last.slot = s->strategy == STRATEGY_BLUE_GREEN ? res->slot : SLOT_NONE;
+    s->last.switched = res->switched;
     s->last.time_ms = now;
     s->last.generation = s->generation;
     if ((rc = deploy_state_save(st, s, err)))

@@ -68,6 +68,8 @@ struct env_change {
     char action[16]; /* "deploy", "switch", "rollback" */
     char *from, *to; /* release ids or NULL */
     char *actor, *message;
+    int slot;     /* the slot written or made live; SLOT_NONE for direct */
+    int switched; /* live traffic changed; -1 when not recorded */
     int64_t time_ms;
     int64_t generation;
 };
@@ -92,6 +94,13 @@ struct env_state {
 int deploy_state_load(struct store *st, const char *env, struct env_state **out,
                       struct sw_err *err);
 void env_state_free(struct env_state *s);
+/* Parses and validates the state document of environment env read from key
+ * into s (zeroed by the caller, s->env set): strategy, slots, release ids,
+ * times and generations checked, and the invariants every change keeps. A
+ * document that fails is SW_EINVAL naming key and the fault; s may then hold
+ * partial fields for env_state_free. Pure: any thread. */
+int deploy_state_parse(const char *key, const char *env, const char *data, size_t len,
+                       struct env_state *s, struct sw_err *err);
 /* The idle slot of a blue-green state (the one not live), SLOT_BLUE when empty. */
 int deploy_idle_slot(const struct env_state *s);
 
@@ -132,8 +141,17 @@ int deploy_rollback(struct store *st, const struct env_config *env, const char *
 struct deploy_event {
     int64_t seq;
     char *time, *env, *actor, *action, *from, *to, *message;
+    char *slot;   /* blue-green: the slot the change wrote or made live; else NULL */
+    int switched; /* live traffic changed: 1 / 0; -1 when not recorded (older events) */
     int64_t generation;
 };
+/* Parses and validates one audit event document read from key (hostile
+ * input: every field checked). prev receives the link it carries ("" for
+ * none). On success free e's fields with deploy_event_clear; on failure e is
+ * cleared already. SW_EINVAL names key and the fault. Pure: any thread. */
+int deploy_event_parse(const char *key, const char *data, size_t len, struct deploy_event *e,
+                       char prev[SHA256_HEX_LEN + 1], struct sw_err *err);
+void deploy_event_clear(struct deploy_event *e);
 /* Events of one environment (env non-NULL) or all, oldest first. Free with
  * deploy_events_free. */
 int deploy_history(struct store *st, const char *env, struct deploy_event **out, size_t *n,

@@ -1,11 +1,22 @@
 /*
  * The audit log: "events/<seq>.json", one immutable document per change, each
- * carrying the SHA-256 of the one before it, so removing or editing an event
- * breaks the chain visibly. Sequence numbers are claimed with put-if-absent; a
- * writer that loses the race to another environment's event simply takes the
- * next number.
+ * carrying the SHA-256 of the one before it, and one mutable document,
+ * "events/head.json", naming the newest event (its sequence and hash) and
+ * each environment's newest recorded generation.
+ *
+ * The head is what makes the chain checkable at both ends: the links pin
+ * every event to the one before it, the head pins the newest, so removing,
+ * editing or truncating any event is detected. It is also what makes an
+ * append cost the same with ten events or a hundred thousand: a writer reads
+ * the head, claims the next sequence number with a create-only write, then
+ * moves the head with compare-and-swap. A writer that finds the next number
+ * taken (another writer, or a crash between the two writes) checks that the
+ * event found links to the head, moves the head over it and tries again.
+ *
+ * Every document here is hostile input: parsed strictly, never half-used.
  */
 #include "deploy/internal.h"
+#include "release/release.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -13,13 +24,31 @@
 #include <string.h>
 
 #define EVENT_PREFIX "events/"
+#define HEAD_KEY "events/head.json"
+#define SEQ_MAX ((int64_t)1 << 50)
+#define SW_EAGAIN_ROUND 1 /* internal: read the head again */
 
-static int64_t seq_of(const char *key)
+static char *event_key(int64_t seq)
 {
-    return strtoll(key + strlen(EVENT_PREFIX), NULL, 10);
+    return xasprintf(EVENT_PREFIX "%012lld.json", (long long)seq);
 }
 
-static void event_clear(struct deploy_event *e)
+/* The sequence number an event key names, or 0 for any other key. */
+static int64_t seq_of(const char *key)
+{
+    const char *p = key + strlen(EVENT_PREFIX);
+    if (strlen(p) != 17 || strcmp(p + 12, ".json") != 0)
+        return 0;
+    int64_t v = 0;
+    for (int i = 0; i < 12; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return 0;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
+void deploy_event_clear(struct deploy_event *e)
 {
     free(e->time);
     free(e->env);
@@ -28,54 +57,306 @@ static void event_clear(struct deploy_event *e)
     free(e->from);
     free(e->to);
     free(e->message);
+    free(e->slot);
+    memset(e, 0, sizeof(*e));
 }
 
 void deploy_events_free(struct deploy_event *v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        event_clear(&v[i]);
+        deploy_event_clear(&v[i]);
     free(v);
 }
 
-static char *jdup(json_t *o, const char *k)
+/* ---- parsing -------------------------------------------------------------- */
+
+static json_t *opt(json_t *o, const char *k)
 {
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? xstrdup(s) : NULL;
+    json_t *v = json_object_get(o, k);
+    return v && !json_is_null(v) ? v : NULL;
 }
 
-/* Loads event key; *doc_hash (optional) receives the SHA-256 of the document
- * and *prev the chain link it carries (caller frees). */
-static int event_load(struct store *st, const char *key, struct deploy_event *e, char *doc_hash,
-                      char **prev, struct sw_err *err)
+static char *release_field(json_t *o, const char *k, int *bad)
 {
-    char *data = NULL;
-    size_t len;
-    int rc = store_get(st, key, &data, &len, doc_hash, err);
-    if (rc)
-        return rc;
-    json_t *o = json_loadb(data, len, 0, NULL);
-    free(data);
-    if (!o || !json_is_integer(json_object_get(o, "seq")))
-        return json_decref(o), sw_err_set(err, SW_EINVAL, "%s: not an event document", key);
+    json_t *v = opt(o, k);
+    if (!v)
+        return NULL;
+    if (!json_is_string(v) || !release_id_valid(json_string_value(v))) {
+        *bad = 1;
+        return NULL;
+    }
+    return xstrdup(json_string_value(v));
+}
+
+static int64_t int_field(json_t *o, const char *k, int64_t min, int *bad)
+{
+    json_t *v = json_object_get(o, k);
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > SEQ_MAX) {
+        *bad = 1;
+        return 0;
+    }
+    return json_integer_value(v);
+}
+
+int deploy_event_parse(const char *key, const char *data, size_t len, struct deploy_event *e,
+                       char prev[SHA256_HEX_LEN + 1], struct sw_err *err)
+{
+    json_error_t je;
+    json_t *o = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
     memset(e, 0, sizeof(*e));
-    e->seq = json_integer_value(json_object_get(o, "seq"));
-    e->generation = json_integer_value(json_object_get(o, "generation"));
-    e->time = jdup(o, "time");
-    e->env = jdup(o, "env");
-    e->actor = jdup(o, "actor");
-    e->action = jdup(o, "action");
-    e->from = jdup(o, "from");
-    e->to = jdup(o, "to");
-    e->message = jdup(o, "message");
-    if (prev)
-        *prev = jdup(o, "prev");
+    prev[0] = '\0';
+    if (!o)
+        return sw_err_set(err, SW_EINVAL, "%s: %s at line %d column %d", key, je.text, je.line,
+                          je.column);
+    int bad = 0;
+    const char *why = NULL;
+    const char *time = json_string_value(json_object_get(o, "time"));
+    const char *env = json_string_value(json_object_get(o, "env"));
+    const char *action = json_string_value(json_object_get(o, "action"));
+    const char *slot = json_string_value(opt(o, "slot"));
+    json_t *p = opt(o, "prev"), *sw = opt(o, "switched");
+    int64_t ms;
+    if (!json_is_object(o) || !time || !env || !action) {
+        why = "not an event document (needs seq, time, env, action)";
+        goto out;
+    }
+    e->seq = int_field(o, "seq", 1, &bad);
+    e->generation = int_field(o, "generation", 1, &bad);
+    if (bad || (seq_of(key) && seq_of(key) != e->seq)) {
+        why = "seq or generation is not a positive number matching its key";
+        goto out;
+    }
+    if (time_parse_iso(time, &ms) != 0 || env_name_check(env, NULL) != 0 ||
+        !deploy_action_valid(action)) {
+        why = "time, env or action has the wrong form";
+        goto out;
+    }
+    if (p && (!json_is_string(p) || !hex_lower_valid(json_string_value(p), SHA256_HEX_LEN))) {
+        why = "prev is not 64 lowercase hex digits";
+        goto out;
+    }
+    if ((opt(o, "slot") && (!slot || (strcmp(slot, "blue") && strcmp(slot, "green")))) ||
+        (sw && !json_is_boolean(sw))) {
+        why = "slot or switched has the wrong form";
+        goto out;
+    }
+    e->time = xstrdup(time);
+    e->env = xstrdup(env);
+    e->action = xstrdup(action);
+    e->slot = slot ? xstrdup(slot) : NULL;
+    e->switched = sw ? json_is_true(sw) : -1;
+    e->from = release_field(o, "from", &bad);
+    e->to = release_field(o, "to", &bad);
+    e->actor = deploy_text_field(o, "actor", 0, &bad);
+    e->message = deploy_text_field(o, "message", 1, &bad);
+    if (bad)
+        why = "from, to, actor or message has the wrong form";
+    else if (p)
+        memcpy(prev, json_string_value(p), SHA256_HEX_LEN + 1);
+out:
+    json_decref(o);
+    if (why) {
+        deploy_event_clear(e);
+        return sw_err_set(err, SW_EINVAL, "%s: %s", key, why);
+    }
+    return 0;
+}
+
+/* Loads event seq; hash (optional) receives the SHA-256 of the document. */
+static int event_load(struct store *st, int64_t seq, struct deploy_event *e,
+                      char hash[SHA256_HEX_LEN + 1], char prev[SHA256_HEX_LEN + 1],
+                      struct sw_err *err)
+{
+    char *key = event_key(seq), *data = NULL, unused[SHA256_HEX_LEN + 1];
+    size_t len;
+    int rc = store_get(st, key, &data, &len, NULL, err);
+    if (rc == SW_ENOTFOUND)
+        rc = sw_err_set(err, SW_ENOTFOUND, "%s: missing", key);
+    if (!rc)
+        rc = deploy_event_parse(key, data, len, e, prev ? prev : unused, err);
+    /* Hashed here, not taken from the ETag: on S3 an ETag is the service's. */
+    if (!rc && hash)
+        sha256_hex(data, len, hash);
+    free(data);
+    free(key);
+    return rc;
+}
+
+/* ---- the head ------------------------------------------------------------------ */
+
+struct head {
+    int64_t seq;                   /* newest event; 0: none */
+    char hash[SHA256_HEX_LEN + 1]; /* its SHA-256; "" when seq is 0 */
+    json_t *envs;                  /* {"env": {"seq": n, "generation": g}} */
+    char etag[SHA256_HEX_LEN + 1]; /* "" when the document does not exist */
+};
+
+static void head_clear(struct head *h)
+{
+    json_decref(h->envs);
+    memset(h, 0, sizeof(*h));
+}
+
+static int64_t head_env_generation(const struct head *h, const char *env)
+{
+    return json_integer_value(json_object_get(json_object_get(h->envs, env), "generation"));
+}
+
+static void head_advance(struct head *h, const struct deploy_event *e,
+                         const char hash[SHA256_HEX_LEN + 1])
+{
+    h->seq = e->seq;
+    memcpy(h->hash, hash, SHA256_HEX_LEN + 1);
+    if (e->generation > head_env_generation(h, e->env))
+        json_object_set_new(h->envs, e->env,
+                            json_pack("{s:I, s:I}", "seq", (json_int_t)e->seq, "generation",
+                                      (json_int_t)e->generation));
+}
+
+int deploy_head_parse(const char *data, size_t len, int64_t *seq, char hash[SHA256_HEX_LEN + 1],
+                      json_t **envs, struct sw_err *err)
+{
+    json_error_t je;
+    json_t *o = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+    int bad = 0;
+    if (!o)
+        return sw_err_set(err, SW_EINVAL, HEAD_KEY ": %s at line %d column %d", je.text, je.line,
+                          je.column);
+    *seq = int_field(o, "seq", 0, &bad);
+    const char *hx = json_string_value(json_object_get(o, "hash"));
+    json_t *ev = json_object_get(o, "envs");
+    if (bad || !json_is_object(ev) || (*seq > 0 && (!hx || !hex_lower_valid(hx, SHA256_HEX_LEN))))
+        bad = 1;
+    const char *name;
+    json_t *v;
+    json_object_foreach(ev, name, v)
+    {
+        if (bad || env_name_check(name, NULL) != 0 || !json_is_object(v)) {
+            bad = 1;
+            break;
+        }
+        int64_t s = int_field(v, "seq", 1, &bad);
+        int_field(v, "generation", 1, &bad);
+        if (s > *seq)
+            bad = 1;
+    }
+    if (bad) {
+        json_decref(o);
+        return sw_err_set(err, SW_EINVAL,
+                          HEAD_KEY ": not an audit head (needs seq, hash and envs, each well "
+                                   "formed)");
+    }
+    snprintf(hash, SHA256_HEX_LEN + 1, "%s", *seq > 0 ? hx : "");
+    *envs = json_incref(ev);
     json_decref(o);
     return 0;
 }
 
+/* Reads the head. A store from before the head existed has events but no
+ * head: it is built once from a listing (the only time an append lists). */
+static int head_load(struct store *st, struct head *h, int *missing, struct sw_err *err)
+{
+    char *data = NULL;
+    size_t len;
+    memset(h, 0, sizeof(*h));
+    *missing = 0;
+    int rc = store_get(st, HEAD_KEY, &data, &len, h->etag, err);
+    if (!rc) {
+        rc = deploy_head_parse(data, len, &h->seq, h->hash, &h->envs, err);
+        free(data);
+        return rc;
+    }
+    if (rc != SW_ENOTFOUND)
+        return rc;
+    *missing = 1;
+    h->etag[0] = '\0';
+    h->envs = json_object();
+    struct store_list l;
+    if ((rc = store_list_all(st, EVENT_PREFIX, &l, err)))
+        return rc;
+    for (size_t i = 0; i < l.n && !rc; i++) {
+        int64_t seq = seq_of(l.keys[i]);
+        struct deploy_event e;
+        char hash[SHA256_HEX_LEN + 1];
+        if (!seq)
+            continue;
+        if (seq != h->seq + 1)
+            rc = sw_err_set(err, SW_EINVAL, "%s: expected sequence %lld", l.keys[i],
+                            (long long)h->seq + 1);
+        else if (!(rc = event_load(st, seq, &e, hash, NULL, err))) {
+            head_advance(h, &e, hash);
+            deploy_event_clear(&e);
+        }
+    }
+    store_list_free(&l);
+    return rc;
+}
+
+static int head_save(struct store *st, struct head *h, struct sw_err *err)
+{
+    json_t *doc = json_pack("{s:I, s:o, s:O}", "seq", (json_int_t)h->seq, "hash",
+                            h->seq ? json_string(h->hash) : json_null(), "envs", h->envs);
+    char *body = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(doc);
+    int rc = store_put_if_match(st, HEAD_KEY, body, strlen(body), h->etag[0] ? h->etag : NULL,
+                                h->etag, err);
+    free(body);
+    return rc;
+}
+
+/* ---- appending ------------------------------------------------------------------ */
+
 static json_t *jstr_or_null(const char *s)
 {
     return s ? json_string(s) : json_null();
+}
+
+static char *event_dump(const struct env_state *s, int64_t seq, const char *prev)
+{
+    const struct env_change *c = &s->last;
+    char when[40];
+    time_format_iso(c->time_ms, when, sizeof(when));
+    json_t *doc =
+        json_pack("{s:I, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:o}", "seq",
+                  (json_int_t)seq, "time", when, "env", s->env, "actor", jstr_or_null(c->actor),
+                  "action", c->action, "from", jstr_or_null(c->from), "to", jstr_or_null(c->to),
+                  "slot", jstr_or_null(deploy_slot_name(c->slot)), "switched",
+                  c->switched < 0 ? json_null() : json_boolean(c->switched), "message",
+                  jstr_or_null(c->message), "generation", (json_int_t)c->generation, "prev",
+                  jstr_or_null(prev[0] ? prev : NULL));
+    char *body = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(doc);
+    return body;
+}
+
+/* The next sequence number is taken: by a writer whose head update is still
+ * to come, or one a crash stopped. When that event links to the head, it is a
+ * real continuation and the head moves over it; otherwise the log was
+ * tampered with and nothing more is appended until someone looks. */
+static int head_catch_up(struct store *st, struct head *h, struct sw_err *err)
+{
+    struct deploy_event e;
+    char hash[SHA256_HEX_LEN + 1], prev[SHA256_HEX_LEN + 1];
+    int rc = event_load(st, h->seq + 1, &e, hash, prev, err);
+    if (rc == SW_ENOTFOUND)
+        return 0; /* deleted meanwhile? the next round sees */
+    if (rc)
+        return rc;
+    if (strcmp(prev, h->hash) != 0) {
+        char *key = event_key(e.seq);
+        rc = sw_err_set(err, SW_EINVAL,
+                        "audit log: %s does not link to the newest event the head names; "
+                        "run 'slipway history --verify'",
+                        key);
+        free(key);
+    } else {
+        head_advance(h, &e, hash);
+        rc = head_save(st, h, err);
+        if (rc == SW_ECONFLICT)
+            rc = 0; /* someone else moved it: re-read */
+    }
+    deploy_event_clear(&e);
+    return rc;
 }
 
 int deploy_event_append(struct store *st, const struct env_state *s, struct sw_err *err)
@@ -85,47 +366,50 @@ int deploy_event_append(struct store *st, const struct env_state *s, struct sw_e
         return 0;
     int rc = 0;
     for (int attempt = 0; attempt < 50; attempt++) {
-        struct store_list l;
-        if ((rc = store_list_all(st, EVENT_PREFIX, &l, err)))
+        struct head h;
+        int missing;
+        if ((rc = head_load(st, &h, &missing, err)))
             return rc;
-        int64_t last_seq = l.n ? seq_of(l.keys[l.n - 1]) : 0;
-        char prev_hash[SHA256_HEX_LEN + 1] = "";
-        /* Already recorded? Look back for this environment's newest event. */
-        int recorded = 0;
-        for (size_t i = l.n; i-- > 0;) {
-            struct deploy_event e;
-            char h[SHA256_HEX_LEN + 1];
-            if ((rc = event_load(st, l.keys[i], &e, h, NULL, err)))
-                break;
-            if (i == l.n - 1)
-                memcpy(prev_hash, h, sizeof(h));
-            int mine = e.env && !strcmp(e.env, s->env);
-            recorded = mine && e.generation >= c->generation;
-            event_clear(&e);
-            if (mine)
-                break;
+        if (head_env_generation(&h, s->env) >= c->generation) {
+            /* Recorded already; a store from before the head gets one now. */
+            rc = missing ? head_save(st, &h, err) : 0;
+            head_clear(&h);
+            if (rc != SW_ECONFLICT)
+                return rc;
+            continue;
         }
-        store_list_free(&l);
-        if (rc || recorded)
-            return rc;
-        char when[40], *key = xasprintf(EVENT_PREFIX "%012lld.json", (long long)last_seq + 1);
-        time_format_iso(c->time_ms, when, sizeof(when));
-        json_t *doc = json_pack("{s:I, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:I, s:o}", "seq",
-                                (json_int_t)(last_seq + 1), "time", when, "env", s->env, "actor",
-                                jstr_or_null(c->actor), "action", c->action, "from",
-                                jstr_or_null(c->from), "to", jstr_or_null(c->to), "message",
-                                jstr_or_null(c->message), "generation", (json_int_t)c->generation,
-                                "prev", jstr_or_null(prev_hash[0] ? prev_hash : NULL));
-        char *body = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(doc);
+        char *key = event_key(h.seq + 1);
+        char *body = event_dump(s, h.seq + 1, h.hash);
+        if (!body) {
+            free(key);
+            head_clear(&h);
+            return sw_err_set(err, SW_EINVAL, "audit log: cannot encode the event");
+        }
         rc = store_put(st, key, body, strlen(body), STORE_IF_ABSENT, NULL, err);
+        if (rc == SW_EEXIST) {
+            rc = head_catch_up(st, &h, err);
+            rc = rc ? rc : SW_EAGAIN_ROUND;
+        } else if (!rc) {
+            struct deploy_event e = {.seq = h.seq + 1, .env = s->env, .generation = c->generation};
+            char hash[SHA256_HEX_LEN + 1];
+            sha256_hex(body, strlen(body), hash);
+            head_advance(&h, &e, hash);
+            rc = head_save(st, &h, err);
+            /* Lost to a writer who moved the head: our event is in the log;
+             * the next round sees it recorded, or catches the head up to it. */
+            if (rc == SW_ECONFLICT)
+                rc = SW_EAGAIN_ROUND;
+        }
         free(body);
         free(key);
-        if (rc != SW_EEXIST)
+        head_clear(&h);
+        if (rc != SW_EAGAIN_ROUND)
             return rc;
     }
     return sw_err_set(err, SW_ECONFLICT, "audit log: could not claim a sequence number");
 }
+
+/* ---- reading and verifying ------------------------------------------------------- */
 
 int deploy_history(struct store *st, const char *env, struct deploy_event **out, size_t *n,
                    struct sw_err *err)
@@ -136,13 +420,16 @@ int deploy_history(struct store *st, const char *env, struct deploy_event **out,
     *n = 0;
     if (rc)
         return rc;
-    *out = xcalloc(l.n, sizeof(**out));
+    *out = xcalloc(l.n + 1, sizeof(**out));
     for (size_t i = 0; i < l.n; i++) {
         struct deploy_event e;
-        if ((rc = event_load(st, l.keys[i], &e, NULL, NULL, err)))
+        int64_t seq = seq_of(l.keys[i]);
+        if (!seq)
+            continue;
+        if ((rc = event_load(st, seq, &e, NULL, NULL, err)))
             break;
-        if (env && (!e.env || strcmp(e.env, env) != 0)) {
-            event_clear(&e);
+        if (env && strcmp(e.env, env) != 0) {
+            deploy_event_clear(&e);
             continue;
         }
         (*out)[(*n)++] = e;
@@ -161,12 +448,22 @@ static int same_str(const char *a, const char *b)
     return a && b ? !strcmp(a, b) : a == b;
 }
 
-/* The chain pins every event but the newest, which nothing links to yet. Each
- * environment's state carries its last change, which pins that environment's
- * newest event. The state may be ahead (an append a crash left for the next
- * change, or a change made while we read); an event ahead of its state, or one
- * that differs from it, was altered. l is the listing the chain was checked on. */
-static int verify_anchors(struct store *st, const struct store_list *l, struct sw_err *err)
+/* The newest event of env among v[0..n), or NULL. */
+static const struct deploy_event *newest_of(const struct deploy_event *v, size_t n, const char *env)
+{
+    for (size_t i = n; i-- > 0;)
+        if (!strcmp(v[i].env, env))
+            return &v[i];
+    return NULL;
+}
+
+/* Each environment's state carries its last change, which pins that
+ * environment's newest event from the other side. The state may be one change
+ * ahead (an append a crash left for the next change, or a change made while
+ * we read), never more; an event ahead of its state, or one that differs from
+ * the change the state records, was altered. */
+static int verify_anchors(struct store *st, const struct deploy_event *v, size_t n,
+                          struct sw_err *err)
 {
     struct store_list envs;
     int rc = store_list_all(st, "envs/", &envs, err);
@@ -176,34 +473,90 @@ static int verify_anchors(struct store *st, const struct store_list *l, struct s
             continue;
         char *name = xstrndup(key + 5, strlen(key) - 5 - strlen("/state.json"));
         struct env_state *s = NULL;
-        char when[40] = "";
-        if (!(rc = deploy_state_load(st, name, &s, err)))
-            time_format_iso(s->last.time_ms, when, sizeof(when));
-        for (size_t i = l->n; !rc && i-- > 0;) {
-            struct deploy_event e;
-            if ((rc = event_load(st, l->keys[i], &e, NULL, NULL, err)))
-                break;
-            int mine = same_str(e.env, name);
-            const struct env_change *c = &s->last;
-            if (mine && e.generation > s->generation)
-                rc = sw_err_set(err, SW_EINVAL,
-                                "%s: altered (generation %lld, but %s is at generation %lld)",
-                                l->keys[i], (long long)e.generation, key, (long long)s->generation);
-            else if (mine && e.generation == c->generation &&
-                     !(same_str(e.action, c->action) && same_str(e.from, c->from) &&
-                       same_str(e.to, c->to) && same_str(e.actor, c->actor) &&
-                       same_str(e.message, c->message) && same_str(e.time, when)))
-                rc = sw_err_set(err, SW_EINVAL,
-                                "%s: altered (differs from the last change recorded in %s)",
-                                l->keys[i], key);
-            event_clear(&e);
-            if (mine)
-                break;
+        if (env_name_check(name, NULL) != 0 || (rc = deploy_state_load(st, name, &s, err))) {
+            free(name);
+            continue;
         }
+        const struct deploy_event *e = newest_of(v, n, name);
+        const struct env_change *c = &s->last;
+        char when[40];
+        time_format_iso(c->time_ms, when, sizeof(when));
+        int64_t logged = e ? e->generation : 0;
+        if (logged > s->generation)
+            rc = sw_err_set(err, SW_EINVAL,
+                            "events/%012lld.json: altered (generation %lld, but %s is at "
+                            "generation %lld)",
+                            (long long)e->seq, (long long)logged, key, (long long)s->generation);
+        else if (s->generation - logged > 1)
+            rc = sw_err_set(err, SW_EINVAL,
+                            "%s is at generation %lld but the audit log records %s only up to "
+                            "generation %lld: events were removed",
+                            key, (long long)s->generation, name, (long long)logged);
+        else if (e && logged == c->generation &&
+                 !(same_str(e->action, c->action) && same_str(e->from, c->from) &&
+                   same_str(e->to, c->to) && same_str(e->actor, c->actor) &&
+                   same_str(e->message, c->message) && same_str(e->time, when)))
+            rc = sw_err_set(err, SW_EINVAL,
+                            "events/%012lld.json: altered (differs from the last change recorded "
+                            "in %s)",
+                            (long long)e->seq, key);
         env_state_free(s);
         free(name);
     }
     store_list_free(&envs);
+    return rc;
+}
+
+/* The head must name the newest event, or the one before it when the newest
+ * was written by a change whose head update is still to come (or was stopped
+ * by a crash); its hash and per-environment generations must agree. */
+static int verify_head(struct store *st, const struct deploy_event *v, size_t n,
+                       char (*hashes)[SHA256_HEX_LEN + 1], struct sw_err *err)
+{
+    char *data = NULL;
+    size_t len;
+    int64_t seq;
+    char hash[SHA256_HEX_LEN + 1];
+    json_t *envs = NULL;
+    int rc = store_get(st, HEAD_KEY, &data, &len, NULL, err);
+    if (rc == SW_ENOTFOUND && n == 0)
+        return 0;
+    if (rc == SW_ENOTFOUND)
+        return sw_err_set(err, SW_EINVAL,
+                          HEAD_KEY " is missing, so the newest events cannot be checked (deleted, "
+                                   "or a store from before the head: the next change writes it)");
+    if (rc || (rc = deploy_head_parse(data, len, &seq, hash, &envs, err)))
+        goto out;
+    if (seq > (int64_t)n)
+        rc = sw_err_set(err, SW_EINVAL,
+                        HEAD_KEY " names event %lld but the log ends at %zu: events were removed",
+                        (long long)seq, n);
+    else if (seq + 1 < (int64_t)n)
+        rc = sw_err_set(err, SW_EINVAL,
+                        HEAD_KEY " names event %lld but the log goes on to %zu: events were added "
+                                 "behind its back",
+                        (long long)seq, n);
+    else if (seq > 0 && strcmp(hashes[seq - 1], hash) != 0)
+        rc = sw_err_set(err, SW_EINVAL,
+                        "events/%012lld.json: altered (its hash is not the one " HEAD_KEY
+                        " records)",
+                        (long long)seq);
+    const char *name;
+    json_t *val;
+    json_object_foreach(envs, name, val)
+    {
+        if (rc)
+            break;
+        const struct deploy_event *e = newest_of(v, (size_t)seq, name);
+        int64_t g = json_integer_value(json_object_get(val, "generation"));
+        if (!e || e->generation != g)
+            rc = sw_err_set(err, SW_EINVAL,
+                            HEAD_KEY " records %s at generation %lld, the log at %lld: altered",
+                            name, (long long)g, (long long)(e ? e->generation : 0));
+    }
+out:
+    json_decref(envs);
+    free(data);
     return rc;
 }
 
@@ -213,33 +566,40 @@ int deploy_history_verify(struct store *st, size_t *checked, struct sw_err *err)
     int rc = store_list_all(st, EVENT_PREFIX, &l, err);
     if (rc)
         return rc;
-    char prev_hash[SHA256_HEX_LEN + 1] = "";
+    struct deploy_event *v = xcalloc(l.n + 1, sizeof(*v));
+    char(*hashes)[SHA256_HEX_LEN + 1] = xcalloc(l.n + 1, sizeof(*hashes));
+    size_t n = 0;
     *checked = 0;
     for (size_t i = 0; i < l.n && !rc; i++) {
-        struct deploy_event e;
-        char h[SHA256_HEX_LEN + 1], *prev = NULL;
-        if ((rc = event_load(st, l.keys[i], &e, h, &prev, err)))
+        int64_t seq = seq_of(l.keys[i]);
+        char prev[SHA256_HEX_LEN + 1];
+        if (!seq)
+            continue;
+        if (seq != (int64_t)n + 1) {
+            rc = sw_err_set(err, SW_EINVAL, "events/%012zu.json: missing (events removed)", n + 1);
             break;
-        if (e.seq != (int64_t)i + 1)
-            rc = sw_err_set(err, SW_EINVAL, "%s: expected sequence %zu, found %lld", l.keys[i],
-                            i + 1, (long long)e.seq);
-        else if (i == 0 && prev)
+        }
+        if ((rc = event_load(st, seq, &v[n], hashes[n], prev, err)))
+            break;
+        if (n == 0 && prev[0])
             rc = sw_err_set(err, SW_EINVAL,
-                            "%s: chain broken: the first event links to an "
-                            "earlier one (altered, or events removed)",
+                            "%s: chain broken: the first event links to an earlier one (altered, "
+                            "or events removed)",
                             l.keys[i]);
-        else if (i > 0 && !same_str(prev, prev_hash))
+        else if (n > 0 && strcmp(prev, hashes[n - 1]) != 0)
             rc = sw_err_set(err, SW_EINVAL,
-                            "%s: chain broken: it does not carry the hash of %s (one of the two "
-                            "was altered)",
-                            l.keys[i], l.keys[i - 1]);
-        memcpy(prev_hash, h, sizeof(h));
-        free(prev);
-        event_clear(&e);
-        (*checked)++;
+                            "%s: chain broken: it does not carry the hash of "
+                            "events/%012zu.json (one of the two was altered)",
+                            l.keys[i], n);
+        n++;
     }
+    *checked = n;
     if (!rc)
-        rc = verify_anchors(st, &l, err);
+        rc = verify_head(st, v, n, hashes, err);
+    if (!rc)
+        rc = verify_anchors(st, v, n, err);
     store_list_free(&l);
+    deploy_events_free(v, n);
+    free(hashes);
     return rc;
 }

@@ -4,6 +4,8 @@
 
 #include "deploy/deploy.h"
 
+#include <jansson.h>
+
 struct env_lock {
     char *key;
     char etag[SHA256_HEX_LEN + 1];
@@ -18,6 +20,19 @@ void deploy_unlock(struct store *st, struct env_lock *lk);
 int deploy_state_save(struct store *st, struct env_state *s, struct sw_err *err);
 char *deploy_state_dump(const struct env_state *s);
 void env_change_clear(struct env_change *c);
+
+/* Text a person or a host supplied (actors, messages): UTF-8 without control
+ * characters, bounded; multiline allows line breaks and tabs. */
+int deploy_text_ok(const char *t, int multiline);
+/* An optional text field of o checked with deploy_text_ok; *bad is set when
+ * present but wrong. Caller frees. */
+char *deploy_text_field(json_t *o, const char *k, int multiline, int *bad);
+/* "deploy", "switch" or "rollback". */
+int deploy_action_valid(const char *a);
+
+/* Parses the audit head document (see history.c); *envs is a new reference. */
+int deploy_head_parse(const char *data, size_t len, int64_t *seq, char hash[SHA256_HEX_LEN + 1],
+                      json_t **envs, struct sw_err *err);
 
 /* Appends s->last to the audit log unless it is there already. */
 int deploy_event_append(struct store *st, const struct env_state *s, struct sw_err *err);

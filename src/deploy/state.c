@@ -10,6 +10,7 @@
  * overwriting a newer state.
  */
 #include "deploy/internal.h"
+#include "release/release.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -51,66 +52,181 @@ int deploy_idle_slot(const struct env_state *s)
     return s->live_slot == SLOT_BLUE ? SLOT_GREEN : SLOT_BLUE;
 }
 
-static char *jstr(json_t *o, const char *k)
+/* The parsers below read documents any writer of a shared bucket could have
+ * written: every field is checked, and one bad field refuses the document
+ * (the caller keeps what it had) rather than being half-used. */
+
+/* An optional field: absent or null gives 0; *bad is set when present but wrong. */
+static json_t *opt(json_t *o, const char *k)
 {
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? xstrdup(s) : NULL;
+    json_t *v = json_object_get(o, k);
+    return v && !json_is_null(v) ? v : NULL;
 }
 
-static int64_t jtime(json_t *o, const char *k)
+static char *release_field(json_t *o, const char *k, int *bad)
+{
+    json_t *v = opt(o, k);
+    if (!v)
+        return NULL;
+    if (!json_is_string(v) || !release_id_valid(json_string_value(v))) {
+        *bad = 1;
+        return NULL;
+    }
+    return xstrdup(json_string_value(v));
+}
+
+static int64_t time_field(json_t *o, const char *k, int *bad)
 {
     int64_t ms = 0;
-    const char *s = json_string_value(json_object_get(o, k));
-    if (s)
-        time_parse_iso(s, &ms);
+    json_t *v = opt(o, k);
+    if (v && (!json_is_string(v) || time_parse_iso(json_string_value(v), &ms) != 0))
+        *bad = 1;
     return ms;
 }
 
-static int slot_of(const char *s)
+char *deploy_text_field(json_t *o, const char *k, int multiline, int *bad)
 {
-    if (!s)
-        return SLOT_NONE;
-    return !strcmp(s, "blue") ? SLOT_BLUE : !strcmp(s, "green") ? SLOT_GREEN : SLOT_NONE;
+    json_t *v = opt(o, k);
+    if (!v)
+        return NULL;
+    const char *t = json_string_value(v);
+    if (!t || !deploy_text_ok(t, multiline)) {
+        *bad = 1;
+        return NULL;
+    }
+    return xstrdup(t);
 }
 
-static int state_parse(const char *key, const char *data, size_t len, struct env_state *s,
-                       struct sw_err *err)
+int deploy_text_ok(const char *t, int multiline)
+{
+    return text_valid(t, multiline ? 65536 : 256, multiline);
+}
+
+int deploy_action_valid(const char *a)
+{
+    return !strcmp(a, "deploy") || !strcmp(a, "switch") || !strcmp(a, "rollback");
+}
+
+static int slot_field(json_t *o, const char *k, int *bad)
+{
+    json_t *v = opt(o, k);
+    const char *s = json_string_value(v);
+    if (!v)
+        return SLOT_NONE;
+    if (s && !strcmp(s, "blue"))
+        return SLOT_BLUE;
+    if (s && !strcmp(s, "green"))
+        return SLOT_GREEN;
+    *bad = 1;
+    return SLOT_NONE;
+}
+
+/* Generations are counters of changes: non-negative and far below 2^53. */
+static int64_t gen_field(json_t *o, const char *k, int *bad)
+{
+    json_t *v = json_object_get(o, k);
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        json_integer_value(v) > ((json_int_t)1 << 50)) {
+        *bad = 1;
+        return 0;
+    }
+    return json_integer_value(v);
+}
+
+static const char *last_change_parse(json_t *last, struct env_state *s)
+{
+    int bad = 0;
+    if (!last)
+        return NULL;
+    if (!json_is_object(last))
+        return "last_change is not an object";
+    const char *a = json_string_value(json_object_get(last, "action"));
+    if (!a || !deploy_action_valid(a))
+        return "last_change.action is not deploy, switch or rollback";
+    snprintf(s->last.action, sizeof(s->last.action), "%s", a);
+    s->last.from = release_field(last, "from", &bad);
+    s->last.to = release_field(last, "to", &bad);
+    s->last.actor = deploy_text_field(last, "actor", 0, &bad);
+    s->last.message = deploy_text_field(last, "message", 1, &bad);
+    s->last.slot = slot_field(last, "slot", &bad);
+    json_t *sw = opt(last, "switched");
+    if (sw && !json_is_boolean(sw))
+        bad = 1;
+    s->last.switched = sw ? json_is_true(sw) : -1;
+    s->last.time_ms = time_field(last, "time", &bad);
+    s->last.generation = gen_field(last, "generation", &bad);
+    if (bad)
+        return "last_change holds a field of the wrong form";
+    if (s->last.generation > s->generation)
+        return "last_change is newer than the state";
+    return NULL;
+}
+
+/* The invariants every change keeps; a document breaking one was not written
+ * by slipway. */
+static const char *state_check(const struct env_state *s)
+{
+    if (s->strategy == STRATEGY_DIRECT)
+        return s->live_slot != SLOT_NONE || s->slot_release[0] || s->slot_release[1]
+                   ? "a direct environment has no slots"
+                   : NULL;
+    if (s->live_slot == SLOT_NONE)
+        return s->live_release ? "live_release is set but live_slot is not" : NULL;
+    const char *in_slot = s->slot_release[s->live_slot];
+    if (!s->live_release || !in_slot || strcmp(in_slot, s->live_release) != 0)
+        return "live_release is not the release in the live slot";
+    return NULL;
+}
+
+int deploy_state_parse(const char *key, const char *env, const char *data, size_t len,
+                       struct env_state *s, struct sw_err *err)
 {
     json_error_t je;
-    json_t *root = json_loadb(data, len, 0, &je);
+    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
     if (!root)
         return sw_err_set(err, SW_EINVAL, "%s: %s at line %d column %d", key, je.text, je.line,
                           je.column);
+    const char *why = NULL;
+    int bad = 0;
     const char *strategy = json_string_value(json_object_get(root, "strategy"));
-    if (!json_is_integer(json_object_get(root, "generation")) || !strategy) {
-        json_decref(root);
-        return sw_err_set(err, SW_EINVAL, "%s: not an environment state document", key);
+    const char *name = json_string_value(json_object_get(root, "env"));
+    json_t *slots = opt(root, "slots");
+    if (!json_is_object(root) || !strategy) {
+        why = "not an environment state document";
+        goto out;
+    }
+    if (name && strcmp(name, env) != 0) {
+        why = "it names another environment";
+        goto out;
+    }
+    if (strcmp(strategy, "blue-green") && strcmp(strategy, "direct")) {
+        why = "strategy is not direct or blue-green";
+        goto out;
     }
     s->strategy = !strcmp(strategy, "blue-green") ? STRATEGY_BLUE_GREEN : STRATEGY_DIRECT;
-    s->generation = json_integer_value(json_object_get(root, "generation"));
-    s->live_slot = slot_of(json_string_value(json_object_get(root, "live_slot")));
-    s->live_release = jstr(root, "live_release");
-    json_t *slots = json_object_get(root, "slots");
+    s->generation = gen_field(root, "generation", &bad);
+    s->live_slot = slot_field(root, "live_slot", &bad);
+    s->live_release = release_field(root, "live_release", &bad);
+    if (slots && !json_is_object(slots))
+        bad = 1;
     for (int i = 0; i < 2; i++) {
-        json_t *sl = json_object_get(slots, deploy_slot_name(i));
-        s->slot_release[i] = jstr(sl, "release");
-        s->slot_since_ms[i] = jtime(sl, "since");
+        json_t *sl = opt(slots, deploy_slot_name(i));
+        if (sl && !json_is_object(sl))
+            bad = 1;
+        s->slot_release[i] = release_field(sl, "release", &bad);
+        s->slot_since_ms[i] = time_field(sl, "since", &bad);
     }
-    s->previous_release = jstr(root, "previous_release");
-    s->previous_since_ms = jtime(root, "previous_since");
-    s->updated_ms = jtime(root, "updated");
-    json_t *last = json_object_get(root, "last_change");
-    if (json_is_object(last)) {
-        const char *a = json_string_value(json_object_get(last, "action"));
-        snprintf(s->last.action, sizeof(s->last.action), "%s", a ? a : "");
-        s->last.from = jstr(last, "from");
-        s->last.to = jstr(last, "to");
-        s->last.actor = jstr(last, "actor");
-        s->last.message = jstr(last, "message");
-        s->last.time_ms = jtime(last, "time");
-        s->last.generation = json_integer_value(json_object_get(last, "generation"));
-    }
+    s->previous_release = release_field(root, "previous_release", &bad);
+    s->previous_since_ms = time_field(root, "previous_since", &bad);
+    s->updated_ms = time_field(root, "updated", &bad);
+    if (bad)
+        why = "a field has the wrong form (release ids, slots, times, generation)";
+    else if (!(why = last_change_parse(opt(root, "last_change"), s)))
+        why = state_check(s);
+out:
     json_decref(root);
+    if (why)
+        return sw_err_set(err, SW_EINVAL, "%s: %s", key, why);
     return 0;
 }
 
@@ -121,12 +237,14 @@ int deploy_state_load(struct store *st, const char *env, struct env_state **out,
     struct env_state *s = xcalloc(1, sizeof(*s));
     s->env = xstrdup(env);
     s->live_slot = SLOT_NONE;
+    s->last.slot = SLOT_NONE;
+    s->last.switched = -1;
     int rc = store_get(st, key, &data, &len, s->etag, err);
     if (rc == SW_ENOTFOUND) {
         s->etag[0] = '\0';
         rc = 0;
     } else if (!rc) {
-        rc = state_parse(key, data, len, s, err);
+        rc = deploy_state_parse(key, env, data, len, s, err);
     }
     free(data);
     free(key);
@@ -160,8 +278,10 @@ char *deploy_state_dump(const struct env_state *s)
                                 json_pack("{s:o, s:o}", "release", jstr_or_null(s->slot_release[i]),
                                           "since", jtime_or_null(s->slot_since_ms[i])));
     const struct env_change *c = &s->last;
-    json_t *last = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:I}", "action", c->action, "from",
-                             jstr_or_null(c->from), "to", jstr_or_null(c->to), "actor",
+    json_t *last = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I}", "action", c->action,
+                             "from", jstr_or_null(c->from), "to", jstr_or_null(c->to), "slot",
+                             jstr_or_null(deploy_slot_name(c->slot)), "switched",
+                             c->switched < 0 ? json_null() : json_boolean(c->switched), "actor",
                              jstr_or_null(c->actor), "message", jstr_or_null(c->message), "time",
                              jtime_or_null(c->time_ms), "generation", (json_int_t)c->generation);
     json_t *root = json_pack(
