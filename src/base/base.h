@@ -52,6 +52,9 @@ int sw_errno_code(int errno_value);
 
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
+/* Zeroed memory aligned to align (a power of two), for structs declared
+ * _Alignas(cache line): calloc only guarantees 16 bytes. Free with free(). */
+void *xcalloc_aligned(size_t n, size_t size, size_t align);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);

@@ -102,6 +102,19 @@ void *xcalloc(size_t n, size_t size)
     return p;
 }
 
+void *xcalloc_aligned(size_t n, size_t size, size_t align)
+{
+    size_t total = (n ? n : 1) * (size ? size : 1);
+    if (size && total / size != (n ? n : 1))
+        oom();
+    total = (total + align - 1) / align * align; /* aligned_alloc wants a multiple */
+    void *p = aligned_alloc(align, total);
+    if (!p)
+        oom();
+    memset(p, 0, total);
+    return p;
+}
+
 void *xrealloc(void *p, size_t n)
 {
     p = realloc(p, n ? n : 1);

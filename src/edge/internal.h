@@ -79,9 +79,24 @@ const struct entry *table_find(const struct table *t, const char *path, size_t l
 
 enum { LISTEN_LIVE, LISTEN_PREVIEW, LISTEN_ADMIN };
 
+/* Why a site's release could not be loaded, in words safe for the public
+ * (no release or blob ids: those are on the admin listener and stderr). */
+enum load_failure {
+    LOAD_OK = 0,
+    LOAD_STATE,    /* the environment's state document is unreadable or invalid */
+    LOAD_MANIFEST, /* the release's manifest is missing or invalid */
+    LOAD_MISSING,  /* a body is missing from the store */
+    LOAD_HASH,     /* a body does not match its hash (or its size) */
+    LOAD_IO,       /* the store or the local cache could not be read or written */
+};
+const char *edge_failure_text(int why);
+/* table_load's code for a body whose bytes do not match its name. */
+#define TABLE_EHASH (-300)
+
 struct site {
     char name[64];
     atomic_int active;
+    atomic_int load_failure; /* enum load_failure of the newest attempt */
     _Atomic(struct table *) live;
     _Atomic(struct table *) preview;
     atomic_int live_state; /* 1: has a live release loaded, 0: none deployed, -1: error */
@@ -118,6 +133,7 @@ struct edge {
     struct site sites[EDGE_MAX_SITES];
     struct worker_stats *stats; /* nworkers */
     atomic_ulong switches[EDGE_MAX_SITES];
+    atomic_ulong load_failures[EDGE_MAX_SITES]; /* failed attempts to load a release */
     atomic_int ready;
     atomic_int draining;
     atomic_long conns; /* open connections, all workers */

@@ -76,7 +76,7 @@ int access_log_open(const char *path, int nworkers, struct access_log **out, str
         l->own_fd = 1;
     }
     l->n = nworkers;
-    l->w = xcalloc((size_t)nworkers, sizeof(*l->w));
+    l->w = xcalloc_aligned((size_t)nworkers, sizeof(*l->w), CACHELINE);
     for (int i = 0; i < nworkers; i++)
         pthread_mutex_init(&l->w[i].lock, NULL);
     if (pthread_create(&l->thread, NULL, log_thread, l) != 0) {

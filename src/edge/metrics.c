@@ -109,6 +109,20 @@ void metrics_render(struct edge *e, struct buf *b)
         if (used[i])
             buf_addf(b, "slipway_switches_total{env=\"%s\"} %lu\n", e->sites[i].name,
                      GET(e->switches[i]));
+    buf_adds(b, "# HELP slipway_release_load_failures_total Failed attempts to load an "
+                "environment's release (it keeps serving the one it has).\n"
+                "# TYPE slipway_release_load_failures_total counter\n");
+    for (int i = 0; i < EDGE_MAX_SITES; i++)
+        if (used[i])
+            buf_addf(b, "slipway_release_load_failures_total{env=\"%s\"} %lu\n", e->sites[i].name,
+                     GET(e->load_failures[i]));
+    buf_adds(b, "# HELP slipway_release_load_ok Whether the newest attempt to load each "
+                "environment's release succeeded (0 while it fails).\n"
+                "# TYPE slipway_release_load_ok gauge\n");
+    for (int i = 0; i < EDGE_MAX_SITES; i++)
+        if (used[i] && atomic_load(&e->sites[i].active))
+            buf_addf(b, "slipway_release_load_ok{env=\"%s\"} %d\n", e->sites[i].name,
+                     atomic_load(&e->sites[i].load_failure) == LOAD_OK);
     buf_adds(b, "# HELP slipway_release_info The release each listener serves.\n"
                 "# TYPE slipway_release_info gauge\n");
     for (int i = 0; i < EDGE_MAX_SITES; i++) {

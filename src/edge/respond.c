@@ -326,37 +326,49 @@ static void serve_path(struct response *r, const struct http_request *req, const
     text(r, req, 404, date, NULL, "404 Not Found\n");
 }
 
+/* /_slipway/ready. The admin listener says what every environment is doing
+ * and why one failed (release and blob ids included); a public listener, which
+ * a load balancer polls, says only whether this server is ready. */
+static void ready(struct response *r, const struct http_request *req, const char *date,
+                  struct edge *e, int detail)
+{
+    struct buf b = BUF_INIT;
+    int ok = atomic_load(&e->ready);
+    pthread_mutex_lock(&e->err_lock);
+    for (int i = 0; i < EDGE_MAX_SITES; i++) {
+        struct site *s = &e->sites[i];
+        if (!s->name[0] || !atomic_load(&s->active))
+            continue;
+        int st = atomic_load(&s->live_state);
+        if (st < 0)
+            ok = 0;
+        if (detail)
+            buf_addf(&b, "%s: %s%s%s\n", s->name,
+                     st > 0    ? "serving"
+                     : st == 0 ? "no release deployed"
+                               : "error",
+                     e->site_error[i][0] ? ": " : "", e->site_error[i]);
+    }
+    pthread_mutex_unlock(&e->err_lock);
+    buf_adds(&b, ok ? "ready\n" : "not ready\n");
+    text(r, req, ok ? 200 : 503, date, NULL, b.data);
+    buf_free(&b);
+}
+
 static void admin(struct response *r, const struct http_request *req, const char *date,
-                  struct edge *e, const char *path)
+                  struct edge *e, const char *path, int is_admin)
 {
     if (!strcmp(path, "/_slipway/health")) {
         text(r, req, 200, date, NULL, "ok\n");
         return;
     }
     if (!strcmp(path, "/_slipway/ready")) {
-        struct buf b = BUF_INIT;
-        int ready = atomic_load(&e->ready);
-        pthread_mutex_lock(&e->err_lock);
-        for (int i = 0; i < EDGE_MAX_SITES; i++) {
-            struct site *s = &e->sites[i];
-            if (!s->name[0] || !atomic_load(&s->active))
-                continue;
-            int st = atomic_load(&s->live_state);
-            if (st < 0)
-                ready = 0;
-            buf_addf(&b, "%s: %s%s%s\n", s->name,
-                     st > 0    ? "serving"
-                     : st == 0 ? "no release deployed"
-                               : "error",
-                     e->site_error[i][0] ? ": " : "", e->site_error[i]);
-        }
-        pthread_mutex_unlock(&e->err_lock);
-        buf_adds(&b, ready ? "ready\n" : "not ready\n");
-        text(r, req, ready ? 200 : 503, date, NULL, b.data);
-        buf_free(&b);
+        ready(r, req, date, e, is_admin);
         return;
     }
-    if (!strcmp(path, "/_slipway/metrics")) {
+    /* Everything else (metrics, and what later issues add) is for operators:
+     * only on the admin listener, which exists only with --admin. */
+    if (is_admin && !strcmp(path, "/_slipway/metrics")) {
         struct buf b = BUF_INIT;
         metrics_render(e, &b);
         status_line(r, 200, date);
@@ -391,10 +403,9 @@ void respond(struct edge *e, int worker, const struct listener_info *li,
         respond_error(r, -plen, date);
         return;
     }
-    int is_admin = li->kind == LISTEN_ADMIN || (!e->o->admin && !strncmp(path, "/_slipway/", 10));
-    if (is_admin) {
+    if (li->kind == LISTEN_ADMIN || !strncmp(path, "/_slipway/", 10)) {
         r->site = -1;
-        admin(r, req, date, e, path);
+        admin(r, req, date, e, path, li->kind == LISTEN_ADMIN);
         return;
     }
     struct site *s = &e->sites[li->site];
@@ -402,12 +413,17 @@ void respond(struct edge *e, int worker, const struct listener_info *li,
                                            memory_order_acquire);
     if (!t) {
         char msg[256];
-        snprintf(msg, sizeof(msg),
-                 li->kind == LISTEN_PREVIEW
-                     ? "slipway: the idle slot of %s holds no release yet\n"
-                     : "slipway: %s has no live release yet; deploy one with 'slipway deploy "
-                       "DIR --env %s'\n",
-                 s->name, s->name);
+        int why = atomic_load(&s->load_failure);
+        if (why)
+            snprintf(msg, sizeof(msg), "slipway: %s cannot serve: %s; nothing older is loaded\n",
+                     s->name, edge_failure_text(why));
+        else
+            snprintf(msg, sizeof(msg),
+                     li->kind == LISTEN_PREVIEW
+                         ? "slipway: the idle slot of %s holds no release yet\n"
+                         : "slipway: %s has no live release yet; deploy one with 'slipway "
+                           "deploy DIR --env %s'\n",
+                     s->name, s->name);
         text(r, req, 503, date, "Retry-After: 5\r\n", msg);
         return;
     }

@@ -93,12 +93,40 @@ static int listen_one(const struct addrinfo *ai, const char *addr, struct sw_err
     return fd;
 }
 
+/* SO_REUSEPORT lets any process of the same user bind an address already
+ * bound with it, and the kernel then spreads connections between them: two
+ * servers of different projects would silently share one address. A probe
+ * bound without SO_REUSEPORT fails while anyone else holds the address, as
+ * nginx's does; only then do the workers bind their shared sockets. */
+static int probe_free(const struct addrinfo *ai, const char *addr, const char *owner,
+                      struct sw_err *err)
+{
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return sw_err_sys(err, errno, "listen %s", addr);
+    int one = 1, rc = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0)
+        rc = errno == EADDRINUSE
+                 ? sw_err_set(err, SW_EEXIST,
+                              "address %s (%s) is in use by another process; stop it or choose "
+                              "another address",
+                              addr, owner)
+                 : sw_err_sys(err, errno, "listen %s (%s)", addr, owner);
+    close(fd);
+    return rc;
+}
+
 static struct binding *binding_new(const char *addr, struct listener_info li, int nworkers,
-                                   struct sw_err *err)
+                                   const char *owner, int probe, struct sw_err *err)
 {
     struct addrinfo *ai = NULL;
     if (parse_addr(addr, &ai, err))
         return NULL;
+    if (probe && probe_free(ai, addr, owner, err)) {
+        freeaddrinfo(ai);
+        return NULL;
+    }
     struct binding *b = xcalloc(1, sizeof(*b));
     b->addr = xstrdup(addr);
     b->li = li;
@@ -602,7 +630,7 @@ static int plan_bindings(struct server *s, struct env_config **envs, size_t n, s
     out->v = xcalloc(cap, sizeof(*out->v));
     out->n = 0;
     for (size_t i = 0; i <= 2 * n; i++) {
-        const char *addr;
+        const char *addr, *owner = "--admin";
         struct listener_info li;
         if (i == 2 * n) {
             if (!e->o->admin)
@@ -612,6 +640,7 @@ static int plan_bindings(struct server *s, struct env_config **envs, size_t n, s
         } else {
             struct env_config *c = envs[i / 2];
             int preview = i % 2;
+            owner = c->file;
             addr = preview ? c->preview : c->listen;
             if (!addr || (preview && c->strategy != STRATEGY_BLUE_GREEN))
                 continue;
@@ -629,8 +658,14 @@ static int plan_bindings(struct server *s, struct env_config **envs, size_t n, s
             if (!strcmp(s->cur.v[j]->addr, addr) && s->cur.v[j]->li.site == li.site &&
                 s->cur.v[j]->li.kind == li.kind)
                 b = s->cur.v[j];
+        /* An address this process holds already (moved to another
+         * environment by a reload) is ours to bind again; any other must be
+         * free of every other process. */
+        int ours = 0;
+        for (size_t j = 0; j < s->cur.n && !ours; j++)
+            ours = !strcmp(s->cur.v[j]->addr, addr);
         if (!b) {
-            b = binding_new(addr, li, e->nworkers, err);
+            b = binding_new(addr, li, e->nworkers, owner, !ours, err);
             if (!b)
                 return err ? err->code : SW_EIO;
             s->all = xrealloc(s->all, (s->nall + 1) * sizeof(*s->all));
@@ -665,15 +700,31 @@ static void send_bindings(struct server *s, const struct bindset *bs)
     memcpy(s->cur.v, bs->v, bs->n * sizeof(*bs->v));
 }
 
-/* SIGHUP: a bad file keeps the running configuration and says why. */
+/* Closes the bindings made since s->all held keep of them (a plan that
+ * failed half way must not leave sockets bound that no worker serves). */
+static void drop_new_bindings(struct server *s, size_t keep)
+{
+    for (size_t i = keep; i < s->nall; i++) {
+        for (int k = 0; k < s->e.nworkers; k++)
+            if (s->all[i]->fds[k] >= 0)
+                close(s->all[i]->fds[k]);
+        free(s->all[i]->addr);
+        free(s->all[i]);
+    }
+    s->nall = keep;
+}
+
+/* SIGHUP: a bad file, or an address another process holds, keeps the
+ * running configuration and says why. */
 static void reload(struct server *s)
 {
     struct sw_err err = {0};
     struct env_config **envs = NULL;
-    size_t n = 0;
+    size_t n = 0, had = s->nall;
     struct bindset bs = {0};
     if (env_configs_load_dir(s->e.o->envs_dir, &envs, &n, &err) ||
         plan_bindings(s, envs, n, &bs, &err)) {
+        drop_new_bindings(s, had);
         fprintf(stderr, "slipway serve: reload failed, keeping the running configuration: %s\n",
                 err.msg);
         env_configs_free(envs, n);
@@ -697,7 +748,7 @@ static void raise_fd_limit(void)
 
 int edge_run(const struct edge_opts *o, struct sw_err *err)
 {
-    struct server *s = xcalloc(1, sizeof(*s));
+    struct server *s = xcalloc_aligned(1, sizeof(*s), CACHELINE);
     struct edge *e = &s->e;
     struct env_config **envs = NULL;
     size_t n = 0;
@@ -709,7 +760,7 @@ int edge_run(const struct edge_opts *o, struct sw_err *err)
     if (e->nworkers > EDGE_MAX_WORKERS)
         e->nworkers = EDGE_MAX_WORKERS;
     pthread_mutex_init(&e->err_lock, NULL);
-    e->stats = xcalloc((size_t)e->nworkers, sizeof(*e->stats));
+    e->stats = xcalloc_aligned((size_t)e->nworkers, sizeof(*e->stats), CACHELINE);
     raise_fd_limit();
 
     /* Signals are handled here only; every thread inherits this mask. */

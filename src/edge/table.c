@@ -65,10 +65,25 @@ void table_free(struct table *t)
 /* A loaded body, shared by every rep with the same blob. */
 struct body {
     const char *hex;
+    const char *path; /* one file with this body, for messages */
     uint64_t size;
     char *mem;
     int fd;
 };
+
+/* Names what is wrong with a body in terms an operator can act on. */
+static int body_error(struct sw_err *err, int rc, const struct body *b, const char *key)
+{
+    if (rc == SW_ENOTFOUND)
+        return sw_err_set(err, SW_ENOTFOUND, "body of %s (%s) is missing from the store", b->path,
+                          key);
+    if (rc == TABLE_EHASH)
+        return sw_err_set(err, TABLE_EHASH,
+                          "body of %s (%s) does not match its hash or size; the store holds "
+                          "damaged or forged bytes",
+                          b->path, key);
+    return sw_err_prefix(err, "body of %s", b->path);
+}
 
 static int cmp_body(const void *a, const void *b)
 {
@@ -87,11 +102,15 @@ static int fetch_large(struct store *st, const char *cache_dir, struct body *b, 
         char key[128], *data = NULL, etag[SHA256_HEX_LEN + 1];
         size_t len;
         release_blob_key(b->hex, key, sizeof(key));
-        if ((rc = fs_mkdir_p(cache_dir, err)) || (rc = store_get(st, key, &data, &len, etag, err)))
+        if ((rc = fs_mkdir_p(cache_dir, err)))
             goto out;
+        if ((rc = store_get(st, key, &data, &len, etag, err))) {
+            rc = body_error(err, rc, b, key);
+            goto out;
+        }
         /* The cache must only ever hold verified bodies: it is served as is. */
         if (strcmp(etag, b->hex) != 0 || len != b->size)
-            rc = sw_err_set(err, SW_EINVAL, "%s: content does not match its hash", key);
+            rc = body_error(err, TABLE_EHASH, b, key);
         else
             rc = fs_write_atomic(path, data, len, err);
         free(data);
@@ -166,12 +185,12 @@ int table_load(struct store *st, const char *release_id, const struct env_config
     t->release_id = xstrdup(release_id);
     t->site = site;
     t->nworkers = nworkers;
-    t->refs = xcalloc((size_t)nworkers, sizeof(*t->refs));
+    t->refs = xcalloc_aligned((size_t)nworkers, sizeof(*t->refs), CACHELINE);
 
     /* Distinct bodies, each loaded once. */
     bodies = xcalloc(r->nfiles, sizeof(*bodies));
     for (size_t i = 0; i < r->nfiles; i++)
-        bodies[i] = (struct body){r->files[i].blob, r->files[i].size, NULL, -1};
+        bodies[i] = (struct body){r->files[i].blob, r->files[i].path, r->files[i].size, NULL, -1};
     qsort(bodies, r->nfiles, sizeof(*bodies), cmp_body);
     for (size_t i = 0; i < r->nfiles; i++)
         if (nb == 0 || strcmp(bodies[nb - 1].hex, bodies[i].hex) != 0)
@@ -191,11 +210,13 @@ int table_load(struct store *st, const char *release_id, const struct env_config
             char key[128], etag[SHA256_HEX_LEN + 1], *data = NULL;
             size_t len;
             release_blob_key(b->hex, key, sizeof(key));
-            if ((rc = store_get(st, key, &data, &len, etag, err)))
+            if ((rc = store_get(st, key, &data, &len, etag, err))) {
+                rc = body_error(err, rc, b, key);
                 goto out;
+            }
             if (strcmp(etag, b->hex) != 0 || len != b->size) {
                 free(data);
-                rc = sw_err_set(err, SW_EINVAL, "%s: content does not match its hash", key);
+                rc = body_error(err, TABLE_EHASH, b, key);
                 goto out;
             }
             b->mem = t->body_block + t->mem_bytes;
@@ -268,6 +289,8 @@ int table_load(struct store *st, const char *release_id, const struct env_config
     if (cfg && cfg->spa_fallback)
         t->fallback = table_find(t, cfg->spa_fallback + 1, strlen(cfg->spa_fallback + 1));
 out:
+    if (rc)
+        sw_err_prefix(err, "release %s", release_id);
     free(bodies); /* its memory and fds belong to t now */
     release_free(r);
     if (rc)

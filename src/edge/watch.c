@@ -26,7 +26,42 @@ struct wsite {
     struct table *live, *preview;
     int failed;
     int rebuild; /* load fresh tables even for releases already loaded (SIGHUP) */
+    /* A failed load is retried with backoff (a body may still be on its way
+     * to a shared bucket), and logged once per distinct reason. */
+    int64_t retry_at_ms, backoff_ms;
+    char logged[sizeof(((struct sw_err *)0)->msg)];
 };
+
+#define RETRY_FIRST_MS 250
+#define RETRY_MAX_MS 30000
+
+const char *edge_failure_text(int why)
+{
+    switch (why) {
+    case LOAD_STATE:
+        return "its state document in the store is unreadable or invalid";
+    case LOAD_MANIFEST:
+        return "its release manifest is missing or invalid";
+    case LOAD_MISSING:
+        return "a file of its release is missing from the store";
+    case LOAD_HASH:
+        return "a file of its release does not match its hash";
+    case LOAD_IO:
+        return "the store or the local cache could not be read";
+    }
+    return "no failure";
+}
+
+static int classify(int rc, int state_failed)
+{
+    if (state_failed)
+        return rc == SW_EIO ? LOAD_IO : LOAD_STATE;
+    if (rc == TABLE_EHASH)
+        return LOAD_HASH;
+    if (rc == SW_EINVAL)
+        return LOAD_MANIFEST;
+    return rc == SW_ENOTFOUND ? LOAD_MISSING : LOAD_IO;
+}
 
 struct retired {
     struct table *t;
@@ -157,13 +192,20 @@ static void poll_site(struct watch *w, int idx)
     struct env_state *st = NULL;
     struct sw_err err = {0};
     struct table *live = NULL, *preview = NULL;
+    int state_failed = 0;
     int rc = deploy_state_load(w->e->o->store, s->name, &st, &err);
-    if (rc)
+    if (rc) {
+        state_failed = 1;
         goto fail;
-    if (ws->etag[0] && !strcmp(ws->etag, st->etag) && !ws->failed) {
+    }
+    if (ws->etag[0] && !strcmp(ws->etag, st->etag) &&
+        (!ws->failed || time_mono_ms() < ws->retry_at_ms)) {
         env_state_free(st);
         return;
     }
+    /* A new state is a new attempt: retry it at once if it fails too. */
+    if (strcmp(ws->etag, st->etag) != 0)
+        ws->backoff_ms = 0;
     const char *preview_id = NULL;
     if (ws->cfg->strategy == STRATEGY_BLUE_GREEN && st->strategy == STRATEGY_BLUE_GREEN)
         preview_id = st->slot_release[deploy_idle_slot(st)];
@@ -183,13 +225,35 @@ static void poll_site(struct watch *w, int idx)
     atomic_store(&s->strategy, (int)ws->cfg->strategy);
     memcpy(ws->etag, st->etag, sizeof(ws->etag));
     ws->rebuild = 0;
+    if (ws->failed)
+        fprintf(stderr, "slipway serve: %s: loaded release %s; the earlier failure is over\n",
+                s->name, live ? live->release_id : "(none)");
+    ws->backoff_ms = 0;
+    ws->logged[0] = '\0';
+    atomic_store(&s->load_failure, LOAD_OK);
     set_error(w, idx, "");
     env_state_free(st);
     return;
 fail:
-    /* Keep serving what is loaded; report through /_slipway/ready. */
+    /* Keep serving what is loaded; report through /_slipway/ready, the
+     * metrics and stderr, and try again later. */
     if (live && live != ws->live && live != ws->preview)
         table_free(live);
+    atomic_fetch_add(&w->e->load_failures[idx], 1);
+    atomic_store(&s->load_failure, classify(rc, state_failed));
+    if (st)
+        memcpy(ws->etag, st->etag, sizeof(ws->etag));
+    ws->backoff_ms = ws->backoff_ms ? ws->backoff_ms * 2 : RETRY_FIRST_MS;
+    if (ws->backoff_ms > RETRY_MAX_MS)
+        ws->backoff_ms = RETRY_MAX_MS;
+    ws->retry_at_ms = time_mono_ms() + ws->backoff_ms;
+    if (strcmp(ws->logged, err.msg) != 0) {
+        char kept[160];
+        snprintf(kept, sizeof(kept), ws->live ? "keeps serving release %s" : "%s",
+                 ws->live ? ws->live->release_id : "has nothing older to serve (503)");
+        fprintf(stderr, "slipway serve: %s: %s; %s; retrying\n", s->name, err.msg, kept);
+        snprintf(ws->logged, sizeof(ws->logged), "%s", err.msg);
+    }
     set_error(w, idx, err.msg);
     if (!ws->live)
         atomic_store(&s->live_state, -1);

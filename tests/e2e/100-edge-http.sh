@@ -70,7 +70,8 @@ MANIFEST=$DATA/releases/$REL.json
 mf() { python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print([f for f in m["files"] if f["path"]==sys.argv[2]][0][sys.argv[3]])' "$MANIFEST" "$1" "$2"; }
 
 touch "$T/.before-serve"
-spawn "$SLIPWAY" serve >"$T/serve1.out" 2>"$T/serve1.err"
+P_ADM1=$(free_port)
+spawn "$SLIPWAY" serve --admin "127.0.0.1:$P_ADM1" >"$T/serve1.out" 2>"$T/serve1.err"
 SERVE1=$!
 wait_for "serve answers /_slipway/health" 30 "${C[@]}" -f -o /dev/null "http://127.0.0.1:$P_DEV/_slipway/health"
 
@@ -267,14 +268,20 @@ get h "$U/_slipway/health"; check "/_slipway/health: 200" test "$code" = 200
 get h "http://127.0.0.1:$P_BGP/_slipway/health"; check "/_slipway/health on a preview listener" test "$code" = 200
 get r "$U/_slipway/ready"
 check "/_slipway/ready: 200 once everything is loaded" test "$code" = 200
-check "/_slipway/ready lists each environment" eval 'grep -q "^dev: serving" "$T/r.b" && grep -q "^staging: serving" "$T/r.b" && grep -q "^empty: no release" "$T/r.b"'
+check "/_slipway/ready on a public listener says only that" test "$(cat "$T/r.b")" = ready
+get r "http://127.0.0.1:$P_ADM1/_slipway/ready"
+check "/_slipway/ready on the admin listener lists each environment" eval 'grep -q "^dev: serving" "$T/r.b" && grep -q "^staging: serving" "$T/r.b" && grep -q "^empty: no release" "$T/r.b"'
+get r "$U/_slipway/metrics"
+check "no metrics on a public listener (404)" eval 'test "$code" = 404 && ! grep -q slipway_ "$T/r.b"'
+get r "http://127.0.0.1:$P_BGP/_slipway/metrics"
+check "no metrics on a preview listener (404)" test "$code" = 404
 metric() { # NAME-WITH-LABELS: its value in $T/m.b
     python3 -c 'import sys
 for l in open(sys.argv[1]):
     if l.startswith(sys.argv[2] + " "): print(l.split()[-1]); break
 else: print(0)' "$T/m.b" "$1"
 }
-get m "$U/_slipway/metrics"
+get m "http://127.0.0.1:$P_ADM1/_slipway/metrics"
 check "/_slipway/metrics: 200, text/plain" eval 'test "$code" = 200 && grep -q "^text/plain" <<<"$(hdr m Content-Type)"'
 check "metrics parse as Prometheus text" python3 -c '
 import re, sys
@@ -292,7 +299,7 @@ BYTES=$(metric 'slipway_response_bytes_total{env="dev"}')
 CNT=$(metric 'slipway_request_duration_seconds_count{env="dev"}')
 for i in 1 2 3 4 5; do "${C[@]}" -o /dev/null "$U/"; done
 "${C[@]}" -o /dev/null "$U/nope"
-get m "$U/_slipway/metrics"
+get m "http://127.0.0.1:$P_ADM1/_slipway/metrics"
 check "requests_total 2xx grew by 5" test "$(metric 'slipway_requests_total{env="dev",slot="direct",class="2xx"}')" = $((REQ2 + 5))
 check "requests_total 4xx grew by 1" test "$(metric 'slipway_requests_total{env="dev",slot="direct",class="4xx"}')" = $((REQ4 + 1))
 check "response_bytes_total grew" test "$(metric 'slipway_response_bytes_total{env="dev"}')" -gt $((BYTES + 5 * $(stat -c %s "$S/index.html")))
@@ -326,19 +333,20 @@ get a "$A/_slipway/ready"
 check "--admin: ready is 503 while an environment failed to load" test "$code" = 503
 check "ready names the failing environment and why" grep -q "^bare: error: .*$bhex" "$T/a.b"
 get a "$U/_slipway/health"
-check "--admin: /_slipway/health on a live listener is the release's 404" eval 'test "$code" = 404 && cmp -s "$T/a.b" "$S/404.html"'
+check "--admin: health stays on live listeners (load balancers need it)" eval 'test "$code" = 200 && test "$(cat "$T/a.b")" = ok'
+get a "http://127.0.0.1:$P_BARE/_slipway/ready"
+check "public ready is 503 too, without the details" eval 'test "$code" = 503 && test "$(cat "$T/a.b")" = "not ready"'
 get a "http://127.0.0.1:$P_BGP/_slipway/metrics"; check "--admin: not on the preview listener either" test "$code" = 404
 sw deploy "$T/bare" --env bare; expect_rc "deploy a good release to the broken environment" 0
 wait_for "ready turns 200 once it is loaded" 10 "${C[@]}" -f -o /dev/null "$A/_slipway/ready"
 get a "http://127.0.0.1:$P_BARE/"; check "the good release is served" same "$T/a.b" "$T/bare/index.html"
 
-# The log: exactly one line per request to a site, none for the admin address.
-# Three site requests so far: /_slipway/health and /_slipway/metrics on site
-# listeners, and / on bare; the admin address is never logged.
+# The log: exactly one line per request to a site, none for /_slipway/ on any
+# listener. One site request so far: / on bare.
 log_lines_ge() { test "$(wc -l < "$T/access.log")" -ge "$1"; }
-wait_for "the earlier requests are logged" 5 log_lines_ge 3
-check "three lines for the three site requests so far" test "$(wc -l < "$T/access.log")" = 3
-n0=3
+wait_for "the earlier requests are logged" 5 log_lines_ge 1
+check "one line for the one site request so far" test "$(wc -l < "$T/access.log")" = 1
+n0=1
 "${C[@]}" -o /dev/null "$U/docs/"
 "${C[@]}" -o /dev/null "$U/missing.html?q=1"
 "${C[@]}" -o /dev/null -I "$U/r.txt"

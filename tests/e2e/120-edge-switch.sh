@@ -11,16 +11,16 @@ SECS=${SWITCH_SECONDS:-20}
 NSW=$(( SECS * 5 ))
 
 load_project
-spawn "$SLIPWAY" serve >"$T/serve.out" 2>"$T/serve.err"
+spawn "$SLIPWAY" serve --admin "127.0.0.1:$PA" >"$T/serve.out" 2>"$T/serve.err"
 SERVE=$!
 wait_for "serve is up" 30 curl -sf --max-time 5 -o /dev/null "http://127.0.0.1:$PL/_slipway/health"
 check "before: A is live" test "$(curl -s --max-time 5 "http://127.0.0.1:$PL/")" = A
 check "before: B is on preview" test "$(curl -s --max-time 5 "http://127.0.0.1:$PP/")" = B
-sw0=$(curl -s --max-time 5 "http://127.0.0.1:$PL/_slipway/metrics" | sed -n 's/^slipway_switches_total{env="staging"} //p')
+sw0=$(curl -s --max-time 5 "http://127.0.0.1:$PA/_slipway/metrics" | sed -n 's/^slipway_switches_total{env="staging"} //p')
 
 switch_under_load "${SECS}s" "$SECS" "$NSW"
 
-sw1=$(curl -s --max-time 5 "http://127.0.0.1:$PL/_slipway/metrics" | sed -n 's/^slipway_switches_total{env="staging"} //p')
+sw1=$(curl -s --max-time 5 "http://127.0.0.1:$PA/_slipway/metrics" | sed -n 's/^slipway_switches_total{env="staging"} //p')
 check "slipway_switches_total counted every switch ($sw0 → $sw1)" test "$((sw1 - sw0))" = "$NSW"
 live=$(curl -s --max-time 5 "http://127.0.0.1:$PL/"); prev=$(curl -s --max-time 5 "http://127.0.0.1:$PP/")
 check "after: live and preview serve the two releases" test "$(printf '%s%s' "$live" "$prev" | grep -o . | sort | tr -d '\n')" = AB

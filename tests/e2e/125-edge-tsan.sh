@@ -40,7 +40,7 @@ echo "# TSan build step took $(($(date +%s) - start)) s"
 load_project
 P_DEV=$(free_port)
 export TSAN_OPTIONS="halt_on_error=1:exitcode=66:second_deadlock_stack=1"
-spawn "$TSAN" serve --access-log "$T/access.log" >"$T/serve.out" 2>"$T/serve.err"
+spawn "$TSAN" serve --admin "127.0.0.1:$PA" --access-log "$T/access.log" >"$T/serve.out" 2>"$T/serve.err"
 SERVE=$!
 wait_for "TSan serve is up" 60 curl -sf --max-time 5 -o /dev/null "http://127.0.0.1:$PL/_slipway/health"
 unset TSAN_OPTIONS

@@ -72,7 +72,8 @@ head -c 20000000 /dev/urandom > "$T/s-dev/big.bin"
 # keep's release has many files, so rebuilding its table takes a while.
 mkdir -p "$T/s-keep/a"; for i in $(seq 1 300); do echo "$i" > "$T/s-keep/a/$i.txt"; done
 for e in dev keep gone move; do sw deploy "$(site "s-$e")" --env "$e"; expect_rc "deploy to $e" 0; done
-spawn "$SLIPWAY" serve >"$T/serve2.out" 2>"$T/serve2.err"
+PA2=$(free_port)
+spawn "$SLIPWAY" serve --admin "127.0.0.1:$PA2" >"$T/serve2.out" 2>"$T/serve2.err"
 SERVE=$!
 wait_for "serve is up" 30 serves "$P_MOVE"
 check "keep serves its release" body_is "$P_KEEP" s-keep
@@ -139,8 +140,8 @@ sw deploy "$T/s-added" --env added; expect_rc "deploy to a new environment" 0
 rm "$ENVS/gone.yml"
 env move "$P_MOVED"
 # Let wrk run for a moment before the reload.
-wait_for "wrk is under way" 5 grep -q . <(curl -s --max-time 5 "http://127.0.0.1:$P_KEEP/_slipway/metrics" | grep -E '^slipway_open_connections [5-9]')
-switches() { "${C[@]}" "http://127.0.0.1:$P_KEEP/_slipway/metrics" | sed -n "s/^slipway_switches_total{env=\"$1\"} //p"; }
+wait_for "wrk is under way" 5 grep -q . <(curl -s --max-time 5 "http://127.0.0.1:$PA2/_slipway/metrics" | grep -E '^slipway_open_connections [5-9]')
+switches() { "${C[@]}" "http://127.0.0.1:$PA2/_slipway/metrics" | sed -n "s/^slipway_switches_total{env=\"$1\"} //p"; }
 keep_switches=$(switches keep)
 kill -HUP "$SERVE"
 wait_for "an added environment is served after SIGHUP" 10 body_is "$P_ADDED" s-added
@@ -182,7 +183,8 @@ kill -TERM "$SERVE"; wait "$SERVE"; rc=$?
 check "serve exits 0 after reloads" test "$rc" = 0
 
 # ---- timeouts ----------------------------------------------------------------------------------
-spawn "$SLIPWAY" serve --header-timeout 1s --idle-timeout 1s >"$T/serve3.out" 2>"$T/serve3.err"
+PA3=$(free_port)
+spawn "$SLIPWAY" serve --admin "127.0.0.1:$PA3" --header-timeout 1s --idle-timeout 1s >"$T/serve3.out" 2>"$T/serve3.err"
 SERVE=$!
 wait_for "serve with 1 s timeouts is up" 30 serves "$P"
 cat > "$T/slow.py" <<'EOF'
@@ -243,12 +245,13 @@ echo "# idle keep-alive closed after $t s"
 check "--idle-timeout 1s: an idle keep-alive connection is closed after ~1 s ($t s)" python3 -c "import sys; sys.exit(not 0.9 <= $t <= 3)"
 n=$(python3 "$T/slow.py" busy "$P")
 check "--idle-timeout 1s: a connection used every 300 ms stays open ($n requests)" test "$n" -ge 7
-check "timeouts are counted in the metrics" grep -q '^slipway_timeouts_total [2-9]' <("${C[@]}" "http://127.0.0.1:$P/_slipway/metrics")
+check "timeouts are counted in the metrics" grep -q '^slipway_timeouts_total [2-9]' <("${C[@]}" "http://127.0.0.1:$PA3/_slipway/metrics")
 kill -TERM "$SERVE"; wait "$SERVE"; rc=$?
 check "serve exits 0" test "$rc" = 0
 
 # ---- connection limit ------------------------------------------------------------------------------
-spawn "$SLIPWAY" serve --max-connections 5 >"$T/serve4.out" 2>"$T/serve4.err"
+PA4=$(free_port)
+spawn "$SLIPWAY" serve --admin "127.0.0.1:$PA4" --max-connections 5 >"$T/serve4.out" 2>"$T/serve4.err"
 SERVE=$!
 wait_for "serve with --max-connections 5 is up" 30 serves "$P"
 cat > "$T/limit.py" <<'EOF'
@@ -296,7 +299,7 @@ sed 's/^/# /' "$T/limit.out"
 check "--max-connections 5: five connections are served" grep -qx 'five: 200 200 200 200 200' "$T/limit.out"
 check "--max-connections 5: the sixth gets 503 and is closed" grep -qx 'sixth: 503 closed' "$T/limit.out"
 check "--max-connections 5: a freed slot can be used again" grep -qx 'after: 200' "$T/limit.out"
-check "rejections are counted in the metrics" grep -q '^slipway_connections_rejected_total [1-9]' <("${C[@]}" "http://127.0.0.1:$P/_slipway/metrics")
+check "rejections are counted in the metrics" grep -q '^slipway_connections_rejected_total [1-9]' <("${C[@]}" "http://127.0.0.1:$PA4/_slipway/metrics")
 kill -TERM "$SERVE"; wait "$SERVE"; rc=$?
 check "serve exits 0" test "$rc" = 0
 check "no sanitizer report" eval '! grep -qE "runtime error|AddressSanitizer|LeakSanitizer" "$T"/serve*.err'

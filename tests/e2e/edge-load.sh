@@ -11,14 +11,14 @@
 #                        SECONDS or longer if switching is slow; checks 0 socket errors, 0 non-2xx,
 #                        both bodies seen, every switch exit 0; prints the
 #                        switch latency (switch returned → new body served).
-#                        A server must be answering on $PL.
+#                        A server must be answering on $PL, with --admin on $PA.
 
 load_project() {
     new_project
     mkdir -p "$T/A" "$T/B"
     printf 'A\n' > "$T/A/index.html"
     printf 'B\n' > "$T/B/index.html"
-    PL=$(free_port); PP=$(free_port)
+    PL=$(free_port); PP=$(free_port); PA=$(free_port) # PA: for serve --admin
     rm -f "$T/p/.slipway/environments/"*.yml
     cat > "$T/p/.slipway/environments/staging.yml" <<EOF
 strategy: blue-green
@@ -50,7 +50,7 @@ EOF
 
 _open_conns_ge() {
     local v
-    v=$(curl -sf --max-time 5 "http://127.0.0.1:$PL/_slipway/metrics" | sed -n 's/^slipway_open_connections //p')
+    v=$(curl -sf --max-time 5 "http://127.0.0.1:$PA/_slipway/metrics" | sed -n 's/^slipway_open_connections //p')
     [ "${v:-0}" -ge "$1" ]
 }
 
