@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the edge server's request parser (src/edge/http.c): every input is
+ * libFuzzer target for the edge server's request parser (src/http/parse.c): every input is
  * parsed as a request head under generous and tight limits, and the request-target of any
  * head that parses is normalised; the whole input is also normalised as a raw target so the
  * normaliser sees bytes the parser would have refused. Beyond the sanitizers, it checks the
@@ -7,7 +7,7 @@
  * its own (pipelining) and every shorter prefix of it only asks for more bytes, and a
  * normalised path is absolute, has no dot segments, no "//", no '\', no NUL and no controls.
  */
-#include "edge/http.h"
+#include "http/http.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -2,9 +2,12 @@
 #include "cmd/cmd.h"
 #include "edge/edge.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
     "usage: slipway serve [--admin ADDR] [--access-log PATH] [--workers N]\n"
@@ -80,12 +83,54 @@ static int opt(int c, const char *arg, void *ctx)
     return -1;
 }
 
-static void ready(void *arg)
+static void log_line(void *arg, const char *line)
 {
-    struct cli *cli = arg;
+    (void)arg;
+    struct buf b = BUF_INIT;
+    buf_adds(&b, "slipway serve: ");
+    buf_adds(&b, line);
+    buf_adds(&b, "\n");
+    /* One write per line: lines from the edge's threads never interleave. */
+    ssize_t ignored = write(STDERR_FILENO, b.data, b.len);
+    (void)ignored;
+    buf_free(&b);
+}
+
+/* Runs the edge until SIGTERM or SIGINT; SIGHUP reloads. This thread handles
+ * the signals: they are blocked before the edge starts its threads, which
+ * inherit the mask. */
+static int serve(struct cli *cli, const struct edge_opts *o, struct sw_err *err)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    struct edge *e = NULL;
+    int rc = edge_start(o, &e, err);
+    if (rc)
+        return rc;
     if (!cli->quiet)
         fprintf(stderr, "slipway serve: ready (project %s, store %s)\n", cli->project,
                 store_url(cli->store));
+    for (;;) {
+        int sig = sigwaitinfo(&set, NULL);
+        if (sig == SIGHUP) {
+            struct sw_err rerr = {0};
+            size_t n = 0;
+            if (edge_reload(e, &n, &rerr))
+                fprintf(stderr,
+                        "slipway serve: reload failed, keeping the running configuration: %s\n",
+                        rerr.msg);
+            else
+                fprintf(stderr, "slipway serve: reloaded %zu environments\n", n);
+        } else if (sig == SIGTERM || sig == SIGINT) {
+            break;
+        }
+    }
+    edge_stop(e);
+    return 0;
 }
 
 int cmd_serve(int argc, char **argv, struct cli *cli)
@@ -121,9 +166,8 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
     a.o.envs_dir = envs;
     a.o.cache_dir = cache;
     a.o.store = cli->store;
-    a.o.on_ready = ready;
-    a.o.on_ready_arg = cli;
-    rc = edge_run(&a.o, &err);
+    a.o.log = log_line;
+    rc = serve(cli, &a.o, &err);
     free(envs);
     free(cache);
     return rc ? cli_fail(&err) : EXIT_OK;

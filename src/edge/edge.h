@@ -1,13 +1,13 @@
 /*
- * edge — the HTTP/1.1 server that serves each environment's live slot (and,
- * for blue-green, the idle slot on its preview address), switching releases
- * atomically while it runs.
+ * edge — the static-file handler that serves each environment's live slot
+ * (and, for blue-green, the idle slot on its preview address), switching
+ * releases atomically while it runs, on the http module's server.
  *
- * One worker thread per core, each with its own epoll loop and its own
- * SO_REUSEPORT socket for every address; a watcher thread polls environment
- * state in the store, loads new releases into read-only tables and publishes
- * each with one atomic pointer store. Requests in flight finish on the table
- * they started on; a table is freed once no worker holds it.
+ * A watcher thread polls environment state in the store, loads new releases
+ * into read-only tables and publishes each with one atomic pointer store.
+ * Requests in flight finish on the table they started on; a table is freed
+ * once no worker holds it. The caller owns the process: its signals, its
+ * other services, its logging.
  */
 #ifndef SW_EDGE_H
 #define SW_EDGE_H
@@ -22,28 +22,41 @@ struct edge_opts {
     const char *envs_dir;      /* directory of environment files (.slipway/environments) */
     const char *cache_dir;     /* local blob cache for large bodies (.slipway/cache/blobs) */
     struct store *store;       /* borrowed for the whole run; must be thread-safe */
-    const char *admin;         /* "HOST:PORT" for /_slipway/ only, or NULL: on every listener */
+    const char *admin;         /* "HOST:PORT" for metrics and details, or NULL: none */
     const char *access_log;    /* a path, "-" for stdout, or NULL (off) */
     int workers;               /* 0: one per core */
     int64_t header_timeout_ms; /* whole request head must arrive within (default 10 s) */
     int64_t idle_timeout_ms;   /* idle keep-alive connections close after (default 60 s) */
-    int64_t drain_timeout_ms;  /* SIGTERM: in-flight requests get this long (default 10 s) */
+    int64_t drain_timeout_ms;  /* edge_stop: in-flight requests get this long (default 10 s) */
     int64_t poll_ms;           /* environment state poll interval (default 50 ms) */
     int max_connections;       /* beyond this, 503 and close (default 10000) */
     size_t small_body_max;     /* bodies up to this live in memory (default 64 KiB) */
-    /* Called once when every listener is bound and the first state poll is
-     * done; for tests and readiness messages. May be NULL. */
-    void (*on_ready)(void *arg);
-    void *on_ready_arg;
+    /* Where the edge's own lines go (a release that failed to load, its
+     * recovery): one line without a newline per call, from any thread.
+     * NULL: nowhere. */
+    void (*log)(void *arg, const char *line);
+    void *log_arg;
 };
 
 /* Fills o with the defaults above (fields that need a value stay NULL). */
 void edge_opts_init(struct edge_opts *o);
 
-/* Runs the server until SIGTERM or SIGINT (drain, then return 0). SIGHUP
- * reloads the environment files. The calling thread handles signals; it must
- * be the only thread when edge_run is called. Errors at start-up (an address
- * in use, a bad environment file) return a negative code with err set. */
-int edge_run(const struct edge_opts *o, struct sw_err *err);
+struct edge;
+
+/* Loads the environment files, binds every address (SW_EEXIST naming the
+ * address and file when another process holds one), loads every live and
+ * preview release once and starts serving; returns when requests are being
+ * answered. o's strings and store must outlive the edge. Stop and free with
+ * edge_stop. The caller should block the signals it handles before calling:
+ * the edge's threads inherit its mask. */
+int edge_start(const struct edge_opts *o, struct edge **out, struct sw_err *err);
+/* Re-reads the environment files: new environments are served, removed ones
+ * stop, changed addresses move, without dropping connections on unchanged
+ * listeners. On error (a bad file, an address another process holds)
+ * nothing changes. *nenvs: how many environments are now served. */
+int edge_reload(struct edge *e, size_t *nenvs, struct sw_err *err);
+/* Stops accepting, finishes in-flight requests within drain_timeout_ms, and
+ * frees everything. NULL is a no-op. */
+void edge_stop(struct edge *e);
 
 #endif

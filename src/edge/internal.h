@@ -7,14 +7,14 @@
 
 #include "deploy/deploy.h"
 #include "edge/edge.h"
-#include "edge/http.h"
+#include "http/http.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
 #define EDGE_MAX_SITES 64
-#define EDGE_MAX_WORKERS 64
+#define EDGE_MAX_WORKERS HTTP_MAX_WORKERS
 #define CACHELINE 64
 
 /* ---- release tables (table.c) -------------------------------------------- */
@@ -119,35 +119,41 @@ struct site_stats {
 
 struct worker_stats {
     _Alignas(CACHELINE) struct site_stats site[EDGE_MAX_SITES];
-    atomic_long open_conns;
-    atomic_ulong accepted;
-    atomic_ulong rejected; /* over the connection limit */
-    atomic_ulong timeouts;
+};
+
+/* What a listener is to the edge: the handler argument of each address. */
+struct listener_info {
+    struct edge *e;
+    int site; /* -1 for the admin listener */
+    int kind; /* LISTEN_LIVE / LISTEN_PREVIEW / LISTEN_ADMIN */
 };
 
 /* ---- the server state shared by all threads ------------------------------------ */
 
 struct edge {
+    struct edge_opts opts; /* a copy; strings borrowed from the caller */
     const struct edge_opts *o;
     int nworkers;
+    struct http_server *http;
+    /* Handler arguments, stable for the server's life so that a listener
+     * kept across a reload keeps its sockets: [site][live, preview]. */
+    struct listener_info li[EDGE_MAX_SITES][2];
+    struct listener_info admin_li;
     struct site sites[EDGE_MAX_SITES];
     struct worker_stats *stats; /* nworkers */
     atomic_ulong switches[EDGE_MAX_SITES];
     atomic_ulong load_failures[EDGE_MAX_SITES]; /* failed attempts to load a release */
     atomic_int ready;
-    atomic_int draining;
-    atomic_long conns; /* open connections, all workers */
-    /* Quiescence for table retirement: a worker bumps epoch each loop turn
-     * and sets idle while blocked in epoll_wait. */
-    struct {
-        _Alignas(CACHELINE) atomic_ulong epoch;
-        atomic_int idle;
-    } qs[EDGE_MAX_WORKERS];
     struct access_log *log;
+    struct watch *watch;
     int64_t started_ms;
     pthread_mutex_t err_lock; /* guards site_error */
     char site_error[EDGE_MAX_SITES][sizeof(((struct sw_err *)0)->msg)];
 };
+
+/* Writes a line to the log the caller of edge_start chose (stderr for
+ * slipway serve); nothing when it chose none. Any thread. */
+void edge_log(struct edge *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Writes the Prometheus exposition of e into b. */
 void metrics_render(struct edge *e, struct buf *b);

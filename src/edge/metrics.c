@@ -137,14 +137,8 @@ void metrics_render(struct edge *e, struct buf *b)
             buf_addf(b, "slipway_release_info{env=\"%s\",listener=\"preview\",release=\"%s\"} 1\n",
                      e->sites[i].name, pt->release_id);
     }
-    long open = 0;
-    unsigned long acc = 0, rej = 0, tmo = 0;
-    for (int w = 0; w < e->nworkers; w++) {
-        open += atomic_load_explicit(&e->stats[w].open_conns, memory_order_relaxed);
-        acc += GET(e->stats[w].accepted);
-        rej += GET(e->stats[w].rejected);
-        tmo += GET(e->stats[w].timeouts);
-    }
+    struct http_stats hs;
+    http_server_stats(e->http, &hs);
     buf_addf(b,
              "# HELP slipway_open_connections Client connections open now.\n"
              "# TYPE slipway_open_connections gauge\nslipway_open_connections %ld\n"
@@ -159,5 +153,5 @@ void metrics_render(struct edge *e, struct buf *b)
              "# TYPE slipway_timeouts_total counter\nslipway_timeouts_total %lu\n"
              "# HELP slipway_start_time_seconds When this process started.\n"
              "# TYPE slipway_start_time_seconds gauge\nslipway_start_time_seconds %.3f\n",
-             open < 0 ? 0 : open, acc, rej, tmo, (double)e->started_ms / 1000);
+             hs.open, hs.accepted, hs.rejected, hs.timeouts, (double)e->started_ms / 1000);
 }

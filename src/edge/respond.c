@@ -13,50 +13,14 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *reason(int status)
-{
-    switch (status) {
-    case 200:
-        return "OK";
-    case 206:
-        return "Partial Content";
-    case 301:
-        return "Moved Permanently";
-    case 304:
-        return "Not Modified";
-    case 400:
-        return "Bad Request";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 408:
-        return "Request Timeout";
-    case 414:
-        return "URI Too Long";
-    case 416:
-        return "Range Not Satisfiable";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 503:
-        return "Service Unavailable";
-    case 505:
-        return "HTTP Version Not Supported";
-    default:
-        return "Unknown";
-    }
-}
-
-static void status_line(struct response *r, int status, const char *date)
+static void status_line(struct http_response *r, int status, const char *date)
 {
     r->status = status;
-    buf_addf(r->hdr, "HTTP/1.1 %d %s\r\nServer: slipway\r\nDate: %s\r\n", status, reason(status),
-             date);
+    buf_addf(r->hdr, "HTTP/1.1 %d %s\r\nServer: slipway\r\nDate: %s\r\n", status,
+             http_reason(status), date);
 }
 
-static void finish_headers(struct response *r, const struct http_request *req)
+static void finish_headers(struct http_response *r, const struct http_request *req)
 {
     if (r->close)
         buf_adds(r->hdr, "Connection: close\r\n");
@@ -66,8 +30,8 @@ static void finish_headers(struct response *r, const struct http_request *req)
 }
 
 /* A short text response owned by the response (errors, redirects, admin). */
-static void text(struct response *r, const struct http_request *req, int status, const char *date,
-                 const char *extra_hdr, const char *body)
+static void text(struct http_response *r, const struct http_request *req, int status,
+                 const char *date, const char *extra_hdr, const char *body)
 {
     status_line(r, status, date);
     size_t len = strlen(body);
@@ -81,14 +45,6 @@ static void text(struct response *r, const struct http_request *req, int status,
         r->body = r->own.data;
         r->body_len = len;
     }
-}
-
-void respond_error(struct response *r, int status, const char *date)
-{
-    char body[128];
-    r->close = 1;
-    snprintf(body, sizeof(body), "%d %s\n", status, reason(status));
-    text(r, NULL, status, date, NULL, body);
 }
 
 /* If-None-Match: "*" or a list of entity tags, weak or strong (RFC 9110 §13.1.2
@@ -217,7 +173,7 @@ static int if_range_holds(const struct http_request *req, const struct rep *p)
     return h->value_len == p->etag_len && !memcmp(h->value, p->etag, p->etag_len);
 }
 
-static void serve_entry(struct response *r, const struct http_request *req, const char *date,
+static void serve_entry(struct http_response *r, const struct http_request *req, const char *date,
                         const struct entry *e, int status)
 {
     int k = REP_IDENTITY;
@@ -279,14 +235,14 @@ static void add_uri_path(struct buf *b, const char *path, size_t len)
 }
 
 /* Maps a normalised path onto the table. */
-static void serve_path(struct response *r, const struct http_request *req, const char *date,
+static void serve_path(struct http_response *r, const struct http_request *req, const char *date,
                        const struct table *t, const char *path, size_t plen)
 {
     char key[4200];
     const char *p = path + 1; /* drop the leading '/' */
     size_t n = plen - 1;
     if (n + 11 >= sizeof(key)) {
-        respond_error(r, 414, date);
+        http_respond_error(r, 414, date);
         return;
     }
     memcpy(key, p, n);
@@ -329,7 +285,7 @@ static void serve_path(struct response *r, const struct http_request *req, const
 /* /_slipway/ready. The admin listener says what every environment is doing
  * and why one failed (release and blob ids included); a public listener, which
  * a load balancer polls, says only whether this server is ready. */
-static void ready(struct response *r, const struct http_request *req, const char *date,
+static void ready(struct http_response *r, const struct http_request *req, const char *date,
                   struct edge *e, int detail)
 {
     struct buf b = BUF_INIT;
@@ -355,7 +311,7 @@ static void ready(struct response *r, const struct http_request *req, const char
     buf_free(&b);
 }
 
-static void admin(struct response *r, const struct http_request *req, const char *date,
+static void admin(struct http_response *r, const struct http_request *req, const char *date,
                   struct edge *e, const char *path, int is_admin)
 {
     if (!strcmp(path, "/_slipway/health")) {
@@ -389,9 +345,9 @@ static void admin(struct response *r, const struct http_request *req, const char
 }
 
 void respond(struct edge *e, int worker, const struct listener_info *li,
-             const struct http_request *req, const char *date, struct response *r)
+             const struct http_request *req, const char *date, struct http_response *r)
 {
-    r->site = li->site;
+    r->tag[0] = li->site;
     if (req->method == HTTP_OTHER) {
         /* RFC 9110 §15.5.6: 405 carries Allow. */
         text(r, req, 405, date, "Allow: GET, HEAD\r\n", "405 Method Not Allowed\n");
@@ -400,11 +356,11 @@ void respond(struct edge *e, int worker, const struct listener_info *li,
     char path[4096];
     int plen = http_path_normalize(req->target, req->target_len, path, sizeof(path));
     if (plen < 0) {
-        respond_error(r, -plen, date);
+        http_respond_error(r, -plen, date);
         return;
     }
     if (li->kind == LISTEN_ADMIN || !strncmp(path, "/_slipway/", 10)) {
-        r->site = -1;
+        r->tag[0] = -1;
         admin(r, req, date, e, path, li->kind == LISTEN_ADMIN);
         return;
     }
@@ -430,7 +386,7 @@ void respond(struct edge *e, int worker, const struct listener_info *li,
     /* Held until the response is written: the watcher frees a retired table
      * only when every worker's count for it is zero. */
     atomic_fetch_add_explicit(&t->refs[worker].n, 1, memory_order_relaxed);
-    r->held = t;
-    r->slot = t->slot;
+    r->hold = t;
+    r->tag[1] = t->slot;
     serve_path(r, req, date, t, path, (size_t)plen);
 }

@@ -113,8 +113,7 @@ static void retire(struct watch *w, struct table *t)
     struct retired *r = &w->retired[w->nretired++];
     memset(r, 0, sizeof(*r));
     r->t = t;
-    for (int i = 0; i < w->e->nworkers; i++)
-        r->epoch[i] = atomic_load(&w->e->qs[i].epoch);
+    http_server_snapshot(w->e->http, r->epoch);
 }
 
 /* Frees retired tables no worker can reach or hold any more. */
@@ -124,12 +123,8 @@ static void reap(struct watch *w)
     size_t keep = 0;
     for (size_t k = 0; k < w->nretired; k++) {
         struct retired *r = &w->retired[k];
-        if (!r->quiesced) {
-            r->quiesced = 1;
-            for (int i = 0; i < e->nworkers && r->quiesced; i++)
-                r->quiesced =
-                    atomic_load(&e->qs[i].idle) || atomic_load(&e->qs[i].epoch) != r->epoch[i];
-        }
+        if (!r->quiesced)
+            r->quiesced = http_server_quiesced(e->http, r->epoch);
         long held = 0;
         for (int i = 0; r->quiesced && i < r->t->nworkers; i++)
             held += atomic_load(&r->t->refs[i].n);
@@ -226,8 +221,8 @@ static void poll_site(struct watch *w, int idx)
     memcpy(ws->etag, st->etag, sizeof(ws->etag));
     ws->rebuild = 0;
     if (ws->failed)
-        fprintf(stderr, "slipway serve: %s: loaded release %s; the earlier failure is over\n",
-                s->name, live ? live->release_id : "(none)");
+        edge_log(w->e, "%s: loaded release %s; the earlier failure is over", s->name,
+                 live ? live->release_id : "(none)");
     ws->backoff_ms = 0;
     ws->logged[0] = '\0';
     atomic_store(&s->load_failure, LOAD_OK);
@@ -251,7 +246,7 @@ fail:
         char kept[160];
         snprintf(kept, sizeof(kept), ws->live ? "keeps serving release %s" : "%s",
                  ws->live ? ws->live->release_id : "has nothing older to serve (503)");
-        fprintf(stderr, "slipway serve: %s: %s; %s; retrying\n", s->name, err.msg, kept);
+        edge_log(w->e, "%s: %s; %s; retrying", s->name, err.msg, kept);
         snprintf(ws->logged, sizeof(ws->logged), "%s", err.msg);
     }
     set_error(w, idx, err.msg);

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "edge/http.h"
+#include "http/http.h"
 
 #include <jansson.h>
 #include <openssl/evp.h>

@@ -1,28 +1,32 @@
 /*
- * The edge server's event loops. One worker thread per core, each with its
- * own epoll instance and its own SO_REUSEPORT socket for every address, so
- * the kernel spreads connections and no two workers share a queue, a lock or
- * a counter on the request path.
+ * The HTTP server core: listening sockets, worker event loops, connections.
+ *
+ * One worker thread per core, each with its own epoll instance and its own
+ * SO_REUSEPORT socket for every address, so the kernel spreads connections
+ * and no two workers share a queue, a lock or a counter on the request path.
  *
  * A connection reads into a buffer bounded by the maximum head size, parses
- * one request at a time (pipelined requests wait in the buffer), and writes
- * each response completely — headers and an in-memory body with one writev,
- * or headers then sendfile for large bodies — before it looks at the next.
- * While a response is blocked on a full socket, the connection waits only
- * for EPOLLOUT, so unread pipelined input stays in the kernel.
+ * one request at a time (pipelined requests wait in the buffer), hands it to
+ * its listener's handler and writes the response completely — headers and an
+ * in-memory body with one writev, or headers then sendfile for a file —
+ * before it looks at the next. While a response is blocked on a full socket,
+ * the connection waits only for EPOLLOUT, so unread pipelined input stays in
+ * the kernel.
  *
- * The main thread owns signals: SIGTERM/SIGINT drain (stop accepting, let
- * in-flight requests finish within a deadline), SIGHUP reloads environment
- * files and hands each worker its new set of listening sockets.
+ * Listener sets are replaced by the thread that owns the server (a SIGHUP
+ * reload, say) and handed to each worker through its wake-up eventfd; a
+ * worker adopts them between two turns of its loop.
  */
-#include "edge/respond.h"
+#include "http/http.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,14 +44,15 @@
 #define TAG_LISTENER 1
 #define TAG_CONN 2
 #define TAG_WAKE 3
+#define CACHELINE 64
 
 /* ---- listening sockets ------------------------------------------------------ */
 
 struct binding {
     char *addr;
-    struct listener_info li;
-    int fds[EDGE_MAX_WORKERS]; /* worker w owns fds[w] */
-    int users;                 /* workers that still have it (main thread only) */
+    const struct http_handler *h;
+    void *arg;
+    int fds[HTTP_MAX_WORKERS]; /* worker w owns fds[w] */
 };
 
 struct bindset {
@@ -117,23 +122,24 @@ static int probe_free(const struct addrinfo *ai, const char *addr, const char *o
     return rc;
 }
 
-static struct binding *binding_new(const char *addr, struct listener_info li, int nworkers,
-                                   const char *owner, int probe, struct sw_err *err)
+static struct binding *binding_new(const struct http_listener *l, int nworkers, int probe,
+                                   struct sw_err *err)
 {
     struct addrinfo *ai = NULL;
-    if (parse_addr(addr, &ai, err))
+    if (parse_addr(l->addr, &ai, err))
         return NULL;
-    if (probe && probe_free(ai, addr, owner, err)) {
+    if (probe && probe_free(ai, l->addr, l->owner ? l->owner : "?", err)) {
         freeaddrinfo(ai);
         return NULL;
     }
     struct binding *b = xcalloc(1, sizeof(*b));
-    b->addr = xstrdup(addr);
-    b->li = li;
-    for (int i = 0; i < EDGE_MAX_WORKERS; i++)
+    b->addr = xstrdup(l->addr);
+    b->h = l->handler;
+    b->arg = l->arg;
+    for (int i = 0; i < HTTP_MAX_WORKERS; i++)
         b->fds[i] = -1;
     for (int i = 0; i < nworkers; i++) {
-        b->fds[i] = listen_one(ai, addr, err);
+        b->fds[i] = listen_one(ai, l->addr, err);
         if (b->fds[i] < 0) {
             for (int j = 0; j < i; j++)
                 close(b->fds[j]);
@@ -158,12 +164,12 @@ struct lsn {
 struct conn {
     int tag;
     int fd;
-    struct listener_info li;
+    struct binding *b;
     char *rbuf;
     size_t rlen, rcap;
     struct buf hdr;
     size_t hdr_off;
-    struct response res;
+    struct http_response res;
     uint64_t body_off;
     int busy; /* a response is being written */
     int64_t head_start_ms, last_ms, req_start_us;
@@ -173,7 +179,7 @@ struct conn {
 };
 
 struct worker {
-    struct edge *e;
+    _Alignas(CACHELINE) struct http_server *s;
     int id;
     int ep;
     int wake; /* eventfd: new bindings or drain */
@@ -188,6 +194,26 @@ struct worker {
     char date[40];
     time_t date_sec;
     int listening;
+    /* Written by this worker only; read (relaxed) by http_server_stats. */
+    atomic_long open_conns;
+    atomic_ulong accepted;
+    atomic_ulong rejected; /* over the connection limit */
+    atomic_ulong timeouts;
+    /* Quiescence: bumped every loop turn; idle while blocked in epoll_wait. */
+    _Alignas(CACHELINE) atomic_ulong epoch;
+    atomic_int idle;
+};
+
+struct http_server {
+    struct http_opts o;
+    int nworkers;
+    struct worker *w;
+    struct bindset cur;   /* what workers have been told */
+    struct binding **all; /* every binding ever made, freed at the end */
+    size_t nall;
+    atomic_int draining;
+    atomic_long conns; /* open connections, all workers */
+    int started, stopped;
 };
 
 static int64_t now_us(void)
@@ -208,10 +234,21 @@ static void update_date(struct worker *w)
     w->date_sec = t;
 }
 
+static void exchange_done(struct worker *w, struct conn *c, int completed)
+{
+    struct http_response *r = &c->res;
+    struct http_exchange x = {c->method, c->target, c->hdr.len + r->body_len,
+                              now_us() - c->req_start_us, completed};
+    if (c->b->h->done)
+        c->b->h->done(c->b->arg, w->id, &x, r);
+    r->hold = NULL;
+    c->busy = 0;
+}
+
 static void conn_close(struct worker *w, struct conn *c)
 {
-    if (c->res.held)
-        atomic_fetch_sub_explicit(&c->res.held->refs[w->id].n, 1, memory_order_release);
+    if (c->busy)
+        exchange_done(w, c, 0);
     epoll_ctl(w->ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     if (c->prev)
@@ -225,8 +262,8 @@ static void conn_close(struct worker *w, struct conn *c)
     free(c->rbuf);
     free(c);
     w->nconns--;
-    atomic_fetch_sub(&w->e->conns, 1);
-    atomic_fetch_sub_explicit(&w->e->stats[w->id].open_conns, 1, memory_order_relaxed);
+    atomic_fetch_sub(&w->s->conns, 1);
+    atomic_fetch_sub_explicit(&w->open_conns, 1, memory_order_relaxed);
 }
 
 static void set_events(struct worker *w, struct conn *c, uint32_t ev)
@@ -235,34 +272,10 @@ static void set_events(struct worker *w, struct conn *c, uint32_t ev)
     epoll_ctl(w->ep, EPOLL_CTL_MOD, c->fd, &e);
 }
 
-/* Bookkeeping once a response is fully written. */
-static void response_done(struct worker *w, struct conn *c)
-{
-    struct response *r = &c->res;
-    int64_t us = now_us() - c->req_start_us;
-    uint64_t bytes = c->hdr.len + r->body_len;
-    if (r->site >= 0)
-        metrics_observe(w->e, w->id, r->site, r->slot, r->status, bytes, us);
-    if (w->e->log && r->site >= 0) {
-        char when[40];
-        time_format_iso(time_now_ms(), when, sizeof(when));
-        access_log_add(w->e->log, w->id, "%s %s %s %s %s %d %llu %lld\n", when,
-                       w->e->sites[r->site].name,
-                       r->slot == 0   ? "blue"
-                       : r->slot == 1 ? "green"
-                                      : "direct",
-                       c->method, c->target, r->status, (unsigned long long)bytes, (long long)us);
-    }
-    if (r->held)
-        atomic_fetch_sub_explicit(&r->held->refs[w->id].n, 1, memory_order_release);
-    r->held = NULL;
-    c->busy = 0;
-}
-
 /* Writes as much of the response as the socket takes. 1: done, 0: blocked, -1: error. */
 static int conn_flush(struct worker *w, struct conn *c)
 {
-    struct response *r = &c->res;
+    struct http_response *r = &c->res;
     for (;;) {
         if (c->hdr_off < c->hdr.len) {
             struct iovec iov[2] = {{c->hdr.data + c->hdr_off, c->hdr.len - c->hdr_off}};
@@ -306,7 +319,8 @@ static void start_response(struct worker *w, struct conn *c)
     buf_reset(&c->hdr);
     buf_reset(&c->res.own);
     struct buf own = c->res.own;
-    c->res = (struct response){.hdr = &c->hdr, .own = own, .fd = -1, .site = -1, .slot = 2};
+    const int *tag = c->b->h->tag_default;
+    c->res = (struct http_response){.hdr = &c->hdr, .own = own, .fd = -1, .tag = {tag[0], tag[1]}};
     c->hdr_off = 0;
     c->body_off = 0;
     c->busy = 1;
@@ -335,7 +349,7 @@ static int conn_send(struct worker *w, struct conn *c)
         return 0;
     }
     int close_after = c->res.close;
-    response_done(w, c);
+    exchange_done(w, c, 1);
     if (close_after) {
         conn_close(w, c);
         return -1;
@@ -346,7 +360,6 @@ static int conn_send(struct worker *w, struct conn *c)
 /* Parses and answers every complete request in the buffer, one at a time. */
 static int conn_process(struct worker *w, struct conn *c)
 {
-    struct edge *e = w->e;
     while (!c->busy && c->rlen > 0) {
         struct http_request req;
         int n = http_parse_request(c->rbuf, c->rlen, MAX_LINE, MAX_HEAD, &req);
@@ -358,13 +371,12 @@ static int conn_process(struct worker *w, struct conn *c)
         if (n <= 0) {
             snprintf(c->method, sizeof(c->method), "-");
             snprintf(c->target, sizeof(c->target), "-");
-            respond_error(&c->res, n == 0 ? 431 : -n, w->date);
-            c->res.site = c->li.site;
+            http_respond_error(&c->res, n == 0 ? 431 : -n, w->date);
             c->rlen = 0;
         } else {
             note_request(c, &req);
-            c->res.close = !req.keep_alive || atomic_load(&e->draining);
-            respond(e, w->id, &c->li, &req, w->date, &c->res);
+            c->res.close = !req.keep_alive || atomic_load(&w->s->draining);
+            c->b->h->handle(c->b->arg, w->id, &req, w->date, &c->res);
             memmove(c->rbuf, c->rbuf + n, c->rlen - (size_t)n);
             c->rlen -= (size_t)n;
         }
@@ -437,7 +449,7 @@ static void conn_writable(struct worker *w, struct conn *c)
 
 static void accept_all(struct worker *w, struct lsn *l)
 {
-    struct edge *e = w->e;
+    struct http_server *s = w->s;
     for (;;) {
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
@@ -445,10 +457,10 @@ static void accept_all(struct worker *w, struct lsn *l)
                 continue;
             return; /* EAGAIN, or EMFILE: retried on the next readiness */
         }
-        atomic_fetch_add_explicit(&e->stats[w->id].accepted, 1, memory_order_relaxed);
-        if (atomic_fetch_add(&e->conns, 1) >= e->o->max_connections) {
-            atomic_fetch_sub(&e->conns, 1);
-            atomic_fetch_add_explicit(&e->stats[w->id].rejected, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&w->accepted, 1, memory_order_relaxed);
+        if (atomic_fetch_add(&s->conns, 1) >= s->o.max_connections) {
+            atomic_fetch_sub(&s->conns, 1);
+            atomic_fetch_add_explicit(&w->rejected, 1, memory_order_relaxed);
             static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nServer: slipway\r\n"
                                        "Content-Length: 0\r\nRetry-After: 1\r\n"
                                        "Connection: close\r\n\r\n";
@@ -462,7 +474,7 @@ static void accept_all(struct worker *w, struct lsn *l)
         struct conn *c = xcalloc(1, sizeof(*c));
         c->tag = TAG_CONN;
         c->fd = fd;
-        c->li = l->b->li;
+        c->b = l->b;
         c->last_ms = time_mono_ms();
         c->res.fd = -1;
         c->next = w->conns;
@@ -470,7 +482,7 @@ static void accept_all(struct worker *w, struct lsn *l)
             w->conns->prev = c;
         w->conns = c;
         w->nconns++;
-        atomic_fetch_add_explicit(&e->stats[w->id].open_conns, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&w->open_conns, 1, memory_order_relaxed);
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
         if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
             conn_close(w, c);
@@ -531,7 +543,7 @@ static void stop_listening(struct worker *w)
 /* Closes connections past their header or idle deadline. */
 static void sweep(struct worker *w, int draining)
 {
-    const struct edge_opts *o = w->e->o;
+    const struct http_opts *o = &w->s->o;
     int64_t now = time_mono_ms();
     struct conn *next;
     for (struct conn *c = w->conns; c; c = next) {
@@ -539,7 +551,7 @@ static void sweep(struct worker *w, int draining)
         int expired = c->rlen && !c->busy ? now - c->head_start_ms > o->header_timeout_ms
                                           : now - c->last_ms > o->idle_timeout_ms;
         if (expired)
-            atomic_fetch_add_explicit(&w->e->stats[w->id].timeouts, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&w->timeouts, 1, memory_order_relaxed);
         if (expired || (draining && !c->busy && !c->rlen))
             conn_close(w, c);
     }
@@ -548,25 +560,25 @@ static void sweep(struct worker *w, int draining)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    struct edge *e = w->e;
+    struct http_server *s = w->s;
     struct epoll_event evs[256];
     int64_t last_sweep = time_mono_ms(), drain_deadline = 0;
     w->listening = 1;
     for (;;) {
-        atomic_fetch_add(&e->qs[w->id].epoch, 1);
-        int draining = atomic_load(&e->draining);
+        atomic_fetch_add(&w->epoch, 1);
+        int draining = atomic_load(&s->draining);
         if (draining) {
             if (w->listening) {
                 stop_listening(w);
-                drain_deadline = time_mono_ms() + e->o->drain_timeout_ms;
+                drain_deadline = time_mono_ms() + s->o.drain_timeout_ms;
             }
             sweep(w, 1);
             if (!w->conns || time_mono_ms() > drain_deadline)
                 break;
         }
-        atomic_store(&e->qs[w->id].idle, 1);
+        atomic_store(&w->idle, 1);
         int n = epoll_wait(w->ep, evs, 256, draining ? 50 : 1000);
-        atomic_store(&e->qs[w->id].idle, 0);
+        atomic_store(&w->idle, 0);
         for (int i = 0; i < n; i++) {
             int tag = *(int *)evs[i].data.ptr;
             if (tag == TAG_WAKE) {
@@ -575,7 +587,7 @@ static void *worker_main(void *arg)
                 (void)ignored;
                 take_bindings(w);
             } else if (tag == TAG_LISTENER) {
-                if (!atomic_load(&e->draining))
+                if (!atomic_load(&s->draining))
                     accept_all(w, evs[i].data.ptr);
             } else {
                 struct conn *c = evs[i].data.ptr;
@@ -599,142 +611,73 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* ---- start, signals, reload -------------------------------------------------------- */
+/* ---- errors the server answers itself ------------------------------------------ */
 
-void edge_opts_init(struct edge_opts *o)
+const char *http_reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 206:
+        return "Partial Content";
+    case 301:
+        return "Moved Permanently";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 416:
+        return "Range Not Satisfiable";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Unknown";
+    }
+}
+
+void http_respond_error(struct http_response *r, int status, const char *date)
+{
+    char body[128];
+    int n = snprintf(body, sizeof(body), "%d %s\n", status, http_reason(status));
+    r->close = 1;
+    r->status = status;
+    buf_addf(r->hdr,
+             "HTTP/1.1 %d %s\r\nServer: slipway\r\nDate: %s\r\n"
+             "Content-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\n"
+             "Content-Length: %d\r\nConnection: close\r\n\r\n",
+             status, http_reason(status), date, n);
+    buf_add(&r->own, body, (size_t)n);
+    r->body = r->own.data;
+    r->body_len = (uint64_t)n;
+}
+
+/* ---- the server's life ---------------------------------------------------------------- */
+
+void http_opts_init(struct http_opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->header_timeout_ms = 10000;
     o->idle_timeout_ms = 60000;
     o->drain_timeout_ms = 10000;
-    o->poll_ms = 50;
     o->max_connections = 10000;
-    o->small_body_max = 64 * 1024;
-}
-
-struct server {
-    struct edge e;
-    struct worker *w;
-    struct bindset cur;   /* what workers have been told */
-    struct binding **all; /* every binding ever made, freed at exit */
-    size_t nall;
-    struct watch *watch;
-};
-
-/* Computes the bindings the environments want, reusing current ones. */
-static int plan_bindings(struct server *s, struct env_config **envs, size_t n, struct bindset *out,
-                         struct sw_err *err)
-{
-    struct edge *e = &s->e;
-    size_t cap = 2 * n + 1;
-    out->v = xcalloc(cap, sizeof(*out->v));
-    out->n = 0;
-    for (size_t i = 0; i <= 2 * n; i++) {
-        const char *addr, *owner = "--admin";
-        struct listener_info li;
-        if (i == 2 * n) {
-            if (!e->o->admin)
-                break;
-            addr = e->o->admin;
-            li = (struct listener_info){-1, LISTEN_ADMIN};
-        } else {
-            struct env_config *c = envs[i / 2];
-            int preview = i % 2;
-            owner = c->file;
-            addr = preview ? c->preview : c->listen;
-            if (!addr || (preview && c->strategy != STRATEGY_BLUE_GREEN))
-                continue;
-            int site = edge_site_index(e, c->name, 1);
-            if (site < 0)
-                return sw_err_set(err, SW_EINVAL, "too many environments (at most %d)",
-                                  EDGE_MAX_SITES);
-            li = (struct listener_info){site, preview ? LISTEN_PREVIEW : LISTEN_LIVE};
-        }
-        for (size_t j = 0; j < out->n; j++)
-            if (!strcmp(out->v[j]->addr, addr))
-                return sw_err_set(err, SW_EINVAL, "address %s is used twice", addr);
-        struct binding *b = NULL;
-        for (size_t j = 0; j < s->cur.n && !b; j++)
-            if (!strcmp(s->cur.v[j]->addr, addr) && s->cur.v[j]->li.site == li.site &&
-                s->cur.v[j]->li.kind == li.kind)
-                b = s->cur.v[j];
-        /* An address this process holds already (moved to another
-         * environment by a reload) is ours to bind again; any other must be
-         * free of every other process. */
-        int ours = 0;
-        for (size_t j = 0; j < s->cur.n && !ours; j++)
-            ours = !strcmp(s->cur.v[j]->addr, addr);
-        if (!b) {
-            b = binding_new(addr, li, e->nworkers, owner, !ours, err);
-            if (!b)
-                return err ? err->code : SW_EIO;
-            s->all = xrealloc(s->all, (s->nall + 1) * sizeof(*s->all));
-            s->all[s->nall++] = b;
-        }
-        out->v[out->n++] = b;
-    }
-    return 0;
-}
-
-static void send_bindings(struct server *s, const struct bindset *bs)
-{
-    for (int i = 0; i < s->e.nworkers; i++) {
-        struct bindset *copy = xcalloc(1, sizeof(*copy));
-        copy->v = xcalloc(bs->n ? bs->n : 1, sizeof(*copy->v));
-        memcpy(copy->v, bs->v, bs->n * sizeof(*bs->v));
-        copy->n = bs->n;
-        pthread_mutex_lock(&s->w[i].lock);
-        if (s->w[i].next) {
-            free(s->w[i].next->v);
-            free(s->w[i].next);
-        }
-        s->w[i].next = copy;
-        pthread_mutex_unlock(&s->w[i].lock);
-        uint64_t one = 1;
-        ssize_t ignored = write(s->w[i].wake, &one, sizeof(one));
-        (void)ignored;
-    }
-    free(s->cur.v);
-    s->cur.n = bs->n;
-    s->cur.v = xcalloc(bs->n ? bs->n : 1, sizeof(*bs->v));
-    memcpy(s->cur.v, bs->v, bs->n * sizeof(*bs->v));
-}
-
-/* Closes the bindings made since s->all held keep of them (a plan that
- * failed half way must not leave sockets bound that no worker serves). */
-static void drop_new_bindings(struct server *s, size_t keep)
-{
-    for (size_t i = keep; i < s->nall; i++) {
-        for (int k = 0; k < s->e.nworkers; k++)
-            if (s->all[i]->fds[k] >= 0)
-                close(s->all[i]->fds[k]);
-        free(s->all[i]->addr);
-        free(s->all[i]);
-    }
-    s->nall = keep;
-}
-
-/* SIGHUP: a bad file, or an address another process holds, keeps the
- * running configuration and says why. */
-static void reload(struct server *s)
-{
-    struct sw_err err = {0};
-    struct env_config **envs = NULL;
-    size_t n = 0, had = s->nall;
-    struct bindset bs = {0};
-    if (env_configs_load_dir(s->e.o->envs_dir, &envs, &n, &err) ||
-        plan_bindings(s, envs, n, &bs, &err)) {
-        drop_new_bindings(s, had);
-        fprintf(stderr, "slipway serve: reload failed, keeping the running configuration: %s\n",
-                err.msg);
-        env_configs_free(envs, n);
-        free(bs.v);
-        return;
-    }
-    send_bindings(s, &bs);
-    free(bs.v);
-    watch_reload(s->watch, envs, n);
-    fprintf(stderr, "slipway serve: reloaded %zu environments\n", n);
 }
 
 static void raise_fd_limit(void)
@@ -746,46 +689,21 @@ static void raise_fd_limit(void)
     }
 }
 
-int edge_run(const struct edge_opts *o, struct sw_err *err)
+int http_server_new(const struct http_opts *o, struct http_server **out, struct sw_err *err)
 {
-    struct server *s = xcalloc_aligned(1, sizeof(*s), CACHELINE);
-    struct edge *e = &s->e;
-    struct env_config **envs = NULL;
-    size_t n = 0;
-    struct bindset bs = {0};
-    int rc, started = 0;
-    e->o = o;
-    e->started_ms = time_now_ms();
-    e->nworkers = o->workers > 0 ? o->workers : sys_ncpu();
-    if (e->nworkers > EDGE_MAX_WORKERS)
-        e->nworkers = EDGE_MAX_WORKERS;
-    pthread_mutex_init(&e->err_lock, NULL);
-    e->stats = xcalloc_aligned((size_t)e->nworkers, sizeof(*e->stats), CACHELINE);
+    struct http_server *s = xcalloc(1, sizeof(*s));
+    s->o = *o;
+    s->nworkers = o->workers > 0 ? o->workers : sys_ncpu();
+    if (s->nworkers > HTTP_MAX_WORKERS)
+        s->nworkers = HTTP_MAX_WORKERS;
     raise_fd_limit();
-
-    /* Signals are handled here only; every thread inherits this mask. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    /* A peer that closes early must be an EPIPE on one connection, not a
+     * signal that ends the process. */
     signal(SIGPIPE, SIG_IGN);
-
-    if ((rc = env_configs_load_dir(o->envs_dir, &envs, &n, err)))
-        goto out;
-    if ((rc = plan_bindings(s, envs, n, &bs, err)))
-        goto out;
-    if (o->access_log && (rc = access_log_open(o->access_log, e->nworkers, &e->log, err)))
-        goto out;
-    if ((rc = watch_start(e, envs, n, &s->watch, err)))
-        goto out;
-    envs = NULL; /* the watcher owns them */
-    n = 0;
-    s->w = xcalloc((size_t)e->nworkers, sizeof(*s->w));
-    for (int i = 0; i < e->nworkers; i++) {
+    s->w = xcalloc_aligned((size_t)s->nworkers, sizeof(*s->w), CACHELINE);
+    for (int i = 0; i < s->nworkers; i++) {
         struct worker *w = &s->w[i];
-        w->e = e;
+        w->s = s;
         w->id = i;
         w->ep = epoll_create1(EPOLL_CLOEXEC);
         w->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -793,37 +711,131 @@ int edge_run(const struct edge_opts *o, struct sw_err *err)
         w->wake_obj.tag = TAG_WAKE;
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &w->wake_obj};
         if (w->ep < 0 || w->wake < 0 || epoll_ctl(w->ep, EPOLL_CTL_ADD, w->wake, &ev) < 0) {
-            rc = sw_err_sys(err, errno, "epoll");
-            goto stop;
+            int rc = sw_err_sys(err, errno, "epoll");
+            http_server_free(s);
+            return rc;
         }
     }
-    send_bindings(s, &bs);
-    for (; started < e->nworkers; started++)
-        if (pthread_create(&s->w[started].thread, NULL, worker_main, &s->w[started]) != 0) {
-            rc = sw_err_set(err, SW_EIO, "cannot start worker threads");
-            goto stop;
+    *out = s;
+    return 0;
+}
+
+int http_server_workers(const struct http_server *s)
+{
+    return s->nworkers;
+}
+
+static void wake(struct worker *w)
+{
+    uint64_t one = 1;
+    ssize_t ignored = write(w->wake, &one, sizeof(one));
+    (void)ignored;
+}
+
+static void send_bindings(struct http_server *s, const struct bindset *bs)
+{
+    for (int i = 0; i < s->nworkers; i++) {
+        struct bindset *copy = xcalloc(1, sizeof(*copy));
+        copy->v = xcalloc(bs->n ? bs->n : 1, sizeof(*copy->v));
+        memcpy(copy->v, bs->v, bs->n * sizeof(*bs->v));
+        copy->n = bs->n;
+        pthread_mutex_lock(&s->w[i].lock);
+        if (s->w[i].next) {
+            free(s->w[i].next->v);
+            free(s->w[i].next);
         }
-    atomic_store(&e->ready, 1);
-    if (o->on_ready)
-        o->on_ready(o->on_ready_arg);
-    for (;;) {
-        int sig = sigwaitinfo(&set, NULL);
-        if (sig == SIGHUP)
-            reload(s);
-        else if (sig == SIGTERM || sig == SIGINT)
+        s->w[i].next = copy;
+        pthread_mutex_unlock(&s->w[i].lock);
+        wake(&s->w[i]);
+    }
+    free(s->cur.v);
+    s->cur.n = bs->n;
+    s->cur.v = xcalloc(bs->n ? bs->n : 1, sizeof(*bs->v));
+    memcpy(s->cur.v, bs->v, bs->n * sizeof(*bs->v));
+}
+
+/* Closes and frees the bindings made since s->all held keep of them. */
+static void drop_bindings_from(struct http_server *s, size_t keep)
+{
+    for (size_t i = keep; i < s->nall; i++) {
+        for (int k = 0; k < s->nworkers; k++)
+            if (s->all[i]->fds[k] >= 0)
+                close(s->all[i]->fds[k]);
+        free(s->all[i]->addr);
+        free(s->all[i]);
+    }
+    s->nall = keep;
+}
+
+int http_server_listen(struct http_server *s, const struct http_listener *v, size_t n,
+                       struct sw_err *err)
+{
+    struct bindset bs = {xcalloc(n + 1, sizeof(*bs.v)), 0};
+    size_t had = s->nall;
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        for (size_t j = 0; j < bs.n && !rc; j++)
+            if (!strcmp(bs.v[j]->addr, v[i].addr))
+                rc = sw_err_set(err, SW_EINVAL, "address %s is used twice (%s)", v[i].addr,
+                                v[i].owner ? v[i].owner : "?");
+        if (rc)
             break;
+        struct binding *b = NULL;
+        int ours = 0;
+        for (size_t j = 0; j < s->cur.n && !b; j++) {
+            struct binding *c = s->cur.v[j];
+            ours |= !strcmp(c->addr, v[i].addr);
+            if (!strcmp(c->addr, v[i].addr) && c->h == v[i].handler && c->arg == v[i].arg)
+                b = c;
+        }
+        /* An address this server holds already (moved to another handler by
+         * a reload) is ours to bind again; any other must be free of every
+         * other process. */
+        if (!b) {
+            b = binding_new(&v[i], s->nworkers, !ours, err);
+            if (!b) {
+                rc = err ? err->code : SW_EIO;
+                break;
+            }
+            s->all = xrealloc(s->all, (s->nall + 1) * sizeof(*s->all));
+            s->all[s->nall++] = b;
+        }
+        bs.v[bs.n++] = b;
     }
-stop:
-    atomic_store(&e->draining, 1);
-    for (int i = 0; i < started; i++) {
-        uint64_t one = 1;
-        ssize_t ignored = write(s->w[i].wake, &one, sizeof(one));
-        (void)ignored;
-    }
-    for (int i = 0; i < started; i++)
+    if (rc)
+        drop_bindings_from(s, had);
+    else
+        send_bindings(s, &bs);
+    free(bs.v);
+    return rc;
+}
+
+int http_server_start(struct http_server *s, struct sw_err *err)
+{
+    for (; s->started < s->nworkers; s->started++)
+        if (pthread_create(&s->w[s->started].thread, NULL, worker_main, &s->w[s->started]) != 0)
+            return sw_err_set(err, SW_EIO, "cannot start worker threads");
+    return 0;
+}
+
+void http_server_stop(struct http_server *s)
+{
+    if (!s || s->stopped)
+        return;
+    s->stopped = 1;
+    atomic_store(&s->draining, 1);
+    for (int i = 0; i < s->started; i++)
+        wake(&s->w[i]);
+    for (int i = 0; i < s->started; i++)
         pthread_join(s->w[i].thread, NULL);
-    watch_stop(s->watch);
-    for (int i = 0; s->w && i < e->nworkers; i++) {
+}
+
+void http_server_free(struct http_server *s)
+{
+    if (!s)
+        return;
+    http_server_stop(s);
+    for (int i = 0; i < s->nworkers; i++) {
         struct worker *w = &s->w[i];
         if (w->next) {
             free(w->next->v);
@@ -836,10 +848,10 @@ stop:
             close(w->wake);
         pthread_mutex_destroy(&w->lock);
     }
-out:
-    /* Sockets of workers that never started (or bindings never handed out). */
+    /* Sockets of workers that never started (or bindings never handed out):
+     * a started worker closed its own. */
     for (size_t i = 0; i < s->nall; i++) {
-        for (int k = started; k < e->nworkers; k++)
+        for (int k = s->started; k < s->nworkers; k++)
             if (s->all[i]->fds[k] >= 0)
                 close(s->all[i]->fds[k]);
         free(s->all[i]->addr);
@@ -847,12 +859,33 @@ out:
     }
     free(s->all);
     free(s->cur.v);
-    free(bs.v);
-    env_configs_free(envs, n);
-    access_log_close(e->log);
     free(s->w);
-    free(e->stats);
-    pthread_mutex_destroy(&e->err_lock);
     free(s);
-    return rc;
+}
+
+void http_server_stats(struct http_server *s, struct http_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (int i = 0; i < s->nworkers; i++) {
+        out->open += atomic_load_explicit(&s->w[i].open_conns, memory_order_relaxed);
+        out->accepted += atomic_load_explicit(&s->w[i].accepted, memory_order_relaxed);
+        out->rejected += atomic_load_explicit(&s->w[i].rejected, memory_order_relaxed);
+        out->timeouts += atomic_load_explicit(&s->w[i].timeouts, memory_order_relaxed);
+    }
+    if (out->open < 0)
+        out->open = 0;
+}
+
+void http_server_snapshot(struct http_server *s, unsigned long *epochs)
+{
+    for (int i = 0; i < s->nworkers; i++)
+        epochs[i] = atomic_load(&s->w[i].epoch);
+}
+
+int http_server_quiesced(struct http_server *s, const unsigned long *epochs)
+{
+    for (int i = 0; i < s->nworkers; i++)
+        if (!atomic_load(&s->w[i].idle) && atomic_load(&s->w[i].epoch) == epochs[i])
+            return 0;
+    return 1;
 }

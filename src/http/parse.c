@@ -1,5 +1,5 @@
 /*
- * http.c — the strict HTTP/1.1 request-head parser of the edge server, and the
+ * parse.c — the strict HTTP/1.1 request-head parser of the http module, and the
  * request-target normaliser that turns what a client sent into a release path.
  *
  * The one idea: the parser keeps no state between calls. Each call scans the
@@ -16,7 +16,7 @@
  * connection closed, rather than guessed at. The server never reads request
  * bodies, so any request that announces one is refused too.
  */
-#include "edge/http.h"
+#include "http/http.h"
 
 #include <limits.h>
 #include <stdint.h>

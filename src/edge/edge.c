@@ -1,0 +1,200 @@
+/*
+ * The edge: the static-file handler of the http module, over every
+ * environment of a project. This file wires the pieces together — the http
+ * server and its listeners (each environment's live and preview address, the
+ * admin address), the watcher that keeps release tables current, metrics and
+ * the access log — and owns nothing of the I/O itself.
+ *
+ * The one idea: a listener's handler argument is a struct listener_info kept
+ * at a fixed place in struct edge for the server's whole life, so a reload
+ * that keeps an address for the same environment hands http the same
+ * (handler, arg) pair and the listener keeps its sockets and connections.
+ */
+#include "edge/respond.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void edge_opts_init(struct edge_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->header_timeout_ms = 10000;
+    o->idle_timeout_ms = 60000;
+    o->drain_timeout_ms = 10000;
+    o->poll_ms = 50;
+    o->max_connections = 10000;
+    o->small_body_max = 64 * 1024;
+}
+
+void edge_log(struct edge *e, const char *fmt, ...)
+{
+    if (!e->o->log)
+        return;
+    struct buf b = BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vaddf(&b, fmt, ap);
+    va_end(ap);
+    e->o->log(e->o->log_arg, b.data);
+    buf_free(&b);
+}
+
+/* ---- the handler --------------------------------------------------------------- */
+
+/* tag[0] of a response http built itself (a refused head): count it on the
+ * listener's own site. */
+#define SITE_OF_LISTENER (-2)
+
+static void edge_handle(void *arg, int worker, const struct http_request *req, const char *date,
+                        struct http_response *res)
+{
+    struct listener_info *li = arg;
+    respond(li->e, worker, li, req, date, res);
+}
+
+static void edge_done(void *arg, int worker, const struct http_exchange *x,
+                      struct http_response *res)
+{
+    struct listener_info *li = arg;
+    struct edge *e = li->e;
+    int site = res->tag[0] == SITE_OF_LISTENER ? li->site : res->tag[0];
+    int slot = res->tag[1];
+    if (site >= 0)
+        metrics_observe(e, worker, site, slot, res->status, x->bytes, x->us);
+    if (e->log && site >= 0) {
+        char when[40];
+        time_format_iso(time_now_ms(), when, sizeof(when));
+        access_log_add(e->log, worker, "%s %s %s %s %s %d %llu %lld\n", when, e->sites[site].name,
+                       slot == 0   ? "blue"
+                       : slot == 1 ? "green"
+                                   : "direct",
+                       x->method, x->target, res->status, (unsigned long long)x->bytes,
+                       (long long)x->us);
+    }
+    /* Release the table only now: its bodies were being written until here. */
+    struct table *t = res->hold;
+    if (t)
+        atomic_fetch_sub_explicit(&t->refs[worker].n, 1, memory_order_release);
+}
+
+static const struct http_handler edge_handler = {edge_handle, edge_done, {SITE_OF_LISTENER, 2}};
+
+/* ---- listeners ------------------------------------------------------------------- */
+
+/* The listeners the environments want: live and preview addresses, then the
+ * admin address. *out (caller frees) borrows strings from envs and e. */
+static int plan(struct edge *e, struct env_config **envs, size_t n, struct http_listener **out,
+                size_t *nout, struct sw_err *err)
+{
+    struct http_listener *v = xcalloc(2 * n + 1, sizeof(*v));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct env_config *c = envs[i];
+        int site = edge_site_index(e, c->name, 1);
+        if (site < 0) {
+            free(v);
+            return sw_err_set(err, SW_EINVAL, "too many environments (at most %d)", EDGE_MAX_SITES);
+        }
+        for (int preview = 0; preview < 2; preview++) {
+            const char *addr = preview ? c->preview : c->listen;
+            if (!addr || (preview && c->strategy != STRATEGY_BLUE_GREEN))
+                continue;
+            struct listener_info *li = &e->li[site][preview];
+            *li = (struct listener_info){e, site, preview ? LISTEN_PREVIEW : LISTEN_LIVE};
+            v[k++] = (struct http_listener){addr, c->file, &edge_handler, li};
+        }
+    }
+    if (e->o->admin) {
+        e->admin_li = (struct listener_info){e, -1, LISTEN_ADMIN};
+        v[k++] = (struct http_listener){e->o->admin, "--admin", &edge_handler, &e->admin_li};
+    }
+    *out = v;
+    *nout = k;
+    return 0;
+}
+
+/* ---- start, reload, stop ------------------------------------------------------------ */
+
+int edge_start(const struct edge_opts *o, struct edge **out, struct sw_err *err)
+{
+    struct edge *e = xcalloc_aligned(1, sizeof(*e), CACHELINE);
+    struct env_config **envs = NULL;
+    struct http_listener *ls = NULL;
+    size_t n = 0, nls = 0;
+    e->opts = *o;
+    e->o = &e->opts;
+    e->started_ms = time_now_ms();
+    pthread_mutex_init(&e->err_lock, NULL);
+    struct http_opts ho;
+    http_opts_init(&ho);
+    ho.workers = o->workers;
+    ho.header_timeout_ms = o->header_timeout_ms;
+    ho.idle_timeout_ms = o->idle_timeout_ms;
+    ho.drain_timeout_ms = o->drain_timeout_ms;
+    ho.max_connections = o->max_connections;
+    int rc = http_server_new(&ho, &e->http, err);
+    if (rc)
+        goto fail;
+    e->nworkers = http_server_workers(e->http);
+    e->stats = xcalloc_aligned((size_t)e->nworkers, sizeof(*e->stats), CACHELINE);
+    if ((rc = env_configs_load_dir(o->envs_dir, &envs, &n, err)) ||
+        (rc = plan(e, envs, n, &ls, &nls, err)))
+        goto fail;
+    /* Bound before anything is loaded: an address someone else holds must
+     * fail start-up at once, not after a large release was fetched. */
+    if ((rc = http_server_listen(e->http, ls, nls, err)))
+        goto fail;
+    if (o->access_log && (rc = access_log_open(o->access_log, e->nworkers, &e->log, err)))
+        goto fail;
+    if ((rc = watch_start(e, envs, n, &e->watch, err)))
+        goto fail;
+    envs = NULL; /* the watcher owns them */
+    n = 0;
+    if ((rc = http_server_start(e->http, err)))
+        goto fail;
+    atomic_store(&e->ready, 1);
+    free(ls);
+    *out = e;
+    return 0;
+fail:
+    free(ls);
+    env_configs_free(envs, n);
+    edge_stop(e);
+    return rc;
+}
+
+int edge_reload(struct edge *e, size_t *nenvs, struct sw_err *err)
+{
+    struct env_config **envs = NULL;
+    struct http_listener *ls = NULL;
+    size_t n = 0, nls = 0;
+    int rc = env_configs_load_dir(e->o->envs_dir, &envs, &n, err);
+    if (!rc)
+        rc = plan(e, envs, n, &ls, &nls, err);
+    if (!rc)
+        rc = http_server_listen(e->http, ls, nls, err);
+    free(ls);
+    if (rc) {
+        env_configs_free(envs, n);
+        return rc;
+    }
+    *nenvs = n;
+    watch_reload(e->watch, envs, n);
+    return 0;
+}
+
+void edge_stop(struct edge *e)
+{
+    if (!e)
+        return;
+    /* Workers first: once they are joined no response can hold a table. */
+    http_server_stop(e->http);
+    watch_stop(e->watch);
+    http_server_free(e->http);
+    access_log_close(e->log);
+    free(e->stats);
+    pthread_mutex_destroy(&e->err_lock);
+    free(e);
+}

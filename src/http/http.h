@@ -1,0 +1,205 @@
+/*
+ * http — an HTTP/1.1 server core that knows nothing of slipway: listening
+ * sockets, one epoll worker thread per core, connections with keep-alive and
+ * pipelining, the strict request parser, response writing (headers and a body
+ * from memory or from a file with sendfile), timeouts, a connection limit and
+ * a graceful drain. Each listener has a handler; the edge's static-file
+ * handler is one, the control API will be another.
+ *
+ * The parser and normaliser read untrusted bytes. They never allocate, never
+ * write outside the memory they are given, do work linear in their input and
+ * keep no state, so they are safe to call from any number of threads at once.
+ */
+#ifndef SW_HTTP_H
+#define SW_HTTP_H
+
+#include "base/base.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* HTTP_OTHER: a syntactically valid token method we don't serve (the caller answers 405). */
+enum http_method { HTTP_GET = 1, HTTP_HEAD, HTTP_OTHER };
+
+#define HTTP_MAX_HEADERS 64
+
+/* One header field line; name and value point into the parsed buffer, value has OWS trimmed. */
+struct http_header {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+};
+
+/* A parsed request head. Every pointer points into the buffer given to http_parse_request
+ * and is valid only as long as that buffer is unchanged. */
+struct http_request {
+    enum http_method method;
+    const char *method_str;
+    size_t method_len;
+    const char *target; /* raw request-target as sent */
+    size_t target_len;
+    int minor; /* 0 or 1 (HTTP/1.0, HTTP/1.1) */
+    struct http_header headers[HTTP_MAX_HEADERS];
+    size_t nheaders;
+    /* RFC 9112 §9.3: HTTP/1.1 persists unless a "close" connection option is sent;
+     * HTTP/1.0 persists only with "keep-alive" (and no "close"). */
+    int keep_alive;
+    /* Headers the server uses, NULL/0 when absent. Each may occur at most once (a second
+     * line is refused with -400), so the one pointer is the whole field value.
+     * host: the Host field value; for an absolute-form target ("http://a.b/x") it is the
+     * target's authority instead, since RFC 9112 §3.2.2 makes the server ignore Host then. */
+    const char *host;
+    size_t host_len;
+    const char *if_none_match;
+    size_t if_none_match_len;
+    const char *range;
+    size_t range_len;
+    const char *accept_encoding;
+    size_t accept_encoding_len;
+};
+
+/*
+ * Parses one request head from buf[0..len). Returns the number of bytes of the head (through
+ * the final CRLF CRLF, including any empty lines skipped before the request line) when it is
+ * complete, 0 when more bytes are needed, or a negative HTTP status when the request must be
+ * refused and the connection closed:
+ *   -400 malformed or ambiguous (including any Transfer-Encoding, and any Content-Length but a
+ *        single "0": requests never have bodies here), -414 request line longer than max_line,
+ *   -431 head longer than max_head or more than HTTP_MAX_HEADERS fields,
+ *   -505 a well-formed HTTP version other than 1.0 and 1.1.
+ *   (-501 is reserved; the parser does not currently return it.)
+ * A negative result may be returned before the head is complete, as soon as it is certain.
+ * Stateless: after 0, call again with the same bytes plus more; each call is O(min(len,
+ * max_head)). On return <= 0 the contents of *req are unspecified.
+ * A client sending one byte at a time would make re-parsing quadratic; a 0 can only turn into
+ * a head length when the new bytes hold a '\n', so a caller may re-parse only then or when
+ * len >= max_head (an error is then reported later, never missed).
+ */
+int http_parse_request(const char *buf, size_t len, size_t max_line, size_t max_head,
+                       struct http_request *req);
+
+/*
+ * Decodes and normalises the path of a request-target into out (NUL-terminated, starts with
+ * '/'). The query ("?...") is dropped; an absolute-form http(s) target has its scheme and
+ * authority stripped. Percent-decoding is done exactly once: "%252e" yields the bytes "%2e".
+ * "." and empty segments are removed, ".." pops a segment, a trailing slash is kept.
+ * Returns the length of out, or -400 for anything that is not a plain path: another form of
+ * target, a bad or encoded '/' or '\' escape, any '\', '#', NUL or control byte (raw or
+ * encoded), a ".." (in any encoding) that would climb above the root, or a result that does
+ * not fit in outlen-1 bytes. Decoded bytes >= 0x80 are kept as they are.
+ */
+int http_path_normalize(const char *target, size_t len, char *out, size_t outlen);
+
+/* Returns the index in req->headers of the first field named name (ASCII case-insensitive),
+ * or -1. */
+int http_find_header(const struct http_request *req, const char *name);
+
+/* ---- responses and handlers ------------------------------------------------ */
+
+/* What to send: headers in *hdr (status line through the empty line), then
+ * either body[0..body_len) or body_len bytes of fd from fd_off. A handler
+ * fills it; the server does the I/O. */
+struct http_response {
+    struct buf *hdr; /* borrowed: the connection's header buffer, empty on entry */
+    struct buf own;  /* storage a handler may use for generated bodies */
+    int status;
+    const char *body; /* must stay valid until done() is called */
+    uint64_t body_len;
+    int fd; /* -1: none; must stay open until done() */
+    off_t fd_off;
+    int close; /* close the connection after this response (set on entry when it must) */
+    /* The handler's own, given back to done(); the server never reads them. */
+    void *hold;
+    int tag[2];
+};
+
+/* What done() is told about an exchange. */
+struct http_exchange {
+    const char *method; /* as sent (truncated to 7 bytes), "-" when the head was refused */
+    const char *target; /* as sent (truncated to 255 bytes), "-" likewise */
+    uint64_t bytes;     /* headers and body written */
+    int64_t us;         /* from the head's arrival to the last byte written */
+    int completed;      /* 0: the connection failed before the response was written */
+};
+
+struct http_handler {
+    /* Builds the response to a parsed request; called on worker thread
+     * `worker` (0..workers-1). date is the current IMF-fixdate. res->close is
+     * already set when the connection will close anyway. Must not block. */
+    void (*handle)(void *arg, int worker, const struct http_request *req, const char *date,
+                   struct http_response *res);
+    /* Called once per response, written or abandoned, on the same worker:
+     * account for it and release what handle() held. Also called for the
+     * error responses the server makes itself (a refused head: 400, 414,
+     * 431, 505), with hold NULL and tag[] as tag_default. May be NULL. */
+    void (*done)(void *arg, int worker, const struct http_exchange *x, struct http_response *res);
+    int tag_default[2]; /* tag[] given to responses the server builds itself */
+};
+
+/* Fills res with a short text/plain error response that closes the
+ * connection ("400 Bad Request\n"). */
+void http_respond_error(struct http_response *res, int status, const char *date);
+/* The reason phrase of a status code ("Not Found"). Static storage. */
+const char *http_reason(int status);
+
+/* ---- the server ------------------------------------------------------------------ */
+
+struct http_opts {
+    int workers;               /* threads; 0: one per core */
+    int64_t header_timeout_ms; /* a request head must arrive within (default 10 s) */
+    int64_t idle_timeout_ms;   /* idle keep-alive connections close after (default 60 s) */
+    int64_t drain_timeout_ms;  /* http_server_stop gives in-flight requests this long (10 s) */
+    int max_connections;       /* beyond this, 503 and close (default 10000) */
+};
+void http_opts_init(struct http_opts *o);
+
+/* One address to listen on and who answers it. */
+struct http_listener {
+    const char *addr;  /* "HOST:PORT", "[v6]:PORT" */
+    const char *owner; /* for messages: the file or option that asked for it */
+    const struct http_handler *handler;
+    void *arg; /* handed to the handler; must outlive the listener */
+};
+
+#define HTTP_MAX_WORKERS 64
+
+struct http_server;
+
+/* Creates a server with no listeners and no threads yet. Free with
+ * http_server_free after http_server_stop. */
+int http_server_new(const struct http_opts *o, struct http_server **out, struct sw_err *err);
+/* The number of worker threads (fixed at creation). */
+int http_server_workers(const struct http_server *s);
+/* Makes v[0..n) the set of listeners: an address kept with the same handler
+ * and arg keeps its sockets (and connections); new ones are bound, one
+ * SO_REUSEPORT socket per worker, after a probe that fails with SW_EEXIST
+ * naming the address and its owner when any other process holds it. On any
+ * error nothing changes. May be called before and after http_server_start,
+ * from one thread at a time. */
+int http_server_listen(struct http_server *s, const struct http_listener *v, size_t n,
+                       struct sw_err *err);
+/* Starts the worker threads. */
+int http_server_start(struct http_server *s, struct sw_err *err);
+/* Stops accepting, lets in-flight requests finish within drain_timeout_ms,
+ * closes everything and joins the workers. Idempotent. */
+void http_server_stop(struct http_server *s);
+void http_server_free(struct http_server *s);
+
+/* Connection counters, summed over workers. */
+struct http_stats {
+    long open;
+    unsigned long accepted, rejected, timeouts;
+};
+void http_server_stats(struct http_server *s, struct http_stats *out);
+
+/* Quiescence, for data published to workers through an atomic pointer (as
+ * RCU does): take a snapshot after unpublishing, and once
+ * http_server_quiesced says every worker has since gone back to its event
+ * loop (or sat idle in it), none can still be about to use the old data.
+ * epochs has HTTP_MAX_WORKERS entries. Thread-safe, lock-free. */
+void http_server_snapshot(struct http_server *s, unsigned long *epochs);
+int http_server_quiesced(struct http_server *s, const unsigned long *epochs);
+
+#endif
