@@ -5,7 +5,6 @@
  */
 #include "release/release.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -133,45 +132,142 @@ const char *release_content_type(const char *path)
     return "application/octet-stream";
 }
 
-/* A fingerprint is a name segment, delimited by '.' or '-', that is either at
- * least 8 hex digits ("app.3f9a2c1d.js", webpack) or exactly 8 characters of
- * base64url mixing letters and digits ("index-BxYz12Ab.js", Vite/Rollup). */
-static int is_fingerprint(const char *s, size_t n)
+/* ---- fingerprints ---------------------------------------------------------
+ * A file may be cached for a year only if its name changes whenever its body
+ * does. Bundlers put a digest of the body in the name, and people put versions,
+ * dates, sizes and camel-case words with digits there ("jquery-3.7.1",
+ * "photo-20240101", "Inter-Bold2023"), so each shape below is exactly what a
+ * bundler emits and must also look like a digest. A name the rules miss is only
+ * revalidated, never stale; an environment can still list its own patterns. */
+
+static int is_digit(int c)
 {
-    size_t hex = 0, digits = 0, alpha = 0, other = 0;
+    return c >= '0' && c <= '9';
+}
+
+static int is_lower(int c)
+{
+    return c >= 'a' && c <= 'z';
+}
+
+static int is_upper(int c)
+{
+    return c >= 'A' && c <= 'Z';
+}
+
+/* webpack [contenthash] (20 hex digits, 16 with xxhash64, [contenthash:8] in
+ * Create React App), Parcel (8), Hugo's fingerprint (64 for SHA-256), Next.js
+ * (16), gulp-rev (10): at least 8 lower-case hex digits with a letter and a
+ * digit, so no date or timestamp. Below 12 digits, letters and digits must
+ * also alternate at least twice, which a hex word and a number ("cafe2024",
+ * "abcd1234", "2024face") do not; 91% of random 8-digit digests do. */
+static int hex_digest(const char *s, size_t n)
+{
+    if (n < 8)
+        return 0;
+    size_t digits = 0, changes = 0;
     for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (isxdigit(c))
-            hex++;
-        if (isdigit(c))
-            digits++;
-        else if (isalpha(c))
-            alpha++;
-        else if (c != '_')
-            other++;
+        if (!is_digit(s[i]) && !(s[i] >= 'a' && s[i] <= 'f'))
+            return 0;
+        digits += (size_t)is_digit(s[i]);
+        if (i > 0 && is_digit(s[i]) != is_digit(s[i - 1]))
+            changes++;
     }
-    /* All-digit runs of 8-11 are more often dates ("photo-20240101.jpg") than hashes. */
-    if (n >= 8 && hex == n && (alpha > 0 || n >= 12))
-        return 1;
-    return n == 8 && !other && digits > 0 && alpha > 0;
+    return n < 12 ? changes >= 2 : digits > 0 && digits < n;
+}
+
+/* "550e8400-e29b-41d4-a716-446655440000" up to end or a '.'/'-': a UUID names
+ * a thing, an avatar say, whose body may change; its hex is not a digest. */
+static int uuid_at(const char *s, const char *end)
+{
+    if (end - s < 36)
+        return 0;
+    for (int i = 0; i < 36; i++) {
+        int c = (unsigned char)s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-')
+                return 0;
+        } else if (!is_digit(c) && !((c | 0x20) >= 'a' && (c | 0x20) <= 'f')) {
+            return 0;
+        }
+    }
+    return s + 36 == end || s[36] == '.' || s[36] == '-';
+}
+
+/* Rollup and Vite ([name]-[hash], 8 characters of base64url: A-Z a-z 0-9 - _)
+ * and esbuild ([name]-[hash], 8 of base32: A-Z 2-7). Names fill the same 8
+ * places ("Q3Report", "Profile1", "v1beta12", "IMG12345", "Q3REPORT"), so the
+ * characters must also read as noise, not words: a digit; never three
+ * lower-case letters in a row, which every word of a name brings; and either a
+ * lone lower-case letter, not the first, between a non-lower-case character and
+ * a capital ("BxK", "3fK": camel case starts each word with its capital, so it
+ * does that only with two-letter words) or four consonants in a row ("LHWQ",
+ * unpronounceable). base64url also needs both cases, base32 has one. This
+ * accepts about 38% of random base64url and 30% of random base32 hashes; the
+ * rest are revalidated. */
+static int short_digest(const char *s)
+{
+    int digit = 0, upper = 0, lower = 0, base32 = 1, flip = 0, consonants4 = 0;
+    int lower_run = 0, consonant_run = 0;
+    for (int i = 0; i < 8; i++) {
+        int c = (unsigned char)s[i];
+        if (!is_upper(c) && !(c >= '2' && c <= '7'))
+            base32 = 0;
+        if (is_digit(c) || c == '-' || c == '_') {
+            digit |= is_digit(c);
+            lower_run = consonant_run = 0;
+            continue;
+        }
+        if (is_lower(c)) {
+            lower = 1;
+            if (++lower_run == 3)
+                return 0;
+        } else if (is_upper(c)) {
+            upper = 1;
+            if (i >= 2 && lower_run == 1)
+                flip = 1;
+            lower_run = 0;
+        } else {
+            return 0;
+        }
+        consonant_run = strchr("aeiouAEIOU", c) ? 0 : consonant_run + 1;
+        if (consonant_run == 4)
+            consonants4 = 1;
+    }
+    return digit && (flip || consonants4) && (base32 || (upper && lower));
 }
 
 static int fingerprinted(const char *path)
 {
+    /* Next.js names everything under _next/static/ by content or build id and
+     * serves it immutable itself; a basePath puts it below a directory. */
+    if (str_starts_with(path, "_next/static/") || strstr(path, "/_next/static/"))
+        return 1;
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     const char *ext = strrchr(base, '.');
-    if (!ext || ext == base)
+    if (!ext || ext == base || ext[1] == '\0')
         return 0;
-    /* Segments of the stem after its first character: "name.HASH" / "name-HASH". */
-    const char *seg = NULL;
-    for (const char *p = base + 1; p <= ext; p++) {
-        if (*p == '.' || *p == '-') {
-            if (seg && is_fingerprint(seg, (size_t)(p - seg)))
-                return 1;
-            seg = p + 1;
+    /* Hex digests are whole '.'/'-' separated segments of the stem: "main.3f2a9c1b.chunk.js". */
+    for (const char *p = base; p < ext;) {
+        if (uuid_at(p, ext)) {
+            p += 36;
+            if (p < ext)
+                p++; /* the '-' or '.' after it */
+            continue;
         }
+        const char *q = p;
+        while (q < ext && *q != '.' && *q != '-')
+            q++;
+        if (hex_digest(p, (size_t)(q - p)))
+            return 1;
+        p = q + 1;
     }
+    /* Short digests are the 8 characters between a '-' after the name and a
+     * '.': "index-BxK3f9a2.js", "index-BxK3f9a2.js.map". */
+    for (size_t i = 10; i <= (size_t)(ext - base); i++)
+        if (base[i] == '.' && base[i - 9] == '-' && short_digest(base + i - 8))
+            return 1;
     return 0;
 }
 
