@@ -238,7 +238,7 @@ static void add_uri_path(struct buf *b, const char *path, size_t len)
 static void serve_path(struct http_response *r, const struct http_request *req, const char *date,
                        const struct table *t, const char *path, size_t plen)
 {
-    char key[4200];
+    char key[HTTP_MAX_LINE + 16];
     const char *p = path + 1; /* drop the leading '/' */
     size_t n = plen - 1;
     if (n + 11 >= sizeof(key)) {
@@ -353,7 +353,9 @@ void respond(struct edge *e, int worker, const struct listener_info *li,
         text(r, req, 405, date, "Allow: GET, HEAD\r\n", "405 Method Not Allowed\n");
         return;
     }
-    char path[4096];
+    /* As long as the longest request line can carry: a long path that the
+     * parser let through is a path, found or not, never a 400. */
+    char path[HTTP_MAX_LINE + 1];
     int plen = http_path_normalize(req->target, req->target_len, path, sizeof(path));
     if (plen < 0) {
         http_respond_error(r, -plen, date);

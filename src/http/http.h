@@ -23,6 +23,10 @@
 enum http_method { HTTP_GET = 1, HTTP_HEAD, HTTP_OTHER };
 
 #define HTTP_MAX_HEADERS 64
+/* The server's limits: a request line up to HTTP_MAX_LINE bytes (414 beyond),
+ * a head up to HTTP_MAX_HEAD (431 beyond). */
+#define HTTP_MAX_LINE 8192
+#define HTTP_MAX_HEAD 16384
 
 /* One header field line; name and value point into the parsed buffer, value has OWS trimmed. */
 struct http_header {

@@ -39,8 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_LINE 8192
-#define MAX_HEAD 16384
+#define MAX_LINE HTTP_MAX_LINE
+#define MAX_HEAD HTTP_MAX_HEAD
 #define TAG_LISTENER 1
 #define TAG_CONN 2
 #define TAG_WAKE 3

@@ -292,6 +292,27 @@ static int rehash_matches(int fd, size_t size, const char *hex)
 }
 
 /* Reads, hashes and (when the blob is new) uploads one file. */
+/* A racy file (modified within the last clock tick) may still be in the
+ * middle of a write whose mtime was stamped when it began: reading it twice
+ * at once can see the same torn bytes twice, if the writer is descheduled
+ * meanwhile. So wait until the tick is over, then check that nothing was
+ * stamped since (a writer that went on touched mtime or ctime) and that the
+ * bytes still hash the same. 1: the body is settled. */
+static int settled(int fd, const struct stat *seen, size_t size, const char *hex)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t wait = ts_ns(&seen->st_mtim) + RACY_MARGIN_NS - ts_ns(&now);
+    if (wait > 0) {
+        struct timespec ts = {wait / 1000000000, wait % 1000000000};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+    }
+    struct stat again;
+    return fstat(fd, &again) == 0 && same_file(seen, &again) &&
+           ts_ns(&again.st_ctim) == ts_ns(&seen->st_ctim) && rehash_matches(fd, size, hex);
+}
+
 static int hash_one(struct scan *p, struct entry *e, struct sw_err *err)
 {
     char key[128];
@@ -346,7 +367,7 @@ static int hash_one(struct scan *p, struct entry *e, struct sw_err *err)
     if (rc)
         goto out;
     if (got != size || fstat(fd, &after) < 0 || !same_file(&before, &after) ||
-        (size <= SMALL_BODY && racy(&after) && !rehash_matches(fd, size, e->blob))) {
+        (size <= SMALL_BODY && racy(&after) && !settled(fd, &after, size, e->blob))) {
         rc = changed(err, e);
         goto out;
     }

@@ -104,6 +104,10 @@ hostile "CONNECT" 405 "CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r
 # ---- limits, Host, version -----------------------------------------------------------------------
 long=$(head -c 9000 /dev/zero | tr '\0' a)
 hostile "request line over 8 KiB" 414 "GET /$long HTTP/1.1\r\n${H}\r\n"
+mid=$(head -c 6000 /dev/zero | tr '\0' b)
+hostile "a 6 KiB path, under the 8 KiB request-line limit, is a path like any other" 404 "GET /$mid HTTP/1.1\r\n${H}\r\n"
+edge=$(head -c 8170 /dev/zero | tr '\0' c)
+hostile "a path that just fits the request line is a path too" 404 "GET /$edge HTTP/1.1\r\n${H}\r\n"
 hostile "request line past 16 KiB with no line end yet" 414 "GET /$long$long"
 big=$(head -c 1000 /dev/zero | tr '\0' b)
 hdrs=""; for i in $(seq 1 20); do hdrs+="X-$i: $big\r\n"; done
