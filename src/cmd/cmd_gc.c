@@ -77,6 +77,11 @@ int cmd_gc(int argc, char **argv, struct cli *cli)
                 a.apply ? "deleted" : "would delete", rep.nreleases, rep.blobs, size, rep.kept,
                 a.apply ? "" : " (run with --apply to delete)");
     }
+    /* Reported, not fatal: gc did what it could account for. */
+    for (size_t i = 0; i < rep.nunreadable; i++)
+        fprintf(stderr, "slipway: %s (kept; no body deleted while a manifest is unreadable)\n",
+                rep.unreadable[i]);
+    int bad = rep.nunreadable > 0;
     gc_report_free(&rep);
-    return EXIT_OK;
+    return bad ? EXIT_FAIL : EXIT_OK;
 }

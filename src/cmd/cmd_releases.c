@@ -3,6 +3,7 @@
 #include "release/release.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 static const char usage[] =
@@ -34,22 +35,34 @@ int cmd_releases(int argc, char **argv, struct cli *cli)
     if (rc || (rc = release_list(cli->store, &ids, &n, &err)))
         return cli_fail(&err);
     json_t *arr = json_array();
+    int unreadable = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         struct release *r;
-        if ((rc = release_load(cli->store, ids[i], &r, &err)))
+        /* One bad manifest is reported, and the others are still listed. */
+        if ((rc = release_load(cli->store, ids[i], &r, &err)) == SW_EINVAL) {
+            fprintf(stderr, "slipway: %s\n", err.msg);
+            unreadable++;
+            rc = 0;
+            continue;
+        }
+        if (rc)
             break;
         char when[40], size[32];
         time_format_iso(r->created_ms, when, sizeof(when));
         if (cli->json) {
-            json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:o}", "id", r->id,
-                                                 "created", when, "files", (json_int_t)r->nfiles,
-                                                 "bytes", (json_int_t)r->bytes, "commit",
-                                                 opt_str(r->commit), "ref", opt_str(r->ref),
-                                                 "message", opt_str(r->message)));
+            json_array_append_new(
+                arr,
+                json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:o, s:b, s:o}", "id", r->id, "created",
+                          when, "files", (json_int_t)r->nfiles, "bytes", (json_int_t)r->bytes,
+                          "commit", opt_str(r->commit), "ref", opt_str(r->ref), "tag",
+                          opt_str(r->tag), "dirty", r->dirty, "message", opt_str(r->message)));
         } else {
             cli_human_size(r->bytes, size, sizeof(size));
-            printf("%s  %.19s  %6zu files  %10s  %-8.8s  %s\n", r->id, when, r->nfiles, size,
-                   r->commit ? r->commit : "-", r->message ? r->message : "");
+            /* The message is the first line only: the rest could break the table. */
+            const char *m = r->message ? r->message : "";
+            printf("%s  %.19s  %6zu files  %10s  %-8.8s%s  %-12s  %.*s\n", r->id, when, r->nfiles,
+                   size, r->commit ? r->commit : "-", r->dirty ? "+" : " ", r->tag ? r->tag : "-",
+                   (int)strcspn(m, "\n"), m);
         }
         release_free(r);
     }
@@ -65,5 +78,5 @@ int cmd_releases(int argc, char **argv, struct cli *cli)
         if (!n)
             cli_say(cli, "no releases yet (create one with 'slipway release create DIR')\n");
     }
-    return EXIT_OK;
+    return unreadable ? EXIT_FAIL : EXIT_OK;
 }

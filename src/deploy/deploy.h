@@ -170,6 +170,11 @@ struct gc_report {
     uint64_t bytes;     /* their size */
     size_t kept;        /* releases kept */
     size_t temporaries; /* leftovers of interrupted writes removed */
+    /* Manifests that could not be read, each "releases/<id>.json: why". They
+     * are kept, and while there is one no blob is deleted: what it names is
+     * unknown. */
+    char **unreadable;
+    size_t nunreadable;
 };
 /* Plans (apply=0) or performs garbage collection over every environment in
  * envs. Kept: releases a slot holds, the previous release within

@@ -56,6 +56,9 @@ void gc_report_free(struct gc_report *r)
     for (size_t i = 0; i < r->nreleases; i++)
         free(r->releases[i]);
     free(r->releases);
+    for (size_t i = 0; i < r->nunreadable; i++)
+        free(r->unreadable[i]);
+    free(r->unreadable);
     memset(r, 0, sizeof(*r));
 }
 
@@ -143,21 +146,34 @@ int deploy_gc(struct store *st, struct env_config *const *envs, size_t nenvs, in
     }
     if (rc || (rc = release_list(st, &ids, &nids, err)))
         goto out;
-    rep->releases = xcalloc(nids, sizeof(char *));
+    rep->releases = xcalloc(nids + 1, sizeof(char *));
+    rep->unreadable = xcalloc(nids + 1, sizeof(char *));
     for (size_t i = 0; i < nids; i++) {
+        /* Every manifest is read, kept or not: one that cannot be is kept
+         * and reported, never deleted, since nobody can say what it is. */
+        struct release *r = NULL;
+        struct sw_err lerr = {0};
+        int lrc = release_load(st, ids[i], &r, &lerr);
+        if (lrc == SW_ENOTFOUND)
+            continue; /* deleted meanwhile */
+        if (lrc == SW_EINVAL) {
+            rep->unreadable[rep->nunreadable++] = xstrdup(lerr.msg);
+            continue;
+        }
+        if (lrc) {
+            rc = sw_err_set(err, lrc, "%s", lerr.msg);
+            goto out;
+        }
         char *key = xasprintf("releases/%s.json", ids[i]);
         int keep_it = set_has(&keep, ids[i]) || young(st, key, grace_ms, NULL);
         free(key);
         if (!keep_it) {
             rep->releases[rep->nreleases++] = xstrdup(ids[i]);
-            continue;
+        } else {
+            rep->kept++;
+            for (size_t f = 0; f < r->nfiles; f++)
+                set_add(&blobs, r->files[f].blob);
         }
-        rep->kept++;
-        struct release *r;
-        if ((rc = release_load(st, ids[i], &r, err)))
-            goto out;
-        for (size_t f = 0; f < r->nfiles; f++)
-            set_add(&blobs, r->files[f].blob);
         release_free(r);
     }
     /* Manifests go before blobs: an interrupted gc then leaves unreferenced
@@ -166,6 +182,9 @@ int deploy_gc(struct store *st, struct env_config *const *envs, size_t nenvs, in
         if ((rc = release_delete(st, rep->releases[i], err)) && rc != SW_ENOTFOUND)
             goto out;
     rc = 0;
+    /* The bodies an unreadable manifest names are unknown: delete none. */
+    if (rep->nunreadable)
+        goto cleanup;
     if ((rc = store_list_all(st, RELEASE_BLOB_PREFIX, &bl, err)))
         goto out;
     for (size_t i = 0; i < bl.n; i++) {
@@ -179,6 +198,7 @@ int deploy_gc(struct store *st, struct env_config *const *envs, size_t nenvs, in
             goto out;
         rc = 0;
     }
+cleanup:
     if (apply)
         rc = store_cleanup(st, grace_ms, &rep->temporaries, err);
 out:

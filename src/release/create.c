@@ -661,17 +661,21 @@ static char *git_line(const char *dir, const char *const args[])
         _exit(127);
     }
     close(fds[1]);
-    char out[512];
+    char out[512], sink[4096];
     size_t got = 0;
+    /* Read to the end, keeping the first bytes: closing early would kill a
+     * talkative git (git status of a large dirty tree) with SIGPIPE and make
+     * its answer look like a failure. */
     for (;;) {
-        ssize_t n = read(fds[0], out + got, sizeof(out) - 1 - got);
+        int full = got == sizeof(out) - 1;
+        ssize_t n = full ? read(fds[0], sink, sizeof(sink))
+                         : read(fds[0], out + got, sizeof(out) - 1 - got);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             break;
-        got += (size_t)n;
-        if (got == sizeof(out) - 1)
-            break;
+        if (!full)
+            got += (size_t)n;
     }
     close(fds[0]);
     int status = 0;
@@ -694,6 +698,13 @@ static void git_facts(struct release *r)
         return;
     r->ref = git_line(r->source_dir, ref);
     r->tag = git_line(r->source_dir, tag);
+    /* Anything git status reports under the directory means the files
+     * released are not exactly those of the commit recorded. */
+    static const char *const status[] = {"status", "--porcelain", "--untracked-files=normal",
+                                         "--",     ".",           NULL};
+    char *first = git_line(r->source_dir, status);
+    r->dirty = first != NULL;
+    free(first);
     /* What the manifest parser would refuse is left out, not written. */
     char **facts[] = {&r->commit, &r->ref, &r->tag};
     for (size_t i = 0; i < 3; i++)

@@ -178,6 +178,10 @@ int release_manifest_parse(const char *key, const char *want_id, const char *dat
     r->commit = opt_str(src, "commit", 64, &ok);
     r->ref = opt_str(src, "ref", 1024, &ok);
     r->tag = opt_str(src, "tag", 1024, &ok);
+    json_t *dirty = json_object_get(src, "dirty");
+    if (dirty && !json_is_boolean(dirty))
+        ok = 0;
+    r->dirty = json_is_true(dirty);
     if (!ok) {
         rc = sw_err_set(err, SW_EINVAL,
                         "%s: message or source holds a value that is not printable UTF-8 or is "
@@ -286,6 +290,8 @@ char *release_manifest_dump(const struct release *r, size_t *len)
     ok = ok && put_str(&b, r->source_dir) && put_opt(&b, "user", r->user) &&
          put_opt(&b, "host", r->host) && put_opt(&b, "commit", r->commit) &&
          put_opt(&b, "ref", r->ref) && put_opt(&b, "tag", r->tag);
+    if (r->commit)
+        buf_adds(&b, r->dirty ? ",\"dirty\":true" : ",\"dirty\":false");
     buf_adds(&b, "},\"files_count\":");
     put_u64(&b, r->nfiles);
     buf_adds(&b, ",\"bytes\":");

@@ -39,6 +39,7 @@ struct release {
     char *user, *host;
     char *source_dir;           /* absolute directory it was built from */
     char *commit, *ref, *tag;   /* git facts when the directory is in a repository; else NULL */
+    int dirty;                  /* the working tree had changes not in commit */
     struct release_file *files; /* sorted by path */
     size_t nfiles;
     uint64_t bytes;

@@ -141,6 +141,17 @@ sw releases --json
 check "releases --json shows the commit and ref" \
     test "$(json '[(r["commit"], r["ref"]) for r in j["releases"] if r["id"] == "'"$gid"'"][0]')" = \
     "('$(git -C "$T/repo" rev-parse HEAD)', 'refs/heads/feature/x')"
+check "git: a clean tree is recorded as not dirty" test "$(manifest "$gid" 'm["source"].get("dirty")')" = False
+printf '<p>edited</p>\n' > "$T/repo/public/index.html"
+sw release create "$T/repo/public" -q; did=$out
+check "git: an edited tree is recorded as dirty" test "$(manifest "$did" 'm["source"].get("dirty")')" = True
+printf 'new\n' > "$T/repo/public/new.txt"
+git -C "$T/repo" checkout -q -- public/index.html
+sw release create "$T/repo/public" -q
+check "git: an untracked file makes it dirty too" test "$(manifest "$out" 'm["source"].get("dirty")')" = True
+rm "$T/repo/public/new.txt"
+sw releases
+check "releases shows the tag and marks a dirty commit with +" eval 'grep -qE "^$did .* [0-9a-f]{8}\+  v1\.4\.0 " <<<"$out"'
 
 # ---- symbolic links ---------------------------------------------------------------------
 mkdir -p "$T/ln/css"
@@ -229,7 +240,7 @@ sw releases --json; expect_rc "releases --json" 0
 n_manifests=$(ls "$DATA/releases" | wc -l)
 check "releases --json lists every manifest" test "$(json 'len(j["releases"])')" = "$n_manifests"
 check "releases --json: oldest first" test "$(json '[r["id"] for r in j["releases"]] == sorted(r["id"] for r in j["releases"])')" = True
-check "releases --json fields" test "$(json 'sorted(j["releases"][0])')" = "['bytes', 'commit', 'created', 'files', 'id', 'message', 'ref']"
+check "releases --json fields" test "$(json 'sorted(j["releases"][0])')" = "['bytes', 'commit', 'created', 'dirty', 'files', 'id', 'message', 'ref', 'tag']"
 check "releases --json: files and bytes of the first release" \
     test "$(json '[(r["files"], r["bytes"]) for r in j["releases"] if r["id"] == "'"$first"'"][0]')" = "(3, $(cat "$T/site/index.html" "$T/site/css/app.3f9a2c1d.css" "$T/site/img/logo.png" | wc -c))"
 sw releases; expect_rc "releases (human)" 0

@@ -56,6 +56,18 @@ sw releases
 expect_err "a blob id that is a path: releases names the manifest and the field" 1 "releases/$R1.json: files\[[0-9]+\]: blob is not 64 lowercase hex digits"
 sw status
 check "status still works (it does not read manifests)" test "$rc" = 0
+# One corrupt manifest among good ones: releases lists the others, gc keeps it
+# and deletes no body (it cannot say which are its own).
+mkdir -p "$T/other"; printf 'other\n' > "$T/other/index.html"
+sw release create "$T/other" -q; ROTHER=$out
+sw releases
+check "releases with one corrupt manifest: exit 1, the others still listed" eval 'test "$rc" = 1 && grep -q "^$ROTHER " <<<"$out"'
+check "releases: one stderr line names the bad manifest" test "$(grep -c "releases/$R1.json" <<<"$errout")" = 1
+before=$(find "$DATA/blobs" -type f | sort)
+sw gc --apply --grace 0s
+check "gc with a corrupt manifest: exit 1 naming it" eval 'test "$rc" = 1 && grep -q "releases/$R1.json: files" <<<"$errout"'
+check "gc kept the corrupt manifest" test -f "$M"
+check "gc deleted no body while it could not account for one manifest" test "$(find "$DATA/blobs" -type f | sort)" = "$before"
 spawn "$SLIPWAY" serve --workers 1 >"$T/serve.out" 2>"$T/serve.err"
 SERVE=$!
 wait_for "serve answers health" 30 "${C[@]}" -f -o /dev/null "http://127.0.0.1:$P/_slipway/health"
