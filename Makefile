@@ -6,13 +6,31 @@
 #   make bench    benchmarks against their peers
 #   make lint     clang-format check + cppcheck
 
+# Two passes. The make you type only runs scripts/install-deps and then make
+# again with the same goals and flags (-j included); the rules below are read by
+# that second make alone. So nothing compiles while apt-get is still installing,
+# and the pkg-config flags are computed once the packages exist.
+ifndef SLIPWAY_DEPS_DONE
+GOALS := $(or $(MAKECMDGOALS),all)
+.PHONY: $(GOALS) deps-then-make
+$(GOALS): deps-then-make
+	@:
+deps-then-make:
+	@$(if $(filter-out clean lint,$(GOALS)),scripts/install-deps)
+	@$(MAKE) --no-print-directory SLIPWAY_DEPS_DONE=1 $(GOALS)
+else
+
 CC      ?= cc
-PKGS    := libcurl openssl yaml-0.1 jansson
+# The libraries the code calls: libcrypto (SHA-256), libyaml (environment
+# files), jansson (manifests, state, events). Add one here with its first caller.
+PKGS    := libcrypto yaml-0.1 jansson
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
            -pthread -Isrc -MMD -MP
-CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lz -lpthread -lm
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+CFLAGS  += $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS)
 
 SRC      := $(sort $(wildcard src/*/*.c))
 MAIN     := src/main.c
@@ -22,12 +40,13 @@ UNIT     := $(patsubst tests/unit/%.c,build/test/unit/%,$(wildcard tests/unit/te
 FUZZ     := $(patsubst fuzz/%.c,build/fuzz/%,$(filter-out fuzz/%_main.c,$(wildcard fuzz/*.c)))
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all test unit e2e demo fuzz bench lint clean deps tsan
+.PHONY: all test unit e2e demo fuzz bench lint clean deps
 
-all: deps slipway
+all: slipway
 
+# The first pass has installed the packages.
 deps:
-	@scripts/install-deps
+	@:
 
 slipway: $(OBJ) build/rel/src/main.o
 	$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) $(LDLIBS)
@@ -48,16 +67,16 @@ build/test/unit/%: tests/unit/%.c $(TOBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
 
-test: deps build/test/slipway $(UNIT)
+test: build/test/slipway $(UNIT)
 	@tests/run.sh
 
-unit: deps $(UNIT)
+unit: $(UNIT)
 	@tests/run.sh --unit
 
-e2e: deps build/test/slipway
+e2e: build/test/slipway
 	@tests/run.sh --e2e
 
-demo: deps slipway
+demo: slipway
 	@scripts/demo.sh
 
 # libFuzzer targets: every fuzz/<name>.c against the sources, built with clang.
@@ -65,9 +84,9 @@ build/fuzz/%: fuzz/%.c $(SRC)
 	@mkdir -p $(dir $@)
 	clang $(filter-out -MMD -MP,$(CFLAGS)) -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(SRC) $(LDLIBS)
 
-fuzz: deps $(FUZZ)
+fuzz: $(FUZZ)
 
-bench: deps slipway
+bench: slipway
 	@for b in bench/*.sh; do echo "== $$b"; bash $$b || exit 1; done
 
 lint:
@@ -79,3 +98,5 @@ clean:
 	rm -rf build slipway
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+endif

@@ -69,7 +69,8 @@ trap 'exit 1' INT TERM
 ) &
 WATCHDOG=$!
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A free port, reserved until this script exits (tests/e2e/port.py).
+free_port() { python3 "$ROOT/tests/e2e/port.py" $$; }
 # wait_http URL SECONDS: polls URL until it answers 200, with a bound.
 wait_http() {
     local end=$(($(date +%s) + $2))

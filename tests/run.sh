@@ -39,7 +39,8 @@ run_one() {
     echo "# exit $rc after $((end - start))s" >>"$log"
 }
 
-# Two at a time: the e2e tests each use their own temp dirs and free ports.
+# Two at a time: the e2e tests each use their own temp dirs, and free_port
+# reserves each port for its test alone (tests/e2e/port.py).
 i=0
 pids=()
 for t in "${progs[@]}"; do

@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
-# Crash safety: `slipway deploy DIR` is killed with SIGKILL at random moments;
-# after every kill, each environment must point only at complete releases
-# (manifest present, every body present with the right size and SHA-256), and
-# every manifest in the store must be complete. gc then removes what the kills
-# left behind, and a lock left by a killed deploy names its holder and does not
-# block once it is stale.
+# Crash safety: `slipway deploy DIR` is killed with SIGKILL in the middle of its
+# write path; after every kill, each environment must point only at complete
+# releases (manifest present, every body present with the right size and
+# SHA-256), and every manifest in the store must be complete. gc then removes
+# what the kills left behind, and a lock left by a killed deploy names its
+# holder and does not block once it is stale.
+#
+# Where a kill lands is set by the deploy's own progress, not by the clock (a
+# timed kill lands after the deploy has finished whenever load makes the deploy
+# faster or the sleep longer than measured): strace stops the deploy at its K-th
+# fsync and kills it there. Every durable step of the write path (bodies,
+# manifest, stat cache, lock, state, event, unlock) is a temporary written and
+# fsynced, renamed, and its directory fsynced, so K drawn from 1..(the fsyncs of
+# a whole deploy of the same kind, counted on warm-up deploys) is a crash
+# between any two of those steps. The checker reads the store, never strace.
 . "$(dirname "$0")/lib.sh"
 
 TRIALS=${CRASH_TRIALS:-60}
@@ -51,34 +60,79 @@ EOF
     done
 }
 
-# How long a deploy like a trial's takes here, to spread the kills over all of it.
-"$SLIPWAY" deploy "$SITE" --env dev -q || fail "first deploy"
-dur=0
-for k in 1 2 3; do
-    printf 'warm %s\n' "$k" > "$SITE/docs/p1.html"
-    head -c 1000000 /dev/urandom > "$SITE/assets/a.bin"
-    t0=$(date +%s%N)
-    "$SLIPWAY" deploy "$SITE" --env staging --switch -q || fail "warm-up deploy"
-    dur=$(( dur + ($(date +%s%N) - t0) / 3000000 ))
-done
-max_ms=$(( dur * 3 / 2 ))
-max_ms=$(( max_ms < 20 ? 20 : max_ms > 300 ? 300 : max_ms ))
-echo "# a deploy takes ${dur} ms; killing after 0..${max_ms} ms"
+# lock_pid ENV: the pid named by ENV's lock, if there is one.
+lock_pid() {
+    python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$DATA/envs/$1/lock" 2>/dev/null
+}
+# prepare N: changes the site for trial N and sets env and sw_args. Odd trials
+# deploy one changed page to staging and switch; even ones also change a 1 MB
+# body and deploy to dev; every fifth starts without the stat cache, so every
+# file is read again.
+prepare() {
+    printf 'page 1, trial %s\n' "$1" > "$SITE/docs/p1.html"
+    [ $(($1 % 5)) = 0 ] && rm -rf "$T/p/.slipway/cache"
+    if [ $(($1 % 2)) = 0 ]; then
+        head -c 1000000 /dev/urandom > "$SITE/assets/$([ $(($1 % 4)) = 0 ] && echo a || echo b).bin"
+        env=dev sw_args=()
+    else
+        env=staging sw_args=(--switch)
+    fi
+}
+# traced K PIDFILE: the trial's deploy under strace, which kills it with SIGKILL
+# on entering its K-th fsync (K=0: never), logs the fsyncs to $T/fsyncs and
+# writes the deploy's pid to PIDFILE. Exit status that of the deploy (137 when
+# killed). LeakSanitizer cannot run under ptrace, so it is off here.
+traced() {
+    local inject=()
+    [ "$1" -gt 0 ] && inject=(-e inject=fsync:signal=KILL:when="$1")
+    ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 strace -qq -o "$T/fsyncs" -e trace=fsync "${inject[@]}" \
+        sh -c 'echo $$ > "$0"; exec "$@"' "$2" "$SLIPWAY" deploy "$SITE" --env "$env" "${sw_args[@]}" -q
+}
+fsyncs() { grep -c '^fsync(' "$T/fsyncs"; }
+# fewest N: a whole deploy to $env made N fsyncs; m_dev / m_staging keep the fewest seen.
+fewest() {
+    if [ "$env" = dev ]; then m_dev=$(($1 < m_dev ? $1 : m_dev)); else m_staging=$(($1 < m_staging ? $1 : m_staging)); fi
+}
 
-trials=0 inconsistent=0 killed=0 finished=0 stale=0 last_pid=
+if ! strace -qq -o /dev/null true 2>/dev/null; then
+    fail "strace runs here (it places the kills; scripts/install-deps installs it)"
+    done_testing
+fi
+"$SLIPWAY" deploy "$SITE" --env dev -q || fail "first deploy"
+# How many fsyncs a whole deploy of each kind makes here: the fewest of three,
+# lowered by every trial that runs to the end. (A body that needs a new blob
+# directory adds three, for the directory's ancestors, so counts differ.)
+m_dev=999 m_staging=999
+for w in 1001 1002 1003 1004 1005 1006; do
+    prepare "$w"
+    traced 0 "$T/pid" > "$T/out.warm" 2>&1 || fail "warm-up deploy: $(cat "$T/out.warm")"
+    fewest "$(fsyncs)"
+done
+echo "# a whole deploy makes $m_dev fsyncs to dev, $m_staging to staging (fewest of three warm-ups each)"
+
+trials=0 inconsistent=0 killed=0 finished=0 beyond=0 misplaced=0 stale=0 last_pid= points=
 for i in $(seq 1 "$TRIALS"); do
-    # Each trial a new release: one page changes, and every other time a 1 MB body.
-    printf 'page 1, trial %s\n' "$i" > "$SITE/docs/p1.html"
-    [ $((i % 2)) = 0 ] && head -c 1000000 /dev/urandom > "$SITE/assets/$([ $((i % 4)) = 0 ] && echo a || echo b).bin"
-    [ $((i % 5)) = 0 ] && rm -rf "$T/p/.slipway/cache" # sometimes every file is read again
-    if [ $((i % 2)) = 0 ]; then env=dev; sw_args=(); else env=staging; sw_args=(--switch); fi
-    "$SLIPWAY" deploy "$SITE" --env "$env" "${sw_args[@]}" -q > "$T/out.$i" 2>&1 &
-    pid=$!
-    sleep "$(printf '0.%03d' $((RANDOM % max_ms)))"
-    kill -9 "$pid" 2>/dev/null
-    { wait "$pid"; } 2>/dev/null; st=$?
+    prepare "$i"
+    # One trial in six runs to the end, to check the deploy after the kills.
+    m=$m_staging k=0
+    [ "$env" = dev ] && m=$m_dev
+    [ $((i % 6)) != 3 ] && k=$((RANDOM % m + 1))
+    traced "$k" "$T/pid" > "$T/out.$i" 2>&1 &
+    { wait $!; } 2>/dev/null; st=$?
     trials=$((trials + 1))
-    if [ "$st" = 137 ]; then killed=$((killed + 1)); last_pid=$pid; else finished=$((finished + 1)); last_pid=; fi
+    n=$(fsyncs)
+    if [ "$st" = 137 ]; then
+        killed=$((killed + 1)); last_pid=$(cat "$T/pid"); points="$points $k"
+        # The k-1 fsyncs before it returned; the k-th was entered and never returned.
+        [ "$n" = "$k" ] && grep -q '^+++ killed by SIGKILL' "$T/fsyncs" || misplaced=$((misplaced + 1))
+    else
+        finished=$((finished + 1)); last_pid=
+        [ "$st" = 0 ] && fewest "$n"
+        # A kill point the deploy reached must have killed it.
+        if [ "$k" -gt 0 ]; then
+            if [ "$n" -lt "$k" ]; then beyond=$((beyond + 1)); else misplaced=$((misplaced + 1)); fi
+        fi
+    fi
     if [ "$st" = 0 ]; then
         live=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["live_release"])' "$DATA/envs/$env/state.json")
         problems=$(store_check "$DATA"; describes "$live")
@@ -90,23 +144,26 @@ for i in $(seq 1 "$TRIALS"); do
     fi
     if [ -n "$problems" ]; then
         inconsistent=$((inconsistent + 1))
-        echo "# trial $i ($env, exit $st): $(head -3 <<<"$problems")"
+        echo "# trial $i ($env, kill at fsync $k, exit $st): $(head -3 <<<"$problems")"
     fi
     if [ "$i" -lt "$TRIALS" ]; then
-        ls "$DATA"/envs/*/lock >/dev/null 2>&1 && stale=$((stale + 1))
+        [ -n "$last_pid" ] && [ "$(lock_pid "$env")" = "$last_pid" ] && stale=$((stale + 1))
         age_locks
     fi
 done
-echo "# $trials trials, $inconsistent inconsistent ($killed killed mid-way, $finished finished; $stale left a lock behind)"
+echo "# kills at fsync:$(tr ' ' '\n' <<<"${points# }" | sort -n | uniq -c | awk '{printf " %s:%s", $2, $1}')"
+echo "# $trials trials, $inconsistent inconsistent ($killed killed mid-way, $finished finished, of which $beyond ended before their kill point; $stale left their lock behind)"
 check "$trials SIGKILL trials leave every environment on complete releases ($inconsistent inconsistent)" \
     test "$inconsistent" = 0 -a "$trials" -ge 50
-check "the kills landed while deploys were running (at least 15 of $trials)" test "$killed" -ge 15
+check "every kill point a deploy reached killed it there ($misplaced did not)" test "$misplaced" = 0
+check "the kills landed while deploys were running ($killed of $trials, at least two in three)" \
+    test "$((killed * 3))" -ge "$((trials * 2))"
 
 # The last kill may have left a lock: the next deploy says who holds it, or succeeds.
 # Only the last trial's environment counts: locks of earlier trials were aged
 # (expired) on purpose and are taken over silently.
 lockfile=
-[ -n "$last_pid" ] && [ -f "$DATA/envs/$env/lock" ] && lockfile=$DATA/envs/$env/lock
+[ -n "$last_pid" ] && [ "$(lock_pid "$env")" = "$last_pid" ] && lockfile=$DATA/envs/$env/lock
 if [ -n "$lockfile" ]; then
     lenv=$env
     printf 'after the kills\n' > "$SITE/docs/p2.html"

@@ -46,8 +46,9 @@ expect_err() {
 }
 # json EXPR: evaluates a python expression over the last stdout parsed as JSON (as `j`).
 json() { printf '%s' "$out" | python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
-# free_port: a free TCP port on 127.0.0.1.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# free_port: a free TCP port on 127.0.0.1, reserved until this test exits, so no
+# other test (of this run or of another checkout) is handed it meanwhile (see port.py).
+free_port() { python3 "$ROOT/tests/e2e/port.py" $$; }
 # spawn CMD...: starts a background process that is killed on exit; PID in $!
 spawn() { "$@" & _pids+=($!); }
 # wait_for DESC SECONDS CMD...: polls CMD every 50 ms until it succeeds or time runs out.
