@@ -12,7 +12,10 @@
 #include "deploy/internal.h"
 #include "release/release.h"
 
+#include <errno.h>
 #include <jansson.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,6 +327,23 @@ int deploy_state_save(struct store *st, struct env_state *s, struct sw_err *err)
 
 /* ---- lease lock ------------------------------------------------------------ */
 
+static const char *lock_text(json_t *h, const char *k)
+{
+    const char *v = json_string_value(json_object_get(h, k));
+    return v && text_valid(v, 256, 0) ? v : "?";
+}
+
+/* A lock taken on this host by a process that no longer exists is stale at
+ * once: nobody can still be in the middle of that change. (A reused pid only
+ * makes us wait for the lease, which is safe.) */
+static int holder_died_here(json_t *h)
+{
+    const char *owner = json_string_value(json_object_get(h, "owner"));
+    json_int_t pid = json_integer_value(json_object_get(h, "pid"));
+    return owner && !strcmp(owner, sys_host()) && pid > 0 && pid <= INT32_MAX &&
+           kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
 int deploy_lock(struct store *st, const char *env, const char *action, struct env_lock *lk,
                 struct sw_err *err)
 {
@@ -364,15 +384,20 @@ int deploy_lock(struct store *st, const char *env, const char *action, struct en
         const char *hx = json_string_value(json_object_get(h, "expires"));
         if (!hx || time_parse_iso(hx, &expires) != 0)
             expires = 0; /* an unreadable lock is treated as stale */
+        if (holder_died_here(h))
+            expires = 0;
         if (expires > time_now_ms()) {
+            char left[32];
+            duration_format(expires - time_now_ms(), left, sizeof(left));
+            /* Every field is someone else's text: printed only when it is
+             * text a person could have written. */
             rc = sw_err_set(err, DEPLOY_ELOCKED,
                             "environment %s is locked by another change (%s by %s, pid %lld on "
-                            "%s, since %s); nothing was changed, try again when it finishes",
-                            env, json_string_value(json_object_get(h, "action")) ?: "?",
-                            json_string_value(json_object_get(h, "actor")) ?: "?",
+                            "%s, since %s); nothing was changed. Try again when it finishes; "
+                            "its lease expires at %s (in %s) if its holder has died",
+                            env, lock_text(h, "action"), lock_text(h, "actor"),
                             (long long)json_integer_value(json_object_get(h, "pid")),
-                            json_string_value(json_object_get(h, "owner")) ?: "?",
-                            json_string_value(json_object_get(h, "since")) ?: "?");
+                            lock_text(h, "owner"), lock_text(h, "since"), hx, left);
             json_decref(h);
             free(cur);
             break;
