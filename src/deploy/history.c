@@ -98,6 +98,20 @@ static int64_t int_field(json_t *o, const char *k, int64_t min, int *bad)
     return json_integer_value(v);
 }
 
+/* The time exactly as event_dump writes it. time_parse_iso alone also takes
+ * blanks and line breaks (sscanf skips them before each number) and dates
+ * before 1970 or past 9999 that do not format back, and history prints the
+ * text as it is, so anything else could forge a line of its output. */
+static int time_canonical(const char *s)
+{
+    int64_t ms;
+    char back[40];
+    if (time_parse_iso(s, &ms) != 0 || ms < 0)
+        return 0;
+    time_format_iso(ms, back, sizeof(back));
+    return !strcmp(back, s);
+}
+
 int deploy_event_parse(const char *key, const char *data, size_t len, struct deploy_event *e,
                        char prev[SHA256_HEX_LEN + 1], struct sw_err *err)
 {
@@ -115,7 +129,6 @@ int deploy_event_parse(const char *key, const char *data, size_t len, struct dep
     const char *action = json_string_value(json_object_get(o, "action"));
     const char *slot = json_string_value(opt(o, "slot"));
     json_t *p = opt(o, "prev"), *sw = opt(o, "switched");
-    int64_t ms;
     if (!json_is_object(o) || !time || !env || !action) {
         why = "not an event document (needs seq, time, env, action)";
         goto out;
@@ -126,8 +139,7 @@ int deploy_event_parse(const char *key, const char *data, size_t len, struct dep
         why = "seq or generation is not a positive number matching its key";
         goto out;
     }
-    if (time_parse_iso(time, &ms) != 0 || env_name_check(env, NULL) != 0 ||
-        !deploy_action_valid(action)) {
+    if (!time_canonical(time) || env_name_check(env, NULL) != 0 || !deploy_action_valid(action)) {
         why = "time, env or action has the wrong form";
         goto out;
     }

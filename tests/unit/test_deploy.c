@@ -1101,6 +1101,13 @@ static void test_event_parse_hostile(void **state)
         {"\"generation\":3", "\"generation\":0", seq},
         {"\"generation\":3", "\"generation\":-3", seq},
         {"\"2026-12-01T20:46:52.763Z\"", "\"Tuesday\"", tea},
+        /* sscanf skips blanks and line breaks: history would print them */
+        {"\"2026-12-01T20:46:52.763Z\"", "\"\\n2026-12-01T20:46:52.763Z\"", tea},
+        {"\"2026-12-01T20:46:52.763Z\"", "\"2026-12-01T\\r20:46:52.763Z\"", tea},
+        {"\"2026-12-01T20:46:52.763Z\"", "\"2026-\\t12-01T20:46:52.763Z\"", tea},
+        {"\"2026-12-01T20:46:52.763Z\"", "\"2026-12-01T20:46:52Z\"", tea}, /* not as written */
+        {"\"2026-12-01T20:46:52.763Z\"", "\"1969-12-31T23:59:58.500Z\"", tea},
+        {"\"2026-12-01T20:46:52.763Z\"", "\"9999-12-31T23:59:60.000Z\"", tea},
         {"\"staging\"", "\"../envs\"", tea},
         {"\"staging\"", "\"Staging\"", tea},
         {"\"switch\"", "\"destroy\"", tea},
