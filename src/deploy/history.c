@@ -25,8 +25,9 @@
 
 #define EVENT_PREFIX "events/"
 #define HEAD_KEY "events/head.json"
-#define SEQ_MAX ((int64_t)1 << 50)
-#define SW_EAGAIN_ROUND 1 /* internal: read the head again */
+#define SEQ_MAX 999999999999LL     /* the largest sequence a 12-digit event key names */
+#define GEN_MAX ((int64_t)1 << 50) /* generations, as state documents bound them */
+#define SW_EAGAIN_ROUND 1          /* internal: read the head again */
 
 static char *event_key(int64_t seq)
 {
@@ -88,10 +89,10 @@ static char *release_field(json_t *o, const char *k, int *bad)
     return xstrdup(json_string_value(v));
 }
 
-static int64_t int_field(json_t *o, const char *k, int64_t min, int *bad)
+static int64_t int_field(json_t *o, const char *k, int64_t min, int64_t max, int *bad)
 {
     json_t *v = json_object_get(o, k);
-    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > SEQ_MAX) {
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
         *bad = 1;
         return 0;
     }
@@ -133,8 +134,8 @@ int deploy_event_parse(const char *key, const char *data, size_t len, struct dep
         why = "not an event document (needs seq, time, env, action)";
         goto out;
     }
-    e->seq = int_field(o, "seq", 1, &bad);
-    e->generation = int_field(o, "generation", 1, &bad);
+    e->seq = int_field(o, "seq", 1, SEQ_MAX, &bad);
+    e->generation = int_field(o, "generation", 1, GEN_MAX, &bad);
     if (bad || (seq_of(key) && seq_of(key) != e->seq)) {
         why = "seq or generation is not a positive number matching its key";
         goto out;
@@ -234,7 +235,7 @@ int deploy_head_parse(const char *data, size_t len, int64_t *seq, char hash[SHA2
     if (!o)
         return sw_err_set(err, SW_EINVAL, HEAD_KEY ": %s at line %d column %d", je.text, je.line,
                           je.column);
-    *seq = int_field(o, "seq", 0, &bad);
+    *seq = int_field(o, "seq", 0, SEQ_MAX, &bad);
     const char *hx = json_string_value(json_object_get(o, "hash"));
     json_t *ev = json_object_get(o, "envs");
     if (bad || !json_is_object(ev) || (*seq > 0 && (!hx || !hex_lower_valid(hx, SHA256_HEX_LEN))))
@@ -247,8 +248,8 @@ int deploy_head_parse(const char *data, size_t len, int64_t *seq, char hash[SHA2
             bad = 1;
             break;
         }
-        int64_t s = int_field(v, "seq", 1, &bad);
-        int_field(v, "generation", 1, &bad);
+        int64_t s = int_field(v, "seq", 1, SEQ_MAX, &bad);
+        int_field(v, "generation", 1, GEN_MAX, &bad);
         if (s > *seq)
             bad = 1;
     }

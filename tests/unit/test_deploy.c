@@ -1164,6 +1164,31 @@ static void test_event_parse_hostile(void **state)
         }
         free(doc);
     }
+    /* A sequence no 12-digit key can name is refused under any key: appending
+     * after it would write keys that history never lists. */
+    char *big = replace_once(good, "\"seq\":6", "\"seq\":1000000000000");
+    struct deploy_event e;
+    char prev[SHA256_HEX_LEN + 1];
+    struct sw_err err = {0};
+    assert_int_equal(deploy_event_parse("events/x.json", big, strlen(big), &e, prev, &err),
+                     SW_EINVAL);
+    assert_non_null(strstr(err.msg, seq));
+    free(big);
+    int64_t hseq;
+    char hash[SHA256_HEX_LEN + 1];
+    json_t *envs = NULL;
+    const char *head = "{\"envs\":{},\"hash\":"
+                       "\"589c6021cdf673f004d4f4fde9873d15a93bc00a984e4727a0723c0b2bfe53ee\","
+                       "\"seq\":1000000000000}";
+    assert_int_equal(deploy_head_parse(head, strlen(head), &hseq, hash, &envs, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "events/head.json: not an audit head"));
+    assert_null(envs);
+    head = "{\"envs\":{},\"hash\":"
+           "\"589c6021cdf673f004d4f4fde9873d15a93bc00a984e4727a0723c0b2bfe53ee\","
+           "\"seq\":999999999999}";
+    assert_int_equal(deploy_head_parse(head, strlen(head), &hseq, hash, &envs, &err), 0);
+    assert_int_equal(hseq, 999999999999LL);
+    json_decref(envs);
 }
 
 /* events/head.json names the newest event, so removing it, removing the head
