@@ -145,8 +145,10 @@ static int64_t gen_field(json_t *o, const char *k, int *bad)
 static const char *last_change_parse(json_t *last, struct env_state *s)
 {
     int bad = 0;
+    /* Every change records itself here, so a document without it was not
+     * written by slipway, and its dump (an empty action) would be refused. */
     if (!last)
-        return NULL;
+        return "needs last_change";
     if (!json_is_object(last))
         return "last_change is not an object";
     const char *a = json_string_value(json_object_get(last, "action"));

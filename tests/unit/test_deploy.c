@@ -1042,6 +1042,8 @@ static void test_state_parse_hostile(void **state)
         {"\"action\":\"deploy\"", "\"action\":\"deploydeploydeploy\"", "last_change.action"},
         {"\"generation\":5}}", "\"generation\":6}}", "last_change is newer than the state"},
         {"\"last_change\":{", "\"last_change\":\"deploy\",\"x\":{", "not an object"},
+        {"\"last_change\":{", "\"x\":{", "needs last_change"},
+        {"\"last_change\":{", "\"last_change\":null,\"x\":{", "needs last_change"},
         {"\"generation\":5,", "\"generation\":5,\"generation\":5,", "duplicate"},
         {"\"actor\":\"alice\"", "\"actor\":\"alice\",\"actor\":\"bob\"", "duplicate"},
         {"\"live_slot\"",
