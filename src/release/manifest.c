@@ -129,6 +129,9 @@ static const char *file_parse(json_t *f, struct release_file *rf)
     return NULL;
 }
 
+/* The last millisecond of 9999: time_format_iso writes four-digit years. */
+#define CREATED_MAX_MS 253402300799999LL
+
 int release_manifest_parse(const char *key, const char *want_id, const char *data, size_t len,
                            struct release **out, struct sw_err *err)
 {
@@ -143,8 +146,11 @@ int release_manifest_parse(const char *key, const char *want_id, const char *dat
     json_t *format = json_object_get(root, "format");
     const char *id = json_string_value(json_object_get(root, "id"));
     const char *created = json_string_value(json_object_get(root, "created"));
+    /* created must be a time release_manifest_dump can write back (1970 to
+     * 9999): time_parse_iso also takes earlier and later ones. */
     if (!json_is_object(root) || !id || !created || !json_is_array(files) ||
-        time_parse_iso(created, &r->created_ms) != 0) {
+        time_parse_iso(created, &r->created_ms) != 0 || r->created_ms < 0 ||
+        r->created_ms > CREATED_MAX_MS) {
         rc = sw_err_set(err, SW_EINVAL, "%s: not a slipway manifest (needs id, created, files)",
                         key);
         goto out;
