@@ -287,11 +287,18 @@ char *release_manifest_dump(const struct release *r, size_t *len)
     struct buf b = BUF_INIT;
     buf_grow(&b, 256 + r->nfiles * 192);
     buf_adds(&b, "{\"format\":1,\"id\":");
-    int ok = r->id && r->source_dir && put_str(&b, r->id);
-    buf_addf(&b, ",\"created\":\"%s\",\"source\":{\"dir\":", created);
-    ok = ok && put_str(&b, r->source_dir) && put_opt(&b, "user", r->user) &&
+    int ok = r->id && put_str(&b, r->id);
+    buf_addf(&b, ",\"created\":\"%s\",\"source\":{", created);
+    /* Every field optional, as the parser has them: a manifest written
+     * elsewhere without a source directory reads back as it was. */
+    size_t first = b.len;
+    ok = ok && put_opt(&b, "dir", r->source_dir) && put_opt(&b, "user", r->user) &&
          put_opt(&b, "host", r->host) && put_opt(&b, "commit", r->commit) &&
          put_opt(&b, "ref", r->ref) && put_opt(&b, "tag", r->tag);
+    if (b.len > first) { /* no comma before the first member */
+        memmove(b.data + first, b.data + first + 1, b.len - first);
+        b.len--;
+    }
     buf_adds(&b, "},\"files_count\":");
     put_u64(&b, r->nfiles);
     buf_adds(&b, ",\"bytes\":");
