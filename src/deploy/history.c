@@ -25,8 +25,9 @@
 
 #define EVENT_PREFIX "events/"
 #define HEAD_KEY "events/head.json"
-#define SEQ_MAX ((int64_t)1 << 50)
-#define SW_EAGAIN_ROUND 1 /* internal: read the head again */
+#define SEQ_MAX 999999999999LL     /* the largest sequence a 12-digit event key names */
+#define GEN_MAX ((int64_t)1 << 50) /* generations, as state documents bound them */
+#define SW_EAGAIN_ROUND 1          /* internal: read the head again */
 
 static char *event_key(int64_t seq)
 {
@@ -88,14 +89,28 @@ static char *release_field(json_t *o, const char *k, int *bad)
     return xstrdup(json_string_value(v));
 }
 
-static int64_t int_field(json_t *o, const char *k, int64_t min, int *bad)
+static int64_t int_field(json_t *o, const char *k, int64_t min, int64_t max, int *bad)
 {
     json_t *v = json_object_get(o, k);
-    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > SEQ_MAX) {
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
         *bad = 1;
         return 0;
     }
     return json_integer_value(v);
+}
+
+/* The time exactly as event_dump writes it. time_parse_iso alone also takes
+ * blanks and line breaks (sscanf skips them before each number) and dates
+ * before 1970 or past 9999 that do not format back, and history prints the
+ * text as it is, so anything else could forge a line of its output. */
+static int time_canonical(const char *s)
+{
+    int64_t ms;
+    char back[40];
+    if (time_parse_iso(s, &ms) != 0 || ms < 0)
+        return 0;
+    time_format_iso(ms, back, sizeof(back));
+    return !strcmp(back, s);
 }
 
 int deploy_event_parse(const char *key, const char *data, size_t len, struct deploy_event *e,
@@ -115,19 +130,17 @@ int deploy_event_parse(const char *key, const char *data, size_t len, struct dep
     const char *action = json_string_value(json_object_get(o, "action"));
     const char *slot = json_string_value(opt(o, "slot"));
     json_t *p = opt(o, "prev"), *sw = opt(o, "switched");
-    int64_t ms;
     if (!json_is_object(o) || !time || !env || !action) {
         why = "not an event document (needs seq, time, env, action)";
         goto out;
     }
-    e->seq = int_field(o, "seq", 1, &bad);
-    e->generation = int_field(o, "generation", 1, &bad);
+    e->seq = int_field(o, "seq", 1, SEQ_MAX, &bad);
+    e->generation = int_field(o, "generation", 1, GEN_MAX, &bad);
     if (bad || (seq_of(key) && seq_of(key) != e->seq)) {
         why = "seq or generation is not a positive number matching its key";
         goto out;
     }
-    if (time_parse_iso(time, &ms) != 0 || env_name_check(env, NULL) != 0 ||
-        !deploy_action_valid(action)) {
+    if (!time_canonical(time) || env_name_check(env, NULL) != 0 || !deploy_action_valid(action)) {
         why = "time, env or action has the wrong form";
         goto out;
     }
@@ -222,7 +235,7 @@ int deploy_head_parse(const char *data, size_t len, int64_t *seq, char hash[SHA2
     if (!o)
         return sw_err_set(err, SW_EINVAL, HEAD_KEY ": %s at line %d column %d", je.text, je.line,
                           je.column);
-    *seq = int_field(o, "seq", 0, &bad);
+    *seq = int_field(o, "seq", 0, SEQ_MAX, &bad);
     const char *hx = json_string_value(json_object_get(o, "hash"));
     json_t *ev = json_object_get(o, "envs");
     if (bad || !json_is_object(ev) || (*seq > 0 && (!hx || !hex_lower_valid(hx, SHA256_HEX_LEN))))
@@ -235,8 +248,8 @@ int deploy_head_parse(const char *data, size_t len, int64_t *seq, char hash[SHA2
             bad = 1;
             break;
         }
-        int64_t s = int_field(v, "seq", 1, &bad);
-        int_field(v, "generation", 1, &bad);
+        int64_t s = int_field(v, "seq", 1, SEQ_MAX, &bad);
+        int_field(v, "generation", 1, GEN_MAX, &bad);
         if (s > *seq)
             bad = 1;
     }

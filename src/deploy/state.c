@@ -78,11 +78,20 @@ static char *release_field(json_t *o, const char *k, int *bad)
     return xstrdup(json_string_value(v));
 }
 
+/* The last millisecond of 9999: time_format_iso writes four-digit years. */
+#define TIME_MAX_MS 253402300799999LL
+
+/* A time slipway can write back: 1970 to the end of 9999. time_parse_iso also
+ * takes earlier and later dates, whose dump no reader (this one included)
+ * accepts; a state keeps its slots' times across changes, and its last change
+ * becomes an event, so one such time would be copied into every later
+ * document. */
 static int64_t time_field(json_t *o, const char *k, int *bad)
 {
     int64_t ms = 0;
     json_t *v = opt(o, k);
-    if (v && (!json_is_string(v) || time_parse_iso(json_string_value(v), &ms) != 0))
+    if (v && (!json_is_string(v) || time_parse_iso(json_string_value(v), &ms) != 0 || ms < 0 ||
+              ms > TIME_MAX_MS))
         *bad = 1;
     return ms;
 }
@@ -139,8 +148,10 @@ static int64_t gen_field(json_t *o, const char *k, int *bad)
 static const char *last_change_parse(json_t *last, struct env_state *s)
 {
     int bad = 0;
+    /* Every change records itself here, so a document without it was not
+     * written by slipway, and its dump (an empty action) would be refused. */
     if (!last)
-        return NULL;
+        return "needs last_change";
     if (!json_is_object(last))
         return "last_change is not an object";
     const char *a = json_string_value(json_object_get(last, "action"));

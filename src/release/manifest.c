@@ -129,6 +129,9 @@ static const char *file_parse(json_t *f, struct release_file *rf)
     return NULL;
 }
 
+/* The last millisecond of 9999: time_format_iso writes four-digit years. */
+#define CREATED_MAX_MS 253402300799999LL
+
 int release_manifest_parse(const char *key, const char *want_id, const char *data, size_t len,
                            struct release **out, struct sw_err *err)
 {
@@ -143,8 +146,11 @@ int release_manifest_parse(const char *key, const char *want_id, const char *dat
     json_t *format = json_object_get(root, "format");
     const char *id = json_string_value(json_object_get(root, "id"));
     const char *created = json_string_value(json_object_get(root, "created"));
+    /* created must be a time release_manifest_dump can write back (1970 to
+     * 9999): time_parse_iso also takes earlier and later ones. */
     if (!json_is_object(root) || !id || !created || !json_is_array(files) ||
-        time_parse_iso(created, &r->created_ms) != 0) {
+        time_parse_iso(created, &r->created_ms) != 0 || r->created_ms < 0 ||
+        r->created_ms > CREATED_MAX_MS) {
         rc = sw_err_set(err, SW_EINVAL, "%s: not a slipway manifest (needs id, created, files)",
                         key);
         goto out;
@@ -285,11 +291,18 @@ char *release_manifest_dump(const struct release *r, size_t *len)
     struct buf b = BUF_INIT;
     buf_grow(&b, 256 + r->nfiles * 192);
     buf_adds(&b, "{\"format\":1,\"id\":");
-    int ok = r->id && r->source_dir && put_str(&b, r->id);
-    buf_addf(&b, ",\"created\":\"%s\",\"source\":{\"dir\":", created);
-    ok = ok && put_str(&b, r->source_dir) && put_opt(&b, "user", r->user) &&
+    int ok = r->id && put_str(&b, r->id);
+    buf_addf(&b, ",\"created\":\"%s\",\"source\":{", created);
+    /* Every field optional, as the parser has them: a manifest written
+     * elsewhere without a source directory reads back as it was. */
+    size_t first = b.len;
+    ok = ok && put_opt(&b, "dir", r->source_dir) && put_opt(&b, "user", r->user) &&
          put_opt(&b, "host", r->host) && put_opt(&b, "commit", r->commit) &&
          put_opt(&b, "ref", r->ref) && put_opt(&b, "tag", r->tag);
+    if (b.len > first) { /* no comma before the first member */
+        memmove(b.data + first, b.data + first + 1, b.len - first);
+        b.len--;
+    }
     if (r->commit)
         buf_adds(&b, r->dirty ? ",\"dirty\":true" : ",\"dirty\":false");
     buf_adds(&b, "},\"files_count\":");

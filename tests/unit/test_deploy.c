@@ -1,7 +1,8 @@
 /* Unit tests for deploy on the fs store with real releases: environment files
  * and their errors, the state machine (direct and blue-green deploy, switch,
- * rollback), the lease lock, compare-and-swap, the hash-chained history and
- * its repair, and garbage collection. */
+ * rollback), the lease lock, compare-and-swap, the hash-chained history, its
+ * head and its repair, the state and event parsers against hostile documents,
+ * and garbage collection. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -961,6 +962,380 @@ static void test_history_repair(void **state)
     free(r3);
 }
 
+/* ---- hostile documents ------------------------------------------------------------ */
+
+/* doc with the first occurrence of from replaced by to; caller frees. */
+static char *replace_once(const char *doc, const char *from, const char *to)
+{
+    const char *at = strstr(doc, from);
+    if (!at)
+        fail_msg("'%s' is not in the document", from);
+    return xasprintf("%.*s%s%s", (int)(at - doc), doc, to, at + strlen(from));
+}
+
+struct mutation {
+    const char *from, *to; /* replace from by to in the good document */
+    const char *why;       /* NULL: accepted; else part of the refusal */
+};
+
+/* A blue-green state as slipway writes it (compact): each mutation of it must
+ * be refused with its reason, and the state reader keeps nothing of it. */
+static void test_state_parse_hostile(void **state)
+{
+    static const char good[] =
+        "{\"env\":\"staging\",\"strategy\":\"blue-green\",\"generation\":5,\"live_slot\":\"green\","
+        "\"live_release\":\"r-2\",\"slots\":{\"blue\":{\"release\":\"r-1\",\"since\":"
+        "\"2026-12-01T20:46:52.671Z\"},\"green\":{\"release\":\"r-2\",\"since\":"
+        "\"2026-12-01T20:46:52.859Z\"}},\"previous_release\":\"r-1\",\"previous_since\":"
+        "\"2026-12-01T20:46:52.859Z\",\"updated\":\"2026-12-01T20:46:52.859Z\",\"last_change\":"
+        "{\"action\":\"deploy\",\"from\":\"r-1\",\"to\":\"r-2\",\"slot\":\"green\",\"switched\":"
+        "true,"
+        "\"actor\":\"alice\",\"message\":\"ship it\",\"time\":\"2026-12-01T20:46:52.859Z\","
+        "\"generation\":5}}";
+    static const char wrong[] = "a field has the wrong form";
+    static const char last_wrong[] = "last_change holds a field of the wrong form";
+    const struct mutation cases[] = {
+        {"\"ship it\"", "\"ship it\"", NULL},
+        {"\"ship it\"", "\"two\\nlines\\tand a tab\"", NULL},
+        {"\"env\":\"staging\",", "", NULL}, /* the key names the environment */
+        {"\"switched\":true", "\"switched\":null", NULL},
+        {"\"live_release\":\"r-2\"", "\"live_release\":\"../../../etc/passwd\"", wrong},
+        {"\"live_release\":\"r-2\"", "\"live_release\":7", wrong},
+        {"\"blue-green\"", "\"yolo\"", "strategy is not direct or blue-green"},
+        {"\"strategy\":\"blue-green\",", "", "not an environment state document"},
+        {"\"blue-green\"", "\"direct\"", "a direct environment has no slots"},
+        {"\"env\":\"staging\"", "\"env\":\"prod\"", "names another environment"},
+        {"\"live_slot\":\"green\"", "\"live_slot\":\"blue\"", "not the release in the live slot"},
+        {"\"live_slot\":\"green\"", "\"live_slot\":null", "live_release is set but live_slot"},
+        {"\"live_slot\":\"green\"", "\"live_slot\":\"red\"", wrong},
+        {"\"release\":\"r-2\"", "\"release\":null", "not the release in the live slot"},
+        {"\"generation\":5,", "\"generation\":-1,", wrong},
+        {"\"generation\":5,", "\"generation\":5.0,", wrong},
+        {"\"generation\":5,", "\"generation\":\"5\",", wrong},
+        {"\"generation\":5,", "\"generation\":1125899906842625,", wrong}, /* 2^50 + 1 */
+        {"\"generation\":5,", "", wrong},
+        {"\"slots\":{", "\"slots\":[],\"x\":{", wrong},
+        {"\"blue\":{\"release\":\"r-1\"", "\"blue\":{\"release\":\"../x\"", wrong},
+        {"\"blue\":{\"release\":\"r-1\"", "\"blue\":\"r-1\",\"x\":{\"release\":\"r-1\"", wrong},
+        {"\"since\":\"2026-12-01T20:46:52.671Z\"", "\"since\":12", wrong},
+        {"\"updated\":\"2026-12-01T20:46:52.859Z\"", "\"updated\":\"yesterday\"", wrong},
+        /* times whose dump would not read back */
+        {"\"updated\":\"2026-12-01T20:46:52.859Z\"", "\"updated\":\"1969-12-31T23:59:58.500Z\"",
+         wrong},
+        {"\"updated\":\"2026-12-01T20:46:52.859Z\"", "\"updated\":\"9999-12-31T23:59:60.000Z\"",
+         wrong},
+        {"\"since\":\"2026-12-01T20:46:52.671Z\"", "\"since\":\"0000-01-01T00:00:00.250Z\"", wrong},
+        {"\"time\":\"2026-12-01T20:46:52.859Z\"", "\"time\":\"9999-99-99T99:99:99.000Z\"",
+         last_wrong},
+        {"\"time\":\"2026-12-01T20:46:52.859Z\"", "\"time\":\"9999-12-31T23:59:59.999Z\"", NULL},
+        {"\"previous_release\":\"r-1\"", "\"previous_release\":\"r/1\"", wrong},
+        {"\"actor\":\"alice\"", "\"actor\":\"eve\\nnot ok - forged\"", last_wrong},
+        {"\"actor\":\"alice\"", "\"actor\":\"eve\\u001b[2K\"", last_wrong},
+        {"\"actor\":\"alice\"", "\"actor\":\"eve\\u0085\"", last_wrong},
+        {"\"ship it\"", "\"ok\\rnot ok - forged\"", last_wrong},
+        {"\"ship it\"", "\"a\\u001b]0;owned\\u0007\"", last_wrong},
+        {"\"slot\":\"green\"", "\"slot\":\"red\"", last_wrong},
+        {"\"switched\":true", "\"switched\":\"yes\"", last_wrong},
+        {"\"to\":\"r-2\"", "\"to\":\"../x\"", last_wrong},
+        {"\"action\":\"deploy\"", "\"action\":\"delete\"", "last_change.action"},
+        {"\"action\":\"deploy\"", "\"action\":\"deploy\\r\\n\"", "last_change.action"},
+        {"\"action\":\"deploy\"", "\"action\":\"deploydeploydeploy\"", "last_change.action"},
+        {"\"generation\":5}}", "\"generation\":6}}", "last_change is newer than the state"},
+        {"\"last_change\":{", "\"last_change\":\"deploy\",\"x\":{", "not an object"},
+        {"\"last_change\":{", "\"x\":{", "needs last_change"},
+        {"\"last_change\":{", "\"last_change\":null,\"x\":{", "needs last_change"},
+        {"\"generation\":5,", "\"generation\":5,\"generation\":5,", "duplicate"},
+        {"\"actor\":\"alice\"", "\"actor\":\"alice\",\"actor\":\"bob\"", "duplicate"},
+        {"\"live_slot\"",
+         "\"x\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+         "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+         "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+         "line 1"}, /* unbalanced and deep: refused by the JSON reader */
+        {"\"alice\"", "\"ali\xc3\x28\"", "line 1"}, /* not UTF-8 */
+        {"{\"env\"", "[{\"env\"", "line 1"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *doc = replace_once(good, cases[i].from, cases[i].to);
+        struct env_state *s = xcalloc(1, sizeof(*s));
+        s->env = xstrdup("staging");
+        s->live_slot = s->last.slot = SLOT_NONE;
+        s->last.switched = -1;
+        struct sw_err err = {0};
+        int rc =
+            deploy_state_parse("envs/staging/state.json", "staging", doc, strlen(doc), s, &err);
+        if (!cases[i].why) {
+            if (rc)
+                fail_msg("case %zu refused: %s", i, err.msg);
+            assert_int_equal(s->strategy, STRATEGY_BLUE_GREEN);
+            assert_int_equal(s->generation, 5);
+            assert_int_equal(s->live_slot, SLOT_GREEN);
+            assert_string_equal(s->live_release, "r-2");
+            assert_string_equal(s->slot_release[SLOT_BLUE], "r-1");
+            assert_string_equal(s->last.action, "deploy");
+            assert_int_equal(s->last.slot, SLOT_GREEN);
+            assert_int_equal(s->last.generation, 5);
+        } else {
+            if (rc == 0)
+                fail_msg("case %zu accepted: %s", i, doc);
+            assert_int_equal(rc, SW_EINVAL);
+            assert_true(str_starts_with(err.msg, "envs/staging/state.json: "));
+            if (!strstr(err.msg, cases[i].why))
+                fail_msg("case %zu: '%s' does not say '%s'", i, err.msg, cases[i].why);
+        }
+        env_state_free(s); /* partial fields of a refused document: no leak */
+        free(doc);
+    }
+}
+
+/* An audit event as slipway writes it: each mutation must be refused with its
+ * reason, leaving the event cleared and no link. */
+static void test_event_parse_hostile(void **state)
+{
+    static const char good[] =
+        "{\"seq\":6,\"time\":\"2026-12-01T20:46:52.763Z\",\"env\":\"staging\",\"actor\":\"root\","
+        "\"action\":\"switch\",\"from\":\"r-1\",\"to\":\"r-2\",\"slot\":\"green\",\"switched\":"
+        "true,\"message\":\"go \\\"live\\\"\",\"generation\":3,\"prev\":"
+        "\"589c6021cdf673f004d4f4fde9873d15a93bc00a984e4727a0723c0b2bfe53ee\"}";
+    static const char text[] = "from, to, actor or message has the wrong form";
+    static const char seq[] = "seq or generation";
+    static const char tea[] = "time, env or action has the wrong form";
+    const struct mutation cases[] = {
+        {"\"root\"", "\"root\"", NULL},
+        {"\"go \\\"live\\\"\"", "\"two\\nlines\\tand a tab\"", NULL},
+        {"\"slot\":\"green\",\"switched\":true,", "", NULL}, /* an event from before slots */
+        {"\"prev\":\"589c6021cdf673f004d4f4fde9873d15a93bc00a984e4727a0723c0b2bfe53ee\"",
+         "\"prev\":null", NULL},
+        {"\"seq\":6", "\"seq\":7", seq}, /* not the sequence its key names */
+        {"\"seq\":6", "\"seq\":0", seq},
+        {"\"seq\":6", "\"seq\":\"6\"", seq},
+        {"\"seq\":6", "\"seq\":6.0", seq},
+        {"\"generation\":3", "\"generation\":0", seq},
+        {"\"generation\":3", "\"generation\":-3", seq},
+        {"\"2026-12-01T20:46:52.763Z\"", "\"Tuesday\"", tea},
+        /* sscanf skips blanks and line breaks: history would print them */
+        {"\"2026-12-01T20:46:52.763Z\"", "\"\\n2026-12-01T20:46:52.763Z\"", tea},
+        {"\"2026-12-01T20:46:52.763Z\"", "\"2026-12-01T\\r20:46:52.763Z\"", tea},
+        {"\"2026-12-01T20:46:52.763Z\"", "\"2026-\\t12-01T20:46:52.763Z\"", tea},
+        {"\"2026-12-01T20:46:52.763Z\"", "\"2026-12-01T20:46:52Z\"", tea}, /* not as written */
+        {"\"2026-12-01T20:46:52.763Z\"", "\"1969-12-31T23:59:58.500Z\"", tea},
+        {"\"2026-12-01T20:46:52.763Z\"", "\"9999-12-31T23:59:60.000Z\"", tea},
+        {"\"staging\"", "\"../envs\"", tea},
+        {"\"staging\"", "\"Staging\"", tea},
+        {"\"switch\"", "\"destroy\"", tea},
+        {"\"switch\"", "\"switch\\r\\n\"", tea},
+        {"\"env\":\"staging\",", "", "not an event document"},
+        {"\"prev\":\"589c", "\"prev\":\"589C", "prev is not 64 lowercase hex digits"},
+        {"\"prev\":\"589c", "\"prev\":\"89c", "prev is not 64 lowercase hex digits"},
+        {"\"prev\":\"589c6021cdf673f004d4f4fde9873d15a93bc00a984e4727a0723c0b2bfe53ee\"",
+         "\"prev\":0", "prev is not 64 lowercase hex digits"},
+        {"\"slot\":\"green\"", "\"slot\":\"red\"", "slot or switched"},
+        {"\"slot\":\"green\"", "\"slot\":1", "slot or switched"},
+        {"\"switched\":true", "\"switched\":\"true\"", "slot or switched"},
+        {"\"root\"", "\"mallory\\u001b[2K\"", text},
+        {"\"root\"", "\"eve\\n   9  2026-12-01T00:00:00  root\"", text},
+        {"\"root\"", "\"eve\\u009b\"", text},
+        {"\"go \\\"live\\\"\"", "\"ok\\rforged\"", text},
+        {"\"go \\\"live\\\"\"", "\"\\u001b]8;;http://x\\u0007link\"", text},
+        {"\"go \\\"live\\\"\"", "3", text},
+        {"\"from\":\"r-1\"", "\"from\":\"../../etc/passwd\"", text},
+        {"\"to\":\"r-2\"", "\"to\":7", text},
+        {"\"seq\":6", "\"seq\":6,\"seq\":6", "duplicate"},
+        {"\"root\"", "\"ro\xed\xa0\x80t\"", "line 1"}, /* a UTF-8 encoded surrogate */
+        {"{\"seq\"", "[{\"seq\"", "line 1"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *doc = replace_once(good, cases[i].from, cases[i].to);
+        struct deploy_event e;
+        char prev[SHA256_HEX_LEN + 1];
+        struct sw_err err = {0};
+        memset(&e, 0x5a, sizeof(e));
+        int rc = deploy_event_parse("events/000000000006.json", doc, strlen(doc), &e, prev, &err);
+        if (!cases[i].why) {
+            if (rc)
+                fail_msg("case %zu refused: %s", i, err.msg);
+            assert_int_equal(e.seq, 6);
+            assert_int_equal(e.generation, 3);
+            assert_string_equal(e.env, "staging");
+            assert_string_equal(e.action, "switch");
+            assert_string_equal(e.from, "r-1");
+            assert_string_equal(e.to, "r-2");
+            assert_true(prev[0] == '\0' || hex_lower_valid(prev, SHA256_HEX_LEN));
+            assert_true(e.switched == 1 || (e.switched == -1 && !e.slot));
+            deploy_event_clear(&e);
+        } else {
+            static const struct deploy_event zero;
+            if (rc == 0)
+                fail_msg("case %zu accepted: %s", i, doc);
+            assert_int_equal(rc, SW_EINVAL);
+            assert_true(str_starts_with(err.msg, "events/000000000006.json: "));
+            if (!strstr(err.msg, cases[i].why))
+                fail_msg("case %zu: '%s' does not say '%s'", i, err.msg, cases[i].why);
+            assert_memory_equal(&e, &zero, sizeof(zero));
+            assert_string_equal(prev, "");
+        }
+        free(doc);
+    }
+    /* A sequence no 12-digit key can name is refused under any key: appending
+     * after it would write keys that history never lists. */
+    char *big = replace_once(good, "\"seq\":6", "\"seq\":1000000000000");
+    struct deploy_event e;
+    char prev[SHA256_HEX_LEN + 1];
+    struct sw_err err = {0};
+    assert_int_equal(deploy_event_parse("events/x.json", big, strlen(big), &e, prev, &err),
+                     SW_EINVAL);
+    assert_non_null(strstr(err.msg, seq));
+    free(big);
+    int64_t hseq;
+    char hash[SHA256_HEX_LEN + 1];
+    json_t *envs = NULL;
+    const char *head = "{\"envs\":{},\"hash\":"
+                       "\"589c6021cdf673f004d4f4fde9873d15a93bc00a984e4727a0723c0b2bfe53ee\","
+                       "\"seq\":1000000000000}";
+    assert_int_equal(deploy_head_parse(head, strlen(head), &hseq, hash, &envs, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "events/head.json: not an audit head"));
+    assert_null(envs);
+    head = "{\"envs\":{},\"hash\":"
+           "\"589c6021cdf673f004d4f4fde9873d15a93bc00a984e4727a0723c0b2bfe53ee\","
+           "\"seq\":999999999999}";
+    assert_int_equal(deploy_head_parse(head, strlen(head), &hseq, hash, &envs, &err), 0);
+    assert_int_equal(hseq, 999999999999LL);
+    json_decref(envs);
+}
+
+/* events/head.json names the newest event, so removing it, removing the head
+ * or editing any event is detected; and a crash between an event write and
+ * the head update (the head one event behind) is repaired by the next change. */
+static void test_audit_head(void **state)
+{
+    struct fixture *f = *state;
+    struct env_config *dev = env_load(f, "dev", "strategy: direct\n");
+    char *r[2] = {make_release(f), make_release(f)};
+    struct deploy_result res;
+    struct sw_err err = {0};
+    enum { N = 5 };
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(deploy_release(f->st, dev, r[i % 2], &ALICE, &res, &err), 0);
+        deploy_result_free(&res);
+    }
+
+    /* the head names the newest event: its sequence, hash and generation */
+    char *head = NULL, *data = NULL, *orig[N + 1] = {0}, hash[SHA256_HEX_LEN + 1];
+    char key[64];
+    size_t len, hlen, checked;
+    int64_t seq;
+    json_t *envs = NULL;
+    assert_int_equal(store_get(f->st, "events/head.json", &head, &hlen, NULL, NULL), 0);
+    assert_int_equal(deploy_head_parse(head, hlen, &seq, hash, &envs, &err), 0);
+    assert_int_equal(seq, N);
+    for (int i = 1; i <= N; i++) {
+        snprintf(key, sizeof(key), "events/%012d.json", i);
+        assert_int_equal(store_get(f->st, key, &orig[i], &len, NULL, NULL), 0);
+    }
+    char want[SHA256_HEX_LEN + 1];
+    sha256_hex(orig[N], strlen(orig[N]), want);
+    assert_string_equal(hash, want);
+    json_t *d = json_object_get(envs, "dev");
+    assert_int_equal(json_integer_value(json_object_get(d, "seq")), N);
+    assert_int_equal(json_integer_value(json_object_get(d, "generation")), N);
+    json_decref(envs);
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
+    assert_int_equal(checked, N);
+
+    /* the newest event removed: the head says so */
+    snprintf(key, sizeof(key), "events/%012d.json", N);
+    assert_int_equal(store_delete(f->st, key, NULL, NULL), 0);
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "events/head.json names event 5 but the log ends at 4"));
+    write_str(f->data, key, orig[N]);
+    /* the head removed */
+    assert_int_equal(store_delete(f->st, "events/head.json", NULL, NULL), 0);
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "events/head.json is missing"));
+    write_str(f->data, "events/head.json", head);
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
+    /* any event edited, the newest included: verify names it */
+    for (int i = 1; i <= N; i++) {
+        snprintf(key, sizeof(key), "events/%012d.json", i);
+        char *edited = replace_once(orig[i], "\"alice\"", "\"malic\"");
+        write_str(f->data, key, edited);
+        assert_int_equal(deploy_history_verify(f->st, &checked, &err), SW_EINVAL);
+        if (!strstr(err.msg, key))
+            fail_msg("editing %s: '%s' does not name it", key, err.msg);
+        write_str(f->data, key, orig[i]);
+        free(edited);
+    }
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
+
+    /* A crash after the state and event 6 were written, before the head moved:
+     * the state is at generation 6, event 6 links to the head, the head names 5. */
+    struct env_state *s = state_of(f, "dev");
+    const char *from = s->live_release, *to = r[N % 2];
+    free(s->previous_release);
+    s->previous_release = xstrdup(from);
+    env_change_clear(&s->last);
+    snprintf(s->last.action, sizeof(s->last.action), "deploy");
+    s->last.from = xstrdup(from);
+    s->last.to = xstrdup(to);
+    s->last.actor = xstrdup("crashed");
+    s->last.slot = SLOT_NONE;
+    s->last.switched = 1;
+    s->last.time_ms = time_now_ms();
+    s->last.generation = s->generation = N + 1;
+    free(s->live_release);
+    s->live_release = xstrdup(to);
+    assert_int_equal(deploy_state_save(f->st, s, &err), 0);
+    char when[40];
+    time_format_iso(s->last.time_ms, when, sizeof(when));
+    char *ev6 = xasprintf("{\"seq\":%d,\"time\":\"%s\",\"env\":\"dev\",\"actor\":\"crashed\","
+                          "\"action\":\"deploy\",\"from\":\"%s\",\"to\":\"%s\",\"slot\":null,"
+                          "\"switched\":true,\"message\":null,\"generation\":%d,\"prev\":\"%s\"}",
+                          N + 1, when, s->last.from, s->last.to, N + 1, hash);
+    env_state_free(s);
+    snprintf(key, sizeof(key), "events/%012d.json", N + 1);
+    write_str(f->data, key, ev6);
+    /* the one window verify accepts: the head one event behind */
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
+    assert_int_equal(checked, N + 1);
+
+    /* an extra event that does not link to the head is not taken over */
+    char *forged =
+        replace_once(ev6, hash, "0000000000000000000000000000000000000000000000000000000000000000");
+    write_str(f->data, key, forged);
+    assert_int_equal(deploy_release(f->st, dev, r[0], &ALICE, &res, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, key));
+    write_str(f->data, key, ev6);
+    free(forged);
+
+    /* the next change moves the head over event 6, then appends its own */
+    assert_int_equal(deploy_release(f->st, dev, r[0], &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
+    assert_int_equal(checked, N + 2);
+    assert_int_equal(store_get(f->st, key, &data, &len, NULL, NULL), 0);
+    assert_string_equal(data, ev6); /* taken over as it was */
+    sha256_hex(data, len, want);
+    free(data);
+    snprintf(key, sizeof(key), "events/%012d.json", N + 2);
+    assert_int_equal(store_get(f->st, key, &data, &len, NULL, NULL), 0);
+    assert_non_null(strstr(data, want)); /* event 7 links to event 6 */
+    free(data);
+    free(head);
+    assert_int_equal(store_get(f->st, "events/head.json", &head, &hlen, NULL, NULL), 0);
+    assert_int_equal(deploy_head_parse(head, hlen, &seq, hash, &envs, &err), 0);
+    assert_int_equal(seq, N + 2);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(envs, "dev"), "generation")), N + 2);
+    json_decref(envs);
+
+    free(ev6);
+    free(head);
+    for (int i = 1; i <= N; i++)
+        free(orig[i]);
+    free(r[0]);
+    free(r[1]);
+    env_config_free(dev);
+}
+
 /* ---- garbage collection ---------------------------------------------------------- */
 
 static int blob_exists(struct fixture *f, const char *release_id, const char *path)
@@ -1098,6 +1473,9 @@ int main(void)
         T(test_state_cas),
         T(test_history),
         T(test_history_repair),
+        cmocka_unit_test(test_state_parse_hostile),
+        cmocka_unit_test(test_event_parse_hostile),
+        T(test_audit_head),
         T(test_gc),
     };
     return cmocka_run_group_tests_name("deploy", tests, NULL, NULL);

@@ -1,0 +1,182 @@
+/*
+ * libFuzzer target for the audit log's two documents (src/deploy/history.c): an event
+ * "events/<seq>.json" (deploy_event_parse) and the head "events/head.json"
+ * (deploy_head_parse). The first byte of the input chooses: odd ('e') an event, even ('h')
+ * the head; the rest is the document, as someone else wrote it into a shared bucket.
+ *
+ * Beyond the sanitizers (and ASan's leak check): an accepted event has a bounded positive
+ * seq and generation, a valid time, environment, action and slot, release ids that are
+ * release ids, a link that is empty or 64 lowercase hex digits, and no control character in
+ * any text field except line breaks and tabs in the message (history prints them; anything
+ * else could forge a line of someone's terminal); read under its own key it is accepted, under
+ * another sequence's key refused. A refused event leaves the event cleared and the link empty.
+ * An accepted head names a bounded seq with a hash exactly when seq > 0 and per-environment
+ * entries no newer than it; written back as head_save does, it reads the same. Every refusal
+ * names the key and says why.
+ */
+#include "deploy/internal.h"
+#include "release/release.h"
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECK(x)                                                                                   \
+    do {                                                                                           \
+        if (!(x)) {                                                                                \
+            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #x);              \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+#define SEQ_MAX 999999999999LL     /* the largest sequence a 12-digit event key names */
+#define GEN_MAX ((int64_t)1 << 50) /* generations: as in state documents */
+#define HEAD_KEY "events/head.json"
+
+static void check_refused(int rc, const struct sw_err *err, const char *key)
+{
+    CHECK(rc == SW_EINVAL && err->code == rc);
+    CHECK(strncmp(err->msg, key, strlen(key)) == 0 && err->msg[strlen(key)] == ':');
+    CHECK(strlen(err->msg) > strlen(key) + 2);
+}
+
+/* One line of text: UTF-8 with no C0, DEL or C1 control character. */
+static void check_line(const char *s)
+{
+    CHECK(!s || utf8_valid(s, 1));
+}
+
+static void check_event(const struct deploy_event *e, const char *prev)
+{
+    int64_t ms;
+
+    CHECK(e->seq >= 1 && e->seq <= SEQ_MAX);
+    CHECK(e->generation >= 1 && e->generation <= GEN_MAX);
+    CHECK(e->time && e->env && e->action);
+    CHECK(time_parse_iso(e->time, &ms) == 0 && ms >= 0);
+    CHECK(env_name_check(e->env, NULL) == 0);
+    CHECK(deploy_action_valid(e->action));
+    CHECK(!e->slot || !strcmp(e->slot, "blue") || !strcmp(e->slot, "green"));
+    CHECK(e->switched >= -1 && e->switched <= 1);
+    CHECK(!e->from || release_id_valid(e->from));
+    CHECK(!e->to || release_id_valid(e->to));
+    check_line(e->time);
+    check_line(e->env);
+    check_line(e->actor);
+    check_line(e->action);
+    check_line(e->from);
+    check_line(e->to);
+    check_line(e->slot);
+    CHECK(!e->actor || strlen(e->actor) <= 256);
+    CHECK(!e->message || text_valid(e->message, 65536, 1));
+    CHECK(!prev[0] || hex_lower_valid(prev, SHA256_HEX_LEN));
+}
+
+static void check_cleared(const struct deploy_event *e, const char *prev)
+{
+    static const struct deploy_event zero;
+    CHECK(!memcmp(e, &zero, sizeof(zero)));
+    CHECK(prev[0] == '\0');
+}
+
+static void fuzz_event(const char *buf, size_t len)
+{
+    static const char key[] = "events/fuzz.json";
+    struct deploy_event e;
+    struct sw_err err = {0};
+    char prev[SHA256_HEX_LEN + 1] = "x", prev2[SHA256_HEX_LEN + 1] = "x";
+    int rc;
+
+    memset(&e, 0x5a, sizeof(e)); /* the parser must not trust what it is given */
+    rc = deploy_event_parse(key, buf, len, &e, prev, &err);
+    if (rc) {
+        check_refused(rc, &err, key);
+        check_cleared(&e, prev);
+        return;
+    }
+    check_event(&e, prev);
+
+    /* Under its own key it reads the same; under another sequence's, it is refused. */
+    struct deploy_event f;
+    int64_t seq2 = e.seq > 1 ? e.seq - 1 : e.seq + 1;
+    char *own = xasprintf("events/%012lld.json", (long long)e.seq);
+    char *other = xasprintf("events/%012lld.json", (long long)seq2);
+    CHECK(deploy_event_parse(own, buf, len, &f, prev2, &err) == 0);
+    CHECK(f.seq == e.seq && f.generation == e.generation && !strcmp(prev, prev2));
+    deploy_event_clear(&f);
+    memset(&err, 0, sizeof(err));
+    rc = deploy_event_parse(other, buf, len, &f, prev2, &err);
+    check_refused(rc, &err, other);
+    check_cleared(&f, prev2);
+    free(other);
+    free(own);
+
+    deploy_event_clear(&e);
+    check_cleared(&e, "");
+}
+
+static void check_head(int64_t seq, const char *hash, json_t *envs)
+{
+    const char *name;
+    json_t *v;
+
+    CHECK(seq >= 0 && seq <= SEQ_MAX);
+    CHECK(seq > 0 ? hex_lower_valid(hash, SHA256_HEX_LEN) : hash[0] == '\0');
+    CHECK(json_is_object(envs));
+    json_object_foreach(envs, name, v)
+    {
+        CHECK(env_name_check(name, NULL) == 0);
+        CHECK(json_is_object(v));
+        json_t *s = json_object_get(v, "seq"), *g = json_object_get(v, "generation");
+        CHECK(json_is_integer(s) && json_integer_value(s) >= 1 && json_integer_value(s) <= seq);
+        CHECK(json_is_integer(g) && json_integer_value(g) >= 1 && json_integer_value(g) <= GEN_MAX);
+    }
+}
+
+static void fuzz_head(const char *buf, size_t len)
+{
+    static json_t untouched;
+    json_t *envs = &untouched, *envs2 = &untouched;
+    int64_t seq = -7, seq2;
+    char hash[SHA256_HEX_LEN + 1], hash2[SHA256_HEX_LEN + 1];
+    struct sw_err err = {0};
+    int rc;
+
+    rc = deploy_head_parse(buf, len, &seq, hash, &envs, &err);
+    if (rc) {
+        check_refused(rc, &err, HEAD_KEY);
+        CHECK(envs == &untouched);
+        return;
+    }
+    check_head(seq, hash, envs);
+
+    /* Written back as head_save writes it, it reads the same. */
+    json_t *doc = json_pack("{s:I, s:o, s:O}", "seq", (json_int_t)seq, "hash",
+                            seq ? json_string(hash) : json_null(), "envs", envs);
+    CHECK(doc != NULL);
+    char *body = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    CHECK(body != NULL);
+    rc = deploy_head_parse(body, strlen(body), &seq2, hash2, &envs2, &err);
+    if (rc)
+        fprintf(stderr, "the rewritten head is refused: %s\n%s\n", err.msg, body);
+    CHECK(rc == 0);
+    CHECK(seq2 == seq && !strcmp(hash2, hash) && json_equal(envs2, envs));
+
+    free(body);
+    json_decref(doc);
+    json_decref(envs2);
+    json_decref(envs);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size == 0)
+        return 0;
+    if (data[0] & 1)
+        fuzz_event((const char *)data + 1, size - 1);
+    else
+        fuzz_head((const char *)data + 1, size - 1);
+    return 0;
+}

@@ -1,0 +1,137 @@
+/*
+ * libFuzzer target for the release manifest parser (src/release/manifest.c): every input is a
+ * manifest document someone else wrote into a shared bucket. Beyond the sanitizers (and ASan's
+ * leak check), it checks what the edge and the CLI rely on once a manifest is accepted: the id
+ * is a release id, every blob id is 64 lowercase hex digits (it becomes a cache path), every
+ * path is in normal form and the paths strictly increase (lookups bisect), types and cache
+ * policies are header-safe ASCII (they become response headers verbatim), text fields hold no
+ * control characters, sizes add up; and that writing the release back with
+ * release_manifest_dump gives a document that parses to an equal release. A refused document
+ * says why, names the key, and leaves the output untouched.
+ */
+#include "release/internal.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECK(x)                                                                                   \
+    do {                                                                                           \
+        if (!(x)) {                                                                                \
+            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #x);              \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+#define KEY "releases/fuzz.json"
+
+static int same_str(const char *a, const char *b)
+{
+    return a && b ? !strcmp(a, b) : a == b;
+}
+
+/* Visible ASCII and spaces only: what may go into a response header. */
+static int header_safe(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+            return 0;
+    return 1;
+}
+
+static void check_release(const struct release *r)
+{
+    uint64_t bytes = 0;
+
+    CHECK(r->id && release_id_valid(r->id));
+    CHECK(!r->message || text_valid(r->message, RELEASE_MESSAGE_MAX, 1));
+    CHECK(!r->user || utf8_valid(r->user, 1));
+    CHECK(!r->host || utf8_valid(r->host, 1));
+    CHECK(!r->source_dir || utf8_valid(r->source_dir, 1));
+    CHECK(!r->commit || utf8_valid(r->commit, 1));
+    CHECK(!r->ref || utf8_valid(r->ref, 1));
+    CHECK(!r->tag || utf8_valid(r->tag, 1));
+    CHECK(r->nfiles <= RELEASE_FILES_MAX);
+    CHECK(r->nfiles == 0 || r->files);
+    for (size_t i = 0; i < r->nfiles; i++) {
+        const struct release_file *f = &r->files[i];
+        CHECK(hex_lower_valid(f->blob, SHA256_HEX_LEN));
+        CHECK(release_path_valid(f->path));
+        CHECK(f->path[0] != '/' && !strstr(f->path, "//") && !strchr(f->path, '\\'));
+        CHECK(i == 0 || strcmp(r->files[i - 1].path, f->path) < 0);
+        CHECK(f->size <= (uint64_t)RELEASE_FILE_SIZE_MAX);
+        CHECK(f->type[0] && header_safe(f->type));
+        CHECK(f->cache[0] && header_safe(f->cache));
+        bytes += f->size;
+    }
+    CHECK(bytes == r->bytes);
+}
+
+static void check_equal(const struct release *a, const struct release *b)
+{
+    CHECK(!strcmp(a->id, b->id));
+    CHECK(a->created_ms == b->created_ms);
+    CHECK(same_str(a->message, b->message));
+    CHECK(same_str(a->user, b->user));
+    CHECK(same_str(a->host, b->host));
+    CHECK(same_str(a->source_dir, b->source_dir));
+    CHECK(same_str(a->commit, b->commit));
+    CHECK(same_str(a->ref, b->ref));
+    CHECK(same_str(a->tag, b->tag));
+    CHECK(a->nfiles == b->nfiles && a->bytes == b->bytes);
+    for (size_t i = 0; i < a->nfiles; i++) {
+        const struct release_file *f = &a->files[i], *g = &b->files[i];
+        CHECK(!strcmp(f->path, g->path) && !strcmp(f->blob, g->blob) && f->size == g->size);
+        CHECK(!strcmp(f->type, g->type) && !strcmp(f->cache, g->cache));
+    }
+}
+
+/* A refusal: SW_EINVAL, the key and a reason in the message, *out untouched. */
+static void check_refused(int rc, const struct sw_err *err, struct release *out,
+                          struct release *before)
+{
+    CHECK(rc == SW_EINVAL && err->code == rc);
+    CHECK(out == before);
+    CHECK(strncmp(err->msg, KEY ": ", strlen(KEY) + 2) == 0);
+    CHECK(strlen(err->msg) > strlen(KEY) + 2);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static struct release untouched;
+    struct release *r = &untouched, *again = &untouched;
+    struct sw_err err = {0};
+    char *doc, *other;
+    size_t len;
+    int rc;
+
+    rc = release_manifest_parse(KEY, NULL, (const char *)data, size, &r, &err);
+    if (rc) {
+        check_refused(rc, &err, r, &untouched);
+        return 0;
+    }
+    check_release(r);
+
+    /* Asking for another id is refused; for its own, accepted. */
+    other = xasprintf("%sx", r->id);
+    memset(&err, 0, sizeof(err));
+    rc = release_manifest_parse(KEY, other, (const char *)data, size, &again, &err);
+    check_refused(rc, &err, again, &untouched);
+    free(other);
+
+    /* What slipway writes for an accepted release reads back as the same release. */
+    doc = release_manifest_dump(r, &len);
+    CHECK(doc != NULL);
+    CHECK(strlen(doc) == len);
+    rc = release_manifest_parse(KEY, r->id, doc, len, &again, &err);
+    if (rc)
+        fprintf(stderr, "round trip refused: %s\n%s\n", err.msg, doc);
+    CHECK(rc == 0);
+    check_equal(r, again);
+
+    release_free(again);
+    free(doc);
+    release_free(r);
+    return 0;
+}
