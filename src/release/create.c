@@ -260,14 +260,15 @@ static int changed(struct sw_err *err, const struct entry *e)
                       e->path);
 }
 
-/* A file modified within the last clock tick or so can change again without its
- * mtime moving (the kernel stamps mtime from a coarse clock at the start of a
- * write), so equal stat data before and after a read proves nothing for it. */
-static int racy(const struct stat *sb)
+/* A file modified within a clock tick or so of the moment its read began can
+ * change again without its mtime moving (the kernel stamps mtime from a
+ * coarse clock at the start of a write, and a write may still be copying
+ * while we read), so equal stat data before and after a read proves nothing
+ * for it. Measured from the start of the read, not its end: a long read of
+ * a file written just before it is as suspect as a short one. */
+static int racy(const struct stat *sb, int64_t read_start_ns)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return ts_ns(&sb->st_mtim) + RACY_MARGIN_NS > ts_ns(&now);
+    return ts_ns(&sb->st_mtim) + RACY_MARGIN_NS > read_start_ns;
 }
 
 /* Reads the file again and checks it still hashes to hex: a write that was in
@@ -291,7 +292,6 @@ static int rehash_matches(int fd, size_t size, const char *hex)
     return off == size && !strcmp(again, hex);
 }
 
-/* Reads, hashes and (when the blob is new) uploads one file. */
 /* A racy file (modified within the last clock tick) may still be in the
  * middle of a write whose mtime was stamped when it began: reading it twice
  * at once can see the same torn bytes twice, if the writer is descheduled
@@ -317,6 +317,7 @@ static int settled(int fd, const struct stat *seen, size_t size, const char *hex
            ts_ns(&again.st_ctim) == ts_ns(&seen->st_ctim) && rehash_matches(fd, size, hex);
 }
 
+/* Reads, hashes and (when the blob is new) uploads one file. */
 static int hash_one(struct scan *p, struct entry *e, struct sw_err *err)
 {
     char key[128];
@@ -347,6 +348,8 @@ static int hash_one(struct scan *p, struct entry *e, struct sw_err *err)
         goto out;
     }
     e->hashed = 1;
+    struct timespec t0;
+    clock_gettime(CLOCK_REALTIME, &t0);
     size_t size = (size_t)before.st_size, got = 0;
     struct sha256_ctx *h = sha256_new();
     size_t chunk = size <= SMALL_BODY ? size + 1 : 1 << 20;
@@ -371,7 +374,7 @@ static int hash_one(struct scan *p, struct entry *e, struct sw_err *err)
     if (rc)
         goto out;
     if (got != size || fstat(fd, &after) < 0 || !same_file(&before, &after) ||
-        (size <= SMALL_BODY && racy(&after) && !settled(fd, &after, size, e->blob))) {
+        (size <= SMALL_BODY && racy(&after, ts_ns(&t0)) && !settled(fd, &after, size, e->blob))) {
         rc = changed(err, e);
         goto out;
     }
