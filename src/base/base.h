@@ -87,6 +87,12 @@ int str_starts_with(const char *s, const char *prefix);
 int str_ends_with(const char *s, const char *suffix);
 /* Writes 2*len hex digits and a NUL into out. */
 void hex_encode(const unsigned char *in, size_t len, char *out);
+/* Appends s for printing on a terminal: control characters become escapes
+ * ("\n", "\r", "\t", "\x1b"), a backslash becomes "\\", bytes that are not
+ * UTF-8 become "\xNN", and C1 controls, line separators and bidirectional
+ * controls become "\uNNNN"; everything else is copied. The result is one
+ * line and says unambiguously what s was. */
+void buf_add_escaped(struct buf *b, const char *s);
 
 /* ---- hashing ------------------------------------------------------------- */
 
