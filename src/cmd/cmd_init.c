@@ -7,16 +7,17 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char usage[] =
-    "usage: slipway init [DIR]\n"
-    "\n"
-    "Creates DIR/.slipway/ (DIR defaults to the current directory):\n"
-    "  environments/dev.yml      strategy: direct, listen 127.0.0.1:8081\n"
-    "  environments/staging.yml  strategy: blue-green, listen 127.0.0.1:8082,\n"
-    "                            preview 127.0.0.1:9082\n"
-    "  pipelines/                workflow files (see docs/pipelines.md)\n"
-    "  .gitignore                keeps data/ (the embedded store) and cache/ out of git\n"
-    "Existing files are left alone, so running it twice is harmless.\n";
+static const struct cli_usage usage = {
+    .usage = "slipway init [DIR]",
+    .about = "Creates DIR/.slipway/ (DIR defaults to the current directory):\n"
+             "  environments/dev.yml      strategy: direct, listen 127.0.0.1:8081\n"
+             "  environments/staging.yml  strategy: blue-green, listen 127.0.0.1:8082,\n"
+             "                            preview 127.0.0.1:9082\n"
+             "  pipelines/                workflow files (see docs/pipelines.md)\n"
+             "  .gitignore                keeps data/ (the embedded store) and cache/ out of git\n"
+             "Existing files are left alone, so running it twice is harmless.\n",
+    .max_args = 1,
+};
 
 static const char dev_yml[] = "# The dev environment: every deploy goes live at once.\n"
                               "strategy: direct\n"
@@ -48,14 +49,10 @@ static int write_new(const char *dir, const char *name, const char *body, int *c
 
 int cmd_init(int argc, char **argv, struct cli *cli)
 {
-    static const struct option opts[] = {CLI_GLOBAL_OPTIONS, {0}};
-    cli->usage = usage;
-    int first = cli_getopt(cli, argc, argv, "", opts, NULL, NULL);
-    if (first < 0)
-        return -first - 1;
-    if (argc - first > 1)
-        return cli_usage_error(cli, "expected at most one directory");
-    const char *dir = first < argc ? argv[first] : ".";
+    const struct cli_option opts[] = {OPT_END()};
+    if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0)
+        return CLI_EXIT(argc);
+    const char *dir = argc ? argv[0] : ".";
     struct sw_err err = {0};
     char *root = path_join(dir, ".slipway");
     char *envs = path_join(root, "environments");

@@ -5,13 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static const char usage[] =
-    "usage: slipway releases\n"
-    "\n"
-    "Lists every release in the store, oldest first: id, creation time, files,\n"
-    "size, git commit (short) and message. --json prints\n"
-    "{\"releases\":[{\"id\", \"created\", \"files\", \"bytes\", \"commit\", \"ref\", "
-    "\"message\"}]}.\n";
+static const struct cli_usage usage = {
+    .usage = "slipway releases",
+    .about = "Lists every release in the store, oldest first: id, creation time, files,\n"
+             "size, git commit (short) and message. --json prints\n"
+             "{\"releases\":[{\"id\", \"created\", \"files\", \"bytes\", \"commit\", \"ref\", "
+             "\"message\"}]}.\n",
+    .max_args = 0,
+};
 
 static json_t *opt_str(const char *s)
 {
@@ -20,13 +21,9 @@ static json_t *opt_str(const char *s)
 
 int cmd_releases(int argc, char **argv, struct cli *cli)
 {
-    static const struct option opts[] = {CLI_GLOBAL_OPTIONS, {0}};
-    cli->usage = usage;
-    int first = cli_getopt(cli, argc, argv, "", opts, NULL, NULL);
-    if (first < 0)
-        return -first - 1;
-    if (first != argc)
-        return cli_usage_error(cli, "unexpected argument '%s'", argv[first]);
+    const struct cli_option opts[] = {OPT_END()};
+    if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0)
+        return CLI_EXIT(argc);
     struct sw_err err = {0};
     char **ids = NULL;
     size_t n = 0;
