@@ -56,7 +56,7 @@ static int run(struct cli *cli, int argc, char **argv)
         goto out;
     }
     if (version || (n && !strcmp(argv[0], "version"))) {
-        printf("slipway %s\n", SLIPWAY_VERSION);
+        cli_printf(stdout, "slipway %s\n", SLIPWAY_VERSION);
         goto out;
     }
     if (n == 0 || (n == 1 && !strcmp(argv[0], "help"))) {
@@ -81,11 +81,11 @@ static int run(struct cli *cli, int argc, char **argv)
     }
     const char *near = cli_closest(argv[0], names, NCOMMANDS);
     if (near)
-        fprintf(stderr,
-                "slipway: '%s' is not a command; did you mean '%s'? See 'slipway --help'.\n",
-                argv[0], near);
+        cli_printf(stderr,
+                   "slipway: '%s' is not a command; did you mean '%s'? See 'slipway --help'.\n",
+                   argv[0], near);
     else
-        fprintf(stderr, "slipway: '%s' is not a command; see 'slipway --help'\n", argv[0]);
+        cli_printf(stderr, "slipway: '%s' is not a command; see 'slipway --help'\n", argv[0]);
     rc = EXIT_USAGE;
 out:
     buf_free(&list);

@@ -1,8 +1,8 @@
 /*
  * Shared plumbing of the commands: the option parser (tables of options, as
  * git's parse-options, with the global options as one more table so they work
- * before or after the command name), finding the project, opening the store,
- * and the few output helpers.
+ * before or after the command name), the escaped output every line goes
+ * through, finding the project, opening the store.
  */
 #include "cmd/cmd.h"
 
@@ -15,26 +15,137 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int cli_usage_error(struct cli *cli, const char *fmt, ...)
+/* ---- escaped output --------------------------------------------------------- */
+
+/* buf_vaddf, with every %s and %c argument escaped. The format is walked one
+ * conversion at a time so each argument is read with its own type; the
+ * printf format attribute on the callers keeps those types checked. */
+static void vaddf_escaped(struct buf *out, const char *fmt, va_list ap)
+{
+    struct buf arg = BUF_INIT;
+    char spec[48];
+    const char *p = fmt;
+    while (*p) {
+        const char *pct = strchr(p, '%');
+        if (!pct) {
+            buf_adds(out, p);
+            break;
+        }
+        buf_add(out, p, (size_t)(pct - p));
+        const char *q = pct + 1;
+        size_t k = 0;
+        spec[k++] = '%';
+        /* flags, width, precision; a '*' is replaced by its argument */
+        while (*q && strchr("-+ #0123456789.*", *q) && k < sizeof(spec) - 16) {
+            if (*q == '*')
+                k += (size_t)snprintf(spec + k, sizeof(spec) - k, "%d", va_arg(ap, int));
+            else
+                spec[k++] = *q;
+            q++;
+        }
+        char len[3] = "";
+        for (size_t n = 0; n < 2 && *q && strchr("hlzjtL", *q); n++)
+            len[n] = spec[k++] = *q++;
+        spec[k++] = *q;
+        spec[k] = '\0';
+        int ll = !strcmp(len, "ll"), l = !strcmp(len, "l"), z = !strcmp(len, "z");
+        switch (*q) {
+        case '%':
+            buf_add(out, "%", 1);
+            break;
+        case 's':
+        case 'c': {
+            char c[2] = {0, 0};
+            const char *s = *q == 'c' ? (c[0] = (char)va_arg(ap, int), c) : va_arg(ap, char *);
+            buf_reset(&arg);
+            buf_add_escaped(&arg, s ? s : "(null)");
+            spec[k - 1] = 's';
+            buf_addf(out, spec, arg.data);
+            break;
+        }
+        case 'd':
+        case 'i':
+            if (ll)
+                buf_addf(out, spec, va_arg(ap, long long));
+            else if (l)
+                buf_addf(out, spec, va_arg(ap, long));
+            else if (z)
+                buf_addf(out, spec, va_arg(ap, ssize_t));
+            else if (!len[0] || len[0] == 'h')
+                buf_addf(out, spec, va_arg(ap, int));
+            else
+                abort(); /* a length the CLI does not use */
+            break;
+        case 'u':
+        case 'x':
+        case 'X':
+        case 'o':
+            if (ll)
+                buf_addf(out, spec, va_arg(ap, unsigned long long));
+            else if (l)
+                buf_addf(out, spec, va_arg(ap, unsigned long));
+            else if (z)
+                buf_addf(out, spec, va_arg(ap, size_t));
+            else if (!len[0] || len[0] == 'h')
+                buf_addf(out, spec, va_arg(ap, unsigned));
+            else
+                abort();
+            break;
+        case 'f':
+        case 'e':
+        case 'g':
+            if (len[0])
+                abort();
+            buf_addf(out, spec, va_arg(ap, double));
+            break;
+        default:
+            abort(); /* %n, %p and the rest: nothing in the CLI prints them */
+        }
+        p = *q ? q + 1 : q;
+    }
+    buf_free(&arg);
+}
+
+static void vprint(FILE *f, const char *fmt, va_list ap)
 {
     struct buf b = BUF_INIT;
+    vaddf_escaped(&b, fmt, ap);
+    if (b.len)
+        fwrite(b.data, 1, b.len, f);
+    buf_free(&b);
+}
+
+void cli_printf(FILE *f, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    buf_vaddf(&b, fmt, ap);
+    vprint(f, fmt, ap);
     va_end(ap);
+}
+
+int cli_usage_error(struct cli *cli, const char *fmt, ...)
+{
     const char *cmd = cli->cmd ? cli->cmd : "";
     const char *sp = cli->cmd ? " " : "";
+    struct buf b = BUF_INIT;
+    buf_addf(&b, "slipway%s%s: ", sp, cmd);
+    va_list ap;
+    va_start(ap, fmt);
+    vaddf_escaped(&b, fmt, ap);
+    va_end(ap);
     /* "...; did you mean '--switch'? See 'slipway deploy --help'." */
-    int question = b.len && b.data[b.len - 1] == '?';
-    fprintf(stderr, "slipway%s%s: %s%s 'slipway%s%s --help'%s\n", sp, cmd, b.data,
-            question ? " See" : "; see", sp, cmd, question ? "." : "");
+    if (b.data[b.len - 1] == '?')
+        buf_addf(&b, " See 'slipway%s%s --help'.\n", sp, cmd);
+    else
+        buf_addf(&b, "; see 'slipway%s%s --help'\n", sp, cmd);
+    fwrite(b.data, 1, b.len, stderr);
     buf_free(&b);
     return EXIT_USAGE;
 }
 
 int cli_fail(const struct sw_err *err)
 {
-    fprintf(stderr, "slipway: %s\n", err->msg[0] ? err->msg : "failed");
+    cli_printf(stderr, "slipway: %s\n", err->msg[0] ? err->msg : "failed");
     return EXIT_FAIL;
 }
 
@@ -44,7 +155,7 @@ void cli_say(struct cli *cli, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(stdout, fmt, ap);
+    vprint(stdout, fmt, ap);
     va_end(ap);
 }
 

@@ -117,6 +117,11 @@ int cli_env(struct cli *cli, const char *name, struct env_config **out, struct s
 /* All environments of the project. */
 int cli_envs(struct cli *cli, struct env_config ***out, size_t *n, struct sw_err *err);
 
+/* Every line the CLI prints goes through these. Like fprintf, except that each
+ * %s and %c argument is escaped first (buf_add_escaped): names, messages, ids
+ * and paths come from users and the store, and none of them may add a line,
+ * rewrite one or drive the terminal. Help text and JSON are printed as they are. */
+void cli_printf(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints "slipway: <msg>" to stderr and returns EXIT_FAIL. */
 int cli_fail(const struct sw_err *err);
 /* Prints one line, "slipway <cmd>: <msg>; see 'slipway <cmd> --help'", to

@@ -51,11 +51,11 @@ int cmd_diff(int argc, char **argv, struct cli *cli)
                                                  ch[i].path, "old_size", (json_int_t)ch[i].old_size,
                                                  "new_size", (json_int_t)ch[i].new_size));
         else if (ch[i].kind == '~')
-            printf("~ %s (%llu -> %llu bytes)\n", ch[i].path, (unsigned long long)ch[i].old_size,
-                   (unsigned long long)ch[i].new_size);
+            cli_printf(stdout, "~ %s (%llu -> %llu bytes)\n", ch[i].path,
+                       (unsigned long long)ch[i].old_size, (unsigned long long)ch[i].new_size);
         else
-            printf("%c %s (%llu bytes)\n", ch[i].kind, ch[i].path,
-                   (unsigned long long)(ch[i].kind == '+' ? ch[i].new_size : ch[i].old_size));
+            cli_printf(stdout, "%c %s (%llu bytes)\n", ch[i].kind, ch[i].path,
+                       (unsigned long long)(ch[i].kind == '+' ? ch[i].new_size : ch[i].old_size));
     }
     if (cli->json)
         cli_print_json(json_pack("{s:s, s:s, s:o}", "from", a->id, "to", b->id, "changes", arr));

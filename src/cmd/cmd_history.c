@@ -50,11 +50,11 @@ int cmd_history(int argc, char **argv, struct cli *cli)
                                opt_str(ev[i].action), "from", opt_str(ev[i].from), "to",
                                opt_str(ev[i].to), "message", opt_str(ev[i].message)));
         else
-            printf("%4lld  %.19s  %-10s %-8s %s -> %s%s%s\n", (long long)ev[i].seq,
-                   ev[i].time ? ev[i].time : "?", ev[i].actor ? ev[i].actor : "?",
-                   ev[i].action ? ev[i].action : "?", ev[i].from ? ev[i].from : "(nothing)",
-                   ev[i].to ? ev[i].to : "(nothing)", ev[i].message ? "  " : "",
-                   ev[i].message ? ev[i].message : "");
+            cli_printf(stdout, "%4lld  %.19s  %-10s %-8s %s -> %s%s%s\n", (long long)ev[i].seq,
+                       ev[i].time ? ev[i].time : "?", ev[i].actor ? ev[i].actor : "?",
+                       ev[i].action ? ev[i].action : "?", ev[i].from ? ev[i].from : "(nothing)",
+                       ev[i].to ? ev[i].to : "(nothing)", ev[i].message ? "  " : "",
+                       ev[i].message ? ev[i].message : "");
     }
     deploy_events_free(ev, n);
     if (cli->json) {

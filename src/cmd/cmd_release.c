@@ -55,8 +55,8 @@ int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message
     } else if (!cli->quiet && !cli->json) {
         char size[32];
         cli_human_size(res.bytes, size, sizeof(size));
-        fprintf(stderr, "release %s: %zu files, %s, %zu new bodies (%zu files read)\n", *id,
-                res.files, size, res.new_blobs, res.hashed);
+        cli_printf(stderr, "release %s: %zu files, %s, %zu new bodies (%zu files read)\n", *id,
+                   res.files, size, res.new_blobs, res.hashed);
     }
     return 0;
 }
@@ -80,7 +80,7 @@ int cmd_release(int argc, char **argv, struct cli *cli)
     if (rc)
         return cli_fail(&err);
     if (!cli->json)
-        printf("%s\n", id);
+        cli_printf(stdout, "%s\n", id);
     free(id);
     return EXIT_OK;
 }

@@ -45,8 +45,8 @@ int cmd_releases(int argc, char **argv, struct cli *cli)
                                                  "message", opt_str(r->message)));
         } else {
             cli_human_size(r->bytes, size, sizeof(size));
-            printf("%s  %.19s  %6zu files  %10s  %-8.8s  %s\n", r->id, when, r->nfiles, size,
-                   r->commit ? r->commit : "-", r->message ? r->message : "");
+            cli_printf(stdout, "%s  %.19s  %6zu files  %10s  %-8.8s  %s\n", r->id, when, r->nfiles,
+                       size, r->commit ? r->commit : "-", r->message ? r->message : "");
         }
         release_free(r);
     }

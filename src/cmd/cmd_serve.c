@@ -25,8 +25,8 @@ static void ready(void *arg)
 {
     struct cli *cli = arg;
     if (!cli->quiet)
-        fprintf(stderr, "slipway serve: ready (project %s, store %s)\n", cli->project,
-                store_url(cli->store));
+        cli_printf(stderr, "slipway serve: ready (project %s, store %s)\n", cli->project,
+                   store_url(cli->store));
 }
 
 int cmd_serve(int argc, char **argv, struct cli *cli)

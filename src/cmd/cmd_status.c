@@ -44,25 +44,26 @@ static void env_human(const struct env_config *c, const struct env_state *s)
         duration_format(time_now_ms() - s->updated_ms, age, sizeof(age));
         strncat(age, " ago", sizeof(age) - strlen(age) - 1);
     }
-    printf("%s (%s)  changed %s, generation %lld\n", c->name, deploy_strategy_name(c->strategy),
-           age, (long long)s->generation);
-    printf("  live      %s%s%s%s\n", s->live_release ? s->live_release : "(nothing deployed)",
-           s->live_slot != SLOT_NONE && c->strategy == STRATEGY_BLUE_GREEN ? " on " : "",
-           c->strategy == STRATEGY_BLUE_GREEN && s->live_slot != SLOT_NONE
-               ? deploy_slot_name(s->live_slot)
-               : "",
-           c->listen ? "" : "");
+    cli_printf(stdout, "%s (%s)  changed %s, generation %lld\n", c->name,
+               deploy_strategy_name(c->strategy), age, (long long)s->generation);
+    cli_printf(stdout, "  live      %s%s%s%s\n",
+               s->live_release ? s->live_release : "(nothing deployed)",
+               s->live_slot != SLOT_NONE && c->strategy == STRATEGY_BLUE_GREEN ? " on " : "",
+               c->strategy == STRATEGY_BLUE_GREEN && s->live_slot != SLOT_NONE
+                   ? deploy_slot_name(s->live_slot)
+                   : "",
+               c->listen ? "" : "");
     if (c->strategy == STRATEGY_BLUE_GREEN)
         for (int i = 0; i < 2; i++)
-            printf("  %-9s %s%s\n", deploy_slot_name(i),
-                   s->slot_release[i] ? s->slot_release[i] : "(empty)",
-                   i == s->live_slot    ? "  [live]"
-                   : s->slot_release[i] ? "  [idle]"
-                                        : "");
+            cli_printf(stdout, "  %-9s %s%s\n", deploy_slot_name(i),
+                       s->slot_release[i] ? s->slot_release[i] : "(empty)",
+                       i == s->live_slot    ? "  [live]"
+                       : s->slot_release[i] ? "  [idle]"
+                                            : "");
     if (s->previous_release) {
         char prev[32];
         duration_format(time_now_ms() - s->previous_since_ms, prev, sizeof(prev));
-        printf("  previous  %s (replaced %s ago)\n", s->previous_release, prev);
+        cli_printf(stdout, "  previous  %s (replaced %s ago)\n", s->previous_release, prev);
     }
 }
 

@@ -44,4 +44,42 @@ sw releases --store "s3x://x"; expect_err "unsupported store scheme" 1 "unsuppor
 sw init "$T/p"; expect_rc "init twice" 0
 check "init twice says so" grep -q "already initialised" <<<"$out"
 check ".gitignore keeps data out" grep -qx "data/" "$T/p/.slipway/.gitignore"
+# ---- nothing printed can be forged by input ---------------------------------------------
+# Names, messages and ids come from users and from a shared store: printed, their
+# control characters are escaped, so none can add a line ("not ok - ..." would
+# even fool this harness), rewrite one (CR) or drive the terminal (ESC).
+# clean DESC TEXT: TEXT has no line starting with "not ok", no CR, no ESC.
+clean() {
+    if grep -q '^not ok' <<<"$2" || [[ $2 == *$'\r'* || $2 == *$'\e'* ]]; then
+        fail "$1: forged output"
+    else
+        ok "$1"
+    fi
+}
+FORGED=$'line1\nnot ok - forged\e[2J'
+mkdir -p "$T/fsite"; echo forged > "$T/fsite/a.txt"
+sw release create "$T/fsite" -q -m "$FORGED"; FR=$out
+sw releases; clean "releases: a message with a newline and ESC" "$out"
+check "releases: the message is shown escaped on its one line" grep -qF "$FR"'  ' <<<"$(grep -F 'line1\nnot ok - forged\x1b[2J' <<<"$out")"
+out=$(SLIPWAY_ACTOR=$'x\rEVIL' "$SLIPWAY" deploy "$FR" --env dev -m "$FORGED" 2>&1); clean "deploy output" "$out"
+sw history dev
+clean "history: an actor with a CR and a message with a newline" "$out"
+check "history: one line per event" test "$(grep -c '' <<<"$out")" = 1
+check "history: actor and message shown escaped" grep -qF 'x\rEVIL    deploy' <<<"$out"
+check "history: the message escaped" grep -qF 'line1\nnot ok - forged\x1b[2J' <<<"$out"
+sw history dev --json
+check "history --json keeps the exact actor and message" \
+    test "$(json 'j["events"][0]["actor"] == "x\rEVIL" and j["events"][0]["message"] == "line1\nnot ok - forged\x1b[2J"')" = True
+sw status; clean "status" "$out"
+sw deploy $'r-\nnot ok - forged' --env dev
+expect_err "an error line naming a forged release id" 1 'release r-\\nnot ok - forged not found'
+sw $'dep\nnot ok - forged'; expect_err "an unknown command with a newline" 2 "^slipway: 'dep\\\\nnot ok - forged' is not a command"
+sw status $'--x\rnot ok'; expect_err "an unknown option with a CR" 2 "unknown option '--x\\\\rnot ok'"
+sw status $'dev\e]0;title\a'; expect_err "an environment name with escape sequences" 1 "invalid environment name 'dev\\\\x1b\]0;title\\\\x07'"
+# A state document in a shared store is untrusted too: a release id with a newline.
+python3 - "$T/p/.slipway/data/envs/dev/state.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1])); s["previous_release"] = "r-1\nnot ok - forged"; json.dump(s, open(sys.argv[1], "w"))
+PY
+sw status dev; clean "status of a tampered state" "$out$errout"
 done_testing
