@@ -574,23 +574,35 @@ int cli_project(struct cli *cli, struct sw_err *err)
                       "'slipway init' or pass --project DIR");
 }
 
-int cli_store(struct cli *cli, struct sw_err *err)
+int cli_store(struct cli *cli, enum cli_store_mode mode, struct sw_err *err)
 {
     if (cli->store)
         return 0;
-    const char *url = cli->store_opt;
+    int (*open)(const char *, struct store **, struct sw_err *) =
+        mode == CLI_STORE_WRITE ? store_open : store_open_existing;
+    const char *url = cli->store_opt, *from = "--store";
     if (!url || !*url)
-        url = getenv("SLIPWAY_STORE");
+        url = getenv("SLIPWAY_STORE"), from = "$SLIPWAY_STORE";
+    char *path = NULL;
     int rc;
-    if (url && *url) {
-        rc = store_open(url, &cli->store, err);
-    } else {
+    if (!url || !*url) {
         if ((rc = cli_project(cli, err)))
             return rc;
-        char *path = path_join(cli->project, ".slipway/data");
-        rc = store_open(path, &cli->store, err);
-        free(path);
+        url = path = path_join(cli->project, ".slipway/data");
+        from = NULL;
     }
+    rc = open(url, &cli->store, err);
+    if (rc == SW_ENOTFOUND && err) {
+        char msg[sizeof(err->msg)];
+        snprintf(msg, sizeof(msg), "%s", err->msg);
+        if (from)
+            sw_err_set(err, rc, "%s (from %s; a command that only reads creates no store)", msg,
+                       from);
+        else
+            sw_err_set(err, rc, "%s (the project's store; 'slipway init %s' creates it)", msg,
+                       cli->project);
+    }
+    free(path);
     return rc;
 }
 

@@ -110,8 +110,12 @@ const char *cli_closest(const char *word, const char *const *words, size_t n);
 
 /* Finds the project (--project, else the nearest ancestor with .slipway/). */
 int cli_project(struct cli *cli, struct sw_err *err);
-/* Opens the store: --store, else $SLIPWAY_STORE, else <project>/.slipway/data. */
-int cli_store(struct cli *cli, struct sw_err *err);
+/* How a command uses the store: only init and commands that write may create one. */
+enum cli_store_mode { CLI_STORE_READ, CLI_STORE_WRITE };
+/* Opens the store: --store, else $SLIPWAY_STORE, else <project>/.slipway/data.
+ * CLI_STORE_READ creates nothing: a store that does not exist is SW_ENOTFOUND,
+ * "no store at PATH", so a mistyped --store is an error, not a new empty store. */
+int cli_store(struct cli *cli, enum cli_store_mode mode, struct sw_err *err);
 /* Loads <project>/.slipway/environments/<name>.yml; an unknown name lists the known ones. */
 int cli_env(struct cli *cli, const char *name, struct env_config **out, struct sw_err *err);
 /* All environments of the project. */

@@ -42,7 +42,7 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
     const char *what = argv[0];
     struct stat sb;
     int rc = cli_env(cli, env_name, &env, &err);
-    if (rc || (rc = cli_store(cli, &err)))
+    if (rc || (rc = cli_store(cli, CLI_STORE_WRITE, &err)))
         goto out;
     if (stat(what, &sb) == 0 && S_ISDIR(sb.st_mode))
         rc = cmd_release_create_dir(cli, what, message, &id, &err);

@@ -33,7 +33,7 @@ int cmd_diff(int argc, char **argv, struct cli *cli)
         return CLI_EXIT(argc);
     struct sw_err err = {0};
     struct release *a = NULL, *b = NULL;
-    int rc = cli_store(cli, &err);
+    int rc = cli_store(cli, CLI_STORE_READ, &err);
     if (rc || (rc = load(cli, argv[0], &a, &err)) || (rc = load(cli, argv[1], &b, &err))) {
         release_free(a);
         return cli_fail(&err);

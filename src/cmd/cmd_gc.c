@@ -32,7 +32,7 @@ int cmd_gc(int argc, char **argv, struct cli *cli)
     struct gc_report rep;
     int rc = cli_envs(cli, &envs, &n, &err);
     if (!rc)
-        rc = cli_store(cli, &err);
+        rc = cli_store(cli, apply ? CLI_STORE_WRITE : CLI_STORE_READ, &err);
     if (!rc)
         rc = deploy_gc(cli->store, envs, n, apply, grace, &rep, &err);
     env_configs_free(envs, n);

@@ -33,7 +33,7 @@ int cmd_history(int argc, char **argv, struct cli *cli)
     size_t n = 0, checked = 0;
     int rc = cli_env(cli, argv[0], &env, &err);
     if (!rc)
-        rc = cli_store(cli, &err);
+        rc = cli_store(cli, CLI_STORE_READ, &err);
     if (!rc && verify)
         rc = deploy_history_verify(cli->store, &checked, &err);
     if (!rc)

@@ -14,7 +14,8 @@ static const struct cli_usage usage = {
              "  environments/staging.yml  strategy: blue-green, listen 127.0.0.1:8082,\n"
              "                            preview 127.0.0.1:9082\n"
              "  pipelines/                workflow files (see docs/pipelines.md)\n"
-             "  .gitignore                keeps data/ (the embedded store) and cache/ out of git\n"
+             "  data/                     the embedded store (or the one --store names)\n"
+             "  .gitignore                keeps data/ and cache/ out of git\n"
              "Existing files are left alone, so running it twice is harmless.\n",
     .max_args = 1,
 };
@@ -57,6 +58,8 @@ int cmd_init(int argc, char **argv, struct cli *cli)
     char *root = path_join(dir, ".slipway");
     char *envs = path_join(root, "environments");
     char *pipes = path_join(root, "pipelines");
+    char *data = path_join(root, "data");
+    int had_data = access(data, F_OK) == 0;
     int created = 0, rc;
     if ((rc = fs_mkdir_p(envs, &err)) || (rc = fs_mkdir_p(pipes, &err)) ||
         (rc = write_new(envs, "dev.yml", dev_yml, &created, &err)) ||
@@ -64,17 +67,23 @@ int cmd_init(int argc, char **argv, struct cli *cli)
         (rc = write_new(root, ".gitignore", "data/\ncache/\n", &created, &err)) ||
         (rc = write_new(pipes, ".keep", "", &created, &err)))
         goto out;
-    if (cli->json) {
-        char *real = realpath(dir, NULL);
-        cli_print_json(
-            json_pack("{s:s, s:b}", "project", real ? real : dir, "created", created > 0));
-        free(real);
-    } else if (created) {
-        cli_say(cli, "initialised %s (environments: dev, staging)\n", root);
-    } else {
-        cli_say(cli, "%s already initialised; nothing changed\n", root);
+    /* The store too (--store, $SLIPWAY_STORE or .slipway/data): commands that
+     * only read never create one, so a new project must have it. */
+    if (!(cli->project = realpath(dir, NULL))) {
+        rc = sw_err_sys(&err, errno, "%s", dir);
+        goto out;
     }
+    if ((rc = cli_store(cli, CLI_STORE_WRITE, &err)))
+        goto out;
+    created += !had_data && access(data, F_OK) == 0;
+    if (cli->json)
+        cli_print_json(json_pack("{s:s, s:b}", "project", cli->project, "created", created > 0));
+    else if (created)
+        cli_say(cli, "initialised %s (environments: dev, staging)\n", root);
+    else
+        cli_say(cli, "%s already initialised; nothing changed\n", root);
 out:
+    free(data);
     free(pipes);
     free(envs);
     free(root);

@@ -38,7 +38,7 @@ static char *stat_cache_path(struct cli *cli, const char *dir)
 int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message, char **id,
                            struct sw_err *err)
 {
-    int rc = cli_store(cli, err);
+    int rc = cli_store(cli, CLI_STORE_WRITE, err);
     if (rc)
         return rc;
     char *cache = stat_cache_path(cli, dir);

@@ -27,7 +27,7 @@ int cmd_releases(int argc, char **argv, struct cli *cli)
     struct sw_err err = {0};
     char **ids = NULL;
     size_t n = 0;
-    int rc = cli_store(cli, &err);
+    int rc = cli_store(cli, CLI_STORE_READ, &err);
     if (rc || (rc = release_list(cli->store, &ids, &n, &err)))
         return cli_fail(&err);
     json_t *arr = json_array();

@@ -33,7 +33,7 @@ int cmd_rollback(int argc, char **argv, struct cli *cli)
     struct deploy_opts o = {.message = message};
     int rc = cli_env(cli, argv[0], &env, &err);
     if (!rc)
-        rc = cli_store(cli, &err);
+        rc = cli_store(cli, CLI_STORE_WRITE, &err);
     if (!rc && to_opt)
         rc = release_resolve(cli->store, to_opt, &to, &err);
     if (!rc && !(rc = deploy_rollback(cli->store, env, to, &o, &res, &err)))

@@ -53,7 +53,7 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
     struct sw_err err = {0};
     int rc = cli_project(cli, &err);
     if (!rc)
-        rc = cli_store(cli, &err);
+        rc = cli_store(cli, CLI_STORE_READ, &err);
     if (rc)
         return cli_fail(&err);
     char *envs = path_join(cli->project, ".slipway/environments");

@@ -84,7 +84,7 @@ int cmd_status(int argc, char **argv, struct cli *cli)
         rc = cli_envs(cli, &envs, &n, &err);
     }
     if (!rc)
-        rc = cli_store(cli, &err);
+        rc = cli_store(cli, CLI_STORE_READ, &err);
     json_t *arr = json_array();
     for (size_t i = 0; i < n && !rc; i++) {
         struct env_state *s;

@@ -25,7 +25,7 @@ int cmd_switch(int argc, char **argv, struct cli *cli)
     struct deploy_result res = {0};
     struct deploy_opts o = {.message = message};
     int rc = cli_env(cli, argv[0], &env, &err);
-    if (!rc && !(rc = cli_store(cli, &err)) &&
+    if (!rc && !(rc = cli_store(cli, CLI_STORE_WRITE, &err)) &&
         !(rc = deploy_switch(cli->store, env, &o, &res, &err)))
         cli_print_change(cli, env, NULL, &res);
     deploy_result_free(&res);

@@ -40,6 +40,29 @@ check "SLIPWAY_STORE is honoured" grep -q "$id" "$T/list.json"
 sw releases --json; check "default store does not have it" test "$(json 'len(j["releases"])')" = 0
 sw releases --store "s3x://x"; expect_err "unsupported store scheme" 1 "unsupported scheme"
 
+# Only init and the commands that write create a store: a mistyped --store on a
+# command that only reads is one line naming the path, and creates nothing.
+check "init created the project's store" test -d "$T/p/.slipway/data"
+for c in status releases "history dev" "diff A B" gc serve; do
+    # (bounded: a serve that found a store would run until stopped)
+    out=$(timeout 20 "$SLIPWAY" $c --store "$T/typo/store" 2>"$T/.stderr"); rc=$?; errout=$(cat "$T/.stderr")
+    expect_err "$c with a mistyped --store: no store there" 1 "^slipway: no store at $T/typo/store \(from --store"
+done
+check "a mistyped --store created nothing" test ! -e "$T/typo"
+SLIPWAY_STORE=$T/typo/env "$SLIPWAY" status 2>"$T/.stderr"; rc=$?; errout=$(cat "$T/.stderr")
+expect_err "a mistyped \$SLIPWAY_STORE" 1 "^slipway: no store at $T/typo/env \(from \\\$SLIPWAY_STORE"
+sw releases --store "file://$T/typo/url"; expect_err "a mistyped file:// store" 1 "no store at file://$T/typo/url"
+check "nor did \$SLIPWAY_STORE or file://" test ! -e "$T/typo"
+sw gc --apply --grace 0s --store "$T/typo/gc"; expect_rc "gc --apply may create a store" 0
+check "gc --apply created it" test -d "$T/typo/gc"
+sw rollback dev --store "$T/typo/rb"; expect_err "rollback (a writer) may create one; nothing to roll back" 1 "no previous release"
+mv "$T/p/.slipway/data" "$T/p/.slipway/data.away"
+sw status; expect_err "a project whose store is gone: one line pointing to init" 1 "^slipway: no store at $T/p/\.slipway/data .*'slipway init $T/p'"
+check "status did not recreate the project's store" test ! -e "$T/p/.slipway/data"
+sw init "$T/p"; expect_rc "init again" 0
+check "init again recreates the store and says so" eval 'test -d "$T/p/.slipway/data" && grep -q "^initialised" <<<"$out"'
+rm -rf "$T/p/.slipway/data"; mv "$T/p/.slipway/data.away" "$T/p/.slipway/data"
+
 # init twice is harmless
 sw init "$T/p"; expect_rc "init twice" 0
 check "init twice says so" grep -q "already initialised" <<<"$out"
