@@ -668,13 +668,13 @@ void cli_print_change(struct cli *cli, const struct env_config *env, const char 
 {
     const char *slot = deploy_slot_name(r->slot);
     if (cli->json) {
-        cli_print_json(json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:b, s:I}", "env", env->name,
+        cli_print_json(json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:b, s:I, s:b}", "env", env->name,
                                  "action", r->action, "release",
                                  release ? json_string(release) : json_null(), "from",
                                  r->from ? json_string(r->from) : json_null(), "to",
                                  r->to ? json_string(r->to) : json_null(), "slot",
                                  slot ? json_string(slot) : json_null(), "switched", r->switched,
-                                 "generation", (json_int_t)r->generation));
+                                 "generation", (json_int_t)r->generation, "changed", 1));
         return;
     }
     const char *from = r->from ? r->from : "(nothing)";

@@ -15,11 +15,35 @@ static const struct cli_usage usage = {
              "blue-green: the release goes into the idle slot (served on the preview\n"
              "address) and goes live with --switch or a later 'slipway switch ENV'.\n"
              "The first deploy to an empty blue-green environment goes live at once.\n",
-    .epilog = "Two changes to one environment never interleave: the second fails with\n"
+    .epilog = "Deploying the release that is already live changes nothing and says so\n"
+              "(exit 0). --switch on a direct environment is a usage error.\n"
+              "Two changes to one environment never interleave: the second fails with\n"
               "'locked' and changes nothing.\n",
     .min_args = 1,
     .max_args = 1,
 };
+
+/* Deploying the live release changes nothing: deploy_release says so and
+ * writes nothing (no generation, no event). That is a success, not a failure. */
+static int already_live(struct cli *cli, const struct env_config *env, const char *id,
+                        const struct sw_err *why)
+{
+    if (!cli->json) {
+        cli_say(cli, "%s\n", why->msg);
+        return EXIT_OK;
+    }
+    struct env_state *s = NULL;
+    struct sw_err err = {0};
+    if (deploy_state_load(cli->store, env->name, &s, &err))
+        return cli_fail(&err);
+    const char *slot = env->strategy == STRATEGY_BLUE_GREEN ? deploy_slot_name(s->live_slot) : NULL;
+    cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:I, s:b}", "env", env->name,
+                             "action", "deploy", "release", id, "from", id, "to", id, "slot",
+                             slot ? json_string(slot) : json_null(), "switched", 0, "generation",
+                             (json_int_t)s->generation, "changed", 0));
+    env_state_free(s);
+    return EXIT_OK;
+}
 
 int cmd_deploy(int argc, char **argv, struct cli *cli)
 {
@@ -41,8 +65,17 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
     char *id = NULL;
     const char *what = argv[0];
     struct stat sb;
-    int rc = cli_env(cli, env_name, &env, &err);
-    if (rc || (rc = cli_store(cli, CLI_STORE_WRITE, &err)))
+    int code = EXIT_OK, rc = cli_env(cli, env_name, &env, &err);
+    if (rc)
+        goto out;
+    if (do_switch && env->strategy != STRATEGY_BLUE_GREEN) {
+        code = cli_usage_error(cli,
+                               "--switch: %s is a direct environment, where a deploy goes live "
+                               "at once (there is no idle slot)",
+                               env->name);
+        goto out;
+    }
+    if ((rc = cli_store(cli, CLI_STORE_WRITE, &err)))
         goto out;
     if (stat(what, &sb) == 0 && S_ISDIR(sb.st_mode))
         rc = cmd_release_create_dir(cli, what, message, &id, &err);
@@ -53,12 +86,16 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
     if (rc)
         goto out;
     struct deploy_opts o = {.message = message, .do_switch = do_switch};
-    if ((rc = deploy_release(cli->store, env, id, &o, &res, &err)))
-        goto out;
-    cli_print_change(cli, env, id, &res);
+    rc = deploy_release(cli->store, env, id, &o, &res, &err);
+    if (rc == DEPLOY_ENOTHING) {
+        rc = 0;
+        code = already_live(cli, env, id, &err);
+    } else if (!rc) {
+        cli_print_change(cli, env, id, &res);
+    }
 out:
     deploy_result_free(&res);
     env_config_free(env);
     free(id);
-    return rc ? cli_fail(&err) : EXIT_OK;
+    return rc ? cli_fail(&err) : code;
 }
