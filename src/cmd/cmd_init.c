@@ -2,9 +2,11 @@
 #include "cmd/cmd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const struct cli_usage usage = {
@@ -35,15 +37,49 @@ static const char staging_yml[] =
     "keep_previous: 24h\n"
     "retain_releases: 20\n";
 
+/* The project's files are the user's, made as git init makes its own: 0777
+ * for directories and 0666 for files, less the umask. (A temporary file, as
+ * fs_write_atomic makes, is 0600 whatever the umask says.) Nothing is
+ * chmod'ed afterwards, so nothing ends up more open than the umask allows. */
+static int make_dir(const char *path, struct sw_err *err)
+{
+    if (mkdir(path, 0777) < 0 && errno != EEXIST)
+        return sw_err_sys(err, errno, "%s", path);
+    return 0;
+}
+
+/* Creates dir/name holding body unless it exists. It is written under a
+ * temporary name and linked into place, so it appears whole or not at all,
+ * and link(2), unlike rename(2), never replaces a file made meanwhile. */
 static int write_new(const char *dir, const char *name, const char *body, int *created,
                      struct sw_err *err)
 {
     char *path = path_join(dir, name);
-    int rc = 0;
-    if (access(path, F_OK) != 0) {
-        rc = fs_write_atomic(path, body, strlen(body), err);
-        *created += !rc;
+    char *tmp = xasprintf("%s.tmp-%d", path, (int)getpid());
+    int rc = 0, e = 0, fd = -1;
+    if (access(path, F_OK) == 0)
+        goto out;
+    unlink(tmp); /* a leftover of a killed init with our pid */
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666)) < 0) {
+        rc = sw_err_sys(err, errno, "%s", path);
+        goto out;
     }
+    e = fd_write_all(fd, body, strlen(body));
+    if (!e && fsync(fd) < 0)
+        e = -errno;
+    if (close(fd) < 0 && !e)
+        e = -errno;
+    if (!e && link(tmp, path) < 0)
+        e = errno == EEXIST ? 0 : -errno; /* made meanwhile: left alone */
+    else if (!e)
+        *created += 1;
+    unlink(tmp);
+    if (e)
+        rc = sw_err_sys(err, -e, "%s", path);
+    else
+        rc = fs_fsync_dir(dir, err);
+out:
+    free(tmp);
     free(path);
     return rc;
 }
@@ -61,7 +97,8 @@ int cmd_init(int argc, char **argv, struct cli *cli)
     char *data = path_join(root, "data");
     int had_data = access(data, F_OK) == 0;
     int created = 0, rc;
-    if ((rc = fs_mkdir_p(envs, &err)) || (rc = fs_mkdir_p(pipes, &err)) ||
+    if ((rc = fs_mkdir_p(dir, &err)) || (rc = make_dir(root, &err)) ||
+        (rc = make_dir(envs, &err)) || (rc = make_dir(pipes, &err)) ||
         (rc = write_new(envs, "dev.yml", dev_yml, &created, &err)) ||
         (rc = write_new(envs, "staging.yml", staging_yml, &created, &err)) ||
         (rc = write_new(root, ".gitignore", "data/\ncache/\n", &created, &err)) ||

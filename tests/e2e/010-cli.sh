@@ -67,6 +67,18 @@ rm -rf "$T/p/.slipway/data"; mv "$T/p/.slipway/data.away" "$T/p/.slipway/data"
 sw init "$T/p"; expect_rc "init twice" 0
 check "init twice says so" grep -q "already initialised" <<<"$out"
 check ".gitignore keeps data out" grep -qx "data/" "$T/p/.slipway/.gitignore"
+
+# init honours the umask, as git init does: directories 0777 and files 0666 less
+# the umask, and nothing it creates (the store included) more open than the umask.
+for m in 022 002 077; do
+    (umask $m && "$SLIPWAY" init -q "$T/um$m") || fail "init under umask $m"
+    d=$(printf '%o' $((0777 & ~8#$m))) f=$(printf '%o' $((0666 & ~8#$m)))
+    got=$(cd "$T/um$m/.slipway" && stat -c %a . environments pipelines environments/dev.yml \
+        environments/staging.yml .gitignore pipelines/.keep | tr '\n' ' ')
+    check "init under umask $m: directories $d, files $f" test "$got" = "$d $d $d $f $f $f $f "
+    wider=$(find "$T/um$m" -perm /$m -printf '%p %m; ' | sed "s|$T/||g")
+    check "init under umask $m: nothing more open than the umask${wider:+ ($wider)}" test -z "$wider"
+done
 # ---- nothing printed can be forged by input ---------------------------------------------
 # Names, messages and ids come from users and from a shared store: printed, their
 # control characters are escaped, so none can add a line ("not ok - ..." would
