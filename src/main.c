@@ -28,90 +28,78 @@ static const struct command commands[] = {
     {"gc", cmd_gc, "delete releases and bodies nothing needs any more"},
     {"serve", cmd_serve, "serve every environment's live and preview slots"},
 };
+#define NCOMMANDS (sizeof(commands) / sizeof(*commands))
 
-static const char usage[] =
-    "usage: slipway [--project DIR] [--store URL] [--json] [--quiet] COMMAND [ARGS]\n"
-    "\n"
-    "Global options (accepted before or after COMMAND):\n"
-    "  --project DIR  the project (default: nearest directory upward with .slipway/)\n"
-    "  --store URL    the store: file:///abs/path or a path (default: $SLIPWAY_STORE,\n"
-    "                 else <project>/.slipway/data)\n"
-    "  --json         machine-readable output (see docs/cli.md)\n"
-    "  --quiet, -q    print only what scripts need\n"
-    "  --help, -h     help for slipway or for COMMAND\n"
-    "\n"
-    "Commands:\n";
-
-static void print_usage(FILE *f)
+static int run(struct cli *cli, int argc, char **argv)
 {
-    fputs(usage, f);
-    for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fputs("\nExit codes: 0 success, 1 failure, 2 usage error.\n", f);
+    int version = 0;
+    const struct cli_option opts[] = {
+        OPT_BOOL(0, "version", &version, "print the version"),
+        OPT_END(),
+    };
+    struct buf list = BUF_INIT;
+    buf_adds(&list, "Commands:\n");
+    for (size_t c = 0; c < NCOMMANDS; c++)
+        buf_addf(&list, "  %-10s %s\n", commands[c].name, commands[c].summary);
+    buf_adds(&list,
+             "\n'slipway COMMAND --help' (or 'slipway help COMMAND') shows a command's options.\n"
+             "Exit codes: 0 success, 1 failure, 2 usage error.\n");
+    const struct cli_usage u = {
+        .usage = "slipway [--project DIR] [--store URL] [--json] [--quiet] COMMAND [ARGS]",
+        .epilog = list.data,
+        .max_args = -1,
+        .flags = CLI_TOP,
+    };
+    int rc = EXIT_OK, n = cli_parse_options(cli, &u, opts, argc, argv);
+    if (n < 0) {
+        rc = CLI_EXIT(n);
+        goto out;
+    }
+    if (version || (n && !strcmp(argv[0], "version"))) {
+        cli_printf(stdout, "slipway %s\n", SLIPWAY_VERSION);
+        goto out;
+    }
+    if (n == 0 || (n == 1 && !strcmp(argv[0], "help"))) {
+        cli_print_help(cli, &u, opts, n ? stdout : stderr);
+        rc = n ? EXIT_OK : EXIT_USAGE;
+        goto out;
+    }
+    if (!strcmp(argv[0], "help")) {
+        /* "slipway help deploy" is "slipway deploy --help" */
+        static char help_flag[] = "--help";
+        argv[0] = argv[1];
+        argv[1] = help_flag;
+    }
+    const char *names[NCOMMANDS];
+    for (size_t c = 0; c < NCOMMANDS; c++) {
+        names[c] = commands[c].name;
+        if (!strcmp(commands[c].name, argv[0])) {
+            cli->cmd = commands[c].name;
+            rc = commands[c].fn(n, argv, cli);
+            goto out;
+        }
+    }
+    const char *near = cli_closest(argv[0], names, NCOMMANDS);
+    if (near)
+        cli_printf(stderr,
+                   "slipway: '%s' is not a command; did you mean '%s'? See 'slipway --help'.\n",
+                   argv[0], near);
+    else
+        cli_printf(stderr, "slipway: '%s' is not a command; see 'slipway --help'\n", argv[0]);
+    rc = EXIT_USAGE;
+out:
+    buf_free(&list);
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
     struct cli cli = {0};
-    int i = 1;
-    /* Global options before the command name. */
-    for (; i < argc && argv[i][0] == '-'; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--json"))
-            cli.json = 1;
-        else if (!strcmp(a, "--quiet") || !strcmp(a, "-q"))
-            cli.quiet = 1;
-        else if ((!strcmp(a, "--project") || !strcmp(a, "--store")) && i + 1 < argc)
-            *(a[2] == 'p' ? &cli.project_opt : &cli.store_opt) = argv[++i];
-        else if (!strncmp(a, "--project=", 10))
-            cli.project_opt = a + 10;
-        else if (!strncmp(a, "--store=", 8))
-            cli.store_opt = a + 8;
-        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            print_usage(stdout);
-            return EXIT_OK;
-        } else if (!strcmp(a, "--version")) {
-            printf("slipway %s\n", SLIPWAY_VERSION);
-            return EXIT_OK;
-        } else {
-            fprintf(stderr, "slipway: unknown option '%s'\n\n", a);
-            print_usage(stderr);
-            return EXIT_USAGE;
-        }
+    int rc = run(&cli, argc, argv);
+    cli_free(&cli);
+    if (fflush(stdout) != 0 && rc == EXIT_OK) {
+        perror("slipway: stdout");
+        rc = EXIT_FAIL;
     }
-    if (i == argc) {
-        print_usage(stderr);
-        return EXIT_USAGE;
-    }
-    const char *name = argv[i];
-    if (!strcmp(name, "help")) {
-        if (i + 1 == argc) {
-            print_usage(stdout);
-            return EXIT_OK;
-        }
-        /* "slipway help deploy" is "slipway deploy --help" */
-        static char help_flag[] = "--help";
-        argv[i] = argv[i + 1];
-        argv[i + 1] = help_flag;
-        name = argv[i];
-    }
-    if (!strcmp(name, "version")) {
-        printf("slipway %s\n", SLIPWAY_VERSION);
-        return EXIT_OK;
-    }
-    for (size_t c = 0; c < sizeof(commands) / sizeof(*commands); c++) {
-        if (strcmp(commands[c].name, name) != 0)
-            continue;
-        cli.cmd = name;
-        int rc = commands[c].fn(argc - i, argv + i, &cli);
-        cli_free(&cli);
-        if (fflush(stdout) != 0 && rc == EXIT_OK) {
-            perror("slipway: stdout");
-            rc = EXIT_FAIL;
-        }
-        return rc;
-    }
-    fprintf(stderr, "slipway: unknown command '%s'\n\n", name);
-    print_usage(stderr);
-    return EXIT_USAGE;
+    return rc;
 }

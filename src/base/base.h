@@ -99,6 +99,12 @@ int utf8_valid(const char *s, int printable);
 /* 1 when s is text a person could have meant: valid UTF-8 of at most max bytes
  * without control characters, except line breaks and tabs when multiline. */
 int text_valid(const char *s, size_t max, int multiline);
+/* Appends s for printing on a terminal: control characters become escapes
+ * ("\n", "\r", "\t", "\x1b"), a backslash becomes "\\", bytes that are not
+ * UTF-8 become "\xNN", and C1 controls, line separators and bidirectional
+ * controls become "\uNNNN"; everything else is copied. The result is one
+ * line and says unambiguously what s was. */
+void buf_add_escaped(struct buf *b, const char *s);
 
 /* ---- hashing ------------------------------------------------------------- */
 

@@ -12,8 +12,8 @@
 #include "deploy/deploy.h"
 #include "store/store.h"
 
-#include <getopt.h>
 #include <jansson.h>
+#include <stdio.h>
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -22,45 +22,116 @@ struct cli {
     const char *project_opt; /* --project */
     const char *store_opt;   /* --store */
     int json, quiet;
-    const char *cmd;   /* the command being run, for messages */
-    const char *usage; /* its help text */
-    char *project;     /* directory holding .slipway/ (resolved) */
+    const char *cmd; /* the command being run, for messages; NULL before it is known */
+    char *project;   /* directory holding .slipway/ (resolved) */
     struct store *store;
 };
 
-/* Long options every command accepts, before or after its name. */
-#define CLI_GLOBAL_OPTIONS                                                                         \
-    {"project", required_argument, NULL, 0x100}, {"store", required_argument, NULL, 0x101},        \
-        {"json", no_argument, NULL, 0x102}, {"quiet", no_argument, NULL, 'q'},                     \
+/* ---- options, declared as a table (git's parse-options) --------------------- */
+
+enum cli_opt_type {
+    CLI_OPT_END,
+    CLI_OPT_BOOL,     /* int *: set to 1 */
+    CLI_OPT_STRING,   /* const char **: points into argv */
+    CLI_OPT_INT,      /* int *: a whole number within [min, max] */
+    CLI_OPT_DURATION, /* int64_t *: "90s", "1h30m" (duration_parse) in ms, at least min */
+    CLI_OPT_HELP,     /* prints the generated help and stops with exit 0 */
+};
+
+struct cli_option {
+    enum cli_opt_type type;
+    int short_name;        /* 'e' for -e, or 0 */
+    const char *long_name; /* "env" for --env */
+    void *value;           /* where the value goes; the macros check its type */
+    const char *argh;      /* the value's name in --help: "ENV" */
+    const char *help;      /* its line in --help; '\n' continues on the next line */
+    int64_t min, max;      /* CLI_OPT_INT and CLI_OPT_DURATION: the accepted range */
+};
+
+/* (1 ? (v) : (T *)0) fails to compile (pointer type mismatch) unless v is a T *. */
+#define CLI_OPT_PTR_(T, v) ((void *)(1 ? (v) : (T *)0))
+#define OPT_END()                                                                                  \
     {                                                                                              \
-        "help", no_argument, NULL, 'h'                                                             \
+        CLI_OPT_END, 0, NULL, NULL, NULL, NULL, 0, 0                                               \
+    }
+#define OPT_BOOL(s, l, v, h)                                                                       \
+    {                                                                                              \
+        CLI_OPT_BOOL, (s), (l), CLI_OPT_PTR_(int, v), NULL, (h), 0, 0                              \
+    }
+#define OPT_STRING(s, l, v, a, h)                                                                  \
+    {                                                                                              \
+        CLI_OPT_STRING, (s), (l), CLI_OPT_PTR_(const char *, v), (a), (h), 0, 0                    \
+    }
+#define OPT_INT(s, l, v, a, lo, hi, h)                                                             \
+    {                                                                                              \
+        CLI_OPT_INT, (s), (l), CLI_OPT_PTR_(int, v), (a), (h), (lo), (hi)                          \
+    }
+#define OPT_DURATION(s, l, v, a, lo, h)                                                            \
+    {                                                                                              \
+        CLI_OPT_DURATION, (s), (l), CLI_OPT_PTR_(int64_t, v), (a), (h), (lo), INT64_MAX            \
+    }
+#define OPT_HELP()                                                                                 \
+    {                                                                                              \
+        CLI_OPT_HELP, 'h', "help", NULL, NULL, "help for slipway or for COMMAND", 0, 0             \
     }
 
-/* Parses argv with getopt_long: command options go to handle(), global ones to
- * cli. Returns the index of the first operand (>= 1), or, when the command must
- * stop (after --help, or a usage error already reported), -1 - exit code. */
-typedef int (*cli_opt_fn)(int opt, const char *arg, void *ctx);
-int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
-               const struct option *longopts, cli_opt_fn handle, void *ctx);
+/* What --help says about a command, around its generated option table. */
+struct cli_usage {
+    const char *usage;      /* one line: "slipway diff A B" */
+    const char *about;      /* paragraphs before the options ('\n'-terminated), or NULL */
+    const char *epilog;     /* paragraphs after them, or NULL */
+    int min_args, max_args; /* operands the usage line takes; max_args -1: no limit */
+    unsigned flags;
+};
+/* cli_usage flags */
+enum {
+    /* The top level ("slipway [global options] COMMAND ..."): stop at the first
+     * operand, the command, and list the global options in full in --help. */
+    CLI_TOP = 1 << 0,
+};
 
-/* A cli_opt_fn for a command whose one option is a string: stores arg in
- * *(const char **)ctx. */
-int cli_opt_string(int opt, const char *arg, void *ctx);
+/* Parses argv[1..argc) against opts and the global options (--project,
+ * --store, --json, --quiet, --help; one table, so they work before and after
+ * the command name): "--opt=value", "--opt value", unique abbreviations of
+ * long names, "-e value", "-evalue" and bundled flags ("-qs"); "--" ends the
+ * options. The operands are moved, in order, to argv[0..n) and their count n
+ * is checked against u; returns n. When the command must stop instead (after
+ * --help, or a usage error already reported on one line) returns CLI_EXIT(code). */
+int cli_parse_options(struct cli *cli, const struct cli_usage *u, const struct cli_option *opts,
+                      int argc, char **argv);
+/* Maps an exit code to what cli_parse_options returns to stop, and back (it is
+ * its own inverse): `if (n < 0) return CLI_EXIT(n);`. */
+#define CLI_EXIT(n) (-1 - (n))
+/* Writes the help generated from u and opts to f. */
+void cli_print_help(struct cli *cli, const struct cli_usage *u, const struct cli_option *opts,
+                    FILE *f);
+/* The word of words[0..n) closest to word (a typo of it), or NULL when none is close. */
+const char *cli_closest(const char *word, const char *const *words, size_t n);
 
 /* Finds the project (--project, else the nearest ancestor with .slipway/). */
 int cli_project(struct cli *cli, struct sw_err *err);
-/* Opens the store: --store, else $SLIPWAY_STORE, else <project>/.slipway/data. */
-int cli_store(struct cli *cli, struct sw_err *err);
+/* How a command uses the store: only init and commands that write may create one. */
+enum cli_store_mode { CLI_STORE_READ, CLI_STORE_WRITE };
+/* Opens the store: --store, else $SLIPWAY_STORE, else <project>/.slipway/data.
+ * CLI_STORE_READ creates nothing: a store that does not exist is SW_ENOTFOUND,
+ * "no store at PATH", so a mistyped --store is an error, not a new empty store. */
+int cli_store(struct cli *cli, enum cli_store_mode mode, struct sw_err *err);
 /* Loads <project>/.slipway/environments/<name>.yml; an unknown name lists the known ones. */
 int cli_env(struct cli *cli, const char *name, struct env_config **out, struct sw_err *err);
 /* All environments of the project. */
 int cli_envs(struct cli *cli, struct env_config ***out, size_t *n, struct sw_err *err);
 
+/* Every line the CLI prints goes through these. Like fprintf, except that each
+ * %s and %c argument is escaped first (buf_add_escaped): names, messages, ids
+ * and paths come from users and the store, and none of them may add a line,
+ * rewrite one or drive the terminal. Help text and JSON are printed as they are. */
+void cli_printf(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints "slipway: <msg>" to stderr and returns EXIT_FAIL. */
 int cli_fail(const struct sw_err *err);
-/* Prints "slipway <cmd>: <msg>" and a hint to stderr; returns EXIT_USAGE. */
+/* Prints one line, "slipway <cmd>: <msg>; see 'slipway <cmd> --help'", to
+ * stderr and returns EXIT_USAGE. */
 int cli_usage_error(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Prints human output unless --quiet. */
+/* Prints human output on stdout unless --quiet. */
 void cli_say(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints a JSON document on stdout and frees it. */
 void cli_print_json(json_t *doc);

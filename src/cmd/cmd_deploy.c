@@ -7,80 +7,95 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char usage[] =
-    "usage: slipway deploy (DIR | RELEASE) --env ENV [--switch] [--message M]\n"
-    "\n"
-    "Deploys to environment ENV. A DIR is first made into a release (as\n"
-    "'slipway release create'); a RELEASE is an id or a unique prefix/suffix.\n"
-    "direct: the release goes live at once.\n"
-    "blue-green: the release goes into the idle slot (served on the preview\n"
-    "address) and goes live with --switch or a later 'slipway switch ENV'.\n"
-    "The first deploy to an empty blue-green environment goes live at once.\n"
-    "\n"
-    "  -e, --env ENV      the environment (.slipway/environments/ENV.yml)\n"
-    "  -s, --switch       blue-green: make it live in the same change\n"
-    "  -m, --message M    a note kept in the history\n"
-    "\n"
-    "Two changes to one environment never interleave: the second fails with\n"
-    "'locked' and changes nothing.\n";
-
-struct args {
-    const char *env, *message;
-    int do_switch;
+static const struct cli_usage usage = {
+    .usage = "slipway deploy (DIR | RELEASE) --env ENV [--switch] [--message M]",
+    .about = "Deploys to environment ENV. A DIR is first made into a release (as\n"
+             "'slipway release create'); a RELEASE is an id or a unique prefix/suffix.\n"
+             "direct: the release goes live at once.\n"
+             "blue-green: the release goes into the idle slot (served on the preview\n"
+             "address) and goes live with --switch or a later 'slipway switch ENV'.\n"
+             "The first deploy to an empty blue-green environment goes live at once.\n",
+    .epilog = "Deploying the release that is already live changes nothing and says so\n"
+              "(exit 0). --switch on a direct environment is a usage error.\n"
+              "Two changes to one environment never interleave: the second fails with\n"
+              "'locked' and changes nothing.\n",
+    .min_args = 1,
+    .max_args = 1,
 };
 
-static int opt(int c, const char *arg, void *ctx)
+/* Deploying the live release changes nothing: deploy_release says so and
+ * writes nothing (no generation, no event). That is a success, not a failure. */
+static int already_live(struct cli *cli, const struct env_config *env, const char *id,
+                        const struct sw_err *why)
 {
-    struct args *a = ctx;
-    if (c == 'e')
-        a->env = arg;
-    else if (c == 'm')
-        a->message = arg;
-    else if (c == 's')
-        a->do_switch = 1;
-    return 0;
+    if (!cli->json) {
+        cli_say(cli, "%s\n", why->msg);
+        return EXIT_OK;
+    }
+    struct env_state *s = NULL;
+    struct sw_err err = {0};
+    if (deploy_state_load(cli->store, env->name, &s, &err))
+        return cli_fail(&err);
+    const char *slot = env->strategy == STRATEGY_BLUE_GREEN ? deploy_slot_name(s->live_slot) : NULL;
+    cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:I, s:b}", "env", env->name,
+                             "action", "deploy", "release", id, "from", id, "to", id, "slot",
+                             slot ? json_string(slot) : json_null(), "switched", 0, "generation",
+                             (json_int_t)s->generation, "changed", 0));
+    env_state_free(s);
+    return EXIT_OK;
 }
 
 int cmd_deploy(int argc, char **argv, struct cli *cli)
 {
-    static const struct option opts[] = {CLI_GLOBAL_OPTIONS,
-                                         {"env", required_argument, NULL, 'e'},
-                                         {"message", required_argument, NULL, 'm'},
-                                         {"switch", no_argument, NULL, 's'},
-                                         {0}};
-    struct args a = {0};
-    cli->usage = usage;
-    int first = cli_getopt(cli, argc, argv, "e:m:s", opts, opt, &a);
-    if (first < 0)
-        return -first - 1;
-    if (argc - first != 1)
-        return cli_usage_error(cli, "expected one directory or release");
-    if (!a.env)
+    const char *env_name = NULL, *message = NULL;
+    int do_switch = 0;
+    const struct cli_option opts[] = {
+        OPT_STRING('e', "env", &env_name, "ENV", "the environment (.slipway/environments/ENV.yml)"),
+        OPT_BOOL('s', "switch", &do_switch, "blue-green: make it live in the same change"),
+        OPT_STRING('m', "message", &message, "M", "a note kept in the history"),
+        OPT_END(),
+    };
+    if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0)
+        return CLI_EXIT(argc);
+    if (!env_name)
         return cli_usage_error(cli, "missing --env ENV");
     struct sw_err err = {0};
     struct env_config *env = NULL;
     struct deploy_result res = {0};
     char *id = NULL;
-    const char *what = argv[first];
+    const char *what = argv[0];
     struct stat sb;
-    int rc = cli_env(cli, a.env, &env, &err);
-    if (rc || (rc = cli_store(cli, &err)))
+    int code = EXIT_OK, rc = cli_env(cli, env_name, &env, &err);
+    if (rc)
+        goto out;
+    if (do_switch && env->strategy != STRATEGY_BLUE_GREEN) {
+        code = cli_usage_error(cli,
+                               "--switch: %s is a direct environment, where a deploy goes live "
+                               "at once (there is no idle slot)",
+                               env->name);
+        goto out;
+    }
+    if ((rc = cli_store(cli, CLI_STORE_WRITE, &err)))
         goto out;
     if (stat(what, &sb) == 0 && S_ISDIR(sb.st_mode))
-        rc = cmd_release_create_dir(cli, what, a.message, &id, &err);
+        rc = cmd_release_create_dir(cli, what, message, &id, &err);
     else if (strchr(what, '/'))
         rc = sw_err_set(&err, SW_ENOTFOUND, "%s: no such directory", what);
     else
         rc = release_resolve(cli->store, what, &id, &err);
     if (rc)
         goto out;
-    struct deploy_opts o = {.message = a.message, .do_switch = a.do_switch};
-    if ((rc = deploy_release(cli->store, env, id, &o, &res, &err)))
-        goto out;
-    cli_print_change(cli, env, id, &res);
+    struct deploy_opts o = {.message = message, .do_switch = do_switch};
+    rc = deploy_release(cli->store, env, id, &o, &res, &err);
+    if (rc == DEPLOY_ENOTHING) {
+        rc = 0;
+        code = already_live(cli, env, id, &err);
+    } else if (!rc) {
+        cli_print_change(cli, env, id, &res);
+    }
 out:
     deploy_result_free(&res);
     env_config_free(env);
     free(id);
-    return rc ? cli_fail(&err) : EXIT_OK;
+    return rc ? cli_fail(&err) : code;
 }

@@ -5,13 +5,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static const char usage[] =
-    "usage: slipway diff A B\n"
-    "\n"
-    "Lists the paths added (+), removed (-) and changed (~) from release A to\n"
-    "release B, with sizes. A and B are release ids or unique prefixes/suffixes.\n"
-    "--json prints {\"from\", \"to\", \"changes\":[{\"kind\":\"added\"|\"removed\"|\"changed\",\n"
-    "\"path\", \"old_size\", \"new_size\"}]}.\n";
+static const struct cli_usage usage = {
+    .usage = "slipway diff A B",
+    .about = "Lists the paths added (+), removed (-) and changed (~) from release A to\n"
+             "release B, with sizes. A and B are release ids or unique prefixes/suffixes.\n"
+             "--json prints {\"from\", \"to\", "
+             "\"changes\":[{\"kind\":\"added\"|\"removed\"|\"changed\",\n"
+             "\"path\", \"old_size\", \"new_size\"}]}.\n",
+    .min_args = 2,
+    .max_args = 2,
+};
 
 static int load(struct cli *cli, const char *name, struct release **r, struct sw_err *err)
 {
@@ -25,18 +28,13 @@ static int load(struct cli *cli, const char *name, struct release **r, struct sw
 
 int cmd_diff(int argc, char **argv, struct cli *cli)
 {
-    static const struct option opts[] = {CLI_GLOBAL_OPTIONS, {0}};
-    cli->usage = usage;
-    int first = cli_getopt(cli, argc, argv, "", opts, NULL, NULL);
-    if (first < 0)
-        return -first - 1;
-    if (argc - first != 2)
-        return cli_usage_error(cli, "expected two releases: slipway diff A B");
+    const struct cli_option opts[] = {OPT_END()};
+    if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0)
+        return CLI_EXIT(argc);
     struct sw_err err = {0};
     struct release *a = NULL, *b = NULL;
-    int rc = cli_store(cli, &err);
-    if (rc || (rc = load(cli, argv[first], &a, &err)) ||
-        (rc = load(cli, argv[first + 1], &b, &err))) {
+    int rc = cli_store(cli, CLI_STORE_READ, &err);
+    if (rc || (rc = load(cli, argv[0], &a, &err)) || (rc = load(cli, argv[1], &b, &err))) {
         release_free(a);
         return cli_fail(&err);
     }
@@ -53,11 +51,11 @@ int cmd_diff(int argc, char **argv, struct cli *cli)
                                                  ch[i].path, "old_size", (json_int_t)ch[i].old_size,
                                                  "new_size", (json_int_t)ch[i].new_size));
         else if (ch[i].kind == '~')
-            printf("~ %s (%llu -> %llu bytes)\n", ch[i].path, (unsigned long long)ch[i].old_size,
-                   (unsigned long long)ch[i].new_size);
+            cli_printf(stdout, "~ %s (%llu -> %llu bytes)\n", ch[i].path,
+                       (unsigned long long)ch[i].old_size, (unsigned long long)ch[i].new_size);
         else
-            printf("%c %s (%llu bytes)\n", ch[i].kind, ch[i].path,
-                   (unsigned long long)(ch[i].kind == '+' ? ch[i].new_size : ch[i].old_size));
+            cli_printf(stdout, "%c %s (%llu bytes)\n", ch[i].kind, ch[i].path,
+                       (unsigned long long)(ch[i].kind == '+' ? ch[i].new_size : ch[i].old_size));
     }
     if (cli->json)
         cli_print_json(json_pack("{s:s, s:s, s:o}", "from", a->id, "to", b->id, "changes", arr));

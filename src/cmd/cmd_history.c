@@ -3,45 +3,37 @@
 
 #include <stdio.h>
 
-static const char usage[] =
-    "usage: slipway history ENV [--verify]\n"
-    "\n"
-    "Prints every change to ENV from the audit log: sequence, time, actor,\n"
-    "action (deploy, switch, rollback), from and to release, message.\n"
-    "--json prints {\"events\":[{\"seq\", \"time\", \"actor\", \"action\", \"from\",\n"
-    "\"to\", \"message\"}]}.\n"
-    "\n"
-    "  --verify   also check the audit log's hash chain (every environment)\n";
+static const struct cli_usage usage = {
+    .usage = "slipway history ENV [--verify]",
+    .about = "Prints every change to ENV from the audit log: sequence, time, actor,\n"
+             "action (deploy, switch, rollback), from and to release, message.\n"
+             "--json prints {\"events\":[{\"seq\", \"time\", \"actor\", \"action\", \"from\",\n"
+             "\"to\", \"message\"}]}.\n",
+    .min_args = 1,
+    .max_args = 1,
+};
 
 static json_t *opt_str(const char *s)
 {
     return s ? json_string(s) : json_null();
 }
 
-static int opt(int c, const char *arg, void *ctx)
-{
-    *(int *)ctx = 1;
-    return 0;
-}
-
 int cmd_history(int argc, char **argv, struct cli *cli)
 {
-    static const struct option opts[] = {
-        CLI_GLOBAL_OPTIONS, {"verify", no_argument, NULL, 'V'}, {0}};
     int verify = 0;
-    cli->usage = usage;
-    int first = cli_getopt(cli, argc, argv, "", opts, opt, &verify);
-    if (first < 0)
-        return -first - 1;
-    if (argc - first != 1)
-        return cli_usage_error(cli, "expected one environment");
+    const struct cli_option opts[] = {
+        OPT_BOOL(0, "verify", &verify, "also check the audit log's hash chain (every environment)"),
+        OPT_END(),
+    };
+    if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0)
+        return CLI_EXIT(argc);
     struct sw_err err = {0};
     struct env_config *env = NULL;
     struct deploy_event *ev = NULL;
     size_t n = 0, checked = 0;
-    int rc = cli_env(cli, argv[first], &env, &err);
+    int rc = cli_env(cli, argv[0], &env, &err);
     if (!rc)
-        rc = cli_store(cli, &err);
+        rc = cli_store(cli, CLI_STORE_READ, &err);
     if (!rc && verify)
         rc = deploy_history_verify(cli->store, &checked, &err);
     if (!rc)
@@ -58,11 +50,11 @@ int cmd_history(int argc, char **argv, struct cli *cli)
                                opt_str(ev[i].action), "from", opt_str(ev[i].from), "to",
                                opt_str(ev[i].to), "message", opt_str(ev[i].message)));
         else
-            printf("%4lld  %.19s  %-10s %-8s %s -> %s%s%s\n", (long long)ev[i].seq,
-                   ev[i].time ? ev[i].time : "?", ev[i].actor ? ev[i].actor : "?",
-                   ev[i].action ? ev[i].action : "?", ev[i].from ? ev[i].from : "(nothing)",
-                   ev[i].to ? ev[i].to : "(nothing)", ev[i].message ? "  " : "",
-                   ev[i].message ? ev[i].message : "");
+            cli_printf(stdout, "%4lld  %.19s  %-10s %-8s %s -> %s%s%s\n", (long long)ev[i].seq,
+                       ev[i].time ? ev[i].time : "?", ev[i].actor ? ev[i].actor : "?",
+                       ev[i].action ? ev[i].action : "?", ev[i].from ? ev[i].from : "(nothing)",
+                       ev[i].to ? ev[i].to : "(nothing)", ev[i].message ? "  " : "",
+                       ev[i].message ? ev[i].message : "");
     }
     deploy_events_free(ev, n);
     if (cli->json) {
@@ -73,7 +65,7 @@ int cmd_history(int argc, char **argv, struct cli *cli)
     } else {
         json_decref(arr);
         if (!n)
-            cli_say(cli, "no changes recorded for %s yet\n", argv[first]);
+            cli_say(cli, "no changes recorded for %s yet\n", argv[0]);
         if (verify)
             cli_say(cli, "audit chain intact (%zu events checked)\n", checked);
     }

@@ -6,20 +6,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage[] =
-    "usage: slipway release create DIR [--message M]\n"
-    "\n"
-    "Builds an immutable release from the files under DIR: each body is hashed\n"
-    "(one thread per core) and stored once; the manifest records path, size,\n"
-    "content type, cache policy and where it came from (git commit and ref when\n"
-    "DIR is in a repository). Prints the release id on stdout.\n"
-    "\n"
-    "  -m, --message M   a note kept with the release\n"
-    "  --json            print {\"id\", \"files\", \"bytes\", \"new_blobs\"}\n"
-    "\n"
-    "Symbolic links are followed when they stay inside DIR; one pointing outside,\n"
-    "a device, socket or FIFO, or an empty DIR is an error. .git/ and .slipway/\n"
-    "are never included.\n";
+static const struct cli_usage usage = {
+    .usage = "slipway release create DIR [--message M]",
+    .about = "Builds an immutable release from the files under DIR: each body is hashed\n"
+             "(one thread per core) and stored once; the manifest records path, size,\n"
+             "content type, cache policy and where it came from (git commit and ref when\n"
+             "DIR is in a repository). Prints the release id on stdout; with --json,\n"
+             "{\"id\", \"files\", \"bytes\", \"new_blobs\"}.\n",
+    .epilog = "Symbolic links are followed when they stay inside DIR; one pointing outside,\n"
+              "a device, socket or FIFO, or an empty DIR is an error. .git/ and .slipway/\n"
+              "are never included.\n",
+    .min_args = 1,
+    .max_args = 2,
+};
 
 /* The stat cache lives in the project (never in a shared store): it describes
  * this machine's files. Without a project there is no cache. */
@@ -39,7 +38,7 @@ static char *stat_cache_path(struct cli *cli, const char *dir)
 int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message, char **id,
                            struct sw_err *err)
 {
-    int rc = cli_store(cli, err);
+    int rc = cli_store(cli, CLI_STORE_WRITE, err);
     if (rc)
         return rc;
     char *cache = stat_cache_path(cli, dir);
@@ -56,34 +55,32 @@ int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message
     } else if (!cli->quiet && !cli->json) {
         char size[32];
         cli_human_size(res.bytes, size, sizeof(size));
-        fprintf(stderr, "release %s: %zu files, %s, %zu new bodies (%zu files read)\n", *id,
-                res.files, size, res.new_blobs, res.hashed);
+        cli_printf(stderr, "release %s: %zu files, %s, %zu new bodies (%zu files read)\n", *id,
+                   res.files, size, res.new_blobs, res.hashed);
     }
     return 0;
 }
 
 int cmd_release(int argc, char **argv, struct cli *cli)
 {
-    static const struct option opts[] = {
-        CLI_GLOBAL_OPTIONS, {"message", required_argument, NULL, 'm'}, {0}};
     const char *message = NULL;
-    cli->usage = usage;
-    int first = cli_getopt(cli, argc, argv, "m:", opts, cli_opt_string, &message);
-    if (first < 0)
-        return -first - 1;
-    if (first == argc)
-        return cli_usage_error(cli, "expected a subcommand: create DIR");
-    if (strcmp(argv[first], "create") != 0)
-        return cli_usage_error(cli, "unknown subcommand '%s' (expected: create)", argv[first]);
-    if (argc - first != 2)
+    const struct cli_option opts[] = {
+        OPT_STRING('m', "message", &message, "M", "a note kept with the release"),
+        OPT_END(),
+    };
+    if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0)
+        return CLI_EXIT(argc);
+    if (strcmp(argv[0], "create") != 0)
+        return cli_usage_error(cli, "unknown subcommand '%s' (expected: create)", argv[0]);
+    if (argc != 2)
         return cli_usage_error(cli, "expected one directory: slipway release create DIR");
     struct sw_err err = {0};
     char *id = NULL;
-    int rc = cmd_release_create_dir(cli, argv[first + 1], message, &id, &err);
+    int rc = cmd_release_create_dir(cli, argv[1], message, &id, &err);
     if (rc)
         return cli_fail(&err);
     if (!cli->json)
-        printf("%s\n", id);
+        cli_printf(stdout, "%s\n", id);
     free(id);
     return EXIT_OK;
 }

@@ -3,16 +3,16 @@
 #include "release/release.h"
 
 #include <stdio.h>
-#include <string.h>
 #include <stdlib.h>
 
-static const char usage[] =
-    "usage: slipway releases\n"
-    "\n"
-    "Lists every release in the store, oldest first: id, creation time, files,\n"
-    "size, git commit (short) and message. --json prints\n"
-    "{\"releases\":[{\"id\", \"created\", \"files\", \"bytes\", \"commit\", \"ref\", "
-    "\"message\"}]}.\n";
+static const struct cli_usage usage = {
+    .usage = "slipway releases",
+    .about = "Lists every release in the store, oldest first: id, creation time, files,\n"
+             "size, git commit (short) and message. --json prints\n"
+             "{\"releases\":[{\"id\", \"created\", \"files\", \"bytes\", \"commit\", \"ref\", "
+             "\"message\"}]}.\n",
+    .max_args = 0,
+};
 
 static json_t *opt_str(const char *s)
 {
@@ -21,17 +21,13 @@ static json_t *opt_str(const char *s)
 
 int cmd_releases(int argc, char **argv, struct cli *cli)
 {
-    static const struct option opts[] = {CLI_GLOBAL_OPTIONS, {0}};
-    cli->usage = usage;
-    int first = cli_getopt(cli, argc, argv, "", opts, NULL, NULL);
-    if (first < 0)
-        return -first - 1;
-    if (first != argc)
-        return cli_usage_error(cli, "unexpected argument '%s'", argv[first]);
+    const struct cli_option opts[] = {OPT_END()};
+    if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0)
+        return CLI_EXIT(argc);
     struct sw_err err = {0};
     char **ids = NULL;
     size_t n = 0;
-    int rc = cli_store(cli, &err);
+    int rc = cli_store(cli, CLI_STORE_READ, &err);
     if (rc || (rc = release_list(cli->store, &ids, &n, &err)))
         return cli_fail(&err);
     json_t *arr = json_array();
@@ -40,7 +36,7 @@ int cmd_releases(int argc, char **argv, struct cli *cli)
         struct release *r;
         /* One bad manifest is reported, and the others are still listed. */
         if ((rc = release_load(cli->store, ids[i], &r, &err)) == SW_EINVAL) {
-            fprintf(stderr, "slipway: %s\n", err.msg);
+            cli_printf(stderr, "slipway: %s\n", err.msg);
             unreadable++;
             rc = 0;
             continue;
@@ -58,11 +54,10 @@ int cmd_releases(int argc, char **argv, struct cli *cli)
                           opt_str(r->tag), "dirty", r->dirty, "message", opt_str(r->message)));
         } else {
             cli_human_size(r->bytes, size, sizeof(size));
-            /* The message is the first line only: the rest could break the table. */
-            const char *m = r->message ? r->message : "";
-            printf("%s  %.19s  %6zu files  %10s  %-8.8s%s  %-12s  %.*s\n", r->id, when, r->nfiles,
-                   size, r->commit ? r->commit : "-", r->dirty ? "+" : " ", r->tag ? r->tag : "-",
-                   (int)strcspn(m, "\n"), m);
+            /* Escaped, so a message of several lines stays on its row. */
+            cli_printf(stdout, "%s  %.19s  %6zu files  %10s  %-8.8s%s  %-12s  %s\n", r->id, when,
+                       r->nfiles, size, r->commit ? r->commit : "-", r->dirty ? "+" : " ",
+                       r->tag ? r->tag : "-", r->message ? r->message : "");
         }
         release_free(r);
     }

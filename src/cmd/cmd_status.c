@@ -4,14 +4,15 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char usage[] =
-    "usage: slipway status [ENV]\n"
-    "\n"
-    "Shows each environment (or only ENV): strategy, live slot and release,\n"
-    "what each slot holds, the previous release and how long ago it changed.\n"
-    "--json prints {\"environments\":[{\"name\", \"strategy\", \"live_release\",\n"
-    "\"live_slot\", \"slots\":{\"blue\":{\"release\"},\"green\":{\"release\"}},\n"
-    "\"previous_release\", \"generation\", \"updated\"}]} (slots is {} for direct).\n";
+static const struct cli_usage usage = {
+    .usage = "slipway status [ENV]",
+    .about = "Shows each environment (or only ENV): strategy, live slot and release,\n"
+             "what each slot holds, the previous release and how long ago it changed.\n"
+             "--json prints {\"environments\":[{\"name\", \"strategy\", \"live_release\",\n"
+             "\"live_slot\", \"slots\":{\"blue\":{\"release\"},\"green\":{\"release\"}},\n"
+             "\"previous_release\", \"generation\", \"updated\"}]} (slots is {} for direct).\n",
+    .max_args = 1,
+};
 
 static json_t *opt_str(const char *s)
 {
@@ -43,50 +44,47 @@ static void env_human(const struct env_config *c, const struct env_state *s)
         duration_format(time_now_ms() - s->updated_ms, age, sizeof(age));
         strncat(age, " ago", sizeof(age) - strlen(age) - 1);
     }
-    printf("%s (%s)  changed %s, generation %lld\n", c->name, deploy_strategy_name(c->strategy),
-           age, (long long)s->generation);
-    printf("  live      %s%s%s%s\n", s->live_release ? s->live_release : "(nothing deployed)",
-           s->live_slot != SLOT_NONE && c->strategy == STRATEGY_BLUE_GREEN ? " on " : "",
-           c->strategy == STRATEGY_BLUE_GREEN && s->live_slot != SLOT_NONE
-               ? deploy_slot_name(s->live_slot)
-               : "",
-           c->listen ? "" : "");
+    cli_printf(stdout, "%s (%s)  changed %s, generation %lld\n", c->name,
+               deploy_strategy_name(c->strategy), age, (long long)s->generation);
+    cli_printf(stdout, "  live      %s%s%s%s\n",
+               s->live_release ? s->live_release : "(nothing deployed)",
+               s->live_slot != SLOT_NONE && c->strategy == STRATEGY_BLUE_GREEN ? " on " : "",
+               c->strategy == STRATEGY_BLUE_GREEN && s->live_slot != SLOT_NONE
+                   ? deploy_slot_name(s->live_slot)
+                   : "",
+               c->listen ? "" : "");
     if (c->strategy == STRATEGY_BLUE_GREEN)
         for (int i = 0; i < 2; i++)
-            printf("  %-9s %s%s\n", deploy_slot_name(i),
-                   s->slot_release[i] ? s->slot_release[i] : "(empty)",
-                   i == s->live_slot    ? "  [live]"
-                   : s->slot_release[i] ? "  [idle]"
-                                        : "");
+            cli_printf(stdout, "  %-9s %s%s\n", deploy_slot_name(i),
+                       s->slot_release[i] ? s->slot_release[i] : "(empty)",
+                       i == s->live_slot    ? "  [live]"
+                       : s->slot_release[i] ? "  [idle]"
+                                            : "");
     if (s->previous_release) {
         char prev[32];
         duration_format(time_now_ms() - s->previous_since_ms, prev, sizeof(prev));
-        printf("  previous  %s (replaced %s ago)\n", s->previous_release, prev);
+        cli_printf(stdout, "  previous  %s (replaced %s ago)\n", s->previous_release, prev);
     }
 }
 
 int cmd_status(int argc, char **argv, struct cli *cli)
 {
-    static const struct option opts[] = {CLI_GLOBAL_OPTIONS, {0}};
-    cli->usage = usage;
-    int first = cli_getopt(cli, argc, argv, "", opts, NULL, NULL);
-    if (first < 0)
-        return -first - 1;
-    if (argc - first > 1)
-        return cli_usage_error(cli, "expected at most one environment");
+    const struct cli_option opts[] = {OPT_END()};
+    if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0)
+        return CLI_EXIT(argc);
     struct sw_err err = {0};
     struct env_config **envs = NULL;
     size_t n = 0;
     int rc;
-    if (first < argc) {
+    if (argc) {
         envs = xcalloc(1, sizeof(*envs));
-        rc = cli_env(cli, argv[first], &envs[0], &err);
+        rc = cli_env(cli, argv[0], &envs[0], &err);
         n = rc ? 0 : 1;
     } else {
         rc = cli_envs(cli, &envs, &n, &err);
     }
     if (!rc)
-        rc = cli_store(cli, &err);
+        rc = cli_store(cli, CLI_STORE_READ, &err);
     json_t *arr = json_array();
     for (size_t i = 0; i < n && !rc; i++) {
         struct env_state *s;

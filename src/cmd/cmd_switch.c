@@ -3,31 +3,29 @@
 
 #include <stdio.h>
 
-static const char usage[] =
-    "usage: slipway switch ENV [--message M]\n"
-    "\n"
-    "Makes the idle slot of blue-green environment ENV live; the release that\n"
-    "was live stays in the other slot for instant rollback (keep_previous).\n"
-    "\n"
-    "  -m, --message M    a note kept in the history\n";
+static const struct cli_usage usage = {
+    .usage = "slipway switch ENV [--message M]",
+    .about = "Makes the idle slot of blue-green environment ENV live; the release that\n"
+             "was live stays in the other slot for instant rollback (keep_previous).\n",
+    .min_args = 1,
+    .max_args = 1,
+};
 
 int cmd_switch(int argc, char **argv, struct cli *cli)
 {
-    static const struct option opts[] = {
-        CLI_GLOBAL_OPTIONS, {"message", required_argument, NULL, 'm'}, {0}};
     const char *message = NULL;
-    cli->usage = usage;
-    int first = cli_getopt(cli, argc, argv, "m:", opts, cli_opt_string, &message);
-    if (first < 0)
-        return -first - 1;
-    if (argc - first != 1)
-        return cli_usage_error(cli, "expected one environment");
+    const struct cli_option opts[] = {
+        OPT_STRING('m', "message", &message, "M", "a note kept in the history"),
+        OPT_END(),
+    };
+    if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0)
+        return CLI_EXIT(argc);
     struct sw_err err = {0};
     struct env_config *env = NULL;
     struct deploy_result res = {0};
     struct deploy_opts o = {.message = message};
-    int rc = cli_env(cli, argv[first], &env, &err);
-    if (!rc && !(rc = cli_store(cli, &err)) &&
+    int rc = cli_env(cli, argv[0], &env, &err);
+    if (!rc && !(rc = cli_store(cli, CLI_STORE_WRITE, &err)) &&
         !(rc = deploy_switch(cli->store, env, &o, &res, &err)))
         cli_print_change(cli, env, NULL, &res);
     deploy_result_free(&res);

@@ -89,6 +89,9 @@ struct op {
 static int apply_deploy(struct env_state *s, const struct op *op, struct deploy_result *res,
                         struct sw_err *err)
 {
+    if (str_eq(op->release, s->live_release))
+        return sw_err_set(err, DEPLOY_ENOTHING, "release %s is already live on %s; nothing changed",
+                          op->release, s->env);
     int64_t now = time_now_ms();
     if (s->strategy == STRATEGY_DIRECT) {
         if (s->live_release && !str_eq(s->live_release, op->release)) {

@@ -32,6 +32,7 @@ struct store {
     void *impl;
 };
 
-int store_fs_open(const char *root, struct store *st, struct sw_err *err);
+/* create: make the directory when it is missing (else SW_ENOTFOUND). */
+int store_fs_open(const char *root, int create, struct store *st, struct sw_err *err);
 
 #endif

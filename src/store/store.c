@@ -38,7 +38,7 @@ int store_key_check(const char *key, struct sw_err *err)
     return 0;
 }
 
-int store_open(const char *url, struct store **out, struct sw_err *err)
+static int open_url(const char *url, int create, struct store **out, struct sw_err *err)
 {
     struct store *st = xcalloc(1, sizeof(*st));
     int rc;
@@ -49,12 +49,12 @@ int store_open(const char *url, struct store **out, struct sw_err *err)
             rc = sw_err_set(err, SW_EINVAL, "store URL '%s': file:// needs an absolute path", url);
             goto fail;
         }
-        rc = store_fs_open(path, st, err);
+        rc = store_fs_open(path, create, st, err);
     } else if (strstr(url, "://")) {
         rc = sw_err_set(err, SW_EINVAL,
                         "store URL '%s': unsupported scheme (expected file:// or a path)", url);
     } else {
-        rc = store_fs_open(url, st, err);
+        rc = store_fs_open(url, create, st, err);
     }
     if (rc)
         goto fail;
@@ -64,6 +64,16 @@ fail:
     free(st->url);
     free(st);
     return rc;
+}
+
+int store_open(const char *url, struct store **out, struct sw_err *err)
+{
+    return open_url(url, 1, out, err);
+}
+
+int store_open_existing(const char *url, struct store **out, struct sw_err *err)
+{
+    return open_url(url, 0, out, err);
 }
 
 void store_free(struct store *st)

@@ -43,6 +43,10 @@ enum { STORE_STAT_ETAG = 1 << 0 };
 /* Opens a store from a URL: "file:///abs/path" or a plain path (created when
  * missing). The caller frees with store_free(). */
 int store_open(const char *url, struct store **out, struct sw_err *err);
+/* Like store_open, but creates nothing: a store that does not exist is
+ * SW_ENOTFOUND ("no store at URL"). For readers, so that a mistyped URL is an
+ * error rather than a new, empty store. */
+int store_open_existing(const char *url, struct store **out, struct sw_err *err);
 void store_free(struct store *st);
 /* The URL the store was opened with, for messages. Borrowed. */
 const char *store_url(const struct store *st);

@@ -733,11 +733,11 @@ static const struct store_ops fs_ops = {
     .free = fs_free,
 };
 
-int store_fs_open(const char *root, struct store *st, struct sw_err *err)
+int store_fs_open(const char *root, int create, struct store *st, struct sw_err *err)
 {
     if (!root[0])
         return sw_err_set(err, SW_EINVAL, "empty store path");
-    int rc = fs_mkdir_p(root, err);
+    int rc = create ? fs_mkdir_p(root, err) : 0;
     if (rc)
         return sw_err_prefix(err, "store %s", st->url);
     struct fs *fs = xcalloc(1, sizeof(*fs));
@@ -747,7 +747,8 @@ int store_fs_open(const char *root, struct store *st, struct sw_err *err)
         fs->root[--n] = '\0';
     fs->rootfd = open(fs->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fs->rootfd < 0) {
-        rc = sw_err_sys(err, errno, "store %s", st->url);
+        rc = errno == ENOENT && !create ? sw_err_set(err, SW_ENOTFOUND, "no store at %s", st->url)
+                                        : sw_err_sys(err, errno, "store %s", st->url);
         free(fs->root);
         free(fs);
         return rc;

@@ -80,7 +80,36 @@ sw deploy "$R5" --env staging; expect_rc "deploy R5 to staging (idle)" 0
 check "deploy to idle replaces the idle slot only" \
     test "$(state staging 's["live_release"], s["live_slot"], s["slots"]["blue"]["release"], s["slots"]["green"]["release"]')" = "$R3 blue $R3 $R5"
 sw deploy "$R5" --env staging --json; expect_rc "deploy --json" 0
-check "deploy --json fields" test "$(json 'sorted(j)')" = "['action', 'env', 'from', 'generation', 'release', 'slot', 'switched', 'to']"
+check "deploy --json fields" test "$(json 'sorted(j)')" = "['action', 'changed', 'env', 'from', 'generation', 'release', 'slot', 'switched', 'to']"
+
+# ---- deploying what is live already; --switch on a direct environment -----------------------
+# A deploy of the live release is a no-op that says so: exit 0, one line, no
+# new generation, no audit event, the store as it was.
+nevents() { ls "$DATA/events" | wc -l; }
+g_dev=$(gen dev) g_stg=$(gen staging) n_ev=$(nevents) before=$(snapshot "$DATA")
+L_DEV=$(state dev 's["live_release"]') L_STG=$(state staging 's["live_release"]')
+sw deploy "$L_DEV" --env dev
+check "deploy of dev's live release: exit 0, one line saying nothing changed" \
+    test "$rc:$out:$errout" = "0:release $L_DEV is already live on dev; nothing changed:"
+sw deploy "$L_STG" --env staging
+check "deploy of staging's live release (blue-green): says so" \
+    test "$rc:$out" = "0:release $L_STG is already live on staging; nothing changed"
+sw deploy "$L_STG" --env staging --switch; check "... with --switch too" test "$rc:$out" = "0:release $L_STG is already live on staging; nothing changed"
+sw deploy "${L_DEV:0:26}" --env dev -q; check "... by prefix, --quiet: exit 0, silent" test "$rc:$out:$errout" = "0::"
+sw deploy "$L_STG" --env staging --json
+check "... --json: changed false, from = to, the current generation and live slot" \
+    test "$rc $(json 'j["changed"], j["from"] == j["to"] == j["release"], j["generation"], j["slot"], j["switched"], sorted(j)')" = \
+    "0 False True $g_stg blue False ['action', 'changed', 'env', 'from', 'generation', 'release', 'slot', 'switched', 'to']"
+check "no new generation" test "$(gen dev) $(gen staging)" = "$g_dev $g_stg"
+check "no audit event" test "$(nevents)" = "$n_ev"
+check "the store is as it was" test "$before" = "$(snapshot "$DATA")"
+sw deploy "$R2" --env dev --switch
+expect_err "deploy --switch on a direct environment is a usage error" 2 \
+    "^slipway deploy: --switch: dev is a direct environment.*; see 'slipway deploy --help'$"
+n_rel=$(ls "$DATA/releases" | wc -l)
+sw deploy "$T/s4" --env dev --switch -q; expect_err "deploy DIR --switch on direct: a usage error too" 2 "direct environment"
+check "--switch on direct: no release was made, nothing changed" \
+    test "$(ls "$DATA/releases" | wc -l) $(gen dev)" = "$n_rel $g_dev" -a "$before" = "$(snapshot "$DATA")"
 
 # ---- status --json: the exact shape ---------------------------------------------------------
 sw status --json; expect_rc "status --json" 0

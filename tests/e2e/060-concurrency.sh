@@ -76,19 +76,22 @@ check "a change to staging does not lock dev" test "$slow_rc $rc $(gen dev)" = "
 
 # ---- many at once ------------------------------------------------------------------------------
 # parallel N ENV ARGS...: N deploys of R1..RN to ENV at once. Prints
-# "WINS LOSSES ODD" last, after a comment line for each odd outcome.
+# "WINS LOSSES ODD NOOPS" last, after a comment line for each odd outcome. A
+# no-op is a deploy of the release that was live by then: exit 0, nothing changed.
 parallel() {
-    local n=$1 env=$2 i pids=() wins=0 losses=0 odd=0
+    local n=$1 env=$2 i pids=() wins=0 losses=0 odd=0 noops=0
     shift 2
     for i in $(seq 1 "$n"); do
         eval "local r=\$R$(( (i - 1) % 8 + 1 ))"
-        "$SLIPWAY" deploy "$r" --env "$env" "$@" -q >/dev/null 2>"$T/par.$env.$i" &
+        "$SLIPWAY" deploy "$r" --env "$env" "$@" >"$T/par.$env.$i.out" 2>"$T/par.$env.$i" &
         pids+=($!)
     done
     for i in $(seq 1 "$n"); do
         wait "${pids[$((i - 1))]}"; local st=$?
         local lines; lines=$(grep -c '' "$T/par.$env.$i")
-        if [ "$st" = 0 ] && [ "$lines" = 0 ]; then
+        if [ "$st" = 0 ] && [ "$lines" = 0 ] && grep -q "already live on $env; nothing changed" "$T/par.$env.$i.out"; then
+            noops=$((noops + 1))
+        elif [ "$st" = 0 ] && [ "$lines" = 0 ]; then
             wins=$((wins + 1))
         elif [ "$st" = 1 ] && [ "$lines" = 1 ] && grep -qE "locked|changed by another" "$T/par.$env.$i"; then
             losses=$((losses + 1))
@@ -96,19 +99,20 @@ parallel() {
             odd=$((odd + 1)); echo "# $env deploy $i: exit $st: $(cat "$T/par.$env.$i")"
         fi
     done
-    echo "$wins $losses $odd"
+    echo "$wins $losses $odd $noops"
 }
-# tally FILE: adds parallel's counts from FILE to wins, losses, odd (and shows odd ones).
+# tally FILE: adds parallel's counts from FILE to wins, losses, odd, noops (and shows odd ones).
 tally() {
     grep '^#' "$1"
-    local w l o; read -r w l o < <(tail -1 "$1")
-    wins=$((wins + w)) losses=$((losses + l)) odd=$((odd + o))
+    local w l o n; read -r w l o n < <(tail -1 "$1")
+    wins=$((wins + w)) losses=$((losses + l)) odd=$((odd + o)) noops=$((noops + n))
 }
-wins=0 losses=0 odd=0
+wins=0 losses=0 odd=0 noops=0
 g=$(gen dev); e=$(events dev)
 for round in 1 2 3 4 5; do parallel 8 dev > "$T/par.log"; tally "$T/par.log"; done
-echo "# 40 parallel deploys to dev: $wins succeeded, $losses refused"
-check "8 parallel deploys (x5): each succeeds or fails with one 'locked' line" test "$odd" = 0 -a $((wins + losses)) = 40
+echo "# 40 parallel deploys to dev: $wins succeeded, $losses refused, $noops found their release live already"
+check "8 parallel deploys (x5): each succeeds, finds its release live or fails with one 'locked' line" \
+    test "$odd" = 0 -a $((wins + losses + noops)) = 40
 check "8 parallel deploys: at least one in each round succeeds" test "$wins" -ge 5
 check "8 parallel deploys: generation grew by exactly the number of successes" test "$(gen dev)" = $((g + wins))
 check "8 parallel deploys: history has exactly that many new events" test "$(events dev)" = $((e + wins))
@@ -120,9 +124,10 @@ parallel 8 dev > "$T/par.dev.log" &
 p1=$!
 parallel 8 staging --switch > "$T/par.staging.log"
 wait "$p1"
-wins=0 losses=0 odd=0; tally "$T/par.staging.log"; staging_wins=$wins
+wins=0 losses=0 odd=0 noops=0; tally "$T/par.staging.log"; staging_wins=$wins
 tally "$T/par.dev.log"
-check "dev and staging at once: each succeeds or fails with one 'locked' line" test "$odd" = 0 -a $((wins + losses)) = 16
+check "dev and staging at once: each succeeds, is a no-op or fails with one 'locked' line" \
+    test "$odd" = 0 -a $((wins + losses + noops)) = 16
 dev_events=$(( $(events dev) - ed )) staging_events=$(( $(events staging) - es ))
 check "dev and staging at once: dev's generation matches its new events" test "$(gen dev)" = $((gd + dev_events))
 check "dev and staging at once: staging's generation matches its new events" \

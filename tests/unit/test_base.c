@@ -6,6 +6,7 @@
 
 #include "base/base.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -120,12 +121,146 @@ static void test_files(void **state)
     free(cmd), free(through), free(missing), free(f), free(deep);
 }
 
+static char *escaped(const char *s)
+{
+    struct buf b = BUF_INIT;
+    buf_add_escaped(&b, s);
+    return buf_detach(&b, NULL);
+}
+
+#define assert_escapes(in, want)                                                                   \
+    do {                                                                                           \
+        char *got_ = escaped(in);                                                                  \
+        assert_string_equal(got_, want);                                                           \
+        free(got_);                                                                                \
+    } while (0)
+
+static void test_escape_cases(void **state)
+{
+    assert_escapes("", "");
+    assert_escapes("r-20261125-082506-123-9f3a1c", "r-20261125-082506-123-9f3a1c");
+    assert_escapes("line1\nnot ok - forged", "line1\\nnot ok - forged");
+    assert_escapes("x\rEVIL", "x\\rEVIL");
+    assert_escapes("a\tb", "a\\tb");
+    assert_escapes("\x1b[31mred\x1b[0m", "\\x1b[31mred\\x1b[0m");
+    assert_escapes("\x01\x7f", "\\x01\\x7f");
+    /* a backslash is escaped too, so "\n" typed as two characters stays distinguishable */
+    assert_escapes("a\\nb", "a\\\\nb");
+    /* UTF-8 text is kept as it is */
+    assert_escapes("caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x9a\x80",
+                   "caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x9a\x80");
+    /* bytes that are not UTF-8: stray, truncated, overlong, surrogate, beyond U+10FFFF */
+    assert_escapes("\xff", "\\xff");
+    assert_escapes("\x80x", "\\x80x");
+    assert_escapes("\xe6\x97", "\\xe6\\x97");
+    assert_escapes("\xc0\xaf", "\\xc0\\xaf");
+    assert_escapes("\xed\xa0\x80", "\\xed\\xa0\\x80");
+    assert_escapes("\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80");
+    /* C1 CSI, the line separator and a right-to-left override are escaped */
+    assert_escapes("\xc2\x9b"
+                   "2J",
+                   "\\u009b2J");
+    assert_escapes("a\xe2\x80\xa8"
+                   "b",
+                   "a\\u2028b");
+    assert_escapes("evil\xe2\x80\xaetxt.exe", "evil\\u202etxt.exe");
+    /* it appends */
+    struct buf b = BUF_INIT;
+    buf_adds(&b, "msg: ");
+    buf_add_escaped(&b, "a\nb");
+    assert_string_equal(b.data, "msg: a\\nb");
+    buf_free(&b);
+}
+
+/* Reverses buf_add_escaped; returns NULL when the text is not one of its outputs. */
+static char *unescape(const char *s)
+{
+    struct buf b = BUF_INIT;
+    buf_add(&b, "", 0);
+    for (const char *p = s; *p; p++) {
+        if (*p != '\\') {
+            buf_add(&b, p, 1);
+            continue;
+        }
+        unsigned v;
+        char c;
+        switch (*++p) {
+        case '\\':
+            c = '\\';
+            break;
+        case 'n':
+            c = '\n';
+            break;
+        case 'r':
+            c = '\r';
+            break;
+        case 't':
+            c = '\t';
+            break;
+        case 'x':
+            if (sscanf(p + 1, "%2x", &v) != 1)
+                goto bad;
+            c = (char)v;
+            p += 2;
+            break;
+        case 'u':
+            if (sscanf(p + 1, "%4x", &v) != 1)
+                goto bad;
+            p += 4;
+            if (v < 0x800) {
+                char u[2] = {(char)(0xc0 | v >> 6), (char)(0x80 | (v & 0x3f))};
+                buf_add(&b, u, 2);
+            } else {
+                char u[3] = {(char)(0xe0 | v >> 12), (char)(0x80 | ((v >> 6) & 0x3f)),
+                             (char)(0x80 | (v & 0x3f))};
+                buf_add(&b, u, 3);
+            }
+            continue;
+        default:
+            goto bad;
+        }
+        buf_add(&b, &c, 1);
+    }
+    return buf_detach(&b, NULL);
+bad:
+    buf_free(&b);
+    return NULL;
+}
+
+/* Whatever the input: the output holds no C0 control or DEL, and it decodes
+ * back to the input (no two inputs print alike, so none can pass for another). */
+static void test_escape_invariants(void **state)
+{
+    unsigned seed = 42;
+    char in[64];
+    for (int t = 0; t < 20000; t++) {
+        size_t n = (size_t)(rand_r(&seed) % 24);
+        for (size_t i = 0; i < n; i++) {
+            /* mostly the interesting bytes: controls, backslash, UTF-8 lead/continuation */
+            static const char pick[] = "\n\r\t\x1b\x7f\\\xc2\x9b\xe2\x80\xae\xf0\x9f\xff"
+                                       "aZ ";
+            int r = rand_r(&seed);
+            in[i] = (char)(r % 3 ? pick[(unsigned)r / 3 % (sizeof(pick) - 1)] : 1 + r / 3 % 255);
+        }
+        in[n] = '\0';
+        char *out = escaped(in);
+        for (const unsigned char *p = (const unsigned char *)out; *p; p++)
+            assert_true(*p >= 0x20 && *p != 0x7f);
+        char *back = unescape(out);
+        assert_non_null(back);
+        assert_string_equal(back, in);
+        free(back);
+        free(out);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_grows),      cmocka_unit_test(test_err_prefix),
         cmocka_unit_test(test_sha256_vectors), cmocka_unit_test(test_time_roundtrip),
         cmocka_unit_test(test_durations),      cmocka_unit_test(test_files),
+        cmocka_unit_test(test_escape_cases),   cmocka_unit_test(test_escape_invariants),
     };
     return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }

@@ -393,6 +393,53 @@ static void test_direct(void **state)
     free(r3);
 }
 
+/* Deploying the release that is live changes nothing, on either strategy:
+ * DEPLOY_ENOTHING saying so, the same generation and state, no new event. */
+static void test_deploy_live_is_noop(void **state)
+{
+    struct fixture *f = *state;
+    struct env_config *dev = env_load(f, "dev", "strategy: direct\n");
+    struct env_config *stg = env_load(f, "staging", "strategy: blue-green\n");
+    char *r1 = make_release(f), *r2 = make_release(f);
+    struct deploy_result res;
+    struct sw_err err = {0};
+    struct deploy_opts sw = ALICE;
+    sw.do_switch = 1;
+    assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+    assert_int_equal(deploy_release(f->st, stg, r1, &ALICE, &res, &err), 0); /* live in blue */
+    deploy_result_free(&res);
+    assert_int_equal(deploy_release(f->st, stg, r2, &ALICE, &res, &err), 0); /* idle green */
+    deploy_result_free(&res);
+    struct env_state *d0 = state_of(f, "dev"), *s0 = state_of(f, "staging");
+    struct deploy_event *ev;
+    size_t n0, n;
+    assert_int_equal(deploy_history(f->st, NULL, &ev, &n0, &err), 0);
+    deploy_events_free(ev, n0);
+
+    assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), DEPLOY_ENOTHING);
+    assert_non_null(strstr(err.msg, "already live on dev; nothing changed"));
+    assert_non_null(strstr(err.msg, r1));
+    assert_int_equal(deploy_release(f->st, stg, r1, &ALICE, &res, &err), DEPLOY_ENOTHING);
+    assert_int_equal(deploy_release(f->st, stg, r1, &sw, &res, &err), DEPLOY_ENOTHING);
+
+    struct env_state *d1 = state_of(f, "dev"), *s1 = state_of(f, "staging");
+    assert_string_equal(d1->etag, d0->etag); /* byte for byte the same document */
+    assert_string_equal(s1->etag, s0->etag);
+    assert_string_equal(s1->slot_release[SLOT_GREEN], r2); /* the idle slot kept r2 */
+    assert_int_equal(deploy_history(f->st, NULL, &ev, &n, &err), 0);
+    deploy_events_free(ev, n);
+    assert_int_equal(n, n0);
+    /* what is in the idle slot is not live: deploying it with --switch does go live */
+    assert_int_equal(deploy_release(f->st, stg, r2, &sw, &res, &err), 0);
+    assert_string_equal(res.to, r2);
+    assert_int_equal(res.generation, s0->generation + 1);
+    deploy_result_free(&res);
+    env_state_free(d0), env_state_free(d1), env_state_free(s0), env_state_free(s1);
+    env_config_free(dev), env_config_free(stg);
+    free(r1), free(r2);
+}
+
 static void test_blue_green(void **state)
 {
     struct fixture *f = *state;
@@ -1466,6 +1513,7 @@ int main(void)
         cmocka_unit_test(test_env_name_check),
         T(test_direct),
         T(test_blue_green),
+        T(test_deploy_live_is_noop),
         T(test_rollback_flip_or_deploy),
         T(test_strategy_change),
         T(test_lock),

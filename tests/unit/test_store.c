@@ -265,6 +265,40 @@ static void test_open_errors(void **state)
     assert_non_null(strstr(err.msg, "/dev/null"));
 }
 
+/* A reader's open creates nothing: a missing store is SW_ENOTFOUND naming it. */
+static void test_open_existing(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = NULL;
+    struct sw_err err = {0};
+    char *missing = xasprintf("%s/typo/store", f->dir);
+    assert_int_equal(store_open_existing(missing, &st, &err), SW_ENOTFOUND);
+    assert_int_equal(err.code, SW_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "no store at"));
+    assert_non_null(strstr(err.msg, "typo/store"));
+    assert_int_not_equal(access(missing, F_OK), 0); /* nothing created, not even typo/ */
+    char *url = xasprintf("file://%s", missing);
+    assert_int_equal(store_open_existing(url, &st, &err), SW_ENOTFOUND);
+    assert_non_null(strstr(err.msg, url));
+    /* an existing store opens and reads */
+    assert_int_equal(store_put(f->st, "a/b", "x", 1, 0, NULL, NULL), 0);
+    assert_int_equal(store_open_existing(f->dir, &st, &err), 0);
+    struct store_stat sb;
+    assert_int_equal(store_head(st, "a/b", &sb, 0, NULL), 0);
+    assert_int_equal(sb.size, 1);
+    store_free(st);
+    /* a file is not a store */
+    char *file = xasprintf("%s/a/b", f->dir);
+    assert_int_not_equal(store_open_existing(file, &st, &err), 0);
+    assert_null(strstr(err.msg, "no store at"));
+    assert_non_null(strstr(err.msg, "a/b"));
+    /* the writer's open still creates it */
+    assert_int_equal(store_open(missing, &st, &err), 0);
+    store_free(st);
+    assert_int_equal(access(missing, F_OK), 0);
+    free(file), free(url), free(missing);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -277,6 +311,7 @@ int main(void)
         T(test_cleanup_temporaries),
         T(test_cas_across_processes),
         cmocka_unit_test(test_open_errors),
+        T(test_open_existing),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

@@ -1,0 +1,180 @@
+/* Unit tests for the CLI's option parser (src/cmd/cli.c): option tables, the
+ * global options mixed in, operands and their count, and typo suggestions. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "cmd/cmd.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct opts {
+    const char *env, *message;
+    int do_switch, workers;
+    int64_t grace;
+};
+
+static const struct cli_usage one_arg = {.usage = "slipway t X", .min_args = 1, .max_args = 1};
+static const struct cli_usage any_args = {.usage = "slipway t [X...]", .max_args = -1};
+
+/* Parses the NULL-terminated words (argv[0] is the command) into *o. */
+static int parse(struct cli *cli, struct opts *o, const struct cli_usage *u, char **argv)
+{
+    const struct cli_option table[] = {
+        OPT_STRING('e', "env", &o->env, "ENV", "the environment"),
+        OPT_BOOL('s', "switch", &o->do_switch, "switch"),
+        OPT_STRING('m', "message", &o->message, "M", "a note"),
+        OPT_INT(0, "workers", &o->workers, "N", 1, 64, "threads"),
+        OPT_DURATION(0, "grace", &o->grace, "D", 0, "minimum age"),
+        OPT_END(),
+    };
+    int argc = 0;
+    while (argv[argc])
+        argc++;
+    cli->cmd = "t";
+    return cli_parse_options(cli, u, table, argc, argv);
+}
+
+#define ARGV(...) ((char *[]){"t", __VA_ARGS__, NULL})
+
+static void test_long_and_short_forms(void **state)
+{
+    struct cli cli = {0};
+    struct opts o = {0};
+    char **v = ARGV("--env=dev", "R", "--message", "hello", "-s");
+    assert_int_equal(parse(&cli, &o, &one_arg, v), 1);
+    assert_string_equal(v[0], "R");
+    assert_null(v[1]);
+    assert_string_equal(o.env, "dev");
+    assert_string_equal(o.message, "hello");
+    assert_int_equal(o.do_switch, 1);
+
+    struct opts p = {0};
+    v = ARGV("-estaging", "-m", "-not-an-option", "R");
+    assert_int_equal(parse(&cli, &p, &one_arg, v), 1);
+    assert_string_equal(p.env, "staging");
+    assert_string_equal(p.message, "-not-an-option"); /* a value is taken as it is */
+
+    struct opts q = {0};
+    v = ARGV("-qse", "dev", "R"); /* bundled flags, the last one taking the next word */
+    assert_int_equal(parse(&cli, &q, &one_arg, v), 1);
+    assert_int_equal(cli.quiet, 1);
+    assert_int_equal(q.do_switch, 1);
+    assert_string_equal(q.env, "dev");
+}
+
+static void test_global_options_anywhere(void **state)
+{
+    struct cli cli = {0};
+    struct opts o = {0};
+    char **v = ARGV("R", "--json", "--store", "/tmp/s", "--project=/p", "-q");
+    assert_int_equal(parse(&cli, &o, &one_arg, v), 1);
+    assert_int_equal(cli.json, 1);
+    assert_int_equal(cli.quiet, 1);
+    assert_string_equal(cli.store_opt, "/tmp/s");
+    assert_string_equal(cli.project_opt, "/p");
+}
+
+static void test_double_dash_ends_options(void **state)
+{
+    struct cli cli = {0};
+    struct opts o = {0};
+    char **v = ARGV("a", "--", "--env", "-s", "-");
+    assert_int_equal(parse(&cli, &o, &any_args, v), 4);
+    assert_string_equal(v[0], "a");
+    assert_string_equal(v[1], "--env");
+    assert_string_equal(v[2], "-s");
+    assert_string_equal(v[3], "-");
+    assert_null(o.env);
+    assert_int_equal(o.do_switch, 0);
+}
+
+static void test_abbreviations(void **state)
+{
+    struct cli cli = {0};
+    struct opts o = {0};
+    assert_int_equal(parse(&cli, &o, &one_arg, ARGV("--mess=hi", "R")), 1);
+    assert_string_equal(o.message, "hi");
+    /* --s is --switch or --store: ambiguous, a usage error */
+    assert_int_equal(parse(&cli, &o, &one_arg, ARGV("--s", "R")), CLI_EXIT(EXIT_USAGE));
+}
+
+static void test_typed_values(void **state)
+{
+    struct cli cli = {0};
+    struct opts o = {0};
+    assert_int_equal(parse(&cli, &o, &any_args, ARGV("--workers", "8", "--grace=1h30m")), 0);
+    assert_int_equal(o.workers, 8);
+    assert_int_equal(o.grace, 90LL * 60 * 1000);
+    assert_int_equal(parse(&cli, &o, &any_args, ARGV("--grace", "0s")), 0);
+    assert_int_equal(o.grace, 0);
+    const char *bad[] = {"0", "65", "8x", "", "99999999999999999999"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        o.workers = 8;
+        char *w = xstrdup(bad[i]);
+        assert_int_equal(parse(&cli, &o, &any_args, ARGV("--workers", w)), CLI_EXIT(EXIT_USAGE));
+        assert_int_equal(o.workers, 8);
+        free(w);
+    }
+    assert_int_equal(parse(&cli, &o, &any_args, ARGV("--grace=soon")), CLI_EXIT(EXIT_USAGE));
+}
+
+static void test_usage_errors(void **state)
+{
+    struct cli cli = {0};
+    struct opts o = {0};
+    const int usage = CLI_EXIT(EXIT_USAGE);
+    assert_int_equal(parse(&cli, &o, &one_arg, ARGV("--bogus", "R")), usage);
+    assert_int_equal(parse(&cli, &o, &one_arg, ARGV("-x", "R")), usage);
+    assert_int_equal(parse(&cli, &o, &one_arg, ARGV("R", "--env")), usage);      /* needs a value */
+    assert_int_equal(parse(&cli, &o, &one_arg, ARGV("R", "-e")), usage);         /* needs a value */
+    assert_int_equal(parse(&cli, &o, &one_arg, ARGV("R", "--switch=1")), usage); /* takes none */
+    assert_int_equal(parse(&cli, &o, &one_arg, ARGV("R", "S")), usage);          /* one too many */
+    char *none[] = {"t", NULL};
+    assert_int_equal(parse(&cli, &o, &one_arg, none), usage); /* one too few */
+}
+
+static void test_top_level_stops_at_the_command(void **state)
+{
+    struct cli cli = {0};
+    int version = 0;
+    const struct cli_option table[] = {OPT_BOOL(0, "version", &version, "v"), OPT_END()};
+    const struct cli_usage top = {.usage = "slipway COMMAND", .max_args = -1, .flags = CLI_TOP};
+    char *v[] = {"slipway", "--json", "deploy", "--env", "dev", "R", NULL};
+    assert_int_equal(cli_parse_options(&cli, &top, table, 6, v), 4);
+    assert_int_equal(cli.json, 1);
+    assert_string_equal(v[0], "deploy");
+    assert_string_equal(v[1], "--env"); /* left for the command's own table */
+    assert_string_equal(v[3], "R");
+    assert_null(v[4]);
+}
+
+static void test_closest(void **state)
+{
+    const char *cmds[] = {"init", "release", "releases", "deploy", "status", "gc", "serve"};
+    size_t n = sizeof(cmds) / sizeof(*cmds);
+    assert_string_equal(cli_closest("deplyo", cmds, n), "deploy");
+    assert_string_equal(cli_closest("stauts", cmds, n), "status");
+    assert_string_equal(cli_closest("relase", cmds, n), "release");
+    assert_string_equal(cli_closest("gd", cmds, n), "gc");
+    assert_null(cli_closest("frobnicate", cmds, n));
+    assert_null(cli_closest("x", cmds, n));
+    assert_null(cli_closest("", cmds, n));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_long_and_short_forms),
+        cmocka_unit_test(test_global_options_anywhere),
+        cmocka_unit_test(test_double_dash_ends_options),
+        cmocka_unit_test(test_abbreviations),
+        cmocka_unit_test(test_typed_values),
+        cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_top_level_stops_at_the_command),
+        cmocka_unit_test(test_closest),
+    };
+    return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
+}
