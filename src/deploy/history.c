@@ -71,24 +71,6 @@ void deploy_events_free(struct deploy_event *v, size_t n)
 
 /* ---- parsing -------------------------------------------------------------- */
 
-static json_t *opt(json_t *o, const char *k)
-{
-    json_t *v = json_object_get(o, k);
-    return v && !json_is_null(v) ? v : NULL;
-}
-
-static char *release_field(json_t *o, const char *k, int *bad)
-{
-    json_t *v = opt(o, k);
-    if (!v)
-        return NULL;
-    if (!json_is_string(v) || !release_id_valid(json_string_value(v))) {
-        *bad = 1;
-        return NULL;
-    }
-    return xstrdup(json_string_value(v));
-}
-
 static int64_t int_field(json_t *o, const char *k, int64_t min, int64_t max, int *bad)
 {
     json_t *v = json_object_get(o, k);
@@ -128,8 +110,8 @@ int deploy_event_parse(const char *key, const char *data, size_t len, struct dep
     const char *time = json_string_value(json_object_get(o, "time"));
     const char *env = json_string_value(json_object_get(o, "env"));
     const char *action = json_string_value(json_object_get(o, "action"));
-    const char *slot = json_string_value(opt(o, "slot"));
-    json_t *p = opt(o, "prev"), *sw = opt(o, "switched");
+    const char *slot = json_string_value(deploy_json_opt(o, "slot"));
+    json_t *p = deploy_json_opt(o, "prev"), *sw = deploy_json_opt(o, "switched");
     if (!json_is_object(o) || !time || !env || !action) {
         why = "not an event document (needs seq, time, env, action)";
         goto out;
@@ -148,7 +130,8 @@ int deploy_event_parse(const char *key, const char *data, size_t len, struct dep
         why = "prev is not 64 lowercase hex digits";
         goto out;
     }
-    if ((opt(o, "slot") && (!slot || (strcmp(slot, "blue") && strcmp(slot, "green")))) ||
+    if ((deploy_json_opt(o, "slot") &&
+         (!slot || (strcmp(slot, "blue") && strcmp(slot, "green")))) ||
         (sw && !json_is_boolean(sw))) {
         why = "slot or switched has the wrong form";
         goto out;
@@ -158,8 +141,8 @@ int deploy_event_parse(const char *key, const char *data, size_t len, struct dep
     e->action = xstrdup(action);
     e->slot = slot ? xstrdup(slot) : NULL;
     e->switched = sw ? json_is_true(sw) : -1;
-    e->from = release_field(o, "from", &bad);
-    e->to = release_field(o, "to", &bad);
+    e->from = deploy_release_field(o, "from", &bad);
+    e->to = deploy_release_field(o, "to", &bad);
     e->actor = deploy_text_field(o, "actor", 0, &bad);
     e->message = deploy_text_field(o, "message", 1, &bad);
     if (bad)

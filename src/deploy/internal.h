@@ -27,6 +27,11 @@ int deploy_text_ok(const char *t, int multiline);
 /* An optional text field of o checked with deploy_text_ok; *bad is set when
  * present but wrong. Caller frees. */
 char *deploy_text_field(json_t *o, const char *k, int multiline, int *bad);
+/* Field k of o when present and not null, else NULL (borrowed). */
+json_t *deploy_json_opt(json_t *o, const char *k);
+/* An optional release id field of o (caller frees); *bad is set when present
+ * but not a valid release id. */
+char *deploy_release_field(json_t *o, const char *k, int *bad);
 /* "deploy", "switch" or "rollback". */
 int deploy_action_valid(const char *a);
 

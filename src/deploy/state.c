@@ -59,16 +59,15 @@ int deploy_idle_slot(const struct env_state *s)
  * written: every field is checked, and one bad field refuses the document
  * (the caller keeps what it had) rather than being half-used. */
 
-/* An optional field: absent or null gives 0; *bad is set when present but wrong. */
-static json_t *opt(json_t *o, const char *k)
+json_t *deploy_json_opt(json_t *o, const char *k)
 {
     json_t *v = json_object_get(o, k);
     return v && !json_is_null(v) ? v : NULL;
 }
 
-static char *release_field(json_t *o, const char *k, int *bad)
+char *deploy_release_field(json_t *o, const char *k, int *bad)
 {
-    json_t *v = opt(o, k);
+    json_t *v = deploy_json_opt(o, k);
     if (!v)
         return NULL;
     if (!json_is_string(v) || !release_id_valid(json_string_value(v))) {
@@ -89,7 +88,7 @@ static char *release_field(json_t *o, const char *k, int *bad)
 static int64_t time_field(json_t *o, const char *k, int *bad)
 {
     int64_t ms = 0;
-    json_t *v = opt(o, k);
+    json_t *v = deploy_json_opt(o, k);
     if (v && (!json_is_string(v) || time_parse_iso(json_string_value(v), &ms) != 0 || ms < 0 ||
               ms > TIME_MAX_MS))
         *bad = 1;
@@ -98,7 +97,7 @@ static int64_t time_field(json_t *o, const char *k, int *bad)
 
 char *deploy_text_field(json_t *o, const char *k, int multiline, int *bad)
 {
-    json_t *v = opt(o, k);
+    json_t *v = deploy_json_opt(o, k);
     if (!v)
         return NULL;
     const char *t = json_string_value(v);
@@ -121,7 +120,7 @@ int deploy_action_valid(const char *a)
 
 static int slot_field(json_t *o, const char *k, int *bad)
 {
-    json_t *v = opt(o, k);
+    json_t *v = deploy_json_opt(o, k);
     const char *s = json_string_value(v);
     if (!v)
         return SLOT_NONE;
@@ -158,12 +157,12 @@ static const char *last_change_parse(json_t *last, struct env_state *s)
     if (!a || !deploy_action_valid(a))
         return "last_change.action is not deploy, switch or rollback";
     snprintf(s->last.action, sizeof(s->last.action), "%s", a);
-    s->last.from = release_field(last, "from", &bad);
-    s->last.to = release_field(last, "to", &bad);
+    s->last.from = deploy_release_field(last, "from", &bad);
+    s->last.to = deploy_release_field(last, "to", &bad);
     s->last.actor = deploy_text_field(last, "actor", 0, &bad);
     s->last.message = deploy_text_field(last, "message", 1, &bad);
     s->last.slot = slot_field(last, "slot", &bad);
-    json_t *sw = opt(last, "switched");
+    json_t *sw = deploy_json_opt(last, "switched");
     if (sw && !json_is_boolean(sw))
         bad = 1;
     s->last.switched = sw ? json_is_true(sw) : -1;
@@ -204,7 +203,7 @@ int deploy_state_parse(const char *key, const char *env, const char *data, size_
     int bad = 0;
     const char *strategy = json_string_value(json_object_get(root, "strategy"));
     const char *name = json_string_value(json_object_get(root, "env"));
-    json_t *slots = opt(root, "slots");
+    json_t *slots = deploy_json_opt(root, "slots");
     if (!json_is_object(root) || !strategy) {
         why = "not an environment state document";
         goto out;
@@ -220,22 +219,22 @@ int deploy_state_parse(const char *key, const char *env, const char *data, size_
     s->strategy = !strcmp(strategy, "blue-green") ? STRATEGY_BLUE_GREEN : STRATEGY_DIRECT;
     s->generation = gen_field(root, "generation", &bad);
     s->live_slot = slot_field(root, "live_slot", &bad);
-    s->live_release = release_field(root, "live_release", &bad);
+    s->live_release = deploy_release_field(root, "live_release", &bad);
     if (slots && !json_is_object(slots))
         bad = 1;
     for (int i = 0; i < 2; i++) {
-        json_t *sl = opt(slots, deploy_slot_name(i));
+        json_t *sl = deploy_json_opt(slots, deploy_slot_name(i));
         if (sl && !json_is_object(sl))
             bad = 1;
-        s->slot_release[i] = release_field(sl, "release", &bad);
+        s->slot_release[i] = deploy_release_field(sl, "release", &bad);
         s->slot_since_ms[i] = time_field(sl, "since", &bad);
     }
-    s->previous_release = release_field(root, "previous_release", &bad);
+    s->previous_release = deploy_release_field(root, "previous_release", &bad);
     s->previous_since_ms = time_field(root, "previous_since", &bad);
     s->updated_ms = time_field(root, "updated", &bad);
     if (bad)
         why = "a field has the wrong form (release ids, slots, times, generation)";
-    else if (!(why = last_change_parse(opt(root, "last_change"), s)))
+    else if (!(why = last_change_parse(deploy_json_opt(root, "last_change"), s)))
         why = state_check(s);
 out:
     json_decref(root);

@@ -91,20 +91,27 @@ clean() {
         ok "$1"
     fi
 }
-FORGED=$'line1\nnot ok - forged\e[2J'
+# Line breaks are text a message may hold; every other control character
+# (ESC, CR) is refused when written, before anything is stored.
+FORGED=$'line1\nnot ok - forged'
 mkdir -p "$T/fsite"; echo forged > "$T/fsite/a.txt"
+sw release create "$T/fsite" -q -m $'a\e[2Jb'
+expect_err "a release message with ESC is refused, escaped in the error" 1 "control characters"
 sw release create "$T/fsite" -q -m "$FORGED"; FR=$out
-sw releases; clean "releases: a message with a newline and ESC" "$out"
-check "releases: the message is shown escaped on its one line" grep -qF "$FR"'  ' <<<"$(grep -F 'line1\nnot ok - forged\x1b[2J' <<<"$out")"
-out=$(SLIPWAY_ACTOR=$'x\rEVIL' "$SLIPWAY" deploy "$FR" --env dev -m "$FORGED" 2>&1); clean "deploy output" "$out"
+sw releases; clean "releases: a message with a newline" "$out"
+check "releases: the message is shown escaped on its one line" grep -qF "$FR"'  ' <<<"$(grep -F 'line1\nnot ok - forged' <<<"$out")"
+out=$(SLIPWAY_ACTOR=$'x\rEVIL' "$SLIPWAY" deploy "$FR" --env dev -m "$FORGED" 2>&1); rc=$?
+clean "deploy output" "$out"
+check "an actor with a CR is refused (exit 1)" test "$rc" = 1
+out=$(SLIPWAY_ACTOR='x EVIL' "$SLIPWAY" deploy "$FR" --env dev -m "$FORGED" 2>&1); clean "deploy output" "$out"
 sw history dev
-clean "history: an actor with a CR and a message with a newline" "$out"
+clean "history: a message with a newline" "$out"
 check "history: one line per event" test "$(grep -c '' <<<"$out")" = 1
-check "history: actor and message shown escaped" grep -qF 'x\rEVIL    deploy' <<<"$out"
-check "history: the message escaped" grep -qF 'line1\nnot ok - forged\x1b[2J' <<<"$out"
+check "history: actor shown" grep -qF 'x EVIL' <<<"$out"
+check "history: the message escaped" grep -qF 'line1\nnot ok - forged' <<<"$out"
 sw history dev --json
 check "history --json keeps the exact actor and message" \
-    test "$(json 'j["events"][0]["actor"] == "x\rEVIL" and j["events"][0]["message"] == "line1\nnot ok - forged\x1b[2J"')" = True
+    test "$(json 'j["events"][0]["actor"] == "x EVIL" and j["events"][0]["message"] == "line1\nnot ok - forged"')" = True
 sw status; clean "status" "$out"
 sw deploy $'r-\nnot ok - forged' --env dev
 expect_err "an error line naming a forged release id" 1 'release r-\\nnot ok - forged not found'
