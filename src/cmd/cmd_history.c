@@ -43,18 +43,30 @@ int cmd_history(int argc, char **argv, struct cli *cli)
         return cli_fail(&err);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
-        if (cli->json)
+        const struct deploy_event *e = &ev[i];
+        if (cli->json) {
             json_array_append_new(
-                arr, json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "seq", (json_int_t)ev[i].seq,
-                               "time", opt_str(ev[i].time), "actor", opt_str(ev[i].actor), "action",
-                               opt_str(ev[i].action), "from", opt_str(ev[i].from), "to",
-                               opt_str(ev[i].to), "message", opt_str(ev[i].message)));
-        else
-            cli_printf(stdout, "%4lld  %.19s  %-10s %-8s %s -> %s%s%s\n", (long long)ev[i].seq,
-                       ev[i].time ? ev[i].time : "?", ev[i].actor ? ev[i].actor : "?",
-                       ev[i].action ? ev[i].action : "?", ev[i].from ? ev[i].from : "(nothing)",
-                       ev[i].to ? ev[i].to : "(nothing)", ev[i].message ? "  " : "",
-                       ev[i].message ? ev[i].message : "");
+                arr,
+                json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "seq",
+                          (json_int_t)e->seq, "time", opt_str(e->time), "actor", opt_str(e->actor),
+                          "action", opt_str(e->action), "from", opt_str(e->from), "to",
+                          opt_str(e->to), "slot", opt_str(e->slot), "switched",
+                          e->switched < 0 ? json_null() : json_boolean(e->switched), "message",
+                          opt_str(e->message)));
+            continue;
+        }
+        /* Blue-green: which slot the change went to, and whether live
+         * traffic moved (a deploy to the idle slot does not). */
+        char where[48] = "";
+        if (e->slot)
+            snprintf(where, sizeof(where), "  [%s, %s]", e->slot,
+                     e->switched > 0    ? "live"
+                     : e->switched == 0 ? "idle, live unchanged"
+                                        : "?");
+        cli_printf(stdout, "%4lld  %.19s  %-10s %-8s %s -> %s%s%s%s\n", (long long)e->seq,
+                   e->time ? e->time : "?", e->actor ? e->actor : "?", e->action ? e->action : "?",
+                   e->from ? e->from : "(nothing)", e->to ? e->to : "(nothing)", where,
+                   e->message ? "  " : "", e->message ? e->message : "");
     }
     deploy_events_free(ev, n);
     if (cli->json) {

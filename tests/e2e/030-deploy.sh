@@ -154,7 +154,7 @@ ev = j["events"]
 bad = []
 if list(j) != ["events"]: bad.append("top-level keys %s" % list(j))
 for e in ev:
-    if list(e) != ["seq", "time", "actor", "action", "from", "to", "message"]: bad.append("keys %s" % list(e))
+    if list(e) != ["seq", "time", "actor", "action", "from", "to", "slot", "switched", "message"]: bad.append("keys %s" % list(e))
 seqs = [e["seq"] for e in ev]
 if seqs != sorted(seqs) or len(set(seqs)) != len(seqs): bad.append("order %s" % seqs)
 print("; ".join(bad) if bad else "ok")
@@ -172,6 +172,13 @@ check "history dev: only dev's events, with the rollback message" \
     test "$(json '" ".join(e["action"] for e in j["events"]), j["events"][-1]["message"]')" = "deploy deploy deploy deploy rollback rollback back to one"
 sw history dev; expect_rc "history (human)" 0
 check "history (human): one line per change" test "$(grep -c 'tester' <<<"$out")" = 6
+sw history staging
+check "history: a blue-green deploy to the idle slot says so" grep -qE " deploy .*\[(blue|green), idle, live unchanged\]" <<<"$out"
+check "history: a switch says which slot went live" grep -qE " switch .*\[(blue|green), live\]" <<<"$out"
+sw history dev
+check "history: a direct environment names no slot" eval '! grep -q "\[" <<<"$out"'
+sw history staging --json
+check "history --json: slot and switched" test "$(json '[(e["slot"], e["switched"]) for e in j["events"] if e["action"] == "switch"][0][1]')" = True
 sw history staging --verify; expect_rc "history --verify on an intact log" 0
 check "history --verify says how many events it checked" grep -q "audit chain intact ($(ls "$DATA/events" | grep -c '^[0-9]*\.json$') events checked)" <<<"$out"
 
