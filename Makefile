@@ -80,7 +80,7 @@ demo: slipway
 	@scripts/demo.sh
 
 # libFuzzer targets: every fuzz/<name>.c against the sources, built with clang.
-build/fuzz/%: fuzz/%.c $(SRC)
+build/fuzz/%: fuzz/%.c fuzz/fuzz.h $(SRC)
 	@mkdir -p $(dir $@)
 	clang $(filter-out -MMD -MP,$(CFLAGS)) -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(SRC) $(LDLIBS)
 

@@ -14,6 +14,7 @@
  * entries no newer than it; written back as head_save does, it reads the same. Every refusal
  * names the key and says why.
  */
+#include "fuzz.h"
 #include "deploy/internal.h"
 #include "release/release.h"
 
@@ -22,14 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x)) {                                                                                \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #x);              \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 #define SEQ_MAX 999999999999LL     /* the largest sequence a 12-digit event key names */
 #define GEN_MAX ((int64_t)1 << 50) /* generations: as in state documents */

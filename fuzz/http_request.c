@@ -7,20 +7,13 @@
  * its own (pipelining) and every shorter prefix of it only asks for more bytes, and a
  * normalised path is absolute, has no dot segments, no "//", no '\', no NUL and no controls.
  */
+#include "fuzz.h"
 #include "http/http.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x)) {                                                                                \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #x);              \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static int within(const char *p, size_t n, const char *buf, size_t len)
 {

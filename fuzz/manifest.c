@@ -9,20 +9,13 @@
  * release_manifest_dump gives a document that parses to an equal release. A refused document
  * says why, names the key, and leaves the output untouched.
  */
+#include "fuzz.h"
 #include "release/internal.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x)) {                                                                                \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #x);              \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 #define KEY "releases/fuzz.json"
 

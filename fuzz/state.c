@@ -10,6 +10,7 @@
  * writing it back with deploy_state_dump gives a document that parses again and dumps to the
  * same bytes (the dump is a fixed point). A refused document names the key and says why.
  */
+#include "fuzz.h"
 #include "deploy/internal.h"
 #include "release/release.h"
 
@@ -18,14 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x)) {                                                                                \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #x);              \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* A state as deploy_state_load prepares it before parsing. */
 static struct env_state *fresh(const char *env)

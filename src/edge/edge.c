@@ -20,11 +20,8 @@
 void edge_opts_init(struct edge_opts *o)
 {
     memset(o, 0, sizeof(*o));
-    o->header_timeout_ms = 10000;
-    o->idle_timeout_ms = 60000;
-    o->drain_timeout_ms = 10000;
+    http_opts_init(&o->http);
     o->poll_ms = 50;
-    o->max_connections = 10000;
     o->small_body_max = 64 * 1024;
 }
 
@@ -127,14 +124,7 @@ int edge_start(const struct edge_opts *o, struct edge **out, struct sw_err *err)
     e->o = &e->opts;
     e->started_ms = time_now_ms();
     pthread_mutex_init(&e->err_lock, NULL);
-    struct http_opts ho;
-    http_opts_init(&ho);
-    ho.workers = o->workers;
-    ho.header_timeout_ms = o->header_timeout_ms;
-    ho.idle_timeout_ms = o->idle_timeout_ms;
-    ho.drain_timeout_ms = o->drain_timeout_ms;
-    ho.max_connections = o->max_connections;
-    int rc = http_server_new(&ho, &e->http, err);
+    int rc = http_server_new(&o->http, &e->http, err);
     if (rc)
         goto fail;
     e->nworkers = http_server_workers(e->http);

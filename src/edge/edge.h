@@ -13,24 +13,21 @@
 #define SW_EDGE_H
 
 #include "base/base.h"
+#include "http/http.h"
 #include "store/store.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
 struct edge_opts {
-    const char *envs_dir;      /* directory of environment files (.slipway/environments) */
-    const char *cache_dir;     /* local blob cache for large bodies (.slipway/cache/blobs) */
-    struct store *store;       /* borrowed for the whole run; must be thread-safe */
-    const char *admin;         /* "HOST:PORT" for metrics and details, or NULL: none */
-    const char *access_log;    /* a path, "-" for stdout, or NULL (off) */
-    int workers;               /* 0: one per core */
-    int64_t header_timeout_ms; /* whole request head must arrive within (default 10 s) */
-    int64_t idle_timeout_ms;   /* idle keep-alive connections close after (default 60 s) */
-    int64_t drain_timeout_ms;  /* edge_stop: in-flight requests get this long (default 10 s) */
-    int64_t poll_ms;           /* environment state poll interval (default 50 ms) */
-    int max_connections;       /* beyond this, 503 and close (default 10000) */
-    size_t small_body_max;     /* bodies up to this live in memory (default 64 KiB) */
+    const char *envs_dir;   /* directory of environment files (.slipway/environments) */
+    const char *cache_dir;  /* local blob cache for large bodies (.slipway/cache/blobs) */
+    struct store *store;    /* borrowed for the whole run; must be thread-safe */
+    const char *admin;      /* "HOST:PORT" for metrics and details, or NULL: none */
+    const char *access_log; /* a path, "-" for stdout, or NULL (off) */
+    struct http_opts http;  /* workers, timeouts, drain, connection limit (http_opts_init) */
+    int64_t poll_ms;        /* environment state poll interval (default 50 ms) */
+    size_t small_body_max;  /* bodies up to this live in memory (default 64 KiB) */
     /* Where the edge's own lines go (a release that failed to load, its
      * recovery): one line without a newline per call, from any thread.
      * NULL: nowhere. */

@@ -21,16 +21,18 @@ sw deploy "$R1" --env dev -q; expect_rc "deploy the release" 0
 M=$DATA/releases/$R1.json
 cp "$M" "$T/manifest.orig"
 
-# edit_manifest PYTHON: rewrites the manifest with m (the parsed JSON) changed by PYTHON.
-edit_manifest() {
-    python3 - "$M" "$1" <<'EOF'
+# edit_json FILE NAME PYTHON: rewrites the JSON document FILE with the parsed
+# value (bound to NAME) changed by PYTHON.
+edit_json() {
+    python3 - "$@" <<'EOF'
 import json, sys
-p, code = sys.argv[1], sys.argv[2]
-m = json.load(open(p))
-exec(code)
-open(p, "w").write(json.dumps(m))
+p, name, code = sys.argv[1:4]
+env = {name: json.load(open(p))}
+exec(code, env)
+open(p, "w").write(json.dumps(env[name]))
 EOF
 }
+edit_manifest() { edit_json "$M" m "$1"; }
 restore() { cp "$T/manifest.orig" "$M"; }
 
 # ---- manifests ------------------------------------------------------------------------
@@ -127,15 +129,7 @@ sw deploy "$R1" --env dev; expect_rc "the restored manifest deploys again" 0
 # ---- environment state ----------------------------------------------------------------------
 S=$DATA/envs/dev/state.json
 cp "$S" "$T/state.orig"
-edit_state() {
-    python3 - "$S" "$1" <<'EOF'
-import json, sys
-p, code = sys.argv[1], sys.argv[2]
-s = json.load(open(p))
-exec(code)
-open(p, "w").write(json.dumps(s))
-EOF
-}
+edit_state() { edit_json "$S" s "$1"; }
 edit_state "s['live_release'] = '../../../etc/passwd'"
 sw status
 expect_err "a state naming a release by a path is refused" 1 "envs/dev/state.json: a field has the wrong form"
