@@ -142,9 +142,11 @@ void cli_free(struct cli *cli);
 void cli_print_change(struct cli *cli, const struct env_config *env, const char *release,
                       const struct deploy_result *r);
 /* Creates a release from dir (shared by release create and deploy DIR);
- * *id is the new id (caller frees). */
-int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message, char **id,
-                           struct sw_err *err);
+ * *id is the new id (caller frees). follow_symlinks: store what a link
+ * leaving dir points to. When several files are refused, each is printed on
+ * stderr as "slipway: PATH: why" and err becomes the summary that follows. */
+int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message,
+                           int follow_symlinks, char **id, struct sw_err *err);
 
 int cmd_init(int argc, char **argv, struct cli *cli);
 int cmd_release(int argc, char **argv, struct cli *cli);

@@ -48,11 +48,13 @@ static int already_live(struct cli *cli, const struct env_config *env, const cha
 int cmd_deploy(int argc, char **argv, struct cli *cli)
 {
     const char *env_name = NULL, *message = NULL;
-    int do_switch = 0;
+    int do_switch = 0, follow = 0;
     const struct cli_option opts[] = {
         OPT_STRING('e', "env", &env_name, "ENV", "the environment (.slipway/environments/ENV.yml)"),
         OPT_BOOL('s', "switch", &do_switch, "blue-green: make it live in the same change"),
         OPT_STRING('m', "message", &message, "M", "a note kept in the history"),
+        OPT_BOOL(0, "follow-symlinks", &follow,
+                 "DIR: store what a symbolic link pointing outside DIR points to"),
         OPT_END(),
     };
     if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0)
@@ -78,7 +80,7 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
     if ((rc = cli_store(cli, CLI_STORE_WRITE, &err)))
         goto out;
     if (stat(what, &sb) == 0 && S_ISDIR(sb.st_mode))
-        rc = cmd_release_create_dir(cli, what, message, &id, &err);
+        rc = cmd_release_create_dir(cli, what, message, follow, &id, &err);
     else if (strchr(what, '/'))
         rc = sw_err_set(&err, SW_ENOTFOUND, "%s: no such directory", what);
     else

@@ -1,4 +1,4 @@
-/* slipway release create DIR [--message M]: hash, store, print the new id. */
+/* slipway release create DIR [--message M] [--follow-symlinks]: hash, store, print the new id. */
 #include "cmd/cmd.h"
 #include "release/release.h"
 
@@ -7,15 +7,18 @@
 #include <string.h>
 
 static const struct cli_usage usage = {
-    .usage = "slipway release create DIR [--message M]",
+    .usage = "slipway release create DIR [--message M] [--follow-symlinks]",
     .about = "Builds an immutable release from the files under DIR: each body is hashed\n"
              "(one thread per core) and stored once; the manifest records path, size,\n"
              "content type, cache policy and where it came from (git commit and ref when\n"
              "DIR is in a repository). Prints the release id on stdout; with --json,\n"
              "{\"id\", \"files\", \"bytes\", \"new_blobs\"}.\n",
-    .epilog = "Symbolic links are followed when they stay inside DIR; one pointing outside,\n"
-              "a device, socket or FIFO, or an empty DIR is an error. .git/ and .slipway/\n"
-              "are never included.\n",
+    .epilog = "A symbolic link inside DIR is followed: what it points to is released under\n"
+              "its name too. One pointing outside DIR is an error unless --follow-symlinks\n"
+              "is given; a dangling link, a loop, a device, socket or FIFO, a name no URL\n"
+              "can carry (a backslash, a control character, not UTF-8) and an empty DIR\n"
+              "are errors. Every such file is listed (the first 20 by name), and nothing\n"
+              "is stored. .git/ and .slipway/ are never included.\n",
     .min_args = 1,
     .max_args = 2,
 };
@@ -35,17 +38,38 @@ static char *stat_cache_path(struct cli *cli, const char *dir)
     return xasprintf("%s/.slipway/cache/stat-%.16s", cli->project, hex);
 }
 
-int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message, char **id,
+/* Several files refused: one line for each of the first ones (escaped, so a
+ * name cannot forge a line), then err becomes the summary the caller prints. */
+static void print_problems(const char *dir, const struct release_create_result *res, int rc,
                            struct sw_err *err)
+{
+    for (size_t i = 0; i < res->nproblems; i++)
+        cli_printf(stderr, "slipway: %s: %s\n", res->problems[i].path, res->problems[i].why);
+    if (res->problems_total > res->nproblems)
+        sw_err_set(err, rc,
+                   "%s: %zu files cannot be released: the %zu above and %zu more; nothing was "
+                   "stored",
+                   dir, res->problems_total, res->nproblems, res->problems_total - res->nproblems);
+    else
+        sw_err_set(err, rc, "%s: %zu files cannot be released (above); nothing was stored", dir,
+                   res->problems_total);
+}
+
+int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message,
+                           int follow_symlinks, char **id, struct sw_err *err)
 {
     int rc = cli_store(cli, CLI_STORE_WRITE, err);
     if (rc)
         return rc;
     char *cache = stat_cache_path(cli, dir);
-    struct release_create_opts o = {.dir = dir, .message = message, .stat_cache = cache};
+    struct release_create_opts o = {
+        .dir = dir, .message = message, .stat_cache = cache, .follow_symlinks = follow_symlinks};
     struct release_create_result res;
     rc = release_create(cli->store, &o, id, &res, err);
     free(cache);
+    if (rc && res.problems_total > 1)
+        print_problems(dir, &res, rc, err);
+    release_create_result_free(&res);
     if (rc)
         return rc;
     if (cli->json && !strcmp(cli->cmd, "release")) {
@@ -64,8 +88,12 @@ int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message
 int cmd_release(int argc, char **argv, struct cli *cli)
 {
     const char *message = NULL;
+    int follow = 0;
     const struct cli_option opts[] = {
         OPT_STRING('m', "message", &message, "M", "a note kept with the release"),
+        OPT_BOOL(0, "follow-symlinks", &follow,
+                 "store what a symbolic link pointing outside DIR points to\n"
+                 "(a file, or a directory and everything under it)"),
         OPT_END(),
     };
     if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0)
@@ -76,7 +104,7 @@ int cmd_release(int argc, char **argv, struct cli *cli)
         return cli_usage_error(cli, "expected one directory: slipway release create DIR");
     struct sw_err err = {0};
     char *id = NULL;
-    int rc = cmd_release_create_dir(cli, argv[1], message, &id, &err);
+    int rc = cmd_release_create_dir(cli, argv[1], message, follow, &id, &err);
     if (rc)
         return cli_fail(&err);
     if (!cli->json)

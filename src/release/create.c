@@ -3,11 +3,17 @@
  *
  * One pass over the directory, then one commit. The scan runs one thread per
  * core: the threads share a stack of directories to list, follow symbolic
- * links that stay inside the directory, and hash each regular file as they
- * find it; each file is read once, and its body is handed to the store as a
- * batched put-if-absent only when the blob is not there yet. The files are
- * then sorted by path, the store commits the batch (syncfs), and only then is
- * the manifest written, so a manifest never names a body that is not durable.
+ * links that stay inside the directory (and, when asked, those that leave
+ * it), and hash each regular file as they find it; each file is read once, and
+ * its body is handed to the store as a batched put-if-absent only when the
+ * blob is not there yet. The files are then sorted by path, the store commits
+ * the batch (syncfs), and only then is the manifest written, so a manifest
+ * never names a body that is not durable.
+ *
+ * A file that can never be released (a bad link, a device, a name no URL can
+ * carry) does not stop the walk: the walk goes on to find every such file, so
+ * one run reports them all, but reads no more bodies, and the batch is then
+ * discarded.
  *
  * A stat cache, like git's index, maps (device, inode, size, mtime, ctime) to
  * the hash from the previous run so an unchanged file is not read again. An
@@ -227,7 +233,12 @@ struct scan {
     const struct stat_cache *cache;
     const char *root; /* realpath of the directory */
     size_t rootlen;
-    pthread_mutex_t lock; /* guards jobs, busy, rc and err */
+    const char *shown; /* the directory as the caller named it, for naming files */
+    size_t shownlen;
+    int follow;           /* follow links that leave the directory */
+    atomic_int refused;   /* a file was refused: no release will be made */
+    atomic_size_t nfiles; /* regular files met, to bound a walk that links multiply */
+    pthread_mutex_t lock; /* guards jobs, busy, rc, err and the problems */
     pthread_cond_t cond;  /* a job was pushed, or the scan ended */
     struct job *jobs;     /* a stack: depth first keeps it short */
     size_t njobs, capjobs;
@@ -235,6 +246,12 @@ struct scan {
     atomic_int failed;
     int rc;
     struct sw_err err;
+    /* The files refused: the first RELEASE_PROBLEMS_SHOWN in path order (kept
+     * sorted, so the report does not depend on which thread found what),
+     * how many in all, and their code (RELEASE_EFILES when they differ). */
+    struct release_problem problems[RELEASE_PROBLEMS_SHOWN];
+    size_t nproblems, problems_total;
+    int problem_code;
 };
 
 /* One thread's share: the files it found, hashed. */
@@ -418,6 +435,88 @@ static void push_job(struct scan *s, struct job j)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* ---- files that cannot be released --------------------------------------------------- */
+
+/* Records that rel cannot be released and why. The walk goes on, so that one
+ * run reports every such file, but reads no more bodies: no release will be
+ * made. Returns 0. */
+static int refuse(struct scan *s, const char *rel, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int refuse(struct scan *s, const char *rel, int code, const char *fmt, ...)
+{
+    atomic_store(&s->refused, 1);
+    struct buf path = BUF_INIT;
+    buf_add(&path, s->shown, s->shownlen);
+    if (!(s->shownlen == 1 && s->shown[0] == '/'))
+        buf_add(&path, "/", 1);
+    buf_adds(&path, rel);
+    pthread_mutex_lock(&s->lock);
+    s->problem_code = !s->problems_total++ || s->problem_code == code ? code : RELEASE_EFILES;
+    size_t n = s->nproblems, at = n;
+    while (at > 0 && strcmp(path.data, s->problems[at - 1].path) < 0)
+        at--;
+    if (at < RELEASE_PROBLEMS_SHOWN) {
+        if (n == RELEASE_PROBLEMS_SHOWN) { /* the last one shown is pushed out */
+            n--;
+            free(s->problems[n].path);
+            free(s->problems[n].why);
+        }
+        memmove(&s->problems[at + 1], &s->problems[at], (n - at) * sizeof(*s->problems));
+        struct buf why = BUF_INIT;
+        va_list ap;
+        va_start(ap, fmt);
+        buf_vaddf(&why, fmt, ap);
+        va_end(ap);
+        s->problems[at] =
+            (struct release_problem){buf_detach(&path, NULL), buf_detach(&why, NULL), code};
+        s->nproblems = n + 1;
+    }
+    pthread_mutex_unlock(&s->lock);
+    buf_free(&path);
+    return 0;
+}
+
+/* Why a file or directory name can never be part of a release, appended to
+ * why ("" when it can). The edge's request normaliser (http_path_normalize)
+ * refuses a backslash and every control byte, raw or percent-encoded, so no
+ * request can name a file holding one; a manifest holds only printable UTF-8
+ * (release_path_valid), so a release naming anything else could never be
+ * loaded. Every other byte ('?', '#', '%', a space) is reachable encoded. */
+static void name_problems(const char *name, struct buf *why)
+{
+    int c0 = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        c0 |= *p < 0x20 || *p == 0x7f;
+    int utf8 = utf8_valid(name, 0);
+    const char *reasons[3];
+    size_t n = 0;
+    if (!utf8)
+        reasons[n++] = "not valid UTF-8, which a release cannot hold";
+    if (c0 || (utf8 && !utf8_valid(name, 1))) /* C0, DEL, or C1 (U+0080..U+009F) */
+        reasons[n++] = "contains a control character, which a release cannot hold";
+    if (strchr(name, '\\'))
+        reasons[n++] = "contains a backslash, which no URL can name";
+    for (size_t i = 0; i < n; i++)
+        buf_addf(why, "%s%s", i ? "; " : "", reasons[i]);
+}
+
+/* What a symbolic link says (its text, not where it leads), for messages. */
+static char *link_text(int dfd, const char *name)
+{
+    char text[PATH_MAX];
+    ssize_t n = readlinkat(dfd, name, text, sizeof(text) - 1);
+    if (n < 0)
+        return xstrdup("(unreadable)");
+    text[n] = '\0';
+    return xstrdup(text);
+}
+
+static int inside(const struct scan *s, const char *real)
+{
+    return !strncmp(real, s->root, s->rootlen) &&
+           (real[s->rootlen] == '/' || real[s->rootlen] == '\0');
+}
+
 /* One directory entry: name inside the directory open as dfd (one path
  * component to look up, not the whole absolute path), abs its path for
  * messages and for opening it later, rel its path in the release. */
@@ -426,35 +525,48 @@ static int scan_entry(struct worker *wk, const struct job *parent, int dfd, cons
 {
     struct scan *s = wk->s;
     struct stat sb;
-    char *real = NULL;
+    char *real = NULL, *to = NULL;
     int rc = 0, link = 0;
     if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
         return sw_err_sys(err, errno, "%s", abs);
-    /* The name alone: the rest of rel was checked when its directory was met. */
-    if (!utf8_valid(name, 1))
-        return sw_err_set(err, SW_EINVAL, "%s: file name is not printable UTF-8", abs);
-    /* The edge refuses any request path holding a backslash (an escape on
-     * some servers, a separator on others), so such a file could never be
-     * served; say so now rather than ship it. */
-    if (strchr(name, '\\'))
-        return sw_err_set(err, SW_EINVAL,
-                          "%s: file name holds a backslash, which no request can name", abs);
+    /* The name alone: the rest of rel was checked when its directory was met,
+     * and a directory refused is not entered, so each bad name shows once. */
+    struct buf why = BUF_INIT;
+    name_problems(name, &why);
     if (strlen(rel) > RELEASE_PATH_MAX)
-        return sw_err_set(err, SW_EINVAL, "%s: path in the release is longer than %d bytes", abs,
-                          RELEASE_PATH_MAX);
+        buf_addf(&why, "%spath in the release is longer than %d bytes", why.len ? "; " : "",
+                 RELEASE_PATH_MAX);
+    if (why.len) {
+        rc = refuse(s, rel, SW_EINVAL, "%s", why.data);
+        buf_free(&why);
+        return rc;
+    }
     if (S_ISLNK(sb.st_mode)) {
         link = 1;
+        to = link_text(dfd, name);
         real = realpath(abs, NULL);
-        if (!real && errno == ELOOP)
-            return sw_err_set(err, RELEASE_ESYMLINK, "%s: symbolic link loop", abs);
-        if (!real && errno == ENOENT)
-            return sw_err_set(err, RELEASE_ESYMLINK, "%s: symbolic link is dangling", abs);
-        if (!real)
-            return sw_err_sys(err, errno, "%s", abs);
-        if (strncmp(real, s->root, s->rootlen) != 0 ||
-            (real[s->rootlen] != '/' && real[s->rootlen] != '\0')) {
-            rc = sw_err_set(err, RELEASE_ESYMLINK,
-                            "%s: symbolic link points outside the directory (to %s)", abs, real);
+        if (!real && errno == ELOOP) {
+            rc = refuse(s, rel, RELEASE_ESYMLINK,
+                        "symbolic link to %s never resolves: the links form a loop", to);
+            goto out;
+        }
+        if (!real && (errno == ENOENT || errno == ENOTDIR)) {
+            rc = refuse(s, rel, RELEASE_ESYMLINK,
+                        "symbolic link to %s is dangling: nothing is there", to);
+            goto out;
+        }
+        if (!real) {
+            rc = sw_err_sys(err, errno, "%s", abs);
+            goto out;
+        }
+        /* Inside the directory, a link is followed: its target is released
+         * under the link's name too. Outside, only when asked. */
+        if (!s->follow && !inside(s, real)) {
+            int same = !strcmp(to, real);
+            rc = refuse(s, rel, RELEASE_ESYMLINK,
+                        "symbolic link to %s points outside the directory%s%s%s; "
+                        "--follow-symlinks stores what it points to",
+                        to, same ? "" : " (to ", same ? "" : real, same ? "" : ")");
             goto out;
         }
         if (stat(real, &sb) < 0) {
@@ -465,11 +577,28 @@ static int scan_entry(struct worker *wk, const struct job *parent, int dfd, cons
         real = xstrdup(abs);
     }
     if (S_ISDIR(sb.st_mode)) {
+        /* A directory on its own chain of parents would make the walk endless;
+         * only a link can lead there, this one or one above. */
         for (size_t i = 0; i < parent->depth; i++)
             if (parent->chain[i].dev == sb.st_dev && parent->chain[i].ino == sb.st_ino) {
-                rc = sw_err_set(err, RELEASE_ESYMLINK, "%s: symbolic link loop", abs);
+                if (link)
+                    rc = refuse(s, rel, RELEASE_ESYMLINK,
+                                "symbolic link to %s is a loop: it leads back to a directory "
+                                "that contains it",
+                                to);
+                else
+                    rc = refuse(s, rel, RELEASE_ESYMLINK,
+                                "a loop: a symbolic link above it leads back to this directory");
                 goto out;
             }
+        /* The edge answers every path under /_slipway/ itself (health,
+         * readiness, metrics), so no file there could be served. */
+        if (parent->depth == 1 && !strcmp(name, "_slipway")) {
+            rc = refuse(s, rel, SW_EINVAL,
+                        "the edge keeps /_slipway/ for its own endpoints, so nothing under it "
+                        "can be served");
+            goto out;
+        }
         if (parent->depth == 256) {
             rc = sw_err_set(err, SW_EINVAL, "%s: directories nested too deeply", abs);
             goto out;
@@ -479,21 +608,41 @@ static int scan_entry(struct worker *wk, const struct job *parent, int dfd, cons
         memcpy(j.chain, parent->chain, parent->depth * sizeof(*j.chain));
         j.chain[parent->depth] = (struct devino){sb.st_dev, sb.st_ino};
         push_job(s, j);
+        free(to);
         return 0;
     }
     if (S_ISREG(sb.st_mode)) {
+        /* Links can make a small tree list the same files many times over. */
+        if (atomic_fetch_add(&s->nfiles, 1) >= RELEASE_FILES_MAX) {
+            rc = sw_err_set(err, SW_EINVAL,
+                            "%s: more than %d files; a release holds at most that many", s->shown,
+                            RELEASE_FILES_MAX);
+            goto out;
+        }
+        /* No release will be made: read no more bodies, only look for more
+         * files to refuse. */
+        if (atomic_load(&s->refused))
+            goto out;
         if (wk->n == wk->cap) {
             wk->cap = wk->cap ? wk->cap * 2 : 256;
             wk->v = xrealloc(wk->v, wk->cap * sizeof(*wk->v));
         }
         struct entry *e = &wk->v[wk->n++];
         *e = (struct entry){.path = xstrdup(rel), .real = real, .sb = sb};
+        free(to);
         return hash_one(s, e, err);
     }
-    rc = sw_err_set(err, RELEASE_ESPECIAL,
-                    "%s: not a regular file or directory (device, socket or FIFO)", abs);
+    if (link)
+        rc = refuse(s, rel, RELEASE_ESPECIAL,
+                    "symbolic link to %s leads to something that is not a regular file or "
+                    "directory (device, socket or FIFO)",
+                    to);
+    else
+        rc = refuse(s, rel, RELEASE_ESPECIAL,
+                    "not a regular file or directory (device, socket or FIFO)");
 out:
     free(real);
+    free(to);
     return rc;
 }
 
@@ -591,12 +740,21 @@ static void *scan_worker(void *arg)
 }
 
 /* Walks root (whose stat is sb) on threads, hashing every file. On success
- * *v holds the entries, unsorted. */
-static int scan_all(struct store *st, const char *root, const struct stat *sb,
-                    const struct stat_cache *cache, int threads, struct entry **v, size_t *n,
-                    struct sw_err *err)
+ * *v holds the entries, unsorted. Files refused go to res->problems. */
+static int scan_all(struct store *st, const struct release_create_opts *opts, const char *root,
+                    const struct stat *sb, const struct stat_cache *cache, struct entry **v,
+                    size_t *n, struct release_create_result *res, struct sw_err *err)
 {
-    struct scan s = {.st = st, .cache = cache, .root = root, .rootlen = strlen(root)};
+    struct scan s = {.st = st,
+                     .cache = cache,
+                     .root = root,
+                     .rootlen = strlen(root),
+                     .shown = opts->dir,
+                     .shownlen = strlen(opts->dir),
+                     .follow = opts->follow_symlinks};
+    while (s.shownlen > 1 && s.shown[s.shownlen - 1] == '/') /* "dist/" names "dist/a" */
+        s.shownlen--;
+    int threads = opts->threads;
     pthread_mutex_init(&s.lock, NULL);
     pthread_cond_init(&s.cond, NULL);
     struct job j = {xstrdup(root), xstrdup(""), 0, 1, xmalloc(sizeof(struct devino))};
@@ -633,9 +791,25 @@ static int scan_all(struct store *st, const char *root, const struct stat *sb,
     free(tids);
     pthread_cond_destroy(&s.cond);
     pthread_mutex_destroy(&s.lock);
-    if (s.rc && err)
-        *err = s.err;
-    return s.rc;
+    if (s.rc) {
+        if (err)
+            *err = s.err;
+        for (size_t i = 0; i < s.nproblems; i++) {
+            free(s.problems[i].path);
+            free(s.problems[i].why);
+        }
+        return s.rc;
+    }
+    if (!s.problems_total)
+        return 0;
+    res->problems = xcalloc(s.nproblems, sizeof(*res->problems));
+    memcpy(res->problems, s.problems, s.nproblems * sizeof(*res->problems));
+    res->nproblems = s.nproblems;
+    res->problems_total = s.problems_total;
+    if (s.problems_total == 1)
+        return sw_err_set(err, s.problem_code, "%s: %s", s.problems[0].path, s.problems[0].why);
+    return sw_err_set(err, s.problem_code, "%.*s: %zu files cannot be released", (int)s.shownlen,
+                      s.shown, s.problems_total);
 }
 
 /* ---- provenance ---------------------------------------------------------- */
@@ -800,7 +974,7 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
     }
     /* Before the scan: the threads look every file up in it as they find it. */
     cache_load(opts->stat_cache, &cache);
-    if ((rc = scan_all(st, root, &sb, &cache, opts->threads, &v, &n, err)))
+    if ((rc = scan_all(st, opts, root, &sb, &cache, &v, &n, res, err)))
         goto out;
     if (n == 0) {
         rc = sw_err_set(err, RELEASE_EEMPTY, "%s: no files; an empty directory is not a release",
@@ -870,4 +1044,15 @@ out:
     free(key);
     free(root);
     return rc;
+}
+
+void release_create_result_free(struct release_create_result *res)
+{
+    for (size_t i = 0; i < res->nproblems; i++) {
+        free(res->problems[i].path);
+        free(res->problems[i].why);
+    }
+    free(res->problems);
+    res->problems = NULL;
+    res->nproblems = res->problems_total = 0;
 }

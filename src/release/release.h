@@ -20,8 +20,9 @@
 
 enum {
     RELEASE_EEMPTY = -100,   /* the directory has no files */
-    RELEASE_ESYMLINK = -101, /* a symbolic link points outside the directory */
+    RELEASE_ESYMLINK = -101, /* a symbolic link is dangling, a loop, or points outside */
     RELEASE_ESPECIAL = -102, /* a device, socket or FIFO */
+    RELEASE_EFILES = -103,   /* files refused for different reasons (res->problems says which) */
 };
 
 struct release_file {
@@ -50,20 +51,43 @@ struct release_create_opts {
     const char *message;    /* optional */
     const char *stat_cache; /* optional file remembering (stat → hash) between runs */
     int threads;            /* 0: one per core */
+    int follow_symlinks;    /* store what a link pointing outside dir points to */
 };
+
+/* A file release_create refuses, and why. Both strings are raw (a name is
+ * whatever bytes the file system holds): escape them before printing. */
+struct release_problem {
+    char *path; /* the file as the caller names it: opts->dir, '/', its path in the release */
+    char *why;  /* "contains a backslash, which no URL can name" */
+    int code;   /* RELEASE_ESYMLINK, RELEASE_ESPECIAL or SW_EINVAL */
+};
+#define RELEASE_PROBLEMS_SHOWN 20
 
 struct release_create_result {
     size_t files;
     uint64_t bytes;
     size_t new_blobs; /* bodies written to the store by this call */
     size_t hashed;    /* files actually read (the rest came from the stat cache) */
+    /* On refusal: the first RELEASE_PROBLEMS_SHOWN problems in path order, and
+     * how many there were in all. Freed by release_create_result_free. */
+    struct release_problem *problems;
+    size_t nproblems, problems_total;
 };
 
 /* Builds a release from opts->dir, uploading only missing bodies, and writes
  * its manifest. *id_out (caller frees) is the new id. On failure nothing a
- * reader can see has changed (only temporaries remain, which gc removes). */
+ * reader can see has changed (only temporaries remain, which gc removes).
+ *
+ * Files that can never be released (a bad symbolic link, a device, a name no
+ * URL can carry) do not stop the walk: every one is found, res->problems lists
+ * them, and err says "PATH: why" for one or "DIR: N files cannot be released"
+ * for several, with their code (RELEASE_EFILES when their codes differ). Any
+ * other failure (an I/O error, a file changing) stops at once. Call
+ * release_create_result_free on res afterwards, whatever the outcome. */
 int release_create(struct store *st, const struct release_create_opts *opts, char **id_out,
                    struct release_create_result *res, struct sw_err *err);
+/* Frees what release_create left in res (its problems); res stays usable. */
+void release_create_result_free(struct release_create_result *res);
 
 /* Bounds on what a manifest may hold; anything beyond is refused as hostile. */
 #define RELEASE_FILES_MAX 1000000

@@ -66,6 +66,16 @@ sw deplyo
 expect_err "a mistyped command: one line with a suggestion" 2 "^slipway: 'deplyo' is not a command; did you mean 'deploy'\? See 'slipway --help'\.$"
 sw frobnicate; expect_err "an unknown command: one line" 2 "^slipway: 'frobnicate' is not a command; see 'slipway --help'$"
 sw help frobnicate; expect_err "help for an unknown command" 2 "'frobnicate' is not a command"
+sw frobnicate --help; expect_err "an unknown command asked for help: one line" 2 "^slipway: 'frobnicate' is not a command; see 'slipway --help'$"
+sw frobnicate a b --json; expect_err "an unknown command with arguments: one line" 2 "^slipway: 'frobnicate' is not a command; see 'slipway --help'$"
+sw release frobnicate
+expect_err "an unknown subcommand: one line with the pointer" 2 \
+    "^slipway release: unknown subcommand 'frobnicate' \(expected: create\); see 'slipway release --help'$"
+sw deploy --frobnicate
+expect_err "an unknown option of a command, before its arguments: one line with the pointer" 2 \
+    "^slipway deploy: unknown option '--frobnicate'; see 'slipway deploy --help'$"
+sw deploy --frobnicate=1 R --env dev
+expect_err "an unknown option given a value: one line" 2 "^slipway deploy: unknown option '--frobnicate'; see 'slipway deploy --help'$"
 sw --json stauts; expect_err "a mistyped command after a global option" 2 "did you mean 'status'"
 
 # ---- the forms an option takes ----------------------------------------------------------------

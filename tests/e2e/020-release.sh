@@ -198,6 +198,96 @@ sw release create "$T/site/index.html"
 expect_err "a file instead of a directory" 1 "index\.html.*not a directory"
 check "bad input leaves the store unchanged" test "$before" = "$(snapshot "$DATA")"
 
+# ---- every bad link and every name no URL can carry, in one report ------------------------
+# lines: the number of lines of the last stderr.
+lines() { printf '%s' "$errout" | grep -c ''; }
+n_releases() { ls "$DATA/releases" | wc -l; }
+mkdir -p "$T/many/sub"
+printf '<p>many</p>\n' > "$T/many/index.html"
+for i in $(seq -w 1 24); do ln -s ../../outside.txt "$T/many/sub/out$i.txt"; done
+ln -s gone "$T/many/dangling"
+ln -s .. "$T/many/sub/up"
+before=$(snapshot "$DATA"); nrel=$(n_releases)
+sw release create "$T/many"
+expect_rc "26 bad links: exit 1" 1
+check "26 bad links: the first 20 by name, one line each, then the summary" test "$(lines)" = 21
+check "the first line names the dangling link and what it says" test "$(head -1 <<<"$errout")" = \
+    "slipway: $T/many/dangling: symbolic link to gone is dangling: nothing is there"
+check "an outside link names its text, where it leads, and the flag" grep -qxF \
+    "slipway: $T/many/sub/out01.txt: symbolic link to ../../outside.txt points outside the directory (to $T/outside.txt); --follow-symlinks stores what it points to" <<<"$errout"
+check "the 20th line is out19.txt: the list is bounded, in path order" \
+    test "$(sed -n 20p <<<"$errout")" = "slipway: $T/many/sub/out19.txt: symbolic link to ../../outside.txt points outside the directory (to $T/outside.txt); --follow-symlinks stores what it points to"
+check "the summary counts all of them and says how many more" test "$(tail -1 <<<"$errout")" = \
+    "slipway: $T/many: 26 files cannot be released: the 20 above and 6 more; nothing was stored"
+check "26 bad links: no manifest written" test "$(n_releases)" = "$nrel"
+check "26 bad links: store unchanged" test "$before" = "$(snapshot "$DATA")"
+rm "$T"/many/sub/out2*.txt "$T"/many/sub/out1*.txt
+sw release create "$T/many"
+check "with every link listed (no 'more'): each on a line, then the summary" test "$(lines)" = 12 -a \
+    "$(tail -1 <<<"$errout")" = "slipway: $T/many: 11 files cannot be released (above); nothing was stored"
+check "the loop is named too" grep -qxF "slipway: $T/many/sub/up: symbolic link to .. is a loop: it leads back to a directory that contains it" <<<"$errout"
+
+mkdir -p "$T/names"
+printf 'fine\n' > "$T/names/ok.txt"
+printf 'servable, percent-encoded\n' > "$T/names/what?#50%.txt"
+printf 'x\n' > "$T/names/a\\b.txt"
+printf 'x\n' > "$T/names/caf"$'\xe9'".txt"
+printf 'x\n' > "$T/names/new"$'\n'"slipway: forged line"
+sw release create "$T/names"
+expected="slipway: $T/names/a\\\\b.txt: contains a backslash, which no URL can name
+slipway: $T/names/caf\\xe9.txt: not valid UTF-8, which a release cannot hold
+slipway: $T/names/new\\nslipway: forged line: contains a control character, which a release cannot hold
+slipway: $T/names: 3 files cannot be released (above); nothing was stored"
+check "names no URL can carry: every one listed, escaped, exit 1" test "$rc" = 1 -a "$errout" = "$expected"
+[ "$errout" = "$expected" ] || printf '# got:\n%s\n' "$errout" | sed 's/^/# /'
+check "refused names: no manifest written" test "$(n_releases)" = "$nrel"
+check "refused names: store unchanged" test "$before" = "$(snapshot "$DATA")"
+rm "$T/names/caf"$'\xe9'".txt" "$T/names/new"$'\n'"slipway: forged line"
+mkdir -p "$T/cwd" && mv "$T/names" "$T/cwd/dist"
+cd "$T/cwd"
+sw release create dist --project "$T/p"
+expect_err "one refused name: one line, named as DIR was given" 1 '^slipway: dist/a\\\\b\.txt: contains a backslash, which no URL can name$'
+cd "$T/p"
+rm "$T/cwd/dist/a\\b.txt"
+sw release create "$T/cwd/dist" -q; expect_rc "names that only need percent-encoding are released" 0
+check "... under their own names" test "$(manifest "$out" '" ".join(f["path"] for f in m["files"])')" = "ok.txt what?#50%.txt"
+nrel=$(n_releases)
+
+# ---- --follow-symlinks --------------------------------------------------------------------
+mkdir -p "$T/fol" "$T/shared/fonts"
+printf '<p>fol</p>\n' > "$T/fol/index.html"
+printf 'font bytes\n' > "$T/shared/fonts/a.woff2"
+printf '<svg/>\n' > "$T/shared/logo.svg"
+ln -s ../shared "$T/fol/assets"
+ln -s ../shared/logo.svg "$T/fol/logo.svg"
+sw release --help
+check "release --help lists --follow-symlinks" grep -qE '^  +--follow-symlinks +store what a symbolic link' <<<"$out"
+sw release create "$T/fol"
+check "without --follow-symlinks both outside links are refused" eval \
+    '[ "$rc" = 1 ] && [ "$(lines)" = 3 ] && grep -q "/fol/assets: symbolic link to ../shared points outside" <<<"$errout" && grep -q "/fol/logo.svg: symbolic link to ../shared/logo.svg points outside" <<<"$errout"'
+sw release create "$T/fol" --follow-symlinks -q; expect_rc "--follow-symlinks: the release is made" 0
+fid=$out
+check "--follow-symlinks: a directory link is walked, a file link stored under its name" \
+    test "$(manifest "$fid" '" ".join(f["path"] for f in m["files"])')" = "assets/fonts/a.woff2 assets/logo.svg index.html logo.svg"
+logo_blob=$(manifest "$fid" '{f["path"]: f["blob"] for f in m["files"]}["logo.svg"]')
+check "--follow-symlinks: logo.svg holds what the link points to" \
+    test "$logo_blob" = "$(sha256sum < "$T/shared/logo.svg" | cut -d' ' -f1)"
+check "--follow-symlinks: that body is in the store" cmp -s "$DATA/blobs/sha256/${logo_blob:0:2}/$logo_blob" "$T/shared/logo.svg"
+ln -s .. "$T/shared/fonts/loop"
+before=$(snapshot "$DATA"); nrel=$(n_releases)
+sw release create "$T/fol" --follow-symlinks
+expect_err "--follow-symlinks: a loop through a followed directory is refused, naming it" 1 \
+    "^slipway: $T/fol/assets/fonts/loop: symbolic link to \.\. is a loop"
+rm "$T/shared/fonts/loop"
+ln -s ../nothing-here "$T/fol/dangling"
+sw release create "$T/fol" --follow-symlinks
+expect_err "--follow-symlinks: a dangling link is still refused" 1 "fol/dangling: symbolic link to \.\./nothing-here is dangling"
+check "refused with --follow-symlinks: no manifest, store unchanged" eval '[ "$(n_releases)" = "$nrel" ] && [ "$before" = "$(snapshot "$DATA")" ]'
+rm "$T/fol/dangling"
+sw deploy "$T/fol" --env dev
+expect_rc "deploy DIR refuses an outside link too" 1
+sw deploy "$T/fol" --env dev --follow-symlinks -q; expect_rc "deploy DIR --follow-symlinks" 0
+
 # ---- unreadable files and directories (root reads everything: run as nobody) -------------
 if command -v setpriv >/dev/null && setpriv --reuid=65534 --regid=65534 --clear-groups true 2>/dev/null; then
     chmod 711 "$T"

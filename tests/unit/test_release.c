@@ -30,6 +30,7 @@ struct fixture {
     char *data;  /* the store */
     char *cache; /* a stat cache file */
     struct store *st;
+    struct release_create_result kept; /* the last create's problems, freed by the next */
 };
 
 static int setup(void **state)
@@ -54,6 +55,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     store_free(f->st);
+    release_create_result_free(&f->kept);
     char *cmd = xasprintf("chmod -R u+rwx %s; rm -rf %s", f->dir, f->dir);
     int rc = system(cmd);
     free(cmd);
@@ -107,12 +109,22 @@ static size_t count_keys(struct store *st, const char *prefix)
     return n;
 }
 
+/* res->problems stays readable until the next create (the fixture frees it). */
+static int create_opts(struct fixture *f, const struct release_create_opts *o, char **id,
+                       struct release_create_result *res, struct sw_err *err)
+{
+    memset(err, 0, sizeof(*err));
+    int rc = release_create(f->st, o, id, res, err);
+    release_create_result_free(&f->kept);
+    f->kept = *res;
+    return rc;
+}
+
 static int create(struct fixture *f, const char *stat_cache, int threads, char **id,
                   struct release_create_result *res, struct sw_err *err)
 {
     struct release_create_opts o = {.dir = f->site, .stat_cache = stat_cache, .threads = threads};
-    memset(err, 0, sizeof(*err));
-    return release_create(f->st, &o, id, res, err);
+    return create_opts(f, &o, id, res, err);
 }
 
 /* Creates a release of f->site that must succeed; returns the loaded manifest. */
@@ -405,7 +417,13 @@ static void test_create_symlink_loops(void **state)
     assert_int_equal(symlink("l2", l1), 0);
     assert_int_equal(symlink("l1", l2), 0);
     assert_int_equal(create(f, NULL, 0, &id, &res, &err), RELEASE_ESYMLINK);
-    assert_true(strstr(err.msg, "/l1") || strstr(err.msg, "/l2"));
+    /* both are named, not only the one the walk met first */
+    assert_non_null(strstr(err.msg, "2 files cannot be released"));
+    assert_int_equal(res.problems_total, 2);
+    assert_non_null(strstr(res.problems[0].path, "/l1"));
+    assert_string_equal(res.problems[0].why,
+                        "symbolic link to l2 never resolves: the links form a loop");
+    assert_non_null(strstr(res.problems[1].path, "/l2"));
     assert_store_untouched(f);
     unlink(l1);
     unlink(l2);
@@ -419,6 +437,263 @@ static void test_create_symlink_loops(void **state)
     free(up);
     free(l1);
     free(l2);
+}
+
+/* Links relative to f->site: ln -s target site/rel. */
+static void link_at(struct fixture *f, const char *target, const char *rel)
+{
+    char *p = path_join(f->site, rel);
+    assert_int_equal(symlink(target, p), 0);
+    free(p);
+}
+
+/* Every bad link is reported in one run, not only the first one met: the
+ * first RELEASE_PROBLEMS_SHOWN by path, each naming the link and what it
+ * says, the same on one thread and on eight, and nothing stored. */
+static void test_create_bad_links_all_reported(void **state)
+{
+    struct fixture *f = *state;
+    write_str(f->site, "a.txt", "x\n");
+    write_str(f->dir, "outside.txt", "secret\n");
+    for (int i = 0; i < 25; i++) {
+        char rel[32];
+        snprintf(rel, sizeof(rel), "out/l%02d.txt", i);
+        if (i == 0) {
+            char *d = path_join(f->site, "out");
+            assert_int_equal(mkdir(d, 0755), 0);
+            free(d);
+        }
+        link_at(f, "../../outside.txt", rel);
+    }
+    link_at(f, "nowhere.txt", "dangling.txt");
+    link_at(f, "..", "out/up");
+    char *id = NULL;
+    struct release_create_result res;
+    struct sw_err err;
+    for (int threads = 1; threads <= 8; threads += 7) {
+        assert_int_equal(create(f, NULL, threads, &id, &res, &err), RELEASE_ESYMLINK);
+        assert_null(id);
+        assert_int_equal(res.problems_total, 27);
+        assert_int_equal(res.nproblems, RELEASE_PROBLEMS_SHOWN);
+        assert_non_null(strstr(err.msg, "27 files cannot be released"));
+        /* path order: dangling.txt, out/l00.txt … out/l18.txt */
+        char *want = path_join(f->site, "dangling.txt");
+        assert_string_equal(res.problems[0].path, want);
+        free(want);
+        assert_string_equal(res.problems[0].why,
+                            "symbolic link to nowhere.txt is dangling: nothing is there");
+        for (size_t i = 1; i < res.nproblems; i++) {
+            assert_true(strcmp(res.problems[i - 1].path, res.problems[i].path) < 0);
+            assert_int_equal(res.problems[i].code, RELEASE_ESYMLINK);
+            assert_non_null(strstr(res.problems[i].why, "symbolic link to ../../outside.txt points "
+                                                        "outside the directory (to /"));
+            assert_non_null(strstr(res.problems[i].why, "--follow-symlinks"));
+        }
+        char rel[32];
+        snprintf(rel, sizeof(rel), "out/l%02d.txt", RELEASE_PROBLEMS_SHOWN - 2);
+        want = path_join(f->site, rel);
+        assert_string_equal(res.problems[RELEASE_PROBLEMS_SHOWN - 1].path, want);
+        free(want);
+        assert_store_untouched(f);
+    }
+
+    /* With only the loop left, it is found and named: err is the one problem. */
+    for (int i = 0; i < 25; i++) {
+        char rel[32];
+        snprintf(rel, sizeof(rel), "out/l%02d.txt", i);
+        char *p = path_join(f->site, rel);
+        unlink(p);
+        free(p);
+    }
+    char *p = path_join(f->site, "dangling.txt");
+    unlink(p);
+    free(p);
+    assert_int_equal(create(f, NULL, 0, &id, &res, &err), RELEASE_ESYMLINK);
+    assert_int_equal(res.problems_total, 1);
+    char *want = xasprintf("%s/out/up: symbolic link to .. is a loop", f->site);
+    assert_non_null(strstr(err.msg, want));
+    free(want);
+    assert_store_untouched(f);
+}
+
+/* --follow-symlinks: a link leaving the directory is released as what it
+ * points to, under the link's name: a file, or a directory and everything
+ * under it; links inside a followed directory are followed too, and a loop
+ * or a dangling link is still refused. */
+static void test_create_follow_symlinks(void **state)
+{
+    struct fixture *f = *state;
+    write_str(f->site, "a.txt", "inside\n");
+    write_str(f->dir, "shared/logo.svg", "<svg/>\n");
+    write_str(f->dir, "shared/fonts/inter.woff2", "font bytes\n");
+    write_str(f->dir, "shared/fonts/deeper/x.txt", "deep\n");
+    write_str(f->dir, "single.txt", "one file\n");
+    link_at(f, "../single.txt", "single.txt");
+    link_at(f, "../shared", "assets");
+    /* inside the followed directory: a link back into the site, and one further out */
+    char *back = path_join(f->dir, "shared/fonts/a-again.txt");
+    assert_int_equal(symlink("../../site/a.txt", back), 0);
+    char *further = path_join(f->dir, "shared/single-too.txt");
+    assert_int_equal(symlink("../single.txt", further), 0);
+
+    /* without the flag: refused, both links named */
+    char *id = NULL;
+    struct release_create_result res;
+    struct sw_err err;
+    assert_int_equal(create(f, NULL, 0, &id, &res, &err), RELEASE_ESYMLINK);
+    assert_int_equal(res.problems_total, 2);
+    assert_non_null(strstr(res.problems[0].path, "/assets"));
+    assert_non_null(strstr(res.problems[1].path, "/single.txt"));
+    assert_store_untouched(f);
+
+    struct release_create_opts o = {.dir = f->site, .follow_symlinks = 1};
+    for (int threads = 1; threads <= 8; threads += 7) {
+        o.threads = threads;
+        id = NULL;
+        int rc = create_opts(f, &o, &id, &res, &err);
+        if (rc)
+            print_message("# %s\n", err.msg);
+        assert_int_equal(rc, 0);
+        struct release *r = NULL;
+        assert_int_equal(release_load(f->st, id, &r, &err), 0);
+        static const char *const paths[] = {"a.txt",
+                                            "assets/fonts/a-again.txt",
+                                            "assets/fonts/deeper/x.txt",
+                                            "assets/fonts/inter.woff2",
+                                            "assets/logo.svg",
+                                            "assets/single-too.txt",
+                                            "single.txt"};
+        assert_int_equal(r->nfiles, sizeof(paths) / sizeof(*paths));
+        for (size_t i = 0; i < r->nfiles; i++)
+            assert_string_equal(r->files[i].path, paths[i]);
+        char hex[SHA256_HEX_LEN + 1];
+        sha256_hex("one file\n", 9, hex);
+        assert_string_equal(find_file(r, "single.txt")->blob, hex);
+        assert_int_equal(find_file(r, "single.txt")->size, 9);
+        assert_string_equal(find_file(r, "assets/single-too.txt")->blob, hex);
+        sha256_hex("deep\n", 5, hex);
+        assert_string_equal(find_file(r, "assets/fonts/deeper/x.txt")->blob, hex);
+        assert_string_equal(find_file(r, "assets/fonts/a-again.txt")->blob,
+                            find_file(r, "a.txt")->blob);
+        /* the body itself is in the store */
+        char key[128];
+        release_blob_key(find_file(r, "assets/logo.svg")->blob, key, sizeof(key));
+        char *data = NULL;
+        size_t len = 0;
+        assert_int_equal(store_get(f->st, key, &data, &len, NULL, &err), 0);
+        assert_int_equal(len, 7);
+        assert_memory_equal(data, "<svg/>\n", 7);
+        free(data);
+        release_free(r);
+        free(id);
+    }
+
+    /* a loop through the followed directory is refused, naming the link */
+    size_t releases = count_keys(f->st, "releases/");
+    char *loop = path_join(f->dir, "shared/fonts/deeper/loop");
+    assert_int_equal(symlink("../..", loop), 0);
+    id = NULL;
+    assert_int_equal(create_opts(f, &o, &id, &res, &err), RELEASE_ESYMLINK);
+    assert_int_equal(res.problems_total, 1);
+    char *want =
+        xasprintf("%s/assets/fonts/deeper/loop: symbolic link to ../.. is a loop", f->site);
+    assert_non_null(strstr(err.msg, want));
+    free(want);
+    unlink(loop);
+    /* a followed directory that leads back to the site itself is a loop too */
+    char *site_again = path_join(f->dir, "shared/site-again");
+    assert_int_equal(symlink("../site", site_again), 0);
+    assert_int_equal(create_opts(f, &o, &id, &res, &err), RELEASE_ESYMLINK);
+    assert_non_null(strstr(err.msg, "/assets/site-again: symbolic link to ../site is a loop"));
+    unlink(site_again);
+    /* a dangling link is refused with the flag as without it */
+    link_at(f, "../gone.txt", "gone.txt");
+    assert_int_equal(create_opts(f, &o, &id, &res, &err), RELEASE_ESYMLINK);
+    assert_non_null(strstr(err.msg, "/gone.txt: symbolic link to ../gone.txt is dangling"));
+    assert_null(id);
+    assert_int_equal(count_keys(f->st, "releases/"), releases);
+    free(back);
+    free(further);
+    free(loop);
+    free(site_again);
+}
+
+/* A name no request could reach, or no manifest could hold, is refused before
+ * anything is stored; every such file is listed with its reason, and a
+ * directory refused is reported once, not with everything under it. Names
+ * that only need percent-encoding ('?', '#', '%', spaces) are released. */
+static void test_create_refused_names(void **state)
+{
+    struct fixture *f = *state;
+    write_str(f->site, "ok.txt", "fine\n");
+    write_str(f->site, "what?#50%.txt", "encoded in a URL, but servable\n");
+    write_str(f->site, "a\\b.txt", "1\n");
+    write_str(f->site, "tab\there.txt", "2\n");
+    write_str(f->site, "del\x7f.txt", "3\n");
+    write_str(f->site, "c1\xc2\x85.txt", "4\n");     /* U+0085, a C1 control */
+    write_str(f->site, "latin1-caf\xe9.txt", "5\n"); /* not UTF-8 */
+    write_str(f->site, "both\\\x01.txt", "6\n");
+    write_str(f->site, "dir\\x/one.txt", "7\n");
+    write_str(f->site, "dir\\x/two.txt", "8\n");
+    write_str(f->site, "_slipway/health", "9\n");
+    write_str(f->site, "deep/_slipway/ok.txt", "a nested _slipway is an ordinary path\n");
+    char *id = NULL;
+    struct release_create_result res;
+    struct sw_err err;
+    assert_int_equal(create(f, NULL, 0, &id, &res, &err), SW_EINVAL);
+    assert_null(id);
+    assert_store_untouched(f);
+    assert_non_null(strstr(err.msg, "8 files cannot be released"));
+    struct {
+        const char *rel, *why;
+    } want[] = {
+        {"_slipway", "the edge keeps /_slipway/ for its own endpoints, so nothing under it can "
+                     "be served"},
+        {"a\\b.txt", "contains a backslash, which no URL can name"},
+        {"both\\\x01.txt", "contains a control character, which a release cannot hold; contains a "
+                           "backslash, which no URL can name"},
+        {"c1\xc2\x85.txt", "contains a control character, which a release cannot hold"},
+        {"del\x7f.txt", "contains a control character, which a release cannot hold"},
+        {"dir\\x", "contains a backslash, which no URL can name"},
+        {"latin1-caf\xe9.txt", "not valid UTF-8, which a release cannot hold"},
+        {"tab\there.txt", "contains a control character, which a release cannot hold"},
+    };
+    assert_int_equal(res.problems_total, 8);
+    assert_int_equal(res.nproblems, 8);
+    for (size_t i = 0; i < 8; i++) {
+        char *path = path_join(f->site, want[i].rel);
+        assert_string_equal(res.problems[i].path, path);
+        assert_string_equal(res.problems[i].why, want[i].why);
+        assert_int_equal(res.problems[i].code, SW_EINVAL);
+        free(path);
+    }
+
+    /* a bad name and a bad link: both listed, under the code for a mix */
+    link_at(f, "nowhere", "dangling");
+    assert_int_equal(create(f, NULL, 0, &id, &res, &err), RELEASE_EFILES);
+    assert_int_equal(res.problems_total, 9);
+    assert_store_untouched(f);
+
+    /* the directory as the caller named it, with a trailing slash */
+    char *slashed = xasprintf("%s/", f->site);
+    struct release_create_opts o = {.dir = slashed};
+    assert_int_equal(create_opts(f, &o, &id, &res, &err), RELEASE_EFILES);
+    char *first = path_join(f->site, "_slipway");
+    assert_string_equal(res.problems[0].path, first);
+    free(first);
+    free(slashed);
+
+    /* once they are gone, the odd but servable names are released */
+    char *cmd = xasprintf("cd '%s' && rm -rf _slipway a?b.txt both* c1* del* dir* latin1* tab* "
+                          "dangling",
+                          f->site);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    struct release *r = create_ok(f, NULL, 0, NULL);
+    assert_int_equal(r->nfiles, 3);
+    assert_non_null(find_file(r, "what?#50%.txt"));
+    assert_non_null(find_file(r, "deep/_slipway/ok.txt"));
+    release_free(r);
 }
 
 static void test_create_special_files(void **state)
@@ -516,14 +791,14 @@ static void test_create_odd_names(void **state)
     struct sw_err err;
     write_str(f->site, "new\nline.txt", "n\n");
     assert_int_equal(create(f, NULL, 0, &id, &res, &err), SW_EINVAL);
-    assert_non_null(strstr(err.msg, "UTF-8"));
+    assert_non_null(strstr(err.msg, "new\nline.txt: contains a control character"));
     char *p = path_join(f->site, "new\nline.txt");
     unlink(p);
     free(p);
     /* no request can name a backslash: refused, naming the file */
     write_str(f->site, "win\\dows.txt", "w\n");
     assert_int_equal(create(f, NULL, 0, &id, &res, &err), SW_EINVAL);
-    assert_non_null(strstr(err.msg, "win\\dows.txt: file name holds a backslash"));
+    assert_non_null(strstr(err.msg, "win\\dows.txt: contains a backslash, which no URL can name"));
     p = path_join(f->site, "win\\dows.txt");
     unlink(p);
     free(p);
@@ -1103,6 +1378,9 @@ int main(void)
         T(test_create_symlinks_inside),
         T(test_create_symlink_outside),
         T(test_create_symlink_loops),
+        T(test_create_bad_links_all_reported),
+        T(test_create_follow_symlinks),
+        T(test_create_refused_names),
         T(test_create_special_files),
         T(test_create_empty_and_missing),
         T(test_create_odd_names),
