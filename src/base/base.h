@@ -130,6 +130,16 @@ int duration_parse(const char *s, int64_t *ms);
 /* Formats a duration compactly: "3d4h", "5m", "12s" into out. */
 void duration_format(int64_t ms, char *out, size_t outlen);
 
+/* ---- sizes ------------------------------------------------------------------ */
+
+/* Parses a size: digits, optionally followed by a unit K, M, G, T, P or E
+ * (any case, optionally with "B" or "iB"), each a power of 1024: "10G",
+ * "512MiB", "64k", "1048576", "100B". No sign, fraction or space; a value
+ * beyond 2^64-1 is SW_EINVAL. 0 or SW_EINVAL (*bytes unchanged). */
+int size_parse(const char *s, uint64_t *bytes);
+/* Formats a size for people: "10 GiB", "1.5 MiB", "512 bytes", into out. */
+void size_format(uint64_t bytes, char *out, size_t outlen);
+
 /* ---- files ------------------------------------------------------------------ */
 
 /* write(2) all of len bytes, retrying on EINTR and short writes. 0 or -errno. */

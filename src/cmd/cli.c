@@ -322,6 +322,15 @@ static int set_value(struct parser *ps, const struct cli_option *o, const char *
                                             flag, o->min > 0 ? "250ms, " : "0s, ", arg));
         *(int64_t *)o->value = ms;
         return 0;
+    case CLI_OPT_SIZE: {
+        uint64_t n;
+        if (size_parse(arg, &n) != 0 || n < (uint64_t)o->min)
+            return CLI_EXIT(cli_usage_error(
+                ps->cli, "%s: expected a size such as 512M or 10G (powers of 1024), got '%s'", flag,
+                arg));
+        *(uint64_t *)o->value = n;
+        return 0;
+    }
     case CLI_OPT_HELP:
         cli_print_help(ps->cli, ps->u, ps->tables[0], stdout);
         return CLI_EXIT(EXIT_OK);

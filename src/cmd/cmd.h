@@ -35,6 +35,7 @@ enum cli_opt_type {
     CLI_OPT_STRING,   /* const char **: points into argv */
     CLI_OPT_INT,      /* int *: a whole number within [min, max] */
     CLI_OPT_DURATION, /* int64_t *: "90s", "1h30m" (duration_parse) in ms, at least min */
+    CLI_OPT_SIZE,     /* uint64_t *: "512M", "10GiB" (size_parse) in bytes, at least min */
     CLI_OPT_HELP,     /* prints the generated help and stops with exit 0 */
 };
 
@@ -45,7 +46,7 @@ struct cli_option {
     void *value;           /* where the value goes; the macros check its type */
     const char *argh;      /* the value's name in --help: "ENV" */
     const char *help;      /* its line in --help; '\n' continues on the next line */
-    int64_t min, max;      /* CLI_OPT_INT and CLI_OPT_DURATION: the accepted range */
+    int64_t min, max;      /* CLI_OPT_INT, _DURATION, _SIZE: the accepted range */
 };
 
 /* (1 ? (v) : (T *)0) fails to compile (pointer type mismatch) unless v is a T *. */
@@ -69,6 +70,10 @@ struct cli_option {
 #define OPT_DURATION(s, l, v, a, lo, h)                                                            \
     {                                                                                              \
         CLI_OPT_DURATION, (s), (l), CLI_OPT_PTR_(int64_t, v), (a), (h), (lo), INT64_MAX            \
+    }
+#define OPT_SIZE(s, l, v, a, lo, h)                                                                \
+    {                                                                                              \
+        CLI_OPT_SIZE, (s), (l), CLI_OPT_PTR_(uint64_t, v), (a), (h), (lo), INT64_MAX               \
     }
 #define OPT_HELP()                                                                                 \
     {                                                                                              \

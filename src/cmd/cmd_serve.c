@@ -89,6 +89,9 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
                 "beyond N open connections answer 503 (default 10000)"),
         OPT_DURATION(0, "poll", &o.poll_ms, "D", 1,
                      "how often environment state is checked (default 50ms)"),
+        OPT_SIZE(0, "cache-max", &o.cache_max, "SIZE", 1,
+                 "bound of the local cache of bodies over 64 KiB, such as 512M\n"
+                 "or 10G (default 10G); a release needing more is not loaded"),
         OPT_END(),
     };
     if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0)

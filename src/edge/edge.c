@@ -23,6 +23,7 @@ void edge_opts_init(struct edge_opts *o)
     http_opts_init(&o->http);
     o->poll_ms = 50;
     o->small_body_max = 64 * 1024;
+    o->cache_max = 10ULL << 30;
 }
 
 void edge_log(struct edge *e, const char *fmt, ...)
@@ -138,6 +139,7 @@ int edge_start(const struct edge_opts *o, struct edge **out, struct sw_err *err)
         goto fail;
     if (o->access_log && (rc = access_log_open(o->access_log, e->nworkers, &e->log, err)))
         goto fail;
+    e->cache = blob_cache_new(o->cache_dir, o->cache_max);
     if ((rc = watch_start(e, envs, n, &e->watch, err)))
         goto fail;
     envs = NULL; /* the watcher owns them */
@@ -182,6 +184,7 @@ void edge_stop(struct edge *e)
     /* Workers first: once they are joined no response can hold a table. */
     http_server_stop(e->http);
     watch_stop(e->watch);
+    blob_cache_free(e->cache);
     http_server_free(e->http);
     access_log_close(e->log);
     free(e->stats);

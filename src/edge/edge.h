@@ -28,6 +28,7 @@ struct edge_opts {
     struct http_opts http;  /* workers, timeouts, drain, connection limit (http_opts_init) */
     int64_t poll_ms;        /* environment state poll interval (default 50 ms) */
     size_t small_body_max;  /* bodies up to this live in memory (default 64 KiB) */
+    uint64_t cache_max;     /* bound of the local blob cache in bytes (default 10 GiB) */
     /* Where the edge's own lines go (a release that failed to load, its
      * recovery): one line without a newline per call, from any thread.
      * NULL: nowhere. */

@@ -17,6 +17,38 @@
 #define EDGE_MAX_WORKERS HTTP_MAX_WORKERS
 #define CACHELINE 64
 
+/* ---- the local blob cache (cache.c) --------------------------------------- */
+
+/* Large bodies as verified files named by their hash in one directory, each
+ * counted by the tables that use it, deleted when none does (cache.c says
+ * why that is safe). Every function is thread-safe. */
+struct blob_cache;
+/* A cache in dir (made when first needed) bounded to max bytes; removes what
+ * a crashed process left half-written. Free with blob_cache_free, which
+ * keeps the files for the next process. */
+struct blob_cache *blob_cache_new(const char *dir, uint64_t max);
+void blob_cache_free(struct blob_cache *c);
+/* SW_ENOSPC, naming both sizes, when a release whose large bodies take need
+ * bytes could never fit under the bound; else 0. */
+int blob_cache_fits(const struct blob_cache *c, uint64_t need, struct sw_err *err);
+/* Makes body hex of size bytes present and verified, streaming it from st
+ * when needed, opens it into *fd (the caller closes it) and counts one
+ * reference, which the caller drops with blob_cache_release after closing
+ * *fd. TABLE_EHASH when the store's bytes do not match hex or size;
+ * SW_ENOTFOUND when the store lacks it. */
+int blob_cache_acquire(struct blob_cache *c, struct store *st, const char *hex, uint64_t size,
+                       int *fd, struct sw_err *err);
+void blob_cache_release(struct blob_cache *c, const char *hex);
+/* Deletes the bodies no reference holds any more. */
+void blob_cache_collect(struct blob_cache *c);
+/* Collects, then deletes every other file in the directory that no
+ * reference holds: bodies of releases an earlier process served. For once
+ * the first loads are done. */
+void blob_cache_sweep(struct blob_cache *c);
+/* Bytes of the bodies the cache holds now, and its bound. */
+uint64_t blob_cache_bytes(struct blob_cache *c);
+uint64_t blob_cache_max(const struct blob_cache *c);
+
 /* ---- release tables (table.c) -------------------------------------------- */
 
 enum { REP_IDENTITY, REP_GZIP, REP_BR, REP_COUNT };
@@ -60,6 +92,8 @@ struct table {
     char *body_block;              /* every in-memory body, back to back */
     int *fds;                      /* owned descriptors of large bodies */
     size_t nfds;
+    struct blob_cache *cache;           /* where the large bodies are referenced */
+    char (*cached)[SHA256_HEX_LEN + 1]; /* the body of each of fds, to release */
     uint64_t mem_bytes;
     struct worker_ref *refs; /* one counter per worker, touched only by that worker */
     int nworkers;
@@ -67,9 +101,10 @@ struct table {
 };
 
 /* Builds a table for release r on a site with config cfg: small bodies are
- * read into memory, larger ones fetched into cache_dir and opened. */
+ * read into memory, larger ones made local in cache and opened (one
+ * reference each, dropped by table_free). */
 int table_load(struct store *st, const char *release_id, const struct env_config *cfg, int site,
-               const char *cache_dir, size_t small_max, int nworkers, struct table **out,
+               struct blob_cache *cache, size_t small_max, int nworkers, struct table **out,
                struct sw_err *err);
 void table_free(struct table *t);
 /* Looks up a release path (no leading '/'). */
@@ -88,6 +123,7 @@ enum load_failure {
     LOAD_MISSING,  /* a body is missing from the store */
     LOAD_HASH,     /* a body does not match its hash (or its size) */
     LOAD_IO,       /* the store or the local cache could not be read or written */
+    LOAD_SPACE,    /* its large bodies do not fit in the local cache (--cache-max, disk) */
 };
 const char *edge_failure_text(int why);
 /* table_load's code for a body whose bytes do not match its name. */
@@ -146,6 +182,7 @@ struct edge {
     atomic_int ready;
     struct access_log *log;
     struct watch *watch;
+    struct blob_cache *cache;
     int64_t started_ms;
     pthread_mutex_t err_lock; /* guards site_error */
     char site_error[EDGE_MAX_SITES][sizeof(((struct sw_err *)0)->msg)];

@@ -154,4 +154,11 @@ void metrics_render(struct edge *e, struct buf *b)
              "# HELP slipway_start_time_seconds When this process started.\n"
              "# TYPE slipway_start_time_seconds gauge\nslipway_start_time_seconds %.3f\n",
              hs.open, hs.accepted, hs.rejected, hs.timeouts, (double)e->started_ms / 1000);
+    buf_addf(b,
+             "# HELP slipway_cache_bytes Bodies held in the local cache of large bodies.\n"
+             "# TYPE slipway_cache_bytes gauge\nslipway_cache_bytes %llu\n"
+             "# HELP slipway_cache_max_bytes The bound of the local cache (--cache-max).\n"
+             "# TYPE slipway_cache_max_bytes gauge\nslipway_cache_max_bytes %llu\n",
+             (unsigned long long)blob_cache_bytes(e->cache),
+             (unsigned long long)blob_cache_max(e->cache));
 }

@@ -48,9 +48,13 @@ void table_free(struct table *t)
 {
     if (!t)
         return;
-    for (size_t i = 0; i < t->nfds; i++)
+    /* Closed before released: a body the cache deletes is then really gone. */
+    for (size_t i = 0; i < t->nfds; i++) {
         close(t->fds[i]);
+        blob_cache_release(t->cache, t->cached[i]);
+    }
     free(t->fds);
+    free(t->cached);
     free(t->body_block);
     for (size_t i = 0; i < t->n; i++)
         free((char *)t->entries[i].path);
@@ -90,39 +94,18 @@ static int cmp_body(const void *a, const void *b)
     return strcmp(((const struct body *)a)->hex, ((const struct body *)b)->hex);
 }
 
-static int fetch_large(struct store *st, const char *cache_dir, struct body *b, struct sw_err *err)
+/* Makes a large body local (streamed, verified) and opens it; t holds the
+ * descriptor and one reference in the cache until table_free. */
+static int fetch_large(struct store *st, struct table *t, struct body *b, struct sw_err *err)
 {
-    /* release_load validated it; checked again because it becomes a path. */
-    if (!hex_lower_valid(b->hex, SHA256_HEX_LEN))
-        return sw_err_set(err, SW_EINVAL, "blob id is not 64 lowercase hex digits");
-    char *path = xasprintf("%s/%s", cache_dir, b->hex);
-    struct stat sb;
-    int rc = 0;
-    if (stat(path, &sb) != 0 || (uint64_t)sb.st_size != b->size) {
-        char key[128], *data = NULL, etag[SHA256_HEX_LEN + 1];
-        size_t len;
-        release_blob_key(b->hex, key, sizeof(key));
-        if ((rc = fs_mkdir_p(cache_dir, err)))
-            goto out;
-        if ((rc = store_get(st, key, &data, &len, etag, err))) {
-            rc = body_error(err, rc, b, key);
-            goto out;
-        }
-        /* The cache must only ever hold verified bodies: it is served as is. */
-        if (strcmp(etag, b->hex) != 0 || len != b->size)
-            rc = body_error(err, TABLE_EHASH, b, key);
-        else
-            rc = fs_write_atomic(path, data, len, err);
-        free(data);
-        if (rc)
-            goto out;
-    }
-    b->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (b->fd < 0)
-        rc = sw_err_sys(err, errno, "%s", path);
-out:
-    free(path);
-    return rc;
+    char key[128];
+    release_blob_key(b->hex, key, sizeof(key));
+    int rc = blob_cache_acquire(t->cache, st, b->hex, b->size, &b->fd, err);
+    if (rc)
+        return body_error(err, rc, b, key);
+    memcpy(t->cached[t->nfds], b->hex, SHA256_HEX_LEN + 1);
+    t->fds[t->nfds++] = b->fd;
+    return 0;
 }
 
 static struct body *find_body(struct body *v, size_t n, const char *hex)
@@ -172,7 +155,7 @@ static const struct release_file *rfind(const struct release *r, const char *pat
 }
 
 int table_load(struct store *st, const char *release_id, const struct env_config *cfg, int site,
-               const char *cache_dir, size_t small_max, int nworkers, struct table **out,
+               struct blob_cache *cache, size_t small_max, int nworkers, struct table **out,
                struct sw_err *err)
 {
     struct release *r = NULL;
@@ -198,12 +181,20 @@ int table_load(struct store *st, const char *release_id, const struct env_config
     /* Small bodies go into one block of exactly their total size: a buffer per
      * body would cost whole pages each and double the memory of a site of many
      * small files. */
-    uint64_t block = 0;
-    for (size_t i = 0; i < nb; i++)
+    uint64_t block = 0, large = 0;
+    for (size_t i = 0; i < nb; i++) {
         if (bodies[i].size <= small_max)
             block += bodies[i].size;
+        else
+            large += bodies[i].size;
+    }
+    /* Before anything is fetched: a release that can never fit is refused. */
+    if ((rc = blob_cache_fits(cache, large, err)))
+        goto out;
     t->body_block = xmalloc((size_t)block);
     t->fds = xcalloc(nb, sizeof(int));
+    t->cached = xcalloc(nb, sizeof(*t->cached));
+    t->cache = cache;
     for (size_t i = 0; i < nb; i++) {
         struct body *b = &bodies[i];
         if (b->size <= small_max) {
@@ -224,9 +215,8 @@ int table_load(struct store *st, const char *release_id, const struct env_config
             free(data);
             t->mem_bytes += len;
         } else {
-            if ((rc = fetch_large(st, cache_dir, b, err)))
+            if ((rc = fetch_large(st, t, b, err)))
                 goto out;
-            t->fds[t->nfds++] = b->fd;
         }
     }
 

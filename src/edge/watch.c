@@ -48,6 +48,8 @@ const char *edge_failure_text(int why)
         return "a file of its release does not match its hash";
     case LOAD_IO:
         return "the store or the local cache could not be read";
+    case LOAD_SPACE:
+        return "its release does not fit in the edge's local cache";
     }
     return "no failure";
 }
@@ -60,6 +62,8 @@ static int classify(int rc, int state_failed)
         return LOAD_HASH;
     if (rc == SW_EINVAL)
         return LOAD_MANIFEST;
+    if (rc == SW_ENOSPC)
+        return LOAD_SPACE;
     return rc == SW_ENOTFOUND ? LOAD_MISSING : LOAD_IO;
 }
 
@@ -82,6 +86,7 @@ struct watch {
     struct wsite ws[EDGE_MAX_SITES];
     struct retired *retired;
     size_t nretired, capretired;
+    int over_budget; /* the loaded releases need more than --cache-max: said once */
 };
 
 int edge_site_index(struct edge *e, const char *name, int create)
@@ -116,7 +121,8 @@ static void retire(struct watch *w, struct table *t)
     http_server_snapshot(w->e->http, r->epoch);
 }
 
-/* Frees retired tables no worker can reach or hold any more. */
+/* Frees retired tables no worker can reach or hold any more, then the
+ * large bodies no loaded table uses. */
 static void reap(struct watch *w)
 {
     struct edge *e = w->e;
@@ -134,6 +140,20 @@ static void reap(struct watch *w)
             w->retired[keep++] = *r;
     }
     w->nretired = keep;
+    blob_cache_collect(e->cache);
+    /* Bodies in use are never deleted, so releases that together need more
+     * than the bound keep it exceeded: say so once, and when it is over. */
+    uint64_t held = blob_cache_bytes(e->cache), max = blob_cache_max(e->cache);
+    if ((held > max) != w->over_budget) {
+        char a[32], b[32];
+        size_format(held, a, sizeof(a));
+        size_format(max, b, sizeof(b));
+        w->over_budget = held > max;
+        if (w->over_budget)
+            edge_log(e, "local cache: the loaded releases need %s, more than --cache-max %s", a, b);
+        else
+            edge_log(e, "local cache: %s, within --cache-max %s again", a, b);
+    }
 }
 
 /* Returns a table for release id on site idx, reusing one the site has
@@ -149,7 +169,7 @@ static int table_for(struct watch *w, int idx, const char *id, struct table **ou
         return *out = ws->live, 0;
     if (!ws->rebuild && ws->preview && !strcmp(ws->preview->release_id, id))
         return *out = ws->preview, 0;
-    return table_load(w->e->o->store, id, ws->cfg, idx, w->e->o->cache_dir, w->e->o->small_body_max,
+    return table_load(w->e->o->store, id, ws->cfg, idx, w->e->cache, w->e->o->small_body_max,
                       w->e->nworkers, out, err);
 }
 
@@ -326,6 +346,8 @@ int watch_start(struct edge *e, struct env_config **envs, size_t n, struct watch
         atomic_store(&e->sites[idx].active, 1);
         poll_site(w, idx);
     }
+    /* What the first loads did not take is left from an earlier process. */
+    blob_cache_sweep(e->cache);
     if (pthread_create(&w->thread, NULL, watch_thread, w) != 0) {
         free(w);
         return sw_err_set(err, SW_EIO, "cannot start the watcher thread");

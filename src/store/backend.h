@@ -10,6 +10,9 @@
 struct store_ops {
     const char *scheme;
     int (*get)(struct store *, const char *, char **, size_t *, char *, struct sw_err *);
+    /* Passes the object's bytes to the sink in order; the generic layer
+     * counts, bounds and hashes them. */
+    int (*get_stream)(struct store *, const char *, store_sink_fn, void *, struct sw_err *);
     int (*put)(struct store *, const char *, const void *, size_t, unsigned, char *,
                struct sw_err *);
     int (*put_file)(struct store *, const char *, const char *, unsigned, char *, struct sw_err *);

@@ -104,6 +104,44 @@ int store_get(struct store *st, const char *key, char **data, size_t *len,
     return st->ops->get(st, key, data, len, etag, err);
 }
 
+/* What the generic layer wraps around a caller's sink: every backend gets
+ * the same bound and the same ETag, computed from the bytes delivered. */
+struct stream {
+    struct store *st;
+    const char *key;
+    store_sink_fn sink;
+    void *arg;
+    uint64_t max, n;
+    struct sha256_ctx *h;
+};
+
+static int stream_piece(void *arg, const void *data, size_t len, struct sw_err *err)
+{
+    struct stream *s = arg;
+    if (len > s->max - s->n)
+        return sw_err_set(err, STORE_ETOOBIG, "store %s: %s is larger than %llu bytes", s->st->url,
+                          s->key, (unsigned long long)s->max);
+    s->n += len;
+    sha256_update(s->h, data, len);
+    return len ? s->sink(s->arg, data, len, err) : 0;
+}
+
+int store_get_stream(struct store *st, const char *key, uint64_t max, store_sink_fn sink, void *arg,
+                     char etag[SHA256_HEX_LEN + 1], uint64_t *size, struct sw_err *err)
+{
+    CHECK_KEY(key);
+    struct stream s = {st, key, sink, arg, max, 0, sha256_new()};
+    int rc = st->ops->get_stream(st, key, stream_piece, &s, err);
+    char hex[SHA256_HEX_LEN + 1];
+    sha256_final_hex(s.h, hex);
+    if (rc)
+        return rc;
+    if (etag)
+        memcpy(etag, hex, sizeof(hex));
+    *size = s.n;
+    return 0;
+}
+
 int store_put(struct store *st, const char *key, const void *data, size_t len, unsigned flags,
               char etag_out[SHA256_HEX_LEN + 1], struct sw_err *err)
 {

@@ -57,6 +57,23 @@ int store_key_check(const char *key, struct sw_err *err);
 /* Reads an object: *data (NUL-terminated, caller frees), *len; etag when non-NULL. */
 int store_get(struct store *st, const char *key, char **data, size_t *len,
               char etag[SHA256_HEX_LEN + 1], struct sw_err *err);
+/* Receives an object's bytes in order, in pieces of any size: the fs backend
+ * reads 256 KiB at a time, a network backend passes on what each transfer
+ * callback (libcurl's CURLOPT_WRITEFUNCTION) delivers. Returns 0 to go on, or
+ * a negative code with err set to stop the read: store_get_stream then
+ * returns that code as it is. */
+typedef int (*store_sink_fn)(void *arg, const void *data, size_t len, struct sw_err *err);
+/* An object longer than the max a streamed read allows. */
+#define STORE_ETOOBIG (-101)
+/* Reads an object without ever holding it whole: its bytes go to sink as
+ * they arrive, hashed on the way. When the object turns out longer than max
+ * bytes the read stops with STORE_ETOOBIG before the sink sees more than max
+ * bytes, so a forged object cannot fill a disk. On success *size is its length
+ * and etag (optional) its ETag, both of the bytes the sink received. On any
+ * failure the sink may already have received part of the object: a caller
+ * writing a file discards it. */
+int store_get_stream(struct store *st, const char *key, uint64_t max, store_sink_fn sink, void *arg,
+                     char etag[SHA256_HEX_LEN + 1], uint64_t *size, struct sw_err *err);
 /* Writes an object atomically. etag_out (optional) receives the new ETag. */
 int store_put(struct store *st, const char *key, const void *data, size_t len, unsigned flags,
               char etag_out[SHA256_HEX_LEN + 1], struct sw_err *err);

@@ -93,6 +93,57 @@ static void test_durations(void **state)
     assert_string_equal(out, "5s");
 }
 
+static void test_sizes(void **state)
+{
+    uint64_t n = 7;
+    assert_int_equal(size_parse("10G", &n), 0);
+    assert_true(n == 10ULL << 30);
+    assert_int_equal(size_parse("512MiB", &n), 0);
+    assert_true(n == 512ULL << 20);
+    assert_int_equal(size_parse("64k", &n), 0);
+    assert_true(n == 65536);
+    assert_int_equal(size_parse("2GB", &n), 0);
+    assert_true(n == 2ULL << 30);
+    assert_int_equal(size_parse("1048576", &n), 0);
+    assert_true(n == 1048576);
+    assert_int_equal(size_parse("100B", &n), 0);
+    assert_true(n == 100);
+    assert_int_equal(size_parse("0", &n), 0);
+    assert_true(n == 0);
+    assert_int_equal(size_parse("15E", &n), 0);
+    assert_true(n == 15ULL << 60);
+    assert_int_equal(size_parse("18446744073709551615", &n), 0);
+    assert_true(n == UINT64_MAX);
+    n = 7;
+    const char *bad[] = {"",
+                         "G",
+                         "-1G",
+                         "+1G",
+                         "1.5G",
+                         "10 G",
+                         "10X",
+                         "10Gi",
+                         "10GiBs",
+                         "1KK",
+                         "16E",
+                         "18446744073709551616",
+                         "99999999999999999999999T",
+                         " 10G"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        assert_int_equal(size_parse(bad[i], &n), SW_EINVAL);
+        assert_true(n == 7);
+    }
+    char out[32];
+    size_format(10ULL << 30, out, sizeof(out));
+    assert_string_equal(out, "10 GiB");
+    size_format(1536ULL << 10, out, sizeof(out));
+    assert_string_equal(out, "1.5 MiB");
+    size_format(512, out, sizeof(out));
+    assert_string_equal(out, "512 bytes");
+    size_format(200ULL << 20, out, sizeof(out));
+    assert_string_equal(out, "200 MiB");
+}
+
 static void test_files(void **state)
 {
     char dir[] = "/tmp/sw-base-XXXXXX";
@@ -257,10 +308,15 @@ static void test_escape_invariants(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_grows),      cmocka_unit_test(test_err_prefix),
-        cmocka_unit_test(test_sha256_vectors), cmocka_unit_test(test_time_roundtrip),
-        cmocka_unit_test(test_durations),      cmocka_unit_test(test_files),
-        cmocka_unit_test(test_escape_cases),   cmocka_unit_test(test_escape_invariants),
+        cmocka_unit_test(test_buf_grows),
+        cmocka_unit_test(test_err_prefix),
+        cmocka_unit_test(test_sha256_vectors),
+        cmocka_unit_test(test_time_roundtrip),
+        cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_files),
+        cmocka_unit_test(test_escape_cases),
+        cmocka_unit_test(test_escape_invariants),
     };
     return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@ struct opts {
     const char *env, *message;
     int do_switch, workers;
     int64_t grace;
+    uint64_t cache;
 };
 
 static const struct cli_usage one_arg = {.usage = "slipway t X", .min_args = 1, .max_args = 1};
@@ -28,6 +29,7 @@ static int parse(struct cli *cli, struct opts *o, const struct cli_usage *u, cha
         OPT_STRING('m', "message", &o->message, "M", "a note"),
         OPT_INT(0, "workers", &o->workers, "N", 1, 64, "threads"),
         OPT_DURATION(0, "grace", &o->grace, "D", 0, "minimum age"),
+        OPT_SIZE(0, "cache-max", &o->cache, "SIZE", 1, "bound"),
         OPT_END(),
     };
     int argc = 0;
@@ -119,6 +121,17 @@ static void test_typed_values(void **state)
         free(w);
     }
     assert_int_equal(parse(&cli, &o, &any_args, ARGV("--grace=soon")), CLI_EXIT(EXIT_USAGE));
+    assert_int_equal(parse(&cli, &o, &any_args, ARGV("--cache-max", "512M")), 0);
+    assert_true(o.cache == 512ULL << 20);
+    assert_int_equal(parse(&cli, &o, &any_args, ARGV("--cache-max=10GiB")), 0);
+    assert_true(o.cache == 10ULL << 30);
+    const char *bad_sizes[] = {"0", "1.5G", "10X", "", "-1"};
+    for (size_t i = 0; i < sizeof(bad_sizes) / sizeof(*bad_sizes); i++) {
+        char *w = xstrdup(bad_sizes[i]);
+        assert_int_equal(parse(&cli, &o, &any_args, ARGV("--cache-max", w)), CLI_EXIT(EXIT_USAGE));
+        assert_true(o.cache == 10ULL << 30);
+        free(w);
+    }
 }
 
 static void test_usage_errors(void **state)

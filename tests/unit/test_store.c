@@ -101,6 +101,74 @@ static void test_put_get_head_delete(void **state)
     free(outside);
 }
 
+/* A sink that keeps what it receives and the largest piece, and can fail. */
+struct collect {
+    struct buf b;
+    size_t calls, largest, fail_after;
+};
+
+static int collect(void *arg, const void *data, size_t len, struct sw_err *err)
+{
+    struct collect *c = arg;
+    if (c->fail_after && c->calls == c->fail_after)
+        return sw_err_set(err, -42, "the sink gave up");
+    c->calls++;
+    c->largest = len > c->largest ? len : c->largest;
+    buf_add(&c->b, data, len);
+    return 0;
+}
+
+static void test_get_stream(void **state)
+{
+    struct fixture *f = *state;
+    struct sw_err err = {0};
+    /* Larger than any buffer the backend may use: it must arrive in pieces. */
+    size_t n = 3 * 1024 * 1024 + 17;
+    char *big = xmalloc(n), etag[65], got[65];
+    for (size_t i = 0; i < n; i++)
+        big[i] = (char)(i * 2654435761u >> 13);
+    assert_int_equal(store_put(f->st, "blobs/big", big, n, 0, etag, &err), 0);
+    struct collect c = {BUF_INIT, 0, 0, 0};
+    uint64_t size = 0;
+    assert_int_equal(store_get_stream(f->st, "blobs/big", n, collect, &c, got, &size, &err), 0);
+    assert_true(size == n);
+    assert_int_equal(c.b.len, n);
+    assert_memory_equal(c.b.data, big, n);
+    assert_string_equal(got, etag);
+    assert_true(c.calls > 1);
+    assert_true(c.largest <= 256 * 1024);
+    buf_free(&c.b);
+
+    /* One byte over the bound: stopped, and the sink never saw more than max. */
+    struct collect d = {BUF_INIT, 0, 0, 0};
+    assert_int_equal(store_get_stream(f->st, "blobs/big", n - 1, collect, &d, got, &size, &err),
+                     STORE_ETOOBIG);
+    assert_true(d.b.len <= n - 1);
+    assert_non_null(strstr(err.msg, "blobs/big"));
+    buf_free(&d.b);
+
+    /* The sink's own error comes back as it is. */
+    struct collect e = {BUF_INIT, 0, 0, 2};
+    assert_int_equal(store_get_stream(f->st, "blobs/big", n, collect, &e, NULL, &size, &err), -42);
+    assert_string_equal(err.msg, "the sink gave up");
+    buf_free(&e.b);
+
+    /* Empty objects, missing keys, directories and bad keys. */
+    assert_int_equal(store_put(f->st, "blobs/empty", "", 0, 0, etag, &err), 0);
+    struct collect g = {BUF_INIT, 0, 0, 0};
+    assert_int_equal(store_get_stream(f->st, "blobs/empty", 0, collect, &g, got, &size, &err), 0);
+    assert_true(size == 0);
+    assert_string_equal(got, etag);
+    assert_int_equal(g.b.len, 0);
+    assert_int_equal(store_get_stream(f->st, "blobs/missing", n, collect, &g, NULL, &size, &err),
+                     SW_ENOTFOUND);
+    assert_int_equal(store_get_stream(f->st, "blobs", n, collect, &g, NULL, &size, &err),
+                     SW_ENOTFOUND);
+    assert_int_equal(store_get_stream(f->st, "../x", n, collect, &g, NULL, &size, &err), SW_EINVAL);
+    buf_free(&g.b);
+    free(big);
+}
+
 static void test_put_if_match(void **state)
 {
     struct fixture *f = *state;
@@ -305,6 +373,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_key_check),
         T(test_put_get_head_delete),
+        T(test_get_stream),
         T(test_put_if_match),
         T(test_list_paging),
         T(test_batch),
