@@ -690,7 +690,7 @@ int http_chunked_decode(struct http_chunked *st, const char *in, size_t len, cha
                         size_t *used, size_t *made)
 {
     size_t i = 0, o = 0, k;
-    int next, d;
+    int next, d, rc = 0;
 
     *used = 0;
     *made = 0;
@@ -715,10 +715,14 @@ int http_chunked_decode(struct http_chunked *st, const char *in, size_t len, cha
         }
         i++;
         /* Bounds, counted per byte so that no line or section grows without limit. */
-        if (st->state <= CH_LF && ++st->line > HTTP_MAX_CHUNK_LINE)
-            return fail(st, -400);
-        if (st->state >= CH_TRAILER0 && st->state <= CH_END_LF && ++st->line > HTTP_MAX_TRAILER)
-            return fail(st, -431);
+        if (st->state <= CH_LF && ++st->line > HTTP_MAX_CHUNK_LINE) {
+            rc = fail(st, -400);
+            goto out;
+        }
+        if (st->state >= CH_TRAILER0 && st->state <= CH_END_LF && ++st->line > HTTP_MAX_TRAILER) {
+            rc = fail(st, -431);
+            goto out;
+        }
 
         next = -1;
         switch (st->state) {
@@ -727,11 +731,15 @@ int http_chunked_decode(struct http_chunked *st, const char *in, size_t len, cha
             if ((d = hexval((char)c)) >= 0) {
                 /* RFC 9112 §7.1: a recipient MUST anticipate sizes too large for its
                  * integers; a size past max is 413 as soon as its digits say so. */
-                if (st->left > (UINT64_MAX >> 4))
-                    return fail(st, -413);
+                if (st->left > (UINT64_MAX >> 4)) {
+                    rc = fail(st, -413);
+                    goto out;
+                }
                 st->left = st->left << 4 | (uint64_t)d;
-                if (st->left > st->max - st->total)
-                    return fail(st, -413);
+                if (st->left > st->max - st->total) {
+                    rc = fail(st, -413);
+                    goto out;
+                }
                 next = CH_SIZE;
             } else if (st->state == CH_SIZE) {
                 next = after_value(c);
@@ -798,17 +806,19 @@ int http_chunked_decode(struct http_chunked *st, const char *in, size_t len, cha
         case CH_END_LF:
             if (c == '\n') {
                 st->state = CH_DONE;
-                *used = i;
-                *made = o;
-                return 1;
+                rc = 1;
+                goto out;
             }
             break;
         }
-        if (next < 0)
-            return fail(st, -400);
+        if (next < 0) {
+            rc = fail(st, -400);
+            goto out;
+        }
         st->state = next;
     }
+out:
     *used = i;
     *made = o;
-    return 0;
+    return rc;
 }
