@@ -204,8 +204,8 @@ struct http_handler {
     int tag_default[2]; /* tag[] given to responses the server builds itself */
     /* Request bodies: 0 refuses every request that announces one (400), as a static
      * handler wants; otherwise the most body bytes a request may carry (413 beyond), and
-     * handle() is called once the whole body has arrived, in req->body. The memory a
-     * connection uses grows by at most body_max while it reads a body. */
+     * handle() is called once the whole body has arrived, in req->body. While it reads a
+     * body, a connection's buffer holds the head, at most body_max bytes and one read. */
     uint64_t body_max;
 };
 
@@ -238,11 +238,13 @@ enum { HTTP_STREAM_ERROR = -1, HTTP_STREAM_MORE = 0, HTTP_STREAM_WAIT = 1, HTTP_
  * http_stream_new gives the caller one reference, the server takes another while a response
  * uses it, and the last http_stream_free releases it. Give it to one response at a time. */
 struct http_stream;
-/* Creates a wake handle in *out (an eventfd). Fails with SW_EIO when none can be made. */
+/* Creates a wake handle in *out (an eventfd); fails (a code from errno, e.g. out of file
+ * descriptors) when none can be made. */
 int http_stream_new(struct http_stream **out, struct sw_err *err);
-/* Wakes the stream that uses s, if any: its stream() is called again soon on its worker.
- * Thread-safe and async-signal-safe (one write to an eventfd); a wake while the stream is not
- * waiting, or before it starts, only makes a later call come sooner. */
+/* Wakes the stream that uses s, if it waits: its stream() is called again soon on its worker.
+ * Thread-safe and async-signal-safe (one write to an eventfd). A wake while the stream is not
+ * waiting (or before it starts) is dropped: nothing is lost, since stream() looks for data
+ * each time it is called and the producer's data is behind the handler's own lock. */
 void http_stream_wake(struct http_stream *s);
 /* Drops the caller's reference; after it the caller must not use s. Thread-safe. */
 void http_stream_free(struct http_stream *s);

@@ -1,8 +1,10 @@
 /*
- * Unit tests for the edge server's HTTP/1.1 request parser and path normaliser: valid heads,
- * keep-alive rules, pipelining, every prefix of a valid head, each strictness rule, request
- * smuggling variants, the size bounds, traversal in every encoding, and the llhttp request
- * conformance cases from ../shared/conformance/ when that folder exists.
+ * Unit tests for the HTTP/1.1 request parser and path normaliser: valid heads, keep-alive
+ * rules, pipelining, every prefix of a valid head, each strictness rule, request smuggling
+ * variants, the size bounds, traversal in every encoding; the body framing rules for a handler
+ * that reads bodies and the chunked decoder (every case also fed byte by byte and in place);
+ * and the llhttp request conformance cases from ../shared/conformance/ when that folder
+ * exists, parsed as the edge parses them and through a body-reading configuration.
  */
 #include <setjmp.h>
 #include <stdarg.h>
