@@ -77,7 +77,9 @@ static void edge_done(void *arg, int worker, const struct http_exchange *x,
         atomic_fetch_sub_explicit(&t->refs[worker].n, 1, memory_order_release);
 }
 
-static const struct http_handler edge_handler = {edge_handle, edge_done, {SITE_OF_LISTENER, 2}};
+/* body_max 0: a static site takes no request bodies; one that announces any is refused. */
+static const struct http_handler edge_handler = {
+    .handle = edge_handle, .done = edge_done, .tag_default = {SITE_OF_LISTENER, 2}, .body_max = 0};
 
 /* ---- listeners ------------------------------------------------------------------- */
 

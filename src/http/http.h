@@ -1,14 +1,16 @@
 /*
  * http — an HTTP/1.1 server core that knows nothing of slipway: listening
  * sockets, one epoll worker thread per core, connections with keep-alive and
- * pipelining, the strict request parser, response writing (headers and a body
- * from memory or from a file with sendfile), timeouts, a connection limit and
- * a graceful drain. Each listener has a handler; the edge's static-file
- * handler is one, the control API will be another.
+ * pipelining, the strict request parser, request bodies for handlers that
+ * want them, response writing (headers and a body from memory, from a file with
+ * sendfile, or streamed), timeouts, a connection limit and a graceful drain. Each listener has a
+ * handler; the edge's static-file handler is one, the control API will be another.
  *
- * The parser and normaliser read untrusted bytes. They never allocate, never
- * write outside the memory they are given, do work linear in their input and
- * keep no state, so they are safe to call from any number of threads at once.
+ * The parser, the chunked decoder and the normaliser read untrusted bytes. They
+ * never allocate, never write outside the memory they are given, do work linear
+ * in their input and keep no state of their own (the decoder's is the caller's),
+ * so they are safe to call from any number of threads at once. docs/http.md
+ * describes the module.
  */
 #ifndef SW_HTTP_H
 #define SW_HTTP_H
@@ -62,6 +64,15 @@ struct http_request {
     size_t range_len;
     const char *accept_encoding;
     size_t accept_encoding_len;
+    /* The body's framing (RFC 9112 §6.3), set by http_parse_head for a handler that accepts
+     * bodies; always 0 from http_parse_request. At most one of them is set. */
+    int chunked;             /* Transfer-Encoding: chunked */
+    uint64_t content_length; /* Content-Length, 0 when absent */
+    int expect_continue;     /* "Expect: 100-continue" in an HTTP/1.1 request (RFC 9110 §10.1.1) */
+    /* The whole request body, decoded, as the server hands it to handle(): body_len bytes
+     * (at most the handler's body_max), valid only during that call; NULL when there is none. */
+    const char *body;
+    size_t body_len;
 };
 
 /*
@@ -73,16 +84,60 @@ struct http_request {
  *        single "0": requests never have bodies here), -414 request line longer than max_line,
  *   -431 head longer than max_head or more than HTTP_MAX_HEADERS fields,
  *   -505 a well-formed HTTP version other than 1.0 and 1.1.
- *   (-501 is reserved; the parser does not currently return it.)
  * A negative result may be returned before the head is complete, as soon as it is certain.
  * Stateless: after 0, call again with the same bytes plus more; each call is O(min(len,
  * max_head)). On return <= 0 the contents of *req are unspecified.
  * A client sending one byte at a time would make re-parsing quadratic; a 0 can only turn into
  * a head length when the new bytes hold a '\n', so a caller may re-parse only then or when
  * len >= max_head (an error is then reported later, never missed).
+ * The same as http_parse_head with body_max 0.
  */
 int http_parse_request(const char *buf, size_t len, size_t max_line, size_t max_head,
                        struct http_request *req);
+
+/*
+ * http_parse_request for a handler that accepts request bodies of up to body_max bytes (0: none,
+ * exactly http_parse_request). The head may then announce a body, and req->content_length or
+ * req->chunked says how it is framed; the body itself follows the head and is not read here.
+ * Framing stays strict (RFC 9112 §6.1-6.3), since a body read differently by two peers is
+ * request smuggling: -400 for Transfer-Encoding together with Content-Length, in an HTTP/1.0
+ * request, or on two lines; for Content-Length that is not one plain decimal number (lists,
+ * duplicates, signs, leading zeros); -501 for a well-formed Transfer-Encoding other than
+ * exactly "chunked"; -413 (Content Too Large) for a Content-Length above body_max, decided
+ * once the head is complete so that a later malformed line still gets its 400.
+ */
+int http_parse_head(const char *buf, size_t len, size_t max_line, size_t max_head,
+                    uint64_t body_max, struct http_request *req);
+
+/*
+ * A resumable decoder of the chunked transfer coding (RFC 9112 §7.1) for request bodies. It
+ * keeps its place in *st between calls, so a body can be decoded as its bytes arrive, each
+ * byte looked at once. Chunk extensions are checked and ignored; trailer fields are checked
+ * and discarded. Pure: no allocation, no I/O; one decoder per body, any number of threads.
+ */
+#define HTTP_MAX_CHUNK_LINE 1024       /* a chunk-size line, extensions and CRLF (400 beyond) */
+#define HTTP_MAX_TRAILER HTTP_MAX_HEAD /* all trailer field lines (431 beyond) */
+struct http_chunked {
+    uint64_t max;   /* the most body bytes accepted (413 beyond) */
+    uint64_t total; /* body bytes decoded so far */
+    uint64_t left;  /* data bytes still to come in the current chunk, or its size so far */
+    size_t line;    /* bytes of the current chunk-size line, or of the trailer section */
+    int state;
+};
+void http_chunked_init(struct http_chunked *st, uint64_t max);
+/*
+ * Decodes in[0..len) and writes the body bytes it carries to out, which may be in itself or
+ * any address before it (the writing never overtakes the reading, so a buffer can be decoded
+ * in place). Sets *used to the input bytes consumed and *made to the body bytes written.
+ * Returns 1 when the body ended: in[*used..len) belongs to the next message; 0 when all of
+ * in was consumed and more is needed; -400 for bad syntax (a bare CR or LF, a non-hex size,
+ * a size line over HTTP_MAX_CHUNK_LINE, data not followed by CRLF, a malformed extension or
+ * trailer), -413 as soon as a chunk-size takes the body past max, -431 for trailers over
+ * HTTP_MAX_TRAILER. After 1 or a negative result, every later call returns the same with
+ * nothing used. Feeding the bytes in any pieces gives the same results as all at once.
+ */
+int http_chunked_decode(struct http_chunked *st, const char *in, size_t len, char *out,
+                        size_t *used, size_t *made);
 
 /*
  * Decodes and normalises the path of a request-target into out (NUL-terminated, starts with
@@ -103,8 +158,8 @@ int http_find_header(const struct http_request *req, const char *name);
 /* ---- responses and handlers ------------------------------------------------ */
 
 /* What to send: headers in *hdr (status line through the empty line), then
- * either body[0..body_len) or body_len bytes of fd from fd_off. A handler
- * fills it; the server does the I/O. */
+ * either body[0..body_len) or body_len bytes of fd from fd_off, or a body
+ * produced over time by stream(). A handler fills it; the server does the I/O. */
 struct http_response {
     struct buf *hdr; /* borrowed: the connection's header buffer, empty on entry */
     struct buf own;  /* storage a handler may use for generated bodies */
@@ -117,6 +172,12 @@ struct http_response {
     /* The handler's own, given back to done(); the server never reads them. */
     void *hold;
     int tag[2];
+    /* A streamed body (see "streamed responses" below): set stream and leave body and fd
+     * unset. stream_arg is handed to every call; wake, when set, lets another thread resume a
+     * stream that returned HTTP_STREAM_WAIT (the server takes its own reference). */
+    int (*stream)(void *arg, char *out, size_t room, size_t *len);
+    void *stream_arg;
+    struct http_stream *wake;
 };
 
 /* What done() is told about an exchange. */
@@ -136,11 +197,57 @@ struct http_handler {
                    struct http_response *res);
     /* Called once per response, written or abandoned, on the same worker:
      * account for it and release what handle() held. Also called for the
-     * error responses the server makes itself (a refused head: 400, 414,
-     * 431, 505), with hold NULL and tag[] as tag_default. May be NULL. */
+     * error responses the server makes itself (a refused head: 400, 413,
+     * 414, 431, 501, 505; a refused or late body: 400, 408, 413, 431), with
+     * hold NULL and tag[] as tag_default. May be NULL. */
     void (*done)(void *arg, int worker, const struct http_exchange *x, struct http_response *res);
     int tag_default[2]; /* tag[] given to responses the server builds itself */
+    /* Request bodies: 0 refuses every request that announces one (400), as a static
+     * handler wants; otherwise the most body bytes a request may carry (413 beyond), and
+     * handle() is called once the whole body has arrived, in req->body. While it reads a
+     * body, a connection's buffer holds the head, at most body_max bytes and one read. */
+    uint64_t body_max;
 };
+
+/*
+ * Streamed responses. A handler that sets res->stream writes the status line and its own
+ * header fields into res->hdr, ending with the empty line, but no Content-Length,
+ * Transfer-Encoding or Connection field: the server adds "Transfer-Encoding: chunked" for an
+ * HTTP/1.1 request (RFC 9112 §7.1) and sends each piece as one chunk, or ends the body by
+ * closing the connection for HTTP/1.0 (§6.3 item 8), and adds "Connection: close" when it
+ * will close. No body is sent for HEAD.
+ *
+ * The server calls stream(stream_arg, out, room, &len) on the worker thread whenever the
+ * socket has taken everything produced so far (so at most one piece of room bytes is ever
+ * buffered: a slow reader slows the producer down). It writes up to room bytes into out,
+ * sets *len, and returns:
+ *   HTTP_STREAM_MORE  out[0..len) is sent; call again when the socket has room;
+ *   HTTP_STREAM_WAIT  out[0..len) is sent; nothing more now: call again after
+ *                     http_stream_wake(res->wake) (without a wake handle, an error);
+ *   HTTP_STREAM_DONE  out[0..len) is the end of the body;
+ *   HTTP_STREAM_ERROR the body cannot be finished: the connection is closed, so the client
+ *                     sees a body without its last chunk, never a complete-looking one.
+ * MORE with *len 0 counts as WAIT. stream() must not block. It is called only between
+ * handle() and done(); it shares stream_arg with the producing thread, so locking between the
+ * two is the handler's. A stream waiting for a wake is not subject to the idle timeout; it
+ * ends when the client closes, on HTTP_STREAM_DONE/ERROR, or when the server stops.
+ */
+enum { HTTP_STREAM_ERROR = -1, HTTP_STREAM_MORE = 0, HTTP_STREAM_WAIT = 1, HTTP_STREAM_DONE = 2 };
+
+/* A wake handle: lets any thread tell a waiting stream that there is more. Reference counted:
+ * http_stream_new gives the caller one reference, the server takes another while a response
+ * uses it, and the last http_stream_free releases it. Give it to one response at a time. */
+struct http_stream;
+/* Creates a wake handle in *out (an eventfd); fails (a code from errno, e.g. out of file
+ * descriptors) when none can be made. */
+int http_stream_new(struct http_stream **out, struct sw_err *err);
+/* Wakes the stream that uses s, if it waits: its stream() is called again soon on its worker.
+ * Thread-safe and async-signal-safe (one write to an eventfd). A wake while the stream is not
+ * waiting (or before it starts) is dropped: nothing is lost, since stream() looks for data
+ * each time it is called and the producer's data is behind the handler's own lock. */
+void http_stream_wake(struct http_stream *s);
+/* Drops the caller's reference; after it the caller must not use s. Thread-safe. */
+void http_stream_free(struct http_stream *s);
 
 /* Fills res with a short text/plain error response that closes the
  * connection ("400 Bad Request\n"). */
@@ -156,6 +263,7 @@ struct http_opts {
     int64_t idle_timeout_ms;   /* idle keep-alive connections close after (default 60 s) */
     int64_t drain_timeout_ms;  /* http_server_stop gives in-flight requests this long (10 s) */
     int max_connections;       /* beyond this, 503 and close (default 10000) */
+    int64_t body_timeout_ms;   /* a request body must arrive within (default 30 s), or 408 */
 };
 void http_opts_init(struct http_opts *o);
 

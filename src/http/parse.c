@@ -12,9 +12,13 @@
  *
  * Strictness is the defence against request smuggling: anything two HTTP
  * implementations could read differently (bare CR or LF, obs-fold, whitespace
- * before a colon, Transfer-Encoding, odd Content-Length) is refused and the
- * connection closed, rather than guessed at. The server never reads request
- * bodies, so any request that announces one is refused too.
+ * before a colon, both framings, an odd Transfer-Encoding or Content-Length) is
+ * refused and the connection closed, rather than guessed at. A handler that
+ * reads no bodies gets every request that announces one refused too.
+ *
+ * The chunked decoder at the end is the one piece with state, and that state is
+ * the caller's: a small struct that says where in the chunk grammar the last
+ * byte left off, so a body is decoded once, as it arrives, in place.
  */
 #include "http/http.h"
 
@@ -27,7 +31,10 @@ enum { LINE_MORE = 0, LINE_OK = 1, LINE_LONG = 2 };
 
 /* What the header loop remembers between field lines of one head. */
 struct seen {
+    uint64_t body_max;
     int content_length;
+    int transfer_encoding;
+    int te_chunked; /* the Transfer-Encoding value was exactly "chunked" */
     int host;
     int opt_close;
     int opt_keep_alive;
@@ -204,6 +211,63 @@ static int parse_connection(const char *v, size_t n, struct seen *st)
     return 0;
 }
 
+/*
+ * Content-Length = 1*DIGIT (RFC 9110 §8.6). A list ("5, 5"), a sign, or leading zeros would
+ * be read differently by different peers, so only the plain form passes. A value too large to
+ * hold saturates: it is refused as too large, not as malformed.
+ */
+static int parse_length(const char *v, size_t n, uint64_t *out)
+{
+    uint64_t x = 0;
+    size_t i;
+
+    if (n == 0 || (n > 1 && v[0] == '0'))
+        return -400;
+    for (i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return -400;
+        x = x > (UINT64_MAX - 9) / 10 ? UINT64_MAX : x * 10 + (uint64_t)(v[i] - '0');
+    }
+    *out = x;
+    return 0;
+}
+
+/*
+ * Transfer-Encoding = #transfer-coding (RFC 9112 §6.1). Only exactly "chunked" is decoded;
+ * another list of codings is well-formed but not implemented (-501, §6.1: a server that
+ * does not understand a coding responds 501); anything else, parameters included, is -400.
+ */
+static int parse_te(const char *v, size_t n, struct seen *st)
+{
+    size_t i = 0, s;
+
+    if (ieq(v, n, "chunked")) {
+        st->te_chunked = 1;
+        return 0;
+    }
+    if (n == 0)
+        return -400;
+    while (i < n) {
+        s = i;
+        while (i < n && is_tchar((unsigned char)v[i]))
+            i++;
+        if (i == s)
+            return -400;
+        while (i < n && is_ows(v[i]))
+            i++;
+        if (i < n && v[i] != ',')
+            return -400;
+        if (i < n) {
+            i++;
+            while (i < n && is_ows(v[i]))
+                i++;
+            if (i == n)
+                return -400;
+        }
+    }
+    return 0;
+}
+
 /* Records a field the server uses; a second line of it is refused (see http.h). */
 static int keep_once(const struct http_header *h, const char **p, size_t *n)
 {
@@ -221,18 +285,34 @@ static int interpret(const struct http_header *h, struct http_request *req, stru
     size_t n = h->name_len;
 
     /*
-     * RFC 9112 §6.1-6.3: a body is framed by Transfer-Encoding or Content-Length. We read no
-     * bodies, so a framed body's bytes would be parsed as the next request: that is
-     * request smuggling (CL.TE, TE.CL, TE.TE). Any Transfer-Encoding, whatever its value,
-     * and any Content-Length but one "0" is refused, and the connection closed (§6.3 item 5
-     * for invalid lengths, including duplicates and lists).
+     * RFC 9112 §6.1-6.3: a body is framed by Transfer-Encoding or Content-Length. Without
+     * body_max we read no bodies, so a framed body's bytes would be parsed as the next
+     * request: that is request smuggling (CL.TE, TE.CL, TE.TE). Any Transfer-Encoding,
+     * whatever its value, and any Content-Length but one "0" is refused, and the connection
+     * closed (§6.3 item 5 for invalid lengths, including duplicates and lists). With
+     * body_max, one framing of one exact form is accepted: a message with both is refused
+     * (§6.1: "ought to be handled as an error", we do not guess which one a proxy used),
+     * and HTTP/1.0 never had Transfer-Encoding (§6.1, a 1.0 intermediary may not know it).
      */
-    if (ieq(name, n, "transfer-encoding"))
-        return -400;
+    if (ieq(name, n, "transfer-encoding")) {
+        if (!st->body_max || st->transfer_encoding || st->content_length || req->minor == 0)
+            return -400;
+        st->transfer_encoding = 1;
+        return parse_te(h->value, h->value_len, st);
+    }
     if (ieq(name, n, "content-length")) {
-        if (st->content_length || h->value_len != 1 || h->value[0] != '0')
+        if (st->content_length || st->transfer_encoding)
             return -400;
         st->content_length = 1;
+        if (!st->body_max)
+            return h->value_len == 1 && h->value[0] == '0' ? 0 : -400;
+        return parse_length(h->value, h->value_len, &req->content_length);
+    }
+    /* RFC 9110 §10.1.1: only "100-continue" is defined, and a 1.0 request's is ignored.
+     * It only matters where a body is read. */
+    if (st->body_max && ieq(name, n, "expect")) {
+        if (req->minor == 1 && ieq(h->value, h->value_len, "100-continue"))
+            req->expect_continue = 1;
         return 0;
     }
     /* RFC 9112 §3.2: one Host, with a valid value, or 400. */
@@ -291,11 +371,18 @@ static int need_more(size_t len, size_t max_head)
 int http_parse_request(const char *buf, size_t len, size_t max_line, size_t max_head,
                        struct http_request *req)
 {
+    return http_parse_head(buf, len, max_line, max_head, 0, req);
+}
+
+int http_parse_head(const char *buf, size_t len, size_t max_line, size_t max_head,
+                    uint64_t body_max, struct http_request *req)
+{
     struct seen st = {0};
     size_t lim, pos = 0, eol, a, alen, rest;
     int rc;
 
     memset(req, 0, sizeof(*req));
+    st.body_max = body_max;
     /* The result is an int; a head never exceeds max_head. */
     if (max_head > INT_MAX)
         max_head = INT_MAX;
@@ -343,6 +430,13 @@ int http_parse_request(const char *buf, size_t len, size_t max_line, size_t max_
 
     if (req->minor == 1 && !st.host)
         return -400;
+    /* Decided only now, so that a malformed line anywhere in the head is a 400 first. */
+    if (st.transfer_encoding && !st.te_chunked)
+        return -501;
+    req->chunked = st.te_chunked;
+    /* RFC 9110 §15.5.14: refused before any of the body is read. */
+    if (req->content_length > body_max)
+        return -413;
     /* RFC 9112 §3.2.2: with an absolute-form target the server MUST ignore Host. */
     if (req->target[0] != '/' &&
         split_absolute(req->target, req->target_len, &a, &alen, &rest) == 0) {
@@ -515,4 +609,216 @@ int http_find_header(const struct http_request *req, const char *name)
             return (int)i;
     }
     return -1;
+}
+
+/* ---- the chunked transfer coding (RFC 9112 §7.1) ------------------------------------------ */
+
+/*
+ * Where the decoder is in the grammar:
+ *   chunked-body = *chunk last-chunk trailer-section CRLF
+ *   chunk        = chunk-size [ chunk-ext ] CRLF chunk-data CRLF
+ *   chunk-ext    = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ), ext-val = token / quoted
+ *   trailer-section = *( field-line CRLF )
+ * Each state names the next byte it expects; a byte no state expects is -400, so a bare CR or
+ * LF, a space after the size with no ';' after it, or a field line folded over two lines is
+ * refused instead of being read one way here and another way by a proxy in front.
+ */
+enum {
+    CH_SIZE0,   /* the first hex digit of a chunk-size */
+    CH_SIZE,    /* more hex digits, or what follows them */
+    CH_BWS,     /* whitespace after the size or a value: only ';' may follow */
+    CH_NAME0,   /* after ';': BWS, then an extension name */
+    CH_NAME,    /* in a name: more of it, '=', ';', BWS or CR */
+    CH_NAME_WS, /* whitespace after a name: '=' or ';' */
+    CH_VAL0,    /* after '=': BWS, then a token or a quoted-string */
+    CH_VAL,     /* in a token value */
+    CH_QUOTED,  /* in a quoted-string */
+    CH_QESC,    /* after a backslash in a quoted-string */
+    CH_QEND,    /* after the closing quote */
+    CH_LF,      /* the LF ending the size line */
+    CH_DATA,    /* chunk data: `left` bytes to go */
+    CH_DATA_CR, /* the CRLF after the data */
+    CH_DATA_LF,
+    CH_TRAILER0, /* the start of a trailer field line, or the final CR */
+    CH_TNAME,    /* a trailer field name up to ':' */
+    CH_TVALUE,   /* a trailer field value up to CR */
+    CH_TLF,      /* the LF ending a trailer line */
+    CH_END_LF,   /* the LF ending the body */
+    CH_DONE,
+    CH_FAILED /* later calls give the same error; the status is kept in `left` */
+};
+
+void http_chunked_init(struct http_chunked *st, uint64_t max)
+{
+    memset(st, 0, sizeof(*st));
+    st->max = max;
+    st->state = CH_SIZE0;
+}
+
+/* RFC 9110 §5.5 field-vchar, SP and HTAB: the bytes a field value may hold. */
+static int is_field_byte(unsigned char c)
+{
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+/* RFC 9110 §5.6.4: qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text. */
+static int is_qdtext(unsigned char c)
+{
+    return is_field_byte(c) && c != '"' && c != '\\';
+}
+
+/* What may follow a chunk-size or an extension value: ';', BWS or the CR ending the line. */
+static int after_value(unsigned char c)
+{
+    if (c == ';')
+        return CH_NAME0;
+    if (is_ows((char)c))
+        return CH_BWS;
+    if (c == '\r')
+        return CH_LF;
+    return -1;
+}
+
+static int fail(struct http_chunked *st, int status)
+{
+    st->state = CH_FAILED;
+    st->left = (uint64_t)-status;
+    return status;
+}
+
+int http_chunked_decode(struct http_chunked *st, const char *in, size_t len, char *out,
+                        size_t *used, size_t *made)
+{
+    size_t i = 0, o = 0, k;
+    int next, d, rc = 0;
+
+    *used = 0;
+    *made = 0;
+    if (st->state == CH_DONE)
+        return 1;
+    if (st->state == CH_FAILED)
+        return -(int)st->left;
+    while (i < len) {
+        unsigned char c = (unsigned char)in[i];
+
+        if (st->state == CH_DATA) {
+            /* The one state that takes more than a byte: as much of the chunk as is here. */
+            k = len - i < st->left ? len - i : (size_t)st->left;
+            memmove(out + o, in + i, k);
+            i += k;
+            o += k;
+            st->left -= k;
+            st->total += k;
+            if (st->left == 0)
+                st->state = CH_DATA_CR;
+            continue;
+        }
+        i++;
+        /* Bounds, counted per byte so that no line or section grows without limit. */
+        if (st->state <= CH_LF && ++st->line > HTTP_MAX_CHUNK_LINE) {
+            rc = fail(st, -400);
+            goto out;
+        }
+        if (st->state >= CH_TRAILER0 && st->state <= CH_END_LF && ++st->line > HTTP_MAX_TRAILER) {
+            rc = fail(st, -431);
+            goto out;
+        }
+
+        next = -1;
+        switch (st->state) {
+        case CH_SIZE0:
+        case CH_SIZE:
+            if ((d = hexval((char)c)) >= 0) {
+                /* RFC 9112 §7.1: a recipient MUST anticipate sizes too large for its
+                 * integers; a size past max is 413 as soon as its digits say so. */
+                if (st->left > (UINT64_MAX >> 4)) {
+                    rc = fail(st, -413);
+                    goto out;
+                }
+                st->left = st->left << 4 | (uint64_t)d;
+                if (st->left > st->max - st->total) {
+                    rc = fail(st, -413);
+                    goto out;
+                }
+                next = CH_SIZE;
+            } else if (st->state == CH_SIZE) {
+                next = after_value(c);
+            }
+            break;
+        case CH_BWS:
+            next = c == ';' ? CH_NAME0 : is_ows((char)c) ? CH_BWS : -1;
+            break;
+        case CH_NAME0:
+            next = is_ows((char)c) ? CH_NAME0 : is_tchar(c) ? CH_NAME : -1;
+            break;
+        case CH_NAME:
+            if (is_tchar(c))
+                next = CH_NAME;
+            else if (c == '=')
+                next = CH_VAL0;
+            else
+                next = after_value(c) == CH_BWS ? CH_NAME_WS : after_value(c);
+            break;
+        case CH_NAME_WS:
+            next = c == '=' ? CH_VAL0 : c == ';' ? CH_NAME0 : is_ows((char)c) ? CH_NAME_WS : -1;
+            break;
+        case CH_VAL0:
+            next = is_ows((char)c) ? CH_VAL0 : c == '"' ? CH_QUOTED : is_tchar(c) ? CH_VAL : -1;
+            break;
+        case CH_VAL:
+            next = is_tchar(c) ? CH_VAL : after_value(c);
+            break;
+        case CH_QUOTED:
+            next = c == '"' ? CH_QEND : c == '\\' ? CH_QESC : is_qdtext(c) ? CH_QUOTED : -1;
+            break;
+        case CH_QESC: /* quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text ) */
+            next = is_field_byte(c) ? CH_QUOTED : -1;
+            break;
+        case CH_QEND:
+            next = after_value(c);
+            break;
+        case CH_LF:
+            if (c == '\n') {
+                next = st->left ? CH_DATA : CH_TRAILER0;
+                st->line = 0;
+            }
+            break;
+        case CH_DATA_CR:
+            next = c == '\r' ? CH_DATA_LF : -1;
+            break;
+        case CH_DATA_LF:
+            next = c == '\n' ? CH_SIZE0 : -1;
+            break;
+        case CH_TRAILER0:
+            /* RFC 9112 §7.1.2: trailers are field lines; whitespace first would be obs-fold
+             * or whitespace before a name (§5.2, §2.2): refused, as in the head. */
+            next = c == '\r' ? CH_END_LF : is_tchar(c) ? CH_TNAME : -1;
+            break;
+        case CH_TNAME:
+            next = is_tchar(c) ? CH_TNAME : c == ':' ? CH_TVALUE : -1;
+            break;
+        case CH_TVALUE:
+            next = c == '\r' ? CH_TLF : is_field_byte(c) ? CH_TVALUE : -1;
+            break;
+        case CH_TLF:
+            next = c == '\n' ? CH_TRAILER0 : -1;
+            break;
+        case CH_END_LF:
+            if (c == '\n') {
+                st->state = CH_DONE;
+                rc = 1;
+                goto out;
+            }
+            break;
+        }
+        if (next < 0) {
+            rc = fail(st, -400);
+            goto out;
+        }
+        st->state = next;
+    }
+out:
+    *used = i;
+    *made = o;
+    return rc;
 }

@@ -16,6 +16,14 @@
  * Listener sets are replaced by the thread that owns the server (a SIGHUP
  * reload, say) and handed to each worker through its wake-up eventfd; a
  * worker adopts them between two turns of its loop.
+ *
+ * Request bodies and streamed responses are for handlers that ask for them,
+ * and their state lives off the static path: a connection carries a pointer
+ * to a body being read (the read buffer then grows to hold head and body, and
+ * a chunked body is decoded in place) and one to a stream being written (one
+ * fixed buffer per stream, refilled only when the socket took the last piece,
+ * and an eventfd of its own that other threads write to wake it). Both are
+ * NULL, and cost one test each, for every request the edge serves.
  */
 #include "http/http.h"
 
@@ -44,7 +52,13 @@
 #define TAG_LISTENER 1
 #define TAG_CONN 2
 #define TAG_WAKE 3
+#define TAG_STREAM 4
 #define CACHELINE 64
+/* A streamed response's buffer: room for one piece, with space before it for
+ * the chunk-size line and after it for the CRLF and the last chunk. */
+#define STREAM_ROOM 16384
+#define STREAM_PRE 16
+#define STREAM_POST 8
 
 /* ---- listening sockets ------------------------------------------------------ */
 
@@ -52,6 +66,7 @@ struct binding {
     char *addr;
     const struct http_handler *h;
     void *arg;
+    uint64_t body_max;         /* h->body_max, kept where sizes cannot overflow */
     int fds[HTTP_MAX_WORKERS]; /* worker w owns fds[w] */
 };
 
@@ -136,6 +151,7 @@ static struct binding *binding_new(const struct http_listener *l, int nworkers, 
     b->addr = xstrdup(l->addr);
     b->h = l->handler;
     b->arg = l->arg;
+    b->body_max = l->handler->body_max < SIZE_MAX / 4 ? l->handler->body_max : SIZE_MAX / 4;
     for (int i = 0; i < HTTP_MAX_WORKERS; i++)
         b->fds[i] = -1;
     for (int i = 0; i < nworkers; i++) {
@@ -161,6 +177,39 @@ struct lsn {
     int fd;
 };
 
+/* A request body being read: the head is rbuf[0..head_len), the body (decoded
+ * so far) follows it, then bytes not yet decoded. */
+struct body_rd {
+    size_t head_len;
+    size_t cap;    /* the most rbuf may grow to for this body */
+    int chunked;   /* else Content-Length: want bytes */
+    uint64_t want; /* Content-Length */
+    struct http_chunked dec;
+    size_t cont_sent;    /* bytes of "100 Continue" sent, when one is owed */
+    int cont;            /* a 100 Continue is owed and not completely sent */
+    int64_t deadline_ms; /* body timeout */
+    int expired;         /* past it: answer 408 */
+};
+
+/* A wake handle (see http.h): refs counts the creator's and the server's. */
+struct http_stream {
+    int tag;
+    int efd;
+    atomic_int refs;
+    struct conn *c; /* the connection streaming with it; worker only */
+};
+
+/* A streamed response being written: buf[off..len) is still to send. */
+struct stream_out {
+    struct http_stream *hs; /* the server's reference to res->wake, or NULL */
+    size_t off, len;
+    int chunked; /* HTTP/1.1: each piece is a chunk; else close-delimited */
+    int done;    /* the producer said DONE (or HEAD): nothing after buf */
+    int wait;    /* the producer said WAIT: once buf is sent, no EPOLLOUT until woken */
+    uint64_t sent;
+    char buf[STREAM_PRE + STREAM_ROOM + STREAM_POST];
+};
+
 struct conn {
     int tag;
     int fd;
@@ -173,6 +222,8 @@ struct conn {
     uint64_t body_off;
     int busy; /* a response is being written */
     int64_t head_start_ms, last_ms, req_start_us;
+    struct body_rd *body;  /* a request body is being read (handlers with body_max) */
+    struct stream_out *st; /* the response is streamed */
     char method[8];
     char target[256];
     struct conn *prev, *next;
@@ -191,6 +242,10 @@ struct worker {
     size_t nlsns;
     struct conn *conns;
     long nconns;
+    /* Wake handles no longer used by a stream, released after the current batch of
+     * events, which may still hold an event pointing at one of them. */
+    struct http_stream **dead;
+    size_t ndead, dcap;
     char date[40];
     time_t date_sec;
     int listening;
@@ -234,11 +289,165 @@ static void update_date(struct worker *w)
     w->date_sec = t;
 }
 
+static void set_events(struct worker *w, struct conn *c, uint32_t ev)
+{
+    struct epoll_event e = {.events = ev, .data.ptr = c};
+    epoll_ctl(w->ep, EPOLL_CTL_MOD, c->fd, &e);
+}
+
+/* ---- wake handles and streamed responses -------------------------------------- */
+
+int http_stream_new(struct http_stream **out, struct sw_err *err)
+{
+    struct http_stream *s = xcalloc(1, sizeof(*s));
+    s->tag = TAG_STREAM;
+    s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s->efd < 0) {
+        int e = errno;
+        free(s);
+        return sw_err_sys(err, e, "eventfd for a streamed response");
+    }
+    atomic_init(&s->refs, 1);
+    *out = s;
+    return 0;
+}
+
+void http_stream_wake(struct http_stream *s)
+{
+    uint64_t one = 1;
+    /* Non-blocking, and the counter cannot overflow in practice; any error only means
+     * the stream is woken already. */
+    while (write(s->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+        ;
+}
+
+void http_stream_free(struct http_stream *s)
+{
+    if (s && atomic_fetch_sub(&s->refs, 1) == 1) {
+        close(s->efd);
+        free(s);
+    }
+}
+
+static void release_dead(struct worker *w)
+{
+    for (size_t i = 0; i < w->ndead; i++)
+        http_stream_free(w->dead[i]);
+    w->ndead = 0;
+}
+
+/* Sets up the stream a handler asked for. The server owns the framing fields
+ * (http.h), so they are added here, before the empty line that ends the head. */
+static int stream_start(struct worker *w, struct conn *c, const struct http_request *req)
+{
+    struct http_response *r = &c->res;
+    struct buf *h = &c->hdr;
+    if (h->len < 4 || memcmp(h->data + h->len - 4, "\r\n\r\n", 4) != 0)
+        return -1;
+    struct stream_out *st = xmalloc(sizeof(*st));
+    memset(st, 0, offsetof(struct stream_out, buf));
+    if (r->wake) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = r->wake};
+        if (epoll_ctl(w->ep, EPOLL_CTL_ADD, r->wake->efd, &ev) < 0) {
+            free(st);
+            return -1;
+        }
+        atomic_fetch_add(&r->wake->refs, 1);
+        r->wake->c = c;
+        st->hs = r->wake;
+    }
+    st->chunked = req->minor == 1;
+    st->done = req->method == HTTP_HEAD;
+    /* RFC 9112 §6.3 item 8: without chunked, only the close ends the body. */
+    if (!st->chunked)
+        r->close = 1;
+    h->len -= 2;
+    h->data[h->len] = '\0';
+    if (st->chunked)
+        buf_adds(h, "Transfer-Encoding: chunked\r\n");
+    if (r->close)
+        buf_adds(h, "Connection: close\r\n");
+    buf_adds(h, "\r\n");
+    c->st = st;
+    return 0;
+}
+
+static void stream_end(struct worker *w, struct conn *c)
+{
+    struct http_stream *hs = c->st->hs;
+    if (hs) {
+        epoll_ctl(w->ep, EPOLL_CTL_DEL, hs->efd, NULL);
+        hs->c = NULL;
+        if (w->ndead == w->dcap) {
+            w->dcap = w->dcap ? 2 * w->dcap : 16;
+            w->dead = xrealloc(w->dead, w->dcap * sizeof(*w->dead));
+        }
+        w->dead[w->ndead++] = hs;
+    }
+    free(c->st);
+    c->st = NULL;
+}
+
+/* Asks the producer for the next piece and frames it. 0: buf holds what to
+ * send next (or the producer waits), -1: the stream failed. */
+static int stream_produce(struct conn *c)
+{
+    struct stream_out *st = c->st;
+    struct http_response *r = &c->res;
+    size_t n = 0;
+    int rc = r->stream(r->stream_arg, st->buf + STREAM_PRE, STREAM_ROOM, &n);
+    if (rc == HTTP_STREAM_MORE && n == 0)
+        rc = HTTP_STREAM_WAIT;
+    if ((rc != HTTP_STREAM_MORE && rc != HTTP_STREAM_WAIT && rc != HTTP_STREAM_DONE) ||
+        n > STREAM_ROOM || (rc == HTTP_STREAM_WAIT && !st->hs))
+        return -1;
+    st->off = STREAM_PRE;
+    st->len = STREAM_PRE + n;
+    if (st->chunked && n > 0) {
+        /* RFC 9112 §7.1: chunk-size in hex, CRLF, the data, CRLF. */
+        char line[STREAM_PRE];
+        int k = snprintf(line, sizeof(line), "%zx\r\n", n);
+        st->off -= (size_t)k;
+        memcpy(st->buf + st->off, line, (size_t)k);
+        memcpy(st->buf + st->len, "\r\n", 2);
+        st->len += 2;
+    }
+    if (rc == HTTP_STREAM_DONE) {
+        st->done = 1;
+        if (st->chunked) { /* last-chunk and an empty trailer section */
+            memcpy(st->buf + st->len, "0\r\n\r\n", 5);
+            st->len += 5;
+        }
+    }
+    st->wait = rc == HTTP_STREAM_WAIT;
+    return 0;
+}
+
+/* A wake handle's eventfd fired: resume its stream if it is waiting. The
+ * connection is only re-armed for EPOLLOUT here, never written or closed, so
+ * no later event of this batch can find it freed. */
+static void stream_woken(struct worker *w, struct http_stream *hs)
+{
+    uint64_t v;
+    ssize_t ignored = read(hs->efd, &v, sizeof(v));
+    (void)ignored;
+    struct conn *c = hs->c;
+    if (!c || !c->st || !c->st->wait)
+        return;
+    c->st->wait = 0;
+    if (c->st->off == c->st->len)
+        set_events(w, c, EPOLLOUT);
+}
+
 static void exchange_done(struct worker *w, struct conn *c, int completed)
 {
     struct http_response *r = &c->res;
     struct http_exchange x = {c->method, c->target, c->hdr.len + r->body_len,
                               now_us() - c->req_start_us, completed};
+    if (c->st) {
+        x.bytes += c->st->sent;
+        stream_end(w, c);
+    }
     if (c->b->h->done)
         c->b->h->done(c->b->arg, w->id, &x, r);
     r->hold = NULL;
@@ -259,6 +468,7 @@ static void conn_close(struct worker *w, struct conn *c)
         c->next->prev = c->prev;
     buf_free(&c->hdr);
     buf_free(&c->res.own);
+    free(c->body);
     free(c->rbuf);
     free(c);
     w->nconns--;
@@ -266,13 +476,8 @@ static void conn_close(struct worker *w, struct conn *c)
     atomic_fetch_sub_explicit(&w->open_conns, 1, memory_order_relaxed);
 }
 
-static void set_events(struct worker *w, struct conn *c, uint32_t ev)
-{
-    struct epoll_event e = {.events = ev, .data.ptr = c};
-    epoll_ctl(w->ep, EPOLL_CTL_MOD, c->fd, &e);
-}
-
-/* Writes as much of the response as the socket takes. 1: done, 0: blocked, -1: error. */
+/* Writes as much of the response as the socket takes. 1: done, 0: blocked,
+ * 2: a stream waits for its producer, -1: error. */
 static int conn_flush(struct worker *w, struct conn *c)
 {
     struct http_response *r = &c->res;
@@ -308,6 +513,24 @@ static int conn_flush(struct worker *w, struct conn *c)
             if (k == 0)
                 return -1; /* the cached blob shrank: never send a short body silently */
             c->body_off += (size_t)k;
+            continue;
+        }
+        if (c->st) {
+            struct stream_out *st = c->st;
+            if (st->off < st->len) {
+                ssize_t k = send(c->fd, st->buf + st->off, st->len - st->off, MSG_NOSIGNAL);
+                if (k < 0)
+                    return errno == EAGAIN || errno == EINTR ? 0 : -1;
+                st->off += (size_t)k;
+                st->sent += (size_t)k;
+                continue;
+            }
+            if (st->done)
+                return 1;
+            if (st->wait)
+                return 2;
+            if (stream_produce(c) < 0)
+                return -1;
             continue;
         }
         return 1;
@@ -348,6 +571,11 @@ static int conn_send(struct worker *w, struct conn *c)
         set_events(w, c, EPOLLOUT);
         return 0;
     }
+    if (st == 2) {
+        /* Nothing to write until a wake: watch only for the client going away. */
+        set_events(w, c, EPOLLRDHUP);
+        return 0;
+    }
     int close_after = c->res.close;
     exchange_done(w, c, 1);
     if (close_after) {
@@ -357,29 +585,155 @@ static int conn_send(struct worker *w, struct conn *c)
     return 0;
 }
 
+/* ---- request bodies ----------------------------------------------------------- */
+
+static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+/* Sends what is left of an owed 100 Continue. 0: sent, or waiting for EPOLLOUT
+ * (b->cont still set); -1: c was closed. */
+static int send_continue(struct worker *w, struct conn *c)
+{
+    struct body_rd *b = c->body;
+    while (b->cont_sent < sizeof(continue_line) - 1) {
+        ssize_t k = send(c->fd, continue_line + b->cont_sent,
+                         sizeof(continue_line) - 1 - b->cont_sent, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && errno == EAGAIN) {
+            set_events(w, c, EPOLLOUT);
+            return 0;
+        }
+        if (k < 0) {
+            conn_close(w, c);
+            return -1;
+        }
+        b->cont_sent += (size_t)k;
+    }
+    b->cont = 0;
+    return 0;
+}
+
+/* A head that announces a body: read the body before calling the handler.
+ * Returns -1 when c was closed. */
+static int body_begin(struct worker *w, struct conn *c, const struct http_request *req,
+                      size_t head_len)
+{
+    struct body_rd *b = xcalloc(1, sizeof(*b));
+    b->head_len = head_len;
+    b->chunked = req->chunked;
+    b->want = req->content_length;
+    if (b->chunked) {
+        http_chunked_init(&b->dec, c->b->body_max);
+        /* The body is decoded in place, so the buffer holds the head, at most
+         * body_max bytes of body and one read of what follows. */
+        b->cap = head_len + (size_t)c->b->body_max + MAX_HEAD;
+    } else {
+        b->cap = head_len + (size_t)b->want;
+    }
+    b->deadline_ms = time_mono_ms() + w->s->o.body_timeout_ms;
+    /* RFC 9110 §10.1.1: the client waits for 100 before it sends the body; a
+     * body already arriving needs none. */
+    b->cont = req->expect_continue && c->rlen == head_len;
+    c->body = b;
+    note_request(c, req);
+    return b->cont ? send_continue(w, c) : 0;
+}
+
+/* Takes in what arrived of the body. 1: complete, with *req re-parsed from
+ * the head (its pointers moved with the buffer) and the body in req->body,
+ * and *used the bytes of both; 0: more needed; or a negative status. */
+static int body_step(struct conn *c, struct http_request *req, size_t *used)
+{
+    struct body_rd *b = c->body;
+    size_t blen;
+    if (b->expired)
+        return -408; /* RFC 9110 §15.5.9 */
+    if (b->cont)
+        return 0; /* the 100 goes out whole before any final response */
+    if (b->chunked) {
+        /* Undecoded bytes start where the decoded body ends: every earlier call
+         * consumed all it was given. */
+        size_t at = b->head_len + (size_t)b->dec.total, u, m;
+        char *p = c->rbuf + at;
+        int rc = http_chunked_decode(&b->dec, p, c->rlen - at, p, &u, &m);
+        if (rc < 0)
+            return rc;
+        memmove(p + m, p + u, c->rlen - at - u);
+        c->rlen -= u - m;
+        if (rc == 0)
+            return 0;
+        blen = (size_t)b->dec.total;
+    } else {
+        if (c->rlen - b->head_len < b->want)
+            return 0;
+        blen = (size_t)b->want;
+    }
+    if (http_parse_head(c->rbuf, b->head_len, MAX_LINE, MAX_HEAD, c->b->body_max, req) !=
+        (int)b->head_len)
+        return -500; /* the same bytes parsed a moment ago: cannot happen */
+    req->body = c->rbuf + b->head_len;
+    req->body_len = blen;
+    *used = b->head_len + blen;
+    return 1;
+}
+
+/* The body is done with: give back the memory it needed. */
+static void body_end(struct conn *c)
+{
+    free(c->body);
+    c->body = NULL;
+    if (c->rcap > MAX_HEAD && c->rlen <= MAX_HEAD) {
+        c->rbuf = xrealloc(c->rbuf, MAX_HEAD);
+        c->rcap = MAX_HEAD;
+    }
+}
+
 /* Parses and answers every complete request in the buffer, one at a time. */
 static int conn_process(struct worker *w, struct conn *c)
 {
     while (!c->busy && c->rlen > 0) {
         struct http_request req;
-        int n = http_parse_request(c->rbuf, c->rlen, MAX_LINE, MAX_HEAD, &req);
-        if (n == 0 && c->rlen < MAX_HEAD)
-            return 0;
-        c->req_start_us = now_us();
+        size_t used = 0;
+        int n;
+        if (c->body) {
+            n = body_step(c, &req, &used);
+            if (n == 0)
+                return 0;
+        } else {
+            n = http_parse_head(c->rbuf, c->rlen, MAX_LINE, MAX_HEAD, c->b->body_max, &req);
+            if (n == 0 && c->rlen < MAX_HEAD)
+                return 0;
+            c->req_start_us = now_us();
+            if (n > 0 && (req.chunked | (req.content_length != 0))) {
+                if (body_begin(w, c, &req, (size_t)n) < 0)
+                    return -1;
+                continue;
+            }
+            used = (size_t)n;
+        }
         start_response(w, c);
         update_date(w);
         if (n <= 0) {
-            snprintf(c->method, sizeof(c->method), "-");
-            snprintf(c->target, sizeof(c->target), "-");
+            if (!c->body) {
+                snprintf(c->method, sizeof(c->method), "-");
+                snprintf(c->target, sizeof(c->target), "-");
+            }
             http_respond_error(&c->res, n == 0 ? 431 : -n, w->date);
             c->rlen = 0;
         } else {
             note_request(c, &req);
             c->res.close = !req.keep_alive || atomic_load(&w->s->draining);
             c->b->h->handle(c->b->arg, w->id, &req, w->date, &c->res);
-            memmove(c->rbuf, c->rbuf + n, c->rlen - (size_t)n);
-            c->rlen -= (size_t)n;
+            if (c->res.stream && stream_start(w, c, &req) < 0) {
+                buf_reset(&c->hdr);
+                buf_reset(&c->res.own);
+                http_respond_error(&c->res, 500, w->date);
+            }
+            memmove(c->rbuf, c->rbuf + used, c->rlen - used);
+            c->rlen -= used;
         }
+        if (c->body)
+            body_end(c);
         c->head_start_ms = c->rlen ? time_mono_ms() : 0;
         if (conn_send(w, c) < 0)
             return -1;
@@ -393,7 +747,8 @@ static void conn_readable(struct worker *w, struct conn *c)
         if (c->busy)
             return;
         if (c->rlen == c->rcap) {
-            if (c->rcap >= MAX_HEAD) {
+            size_t lim = c->body ? c->body->cap : MAX_HEAD;
+            if (c->rcap >= lim) {
                 if (conn_process(w, c) < 0)
                     return;
                 if (c->rlen == c->rcap)
@@ -401,6 +756,8 @@ static void conn_readable(struct worker *w, struct conn *c)
                 continue;
             }
             c->rcap = c->rcap ? c->rcap * 2 : 4096;
+            if (c->rcap > lim)
+                c->rcap = lim;
             c->rbuf = xrealloc(c->rbuf, c->rcap);
         }
         size_t room = c->rcap - c->rlen;
@@ -425,8 +782,8 @@ static void conn_readable(struct worker *w, struct conn *c)
          * calls of a small keep-alive request. */
         int drained = (size_t)k < room;
         /* Re-parse only when a line may have ended: keeps byte-at-a-time
-         * clients linear instead of quadratic. */
-        if (!memchr(c->rbuf + old, '\n', (size_t)k) && c->rlen < MAX_HEAD) {
+         * clients linear instead of quadratic. (A body is decoded as it comes.) */
+        if (!c->body && !memchr(c->rbuf + old, '\n', (size_t)k) && c->rlen < MAX_HEAD) {
             if (drained)
                 return;
             continue;
@@ -439,6 +796,16 @@ static void conn_readable(struct worker *w, struct conn *c)
 static void conn_writable(struct worker *w, struct conn *c)
 {
     c->last_ms = time_mono_ms();
+    if (c->body) {
+        /* While a body is read, the one thing written is a 100 Continue. */
+        if (send_continue(w, c) < 0 || c->body->cont)
+            return;
+        set_events(w, c, EPOLLIN | EPOLLRDHUP);
+        if (conn_process(w, c) < 0)
+            return;
+        conn_readable(w, c);
+        return;
+    }
     if (conn_send(w, c) < 0 || c->busy)
         return;
     set_events(w, c, EPOLLIN | EPOLLRDHUP);
@@ -548,11 +915,18 @@ static void sweep(struct worker *w, int draining)
     struct conn *next;
     for (struct conn *c = w->conns; c; c = next) {
         next = c->next;
-        int expired = c->rlen && !c->busy ? now - c->head_start_ms > o->header_timeout_ms
-                                          : now - c->last_ms > o->idle_timeout_ms;
+        /* A stream waiting for its producer lasts as long as the handler wants. */
+        int waiting = c->st && c->st->wait && c->st->off == c->st->len;
+        int expired = c->body               ? now > c->body->deadline_ms
+                      : waiting             ? 0
+                      : c->rlen && !c->busy ? now - c->head_start_ms > o->header_timeout_ms
+                                            : now - c->last_ms > o->idle_timeout_ms;
         if (expired)
             atomic_fetch_add_explicit(&w->timeouts, 1, memory_order_relaxed);
-        if (expired || (draining && !c->busy && !c->rlen))
+        if (expired && c->body && !(c->body->cont && c->body->cont_sent)) {
+            c->body->expired = 1;
+            conn_process(w, c);
+        } else if (expired || (draining && ((!c->busy && !c->rlen) || waiting)))
             conn_close(w, c);
     }
 }
@@ -589,16 +963,20 @@ static void *worker_main(void *arg)
             } else if (tag == TAG_LISTENER) {
                 if (!atomic_load(&s->draining))
                     accept_all(w, evs[i].data.ptr);
+            } else if (tag == TAG_STREAM) {
+                stream_woken(w, evs[i].data.ptr);
             } else {
                 struct conn *c = evs[i].data.ptr;
                 if (evs[i].events & EPOLLOUT)
                     conn_writable(w, c);
-                else if (c->busy && (evs[i].events & (EPOLLERR | EPOLLHUP)))
+                else if (c->busy && (evs[i].events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)))
                     conn_close(w, c);
                 else if (!c->busy)
                     conn_readable(w, c);
             }
         }
+        if (w->ndead)
+            release_dead(w);
         int64_t now = time_mono_ms();
         if (now - last_sweep >= 1000) {
             sweep(w, 0);
@@ -607,6 +985,7 @@ static void *worker_main(void *arg)
     }
     while (w->conns)
         conn_close(w, w->conns);
+    release_dead(w);
     stop_listening(w);
     return NULL;
 }
@@ -616,6 +995,8 @@ static void *worker_main(void *arg)
 const char *http_reason(int status)
 {
     switch (status) {
+    case 100:
+        return "Continue";
     case 200:
         return "OK";
     case 206:
@@ -644,6 +1025,8 @@ const char *http_reason(int status)
         return "Request Header Fields Too Large";
     case 500:
         return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
     case 503:
         return "Service Unavailable";
     case 505:
@@ -678,6 +1061,7 @@ void http_opts_init(struct http_opts *o)
     o->idle_timeout_ms = 60000;
     o->drain_timeout_ms = 10000;
     o->max_connections = 10000;
+    o->body_timeout_ms = 30000;
 }
 
 static void raise_fd_limit(void)
@@ -842,6 +1226,7 @@ void http_server_free(struct http_server *s)
             free(w->next);
         }
         free(w->lsns);
+        free(w->dead);
         if (w->ep > 0)
             close(w->ep);
         if (w->wake > 0)

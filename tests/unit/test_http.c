@@ -1,8 +1,10 @@
 /*
- * Unit tests for the edge server's HTTP/1.1 request parser and path normaliser: valid heads,
- * keep-alive rules, pipelining, every prefix of a valid head, each strictness rule, request
- * smuggling variants, the size bounds, traversal in every encoding, and the llhttp request
- * conformance cases from ../shared/conformance/ when that folder exists.
+ * Unit tests for the HTTP/1.1 request parser and path normaliser: valid heads, keep-alive
+ * rules, pipelining, every prefix of a valid head, each strictness rule, request smuggling
+ * variants, the size bounds, traversal in every encoding; the body framing rules for a handler
+ * that reads bodies and the chunked decoder (every case also fed byte by byte and in place);
+ * and the llhttp request conformance cases from ../shared/conformance/ when that folder
+ * exists, parsed as the edge parses them and through a body-reading configuration.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -565,6 +567,339 @@ static void test_path_out_bounds(void **state)
     assert_int_equal(http_path_normalize("/ab/cd", 6, out, 7), 6);
 }
 
+/* ---- request bodies: framing in the head ------------------------------------- */
+
+#define BODY_MAX 1000
+#define PARSE_B(lit, req)                                                                          \
+    http_parse_head((lit), sizeof(lit) - 1, MAX_LINE, MAX_HEAD, BODY_MAX, (req))
+#define EXPECT_B(lit, rc)                                                                          \
+    do {                                                                                           \
+        struct http_request r_;                                                                    \
+        int got_ = PARSE_B(lit, &r_);                                                              \
+        if (got_ != (rc))                                                                          \
+            print_error("%s:%d: got %d, want %d\n", __FILE__, __LINE__, got_, (int)(rc));          \
+        assert_int_equal(got_, (rc));                                                              \
+    } while (0)
+
+static void test_body_framing(void **state)
+{
+    static const char cl[] = "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\nbody...";
+    static const char te[] =
+        "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n5\r\n";
+    struct http_request r;
+    size_t n;
+
+    /* The head ends where the body starts; the body is not the parser's. */
+    assert_int_equal(PARSE_B(cl, &r), sizeof(cl) - 1 - 7);
+    assert_int_equal(r.content_length, 1000);
+    assert_int_equal(r.chunked, 0);
+    assert_int_equal(r.expect_continue, 0);
+    assert_null(r.body);
+    assert_int_equal(PARSE_B(te, &r), sizeof(te) - 1 - 3);
+    assert_int_equal(r.chunked, 1);
+    assert_int_equal(r.content_length, 0);
+    /* Every prefix of a head with a body only asks for more. */
+    for (n = 0; n < sizeof(cl) - 1 - 7; n++)
+        assert_int_equal(http_parse_head(cl, n, MAX_LINE, MAX_HEAD, BODY_MAX, &r), 0);
+    /* Without body_max, the same heads are refused as ever (smuggling defence). */
+    assert_int_equal(PARSE(cl, &r), -400);
+    assert_int_equal(PARSE(te, &r), -400);
+    assert_int_equal(http_parse_head(cl, sizeof(cl) - 1, MAX_LINE, MAX_HEAD, 0, &r), -400);
+
+    assert_true(PARSE_B("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", &r) > 0);
+    assert_int_equal(r.content_length, 0);
+    assert_true(PARSE_B("POST / HTTP/1.0\r\nContent-Length: 7\r\n\r\n", &r) > 0);
+    assert_int_equal(r.content_length, 7);
+    assert_true(PARSE_B("GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r) > 0);
+    assert_int_equal(r.content_length + (uint64_t)r.chunked, 0);
+
+    /* RFC 9110 §15.5.14: a declared length over body_max is 413, at the end of the head. */
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\n\r\n", -413);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n", -413);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\n", 0);
+    /* ... but a malformed line after it still makes it a 400. */
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\nX : y\r\n\r\n", -400);
+    EXPECT_B("POST / HTTP/1.1\r\nContent-Length: 1001\r\n\r\n", -400); /* no Host */
+
+    /* Expect: 100-continue (RFC 9110 §10.1.1), ignored for HTTP/1.0 and without bodies. */
+    assert_true(
+        PARSE_B("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 5\r\n\r\n",
+                &r) > 0);
+    assert_int_equal(r.expect_continue, 1);
+    assert_true(
+        PARSE_B("POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", &r) > 0);
+    assert_int_equal(r.expect_continue, 0);
+    assert_true(PARSE_B("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continued\r\n\r\n", &r) > 0);
+    assert_int_equal(r.expect_continue, 0);
+    assert_true(PARSE("GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n", &r) > 0);
+    assert_int_equal(r.expect_continue, 0);
+}
+
+static void test_body_smuggling(void **state)
+{
+    /* RFC 9112 §6.1, §6.3: both framings, in either order, on a body-reading handler. */
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n"
+             "\r\n0\r\n\r\nG",
+             -400);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n"
+             "\r\n5c\r\nGPOST / HTTP/1.1\r\n\r\n0\r\n\r\n",
+             -400);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n",
+             -400);
+    /* Transfer-Encoding in HTTP/1.0, or on two lines (even both "chunked"). */
+    EXPECT_B("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", -400);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+             "Transfer-Encoding: chunked\r\n\r\n",
+             -400);
+    /* A coding list other than exactly "chunked": 501 when well-formed, else 400. */
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", -501);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", -501);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n", -501);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n", -501);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;q=1\r\n\r\n", -400);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked,\r\n\r\n", -400);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,chunked\r\n\r\n", -400);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \"chunked\"\r\n\r\n", -400);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n\r\n", -400);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n", -400);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\x0b"
+             "chunked\r\n\r\n",
+             -400);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nX: y\r\n Transfer-Encoding: chunked\r\n\r\n", -400);
+    /* The 501 waits for the end of the head, so a later smuggling line is still 400. */
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nContent-Length: 1\r\n\r\n",
+             -400);
+    /* Content-Length: one plain decimal number, on one line. */
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", -400);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\ncontent-length: 6\r\n\r\n", -400);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", -400);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n", -400);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -5\r\n\r\n", -400);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 05\r\n\r\n", -400);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x5\r\n\r\n", -400);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5 5\r\n\r\n", -400);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", -400);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n", 0);
+    EXPECT_B("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5x\r\n", -400);
+}
+
+/* ---- the chunked decoder -------------------------------------------------------------- */
+
+/* Decodes in[0..len) with max, all at once, then one byte at a time and in place, and checks
+ * the three agree. Returns the result; *out gets the body (NUL-terminated), *used the bytes
+ * of the chunked body. */
+static int chunked(const char *in, size_t len, uint64_t max, char *out, size_t outlen, size_t *used)
+{
+    struct http_chunked st, st1;
+    size_t u, m, i, total_u = 0, total_m = 0, u1, m1;
+    char *copy = malloc(len + 1);
+    char *slow = malloc(len + 1);
+    int rc, rc1 = 0;
+
+    assert_non_null(copy);
+    assert_non_null(slow);
+    assert_true(outlen > len);
+    http_chunked_init(&st, max);
+    rc = http_chunked_decode(&st, in, len, out, &u, &m);
+    assert_true(u <= len && m <= u);
+    if (rc == 0)
+        assert_int_equal(u, len);
+    out[m] = '\0';
+    *used = u;
+
+    /* Byte by byte: the same result, the same body, at the same place. */
+    http_chunked_init(&st1, max);
+    for (i = 0; i < len; i++) {
+        rc1 = http_chunked_decode(&st1, in + i, 1, slow + total_m, &u1, &m1);
+        total_u += u1;
+        total_m += m1;
+        if (rc1 != 0)
+            break;
+    }
+    assert_int_equal(rc1, rc);
+    if (rc == 1) {
+        assert_int_equal(total_u, u);
+        assert_int_equal(total_m, m);
+        assert_memory_equal(slow, out, m);
+        assert_int_equal(st1.total, m);
+    }
+    /* In place. */
+    memcpy(copy, in, len);
+    http_chunked_init(&st1, max);
+    assert_int_equal(http_chunked_decode(&st1, copy, len, copy, &u1, &m1), rc);
+    if (rc >= 0) {
+        assert_int_equal(u1, u);
+        assert_int_equal(m1, m);
+        assert_memory_equal(copy, out, m);
+    }
+    /* Sticky: a finished or failed decoder says the same again, using nothing. */
+    if (rc != 0) {
+        assert_int_equal(http_chunked_decode(&st, "0\r\n\r\n", 5, out + m + 1, &u1, &m1), rc);
+        assert_int_equal(u1, 0);
+        assert_int_equal(m1, 0);
+    }
+    free(copy);
+    free(slow);
+    return rc;
+}
+
+#define CHUNKED_OK(lit, body)                                                                      \
+    do {                                                                                           \
+        char o_[512];                                                                              \
+        size_t u_;                                                                                 \
+        int rc_ = chunked((lit), sizeof(lit) - 1, 1 << 20, o_, sizeof(o_), &u_);                   \
+        if (rc_ != 1)                                                                              \
+            print_error("%s:%d: got %d\n", __FILE__, __LINE__, rc_);                               \
+        assert_int_equal(rc_, 1);                                                                  \
+        assert_string_equal(o_, (body));                                                           \
+        assert_int_equal(u_, sizeof(lit) - 1);                                                     \
+    } while (0)
+#define CHUNKED_RC(lit, max, want)                                                                 \
+    do {                                                                                           \
+        char o_[4096];                                                                             \
+        size_t u_;                                                                                 \
+        int rc_ = chunked((lit), sizeof(lit) - 1, (max), o_, sizeof(o_), &u_);                     \
+        if (rc_ != (want))                                                                         \
+            print_error("%s:%d: got %d, want %d\n", __FILE__, __LINE__, rc_, (int)(want));         \
+        assert_int_equal(rc_, (want));                                                             \
+    } while (0)
+
+static void test_chunked_valid(void **state)
+{
+    char out[128];
+    size_t used;
+
+    CHUNKED_OK("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", "hello world");
+    CHUNKED_OK("0\r\n\r\n", "");
+    CHUNKED_OK("000\r\n\r\n", "");
+    CHUNKED_OK("A\r\n0123456789\r\n0\r\n\r\n", "0123456789");
+    CHUNKED_OK("00a\r\n0123456789\r\n0\r\n\r\n", "0123456789");
+    /* Data is opaque: CR, LF, NUL and "0\r\n\r\n" inside a chunk are body bytes. */
+    CHUNKED_OK("5\r\n0\r\n\r\n\r\n0\r\n\r\n", "0\r\n\r\n");
+    /* Extensions (RFC 9112 §7.1.1), with BWS around ';' and '=', are ignored. */
+    CHUNKED_OK("5;name\r\nhello\r\n0\r\n\r\n", "hello");
+    CHUNKED_OK("5;a=b;c=\"q \\\"x\\\\ ;\";d\r\nhello\r\n0;last=yes\r\n\r\n", "hello");
+    CHUNKED_OK("5 ;a\r\nhello\r\n0\r\n\r\n", "hello");
+    CHUNKED_OK("5\t; a = b ;c\r\nhello\r\n0\r\n\r\n", "hello");
+    CHUNKED_OK("5;a=\"\"\r\nhello\r\n0\r\n\r\n", "hello");
+    /* Trailers are read and dropped. */
+    CHUNKED_OK("5\r\nhello\r\n0\r\nX-Sum: abc\r\nY:\r\nZ: a\tb \r\n\r\n", "hello");
+
+    /* What follows the body is left for the next message. */
+    static const char two[] = "3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\n";
+    assert_int_equal(chunked(two, sizeof(two) - 1, 100, out, sizeof(out), &used), 1);
+    assert_int_equal(used, sizeof(two) - 1 - 16);
+    assert_string_equal(out, "abc");
+
+    /* Incomplete input of every length only asks for more. */
+    static const char full[] = "5;x=\"y\"\r\nhello\r\n1\r\n!\r\n0\r\nT: v\r\n\r\n";
+    struct http_chunked st;
+    size_t n, u, m;
+    for (n = 0; n < sizeof(full) - 1; n++) {
+        http_chunked_init(&st, 100);
+        assert_int_equal(http_chunked_decode(&st, full, n, out, &u, &m), 0);
+        assert_int_equal(u, n);
+    }
+}
+
+static void test_chunked_invalid(void **state)
+{
+    /* The size: hex digits only, at least one, nothing before them. */
+    CHUNKED_RC("\r\n", 100, -400);
+    CHUNKED_RC("x\r\n", 100, -400);
+    CHUNKED_RC(" 5\r\nhello\r\n0\r\n\r\n", 100, -400);
+    CHUNKED_RC("-5\r\n", 100, -400);
+    CHUNKED_RC("+5\r\n", 100, -400);
+    CHUNKED_RC("0x5\r\n", 100, -400);
+    CHUNKED_RC("5g\r\n", 100, -400);
+    /* Bare LF or CR anywhere a line ends (the classic chunk smuggling gaps). */
+    CHUNKED_RC("5\nhello\r\n0\r\n\r\n", 100, -400);
+    CHUNKED_RC("5\rhello\r\n0\r\n\r\n", 100, -400);
+    CHUNKED_RC("5\r\nhello\n0\r\n\r\n", 100, -400);
+    CHUNKED_RC("5\r\nhello\r0\r\n\r\n", 100, -400);
+    CHUNKED_RC("5\r\nhelloX\r\n0\r\n\r\n", 100, -400);
+    CHUNKED_RC("5\r\nhello\r\n0\n\r\n", 100, -400);
+    CHUNKED_RC("5\r\nhello\r\n0\r\n\n", 100, -400);
+    CHUNKED_RC("5\r\nhello\r\n0\r\n\r\r", 100, -400);
+    CHUNKED_RC("5;a\nb\r\nhello\r\n0\r\n\r\n", 100, -400);
+    CHUNKED_RC("5;a=\"x\ny\"\r\nhello\r\n0\r\n\r\n", 100, -400);
+    /* Extensions: whitespace with no ';', empty names, empty or bad values. */
+    CHUNKED_RC("5 \r\nhello\r\n0\r\n\r\n", 100, -400);
+    CHUNKED_RC("5;\r\nhello\r\n0\r\n\r\n", 100, -400);
+    CHUNKED_RC("5;=x\r\nhello\r\n0\r\n\r\n", 100, -400);
+    CHUNKED_RC("5;a=\r\nhello\r\n0\r\n\r\n", 100, -400);
+    CHUNKED_RC("5;a=b c\r\nhello\r\n0\r\n\r\n", 100, -400);
+    CHUNKED_RC("5;a=\"x\"y\r\nhello\r\n0\r\n\r\n", 100, -400);
+    CHUNKED_RC("5;a b\r\nhello\r\n0\r\n\r\n", 100, -400);
+    CHUNKED_RC("5;a@b\r\nhello\r\n0\r\n\r\n", 100, -400);
+    CHUNKED_RC("5;a=\"\x01\"\r\nhello\r\n0\r\n\r\n", 100, -400);
+    CHUNKED_RC("5;a\0\r\nhello\r\n0\r\n\r\n", 100, -400);
+    /* Trailers are field lines: no obs-fold, no space before ':', no controls. */
+    CHUNKED_RC("0\r\nX: a\r\n b\r\n\r\n", 100, -400);
+    CHUNKED_RC("0\r\n X: a\r\n\r\n", 100, -400);
+    CHUNKED_RC("0\r\nX : a\r\n\r\n", 100, -400);
+    CHUNKED_RC("0\r\nX\r\n\r\n", 100, -400);
+    CHUNKED_RC("0\r\nX: a\x7f\r\n\r\n", 100, -400);
+    CHUNKED_RC("0\r\nX: a\nY: b\r\n\r\n", 100, -400);
+    CHUNKED_RC("0\r\n\r\nX", 100, 1); /* after the end: the next message's business */
+}
+
+static void test_chunked_limits(void **state)
+{
+    char big[4096];
+    size_t n;
+
+    /* max bounds the sum of the chunk sizes, decided on the size line, before the data. */
+    CHUNKED_RC("a\r\n0123456789\r\n0\r\n\r\n", 10, 1);
+    CHUNKED_RC("a\r\n0123456789\r\n0\r\n\r\n", 9, -413);
+    CHUNKED_RC("a\r\n", 9, -413);
+    CHUNKED_RC("5\r\nhello\r\n6\r\n", 10, -413);
+    CHUNKED_RC("5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n", 10, 1);
+    CHUNKED_RC("0\r\n\r\n", 0, 1);
+    CHUNKED_RC("1\r\n", 0, -413);
+    /* Sizes past any integer are too large, not wrapped. */
+    CHUNKED_RC("10000000000000001\r\n", UINT64_MAX, -413);
+    CHUNKED_RC("ffffffffffffffff\r\n", UINT64_MAX - 1, -413);
+    CHUNKED_RC("fffffffffffffffff\r\n", UINT64_MAX, -413);
+    /* Leading zeros do not overflow, but the line (CRLF included) is bounded. */
+    memset(big, '0', sizeof(big));
+    n = HTTP_MAX_CHUNK_LINE - 3;
+    memcpy(big + n, "5\r\nhello\r\n0\r\n\r\n", 16);
+    {
+        char out[4096 + 1];
+        size_t used;
+        assert_int_equal(chunked(big, n + 16, 100, out, sizeof(out), &used), 1);
+        assert_string_equal(out, "hello");
+        memset(big, '0', sizeof(big));
+        n = HTTP_MAX_CHUNK_LINE - 2;
+        memcpy(big + n, "5\r\nhello\r\n0\r\n\r\n", 16);
+        assert_int_equal(chunked(big, n + 16, 100, out, sizeof(out), &used), -400);
+        /* Extensions count in the line too. */
+        memcpy(big, "5", 1);
+        for (n = 1; n + 2 < HTTP_MAX_CHUNK_LINE + 10; n += 2)
+            memcpy(big + n, ";a", 2);
+        memcpy(big + n, "\r\n", 2);
+        assert_int_equal(chunked(big, n + 2, 100, out, sizeof(out), &used), -400);
+    }
+    /* Trailers are bounded as a whole. */
+    {
+        size_t len = 3 + HTTP_MAX_TRAILER + 64, i = 3;
+        char *t = malloc(len + 1), *out = malloc(len + 1);
+        size_t used;
+        assert_non_null(t);
+        assert_non_null(out);
+        memcpy(t, "0\r\n", 3);
+        while (i + 12 < len) {
+            memcpy(t + i, "X: 12345678\r\n", 13);
+            i += 13;
+        }
+        memcpy(t + i, "\r\n", 2);
+        assert_int_equal(chunked(t, i + 2, 100, out, len + 1, &used), -431);
+        free(t);
+        free(out);
+    }
+}
+
 /* ---- conformance: llhttp's request cases ------------------------------------ */
 
 static unsigned char *b64_decode(const char *in, size_t *outlen)
@@ -585,6 +920,53 @@ static unsigned char *b64_decode(const char *in, size_t *outlen)
     return out;
 }
 
+/*
+ * What a server with a body-reading handler does with raw: one message after another (head,
+ * then its Content-Length or chunked body, decoded in place) until a refusal, a need for more
+ * bytes, or a message after which the connection closes. Returns the number of complete
+ * messages; *last is the refusal (negative), 0 (need more) or 1 (closed after a message).
+ */
+static int serve_with_bodies(unsigned char *raw, size_t n, uint64_t body_max, int *last)
+{
+    char *buf = (char *)raw;
+    size_t off = 0, u, m;
+    int msgs = 0, rc;
+
+    for (;;) {
+        struct http_request r;
+        struct http_chunked st;
+
+        rc = http_parse_head(buf + off, n - off, MAX_LINE, MAX_HEAD, body_max, &r);
+        if (rc <= 0) {
+            *last = rc;
+            return msgs;
+        }
+        assert_false(r.chunked && r.content_length);
+        assert_true(r.content_length <= body_max);
+        off += (size_t)rc;
+        if (r.chunked) {
+            http_chunked_init(&st, body_max);
+            rc = http_chunked_decode(&st, buf + off, n - off, buf + off, &u, &m);
+            if (rc <= 0) {
+                *last = rc;
+                return msgs;
+            }
+            assert_true(m <= u && m <= body_max);
+            off += u;
+        } else if (r.content_length > n - off) {
+            *last = 0;
+            return msgs;
+        } else {
+            off += (size_t)r.content_length;
+        }
+        msgs++;
+        if (!r.keep_alive || off == n) {
+            *last = r.keep_alive ? 0 : 1;
+            return msgs;
+        }
+    }
+}
+
 static void test_conformance(void **state)
 {
     const char *dir = getenv("SLIPWAY_CONFORMANCE");
@@ -594,6 +976,7 @@ static void test_conformance(void **state)
     size_t idx, n, k;
     int ok_accepted = 0, ok_refused = 0, ok_more = 0, ok_other = 0;
     int err_checked = 0, err_refused = 0, err_more = 0, err_other = 0, failures = 0;
+    int b_err = 0, b_err_held = 0, b_err_method = 0, b_ok = 0, b_ok_same = 0, b_ok_fewer = 0;
 
     snprintf(path, sizeof(path), "%s/http1-requests.json", dir ? dir : "../shared/conformance");
     rows = json_load_file(path, 0, &jerr);
@@ -653,8 +1036,47 @@ static void test_conformance(void **state)
             else
                 ok_accepted++;
         }
+
+        /* Again for a handler that reads bodies: a message llhttp found broken must never
+         * be completed, so no row completes more messages than llhttp did before its error;
+         * for the rows llhttp accepts, count where this server is stricter. */
+        if (strict) {
+            int last, msgs = serve_with_bodies(raw, n, 1 << 20, &last);
+            if (strcmp(expect, "error") == 0) {
+                b_err++;
+                const char *why = json_string_value(json_object_get(row, "error"));
+                if (msgs <= complete)
+                    b_err_held++;
+                else if (why && strncmp(why, "Invalid method", 14) == 0)
+                    b_err_method++; /* a method a handler answers 405 or 501 */
+                else {
+                    print_error("conformance (bodies): \"%s\" (%s): %d messages, llhttp %d\n", name,
+                                json_string_value(json_object_get(row, "file")), msgs,
+                                (int)complete);
+                    failures++;
+                }
+            } else {
+                b_ok++;
+                if (msgs == complete)
+                    b_ok_same++;
+                else if (msgs < complete)
+                    b_ok_fewer++;
+                else {
+                    print_error("conformance (bodies): \"%s\": %d messages, llhttp %d\n", name,
+                                msgs, (int)complete);
+                    failures++;
+                }
+            }
+        }
         free(raw);
     }
+    printf("# conformance, handler reading bodies: strict error rows %d: no message completed "
+           "past llhttp's error %d, completed with a method the handler refuses %d, "
+           "completed wrongly %d\n",
+           b_err, b_err_held, b_err_method, b_err - b_err_held - b_err_method);
+    printf("# conformance, handler reading bodies: strict ok rows %d: the same messages %d, "
+           "fewer (refused: stricter) %d\n",
+           b_ok, b_ok_same, b_ok_fewer);
     printf("# conformance: %zu rows; strict error rows checked %d: refused %d, need-more %d, "
            "non-GET/HEAD %d, served %d\n",
            json_array_size(rows), err_checked, err_refused, err_more, err_other, failures);
@@ -683,6 +1105,11 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_path_normalize),
         cmocka_unit_test(test_path_out_bounds),
+        cmocka_unit_test(test_body_framing),
+        cmocka_unit_test(test_body_smuggling),
+        cmocka_unit_test(test_chunked_valid),
+        cmocka_unit_test(test_chunked_invalid),
+        cmocka_unit_test(test_chunked_limits),
         cmocka_unit_test(test_conformance),
     };
 
