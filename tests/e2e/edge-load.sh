@@ -80,7 +80,10 @@ switch_under_load() {
     [ "$(json 'len(j["failures"])')" = 0 ] || echo "# $(json 'j["failures"][:3]')"
     check "$label: every switch was served" test "$(json 'j["unseen"], len(j["latencies_ms"])')" = "0 $nsw"
     local ran
-    ran=$(sed -n 's/.* requests in \([0-9.]*\)s,.*/\1/p' "$T/wrk.$label")
+    # wrk prints its run time as "56.90s", or "1.02m" past a minute (a slow,
+    # loaded machine makes switching, and so wrk's run, that long).
+    ran=$(sed -n 's/.* requests in \([0-9.]*\)\([a-z]*\),.*/\1 \2/p' "$T/wrk.$label" |
+        awk '{ print $2 == "m" ? $1 * 60 : $2 == "ms" ? $1 / 1000 : $1 }')
     check "$label: wrk ran for the whole switching (${ran:-?} s, switches took $(json 'j["elapsed_s"]') s)" \
         python3 -c "import sys; sys.exit(not ${ran:-0} >= $(json 'j["elapsed_s"]') >= $secs * 0.9)"
     SW_MEDIAN=$(json 'j["median_ms"]'); SW_MAX=$(json 'j["max_ms"]')
