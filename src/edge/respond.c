@@ -196,7 +196,9 @@ static void serve_entry(struct http_response *r, const struct http_request *req,
             return;
         range = 0;
     }
-    uint64_t off = range > 0 ? rg[0].off : 0, len = range > 0 ? rg[0].len : p->size;
+    if (range <= 0)
+        rg[0] = (struct http_range){0, p->size}; /* the whole body */
+    uint64_t off = rg[0].off, len = rg[0].len;
     status_line(r, range > 0 ? 206 : status, date);
     buf_add(r->hdr, p->hdr, p->hdr_len);
     if (range > 0)

@@ -50,6 +50,25 @@ static int ieq(const char *s, size_t n, const char *lower)
     return lower[n] == '\0';
 }
 
+/* ASCII case-insensitive equality of s[0..n) and the string t, both of any case. */
+static int ieq_any(const char *s, size_t n, const char *t)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        unsigned char a = (unsigned char)s[i], b = (unsigned char)t[i];
+        if (b == '\0')
+            return 0;
+        if (a >= 'A' && a <= 'Z')
+            a = (unsigned char)(a - 'A' + 'a');
+        if (b >= 'A' && b <= 'Z')
+            b = (unsigned char)(b - 'A' + 'a');
+        if (a != b)
+            return 0;
+    }
+    return t[n] == '\0';
+}
+
 static size_t skip_ows(const char *s, size_t n, size_t i)
 {
     while (i < n && is_ows(s[i]))
@@ -234,8 +253,8 @@ int http_coding_accepted(const char *value, size_t len, const char *coding)
     const char *name;
     size_t i = 0, nlen;
     int q, exact = -1, star = -1, rc;
-    int identity = ieq(coding, strlen(coding), "identity");
-    int gzip = ieq(coding, strlen(coding), "gzip");
+    int identity = ieq_any(coding, strlen(coding), "identity");
+    int gzip = ieq_any(coding, strlen(coding), "gzip");
 
     /* No field: RFC 9110 §12.5.3 lets a server send any coding, but a client that asked for
      * none may not decode one, and no server does that: identity only. */
@@ -248,7 +267,7 @@ int http_coding_accepted(const char *value, size_t len, const char *coding)
         if (rc <= 0)
             continue;
         /* The first entry naming the coding decides; §8.4.1.3: "x-gzip" is "gzip". */
-        if (ieq(name, nlen, coding) || (gzip && ieq(name, nlen, "x-gzip"))) {
+        if (ieq_any(name, nlen, coding) || (gzip && ieq(name, nlen, "x-gzip"))) {
             if (exact < 0)
                 exact = q;
         } else if (nlen == 1 && name[0] == '*' && star < 0) {

@@ -75,8 +75,8 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
 #define RELEASE_ID_MAX 128
 #define RELEASE_MESSAGE_MAX 65536
 #define RELEASE_FILE_SIZE_MAX (1LL << 40)
-#define RELEASE_MTIME_MAX 253402300799LL /* 9999-12-31T23:59:59Z: an HTTP-date has 4-digit years   \
-                                          */
+/* 9999-12-31T23:59:59Z: a file time becomes an HTTP-date, which has four-digit years. */
+#define RELEASE_MTIME_MAX 253402300799LL
 
 /* A release id: [A-Za-z0-9][A-Za-z0-9._-]*, at most RELEASE_ID_MAX bytes. */
 int release_id_valid(const char *id);

@@ -132,6 +132,8 @@ static void test_accept_encoding(void **state)
     /* Names, case-insensitive; q-values in thousandths, "q" in either case. */
     assert_int_equal(q("gzip", "gzip"), 1000);
     assert_int_equal(q("GZip", "gzip"), 1000);
+    assert_int_equal(q("gzip", "GZIP"), 1000);
+    assert_int_equal(q("identity;q=0", "Identity"), 0);
     assert_int_equal(q("gzip, br", "br"), 1000);
     assert_int_equal(q("gzip;q=0", "gzip"), 0);
     assert_int_equal(q("gzip; q=0.5", "gzip"), 500);
