@@ -5,7 +5,8 @@
  * is a release id, every blob id is 64 lowercase hex digits (it becomes a cache path), every
  * path is in normal form and the paths strictly increase (lookups bisect), types and cache
  * policies are header-safe ASCII (they become response headers verbatim), text fields hold no
- * control characters, sizes add up; and that writing the release back with
+ * control characters, sizes add up, modification times lie in 1970..9999 (they become
+ * Last-Modified dates); and that writing the release back with
  * release_manifest_dump gives a document that parses to an equal release. A refused document
  * says why, names the key, and leaves the output untouched.
  */
@@ -54,6 +55,8 @@ static void check_release(const struct release *r)
         CHECK(f->path[0] != '/' && !strstr(f->path, "//") && !strchr(f->path, '\\'));
         CHECK(i == 0 || strcmp(r->files[i - 1].path, f->path) < 0);
         CHECK(f->size <= (uint64_t)RELEASE_FILE_SIZE_MAX);
+        CHECK(f->has_mtime == 0 || f->has_mtime == 1);
+        CHECK(!f->has_mtime || (f->mtime >= 0 && f->mtime <= RELEASE_MTIME_MAX));
         CHECK(f->type[0] && header_safe(f->type));
         CHECK(f->cache[0] && header_safe(f->cache));
         bytes += f->size;
@@ -77,6 +80,7 @@ static void check_equal(const struct release *a, const struct release *b)
         const struct release_file *f = &a->files[i], *g = &b->files[i];
         CHECK(!strcmp(f->path, g->path) && !strcmp(f->blob, g->blob) && f->size == g->size);
         CHECK(!strcmp(f->type, g->type) && !strcmp(f->cache, g->cache));
+        CHECK(f->has_mtime == g->has_mtime && (!f->has_mtime || f->mtime == g->mtime));
     }
 }
 

@@ -55,11 +55,16 @@ enum { REP_IDENTITY, REP_GZIP, REP_BR, REP_COUNT };
 
 /* One representation of a path: the identity body or a precompressed variant. */
 struct rep {
-    const char
-        *hdr; /* "Content-Type: …\r\nCache-Control: …\r\nETag: "…"\r\n[Content-Encoding…][Vary…]" */
+    /* "Content-Type: …\r\n[Content-Encoding: …\r\n]" then, from hdr + meta_off, what a 304
+     * and a multipart 206 repeat (RFC 9110 §15.4.5): "Cache-Control: …\r\nETag: "…"\r\n
+     * Last-Modified: …\r\n[Vary: Accept-Encoding\r\n]". */
+    const char *hdr;
     uint32_t hdr_len;
+    uint32_t meta_off;
     const char *etag; /* "\"<sha256>\"" */
     uint32_t etag_len;
+    const char *type; /* the Content-Type value, for the parts of multipart/byteranges */
+    int64_t mtime;    /* Last-Modified, seconds since the epoch */
     const char *body; /* in memory, or NULL when served from fd */
     uint64_t size;
     int fd; /* large bodies: the blob in the local cache; -1 otherwise */

@@ -7,11 +7,12 @@
  */
 #include "edge/respond.h"
 
-#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 static void status_line(struct http_response *r, int status, const char *date)
 {
@@ -47,130 +48,105 @@ static void text(struct http_response *r, const struct http_request *req, int st
     }
 }
 
-/* If-None-Match: "*" or a list of entity tags, weak or strong (RFC 9110 §13.1.2
- * uses the weak comparison). */
-static int etag_matches(const struct http_request *req, const struct rep *p)
+/* Parts of a multipart/byteranges answer: more, even after coalescing, and the Range is
+ * ignored (RFC 9110 §14.2). With coalescing, a response never carries more than the body's
+ * bytes plus this many part headers. */
+#define MAX_RANGES 32
+/* Bytes a multipart answer may read from a cached file into memory (bodies held in memory
+ * are copied whatever their size, which is at most the table's small-body bound). Beyond it
+ * the whole body is sent: http_response has one file range, and a copy is held per
+ * connection until written, so this bounds what slow clients can pin. */
+#define MULTIPART_FILE_MAX (256 * 1024)
+
+/* RFC 9110 §13.2.2: the preconditions of a GET or HEAD, in their order. Returns 0 when the
+ * request goes on, else the status that answers it (412 or 304). */
+static int preconditions(const struct http_request *req, const struct rep *p)
 {
-    const char *s = req->if_none_match;
-    if (!s)
-        return 0;
-    const char *end = s + req->if_none_match_len;
-    const char *want = p->etag;
-    size_t wlen = p->etag_len;
-    while (s < end) {
-        while (s < end && (*s == ' ' || *s == '\t' || *s == ','))
-            s++;
-        if (s < end && *s == '*')
-            return 1;
-        if (end - s >= 2 && s[0] == 'W' && s[1] == '/')
-            s += 2;
-        const char *tok = s;
-        if (s < end && *s == '"') {
-            s++;
-            while (s < end && *s != '"')
-                s++;
-            if (s < end)
-                s++;
-        } else {
-            while (s < end && *s != ',')
-                s++;
-        }
-        if ((size_t)(s - tok) == wlen && !memcmp(tok, want, wlen))
-            return 1;
+    time_t t;
+
+    /* 1: If-Match, by the strong comparison ("*" matches: the file exists). A malformed
+     * list matches nothing, so it fails too. 2: else If-Unmodified-Since, ignored when not
+     * a valid HTTP-date (§13.1.4). */
+    if (req->if_match) {
+        if (http_etag_list_match(req->if_match, req->if_match_len, p->etag, p->etag_len, 0) != 1)
+            return 412;
+    } else if (req->if_unmodified_since &&
+               http_date_parse(req->if_unmodified_since, req->if_unmodified_since_len, &t) == 0 &&
+               p->mtime > t) {
+        return 412;
+    }
+    /* 3: If-None-Match, by the weak comparison; for GET and HEAD a match is 304. 4: else
+     * If-Modified-Since, ignored when not a valid date (§13.1.3): 304 unless modified since. */
+    if (req->if_none_match) {
+        if (http_etag_list_match(req->if_none_match, req->if_none_match_len, p->etag, p->etag_len,
+                                 1) == 1)
+            return 304;
+    } else if (req->if_modified_since &&
+               http_date_parse(req->if_modified_since, req->if_modified_since_len, &t) == 0 &&
+               p->mtime <= t) {
+        return 304;
     }
     return 0;
 }
 
-/* Does Accept-Encoding allow coding (present with q > 0)? */
-static int accepts(const struct http_request *req, const char *coding)
+/* Appends len bytes of fd from off to b. -1 on a read error or a file shorter than that. */
+static int read_at(int fd, struct buf *b, uint64_t off, uint64_t len)
 {
-    const char *s = req->accept_encoding, *end = s ? s + req->accept_encoding_len : NULL;
-    size_t cl = strlen(coding);
-    while (s && s < end) {
-        while (s < end && (*s == ' ' || *s == '\t' || *s == ','))
-            s++;
-        const char *tok = s;
-        while (s < end && *s != ',' && *s != ';' && *s != ' ' && *s != '\t')
-            s++;
-        int match = (size_t)(s - tok) == cl && !strncasecmp(tok, coding, cl);
-        double q = 1;
-        while (s < end && *s != ',') {
-            /* weight = OWS ";" OWS "q=" qvalue, with "q" in either case
-             * (RFC 9110 §12.4.2); s > tok here, so s[-1] is in the value. */
-            if ((*s == 'q' || *s == 'Q') && s + 1 < end && s[1] == '=' &&
-                (s[-1] == ';' || s[-1] == ' ' || s[-1] == '\t'))
-                q = strtod(s + 2, NULL);
-            s++;
-        }
-        if (match)
-            return q > 0;
-    }
-    return 0;
-}
-
-/* Parses a single "bytes=a-b" range against size. 1: satisfiable range in
- * *off and *len; 0: ignore the header (absent, multiple or malformed: RFC 9110
- * §14.2 lets a server ignore it); -1: unsatisfiable (416). */
-static int parse_range(const struct http_request *req, uint64_t size, uint64_t *off, uint64_t *len)
-{
-    const char *s = req->range;
-    size_t n = req->range_len;
-    if (!s || n < 7 || strncmp(s, "bytes=", 6) != 0 || memchr(s, ',', n))
-        return 0;
-    char tmp[64];
-    if (n - 6 >= sizeof(tmp))
-        return 0;
-    memcpy(tmp, s + 6, n - 6);
-    tmp[n - 6] = '\0';
-    char *dash = strchr(tmp, '-');
-    if (!dash)
-        return 0;
-    *dash = '\0';
-    const char *a = tmp, *b = dash + 1;
-    for (const char *p = a; *p; p++)
-        if (!isdigit((unsigned char)*p))
-            return 0;
-    for (const char *p = b; *p; p++)
-        if (!isdigit((unsigned char)*p))
-            return 0;
-    if (!*a && !*b)
-        return 0;
-    if (strlen(a) > 18 || strlen(b) > 18)
-        return 0;
-    if (!*a) { /* suffix: the last b bytes */
-        uint64_t last = strtoull(b, NULL, 10);
-        if (last == 0 || size == 0)
+    buf_grow(b, (size_t)len);
+    while (len > 0) {
+        ssize_t k = pread(fd, b->data + b->len, (size_t)len, (off_t)off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
             return -1;
-        if (last > size)
-            last = size;
-        *off = size - last;
-        *len = last;
-        return 1;
+        b->len += (size_t)k;
+        off += (uint64_t)k;
+        len -= (uint64_t)k;
     }
-    uint64_t first = strtoull(a, NULL, 10);
-    uint64_t lastb = *b ? strtoull(b, NULL, 10) : size - 1;
-    if (*b && lastb < first)
-        return 0;
-    if (first >= size)
-        return -1;
-    if (lastb >= size)
-        lastb = size - 1;
-    *off = first;
-    *len = lastb - first + 1;
-    return 1;
+    b->data[b->len] = '\0';
+    return 0;
 }
 
-/* RFC 9110 §13.1.5: a Range is honoured only when an If-Range, if sent, names
- * the current representation by a strong entity tag; otherwise the whole body
- * is sent, so a client resuming a download across a deploy never splices two
- * releases. A date never matches: no Last-Modified is sent to compare it with. */
-static int if_range_holds(const struct http_request *req, const struct rep *p)
+/*
+ * RFC 9110 §14.6: several ranges as one multipart/byteranges body, built in r->own, each part
+ * with its Content-Type and Content-Range. The boundary is the body's SHA-256 (the ETag's hex
+ * digits): a body cannot contain a delimiter made of its own hash. Returns 0 when answered, -1
+ * when the parts are too large to copy: the caller sends the whole body (§14.2).
+ */
+static int multipart(struct http_response *r, const struct http_request *req, const char *date,
+                     const struct rep *p, const struct http_range *rg, size_t n)
 {
-    int i = http_find_header(req, "if-range");
-    if (i < 0)
-        return 1;
-    const struct http_header *h = &req->headers[i];
-    return h->value_len == p->etag_len && !memcmp(h->value, p->etag, p->etag_len);
+    const char *bnd = p->etag + 1; /* table.c writes "\"<sha256>\"" */
+    int blen = (int)p->etag_len - 2;
+    uint64_t bytes = 0;
+    struct buf *b = &r->own;
+
+    for (size_t i = 0; i < n; i++)
+        bytes += rg[i].len;
+    if (!p->body && bytes > MULTIPART_FILE_MAX)
+        return -1;
+    buf_grow(b, (size_t)bytes + n * 256);
+    for (size_t i = 0; i < n; i++) {
+        buf_addf(b, "%s--%.*s\r\nContent-Type: %s\r\nContent-Range: bytes %llu-%llu/%llu\r\n\r\n",
+                 i ? "\r\n" : "", blen, bnd, p->type, (unsigned long long)rg[i].off,
+                 (unsigned long long)(rg[i].off + rg[i].len - 1), (unsigned long long)p->size);
+        if (p->body) {
+            buf_add(b, p->body + rg[i].off, (size_t)rg[i].len);
+        } else if (read_at(p->fd, b, rg[i].off, rg[i].len) < 0) {
+            buf_reset(b);
+            http_respond_error(r, 500, date);
+            return 0;
+        }
+    }
+    buf_addf(b, "\r\n--%.*s--\r\n", blen, bnd);
+    status_line(r, 206, date);
+    buf_addf(r->hdr, "Content-Type: multipart/byteranges; boundary=%.*s\r\n", blen, bnd);
+    buf_add(r->hdr, p->hdr + p->meta_off, p->hdr_len - p->meta_off);
+    buf_addf(r->hdr, "Accept-Ranges: bytes\r\nContent-Length: %zu\r\n", b->len);
+    finish_headers(r, req);
+    r->body = b->data;
+    r->body_len = b->len;
+    return 0;
 }
 
 static void serve_entry(struct http_response *r, const struct http_request *req, const char *date,
@@ -178,20 +154,36 @@ static void serve_entry(struct http_response *r, const struct http_request *req,
 {
     int k = REP_IDENTITY;
     if (!req->range && status == 200) {
-        if (e->has[REP_BR] && accepts(req, "br"))
+        if (e->has[REP_BR] &&
+            http_coding_accepted(req->accept_encoding, req->accept_encoding_len, "br") > 0)
             k = REP_BR;
-        else if (e->has[REP_GZIP] && accepts(req, "gzip"))
+        else if (e->has[REP_GZIP] &&
+                 http_coding_accepted(req->accept_encoding, req->accept_encoding_len, "gzip") > 0)
             k = REP_GZIP;
     }
     const struct rep *p = &e->rep[k];
-    if (status == 200 && etag_matches(req, p)) {
+    /* §13.2.1: preconditions apply only where the answer would be 2xx (not to 404.html). */
+    int pre = status == 200 ? preconditions(req, p) : 0;
+    if (pre == 412) {
+        text(r, req, 412, date, NULL, "412 Precondition Failed\n");
+        return;
+    }
+    if (pre == 304) {
         status_line(r, 304, date);
-        buf_add(r->hdr, p->hdr, p->hdr_len);
+        buf_add(r->hdr, p->hdr + p->meta_off, p->hdr_len - p->meta_off);
         finish_headers(r, req);
         return;
     }
-    uint64_t off = 0, len = p->size;
-    int range = status == 200 && if_range_holds(req, p) ? parse_range(req, p->size, &off, &len) : 0;
+    /* §14.2: Range is defined for GET alone. §13.1.5: it is honoured only when an If-Range,
+     * if sent, names this representation (strong tag, or exactly its Last-Modified), so a
+     * client resuming a download across a deploy never splices two releases. */
+    struct http_range rg[MAX_RANGES];
+    size_t nr = 0;
+    int range = 0;
+    if (status == 200 && req->method == HTTP_GET && req->range &&
+        (!req->if_range ||
+         http_if_range_match(req->if_range, req->if_range_len, p->etag, p->etag_len, p->mtime)))
+        range = http_ranges_parse(req->range, req->range_len, p->size, rg, MAX_RANGES, &nr);
     if (range < 0) {
         status_line(r, 416, date);
         buf_addf(r->hdr, "Content-Range: bytes */%llu\r\nContent-Length: 0\r\n",
@@ -199,6 +191,14 @@ static void serve_entry(struct http_response *r, const struct http_request *req,
         finish_headers(r, req);
         return;
     }
+    if (range > 0 && nr > 1) {
+        if (multipart(r, req, date, p, rg, nr) == 0)
+            return;
+        range = 0;
+    }
+    if (range <= 0)
+        rg[0] = (struct http_range){0, p->size}; /* the whole body */
+    uint64_t off = rg[0].off, len = rg[0].len;
     status_line(r, range > 0 ? 206 : status, date);
     buf_add(r->hdr, p->hdr, p->hdr_len);
     if (range > 0)

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static uint32_t fnv1a(const char *s, size_t n)
@@ -122,20 +123,42 @@ static const char *cache_policy(const struct env_config *cfg, const struct relea
     return f->cache;
 }
 
-/* Formats a rep's headers into the arena; offsets are fixed up after growth. */
-static void rep_headers(struct buf *arena, size_t *hdr_off, size_t *etag_off, const char *type,
-                        const char *cache, const char *hex, const char *encoding, int vary)
+/* Where a rep's strings start in the arena; turned into pointers once it stops growing. */
+struct rep_off {
+    size_t hdr, meta, etag, type;
+};
+
+/* Formats a rep's headers into the arena. Last-Modified is formatted here, once per release,
+ * never per request. */
+static void rep_headers(struct buf *arena, struct rep_off *o, const char *type, const char *cache,
+                        const char *hex, const char *encoding, int vary, time_t mtime)
 {
-    *etag_off = arena->len;
+    char date[HTTP_DATE_LEN + 1];
+    http_date_format(mtime, date);
+    o->etag = arena->len;
     buf_addf(arena, "\"%s\"", hex);
     buf_add(arena, "", 1);
-    *hdr_off = arena->len;
-    buf_addf(arena, "Content-Type: %s\r\nCache-Control: %s\r\nETag: \"%s\"\r\n", type, cache, hex);
+    o->type = arena->len;
+    buf_adds(arena, type);
+    buf_add(arena, "", 1);
+    o->hdr = arena->len;
+    buf_addf(arena, "Content-Type: %s\r\n", type);
     if (encoding)
         buf_addf(arena, "Content-Encoding: %s\r\n", encoding);
+    o->meta = arena->len;
+    buf_addf(arena, "Cache-Control: %s\r\nETag: \"%s\"\r\nLast-Modified: %s\r\n", cache, hex, date);
     if (vary)
         buf_adds(arena, "Vary: Accept-Encoding\r\n");
     buf_add(arena, "", 1);
+}
+
+/* RFC 9110 §8.8.2.1: the file's time, or the release's when the manifest has none, and never
+ * later than now (a Last-Modified in the future MUST be replaced by the message's date; the
+ * time the table is loaded is earlier than any response from it). */
+static time_t last_modified(const struct release *r, const struct release_file *f, time_t now)
+{
+    time_t t = f->has_mtime ? (time_t)f->mtime : (time_t)(r->created_ms / 1000);
+    return t < now ? t : now;
 }
 
 static const struct release_file *rfind(const struct release *r, const char *path)
@@ -224,7 +247,8 @@ int table_load(struct store *st, const char *release_id, const struct env_config
      * because the arena may move while it grows. */
     t->n = r->nfiles;
     t->entries = xcalloc(t->n, sizeof(*t->entries));
-    size_t(*off)[REP_COUNT][2] = xcalloc(t->n, sizeof(*off));
+    struct rep_off(*off)[REP_COUNT] = xcalloc(t->n, sizeof(*off));
+    time_t now = time(NULL);
     static const char *const suffix[REP_COUNT] = {"", ".gz", ".br"};
     static const char *const coding[REP_COUNT] = {NULL, "gzip", "br"};
     for (size_t i = 0; i < t->n; i++) {
@@ -246,22 +270,27 @@ int table_load(struct store *st, const char *release_id, const struct env_config
             if (!var[k])
                 continue;
             struct body *b = find_body(bodies, nb, var[k]->blob);
+            /* A variant shipped as its own file changes when either file does. */
+            time_t lm = last_modified(r, f, now), vlm = last_modified(r, var[k], now);
             e->has[k] = 1;
             e->rep[k].body = b->mem;
             e->rep[k].fd = b->fd;
             e->rep[k].size = b->size;
-            rep_headers(&t->arena, &off[i][k][0], &off[i][k][1], f->type, policy, var[k]->blob,
-                        coding[k], vary);
+            e->rep[k].mtime = vlm > lm ? vlm : lm;
+            rep_headers(&t->arena, &off[i][k], f->type, policy, var[k]->blob, coding[k], vary,
+                        (time_t)e->rep[k].mtime);
         }
     }
     for (size_t i = 0; i < t->n; i++)
         for (int k = 0; k < REP_COUNT; k++)
             if (t->entries[i].has[k]) {
                 struct rep *p = &t->entries[i].rep[k];
-                p->hdr = t->arena.data + off[i][k][0];
+                p->hdr = t->arena.data + off[i][k].hdr;
                 p->hdr_len = (uint32_t)strlen(p->hdr);
-                p->etag = t->arena.data + off[i][k][1];
+                p->meta_off = (uint32_t)(off[i][k].meta - off[i][k].hdr);
+                p->etag = t->arena.data + off[i][k].etag;
                 p->etag_len = (uint32_t)strlen(p->etag);
+                p->type = t->arena.data + off[i][k].type;
             }
     free(off);
 

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* HTTP_OTHER: a syntactically valid token method we don't serve (the caller answers 405). */
 enum http_method { HTTP_GET = 1, HTTP_HEAD, HTTP_OTHER };
@@ -64,6 +65,16 @@ struct http_request {
     size_t range_len;
     const char *accept_encoding;
     size_t accept_encoding_len;
+    /* The other preconditions (RFC 9110 §13.1), read by the http_*_match and http_date_parse
+     * functions below. */
+    const char *if_match;
+    size_t if_match_len;
+    const char *if_modified_since;
+    size_t if_modified_since_len;
+    const char *if_unmodified_since;
+    size_t if_unmodified_since_len;
+    const char *if_range;
+    size_t if_range_len;
     /* The body's framing (RFC 9112 §6.3), set by http_parse_head for a handler that accepts
      * bodies; always 0 from http_parse_request. At most one of them is set. */
     int chunked;             /* Transfer-Encoding: chunked */
@@ -154,6 +165,74 @@ int http_path_normalize(const char *target, size_t len, char *out, size_t outlen
 /* Returns the index in req->headers of the first field named name (ASCII case-insensitive),
  * or -1. */
 int http_find_header(const struct http_request *req, const char *name);
+
+/* ---- request header fields (fields.c) --------------------------------------------
+ * Pure functions of one field value (value[0..len), as the parser keeps it: OWS trimmed)
+ * and what the server knows of the representation. They never allocate, read nothing
+ * beyond value[len), do work linear in len and keep no state: safe from any thread. */
+
+/*
+ * If-Match / If-None-Match (RFC 9110 §13.1.1, §13.1.2): "*" or a list of entity-tags, against
+ * etag, the representation's entity-tag as sent in ETag: "abc" with its quotes, or W/"abc".
+ * weak selects the weak comparison (If-None-Match), else the strong one (If-Match: a weak tag
+ * on either side never matches), RFC 9110 §8.8.3.2. "*" matches, since the caller has a
+ * representation. Returns 1 when a member matches, 0 when none does, -1 when value is NULL or
+ * not such a list (it then matches nothing).
+ */
+int http_etag_list_match(const char *value, size_t len, const char *etag, size_t etag_len,
+                         int weak);
+
+/*
+ * If-Range (RFC 9110 §13.1.5): 1 when a Range may be served: value is an entity-tag equal to
+ * etag by the strong comparison, or an HTTP-date equal to last_modified exactly. 0 otherwise
+ * (a weak tag, another date, anything malformed, a NULL value): then the whole body is sent.
+ */
+int http_if_range_match(const char *value, size_t len, const char *etag, size_t etag_len,
+                        time_t last_modified);
+
+/*
+ * Accept-Encoding (RFC 9110 §12.5.3): the qvalue, in thousandths (0..1000), that value gives
+ * the content coding named coding ("gzip", "br", "identity"); 0 means not acceptable. The
+ * first entry naming it decides, else "*", else identity is acceptable (1000) and any other
+ * coding not; "identity;q=0" or "*;q=0" refuse identity; "x-gzip" is "gzip" (§8.4.1.3);
+ * malformed entries are ignored. value NULL (no field): identity only.
+ */
+int http_coding_accepted(const char *value, size_t len, const char *coding);
+
+/*
+ * HTTP-date (RFC 9110 §5.6.7): IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") and the two
+ * obsolete forms a recipient MUST accept, rfc850-date ("Sunday, 06-Nov-94 08:49:37 GMT"; a
+ * two-digit year more than 50 years ahead of the clock is the previous century's) and
+ * asctime-date ("Sun Nov  6 08:49:37 1994"). Exact form, case and width; the date must exist
+ * (no Feb 30, hour 24); the day name is not checked against the date. 0 and *t as seconds
+ * since the epoch, or -1.
+ */
+int http_date_parse(const char *value, size_t len, time_t *t);
+
+/* Writes t as an IMF-fixdate and a NUL into out; t is clamped to the years 0000-9999. */
+#define HTTP_DATE_LEN 29
+#define HTTP_DATE_MIN (-62167219200LL) /* 0000-01-01T00:00:00Z */
+#define HTTP_DATE_MAX 253402300799LL   /* 9999-12-31T23:59:59Z */
+void http_date_format(time_t t, char out[HTTP_DATE_LEN + 1]);
+
+/* A satisfiable byte range: off + len <= the representation's size, len >= 1. */
+struct http_range {
+    uint64_t off;
+    uint64_t len;
+};
+
+/*
+ * Range (RFC 9110 §14.1.1, §14.2) against a representation of size bytes. Returns
+ *   1: out[0..*n) holds the satisfiable ranges, 1 <= *n <= max, sorted, coalesced so that no
+ *      two overlap or touch (§15.3.7.2 allows it): their total never exceeds size;
+ *   0: ignore the field and send the whole body (§14.2): not "bytes=", any invalid
+ *      range-spec, more than max parts even after coalescing, or a zero-length body;
+ *  -1: well-formed but nothing satisfiable: 416 (§15.5.17).
+ * Numbers of any length are read (saturating): a huge first-pos is merely unsatisfiable.
+ * O(len * max).
+ */
+int http_ranges_parse(const char *value, size_t len, uint64_t size, struct http_range *out,
+                      size_t max, size_t *n);
 
 /* ---- responses and handlers ------------------------------------------------ */
 

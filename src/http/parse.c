@@ -332,6 +332,14 @@ static int interpret(const struct http_header *h, struct http_request *req, stru
         return keep_once(h, &req->range, &req->range_len);
     if (ieq(name, n, "accept-encoding"))
         return keep_once(h, &req->accept_encoding, &req->accept_encoding_len);
+    if (ieq(name, n, "if-match"))
+        return keep_once(h, &req->if_match, &req->if_match_len);
+    if (ieq(name, n, "if-modified-since"))
+        return keep_once(h, &req->if_modified_since, &req->if_modified_since_len);
+    if (ieq(name, n, "if-unmodified-since"))
+        return keep_once(h, &req->if_unmodified_since, &req->if_unmodified_since_len);
+    if (ieq(name, n, "if-range"))
+        return keep_once(h, &req->if_range, &req->if_range_len);
     return 0;
 }
 

@@ -541,6 +541,10 @@ static void start_response(struct worker *w, struct conn *c)
 {
     buf_reset(&c->hdr);
     buf_reset(&c->res.own);
+    /* A handler may have built a large body there (a multipart/byteranges answer): a
+     * keep-alive connection does not go on holding that much memory. */
+    if (c->res.own.cap > 64 * 1024)
+        buf_free(&c->res.own);
     struct buf own = c->res.own;
     const int *tag = c->b->h->tag_default;
     c->res = (struct http_response){.hdr = &c->hdr, .own = own, .fd = -1, .tag = {tag[0], tag[1]}};

@@ -69,9 +69,18 @@ struct stat_cache {
     long long taken_ns;
 };
 
+/* Saturating: a file can carry any time (touch -d 2500-01-01), and ns since the epoch
+ * overflow past 2262. The bound leaves room for the margins added to it; a saturated time
+ * is in the future, so such a file is always read again. */
+#define TS_SEC_MAX (LLONG_MAX / 1000000000LL - 4)
 static long long ts_ns(const struct timespec *t)
 {
-    return (long long)t->tv_sec * 1000000000LL + t->tv_nsec;
+    long long s = t->tv_sec;
+    if (s > TS_SEC_MAX)
+        s = TS_SEC_MAX;
+    if (s < -TS_SEC_MAX)
+        s = -TS_SEC_MAX;
+    return s * 1000000000LL + t->tv_nsec;
 }
 
 /* Read a decimal number and the one space after it from *p. Hand-written
@@ -1002,6 +1011,12 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
         f->path = v[i].path;
         memcpy(f->blob, v[i].blob, sizeof(f->blob));
         f->size = (uint64_t)v[i].sb.st_size;
+        /* Last-Modified; a time no HTTP-date can carry is left out (the edge then uses the
+         * release's creation time). */
+        if (v[i].sb.st_mtime >= 0 && v[i].sb.st_mtime <= RELEASE_MTIME_MAX) {
+            f->has_mtime = 1;
+            f->mtime = (int64_t)v[i].sb.st_mtime;
+        }
         f->type = (char *)release_content_type(f->path);
         f->cache = (char *)release_cache_policy(f->path);
         r.bytes += f->size;

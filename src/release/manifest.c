@@ -111,6 +111,7 @@ static const char *file_parse(json_t *f, struct release_file *rf)
     const char *type = json_string_value(json_object_get(f, "type"));
     const char *cache = json_string_value(json_object_get(f, "cache"));
     json_t *size = json_object_get(f, "size");
+    json_t *mtime = json_object_get(f, "mtime");
     if (!json_is_object(f) || !path || !blob || !type || !cache || !json_is_integer(size))
         return "needs path, blob, size, type and cache";
     if (!release_path_valid(path))
@@ -121,6 +122,14 @@ static const char *file_parse(json_t *f, struct release_file *rf)
         return "size is out of range";
     if (!header_value_ok(type) || !header_value_ok(cache))
         return "type or cache is not a printable ASCII header value";
+    /* Optional (manifests before it lack it); it becomes a Last-Modified date, which has
+     * four-digit years. */
+    if (mtime && !json_is_null(mtime) &&
+        (!json_is_integer(mtime) || json_integer_value(mtime) < 0 ||
+         json_integer_value(mtime) > RELEASE_MTIME_MAX))
+        return "mtime is not whole seconds from 1970 to 9999";
+    rf->has_mtime = mtime && !json_is_null(mtime);
+    rf->mtime = rf->has_mtime ? (int64_t)json_integer_value(mtime) : 0;
     rf->path = xstrdup(path);
     memcpy(rf->blob, blob, SHA256_HEX_LEN + 1);
     rf->size = (uint64_t)json_integer_value(size);
@@ -318,6 +327,10 @@ char *release_manifest_dump(const struct release *r, size_t *len)
         ok = ok && put_str(&b, f->blob);
         buf_adds(&b, ",\"size\":");
         put_u64(&b, f->size);
+        if (f->has_mtime && f->mtime >= 0) {
+            buf_adds(&b, ",\"mtime\":");
+            put_u64(&b, (uint64_t)f->mtime);
+        }
         buf_adds(&b, ",\"type\":");
         ok = ok && put_str(&b, f->type);
         buf_adds(&b, ",\"cache\":");

@@ -31,6 +31,10 @@ struct release_file {
     uint64_t size;
     char *type;  /* "text/css; charset=utf-8" */
     char *cache; /* "public, max-age=31536000, immutable" */
+    /* The file's modification time (st_mtime), served as Last-Modified; has_mtime 0 when
+     * the manifest does not say (older manifests): the edge then uses the release's time. */
+    int has_mtime;
+    int64_t mtime; /* seconds since the epoch, 0..RELEASE_MTIME_MAX */
 };
 
 struct release {
@@ -95,6 +99,8 @@ void release_create_result_free(struct release_create_result *res);
 #define RELEASE_ID_MAX 128
 #define RELEASE_MESSAGE_MAX 65536
 #define RELEASE_FILE_SIZE_MAX (1LL << 40)
+/* 9999-12-31T23:59:59Z: a file time becomes an HTTP-date, which has four-digit years. */
+#define RELEASE_MTIME_MAX 253402300799LL
 
 /* A release id: [A-Za-z0-9][A-Za-z0-9._-]*, at most RELEASE_ID_MAX bytes. */
 int release_id_valid(const char *id);
@@ -104,8 +110,8 @@ int release_path_valid(const char *path);
 
 /* Parses and validates a manifest document read from key; when want_id is
  * non-NULL the id inside must equal it. Blob ids are 64 lowercase hex digits,
- * paths are valid (above), sorted and unique, sizes and counts bounded, types
- * and cache policies header-safe. SW_EINVAL names the key and the fault.
+ * paths are valid (above), sorted and unique, sizes, times and counts bounded,
+ * types and cache policies header-safe. SW_EINVAL names the key and the fault.
  * Caller frees *out with release_free. Pure: safe to call from any thread. */
 int release_manifest_parse(const char *key, const char *want_id, const char *data, size_t len,
                            struct release **out, struct sw_err *err);

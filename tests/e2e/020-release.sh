@@ -114,8 +114,10 @@ check "fingerprinted app.3f9a2c1d.js is immutable for a year" \
     test "$(cache_of js/app.3f9a2c1d.js)" = "public, max-age=31536000, immutable"
 check "HTML is no-cache" test "$(cache_of index.html)" = "no-cache"
 check "a plain asset is revalidated (not immutable)" test "$(cache_of style.css)" = "public, max-age=300"
-check "manifest files are sorted by path and each has path, blob, size, type, cache" \
-    test "$(manifest "$tid" '[f["path"] for f in m["files"]] == sorted(f["path"] for f in m["files"]) and all(sorted(f) == ["blob","cache","path","size","type"] for f in m["files"])')" = True
+check "manifest files are sorted by path and each has path, blob, size, mtime, type, cache" \
+    test "$(manifest "$tid" '[f["path"] for f in m["files"]] == sorted(f["path"] for f in m["files"]) and all(sorted(f) == ["blob","cache","mtime","path","size","type"] for f in m["files"])')" = True
+check "manifest mtimes are the files' modification times" \
+    test "$(manifest "$tid" 'all(f["mtime"] == int(__import__("os").stat("'"$T/types"'/" + f["path"]).st_mtime) for f in m["files"])')" = True
 check "manifest sizes match the files" \
     test "$(manifest "$tid" 'sum(f["size"] for f in m["files"])')" = "$(find "$T/types" -type f -exec cat {} + | wc -c)"
 check "manifest records who, where from, and when" \

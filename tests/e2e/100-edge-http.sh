@@ -169,7 +169,7 @@ check "If-Range with an old ETag: the whole body, 200 (RFC 9110 §13.1.5)" eval 
 get rg -r 0-9 -H "If-Range: W/$RET" "$U/r.txt"
 check "If-Range with a weak ETag never matches: 200" test "$code" = 200
 get rg -r 0-9 -H 'If-Range: Wed, 21 Oct 2015 07:28:00 GMT' "$U/r.txt"
-check "If-Range with a date (no Last-Modified is sent): 200" test "$code" = 200
+check "If-Range with a date other than Last-Modified: 200" test "$code" = 200
 
 # ---- precompressed variants ------------------------------------------------------------------------
 get enc -H 'Accept-Encoding: gzip' "$U/app.js"

@@ -999,6 +999,34 @@ static void test_manifest_parse_hostile(void **state)
          "{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"type\":\"t\",\"cache\":\"c\"}",
          "sorted"},
         {"7", "needs"},
+        /* mtime: optional, whole seconds from 1970 to 9999 */
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"mtime\":784111777,\"type\":\"t\","
+         "\"cache\":\"c\"}",
+         NULL},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"mtime\":0,\"type\":\"t\",\"cache\":\"c\"}",
+         NULL},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"mtime\":null,\"type\":\"t\","
+         "\"cache\":\"c\"}",
+         NULL},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"mtime\":253402300799,\"type\":\"t\","
+         "\"cache\":\"c\"}",
+         NULL},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"mtime\":253402300800,\"type\":\"t\","
+         "\"cache\":\"c\"}",
+         "mtime"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"mtime\":-1,\"type\":\"t\",\"cache\":\"c\"}",
+         "mtime"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"mtime\":9223372036854775807,\"type\":"
+         "\"t\",\"cache\":\"c\"}",
+         "mtime"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"mtime\":1.5,\"type\":\"t\",\"cache\":\"c\"}",
+         "mtime"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"mtime\":\"1\",\"type\":\"t\",\"cache\":"
+         "\"c\"}",
+         "mtime"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"mtime\":true,\"type\":\"t\",\"cache\":"
+         "\"c\"}",
+         "mtime"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *files = xasprintf(cases[i].files, blob, blob);
@@ -1367,6 +1395,68 @@ static void test_reused_bodies_touched(void **state)
     free(cache);
 }
 
+/* release create records each file's modification time; a time no HTTP-date can carry is
+ * left out; the manifest written reads back the same, and one without mtime stays valid. */
+static void test_create_mtime(void **state)
+{
+    struct fixture *f = *state;
+    /* A file system stores what it can (ext4 stops at 2446): what counts is what stat says. */
+    static const struct {
+        const char *name;
+        time_t t;
+    } cases[] = {
+        {"a.txt", 784111777},      {"b.txt", 0},      {"c.txt", 253402300799LL},
+        {"d.txt", 253402300800LL}, {"e.txt", -86400},
+    };
+    time_t stored[5];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        write_str(f->site, cases[i].name, "x\n");
+        char *path = path_join(f->site, cases[i].name);
+        struct timespec ts[2] = {{cases[i].t, 0}, {cases[i].t, 0}};
+        struct stat sb;
+        assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+        assert_int_equal(stat(path, &sb), 0);
+        stored[i] = sb.st_mtime;
+        free(path);
+    }
+    assert_int_equal(stored[0], 784111777);
+    assert_int_equal(stored[1], 0);
+    assert_int_equal(stored[4], -86400);
+    /* Twice: the second run takes the bodies from the stat cache, the times still from stat. */
+    for (int run = 0; run < 2; run++) {
+        struct release *r = create_ok(f, f->cache, 1, NULL);
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            const struct release_file *rf = find_file(r, cases[i].name);
+            assert_non_null(rf);
+            int kept = stored[i] >= 0 && stored[i] <= RELEASE_MTIME_MAX;
+            assert_int_equal(rf->has_mtime, kept);
+            if (kept)
+                assert_int_equal(rf->mtime, stored[i]);
+        }
+        char *key = xasprintf("releases/%s.json", r->id), *doc = NULL;
+        size_t len;
+        assert_int_equal(store_get(f->st, key, &doc, &len, NULL, NULL), 0);
+        assert_non_null(strstr(doc, "\"mtime\":784111777"));
+        assert_non_null(strstr(doc, "\"mtime\":0,"));
+        assert_null(strstr(doc, "\"mtime\":-"));
+        assert_null(strstr(doc, "\"mtime\":253402300800"));
+        free(doc);
+        free(key);
+        release_free(r);
+    }
+    /* A manifest without mtime (written before it existed) loads, with has_mtime 0. */
+    static const char old[] =
+        "{\"format\":1,\"id\":\"r-old\",\"created\":\"2026-01-01T00:00:00Z\","
+        "\"files\":[{\"path\":\"a\",\"blob\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"size\":1,\"type\":\"t\","
+        "\"cache\":\"c\"}]}";
+    struct release *r = NULL;
+    struct sw_err err = {0};
+    assert_int_equal(release_manifest_parse("k", "r-old", old, sizeof(old) - 1, &r, &err), 0);
+    assert_int_equal(r->files[0].has_mtime, 0);
+    release_free(r);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1386,6 +1476,7 @@ int main(void)
         T(test_create_odd_names),
         T(test_manifest_round_trip),
         T(test_manifest_parse_hostile),
+        T(test_create_mtime),
         T(test_list_and_resolve),
         T(test_verify),
         T(test_diff),
