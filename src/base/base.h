@@ -1,6 +1,7 @@
 /*
  * base — small building blocks that know nothing about slipway: the error
- * object, growable buffers, hashing, time, durations and file-system helpers.
+ * object, growable buffers, hashing, time, durations, file-system helpers and
+ * YAML documents with positions.
  *
  * Ownership: every function returning heap memory says so; the caller frees
  * it with free() unless another function is named. Allocation failure aborts
@@ -150,5 +151,91 @@ int sys_ncpu(void);
 const char *sys_user(void);
 /* Host name, never NULL; static storage. */
 const char *sys_host(void);
+
+/* ---- YAML documents -------------------------------------------------------------- */
+
+/* A YAML document loaded (with libyaml) into a small tree in which every node
+ * keeps its position, so every complaint about a configuration file can name
+ * FILE:LINE:COL. Scalars keep how they were written (a plain `yes` and a
+ * quoted "yes" are different things to a schema) and stay strings: typing is
+ * the schema's job (yaml_bool, yaml_int). Mappings keep their key order.
+ *
+ * Loading refuses, each with FILE:LINE:COL: syntax errors, a second document,
+ * a key that is not a scalar, a duplicate key (naming both positions), a
+ * scalar holding a NUL, and anything over the limits. Anchors and aliases are
+ * resolved by sharing: an alias is a node at the alias's position with the
+ * anchored node's text or children (the same nodes, not copies), and it
+ * counts as all the nodes it stands for, so a "billion laughs" document is
+ * refused at max_nodes instead of growing. An unknown anchor, and an alias
+ * inside the node it names, are refused. Merge keys ("<<") are not
+ * interpreted: "<<" is an ordinary key. The tree is immutable and may be read
+ * from several threads. */
+
+enum yaml_node_kind { YAML_NODE_SCALAR = 1, YAML_NODE_SEQ, YAML_NODE_MAP };
+enum yaml_node_style {
+    YAML_NODE_PLAIN,  /* foo, true, 8081 (and collections) */
+    YAML_NODE_SINGLE, /* 'foo' */
+    YAML_NODE_DOUBLE, /* "foo" */
+    YAML_NODE_LITERAL,
+    YAML_NODE_FOLDED
+};
+
+struct yaml_pair;
+struct yaml_node {
+    enum yaml_node_kind kind;
+    enum yaml_node_style style; /* scalars; YAML_NODE_PLAIN for collections */
+    size_t line, col;           /* 1-based, in characters, of the node (its anchor or tag) */
+    const char *file;           /* the document's name, for messages */
+    const char *tag;            /* an explicit tag ("tag:yaml.org,2002:str" for !!str), or NULL */
+    const char *str;            /* scalars: the value, NUL-terminated, no NUL inside */
+    size_t len;                 /* scalars: strlen(str); sequences: items; mappings: pairs */
+    const struct yaml_node *const *items; /* sequences */
+    const struct yaml_pair *pairs;        /* mappings, in document order; keys are scalars */
+    const struct yaml_pair *const *index; /* mappings: pairs sorted by key (private) */
+};
+struct yaml_pair {
+    const struct yaml_node *key, *value;
+};
+
+/* Zero (or a NULL limits pointer) means the default, given after each field. */
+struct yaml_limits {
+    size_t max_bytes;  /* input size: 4 MiB */
+    size_t max_nodes;  /* nodes, each alias counting as the nodes it stands for: 100000 */
+    size_t max_depth;  /* nesting, a top-level scalar being 1: 64 */
+    size_t max_scalar; /* bytes of one scalar: 1 MiB */
+};
+
+struct yaml_doc {
+    const char *name;             /* as given to the loader */
+    const struct yaml_node *root; /* never NULL: an empty file is an empty plain scalar at 1:1 */
+};
+
+/* Parses data (len bytes, UTF-8) named name in messages into *out (free with
+ * yaml_doc_free). SW_EINVAL with "NAME:LINE:COL: what" on any refusal; a
+ * syntax error reads "NAME:LINE:COL: invalid YAML: <problem> (<context> at
+ * L:C)". Thread-safe. */
+int yaml_doc_parse(const char *data, size_t len, const char *name, const struct yaml_limits *lim,
+                   struct yaml_doc **out, struct sw_err *err);
+/* Reads and parses the file at path (named path in messages). */
+int yaml_doc_load(const char *path, const struct yaml_limits *lim, struct yaml_doc **out,
+                  struct sw_err *err);
+void yaml_doc_free(struct yaml_doc *doc);
+
+/* Formats "FILE:LINE:COL: message" (node's position) into err; returns SW_EINVAL. */
+int yaml_err(struct sw_err *err, const struct yaml_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The value of key in mapping map, or NULL (also when map is not a mapping). O(log n). */
+const struct yaml_node *yaml_map_get(const struct yaml_node *map, const char *key);
+/* The pair of key in map (for the key's own position), or NULL. */
+const struct yaml_pair *yaml_map_find(const struct yaml_node *map, const char *key);
+/* The text of a scalar, NULL for anything else (and for NULL). */
+const char *yaml_scalar(const struct yaml_node *n);
+/* 1 for a plain "", "~", "null", "Null" or "NULL" (YAML 1.2 core schema), else 0. */
+int yaml_is_null(const struct yaml_node *n);
+/* A plain true/True/TRUE/false/False/FALSE (YAML 1.2: not yes/no/on/off).
+ * 0, or SW_EINVAL with *b untouched. */
+int yaml_bool(const struct yaml_node *n, int *b);
+/* A plain decimal integer ("-12", "+3", "0") within min..max. 0 or SW_EINVAL. */
+int yaml_int(const struct yaml_node *n, int64_t min, int64_t max, int64_t *v);
 
 #endif
