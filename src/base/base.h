@@ -1,7 +1,7 @@
 /*
  * base — small building blocks that know nothing about slipway: the error
- * object, growable buffers, hashing, time, durations, file-system helpers and
- * YAML documents with positions.
+ * object, growable buffers, hashing, time, durations, file-system helpers,
+ * YAML documents with positions and child processes.
  *
  * Ownership: every function returning heap memory says so; the caller frees
  * it with free() unless another function is named. Allocation failure aborts
@@ -237,5 +237,73 @@ int yaml_is_null(const struct yaml_node *n);
 int yaml_bool(const struct yaml_node *n, int *b);
 /* A plain decimal integer ("-12", "+3", "0") within min..max. 0 or SW_EINVAL. */
 int yaml_int(const struct yaml_node *n, int64_t min, int64_t max, int64_t *v);
+
+/* ---- processes ------------------------------------------------------------------ */
+
+/* Runs a program to completion with its output captured, as a build step or
+ * `git` is run: no shell unless argv names one; stdin from /dev/null or a
+ * buffer; stdout and stderr read together with poll (a child filling one pipe
+ * never deadlocks on the other), kept in memory up to a bound and/or handed
+ * to a callback line by line as they arrive. The child runs in a process
+ * group of its own with default signal dispositions, an empty signal mask and
+ * no descriptor but 0, 1 and 2; on timeout (or cancel) the whole group gets
+ * SIGTERM and, kill_grace_ms later, SIGKILL, so what it started stops too
+ * (unless it left the group: setsid, setpgid). Once the child has exited,
+ * output still held open by processes it left behind is read for drain_ms more;
+ * those processes keep running. The child is always reaped before proc_run
+ * returns. Thread-safe: several threads may run processes at once, provided
+ * nothing calls setenv meanwhile (an inherited environment is read then) and
+ * nothing reaps other processes' children (waitpid(-1), SIGCHLD ignored). */
+
+enum { PROC_STDOUT = 1, PROC_STDERR = 2 };
+
+enum {
+    PROC_MERGE = 1,       /* stderr into stdout: one stream, in the order written */
+    PROC_INHERIT_ENV = 2, /* env adds to (and, "NAME" alone, removes from) this process's */
+    PROC_NO_CAPTURE = 4,  /* keep no output in memory (on_line still sees it) */
+};
+
+/* Lines longer than this reach on_line in pieces of this size. */
+#define PROC_LINE_MAX 65536
+
+/* One line of output, without its '\n' (a '\r' before it is kept), NUL-
+ * terminated, valid during the call only; a last line without '\n' comes at
+ * the end. Called on the thread running proc_run. */
+typedef void proc_line_fn(void *ctx, int stream, const char *line, size_t len);
+
+struct proc_opts {
+    const char *const *argv; /* NULL-terminated; argv[0] a path or a name found in our PATH */
+    const char *cwd;         /* NULL: ours */
+    const char *const *env;  /* NULL-terminated "NAME=value" entries; NULL: ours unchanged */
+    unsigned flags;          /* PROC_* above */
+    const char *input;       /* stdin; NULL: /dev/null */
+    size_t input_len;
+    size_t max_output;         /* bytes kept per stream: 1 MiB when 0; more sets *_truncated */
+    int64_t timeout_ms;        /* 0: none */
+    int64_t kill_grace_ms;     /* SIGTERM to SIGKILL: 5 s when 0 */
+    int64_t drain_ms;          /* reading after exit: 1 s when 0 */
+    const _Atomic int *cancel; /* optional: set non-zero (from any thread) to stop the child */
+    proc_line_fn *on_line;     /* optional */
+    void *ctx;
+};
+
+struct proc_result {
+    int exited;      /* 1: it exited, with exit_code; 0: a signal ended it */
+    int exit_code;   /* 0..255 */
+    int signal;      /* the signal that ended it, or 0 */
+    int timed_out;   /* the timeout fired (the signal is then SIGTERM or SIGKILL, usually) */
+    int cancelled;   /* *cancel became non-zero */
+    char *out, *err; /* captured, NUL-terminated, never NULL; err is "" with PROC_MERGE */
+    size_t out_len, err_len;
+    int out_truncated, err_truncated;
+    int64_t duration_ms;
+};
+
+/* Runs o->argv to completion and fills *r (free with proc_result_free), even
+ * when the program failed, timed out or was killed: 0 then. An error (r
+ * untouched) only when it could not be started: SW_ENOTFOUND for a missing
+ * program or cwd, SW_EACCES, SW_EINVAL, SW_EIO, naming the program. */
+int proc_run(const struct proc_opts *o, struct proc_result *r, struct sw_err *err);
+void proc_result_free(struct proc_result *r);
 
 #endif
