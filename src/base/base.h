@@ -1,7 +1,7 @@
 /*
  * base — small building blocks that know nothing about slipway: the error
  * object, growable buffers, hashing, time, durations, file-system helpers,
- * YAML documents with positions and child processes.
+ * YAML documents with positions, child processes and sortable ids.
  *
  * Ownership: every function returning heap memory says so; the caller frees
  * it with free() unless another function is named. Allocation failure aborts
@@ -305,5 +305,22 @@ struct proc_result {
  * program or cwd, SW_EACCES, SW_EINVAL, SW_EIO, naming the program. */
 int proc_run(const struct proc_opts *o, struct proc_result *r, struct sw_err *err);
 void proc_result_free(struct proc_result *r);
+
+/* ---- sortable ids ------------------------------------------------------------------ */
+
+/* The length of an id with a prefix of n bytes (without the NUL). */
+#define ID_LEN(n) ((n) + 27)
+
+/* Writes "PREFIX-YYYYMMDD-HHMMSS-mmm-xxxxxx" into buf: the UTC time to the
+ * millisecond and 24 random bits (getrandom) in hex, e.g.
+ * "r-20261125-082506-123-9f3a1c". Ids made by one process strictly increase,
+ * as text, in the order made, even within one millisecond or when the clock
+ * steps back: the time then stays at the last id's and the suffix counts up
+ * from where it was. Ids of different processes sort by time, in any order
+ * within a millisecond. SW_EINVAL when buf cannot hold ID_LEN(strlen(prefix))
+ * + 1 bytes. Thread-safe. */
+int id_new(const char *prefix, char *buf, size_t len);
+/* The same with the time given (ms since the epoch) instead of read from the clock. */
+int id_new_at(const char *prefix, int64_t now_ms, char *buf, size_t len);
 
 #endif
