@@ -368,8 +368,10 @@ int proc_run(const struct proc_opts *o, struct proc_result *r, struct sw_err *er
         if (!exited && (at_pid < 0 || pf[at_pid].revents)) {
             memset(&si, 0, sizeof(si));
             /* WNOWAIT: learn of the exit but keep the zombie (see the top). */
-            if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-                si.si_pid == pid) {
+            int w = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT);
+            /* ECHILD: someone else reaped it (SIGCHLD ignored, waitpid(-1)):
+             * it has exited all the same; the wait below reports the loss. */
+            if ((w == 0 && si.si_pid == pid) || (w < 0 && errno != EINTR)) {
                 exited = 1;
                 drain_until = time_mono_ms() + (o->drain_ms > 0 ? o->drain_ms : DEFAULT_DRAIN_MS);
                 close_fd(&inp[1]);
@@ -381,8 +383,11 @@ int proc_run(const struct proc_opts *o, struct proc_result *r, struct sw_err *er
 out:
     if (pid > 0) {
         int status = 0;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        pid_t w;
+        while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
             ;
+        if (w < 0 && !rc)
+            rc = sw_err_sys(err, errno, "%s: cannot learn how it ended", o->argv[0]);
         r->exited = WIFEXITED(status);
         r->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
         r->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;

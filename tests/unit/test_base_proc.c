@@ -350,6 +350,22 @@ static void test_proc_lines(void **state)
     buf_free(&l.all);
 }
 
+/* With SIGCHLD ignored the kernel reaps the child itself: proc_run says it
+ * cannot know how the program ended, instead of waiting forever or making up
+ * an exit status. */
+static void test_proc_sigchld_ignored(void **state)
+{
+    struct proc_result r;
+    struct sw_err err = {0};
+    struct proc_opts o = {.argv = SH("echo hi; exit 3"), .timeout_ms = 10000};
+    signal(SIGCHLD, SIG_IGN);
+    int rc = proc_run(&o, &r, &err);
+    signal(SIGCHLD, SIG_DFL);
+    assert_int_equal(rc, SW_EIO);
+    assert_non_null(strstr(err.msg, "cannot learn how it ended"));
+    assert_null(r.out);
+}
+
 /* Lines of ls /proc/self/fd: 0, 1, 2 and ls's own directory, nothing else. */
 static void assert_no_leak(const char *out)
 {
@@ -425,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_proc_leftover_holds_pipe),
         cmocka_unit_test(test_proc_cancel),
         cmocka_unit_test(test_proc_lines),
+        cmocka_unit_test(test_proc_sigchld_ignored),
         cmocka_unit_test(test_proc_no_fd_leak),
         cmocka_unit_test(test_proc_threads),
     };
