@@ -1,7 +1,8 @@
 /*
  * base — small building blocks that know nothing about slipway: the error
  * object, growable buffers, hashing, time, durations, file-system helpers,
- * YAML documents with positions, child processes and sortable ids.
+ * YAML documents with positions, child processes, sortable ids and reading
+ * JSON documents field by field.
  *
  * Ownership: every function returning heap memory says so; the caller frees
  * it with free() unless another function is named. Allocation failure aborts
@@ -322,5 +323,62 @@ void proc_result_free(struct proc_result *r);
 int id_new(const char *prefix, char *buf, size_t len);
 /* The same with the time given (ms since the epoch) instead of read from the clock. */
 int id_new_at(const char *prefix, int64_t now_ms, char *buf, size_t len);
+
+/* ---- JSON documents (jansson) ------------------------------------------------------ */
+
+/* Reading a document someone else wrote, field by field, so that one bad
+ * field refuses the whole document and never half of it is used. Each getter
+ * reads field name of object o (o NULL or not an object: the field is absent;
+ * a JSON null counts as absent too) and returns its value, or the empty value
+ * (NULL, 0, -1) when it is absent or bad. A field present but of the wrong
+ * form, or absent with JSON_FIELD_REQUIRED, is counted in f, the first with
+ * its name and what was wrong. The caller checks f->bad once, after reading
+ * them all, and says what the document is not (or calls json_fields_err). */
+struct json_t; /* jansson's json_t */
+
+struct json_fields {
+    const char *doc; /* the document's name in messages, e.g. "envs/dev/state.json"; borrowed */
+    int bad;         /* bad fields seen */
+    char field[64];  /* the first bad field's name */
+    const char *why; /* what was wrong with it (static text) */
+};
+#define JSON_FIELDS_INIT(doc)                                                                      \
+    {                                                                                              \
+        (doc), 0, "", NULL                                                                         \
+    }
+
+enum {
+    JSON_FIELD_REQUIRED = 1,  /* absent (or null) is bad too */
+    JSON_FIELD_MULTILINE = 2, /* strings: line breaks and tabs allowed */
+};
+
+/* The last millisecond of 9999: the latest time time_format_iso writes back. */
+#define JSON_TIME_MAX_MS 253402300799999LL
+
+/* Parses data as one JSON document, refusing duplicate keys; SW_EINVAL with
+ * "NAME: <what> at line L column C". Caller json_decref()s the result. */
+int json_doc_parse(const char *name, const char *data, size_t len, struct json_t **out,
+                   struct sw_err *err);
+/* Field name of o when present and not null, else NULL (borrowed). */
+struct json_t *json_field(struct json_t *o, const char *name);
+/* A string that text_valid(max, multiline) accepts: printable UTF-8 of at most
+ * max bytes. Caller frees. */
+char *json_field_str(struct json_fields *f, struct json_t *o, const char *name, size_t max,
+                     unsigned flags);
+/* An integer (not a real) from min to max. */
+int64_t json_field_int(struct json_fields *f, struct json_t *o, const char *name, int64_t min,
+                       int64_t max, unsigned flags);
+/* true or false: 1 or 0; -1 when absent or bad. */
+int json_field_bool(struct json_fields *f, struct json_t *o, const char *name, unsigned flags);
+/* A time as time_format_iso writes it, from 1970 to the end of 9999 (what
+ * can be written back), in ms since the epoch. */
+int64_t json_field_time(struct json_fields *f, struct json_t *o, const char *name, unsigned flags);
+/* Records a bad field found by the caller's own check (an id, an enum). */
+void json_field_bad(struct json_fields *f, const char *name, const char *why);
+/* SW_EINVAL with "DOC: FIELD: why" for the first bad field. */
+int json_fields_err(const struct json_fields *f, struct sw_err *err);
+/* Writing: a string, or null for NULL; a time_format_iso string, or null for 0. New references. */
+struct json_t *json_str_or_null(const char *s);
+struct json_t *json_time_or_null(int64_t ms);
 
 #endif
