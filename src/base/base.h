@@ -1,6 +1,8 @@
 /*
  * base — small building blocks that know nothing about slipway: the error
- * object, growable buffers, hashing, time, durations and file-system helpers.
+ * object, growable buffers, hashing, time, durations, file-system helpers,
+ * YAML documents with positions, child processes, sortable ids and reading
+ * JSON documents field by field.
  *
  * Ownership: every function returning heap memory says so; the caller frees
  * it with free() unless another function is named. Allocation failure aborts
@@ -160,5 +162,233 @@ int sys_ncpu(void);
 const char *sys_user(void);
 /* Host name, never NULL; static storage. */
 const char *sys_host(void);
+
+/* ---- YAML documents -------------------------------------------------------------- */
+
+/* A YAML document loaded (with libyaml) into a small tree in which every node
+ * keeps its position, so every complaint about a configuration file can name
+ * FILE:LINE:COL. Scalars keep how they were written (a plain `yes` and a
+ * quoted "yes" are different things to a schema) and stay strings: typing is
+ * the schema's job (yaml_bool, yaml_int). Mappings keep their key order.
+ *
+ * Loading refuses, each with FILE:LINE:COL: syntax errors, a second document,
+ * a key that is not a scalar, a duplicate key (naming both positions), a
+ * scalar holding a NUL, and anything over the limits. Anchors and aliases are
+ * resolved by sharing: an alias is a node at the alias's position with the
+ * anchored node's text or children (the same nodes, not copies), and it
+ * counts as all the nodes it stands for, so a "billion laughs" document is
+ * refused at max_nodes instead of growing. An unknown anchor, and an alias
+ * inside the node it names, are refused. Merge keys ("<<") are not
+ * interpreted: "<<" is an ordinary key. The tree is immutable and may be read
+ * from several threads. */
+
+enum yaml_node_kind { YAML_NODE_SCALAR = 1, YAML_NODE_SEQ, YAML_NODE_MAP };
+enum yaml_node_style {
+    YAML_NODE_PLAIN,  /* foo, true, 8081 (and collections) */
+    YAML_NODE_SINGLE, /* 'foo' */
+    YAML_NODE_DOUBLE, /* "foo" */
+    YAML_NODE_LITERAL,
+    YAML_NODE_FOLDED
+};
+
+struct yaml_pair;
+struct yaml_node {
+    enum yaml_node_kind kind;
+    enum yaml_node_style style; /* scalars; YAML_NODE_PLAIN for collections */
+    size_t line, col;           /* 1-based, in characters, of the node (its anchor or tag) */
+    const char *file;           /* the document's name, for messages */
+    const char *tag;            /* an explicit tag ("tag:yaml.org,2002:str" for !!str), or NULL */
+    const char *str;            /* scalars: the value, NUL-terminated, no NUL inside */
+    size_t len;                 /* scalars: strlen(str); sequences: items; mappings: pairs */
+    const struct yaml_node *const *items; /* sequences */
+    const struct yaml_pair *pairs;        /* mappings, in document order; keys are scalars */
+    const struct yaml_pair *const *index; /* mappings: pairs sorted by key (private) */
+};
+struct yaml_pair {
+    const struct yaml_node *key, *value;
+};
+
+/* Zero (or a NULL limits pointer) means the default, given after each field. */
+struct yaml_limits {
+    size_t max_bytes;  /* input size: 4 MiB */
+    size_t max_nodes;  /* nodes, each alias counting as the nodes it stands for: 100000 */
+    size_t max_depth;  /* nesting, a top-level scalar being 1: 64 */
+    size_t max_scalar; /* bytes of one scalar: 1 MiB */
+};
+
+struct yaml_doc {
+    const char *name;             /* as given to the loader */
+    const struct yaml_node *root; /* never NULL: an empty file is an empty plain scalar at 1:1 */
+};
+
+/* Parses data (len bytes, UTF-8) named name in messages into *out (free with
+ * yaml_doc_free). SW_EINVAL with "NAME:LINE:COL: what" on any refusal; a
+ * syntax error reads "NAME:LINE:COL: invalid YAML: <problem> (<context> at
+ * L:C)". Thread-safe. */
+int yaml_doc_parse(const char *data, size_t len, const char *name, const struct yaml_limits *lim,
+                   struct yaml_doc **out, struct sw_err *err);
+/* Reads and parses the file at path (named path in messages). */
+int yaml_doc_load(const char *path, const struct yaml_limits *lim, struct yaml_doc **out,
+                  struct sw_err *err);
+void yaml_doc_free(struct yaml_doc *doc);
+
+/* Formats "FILE:LINE:COL: message" (node's position) into err; returns SW_EINVAL. */
+int yaml_err(struct sw_err *err, const struct yaml_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The value of key in mapping map, or NULL (also when map is not a mapping). O(log n). */
+const struct yaml_node *yaml_map_get(const struct yaml_node *map, const char *key);
+/* The pair of key in map (for the key's own position), or NULL. */
+const struct yaml_pair *yaml_map_find(const struct yaml_node *map, const char *key);
+/* The text of a scalar, NULL for anything else (and for NULL). */
+const char *yaml_scalar(const struct yaml_node *n);
+/* 1 for a plain "", "~", "null", "Null" or "NULL" (YAML 1.2 core schema), else 0. */
+int yaml_is_null(const struct yaml_node *n);
+/* A plain true/True/TRUE/false/False/FALSE (YAML 1.2: not yes/no/on/off).
+ * 0, or SW_EINVAL with *b untouched. */
+int yaml_bool(const struct yaml_node *n, int *b);
+/* A plain decimal integer ("-12", "+3", "0") within min..max. 0 or SW_EINVAL. */
+int yaml_int(const struct yaml_node *n, int64_t min, int64_t max, int64_t *v);
+
+/* ---- processes ------------------------------------------------------------------ */
+
+/* Runs a program to completion with its output captured, as a build step or
+ * `git` is run: no shell unless argv names one; stdin from /dev/null or a
+ * buffer; stdout and stderr read together with poll (a child filling one pipe
+ * never deadlocks on the other), kept in memory up to a bound and/or handed
+ * to a callback line by line as they arrive. The child runs in a process
+ * group of its own with default signal dispositions, an empty signal mask and
+ * no descriptor but 0, 1 and 2; on timeout (or cancel) the whole group gets
+ * SIGTERM and, kill_grace_ms later, SIGKILL, so what it started stops too
+ * (unless it left the group: setsid, setpgid). Once the child has exited,
+ * output still held open by processes it left behind is read for drain_ms more;
+ * those processes keep running. The child is always reaped before proc_run
+ * returns. Thread-safe: several threads may run processes at once, provided
+ * nothing calls setenv meanwhile (an inherited environment is read then) and
+ * nothing reaps other processes' children (waitpid(-1), SIGCHLD ignored). */
+
+enum { PROC_STDOUT = 1, PROC_STDERR = 2 };
+
+enum {
+    PROC_MERGE = 1,       /* stderr into stdout: one stream, in the order written */
+    PROC_INHERIT_ENV = 2, /* env adds to (and, "NAME" alone, removes from) this process's */
+    PROC_NO_CAPTURE = 4,  /* keep no output in memory (on_line still sees it) */
+};
+
+/* Lines longer than this reach on_line in pieces of this size. */
+#define PROC_LINE_MAX 65536
+
+/* One line of output, without its '\n' (a '\r' before it is kept), NUL-
+ * terminated, valid during the call only; a last line without '\n' comes at
+ * the end. Called on the thread running proc_run. */
+typedef void proc_line_fn(void *ctx, int stream, const char *line, size_t len);
+
+struct proc_opts {
+    const char *const *argv; /* NULL-terminated; argv[0] a path or a name found in our PATH */
+    const char *cwd;         /* NULL: ours */
+    const char *const *env;  /* NULL-terminated "NAME=value" entries; NULL: ours unchanged */
+    unsigned flags;          /* PROC_* above */
+    const char *input;       /* stdin; NULL: /dev/null */
+    size_t input_len;
+    size_t max_output;         /* bytes kept per stream: 1 MiB when 0; more sets *_truncated */
+    int64_t timeout_ms;        /* 0: none */
+    int64_t kill_grace_ms;     /* SIGTERM to SIGKILL: 5 s when 0 */
+    int64_t drain_ms;          /* reading after exit: 1 s when 0 */
+    const _Atomic int *cancel; /* optional: set non-zero (from any thread) to stop the child */
+    proc_line_fn *on_line;     /* optional */
+    void *ctx;
+};
+
+struct proc_result {
+    int exited;      /* 1: it exited, with exit_code; 0: a signal ended it */
+    int exit_code;   /* 0..255 */
+    int signal;      /* the signal that ended it, or 0 */
+    int timed_out;   /* the timeout fired (the signal is then SIGTERM or SIGKILL, usually) */
+    int cancelled;   /* *cancel became non-zero */
+    char *out, *err; /* captured, NUL-terminated, never NULL; err is "" with PROC_MERGE */
+    size_t out_len, err_len;
+    int out_truncated, err_truncated;
+    int64_t duration_ms;
+};
+
+/* Runs o->argv to completion and fills *r (free with proc_result_free), even
+ * when the program failed, timed out or was killed: 0 then. An error (r
+ * untouched) only when it could not be started: SW_ENOTFOUND for a missing
+ * program or cwd, SW_EACCES, SW_EINVAL, SW_EIO, naming the program. */
+int proc_run(const struct proc_opts *o, struct proc_result *r, struct sw_err *err);
+void proc_result_free(struct proc_result *r);
+
+/* ---- sortable ids ------------------------------------------------------------------ */
+
+/* The length of an id with a prefix of n bytes (without the NUL). */
+#define ID_LEN(n) ((n) + 27)
+
+/* Writes "PREFIX-YYYYMMDD-HHMMSS-mmm-xxxxxx" into buf: the UTC time to the
+ * millisecond and 24 random bits (getrandom) in hex, e.g.
+ * "r-20261125-082506-123-9f3a1c". Ids made by one process strictly increase,
+ * as text, in the order made, even within one millisecond or when the clock
+ * steps back: the time then stays at the last id's and the suffix counts up
+ * from where it was. Ids of different processes sort by time, in any order
+ * within a millisecond. SW_EINVAL when buf cannot hold ID_LEN(strlen(prefix))
+ * + 1 bytes. Thread-safe. */
+int id_new(const char *prefix, char *buf, size_t len);
+/* The same with the time given (ms since the epoch) instead of read from the clock. */
+int id_new_at(const char *prefix, int64_t now_ms, char *buf, size_t len);
+
+/* ---- JSON documents (jansson) ------------------------------------------------------ */
+
+/* Reading a document someone else wrote, field by field, so that one bad
+ * field refuses the whole document and never half of it is used. Each getter
+ * reads field name of object o (o NULL or not an object: the field is absent;
+ * a JSON null counts as absent too) and returns its value, or the empty value
+ * (NULL, 0, -1) when it is absent or bad. A field present but of the wrong
+ * form, or absent with JSON_FIELD_REQUIRED, is counted in f, the first with
+ * its name and what was wrong. The caller checks f->bad once, after reading
+ * them all, and says what the document is not (or calls json_fields_err). */
+struct json_t; /* jansson's json_t */
+
+struct json_fields {
+    const char *doc; /* the document's name in messages, e.g. "envs/dev/state.json"; borrowed */
+    int bad;         /* bad fields seen */
+    char field[64];  /* the first bad field's name */
+    const char *why; /* what was wrong with it (static text) */
+};
+#define JSON_FIELDS_INIT(doc)                                                                      \
+    {                                                                                              \
+        (doc), 0, "", NULL                                                                         \
+    }
+
+enum {
+    JSON_FIELD_REQUIRED = 1,  /* absent (or null) is bad too */
+    JSON_FIELD_MULTILINE = 2, /* strings: line breaks and tabs allowed */
+};
+
+/* The last millisecond of 9999: the latest time time_format_iso writes back. */
+#define JSON_TIME_MAX_MS 253402300799999LL
+
+/* Parses data as one JSON document, refusing duplicate keys; SW_EINVAL with
+ * "NAME: <what> at line L column C". Caller json_decref()s the result. */
+int json_doc_parse(const char *name, const char *data, size_t len, struct json_t **out,
+                   struct sw_err *err);
+/* Field name of o when present and not null, else NULL (borrowed). */
+struct json_t *json_field(struct json_t *o, const char *name);
+/* A string that text_valid(max, multiline) accepts: printable UTF-8 of at most
+ * max bytes. Caller frees. */
+char *json_field_str(struct json_fields *f, struct json_t *o, const char *name, size_t max,
+                     unsigned flags);
+/* An integer (not a real) from min to max. */
+int64_t json_field_int(struct json_fields *f, struct json_t *o, const char *name, int64_t min,
+                       int64_t max, unsigned flags);
+/* true or false: 1 or 0; -1 when absent or bad. */
+int json_field_bool(struct json_fields *f, struct json_t *o, const char *name, unsigned flags);
+/* A time as time_format_iso writes it, from 1970 to the end of 9999 (what
+ * can be written back), in ms since the epoch. */
+int64_t json_field_time(struct json_fields *f, struct json_t *o, const char *name, unsigned flags);
+/* Records a bad field found by the caller's own check (an id, an enum). */
+void json_field_bad(struct json_fields *f, const char *name, const char *why);
+/* SW_EINVAL with "DOC: FIELD: why" for the first bad field. */
+int json_fields_err(const struct json_fields *f, struct sw_err *err);
+/* Writing: a string, or null for NULL; a time_format_iso string, or null for 0. New references. */
+struct json_t *json_str_or_null(const char *s);
+struct json_t *json_time_or_null(int64_t ms);
 
 #endif

@@ -71,16 +71,6 @@ void deploy_events_free(struct deploy_event *v, size_t n)
 
 /* ---- parsing -------------------------------------------------------------- */
 
-static int64_t int_field(json_t *o, const char *k, int64_t min, int64_t max, int *bad)
-{
-    json_t *v = json_object_get(o, k);
-    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
-        *bad = 1;
-        return 0;
-    }
-    return json_integer_value(v);
-}
-
 /* The time exactly as event_dump writes it. time_parse_iso alone also takes
  * blanks and line breaks (sscanf skips them before each number) and dates
  * before 1970 or past 9999 that do not format back, and history prints the
@@ -98,27 +88,26 @@ static int time_canonical(const char *s)
 int deploy_event_parse(const char *key, const char *data, size_t len, struct deploy_event *e,
                        char prev[SHA256_HEX_LEN + 1], struct sw_err *err)
 {
-    json_error_t je;
-    json_t *o = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *o;
     memset(e, 0, sizeof(*e));
     prev[0] = '\0';
-    if (!o)
-        return sw_err_set(err, SW_EINVAL, "%s: %s at line %d column %d", key, je.text, je.line,
-                          je.column);
-    int bad = 0;
+    int rc = json_doc_parse(key, data, len, &o, err);
+    if (rc)
+        return rc;
+    struct json_fields jf = JSON_FIELDS_INIT(key);
     const char *why = NULL;
     const char *time = json_string_value(json_object_get(o, "time"));
     const char *env = json_string_value(json_object_get(o, "env"));
     const char *action = json_string_value(json_object_get(o, "action"));
-    const char *slot = json_string_value(deploy_json_opt(o, "slot"));
-    json_t *p = deploy_json_opt(o, "prev"), *sw = deploy_json_opt(o, "switched");
+    const char *slot = json_string_value(json_field(o, "slot"));
+    json_t *p = json_field(o, "prev"), *sw = json_field(o, "switched");
     if (!json_is_object(o) || !time || !env || !action) {
         why = "not an event document (needs seq, time, env, action)";
         goto out;
     }
-    e->seq = int_field(o, "seq", 1, SEQ_MAX, &bad);
-    e->generation = int_field(o, "generation", 1, GEN_MAX, &bad);
-    if (bad || (seq_of(key) && seq_of(key) != e->seq)) {
+    e->seq = json_field_int(&jf, o, "seq", 1, SEQ_MAX, JSON_FIELD_REQUIRED);
+    e->generation = json_field_int(&jf, o, "generation", 1, GEN_MAX, JSON_FIELD_REQUIRED);
+    if (jf.bad || (seq_of(key) && seq_of(key) != e->seq)) {
         why = "seq or generation is not a positive number matching its key";
         goto out;
     }
@@ -130,8 +119,7 @@ int deploy_event_parse(const char *key, const char *data, size_t len, struct dep
         why = "prev is not 64 lowercase hex digits";
         goto out;
     }
-    if ((deploy_json_opt(o, "slot") &&
-         (!slot || (strcmp(slot, "blue") && strcmp(slot, "green")))) ||
+    if ((json_field(o, "slot") && (!slot || (strcmp(slot, "blue") && strcmp(slot, "green")))) ||
         (sw && !json_is_boolean(sw))) {
         why = "slot or switched has the wrong form";
         goto out;
@@ -141,11 +129,11 @@ int deploy_event_parse(const char *key, const char *data, size_t len, struct dep
     e->action = xstrdup(action);
     e->slot = slot ? xstrdup(slot) : NULL;
     e->switched = sw ? json_is_true(sw) : -1;
-    e->from = deploy_release_field(o, "from", &bad);
-    e->to = deploy_release_field(o, "to", &bad);
-    e->actor = deploy_text_field(o, "actor", 0, &bad);
-    e->message = deploy_text_field(o, "message", 1, &bad);
-    if (bad)
+    e->from = deploy_release_field(&jf, o, "from");
+    e->to = deploy_release_field(&jf, o, "to");
+    e->actor = json_field_str(&jf, o, "actor", DEPLOY_ACTOR_MAX, 0);
+    e->message = json_field_str(&jf, o, "message", DEPLOY_MESSAGE_MAX, JSON_FIELD_MULTILINE);
+    if (jf.bad)
         why = "from, to, actor or message has the wrong form";
     else if (p)
         memcpy(prev, json_string_value(p), SHA256_HEX_LEN + 1);
@@ -212,31 +200,30 @@ static void head_advance(struct head *h, const struct deploy_event *e,
 int deploy_head_parse(const char *data, size_t len, int64_t *seq, char hash[SHA256_HEX_LEN + 1],
                       json_t **envs, struct sw_err *err)
 {
-    json_error_t je;
-    json_t *o = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
-    int bad = 0;
-    if (!o)
-        return sw_err_set(err, SW_EINVAL, HEAD_KEY ": %s at line %d column %d", je.text, je.line,
-                          je.column);
-    *seq = int_field(o, "seq", 0, SEQ_MAX, &bad);
+    json_t *o;
+    int rc = json_doc_parse(HEAD_KEY, data, len, &o, err);
+    if (rc)
+        return rc;
+    struct json_fields jf = JSON_FIELDS_INIT(HEAD_KEY);
+    *seq = json_field_int(&jf, o, "seq", 0, SEQ_MAX, JSON_FIELD_REQUIRED);
     const char *hx = json_string_value(json_object_get(o, "hash"));
     json_t *ev = json_object_get(o, "envs");
-    if (bad || !json_is_object(ev) || (*seq > 0 && (!hx || !hex_lower_valid(hx, SHA256_HEX_LEN))))
-        bad = 1;
+    if (!json_is_object(ev) || (*seq > 0 && (!hx || !hex_lower_valid(hx, SHA256_HEX_LEN))))
+        json_field_bad(&jf, "envs", "hash or envs of the wrong form");
     const char *name;
     json_t *v;
     json_object_foreach(ev, name, v)
     {
-        if (bad || env_name_check(name, NULL) != 0 || !json_is_object(v)) {
-            bad = 1;
+        if (jf.bad || env_name_check(name, NULL) != 0 || !json_is_object(v)) {
+            json_field_bad(&jf, "envs", "an environment of the wrong form");
             break;
         }
-        int64_t s = int_field(v, "seq", 1, SEQ_MAX, &bad);
-        int_field(v, "generation", 1, GEN_MAX, &bad);
+        int64_t s = json_field_int(&jf, v, "seq", 1, SEQ_MAX, JSON_FIELD_REQUIRED);
+        json_field_int(&jf, v, "generation", 1, GEN_MAX, JSON_FIELD_REQUIRED);
         if (s > *seq)
-            bad = 1;
+            json_field_bad(&jf, "seq", "an environment's event is newer than the head");
     }
-    if (bad) {
+    if (jf.bad) {
         json_decref(o);
         return sw_err_set(err, SW_EINVAL,
                           HEAD_KEY ": not an audit head (needs seq, hash and envs, each well "
@@ -302,11 +289,6 @@ static int head_save(struct store *st, struct head *h, struct sw_err *err)
 
 /* ---- appending ------------------------------------------------------------------ */
 
-static json_t *jstr_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
 static char *event_dump(const struct env_state *s, int64_t seq, const char *prev)
 {
     const struct env_change *c = &s->last;
@@ -314,12 +296,12 @@ static char *event_dump(const struct env_state *s, int64_t seq, const char *prev
     time_format_iso(c->time_ms, when, sizeof(when));
     json_t *doc =
         json_pack("{s:I, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:o}", "seq",
-                  (json_int_t)seq, "time", when, "env", s->env, "actor", jstr_or_null(c->actor),
-                  "action", c->action, "from", jstr_or_null(c->from), "to", jstr_or_null(c->to),
-                  "slot", jstr_or_null(deploy_slot_name(c->slot)), "switched",
-                  c->switched < 0 ? json_null() : json_boolean(c->switched), "message",
-                  jstr_or_null(c->message), "generation", (json_int_t)c->generation, "prev",
-                  jstr_or_null(prev[0] ? prev : NULL));
+                  (json_int_t)seq, "time", when, "env", s->env, "actor", json_str_or_null(c->actor),
+                  "action", c->action, "from", json_str_or_null(c->from), "to",
+                  json_str_or_null(c->to), "slot", json_str_or_null(deploy_slot_name(c->slot)),
+                  "switched", c->switched < 0 ? json_null() : json_boolean(c->switched), "message",
+                  json_str_or_null(c->message), "generation", (json_int_t)c->generation, "prev",
+                  json_str_or_null(prev[0] ? prev : NULL));
     char *body = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(doc);
     return body;

@@ -22,16 +22,14 @@ char *deploy_state_dump(const struct env_state *s);
 void env_change_clear(struct env_change *c);
 
 /* Text a person or a host supplied (actors, messages): UTF-8 without control
- * characters, bounded; multiline allows line breaks and tabs. */
+ * characters, bounded; multiline allows line breaks and tabs. In documents
+ * they are read with json_field_str and these bounds. */
+#define DEPLOY_ACTOR_MAX 256
+#define DEPLOY_MESSAGE_MAX 65536
 int deploy_text_ok(const char *t, int multiline);
-/* An optional text field of o checked with deploy_text_ok; *bad is set when
- * present but wrong. Caller frees. */
-char *deploy_text_field(json_t *o, const char *k, int multiline, int *bad);
-/* Field k of o when present and not null, else NULL (borrowed). */
-json_t *deploy_json_opt(json_t *o, const char *k);
-/* An optional release id field of o (caller frees); *bad is set when present
- * but not a valid release id. */
-char *deploy_release_field(json_t *o, const char *k, int *bad);
+/* An optional release id field of o (caller frees); a field present but not
+ * a valid release id is counted in f. */
+char *deploy_release_field(struct json_fields *f, json_t *o, const char *k);
 /* "deploy", "switch" or "rollback". */
 int deploy_action_valid(const char *a);
 

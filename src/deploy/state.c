@@ -59,58 +59,27 @@ int deploy_idle_slot(const struct env_state *s)
  * written: every field is checked, and one bad field refuses the document
  * (the caller keeps what it had) rather than being half-used. */
 
-json_t *deploy_json_opt(json_t *o, const char *k)
+char *deploy_release_field(struct json_fields *f, json_t *o, const char *k)
 {
-    json_t *v = json_object_get(o, k);
-    return v && !json_is_null(v) ? v : NULL;
-}
-
-char *deploy_release_field(json_t *o, const char *k, int *bad)
-{
-    json_t *v = deploy_json_opt(o, k);
+    json_t *v = json_field(o, k);
     if (!v)
         return NULL;
     if (!json_is_string(v) || !release_id_valid(json_string_value(v))) {
-        *bad = 1;
+        json_field_bad(f, k, "not a release id");
         return NULL;
     }
     return xstrdup(json_string_value(v));
 }
 
-/* The last millisecond of 9999: time_format_iso writes four-digit years. */
-#define TIME_MAX_MS 253402300799999LL
-
-/* A time slipway can write back: 1970 to the end of 9999. time_parse_iso also
- * takes earlier and later dates, whose dump no reader (this one included)
- * accepts; a state keeps its slots' times across changes, and its last change
- * becomes an event, so one such time would be copied into every later
- * document. */
-static int64_t time_field(json_t *o, const char *k, int *bad)
-{
-    int64_t ms = 0;
-    json_t *v = deploy_json_opt(o, k);
-    if (v && (!json_is_string(v) || time_parse_iso(json_string_value(v), &ms) != 0 || ms < 0 ||
-              ms > TIME_MAX_MS))
-        *bad = 1;
-    return ms;
-}
-
-char *deploy_text_field(json_t *o, const char *k, int multiline, int *bad)
-{
-    json_t *v = deploy_json_opt(o, k);
-    if (!v)
-        return NULL;
-    const char *t = json_string_value(v);
-    if (!t || !deploy_text_ok(t, multiline)) {
-        *bad = 1;
-        return NULL;
-    }
-    return xstrdup(t);
-}
+/* Times are checked by json_field_time: 1970 to the end of 9999, what can be
+ * written back. time_parse_iso alone takes earlier and later dates, whose
+ * dump no reader accepts; a state keeps its slots' times across changes, and
+ * its last change becomes an event, so one such time would be copied into
+ * every later document. */
 
 int deploy_text_ok(const char *t, int multiline)
 {
-    return text_valid(t, multiline ? 65536 : 256, multiline);
+    return text_valid(t, multiline ? DEPLOY_MESSAGE_MAX : DEPLOY_ACTOR_MAX, multiline);
 }
 
 int deploy_action_valid(const char *a)
@@ -118,9 +87,9 @@ int deploy_action_valid(const char *a)
     return !strcmp(a, "deploy") || !strcmp(a, "switch") || !strcmp(a, "rollback");
 }
 
-static int slot_field(json_t *o, const char *k, int *bad)
+static int slot_field(struct json_fields *f, json_t *o, const char *k)
 {
-    json_t *v = deploy_json_opt(o, k);
+    json_t *v = json_field(o, k);
     const char *s = json_string_value(v);
     if (!v)
         return SLOT_NONE;
@@ -128,25 +97,19 @@ static int slot_field(json_t *o, const char *k, int *bad)
         return SLOT_BLUE;
     if (s && !strcmp(s, "green"))
         return SLOT_GREEN;
-    *bad = 1;
+    json_field_bad(f, k, "not blue or green");
     return SLOT_NONE;
 }
 
 /* Generations are counters of changes: non-negative and far below 2^53. */
-static int64_t gen_field(json_t *o, const char *k, int *bad)
+static int64_t gen_field(struct json_fields *f, json_t *o, const char *k)
 {
-    json_t *v = json_object_get(o, k);
-    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        json_integer_value(v) > ((json_int_t)1 << 50)) {
-        *bad = 1;
-        return 0;
-    }
-    return json_integer_value(v);
+    return json_field_int(f, o, k, 0, (int64_t)1 << 50, JSON_FIELD_REQUIRED);
 }
 
 static const char *last_change_parse(json_t *last, struct env_state *s)
 {
-    int bad = 0;
+    struct json_fields jf = JSON_FIELDS_INIT(NULL);
     /* Every change records itself here, so a document without it was not
      * written by slipway, and its dump (an empty action) would be refused. */
     if (!last)
@@ -157,18 +120,16 @@ static const char *last_change_parse(json_t *last, struct env_state *s)
     if (!a || !deploy_action_valid(a))
         return "last_change.action is not deploy, switch or rollback";
     snprintf(s->last.action, sizeof(s->last.action), "%s", a);
-    s->last.from = deploy_release_field(last, "from", &bad);
-    s->last.to = deploy_release_field(last, "to", &bad);
-    s->last.actor = deploy_text_field(last, "actor", 0, &bad);
-    s->last.message = deploy_text_field(last, "message", 1, &bad);
-    s->last.slot = slot_field(last, "slot", &bad);
-    json_t *sw = deploy_json_opt(last, "switched");
-    if (sw && !json_is_boolean(sw))
-        bad = 1;
-    s->last.switched = sw ? json_is_true(sw) : -1;
-    s->last.time_ms = time_field(last, "time", &bad);
-    s->last.generation = gen_field(last, "generation", &bad);
-    if (bad)
+    s->last.from = deploy_release_field(&jf, last, "from");
+    s->last.to = deploy_release_field(&jf, last, "to");
+    s->last.actor = json_field_str(&jf, last, "actor", DEPLOY_ACTOR_MAX, 0);
+    s->last.message =
+        json_field_str(&jf, last, "message", DEPLOY_MESSAGE_MAX, JSON_FIELD_MULTILINE);
+    s->last.slot = slot_field(&jf, last, "slot");
+    s->last.switched = json_field_bool(&jf, last, "switched", 0);
+    s->last.time_ms = json_field_time(&jf, last, "time", 0);
+    s->last.generation = gen_field(&jf, last, "generation");
+    if (jf.bad)
         return "last_change holds a field of the wrong form";
     if (s->last.generation > s->generation)
         return "last_change is newer than the state";
@@ -194,16 +155,15 @@ static const char *state_check(const struct env_state *s)
 int deploy_state_parse(const char *key, const char *env, const char *data, size_t len,
                        struct env_state *s, struct sw_err *err)
 {
-    json_error_t je;
-    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
-    if (!root)
-        return sw_err_set(err, SW_EINVAL, "%s: %s at line %d column %d", key, je.text, je.line,
-                          je.column);
+    json_t *root;
+    int rc = json_doc_parse(key, data, len, &root, err);
+    if (rc)
+        return rc;
     const char *why = NULL;
-    int bad = 0;
+    struct json_fields jf = JSON_FIELDS_INIT(key);
     const char *strategy = json_string_value(json_object_get(root, "strategy"));
     const char *name = json_string_value(json_object_get(root, "env"));
-    json_t *slots = deploy_json_opt(root, "slots");
+    json_t *slots = json_field(root, "slots");
     if (!json_is_object(root) || !strategy) {
         why = "not an environment state document";
         goto out;
@@ -217,24 +177,24 @@ int deploy_state_parse(const char *key, const char *env, const char *data, size_
         goto out;
     }
     s->strategy = !strcmp(strategy, "blue-green") ? STRATEGY_BLUE_GREEN : STRATEGY_DIRECT;
-    s->generation = gen_field(root, "generation", &bad);
-    s->live_slot = slot_field(root, "live_slot", &bad);
-    s->live_release = deploy_release_field(root, "live_release", &bad);
+    s->generation = gen_field(&jf, root, "generation");
+    s->live_slot = slot_field(&jf, root, "live_slot");
+    s->live_release = deploy_release_field(&jf, root, "live_release");
     if (slots && !json_is_object(slots))
-        bad = 1;
+        json_field_bad(&jf, "slots", "not an object");
     for (int i = 0; i < 2; i++) {
-        json_t *sl = deploy_json_opt(slots, deploy_slot_name(i));
+        json_t *sl = json_field(slots, deploy_slot_name(i));
         if (sl && !json_is_object(sl))
-            bad = 1;
-        s->slot_release[i] = deploy_release_field(sl, "release", &bad);
-        s->slot_since_ms[i] = time_field(sl, "since", &bad);
+            json_field_bad(&jf, deploy_slot_name(i), "not an object");
+        s->slot_release[i] = deploy_release_field(&jf, sl, "release");
+        s->slot_since_ms[i] = json_field_time(&jf, sl, "since", 0);
     }
-    s->previous_release = deploy_release_field(root, "previous_release", &bad);
-    s->previous_since_ms = time_field(root, "previous_since", &bad);
-    s->updated_ms = time_field(root, "updated", &bad);
-    if (bad)
+    s->previous_release = deploy_release_field(&jf, root, "previous_release");
+    s->previous_since_ms = json_field_time(&jf, root, "previous_since", 0);
+    s->updated_ms = json_field_time(&jf, root, "updated", 0);
+    if (jf.bad)
         why = "a field has the wrong form (release ids, slots, times, generation)";
-    else if (!(why = last_change_parse(deploy_json_opt(root, "last_change"), s)))
+    else if (!(why = last_change_parse(json_field(root, "last_change"), s)))
         why = state_check(s);
 out:
     json_decref(root);
@@ -268,42 +228,31 @@ int deploy_state_load(struct store *st, const char *env, struct env_state **out,
     return rc;
 }
 
-static json_t *jstr_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
-static json_t *jtime_or_null(int64_t ms)
-{
-    if (!ms)
-        return json_null();
-    char iso[40];
-    time_format_iso(ms, iso, sizeof(iso));
-    return json_string(iso);
-}
-
 char *deploy_state_dump(const struct env_state *s)
 {
     json_t *slots = json_object();
     if (s->strategy == STRATEGY_BLUE_GREEN)
         for (int i = 0; i < 2; i++)
             json_object_set_new(slots, deploy_slot_name(i),
-                                json_pack("{s:o, s:o}", "release", jstr_or_null(s->slot_release[i]),
-                                          "since", jtime_or_null(s->slot_since_ms[i])));
+                                json_pack("{s:o, s:o}", "release",
+                                          json_str_or_null(s->slot_release[i]), "since",
+                                          json_time_or_null(s->slot_since_ms[i])));
     const struct env_change *c = &s->last;
-    json_t *last = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I}", "action", c->action,
-                             "from", jstr_or_null(c->from), "to", jstr_or_null(c->to), "slot",
-                             jstr_or_null(deploy_slot_name(c->slot)), "switched",
-                             c->switched < 0 ? json_null() : json_boolean(c->switched), "actor",
-                             jstr_or_null(c->actor), "message", jstr_or_null(c->message), "time",
-                             jtime_or_null(c->time_ms), "generation", (json_int_t)c->generation);
-    json_t *root = json_pack(
-        "{s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "env", s->env, "strategy",
-        deploy_strategy_name(s->strategy), "generation", (json_int_t)s->generation, "live_slot",
-        jstr_or_null(deploy_slot_name(s->live_slot)), "live_release", jstr_or_null(s->live_release),
-        "slots", slots, "previous_release", jstr_or_null(s->previous_release), "previous_since",
-        jtime_or_null(s->previous_since_ms), "updated", jtime_or_null(s->updated_ms), "last_change",
-        last);
+    json_t *last =
+        json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I}", "action", c->action, "from",
+                  json_str_or_null(c->from), "to", json_str_or_null(c->to), "slot",
+                  json_str_or_null(deploy_slot_name(c->slot)), "switched",
+                  c->switched < 0 ? json_null() : json_boolean(c->switched), "actor",
+                  json_str_or_null(c->actor), "message", json_str_or_null(c->message), "time",
+                  json_time_or_null(c->time_ms), "generation", (json_int_t)c->generation);
+    json_t *root =
+        json_pack("{s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "env", s->env, "strategy",
+                  deploy_strategy_name(s->strategy), "generation", (json_int_t)s->generation,
+                  "live_slot", json_str_or_null(deploy_slot_name(s->live_slot)), "live_release",
+                  json_str_or_null(s->live_release), "slots", slots, "previous_release",
+                  json_str_or_null(s->previous_release), "previous_since",
+                  json_time_or_null(s->previous_since_ms), "updated",
+                  json_time_or_null(s->updated_ms), "last_change", last);
     /* NULL when packing failed: never write a document that lost fields. */
     char *out = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(root);

@@ -32,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -904,21 +903,6 @@ static void git_facts(struct release *r)
         }
 }
 
-static char *new_id(int64_t ms)
-{
-    unsigned char rnd[3] = {0};
-    if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
-        unsigned v = (unsigned)getpid() ^ (unsigned)time_mono_ms();
-        memcpy(rnd, &v, sizeof(rnd));
-    }
-    char iso[40], hex[7];
-    time_format_iso(ms, iso, sizeof(iso));
-    hex_encode(rnd, 3, hex);
-    /* 2026-11-25T08:25:06.123Z → r-20261125-082506-123-9f3a1c */
-    return xasprintf("r-%.4s%.2s%.2s-%.2s%.2s%.2s-%.3s-%s", iso, iso + 5, iso + 8, iso + 11,
-                     iso + 14, iso + 17, iso + 20, hex);
-}
-
 /* ---- release_create ---------------------------------------------------------- */
 
 static int cmp_strp(const void *a, const void *b)
@@ -995,7 +979,9 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
         goto out;
 
     r.created_ms = time_now_ms();
-    r.id = new_id(r.created_ms);
+    char id[ID_LEN(1) + 1];
+    id_new_at("r", r.created_ms, id, sizeof(id)); /* cannot fail: id holds it */
+    r.id = xstrdup(id);
     r.message = opts->message ? xstrdup(opts->message) : NULL;
     r.user = xstrdup(sys_user());
     r.host = xstrdup(sys_host());

@@ -89,20 +89,6 @@ static int header_value_ok(const char *s)
     return n > 0 && n <= 256;
 }
 
-/* An optional printable string field; *ok becomes 0 when present and bad. */
-static char *opt_str(json_t *obj, const char *name, size_t max, int *ok)
-{
-    json_t *v = json_object_get(obj, name);
-    if (!v || json_is_null(v))
-        return NULL;
-    const char *s = json_string_value(v);
-    if (!s || strlen(s) > max || !utf8_valid(s, 1)) {
-        *ok = 0;
-        return NULL;
-    }
-    return xstrdup(s);
-}
-
 /* Checks one files[] entry and fills rf; NULL or what is wrong with it. */
 static const char *file_parse(json_t *f, struct release_file *rf)
 {
@@ -138,28 +124,21 @@ static const char *file_parse(json_t *f, struct release_file *rf)
     return NULL;
 }
 
-/* The last millisecond of 9999: time_format_iso writes four-digit years. */
-#define CREATED_MAX_MS 253402300799999LL
-
 int release_manifest_parse(const char *key, const char *want_id, const char *data, size_t len,
                            struct release **out, struct sw_err *err)
 {
-    json_error_t je;
-    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
-    if (!root)
-        return sw_err_set(err, SW_EINVAL, "%s: %s at line %d column %d", key, je.text, je.line,
-                          je.column);
+    json_t *root;
+    int rc = json_doc_parse(key, data, len, &root, err);
+    if (rc)
+        return rc;
     struct release *r = xcalloc(1, sizeof(*r));
-    int rc = 0, ok = 1;
+    struct json_fields jf = JSON_FIELDS_INIT(key);
     json_t *files = json_object_get(root, "files");
     json_t *format = json_object_get(root, "format");
     const char *id = json_string_value(json_object_get(root, "id"));
-    const char *created = json_string_value(json_object_get(root, "created"));
-    /* created must be a time release_manifest_dump can write back (1970 to
-     * 9999): time_parse_iso also takes earlier and later ones. */
-    if (!json_is_object(root) || !id || !created || !json_is_array(files) ||
-        time_parse_iso(created, &r->created_ms) != 0 || r->created_ms < 0 ||
-        r->created_ms > CREATED_MAX_MS) {
+    /* A time release_manifest_dump can write back (1970 to 9999). */
+    r->created_ms = json_field_time(&jf, root, "created", JSON_FIELD_REQUIRED);
+    if (!json_is_object(root) || !id || jf.bad || !json_is_array(files)) {
         rc = sw_err_set(err, SW_EINVAL, "%s: not a slipway manifest (needs id, created, files)",
                         key);
         goto out;
@@ -177,27 +156,22 @@ int release_manifest_parse(const char *key, const char *want_id, const char *dat
         goto out;
     }
     r->id = xstrdup(id);
-    json_t *msg = json_object_get(root, "message");
-    if (msg && !json_is_null(msg)) {
-        if (!json_is_string(msg) || !text_valid(json_string_value(msg), RELEASE_MESSAGE_MAX, 1))
-            ok = 0;
-        else
-            r->message = xstrdup(json_string_value(msg));
-    }
+    r->message = json_field_str(&jf, root, "message", RELEASE_MESSAGE_MAX, JSON_FIELD_MULTILINE);
     json_t *src = json_object_get(root, "source");
     if (src && !json_is_object(src))
-        ok = 0;
-    r->user = opt_str(src, "user", 256, &ok);
-    r->host = opt_str(src, "host", 256, &ok);
-    r->source_dir = opt_str(src, "dir", 4096, &ok);
-    r->commit = opt_str(src, "commit", 64, &ok);
-    r->ref = opt_str(src, "ref", 1024, &ok);
-    r->tag = opt_str(src, "tag", 1024, &ok);
+        json_field_bad(&jf, "source", "not an object");
+    r->user = json_field_str(&jf, src, "user", 256, 0);
+    r->host = json_field_str(&jf, src, "host", 256, 0);
+    r->source_dir = json_field_str(&jf, src, "dir", 4096, 0);
+    r->commit = json_field_str(&jf, src, "commit", 64, 0);
+    r->ref = json_field_str(&jf, src, "ref", 1024, 0);
+    r->tag = json_field_str(&jf, src, "tag", 1024, 0);
+    /* Unlike the others, a null dirty is refused: slipway writes true or false. */
     json_t *dirty = json_object_get(src, "dirty");
     if (dirty && !json_is_boolean(dirty))
-        ok = 0;
+        json_field_bad(&jf, "dirty", "not true or false");
     r->dirty = json_is_true(dirty);
-    if (!ok) {
+    if (jf.bad) {
         rc = sw_err_set(err, SW_EINVAL,
                         "%s: message or source holds a value that is not printable UTF-8 or is "
                         "too long",
