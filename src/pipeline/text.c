@@ -295,7 +295,7 @@ void expr_format_number(double d, struct buf *b)
     n = sig_digits(d, 15, digits, &e);
     if (d < 0)
         buf_adds(b, "-");
-    if (e >= -5 && e < 15) { /* .NET's "G": fixed point when -5 <= exponent < precision */
+    if (e > -5 && e < 15) { /* .NET's "G": fixed point when -5 < exponent < precision */
         if (e >= 0) {
             for (int i = 0; i <= e; i++)
                 buf_add(b, (size_t)i < n ? &digits[i] : "0", 1);
