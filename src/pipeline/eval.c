@@ -98,23 +98,78 @@ int pipeline_value_truthy(const struct pipeline_value *v)
     }
 }
 
+/* A JSON string of s; bytes that are not UTF-8 (JSON text must be) become U+FFFD. */
+static json_t *json_string_utf8(const char *s, size_t len)
+{
+    struct buf b = BUF_INIT;
+    json_t *j;
+    size_t i = 0;
+    uint32_t cp;
+
+    while (i < len) {
+        size_t k = expr_utf8_next((const unsigned char *)s + i, len - i, &cp);
+        if (cp >= 0xdc80 && cp <= 0xdcff)
+            buf_adds(&b, "\xef\xbf\xbd");
+        else
+            buf_add(&b, s + i, k);
+        i += k;
+    }
+    j = json_stringn_nocheck(b.data ? b.data : "", b.len);
+    buf_free(&b);
+    return j;
+}
+
+static json_t *json_number_of(double d)
+{
+    if (!isfinite(d))
+        return json_null();
+    /* whole numbers as integers, so they print as 3, not 3.0 */
+    if (d == floor(d) && fabs(d) < 9007199254740992.0)
+        return json_integer((json_int_t)d);
+    return json_real(d);
+}
+
+/* A copy of j for the caller: numbers as json_number_of writes them. */
+static json_t *json_export(const json_t *j)
+{
+    json_t *out, *v;
+    const char *k;
+    size_t i, klen;
+
+    switch (json_typeof(j)) {
+    case JSON_ARRAY:
+        out = json_array();
+        json_array_foreach((json_t *)j, i, v)
+        {
+            json_array_append_new(out, json_export(v));
+        }
+        return out;
+    case JSON_OBJECT:
+        out = json_object();
+        json_object_keylen_foreach((json_t *)j, k, klen, v)
+        {
+            json_object_setn_new_nocheck(out, k, klen, json_export(v));
+        }
+        return out;
+    case JSON_REAL:
+        return json_number_of(json_real_value(j));
+    default:
+        return json_copy((json_t *)j);
+    }
+}
+
 json_t *pipeline_value_to_json(const struct pipeline_value *v)
 {
     switch (v->kind) {
     case PIPELINE_BOOLEAN:
         return json_boolean(v->boolean);
     case PIPELINE_NUMBER:
-        if (!isfinite(v->number))
-            return json_null();
-        /* whole numbers as integers, so they print as 3, not 3.0 */
-        if (v->number == floor(v->number) && fabs(v->number) < 9007199254740992.0)
-            return json_integer((json_int_t)v->number);
-        return json_real(v->number);
+        return json_number_of(v->number);
     case PIPELINE_STRING:
-        return json_stringn_nocheck(v->str, v->len);
+        return json_string_utf8(v->str, v->len);
     case PIPELINE_ARRAY:
     case PIPELINE_OBJECT:
-        return json_incref(v->json);
+        return json_export(v->json);
     default:
         return json_null();
     }

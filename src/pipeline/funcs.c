@@ -229,6 +229,17 @@ static int to_json(struct expr_eval *ev, const struct pipeline_value *v, struct 
     return 0;
 }
 
+char *pipeline_value_to_json_text(const struct pipeline_value *v, size_t *len)
+{
+    struct expr_eval unbounded = {NULL, 0, SIZE_MAX, NULL};
+    struct pipeline_value out = PIPELINE_VALUE_INIT;
+
+    to_json(&unbounded, v, &out); /* cannot fail without a budget */
+    if (len)
+        *len = out.len;
+    return out.str;
+}
+
 static int from_json(struct expr_eval *ev, const struct pipeline_value *v,
                      struct pipeline_value *out)
 {

@@ -69,8 +69,14 @@ const char *pipeline_kind_name(enum pipeline_kind k);
 char *pipeline_value_to_string(const struct pipeline_value *v, size_t *len);
 /* GitHub's truthiness: false, null, 0, NaN and "" are false. */
 int pipeline_value_truthy(const struct pipeline_value *v);
-/* A new JSON reference for v; NaN and infinities (not JSON) become null. */
+/* A new JSON value for v (caller decrefs): arrays and objects are copied,
+ * whole numbers become integers, NaN and infinities (not JSON) null, and
+ * bytes of a string that are not UTF-8 U+FFFD. */
 json_t *pipeline_value_to_json(const struct pipeline_value *v);
+/* v as JSON text, as toJSON() writes it: two-space indent, numbers in
+ * JavaScript's shortest form, NaN and infinities null, bytes that are not
+ * UTF-8 U+FFFD. Returns a NUL-terminated string the caller frees. */
+char *pipeline_value_to_json_text(const struct pipeline_value *v, size_t *len);
 /* Loads a JSON document as expression data: integers as doubles (as GitHub
  * reads them), strings with NUL allowed, any top-level value. Caller decrefs.
  * Used for contexts and by fromJSON(). */

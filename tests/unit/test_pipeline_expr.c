@@ -80,7 +80,11 @@ static int same(const json_t *got, const json_t *want)
     case JSON_ARRAY:
         if (json_array_size(got) != json_array_size(want))
             return 0;
-        json_array_foreach(got, i, v) if (!same(v, json_array_get(want, i))) return 0;
+        json_array_foreach(got, i, v)
+        {
+            if (!same(v, json_array_get(want, i)))
+                return 0;
+        }
         return 1;
     case JSON_OBJECT:
         if (json_object_size(got) != json_object_size(want))
@@ -127,7 +131,11 @@ static int run_case(const json_t *c, int exact, struct buf *why)
     const char *stage;
 
     if (context)
-        json_object_foreach((json_t *)context, k, v) if (nnames < 255) names[nnames++] = k;
+        json_object_foreach((json_t *)context, k, v)
+        {
+            if (nnames < 255)
+                names[nnames++] = k;
+        }
     names[nnames] = NULL;
     ctx.values = context;
     if (status) {
