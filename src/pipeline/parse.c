@@ -78,8 +78,30 @@ struct parser {
 
 /* ---- errors -------------------------------------------------------------------------- */
 
+/* Appends s[0..n) for a message: at most max bytes (cut at a character, then
+ * "..."), and a NUL, which would end the message, as "\0". */
+static void add_quoted(struct buf *b, const char *s, size_t n, size_t max)
+{
+    size_t end = n;
+
+    if (n > max) {
+        end = max;
+        while (end > 0 && ((unsigned char)s[end] & 0xc0) == 0x80)
+            end--;
+    }
+    for (size_t i = 0; i < end; i++) {
+        if (s[i] == '\0')
+            buf_adds(b, "\\0");
+        else
+            buf_add(b, &s[i], 1);
+    }
+    if (end < n)
+        buf_adds(b, "...");
+}
+
 /* "<what>: '<text>'. Located at position N within expression: <src>" (GitHub's
- * wording; N counts characters from 1, over the whole expression). */
+ * wording; N counts characters from 1, over the whole expression). The quoted
+ * text is kept short so that the position always fits in the message. */
 static void fail_at(struct parser *p, size_t pos, const char *what, const char *text,
                     size_t text_len)
 {
@@ -92,11 +114,11 @@ static void fail_at(struct parser *p, size_t pos, const char *what, const char *
     buf_adds(&b, what);
     if (text) {
         buf_adds(&b, ": '");
-        buf_add(&b, text, text_len);
+        add_quoted(&b, text, text_len, 200);
         buf_adds(&b, "'");
     }
     buf_addf(&b, ". Located at position %zu within expression: ", expr_char_count(p->src, pos) + 1);
-    buf_add(&b, p->src, p->len);
+    add_quoted(&b, p->src, p->len, sizeof(p->err->msg));
     sw_err_set(p->err, PIPELINE_ESYNTAX, "%s", b.data);
     buf_free(&b);
 }

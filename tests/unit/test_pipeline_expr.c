@@ -357,6 +357,17 @@ static void test_names_and_functions(void **state)
     assert_int_equal(pipeline_expr_parse("'\xc3\xa9' 2", 6, NULL, &e, &at, &err), PIPELINE_ESYNTAX);
     assert_int_equal(at, 5);
     assert_non_null(strstr(err.msg, "Located at position 5 "));
+    /* a NUL, or a very long token, never cuts the position out of the message */
+    assert_int_equal(pipeline_expr_parse("'a\0b' == x\0", 11, NULL, &e, &at, &err),
+                     PIPELINE_ESYNTAX);
+    assert_string_equal(err.msg, "Unexpected symbol: 'x\\0'. Located at position 10 within "
+                                 "expression: 'a\\0b' == x\\0");
+    char word[3001];
+    memset(word, 'w', 3000);
+    word[0] = '@';
+    word[3000] = '\0';
+    assert_int_equal(pipeline_expr_parse(word, 3000, NULL, &e, &at, &err), PIPELINE_ESYNTAX);
+    assert_non_null(strstr(err.msg, "wwww...'. Located at position 1 within expression: @ww"));
     /* statuses */
     assert_int_equal(pipeline_status_parse("Cancelled", &st), 0);
     assert_int_equal(st, PIPELINE_STATUS_CANCELLED);
