@@ -152,6 +152,40 @@ static int compile(struct pattern *p, const char *s, size_t len, size_t *err_at,
     return 0;
 }
 
+/* Compiles one pattern into *pt; on error sets err (naming the pattern and the
+ * column) and *err_at. */
+static int compile_pattern(const char *s, struct pattern *pt, size_t *err_at, struct sw_err *err)
+{
+    size_t len = strlen(s), at = 0, skip = 0;
+    const char *why = NULL;
+
+    if (len > MAX_PATTERN) {
+        *err_at = MAX_PATTERN;
+        return sw_err_set(err, PIPELINE_ESYNTAX,
+                          "bad filter pattern (%zu bytes): longer than %d bytes", len, MAX_PATTERN);
+    }
+    if (s[0] == '!') /* only as the first character */
+        pt->negate = 1, skip = 1;
+    if (compile(pt, s + skip, len - skip, &at, &why) < 0) {
+        *err_at = at + skip;
+        return sw_err_set(err, PIPELINE_ESYNTAX, "bad filter pattern '%s': %s (column %zu)", s, why,
+                          at + skip + 1);
+    }
+    return 0;
+}
+
+int pipeline_filter_check(const char *pattern, size_t *err_at, struct sw_err *err)
+{
+    struct pattern pt = {0};
+    size_t at = 0;
+    int rc = compile_pattern(pattern, &pt, &at, err);
+
+    free(pt.atoms);
+    if (rc && err_at)
+        *err_at = at;
+    return rc;
+}
+
 int pipeline_filter_new(const char *const *patterns, size_t n, struct pipeline_filter **out,
                         struct sw_err *err)
 {
@@ -161,26 +195,13 @@ int pipeline_filter_new(const char *const *patterns, size_t n, struct pipeline_f
     *out = NULL;
     f->p = xcalloc(n + 1, sizeof(*f->p));
     for (size_t i = 0; i < n; i++) {
-        const char *s = patterns[i];
-        size_t len = strlen(s), at = 0, skip = 0;
-        const char *why = NULL;
-
-        if (len > MAX_PATTERN) {
-            pipeline_filter_free(f);
-            return sw_err_set(err, PIPELINE_ESYNTAX,
-                              "bad filter pattern (%zu bytes): longer than %d bytes", len,
-                              MAX_PATTERN);
-        }
-        if (s[0] == '!') /* only as the first character */
-            f->p[i].negate = 1, skip = 1;
-        positive |= !f->p[i].negate;
+        size_t at;
         f->n = i + 1;
-        if (compile(&f->p[i], s + skip, len - skip, &at, &why) < 0) {
-            sw_err_set(err, PIPELINE_ESYNTAX, "bad filter pattern '%s': %s (column %zu)", s, why,
-                       at + skip + 1);
+        if (compile_pattern(patterns[i], &f->p[i], &at, err) != 0) {
             pipeline_filter_free(f);
             return PIPELINE_ESYNTAX;
         }
+        positive |= !f->p[i].negate;
     }
     if (!positive) {
         pipeline_filter_free(f);

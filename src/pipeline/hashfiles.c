@@ -404,7 +404,8 @@ static int add_glob(struct walk *w, const char *line)
             s++;
     }
     len = strlen(s);
-    if (len == 0)
+    /* empty, or "~" (the home directory, as @actions/glob reads it): nothing here */
+    if (len == 0 || (s[0] == '~' && (s[1] == '\0' || s[1] == '/')))
         return 0;
     g.dir_only = s[len - 1] == '/';
     text = xstrdup(s);

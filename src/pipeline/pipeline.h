@@ -199,6 +199,10 @@ struct pipeline_filter;
 int pipeline_filter_new(const char *const *patterns, size_t n, struct pipeline_filter **out,
                         struct sw_err *err);
 void pipeline_filter_free(struct pipeline_filter *f);
+/* Checks one pattern alone, as pipeline_filter_new would; on error *err_at
+ * (when not NULL) is the byte offset of the fault in pattern. For loaders that
+ * report each pattern where it is written. */
+int pipeline_filter_check(const char *pattern, size_t *err_at, struct sw_err *err);
 /* 1 when the last pattern matching s is an including one, else 0. */
 int pipeline_filter_match(const struct pipeline_filter *f, const char *s);
 /* Whether a push of the branch or tag name (without refs/heads/ or

@@ -26,13 +26,14 @@ static int is_space(char c)
     return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
-/* Cuts src into segments. 0, or PIPELINE_ESYNTAX for "${{" without "}}" or
- * an empty "${{ }}". *segs is freed by the caller. */
-static int cut(const char *src, size_t len, struct segment **segs, size_t *nsegs, size_t *err_at,
-               struct sw_err *err)
+/* Cuts src[from..len) into segments (offsets stay those of src). 0, or
+ * PIPELINE_ESYNTAX for "${{" without "}}" or an empty "${{ }}". *segs is
+ * freed by the caller. */
+static int cut(const char *src, size_t from, size_t len, struct segment **segs, size_t *nsegs,
+               size_t *err_at, struct sw_err *err)
 {
     const char *open = "${{";
-    size_t i = 0, n = 0;
+    size_t i = from, n = 0;
     struct segment *s = NULL;
 
     *segs = NULL;
@@ -101,7 +102,7 @@ int pipeline_expr_template_check(const char *src, size_t len, const struct pipel
 {
     struct segment *segs;
     size_t n;
-    int rc = cut(src, len, &segs, &n, err_at, err);
+    int rc = cut(src, 0, len, &segs, &n, err_at, err);
 
     for (size_t i = 0; i < n && !rc; i++) {
         struct pipeline_expr *e = NULL;
@@ -166,7 +167,7 @@ int pipeline_expr_template(const char *src, size_t len, const struct pipeline_ex
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = cut(src, len, &segs, &n, err_at, err)))
+    if ((rc = cut(src, 0, len, &segs, &n, err_at, err)))
         return rc;
     rc = eval_segments(src, segs, n, opts, ctx, out, err_at, err);
     free(segs);
@@ -202,7 +203,8 @@ int pipeline_expr_condition(const char *src, size_t len, const struct pipeline_e
     }
     whole = (struct segment){a, b - a, 1, a};
     if (memmem(src + a, b - a, "${{", 3)) {
-        if ((rc = cut(src, len, &segs, &n, err_at, err)))
+        /* white space around the condition (a block scalar's last newline) is not text */
+        if ((rc = cut(src, a, b, &segs, &n, err_at, err)))
             return rc;
         if (n == 1 && segs[0].expr) {
             whole = segs[0]; /* "${{ x }}" is x */

@@ -546,6 +546,7 @@ static void test_condition(void **state)
     assert_int_equal(cond("failure()", failed), 1);
     assert_int_equal(cond("${{ always() }}", failed), 1);
     assert_int_equal(cond(" ${{ failure() && 1 == 1 }} ", failed), 1);
+    assert_int_equal(cond("${{ failure() && false }}\n", failed), 0); /* "if: |" */
     assert_int_equal(cond("cancelled()", failed), 0);
     assert_int_equal(cond("0", ok), 0);
     assert_int_equal(cond("'false'", ok), 1);
@@ -655,6 +656,10 @@ static void test_hash_files(void **state)
     expect_hash(ws, "hashFiles('../*.txt', '/etc/passwd', 'out/*.txt', '/**/secret.txt')",
                 "String:");
     expect_hash(ws, "hashFiles('link.txt')", "String:");
+    snprintf(p, sizeof(p), "%s/~", ws); /* "~/" is the home directory, not this one */
+    assert_int_equal(mkdir(p, 0755), 0);
+    put(p, "a.txt", "A");
+    expect_hash(ws, "hashFiles('~/a.txt', '~')", "String:");
     expect_hash(ws, "hashFiles('--follow-symbolic-links', 'out/**')", "String:");
     /* options, and no workspace */
     a = hash(ws, "hashFiles('--follow-symbolic-links', 'src/m.c')");

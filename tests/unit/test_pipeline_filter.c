@@ -172,6 +172,13 @@ static void test_bad_patterns(void **state)
     assert_string_equal(bad("a*+"), "bad filter pattern 'a*+': '+' cannot follow '*', '**' or "
                                     "another '?' or '+' (column 3)");
     assert_non_null(strstr(bad("a++"), "(column 3)"));
+    /* one pattern alone, with the offset of the fault */
+    struct sw_err err = {0};
+    size_t at = 99;
+    assert_int_equal(pipeline_filter_check("!v[12", &at, &err), PIPELINE_ESYNTAX);
+    assert_int_equal(at, 2);
+    assert_string_equal(err.msg, "bad filter pattern '!v[12': missing ']' after '[' (column 3)");
+    assert_int_equal(pipeline_filter_check("!main", &at, &err), 0);
     assert_string_equal(bad("!main"), "bad filter: every pattern starts with '!'; at least one "
                                       "pattern without '!' is needed (or use the -ignore filter)");
     char *huge = malloc(5000);
