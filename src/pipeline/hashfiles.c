@@ -365,7 +365,8 @@ static int visit(struct walk *w, char **path, size_t n, int depth)
         while ((de = readdir(d)) != NULL) {
             if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
                 continue;
-            names = xrealloc(names, (count + 1) * sizeof(*names));
+            if ((count & (count - 1)) == 0) /* doubling: directories can be large */
+                names = xrealloc(names, (count ? 2 * count : 1) * sizeof(*names));
             names[count++] = xstrdup(de->d_name);
             if (count > MAX_ENTRIES)
                 break;
