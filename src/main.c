@@ -27,6 +27,7 @@ static const struct command commands[] = {
     {"history", cmd_history, "show the changes made to an environment"},
     {"gc", cmd_gc, "delete releases and bodies nothing needs any more"},
     {"serve", cmd_serve, "serve every environment's live and preview slots"},
+    {"expr", cmd_expr, "evaluate a GitHub Actions expression as the runner would"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(*commands))
 

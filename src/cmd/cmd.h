@@ -164,5 +164,6 @@ int cmd_status(int argc, char **argv, struct cli *cli);
 int cmd_history(int argc, char **argv, struct cli *cli);
 int cmd_gc(int argc, char **argv, struct cli *cli);
 int cmd_serve(int argc, char **argv, struct cli *cli);
+int cmd_expr(int argc, char **argv, struct cli *cli);
 
 #endif

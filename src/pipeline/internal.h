@@ -1,0 +1,116 @@
+/* Private to src/pipeline/: the expression tree and the text helpers the
+ * lexer, the evaluator and the functions share. */
+#ifndef SW_PIPELINE_INTERNAL_H
+#define SW_PIPELINE_INTERNAL_H
+
+#include "pipeline/pipeline.h"
+
+#include <stdint.h>
+
+/* ---- text (text.c, upper.c) ------------------------------------------------------ */
+
+/* The simple uppercase mapping of one code point (upper.c, generated). */
+uint32_t expr_upper(uint32_t cp);
+/* Decodes the UTF-8 character at s (n > 0 bytes available) into *cp and
+ * returns its length. A byte that does not start a well-formed character
+ * decodes, with length 1, to U+DC00 + byte (Python's "surrogateescape":
+ * well-formed UTF-8 never decodes to a surrogate), so every input makes
+ * progress and such bytes compare equal only to themselves. */
+size_t expr_utf8_next(const unsigned char *s, size_t n, uint32_t *cp);
+/* Length of the white-space character at s (.NET's Char.IsWhiteSpace), or 0. */
+size_t expr_space_len(const unsigned char *s, size_t n);
+/* Number of characters in s[0..n) (the unit of the positions in messages). */
+size_t expr_char_count(const char *s, size_t n);
+/* Appends s upper-cased character by character (GitHub's OrdinalIgnoreCase). */
+void expr_fold(struct buf *b, const char *s, size_t len);
+/* 1 when a and b are equal ignoring case as GitHub compares them. */
+int expr_eq_fold(const char *a, size_t alen, const char *b, size_t blen);
+/* JavaScript's Number(s): trims white space, "" is 0, decimal with optional
+ * sign and exponent, 0x / 0o / 0b integers, "Infinity"; else NaN. */
+double expr_parse_number(const char *s, size_t len);
+/* GitHub's number to text (.NET "G15"; -0 is "0"). */
+void expr_format_number(double d, struct buf *b);
+/* JSON text of a number as JavaScript writes it (shortest digits that read
+ * back the same); NaN and infinities are written as null. */
+void expr_json_number(double d, struct buf *b);
+/* Appends s as a JSON string literal (quotes, escapes; bytes that are not
+ * UTF-8 become U+FFFD so the output is always valid JSON). */
+void expr_json_string(struct buf *b, const char *s, size_t len);
+
+/* ---- the tree (parse.c) --------------------------------------------------------------- */
+
+enum expr_node_type {
+    N_LITERAL,
+    N_NAME,  /* a named value (context) */
+    N_INDEX, /* args[0][args[1]]; args[1] NULL for '*' */
+    N_NOT,
+    N_COMPARE, /* args[0] ops[0] args[1] ops[1] args[2] ..., left to right */
+    N_AND,     /* args joined by &&, left to right */
+    N_OR,
+    N_CALL,
+};
+
+enum expr_op { OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE };
+
+enum expr_fn {
+    F_CONTAINS,
+    F_STARTSWITH,
+    F_ENDSWITH,
+    F_FORMAT,
+    F_JOIN,
+    F_TOJSON,
+    F_FROMJSON,
+    F_HASHFILES,
+    F_CASE,
+    F_SUCCESS,
+    F_FAILURE,
+    F_ALWAYS,
+    F_CANCELLED,
+};
+
+struct expr_node {
+    enum expr_node_type type;
+    size_t pos;                /* byte offset of the node's first token */
+    struct pipeline_value lit; /* N_LITERAL (never an array or object) */
+    char *name;                /* N_NAME, as written */
+    size_t name_len;
+    enum expr_fn fn; /* N_CALL */
+    struct expr_node **args;
+    size_t nargs;
+    unsigned char *ops; /* N_COMPARE: nargs - 1 operators */
+};
+
+struct pipeline_expr {
+    struct expr_node *root; /* NULL: the empty expression */
+    int has_status;
+};
+
+/* ---- evaluation (eval.c, funcs.c) ------------------------------------------------------ */
+
+struct expr_eval {
+    const struct pipeline_expr_ctx *ctx;
+    size_t mem, max_mem;
+    struct sw_err *err;
+};
+
+/* Counts a string of len bytes built during the evaluation; fails when the
+ * evaluation has built more than it may. */
+int expr_charge(struct expr_eval *ev, size_t len);
+int expr_eval_node(struct expr_eval *ev, const struct expr_node *n, struct pipeline_value *out);
+/* A value for a JSON element (a borrowed json_t; containers are referenced). */
+void expr_value_from_json(const json_t *j, struct pipeline_value *out);
+/* v's text (see pipeline_value_to_string), appended to b. */
+void expr_value_text(const struct pipeline_value *v, struct buf *b);
+/* JavaScript's Number() of v: null 0, booleans 1 and 0, strings parsed,
+ * arrays and objects NaN. */
+double expr_value_number(const struct pipeline_value *v);
+int expr_value_is_primitive(const struct pipeline_value *v);
+/* Loose equality after GitHub's coercions. */
+int expr_equals(const struct pipeline_value *a, const struct pipeline_value *b);
+/* The function call n (N_CALL). */
+int expr_call(struct expr_eval *ev, const struct expr_node *n, struct pipeline_value *out);
+/* hashFiles(patterns...) (hashfiles.c): the hex digest, or "" when nothing
+ * matched. */
+int expr_hash_files(struct expr_eval *ev, char **patterns, size_t n, int follow, char **hex);
+
+#endif
