@@ -24,12 +24,29 @@ enum {
     RELEASE_ESPECIAL = -102, /* a device, socket or FIFO */
 };
 
+/* Precompressed forms of a body, by Content-Encoding (RFC 9110 section 8.4):
+ * the manifest key and the coding token are both release_variant_names[i]. */
+enum { RELEASE_GZIP, RELEASE_BR, RELEASE_VARIANTS };
+extern const char *const release_variant_names[RELEASE_VARIANTS]; /* "gzip", "br" */
+
+/* One variant: an ordinary content-addressed blob holding the body encoded
+ * with that coding. blob[0] == '\0' when the file has no such variant. A
+ * variant is always smaller than the identity body (the parser refuses
+ * others), so serving one never costs more than the file itself. */
+struct release_variant {
+    char blob[SHA256_HEX_LEN + 1];
+    uint64_t size;
+};
+
 struct release_file {
     char *path; /* relative, '/'-separated, no leading slash: "css/app.css" */
     char blob[SHA256_HEX_LEN + 1];
     uint64_t size;
     char *type;  /* "text/css; charset=utf-8" */
     char *cache; /* "public, max-age=31536000, immutable" */
+    /* var[RELEASE_GZIP], var[RELEASE_BR]: optional; each blob is as much a
+     * body of the release as blob itself (verify, deploy and gc count it). */
+    struct release_variant var[RELEASE_VARIANTS];
 };
 
 struct release {
@@ -55,15 +72,33 @@ struct release_create_opts {
 struct release_create_result {
     size_t files;
     uint64_t bytes;
-    size_t new_blobs; /* bodies written to the store by this call */
-    size_t hashed;    /* files actually read (the rest came from the stat cache) */
+    size_t new_blobs;  /* bodies written to the store by this call */
+    size_t hashed;     /* files actually read (the rest came from the stat cache) */
+    size_t variants;   /* compressed variants in the release (gzip and br counted apart) */
+    size_t compressed; /* compressions this call ran (none for files the stat cache knew) */
+    uint64_t saved;    /* sum over files of identity size minus smallest variant's size */
 };
 
 /* Builds a release from opts->dir, uploading only missing bodies, and writes
- * its manifest. *id_out (caller frees) is the new id. On failure nothing a
- * reader can see has changed (only temporaries remain, which gc removes). */
+ * its manifest. Every compressible file (release_compressible) of at least
+ * RELEASE_COMPRESS_MIN bytes and at most RELEASE_COMPRESS_MAX gets a gzip and a
+ * Brotli variant, each kept only when smaller than the file. A file shipped
+ * only as "x.gz", where x would be compressible, also gives a file "x": its
+ * body decompressed (bounded: RELEASE_GUNZIP_MAX and RELEASE_GUNZIP_RATIO,
+ * beyond which the release is refused), with x.gz's bytes as its gzip variant. *id_out (caller
+ * frees) is the new id. On failure nothing a reader can see has changed (only temporaries remain,
+ * which gc removes). */
 int release_create(struct store *st, const struct release_create_opts *opts, char **id_out,
                    struct release_create_result *res, struct sw_err *err);
+
+#define RELEASE_COMPRESS_MIN 1024       /* smaller bodies gain less than a packet */
+#define RELEASE_COMPRESS_MAX (8u << 20) /* larger bodies are streamed, not held whole */
+#define RELEASE_GUNZIP_MAX (1ULL << 30) /* "x.gz" may decompress to at most 1 GiB */
+#define RELEASE_GUNZIP_RATIO 1000       /* and to at most 1000 times its size */
+
+/* 1 when files of this name are worth compressing: text, JSON, XML, SVG,
+ * JavaScript, wasm, and fonts that are not compressed inside (ttf, otf, eot). */
+int release_compressible(const char *path);
 
 /* Bounds on what a manifest may hold; anything beyond is refused as hostile. */
 #define RELEASE_FILES_MAX 1000000
@@ -97,7 +132,8 @@ void release_ids_free(char **ids, size_t n);
 /* Resolves a full id or a unique prefix (or unique suffix) to a full id (caller frees). */
 int release_resolve(struct store *st, const char *name, char **id, struct sw_err *err);
 
-/* Checks that every blob of r exists in the store. SW_ENOTFOUND names the first missing. */
+/* Checks that every blob of r, variants included, exists in the store with
+ * its size. SW_ENOTFOUND names the first missing; SW_EINVAL a wrong size. */
 int release_verify(struct store *st, const struct release *r, struct sw_err *err);
 
 /* Deletes a manifest (gc). Blobs are deleted separately by release_blob_key. */
