@@ -5,7 +5,8 @@
  * is a release id, every blob id is 64 lowercase hex digits (it becomes a cache path), every
  * path is in normal form and the paths strictly increase (lookups bisect), types and cache
  * policies are header-safe ASCII (they become response headers verbatim), text fields hold no
- * control characters, sizes add up; and that writing the release back with
+ * control characters, sizes add up, a gzip or br variant is a valid blob id smaller than its file
+ * (and absent means an empty id, never a partial one); and that writing the release back with
  * release_manifest_dump gives a document that parses to an equal release. A refused document
  * says why, names the key, and leaves the output untouched.
  */
@@ -56,6 +57,15 @@ static void check_release(const struct release *r)
         CHECK(f->size <= (uint64_t)RELEASE_FILE_SIZE_MAX);
         CHECK(f->type[0] && header_safe(f->type));
         CHECK(f->cache[0] && header_safe(f->cache));
+        for (int k = 0; k < RELEASE_VARIANTS; k++) {
+            const struct release_variant *v = &f->var[k];
+            if (!v->blob[0]) {
+                CHECK(v->size == 0);
+                continue;
+            }
+            CHECK(hex_lower_valid(v->blob, SHA256_HEX_LEN));
+            CHECK(v->size > 0 && v->size < f->size);
+        }
         bytes += f->size;
     }
     CHECK(bytes == r->bytes);
@@ -77,6 +87,8 @@ static void check_equal(const struct release *a, const struct release *b)
         const struct release_file *f = &a->files[i], *g = &b->files[i];
         CHECK(!strcmp(f->path, g->path) && !strcmp(f->blob, g->blob) && f->size == g->size);
         CHECK(!strcmp(f->type, g->type) && !strcmp(f->cache, g->cache));
+        for (int k = 0; k < RELEASE_VARIANTS; k++)
+            CHECK(!strcmp(f->var[k].blob, g->var[k].blob) && f->var[k].size == g->var[k].size);
     }
 }
 
