@@ -85,9 +85,9 @@ struct release_create_result {
  * Brotli variant, each kept only when smaller than the file. A file shipped
  * only as "x.gz", where x would be compressible, also gives a file "x": its
  * body decompressed (bounded: RELEASE_GUNZIP_MAX and RELEASE_GUNZIP_RATIO,
- * beyond which the release is refused), with x.gz's bytes as its gzip variant. *id_out (caller
- * frees) is the new id. On failure nothing a reader can see has changed (only temporaries remain,
- * which gc removes). */
+ * beyond which the release is refused), with x.gz's bytes as its gzip variant.
+ * *id_out (caller frees) is the new id. On failure nothing a reader can see
+ * has changed (only temporaries remain, which gc removes). */
 int release_create(struct store *st, const struct release_create_opts *opts, char **id_out,
                    struct release_create_result *res, struct sw_err *err);
 
