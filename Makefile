@@ -22,8 +22,10 @@ else
 
 CC      ?= cc
 # The libraries the code calls: libcrypto (SHA-256), libyaml (environment
-# files), jansson (manifests, state, events). Add one here with its first caller.
-PKGS    := libcrypto yaml-0.1 jansson
+# files), jansson (manifests, state, events), zlib and libbrotli (the
+# precompressed variants release create makes and checks). Add one here with
+# its first caller.
+PKGS    := libcrypto yaml-0.1 jansson zlib libbrotlienc libbrotlidec
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
            -pthread -Isrc -MMD -MP

@@ -6,7 +6,8 @@
  * path is in normal form and the paths strictly increase (lookups bisect), types and cache
  * policies are header-safe ASCII (they become response headers verbatim), text fields hold no
  * control characters, sizes add up, modification times lie in 1970..9999 (they become
- * Last-Modified dates); and that writing the release back with
+ * Last-Modified dates), a gzip or br variant is a valid blob id smaller than its file (and absent
+ * means an empty id, never a partial one); and that writing the release back with
  * release_manifest_dump gives a document that parses to an equal release. A refused document
  * says why, names the key, and leaves the output untouched.
  */
@@ -59,6 +60,15 @@ static void check_release(const struct release *r)
         CHECK(!f->has_mtime || (f->mtime >= 0 && f->mtime <= RELEASE_MTIME_MAX));
         CHECK(f->type[0] && header_safe(f->type));
         CHECK(f->cache[0] && header_safe(f->cache));
+        for (int k = 0; k < RELEASE_VARIANTS; k++) {
+            const struct release_variant *v = &f->var[k];
+            if (!v->blob[0]) {
+                CHECK(v->size == 0);
+                continue;
+            }
+            CHECK(hex_lower_valid(v->blob, SHA256_HEX_LEN));
+            CHECK(v->size > 0 && v->size < f->size);
+        }
         bytes += f->size;
     }
     CHECK(bytes == r->bytes);
@@ -81,6 +91,8 @@ static void check_equal(const struct release *a, const struct release *b)
         CHECK(!strcmp(f->path, g->path) && !strcmp(f->blob, g->blob) && f->size == g->size);
         CHECK(!strcmp(f->type, g->type) && !strcmp(f->cache, g->cache));
         CHECK(f->has_mtime == g->has_mtime && (!f->has_mtime || f->mtime == g->mtime));
+        for (int k = 0; k < RELEASE_VARIANTS; k++)
+            CHECK(!strcmp(f->var[k].blob, g->var[k].blob) && f->var[k].size == g->var[k].size);
     }
 }
 

@@ -40,6 +40,7 @@ def real_documents(tmp):
     os.makedirs(os.path.join(site, "css"))
     os.makedirs(os.path.join(site, "img"))
     os.makedirs(os.path.join(site, ".well-known"))
+    os.makedirs(os.path.join(site, "js"))
     files = {
         "index.html": b"<!doctype html><h1>hello</h1>\n",
         "css/app.3f9a2c1d.css": b"body{margin:0}\n",
@@ -48,6 +49,8 @@ def real_documents(tmp):
         "caf\u00e9 menu.txt": "\u00e9\n".encode(),
         'we"ird name.js': b"x\n",
         "data.json": b"{}\n",
+        # 1 KiB or more of text: the manifest names its gzip and br variants
+        "js/app.js": b"".join(b"function f%d(a){return a+%d;}\n" % (i, i) for i in range(60)),
     }
     for path, body in files.items():
         with open(os.path.join(site, path), "wb") as f:
@@ -207,6 +210,29 @@ def manifest_variants(m):
     put("created-no-fraction", lambda c: c.__setitem__("created", "2026-01-01T00:00:00Z"))
     put("created-missing", lambda c: c.pop("created"))
     put("format-2", lambda c: c.__setitem__("format", 2))
+
+    # compressed variants: the file with both is found by name, not by index
+    vi = next(i for i, f in enumerate(m["files"]) if "br" in f)
+
+    def var(coding, fn):
+        return lambda c: fn(c["files"][vi], coding)
+    for coding in ("gzip", "br"):
+        put("%s-traversal" % coding, var(coding, lambda f, k: f[k].__setitem__("blob", trav)))
+        put("%s-blob-upper" % coding, var(coding, lambda f, k: f[k].__setitem__("blob", f[k]["blob"].upper())))
+        put("%s-blob-63" % coding, var(coding, lambda f, k: f[k].__setitem__("blob", f[k]["blob"][:63])))
+        put("%s-blob-missing" % coding, var(coding, lambda f, k: f[k].pop("blob")))
+        put("%s-size-equal" % coding, var(coding, lambda f, k: f[k].__setitem__("size", f["size"])))
+        put("%s-size-larger" % coding, var(coding, lambda f, k: f[k].__setitem__("size", 1 << 40)))
+        put("%s-size-zero" % coding, var(coding, lambda f, k: f[k].__setitem__("size", 0)))
+        put("%s-size-negative" % coding, var(coding, lambda f, k: f[k].__setitem__("size", -1)))
+        put("%s-size-string" % coding, var(coding, lambda f, k: f[k].__setitem__("size", "9")))
+        put("%s-null" % coding, var(coding, lambda f, k: f.__setitem__(k, None)))
+        put("%s-string" % coding, var(coding, lambda f, k: f.__setitem__(k, f[k]["blob"])))
+        put("%s-array" % coding, var(coding, lambda f, k: f.__setitem__(k, [f[k]])))
+        put("%s-extra-field-ok" % coding, var(coding, lambda f, k: f[k].__setitem__("level", 9)))
+        put("%s-on-empty-file" % coding, var(coding, lambda f, k: f.__setitem__("size", 0)))
+    put("variants-removed-ok", var("br", lambda f, k: (f.pop("gzip"), f.pop("br"))))
+    put("variant-on-small-file-ok", lambda c: c["files"][0].__setitem__("gzip", dict(c["files"][vi]["gzip"], size=1)))
     put("format-string", lambda c: c.__setitem__("format", "1"))
     put("format-absent", lambda c: c.pop("format"))
     put("message-escape", lambda c: c.__setitem__("message", "hi\u001b]0;owned\u0007"))

@@ -2,7 +2,8 @@
  * Garbage collection. The keep set is computed from every environment's state
  * and history (this is why gc lives in deploy and not in release: only deploy
  * knows what is deployed); everything outside it and older than the grace
- * period goes, manifests first and then the blobs no kept manifest references.
+ * period goes, manifests first and then the blobs no kept manifest references
+ * (a file's body or one of its compressed variants).
  * The grace period protects a release being created right now, whose blobs
  * exist before its manifest does.
  */
@@ -171,8 +172,14 @@ int deploy_gc(struct store *st, struct env_config *const *envs, size_t nenvs, in
             rep->releases[rep->nreleases++] = xstrdup(ids[i]);
         } else {
             rep->kept++;
-            for (size_t f = 0; f < r->nfiles; f++)
+            /* A variant is as much a body of the release as the file's own:
+             * the edge loads it, and would refuse the release without it. */
+            for (size_t f = 0; f < r->nfiles; f++) {
                 set_add(&blobs, r->files[f].blob);
+                for (int k = 0; k < RELEASE_VARIANTS; k++)
+                    if (r->files[f].var[k].blob[0])
+                        set_add(&blobs, r->files[f].var[k].blob);
+            }
         }
         release_free(r);
     }

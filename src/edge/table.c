@@ -3,7 +3,10 @@
  * request without computing anything — an open-addressed hash from path to
  * entry, each entry with its response headers already formatted, its body in
  * memory (small) or an open file descriptor for sendfile (large), and its
- * precompressed variants (path.gz / path.br shipped in the release).
+ * precompressed variants: the gzip and br bodies the manifest names beside
+ * each file (release create made them), one rep each, with its own ETag,
+ * Content-Encoding and Vary. A file "x.gz" in the release is only ever the
+ * file x.gz; it is x's gzip variant when the manifest says so.
  *
  * A table is built entirely before it is published and never changed after,
  * so workers read it without locks.
@@ -161,22 +164,6 @@ static time_t last_modified(const struct release *r, const struct release_file *
     return t < now ? t : now;
 }
 
-static const struct release_file *rfind(const struct release *r, const char *path)
-{
-    size_t lo = 0, hi = r->nfiles;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(r->files[mid].path, path);
-        if (!c)
-            return &r->files[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
-}
-
 int table_load(struct store *st, const char *release_id, const struct env_config *cfg, int site,
                struct blob_cache *cache, size_t small_max, int nworkers, struct table **out,
                struct sw_err *err)
@@ -193,12 +180,19 @@ int table_load(struct store *st, const char *release_id, const struct env_config
     t->nworkers = nworkers;
     t->refs = xcalloc_aligned((size_t)nworkers, sizeof(*t->refs), CACHELINE);
 
-    /* Distinct bodies, each loaded once. */
-    bodies = xcalloc(r->nfiles, sizeof(*bodies));
-    for (size_t i = 0; i < r->nfiles; i++)
-        bodies[i] = (struct body){r->files[i].blob, r->files[i].path, r->files[i].size, NULL, -1};
-    qsort(bodies, r->nfiles, sizeof(*bodies), cmp_body);
-    for (size_t i = 0; i < r->nfiles; i++)
+    /* Distinct bodies, variants included, each loaded once. The parser made
+     * every variant smaller than its file, so they at most double the bytes. */
+    size_t nall = 0;
+    bodies = xcalloc(r->nfiles * (1 + RELEASE_VARIANTS) + 1, sizeof(*bodies));
+    for (size_t i = 0; i < r->nfiles; i++) {
+        const struct release_file *f = &r->files[i];
+        bodies[nall++] = (struct body){f->blob, f->path, f->size, NULL, -1};
+        for (int k = 0; k < RELEASE_VARIANTS; k++)
+            if (f->var[k].blob[0])
+                bodies[nall++] = (struct body){f->var[k].blob, f->path, f->var[k].size, NULL, -1};
+    }
+    qsort(bodies, nall, sizeof(*bodies), cmp_body);
+    for (size_t i = 0; i < nall; i++)
         if (nb == 0 || strcmp(bodies[nb - 1].hex, bodies[i].hex) != 0)
             bodies[nb++] = bodies[i];
     /* Small bodies go into one block of exactly their total size: a buffer per
@@ -249,36 +243,37 @@ int table_load(struct store *st, const char *release_id, const struct env_config
     t->entries = xcalloc(t->n, sizeof(*t->entries));
     struct rep_off(*off)[REP_COUNT] = xcalloc(t->n, sizeof(*off));
     time_t now = time(NULL);
-    static const char *const suffix[REP_COUNT] = {"", ".gz", ".br"};
-    static const char *const coding[REP_COUNT] = {NULL, "gzip", "br"};
+    /* rep k is the manifest's variant k - 1: the two orders must agree. */
+    _Static_assert(REP_GZIP == RELEASE_GZIP + 1 && REP_BR == RELEASE_BR + 1, "rep order");
     for (size_t i = 0; i < t->n; i++) {
         const struct release_file *f = &r->files[i];
         struct entry *e = &t->entries[i];
         e->path = xstrdup(f->path);
         e->path_len = (uint32_t)strlen(f->path);
         e->hash = fnv1a(e->path, e->path_len);
-        const struct release_file *var[REP_COUNT] = {f, NULL, NULL};
+        const char *hex[REP_COUNT] = {f->blob};
+        /* Every rep of a file with variants says Vary: Accept-Encoding, the
+         * identity one too: a shared cache must not hand the identity body it
+         * stored for one client to another that accepts br, nor the reverse
+         * (RFC 9110 section 12.5.5). */
         int vary = 0;
         for (int k = 1; k < REP_COUNT; k++) {
-            char *vp = xasprintf("%s%s", f->path, suffix[k]);
-            var[k] = rfind(r, vp);
-            vary |= var[k] != NULL;
-            free(vp);
+            hex[k] = f->var[k - 1].blob[0] ? f->var[k - 1].blob : NULL;
+            vary |= hex[k] != NULL;
         }
         const char *policy = cache_policy(cfg, f);
         for (int k = 0; k < REP_COUNT; k++) {
-            if (!var[k])
+            if (!hex[k])
                 continue;
-            struct body *b = find_body(bodies, nb, var[k]->blob);
-            /* A variant shipped as its own file changes when either file does. */
-            time_t lm = last_modified(r, f, now), vlm = last_modified(r, var[k], now);
+            struct body *b = find_body(bodies, nb, hex[k]);
             e->has[k] = 1;
             e->rep[k].body = b->mem;
             e->rep[k].fd = b->fd;
             e->rep[k].size = b->size;
-            e->rep[k].mtime = vlm > lm ? vlm : lm;
-            rep_headers(&t->arena, &off[i][k], f->type, policy, var[k]->blob, coding[k], vary,
-                        (time_t)e->rep[k].mtime);
+            /* Every representation of a file was made from the same file: its time. */
+            e->rep[k].mtime = last_modified(r, f, now);
+            rep_headers(&t->arena, &off[i][k], f->type, policy, hex[k],
+                        k ? release_variant_names[k - 1] : NULL, vary, (time_t)e->rep[k].mtime);
         }
     }
     for (size_t i = 0; i < t->n; i++)

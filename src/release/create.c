@@ -20,6 +20,12 @@
  * entry is trusted only when the file's mtime is older than the moment the
  * cache was taken, minus a margin: a file changed in the same clock tick as the
  * earlier read could otherwise look unchanged ("racy git").
+ *
+ * Compression runs on the same threads, right after a body is hashed and while
+ * it is still in memory (compress.c); the stat cache remembers the variants
+ * too, as they are a pure function of the body, so an unchanged file is not
+ * compressed again. A file found only as "x.gz" is checked for when it is
+ * found: its directory is open, so whether "x" exists is one fstatat.
  */
 #include "release/internal.h"
 
@@ -44,8 +50,13 @@ struct entry {
     char *real; /* absolute, symlinks resolved */
     struct stat sb;
     char blob[SHA256_HEX_LEN + 1];
+    uint64_t size; /* of the body: sb.st_size, except for x decompressed from x.gz */
+    struct release_variant var[RELEASE_VARIANTS];
     int new_blob;
     int hashed;
+    int new_var[RELEASE_VARIANTS]; /* this call wrote the variant's blob */
+    int compressed;                /* variants made (not taken from the stat cache) */
+    int from_gz; /* "x" made from the file "x.gz" (real, sb): see derive_from_gz */
 };
 
 static int cmp_entry(const void *a, const void *b)
@@ -60,6 +71,8 @@ struct cached {
     unsigned long long dev, ino, size;
     long long mtime, ctime;
     char hex[SHA256_HEX_LEN + 1];
+    unsigned long long body; /* the body's size: the stat size, or x's for x.gz */
+    struct release_variant var[RELEASE_VARIANTS];
 };
 
 struct stat_cache {
@@ -108,9 +121,31 @@ static int take_unum(char **p, unsigned long long *out)
     return 1;
 }
 
-/* Lines: "dev ino size mtime_ns ctime_ns sha256 path"; the path is the rest of
- * the line, spaces included. A line that does not parse is skipped: the
- * cache only saves time, so a damaged one costs a re-read, never a wrong hash. */
+/* A variant in a cache line: "-" for none, else "sha256:size ". */
+static int take_variant(char **p, struct release_variant *v)
+{
+    memset(v, 0, sizeof(*v));
+    if ((*p)[0] == '-' && (*p)[1] == ' ') {
+        *p += 2;
+        return 1;
+    }
+    unsigned long long size;
+    if (strspn(*p, "0123456789abcdef") != SHA256_HEX_LEN || (*p)[SHA256_HEX_LEN] != ':')
+        return 0;
+    char *q = *p + SHA256_HEX_LEN + 1;
+    if (!take_unum(&q, &size) || size == 0)
+        return 0;
+    memcpy(v->blob, *p, SHA256_HEX_LEN);
+    v->size = size;
+    *p = q;
+    return 1;
+}
+
+/* Lines: "dev ino size mtime_ns ctime_ns sha256 body gzip br path"; body is
+ * the body's size, gzip and br are variants (take_variant), and the path is
+ * the rest of the line, spaces included. A line that does not parse is
+ * skipped: the cache only saves time, so a damaged one costs a re-read, never
+ * a wrong hash. Version 1 caches had no variants: they are read as empty. */
 static void cache_load(const char *file, struct stat_cache *c)
 {
     memset(c, 0, sizeof(*c));
@@ -119,7 +154,7 @@ static void cache_load(const char *file, struct stat_cache *c)
     if (!file || file_read_all(file, &data, &len, NULL))
         return;
     char *line = data, *nl = strchr(line, '\n');
-    if (!nl || sscanf(line, "slipway-stat-cache 1 %lld", &c->taken_ns) != 1)
+    if (!nl || sscanf(line, "slipway-stat-cache 2 %lld", &c->taken_ns) != 1)
         goto out;
     size_t cap = 0;
     for (line = nl + 1; *line; line = nl + 1) {
@@ -130,12 +165,15 @@ static void cache_load(const char *file, struct stat_cache *c)
         char *p = line;
         if (!take_unum(&p, &e.dev) || !take_unum(&p, &e.ino) || !take_unum(&p, &e.size) ||
             !take_num(&p, &e.mtime) || !take_num(&p, &e.ctime) ||
-            strspn(p, "0123456789abcdef") != SHA256_HEX_LEN || p[SHA256_HEX_LEN] != ' ' ||
-            !p[SHA256_HEX_LEN + 1])
+            strspn(p, "0123456789abcdef") != SHA256_HEX_LEN || p[SHA256_HEX_LEN] != ' ')
             continue;
         memcpy(e.hex, p, SHA256_HEX_LEN);
         e.hex[SHA256_HEX_LEN] = '\0';
-        e.path = xstrdup(p + SHA256_HEX_LEN + 1);
+        p += SHA256_HEX_LEN + 1;
+        if (!take_unum(&p, &e.body) || !take_variant(&p, &e.var[RELEASE_GZIP]) ||
+            !take_variant(&p, &e.var[RELEASE_BR]) || !*p)
+            continue;
+        e.path = xstrdup(p);
         if (c->n == cap)
             c->v = xrealloc(c->v, (cap = cap ? cap * 2 : 256) * sizeof(*c->v));
         c->v[c->n++] = e;
@@ -149,8 +187,8 @@ static int cmp_cached(const void *k, const void *e)
     return strcmp(k, ((const struct cached *)e)->path);
 }
 
-/* The cached hash of e when its stat data is unchanged and was not racy. */
-static const char *cache_lookup(const struct stat_cache *c, const struct entry *e)
+/* The cached line of e when its stat data is unchanged and was not racy. */
+static const struct cached *cache_lookup(const struct stat_cache *c, const struct entry *e)
 {
     if (!c->n)
         return NULL;
@@ -160,7 +198,7 @@ static const char *cache_lookup(const struct stat_cache *c, const struct entry *
         x->size != (unsigned long long)e->sb.st_size || x->mtime != ts_ns(&e->sb.st_mtim) ||
         x->ctime != ts_ns(&e->sb.st_ctim) || x->mtime >= c->taken_ns - RACY_MARGIN_NS)
         return NULL;
-    return x->hex;
+    return x;
 }
 
 static void put_num(struct buf *b, long long v)
@@ -182,8 +220,8 @@ static void cache_save(const char *file, long long taken_ns, const struct entry 
     if (!file)
         return;
     struct buf b = BUF_INIT;
-    buf_grow(&b, 64 + n * 160);
-    buf_addf(&b, "slipway-stat-cache 1 %lld\n", taken_ns);
+    buf_grow(&b, 64 + n * 320);
+    buf_addf(&b, "slipway-stat-cache 2 %lld\n", taken_ns);
     for (size_t i = 0; i < n; i++) {
         put_unum(&b, (unsigned long long)v[i].sb.st_dev);
         put_unum(&b, (unsigned long long)v[i].sb.st_ino);
@@ -192,6 +230,16 @@ static void cache_save(const char *file, long long taken_ns, const struct entry 
         put_num(&b, ts_ns(&v[i].sb.st_ctim));
         buf_add(&b, v[i].blob, SHA256_HEX_LEN);
         buf_add(&b, " ", 1);
+        put_unum(&b, (unsigned long long)v[i].size);
+        for (int k = 0; k < RELEASE_VARIANTS; k++) {
+            if (!v[i].var[k].blob[0]) {
+                buf_adds(&b, "- ");
+                continue;
+            }
+            buf_add(&b, v[i].var[k].blob, SHA256_HEX_LEN);
+            buf_add(&b, ":", 1);
+            put_unum(&b, (unsigned long long)v[i].var[k].size);
+        }
         buf_adds(&b, v[i].path);
         buf_add(&b, "\n", 1);
     }
@@ -342,19 +390,85 @@ static int settled(int fd, const struct stat *seen, size_t size, const char *hex
            ts_ns(&again.st_ctim) == ts_ns(&seen->st_ctim) && rehash_matches(fd, size, hex);
 }
 
-/* Reads, hashes and (when the blob is new) uploads one file. */
+/* Stores a body unless the store has it; *fresh: this call wrote it. A body
+ * already stored is touched rather than only looked up: a gc running
+ * meanwhile must see it young, not old and unreferenced. */
+static int put_body(struct scan *p, const char *hex, const void *data, size_t len, int *fresh,
+                    struct sw_err *err)
+{
+    char key[128];
+    release_blob_key(hex, key, sizeof(key));
+    *fresh = 0;
+    if (store_touch(p->st, key, NULL) == 0)
+        return 0;
+    int rc = store_put(p->st, key, data, len, STORE_IF_ABSENT | STORE_BATCH, NULL, err);
+    *fresh = rc == 0;
+    return rc;
+}
+
+/* Takes e's hash, size and variants from the stat cache when its line holds
+ * and every body it names is still in the store (each touched, as put_body
+ * does). 1: e is done without reading it. */
+static int cache_use(struct scan *p, struct entry *e)
+{
+    char key[128];
+    const struct cached *x = cache_lookup(p->cache, e);
+    /* What the manifest parser would refuse is not taken from a damaged line. */
+    if (!x || (!e->from_gz && x->body != x->size) || x->body > RELEASE_FILE_SIZE_MAX)
+        return 0;
+    for (int k = 0; k < RELEASE_VARIANTS; k++)
+        if (x->var[k].blob[0] && x->var[k].size >= x->body)
+            return 0;
+    release_blob_key(x->hex, key, sizeof(key));
+    if (store_touch(p->st, key, NULL) != 0)
+        return 0;
+    for (int k = 0; k < RELEASE_VARIANTS; k++) {
+        release_blob_key(x->var[k].blob, key, sizeof(key));
+        if (x->var[k].blob[0] && store_touch(p->st, key, NULL) != 0)
+            return 0;
+    }
+    memcpy(e->blob, x->hex, sizeof(e->blob));
+    e->size = x->body;
+    memcpy(e->var, x->var, sizeof(e->var));
+    return 1;
+}
+
+/* Makes and stores the variants of e's body (in memory) that it does not
+ * have yet, keeping each only when it is smaller than the body. */
+static int make_variants(struct scan *p, struct entry *e, const char *body, size_t size,
+                         struct sw_err *err)
+{
+    if (size < RELEASE_COMPRESS_MIN || size > RELEASE_COMPRESS_MAX ||
+        !release_compressible(e->path))
+        return 0;
+    for (int k = 0; k < RELEASE_VARIANTS; k++) {
+        if (e->var[k].blob[0])
+            continue;
+        char *out;
+        size_t len;
+        int rc = release_compress(k, e->path, body, size, &out, &len, err);
+        if (rc)
+            return rc;
+        e->compressed++;
+        if (len < size) {
+            sha256_hex(out, len, e->var[k].blob);
+            e->var[k].size = len;
+            rc = put_body(p, e->var[k].blob, out, len, &e->new_var[k], err);
+        }
+        free(out);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Reads, hashes and (when the blob is new) uploads one file, and its variants. */
 static int hash_one(struct scan *p, struct entry *e, struct sw_err *err)
 {
     char key[128];
-    const char *hit = cache_lookup(p->cache, e);
-    /* A body already stored is touched rather than only looked up: a gc
-     * running meanwhile must see it young, not old and unreferenced. */
-    if (hit) {
-        memcpy(e->blob, hit, sizeof(e->blob));
-        release_blob_key(e->blob, key, sizeof(key));
-        if (store_touch(p->st, key, NULL) == 0)
-            return 0;
-    }
+    e->size = (uint64_t)e->sb.st_size;
+    if (cache_use(p, e))
+        return 0;
     int fd = open(e->real, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT)
@@ -403,22 +517,108 @@ static int hash_one(struct scan *p, struct entry *e, struct sw_err *err)
         rc = changed(err, e);
         goto out;
     }
+    if (size <= SMALL_BODY) {
+        if ((rc = put_body(p, e->blob, body, size, &e->new_blob, err)))
+            goto out;
+        /* The body just hashed, still in memory: compressed from exactly the
+         * bytes the manifest names. */
+        rc = make_variants(p, e, body, size, err);
+        goto out;
+    }
     release_blob_key(e->blob, key, sizeof(key));
     if (store_touch(p->st, key, NULL) == 0)
         goto out;
-    if (size <= SMALL_BODY) {
-        rc = store_put(p->st, key, body, size, STORE_IF_ABSENT | STORE_BATCH, NULL, err);
-    } else {
-        char etag[SHA256_HEX_LEN + 1];
-        rc = store_put_file(p->st, key, e->real, STORE_IF_ABSENT | STORE_BATCH, etag, err);
-        if (!rc && strcmp(etag, e->blob) != 0)
-            rc = changed(err, e);
-    }
+    char etag[SHA256_HEX_LEN + 1];
+    rc = store_put_file(p->st, key, e->real, STORE_IF_ABSENT | STORE_BATCH, etag, err);
+    if (!rc && strcmp(etag, e->blob) != 0)
+        rc = changed(err, e);
     if (!rc)
         e->new_blob = 1;
 out:
     free(body);
     close(fd);
+    return rc;
+}
+
+/* ---- "x.gz" without "x" ------------------------------------------------------ */
+
+/* Makes e ("x", whose real and sb are those of the file x.gz, hashed as gz_blob)
+ * from x.gz: its body is x.gz decompressed (bounded: release_gunzip), and its
+ * gzip variant is x.gz's own bytes, as shipped, when every browser decodes
+ * them whole (one gzip member) and they are smaller; brotli is made as for any
+ * other file. x.gz stays in the release as a file of its own. */
+static int derive_from_gz(struct scan *p, struct entry *e, const char *gz_path, const char *gz_blob,
+                          struct sw_err *err)
+{
+    if (cache_use(p, e))
+        return 0;
+    char *gz = NULL, *body = NULL, hex[SHA256_HEX_LEN + 1];
+    size_t gzlen, len;
+    int single = 0, rc;
+    if ((uint64_t)e->sb.st_size > RELEASE_GUNZIP_MAX)
+        return sw_err_set(err, SW_EINVAL,
+                          "%s: over 1 GiB; slipway serves it as %s too (there is no %s), "
+                          "which it cannot decompress: ship %s beside it",
+                          gz_path, e->path, e->path, e->path);
+    if ((rc = file_read_all(e->real, &gz, &gzlen, err)))
+        goto out;
+    sha256_hex(gz, gzlen, hex);
+    if (strcmp(hex, gz_blob) != 0) {
+        rc = sw_err_set(err, SW_ECHANGED, "%s: file changed while it was being read; try again",
+                        gz_path);
+        goto out;
+    }
+    if ((rc = release_gunzip(gz_path, gz, gzlen, &body, &len, &single, err)))
+        goto out;
+    e->hashed = 1;
+    e->size = len;
+    sha256_hex(body, len, e->blob);
+    if ((rc = put_body(p, e->blob, body, len, &e->new_blob, err)))
+        goto out;
+    if (single && gzlen < len) {
+        memcpy(e->var[RELEASE_GZIP].blob, gz_blob, sizeof(e->var[RELEASE_GZIP].blob));
+        e->var[RELEASE_GZIP].size = gzlen;
+    }
+    rc = make_variants(p, e, body, len, err);
+out:
+    free(gz);
+    free(body);
+    return rc;
+}
+
+static struct entry *add_entry(struct worker *wk)
+{
+    if (wk->n == wk->cap) {
+        wk->cap = wk->cap ? wk->cap * 2 : 256;
+        wk->v = xrealloc(wk->v, wk->cap * sizeof(*wk->v));
+    }
+    return &wk->v[wk->n++];
+}
+
+/* After the file wk->v[i] (named name in the directory open as dfd) was
+ * hashed: when it is "x.gz", x would be compressible, and there is no x beside
+ * it, adds x (derive_from_gz). */
+static int add_from_gz(struct worker *wk, int dfd, const char *name, size_t i, struct sw_err *err)
+{
+    size_t n = strlen(name);
+    if (n <= 3 || strcmp(name + n - 3, ".gz") != 0)
+        return 0;
+    char *base = xstrndup(name, n - 3);
+    char *path = xstrndup(wk->v[i].path, strlen(wk->v[i].path) - 3);
+    struct stat sb;
+    int rc = 0;
+    /* Anything by that name, even a directory or a link, is x: left alone. */
+    if (!release_path_valid(path) || !release_compressible(path) || !strcmp(base, ".git") ||
+        !strcmp(base, ".slipway") || fstatat(dfd, base, &sb, AT_SYMLINK_NOFOLLOW) == 0 ||
+        errno != ENOENT) {
+        free(path);
+        goto out;
+    }
+    struct entry *e = add_entry(wk), *gz = &wk->v[i]; /* after the realloc */
+    *e = (struct entry){.path = path, .real = xstrdup(gz->real), .sb = gz->sb, .from_gz = 1};
+    rc = derive_from_gz(wk->s, e, gz->path, gz->blob, err);
+out:
+    free(base);
     return rc;
 }
 
@@ -631,14 +831,12 @@ static int scan_entry(struct worker *wk, const struct job *parent, int dfd, cons
          * files to refuse. */
         if (atomic_load(&s->refused))
             goto out;
-        if (wk->n == wk->cap) {
-            wk->cap = wk->cap ? wk->cap * 2 : 256;
-            wk->v = xrealloc(wk->v, wk->cap * sizeof(*wk->v));
-        }
-        struct entry *e = &wk->v[wk->n++];
+        struct entry *e = add_entry(wk);
         *e = (struct entry){.path = xstrdup(rel), .real = real, .sb = sb};
         free(to);
-        return hash_one(s, e, err);
+        if ((rc = hash_one(s, e, err)))
+            return rc;
+        return add_from_gz(wk, dfd, name, wk->n - 1, err);
     }
     if (link)
         rc = refuse(s, rel, RELEASE_ESPECIAL,
@@ -910,14 +1108,18 @@ static int cmp_strp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* New bodies, counted once even when several files share one. */
+/* New bodies (variants included), counted once even when several files share one. */
 static size_t count_new_blobs(const struct entry *v, size_t n)
 {
-    const char **blobs = xcalloc(n, sizeof(*blobs));
+    const char **blobs = xcalloc(n * (1 + RELEASE_VARIANTS) + 1, sizeof(*blobs));
     size_t m = 0, distinct = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (v[i].new_blob)
             blobs[m++] = v[i].blob;
+        for (int k = 0; k < RELEASE_VARIANTS; k++)
+            if (v[i].new_var[k])
+                blobs[m++] = v[i].var[k].blob;
+    }
     if (m)
         qsort(blobs, m, sizeof(*blobs), cmp_strp);
     for (size_t i = 0; i < m; i++)
@@ -975,6 +1177,14 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
         goto out;
     }
     qsort(v, n, sizeof(*v), cmp_entry);
+    /* Only "x" made from "x.gz" can meet a real x: one created meanwhile. */
+    for (size_t i = 1; i < n; i++)
+        if (!strcmp(v[i - 1].path, v[i].path)) {
+            rc =
+                sw_err_set(err, SW_ECHANGED, "%s: appeared beside %s.gz while releasing; try again",
+                           v[i].path, v[i].path);
+            goto out;
+        }
     if ((rc = store_batch_commit(st, err)))
         goto out;
 
@@ -996,7 +1206,7 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
         struct release_file *f = &r.files[r.nfiles++];
         f->path = v[i].path;
         memcpy(f->blob, v[i].blob, sizeof(f->blob));
-        f->size = (uint64_t)v[i].sb.st_size;
+        f->size = v[i].size;
         /* Last-Modified; a time no HTTP-date can carry is left out (the edge then uses the
          * release's creation time). */
         if (v[i].sb.st_mtime >= 0 && v[i].sb.st_mtime <= RELEASE_MTIME_MAX) {
@@ -1005,8 +1215,18 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
         }
         f->type = (char *)release_content_type(f->path);
         f->cache = (char *)release_cache_policy(f->path);
+        memcpy(f->var, v[i].var, sizeof(f->var));
         r.bytes += f->size;
         res->hashed += (size_t)v[i].hashed;
+        res->compressed += (size_t)v[i].compressed;
+        uint64_t best = f->size;
+        for (int k = 0; k < RELEASE_VARIANTS; k++)
+            if (f->var[k].blob[0]) {
+                res->variants++;
+                if (f->var[k].size < best)
+                    best = f->var[k].size;
+            }
+        res->saved += f->size - best;
     }
     res->new_blobs = count_new_blobs(v, n);
     size_t len;

@@ -89,9 +89,33 @@ static int header_value_ok(const char *s)
     return n > 0 && n <= 256;
 }
 
+/* The optional variant k of a file of size bytes: {"blob": HEX, "size": N}
+ * under the key "gzip" or "br". It becomes a cache path and a body served in
+ * place of the file, so it is held to the file's own rules, and must be
+ * smaller than the file: a hostile manifest cannot make the edge send more
+ * than the file itself to a client that asked for compression. */
+static const char *variant_parse(json_t *f, int k, uint64_t size, struct release_variant *out)
+{
+    json_t *v = json_object_get(f, release_variant_names[k]);
+    if (!v)
+        return NULL;
+    const char *blob = json_string_value(json_object_get(v, "blob"));
+    json_t *vsize = json_object_get(v, "size");
+    if (!json_is_object(v) || !blob || !json_is_integer(vsize))
+        return "a variant (gzip, br) needs blob and size";
+    if (!hex_lower_valid(blob, SHA256_HEX_LEN))
+        return "a variant's blob is not 64 lowercase hex digits";
+    if (json_integer_value(vsize) <= 0 || (uint64_t)json_integer_value(vsize) >= size)
+        return "a variant's size is not between 1 and the file's size";
+    memcpy(out->blob, blob, SHA256_HEX_LEN + 1);
+    out->size = (uint64_t)json_integer_value(vsize);
+    return NULL;
+}
+
 /* Checks one files[] entry and fills rf; NULL or what is wrong with it. */
 static const char *file_parse(json_t *f, struct release_file *rf)
 {
+    const char *why;
     const char *path = json_string_value(json_object_get(f, "path"));
     const char *blob = json_string_value(json_object_get(f, "blob"));
     const char *type = json_string_value(json_object_get(f, "type"));
@@ -116,6 +140,9 @@ static const char *file_parse(json_t *f, struct release_file *rf)
         return "mtime is not whole seconds from 1970 to 9999";
     rf->has_mtime = mtime && !json_is_null(mtime);
     rf->mtime = rf->has_mtime ? (int64_t)json_integer_value(mtime) : 0;
+    for (int k = 0; k < RELEASE_VARIANTS; k++)
+        if ((why = variant_parse(f, k, (uint64_t)json_integer_value(size), &rf->var[k])))
+            return why;
     rf->path = xstrdup(path);
     memcpy(rf->blob, blob, SHA256_HEX_LEN + 1);
     rf->size = (uint64_t)json_integer_value(size);
@@ -309,6 +336,14 @@ char *release_manifest_dump(const struct release *r, size_t *len)
         ok = ok && put_str(&b, f->type);
         buf_adds(&b, ",\"cache\":");
         ok = ok && put_str(&b, f->cache);
+        for (int k = 0; k < RELEASE_VARIANTS; k++)
+            if (f->var[k].blob[0]) {
+                buf_addf(&b, ",\"%s\":{\"blob\":", release_variant_names[k]);
+                ok = ok && put_str(&b, f->var[k].blob);
+                buf_adds(&b, ",\"size\":");
+                put_u64(&b, f->var[k].size);
+                buf_add(&b, "}", 1);
+            }
         buf_add(&b, "}", 1);
     }
     buf_add(&b, "]", 1);
@@ -379,25 +414,38 @@ int release_resolve(struct store *st, const char *name, char **id, struct sw_err
     return rc;
 }
 
-int release_verify(struct store *st, const struct release *r, struct sw_err *err)
+/* One body of file f: its identity (what "" names) or a variant. */
+static int verify_body(struct store *st, const struct release *r, const struct release_file *f,
+                       const char *what, const char *hex, uint64_t size, struct sw_err *err)
 {
     char key[128];
+    struct store_stat sb;
+    release_blob_key(hex, key, sizeof(key));
+    int rc = store_head(st, key, &sb, 0, err);
+    if (rc == SW_ENOTFOUND)
+        return sw_err_set(err, SW_ENOTFOUND, "release %s is incomplete: %sbody of %s (%s) missing",
+                          r->id, what, f->path, key);
+    if (rc)
+        return rc;
+    if (sb.size != size)
+        return sw_err_set(err, SW_EINVAL, "release %s: %sbody of %s has %llu bytes, expected %llu",
+                          r->id, what, f->path, (unsigned long long)sb.size,
+                          (unsigned long long)size);
+    return 0;
+}
+
+int release_verify(struct store *st, const struct release *r, struct sw_err *err)
+{
+    static const char *const what[RELEASE_VARIANTS] = {"gzip ", "br "};
     for (size_t i = 0; i < r->nfiles; i++) {
         /* Duplicate bodies are adjacent only by chance; a head is cheap either way. */
-        struct store_stat sb;
-        release_blob_key(r->files[i].blob, key, sizeof(key));
-        int rc = store_head(st, key, &sb, 0, err);
-        if (rc == SW_ENOTFOUND)
-            return sw_err_set(err, SW_ENOTFOUND,
-                              "release %s is incomplete: body of %s (%s) missing", r->id,
-                              r->files[i].path, key);
+        const struct release_file *f = &r->files[i];
+        int rc = verify_body(st, r, f, "", f->blob, f->size, err);
+        for (int k = 0; !rc && k < RELEASE_VARIANTS; k++)
+            if (f->var[k].blob[0])
+                rc = verify_body(st, r, f, what[k], f->var[k].blob, f->var[k].size, err);
         if (rc)
             return rc;
-        if (sb.size != r->files[i].size)
-            return sw_err_set(err, SW_EINVAL,
-                              "release %s: body of %s has %llu bytes, expected %llu", r->id,
-                              r->files[i].path, (unsigned long long)sb.size,
-                              (unsigned long long)r->files[i].size);
     }
     return 0;
 }

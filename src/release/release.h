@@ -25,6 +25,20 @@ enum {
     RELEASE_EFILES = -103,   /* files refused for different reasons (res->problems says which) */
 };
 
+/* Precompressed forms of a body, by Content-Encoding (RFC 9110 section 8.4):
+ * the manifest key and the coding token are both release_variant_names[i]. */
+enum { RELEASE_GZIP, RELEASE_BR, RELEASE_VARIANTS };
+extern const char *const release_variant_names[RELEASE_VARIANTS]; /* "gzip", "br" */
+
+/* One variant: an ordinary content-addressed blob holding the body encoded
+ * with that coding. blob[0] == '\0' when the file has no such variant. A
+ * variant is always smaller than the identity body (the parser refuses
+ * others), so serving one never costs more than the file itself. */
+struct release_variant {
+    char blob[SHA256_HEX_LEN + 1];
+    uint64_t size;
+};
+
 struct release_file {
     char *path; /* relative, '/'-separated, no leading slash: "css/app.css" */
     char blob[SHA256_HEX_LEN + 1];
@@ -35,6 +49,9 @@ struct release_file {
      * the manifest does not say (older manifests): the edge then uses the release's time. */
     int has_mtime;
     int64_t mtime; /* seconds since the epoch, 0..RELEASE_MTIME_MAX */
+    /* var[RELEASE_GZIP], var[RELEASE_BR]: optional; each blob is as much a
+     * body of the release as blob itself (verify, deploy and gc count it). */
+    struct release_variant var[RELEASE_VARIANTS];
 };
 
 struct release {
@@ -70,8 +87,11 @@ struct release_problem {
 struct release_create_result {
     size_t files;
     uint64_t bytes;
-    size_t new_blobs; /* bodies written to the store by this call */
-    size_t hashed;    /* files actually read (the rest came from the stat cache) */
+    size_t new_blobs;  /* bodies written to the store by this call */
+    size_t hashed;     /* files actually read (the rest came from the stat cache) */
+    size_t variants;   /* compressed variants in the release (gzip and br counted apart) */
+    size_t compressed; /* compressions this call ran (none for files the stat cache knew) */
+    uint64_t saved;    /* sum over files of identity size minus smallest variant's size */
     /* On refusal: the first RELEASE_PROBLEMS_SHOWN problems in path order, and
      * how many there were in all. Freed by release_create_result_free. */
     struct release_problem *problems;
@@ -79,8 +99,14 @@ struct release_create_result {
 };
 
 /* Builds a release from opts->dir, uploading only missing bodies, and writes
- * its manifest. *id_out (caller frees) is the new id. On failure nothing a
- * reader can see has changed (only temporaries remain, which gc removes).
+ * its manifest. Every compressible file (release_compressible) of at least
+ * RELEASE_COMPRESS_MIN bytes and at most RELEASE_COMPRESS_MAX gets a gzip and a
+ * Brotli variant, each kept only when smaller than the file. A file shipped
+ * only as "x.gz", where x would be compressible, also gives a file "x": its
+ * body decompressed (bounded: RELEASE_GUNZIP_MAX and RELEASE_GUNZIP_RATIO,
+ * beyond which the release is refused), with x.gz's bytes as its gzip variant.
+ * *id_out (caller frees) is the new id. On failure nothing a reader can see
+ * has changed (only temporaries remain, which gc removes).
  *
  * Files that can never be released (a bad symbolic link, a device, a name no
  * URL can carry) do not stop the walk: every one is found, res->problems lists
@@ -92,6 +118,15 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
                    struct release_create_result *res, struct sw_err *err);
 /* Frees what release_create left in res (its problems); res stays usable. */
 void release_create_result_free(struct release_create_result *res);
+
+#define RELEASE_COMPRESS_MIN 1024       /* smaller bodies gain less than a packet */
+#define RELEASE_COMPRESS_MAX (8u << 20) /* larger bodies are streamed, not held whole */
+#define RELEASE_GUNZIP_MAX (1ULL << 30) /* "x.gz" may decompress to at most 1 GiB */
+#define RELEASE_GUNZIP_RATIO 1000       /* and to at most 1000 times its size */
+
+/* 1 when files of this name are worth compressing: text, JSON, XML, SVG,
+ * JavaScript, wasm, and fonts that are not compressed inside (ttf, otf, eot). */
+int release_compressible(const char *path);
 
 /* Bounds on what a manifest may hold; anything beyond is refused as hostile. */
 #define RELEASE_FILES_MAX 1000000
@@ -127,7 +162,8 @@ void release_ids_free(char **ids, size_t n);
 /* Resolves a full id or a unique prefix (or unique suffix) to a full id (caller frees). */
 int release_resolve(struct store *st, const char *name, char **id, struct sw_err *err);
 
-/* Checks that every blob of r exists in the store. SW_ENOTFOUND names the first missing. */
+/* Checks that every blob of r, variants included, exists in the store with
+ * its size. SW_ENOTFOUND names the first missing; SW_EINVAL a wrong size. */
 int release_verify(struct store *st, const struct release *r, struct sw_err *err);
 
 /* Deletes a manifest (gc). Blobs are deleted separately by release_blob_key. */

@@ -73,8 +73,9 @@ done_testing() { exit $_failed; }
 # store_check DATA [strict] [expired-previous]: prints every inconsistency of
 # the fs store DATA and fails when there is one: a release an environment's
 # state names (live, slots, previous) without a manifest; a state or manifest
-# that does not parse; a body a manifest lists that is missing or of the wrong
-# size; a body whose bytes do not hash to its name. With "strict", also a body
+# that does not parse; a body a manifest lists (a file's own, or its gzip or br
+# variant) that is missing or of the wrong size; a body whose bytes do not hash
+# to its name. With "strict", also a body
 # no manifest references and a leftover temporary file; with "expired-previous",
 # a previous release gc removed after keep_previous is not an inconsistency.
 # Reads the files directly, never through slipway.
@@ -90,10 +91,11 @@ def load(p):
         bad.append("%s: %s" % (p, e))
 for p in sorted(glob.glob(data + "/releases/*.json")):
     for f in (load(p) or {}).get("files", []):
-        b = "%s/blobs/sha256/%s/%s" % (data, f["blob"][:2], f["blob"])
-        ref.add(f["blob"])
-        if not os.path.isfile(b) or os.path.getsize(b) != f["size"]:
-            bad.append("%s: body of %s missing or of the wrong size" % (os.path.basename(p), f["path"]))
+        for what, v in [("", f)] + [(k + " ", f[k]) for k in ("gzip", "br") if k in f]:
+            b = "%s/blobs/sha256/%s/%s" % (data, v["blob"][:2], v["blob"])
+            ref.add(v["blob"])
+            if not os.path.isfile(b) or os.path.getsize(b) != v["size"]:
+                bad.append("%s: %sbody of %s missing or of the wrong size" % (os.path.basename(p), what, f["path"]))
 for p in sorted(glob.glob(data + "/envs/*/state.json")):
     s = load(p) or {}
     slots = [v.get("release") for v in (s.get("slots") or {}).values()]

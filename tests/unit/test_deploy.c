@@ -1503,6 +1503,56 @@ static void test_gc(void **state)
         free(r[i]);
 }
 
+/* A release's gzip and br variants are its bodies too: gc keeps them with the
+ * release, deletes them with it, and deploy refuses a release missing one. */
+static void test_gc_keeps_variants(void **state)
+{
+    struct fixture *f = *state;
+    struct env_config *env = env_load(f, "dev", "strategy: direct\nretain_releases: 1\n");
+    env->keep_previous_ms = 0;
+    char *ids[2];
+    struct deploy_result res;
+    struct sw_err err = {0};
+    for (int i = 0; i < 2; i++) {
+        struct buf css = BUF_INIT;
+        for (int j = 0; j < 200; j++)
+            buf_addf(&css, ".r%d-%d{margin:%dpx}\n", i, j, j);
+        write_str(f->site, "app.css", css.data);
+        buf_free(&css);
+        struct release_create_opts o = {.dir = f->site};
+        struct release_create_result rres;
+        assert_int_equal(release_create(f->st, &o, &ids[i], &rres, &err), 0);
+        assert_int_equal(rres.variants, 2);
+        assert_int_equal(deploy_release(f->st, env, ids[i], &ALICE, &res, &err), 0);
+        deploy_result_free(&res);
+    }
+    clock_past(time_now_ms());
+    assert_int_equal(count_keys(f->st, RELEASE_BLOB_PREFIX), 6);
+    struct gc_report rep;
+    assert_int_equal(deploy_gc(f->st, &env, 1, 1, 0, &rep, &err), 0);
+    assert_int_equal(rep.nreleases, 1);
+    assert_true(report_has(&rep, ids[0]));
+    assert_int_equal(rep.blobs, 3); /* the first release's body and both its variants */
+    gc_report_free(&rep);
+    assert_int_equal(count_keys(f->st, RELEASE_BLOB_PREFIX), 3);
+    struct release *live;
+    assert_int_equal(release_load(f->st, ids[1], &live, &err), 0);
+    assert_int_equal(release_verify(f->st, live, &err), 0);
+
+    /* without its br body the release cannot be deployed, and says why */
+    char key[128];
+    release_blob_key(live->files[0].var[RELEASE_BR].blob, key, sizeof(key));
+    assert_int_equal(store_delete(f->st, key, NULL, &err), 0);
+    struct env_config *other = env_load(f, "other", "strategy: direct\n");
+    assert_int_equal(deploy_release(f->st, other, ids[1], &ALICE, &res, &err), SW_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "br body of app.css"));
+    env_config_free(other);
+    release_free(live);
+    env_config_free(env);
+    free(ids[0]);
+    free(ids[1]);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1525,6 +1575,7 @@ int main(void)
         cmocka_unit_test(test_event_parse_hostile),
         T(test_audit_head),
         T(test_gc),
+        T(test_gc_keeps_variants),
     };
     return cmocka_run_group_tests_name("deploy", tests, NULL, NULL);
 }

@@ -2,13 +2,18 @@
  * release_create over real temporary directories (dedup, symbolic links,
  * special files, empty directories, odd names), manifests read back field by
  * field, listing, resolving, verifying, diffing, the stat cache, and the
- * hashing pool giving the same manifest on one thread and on eight. */
+ * hashing pool giving the same manifest on one thread and on eight, and the
+ * gzip and Brotli variants (made, decoded independently, cached, derived from
+ * a lone x.gz, refused when hostile). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "release/release.h"
+#include "release/internal.h"
+
+#include <brotli/decode.h>
+#include <zlib.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1027,6 +1032,37 @@ static void test_manifest_parse_hostile(void **state)
         {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"mtime\":true,\"type\":\"t\",\"cache\":"
          "\"c\"}",
          "mtime"},
+        /* variants: a cache path and a body sent in place of the file */
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":100,\"type\":\"t\",\"cache\":\"c\","
+         "\"gzip\":{\"blob\":\"%s\",\"size\":99,\"level\":9},\"br\":null}",
+         "variant"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":100,\"type\":\"t\",\"cache\":\"c\","
+         "\"gzip\":\"%s\"}",
+         "variant"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":100,\"type\":\"t\",\"cache\":\"c\","
+         "\"br\":{\"blob\":\"../../%.58s\",\"size\":9}}",
+         "variant's blob"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":100,\"type\":\"t\",\"cache\":\"c\","
+         "\"br\":{\"blob\":\"%.63sA\",\"size\":9}}",
+         "variant's blob"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":100,\"type\":\"t\",\"cache\":\"c\","
+         "\"br\":{\"blob\":\"%s\",\"size\":100}}",
+         "variant's size"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":100,\"type\":\"t\",\"cache\":\"c\","
+         "\"gzip\":{\"blob\":\"%s\",\"size\":0}}",
+         "variant's size"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":100,\"type\":\"t\",\"cache\":\"c\","
+         "\"gzip\":{\"blob\":\"%s\",\"size\":-5}}",
+         "variant's size"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":0,\"type\":\"t\",\"cache\":\"c\","
+         "\"gzip\":{\"blob\":\"%s\",\"size\":1}}",
+         "variant's size"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":100,\"type\":\"t\",\"cache\":\"c\","
+         "\"gzip\":{\"blob\":\"%s\",\"size\":\"9\"}}",
+         "variant"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":100,\"type\":\"t\",\"cache\":\"c\","
+         "\"gzip\":{\"size\":9%.0s}}",
+         "variant"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *files = xasprintf(cases[i].files, blob, blob);
@@ -1049,9 +1085,20 @@ static void test_manifest_parse_hostile(void **state)
         free(doc);
         free(files);
     }
-    /* the id inside must be the one asked for, and well formed */
+    /* a good variant is read, an unknown key inside it ignored, as elsewhere */
     struct release *r = NULL;
     struct sw_err err = {0};
+    char *doc = xasprintf("%s{\"path\":\"a\",\"blob\":\"%s\",\"size\":100,\"type\":\"t\","
+                          "\"cache\":\"c\",\"br\":{\"blob\":\"%s\",\"size\":99,\"q\":11}}]}",
+                          good_head, blob, blob);
+    assert_int_equal(release_manifest_parse("k", "r-1", doc, strlen(doc), &r, &err), 0);
+    assert_string_equal(r->files[0].var[RELEASE_BR].blob, blob);
+    assert_int_equal(r->files[0].var[RELEASE_BR].size, 99);
+    assert_int_equal(r->files[0].var[RELEASE_GZIP].blob[0], '\0');
+    release_free(r);
+    r = NULL;
+    free(doc);
+    /* the id inside must be the one asked for, and well formed */
     const char *other = "{\"id\":\"r-2\",\"created\":\"2026-01-01T00:00:00Z\",\"files\":[]}";
     assert_int_equal(release_manifest_parse("k", "r-1", other, strlen(other), &r, &err), SW_EINVAL);
     const char *slash = "{\"id\":\"../x\",\"created\":\"2026-01-01T00:00:00Z\",\"files\":[]}";
@@ -1457,6 +1504,391 @@ static void test_create_mtime(void **state)
     release_free(r);
 }
 
+/* ---- compressed variants ----------------------------------------------------- */
+
+static void test_compressible(void **state)
+{
+    const char *yes[] = {"a.html", "a.css", "a.js",        "a.mjs", "a.json",
+                         "a.map",  "a.svg", "a.xml",       "a.txt", "a.wasm",
+                         "a.ttf",  "a.otf", "a.eot",       "a.ico", "a.webmanifest",
+                         "a.rss",  "A.CSS", "d/feed.atom", "a.md",  "a.csv"};
+    const char *no[] = {"a.png", "a.jpg", "a.woff", "a.woff2", "a.gz",  "a.br",   "a.svgz",
+                        "a.zip", "a.mp4", "a.pdf",  "README",  "a.bin", "a.webp", "a.zst"};
+    for (size_t i = 0; i < sizeof(yes) / sizeof(*yes); i++)
+        if (!release_compressible(yes[i]))
+            fail_msg("%s is not compressible", yes[i]);
+    for (size_t i = 0; i < sizeof(no) / sizeof(*no); i++)
+        if (release_compressible(no[i]))
+            fail_msg("%s is compressible", no[i]);
+}
+
+/* A text body of n bytes that compresses well but not absurdly: CSS rules
+ * with changing numbers. */
+static char *css_text(size_t n, unsigned seed)
+{
+    struct buf b = BUF_INIT;
+    for (unsigned i = 0; b.len < n; i++)
+        buf_addf(&b, ".c%u{margin:%upx;color:#%06x}\n", i, (i * seed) % 97,
+                 (i * 2654435761u) & 0xffffff);
+    b.data[n] = '\0';
+    b.len = n;
+    return buf_detach(&b, NULL);
+}
+
+/* The bytes of the blob hex; caller frees. */
+static char *blob_bytes(struct fixture *f, const char *hex, size_t *len)
+{
+    char key[128], *data = NULL;
+    release_blob_key(hex, key, sizeof(key));
+    assert_int_equal(store_get(f->st, key, &data, len, NULL, NULL), 0);
+    return data;
+}
+
+/* Decodes variant k of file rf independently of slipway's own check (zlib's
+ * gzip reader, brotli's one-shot decoder) and compares it with want. */
+static void assert_variant_decodes(struct fixture *f, const struct release_file *rf, int k,
+                                   const char *want, size_t wantlen)
+{
+    size_t len;
+    char *enc = blob_bytes(f, rf->var[k].blob, &len);
+    assert_int_equal(len, rf->var[k].size);
+    assert_true(len < rf->size);
+    char hex[SHA256_HEX_LEN + 1];
+    sha256_hex(enc, len, hex);
+    assert_string_equal(hex, rf->var[k].blob);
+    char *dec = xmalloc(wantlen + 16);
+    size_t got = wantlen + 16;
+    if (k == RELEASE_GZIP) {
+        z_stream z = {0};
+        assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
+        z.next_in = (Bytef *)enc;
+        z.avail_in = (uInt)len;
+        z.next_out = (Bytef *)dec;
+        z.avail_out = (uInt)got;
+        assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+        got = z.total_out;
+        inflateEnd(&z);
+    } else {
+        assert_int_equal(BrotliDecoderDecompress(len, (const uint8_t *)enc, &got, (uint8_t *)dec),
+                         BROTLI_DECODER_RESULT_SUCCESS);
+    }
+    assert_int_equal(got, wantlen);
+    assert_memory_equal(dec, want, wantlen);
+    free(dec);
+    free(enc);
+}
+
+static int has_variant(const struct release_file *rf, int k)
+{
+    return rf->var[k].blob[0] != '\0';
+}
+
+static void test_variants_made(void **state)
+{
+    struct fixture *f = *state;
+    char *css = css_text(4000, 7), *js = css_text(1024, 11), *html = css_text(20000, 13);
+    char *small = css_text(1023, 17), *png = css_text(4000, 19), *ttf = css_text(4000, 37);
+    unsigned char noise[3000];
+    fill(noise, sizeof(noise), 5);
+    write_str(f->site, "css/site.css", css);
+    write_str(f->site, "js/app.js", js); /* exactly 1 KiB: compressed */
+    write_str(f->site, "index.html", html);
+    write_str(f->site, "small.css", small);                   /* one byte short of 1 KiB: not */
+    write_str(f->site, "img/logo.png", png);                  /* compressible bytes, but a png */
+    write_file(f->site, "js/noise.js", noise, sizeof(noise)); /* both variants larger */
+    write_str(f->site, "fonts/a.ttf", ttf);
+    write_str(f->site, "fonts/a.woff2", css); /* compressed inside already */
+
+    struct release_create_result res;
+    struct release *r = create_ok(f, NULL, 0, &res);
+    const char *with[] = {"css/site.css", "js/app.js", "index.html", "fonts/a.ttf"};
+    const char *body[] = {css, js, html, ttf};
+    uint64_t saved = 0;
+    for (size_t i = 0; i < 4; i++) {
+        const struct release_file *rf = find_file(r, with[i]);
+        assert_non_null(rf);
+        for (int k = 0; k < RELEASE_VARIANTS; k++) {
+            if (!has_variant(rf, k))
+                fail_msg("%s has no %s variant", with[i], release_variant_names[k]);
+            assert_variant_decodes(f, rf, k, body[i], strlen(body[i]));
+        }
+        /* Brotli beats gzip on text */
+        assert_true(rf->var[RELEASE_BR].size < rf->var[RELEASE_GZIP].size);
+        saved += rf->size - rf->var[RELEASE_BR].size;
+    }
+    const char *without[] = {"small.css", "img/logo.png", "js/noise.js", "fonts/a.woff2"};
+    for (size_t i = 0; i < 4; i++)
+        for (int k = 0; k < RELEASE_VARIANTS; k++)
+            if (has_variant(find_file(r, without[i]), k))
+                fail_msg("%s has a %s variant", without[i], release_variant_names[k]);
+    assert_int_equal(res.variants, 8);
+    assert_int_equal(res.compressed, 10); /* noise.js was tried, and both dropped */
+    assert_int_equal(res.saved, saved);
+    /* 8 files, the woff2 sharing the css's body, and 8 variants */
+    assert_int_equal(res.new_blobs, 7 + 8);
+    assert_int_equal(count_keys(f->st, RELEASE_BLOB_PREFIX), 7 + 8);
+
+    /* a variant is a body of the release: verify misses it, and its size */
+    struct sw_err err = {0};
+    assert_int_equal(release_verify(f->st, r, &err), 0);
+    char key[128];
+    release_blob_key(find_file(r, "index.html")->var[RELEASE_BR].blob, key, sizeof(key));
+    char *blobfile = path_join(f->data, key);
+    size_t len;
+    char *saved_br = blob_bytes(f, find_file(r, "index.html")->var[RELEASE_BR].blob, &len);
+    assert_int_equal(unlink(blobfile), 0);
+    assert_int_equal(release_verify(f->st, r, &err), SW_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "br body of index.html"));
+    write_file(f->data, key, saved_br, len - 1);
+    assert_int_equal(release_verify(f->st, r, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "br body of index.html"));
+
+    /* the same directory again (no stat cache): the blob is stored again,
+     * and nothing else is new */
+    struct release *r2 = create_ok(f, NULL, 0, &res);
+    assert_int_equal(res.new_blobs, 0); /* the truncated blob exists: touched, as bodies are */
+    assert_int_equal(res.compressed, 10);
+    /* each variant is a pure function of the body: the same blobs again */
+    for (size_t i = 0; i < r->nfiles; i++)
+        assert_memory_equal(r2->files[i].var, r->files[i].var, sizeof(r->files[i].var));
+    release_free(r2);
+    assert_int_equal(unlink(blobfile), 0);
+    r2 = create_ok(f, NULL, 0, &res);
+    assert_int_equal(res.new_blobs, 1);
+    assert_int_equal(release_verify(f->st, r2, &err), 0);
+
+    free(saved_br);
+    free(blobfile);
+    release_free(r2);
+    release_free(r);
+    free(css);
+    free(js);
+    free(html);
+    free(small);
+    free(png);
+    free(ttf);
+}
+
+/* An unchanged file is not compressed again: the stat cache carries its
+ * variants; one whose variant left the store is read and compressed again. */
+static void test_variants_stat_cache(void **state)
+{
+    struct fixture *f = *state;
+    char *a = css_text(5000, 3), *b = css_text(6000, 5);
+    write_str(f->site, "a.css", a);
+    write_str(f->site, "b.js", b);
+    write_str(f->site, "c.txt", "too small\n");
+    set_mtime(f->site, "a.css", -60);
+    set_mtime(f->site, "b.js", -60);
+    set_mtime(f->site, "c.txt", -60);
+    struct release_create_result res;
+    struct release *r1 = create_ok(f, f->cache, 0, &res);
+    assert_int_equal(res.compressed, 4);
+    assert_int_equal(res.variants, 4);
+
+    struct release *r2 = create_ok(f, f->cache, 0, &res);
+    assert_int_equal(res.hashed, 0);
+    assert_int_equal(res.compressed, 0);
+    assert_int_equal(res.variants, 4);
+    assert_int_equal(res.new_blobs, 0);
+    for (size_t i = 0; i < r1->nfiles; i++)
+        assert_memory_equal(r2->files[i].var, r1->files[i].var, sizeof(r1->files[i].var));
+
+    char key[128];
+    release_blob_key(find_file(r2, "b.js")->var[RELEASE_GZIP].blob, key, sizeof(key));
+    char *blobfile = path_join(f->data, key);
+    assert_int_equal(unlink(blobfile), 0);
+    struct release *r3 = create_ok(f, f->cache, 0, &res);
+    assert_int_equal(res.hashed, 1);
+    assert_int_equal(res.compressed, 2); /* read again, so compressed again */
+    assert_int_equal(res.new_blobs, 1);  /* br was still there */
+    assert_int_equal(release_verify(f->st, r3, NULL), 0);
+    assert_string_equal(find_file(r3, "b.js")->var[RELEASE_GZIP].blob,
+                        find_file(r1, "b.js")->var[RELEASE_GZIP].blob);
+
+    /* a version 1 cache (no variants) is not trusted: everything is read again */
+    write_str(f->dir, "cache/stat", "slipway-stat-cache 1 0\n");
+    struct release *r4 = create_ok(f, f->cache, 0, &res);
+    assert_int_equal(res.hashed, 3);
+    assert_int_equal(res.variants, 4);
+
+    free(blobfile);
+    release_free(r1);
+    release_free(r2);
+    release_free(r3);
+    release_free(r4);
+    free(a);
+    free(b);
+}
+
+/* gzip -9 of body, as a file would be shipped. */
+static char *gzip_of(const char *body, size_t len, size_t *outlen)
+{
+    z_stream z = {0};
+    assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    size_t cap = deflateBound(&z, (uLong)len);
+    char *out = xmalloc(cap);
+    z.next_in = (Bytef *)body;
+    z.avail_in = (uInt)len;
+    z.next_out = (Bytef *)out;
+    z.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    *outlen = z.total_out;
+    deflateEnd(&z);
+    return out;
+}
+
+/* A file shipped only as x.gz is served as x too. */
+static void test_variants_gz_only(void **state)
+{
+    struct fixture *f = *state;
+    char *text = css_text(30000, 23), *other = css_text(3000, 29);
+    size_t gzlen, olen;
+    char *gz = gzip_of(text, strlen(text), &gzlen);
+    char *ogz = gzip_of(other, strlen(other), &olen);
+    write_file(f->site, "data/feed.xml.gz", gz, gzlen);
+    /* x beside x.gz: x is the file, x.gz another file, nothing derived */
+    write_str(f->site, "both.css", other);
+    write_file(f->site, "both.css.gz", ogz, olen);
+    /* not a compressible type: a download stays a download */
+    write_file(f->site, "dist/tool.tar.gz", gz, gzlen);
+    /* two members: x is both decoded, but its gzip variant is made anew */
+    char *two = xmalloc(2 * olen);
+    memcpy(two, ogz, olen);
+    memcpy(two + olen, ogz, olen);
+    write_file(f->site, "twice.txt.gz", two, 2 * olen);
+    const char *names[] = {"data/feed.xml.gz", "both.css", "both.css.gz", "dist/tool.tar.gz",
+                           "twice.txt.gz"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
+        set_mtime(f->site, names[i], -60);
+
+    struct release_create_result res;
+    struct release *r = create_ok(f, f->cache, 0, &res);
+    const struct release_file *x = find_file(r, "data/feed.xml");
+    const struct release_file *xgz = find_file(r, "data/feed.xml.gz");
+    assert_non_null(x);
+    assert_non_null(xgz);
+    assert_int_equal(x->size, strlen(text));
+    char hex[SHA256_HEX_LEN + 1];
+    sha256_hex(text, strlen(text), hex);
+    assert_string_equal(x->blob, hex);
+    assert_string_equal(x->type, "application/xml; charset=utf-8");
+    /* the gzip variant is x.gz's own bytes, as shipped */
+    assert_string_equal(x->var[RELEASE_GZIP].blob, xgz->blob);
+    assert_int_equal(x->var[RELEASE_GZIP].size, gzlen);
+    assert_variant_decodes(f, x, RELEASE_BR, text, strlen(text));
+    assert_string_equal(xgz->type, "application/gzip");
+    assert_false(has_variant(xgz, RELEASE_GZIP) || has_variant(xgz, RELEASE_BR));
+
+    const struct release_file *both = find_file(r, "both.css");
+    assert_int_equal(both->size, strlen(other));
+    assert_variant_decodes(f, both, RELEASE_GZIP, other, strlen(other));
+    assert_non_null(find_file(r, "both.css.gz"));
+    assert_null(find_file(r, "dist/tool.tar"));
+    assert_non_null(find_file(r, "dist/tool.tar.gz"));
+
+    const struct release_file *tw = find_file(r, "twice.txt");
+    assert_non_null(tw);
+    assert_int_equal(tw->size, 2 * strlen(other));
+    assert_string_not_equal(tw->var[RELEASE_GZIP].blob, find_file(r, "twice.txt.gz")->blob);
+    char *twice = xasprintf("%s%s", other, other);
+    assert_variant_decodes(f, tw, RELEASE_GZIP, twice, strlen(twice));
+    free(twice);
+    assert_int_equal(release_verify(f->st, r, NULL), 0);
+
+    /* the stat cache knows x too: nothing read or compressed again */
+    struct release *r2 = create_ok(f, f->cache, 0, &res);
+    assert_int_equal(res.compressed, 0);
+    assert_string_equal(find_file(r2, "data/feed.xml")->blob, x->blob);
+    assert_memory_equal(find_file(r2, "data/feed.xml")->var, x->var, sizeof(x->var));
+    release_free(r2);
+    release_free(r);
+
+    /* what cannot be decompressed is refused, naming the file */
+    struct {
+        const char *name;
+        const void *data;
+        size_t len;
+        const char *why;
+    } bad[] = {
+        {"broken.js.gz", "not gzip at all, just text", 26, "not a valid gzip file"},
+        {"cut.js.gz", gz, gzlen / 2, "cut short"},
+        {"tail.js.gz", NULL, 0, "data after the end"},
+        {"bomb.json.gz", NULL, 0, "gzip bomb"},
+    };
+    char *tail = xmalloc(gzlen + 3);
+    memcpy(tail, gz, gzlen);
+    memcpy(tail + gzlen, "xyz", 3);
+    bad[2].data = tail;
+    bad[2].len = gzlen + 3;
+    /* 16 MiB of zeros deflate to about 16 KiB: a ratio over 1000 */
+    size_t zlen = 16u << 20, blen;
+    char *zeros = xcalloc(1, zlen);
+    char *bomb = gzip_of(zeros, zlen, &blen);
+    free(zeros);
+    assert_true(blen * RELEASE_GUNZIP_RATIO < zlen);
+    bad[3].data = bomb;
+    bad[3].len = blen;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        write_file(f->site, bad[i].name, bad[i].data, bad[i].len);
+        char *id = NULL;
+        struct sw_err err;
+        int rc = create(f, NULL, 0, &id, &res, &err);
+        if (rc != SW_EINVAL)
+            fail_msg("%s: %d %s", bad[i].name, rc, err.msg);
+        assert_null(id);
+        if (!strstr(err.msg, bad[i].name) || !strstr(err.msg, bad[i].why))
+            fail_msg("%s: '%s' does not say '%s'", bad[i].name, err.msg, bad[i].why);
+        /* shipped with x beside it, the same file is just a file */
+        char *plain = xstrndup(bad[i].name, strlen(bad[i].name) - 3);
+        write_str(f->site, plain, "x\n");
+        release_free(create_ok(f, NULL, 0, NULL));
+        char *p = path_join(f->site, bad[i].name);
+        unlink(p);
+        free(p);
+        p = path_join(f->site, plain);
+        unlink(p);
+        free(p);
+        free(plain);
+    }
+    free(bomb);
+    free(tail);
+    free(two);
+    free(gz);
+    free(ogz);
+    free(text);
+    free(other);
+}
+
+/* Variants survive the manifest's round trip; old manifests have none. */
+static void test_variants_manifest(void **state)
+{
+    struct fixture *f = *state;
+    char *css = css_text(3000, 31);
+    write_str(f->site, "a.css", css);
+    write_str(f->site, "b.txt", "small\n");
+    struct release *r = create_ok(f, NULL, 0, NULL);
+    size_t len;
+    char *doc = release_manifest_dump(r, &len);
+    struct release *back = NULL;
+    struct sw_err err = {0};
+    assert_int_equal(release_manifest_parse("k", r->id, doc, len, &back, &err), 0);
+    assert_int_equal(back->nfiles, 2);
+    for (size_t i = 0; i < 2; i++)
+        assert_memory_equal(back->files[i].var, r->files[i].var, sizeof(r->files[i].var));
+    assert_true(has_variant(&back->files[0], RELEASE_GZIP) &&
+                has_variant(&back->files[0], RELEASE_BR));
+    assert_false(has_variant(&back->files[1], RELEASE_GZIP) ||
+                 has_variant(&back->files[1], RELEASE_BR));
+    /* the keys a reader of the manifest sees */
+    assert_non_null(strstr(doc, "\"gzip\":{\"blob\":\""));
+    assert_non_null(strstr(doc, "\"br\":{\"blob\":\""));
+    release_free(back);
+    free(doc);
+    release_free(r);
+    free(css);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1483,6 +1915,11 @@ int main(void)
         T(test_stat_cache),
         T(test_stat_cache_names),
         T(test_threads_same_manifest),
+        cmocka_unit_test(test_compressible),
+        T(test_variants_made),
+        T(test_variants_stat_cache),
+        T(test_variants_gz_only),
+        T(test_variants_manifest),
     };
     return cmocka_run_group_tests_name("release", tests, NULL, NULL);
 }
