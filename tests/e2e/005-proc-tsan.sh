@@ -19,9 +19,9 @@ build_tsan() {
     mkdir -p "$(dirname "$BIN")"
     # shellcheck disable=SC2046
     "$CC_TSAN" -fsanitize=thread -O1 -g -std=c11 -D_GNU_SOURCE -pthread -I"$ROOT/src" \
-        $(pkg-config --cflags libcrypto yaml-0.1 jansson) -o "$BIN.tmp.$$" \
+        $(pkg-config --cflags libcrypto yaml-0.1 jansson zlib libbrotlienc libbrotlidec) -o "$BIN.tmp.$$" \
         "$ROOT"/tests/unit/test_base_proc.c "$ROOT"/src/base/*.c \
-        $(pkg-config --libs libcrypto yaml-0.1 jansson) -lcmocka -lpthread &&
+        $(pkg-config --libs libcrypto yaml-0.1 jansson zlib libbrotlienc libbrotlidec) -lcmocka -lpthread &&
         mv "$BIN.tmp.$$" "$BIN"
 }
 check "TSan build of test_base_proc" build_tsan
