@@ -81,7 +81,8 @@ check "keep serves its release" body_is "$P_KEEP" s-keep
 # Deploys and rollbacks by another process are served without a restart; a
 # download in flight finishes on the release it started on, even after that
 # release has been replaced (its table retired, not freed).
-curl -s --max-time 30 --limit-rate 10M -o "$T/big2.out" "http://127.0.0.1:$P/big.bin" &
+# 2 MB/s: the 20 MB take 10 s, well past the deploy even on a loaded machine.
+curl -s --max-time 60 --limit-rate 2M -o "$T/big2.out" "http://127.0.0.1:$P/big.bin" &
 DL=$!
 wait_for "the download has started" 10 started "$T/big2.out"
 sw deploy "$(site dev-2)" --env dev; expect_rc "deploy a new release to dev" 0
