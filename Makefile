@@ -81,10 +81,19 @@ e2e: build/test/slipway
 demo: slipway
 	@scripts/demo.sh
 
-# libFuzzer targets: every fuzz/<name>.c against the sources, built with clang.
-build/fuzz/%: fuzz/%.c fuzz/fuzz.h $(SRC)
+# libFuzzer targets: every fuzz/<name>.c linked against the sources, which are
+# compiled once with clang for all targets (coverage instrumentation without
+# libFuzzer's main: -fsanitize=fuzzer-no-link), not once per target.
+FCFLAGS  = $(CFLAGS) -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+FOBJ     := $(SRC:%.c=build/fuzz/obj/%.o)
+
+build/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(filter-out -MMD -MP,$(CFLAGS)) -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(SRC) $(LDLIBS)
+	clang $(FCFLAGS) -c -o $@ $<
+
+build/fuzz/%: fuzz/%.c fuzz/fuzz.h $(FOBJ)
+	@mkdir -p $(dir $@)
+	clang $(CFLAGS) -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(FOBJ) $(LDLIBS)
 
 fuzz: $(FUZZ)
 
