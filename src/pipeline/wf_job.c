@@ -312,7 +312,9 @@ static void load_step(struct wf_ld *ld, const struct yaml_node *n, struct pipeli
     wf_map(ld, yaml_map_get(n, "with"), "with", &ctx_step, 1, &st->with);
     if (uses && !run)
         step_uses(ld, uses, st);
-    if (run && !uses && shell_unsupported(st->shell.s ? st->shell.s : default_shell(ld, job)))
+    /* such a step loads; the runner fails it with one line unless skipping */
+    if (run && !uses && (ld->flags & PIPELINE_LOAD_SKIP_UNSUPPORTED) &&
+        shell_unsupported(st->shell.s ? st->shell.s : default_shell(ld, job)))
         unsupported(ld, n, &st->skipped, &st->skip_reason,
                     "%s: shell '%s' needs Windows or PowerShell", what,
                     st->shell.s ? st->shell.s : default_shell(ld, job));
