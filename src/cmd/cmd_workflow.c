@@ -10,6 +10,7 @@
 
 struct subcommand {
     const char *name;
+    const char *cmd; /* "workflow NAME", as messages name it */
     int (*fn)(int argc, char **argv, struct cli *cli);
     const char *summary;
 };
@@ -17,7 +18,7 @@ struct subcommand {
 static int workflow_check(int argc, char **argv, struct cli *cli);
 
 static const struct subcommand subcommands[] = {
-    {"check", workflow_check, "validate workflow files as the runner loads them"},
+    {"check", "workflow check", workflow_check, "validate workflow files as the runner loads them"},
 };
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))
 
@@ -181,6 +182,8 @@ int cmd_workflow(int argc, char **argv, struct cli *cli)
     }
     for (size_t i = 0; i < NSUB; i++)
         if (strcmp(argv[1], subcommands[i].name) == 0) {
+            /* messages and --help name the subcommand: "slipway workflow check: ..." */
+            cli->cmd = subcommands[i].cmd;
             rc = subcommands[i].fn(argc - 1, argv + 1, cli);
             goto out;
         }
