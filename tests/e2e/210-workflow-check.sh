@@ -83,7 +83,7 @@ check "the summary line on stdout" test "$out" = "bad.yml: 8 errors"
 sw --json workflow check bad.yml ci.yml --ref refs/heads/main --changed src/a.c
 got=$(json '[(f["file"], f["ok"], len(f["errors"]), f["triggered"]) for f in j["files"]], "triggered" in j')
 check "--json for two files: each its ok, errors and triggered; no top-level triggered; exit 1" \
-    test "$rc $got" = "1 ([('bad.yml', False, 8, False), ('ci.yml', True, 0, True)], False)"
+    test "$rc $got" = "1 [('bad.yml', False, 8, False), ('ci.yml', True, 0, True)] False"
 
 # ---- --unsupported skip ----------------------------------------------------------------------------
 cat >skip.yml <<'EOF'
