@@ -133,6 +133,10 @@ struct wf_ld {
     unsigned flags; /* PIPELINE_LOAD_* */
 };
 
+/* The length of the line break at data[i] as libyaml counts breaks (LF, CR,
+ * CR LF, NEL, LS, PS), or 0. */
+size_t wf_break(const char *data, size_t len, size_t i);
+
 /* How a scalar is read (wf_val). */
 enum wf_type {
     WF_TEXT,   /* any scalar, as text */

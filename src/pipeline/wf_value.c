@@ -88,6 +88,20 @@ static size_t chars(const char *s, size_t n)
     return c;
 }
 
+size_t wf_break(const char *d, size_t len, size_t i)
+{
+    const unsigned char *p = (const unsigned char *)d;
+    if (p[i] == '\r')
+        return i + 1 < len && p[i + 1] == '\n' ? 2 : 1;
+    if (p[i] == '\n')
+        return 1;
+    if (p[i] == 0xc2 && i + 1 < len && p[i + 1] == 0x85)
+        return 2;
+    if (p[i] == 0xe2 && i + 2 < len && p[i + 1] == 0x80 && (p[i + 2] == 0xa8 || p[i + 2] == 0xa9))
+        return 3;
+    return 0;
+}
+
 /* The byte offset in the file of line:col (col in characters), or len when
  * outside the text. */
 static size_t file_offset(const struct wf_ld *ld, size_t line, size_t col)
@@ -96,7 +110,7 @@ static size_t file_offset(const struct wf_ld *ld, size_t line, size_t col)
     if (line < 1 || line > ld->n_lines)
         return ld->len;
     at = ld->lines[line - 1];
-    for (size_t c = 1; c < col && at < ld->len && ld->data[at] != '\n'; c++)
+    for (size_t c = 1; c < col && at < ld->len && !wf_break(ld->data, ld->len, at); c++)
         do
             at++;
         while (at < ld->len && ((unsigned char)ld->data[at] & 0xc0) == 0x80);
@@ -141,10 +155,8 @@ static void value_pos(const struct wf_ld *ld, const struct yaml_node *n, size_t 
     start = ld->lines[n->line + k];
     const char *le = strchr(ls, '\n');
     size_t vlen = le ? (size_t)(le - ls) : strlen(ls), end = start, text;
-    while (end < ld->len && ld->data[end] != '\n')
+    while (end < ld->len && !wf_break(ld->data, ld->len, end))
         end++;
-    if (end > start && ld->data[end - 1] == '\r')
-        end--;
     if (end - start < vlen)
         return;
     text = end - vlen;

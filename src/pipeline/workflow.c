@@ -175,17 +175,18 @@ static void sort_diags(struct pipeline_diag *d, size_t n)
     }
 }
 
+/* Line starts, with libyaml's line breaks (LF, CR, CR LF, NEL, LS, PS), so
+ * that line numbers of the tree index them. */
 static void index_lines(struct wf_ld *ld)
 {
-    size_t n = 1;
-    for (size_t i = 0; i < ld->len; i++)
-        n += ld->data[i] == '\n';
-    ld->lines = xcalloc(n, sizeof(*ld->lines));
+    ld->lines = xcalloc(ld->len + 1, sizeof(*ld->lines));
     ld->n_lines = 0;
     ld->lines[ld->n_lines++] = 0;
-    for (size_t i = 0; i < ld->len; i++)
-        if (ld->data[i] == '\n')
+    for (size_t i = 0, b; i < ld->len; i++)
+        if ((b = wf_break(ld->data, ld->len, i))) {
+            i += b - 1;
             ld->lines[ld->n_lines++] = i + 1;
+        }
 }
 
 int pipeline_workflow_parse(const char *data, size_t len, const char *name,
