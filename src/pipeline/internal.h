@@ -151,7 +151,7 @@ void wf_diag(struct wf_ld *ld, int warning, size_t line, size_t col, const char 
 #define wf_error(ld, n, ...) wf_diag((ld), 0, (n)->line, (n)->col, __VA_ARGS__)
 /* GitHub's name for the kind of node n: "a string", "a sequence", "a mapping". */
 const char *wf_kind(const struct yaml_node *n);
-/* Checks that n is a mapping whose keys are all in allowed (NULL-terminated);
+/* Checks that n (not NULL) is a mapping whose keys are all in allowed (NULL-terminated);
  * reports each other key, listing the allowed ones. 0 when n is a mapping
  * (even with unknown keys), -1 after reporting that it is not. what names n
  * in messages ("a step"). */
@@ -166,7 +166,7 @@ int wf_val(struct wf_ld *ld, const struct yaml_node *n, enum wf_type t, const st
  * the whole mapping be one expression. */
 int wf_map(struct wf_ld *ld, const struct yaml_node *n, const char *what, const struct wf_ctx *c,
            int allow_expr, struct pipeline_map *out);
-/* n as a list of non-empty scalars (a scalar is a list of one): the count,
+/* n (not NULL) as a list of non-empty scalars (a scalar is a list of one): the count,
  * with *items pointing into the tree (or at *one); -1 after an error. */
 long wf_scalars(struct wf_ld *ld, const struct yaml_node *n, const char *what,
                 const struct yaml_node *const **items, const struct yaml_node **one);

@@ -381,7 +381,7 @@ static void load_schedule(struct wf_ld *ld, const struct yaml_node *n)
 {
     static const char *const k_cron[] = {"cron", NULL};
 
-    if (!n || n->kind != YAML_NODE_SEQ) {
+    if (n->kind != YAML_NODE_SEQ) {
         wf_error(ld, n, "schedule must be a sequence of {cron: ...}, not %s", wf_kind(n));
         return;
     }

@@ -60,7 +60,7 @@ static void add_list(struct buf *b, const char *const *words)
 int wf_keys(struct wf_ld *ld, const struct yaml_node *n, const char *what,
             const char *const *allowed)
 {
-    if (!n || n->kind != YAML_NODE_MAP) {
+    if (n->kind != YAML_NODE_MAP) {
         wf_error(ld, n, "%s must be a mapping, not %s", what, wf_kind(n));
         return -1;
     }
@@ -299,11 +299,11 @@ long wf_scalars(struct wf_ld *ld, const struct yaml_node *n, const char *what,
 
     *one = n;
     *items = one;
-    if (n && n->kind == YAML_NODE_SCALAR && !yaml_is_null(n) && n->str[0])
+    if (n->kind == YAML_NODE_SCALAR && !yaml_is_null(n) && n->str[0])
         return 1;
-    if (!n || n->kind != YAML_NODE_SEQ) {
+    if (n->kind != YAML_NODE_SEQ) {
         wf_error(ld, n, "%s must be a string or a sequence of strings, not %s", what,
-                 n && n->kind == YAML_NODE_SCALAR ? "an empty string" : wf_kind(n));
+                 n->kind == YAML_NODE_SCALAR && !yaml_is_null(n) ? "an empty string" : wf_kind(n));
         return -1;
     }
     if (n->len > PIPELINE_WF_MAX_LIST) {
