@@ -323,27 +323,28 @@ static void load_inputs(struct wf_ld *ld, const struct yaml_node *n, int call,
         load_input(ld, &n->pairs[i], call, &(*out)[(*n_out)++]);
 }
 
-static void load_call(struct wf_ld *ld, const struct yaml_node *n)
+/* A mapping of names (outputs:, secrets:), or nothing. */
+static int names_map(struct wf_ld *ld, const struct yaml_node *n, const char *what)
+{
+    if (!n || yaml_is_null(n))
+        return 0;
+    if (n->kind != YAML_NODE_MAP) {
+        wf_error(ld, n, "%s must be a mapping, not %s", what, wf_kind(n));
+        return 0;
+    }
+    return n->len < PIPELINE_WF_MAX_LIST ? (int)n->len : PIPELINE_WF_MAX_LIST;
+}
+
+static void load_call_outputs(struct wf_ld *ld, const struct yaml_node *outs)
 {
     static const char *const k_out[] = {"description", "value", NULL};
-    static const char *const k_secret[] = {"description", "required", NULL};
     struct pipeline_on *on = &ld->wf->on;
-    const struct yaml_node *outs, *secrets;
+    int n = names_map(ld, outs, "outputs");
 
-    on->call = 1;
-    if (yaml_is_null(n) || wf_keys(ld, n, "on.workflow_call", k_call))
-        return;
-    load_inputs(ld, yaml_map_get(n, "inputs"), 1, &on->call_inputs, &on->n_call_inputs);
-    outs = yaml_map_get(n, "outputs");
-    if (outs && !yaml_is_null(outs) && outs->kind != YAML_NODE_MAP)
-        wf_error(ld, outs, "outputs must be a mapping, not %s", wf_kind(outs));
-    for (size_t i = 0;
-         outs && outs->kind == YAML_NODE_MAP && i < outs->len && i < PIPELINE_WF_MAX_LIST; i++) {
+    on->call_outputs = n ? xcalloc((size_t)n, sizeof(*on->call_outputs)) : NULL;
+    for (int i = 0; i < n; i++) {
         const struct yaml_pair *p = &outs->pairs[i];
-        struct pipeline_call_output *o;
-        on->call_outputs = xrealloc(on->call_outputs, (on->n_call_outputs + 1) * sizeof(*o));
-        o = &on->call_outputs[on->n_call_outputs++];
-        memset(o, 0, sizeof(*o));
+        struct pipeline_call_output *o = &on->call_outputs[on->n_call_outputs++];
         o->name = xstrdup(p->key->str);
         o->line = p->key->line;
         o->col = p->key->col;
@@ -354,18 +355,19 @@ static void load_call(struct wf_ld *ld, const struct yaml_node *n)
         wf_val(ld, yaml_map_get(p->value, "value"), WF_TEXT, &ctx_givj, &o->value);
         wf_val(ld, yaml_map_get(p->value, "description"), WF_TEXT, NULL, &o->description);
     }
-    secrets = yaml_map_get(n, "secrets");
-    if (secrets && !yaml_is_null(secrets) && secrets->kind != YAML_NODE_MAP)
-        wf_error(ld, secrets, "secrets must be a mapping, not %s", wf_kind(secrets));
-    for (size_t i = 0;
-         secrets && secrets->kind == YAML_NODE_MAP && i < secrets->len && i < PIPELINE_WF_MAX_LIST;
-         i++) {
+}
+
+static void load_call_secrets(struct wf_ld *ld, const struct yaml_node *secrets)
+{
+    static const char *const k_secret[] = {"description", "required", NULL};
+    struct pipeline_on *on = &ld->wf->on;
+    int n = names_map(ld, secrets, "secrets");
+
+    on->call_secrets = n ? xcalloc((size_t)n, sizeof(*on->call_secrets)) : NULL;
+    for (int i = 0; i < n; i++) {
         const struct yaml_pair *p = &secrets->pairs[i];
-        struct pipeline_call_secret *s;
+        struct pipeline_call_secret *s = &on->call_secrets[on->n_call_secrets++];
         struct pipeline_val v;
-        on->call_secrets = xrealloc(on->call_secrets, (on->n_call_secrets + 1) * sizeof(*s));
-        s = &on->call_secrets[on->n_call_secrets++];
-        memset(s, 0, sizeof(*s));
         s->name = xstrdup(p->key->str);
         s->line = p->key->line;
         s->col = p->key->col;
@@ -375,6 +377,18 @@ static void load_call(struct wf_ld *ld, const struct yaml_node *n)
             s->required = v.s && v.b;
         wf_val_free(&v);
     }
+}
+
+static void load_call(struct wf_ld *ld, const struct yaml_node *n)
+{
+    struct pipeline_on *on = &ld->wf->on;
+
+    on->call = 1;
+    if (yaml_is_null(n) || wf_keys(ld, n, "on.workflow_call", k_call))
+        return;
+    load_inputs(ld, yaml_map_get(n, "inputs"), 1, &on->call_inputs, &on->n_call_inputs);
+    load_call_outputs(ld, yaml_map_get(n, "outputs"));
+    load_call_secrets(ld, yaml_map_get(n, "secrets"));
 }
 
 static void load_schedule(struct wf_ld *ld, const struct yaml_node *n)
