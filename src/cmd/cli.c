@@ -331,6 +331,12 @@ static int set_value(struct parser *ps, const struct cli_option *o, const char *
         *(uint64_t *)o->value = n;
         return 0;
     }
+    case CLI_OPT_LIST: {
+        struct cli_list *l = o->value;
+        l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+        l->v[l->n++] = arg;
+        return 0;
+    }
     case CLI_OPT_HELP:
         cli_print_help(ps->cli, ps->u, ps->tables[0], stdout);
         return CLI_EXIT(EXIT_OK);

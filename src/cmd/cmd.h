@@ -37,6 +37,14 @@ enum cli_opt_type {
     CLI_OPT_DURATION, /* int64_t *: "90s", "1h30m" (duration_parse) in ms, at least min */
     CLI_OPT_SIZE,     /* uint64_t *: "512M", "10GiB" (size_parse) in bytes, at least min */
     CLI_OPT_HELP,     /* prints the generated help and stops with exit 0 */
+    CLI_OPT_LIST,     /* struct cli_list *: every value given, in order (repeatable) */
+};
+
+/* The values of a repeatable option (CLI_OPT_LIST): they point into argv;
+ * the caller frees v (free(list.v)). */
+struct cli_list {
+    const char **v;
+    size_t n;
 };
 
 struct cli_option {
@@ -74,6 +82,10 @@ struct cli_option {
 #define OPT_SIZE(s, l, v, a, lo, h)                                                                \
     {                                                                                              \
         CLI_OPT_SIZE, (s), (l), CLI_OPT_PTR_(uint64_t, v), (a), (h), (lo), INT64_MAX               \
+    }
+#define OPT_LIST(s, l, v, a, h)                                                                    \
+    {                                                                                              \
+        CLI_OPT_LIST, (s), (l), CLI_OPT_PTR_(struct cli_list, v), (a), (h), 0, 0                   \
     }
 #define OPT_HELP()                                                                                 \
     {                                                                                              \
@@ -165,5 +177,6 @@ int cmd_history(int argc, char **argv, struct cli *cli);
 int cmd_gc(int argc, char **argv, struct cli *cli);
 int cmd_serve(int argc, char **argv, struct cli *cli);
 int cmd_expr(int argc, char **argv, struct cli *cli);
+int cmd_workflow(int argc, char **argv, struct cli *cli);
 
 #endif

@@ -113,4 +113,86 @@ int expr_call(struct expr_eval *ev, const struct expr_node *n, struct pipeline_v
  * matched. */
 int expr_hash_files(struct expr_eval *ev, char **patterns, size_t n, int follow, char **hex);
 
+/* ---- the workflow loader (workflow.c, wf_on.c, wf_job.c, wf_value.c, matrix.c) ---------- */
+
+/* Where expressions may appear and what they may name: GitHub's contexts for
+ * one key of the schema. names NULL: no expression is allowed there. */
+struct wf_ctx {
+    const char *const *names;
+    unsigned flags; /* pipeline_expr_opts flags */
+};
+
+/* The state of one load: the workflow being filled, the text (to place a
+ * fault inside a value), the options. */
+struct wf_ld {
+    struct pipeline_workflow *wf;
+    const char *data;
+    size_t len;
+    size_t *lines; /* byte offset of each line's start; lines[0] is line 1 */
+    size_t n_lines;
+    unsigned flags; /* PIPELINE_LOAD_* */
+};
+
+/* The length of the line break at data[i] as libyaml counts breaks (LF, CR,
+ * CR LF, NEL, LS, PS), or 0. */
+size_t wf_break(const char *data, size_t len, size_t i);
+
+/* How a scalar is read (wf_val). */
+enum wf_type {
+    WF_TEXT,   /* any scalar, as text */
+    WF_BOOL,   /* true or false, or an expression */
+    WF_NUMBER, /* a number, or an expression */
+    WF_COND,   /* an if: condition (an expression with or without ${{ }}) */
+};
+
+/* Records an error (or a warning) at line:col as "FILE:LINE:COL: message". */
+void wf_diag(struct wf_ld *ld, int warning, size_t line, size_t col, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+#define wf_error(ld, n, ...) wf_diag((ld), 0, (n)->line, (n)->col, __VA_ARGS__)
+/* GitHub's name for the kind of node n: "a string", "a sequence", "a mapping". */
+const char *wf_kind(const struct yaml_node *n);
+/* Checks that n (not NULL) is a mapping whose keys are all in allowed (NULL-terminated);
+ * reports each other key, listing the allowed ones. 0 when n is a mapping
+ * (even with unknown keys), -1 after reporting that it is not. what names n
+ * in messages ("a step"). */
+int wf_keys(struct wf_ld *ld, const struct yaml_node *n, const char *what,
+            const char *const *allowed);
+/* Reads scalar n (NULL: absent, out cleared) into out as t, checking its
+ * expressions against c (NULL: none allowed). A plain null is absent. 0, or
+ * -1 after reporting the fault. */
+int wf_val(struct wf_ld *ld, const struct yaml_node *n, enum wf_type t, const struct wf_ctx *c,
+           struct pipeline_val *out);
+/* Reads a mapping of names to scalars (env, with, outputs); allow_expr lets
+ * the whole mapping be one expression. */
+int wf_map(struct wf_ld *ld, const struct yaml_node *n, const char *what, const struct wf_ctx *c,
+           int allow_expr, struct pipeline_map *out);
+/* n (not NULL) as a list of non-empty scalars (a scalar is a list of one): the count,
+ * with *items pointing into the tree (or at *one); -1 after an error. */
+long wf_scalars(struct wf_ld *ld, const struct yaml_node *n, const char *what,
+                const struct yaml_node *const **items, const struct yaml_node **one);
+/* Checks the expressions of scalar text s at node n (at its position). */
+int wf_check_expr(struct wf_ld *ld, const struct yaml_node *n, const char *s, int condition,
+                  const struct wf_ctx *c);
+/* 1 when s is an identifier as GitHub wants for job, step and input ids:
+ * a letter or '_', then letters, digits, '-' or '_'. */
+int wf_ident(const char *s);
+void wf_val_free(struct pipeline_val *v);
+void wf_map_free(struct pipeline_map *m);
+
+/* defaults:, concurrency:, permissions: of the workflow or a job (workflow.c) */
+void wf_load_defaults(struct wf_ld *ld, const struct yaml_node *n, const struct wf_ctx *c,
+                      struct pipeline_defaults *d);
+void wf_load_concurrency(struct wf_ld *ld, const struct yaml_node *n, const struct wf_ctx *c,
+                         struct pipeline_concurrency *cc);
+void wf_check_permissions(struct wf_ld *ld, const struct yaml_node *n);
+/* on: (wf_on.c) */
+void wf_load_on(struct wf_ld *ld, const struct yaml_node *on);
+void wf_on_free(struct pipeline_on *on);
+/* jobs: (wf_job.c) */
+void wf_load_jobs(struct wf_ld *ld, const struct yaml_node *jobs);
+void wf_job_free(struct pipeline_job *job);
+/* strategy.matrix as JSON (matrix.c): YAML scalars typed, expressions checked. */
+json_t *wf_matrix_json(struct wf_ld *ld, const struct yaml_node *n, const struct wf_ctx *c,
+                       int *has_expr, int depth);
+
 #endif

@@ -1,11 +1,13 @@
 /*
  * pipeline — GitHub Actions workflows, run natively. This header is the
- * module's whole face; so far it holds two self-contained parts:
+ * module's whole face:
  *
  *  - expressions: the `${{ }}` language with GitHub's exact semantics (lexer,
  *    parser with GitHub's depth and length limits, evaluator, the functions,
  *    template strings and `if:` conditions);
- *  - filters: the `on.push` patterns of branches, tags and paths.
+ *  - filters: the `on.push` patterns of branches, tags and paths;
+ *  - workflows: a workflow file loaded into a validated model (the loader),
+ *    whether a push triggers it, and matrix expansion.
  *
  * Workflow files are written by others: every limit below holds whatever the
  * input, and nothing here touches the file system except hashFiles(), which
@@ -26,6 +28,7 @@
 enum {
     PIPELINE_ESYNTAX = -101, /* an expression or a pattern does not parse */
     PIPELINE_EEVAL = -102,   /* an expression failed while evaluating */
+    PIPELINE_ELOAD = -103,   /* a workflow has errors (listed in the workflow) */
 };
 
 /* ---- values ----------------------------------------------------------------- */
@@ -214,5 +217,315 @@ int pipeline_filter_ref(const struct pipeline_filter *f, int ignore, const char 
  * path is not ignored. No path passes neither. */
 int pipeline_filter_paths(const struct pipeline_filter *f, int ignore, const char *const *paths,
                           size_t n);
+
+/* ---- workflows ---------------------------------------------------------------------- */
+
+/* A workflow file (GitHub Actions syntax) loaded into a validated model. The
+ * loader checks everything it can before anything runs: the keys at every
+ * level (GitHub's schema, unknown keys listing the allowed ones), the type of
+ * every value, every `${{ }}` against the contexts GitHub allows at that key,
+ * every filter pattern, `needs` (unknown jobs, cycles), and what slipway can
+ * run natively (`uses:`, `services:`, `container:`; see pipeline_uses_kind).
+ * Every error is kept as "FILE:LINE:COL: message", up to
+ * PIPELINE_WF_MAX_ERRORS of them, not only the first.
+ *
+ * Ownership: a workflow owns everything it points to (strings, filters, JSON
+ * values) and is freed as a whole by pipeline_workflow_free; nothing in it
+ * points into the YAML document or the file's text. A loaded workflow is
+ * immutable and may be read from several threads at once. */
+
+/* Bounds on hostile input (GitHub's where it has one). */
+enum {
+    PIPELINE_WF_MAX_JOBS = 256,
+    PIPELINE_WF_MAX_STEPS = 1000,    /* per job */
+    PIPELINE_WF_MAX_MATRIX = 256,    /* legs of one matrix, as GitHub */
+    PIPELINE_WF_MAX_ERRORS = 100,    /* kept; the rest are counted */
+    PIPELINE_WF_MAX_BYTES = 1 << 20, /* a workflow file */
+    PIPELINE_WF_MAX_DEPTH = 32,      /* YAML nesting */
+    PIPELINE_WF_MAX_LIST = 1000,     /* items of one list or map (labels, env, filters, ...) */
+};
+
+/* One scalar of the file, with where it was written. Text-valued keys keep
+ * the text; boolean and number keys also keep the parsed value when the text
+ * is not an expression. A key that was absent has s == NULL (and b, n at
+ * their defaults as documented on the field). */
+struct pipeline_val {
+    char *s;          /* the text as YAML reads it; NULL when absent */
+    size_t line, col; /* position of the value in the file (1-based) */
+    int expr;         /* 1: s holds `${{ }}`, evaluated at run time (a template) */
+    int b;            /* booleans when !expr: 0 or 1 */
+    double n;         /* numbers when !expr */
+};
+
+/* A mapping of names to scalars (env, with, outputs, secrets), in file order;
+ * a null value (`KEY:` alone) is the empty string.
+ * GitHub lets some of them be one expression instead (`env: ${{ fromJSON(x) }}`):
+ * then expr.s holds it and n is 0. */
+struct pipeline_kv {
+    char *key;
+    size_t line, col; /* of the key */
+    struct pipeline_val val;
+};
+struct pipeline_map {
+    struct pipeline_kv *items;
+    size_t n;
+    struct pipeline_val expr; /* expr.s != NULL: the whole mapping is this expression */
+};
+/* The value of key in m (exact match), or NULL. */
+const struct pipeline_val *pipeline_map_get(const struct pipeline_map *m, const char *key);
+
+/* `uses:` of a step or a job, parsed. */
+enum pipeline_uses_kind {
+    PIPELINE_USES_NONE,   /* no uses: (a run: step, or a job with steps) */
+    PIPELINE_USES_LOCAL,  /* ./path: a composite action (steps) or a reusable workflow (jobs) */
+    PIPELINE_USES_REPO,   /* owner/repo[/path]@ref */
+    PIPELINE_USES_DOCKER, /* docker://image */
+};
+/* What runs a `uses:` natively; PIPELINE_BUILTIN_NONE: slipway cannot run it
+ * (a load error, or a skipped step or job under PIPELINE_LOAD_SKIP_UNSUPPORTED). */
+enum pipeline_builtin {
+    PIPELINE_BUILTIN_NONE,
+    PIPELINE_BUILTIN_CHECKOUT,          /* actions/checkout@any */
+    PIPELINE_BUILTIN_UPLOAD_ARTIFACT,   /* actions/upload-artifact@any */
+    PIPELINE_BUILTIN_DOWNLOAD_ARTIFACT, /* actions/download-artifact@any */
+    PIPELINE_BUILTIN_LOCAL_ACTION,      /* step uses: ./path (action.yml, runs.using: composite) */
+    PIPELINE_BUILTIN_LOCAL_WORKFLOW,    /* job uses: ./.github/workflows/x.yml */
+    PIPELINE_BUILTIN_SLIPWAY_DEPLOY,    /* slipway/deploy[@ref] */
+    PIPELINE_BUILTIN_SLIPWAY_SWITCH,
+    PIPELINE_BUILTIN_SLIPWAY_ROLLBACK,
+    PIPELINE_BUILTIN_SLIPWAY_HEALTH_CHECK,
+    PIPELINE_BUILTIN_SLIPWAY_SCAN,
+};
+struct pipeline_uses {
+    enum pipeline_uses_kind kind;
+    enum pipeline_builtin builtin;
+    struct pipeline_val raw; /* as written (raw.s NULL: no uses:) */
+    char *owner, *repo;      /* PIPELINE_USES_REPO; NULL otherwise */
+    char *path;              /* REPO: the part after owner/repo/ (or NULL); LOCAL: as written
+                                ("./x"); DOCKER: the image */
+    char *ref;               /* REPO: after '@' (NULL for a slipway/ built-in written without) */
+};
+/* One line listing what slipway runs natively, for messages and --help:
+ * "run: steps, actions/checkout, ..., slipway/scan". Static storage. */
+const char *pipeline_uses_supported(void);
+
+/* defaults.run of the workflow or of a job. */
+struct pipeline_defaults {
+    struct pipeline_val shell, working_directory;
+};
+
+/* concurrency: a string is the group; cancel_in_progress.s NULL means false. */
+struct pipeline_concurrency {
+    struct pipeline_val group, cancel_in_progress;
+};
+
+/* strategy: of a job. */
+struct pipeline_strategy {
+    int present;
+    /* The matrix as JSON, NULL when there is none: an object whose keys are
+     * the dimensions (arrays) and "include"/"exclude" (arrays of objects), with
+     * YAML's plain scalars typed (null, true/false, numbers) and everything
+     * else a string; or, for `matrix: ${{ ... }}`, that string. Strings holding
+     * `${{ }}` anywhere inside (a dimension, include, a value) are evaluated
+     * by the runner (github, needs, vars, inputs) before the matrix is
+     * expanded with pipeline_matrix_expand. Owned (one reference). */
+    json_t *matrix;
+    size_t matrix_line, matrix_col;
+    int matrix_expr;                  /* 1: some string in the matrix holds `${{ }}` */
+    struct pipeline_val fail_fast;    /* b: default 1 */
+    struct pipeline_val max_parallel; /* n: default 0 (no limit) */
+};
+
+/* environment: of a job (a name, or {name, url}). */
+struct pipeline_environment {
+    struct pipeline_val name, url;
+};
+
+enum pipeline_input_type {
+    PIPELINE_INPUT_STRING, /* also when no type: is given (workflow_dispatch) */
+    PIPELINE_INPUT_BOOLEAN,
+    PIPELINE_INPUT_NUMBER,
+    PIPELINE_INPUT_CHOICE,
+    PIPELINE_INPUT_ENVIRONMENT,
+};
+/* An input of workflow_dispatch or workflow_call. */
+struct pipeline_input {
+    char *name;
+    size_t line, col;
+    enum pipeline_input_type type;
+    int required;
+    struct pipeline_val description;
+    struct pipeline_val def; /* default:, typed by type (b, n) when not an expression */
+    char **options;          /* choice: the allowed values */
+    size_t n_options;
+};
+/* workflow_call: outputs (value: an expression over jobs) and secrets. */
+struct pipeline_call_output {
+    char *name;
+    size_t line, col;
+    struct pipeline_val description, value;
+};
+struct pipeline_call_secret {
+    char *name;
+    size_t line, col;
+    int required;
+};
+
+/* on.push: each filter NULL when absent. A push with no filter list at all
+ * triggers on every branch and tag. */
+struct pipeline_push {
+    int present;
+    struct pipeline_filter *branches, *branches_ignore, *tags, *tags_ignore, *paths, *paths_ignore;
+};
+
+/* on: every event listed; only push and workflow_dispatch (and workflow_call,
+ * from another workflow) start runs in slipway, the others are checked
+ * against GitHub's schema and kept for information. */
+struct pipeline_on {
+    char **events; /* every event name, in file order */
+    size_t n_events;
+    size_t line, col; /* of on: */
+    struct pipeline_push push;
+    int dispatch; /* workflow_dispatch present */
+    struct pipeline_input *dispatch_inputs;
+    size_t n_dispatch_inputs;
+    int call; /* workflow_call present */
+    struct pipeline_input *call_inputs;
+    size_t n_call_inputs;
+    struct pipeline_call_output *call_outputs;
+    size_t n_call_outputs;
+    struct pipeline_call_secret *call_secrets;
+    size_t n_call_secrets;
+};
+
+/* One step of a job. A step is a run: step (run.s != NULL) or a uses: step
+ * (uses.kind != PIPELINE_USES_NONE), never both. */
+struct pipeline_step {
+    size_t index;     /* 0-based, in the job */
+    size_t line, col; /* of the step's mapping */
+    struct pipeline_val id, name, if_, run, shell, working_directory;
+    struct pipeline_val continue_on_error; /* b: default 0 */
+    struct pipeline_val timeout_minutes;   /* n: default 0 (the job's) */
+    struct pipeline_map env, with;
+    struct pipeline_uses uses;
+    /* 1: loaded under PIPELINE_LOAD_SKIP_UNSUPPORTED and not runnable here
+     * (an unsupported uses:, or a pwsh/powershell/cmd shell); the runner
+     * skips it with skip_reason and its outputs are empty. */
+    int skipped;
+    char *skip_reason;
+};
+
+/* One job. A job runs steps, or calls a reusable workflow (uses.kind !=
+ * PIPELINE_USES_NONE: then with, secrets, secrets_inherit apply and steps,
+ * runs_on, env... are empty). */
+struct pipeline_job {
+    char *id;
+    size_t line, col; /* of the job's id */
+    struct pipeline_val name, if_;
+    char **needs;        /* job ids, each a job of this workflow (checked) */
+    size_t *needs_index; /* the same jobs as indexes into pipeline_workflow.jobs */
+    size_t n_needs;
+    /* runs-on: labels, each text or an expression; a single string is one
+     * label; `runs-on: ${{ x }}` is one label with expr set (its value may be
+     * a string or an array). group: of the {group, labels} form, or NULL. */
+    struct pipeline_val *runs_on;
+    size_t n_runs_on;
+    struct pipeline_val runs_on_group;
+    struct pipeline_map env;
+    struct pipeline_environment environment;
+    struct pipeline_val timeout_minutes;   /* n: default 360 */
+    struct pipeline_val continue_on_error; /* b: default 0 */
+    struct pipeline_map outputs;
+    struct pipeline_defaults defaults;
+    struct pipeline_concurrency concurrency;
+    struct pipeline_strategy strategy;
+    struct pipeline_step *steps;
+    size_t n_steps;
+    struct pipeline_uses uses; /* a reusable workflow */
+    struct pipeline_map with, secrets;
+    int secrets_inherit;
+    /* services: / container: were given (kept only under skip mode) */
+    int has_services, has_container;
+    /* 1: loaded under PIPELINE_LOAD_SKIP_UNSUPPORTED with services:,
+     * container: or an unsupported reusable workflow; the runner skips the
+     * whole job with skip_reason and its outputs are empty. */
+    int skipped;
+    char *skip_reason;
+};
+
+/* A diagnostic: text is "FILE:LINE:COL: message" (one line, may hold any
+ * byte of the file: escape it before printing). */
+struct pipeline_diag {
+    size_t line, col;
+    char *text;
+};
+
+struct pipeline_workflow {
+    char *file; /* the name given to the loader */
+    struct pipeline_val name, run_name;
+    struct pipeline_on on;
+    struct pipeline_map env;
+    struct pipeline_defaults defaults;
+    struct pipeline_concurrency concurrency;
+    struct pipeline_job *jobs; /* in file order */
+    size_t n_jobs;
+    struct pipeline_diag *errors; /* every error found (at most PIPELINE_WF_MAX_ERRORS) */
+    size_t n_errors;
+    size_t n_errors_dropped;        /* errors past the bound, counted only */
+    struct pipeline_diag *warnings; /* skipped steps and jobs, deprecated forms */
+    size_t n_warnings;
+};
+
+/* pipeline_load_opts flags */
+enum {
+    /* `unsupported: skip`: an unsupported uses:, services: or container: is
+     * a warning and the step or job is marked skipped, instead of an error. */
+    PIPELINE_LOAD_SKIP_UNSUPPORTED = 1 << 0,
+};
+struct pipeline_load_opts {
+    unsigned flags;
+};
+
+/* Loads the workflow in data[0..len) named name (in messages). *out is set
+ * whenever the text could be read, even with errors, so that every error
+ * can be listed from (*out)->errors. Returns 0 when there is no error;
+ * PIPELINE_ELOAD when (*out)->n_errors > 0, with err holding the first error
+ * and how many more there are. Free *out with pipeline_workflow_free (also
+ * on error). opts may be NULL. Thread-safe. */
+int pipeline_workflow_parse(const char *data, size_t len, const char *name,
+                            const struct pipeline_load_opts *opts, struct pipeline_workflow **out,
+                            struct sw_err *err);
+/* The same for the file at path (named path). SW_ENOTFOUND, SW_EIO... with
+ * *out NULL when the file cannot be read. */
+int pipeline_workflow_load(const char *path, const struct pipeline_load_opts *opts,
+                           struct pipeline_workflow **out, struct sw_err *err);
+void pipeline_workflow_free(struct pipeline_workflow *wf);
+
+/* The job with that id, or NULL. */
+const struct pipeline_job *pipeline_workflow_job(const struct pipeline_workflow *wf,
+                                                 const char *id);
+
+/* Whether event triggers wf, with GitHub's rules. event "push": ref is
+ * "refs/heads/BRANCH" or "refs/tags/TAG", paths[0..n) the paths the push
+ * changed. A branch push passes when it passes the branch filter (branches or
+ * branches-ignore; none: every branch, unless only tag filters are given)
+ * and the path filter (paths or paths-ignore; none: any paths); a tag push
+ * when it passes the tag filter (none: every tag, unless only branch filters
+ * are given), whatever the paths. "workflow_dispatch": when the workflow
+ * has it. Every other event: 0 (accepted in files, never run here). */
+int pipeline_workflow_triggered(const struct pipeline_workflow *wf, const char *event,
+                                const char *ref, const char *const *paths, size_t n);
+
+/* Expands an evaluated matrix (an object as in pipeline_strategy.matrix, with
+ * no `${{ }}` left) into its legs, with GitHub's rules: the product of the
+ * dimensions in key order, minus each combination an exclude entry matches
+ * (partially), then each include entry added to every leg whose original
+ * values it does not change, or as a leg of its own when it fits none.
+ * *legs is a new array of objects (caller decrefs). PIPELINE_ELOAD with the
+ * reason when the matrix is malformed (a dimension that is not a non-empty
+ * array, an include that is not a list of objects) or has more than
+ * PIPELINE_WF_MAX_MATRIX legs. An empty matrix (no dimension, no include)
+ * has no legs. */
+int pipeline_matrix_expand(const json_t *matrix, json_t **legs, struct sw_err *err);
 
 #endif

@@ -164,6 +164,29 @@ static void test_top_level_stops_at_the_command(void **state)
     assert_null(v[4]);
 }
 
+static void test_repeatable(void **state)
+{
+    struct cli cli = {0};
+    struct cli_list changed = {NULL, 0};
+    const struct cli_option table[] = {
+        OPT_LIST('c', "changed", &changed, "PATH", "a path (repeatable)"),
+        OPT_END(),
+    };
+    char **v = ARGV("--changed", "a", "X", "-cb", "--changed=c d", "--chan", "e");
+    int argc = 0;
+    while (v[argc])
+        argc++;
+    cli.cmd = "t";
+    assert_int_equal(cli_parse_options(&cli, &one_arg, table, argc, v), 1);
+    assert_string_equal(v[0], "X");
+    assert_int_equal(changed.n, 4); /* every value, in order */
+    assert_string_equal(changed.v[0], "a");
+    assert_string_equal(changed.v[1], "b");
+    assert_string_equal(changed.v[2], "c d");
+    assert_string_equal(changed.v[3], "e");
+    free(changed.v);
+}
+
 static void test_closest(void **state)
 {
     const char *cmds[] = {"init", "release", "releases", "deploy", "status", "gc", "serve"};
@@ -187,6 +210,7 @@ int main(void)
         cmocka_unit_test(test_typed_values),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_top_level_stops_at_the_command),
+        cmocka_unit_test(test_repeatable),
         cmocka_unit_test(test_closest),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
