@@ -56,6 +56,11 @@
 #define CACHELINE 64
 /* A streamed response's buffer: room for one piece, with space before it for
  * the chunk-size line and after it for the CRLF and the last chunk. */
+/* Lingering close: after an error response the server stops writing and reads
+ * off what the client is still sending, for at most LINGER_MS and LINGER_MAX
+ * bytes, before it closes (as nginx's lingering_close does). */
+#define LINGER_MS 2000
+#define LINGER_MAX (1 << 20)
 #define STREAM_ROOM 16384
 #define STREAM_PRE 16
 #define STREAM_POST 8
@@ -224,6 +229,12 @@ struct conn {
     int64_t head_start_ms, last_ms, req_start_us;
     struct body_rd *body;  /* a request body is being read (handlers with body_max) */
     struct stream_out *st; /* the response is streamed */
+    /* Lingering: the response is sent and the write side shut; reading off the rest of
+     * what the client sent until it closes, lingered bytes pass LINGER_MAX or the
+     * deadline passes. */
+    int lingering;
+    int64_t linger_until_ms;
+    size_t lingered;
     char method[8];
     char target[256];
     struct conn *prev, *next;
@@ -563,7 +574,45 @@ static void note_request(struct conn *c, const struct http_request *req)
     c->target[tl] = '\0';
 }
 
-/* Finishes the current response if it can; returns -1 when c was closed. */
+/* Closes c once the response is out. Closing a socket that still holds unread
+ * bytes makes the kernel send a reset (RFC 9293 §3.6: a close with data
+ * pending aborts), which can destroy the response before the client reads it:
+ * the 413 for a body sent without waiting for 100-continue, a 400 for a bad
+ * request followed by more. So after an error the write side is shut (the
+ * client sees the end of the response) and the rest is read off, bounded,
+ * before the close (RFC 9112 §9.6). */
+static void conn_finish(struct worker *w, struct conn *c, int status)
+{
+    if (status < 400 || atomic_load(&w->s->draining) || shutdown(c->fd, SHUT_WR) < 0) {
+        conn_close(w, c);
+        return;
+    }
+    c->lingering = 1;
+    c->linger_until_ms = time_mono_ms() + LINGER_MS;
+    c->rlen = 0;
+    set_events(w, c, EPOLLIN | EPOLLRDHUP);
+}
+
+/* Reads and drops what a lingering connection's client still sends; closes it at the
+ * end of the stream, on an error or past LINGER_MAX bytes. */
+static void conn_linger(struct worker *w, struct conn *c)
+{
+    char sink[16384];
+    for (;;) {
+        ssize_t k = read(c->fd, sink, sizeof(sink));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && errno == EAGAIN)
+            return;
+        if (k <= 0 || (c->lingered += (size_t)k) > LINGER_MAX) {
+            conn_close(w, c);
+            return;
+        }
+    }
+}
+
+/* Finishes the current response if it can; returns -1 when c was closed (or is
+ * lingering before its close: either way the caller must not use it). */
 static int conn_send(struct worker *w, struct conn *c)
 {
     int st = conn_flush(w, c);
@@ -580,10 +629,10 @@ static int conn_send(struct worker *w, struct conn *c)
         set_events(w, c, EPOLLRDHUP);
         return 0;
     }
-    int close_after = c->res.close;
+    int close_after = c->res.close, status = c->res.status;
     exchange_done(w, c, 1);
     if (close_after) {
-        conn_close(w, c);
+        conn_finish(w, c, status);
         return -1;
     }
     return 0;
@@ -919,6 +968,11 @@ static void sweep(struct worker *w, int draining)
     struct conn *next;
     for (struct conn *c = w->conns; c; c = next) {
         next = c->next;
+        if (c->lingering) {
+            if (draining || now > c->linger_until_ms)
+                conn_close(w, c);
+            continue;
+        }
         /* A stream waiting for its producer lasts as long as the handler wants. */
         int waiting = c->st && c->st->wait && c->st->off == c->st->len;
         int expired = c->body               ? now > c->body->deadline_ms
@@ -971,7 +1025,9 @@ static void *worker_main(void *arg)
                 stream_woken(w, evs[i].data.ptr);
             } else {
                 struct conn *c = evs[i].data.ptr;
-                if (evs[i].events & EPOLLOUT)
+                if (c->lingering)
+                    conn_linger(w, c);
+                else if (evs[i].events & EPOLLOUT)
                     conn_writable(w, c);
                 else if (c->busy && (evs[i].events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)))
                     conn_close(w, c);

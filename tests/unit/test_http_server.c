@@ -537,6 +537,37 @@ static void test_too_large(void **state)
     assert_int_equal(atomic_load(&handled), n0);
 }
 
+/* A client that sends its body without waiting (curl does, without Expect) still reads
+ * the 413: the server reads off what follows before it closes, instead of closing on
+ * unread bytes, which would reset the connection and destroy the response. The same
+ * for a 400 followed by more bytes on the plain listener. */
+static void test_lingering_close(void **state)
+{
+    static char body[96 * 1024];
+    struct resp r;
+    memset(body, 'b', sizeof(body));
+    for (int round = 0; round < 2; round++) {
+        struct client *c = cl_open(round ? port_plain : port_body);
+        if (round)
+            SEND(c, "GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n");
+        else
+            SEND(c, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 98304\r\n\r\n");
+        cl_send(c, body, sizeof(body));
+        cl_response(c, &r, 0);
+        assert_int_equal(r.status, round ? 400 : 413);
+        /* Then the end of the stream, never a reset: a reset would have discarded the
+         * response had it still been in the server's send queue. And the client may go
+         * on sending while the server reads off. */
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        assert_int_equal(poll(&p, 1, WAIT_MS), 1);
+        errno = 0;
+        assert_int_equal(recv(c->fd, c->buf, sizeof(c->buf), 0), 0);
+        cl_send(c, body, 4096);
+        shutdown(c->fd, SHUT_WR);
+        cl_close(c);
+    }
+}
+
 static void test_continue(void **state)
 {
     struct client *c = cl_open(port_body);
@@ -788,6 +819,7 @@ int main(void)
         cmocka_unit_test(test_content_length_body),
         cmocka_unit_test(test_chunked_body),
         cmocka_unit_test(test_too_large),
+        cmocka_unit_test(test_lingering_close),
         cmocka_unit_test(test_continue),
         cmocka_unit_test(test_smuggling),
         cmocka_unit_test(test_pipelined_after_body),
