@@ -421,9 +421,9 @@ int pipeline_run_heartbeat(struct store *st, struct pipeline_run *r, struct sw_e
 typedef int (*pipeline_run_fn)(struct pipeline_run *r, void *arg, struct sw_err *err);
 /* Applies fn to run r (claimed by the caller) under compare-and-swap; on
  * success r is replaced by what was written. fn may change jobs, reason and
- * status between running and waiting; not the id, the claim or an ended
- * status (pipeline_run_finish ends a run). PIPELINE_ELOST when the claim is
- * gone. */
+ * status between running and waiting; not the id, the claim, the times, a
+ * cancel request or an ended status (pipeline_run_finish ends a run), which
+ * is SW_EINVAL. PIPELINE_ELOST when the claim is gone. */
 int pipeline_run_update(struct store *st, struct pipeline_run *r, pipeline_run_fn fn, void *arg,
                         struct sw_err *err);
 /* Ends run r (claimed by the caller) with conclusion SUCCESS (succeeded),

@@ -1043,6 +1043,7 @@ static int apply_update(struct pipeline_run *r, void *arg, struct sw_err *err)
     char id[PIPELINE_RUN_ID_SIZE];
     struct pipeline_run_claim c = r->claim;
     int64_t created = r->created_ms, started = r->started_ms;
+    int cancel = r->cancel_requested;
     memcpy(id, r->id, sizeof(id));
     c.runner = xstrdup(c.runner);
     c.host = xstrdup(c.host);
@@ -1051,9 +1052,12 @@ static int apply_update(struct pipeline_run *r, void *arg, struct sw_err *err)
         rc = sw_err_set(err, SW_EINVAL, "run %s: the change returned %d", id, rc);
     if (!rc &&
         (strcmp(id, r->id) || !claim_is(&c, &r->claim) || r->claim.expires_ms != c.expires_ms ||
-         r->claim.lease_ms != c.lease_ms || created != r->created_ms || started != r->started_ms))
+         r->claim.lease_ms != c.lease_ms || created != r->created_ms || started != r->started_ms ||
+         (cancel && !r->cancel_requested)))
         rc = sw_err_set(err, SW_EINVAL,
-                        "run %s: a change may not touch the id, the claim or the times", id);
+                        "run %s: a change may not touch the id, the claim, the times or a "
+                        "cancel request",
+                        id);
     if (!rc && r->status != PIPELINE_RUN_RUNNING && r->status != PIPELINE_RUN_WAITING)
         rc = sw_err_set(err, SW_EINVAL,
                         "run %s: a change keeps the run running or waiting (it ends by "

@@ -15,8 +15,11 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 struct fixture {
@@ -833,6 +836,12 @@ static int refuse(struct pipeline_run *r, void *arg, struct sw_err *err)
     return sw_err_set(err, SW_EINVAL, "no");
 }
 
+static int uncancel(struct pipeline_run *r, void *arg, struct sw_err *err)
+{
+    r->cancel_requested = 0;
+    return 0;
+}
+
 static int to_waiting(struct pipeline_run *r, void *arg, struct sw_err *err)
 {
     r->status = PIPELINE_RUN_WAITING;
@@ -882,6 +891,11 @@ static void test_update_no_lost_writes(void **state)
     assert_int_equal(pipeline_run_update(f->st, mine, to_waiting, NULL, &err), 0);
     assert_int_equal(mine->status, PIPELINE_RUN_WAITING);
     assert_int_equal(mine->generation, gen0 + 201);
+    /* a cancel asked meanwhile is kept by the updates, and cannot be undone */
+    assert_int_equal(pipeline_run_cancel(f->st, r->id, "bob", NULL, &err), 0);
+    assert_int_equal(pipeline_run_update(f->st, mine, add_one, &(int){0}, &err), 0);
+    assert_int_equal(mine->cancel_requested, 1);
+    assert_int_equal(pipeline_run_update(f->st, mine, uncancel, NULL, &err), SW_EINVAL);
     /* another runner's copy of the claim is not the claim */
     struct pipeline_run *other = load(f, r->id);
     free(other->claim.runner);
@@ -1184,6 +1198,51 @@ static void test_group_heal(void **state)
     free(gkey), free(r1), free(r2), free(r3), free(r4);
 }
 
+/* A crash between a run's end and its bookkeeping (group released, marker
+ * dropped): the next run of the group is not blocked by it, and the next
+ * scan drops the marker. A marker whose run.json never appeared is skipped,
+ * and removed once it is old. */
+static void test_crash_repairs(void **state)
+{
+    struct fixture *f = *state;
+    struct sw_err err = {0};
+    char *r1 = create(f, "ci", "g", 0);
+    struct pipeline_run *m1 = claim(f, r1, "a");
+    /* ended by a writer that stopped right after its compare-and-swap */
+    m1->status = PIPELINE_RUN_SUCCEEDED;
+    m1->conclusion = PIPELINE_CONCLUSION_SUCCESS;
+    m1->ended_ms = time_now_ms();
+    m1->generation++;
+    char *doc = pipeline_run_dump(m1), *key = xasprintf("runs/%s/run.json", r1);
+    assert_int_equal(store_put_if_match(f->st, key, doc, strlen(doc), m1->etag, NULL, NULL), 0);
+    free(doc), free(key);
+    char *akey = xasprintf("runs/active/%s", r1);
+    assert_true(exists(f, akey));
+    char *r2 = create(f, "ci", "g", 0);
+    struct pipeline_run *l = load(f, r2);
+    assert_string_equal(l->waiting_for, "");
+    assert_null(l->reason);
+    pipeline_run_free(l);
+    /* a marker without its run: skipped while young, removed when old */
+    const char *ghost = "run-20200101-000000-000-000000";
+    char *gkey = xasprintf("runs/active/%s", ghost);
+    put(f, gkey, "");
+    struct pipeline_run *m2 = NULL;
+    assert_int_equal(pipeline_run_claim_next(f->st, "b", 0, &m2, &err), 0);
+    assert_string_equal(m2->id, r2);
+    assert_false(exists(f, akey)); /* the scan finished r1's bookkeeping */
+    assert_true(exists(f, gkey));
+    char *path = xasprintf("%s/%s", f->dir, gkey);
+    struct timespec old[2] = {{time(NULL) - 3600, 0}, {time(NULL) - 3600, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+    size_t n = 0;
+    assert_int_equal(pipeline_runs_recover(f->st, &n, &err), 0);
+    assert_false(exists(f, gkey));
+    free(path), free(gkey), free(akey), free(r1), free(r2);
+    pipeline_run_free(m1);
+    pipeline_run_free(m2);
+}
+
 /* ---- listing ---------------------------------------------------------------------------- */
 
 static void test_list(void **state)
@@ -1322,6 +1381,20 @@ static void test_logs(void **state)
     assert_true(streams[1].job == 0 && streams[1].step == 1);
     assert_true(streams[2].job == 2 && streams[2].step == 0);
     free(streams);
+    /* two writers of one stream: the second one's chunk is refused, and
+     * nothing of the first one's is overwritten */
+    struct pipeline_runlog_writer *w2 = NULL;
+    assert_int_equal(pipeline_runlog_open(log, 3, 0, &w, &err), 0);
+    assert_int_equal(pipeline_runlog_open(log, 3, 0, &w2, &err), 0);
+    assert_int_equal(pipeline_runlog_append(w, "first\n", 6, NULL, &err), 0);
+    assert_int_equal(pipeline_runlog_append(w2, "second\n", 7, NULL, &err), 0);
+    assert_int_equal(pipeline_runlog_close(w, &err), 0);
+    assert_int_equal(pipeline_runlog_close(w2, &err), SW_EEXIST);
+    assert_non_null(strstr(err.msg, "another process is writing this log"));
+    next = 0;
+    got = read_all(f, id, 3, 0, &next);
+    assert_string_equal(got, "first\n");
+    free(got);
     /* bad stream numbers and ids are refused */
     assert_int_equal(pipeline_runlog_open(log, 10000, 0, &w, &err), SW_EINVAL);
     next = 0;
@@ -1402,6 +1475,7 @@ int main(void)
         T(test_group_queue),
         T(test_group_race),
         T(test_group_heal),
+        T(test_crash_repairs),
         T(test_list),
         T(test_logs),
         T(test_log_limit),
