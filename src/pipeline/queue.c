@@ -540,10 +540,13 @@ static int group_join(struct store *st, const char *id, const char *name, int ci
             if (*res == JOIN_PENDING)
                 memcpy(other, g.holder, PIPELINE_RUN_ID_SIZE);
             decided = 1;
-        } else if ((g.holder[0] && strcmp(id, g.holder) < 0) ||
-                   (g.pending[0] && strcmp(id, g.pending) < 0)) {
-            /* A newer run got in first (only when this join comes late, after
-             * a crash): this one would have been displaced by it. */
+        } else if ((g.pending[0] && strcmp(id, g.pending) < 0) ||
+                   (cip && g.holder[0] && strcmp(id, g.holder) < 0)) {
+            /* A newer run joined first (a concurrent creation overtook this
+             * one, or this join comes late, after a crash). An older run
+             * never displaces a newer one: only the newest pending run is
+             * kept, and with cancel-in-progress the newest run wins. (Older
+             * than the holder without cancel-in-progress, it simply waits.) */
             *res = JOIN_SUPERSEDED;
             memcpy(other, g.pending[0] && strcmp(id, g.pending) < 0 ? g.pending : g.holder,
                    PIPELINE_RUN_ID_SIZE);

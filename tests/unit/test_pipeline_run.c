@@ -1243,6 +1243,60 @@ static void test_crash_repairs(void **state)
     pipeline_run_free(m2);
 }
 
+/* Writes a queued run of group with the given (old) id, as a creation that
+ * stopped before joining its group leaves it. */
+static void late_joiner(struct fixture *f, const char *id, const char *group)
+{
+    struct sw_err err = {0};
+    char *tid = create(f, "ci", NULL, 0); /* a template, outside any group */
+    struct pipeline_run *r = load(f, tid);
+    assert_int_equal(pipeline_run_cancel(f->st, tid, NULL, NULL, &err), 0);
+    memcpy(r->id, id, PIPELINE_RUN_ID_SIZE);
+    r->generation = 1;
+    r->group = xstrdup(group);
+    r->reason = xasprintf("joining concurrency group %s", group);
+    char *doc = pipeline_run_dump(r), *key = xasprintf("runs/%s/run.json", id);
+    put(f, key, doc);
+    free(key);
+    key = xasprintf("runs/active/%s", id);
+    put(f, key, "");
+    free(key), free(doc), free(tid);
+    pipeline_run_free(r);
+}
+
+/* Runs join in id order, whatever the order they reach the group: an older
+ * run joining late waits behind a newer holder (without cancel-in-progress),
+ * and is cancelled when a newer run is pending. */
+static void test_group_late_join(void **state)
+{
+    struct fixture *f = *state;
+    struct sw_err err = {0};
+    char *a = create(f, "ci", "late", 0);
+    struct pipeline_run *ma = claim(f, a, "a"), *m = NULL;
+    const char *l1 = "run-20200101-000000-000-000001", *l2 = "run-20200101-000000-000-000002";
+    late_joiner(f, l1, "late");
+    assert_int_equal(pipeline_run_claim(f->st, l1, "b", 0, &m, &err), PIPELINE_EWAITING);
+    struct pipeline_run *l = load(f, l1);
+    assert_string_equal(l->waiting_for, a);
+    pipeline_run_free(l);
+    char *b = create(f, "ci", "late", 0); /* newer: takes the pending place */
+    assert_int_equal(status_of(f, l1), PIPELINE_RUN_CANCELLED);
+    late_joiner(f, l2, "late");
+    assert_int_equal(pipeline_run_claim(f->st, l2, "b", 0, &m, &err), PIPELINE_ECLAIMED);
+    assert_int_equal(status_of(f, l2), PIPELINE_RUN_CANCELLED);
+    char *why = reason_of(f, l2),
+         *want = xasprintf("superseded by run %s in concurrency group late", b);
+    assert_string_equal(why, want);
+    free(why), free(want);
+    assert_int_equal(status_of(f, b), PIPELINE_RUN_QUEUED);
+    assert_int_equal(pipeline_run_finish(f->st, ma, PIPELINE_CONCLUSION_SUCCESS, NULL, &err), 0);
+    assert_int_equal(pipeline_run_claim_next(f->st, "b", 0, &m, &err), 0);
+    assert_string_equal(m->id, b);
+    pipeline_run_free(m);
+    pipeline_run_free(ma);
+    free(a), free(b);
+}
+
 /* ---- listing ---------------------------------------------------------------------------- */
 
 static void test_list(void **state)
@@ -1475,6 +1529,7 @@ int main(void)
         T(test_group_queue),
         T(test_group_race),
         T(test_group_heal),
+        T(test_group_late_join),
         T(test_crash_repairs),
         T(test_list),
         T(test_logs),
