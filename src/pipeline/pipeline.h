@@ -528,4 +528,308 @@ int pipeline_workflow_triggered(const struct pipeline_workflow *wf, const char *
  * has no legs. */
 int pipeline_matrix_expand(const json_t *matrix, json_t **legs, struct sw_err *err);
 
+/* ---- runs ---------------------------------------------------------------------------- */
+
+/* Runs and the queue (run.c, queue.c, runlog.c). One run of a workflow is one
+ * document in the store, runs/<run-id>/run.json, changed only by compare-and-
+ * swap on its ETag, each change a pure function of the record just read (as
+ * deploy's change()), with a generation that grows by one per write; a lost
+ * compare-and-swap reads again and reapplies, so no update is ever lost.
+ *
+ * A queued run is claimed by exactly one runner: the claim is the compare-
+ * and-swap from queued to running that records the runner, its host and pid,
+ * and a lease the runner extends (heartbeat). A run whose lease has expired,
+ * or whose holder is a process of this host that no longer exists, is marked
+ * failed with the reason by whoever notices (pipeline_runs_recover, and every
+ * claim scan): it is never run a second time and never left running.
+ *
+ * Every run document is read as hostile input (a shared bucket has many
+ * writers): sizes are bounded, statuses enumerated, ids, names and times
+ * checked; no field becomes a key except through the checks below (a run id, a
+ * job and step number, the hash of a concurrency group).
+ *
+ * Keys (docs/pipelines.md, "Runs and the queue"):
+ *   runs/<run-id>/run.json              the record
+ *   runs/<run-id>/logs/<JJJJ>-<SSSS>/<CCCCCCCC>   log chunks (job, step, chunk numbers)
+ *   runs/<run-id>/artifacts/            reserved for artifacts (upload-artifact): not written here
+ *   runs/index/<run-id>                 one empty marker per run: listing without reading logs
+ *   runs/active/<run-id>                marker while the run has not ended: what runners scan
+ *   runs/groups/<sha256>.json           one document per concurrency group
+ *
+ * Thread safety: the operations below may be called from several threads and
+ * processes at once on one store (that is their point); a struct pipeline_run
+ * is a private copy owned by its caller. */
+
+struct store; /* store/store.h */
+
+/* Error codes of the run operations (beside the SW_E* ones). */
+enum {
+    PIPELINE_ECLAIMED = -130, /* not queued: claimed by another runner, cancelled or ended */
+    PIPELINE_ELOST = -131,    /* the caller's claim is gone (recovered after its lease, ...) */
+    PIPELINE_EENDED = -132,   /* the run has ended already */
+    PIPELINE_EWAITING = -133, /* the run waits for another run of its concurrency group */
+};
+
+enum pipeline_run_status {
+    PIPELINE_RUN_QUEUED,
+    PIPELINE_RUN_RUNNING,
+    PIPELINE_RUN_WAITING, /* running, stopped at a gate */
+    PIPELINE_RUN_SUCCEEDED,
+    PIPELINE_RUN_FAILED,
+    PIPELINE_RUN_CANCELLED,
+};
+/* GitHub's conclusions of a run, a job and a step (outcome and conclusion). */
+enum pipeline_conclusion {
+    PIPELINE_CONCLUSION_NONE, /* not concluded yet: null */
+    PIPELINE_CONCLUSION_SUCCESS,
+    PIPELINE_CONCLUSION_FAILURE,
+    PIPELINE_CONCLUSION_CANCELLED,
+    PIPELINE_CONCLUSION_SKIPPED,
+};
+enum pipeline_job_status {
+    PIPELINE_JOB_QUEUED,
+    PIPELINE_JOB_RUNNING,
+    PIPELINE_JOB_WAITING,
+    PIPELINE_JOB_COMPLETED, /* its conclusion says how */
+};
+
+/* "queued", "running", "waiting", "succeeded", "failed", "cancelled". */
+const char *pipeline_run_status_name(enum pipeline_run_status s);
+/* 1 for succeeded, failed and cancelled. */
+int pipeline_run_status_ended(enum pipeline_run_status s);
+/* "success", "failure", "cancelled", "skipped"; NULL for NONE. */
+const char *pipeline_conclusion_name(enum pipeline_conclusion c);
+/* "queued", "running", "waiting", "completed". */
+const char *pipeline_job_status_name(enum pipeline_job_status s);
+
+/* Run ids are made by id_new("run"): "run-20261205-142233-512-9f3a1c". */
+#define PIPELINE_RUN_ID_SIZE (ID_LEN(3) + 1)
+/* 1 when id has exactly that form (it becomes a key). */
+int pipeline_run_id_valid(const char *id);
+/* A runner id: [A-Za-z0-9][A-Za-z0-9._-]{0,63}. */
+int pipeline_runner_id_valid(const char *id);
+
+/* Bounds of a run document; a document beyond one is refused. */
+#define PIPELINE_RUN_DOC_MAX (16u << 20)    /* bytes of run.json */
+#define PIPELINE_RUN_MAX_JOBS 1024          /* entries of jobs (matrix legs count one each) */
+#define PIPELINE_RUN_MAX_STEPS 1000         /* steps of one job */
+#define PIPELINE_RUN_OUTPUTS_MAX (1u << 20) /* bytes of one job's outputs, names included */
+#define PIPELINE_RUN_LEASE_MS (60 * 1000)   /* default claim lease; heartbeat at a third of it */
+
+struct pipeline_run_step {
+    char *name;
+    enum pipeline_conclusion outcome, conclusion;
+};
+
+/* One job of a run, or one leg of a matrix job (same id, its own name such
+ * as "test (1, a)" and matrix values): the shape `run view --json` prints. */
+struct pipeline_run_job {
+    char *id;       /* the job's key in the workflow: [A-Za-z_][A-Za-z0-9_-]{0,99} */
+    char *name;     /* as GitHub forms it */
+    json_t *matrix; /* this leg's matrix values (an object), or NULL */
+    enum pipeline_job_status status;
+    enum pipeline_conclusion conclusion; /* NONE until COMPLETED */
+    int64_t started_ms, ended_ms;        /* 0: not yet */
+    json_t *outputs;                     /* object of strings, or NULL */
+    struct pipeline_run_step *steps;
+    size_t nsteps;
+};
+
+struct pipeline_run_claim {
+    char *runner;       /* NULL: never claimed */
+    char *host;         /* sys_host() of the claimer */
+    int64_t pid;        /* its process */
+    int64_t since_ms;   /* when it claimed */
+    int64_t lease_ms;   /* lease length it extends by */
+    int64_t expires_ms; /* lease expiry */
+};
+
+/* A run record. Strings and json values are owned by the record: free with
+ * pipeline_run_free. Text a person or a host supplied (names, ref, actor,
+ * reason) is printable UTF-8 without control characters; data values
+ * (inputs, matrix values, outputs) are any UTF-8 without NUL and must be
+ * printed escaped. */
+struct pipeline_run {
+    char id[PIPELINE_RUN_ID_SIZE];
+    int64_t generation;   /* 1 when created, +1 per write */
+    char *workflow;       /* its `name`, else its file name without .yml */
+    char *workflow_file;  /* path in the repository, e.g. ".github/workflows/ci.yml" */
+    char *event;          /* "push", "workflow_dispatch", ... */
+    char *ref;            /* "refs/heads/main" */
+    char *sha;            /* 40 (or 64) lowercase hex digits */
+    char *before, *after; /* push: the ref before and after (hex), else NULL */
+    char *actor;          /* who pushed or dispatched */
+    json_t *inputs;       /* workflow_dispatch inputs (object), or NULL */
+    enum pipeline_run_status status;
+    enum pipeline_conclusion conclusion; /* NONE until the run ended */
+    char *reason;                        /* why it waits, failed or was cancelled; or NULL */
+    int64_t created_ms, started_ms, ended_ms;
+    struct pipeline_run_claim claim;
+    char *group;                            /* concurrency group, or NULL */
+    int cancel_in_progress;                 /* of that group */
+    char waiting_for[PIPELINE_RUN_ID_SIZE]; /* queued behind this run of its group; "" */
+    int cancel_requested;                   /* the runner polls it (heartbeat) */
+    char *cancelled_by;
+    struct pipeline_run_job *jobs;
+    size_t njobs;
+    char etag[SHA256_HEX_LEN + 1]; /* of the document it was read from */
+};
+
+void pipeline_run_free(struct pipeline_run *r);
+/* Appends an empty job (status queued) to r and returns it; r->jobs may move.
+ * NULL when r already has PIPELINE_RUN_MAX_JOBS. */
+struct pipeline_run_job *pipeline_run_job_add(struct pipeline_run *r);
+/* Appends a step named name (copied) to j; NULL at PIPELINE_RUN_MAX_STEPS. */
+struct pipeline_run_step *pipeline_run_step_add(struct pipeline_run_job *j, const char *name);
+
+/* Parses and validates run.json read from key (runs/<id>/run.json: the id
+ * inside must be the key's). *out is freed with pipeline_run_free; on failure
+ * it is untouched and SW_EINVAL names key and the first fault. Pure: any
+ * thread. */
+int pipeline_run_parse(const char *key, const char *data, size_t len, struct pipeline_run **out,
+                       struct sw_err *err);
+/* The document for r (caller frees), or NULL when r holds a value that cannot
+ * be encoded (a string that is not UTF-8). */
+char *pipeline_run_dump(const struct pipeline_run *r);
+/* r as `run view --json` prints it (view 1: id, workflow, status,
+ * conclusion, jobs, and the run's ref, sha, event, times and reason) or as
+ * one entry of `run list --json` (view 0: id, workflow, ref, sha, status,
+ * created_at). A new reference. */
+json_t *pipeline_run_json(const struct pipeline_run *r, int view);
+
+/* Reads runs/<id>/run.json. SW_ENOTFOUND for an unknown run. */
+int pipeline_run_load(struct store *st, const char *id, struct pipeline_run **out,
+                      struct sw_err *err);
+
+/* Queues a new run described by spec: workflow, workflow_file, event, ref,
+ * sha, before, after, actor, inputs, group, cancel_in_progress and jobs are
+ * taken from it (copied); the id, status, times and claim are set here. With
+ * a concurrency group, GitHub's rule is applied at once: the group's pending
+ * run is cancelled, and with cancel_in_progress its running one is asked to
+ * cancel; the new run then holds the group or waits (queued, waiting_for
+ * set). *out is the record as written. */
+int pipeline_run_create(struct store *st, const struct pipeline_run *spec,
+                        struct pipeline_run **out, struct sw_err *err);
+
+/* Claims run id for runner_id (a valid runner id) with a lease of lease_ms
+ * (0: PIPELINE_RUN_LEASE_MS): queued -> running by compare-and-swap, so of
+ * several claimers exactly one wins. PIPELINE_ECLAIMED when the run is not
+ * queued (err says who has it or how it ended), PIPELINE_EWAITING when it
+ * waits for its group. On success *out is the claimed record: keep it for
+ * heartbeat, update and finish. */
+int pipeline_run_claim(struct store *st, const char *id, const char *runner_id, int64_t lease_ms,
+                       struct pipeline_run **out, struct sw_err *err);
+/* Claims the oldest claimable queued run, recovering stale runs on the way
+ * (see pipeline_runs_recover). SW_ENOTFOUND when none is claimable. */
+int pipeline_run_claim_next(struct store *st, const char *runner_id, int64_t lease_ms,
+                            struct pipeline_run **out, struct sw_err *err);
+/* Extends the lease of r (claimed by the caller) and refreshes r, so that
+ * r->cancel_requested shows a cancel asked meanwhile. PIPELINE_ELOST when the
+ * claim is no longer ours (the run was recovered): stop running it. */
+int pipeline_run_heartbeat(struct store *st, struct pipeline_run *r, struct sw_err *err);
+
+/* A change to a run: edits r in memory and returns 0, or a negative code
+ * (err set) to change nothing. It may be called more than once (once per
+ * compare-and-swap attempt, each time on a fresh copy) and must be pure. */
+typedef int (*pipeline_run_fn)(struct pipeline_run *r, void *arg, struct sw_err *err);
+/* Applies fn to run r (claimed by the caller) under compare-and-swap; on
+ * success r is replaced by what was written. fn may change jobs, reason and
+ * status between running and waiting; not the id, the claim, the times, a
+ * cancel request or an ended status (pipeline_run_finish ends a run), which
+ * is SW_EINVAL. PIPELINE_ELOST when the claim is gone. */
+int pipeline_run_update(struct store *st, struct pipeline_run *r, pipeline_run_fn fn, void *arg,
+                        struct sw_err *err);
+/* Ends run r (claimed by the caller) with conclusion SUCCESS (succeeded),
+ * FAILURE (failed) or CANCELLED (cancelled), reason optional; releases its
+ * concurrency group (the pending run, if any, may then be claimed).
+ * PIPELINE_ELOST when the claim is gone. r is replaced by what was written. */
+int pipeline_run_finish(struct store *st, struct pipeline_run *r, enum pipeline_conclusion c,
+                        const char *reason, struct sw_err *err);
+/* Cancels run id on behalf of actor (NULL: the current user): a queued run
+ * is cancelled at once; a running or waiting one gets cancel_requested, which
+ * its runner sees at its next heartbeat. PIPELINE_EENDED when it has ended.
+ * *out (optional) receives the record as written. */
+int pipeline_run_cancel(struct store *st, const char *id, const char *actor,
+                        struct pipeline_run **out, struct sw_err *err);
+/* Marks failed every running or waiting run whose lease expired or whose
+ * holder is a process of this host that no longer exists, with the reason
+ * "runner <id> on <host> stopped while the run was running (...)" (cancelled
+ * instead when a cancel had been requested), and finishes the bookkeeping of
+ * runs a crash left half-ended. *recovered (optional) counts the runs marked. */
+int pipeline_runs_recover(struct store *st, size_t *recovered, struct sw_err *err);
+
+struct pipeline_run_filter {
+    const char *workflow; /* a workflow name, file path or file name without .yml; NULL: all */
+    size_t limit;         /* at most this many runs; 0: 20 */
+};
+struct pipeline_run_list {
+    struct pipeline_run **runs; /* newest first */
+    size_t n;
+    size_t unreadable; /* run documents refused (skipped) */
+    int truncated;     /* more runs may match */
+};
+/* Lists runs newest first, reading run.json of the newest runs only (never
+ * their logs). Free with pipeline_run_list_free. */
+int pipeline_run_list(struct store *st, const struct pipeline_run_filter *f,
+                      struct pipeline_run_list *out, struct sw_err *err);
+void pipeline_run_list_free(struct pipeline_run_list *l);
+
+/* ---- run logs ------------------------------------------------------------------------- */
+
+/* A run's logs are append-only streams, one per (job, step): job is the index
+ * in the run's jobs, step 0 the job's own lines (set-up, runner messages) and
+ * step n its n-th step. A stream is stored as numbered chunk objects written
+ * create-only, so an append never rewrites a growing object (on S3 an object
+ * cannot grow); a chunk is written when PIPELINE_RUNLOG_CHUNK_MAX bytes are
+ * buffered, or when the oldest buffered byte is PIPELINE_RUNLOG_FLUSH_MS old.
+ * Reading concatenates the chunks in order and can resume where it stopped, so
+ * a reader follows a growing log. The logs of one run together are bounded:
+ * past the limit a stream gets one line saying so and further output is
+ * dropped. */
+#define PIPELINE_RUNLOG_CHUNK_MAX (64u << 10)
+#define PIPELINE_RUNLOG_FLUSH_MS 1000
+#define PIPELINE_RUNLOG_MAX (64ull << 20) /* default limit per run */
+#define PIPELINE_RUNLOG_MAX_JOB 9999
+#define PIPELINE_RUNLOG_MAX_STEP 9999
+
+/* The logs of one run being written: the shared budget. Thread-safe: the
+ * writers of one run may live on different threads. */
+struct pipeline_runlog;
+/* max_bytes 0: PIPELINE_RUNLOG_MAX. st is borrowed for the object's life. */
+int pipeline_runlog_new(struct store *st, const char *run_id, uint64_t max_bytes,
+                        struct pipeline_runlog **out, struct sw_err *err);
+/* Frees it; every writer must be closed first. */
+void pipeline_runlog_free(struct pipeline_runlog *l);
+
+/* A writer of one stream; one thread at a time. Opening a stream that has
+ * chunks already goes on after them. */
+struct pipeline_runlog_writer;
+int pipeline_runlog_open(struct pipeline_runlog *l, unsigned job, unsigned step,
+                         struct pipeline_runlog_writer **out, struct sw_err *err);
+/* Appends bytes (any: the caller has masked secrets and stamped lines). Writes
+ * a chunk when one is due. Past the run's limit the bytes are dropped (0 is
+ * still returned) and *truncated (optional) is set. */
+int pipeline_runlog_append(struct pipeline_runlog_writer *w, const void *data, size_t len,
+                           int *truncated, struct sw_err *err);
+/* Writes what is buffered now (also call it on a timer: a quiet step's last
+ * line must not wait for the next one). */
+int pipeline_runlog_flush(struct pipeline_runlog_writer *w, struct sw_err *err);
+/* Flushes and frees the writer (freed even when the flush fails). */
+int pipeline_runlog_close(struct pipeline_runlog_writer *w, struct sw_err *err);
+
+/* Reads stream (job, step) of a run from chunk *next on, appending to out,
+ * until a chunk does not exist yet or out has grown by max bytes or more (0:
+ * no bound; whole chunks only); *next is advanced past what was read, so a
+ * reader calls again later to follow the stream. A chunk longer than
+ * PIPELINE_RUNLOG_CHUNK_MAX is refused (SW_EINVAL). */
+int pipeline_runlog_read(struct store *st, const char *run_id, unsigned job, unsigned step,
+                         uint64_t *next, size_t max, struct buf *out, struct sw_err *err);
+
+struct pipeline_runlog_stream {
+    unsigned job, step;
+};
+/* The streams a run has, ordered by job then step (caller frees *out). */
+int pipeline_runlog_streams(struct store *st, const char *run_id,
+                            struct pipeline_runlog_stream **out, size_t *n, struct sw_err *err);
+
 #endif
