@@ -251,7 +251,8 @@ struct pipeline_step_vars {
     {                                                                                              \
         NULL, 0, 0                                                                                 \
     }
-/* Copies name (name_len bytes) and value (len bytes) in. */
+/* Copies name (name_len bytes) and value (len bytes) in; a name holding a
+ * NUL byte is ignored. */
 void pipeline_step_vars_set(struct pipeline_step_vars *l, const char *name, size_t name_len,
                             const char *value, size_t len);
 /* The entry named exactly name, or NULL. */

@@ -30,6 +30,9 @@ static char *copy(const char *s, size_t len)
 void pipeline_step_vars_set(struct pipeline_step_vars *l, const char *name, size_t name_len,
                             const char *value, size_t len)
 {
+    /* A NUL would cut the name short, and make it another name. */
+    if (memchr(name, '\0', name_len))
+        return;
     for (size_t i = 0; i < l->n; i++) {
         if (strlen(l->v[i].name) == name_len && !memcmp(l->v[i].name, name, name_len)) {
             free(l->v[i].value);
