@@ -1049,7 +1049,11 @@ static void file_commands(struct step *s, const char *const files[5])
             if (pipeline_step_file_parse(data, len, on_pair, &p, &err))
                 buf_adds(&error, err.msg);
         }
-        if (error.len) {
+        if (error.len && i == 4) {
+            /* CreateStepSummaryCommand reports its faults without failing. */
+            errorf(s, 1, "Failed to create step summary using 'GITHUB_STEP_SUMMARY': %s",
+                   error.data);
+        } else if (error.len) {
             errorf(s, 1, "Unable to process file command '%s' successfully.", ctx_names[i]);
             errorf(s, 1, "%s", error.data);
             s->failed = 1;
