@@ -14,6 +14,7 @@ int step_is_command(const char *name, size_t len);
  * scratch space has grown. Values are distinct and non-empty. */
 struct step_masker {
     struct pipeline_step_list values;
+    size_t *lens;        /* of each value */
     size_t bytes;        /* of all values */
     size_t longest_line; /* the longest value without '\r' or '\n' */
     struct buf cover;    /* scratch: which bytes of a text a mask covers */

@@ -430,8 +430,8 @@ static unsigned char *cover_init(struct buf *cover, size_t len, unsigned char **
 }
 
 /* The masking itself (see step_masker_write); cover is scratch space. */
-static size_t mask_core(char *const *values, size_t nvalues, const char *text, size_t len,
-                        size_t pre, size_t cut, struct buf *cover, struct buf *out)
+static size_t mask_core(char *const *values, const size_t *lens, size_t nvalues, const char *text,
+                        size_t len, size_t pre, size_t cut, struct buf *cover, struct buf *out)
 {
     size_t reach = 0;
     unsigned char *cv = NULL;
@@ -439,7 +439,7 @@ static size_t mask_core(char *const *values, size_t nvalues, const char *text, s
     if (pre > len)
         pre = len;
     for (size_t i = 0; i < nvalues; i++) {
-        size_t vl = strlen(values[i]), marked = 0, pos = 0;
+        size_t vl = lens ? lens[i] : strlen(values[i]), marked = 0, pos = 0;
         if (vl == 0 || vl > len)
             continue;
         while (pos + vl <= len) {
@@ -488,7 +488,7 @@ void pipeline_step_mask(const struct pipeline_step_list *masks, const char *text
                         struct buf *out)
 {
     struct buf cover = BUF_INIT;
-    mask_core(masks ? masks->v : NULL, masks ? masks->n : 0, text, len, 0, len, &cover, out);
+    mask_core(masks ? masks->v : NULL, NULL, masks ? masks->n : 0, text, len, 0, len, &cover, out);
     buf_free(&cover);
 }
 
@@ -497,9 +497,11 @@ void step_masker_add(struct step_masker *m, const char *v, size_t len)
     if (len == 0 || memchr(v, '\0', len))
         return;
     for (size_t i = 0; i < m->values.n; i++)
-        if (strlen(m->values.v[i]) == len && !memcmp(m->values.v[i], v, len))
+        if (m->lens[i] == len && !memcmp(m->values.v[i], v, len))
             return;
     pipeline_step_list_add(&m->values, v, len);
+    m->lens = xrealloc(m->lens, m->values.cap * sizeof(*m->lens));
+    m->lens[m->values.n - 1] = len;
     m->bytes += len;
     if (!memchr(v, '\n', len) && !memchr(v, '\r', len) && len > m->longest_line)
         m->longest_line = len;
@@ -525,12 +527,13 @@ void step_masker_add_secret(struct step_masker *m, const char *v, size_t len)
 size_t step_masker_write(struct step_masker *m, const char *text, size_t len, size_t pre,
                          size_t cut, struct buf *out)
 {
-    return mask_core(m->values.v, m->values.n, text, len, pre, cut, &m->cover, out);
+    return mask_core(m->values.v, m->lens, m->values.n, text, len, pre, cut, &m->cover, out);
 }
 
 void step_masker_free(struct step_masker *m)
 {
     pipeline_step_list_free(&m->values);
+    free(m->lens);
     buf_free(&m->cover);
     memset(m, 0, sizeof(*m));
 }

@@ -606,6 +606,13 @@ static void test_step_set_output_deprecated(void **state)
                                "name' successfully."));
     assert_non_null(annotation(f, PIPELINE_ERROR,
                                "Required field 'name' is missing in ##[set-output] command."));
+    /* save-state warns alike and keeps nothing; problem matchers are ignored. */
+    run(f, "echo '::save-state name=s::v'\necho '::add-matcher::.github/m.json'\n");
+    assert_int_equal(f->r.outcome, PIPELINE_STEP_SUCCESS);
+    assert_non_null(annotation(
+        f, PIPELINE_WARNING, "The `save-state` command is deprecated and will be disabled soon."));
+    assert_int_equal(f->r.outputs.n, 0);
+    assert_not_logged(f, "add-matcher");
     /* ::echo::on echoes the commands that are not secret. */
     run(f, "echo '::echo::on'\necho '::set-output name=x::y'\necho '::echo::maybe'\n");
     assert_logged(f, "\n::set-output name=x::y\n");
