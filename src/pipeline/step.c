@@ -1011,6 +1011,10 @@ static void file_commands(struct step *s, const char *const files[5])
         struct sw_err err = {0};
         size_t limit = i == 4 ? PIPELINE_STEP_SUMMARY_MAX : max;
         int rc = read_back(files[i], limit, &data, &len, &size, &error);
+        size_t bom =
+            rc == 0 && data && (i == 2 || i == 4) && len >= 3 && !memcmp(data, "\xef\xbb\xbf", 3)
+                ? 3
+                : 0; /* .NET's readers drop a UTF-8 byte order mark */
         if (rc == 1 && i == 4) {
             errorf(s, 1, SUMMARY_TOO_BIG, limit / 1024, size / 1024);
         } else if (rc == 1) {
@@ -1020,7 +1024,7 @@ static void file_commands(struct step *s, const char *const files[5])
                      size, lim);
         } else if (rc == 0 && data && i == 2) {
             /* File.ReadAllLines: lines end at "\r\n", '\n' or '\r'; empty ones skipped. */
-            for (size_t a = 0, b = 0; b <= len; b++) {
+            for (size_t a = bom, b = bom; b <= len; b++) {
                 if (b < len && data[b] != '\n' && data[b] != '\r')
                     continue;
                 if (b > a)
@@ -1032,7 +1036,7 @@ static void file_commands(struct step *s, const char *const files[5])
         } else if (rc == 0 && data && i == 4 && len) {
             /* Masked line by line and written back with '\n' ends. */
             struct buf out = BUF_INIT;
-            for (size_t a = 0, b = 0; b <= len; b++) {
+            for (size_t a = bom, b = bom; b <= len; b++) {
                 if (b < len && data[b] != '\n' && data[b] != '\r')
                     continue;
                 if (b == len && a == len)
@@ -1043,7 +1047,9 @@ static void file_commands(struct step *s, const char *const files[5])
                     b++;
                 a = b + 1;
             }
-            s->r->summary = buf_detach(&out, &s->r->summary_len);
+            if (out.len)
+                s->r->summary = buf_detach(&out, &s->r->summary_len);
+            buf_free(&out);
         } else if (rc == 0 && data) {
             struct pairs p = {s, i == 0 ? 0 : i == 1 ? 1 : 2};
             if (pipeline_step_file_parse(data, len, on_pair, &p, &err))

@@ -376,6 +376,12 @@ static void test_step_summary(void **state)
     assert_non_null(annotation(f, PIPELINE_ERROR,
                                "$GITHUB_STEP_SUMMARY upload aborted, supports content up to a "
                                "size of 1024k, got 1024k."));
+    /* A byte order mark is not part of the text, as .NET reads it. */
+    run(f, "printf '\\357\\273\\277/opt/bom\\n' >> \"$GITHUB_PATH\"\n"
+           "printf '\\357\\273\\277' >> \"$GITHUB_STEP_SUMMARY\"\n");
+    assert_int_equal(f->r.path.n, 1);
+    assert_string_equal(f->r.path.v[0], "/opt/bom");
+    assert_null(f->r.summary);
     /* Nor does a summary that is no file. */
     run(f, "rm \"$GITHUB_STEP_SUMMARY\"; mkfifo \"$GITHUB_STEP_SUMMARY\"");
     assert_int_equal(f->r.outcome, PIPELINE_STEP_SUCCESS);
