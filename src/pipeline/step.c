@@ -1257,6 +1257,11 @@ int pipeline_step_run(const struct pipeline_step_spec *spec, struct pipeline_ste
     memset(r, 0, sizeof(*r));
     if (!spec || !spec->script || !spec->temp_dir || !spec->working_directory)
         return sw_err_set(err, SW_EINVAL, "a step needs a script, a temp dir and a directory");
+    if (!track && spec->orphans == PIPELINE_ORPHANS_STEP) {
+        if ((rc = id_new("github", tracking, sizeof(tracking))) != 0)
+            return sw_err_set(err, rc, "cannot make a tracking id");
+        track = tracking;
+    }
     s.spec = spec;
     s.r = r;
     s.max_log = spec->max_log ? spec->max_log : PIPELINE_STEP_LOG_MAX;
@@ -1265,11 +1270,6 @@ int pipeline_step_run(const struct pipeline_step_spec *spec, struct pipeline_ste
     s.allow_unsecure_stop = env_true(spec->env, "ACTIONS_ALLOW_UNSECURE_STOPCOMMAND_TOKENS", 1);
     for (size_t i = 0; spec->masks && i < spec->masks->n; i++)
         step_masker_add_secret(&s.mask, spec->masks->v[i], strlen(spec->masks->v[i]));
-    if (!track && spec->orphans == PIPELINE_ORPHANS_STEP) {
-        if ((rc = id_new("github", tracking, sizeof(tracking))) != 0)
-            return sw_err_set(err, rc, "cannot make a tracking id");
-        track = tracking;
-    }
 
     /* The shell is found along the PATH the step will have. */
     struct pipeline_step_vars probe = PIPELINE_STEP_VARS_INIT;
