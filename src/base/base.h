@@ -81,6 +81,8 @@ void buf_add(struct buf *b, const void *data, size_t len);
 void buf_adds(struct buf *b, const char *s);
 void buf_addf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_vaddf(struct buf *b, const char *fmt, va_list ap);
+/* Appends v in decimal: buf_addf(b, "%llu", v) without printf's cost, for hot paths. */
+void buf_add_u64(struct buf *b, uint64_t v);
 void buf_reset(struct buf *b);
 /* Returns the data (never NULL; caller frees) and leaves b empty. */
 char *buf_detach(struct buf *b, size_t *len);

@@ -107,3 +107,14 @@ void hex_encode(const unsigned char *in, size_t len, char *out)
     }
     out[2 * len] = '\0';
 }
+
+void buf_add_u64(struct buf *b, uint64_t v)
+{
+    char tmp[20]; /* UINT64_MAX has 20 digits */
+    size_t n = sizeof(tmp);
+    do {
+        tmp[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    buf_add(b, tmp + n, sizeof(tmp) - n);
+}

@@ -14,11 +14,19 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The lines every response has. No printf on the hot path: formatting this line and the
+ * Content-Length with buf_addf took a third of a small request's instructions (callgrind,
+ * bench/http-callgrind.sh). */
 static void status_line(struct http_response *r, int status, const char *date)
 {
     r->status = status;
-    buf_addf(r->hdr, "HTTP/1.1 %d %s\r\nServer: slipway\r\nDate: %s\r\n", status,
-             http_reason(status), date);
+    buf_adds(r->hdr, "HTTP/1.1 ");
+    buf_add_u64(r->hdr, (uint64_t)status);
+    buf_add(r->hdr, " ", 1);
+    buf_adds(r->hdr, http_reason(status));
+    buf_adds(r->hdr, "\r\nServer: slipway\r\nDate: ");
+    buf_adds(r->hdr, date);
+    buf_add(r->hdr, "\r\n", 2);
 }
 
 static void finish_headers(struct http_response *r, const struct http_request *req)
@@ -204,7 +212,9 @@ static void serve_entry(struct http_response *r, const struct http_request *req,
     if (range > 0)
         buf_addf(r->hdr, "Content-Range: bytes %llu-%llu/%llu\r\n", (unsigned long long)off,
                  (unsigned long long)(off + len - 1), (unsigned long long)p->size);
-    buf_addf(r->hdr, "Accept-Ranges: bytes\r\nContent-Length: %llu\r\n", (unsigned long long)len);
+    buf_adds(r->hdr, "Accept-Ranges: bytes\r\nContent-Length: ");
+    buf_add_u64(r->hdr, len);
+    buf_add(r->hdr, "\r\n", 2);
     finish_headers(r, req);
     if (req->method == HTTP_HEAD)
         return;

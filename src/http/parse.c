@@ -24,6 +24,7 @@
 
 #include <limits.h>
 #include <stdint.h>
+#include <stddef.h>
 #include <string.h>
 
 /* scan_line results besides the negative HTTP statuses. */
@@ -40,12 +41,25 @@ struct seen {
     int opt_keep_alive;
 };
 
-/* RFC 9110 §5.6.2: tchar. */
+/* RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
+ * "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA. A table: it is asked of every byte of
+ * every method and field name. */
+static const unsigned char tchar[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
+    ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
+    ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,  ['F'] = 1, ['G'] = 1,
+    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,  ['N'] = 1, ['O'] = 1,
+    ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,  ['V'] = 1, ['W'] = 1,
+    ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
+    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1, ['m'] = 1,
+    ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
+    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
 static int is_tchar(unsigned char c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return 1;
-    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    return tchar[c];
 }
 
 static int is_ows(char c)
@@ -389,7 +403,10 @@ int http_parse_head(const char *buf, size_t len, size_t max_line, size_t max_hea
     size_t lim, pos = 0, eol, a, alen, rest;
     int rc;
 
-    memset(req, 0, sizeof(*req));
+    /* Everything but the 64 field slots (2 KiB, read only below nheaders): clearing them
+     * cost a tenth of a small request's instructions. */
+    memset(req, 0, offsetof(struct http_request, headers));
+    memset(&req->nheaders, 0, sizeof(*req) - offsetof(struct http_request, nheaders));
     st.body_max = body_max;
     /* The result is an int; a head never exceeds max_head. */
     if (max_head > INT_MAX)

@@ -30,6 +30,23 @@ static void test_buf_grows(void **state)
     free(e);
 }
 
+/* buf_add_u64 writes what printf's %llu writes, at the edges of the range too. */
+static void test_buf_add_u64(void **state)
+{
+    static const uint64_t v[] = {0, 1, 9, 10, 99, 100, 65535, 1234567890123ULL, UINT64_MAX - 1,
+                                 UINT64_MAX};
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        struct buf a = BUF_INIT, b = BUF_INIT;
+        buf_adds(&a, "x");
+        buf_add_u64(&a, v[i]);
+        buf_addf(&b, "x%llu", (unsigned long long)v[i]);
+        assert_string_equal(a.data, b.data);
+        assert_int_equal(a.len, b.len);
+        buf_free(&a);
+        buf_free(&b);
+    }
+}
+
 static void test_err_prefix(void **state)
 {
     struct sw_err err = {0};
@@ -309,6 +326,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_grows),
+        cmocka_unit_test(test_buf_add_u64),
         cmocka_unit_test(test_err_prefix),
         cmocka_unit_test(test_sha256_vectors),
         cmocka_unit_test(test_time_roundtrip),
