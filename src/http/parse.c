@@ -42,19 +42,12 @@ struct seen {
 };
 
 /* RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
- * "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA. A table: it is asked of every byte of
- * every method and field name. */
+ * "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA. A table (GNU range designators, which gcc
+ * and clang take): it is asked of every byte of every method and field name. */
 static const unsigned char tchar[256] = {
-    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
-    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
-    ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
-    ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,  ['F'] = 1, ['G'] = 1,
-    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,  ['N'] = 1, ['O'] = 1,
-    ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,  ['V'] = 1, ['W'] = 1,
-    ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
-    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1, ['m'] = 1,
-    ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
-    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1,         ['&'] = 1,         ['\''] = 1,
+    ['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1,         ['^'] = 1,         ['_'] = 1,
+    ['`'] = 1, ['|'] = 1, ['~'] = 1, ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
 };
 
 static int is_tchar(unsigned char c)
@@ -67,7 +60,9 @@ static int is_ows(char c)
     return c == ' ' || c == '\t';
 }
 
-/* ASCII case-insensitive comparison of s[0..n) with a lower-case literal. */
+/* ASCII case-insensitive comparison of s[0..n) with a lower-case literal; IEQ compares
+ * lengths first, so the names a field is not cost one comparison each. */
+#define IEQ(s, n, lit) ((n) == sizeof(lit) - 1 && ieq((s), (n), (lit)))
 static int ieq(const char *s, size_t n, const char *lower)
 {
     size_t i;
@@ -137,21 +132,29 @@ static int split_absolute(const char *t, size_t n, size_t *auth_off, size_t *aut
  * 9112 §2.2 leaves us free to refuse a bare CR or LF, which we do: a peer treating either as
  * a line end would see different header lines than we do.
  */
+/* Bytes that may stand inside a line: [0] of the request line (visible ASCII and SP),
+ * [1] of a field line (also HTAB and obs-text). CR is in neither, so the scan below stops
+ * at every line end and at every byte it must refuse. (Range designators are a GNU C
+ * extension that gcc and clang both take.) */
+static const unsigned char line_ok[2][256] = {
+    {[0x20 ... 0x7e] = 1},
+    {['\t'] = 1, [0x20 ... 0x7e] = 1, [0x80 ... 0xff] = 1},
+};
+
 static int scan_line(const char *buf, size_t start, size_t lim, size_t max, int request_line,
                      size_t *eol)
 {
-    size_t i;
-
-    for (i = start; i < lim && i - start <= max; i++) {
-        unsigned char c = (unsigned char)buf[i];
-        if (c == '\r') {
-            *eol = i;
-            if (i + 1 == lim)
-                return LINE_MORE;
-            return buf[i + 1] == '\n' ? LINE_OK : -400;
-        }
-        if (request_line ? (c < 0x20 || c >= 0x7f) : ((c < 0x20 && c != '\t') || c == 0x7f))
+    const unsigned char *ok = line_ok[request_line ? 0 : 1];
+    size_t end = max < lim - start ? start + max + 1 : lim, i = start;
+    while (i < end && ok[(unsigned char)buf[i]])
+        i++;
+    if (i < end) {
+        if (buf[i] != '\r')
             return -400;
+        *eol = i;
+        if (i + 1 == lim)
+            return LINE_MORE;
+        return buf[i + 1] == '\n' ? LINE_OK : -400;
     }
     *eol = i;
     return i - start > max ? LINE_LONG : LINE_MORE;
@@ -308,13 +311,13 @@ static int interpret(const struct http_header *h, struct http_request *req, stru
      * (§6.1: "ought to be handled as an error", we do not guess which one a proxy used),
      * and HTTP/1.0 never had Transfer-Encoding (§6.1, a 1.0 intermediary may not know it).
      */
-    if (ieq(name, n, "transfer-encoding")) {
+    if (IEQ(name, n, "transfer-encoding")) {
         if (!st->body_max || st->transfer_encoding || st->content_length || req->minor == 0)
             return -400;
         st->transfer_encoding = 1;
         return parse_te(h->value, h->value_len, st);
     }
-    if (ieq(name, n, "content-length")) {
+    if (IEQ(name, n, "content-length")) {
         if (st->content_length || st->transfer_encoding)
             return -400;
         st->content_length = 1;
@@ -324,13 +327,13 @@ static int interpret(const struct http_header *h, struct http_request *req, stru
     }
     /* RFC 9110 §10.1.1: only "100-continue" is defined, and a 1.0 request's is ignored.
      * It only matters where a body is read. */
-    if (st->body_max && ieq(name, n, "expect")) {
-        if (req->minor == 1 && ieq(h->value, h->value_len, "100-continue"))
+    if (st->body_max && IEQ(name, n, "expect")) {
+        if (req->minor == 1 && IEQ(h->value, h->value_len, "100-continue"))
             req->expect_continue = 1;
         return 0;
     }
     /* RFC 9112 §3.2: one Host, with a valid value, or 400. */
-    if (ieq(name, n, "host")) {
+    if (IEQ(name, n, "host")) {
         if (st->host || !is_host(h->value, h->value_len))
             return -400;
         st->host = 1;
@@ -338,21 +341,21 @@ static int interpret(const struct http_header *h, struct http_request *req, stru
         req->host_len = h->value_len;
         return 0;
     }
-    if (ieq(name, n, "connection"))
+    if (IEQ(name, n, "connection"))
         return parse_connection(h->value, h->value_len, st);
-    if (ieq(name, n, "if-none-match"))
+    if (IEQ(name, n, "if-none-match"))
         return keep_once(h, &req->if_none_match, &req->if_none_match_len);
-    if (ieq(name, n, "range"))
+    if (IEQ(name, n, "range"))
         return keep_once(h, &req->range, &req->range_len);
-    if (ieq(name, n, "accept-encoding"))
+    if (IEQ(name, n, "accept-encoding"))
         return keep_once(h, &req->accept_encoding, &req->accept_encoding_len);
-    if (ieq(name, n, "if-match"))
+    if (IEQ(name, n, "if-match"))
         return keep_once(h, &req->if_match, &req->if_match_len);
-    if (ieq(name, n, "if-modified-since"))
+    if (IEQ(name, n, "if-modified-since"))
         return keep_once(h, &req->if_modified_since, &req->if_modified_since_len);
-    if (ieq(name, n, "if-unmodified-since"))
+    if (IEQ(name, n, "if-unmodified-since"))
         return keep_once(h, &req->if_unmodified_since, &req->if_unmodified_since_len);
-    if (ieq(name, n, "if-range"))
+    if (IEQ(name, n, "if-range"))
         return keep_once(h, &req->if_range, &req->if_range_len);
     return 0;
 }

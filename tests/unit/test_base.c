@@ -33,8 +33,8 @@ static void test_buf_grows(void **state)
 /* buf_add_u64 writes what printf's %llu writes, at the edges of the range too. */
 static void test_buf_add_u64(void **state)
 {
-    static const uint64_t v[] = {0, 1, 9, 10, 99, 100, 65535, 1234567890123ULL, UINT64_MAX - 1,
-                                 UINT64_MAX};
+    static const uint64_t v[] = {
+        0, 1, 9, 10, 99, 100, 65535, 1234567890123ULL, UINT64_MAX - 1, UINT64_MAX};
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
         struct buf a = BUF_INIT, b = BUF_INIT;
         buf_adds(&a, "x");
@@ -325,16 +325,11 @@ static void test_escape_invariants(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_grows),
-        cmocka_unit_test(test_buf_add_u64),
-        cmocka_unit_test(test_err_prefix),
-        cmocka_unit_test(test_sha256_vectors),
-        cmocka_unit_test(test_time_roundtrip),
-        cmocka_unit_test(test_durations),
-        cmocka_unit_test(test_sizes),
-        cmocka_unit_test(test_files),
-        cmocka_unit_test(test_escape_cases),
-        cmocka_unit_test(test_escape_invariants),
+        cmocka_unit_test(test_buf_grows),      cmocka_unit_test(test_buf_add_u64),
+        cmocka_unit_test(test_err_prefix),     cmocka_unit_test(test_sha256_vectors),
+        cmocka_unit_test(test_time_roundtrip), cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_sizes),          cmocka_unit_test(test_files),
+        cmocka_unit_test(test_escape_cases),   cmocka_unit_test(test_escape_invariants),
     };
     return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }
