@@ -2074,30 +2074,34 @@ static void test_variants_reuse_hostile(void **state)
 static void test_variant_decodes(void **state)
 {
     (void)state;
-    char *body = css_text(5000, 71);
-    size_t len = strlen(body);
-    for (int k = 0; k < RELEASE_VARIANTS; k++) {
-        char *enc;
-        size_t n;
-        assert_int_equal(release_compress(k, "a.css", body, len, &enc, &n, NULL), 0);
-        assert_true(release_variant_decodes(k, enc, n, body, len));
-        assert_false(release_variant_decodes(k, enc, n - 1, body, len)); /* cut short */
-        assert_false(release_variant_decodes(k, enc, n, body, len - 1)); /* decodes to more */
-        assert_false(release_variant_decodes(!k, enc, n, body, len));    /* the other coding */
-        char *changed = xstrdup(body);
-        changed[len / 2] ^= 1;
-        assert_false(release_variant_decodes(k, enc, n, changed, len));
-        free(changed);
-        char *more = xmalloc(2 * n);
-        memcpy(more, enc, n);
-        more[n] = '\0';
-        assert_false(release_variant_decodes(k, more, n + 1, body, len)); /* a byte after */
-        memcpy(more + n, enc, n);
-        assert_false(release_variant_decodes(k, more, 2 * n, body, len)); /* two streams */
-        free(more);
-        free(enc);
+    /* 128 KiB and one byte: one byte past two whole pieces of the decoder's output */
+    const size_t sizes[] = {5000, 2 * 65536 + 1};
+    for (size_t t = 0; t < 2; t++) {
+        char *body = css_text(sizes[t], 71);
+        size_t len = strlen(body);
+        for (int k = 0; k < RELEASE_VARIANTS; k++) {
+            char *enc;
+            size_t n;
+            assert_int_equal(release_compress(k, "a.css", body, len, &enc, &n, NULL), 0);
+            assert_true(release_variant_decodes(k, enc, n, body, len));
+            assert_false(release_variant_decodes(k, enc, n - 1, body, len)); /* cut short */
+            assert_false(release_variant_decodes(k, enc, n, body, len - 1)); /* decodes to more */
+            assert_false(release_variant_decodes(!k, enc, n, body, len));    /* the other coding */
+            char *changed = xstrdup(body);
+            changed[len / 2] ^= 1;
+            assert_false(release_variant_decodes(k, enc, n, changed, len));
+            free(changed);
+            char *more = xmalloc(2 * n);
+            memcpy(more, enc, n);
+            more[n] = '\0';
+            assert_false(release_variant_decodes(k, more, n + 1, body, len)); /* a byte after */
+            memcpy(more + n, enc, n);
+            assert_false(release_variant_decodes(k, more, 2 * n, body, len)); /* two streams */
+            free(more);
+            free(enc);
+        }
+        free(body);
     }
-    free(body);
 }
 
 /* Manifests that cannot be read cost reuse, never the release: a corrupt
