@@ -14,7 +14,7 @@ static const struct cli_usage usage = {
              "DIR is in a repository). Text files of 1 KiB or more also get gzip and\n"
              "Brotli variants, kept where smaller, so the edge never compresses. Prints\n"
              "the release id on stdout; with --json, {\"id\", \"files\", \"bytes\",\n"
-             "\"new_blobs\", \"variants\", \"compressed\", \"saved_bytes\"}.\n",
+             "\"new_blobs\", \"variants\", \"compressed\", \"reused\", \"saved_bytes\"}.\n",
     .epilog = "A symbolic link inside DIR is followed: what it points to is released under\n"
               "its name too. One pointing outside DIR is an error unless --follow-symlinks\n"
               "is given; a dangling link, a loop, a device, socket or FIFO, a name no URL\n"
@@ -75,20 +75,20 @@ int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message
     if (rc)
         return rc;
     if (cli->json && !strcmp(cli->cmd, "release")) {
-        cli_print_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "id", *id, "files",
+        cli_print_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "id", *id, "files",
                                  (json_int_t)res.files, "bytes", (json_int_t)res.bytes, "new_blobs",
                                  (json_int_t)res.new_blobs, "variants", (json_int_t)res.variants,
-                                 "compressed", (json_int_t)res.compressed, "saved_bytes",
-                                 (json_int_t)res.saved));
+                                 "compressed", (json_int_t)res.compressed, "reused",
+                                 (json_int_t)res.reused, "saved_bytes", (json_int_t)res.saved));
     } else if (!cli->quiet && !cli->json) {
         char size[32], saved[32];
         cli_human_size(res.bytes, size, sizeof(size));
         cli_human_size(res.saved, saved, sizeof(saved));
         cli_printf(stderr,
                    "release %s: %zu files, %s, %zu new bodies (%zu files read); "
-                   "%zu compressed variants (%zu made now), %s less to send\n",
+                   "%zu compressed variants (%zu made now, %zu reused), %s less to send\n",
                    *id, res.files, size, res.new_blobs, res.hashed, res.variants, res.compressed,
-                   saved);
+                   res.reused, saved);
     }
     return 0;
 }

@@ -91,21 +91,38 @@ static int gzip_once(const void *in, size_t len, char **out, size_t *outlen)
     return 0;
 }
 
+/* Decoded output is compared with the body a piece at a time, as it comes:
+ * no buffer the size of the body, and a variant that decodes to something
+ * else (or to more, however much more) stops at its first wrong byte. */
+#define CHECK_PIECE 65536
+
+/* One whole gzip member and nothing after it (what a browser decodes) whose
+ * output is exactly want. */
 static int gunzip_equals(const char *enc, size_t enclen, const void *want, size_t len)
 {
     z_stream z = {0};
     if (inflateInit2(&z, 15 + 16) != Z_OK)
         return 0;
-    char *buf = xmalloc(len + 1);
+    unsigned char *piece = xmalloc(CHECK_PIECE);
+    const unsigned char *w = want;
+    size_t done = 0;
+    int zrc = Z_OK;
     z.next_in = (Bytef *)enc;
     z.avail_in = (uInt)enclen;
-    z.next_out = (Bytef *)buf;
-    z.avail_out = (uInt)(len + 1);
-    int zrc = inflate(&z, Z_FINISH);
-    int ok =
-        zrc == Z_STREAM_END && z.total_out == len && z.avail_in == 0 && !memcmp(buf, want, len);
+    while (zrc == Z_OK) {
+        z.next_out = piece;
+        z.avail_out = CHECK_PIECE;
+        zrc = inflate(&z, Z_NO_FLUSH); /* Z_BUF_ERROR once the input ends early */
+        size_t n = CHECK_PIECE - z.avail_out;
+        if (n > len - done || memcmp(piece, w + done, n) != 0) {
+            zrc = Z_DATA_ERROR;
+            break;
+        }
+        done += n;
+    }
+    int ok = zrc == Z_STREAM_END && done == len && z.avail_in == 0;
     inflateEnd(&z);
-    free(buf);
+    free(piece);
     return ok;
 }
 
@@ -131,15 +148,40 @@ static int brotli_once(const char *path, const void *in, size_t len, char **out,
     return 0;
 }
 
+/* One whole Brotli stream and nothing after it whose output is exactly want. */
 static int unbrotli_equals(const char *enc, size_t enclen, const void *want, size_t len)
 {
-    char *buf = xmalloc(len + 1);
-    size_t got = len + 1;
-    int ok = BrotliDecoderDecompress(enclen, (const uint8_t *)enc, &got, (uint8_t *)buf) ==
-                 BROTLI_DECODER_RESULT_SUCCESS &&
-             got == len && !memcmp(buf, want, len);
-    free(buf);
+    BrotliDecoderState *s = BrotliDecoderCreateInstance(NULL, NULL, NULL);
+    if (!s)
+        return 0;
+    uint8_t *piece = xmalloc(CHECK_PIECE);
+    const uint8_t *in = (const uint8_t *)enc, *w = want;
+    size_t avail_in = enclen, done = 0;
+    BrotliDecoderResult r;
+    do {
+        uint8_t *outp = piece;
+        size_t avail_out = CHECK_PIECE;
+        r = BrotliDecoderDecompressStream(s, &avail_in, &in, &avail_out, &outp, NULL);
+        size_t n = CHECK_PIECE - avail_out;
+        if (n > len - done || memcmp(piece, w + done, n) != 0) {
+            r = BROTLI_DECODER_RESULT_ERROR;
+            break;
+        }
+        done += n;
+    } while (r == BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT);
+    int ok = r == BROTLI_DECODER_RESULT_SUCCESS && avail_in == 0 && done == len;
+    BrotliDecoderDestroyInstance(s);
+    free(piece);
     return ok;
+}
+
+int release_variant_decodes(int coding, const char *enc, size_t enclen, const void *body,
+                            size_t len)
+{
+    if (enclen > UINT32_MAX)
+        return 0; /* zlib counts in uInt; variants are of bodies up to 8 MiB */
+    return coding == RELEASE_GZIP ? gunzip_equals(enc, enclen, body, len)
+                                  : unbrotli_equals(enc, enclen, body, len);
 }
 
 int release_compress(int coding, const char *path, const void *in, size_t len, char **out,
@@ -150,9 +192,7 @@ int release_compress(int coding, const char *path, const void *in, size_t len, c
     if (rc)
         return sw_err_set(err, SW_EIO, "%s: %s compression failed", path,
                           release_variant_names[coding]);
-    int same = coding == RELEASE_GZIP ? gunzip_equals(*out, *outlen, in, len)
-                                      : unbrotli_equals(*out, *outlen, in, len);
-    if (!same) {
+    if (!release_variant_decodes(coding, *out, *outlen, in, len)) {
         free(*out);
         *out = NULL;
         return sw_err_set(err, SW_EIO, "%s: the %s variant does not decode to the file", path,

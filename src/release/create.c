@@ -24,7 +24,9 @@
  * Compression runs on the same threads, right after a body is hashed and while
  * it is still in memory (compress.c); the stat cache remembers the variants
  * too, as they are a pure function of the body, so an unchanged file is not
- * compressed again. A file found only as "x.gz" is checked for when it is
+ * compressed again; where there is no stat cache (a fresh checkout), the
+ * variants the newest releases hold for the same bodies are checked and
+ * reused (reuse.c). A file found only as "x.gz" is checked for when it is
  * found: its directory is open, so whether "x" exists is one fstatat.
  */
 #include "release/internal.h"
@@ -56,6 +58,7 @@ struct entry {
     int hashed;
     int new_var[RELEASE_VARIANTS]; /* this call wrote the variant's blob */
     int compressed;                /* variants made (not taken from the stat cache) */
+    int reused;                    /* variants taken from an earlier release (reuse.c) */
     int from_gz; /* "x" made from the file "x.gz" (real, sb): see derive_from_gz */
 };
 
@@ -287,6 +290,11 @@ struct job {
 struct scan {
     struct store *st;
     const struct stat_cache *cache;
+    /* Loaded by the first thread about to compress, so that a release the
+     * stat cache covers reads no manifest. */
+    pthread_mutex_t reuse_lock;
+    atomic_int reuse_loaded;
+    struct release_reuse *reuse;
     const char *root; /* realpath of the directory */
     size_t rootlen;
     const char *shown; /* the directory as the caller named it, for naming files */
@@ -433,8 +441,23 @@ static int cache_use(struct scan *p, struct entry *e)
     return 1;
 }
 
+static const struct release_reuse *reuse_map(struct scan *p)
+{
+    if (!atomic_load(&p->reuse_loaded)) {
+        pthread_mutex_lock(&p->reuse_lock);
+        if (!atomic_load(&p->reuse_loaded)) {
+            release_reuse_load(p->st, &p->reuse);
+            atomic_store(&p->reuse_loaded, 1);
+        }
+        pthread_mutex_unlock(&p->reuse_lock);
+    }
+    return p->reuse;
+}
+
 /* Makes and stores the variants of e's body (in memory) that it does not
- * have yet, keeping each only when it is smaller than the body. */
+ * have yet, keeping each only when it is smaller than the body; one an
+ * earlier release already holds, checked to decode to this body, is taken
+ * instead of compressing (reuse.c). */
 static int make_variants(struct scan *p, struct entry *e, const char *body, size_t size,
                          struct sw_err *err)
 {
@@ -444,6 +467,11 @@ static int make_variants(struct scan *p, struct entry *e, const char *body, size
     for (int k = 0; k < RELEASE_VARIANTS; k++) {
         if (e->var[k].blob[0])
             continue;
+        int reuse = release_reuse_variant(p->st, reuse_map(p), k, e->blob, body, size, &e->var[k]);
+        if (reuse > 0) {
+            e->reused++;
+            continue;
+        }
         char *out;
         size_t len;
         int rc = release_compress(k, e->path, body, size, &out, &len, err);
@@ -453,7 +481,17 @@ static int make_variants(struct scan *p, struct entry *e, const char *body, size
         if (len < size) {
             sha256_hex(out, len, e->var[k].blob);
             e->var[k].size = len;
-            rc = put_body(p, e->var[k].blob, out, len, &e->new_var[k], err);
+            /* A variant named for this body that did not hold may be the
+             * very blob just made, damaged in the store: put_body would
+             * trust it for being there, so it is written again. */
+            if (reuse < 0) {
+                char key[128];
+                release_blob_key(e->var[k].blob, key, sizeof(key));
+                rc = store_put(p->st, key, out, len, STORE_BATCH, NULL, err);
+                e->new_var[k] = rc == 0;
+            } else {
+                rc = put_body(p, e->var[k].blob, out, len, &e->new_var[k], err);
+            }
         }
         free(out);
         if (rc)
@@ -962,6 +1000,7 @@ static int scan_all(struct store *st, const struct release_create_opts *opts, co
         s.shownlen--;
     int threads = opts->threads;
     pthread_mutex_init(&s.lock, NULL);
+    pthread_mutex_init(&s.reuse_lock, NULL);
     pthread_cond_init(&s.cond, NULL);
     struct job j = {xstrdup(root), xstrdup(""), 0, 1, xmalloc(sizeof(struct devino))};
     j.chain[0] = (struct devino){sb->st_dev, sb->st_ino};
@@ -997,6 +1036,8 @@ static int scan_all(struct store *st, const struct release_create_opts *opts, co
     free(tids);
     pthread_cond_destroy(&s.cond);
     pthread_mutex_destroy(&s.lock);
+    pthread_mutex_destroy(&s.reuse_lock);
+    release_reuse_free(s.reuse);
     if (s.rc) {
         if (err)
             *err = s.err;
@@ -1219,6 +1260,7 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
         r.bytes += f->size;
         res->hashed += (size_t)v[i].hashed;
         res->compressed += (size_t)v[i].compressed;
+        res->reused += (size_t)v[i].reused;
         uint64_t best = f->size;
         for (int k = 0; k < RELEASE_VARIANTS; k++)
             if (f->var[k].blob[0]) {

@@ -15,6 +15,29 @@ char *release_manifest_dump(const struct release *r, size_t *len);
 int release_compress(int coding, const char *path, const void *in, size_t len, char **out,
                      size_t *outlen, struct sw_err *err);
 
+/* 1 when enc[0..enclen) is one whole stream of coding (RELEASE_GZIP: one
+ * gzip member; RELEASE_BR: one Brotli stream), nothing after it, that decodes
+ * to exactly body[0..len). The output is bounded by len: a bomb costs no more
+ * than the body. Thread-safe. */
+int release_variant_decodes(int coding, const char *enc, size_t enclen, const void *body,
+                            size_t len);
+
+/* Variants named by the newest manifests in the store, by identity body
+ * (reuse.c). Loading never fails: a store without releases, or whose newest
+ * manifests cannot be read or parsed, gives a map with fewer hints or none.
+ * Free with release_reuse_free. Read-only once loaded: thread-safe. */
+struct release_reuse;
+void release_reuse_load(struct store *st, struct release_reuse **out);
+void release_reuse_free(struct release_reuse *m);
+/* 1 when m names a variant of coding for the body hex (body[0..len), already
+ * hashed to hex) whose blob is in the store, is smaller than the body, hashes
+ * to its name and decodes to exactly body (release_variant_decodes); then *v
+ * is that variant and its blob has been touched (store_touch). 0 when m names
+ * none; -1 when none it names holds (missing, damaged, forged, or a read
+ * failed). Either way the caller compresses. Thread-safe. */
+int release_reuse_variant(struct store *st, const struct release_reuse *m, int coding,
+                          const char *hex, const void *body, size_t len, struct release_variant *v);
+
 /* Decompresses the gzip file name (in[0..len)) into *out (caller frees), at
  * most RELEASE_GUNZIP_MAX bytes and RELEASE_GUNZIP_RATIO times len; *single is
  * 1 when it is one gzip member (what every browser decodes whole). SW_EINVAL,

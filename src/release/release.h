@@ -91,6 +91,7 @@ struct release_create_result {
     size_t hashed;     /* files actually read (the rest came from the stat cache) */
     size_t variants;   /* compressed variants in the release (gzip and br counted apart) */
     size_t compressed; /* compressions this call ran (none for files the stat cache knew) */
+    size_t reused;     /* variants taken from earlier releases instead of compressing */
     uint64_t saved;    /* sum over files of identity size minus smallest variant's size */
     /* On refusal: the first RELEASE_PROBLEMS_SHOWN problems in path order, and
      * how many there were in all. Freed by release_create_result_free. */
@@ -101,7 +102,9 @@ struct release_create_result {
 /* Builds a release from opts->dir, uploading only missing bodies, and writes
  * its manifest. Every compressible file (release_compressible) of at least
  * RELEASE_COMPRESS_MIN bytes and at most RELEASE_COMPRESS_MAX gets a gzip and a
- * Brotli variant, each kept only when smaller than the file. A file shipped
+ * Brotli variant, each kept only when smaller than the file; a variant the
+ * newest releases in the store already hold for the same body is taken from
+ * there (checked to decode to it) instead of compressing. A file shipped
  * only as "x.gz", where x would be compressible, also gives a file "x": its
  * body decompressed (bounded: RELEASE_GUNZIP_MAX and RELEASE_GUNZIP_RATIO,
  * beyond which the release is refused), with x.gz's bytes as its gzip variant.

@@ -38,8 +38,8 @@ printf 'same body\n' > "$T/d1/a.txt"
 printf 'same body\n' > "$T/d1/b.txt"
 printf 'other body\n' > "$T/d1/c.txt"
 sw release create "$T/d1" --json; expect_rc "release create --json" 0
-check "--json has exactly id, files, bytes, new_blobs and the compression counts" test "$(json 'sorted(j)')" = "['bytes', 'compressed', 'files', 'id', 'new_blobs', 'saved_bytes', 'variants']"
-check "--json: small files, no variants" test "$(json 'j["variants"], j["compressed"], j["saved_bytes"]')" = "0 0 0"
+check "--json has exactly id, files, bytes, new_blobs and the compression counts" test "$(json 'sorted(j)')" = "['bytes', 'compressed', 'files', 'id', 'new_blobs', 'reused', 'saved_bytes', 'variants']"
+check "--json: small files, no variants" test "$(json 'j["variants"], j["compressed"], j["reused"], j["saved_bytes"]')" = "0 0 0 0"
 check "--json counts: 3 files, 31 bytes, 2 new bodies (one shared by two files)" \
     test "$(json 'j["files"], j["bytes"], j["new_blobs"]')" = "3 31 2"
 check "--json id is a release" test -f "$DATA/releases/$(json 'j["id"]').json"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compressed text assets, end to end: release create makes gzip and Brotli
 # variants of text files (and x from a lone x.gz), says how many and what they
-# save, and does not compress an unchanged file twice; slipway serve picks the
+# save, and does not compress an unchanged file twice (nor, from a fresh
+# checkout, a body an earlier release has variants of); slipway serve picks the
 # variant by Accept-Encoding with Content-Encoding, Vary and an ETag of its own;
 # every body decodes, with independent decoders (python3's gzip, the brotli
 # CLI), to exactly the file released. Ranges and small or binary files are
@@ -44,10 +45,17 @@ check "variants: app.js, big.js, site.css and sitemap.xml, gzip and br each ($(j
 check "compressed now: 7 (sitemap.xml's gzip is the shipped file)" test "$(json 'j["compressed"]')" = 7
 check "saved_bytes is most of the text ($(json 'j["saved_bytes"]'))" test "$(json 'j["saved_bytes"]')" -gt 300000
 sw release create "$S"; expect_rc "release create, human output" 0
-check "the summary says what compression gave" eval 'grep -qE "8 compressed variants \(0 made now\), [0-9.]+ KiB less to send" <<<"$errout"'
+check "the summary says what compression gave" eval 'grep -qE "8 compressed variants \(0 made now, 0 reused\), [0-9.]+ KiB less to send" <<<"$errout"'
 sw release create "$S" --json
-check "the stat cache: nothing compressed again" test "$(json 'j["compressed"]')" = 0
+check "the stat cache: nothing compressed again" test "$(json 'j["compressed"]'),$(json 'j["reused"]')" = 0,0
 check "...and the same variants" test "$(json 'j["variants"]')" = 8
+# A fresh checkout (CI): another project and a copy of the site, so no stat
+# cache, on the same store: every variant comes from the last release.
+mkdir "$T/p2" && "$SLIPWAY" init -q "$T/p2" && cp -R "$S" "$T/ci"
+cd "$T/p2"
+sw release create "$T/ci" --store "$T/p/.slipway/data" --json; expect_rc "release create from a fresh checkout" 0
+cd "$T/p"
+check "a fresh checkout compresses nothing: 7 variants reused ($out)" test "$(json 'j["compressed"], j["reused"], j["variants"], j["new_blobs"]')" = "0 7 8 0"
 MANIFEST=$T/p/.slipway/data/releases/$REL.json
 check "the manifest names both variants of app.js" python3 -c '
 import json, sys

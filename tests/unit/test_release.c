@@ -1623,6 +1623,7 @@ static void test_variants_made(void **state)
                 fail_msg("%s has a %s variant", without[i], release_variant_names[k]);
     assert_int_equal(res.variants, 8);
     assert_int_equal(res.compressed, 10); /* noise.js was tried, and both dropped */
+    assert_int_equal(res.reused, 0);
     assert_int_equal(res.saved, saved);
     /* 8 files, the woff2 sharing the css's body, and 8 variants */
     assert_int_equal(res.new_blobs, 7 + 8);
@@ -1643,11 +1644,14 @@ static void test_variants_made(void **state)
     assert_int_equal(release_verify(f->st, r, &err), SW_EINVAL);
     assert_non_null(strstr(err.msg, "br body of index.html"));
 
-    /* the same directory again (no stat cache): the blob is stored again,
-     * and nothing else is new */
+    /* the same directory again (no stat cache): the variants of r are
+     * reused, except the truncated one, which is made again and written over
+     * the damaged blob; noise.js has none to reuse, so is tried again */
     struct release *r2 = create_ok(f, NULL, 0, &res);
-    assert_int_equal(res.new_blobs, 0); /* the truncated blob exists: touched, as bodies are */
-    assert_int_equal(res.compressed, 10);
+    assert_int_equal(res.new_blobs, 1);
+    assert_int_equal(res.compressed, 2 + 1);
+    assert_int_equal(res.reused, 7);
+    assert_int_equal(release_verify(f->st, r, &err), 0);
     /* each variant is a pure function of the body: the same blobs again */
     for (size_t i = 0; i < r->nfiles; i++)
         assert_memory_equal(r2->files[i].var, r->files[i].var, sizeof(r->files[i].var));
@@ -1655,6 +1659,7 @@ static void test_variants_made(void **state)
     assert_int_equal(unlink(blobfile), 0);
     r2 = create_ok(f, NULL, 0, &res);
     assert_int_equal(res.new_blobs, 1);
+    assert_int_equal(res.compressed, 2 + 1);
     assert_int_equal(release_verify(f->st, r2, &err), 0);
 
     free(saved_br);
@@ -1700,8 +1705,9 @@ static void test_variants_stat_cache(void **state)
     assert_int_equal(unlink(blobfile), 0);
     struct release *r3 = create_ok(f, f->cache, 0, &res);
     assert_int_equal(res.hashed, 1);
-    assert_int_equal(res.compressed, 2); /* read again, so compressed again */
-    assert_int_equal(res.new_blobs, 1);  /* br was still there */
+    assert_int_equal(res.compressed, 1); /* read again; gzip made again */
+    assert_int_equal(res.reused, 1);     /* br was still there, named by r2 */
+    assert_int_equal(res.new_blobs, 1);
     assert_int_equal(release_verify(f->st, r3, NULL), 0);
     assert_string_equal(find_file(r3, "b.js")->var[RELEASE_GZIP].blob,
                         find_file(r1, "b.js")->var[RELEASE_GZIP].blob);
@@ -1711,6 +1717,8 @@ static void test_variants_stat_cache(void **state)
     struct release *r4 = create_ok(f, f->cache, 0, &res);
     assert_int_equal(res.hashed, 3);
     assert_int_equal(res.variants, 4);
+    assert_int_equal(res.compressed, 0); /* read again, but every variant reused */
+    assert_int_equal(res.reused, 4);
 
     free(blobfile);
     release_free(r1);
@@ -1860,6 +1868,285 @@ static void test_variants_gz_only(void **state)
     free(other);
 }
 
+/* ---- variants reused from earlier releases -------------------------------------- */
+
+/* A release of dir made as a fresh checkout would make it: another store
+ * handle (another process) on the same store, and no stat cache. */
+static struct release *create_fresh(struct fixture *f, const char *dir,
+                                    struct release_create_result *res)
+{
+    struct store *st = NULL;
+    struct sw_err err = {0};
+    assert_int_equal(store_open(f->data, &st, &err), 0);
+    struct release_create_opts o = {.dir = dir};
+    char *id = NULL;
+    int rc = release_create(st, &o, &id, res, &err);
+    if (rc)
+        print_message("# release_create: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    release_create_result_free(res);
+    struct release *r = NULL;
+    assert_int_equal(release_load(st, id, &r, &err), 0);
+    free(id);
+    store_free(st);
+    return r;
+}
+
+/* Every variant of r decodes to the file it stands for, read from dir. */
+static void assert_release_variants(struct fixture *f, const struct release *r, const char *dir)
+{
+    for (size_t i = 0; i < r->nfiles; i++)
+        for (int k = 0; k < RELEASE_VARIANTS; k++) {
+            if (!has_variant(&r->files[i], k))
+                continue;
+            char *path = path_join(dir, r->files[i].path), *body;
+            size_t len;
+            assert_int_equal(file_read_all(path, &body, &len, NULL), 0);
+            assert_variant_decodes(f, &r->files[i], k, body, len);
+            free(body);
+            free(path);
+        }
+}
+
+static char *copy_site(struct fixture *f, const char *name)
+{
+    char *to = path_join(f->dir, name);
+    char *cmd = xasprintf("cp -R %s %s", f->site, to);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    return to;
+}
+
+/* A fresh checkout of an unchanged tree compresses nothing: every variant
+ * comes from the last release, checked; one changed file is compressed. */
+static void test_variants_reused(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 6 };
+    char *text[N], name[32];
+    for (int i = 0; i < N; i++) {
+        text[i] = css_text(1500 + 3000 * (size_t)i, 41 + (unsigned)i);
+        snprintf(name, sizeof(name), "d%d/s%d.css", i % 2, i);
+        write_str(f->site, name, text[i]);
+    }
+    write_str(f->site, "small.txt", "under a KiB\n");
+    struct release_create_result res;
+    struct release *r1 = create_ok(f, f->cache, 0, &res);
+    assert_int_equal(res.compressed, 2 * N);
+    assert_int_equal(res.reused, 0);
+    assert_int_equal(res.variants, 2 * N);
+
+    char *ci = copy_site(f, "ci");
+    struct release *r2 = create_fresh(f, ci, &res);
+    assert_int_equal(res.hashed, N + 1); /* every file read: no stat cache */
+    assert_int_equal(res.compressed, 0);
+    assert_int_equal(res.reused, 2 * N);
+    assert_int_equal(res.variants, 2 * N);
+    assert_int_equal(res.new_blobs, 0);
+    assert_int_equal(r2->nfiles, r1->nfiles);
+    for (size_t i = 0; i < r1->nfiles; i++)
+        assert_memory_equal(r2->files[i].var, r1->files[i].var, sizeof(r1->files[i].var));
+    assert_release_variants(f, r2, ci);
+    assert_int_equal(release_verify(f->st, r2, NULL), 0);
+
+    /* one file changed: its two variants are made, the rest reused */
+    char *changed = css_text(7000, 99);
+    write_str(ci, "d1/s3.css", changed);
+    struct release *r3 = create_fresh(f, ci, &res);
+    assert_int_equal(res.compressed, 2);
+    assert_int_equal(res.reused, 2 * N - 2);
+    assert_int_equal(res.new_blobs, 3); /* the body and its two variants */
+    assert_release_variants(f, r3, ci);
+
+    free(changed);
+    free(ci);
+    release_free(r1);
+    release_free(r2);
+    release_free(r3);
+    for (int i = 0; i < N; i++)
+        free(text[i]);
+}
+
+/* Writes r, with id, as a manifest in the store: as anyone with write access
+ * to a shared bucket could. */
+static void put_manifest(struct fixture *f, struct release *r, const char *id)
+{
+    free(r->id);
+    r->id = xstrdup(id);
+    size_t len;
+    char *doc = release_manifest_dump(r, &len);
+    assert_non_null(doc);
+    char *key = xasprintf("releases/%s.json", id);
+    assert_int_equal(store_put(f->st, key, doc, len, 0, NULL, NULL), 0);
+    free(key);
+    free(doc);
+}
+
+/* Stores data as a blob under its own hash, filling hex. */
+static void put_blob(struct fixture *f, const void *data, size_t len, char *hex)
+{
+    char key[128];
+    sha256_hex(data, len, hex);
+    release_blob_key(hex, key, sizeof(key));
+    assert_int_equal(store_put(f->st, key, data, len, 0, NULL, NULL), 0);
+}
+
+/* What the manifests name is a hint, never trusted: a blob damaged in the
+ * store, a forged manifest naming another file's variants, or variants with
+ * bytes after the stream are not reused, and the release made instead is
+ * right. */
+static void test_variants_reuse_hostile(void **state)
+{
+    struct fixture *f = *state;
+    char *a = css_text(9000, 51), *b = css_text(4000, 53);
+    write_str(f->site, "a.css", a);
+    write_str(f->site, "b.css", b);
+    struct release_create_result res;
+    struct release *r1 = create_ok(f, NULL, 0, &res);
+    const struct release_file *fa = find_file(r1, "a.css"), *fb = find_file(r1, "b.css");
+    char agz[SHA256_HEX_LEN + 1];
+    memcpy(agz, fa->var[RELEASE_GZIP].blob, sizeof(agz));
+
+    /* a.css's gzip blob damaged in place: the same name, the same size, but
+     * b.css's gzip bytes (valid gzip of another body) padded */
+    size_t blen, alen = fa->var[RELEASE_GZIP].size;
+    char *bgz = blob_bytes(f, fb->var[RELEASE_GZIP].blob, &blen);
+    assert_true(blen < alen);
+    char *forged = xcalloc(1, alen);
+    memcpy(forged, bgz, blen);
+    char key[128];
+    release_blob_key(agz, key, sizeof(key));
+    char *blobfile = path_join(f->data, key);
+    assert_int_equal(unlink(blobfile), 0);
+    write_file(f->data, key, forged, alen);
+    char *ci = copy_site(f, "ci");
+    struct release *r2 = create_fresh(f, ci, &res);
+    assert_int_equal(res.compressed, 1);
+    assert_int_equal(res.reused, 3);
+    /* the same name, made again, and the damaged blob written over */
+    assert_string_equal(find_file(r2, "a.css")->var[RELEASE_GZIP].blob, agz);
+    assert_release_variants(f, r2, ci);
+    release_free(r2);
+
+    /* a forged manifest names, for a.css, b.css's br variant (a sound blob,
+     * smaller than a.css) and a gzip blob that decodes to a.css but has a
+     * byte after the stream; the honest manifests are gone, so nothing else
+     * is named */
+    struct release *forged_r = NULL;
+    assert_int_equal(release_load(f->st, r1->id, &forged_r, NULL), 0);
+    struct release_file *xa = (struct release_file *)find_file(forged_r, "a.css");
+    const struct release_file *xb = find_file(forged_r, "b.css");
+    size_t glen;
+    char *tail = gzip_of(a, strlen(a), &glen);
+    tail = xrealloc(tail, glen + 1);
+    tail[glen] = '\0';
+    put_blob(f, tail, glen + 1, xa->var[RELEASE_GZIP].blob);
+    xa->var[RELEASE_GZIP].size = glen + 1;
+    xa->var[RELEASE_BR] = xb->var[RELEASE_BR];
+    char **ids;
+    size_t nids;
+    assert_int_equal(release_list(f->st, &ids, &nids, NULL), 0);
+    for (size_t i = 0; i < nids; i++)
+        assert_int_equal(release_delete(f->st, ids[i], NULL), 0);
+    release_ids_free(ids, nids);
+    put_manifest(f, forged_r, "r-99990101-000000-000-forged");
+    struct release *r3 = create_fresh(f, ci, &res);
+    assert_int_equal(res.compressed, 2); /* a.css's two */
+    assert_int_equal(res.reused, 2);     /* b.css's two, which the forged manifest got right */
+    assert_memory_equal(find_file(r3, "a.css")->var, fa->var, sizeof(fa->var));
+    assert_release_variants(f, r3, ci);
+    assert_int_equal(release_verify(f->st, r3, NULL), 0);
+    release_free(r3);
+
+    free(tail);
+    release_free(forged_r);
+    free(ci);
+    free(blobfile);
+    free(forged);
+    free(bgz);
+    release_free(r1);
+    free(a);
+    free(b);
+}
+
+/* What a reused variant must be: one whole stream of its coding that decodes
+ * to exactly the body, with nothing after it. */
+static void test_variant_decodes(void **state)
+{
+    (void)state;
+    /* 128 KiB and one byte: one byte past two whole pieces of the decoder's output */
+    const size_t sizes[] = {5000, 2 * 65536 + 1};
+    for (size_t t = 0; t < 2; t++) {
+        char *body = css_text(sizes[t], 71);
+        size_t len = strlen(body);
+        for (int k = 0; k < RELEASE_VARIANTS; k++) {
+            char *enc;
+            size_t n;
+            assert_int_equal(release_compress(k, "a.css", body, len, &enc, &n, NULL), 0);
+            assert_true(release_variant_decodes(k, enc, n, body, len));
+            assert_false(release_variant_decodes(k, enc, n - 1, body, len)); /* cut short */
+            assert_false(release_variant_decodes(k, enc, n, body, len - 1)); /* decodes to more */
+            assert_false(release_variant_decodes(!k, enc, n, body, len));    /* the other coding */
+            char *changed = xstrdup(body);
+            changed[len / 2] ^= 1;
+            assert_false(release_variant_decodes(k, enc, n, changed, len));
+            free(changed);
+            char *more = xmalloc(2 * n);
+            memcpy(more, enc, n);
+            more[n] = '\0';
+            assert_false(release_variant_decodes(k, more, n + 1, body, len)); /* a byte after */
+            memcpy(more + n, enc, n);
+            assert_false(release_variant_decodes(k, more, 2 * n, body, len)); /* two streams */
+            free(more);
+            free(enc);
+        }
+        free(body);
+    }
+}
+
+/* Manifests that cannot be read cost reuse, never the release: a corrupt
+ * newest one is skipped, and more of them than are tried leave nothing to
+ * reuse, so everything is compressed as before. */
+static void test_variants_reuse_corrupt_manifest(void **state)
+{
+    struct fixture *f = *state;
+    char *a = css_text(6000, 61), *b = css_text(2500, 67);
+    write_str(f->site, "a.css", a);
+    write_str(f->site, "b.js", b);
+    struct release_create_result res;
+    struct release *r1 = create_ok(f, NULL, 0, &res);
+    assert_int_equal(res.compressed, 4);
+    const char *junk[] = {"{\"id\": ", "not json at all", "{\"id\":\"r-99999999-x\",\"files\":7}",
+                          ""};
+    char id[64], key[96];
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(key, sizeof(key), "releases/r-99999999-%03zu.json", i);
+        assert_int_equal(store_put(f->st, key, junk[i], strlen(junk[i]), 0, NULL, NULL), 0);
+    }
+    struct release *r2 = create_fresh(f, f->site, &res);
+    assert_int_equal(res.compressed, 0);
+    assert_int_equal(res.reused, 4);
+    for (size_t i = 0; i < r1->nfiles; i++)
+        assert_memory_equal(r2->files[i].var, r1->files[i].var, sizeof(r1->files[i].var));
+    release_free(r2);
+
+    /* a wall of newer corrupt manifests: past the few tried, nothing reused */
+    for (size_t i = 4; i < 40; i++) {
+        snprintf(id, sizeof(id), "r-99999999-%03zu", i);
+        snprintf(key, sizeof(key), "releases/%s.json", id);
+        assert_int_equal(store_put(f->st, key, "{", 1, 0, NULL, NULL), 0);
+    }
+    r2 = create_fresh(f, f->site, &res);
+    assert_int_equal(res.compressed, 4);
+    assert_int_equal(res.reused, 0);
+    assert_int_equal(res.new_blobs, 0);
+    assert_release_variants(f, r2, f->site);
+    release_free(r2);
+    release_free(r1);
+    free(a);
+    free(b);
+}
+
 /* Variants survive the manifest's round trip; old manifests have none. */
 static void test_variants_manifest(void **state)
 {
@@ -1920,6 +2207,10 @@ int main(void)
         T(test_variants_stat_cache),
         T(test_variants_gz_only),
         T(test_variants_manifest),
+        cmocka_unit_test(test_variant_decodes),
+        T(test_variants_reused),
+        T(test_variants_reuse_hostile),
+        T(test_variants_reuse_corrupt_manifest),
     };
     return cmocka_run_group_tests_name("release", tests, NULL, NULL);
 }
