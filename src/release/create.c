@@ -353,8 +353,7 @@ static int racy(const struct stat *sb, int64_t read_start_ns)
 }
 
 /* Reads the file again and checks it still hashes to hex: a write that was in
- * flight during the first read shows as a different hash. Bodies larger than
- * SMALL_BODY get the same check from store_put_file's own hash. */
+ * flight during the first read shows as a different hash. */
 static int rehash_matches(int fd, size_t size, const char *hex)
 {
     char buf[65536], again[SHA256_HEX_LEN + 1];
@@ -550,8 +549,11 @@ static int hash_one(struct scan *p, struct entry *e, struct sw_err *err)
     sha256_final_hex(h, e->blob);
     if (rc)
         goto out;
+    /* Large bodies too: store_put_file's second read right after this one can
+     * see the same torn bytes while a writer is descheduled mid-write (040 saw
+     * it on a loaded machine), so a racy file of any size waits out its tick. */
     if (got != size || fstat(fd, &after) < 0 || !same_file(&before, &after) ||
-        (size <= SMALL_BODY && racy(&after, ts_ns(&t0)) && !settled(fd, &after, size, e->blob))) {
+        (racy(&after, ts_ns(&t0)) && !settled(fd, &after, size, e->blob))) {
         rc = changed(err, e);
         goto out;
     }
