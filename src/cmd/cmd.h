@@ -178,5 +178,10 @@ int cmd_gc(int argc, char **argv, struct cli *cli);
 int cmd_serve(int argc, char **argv, struct cli *cli);
 int cmd_expr(int argc, char **argv, struct cli *cli);
 int cmd_workflow(int argc, char **argv, struct cli *cli);
+int cmd_run(int argc, char **argv, struct cli *cli);
+/* Follows run id until it ends, printing its log lines as they come (to f),
+ * and returns EXIT_OK when it succeeded, EXIT_FAIL otherwise (shared by
+ * `workflow run --wait` and `run watch`). */
+int cmd_run_follow(struct cli *cli, const char *id, FILE *f);
 
 #endif

@@ -833,7 +833,9 @@ static enum pipeline_conclusion leg_run(struct leg *l, json_t **outputs)
             }
         }
         if (run_it) {
-            leg_say(l, &jr.masks, PIPELINE_LOG_GROUP, "%s", clean);
+            /* a run: step writes its own header group; the others get one here */
+            if (s->uses.kind != PIPELINE_USES_NONE)
+                leg_say(l, &jr.masks, PIPELINE_LOG_GROUP, "%s", clean);
             if (s->uses.builtin == PIPELINE_BUILTIN_CHECKOUT)
                 oc = checkout(&jr, s, values);
             else if (s->uses.kind != PIPELINE_USES_NONE) {
@@ -842,7 +844,8 @@ static enum pipeline_conclusion leg_run(struct leg *l, json_t **outputs)
                 oc = PIPELINE_STEP_FAILURE;
             } else
                 oc = run_step(&jr, s, clean, values, souts);
-            leg_say(l, &jr.masks, PIPELINE_LOG_ENDGROUP, "%s", "");
+            if (s->uses.kind != PIPELINE_USES_NONE)
+                leg_say(l, &jr.masks, PIPELINE_LOG_ENDGROUP, "%s", "");
         }
         enum pipeline_conclusion sc = concl_of(oc);
         int coe = s->continue_on_error.s && !s->continue_on_error.expr && s->continue_on_error.b;
