@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# slipway workflow run / run list|view|watch|cancel: a real git repository and
+# a workflow of jobs with needs, outputs through GITHUB_OUTPUT, a matrix of
+# two, a job skipped by its if:, a failing step under continue-on-error and a
+# secret masked in the log; --wait exits 0 only when the run succeeded; the
+# JSON shapes of issue 11; nothing of the caller's environment reaches a step;
+# runs-on no runner matches fails at once; a secrets file others can read is
+# refused; a queued run is cancelled.
+. "$(dirname "$0")/lib.sh"
+
+# ---- usage ----------------------------------------------------------------------------------
+sw workflow --help
+check "workflow --help lists run" grep -qE "^  run +queue a run of a workflow" <<<"$out"
+sw workflow run --help
+check "workflow run --help: usage and options" eval '[ "$rc" = 0 ] && grep -q "^usage: slipway workflow run WORKFLOW" <<<"$out" && grep -q -- "--wait" <<<"$out"'
+sw run --help
+check "run --help lists list, view, watch, cancel" eval '[ "$rc" = 0 ] && grep -qE "^  list " <<<"$out" && grep -qE "^  view " <<<"$out" && grep -qE "^  cancel " <<<"$out"'
+for s in list view watch cancel; do
+    sw run $s --help; check "run $s --help" eval '[ "$rc" = 0 ] && grep -q "^usage: slipway run $s" <<<"$out"'
+done
+sw run view nope; expect_err "run view: a bad id is refused, escaped" 1 "'nope' is not a run id"
+sw run cancel $'x\ny'; expect_err "run cancel: a bad id is a usage error on one line" 2 "is not a run id"
+
+# ---- a project in a git repository -----------------------------------------------------------
+mkdir -p "$T/repo" && cd "$T/repo"
+git init -q -b main . && "$SLIPWAY" init -q .
+mkdir -p .github/workflows
+cat > .github/workflows/ci.yml <<'EOF'
+name: CI
+on: push
+env:
+  GREETING: hello
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    outputs:
+      version: ${{ steps.v.outputs.version }}
+    steps:
+      - uses: actions/checkout@v4
+      - id: v
+        run: |
+          test -f marker.txt
+          echo "version=1.$(cat marker.txt)" >> "$GITHUB_OUTPUT"
+          echo "token is ${{ secrets.TOKEN }}"
+          echo "leak=${LEAKED_VAR:-absent}"
+          echo "greeting=$GREETING"
+      - name: allowed to fail
+        run: exit 3
+        continue-on-error: true
+  test:
+    needs: build
+    runs-on: [self-hosted, linux]
+    strategy:
+      matrix:
+        n: [1, 2]
+        os: [a]
+    steps:
+      - run: echo "leg n=${{ matrix.n }} v=${{ needs.build.outputs.version }}"
+  skipped:
+    needs: test
+    if: github.ref == 'refs/heads/elsewhere'
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo never
+EOF
+cat > .github/workflows/bad.yml <<'EOF'
+on: push
+jobs:
+  fails:
+    runs-on: ubuntu-latest
+    steps:
+      - run: exit 1
+      - run: echo after
+EOF
+cat > .github/workflows/labels.yml <<'EOF'
+on: push
+jobs:
+  mac:
+    runs-on: macos-latest
+    steps:
+      - run: echo no
+EOF
+echo 7 > marker.txt
+git add -A && git -c user.name=t -c user.email=t@example.com commit -qm init
+sha=$(git rev-parse HEAD)
+
+export LEAKED_VAR=leaked SLIPWAY_SECRET_TOKEN=s3cr3t-value
+sw workflow run CI --wait --jobs 2
+unset LEAKED_VAR
+expect_rc "workflow run --wait: a run that succeeds exits 0" 0
+id=$(head -1 <<<"$out")
+check "the run id is printed first" eval '[[ "$id" =~ ^run-[0-9]{8}-[0-9]{6}-[0-9]{3}-[0-9a-f]{6}$ ]]'
+check "the log is printed as it goes, with the legs' names" grep -q "^\[test (2, a)\] leg n=2 v=1.7" <<<"$out"
+check "the secret is masked as *** in the printed log" eval 'grep -q "token is \*\*\*" <<<"$out" && ! grep -q s3cr3t <<<"$out"'
+check "a variable of the caller's environment does not reach a step" grep -q "leak=absent" <<<"$out"
+check "the workflow's env reaches it" grep -q "greeting=hello" <<<"$out"
+
+sw run view "$id" --json
+check "run view --json: status and conclusion" test "$(json '(j["status"], j["conclusion"], j["workflow"], j["id"] == "'"$id"'")')" = "('succeeded', 'success', 'CI', True)"
+check "one entry per matrix leg, GitHub's names, no entry for the matrix" test "$(json '[(x["id"], x["name"], x["conclusion"]) for x in j["jobs"]]')" = "[('build', 'build', 'success'), ('test', 'test (1, a)', 'success'), ('test', 'test (2, a)', 'success'), ('skipped', 'skipped', 'skipped')]"
+check "the legs' matrix values" test "$(json '[x["matrix"] for x in j["jobs"]]')" = "[None, {'n': 1, 'os': 'a'}, {'n': 2, 'os': 'a'}, None]"
+check "job outputs from GITHUB_OUTPUT" test "$(json 'j["jobs"][0]["outputs"]')" = "{'version': '1.7'}"
+check "steps: a failing step under continue-on-error has outcome failure, conclusion success" test "$(json '[(s["name"], s["outcome"], s["conclusion"]) for s in j["jobs"][0]["steps"]]')" = "[('Run actions/checkout@v4', 'success', 'success'), ('Run test -f marker.txt', 'success', 'success'), ('allowed to fail', 'failure', 'success')]"
+check "every job has started_at and ended_at" test "$(json 'all(x["started_at"] and x["ended_at"] for x in j["jobs"])')" = True
+check "... and they are times" test "$(json 'all(x["started_at"].endswith("Z") for x in j["jobs"])')" = True
+
+sw run view "$id" --log
+check "run view --log: the stored log has the secret masked" eval 'grep -q "token is \*\*\*" <<<"$out" && ! grep -q s3cr3t <<<"$out"'
+check "run view --log: JOB<TAB>STEP<TAB>line" grep -qP "^test \(1, a\)\tRun echo .*\t.*leg n=1 v=1.7" <<<"$out"
+sw run view "$id" --log --job build
+check "run view --log --job keeps one job" eval 'grep -q "token is" <<<"$out" && ! grep -q "leg n=" <<<"$out"'
+if grep -rq s3cr3t .slipway/data/runs 2>/dev/null; then fail "no secret in the store"; else ok "no secret in the store"; fi
+
+sw workflow run bad --wait
+expect_rc "workflow run --wait: a failing run exits 1" 1
+bad=$(head -1 <<<"$out")
+sw run view "$bad" --json
+check "the failed run: failure, the step after the failure skipped" test "$(json '(j["status"], j["jobs"][0]["conclusion"], [s["conclusion"] for s in j["jobs"][0]["steps"]])')" = "('failed', 'failure', ['failure', 'skipped'])"
+check "a workflow without name: its file name" test "$(json 'j["workflow"]')" = bad
+
+sw workflow run .github/workflows/labels.yml --wait
+expect_rc "runs-on no runner matches: the run fails" 1
+check "... at once, naming the labels it asked for and those it has" grep -q "no runner matches the labels of job mac: runs-on \[macos-latest\]; this runner has \[self-hosted, linux, .*ubuntu-latest\]" <<<"$out"
+
+sw --json run list
+check "run list --json: newest first, the shape of issue 11" test "$(json '[(r["workflow"], r["status"], r["ref"], r["sha"]) for r in j["runs"]]')" = "[('labels', 'failed', 'refs/heads/main', '$sha'), ('bad', 'failed', 'refs/heads/main', '$sha'), ('CI', 'succeeded', 'refs/heads/main', '$sha')]"
+check "run list --json: id and created_at" test "$(json 'sorted(j["runs"][2].keys())')" = "['created_at', 'id', 'ref', 'sha', 'status', 'workflow']"
+sw --json run list --workflow CI
+check "run list --workflow keeps that workflow's runs" test "$(json '[r["id"] for r in j["runs"]]')" = "['$id']"
+
+# ---- queue, cancel, follow -----------------------------------------------------------------
+sw --json workflow run CI
+queued=$(json 'j["id"]')
+check "workflow run --json without --wait prints {\"id\"}" test "$(json 'list(j)')" = "['id']"
+sw run view "$queued" --json
+check "the run waits in the queue" test "$(json 'j["status"]')" = queued
+sw run cancel "$queued"
+check "run cancel: a queued run is cancelled at once" eval '[ "$rc" = 0 ] && grep -q "cancelled" <<<"$out"'
+sw run watch "$queued"
+expect_rc "run watch of a cancelled run exits 1" 1
+sw run cancel "$queued"
+expect_rc "cancelling an ended run fails" 1
+
+# ---- secrets.yml readable by others --------------------------------------------------------
+printf 'TOKEN: from-file\n' > .slipway/secrets.yml
+chmod 644 .slipway/secrets.yml
+sw workflow run CI --wait
+expect_rc "a secrets file readable by others: the run fails" 1
+sw run view "$(head -1 <<<"$out")" --json
+check "... with the reason" grep -q "readable or writable by others" <<<"$(json 'j["reason"]')"
+chmod 600 .slipway/secrets.yml
+unset SLIPWAY_SECRET_TOKEN
+sw workflow run CI --wait
+check "secrets.yml (mode 600) feeds secrets, masked" eval '[ "$rc" = 0 ] && grep -q "token is \*\*\*" <<<"$out" && ! grep -q from-file <<<"$out"'
+
+done_testing
