@@ -69,6 +69,7 @@ struct runner {
     struct pipeline_step_list masks; /* the secrets' values */
     const char *const *labels;
     char *run_dir;
+    char *cancelled_by; /* who asked, once seen (under lock) */
     char arch[16];
 };
 
@@ -1229,7 +1230,7 @@ static void *ticker(void *arg)
 {
     struct runner *rn = arg;
     int64_t every = rn->run->claim.lease_ms > 0 ? rn->run->claim.lease_ms / 3 : 20000;
-    int64_t next = time_mono_ms() + every;
+    int64_t next = time_mono_ms() + every, next_read = time_mono_ms() + 1000;
 
     while (!atomic_load(&rn->stop)) {
         struct timespec ts = {0, 200 * 1000 * 1000};
@@ -1247,6 +1248,21 @@ static void *ticker(void *arg)
             } else if (rc == 0 && rn->run->cancel_requested)
                 atomic_store(&rn->cancel, 1);
             next = time_mono_ms() + every;
+        }
+        /* a cancel request is read every second, not only at the heartbeat:
+         * reading does not write, and `run cancel` should act at once */
+        if (time_mono_ms() >= next_read) {
+            struct pipeline_run *now = NULL;
+            struct sw_err err = {0};
+            if (pipeline_run_load(rn->st, rn->run->id, &now, &err) == 0) {
+                if (now->cancel_requested || now->status == PIPELINE_RUN_CANCELLED) {
+                    atomic_store(&rn->cancel, 1);
+                    if (now->cancelled_by && !rn->cancelled_by)
+                        rn->cancelled_by = xstrdup(now->cancelled_by);
+                }
+                pipeline_run_free(now);
+            }
+            next_read = time_mono_ms() + 1000;
         }
         for (size_t i = 0; i < rn->nlegs; i++) {
             struct leg *l = rn->legs[i];
@@ -1559,7 +1575,8 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
     if (atomic_load(&rn.cancel)) {
         c = PIPELINE_CONCLUSION_CANCELLED;
         free(why);
-        why = xstrdup(run->cancelled_by ? "cancelled" : "cancelled by the runner");
+        why = rn.cancelled_by ? xasprintf("cancelled by %s", rn.cancelled_by)
+                              : xstrdup("cancelled");
     }
     rc = pipeline_run_finish(st, run, c, why, err);
     goto out;
@@ -1589,6 +1606,7 @@ out:
     json_decref(secrets);
     json_decref(vars);
     free(rn.run_dir);
+    free(rn.cancelled_by);
     free(why);
     pthread_mutex_destroy(&rn.lock);
     pthread_cond_destroy(&rn.cond);
