@@ -141,6 +141,104 @@ expect_rc "run watch of a cancelled run exits 1" 1
 sw run cancel "$queued"
 expect_rc "cancelling an ended run fails" 1
 
+# ---- dispatch inputs, vars, GITHUB_ENV, defaults.run, a matrix from needs, --jobs, timeouts ----
+mkdir -p sub && echo x > sub/f
+cat > .github/workflows/feat.yml <<'EOF'
+name: features
+on:
+  push:
+  workflow_dispatch:
+    inputs:
+      who:
+        default: nobody
+      loud:
+        type: boolean
+        default: false
+defaults:
+  run:
+    working-directory: sub
+jobs:
+  setup:
+    runs-on: ubuntu-latest
+    outputs:
+      legs: ${{ steps.m.outputs.legs }}
+    steps:
+      - uses: actions/checkout@v4
+      - id: m
+        run: |
+          echo 'legs=["x","y"]' >> "$GITHUB_OUTPUT"
+          echo "FROM_ENV_FILE=carried" >> "$GITHUB_ENV"
+          echo "pwd=$(basename "$PWD")"
+      - run: echo "env=$FROM_ENV_FILE who=${{ inputs.who }} loud=${{ inputs.loud }} vars=${{ vars.COLOR }} head=${{ github.event.head_commit.message }} event=${{ github.event_name }}"
+      - name: too slow
+        run: sleep 20
+        timeout-minutes: 0.02
+        continue-on-error: true
+  par:
+    needs: setup
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        leg: ${{ fromJSON(needs.setup.outputs.legs) }}
+    steps:
+      - working-directory: .
+        run: |
+          d="$RUNNER_TEMP/../../par"; mkdir -p "$d"; touch "$d/${{ matrix.leg }}"
+          for i in $(seq 100); do [ -e "$d/x" ] && [ -e "$d/y" ] && break; sleep 0.1; done
+          [ -e "$d/x" ] && [ -e "$d/y" ] && echo "both legs ran at once"
+EOF
+git add -A && git -c user.name=t -c user.email=t@example.com commit -qm "second commit"
+printf 'COLOR: blue\n' > .slipway/vars.yml
+sw workflow run features -f who=me -f loud=true --wait --jobs 2
+expect_rc "a dispatch with inputs: exit 0" 0
+fid=$(head -1 <<<"$out")
+check "defaults.run.working-directory applies to run: steps" grep -q "^\[setup\] pwd=sub" <<<"$out"
+check "GITHUB_ENV reaches later steps; inputs typed; vars.yml; head_commit" grep -q "^\[setup\] env=carried who=me loud=true vars=blue head=second commit event=workflow_dispatch" <<<"$out"
+check "a matrix from an expression over needs; --jobs 2 runs the legs at once" eval '[ "$(grep -c "^\[par (.)\] both legs ran at once$" <<<"$out")" = 2 ]'
+sw run view "$fid" --json
+check "the legs of a matrix from needs: par (x), par (y)" test "$(json '[x["name"] for x in j["jobs"]]')" = "['setup', 'par (x)', 'par (y)']"
+check "a step past its timeout-minutes fails (continue-on-error keeps the job)" test "$(json '[(s["name"], s["outcome"], s["conclusion"]) for s in j["jobs"][0]["steps"]][-1]')" = "('too slow', 'failure', 'success')"
+sw run view "$fid" --log --job setup
+check "the timeout is in the log" grep -q "has timed out" <<<"$out"
+sw workflow run features -f nope=1
+expect_err "-f with an input the workflow does not declare is refused" 1 "no such workflow_dispatch input"
+sw workflow run features -f loud=maybe
+expect_err "-f of a boolean input takes true or false" 1 "expected true or false"
+sw workflow run nothing-like-this
+expect_err "an unknown workflow is named" 1 "no workflow 'nothing-like-this'"
+sw workflow run features --jobs 1 --wait
+expect_rc "the matrix legs with --jobs 1: one at a time, so they never meet" 1
+
+# ---- cancel a running run; orphans stopped at job end --------------------------------------
+cat > .github/workflows/slow.yml <<'EOF'
+on: push
+jobs:
+  slow:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          sleep 300 &
+          echo "orphan $!"
+      - run: sleep 60
+EOF
+"$SLIPWAY" workflow run slow --wait > "$T/slow.out" 2>&1 &
+slow_pid=$!; _pids+=("$slow_pid")
+wait_for "the orphan started" 20 grep -q "^\[slow\] orphan [0-9]" "$T/slow.out"
+orphan=$(sed -n 's/^\[slow\] orphan \([0-9]*\)$/\1/p' "$T/slow.out")
+sid=$(head -1 "$T/slow.out")
+check "the orphan runs while the job runs" kill -0 "$orphan"
+wait_for "the second step started" 20 grep -q "^\[slow\] sleep 60" "$T/slow.out"
+start=$(date +%s)
+sw run cancel "$sid"
+check "run cancel of a running run: cancel requested" grep -q "cancel requested" <<<"$out"
+wait "$slow_pid"; slow_rc=$?
+check "workflow run --wait of a cancelled run exits 1, within seconds" eval '[ "$slow_rc" = 1 ] && [ $(( $(date +%s) - start )) -lt 15 ]'
+# gone, or a zombie its new parent has not reaped yet (pid 1 of a container may never)
+check "the orphan was stopped when the job ended" eval '! kill -0 "$orphan" 2>/dev/null || [ "$(awk "{print \$3}" /proc/$orphan/stat 2>/dev/null)" = Z ]'
+check "the log says so" grep -q "Cleaning up orphan processes: 1 stopped" "$T/slow.out"
+sw run view "$sid" --json
+check "the run is cancelled, with who cancelled it" test "$(json '(j["status"], j["reason"], [s["conclusion"] for s in j["jobs"][0]["steps"]])')" = "('cancelled', 'cancelled by tester', ['success', 'cancelled'])"
+
 # ---- secrets.yml readable by others --------------------------------------------------------
 printf 'TOKEN: from-file\n' > .slipway/secrets.yml
 chmod 644 .slipway/secrets.yml
