@@ -70,6 +70,12 @@ struct runner {
     const char *const *labels;
     char *run_dir;
     char *cancelled_by; /* who asked, once seen (under lock) */
+    /* The run's fields the legs read, copied at the start: rn->run itself is
+     * rewritten by every update, under the lock the legs do not hold. */
+    char id[PIPELINE_RUN_ID_SIZE];
+    char *sha, *ref, *workflow, *event, *actor;
+    char *repository; /* github.repository */
+    int64_t heartbeat_ms;
     char arch[16];
 };
 
@@ -515,7 +521,7 @@ static enum pipeline_step_outcome checkout(struct jobrun *jr, const struct pipel
     url = xasprintf("file://%s", abs);
     if (fs_mkdir_p(dir, &err) < 0)
         goto fail;
-    const char *want = ref && *ref ? ref : rn->run->sha;
+    const char *want = ref && *ref ? ref : rn->sha;
     char dflag[32];
     snprintf(dflag, sizeof(dflag), "--depth=%ld", n);
     leg_say(jr->leg, &jr->masks, PIPELINE_LOG_OUTPUT, "Fetching %s of %s into %s", want, abs, dir);
@@ -560,29 +566,26 @@ static char *step_default_name(const struct pipeline_step *s)
 static void runner_env(struct jobrun *jr, struct pipeline_step_vars *re)
 {
     struct runner *rn = jr->rn;
-    const struct pipeline_run *run = rn->run;
-    json_t *gh = json_object_get(rn->base, "github");
-    const char *repo = json_string_value(json_object_get(gh, "repository"));
 #define SETV(n, v) pipeline_step_vars_set(re, n, strlen(n), (v), strlen(v))
     SETV("GITHUB_ACTIONS", "true");
     SETV("GITHUB_WORKSPACE", jr->workspace);
-    SETV("GITHUB_SHA", run->sha);
-    SETV("GITHUB_REF", run->ref ? run->ref : "");
-    const char *rn_name = run->ref ? run->ref : "";
+    SETV("GITHUB_SHA", rn->sha);
+    SETV("GITHUB_REF", rn->ref);
+    const char *rn_name = rn->ref;
     SETV("GITHUB_REF_TYPE", str_starts_with(rn_name, "refs/tags/") ? "tag" : "branch");
     if (str_starts_with(rn_name, "refs/heads/"))
         rn_name += 11;
     else if (str_starts_with(rn_name, "refs/tags/"))
         rn_name += 10;
     SETV("GITHUB_REF_NAME", rn_name);
-    SETV("GITHUB_REPOSITORY", repo ? repo : "");
-    SETV("GITHUB_RUN_ID", run->id);
+    SETV("GITHUB_REPOSITORY", rn->repository);
+    SETV("GITHUB_RUN_ID", rn->id);
     SETV("GITHUB_RUN_NUMBER", "1");
     SETV("GITHUB_RUN_ATTEMPT", "1");
     SETV("GITHUB_JOB", jr->job->id);
-    SETV("GITHUB_WORKFLOW", run->workflow ? run->workflow : "");
-    SETV("GITHUB_EVENT_NAME", run->event ? run->event : "push");
-    SETV("GITHUB_ACTOR", run->actor ? run->actor : "");
+    SETV("GITHUB_WORKFLOW", rn->workflow);
+    SETV("GITHUB_EVENT_NAME", rn->event);
+    SETV("GITHUB_ACTOR", rn->actor);
     char *ev = path_join(rn->run_dir, "event.json");
     SETV("GITHUB_EVENT_PATH", ev);
     free(ev);
@@ -591,7 +594,7 @@ static void runner_env(struct jobrun *jr, struct pipeline_step_vars *re)
     SETV("RUNNER_NAME", rn->o->runner_name ? rn->o->runner_name : "slipway");
     SETV("RUNNER_TEMP", jr->temp);
     SETV("RUNNER_WORKSPACE", jr->dir);
-    SETV("SLIPWAY_RUN_ID", run->id);
+    SETV("SLIPWAY_RUN_ID", rn->id);
 #undef SETV
 }
 
@@ -765,7 +768,7 @@ static enum pipeline_conclusion leg_run(struct leg *l, json_t **outputs)
     jr.dir = path_join(rn->run_dir, num);
     jr.workspace = path_join(jr.dir, "work");
     jr.temp = path_join(jr.dir, "temp");
-    snprintf(jr.tracking, sizeof(jr.tracking), "%s-%zu", rn->run->id, l->rec);
+    snprintf(jr.tracking, sizeof(jr.tracking), "%s-%zu", rn->id, l->rec);
     double minutes =
         job->timeout_minutes.s && !job->timeout_minutes.expr ? job->timeout_minutes.n : 360.0;
     jr.deadline_mono = time_mono_ms() + (int64_t)(minutes * 60000.0);
@@ -1229,7 +1232,7 @@ static int schedule(struct runner *rn)
 static void *ticker(void *arg)
 {
     struct runner *rn = arg;
-    int64_t every = rn->run->claim.lease_ms > 0 ? rn->run->claim.lease_ms / 3 : 20000;
+    int64_t every = rn->heartbeat_ms;
     int64_t next = time_mono_ms() + every, next_read = time_mono_ms() + 1000;
 
     while (!atomic_load(&rn->stop)) {
@@ -1254,7 +1257,7 @@ static void *ticker(void *arg)
         if (time_mono_ms() >= next_read) {
             struct pipeline_run *now = NULL;
             struct sw_err err = {0};
-            if (pipeline_run_load(rn->st, rn->run->id, &now, &err) == 0) {
+            if (pipeline_run_load(rn->st, rn->id, &now, &err) == 0) {
                 if (now->cancel_requested || now->status == PIPELINE_RUN_CANCELLED) {
                     atomic_store(&rn->cancel, 1);
                     if (now->cancelled_by && !rn->cancelled_by)
@@ -1429,7 +1432,7 @@ static json_t *github_ctx(struct runner *rn)
                   "base_ref", "", "head_ref", "", "event", event);
     json_decref(hc);
     free(abs);
-    free(repo);
+    rn->repository = repo;
     return gh;
 }
 
@@ -1492,6 +1495,13 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
     for (size_t j = 0; j < wf->n_jobs; j++)
         rn.jobs[j].outputs = json_object();
 
+    memcpy(rn.id, run->id, sizeof(rn.id));
+    rn.sha = xstrdup(run->sha);
+    rn.ref = xstrdup(run->ref ? run->ref : "");
+    rn.workflow = xstrdup(run->workflow ? run->workflow : "");
+    rn.event = xstrdup(run->event ? run->event : "push");
+    rn.actor = xstrdup(run->actor ? run->actor : "");
+    rn.heartbeat_ms = run->claim.lease_ms > 0 ? run->claim.lease_ms / 3 : 20000;
     rn.run_dir = path_join(o->work_dir, run->id);
     if ((rc = fs_mkdir_p(rn.run_dir, err)) < 0)
         goto fail;
@@ -1607,6 +1617,12 @@ out:
     json_decref(vars);
     free(rn.run_dir);
     free(rn.cancelled_by);
+    free(rn.sha);
+    free(rn.ref);
+    free(rn.workflow);
+    free(rn.event);
+    free(rn.actor);
+    free(rn.repository);
     free(why);
     pthread_mutex_destroy(&rn.lock);
     pthread_cond_destroy(&rn.cond);
