@@ -183,5 +183,18 @@ int cmd_run(int argc, char **argv, struct cli *cli);
  * and returns EXIT_OK when it succeeded, EXIT_FAIL otherwise (shared by
  * `workflow run --wait` and `run watch`). */
 int cmd_run_follow(struct cli *cli, const char *id, FILE *f);
+int cmd_runner(int argc, char **argv, struct cli *cli);
+struct pipeline_run;
+struct pipeline_workflow;
+/* Runs a run claimed by this process to its end in workspaces under
+ * $TMPDIR/slipway-runs (removed after), the repository repo, the project's
+ * vars and secrets, printing each log line to echo as "[JOB] line" (NULL:
+ * silent). A SIGINT or SIGTERM seen by cmd_signals_cancel cancels it. */
+int cmd_run_execute(struct cli *cli, struct pipeline_run *claimed,
+                    const struct pipeline_workflow *wf, const char *repo, unsigned jobs,
+                    int unsupported_skip, FILE *echo, struct sw_err *err);
+/* From now on SIGINT and SIGTERM set the flag cmd_run_execute watches
+ * (instead of ending the process at once). */
+void cmd_signals_cancel(void);
 
 #endif

@@ -292,16 +292,6 @@ static int inputs_parse(const struct pipeline_workflow *wf, const struct cli_lis
     return 0;
 }
 
-/* Prints a runner's log line as "[job] line". */
-static void echo_line(void *ctx, size_t job, const char *name, const char *line, size_t len)
-{
-    FILE *f = ctx;
-    char *copy = xstrndup(line, len);
-    cli_printf(f, "[%s] %s\n", name, copy);
-    fflush(f);
-    free(copy);
-}
-
 static int workflow_run(int argc, char **argv, struct cli *cli)
 {
     const char *ref = NULL, *sha = NULL, *repo_opt = NULL, *unsupported = NULL;
@@ -445,30 +435,10 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
     }
     if (rc < 0)
         goto fail;
-    const char *tmp = getenv("TMPDIR");
-    work = path_join(tmp && *tmp ? tmp : "/tmp", "slipway-runs");
-    if ((rc = fs_mkdir_p(work, &err)) < 0) {
-        pipeline_run_free(claimed);
-        goto fail;
-    }
-    struct pipeline_runner_opts ro = {0};
-    ro.repo = top;
-    ro.project = cli->project;
-    ro.work_dir = work;
-    ro.jobs = (unsigned)jobs;
-    ro.unsupported_skip = lo.flags & PIPELINE_LOAD_SKIP_UNSUPPORTED;
-    ro.echo = echo_line;
-    ro.echo_ctx = cli->json ? stderr : stdout;
-    rc = pipeline_runner_run(cli->store, claimed, wf, &ro, &err);
-    /* the run's workspaces are its own: gone once it ended */
-    char *rundir = path_join(work, claimed->id);
-    const char *rm[] = {"rm", "-rf", "--", rundir, NULL};
-    struct proc_opts po = {.argv = rm};
-    struct proc_result pr = {0};
-    struct sw_err e2 = {0};
-    if (proc_run(&po, &pr, &e2) == 0)
-        proc_result_free(&pr);
-    free(rundir);
+    cmd_signals_cancel();
+    rc = cmd_run_execute(cli, claimed, wf, top, (unsigned)jobs,
+                         lo.flags & PIPELINE_LOAD_SKIP_UNSUPPORTED, cli->json ? stderr : stdout,
+                         &err);
     if (rc < 0) {
         pipeline_run_free(claimed);
         goto fail;

@@ -1585,8 +1585,8 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
     if (atomic_load(&rn.cancel)) {
         c = PIPELINE_CONCLUSION_CANCELLED;
         free(why);
-        why = rn.cancelled_by ? xasprintf("cancelled by %s", rn.cancelled_by)
-                              : xstrdup("cancelled");
+        why =
+            rn.cancelled_by ? xasprintf("cancelled by %s", rn.cancelled_by) : xstrdup("cancelled");
     }
     rc = pipeline_run_finish(st, run, c, why, err);
     goto out;

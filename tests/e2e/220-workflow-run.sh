@@ -239,6 +239,29 @@ check "the log says so" grep -q "Cleaning up orphan processes: 1 stopped" "$T/sl
 sw run view "$sid" --json
 check "the run is cancelled, with who cancelled it" test "$(json '(j["status"], j["reason"], [s["conclusion"] for s in j["jobs"][0]["steps"]])')" = "('cancelled', 'cancelled by tester', ['success', 'cancelled'])"
 
+# ---- slipway runner: claims queued runs; two runners racing run a run once ---------------------
+sw runner --help
+check "runner --help" eval '[ "$rc" = 0 ] && grep -q "^usage: slipway runner" <<<"$out"'
+sw runner --name 'bad name'
+expect_err "runner --name must be a runner id" 2 "expected \[A-Za-z0-9\]"
+sw workflow run bad
+rid=$(head -1 <<<"$out")
+"$SLIPWAY" run watch "$rid" > "$T/watch.out" 2>&1 &
+watch_pid=$!; _pids+=("$watch_pid")
+"$SLIPWAY" runner --once --name r1 > "$T/r1.out" 2>&1 &
+r1=$!; _pids+=("$r1")
+"$SLIPWAY" runner --once --name r2 > "$T/r2.out" 2>&1 &
+r2=$!; _pids+=("$r2")
+wait "$r1"; wait "$r2"
+check "of two runners racing for one run, exactly one runs it" test "$(cat "$T/r1.out" "$T/r2.out" | grep -c "running $rid")" = 1
+check "... once: one job end in its log" test "$(cat "$T/r1.out" "$T/r2.out" | grep -c "^\[fails\] Job fails: failure")" = 1
+wait "$watch_pid"; watch_rc=$?
+check "run watch follows the runner's log and exits 1 for a failed run" eval '[ "$watch_rc" = 1 ] && grep -q "^\[fails\] ##\[error\]Process completed with exit code 1." "$T/watch.out" && grep -q "^run $rid failed" "$T/watch.out"'
+sw run view "$rid" --json
+check "the runner ran the workflow file at the run's commit" test "$(json 'j["status"]')" = failed
+sw runner --once
+check "runner --once with nothing queued exits 0" eval '[ "$rc" = 0 ] && ! grep -q running <<<"$errout"'
+
 # ---- secrets.yml readable by others --------------------------------------------------------
 printf 'TOKEN: from-file\n' > .slipway/secrets.yml
 chmod 644 .slipway/secrets.yml
