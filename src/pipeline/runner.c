@@ -97,6 +97,18 @@ static char *clean_name(const char *s)
     return out;
 }
 
+/* clean_name of s with every mask replaced by "***": names go into the
+ * record, which is not masked when read. */
+static char *masked_name(const struct pipeline_step_list *masks, const char *s)
+{
+    struct buf b = BUF_INIT;
+    pipeline_step_mask(masks, s ? s : "", s ? strlen(s) : 0, &b);
+    buf_add(&b, "", 1);
+    char *out = clean_name(b.data);
+    buf_free(&b);
+    return out;
+}
+
 /* A JSON value as GitHub shows it in a leg's name or as text. */
 static void json_text(struct buf *b, const json_t *v)
 {
@@ -821,7 +833,7 @@ static enum pipeline_conclusion leg_run(struct leg *l, json_t **outputs)
         if (!s->name.s ||
             eval_text(&s->name, values, jr_status(&jr), jr.workspace, &name, &err) < 0)
             name = step_default_name(s);
-        char *clean = clean_name(name);
+        char *clean = masked_name(&jr.masks, name);
         leg_stream(l, (unsigned)(k + 1));
         if (s->skipped) {
             leg_say(l, &jr.masks, PIPELINE_LOG_WARNING, "skipped: %s",
@@ -888,6 +900,24 @@ static enum pipeline_conclusion leg_run(struct leg *l, json_t **outputs)
     /* outputs: evaluated once the steps are done */
     if (eval_map(&job->outputs, values, jr_status(&jr), jr.workspace, *outputs, &err) < 0)
         leg_say(l, &jr.masks, PIPELINE_LOG_ERROR, "outputs: %s", err.msg);
+    /* as GitHub: an output that holds a secret is dropped, never stored */
+    {
+        const char *k;
+        json_t *v;
+        void *tmp;
+        json_object_foreach_safe(*outputs, tmp, k, v)
+        {
+            struct buf m = BUF_INIT;
+            pipeline_step_mask(&jr.masks, json_string_value(v), json_string_length(v), &m);
+            if (m.len != json_string_length(v) ||
+                (m.len && memcmp(m.data, json_string_value(v), m.len) != 0)) {
+                leg_say(l, &jr.masks, PIPELINE_LOG_WARNING,
+                        "Skip output '%s' since it may contain secret.", k);
+                json_object_del(*outputs, k);
+            }
+            buf_free(&m);
+        }
+    }
     c = jr.timed_out || atomic_load(&rn->cancel) ? PIPELINE_CONCLUSION_CANCELLED
         : jr.status == PIPELINE_STATUS_SUCCESS   ? PIPELINE_CONCLUSION_SUCCESS
                                                  : PIPELINE_CONCLUSION_FAILURE;
@@ -1118,7 +1148,7 @@ static void job_expand(struct runner *rn, size_t j)
                 nm = xstrdup(job->id);
         } else
             nm = mats[i] ? pipeline_runner_leg_name(base_name, mats[i]) : xstrdup(base_name);
-        names[i] = clean_name(nm);
+        names[i] = masked_name(&rn->masks, nm);
         free(nm);
     }
     legs_add(rn, j, n, names, mats, values, PIPELINE_CONCLUSION_NONE, NULL);

@@ -296,6 +296,42 @@ static void test_timeout_and_logs(void **state)
     pipeline_run_free(r);
 }
 
+static void test_secrets_never_stored(void **state)
+{
+    struct fixture *f = *state;
+    setenv("SLIPWAY_SECRET_TOK", "hunter2-secret", 1);
+    struct pipeline_run *r = run_wf(f,
+                                    "on: push\n"
+                                    "jobs:\n"
+                                    "  s:\n"
+                                    "    runs-on: ubuntu-latest\n"
+                                    "    outputs:\n"
+                                    "      leaky: ${{ steps.a.outputs.v }}\n"
+                                    "      fine: ${{ steps.a.outputs.w }}\n"
+                                    "    steps:\n"
+                                    "      - id: a\n"
+                                    "        name: use ${{ secrets.TOK }}\n"
+                                    "        env: {T: '${{ secrets.TOK }}'}\n"
+                                    "        run: |\n"
+                                    "          echo \"v=$T\" >> \"$GITHUB_OUTPUT\"\n"
+                                    "          echo \"w=plain\" >> \"$GITHUB_OUTPUT\"\n"
+                                    "          echo \"token $T\"\n",
+                                    NULL);
+    unsetenv("SLIPWAY_SECRET_TOK");
+    assert_int_equal(r->status, PIPELINE_RUN_SUCCEEDED);
+    const struct pipeline_run_job *j = job_named(r, "s");
+    assert_string_equal(j->steps[0].name, "use ***");
+    assert_null(json_object_get(j->outputs, "leaky"));
+    assert_string_equal(json_string_value(json_object_get(j->outputs, "fine")), "plain");
+    assert_non_null(strstr(f->log.data, "[s] token ***\n"));
+    assert_non_null(strstr(f->log.data, "Skip output 'leaky' since it may contain secret."));
+    assert_null(strstr(f->log.data, "hunter2"));
+    char *doc = pipeline_run_dump(r);
+    assert_null(strstr(doc, "hunter2"));
+    free(doc);
+    pipeline_run_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,6 +340,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failure_and_status_functions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_labels_and_fail_fast, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_and_logs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secrets_never_stored, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
