@@ -918,6 +918,22 @@ static enum pipeline_conclusion leg_run(struct leg *l, json_t **outputs)
             buf_free(&m);
         }
     }
+    {
+        /* the record keeps at most PIPELINE_RUN_OUTPUTS_MAX of them: past
+         * that the job could not be recorded at all */
+        size_t total = 0;
+        const char *k;
+        json_t *v;
+        json_object_foreach(*outputs, k, v) total += strlen(k) + json_string_length(v);
+        if (total > PIPELINE_RUN_OUTPUTS_MAX) {
+            leg_say(l, &jr.masks, PIPELINE_LOG_ERROR,
+                    "the job's outputs take %zu bytes, more than the %u a job may have: "
+                    "none is kept",
+                    total, PIPELINE_RUN_OUTPUTS_MAX);
+            json_object_clear(*outputs);
+            jr.status = PIPELINE_STATUS_FAILURE;
+        }
+    }
     c = jr.timed_out || atomic_load(&rn->cancel) ? PIPELINE_CONCLUSION_CANCELLED
         : jr.status == PIPELINE_STATUS_SUCCESS   ? PIPELINE_CONCLUSION_SUCCESS
                                                  : PIPELINE_CONCLUSION_FAILURE;

@@ -332,6 +332,34 @@ static void test_secrets_never_stored(void **state)
     pipeline_run_free(r);
 }
 
+static void test_outputs_bounded(void **state)
+{
+    struct fixture *f = *state;
+    struct pipeline_run *r =
+        run_wf(f,
+               "on: push\n"
+               "jobs:\n"
+               "  big:\n"
+               "    runs-on: ubuntu-latest\n"
+               "    outputs:\n"
+               "      a: ${{ steps.s.outputs.a }}\n"
+               "      b: ${{ steps.t.outputs.b }}\n"
+               "    steps:\n"
+               "      - id: s\n"
+               "        run: printf 'a=%0700000d\\n' 0 >> \"$GITHUB_OUTPUT\"\n"
+               "      - id: t\n"
+               "        run: printf 'b=%0700000d\\n' 0 >> \"$GITHUB_OUTPUT\"\n",
+               NULL);
+    /* past the record's bound: the job fails, recorded, without its outputs */
+    assert_int_equal(r->status, PIPELINE_RUN_FAILED);
+    const struct pipeline_run_job *j = job_named(r, "big");
+    assert_int_equal(j->status, PIPELINE_JOB_COMPLETED);
+    assert_int_equal(j->conclusion, PIPELINE_CONCLUSION_FAILURE);
+    assert_int_equal(json_object_size(j->outputs), 0);
+    assert_non_null(strstr(f->log.data, "more than the 1048576 a job may have"));
+    pipeline_run_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,6 +369,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_labels_and_fail_fast, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_and_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets_never_stored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outputs_bounded, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
