@@ -42,6 +42,12 @@ struct leg {
     pthread_mutex_t wlock;            /* guards w: the ticker flushes it */
     struct pipeline_runlog_writer *w; /* the stream being written, or NULL */
     json_t *values;                   /* this leg's contexts (its own copy) */
+    /* The steps that ended, kept here and written by the ticker at most once
+     * a second (and with the leg's end), not one compare-and-swap a step:
+     * under rn->lock. */
+    struct pipeline_run_step *steps;
+    size_t nsteps;
+    int steps_dirty;
 };
 
 struct wjob {
@@ -235,7 +241,7 @@ static const char *default_labels[] = {"self-hosted", "linux", NULL, "ubuntu-lat
 
 /* ---- the run record ------------------------------------------------------------------------ */
 
-enum { UPD_ADD, UPD_START, UPD_STEP, UPD_END };
+enum { UPD_ADD, UPD_START, UPD_STEPS, UPD_END };
 struct upd {
     int op;
     size_t rec;
@@ -245,10 +251,10 @@ struct upd {
     char *const *names;
     json_t *const *matrices;
     enum pipeline_conclusion done; /* ADD: complete them at once with this (NONE: queued) */
-    /* STEP */
-    size_t step;
-    const char *step_name;
-    enum pipeline_conclusion outcome, conclusion;
+    /* STEPS, END: the leg's steps so far (nsteps 0 at END: left as they are) */
+    const struct pipeline_run_step *steps;
+    size_t nsteps;
+    enum pipeline_conclusion conclusion;
     /* END */
     const json_t *outputs;
     int64_t at;
@@ -286,16 +292,18 @@ static int upd_apply(struct pipeline_run *r, void *arg, struct sw_err *err)
         j->status = PIPELINE_JOB_RUNNING;
         j->started_ms = u->at;
         break;
-    case UPD_STEP:
-        while (j->nsteps <= u->step)
-            if (!pipeline_run_step_add(j, u->step_name))
-                return sw_err_set(err, SW_EINVAL, "run %s: too many steps", r->id);
-        free(j->steps[u->step].name);
-        j->steps[u->step].name = xstrdup(u->step_name);
-        j->steps[u->step].outcome = u->outcome;
-        j->steps[u->step].conclusion = u->conclusion;
-        break;
+    case UPD_STEPS:
     case UPD_END:
+        for (size_t k = 0; k < u->nsteps; k++) {
+            if (k >= j->nsteps && !pipeline_run_step_add(j, u->steps[k].name))
+                return sw_err_set(err, SW_EINVAL, "run %s: too many steps", r->id);
+            free(j->steps[k].name);
+            j->steps[k].name = xstrdup(u->steps[k].name);
+            j->steps[k].outcome = u->steps[k].outcome;
+            j->steps[k].conclusion = u->steps[k].conclusion;
+        }
+        if (u->op == UPD_STEPS)
+            break;
         j->status = PIPELINE_JOB_COMPLETED;
         j->conclusion = u->conclusion;
         if (!j->started_ms)
@@ -827,7 +835,6 @@ static enum pipeline_conclusion leg_run(struct leg *l, json_t **outputs)
         char *name = NULL;
         enum pipeline_step_outcome oc = PIPELINE_STEP_SKIPPED;
         json_t *souts = json_object();
-        struct upd u = {0};
         int run_it = 0;
 
         if (!s->name.s ||
@@ -883,14 +890,13 @@ static enum pipeline_conclusion leg_run(struct leg *l, json_t **outputs)
                                   pipeline_conclusion_name(sc));
             json_object_set_new(jr.steps, s->id.s, e);
         }
-        u.op = UPD_STEP;
-        u.rec = l->rec;
-        u.step = k;
-        u.step_name = clean;
-        u.outcome = concl_of(oc);
-        u.conclusion = sc;
         pthread_mutex_lock(&rn->lock);
-        (void)record(rn, &u);
+        l->steps = xrealloc(l->steps, (l->nsteps + 1) * sizeof(*l->steps));
+        l->steps[l->nsteps].name = xstrdup(clean);
+        l->steps[l->nsteps].outcome = concl_of(oc);
+        l->steps[l->nsteps].conclusion = sc;
+        l->nsteps++;
+        l->steps_dirty = 1;
         pthread_mutex_unlock(&rn->lock);
         json_decref(souts);
         free(name);
@@ -982,6 +988,9 @@ static void *leg_thread(void *arg)
     u.outputs = outputs;
     u.at = time_now_ms();
     pthread_mutex_lock(&rn->lock);
+    u.steps = l->steps;
+    u.nsteps = l->nsteps;
+    l->steps_dirty = 0;
     (void)record(rn, &u);
     l->conclusion = c;
     l->outputs = outputs;
@@ -1280,6 +1289,7 @@ static void *ticker(void *arg)
     struct runner *rn = arg;
     int64_t every = rn->heartbeat_ms;
     int64_t next = time_mono_ms() + every, next_read = time_mono_ms() + 1000;
+    int64_t next_steps = time_mono_ms() + 1000;
 
     while (!atomic_load(&rn->stop)) {
         struct timespec ts = {0, 200 * 1000 * 1000};
@@ -1313,6 +1323,20 @@ static void *ticker(void *arg)
             }
             next_read = time_mono_ms() + 1000;
         }
+        for (size_t i = 0; i < rn->nlegs && time_mono_ms() >= next_steps; i++) {
+            struct leg *l = rn->legs[i];
+            if (l->state != LEG_RUNNING || !l->steps_dirty)
+                continue;
+            struct upd u = {0};
+            u.op = UPD_STEPS;
+            u.rec = l->rec;
+            u.steps = l->steps;
+            u.nsteps = l->nsteps;
+            l->steps_dirty = 0;
+            (void)record(rn, &u);
+        }
+        if (time_mono_ms() >= next_steps)
+            next_steps = time_mono_ms() + 1000;
         for (size_t i = 0; i < rn->nlegs; i++) {
             struct leg *l = rn->legs[i];
             if (l->state != LEG_RUNNING)
@@ -1649,6 +1673,9 @@ out:
         json_decref(l->matrix);
         json_decref(l->outputs);
         json_decref(l->values);
+        for (size_t k = 0; k < l->nsteps; k++)
+            free(l->steps[k].name);
+        free(l->steps);
         free(l);
     }
     free(rn.legs);
