@@ -292,6 +292,63 @@ static int inputs_parse(const struct pipeline_workflow *wf, const struct cli_lis
     return 0;
 }
 
+/* The workflow's concurrency group and cancel-in-progress, evaluated as
+ * GitHub does when the run is queued: with github (what is known before the
+ * run: workflow, ref, sha, event, repository, actor) and inputs. */
+static int concurrency_eval(const struct pipeline_workflow *wf, const struct pipeline_run *spec,
+                            const char *top, char **group, int *cip, struct sw_err *err)
+{
+    const char *base = strrchr(top, '/') ? strrchr(top, '/') + 1 : top;
+    const char *ref_name = spec->ref;
+    if (str_starts_with(ref_name, "refs/heads/"))
+        ref_name += 11;
+    else if (str_starts_with(ref_name, "refs/tags/"))
+        ref_name += 10;
+    char *repo = xasprintf("local/%s", base);
+    json_t *values = json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}, s:o, s:{}}",
+                               "github", "workflow", spec->workflow, "ref", spec->ref, "ref_name",
+                               ref_name, "sha", spec->sha, "event_name", spec->event, "repository",
+                               repo, "actor", spec->actor, "head_ref", "", "base_ref", "", "inputs",
+                               spec->inputs ? spec->inputs : json_object(), "vars");
+    struct pipeline_expr_ctx ctx = {values, PIPELINE_STATUS_NONE, 0, PIPELINE_STATUS_NONE, NULL, 0};
+    struct pipeline_value v = PIPELINE_VALUE_INIT;
+    const struct pipeline_val *g = &wf->concurrency.group, *c = &wf->concurrency.cancel_in_progress;
+    int rc = 0;
+
+    free(repo);
+    *group = NULL;
+    *cip = 0;
+    if (!values)
+        return sw_err_set(err, SW_EINVAL, "concurrency: the run's values are not text");
+    if ((rc = pipeline_expr_template(g->s, strlen(g->s), NULL, &ctx, &v, NULL, err)) < 0)
+        goto out;
+    char *text = pipeline_value_to_string(&v, NULL);
+    pipeline_value_clear(&v);
+    if (*text && text_valid(text, 1024, 0))
+        *group = text;
+    else {
+        rc = sw_err_set(err, SW_EINVAL,
+                        "concurrency.group: '%s' is not a group name (a line of at most 1024 "
+                        "bytes)",
+                        text);
+        free(text);
+        goto out;
+    }
+    if (c->s && !c->expr)
+        *cip = c->b;
+    else if (c->s) {
+        if ((rc = pipeline_expr_template(c->s, strlen(c->s), NULL, &ctx, &v, NULL, err)) < 0)
+            goto out;
+        *cip = pipeline_value_truthy(&v);
+        pipeline_value_clear(&v);
+    }
+out:
+    if (rc < 0)
+        sw_err_prefix(err, "concurrency: ");
+    json_decref(values);
+    return rc;
+}
+
 static int workflow_run(int argc, char **argv, struct cli *cli)
 {
     const char *ref = NULL, *sha = NULL, *repo_opt = NULL, *unsupported = NULL;
@@ -398,12 +455,9 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
     spec.ref = ref_s;
     spec.sha = sha_s;
     spec.actor = xstrdup(sys_user());
-    if (wf->concurrency.group.s && !wf->concurrency.group.expr) {
-        spec.group = xstrdup(wf->concurrency.group.s);
-        spec.cancel_in_progress = wf->concurrency.cancel_in_progress.s &&
-                                  !wf->concurrency.cancel_in_progress.expr &&
-                                  wf->concurrency.cancel_in_progress.b;
-    }
+    if (wf->concurrency.group.s &&
+        (rc = concurrency_eval(wf, &spec, top, &spec.group, &spec.cancel_in_progress, &err)) < 0)
+        goto fail;
     if ((rc = cli_store(cli, CLI_STORE_WRITE, &err)) < 0)
         goto fail;
     if ((rc = pipeline_run_create(cli->store, &spec, &run, &err)) < 0)

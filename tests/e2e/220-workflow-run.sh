@@ -262,6 +262,33 @@ check "the runner ran the workflow file at the run's commit" test "$(json 'j["st
 sw runner --once
 check "runner --once with nothing queued exits 0" eval '[ "$rc" = 0 ] && ! grep -q running <<<"$errout"'
 
+# ---- concurrency groups written with expressions; SIGTERM cancels a --wait run ----------------
+cat > .github/workflows/conc.yml <<'EOF'
+name: conc
+on: push
+concurrency:
+  group: ${{ github.workflow }}-${{ github.ref }}
+  cancel-in-progress: ${{ github.ref == 'refs/heads/main' }}
+jobs:
+  j:
+    runs-on: ubuntu-latest
+    steps: [{run: 'true'}]
+EOF
+sw workflow run conc; c1=$(head -1 <<<"$out")
+sw workflow run conc; c2=$(head -1 <<<"$out")
+sw run view "$c1" --json
+check "a group from expressions: the pending run of the group is replaced by the new one" test "$(json 'j["status"]')" = cancelled
+sw run view "$c2" --json
+check "... which waits in the queue" test "$(json 'j["status"]')" = queued
+sw run cancel "$c2"
+"$SLIPWAY" workflow run slow --wait > "$T/term.out" 2>&1 &
+term_pid=$!; _pids+=("$term_pid")
+wait_for "the slow step started" 20 grep -q "^\[slow\] sleep 60" "$T/term.out"
+kill -TERM "$term_pid"
+wait "$term_pid"; term_rc=$?
+sw run view "$(head -1 "$T/term.out")" --json
+check "SIGTERM to workflow run --wait cancels the run: exit 1, cancelled" eval '[ "$term_rc" = 1 ] && [ "$(json "j[\"status\"]")" = cancelled ]'
+
 # ---- secrets.yml readable by others --------------------------------------------------------
 printf 'TOKEN: from-file\n' > .slipway/secrets.yml
 chmod 644 .slipway/secrets.yml
