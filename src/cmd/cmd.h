@@ -196,5 +196,12 @@ int cmd_run_execute(struct cli *cli, struct pipeline_run *claimed,
 /* From now on SIGINT and SIGTERM set the flag cmd_run_execute watches
  * (instead of ending the process at once). */
 void cmd_signals_cancel(void);
+/* Claims and runs queued runs (as `slipway runner`) until cmd_runner_stop
+ * or a signal seen by cmd_signals_cancel; once: at most one. Lines go to log
+ * (NULL: none). Returns EXIT_OK or EXIT_FAIL (the last run's). */
+int cmd_runner_loop(struct cli *cli, const char *name, const char *repo, unsigned jobs, int skip,
+                    int once, FILE *log);
+/* Asks cmd_runner_loop to stop, cancelling the run it runs (any thread). */
+void cmd_runner_stop(void);
 
 #endif

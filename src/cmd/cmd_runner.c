@@ -133,7 +133,6 @@ int cmd_runner(int argc, char **argv, struct cli *cli)
     };
     struct sw_err err = {0};
     char idbuf[40];
-    int rc, last = EXIT_OK;
 
     if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0)
         return CLI_EXIT(argc);
@@ -151,8 +150,22 @@ int cmd_runner(int argc, char **argv, struct cli *cli)
     const char *repo = repo_opt ? repo_opt : cli->project;
     int skip = unsupported && strcmp(unsupported, "skip") == 0;
     cmd_signals_cancel();
-    if (!cli->quiet)
-        cli_printf(stderr, "slipway runner %s: waiting for runs\n", name);
+    return cmd_runner_loop(cli, name, repo, (unsigned)jobs, skip, once, cli->quiet ? NULL : stderr);
+}
+
+void cmd_runner_stop(void)
+{
+    atomic_store(&stop_requested, 1);
+}
+
+int cmd_runner_loop(struct cli *cli, const char *name, const char *repo, unsigned jobs, int skip,
+                    int once, FILE *log)
+{
+    struct sw_err err = {0};
+    int rc, last = EXIT_OK;
+
+    if (log)
+        cli_printf(log, "slipway runner %s: waiting for runs\n", name);
     while (!atomic_load(&stop_requested)) {
         struct pipeline_run *r = NULL;
         struct pipeline_workflow *wf = NULL;
@@ -166,7 +179,8 @@ int cmd_runner(int argc, char **argv, struct cli *cli)
             continue;
         }
         if (rc < 0) {
-            cli_printf(stderr, "slipway runner %s: %s\n", name, err.msg);
+            if (log)
+                cli_printf(log, "slipway runner %s: %s\n", name, err.msg);
             last = EXIT_FAIL;
             if (once)
                 break;
@@ -174,20 +188,19 @@ int cmd_runner(int argc, char **argv, struct cli *cli)
             nanosleep(&ts, NULL);
             continue;
         }
-        if (!cli->quiet)
-            cli_printf(stderr, "slipway runner %s: running %s (%s)\n", name, r->id,
+        if (log)
+            cli_printf(log, "slipway runner %s: running %s (%s)\n", name, r->id,
                        r->workflow ? r->workflow : "");
         rc = workflow_at(repo, r, skip, &wf, &err);
         if (rc < 0) {
             struct sw_err e2 = {0};
             (void)pipeline_run_finish(cli->store, r, PIPELINE_CONCLUSION_FAILURE, err.msg, &e2);
         } else
-            rc = cmd_run_execute(cli, r, wf, repo, (unsigned)jobs, skip, cli->quiet ? NULL : stderr,
-                                 &err);
+            rc = cmd_run_execute(cli, r, wf, repo, jobs, skip, log, &err);
         if (rc < 0 && rc != PIPELINE_ELOAD)
             cli_printf(stderr, "slipway runner %s: %s: %s\n", name, r->id, err.msg);
-        else if (!cli->quiet)
-            cli_printf(stderr, "slipway runner %s: %s %s\n", name, r->id,
+        else if (log)
+            cli_printf(log, "slipway runner %s: %s %s\n", name, r->id,
                        pipeline_run_status_name(r->status));
         last = r->status == PIPELINE_RUN_SUCCEEDED ? EXIT_OK : EXIT_FAIL;
         pipeline_workflow_free(wf);

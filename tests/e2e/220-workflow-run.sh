@@ -289,6 +289,17 @@ wait "$term_pid"; term_rc=$?
 sw run view "$(head -1 "$T/term.out")" --json
 check "SIGTERM to workflow run --wait cancels the run: exit 1, cancelled" eval '[ "$term_rc" = 1 ] && [ "$(json "j[\"status\"]")" = cancelled ]'
 
+# ---- the runner inside slipway serve --------------------------------------------------------
+sw workflow run bad; srv_run=$(head -1 <<<"$out")
+spawn "$SLIPWAY" serve --runner 1 2> "$T/serve.err"
+serve_pid=$!
+run_failed() { "$SLIPWAY" run view "$srv_run" --json | grep -q '"status": "failed"'; }
+wait_for "serve --runner ran the queued run" 60 run_failed && ok "serve --runner claims and runs a queued run"
+check "... its log on serve's stderr" grep -q "^\[fails\] Job fails: failure" "$T/serve.err"
+kill -TERM "$serve_pid"
+serve_gone() { ! kill -0 "$serve_pid" 2>/dev/null; }
+wait_for "serve --runner stops on SIGTERM" 20 serve_gone && ok "serve --runner stops on SIGTERM"
+
 # ---- secrets.yml readable by others --------------------------------------------------------
 printf 'TOKEN: from-file\n' > .slipway/secrets.yml
 chmod 644 .slipway/secrets.yml
