@@ -542,6 +542,10 @@ static enum pipeline_step_outcome checkout(struct jobrun *jr, const struct pipel
     if (fs_mkdir_p(dir, &err) < 0)
         goto fail;
     const char *want = ref && *ref ? ref : rn->sha;
+    if (want[0] == '-' || strchr(want, '\n')) { /* never an option of git fetch */
+        sw_err_set(&err, SW_EINVAL, "actions/checkout: ref '%s' is not a ref", want);
+        goto fail;
+    }
     char dflag[32];
     snprintf(dflag, sizeof(dflag), "--depth=%ld", n);
     leg_say(jr->leg, &jr->masks, PIPELINE_LOG_OUTPUT, "Fetching %s of %s into %s", want, abs, dir);

@@ -300,6 +300,20 @@ kill -TERM "$serve_pid"
 serve_gone() { ! kill -0 "$serve_pid" 2>/dev/null; }
 wait_for "serve --runner stops on SIGTERM" 20 serve_gone && ok "serve --runner stops on SIGTERM"
 
+# ---- actions/checkout: with.ref never becomes an option of git ---------------------------------
+cat > .github/workflows/inj.yml <<'EOF'
+on: push
+jobs:
+  j:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+        with:
+          ref: --upload-pack=touch pwned
+EOF
+sw workflow run .github/workflows/inj.yml --wait
+check "a ref that looks like an option is refused, nothing runs" eval '[ "$rc" = 1 ] && grep -q "ref .--upload-pack=touch pwned. is not a ref" <<<"$out" && ! find "$T" -name pwned | grep -q .'
+
 # ---- secrets.yml readable by others --------------------------------------------------------
 printf 'TOKEN: from-file\n' > .slipway/secrets.yml
 chmod 644 .slipway/secrets.yml
