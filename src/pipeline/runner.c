@@ -833,6 +833,10 @@ static enum pipeline_conclusion leg_run(struct leg *l, json_t **outputs)
     env_to_json(&jr.env, values);
     jr.steps = json_object();
     json_object_set_new(values, "steps", jr.steps);
+    /* runner.temp is this leg's RUNNER_TEMP */
+    json_t *runner = json_object_get(values, "runner");
+    if (json_is_object(runner))
+        json_object_set_new(runner, "temp", json_string(jr.temp));
 
     for (size_t k = 0; k < job->n_steps; k++) {
         const struct pipeline_step *s = &job->steps[k];
@@ -845,6 +849,12 @@ static enum pipeline_conclusion leg_run(struct leg *l, json_t **outputs)
             eval_text(&s->name, values, jr_status(&jr), jr.workspace, &name, &err) < 0)
             name = step_default_name(s);
         char *clean = masked_name(&jr.masks, name);
+        /* job.status: the job's status so far, as a step sees it */
+        json_object_set_new(values, "job",
+                            json_pack("{s:s}", "status",
+                                      jr_status(&jr) == PIPELINE_STATUS_FAILURE     ? "failure"
+                                      : jr_status(&jr) == PIPELINE_STATUS_CANCELLED ? "cancelled"
+                                                                                    : "success"));
         leg_stream(l, (unsigned)(k + 1));
         if (s->skipped) {
             leg_say(l, &jr.masks, PIPELINE_LOG_WARNING, "skipped: %s",

@@ -134,6 +134,7 @@ static void test_dag_outputs_matrix_if(void **state)
                "        env: {C: step}\n"
                "        run: |\n"
                "          echo \"layers=$A $B $C\"\n"
+               "          test \"${{ runner.temp }}\" = \"$RUNNER_TEMP\" && echo temp-ok\n"
                "          echo 'legs=[1, 2]' >> \"$GITHUB_OUTPUT\"\n"
                "  test:\n"
                "    needs: setup\n"
@@ -161,6 +162,7 @@ static void test_dag_outputs_matrix_if(void **state)
                NULL);
     assert_int_equal(r->status, PIPELINE_RUN_SUCCEEDED);
     assert_non_null(strstr(f->log.data, "[setup] layers=wf job step\n"));
+    assert_non_null(strstr(f->log.data, "[setup] temp-ok\n"));
     assert_non_null(strstr(f->log.data, "[test (1)] leg 1 \n"));
     assert_non_null(strstr(f->log.data, "[test (2, x)] leg 2 x\n"));
     assert_non_null(strstr(f->log.data, "[always] never was skipped\n"));
@@ -196,7 +198,7 @@ static void test_failure_and_status_functions(void **state)
                                     "      - if: failure()\n"
                                     "        run: echo on-failure\n"
                                     "      - if: always()\n"
-                                    "        run: echo always\n"
+                                    "        run: echo \"always ${{ job.status }}\"\n"
                                     "  b:\n"
                                     "    needs: a\n"
                                     "    runs-on: ubuntu-latest\n"
@@ -220,6 +222,7 @@ static void test_failure_and_status_functions(void **state)
     assert_non_null(strstr(f->log.data, "[a] soft failure success\n"));
     assert_null(strstr(f->log.data, "skipped-after-failure\n"));
     assert_non_null(strstr(f->log.data, "[a] on-failure\n"));
+    assert_non_null(strstr(f->log.data, "[a] always failure\n"));
     assert_int_equal(job_named(r, "b")->conclusion, PIPELINE_CONCLUSION_SKIPPED);
     assert_int_equal(job_named(r, "c")->conclusion, PIPELINE_CONCLUSION_SUCCESS);
     assert_non_null(strstr(f->log.data, "[c] c ran\n"));
