@@ -28,7 +28,9 @@ static const struct command commands[] = {
     {"gc", cmd_gc, "delete releases and bodies nothing needs any more"},
     {"serve", cmd_serve, "serve every environment's live and preview slots"},
     {"expr", cmd_expr, "evaluate a GitHub Actions expression as the runner would"},
-    {"workflow", cmd_workflow, "check workflow files as the runner loads them"},
+    {"workflow", cmd_workflow, "check workflow files as the runner loads them, run them"},
+    {"run", cmd_run, "list, view and cancel workflow runs"},
+    {"runner", cmd_runner, "run queued workflow runs from the store"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(*commands))
 

@@ -178,5 +178,30 @@ int cmd_gc(int argc, char **argv, struct cli *cli);
 int cmd_serve(int argc, char **argv, struct cli *cli);
 int cmd_expr(int argc, char **argv, struct cli *cli);
 int cmd_workflow(int argc, char **argv, struct cli *cli);
+int cmd_run(int argc, char **argv, struct cli *cli);
+/* Follows run id until it ends, printing its log lines as they come (to f),
+ * and returns EXIT_OK when it succeeded, EXIT_FAIL otherwise (shared by
+ * `workflow run --wait` and `run watch`). */
+int cmd_run_follow(struct cli *cli, const char *id, FILE *f);
+int cmd_runner(int argc, char **argv, struct cli *cli);
+struct pipeline_run;
+struct pipeline_workflow;
+/* Runs a run claimed by this process to its end in workspaces under
+ * $TMPDIR/slipway-runs (removed after), the repository repo, the project's
+ * vars and secrets, printing each log line to echo as "[JOB] line" (NULL:
+ * silent). A SIGINT or SIGTERM seen by cmd_signals_cancel cancels it. */
+int cmd_run_execute(struct cli *cli, struct pipeline_run *claimed,
+                    const struct pipeline_workflow *wf, const char *repo, unsigned jobs,
+                    int unsupported_skip, FILE *echo, struct sw_err *err);
+/* From now on SIGINT and SIGTERM set the flag cmd_run_execute watches
+ * (instead of ending the process at once). */
+void cmd_signals_cancel(void);
+/* Claims and runs queued runs (as `slipway runner`) until cmd_runner_stop
+ * or a signal seen by cmd_signals_cancel; once: at most one. Lines go to log
+ * (NULL: none). Returns EXIT_OK or EXIT_FAIL (the last run's). */
+int cmd_runner_loop(struct cli *cli, const char *name, const char *repo, unsigned jobs, int skip,
+                    int once, FILE *log);
+/* Asks cmd_runner_loop to stop, cancelling the run it runs (any thread). */
+void cmd_runner_stop(void);
 
 #endif

@@ -36,7 +36,23 @@ static void log_line(void *arg, const char *line)
 /* Runs the edge until SIGTERM or SIGINT; SIGHUP reloads. This thread handles
  * the signals: they are blocked before the edge starts its threads, which
  * inherit the mask. */
-static int serve(struct cli *cli, const struct edge_opts *o, struct sw_err *err)
+struct serve_runner {
+    struct cli *cli;
+    unsigned jobs;
+};
+
+/* The runner of `serve --runner`: queued runs, one at a time, until SIGTERM. */
+static void *runner_thread(void *arg)
+{
+    struct serve_runner *sr = arg;
+    char name[40];
+    snprintf(name, sizeof(name), "serve-%ld", (long)getpid());
+    (void)cmd_runner_loop(sr->cli, name, sr->cli->project, sr->jobs, 0, 0, stderr);
+    return NULL;
+}
+
+static int serve(struct cli *cli, const struct edge_opts *o, unsigned runner_jobs,
+                 struct sw_err *err)
 {
     sigset_t set;
     sigemptyset(&set);
@@ -48,6 +64,9 @@ static int serve(struct cli *cli, const struct edge_opts *o, struct sw_err *err)
     int rc = edge_start(o, &e, err);
     if (rc)
         return rc;
+    struct serve_runner sr = {cli, runner_jobs};
+    pthread_t runner;
+    int running = runner_jobs && pthread_create(&runner, NULL, runner_thread, &sr) == 0;
     if (!cli->quiet)
         cli_printf(stderr, "slipway serve: ready (project %s, store %s)\n", cli->project,
                    store_url(cli->store));
@@ -66,6 +85,11 @@ static int serve(struct cli *cli, const struct edge_opts *o, struct sw_err *err)
             break;
         }
     }
+    if (running) {
+        /* the run it runs is cancelled, its steps stopped, its record ended */
+        cmd_runner_stop();
+        pthread_join(runner, NULL);
+    }
     edge_stop(e);
     return 0;
 }
@@ -73,6 +97,7 @@ static int serve(struct cli *cli, const struct edge_opts *o, struct sw_err *err)
 int cmd_serve(int argc, char **argv, struct cli *cli)
 {
     struct edge_opts o;
+    int runner_jobs = 0;
     edge_opts_init(&o);
     const struct cli_option opts[] = {
         OPT_STRING(0, "admin", &o.admin, "ADDR",
@@ -92,6 +117,8 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
         OPT_SIZE(0, "cache-max", &o.cache_max, "SIZE", 1,
                  "bound of the local cache of bodies over 64 KiB, such as 512M\n"
                  "or 10G (default 10G); a release needing more is not loaded"),
+        OPT_INT(0, "runner", &runner_jobs, "N", 0, 64,
+                "also run queued workflow runs, N jobs at once (default 0: no runner)"),
         OPT_END(),
     };
     if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0)
@@ -108,7 +135,7 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
     o.cache_dir = cache;
     o.store = cli->store;
     o.log = log_line;
-    rc = serve(cli, &o, &err);
+    rc = serve(cli, &o, (unsigned)runner_jobs, &err);
     free(envs);
     free(cache);
     return rc ? cli_fail(&err) : EXIT_OK;

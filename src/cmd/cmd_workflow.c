@@ -4,9 +4,14 @@
 #include "cmd/cmd.h"
 #include "pipeline/pipeline.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 struct subcommand {
     const char *name;
@@ -16,9 +21,11 @@ struct subcommand {
 };
 
 static int workflow_check(int argc, char **argv, struct cli *cli);
+static int workflow_run(int argc, char **argv, struct cli *cli);
 
 static const struct subcommand subcommands[] = {
     {"check", "workflow check", workflow_check, "validate workflow files as the runner loads them"},
+    {"run", "workflow run", workflow_run, "queue a run of a workflow (and run it with --wait)"},
 };
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))
 
@@ -150,6 +157,390 @@ static int workflow_check(int argc, char **argv, struct cli *cli)
     }
     free(o.changed.v);
     return failed ? EXIT_FAIL : EXIT_OK;
+}
+
+/* ---- run ------------------------------------------------------------------------------------ */
+
+static const struct cli_usage run_usage = {
+    .usage =
+        "slipway workflow run WORKFLOW [--ref REF] [--sha SHA] [-f KEY=VALUE]... [--repo DIR]\n"
+        "                            [--wait] [--jobs N] [--unsupported skip]",
+    .about = "Queues a run of WORKFLOW, a workflow's name or file name under\n"
+             ".github/workflows/ of the repository, or the path of any workflow file,\n"
+             "against the git repository around the project (or --repo DIR) at --sha,\n"
+             "else at --ref, else at HEAD, and prints the run's id (--json: {\"id\": ...}).\n"
+             "With -f the run is a workflow_dispatch with those inputs, else a push of REF.\n"
+             "With --wait it also claims the run, as a runner does, and runs it in this\n"
+             "process (or follows the runner that claimed it first), printing the log as\n"
+             "it goes; the exit status is then 0 only when the run succeeded.\n",
+    .min_args = 1,
+    .max_args = 1,
+};
+
+/* Runs git in repo and returns its first line of output (caller frees), or NULL. */
+static char *git_line(const char *repo, const char *const *args)
+{
+    const char *argv[12] = {"git", "-C", repo};
+    size_t n = 3;
+    for (; args[n - 3] && n < 11; n++)
+        argv[n] = args[n - 3];
+    argv[n] = NULL;
+    struct proc_opts po = {.argv = argv, .max_output = 1 << 16};
+    struct proc_result pr = {0};
+    struct sw_err err = {0};
+    char *line = NULL;
+    if (proc_run(&po, &pr, &err) == 0 && pr.exited && pr.exit_code == 0)
+        line = xstrndup(pr.out, strcspn(pr.out, "\n"));
+    proc_result_free(&pr);
+    return line;
+}
+
+/* The workflow file named by what: a path, else a file or a `name:` under
+ * .github/workflows/ of repo. */
+static char *workflow_find(const char *repo, const char *what, struct sw_err *err)
+{
+    struct stat sb;
+    char *dir = NULL, *path = NULL;
+
+    if (stat(what, &sb) == 0 && S_ISREG(sb.st_mode))
+        return xstrdup(what);
+    dir = path_join(repo, ".github/workflows");
+    const char *ext[] = {"", ".yml", ".yaml"};
+    for (size_t i = 0; i < 3 && !strchr(what, '/'); i++) {
+        char *name = xasprintf("%s%s", what, ext[i]);
+        path = path_join(dir, name);
+        free(name);
+        if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
+            goto out;
+        free(path);
+        path = NULL;
+    }
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && !path && (e = readdir(d))) {
+        if (!str_ends_with(e->d_name, ".yml") && !str_ends_with(e->d_name, ".yaml"))
+            continue;
+        char *p = path_join(dir, e->d_name);
+        struct pipeline_workflow *wf = NULL;
+        struct sw_err e2 = {0};
+        (void)pipeline_workflow_load(p, NULL, &wf, &e2);
+        if (wf && wf->name.s && strcmp(wf->name.s, what) == 0)
+            path = p;
+        else
+            free(p);
+        pipeline_workflow_free(wf);
+    }
+    if (d)
+        closedir(d);
+    if (!path)
+        sw_err_set(err, SW_ENOTFOUND,
+                   "no workflow '%s': not a file, nor a workflow's file or name under %s", what,
+                   dir);
+out:
+    free(dir);
+    return path;
+}
+
+/* inputs from -f KEY=VALUE, typed as the workflow declares them. */
+static int inputs_parse(const struct pipeline_workflow *wf, const struct cli_list *f, json_t **out,
+                        struct sw_err *err)
+{
+    json_t *in = json_object();
+    for (size_t i = 0; i < f->n; i++) {
+        const char *eq = strchr(f->v[i], '=');
+        if (!eq || eq == f->v[i]) {
+            json_decref(in);
+            return sw_err_set(err, SW_EINVAL, "-f: expected KEY=VALUE, got '%s'", f->v[i]);
+        }
+        char *k = xstrndup(f->v[i], (size_t)(eq - f->v[i]));
+        const struct pipeline_input *def = NULL;
+        for (size_t j = 0; j < wf->on.n_dispatch_inputs; j++)
+            if (strcmp(wf->on.dispatch_inputs[j].name, k) == 0)
+                def = &wf->on.dispatch_inputs[j];
+        if (!def || !utf8_valid(eq + 1, 0)) {
+            sw_err_set(err, SW_EINVAL, "-f %s: the workflow has no such workflow_dispatch input",
+                       k);
+            free(k);
+            json_decref(in);
+            return SW_EINVAL;
+        }
+        json_t *v;
+        if (def->type == PIPELINE_INPUT_BOOLEAN) {
+            if (strcmp(eq + 1, "true") && strcmp(eq + 1, "false")) {
+                sw_err_set(err, SW_EINVAL, "-f %s: expected true or false", k);
+                free(k);
+                json_decref(in);
+                return SW_EINVAL;
+            }
+            v = json_boolean(strcmp(eq + 1, "true") == 0);
+        } else if (def->type == PIPELINE_INPUT_NUMBER) {
+            char *end;
+            double d = strtod(eq + 1, &end);
+            if (!eq[1] || *end) {
+                sw_err_set(err, SW_EINVAL, "-f %s: expected a number", k);
+                free(k);
+                json_decref(in);
+                return SW_EINVAL;
+            }
+            v = json_real(d);
+        } else
+            v = json_string(eq + 1);
+        json_object_set_new(in, k, v);
+        free(k);
+    }
+    *out = in;
+    return 0;
+}
+
+/* The workflow's concurrency group and cancel-in-progress, evaluated as
+ * GitHub does when the run is queued: with github (what is known before the
+ * run: workflow, ref, sha, event, repository, actor) and inputs. */
+static int concurrency_eval(const struct pipeline_workflow *wf, const struct pipeline_run *spec,
+                            const char *top, char **group, int *cip, struct sw_err *err)
+{
+    const char *base = strrchr(top, '/') ? strrchr(top, '/') + 1 : top;
+    const char *ref_name = spec->ref;
+    if (str_starts_with(ref_name, "refs/heads/"))
+        ref_name += 11;
+    else if (str_starts_with(ref_name, "refs/tags/"))
+        ref_name += 10;
+    char *repo = xasprintf("local/%s", base);
+    json_t *values = json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}, s:o, s:{}}",
+                               "github", "workflow", spec->workflow, "ref", spec->ref, "ref_name",
+                               ref_name, "sha", spec->sha, "event_name", spec->event, "repository",
+                               repo, "actor", spec->actor, "head_ref", "", "base_ref", "", "inputs",
+                               spec->inputs ? spec->inputs : json_object(), "vars");
+    struct pipeline_expr_ctx ctx = {values, PIPELINE_STATUS_NONE, 0, PIPELINE_STATUS_NONE, NULL, 0};
+    struct pipeline_value v = PIPELINE_VALUE_INIT;
+    const struct pipeline_val *g = &wf->concurrency.group, *c = &wf->concurrency.cancel_in_progress;
+    int rc = 0;
+
+    free(repo);
+    *group = NULL;
+    *cip = 0;
+    if (!values)
+        return sw_err_set(err, SW_EINVAL, "concurrency: the run's values are not text");
+    if ((rc = pipeline_expr_template(g->s, strlen(g->s), NULL, &ctx, &v, NULL, err)) < 0)
+        goto out;
+    char *text = pipeline_value_to_string(&v, NULL);
+    pipeline_value_clear(&v);
+    if (*text && text_valid(text, 1024, 0))
+        *group = text;
+    else {
+        rc = sw_err_set(err, SW_EINVAL,
+                        "concurrency.group: '%s' is not a group name (a line of at most 1024 "
+                        "bytes)",
+                        text);
+        free(text);
+        goto out;
+    }
+    if (c->s && !c->expr)
+        *cip = c->b;
+    else if (c->s) {
+        if ((rc = pipeline_expr_template(c->s, strlen(c->s), NULL, &ctx, &v, NULL, err)) < 0)
+            goto out;
+        *cip = pipeline_value_truthy(&v);
+        pipeline_value_clear(&v);
+    }
+out:
+    if (rc < 0)
+        sw_err_prefix(err, "concurrency: ");
+    json_decref(values);
+    return rc;
+}
+
+static int workflow_run(int argc, char **argv, struct cli *cli)
+{
+    const char *ref = NULL, *sha = NULL, *repo_opt = NULL, *unsupported = NULL;
+    struct cli_list inputs = {NULL, 0};
+    int wait = 0, jobs = 1;
+    const struct cli_option opts[] = {
+        OPT_STRING(0, "ref", &ref, "REF", "the ref the run is for (default: the branch at HEAD)"),
+        OPT_STRING(0, "sha", &sha, "SHA", "the commit to run (default: REF's, else HEAD)"),
+        OPT_LIST('f', "field", &inputs, "KEY=VALUE", "a workflow_dispatch input (repeatable)"),
+        OPT_STRING(0, "repo", &repo_opt, "DIR", "the git repository (default: around the project)"),
+        OPT_BOOL(0, "wait", &wait, "run it here (or follow it) until it ends"),
+        OPT_INT(0, "jobs", &jobs, "N", 1, 64, "with --wait: jobs run at once (default 1)"),
+        OPT_STRING(0, "unsupported", &unsupported, "MODE",
+                   "skip: skip steps and jobs slipway cannot run (default: error)"),
+        OPT_END(),
+    };
+    struct sw_err err = {0};
+    struct pipeline_workflow *wf = NULL;
+    struct pipeline_run spec = {0}, *run = NULL;
+    struct pipeline_load_opts lo = {0};
+    char *repo = NULL, *file = NULL, *top = NULL, *ref_s = NULL, *sha_s = NULL, *work = NULL;
+    int rc;
+
+    if ((argc = cli_parse_options(cli, &run_usage, opts, argc, argv)) < 0) {
+        free(inputs.v);
+        return CLI_EXIT(argc);
+    }
+    if (unsupported && strcmp(unsupported, "skip") != 0 && strcmp(unsupported, "error") != 0) {
+        free(inputs.v);
+        return cli_usage_error(cli, "--unsupported: expected skip or error, got '%s'", unsupported);
+    }
+    if (ref && !((str_starts_with(ref, "refs/heads/") && ref[11]) ||
+                 (str_starts_with(ref, "refs/tags/") && ref[10]))) {
+        free(inputs.v);
+        return cli_usage_error(cli, "--ref: expected refs/heads/BRANCH or refs/tags/TAG, got '%s'",
+                               ref);
+    }
+    if (sha && !((strlen(sha) == 40 || strlen(sha) == 64) && hex_lower_valid(sha, strlen(sha)))) {
+        free(inputs.v);
+        return cli_usage_error(cli, "--sha: expected 40 or 64 lowercase hex digits, got '%s'", sha);
+    }
+    if (unsupported && strcmp(unsupported, "skip") == 0)
+        lo.flags |= PIPELINE_LOAD_SKIP_UNSUPPORTED;
+    if ((rc = cli_project(cli, &err)) < 0)
+        goto fail;
+    repo = xstrdup(repo_opt ? repo_opt : cli->project);
+    const char *toplevel[] = {"rev-parse", "--show-toplevel", NULL};
+    if (!(top = git_line(repo, toplevel))) {
+        rc = sw_err_set(&err, SW_EINVAL, "%s is not in a git repository; give --repo DIR", repo);
+        goto fail;
+    }
+    if (!(file = workflow_find(top, argv[0], &err))) {
+        rc = err.code;
+        goto fail;
+    }
+    rc = pipeline_workflow_load(file, &lo, &wf, &err);
+    if (rc < 0) {
+        for (size_t i = 0; wf && i + 1 < wf->n_errors; i++)
+            cli_printf(stderr, "%s\n", wf->errors[i + 1].text);
+        goto fail;
+    }
+    if (ref)
+        ref_s = xstrdup(ref);
+    else {
+        const char *sym[] = {"symbolic-ref", "-q", "HEAD", NULL};
+        ref_s = git_line(top, sym);
+        if (!ref_s)
+            ref_s = xstrdup("refs/heads/main");
+    }
+    if (sha)
+        sha_s = xstrdup(sha);
+    else {
+        char *what = xasprintf("%s^{commit}", ref ? ref : "HEAD");
+        const char *rp[] = {"rev-parse", "--verify", "-q", what, NULL};
+        sha_s = git_line(top, rp);
+        free(what);
+        if (!sha_s) {
+            rc = sw_err_set(&err, SW_ENOTFOUND, "%s: no commit for %s", top, ref ? ref : "HEAD");
+            goto fail;
+        }
+    }
+    if (inputs.n && (rc = inputs_parse(wf, &inputs, &spec.inputs, &err)) < 0)
+        goto fail;
+    /* the record names the file relative to the repository when it is inside */
+    char *abs = realpath(file, NULL);
+    const char *rel = abs && str_starts_with(abs, top) && abs[strlen(top)] == '/'
+                          ? abs + strlen(top) + 1
+                          : (strrchr(file, '/') ? strrchr(file, '/') + 1 : file);
+    spec.workflow_file = xstrdup(rel);
+    free(abs);
+    if (wf->name.s && !wf->name.expr && text_valid(wf->name.s, 1024, 0))
+        spec.workflow = xstrdup(wf->name.s);
+    else {
+        const char *b = strrchr(spec.workflow_file, '/') ? strrchr(spec.workflow_file, '/') + 1
+                                                         : spec.workflow_file;
+        size_t n = strlen(b);
+        if (str_ends_with(b, ".yml"))
+            n -= 4;
+        else if (str_ends_with(b, ".yaml"))
+            n -= 5;
+        spec.workflow = xstrndup(b, n);
+    }
+    spec.event = xstrdup(inputs.n ? "workflow_dispatch" : "push");
+    spec.ref = ref_s;
+    spec.sha = sha_s;
+    spec.actor = xstrdup(sys_user());
+    if (wf->concurrency.group.s &&
+        (rc = concurrency_eval(wf, &spec, top, &spec.group, &spec.cancel_in_progress, &err)) < 0)
+        goto fail;
+    if ((rc = cli_store(cli, CLI_STORE_WRITE, &err)) < 0)
+        goto fail;
+    if ((rc = pipeline_run_create(cli->store, &spec, &run, &err)) < 0)
+        goto fail;
+    if (cli->json && !wait)
+        cli_print_json(json_pack("{s:s}", "id", run->id));
+    else
+        cli_printf(stdout, "%s\n", run->id);
+    fflush(stdout);
+    if (!wait) {
+        rc = 0;
+        goto out;
+    }
+    /* --wait: claim it as a runner would, or follow whoever did */
+    char runner_id[40];
+    snprintf(runner_id, sizeof(runner_id), "cli-%ld", (long)getpid());
+    struct pipeline_run *claimed = NULL;
+    for (;;) {
+        rc = pipeline_run_claim(cli->store, run->id, runner_id, 0, &claimed, &err);
+        if (rc != PIPELINE_EWAITING)
+            break;
+        struct timespec ts = {0, 500 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        err = (struct sw_err){0};
+    }
+    if (rc == PIPELINE_ECLAIMED) {
+        rc = cmd_run_follow(cli, run->id, stdout);
+        goto out_code;
+    }
+    if (rc < 0)
+        goto fail;
+    cmd_signals_cancel();
+    rc = cmd_run_execute(cli, claimed, wf, top, (unsigned)jobs,
+                         lo.flags & PIPELINE_LOAD_SKIP_UNSUPPORTED, cli->json ? stderr : stdout,
+                         &err);
+    if (rc < 0) {
+        pipeline_run_free(claimed);
+        goto fail;
+    }
+    if (cli->json)
+        cli_print_json(pipeline_run_json(claimed, 1));
+    else
+        cli_printf(stdout, "run %s %s\n", claimed->id, pipeline_run_status_name(claimed->status));
+    rc = claimed->status == PIPELINE_RUN_SUCCEEDED ? EXIT_OK : EXIT_FAIL;
+    pipeline_run_free(claimed);
+    goto out_code;
+fail:
+    free(inputs.v);
+    free(repo);
+    free(top);
+    free(file);
+    free(work);
+    pipeline_workflow_free(wf);
+    pipeline_run_free(run);
+    spec.ref = spec.sha = NULL;
+    free(ref_s);
+    free(sha_s);
+    free(spec.workflow);
+    free(spec.workflow_file);
+    free(spec.event);
+    free(spec.actor);
+    free(spec.group);
+    json_decref(spec.inputs);
+    return cli_fail(&err);
+out:
+    rc = EXIT_OK;
+out_code:
+    free(inputs.v);
+    free(repo);
+    free(top);
+    free(file);
+    free(work);
+    pipeline_workflow_free(wf);
+    pipeline_run_free(run);
+    free(ref_s);
+    free(sha_s);
+    free(spec.workflow);
+    free(spec.workflow_file);
+    free(spec.event);
+    free(spec.actor);
+    free(spec.group);
+    json_decref(spec.inputs);
+    return rc;
 }
 
 /* ---- dispatch ----------------------------------------------------------------------------- */

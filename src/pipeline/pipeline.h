@@ -1078,4 +1078,49 @@ int pipeline_step_file_parse(const char *text, size_t len, pipeline_step_pair_fn
 void pipeline_step_mask(const struct pipeline_step_list *masks, const char *text, size_t len,
                         struct buf *out);
 
+/* ---- runner ------------------------------------------------------------------------- */
+
+/* Running a claimed run of a loaded workflow (runner.c; docs/pipelines.md,
+ * "Running workflows"): jobs as a DAG of their needs, at most `jobs` legs at
+ * once, each matrix leg a job of its own in its own workspace; `if:`,
+ * continue-on-error, timeouts, env layering, outputs and the contexts as
+ * GitHub's runner evaluates them. Statuses, conclusions, outputs and steps go
+ * into the run record (pipeline_run_update), every line into the run's log,
+ * masked and time-stamped; the lease is extended while the run runs and a
+ * cancel request (pipeline_run_cancel) stops it. */
+
+/* One log line as it is written (the run's log has it too): job is the index
+ * of the leg in the run's jobs, job_name its name, line without '\n'. Called
+ * from the legs' threads, one call at a time. */
+typedef void pipeline_runner_echo_fn(void *ctx, size_t job, const char *job_name, const char *line,
+                                     size_t len);
+
+struct pipeline_runner_opts {
+    const char *repo;          /* the git repository actions/checkout reads (a local path) */
+    const char *project;       /* holds .slipway/vars.yml and .slipway/secrets.yml; NULL: none */
+    const char *work_dir;      /* job workspaces are made under it (must exist) */
+    const char *const *labels; /* NULL-terminated runner labels; NULL: self-hosted, linux,
+                                  the architecture (x64, arm64...), ubuntu-latest */
+    const char *runner_name;   /* RUNNER_NAME; NULL: "slipway" */
+    unsigned jobs;             /* legs run at once; 0: 1 */
+    int unsupported_skip;      /* steps slipway cannot run are skipped with a warning */
+    const _Atomic int *cancel; /* optional: set non-zero to cancel the run */
+    pipeline_runner_echo_fn *echo; /* optional */
+    void *echo_ctx;
+};
+
+/* Runs run (claimed by the caller, status running) of wf to its end and ends
+ * it with pipeline_run_finish; run is replaced by the record as written.
+ * Returns 0 when the run was run (whatever its conclusion: see
+ * run->conclusion), PIPELINE_ELOST when the claim was lost, or another code
+ * when the run could not start (the run is then marked failed with the reason
+ * when possible). Secrets: .slipway/secrets.yml (refused when readable by
+ * others) and SLIPWAY_SECRET_NAME variables of this process. */
+int pipeline_runner_run(struct store *st, struct pipeline_run *run,
+                        const struct pipeline_workflow *wf, const struct pipeline_runner_opts *o,
+                        struct sw_err *err);
+/* The name GitHub gives a matrix leg: "NAME (v1, v2)" from the leg's values in
+ * order (caller frees). */
+char *pipeline_runner_leg_name(const char *name, const json_t *leg);
+
 #endif

@@ -1,0 +1,212 @@
+/* slipway runner: claims queued runs from the store and runs them, one at a
+ * time, each with up to --jobs jobs at once; and the execution of a claimed
+ * run shared with `workflow run --wait`. */
+#include "cmd/cmd.h"
+#include "pipeline/pipeline.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Atomic int stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&stop_requested, 1);
+}
+
+void cmd_signals_cancel(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    /* no SA_RESTART: a sleeping runner wakes up to stop */
+    (void)sigaction(SIGINT, &sa, NULL);
+    (void)sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Prints a runner's log line as "[job] line". */
+static void echo_line(void *ctx, size_t job, const char *name, const char *line, size_t len)
+{
+    FILE *f = ctx;
+    char *copy = xstrndup(line, len);
+    cli_printf(f, "[%s] %s\n", name, copy);
+    fflush(f);
+    free(copy);
+}
+
+int cmd_run_execute(struct cli *cli, struct pipeline_run *claimed,
+                    const struct pipeline_workflow *wf, const char *repo, unsigned jobs,
+                    int unsupported_skip, FILE *echo, struct sw_err *err)
+{
+    const char *tmp = getenv("TMPDIR");
+    char *work = path_join(tmp && *tmp ? tmp : "/tmp", "slipway-runs");
+    struct pipeline_runner_opts ro = {0};
+    int rc;
+
+    if ((rc = fs_mkdir_p(work, err)) < 0) {
+        struct sw_err e2 = {0};
+        (void)pipeline_run_finish(cli->store, claimed, PIPELINE_CONCLUSION_FAILURE, err->msg, &e2);
+        free(work);
+        return rc;
+    }
+    ro.repo = repo;
+    ro.project = cli->project;
+    ro.work_dir = work;
+    ro.jobs = jobs;
+    ro.unsupported_skip = unsupported_skip;
+    ro.cancel = &stop_requested;
+    ro.echo = echo ? echo_line : NULL;
+    ro.echo_ctx = echo;
+    rc = pipeline_runner_run(cli->store, claimed, wf, &ro, err);
+    /* the run's workspaces are its own: gone once it ended */
+    char *rundir = path_join(work, claimed->id);
+    const char *rm[] = {"rm", "-rf", "--", rundir, NULL};
+    struct proc_opts po = {.argv = rm};
+    struct proc_result pr = {0};
+    struct sw_err e2 = {0};
+    if (proc_run(&po, &pr, &e2) == 0)
+        proc_result_free(&pr);
+    free(rundir);
+    free(work);
+    return rc;
+}
+
+/* ---- slipway runner ----------------------------------------------------------------------------
+ */
+
+static const struct cli_usage usage = {
+    .usage = "slipway runner [--name ID] [--jobs N] [--once] [--repo DIR] [--unsupported skip]",
+    .about = "Claims queued runs from the store by compare-and-swap, so several runners\n"
+             "on one store never run a run twice, and runs each to its end: its workflow\n"
+             "file as it is at the run's commit in the git repository around the project\n"
+             "(or --repo DIR). Runs whose runner stopped are marked failed on the way.\n"
+             "With --once it runs at most one run and exits (0 when it succeeded or none\n"
+             "was queued); otherwise it waits for runs until SIGINT or SIGTERM, which\n"
+             "cancels the run it is running.\n",
+    .min_args = 0,
+    .max_args = 0,
+};
+
+/* The workflow file of run r at its commit. */
+static int workflow_at(const char *repo, const struct pipeline_run *r, int skip,
+                       struct pipeline_workflow **wf, struct sw_err *err)
+{
+    char *spec = xasprintf("%s:%s", r->sha, r->workflow_file ? r->workflow_file : "");
+    const char *argv[] = {"git", "-C", repo, "show", spec, NULL};
+    struct proc_opts po = {.argv = argv, .max_output = PIPELINE_WF_MAX_BYTES + 1};
+    struct proc_result pr = {0};
+    struct pipeline_load_opts lo = {skip ? PIPELINE_LOAD_SKIP_UNSUPPORTED : 0};
+    int rc = proc_run(&po, &pr, err);
+
+    if (rc == 0 && !(pr.exited && pr.exit_code == 0))
+        rc = sw_err_set(err, SW_ENOTFOUND, "%s is not in %s at %s", r->workflow_file, repo, r->sha);
+    else if (rc == 0 && pr.out_truncated)
+        rc = sw_err_set(err, SW_EINVAL, "%s: larger than %d bytes", r->workflow_file,
+                        PIPELINE_WF_MAX_BYTES);
+    else if (rc == 0)
+        rc = pipeline_workflow_parse(pr.out, pr.out_len, r->workflow_file, &lo, wf, err);
+    proc_result_free(&pr);
+    free(spec);
+    return rc;
+}
+
+int cmd_runner(int argc, char **argv, struct cli *cli)
+{
+    const char *name = NULL, *repo_opt = NULL, *unsupported = NULL;
+    int jobs = 1, once = 0;
+    const struct cli_option opts[] = {
+        OPT_STRING(0, "name", &name, "ID", "this runner's id (default: runner-PID)"),
+        OPT_INT(0, "jobs", &jobs, "N", 1, 64, "jobs run at once (default 1)"),
+        OPT_BOOL(0, "once", &once, "run at most one run, then exit"),
+        OPT_STRING(0, "repo", &repo_opt, "DIR", "the git repository (default: around the project)"),
+        OPT_STRING(0, "unsupported", &unsupported, "MODE",
+                   "skip: skip steps and jobs slipway cannot run (default: error)"),
+        OPT_END(),
+    };
+    struct sw_err err = {0};
+    char idbuf[40];
+
+    if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0)
+        return CLI_EXIT(argc);
+    if (unsupported && strcmp(unsupported, "skip") != 0 && strcmp(unsupported, "error") != 0)
+        return cli_usage_error(cli, "--unsupported: expected skip or error, got '%s'", unsupported);
+    if (!name) {
+        snprintf(idbuf, sizeof(idbuf), "runner-%ld", (long)getpid());
+        name = idbuf;
+    }
+    if (!pipeline_runner_id_valid(name))
+        return cli_usage_error(cli, "--name: expected [A-Za-z0-9][A-Za-z0-9._-]{0,63}, got '%s'",
+                               name);
+    if (cli_project(cli, &err) < 0 || cli_store(cli, CLI_STORE_WRITE, &err) < 0)
+        return cli_fail(&err);
+    const char *repo = repo_opt ? repo_opt : cli->project;
+    int skip = unsupported && strcmp(unsupported, "skip") == 0;
+    cmd_signals_cancel();
+    return cmd_runner_loop(cli, name, repo, (unsigned)jobs, skip, once, cli->quiet ? NULL : stderr);
+}
+
+void cmd_runner_stop(void)
+{
+    atomic_store(&stop_requested, 1);
+}
+
+int cmd_runner_loop(struct cli *cli, const char *name, const char *repo, unsigned jobs, int skip,
+                    int once, FILE *log)
+{
+    struct sw_err err = {0};
+    int rc, last = EXIT_OK;
+
+    if (log)
+        cli_printf(log, "slipway runner %s: waiting for runs\n", name);
+    while (!atomic_load(&stop_requested)) {
+        struct pipeline_run *r = NULL;
+        struct pipeline_workflow *wf = NULL;
+        err = (struct sw_err){0};
+        rc = pipeline_run_claim_next(cli->store, name, 0, &r, &err);
+        if (rc == SW_ENOTFOUND) {
+            if (once)
+                break;
+            struct timespec ts = {1, 0};
+            nanosleep(&ts, NULL); /* EINTR: the loop looks at the flag */
+            continue;
+        }
+        if (rc < 0) {
+            if (log)
+                cli_printf(log, "slipway runner %s: %s\n", name, err.msg);
+            last = EXIT_FAIL;
+            if (once)
+                break;
+            struct timespec ts = {1, 0};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        if (log)
+            cli_printf(log, "slipway runner %s: running %s (%s)\n", name, r->id,
+                       r->workflow ? r->workflow : "");
+        rc = workflow_at(repo, r, skip, &wf, &err);
+        if (rc < 0) {
+            struct sw_err e2 = {0};
+            (void)pipeline_run_finish(cli->store, r, PIPELINE_CONCLUSION_FAILURE, err.msg, &e2);
+        } else
+            rc = cmd_run_execute(cli, r, wf, repo, jobs, skip, log, &err);
+        if (rc < 0 && rc != PIPELINE_ELOAD)
+            cli_printf(stderr, "slipway runner %s: %s: %s\n", name, r->id, err.msg);
+        else if (log)
+            cli_printf(log, "slipway runner %s: %s %s\n", name, r->id,
+                       pipeline_run_status_name(r->status));
+        last = r->status == PIPELINE_RUN_SUCCEEDED ? EXIT_OK : EXIT_FAIL;
+        pipeline_workflow_free(wf);
+        pipeline_run_free(r);
+        if (once)
+            break;
+    }
+    return last;
+}

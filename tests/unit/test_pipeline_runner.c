@@ -1,0 +1,378 @@
+/* Unit tests for the job runner (src/pipeline/runner.c) on an fs store, no
+ * repository: matrix legs' names, job if: and skipped needs, status functions
+ * after a failure, continue-on-error, outputs through needs, a dynamic matrix,
+ * runs-on against the labels, defaults and env layering, timeouts, the record
+ * and the run's conclusion. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "pipeline/pipeline.h"
+#include "store/store.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct fixture {
+    char dir[64];
+    char *work;
+    struct store *st;
+    struct buf log; /* every echoed line, "[JOB] line\n" */
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = xcalloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/sw-runner-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    char *data = path_join(f->dir, "data");
+    f->work = path_join(f->dir, "work");
+    if (mkdir(data, 0700) || mkdir(f->work, 0700) || store_open(data, &f->st, NULL))
+        return -1;
+    free(data);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    store_free(f->st);
+    char *cmd = xasprintf("rm -rf %s", f->dir);
+    int rc = system(cmd);
+    free(cmd);
+    free(f->work);
+    buf_free(&f->log);
+    free(f);
+    return rc;
+}
+
+static void echo(void *ctx, size_t job, const char *name, const char *line, size_t len)
+{
+    struct fixture *f = ctx;
+    buf_addf(&f->log, "[%s] ", name);
+    buf_add(&f->log, line, len);
+    buf_add(&f->log, "\n", 1);
+}
+
+/* Runs the workflow text to its end; returns the record as written. */
+static struct pipeline_run *run_wf(struct fixture *f, const char *yaml, const char *const *labels)
+{
+    struct pipeline_workflow *wf = NULL;
+    struct pipeline_run spec = {0}, *created = NULL, *claimed = NULL;
+    struct sw_err err = {0};
+    struct pipeline_runner_opts o = {0};
+
+    assert_int_equal(pipeline_workflow_parse(yaml, strlen(yaml), "wf.yml", NULL, &wf, &err), 0);
+    spec.workflow = "wf";
+    spec.workflow_file = ".github/workflows/wf.yml";
+    spec.event = "push";
+    spec.ref = "refs/heads/main";
+    spec.sha = "0123456789abcdef0123456789abcdef01234567";
+    spec.actor = "alice";
+    assert_int_equal(pipeline_run_create(f->st, &spec, &created, &err), 0);
+    assert_int_equal(pipeline_run_claim(f->st, created->id, "test-runner", 0, &claimed, &err), 0);
+    o.work_dir = f->work;
+    o.labels = labels;
+    o.jobs = 2;
+    o.echo = echo;
+    o.echo_ctx = f;
+    buf_reset(&f->log);
+    assert_int_equal(pipeline_runner_run(f->st, claimed, wf, &o, &err), 0);
+    buf_add(&f->log, "", 1);
+    pipeline_run_free(created);
+    pipeline_workflow_free(wf);
+    return claimed;
+}
+
+static const struct pipeline_run_job *job_named(const struct pipeline_run *r, const char *name)
+{
+    for (size_t i = 0; i < r->njobs; i++)
+        if (strcmp(r->jobs[i].name, name) == 0)
+            return &r->jobs[i];
+    fail_msg("no job named %s", name);
+    return NULL;
+}
+
+static void test_leg_name(void **state)
+{
+    (void)state;
+    json_t *leg = json_pack("{s:i, s:s, s:b, s:f}", "n", 1, "os", "a", "x", 1, "v", 1.5);
+    char *s = pipeline_runner_leg_name("test", leg);
+    assert_string_equal(s, "test (1, a, true, 1.5)");
+    free(s);
+    json_decref(leg);
+    leg = json_object();
+    s = pipeline_runner_leg_name("build", leg);
+    assert_string_equal(s, "build");
+    free(s);
+    json_decref(leg);
+}
+
+static void test_dag_outputs_matrix_if(void **state)
+{
+    struct fixture *f = *state;
+    struct pipeline_run *r =
+        run_wf(f,
+               "on: push\n"
+               "env: {A: wf, B: wf}\n"
+               "defaults: {run: {shell: sh}}\n"
+               "jobs:\n"
+               "  setup:\n"
+               "    runs-on: ubuntu-latest\n"
+               "    env: {B: job}\n"
+               "    outputs:\n"
+               "      legs: ${{ steps.s.outputs.legs }}\n"
+               "    steps:\n"
+               "      - id: s\n"
+               "        env: {C: step}\n"
+               "        run: |\n"
+               "          echo \"layers=$A $B $C\"\n"
+               "          test \"${{ runner.temp }}\" = \"$RUNNER_TEMP\" && echo temp-ok\n"
+               "          echo 'legs=[1, 2]' >> \"$GITHUB_OUTPUT\"\n"
+               "  test:\n"
+               "    needs: setup\n"
+               "    runs-on: [self-hosted, linux]\n"
+               "    strategy:\n"
+               "      matrix:\n"
+               "        n: ${{ fromJSON(needs.setup.outputs.legs) }}\n"
+               "        include: [{n: 2, extra: x}]\n"
+               "    steps:\n"
+               "      - run: echo \"leg ${{ matrix.n }} ${{ matrix.extra }}\"\n"
+               "  never:\n"
+               "    needs: setup\n"
+               "    if: github.ref == 'refs/heads/other'\n"
+               "    runs-on: ubuntu-latest\n"
+               "    steps: [{run: 'true'}]\n"
+               "  after-never:\n"
+               "    needs: never\n"
+               "    runs-on: ubuntu-latest\n"
+               "    steps: [{run: 'true'}]\n"
+               "  always:\n"
+               "    needs: never\n"
+               "    if: always()\n"
+               "    runs-on: ubuntu-latest\n"
+               "    steps: [{run: 'echo \"never was ${{ needs.never.result }}\"'}]\n",
+               NULL);
+    assert_int_equal(r->status, PIPELINE_RUN_SUCCEEDED);
+    assert_non_null(strstr(f->log.data, "[setup] layers=wf job step\n"));
+    assert_non_null(strstr(f->log.data, "[setup] temp-ok\n"));
+    assert_non_null(strstr(f->log.data, "[test (1)] leg 1 \n"));
+    assert_non_null(strstr(f->log.data, "[test (2, x)] leg 2 x\n"));
+    assert_non_null(strstr(f->log.data, "[always] never was skipped\n"));
+    assert_int_equal(r->njobs, 6);
+    assert_string_equal(json_string_value(json_object_get(job_named(r, "setup")->outputs, "legs")),
+                        "[1, 2]");
+    assert_int_equal(job_named(r, "test (1)")->conclusion, PIPELINE_CONCLUSION_SUCCESS);
+    assert_int_equal(json_integer_value(json_object_get(job_named(r, "test (2, x)")->matrix, "n")),
+                     2);
+    assert_int_equal(job_named(r, "never")->conclusion, PIPELINE_CONCLUSION_SKIPPED);
+    /* a need that was skipped skips its dependents (implicit success()) */
+    assert_int_equal(job_named(r, "after-never")->conclusion, PIPELINE_CONCLUSION_SKIPPED);
+    assert_int_equal(job_named(r, "always")->conclusion, PIPELINE_CONCLUSION_SUCCESS);
+    pipeline_run_free(r);
+}
+
+static void test_failure_and_status_functions(void **state)
+{
+    struct fixture *f = *state;
+    struct pipeline_run *r = run_wf(f,
+                                    "on: push\n"
+                                    "jobs:\n"
+                                    "  a:\n"
+                                    "    runs-on: ubuntu-latest\n"
+                                    "    steps:\n"
+                                    "      - id: soft\n"
+                                    "        run: exit 2\n"
+                                    "        continue-on-error: true\n"
+                                    "      - run: echo \"soft ${{ steps.soft.outcome }} "
+                                    "${{ steps.soft.conclusion }}\"\n"
+                                    "      - run: exit 1\n"
+                                    "      - run: echo skipped-after-failure\n"
+                                    "      - if: failure()\n"
+                                    "        run: echo on-failure\n"
+                                    "      - if: always()\n"
+                                    "        run: echo \"always ${{ job.status }}\"\n"
+                                    "  b:\n"
+                                    "    needs: a\n"
+                                    "    runs-on: ubuntu-latest\n"
+                                    "    steps: [{run: 'echo b ran'}]\n"
+                                    "  c:\n"
+                                    "    needs: a\n"
+                                    "    if: failure()\n"
+                                    "    runs-on: ubuntu-latest\n"
+                                    "    steps: [{run: 'echo c ran'}]\n",
+                                    NULL);
+    assert_int_equal(r->status, PIPELINE_RUN_FAILED);
+    const struct pipeline_run_job *a = job_named(r, "a");
+    assert_int_equal(a->conclusion, PIPELINE_CONCLUSION_FAILURE);
+    assert_int_equal(a->nsteps, 6);
+    assert_int_equal(a->steps[0].outcome, PIPELINE_CONCLUSION_FAILURE);
+    assert_int_equal(a->steps[0].conclusion, PIPELINE_CONCLUSION_SUCCESS);
+    assert_int_equal(a->steps[2].conclusion, PIPELINE_CONCLUSION_FAILURE);
+    assert_int_equal(a->steps[3].conclusion, PIPELINE_CONCLUSION_SKIPPED);
+    assert_int_equal(a->steps[4].conclusion, PIPELINE_CONCLUSION_SUCCESS);
+    assert_int_equal(a->steps[5].conclusion, PIPELINE_CONCLUSION_SUCCESS);
+    assert_non_null(strstr(f->log.data, "[a] soft failure success\n"));
+    assert_null(strstr(f->log.data, "skipped-after-failure\n"));
+    assert_non_null(strstr(f->log.data, "[a] on-failure\n"));
+    assert_non_null(strstr(f->log.data, "[a] always failure\n"));
+    assert_int_equal(job_named(r, "b")->conclusion, PIPELINE_CONCLUSION_SKIPPED);
+    assert_int_equal(job_named(r, "c")->conclusion, PIPELINE_CONCLUSION_SUCCESS);
+    assert_non_null(strstr(f->log.data, "[c] c ran\n"));
+    pipeline_run_free(r);
+}
+
+static void test_labels_and_fail_fast(void **state)
+{
+    struct fixture *f = *state;
+    const char *labels[] = {"self-hosted", "gpu", NULL};
+    struct pipeline_run *r = run_wf(f,
+                                    "on: push\n"
+                                    "jobs:\n"
+                                    "  ok:\n"
+                                    "    runs-on: [self-hosted, GPU]\n"
+                                    "    steps: [{run: 'true'}]\n"
+                                    "  no:\n"
+                                    "    runs-on: ubuntu-latest\n"
+                                    "    steps: [{run: 'echo should not run'}]\n",
+                                    labels);
+    assert_int_equal(r->status, PIPELINE_RUN_FAILED);
+    assert_int_equal(job_named(r, "ok")->conclusion, PIPELINE_CONCLUSION_SUCCESS);
+    assert_int_equal(job_named(r, "no")->conclusion, PIPELINE_CONCLUSION_FAILURE);
+    assert_int_equal(job_named(r, "no")->nsteps, 0);
+    assert_non_null(strstr(f->log.data, "no runner matches the labels of job no: runs-on "
+                                        "[ubuntu-latest]; this runner has [self-hosted, gpu]"));
+    assert_null(strstr(f->log.data, "should not run\n"));
+    pipeline_run_free(r);
+
+    /* fail-fast: once a leg fails, the legs not started are cancelled */
+    r = run_wf(f,
+               "on: push\n"
+               "jobs:\n"
+               "  m:\n"
+               "    runs-on: ubuntu-latest\n"
+               "    strategy:\n"
+               "      max-parallel: 1\n"
+               "      matrix: {n: [1, 2, 3]}\n"
+               "    steps: [{run: 'exit ${{ matrix.n }}'}]\n",
+               NULL);
+    assert_int_equal(r->status, PIPELINE_RUN_FAILED);
+    assert_int_equal(job_named(r, "m (1)")->conclusion, PIPELINE_CONCLUSION_FAILURE);
+    assert_int_equal(job_named(r, "m (2)")->conclusion, PIPELINE_CONCLUSION_CANCELLED);
+    assert_int_equal(job_named(r, "m (3)")->conclusion, PIPELINE_CONCLUSION_CANCELLED);
+    pipeline_run_free(r);
+}
+
+static void test_timeout_and_logs(void **state)
+{
+    struct fixture *f = *state;
+    struct pipeline_run *r = run_wf(f,
+                                    "on: push\n"
+                                    "jobs:\n"
+                                    "  t:\n"
+                                    "    runs-on: ubuntu-latest\n"
+                                    "    timeout-minutes: 0.02\n"
+                                    "    steps:\n"
+                                    "      - run: echo first\n"
+                                    "      - run: sleep 30\n",
+                                    NULL);
+    assert_int_equal(r->status, PIPELINE_RUN_FAILED);
+    const struct pipeline_run_job *t = job_named(r, "t");
+    assert_int_equal(t->conclusion, PIPELINE_CONCLUSION_FAILURE);
+    assert_int_equal(t->steps[1].outcome, PIPELINE_CONCLUSION_FAILURE);
+    assert_non_null(strstr(f->log.data, "exceeded the maximum execution time"));
+    /* the stored log of step 1 holds its line, time-stamped */
+    struct buf out = BUF_INIT;
+    struct sw_err err = {0};
+    uint64_t next = 0;
+    assert_int_equal(pipeline_runlog_read(f->st, r->id, 0, 1, &next, 0, &out, &err), 0);
+    buf_add(&out, "", 1);
+    assert_non_null(strstr(out.data, "Z first\n"));
+    buf_free(&out);
+    pipeline_run_free(r);
+}
+
+static void test_secrets_never_stored(void **state)
+{
+    struct fixture *f = *state;
+    setenv("SLIPWAY_SECRET_TOK", "hunter2-secret", 1);
+    struct pipeline_run *r = run_wf(f,
+                                    "on: push\n"
+                                    "jobs:\n"
+                                    "  s:\n"
+                                    "    runs-on: ubuntu-latest\n"
+                                    "    outputs:\n"
+                                    "      leaky: ${{ steps.a.outputs.v }}\n"
+                                    "      fine: ${{ steps.a.outputs.w }}\n"
+                                    "    steps:\n"
+                                    "      - id: a\n"
+                                    "        name: use ${{ secrets.TOK }}\n"
+                                    "        env: {T: '${{ secrets.TOK }}'}\n"
+                                    "        run: |\n"
+                                    "          echo \"v=$T\" >> \"$GITHUB_OUTPUT\"\n"
+                                    "          echo \"w=plain\" >> \"$GITHUB_OUTPUT\"\n"
+                                    "          echo \"token $T\"\n",
+                                    NULL);
+    unsetenv("SLIPWAY_SECRET_TOK");
+    assert_int_equal(r->status, PIPELINE_RUN_SUCCEEDED);
+    const struct pipeline_run_job *j = job_named(r, "s");
+    assert_string_equal(j->steps[0].name, "use ***");
+    assert_null(json_object_get(j->outputs, "leaky"));
+    assert_string_equal(json_string_value(json_object_get(j->outputs, "fine")), "plain");
+    assert_non_null(strstr(f->log.data, "[s] token ***\n"));
+    assert_non_null(strstr(f->log.data, "Skip output 'leaky' since it may contain secret."));
+    assert_null(strstr(f->log.data, "hunter2"));
+    char *doc = pipeline_run_dump(r);
+    assert_null(strstr(doc, "hunter2"));
+    free(doc);
+    pipeline_run_free(r);
+}
+
+static void test_outputs_bounded(void **state)
+{
+    struct fixture *f = *state;
+    struct pipeline_run *r =
+        run_wf(f,
+               "on: push\n"
+               "jobs:\n"
+               "  big:\n"
+               "    runs-on: ubuntu-latest\n"
+               "    outputs:\n"
+               "      a: ${{ steps.s.outputs.a }}\n"
+               "      b: ${{ steps.t.outputs.b }}\n"
+               "    steps:\n"
+               "      - id: s\n"
+               "        run: printf 'a=%0700000d\\n' 0 >> \"$GITHUB_OUTPUT\"\n"
+               "      - id: t\n"
+               "        run: printf 'b=%0700000d\\n' 0 >> \"$GITHUB_OUTPUT\"\n",
+               NULL);
+    /* past the record's bound: the job fails, recorded, without its outputs */
+    assert_int_equal(r->status, PIPELINE_RUN_FAILED);
+    const struct pipeline_run_job *j = job_named(r, "big");
+    assert_int_equal(j->status, PIPELINE_JOB_COMPLETED);
+    assert_int_equal(j->conclusion, PIPELINE_CONCLUSION_FAILURE);
+    assert_int_equal(json_object_size(j->outputs), 0);
+    assert_non_null(strstr(f->log.data, "more than the 1048576 a job may have"));
+    pipeline_run_free(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_leg_name),
+        cmocka_unit_test_setup_teardown(test_dag_outputs_matrix_if, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failure_and_status_functions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_labels_and_fail_fast, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_and_logs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secrets_never_stored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outputs_bounded, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
