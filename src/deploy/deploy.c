@@ -190,6 +190,11 @@ static void test_delay(void)
     const char *d = getenv("SLIPWAY_TEST_DEPLOY_DELAY_MS");
     if (d && *d)
         usleep((useconds_t)atoi(d) * 1000);
+    /* Or until the test creates this file (at most a minute): a hold that does not
+     * depend on how fast a loaded machine runs the test's side of the overlap. */
+    const char *f = getenv("SLIPWAY_TEST_DEPLOY_HOLD_FILE");
+    for (int i = 0; f && *f && i < 6000 && access(f, F_OK) != 0; i++)
+        usleep(10000);
 }
 
 static int change(struct store *st, const struct op *op, apply_fn apply,

@@ -739,7 +739,9 @@ static void test_concurrent_change(void **state)
     int ino = inotify_init1(IN_CLOEXEC);
     assert_true(ino >= 0);
     assert_true(inotify_add_watch(ino, statefile, IN_CLOSE_NOWRITE) >= 0);
-    setenv("SLIPWAY_TEST_DEPLOY_DELAY_MS", "1500", 1);
+    /* Held until the test has done its part, however long a loaded machine takes. */
+    char *hold = path_join(f->data, "release-the-hold");
+    setenv("SLIPWAY_TEST_DEPLOY_HOLD_FILE", hold, 1);
     struct bg_deploy b = {f->st, dev, r2, 0, {0}};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, bg_deploy, &b), 0);
@@ -747,7 +749,6 @@ static void test_concurrent_change(void **state)
     assert_int_equal(poll(&pfd, 1, 10000), 1);
     close(ino);
     free(statefile);
-    unsetenv("SLIPWAY_TEST_DEPLOY_DELAY_MS");
     struct store_stat sb;
     assert_int_equal(store_head(f->st, "envs/dev/lock", &sb, 0, NULL), 0);
     assert_int_equal(deploy_release(f->st, dev, r2, &ALICE, &res, &err), DEPLOY_ELOCKED);
@@ -760,7 +761,12 @@ static void test_concurrent_change(void **state)
     s->last.generation = 7;
     assert_int_equal(deploy_state_save(f->st, s, &err), 0);
     env_state_free(s);
+    int fd = open(hold, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    assert_true(fd >= 0);
+    close(fd);
     assert_int_equal(pthread_join(t, NULL), 0);
+    unsetenv("SLIPWAY_TEST_DEPLOY_HOLD_FILE");
+    free(hold);
     assert_int_equal(b.rc, SW_ECONFLICT);
     assert_non_null(strstr(b.err.msg, "dev"));
     s = state_of(f, "dev");
