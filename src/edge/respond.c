@@ -44,10 +44,13 @@ static void text(struct http_response *r, const struct http_request *req, int st
 {
     status_line(r, status, date);
     size_t len = strlen(body);
-    buf_addf(r->hdr,
-             "Content-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\n"
-             "Content-Length: %zu\r\n%s",
-             len, extra_hdr ? extra_hdr : "");
+    /* A missing path is as hot as a found one (crawlers, broken links): no printf. */
+    buf_adds(r->hdr, "Content-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\n"
+                     "Content-Length: ");
+    buf_add_u64(r->hdr, len);
+    buf_add(r->hdr, "\r\n", 2);
+    if (extra_hdr)
+        buf_adds(r->hdr, extra_hdr);
     finish_headers(r, req);
     if (!req || req->method != HTTP_HEAD) {
         buf_add(&r->own, body, len);
