@@ -709,3 +709,43 @@ void cli_print_change(struct cli *cli, const struct env_config *env, const char 
     else
         cli_say(cli, "%s: %s %s -> %s\n", env->name, verb, from, r->to);
 }
+
+int cli_run_subcommand(struct cli *cli, const char *command, const char *about,
+                       const struct cli_subcommand *v, size_t n, int argc, char **argv)
+{
+    struct buf list = BUF_INIT, usage = BUF_INIT;
+    const char **names = xcalloc(n ? n : 1, sizeof(*names));
+    const struct cli_option none[] = {OPT_END()};
+    int rc;
+
+    buf_addf(&usage, "slipway %s SUBCOMMAND [ARGS]", command);
+    buf_adds(&list, "Subcommands:\n");
+    for (size_t i = 0; i < n; i++) {
+        buf_addf(&list, "  %-8s %s\n", v[i].name, v[i].summary);
+        names[i] = v[i].name;
+    }
+    buf_addf(&list, "\n'slipway %s SUBCOMMAND --help' shows its options.\n", command);
+    struct cli_usage u = {
+        .usage = usage.data, .about = about, .epilog = list.data, .min_args = 1, .max_args = -1};
+    /* only what comes before the subcommand is ours: --help, or nothing */
+    if (argc < 2 || argv[1][0] == '-') {
+        rc = cli_parse_options(cli, &u, none, argc < 2 ? argc : 2, argv);
+        rc = rc < 0 ? CLI_EXIT(rc) : cli_usage_error(cli, "expected a subcommand");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(argv[1], v[i].name) == 0) {
+            /* messages and --help name the subcommand: "slipway workflow check: ..." */
+            cli->cmd = v[i].cmd;
+            rc = v[i].fn(argc - 1, argv + 1, cli);
+            goto out;
+        }
+    const char *near = cli_closest(argv[1], names, n);
+    rc = near ? cli_usage_error(cli, "unknown subcommand '%s'; did you mean '%s'?", argv[1], near)
+              : cli_usage_error(cli, "unknown subcommand '%s'", argv[1]);
+out:
+    free(names);
+    buf_free(&usage);
+    buf_free(&list);
+    return rc;
+}

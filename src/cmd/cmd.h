@@ -204,4 +204,16 @@ int cmd_runner_loop(struct cli *cli, const char *name, const char *repo, unsigne
 /* Asks cmd_runner_loop to stop, cancelling the run it runs (any thread). */
 void cmd_runner_stop(void);
 
+/* A command made of subcommands ("slipway workflow check"): one table row each. */
+struct cli_subcommand {
+    const char *name;
+    const char *cmd; /* "workflow check", as messages and --help name it */
+    int (*fn)(int argc, char **argv, struct cli *cli);
+    const char *summary;
+};
+/* Runs the subcommand argv[1] names from v[0..n), or answers --help (listing them) or a
+ * usage error (naming the closest one). Returns the exit code. */
+int cli_run_subcommand(struct cli *cli, const char *command, const char *about,
+                       const struct cli_subcommand *v, size_t n, int argc, char **argv);
+
 #endif

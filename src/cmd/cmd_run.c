@@ -8,19 +8,12 @@
 #include <string.h>
 #include <time.h>
 
-struct subcommand {
-    const char *name;
-    const char *cmd;
-    int (*fn)(int argc, char **argv, struct cli *cli);
-    const char *summary;
-};
-
 static int run_list(int argc, char **argv, struct cli *cli);
 static int run_view(int argc, char **argv, struct cli *cli);
 static int run_watch(int argc, char **argv, struct cli *cli);
 static int run_cancel(int argc, char **argv, struct cli *cli);
 
-static const struct subcommand subcommands[] = {
+static const struct cli_subcommand subcommands[] = {
     {"list", "run list", run_list, "list runs, newest first"},
     {"view", "run view", run_view, "show a run, its jobs and steps, or its log"},
     {"watch", "run watch", run_watch, "follow a run until it ends"},
@@ -327,39 +320,7 @@ static int run_cancel(int argc, char **argv, struct cli *cli)
 
 int cmd_run(int argc, char **argv, struct cli *cli)
 {
-    struct buf list = BUF_INIT;
-    const char *names[NSUB];
-    const struct cli_option none[] = {OPT_END()};
-    struct cli_usage u = {
-        .usage = "slipway run SUBCOMMAND [ARGS]",
-        .about = "The runs of workflows in the store (see 'slipway workflow run').\n",
-        .min_args = 1,
-        .max_args = -1,
-    };
-    int rc;
-
-    buf_adds(&list, "Subcommands:\n");
-    for (size_t i = 0; i < NSUB; i++) {
-        buf_addf(&list, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
-        names[i] = subcommands[i].name;
-    }
-    buf_adds(&list, "\n'slipway run SUBCOMMAND --help' shows its options.\n");
-    u.epilog = list.data;
-    if (argc < 2 || argv[1][0] == '-') {
-        rc = cli_parse_options(cli, &u, none, argc < 2 ? argc : 2, argv);
-        rc = rc < 0 ? CLI_EXIT(rc) : cli_usage_error(cli, "expected a subcommand");
-        goto out;
-    }
-    for (size_t i = 0; i < NSUB; i++)
-        if (strcmp(argv[1], subcommands[i].name) == 0) {
-            cli->cmd = subcommands[i].cmd;
-            rc = subcommands[i].fn(argc - 1, argv + 1, cli);
-            goto out;
-        }
-    const char *near = cli_closest(argv[1], names, NSUB);
-    rc = near ? cli_usage_error(cli, "unknown subcommand '%s'; did you mean '%s'?", argv[1], near)
-              : cli_usage_error(cli, "unknown subcommand '%s'", argv[1]);
-out:
-    buf_free(&list);
-    return rc;
+    return cli_run_subcommand(cli, "run",
+                              "The runs of workflows in the store (see 'slipway workflow run').\n",
+                              subcommands, NSUB, argc, argv);
 }

@@ -13,17 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
-struct subcommand {
-    const char *name;
-    const char *cmd; /* "workflow NAME", as messages name it */
-    int (*fn)(int argc, char **argv, struct cli *cli);
-    const char *summary;
-};
-
 static int workflow_check(int argc, char **argv, struct cli *cli);
 static int workflow_run(int argc, char **argv, struct cli *cli);
 
-static const struct subcommand subcommands[] = {
+static const struct cli_subcommand subcommands[] = {
     {"check", "workflow check", workflow_check, "validate workflow files as the runner loads them"},
     {"run", "workflow run", workflow_run, "queue a run of a workflow (and run it with --wait)"},
 };
@@ -547,41 +540,7 @@ out_code:
 
 int cmd_workflow(int argc, char **argv, struct cli *cli)
 {
-    struct buf list = BUF_INIT;
-    const char *names[NSUB];
-    const struct cli_option none[] = {OPT_END()};
-    struct cli_usage u = {
-        .usage = "slipway workflow SUBCOMMAND [ARGS]",
-        .about = "GitHub Actions workflow files, as slipway's runner reads them.\n",
-        .min_args = 1,
-        .max_args = -1,
-    };
-    int rc;
-
-    buf_adds(&list, "Subcommands:\n");
-    for (size_t i = 0; i < NSUB; i++) {
-        buf_addf(&list, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
-        names[i] = subcommands[i].name;
-    }
-    buf_adds(&list, "\n'slipway workflow SUBCOMMAND --help' shows its options.\n");
-    u.epilog = list.data;
-    /* only what comes before the subcommand is ours: --help, or nothing */
-    if (argc < 2 || argv[1][0] == '-') {
-        rc = cli_parse_options(cli, &u, none, argc < 2 ? argc : 2, argv);
-        rc = rc < 0 ? CLI_EXIT(rc) : cli_usage_error(cli, "expected a subcommand");
-        goto out;
-    }
-    for (size_t i = 0; i < NSUB; i++)
-        if (strcmp(argv[1], subcommands[i].name) == 0) {
-            /* messages and --help name the subcommand: "slipway workflow check: ..." */
-            cli->cmd = subcommands[i].cmd;
-            rc = subcommands[i].fn(argc - 1, argv + 1, cli);
-            goto out;
-        }
-    const char *near = cli_closest(argv[1], names, NSUB);
-    rc = near ? cli_usage_error(cli, "unknown subcommand '%s'; did you mean '%s'?", argv[1], near)
-              : cli_usage_error(cli, "unknown subcommand '%s'", argv[1]);
-out:
-    buf_free(&list);
-    return rc;
+    return cli_run_subcommand(cli, "workflow",
+                              "GitHub Actions workflow files, as slipway's runner reads them.\n",
+                              subcommands, NSUB, argc, argv);
 }
