@@ -113,7 +113,7 @@ int expr_call(struct expr_eval *ev, const struct expr_node *n, struct pipeline_v
  * matched. */
 int expr_hash_files(struct expr_eval *ev, char **patterns, size_t n, int follow, char **hex);
 
-/* ---- the workflow loader (workflow.c, wf_on.c, wf_job.c, wf_value.c, matrix.c) ---------- */
+/* ---- the workflow loader (workflow.c, wf_on.c, wf_job.c, wf_value.c, matrix.c; action.c) --- */
 
 /* Where expressions may appear and what they may name: GitHub's contexts for
  * one key of the schema. names NULL: no expression is allowed there. */
@@ -179,6 +179,19 @@ int wf_ident(const char *s);
 void wf_val_free(struct pipeline_val *v);
 void wf_map_free(struct pipeline_map *m);
 
+/* The loader's framing (workflow.c), shared with the action loader (action.c):
+ * the line index of ld->data, a YAML fault as one diagnostic, tags YAML read
+ * where an expression was meant, diagnostics in file order. */
+void wf_index_lines(struct wf_ld *ld);
+void wf_yaml_failed(struct wf_ld *ld, const char *name, const struct sw_err *err);
+void wf_check_tags(struct wf_ld *ld, const struct yaml_node *n, int depth);
+void wf_sort_diags(struct pipeline_diag *d, size_t n);
+/* Steps (wf_job.c), shared with the action loader: a step's uses: parsed and
+ * matched against the built-ins (unsupported: an error, or skipped in skip
+ * mode), a shell: checked, a step freed. */
+void wf_step_uses(struct wf_ld *ld, const struct yaml_node *n, struct pipeline_step *st);
+int wf_shell_check(struct wf_ld *ld, const struct yaml_node *n, const char *s);
+void wf_step_free(struct pipeline_step *st);
 /* defaults:, concurrency:, permissions: of the workflow or a job (workflow.c) */
 void wf_load_defaults(struct wf_ld *ld, const struct yaml_node *n, const struct wf_ctx *c,
                       struct pipeline_defaults *d);

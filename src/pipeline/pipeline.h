@@ -528,6 +528,67 @@ int pipeline_workflow_triggered(const struct pipeline_workflow *wf, const char *
  * has no legs. */
 int pipeline_matrix_expand(const json_t *matrix, json_t **legs, struct sw_err *err);
 
+/* ---- composite actions ------------------------------------------------------------------- */
+
+/* A local action (`uses: ./path` of a step): path/action.yml (or action.yaml)
+ * loaded with the workflow loader's YAML tree, checks and error style
+ * (action.c): `name`, `description`, `author`, `branding`, `inputs`,
+ * `outputs` and `runs`, against GitHub's action schema. Only composite
+ * actions (`runs.using: composite`) run here; an action of another kind
+ * (node20, docker...) is a load error naming runs.using's position, so the
+ * step that uses it fails with that one line. Steps are struct pipeline_step
+ * as a job's: a run: step must name its shell, and a uses: step may call the
+ * built-ins or another local action. Ownership and thread safety as for a
+ * workflow. */
+
+enum {
+    PIPELINE_ACTION_MAX_DEPTH = 10, /* composite actions inside each other, as GitHub */
+};
+
+/* One input of an action: with: of the calling step, else its default. */
+struct pipeline_action_input {
+    char *name;
+    size_t line, col;
+    struct pipeline_val description;
+    struct pipeline_val required; /* b: default 0 (GitHub does not enforce it either) */
+    struct pipeline_val def;      /* default:, a template over github, strategy, matrix, job,
+                                     runner (hashFiles() too) */
+    struct pipeline_val deprecation_message;
+};
+
+struct pipeline_action {
+    char *file; /* the name given to the loader */
+    struct pipeline_val name, description, author;
+    struct pipeline_val using;            /* runs.using as written */
+    struct pipeline_action_input *inputs; /* in file order */
+    size_t n_inputs;
+    struct pipeline_call_output *outputs; /* value: a template over the action's steps */
+    size_t n_outputs;
+    struct pipeline_step *steps; /* runs.steps (index: 0-based in the action) */
+    size_t n_steps;
+    struct pipeline_diag *errors; /* as a workflow's: "FILE:LINE:COL: message", file order */
+    size_t n_errors;
+    size_t n_errors_dropped;
+    struct pipeline_diag *warnings;
+    size_t n_warnings;
+};
+
+/* Loads the action in data[0..len) named name (in messages), as
+ * pipeline_workflow_parse does: *out is set whenever the text could be read,
+ * 0 when it has no error, PIPELINE_ELOAD (err: the first error and how many)
+ * otherwise. opts->flags PIPELINE_LOAD_SKIP_UNSUPPORTED marks steps slipway
+ * cannot run skipped instead of failing the load. Free *out with
+ * pipeline_action_free (also on error). Thread-safe. */
+int pipeline_action_parse(const char *data, size_t len, const char *name,
+                          const struct pipeline_load_opts *opts, struct pipeline_action **out,
+                          struct sw_err *err);
+/* Loads dir/action.yml, else dir/action.yaml; messages name the file as
+ * name/action.yml (name: how the workflow wrote the directory, without
+ * "./"). SW_ENOTFOUND with *out NULL when dir holds neither. */
+int pipeline_action_load(const char *dir, const char *name, const struct pipeline_load_opts *opts,
+                         struct pipeline_action **out, struct sw_err *err);
+void pipeline_action_free(struct pipeline_action *a);
+
 /* ---- runs ---------------------------------------------------------------------------- */
 
 /* Runs and the queue (run.c, queue.c, runlog.c). One run of a workflow is one

@@ -423,6 +423,27 @@ struct jobrun {
     int timed_out;
 };
 
+/* Where a list of steps runs (run_steps): the job's own steps, or a
+ * composite action's, which run_action runs by calling run_steps again one
+ * level deeper. A nested scope has its own contexts (inputs, a private
+ * steps context, github.action_path), its own status (what success() and
+ * failure() see inside it) and the calling steps' env under each step's
+ * own; its steps write into the calling step's log stream and are not
+ * records of the job. */
+struct scope {
+    const struct pipeline_step *steps;
+    size_t n;
+    json_t *values;                /* the contexts the steps see (the caller's) */
+    json_t *steps_ctx;             /* values' steps (borrowed) */
+    enum pipeline_status *status;  /* &jobrun.status, or the action's so far */
+    unsigned depth;                /* 0: the job's steps; n: n actions deep */
+    const struct scope *up;        /* the calling scope (NULL: the job) */
+    const char *uses;              /* depth > 0: the uses: that called it, as written */
+    const char *action_dir;        /* depth > 0: the action's directory (GITHUB_ACTION_PATH) */
+    struct pipeline_step_vars env; /* the calling steps' env, evaluated */
+    struct pipeline_step_vars input_env; /* INPUT_<NAME> of the action's inputs */
+};
+
 static enum pipeline_status jr_status(struct jobrun *jr)
 {
     if (atomic_load(&jr->rn->cancel) || jr->timed_out)
@@ -448,6 +469,28 @@ static void vars_from_json(struct pipeline_step_vars *v, const json_t *o)
         if (json_is_string(x))
             pipeline_step_vars_set(v, k, strlen(k), json_string_value(x), json_string_length(x));
     }
+}
+
+/* The environment a scope's steps start from: the job's (workflow, job,
+ * GITHUB_ENV) under the calling steps' env. */
+static void scope_env(const struct jobrun *jr, const struct scope *sc,
+                      struct pipeline_step_vars *env)
+{
+    for (size_t i = 0; i < jr->env.n; i++)
+        pipeline_step_vars_set(env, jr->env.v[i].name, strlen(jr->env.v[i].name),
+                               jr->env.v[i].value, jr->env.v[i].value_len);
+    for (size_t i = 0; sc && i < sc->env.n; i++)
+        pipeline_step_vars_set(env, sc->env.v[i].name, strlen(sc->env.v[i].name),
+                               sc->env.v[i].value, sc->env.v[i].value_len);
+}
+
+/* values' env context: what the scope's steps start from. */
+static void scope_env_json(const struct jobrun *jr, const struct scope *sc, json_t *values)
+{
+    struct pipeline_step_vars env = PIPELINE_STEP_VARS_INIT;
+    scope_env(jr, sc, &env);
+    env_to_json(&env, values);
+    pipeline_step_vars_free(&env);
 }
 
 /* A path inside the workspace for a relative one written in the workflow. */
@@ -587,7 +630,7 @@ static char *step_default_name(const struct pipeline_step *s)
     return out;
 }
 
-static void runner_env(struct jobrun *jr, struct pipeline_step_vars *re)
+static void runner_env(struct jobrun *jr, const struct scope *sc, struct pipeline_step_vars *re)
 {
     struct runner *rn = jr->rn;
 #define SETV(n, v) pipeline_step_vars_set(re, n, strlen(n), (v), strlen(v))
@@ -619,12 +662,15 @@ static void runner_env(struct jobrun *jr, struct pipeline_step_vars *re)
     SETV("RUNNER_TEMP", jr->temp);
     SETV("RUNNER_WORKSPACE", jr->dir);
     SETV("SLIPWAY_RUN_ID", rn->id);
+    if (sc && sc->action_dir)
+        SETV("GITHUB_ACTION_PATH", sc->action_dir);
 #undef SETV
 }
 
-/* Runs one step; fills *outcome and the step's outputs into outputs. */
-static enum pipeline_step_outcome run_step(struct jobrun *jr, const struct pipeline_step *s,
-                                           const char *name, json_t *values, json_t *outputs)
+/* Runs one run: step of scope sc; fills the step's outputs into outputs. */
+static enum pipeline_step_outcome run_step(struct jobrun *jr, const struct scope *sc,
+                                           const struct pipeline_step *s, const char *name,
+                                           json_t *values, json_t *outputs)
 {
     struct runner *rn = jr->rn;
     const struct pipeline_workflow *wf = rn->wf;
@@ -643,20 +689,25 @@ static enum pipeline_step_outcome run_step(struct jobrun *jr, const struct pipel
                                          ? &jr->job->defaults.working_directory
                                          : &wf->defaults.working_directory;
 
-    for (size_t i = 0; i < jr->env.n; i++)
-        pipeline_step_vars_set(&env, jr->env.v[i].name, strlen(jr->env.v[i].name),
-                               jr->env.v[i].value, jr->env.v[i].value_len);
+    if (sc->depth) { /* defaults.run does not reach into an action */
+        shv = &s->shell;
+        wdv = &s->working_directory;
+    }
+    scope_env(jr, sc, &env);
     if (eval_map(&s->env, values, jr_status(jr), jr->workspace, senv, &err) < 0)
         goto fail;
     vars_from_json(&env, senv);
     env_to_json(&env, values);
+    for (size_t i = 0; i < sc->input_env.n; i++)
+        pipeline_step_vars_set(&env, sc->input_env.v[i].name, strlen(sc->input_env.v[i].name),
+                               sc->input_env.v[i].value, sc->input_env.v[i].value_len);
     if (eval_text(&s->run, values, jr_status(jr), jr->workspace, &script, &err) < 0 ||
         eval_text(shv, values, jr_status(jr), jr->workspace, &shell, &err) < 0 ||
         eval_text(wdv, values, jr_status(jr), jr->workspace, &wd, &err) < 0)
         goto fail;
     if (!(wdabs = inside(jr->workspace, wd, &err)))
         goto fail;
-    runner_env(jr, &re);
+    runner_env(jr, sc, &re);
     int64_t timeout = 0;
     if (s->timeout_minutes.s && !s->timeout_minutes.expr && s->timeout_minutes.n > 0)
         timeout = (int64_t)(s->timeout_minutes.n * 60000.0);
@@ -707,7 +758,7 @@ static enum pipeline_step_outcome run_step(struct jobrun *jr, const struct pipel
 fail:
     leg_say(jr->leg, &jr->masks, PIPELINE_LOG_ERROR, "%s", err.msg);
 out:
-    env_to_json(&jr->env, values);
+    scope_env_json(jr, sc, values);
     pipeline_step_vars_free(&env);
     pipeline_step_vars_free(&re);
     json_decref(senv);
@@ -764,6 +815,369 @@ static int labels_match(struct jobrun *jr, const json_t *values, struct buf *ask
         json_decref(v);
     }
     return ok;
+}
+
+static void run_steps(struct jobrun *jr, struct scope *sc);
+
+/* The status names GitHub's contexts use (job.status, github.action_status). */
+static const char *status_word(enum pipeline_status st)
+{
+    return st == PIPELINE_STATUS_FAILURE     ? "failure"
+           : st == PIPELINE_STATUS_CANCELLED ? "cancelled"
+                                             : "success";
+}
+
+/* INPUT_<NAME>, as GitHub names an action's input in the environment. */
+static void input_env_set(struct pipeline_step_vars *env, const char *name, const char *value)
+{
+    struct buf b = BUF_INIT;
+    buf_adds(&b, "INPUT_");
+    for (const char *p = name; *p; p++)
+        buf_addf(&b, "%c",
+                 *p == ' '                  ? '_'
+                 : (*p >= 'a' && *p <= 'z') ? (char)(*p - 'a' + 'A')
+                                            : *p);
+    pipeline_step_vars_set(env, b.data, b.len, value, strlen(value));
+    buf_free(&b);
+}
+
+/* The declared input named like key (names ignore case), or NULL. */
+static const struct pipeline_action_input *action_input(const struct pipeline_action *a,
+                                                        const char *key)
+{
+    for (size_t i = 0; i < a->n_inputs; i++)
+        if (strcasecmp(a->inputs[i].name, key) == 0)
+            return &a->inputs[i];
+    return NULL;
+}
+
+/* The inputs context of action a called by step s: with: (evaluated in the
+ * caller's contexts) over the defaults, with GitHub's warnings for unknown,
+ * deprecated and missing required inputs. NULL after logging an error. */
+static json_t *action_inputs(struct jobrun *jr, const struct pipeline_action *a,
+                             const struct pipeline_step *s, json_t *values)
+{
+    json_t *with = json_object(), *in = json_object();
+    struct sw_err err = {0};
+    struct buf unknown = BUF_INIT;
+    const char *k;
+    json_t *v;
+
+    if (eval_map(&s->with, values, jr_status(jr), jr->workspace, with, &err) < 0) {
+        leg_say(jr->leg, &jr->masks, PIPELINE_LOG_ERROR, "with: %s", err.msg);
+        json_decref(with);
+        json_decref(in);
+        return NULL;
+    }
+    json_object_foreach(with, k, v)
+    {
+        const struct pipeline_action_input *p = action_input(a, k);
+        if (!p)
+            buf_addf(&unknown, "%s'%s'", unknown.len ? ", " : "", k);
+        else if (p->deprecation_message.s)
+            leg_say(jr->leg, &jr->masks, PIPELINE_LOG_WARNING,
+                    "Input '%s' has been deprecated with message: %s", p->name,
+                    p->deprecation_message.s);
+        json_object_set(in, p ? p->name : k, v);
+    }
+    if (unknown.len) {
+        struct buf valid = BUF_INIT;
+        for (size_t i = 0; i < a->n_inputs; i++)
+            buf_addf(&valid, "%s'%s'", i ? ", " : "", a->inputs[i].name);
+        leg_say(jr->leg, &jr->masks, PIPELINE_LOG_WARNING,
+                "Unexpected input(s) %s, valid inputs are [%s]", unknown.data,
+                valid.data ? valid.data : "");
+        buf_free(&valid);
+    }
+    for (size_t i = 0; i < a->n_inputs; i++) {
+        const struct pipeline_action_input *p = &a->inputs[i];
+        char *t = NULL;
+        if (json_object_get(in, p->name))
+            continue;
+        if (p->required.b && !p->def.s)
+            leg_say(jr->leg, &jr->masks, PIPELINE_LOG_WARNING,
+                    "Input required and not supplied: %s", p->name);
+        if (eval_text(&p->def, values, jr_status(jr), jr->workspace, &t, &err) < 0) {
+            leg_say(jr->leg, &jr->masks, PIPELINE_LOG_ERROR, "%s: input '%s': default: %s", a->file,
+                    p->name, err.msg);
+            free(t);
+            json_decref(in);
+            in = NULL;
+            break;
+        }
+        json_object_set_new(in, p->name, json_string(utf8_valid(t, 0) ? t : ""));
+        free(t);
+    }
+    buf_free(&unknown);
+    json_decref(with);
+    return in;
+}
+
+/* The chain of actions that led to sc, for a message: "./a → ./b". */
+static void action_chain(const struct scope *sc, struct buf *b)
+{
+    if (!sc || !sc->uses)
+        return;
+    action_chain(sc->up, b);
+    buf_addf(b, "%s%s", b->len ? " \u2192 " : "", sc->uses);
+}
+
+/* A step's `uses: ./path`: the composite action at path in the workspace,
+ * loaded now (the job has checked it out), run as a nested scope; its
+ * outputs become the step's. */
+static enum pipeline_step_outcome run_action(struct jobrun *jr, struct scope *sc,
+                                             const struct pipeline_step *s, json_t *values,
+                                             json_t *outputs)
+{
+    struct leg *l = jr->leg;
+    struct pipeline_action *a = NULL;
+    struct pipeline_load_opts lo = {jr->rn->o->unsupported_skip ? PIPELINE_LOAD_SKIP_UNSUPPORTED
+                                                                : 0u};
+    struct scope in = {0};
+    enum pipeline_status astatus = PIPELINE_STATUS_SUCCESS;
+    enum pipeline_step_outcome out = PIPELINE_STEP_FAILURE;
+    struct sw_err err = {0};
+    struct buf chain = BUF_INIT;
+    json_t *inputs = NULL, *senv = json_object(), *gh = NULL;
+    char *rel = NULL, *dir = NULL, *real = NULL, *realws = NULL;
+    const char *uses = s->uses.raw.s;
+    int grouped = 1; /* the caller opened the step's group */
+
+    rel = xstrdup(s->uses.path + 2); /* "./x/y/" -> "x/y" */
+    for (size_t n = strlen(rel); n && rel[n - 1] == '/'; n--)
+        rel[n - 1] = 0;
+    if (!(dir = inside(jr->workspace, rel, &err))) {
+        leg_say(l, &jr->masks, PIPELINE_LOG_ERROR, "uses: %s", err.msg);
+        goto out;
+    }
+    realws = realpath(jr->workspace, NULL);
+    real = realpath(dir, NULL);
+    if (!real || !realws) {
+        leg_say(l, &jr->masks, PIPELINE_LOG_ERROR,
+                "uses: %s: no directory %s in the workspace: check the repository out first "
+                "(actions/checkout) or fix the path",
+                uses, *rel ? rel : ".");
+        goto out;
+    }
+    /* a symbolic link in the repository must not lead the runner outside it */
+    if (!(str_starts_with(real, realws) &&
+          (real[strlen(realws)] == '/' || real[strlen(realws)] == 0))) {
+        leg_say(l, &jr->masks, PIPELINE_LOG_ERROR, "uses: %s: '%s' leads outside the workspace",
+                uses, rel);
+        goto out;
+    }
+    action_chain(sc, &chain);
+    buf_addf(&chain, "%s%s", chain.len ? " \u2192 " : "", uses);
+    for (const struct scope *up = sc; up; up = up->up)
+        if (up->action_dir && strcmp(up->action_dir, real) == 0) {
+            leg_say(l, &jr->masks, PIPELINE_LOG_ERROR, "uses: %s: the action calls itself (%s)",
+                    uses, chain.data);
+            goto out;
+        }
+    if (sc->depth + 1 > PIPELINE_ACTION_MAX_DEPTH) {
+        leg_say(l, &jr->masks, PIPELINE_LOG_ERROR,
+                "uses: %s: composite actions nest more than %d deep (%s)", uses,
+                PIPELINE_ACTION_MAX_DEPTH, chain.data);
+        goto out;
+    }
+    int rc = pipeline_action_load(real, rel, &lo, &a, &err);
+    if (rc == SW_ENOTFOUND) {
+        leg_say(l, &jr->masks, PIPELINE_LOG_ERROR,
+                "uses: %s: %s/action.yml not found (nor action.yaml): check the repository out "
+                "first (actions/checkout) or fix the path",
+                uses, *rel ? rel : ".");
+        goto out;
+    }
+    for (size_t i = 0; a && i < a->n_warnings; i++)
+        leg_say(l, &jr->masks, PIPELINE_LOG_WARNING, "%s", a->warnings[i].text);
+    if (rc < 0) {
+        if (!a || !a->n_errors)
+            leg_say(l, &jr->masks, PIPELINE_LOG_ERROR, "uses: %s: %s", uses, err.msg);
+        for (size_t i = 0; a && i < a->n_errors; i++)
+            leg_say(l, &jr->masks, PIPELINE_LOG_ERROR, "%s", a->errors[i].text);
+        if (a && a->n_errors_dropped)
+            leg_say(l, &jr->masks, PIPELINE_LOG_ERROR, "%s: %zu more errors", a->file,
+                    a->n_errors_dropped);
+        goto out;
+    }
+    if (!(inputs = action_inputs(jr, a, s, values)))
+        goto out;
+    /* the step's own env reaches the action's steps, under theirs */
+    if (eval_map(&s->env, values, jr_status(jr), jr->workspace, senv, &err) < 0) {
+        leg_say(l, &jr->masks, PIPELINE_LOG_ERROR, "env: %s", err.msg);
+        goto out;
+    }
+    for (size_t i = 0; i < sc->env.n; i++)
+        pipeline_step_vars_set(&in.env, sc->env.v[i].name, strlen(sc->env.v[i].name),
+                               sc->env.v[i].value, sc->env.v[i].value_len);
+    vars_from_json(&in.env, senv);
+    {
+        const char *k;
+        json_t *v;
+        if (json_object_size(inputs))
+            leg_say(l, &jr->masks, PIPELINE_LOG_OUTPUT, "with:");
+        json_object_foreach(inputs, k, v)
+        {
+            leg_say(l, &jr->masks, PIPELINE_LOG_OUTPUT, "  %s: %s", k, json_string_value(v));
+            input_env_set(&in.input_env, k, json_string_value(v));
+        }
+    }
+    /* as GitHub's log: the action's steps are groups of their own */
+    leg_say(l, &jr->masks, PIPELINE_LOG_ENDGROUP, "%s", "");
+    grouped = 0;
+    in.steps = a->steps;
+    in.n = a->n_steps;
+    in.status = &astatus;
+    in.depth = sc->depth + 1;
+    in.up = sc;
+    in.uses = uses;
+    in.action_dir = real;
+    /* the action's contexts: the caller's, with its own inputs, steps and
+     * github.action_path (a shallow copy: the caller's stay as they are) */
+    in.values = json_copy(values);
+    gh = json_copy(json_object_get(values, "github"));
+    if (!gh)
+        gh = json_object();
+    json_object_set_new(gh, "action_path", json_string(real));
+    json_object_set_new(in.values, "github", gh);
+    json_object_set(in.values, "inputs", inputs);
+    in.steps_ctx = json_object();
+    json_object_set_new(in.values, "steps", in.steps_ctx);
+    scope_env_json(jr, &in, in.values);
+    run_steps(jr, &in);
+    /* outputs: evaluated at the end, over the action's steps */
+    for (size_t i = 0; i < a->n_outputs; i++) {
+        char *t = NULL;
+        if (eval_text(&a->outputs[i].value, in.values, jr_status(jr), jr->workspace, &t, &err) <
+            0) {
+            leg_say(l, &jr->masks, PIPELINE_LOG_ERROR, "%s: output '%s': %s", a->file,
+                    a->outputs[i].name, err.msg);
+            astatus = PIPELINE_STATUS_FAILURE;
+        } else if (utf8_valid(t, 0)) {
+            json_object_set_new(outputs, a->outputs[i].name, json_string(t));
+        }
+        free(t);
+    }
+    out = jr_status(jr) == PIPELINE_STATUS_CANCELLED ? PIPELINE_STEP_CANCELLED
+          : astatus == PIPELINE_STATUS_SUCCESS       ? PIPELINE_STEP_SUCCESS
+                                                     : PIPELINE_STEP_FAILURE;
+out:
+    if (grouped)
+        leg_say(l, &jr->masks, PIPELINE_LOG_ENDGROUP, "%s", "");
+    pipeline_action_free(a);
+    pipeline_step_vars_free(&in.env);
+    pipeline_step_vars_free(&in.input_env);
+    json_decref(in.values);
+    json_decref(inputs);
+    json_decref(senv);
+    buf_free(&chain);
+    free(rel);
+    free(dir);
+    free(real);
+    free(realws);
+    return out;
+}
+
+/* Runs the steps of scope sc in order, as GitHub's StepsRunner does: each
+ * step's if: against the status so far (the job's, or inside an action the
+ * action's), continue-on-error, the steps context. The job's own steps each
+ * get a log stream and an entry in the record; an action's steps write into
+ * the calling step's stream. */
+static void run_steps(struct jobrun *jr, struct scope *sc)
+{
+    struct leg *l = jr->leg;
+    struct runner *rn = jr->rn;
+    json_t *values = sc->values;
+    struct sw_err err = {0};
+
+    for (size_t k = 0; k < sc->n; k++) {
+        const struct pipeline_step *s = &sc->steps[k];
+        char *name = NULL;
+        enum pipeline_step_outcome oc = PIPELINE_STEP_SKIPPED;
+        json_t *souts = json_object();
+        int run_it = 0;
+        enum pipeline_status st =
+            jr_status(jr) == PIPELINE_STATUS_CANCELLED ? PIPELINE_STATUS_CANCELLED : *sc->status;
+
+        if (!s->name.s ||
+            eval_text(&s->name, values, jr_status(jr), jr->workspace, &name, &err) < 0)
+            name = step_default_name(s);
+        char *clean = masked_name(&jr->masks, name);
+        /* job.status: the job's status so far, as a step sees it */
+        json_object_set_new(values, "job",
+                            json_pack("{s:s}", "status", status_word(jr_status(jr))));
+        if (sc->depth) {
+            json_t *gh = json_object_get(values, "github");
+            if (json_is_object(gh))
+                json_object_set_new(gh, "action_status", json_string(status_word(st)));
+        } else {
+            leg_stream(l, (unsigned)(k + 1));
+        }
+        if (s->skipped) {
+            leg_say(l, &jr->masks, PIPELINE_LOG_WARNING, "skipped: %s",
+                    s->skip_reason ? s->skip_reason : "not supported here");
+        } else {
+            struct pipeline_expr_ctx ctx = {values, jr_status(jr), sc->depth > 0,
+                                            st,     jr->workspace, 0};
+            const char *cond = s->if_.s ? s->if_.s : "";
+            if (pipeline_expr_condition(cond, strlen(cond), NULL, &ctx, &run_it, NULL, &err) < 0) {
+                leg_say(l, &jr->masks, PIPELINE_LOG_ERROR, "step %s: if: %s", clean, err.msg);
+                oc = PIPELINE_STEP_FAILURE;
+                run_it = 0;
+            }
+        }
+        if (run_it) {
+            /* a run: step writes its own header group; the others get one here */
+            if (s->uses.kind != PIPELINE_USES_NONE)
+                leg_say(l, &jr->masks, PIPELINE_LOG_GROUP, "%s", clean);
+            if (s->uses.builtin == PIPELINE_BUILTIN_CHECKOUT)
+                oc = checkout(jr, s, values);
+            else if (s->uses.builtin == PIPELINE_BUILTIN_LOCAL_ACTION)
+                oc = run_action(jr, sc, s, values, souts); /* ends the group itself */
+            else if (s->uses.kind != PIPELINE_USES_NONE) {
+                leg_say(l, &jr->masks, PIPELINE_LOG_ERROR, "%s: this runner does not run it yet",
+                        s->uses.raw.s);
+                oc = PIPELINE_STEP_FAILURE;
+            } else
+                oc = run_step(jr, sc, s, clean, values, souts);
+            if (s->uses.kind != PIPELINE_USES_NONE &&
+                s->uses.builtin != PIPELINE_BUILTIN_LOCAL_ACTION)
+                leg_say(l, &jr->masks, PIPELINE_LOG_ENDGROUP, "%s", "");
+        }
+        enum pipeline_conclusion sc_ = concl_of(oc);
+        int coe = s->continue_on_error.s && !s->continue_on_error.expr && s->continue_on_error.b;
+        if (s->continue_on_error.expr) {
+            char *t = NULL;
+            struct sw_err e2 = {0};
+            if (eval_text(&s->continue_on_error, values, jr_status(jr), jr->workspace, &t, &e2) ==
+                0)
+                coe = strcmp(t, "true") == 0;
+            free(t);
+        }
+        if (sc_ == PIPELINE_CONCLUSION_FAILURE && coe)
+            sc_ = PIPELINE_CONCLUSION_SUCCESS;
+        if (sc_ == PIPELINE_CONCLUSION_FAILURE && *sc->status == PIPELINE_STATUS_SUCCESS)
+            *sc->status = PIPELINE_STATUS_FAILURE;
+        if (s->id.s) {
+            json_t *e = json_pack("{s:O, s:s, s:s}", "outputs", souts, "outcome",
+                                  pipeline_conclusion_name(concl_of(oc)), "conclusion",
+                                  pipeline_conclusion_name(sc_));
+            json_object_set_new(sc->steps_ctx, s->id.s, e);
+        }
+        if (!sc->depth) {
+            pthread_mutex_lock(&rn->lock);
+            l->steps = xrealloc(l->steps, (l->nsteps + 1) * sizeof(*l->steps));
+            l->steps[l->nsteps].name = xstrdup(clean);
+            l->steps[l->nsteps].outcome = concl_of(oc);
+            l->steps[l->nsteps].conclusion = sc_;
+            l->nsteps++;
+            l->steps_dirty = 1;
+            pthread_mutex_unlock(&rn->lock);
+        }
+        json_decref(souts);
+        free(name);
+        free(clean);
+    }
 }
 
 /* Runs the leg's steps; returns its conclusion, its outputs in *outputs. */
@@ -838,83 +1252,14 @@ static enum pipeline_conclusion leg_run(struct leg *l, json_t **outputs)
     if (json_is_object(runner))
         json_object_set_new(runner, "temp", json_string(jr.temp));
 
-    for (size_t k = 0; k < job->n_steps; k++) {
-        const struct pipeline_step *s = &job->steps[k];
-        char *name = NULL;
-        enum pipeline_step_outcome oc = PIPELINE_STEP_SKIPPED;
-        json_t *souts = json_object();
-        int run_it = 0;
-
-        if (!s->name.s ||
-            eval_text(&s->name, values, jr_status(&jr), jr.workspace, &name, &err) < 0)
-            name = step_default_name(s);
-        char *clean = masked_name(&jr.masks, name);
-        /* job.status: the job's status so far, as a step sees it */
-        json_object_set_new(values, "job",
-                            json_pack("{s:s}", "status",
-                                      jr_status(&jr) == PIPELINE_STATUS_FAILURE     ? "failure"
-                                      : jr_status(&jr) == PIPELINE_STATUS_CANCELLED ? "cancelled"
-                                                                                    : "success"));
-        leg_stream(l, (unsigned)(k + 1));
-        if (s->skipped) {
-            leg_say(l, &jr.masks, PIPELINE_LOG_WARNING, "skipped: %s",
-                    s->skip_reason ? s->skip_reason : "not supported here");
-        } else {
-            struct pipeline_expr_ctx ctx = {
-                values, jr_status(&jr), 0, PIPELINE_STATUS_NONE, jr.workspace, 0};
-            const char *cond = s->if_.s ? s->if_.s : "";
-            if (pipeline_expr_condition(cond, strlen(cond), NULL, &ctx, &run_it, NULL, &err) < 0) {
-                leg_say(l, &jr.masks, PIPELINE_LOG_ERROR, "step %s: if: %s", clean, err.msg);
-                oc = PIPELINE_STEP_FAILURE;
-                run_it = 0;
-            }
-        }
-        if (run_it) {
-            /* a run: step writes its own header group; the others get one here */
-            if (s->uses.kind != PIPELINE_USES_NONE)
-                leg_say(l, &jr.masks, PIPELINE_LOG_GROUP, "%s", clean);
-            if (s->uses.builtin == PIPELINE_BUILTIN_CHECKOUT)
-                oc = checkout(&jr, s, values);
-            else if (s->uses.kind != PIPELINE_USES_NONE) {
-                leg_say(l, &jr.masks, PIPELINE_LOG_ERROR, "%s: this runner does not run it yet",
-                        s->uses.raw.s);
-                oc = PIPELINE_STEP_FAILURE;
-            } else
-                oc = run_step(&jr, s, clean, values, souts);
-            if (s->uses.kind != PIPELINE_USES_NONE)
-                leg_say(l, &jr.masks, PIPELINE_LOG_ENDGROUP, "%s", "");
-        }
-        enum pipeline_conclusion sc = concl_of(oc);
-        int coe = s->continue_on_error.s && !s->continue_on_error.expr && s->continue_on_error.b;
-        if (s->continue_on_error.expr) {
-            char *t = NULL;
-            struct sw_err e2 = {0};
-            if (eval_text(&s->continue_on_error, values, jr_status(&jr), jr.workspace, &t, &e2) ==
-                0)
-                coe = strcmp(t, "true") == 0;
-            free(t);
-        }
-        if (sc == PIPELINE_CONCLUSION_FAILURE && coe)
-            sc = PIPELINE_CONCLUSION_SUCCESS;
-        if (sc == PIPELINE_CONCLUSION_FAILURE && jr.status == PIPELINE_STATUS_SUCCESS)
-            jr.status = PIPELINE_STATUS_FAILURE;
-        if (s->id.s) {
-            json_t *e = json_pack("{s:O, s:s, s:s}", "outputs", souts, "outcome",
-                                  pipeline_conclusion_name(concl_of(oc)), "conclusion",
-                                  pipeline_conclusion_name(sc));
-            json_object_set_new(jr.steps, s->id.s, e);
-        }
-        pthread_mutex_lock(&rn->lock);
-        l->steps = xrealloc(l->steps, (l->nsteps + 1) * sizeof(*l->steps));
-        l->steps[l->nsteps].name = xstrdup(clean);
-        l->steps[l->nsteps].outcome = concl_of(oc);
-        l->steps[l->nsteps].conclusion = sc;
-        l->nsteps++;
-        l->steps_dirty = 1;
-        pthread_mutex_unlock(&rn->lock);
-        json_decref(souts);
-        free(name);
-        free(clean);
+    {
+        struct scope top = {0};
+        top.steps = job->steps;
+        top.n = job->n_steps;
+        top.values = values;
+        top.steps_ctx = jr.steps;
+        top.status = &jr.status;
+        run_steps(&jr, &top);
     }
     leg_stream(l, 0);
     /* outputs: evaluated once the steps are done */

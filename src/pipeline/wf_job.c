@@ -215,7 +215,7 @@ static void uses_free(struct pipeline_uses *u)
 /* ---- steps ----------------------------------------------------------------------------- */
 
 /* A shell GitHub knows on Linux, or a command with {0} for the script. */
-static int shell_check(struct wf_ld *ld, const struct yaml_node *n, const char *s)
+int wf_shell_check(struct wf_ld *ld, const struct yaml_node *n, const char *s)
 {
     static const char *const known[] = {"bash", "sh", "python", "pwsh", "powershell", "cmd", NULL};
     for (size_t i = 0; known[i]; i++)
@@ -245,7 +245,7 @@ static const char *default_shell(const struct wf_ld *ld, const struct pipeline_j
     return ld->wf->defaults.shell.s;
 }
 
-static void step_uses(struct wf_ld *ld, const struct yaml_node *n, struct pipeline_step *st)
+void wf_step_uses(struct wf_ld *ld, const struct yaml_node *n, struct pipeline_step *st)
 {
     if (parse_uses(ld, n, 0, &st->uses) || st->uses.builtin != PIPELINE_BUILTIN_NONE)
         return;
@@ -304,14 +304,14 @@ static void load_step(struct wf_ld *ld, const struct yaml_node *n, struct pipeli
         (!st->run.s || !st->run.s[0]))
         wf_error(ld, run, "%s: run: is empty", what);
     if (!wf_val(ld, yaml_map_get(n, "shell"), WF_TEXT, NULL, &st->shell) && st->shell.s)
-        shell_check(ld, yaml_map_get(n, "shell"), st->shell.s);
+        wf_shell_check(ld, yaml_map_get(n, "shell"), st->shell.s);
     wf_val(ld, yaml_map_get(n, "working-directory"), WF_TEXT, &ctx_step, &st->working_directory);
     wf_val(ld, yaml_map_get(n, "continue-on-error"), WF_BOOL, &ctx_step, &st->continue_on_error);
     wf_val(ld, yaml_map_get(n, "timeout-minutes"), WF_NUMBER, &ctx_step, &st->timeout_minutes);
     wf_map(ld, yaml_map_get(n, "env"), "env", &ctx_step, 1, &st->env);
     wf_map(ld, yaml_map_get(n, "with"), "with", &ctx_step, 1, &st->with);
     if (uses && !run)
-        step_uses(ld, uses, st);
+        wf_step_uses(ld, uses, st);
     /* such a step loads; the runner fails it with one line unless skipping */
     if (run && !uses && (ld->flags & PIPELINE_LOAD_SKIP_UNSUPPORTED) &&
         shell_unsupported(st->shell.s ? st->shell.s : default_shell(ld, job)))
@@ -635,7 +635,7 @@ void wf_load_jobs(struct wf_ld *ld, const struct yaml_node *jobs)
 
 /* ---- freeing ------------------------------------------------------------------------------ */
 
-static void step_free(struct pipeline_step *st)
+void wf_step_free(struct pipeline_step *st)
 {
     struct pipeline_val *vals[] = {&st->id,
                                    &st->name,
@@ -684,7 +684,7 @@ void wf_job_free(struct pipeline_job *job)
     wf_map_free(&job->secrets);
     json_decref(job->strategy.matrix);
     for (size_t i = 0; i < job->n_steps; i++)
-        step_free(&job->steps[i]);
+        wf_step_free(&job->steps[i]);
     free(job->steps);
     uses_free(&job->uses);
     free(job->skip_reason);

@@ -24,7 +24,7 @@ static const struct wf_ctx ctx_env = {n_givs, PIPELINE_EXPR_NO_STATUS | PIPELINE
 
 /* A tag other than YAML's own (!!str...) is almost always an `if: !expr`
  * that YAML read as the tag "!expr": GitHub refuses it too. */
-static void check_tags(struct wf_ld *ld, const struct yaml_node *n, int depth)
+void wf_check_tags(struct wf_ld *ld, const struct yaml_node *n, int depth)
 {
     if (depth > PIPELINE_WF_MAX_DEPTH)
         return;
@@ -34,9 +34,9 @@ static void check_tags(struct wf_ld *ld, const struct yaml_node *n, int depth)
                  "inside ${{ }} or quote the value",
                  n->tag);
     for (size_t i = 0; n->kind == YAML_NODE_SEQ && i < n->len; i++)
-        check_tags(ld, n->items[i], depth + 1);
+        wf_check_tags(ld, n->items[i], depth + 1);
     for (size_t i = 0; n->kind == YAML_NODE_MAP && i < n->len; i++)
-        check_tags(ld, n->pairs[i].value, depth + 1);
+        wf_check_tags(ld, n->pairs[i].value, depth + 1);
 }
 
 void wf_load_defaults(struct wf_ld *ld, const struct yaml_node *n, const struct wf_ctx *c,
@@ -120,7 +120,7 @@ static void load_root(struct wf_ld *ld, const struct yaml_node *root)
 
     if (wf_keys(ld, root, "a workflow", keys))
         return;
-    check_tags(ld, root, 0);
+    wf_check_tags(ld, root, 0);
     wf_val(ld, yaml_map_get(root, "name"), WF_TEXT, NULL, &wf->name);
     wf_val(ld, yaml_map_get(root, "run-name"), WF_TEXT, &ctx_run_name, &wf->run_name);
     if (!yaml_map_get(root, "on"))
@@ -138,7 +138,7 @@ static void load_root(struct wf_ld *ld, const struct yaml_node *root)
 }
 
 /* "NAME:LINE:COL: msg" from the YAML layer, kept as one diagnostic. */
-static void yaml_failed(struct wf_ld *ld, const char *name, const struct sw_err *err)
+void wf_yaml_failed(struct wf_ld *ld, const char *name, const struct sw_err *err)
 {
     const char *p = err->msg;
     size_t nl = strlen(name), line = 1, col = 1;
@@ -160,7 +160,7 @@ static void yaml_failed(struct wf_ld *ld, const char *name, const struct sw_err 
 }
 
 /* Errors in file order; those at one position in the order they were found. */
-static void sort_diags(struct pipeline_diag *d, size_t n)
+void wf_sort_diags(struct pipeline_diag *d, size_t n)
 {
     /* insertion sort: stable, and n is at most PIPELINE_WF_MAX_ERRORS */
     for (size_t i = 1; i < n; i++) {
@@ -177,7 +177,7 @@ static void sort_diags(struct pipeline_diag *d, size_t n)
 
 /* Line starts, with libyaml's line breaks (LF, CR, CR LF, NEL, LS, PS), so
  * that line numbers of the tree index them. */
-static void index_lines(struct wf_ld *ld)
+void wf_index_lines(struct wf_ld *ld)
 {
     ld->lines = xcalloc(ld->len + 1, sizeof(*ld->lines));
     ld->n_lines = 0;
@@ -203,15 +203,15 @@ int pipeline_workflow_parse(const char *data, size_t len, const char *name,
     wf->file = xstrdup(name);
     *out = wf;
     if (yaml_doc_parse(data, len, name, &lim, &doc, &yerr) != 0) {
-        yaml_failed(&ld, name, &yerr);
+        wf_yaml_failed(&ld, name, &yerr);
     } else {
-        index_lines(&ld);
+        wf_index_lines(&ld);
         load_root(&ld, doc->root);
     }
     yaml_doc_free(doc);
     free(ld.lines);
-    sort_diags(wf->errors, wf->n_errors);
-    sort_diags(wf->warnings, wf->n_warnings);
+    wf_sort_diags(wf->errors, wf->n_errors);
+    wf_sort_diags(wf->warnings, wf->n_warnings);
     if (!wf->n_errors)
         return 0;
     sw_err_set(err, PIPELINE_ELOAD, "%s", wf->errors[0].text);
