@@ -250,8 +250,12 @@ static void load_runs(struct wf_ld *ld, const struct yaml_node *n, struct pipeli
         wf_error(ld, n, "runs needs using: (composite)");
         return;
     }
-    if (wf_val(ld, using, WF_TEXT, NULL, &a->using) || !(u = a->using.s))
+    if (wf_val(ld, using, WF_TEXT, NULL, &a->using))
         return;
+    if (!(u = a->using.s) || !*u) {
+        wf_error(ld, using, "runs.using must be composite, not %s", u ? "empty" : "null");
+        return;
+    }
     if (strcmp(u, "composite") != 0) {
         int node = strncasecmp(u, "node", 4) == 0, docker = strcasecmp(u, "docker") == 0;
         if (node || docker)

@@ -203,6 +203,8 @@ static void test_errors(void **state)
     /* runs */
     bad("runs: composite\n", 1, 7, "runs must be a mapping, not a string");
     bad("runs:\n  steps: []\n", 2, 3, "runs needs using: (composite)");
+    bad("runs:\n  using:\n  steps: []\n", 2, 9, "runs.using must be composite, not null");
+    bad("runs:\n  using: ''\n  steps: []\n", 2, 10, "runs.using must be composite, not empty");
     bad("runs:\n  using: node20\n  main: index.js\n", 2, 10,
         "runs.using: 'node20' (a JavaScript action) is not supported: slipway runs composite "
         "actions (runs.using: composite) only");
