@@ -7,7 +7,8 @@
 # its outputs in a later step. A failure inside the action fails the step
 # (steps after it in the action skipped unless if: failure(), whose own
 # outcome does not mend it); a missing action.yml, a JavaScript action, an
-# action with a load error, a cycle of actions and a path leaving the
+# action with a load error, a cycle of actions, actions nested 11 deep (10
+# run, as on GitHub) and a path leaving the
 # workspace each fail the step with one clear line.
 . "$(dirname "$0")/lib.sh"
 
@@ -185,6 +186,24 @@ $checkout
       - run: echo NEVER-$what
 EOF
 done
+# a chain of actions: d0 -> d1 -> ... -> d10, which prints; d1 is 10 deep, d0 11
+for i in $(seq 0 10); do
+    mkdir -p .github/actions/d$i
+    if [ $i = 10 ]; then step="    - run: echo \"deepest reached\"
+      shell: bash"; else step="    - uses: ./.github/actions/d$((i + 1))"; fi
+    printf 'runs:\n  using: composite\n  steps:\n%s\n' "$step" > .github/actions/d$i/action.yml
+done
+for d in 0 1; do
+    cat > .github/workflows/depth$d.yml <<EOF
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: ./.github/actions/d$d
+EOF
+done
 ln -s "$T" .github/actions/link
 echo "no action here" > .github/actions/missing/README
 git add -A && git -c user.name=t -c user.email=t@example.com commit -qm init
@@ -236,5 +255,13 @@ for what in missing nocheckout node broken loop-a escape; do
     check "$what: one clear error line" eval 'grep -E -- "${want[$what]}" <<<"$out" >/dev/null'
     check "$what: the steps after it do not run" eval '! grep -q NEVER-$what <<<"$out"'
 done
+
+sw workflow run .github/workflows/depth1.yml --wait
+expect_rc "actions nested 10 deep run, as on GitHub" 0
+check "... down to the deepest one" grep -q "deepest reached" <<<"$out"
+sw workflow run .github/workflows/depth0.yml --wait
+expect_rc "actions nested 11 deep fail the step" 1
+check "... with one line naming the limit and the chain" grep -q "##\[error\]uses: ./.github/actions/d10: composite actions nest more than 10 deep (./.github/actions/d0 → ./.github/actions/d1 → .* → ./.github/actions/d10)" <<<"$out"
+check "... before anything of the deepest runs" eval '! grep -q "deepest reached" <<<"$out"'
 
 done_testing
