@@ -442,6 +442,7 @@ struct scope {
     const char *action_dir;        /* depth > 0: the action's directory (GITHUB_ACTION_PATH) */
     struct pipeline_step_vars env; /* the calling steps' env, evaluated */
     struct pipeline_step_vars input_env; /* INPUT_<NAME> of the action's inputs */
+    int64_t deadline_mono; /* timeout-minutes of the calling steps (monotonic ms); 0: none */
 };
 
 static enum pipeline_status jr_status(struct jobrun *jr)
@@ -717,6 +718,13 @@ static enum pipeline_step_outcome run_step(struct jobrun *jr, const struct scope
     int job_bound = !timeout || left < timeout;
     if (job_bound)
         timeout = left;
+    if (sc->deadline_mono) { /* inside an action whose step has timeout-minutes */
+        int64_t sl = sc->deadline_mono - time_mono_ms();
+        if (sl < timeout) {
+            timeout = sl < 1 ? 1 : sl;
+            job_bound = 0;
+        }
+    }
     sp.name = name;
     sp.script = script;
     sp.shell = shell;
@@ -926,8 +934,8 @@ static void action_chain(const struct scope *sc, struct buf *b)
  * loaded now (the job has checked it out), run as a nested scope; its
  * outputs become the step's. */
 static enum pipeline_step_outcome run_action(struct jobrun *jr, struct scope *sc,
-                                             const struct pipeline_step *s, json_t *values,
-                                             json_t *outputs)
+                                             const struct pipeline_step *s, const char *name,
+                                             json_t *values, json_t *outputs)
 {
     struct leg *l = jr->leg;
     struct pipeline_action *a = NULL;
@@ -1032,6 +1040,13 @@ static enum pipeline_step_outcome run_action(struct jobrun *jr, struct scope *sc
     in.up = sc;
     in.uses = uses;
     in.action_dir = real;
+    /* the calling step's timeout-minutes bounds the action as a whole */
+    in.deadline_mono = sc->deadline_mono;
+    if (s->timeout_minutes.s && !s->timeout_minutes.expr && s->timeout_minutes.n > 0) {
+        int64_t d = time_mono_ms() + (int64_t)(s->timeout_minutes.n * 60000.0);
+        if (!in.deadline_mono || d < in.deadline_mono)
+            in.deadline_mono = d;
+    }
     /* the action's contexts: the caller's, with its own inputs, steps and
      * github.action_path (a shallow copy: the caller's stay as they are) */
     in.values = json_copy(values);
@@ -1045,6 +1060,14 @@ static enum pipeline_step_outcome run_action(struct jobrun *jr, struct scope *sc
     json_object_set_new(in.values, "steps", in.steps_ctx);
     scope_env_json(jr, &in, in.values);
     run_steps(jr, &in);
+    /* what its steps wrote to GITHUB_ENV is the caller's env context now */
+    scope_env_json(jr, sc, values);
+    if (in.deadline_mono && time_mono_ms() >= in.deadline_mono) {
+        if (in.deadline_mono != sc->deadline_mono) /* its own, not a caller's */
+            leg_say(l, &jr->masks, PIPELINE_LOG_ERROR,
+                    "The action '%s' has timed out after %g minutes.", name, s->timeout_minutes.n);
+        astatus = PIPELINE_STATUS_FAILURE;
+    }
     /* outputs: evaluated at the end, over the action's steps */
     for (size_t i = 0; i < a->n_outputs; i++) {
         char *t = NULL;
@@ -1092,6 +1115,8 @@ static void run_steps(struct jobrun *jr, struct scope *sc)
 
     for (size_t k = 0; k < sc->n; k++) {
         const struct pipeline_step *s = &sc->steps[k];
+        if (sc->deadline_mono && time_mono_ms() >= sc->deadline_mono)
+            break; /* the action timed out: run_action says so */
         char *name = NULL;
         enum pipeline_step_outcome oc = PIPELINE_STEP_SKIPPED;
         json_t *souts = json_object();
@@ -1133,7 +1158,7 @@ static void run_steps(struct jobrun *jr, struct scope *sc)
             if (s->uses.builtin == PIPELINE_BUILTIN_CHECKOUT)
                 oc = checkout(jr, s, values);
             else if (s->uses.builtin == PIPELINE_BUILTIN_LOCAL_ACTION)
-                oc = run_action(jr, sc, s, values, souts); /* ends the group itself */
+                oc = run_action(jr, sc, s, clean, values, souts); /* ends the group itself */
             else if (s->uses.kind != PIPELINE_USES_NONE) {
                 leg_say(l, &jr->masks, PIPELINE_LOG_ERROR, "%s: this runner does not run it yet",
                         s->uses.raw.s);

@@ -57,6 +57,7 @@ runs:
         echo "caller env=$FROM_CALLER job env=$JOB_VAR"
         echo "token is ${{ inputs.token }}"
         test -f "$GITHUB_ACTION_PATH/action.yml"
+        echo "FROM_ACTION=yes" >> "$GITHUB_ENV"
     - if: failure()
       shell: bash
       run: echo "NEVER-on-success"
@@ -141,6 +142,7 @@ jobs:
           punct: '!'
           token: ${{ secrets.TOKEN }}
       - id: defaults
+        if: env.FROM_ACTION == 'yes'
         uses: ./.github/actions/hello/
         with:
           who: slipway
@@ -151,6 +153,7 @@ jobs:
           test "${{ steps.hello.outcome }}" = success
           test "${{ steps.defaults.outputs.greeting }}" = "Hello, slipway"
           echo "asserted: ${{ steps.hello.outputs.greeting }}"
+          echo "GITHUB_ENV of an action: $FROM_ACTION"
 EOF
 cat > .github/workflows/fail.yml <<'EOF'
 on: push
@@ -204,6 +207,32 @@ jobs:
       - uses: ./.github/actions/d$d
 EOF
 done
+# timeout-minutes of the calling step bounds the action as a whole
+mkdir -p .github/actions/slow
+cat > .github/actions/slow/action.yml <<'EOF'
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      run: echo "slow starts"; sleep 2
+    - shell: bash
+      run: sleep 30
+    - shell: bash
+      run: echo NEVER-after-timeout
+EOF
+cat > .github/workflows/timeout.yml <<'EOF'
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - name: slow action
+        uses: ./.github/actions/slow
+        timeout-minutes: 0.1
+      - if: always()
+        run: echo "job goes on"
+EOF
 ln -s "$T" .github/actions/link
 echo "no action here" > .github/actions/missing/README
 git add -A && git -c user.name=t -c user.email=t@example.com commit -qm init
@@ -218,6 +247,7 @@ check "github.action_path and GITHUB_ACTION_PATH are the action's directory" gre
 check "INPUT_<NAME> variables hold the inputs" grep -q "input env who=world punct=!" <<<"$out"
 check "the calling step's env and the job's reach the action's steps" grep -q "caller env=caller-env job env=from-workflow" <<<"$out"
 check "a secret passed as an input is masked" eval 'grep -q "token is \*\*\*" <<<"$out" && ! grep -q tok-s3cr3t <<<"$out"'
+check "GITHUB_ENV written inside the action reaches the job's later steps and their if:" grep -q "GITHUB_ENV of an action: yes" <<<"$out"
 check "the steps context is private to the action" grep -q "the caller's steps.early is ''" <<<"$out"
 check "if: failure() inside an action that succeeds does not run" eval '! grep -q NEVER-on-success <<<"$out"'
 check "a missing required input is a warning, as GitHub" grep -q "##\[warning\]Input required and not supplied: punct" <<<"$out"
@@ -263,5 +293,12 @@ sw workflow run .github/workflows/depth0.yml --wait
 expect_rc "actions nested 11 deep fail the step" 1
 check "... with one line naming the limit and the chain" grep -q "##\[error\]uses: ./.github/actions/d10: composite actions nest more than 10 deep (./.github/actions/d0 → ./.github/actions/d1 → .* → ./.github/actions/d10)" <<<"$out"
 check "... before anything of the deepest runs" eval '! grep -q "deepest reached" <<<"$out"'
+
+start=$(date +%s)
+sw workflow run .github/workflows/timeout.yml --wait
+expect_rc "timeout-minutes on the calling step: the run fails" 1
+check "... within the bound, not after the action's 32 s" test $(( $(date +%s) - start )) -lt 25
+check "... saying the action timed out" grep -q "##\[error\]The action 'slow action' has timed out after 0.1 minutes." <<<"$out"
+check "... the action's steps after it do not run, the job's do" eval 'grep -q "slow starts" <<<"$out" && ! grep -q NEVER-after-timeout <<<"$out" && grep -q "job goes on" <<<"$out"'
 
 done_testing
