@@ -441,7 +441,6 @@ struct scope {
     const char *uses;              /* depth > 0: the uses: that called it, as written */
     const char *action_dir;        /* depth > 0: the action's directory (GITHUB_ACTION_PATH) */
     struct pipeline_step_vars env; /* the calling steps' env, evaluated */
-    struct pipeline_step_vars input_env; /* INPUT_<NAME> of the action's inputs */
     int64_t deadline_mono; /* timeout-minutes of the calling steps (monotonic ms); 0: none */
 };
 
@@ -699,9 +698,6 @@ static enum pipeline_step_outcome run_step(struct jobrun *jr, const struct scope
         goto fail;
     vars_from_json(&env, senv);
     env_to_json(&env, values);
-    for (size_t i = 0; i < sc->input_env.n; i++)
-        pipeline_step_vars_set(&env, sc->input_env.v[i].name, strlen(sc->input_env.v[i].name),
-                               sc->input_env.v[i].value, sc->input_env.v[i].value_len);
     if (eval_text(&s->run, values, jr_status(jr), jr->workspace, &script, &err) < 0 ||
         eval_text(shv, values, jr_status(jr), jr->workspace, &shell, &err) < 0 ||
         eval_text(wdv, values, jr_status(jr), jr->workspace, &wd, &err) < 0)
@@ -833,20 +829,6 @@ static const char *status_word(enum pipeline_status st)
     return st == PIPELINE_STATUS_FAILURE     ? "failure"
            : st == PIPELINE_STATUS_CANCELLED ? "cancelled"
                                              : "success";
-}
-
-/* INPUT_<NAME>, as GitHub names an action's input in the environment. */
-static void input_env_set(struct pipeline_step_vars *env, const char *name, const char *value)
-{
-    struct buf b = BUF_INIT;
-    buf_adds(&b, "INPUT_");
-    for (const char *p = name; *p; p++)
-        buf_addf(&b, "%c",
-                 *p == ' '                  ? '_'
-                 : (*p >= 'a' && *p <= 'z') ? (char)(*p - 'a' + 'A')
-                                            : *p);
-    pipeline_step_vars_set(env, b.data, b.len, value, strlen(value));
-    buf_free(&b);
 }
 
 /* The declared input named like key (names ignore case), or NULL. */
@@ -1027,7 +1009,6 @@ static enum pipeline_step_outcome run_action(struct jobrun *jr, struct scope *sc
         json_object_foreach(inputs, k, v)
         {
             leg_say(l, &jr->masks, PIPELINE_LOG_OUTPUT, "  %s: %s", k, json_string_value(v));
-            input_env_set(&in.input_env, k, json_string_value(v));
         }
     }
     /* as GitHub's log: the action's steps are groups of their own */
@@ -1089,7 +1070,6 @@ out:
         leg_say(l, &jr->masks, PIPELINE_LOG_ENDGROUP, "%s", "");
     pipeline_action_free(a);
     pipeline_step_vars_free(&in.env);
-    pipeline_step_vars_free(&in.input_env);
     json_decref(in.values);
     json_decref(inputs);
     json_decref(senv);

@@ -2,7 +2,7 @@
 # uses: ./path runs a local composite action (docs/pipelines.md, "Composite
 # actions"): a repository with .github/actions/hello/action.yml (inputs with
 # defaults and a required one, an output from a nested step, a nested local
-# action, github.action_path, the caller's env, INPUT_ variables, a secret
+# action, github.action_path, the caller's env, no INPUT_ variables, a secret
 # passed as an input and masked); a workflow checks out, uses it and asserts
 # its outputs in a later step. A failure inside the action fails the step
 # (steps after it in the action skipped unless if: failure(), whose own
@@ -53,7 +53,7 @@ runs:
       run: |
         echo "loud=$(echo '${{ steps.inner.outputs.text }}' | tr a-z A-Z)" >> "$GITHUB_OUTPUT"
         echo "action_path=${{ github.action_path }} env=$GITHUB_ACTION_PATH"
-        echo "input env who=$INPUT_WHO punct=$INPUT_PUNCT"
+        echo "input env who=${INPUT_WHO-unset} punct=${INPUT_PUNCT-unset}"
         echo "caller env=$FROM_CALLER job env=$JOB_VAR"
         echo "token is ${{ inputs.token }}"
         test -f "$GITHUB_ACTION_PATH/action.yml"
@@ -244,7 +244,7 @@ id=$(head -1 <<<"$out")
 check "the nested local action ran, its input from the outer action's inputs and defaults" grep -q "inner says: Hello, world!" <<<"$out"
 check "a later step asserted the action's outputs" grep -q "asserted: Hello, world!" <<<"$out"
 check "github.action_path and GITHUB_ACTION_PATH are the action's directory" grep -q "action_path=.*/work/.github/actions/hello env=.*/work/.github/actions/hello$" <<<"$out"
-check "INPUT_<NAME> variables hold the inputs" grep -q "input env who=world punct=!" <<<"$out"
+check "inputs are not INPUT_<NAME> variables, as on GitHub" grep -q "input env who=unset punct=unset" <<<"$out"
 check "the calling step's env and the job's reach the action's steps" grep -q "caller env=caller-env job env=from-workflow" <<<"$out"
 check "a secret passed as an input is masked" eval 'grep -q "token is \*\*\*" <<<"$out" && ! grep -q tok-s3cr3t <<<"$out"'
 check "GITHUB_ENV written inside the action reaches the job's later steps and their if:" grep -q "GITHUB_ENV of an action: yes" <<<"$out"
