@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# Reusable workflows (a job's `uses: ./.github/workflows/x.yml`): the called
+# file read at the run's commit; typed inputs from the caller's `with`,
+# evaluated with needs; secrets: inherit; the caller's github context (its
+# event) but not its env or inputs; the called jobs as jobs of the run named
+# "caller / called" with their own needs and a matrix; the caller's outputs
+# from on.workflow_call.outputs read by a later job as needs.call.outputs; a
+# missing required input, an unknown input, a mistyped one, a failing called
+# job, a cycle and a nesting deeper than GitHub's four levels each fail with
+# one clear line.
+. "$(dirname "$0")/lib.sh"
+
+mkdir -p "$T/repo" && cd "$T/repo"
+git init -q -b main . && "$SLIPWAY" init -q .
+mkdir -p .github/workflows
+cat > .github/workflows/ci.yml <<'EOF'
+name: Caller
+on:
+  push:
+  workflow_dispatch:
+    inputs:
+      greet:
+        default: hi
+env:
+  CALLER_ENV: caller
+jobs:
+  prep:
+    runs-on: ubuntu-latest
+    outputs:
+      n: ${{ steps.p.outputs.n }}
+    steps:
+      - id: p
+        run: echo "n=3" >> "$GITHUB_OUTPUT"
+  call:
+    needs: prep
+    uses: ./.github/workflows/lib.yml
+    with:
+      who: ${{ inputs.greet }}-${{ needs.prep.outputs.n }}
+      count: ${{ fromJSON(needs.prep.outputs.n) }}
+      flag: true
+    secrets: inherit
+  after:
+    needs: call
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "x=${{ needs.call.outputs.x }} result=${{ needs.call.result }}"
+EOF
+cat > .github/workflows/lib.yml <<'EOF'
+name: Lib
+on:
+  workflow_call:
+    inputs:
+      who:
+        type: string
+        required: true
+      count:
+        type: number
+        required: true
+      flag:
+        type: boolean
+        default: false
+      opt:
+        type: string
+        default: dflt
+      fail:
+        type: boolean
+    secrets:
+      TOKEN:
+        required: false
+    outputs:
+      x:
+        value: ${{ jobs.second.outputs.y }}
+env:
+  LIB_ENV: lib-env
+jobs:
+  first:
+    runs-on: ubuntu-latest
+    outputs:
+      a: ${{ steps.s.outputs.a }}
+    steps:
+      - id: s
+        run: |
+          echo "who=${{ inputs.who }} count=${{ inputs.count }} flag=${{ inputs.flag }} opt=${{ inputs.opt }} greet=${{ inputs.greet }}"
+          echo "event=${{ github.event_name }} secret=${{ secrets.TOKEN }} env=$LIB_ENV caller_env=${CALLER_ENV:-absent}"
+          echo "a=${{ inputs.count == 3 && inputs.flag == true }}" >> "$GITHUB_OUTPUT"
+      - if: inputs.fail
+        run: exit 1
+  second:
+    needs: first
+    name: Second
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        k: [p]
+    outputs:
+      y: ${{ steps.t.outputs.y }}
+    steps:
+      - id: t
+        run: echo "y=got-${{ needs.first.outputs.a }}-${{ matrix.k }}" >> "$GITHUB_OUTPUT"
+EOF
+cat > .github/workflows/bad.yml <<'EOF'
+on: push
+jobs:
+  missing:
+    uses: ./.github/workflows/lib.yml
+    with:
+      count: 1
+  unknown:
+    uses: ./.github/workflows/lib.yml
+    with:
+      who: a
+      count: 1
+      nosuch: x
+  mistyped:
+    uses: ./.github/workflows/lib.yml
+    with:
+      who: a
+      count: many
+  fromoutput:
+    uses: ./.github/workflows/lib.yml
+    with:
+      who: a
+      count: 1
+      flag: ${{ github.ref_name }}
+  failing:
+    uses: ./.github/workflows/lib.yml
+    with:
+      who: a
+      count: 2
+      fail: true
+  later:
+    needs: failing
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo never
+EOF
+cat > .github/workflows/cyc.yml <<'EOF'
+on: [push, workflow_call]
+jobs:
+  again:
+    uses: ./.github/workflows/cyc.yml
+EOF
+for i in 1 2 3 4; do
+    cat > .github/workflows/n$i.yml <<EOF
+on: [push, workflow_call]
+jobs:
+  call:
+    uses: ./.github/workflows/n$((i + 1)).yml
+EOF
+done
+cat > .github/workflows/n5.yml <<'EOF'
+on: workflow_call
+jobs:
+  leaf:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "leaf ran"
+EOF
+git add -A && git -c user.name=t -c user.email=t@example.com commit -qm init
+
+# ---- a call that works -----------------------------------------------------------------------
+# lib.yml changed after the commit: the run reads it as it is at the run's commit
+sed -i 's/dflt/uncommitted/' .github/workflows/lib.yml
+export SLIPWAY_SECRET_TOKEN=s3cr3t-value
+sw workflow run Caller -f greet=hello --wait
+expect_rc "a run with a reusable workflow succeeds" 0
+id=$(head -1 <<<"$out")
+check "with: evaluated with inputs and needs, typed; defaults; read at the run's commit" grep -q "^\[call / first\] who=hello-3 count=3 flag=true opt=dflt greet=$" <<<"$out"
+check "github is the caller's (its event), secrets inherited and masked, env not passed" grep -q "^\[call / first\] event=workflow_dispatch secret=\*\*\* env=lib-env caller_env=absent" <<<"$out"
+check "the caller's outputs come from on.workflow_call.outputs, read through needs" grep -q "^\[after\] x=got-true-p result=success" <<<"$out"
+check "no secret in the printed log" eval '! grep -q s3cr3t <<<"$out"'
+
+sw run view "$id" --json
+check "run view --json: one entry per called job, named caller / called, matrix legs too" test "$(json '[(x["id"], x["name"], x["conclusion"]) for x in j["jobs"]]')" = "[('prep', 'prep', 'success'), ('first', 'call / first', 'success'), ('second', 'call / Second (p)', 'success'), ('after', 'after', 'success')]"
+check "the called jobs' outputs are recorded" test "$(json 'j["jobs"][2]["outputs"]')" = "{'y': 'got-true-p'}"
+sw run view "$id" --log --job "call / first"
+check "run view --log --job takes the called job's name" eval 'grep -q "who=hello-3" <<<"$out" && ! grep -q "x=got" <<<"$out"'
+
+# ---- calls that cannot be made, and a called job that fails --------------------------------------
+sw workflow run bad --wait --jobs 2
+expect_rc "a run whose calls fail exits 1" 1
+check "a missing required input: one clear line" grep -qx "\[missing\] ##\[error\]job missing: Input who is required, but not provided while calling." <<<"$out"
+check "an input the called workflow does not declare" grep -qx "\[unknown\] ##\[error\]job unknown: Invalid input, nosuch is not defined in the referenced workflow." <<<"$out"
+check "a number input given text" grep -qx "\[mistyped\] ##\[error\]job mistyped: input 'count': Unexpected type of value 'many', expected type: Number." <<<"$out"
+check "a boolean input given a string from an expression" grep -qx "\[fromoutput\] ##\[error\]job fromoutput: input 'flag': Unexpected type of value 'main', expected type: Boolean." <<<"$out"
+bad=$(head -1 <<<"$out")
+sw run view "$bad" --json
+check "the failed calls are one entry each; a failed called job fails its caller" test "$(json '[(x["name"], x["conclusion"]) for x in j["jobs"]]')" = "[('missing', 'failure'), ('unknown', 'failure'), ('mistyped', 'failure'), ('fromoutput', 'failure'), ('failing / first', 'failure'), ('failing / Second', 'skipped'), ('later', 'skipped')]"
+check "the run fails" test "$(json 'j["conclusion"]')" = failure
+
+# ---- cycles and nesting -------------------------------------------------------------------------
+sw workflow run .github/workflows/cyc.yml --wait
+expect_rc "a workflow that calls itself fails" 1
+check "... naming the cycle" grep -q "^\[again\] ##\[error\]job again: .github/workflows/cyc.yml calls itself (.github/workflows/cyc.yml -> .github/workflows/cyc.yml)" <<<"$out"
+sw workflow run .github/workflows/n2.yml --wait
+expect_rc "four levels of workflows run" 0
+check "... the innermost job named through every caller" grep -q "^\[call / call / call / leaf\] leaf ran" <<<"$out"
+sw workflow run .github/workflows/n1.yml --wait
+expect_rc "five levels are refused" 1
+check "... with GitHub's limit in one line" grep -q "^\[call / call / call / call\] ##\[error\]job call: calling .github/workflows/n5.yml nests more than 4 levels" <<<"$out"
+
+exit $_failed
