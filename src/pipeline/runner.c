@@ -4,7 +4,10 @@
  * own, at most opts->jobs at once; a ticker thread extends the lease, notices
  * cancel requests and flushes quiet logs. Every change to the run record is
  * a pure update applied under compare-and-swap, made under rn->lock so the
- * record in memory is only ever touched by one thread at a time. */
+ * record in memory is only ever touched by one thread at a time. A job that
+ * calls a reusable workflow has no leg: when it is ready it becomes a scope of
+ * the called workflow's jobs, scheduled like the run's own (reusable.c
+ * checks what crosses the call). */
 #include "pipeline/call_internal.h"
 #include "pipeline/pipeline.h"
 #include "store/store.h"
