@@ -1450,13 +1450,14 @@ static int schedule(struct runner *rn)
     size_t max = rn->o->jobs ? rn->o->jobs : 1;
     int changed;
 
-    /* Newest scopes first, so a called workflow settles before its caller's
-     * job is looked at; and again while scopes are added or settle (each
-     * pass does one or the other, both bounded), so a call costs no wait. */
+    /* In the order the scopes were made (so the record lists the legs of a
+     * caller's matrix in order), and again while scopes are added or settle
+     * (each pass that repeats did one or the other, both bounded): a called
+     * workflow's caller settles, and the jobs after it start, without a wait. */
     do {
         size_t before = rn->nscopes;
         changed = 0;
-        for (size_t s = rn->nscopes; s-- > 0;) {
+        for (size_t s = 0; s < rn->nscopes; s++) {
             struct scope *sc = rn->scopes[s];
             const struct pipeline_workflow *wf = sc->wf;
             int all = 1;

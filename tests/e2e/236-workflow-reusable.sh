@@ -3,7 +3,7 @@
 # file read at the run's commit; typed inputs from the caller's `with`,
 # evaluated with needs; secrets: inherit; the caller's github context (its
 # event) but not its env or inputs; the called jobs as jobs of the run named
-# "caller / called" with their own needs and a matrix; the caller's outputs
+# "caller / called" with their own needs and a matrix, a caller's matrix; the caller's outputs
 # from on.workflow_call.outputs read by a later job as needs.call.outputs; a
 # missing required input, an unknown input, a mistyped one, a failing called
 # job, a cycle and a nesting deeper than GitHub's four levels each fail with
@@ -134,6 +134,18 @@ jobs:
     steps:
       - run: echo never
 EOF
+cat > .github/workflows/mat.yml <<'EOF'
+on: push
+jobs:
+  call:
+    strategy:
+      matrix:
+        who: [a, b]
+    uses: ./.github/workflows/lib.yml
+    with:
+      who: ${{ matrix.who }}
+      count: 1
+EOF
 cat > .github/workflows/cyc.yml <<'EOF'
 on: [push, workflow_call]
 jobs:
@@ -175,6 +187,13 @@ check "run view --json: one entry per called job, named caller / called, matrix 
 check "the called jobs' outputs are recorded" test "$(json 'j["jobs"][2]["outputs"]')" = "{'y': 'got-true-p'}"
 sw run view "$id" --log --job "call / first"
 check "run view --log --job takes the called job's name" eval 'grep -q "who=hello-3" <<<"$out" && ! grep -q "x=got" <<<"$out"'
+
+sw workflow run mat --wait
+expect_rc "a caller with a matrix: one call per leg" 0
+check "... each with its leg's values" eval 'grep -q "^\[call (a) / first\] who=a count=1" <<<"$out" && grep -q "^\[call (b) / first\] who=b count=1" <<<"$out"'
+mat=$(head -1 <<<"$out")
+sw run view "$mat" --json
+check "... named caller (leg) / called" test "$(json '[x["name"] for x in j["jobs"]]')" = "['call (a) / first', 'call (b) / first', 'call (a) / Second (p)', 'call (b) / Second (p)']"
 
 # ---- calls that cannot be made, and a called job that fails --------------------------------------
 sw workflow run bad --wait --jobs 2
