@@ -3,11 +3,11 @@
 # file read at the run's commit; typed inputs from the caller's `with`,
 # evaluated with needs; secrets: inherit; the caller's github context (its
 # event) but not its env or inputs; the called jobs as jobs of the run named
-# "caller / called" with their own needs and a matrix, a caller's matrix; the caller's outputs
-# from on.workflow_call.outputs read by a later job as needs.call.outputs; a
-# missing required input, an unknown input, a mistyped one, a failing called
-# job, a cycle and a nesting deeper than GitHub's four levels each fail with
-# one clear line.
+# "caller / called" with their own needs and a matrix, and a caller's matrix;
+# the caller's outputs from on.workflow_call.outputs read by a later job as
+# needs.call.outputs; a missing required input, an unknown input, a mistyped
+# one, a failing called job, a file missing or without workflow_call, a cycle
+# and a nesting deeper than GitHub's four levels each fail with one clear line.
 . "$(dirname "$0")/lib.sh"
 
 mkdir -p "$T/repo" && cd "$T/repo"
@@ -146,6 +146,14 @@ jobs:
       who: ${{ matrix.who }}
       count: 1
 EOF
+cat > .github/workflows/wrong.yml <<'EOF'
+on: push
+jobs:
+  none:
+    uses: ./.github/workflows/none.yml
+  notcall:
+    uses: ./.github/workflows/ci.yml
+EOF
 cat > .github/workflows/cyc.yml <<'EOF'
 on: [push, workflow_call]
 jobs:
@@ -206,6 +214,11 @@ bad=$(head -1 <<<"$out")
 sw run view "$bad" --json
 check "the failed calls are one entry each; a failed called job fails its caller" test "$(json '[(x["name"], x["conclusion"]) for x in j["jobs"]]')" = "[('missing', 'failure'), ('unknown', 'failure'), ('mistyped', 'failure'), ('fromoutput', 'failure'), ('failing / first', 'failure'), ('failing / Second', 'skipped'), ('later', 'skipped')]"
 check "the run fails" test "$(json 'j["conclusion"]')" = failure
+
+sw workflow run wrong --wait
+expect_rc "calls of files that are not reusable workflows fail" 1
+check "... a file not in the commit" grep -qx "\[none\] ##\[error\]job none: .github/workflows/none.yml is not in the repository at [0-9a-f]*" <<<"$out"
+check "... a workflow without workflow_call" grep -qx "\[notcall\] ##\[error\]job notcall: .github/workflows/ci.yml is not a reusable workflow: its on: has no workflow_call" <<<"$out"
 
 # ---- cycles and nesting -------------------------------------------------------------------------
 sw workflow run .github/workflows/cyc.yml --wait
