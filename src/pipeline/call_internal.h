@@ -31,12 +31,13 @@ char *call_file(const struct pipeline_uses *u);
 int call_load(const char *repo, const char *sha, const char *file, unsigned flags,
               struct pipeline_workflow **out, struct sw_err *err);
 
-/* The value v (evaluated from the caller's `with`, or the text of a literal
- * when literal is 1) as input in receives it, with GitHub's checks: a string
- * input takes any scalar as its text (null: ""), a boolean input a Boolean
- * (or the YAML words true and false written as is), a number input a Number
- * (or a number written as is). *out is a new JSON string, boolean or real.
- * A mismatch is PIPELINE_EEVAL with GitHub's "Unexpected type of value 'V',
+/* The value v (evaluated from the caller's `with`, or the text of a plain,
+ * unquoted literal when literal is 1) as input in receives it, with GitHub's
+ * checks: a string input takes any scalar as its text (null: ""), a boolean
+ * input a Boolean (or the YAML words true and false written plain), a number
+ * input a Number (or a number written plain). A quoted literal ("true", '1')
+ * is a String, as GitHub's YAML reader makes it: pass literal 0 for it. *out is a new JSON string,
+ * boolean or real. A mismatch is PIPELINE_EEVAL with GitHub's "Unexpected type of value 'V',
  * expected type: Boolean." Pure. */
 int call_input_value(const struct pipeline_input *in, const struct pipeline_value *v, int literal,
                      json_t **out, struct sw_err *err);

@@ -253,6 +253,8 @@ struct pipeline_val {
     char *s;          /* the text as YAML reads it; NULL when absent */
     size_t line, col; /* position of the value in the file (1-based) */
     int expr;         /* 1: s holds `${{ }}`, evaluated at run time (a template) */
+    int quoted;       /* 1: written quoted or as a block ('1', "true", |): text, as GitHub
+                       * reads it, never a boolean or a number */
     int b;            /* booleans when !expr: 0 or 1 */
     double n;         /* numbers when !expr */
 };

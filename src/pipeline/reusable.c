@@ -91,20 +91,32 @@ static int number_text(const char *s, double *d)
     return !errno && *end == 0 && isfinite(*d);
 }
 
+/* A boolean as YAML's core schema writes one plainly (yaml_bool's words). */
+static int bool_text(const char *s, int *b)
+{
+    static const char *const words[] = {"false", "False", "FALSE", "true", "True", "TRUE"};
+    for (size_t i = 0; i < sizeof(words) / sizeof(*words); i++)
+        if (strcmp(s, words[i]) == 0) {
+            *b = i >= 3;
+            return 1;
+        }
+    return 0;
+}
+
 int call_input_value(const struct pipeline_input *in, const struct pipeline_value *v, int literal,
                      json_t **out, struct sw_err *err)
 {
     const char *s = v->kind == PIPELINE_STRING && v->str ? v->str : "";
     double d;
+    int yes;
 
     *out = NULL;
     switch (in->type) {
     case PIPELINE_INPUT_BOOLEAN:
         if (v->kind == PIPELINE_BOOLEAN)
             *out = json_boolean(v->boolean);
-        else if (literal && v->kind == PIPELINE_STRING &&
-                 (strcmp(s, "true") == 0 || strcmp(s, "false") == 0))
-            *out = json_boolean(s[0] == 't');
+        else if (literal && v->kind == PIPELINE_STRING && bool_text(s, &yes))
+            *out = json_boolean(yes);
         break;
     case PIPELINE_INPUT_NUMBER:
         if (v->kind == PIPELINE_NUMBER && isfinite(v->number))
@@ -179,7 +191,7 @@ int call_inputs(const struct pipeline_workflow *called, const struct pipeline_jo
         struct pipeline_value v = PIPELINE_VALUE_INIT;
         json_t *x = NULL;
         if ((rc = eval_val(&kv->val, values, &v, err)) < 0 ||
-            (rc = call_input_value(decl, &v, !kv->val.expr, &x, err)) < 0) {
+            (rc = call_input_value(decl, &v, !kv->val.expr && !kv->val.quoted, &x, err)) < 0) {
             pipeline_value_clear(&v);
             goto out;
         }

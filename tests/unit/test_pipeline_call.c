@@ -195,6 +195,40 @@ static void test_inputs(void **state)
     assert_true(json_real_value(json_object_get(in, "n")) == 1.5);
     json_decref(in);
     pipeline_workflow_free(wf);
+    wf = caller("    with:\n      who: a\n      flag: TRUE\n", "");
+    assert_int_equal(call_inputs(called, &wf->jobs[0], values, &in, &err), 0);
+    assert_true(json_is_true(json_object_get(in, "flag")));
+    json_decref(in);
+    pipeline_workflow_free(wf);
+
+    /* quoted, they are text (GitHub's reader keeps the quoting): refused for
+     * a boolean or a number, taken as is by a string */
+    const char *quoted[][2] = {
+        {"flag: \"true\"",
+         "input 'flag': Unexpected type of value 'true', expected type: Boolean."},
+        {"flag: 'false'",
+         "input 'flag': Unexpected type of value 'false', expected type: Boolean."},
+        {"flag: |-\n        true",
+         "input 'flag': Unexpected type of value 'true', expected type: Boolean."},
+        {"n: '1'", "input 'n': Unexpected type of value '1', expected type: Number."},
+        {"n: \"2.5\"", "input 'n': Unexpected type of value '2.5', expected type: Number."},
+    };
+    for (size_t i = 0; i < sizeof(quoted) / sizeof(*quoted); i++) {
+        char *w = xasprintf("    with:\n      who: a\n      %s\n", quoted[i][0]);
+        wf = caller(w, "");
+        free(w);
+        assert_true(wf->jobs[0].with.items[1].val.quoted);
+        assert_int_equal(call_inputs(called, &wf->jobs[0], values, &in, &err), PIPELINE_EEVAL);
+        assert_null(in);
+        assert_string_equal(err.msg, quoted[i][1]);
+        pipeline_workflow_free(wf);
+    }
+    wf = caller("    with:\n      who: \"true\"\n      s: '12'\n", "");
+    assert_int_equal(call_inputs(called, &wf->jobs[0], values, &in, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(in, "who")), "true");
+    assert_string_equal(json_string_value(json_object_get(in, "s")), "12");
+    json_decref(in);
+    pipeline_workflow_free(wf);
 
     json_decref(values);
     pipeline_workflow_free(called);
