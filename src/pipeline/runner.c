@@ -54,6 +54,7 @@ struct leg {
     struct pipeline_run_step *steps;
     size_t nsteps;
     int steps_dirty;
+    _Atomic size_t masks_seen; /* rn->masks its lines are already masked with */
 };
 
 struct wjob {
@@ -97,8 +98,14 @@ struct runner {
     size_t ncalled;
     _Atomic int cancel, lost, stop;
     struct pipeline_runlog *log;
-    json_t *base;                    /* github, vars, secrets, inputs (read-only once running) */
-    struct pipeline_step_list masks; /* the secrets' values */
+    json_t *base; /* github, vars, secrets, inputs (read-only once running) */
+    /* The secrets' values, and those passed as secrets to called workflows,
+     * which are known only when the call is made: appended holding both
+     * rn->lock and mask_lock, read holding either; nmasks is masks.n, for
+     * leg_line to see without a lock whether it has something to catch up. */
+    struct pipeline_step_list masks;
+    pthread_mutex_t mask_lock;
+    _Atomic size_t nmasks;
     const char *const *labels;
     char *run_dir;
     char *cancelled_by; /* who asked, once seen (under lock) */
@@ -368,7 +375,15 @@ static void leg_line(struct leg *l, int64_t time_ms, enum pipeline_step_log_kind
     time_format_iso(time_ms, ts, sizeof(ts));
     buf_addf(&b, "%s %s", ts, pipeline_step_log_prefix(kind));
     size_t head = b.len;
-    buf_add(&b, text, len);
+    if (atomic_load(&rn->nmasks) > atomic_load(&l->masks_seen)) {
+        /* a secret passed to a called workflow after this leg started */
+        pthread_mutex_lock(&rn->mask_lock);
+        size_t seen = atomic_load(&l->masks_seen);
+        struct pipeline_step_list late = {rn->masks.v + seen, rn->masks.n - seen, 0};
+        pipeline_step_mask(&late, text, len, &b);
+        pthread_mutex_unlock(&rn->mask_lock);
+    } else
+        buf_add(&b, text, len);
     pthread_mutex_lock(&l->wlock);
     if (l->w) {
         buf_add(&b, "\n", 1);
@@ -808,8 +823,11 @@ static enum pipeline_conclusion leg_run(struct leg *l, json_t **outputs)
     jr.rn = rn;
     jr.job = job;
     jr.status = PIPELINE_STATUS_SUCCESS;
+    pthread_mutex_lock(&rn->mask_lock);
     for (size_t i = 0; i < rn->masks.n; i++)
         pipeline_step_list_add(&jr.masks, rn->masks.v[i], strlen(rn->masks.v[i]));
+    atomic_store(&l->masks_seen, rn->masks.n);
+    pthread_mutex_unlock(&rn->mask_lock);
     *outputs = json_object();
     leg_stream(l, 0);
     leg_say(l, &jr.masks, PIPELINE_LOG_OUTPUT, "slipway runner %s: job %s (%s)",
@@ -1128,6 +1146,7 @@ static void legs_add(struct runner *rn, struct scope *sc, size_t j, size_t n, ch
     for (size_t i = 0; i < n; i++) {
         struct leg *l = xcalloc(1, sizeof(*l));
         l->sc = sc;
+        atomic_store(&l->masks_seen, rn->masks.n);
         l->job = j;
         l->rec = u.rec + i;
         l->name = xstrdup(names[i]);
@@ -1238,6 +1257,53 @@ static int call_refused(struct runner *rn, const struct scope *sc, const char *f
     return 0;
 }
 
+/* One value to mask, once, as a secret is masked: trimmed, whole and line
+ * by line. Under rn->lock. */
+static void mask_add(struct runner *rn, const char *v, size_t len)
+{
+    while (len && strchr(" \t\r\n", v[0])) {
+        v++;
+        len--;
+    }
+    while (len && strchr(" \t\r\n", v[len - 1]))
+        len--;
+    if (!len || memchr(v, 0, len))
+        return;
+    for (size_t i = 0; i < rn->masks.n; i++)
+        if (strlen(rn->masks.v[i]) == len && memcmp(rn->masks.v[i], v, len) == 0)
+            return;
+    pthread_mutex_lock(&rn->mask_lock);
+    pipeline_step_list_add(&rn->masks, v, len);
+    atomic_store(&rn->nmasks, rn->masks.n);
+    pthread_mutex_unlock(&rn->mask_lock);
+    const char *nl = memchr(v, '\n', len), *cr = memchr(v, '\r', len);
+    if (nl || cr) {
+        const char *end = v + len;
+        for (const char *p = v; p < end;) {
+            const char *q = p;
+            while (q < end && *q != '\n' && *q != '\r')
+                q++;
+            mask_add(rn, p, (size_t)(q - p));
+            p = q + 1;
+        }
+    }
+}
+
+/* Every value secrets (a called workflow's secrets context) holds is masked
+ * from now on in every log line of the run, also those of legs already
+ * running: a value the caller computed (`${{ format('{0}x', secrets.A) }}`,
+ * a literal) is a secret of the called workflow. Under rn->lock. */
+static void masks_add(struct runner *rn, const json_t *secrets)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)secrets, k, v)
+    {
+        if (json_is_string(v))
+            mask_add(rn, json_string_value(v), json_string_length(v));
+    }
+}
+
 /* Job j of sc calls a reusable workflow: each of its n legs (names, mats)
  * becomes a scope of the called workflow's jobs, named "LEG / ...", whose
  * inputs and secrets are evaluated with the caller's contexts (values: needs,
@@ -1276,6 +1342,7 @@ static void call_expand(struct runner *rn, struct scope *sc, size_t j, size_t n,
             json_decref(inputs);
             continue;
         }
+        masks_add(rn, secrets);
         /* the called workflow sees the caller's github (its event) and vars,
          * and only the inputs and secrets passed to it */
         json_t *base = json_deep_copy(rn->base);
@@ -1672,6 +1739,7 @@ static int secrets_load(struct runner *rn, json_t *secrets, struct sw_err *err)
         if (json_string_length(v))
             pipeline_step_list_add(&rn->masks, json_string_value(v), json_string_length(v));
     }
+    atomic_store(&rn->nmasks, rn->masks.n);
     return 0;
 }
 
@@ -1794,6 +1862,7 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
     pthread_mutex_init(&rn.lock, NULL);
     pthread_cond_init(&rn.cond, NULL);
     pthread_mutex_init(&rn.echo_lock, NULL);
+    pthread_mutex_init(&rn.mask_lock, NULL);
     snprintf(rn.arch, sizeof(rn.arch), "X64");
     if (uname(&un) == 0 && (strcmp(un.machine, "aarch64") == 0 || strcmp(un.machine, "arm64") == 0))
         snprintf(rn.arch, sizeof(rn.arch), "ARM64");
@@ -1948,5 +2017,6 @@ out:
     pthread_mutex_destroy(&rn.lock);
     pthread_cond_destroy(&rn.cond);
     pthread_mutex_destroy(&rn.echo_lock);
+    pthread_mutex_destroy(&rn.mask_lock);
     return rc;
 }

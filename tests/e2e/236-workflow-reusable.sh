@@ -5,7 +5,8 @@
 # event) but not its env or inputs; the called jobs as jobs of the run named
 # "caller / called" with their own needs and a matrix, and a caller's matrix;
 # the caller's outputs from on.workflow_call.outputs read by a later job as
-# needs.call.outputs; a missing required input, an unknown input, a mistyped
+# needs.call.outputs; every value passed as a secret (computed, a literal, an
+# output) masked in every line of the run; a missing required input, an unknown input, a mistyped
 # one, a failing called job, a file missing or without workflow_call, a cycle
 # and a nesting deeper than GitHub's four levels each fail with one clear line.
 . "$(dirname "$0")/lib.sh"
@@ -176,6 +177,55 @@ jobs:
     steps:
       - run: echo "leaf ran"
 EOF
+cat > .github/workflows/sec.yml <<EOF
+on: push
+jobs:
+  gen:
+    runs-on: ubuntu-latest
+    outputs:
+      v: \${{ steps.g.outputs.v }}
+    steps:
+      - id: g
+        run: echo "v=from-output-\$((90 + 9))" >> "\$GITHUB_OUTPUT"
+  early:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          # prints, once the call is made, what it passes as secrets (its
+          # script, shown when the step starts, does not hold them)
+          for i in \$(seq 600); do [ -e "$T/called-ran" ] && break; sleep 0.1; done
+          echo "early k=k-value-\$((40 + 2)) v=from-output-\$((90 + 9))"
+  call:
+    needs: gen
+    uses: ./.github/workflows/seclib.yml
+    secrets:
+      A: \${{ fromJSON(secrets.JSON).k }}
+      B: \${{ needs.gen.outputs.v }}
+      C: literal-pass-7
+      M: \${{ fromJSON(secrets.JSON).m }}
+  later:
+    needs: call
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "later k=\${{ fromJSON(secrets.JSON).k }} c=literal-pass-7"
+EOF
+cat > .github/workflows/seclib.yml <<EOF
+on:
+  workflow_call:
+    secrets:
+      A:
+      B:
+      C:
+      M:
+jobs:
+  show:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          echo "a=\${{ secrets.A }} b=\${{ secrets.B }} c=\${{ secrets.C }}"
+          echo "\${{ secrets.M }}"
+          touch "$T/called-ran"
+EOF
 git add -A && git -c user.name=t -c user.email=t@example.com commit -qm init
 
 # ---- a call that works -----------------------------------------------------------------------
@@ -202,6 +252,18 @@ check "... each with its leg's values" eval 'grep -q "^\[call (a) / first\] who=
 mat=$(head -1 <<<"$out")
 sw run view "$mat" --json
 check "... named caller (leg) / called" test "$(json '[x["name"] for x in j["jobs"]]')" = "['call (a) / first', 'call (b) / first', 'call (a) / Second (p)', 'call (b) / Second (p)']"
+
+# ---- every value passed as a secret is masked, in every line of the run ---------------------------
+SLIPWAY_SECRET_JSON='{"k":"k-value-42","m":"mline-one\nmline-two"}' sw workflow run sec --wait --jobs 3
+expect_rc "a call passing computed secrets succeeds" 0
+check "the called job's secrets, computed by the caller, are masked" grep -qx '\[call / show\] a=\*\*\* b=\*\*\* c=\*\*\*' <<<"$out"
+check "... each line of a multi-line one too" test "$(grep -c '^\[call / show\] \*\*\*$' <<<"$out")" = 2
+check "... in a job that ran before the call was made" grep -qx '\[early\] early k=\*\*\* v=\*\*\*' <<<"$out"
+check "... and in a job after it" grep -qx '\[later\] later k=\*\*\* c=\*\*\*' <<<"$out"
+check "no value passed as a secret anywhere in the log" eval '! grep -qE "k-value-42|from-output-99|literal-pass-7|mline-" <<<"$out"'
+sec=$(head -1 <<<"$out")
+sw run view "$sec" --log
+check "... nor in the stored log" eval '[ "$rc" = 0 ] && grep -q "early k=" <<<"$out" && ! grep -qE "k-value-42|from-output-99|literal-pass-7|mline-" <<<"$out"'
 
 # ---- calls that cannot be made, and a called job that fails --------------------------------------
 sw workflow run bad --wait --jobs 2
