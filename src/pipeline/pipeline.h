@@ -503,6 +503,19 @@ int pipeline_workflow_load(const char *path, const struct pipeline_load_opts *op
                            struct pipeline_workflow **out, struct sw_err *err);
 void pipeline_workflow_free(struct pipeline_workflow *wf);
 
+/* Checks, without running anything, the calls wf (loaded from the file at
+ * path) makes of local reusable workflows, as the runner makes them: for a
+ * job with `uses: ./.github/workflows/X.yml`, X.yml is read from the
+ * repository around path (the nearest directory upward holding .git or
+ * .github) and loaded with opts. A file that does not load or has no
+ * on.workflow_call, a `with:` entry it does not declare, a literal of the
+ * wrong type, a required input not given, a secret it does not declare and a
+ * required one not passed are added to wf->errors with the runner's words, at
+ * the caller's line; a file that is not there is a warning (it may be there at
+ * the commit a run will have). Returns the number of errors added. */
+size_t pipeline_workflow_check_calls(struct pipeline_workflow *wf, const char *path,
+                                     const struct pipeline_load_opts *opts);
+
 /* The job with that id, or NULL. */
 const struct pipeline_job *pipeline_workflow_job(const struct pipeline_workflow *wf,
                                                  const char *id);

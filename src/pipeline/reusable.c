@@ -7,11 +7,13 @@
  * secrets are errors of one line, and the outputs are expressions over the
  * called jobs (the `jobs` context). */
 #include "pipeline/call_internal.h"
+#include "pipeline/internal.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 char *call_file(const struct pipeline_uses *u)
 {
@@ -21,13 +23,34 @@ char *call_file(const struct pipeline_uses *u)
     return xstrdup(p);
 }
 
+/* Loads data[0..len) as the called workflow file: it must load without
+ * error and have on.workflow_call. */
+static int call_parse(const char *data, size_t len, const char *file, unsigned flags,
+                      struct pipeline_workflow **out, struct sw_err *err)
+{
+    struct pipeline_load_opts lo = {flags};
+    struct pipeline_workflow *wf = NULL;
+
+    *out = NULL;
+    if (pipeline_workflow_parse(data, len, file, &lo, &wf, err) < 0) {
+        /* err holds the first error, and how many more */
+        pipeline_workflow_free(wf);
+        return PIPELINE_ELOAD;
+    }
+    if (!wf->on.call) {
+        pipeline_workflow_free(wf);
+        return sw_err_set(err, PIPELINE_ELOAD,
+                          "%s is not a reusable workflow: its on: has no workflow_call", file);
+    }
+    *out = wf;
+    return 0;
+}
+
 int call_load(const char *repo, const char *sha, const char *file, unsigned flags,
               struct pipeline_workflow **out, struct sw_err *err)
 {
     struct proc_opts po = {0};
     struct proc_result pr = {0};
-    struct pipeline_load_opts lo = {flags};
-    struct pipeline_workflow *wf = NULL;
     char *spec = NULL;
     int rc;
 
@@ -54,20 +77,8 @@ int call_load(const char *repo, const char *sha, const char *file, unsigned flag
                         PIPELINE_WF_MAX_BYTES);
         goto out;
     }
-    if ((rc = pipeline_workflow_parse(pr.out, pr.out_len, file, &lo, &wf, err)) < 0) {
-        /* err holds the first error, and how many more */
-        rc = PIPELINE_ELOAD;
-        goto out;
-    }
-    if (!wf->on.call) {
-        rc = sw_err_set(err, PIPELINE_ELOAD,
-                        "%s is not a reusable workflow: its on: has no workflow_call", file);
-        goto out;
-    }
-    *out = wf;
-    wf = NULL;
+    rc = call_parse(pr.out, pr.out_len, file, flags, out, err);
 out:
-    pipeline_workflow_free(wf);
     proc_result_free(&pr);
     free(spec);
     return rc;
@@ -302,4 +313,172 @@ int call_outputs(const struct pipeline_workflow *called, const json_t *values, j
         free(t);
     }
     return 0;
+}
+
+/* ---- workflow check ------------------------------------------------------------------------ */
+
+/* The repository the file at path is in: the nearest directory, from the
+ * file's own upward, holding .git or .github. NULL when there is none.
+ * Caller frees. */
+static char *repo_root(const char *path)
+{
+    char *dir = realpath(path, NULL);
+    char *slash;
+
+    if (!dir)
+        return NULL;
+    while ((slash = strrchr(dir, '/'))) {
+        *slash = 0; /* "/a/b" -> "/a" -> "" (the root) */
+        for (int i = 0; i < 2; i++) {
+            struct stat st;
+            char *p = xasprintf("%s/%s", dir, i ? ".github" : ".git");
+            int found = lstat(p, &st) == 0;
+            free(p);
+            if (found) {
+                if (!*dir) {
+                    free(dir);
+                    return xstrdup("/");
+                }
+                return dir;
+            }
+        }
+    }
+    free(dir);
+    return NULL;
+}
+
+/* Reads file (from the repository at root) as the runner would at a
+ * commit. SW_ENOTFOUND when it is not there. */
+static int read_called(const char *root, const char *file, unsigned flags,
+                       struct pipeline_workflow **out, struct sw_err *err)
+{
+    char *full = path_join(root, file), *data = NULL;
+    size_t len = 0;
+    struct stat st;
+    int rc;
+
+    *out = NULL;
+    if (stat(full, &st) != 0) {
+        rc = errno == ENOENT || errno == ENOTDIR
+                 ? sw_err_set(err, SW_ENOTFOUND, "%s is not in the repository at %s", file, root)
+                 : sw_err_sys(err, errno, "%s", full);
+        goto out;
+    }
+    /* bounded before it is read: a FIFO or a huge file is no workflow */
+    if (!S_ISREG(st.st_mode)) {
+        rc = sw_err_set(err, PIPELINE_ELOAD, "%s is not a regular file", file);
+        goto out;
+    }
+    if (st.st_size > PIPELINE_WF_MAX_BYTES) {
+        rc = sw_err_set(err, PIPELINE_ELOAD, "%s: larger than %d bytes", file,
+                        PIPELINE_WF_MAX_BYTES);
+        goto out;
+    }
+    if ((rc = file_read_all(full, &data, &len, err)) < 0)
+        goto out;
+    rc = call_parse(data, len, file, flags, out, err);
+out:
+    free(data);
+    free(full);
+    return rc;
+}
+
+/* The faults of job's call of called that are known without running it:
+ * with: entries not declared, literals of the wrong type, required inputs
+ * not given, secrets not declared or required ones not passed. */
+static void check_call(struct wf_ld *ld, const struct pipeline_job *job,
+                       const struct pipeline_workflow *called)
+{
+    const struct pipeline_on *on = &called->on;
+    const struct pipeline_val *at = &job->uses.raw;
+
+    for (size_t i = 0; i < job->with.n; i++) {
+        const struct pipeline_kv *kv = &job->with.items[i];
+        const struct pipeline_input *decl = NULL;
+        for (size_t k = 0; k < on->n_call_inputs && !decl; k++)
+            if (strcmp(on->call_inputs[k].name, kv->key) == 0)
+                decl = &on->call_inputs[k];
+        if (!decl) {
+            wf_diag(ld, 0, kv->line, kv->col,
+                    "job %s: Invalid input, %s is not defined in the referenced workflow.", job->id,
+                    kv->key);
+            continue;
+        }
+        if (kv->val.expr) /* known only when the run makes the call */
+            continue;
+        struct pipeline_value v = PIPELINE_VALUE_INIT;
+        struct sw_err err = {0};
+        json_t *x = NULL;
+        v.kind = PIPELINE_STRING;
+        v.str = kv->val.s ? kv->val.s : (char *)"";
+        v.len = strlen(v.str);
+        if (call_input_value(decl, &v, !kv->val.quoted, &x, &err) < 0)
+            wf_diag(ld, 0, kv->val.line, kv->val.col, "job %s: %s", job->id, err.msg);
+        json_decref(x);
+    }
+    for (size_t k = 0; k < on->n_call_inputs; k++)
+        if (on->call_inputs[k].required && !pipeline_map_get(&job->with, on->call_inputs[k].name))
+            wf_diag(ld, 0, at->line, at->col,
+                    "job %s: Input %s is required, but not provided while calling.", job->id,
+                    on->call_inputs[k].name);
+    if (job->secrets_inherit)
+        return;
+    for (size_t i = 0; i < job->secrets.n; i++) {
+        const struct pipeline_kv *kv = &job->secrets.items[i];
+        int known = 0;
+        for (size_t k = 0; k < on->n_call_secrets && !known; k++)
+            known = strcmp(on->call_secrets[k].name, kv->key) == 0;
+        if (!known)
+            wf_diag(ld, 0, kv->line, kv->col,
+                    "job %s: Invalid secret, %s is not defined in the referenced workflow.",
+                    job->id, kv->key);
+    }
+    for (size_t k = 0; k < on->n_call_secrets; k++)
+        if (on->call_secrets[k].required &&
+            !pipeline_map_get(&job->secrets, on->call_secrets[k].name))
+            wf_diag(ld, 0, at->line, at->col,
+                    "job %s: Secret %s is required, but not provided while calling.", job->id,
+                    on->call_secrets[k].name);
+}
+
+size_t pipeline_workflow_check_calls(struct pipeline_workflow *wf, const char *path,
+                                     const struct pipeline_load_opts *opts)
+{
+    struct wf_ld ld = {0};
+    size_t before = wf->n_errors + wf->n_errors_dropped;
+    char *root = NULL;
+    int looked = 0;
+
+    ld.wf = wf;
+    for (size_t j = 0; j < wf->n_jobs; j++) {
+        const struct pipeline_job *job = &wf->jobs[j];
+        const struct pipeline_val *at = &job->uses.raw;
+        struct pipeline_workflow *called = NULL;
+        struct sw_err err = {0};
+
+        if (job->uses.builtin != PIPELINE_BUILTIN_LOCAL_WORKFLOW || job->skipped)
+            continue;
+        if (!looked) {
+            root = repo_root(path);
+            looked = 1;
+        }
+        char *file = call_file(&job->uses);
+        if (!root)
+            wf_diag(&ld, 1, at->line, at->col,
+                    "job %s: no repository (.git or .github) around %s: its call of %s is not "
+                    "checked",
+                    job->id, path, file);
+        else if (read_called(root, file, opts ? opts->flags : 0, &called, &err) == SW_ENOTFOUND)
+            /* it may be there at the commit the run will have */
+            wf_diag(&ld, 1, at->line, at->col, "job %s: %s: the call is not checked", job->id,
+                    err.msg);
+        else if (!called)
+            wf_diag(&ld, 0, at->line, at->col, "job %s: %s", job->id, err.msg);
+        else
+            check_call(&ld, job, called);
+        pipeline_workflow_free(called);
+        free(file);
+    }
+    free(root);
+    return wf->n_errors + wf->n_errors_dropped - before;
 }

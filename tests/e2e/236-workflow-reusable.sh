@@ -8,7 +8,11 @@
 # needs.call.outputs; every value passed as a secret (computed, a literal, an
 # output) masked in every line of the run; a missing required input, an unknown input, a mistyped
 # one, a failing called job, a file missing or without workflow_call, a cycle
-# and a nesting deeper than GitHub's four levels each fail with one clear line.
+# and a nesting deeper than GitHub's four levels each fail with one clear line;
+# `workflow check` finds the faults of a call that need no run (undeclared,
+# missing and mistyped literal inputs, quoted ones too, undeclared and missing
+# secrets, a file without workflow_call) at the caller's line, and only warns
+# about a called file it cannot find.
 . "$(dirname "$0")/lib.sh"
 
 mkdir -p "$T/repo" && cd "$T/repo"
@@ -226,7 +230,69 @@ jobs:
           echo "\${{ secrets.M }}"
           touch "$T/called-ran"
 EOF
+cat > .github/workflows/check.yml <<'EOF'
+on: push
+jobs:
+  quoted:
+    uses: ./.github/workflows/lib.yml
+    with:
+      who: "true"
+      count: '3'
+      flag: "true"
+  secret:
+    uses: ./.github/workflows/lib.yml
+    with: {who: a, count: 1}
+    secrets:
+      TOKEN: x
+      OTHER: y
+  need:
+    uses: ./.github/workflows/req.yml
+  fine:
+    uses: ./.github/workflows/lib.yml
+    with:
+      who: ${{ github.ref }}
+      count: ${{ github.run_number }}
+      flag: TRUE
+    secrets: inherit
+EOF
+cat > .github/workflows/req.yml <<'EOF'
+on:
+  workflow_call:
+    secrets:
+      NEED:
+        required: true
+jobs:
+  j:
+    runs-on: ubuntu-latest
+    steps:
+      - run: "true"
+EOF
 git add -A && git -c user.name=t -c user.email=t@example.com commit -qm init
+
+# ---- workflow check: the calls checked without a run -----------------------------------------
+sw workflow check .github/workflows/ci.yml .github/workflows/mat.yml
+check "check: calls that can be made are ok" eval '[ "$rc" = 0 ] && [ -z "$errout" ]'
+sw workflow check .github/workflows/check.yml
+expect_rc "check: calls that cannot be made are errors" 1
+check "... a quoted literal for a boolean input, at the value" grep -qx "\.github/workflows/check\.yml:8:13: job quoted: input 'flag': Unexpected type of value 'true', expected type: Boolean\." <<<"$errout"
+check "... a quoted literal for a number input" grep -qx "\.github/workflows/check\.yml:7:14: job quoted: input 'count': Unexpected type of value '3', expected type: Number\." <<<"$errout"
+check "... a secret the called workflow does not declare, at its key" grep -qx "\.github/workflows/check\.yml:14:7: job secret: Invalid secret, OTHER is not defined in the referenced workflow\." <<<"$errout"
+check "... a required secret not passed, at uses:" grep -qx "\.github/workflows/check\.yml:16:11: job need: Secret NEED is required, but not provided while calling\." <<<"$errout"
+check "... nothing else (a quoted string input, expressions, TRUE and inherit are fine)" test "$(grep -c '' <<<"$errout")" = 4
+check "... counted on stdout" test "$out" = ".github/workflows/check.yml: 4 errors"
+sw workflow check "$T/repo/.github/workflows/bad.yml"
+expect_rc "check: the runner's errors, found beside a file named by an absolute path" 1
+check "... a missing required input, at uses:" grep -qx "$T/repo/\.github/workflows/bad\.yml:4:11: job missing: Input who is required, but not provided while calling\." <<<"$errout"
+check "... an input not declared, at its key" grep -qx "$T/repo/\.github/workflows/bad\.yml:12:7: job unknown: Invalid input, nosuch is not defined in the referenced workflow\." <<<"$errout"
+check "... a plain literal of the wrong type" grep -qx "$T/repo/\.github/workflows/bad\.yml:17:14: job mistyped: input 'count': Unexpected type of value 'many', expected type: Number\." <<<"$errout"
+check "... and no more (an expression is typed when the run makes the call)" test "$(grep -c '' <<<"$errout")" = 3
+cd .github/workflows && sw --json workflow check wrong.yml
+check "check: a file that is not a reusable workflow is an error; one not there only a warning" test "$rc $(json '[(f["ok"], f["errors"]) for f in j["files"]]')" = "1 [(False, ['wrong.yml:6:11: job notcall: .github/workflows/ci.yml is not a reusable workflow: its on: has no workflow_call'])]"
+sw workflow check wrong.yml && cd "$T/repo"
+check "... the warning says why the call is not checked" grep -qx "wrong.yml:4:11: warning: job none: .github/workflows/none.yml is not in the repository at $T/repo: the call is not checked" <<<"$errout"
+mkdir -p "$T/norepo" && cp .github/workflows/mat.yml "$T/norepo/"
+sw workflow check "$T/norepo/mat.yml"
+check "check: no repository around the file: a warning, not an error" eval '[ "$rc" = 0 ] && grep -q "^$T/norepo/mat.yml:[0-9]*:[0-9]*: warning: job call: no repository (.git or .github) around" <<<"$errout"'
 
 # ---- a call that works -----------------------------------------------------------------------
 # lib.yml changed after the commit: the run reads it as it is at the run's commit
