@@ -70,6 +70,8 @@ static int check_one(struct cli *cli, const char *file, const struct check_opts 
     int rc = pipeline_workflow_load(file, &o->load, &wf, &err), bad = rc != 0;
 
     *triggered = 0;
+    if (wf && pipeline_workflow_check_calls(wf, file, &o->load) > 0)
+        bad = 1;
     if (!wf) { /* not readable */
         json_array_append_new(errors, jstr(err.msg));
         if (!files)

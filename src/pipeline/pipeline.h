@@ -253,6 +253,8 @@ struct pipeline_val {
     char *s;          /* the text as YAML reads it; NULL when absent */
     size_t line, col; /* position of the value in the file (1-based) */
     int expr;         /* 1: s holds `${{ }}`, evaluated at run time (a template) */
+    int quoted;       /* 1: written quoted or as a block ('1', "true", |): text, as GitHub
+                       * reads it, never a boolean or a number */
     int b;            /* booleans when !expr: 0 or 1 */
     double n;         /* numbers when !expr */
 };
@@ -500,6 +502,19 @@ int pipeline_workflow_parse(const char *data, size_t len, const char *name,
 int pipeline_workflow_load(const char *path, const struct pipeline_load_opts *opts,
                            struct pipeline_workflow **out, struct sw_err *err);
 void pipeline_workflow_free(struct pipeline_workflow *wf);
+
+/* Checks, without running anything, the calls wf (loaded from the file at
+ * path) makes of local reusable workflows, as the runner makes them: for a
+ * job with `uses: ./.github/workflows/X.yml`, X.yml is read from the
+ * repository around path (the nearest directory upward holding .git or
+ * .github) and loaded with opts. A file that does not load or has no
+ * on.workflow_call, a `with:` entry it does not declare, a literal of the
+ * wrong type, a required input not given, a secret it does not declare and a
+ * required one not passed are added to wf->errors with the runner's words, at
+ * the caller's line; a file that is not there is a warning (it may be there at
+ * the commit a run will have). Returns the number of errors added. */
+size_t pipeline_workflow_check_calls(struct pipeline_workflow *wf, const char *path,
+                                     const struct pipeline_load_opts *opts);
 
 /* The job with that id, or NULL. */
 const struct pipeline_job *pipeline_workflow_job(const struct pipeline_workflow *wf,

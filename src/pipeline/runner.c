@@ -4,7 +4,11 @@
  * own, at most opts->jobs at once; a ticker thread extends the lease, notices
  * cancel requests and flushes quiet logs. Every change to the run record is
  * a pure update applied under compare-and-swap, made under rn->lock so the
- * record in memory is only ever touched by one thread at a time. */
+ * record in memory is only ever touched by one thread at a time. A job that
+ * calls a reusable workflow has no leg: when it is ready it becomes a scope of
+ * the called workflow's jobs, scheduled like the run's own (reusable.c
+ * checks what crosses the call). */
+#include "pipeline/call_internal.h"
 #include "pipeline/pipeline.h"
 #include "store/store.h"
 
@@ -27,10 +31,12 @@ extern char **environ;
 enum { LEG_PENDING, LEG_RUNNING, LEG_DONE };
 
 struct runner;
+struct scope;
 
 struct leg {
-    size_t job; /* index in wf->jobs */
-    size_t rec; /* index in the run's jobs */
+    struct scope *sc; /* the workflow the job is of */
+    size_t job;       /* index in sc->wf->jobs */
+    size_t rec;       /* index in the run's jobs */
     char *name;
     json_t *matrix; /* this leg's values, or NULL (owned) */
     int state;      /* under rn->lock */
@@ -48,14 +54,32 @@ struct leg {
     struct pipeline_run_step *steps;
     size_t nsteps;
     int steps_dirty;
+    _Atomic size_t masks_seen; /* rn->masks its lines are already masked with */
 };
 
 struct wjob {
     int expanded, done;
     enum pipeline_conclusion result;
-    json_t *outputs; /* of its legs, merged (owned) */
-    size_t nlegs, finished, running;
+    json_t *outputs;                 /* of its legs, merged (owned) */
+    size_t nlegs, finished, running; /* a caller's legs are the workflows it calls */
     int fail_fast_hit;
+};
+
+/* The jobs of one workflow in the run: the run's own (scopes[0]), or a
+ * reusable workflow a caller job's leg expanded into (reusable.c, "Reusable
+ * workflows" in docs/pipelines.md). Under rn->lock, like the wjobs. */
+struct scope {
+    const struct pipeline_workflow *wf;
+    struct wjob *jobs;    /* one per wf->jobs */
+    json_t *base;         /* github, vars, secrets, inputs, runner, env, jobs (owned) */
+    char *prefix;         /* "" or "CALLER / ": its jobs' names start with it */
+    char *file;           /* its file in the repository (a cycle is refused) */
+    struct scope *parent; /* NULL for the run's workflow */
+    size_t caller;        /* the calling job's index in parent->wf->jobs */
+    unsigned depth;       /* 1 for the run's workflow */
+    int done;
+    enum pipeline_conclusion result;
+    json_t *outputs; /* on.workflow_call.outputs, once done (owned) */
 };
 
 struct runner {
@@ -68,11 +92,20 @@ struct runner {
     pthread_mutex_t echo_lock;
     struct leg **legs;
     size_t nlegs, caplegs, running;
-    struct wjob *jobs;
+    struct scope **scopes; /* [0]: the run's workflow; then called ones, in order */
+    size_t nscopes;
+    struct pipeline_workflow **called; /* loaded called workflows (owned) */
+    size_t ncalled;
     _Atomic int cancel, lost, stop;
     struct pipeline_runlog *log;
-    json_t *base;                    /* github, vars, secrets, inputs (read-only once running) */
-    struct pipeline_step_list masks; /* the secrets' values */
+    json_t *base; /* github, vars, secrets, inputs (read-only once running) */
+    /* The secrets' values, and those passed as secrets to called workflows,
+     * which are known only when the call is made: appended holding both
+     * rn->lock and mask_lock, read holding either; nmasks is masks.n, for
+     * leg_line to see without a lock whether it has something to catch up. */
+    struct pipeline_step_list masks;
+    pthread_mutex_t mask_lock;
+    _Atomic size_t nmasks;
     const char *const *labels;
     char *run_dir;
     char *cancelled_by; /* who asked, once seen (under lock) */
@@ -342,7 +375,15 @@ static void leg_line(struct leg *l, int64_t time_ms, enum pipeline_step_log_kind
     time_format_iso(time_ms, ts, sizeof(ts));
     buf_addf(&b, "%s %s", ts, pipeline_step_log_prefix(kind));
     size_t head = b.len;
-    buf_add(&b, text, len);
+    if (atomic_load(&rn->nmasks) > atomic_load(&l->masks_seen)) {
+        /* a secret passed to a called workflow after this leg started */
+        pthread_mutex_lock(&rn->mask_lock);
+        size_t seen = atomic_load(&l->masks_seen);
+        struct pipeline_step_list late = {rn->masks.v + seen, rn->masks.n - seen, 0};
+        pipeline_step_mask(&late, text, len, &b);
+        pthread_mutex_unlock(&rn->mask_lock);
+    } else
+        buf_add(&b, text, len);
     pthread_mutex_lock(&l->wlock);
     if (l->w) {
         buf_add(&b, "\n", 1);
@@ -430,14 +471,14 @@ struct jobrun {
  * failure() see inside it) and the calling steps' env under each step's
  * own; its steps write into the calling step's log stream and are not
  * records of the job. */
-struct scope {
+struct stepscope {
     const struct pipeline_step *steps;
     size_t n;
     json_t *values;                /* the contexts the steps see (the caller's) */
     json_t *steps_ctx;             /* values' steps (borrowed) */
     enum pipeline_status *status;  /* &jobrun.status, or the action's so far */
     unsigned depth;                /* 0: the job's steps; n: n actions deep */
-    const struct scope *up;        /* the calling scope (NULL: the job) */
+    const struct stepscope *up;    /* the calling scope (NULL: the job) */
     const char *uses;              /* depth > 0: the uses: that called it, as written */
     const char *action_dir;        /* depth > 0: the action's directory (GITHUB_ACTION_PATH) */
     struct pipeline_step_vars env; /* the calling steps' env, evaluated */
@@ -473,7 +514,7 @@ static void vars_from_json(struct pipeline_step_vars *v, const json_t *o)
 
 /* The environment a scope's steps start from: the job's (workflow, job,
  * GITHUB_ENV) under the calling steps' env. */
-static void scope_env(const struct jobrun *jr, const struct scope *sc,
+static void scope_env(const struct jobrun *jr, const struct stepscope *sc,
                       struct pipeline_step_vars *env)
 {
     for (size_t i = 0; i < jr->env.n; i++)
@@ -485,7 +526,7 @@ static void scope_env(const struct jobrun *jr, const struct scope *sc,
 }
 
 /* values' env context: what the scope's steps start from. */
-static void scope_env_json(const struct jobrun *jr, const struct scope *sc, json_t *values)
+static void scope_env_json(const struct jobrun *jr, const struct stepscope *sc, json_t *values)
 {
     struct pipeline_step_vars env = PIPELINE_STEP_VARS_INIT;
     scope_env(jr, sc, &env);
@@ -630,7 +671,7 @@ static char *step_default_name(const struct pipeline_step *s)
     return out;
 }
 
-static void runner_env(struct jobrun *jr, const struct scope *sc, struct pipeline_step_vars *re)
+static void runner_env(struct jobrun *jr, const struct stepscope *sc, struct pipeline_step_vars *re)
 {
     struct runner *rn = jr->rn;
 #define SETV(n, v) pipeline_step_vars_set(re, n, strlen(n), (v), strlen(v))
@@ -668,12 +709,12 @@ static void runner_env(struct jobrun *jr, const struct scope *sc, struct pipelin
 }
 
 /* Runs one run: step of scope sc; fills the step's outputs into outputs. */
-static enum pipeline_step_outcome run_step(struct jobrun *jr, const struct scope *sc,
+static enum pipeline_step_outcome run_step(struct jobrun *jr, const struct stepscope *sc,
                                            const struct pipeline_step *s, const char *name,
                                            json_t *values, json_t *outputs)
 {
     struct runner *rn = jr->rn;
-    const struct pipeline_workflow *wf = rn->wf;
+    const struct pipeline_workflow *wf = jr->leg->sc->wf;
     struct pipeline_step_vars env = PIPELINE_STEP_VARS_INIT, re = PIPELINE_STEP_VARS_INIT;
     struct pipeline_step_result r = {0};
     struct pipeline_step_spec sp = {0};
@@ -821,7 +862,7 @@ static int labels_match(struct jobrun *jr, const json_t *values, struct buf *ask
     return ok;
 }
 
-static void run_steps(struct jobrun *jr, struct scope *sc);
+static void run_steps(struct jobrun *jr, struct stepscope *sc);
 
 /* The status names GitHub's contexts use (job.status, github.action_status). */
 static const char *status_word(enum pipeline_status st)
@@ -904,7 +945,7 @@ static json_t *action_inputs(struct jobrun *jr, const struct pipeline_action *a,
 }
 
 /* The chain of actions that led to sc, for a message: "./a → ./b". */
-static void action_chain(const struct scope *sc, struct buf *b)
+static void action_chain(const struct stepscope *sc, struct buf *b)
 {
     if (!sc || !sc->uses)
         return;
@@ -915,7 +956,7 @@ static void action_chain(const struct scope *sc, struct buf *b)
 /* A step's `uses: ./path`: the composite action at path in the workspace,
  * loaded now (the job has checked it out), run as a nested scope; its
  * outputs become the step's. */
-static enum pipeline_step_outcome run_action(struct jobrun *jr, struct scope *sc,
+static enum pipeline_step_outcome run_action(struct jobrun *jr, struct stepscope *sc,
                                              const struct pipeline_step *s, const char *name,
                                              json_t *values, json_t *outputs)
 {
@@ -923,7 +964,7 @@ static enum pipeline_step_outcome run_action(struct jobrun *jr, struct scope *sc
     struct pipeline_action *a = NULL;
     struct pipeline_load_opts lo = {jr->rn->o->unsupported_skip ? PIPELINE_LOAD_SKIP_UNSUPPORTED
                                                                 : 0u};
-    struct scope in = {0};
+    struct stepscope in = {0};
     enum pipeline_status astatus = PIPELINE_STATUS_SUCCESS;
     enum pipeline_step_outcome out = PIPELINE_STEP_FAILURE;
     struct sw_err err = {0};
@@ -958,7 +999,7 @@ static enum pipeline_step_outcome run_action(struct jobrun *jr, struct scope *sc
     }
     action_chain(sc, &chain);
     buf_addf(&chain, "%s%s", chain.len ? " \u2192 " : "", uses);
-    for (const struct scope *up = sc; up; up = up->up)
+    for (const struct stepscope *up = sc; up; up = up->up)
         if (up->action_dir && strcmp(up->action_dir, real) == 0) {
             leg_say(l, &jr->masks, PIPELINE_LOG_ERROR, "uses: %s: the action calls itself (%s)",
                     uses, chain.data);
@@ -1086,7 +1127,7 @@ out:
  * action's), continue-on-error, the steps context. The job's own steps each
  * get a log stream and an entry in the record; an action's steps write into
  * the calling step's stream. */
-static void run_steps(struct jobrun *jr, struct scope *sc)
+static void run_steps(struct jobrun *jr, struct stepscope *sc)
 {
     struct leg *l = jr->leg;
     struct runner *rn = jr->rn;
@@ -1189,7 +1230,7 @@ static void run_steps(struct jobrun *jr, struct scope *sc)
 static enum pipeline_conclusion leg_run(struct leg *l, json_t **outputs)
 {
     struct runner *rn = l->rn;
-    const struct pipeline_job *job = &rn->wf->jobs[l->job];
+    const struct pipeline_job *job = &l->sc->wf->jobs[l->job];
     struct jobrun jr = {0};
     struct sw_err err = {0};
     json_t *values = l->values, *jenv = json_object();
@@ -1201,8 +1242,11 @@ static enum pipeline_conclusion leg_run(struct leg *l, json_t **outputs)
     jr.rn = rn;
     jr.job = job;
     jr.status = PIPELINE_STATUS_SUCCESS;
+    pthread_mutex_lock(&rn->mask_lock);
     for (size_t i = 0; i < rn->masks.n; i++)
         pipeline_step_list_add(&jr.masks, rn->masks.v[i], strlen(rn->masks.v[i]));
+    atomic_store(&l->masks_seen, rn->masks.n);
+    pthread_mutex_unlock(&rn->mask_lock);
     *outputs = json_object();
     leg_stream(l, 0);
     leg_say(l, &jr.masks, PIPELINE_LOG_OUTPUT, "slipway runner %s: job %s (%s)",
@@ -1225,11 +1269,6 @@ static enum pipeline_conclusion leg_run(struct leg *l, json_t **outputs)
         c = PIPELINE_CONCLUSION_SKIPPED;
         goto out;
     }
-    if (job->uses.kind != PIPELINE_USES_NONE) {
-        leg_say(l, &jr.masks, PIPELINE_LOG_ERROR,
-                "job %s calls a reusable workflow, which this runner does not run yet", job->id);
-        goto out;
-    }
     if (!labels_match(&jr, values, &asked)) {
         struct buf have = BUF_INIT;
         for (size_t h = 0; rn->labels[h]; h++)
@@ -1241,7 +1280,7 @@ static enum pipeline_conclusion leg_run(struct leg *l, json_t **outputs)
         goto out;
     }
     /* env: the workflow's, then the job's, each evaluated where GitHub does */
-    if (eval_map(&rn->wf->env, values, PIPELINE_STATUS_SUCCESS, NULL, jenv, &err) < 0)
+    if (eval_map(&l->sc->wf->env, values, PIPELINE_STATUS_SUCCESS, NULL, jenv, &err) < 0)
         goto bad;
     vars_from_json(&jr.env, jenv);
     env_to_json(&jr.env, values);
@@ -1258,7 +1297,7 @@ static enum pipeline_conclusion leg_run(struct leg *l, json_t **outputs)
         json_object_set_new(runner, "temp", json_string(jr.temp));
 
     {
-        struct scope top = {0};
+        struct stepscope top = {0};
         top.steps = job->steps;
         top.n = job->n_steps;
         top.values = values;
@@ -1343,8 +1382,8 @@ static void *leg_thread(void *arg)
     json_t *outputs = NULL;
     enum pipeline_conclusion c = leg_run(l, &outputs);
     struct upd u = {0};
-    const struct pipeline_job *job = &rn->wf->jobs[l->job];
-    struct wjob *wj = &rn->jobs[l->job];
+    const struct pipeline_job *job = &l->sc->wf->jobs[l->job];
+    struct wjob *wj = &l->sc->jobs[l->job];
 
     u.op = UPD_END;
     u.rec = l->rec;
@@ -1371,14 +1410,14 @@ static void *leg_thread(void *arg)
 }
 
 /* The needs context of job j and the status its `if:` sees. Under rn->lock. */
-static json_t *needs_ctx(struct runner *rn, size_t j, enum pipeline_status *st)
+static json_t *needs_ctx(struct runner *rn, struct scope *sc, size_t j, enum pipeline_status *st)
 {
-    const struct pipeline_job *job = &rn->wf->jobs[j];
+    const struct pipeline_job *job = &sc->wf->jobs[j];
     json_t *needs = json_object();
 
     *st = PIPELINE_STATUS_SUCCESS;
     for (size_t i = 0; i < job->n_needs; i++) {
-        struct wjob *n = &rn->jobs[job->needs_index[i]];
+        struct wjob *n = &sc->jobs[job->needs_index[i]];
         json_object_set_new(needs, job->needs[i],
                             json_pack("{s:s, s:O}", "result", pipeline_conclusion_name(n->result),
                                       "outputs", n->outputs));
@@ -1430,18 +1469,20 @@ static int matrix_eval(json_t *m, const json_t *values, json_t **out, struct sw_
     return 0;
 }
 
-/* Adds n legs of job j to the record and to rn->legs (values is the job's
- * context, copied per leg). done != NONE: they complete at once. */
-static void legs_add(struct runner *rn, size_t j, size_t n, char **names, json_t **matrices,
-                     const json_t *values, enum pipeline_conclusion done, const char *why)
+/* Adds n legs of job j of sc to the record and to rn->legs (values is the
+ * job's context, copied per leg). done != NONE: they complete at once. */
+static void legs_add(struct runner *rn, struct scope *sc, size_t j, size_t n, char **names,
+                     json_t **matrices, const json_t *values, enum pipeline_conclusion done,
+                     const char *why)
 {
     struct upd u = {0};
-    struct wjob *wj = &rn->jobs[j];
+    struct wjob *wj = &sc->jobs[j];
+    const struct pipeline_job *job = &sc->wf->jobs[j];
 
     u.op = UPD_ADD;
     u.rec = rn->run->njobs;
     u.n = n;
-    u.id = rn->wf->jobs[j].id;
+    u.id = job->id;
     u.names = names;
     u.matrices = matrices;
     u.done = done;
@@ -1451,9 +1492,11 @@ static void legs_add(struct runner *rn, size_t j, size_t n, char **names, json_t
         done = PIPELINE_CONCLUSION_FAILURE;
     }
     wj->expanded = 1;
-    wj->nlegs = n;
+    wj->nlegs += n;
     for (size_t i = 0; i < n; i++) {
         struct leg *l = xcalloc(1, sizeof(*l));
+        l->sc = sc;
+        atomic_store(&l->masks_seen, rn->masks.n);
         l->job = j;
         l->rec = u.rec + i;
         l->name = xstrdup(names[i]);
@@ -1464,12 +1507,11 @@ static void legs_add(struct runner *rn, size_t j, size_t n, char **names, json_t
         json_object_set_new(l->values, "matrix",
                             l->matrix ? json_deep_copy(l->matrix) : json_object());
         json_object_set_new(l->values, "job", json_pack("{s:s}", "status", "success"));
-        json_object_set_new(
-            l->values, "strategy",
-            json_pack("{s:b, s:i, s:i, s:i}", "fail-fast",
-                      !rn->wf->jobs[j].strategy.fail_fast.s || rn->wf->jobs[j].strategy.fail_fast.b,
-                      "job-index", (json_int_t)i, "job-total", (json_int_t)n, "max-parallel",
-                      (json_int_t)n));
+        json_object_set_new(l->values, "strategy",
+                            json_pack("{s:b, s:i, s:i, s:i}", "fail-fast",
+                                      !job->strategy.fail_fast.s || job->strategy.fail_fast.b,
+                                      "job-index", (json_int_t)i, "job-total", (json_int_t)n,
+                                      "max-parallel", (json_int_t)n));
         if (rn->nlegs == rn->caplegs) {
             rn->caplegs = rn->caplegs ? rn->caplegs * 2 : 16;
             rn->legs = xrealloc(rn->legs, rn->caplegs * sizeof(*rn->legs));
@@ -1488,38 +1530,214 @@ static void legs_add(struct runner *rn, size_t j, size_t n, char **names, json_t
     }
 }
 
-/* Job j's needs are done: evaluates its if:, expands its matrix, adds its legs. */
-static void job_expand(struct runner *rn, size_t j)
+/* The name of a job of sc as GitHub forms it ("CALLER / NAME" in a called
+ * workflow), masked, for the record. Caller frees. */
+static char *scoped_name(struct runner *rn, const struct scope *sc, const char *name)
 {
-    const struct pipeline_job *job = &rn->wf->jobs[j];
+    char *full = xasprintf("%s%s", sc->prefix, name);
+    char *out = masked_name(&rn->masks, full);
+    free(full);
+    return out;
+}
+
+/* A new scope of wf's jobs; base, prefix and file are taken over. */
+static struct scope *scope_add(struct runner *rn, const struct pipeline_workflow *wf, json_t *base,
+                               char *prefix, char *file, struct scope *parent, size_t caller)
+{
+    struct scope *sc = xcalloc(1, sizeof(*sc));
+
+    sc->wf = wf;
+    sc->base = base;
+    sc->prefix = prefix;
+    sc->file = file;
+    sc->parent = parent;
+    sc->caller = caller;
+    sc->depth = parent ? parent->depth + 1 : 1;
+    sc->jobs = xcalloc(wf->n_jobs ? wf->n_jobs : 1, sizeof(*sc->jobs));
+    for (size_t j = 0; j < wf->n_jobs; j++)
+        sc->jobs[j].outputs = json_object();
+    sc->outputs = json_object();
+    rn->scopes = xrealloc(rn->scopes, (rn->nscopes + 1) * sizeof(*rn->scopes));
+    rn->scopes[rn->nscopes++] = sc;
+    return sc;
+}
+
+static void scope_free(struct scope *sc)
+{
+    for (size_t j = 0; j < sc->wf->n_jobs; j++)
+        json_decref(sc->jobs[j].outputs);
+    free(sc->jobs);
+    if (sc->parent) /* the run's own is rn->base */
+        json_decref(sc->base);
+    json_decref(sc->outputs);
+    free(sc->prefix);
+    free(sc->file);
+    free(sc);
+}
+
+/* Why job j of sc cannot call file: a cycle or too deep a nesting (GitHub
+ * refuses both before anything runs). 0, or PIPELINE_ELOAD with the reason. */
+static int call_refused(struct runner *rn, const struct scope *sc, const char *file,
+                        struct sw_err *err)
+{
+    for (const struct scope *p = sc; p; p = p->parent) {
+        if (strcmp(p->file, file) != 0)
+            continue;
+        struct buf chain = BUF_INIT;
+        for (const struct scope *q = sc; q; q = q->parent) {
+            char *t = xasprintf("%s -> %s", q->file, chain.len ? chain.data : file);
+            buf_reset(&chain);
+            buf_adds(&chain, t);
+            buf_add(&chain, "", 0);
+            chain.len--;
+            free(t);
+        }
+        sw_err_set(err, PIPELINE_ELOAD, "%s calls itself (%s)", file, chain.data);
+        buf_free(&chain);
+        return PIPELINE_ELOAD;
+    }
+    if (sc->depth >= CALL_MAX_DEPTH)
+        return sw_err_set(err, PIPELINE_ELOAD,
+                          "calling %s nests more than %d levels of workflows (the caller and %d "
+                          "levels of reusable workflows, as on GitHub)",
+                          file, CALL_MAX_DEPTH, CALL_MAX_DEPTH - 1);
+    if (rn->nscopes > CALL_MAX_CALLS)
+        return sw_err_set(err, PIPELINE_ELOAD, "the run calls more than %d reusable workflows",
+                          CALL_MAX_CALLS);
+    return 0;
+}
+
+/* One value to mask, once, as a secret is masked: trimmed, whole and line
+ * by line. Under rn->lock. */
+static void mask_add(struct runner *rn, const char *v, size_t len)
+{
+    while (len && strchr(" \t\r\n", v[0])) {
+        v++;
+        len--;
+    }
+    while (len && strchr(" \t\r\n", v[len - 1]))
+        len--;
+    if (!len || memchr(v, 0, len))
+        return;
+    for (size_t i = 0; i < rn->masks.n; i++)
+        if (strlen(rn->masks.v[i]) == len && memcmp(rn->masks.v[i], v, len) == 0)
+            return;
+    pthread_mutex_lock(&rn->mask_lock);
+    pipeline_step_list_add(&rn->masks, v, len);
+    atomic_store(&rn->nmasks, rn->masks.n);
+    pthread_mutex_unlock(&rn->mask_lock);
+    const char *nl = memchr(v, '\n', len), *cr = memchr(v, '\r', len);
+    if (nl || cr) {
+        const char *end = v + len;
+        for (const char *p = v; p < end;) {
+            const char *q = p;
+            while (q < end && *q != '\n' && *q != '\r')
+                q++;
+            mask_add(rn, p, (size_t)(q - p));
+            p = q + 1;
+        }
+    }
+}
+
+/* Every value secrets (a called workflow's secrets context) holds is masked
+ * from now on in every log line of the run, also those of legs already
+ * running: a value the caller computed (`${{ format('{0}x', secrets.A) }}`,
+ * a literal) is a secret of the called workflow. Under rn->lock. */
+static void masks_add(struct runner *rn, const json_t *secrets)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)secrets, k, v)
+    {
+        if (json_is_string(v))
+            mask_add(rn, json_string_value(v), json_string_length(v));
+    }
+}
+
+/* Job j of sc calls a reusable workflow: each of its n legs (names, mats)
+ * becomes a scope of the called workflow's jobs, named "LEG / ...", whose
+ * inputs and secrets are evaluated with the caller's contexts (values: needs,
+ * matrix); a leg whose call cannot be made is one failed entry with the
+ * reason on one line. */
+static void call_expand(struct runner *rn, struct scope *sc, size_t j, size_t n, char **names,
+                        json_t **mats, json_t *values)
+{
+    const struct pipeline_job *job = &sc->wf->jobs[j];
+    struct pipeline_workflow *called = NULL;
+    struct sw_err err = {0};
+    char *file = call_file(&job->uses);
+    int rc = call_refused(rn, sc, file, &err);
+
+    if (rc == 0)
+        rc = call_load(rn->o->repo, rn->sha, file,
+                       rn->o->unsupported_skip ? PIPELINE_LOAD_SKIP_UNSUPPORTED : 0, &called, &err);
+    if (rc == 0) {
+        rn->called = xrealloc(rn->called, (rn->ncalled + 1) * sizeof(*rn->called));
+        rn->called[rn->ncalled++] = called;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *inputs = NULL, *secrets = NULL;
+        struct sw_err e2 = err;
+        if (rc == 0) {
+            json_object_set_new(values, "matrix",
+                                mats[i] ? json_deep_copy(mats[i]) : json_object());
+            e2 = (struct sw_err){0};
+            if (call_inputs(called, job, values, &inputs, &e2) == 0)
+                (void)call_secrets(called, job, values, &secrets, &e2);
+        }
+        if (!secrets) {
+            char *why = xasprintf("job %s: %s", job->id, e2.msg);
+            legs_add(rn, sc, j, 1, &names[i], &mats[i], values, PIPELINE_CONCLUSION_FAILURE, why);
+            free(why);
+            json_decref(inputs);
+            continue;
+        }
+        masks_add(rn, secrets);
+        /* the called workflow sees the caller's github (its event) and vars,
+         * and only the inputs and secrets passed to it */
+        json_t *base = json_deep_copy(rn->base);
+        json_object_set_new(base, "inputs", inputs);
+        json_object_set_new(base, "secrets", secrets);
+        (void)scope_add(rn, called, base, xasprintf("%s / ", names[i]), xstrdup(file), sc, j);
+        sc->jobs[j].expanded = 1;
+        sc->jobs[j].nlegs++;
+    }
+    free(file);
+}
+
+/* Job j's needs are done: evaluates its if:, expands its matrix, adds its
+ * legs (or, for a caller, the workflows it calls). */
+static void job_expand(struct runner *rn, struct scope *sc, size_t j)
+{
+    const struct pipeline_job *job = &sc->wf->jobs[j];
     enum pipeline_status st;
-    json_t *values = json_deep_copy(rn->base), *legs = NULL, *m = NULL;
+    json_t *values = json_deep_copy(sc->base), *legs = NULL, *m = NULL;
     struct sw_err err = {0};
     int run_it = 0;
     const char *base_name = job->name.s && !job->name.expr ? job->name.s : job->id;
     char *one = NULL;
 
-    json_object_set_new(values, "needs", needs_ctx(rn, j, &st));
+    json_object_set_new(values, "needs", needs_ctx(rn, sc, j, &st));
     struct pipeline_expr_ctx ctx = {values, st, 0, PIPELINE_STATUS_NONE, NULL, 0};
     const char *cond = job->if_.s ? job->if_.s : "";
     if (pipeline_expr_condition(cond, strlen(cond), NULL, &ctx, &run_it, NULL, &err) < 0) {
         char *why = xasprintf("job %s: if: %s", job->id, err.msg);
-        one = clean_name(base_name);
-        legs_add(rn, j, 1, &one, NULL, values, PIPELINE_CONCLUSION_FAILURE, why);
+        one = scoped_name(rn, sc, base_name);
+        legs_add(rn, sc, j, 1, &one, NULL, values, PIPELINE_CONCLUSION_FAILURE, why);
         free(why);
         goto out;
     }
     if (!run_it) {
-        one = clean_name(base_name);
-        legs_add(rn, j, 1, &one, NULL, values, PIPELINE_CONCLUSION_SKIPPED, NULL);
+        one = scoped_name(rn, sc, base_name);
+        legs_add(rn, sc, j, 1, &one, NULL, values, PIPELINE_CONCLUSION_SKIPPED, NULL);
         goto out;
     }
     if (job->strategy.matrix) {
         if (matrix_eval(job->strategy.matrix, values, &m, &err) < 0 ||
             pipeline_matrix_expand(m, &legs, &err) < 0) {
             char *why = xasprintf("job %s: matrix: %s", job->id, err.msg);
-            one = clean_name(base_name);
-            legs_add(rn, j, 1, &one, NULL, values, PIPELINE_CONCLUSION_FAILURE, why);
+            one = scoped_name(rn, sc, base_name);
+            legs_add(rn, sc, j, 1, &one, NULL, values, PIPELINE_CONCLUSION_FAILURE, why);
             free(why);
             goto out;
         }
@@ -1537,10 +1755,13 @@ static void job_expand(struct runner *rn, size_t j)
                 nm = xstrdup(job->id);
         } else
             nm = mats[i] ? pipeline_runner_leg_name(base_name, mats[i]) : xstrdup(base_name);
-        names[i] = masked_name(&rn->masks, nm);
+        names[i] = scoped_name(rn, sc, nm);
         free(nm);
     }
-    legs_add(rn, j, n, names, mats, values, PIPELINE_CONCLUSION_NONE, NULL);
+    if (job->uses.builtin == PIPELINE_BUILTIN_LOCAL_WORKFLOW && !job->skipped)
+        call_expand(rn, sc, j, n, names, mats, values);
+    else
+        legs_add(rn, sc, j, n, names, mats, values, PIPELINE_CONCLUSION_NONE, NULL);
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
@@ -1552,23 +1773,36 @@ out:
     json_decref(values);
 }
 
-/* When every leg of job j has ended: its result and outputs. */
-static void job_settle(struct runner *rn, size_t j)
+/* When every leg of job j of sc has ended (for a caller, every workflow it
+ * called): its result and outputs. */
+static void job_settle(struct runner *rn, struct scope *sc, size_t j)
 {
-    struct wjob *wj = &rn->jobs[j];
-    const struct pipeline_job *job = &rn->wf->jobs[j];
+    struct wjob *wj = &sc->jobs[j];
+    const struct pipeline_job *job = &sc->wf->jobs[j];
     int fail = 0, cancel = 0, all_skipped = 1;
 
-    for (size_t i = 0; i < rn->nlegs; i++) {
-        struct leg *l = rn->legs[i];
-        if (l->job != j)
-            continue;
-        fail |= l->conclusion == PIPELINE_CONCLUSION_FAILURE;
-        cancel |= l->conclusion == PIPELINE_CONCLUSION_CANCELLED;
-        all_skipped &= l->conclusion == PIPELINE_CONCLUSION_SKIPPED;
+    for (size_t i = 0; i < rn->nlegs + rn->nscopes; i++) {
+        enum pipeline_conclusion c;
+        const json_t *outputs;
+        if (i < rn->nlegs) {
+            const struct leg *l = rn->legs[i];
+            if (l->sc != sc || l->job != j)
+                continue;
+            c = l->conclusion;
+            outputs = l->outputs;
+        } else {
+            const struct scope *called = rn->scopes[i - rn->nlegs];
+            if (called->parent != sc || called->caller != j)
+                continue;
+            c = called->result;
+            outputs = called->outputs;
+        }
+        fail |= c == PIPELINE_CONCLUSION_FAILURE;
+        cancel |= c == PIPELINE_CONCLUSION_CANCELLED;
+        all_skipped &= c == PIPELINE_CONCLUSION_SKIPPED;
         const char *k;
         json_t *v;
-        json_object_foreach(l->outputs, k, v)
+        json_object_foreach((json_t *)outputs, k, v)
         {
             if (json_string_length(v))
                 json_object_set(wj->outputs, k, v);
@@ -1582,32 +1816,97 @@ static void job_settle(struct runner *rn, size_t j)
     wj->done = 1;
 }
 
+/* Every job of sc is done: its result and, for a called workflow, its
+ * outputs (on.workflow_call.outputs over the jobs context), handed to the
+ * caller's job. */
+static void scope_settle(struct runner *rn, struct scope *sc)
+{
+    int fail = 0, cancel = 0, all_skipped = sc->wf->n_jobs > 0;
+    json_t *jobs = json_object();
+
+    for (size_t j = 0; j < sc->wf->n_jobs; j++) {
+        const struct wjob *wj = &sc->jobs[j];
+        fail |= wj->result == PIPELINE_CONCLUSION_FAILURE;
+        cancel |= wj->result == PIPELINE_CONCLUSION_CANCELLED;
+        all_skipped &= wj->result == PIPELINE_CONCLUSION_SKIPPED;
+        json_object_set_new(jobs, sc->wf->jobs[j].id,
+                            json_pack("{s:s, s:O}", "result", pipeline_conclusion_name(wj->result),
+                                      "outputs", wj->outputs));
+    }
+    sc->result = fail          ? PIPELINE_CONCLUSION_FAILURE
+                 : cancel      ? PIPELINE_CONCLUSION_CANCELLED
+                 : all_skipped ? PIPELINE_CONCLUSION_SKIPPED
+                               : PIPELINE_CONCLUSION_SUCCESS;
+    if (sc->parent) {
+        json_t *values = json_deep_copy(sc->base);
+        struct sw_err err = {0};
+        json_object_set_new(values, "jobs", jobs);
+        jobs = NULL;
+        if (call_outputs(sc->wf, values, sc->outputs, &err) < 0) {
+            sc->result = PIPELINE_CONCLUSION_FAILURE;
+            /* said in the log of the called workflow's first job */
+            for (size_t i = 0; i < rn->nlegs; i++)
+                if (rn->legs[i]->sc == sc) {
+                    leg_stream(rn->legs[i], 0);
+                    leg_say(rn->legs[i], &rn->masks, PIPELINE_LOG_ERROR, "%s: %s", sc->file,
+                            err.msg);
+                    leg_stream(rn->legs[i], (unsigned)-1);
+                    break;
+                }
+        }
+        json_decref(values);
+        sc->parent->jobs[sc->caller].finished++;
+    }
+    json_decref(jobs);
+    sc->done = 1;
+}
+
 /* Starts what may start and settles what has ended. 1 when all is done. Under rn->lock. */
 static int schedule(struct runner *rn)
 {
-    const struct pipeline_workflow *wf = rn->wf;
     size_t max = rn->o->jobs ? rn->o->jobs : 1;
-    int all = 1;
+    int changed;
 
-    for (size_t j = 0; j < wf->n_jobs; j++) {
-        struct wjob *wj = &rn->jobs[j];
-        if (wj->done)
-            continue;
-        if (!wj->expanded) {
-            int ready = 1;
-            for (size_t i = 0; i < wf->jobs[j].n_needs; i++)
-                ready &= rn->jobs[wf->jobs[j].needs_index[i]].done;
-            if (ready)
-                job_expand(rn, j);
+    /* In the order the scopes were made (so the record lists the legs of a
+     * caller's matrix in order), and again while scopes are added or settle
+     * (each pass that repeats did one or the other, both bounded): a called
+     * workflow's caller settles, and the jobs after it start, without a wait. */
+    do {
+        size_t before = rn->nscopes;
+        changed = 0;
+        for (size_t s = 0; s < rn->nscopes; s++) {
+            struct scope *sc = rn->scopes[s];
+            const struct pipeline_workflow *wf = sc->wf;
+            int all = 1;
+            if (sc->done)
+                continue;
+            for (size_t j = 0; j < wf->n_jobs; j++) {
+                struct wjob *wj = &sc->jobs[j];
+                if (wj->done)
+                    continue;
+                if (!wj->expanded) {
+                    int ready = 1;
+                    for (size_t i = 0; i < wf->jobs[j].n_needs; i++)
+                        ready &= sc->jobs[wf->jobs[j].needs_index[i]].done;
+                    if (ready)
+                        job_expand(rn, sc, j);
+                }
+                if (wj->expanded && wj->finished == wj->nlegs)
+                    job_settle(rn, sc, j);
+                all &= wj->done;
+            }
+            if (all) {
+                scope_settle(rn, sc);
+                changed = 1;
+            }
         }
-        if (wj->expanded && wj->finished == wj->nlegs)
-            job_settle(rn, j);
-        all &= wj->done;
-    }
+        changed |= rn->nscopes != before;
+    } while (changed && !rn->scopes[0]->done);
+    int all = rn->scopes[0]->done;
     for (size_t i = 0; i < rn->nlegs && !all; i++) {
         struct leg *l = rn->legs[i];
-        struct wjob *wj = &rn->jobs[l->job];
-        const struct pipeline_job *job = &wf->jobs[l->job];
+        struct wjob *wj = &l->sc->jobs[l->job];
+        const struct pipeline_job *job = &l->sc->wf->jobs[l->job];
         size_t maxpar = job->strategy.max_parallel.s && !job->strategy.max_parallel.expr &&
                                 job->strategy.max_parallel.n >= 1
                             ? (size_t)job->strategy.max_parallel.n
@@ -1790,6 +2089,7 @@ static int secrets_load(struct runner *rn, json_t *secrets, struct sw_err *err)
         if (json_string_length(v))
             pipeline_step_list_add(&rn->masks, json_string_value(v), json_string_length(v));
     }
+    atomic_store(&rn->nmasks, rn->masks.n);
     return 0;
 }
 
@@ -1912,6 +2212,7 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
     pthread_mutex_init(&rn.lock, NULL);
     pthread_cond_init(&rn.cond, NULL);
     pthread_mutex_init(&rn.echo_lock, NULL);
+    pthread_mutex_init(&rn.mask_lock, NULL);
     snprintf(rn.arch, sizeof(rn.arch), "X64");
     if (uname(&un) == 0 && (strcmp(un.machine, "aarch64") == 0 || strcmp(un.machine, "arm64") == 0))
         snprintf(rn.arch, sizeof(rn.arch), "ARM64");
@@ -1925,9 +2226,8 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
     archlabel[sizeof(archlabel) - 1] = 0;
     labels[2] = archlabel;
     rn.labels = o->labels ? o->labels : labels;
-    rn.jobs = xcalloc(wf->n_jobs ? wf->n_jobs : 1, sizeof(*rn.jobs));
-    for (size_t j = 0; j < wf->n_jobs; j++)
-        rn.jobs[j].outputs = json_object();
+    (void)scope_add(&rn, wf, NULL, xstrdup(""),
+                    xstrdup(run->workflow_file ? run->workflow_file : ""), NULL, 0);
 
     memcpy(rn.id, run->id, sizeof(rn.id));
     rn.sha = xstrdup(run->sha);
@@ -1972,6 +2272,7 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
                                   rn.run_dir, "tool_cache", rn.run_dir));
     json_object_set_new(rn.base, "env", json_object());
     json_object_set_new(rn.base, "jobs", json_object());
+    rn.scopes[0]->base = rn.base;
 
     if (pthread_create(&tick, NULL, ticker, &rn) == 0)
         ticking = 1;
@@ -1990,8 +2291,7 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
             int progress = 0;
             for (size_t i = 0; i < rn.nlegs; i++)
                 progress |= rn.legs[i]->state == LEG_PENDING;
-            for (size_t j = 0; j < wf->n_jobs; j++)
-                progress |= !rn.jobs[j].done;
+            progress |= !rn.scopes[0]->done;
             if (!progress)
                 break;
         }
@@ -2011,7 +2311,7 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
     }
     enum pipeline_conclusion c = PIPELINE_CONCLUSION_SUCCESS;
     for (size_t j = 0; j < wf->n_jobs; j++)
-        if (rn.jobs[j].result == PIPELINE_CONCLUSION_FAILURE) {
+        if (rn.scopes[0]->jobs[j].result == PIPELINE_CONCLUSION_FAILURE) {
             c = PIPELINE_CONCLUSION_FAILURE;
             if (!why)
                 why = xasprintf("job %s failed", wf->jobs[j].id);
@@ -2043,9 +2343,12 @@ out:
         free(l);
     }
     free(rn.legs);
-    for (size_t j = 0; j < wf->n_jobs; j++)
-        json_decref(rn.jobs[j].outputs);
-    free(rn.jobs);
+    for (size_t s = 0; s < rn.nscopes; s++)
+        scope_free(rn.scopes[s]);
+    free(rn.scopes);
+    for (size_t i = 0; i < rn.ncalled; i++)
+        pipeline_workflow_free(rn.called[i]);
+    free(rn.called);
     if (rn.log)
         pipeline_runlog_free(rn.log);
     pipeline_step_list_free(&rn.masks);
@@ -2064,5 +2367,6 @@ out:
     pthread_mutex_destroy(&rn.lock);
     pthread_cond_destroy(&rn.cond);
     pthread_mutex_destroy(&rn.echo_lock);
+    pthread_mutex_destroy(&rn.mask_lock);
     return rc;
 }

@@ -233,6 +233,7 @@ int wf_val(struct wf_ld *ld, const struct yaml_node *n, enum wf_type t, const st
     out->line = n->line;
     out->col = n->col;
     out->expr = strstr(n->str, "${{") != NULL;
+    out->quoted = n->style != YAML_NODE_PLAIN;
     if (wf_check_expr(ld, n, n->str, t == WF_COND, c))
         return -1;
     if (t == WF_BOOL && !out->expr && yaml_bool(n, &out->b) != 0) {
