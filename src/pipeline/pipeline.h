@@ -1123,4 +1123,27 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
  * order (caller frees). */
 char *pipeline_runner_leg_name(const char *name, const json_t *leg);
 
+/* The runner's configuration file, .slipway/runner.yml (runconf.c;
+ * docs/pipelines.md, "Runner configuration"), a mapping of:
+ *   labels: [self-hosted, linux, gpu]   replaces the default labels
+ *   unsupported: skip | error
+ *   jobs: N                             1 to 64
+ * Every field has a "not given" value so that a command line can override the
+ * file key by key. */
+struct pipeline_runner_config {
+    char **labels;   /* NULL-terminated; NULL when not given */
+    int unsupported; /* -1 not given, 0 error, 1 skip */
+    int jobs;        /* 0 when not given */
+};
+/* Loads path into *out (free with pipeline_runner_config_free, also after an
+ * error). A missing file is an empty configuration (0); an unknown key, a
+ * value of the wrong type or a bad label is SW_EINVAL with "FILE:LINE:COL:
+ * message". */
+int pipeline_runner_config_load(const char *path, struct pipeline_runner_config *out,
+                                struct sw_err *err);
+void pipeline_runner_config_free(struct pipeline_runner_config *c);
+/* 1 when label may be a runner label: 1 to 100 bytes of printable UTF-8
+ * without blanks or commas. Labels are compared ignoring ASCII case. */
+int pipeline_runner_label_valid(const char *label);
+
 #endif

@@ -363,6 +363,82 @@ static void test_outputs_bounded(void **state)
     pipeline_run_free(r);
 }
 
+/* Writes text to DIR/name and loads it as a runner configuration. */
+static int conf_load(struct fixture *f, const char *text, struct pipeline_runner_config *c,
+                     struct sw_err *err)
+{
+    char *path = path_join(f->dir, "runner.yml");
+    assert_int_equal(fs_write_atomic(path, text, strlen(text), err), 0);
+    int rc = pipeline_runner_config_load(path, c, err);
+    free(path);
+    return rc;
+}
+
+static void test_runner_config(void **state)
+{
+    struct fixture *f = *state;
+    struct pipeline_runner_config c;
+    struct sw_err err = {0};
+    char *missing = path_join(f->dir, "none.yml");
+
+    /* a missing file sets nothing */
+    assert_int_equal(pipeline_runner_config_load(missing, &c, &err), 0);
+    assert_null(c.labels);
+    assert_int_equal(c.unsupported, -1);
+    assert_int_equal(c.jobs, 0);
+    free(missing);
+    /* an empty one neither */
+    assert_int_equal(conf_load(f, "", &c, &err), 0);
+    assert_null(c.labels);
+    pipeline_runner_config_free(&c);
+
+    assert_int_equal(
+        conf_load(f, "labels: [self-hosted, gpu, linux-x64]\nunsupported: skip\njobs: 4\n", &c,
+                  &err),
+        0);
+    assert_non_null(c.labels);
+    assert_string_equal(c.labels[0], "self-hosted");
+    assert_string_equal(c.labels[2], "linux-x64");
+    assert_null(c.labels[3]);
+    assert_int_equal(c.unsupported, 1);
+    assert_int_equal(c.jobs, 4);
+    pipeline_runner_config_free(&c);
+    assert_int_equal(conf_load(f, "unsupported: error\n", &c, &err), 0);
+    assert_int_equal(c.unsupported, 0);
+    pipeline_runner_config_free(&c);
+
+    /* every fault names file, line and column */
+    struct {
+        const char *text, *want;
+    } bad[] = {
+        {"labels: [a]\nlabel: [b]\n", "runner.yml:2:1: unknown key 'label' (expected labels, "
+                                      "unsupported or jobs)"},
+        {"labels: gpu\n", "runner.yml:1:9: labels: expected a list of labels"},
+        {"labels: []\n", "runner.yml:1:9: labels: expected at least one label"},
+        {"labels:\n  - ok\n  - 'two words'\n", "runner.yml:3:5: labels: expected a label"},
+        {"labels: [a, 'x,y']\n", "runner.yml:1:13: labels: expected a label"},
+        {"labels: [a, [b]]\n", "runner.yml:1:13: labels: expected a label"},
+        {"unsupported: maybe\n", "runner.yml:1:14: unsupported: expected skip or error"},
+        {"jobs: 0\n", "runner.yml:1:7: jobs: expected a whole number from 1 to 64, got '0'"},
+        {"jobs: 65\n", "runner.yml:1:7: jobs: expected a whole number from 1 to 64"},
+        {"jobs: two\n", "runner.yml:1:7: jobs: expected a whole number"},
+        {"- labels\n", "runner.yml:1:1: expected a mapping of settings"},
+        {"jobs: 1\njobs: 2\n", "runner.yml:2:1: duplicate key"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err = (struct sw_err){0};
+        assert_int_equal(conf_load(f, bad[i].text, &c, &err), SW_EINVAL);
+        if (!strstr(err.msg, bad[i].want))
+            fail_msg("%s: got '%s', want '%s'", bad[i].text, err.msg, bad[i].want);
+        assert_null(c.labels);
+        pipeline_runner_config_free(&c);
+    }
+    assert_true(pipeline_runner_label_valid("ubuntu-22.04"));
+    assert_false(pipeline_runner_label_valid(""));
+    assert_false(pipeline_runner_label_valid("a\tb"));
+    assert_false(pipeline_runner_label_valid("a\x1b[31m"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +449,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timeout_and_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets_never_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outputs_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_runner_config, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
