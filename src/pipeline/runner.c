@@ -79,6 +79,9 @@ struct runner {
     const char *const *labels;
     char *run_dir;
     char *cancelled_by; /* who asked, once seen (under lock) */
+    /* why, when nobody asked (a newer run of its concurrency group): the
+     * record's reason, kept for the run's end (under lock) */
+    char *cancel_reason;
     /* The run's fields the legs read, copied at the start: rn->run itself is
      * rewritten by every update, under the lock the legs do not hold. */
     char id[PIPELINE_RUN_ID_SIZE];
@@ -1486,8 +1489,11 @@ static void *ticker(void *arg)
             if (rc == PIPELINE_ELOST) {
                 atomic_store(&rn->lost, 1);
                 atomic_store(&rn->cancel, 1);
-            } else if (rc == 0 && rn->run->cancel_requested)
+            } else if (rc == 0 && rn->run->cancel_requested) {
                 atomic_store(&rn->cancel, 1);
+                if (!rn->run->cancelled_by && rn->run->reason && !rn->cancel_reason)
+                    rn->cancel_reason = xstrdup(rn->run->reason);
+            }
             next = time_mono_ms() + every;
         }
         /* a cancel request is read every second, not only at the heartbeat:
@@ -1500,6 +1506,8 @@ static void *ticker(void *arg)
                     atomic_store(&rn->cancel, 1);
                     if (now->cancelled_by && !rn->cancelled_by)
                         rn->cancelled_by = xstrdup(now->cancelled_by);
+                    if (!now->cancelled_by && now->reason && !rn->cancel_reason)
+                        rn->cancel_reason = xstrdup(now->reason);
                 }
                 /* a job its concurrency group asked to stop */
                 for (size_t i = 0; i < rn->nlegs; i++)
@@ -1848,8 +1856,9 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
     if (atomic_load(&rn.cancel)) {
         c = PIPELINE_CONCLUSION_CANCELLED;
         free(why);
-        why =
-            rn.cancelled_by ? xasprintf("cancelled by %s", rn.cancelled_by) : xstrdup("cancelled");
+        why = rn.cancelled_by    ? xasprintf("cancelled by %s", rn.cancelled_by)
+              : rn.cancel_reason ? xstrdup(rn.cancel_reason)
+                                 : xstrdup("cancelled");
     }
     rc = pipeline_run_finish(st, run, c, why, err);
     goto out;
@@ -1883,6 +1892,7 @@ out:
     json_decref(vars);
     free(rn.run_dir);
     free(rn.cancelled_by);
+    free(rn.cancel_reason);
     free(rn.sha);
     free(rn.ref);
     free(rn.workflow);
