@@ -10,6 +10,7 @@
 
 #include "base/base.h"
 #include "deploy/deploy.h"
+#include "pipeline/pipeline.h"
 #include "store/store.h"
 
 #include <jansson.h>
@@ -184,23 +185,42 @@ int cmd_run(int argc, char **argv, struct cli *cli);
  * `workflow run --wait` and `run watch`). */
 int cmd_run_follow(struct cli *cli, const char *id, FILE *f);
 int cmd_runner(int argc, char **argv, struct cli *cli);
-struct pipeline_run;
-struct pipeline_workflow;
+/* What a runner runs with (`runner`, `serve --runner`, `workflow run --wait`):
+ * the project's .slipway/runner.yml, with the command line over it key by key. */
+struct cmd_runner_settings {
+    struct pipeline_runner_config file;
+    const char **labels; /* NULL-terminated, or NULL: the runner's default labels */
+    unsigned jobs;       /* legs run at once (at least 1) */
+    int skip;            /* unsupported: skip */
+};
+/* Checks each --label value; EXIT_OK, or the usage error already printed. */
+int cmd_runner_labels_check(struct cli *cli, const char *opt, const struct cli_list *labels);
+/* Reads <project>/.slipway/runner.yml (cli_project must have run) into *out
+ * and applies the options given: labels (replace the file's, and the default
+ * set), jobs (0: not given), unsupported ("skip", "error", NULL: not given).
+ * A bad file is SW_EINVAL with FILE:LINE:COL. Free with
+ * cmd_runner_settings_free (also after an error); out->labels points into
+ * labels and the file. */
+int cmd_runner_settings_load(struct cli *cli, const struct cli_list *labels, int jobs,
+                             const char *unsupported, struct cmd_runner_settings *out,
+                             struct sw_err *err);
+void cmd_runner_settings_free(struct cmd_runner_settings *s);
 /* Runs a run claimed by this process to its end in workspaces under
  * $TMPDIR/slipway-runs (removed after), the repository repo, the project's
- * vars and secrets, printing each log line to echo as "[JOB] line" (NULL:
- * silent). A SIGINT or SIGTERM seen by cmd_signals_cancel cancels it. */
+ * vars and secrets, with the settings rs, printing each log line to echo as
+ * "[JOB] line" (NULL: silent). A SIGINT or SIGTERM seen by
+ * cmd_signals_cancel cancels it. */
 int cmd_run_execute(struct cli *cli, struct pipeline_run *claimed,
-                    const struct pipeline_workflow *wf, const char *repo, unsigned jobs,
-                    int unsupported_skip, FILE *echo, struct sw_err *err);
+                    const struct pipeline_workflow *wf, const char *repo,
+                    const struct cmd_runner_settings *rs, FILE *echo, struct sw_err *err);
 /* From now on SIGINT and SIGTERM set the flag cmd_run_execute watches
  * (instead of ending the process at once). */
 void cmd_signals_cancel(void);
 /* Claims and runs queued runs (as `slipway runner`) until cmd_runner_stop
  * or a signal seen by cmd_signals_cancel; once: at most one. Lines go to log
  * (NULL: none). Returns EXIT_OK or EXIT_FAIL (the last run's). */
-int cmd_runner_loop(struct cli *cli, const char *name, const char *repo, unsigned jobs, int skip,
-                    int once, FILE *log);
+int cmd_runner_loop(struct cli *cli, const char *name, const char *repo,
+                    const struct cmd_runner_settings *rs, int once, FILE *log);
 /* Asks cmd_runner_loop to stop, cancelling the run it runs (any thread). */
 void cmd_runner_stop(void);
 

@@ -42,9 +42,56 @@ static void echo_line(void *ctx, size_t job, const char *name, const char *line,
     free(copy);
 }
 
+int cmd_runner_labels_check(struct cli *cli, const char *opt, const struct cli_list *labels)
+{
+    for (size_t i = 0; labels && i < labels->n; i++)
+        if (!pipeline_runner_label_valid(labels->v[i]))
+            return cli_usage_error(cli,
+                                   "%s: expected a label (1 to 100 printable characters, no "
+                                   "blank or comma), got '%s'",
+                                   opt, labels->v[i]);
+    return EXIT_OK;
+}
+
+int cmd_runner_settings_load(struct cli *cli, const struct cli_list *labels, int jobs,
+                             const char *unsupported, struct cmd_runner_settings *out,
+                             struct sw_err *err)
+{
+    char *path = path_join(cli->project, ".slipway/runner.yml");
+    int rc = pipeline_runner_config_load(path, &out->file, err);
+
+    free(path);
+    out->labels = NULL;
+    out->jobs = 1;
+    out->skip = 0;
+    if (rc < 0)
+        return rc;
+    /* the command line over the file, key by key */
+    if (labels && labels->n) {
+        out->labels = xcalloc(labels->n + 1, sizeof(*out->labels));
+        memcpy(out->labels, labels->v, labels->n * sizeof(*out->labels));
+    } else if (out->file.labels) {
+        size_t n = 0;
+        while (out->file.labels[n])
+            n++;
+        out->labels = xcalloc(n + 1, sizeof(*out->labels));
+        memcpy(out->labels, out->file.labels, n * sizeof(*out->labels));
+    }
+    out->jobs = jobs > 0 ? (unsigned)jobs : out->file.jobs > 0 ? (unsigned)out->file.jobs : 1;
+    out->skip = unsupported ? strcmp(unsupported, "skip") == 0 : out->file.unsupported == 1;
+    return 0;
+}
+
+void cmd_runner_settings_free(struct cmd_runner_settings *s)
+{
+    free(s->labels);
+    s->labels = NULL;
+    pipeline_runner_config_free(&s->file);
+}
+
 int cmd_run_execute(struct cli *cli, struct pipeline_run *claimed,
-                    const struct pipeline_workflow *wf, const char *repo, unsigned jobs,
-                    int unsupported_skip, FILE *echo, struct sw_err *err)
+                    const struct pipeline_workflow *wf, const char *repo,
+                    const struct cmd_runner_settings *rs, FILE *echo, struct sw_err *err)
 {
     const char *tmp = getenv("TMPDIR");
     char *work = path_join(tmp && *tmp ? tmp : "/tmp", "slipway-runs");
@@ -60,8 +107,9 @@ int cmd_run_execute(struct cli *cli, struct pipeline_run *claimed,
     ro.repo = repo;
     ro.project = cli->project;
     ro.work_dir = work;
-    ro.jobs = jobs;
-    ro.unsupported_skip = unsupported_skip;
+    ro.jobs = rs->jobs;
+    ro.unsupported_skip = rs->skip;
+    ro.labels = rs->labels;
     ro.cancel = &stop_requested;
     ro.echo = echo ? echo_line : NULL;
     ro.echo_ctx = echo;
@@ -83,14 +131,19 @@ int cmd_run_execute(struct cli *cli, struct pipeline_run *claimed,
  */
 
 static const struct cli_usage usage = {
-    .usage = "slipway runner [--name ID] [--jobs N] [--once] [--repo DIR] [--unsupported skip]",
+    .usage = "slipway runner [--name ID] [--jobs N] [--label L]... [--once] [--repo DIR] "
+             "[--unsupported skip]",
     .about = "Claims queued runs from the store by compare-and-swap, so several runners\n"
              "on one store never run a run twice, and runs each to its end: its workflow\n"
              "file as it is at the run's commit in the git repository around the project\n"
              "(or --repo DIR). Runs whose runner stopped are marked failed on the way.\n"
              "With --once it runs at most one run and exits (0 when it succeeded or none\n"
              "was queued); otherwise it waits for runs until SIGINT or SIGTERM, which\n"
-             "cancels the run it is running.\n",
+             "cancels the run it is running.\n"
+             "\n"
+             "Settings not given on the command line come from .slipway/runner.yml\n"
+             "(labels, unsupported, jobs); --label replaces the file's labels and the\n"
+             "default set (self-hosted, linux, the architecture, ubuntu-latest).\n",
     .min_args = 0,
     .max_args = 0,
 };
@@ -121,10 +174,13 @@ static int workflow_at(const char *repo, const struct pipeline_run *r, int skip,
 int cmd_runner(int argc, char **argv, struct cli *cli)
 {
     const char *name = NULL, *repo_opt = NULL, *unsupported = NULL;
-    int jobs = 1, once = 0;
+    struct cli_list labels = {NULL, 0};
+    int jobs = 0, once = 0, rc;
     const struct cli_option opts[] = {
         OPT_STRING(0, "name", &name, "ID", "this runner's id (default: runner-PID)"),
-        OPT_INT(0, "jobs", &jobs, "N", 1, 64, "jobs run at once (default 1)"),
+        OPT_INT(0, "jobs", &jobs, "N", 1, 64, "jobs run at once (default: runner.yml's, else 1)"),
+        OPT_LIST(0, "label", &labels, "L",
+                 "a label runs-on is matched against (repeatable; replaces the default set)"),
         OPT_BOOL(0, "once", &once, "run at most one run, then exit"),
         OPT_STRING(0, "repo", &repo_opt, "DIR", "the git repository (default: around the project)"),
         OPT_STRING(0, "unsupported", &unsupported, "MODE",
@@ -132,25 +188,43 @@ int cmd_runner(int argc, char **argv, struct cli *cli)
         OPT_END(),
     };
     struct sw_err err = {0};
+    struct cmd_runner_settings rs = {0};
     char idbuf[40];
 
-    if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0)
+    if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0) {
+        free(labels.v);
         return CLI_EXIT(argc);
+    }
     if (unsupported && strcmp(unsupported, "skip") != 0 && strcmp(unsupported, "error") != 0)
-        return cli_usage_error(cli, "--unsupported: expected skip or error, got '%s'", unsupported);
+        rc = cli_usage_error(cli, "--unsupported: expected skip or error, got '%s'", unsupported);
+    else
+        rc = cmd_runner_labels_check(cli, "--label", &labels);
+    if (rc != EXIT_OK) {
+        free(labels.v);
+        return rc;
+    }
     if (!name) {
         snprintf(idbuf, sizeof(idbuf), "runner-%ld", (long)getpid());
         name = idbuf;
     }
-    if (!pipeline_runner_id_valid(name))
+    if (!pipeline_runner_id_valid(name)) {
+        free(labels.v);
         return cli_usage_error(cli, "--name: expected [A-Za-z0-9][A-Za-z0-9._-]{0,63}, got '%s'",
                                name);
-    if (cli_project(cli, &err) < 0 || cli_store(cli, CLI_STORE_WRITE, &err) < 0)
+    }
+    if (cli_project(cli, &err) < 0 ||
+        cmd_runner_settings_load(cli, &labels, jobs, unsupported, &rs, &err) < 0 ||
+        cli_store(cli, CLI_STORE_WRITE, &err) < 0) {
+        cmd_runner_settings_free(&rs);
+        free(labels.v);
         return cli_fail(&err);
+    }
     const char *repo = repo_opt ? repo_opt : cli->project;
-    int skip = unsupported && strcmp(unsupported, "skip") == 0;
     cmd_signals_cancel();
-    return cmd_runner_loop(cli, name, repo, (unsigned)jobs, skip, once, cli->quiet ? NULL : stderr);
+    rc = cmd_runner_loop(cli, name, repo, &rs, once, cli->quiet ? NULL : stderr);
+    cmd_runner_settings_free(&rs);
+    free(labels.v);
+    return rc;
 }
 
 void cmd_runner_stop(void)
@@ -158,14 +232,20 @@ void cmd_runner_stop(void)
     atomic_store(&stop_requested, 1);
 }
 
-int cmd_runner_loop(struct cli *cli, const char *name, const char *repo, unsigned jobs, int skip,
-                    int once, FILE *log)
+int cmd_runner_loop(struct cli *cli, const char *name, const char *repo,
+                    const struct cmd_runner_settings *rs, int once, FILE *log)
 {
     struct sw_err err = {0};
     int rc, last = EXIT_OK;
 
-    if (log)
-        cli_printf(log, "slipway runner %s: waiting for runs\n", name);
+    if (log) {
+        struct buf b = BUF_INIT;
+        for (size_t i = 0; rs->labels && rs->labels[i]; i++)
+            buf_addf(&b, "%s%s", i ? ", " : "", rs->labels[i]);
+        cli_printf(log, "slipway runner %s: waiting for runs (labels: %s)\n", name,
+                   b.data ? b.data : "the default set");
+        buf_free(&b);
+    }
     while (!atomic_load(&stop_requested)) {
         struct pipeline_run *r = NULL;
         struct pipeline_workflow *wf = NULL;
@@ -191,12 +271,12 @@ int cmd_runner_loop(struct cli *cli, const char *name, const char *repo, unsigne
         if (log)
             cli_printf(log, "slipway runner %s: running %s (%s)\n", name, r->id,
                        r->workflow ? r->workflow : "");
-        rc = workflow_at(repo, r, skip, &wf, &err);
+        rc = workflow_at(repo, r, rs->skip, &wf, &err);
         if (rc < 0) {
             struct sw_err e2 = {0};
             (void)pipeline_run_finish(cli->store, r, PIPELINE_CONCLUSION_FAILURE, err.msg, &e2);
         } else
-            rc = cmd_run_execute(cli, r, wf, repo, jobs, skip, log, &err);
+            rc = cmd_run_execute(cli, r, wf, repo, rs, log, &err);
         if (rc < 0 && rc != PIPELINE_ELOAD)
             cli_printf(stderr, "slipway runner %s: %s: %s\n", name, r->id, err.msg);
         else if (log)

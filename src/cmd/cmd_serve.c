@@ -38,7 +38,7 @@ static void log_line(void *arg, const char *line)
  * inherit the mask. */
 struct serve_runner {
     struct cli *cli;
-    unsigned jobs;
+    const struct cmd_runner_settings *rs;
 };
 
 /* The runner of `serve --runner`: queued runs, one at a time, until SIGTERM. */
@@ -47,11 +47,11 @@ static void *runner_thread(void *arg)
     struct serve_runner *sr = arg;
     char name[40];
     snprintf(name, sizeof(name), "serve-%ld", (long)getpid());
-    (void)cmd_runner_loop(sr->cli, name, sr->cli->project, sr->jobs, 0, 0, stderr);
+    (void)cmd_runner_loop(sr->cli, name, sr->cli->project, sr->rs, 0, stderr);
     return NULL;
 }
 
-static int serve(struct cli *cli, const struct edge_opts *o, unsigned runner_jobs,
+static int serve(struct cli *cli, const struct edge_opts *o, const struct cmd_runner_settings *rs,
                  struct sw_err *err)
 {
     sigset_t set;
@@ -64,9 +64,9 @@ static int serve(struct cli *cli, const struct edge_opts *o, unsigned runner_job
     int rc = edge_start(o, &e, err);
     if (rc)
         return rc;
-    struct serve_runner sr = {cli, runner_jobs};
+    struct serve_runner sr = {cli, rs};
     pthread_t runner;
-    int running = runner_jobs && pthread_create(&runner, NULL, runner_thread, &sr) == 0;
+    int running = rs && pthread_create(&runner, NULL, runner_thread, &sr) == 0;
     if (!cli->quiet)
         cli_printf(stderr, "slipway serve: ready (project %s, store %s)\n", cli->project,
                    store_url(cli->store));
@@ -98,6 +98,9 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 {
     struct edge_opts o;
     int runner_jobs = 0;
+    const char *unsupported = NULL;
+    struct cli_list labels = {NULL, 0};
+    struct cmd_runner_settings rs = {0};
     edge_opts_init(&o);
     const struct cli_option opts[] = {
         OPT_STRING(0, "admin", &o.admin, "ADDR",
@@ -119,23 +122,52 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
                  "or 10G (default 10G); a release needing more is not loaded"),
         OPT_INT(0, "runner", &runner_jobs, "N", 0, 64,
                 "also run queued workflow runs, N jobs at once (default 0: no runner)"),
+        OPT_LIST(0, "runner-label", &labels, "L",
+                 "with --runner: a label runs-on is matched against (repeatable;\n"
+                 "replaces runner.yml's labels and the default set)"),
+        OPT_STRING(0, "runner-unsupported", &unsupported, "MODE",
+                   "with --runner: skip steps and jobs slipway cannot run (skip)\n"
+                   "or fail them (error; default: runner.yml's, else error)"),
         OPT_END(),
     };
-    if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0)
+    if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0) {
+        free(labels.v);
         return CLI_EXIT(argc);
+    }
+    int rc = EXIT_OK;
+    if (unsupported && strcmp(unsupported, "skip") != 0 && strcmp(unsupported, "error") != 0)
+        rc = cli_usage_error(cli, "--runner-unsupported: expected skip or error, got '%s'",
+                             unsupported);
+    else if ((labels.n || unsupported) && !runner_jobs)
+        rc = cli_usage_error(cli, "--runner-label and --runner-unsupported need --runner N");
+    else
+        rc = cmd_runner_labels_check(cli, "--runner-label", &labels);
+    if (rc != EXIT_OK) {
+        free(labels.v);
+        return rc;
+    }
     struct sw_err err = {0};
-    int rc = cli_project(cli, &err);
+    rc = cli_project(cli, &err);
+    /* the runner's settings are read before anything starts: a bad
+     * runner.yml stops serve with its FILE:LINE:COL, not a runner later */
+    if (!rc && runner_jobs)
+        rc = cmd_runner_settings_load(cli, &labels, runner_jobs, unsupported, &rs, &err);
     if (!rc)
         rc = cli_store(cli, CLI_STORE_READ, &err);
-    if (rc)
+    if (rc) {
+        cmd_runner_settings_free(&rs);
+        free(labels.v);
         return cli_fail(&err);
+    }
     char *envs = path_join(cli->project, ".slipway/environments");
     char *cache = path_join(cli->project, ".slipway/cache/blobs");
     o.envs_dir = envs;
     o.cache_dir = cache;
     o.store = cli->store;
     o.log = log_line;
-    rc = serve(cli, &o, (unsigned)runner_jobs, &err);
+    rc = serve(cli, &o, runner_jobs ? &rs : NULL, &err);
+    cmd_runner_settings_free(&rs);
+    free(labels.v);
     free(envs);
     free(cache);
     return rc ? cli_fail(&err) : EXIT_OK;

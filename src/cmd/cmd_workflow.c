@@ -159,7 +159,7 @@ static int workflow_check(int argc, char **argv, struct cli *cli)
 static const struct cli_usage run_usage = {
     .usage =
         "slipway workflow run WORKFLOW [--ref REF] [--sha SHA] [-f KEY=VALUE]... [--repo DIR]\n"
-        "                            [--wait] [--jobs N] [--unsupported skip]",
+        "                            [--wait] [--jobs N] [--label L]... [--unsupported skip]",
     .about = "Queues a run of WORKFLOW, a workflow's name or file name under\n"
              ".github/workflows/ of the repository, or the path of any workflow file,\n"
              "against the git repository around the project (or --repo DIR) at --sha,\n"
@@ -167,7 +167,8 @@ static const struct cli_usage run_usage = {
              "With -f the run is a workflow_dispatch with those inputs, else a push of REF.\n"
              "With --wait it also claims the run, as a runner does, and runs it in this\n"
              "process (or follows the runner that claimed it first), printing the log as\n"
-             "it goes; the exit status is then 0 only when the run succeeded.\n",
+             "it goes; the exit status is then 0 only when the run succeeded. Settings\n"
+             "not given come from .slipway/runner.yml (labels, unsupported, jobs).\n",
     .min_args = 1,
     .max_args = 1,
 };
@@ -347,15 +348,19 @@ out:
 static int workflow_run(int argc, char **argv, struct cli *cli)
 {
     const char *ref = NULL, *sha = NULL, *repo_opt = NULL, *unsupported = NULL;
-    struct cli_list inputs = {NULL, 0};
-    int wait = 0, jobs = 1;
+    struct cli_list inputs = {NULL, 0}, labels = {NULL, 0};
+    int wait = 0, jobs = 0;
     const struct cli_option opts[] = {
         OPT_STRING(0, "ref", &ref, "REF", "the ref the run is for (default: the branch at HEAD)"),
         OPT_STRING(0, "sha", &sha, "SHA", "the commit to run (default: REF's, else HEAD)"),
         OPT_LIST('f', "field", &inputs, "KEY=VALUE", "a workflow_dispatch input (repeatable)"),
         OPT_STRING(0, "repo", &repo_opt, "DIR", "the git repository (default: around the project)"),
         OPT_BOOL(0, "wait", &wait, "run it here (or follow it) until it ends"),
-        OPT_INT(0, "jobs", &jobs, "N", 1, 64, "with --wait: jobs run at once (default 1)"),
+        OPT_INT(0, "jobs", &jobs, "N", 1, 64,
+                "with --wait: jobs run at once (default: runner.yml's, else 1)"),
+        OPT_LIST(0, "label", &labels, "L",
+                 "with --wait: a label runs-on is matched against (repeatable;\n"
+                 "replaces runner.yml's labels and the default set)"),
         OPT_STRING(0, "unsupported", &unsupported, "MODE",
                    "skip: skip steps and jobs slipway cannot run (default: error)"),
         OPT_END(),
@@ -364,31 +369,47 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
     struct pipeline_workflow *wf = NULL;
     struct pipeline_run spec = {0}, *run = NULL;
     struct pipeline_load_opts lo = {0};
+    struct cmd_runner_settings rs = {0};
     char *repo = NULL, *file = NULL, *top = NULL, *ref_s = NULL, *sha_s = NULL, *work = NULL;
     int rc;
 
     if ((argc = cli_parse_options(cli, &run_usage, opts, argc, argv)) < 0) {
         free(inputs.v);
+        free(labels.v);
         return CLI_EXIT(argc);
     }
-    if (unsupported && strcmp(unsupported, "skip") != 0 && strcmp(unsupported, "error") != 0) {
+    rc = EXIT_OK;
+    if (unsupported && strcmp(unsupported, "skip") != 0 && strcmp(unsupported, "error") != 0)
+        rc = cli_usage_error(cli, "--unsupported: expected skip or error, got '%s'", unsupported);
+    else if (labels.n && !wait)
+        rc = cli_usage_error(cli, "--label needs --wait (a runner's own labels decide otherwise)");
+    else
+        rc = cmd_runner_labels_check(cli, "--label", &labels);
+    if (rc != EXIT_OK) {
         free(inputs.v);
-        return cli_usage_error(cli, "--unsupported: expected skip or error, got '%s'", unsupported);
+        free(labels.v);
+        return rc;
     }
     if (ref && !((str_starts_with(ref, "refs/heads/") && ref[11]) ||
                  (str_starts_with(ref, "refs/tags/") && ref[10]))) {
         free(inputs.v);
+        free(labels.v);
         return cli_usage_error(cli, "--ref: expected refs/heads/BRANCH or refs/tags/TAG, got '%s'",
                                ref);
     }
     if (sha && !((strlen(sha) == 40 || strlen(sha) == 64) && hex_lower_valid(sha, strlen(sha)))) {
         free(inputs.v);
+        free(labels.v);
         return cli_usage_error(cli, "--sha: expected 40 or 64 lowercase hex digits, got '%s'", sha);
     }
-    if (unsupported && strcmp(unsupported, "skip") == 0)
-        lo.flags |= PIPELINE_LOAD_SKIP_UNSUPPORTED;
     if ((rc = cli_project(cli, &err)) < 0)
         goto fail;
+    /* runner.yml's unsupported: also decides how the workflow is checked
+     * before it is queued (the project's runners will run it that way) */
+    if ((rc = cmd_runner_settings_load(cli, &labels, jobs, unsupported, &rs, &err)) < 0)
+        goto fail;
+    if (rs.skip)
+        lo.flags |= PIPELINE_LOAD_SKIP_UNSUPPORTED;
     repo = xstrdup(repo_opt ? repo_opt : cli->project);
     const char *toplevel[] = {"rev-parse", "--show-toplevel", NULL};
     if (!(top = git_line(repo, toplevel))) {
@@ -485,9 +506,7 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
     if (rc < 0)
         goto fail;
     cmd_signals_cancel();
-    rc = cmd_run_execute(cli, claimed, wf, top, (unsigned)jobs,
-                         lo.flags & PIPELINE_LOAD_SKIP_UNSUPPORTED, cli->json ? stderr : stdout,
-                         &err);
+    rc = cmd_run_execute(cli, claimed, wf, top, &rs, cli->json ? stderr : stdout, &err);
     if (rc < 0) {
         pipeline_run_free(claimed);
         goto fail;
@@ -501,6 +520,8 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
     goto out_code;
 fail:
     free(inputs.v);
+    free(labels.v);
+    cmd_runner_settings_free(&rs);
     free(repo);
     free(top);
     free(file);
@@ -521,6 +542,8 @@ out:
     rc = EXIT_OK;
 out_code:
     free(inputs.v);
+    free(labels.v);
+    cmd_runner_settings_free(&rs);
     free(repo);
     free(top);
     free(file);

@@ -709,6 +709,13 @@ struct pipeline_run_job {
     json_t *outputs;                     /* object of strings, or NULL */
     struct pipeline_run_step *steps;
     size_t nsteps;
+    /* `environment:` as evaluated when the job started (its url again when it
+     * ended, as GitHub evaluates it after the steps); NULL: none */
+    char *environment_name, *environment_url;
+    /* The job's concurrency group asked it to stop (cancel-in-progress, or a
+     * newer pending job displaced it); the runner holding the run sees it. */
+    int cancel_requested;
+    char *reason; /* why it waits or was cancelled, or NULL */
 };
 
 struct pipeline_run_claim {
@@ -833,6 +840,29 @@ int pipeline_run_cancel(struct store *st, const char *id, const char *actor,
  * instead when a cancel had been requested), and finishes the bookkeeping of
  * runs a crash left half-ended. *recovered (optional) counts the runs marked. */
 int pipeline_runs_recover(struct store *st, size_t *recovered, struct sw_err *err);
+
+/* Job-level concurrency (jobs.<id>.concurrency). Jobs share the group names
+ * of runs and GitHub's rule: at most one running and one pending member per
+ * group; a newer job displaces the pending one, and with cancel-in-progress
+ * asks the running one to stop (cancel_requested in its record, which its
+ * runner sees); a job's reason says what happened. */
+enum pipeline_job_admit {
+    PIPELINE_JOB_GO,   /* it holds the group: start it */
+    PIPELINE_JOB_WAIT, /* it is pending: call again later */
+    PIPELINE_JOB_STOP, /* displaced or cancelled (or its own run holds the group): end it
+                          cancelled with *why */
+};
+/* Joins (the first time) or checks (later) the place of job index job of run
+ * run_id (claimed by the caller, the job not started) in group. *why (caller
+ * frees, may be NULL) says why it waits or stops. Call until GO or STOP,
+ * then pipeline_job_group_leave when the job ends. */
+int pipeline_job_group_enter(struct store *st, const char *run_id, size_t job, const char *group,
+                             int cancel_in_progress, enum pipeline_job_admit *state, char **why,
+                             struct sw_err *err);
+/* Leaves the group (the job ended, or stopped waiting): the pending member
+ * takes its place. Best effort: a member that ended is dropped by the next
+ * reader anyway. */
+void pipeline_job_group_leave(struct store *st, const char *run_id, size_t job, const char *group);
 
 struct pipeline_run_filter {
     const char *workflow; /* a workflow name, file path or file name without .yml; NULL: all */
@@ -1198,5 +1228,28 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
 /* The name GitHub gives a matrix leg: "NAME (v1, v2)" from the leg's values in
  * order (caller frees). */
 char *pipeline_runner_leg_name(const char *name, const json_t *leg);
+
+/* The runner's configuration file, .slipway/runner.yml (runconf.c;
+ * docs/pipelines.md, "Runner configuration"), a mapping of:
+ *   labels: [self-hosted, linux, gpu]   replaces the default labels
+ *   unsupported: skip | error
+ *   jobs: N                             1 to 64
+ * Every field has a "not given" value so that a command line can override the
+ * file key by key. */
+struct pipeline_runner_config {
+    char **labels;   /* NULL-terminated; NULL when not given */
+    int unsupported; /* -1 not given, 0 error, 1 skip */
+    int jobs;        /* 0 when not given */
+};
+/* Loads path into *out (free with pipeline_runner_config_free, also after an
+ * error). A missing file is an empty configuration (0); an unknown key, a
+ * value of the wrong type or a bad label is SW_EINVAL with "FILE:LINE:COL:
+ * message". */
+int pipeline_runner_config_load(const char *path, struct pipeline_runner_config *out,
+                                struct sw_err *err);
+void pipeline_runner_config_free(struct pipeline_runner_config *c);
+/* 1 when label may be a runner label: 1 to 100 bytes of printable UTF-8
+ * without blanks or commas. Labels are compared ignoring ASCII case. */
+int pipeline_runner_label_valid(const char *label);
 
 #endif

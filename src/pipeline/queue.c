@@ -261,14 +261,77 @@ static int holder_gone(const struct pipeline_run *r, int64_t now, char *why, siz
 
 /* ---- concurrency groups ------------------------------------------------------------------ */
 
+/* A member of a group is a run ("run-…") or one job of a run ("run-…/N": the
+ * job at index N of the run's jobs), so that runs and jobs share one space of
+ * group names, as on GitHub. */
+#define MEMBER_SIZE (PIPELINE_RUN_ID_SIZE + 8)
+
 struct group {
     char *name;
     char key[96];
-    char holder[PIPELINE_RUN_ID_SIZE], pending[PIPELINE_RUN_ID_SIZE];
+    char holder[MEMBER_SIZE], pending[MEMBER_SIZE];
     int64_t generation;
     char etag[SHA256_HEX_LEN + 1];
     int exists;
 };
+
+/* Whether s names a member: a run id, or a run id, '/' and a job index. The
+ * run id is copied to run (optional) and the index to *job (-1 for a run). */
+static int member_parse(const char *s, char run[PIPELINE_RUN_ID_SIZE], long *job)
+{
+    const char *slash = strchr(s, '/');
+    char id[PIPELINE_RUN_ID_SIZE];
+    size_t n = slash ? (size_t)(slash - s) : strlen(s);
+    long k = -1;
+
+    if (n >= sizeof(id))
+        return 0;
+    memcpy(id, s, n);
+    id[n] = '\0';
+    if (!pipeline_run_id_valid(id))
+        return 0;
+    if (slash) {
+        const char *p = slash + 1;
+        k = 0;
+        if (!*p || strlen(p) > 4 || (p[0] == '0' && p[1]))
+            return 0;
+        for (; *p; p++) {
+            if (*p < '0' || *p > '9')
+                return 0;
+            k = k * 10 + (*p - '0');
+        }
+        if (k >= PIPELINE_RUN_MAX_JOBS)
+            return 0;
+    }
+    if (run)
+        memcpy(run, id, sizeof(id));
+    if (job)
+        *job = k;
+    return 1;
+}
+
+static int member_is_job(const char *m)
+{
+    return strchr(m, '/') != NULL;
+}
+
+/* "run X" or "job N of run X", for reasons. */
+static char *member_describe(const char *m)
+{
+    char run[PIPELINE_RUN_ID_SIZE];
+    long job = -1;
+    if (!member_parse(m, run, &job))
+        return xstrdup(m);
+    return job < 0 ? xasprintf("run %s", run) : xasprintf("job %ld of run %s", job, run);
+}
+
+/* Members are ordered by arrival; between two runs, whose arrival may race,
+ * by their ids (creation time). A job arrives when it is about to start, so
+ * it is never "older" than what is in the group already. */
+static int member_older(const char *a, const char *b)
+{
+    return !member_is_job(a) && !member_is_job(b) && strcmp(a, b) < 0;
+}
 
 /* GitHub: "The concurrency group name is case insensitive": the key is the
  * hash of the name folded as expressions compare strings (expr_fold), and a
@@ -304,8 +367,8 @@ static int group_parse(const char *key, const char *data, size_t len, struct gro
     int64_t gen = json_field_int(&jf, root, "generation", 1, (int64_t)1 << 50, JSON_FIELD_REQUIRED);
     char want[96];
     int ok = !jf.bad && json_is_object(root) && name &&
-             (!holder || pipeline_run_id_valid(holder)) &&
-             (!pending || pipeline_run_id_valid(pending));
+             (!holder || member_parse(holder, NULL, NULL)) &&
+             (!pending || member_parse(pending, NULL, NULL));
     if (ok) {
         group_key(name, want, sizeof(want));
         ok = !strcmp(want, key);
@@ -381,19 +444,26 @@ static int group_save(struct store *st, struct group *g, struct sw_err *err)
     return rc;
 }
 
-/* Whether run id still counts in its group: it exists and has not ended. A
- * run that is missing or refused cannot hold a group (else one bad document
- * would block it for ever). */
-static int member_active(struct store *st, const char *id, int *active, struct sw_err *err)
+/* Whether member m still counts in its group: its run exists and has not
+ * ended (and, for a job, the job is in the run and not completed). A run that
+ * is missing or refused cannot hold a group (else one bad document would
+ * block it for ever). */
+static int member_active(struct store *st, const char *m, int *active, struct sw_err *err)
 {
     struct pipeline_run *r = NULL;
-    int rc = pipeline_run_load(st, id, &r, err);
+    char id[PIPELINE_RUN_ID_SIZE];
+    long job = -1;
     *active = 0;
+    if (!member_parse(m, id, &job))
+        return 0;
+    int rc = pipeline_run_load(st, id, &r, err);
     if (rc == SW_ENOTFOUND || rc == SW_EINVAL)
         return 0;
     if (rc)
         return rc;
     *active = !pipeline_run_status_ended(r->status);
+    if (job >= 0)
+        *active &= (size_t)job < r->njobs && r->jobs[job].status != PIPELINE_JOB_COMPLETED;
     pipeline_run_free(r);
     return 0;
 }
@@ -402,7 +472,7 @@ static int member_active(struct store *st, const char *id, int *active, struct s
  * is gone. *changed says whether g must be written; *promoted names the run
  * promoted ("" when none). */
 static int group_resolve(struct store *st, struct group *g, int *changed,
-                         char promoted[PIPELINE_RUN_ID_SIZE], struct sw_err *err)
+                         char promoted[MEMBER_SIZE], struct sw_err *err)
 {
     int active, rc;
     *changed = 0;
@@ -424,8 +494,8 @@ static int group_resolve(struct store *st, struct group *g, int *changed,
         }
     }
     if (!g->holder[0] && g->pending[0]) {
-        memcpy(g->holder, g->pending, PIPELINE_RUN_ID_SIZE);
-        memcpy(promoted, g->pending, PIPELINE_RUN_ID_SIZE);
+        memcpy(g->holder, g->pending, MEMBER_SIZE);
+        memcpy(promoted, g->pending, MEMBER_SIZE);
         g->pending[0] = '\0';
         *changed = 1;
     }
@@ -445,7 +515,8 @@ static int apply_unwait(struct pipeline_run *r, void *arg, struct sw_err *err)
  * would clear it too; this keeps `run list` truthful meanwhile). */
 static void promoted_unwait(struct store *st, const char *promoted)
 {
-    if (promoted[0])
+    /* a job's runner polls the group itself */
+    if (promoted[0] && !member_is_job(promoted))
         run_change(st, promoted, apply_unwait, NULL, NULL, NULL);
 }
 
@@ -492,11 +563,57 @@ static int apply_cancel(struct pipeline_run *r, void *arg, struct sw_err *err)
     return 0;
 }
 
-/* Cancels run id for the group's sake (only_queued: only if nobody claimed
- * it). *ended (optional) says whether it has ended now. */
+struct job_cancel_arg {
+    long job;
+    const char *reason;
+    int only_queued; /* leave a job that started alone */
+    int ended;       /* out: the job has ended (or is gone) */
+};
+
+/* Asks a job of a run to stop: its runner (which holds the run's claim) sees
+ * the request and ends the job cancelled. A job that has not started is
+ * ended by its runner at once. */
+static int apply_job_cancel(struct pipeline_run *r, void *arg, struct sw_err *err)
+{
+    struct job_cancel_arg *a = arg;
+    a->ended = 0;
+    if (pipeline_run_status_ended(r->status) || (size_t)a->job >= r->njobs ||
+        r->jobs[a->job].status == PIPELINE_JOB_COMPLETED) {
+        a->ended = 1;
+        return RUN_KEEP;
+    }
+    struct pipeline_run_job *j = &r->jobs[a->job];
+    if ((a->only_queued && j->status != PIPELINE_JOB_QUEUED) || j->cancel_requested)
+        return RUN_KEEP;
+    j->cancel_requested = 1;
+    run_set_str(&j->reason, a->reason);
+    return 0;
+}
+
+/* Cancels member id for the group's sake (only_queued: only if nobody claimed
+ * the run, or the job has not started). *ended (optional) says whether it has
+ * ended now: a job never has, its runner ends it. */
 static int cancel_for_group(struct store *st, const char *id, const char *reason, int only_queued,
                             int *ended, struct sw_err *err)
 {
+    char run[PIPELINE_RUN_ID_SIZE];
+    long job = -1;
+    if (!member_parse(id, run, &job)) {
+        if (ended)
+            *ended = 1;
+        return 0;
+    }
+    if (job >= 0) {
+        struct job_cancel_arg ja = {job, reason, only_queued, 0};
+        int jrc = run_change(st, run, apply_job_cancel, &ja, NULL, err);
+        if (jrc == SW_ENOTFOUND || jrc == SW_EINVAL) {
+            ja.ended = 1;
+            jrc = 0;
+        }
+        if (ended)
+            *ended = ja.ended;
+        return jrc;
+    }
     struct cancel_arg a = {NULL, reason, only_queued, 0, 0};
     struct pipeline_run *r = NULL;
     int rc = run_change(st, id, apply_cancel, &a, &r, err);
@@ -512,18 +629,27 @@ static int cancel_for_group(struct store *st, const char *id, const char *reason
     return rc;
 }
 
-enum join_result { JOIN_HOLDER, JOIN_PENDING, JOIN_SUPERSEDED };
+enum join_result { JOIN_HOLDER, JOIN_PENDING, JOIN_SUPERSEDED, JOIN_DEADLOCK };
 
-/* Puts run id into its group by GitHub's rule. *res says what it became;
- * other names the run it waits for (PENDING) or that superseded it. */
+/* Puts member id into its group by GitHub's rule. *res says what it became;
+ * other names the member it waits for (PENDING) or that superseded it. A job
+ * whose own run holds the group would wait for itself: JOIN_DEADLOCK. */
 static int group_join(struct store *st, const char *id, const char *name, int cip, int *res,
-                      char other[PIPELINE_RUN_ID_SIZE], struct sw_err *err)
+                      char other[MEMBER_SIZE], struct sw_err *err)
 {
-    char why[RUN_TEXT_MAX + 200];
-    snprintf(why, sizeof(why), "superseded by run %s in concurrency group %s", id, name);
+    char why[RUN_TEXT_MAX + 200], own[PIPELINE_RUN_ID_SIZE];
+    long own_job = -1;
+    if (!member_parse(id, own, &own_job))
+        return sw_err_set(err, SW_EINVAL, "not a member of a concurrency group: %s", id);
+    if (own_job >= 0)
+        /* GitHub's words for a job that loses its place */
+        snprintf(why, sizeof(why),
+                 "Canceling since a higher priority waiting request for '%s' exists", name);
+    else
+        snprintf(why, sizeof(why), "superseded by run %s in concurrency group %s", id, name);
     for (int round = 0; round < CAS_ROUNDS; round++) {
         struct group g;
-        char promoted[PIPELINE_RUN_ID_SIZE];
+        char promoted[MEMBER_SIZE];
         int changed, rc = group_load(st, name, &g, err);
         if (!rc)
             rc = group_resolve(st, &g, &changed, promoted, err);
@@ -533,28 +659,35 @@ static int group_join(struct store *st, const char *id, const char *name, int ci
         }
         other[0] = '\0';
         int decided = 0;
+        if (own_job >= 0 && !strcmp(g.holder, own)) {
+            /* its own run holds the group: it would wait for ever */
+            *res = JOIN_DEADLOCK;
+            memcpy(other, g.holder, MEMBER_SIZE);
+            group_clear(&g);
+            return 0;
+        }
         if (!strcmp(g.holder, id) || !strcmp(g.pending, id)) {
             /* In already (a second join after a crash): only write back what
              * resolving changed. */
             *res = !strcmp(g.holder, id) ? JOIN_HOLDER : JOIN_PENDING;
             if (*res == JOIN_PENDING)
-                memcpy(other, g.holder, PIPELINE_RUN_ID_SIZE);
+                memcpy(other, g.holder, MEMBER_SIZE);
             decided = 1;
-        } else if ((g.pending[0] && strcmp(id, g.pending) < 0) ||
-                   (cip && g.holder[0] && strcmp(id, g.holder) < 0)) {
+        } else if ((g.pending[0] && member_older(id, g.pending)) ||
+                   (cip && g.holder[0] && member_older(id, g.holder))) {
             /* A newer run joined first (a concurrent creation overtook this
              * one, or this join comes late, after a crash). An older run
              * never displaces a newer one: only the newest pending run is
              * kept, and with cancel-in-progress the newest run wins. (Older
              * than the holder without cancel-in-progress, it simply waits.) */
             *res = JOIN_SUPERSEDED;
-            memcpy(other, g.pending[0] && strcmp(id, g.pending) < 0 ? g.pending : g.holder,
-                   PIPELINE_RUN_ID_SIZE);
+            memcpy(other, g.pending[0] && member_older(id, g.pending) ? g.pending : g.holder,
+                   MEMBER_SIZE);
             group_clear(&g);
             return 0;
         }
         if (!decided && !g.holder[0]) {
-            memcpy(g.holder, id, PIPELINE_RUN_ID_SIZE);
+            snprintf(g.holder, sizeof(g.holder), "%s", id);
             *res = JOIN_HOLDER;
             changed = 1;
         } else if (!decided) {
@@ -571,11 +704,11 @@ static int group_join(struct store *st, const char *id, const char *name, int ci
                 goto fail;
             if (ended) {
                 /* It was queued and is cancelled: the group is free now. */
-                memcpy(g.holder, id, PIPELINE_RUN_ID_SIZE);
+                snprintf(g.holder, sizeof(g.holder), "%s", id);
                 *res = JOIN_HOLDER;
             } else {
-                memcpy(other, g.holder, PIPELINE_RUN_ID_SIZE);
-                memcpy(g.pending, id, PIPELINE_RUN_ID_SIZE);
+                memcpy(other, g.holder, MEMBER_SIZE);
+                snprintf(g.pending, sizeof(g.pending), "%s", id);
                 *res = JOIN_PENDING;
             }
             changed = 1;
@@ -618,10 +751,18 @@ static int apply_wait(struct pipeline_run *r, void *arg, struct sw_err *err)
         run_set_str(&r->reason, NULL);
         return 0;
     }
-    if (!strcmp(r->waiting_for, a->holder))
+    /* waiting_for names a run: the holder's, when the holder is a job */
+    char run[PIPELINE_RUN_ID_SIZE];
+    if (!member_parse(a->holder, run, NULL))
         return RUN_KEEP;
-    snprintf(r->waiting_for, sizeof(r->waiting_for), "%s", a->holder);
-    char *why = xasprintf("waiting for run %s in concurrency group %s", a->holder, a->group);
+    char *who = member_describe(a->holder);
+    char *why = xasprintf("waiting for %s in concurrency group %s", who, a->group);
+    free(who);
+    if (!strcmp(r->waiting_for, run) && r->reason && !strcmp(r->reason, why)) {
+        free(why);
+        return RUN_KEEP;
+    }
+    snprintf(r->waiting_for, sizeof(r->waiting_for), "%s", run);
     run_set_str(&r->reason, why);
     free(why);
     return 0;
@@ -631,12 +772,14 @@ static int apply_wait(struct pipeline_run *r, void *arg, struct sw_err *err)
 static int group_enter(struct store *st, const struct pipeline_run *r, struct sw_err *err)
 {
     int res = JOIN_HOLDER;
-    char other[PIPELINE_RUN_ID_SIZE];
+    char other[MEMBER_SIZE];
     int rc = group_join(st, r->id, r->group, r->cancel_in_progress, &res, other, err);
     if (rc)
         return rc;
     if (res == JOIN_SUPERSEDED) {
-        char *why = xasprintf("superseded by run %s in concurrency group %s", other, r->group);
+        char *who = member_describe(other);
+        char *why = xasprintf("superseded by %s in concurrency group %s", who, r->group);
+        free(who);
         rc = cancel_for_group(st, r->id, why, 1, NULL, err);
         free(why);
         return rc;
@@ -650,12 +793,12 @@ static void group_release(struct store *st, const char *name, const char *id)
 {
     for (int round = 0; round < CAS_ROUNDS; round++) {
         struct group g;
-        char promoted[PIPELINE_RUN_ID_SIZE] = "";
+        char promoted[MEMBER_SIZE] = "";
         if (group_load(st, name, &g, NULL))
             return;
         if (!strcmp(g.holder, id)) {
-            memcpy(g.holder, g.pending, PIPELINE_RUN_ID_SIZE);
-            memcpy(promoted, g.pending, PIPELINE_RUN_ID_SIZE);
+            memcpy(g.holder, g.pending, MEMBER_SIZE);
+            memcpy(promoted, g.pending, MEMBER_SIZE);
             g.pending[0] = '\0';
         } else if (!strcmp(g.pending, id)) {
             g.pending[0] = '\0';
@@ -681,7 +824,7 @@ static void group_release(struct store *st, const char *name, const char *id)
 static int group_admit(struct store *st, const struct pipeline_run *r, struct sw_err *err)
 {
     struct group g;
-    char promoted[PIPELINE_RUN_ID_SIZE];
+    char promoted[MEMBER_SIZE];
     int changed, rc = group_load(st, r->group, &g, err);
     if (!rc)
         rc = group_resolve(st, &g, &changed, promoted, err);
@@ -691,9 +834,10 @@ static int group_admit(struct store *st, const struct pipeline_run *r, struct sw
         if (changed && !(rc = group_save(st, &g, err)))
             promoted_unwait(st, promoted);
     } else if (!strcmp(g.pending, r->id)) {
-        rc = sw_err_set(err, PIPELINE_EWAITING,
-                        "run %s is waiting for run %s in concurrency group %s", r->id, g.holder,
-                        r->group);
+        char *who = member_describe(g.holder);
+        rc = sw_err_set(err, PIPELINE_EWAITING, "run %s is waiting for %s in concurrency group %s",
+                        r->id, who, r->group);
+        free(who);
     } else {
         /* Not in its group: its creation stopped before joining, or the
          * group document was lost. Join now, then read the run again. */
@@ -705,6 +849,102 @@ static int group_admit(struct store *st, const struct pipeline_run *r, struct sw
 out:
     group_clear(&g);
     return rc;
+}
+
+/* ---- jobs in concurrency groups ------------------------------------------------------------ */
+
+int pipeline_job_group_enter(struct store *st, const char *run_id, size_t job, const char *group,
+                             int cancel_in_progress, enum pipeline_job_admit *state, char **why,
+                             struct sw_err *err)
+{
+    char member[MEMBER_SIZE];
+    *state = PIPELINE_JOB_WAIT;
+    *why = NULL;
+    if (!pipeline_run_id_valid(run_id) || job >= PIPELINE_RUN_MAX_JOBS)
+        return sw_err_set(err, SW_EINVAL, "not a job of a run: %s/%zu", run_id, job);
+    if (!group || !*group || !text_valid(group, RUN_TEXT_MAX, 0))
+        return sw_err_set(err, SW_EINVAL, "not a concurrency group name");
+    snprintf(member, sizeof(member), "%s/%zu", run_id, job);
+    for (int round = 0; round < CAS_ROUNDS; round++) {
+        struct group g;
+        char promoted[MEMBER_SIZE];
+        int changed, rc = group_load(st, group, &g, err);
+        if (!rc)
+            rc = group_resolve(st, &g, &changed, promoted, err);
+        if (rc) {
+            group_clear(&g);
+            return rc;
+        }
+        int in = !strcmp(g.holder, member) ? 1 : !strcmp(g.pending, member) ? 2 : 0;
+        if (in) {
+            char *holder = member_describe(g.holder);
+            if (changed && (rc = group_save(st, &g, err))) {
+                group_clear(&g);
+                free(holder);
+                if (rc == SW_ECONFLICT) {
+                    backoff(round);
+                    continue;
+                }
+                return rc;
+            }
+            if (changed)
+                promoted_unwait(st, promoted);
+            *state = in == 1 ? PIPELINE_JOB_GO : PIPELINE_JOB_WAIT;
+            if (in == 2)
+                *why = xasprintf("waiting for %s in concurrency group %s", holder, group);
+            free(holder);
+            group_clear(&g);
+            return 0;
+        }
+        group_clear(&g);
+        /* Not in the group. A member displaced by a newer one has its cancel
+         * request written before the document that displaces it, so reading
+         * the record after the document tells a displaced job from one that
+         * has not joined yet (or whose document was lost). */
+        struct pipeline_run *r = NULL;
+        if ((rc = pipeline_run_load(st, run_id, &r, err)))
+            return rc;
+        if (job < r->njobs && r->jobs[job].cancel_requested) {
+            *state = PIPELINE_JOB_STOP;
+            *why = xstrdup(r->jobs[job].reason ? r->jobs[job].reason : "cancelled");
+            pipeline_run_free(r);
+            return 0;
+        }
+        pipeline_run_free(r);
+        int res = JOIN_HOLDER;
+        char other[MEMBER_SIZE];
+        if ((rc = group_join(st, member, group, cancel_in_progress, &res, other, err)))
+            return rc;
+        if (res == JOIN_HOLDER) {
+            *state = PIPELINE_JOB_GO;
+        } else if (res == JOIN_PENDING) {
+            char *holder = member_describe(other);
+            *why = xasprintf("waiting for %s in concurrency group %s", holder, group);
+            free(holder);
+        } else if (res == JOIN_SUPERSEDED) {
+            *state = PIPELINE_JOB_STOP;
+            *why = xasprintf("Canceling since a higher priority waiting request for '%s' exists",
+                             group);
+        } else {
+            *state = PIPELINE_JOB_STOP;
+            *why = xasprintf("Canceling since a deadlock for concurrency group '%s' was detected "
+                             "between 'top level workflow' and 'job %zu'",
+                             group, job);
+        }
+        return 0;
+    }
+    return sw_err_set(err, SW_ECONFLICT,
+                      "concurrency group %s changed %d times in a row while job %s was joining it",
+                      group, CAS_ROUNDS, member);
+}
+
+void pipeline_job_group_leave(struct store *st, const char *run_id, size_t job, const char *group)
+{
+    char member[MEMBER_SIZE];
+    if (!pipeline_run_id_valid(run_id) || !group || !*group)
+        return;
+    snprintf(member, sizeof(member), "%s/%zu", run_id, job);
+    group_release(st, group, member);
 }
 
 /* ---- the bookkeeping after a run ended ---------------------------------------------------- */
@@ -745,6 +985,10 @@ static void copy_jobs(struct pipeline_run *r, const struct pipeline_run *spec)
         j->started_ms = s->started_ms;
         j->ended_ms = s->ended_ms;
         j->outputs = copy_json(s->outputs);
+        run_set_str(&j->environment_name, s->environment_name);
+        run_set_str(&j->environment_url, s->environment_url);
+        run_set_str(&j->reason, s->reason);
+        j->cancel_requested = s->cancel_requested;
         for (size_t k = 0; k < s->nsteps; k++) {
             struct pipeline_run_step *st = pipeline_run_step_add(j, s->steps[k].name);
             if (!st)
@@ -1047,12 +1291,23 @@ static int apply_update(struct pipeline_run *r, void *arg, struct sw_err *err)
     struct pipeline_run_claim c = r->claim;
     int64_t created = r->created_ms, started = r->started_ms;
     int cancel = r->cancel_requested;
+    /* the jobs asked to stop by their concurrency group: a change may not
+     * forget it (its runner has not seen it yet, perhaps) */
+    size_t njobs = r->njobs;
+    unsigned char *jc = xcalloc(njobs ? njobs : 1, 1);
+    for (size_t i = 0; i < njobs; i++)
+        jc[i] = (unsigned char)r->jobs[i].cancel_requested;
     memcpy(id, r->id, sizeof(id));
     c.runner = xstrdup(c.runner);
     c.host = xstrdup(c.host);
     rc = a->fn(r, a->arg, err);
     if (rc > 0)
         rc = sw_err_set(err, SW_EINVAL, "run %s: the change returned %d", id, rc);
+    for (size_t i = 0; !rc && i < njobs; i++)
+        if (jc[i] && (i >= r->njobs || !r->jobs[i].cancel_requested))
+            rc = sw_err_set(err, SW_EINVAL,
+                            "run %s: a change may not drop job %zu's cancel request", id, i);
+    free(jc);
     if (!rc &&
         (strcmp(id, r->id) || !claim_is(&c, &r->claim) || r->claim.expires_ms != c.expires_ms ||
          r->claim.lease_ms != c.lease_ms || created != r->created_ms || started != r->started_ms ||

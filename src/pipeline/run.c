@@ -217,6 +217,9 @@ static void job_clear(struct pipeline_run_job *j)
     for (size_t i = 0; i < j->nsteps; i++)
         free(j->steps[i].name);
     free(j->steps);
+    free(j->environment_name);
+    free(j->environment_url);
+    free(j->reason);
     memset(j, 0, sizeof(*j));
 }
 
@@ -392,6 +395,20 @@ static void job_parse(struct json_fields *f, json_t *j, struct pipeline_run_job 
         data_field(f, j, "outputs", outputs_valid, "not outputs (names to strings, at most 1 MiB)");
     if ((out->status == PIPELINE_JOB_COMPLETED) != (out->conclusion != PIPELINE_CONCLUSION_NONE))
         json_field_bad(f, "conclusion", "set when and only when the job is completed");
+    json_t *env = json_field(j, "environment");
+    if (env && !json_is_null(env)) {
+        if (!json_is_object(env)) {
+            json_field_bad(f, "environment", "not an object {name, url}");
+        } else {
+            out->environment_name =
+                checked_str(f, env, "name", RUN_TEXT_MAX, line_nonempty, "empty");
+            if (!out->environment_name)
+                json_field_bad(f, "environment", "without a name");
+            out->environment_url = json_field_str(f, env, "url", RUN_REASON_MAX, 0);
+        }
+    }
+    out->cancel_requested = json_field_bool(f, j, "cancel_requested", 0) == 1;
+    out->reason = json_field_str(f, j, "reason", RUN_REASON_MAX, 0);
     json_t *steps = json_field(j, "steps");
     if (steps && (!json_is_array(steps) || json_array_size(steps) > PIPELINE_RUN_MAX_STEPS)) {
         json_field_bad(f, "steps", "not an array of at most 1000 steps");
@@ -565,12 +582,23 @@ static json_t *job_json(const struct pipeline_run_job *j)
                               json_pack("{s:s?, s:o, s:o}", "name", j->steps[i].name, "outcome",
                                         conclusion_json(j->steps[i].outcome), "conclusion",
                                         conclusion_json(j->steps[i].conclusion)));
-    return json_pack("{s:s?, s:s?, s:o, s:s, s:o, s:o, s:o, s:o, s:o}", "id", j->id, "name",
-                     j->name, "matrix", data_or(j->matrix, json_null()), "status",
-                     pipeline_job_status_name(j->status), "conclusion",
-                     conclusion_json(j->conclusion), "started_at", json_time_or_null(j->started_ms),
-                     "ended_at", json_time_or_null(j->ended_ms), "outputs",
-                     data_or(j->outputs, json_object()), "steps", steps);
+    json_t *env = j->environment_name ? json_pack("{s:s, s:o}", "name", j->environment_name, "url",
+                                                  json_str_or_null(j->environment_url))
+                                      : json_null();
+    json_t *o = json_pack(
+        "{s:s?, s:s?, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "id", j->id, "name", j->name,
+        "matrix", data_or(j->matrix, json_null()), "status", pipeline_job_status_name(j->status),
+        "conclusion", conclusion_json(j->conclusion), "started_at",
+        json_time_or_null(j->started_ms), "ended_at", json_time_or_null(j->ended_ms), "outputs",
+        data_or(j->outputs, json_object()), "environment", env, "steps", steps);
+    /* the concurrency fields only when set: most jobs have none */
+    if (o && j->reason && json_object_set_new(o, "reason", json_string(j->reason))) {
+        json_decref(o);
+        return NULL;
+    }
+    if (o && j->cancel_requested)
+        json_object_set_new(o, "cancel_requested", json_true());
+    return o;
 }
 
 static json_t *jobs_json(const struct pipeline_run *r)

@@ -55,6 +55,9 @@ struct leg {
     size_t nsteps;
     int steps_dirty;
     _Atomic size_t masks_seen; /* rn->masks its lines are already masked with */
+    /* This leg's own cancel: the run's (copied by the ticker) or its
+     * concurrency group's (cancel-in-progress). Steps watch it. */
+    _Atomic int cancel;
 };
 
 struct wjob {
@@ -109,6 +112,9 @@ struct runner {
     const char *const *labels;
     char *run_dir;
     char *cancelled_by; /* who asked, once seen (under lock) */
+    /* why, when nobody asked (a newer run of its concurrency group): the
+     * record's reason, kept for the run's end (under lock) */
+    char *cancel_reason;
     /* The run's fields the legs read, copied at the start: rn->run itself is
      * rewritten by every update, under the lock the legs do not hold. */
     char id[PIPELINE_RUN_ID_SIZE];
@@ -274,7 +280,7 @@ static const char *default_labels[] = {"self-hosted", "linux", NULL, "ubuntu-lat
 
 /* ---- the run record ------------------------------------------------------------------------ */
 
-enum { UPD_ADD, UPD_START, UPD_STEPS, UPD_END };
+enum { UPD_ADD, UPD_START, UPD_STEPS, UPD_END, UPD_WAIT };
 struct upd {
     int op;
     size_t rec;
@@ -291,7 +297,17 @@ struct upd {
     /* END */
     const json_t *outputs;
     int64_t at;
+    /* START: the environment (name NULL: none); END: its url again (NULL: as
+     * it was). WAIT: why the job waits (its concurrency group) */
+    const char *env_name, *env_url, *reason;
 };
+
+static void run_str_set(char **dst, const char *s)
+{
+    char *copy = s ? xstrdup(s) : NULL;
+    free(*dst);
+    *dst = copy;
+}
 
 static int upd_apply(struct pipeline_run *r, void *arg, struct sw_err *err)
 {
@@ -324,6 +340,16 @@ static int upd_apply(struct pipeline_run *r, void *arg, struct sw_err *err)
     case UPD_START:
         j->status = PIPELINE_JOB_RUNNING;
         j->started_ms = u->at;
+        run_str_set(&j->environment_name, u->env_name);
+        run_str_set(&j->environment_url, u->env_name ? u->env_url : NULL);
+        /* it no longer waits; a reason a cancel request left stays */
+        if (!j->cancel_requested)
+            run_str_set(&j->reason, NULL);
+        break;
+    case UPD_WAIT:
+        /* a cancel request's reason (a newer job displaced this one) wins */
+        if (!j->cancel_requested)
+            run_str_set(&j->reason, u->reason);
         break;
     case UPD_STEPS:
     case UPD_END:
@@ -337,6 +363,10 @@ static int upd_apply(struct pipeline_run *r, void *arg, struct sw_err *err)
         }
         if (u->op == UPD_STEPS)
             break;
+        if (u->env_url && j->environment_name)
+            run_str_set(&j->environment_url, u->env_url);
+        if (u->reason)
+            run_str_set(&j->reason, u->reason);
         j->status = PIPELINE_JOB_COMPLETED;
         j->conclusion = u->conclusion;
         if (!j->started_ms)
@@ -487,7 +517,7 @@ struct stepscope {
 
 static enum pipeline_status jr_status(struct jobrun *jr)
 {
-    if (atomic_load(&jr->rn->cancel) || jr->timed_out)
+    if (atomic_load(&jr->rn->cancel) || atomic_load(&jr->leg->cancel) || jr->timed_out)
         return PIPELINE_STATUS_CANCELLED;
     return jr->status;
 }
@@ -571,7 +601,7 @@ static int git(struct jobrun *jr, const char *cwd, const char *const *argv)
     po.flags = PROC_MERGE | PROC_NO_CAPTURE;
     po.on_line = proc_log;
     po.ctx = jr;
-    po.cancel = &jr->rn->cancel;
+    po.cancel = &jr->leg->cancel;
     if (proc_run(&po, &pr, &err) < 0) {
         leg_say(jr->leg, &jr->masks, PIPELINE_LOG_ERROR, "%s", err.msg);
         return -1;
@@ -776,7 +806,7 @@ static enum pipeline_step_outcome run_step(struct jobrun *jr, const struct steps
     sp.orphans = PIPELINE_ORPHANS_JOB;
     sp.timeout_ms = timeout;
     sp.unsupported_skip = rn->o->unsupported_skip;
-    sp.cancel = &rn->cancel;
+    sp.cancel = &jr->leg->cancel;
     sp.log = step_log;
     sp.log_ctx = jr->leg;
     if (pipeline_step_run(&sp, &r, &err) < 0)
@@ -1343,9 +1373,10 @@ static enum pipeline_conclusion leg_run(struct leg *l, json_t **outputs)
             jr.status = PIPELINE_STATUS_FAILURE;
         }
     }
-    c = jr.timed_out || atomic_load(&rn->cancel) ? PIPELINE_CONCLUSION_CANCELLED
-        : jr.status == PIPELINE_STATUS_SUCCESS   ? PIPELINE_CONCLUSION_SUCCESS
-                                                 : PIPELINE_CONCLUSION_FAILURE;
+    c = jr.timed_out || atomic_load(&rn->cancel) || atomic_load(&l->cancel)
+            ? PIPELINE_CONCLUSION_CANCELLED
+        : jr.status == PIPELINE_STATUS_SUCCESS ? PIPELINE_CONCLUSION_SUCCESS
+                                               : PIPELINE_CONCLUSION_FAILURE;
     if (jr.timed_out)
         c = PIPELINE_CONCLUSION_FAILURE;
     goto out;
@@ -1375,21 +1406,156 @@ out : {
 /* ---- scheduling --------------------------------------------------------------------------------
  */
 
+/* A job's `environment:` (name, url) or `concurrency:` value as text, with
+ * the leg's contexts. */
+static int leg_text(struct leg *l, const struct pipeline_val *v, char **out, struct sw_err *err)
+{
+    int rc = eval_text(v, l->values, PIPELINE_STATUS_SUCCESS, NULL, out, err);
+    if (rc == 0 && !text_valid(*out, 1024, 0)) {
+        rc = sw_err_set(err, PIPELINE_EEVAL, "line %zu: '%s' is not a line of at most 1024 bytes",
+                        v->line, *out);
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* Says one line in the leg's own stream (before or after leg_run). */
+static void leg_note(struct leg *l, enum pipeline_step_log_kind kind, const char *text)
+{
+    leg_stream(l, 0);
+    leg_say(l, &l->rn->masks, kind, "%s", text);
+    leg_stream(l, (unsigned)-1);
+}
+
+/* GitHub's job concurrency: waits while the leg is pending in its group.
+ * Returns NONE when it may start, else how it ends (why says so). */
+static enum pipeline_conclusion leg_admit(struct leg *l, const char *group, int cip, char **why)
+{
+    struct runner *rn = l->rn;
+    int said = 0;
+
+    for (;;) {
+        enum pipeline_job_admit st = PIPELINE_JOB_WAIT;
+        struct sw_err err = {0};
+        char *reason = NULL;
+        if (atomic_load(&rn->cancel))
+            return PIPELINE_CONCLUSION_CANCELLED;
+        if (pipeline_job_group_enter(rn->st, rn->id, l->rec, group, cip, &st, &reason, &err) < 0) {
+            *why = xasprintf("concurrency group %s: %s", group, err.msg);
+            return PIPELINE_CONCLUSION_FAILURE;
+        }
+        if (st == PIPELINE_JOB_GO) {
+            free(reason);
+            return PIPELINE_CONCLUSION_NONE;
+        }
+        if (st == PIPELINE_JOB_STOP || atomic_load(&l->cancel)) {
+            /* displaced: the group says so (or the record, which the ticker
+             * copied into l->cancel, when the displacing write never came) */
+            *why = reason ? reason : xstrdup("cancelled");
+            return PIPELINE_CONCLUSION_CANCELLED;
+        }
+        if (!said && reason) {
+            /* once: the record and the log say why it waits */
+            struct upd u = {0};
+            u.op = UPD_WAIT;
+            u.rec = l->rec;
+            u.reason = reason;
+            pthread_mutex_lock(&rn->lock);
+            (void)record(rn, &u);
+            pthread_mutex_unlock(&rn->lock);
+            leg_note(l, PIPELINE_LOG_OUTPUT, reason);
+            said = 1;
+        }
+        free(reason);
+        /* poll the group every second; a cancel is seen within 200 ms */
+        for (int i = 0; i < 5 && !atomic_load(&rn->cancel) && !atomic_load(&l->cancel); i++) {
+            struct timespec ts = {0, 200 * 1000 * 1000};
+            while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+        }
+    }
+}
+
 static void *leg_thread(void *arg)
 {
     struct leg *l = arg;
     struct runner *rn = l->rn;
     json_t *outputs = NULL;
-    enum pipeline_conclusion c = leg_run(l, &outputs);
+    enum pipeline_conclusion c = PIPELINE_CONCLUSION_NONE;
     struct upd u = {0};
     const struct pipeline_job *job = &l->sc->wf->jobs[l->job];
     struct wjob *wj = &l->sc->jobs[l->job];
+    char *env_name = NULL, *env_url = NULL, *group = NULL, *why = NULL, *end_url = NULL;
+    struct sw_err err = {0};
+    int cip = 0;
 
+    /* environment and concurrency are evaluated when the job starts, with
+     * its matrix and needs, as GitHub does */
+    if (job->environment.name.s && !job->skipped) {
+        if (leg_text(l, &job->environment.name, &env_name, &err) < 0 ||
+            (job->environment.url.s && leg_text(l, &job->environment.url, &env_url, &err) < 0)) {
+            why = xasprintf("job %s: environment: %s", job->id, err.msg);
+            c = PIPELINE_CONCLUSION_FAILURE;
+        } else if (!*env_name) {
+            /* GitHub: an empty name is no environment */
+            free(env_name);
+            free(env_url);
+            env_name = env_url = NULL;
+        }
+    }
+    if (c == PIPELINE_CONCLUSION_NONE && job->concurrency.group.s && !job->skipped) {
+        const struct pipeline_val *cv = &job->concurrency.cancel_in_progress;
+        char *t = NULL;
+        if (leg_text(l, &job->concurrency.group, &group, &err) < 0 ||
+            (cv->s && cv->expr && leg_text(l, cv, &t, &err) < 0)) {
+            why = xasprintf("job %s: concurrency: %s", job->id, err.msg);
+            c = PIPELINE_CONCLUSION_FAILURE;
+        } else if (!*group) {
+            free(group);
+            group = NULL;
+        }
+        cip = cv->s && (cv->expr ? t && strcmp(t, "true") == 0 : cv->b);
+        free(t);
+        if (group && c == PIPELINE_CONCLUSION_NONE)
+            c = leg_admit(l, group, cip, &why);
+    }
+    if (why)
+        leg_note(l, c == PIPELINE_CONCLUSION_FAILURE ? PIPELINE_LOG_ERROR : PIPELINE_LOG_WARNING,
+                 why);
+    u.op = UPD_START;
+    u.rec = l->rec;
+    u.at = time_now_ms();
+    u.env_name = env_name;
+    u.env_url = env_url;
+    pthread_mutex_lock(&rn->lock);
+    (void)record(rn, &u);
+    pthread_mutex_unlock(&rn->lock);
+    int ran = c == PIPELINE_CONCLUSION_NONE;
+    if (ran) {
+        c = leg_run(l, &outputs);
+        /* environment.url may name the steps' outputs: GitHub evaluates it
+         * after the steps */
+        struct sw_err e2 = {0};
+        if (env_name && job->environment.url.expr &&
+            leg_text(l, &job->environment.url, &end_url, &e2) == 0 && env_url &&
+            !strcmp(end_url, env_url)) {
+            free(end_url);
+            end_url = NULL;
+        }
+    } else
+        outputs = json_object();
+    if (group)
+        pipeline_job_group_leave(rn->st, rn->id, l->rec, group);
+
+    memset(&u, 0, sizeof(u));
     u.op = UPD_END;
     u.rec = l->rec;
     u.conclusion = c;
     u.outputs = outputs;
     u.at = time_now_ms();
+    u.env_url = end_url;
+    u.reason = ran ? NULL : why;
     pthread_mutex_lock(&rn->lock);
     u.steps = l->steps;
     u.nsteps = l->nsteps;
@@ -1406,6 +1572,11 @@ static void *leg_thread(void *arg)
         wj->fail_fast_hit = 1;
     pthread_cond_broadcast(&rn->cond);
     pthread_mutex_unlock(&rn->lock);
+    free(env_name);
+    free(env_url);
+    free(end_url);
+    free(group);
+    free(why);
     return NULL;
 }
 
@@ -1927,11 +2098,8 @@ static int schedule(struct runner *rn)
         }
         if (rn->running >= max || wj->running >= maxpar)
             continue;
-        struct upd u = {0};
-        u.op = UPD_START;
-        u.rec = l->rec;
-        u.at = time_now_ms();
-        (void)record(rn, &u);
+        /* the record says running once the leg has its concurrency group
+         * (leg_thread): until then it is queued */
         l->state = LEG_RUNNING;
         if (pthread_create(&l->thread, NULL, leg_thread, l) != 0) {
             l->state = LEG_DONE;
@@ -1961,14 +2129,20 @@ static void *ticker(void *arg)
         if (rn->o->cancel && atomic_load(rn->o->cancel))
             atomic_store(&rn->cancel, 1);
         pthread_mutex_lock(&rn->lock);
+        if (atomic_load(&rn->cancel))
+            for (size_t i = 0; i < rn->nlegs; i++)
+                atomic_store(&rn->legs[i]->cancel, 1);
         if (time_mono_ms() >= next) {
             struct sw_err err = {0};
             int rc = pipeline_run_heartbeat(rn->st, rn->run, &err);
             if (rc == PIPELINE_ELOST) {
                 atomic_store(&rn->lost, 1);
                 atomic_store(&rn->cancel, 1);
-            } else if (rc == 0 && rn->run->cancel_requested)
+            } else if (rc == 0 && rn->run->cancel_requested) {
                 atomic_store(&rn->cancel, 1);
+                if (!rn->run->cancelled_by && rn->run->reason && !rn->cancel_reason)
+                    rn->cancel_reason = xstrdup(rn->run->reason);
+            }
             next = time_mono_ms() + every;
         }
         /* a cancel request is read every second, not only at the heartbeat:
@@ -1981,7 +2155,14 @@ static void *ticker(void *arg)
                     atomic_store(&rn->cancel, 1);
                     if (now->cancelled_by && !rn->cancelled_by)
                         rn->cancelled_by = xstrdup(now->cancelled_by);
+                    if (!now->cancelled_by && now->reason && !rn->cancel_reason)
+                        rn->cancel_reason = xstrdup(now->reason);
                 }
+                /* a job its concurrency group asked to stop */
+                for (size_t i = 0; i < rn->nlegs; i++)
+                    if (rn->legs[i]->rec < now->njobs &&
+                        now->jobs[rn->legs[i]->rec].cancel_requested)
+                        atomic_store(&rn->legs[i]->cancel, 1);
                 pipeline_run_free(now);
             }
             next_read = time_mono_ms() + 1000;
@@ -2316,11 +2497,18 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
             if (!why)
                 why = xasprintf("job %s failed", wf->jobs[j].id);
         }
+    /* a job its concurrency group cancelled cancels the run, as on GitHub */
+    for (size_t j = 0; j < wf->n_jobs && c == PIPELINE_CONCLUSION_SUCCESS; j++)
+        if (rn.scopes[0]->jobs[j].result == PIPELINE_CONCLUSION_CANCELLED) {
+            c = PIPELINE_CONCLUSION_CANCELLED;
+            why = xasprintf("job %s was cancelled", wf->jobs[j].id);
+        }
     if (atomic_load(&rn.cancel)) {
         c = PIPELINE_CONCLUSION_CANCELLED;
         free(why);
-        why =
-            rn.cancelled_by ? xasprintf("cancelled by %s", rn.cancelled_by) : xstrdup("cancelled");
+        why = rn.cancelled_by    ? xasprintf("cancelled by %s", rn.cancelled_by)
+              : rn.cancel_reason ? xstrdup(rn.cancel_reason)
+                                 : xstrdup("cancelled");
     }
     rc = pipeline_run_finish(st, run, c, why, err);
     goto out;
@@ -2357,6 +2545,7 @@ out:
     json_decref(vars);
     free(rn.run_dir);
     free(rn.cancelled_by);
+    free(rn.cancel_reason);
     free(rn.sha);
     free(rn.ref);
     free(rn.workflow);

@@ -145,9 +145,13 @@ static void test_round_trip(void **state)
     j->outputs = json_pack("{s:s}", "version", "1.4.0");
     pipeline_run_step_add(j, "Run make test")->outcome = PIPELINE_CONCLUSION_FAILURE;
     j->steps[0].conclusion = PIPELINE_CONCLUSION_SUCCESS;
+    j->environment_name = xstrdup("staging");
+    j->environment_url = xstrdup("https://staging.example.com/a?b=1");
     j = pipeline_run_job_add(s);
     j->id = xstrdup("build");
     j->name = xstrdup("build");
+    j->cancel_requested = 1;
+    j->reason = xstrdup("Canceling since a higher priority waiting request for 'g' exists");
     assert_int_equal(pipeline_run_create(f->st, s, &r, &err), 0);
     assert_true(pipeline_run_id_valid(r->id));
     assert_true(str_starts_with(r->id, "run-"));
@@ -176,6 +180,14 @@ static void test_round_trip(void **state)
     assert_int_equal(l->jobs[0].steps[0].outcome, PIPELINE_CONCLUSION_FAILURE);
     assert_int_equal(l->jobs[0].steps[0].conclusion, PIPELINE_CONCLUSION_SUCCESS);
     assert_null(l->jobs[1].matrix);
+    assert_string_equal(l->jobs[0].environment_name, "staging");
+    assert_string_equal(l->jobs[0].environment_url, "https://staging.example.com/a?b=1");
+    assert_int_equal(l->jobs[0].cancel_requested, 0);
+    assert_null(l->jobs[0].reason);
+    assert_null(l->jobs[1].environment_name);
+    assert_int_equal(l->jobs[1].cancel_requested, 1);
+    assert_string_equal(l->jobs[1].reason,
+                        "Canceling since a higher priority waiting request for 'g' exists");
     assert_string_equal(l->etag, r->etag);
 
     /* the dump reads back as the same record */
@@ -194,8 +206,8 @@ static void test_round_trip(void **state)
     assert_string_equal(json_string_value(json_object_get(v, "status")), "queued");
     assert_true(json_is_null(json_object_get(v, "conclusion")));
     json_t *job = json_array_get(json_object_get(v, "jobs"), 0);
-    const char *keys[] = {"id",         "name",     "matrix",  "status", "conclusion",
-                          "started_at", "ended_at", "outputs", "steps"};
+    const char *keys[] = {"id",         "name",     "matrix",  "status",      "conclusion",
+                          "started_at", "ended_at", "outputs", "environment", "steps"};
     assert_int_equal(json_object_size(job), sizeof(keys) / sizeof(*keys));
     for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++)
         assert_non_null(json_object_get(job, keys[i]));
@@ -205,6 +217,17 @@ static void test_round_trip(void **state)
     assert_string_equal(json_string_value(json_object_get(step, "outcome")), "failure");
     assert_true(
         json_is_object(json_object_get(json_array_get(json_object_get(v, "jobs"), 1), "outputs")));
+    /* the job's environment: {name, url}, or null */
+    json_t *env = json_object_get(job, "environment");
+    assert_string_equal(json_string_value(json_object_get(env, "name")), "staging");
+    assert_string_equal(json_string_value(json_object_get(env, "url")),
+                        "https://staging.example.com/a?b=1");
+    json_t *job1 = json_array_get(json_object_get(v, "jobs"), 1);
+    assert_true(json_is_null(json_object_get(job1, "environment")));
+    /* the concurrency fields only when set */
+    assert_null(json_object_get(job, "reason"));
+    assert_null(json_object_get(job, "cancel_requested"));
+    assert_true(json_is_true(json_object_get(job1, "cancel_requested")));
     json_decref(v);
     /* `run list --json` entry */
     v = pipeline_run_json(l, 0);
@@ -395,6 +418,13 @@ static void test_hostile_documents(void **state)
         {"jobs.0.status", "\"completed\"", NULL},   /* without a conclusion */
         {"jobs.0.conclusion", "\"success\"", NULL}, /* while queued */
         {"jobs.0.matrix", "\"linux\"", NULL},
+        {"jobs.0.environment", "\"staging\"", NULL},
+        {"jobs.0.environment", "{\"url\":\"https://x\"}", NULL},
+        {"jobs.0.environment", "{\"name\":\"\"}", NULL},
+        {"jobs.0.environment", "{\"name\":\"a\\nb\"}", NULL},
+        {"jobs.0.environment", "{\"name\":\"a\",\"url\":7}", NULL},
+        {"jobs.0.cancel_requested", "\"yes\"", NULL},
+        {"jobs.0.reason", "\"two\\nlines\"", NULL},
         {"jobs.0.matrix", deep, NULL},
         {"jobs.0.outputs", "{\"v\":1}", NULL},
         {"jobs.0.outputs", "{\"bad name\":\"v\"}", NULL},
@@ -1510,6 +1540,191 @@ static void test_log_limit(void **state)
     free(id);
 }
 
+/* ---- jobs in concurrency groups ------------------------------------------------------------ */
+
+/* A claimed run with one job (queued), as the runner holds it. */
+static struct pipeline_run *claimed_with_job(struct fixture *f, const char *group, const char *who)
+{
+    struct pipeline_run *s = spec("ci", group, 0), *r = NULL;
+    struct sw_err err = {0};
+    struct pipeline_run_job *j = pipeline_run_job_add(s);
+    j->id = xstrdup("deploy");
+    j->name = xstrdup("deploy");
+    assert_int_equal(pipeline_run_create(f->st, s, &r, &err), 0);
+    struct pipeline_run *m = claim(f, r->id, who);
+    pipeline_run_free(s);
+    pipeline_run_free(r);
+    return m;
+}
+
+static int set_job(struct pipeline_run *r, void *arg, struct sw_err *err)
+{
+    r->jobs[0].status = *(enum pipeline_job_status *)arg;
+    r->jobs[0].conclusion = r->jobs[0].status == PIPELINE_JOB_COMPLETED
+                                ? PIPELINE_CONCLUSION_SUCCESS
+                                : PIPELINE_CONCLUSION_NONE;
+    return 0;
+}
+
+static void job_status(struct fixture *f, struct pipeline_run *m, enum pipeline_job_status st)
+{
+    struct sw_err err = {0};
+    assert_int_equal(pipeline_run_update(f->st, m, set_job, &st, &err), 0);
+}
+
+static int drop_job_cancel(struct pipeline_run *r, void *arg, struct sw_err *err)
+{
+    r->jobs[0].cancel_requested = 0;
+    return 0;
+}
+
+/* enter: the state, and *why checked against want (a substring; NULL: none) */
+static void enter(struct fixture *f, struct pipeline_run *m, const char *group, int cip,
+                  enum pipeline_job_admit want, const char *why_has)
+{
+    enum pipeline_job_admit st;
+    char *why = NULL;
+    struct sw_err err = {0};
+    int rc = pipeline_job_group_enter(f->st, m->id, 0, group, cip, &st, &why, &err);
+    if (rc)
+        print_message("# enter: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    if (st != want)
+        fail_msg("%s/0 in %s: state %d, want %d (%s)", m->id, group, st, want, why ? why : "");
+    if (why_has && (!why || !strstr(why, why_has)))
+        fail_msg("why: '%s', want '%s'", why ? why : "(null)", why_has);
+    if (!why_has)
+        assert_null(why);
+    free(why);
+}
+
+/* GitHub's rule for jobs, on the documents runs use: one running, one pending
+ * per group across runs; a newer pending job displaces the older one (its
+ * record says so, and its next look stops it); cancel-in-progress asks the
+ * running job to stop; runs and jobs share group names; a job whose own run
+ * holds the group is a deadlock, stopped at once. */
+static void test_job_groups(void **state)
+{
+    struct fixture *f = *state;
+    struct sw_err err = {0};
+    struct pipeline_run *a = claimed_with_job(f, NULL, "ra");
+    struct pipeline_run *b = claimed_with_job(f, NULL, "rb");
+    struct pipeline_run *c = claimed_with_job(f, NULL, "rc");
+    struct pipeline_run *d = claimed_with_job(f, NULL, "rd");
+    char *wa = xasprintf("waiting for job 0 of run %s in concurrency group prod", a->id);
+
+    enter(f, a, "prod", 0, PIPELINE_JOB_GO, NULL);
+    job_status(f, a, PIPELINE_JOB_RUNNING);
+    enter(f, a, "prod", 0, PIPELINE_JOB_GO, NULL);    /* asking again changes nothing */
+    enter(f, b, "PROD", 0, PIPELINE_JOB_WAIT, a->id); /* names ignore case */
+    enter(f, b, "prod", 0, PIPELINE_JOB_WAIT, wa);
+    /* c arrives: b, pending, is displaced */
+    enter(f, c, "prod", 0, PIPELINE_JOB_WAIT, wa);
+    struct pipeline_run *l = load(f, b->id);
+    assert_int_equal(l->jobs[0].cancel_requested, 1);
+    assert_string_equal(l->jobs[0].reason,
+                        "Canceling since a higher priority waiting request for 'prod' exists");
+    pipeline_run_free(l);
+    enter(f, b, "prod", 0, PIPELINE_JOB_STOP, "higher priority waiting request for 'prod'");
+    /* the holder's runner may not drop the request from the record */
+    assert_int_equal(pipeline_run_update(f->st, b, drop_job_cancel, NULL, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "cancel request"));
+    l = load(f, a->id);
+    assert_int_equal(l->jobs[0].cancel_requested, 0); /* without cancel-in-progress */
+    pipeline_run_free(l);
+
+    /* d with cancel-in-progress: the running a is asked to stop, c displaced */
+    enter(f, d, "prod", 1, PIPELINE_JOB_WAIT, wa);
+    l = load(f, a->id);
+    assert_int_equal(l->jobs[0].cancel_requested, 1);
+    assert_non_null(strstr(l->jobs[0].reason, "higher priority waiting request"));
+    pipeline_run_free(l);
+    enter(f, c, "prod", 0, PIPELINE_JOB_STOP, "higher priority");
+    /* a's runner stops it (its update keeps the request); d takes its place */
+    assert_int_equal(pipeline_run_heartbeat(f->st, a, &err), 0);
+    assert_int_equal(a->jobs[0].cancel_requested, 1);
+    enter(f, d, "prod", 1, PIPELINE_JOB_WAIT, wa);
+    job_status(f, a, PIPELINE_JOB_COMPLETED);
+    enter(f, d, "prod", 1, PIPELINE_JOB_GO, NULL);
+    job_status(f, d, PIPELINE_JOB_RUNNING);
+
+    /* a run of the same group waits for the job, naming it */
+    char *r5 = create(f, "ci", "prod", 0);
+    l = load(f, r5);
+    assert_int_equal(l->status, PIPELINE_RUN_QUEUED);
+    assert_string_equal(l->waiting_for, d->id);
+    char *wd = xasprintf("waiting for job 0 of run %s in concurrency group prod", d->id);
+    assert_string_equal(l->reason, wd);
+    pipeline_run_free(l);
+    struct pipeline_run *m5 = NULL;
+    assert_int_equal(pipeline_run_claim(f->st, r5, "r5", 0, &m5, &err), PIPELINE_EWAITING);
+    /* the job leaves: the run is promoted and runs */
+    pipeline_job_group_leave(f->st, d->id, 0, "prod");
+    m5 = claim(f, r5, "r5");
+
+    /* r5 holds "prod" at the run level: a job of r5 in "prod" would wait for
+     * its own run */
+    enter(f, m5, "prod", 0, PIPELINE_JOB_STOP, "deadlock for concurrency group 'prod'");
+
+    /* a job of a run that ended holds nothing */
+    struct pipeline_run *e = claimed_with_job(f, NULL, "re");
+    struct pipeline_run *g = claimed_with_job(f, NULL, "rg");
+    enter(f, e, "solo", 0, PIPELINE_JOB_GO, NULL);
+    enter(f, g, "solo", 0, PIPELINE_JOB_WAIT, e->id);
+    assert_int_equal(pipeline_run_finish(f->st, e, PIPELINE_CONCLUSION_FAILURE, "gone", &err), 0);
+    enter(f, g, "solo", 0, PIPELINE_JOB_GO, NULL);
+
+    /* bad input */
+    enum pipeline_job_admit st;
+    char *why = NULL;
+    assert_int_equal(pipeline_job_group_enter(f->st, "../x", 0, "g", 0, &st, &why, &err),
+                     SW_EINVAL);
+    assert_int_equal(pipeline_job_group_enter(f->st, g->id, 0, "a\nb", 0, &st, &why, &err),
+                     SW_EINVAL);
+    assert_null(why);
+
+    free(wa), free(wd), free(r5);
+    pipeline_run_free(a), pipeline_run_free(b), pipeline_run_free(c), pipeline_run_free(d);
+    pipeline_run_free(e), pipeline_run_free(g), pipeline_run_free(m5);
+}
+
+/* A group document naming a job member is read like one naming runs; one
+ * naming a job index out of bounds or a path is refused and overwritten. */
+static void test_job_group_documents(void **state)
+{
+    struct fixture *f = *state;
+    struct pipeline_run *a = claimed_with_job(f, NULL, "ra");
+    struct pipeline_run *b = claimed_with_job(f, NULL, "rb");
+    struct sw_err err = {0};
+    char key[200], doc[400];
+    /* b joins: the group's document is the one under runs/groups/ */
+    enter(f, b, "forged", 0, PIPELINE_JOB_GO, NULL);
+    struct store_list l = {0};
+    assert_int_equal(store_list_all(f->st, "runs/groups/", &l, NULL), 0);
+    assert_int_equal(l.n, 1);
+    snprintf(key, sizeof(key), "%s", l.keys[0]);
+    store_list_free(&l);
+    enter(f, a, "forged", 0, PIPELINE_JOB_WAIT, b->id);
+    pipeline_job_group_leave(f->st, a->id, 0, "forged");
+    /* each would be job 0 of b to a lax reader, which would make a wait */
+    const char *bad[] = {"%s/00", "%s/0 ", "%s/+0", "%s//0", "%s/0/", "%s/../0", "%s/1024"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        char holder[200];
+        snprintf(holder, sizeof(holder), bad[i], b->id);
+        snprintf(doc, sizeof(doc),
+                 "{\"group\":\"forged\",\"holder\":\"%s\",\"pending\":null,"
+                 "\"generation\":1}",
+                 holder);
+        assert_int_equal(store_delete(f->st, key, NULL, NULL), 0);
+        assert_int_equal(store_put_if_match(f->st, key, doc, strlen(doc), NULL, NULL, &err), 0);
+        /* refused, so the group is free */
+        enter(f, a, "forged", 0, PIPELINE_JOB_GO, NULL);
+        pipeline_job_group_leave(f->st, a->id, 0, "forged");
+    }
+    pipeline_run_free(a);
+    pipeline_run_free(b);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1534,6 +1749,8 @@ int main(void)
         T(test_list),
         T(test_logs),
         T(test_log_limit),
+        T(test_job_groups),
+        T(test_job_group_documents),
     };
     return cmocka_run_group_tests_name("pipeline_run", tests, NULL, NULL);
 }

@@ -91,6 +91,35 @@ static struct pipeline_run *run_wf(struct fixture *f, const char *yaml, const ch
     return claimed;
 }
 
+/* run_wf with three legs at once. */
+static struct pipeline_run *run_wf3(struct fixture *f, const char *yaml)
+{
+    struct pipeline_workflow *wf = NULL;
+    struct pipeline_run spec = {0}, *created = NULL, *claimed = NULL;
+    struct sw_err err = {0};
+    struct pipeline_runner_opts o = {0};
+
+    assert_int_equal(pipeline_workflow_parse(yaml, strlen(yaml), "wf.yml", NULL, &wf, &err), 0);
+    spec.workflow = "wf";
+    spec.workflow_file = ".github/workflows/wf.yml";
+    spec.event = "push";
+    spec.ref = "refs/heads/main";
+    spec.sha = "0123456789abcdef0123456789abcdef01234567";
+    spec.actor = "alice";
+    assert_int_equal(pipeline_run_create(f->st, &spec, &created, &err), 0);
+    assert_int_equal(pipeline_run_claim(f->st, created->id, "test-runner", 0, &claimed, &err), 0);
+    o.work_dir = f->work;
+    o.jobs = 3;
+    o.echo = echo;
+    o.echo_ctx = f;
+    buf_reset(&f->log);
+    assert_int_equal(pipeline_runner_run(f->st, claimed, wf, &o, &err), 0);
+    buf_add(&f->log, "", 1);
+    pipeline_run_free(created);
+    pipeline_workflow_free(wf);
+    return claimed;
+}
+
 static const struct pipeline_run_job *job_named(const struct pipeline_run *r, const char *name)
 {
     for (size_t i = 0; i < r->njobs; i++)
@@ -363,6 +392,245 @@ static void test_outputs_bounded(void **state)
     pipeline_run_free(r);
 }
 
+/* environment: its name (and url) evaluated when the job starts, with its
+ * matrix; the url again after the steps, which it may name; recorded in the
+ * job's entry. A job without one has none. */
+static void test_environment(void **state)
+{
+    struct fixture *f = *state;
+    struct pipeline_run *r =
+        run_wf(f,
+               "on: push\n"
+               "jobs:\n"
+               "  deploy:\n"
+               "    runs-on: ubuntu-latest\n"
+               "    strategy: {matrix: {stage: [staging, prod]}}\n"
+               "    environment:\n"
+               "      name: ${{ matrix.stage }}-${{ github.ref_name }}\n"
+               "      url: https://${{ matrix.stage }}.example.com/${{ steps.d.outputs.path }}\n"
+               "    steps:\n"
+               "      - id: d\n"
+               "        run: echo 'path=v1/index.html' >> \"$GITHUB_OUTPUT\"\n"
+               "  plain:\n"
+               "    runs-on: ubuntu-latest\n"
+               "    environment: review\n"
+               "    steps: [{run: 'true'}]\n"
+               "  none:\n"
+               "    runs-on: ubuntu-latest\n"
+               "    steps: [{run: 'true'}]\n"
+               "  bad:\n"
+               "    runs-on: ubuntu-latest\n"
+               "    environment: ${{ fromJSON('{') }}\n"
+               "    steps: [{run: 'echo never'}]\n",
+               NULL);
+    const struct pipeline_run_job *j = job_named(r, "deploy (staging)");
+    assert_string_equal(j->environment_name, "staging-main");
+    assert_string_equal(j->environment_url, "https://staging.example.com/v1/index.html");
+    j = job_named(r, "deploy (prod)");
+    assert_string_equal(j->environment_name, "prod-main");
+    assert_string_equal(j->environment_url, "https://prod.example.com/v1/index.html");
+    j = job_named(r, "plain");
+    assert_string_equal(j->environment_name, "review");
+    assert_null(j->environment_url);
+    assert_null(job_named(r, "none")->environment_name);
+    /* an environment that does not evaluate fails the job before any step */
+    j = job_named(r, "bad");
+    assert_int_equal(j->conclusion, PIPELINE_CONCLUSION_FAILURE);
+    assert_int_equal(j->nsteps, 0);
+    assert_non_null(strstr(f->log.data, "[bad] ##[error]job bad: environment:"));
+    assert_null(strstr(f->log.data, "never\n"));
+    json_t *v = pipeline_run_json(r, 1);
+    json_t *env = json_object_get(json_array_get(json_object_get(v, "jobs"), 0), "environment");
+    assert_string_equal(json_string_value(json_object_get(env, "name")), "staging-main");
+    json_decref(v);
+    pipeline_run_free(r);
+}
+
+/* Job concurrency inside one run: legs of one group never overlap (the
+ * second waits, queued, while the first runs); of three legs arriving at
+ * once, one runs, one waits, and the third displaces the waiting one, which
+ * is cancelled with GitHub's reason, and the run ends cancelled. */
+static void test_job_concurrency(void **state)
+{
+    struct fixture *f = *state;
+    struct pipeline_run *r = run_wf(f,
+                                    "on: push\n"
+                                    "jobs:\n"
+                                    "  d:\n"
+                                    "    runs-on: ubuntu-latest\n"
+                                    "    strategy: {matrix: {n: [1, 2]}}\n"
+                                    "    concurrency: deploy-${{ github.ref }}\n"
+                                    "    steps:\n"
+                                    "      - run: sleep 1.5; echo leg ${{ matrix.n }} done\n",
+                                    NULL);
+    assert_int_equal(r->status, PIPELINE_RUN_SUCCEEDED);
+    const struct pipeline_run_job *a = job_named(r, "d (1)"), *b = job_named(r, "d (2)");
+    assert_int_equal(a->conclusion, PIPELINE_CONCLUSION_SUCCESS);
+    assert_int_equal(b->conclusion, PIPELINE_CONCLUSION_SUCCESS);
+    /* one after the other, although two jobs may run at once */
+    assert_true(a->ended_ms <= b->started_ms || b->ended_ms <= a->started_ms);
+    assert_non_null(strstr(f->log.data, "waiting for job "));
+    assert_non_null(strstr(f->log.data, "in concurrency group deploy-refs/heads/main"));
+    pipeline_run_free(r);
+
+    /* without a group the same legs overlap: the check above can fail */
+    r = run_wf(f,
+               "on: push\n"
+               "jobs:\n"
+               "  d:\n"
+               "    runs-on: ubuntu-latest\n"
+               "    strategy: {matrix: {n: [1, 2]}}\n"
+               "    steps:\n"
+               "      - run: sleep 1.5\n",
+               NULL);
+    a = job_named(r, "d (1)"), b = job_named(r, "d (2)");
+    assert_false(a->ended_ms <= b->started_ms || b->ended_ms <= a->started_ms);
+    pipeline_run_free(r);
+}
+
+static void test_job_concurrency_displaced(void **state)
+{
+    struct fixture *f = *state;
+    /* three legs, three jobs at once: one holds, one waits, the third
+     * displaces the one waiting */
+    struct pipeline_run *r = run_wf3(f, "on: push\n"
+                                        "jobs:\n"
+                                        "  d:\n"
+                                        "    runs-on: ubuntu-latest\n"
+                                        "    strategy: {fail-fast: false, matrix: {n: [1, 2, 3]}}\n"
+                                        "    concurrency: {group: one, cancel-in-progress: false}\n"
+                                        "    steps:\n"
+                                        "      - run: sleep 2\n");
+    size_t ok = 0, cancelled = 0;
+    for (size_t i = 0; i < r->njobs; i++) {
+        ok += r->jobs[i].conclusion == PIPELINE_CONCLUSION_SUCCESS;
+        if (r->jobs[i].conclusion == PIPELINE_CONCLUSION_CANCELLED) {
+            cancelled++;
+            assert_int_equal(r->jobs[i].nsteps, 0);
+            assert_string_equal(r->jobs[i].reason,
+                                "Canceling since a higher priority waiting request for 'one' "
+                                "exists");
+        }
+    }
+    assert_int_equal(ok, 2);
+    assert_int_equal(cancelled, 1);
+    assert_int_equal(r->status, PIPELINE_RUN_CANCELLED);
+    assert_non_null(strstr(f->log.data, "##[warning]Canceling since a higher priority"));
+    pipeline_run_free(r);
+
+    /* cancel-in-progress: the running job is stopped, its step cancelled;
+     * `second` joins only once `first`'s step runs (through `gate`) */
+    r = run_wf3(f,
+                "on: push\n"
+                "jobs:\n"
+                "  first:\n"
+                "    runs-on: ubuntu-latest\n"
+                "    concurrency: {group: two, cancel-in-progress: true}\n"
+                "    steps:\n"
+                "      - run: touch \"$RUNNER_TEMP/../../started\"; sleep 30\n"
+                "      - run: echo first went on\n"
+                "  gate:\n"
+                "    runs-on: ubuntu-latest\n"
+                "    steps:\n"
+                "      - run: |\n"
+                "          for i in $(seq 200); do [ -e \"$RUNNER_TEMP/../../started\" ] && break; "
+                "sleep 0.1; done\n"
+                "  second:\n"
+                "    needs: gate\n"
+                "    runs-on: ubuntu-latest\n"
+                "    concurrency: {group: two, cancel-in-progress: '${{ true }}'}\n"
+                "    steps:\n"
+                "      - run: echo second ran\n");
+    const struct pipeline_run_job *a = job_named(r, "first"), *b = job_named(r, "second");
+    assert_int_equal(a->conclusion, PIPELINE_CONCLUSION_CANCELLED);
+    assert_int_equal(a->nsteps, 2);
+    assert_int_equal(a->steps[0].outcome, PIPELINE_CONCLUSION_CANCELLED);
+    assert_non_null(strstr(a->reason, "higher priority waiting request for 'two'"));
+    assert_int_equal(b->conclusion, PIPELINE_CONCLUSION_SUCCESS);
+    assert_true(b->started_ms >= a->ended_ms);
+    assert_true(a->ended_ms - a->started_ms < 20000);
+    assert_non_null(strstr(f->log.data, "[second] second ran\n"));
+    assert_null(strstr(f->log.data, "first went on"));
+    assert_int_equal(r->status, PIPELINE_RUN_CANCELLED);
+    pipeline_run_free(r);
+}
+
+/* Writes text to DIR/name and loads it as a runner configuration. */
+static int conf_load(struct fixture *f, const char *text, struct pipeline_runner_config *c,
+                     struct sw_err *err)
+{
+    char *path = path_join(f->dir, "runner.yml");
+    assert_int_equal(fs_write_atomic(path, text, strlen(text), err), 0);
+    int rc = pipeline_runner_config_load(path, c, err);
+    free(path);
+    return rc;
+}
+
+static void test_runner_config(void **state)
+{
+    struct fixture *f = *state;
+    struct pipeline_runner_config c;
+    struct sw_err err = {0};
+    char *missing = path_join(f->dir, "none.yml");
+
+    /* a missing file sets nothing */
+    assert_int_equal(pipeline_runner_config_load(missing, &c, &err), 0);
+    assert_null(c.labels);
+    assert_int_equal(c.unsupported, -1);
+    assert_int_equal(c.jobs, 0);
+    free(missing);
+    /* an empty one neither */
+    assert_int_equal(conf_load(f, "", &c, &err), 0);
+    assert_null(c.labels);
+    pipeline_runner_config_free(&c);
+
+    assert_int_equal(
+        conf_load(f, "labels: [self-hosted, gpu, linux-x64]\nunsupported: skip\njobs: 4\n", &c,
+                  &err),
+        0);
+    assert_non_null(c.labels);
+    assert_string_equal(c.labels[0], "self-hosted");
+    assert_string_equal(c.labels[2], "linux-x64");
+    assert_null(c.labels[3]);
+    assert_int_equal(c.unsupported, 1);
+    assert_int_equal(c.jobs, 4);
+    pipeline_runner_config_free(&c);
+    assert_int_equal(conf_load(f, "unsupported: error\n", &c, &err), 0);
+    assert_int_equal(c.unsupported, 0);
+    pipeline_runner_config_free(&c);
+
+    /* every fault names file, line and column */
+    struct {
+        const char *text, *want;
+    } bad[] = {
+        {"labels: [a]\nlabel: [b]\n", "runner.yml:2:1: unknown key 'label' (expected labels, "
+                                      "unsupported or jobs)"},
+        {"labels: gpu\n", "runner.yml:1:9: labels: expected a list of labels"},
+        {"labels: []\n", "runner.yml:1:9: labels: expected at least one label"},
+        {"labels:\n  - ok\n  - 'two words'\n", "runner.yml:3:5: labels: expected a label"},
+        {"labels: [a, 'x,y']\n", "runner.yml:1:13: labels: expected a label"},
+        {"labels: [a, [b]]\n", "runner.yml:1:13: labels: expected a label"},
+        {"unsupported: maybe\n", "runner.yml:1:14: unsupported: expected skip or error"},
+        {"jobs: 0\n", "runner.yml:1:7: jobs: expected a whole number from 1 to 64, got '0'"},
+        {"jobs: 65\n", "runner.yml:1:7: jobs: expected a whole number from 1 to 64"},
+        {"jobs: two\n", "runner.yml:1:7: jobs: expected a whole number"},
+        {"- labels\n", "runner.yml:1:1: expected a mapping of settings"},
+        {"jobs: 1\njobs: 2\n", "runner.yml:2:1: duplicate key"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err = (struct sw_err){0};
+        assert_int_equal(conf_load(f, bad[i].text, &c, &err), SW_EINVAL);
+        if (!strstr(err.msg, bad[i].want))
+            fail_msg("%s: got '%s', want '%s'", bad[i].text, err.msg, bad[i].want);
+        assert_null(c.labels);
+        pipeline_runner_config_free(&c);
+    }
+    assert_true(pipeline_runner_label_valid("ubuntu-22.04"));
+    assert_false(pipeline_runner_label_valid(""));
+    assert_false(pipeline_runner_label_valid("a\tb"));
+    assert_false(pipeline_runner_label_valid("a\x1b[31m"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +641,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timeout_and_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets_never_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outputs_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_runner_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_environment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_concurrency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_concurrency_displaced, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
