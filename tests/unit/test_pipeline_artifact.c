@@ -288,6 +288,41 @@ static void test_manifest_hostile(void **state)
 #undef F
 }
 
+/* The seeds of fuzz/artifact.c: those named valid* are accepted (so the
+ * target's round trip runs on them), every other one refused. */
+static void test_fuzz_seeds(void **state)
+{
+    (void)state;
+    const char *seeds[] = {"valid",          "valid-encoded-name", "path-dotdot", "path-absolute",
+                           "blob-traversal", "unsorted",           "name-slash",  "mode-setuid"};
+    for (size_t i = 0; i < sizeof(seeds) / sizeof(*seeds); i++) {
+        char *path = xasprintf("fuzz/corpus/artifact/%s", seeds[i]), *data = NULL;
+        size_t len = 0;
+        struct sw_err err = {0};
+        if (file_read_all(path, &data, &len, &err)) {
+            print_message("# %s: %s (skipped: run from the repository)\n", path, err.msg);
+            free(path);
+            continue;
+        }
+        json_t *root = json_loadb(data, len, 0, NULL);
+        const char *name = json_string_value(json_object_get(root, "name"));
+        char *key = pipeline_artifact_key(RUN, name && !strchr(name, '/') ? name : "x");
+        struct pipeline_artifact *a = NULL;
+        int rc = pipeline_artifact_parse(key, RUN, data, len, &a, &err);
+        if (str_starts_with(seeds[i], "valid")) {
+            if (rc)
+                print_message("# %s: %s\n", path, err.msg);
+            assert_int_equal(rc, 0);
+        } else
+            assert_int_equal(rc, SW_EINVAL);
+        pipeline_artifact_free(a);
+        json_decref(root);
+        free(key);
+        free(data);
+        free(path);
+    }
+}
+
 /* ---- globs, paths, the least common ancestor ------------------------------------------------ */
 
 static void test_resolve(void **state)
@@ -618,6 +653,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_manifest_round_trip),
         cmocka_unit_test(test_manifest_hostile),
+        cmocka_unit_test(test_fuzz_seeds),
         cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_glob_match),
         cmocka_unit_test(test_lca),
