@@ -388,8 +388,13 @@ static int run_download(int argc, char **argv, struct cli *cli)
     f.ctx = &d;
     if (cli->json)
         d.list = json_array();
-    if (cli_store(cli, CLI_STORE_READ, &err) < 0 ||
-        pipeline_artifact_download(cli->store, &f, &res, &err) < 0) {
+    struct pipeline_run *r = NULL;
+    if (load(cli, argv[0], &r, &err) < 0) { /* an unknown run is said as such */
+        rc = cli_fail(&err);
+        goto out;
+    }
+    pipeline_run_free(r);
+    if (pipeline_artifact_download(cli->store, &f, &res, &err) < 0) {
         rc = cli_fail(&err);
         goto out;
     }

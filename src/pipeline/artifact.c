@@ -1358,6 +1358,12 @@ enum pipeline_step_outcome artifact_download_step(const struct artifact_step *a,
                    "Input does not meet YAML 1.2 \"Core Schema\" specification: merge-multiple");
         goto fail;
     }
+    if (*with_str(a, "artifact-ids")) {
+        /* never silently widened to "every artifact", which no name means */
+        sw_err_set(&err, SW_EINVAL,
+                   "artifact-ids is not supported here: select by name or pattern");
+        goto fail;
+    }
     if (*run && !pipeline_run_id_valid(run)) {
         sw_err_set(&err, SW_EINVAL, "run-id: '%s' is not a run id", run);
         goto fail;

@@ -98,6 +98,13 @@ jobs:
           merge-multiple: true
           path: merged
       - run: test -f merged/a.txt && test -f merged/sub/big.bin && echo merged ok
+      - name: artifact-ids refused
+        continue-on-error: true
+        uses: actions/download-artifact@v4
+        with:
+          artifact-ids: "1"
+          path: ids
+      - run: test ! -e ids && echo "ids nothing written"
 EOF
 git add -A && git -c user.name=t -c user.email=t@example.com commit -qm init
 
@@ -112,6 +119,7 @@ check "hidden files are left out by default" grep -q "^\[test\] hidden left out"
 check "outputs.download-path is the absolute path" grep -qE "^\[test\] download-path=/.*/work/got$" <<<"$out"
 check "no name: every artifact into path/NAME/" grep -q "^\[test\] all: dist texts $" <<<"$out"
 check "merge-multiple: all into path" grep -q "^\[test\] merged ok" <<<"$out"
+check "artifact-ids is refused, never widened to every artifact" eval 'grep -q "artifact-ids is not supported here" <<<"$out" && grep -q "^\[test\] ids nothing written" <<<"$out"'
 check "uploading a name twice fails without overwrite" grep -q "an artifact with this name already exists on the workflow run: dist" <<<"$out"
 check "no files found: a warning by default" grep -q "No files were found with the provided path: does-not-exist/\*\*. No artifacts will be uploaded." <<<"$out"
 sw run view "$id" --json
@@ -129,6 +137,8 @@ sw --json run download "$id" -n texts -n dist -D "$T/two"
 check "two names: each into DIR/NAME/; --json lists them" eval '[ "$rc" = 0 ] && test "$(json "[(a[\"name\"], a[\"files\"]) for a in j[\"artifacts\"]]")" = "[('"'"'texts'"'"', 1), ('"'"'dist'"'"', 4)]" && cmp "$T/two/dist/a.txt" payload/a.txt && test -f "$T/two/texts/a.txt"'
 sw run download "$id" -p 'te*' -D "$T/pat"
 check "-p PATTERN: the matching artifacts, each into DIR/NAME/" eval '[ "$rc" = 0 ] && test -f "$T/pat/texts/a.txt" && ! test -e "$T/pat/dist"'
+sw run download run-20200101-000000-000-000000 -D "$T/three"
+expect_err "an unknown run: exit 1, said as such" 1 "run-20200101-000000-000-000000"
 sw run download "$id" -n nope -D "$T/three"
 expect_err "an unknown name: exit 1, named" 1 "Artifact not found for name: nope"
 check "... and nothing written" test ! -e "$T/three"
