@@ -1400,3 +1400,178 @@ out:
     free(dir);
     return oc;
 }
+
+/* ---- garbage collection ------------------------------------------------------------------- */
+
+static void add_str(char ***v, size_t *n, size_t *cap, char *s)
+{
+    if (*n == *cap)
+        *v = xrealloc(*v, (*cap = *cap ? *cap * 2 : 64) * sizeof(char *));
+    (*v)[(*n)++] = s;
+}
+
+static void unreadable(struct pipeline_artifact_gc *g, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void unreadable(struct pipeline_artifact_gc *g, size_t *cap, const char *fmt, ...)
+{
+    struct buf b = BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vaddf(&b, fmt, ap);
+    va_end(ap);
+    add_str(&g->unreadable, &g->nunreadable, cap, buf_detach(&b, NULL));
+}
+
+static void keep_blobs(struct pipeline_artifact_gc *g, size_t *cap,
+                       const struct pipeline_artifact *a)
+{
+    for (size_t i = 0; i < a->nfiles; i++)
+        add_str(&g->blobs, &g->nblobs, cap, xstrdup(a->files[i].blob));
+    g->kept++;
+}
+
+void pipeline_artifact_gc_free(struct pipeline_artifact_gc *g)
+{
+    for (size_t i = 0; i < g->nexpired; i++)
+        free(g->expired[i].name);
+    free(g->expired);
+    for (size_t i = 0; i < g->nblobs; i++)
+        free(g->blobs[i]);
+    free(g->blobs);
+    for (size_t i = 0; i < g->nunreadable; i++)
+        free(g->unreadable[i]);
+    free(g->unreadable);
+    memset(g, 0, sizeof(*g));
+}
+
+/* One key under runs/: ignored unless it is below some run's artifacts/;
+ * then it must be a manifest this module writes, which is read and judged.
+ * What cannot be read or validated is kept and named (its bodies unknown);
+ * only a failure of the store itself is an error. */
+static int gc_one(struct store *st, const char *key, int apply, int64_t now_ms,
+                  struct pipeline_artifact_gc *g, size_t caps[3], struct sw_err *err)
+{
+    const char *run = key + strlen("runs/"), *slash = strchr(run, '/');
+    if (!slash || strncmp(slash, "/artifacts/", strlen("/artifacts/")) != 0)
+        return 0; /* run.json, logs, markers, groups */
+    const char *comp = slash + strlen("/artifacts/"), *end = strchr(comp, '/');
+    char *run_id = xstrndup(run, (size_t)(slash - run));
+    char *name =
+        end && !strcmp(end, "/manifest.json") ? name_decode(comp, (size_t)(end - comp)) : NULL;
+    struct pipeline_artifact *a = NULL;
+    struct sw_err lerr = {0};
+    int rc = 0;
+
+    if (!pipeline_run_id_valid(run_id) || !name) {
+        char *e = esc(key);
+        unreadable(g, &caps[2], "%s: not the key of an artifact's manifest", e);
+        free(e);
+        goto out;
+    }
+    rc = pipeline_artifact_load(st, run_id, name, &a, &lerr);
+    if (rc == SW_ENOTFOUND) {
+        rc = 0; /* deleted meanwhile: its bodies are no longer its own */
+        goto out;
+    }
+    if (rc == SW_EINVAL) {
+        rc = 0;
+        unreadable(g, &caps[2], "%s", lerr.msg);
+        goto out;
+    }
+    if (rc < 0) {
+        rc = sw_err_set(err, rc, "%s", lerr.msg);
+        goto out;
+    }
+    /* created_at in the future (a skewed clock, a forged document) never expires */
+    if (now_ms - a->created_ms < (int64_t)a->retention_days * 24 * 3600 * 1000) {
+        keep_blobs(g, &caps[1], a);
+        goto out;
+    }
+    if (apply) {
+        /* only the document judged: one replaced meanwhile (overwrite: true)
+         * is a new artifact, kept with its bodies until the next gc */
+        rc = store_delete(st, key, a->id, &lerr);
+        if (rc == SW_ECONFLICT) {
+            pipeline_artifact_free(a);
+            a = NULL;
+            rc = pipeline_artifact_load(st, run_id, name, &a, &lerr);
+            if (rc == 0)
+                keep_blobs(g, &caps[1], a);
+            else if (rc == SW_EINVAL)
+                unreadable(g, &caps[2], "%s", lerr.msg);
+            if (rc == SW_ENOTFOUND || rc == SW_EINVAL)
+                rc = 0;
+            else if (rc < 0)
+                rc = sw_err_set(err, rc, "%s", lerr.msg);
+            goto out;
+        }
+        if (rc == SW_ENOTFOUND) {
+            rc = 0; /* another gc was first */
+            goto out;
+        }
+        if (rc < 0) {
+            rc = sw_err_set(err, rc, "%s", lerr.msg);
+            goto out;
+        }
+    }
+    if (g->nexpired == caps[0])
+        g->expired =
+            xrealloc(g->expired, (caps[0] = caps[0] ? caps[0] * 2 : 16) * sizeof(*g->expired));
+    struct pipeline_artifact_expired *x = &g->expired[g->nexpired++];
+    memcpy(x->run, a->run, sizeof(x->run));
+    x->name = name;
+    name = NULL;
+    x->created_ms = a->created_ms;
+    x->retention_days = a->retention_days;
+    x->bytes = a->bytes;
+out:
+    pipeline_artifact_free(a);
+    free(run_id);
+    free(name);
+    return rc;
+}
+
+int pipeline_artifact_gc(struct store *st, int apply, int64_t now_ms,
+                         struct pipeline_artifact_gc *g, struct sw_err *err)
+{
+    struct store_list l = {0};
+    char *after = NULL;
+    size_t caps[3] = {0, 0, 0}; /* expired, blobs, unreadable */
+    int rc;
+
+    memset(g, 0, sizeof(*g));
+    /* Every key under runs/ is listed, not the runs' index: a manifest under a
+     * run that is not indexed (a half-created run, a copied bucket) still
+     * names bodies. Only artifact keys are kept in memory, page by page. */
+    for (;;) {
+        if ((rc = store_list(st, "runs/", after, 1000, &l, err)) < 0)
+            goto out;
+        for (size_t i = 0; i < l.n; i++)
+            if ((rc = gc_one(st, l.keys[i], apply, now_ms, g, caps, err)) < 0)
+                goto out;
+        if (!l.truncated || !l.n)
+            break;
+        free(after);
+        after = xstrdup(l.keys[l.n - 1]);
+        store_list_free(&l);
+        memset(&l, 0, sizeof(l));
+    }
+    if (g->nblobs) {
+        qsort(g->blobs, g->nblobs, sizeof(char *), cmp_str);
+        size_t k = 1;
+        for (size_t i = 1; i < g->nblobs; i++) {
+            if (strcmp(g->blobs[i], g->blobs[k - 1]) != 0)
+                g->blobs[k++] = g->blobs[i];
+            else
+                free(g->blobs[i]);
+        }
+        g->nblobs = k;
+    }
+    rc = 0;
+out:
+    store_list_free(&l);
+    free(after);
+    if (rc < 0)
+        pipeline_artifact_gc_free(g);
+    return rc;
+}

@@ -816,7 +816,7 @@ struct pipeline_artifact {
     char run[PIPELINE_RUN_ID_SIZE];
     char *job; /* id of the job that uploaded it, or NULL */
     int64_t created_ms;
-    int retention_days; /* 1..PIPELINE_ARTIFACT_RETENTION_MAX, recorded (not enforced yet) */
+    int retention_days; /* 1..PIPELINE_ARTIFACT_RETENTION_MAX: gc deletes it after */
     struct pipeline_artifact_file *files; /* sorted by path, unique */
     size_t nfiles;
     uint64_t bytes;              /* sum of the sizes */
@@ -890,6 +890,41 @@ struct pipeline_artifact_fetched {
  * (optional) counts what was written. Thread-safe. */
 int pipeline_artifact_download(struct store *st, const struct pipeline_artifact_fetch *f,
                                struct pipeline_artifact_fetched *res, struct sw_err *err);
+
+/* What `slipway gc` must know of artifacts, which deploy's gc cannot read
+ * (cmd_gc.c hands blobs to deploy_gc as its roots). */
+struct pipeline_artifact_expired {
+    char run[PIPELINE_RUN_ID_SIZE];
+    char *name;
+    int64_t created_ms;
+    int retention_days;
+    uint64_t bytes;
+};
+struct pipeline_artifact_gc {
+    /* artifacts past their retention: their manifests deleted (apply) or that would be */
+    struct pipeline_artifact_expired *expired;
+    size_t nexpired;
+    char **blobs; /* sorted, unique: the bodies every other artifact names */
+    size_t nblobs;
+    size_t kept; /* artifacts kept */
+    /* What could not be read or validated under runs/<run>/artifacts/, each
+     * "KEY: why" (escaped): kept, and its bodies unknown, so the caller must
+     * delete no blob while there is one. */
+    char **unreadable;
+    size_t nunreadable;
+};
+/* Reads every artifact manifest of every run (every key under runs/, so a run
+ * missing from the index is not missed). An artifact whose created_at plus
+ * retention_days is at or before now_ms has expired: with apply its manifest
+ * is deleted (only if it is still the document read: one replaced meanwhile is
+ * kept), its blobs are not listed, and they become garbage for deploy_gc;
+ * every other artifact's blobs are listed. A hostile manifest can only keep
+ * more: one that does not validate goes into unreadable, never deleted. Errors
+ * are the store's (listing, reading, deleting); *g is then empty. Free *g with
+ * pipeline_artifact_gc_free. */
+int pipeline_artifact_gc(struct store *st, int apply, int64_t now_ms,
+                         struct pipeline_artifact_gc *g, struct sw_err *err);
+void pipeline_artifact_gc_free(struct pipeline_artifact_gc *g);
 
 /* ---- run logs ------------------------------------------------------------------------- */
 
