@@ -646,6 +646,93 @@ static void test_download_hostile(void **state)
     free(outside);
 }
 
+/* ---- garbage collection --------------------------------------------------------------------- */
+
+static int has_blob(const struct pipeline_artifact_gc *g, const char *body)
+{
+    char hex[SHA256_HEX_LEN + 1];
+    sha256_hex(body, strlen(body), hex);
+    for (size_t i = 0; i < g->nblobs; i++)
+        if (!strcmp(g->blobs[i], hex))
+            return 1;
+    return 0;
+}
+
+/* What gc must keep: the blobs of every artifact within its retention, and,
+ * when a manifest cannot be read, the knowledge that the list is incomplete;
+ * an artifact past its retention is listed (dry run) or deleted (apply) and
+ * its blobs are not kept. Other keys of a run (its record, logs) are not
+ * artifacts. */
+static void test_gc(void **state)
+{
+    struct fixture *f = *state;
+    struct sw_err err = {0};
+    struct pipeline_artifact_gc g;
+    const char *p1[] = {"a.txt", "b.txt"}, *b1[] = {"one\n", "shared\n"};
+    const char *p2[] = {"c.txt"}, *b2[] = {"shared\n"};
+    put_manifest(f->st, "dist", p1, b1, 2);
+    put_manifest(f->st, "more", p2, b2, 1);
+    assert_int_equal(store_put(f->st, "runs/" RUN "/run.json", "{}", 2, 0, NULL, NULL), 0);
+    assert_int_equal(store_put(f->st, "runs/index/" RUN, "", 0, 0, NULL, NULL), 0);
+    int64_t created, day = 24LL * 3600 * 1000;
+    assert_int_equal(time_parse_iso("2026-12-05T14:22:33.512Z", &created), 0);
+
+    /* within retention (90 days, doc()'s): both kept, their blobs listed once */
+    assert_int_equal(pipeline_artifact_gc(f->st, 1, created + 90 * day - 1, &g, &err), 0);
+    assert_int_equal(g.kept, 2);
+    assert_int_equal(g.nexpired, 0);
+    assert_int_equal(g.nunreadable, 0);
+    assert_int_equal(g.nblobs, 2);
+    assert_true(has_blob(&g, "one\n") && has_blob(&g, "shared\n"));
+    pipeline_artifact_gc_free(&g);
+
+    /* a future created_at never expires */
+    assert_int_equal(pipeline_artifact_gc(f->st, 1, created - 1000 * day, &g, &err), 0);
+    assert_int_equal(g.kept, 2);
+    pipeline_artifact_gc_free(&g);
+
+    /* past it: listed, blobs not kept; a dry run deletes nothing */
+    assert_int_equal(pipeline_artifact_gc(f->st, 0, created + 90 * day, &g, &err), 0);
+    assert_int_equal(g.nexpired, 2);
+    assert_int_equal(g.kept, 0);
+    assert_int_equal(g.nblobs, 0);
+    assert_string_equal(g.expired[0].name, "dist");
+    assert_string_equal(g.expired[0].run, RUN);
+    assert_int_equal(g.expired[0].retention_days, 90);
+    assert_int_equal(g.expired[0].bytes, 11);
+    assert_int_equal(g.expired[0].created_ms, created);
+    pipeline_artifact_gc_free(&g);
+    struct pipeline_artifact *a = NULL;
+    assert_int_equal(pipeline_artifact_load(f->st, RUN, "dist", &a, &err), 0);
+    pipeline_artifact_free(a);
+
+    /* a manifest that does not validate, and a key no manifest has: kept,
+     * named, and the list is incomplete; the good one is still read */
+    char *bad = pipeline_artifact_key(RUN, "bad");
+    assert_int_equal(store_put(f->st, bad, "{\"format\":2}", 12, 0, NULL, NULL), 0);
+    const char *foreign = "runs/" RUN "/artifacts/%41/manifest.json";
+    assert_int_equal(store_put(f->st, foreign, "{}", 2, 0, NULL, NULL), 0);
+    assert_int_equal(pipeline_artifact_gc(f->st, 1, created + day, &g, &err), 0);
+    assert_int_equal(g.nunreadable, 2);
+    assert_int_equal(g.kept, 2);
+    assert_non_null(strstr(g.unreadable[0], "%41/manifest.json: not the key of an artifact"));
+    assert_non_null(strstr(g.unreadable[1], "bad/manifest.json: format"));
+    pipeline_artifact_gc_free(&g);
+
+    /* apply past retention: the valid ones are deleted, the unreadable kept */
+    assert_int_equal(pipeline_artifact_gc(f->st, 1, created + 90 * day, &g, &err), 0);
+    assert_int_equal(g.nexpired, 2);
+    assert_int_equal(g.nunreadable, 2);
+    pipeline_artifact_gc_free(&g);
+    assert_int_equal(pipeline_artifact_load(f->st, RUN, "dist", &a, &err), SW_ENOTFOUND);
+    assert_int_equal(pipeline_artifact_load(f->st, RUN, "more", &a, &err), SW_ENOTFOUND);
+    struct store_stat sb;
+    assert_int_equal(store_head(f->st, bad, &sb, 0, NULL), 0);
+    assert_int_equal(store_head(f->st, foreign, &sb, 0, NULL), 0);
+    assert_int_equal(store_head(f->st, "runs/" RUN "/run.json", &sb, 0, NULL), 0);
+    free(bad);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -660,6 +747,7 @@ int main(void)
         T(test_search),
         T(test_download),
         T(test_download_hostile),
+        T(test_gc),
     };
     return cmocka_run_group_tests_name("pipeline_artifact", tests, NULL, NULL);
 }
