@@ -7,8 +7,10 @@
 # download` reads the artifacts back byte-identical with gh's placement rules;
 # hostile manifests (a ../ path, a bad blob id, a name that is not its key's),
 # a damaged body and a symbolic link planted in DIR are refused with a clear
-# message and nothing is written outside DIR; if-no-files-found: error fails
-# the step, warn only warns.
+# message and nothing is written outside DIR; gc keeps the bodies of live
+# artifacts (run download still byte-identical), deletes artifacts past their
+# retention and the bodies only they named, and deletes no body at all while a
+# manifest is hostile; if-no-files-found: error fails the step, warn only warns.
 . "$(dirname "$0")/lib.sh"
 
 # ---- usage ----------------------------------------------------------------------------------
@@ -201,6 +203,76 @@ sw run download "$id" -n dist -D "$T/dl7"
 expect_err "a body that does not hash to its blob is refused" 1 "blob $blob is damaged \(its bytes hash to [0-9a-f]{64}\)"
 check "... and not written" test ! -e "$T/dl7/a.txt"
 cp "$T/blob.orig" "$bpath"
+
+# ---- gc: artifact bodies are kept, expired artifacts deleted, hostile manifests delete nothing -----
+# put_blob BODY: stores BODY as a blob (as the fs store keeps one); prints its id.
+put_blob() {
+    local hex; hex=$(printf '%s' "$1" | sha256sum | cut -d' ' -f1)
+    mkdir -p "$DATA/blobs/sha256/${hex:0:2}" && printf '%s' "$1" > "$DATA/blobs/sha256/${hex:0:2}/$hex"
+    echo "$hex"
+}
+bpath_of() { echo "$DATA/blobs/sha256/${1:0:2}/$1"; }
+dist_ok() { cmp "$1/sub/big.bin" payload/sub/big.bin && cmp "$1/a.txt" payload/a.txt && cmp "$1/tool.sh" payload/tool.sh && test -x "$1/tool.sh"; }
+orphan=$(put_blob 'nothing names me')
+sw gc --apply --grace 0s
+expect_rc "gc --apply --grace 0s with artifacts in the store" 0
+check "gc kept both artifacts (nothing past its retention)" grep -q "kept [0-9]* releases and 2 artifacts" <<<"$out"
+check "gc deleted the body nothing names" test ! -e "$(bpath_of "$orphan")"
+sw run download "$id" -n dist -D "$T/gc1"
+check "after gc, run download still returns the artifact byte-identical" eval '[ "$rc" = 0 ] && dist_ok "$T/gc1"'
+sw run download "$id" -n texts -D "$T/gc1t"
+check "... and the other one" eval '[ "$rc" = 0 ] && cmp "$T/gc1t/a.txt" payload/a.txt'
+
+# past retention: texts (retention-days: 5, its created_at moved back) and a
+# forged "old" with a body of its own; "twin", a copy of dist past its
+# retention, names dist's bodies, which dist still needs
+python3 - "$A/texts/manifest.json" <<'EOF2'
+import json, sys
+m = json.load(open(sys.argv[1])); assert m["retention_days"] == 5
+m["created_at"] = "2026-01-01T00:00:00.000Z"
+open(sys.argv[1], "w").write(json.dumps(m))
+EOF2
+old_hex=$(put_blob 'only in old')
+forge old "m['files'] = [{'path': 'old.txt', 'size': 11, 'mode': 420, 'blob': '$old_hex'}]; m['bytes'] = 11; m['created_at'] = '2026-01-01T00:00:00Z'; m['retention_days'] = 1"
+forge twin "m['created_at'] = '2026-01-01T00:00:00Z'"
+sw run download "$id" -n old -D "$T/gc-old"
+check "(the forged old artifact is a valid one)" eval '[ "$rc" = 0 ] && test "$(cat "$T/gc-old/old.txt")" = "only in old"'
+before=$(snapshot "$DATA")
+sw gc --grace 0s
+expect_rc "gc dry run with expired artifacts" 0
+check "gc dry run lists the expired artifacts" test "$(grep '^would delete artifact' <<<"$out" | awk '{print $4}' | sort | tr '\n' ' ')" = "old texts twin "
+check "... saying the retention" grep -q "^would delete artifact texts of run $id (past its retention of 5 days)" <<<"$out"
+sw --json gc --grace 0s
+check "gc --json dry run: the artifacts, their runs, and the one body only old names" test "$(json 'sorted((a["run"], a["name"]) for a in j["artifacts"]), j["artifacts_kept"], j["blobs"], j["applied"]')" = "[('$id', 'old'), ('$id', 'texts'), ('$id', 'twin')] 1 1 False"
+check "a dry run deletes nothing" test "$before" = "$(snapshot "$DATA")"
+sw gc --apply --grace 0s
+expect_rc "gc --apply deletes expired artifacts" 0
+check "... their manifests are gone" eval 'test ! -e "$A/texts/manifest.json" && test ! -e "$A/old/manifest.json" && test ! -e "$A/twin/manifest.json"'
+check "... and the body only an expired artifact named" test ! -e "$(bpath_of "$old_hex")"
+sw run download "$id" -n texts -D "$T/gc2t"
+expect_err "an expired artifact can no longer be downloaded" 1 "Artifact not found for name: texts"
+sw run download "$id" -n dist -D "$T/gc2"
+check "dist (within retention; its bodies shared with texts and twin) is still byte-identical" eval '[ "$rc" = 0 ] && dist_ok "$T/gc2"'
+
+# hostile manifests: a manifest that does not validate and a key that is no
+# manifest are kept and named, and no blob at all is deleted while they are
+# there (the orphan would be); the good artifact is still read and kept
+orphan=$(put_blob 'nothing names me either')
+forge evil 'm["files"][0]["path"] = "../../escape.txt"; m["files"].sort(key=lambda f: f["path"])'
+forge evil2 'm["format"] = 2; m["files"] = []; m["bytes"] = 0'
+printf 'junk' > "$A/junk"
+blobs_before=$(find "$DATA/blobs" -type f | sort)
+sw gc --apply --grace 0s
+check "gc with hostile manifests: exit 1, each named on stderr" eval 'test "$rc" = 1 && grep -q "runs/$id/artifacts/evil/manifest.json: files\[0\]: the path ../../escape.txt" <<<"$errout" && grep -q "runs/$id/artifacts/evil2/manifest.json: format" <<<"$errout" && grep -q "runs/$id/artifacts/junk: not the key of an artifact" <<<"$errout"'
+check "... saying no body is deleted" test "$(grep -c "(kept; no body deleted while a manifest is unreadable)" <<<"$errout")" = 3
+check "... and deleting none (not even the orphan)" test "$(find "$DATA/blobs" -type f | sort)" = "$blobs_before"
+check "... the hostile documents are kept" eval 'test -f "$A/evil/manifest.json" && test -f "$A/evil2/manifest.json" && test -f "$A/junk"'
+rm -rf "$A/evil" "$A/evil2" "$A/junk"
+sw gc --apply --grace 0s
+check "once they are gone, gc deletes the orphan again" eval '[ "$rc" = 0 ] && test ! -e "$(bpath_of "$orphan")"'
+sw run download "$id" -n dist -D "$T/gc3"
+check "dist is byte-identical after every gc" eval '[ "$rc" = 0 ] && dist_ok "$T/gc3"'
+check "with the default grace (1h) a fresh orphan stays" eval 'orphan=$(put_blob "fresh"); "$SLIPWAY" gc --apply >/dev/null 2>&1 && test -f "$(bpath_of "$orphan")"'
 
 # ---- if-no-files-found: error, bad names --------------------------------------------------
 cat > .github/workflows/none.yml <<'EOF'
