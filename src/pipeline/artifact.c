@@ -13,6 +13,9 @@
  * written, every body is hashed on its way to disk, and files are created
  * through directory descriptors opened without following links, so no
  * manifest can make a download write outside the directory it was given.
+ * gc (pipeline_artifact_gc) reads the manifests for deploy's gc, which may
+ * not: past retention they go, else their blobs are roots, and one it cannot
+ * read means no blob may go.
  */
 #include "pipeline/artifact_internal.h"
 #include "release/release.h"

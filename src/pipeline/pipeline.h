@@ -919,7 +919,8 @@ struct pipeline_artifact_gc {
  * is deleted (only if it is still the document read: one replaced meanwhile is
  * kept), its blobs are not listed, and they become garbage for deploy_gc;
  * every other artifact's blobs are listed. A hostile manifest can only keep
- * more: one that does not validate goes into unreadable, never deleted. Errors
+ * more, or (a forged created_at) have itself deleted: one that does not
+ * validate goes into unreadable and is never deleted. Errors
  * are the store's (listing, reading, deleting); *g is then empty. Free *g with
  * pipeline_artifact_gc_free. */
 int pipeline_artifact_gc(struct store *st, int apply, int64_t now_ms,
