@@ -293,8 +293,9 @@ static void test_manifest_hostile(void **state)
 static void test_fuzz_seeds(void **state)
 {
     (void)state;
-    const char *seeds[] = {"valid",          "valid-encoded-name", "path-dotdot", "path-absolute",
-                           "blob-traversal", "unsorted",           "name-slash",  "mode-setuid"};
+    const char *seeds[] = {"valid",         "valid-encoded-name", "path-dotdot",
+                           "path-absolute", "blob-traversal",     "unsorted",
+                           "name-slash",    "mode-setuid",        "json-error-newline"};
     for (size_t i = 0; i < sizeof(seeds) / sizeof(*seeds); i++) {
         char *path = xasprintf("fuzz/corpus/artifact/%s", seeds[i]), *data = NULL;
         size_t len = 0;
@@ -313,8 +314,10 @@ static void test_fuzz_seeds(void **state)
             if (rc)
                 print_message("# %s: %s\n", path, err.msg);
             assert_int_equal(rc, 0);
-        } else
+        } else {
             assert_int_equal(rc, SW_EINVAL);
+            assert_null(strchr(err.msg, '\n')); /* one line, whatever the document */
+        }
         pipeline_artifact_free(a);
         json_decref(root);
         free(key);
