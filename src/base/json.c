@@ -16,9 +16,16 @@ int json_doc_parse(const char *name, const char *data, size_t len, json_t **out,
 {
     json_error_t je;
     json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
-    if (!root)
-        return sw_err_set(err, SW_EINVAL, "%s: %s at line %d column %d", name, je.text, je.line,
-                          je.column);
+    if (!root) {
+        /* jansson quotes the token it stopped at ("near '...'"), raw bytes of
+         * a hostile document, newlines and escapes included: one line only */
+        struct buf b = BUF_INIT;
+        buf_add_escaped(&b, je.text);
+        int rc = sw_err_set(err, SW_EINVAL, "%s: %s at line %d column %d", name,
+                            b.data ? b.data : "", je.line, je.column);
+        buf_free(&b);
+        return rc;
+    }
     *out = root;
     return 0;
 }

@@ -1,5 +1,5 @@
 /* slipway run SUBCOMMAND: the runs of workflows in the store (as `gh run`):
- * list, view, watch and cancel. The subcommands are a table. */
+ * list, view, watch, cancel and download. The subcommands are a table. */
 #include "cmd/cmd.h"
 #include "pipeline/pipeline.h"
 
@@ -12,12 +12,14 @@ static int run_list(int argc, char **argv, struct cli *cli);
 static int run_view(int argc, char **argv, struct cli *cli);
 static int run_watch(int argc, char **argv, struct cli *cli);
 static int run_cancel(int argc, char **argv, struct cli *cli);
+static int run_download(int argc, char **argv, struct cli *cli);
 
 static const struct cli_subcommand subcommands[] = {
     {"list", "run list", run_list, "list runs, newest first"},
     {"view", "run view", run_view, "show a run, its jobs and steps, or its log"},
     {"watch", "run watch", run_watch, "follow a run until it ends"},
     {"cancel", "run cancel", run_cancel, "cancel a queued or running run"},
+    {"download", "run download", run_download, "download the artifacts of a run"},
 };
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))
 
@@ -313,6 +315,103 @@ static int run_cancel(int argc, char **argv, struct cli *cli)
                    r->status == PIPELINE_RUN_CANCELLED ? "cancelled" : "cancel requested");
     pipeline_run_free(r);
     return EXIT_OK;
+}
+
+/* ---- download ----------------------------------------------------------------------------------
+ */
+
+static const struct cli_usage download_usage = {
+    .usage = "slipway run download RUN [-n NAME]... [-p PATTERN]... [-D DIR]",
+    .about = "Downloads the artifacts run RUN uploaded (actions/upload-artifact) into DIR\n"
+             "(default the current directory), as 'gh run download' and download-artifact\n"
+             "place them: with exactly one -n NAME and no -p, its files go into DIR itself;\n"
+             "otherwise each artifact goes into DIR/NAME/. Without -n and -p, every artifact\n"
+             "of the run. Every manifest is checked before anything is written, every file\n"
+             "against its hash, and nothing is written outside DIR (a symbolic link found\n"
+             "there is never followed). Exit 1 when a name is not an artifact of the run.\n"
+             "--json prints {\"artifacts\": [{\"name\", \"path\", \"files\", \"bytes\"}]}.\n",
+    .min_args = 1,
+    .max_args = 1,
+};
+
+struct dl_ctx {
+    struct cli *cli;
+    json_t *list;
+};
+
+static void downloaded(void *ctx, const struct pipeline_artifact *a, const char *where)
+{
+    struct dl_ctx *d = ctx;
+    if (d->list)
+        json_array_append_new(d->list, json_pack("{s:s, s:s, s:I, s:I}", "name", a->name, "path",
+                                                 where, "files", (json_int_t)a->nfiles, "bytes",
+                                                 (json_int_t)a->bytes));
+    else
+        cli_say(d->cli, "downloaded %s (%zu file%s, %llu bytes) into %s\n", a->name, a->nfiles,
+                a->nfiles == 1 ? "" : "s", (unsigned long long)a->bytes, where);
+}
+
+static int run_download(int argc, char **argv, struct cli *cli)
+{
+    struct cli_list names = {0}, patterns = {0};
+    const char *dir = ".";
+    const struct cli_option opts[] = {
+        OPT_LIST('n', "name", &names, "NAME", "the artifact NAME (repeatable)"),
+        OPT_LIST('p', "pattern", &patterns, "PATTERN",
+                 "the artifacts whose names match PATTERN: *, ?, [...] (repeatable)"),
+        OPT_STRING('D', "dir", &dir, "DIR", "where to put them (default .)"),
+        OPT_END(),
+    };
+    struct pipeline_artifact_fetch f = {0};
+    struct pipeline_artifact_fetched res = {0};
+    struct dl_ctx d = {cli, NULL};
+    struct sw_err err = {0};
+    int rc = EXIT_OK;
+
+    if ((argc = cli_parse_options(cli, &download_usage, opts, argc, argv)) < 0)
+        return CLI_EXIT(argc);
+    if (!pipeline_run_id_valid(argv[0])) {
+        rc = cli_usage_error(cli, "'%s' is not a run id", argv[0]);
+        goto out;
+    }
+    if (!*dir) {
+        rc = cli_usage_error(cli, "-D: an empty directory name");
+        goto out;
+    }
+    f.run_id = argv[0];
+    f.names = names.v;
+    f.nnames = names.n;
+    f.patterns = patterns.v;
+    f.npatterns = patterns.n;
+    f.dir = dir;
+    f.on_artifact = downloaded;
+    f.ctx = &d;
+    if (cli->json)
+        d.list = json_array();
+    struct pipeline_run *r = NULL;
+    if (load(cli, argv[0], &r, &err) < 0) { /* an unknown run is said as such */
+        rc = cli_fail(&err);
+        goto out;
+    }
+    pipeline_run_free(r);
+    if (pipeline_artifact_download(cli->store, &f, &res, &err) < 0) {
+        rc = cli_fail(&err);
+        goto out;
+    }
+    if (!res.artifacts) {
+        /* as gh: nothing to download is an error, not an empty success */
+        sw_err_set(&err, SW_ENOTFOUND, "run %s has no artifacts", argv[0]);
+        rc = cli_fail(&err);
+        goto out;
+    }
+    if (d.list) {
+        cli_print_json(json_pack("{s:O}", "artifacts", d.list));
+    }
+out:
+    json_decref(d.list);
+    free(names.v);
+    free(patterns.v);
+    return rc;
 }
 
 /* ---- dispatch ----------------------------------------------------------------------------------

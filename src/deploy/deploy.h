@@ -176,13 +176,27 @@ struct gc_report {
     char **unreadable;
     size_t nunreadable;
 };
+/* Blobs that documents deploy does not read reference (a workflow run's
+ * artifacts: pipeline gathers them, deploy never reads pipeline documents).
+ * Everything is borrowed for the deploy_gc call only; the caller owns it. */
+struct gc_roots {
+    const char *const *blobs; /* hex ids, kept as a kept release's bodies are */
+    size_t nblobs;
+    /* Non-zero when the caller could not read or validate every document that
+     * may reference blobs: what those name is unknown, so no blob is deleted
+     * (releases are still collected). */
+    int incomplete;
+};
 /* Plans (apply=0) or performs garbage collection over every environment in
  * envs. Kept: releases a slot holds, the previous release within
  * keep_previous, the newest retain_releases deployed per environment, and
  * anything younger than grace_ms (a release being created right now). Blobs no
- * kept release references are deleted. Free the report with gc_report_free. */
-int deploy_gc(struct store *st, struct env_config *const *envs, size_t nenvs, int apply,
-              int64_t grace_ms, struct gc_report *rep, struct sw_err *err);
+ * kept release references, and none of roots (optional) names, are deleted. The
+ * caller gathers roots before the call: a document written after that has
+ * bodies younger than grace_ms. Free the report with gc_report_free. */
+int deploy_gc(struct store *st, struct env_config *const *envs, size_t nenvs,
+              const struct gc_roots *roots, int apply, int64_t grace_ms, struct gc_report *rep,
+              struct sw_err *err);
 void gc_report_free(struct gc_report *r);
 
 #endif

@@ -5,7 +5,8 @@
  * period goes, manifests first and then the blobs no kept manifest references
  * (a file's body or one of its compressed variants).
  * The grace period protects a release being created right now, whose blobs
- * exist before its manifest does.
+ * exist before its manifest does. Blobs that other modules' documents name (a
+ * run's artifacts) come in as roots from the caller: deploy does not read them.
  */
 #include "deploy/internal.h"
 #include "release/release.h"
@@ -129,8 +130,9 @@ static int young(struct store *st, const char *key, int64_t grace_ms, uint64_t *
     return time_now_ms() - sb.mtime_ms < grace_ms;
 }
 
-int deploy_gc(struct store *st, struct env_config *const *envs, size_t nenvs, int apply,
-              int64_t grace_ms, struct gc_report *rep, struct sw_err *err)
+int deploy_gc(struct store *st, struct env_config *const *envs, size_t nenvs,
+              const struct gc_roots *roots, int apply, int64_t grace_ms, struct gc_report *rep,
+              struct sw_err *err)
 {
     struct strset names = {0}, keep = {0}, blobs = {0};
     char **ids = NULL;
@@ -190,8 +192,10 @@ int deploy_gc(struct store *st, struct env_config *const *envs, size_t nenvs, in
             goto out;
     rc = 0;
     /* The bodies an unreadable manifest names are unknown: delete none. */
-    if (rep->nunreadable)
+    if (rep->nunreadable || (roots && roots->incomplete))
         goto cleanup;
+    for (size_t i = 0; roots && i < roots->nblobs; i++)
+        set_add(&blobs, roots->blobs[i]);
     if ((rc = store_list_all(st, RELEASE_BLOB_PREFIX, &bl, err)))
         goto out;
     for (size_t i = 0; i < bl.n; i++) {

@@ -627,7 +627,7 @@ void pipeline_action_free(struct pipeline_action *a);
  * Keys (docs/pipelines.md, "Runs and the queue"):
  *   runs/<run-id>/run.json              the record
  *   runs/<run-id>/logs/<JJJJ>-<SSSS>/<CCCCCCCC>   log chunks (job, step, chunk numbers)
- *   runs/<run-id>/artifacts/            reserved for artifacts (upload-artifact): not written here
+ *   runs/<run-id>/artifacts/<name>/manifest.json   an artifact (artifact.c, below)
  *   runs/index/<run-id>                 one empty marker per run: listing without reading logs
  *   runs/active/<run-id>                marker while the run has not ended: what runners scan
  *   runs/groups/<sha256>.json           one document per concurrency group
@@ -879,6 +879,159 @@ struct pipeline_run_list {
 int pipeline_run_list(struct store *st, const struct pipeline_run_filter *f,
                       struct pipeline_run_list *out, struct sw_err *err);
 void pipeline_run_list_free(struct pipeline_run_list *l);
+
+/* ---- artifacts ------------------------------------------------------------------------ */
+
+/* The files a job hands to later jobs of its run, and to people (`slipway run
+ * download`), as actions/upload-artifact and actions/download-artifact do on
+ * GitHub (artifact.c; docs/pipelines.md, "Artifacts"). An artifact is stored
+ * as a release is: each file body a blob of the store's one content-addressed
+ * space (blobs/sha256/..., through release.h), and one manifest listing path,
+ * size, mode and blob:
+ *
+ *   runs/<run-id>/artifacts/<name>/manifest.json
+ *
+ * where <name> is the artifact's name with every byte but [A-Za-z0-9_-] (and
+ * '.' not first) written %XX, so that any name GitHub allows is one key
+ * component. The manifest is written create-only (last, after its blobs), so
+ * two uploads of one name in a run cannot both succeed unless `overwrite`.
+ *
+ * A manifest is hostile input: the name inside must be the one its key
+ * encodes, the run the one it is under, paths in normal form (release_path_valid,
+ * and none of GitHub's forbidden characters), sorted and unique, sizes, counts
+ * and modes bounded, blobs 64 lowercase hex digits; a body whose bytes do not
+ * hash to its blob is refused when read. Extracting writes only below the
+ * directory given, never through a symbolic link found there. */
+
+#define PIPELINE_ARTIFACT_NAME_MAX 256        /* bytes of a name */
+#define PIPELINE_ARTIFACT_FILES_MAX 100000    /* files of one artifact */
+#define PIPELINE_ARTIFACT_DOC_MAX (32u << 20) /* bytes of a manifest */
+#define PIPELINE_ARTIFACT_MAX 1000            /* artifacts of one run */
+#define PIPELINE_ARTIFACT_RETENTION_MAX 90    /* days, GitHub's default and bound */
+
+struct pipeline_artifact_file {
+    char *path; /* relative, in normal form: "dist/app.js" */
+    uint64_t size;
+    unsigned mode; /* permission bits as uploaded (0644 or 0755); at most 0777 read */
+    char blob[SHA256_HEX_LEN + 1];
+};
+
+/* One artifact, as its manifest says. Free with pipeline_artifact_free. */
+struct pipeline_artifact {
+    char *name;
+    char run[PIPELINE_RUN_ID_SIZE];
+    char *job; /* id of the job that uploaded it, or NULL */
+    int64_t created_ms;
+    int retention_days; /* 1..PIPELINE_ARTIFACT_RETENTION_MAX: gc deletes it after */
+    struct pipeline_artifact_file *files; /* sorted by path, unique */
+    size_t nfiles;
+    uint64_t bytes;              /* sum of the sizes */
+    char id[SHA256_HEX_LEN + 1]; /* the manifest's ETag: upload-artifact's artifact-id */
+};
+void pipeline_artifact_free(struct pipeline_artifact *a);
+
+/* 0 when name is an artifact name as GitHub allows it (non-empty, none of
+ * " : < > | * ? \ / CR LF), printable UTF-8 of at most
+ * PIPELINE_ARTIFACT_NAME_MAX bytes, and neither "." nor ".." (it becomes a
+ * directory); else SW_EINVAL saying why, the name escaped. */
+int pipeline_artifact_name_check(const char *name, struct sw_err *err);
+/* The manifest's key for name in run (caller frees); name must be valid. */
+char *pipeline_artifact_key(const char *run_id, const char *name);
+
+/* Parses and validates a manifest read from key, which must be the key of
+ * its name in run_id. SW_EINVAL names key and the first fault. Free *out with
+ * pipeline_artifact_free. Pure: any thread. */
+int pipeline_artifact_parse(const char *key, const char *run_id, const char *data, size_t len,
+                            struct pipeline_artifact **out, struct sw_err *err);
+/* The manifest document for a (caller frees); NULL when a string is not UTF-8. */
+char *pipeline_artifact_dump(const struct pipeline_artifact *a, size_t *len);
+
+/* Reads artifact name of run run_id (both checked first). SW_ENOTFOUND when
+ * there is none. */
+int pipeline_artifact_load(struct store *st, const char *run_id, const char *name,
+                           struct pipeline_artifact **out, struct sw_err *err);
+/* The names of the artifacts of run run_id, sorted (decoded from their keys;
+ * the manifests are not read). SW_EINVAL when a key under the run's artifacts
+ * is not one this module writes, or there are more than PIPELINE_ARTIFACT_MAX.
+ * Free with pipeline_artifact_names_free. */
+int pipeline_artifact_names(struct store *st, const char *run_id, char ***names, size_t *n,
+                            struct sw_err *err);
+void pipeline_artifact_names_free(char **names, size_t n);
+
+/* Called once per artifact as it is extracted: where is the directory its
+ * files go into. */
+typedef void pipeline_artifact_fetch_fn(void *ctx, const struct pipeline_artifact *a,
+                                        const char *where);
+
+/* What to download, and where: download-artifact's and `gh run download`'s
+ * rules. The artifacts named, plus those whose names match a pattern (glob:
+ * `*`, `?`, `[...]`), or every artifact of the run when neither is given.
+ * Exactly one name and no pattern: its files go into dir itself; otherwise
+ * each artifact goes into dir/<name>/, unless merge puts them all into dir. */
+struct pipeline_artifact_fetch {
+    const char *run_id;
+    const char *const *names;
+    size_t nnames;
+    const char *const *patterns;
+    size_t npatterns;
+    int merge;                               /* merge-multiple */
+    const char *dir;                         /* made when missing */
+    const _Atomic int *cancel;               /* optional */
+    pipeline_artifact_fetch_fn *on_artifact; /* optional */
+    void *ctx;
+};
+struct pipeline_artifact_fetched {
+    size_t artifacts, files;
+    uint64_t bytes;
+};
+
+/* Downloads the artifacts f selects. Every manifest is read and validated
+ * before anything is written, so a hostile one refuses the whole download
+ * (SW_EINVAL naming its key and fault) with nothing written. SW_ENOTFOUND
+ * when a name is not an artifact of the run, or names or patterns select
+ * none; no artifact at all with neither is 0 with res->artifacts 0. Files are
+ * written to a temporary name and renamed, every directory opened without
+ * following symbolic links, so nothing is ever written outside dir; a body
+ * that does not hash to its blob, or has another size, is SW_EINVAL. res
+ * (optional) counts what was written. Thread-safe. */
+int pipeline_artifact_download(struct store *st, const struct pipeline_artifact_fetch *f,
+                               struct pipeline_artifact_fetched *res, struct sw_err *err);
+
+/* What `slipway gc` must know of artifacts, which deploy's gc cannot read
+ * (cmd_gc.c hands blobs to deploy_gc as its roots). */
+struct pipeline_artifact_expired {
+    char run[PIPELINE_RUN_ID_SIZE];
+    char *name;
+    int64_t created_ms;
+    int retention_days;
+    uint64_t bytes;
+};
+struct pipeline_artifact_gc {
+    /* artifacts past their retention: their manifests deleted (apply) or that would be */
+    struct pipeline_artifact_expired *expired;
+    size_t nexpired;
+    char **blobs; /* sorted, unique: the bodies every other artifact names */
+    size_t nblobs;
+    size_t kept; /* artifacts kept */
+    /* What could not be read or validated under runs/<run>/artifacts/, each
+     * "KEY: why" (escaped): kept, and its bodies unknown, so the caller must
+     * delete no blob while there is one. */
+    char **unreadable;
+    size_t nunreadable;
+};
+/* Reads every artifact manifest of every run (every key under runs/, so a run
+ * missing from the index is not missed). An artifact whose created_at plus
+ * retention_days is at or before now_ms has expired: with apply its manifest
+ * is deleted (only if it is still the document read: one replaced meanwhile is
+ * kept), its blobs are not listed, and they become garbage for deploy_gc;
+ * every other artifact's blobs are listed. A hostile manifest can only keep
+ * more, or (a forged created_at) have itself deleted: one that does not
+ * validate goes into unreadable and is never deleted. Errors
+ * are the store's (listing, reading, deleting); *g is then empty. Free *g with
+ * pipeline_artifact_gc_free. */
+int pipeline_artifact_gc(struct store *st, int apply, int64_t now_ms,
+                         struct pipeline_artifact_gc *g, struct sw_err *err);
+void pipeline_artifact_gc_free(struct pipeline_artifact_gc *g);
 
 /* ---- run logs ------------------------------------------------------------------------- */
 

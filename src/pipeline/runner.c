@@ -8,6 +8,7 @@
  * calls a reusable workflow has no leg: when it is ready it becomes a scope of
  * the called workflow's jobs, scheduled like the run's own (reusable.c
  * checks what crosses the call). */
+#include "pipeline/artifact_internal.h"
 #include "pipeline/call_internal.h"
 #include "pipeline/pipeline.h"
 #include "store/store.h"
@@ -686,6 +687,34 @@ out:
     return out;
 }
 
+static void artifact_say(void *ctx, enum pipeline_step_log_kind kind, const char *text)
+{
+    struct jobrun *jr = ctx;
+    leg_say(jr->leg, &jr->masks, kind, "%s", text);
+}
+
+/* actions/upload-artifact and actions/download-artifact (artifact.c), with
+ * the step's with: evaluated. */
+static enum pipeline_step_outcome artifact(struct jobrun *jr, const struct pipeline_step *s,
+                                           json_t *values, json_t *outputs)
+{
+    struct sw_err err = {0};
+    json_t *with = json_object();
+    struct artifact_step a = {jr->rn->st,      jr->rn->id,   jr->job->id,
+                              jr->workspace,   jr->temp,     with,
+                              &jr->rn->cancel, artifact_say, jr};
+    enum pipeline_step_outcome oc = PIPELINE_STEP_FAILURE;
+
+    if (eval_map(&s->with, values, jr_status(jr), jr->workspace, with, &err) < 0)
+        leg_say(jr->leg, &jr->masks, PIPELINE_LOG_ERROR, "%s", err.msg);
+    else if (s->uses.builtin == PIPELINE_BUILTIN_UPLOAD_ARTIFACT)
+        oc = artifact_upload_step(&a, outputs);
+    else
+        oc = artifact_download_step(&a, outputs);
+    json_decref(with);
+    return oc;
+}
+
 /* The default name of a step, as GitHub forms it. */
 static char *step_default_name(const struct pipeline_step *s)
 {
@@ -1210,6 +1239,9 @@ static void run_steps(struct jobrun *jr, struct stepscope *sc)
                 oc = checkout(jr, s, values);
             else if (s->uses.builtin == PIPELINE_BUILTIN_LOCAL_ACTION)
                 oc = run_action(jr, sc, s, clean, values, souts); /* ends the group itself */
+            else if (s->uses.builtin == PIPELINE_BUILTIN_UPLOAD_ARTIFACT ||
+                     s->uses.builtin == PIPELINE_BUILTIN_DOWNLOAD_ARTIFACT)
+                oc = artifact(jr, s, values, souts);
             else if (s->uses.kind != PIPELINE_USES_NONE) {
                 leg_say(l, &jr->masks, PIPELINE_LOG_ERROR, "%s: this runner does not run it yet",
                         s->uses.raw.s);

@@ -1452,7 +1452,7 @@ static void test_gc(void **state)
     assert_int_equal(count_keys(f->st, RELEASE_BLOB_PREFIX), 9);
 
     struct gc_report rep;
-    assert_int_equal(deploy_gc(f->st, envs, 3, 0, 0, &rep, &err), 0);
+    assert_int_equal(deploy_gc(f->st, envs, 3, NULL, 0, 0, &rep, &err), 0);
     assert_int_equal(rep.nreleases, 2);
     assert_true(report_has(&rep, r[5]));
     assert_true(report_has(&rep, r[8]));
@@ -1466,20 +1466,20 @@ static void test_gc(void **state)
 
     /* dev's previous release is kept by keep_previous alone */
     envs[0]->keep_previous_ms = 0;
-    assert_int_equal(deploy_gc(f->st, envs, 3, 0, 0, &rep, &err), 0);
+    assert_int_equal(deploy_gc(f->st, envs, 3, NULL, 0, 0, &rep, &err), 0);
     assert_int_equal(rep.nreleases, 3);
     assert_true(report_has(&rep, r[1]));
     gc_report_free(&rep);
     envs[0]->keep_previous_ms = 24LL * 3600 * 1000;
     /* and everything younger than the grace period */
-    assert_int_equal(deploy_gc(f->st, envs, 3, 0, 3600 * 1000, &rep, &err), 0);
+    assert_int_equal(deploy_gc(f->st, envs, 3, NULL, 0, 3600 * 1000, &rep, &err), 0);
     assert_int_equal(rep.nreleases, 0);
     assert_int_equal(rep.blobs, 0);
     gc_report_free(&rep);
 
     /* a leftover temporary of an interrupted write */
     write_str(f->data, "blobs/.tmp.1.2.3", "half a body");
-    assert_int_equal(deploy_gc(f->st, envs, 3, 1, 0, &rep, &err), 0);
+    assert_int_equal(deploy_gc(f->st, envs, 3, NULL, 1, 0, &rep, &err), 0);
     assert_int_equal(rep.nreleases, 2);
     assert_int_equal(rep.blobs, 2);
     assert_int_equal(rep.temporaries, 1);
@@ -1498,7 +1498,7 @@ static void test_gc(void **state)
         assert_true(blob_exists(f, r[kept[i]], "common.txt"));
     }
     /* again: nothing left to do */
-    assert_int_equal(deploy_gc(f->st, envs, 3, 1, 0, &rep, &err), 0);
+    assert_int_equal(deploy_gc(f->st, envs, 3, NULL, 1, 0, &rep, &err), 0);
     assert_int_equal(rep.nreleases, 0);
     assert_int_equal(rep.blobs, 0);
     assert_int_equal(rep.kept, 6);
@@ -1535,7 +1535,7 @@ static void test_gc_keeps_variants(void **state)
     clock_past(time_now_ms());
     assert_int_equal(count_keys(f->st, RELEASE_BLOB_PREFIX), 6);
     struct gc_report rep;
-    assert_int_equal(deploy_gc(f->st, &env, 1, 1, 0, &rep, &err), 0);
+    assert_int_equal(deploy_gc(f->st, &env, 1, NULL, 1, 0, &rep, &err), 0);
     assert_int_equal(rep.nreleases, 1);
     assert_true(report_has(&rep, ids[0]));
     assert_int_equal(rep.blobs, 3); /* the first release's body and both its variants */
@@ -1557,6 +1557,61 @@ static void test_gc_keeps_variants(void **state)
     env_config_free(env);
     free(ids[0]);
     free(ids[1]);
+}
+
+/* Blobs another module's documents name (artifacts) come in as roots: kept
+ * although no release references them; and a caller that could not read every
+ * such document (incomplete) keeps every blob, while releases are collected. */
+static void test_gc_roots(void **state)
+{
+    struct fixture *f = *state;
+    struct env_config *env = env_load(f, "dev", "strategy: direct\n");
+    char *r1 = make_release(f), *r2 = make_release(f);
+    struct release *rel;
+    struct sw_err err = {0};
+    assert_int_equal(release_load(f->st, r1, &rel, &err), 0);
+    char root[SHA256_HEX_LEN + 1] = "";
+    for (size_t i = 0; i < rel->nfiles; i++)
+        if (!strcmp(rel->files[i].path, "unique.txt"))
+            memcpy(root, rel->files[i].blob, sizeof(root));
+    release_free(rel);
+    assert_int_equal(strlen(root), SHA256_HEX_LEN);
+    clock_past(time_now_ms());
+    assert_int_equal(count_keys(f->st, RELEASE_BLOB_PREFIX), 3);
+
+    /* incomplete: both releases go, no blob does */
+    const char *const blobs[] = {root};
+    struct gc_roots roots = {.blobs = blobs, .nblobs = 1, .incomplete = 1};
+    struct gc_report rep;
+    assert_int_equal(deploy_gc(f->st, &env, 1, &roots, 1, 0, &rep, &err), 0);
+    assert_int_equal(rep.nreleases, 2);
+    assert_int_equal(rep.blobs, 0);
+    gc_report_free(&rep);
+    assert_int_equal(count_keys(f->st, "releases/"), 0);
+    assert_int_equal(count_keys(f->st, RELEASE_BLOB_PREFIX), 3);
+
+    /* complete: the root survives, the other two bodies go */
+    roots.incomplete = 0;
+    assert_int_equal(deploy_gc(f->st, &env, 1, &roots, 0, 0, &rep, &err), 0);
+    assert_int_equal(rep.blobs, 2);
+    gc_report_free(&rep);
+    assert_int_equal(deploy_gc(f->st, &env, 1, &roots, 1, 0, &rep, &err), 0);
+    assert_int_equal(rep.blobs, 2);
+    gc_report_free(&rep);
+    char key[128];
+    struct store_stat sb;
+    release_blob_key(root, key, sizeof(key));
+    assert_int_equal(store_head(f->st, key, &sb, 0, NULL), 0);
+    assert_int_equal(count_keys(f->st, RELEASE_BLOB_PREFIX), 1);
+
+    /* without roots it goes too */
+    assert_int_equal(deploy_gc(f->st, &env, 1, NULL, 1, 0, &rep, &err), 0);
+    assert_int_equal(rep.blobs, 1);
+    gc_report_free(&rep);
+    assert_int_equal(count_keys(f->st, RELEASE_BLOB_PREFIX), 0);
+    env_config_free(env);
+    free(r1);
+    free(r2);
 }
 
 int main(void)
@@ -1582,6 +1637,7 @@ int main(void)
         T(test_audit_head),
         T(test_gc),
         T(test_gc_keeps_variants),
+        T(test_gc_roots),
     };
     return cmocka_run_group_tests_name("deploy", tests, NULL, NULL);
 }
