@@ -278,10 +278,44 @@ static int inputs_parse(const struct pipeline_workflow *wf, const struct cli_lis
                 return SW_EINVAL;
             }
             v = json_real(d);
+        } else if (def->type == PIPELINE_INPUT_CHOICE) {
+            size_t o = 0;
+            while (o < def->n_options && strcmp(def->options[o], eq + 1) != 0)
+                o++;
+            if (o == def->n_options) {
+                sw_err_set(err, SW_EINVAL,
+                           "-f %s: Provided value '%s' for input '%s' not in the list of allowed "
+                           "values",
+                           k, eq + 1, k);
+                free(k);
+                json_decref(in);
+                return SW_EINVAL;
+            }
+            v = json_string(eq + 1);
         } else
             v = json_string(eq + 1);
         json_object_set_new(in, k, v);
         free(k);
+    }
+    /* as GitHub's dispatch: an input not given takes its default, and a
+     * required one without a default must be given */
+    for (size_t j = 0; j < wf->on.n_dispatch_inputs; j++) {
+        const struct pipeline_input *p = &wf->on.dispatch_inputs[j];
+        if (json_object_get(in, p->name))
+            continue;
+        if (p->def.s && !p->def.expr) {
+            if (p->type == PIPELINE_INPUT_BOOLEAN)
+                json_object_set_new(in, p->name, json_boolean(p->def.b));
+            else if (p->type == PIPELINE_INPUT_NUMBER)
+                json_object_set_new(in, p->name, json_real(p->def.n));
+            else
+                json_object_set_new(in, p->name, json_string(p->def.s));
+        } else if (p->required) {
+            json_decref(in);
+            return sw_err_set(err, SW_EINVAL,
+                              "Required input '%s' not provided (give it with -f %s=VALUE)",
+                              p->name, p->name);
+        }
     }
     *out = in;
     return 0;
@@ -425,7 +459,27 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
             goto fail;
         }
     }
-    if (inputs.n && (rc = inputs_parse(wf, &inputs, &spec.inputs, &err)) < 0)
+    /* the event: a dispatch with -f, or when the workflow takes no push; a
+     * workflow that takes neither is never run here (pull_request, schedule,
+     * workflow_call...: slipway has no such events) */
+    if (inputs.n && !wf->on.dispatch) {
+        rc = sw_err_set(&err, SW_EINVAL,
+                        "-f: %s has no workflow_dispatch trigger, so it takes no inputs", file);
+        goto fail;
+    }
+    int dispatch = inputs.n || (!wf->on.push.present && wf->on.dispatch);
+    if (!dispatch && !wf->on.push.present) {
+        struct buf ev = {0};
+        for (size_t i = 0; i < wf->on.n_events; i++)
+            buf_addf(&ev, "%s%s", i ? ", " : "", wf->on.events[i]);
+        rc = sw_err_set(&err, SW_EINVAL,
+                        "%s is triggered by neither push nor workflow_dispatch (on: %s): slipway "
+                        "never runs it",
+                        file, ev.data ? ev.data : "");
+        buf_free(&ev);
+        goto fail;
+    }
+    if (dispatch && (rc = inputs_parse(wf, &inputs, &spec.inputs, &err)) < 0)
         goto fail;
     /* the record names the file relative to the repository when it is inside */
     char *abs = realpath(file, NULL);
@@ -446,7 +500,7 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
             n -= 5;
         spec.workflow = xstrndup(b, n);
     }
-    spec.event = xstrdup(inputs.n ? "workflow_dispatch" : "push");
+    spec.event = xstrdup(dispatch ? "workflow_dispatch" : "push");
     spec.ref = ref_s;
     spec.sha = sha_s;
     spec.actor = xstrdup(sys_user());

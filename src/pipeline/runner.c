@@ -2182,6 +2182,36 @@ static json_t *head_commit(const char *repo, const char *sha)
     return c;
 }
 
+static json_t *inputs_ctx(const struct pipeline_run *run, const struct pipeline_workflow *wf);
+
+/* github.event.inputs of a dispatch: the inputs context with every value as
+ * text, as GitHub's event payload holds them (`'true'`, not true). Takes in. */
+static json_t *event_inputs(json_t *in)
+{
+    json_t *out = json_object(), *v;
+    const char *k;
+    json_object_foreach(in, k, v)
+    {
+        struct pipeline_value pv = PIPELINE_VALUE_INIT;
+        if (json_is_string(v)) {
+            json_object_set(out, k, v);
+            continue;
+        }
+        if (json_is_boolean(v)) {
+            pv.kind = PIPELINE_BOOLEAN;
+            pv.boolean = json_is_true(v);
+        } else if (json_is_number(v)) {
+            pv.kind = PIPELINE_NUMBER;
+            pv.number = json_number_value(v);
+        }
+        char *t = pipeline_value_to_string(&pv, NULL);
+        json_object_set_new(out, k, json_string(t));
+        free(t);
+    }
+    json_decref(in);
+    return out;
+}
+
 static json_t *github_ctx(struct runner *rn)
 {
     const struct pipeline_run *run = rn->run;
@@ -2204,8 +2234,8 @@ static json_t *github_ctx(struct runner *rn)
         run->after ? run->after : run->sha, "repository", "name", base, "full_name", repo,
         "default_branch", "main", "owner", "login", "local", "head_commit", hc, "commits", hc,
         "pusher", "name", actor, "email", "", "created", 0, "deleted", 0, "forced", 0);
-    if (run->inputs && strcmp(run->event ? run->event : "", "workflow_dispatch") == 0)
-        json_object_set(event, "inputs", run->inputs);
+    if (strcmp(run->event ? run->event : "", "workflow_dispatch") == 0)
+        json_object_set_new(event, "inputs", event_inputs(inputs_ctx(run, rn->wf)));
     json_t *gh =
         json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
                   "s:s, s:s, s:s, s:s, s:o}",
@@ -2221,10 +2251,14 @@ static json_t *github_ctx(struct runner *rn)
     return gh;
 }
 
-/* The run's inputs with the workflow's defaults filled in. */
+/* The inputs context: for a dispatch, the run's inputs over the workflow's
+ * defaults; for any other event, empty, as on GitHub (a push sees no
+ * defaults: `inputs.x || 'fallback'` takes the fallback). */
 static json_t *inputs_ctx(const struct pipeline_run *run, const struct pipeline_workflow *wf)
 {
     json_t *in = json_object();
+    if (strcmp(run->event ? run->event : "", "workflow_dispatch") != 0)
+        return in;
     for (size_t i = 0; i < wf->on.n_dispatch_inputs; i++) {
         const struct pipeline_input *p = &wf->on.dispatch_inputs[i];
         if (!p->def.s || p->def.expr)
