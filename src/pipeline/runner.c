@@ -2103,6 +2103,16 @@ out:
     return rc;
 }
 
+int pipeline_vars_load(const char *project, json_t *vars, struct sw_err *err)
+{
+    char *dir = path_join(project, ".slipway");
+    char *path = path_join(dir, "vars.yml");
+    int rc = yaml_kv_load(path, vars, err);
+    free(dir);
+    free(path);
+    return rc;
+}
+
 static int secrets_load(struct runner *rn, json_t *secrets, struct sw_err *err)
 {
     if (rn->o->project) {
@@ -2328,15 +2338,8 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
         goto fail;
     if ((rc = secrets_load(&rn, secrets, err)) < 0)
         goto fail;
-    if (o->project) {
-        char *dir = path_join(o->project, ".slipway");
-        char *path = path_join(dir, "vars.yml");
-        rc = yaml_kv_load(path, vars, err);
-        free(dir);
-        free(path);
-        if (rc < 0)
-            goto fail;
-    }
+    if (o->project && (rc = pipeline_vars_load(o->project, vars, err)) < 0)
+        goto fail;
     rn.base = json_object();
     json_t *gh = github_ctx(&rn);
     char *ev = path_join(rn.run_dir, "event.json");

@@ -14,8 +14,11 @@ mkdir -p .github/workflows
 commit() { git add -A && git -c user.name=tester -c user.email=t@example.com commit -qm "$1"; }
 
 # ---- workflow_dispatch ----------------------------------------------------------------------
+printf 'COLOR: blue\nN: 3\n' > .slipway/vars.yml
 cat > .github/workflows/disp.yml <<'EOF'
 name: disp
+run-name: "Deploy ${{ inputs.target }} by ${{ github.actor }} from ${{ github.ref_name }} in ${{ vars.COLOR }}"
+concurrency: deploy-${{ inputs.target }}-${{ vars.COLOR }}
 on:
   workflow_dispatch:
     inputs:
@@ -55,9 +58,14 @@ jobs:
 EOF
 commit dispatch
 
-sw workflow run disp -f need=x --wait
+SLIPWAY_ACTOR=deployer sw workflow run disp -f need=x --wait
 check "a dispatch: inputs typed, defaults filled, github.event.inputs as text" \
     eval '[ "$rc" = 0 ] && grep -q "^\[a\] ev=workflow_dispatch t=dev n=3 need=x flag=true evt=dev evflag=true evn=true$" <<<"$out"'
+did=$(head -1 <<<"$out")
+sw run view "$did" --json
+check "run-name: evaluated when queued (github, inputs, vars), the run's display_title" test "$(json 'j["display_title"]')" = "Deploy dev by deployer from main in blue"
+sw run view "$did"
+check "... shown by run view" grep -qx "  Deploy dev by deployer from main in blue" <<<"$out"
 sw workflow run disp
 expect_err "a required input without default must be given" 1 "Required input 'need' not provided"
 sw workflow run disp -f need=x -f target=staging
@@ -97,7 +105,6 @@ check "under --unsupported skip it is skipped with a warning and the job goes on
     eval '[ "$rc" = 0 ] && grep -q "^\[a\] ##\[warning\]skipped: step 2: shell .pwsh." <<<"$out" && grep -q "^\[a\] after$" <<<"$out"'
 
 # ---- a push: its contexts, functions, file and workflow commands; nothing of the caller leaks ------
-printf 'COLOR: blue\nN: 3\n' > .slipway/vars.yml
 cat > .github/workflows/ctx.yml <<'EOF'
 name: Contexts
 on: push
@@ -162,6 +169,7 @@ check "::set-output:: works, with the deprecation warning" grep -q "^\[a (1)\] #
 
 sw run view "$cid" --json
 check "run view --json: the keys of issue 11" test "$(json 'sorted(k for k in ("id", "workflow", "status", "conclusion", "jobs") if k in j)')" = "['conclusion', 'id', 'jobs', 'status', 'workflow']"
+check "... no run-name: display_title null" test "$(json 'repr(j["display_title"])')" = None
 check "... a job's keys" test "$(json 'sorted(j["jobs"][0])')" = "['conclusion', 'ended_at', 'id', 'matrix', 'name', 'outputs', 'started_at', 'status', 'steps']"
 check "... a step's keys" test "$(json 'sorted(j["jobs"][0]["steps"][0])')" = "['conclusion', 'name', 'outcome']"
 check "... a leg of a matrix of one: its name and values" test "$(json '(j["jobs"][0]["id"], j["jobs"][0]["name"], j["jobs"][0]["matrix"], len(j["jobs"]))')" = "('a', 'a (1)', {'x': 1}, 1)"
