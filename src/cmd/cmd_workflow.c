@@ -279,20 +279,54 @@ static int inputs_parse(const struct pipeline_workflow *wf, const struct cli_lis
                 return SW_EINVAL;
             }
             v = json_real(d);
+        } else if (def->type == PIPELINE_INPUT_CHOICE) {
+            size_t o = 0;
+            while (o < def->n_options && strcmp(def->options[o], eq + 1) != 0)
+                o++;
+            if (o == def->n_options) {
+                sw_err_set(err, SW_EINVAL,
+                           "-f %s: Provided value '%s' for input '%s' not in the list of allowed "
+                           "values",
+                           k, eq + 1, k);
+                free(k);
+                json_decref(in);
+                return SW_EINVAL;
+            }
+            v = json_string(eq + 1);
         } else
             v = json_string(eq + 1);
         json_object_set_new(in, k, v);
         free(k);
     }
+    /* as GitHub's dispatch: an input not given takes its default, and a
+     * required one without a default must be given */
+    for (size_t j = 0; j < wf->on.n_dispatch_inputs; j++) {
+        const struct pipeline_input *p = &wf->on.dispatch_inputs[j];
+        if (json_object_get(in, p->name))
+            continue;
+        if (p->def.s && !p->def.expr) {
+            if (p->type == PIPELINE_INPUT_BOOLEAN)
+                json_object_set_new(in, p->name, json_boolean(p->def.b));
+            else if (p->type == PIPELINE_INPUT_NUMBER)
+                json_object_set_new(in, p->name, json_real(p->def.n));
+            else
+                json_object_set_new(in, p->name, json_string(p->def.s));
+        } else if (p->required) {
+            json_decref(in);
+            return sw_err_set(err, SW_EINVAL,
+                              "Required input '%s' not provided (give it with -f %s=VALUE)",
+                              p->name, p->name);
+        }
+    }
     *out = in;
     return 0;
 }
 
-/* The workflow's concurrency group and cancel-in-progress, evaluated as
- * GitHub does when the run is queued: with github (what is known before the
- * run: workflow, ref, sha, event, repository, actor) and inputs. */
-static int concurrency_eval(const struct pipeline_workflow *wf, const struct pipeline_run *spec,
-                            const char *top, char **group, int *cip, struct sw_err *err)
+/* What expressions evaluated when a run is queued (run-name, concurrency) see,
+ * as on GitHub: github (what is known before the run: workflow, ref, sha,
+ * event, repository, actor), inputs and vars. NULL when a value is not text.
+ * Caller decrefs. */
+static json_t *queue_values(const struct pipeline_run *spec, const char *top, const json_t *vars)
 {
     const char *base = strrchr(top, '/') ? strrchr(top, '/') + 1 : top;
     const char *ref_name = spec->ref;
@@ -301,17 +335,68 @@ static int concurrency_eval(const struct pipeline_workflow *wf, const struct pip
     else if (str_starts_with(ref_name, "refs/tags/"))
         ref_name += 10;
     char *repo = xasprintf("local/%s", base);
-    json_t *values = json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}, s:o, s:{}}",
+    json_t *values = json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}, s:o, s:o}",
                                "github", "workflow", spec->workflow, "ref", spec->ref, "ref_name",
                                ref_name, "sha", spec->sha, "event_name", spec->event, "repository",
                                repo, "actor", spec->actor, "head_ref", "", "base_ref", "", "inputs",
-                               spec->inputs ? spec->inputs : json_object(), "vars");
+                               spec->inputs ? json_incref(spec->inputs) : json_object(), "vars",
+                               json_deep_copy(vars));
+    free(repo);
+    return values;
+}
+
+/* The workflow's run-name evaluated when the run is queued, as one line of at
+ * most 1024 bytes (control characters become spaces); NULL without one. */
+static int title_eval(const struct pipeline_workflow *wf, const struct pipeline_run *spec,
+                      const char *top, const json_t *vars, char **title, struct sw_err *err)
+{
+    struct pipeline_value v = PIPELINE_VALUE_INIT;
+    json_t *values = NULL;
+    int rc = 0;
+
+    *title = NULL;
+    if (!wf->run_name.s)
+        return 0;
+    if (!(values = queue_values(spec, top, vars)))
+        return sw_err_set(err, SW_EINVAL, "run-name: the run's values are not text");
+    struct pipeline_expr_ctx ctx = {values, PIPELINE_STATUS_NONE, 0, PIPELINE_STATUS_NONE, NULL, 0};
+    rc = pipeline_expr_template(wf->run_name.s, strlen(wf->run_name.s), NULL, &ctx, &v, NULL, err);
+    json_decref(values);
+    if (rc < 0) {
+        sw_err_prefix(err, "run-name: ");
+        return rc;
+    }
+    size_t len = 0;
+    char *t = pipeline_value_to_string(&v, &len);
+    pipeline_value_clear(&v);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)t[i] < 0x20 || t[i] == 0x7f)
+            t[i] = ' ';
+    if (len > 1024) { /* cut at a character boundary */
+        len = 1024;
+        while (len && ((unsigned char)t[len] & 0xc0) == 0x80)
+            len--;
+        t[len] = '\0';
+    }
+    if (*t && text_valid(t, 1024, 0))
+        *title = t;
+    else
+        free(t);
+    return 0;
+}
+
+/* The workflow's concurrency group and cancel-in-progress, evaluated as
+ * GitHub does when the run is queued (see queue_values). */
+static int concurrency_eval(const struct pipeline_workflow *wf, const struct pipeline_run *spec,
+                            const char *top, const json_t *vars, char **group, int *cip,
+                            struct sw_err *err)
+{
+    json_t *values = queue_values(spec, top, vars);
     struct pipeline_expr_ctx ctx = {values, PIPELINE_STATUS_NONE, 0, PIPELINE_STATUS_NONE, NULL, 0};
     struct pipeline_value v = PIPELINE_VALUE_INIT;
     const struct pipeline_val *g = &wf->concurrency.group, *c = &wf->concurrency.cancel_in_progress;
     int rc = 0;
 
-    free(repo);
     *group = NULL;
     *cip = 0;
     if (!values)
@@ -370,6 +455,7 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
     struct pipeline_run spec = {0}, *run = NULL;
     struct pipeline_load_opts lo = {0};
     struct cmd_runner_settings rs = {0};
+    json_t *vars = NULL;
     char *repo = NULL, *file = NULL, *top = NULL, *ref_s = NULL, *sha_s = NULL, *work = NULL;
     int rc;
 
@@ -446,7 +532,27 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
             goto fail;
         }
     }
-    if (inputs.n && (rc = inputs_parse(wf, &inputs, &spec.inputs, &err)) < 0)
+    /* the event: a dispatch with -f, or when the workflow takes no push; a
+     * workflow that takes neither is never run here (pull_request, schedule,
+     * workflow_call...: slipway has no such events) */
+    if (inputs.n && !wf->on.dispatch) {
+        rc = sw_err_set(&err, SW_EINVAL,
+                        "-f: %s has no workflow_dispatch trigger, so it takes no inputs", file);
+        goto fail;
+    }
+    int dispatch = inputs.n || (!wf->on.push.present && wf->on.dispatch);
+    if (!dispatch && !wf->on.push.present) {
+        struct buf ev = {0};
+        for (size_t i = 0; i < wf->on.n_events; i++)
+            buf_addf(&ev, "%s%s", i ? ", " : "", wf->on.events[i]);
+        rc = sw_err_set(&err, SW_EINVAL,
+                        "%s is triggered by neither push nor workflow_dispatch (on: %s): slipway "
+                        "never runs it",
+                        file, ev.data ? ev.data : "");
+        buf_free(&ev);
+        goto fail;
+    }
+    if (dispatch && (rc = inputs_parse(wf, &inputs, &spec.inputs, &err)) < 0)
         goto fail;
     /* the record names the file relative to the repository when it is inside */
     char *abs = realpath(file, NULL);
@@ -467,12 +573,17 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
             n -= 5;
         spec.workflow = xstrndup(b, n);
     }
-    spec.event = xstrdup(inputs.n ? "workflow_dispatch" : "push");
+    spec.event = xstrdup(dispatch ? "workflow_dispatch" : "push");
     spec.ref = ref_s;
     spec.sha = sha_s;
     spec.actor = xstrdup(sys_user());
-    if (wf->concurrency.group.s &&
-        (rc = concurrency_eval(wf, &spec, top, &spec.group, &spec.cancel_in_progress, &err)) < 0)
+    vars = json_object();
+    if ((rc = pipeline_vars_load(cli->project, vars, &err)) < 0)
+        goto fail;
+    if (wf->concurrency.group.s && (rc = concurrency_eval(wf, &spec, top, vars, &spec.group,
+                                                          &spec.cancel_in_progress, &err)) < 0)
+        goto fail;
+    if ((rc = title_eval(wf, &spec, top, vars, &spec.display_title, &err)) < 0)
         goto fail;
     if ((rc = cli_store(cli, CLI_STORE_WRITE, &err)) < 0)
         goto fail;
@@ -536,7 +647,9 @@ fail:
     free(spec.event);
     free(spec.actor);
     free(spec.group);
+    free(spec.display_title);
     json_decref(spec.inputs);
+    json_decref(vars);
     return cli_fail(&err);
 out:
     rc = EXIT_OK;
@@ -557,7 +670,9 @@ out_code:
     free(spec.event);
     free(spec.actor);
     free(spec.group);
+    free(spec.display_title);
     json_decref(spec.inputs);
+    json_decref(vars);
     return rc;
 }
 

@@ -736,6 +736,7 @@ struct pipeline_run {
     char id[PIPELINE_RUN_ID_SIZE];
     int64_t generation;   /* 1 when created, +1 per write */
     char *workflow;       /* its `name`, else its file name without .yml */
+    char *display_title;  /* its `run-name` as evaluated when queued, or NULL */
     char *workflow_file;  /* path in the repository, e.g. ".github/workflows/ci.yml" */
     char *event;          /* "push", "workflow_dispatch", ... */
     char *ref;            /* "refs/heads/main" */
@@ -1367,6 +1368,10 @@ struct pipeline_runner_opts {
     pipeline_runner_echo_fn *echo; /* optional */
     void *echo_ctx;
 };
+
+/* The vars context of a project: .slipway/vars.yml of project, a mapping of
+ * names to values, added to vars as strings (a missing file adds nothing). */
+int pipeline_vars_load(const char *project, json_t *vars, struct sw_err *err);
 
 /* Runs run (claimed by the caller, status running) of wf to its end and ends
  * it with pipeline_run_finish; run is replaced by the record as written.

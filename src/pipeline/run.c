@@ -242,6 +242,7 @@ void pipeline_run_free(struct pipeline_run *r)
     free(r->before);
     free(r->after);
     free(r->actor);
+    free(r->display_title);
     json_decref(r->inputs);
     free(r->reason);
     run_claim_clear(&r->claim);
@@ -492,6 +493,7 @@ int pipeline_run_parse(const char *key, const char *data, size_t len, struct pip
     memcpy(r->id, id, PIPELINE_RUN_ID_SIZE);
     r->generation = json_field_int(&jf, root, "generation", 1, gen_max(), JSON_FIELD_REQUIRED);
     r->workflow = json_field_str(&jf, root, "workflow", RUN_TEXT_MAX, JSON_FIELD_REQUIRED);
+    r->display_title = json_field_str(&jf, root, "display_title", RUN_TEXT_MAX, 0);
     r->workflow_file = checked_str(&jf, root, "workflow_file", RELEASE_PATH_MAX, release_path_valid,
                                    "not a relative path in the repository");
     r->event = checked_str(&jf, root, "event", 64, event_valid, "not an event name");
@@ -634,6 +636,7 @@ char *pipeline_run_dump(const struct pipeline_run *r)
     bad |= json_object_set_new(root, "id", json_string(r->id));
     bad |= json_object_set_new(root, "generation", json_integer(r->generation));
     bad |= json_object_set_new(root, "workflow", json_str_or_null(r->workflow));
+    bad |= json_object_set_new(root, "display_title", json_str_or_null(r->display_title));
     bad |= json_object_set_new(root, "workflow_file", json_str_or_null(r->workflow_file));
     bad |= json_object_set_new(root, "event", json_str_or_null(r->event));
     bad |= json_object_set_new(root, "ref", json_str_or_null(r->ref));
@@ -671,10 +674,11 @@ json_t *pipeline_run_json(const struct pipeline_run *r, int view)
         return json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:o}", "id", r->id, "workflow", r->workflow,
                          "ref", r->ref, "sha", r->sha, "status", status, "created_at",
                          json_time_or_null(r->created_ms));
-    return json_pack("{s:s, s:s?, s:s, s:o, s:s?, s:s?, s:s?, s:o, s:o, s:o, s:s?, s:o}", "id",
-                     r->id, "workflow", r->workflow, "status", status, "conclusion",
-                     conclusion_json(r->conclusion), "event", r->event, "ref", r->ref, "sha",
-                     r->sha, "created_at", json_time_or_null(r->created_ms), "started_at",
+    return json_pack("{s:s, s:s?, s:s?, s:s, s:o, s:s?, s:s?, s:s?, s:o, s:o, s:o, s:s?, s:o}",
+                     "id", r->id, "workflow", r->workflow, "display_title", r->display_title,
+                     "status", status, "conclusion", conclusion_json(r->conclusion), "event",
+                     r->event, "ref", r->ref, "sha", r->sha, "created_at",
+                     json_time_or_null(r->created_ms), "started_at",
                      json_time_or_null(r->started_ms), "ended_at", json_time_or_null(r->ended_ms),
                      "reason", r->reason, "jobs", jobs_json(r));
 }

@@ -67,6 +67,8 @@ struct wjob {
     json_t *outputs;                 /* of its legs, merged (owned) */
     size_t nlegs, finished, running; /* a caller's legs are the workflows it calls */
     int fail_fast_hit;
+    int fail_fast;       /* strategy.fail-fast, evaluated when the job is expanded */
+    size_t max_parallel; /* strategy.max-parallel, likewise; 0: no bound */
 };
 
 /* The jobs of one workflow in the run: the run's own (scopes[0]), or a
@@ -1599,8 +1601,7 @@ static void *leg_thread(void *arg)
     rn->running--;
     wj->running--;
     wj->finished++;
-    if (c == PIPELINE_CONCLUSION_FAILURE &&
-        (!job->strategy.fail_fast.s || job->strategy.fail_fast.expr || job->strategy.fail_fast.b))
+    if (c == PIPELINE_CONCLUSION_FAILURE && wj->fail_fast)
         wj->fail_fast_hit = 1;
     pthread_cond_broadcast(&rn->cond);
     pthread_mutex_unlock(&rn->lock);
@@ -1672,6 +1673,53 @@ static int matrix_eval(json_t *m, const json_t *values, json_t **out, struct sw_
     return 0;
 }
 
+/* strategy.fail-fast and strategy.max-parallel of job into wj, evaluated
+ * with the job's values (github, inputs, vars, needs) when written with
+ * `${{ }}`: a boolean, and a number of at least 1 (or its text, as vars give). */
+static int strategy_eval(const struct pipeline_job *job, const json_t *values, struct wjob *wj,
+                         struct sw_err *err)
+{
+    const struct pipeline_val *ff = &job->strategy.fail_fast, *mp = &job->strategy.max_parallel;
+    json_t *v = NULL;
+    int rc = 0;
+
+    wj->fail_fast = 1;
+    wj->max_parallel = 0;
+    if (ff->s && !ff->expr)
+        wj->fail_fast = ff->b;
+    else if (ff->s) {
+        if ((rc = eval_json(ff->s, values, &v, err)) < 0)
+            return rc;
+        if (!json_is_boolean(v))
+            rc = sw_err_set(err, PIPELINE_EEVAL, "fail-fast: expected a boolean");
+        wj->fail_fast = json_is_true(v);
+        json_decref(v);
+        v = NULL;
+        if (rc < 0)
+            return rc;
+    }
+    if (mp->s && !mp->expr)
+        wj->max_parallel = mp->n >= 1 ? (size_t)mp->n : 1;
+    else if (mp->s) {
+        double d = 0;
+        char *end = NULL;
+        if ((rc = eval_json(mp->s, values, &v, err)) < 0)
+            return rc;
+        if (json_is_number(v))
+            d = json_number_value(v);
+        else if (json_is_string(v) && *json_string_value(v)) {
+            d = strtod(json_string_value(v), &end);
+            if (*end)
+                d = 0;
+        }
+        json_decref(v);
+        if (!(d >= 1))
+            return sw_err_set(err, PIPELINE_EEVAL, "max-parallel: expected a number of at least 1");
+        wj->max_parallel = d > 65536 ? 65536 : (size_t)d;
+    }
+    return 0;
+}
+
 /* Adds n legs of job j of sc to the record and to rn->legs (values is the
  * job's context, copied per leg). done != NONE: they complete at once. */
 static void legs_add(struct runner *rn, struct scope *sc, size_t j, size_t n, char **names,
@@ -1710,11 +1758,12 @@ static void legs_add(struct runner *rn, struct scope *sc, size_t j, size_t n, ch
         json_object_set_new(l->values, "matrix",
                             l->matrix ? json_deep_copy(l->matrix) : json_object());
         json_object_set_new(l->values, "job", json_pack("{s:s}", "status", "success"));
+        /* as GitHub's runner: max-parallel is the bound, at most the legs there are */
+        size_t maxpar = wj->max_parallel && wj->max_parallel < n ? wj->max_parallel : n;
         json_object_set_new(l->values, "strategy",
-                            json_pack("{s:b, s:i, s:i, s:i}", "fail-fast",
-                                      !job->strategy.fail_fast.s || job->strategy.fail_fast.b,
+                            json_pack("{s:b, s:i, s:i, s:i}", "fail-fast", wj->fail_fast,
                                       "job-index", (json_int_t)i, "job-total", (json_int_t)n,
-                                      "max-parallel", (json_int_t)n));
+                                      "max-parallel", (json_int_t)maxpar));
         if (rn->nlegs == rn->caplegs) {
             rn->caplegs = rn->caplegs ? rn->caplegs * 2 : 16;
             rn->legs = xrealloc(rn->legs, rn->caplegs * sizeof(*rn->legs));
@@ -1935,6 +1984,13 @@ static void job_expand(struct runner *rn, struct scope *sc, size_t j)
         legs_add(rn, sc, j, 1, &one, NULL, values, PIPELINE_CONCLUSION_SKIPPED, NULL);
         goto out;
     }
+    if (strategy_eval(job, values, &sc->jobs[j], &err) < 0) {
+        char *why = xasprintf("job %s: strategy: %s", job->id, err.msg);
+        one = scoped_name(rn, sc, base_name);
+        legs_add(rn, sc, j, 1, &one, NULL, values, PIPELINE_CONCLUSION_FAILURE, why);
+        free(why);
+        goto out;
+    }
     if (job->strategy.matrix) {
         if (matrix_eval(job->strategy.matrix, values, &m, &err) < 0 ||
             pipeline_matrix_expand(m, &legs, &err) < 0) {
@@ -2109,11 +2165,7 @@ static int schedule(struct runner *rn)
     for (size_t i = 0; i < rn->nlegs && !all; i++) {
         struct leg *l = rn->legs[i];
         struct wjob *wj = &l->sc->jobs[l->job];
-        const struct pipeline_job *job = &l->sc->wf->jobs[l->job];
-        size_t maxpar = job->strategy.max_parallel.s && !job->strategy.max_parallel.expr &&
-                                job->strategy.max_parallel.n >= 1
-                            ? (size_t)job->strategy.max_parallel.n
-                            : (size_t)-1;
+        size_t maxpar = wj->max_parallel ? wj->max_parallel : (size_t)-1;
         if (l->state != LEG_PENDING)
             continue;
         if (wj->fail_fast_hit || atomic_load(&rn->cancel)) {
@@ -2265,6 +2317,16 @@ out:
     return rc;
 }
 
+int pipeline_vars_load(const char *project, json_t *vars, struct sw_err *err)
+{
+    char *dir = path_join(project, ".slipway");
+    char *path = path_join(dir, "vars.yml");
+    int rc = yaml_kv_load(path, vars, err);
+    free(dir);
+    free(path);
+    return rc;
+}
+
 static int secrets_load(struct runner *rn, json_t *secrets, struct sw_err *err)
 {
     if (rn->o->project) {
@@ -2344,6 +2406,36 @@ static json_t *head_commit(const char *repo, const char *sha)
     return c;
 }
 
+static json_t *inputs_ctx(const struct pipeline_run *run, const struct pipeline_workflow *wf);
+
+/* github.event.inputs of a dispatch: the inputs context with every value as
+ * text, as GitHub's event payload holds them (`'true'`, not true). Takes in. */
+static json_t *event_inputs(json_t *in)
+{
+    json_t *out = json_object(), *v;
+    const char *k;
+    json_object_foreach(in, k, v)
+    {
+        struct pipeline_value pv = PIPELINE_VALUE_INIT;
+        if (json_is_string(v)) {
+            json_object_set(out, k, v);
+            continue;
+        }
+        if (json_is_boolean(v)) {
+            pv.kind = PIPELINE_BOOLEAN;
+            pv.boolean = json_is_true(v);
+        } else if (json_is_number(v)) {
+            pv.kind = PIPELINE_NUMBER;
+            pv.number = json_number_value(v);
+        }
+        char *t = pipeline_value_to_string(&pv, NULL);
+        json_object_set_new(out, k, json_string(t));
+        free(t);
+    }
+    json_decref(in);
+    return out;
+}
+
 static json_t *github_ctx(struct runner *rn)
 {
     const struct pipeline_run *run = rn->run;
@@ -2366,8 +2458,8 @@ static json_t *github_ctx(struct runner *rn)
         run->after ? run->after : run->sha, "repository", "name", base, "full_name", repo,
         "default_branch", "main", "owner", "login", "local", "head_commit", hc, "commits", hc,
         "pusher", "name", actor, "email", "", "created", 0, "deleted", 0, "forced", 0);
-    if (run->inputs && strcmp(run->event ? run->event : "", "workflow_dispatch") == 0)
-        json_object_set(event, "inputs", run->inputs);
+    if (strcmp(run->event ? run->event : "", "workflow_dispatch") == 0)
+        json_object_set_new(event, "inputs", event_inputs(inputs_ctx(run, rn->wf)));
     json_t *gh =
         json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
                   "s:s, s:s, s:s, s:s, s:o}",
@@ -2383,10 +2475,14 @@ static json_t *github_ctx(struct runner *rn)
     return gh;
 }
 
-/* The run's inputs with the workflow's defaults filled in. */
+/* The inputs context: for a dispatch, the run's inputs over the workflow's
+ * defaults; for any other event, empty, as on GitHub (a push sees no
+ * defaults: `inputs.x || 'fallback'` takes the fallback). */
 static json_t *inputs_ctx(const struct pipeline_run *run, const struct pipeline_workflow *wf)
 {
     json_t *in = json_object();
+    if (strcmp(run->event ? run->event : "", "workflow_dispatch") != 0)
+        return in;
     for (size_t i = 0; i < wf->on.n_dispatch_inputs; i++) {
         const struct pipeline_input *p = &wf->on.dispatch_inputs[i];
         if (!p->def.s || p->def.expr)
@@ -2456,15 +2552,8 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
         goto fail;
     if ((rc = secrets_load(&rn, secrets, err)) < 0)
         goto fail;
-    if (o->project) {
-        char *dir = path_join(o->project, ".slipway");
-        char *path = path_join(dir, "vars.yml");
-        rc = yaml_kv_load(path, vars, err);
-        free(dir);
-        free(path);
-        if (rc < 0)
-            goto fail;
-    }
+    if (o->project && (rc = pipeline_vars_load(o->project, vars, err)) < 0)
+        goto fail;
     rn.base = json_object();
     json_t *gh = github_ctx(&rn);
     char *ev = path_join(rn.run_dir, "event.json");

@@ -137,6 +137,7 @@ static void test_round_trip(void **state)
     s->event = (free(s->event), xstrdup("workflow_dispatch"));
     s->before = xstrdup("0000000000000000000000000000000000000000");
     s->after = xstrdup(SHA);
+    s->display_title = xstrdup("Deploy staging by alice");
     s->inputs = json_pack("{s:s, s:b, s:i}", "target", "staging\nline two", "dry", 1, "n", 3);
     struct pipeline_run_job *j = pipeline_run_job_add(s);
     j->id = xstrdup("test");
@@ -169,6 +170,7 @@ static void test_round_trip(void **state)
     assert_string_equal(l->sha, SHA);
     assert_string_equal(l->before, "0000000000000000000000000000000000000000");
     assert_string_equal(l->actor, "alice");
+    assert_string_equal(l->display_title, "Deploy staging by alice");
     assert_true(json_equal(l->inputs, s->inputs));
     assert_string_equal(l->group, "deploy-main");
     assert_int_equal(l->cancel_in_progress, 1);
@@ -203,6 +205,8 @@ static void test_round_trip(void **state)
     assert_non_null(v);
     assert_string_equal(json_string_value(json_object_get(v, "id")), l->id);
     assert_string_equal(json_string_value(json_object_get(v, "workflow")), "ci");
+    assert_string_equal(json_string_value(json_object_get(v, "display_title")),
+                        "Deploy staging by alice");
     assert_string_equal(json_string_value(json_object_get(v, "status")), "queued");
     assert_true(json_is_null(json_object_get(v, "conclusion")));
     json_t *job = json_array_get(json_object_get(v, "jobs"), 0);
@@ -368,6 +372,10 @@ static void test_hostile_documents(void **state)
         {"workflow", "\"\\u001b[31mred\"", NULL},
         {"workflow", "\"\\u0085next\"", NULL},
         {"workflow", longname, NULL},
+        {"display_title", "\"a\\nb\"", NULL},
+        {"display_title", "\"\\u001b[31mred\"", NULL},
+        {"display_title", longname, NULL},
+        {"display_title", "5", NULL},
         {"workflow_file", "\"../../etc/passwd\"", NULL},
         {"workflow_file", "\"/etc/passwd\"", NULL},
         {"workflow_file", "\"a//b.yml\"", NULL},

@@ -392,6 +392,49 @@ static void test_outputs_bounded(void **state)
     pipeline_run_free(r);
 }
 
+/* strategy: the context holds the evaluated fail-fast and max-parallel
+ * (at most the legs there are), and both may be expressions */
+static void test_strategy(void **state)
+{
+    struct fixture *f = *state;
+    struct pipeline_run *r =
+        run_wf(f,
+               "on: push\n"
+               "jobs:\n"
+               "  m:\n"
+               "    runs-on: ubuntu-latest\n"
+               "    strategy:\n"
+               "      max-parallel: ${{ github.ref == 'refs/heads/main' && 1 || 3 }}\n"
+               "      fail-fast: ${{ github.ref != 'refs/heads/main' }}\n"
+               "      matrix: {n: [1, 2, 3]}\n"
+               "    steps:\n"
+               "      - run: echo \"s=${{ strategy.fail-fast }},${{ strategy.job-index }},"
+               "${{ strategy.job-total }},${{ strategy.max-parallel }}\"\n"
+               "      - run: 'exit ${{ matrix.n == 1 && 1 || 0 }}'\n"
+               "  w:\n"
+               "    runs-on: ubuntu-latest\n"
+               "    strategy:\n"
+               "      max-parallel: 8\n"
+               "      matrix: {n: [1, 2]}\n"
+               "    steps: [{run: 'echo \"s=${{ toJSON(strategy) }}\" | tr -d \" \\n\"; echo'}]\n"
+               "  bad:\n"
+               "    runs-on: ubuntu-latest\n"
+               "    strategy: {max-parallel: '${{ 0 }}', matrix: {n: [1]}}\n"
+               "    steps: [{run: 'true'}]\n",
+               NULL);
+    /* fail-fast false: the legs after the failed one still run, one at a time */
+    assert_int_equal(job_named(r, "m (1)")->conclusion, PIPELINE_CONCLUSION_FAILURE);
+    assert_int_equal(job_named(r, "m (2)")->conclusion, PIPELINE_CONCLUSION_SUCCESS);
+    assert_int_equal(job_named(r, "m (3)")->conclusion, PIPELINE_CONCLUSION_SUCCESS);
+    assert_non_null(strstr(f->log.data, "[m (1)] s=false,0,3,1\n"));
+    assert_non_null(strstr(f->log.data, "[m (3)] s=false,2,3,1\n"));
+    assert_non_null(strstr(f->log.data, "[w (2)] s={fail-fast:true,job-index:1,job-total:2,"
+                                        "max-parallel:2}\n"));
+    assert_int_equal(job_named(r, "bad")->conclusion, PIPELINE_CONCLUSION_FAILURE);
+    assert_non_null(strstr(f->log.data, "max-parallel: expected a number of at least 1"));
+    pipeline_run_free(r);
+}
+
 /* environment: its name (and url) evaluated when the job starts, with its
  * matrix; the url again after the steps, which it may name; recorded in the
  * job's entry. A job without one has none. */
@@ -645,6 +688,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_environment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_concurrency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_concurrency_displaced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_strategy, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
