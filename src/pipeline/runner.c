@@ -66,6 +66,10 @@ struct runner {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     pthread_mutex_t echo_lock;
+    /* The ticker sleeps on tick_cond, so that the run's end wakes it at
+     * once instead of waiting out its period. */
+    pthread_mutex_t tick_lock;
+    pthread_cond_t tick_cond;
     struct leg **legs;
     size_t nlegs, caplegs, running;
     struct wjob *jobs;
@@ -389,7 +393,10 @@ static void step_log(void *ctx, int64_t time_ms, enum pipeline_step_log_kind kin
     leg_line(ctx, time_ms, kind, text, len);
 }
 
-/* Switches the leg's stream to (rec, step); closes the one before. */
+/* Switches the leg's stream to (rec, step); closes the one before, in the
+ * background (its step is over: the next one need not wait for the store),
+ * except the leg's last (step -1), written with every stream handed over
+ * before the leg's end is recorded. */
 static void leg_stream(struct leg *l, unsigned step)
 {
     struct sw_err err = {0};
@@ -402,8 +409,12 @@ static void leg_stream(struct leg *l, unsigned step)
     old = l->w;
     l->w = w;
     pthread_mutex_unlock(&l->wlock);
-    if (old)
+    if (old && step != (unsigned)-1)
+        pipeline_runlog_close_later(old);
+    else {
         (void)pipeline_runlog_close(old, &err);
+        (void)pipeline_runlog_sync(l->rn->log, &err);
+    }
 }
 
 /* ---- one leg ----------------------------------------------------------------------------------
@@ -1297,6 +1308,26 @@ static int schedule(struct runner *rn)
     return all;
 }
 
+/* Sleeps a tick, or less when the run ends; returns whether it ended. */
+static int ticker_wait(struct runner *rn)
+{
+    int64_t ms = rn->o->tick_ms ? rn->o->tick_ms : 200;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&rn->tick_lock);
+    while (!atomic_load(&rn->stop) &&
+           pthread_cond_timedwait(&rn->tick_cond, &rn->tick_lock, &ts) != ETIMEDOUT)
+        ;
+    pthread_mutex_unlock(&rn->tick_lock);
+    return atomic_load(&rn->stop);
+}
+
 /* Extends the lease, notices cancel requests, flushes quiet logs. */
 static void *ticker(void *arg)
 {
@@ -1305,10 +1336,9 @@ static void *ticker(void *arg)
     int64_t next = time_mono_ms() + every, next_read = time_mono_ms() + 1000;
     int64_t next_steps = time_mono_ms() + 1000;
 
-    while (!atomic_load(&rn->stop)) {
-        struct timespec ts = {0, 200 * 1000 * 1000};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-            ;
+    /* once the run ends, the legs have recorded and flushed what they had:
+     * no last round */
+    while (!ticker_wait(rn)) {
         if (rn->o->cancel && atomic_load(rn->o->cancel))
             atomic_store(&rn->cancel, 1);
         pthread_mutex_lock(&rn->lock);
@@ -1358,7 +1388,7 @@ static void *ticker(void *arg)
             struct sw_err err = {0};
             pthread_mutex_lock(&l->wlock);
             if (l->w)
-                (void)pipeline_runlog_flush(l->w, &err);
+                (void)pipeline_runlog_flush_due(l->w, &err);
             pthread_mutex_unlock(&l->wlock);
         }
         pthread_cond_broadcast(&rn->cond);
@@ -1562,6 +1592,14 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
     pthread_mutex_init(&rn.lock, NULL);
     pthread_cond_init(&rn.cond, NULL);
     pthread_mutex_init(&rn.echo_lock, NULL);
+    pthread_mutex_init(&rn.tick_lock, NULL);
+    {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&rn.tick_cond, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     snprintf(rn.arch, sizeof(rn.arch), "X64");
     if (uname(&un) == 0 && (strcmp(un.machine, "aarch64") == 0 || strcmp(un.machine, "arm64") == 0))
         snprintf(rn.arch, sizeof(rn.arch), "ARM64");
@@ -1648,7 +1686,10 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
         pthread_cond_timedwait(&rn.cond, &rn.lock, &ts);
     }
     pthread_mutex_unlock(&rn.lock);
+    pthread_mutex_lock(&rn.tick_lock);
     atomic_store(&rn.stop, 1);
+    pthread_cond_signal(&rn.tick_cond);
+    pthread_mutex_unlock(&rn.tick_lock);
     if (ticking)
         pthread_join(tick, NULL);
     for (size_t i = 0; i < rn.nlegs; i++)
@@ -1714,5 +1755,7 @@ out:
     pthread_mutex_destroy(&rn.lock);
     pthread_cond_destroy(&rn.cond);
     pthread_mutex_destroy(&rn.echo_lock);
+    pthread_mutex_destroy(&rn.tick_lock);
+    pthread_cond_destroy(&rn.tick_cond);
     return rc;
 }
