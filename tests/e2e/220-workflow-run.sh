@@ -89,6 +89,10 @@ jobs:
     steps:
       - run: mkdir -p "\$(printf 'd/%.0s' \$(seq 200))" && ln -s "$T/keep" keep && touch d/f
 EOF
+{
+    printf 'on: push\njobs:\n  quick:\n    runs-on: ubuntu-latest\n    steps:\n'
+    for _ in $(seq 20); do printf '      - run: "true"\n'; done
+} > .github/workflows/quick.yml
 echo 7 > marker.txt
 git add -A && git -c user.name=t -c user.email=t@example.com commit -qm init
 sha=$(git rev-parse HEAD)
@@ -361,6 +365,20 @@ git checkout -q main
 git init -q -b main "$T/empty"
 sw workflow run "$PWD/.github/workflows/deep.yml" --repo "$T/empty"
 check "a repository without a commit: refused, saying so" eval '[ "$rc" != 0 ] && grep -q "no commit for HEAD" <<<"$errout"'
+
+# ---- what a step costs (bench/pipeline.sh measures the time) ---------------------------------
+# Each step's log is one chunk in a new directory: the chunk, that directory and logs/ are
+# synced (3 fsyncs), not every directory up to the store's root (6); the run's own records add
+# about 30. The old cost, 151 for these 20 steps, fails this.
+if strace -qq -o /dev/null true 2>/dev/null; then
+    ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 strace -f -qq -e trace=fsync -o "$T/fsyncs" \
+        "$SLIPWAY" workflow run quick --wait > "$T/quick.out" 2>&1
+    quick_rc=$?
+    n=$(grep -c 'fsync(' "$T/fsyncs")
+    check "20 quick steps: at most 110 fsyncs in all (got $n)" eval '[ "$quick_rc" = 0 ] && [ "$n" -le 110 ]'
+else
+    fail "strace runs here (it counts the fsyncs; scripts/install-deps installs it)"
+fi
 
 # ---- the run's workspaces ------------------------------------------------------------------
 sw workflow run deep --wait
