@@ -9,6 +9,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1400,6 +1401,19 @@ static void *ticker(void *arg)
 /* ---- contexts
  * ------------------------------------------------------------------------------------ */
 
+/* Writes a file of the run's scratch directory, which no one reads yet and
+ * which goes with the run: no fsync (no durability is owed), no rename. */
+static int scratch_write(const char *path, const char *data, size_t len, struct sw_err *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return sw_err_sys(err, errno, "%s", path);
+    int e = fd_write_all(fd, data, len);
+    if (close(fd) < 0 && !e)
+        e = -errno;
+    return e ? sw_err_sys(err, -e, "%s", path) : 0;
+}
+
 /* A YAML mapping of names to scalars (.slipway/vars.yml, secrets.yml) into
  * obj; a missing file is no entry. */
 static int yaml_kv_load(const char *path, json_t *obj, struct sw_err *err)
@@ -1644,7 +1658,7 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
     json_t *gh = github_ctx(&rn);
     char *ev = path_join(rn.run_dir, "event.json");
     char *evtext = json_dumps(json_object_get(gh, "event"), JSON_INDENT(2));
-    rc = fs_write_atomic(ev, evtext ? evtext : "{}", evtext ? strlen(evtext) : 2, err);
+    rc = scratch_write(ev, evtext ? evtext : "{}", evtext ? strlen(evtext) : 2, err);
     free(ev);
     free(evtext);
     json_object_set_new(rn.base, "github", gh);

@@ -373,15 +373,16 @@ static void test_end_does_not_wait_for_tick(void **state)
     struct fixture *f = *state;
     f->tick_ms = 60000;
     int64_t t0 = time_mono_ms();
-    struct pipeline_run *r = run_wf(f,
-                                    "on: push\n"
-                                    "jobs:\n"
-                                    "  q:\n"
-                                    "    runs-on: ubuntu-latest\n"
-                                    "    steps:\n"
-                                    "      - run: echo one\n"
-                                    "      - run: echo two\n",
-                                    NULL);
+    struct pipeline_run *r =
+        run_wf(f,
+               "on: push\n"
+               "jobs:\n"
+               "  q:\n"
+               "    runs-on: ubuntu-latest\n"
+               "    steps:\n"
+               "      - run: echo one\n"
+               "      - run: echo two; tr -d ' \\n' < \"$GITHUB_EVENT_PATH\"\n",
+               NULL);
     int64_t took = time_mono_ms() - t0;
     assert_true(took < 30000);
     assert_int_equal(r->status, PIPELINE_RUN_SUCCEEDED);
@@ -394,6 +395,8 @@ static void test_end_does_not_wait_for_tick(void **state)
     assert_int_equal(pipeline_runlog_read(f->st, r->id, 0, 2, &next, 0, &out, &err), 0);
     buf_add(&out, "", 1);
     assert_non_null(strstr(out.data, "Z two\n"));
+    /* GITHUB_EVENT_PATH holds the push's payload */
+    assert_non_null(strstr(out.data, "\"ref\":\"refs/heads/main\""));
     buf_free(&out);
     pipeline_run_free(r);
 }
