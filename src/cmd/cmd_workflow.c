@@ -191,6 +191,38 @@ static char *git_line(const char *repo, const char *const *args)
     return line;
 }
 
+/* Runs git in repo and fills out[0..n-1] with the n lines it printed (caller
+ * frees them): 0, or -1 (nothing kept) when it failed or printed other than
+ * n lines. */
+static int git_lines(const char *repo, const char *const *args, char **out, size_t n)
+{
+    const char *argv[12] = {"git", "-C", repo};
+    size_t k = 3;
+    for (; args[k - 3] && k < 11; k++)
+        argv[k] = args[k - 3];
+    argv[k] = NULL;
+    struct proc_opts po = {.argv = argv, .max_output = 1 << 16};
+    struct proc_result pr = {0};
+    struct sw_err err = {0};
+    size_t got = 0;
+    if (proc_run(&po, &pr, &err) == 0 && pr.exited && pr.exit_code == 0) {
+        for (const char *p = pr.out; p && *p && got <= n; got++) {
+            size_t len = strcspn(p, "\n");
+            if (got < n)
+                out[got] = xstrndup(p, len);
+            p += len + (p[len] == '\n');
+        }
+    }
+    proc_result_free(&pr);
+    if (got == n)
+        return 0;
+    for (size_t i = 0; i < got && i < n; i++) {
+        free(out[i]);
+        out[i] = NULL;
+    }
+    return -1;
+}
+
 /* The workflow file named by what: a path, else a file or a `name:` under
  * .github/workflows/ of repo. */
 static char *workflow_find(const char *repo, const char *what, struct sw_err *err)
@@ -457,6 +489,7 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
     struct cmd_runner_settings rs = {0};
     json_t *vars = NULL;
     char *repo = NULL, *file = NULL, *top = NULL, *ref_s = NULL, *sha_s = NULL, *work = NULL;
+    char *fast[3] = {NULL, NULL, NULL}; /* git's answers: top (owned by top), sha, branch */
     int rc;
 
     if ((argc = cli_parse_options(cli, &run_usage, opts, argc, argv)) < 0) {
@@ -497,8 +530,19 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
     if (rs.skip)
         lo.flags |= PIPELINE_LOAD_SKIP_UNSUPPORTED;
     repo = xstrdup(repo_opt ? repo_opt : cli->project);
+    /* One git for the top level, the commit and the branch: a process is a
+     * run's biggest fixed cost. When it fails (no commit yet...), the
+     * questions are asked one by one, for the right error. */
+    {
+        char *what = xasprintf("%s^{commit}", ref ? ref : "HEAD");
+        const char *one[] = {"rev-parse", "--show-toplevel", what, "--symbolic-full-name", "HEAD",
+                             NULL};
+        if (git_lines(repo, one, fast, 3) == 0)
+            top = fast[0];
+        free(what);
+    }
     const char *toplevel[] = {"rev-parse", "--show-toplevel", NULL};
-    if (!(top = git_line(repo, toplevel))) {
+    if (!top && !(top = git_line(repo, toplevel))) {
         rc = sw_err_set(&err, SW_EINVAL, "%s is not in a git repository; give --repo DIR", repo);
         goto fail;
     }
@@ -514,14 +558,18 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
     }
     if (ref)
         ref_s = xstrdup(ref);
+    else if (fast[2] && strcmp(fast[2], "HEAD") != 0)
+        ref_s = xstrdup(fast[2]); /* --symbolic-full-name: "HEAD" when detached */
     else {
         const char *sym[] = {"symbolic-ref", "-q", "HEAD", NULL};
-        ref_s = git_line(top, sym);
+        ref_s = fast[2] ? NULL : git_line(top, sym);
         if (!ref_s)
             ref_s = xstrdup("refs/heads/main");
     }
     if (sha)
         sha_s = xstrdup(sha);
+    else if (fast[1])
+        sha_s = xstrdup(fast[1]);
     else {
         char *what = xasprintf("%s^{commit}", ref ? ref : "HEAD");
         const char *rp[] = {"rev-parse", "--verify", "-q", what, NULL};
@@ -635,6 +683,8 @@ fail:
     cmd_runner_settings_free(&rs);
     free(repo);
     free(top);
+    free(fast[1]);
+    free(fast[2]);
     free(file);
     free(work);
     pipeline_workflow_free(wf);
@@ -659,6 +709,8 @@ out_code:
     cmd_runner_settings_free(&rs);
     free(repo);
     free(top);
+    free(fast[1]);
+    free(fast[2]);
     free(file);
     free(work);
     pipeline_workflow_free(wf);

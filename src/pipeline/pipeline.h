@@ -1058,11 +1058,13 @@ struct pipeline_runlog;
 /* max_bytes 0: PIPELINE_RUNLOG_MAX. st is borrowed for the object's life. */
 int pipeline_runlog_new(struct store *st, const char *run_id, uint64_t max_bytes,
                         struct pipeline_runlog **out, struct sw_err *err);
-/* Frees it; every writer must be closed first. */
+/* Frees it, after writing what pipeline_runlog_close_later was handed; every
+ * writer must be closed (or handed over) first. */
 void pipeline_runlog_free(struct pipeline_runlog *l);
 
 /* A writer of one stream; one thread at a time. Opening a stream that has
- * chunks already goes on after them. */
+ * chunks already goes on after them (and after the output of a writer of it
+ * handed to pipeline_runlog_close_later, taken back when not written yet). */
 struct pipeline_runlog_writer;
 int pipeline_runlog_open(struct pipeline_runlog *l, unsigned job, unsigned step,
                          struct pipeline_runlog_writer **out, struct sw_err *err);
@@ -1074,8 +1076,23 @@ int pipeline_runlog_append(struct pipeline_runlog_writer *w, const void *data, s
 /* Writes what is buffered now (also call it on a timer: a quiet step's last
  * line must not wait for the next one). */
 int pipeline_runlog_flush(struct pipeline_runlog_writer *w, struct sw_err *err);
+/* Writes what is buffered if its oldest byte is PIPELINE_RUNLOG_FLUSH_MS old
+ * (call it on a timer: a quiet step's last line must not wait for the next
+ * one, nor cost a chunk every tick). */
+int pipeline_runlog_flush_due(struct pipeline_runlog_writer *w, struct sw_err *err);
 /* Flushes and frees the writer (freed even when the flush fails). */
 int pipeline_runlog_close(struct pipeline_runlog_writer *w, struct sw_err *err);
+/* Closes w in the background: the log's own thread writes what it holds and
+ * frees it, so the caller does not wait for the store (a job's next step
+ * starts while the last one's output is made durable). Bounded: past 1 MiB
+ * or 256 writers waiting, w is closed here. Failures are kept for
+ * pipeline_runlog_sync. w must not be used after. */
+void pipeline_runlog_close_later(struct pipeline_runlog_writer *w);
+/* Waits until every writer handed to pipeline_runlog_close_later is written;
+ * returns the first failure among them since the last sync (the output that
+ * failed is lost, as with pipeline_runlog_close). Call it before recording
+ * that what they logged has ended. Thread-safe. */
+int pipeline_runlog_sync(struct pipeline_runlog *l, struct sw_err *err);
 
 /* Reads stream (job, step) of a run from chunk *next on, appending to out,
  * until a chunk does not exist yet or out has grown by max bytes or more (0:
@@ -1367,6 +1384,7 @@ struct pipeline_runner_opts {
     const _Atomic int *cancel; /* optional: set non-zero to cancel the run */
     pipeline_runner_echo_fn *echo; /* optional */
     void *echo_ctx;
+    unsigned tick_ms; /* the ticker's period (lease, cancel, quiet logs); 0: 200 */
 };
 
 /* The vars context of a project: .slipway/vars.yml of project, a mapping of

@@ -14,6 +14,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -96,6 +97,10 @@ struct runner {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     pthread_mutex_t echo_lock;
+    /* The ticker sleeps on tick_cond, so that the run's end wakes it at
+     * once instead of waiting out its period. */
+    pthread_mutex_t tick_lock;
+    pthread_cond_t tick_cond;
     struct leg **legs;
     size_t nlegs, caplegs, running;
     struct scope **scopes; /* [0]: the run's workflow; then called ones, in order */
@@ -463,7 +468,10 @@ static void step_log(void *ctx, int64_t time_ms, enum pipeline_step_log_kind kin
     leg_line(ctx, time_ms, kind, text, len);
 }
 
-/* Switches the leg's stream to (rec, step); closes the one before. */
+/* Switches the leg's stream to (rec, step); closes the one before, in the
+ * background (its step is over: the next one need not wait for the store),
+ * except the leg's last (step -1), written with every stream handed over
+ * before the leg's end is recorded. */
 static void leg_stream(struct leg *l, unsigned step)
 {
     struct sw_err err = {0};
@@ -476,8 +484,12 @@ static void leg_stream(struct leg *l, unsigned step)
     old = l->w;
     l->w = w;
     pthread_mutex_unlock(&l->wlock);
-    if (old)
+    if (old && step != (unsigned)-1)
+        pipeline_runlog_close_later(old);
+    else {
         (void)pipeline_runlog_close(old, &err);
+        (void)pipeline_runlog_sync(l->rn->log, &err);
+    }
 }
 
 /* ---- one leg ----------------------------------------------------------------------------------
@@ -2198,6 +2210,26 @@ static int schedule(struct runner *rn)
     return all;
 }
 
+/* Sleeps a tick, or less when the run ends; returns whether it ended. */
+static int ticker_wait(struct runner *rn)
+{
+    int64_t ms = rn->o->tick_ms ? rn->o->tick_ms : 200;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&rn->tick_lock);
+    while (!atomic_load(&rn->stop) &&
+           pthread_cond_timedwait(&rn->tick_cond, &rn->tick_lock, &ts) != ETIMEDOUT)
+        ;
+    pthread_mutex_unlock(&rn->tick_lock);
+    return atomic_load(&rn->stop);
+}
+
 /* Extends the lease, notices cancel requests, flushes quiet logs. */
 static void *ticker(void *arg)
 {
@@ -2206,10 +2238,9 @@ static void *ticker(void *arg)
     int64_t next = time_mono_ms() + every, next_read = time_mono_ms() + 1000;
     int64_t next_steps = time_mono_ms() + 1000;
 
-    while (!atomic_load(&rn->stop)) {
-        struct timespec ts = {0, 200 * 1000 * 1000};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-            ;
+    /* once the run ends, the legs have recorded and flushed what they had:
+     * no last round */
+    while (!ticker_wait(rn)) {
         if (rn->o->cancel && atomic_load(rn->o->cancel))
             atomic_store(&rn->cancel, 1);
         pthread_mutex_lock(&rn->lock);
@@ -2272,7 +2303,7 @@ static void *ticker(void *arg)
             struct sw_err err = {0};
             pthread_mutex_lock(&l->wlock);
             if (l->w)
-                (void)pipeline_runlog_flush(l->w, &err);
+                (void)pipeline_runlog_flush_due(l->w, &err);
             pthread_mutex_unlock(&l->wlock);
         }
         pthread_cond_broadcast(&rn->cond);
@@ -2283,6 +2314,19 @@ static void *ticker(void *arg)
 
 /* ---- contexts
  * ------------------------------------------------------------------------------------ */
+
+/* Writes a file of the run's scratch directory, which no one reads yet and
+ * which goes with the run: no fsync (no durability is owed), no rename. */
+static int scratch_write(const char *path, const char *data, size_t len, struct sw_err *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return sw_err_sys(err, errno, "%s", path);
+    int e = fd_write_all(fd, data, len);
+    if (close(fd) < 0 && !e)
+        e = -errno;
+    return e ? sw_err_sys(err, -e, "%s", path) : 0;
+}
 
 /* A YAML mapping of names to scalars (.slipway/vars.yml, secrets.yml) into
  * obj; a missing file is no entry. */
@@ -2522,6 +2566,14 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
     pthread_cond_init(&rn.cond, NULL);
     pthread_mutex_init(&rn.echo_lock, NULL);
     pthread_mutex_init(&rn.mask_lock, NULL);
+    pthread_mutex_init(&rn.tick_lock, NULL);
+    {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&rn.tick_cond, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     snprintf(rn.arch, sizeof(rn.arch), "X64");
     if (uname(&un) == 0 && (strcmp(un.machine, "aarch64") == 0 || strcmp(un.machine, "arm64") == 0))
         snprintf(rn.arch, sizeof(rn.arch), "ARM64");
@@ -2558,7 +2610,7 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
     json_t *gh = github_ctx(&rn);
     char *ev = path_join(rn.run_dir, "event.json");
     char *evtext = json_dumps(json_object_get(gh, "event"), JSON_INDENT(2));
-    rc = fs_write_atomic(ev, evtext ? evtext : "{}", evtext ? strlen(evtext) : 2, err);
+    rc = scratch_write(ev, evtext ? evtext : "{}", evtext ? strlen(evtext) : 2, err);
     free(ev);
     free(evtext);
     json_object_set_new(rn.base, "github", gh);
@@ -2600,7 +2652,10 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
         pthread_cond_timedwait(&rn.cond, &rn.lock, &ts);
     }
     pthread_mutex_unlock(&rn.lock);
+    pthread_mutex_lock(&rn.tick_lock);
     atomic_store(&rn.stop, 1);
+    pthread_cond_signal(&rn.tick_cond);
+    pthread_mutex_unlock(&rn.tick_lock);
     if (ticking)
         pthread_join(tick, NULL);
     for (size_t i = 0; i < rn.nlegs; i++)
@@ -2678,5 +2733,7 @@ out:
     pthread_cond_destroy(&rn.cond);
     pthread_mutex_destroy(&rn.echo_lock);
     pthread_mutex_destroy(&rn.mask_lock);
+    pthread_mutex_destroy(&rn.tick_lock);
+    pthread_cond_destroy(&rn.tick_cond);
     return rc;
 }

@@ -1403,6 +1403,86 @@ static char *read_all(struct fixture *f, const char *id, unsigned job, unsigned 
     return buf_detach(&b, &n);
 }
 
+/* Streams closed in the background: nothing is lost, a stream reopened
+ * before its writer was written goes on after it, a failure reaches
+ * pipeline_runlog_sync once, past the queue's bound writers are closed at
+ * once, and freeing the log writes what is still queued. */
+static void test_logs_close_later(void **state)
+{
+    struct fixture *f = *state;
+    struct sw_err err = {0};
+    char *id = create(f, "ci", NULL, 0);
+    struct pipeline_runlog *log = NULL;
+    struct pipeline_runlog_writer *w = NULL, *w2 = NULL;
+    uint64_t next;
+    char *got;
+    assert_int_equal(pipeline_runlog_new(f->st, id, 0, &log, &err), 0);
+    /* a timer's flush writes nothing until the oldest byte is a second old */
+    assert_int_equal(pipeline_runlog_open(log, 4, 0, &w, &err), 0);
+    assert_int_equal(pipeline_runlog_append(w, "quiet\n", 6, NULL, &err), 0);
+    assert_int_equal(pipeline_runlog_flush_due(w, &err), 0);
+    next = 0;
+    got = read_all(f, id, 4, 0, &next);
+    assert_string_equal(got, "");
+    free(got);
+    usleep((PIPELINE_RUNLOG_FLUSH_MS + 50) * 1000);
+    assert_int_equal(pipeline_runlog_flush_due(w, &err), 0);
+    got = read_all(f, id, 4, 0, &next);
+    assert_string_equal(got, "quiet\n");
+    free(got);
+    assert_int_equal(pipeline_runlog_close(w, &err), 0);
+    /* reopened at once: one stream, in order, whether or not it was written */
+    assert_int_equal(pipeline_runlog_open(log, 0, 1, &w, &err), 0);
+    assert_int_equal(pipeline_runlog_append(w, "a\n", 2, NULL, &err), 0);
+    pipeline_runlog_close_later(w);
+    assert_int_equal(pipeline_runlog_open(log, 0, 1, &w, &err), 0);
+    assert_int_equal(pipeline_runlog_append(w, "b\n", 2, NULL, &err), 0);
+    pipeline_runlog_close_later(w);
+    assert_int_equal(pipeline_runlog_sync(log, &err), 0);
+    next = 0;
+    got = read_all(f, id, 0, 1, &next);
+    assert_string_equal(got, "a\nb\n");
+    free(got);
+    /* more writers than the queue holds: every line is there after a sync */
+    for (unsigned i = 0; i < 300; i++) {
+        char line[32];
+        int n = snprintf(line, sizeof(line), "step %u\n", i);
+        assert_int_equal(pipeline_runlog_open(log, 1, i + 1, &w, &err), 0);
+        assert_int_equal(pipeline_runlog_append(w, line, (size_t)n, NULL, &err), 0);
+        pipeline_runlog_close_later(w);
+    }
+    assert_int_equal(pipeline_runlog_sync(log, &err), 0);
+    for (unsigned i = 0; i < 300; i++) {
+        char line[32];
+        snprintf(line, sizeof(line), "step %u\n", i);
+        next = 0;
+        got = read_all(f, id, 1, i + 1, &next);
+        assert_string_equal(got, line);
+        free(got);
+    }
+    /* a write that fails in the background is reported by the next sync only */
+    assert_int_equal(pipeline_runlog_open(log, 2, 1, &w, &err), 0);
+    assert_int_equal(pipeline_runlog_open(log, 2, 1, &w2, &err), 0);
+    assert_int_equal(pipeline_runlog_append(w, "first\n", 6, NULL, &err), 0);
+    assert_int_equal(pipeline_runlog_append(w2, "second\n", 7, NULL, &err), 0);
+    assert_int_equal(pipeline_runlog_close(w, &err), 0);
+    pipeline_runlog_close_later(w2);
+    err = (struct sw_err){0};
+    assert_int_equal(pipeline_runlog_sync(log, &err), SW_EEXIST);
+    assert_non_null(strstr(err.msg, "another process is writing this log"));
+    assert_int_equal(pipeline_runlog_sync(log, &err), 0);
+    /* freeing the log writes what was handed over */
+    assert_int_equal(pipeline_runlog_open(log, 3, 1, &w, &err), 0);
+    assert_int_equal(pipeline_runlog_append(w, "last\n", 5, NULL, &err), 0);
+    pipeline_runlog_close_later(w);
+    pipeline_runlog_free(log);
+    next = 0;
+    got = read_all(f, id, 3, 1, &next);
+    assert_string_equal(got, "last\n");
+    free(got);
+    free(id);
+}
+
 static void test_logs(void **state)
 {
     struct fixture *f = *state;
@@ -1756,6 +1836,7 @@ int main(void)
         T(test_crash_repairs),
         T(test_list),
         T(test_logs),
+        T(test_logs_close_later),
         T(test_log_limit),
         T(test_job_groups),
         T(test_job_group_documents),
