@@ -290,8 +290,12 @@ static int walk_dir(struct walk *w, int fd, struct buf *prefix, int depth, struc
         }
         if (S_ISDIR(st.st_mode)) {
             /* git's own store (objects are compressed; refs and config are not the tree) */
-            if (!strcmp(name, ".git") || scan_ignore_path(w->opts.ignore, rel, 1))
+            if (!strcmp(name, ".git"))
                 continue;
+            if (scan_ignore_path(w->opts.ignore, rel, 1)) {
+                w->rep->files_ignored++; /* once for the whole directory, unread */
+                continue;
+            }
             if (depth >= MAX_DEPTH) {
                 note(w->rep, "%s: deeper than %d directories, not scanned", rel, MAX_DEPTH);
                 continue;

@@ -51,7 +51,8 @@ struct scan_report {
     size_t n;
     size_t files_scanned;        /* text files whose content was scanned */
     size_t files_skipped_binary; /* skipped by content: a NUL, or too much invalid UTF-8 */
-    size_t files_ignored;        /* skipped by a path of the allow-list */
+    size_t files_ignored;        /* files and directories (once each, unread) skipped by a
+                                  * glob of the allow-list */
     size_t findings_ignored;     /* found but allowed by a fingerprint of the allow-list */
     char **notes;                /* "PATH: why" for what was only partly scanned or skipped */
     size_t nnotes;

@@ -649,7 +649,8 @@ static void test_tree(void **state)
     put(dir, ".slipway/scan-ignore", "# fixtures\nskip/\n");
     assert_int_equal(scan_tree(dir, NULL, &r, &err), 0);
     assert_int_equal(r->n, 2);
-    assert_int_equal(r->files_ignored, 0); /* a directory is skipped whole, unread */
+    assert_int_equal(r->files_ignored, 1); /* a directory is skipped whole, unread */
+    assert_int_equal(r->files_scanned, 3); /* a.txt, b/z.txt and the allow-list */
     scan_report_free(r);
 
     /* one given instead, and a bad one */
