@@ -10,8 +10,10 @@
 #include "scan/scan.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum tok_kind {
     T_LIT,  /* one byte */
@@ -296,14 +298,38 @@ out:
     return rc;
 }
 
+int scan_ignore_read_fd(int fd, const char *name, struct scan_ignore **out, struct sw_err *err)
+{
+    struct buf b = BUF_INIT;
+    int rc = 0;
+    *out = NULL;
+    /* one byte more than allowed tells a file that is too large, without reading all of it */
+    buf_grow(&b, MAX_FILE + 2);
+    while (b.len <= MAX_FILE) {
+        ssize_t r = read(fd, b.data + b.len, MAX_FILE + 1 - b.len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = sw_err_sys(err, errno, "%s", name);
+            goto out;
+        }
+        if (r == 0)
+            break;
+        b.len += (size_t)r;
+    }
+    rc = scan_ignore_parse(name, b.data, b.len, out, err);
+out:
+    buf_free(&b);
+    return rc;
+}
+
 int scan_ignore_load(const char *path, struct scan_ignore **out, struct sw_err *err)
 {
-    char *data = NULL;
-    size_t len = 0;
     *out = NULL;
-    int rc = file_read_all(path, &data, &len, err);
-    if (!rc)
-        rc = scan_ignore_parse(path, data, len, out, err);
-    free(data);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sw_err_sys(err, errno, "%s", path);
+    int rc = scan_ignore_read_fd(fd, path, out, err);
+    close(fd);
     return rc;
 }

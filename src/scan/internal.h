@@ -25,6 +25,9 @@ void scan_rules_content(const char *text, size_t len, struct scan_hits *h);
 /* The rules on file names: when path's base name is one of them and text
  * holds a value, appends one match (the first value) to h. */
 void scan_rules_name(const char *path, const char *text, size_t len, struct scan_hits *h);
+/* Reads at most 1 MiB (more is an error) from fd and parses it as the
+ * allow-list named name. */
+int scan_ignore_read_fd(int fd, const char *name, struct scan_ignore **out, struct sw_err *err);
 /* Shannon entropy of s, bits per byte. */
 double scan_entropy(const char *s, size_t n);
 

@@ -302,7 +302,8 @@ static int walk_dir(struct walk *w, int fd, struct buf *prefix, int depth, struc
             }
             int cfd = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (cfd < 0) {
-                rc = sw_err_sys(err, errno, "%s", rel);
+                if (errno != ENOENT)
+                    rc = sw_err_sys(err, errno, "%s", rel);
                 continue;
             }
             buf_adds(prefix, "/");
@@ -336,6 +337,45 @@ out:
     return rc;
 }
 
+/* The tree's own allow-list, .slipway/scan-ignore under the root open at
+ * rootfd: the tree is someone else's, so neither name may be a symbolic link
+ * (out of the tree) and the file must be a regular one (not a FIFO that
+ * blocks, nor a device that never ends). None there: 0 and *out NULL. */
+static int load_default_ignore(int rootfd, const char *name, struct scan_ignore **out,
+                               struct sw_err *err)
+{
+    struct stat st;
+    int rc = 0, fd = -1;
+    int dfd = openat(rootfd, ".slipway", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    *out = NULL;
+    if (dfd < 0 && errno == ELOOP)
+        return sw_err_set(err, SCAN_EIGNORE, "%s: .slipway is a symbolic link, not followed", name);
+    if (dfd < 0)
+        return errno == ENOENT || errno == ENOTDIR ? 0 : sw_err_sys(err, errno, "%s", name);
+    fd = openat(dfd, "scan-ignore", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ELOOP)
+            rc = sw_err_set(err, SCAN_EIGNORE, "%s: a symbolic link, not followed", name);
+        else if (errno != ENOENT)
+            rc = sw_err_sys(err, errno, "%s", name);
+        goto out;
+    }
+    if (fstat(fd, &st) != 0) {
+        rc = sw_err_sys(err, errno, "%s", name);
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = sw_err_set(err, SCAN_EIGNORE, "%s: not a regular file", name);
+        goto out;
+    }
+    rc = scan_ignore_read_fd(fd, name, out, err);
+out:
+    if (fd >= 0)
+        close(fd);
+    close(dfd);
+    return rc;
+}
+
 int scan_tree(const char *root, const struct scan_opts *opts, struct scan_report **out,
               struct sw_err *err)
 {
@@ -358,25 +398,26 @@ int scan_tree(const char *root, const struct scan_opts *opts, struct scan_report
     if (!w.opts.ignore && w.opts.ignore_file) {
         if ((rc = scan_ignore_load(w.opts.ignore_file, &own, err)))
             goto out;
-    } else if (!w.opts.ignore && S_ISDIR(st.st_mode)) {
-        def = path_join(root, ".slipway/scan-ignore");
-        rc = scan_ignore_load(def, &own, err);
-        if (rc == SW_ENOTFOUND)
-            rc = 0;
-        else if (rc)
-            goto out;
     }
-    if (own)
-        w.opts.ignore = own;
     w.buf = xmalloc(w.max + 1);
     if (S_ISDIR(st.st_mode)) {
         if ((fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
             rc = sw_err_sys(err, errno, "%s", root);
             goto out;
         }
-        buf_adds(&prefix, "");
+        if (!w.opts.ignore && !own) {
+            def = path_join(root, ".slipway/scan-ignore");
+            if ((rc = load_default_ignore(fd, def, &own, err))) {
+                close(fd);
+                goto out;
+            }
+        }
+        if (own)
+            w.opts.ignore = own;
         rc = walk_dir(&w, fd, &prefix, 0, err);
     } else if (S_ISREG(st.st_mode)) {
+        if (own)
+            w.opts.ignore = own;
         if ((fd = open(root, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
             rc = sw_err_sys(err, errno, "%s", root);
             goto out;

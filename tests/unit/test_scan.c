@@ -665,6 +665,29 @@ static void test_tree(void **state)
     assert_int_equal(scan_tree(dir, NULL, &r, &err), SCAN_EIGNORE);
     assert_non_null(strstr(err.msg, "/.slipway/scan-ignore:2: a fingerprint"));
     scan_report_free(r);
+    /* the tree's own allow-list is someone else's file: no link out, no FIFO, bounded */
+    char *ignp = path_join(dir, ".slipway/scan-ignore"), *ign_link = path_join(out, "ign");
+    assert_int_equal(unlink(ignp), 0);
+    assert_int_equal(symlink(ign_link, ignp), 0);
+    assert_int_equal(scan_tree(dir, NULL, &r, &err), SCAN_EIGNORE);
+    assert_non_null(strstr(err.msg, ".slipway/scan-ignore: a symbolic link, not followed"));
+    scan_report_free(r);
+    assert_int_equal(unlink(ignp), 0);
+    assert_int_equal(mkfifo(ignp, 0600), 0);
+    assert_int_equal(scan_tree(dir, NULL, &r, &err), SCAN_EIGNORE);
+    assert_non_null(strstr(err.msg, ".slipway/scan-ignore: not a regular file"));
+    scan_report_free(r);
+    assert_int_equal(unlink(ignp), 0);
+    struct buf huge = BUF_INIT;
+    while (huge.len <= (1 << 20))
+        buf_adds(&huge, "# a comment line that goes on and on\n");
+    assert_int_equal(fs_write_atomic(ignp, huge.data, huge.len, &err), 0);
+    buf_free(&huge);
+    assert_int_equal(scan_tree(dir, NULL, &r, &err), SCAN_EIGNORE);
+    assert_non_null(strstr(err.msg, ".slipway/scan-ignore: larger than 1 MiB"));
+    scan_report_free(r);
+    put(dir, ".slipway/scan-ignore", "ok\nfingerprint:zz\n");
+    free(ign_link);
     o.ignore_file = "/nonexistent/ignore";
     assert_int_equal(scan_tree(dir, &o, &r, &err), SW_ENOTFOUND);
     scan_report_free(r);
@@ -684,16 +707,14 @@ static void test_tree(void **state)
     if (geteuid() != 0) {
         assert_int_equal(chmod(file, 0), 0);
         o.ignore_file = NULL;
-        char *ignp = path_join(dir, ".slipway/scan-ignore");
         assert_int_equal(unlink(ignp), 0);
-        free(ignp);
         assert_int_equal(scan_tree(dir, NULL, &r, &err), SW_EACCES);
         scan_report_free(r);
     }
     char cmd[256];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", dir, out);
     assert_int_equal(system(cmd), 0);
-    free(link), free(dlink), free(target), free(fifo), free(ign), free(file);
+    free(link), free(dlink), free(target), free(fifo), free(ign), free(file), free(ignp);
 }
 
 int main(void)
