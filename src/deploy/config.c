@@ -306,11 +306,11 @@ static void known_names(const char *dir, struct buf *out)
         closedir(d);
     if (n)
         qsort(v, n, sizeof(*v), cmp_str);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) /* x.yml and x.yaml name one environment */
         if (!i || strcmp(v[i], v[i - 1]) != 0)
             buf_addf(out, "%s%s", out->len ? ", " : "", v[i]);
+    for (size_t i = 0; i < n; i++)
         free(v[i]);
-    }
     free(v);
 }
 
