@@ -286,8 +286,14 @@ static int chunked(const char *p, const char *end, size_t max, struct delivery_h
                     return 1;
             }
         }
-        if ((uint64_t)(end - p) < size + 1)
-            return res->body_len >= max ? 1 : 0;
+        if ((uint64_t)(end - p) <= size) {
+            /* not all here yet: done only if what is here already fills the bound */
+            if (res->body_len + (size_t)(end - p) < max)
+                return 0;
+            keep_body(res, p, (size_t)(end - p), max);
+            res->truncated = 1;
+            return 1;
+        }
         keep_body(res, p, (size_t)size, max);
         p += size;
         if (*p == '\r')

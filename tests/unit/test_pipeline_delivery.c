@@ -236,6 +236,19 @@ static void test_http_parse(void **state)
         parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab", 0, 1024, &r, &err),
         0);
     delivery_http_response_free(&r);
+    /* a chunk larger than the bound (or than memory): kept to the bound, never read past */
+    assert_int_equal(parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "ffffffffffffffff\r\nabcdef",
+                           0, 4, &r, &err),
+                     1);
+    assert_string_equal(r.body, "abcd");
+    assert_int_equal(r.truncated, 1);
+    delivery_http_response_free(&r);
+    assert_int_equal(parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "ffffffffffffffff\r\nab",
+                           0, 4, &r, &err),
+                     0);
+    delivery_http_response_free(&r);
     assert_int_equal(
         parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 0, 1024, &r, &err),
         SW_EINVAL);
