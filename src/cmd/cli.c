@@ -643,31 +643,7 @@ int cli_env(struct cli *cli, const char *name, struct env_config **out, struct s
     if (rc || (rc = cli_project(cli, err)))
         return rc;
     char *dir = envs_dir(cli);
-    char *file = xasprintf("%s/%s.yml", dir, name);
-    if (access(file, F_OK) != 0) {
-        char *alt = xasprintf("%s/%s.yaml", dir, name);
-        if (access(alt, F_OK) == 0) {
-            free(file);
-            file = alt;
-        } else {
-            free(alt);
-        }
-    }
-    if (access(file, F_OK) != 0) {
-        struct env_config **all = NULL;
-        size_t n = 0;
-        struct buf names = BUF_INIT;
-        if (env_configs_load_dir(dir, &all, &n, NULL) == 0)
-            for (size_t i = 0; i < n; i++)
-                buf_addf(&names, "%s%s", i ? ", " : "", all[i]->name);
-        env_configs_free(all, n);
-        rc = sw_err_set(err, SW_ENOTFOUND, "unknown environment '%s' (no %s; known: %s)", name,
-                        file, names.len ? names.data : "none");
-        buf_free(&names);
-    } else {
-        rc = env_config_load(file, out, err);
-    }
-    free(file);
+    rc = env_config_find(dir, name, out, err);
     free(dir);
     return rc;
 }

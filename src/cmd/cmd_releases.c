@@ -10,7 +10,7 @@ static const struct cli_usage usage = {
     .about = "Lists every release in the store, oldest first: id, creation time, files,\n"
              "size, git commit (short) and message. --json prints\n"
              "{\"releases\":[{\"id\", \"created\", \"files\", \"bytes\", \"commit\", \"ref\", "
-             "\"message\"}]}.\n",
+             "\"tag\", \"dirty\", \"run\", \"message\"}]}.\n",
     .max_args = 0,
 };
 
@@ -47,11 +47,11 @@ int cmd_releases(int argc, char **argv, struct cli *cli)
         time_format_iso(r->created_ms, when, sizeof(when));
         if (cli->json) {
             json_array_append_new(
-                arr,
-                json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:o, s:b, s:o}", "id", r->id, "created",
-                          when, "files", (json_int_t)r->nfiles, "bytes", (json_int_t)r->bytes,
-                          "commit", opt_str(r->commit), "ref", opt_str(r->ref), "tag",
-                          opt_str(r->tag), "dirty", r->dirty, "message", opt_str(r->message)));
+                arr, json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:o, s:b, s:o, s:o}", "id", r->id,
+                               "created", when, "files", (json_int_t)r->nfiles, "bytes",
+                               (json_int_t)r->bytes, "commit", opt_str(r->commit), "ref",
+                               opt_str(r->ref), "tag", opt_str(r->tag), "dirty", r->dirty, "run",
+                               opt_str(r->run), "message", opt_str(r->message)));
         } else {
             cli_human_size(r->bytes, size, sizeof(size));
             /* Escaped, so a message of several lines stays on its row. */

@@ -147,7 +147,9 @@ static const struct cli_usage usage = {
              "\n"
              "Settings not given on the command line come from .slipway/runner.yml\n"
              "(labels, unsupported, jobs); --label replaces the file's labels and the\n"
-             "default set (self-hosted, linux, the architecture, ubuntu-latest).\n",
+             "default set (self-hosted, linux, the architecture, ubuntu-latest).\n"
+             "The delivery steps (slipway/deploy, switch, rollback, health-check) act on\n"
+             "the environments of this project, never on those of the commit they run.\n",
     .min_args = 0,
     .max_args = 0,
 };

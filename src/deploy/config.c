@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DEFAULT_KEEP_PREVIOUS_MS (24LL * 3600 * 1000)
 #define DEFAULT_RETAIN 20
@@ -270,4 +271,74 @@ void env_configs_free(struct env_config **v, size_t n)
     for (size_t i = 0; i < n; i++)
         env_config_free(v[i]);
     free(v);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The names of dir's environment files, sorted, for "known: ..." (a file
+ * that does not load still names an environment the user meant to have). */
+static void known_names(const char *dir, struct buf *out)
+{
+    DIR *d = opendir(dir);
+    char **v = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        size_t ext = str_ends_with(de->d_name, ".yml")    ? 4
+                     : str_ends_with(de->d_name, ".yaml") ? 5
+                                                          : 0;
+        if (de->d_name[0] == '.' || !ext)
+            continue;
+        char *name = xstrndup(de->d_name, len - ext);
+        if (env_name_check(name, NULL) != 0) {
+            free(name);
+            continue;
+        }
+        if (n == cap)
+            v = xrealloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
+        v[n++] = name;
+    }
+    if (d)
+        closedir(d);
+    if (n)
+        qsort(v, n, sizeof(*v), cmp_str);
+    for (size_t i = 0; i < n; i++) /* x.yml and x.yaml name one environment */
+        if (!i || strcmp(v[i], v[i - 1]) != 0)
+            buf_addf(out, "%s%s", out->len ? ", " : "", v[i]);
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+int env_config_find(const char *dir, const char *name, struct env_config **out, struct sw_err *err)
+{
+    *out = NULL;
+    int rc = env_name_check(name, err);
+    if (rc)
+        return rc;
+    char *file = xasprintf("%s/%s.yml", dir, name);
+    if (access(file, F_OK) != 0) {
+        char *alt = xasprintf("%s/%s.yaml", dir, name);
+        if (access(alt, F_OK) == 0) {
+            free(file);
+            file = alt;
+        } else {
+            free(alt);
+        }
+    }
+    if (access(file, F_OK) != 0) {
+        struct buf names = BUF_INIT;
+        known_names(dir, &names);
+        rc = sw_err_set(err, SW_ENOTFOUND, "unknown environment '%s' (no %s; known: %s)", name,
+                        file, names.len ? names.data : "none");
+        buf_free(&names);
+    } else {
+        rc = env_config_load(file, out, err);
+    }
+    free(file);
+    return rc;
 }

@@ -59,6 +59,12 @@ void env_config_free(struct env_config *c);
 /* Loads every YAML file (".yml", ".yaml") in dir, sorted by name. Free with env_configs_free. */
 int env_configs_load_dir(const char *dir, struct env_config ***out, size_t *n, struct sw_err *err);
 void env_configs_free(struct env_config **v, size_t n);
+/* Loads environment name from dir (a project's .slipway/environments):
+ * <name>.yml, else <name>.yaml. An unknown name is SW_ENOTFOUND on one line
+ * listing the environments dir has ("unknown environment 'x' (no FILE;
+ * known: dev, staging)"); a bad name is SW_EINVAL. Shared by the CLI and the
+ * pipeline's delivery steps. Caller frees with env_config_free. */
+int env_config_find(const char *dir, const char *name, struct env_config **out, struct sw_err *err);
 /* Checks an environment name: [a-z0-9][a-z0-9_-]{0,62}. */
 int env_name_check(const char *name, struct sw_err *err);
 

@@ -1373,15 +1373,18 @@ typedef void pipeline_runner_echo_fn(void *ctx, size_t job, const char *job_name
                                      size_t len);
 
 struct pipeline_runner_opts {
-    const char *repo;          /* the git repository actions/checkout reads (a local path) */
-    const char *project;       /* holds .slipway/vars.yml and .slipway/secrets.yml; NULL: none */
-    const char *work_dir;      /* job workspaces are made under it (must exist) */
-    const char *const *labels; /* NULL-terminated runner labels; NULL: self-hosted, linux,
-                                  the architecture (x64, arm64...), ubuntu-latest */
-    const char *runner_name;   /* RUNNER_NAME; NULL: "slipway" */
-    unsigned jobs;             /* legs run at once; 0: 1 */
-    int unsupported_skip;      /* steps slipway cannot run are skipped with a warning */
-    const _Atomic int *cancel; /* optional: set non-zero to cancel the run */
+    const char *repo; /* the git repository actions/checkout reads (a local path) */
+    /* The server's project: holds .slipway/vars.yml, .slipway/secrets.yml and
+     * .slipway/environments/, which the delivery steps (slipway/deploy...) act on (never
+     * the checked-out commit's); NULL: none. */
+    const char *project;
+    const char *work_dir;          /* job workspaces are made under it (must exist) */
+    const char *const *labels;     /* NULL-terminated runner labels; NULL: self-hosted, linux,
+                                      the architecture (x64, arm64...), ubuntu-latest */
+    const char *runner_name;       /* RUNNER_NAME; NULL: "slipway" */
+    unsigned jobs;                 /* legs run at once; 0: 1 */
+    int unsupported_skip;          /* steps slipway cannot run are skipped with a warning */
+    const _Atomic int *cancel;     /* optional: set non-zero to cancel the run */
     pipeline_runner_echo_fn *echo; /* optional */
     void *echo_ctx;
     unsigned tick_ms; /* the ticker's period (lease, cancel, quiet logs); 0: 200 */

@@ -10,6 +10,7 @@
  * checks what crosses the call). */
 #include "pipeline/artifact_internal.h"
 #include "pipeline/call_internal.h"
+#include "pipeline/delivery_internal.h"
 #include "pipeline/pipeline.h"
 #include "store/store.h"
 
@@ -729,6 +730,27 @@ static enum pipeline_step_outcome artifact(struct jobrun *jr, const struct pipel
     return oc;
 }
 
+/* slipway/deploy, switch, rollback, health-check and scan (delivery.c), with
+ * the step's with: evaluated; environments from the runner's project. */
+static enum pipeline_step_outcome delivery(struct jobrun *jr, const struct pipeline_step *s,
+                                           json_t *values, json_t *outputs)
+{
+    struct runner *rn = jr->rn;
+    struct sw_err err = {0};
+    json_t *with = json_object();
+    struct delivery_step d = {rn->st,  rn->o->project,   jr->workspace, rn->id,
+                              rn->sha, rn->ref,          rn->actor,     s->uses.raw.s,
+                              with,    &jr->leg->cancel, artifact_say,  jr};
+    enum pipeline_step_outcome oc = PIPELINE_STEP_FAILURE;
+
+    if (eval_map(&s->with, values, jr_status(jr), jr->workspace, with, &err) < 0)
+        leg_say(jr->leg, &jr->masks, PIPELINE_LOG_ERROR, "with: %s", err.msg);
+    else
+        oc = delivery_step_run(&d, s->uses.builtin, outputs);
+    json_decref(with);
+    return oc;
+}
+
 /* The default name of a step, as GitHub forms it. */
 static char *step_default_name(const struct pipeline_step *s)
 {
@@ -1256,6 +1278,9 @@ static void run_steps(struct jobrun *jr, struct stepscope *sc)
             else if (s->uses.builtin == PIPELINE_BUILTIN_UPLOAD_ARTIFACT ||
                      s->uses.builtin == PIPELINE_BUILTIN_DOWNLOAD_ARTIFACT)
                 oc = artifact(jr, s, values, souts);
+            else if (s->uses.builtin >= PIPELINE_BUILTIN_SLIPWAY_DEPLOY &&
+                     s->uses.builtin <= PIPELINE_BUILTIN_SLIPWAY_SCAN)
+                oc = delivery(jr, s, values, souts);
             else if (s->uses.kind != PIPELINE_USES_NONE) {
                 leg_say(l, &jr->masks, PIPELINE_LOG_ERROR, "%s: this runner does not run it yet",
                         s->uses.raw.s);

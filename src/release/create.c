@@ -1144,6 +1144,19 @@ static void git_facts(struct release *r)
         }
 }
 
+/* The caller's facts (validated by release_create): a pipeline knows the
+ * commit it checked out and the ref it runs for, which a detached checkout's
+ * git cannot say; what its steps built is what it means to release, so the
+ * tree is not called dirty. */
+static void given_facts(const struct release_create_opts *o, struct release *r)
+{
+    r->commit = xstrdup(o->commit);
+    r->ref = o->ref && *o->ref ? xstrdup(o->ref) : NULL;
+    if (r->ref && str_starts_with(r->ref, "refs/tags/") && r->ref[10])
+        r->tag = xstrdup(r->ref + 10);
+    r->run = o->run ? xstrdup(o->run) : NULL;
+}
+
 /* ---- release_create ---------------------------------------------------------- */
 
 static int cmp_strp(const void *a, const void *b)
@@ -1191,6 +1204,15 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
                         "the release message must be UTF-8 text without control characters "
                         "(line breaks and tabs are fine), at most %d bytes",
                         RELEASE_MESSAGE_MAX);
+        goto out;
+    }
+    if ((opts->commit && (!*opts->commit || !text_valid(opts->commit, 64, 0))) ||
+        (opts->ref && !text_valid(opts->ref, 1024, 0)) ||
+        (opts->run && !release_id_valid(opts->run)) ||
+        ((opts->ref || opts->run) && !opts->commit)) {
+        rc = sw_err_set(err, SW_EINVAL,
+                        "the release's source must be a commit (printable, at most 64 bytes), "
+                        "with optionally a ref (printable, at most 1024 bytes) and a run id");
         goto out;
     }
     if (!text_valid(sys_user(), 256, 0) || !text_valid(sys_host(), 256, 0)) {
@@ -1243,7 +1265,10 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
         rc = sw_err_set(err, SW_EINVAL, "%s: the directory's path is not printable UTF-8", root);
         goto out;
     }
-    git_facts(&r);
+    if (opts->commit)
+        given_facts(opts, &r);
+    else
+        git_facts(&r);
     r.files = xcalloc(n, sizeof(*r.files));
     for (size_t i = 0; i < n; i++) {
         struct release_file *f = &r.files[r.nfiles++];
@@ -1304,6 +1329,7 @@ out:
     free(r.commit);
     free(r.ref);
     free(r.tag);
+    free(r.run);
     cache_free(&cache);
     free(doc);
     free(key);

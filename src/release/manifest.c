@@ -40,6 +40,7 @@ void release_free(struct release *r)
     free(r->commit);
     free(r->ref);
     free(r->tag);
+    free(r->run);
     free(r);
 }
 
@@ -198,6 +199,10 @@ int release_manifest_parse(const char *key, const char *want_id, const char *dat
     if (dirty && !json_is_boolean(dirty))
         json_field_bad(&jf, "dirty", "not true or false");
     r->dirty = json_is_true(dirty);
+    /* The run id is a name others look up (runs/<id>/): the same strict form as a release id. */
+    r->run = json_field_str(&jf, src, "run", RELEASE_ID_MAX, 0);
+    if (r->run && !release_id_valid(r->run))
+        json_field_bad(&jf, "run", "not a run id");
     if (jf.bad) {
         rc = sw_err_set(err, SW_EINVAL,
                         "%s: message or source holds a value that is not printable UTF-8 or is "
@@ -308,7 +313,7 @@ char *release_manifest_dump(const struct release *r, size_t *len)
     size_t first = b.len;
     ok = ok && put_opt(&b, "dir", r->source_dir) && put_opt(&b, "user", r->user) &&
          put_opt(&b, "host", r->host) && put_opt(&b, "commit", r->commit) &&
-         put_opt(&b, "ref", r->ref) && put_opt(&b, "tag", r->tag);
+         put_opt(&b, "ref", r->ref) && put_opt(&b, "tag", r->tag) && put_opt(&b, "run", r->run);
     if (b.len > first) { /* no comma before the first member */
         memmove(b.data + first, b.data + first + 1, b.len - first);
         b.len--;

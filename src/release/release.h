@@ -62,6 +62,7 @@ struct release {
     char *source_dir;           /* absolute directory it was built from */
     char *commit, *ref, *tag;   /* git facts when the directory is in a repository; else NULL */
     int dirty;                  /* the working tree had changes not in commit */
+    char *run;                  /* the pipeline run that made it (release_id_valid form), or NULL */
     struct release_file *files; /* sorted by path */
     size_t nfiles;
     uint64_t bytes;
@@ -73,6 +74,15 @@ struct release_create_opts {
     const char *stat_cache; /* optional file remembering (stat → hash) between runs */
     int threads;            /* 0: one per core */
     int follow_symlinks;    /* store what a link pointing outside dir points to */
+    /* Where the files came from, when the caller knows better than the
+     * directory's git (a pipeline's workspace is a detached checkout plus
+     * what its steps built): with commit set, these are recorded as given,
+     * no git is run, the tag is ref's name when ref is "refs/tags/NAME", and
+     * dirty is false. Each is validated as the manifest parser would
+     * (SW_EINVAL before anything is stored). All optional. */
+    const char *commit; /* at most 64 bytes of printable text */
+    const char *ref;    /* at most 1024 bytes of printable text */
+    const char *run;    /* a pipeline run id: release_id_valid's form */
 };
 
 /* A file release_create refuses, and why. Both strings are raw (a name is

@@ -333,7 +333,7 @@ sw releases --json; expect_rc "releases --json" 0
 n_manifests=$(ls "$DATA/releases" | wc -l)
 check "releases --json lists every manifest" test "$(json 'len(j["releases"])')" = "$n_manifests"
 check "releases --json: oldest first" test "$(json '[r["id"] for r in j["releases"]] == sorted(r["id"] for r in j["releases"])')" = True
-check "releases --json fields" test "$(json 'sorted(j["releases"][0])')" = "['bytes', 'commit', 'created', 'dirty', 'files', 'id', 'message', 'ref', 'tag']"
+check "releases --json fields" test "$(json 'sorted(j["releases"][0])')" = "['bytes', 'commit', 'created', 'dirty', 'files', 'id', 'message', 'ref', 'run', 'tag']"
 check "releases --json: files and bytes of the first release" \
     test "$(json '[(r["files"], r["bytes"]) for r in j["releases"] if r["id"] == "'"$first"'"][0]')" = "(3, $(cat "$T/site/index.html" "$T/site/css/app.3f9a2c1d.css" "$T/site/img/logo.png" | wc -c))"
 sw releases; expect_rc "releases (human)" 0

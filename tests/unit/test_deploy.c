@@ -195,6 +195,30 @@ static void test_config_valid(void **state)
     assert_string_equal(v[2]->name, "min");
     assert_string_equal(v[3]->name, "staging");
     env_configs_free(v, n);
+
+    /* by name: .yml, else .yaml; an unknown one lists every name the
+     * directory has, a file that does not load and x.yml beside x.yaml
+     * included, once each, without other files */
+    struct env_config *c;
+    struct sw_err err = {0};
+    assert_int_equal(env_config_find(f->envdir, "alpha", &c, &err), 0);
+    assert_string_equal(c->name, "alpha");
+    env_config_free(c);
+    write_str(f->envdir, "broken.yml", "strategy: sideways\n");
+    write_str(f->envdir, "dev.yaml", "strategy: direct\n");
+    write_str(f->envdir, "Bad Name.yml", "strategy: direct\n");
+    assert_int_equal(env_config_find(f->envdir, "prod", &c, &err), SW_ENOTFOUND);
+    assert_null(c);
+    assert_non_null(strstr(err.msg, "unknown environment 'prod' (no "));
+    assert_non_null(strstr(err.msg, "; known: alpha, broken, dev, min, staging)"));
+    assert_int_equal(env_config_find(f->envdir, "../dev", &c, &err), SW_EINVAL);
+    assert_int_equal(env_config_find(f->envdir, "broken", &c, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "broken.yml"));
+    char *empty = path_join(f->envdir, "empty");
+    assert_int_equal(mkdir(empty, 0700), 0);
+    assert_int_equal(env_config_find(empty, "dev", &c, &err), SW_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "known: none)"));
+    free(empty);
 }
 
 /* Every validation error names file:line:col, the key and what was expected.

@@ -966,6 +966,73 @@ static void test_manifest_round_trip(void **state)
     free(head);
 }
 
+/* A pipeline's release: the commit, ref and run it names are recorded as
+ * given (no git is asked), the tag follows from a tag ref, and a run field
+ * that is not an id is refused both when creating and when reading back. */
+static void test_manifest_given_source(void **state)
+{
+    struct fixture *f = *state;
+    write_str(f->site, "index.html", "<p>hi</p>\n");
+    const char *sha = "0123456789abcdef0123456789abcdef01234567";
+    struct release_create_opts o = {
+        .dir = f->site, .commit = sha, .ref = "refs/tags/v1.2.3", .run = "run-20260101-x"};
+    struct release_create_result res;
+    struct sw_err err = {0};
+    char *id = NULL;
+    assert_int_equal(release_create(f->st, &o, &id, &res, &err), 0);
+    struct release *r;
+    assert_int_equal(release_load(f->st, id, &r, &err), 0);
+    assert_string_equal(r->commit, sha);
+    assert_string_equal(r->ref, "refs/tags/v1.2.3");
+    assert_string_equal(r->tag, "v1.2.3");
+    assert_string_equal(r->run, "run-20260101-x");
+    assert_int_equal(r->dirty, 0);
+    release_free(r);
+    free(id);
+
+    o.ref = "refs/heads/main";
+    o.run = NULL;
+    assert_int_equal(release_create(f->st, &o, &id, &res, &err), 0);
+    assert_int_equal(release_load(f->st, id, &r, &err), 0);
+    assert_null(r->tag);
+    assert_null(r->run);
+    release_free(r);
+    free(id);
+
+    /* refused before anything is stored */
+    const struct release_create_opts bad[] = {
+        {.dir = f->site, .commit = sha, .run = "../runs/x"},
+        {.dir = f->site, .commit = sha, .ref = "a\nb"},
+        {.dir = f->site, .commit = ""},
+        {.dir = f->site, .run = "run-1"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        id = NULL;
+        assert_int_equal(release_create(f->st, &bad[i], &id, &res, &err), SW_EINVAL);
+        assert_null(id);
+        assert_non_null(strstr(err.msg, "source"));
+    }
+
+    /* read back as hostile input */
+    static const char head[] =
+        "{\"format\":1,\"id\":\"r-run\",\"created\":\"2026-01-01T00:00:00Z\","
+        "\"source\":{\"commit\":\"abc\",\"run\":";
+    const char *runs[] = {"\"../x\"", "\"a\\nb\"", "7", "\"run-ok\""};
+    for (size_t i = 0; i < 4; i++) {
+        char *doc = xasprintf("%s%s},\"files\":[]}", head, runs[i]);
+        int rc = release_manifest_parse("releases/r-run.json", "r-run", doc, strlen(doc), &r, &err);
+        if (i < 3) {
+            assert_int_equal(rc, SW_EINVAL);
+            assert_non_null(strstr(err.msg, "releases/r-run.json"));
+        } else {
+            assert_int_equal(rc, 0);
+            assert_string_equal(r->run, "run-ok");
+            release_free(r);
+        }
+        free(doc);
+    }
+}
+
 /* The manifest parser against hostile documents: each mutation of a good
  * manifest must be refused with the reason, never half-used. */
 static void test_manifest_parse_hostile(void **state)
@@ -2194,6 +2261,7 @@ int main(void)
         T(test_create_empty_and_missing),
         T(test_create_odd_names),
         T(test_manifest_round_trip),
+        T(test_manifest_given_source),
         T(test_manifest_parse_hostile),
         T(test_create_mtime),
         T(test_list_and_resolve),
