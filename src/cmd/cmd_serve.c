@@ -99,7 +99,7 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 {
     struct edge_opts o;
     int runner_jobs = 0;
-    int64_t runner_poll_ms = CMD_RUNNER_POLL_MS;
+    int64_t runner_poll_ms = 0; /* 0: not given (the option's minimum is 1 ms) */
     const char *unsupported = NULL;
     struct cli_list labels = {NULL, 0};
     struct cmd_runner_settings rs = {0};
@@ -143,8 +143,9 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
     if (unsupported && strcmp(unsupported, "skip") != 0 && strcmp(unsupported, "error") != 0)
         rc = cli_usage_error(cli, "--runner-unsupported: expected skip or error, got '%s'",
                              unsupported);
-    else if ((labels.n || unsupported) && !runner_jobs)
-        rc = cli_usage_error(cli, "--runner-label and --runner-unsupported need --runner N");
+    else if ((labels.n || unsupported || runner_poll_ms) && !runner_jobs)
+        rc = cli_usage_error(cli, "--runner-label, --runner-unsupported and --runner-poll need "
+                                  "--runner N");
     else
         rc = cmd_runner_labels_check(cli, "--runner-label", &labels);
     if (rc != EXIT_OK) {
@@ -170,7 +171,8 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
     o.cache_dir = cache;
     o.store = cli->store;
     o.log = log_line;
-    rc = serve(cli, &o, runner_jobs ? &rs : NULL, runner_poll_ms, &err);
+    rc = serve(cli, &o, runner_jobs ? &rs : NULL,
+               runner_poll_ms ? runner_poll_ms : CMD_RUNNER_POLL_MS, &err);
     cmd_runner_settings_free(&rs);
     free(labels.v);
     free(envs);

@@ -26,6 +26,11 @@ for s in install uninstall post-receive; do
     sw hook $s --help; check "hook $s --help" eval '[ "$rc" = 0 ] && grep -q "^usage: slipway hook $s" <<<"$out"'
 done
 
+sw serve --runner-poll 30s
+expect_err "serve --runner-poll needs --runner" 2 "need --runner N"
+sw runner --poll 0s
+expect_rc "runner --poll 0s is refused" 2
+
 # ---- install ---------------------------------------------------------------------------------------
 "$SLIPWAY" init -q "$T/P"
 git init -q --bare -b main "$T/R.git"
