@@ -232,6 +232,22 @@ RUN6=$(sed -n 's/^remote: slipway: queued run \(run-[0-9a-f-]*\) for dev .*/\1/p
 view "$RUN6"
 check "GL_USER names the pusher" eval '[ "$(json "j[\"actor\"], j[\"push\"][\"pusher\"][\"name\"]")" = "bob bob" ]'
 
+# ---- hostile lines on the hook's stdin --------------------------------------------------------------------
+OLD=$(git rev-parse HEAD~1) NEW=$(git rev-parse HEAD)
+N=$("$SLIPWAY" --project "$T/P" run list --json -L 1000 | python3 -c "import json,sys; print(len(json.load(sys.stdin)['runs']))")
+{
+    printf '%s %s refs/heads/%s\n' "$OLD" "$NEW" "$(head -c 5000 /dev/zero | tr '\0' a)"
+    printf 'nothex %s refs/heads/develop\n' "$NEW"
+    printf '%s %s refs/heads/a\033[2Jb\n' "$OLD" "$NEW"
+    printf '%s %s refs/heads/develop\n' "$OLD" "$NEW"
+} > "$T/stdin"
+out=$(cd "$T/R.git" && GIT_DIR=. "$SLIPWAY" hook post-receive --project "$T/P" < "$T/stdin" 2>&1); rc=$?
+check "a line too long is refused" grep -q "a line of more than 2048 bytes from git; ignored" <<<"$out"
+check "a bad hash is refused" grep -q "OLD and NEW are not commit hashes" <<<"$out"
+check "a control character in a ref is refused, escaped" grep -q 'refs/heads/a[\\]*x1b\[2Jb.: not printable' <<<"$out"
+check "no raw control character reaches the pusher" eval '! grep -q $(printf "\033") <<<"$out"'
+check "the good line after them still queues" eval 'grep -q "queued run run-.* for dev on refs/heads/develop" <<<"$out" && [ "$rc" = 1 ]'
+
 # ---- a run naming a repository the project does not list -------------------------------------------------
 cd "$T"
 for id in $("$SLIPWAY" --project "$T/P" run list --json -L 100 | python3 -c "import json,sys; [print(r['id']) for r in json.load(sys.stdin)['runs'] if r['status']=='queued' and r['id'] != '$RUN6']"); do
