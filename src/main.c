@@ -31,6 +31,7 @@ static const struct command commands[] = {
     {"workflow", cmd_workflow, "check workflow files as the runner loads them, run them"},
     {"run", cmd_run, "list, view and cancel workflow runs"},
     {"runner", cmd_runner, "run queued workflow runs from the store"},
+    {"scan", cmd_scan, "find committed secrets in a tree"},
     {"hook", cmd_hook, "install the git push hook that queues pipelines"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(*commands))

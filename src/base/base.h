@@ -156,6 +156,11 @@ int fs_mkdir_p(const char *path, struct sw_err *err);
 int fs_fsync_dir(const char *path, struct sw_err *err);
 /* Writes data to path atomically: temp file beside it, fsync, rename, fsync dir. */
 int fs_write_atomic(const char *path, const void *data, size_t len, struct sw_err *err);
+/* rm -rf path, in this process: a symbolic link is removed, never followed;
+ * a missing path is 0. Deeper than 128 levels, or where a directory cannot
+ * be read, it stops with an error (what it could remove is gone): the caller
+ * may fall back on rm(1). */
+int fs_remove_tree(const char *path, struct sw_err *err);
 /* Joins two path parts with one '/'. Caller frees. */
 char *path_join(const char *a, const char *b);
 /* Returns the number of online CPUs, at least 1. */

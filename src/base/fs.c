@@ -6,6 +6,7 @@
  */
 #include "base/base.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -135,6 +136,68 @@ out:
     free(tmp);
     free(dir);
     return rc;
+}
+
+/* How deep fs_remove_tree goes: a level holds a descriptor open. */
+#define REMOVE_DEPTH_MAX 128
+
+/* Empties the directory open as dfd (closed here). Entries are unlinked as
+ * they are read; since removing entries while reading a directory may make
+ * readdir skip some, a pass that removed something is followed by another. */
+static int remove_under(int dfd, int depth)
+{
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        int e = -errno;
+        close(dfd);
+        return e;
+    }
+    int rc = 0, removed, passes = 0;
+    do {
+        removed = 0;
+        struct dirent *de;
+        errno = 0;
+        while ((de = readdir(d)) != NULL) {
+            const char *n = de->d_name;
+            if (n[0] == '.' && (!n[1] || (n[1] == '.' && !n[2])))
+                continue;
+            /* a symbolic link is unlinked itself, never followed */
+            int e = unlinkat(dirfd(d), n, 0) == 0 || errno == ENOENT ? 0 : -errno;
+            if (e == -EISDIR || e == -EPERM) {
+                int sub = depth > 0
+                              ? openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                              : -1;
+                e = depth <= 0 ? -ELOOP : sub < 0 ? -errno : remove_under(sub, depth - 1);
+                if (!e && unlinkat(dirfd(d), n, AT_REMOVEDIR) < 0 && errno != ENOENT)
+                    e = -errno;
+            }
+            if (e && !rc)
+                rc = e;
+            removed |= !e;
+            errno = 0;
+        }
+        if (errno && !rc)
+            rc = -errno;
+        rewinddir(d);
+        /* something keeps adding entries: give up rather than chase it */
+        if (removed && !rc && ++passes == 8)
+            rc = -ENOTEMPTY;
+    } while (removed && !rc);
+    closedir(d);
+    return rc;
+}
+
+int fs_remove_tree(const char *path, struct sw_err *err)
+{
+    if (unlink(path) == 0 || errno == ENOENT)
+        return 0;
+    if (errno != EISDIR && errno != EPERM)
+        return sw_err_sys(err, errno, "removing %s", path);
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int e = fd < 0 ? -errno : remove_under(fd, REMOVE_DEPTH_MAX);
+    if (!e && rmdir(path) < 0 && errno != ENOENT)
+        e = -errno;
+    return e ? sw_err_sys(err, -e, "removing %s", path) : 0;
 }
 
 char *path_join(const char *a, const char *b)

@@ -185,6 +185,7 @@ int cmd_run(int argc, char **argv, struct cli *cli);
  * `workflow run --wait` and `run watch`). */
 int cmd_run_follow(struct cli *cli, const char *id, FILE *f);
 int cmd_runner(int argc, char **argv, struct cli *cli);
+int cmd_scan(int argc, char **argv, struct cli *cli);
 /* What a runner runs with (`runner`, `serve --runner`, `workflow run --wait`):
  * the project's .slipway/runner.yml, with the command line over it key by key. */
 struct cmd_runner_settings {

@@ -297,6 +297,7 @@ static int hook_post_receive(int argc, char **argv, struct cli *cli)
     struct receive rv = {cli, &po, {0, 0}, 0, NULL, 0};
     char *repo = NULL;
     const char *gd = getenv("GIT_DIR");
+    json_t *vars = json_object();
 
     if ((argc = cli_parse_options(cli, &post_receive_usage, opts, argc, argv)) < 0)
         return CLI_EXIT(argc);
@@ -317,6 +318,11 @@ static int hook_post_receive(int argc, char **argv, struct cli *cli)
     } else if (cli_store(cli, CLI_STORE_WRITE, &err) < 0) {
         sw_err_prefix(&err, "project %s: ", cli->project);
         rv.failed = 1;
+    } else if (pipeline_vars_load(cli->project, vars, &err) < 0) {
+        /* run-name and concurrency see vars when the run is queued, as with
+         * workflow run: without them a run would be misnamed or misgrouped */
+        sw_err_prefix(&err, "project %s: nothing queued: ", cli->project);
+        rv.failed = 1;
     }
     if (!rv.failed) {
         /* pipelines load as the project's runners will run them */
@@ -329,6 +335,7 @@ static int hook_post_receive(int argc, char **argv, struct cli *cli)
     po.repo = repo;
     po.load = &lo;
     po.pusher_name = pusher();
+    po.vars = vars;
     po.note = on_note;
     po.ctx = &rv.st;
     read_lines(one_line, &rv);
@@ -344,6 +351,7 @@ static int hook_post_receive(int argc, char **argv, struct cli *cli)
     cmd_runner_settings_free(&rs);
     free(rv.first_ref);
     free(repo);
+    json_decref(vars);
     return rc;
 }
 

@@ -244,6 +244,8 @@ static int run_view(int argc, char **argv, struct cli *cli)
         cli_printf(stdout, "%s  %s  %s%s%s\n", r->id, r->workflow ? r->workflow : "",
                    pipeline_run_status_name(r->status), r->reason ? ": " : "",
                    r->reason ? r->reason : "");
+        if (r->display_title)
+            cli_printf(stdout, "  %s\n", r->display_title);
         (void)c;
         for (size_t i = 0; i < r->njobs; i++) {
             const struct pipeline_run_job *j = &r->jobs[i];

@@ -192,6 +192,38 @@ static char *git_line(const char *repo, const char *const *args)
     return line;
 }
 
+/* Runs git in repo and fills out[0..n-1] with the n lines it printed (caller
+ * frees them): 0, or -1 (nothing kept) when it failed or printed other than
+ * n lines. */
+static int git_lines(const char *repo, const char *const *args, char **out, size_t n)
+{
+    const char *argv[12] = {"git", "-C", repo};
+    size_t k = 3;
+    for (; args[k - 3] && k < 11; k++)
+        argv[k] = args[k - 3];
+    argv[k] = NULL;
+    struct proc_opts po = {.argv = argv, .max_output = 1 << 16};
+    struct proc_result pr = {0};
+    struct sw_err err = {0};
+    size_t got = 0;
+    if (proc_run(&po, &pr, &err) == 0 && pr.exited && pr.exit_code == 0) {
+        for (const char *p = pr.out; p && *p && got <= n; got++) {
+            size_t len = strcspn(p, "\n");
+            if (got < n)
+                out[got] = xstrndup(p, len);
+            p += len + (p[len] == '\n');
+        }
+    }
+    proc_result_free(&pr);
+    if (got == n)
+        return 0;
+    for (size_t i = 0; i < got && i < n; i++) {
+        free(out[i]);
+        out[i] = NULL;
+    }
+    return -1;
+}
+
 /* Where workflow run looks for a workflow by name, in order: GitHub's
  * directory, then the pipelines a push triggers (docs/pipelines.md). */
 static const char *const workflow_dirs[] = {".github/workflows", ".slipway/pipelines"};
@@ -290,10 +322,44 @@ static int inputs_parse(const struct pipeline_workflow *wf, const struct cli_lis
                 return SW_EINVAL;
             }
             v = json_real(d);
+        } else if (def->type == PIPELINE_INPUT_CHOICE) {
+            size_t o = 0;
+            while (o < def->n_options && strcmp(def->options[o], eq + 1) != 0)
+                o++;
+            if (o == def->n_options) {
+                sw_err_set(err, SW_EINVAL,
+                           "-f %s: Provided value '%s' for input '%s' not in the list of allowed "
+                           "values",
+                           k, eq + 1, k);
+                free(k);
+                json_decref(in);
+                return SW_EINVAL;
+            }
+            v = json_string(eq + 1);
         } else
             v = json_string(eq + 1);
         json_object_set_new(in, k, v);
         free(k);
+    }
+    /* as GitHub's dispatch: an input not given takes its default, and a
+     * required one without a default must be given */
+    for (size_t j = 0; j < wf->on.n_dispatch_inputs; j++) {
+        const struct pipeline_input *p = &wf->on.dispatch_inputs[j];
+        if (json_object_get(in, p->name))
+            continue;
+        if (p->def.s && !p->def.expr) {
+            if (p->type == PIPELINE_INPUT_BOOLEAN)
+                json_object_set_new(in, p->name, json_boolean(p->def.b));
+            else if (p->type == PIPELINE_INPUT_NUMBER)
+                json_object_set_new(in, p->name, json_real(p->def.n));
+            else
+                json_object_set_new(in, p->name, json_string(p->def.s));
+        } else if (p->required) {
+            json_decref(in);
+            return sw_err_set(err, SW_EINVAL,
+                              "Required input '%s' not provided (give it with -f %s=VALUE)",
+                              p->name, p->name);
+        }
     }
     *out = in;
     return 0;
@@ -324,7 +390,9 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
     struct pipeline_run spec = {0}, *run = NULL;
     struct pipeline_load_opts lo = {0};
     struct cmd_runner_settings rs = {0};
+    json_t *vars = NULL;
     char *repo = NULL, *file = NULL, *top = NULL, *ref_s = NULL, *sha_s = NULL, *work = NULL;
+    char *fast[3] = {NULL, NULL, NULL}; /* git's answers: top (owned by top), sha, branch */
     int rc;
 
     if ((argc = cli_parse_options(cli, &run_usage, opts, argc, argv)) < 0) {
@@ -365,8 +433,19 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
     if (rs.skip)
         lo.flags |= PIPELINE_LOAD_SKIP_UNSUPPORTED;
     repo = xstrdup(repo_opt ? repo_opt : cli->project);
+    /* One git for the top level, the commit and the branch: a process is a
+     * run's biggest fixed cost. When it fails (no commit yet...), the
+     * questions are asked one by one, for the right error. */
+    {
+        char *what = xasprintf("%s^{commit}", ref ? ref : "HEAD");
+        const char *one[] = {"rev-parse", "--show-toplevel", what, "--symbolic-full-name", "HEAD",
+                             NULL};
+        if (git_lines(repo, one, fast, 3) == 0)
+            top = fast[0];
+        free(what);
+    }
     const char *toplevel[] = {"rev-parse", "--show-toplevel", NULL};
-    if (!(top = git_line(repo, toplevel))) {
+    if (!top && !(top = git_line(repo, toplevel))) {
         rc = sw_err_set(&err, SW_EINVAL, "%s is not in a git repository; give --repo DIR", repo);
         goto fail;
     }
@@ -382,14 +461,18 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
     }
     if (ref)
         ref_s = xstrdup(ref);
+    else if (fast[2] && strcmp(fast[2], "HEAD") != 0)
+        ref_s = xstrdup(fast[2]); /* --symbolic-full-name: "HEAD" when detached */
     else {
         const char *sym[] = {"symbolic-ref", "-q", "HEAD", NULL};
-        ref_s = git_line(top, sym);
+        ref_s = fast[2] ? NULL : git_line(top, sym);
         if (!ref_s)
             ref_s = xstrdup("refs/heads/main");
     }
     if (sha)
         sha_s = xstrdup(sha);
+    else if (fast[1])
+        sha_s = xstrdup(fast[1]);
     else {
         char *what = xasprintf("%s^{commit}", ref ? ref : "HEAD");
         const char *rp[] = {"rev-parse", "--verify", "-q", what, NULL};
@@ -400,7 +483,27 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
             goto fail;
         }
     }
-    if (inputs.n && (rc = inputs_parse(wf, &inputs, &spec.inputs, &err)) < 0)
+    /* the event: a dispatch with -f, or when the workflow takes no push; a
+     * workflow that takes neither is never run here (pull_request, schedule,
+     * workflow_call...: slipway has no such events) */
+    if (inputs.n && !wf->on.dispatch) {
+        rc = sw_err_set(&err, SW_EINVAL,
+                        "-f: %s has no workflow_dispatch trigger, so it takes no inputs", file);
+        goto fail;
+    }
+    int dispatch = inputs.n || (!wf->on.push.present && wf->on.dispatch);
+    if (!dispatch && !wf->on.push.present) {
+        struct buf ev = {0};
+        for (size_t i = 0; i < wf->on.n_events; i++)
+            buf_addf(&ev, "%s%s", i ? ", " : "", wf->on.events[i]);
+        rc = sw_err_set(&err, SW_EINVAL,
+                        "%s is triggered by neither push nor workflow_dispatch (on: %s): slipway "
+                        "never runs it",
+                        file, ev.data ? ev.data : "");
+        buf_free(&ev);
+        goto fail;
+    }
+    if (dispatch && (rc = inputs_parse(wf, &inputs, &spec.inputs, &err)) < 0)
         goto fail;
     /* the record names the file relative to the repository when it is inside */
     char *abs = realpath(file, NULL);
@@ -409,11 +512,14 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
                           : (strrchr(file, '/') ? strrchr(file, '/') + 1 : file);
     spec.workflow_file = xstrdup(rel);
     free(abs);
-    spec.event = xstrdup(inputs.n ? "workflow_dispatch" : "push");
+    spec.event = xstrdup(dispatch ? "workflow_dispatch" : "push");
     spec.ref = ref_s;
     spec.sha = sha_s;
     spec.actor = xstrdup(sys_user());
-    if ((rc = pipeline_run_prepare(wf, &spec, strrchr(top, '/') ? strrchr(top, '/') + 1 : top,
+    vars = json_object();
+    if ((rc = pipeline_vars_load(cli->project, vars, &err)) < 0)
+        goto fail;
+    if ((rc = pipeline_run_prepare(wf, &spec, strrchr(top, '/') ? strrchr(top, '/') + 1 : top, vars,
                                    &err)) < 0)
         goto fail;
     if ((rc = cli_store(cli, CLI_STORE_WRITE, &err)) < 0)
@@ -466,6 +572,8 @@ fail:
     cmd_runner_settings_free(&rs);
     free(repo);
     free(top);
+    free(fast[1]);
+    free(fast[2]);
     free(file);
     free(work);
     pipeline_workflow_free(wf);
@@ -478,7 +586,9 @@ fail:
     free(spec.event);
     free(spec.actor);
     free(spec.group);
+    free(spec.display_title);
     json_decref(spec.inputs);
+    json_decref(vars);
     return cli_fail(&err);
 out:
     rc = EXIT_OK;
@@ -488,6 +598,8 @@ out_code:
     cmd_runner_settings_free(&rs);
     free(repo);
     free(top);
+    free(fast[1]);
+    free(fast[2]);
     free(file);
     free(work);
     pipeline_workflow_free(wf);
@@ -499,7 +611,9 @@ out_code:
     free(spec.event);
     free(spec.actor);
     free(spec.group);
+    free(spec.display_title);
     json_decref(spec.inputs);
+    json_decref(vars);
     return rc;
 }
 

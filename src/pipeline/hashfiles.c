@@ -372,7 +372,8 @@ static int visit(struct walk *w, char **path, size_t n, int depth)
                 break;
         }
         closedir(d);
-        qsort(names, count, sizeof(*names), cmp_names);
+        if (count) /* an empty directory has no array to sort */
+            qsort(names, count, sizeof(*names), cmp_names);
         for (size_t i = 0; i < count; i++) {
             path[n] = names[i];
             if (!rc)

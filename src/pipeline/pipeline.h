@@ -743,6 +743,7 @@ struct pipeline_run {
     char id[PIPELINE_RUN_ID_SIZE];
     int64_t generation;   /* 1 when created, +1 per write */
     char *workflow;       /* its `name`, else its file name without .yml */
+    char *display_title;  /* its `run-name` as evaluated when queued, or NULL */
     char *workflow_file;  /* path in the repository, e.g. ".github/workflows/ci.yml" */
     char *event;          /* "push", "workflow_dispatch", ... */
     char *ref;            /* "refs/heads/main" */
@@ -902,13 +903,17 @@ void pipeline_run_list_free(struct pipeline_run_list *l);
  * push"). */
 
 /* Fills in spec->workflow (the workflow's `name:`, else its file name without
- * .yml) and, when wf has `concurrency:`, spec->group and
- * spec->cancel_in_progress, evaluated as GitHub does when a run is queued
- * (github with workflow, ref, sha, event_name, repository "local/REPO_NAME",
- * actor; inputs). spec->workflow_file, event, ref, sha and actor must be set.
- * What it replaces is freed; the caller frees what it sets. */
+ * .yml), spec->display_title (its `run-name:`, one line of at most 1024
+ * bytes, control characters made spaces; NULL without one) and, when wf has
+ * `concurrency:`, spec->group and spec->cancel_in_progress, evaluated as
+ * GitHub does when a run is queued (github with workflow, ref, sha,
+ * event_name, repository "local/REPO_NAME", actor; inputs; vars, the vars
+ * context, NULL: empty, e.g. from pipeline_vars_load). spec->workflow_file,
+ * event, ref, sha and actor must be set; spec->inputs only for a dispatch.
+ * What it replaces is freed; the caller frees what it sets (also on failure:
+ * then nothing but workflow is set). */
 int pipeline_run_prepare(const struct pipeline_workflow *wf, struct pipeline_run *spec,
-                         const char *repo_name, struct sw_err *err);
+                         const char *repo_name, const json_t *vars, struct sw_err *err);
 
 /* Bounds of a push (from whoever pushed). */
 #define PIPELINE_PUSH_LINE_MAX 2048     /* bytes of one line git gives a hook */
@@ -951,7 +956,9 @@ struct pipeline_push_opts {
     const char *repo; /* the repository pushed to (bare or not): an absolute path in normal form */
     const struct pipeline_load_opts *load; /* how pipelines load (may be NULL) */
     const char *pusher_name;               /* the run's actor and the event's pusher.name */
-    const char *pusher_email;    /* pusher.email; NULL: the committer's of the pushed commit */
+    const char *pusher_email; /* pusher.email; NULL: the committer's of the pushed commit */
+    const json_t *vars;       /* the vars context of run-name and concurrency (pipeline_vars_load);
+                                 NULL: empty */
     pipeline_push_note_fn *note; /* optional */
     void *ctx;
 };
@@ -1180,11 +1187,13 @@ struct pipeline_runlog;
 /* max_bytes 0: PIPELINE_RUNLOG_MAX. st is borrowed for the object's life. */
 int pipeline_runlog_new(struct store *st, const char *run_id, uint64_t max_bytes,
                         struct pipeline_runlog **out, struct sw_err *err);
-/* Frees it; every writer must be closed first. */
+/* Frees it, after writing what pipeline_runlog_close_later was handed; every
+ * writer must be closed (or handed over) first. */
 void pipeline_runlog_free(struct pipeline_runlog *l);
 
 /* A writer of one stream; one thread at a time. Opening a stream that has
- * chunks already goes on after them. */
+ * chunks already goes on after them (and after the output of a writer of it
+ * handed to pipeline_runlog_close_later, taken back when not written yet). */
 struct pipeline_runlog_writer;
 int pipeline_runlog_open(struct pipeline_runlog *l, unsigned job, unsigned step,
                          struct pipeline_runlog_writer **out, struct sw_err *err);
@@ -1196,8 +1205,23 @@ int pipeline_runlog_append(struct pipeline_runlog_writer *w, const void *data, s
 /* Writes what is buffered now (also call it on a timer: a quiet step's last
  * line must not wait for the next one). */
 int pipeline_runlog_flush(struct pipeline_runlog_writer *w, struct sw_err *err);
+/* Writes what is buffered if its oldest byte is PIPELINE_RUNLOG_FLUSH_MS old
+ * (call it on a timer: a quiet step's last line must not wait for the next
+ * one, nor cost a chunk every tick). */
+int pipeline_runlog_flush_due(struct pipeline_runlog_writer *w, struct sw_err *err);
 /* Flushes and frees the writer (freed even when the flush fails). */
 int pipeline_runlog_close(struct pipeline_runlog_writer *w, struct sw_err *err);
+/* Closes w in the background: the log's own thread writes what it holds and
+ * frees it, so the caller does not wait for the store (a job's next step
+ * starts while the last one's output is made durable). Bounded: past 1 MiB
+ * or 256 writers waiting, w is closed here. Failures are kept for
+ * pipeline_runlog_sync. w must not be used after. */
+void pipeline_runlog_close_later(struct pipeline_runlog_writer *w);
+/* Waits until every writer handed to pipeline_runlog_close_later is written;
+ * returns the first failure among them since the last sync (the output that
+ * failed is lost, as with pipeline_runlog_close). Call it before recording
+ * that what they logged has ended. Thread-safe. */
+int pipeline_runlog_sync(struct pipeline_runlog *l, struct sw_err *err);
 
 /* Reads stream (job, step) of a run from chunk *next on, appending to out,
  * until a chunk does not exist yet or out has grown by max bytes or more (0:
@@ -1489,7 +1513,12 @@ struct pipeline_runner_opts {
     const _Atomic int *cancel; /* optional: set non-zero to cancel the run */
     pipeline_runner_echo_fn *echo; /* optional */
     void *echo_ctx;
+    unsigned tick_ms; /* the ticker's period (lease, cancel, quiet logs); 0: 200 */
 };
+
+/* The vars context of a project: .slipway/vars.yml of project, a mapping of
+ * names to values, added to vars as strings (a missing file adds nothing). */
+int pipeline_vars_load(const char *project, json_t *vars, struct sw_err *err);
 
 /* Runs run (claimed by the caller, status running) of wf to its end and ends
  * it with pipeline_run_finish; run is replaced by the record as written.

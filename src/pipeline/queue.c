@@ -1006,6 +1006,7 @@ static struct pipeline_run *run_from_spec(const struct pipeline_run *spec)
 {
     struct pipeline_run *r = xcalloc(1, sizeof(*r));
     run_set_str(&r->workflow, spec->workflow);
+    run_set_str(&r->display_title, spec->display_title);
     run_set_str(&r->workflow_file, spec->workflow_file);
     run_set_str(&r->event, spec->event);
     run_set_str(&r->ref, spec->ref);

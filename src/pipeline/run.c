@@ -298,6 +298,7 @@ void pipeline_run_free(struct pipeline_run *r)
     free(r->actor);
     free(r->repository);
     json_decref(r->push);
+    free(r->display_title);
     json_decref(r->inputs);
     free(r->reason);
     run_claim_clear(&r->claim);
@@ -548,6 +549,7 @@ int pipeline_run_parse(const char *key, const char *data, size_t len, struct pip
     memcpy(r->id, id, PIPELINE_RUN_ID_SIZE);
     r->generation = json_field_int(&jf, root, "generation", 1, gen_max(), JSON_FIELD_REQUIRED);
     r->workflow = json_field_str(&jf, root, "workflow", RUN_TEXT_MAX, JSON_FIELD_REQUIRED);
+    r->display_title = json_field_str(&jf, root, "display_title", RUN_TEXT_MAX, 0);
     r->workflow_file = checked_str(&jf, root, "workflow_file", RELEASE_PATH_MAX, release_path_valid,
                                    "not a relative path in the repository");
     r->event = checked_str(&jf, root, "event", 64, event_valid, "not an event name");
@@ -696,6 +698,7 @@ char *pipeline_run_dump(const struct pipeline_run *r)
     bad |= json_object_set_new(root, "id", json_string(r->id));
     bad |= json_object_set_new(root, "generation", json_integer(r->generation));
     bad |= json_object_set_new(root, "workflow", json_str_or_null(r->workflow));
+    bad |= json_object_set_new(root, "display_title", json_str_or_null(r->display_title));
     bad |= json_object_set_new(root, "workflow_file", json_str_or_null(r->workflow_file));
     bad |= json_object_set_new(root, "event", json_str_or_null(r->event));
     bad |= json_object_set_new(root, "ref", json_str_or_null(r->ref));
@@ -740,12 +743,14 @@ json_t *pipeline_run_json(const struct pipeline_run *r, int view)
                          "ref", r->ref, "sha", r->sha, "status", status, "created_at",
                          json_time_or_null(r->created_ms));
     json_t *o = json_pack(
-        "{s:s, s:s?, s:s?, s:s, s:o, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:o, s:o, s:o, s:s?, s:o}",
-        "id", r->id, "workflow", r->workflow, "workflow_file", r->workflow_file, "status", status,
-        "conclusion", conclusion_json(r->conclusion), "event", r->event, "ref", r->ref, "sha",
-        r->sha, "before", r->before, "after", r->after, "actor", r->actor, "created_at",
-        json_time_or_null(r->created_ms), "started_at", json_time_or_null(r->started_ms),
-        "ended_at", json_time_or_null(r->ended_ms), "reason", r->reason, "jobs", jobs_json(r));
+        "{s:s, s:s?, s:s?, s:s?, s:s, s:o, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, "
+        "s:o, s:o, s:o, s:s?, s:o}",
+        "id", r->id, "workflow", r->workflow, "workflow_file", r->workflow_file, "display_title",
+        r->display_title, "status", status, "conclusion", conclusion_json(r->conclusion), "event",
+        r->event, "ref", r->ref, "sha", r->sha, "before", r->before, "after", r->after, "actor",
+        r->actor, "created_at", json_time_or_null(r->created_ms), "started_at",
+        json_time_or_null(r->started_ms), "ended_at", json_time_or_null(r->ended_ms), "reason",
+        r->reason, "jobs", jobs_json(r));
     if (o && r->repository)
         json_object_set_new(o, "repository", json_string(r->repository));
     if (o && r->push)

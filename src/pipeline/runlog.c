@@ -15,9 +15,15 @@
  * stream gets one line saying so and the rest of its output is dropped, so a
  * step printing without end costs bounded storage, and a writer holds at
  * most a bounded buffer whatever the step prints or the store does.
+ *
+ * A stream that ends (a step's) can be handed to the log's own thread to be
+ * written (pipeline_runlog_close_later): a durable put is a few fsyncs, and a
+ * job of quick steps should not wait for them between its steps. What is
+ * handed over is bounded too; past the bound the caller writes it itself.
  */
 #include "pipeline/run_internal.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +33,27 @@
 /* What a writer keeps while the store refuses its writes: past it, the
  * oldest output is dropped (the writer says so once it can write again). */
 #define PENDING_MAX (16 * PIPELINE_RUNLOG_CHUNK_MAX)
+/* What the closing queue holds at most: beyond, a writer is closed by its
+ * caller, as if there were no queue. */
+#define QUEUE_BYTES_MAX (16 * PIPELINE_RUNLOG_CHUNK_MAX)
+#define QUEUE_WRITERS_MAX 256
 
 struct pipeline_runlog {
     struct store *st;
     char id[PIPELINE_RUN_ID_SIZE];
     uint64_t max;
     _Atomic uint64_t used;
+    /* The closing queue: writers handed over, written in order by thread. */
+    pthread_mutex_t qlock;
+    pthread_cond_t qwork; /* a writer was queued, or stop was set */
+    pthread_cond_t qidle; /* the thread is done with a writer */
+    struct pipeline_runlog_writer *qhead, *qtail;
+    size_t qbytes, qcount;
+    int busy;                     /* the thread is writing a writer of stream busy_job-busy_step */
+    unsigned busy_job, busy_step; /* (it owns that writer: never read it here) */
+    int started, stop;
+    pthread_t thread;
+    struct sw_err qerr; /* the first failure since the last sync (code 0: none) */
 };
 
 struct pipeline_runlog_writer {
@@ -43,6 +64,7 @@ struct pipeline_runlog_writer {
     int64_t oldest_ms; /* monotonic time of the oldest byte in pending; 0: empty */
     int capped;        /* the run's budget is spent: the notice is written */
     uint64_t dropped;  /* bytes dropped because the store refused writes */
+    struct pipeline_runlog_writer *qnext; /* in the closing queue */
 };
 
 static char *chunk_key(const char *id, unsigned job, unsigned step, uint64_t n)
@@ -70,12 +92,28 @@ int pipeline_runlog_new(struct store *st, const char *run_id, uint64_t max_bytes
     memcpy(l->id, run_id, sizeof(l->id));
     l->max = max_bytes ? max_bytes : PIPELINE_RUNLOG_MAX;
     atomic_init(&l->used, 0);
+    pthread_mutex_init(&l->qlock, NULL);
+    pthread_cond_init(&l->qwork, NULL);
+    pthread_cond_init(&l->qidle, NULL);
     *out = l;
     return 0;
 }
 
 void pipeline_runlog_free(struct pipeline_runlog *l)
 {
+    if (!l)
+        return;
+    if (l->started) {
+        /* the thread writes what is queued before it stops */
+        pthread_mutex_lock(&l->qlock);
+        l->stop = 1;
+        pthread_cond_signal(&l->qwork);
+        pthread_mutex_unlock(&l->qlock);
+        pthread_join(l->thread, NULL);
+    }
+    pthread_mutex_destroy(&l->qlock);
+    pthread_cond_destroy(&l->qwork);
+    pthread_cond_destroy(&l->qidle);
     free(l);
 }
 
@@ -124,13 +162,41 @@ static int chunk_count(struct store *st, const char *id, unsigned job, unsigned 
     return 0;
 }
 
+/* Takes back from the closing queue a writer of stream (job, step) not
+ * written yet, or waits until the thread is done with the one it writes:
+ * a stream has one writer at a time. Returns the writer taken back, or NULL. */
+static struct pipeline_runlog_writer *queue_take(struct pipeline_runlog *l, unsigned job,
+                                                 unsigned step)
+{
+    struct pipeline_runlog_writer *w = NULL, *prev = NULL;
+    pthread_mutex_lock(&l->qlock);
+    for (w = l->qhead; w && !(w->job == job && w->step == step); w = w->qnext)
+        prev = w;
+    if (w) {
+        *(prev ? &prev->qnext : &l->qhead) = w->qnext;
+        if (l->qtail == w)
+            l->qtail = prev;
+        w->qnext = NULL;
+        l->qbytes -= w->pending.len;
+        l->qcount--;
+    }
+    while (!w && l->busy && l->busy_job == job && l->busy_step == step)
+        pthread_cond_wait(&l->qidle, &l->qlock);
+    pthread_mutex_unlock(&l->qlock);
+    return w;
+}
+
 int pipeline_runlog_open(struct pipeline_runlog *l, unsigned job, unsigned step,
                          struct pipeline_runlog_writer **out, struct sw_err *err)
 {
     uint64_t next = 0;
     int rc = stream_args(l->id, job, step, err);
-    if (!rc)
-        rc = chunk_count(l->st, l->id, job, step, &next, err);
+    if (rc)
+        return rc;
+    /* handed over and not written yet: it goes on, its output still buffered */
+    if ((*out = queue_take(l, job, step)))
+        return 0;
+    rc = chunk_count(l->st, l->id, job, step, &next, err);
     if (rc)
         return rc;
     struct pipeline_runlog_writer *w = xcalloc(1, sizeof(*w));
@@ -258,6 +324,11 @@ int pipeline_runlog_flush(struct pipeline_runlog_writer *w, struct sw_err *err)
     return write_due(w, 1, err);
 }
 
+int pipeline_runlog_flush_due(struct pipeline_runlog_writer *w, struct sw_err *err)
+{
+    return pipeline_runlog_append(w, NULL, 0, NULL, err);
+}
+
 int pipeline_runlog_close(struct pipeline_runlog_writer *w, struct sw_err *err)
 {
     if (!w)
@@ -266,6 +337,89 @@ int pipeline_runlog_close(struct pipeline_runlog_writer *w, struct sw_err *err)
     buf_free(&w->pending);
     free(w);
     return rc;
+}
+
+/* Keeps the first failure for pipeline_runlog_sync; under qlock. */
+static void queue_failed(struct pipeline_runlog *l, const struct sw_err *e)
+{
+    if (!l->qerr.code)
+        l->qerr = *e;
+}
+
+static void *queue_thread(void *arg)
+{
+    struct pipeline_runlog *l = arg;
+    pthread_mutex_lock(&l->qlock);
+    for (;;) {
+        while (!l->qhead && !l->stop)
+            pthread_cond_wait(&l->qwork, &l->qlock);
+        struct pipeline_runlog_writer *w = l->qhead;
+        if (!w)
+            break; /* stopping, and nothing is left */
+        l->qhead = w->qnext;
+        if (!l->qhead)
+            l->qtail = NULL;
+        l->qbytes -= w->pending.len;
+        l->qcount--;
+        l->busy = 1;
+        l->busy_job = w->job;
+        l->busy_step = w->step;
+        pthread_mutex_unlock(&l->qlock);
+        struct sw_err e = {0};
+        int rc = pipeline_runlog_close(w, &e);
+        pthread_mutex_lock(&l->qlock);
+        if (rc)
+            queue_failed(l, &e);
+        l->busy = 0;
+        pthread_cond_broadcast(&l->qidle);
+    }
+    pthread_mutex_unlock(&l->qlock);
+    return NULL;
+}
+
+void pipeline_runlog_close_later(struct pipeline_runlog_writer *w)
+{
+    if (!w)
+        return;
+    struct pipeline_runlog *l = w->log;
+    struct sw_err e = {0};
+    if (!w->pending.len && !w->dropped) {
+        (void)pipeline_runlog_close(w, &e); /* nothing to write */
+        return;
+    }
+    pthread_mutex_lock(&l->qlock);
+    if (!l->started && pthread_create(&l->thread, NULL, queue_thread, l) == 0)
+        l->started = 1;
+    if (!l->started || l->qbytes + w->pending.len > QUEUE_BYTES_MAX ||
+        l->qcount >= QUEUE_WRITERS_MAX) {
+        pthread_mutex_unlock(&l->qlock);
+        if (pipeline_runlog_close(w, &e) < 0) {
+            pthread_mutex_lock(&l->qlock);
+            queue_failed(l, &e);
+            pthread_mutex_unlock(&l->qlock);
+        }
+        return;
+    }
+    w->qnext = NULL;
+    *(l->qtail ? &l->qtail->qnext : &l->qhead) = w;
+    l->qtail = w;
+    l->qbytes += w->pending.len;
+    l->qcount++;
+    pthread_cond_signal(&l->qwork);
+    pthread_mutex_unlock(&l->qlock);
+}
+
+int pipeline_runlog_sync(struct pipeline_runlog *l, struct sw_err *err)
+{
+    pthread_mutex_lock(&l->qlock);
+    while (l->qhead || l->busy)
+        pthread_cond_wait(&l->qidle, &l->qlock);
+    struct sw_err e = l->qerr;
+    l->qerr = (struct sw_err){0};
+    pthread_mutex_unlock(&l->qlock);
+    if (!e.code)
+        return 0;
+    return sw_err_set(err, e.code, "%s", e.msg);
 }
 
 /* ---- reading -------------------------------------------------------------------------------- */

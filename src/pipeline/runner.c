@@ -14,6 +14,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -67,6 +68,8 @@ struct wjob {
     json_t *outputs;                 /* of its legs, merged (owned) */
     size_t nlegs, finished, running; /* a caller's legs are the workflows it calls */
     int fail_fast_hit;
+    int fail_fast;       /* strategy.fail-fast, evaluated when the job is expanded */
+    size_t max_parallel; /* strategy.max-parallel, likewise; 0: no bound */
 };
 
 /* The jobs of one workflow in the run: the run's own (scopes[0]), or a
@@ -94,6 +97,10 @@ struct runner {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     pthread_mutex_t echo_lock;
+    /* The ticker sleeps on tick_cond, so that the run's end wakes it at
+     * once instead of waiting out its period. */
+    pthread_mutex_t tick_lock;
+    pthread_cond_t tick_cond;
     struct leg **legs;
     size_t nlegs, caplegs, running;
     struct scope **scopes; /* [0]: the run's workflow; then called ones, in order */
@@ -461,7 +468,10 @@ static void step_log(void *ctx, int64_t time_ms, enum pipeline_step_log_kind kin
     leg_line(ctx, time_ms, kind, text, len);
 }
 
-/* Switches the leg's stream to (rec, step); closes the one before. */
+/* Switches the leg's stream to (rec, step); closes the one before, in the
+ * background (its step is over: the next one need not wait for the store),
+ * except the leg's last (step -1), written with every stream handed over
+ * before the leg's end is recorded. */
 static void leg_stream(struct leg *l, unsigned step)
 {
     struct sw_err err = {0};
@@ -474,8 +484,12 @@ static void leg_stream(struct leg *l, unsigned step)
     old = l->w;
     l->w = w;
     pthread_mutex_unlock(&l->wlock);
-    if (old)
+    if (old && step != (unsigned)-1)
+        pipeline_runlog_close_later(old);
+    else {
         (void)pipeline_runlog_close(old, &err);
+        (void)pipeline_runlog_sync(l->rn->log, &err);
+    }
 }
 
 /* ---- one leg ----------------------------------------------------------------------------------
@@ -1599,8 +1613,7 @@ static void *leg_thread(void *arg)
     rn->running--;
     wj->running--;
     wj->finished++;
-    if (c == PIPELINE_CONCLUSION_FAILURE &&
-        (!job->strategy.fail_fast.s || job->strategy.fail_fast.expr || job->strategy.fail_fast.b))
+    if (c == PIPELINE_CONCLUSION_FAILURE && wj->fail_fast)
         wj->fail_fast_hit = 1;
     pthread_cond_broadcast(&rn->cond);
     pthread_mutex_unlock(&rn->lock);
@@ -1672,6 +1685,53 @@ static int matrix_eval(json_t *m, const json_t *values, json_t **out, struct sw_
     return 0;
 }
 
+/* strategy.fail-fast and strategy.max-parallel of job into wj, evaluated
+ * with the job's values (github, inputs, vars, needs) when written with
+ * `${{ }}`: a boolean, and a number of at least 1 (or its text, as vars give). */
+static int strategy_eval(const struct pipeline_job *job, const json_t *values, struct wjob *wj,
+                         struct sw_err *err)
+{
+    const struct pipeline_val *ff = &job->strategy.fail_fast, *mp = &job->strategy.max_parallel;
+    json_t *v = NULL;
+    int rc = 0;
+
+    wj->fail_fast = 1;
+    wj->max_parallel = 0;
+    if (ff->s && !ff->expr)
+        wj->fail_fast = ff->b;
+    else if (ff->s) {
+        if ((rc = eval_json(ff->s, values, &v, err)) < 0)
+            return rc;
+        if (!json_is_boolean(v))
+            rc = sw_err_set(err, PIPELINE_EEVAL, "fail-fast: expected a boolean");
+        wj->fail_fast = json_is_true(v);
+        json_decref(v);
+        v = NULL;
+        if (rc < 0)
+            return rc;
+    }
+    if (mp->s && !mp->expr)
+        wj->max_parallel = mp->n >= 1 ? (size_t)mp->n : 1;
+    else if (mp->s) {
+        double d = 0;
+        char *end = NULL;
+        if ((rc = eval_json(mp->s, values, &v, err)) < 0)
+            return rc;
+        if (json_is_number(v))
+            d = json_number_value(v);
+        else if (json_is_string(v) && *json_string_value(v)) {
+            d = strtod(json_string_value(v), &end);
+            if (*end)
+                d = 0;
+        }
+        json_decref(v);
+        if (!(d >= 1))
+            return sw_err_set(err, PIPELINE_EEVAL, "max-parallel: expected a number of at least 1");
+        wj->max_parallel = d > 65536 ? 65536 : (size_t)d;
+    }
+    return 0;
+}
+
 /* Adds n legs of job j of sc to the record and to rn->legs (values is the
  * job's context, copied per leg). done != NONE: they complete at once. */
 static void legs_add(struct runner *rn, struct scope *sc, size_t j, size_t n, char **names,
@@ -1710,11 +1770,12 @@ static void legs_add(struct runner *rn, struct scope *sc, size_t j, size_t n, ch
         json_object_set_new(l->values, "matrix",
                             l->matrix ? json_deep_copy(l->matrix) : json_object());
         json_object_set_new(l->values, "job", json_pack("{s:s}", "status", "success"));
+        /* as GitHub's runner: max-parallel is the bound, at most the legs there are */
+        size_t maxpar = wj->max_parallel && wj->max_parallel < n ? wj->max_parallel : n;
         json_object_set_new(l->values, "strategy",
-                            json_pack("{s:b, s:i, s:i, s:i}", "fail-fast",
-                                      !job->strategy.fail_fast.s || job->strategy.fail_fast.b,
+                            json_pack("{s:b, s:i, s:i, s:i}", "fail-fast", wj->fail_fast,
                                       "job-index", (json_int_t)i, "job-total", (json_int_t)n,
-                                      "max-parallel", (json_int_t)n));
+                                      "max-parallel", (json_int_t)maxpar));
         if (rn->nlegs == rn->caplegs) {
             rn->caplegs = rn->caplegs ? rn->caplegs * 2 : 16;
             rn->legs = xrealloc(rn->legs, rn->caplegs * sizeof(*rn->legs));
@@ -1935,6 +1996,13 @@ static void job_expand(struct runner *rn, struct scope *sc, size_t j)
         legs_add(rn, sc, j, 1, &one, NULL, values, PIPELINE_CONCLUSION_SKIPPED, NULL);
         goto out;
     }
+    if (strategy_eval(job, values, &sc->jobs[j], &err) < 0) {
+        char *why = xasprintf("job %s: strategy: %s", job->id, err.msg);
+        one = scoped_name(rn, sc, base_name);
+        legs_add(rn, sc, j, 1, &one, NULL, values, PIPELINE_CONCLUSION_FAILURE, why);
+        free(why);
+        goto out;
+    }
     if (job->strategy.matrix) {
         if (matrix_eval(job->strategy.matrix, values, &m, &err) < 0 ||
             pipeline_matrix_expand(m, &legs, &err) < 0) {
@@ -2109,11 +2177,7 @@ static int schedule(struct runner *rn)
     for (size_t i = 0; i < rn->nlegs && !all; i++) {
         struct leg *l = rn->legs[i];
         struct wjob *wj = &l->sc->jobs[l->job];
-        const struct pipeline_job *job = &l->sc->wf->jobs[l->job];
-        size_t maxpar = job->strategy.max_parallel.s && !job->strategy.max_parallel.expr &&
-                                job->strategy.max_parallel.n >= 1
-                            ? (size_t)job->strategy.max_parallel.n
-                            : (size_t)-1;
+        size_t maxpar = wj->max_parallel ? wj->max_parallel : (size_t)-1;
         if (l->state != LEG_PENDING)
             continue;
         if (wj->fail_fast_hit || atomic_load(&rn->cancel)) {
@@ -2146,6 +2210,26 @@ static int schedule(struct runner *rn)
     return all;
 }
 
+/* Sleeps a tick, or less when the run ends; returns whether it ended. */
+static int ticker_wait(struct runner *rn)
+{
+    int64_t ms = rn->o->tick_ms ? rn->o->tick_ms : 200;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&rn->tick_lock);
+    while (!atomic_load(&rn->stop) &&
+           pthread_cond_timedwait(&rn->tick_cond, &rn->tick_lock, &ts) != ETIMEDOUT)
+        ;
+    pthread_mutex_unlock(&rn->tick_lock);
+    return atomic_load(&rn->stop);
+}
+
 /* Extends the lease, notices cancel requests, flushes quiet logs. */
 static void *ticker(void *arg)
 {
@@ -2154,10 +2238,9 @@ static void *ticker(void *arg)
     int64_t next = time_mono_ms() + every, next_read = time_mono_ms() + 1000;
     int64_t next_steps = time_mono_ms() + 1000;
 
-    while (!atomic_load(&rn->stop)) {
-        struct timespec ts = {0, 200 * 1000 * 1000};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-            ;
+    /* once the run ends, the legs have recorded and flushed what they had:
+     * no last round */
+    while (!ticker_wait(rn)) {
         if (rn->o->cancel && atomic_load(rn->o->cancel))
             atomic_store(&rn->cancel, 1);
         pthread_mutex_lock(&rn->lock);
@@ -2220,7 +2303,7 @@ static void *ticker(void *arg)
             struct sw_err err = {0};
             pthread_mutex_lock(&l->wlock);
             if (l->w)
-                (void)pipeline_runlog_flush(l->w, &err);
+                (void)pipeline_runlog_flush_due(l->w, &err);
             pthread_mutex_unlock(&l->wlock);
         }
         pthread_cond_broadcast(&rn->cond);
@@ -2231,6 +2314,19 @@ static void *ticker(void *arg)
 
 /* ---- contexts
  * ------------------------------------------------------------------------------------ */
+
+/* Writes a file of the run's scratch directory, which no one reads yet and
+ * which goes with the run: no fsync (no durability is owed), no rename. */
+static int scratch_write(const char *path, const char *data, size_t len, struct sw_err *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return sw_err_sys(err, errno, "%s", path);
+    int e = fd_write_all(fd, data, len);
+    if (close(fd) < 0 && !e)
+        e = -errno;
+    return e ? sw_err_sys(err, -e, "%s", path) : 0;
+}
 
 /* A YAML mapping of names to scalars (.slipway/vars.yml, secrets.yml) into
  * obj; a missing file is no entry. */
@@ -2262,6 +2358,16 @@ static int yaml_kv_load(const char *path, json_t *obj, struct sw_err *err)
     }
 out:
     yaml_doc_free(doc);
+    return rc;
+}
+
+int pipeline_vars_load(const char *project, json_t *vars, struct sw_err *err)
+{
+    char *dir = path_join(project, ".slipway");
+    char *path = path_join(dir, "vars.yml");
+    int rc = yaml_kv_load(path, vars, err);
+    free(dir);
+    free(path);
     return rc;
 }
 
@@ -2344,6 +2450,36 @@ static json_t *head_commit(const char *repo, const char *sha)
     return c;
 }
 
+static json_t *inputs_ctx(const struct pipeline_run *run, const struct pipeline_workflow *wf);
+
+/* github.event.inputs of a dispatch: the inputs context with every value as
+ * text, as GitHub's event payload holds them (`'true'`, not true). Takes in. */
+static json_t *event_inputs(json_t *in)
+{
+    json_t *out = json_object(), *v;
+    const char *k;
+    json_object_foreach(in, k, v)
+    {
+        struct pipeline_value pv = PIPELINE_VALUE_INIT;
+        if (json_is_string(v)) {
+            json_object_set(out, k, v);
+            continue;
+        }
+        if (json_is_boolean(v)) {
+            pv.kind = PIPELINE_BOOLEAN;
+            pv.boolean = json_is_true(v);
+        } else if (json_is_number(v)) {
+            pv.kind = PIPELINE_NUMBER;
+            pv.number = json_number_value(v);
+        }
+        char *t = pipeline_value_to_string(&pv, NULL);
+        json_object_set_new(out, k, json_string(t));
+        free(t);
+    }
+    json_decref(in);
+    return out;
+}
+
 static json_t *github_ctx(struct runner *rn)
 {
     const struct pipeline_run *run = rn->run;
@@ -2370,8 +2506,8 @@ static json_t *github_ctx(struct runner *rn)
      * runner derives */
     if (run->push && strcmp(run->event ? run->event : "", "push") == 0)
         json_object_update(event, run->push);
-    if (run->inputs && strcmp(run->event ? run->event : "", "workflow_dispatch") == 0)
-        json_object_set(event, "inputs", run->inputs);
+    if (strcmp(run->event ? run->event : "", "workflow_dispatch") == 0)
+        json_object_set_new(event, "inputs", event_inputs(inputs_ctx(run, rn->wf)));
     json_t *gh =
         json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
                   "s:s, s:s, s:s, s:s, s:o}",
@@ -2387,10 +2523,14 @@ static json_t *github_ctx(struct runner *rn)
     return gh;
 }
 
-/* The run's inputs with the workflow's defaults filled in. */
+/* The inputs context: for a dispatch, the run's inputs over the workflow's
+ * defaults; for any other event, empty, as on GitHub (a push sees no
+ * defaults: `inputs.x || 'fallback'` takes the fallback). */
 static json_t *inputs_ctx(const struct pipeline_run *run, const struct pipeline_workflow *wf)
 {
     json_t *in = json_object();
+    if (strcmp(run->event ? run->event : "", "workflow_dispatch") != 0)
+        return in;
     for (size_t i = 0; i < wf->on.n_dispatch_inputs; i++) {
         const struct pipeline_input *p = &wf->on.dispatch_inputs[i];
         if (!p->def.s || p->def.expr)
@@ -2430,6 +2570,14 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
     pthread_cond_init(&rn.cond, NULL);
     pthread_mutex_init(&rn.echo_lock, NULL);
     pthread_mutex_init(&rn.mask_lock, NULL);
+    pthread_mutex_init(&rn.tick_lock, NULL);
+    {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&rn.tick_cond, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     snprintf(rn.arch, sizeof(rn.arch), "X64");
     if (uname(&un) == 0 && (strcmp(un.machine, "aarch64") == 0 || strcmp(un.machine, "arm64") == 0))
         snprintf(rn.arch, sizeof(rn.arch), "ARM64");
@@ -2460,20 +2608,13 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
         goto fail;
     if ((rc = secrets_load(&rn, secrets, err)) < 0)
         goto fail;
-    if (o->project) {
-        char *dir = path_join(o->project, ".slipway");
-        char *path = path_join(dir, "vars.yml");
-        rc = yaml_kv_load(path, vars, err);
-        free(dir);
-        free(path);
-        if (rc < 0)
-            goto fail;
-    }
+    if (o->project && (rc = pipeline_vars_load(o->project, vars, err)) < 0)
+        goto fail;
     rn.base = json_object();
     json_t *gh = github_ctx(&rn);
     char *ev = path_join(rn.run_dir, "event.json");
     char *evtext = json_dumps(json_object_get(gh, "event"), JSON_INDENT(2));
-    rc = fs_write_atomic(ev, evtext ? evtext : "{}", evtext ? strlen(evtext) : 2, err);
+    rc = scratch_write(ev, evtext ? evtext : "{}", evtext ? strlen(evtext) : 2, err);
     free(ev);
     free(evtext);
     json_object_set_new(rn.base, "github", gh);
@@ -2515,7 +2656,10 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
         pthread_cond_timedwait(&rn.cond, &rn.lock, &ts);
     }
     pthread_mutex_unlock(&rn.lock);
+    pthread_mutex_lock(&rn.tick_lock);
     atomic_store(&rn.stop, 1);
+    pthread_cond_signal(&rn.tick_cond);
+    pthread_mutex_unlock(&rn.tick_lock);
     if (ticking)
         pthread_join(tick, NULL);
     for (size_t i = 0; i < rn.nlegs; i++)
@@ -2593,5 +2737,7 @@ out:
     pthread_cond_destroy(&rn.cond);
     pthread_mutex_destroy(&rn.echo_lock);
     pthread_mutex_destroy(&rn.mask_lock);
+    pthread_mutex_destroy(&rn.tick_lock);
+    pthread_cond_destroy(&rn.tick_cond);
     return rc;
 }

@@ -1,7 +1,8 @@
 /*
  * Triggers: what queues a run. A run is queued from a workflow file and what
  * started it (a push, a dispatch); pipeline_run_prepare gives both ways the
- * same workflow name and concurrency group, and pipeline_push_queue is the
+ * same workflow name, title (run-name) and concurrency group, evaluated with
+ * the same values (vars too), and pipeline_push_queue is the
  * git push trigger a post-receive hook calls, one pushed ref at a time.
  *
  * The one idea: everything a push trigger reads comes from the pushed commit
@@ -19,13 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- the run's name and concurrency ------------------------------------------------------- */
+/* ---- what is evaluated when a run is queued ------------------------------------------------ */
 
-/* The workflow's concurrency group and cancel-in-progress, evaluated as
- * GitHub does when the run is queued: with github (what is known before the
- * run: workflow, ref, sha, event, repository, actor) and inputs. */
-static int concurrency_eval(const struct pipeline_workflow *wf, const struct pipeline_run *spec,
-                            const char *repo_name, char **group, int *cip, struct sw_err *err)
+/* What expressions evaluated when a run is queued (run-name, concurrency) see,
+ * as on GitHub: github (what is known before the run: workflow, ref, sha,
+ * event, repository, actor), inputs and vars. NULL when a value is not text.
+ * Caller decrefs. */
+static json_t *queue_values(const struct pipeline_run *spec, const char *repo_name,
+                            const json_t *vars)
 {
     const char *ref_name = spec->ref;
     if (str_starts_with(ref_name, "refs/heads/"))
@@ -33,21 +35,64 @@ static int concurrency_eval(const struct pipeline_workflow *wf, const struct pip
     else if (str_starts_with(ref_name, "refs/tags/"))
         ref_name += 10;
     char *repo = xasprintf("local/%s", repo_name);
-    json_t *values = json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}, s:o, s:{}}",
+    json_t *values = json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}, s:o, s:o}",
                                "github", "workflow", spec->workflow, "ref", spec->ref, "ref_name",
                                ref_name, "sha", spec->sha, "event_name", spec->event, "repository",
                                repo, "actor", spec->actor, "head_ref", "", "base_ref", "", "inputs",
-                               spec->inputs ? json_incref(spec->inputs) : json_object(), "vars");
+                               spec->inputs ? json_incref(spec->inputs) : json_object(), "vars",
+                               vars ? json_deep_copy(vars) : json_object());
+    free(repo);
+    return values;
+}
+
+/* The workflow's run-name evaluated when the run is queued, as one line of at
+ * most 1024 bytes (control characters become spaces); NULL without one. */
+static int title_eval(const struct pipeline_workflow *wf, const json_t *values, char **title,
+                      struct sw_err *err)
+{
+    struct pipeline_value v = PIPELINE_VALUE_INIT;
+    struct pipeline_expr_ctx ctx = {values, PIPELINE_STATUS_NONE, 0, PIPELINE_STATUS_NONE, NULL, 0};
+    int rc;
+
+    *title = NULL;
+    if (!wf->run_name.s)
+        return 0;
+    rc = pipeline_expr_template(wf->run_name.s, strlen(wf->run_name.s), NULL, &ctx, &v, NULL, err);
+    if (rc < 0) {
+        sw_err_prefix(err, "run-name: ");
+        return rc;
+    }
+    size_t len = 0;
+    char *t = pipeline_value_to_string(&v, &len);
+    pipeline_value_clear(&v);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)t[i] < 0x20 || t[i] == 0x7f)
+            t[i] = ' ';
+    if (len > 1024) { /* cut at a character boundary */
+        len = 1024;
+        while (len && ((unsigned char)t[len] & 0xc0) == 0x80)
+            len--;
+        t[len] = '\0';
+    }
+    if (*t && text_valid(t, 1024, 0))
+        *title = t;
+    else
+        free(t);
+    return 0;
+}
+
+/* The workflow's concurrency group and cancel-in-progress, evaluated as
+ * GitHub does when the run is queued (see queue_values). */
+static int concurrency_eval(const struct pipeline_workflow *wf, const json_t *values, char **group,
+                            int *cip, struct sw_err *err)
+{
     struct pipeline_expr_ctx ctx = {values, PIPELINE_STATUS_NONE, 0, PIPELINE_STATUS_NONE, NULL, 0};
     struct pipeline_value v = PIPELINE_VALUE_INIT;
     const struct pipeline_val *g = &wf->concurrency.group, *c = &wf->concurrency.cancel_in_progress;
     int rc = 0;
 
-    free(repo);
     *group = NULL;
     *cip = 0;
-    if (!values)
-        return sw_err_set(err, SW_EINVAL, "concurrency: the run's values are not text");
     if ((rc = pipeline_expr_template(g->s, strlen(g->s), NULL, &ctx, &v, NULL, err)) < 0)
         goto out;
     char *text = pipeline_value_to_string(&v, NULL);
@@ -76,13 +121,15 @@ out:
         *group = NULL;
         sw_err_prefix(err, "concurrency: ");
     }
-    json_decref(values);
     return rc;
 }
 
 int pipeline_run_prepare(const struct pipeline_workflow *wf, struct pipeline_run *spec,
-                         const char *repo_name, struct sw_err *err)
+                         const char *repo_name, const json_t *vars, struct sw_err *err)
 {
+    json_t *values = NULL;
+    int rc = 0;
+
     free(spec->workflow);
     if (wf->name.s && !wf->name.expr && text_valid(wf->name.s, 1024, 0))
         spec->workflow = xstrdup(wf->name.s);
@@ -99,10 +146,25 @@ int pipeline_run_prepare(const struct pipeline_workflow *wf, struct pipeline_run
     free(spec->group);
     spec->group = NULL;
     spec->cancel_in_progress = 0;
-    if (!wf->concurrency.group.s)
+    free(spec->display_title);
+    spec->display_title = NULL;
+    if (!wf->concurrency.group.s && !wf->run_name.s)
         return 0;
-    return concurrency_eval(wf, spec, repo_name && *repo_name ? repo_name : "repository",
-                            &spec->group, &spec->cancel_in_progress, err);
+    values = queue_values(spec, repo_name && *repo_name ? repo_name : "repository", vars);
+    if (!values)
+        return sw_err_set(err, SW_EINVAL, "%s: the run's values are not text",
+                          wf->run_name.s ? "run-name" : "concurrency");
+    if (wf->concurrency.group.s &&
+        (rc = concurrency_eval(wf, values, &spec->group, &spec->cancel_in_progress, err)) < 0)
+        goto out;
+    if ((rc = title_eval(wf, values, &spec->display_title, err)) < 0) {
+        free(spec->group);
+        spec->group = NULL;
+        spec->cancel_in_progress = 0;
+    }
+out:
+    json_decref(values);
+    return rc;
 }
 
 /* ---- what git tells a post-receive hook ------------------------------------------------------ */
@@ -548,7 +610,7 @@ static void pipeline_one(struct store *st, struct pushed *p, const char *path, c
     const char *base = strrchr(p->o->repo, '/') ? strrchr(p->o->repo, '/') + 1 : p->o->repo;
     size_t bl = strlen(base);
     char *name = xstrndup(base, str_ends_with(base, ".git") && bl > 4 ? bl - 4 : bl);
-    rc = pipeline_run_prepare(wf, &spec, name, &err);
+    rc = pipeline_run_prepare(wf, &spec, name, p->o->vars, &err);
     free(name);
     if (rc == 0)
         rc = pipeline_run_create(st, &spec, &run, &err);
@@ -560,6 +622,7 @@ static void pipeline_one(struct store *st, struct pushed *p, const char *path, c
     }
     free(spec.workflow);
     free(spec.group);
+    free(spec.display_title);
 out:
     pipeline_run_free(run);
     pipeline_workflow_free(wf);

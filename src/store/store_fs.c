@@ -3,10 +3,10 @@
  *
  * The one idea: nothing is written in place. A put writes ".tmp.*" beside the
  * target, fsyncs it and renames it into place (for put-if-absent with
- * RENAME_NOREPLACE), then fsyncs the directory, and its ancestors when it had
- * to be created; readers see the old or the new object, never a torn one. Keys
- * cannot start a component with '.', so temporaries never collide with keys
- * and never show in listings.
+ * RENAME_NOREPLACE), then fsyncs the directory, and its parent when it had to
+ * be created (every ancestor when more was); readers see the old or the new
+ * object, never a torn one. Keys cannot start a component with '.', so
+ * temporaries never collide with keys and never show in listings.
  *
  * Compare-and-swap takes an exclusive flock on "<root>/.cas.lock" for the read,
  * compare and rename; flock is per open file description, so it excludes other
@@ -39,8 +39,15 @@ struct pending {
     char *final;
     char *key;
     int if_absent;
-    int made_dirs; /* its directory may be new: its ancestors need a sync too */
+    int made_dirs; /* its directory may be new: its ancestors need a sync too (MADE_*) */
 };
+
+/* What a put made of its directory, so what its sync covers: nothing new
+ * (the directory), the directory itself by our own mkdir, whose parent
+ * existed (the directory and its parent), or more: several levels, or one a
+ * concurrent put made and may not have synced yet (every directory up to the
+ * root). */
+enum { MADE_NONE, MADE_ONE, MADE_SOME };
 
 struct fs {
     char *root;
@@ -93,7 +100,7 @@ static int map_err(struct store *st, struct sw_err *err, int e, const char *what
 
 /* Creates a unique temporary file beside final, making parent directories as
  * needed. Returns the fd and the malloc'd temp path in *tmp, or -errno.
- * *made_dirs is set when the directory was missing: whoever created it (this
+ * *made_dirs (MADE_*) says what was missing: whoever created a directory (this
  * call or a concurrent one) has not necessarily made its entry durable yet. */
 static int tmp_create(const char *final, char **tmp, int *made_dirs)
 {
@@ -112,11 +119,16 @@ static int tmp_create(const char *final, char **tmp, int *made_dirs)
         int e = errno;
         free(p);
         if (e == ENOENT) {
-            *made_dirs = 1;
-            /* Usually only the last level is missing (blobs/sha256/ab): one
-             * mkdir, not one per component of the store's absolute path. */
-            if (mkdir(dir, 0755) < 0 && errno != EEXIST && fs_mkdir_p(dir, NULL) < 0)
+            /* Usually only the last level is missing (blobs/sha256/ab, a log
+             * stream's): one mkdir, not one per component of the store's
+             * absolute path, and one more directory to sync, not all. */
+            int made = MADE_SOME;
+            if (mkdir(dir, 0755) == 0)
+                made = MADE_ONE;
+            else if (errno != EEXIST && fs_mkdir_p(dir, NULL) < 0)
                 return errno ? -errno : -EIO;
+            if (*made_dirs < made)
+                *made_dirs = made;
             continue;
         }
         if (e != EEXIST)
@@ -213,18 +225,22 @@ static int sync_dir(const char *dir)
 }
 
 /* Makes the entry of final durable: fsync of its directory, and when that
- * directory may be new, of every directory above it up to the store's root
- * (POSIX makes a new directory's own entry durable only with its parent). */
+ * directory is new, of its parent (POSIX makes a new directory's own entry
+ * durable only with its parent), or of every directory above it up to the
+ * store's root when more may be new (MADE_SOME). */
 static int sync_parent(struct fs *fs, const char *final, int made_dirs)
 {
     char dir[STORE_KEY_MAX + 4096];
     if (dir_of(final, dir, sizeof(dir)) < 0)
         return -ENAMETOOLONG;
     size_t rootlen = strlen(fs->root);
+    int above = made_dirs; /* directories above this one still to sync (MADE_SOME: all) */
     for (;;) {
         int e = sync_dir(dir);
-        if (e || !made_dirs || strlen(dir) <= rootlen)
+        if (e || !above || strlen(dir) <= rootlen)
             return e;
+        if (above == MADE_ONE)
+            above = MADE_NONE;
         char *slash = strrchr(dir, '/');
         slash[slash == dir] = '\0'; /* "/blobs" → "/" */
     }

@@ -80,6 +80,19 @@ jobs:
     steps:
       - run: echo no
 EOF
+mkdir -p "$T/keep" && echo kept > "$T/keep/file"
+cat > .github/workflows/deep.yml <<EOF
+on: push
+jobs:
+  deep:
+    runs-on: ubuntu-latest
+    steps:
+      - run: mkdir -p "\$(printf 'd/%.0s' \$(seq 200))" && ln -s "$T/keep" keep && touch d/f
+EOF
+{
+    printf 'on: push\njobs:\n  quick:\n    runs-on: ubuntu-latest\n    steps:\n'
+    for _ in $(seq 20); do printf '      - run: "true"\n'; done
+} > .github/workflows/quick.yml
 echo 7 > marker.txt
 git add -A && git -c user.name=t -c user.email=t@example.com commit -qm init
 sha=$(git rev-parse HEAD)
@@ -94,6 +107,7 @@ check "the log is printed as it goes, with the legs' names" grep -q "^\[test (2,
 check "the secret is masked as *** in the printed log" eval 'grep -q "token is \*\*\*" <<<"$out" && ! grep -q s3cr3t <<<"$out"'
 check "a variable of the caller's environment does not reach a step" grep -q "leak=absent" <<<"$out"
 check "the workflow's env reaches it" grep -q "greeting=hello" <<<"$out"
+check "the run's workspaces are removed once it ended" test ! -e "${TMPDIR:-/tmp}/slipway-runs/$id"
 
 sw run view "$id" --json
 check "run view --json: status and conclusion" test "$(json '(j["status"], j["conclusion"], j["workflow"], j["id"] == "'"$id"'")')" = "('succeeded', 'success', 'CI', True)"
@@ -325,5 +339,50 @@ chmod 600 .slipway/secrets.yml
 unset SLIPWAY_SECRET_TOKEN
 sw workflow run CI --wait
 check "secrets.yml (mode 600) feeds secrets, masked" eval '[ "$rc" = 0 ] && grep -q "token is \*\*\*" <<<"$out" && ! grep -q from-file <<<"$out"'
+
+# ---- the ref and commit a run is queued for (one git call, or one by one) --------------------
+git checkout -q -b other && echo 8 > marker.txt &&
+    git -c user.name=t -c user.email=t@example.com commit -qam other && git checkout -q main
+other=$(git rev-parse other)
+# queued_as ARGS...: queues deep.yml with ARGS; $out: "REF SHA" of the run (then cancelled)
+queued_as() {
+    sw workflow run deep "$@"
+    local rid; rid=$(head -1 <<<"$out")
+    sw run view "$rid" --json
+    local got; got=$(json 'j["ref"] + " " + j["sha"]')
+    sw run cancel "$rid"
+    out=$got
+}
+queued_as --ref refs/heads/other
+check "--ref: that branch and its commit" test "$out" = "refs/heads/other $other"
+git checkout -q other
+queued_as
+check "no --ref: the branch checked out and its commit" test "$out" = "refs/heads/other $other"
+git checkout -q --detach main
+queued_as
+check "a detached HEAD: refs/heads/main and HEAD's commit" test "$out" = "refs/heads/main $(git rev-parse HEAD)"
+git checkout -q main
+git init -q -b main "$T/empty"
+sw workflow run "$PWD/.github/workflows/deep.yml" --repo "$T/empty"
+check "a repository without a commit: refused, saying so" eval '[ "$rc" != 0 ] && grep -q "no commit for HEAD" <<<"$errout"'
+
+# ---- what a step costs (bench/pipeline.sh measures the time) ---------------------------------
+# Each step's log is one chunk in a new directory: the chunk, that directory and logs/ are
+# synced (3 fsyncs), not every directory up to the store's root (6); the run's own records add
+# about 30. The old cost, 151 for these 20 steps, fails this.
+if strace -qq -o /dev/null true 2>/dev/null; then
+    ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 strace -f -qq -e trace=fsync -o "$T/fsyncs" \
+        "$SLIPWAY" workflow run quick --wait > "$T/quick.out" 2>&1
+    quick_rc=$?
+    n=$(grep -c 'fsync(' "$T/fsyncs")
+    check "20 quick steps: at most 110 fsyncs in all (got $n)" eval '[ "$quick_rc" = 0 ] && [ "$n" -le 110 ]'
+else
+    fail "strace runs here (it counts the fsyncs; scripts/install-deps installs it)"
+fi
+
+# ---- the run's workspaces ------------------------------------------------------------------
+sw workflow run deep --wait
+did=$(head -1 <<<"$out")
+check "a tree deeper than fs_remove_tree is removed too (rm -rf), and a link's target stays" eval '[ "$rc" = 0 ] && [ -n "$did" ] && [ ! -e "${TMPDIR:-/tmp}/slipway-runs/$did" ] && [ -f "$T/keep/file" ]'
 
 done_testing

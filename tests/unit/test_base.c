@@ -189,6 +189,48 @@ static void test_files(void **state)
     free(cmd), free(through), free(missing), free(f), free(deep);
 }
 
+/* fs_remove_tree removes a tree of files, directories and links, never what
+ * a link points to; a missing path is fine; too deep a tree is an error. */
+static void test_remove_tree(void **state)
+{
+    char dir[] = "/tmp/sw-base-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *outside = path_join(dir, "outside");
+    char *kept = path_join(outside, "kept.txt");
+    char *tree = path_join(dir, "tree");
+    char *cmd = xasprintf("set -e; cd %s; mkdir -p outside tree/a/b/c tree/empty; "
+                          "echo k > outside/kept.txt; touch tree/f tree/a/g tree/a/b/c/h; "
+                          "for i in $(seq 300); do touch tree/a/many$i; done; "
+                          "ln -s ../outside tree/a/to-outside; ln -s %s/outside/kept.txt tree/abs; "
+                          "ln -s loop tree/loop",
+                          dir, dir);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    struct sw_err err = {0};
+    int rc = fs_remove_tree(tree, &err);
+    if (rc)
+        print_message("# %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    assert_int_equal(access(tree, F_OK), -1);
+    assert_int_equal(access(kept, F_OK), 0); /* links were removed, not followed */
+    assert_int_equal(fs_remove_tree(tree, &err), 0);
+    /* a file alone */
+    assert_int_equal(fs_remove_tree(kept, &err), 0);
+    assert_int_equal(access(kept, F_OK), -1);
+    /* deeper than it goes: an error naming the path, and the caller falls back */
+    struct buf deep = BUF_INIT;
+    buf_adds(&deep, tree);
+    for (int i = 0; i < 140; i++)
+        buf_adds(&deep, "/d");
+    assert_int_equal(fs_mkdir_p(deep.data, NULL), 0);
+    assert_int_not_equal(fs_remove_tree(tree, &err), 0);
+    assert_non_null(strstr(err.msg, tree));
+    buf_free(&deep);
+    cmd = xasprintf("rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    free(cmd), free(tree), free(kept), free(outside);
+}
+
 static char *escaped(const char *s)
 {
     struct buf b = BUF_INIT;
@@ -330,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_time_roundtrip), cmocka_unit_test(test_durations),
         cmocka_unit_test(test_sizes),          cmocka_unit_test(test_files),
         cmocka_unit_test(test_escape_cases),   cmocka_unit_test(test_escape_invariants),
+        cmocka_unit_test(test_remove_tree),
     };
     return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }

@@ -628,6 +628,8 @@ static void test_hash_files(void **state)
     assert_int_equal(symlink("a.txt", p), 0);
     snprintf(p, sizeof(p), "%s/out", ws);
     assert_int_equal(symlink("..", p), 0);
+    snprintf(p, sizeof(p), "%s/empty", ws); /* a directory with nothing to sort */
+    assert_int_equal(mkdir(p, 0755), 0);
 
     /* depth first, names in byte order: .hidden.txt a.txt b.txt inlink.txt src/z.txt;
      * the fifo is never opened, the link out of the workspace never read */

@@ -137,6 +137,7 @@ static void test_round_trip(void **state)
     s->event = (free(s->event), xstrdup("workflow_dispatch"));
     s->before = xstrdup("0000000000000000000000000000000000000000");
     s->after = xstrdup(SHA);
+    s->display_title = xstrdup("Deploy staging by alice");
     s->inputs = json_pack("{s:s, s:b, s:i}", "target", "staging\nline two", "dry", 1, "n", 3);
     struct pipeline_run_job *j = pipeline_run_job_add(s);
     j->id = xstrdup("test");
@@ -169,6 +170,7 @@ static void test_round_trip(void **state)
     assert_string_equal(l->sha, SHA);
     assert_string_equal(l->before, "0000000000000000000000000000000000000000");
     assert_string_equal(l->actor, "alice");
+    assert_string_equal(l->display_title, "Deploy staging by alice");
     assert_true(json_equal(l->inputs, s->inputs));
     assert_string_equal(l->group, "deploy-main");
     assert_int_equal(l->cancel_in_progress, 1);
@@ -203,6 +205,8 @@ static void test_round_trip(void **state)
     assert_non_null(v);
     assert_string_equal(json_string_value(json_object_get(v, "id")), l->id);
     assert_string_equal(json_string_value(json_object_get(v, "workflow")), "ci");
+    assert_string_equal(json_string_value(json_object_get(v, "display_title")),
+                        "Deploy staging by alice");
     assert_string_equal(json_string_value(json_object_get(v, "status")), "queued");
     assert_true(json_is_null(json_object_get(v, "conclusion")));
     json_t *job = json_array_get(json_object_get(v, "jobs"), 0);
@@ -368,6 +372,10 @@ static void test_hostile_documents(void **state)
         {"workflow", "\"\\u001b[31mred\"", NULL},
         {"workflow", "\"\\u0085next\"", NULL},
         {"workflow", longname, NULL},
+        {"display_title", "\"a\\nb\"", NULL},
+        {"display_title", "\"\\u001b[31mred\"", NULL},
+        {"display_title", longname, NULL},
+        {"display_title", "5", NULL},
         {"workflow_file", "\"../../etc/passwd\"", NULL},
         {"workflow_file", "\"/etc/passwd\"", NULL},
         {"workflow_file", "\"a//b.yml\"", NULL},
@@ -1395,6 +1403,86 @@ static char *read_all(struct fixture *f, const char *id, unsigned job, unsigned 
     return buf_detach(&b, &n);
 }
 
+/* Streams closed in the background: nothing is lost, a stream reopened
+ * before its writer was written goes on after it, a failure reaches
+ * pipeline_runlog_sync once, past the queue's bound writers are closed at
+ * once, and freeing the log writes what is still queued. */
+static void test_logs_close_later(void **state)
+{
+    struct fixture *f = *state;
+    struct sw_err err = {0};
+    char *id = create(f, "ci", NULL, 0);
+    struct pipeline_runlog *log = NULL;
+    struct pipeline_runlog_writer *w = NULL, *w2 = NULL;
+    uint64_t next;
+    char *got;
+    assert_int_equal(pipeline_runlog_new(f->st, id, 0, &log, &err), 0);
+    /* a timer's flush writes nothing until the oldest byte is a second old */
+    assert_int_equal(pipeline_runlog_open(log, 4, 0, &w, &err), 0);
+    assert_int_equal(pipeline_runlog_append(w, "quiet\n", 6, NULL, &err), 0);
+    assert_int_equal(pipeline_runlog_flush_due(w, &err), 0);
+    next = 0;
+    got = read_all(f, id, 4, 0, &next);
+    assert_string_equal(got, "");
+    free(got);
+    usleep((PIPELINE_RUNLOG_FLUSH_MS + 50) * 1000);
+    assert_int_equal(pipeline_runlog_flush_due(w, &err), 0);
+    got = read_all(f, id, 4, 0, &next);
+    assert_string_equal(got, "quiet\n");
+    free(got);
+    assert_int_equal(pipeline_runlog_close(w, &err), 0);
+    /* reopened at once: one stream, in order, whether or not it was written */
+    assert_int_equal(pipeline_runlog_open(log, 0, 1, &w, &err), 0);
+    assert_int_equal(pipeline_runlog_append(w, "a\n", 2, NULL, &err), 0);
+    pipeline_runlog_close_later(w);
+    assert_int_equal(pipeline_runlog_open(log, 0, 1, &w, &err), 0);
+    assert_int_equal(pipeline_runlog_append(w, "b\n", 2, NULL, &err), 0);
+    pipeline_runlog_close_later(w);
+    assert_int_equal(pipeline_runlog_sync(log, &err), 0);
+    next = 0;
+    got = read_all(f, id, 0, 1, &next);
+    assert_string_equal(got, "a\nb\n");
+    free(got);
+    /* more writers than the queue holds: every line is there after a sync */
+    for (unsigned i = 0; i < 300; i++) {
+        char line[32];
+        int n = snprintf(line, sizeof(line), "step %u\n", i);
+        assert_int_equal(pipeline_runlog_open(log, 1, i + 1, &w, &err), 0);
+        assert_int_equal(pipeline_runlog_append(w, line, (size_t)n, NULL, &err), 0);
+        pipeline_runlog_close_later(w);
+    }
+    assert_int_equal(pipeline_runlog_sync(log, &err), 0);
+    for (unsigned i = 0; i < 300; i++) {
+        char line[32];
+        snprintf(line, sizeof(line), "step %u\n", i);
+        next = 0;
+        got = read_all(f, id, 1, i + 1, &next);
+        assert_string_equal(got, line);
+        free(got);
+    }
+    /* a write that fails in the background is reported by the next sync only */
+    assert_int_equal(pipeline_runlog_open(log, 2, 1, &w, &err), 0);
+    assert_int_equal(pipeline_runlog_open(log, 2, 1, &w2, &err), 0);
+    assert_int_equal(pipeline_runlog_append(w, "first\n", 6, NULL, &err), 0);
+    assert_int_equal(pipeline_runlog_append(w2, "second\n", 7, NULL, &err), 0);
+    assert_int_equal(pipeline_runlog_close(w, &err), 0);
+    pipeline_runlog_close_later(w2);
+    err = (struct sw_err){0};
+    assert_int_equal(pipeline_runlog_sync(log, &err), SW_EEXIST);
+    assert_non_null(strstr(err.msg, "another process is writing this log"));
+    assert_int_equal(pipeline_runlog_sync(log, &err), 0);
+    /* freeing the log writes what was handed over */
+    assert_int_equal(pipeline_runlog_open(log, 3, 1, &w, &err), 0);
+    assert_int_equal(pipeline_runlog_append(w, "last\n", 5, NULL, &err), 0);
+    pipeline_runlog_close_later(w);
+    pipeline_runlog_free(log);
+    next = 0;
+    got = read_all(f, id, 3, 1, &next);
+    assert_string_equal(got, "last\n");
+    free(got);
+    free(id);
+}
+
 static void test_logs(void **state)
 {
     struct fixture *f = *state;
@@ -1748,6 +1836,7 @@ int main(void)
         T(test_crash_repairs),
         T(test_list),
         T(test_logs),
+        T(test_logs_close_later),
         T(test_log_limit),
         T(test_job_groups),
         T(test_job_group_documents),

@@ -22,7 +22,8 @@ struct fixture {
     char dir[64];
     char *work;
     struct store *st;
-    struct buf log; /* every echoed line, "[JOB] line\n" */
+    struct buf log;   /* every echoed line, "[JOB] line\n" */
+    unsigned tick_ms; /* the runner's tick; 0: its default */
 };
 
 static int setup(void **state)
@@ -83,6 +84,7 @@ static struct pipeline_run *run_wf(struct fixture *f, const char *yaml, const ch
     o.jobs = 2;
     o.echo = echo;
     o.echo_ctx = f;
+    o.tick_ms = f->tick_ms;
     buf_reset(&f->log);
     assert_int_equal(pipeline_runner_run(f->st, claimed, wf, &o, &err), 0);
     buf_add(&f->log, "", 1);
@@ -392,6 +394,85 @@ static void test_outputs_bounded(void **state)
     pipeline_run_free(r);
 }
 
+/* The run's end does not wait for the ticker's next tick: with a tick of a
+ * minute, a run of two quick steps still ends at once, its log and its steps
+ * recorded (by the leg's end, not by the ticker). */
+static void test_end_does_not_wait_for_tick(void **state)
+{
+    struct fixture *f = *state;
+    f->tick_ms = 60000;
+    int64_t t0 = time_mono_ms();
+    struct pipeline_run *r =
+        run_wf(f,
+               "on: push\n"
+               "jobs:\n"
+               "  q:\n"
+               "    runs-on: ubuntu-latest\n"
+               "    steps:\n"
+               "      - run: echo one\n"
+               "      - run: echo two; tr -d ' \\n' < \"$GITHUB_EVENT_PATH\"\n",
+               NULL);
+    int64_t took = time_mono_ms() - t0;
+    assert_true(took < 30000);
+    assert_int_equal(r->status, PIPELINE_RUN_SUCCEEDED);
+    const struct pipeline_run_job *q = job_named(r, "q");
+    assert_int_equal(q->nsteps, 2);
+    assert_int_equal(q->steps[1].conclusion, PIPELINE_CONCLUSION_SUCCESS);
+    struct buf out = BUF_INIT;
+    struct sw_err err = {0};
+    uint64_t next = 0;
+    assert_int_equal(pipeline_runlog_read(f->st, r->id, 0, 2, &next, 0, &out, &err), 0);
+    buf_add(&out, "", 1);
+    assert_non_null(strstr(out.data, "Z two\n"));
+    /* GITHUB_EVENT_PATH holds the push's payload */
+    assert_non_null(strstr(out.data, "\"ref\":\"refs/heads/main\""));
+    buf_free(&out);
+    pipeline_run_free(r);
+}
+
+/* strategy: the context holds the evaluated fail-fast and max-parallel
+ * (at most the legs there are), and both may be expressions */
+static void test_strategy(void **state)
+{
+    struct fixture *f = *state;
+    struct pipeline_run *r =
+        run_wf(f,
+               "on: push\n"
+               "jobs:\n"
+               "  m:\n"
+               "    runs-on: ubuntu-latest\n"
+               "    strategy:\n"
+               "      max-parallel: ${{ github.ref == 'refs/heads/main' && 1 || 3 }}\n"
+               "      fail-fast: ${{ github.ref != 'refs/heads/main' }}\n"
+               "      matrix: {n: [1, 2, 3]}\n"
+               "    steps:\n"
+               "      - run: echo \"s=${{ strategy.fail-fast }},${{ strategy.job-index }},"
+               "${{ strategy.job-total }},${{ strategy.max-parallel }}\"\n"
+               "      - run: 'exit ${{ matrix.n == 1 && 1 || 0 }}'\n"
+               "  w:\n"
+               "    runs-on: ubuntu-latest\n"
+               "    strategy:\n"
+               "      max-parallel: 8\n"
+               "      matrix: {n: [1, 2]}\n"
+               "    steps: [{run: 'echo \"s=${{ toJSON(strategy) }}\" | tr -d \" \\n\"; echo'}]\n"
+               "  bad:\n"
+               "    runs-on: ubuntu-latest\n"
+               "    strategy: {max-parallel: '${{ 0 }}', matrix: {n: [1]}}\n"
+               "    steps: [{run: 'true'}]\n",
+               NULL);
+    /* fail-fast false: the legs after the failed one still run, one at a time */
+    assert_int_equal(job_named(r, "m (1)")->conclusion, PIPELINE_CONCLUSION_FAILURE);
+    assert_int_equal(job_named(r, "m (2)")->conclusion, PIPELINE_CONCLUSION_SUCCESS);
+    assert_int_equal(job_named(r, "m (3)")->conclusion, PIPELINE_CONCLUSION_SUCCESS);
+    assert_non_null(strstr(f->log.data, "[m (1)] s=false,0,3,1\n"));
+    assert_non_null(strstr(f->log.data, "[m (3)] s=false,2,3,1\n"));
+    assert_non_null(strstr(f->log.data, "[w (2)] s={fail-fast:true,job-index:1,job-total:2,"
+                                        "max-parallel:2}\n"));
+    assert_int_equal(job_named(r, "bad")->conclusion, PIPELINE_CONCLUSION_FAILURE);
+    assert_non_null(strstr(f->log.data, "max-parallel: expected a number of at least 1"));
+    pipeline_run_free(r);
+}
+
 /* environment: its name (and url) evaluated when the job starts, with its
  * matrix; the url again after the steps, which it may name; recorded in the
  * job's entry. A job without one has none. */
@@ -645,6 +726,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_environment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_concurrency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_concurrency_displaced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_strategy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_end_does_not_wait_for_tick, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
