@@ -297,10 +297,11 @@ static int hook_post_receive(int argc, char **argv, struct cli *cli)
     struct receive rv = {cli, &po, {0, 0}, 0, NULL, 0};
     char *repo = NULL;
     const char *gd = getenv("GIT_DIR");
-    json_t *vars = json_object();
+    json_t *vars = NULL;
 
     if ((argc = cli_parse_options(cli, &post_receive_usage, opts, argc, argv)) < 0)
         return CLI_EXIT(argc);
+    vars = json_object();
     /* each fault below still reads git's lines to their end (a hook that
      * stops reading would only make git complain), then says why, once */
     if (!cli->project_opt) {

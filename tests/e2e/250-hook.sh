@@ -232,6 +232,42 @@ RUN6=$(sed -n 's/^remote: slipway: queued run \(run-[0-9a-f-]*\) for dev .*/\1/p
 view "$RUN6"
 check "GL_USER names the pusher" eval '[ "$(json "j[\"actor\"], j[\"push\"][\"pusher\"][\"name\"]")" = "bob bob" ]'
 
+# ---- run-name and concurrency are evaluated when queued, with vars, as workflow run does ------------------
+printf 'TARGET: blue\nLANE: fast\n' > "$T/P/.slipway/vars.yml"
+cat > .slipway/pipelines/titled.yml <<'EOF'
+name: titled
+run-name: Ship ${{ github.ref_name }} by ${{ github.actor }} to ${{ vars.TARGET }}${{ inputs.x }}
+concurrency:
+  group: ${{ vars.LANE }}-${{ github.workflow }}-${{ github.ref_name }}
+  cancel-in-progress: ${{ vars.LANE == 'fast' }}
+on:
+  push:
+    branches: [develop]
+jobs:
+  t:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo titled
+EOF
+git add -A && git commit -qm "titled pipeline"
+push origin develop
+RUN7=$(sed -n 's/^remote: slipway: queued run \(run-[0-9a-f-]*\) for titled .*/\1/p' <<<"$pout")
+RUNDEV=$(sed -n 's/^remote: slipway: queued run \(run-[0-9a-f-]*\) for dev .*/\1/p' <<<"$pout")
+view "$RUN7"
+check "a hook-queued run's display_title is its run-name (github, vars; a push has no inputs)" eval '[ "$(json "j[\"display_title\"]")" = "Ship develop by tester to blue" ]'
+check "its concurrency group and cancel-in-progress saw vars" eval '[ "$(json "j[\"id\"]")" = "$RUN7" ] && python3 -c "import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if (r[\"concurrency\"][\"group\"], r[\"concurrency\"][\"cancel_in_progress\"]) == (\"fast-titled-develop\", True) else 1)" "$T/P/.slipway/data/runs/$RUN7/run.json"'
+view "$RUNDEV"
+check "a pipeline without run-name: display_title null" eval '[ "$(json "repr(j[\"display_title\"])")" = None ]'
+sw --project "$T/P" workflow run titled --repo "$T/W" --ref refs/heads/develop
+view "$out"
+check "workflow run of the same pipeline: the same title" eval '[ "$(json "j[\"display_title\"]")" = "Ship develop by tester to blue" ]'
+printf 'TARGET: [unclosed\n' > "$T/P/.slipway/vars.yml"
+echo bad-vars >> site/other.html && git commit -qam "bad vars"
+N=$(runs)
+push origin develop
+check "an unreadable vars.yml: the push succeeds, nothing queued, the hook says why" eval '[ "$prc" = 0 ] && grep -q "^remote: slipway: project .*: nothing queued: .*vars.yml" <<<"$pout" && [ "$(runs)" = "$N" ]'
+rm "$T/P/.slipway/vars.yml"
+
 # ---- hostile lines on the hook's stdin --------------------------------------------------------------------
 OLD=$(git rev-parse HEAD~1) NEW=$(git rev-parse HEAD)
 N=$("$SLIPWAY" --project "$T/P" run list --json -L 1000 | python3 -c "import json,sys; print(len(json.load(sys.stdin)['runs']))")

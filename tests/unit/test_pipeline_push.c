@@ -3,7 +3,9 @@
  * hook.c): the lines git gives a post-receive hook, read as hostile input
  * (long lines, bad hashes, control characters and git-refused bytes in ref
  * names); the hook script and its marker; the project's list of repositories;
- * and the run record's repository and push fields, refused when forged.
+ * the run record's repository and push fields, refused when forged; and what
+ * is evaluated when a run is queued (pipeline_run_prepare, shared with
+ * workflow run).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -257,6 +259,13 @@ static void test_record(void **state)
     assert_true(json_equal(back->push, r->push));
     json_t *view = pipeline_run_json(back, 1);
     assert_string_equal(json_string_value(json_object_get(view, "repository")), "/srv/site.git");
+    /* run view --json: issue 11's keys, the title, and the push fields */
+    const char *keys[] = {"id",         "workflow", "display_title", "status",
+                          "conclusion", "jobs",     "workflow_file", "before",
+                          "after",      "actor",    "push"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++)
+        if (!json_object_get(view, keys[i]))
+            fail_msg("run view --json lacks %s", keys[i]);
     json_decref(view);
     free(out);
     free(doc);
@@ -302,6 +311,84 @@ static void test_record(void **state)
     buf_free(&b);
 }
 
+static struct pipeline_workflow *wf_parse(const char *text)
+{
+    struct pipeline_workflow *wf = NULL;
+    struct sw_err err = {0};
+    if (pipeline_workflow_parse(text, strlen(text), ".slipway/pipelines/ship.yml", NULL, &wf,
+                                &err) < 0)
+        fail_msg("does not load: %s", err.msg);
+    return wf;
+}
+
+/* What the hook and workflow run share: the name, run-name (display_title)
+ * and concurrency, evaluated when queued with github, inputs and vars. */
+static void test_prepare(void **state)
+{
+    struct sw_err err = {0};
+    struct pipeline_run spec = {0};
+    (void)state;
+
+    struct pipeline_workflow *wf =
+        wf_parse("run-name: \"Ship ${{ github.ref_name }} by ${{ github.actor }} to "
+                 "${{ vars.TARGET }}${{ inputs.x }}\"\n"
+                 "concurrency:\n"
+                 "  group: ${{ vars.LANE }}-${{ github.workflow }}-${{ github.repository }}\n"
+                 "  cancel-in-progress: ${{ vars.LANE == 'fast' }}\n"
+                 "on: push\n"
+                 "jobs:\n  t:\n    runs-on: ubuntu-latest\n    steps:\n      - run: 'true'\n");
+    json_t *vars = json_pack("{s:s, s:s}", "TARGET", "blue", "LANE", "fast");
+    spec.workflow_file = ".slipway/pipelines/ship.yml";
+    spec.event = "push";
+    spec.ref = "refs/heads/develop";
+    spec.sha = H40A;
+    spec.actor = "alice";
+    assert_int_equal(pipeline_run_prepare(wf, &spec, "site", vars, &err), 0);
+    assert_string_equal(spec.workflow, "ship");
+    assert_string_equal(spec.display_title, "Ship develop by alice to blue");
+    assert_string_equal(spec.group, "fast-ship-local/site");
+    assert_true(spec.cancel_in_progress);
+    /* called again (the name replaced, not leaked), without vars: empty */
+    assert_int_equal(pipeline_run_prepare(wf, &spec, "site", NULL, &err), 0);
+    assert_string_equal(spec.display_title, "Ship develop by alice to ");
+    assert_string_equal(spec.group, "-ship-local/site");
+    assert_false(spec.cancel_in_progress);
+    free(spec.workflow);
+    free(spec.group);
+    free(spec.display_title);
+    pipeline_workflow_free(wf);
+
+    /* control characters in a title become spaces; no run-name, no title */
+    wf = wf_parse("name: n\nrun-name: \"a${{ vars.NL }}b\"\non: push\n"
+                  "jobs:\n  t:\n    runs-on: ubuntu-latest\n    steps:\n      - run: 'true'\n");
+    json_object_set_new(vars, "NL", json_string("\n\033[2J"));
+    spec = (struct pipeline_run){.workflow_file = "x.yml",
+                                 .event = "push",
+                                 .ref = "refs/tags/v1",
+                                 .sha = H40A,
+                                 .actor = "alice"};
+    assert_int_equal(pipeline_run_prepare(wf, &spec, "site", vars, &err), 0);
+    assert_string_equal(spec.workflow, "n");
+    assert_string_equal(spec.display_title, "a  [2Jb");
+    assert_null(spec.group);
+    free(spec.workflow);
+    free(spec.display_title);
+    pipeline_workflow_free(wf);
+    wf = wf_parse("on: push\njobs:\n  t:\n    runs-on: ubuntu-latest\n    steps:\n"
+                  "      - run: 'true'\n");
+    spec = (struct pipeline_run){.workflow_file = "x.yaml",
+                                 .event = "push",
+                                 .ref = "refs/tags/v1",
+                                 .sha = H40A,
+                                 .actor = "alice"};
+    assert_int_equal(pipeline_run_prepare(wf, &spec, "site", vars, &err), 0);
+    assert_string_equal(spec.workflow, "x");
+    assert_null(spec.display_title);
+    free(spec.workflow);
+    pipeline_workflow_free(wf);
+    json_decref(vars);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -311,6 +398,7 @@ int main(void)
         cmocka_unit_test(test_hook_script),
         cmocka_unit_test(test_repos),
         cmocka_unit_test(test_record),
+        cmocka_unit_test(test_prepare),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
