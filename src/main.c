@@ -32,6 +32,7 @@ static const struct command commands[] = {
     {"run", cmd_run, "list, view and cancel workflow runs"},
     {"runner", cmd_runner, "run queued workflow runs from the store"},
     {"scan", cmd_scan, "find committed secrets in a tree"},
+    {"hook", cmd_hook, "install the git push hook that queues pipelines"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(*commands))
 

@@ -218,10 +218,15 @@ int cmd_run_execute(struct cli *cli, struct pipeline_run *claimed,
  * (instead of ending the process at once). */
 void cmd_signals_cancel(void);
 /* Claims and runs queued runs (as `slipway runner`) until cmd_runner_stop
- * or a signal seen by cmd_signals_cancel; once: at most one. Lines go to log
- * (NULL: none). Returns EXIT_OK or EXIT_FAIL (the last run's). */
+ * or a signal seen by cmd_signals_cancel; once: at most one. Between runs it
+ * waits up to poll_ms, woken at once by a run queued in the store
+ * (store_watch) or by cmd_runner_stop. Lines go to log (NULL: none). Returns EXIT_OK or EXIT_FAIL
+ * (the last run's). */
 int cmd_runner_loop(struct cli *cli, const char *name, const char *repo,
-                    const struct cmd_runner_settings *rs, int once, FILE *log);
+                    const struct cmd_runner_settings *rs, int once, int64_t poll_ms, FILE *log);
+/* The default poll interval of runners (`runner --poll`, `serve --runner-poll`). */
+#define CMD_RUNNER_POLL_MS 1000
+int cmd_hook(int argc, char **argv, struct cli *cli);
 /* Asks cmd_runner_loop to stop, cancelling the run it runs (any thread). */
 void cmd_runner_stop(void);
 

@@ -5,15 +5,22 @@
 #include "pipeline/pipeline.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
 static _Atomic int stop_requested;
+/* An eventfd cmd_runner_stop writes, so that a runner waiting for runs (in
+ * poll, up to its poll interval) stops at once; made once, never closed, so
+ * a stop from another thread never writes to a descriptor reused meanwhile. */
+static _Atomic int stop_fd = -1;
 
 static void on_signal(int sig)
 {
@@ -136,11 +143,14 @@ int cmd_run_execute(struct cli *cli, struct pipeline_run *claimed,
 
 static const struct cli_usage usage = {
     .usage = "slipway runner [--name ID] [--jobs N] [--label L]... [--once] [--repo DIR] "
-             "[--unsupported skip]",
+             "[--poll D] [--unsupported skip]",
     .about = "Claims queued runs from the store by compare-and-swap, so several runners\n"
              "on one store never run a run twice, and runs each to its end: its workflow\n"
              "file as it is at the run's commit in the git repository around the project\n"
-             "(or --repo DIR). Runs whose runner stopped are marked failed on the way.\n"
+             "(or --repo DIR; a run a post-receive hook queued, from the repository pushed\n"
+             "to, when .slipway/repositories lists it). Runs whose runner stopped are\n"
+             "marked failed on the way. It looks for runs every --poll interval, and at\n"
+             "once when a run is queued in an fs store on this host.\n"
              "With --once it runs at most one run and exits (0 when it succeeded or none\n"
              "was queued); otherwise it waits for runs until SIGINT or SIGTERM, which\n"
              "cancels the run it is running.\n"
@@ -182,6 +192,7 @@ int cmd_runner(int argc, char **argv, struct cli *cli)
     const char *name = NULL, *repo_opt = NULL, *unsupported = NULL;
     struct cli_list labels = {NULL, 0};
     int jobs = 0, once = 0, rc;
+    int64_t poll_ms = CMD_RUNNER_POLL_MS;
     const struct cli_option opts[] = {
         OPT_STRING(0, "name", &name, "ID", "this runner's id (default: runner-PID)"),
         OPT_INT(0, "jobs", &jobs, "N", 1, 64, "jobs run at once (default: runner.yml's, else 1)"),
@@ -189,6 +200,9 @@ int cmd_runner(int argc, char **argv, struct cli *cli)
                  "a label runs-on is matched against (repeatable; replaces the default set)"),
         OPT_BOOL(0, "once", &once, "run at most one run, then exit"),
         OPT_STRING(0, "repo", &repo_opt, "DIR", "the git repository (default: around the project)"),
+        OPT_DURATION(0, "poll", &poll_ms, "D", 1,
+                     "look for queued runs every D (default 1s; a run queued in\n"
+                     "an fs store wakes the runner at once)"),
         OPT_STRING(0, "unsupported", &unsupported, "MODE",
                    "skip: skip steps and jobs slipway cannot run (default: error)"),
         OPT_END(),
@@ -227,7 +241,7 @@ int cmd_runner(int argc, char **argv, struct cli *cli)
     }
     const char *repo = repo_opt ? repo_opt : cli->project;
     cmd_signals_cancel();
-    rc = cmd_runner_loop(cli, name, repo, &rs, once, cli->quiet ? NULL : stderr);
+    rc = cmd_runner_loop(cli, name, repo, &rs, once, poll_ms, cli->quiet ? NULL : stderr);
     cmd_runner_settings_free(&rs);
     free(labels.v);
     return rc;
@@ -236,13 +250,59 @@ int cmd_runner(int argc, char **argv, struct cli *cli)
 void cmd_runner_stop(void)
 {
     atomic_store(&stop_requested, 1);
+    int fd = atomic_load(&stop_fd);
+    uint64_t one = 1;
+    if (fd >= 0 && write(fd, &one, sizeof(one)) < 0) {
+        /* full (stopped already) or gone: the flag is set either way */
+    }
+}
+
+/* Waits up to ms for runs: until the store says one was queued (watch, -1:
+ * none), a stop, or a signal (EINTR). */
+static void runner_wait(int watch, int64_t ms)
+{
+    struct pollfd p[2] = {{watch, POLLIN, 0}, {atomic_load(&stop_fd), POLLIN, 0}};
+    int n = poll(p, 2, ms > INT_MAX ? INT_MAX : (int)ms);
+    if (n > 0 && (p[0].revents & POLLIN))
+        store_watch_drain(watch);
+}
+
+/* The repository run r is run from: the runner's own, or the one the run
+ * names (a hook's) when it is the runner's own or the project lists it. NULL
+ * (err set) otherwise: a run record is anyone's text, and running another
+ * repository's pipelines would hand them this project's secrets. */
+static const char *run_repo(struct cli *cli, const char *own, const struct pipeline_run *r,
+                            struct sw_err *err)
+{
+    if (!r->repository)
+        return own;
+    char *real = realpath(own, NULL);
+    int same = real && !strcmp(real, r->repository);
+    free(real);
+    if (same || pipeline_repos_listed(cli->project, r->repository))
+        return r->repository;
+    sw_err_set(err, SW_EACCES,
+               "the run's repository %s is not this runner's, nor listed in %s/.slipway/"
+               "repositories ('slipway hook install' lists it)",
+               r->repository, cli->project);
+    return NULL;
 }
 
 int cmd_runner_loop(struct cli *cli, const char *name, const char *repo,
-                    const struct cmd_runner_settings *rs, int once, FILE *log)
+                    const struct cmd_runner_settings *rs, int once, int64_t poll_ms, FILE *log)
 {
     struct sw_err err = {0};
-    int rc, last = EXIT_OK;
+    int rc, last = EXIT_OK, watch = -1;
+
+    if (atomic_load(&stop_fd) < 0) {
+        int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), none = -1;
+        if (fd >= 0 && !atomic_compare_exchange_strong(&stop_fd, &none, fd))
+            close(fd);
+    }
+    /* a hint: without it (other stores, inotify refused) the poll interval applies */
+    if (!once && store_watch(cli->store, "runs", &watch, &err) < 0 && log)
+        cli_printf(log, "slipway runner %s: %s; looking for runs every %lld ms\n", name, err.msg,
+                   (long long)poll_ms);
 
     if (log) {
         struct buf b = BUF_INIT;
@@ -260,8 +320,7 @@ int cmd_runner_loop(struct cli *cli, const char *name, const char *repo,
         if (rc == SW_ENOTFOUND) {
             if (once)
                 break;
-            struct timespec ts = {1, 0};
-            nanosleep(&ts, NULL); /* EINTR: the loop looks at the flag */
+            runner_wait(watch, poll_ms); /* EINTR: the loop looks at the flag */
             continue;
         }
         if (rc < 0) {
@@ -270,19 +329,21 @@ int cmd_runner_loop(struct cli *cli, const char *name, const char *repo,
             last = EXIT_FAIL;
             if (once)
                 break;
-            struct timespec ts = {1, 0};
-            nanosleep(&ts, NULL);
+            runner_wait(-1, poll_ms < 1000 ? poll_ms : 1000);
             continue;
         }
         if (log)
             cli_printf(log, "slipway runner %s: running %s (%s)\n", name, r->id,
                        r->workflow ? r->workflow : "");
-        rc = workflow_at(repo, r, rs->skip, &wf, &err);
+        /* a copy: the record, and the path in it, is replaced as the run goes */
+        const char *named = run_repo(cli, repo, r, &err);
+        char *from = named ? xstrdup(named) : NULL;
+        rc = from ? workflow_at(from, r, rs->skip, &wf, &err) : err.code;
         if (rc < 0) {
             struct sw_err e2 = {0};
             (void)pipeline_run_finish(cli->store, r, PIPELINE_CONCLUSION_FAILURE, err.msg, &e2);
         } else
-            rc = cmd_run_execute(cli, r, wf, repo, rs, log, &err);
+            rc = cmd_run_execute(cli, r, wf, from, rs, log, &err);
         if (rc < 0 && rc != PIPELINE_ELOAD)
             cli_printf(stderr, "slipway runner %s: %s: %s\n", name, r->id, err.msg);
         else if (log)
@@ -291,8 +352,11 @@ int cmd_runner_loop(struct cli *cli, const char *name, const char *repo,
         last = r->status == PIPELINE_RUN_SUCCEEDED ? EXIT_OK : EXIT_FAIL;
         pipeline_workflow_free(wf);
         pipeline_run_free(r);
+        free(from);
         if (once)
             break;
     }
+    if (watch >= 0)
+        close(watch);
     return last;
 }

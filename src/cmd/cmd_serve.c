@@ -39,6 +39,7 @@ static void log_line(void *arg, const char *line)
 struct serve_runner {
     struct cli *cli;
     const struct cmd_runner_settings *rs;
+    int64_t poll_ms;
 };
 
 /* The runner of `serve --runner`: queued runs, one at a time, until SIGTERM. */
@@ -47,12 +48,12 @@ static void *runner_thread(void *arg)
     struct serve_runner *sr = arg;
     char name[40];
     snprintf(name, sizeof(name), "serve-%ld", (long)getpid());
-    (void)cmd_runner_loop(sr->cli, name, sr->cli->project, sr->rs, 0, stderr);
+    (void)cmd_runner_loop(sr->cli, name, sr->cli->project, sr->rs, 0, sr->poll_ms, stderr);
     return NULL;
 }
 
 static int serve(struct cli *cli, const struct edge_opts *o, const struct cmd_runner_settings *rs,
-                 struct sw_err *err)
+                 int64_t runner_poll_ms, struct sw_err *err)
 {
     sigset_t set;
     sigemptyset(&set);
@@ -64,7 +65,7 @@ static int serve(struct cli *cli, const struct edge_opts *o, const struct cmd_ru
     int rc = edge_start(o, &e, err);
     if (rc)
         return rc;
-    struct serve_runner sr = {cli, rs};
+    struct serve_runner sr = {cli, rs, runner_poll_ms};
     pthread_t runner;
     int running = rs && pthread_create(&runner, NULL, runner_thread, &sr) == 0;
     if (!cli->quiet)
@@ -98,6 +99,7 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 {
     struct edge_opts o;
     int runner_jobs = 0;
+    int64_t runner_poll_ms = 0; /* 0: not given (the option's minimum is 1 ms) */
     const char *unsupported = NULL;
     struct cli_list labels = {NULL, 0};
     struct cmd_runner_settings rs = {0};
@@ -128,6 +130,9 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
         OPT_STRING(0, "runner-unsupported", &unsupported, "MODE",
                    "with --runner: skip steps and jobs slipway cannot run (skip)\n"
                    "or fail them (error; default: runner.yml's, else error)"),
+        OPT_DURATION(0, "runner-poll", &runner_poll_ms, "D", 1,
+                     "with --runner: look for queued runs every D (default 1s; a run\n"
+                     "queued in an fs store, by a push's hook too, wakes it at once)"),
         OPT_END(),
     };
     if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0) {
@@ -138,8 +143,9 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
     if (unsupported && strcmp(unsupported, "skip") != 0 && strcmp(unsupported, "error") != 0)
         rc = cli_usage_error(cli, "--runner-unsupported: expected skip or error, got '%s'",
                              unsupported);
-    else if ((labels.n || unsupported) && !runner_jobs)
-        rc = cli_usage_error(cli, "--runner-label and --runner-unsupported need --runner N");
+    else if ((labels.n || unsupported || runner_poll_ms) && !runner_jobs)
+        rc = cli_usage_error(cli, "--runner-label, --runner-unsupported and --runner-poll need "
+                                  "--runner N");
     else
         rc = cmd_runner_labels_check(cli, "--runner-label", &labels);
     if (rc != EXIT_OK) {
@@ -165,7 +171,8 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
     o.cache_dir = cache;
     o.store = cli->store;
     o.log = log_line;
-    rc = serve(cli, &o, runner_jobs ? &rs : NULL, &err);
+    rc = serve(cli, &o, runner_jobs ? &rs : NULL,
+               runner_poll_ms ? runner_poll_ms : CMD_RUNNER_POLL_MS, &err);
     cmd_runner_settings_free(&rs);
     free(labels.v);
     free(envs);

@@ -161,7 +161,8 @@ static const struct cli_usage run_usage = {
         "slipway workflow run WORKFLOW [--ref REF] [--sha SHA] [-f KEY=VALUE]... [--repo DIR]\n"
         "                            [--wait] [--jobs N] [--label L]... [--unsupported skip]",
     .about = "Queues a run of WORKFLOW, a workflow's name or file name under\n"
-             ".github/workflows/ of the repository, or the path of any workflow file,\n"
+             ".github/workflows/ (then .slipway/pipelines/) of the repository, or the\n"
+             "path of any workflow file,\n"
              "against the git repository around the project (or --repo DIR) at --sha,\n"
              "else at --ref, else at HEAD, and prints the run's id (--json: {\"id\": ...}).\n"
              "With -f the run is a workflow_dispatch with those inputs, else a push of REF.\n"
@@ -223,49 +224,59 @@ static int git_lines(const char *repo, const char *const *args, char **out, size
     return -1;
 }
 
-/* The workflow file named by what: a path, else a file or a `name:` under
- * .github/workflows/ of repo. */
+/* Where workflow run looks for a workflow by name, in order: GitHub's
+ * directory, then the pipelines a push triggers (docs/pipelines.md). */
+static const char *const workflow_dirs[] = {".github/workflows", ".slipway/pipelines"};
+
+/* The workflow file named by what: a path, else a file name (with or without
+ * .yml or .yaml), else a `name:`, under each of workflow_dirs of repo. */
 static char *workflow_find(const char *repo, const char *what, struct sw_err *err)
 {
     struct stat sb;
-    char *dir = NULL, *path = NULL;
+    char *path = NULL;
+    const char *ext[] = {"", ".yml", ".yaml"};
 
     if (stat(what, &sb) == 0 && S_ISREG(sb.st_mode))
         return xstrdup(what);
-    dir = path_join(repo, ".github/workflows");
-    const char *ext[] = {"", ".yml", ".yaml"};
-    for (size_t i = 0; i < 3 && !strchr(what, '/'); i++) {
-        char *name = xasprintf("%s%s", what, ext[i]);
-        path = path_join(dir, name);
-        free(name);
-        if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
-            goto out;
-        free(path);
-        path = NULL;
+    for (size_t k = 0; k < 2 && !path && !strchr(what, '/'); k++) {
+        char *dir = path_join(repo, workflow_dirs[k]);
+        for (size_t i = 0; i < 3 && !path; i++) {
+            char *name = xasprintf("%s%s", what, ext[i]);
+            path = path_join(dir, name);
+            free(name);
+            if (!(stat(path, &sb) == 0 && S_ISREG(sb.st_mode))) {
+                free(path);
+                path = NULL;
+            }
+        }
+        free(dir);
     }
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && !path && (e = readdir(d))) {
-        if (!str_ends_with(e->d_name, ".yml") && !str_ends_with(e->d_name, ".yaml"))
-            continue;
-        char *p = path_join(dir, e->d_name);
-        struct pipeline_workflow *wf = NULL;
-        struct sw_err e2 = {0};
-        (void)pipeline_workflow_load(p, NULL, &wf, &e2);
-        if (wf && wf->name.s && strcmp(wf->name.s, what) == 0)
-            path = p;
-        else
-            free(p);
-        pipeline_workflow_free(wf);
+    for (size_t k = 0; k < 2 && !path; k++) {
+        char *dir = path_join(repo, workflow_dirs[k]);
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        while (d && !path && (e = readdir(d))) {
+            if (!str_ends_with(e->d_name, ".yml") && !str_ends_with(e->d_name, ".yaml"))
+                continue;
+            char *p = path_join(dir, e->d_name);
+            struct pipeline_workflow *wf = NULL;
+            struct sw_err e2 = {0};
+            (void)pipeline_workflow_load(p, NULL, &wf, &e2);
+            if (wf && wf->name.s && strcmp(wf->name.s, what) == 0)
+                path = p;
+            else
+                free(p);
+            pipeline_workflow_free(wf);
+        }
+        if (d)
+            closedir(d);
+        free(dir);
     }
-    if (d)
-        closedir(d);
     if (!path)
         sw_err_set(err, SW_ENOTFOUND,
-                   "no workflow '%s': not a file, nor a workflow's file or name under %s", what,
-                   dir);
-out:
-    free(dir);
+                   "no workflow '%s': not a file, nor a workflow's file or name under %s/%s/ or "
+                   "%s/%s/",
+                   what, repo, workflow_dirs[0], repo, workflow_dirs[1]);
     return path;
 }
 
@@ -352,114 +363,6 @@ static int inputs_parse(const struct pipeline_workflow *wf, const struct cli_lis
     }
     *out = in;
     return 0;
-}
-
-/* What expressions evaluated when a run is queued (run-name, concurrency) see,
- * as on GitHub: github (what is known before the run: workflow, ref, sha,
- * event, repository, actor), inputs and vars. NULL when a value is not text.
- * Caller decrefs. */
-static json_t *queue_values(const struct pipeline_run *spec, const char *top, const json_t *vars)
-{
-    const char *base = strrchr(top, '/') ? strrchr(top, '/') + 1 : top;
-    const char *ref_name = spec->ref;
-    if (str_starts_with(ref_name, "refs/heads/"))
-        ref_name += 11;
-    else if (str_starts_with(ref_name, "refs/tags/"))
-        ref_name += 10;
-    char *repo = xasprintf("local/%s", base);
-    json_t *values = json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}, s:o, s:o}",
-                               "github", "workflow", spec->workflow, "ref", spec->ref, "ref_name",
-                               ref_name, "sha", spec->sha, "event_name", spec->event, "repository",
-                               repo, "actor", spec->actor, "head_ref", "", "base_ref", "", "inputs",
-                               spec->inputs ? json_incref(spec->inputs) : json_object(), "vars",
-                               json_deep_copy(vars));
-    free(repo);
-    return values;
-}
-
-/* The workflow's run-name evaluated when the run is queued, as one line of at
- * most 1024 bytes (control characters become spaces); NULL without one. */
-static int title_eval(const struct pipeline_workflow *wf, const struct pipeline_run *spec,
-                      const char *top, const json_t *vars, char **title, struct sw_err *err)
-{
-    struct pipeline_value v = PIPELINE_VALUE_INIT;
-    json_t *values = NULL;
-    int rc = 0;
-
-    *title = NULL;
-    if (!wf->run_name.s)
-        return 0;
-    if (!(values = queue_values(spec, top, vars)))
-        return sw_err_set(err, SW_EINVAL, "run-name: the run's values are not text");
-    struct pipeline_expr_ctx ctx = {values, PIPELINE_STATUS_NONE, 0, PIPELINE_STATUS_NONE, NULL, 0};
-    rc = pipeline_expr_template(wf->run_name.s, strlen(wf->run_name.s), NULL, &ctx, &v, NULL, err);
-    json_decref(values);
-    if (rc < 0) {
-        sw_err_prefix(err, "run-name: ");
-        return rc;
-    }
-    size_t len = 0;
-    char *t = pipeline_value_to_string(&v, &len);
-    pipeline_value_clear(&v);
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)t[i] < 0x20 || t[i] == 0x7f)
-            t[i] = ' ';
-    if (len > 1024) { /* cut at a character boundary */
-        len = 1024;
-        while (len && ((unsigned char)t[len] & 0xc0) == 0x80)
-            len--;
-        t[len] = '\0';
-    }
-    if (*t && text_valid(t, 1024, 0))
-        *title = t;
-    else
-        free(t);
-    return 0;
-}
-
-/* The workflow's concurrency group and cancel-in-progress, evaluated as
- * GitHub does when the run is queued (see queue_values). */
-static int concurrency_eval(const struct pipeline_workflow *wf, const struct pipeline_run *spec,
-                            const char *top, const json_t *vars, char **group, int *cip,
-                            struct sw_err *err)
-{
-    json_t *values = queue_values(spec, top, vars);
-    struct pipeline_expr_ctx ctx = {values, PIPELINE_STATUS_NONE, 0, PIPELINE_STATUS_NONE, NULL, 0};
-    struct pipeline_value v = PIPELINE_VALUE_INIT;
-    const struct pipeline_val *g = &wf->concurrency.group, *c = &wf->concurrency.cancel_in_progress;
-    int rc = 0;
-
-    *group = NULL;
-    *cip = 0;
-    if (!values)
-        return sw_err_set(err, SW_EINVAL, "concurrency: the run's values are not text");
-    if ((rc = pipeline_expr_template(g->s, strlen(g->s), NULL, &ctx, &v, NULL, err)) < 0)
-        goto out;
-    char *text = pipeline_value_to_string(&v, NULL);
-    pipeline_value_clear(&v);
-    if (*text && text_valid(text, 1024, 0))
-        *group = text;
-    else {
-        rc = sw_err_set(err, SW_EINVAL,
-                        "concurrency.group: '%s' is not a group name (a line of at most 1024 "
-                        "bytes)",
-                        text);
-        free(text);
-        goto out;
-    }
-    if (c->s && !c->expr)
-        *cip = c->b;
-    else if (c->s) {
-        if ((rc = pipeline_expr_template(c->s, strlen(c->s), NULL, &ctx, &v, NULL, err)) < 0)
-            goto out;
-        *cip = pipeline_value_truthy(&v);
-        pipeline_value_clear(&v);
-    }
-out:
-    if (rc < 0)
-        sw_err_prefix(err, "concurrency: ");
-    json_decref(values);
-    return rc;
 }
 
 static int workflow_run(int argc, char **argv, struct cli *cli)
@@ -609,18 +512,6 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
                           : (strrchr(file, '/') ? strrchr(file, '/') + 1 : file);
     spec.workflow_file = xstrdup(rel);
     free(abs);
-    if (wf->name.s && !wf->name.expr && text_valid(wf->name.s, 1024, 0))
-        spec.workflow = xstrdup(wf->name.s);
-    else {
-        const char *b = strrchr(spec.workflow_file, '/') ? strrchr(spec.workflow_file, '/') + 1
-                                                         : spec.workflow_file;
-        size_t n = strlen(b);
-        if (str_ends_with(b, ".yml"))
-            n -= 4;
-        else if (str_ends_with(b, ".yaml"))
-            n -= 5;
-        spec.workflow = xstrndup(b, n);
-    }
     spec.event = xstrdup(dispatch ? "workflow_dispatch" : "push");
     spec.ref = ref_s;
     spec.sha = sha_s;
@@ -628,10 +519,8 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
     vars = json_object();
     if ((rc = pipeline_vars_load(cli->project, vars, &err)) < 0)
         goto fail;
-    if (wf->concurrency.group.s && (rc = concurrency_eval(wf, &spec, top, vars, &spec.group,
-                                                          &spec.cancel_in_progress, &err)) < 0)
-        goto fail;
-    if ((rc = title_eval(wf, &spec, top, vars, &spec.display_title, &err)) < 0)
+    if ((rc = pipeline_run_prepare(wf, &spec, strrchr(top, '/') ? strrchr(top, '/') + 1 : top, vars,
+                                   &err)) < 0)
         goto fail;
     if ((rc = cli_store(cli, CLI_STORE_WRITE, &err)) < 0)
         goto fail;

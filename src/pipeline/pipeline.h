@@ -684,6 +684,13 @@ const char *pipeline_job_status_name(enum pipeline_job_status s);
 int pipeline_run_id_valid(const char *id);
 /* A runner id: [A-Za-z0-9][A-Za-z0-9._-]{0,63}. */
 int pipeline_runner_id_valid(const char *id);
+/* 1 when path may be a run's repository: absolute, in normal form (no empty,
+ * "." or ".." component, no trailing '/'), printable UTF-8 without control
+ * characters, at most PIPELINE_RUN_REPOSITORY_MAX bytes. */
+int pipeline_run_repository_valid(const char *path);
+#define PIPELINE_RUN_REPOSITORY_MAX 4096
+/* Commits a push event lists, as GitHub's event payloads cap them. */
+#define PIPELINE_PUSH_MAX_COMMITS 20
 
 /* Bounds of a run document; a document beyond one is refused. */
 #define PIPELINE_RUN_DOC_MAX (16u << 20)    /* bytes of run.json */
@@ -743,7 +750,16 @@ struct pipeline_run {
     char *sha;            /* 40 (or 64) lowercase hex digits */
     char *before, *after; /* push: the ref before and after (hex), else NULL */
     char *actor;          /* who pushed or dispatched */
-    json_t *inputs;       /* workflow_dispatch inputs (object), or NULL */
+    /* The git repository holding sha, when it is not the runner's own (a run a
+     * post-receive hook queued: the bare repository pushed to): an absolute
+     * path in normal form (pipeline_run_repository_valid); NULL otherwise. */
+    char *repository;
+    /* push: what the hook knew of the push beyond ref, before and after, as
+     * GitHub's push event has it: {"pusher": {"name", "email"}, "head_commit",
+     * "commits" (at most PIPELINE_PUSH_MAX_COMMITS), "created", "forced"};
+     * every key optional. The runner lays it over github.event. Or NULL. */
+    json_t *push;
+    json_t *inputs; /* workflow_dispatch inputs (object), or NULL */
     enum pipeline_run_status status;
     enum pipeline_conclusion conclusion; /* NONE until the run ended */
     char *reason;                        /* why it waits, failed or was cancelled; or NULL */
@@ -880,6 +896,119 @@ struct pipeline_run_list {
 int pipeline_run_list(struct store *st, const struct pipeline_run_filter *f,
                       struct pipeline_run_list *out, struct sw_err *err);
 void pipeline_run_list_free(struct pipeline_run_list *l);
+
+/* ---- triggers ------------------------------------------------------------------------------ */
+
+/* What queues runs (trigger.c, hook.c; docs/pipelines.md, "Triggers: git
+ * push"). */
+
+/* Fills in spec->workflow (the workflow's `name:`, else its file name without
+ * .yml), spec->display_title (its `run-name:`, one line of at most 1024
+ * bytes, control characters made spaces; NULL without one) and, when wf has
+ * `concurrency:`, spec->group and spec->cancel_in_progress, evaluated as
+ * GitHub does when a run is queued (github with workflow, ref, sha,
+ * event_name, repository "local/REPO_NAME", actor; inputs; vars, the vars
+ * context, NULL: empty, e.g. from pipeline_vars_load). spec->workflow_file,
+ * event, ref, sha and actor must be set; spec->inputs only for a dispatch.
+ * What it replaces is freed; the caller frees what it sets (also on failure:
+ * then nothing but workflow is set). */
+int pipeline_run_prepare(const struct pipeline_workflow *wf, struct pipeline_run *spec,
+                         const char *repo_name, const json_t *vars, struct sw_err *err);
+
+/* Bounds of a push (from whoever pushed). */
+#define PIPELINE_PUSH_LINE_MAX 2048     /* bytes of one line git gives a hook */
+#define PIPELINE_PUSH_REF_MAX 1024      /* bytes of a ref name */
+#define PIPELINE_PUSH_MAX_PATHS 300     /* changed paths matched, as GitHub's diff limit */
+#define PIPELINE_PUSH_MAX_PIPELINES 100 /* pipeline files read from one commit */
+
+/* One line of a post-receive hook's stdin: "OLD NEW REF". */
+struct pipeline_push_update {
+    char before[65], after[65]; /* lowercase hex, both 40 or both 64 digits */
+    char ref[PIPELINE_PUSH_REF_MAX + 1];
+};
+/* Parses line[0..len) (without its '\n') into *u. SW_EINVAL, saying why (any
+ * text of the line escaped), for: not three fields separated by single
+ * spaces, hashes that are not both 40 or both 64 lowercase hex digits, a ref
+ * not under refs/, longer than PIPELINE_PUSH_REF_MAX, not printable UTF-8,
+ * or breaking git's ref name rules (control characters, space, ~ ^ : ? * [ \,
+ * "..", "@{", "//", a component starting with '.', ".lock"); a line longer
+ * than PIPELINE_PUSH_LINE_MAX or holding a NUL. Pure. */
+int pipeline_push_line_parse(const char *line, size_t len, struct pipeline_push_update *u,
+                             struct sw_err *err);
+/* 1 when hex is all zeros: git's "no commit" (a created ref's OLD, a deleted one's NEW). */
+int pipeline_push_zero(const char *hex);
+
+/* What pipeline_push_queue tells its caller, as it goes. */
+enum pipeline_push_note {
+    PIPELINE_PUSH_QUEUED,    /* a run was queued: run is its record, text its id */
+    PIPELINE_PUSH_UNMATCHED, /* file's on.push does not match the push */
+    PIPELINE_PUSH_SKIPPED,   /* the ref queues nothing: text says why (deleted, not a branch...) */
+    PIPELINE_PUSH_ERROR,     /* file does not load (one note per "FILE:LINE:COL: message"), or
+                                could not be queued, or git failed: text says why */
+};
+/* ref and text (any bytes of the repository: escape them), file (NULL when
+ * the note is about the ref) and run are valid during the call only. */
+typedef void pipeline_push_note_fn(void *ctx, enum pipeline_push_note kind, const char *ref,
+                                   const char *file, const char *text,
+                                   const struct pipeline_run *run);
+
+struct pipeline_push_opts {
+    const char *repo; /* the repository pushed to (bare or not): an absolute path in normal form */
+    const struct pipeline_load_opts *load; /* how pipelines load (may be NULL) */
+    const char *pusher_name;               /* the run's actor and the event's pusher.name */
+    const char *pusher_email; /* pusher.email; NULL: the committer's of the pushed commit */
+    const json_t *vars;       /* the vars context of run-name and concurrency (pipeline_vars_load);
+                                 NULL: empty */
+    pipeline_push_note_fn *note; /* optional */
+    void *ctx;
+};
+
+/* The push trigger, for one ref a push updated. A deleted ref (NEW all zeros)
+ * and a ref that is neither refs/heads/ nor refs/tags/ queue nothing. NEW is
+ * peeled to its commit (an annotated tag to the commit it tags): the run's
+ * sha. The pipelines are the regular files .slipway/pipelines/ *.yml and
+ * *.yaml of that commit (not of any other), each loaded with o->load; one
+ * that does not load is noted error by error and queues nothing, the others
+ * go on. Each whose on.push matches (pipeline_workflow_triggered) queues one
+ * run: event push, the ref, sha, before and after, actor the pusher,
+ * repository o->repo, and push (pipeline_run.push) with the pusher, head_commit
+ * and the commits of the push (at most PIPELINE_PUSH_MAX_COMMITS). Paths
+ * filters see the paths that changed (at most PIPELINE_PUSH_MAX_PATHS, as
+ * GitHub): OLD..NEW for a branch that existed; for a new branch, from the
+ * merge base of the repository's default branch (its HEAD) when that branch
+ * exists, is another branch and shares history with NEW, else every file of
+ * NEW. Tags ignore paths filters, as on GitHub. *queued counts the runs
+ * queued. Errors (SW_ENOTFOUND: NEW is not a commit here; git failing to
+ * list the pipelines) concern the whole ref; a pipeline's own faults are
+ * notes. Nothing here runs a job. */
+int pipeline_push_queue(struct store *st, const struct pipeline_push_opts *o,
+                        const struct pipeline_push_update *u, size_t *queued, struct sw_err *err);
+
+/* The post-receive hook (hook.c): a shell script that execs
+ * `BIN hook post-receive --project PROJECT`, both paths quoted for sh, with a
+ * marker line that says slipway wrote it. bin and project must be absolute
+ * and free of control characters (SW_EINVAL otherwise). *out: caller frees. */
+int pipeline_hook_script(const char *bin, const char *project, char **out, struct sw_err *err);
+/* 1 when text[0..len) is a hook pipeline_hook_script wrote (its marker line). */
+int pipeline_hook_ours(const char *text, size_t len);
+/* Writes script to path (REPO/hooks/post-receive), mode 755, atomically (a
+ * temporary beside it, renamed). A file there slipway did not write is
+ * SW_EEXIST unless force. */
+int pipeline_hook_install(const char *path, const char *script, int force, struct sw_err *err);
+/* Removes the hook at path: SW_ENOTFOUND when there is none, SW_EEXIST (and
+ * nothing removed) when slipway did not write it. */
+int pipeline_hook_uninstall(const char *path, struct sw_err *err);
+
+/* The repositories a project's runners may run runs from besides their own:
+ * PROJECT/.slipway/repositories, one absolute path a line ('#' starts a
+ * comment). `hook install` adds the repository it installs into, `hook
+ * uninstall` removes it: a run's repository (pipeline_run.repository) is a
+ * field of the store, which any writer of a shared bucket may forge, so a
+ * runner runs from it only when the project lists it. */
+/* 1 when repo (in normal form) is listed. A missing or unreadable file lists nothing. */
+int pipeline_repos_listed(const char *project, const char *repo);
+/* Adds (add 1) or removes (add 0) repo, rewriting the file atomically. */
+int pipeline_repos_update(const char *project, const char *repo, int add, struct sw_err *err);
 
 /* ---- artifacts ------------------------------------------------------------------------ */
 

@@ -963,6 +963,9 @@ static void after_end(struct store *st, const struct pipeline_run *r)
     char *key = active_key(r->id);
     store_delete(st, key, NULL, NULL);
     free(key);
+    /* the group's pending run may be claimable now */
+    if (r->group)
+        (void)store_notify(st, "runs", NULL);
 }
 
 /* ---- create ------------------------------------------------------------------------------- */
@@ -1011,6 +1014,8 @@ static struct pipeline_run *run_from_spec(const struct pipeline_run *spec)
     run_set_str(&r->before, spec->before);
     run_set_str(&r->after, spec->after);
     run_set_str(&r->actor, spec->actor ? spec->actor : sys_user());
+    run_set_str(&r->repository, spec->repository);
+    r->push = copy_json(spec->push);
     r->inputs = copy_json(spec->inputs);
     run_set_str(&r->group, spec->group);
     r->cancel_in_progress = spec->group && spec->cancel_in_progress;
@@ -1060,6 +1065,8 @@ int pipeline_run_create(struct store *st, const struct pipeline_run *spec,
      * unreachable), the claim joins it later: nothing is lost by going on. */
     if (r->group)
         group_enter(st, r, NULL);
+    /* wakes the runners waiting on this store (fs: at once; a hint only) */
+    (void)store_notify(st, "runs", NULL);
     if (out) {
         char id[PIPELINE_RUN_ID_SIZE];
         memcpy(id, r->id, sizeof(id));

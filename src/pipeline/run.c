@@ -206,6 +206,60 @@ static int outputs_valid(json_t *o)
     return data_valid(o, 1, &budget);
 }
 
+#define PUSH_MAX (256u << 10)
+
+/* The push event's extra fields (pipeline_run.push): known keys of the
+ * right types, data bounded together. */
+static int push_valid(json_t *o)
+{
+    const char *k;
+    json_t *v;
+    size_t budget = PUSH_MAX;
+    if (!json_is_object(o))
+        return 0;
+    json_object_foreach(o, k, v)
+    {
+        if (!strcmp(k, "pusher")) {
+            const char *pk;
+            json_t *pv;
+            if (!json_is_object(v))
+                return 0;
+            json_object_foreach(v, pk, pv) if ((strcmp(pk, "name") && strcmp(pk, "email")) ||
+                                               !json_is_string(pv)) return 0;
+        } else if (!strcmp(k, "commits")) {
+            size_t i;
+            json_t *c;
+            if (!json_is_array(v) || json_array_size(v) > PIPELINE_PUSH_MAX_COMMITS)
+                return 0;
+            json_array_foreach(v, i, c) if (!json_is_object(c)) return 0;
+        } else if (!strcmp(k, "head_commit")) {
+            if (!json_is_object(v) && !json_is_null(v))
+                return 0;
+        } else if (!strcmp(k, "created") || !strcmp(k, "forced")) {
+            if (!json_is_boolean(v))
+                return 0;
+        } else
+            return 0;
+    }
+    return data_valid(o, 4, &budget);
+}
+
+int pipeline_run_repository_valid(const char *path)
+{
+    if (!path || path[0] != '/' || !text_valid(path, PIPELINE_RUN_REPOSITORY_MAX, 0))
+        return 0;
+    if (!path[1])
+        return 1; /* "/" */
+    for (const char *c = path + 1;;) {
+        size_t n = strcspn(c, "/");
+        if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+            return 0; /* also a trailing '/' */
+        if (!c[n])
+            return 1;
+        c += n + 1;
+    }
+}
+
 /* ---- the record in memory ------------------------------------------------------------- */
 
 static void job_clear(struct pipeline_run_job *j)
@@ -242,6 +296,8 @@ void pipeline_run_free(struct pipeline_run *r)
     free(r->before);
     free(r->after);
     free(r->actor);
+    free(r->repository);
+    json_decref(r->push);
     free(r->display_title);
     json_decref(r->inputs);
     free(r->reason);
@@ -504,6 +560,12 @@ int pipeline_run_parse(const char *key, const char *data, size_t len, struct pip
     r->before = checked_str(&jf, root, "before", 64, hex_sha_valid, "not a commit hash");
     r->after = checked_str(&jf, root, "after", 64, hex_sha_valid, "not a commit hash");
     r->actor = json_field_str(&jf, root, "actor", RUN_ACTOR_MAX, 0);
+    r->repository =
+        checked_str(&jf, root, "repository", PIPELINE_RUN_REPOSITORY_MAX,
+                    pipeline_run_repository_valid, "not an absolute path in normal form");
+    r->push = data_field(&jf, root, "push", push_valid,
+                         "not a push's pusher, commits (at most 20), head_commit, created and "
+                         "forced, at most 256 KiB");
     r->inputs = data_field(&jf, root, "inputs", inputs_valid,
                            "not inputs (at most 100 names to strings, booleans or numbers)");
     r->status = enum_field(&jf, root, "status", status_names, COUNT(status_names),
@@ -644,6 +706,12 @@ char *pipeline_run_dump(const struct pipeline_run *r)
     bad |= json_object_set_new(root, "before", json_str_or_null(r->before));
     bad |= json_object_set_new(root, "after", json_str_or_null(r->after));
     bad |= json_object_set_new(root, "actor", json_str_or_null(r->actor));
+    /* absent rather than null when unset: records of runs queued otherwise
+     * keep their shape */
+    if (r->repository)
+        bad |= json_object_set_new(root, "repository", json_string(r->repository));
+    if (r->push)
+        bad |= json_object_set_new(root, "push", json_deep_copy(r->push));
     bad |= json_object_set_new(root, "inputs", data_or(r->inputs, json_null()));
     bad |= json_object_set_new(root, "status", json_string(pipeline_run_status_name(r->status)));
     bad |= json_object_set_new(root, "conclusion", conclusion_json(r->conclusion));
@@ -674,11 +742,18 @@ json_t *pipeline_run_json(const struct pipeline_run *r, int view)
         return json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:o}", "id", r->id, "workflow", r->workflow,
                          "ref", r->ref, "sha", r->sha, "status", status, "created_at",
                          json_time_or_null(r->created_ms));
-    return json_pack("{s:s, s:s?, s:s?, s:s, s:o, s:s?, s:s?, s:s?, s:o, s:o, s:o, s:s?, s:o}",
-                     "id", r->id, "workflow", r->workflow, "display_title", r->display_title,
-                     "status", status, "conclusion", conclusion_json(r->conclusion), "event",
-                     r->event, "ref", r->ref, "sha", r->sha, "created_at",
-                     json_time_or_null(r->created_ms), "started_at",
-                     json_time_or_null(r->started_ms), "ended_at", json_time_or_null(r->ended_ms),
-                     "reason", r->reason, "jobs", jobs_json(r));
+    json_t *o = json_pack(
+        "{s:s, s:s?, s:s?, s:s?, s:s, s:o, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, "
+        "s:o, s:o, s:o, s:s?, s:o}",
+        "id", r->id, "workflow", r->workflow, "workflow_file", r->workflow_file, "display_title",
+        r->display_title, "status", status, "conclusion", conclusion_json(r->conclusion), "event",
+        r->event, "ref", r->ref, "sha", r->sha, "before", r->before, "after", r->after, "actor",
+        r->actor, "created_at", json_time_or_null(r->created_ms), "started_at",
+        json_time_or_null(r->started_ms), "ended_at", json_time_or_null(r->ended_ms), "reason",
+        r->reason, "jobs", jobs_json(r));
+    if (o && r->repository)
+        json_object_set_new(o, "repository", json_string(r->repository));
+    if (o && r->push)
+        json_object_set_new(o, "push", json_deep_copy(r->push));
+    return o;
 }

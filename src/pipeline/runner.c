@@ -2527,6 +2527,10 @@ static json_t *github_ctx(struct runner *rn)
         run->after ? run->after : run->sha, "repository", "name", base, "full_name", repo,
         "default_branch", "main", "owner", "login", "local", "head_commit", hc, "commits", hc,
         "pusher", "name", actor, "email", "", "created", 0, "deleted", 0, "forced", 0);
+    /* what the hook recorded of the push (pusher, commits...) over what the
+     * runner derives */
+    if (run->push && strcmp(run->event ? run->event : "", "push") == 0)
+        json_object_update(event, run->push);
     if (strcmp(run->event ? run->event : "", "workflow_dispatch") == 0)
         json_object_set_new(event, "inputs", event_inputs(inputs_ctx(run, rn->wf)));
     json_t *gh =

@@ -26,6 +26,9 @@ struct store_ops {
     int (*list)(struct store *, const char *, struct store_list *, struct sw_err *);
     int (*cleanup)(struct store *, int64_t, size_t *, struct sw_err *);
     int (*touch)(struct store *, const char *, struct sw_err *);
+    /* Optional (NULL: no notices): store_notify and store_watch of a valid topic. */
+    int (*notify)(struct store *, const char *, struct sw_err *);
+    int (*watch)(struct store *, const char *, int *, struct sw_err *);
     void (*free)(struct store *);
 };
 

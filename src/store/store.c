@@ -5,8 +5,10 @@
  */
 #include "store/backend.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int store_key_check(const char *key, struct sw_err *err)
 {
@@ -250,4 +252,44 @@ int store_cleanup(struct store *st, int64_t older_than_ms, size_t *removed, stru
 {
     *removed = 0;
     return st->ops->cleanup(st, older_than_ms, removed, err);
+}
+
+static int topic_check(const char *topic, struct sw_err *err)
+{
+    size_t n = 0;
+    for (; topic[n]; n++)
+        if (topic[n] < 'a' || topic[n] > 'z')
+            break;
+    if (n == 0 || n > 32 || topic[n])
+        return sw_err_set(err, SW_EINVAL, "store notice topic: expected [a-z]{1,32}");
+    return 0;
+}
+
+int store_notify(struct store *st, const char *topic, struct sw_err *err)
+{
+    int rc = topic_check(topic, err);
+    if (rc || !st->ops->notify)
+        return rc;
+    return st->ops->notify(st, topic, err);
+}
+
+int store_watch(struct store *st, const char *topic, int *fd, struct sw_err *err)
+{
+    int rc = topic_check(topic, err);
+    *fd = -1;
+    if (rc || !st->ops->watch)
+        return rc;
+    return st->ops->watch(st, topic, fd, err);
+}
+
+void store_watch_drain(int fd)
+{
+    char b[4096];
+    /* non-blocking: stops at EAGAIN; EINTR reads again */
+    while (fd >= 0) {
+        ssize_t n = read(fd, b, sizeof(b));
+        if (n > 0 || (n < 0 && errno == EINTR))
+            continue;
+        break;
+    }
 }

@@ -123,4 +123,21 @@ void store_list_free(struct store_list *l);
  * files; on S3, incomplete multipart uploads). *removed counts them. */
 int store_cleanup(struct store *st, int64_t older_than_ms, size_t *removed, struct sw_err *err);
 
+/* Change notices between the processes sharing a store on one host, so that a
+ * waiting reader (a runner waiting for queued runs) wakes at once instead of
+ * at its next poll. A hint, never a guarantee: a watcher still polls, for
+ * notices lost and for backends without notices. topic is [a-z]{1,32}.
+ *
+ * store_notify tells every watcher of topic that something changed: on the
+ * fs backend it rewrites the file "<root>/.notify/<topic>" (outside the keys:
+ * no key component starts with '.'); elsewhere it does nothing (0). */
+int store_notify(struct store *st, const char *topic, struct sw_err *err);
+/* A descriptor (caller closes) that becomes readable (poll POLLIN) when
+ * store_notify(topic) is called by any process: an inotify descriptor on the
+ * fs backend. *fd is -1 (and 0 returned) when the backend has no notices.
+ * Call store_watch_drain after it was readable. */
+int store_watch(struct store *st, const char *topic, int *fd, struct sw_err *err);
+/* Reads what is pending on a store_watch descriptor, without blocking. */
+void store_watch_drain(int fd);
+
 #endif

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -761,6 +762,54 @@ static int fs_cleanup(struct store *st, int64_t older_than_ms, size_t *removed, 
     return 0;
 }
 
+/* Notices (store_notify): rewriting "<root>/.notify/<topic>" closes a file
+ * opened for writing, which inotify reports to every watcher of the
+ * directory (IN_CLOSE_WRITE), in this process or any other. */
+static int notify_dir(struct fs *fs, struct sw_err *err)
+{
+    if (mkdirat(fs->rootfd, ".notify", 0777) < 0 && errno != EEXIST)
+        return sw_err_sys(err, errno, "store %s: .notify", fs->root);
+    return 0;
+}
+
+static int fs_notify(struct store *st, const char *topic, struct sw_err *err)
+{
+    struct fs *fs = FS(st);
+    int rc = notify_dir(fs, err);
+    if (rc)
+        return rc;
+    char *name = xasprintf(".notify/%s", topic);
+    /* never through a link, never blocking on a FIFO someone put there */
+    int fd = openat(fs->rootfd, name,
+                    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0666);
+    if (fd < 0)
+        rc = sw_err_sys(err, errno, "store %s: %s", fs->root, name);
+    else
+        close(fd);
+    free(name);
+    return rc;
+}
+
+static int fs_watch(struct store *st, const char *topic, int *out, struct sw_err *err)
+{
+    struct fs *fs = FS(st);
+    (void)topic; /* one directory for every topic: a notice is a hint either way */
+    int rc = notify_dir(fs, err);
+    if (rc)
+        return rc;
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0)
+        return sw_err_sys(err, errno, "inotify_init1");
+    char *dir = path_join(fs->root, ".notify");
+    if (inotify_add_watch(fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
+        rc = sw_err_sys(err, errno, "inotify_add_watch %s", dir);
+        close(fd);
+    } else
+        *out = fd;
+    free(dir);
+    return rc;
+}
+
 static void fs_free(struct store *st)
 {
     struct fs *fs = FS(st);
@@ -789,6 +838,8 @@ static const struct store_ops fs_ops = {
     .del = fs_del,
     .list = fs_list,
     .cleanup = fs_cleanup,
+    .notify = fs_notify,
+    .watch = fs_watch,
     .free = fs_free,
 };
 

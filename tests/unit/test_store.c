@@ -7,6 +7,7 @@
 
 #include "store/store.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -367,12 +368,49 @@ static void test_open_existing(void **state)
     free(file), free(url), free(missing);
 }
 
+/* store_notify makes a store_watch descriptor readable, also one opened by
+ * another handle (another process does the same through the file system);
+ * a bad topic is refused, and notices stay outside the keys. */
+static void test_notify_watch(void **state)
+{
+    struct fixture *f = *state;
+    struct sw_err err = {0};
+    struct store *other = NULL;
+    struct store_list l = {0};
+    int fd = -1;
+
+    assert_int_equal(store_watch(f->st, "runs", &fd, &err), 0);
+    assert_true(fd >= 0);
+    struct pollfd p = {fd, POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 0), 0); /* nothing yet */
+    assert_int_equal(store_open(f->dir, &other, &err), 0);
+    assert_int_equal(store_notify(other, "runs", &err), 0);
+    assert_int_equal(poll(&p, 1, 2000), 1);
+    store_watch_drain(fd);
+    p.revents = 0;
+    assert_int_equal(poll(&p, 1, 0), 0); /* drained */
+    assert_int_equal(store_notify(other, "runs", &err), 0);
+    assert_int_equal(poll(&p, 1, 2000), 1);
+    close(fd);
+    assert_int_equal(store_notify(other, "Runs", &err), SW_EINVAL);
+    assert_int_equal(store_notify(other, "../x", &err), SW_EINVAL);
+    assert_int_equal(store_notify(other, "", &err), SW_EINVAL);
+    assert_int_equal(store_watch(other, "a/b", &fd, &err), SW_EINVAL);
+    assert_int_equal(fd, -1);
+    assert_int_equal(store_list_all(other, "", &l, &err), 0);
+    for (size_t i = 0; i < l.n; i++)
+        assert_null(strstr(l.keys[i], "notify"));
+    store_list_free(&l);
+    store_free(other);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_key_check),
         T(test_put_get_head_delete),
+        T(test_notify_watch),
         T(test_get_stream),
         T(test_put_if_match),
         T(test_list_paging),
