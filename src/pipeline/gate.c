@@ -81,6 +81,19 @@ static int is_self(const struct pipeline_gate *g, const char *actor, const char 
     return !g->allow_self_approval && actor && *actor && name && !strcmp(actor, name);
 }
 
+/* Whether decision d counts at all: made before the deadline, by an
+ * approver, recorded by an approver (--as), neither of them the actor unless
+ * allowed. */
+static int counts(const struct pipeline_gate *g, const char *actor, int64_t deadline,
+                  const struct pipeline_gate_decision *d)
+{
+    if (d->at_ms >= deadline || !is_approver(g, d->by))
+        return 0;
+    if (d->os_user && strcmp(d->os_user, d->by) && !is_approver(g, d->os_user))
+        return 0;
+    return !is_self(g, actor, d->by) && !is_self(g, actor, d->os_user);
+}
+
 enum pipeline_gate_state pipeline_gate_decide(const struct pipeline_gate *g, const char *actor,
                                               int64_t now_ms,
                                               const struct pipeline_gate_decision **decider,
@@ -95,15 +108,12 @@ enum pipeline_gate_state pipeline_gate_decide(const struct pipeline_gate *g, con
     for (size_t i = 0; i < g->ndecisions && st == PIPELINE_GATE_WAITING; i++) {
         const struct pipeline_gate_decision *d = &g->decisions[i];
         int again = 0;
-        if (d->at_ms >= deadline || !is_approver(g, d->by))
+        if (!counts(g, actor, deadline, d))
             continue;
-        /* --as: the one who recorded it must be an approver too */
-        if (d->os_user && strcmp(d->os_user, d->by) && !is_approver(g, d->os_user))
-            continue;
-        if (is_self(g, actor, d->by) || is_self(g, actor, d->os_user))
-            continue;
+        /* one decision per approver: the first that counts */
         for (size_t k = 0; k < i && !again; k++)
-            again = !strcmp(g->decisions[k].by, d->by);
+            again =
+                !strcmp(g->decisions[k].by, d->by) && counts(g, actor, deadline, &g->decisions[k]);
         if (again)
             continue;
         if (d->reject)
