@@ -54,7 +54,7 @@ strategy: direct
 approval:
   required: 2
   approvers: [$me, alice, bob]
-  timeout: 6s
+  timeout: 15s
 EOF
 cat > .slipway/environments/locked.yml <<'EOF'
 strategy: direct
@@ -151,7 +151,7 @@ sw approve "$C" --as alice
 expect_err "the same person twice is refused" 1 "alice has already approved job deploy of run $C"
 wait_for "timed out: the run ends" 30 ended "$C"
 sw run view "$C" --json
-check "timed out: deploy failed with a clear reason" eval '[ "$(json "[x for x in j[\"jobs\"] if x[\"id\"]==\"deploy\"][0][\"reason\"]")" != None ] && grep -qE "the approval for environment quick timed out after 6s \(1 of 2 approvals since" <<<"$(json "[x for x in j[\"jobs\"] if x[\"id\"]==\"deploy\"][0][\"reason\"]")"'
+check "timed out: deploy failed with a clear reason" eval '[ "$(json "[x for x in j[\"jobs\"] if x[\"id\"]==\"deploy\"][0][\"reason\"]")" != None ] && grep -qE "the approval for environment quick timed out after 15s \(1 of 2 approvals since" <<<"$(json "[x for x in j[\"jobs\"] if x[\"id\"]==\"deploy\"][0][\"reason\"]")"'
 check "... the gate says timed_out, nothing deployed" eval '[ "$(json "[x for x in j[\"jobs\"] if x[\"id\"]==\"deploy\"][0][\"gate\"][\"state\"]")" = timed_out ] && [ ! -e "$T/deployed-$C" ]'
 
 # ---- an OS user who is not an approver ----------------------------------------------------------
@@ -206,7 +206,7 @@ kill -KILL "$s1"; wait "$s1" 2>/dev/null
 check "killed: the record still says waiting" status_is "$K" waiting
 spawn "$SLIPWAY" serve --runner 1 2> "$T/serve2.err"
 s2=$!
-sleep 2
+wait_for "serve is back, its runner scanning" 30 grep -q "waiting for runs" "$T/serve2.err"
 check "after a restart the run still waits, unclaimed until a gate is decided" eval 'parked "$K" && ! grep -q "running $K" "$T/serve2.err"'
 out=$(jq_run "$K")
 check "... its timeout still counts from when it began" test "$(jx "d['deploy']['gate']['waiting_since']")" = "$since"
