@@ -295,7 +295,8 @@ int cmd_runner_loop(struct cli *cli, const char *name, const char *repo,
         else if (log)
             cli_printf(log, "slipway runner %s: %s %s\n", name, r->id,
                        pipeline_run_status_name(r->status));
-        last = r->status == PIPELINE_RUN_SUCCEEDED ? EXIT_OK : EXIT_FAIL;
+        /* parked at its gates is not a failure: it waits for people */
+        last = r->status == PIPELINE_RUN_SUCCEEDED || rc == PIPELINE_EPARKED ? EXIT_OK : EXIT_FAIL;
         pipeline_workflow_free(wf);
         pipeline_run_free(r);
         if (once)
