@@ -30,6 +30,7 @@ static const struct command commands[] = {
     {"expr", cmd_expr, "evaluate a GitHub Actions expression as the runner would"},
     {"workflow", cmd_workflow, "check workflow files as the runner loads them, run them"},
     {"run", cmd_run, "list, view and cancel workflow runs"},
+    {"approve", cmd_approve, "approve or reject a run's job waiting at its environment's gate"},
     {"runner", cmd_runner, "run queued workflow runs from the store"},
     {"scan", cmd_scan, "find committed secrets in a tree"},
     {"hook", cmd_hook, "install the git push hook that queues pipelines"},

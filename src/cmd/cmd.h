@@ -180,6 +180,8 @@ int cmd_serve(int argc, char **argv, struct cli *cli);
 int cmd_expr(int argc, char **argv, struct cli *cli);
 int cmd_workflow(int argc, char **argv, struct cli *cli);
 int cmd_run(int argc, char **argv, struct cli *cli);
+/* slipway approve, also `slipway run approve` (argv[0] is the command's name). */
+int cmd_approve(int argc, char **argv, struct cli *cli);
 /* Follows run id until it ends, printing its log lines as they come (to f),
  * and returns EXIT_OK when it succeeded, EXIT_FAIL otherwise (shared by
  * `workflow run --wait` and `run watch`). */
@@ -193,6 +195,7 @@ struct cmd_runner_settings {
     const char **labels; /* NULL-terminated, or NULL: the runner's default labels */
     unsigned jobs;       /* legs run at once (at least 1) */
     int skip;            /* unsupported: skip */
+    int park;            /* park runs waiting at gates (a runner serving the queue) */
 };
 /* Checks each --label value; EXIT_OK, or the usage error already printed. */
 int cmd_runner_labels_check(struct cli *cli, const char *opt, const struct cli_list *labels);

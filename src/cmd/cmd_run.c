@@ -19,6 +19,7 @@ static const struct cli_subcommand subcommands[] = {
     {"view", "run view", run_view, "show a run, its jobs and steps, or its log"},
     {"watch", "run watch", run_watch, "follow a run until it ends"},
     {"cancel", "run cancel", run_cancel, "cancel a queued or running run"},
+    {"approve", "run approve", cmd_approve, "approve or reject a job waiting at a gate"},
     {"download", "run download", run_download, "download the artifacts of a run"},
 };
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -202,6 +203,43 @@ static const struct cli_usage view_usage = {
     .max_args = 1,
 };
 
+/* A job's gate, under its line: what it waits (or waited) for and every decision. */
+static void gate_print(const struct pipeline_run *r, const struct pipeline_run_job *j)
+{
+    const struct pipeline_gate *g = j->gate;
+    struct buf who = BUF_INIT;
+    char since[40], until[40];
+    size_t n = 0;
+    for (size_t i = 0; i < g->napprovers; i++)
+        buf_addf(&who, "%s%s", i ? ", " : "", g->approvers[i]);
+    time_format_iso(g->waiting_since_ms, since, sizeof(since));
+    time_format_iso(g->waiting_since_ms + g->timeout_ms, until, sizeof(until));
+    (void)pipeline_gate_decide(g, r->actor, time_now_ms(), NULL, &n);
+    if (g->state == PIPELINE_GATE_WAITING && j->status == PIPELINE_JOB_WAITING)
+        cli_printf(stdout,
+                   "    gate: waiting for %d approval%s from %s for environment %s since %s "
+                   "(%zu so far; times out at %s)\n",
+                   g->required, g->required == 1 ? "" : "s", who.data ? who.data : "",
+                   g->environment, since, n, until);
+    else
+        cli_printf(
+            stdout, "    gate: environment %s %s (%d approval%s needed from %s; waited since %s)\n",
+            g->environment,
+            g->state == PIPELINE_GATE_WAITING ? "not decided" : pipeline_gate_state_name(g->state),
+            g->required, g->required == 1 ? "" : "s", who.data ? who.data : "", since);
+    for (size_t i = 0; i < g->ndecisions; i++) {
+        const struct pipeline_gate_decision *d = &g->decisions[i];
+        char at[40];
+        time_format_iso(d->at_ms, at, sizeof(at));
+        cli_printf(stdout, "    %s by %s%s%s%s at %s%s%s\n", d->reject ? "rejected" : "approved",
+                   d->by, d->os_user && strcmp(d->os_user, d->by) ? " (recorded by " : "",
+                   d->os_user && strcmp(d->os_user, d->by) ? d->os_user : "",
+                   d->os_user && strcmp(d->os_user, d->by) ? ")" : "", at, d->comment ? ": " : "",
+                   d->comment ? d->comment : "");
+    }
+    buf_free(&who);
+}
+
 static int run_view(int argc, char **argv, struct cli *cli)
 {
     int log = 0;
@@ -252,8 +290,11 @@ static int run_view(int argc, char **argv, struct cli *cli)
             if (job && strcmp(j->id, job) && strcmp(j->name, job))
                 continue;
             const char *jc = pipeline_conclusion_name(j->conclusion);
-            cli_printf(stdout, "  %s  %s\n", j->name,
-                       jc ? jc : pipeline_job_status_name(j->status));
+            cli_printf(stdout, "  %s  %s%s%s\n", j->name,
+                       jc ? jc : pipeline_job_status_name(j->status), j->reason ? ": " : "",
+                       j->reason ? j->reason : "");
+            if (j->gate)
+                gate_print(r, j);
             for (size_t k = 0; k < j->nsteps; k++) {
                 const char *sc = pipeline_conclusion_name(j->steps[k].conclusion);
                 cli_printf(stdout, "    %s  %s\n", j->steps[k].name, sc ? sc : "");

@@ -116,6 +116,7 @@ int cmd_run_execute(struct cli *cli, struct pipeline_run *claimed,
     ro.work_dir = work;
     ro.jobs = rs->jobs;
     ro.unsupported_skip = rs->skip;
+    ro.park = rs->park;
     ro.labels = rs->labels;
     ro.cancel = &stop_requested;
     ro.echo = echo ? echo_line : NULL;
@@ -303,6 +304,11 @@ int cmd_runner_loop(struct cli *cli, const char *name, const char *repo,
     if (!once && store_watch(cli->store, "runs", &watch, &err) < 0 && log)
         cli_printf(log, "slipway runner %s: %s; looking for runs every %lld ms\n", name, err.msg,
                    (long long)poll_ms);
+    /* a run waiting for a person is parked, not held: the runner goes on
+     * with the queue, and any runner resumes it once a gate is decided */
+    struct cmd_runner_settings parking = *rs;
+    parking.park = 1;
+    rs = &parking;
 
     if (log) {
         struct buf b = BUF_INIT;
@@ -344,12 +350,16 @@ int cmd_runner_loop(struct cli *cli, const char *name, const char *repo,
             (void)pipeline_run_finish(cli->store, r, PIPELINE_CONCLUSION_FAILURE, err.msg, &e2);
         } else
             rc = cmd_run_execute(cli, r, wf, from, rs, log, &err);
-        if (rc < 0 && rc != PIPELINE_ELOAD)
+        if (rc == PIPELINE_EPARKED) {
+            if (log)
+                cli_printf(log, "slipway runner %s: %s waits at its gates (parked)\n", name, r->id);
+        } else if (rc < 0 && rc != PIPELINE_ELOAD)
             cli_printf(stderr, "slipway runner %s: %s: %s\n", name, r->id, err.msg);
         else if (log)
             cli_printf(log, "slipway runner %s: %s %s\n", name, r->id,
                        pipeline_run_status_name(r->status));
-        last = r->status == PIPELINE_RUN_SUCCEEDED ? EXIT_OK : EXIT_FAIL;
+        /* parked at its gates is not a failure: it waits for people */
+        last = r->status == PIPELINE_RUN_SUCCEEDED || rc == PIPELINE_EPARKED ? EXIT_OK : EXIT_FAIL;
         pipeline_workflow_free(wf);
         pipeline_run_free(r);
         free(from);

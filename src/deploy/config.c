@@ -16,6 +16,7 @@
 
 #define DEFAULT_KEEP_PREVIOUS_MS (24LL * 3600 * 1000)
 #define DEFAULT_RETAIN 20
+#define DEFAULT_APPROVAL_TIMEOUT_MS (24LL * 3600 * 1000)
 
 const char *deploy_strategy_name(enum deploy_strategy s)
 {
@@ -53,6 +54,15 @@ void env_config_free(struct env_config *c)
         free(c->cache[i].policy);
     }
     free(c->cache);
+    for (size_t i = 0; i < c->approval.napprovers; i++)
+        free(c->approval.approvers[i]);
+    free(c->approval.approvers);
+    for (size_t i = 0; i < c->deploy_from.nbranches; i++)
+        free(c->deploy_from.branches[i].pattern);
+    free(c->deploy_from.branches);
+    for (size_t i = 0; i < c->deploy_from.ntags; i++)
+        free(c->deploy_from.tags[i].pattern);
+    free(c->deploy_from.tags);
     free(c->name);
     free(c->file);
     free(c->listen);
@@ -103,6 +113,133 @@ static int parse_cache(struct env_config *cfg, const struct yaml_node *m, struct
     return 0;
 }
 
+int env_approver_name_valid(const char *name)
+{
+    if (!name || !*name || !text_valid(name, ENV_APPROVER_NAME_MAX, 0))
+        return 0;
+    return !strpbrk(name, " ,\t");
+}
+
+/* approval: {required, approvers, timeout, allow_self_approval}. */
+static int parse_approval(struct env_config *cfg, const struct yaml_node *m, struct sw_err *err)
+{
+    struct env_approval *a = &cfg->approval;
+    const struct yaml_node *required = NULL, *approvers_key = NULL;
+    int64_t n = 1;
+
+    if (m->kind != YAML_NODE_MAP)
+        return yaml_err(err, m,
+                        "approval: expected a mapping (required, approvers, timeout, "
+                        "allow_self_approval)");
+    a->timeout_ms = DEFAULT_APPROVAL_TIMEOUT_MS;
+    for (size_t i = 0; i < m->len; i++) {
+        const struct yaml_node *k = m->pairs[i].key, *v = m->pairs[i].value;
+        const char *s = yaml_scalar(v);
+        if (!strcmp(k->str, "required")) {
+            if (yaml_int(v, 1, ENV_APPROVERS_MAX, &n) != 0)
+                return yaml_err(err, v,
+                                "approval.required: expected a whole number from 1 to %d, got "
+                                "'%s'",
+                                ENV_APPROVERS_MAX, s ? s : "(not a scalar)");
+            required = v;
+        } else if (!strcmp(k->str, "approvers")) {
+            if (v->kind != YAML_NODE_SEQ || v->len == 0 || v->len > ENV_APPROVERS_MAX)
+                return yaml_err(err, v,
+                                "approval.approvers: expected a list of 1 to %d names, such as "
+                                "[alice, bob]",
+                                ENV_APPROVERS_MAX);
+            a->approvers = xcalloc(v->len, sizeof(*a->approvers));
+            for (size_t j = 0; j < v->len; j++) {
+                const char *name = yaml_scalar(v->items[j]);
+                if (!env_approver_name_valid(name))
+                    return yaml_err(err, v->items[j],
+                                    "approval.approvers: expected a name (printable, without "
+                                    "blanks or commas), got '%s'",
+                                    name ? name : "(not a scalar)");
+                for (size_t k2 = 0; k2 < a->napprovers; k2++)
+                    if (!strcmp(a->approvers[k2], name))
+                        return yaml_err(err, v->items[j],
+                                        "approval.approvers: '%s' is listed twice", name);
+                a->approvers[a->napprovers++] = xstrdup(name);
+            }
+            approvers_key = k;
+        } else if (!strcmp(k->str, "timeout")) {
+            if (!s || duration_parse(s, &a->timeout_ms) != 0 || a->timeout_ms < 1 ||
+                a->timeout_ms > ENV_APPROVAL_TIMEOUT_MAX_MS)
+                return yaml_err(err, v,
+                                "approval.timeout: expected a duration from 1s to 30d such as "
+                                "30m or 24h, got '%s'",
+                                s ? s : "(not a scalar)");
+        } else if (!strcmp(k->str, "allow_self_approval")) {
+            if (yaml_bool(v, &a->allow_self_approval) != 0)
+                return yaml_err(err, v,
+                                "approval.allow_self_approval: expected true or false, got '%s'",
+                                s ? s : "(not a scalar)");
+        } else {
+            return yaml_err(err, k,
+                            "approval: unknown key '%s' (expected required, approvers, timeout or "
+                            "allow_self_approval)",
+                            k->str);
+        }
+    }
+    if (!approvers_key)
+        return yaml_err(err, m, "approval: missing key 'approvers' (expected a list of names)");
+    if ((size_t)n > a->napprovers)
+        return yaml_err(err, required,
+                        "approval.required: %lld approvals needed but only %zu approvers listed "
+                        "(expected at most %zu)",
+                        (long long)n, a->napprovers, a->napprovers);
+    a->required = (int)n;
+    return 0;
+}
+
+/* One list of deploy_from (branches or tags). */
+static int parse_patterns(const char *key, const struct yaml_node *v, struct env_ref_pattern **out,
+                          size_t *n, struct sw_err *err)
+{
+    if (v->kind != YAML_NODE_SEQ || v->len > ENV_PATTERNS_MAX)
+        return yaml_err(err, v,
+                        "deploy_from.%s: expected a list of at most %d patterns, such as %s", key,
+                        ENV_PATTERNS_MAX, !strcmp(key, "tags") ? "['v*.*.*']" : "[main]");
+    *out = xcalloc(v->len ? v->len : 1, sizeof(**out));
+    for (size_t i = 0; i < v->len; i++) {
+        const char *p = yaml_scalar(v->items[i]);
+        if (!p || !*p || !text_valid(p, 1024, 0))
+            return yaml_err(err, v->items[i],
+                            "deploy_from.%s: expected a pattern (a non-empty line), got '%s'", key,
+                            p ? p : "(not a scalar)");
+        (*out)[*n].pattern = xstrdup(p);
+        (*out)[*n].line = v->items[i]->line;
+        (*out)[(*n)++].col = v->items[i]->col;
+    }
+    return 0;
+}
+
+/* deploy_from: {branches, tags}. */
+static int parse_deploy_from(struct env_config *cfg, const struct yaml_node *m, struct sw_err *err)
+{
+    struct env_deploy_from *d = &cfg->deploy_from;
+    if (m->kind != YAML_NODE_MAP || m->len == 0)
+        return yaml_err(err, m,
+                        "deploy_from: expected a mapping of branches and/or tags to lists of "
+                        "patterns");
+    for (size_t i = 0; i < m->len; i++) {
+        const struct yaml_node *k = m->pairs[i].key, *v = m->pairs[i].value;
+        int rc;
+        if (!strcmp(k->str, "branches"))
+            rc = parse_patterns("branches", v, &d->branches, &d->nbranches, err);
+        else if (!strcmp(k->str, "tags"))
+            rc = parse_patterns("tags", v, &d->tags, &d->ntags, err);
+        else
+            rc = yaml_err(err, k, "deploy_from: unknown key '%s' (expected branches or tags)",
+                          k->str);
+        if (rc)
+            return rc;
+    }
+    d->present = 1;
+    return 0;
+}
+
 static int parse_key(struct env_config *cfg, const struct yaml_node *k, const struct yaml_node *v,
                      struct sw_err *err)
 {
@@ -146,10 +283,14 @@ static int parse_key(struct env_config *cfg, const struct yaml_node *k, const st
     }
     if (!strcmp(key, "cache"))
         return parse_cache(cfg, v, err);
+    if (!strcmp(key, "approval"))
+        return parse_approval(cfg, v, err);
+    if (!strcmp(key, "deploy_from"))
+        return parse_deploy_from(cfg, v, err);
     /* Point at the key, not its value: the key is what is wrong. */
     return yaml_err(err, k,
                     "unknown key '%s' (expected strategy, listen, preview, keep_previous, "
-                    "retain_releases, spa_fallback or cache)",
+                    "retain_releases, spa_fallback, cache, approval or deploy_from)",
                     key);
 }
 

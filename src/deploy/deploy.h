@@ -38,6 +38,31 @@ struct env_cache_rule {
     char *policy;  /* Cache-Control value */
 };
 
+/* A pattern of deploy_from as written, with its position (deploy knows no
+ * pattern language: pipeline compiles and checks it, naming the position). */
+struct env_ref_pattern {
+    char *pattern;
+    size_t line, col;
+};
+
+/* approval: the gate a pipeline job of this environment waits at before its
+ * first step (docs/environments.md, "Approval and deploy rules"). */
+struct env_approval {
+    int required;     /* approvals needed, from distinct approvers; 0: no gate */
+    char **approvers; /* unique names, at least `required` of them */
+    size_t napprovers;
+    int64_t timeout_ms;      /* counted from when the job began to wait */
+    int allow_self_approval; /* whoever triggered the run may approve it */
+};
+
+/* deploy_from: the refs a pipeline job may deploy to this environment from. */
+struct env_deploy_from {
+    int present;                      /* 0: any ref */
+    struct env_ref_pattern *branches; /* GitHub filter patterns on the branch name */
+    struct env_ref_pattern *tags;     /* ... on the tag name */
+    size_t nbranches, ntags;          /* 0: no branch (no tag) may deploy */
+};
+
 struct env_config {
     char *name;
     char *file; /* the path it was loaded from */
@@ -49,7 +74,19 @@ struct env_config {
     char *spa_fallback; /* "/index.html" or NULL */
     struct env_cache_rule *cache;
     size_t ncache;
+    struct env_approval approval;
+    struct env_deploy_from deploy_from;
 };
+
+/* Bounds of the gate keys. */
+#define ENV_APPROVERS_MAX 100
+#define ENV_APPROVER_NAME_MAX 256
+#define ENV_PATTERNS_MAX 100
+#define ENV_APPROVAL_TIMEOUT_MAX_MS (30LL * 24 * 3600 * 1000) /* 30 days, GitHub's bound */
+
+/* 1 when name may be an approver's name: 1 to ENV_APPROVER_NAME_MAX bytes of
+ * printable UTF-8 without blanks or commas. */
+int env_approver_name_valid(const char *name);
 
 /* Loads and validates one environment file. Errors name the file, line and
  * column, the key and what was expected; unknown keys are errors. Caller frees

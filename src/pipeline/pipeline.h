@@ -644,6 +644,8 @@ enum {
     PIPELINE_ELOST = -131,    /* the caller's claim is gone (recovered after its lease, ...) */
     PIPELINE_EENDED = -132,   /* the run has ended already */
     PIPELINE_EWAITING = -133, /* the run waits for another run of its concurrency group */
+    PIPELINE_EGATE = -134,    /* a gate refused: a ref outside deploy_from, an approval refused */
+    PIPELINE_EPARKED = -135,  /* the run waits at its gates, parked: no runner holds it */
 };
 
 enum pipeline_run_status {
@@ -704,6 +706,103 @@ struct pipeline_run_step {
     enum pipeline_conclusion outcome, conclusion;
 };
 
+/* ---- gates (gate.c; docs/pipelines.md, "Gates") ------------------------------------- */
+
+/* A job whose `environment:` names an environment with `approval` waits
+ * before its first step until `required` distinct approvers approve (one
+ * rejection fails it, and so does its timeout). The gate's requirement as the
+ * runner read it from its own environment file, its start and every decision
+ * are kept in the job's record entry; `slipway approve` appends decisions by
+ * compare-and-swap and the runner decides with pipeline_gate_decide. */
+struct pipeline_run;
+struct store;
+
+enum pipeline_gate_state {
+    PIPELINE_GATE_WAITING,
+    PIPELINE_GATE_APPROVED,
+    PIPELINE_GATE_REJECTED,
+    PIPELINE_GATE_TIMED_OUT,
+};
+/* "waiting", "approved", "rejected", "timed_out". */
+const char *pipeline_gate_state_name(enum pipeline_gate_state s);
+
+#define PIPELINE_GATE_DECISIONS_MAX 100 /* approvals and rejections kept per gate */
+#define PIPELINE_GATE_APPROVERS_MAX 100
+
+/* One approval or rejection. */
+struct pipeline_gate_decision {
+    char *by;      /* the approver it counts for */
+    char *os_user; /* the OS user who recorded it (differs from by with --as) */
+    int reject;
+    char *comment; /* a line, or NULL */
+    int64_t at_ms;
+};
+
+struct pipeline_gate {
+    char *environment;
+    int required;
+    char **approvers;
+    size_t napprovers;
+    int allow_self_approval;
+    int64_t timeout_ms;
+    int64_t waiting_since_ms;
+    enum pipeline_gate_state state;           /* as the runner decided it */
+    int64_t decided_ms;                       /* 0 while waiting */
+    struct pipeline_gate_decision *decisions; /* in the order they were recorded */
+    size_t ndecisions;
+};
+void pipeline_gate_free(struct pipeline_gate *g);
+/* A deep copy (caller frees with pipeline_gate_free). */
+struct pipeline_gate *pipeline_gate_dup(const struct pipeline_gate *g);
+
+/* What the decisions of g amount to at now_ms, for a run triggered by actor,
+ * with g's requirement: decisions by someone not an approver, by the actor
+ * (unless allow_self_approval) or repeating an approver already counted are
+ * ignored; in recorded order, a rejection fails the gate and the `required`th
+ * distinct approval passes it; a decision made after waiting_since +
+ * timeout_ms does not count, and past it the gate has timed out. *decider
+ * (optional) is the decision that decided (NULL for a timeout or while
+ * waiting); *approvals (optional) counts the approvals that count. Pure. */
+enum pipeline_gate_state pipeline_gate_decide(const struct pipeline_gate *g, const char *actor,
+                                              int64_t now_ms,
+                                              const struct pipeline_gate_decision **decider,
+                                              size_t *approvals);
+
+struct env_deploy_from; /* deploy/deploy.h */
+/* Whether a job of run ref (refs/heads/B or refs/tags/T) may deploy to an
+ * environment with these deploy_from rules (NULL or not present: any ref):
+ * a branch when a branches pattern passes it, a tag when a tags pattern
+ * does (GitHub filter patterns, see pipeline_filter_new); any other ref
+ * never. 0, or PIPELINE_EGATE with one line naming the ref, the environment
+ * and the patterns (a bad pattern: SW_EINVAL naming file:line:col). */
+int pipeline_gate_ref_check(const struct env_deploy_from *d, const char *env, const char *file,
+                            const char *ref, struct sw_err *err);
+
+/* A decision `slipway approve` records. */
+struct pipeline_approve {
+    const char *run_id;
+    const char *job;     /* a job id or name; NULL: the only job waiting */
+    const char *os_user; /* who runs the command (getpwuid) */
+    const char *as;      /* record the decision for this approver; NULL: os_user */
+    int reject;
+    const char *comment; /* optional; one line */
+    int64_t at_ms;
+};
+/* Checks decision q against run r (pure): the job it names waits at a gate
+ * that is not decided; the approver (q->as, else q->os_user) is one of the
+ * gate's approvers, and with q->as the OS user is one too; the approver has
+ * not decided already; neither is the run's actor unless allow_self_approval.
+ * 0 and *job the job's index, else PIPELINE_EGATE with one line (several jobs
+ * waiting and no q->job: the line lists them). */
+int pipeline_gate_approve_check(const struct pipeline_run *r, const struct pipeline_approve *q,
+                                size_t *job, struct sw_err *err);
+/* Records q in the job's gate by compare-and-swap (checked again on every
+ * attempt). SW_ENOTFOUND for an unknown run, PIPELINE_EGATE as above,
+ * PIPELINE_EENDED when the run has ended. *out (optional): the record as
+ * written; *job (optional): the job's index. Thread-safe. */
+int pipeline_run_approve(struct store *st, const struct pipeline_approve *q,
+                         struct pipeline_run **out, size_t *job, struct sw_err *err);
+
 /* One job of a run, or one leg of a matrix job (same id, its own name such
  * as "test (1, a)" and matrix values): the shape `run view --json` prints. */
 struct pipeline_run_job {
@@ -723,6 +822,8 @@ struct pipeline_run_job {
      * newer pending job displaced it); the runner holding the run sees it. */
     int cancel_requested;
     char *reason; /* why it waits or was cancelled, or NULL */
+    /* The approval gate it waits or waited at (see gates above); NULL: none. */
+    struct pipeline_gate *gate;
 };
 
 struct pipeline_run_claim {
@@ -839,6 +940,16 @@ typedef int (*pipeline_run_fn)(struct pipeline_run *r, void *arg, struct sw_err 
  * is SW_EINVAL. PIPELINE_ELOST when the claim is gone. */
 int pipeline_run_update(struct store *st, struct pipeline_run *r, pipeline_run_fn fn, void *arg,
                         struct sw_err *err);
+/* Parks run r (claimed by the caller, status waiting: every job that has
+ * begun waits at a gate): its claim is released and it stays waiting, with a
+ * reason, until a gate would be decided (an approval or rejection recorded,
+ * or a timeout passed); then any runner may claim it again and resumes it
+ * from its record. PIPELINE_ELOST when the claim is gone. */
+int pipeline_run_park(struct store *st, struct pipeline_run *r, struct sw_err *err);
+/* 1 when run r is parked at its gates and one of them would now be decided
+ * (pipeline_gate_decide on the gate as recorded): a runner may claim it. */
+int pipeline_run_parked_ready(const struct pipeline_run *r, int64_t now_ms);
+
 /* Ends run r (claimed by the caller) with conclusion SUCCESS (succeeded),
  * FAILURE (failed) or CANCELLED (cancelled), reason optional; releases its
  * concurrency group (the pending run, if any, may then be claimed).
@@ -1517,6 +1628,10 @@ struct pipeline_runner_opts {
     pipeline_runner_echo_fn *echo; /* optional */
     void *echo_ctx;
     unsigned tick_ms; /* the ticker's period (lease, cancel, quiet logs); 0: 200 */
+    /* When every job that has begun waits at a gate, park the run
+     * (pipeline_run_park) and return PIPELINE_EPARKED instead of holding it:
+     * a runner that serves a queue does, `workflow run --wait` does not. */
+    int park;
 };
 
 /* The vars context of a project: .slipway/vars.yml of project, a mapping of

@@ -259,6 +259,30 @@ static int holder_gone(const struct pipeline_run *r, int64_t now, char *why, siz
     return 0;
 }
 
+/* ---- parked runs ---------------------------------------------------------------------------- */
+
+/* A run waiting at its gates that no runner holds (pipeline_run_park). */
+static int is_parked(const struct pipeline_run *r)
+{
+    return r->status == PIPELINE_RUN_WAITING && !r->claim.runner;
+}
+
+int pipeline_run_parked_ready(const struct pipeline_run *r, int64_t now_ms)
+{
+    if (!is_parked(r))
+        return 0;
+    /* a cancel asked meanwhile is acted on by whoever claims it */
+    if (r->cancel_requested)
+        return 1;
+    for (size_t i = 0; i < r->njobs; i++) {
+        const struct pipeline_run_job *j = &r->jobs[i];
+        if (j->status == PIPELINE_JOB_WAITING && j->gate &&
+            pipeline_gate_decide(j->gate, r->actor, now_ms, NULL, NULL) != PIPELINE_GATE_WAITING)
+            return 1;
+    }
+    return 0;
+}
+
 /* ---- concurrency groups ------------------------------------------------------------------ */
 
 /* A member of a group is a run ("run-…") or one job of a run ("run-…/N": the
@@ -540,10 +564,22 @@ static int apply_cancel(struct pipeline_run *r, void *arg, struct sw_err *err)
                               : sw_err_set(err, PIPELINE_EENDED, "run %s has ended already (%s)",
                                            r->id, pipeline_run_status_name(r->status));
     }
-    if (r->status == PIPELINE_RUN_QUEUED) {
+    if (r->status == PIPELINE_RUN_QUEUED || is_parked(r)) {
+        /* nobody runs it: it ends now, and so do its jobs (those waiting
+         * at a gate cancelled, those not begun skipped) */
+        int64_t now = time_now_ms();
+        for (size_t i = 0; i < r->njobs; i++) {
+            struct pipeline_run_job *j = &r->jobs[i];
+            if (j->status == PIPELINE_JOB_COMPLETED)
+                continue;
+            j->conclusion = j->status == PIPELINE_JOB_QUEUED ? PIPELINE_CONCLUSION_SKIPPED
+                                                             : PIPELINE_CONCLUSION_CANCELLED;
+            j->status = PIPELINE_JOB_COMPLETED;
+            j->ended_ms = now;
+        }
         r->status = PIPELINE_RUN_CANCELLED;
         r->conclusion = PIPELINE_CONCLUSION_CANCELLED;
-        r->ended_ms = time_now_ms();
+        r->ended_ms = now;
         r->waiting_for[0] = '\0';
         r->cancel_requested = 1;
         run_set_str(&r->cancelled_by, a->actor);
@@ -992,6 +1028,7 @@ static void copy_jobs(struct pipeline_run *r, const struct pipeline_run *spec)
         run_set_str(&j->environment_url, s->environment_url);
         run_set_str(&j->reason, s->reason);
         j->cancel_requested = s->cancel_requested;
+        j->gate = pipeline_gate_dup(s->gate);
         for (size_t k = 0; k < s->nsteps; k++) {
             struct pipeline_run_step *st = pipeline_run_step_add(j, s->steps[k].name);
             if (!st)
@@ -1096,12 +1133,16 @@ static int claim_one(struct store *st, const char *id, const char *runner, int64
         if (pipeline_run_status_ended(r->status)) {
             after_end(st, r);
             rc = not_queued(r, err);
-        } else if (r->status != PIPELINE_RUN_QUEUED) {
+        } else if (is_parked(r) && !pipeline_run_parked_ready(r, time_now_ms())) {
+            rc = sw_err_set(err, PIPELINE_EWAITING,
+                            "run %s waits at its gates (parked): no gate is decided yet", r->id);
+        } else if (r->status != PIPELINE_RUN_QUEUED && !is_parked(r)) {
             char why[128];
             if (holder_gone(r, time_now_ms(), why, sizeof(why)))
                 recover_one(st, id, NULL, NULL);
             rc = not_queued(r, err);
-        } else if (r->group && (rc = group_admit(st, r, err)) == SW_ECONFLICT) {
+        } else if (r->group && r->status == PIPELINE_RUN_QUEUED &&
+                   (rc = group_admit(st, r, err)) == SW_ECONFLICT) {
             pipeline_run_free(r);
             continue;
         }
@@ -1111,7 +1152,9 @@ static int claim_one(struct store *st, const char *id, const char *runner, int64
         }
         int64_t now = time_now_ms();
         r->status = PIPELINE_RUN_RUNNING;
-        r->started_ms = now;
+        /* a run resumed at its gates (apply_recover) started long ago */
+        if (!r->started_ms)
+            r->started_ms = now;
         r->waiting_for[0] = '\0';
         run_set_str(&r->reason, NULL);
         run_claim_clear(&r->claim);
@@ -1207,7 +1250,8 @@ static int scan(struct store *st, const char *runner, int64_t lease_ms, struct p
         } else if (holder_gone(r, time_now_ms(), why, sizeof(why))) {
             if (!recover_one(st, id, &done, &e) && done && recovered)
                 (*recovered)++;
-        } else if (runner && r->status == PIPELINE_RUN_QUEUED) {
+        } else if (runner && (r->status == PIPELINE_RUN_QUEUED ||
+                              pipeline_run_parked_ready(r, time_now_ms()))) {
             int crc = claim_one(st, id, runner, lease_ms, out, &e);
             if (!crc) {
                 pipeline_run_free(r);
@@ -1360,6 +1404,35 @@ static int apply_finish(struct pipeline_run *r, void *arg, struct sw_err *err)
     return 0;
 }
 
+static int apply_park(struct pipeline_run *r, void *arg, struct sw_err *err)
+{
+    const struct owner_arg *a = arg;
+    int rc = owned(r, a, err);
+    if (rc)
+        return rc;
+    if (r->status != PIPELINE_RUN_WAITING)
+        return sw_err_set(err, SW_EINVAL, "run %s is %s, not waiting at its gates: not parked",
+                          r->id, pipeline_run_status_name(r->status));
+    for (size_t i = 0; i < r->njobs; i++)
+        if (r->jobs[i].status == PIPELINE_JOB_RUNNING)
+            return sw_err_set(err, SW_EINVAL, "run %s: job %s runs: not parked", r->id,
+                              r->jobs[i].name);
+    run_claim_clear(&r->claim);
+    run_set_str(&r->reason, "waiting at its gates, parked: any runner resumes it once a gate is "
+                            "decided");
+    return 0;
+}
+
+int pipeline_run_park(struct store *st, struct pipeline_run *r, struct sw_err *err)
+{
+    struct owner_arg a = {&r->claim, NULL, NULL, 0, NULL};
+    struct pipeline_run *now = NULL;
+    int rc = run_change(st, r->id, apply_park, &a, &now, err);
+    if (!rc)
+        run_replace(r, now);
+    return rc;
+}
+
 int pipeline_run_finish(struct store *st, struct pipeline_run *r, enum pipeline_conclusion c,
                         const char *reason, struct sw_err *err)
 {
@@ -1408,6 +1481,21 @@ struct recover_arg {
     int done;
 };
 
+/* A run its runner left at its gates only: status waiting (the runner says
+ * so while nothing else runs), no job running, at least one waiting. */
+static int resumable(const struct pipeline_run *r)
+{
+    int waiting = 0;
+    if (r->status != PIPELINE_RUN_WAITING)
+        return 0;
+    for (size_t i = 0; i < r->njobs; i++) {
+        if (r->jobs[i].status == PIPELINE_JOB_RUNNING)
+            return 0;
+        waiting |= r->jobs[i].status == PIPELINE_JOB_WAITING && r->jobs[i].gate;
+    }
+    return waiting;
+}
+
 static int apply_recover(struct pipeline_run *r, void *arg, struct sw_err *err)
 {
     struct recover_arg *a = arg;
@@ -1418,6 +1506,21 @@ static int apply_recover(struct pipeline_run *r, void *arg, struct sw_err *err)
     if (!holder_gone(r, now, why, sizeof(why)))
         return RUN_KEEP;
     int cancel = r->cancel_requested;
+    if (!cancel && resumable(r)) {
+        /* Nothing of it was running: every job that had begun waits at a
+         * gate, whose start and decisions are in the record. Parked as its
+         * runner would have parked it, the next runner to claim it (once a
+         * gate would be decided) takes the finished jobs' results from the
+         * record and waits at the same gates (runner.c, "resuming"). */
+        char *again = xasprintf("waiting at its gates, parked: runner %s on %s stopped while the "
+                                "run waited (%s)",
+                                r->claim.runner, r->claim.host, why);
+        run_claim_clear(&r->claim);
+        run_set_str(&r->reason, again);
+        free(again);
+        a->done = 1;
+        return 0;
+    }
     char *reason = xasprintf("runner %s on %s stopped while the run was running (%s)",
                              r->claim.runner, r->claim.host, why);
     r->status = cancel ? PIPELINE_RUN_CANCELLED : PIPELINE_RUN_FAILED;
@@ -1439,6 +1542,46 @@ static int apply_recover(struct pipeline_run *r, void *arg, struct sw_err *err)
     }
     a->done = 1;
     return 0;
+}
+
+/* ---- approvals ------------------------------------------------------------------------------ */
+
+struct approve_arg {
+    const struct pipeline_approve *q;
+    size_t job;
+};
+
+static int apply_approve(struct pipeline_run *r, void *arg, struct sw_err *err)
+{
+    struct approve_arg *a = arg;
+    int rc = pipeline_gate_approve_check(r, a->q, &a->job, err);
+    if (rc)
+        return rc;
+    struct pipeline_gate *g = r->jobs[a->job].gate;
+    g->decisions = xrealloc(g->decisions, (g->ndecisions + 1) * sizeof(*g->decisions));
+    struct pipeline_gate_decision *d = &g->decisions[g->ndecisions++];
+    memset(d, 0, sizeof(*d));
+    d->by = xstrdup(a->q->as ? a->q->as : a->q->os_user);
+    d->os_user = a->q->os_user ? xstrdup(a->q->os_user) : NULL;
+    d->reject = a->q->reject;
+    d->comment = a->q->comment && *a->q->comment ? xstrdup(a->q->comment) : NULL;
+    d->at_ms = a->q->at_ms;
+    return 0;
+}
+
+int pipeline_run_approve(struct store *st, const struct pipeline_approve *q,
+                         struct pipeline_run **out, size_t *job, struct sw_err *err)
+{
+    if (!pipeline_run_id_valid(q->run_id))
+        return bad_run_id(q->run_id, err);
+    struct pipeline_approve when = *q;
+    if (!when.at_ms)
+        when.at_ms = time_now_ms();
+    struct approve_arg a = {&when, 0};
+    int rc = run_change(st, q->run_id, apply_approve, &a, out, err);
+    if (!rc && job)
+        *job = a.job;
+    return rc;
 }
 
 static int recover_one(struct store *st, const char *id, int *done, struct sw_err *err)

@@ -274,6 +274,7 @@ static void job_clear(struct pipeline_run_job *j)
     free(j->environment_name);
     free(j->environment_url);
     free(j->reason);
+    pipeline_gate_free(j->gate);
     memset(j, 0, sizeof(*j));
 }
 
@@ -431,6 +432,76 @@ static void step_parse(struct json_fields *f, json_t *s, struct pipeline_run_ste
     out->conclusion = conclusion_field(f, s, "conclusion");
 }
 
+static int approver_name(const char *s)
+{
+    return s[0] && !strpbrk(s, " ,\t");
+}
+
+static const char *const gate_state_names[] = {"waiting", "approved", "rejected", "timed_out"};
+
+/* A job's gate: what the runner required and every decision recorded. */
+static struct pipeline_gate *gate_parse(struct json_fields *f, json_t *o)
+{
+    if (!json_is_object(o)) {
+        json_field_bad(f, "gate", "not an object");
+        return NULL;
+    }
+    struct pipeline_gate *g = xcalloc(1, sizeof(*g));
+    g->environment = checked_str(f, o, "environment", RUN_TEXT_MAX, line_nonempty, "empty");
+    if (!g->environment)
+        json_field_bad(f, "environment", "missing");
+    g->required =
+        (int)json_field_int(f, o, "required", 1, PIPELINE_GATE_APPROVERS_MAX, JSON_FIELD_REQUIRED);
+    g->allow_self_approval = json_field_bool(f, o, "allow_self_approval", 0) == 1;
+    g->timeout_ms =
+        json_field_int(f, o, "timeout_ms", 1, RUN_GATE_TIMEOUT_MAX_MS, JSON_FIELD_REQUIRED);
+    g->waiting_since_ms = json_field_time(f, o, "waiting_since", JSON_FIELD_REQUIRED);
+    g->state = enum_field(f, o, "state", gate_state_names, COUNT(gate_state_names),
+                          PIPELINE_GATE_WAITING, JSON_FIELD_REQUIRED);
+    g->decided_ms = json_field_time(f, o, "decided_at", 0);
+    if ((g->state == PIPELINE_GATE_WAITING) != (g->decided_ms == 0))
+        json_field_bad(f, "decided_at", "set when and only when the gate is decided");
+    json_t *a = json_field(o, "approvers");
+    if (!json_is_array(a) || json_array_size(a) == 0 ||
+        json_array_size(a) > PIPELINE_GATE_APPROVERS_MAX) {
+        json_field_bad(f, "approvers", "not a list of 1 to 100 names");
+        return g;
+    }
+    g->approvers = xcalloc(json_array_size(a), sizeof(*g->approvers));
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const char *s = json_string_value(json_array_get(a, i));
+        if (!s || !text_valid(s, RUN_ACTOR_MAX, 0) || !approver_name(s)) {
+            json_field_bad(f, "approvers", "an entry is not a name");
+            return g;
+        }
+        g->approvers[g->napprovers++] = xstrdup(s);
+    }
+    json_t *d = json_field(o, "decisions");
+    if (d && (!json_is_array(d) || json_array_size(d) > PIPELINE_GATE_DECISIONS_MAX)) {
+        json_field_bad(f, "decisions", "not a list of at most 100 decisions");
+        return g;
+    }
+    size_t n = json_array_size(d);
+    g->decisions = n ? xcalloc(n, sizeof(*g->decisions)) : NULL;
+    for (size_t i = 0; i < n && !f->bad; i++) {
+        json_t *x = json_array_get(d, i);
+        struct pipeline_gate_decision *e = &g->decisions[g->ndecisions++];
+        if (!json_is_object(x)) {
+            json_field_bad(f, "decisions", "an entry is not an object");
+            break;
+        }
+        e->by = checked_str(f, x, "by", RUN_ACTOR_MAX, approver_name, "not a name");
+        if (!e->by)
+            json_field_bad(f, "by", "missing");
+        e->os_user = json_field_str(f, x, "os_user", RUN_ACTOR_MAX, 0);
+        static const char *const decisions[] = {"approved", "rejected"};
+        e->reject = enum_field(f, x, "decision", decisions, 2, 0, JSON_FIELD_REQUIRED);
+        e->at_ms = json_field_time(f, x, "at", JSON_FIELD_REQUIRED);
+        e->comment = json_field_str(f, x, "comment", RUN_REASON_MAX, 0);
+    }
+    return g;
+}
+
 static void job_parse(struct json_fields *f, json_t *j, struct pipeline_run_job *out)
 {
     if (!json_is_object(j)) {
@@ -466,6 +537,11 @@ static void job_parse(struct json_fields *f, json_t *j, struct pipeline_run_job 
     }
     out->cancel_requested = json_field_bool(f, j, "cancel_requested", 0) == 1;
     out->reason = json_field_str(f, j, "reason", RUN_REASON_MAX, 0);
+    json_t *gate = json_field(j, "gate");
+    if (gate)
+        out->gate = gate_parse(f, gate);
+    if (out->status == PIPELINE_JOB_WAITING && !out->gate)
+        json_field_bad(f, "status", "a job waits only at a gate");
     json_t *steps = json_field(j, "steps");
     if (steps && (!json_is_array(steps) || json_array_size(steps) > PIPELINE_RUN_MAX_STEPS)) {
         json_field_bad(f, "steps", "not an array of at most 1000 steps");
@@ -500,9 +576,11 @@ static const char *run_check(const struct pipeline_run *r)
     }
     if (r->status == PIPELINE_RUN_QUEUED && r->claim.runner)
         return "a queued run is claimed";
-    if ((r->status == PIPELINE_RUN_RUNNING || r->status == PIPELINE_RUN_WAITING) &&
-        (!r->claim.runner || !r->started_ms))
+    if (r->status == PIPELINE_RUN_RUNNING && (!r->claim.runner || !r->started_ms))
         return "a running run needs claimed_by and started_at";
+    /* waiting without a claim: parked at its gates (queue.c) */
+    if (r->status == PIPELINE_RUN_WAITING && !r->started_ms)
+        return "a waiting run needs started_at";
     if (r->waiting_for[0] && (r->status != PIPELINE_RUN_QUEUED || !r->group))
         return "waiting_for is set on a run that is not queued in a concurrency group";
     if (r->waiting_for[0] && !strcmp(r->waiting_for, r->id))
@@ -638,6 +716,29 @@ static json_t *data_or(json_t *v, json_t *dflt)
     return json_deep_copy(v);
 }
 
+static json_t *gate_json(const struct pipeline_gate *g)
+{
+    json_t *approvers = json_array(), *decisions = json_array();
+    for (size_t i = 0; i < g->napprovers; i++)
+        json_array_append_new(approvers, json_string(g->approvers[i]));
+    for (size_t i = 0; i < g->ndecisions; i++) {
+        const struct pipeline_gate_decision *d = &g->decisions[i];
+        json_array_append_new(decisions, json_pack("{s:s?, s:o, s:s, s:o, s:o}", "by", d->by,
+                                                   "os_user", json_str_or_null(d->os_user),
+                                                   "decision", d->reject ? "rejected" : "approved",
+                                                   "at", json_time_or_null(d->at_ms), "comment",
+                                                   json_str_or_null(d->comment)));
+    }
+    return json_pack("{s:s?, s:i, s:o, s:b, s:I, s:o, s:o, s:s, s:o, s:o}", "environment",
+                     g->environment, "required", g->required, "approvers", approvers,
+                     "allow_self_approval", g->allow_self_approval, "timeout_ms",
+                     (json_int_t)g->timeout_ms, "waiting_since",
+                     json_time_or_null(g->waiting_since_ms), "expires_at",
+                     json_time_or_null(g->waiting_since_ms + g->timeout_ms), "state",
+                     pipeline_gate_state_name(g->state), "decided_at",
+                     json_time_or_null(g->decided_ms), "decisions", decisions);
+}
+
 static json_t *job_json(const struct pipeline_run_job *j)
 {
     json_t *steps = json_array();
@@ -662,6 +763,13 @@ static json_t *job_json(const struct pipeline_run_job *j)
     }
     if (o && j->cancel_requested)
         json_object_set_new(o, "cancel_requested", json_true());
+    if (o && j->gate) {
+        json_t *g = gate_json(j->gate);
+        if (!g || json_object_set_new(o, "gate", g)) {
+            json_decref(o);
+            return NULL;
+        }
+    }
     return o;
 }
 

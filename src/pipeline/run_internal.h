@@ -13,6 +13,7 @@
 #define RUN_ACTOR_MAX 256   /* actor, cancelled_by */
 #define RUN_REASON_MAX 4096 /* reason */
 #define RUN_LEASE_MAX_MS (24LL * 3600 * 1000)
+#define RUN_GATE_TIMEOUT_MAX_MS (30LL * 24 * 3600 * 1000) /* environment files allow 30d */
 
 /* A GitHub identifier: [A-Za-z_][A-Za-z0-9_-]*, at most max bytes. */
 int run_name_valid(const char *s, size_t max);

@@ -8,6 +8,7 @@
  * calls a reusable workflow has no leg: when it is ready it becomes a scope of
  * the called workflow's jobs, scheduled like the run's own (reusable.c
  * checks what crosses the call). */
+#include "deploy/deploy.h"
 #include "pipeline/artifact_internal.h"
 #include "pipeline/call_internal.h"
 #include "pipeline/delivery_internal.h"
@@ -131,6 +132,16 @@ struct runner {
     char *repository; /* github.repository */
     int64_t heartbeat_ms;
     char arch[16];
+    /* Resuming: the record's jobs when the run was claimed (a run recovery
+     * queued again at its gates), matched to legs as they are added; taken
+     * marks those matched (under lock). */
+    size_t resume_n;
+    unsigned char *taken;
+    /* Legs waiting at a gate, undecided (under lock); parked: the run was
+     * parked (pipeline_run_park), the legs stop without a word to the record. */
+    size_t gated;
+    _Atomic int parked;
+    int park_failed;
 };
 
 /* ---- small helpers ----------------------------------------------------------------------- */
@@ -289,7 +300,7 @@ static const char *default_labels[] = {"self-hosted", "linux", NULL, "ubuntu-lat
 
 /* ---- the run record ------------------------------------------------------------------------ */
 
-enum { UPD_ADD, UPD_START, UPD_STEPS, UPD_END, UPD_WAIT };
+enum { UPD_ADD, UPD_START, UPD_STEPS, UPD_END, UPD_WAIT, UPD_GATE, UPD_GATE_END };
 struct upd {
     int op;
     size_t rec;
@@ -309,6 +320,9 @@ struct upd {
     /* START: the environment (name NULL: none); END: its url again (NULL: as
      * it was). WAIT: why the job waits (its concurrency group) */
     const char *env_name, *env_url, *reason;
+    /* GATE: the requirement (decisions ignored); GATE_END: how it was decided */
+    const struct pipeline_gate *gate;
+    enum pipeline_gate_state gate_state;
 };
 
 static void run_str_set(char **dst, const char *s)
@@ -318,9 +332,60 @@ static void run_str_set(char **dst, const char *s)
     *dst = copy;
 }
 
+/* The run waits while every job that has begun waits at a gate (and one does). */
+static void run_status_set(struct pipeline_run *r)
+{
+    int running = 0, waiting = 0;
+    for (size_t i = 0; i < r->njobs; i++) {
+        running |= r->jobs[i].status == PIPELINE_JOB_RUNNING;
+        waiting |= r->jobs[i].status == PIPELINE_JOB_WAITING;
+    }
+    r->status = waiting && !running ? PIPELINE_RUN_WAITING : PIPELINE_RUN_RUNNING;
+}
+
+/* The job begins to wait at u->gate: a new gate, or (resuming) the one it
+ * waited at already, its start and decisions kept. */
+static void gate_enter(struct pipeline_run_job *j, const struct upd *u)
+{
+    struct pipeline_gate *old = j->gate, *g = pipeline_gate_dup(u->gate);
+    int keep = old && old->state == PIPELINE_GATE_WAITING && old->environment &&
+               !strcmp(old->environment, g->environment);
+
+    for (size_t i = 0; i < g->ndecisions; i++) {
+        free(g->decisions[i].by);
+        free(g->decisions[i].os_user);
+        free(g->decisions[i].comment);
+    }
+    free(g->decisions);
+    g->decisions = NULL;
+    g->ndecisions = 0;
+    g->waiting_since_ms = u->at;
+    if (keep) {
+        g->waiting_since_ms = old->waiting_since_ms;
+        g->decisions = old->decisions;
+        g->ndecisions = old->ndecisions;
+        old->decisions = NULL;
+        old->ndecisions = 0;
+    }
+    g->state = PIPELINE_GATE_WAITING;
+    g->decided_ms = 0;
+    pipeline_gate_free(old);
+    j->gate = g;
+    j->status = PIPELINE_JOB_WAITING;
+}
+
+static int upd_apply_job(struct pipeline_run *r, const struct upd *u, struct sw_err *err);
+
 static int upd_apply(struct pipeline_run *r, void *arg, struct sw_err *err)
 {
-    const struct upd *u = arg;
+    int rc = upd_apply_job(r, arg, err);
+    if (rc == 0)
+        run_status_set(r);
+    return rc;
+}
+
+static int upd_apply_job(struct pipeline_run *r, const struct upd *u, struct sw_err *err)
+{
 
     if (u->op == UPD_ADD) {
         if (r->njobs != u->rec)
@@ -354,6 +419,15 @@ static int upd_apply(struct pipeline_run *r, void *arg, struct sw_err *err)
         /* it no longer waits; a reason a cancel request left stays */
         if (!j->cancel_requested)
             run_str_set(&j->reason, NULL);
+        break;
+    case UPD_GATE:
+        gate_enter(j, u);
+        break;
+    case UPD_GATE_END:
+        if (j->gate) {
+            j->gate->state = u->gate_state;
+            j->gate->decided_ms = u->at;
+        }
         break;
     case UPD_WAIT:
         /* a cancel request's reason (a newer job displaced this one) wins */
@@ -1548,6 +1622,216 @@ static enum pipeline_conclusion leg_admit(struct leg *l, const char *group, int 
     }
 }
 
+/* ---- gates ---------------------------------------------------------------------------------- */
+
+/* The environment file of env in the runner's own project (never the
+ * commit's: a push cannot lower its own gate). *out NULL: no file, no rules. */
+static int env_rules_load(struct runner *rn, const char *env, struct env_config **out,
+                          struct sw_err *err)
+{
+    static const char *const ext[] = {".yml", ".yaml"};
+    struct sw_err e = {0};
+
+    *out = NULL;
+    /* a name that cannot be a file name has no file (GitHub makes such
+     * environments on the fly, without rules) */
+    if (!rn->o->project || env_name_check(env, &e) < 0)
+        return 0;
+    for (size_t i = 0; i < 2; i++) {
+        char *rel = xasprintf(".slipway/environments/%s%s", env, ext[i]);
+        char *path = path_join(rn->o->project, rel);
+        int rc = env_config_load(path, out, err);
+        free(rel);
+        free(path);
+        if (rc == SW_ENOTFOUND) {
+            *err = (struct sw_err){0};
+            continue;
+        }
+        return rc;
+    }
+    return 0;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Waits at the approval gate of environment cfg before the leg's first step.
+ * NONE when it passed; else FAILURE (rejected, timed out) or CANCELLED, with
+ * *why. A leg waiting holds no place among the run's `jobs` at once. */
+static enum pipeline_conclusion leg_gate(struct leg *l, const struct env_config *cfg, char **why,
+                                         int *parked)
+{
+    struct runner *rn = l->rn;
+    struct wjob *wj = &l->sc->jobs[l->job];
+    const struct env_approval *ap = &cfg->approval;
+    struct pipeline_gate want = {0};
+    struct upd u = {0};
+    struct sw_err err = {0};
+    enum pipeline_gate_state st = PIPELINE_GATE_WAITING;
+    const struct pipeline_gate_decision *decider = NULL;
+    size_t max = rn->o->jobs ? rn->o->jobs : 1, logged = 0, napproved = 0;
+    int counted = 0;
+    struct pipeline_run *now = NULL;
+    char iso[40], dur[32];
+
+    want.environment = cfg->name;
+    want.required = ap->required;
+    want.approvers = ap->approvers;
+    want.napprovers = ap->napprovers;
+    want.allow_self_approval = ap->allow_self_approval;
+    want.timeout_ms = ap->timeout_ms;
+    u.op = UPD_GATE;
+    u.rec = l->rec;
+    u.gate = &want;
+    u.at = time_now_ms();
+    pthread_mutex_lock(&rn->lock);
+    int rc = record(rn, &u);
+    if (rc == 0 && l->rec < rn->run->njobs && rn->run->jobs[l->rec].gate)
+        want.waiting_since_ms = rn->run->jobs[l->rec].gate->waiting_since_ms;
+    /* waiting takes no place among the legs run at once */
+    rn->running--;
+    wj->running--;
+    pthread_cond_broadcast(&rn->cond);
+    pthread_mutex_unlock(&rn->lock);
+    if (rc < 0) {
+        *why = xasprintf("environment %s: cannot record the gate", cfg->name);
+        st = PIPELINE_GATE_REJECTED;
+        goto retake;
+    }
+    struct buf who = BUF_INIT;
+    for (size_t i = 0; i < ap->napprovers; i++)
+        buf_addf(&who, "%s%s", i ? ", " : "", ap->approvers[i]);
+    time_format_iso(want.waiting_since_ms + want.timeout_ms, iso, sizeof(iso));
+    leg_stream(l, 0);
+    leg_say(l, &rn->masks, PIPELINE_LOG_OUTPUT,
+            "waiting for %d approval%s from %s for environment %s (times out at %s)", ap->required,
+            ap->required == 1 ? "" : "s", who.data, cfg->name, iso);
+    buf_free(&who);
+    for (;;) {
+        if (atomic_load(&rn->parked))
+            break;
+        if (atomic_load(&rn->cancel) || atomic_load(&l->cancel))
+            break;
+        pipeline_run_free(now);
+        now = NULL;
+        err = (struct sw_err){0};
+        if (pipeline_run_load(rn->st, rn->id, &now, &err) == 0 && l->rec < now->njobs &&
+            now->jobs[l->rec].gate) {
+            /* the decisions the record holds, judged by this runner's rules */
+            const struct pipeline_gate *g = now->jobs[l->rec].gate;
+            want.decisions = g->decisions;
+            want.ndecisions = g->ndecisions;
+            for (; logged < g->ndecisions; logged++) {
+                const struct pipeline_gate_decision *d = &g->decisions[logged];
+                leg_say(l, &rn->masks, PIPELINE_LOG_OUTPUT, "%s by %s%s%s%s%s%s",
+                        d->reject ? "rejected" : "approved", d->by,
+                        d->os_user && strcmp(d->os_user, d->by) ? " (recorded by " : "",
+                        d->os_user && strcmp(d->os_user, d->by) ? d->os_user : "",
+                        d->os_user && strcmp(d->os_user, d->by) ? ")" : "", d->comment ? ": " : "",
+                        d->comment ? d->comment : "");
+            }
+        } else {
+            want.decisions = NULL;
+            want.ndecisions = 0;
+        }
+        st = pipeline_gate_decide(&want, rn->actor, time_now_ms(), &decider, &napproved);
+        if (st != PIPELINE_GATE_WAITING)
+            break;
+        if (!counted) {
+            /* undecided once read: from now on the run may be parked (not
+             * before, or a resumed run whose gate is decided would be
+             * parked again at once) */
+            pthread_mutex_lock(&rn->lock);
+            rn->gated++;
+            counted = 1;
+            pthread_mutex_unlock(&rn->lock);
+        }
+        for (int i = 0; i < 5 && !atomic_load(&rn->cancel) && !atomic_load(&l->cancel); i++)
+            sleep_ms(100);
+    }
+    /* leaving the gate: unless the run was parked meanwhile (then the next
+     * runner decides again, from the record, where nothing is lost) */
+    pthread_mutex_lock(&rn->lock);
+    *parked = atomic_load(&rn->parked);
+    if (!*parked && counted)
+        rn->gated--;
+    pthread_mutex_unlock(&rn->lock);
+    if (*parked) {
+        leg_stream(l, (unsigned)-1);
+        pipeline_run_free(now);
+        return PIPELINE_CONCLUSION_NONE;
+    }
+    duration_format(want.timeout_ms, dur, sizeof(dur));
+    if (st == PIPELINE_GATE_APPROVED)
+        leg_say(l, &rn->masks, PIPELINE_LOG_OUTPUT, "environment %s approved (%zu of %d)",
+                cfg->name, napproved, ap->required);
+    else if (st == PIPELINE_GATE_REJECTED)
+        *why = xasprintf("rejected by %s for environment %s%s%s", decider ? decider->by : "?",
+                         cfg->name, decider && decider->comment ? ": " : "",
+                         decider && decider->comment ? decider->comment : "");
+    else if (st == PIPELINE_GATE_TIMED_OUT) {
+        time_format_iso(want.waiting_since_ms, iso, sizeof(iso));
+        *why = xasprintf("the approval for environment %s timed out after %s (%zu of %d "
+                         "approvals since %s)",
+                         cfg->name, dur, napproved, ap->required, iso);
+    } else
+        *why = xasprintf("cancelled while waiting for approval for environment %s", cfg->name);
+    leg_stream(l, (unsigned)-1);
+    if (st != PIPELINE_GATE_WAITING) {
+        memset(&u, 0, sizeof(u));
+        u.op = UPD_GATE_END;
+        u.rec = l->rec;
+        u.gate_state = st;
+        u.at = time_now_ms();
+        pthread_mutex_lock(&rn->lock);
+        (void)record(rn, &u);
+        pthread_mutex_unlock(&rn->lock);
+    }
+retake:
+    pipeline_run_free(now);
+    pthread_mutex_lock(&rn->lock);
+    /* approved: its steps wait for a place like any leg */
+    while (st == PIPELINE_GATE_APPROVED && rn->running >= max && !atomic_load(&rn->cancel) &&
+           !atomic_load(&l->cancel))
+        pthread_cond_wait(&rn->cond, &rn->lock);
+    rn->running++;
+    wj->running++;
+    pthread_mutex_unlock(&rn->lock);
+    if (st == PIPELINE_GATE_APPROVED)
+        return PIPELINE_CONCLUSION_NONE;
+    return st == PIPELINE_GATE_WAITING ? PIPELINE_CONCLUSION_CANCELLED
+                                       : PIPELINE_CONCLUSION_FAILURE;
+}
+
+/* The rules of environment env for this leg: its ref must be one deploy_from
+ * allows (else it fails before it waits), then its approval gate. NONE: the
+ * leg may start. */
+static enum pipeline_conclusion leg_rules(struct leg *l, const char *env, char **why, int *parked)
+{
+    struct runner *rn = l->rn;
+    struct env_config *cfg = NULL;
+    struct sw_err err = {0};
+    enum pipeline_conclusion c = PIPELINE_CONCLUSION_NONE;
+
+    if (env_rules_load(rn, env, &cfg, &err) < 0) {
+        *why = xasprintf("environment %s: %s", env, err.msg);
+        return PIPELINE_CONCLUSION_FAILURE;
+    }
+    if (!cfg)
+        return c;
+    if (pipeline_gate_ref_check(&cfg->deploy_from, cfg->name, cfg->file, rn->ref, &err) < 0) {
+        *why = xstrdup(err.msg);
+        c = PIPELINE_CONCLUSION_FAILURE;
+    } else if (cfg->approval.required > 0)
+        c = leg_gate(l, cfg, why, parked);
+    env_config_free(cfg);
+    return c;
+}
+
 static void *leg_thread(void *arg)
 {
     struct leg *l = arg;
@@ -1573,6 +1857,19 @@ static void *leg_thread(void *arg)
             free(env_name);
             free(env_url);
             env_name = env_url = NULL;
+        }
+    }
+    /* an environment's rules come before its concurrency group: a job
+     * waiting for a person holds no place in its group meanwhile */
+    if (c == PIPELINE_CONCLUSION_NONE && env_name) {
+        int parked = 0;
+        c = leg_rules(l, env_name, &why, &parked);
+        if (parked) {
+            /* the run is parked: this leg stops here, the record as it is */
+            free(env_name);
+            free(env_url);
+            free(why);
+            return NULL;
         }
     }
     if (c == PIPELINE_CONCLUSION_NONE && job->concurrency.group.s && !job->skipped) {
@@ -1757,8 +2054,28 @@ static int strategy_eval(const struct pipeline_job *job, const json_t *values, s
     return 0;
 }
 
+/* Resuming: the record entry a leg (job id, name, matrix values) had before
+ * the run was queued again, not matched yet; -1 when none. Scheduling is a
+ * function of the jobs' results, which the entries restore, so each leg meets
+ * its entry again. Under rn->lock. */
+static long rec_match(struct runner *rn, const char *id, const char *name, const json_t *matrix)
+{
+    for (size_t i = 0; i < rn->resume_n && i < rn->run->njobs; i++) {
+        const struct pipeline_run_job *e = &rn->run->jobs[i];
+        if (rn->taken[i] || strcmp(e->id, id) || strcmp(e->name, name))
+            continue;
+        if (!(e->matrix ? matrix && json_equal(e->matrix, matrix) : !matrix))
+            continue;
+        rn->taken[i] = 1;
+        return (long)i;
+    }
+    return -1;
+}
+
 /* Adds n legs of job j of sc to the record and to rn->legs (values is the
- * job's context, copied per leg). done != NONE: they complete at once. */
+ * job's context, copied per leg). done != NONE: they complete at once. A
+ * resumed run's legs take their entries back, those that had completed with
+ * their conclusion and outputs. */
 static void legs_add(struct runner *rn, struct scope *sc, size_t j, size_t n, char **names,
                      json_t **matrices, const json_t *values, enum pipeline_conclusion done,
                      const char *why)
@@ -1766,27 +2083,39 @@ static void legs_add(struct runner *rn, struct scope *sc, size_t j, size_t n, ch
     struct upd u = {0};
     struct wjob *wj = &sc->jobs[j];
     const struct pipeline_job *job = &sc->wf->jobs[j];
+    long *match = xcalloc(n ? n : 1, sizeof(*match));
+    char **new_names = xcalloc(n ? n : 1, sizeof(*new_names));
+    json_t **new_mats = xcalloc(n ? n : 1, sizeof(*new_mats));
+    size_t nnew = 0;
 
+    for (size_t i = 0; i < n; i++) {
+        json_t *m = matrices ? matrices[i] : NULL;
+        match[i] = rn->resume_n ? rec_match(rn, job->id, names[i], m) : -1;
+        if (match[i] < 0) {
+            new_names[nnew] = names[i];
+            new_mats[nnew++] = m;
+        }
+    }
     u.op = UPD_ADD;
     u.rec = rn->run->njobs;
-    u.n = n;
+    u.n = nnew;
     u.id = job->id;
-    u.names = names;
-    u.matrices = matrices;
+    u.names = new_names;
+    u.matrices = new_mats;
     u.done = done;
     u.at = time_now_ms();
-    if (record(rn, &u) < 0) {
+    if (nnew && record(rn, &u) < 0) {
         atomic_store(&rn->cancel, 1);
         done = PIPELINE_CONCLUSION_FAILURE;
     }
     wj->expanded = 1;
     wj->nlegs += n;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0, k = 0; i < n; i++) {
         struct leg *l = xcalloc(1, sizeof(*l));
         l->sc = sc;
         atomic_store(&l->masks_seen, rn->masks.n);
         l->job = j;
-        l->rec = u.rec + i;
+        l->rec = match[i] >= 0 ? (size_t)match[i] : u.rec + k++;
         l->name = xstrdup(names[i]);
         l->matrix = matrices && matrices[i] ? json_incref(matrices[i]) : NULL;
         l->rn = rn;
@@ -1806,6 +2135,25 @@ static void legs_add(struct runner *rn, struct scope *sc, size_t j, size_t n, ch
             rn->legs = xrealloc(rn->legs, rn->caplegs * sizeof(*rn->legs));
         }
         rn->legs[rn->nlegs++] = l;
+        const struct pipeline_run_job *e = match[i] >= 0 ? &rn->run->jobs[match[i]] : NULL;
+        if (e && e->status == PIPELINE_JOB_COMPLETED) {
+            /* it ended before the run was queued again: as it ended */
+            l->state = LEG_DONE;
+            l->conclusion = e->conclusion;
+            l->outputs = e->outputs ? json_deep_copy(e->outputs) : json_object();
+            wj->finished++;
+            if (l->conclusion == PIPELINE_CONCLUSION_FAILURE && wj->fail_fast)
+                wj->fail_fast_hit = 1;
+            continue;
+        }
+        if (e && done != PIPELINE_CONCLUSION_NONE) {
+            struct upd end = {0};
+            end.op = UPD_END;
+            end.rec = l->rec;
+            end.conclusion = done;
+            end.at = time_now_ms();
+            (void)record(rn, &end);
+        }
         if (done != PIPELINE_CONCLUSION_NONE) {
             l->state = LEG_DONE;
             l->conclusion = done;
@@ -1817,6 +2165,9 @@ static void legs_add(struct runner *rn, struct scope *sc, size_t j, size_t n, ch
             }
         }
     }
+    free(match);
+    free(new_names);
+    free(new_mats);
 }
 
 /* The name of a job of sc as GitHub forms it ("CALLER / NAME" in a called
@@ -2235,6 +2586,15 @@ static int schedule(struct runner *rn)
     return all;
 }
 
+/* Whether a leg has yet to start. Under rn->lock. */
+static int legs_pending(const struct runner *rn)
+{
+    for (size_t i = 0; i < rn->nlegs; i++)
+        if (rn->legs[i]->state == LEG_PENDING)
+            return 1;
+    return 0;
+}
+
 /* Sleeps a tick, or less when the run ends; returns whether it ended. */
 static int ticker_wait(struct runner *rn)
 {
@@ -2626,6 +2986,9 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
     rn.event = xstrdup(run->event ? run->event : "push");
     rn.actor = xstrdup(run->actor ? run->actor : "");
     rn.heartbeat_ms = run->claim.lease_ms > 0 ? run->claim.lease_ms / 3 : 20000;
+    /* a run queued again at its gates (queue.c, apply_recover) resumes */
+    rn.resume_n = run->njobs;
+    rn.taken = xcalloc(run->njobs ? run->njobs : 1, 1);
     rn.run_dir = path_join(o->work_dir, run->id);
     if ((rc = fs_mkdir_p(rn.run_dir, err)) < 0)
         goto fail;
@@ -2662,6 +3025,21 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
     pthread_mutex_lock(&rn.lock);
     while (!schedule(&rn)) {
         struct timespec ts;
+        if (o->park && rn.gated && rn.running == 0 && !rn.park_failed && !atomic_load(&rn.cancel) &&
+            !legs_pending(&rn)) {
+            /* every job that has begun waits at a gate: nothing for this
+             * runner to do until a person decides, so release the run */
+            struct sw_err perr = {0};
+            if (pipeline_run_park(st, rn.run, &perr) == 0) {
+                atomic_store(&rn.parked, 1);
+                break;
+            }
+            rn.park_failed = 1;
+            if (perr.code == PIPELINE_ELOST) {
+                atomic_store(&rn.lost, 1);
+                atomic_store(&rn.cancel, 1);
+            }
+        }
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 200 * 1000 * 1000;
         if (ts.tv_nsec >= 1000000000) {
@@ -2691,6 +3069,10 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
         if (rn.legs[i]->joinable)
             pthread_join(rn.legs[i]->thread, NULL);
 
+    if (atomic_load(&rn.parked)) {
+        rc = sw_err_set(err, PIPELINE_EPARKED, "run %s waits at its gates (parked)", run->id);
+        goto out;
+    }
     if (atomic_load(&rn.lost)) {
         rc = sw_err_set(err, PIPELINE_ELOST, "run %s: the claim was lost while it ran", run->id);
         goto out;
@@ -2757,6 +3139,7 @@ out:
     free(rn.event);
     free(rn.actor);
     free(rn.repository);
+    free(rn.taken);
     free(why);
     pthread_mutex_destroy(&rn.lock);
     pthread_cond_destroy(&rn.cond);

@@ -221,6 +221,54 @@ static void test_config_valid(void **state)
     free(empty);
 }
 
+/* approval and deploy_from: defaults, values and positions. */
+static void test_config_gates(void **state)
+{
+    struct fixture *f = *state;
+    struct env_config *c = env_load(f, "staging",
+                                    "strategy: blue-green\n"
+                                    "approval:\n"
+                                    "  required: 2\n"
+                                    "  approvers: [alice, bob, carol]\n"
+                                    "  timeout: 90m\n"
+                                    "  allow_self_approval: true\n"
+                                    "deploy_from:\n"
+                                    "  branches: [main, 'release/**']\n"
+                                    "  tags: ['v*.*.*']\n");
+    assert_int_equal(c->approval.required, 2);
+    assert_int_equal(c->approval.napprovers, 3);
+    assert_string_equal(c->approval.approvers[2], "carol");
+    assert_int_equal(c->approval.timeout_ms, 90LL * 60 * 1000);
+    assert_int_equal(c->approval.allow_self_approval, 1);
+    assert_int_equal(c->deploy_from.present, 1);
+    assert_int_equal(c->deploy_from.nbranches, 2);
+    assert_string_equal(c->deploy_from.branches[1].pattern, "release/**");
+    assert_int_equal(c->deploy_from.branches[1].line, 8);
+    assert_int_equal(c->deploy_from.branches[1].col, 20);
+    assert_int_equal(c->deploy_from.ntags, 1);
+    env_config_free(c);
+
+    /* defaults: required 1, 24h, no self-approval; no deploy_from: any ref */
+    c = env_load(f, "dev", "strategy: direct\napproval:\n  approvers: [alice]\n");
+    assert_int_equal(c->approval.required, 1);
+    assert_int_equal(c->approval.timeout_ms, 24LL * 3600 * 1000);
+    assert_int_equal(c->approval.allow_self_approval, 0);
+    assert_int_equal(c->deploy_from.present, 0);
+    env_config_free(c);
+
+    /* neither: no gate */
+    c = env_load(f, "prod", "strategy: direct\n");
+    assert_int_equal(c->approval.required, 0);
+    assert_int_equal(c->deploy_from.present, 0);
+    env_config_free(c);
+
+    /* only tags: no branch may deploy */
+    c = env_load(f, "tagged", "strategy: direct\ndeploy_from:\n  tags: [v1]\n");
+    assert_int_equal(c->deploy_from.present, 1);
+    assert_int_equal(c->deploy_from.nbranches, 0);
+    env_config_free(c);
+}
+
 /* Every validation error names file:line:col, the key and what was expected.
  * The location is the key for errors about a key (unknown, duplicate, not
  * allowed here) and the value for errors about a value. All cases run and
@@ -257,6 +305,44 @@ static void test_config_errors(void **state)
         {"not-a-mapping", "- strategy\n- direct\n", "1:1", "mapping", 1},
         /* a second document would otherwise be ignored, unknown keys and all */
         {"two-documents", "strategy: direct\n---\nbogus: 1\n", "2:1|3:1", "document", 0},
+        /* approval and deploy_from: each fault at its line */
+        {"approval-unknown", "strategy: direct\napproval:\n  approvers: [a]\n  approver: [b]\n",
+         "4:3", "unknown key 'approver' (expected required, approvers, timeout or", 1},
+        {"approval-not-map", "strategy: direct\napproval: yes\n", "2:11", "approval", 1},
+        {"approval-no-approvers", "strategy: direct\napproval:\n  required: 1\n", "3:3",
+         "missing key 'approvers'", 1},
+        {"approval-required-0", "strategy: direct\napproval:\n  required: 0\n  approvers: [a]\n",
+         "3:13", "approval.required", 1},
+        {"approval-required-text",
+         "strategy: direct\napproval:\n  required: two\n  approvers: [a]\n", "3:13",
+         "approval.required", 1},
+        {"approval-required-many",
+         "strategy: direct\napproval:\n  required: 3\n  approvers: [a, b]\n", "3:13",
+         "only 2 approvers", 1},
+        {"approval-approvers-empty", "strategy: direct\napproval:\n  approvers: []\n", "3:14",
+         "approval.approvers", 1},
+        {"approval-approvers-map", "strategy: direct\napproval:\n  approvers: {a: 1}\n", "3:14",
+         "approval.approvers", 1},
+        {"approval-approver-blank",
+         "strategy: direct\napproval:\n  approvers:\n    - alice\n    - 'bob smith'\n", "5:7",
+         "'bob smith'", 1},
+        {"approval-approver-twice", "strategy: direct\napproval:\n  approvers: [a, b, a]\n", "3:21",
+         "listed twice", 0},
+        {"approval-timeout", "strategy: direct\napproval:\n  approvers: [a]\n  timeout: soon\n",
+         "4:12", "approval.timeout", 1},
+        {"approval-timeout-long", "strategy: direct\napproval:\n  approvers: [a]\n  timeout: 31d\n",
+         "4:12", "approval.timeout", 1},
+        {"approval-self",
+         "strategy: direct\napproval:\n  approvers: [a]\n  allow_self_approval: "
+         "maybe\n",
+         "4:24", "allow_self_approval", 1},
+        {"deploy-from-unknown", "strategy: direct\ndeploy_from:\n  branch: [main]\n", "3:3",
+         "unknown key 'branch' (expected branches or tags)", 1},
+        {"deploy-from-scalar", "strategy: direct\ndeploy_from:\n  branches: main\n", "3:13",
+         "deploy_from.branches", 1},
+        {"deploy-from-empty", "strategy: direct\ndeploy_from: {}\n", "2:14", "deploy_from", 1},
+        {"deploy-from-item", "strategy: direct\ndeploy_from:\n  tags:\n    - v1\n    - [x]\n",
+         "5:7", "deploy_from.tags", 1},
     };
     int failures = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
@@ -1646,6 +1732,7 @@ int main(void)
         T(test_config_errors),
         T(test_config_file_errors),
         cmocka_unit_test(test_env_name_check),
+        T(test_config_gates),
         T(test_direct),
         T(test_blue_green),
         T(test_deploy_live_is_noop),

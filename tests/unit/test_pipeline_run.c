@@ -884,6 +884,16 @@ static int to_waiting(struct pipeline_run *r, void *arg, struct sw_err *err)
 {
     r->status = PIPELINE_RUN_WAITING;
     r->jobs[0].status = PIPELINE_JOB_WAITING;
+    /* a job waits only at a gate */
+    struct pipeline_gate *g = xcalloc(1, sizeof(*g));
+    g->environment = xstrdup("staging");
+    g->required = 1;
+    g->approvers = xcalloc(1, sizeof(*g->approvers));
+    g->approvers[g->napprovers++] = xstrdup("alice");
+    g->timeout_ms = 60000;
+    g->waiting_since_ms = time_now_ms();
+    pipeline_gate_free(r->jobs[0].gate);
+    r->jobs[0].gate = g;
     return 0;
 }
 
