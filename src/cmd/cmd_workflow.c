@@ -569,29 +569,8 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
     pipeline_run_free(claimed);
     goto out_code;
 fail:
-    free(inputs.v);
-    free(labels.v);
-    cmd_runner_settings_free(&rs);
-    free(repo);
-    free(top);
-    free(fast[1]);
-    free(fast[2]);
-    free(file);
-    free(work);
-    pipeline_workflow_free(wf);
-    pipeline_run_free(run);
-    spec.ref = spec.sha = NULL;
-    free(ref_s);
-    free(sha_s);
-    free(spec.workflow);
-    free(spec.workflow_file);
-    free(spec.event);
-    free(spec.actor);
-    free(spec.group);
-    free(spec.display_title);
-    json_decref(spec.inputs);
-    json_decref(vars);
-    return cli_fail(&err);
+    rc = cli_fail(&err);
+    goto out_code;
 out:
     rc = EXIT_OK;
 out_code:
