@@ -173,28 +173,11 @@ static void load_step(struct wf_ld *ld, const struct yaml_node *n, struct pipeli
                                         NULL};
     const struct yaml_node *run = yaml_map_get(n, "run"), *uses = yaml_map_get(n, "uses");
     const struct yaml_node *shell = yaml_map_get(n, "shell");
+    const char *const *const keys[3] = {k_run, k_uses, k_any};
     char what[48];
 
-    st->line = n->line;
-    st->col = n->col;
-    snprintf(what, sizeof(what), "step %zu", st->index + 1);
-    if (wf_keys(ld, n, what, run && !uses ? k_run : uses && !run ? k_uses : k_any))
+    if (wf_step_head(ld, n, st, keys, &ctx_steps, &ctx_if, what, sizeof(what)) < 0)
         return;
-    if (run && uses)
-        wf_error(ld, n, "%s has both run: and uses: (a step does one or the other)", what);
-    else if (!run && !uses)
-        wf_error(ld, n, "%s needs run: or uses:", what);
-    if (!wf_val(ld, yaml_map_get(n, "id"), WF_TEXT, NULL, &st->id) && st->id.s &&
-        !wf_ident(st->id.s))
-        wf_error(ld, yaml_map_get(n, "id"),
-                 "step id '%s': an id starts with a letter or '_' and holds only letters, "
-                 "digits, '-' and '_'",
-                 st->id.s);
-    wf_val(ld, yaml_map_get(n, "name"), WF_TEXT, &ctx_steps, &st->name);
-    wf_val(ld, yaml_map_get(n, "if"), WF_COND, &ctx_if, &st->if_);
-    if (!wf_val(ld, run, WF_TEXT, &ctx_steps, &st->run) && run && run->kind == YAML_NODE_SCALAR &&
-        (!st->run.s || !st->run.s[0]))
-        wf_error(ld, run, "%s: run: is empty", what);
     /* no defaults.run in an action: each run: step says its shell */
     if (run && !uses && (!shell || yaml_is_null(shell)))
         wf_error(ld, n, "%s: a run: step of a composite action needs shell: (bash, sh, python...)",

@@ -190,6 +190,9 @@ void wf_sort_diags(struct pipeline_diag *d, size_t n);
  * matched against the built-ins (unsupported: an error, or skipped in skip
  * mode), a shell: checked, a step freed. */
 void wf_step_uses(struct wf_ld *ld, const struct yaml_node *n, struct pipeline_step *st);
+int wf_step_head(struct wf_ld *ld, const struct yaml_node *n, struct pipeline_step *st,
+                 const char *const *const keys[3], const struct wf_ctx *ctx,
+                 const struct wf_ctx *ctx_if, char *what, size_t what_len);
 int wf_shell_check(struct wf_ld *ld, const struct yaml_node *n, const char *s);
 void wf_step_free(struct pipeline_step *st);
 /* defaults:, concurrency:, permissions: of the workflow or a job (workflow.c) */

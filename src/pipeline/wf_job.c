@@ -253,6 +253,41 @@ void wf_step_uses(struct wf_ld *ld, const struct yaml_node *n, struct pipeline_s
                 st->index + 1, st->uses.raw.s);
 }
 
+/* What a job's and a composite action's step have alike: its position, its
+ * keys (keys[0] for a run: step, [1] for a uses: step, [2] when it is
+ * neither or both), one of run:/uses:, id, name, if and run, whose
+ * expressions see ctx (if: ctx_if). what (what_len bytes) is set to the
+ * step's name in messages. -1 when the keys were refused: nothing else is
+ * read. */
+int wf_step_head(struct wf_ld *ld, const struct yaml_node *n, struct pipeline_step *st,
+                 const char *const *const keys[3], const struct wf_ctx *ctx,
+                 const struct wf_ctx *ctx_if, char *what, size_t what_len)
+{
+    const struct yaml_node *run = yaml_map_get(n, "run"), *uses = yaml_map_get(n, "uses");
+
+    st->line = n->line;
+    st->col = n->col;
+    snprintf(what, what_len, "step %zu", st->index + 1);
+    if (wf_keys(ld, n, what, run && !uses ? keys[0] : uses && !run ? keys[1] : keys[2]))
+        return -1;
+    if (run && uses)
+        wf_error(ld, n, "%s has both run: and uses: (a step does one or the other)", what);
+    else if (!run && !uses)
+        wf_error(ld, n, "%s needs run: or uses:", what);
+    if (!wf_val(ld, yaml_map_get(n, "id"), WF_TEXT, NULL, &st->id) && st->id.s &&
+        !wf_ident(st->id.s))
+        wf_error(ld, yaml_map_get(n, "id"),
+                 "step id '%s': an id starts with a letter or '_' and holds only letters, "
+                 "digits, '-' and '_'",
+                 st->id.s);
+    wf_val(ld, yaml_map_get(n, "name"), WF_TEXT, ctx, &st->name);
+    wf_val(ld, yaml_map_get(n, "if"), WF_COND, ctx_if, &st->if_);
+    if (!wf_val(ld, run, WF_TEXT, ctx, &st->run) && run && run->kind == YAML_NODE_SCALAR &&
+        (!st->run.s || !st->run.s[0]))
+        wf_error(ld, run, "%s: run: is empty", what);
+    return 0;
+}
+
 static void load_step(struct wf_ld *ld, const struct yaml_node *n, struct pipeline_job *job,
                       struct pipeline_step *st)
 {
@@ -281,28 +316,11 @@ static void load_step(struct wf_ld *ld, const struct yaml_node *n, struct pipeli
                                         "timeout-minutes",
                                         NULL};
     const struct yaml_node *run = yaml_map_get(n, "run"), *uses = yaml_map_get(n, "uses");
+    const char *const *const keys[3] = {k_run, k_uses, k_any};
     char what[48];
 
-    st->line = n->line;
-    st->col = n->col;
-    snprintf(what, sizeof(what), "step %zu", st->index + 1);
-    if (wf_keys(ld, n, what, run && !uses ? k_run : uses && !run ? k_uses : k_any))
+    if (wf_step_head(ld, n, st, keys, &ctx_step, &ctx_step_if, what, sizeof(what)) < 0)
         return;
-    if (run && uses)
-        wf_error(ld, n, "%s has both run: and uses: (a step does one or the other)", what);
-    else if (!run && !uses)
-        wf_error(ld, n, "%s needs run: or uses:", what);
-    if (!wf_val(ld, yaml_map_get(n, "id"), WF_TEXT, NULL, &st->id) && st->id.s &&
-        !wf_ident(st->id.s))
-        wf_error(ld, yaml_map_get(n, "id"),
-                 "step id '%s': an id starts with a letter or '_' and holds only letters, "
-                 "digits, '-' and '_'",
-                 st->id.s);
-    wf_val(ld, yaml_map_get(n, "name"), WF_TEXT, &ctx_step, &st->name);
-    wf_val(ld, yaml_map_get(n, "if"), WF_COND, &ctx_step_if, &st->if_);
-    if (!wf_val(ld, run, WF_TEXT, &ctx_step, &st->run) && run && run->kind == YAML_NODE_SCALAR &&
-        (!st->run.s || !st->run.s[0]))
-        wf_error(ld, run, "%s: run: is empty", what);
     if (!wf_val(ld, yaml_map_get(n, "shell"), WF_TEXT, NULL, &st->shell) && st->shell.s)
         wf_shell_check(ld, yaml_map_get(n, "shell"), st->shell.s);
     wf_val(ld, yaml_map_get(n, "working-directory"), WF_TEXT, &ctx_step, &st->working_directory);
