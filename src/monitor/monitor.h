@@ -19,4 +19,225 @@
 
 /* ---- alert rules (rules.c) ---------------------------------------------------- */
 
+/* The alert rules of .slipway/alerts.yml and their states (see docs/monitor.md,
+ * "Alert rules"). rules.c loads and checks the file (every error as
+ * FILE:LINE:COL); alert.c runs each rule per environment through Prometheus's
+ * states, inactive -> pending -> firing -> resolved (then inactive), on samples
+ * and times the caller passes in: no clock, no thread, no I/O but reading the
+ * file. Not thread-safe: one monitor thread (or a command) owns a rule set and
+ * its states. */
+
+/* What a rule watches. The measured signals index monitor_sample.value;
+ * MONITOR_SIGNAL_DEPLOYMENT is an event, not a measure: its rules are never
+ * evaluated, they say who hears of a deploy, switch or rollback
+ * (monitor_rules_deployed). */
+enum monitor_signal {
+    MONITOR_SIGNAL_ERROR_RATIO,  /* errors / requests in the window, 0..1 */
+    MONITOR_SIGNAL_LATENCY_P50,  /* seconds */
+    MONITOR_SIGNAL_LATENCY_P95,  /* seconds */
+    MONITOR_SIGNAL_LATENCY_P99,  /* seconds */
+    MONITOR_SIGNAL_REQUEST_RATE, /* requests per second */
+    MONITOR_SIGNAL_CPU,          /* host CPU busy, 0..1 of all cores */
+    MONITOR_SIGNAL_MEMORY,       /* host memory in use (1 - available / total), 0..1 */
+    MONITOR_SIGNAL_DISK_IO,      /* host disk bytes read + written per second */
+    MONITOR_SIGNAL_DEPLOYMENT,
+};
+/* The measured signals: the length of monitor_sample.value. */
+#define MONITOR_NSIGNALS MONITOR_SIGNAL_DEPLOYMENT
+
+enum monitor_op { MONITOR_OP_GT, MONITOR_OP_GE, MONITOR_OP_LT, MONITOR_OP_LE };
+enum monitor_severity { MONITOR_CRITICAL, MONITOR_WARNING, MONITOR_INFO };
+
+#define MONITOR_RULES_MAX 100                         /* rules in one file */
+#define MONITOR_RULE_ENVS_MAX 64                      /* patterns in one rule's environments */
+#define MONITOR_SUMMARY_MAX 1024                      /* bytes of a summary template */
+#define MONITOR_DURATION_MAX_MS (30LL * 86400 * 1000) /* for, keep_firing_for */
+/* How long Alertmanager shows a deployment alert firing before it resolves
+ * it by itself (its endsAt), unless the rule's keep_firing_for says otherwise. */
+#define MONITOR_EVENT_HOLD_MS (5LL * 60 * 1000)
+
+/* One rule, as the file (or the defaults) said, every default applied. */
+struct monitor_rule {
+    char *name;          /* unique in the set: [a-z0-9-], 1 to 63 */
+    char **environments; /* fnmatch(3) patterns of environment names, at least one */
+    size_t nenvironments;
+    enum monitor_signal signal;
+    enum monitor_op op;         /* not for MONITOR_SIGNAL_DEPLOYMENT */
+    double threshold;           /* in the signal's unit; not for deployment */
+    int64_t for_ms;             /* pending this long before firing (0: fires at once) */
+    int64_t keep_firing_for_ms; /* firing this long after the condition stops holding */
+    int64_t min_requests;       /* fewer requests in the window: no verdict */
+    enum monitor_severity severity;
+    char *summary;    /* template; {{ $value }}, {{ $env }} and {{ $release }} only */
+    size_t line, col; /* the rule's position in the file (in the defaults' text for those) */
+};
+
+struct monitor_rules {
+    char *file; /* the file read, or NULL for the defaults */
+    struct monitor_rule *v;
+    size_t n;
+};
+
+/* The rules that apply without a file, exactly as docs/monitor.md shows them. */
+extern const char monitor_rules_default_yaml[];
+
+/* Parses an alerts file (len bytes, named name in messages) into *out (free
+ * with monitor_rules_free; ->file is name). SW_EINVAL with "NAME:LINE:COL:
+ * what" on the first error: YAML syntax, an unknown or missing key, a bad
+ * value, a duplicate name, a template other than the three. */
+int monitor_rules_parse(const char *data, size_t len, const char *name, struct monitor_rules **out,
+                        struct sw_err *err);
+/* Reads and parses path; a missing file gives the default rules (->file NULL).
+ * Other errors as monitor_rules_parse, or what reading failed with (SW_EIO,
+ * SW_EACCES, ...) naming path. */
+int monitor_rules_load(const char *path, struct monitor_rules **out, struct sw_err *err);
+/* The default rules (->file NULL). Never fails. */
+struct monitor_rules *monitor_rules_default(void);
+void monitor_rules_free(struct monitor_rules *r);
+
+/* 1 when one of r's environment patterns matches env. */
+int monitor_rule_applies(const struct monitor_rule *r, const char *env);
+/* "error_ratio", ">", "critical": the file's words. */
+const char *monitor_signal_name(enum monitor_signal s);
+const char *monitor_op_name(enum monitor_op op);
+const char *monitor_severity_name(enum monitor_severity s);
+
+/* Appends the summary template tmpl (as a rule holds it: already checked)
+ * with value, env and release in place of {{ $value }}, {{ $env }} and
+ * {{ $release }} to out. The values come from the store and the network: each
+ * is cut at 256 bytes and escaped (buf_add_escaped), so the result is one
+ * printable line whatever they hold. A NULL release reads "none". */
+void monitor_summary_render(const char *tmpl, const char *value, const char *env,
+                            const char *release, struct buf *out);
+
+/* Alert states (alert.c). */
+
+/* What one evaluation sees of an environment: each measured signal (NaN: not
+ * measured, e.g. a percentile of no requests), the requests in the window
+ * the ratios and percentiles cover, and the live release. */
+struct monitor_sample {
+    double value[MONITOR_NSIGNALS];
+    uint64_t requests;
+    const char *release; /* borrowed for the call; NULL: none */
+};
+
+enum monitor_state { MONITOR_INACTIVE, MONITOR_PENDING, MONITOR_FIRING };
+
+/* What the last evaluation could say. A rule below its min_requests, or whose
+ * signal was not measured, has no verdict: it is not "fine". */
+enum monitor_verdict {
+    MONITOR_VERDICT_NONE,        /* never evaluated */
+    MONITOR_VERDICT_OK,          /* the condition does not hold */
+    MONITOR_VERDICT_BREACH,      /* the condition holds */
+    MONITOR_VERDICT_LOW_TRAFFIC, /* fewer requests than min_requests: "not enough traffic" */
+    MONITOR_VERDICT_NO_DATA,     /* the signal was not measured */
+};
+
+/* The state of one rule for one environment. Times in ms; 0 when not set. */
+struct monitor_alert {
+    const struct monitor_rule *rule; /* in the rule set given to monitor_alerts_new */
+    char *env;
+    enum monitor_state state;
+    enum monitor_verdict verdict;
+    double value;            /* at the last breach (what the summary shows); NaN before one */
+    double last;             /* at the last evaluation; NaN when not measured */
+    uint64_t requests;       /* in the last evaluation's window */
+    char *release;           /* live at the last breach, or NULL */
+    char *summary;           /* rendered at the last breach, or NULL */
+    int64_t active_ms;       /* pending (or firing) since: Prometheus's activeAt */
+    int64_t fired_ms;        /* firing since: the alert's startsAt */
+    int64_t resolved_ms;     /* the last resolution: the resolved alert's endsAt */
+    int64_t keep_firing_ms;  /* the condition stopped holding while firing, at */
+    int64_t last_eval_ms;    /* the last evaluation */
+    int64_t last_verdict_ms; /* the last evaluation that had a verdict (OK or BREACH) */
+    char fingerprint[17];    /* of the labels, as Alertmanager computes it: 16 hex digits */
+};
+
+/* A change an evaluation made, for the caller to record and notify (only
+ * MONITOR_TRANSITION_FIRING and _RESOLVED go to Alertmanager; the others are
+ * for history and `slipway alerts`). Every string is owned by the list. */
+enum monitor_transition_kind {
+    MONITOR_TRANSITION_PENDING,    /* inactive -> pending */
+    MONITOR_TRANSITION_FIRING,     /* pending (or inactive, with for: 0) -> firing */
+    MONITOR_TRANSITION_RESOLVED,   /* firing -> inactive: endsAt set */
+    MONITOR_TRANSITION_CLEARED,    /* pending -> inactive before firing: nothing to notify */
+    MONITOR_TRANSITION_NO_VERDICT, /* the verdict became LOW_TRAFFIC or NO_DATA */
+    MONITOR_TRANSITION_EVENT,      /* a deployment rule's alert: firing until endsAt */
+};
+
+#define MONITOR_LABELS_MAX 5
+struct monitor_label {
+    char *name, *value;
+};
+
+struct monitor_transition {
+    enum monitor_transition_kind kind;
+    const struct monitor_rule *rule;
+    enum monitor_verdict verdict;
+    /* Labels, sorted by name: alertname, env, severity; deployment alerts add
+     * action and release (so each deploy is an alert of its own). */
+    struct monitor_label labels[MONITOR_LABELS_MAX];
+    size_t nlabels;
+    char *summary;     /* the summary annotation; NULL before any breach was seen */
+    double value;      /* the value at the last breach (NaN before one, and for events) */
+    double last;       /* the value of this evaluation (NaN: not measured) */
+    uint64_t requests; /* requests in this evaluation's window */
+    char *release;     /* the release the alert is about, or NULL */
+    int64_t at_ms;     /* when this happened (the evaluation's time) */
+    int64_t starts_ms; /* the alert's startsAt (firing since; the event's time) */
+    int64_t ends_ms;   /* its endsAt: resolution or the event's end; 0 while firing */
+    char fingerprint[17];
+};
+
+struct monitor_transitions {
+    struct monitor_transition *v;
+    size_t n, cap;
+};
+#define MONITOR_TRANSITIONS_INIT                                                                   \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
+/* Frees what the list holds and leaves it empty (reusable). */
+void monitor_transitions_reset(struct monitor_transitions *t);
+
+/* The states of every rule of a set, per environment, created as
+ * environments are evaluated. Keeps rules (borrowed: it must outlive the
+ * states). Free with monitor_alerts_free. */
+struct monitor_alerts;
+struct monitor_alerts *monitor_alerts_new(const struct monitor_rules *rules);
+void monitor_alerts_free(struct monitor_alerts *a);
+
+/* Evaluates every measured rule that applies to env against sample s at
+ * now_ms (ms since the epoch; a time before an environment's last counts as
+ * its last), appending what changed to out, at most one transition per rule.
+ * Prometheus's semantics: the condition holding makes an inactive alert
+ * pending (activeAt = now) and a pending one firing once now - activeAt >=
+ * for (at once with for 0); not holding clears a pending alert, and resolves
+ * a firing one unless keep_firing_for has not run out since it stopped
+ * holding. Without a verdict (fewer requests than min_requests, or the
+ * signal not measured) a pending alert is cleared (it was not seen to hold)
+ * but a firing one stays firing as it was: too little traffic never resolves
+ * an alert. A NO_VERDICT transition is reported when the verdict becomes
+ * LOW_TRAFFIC or NO_DATA. SW_EINVAL for an env that is not a printable name
+ * of 1 to 63 bytes or a now_ms <= 0, SW_ENOSPC past MONITOR_ENVS_MAX
+ * environments; out is unchanged then. */
+#define MONITOR_ENVS_MAX 1024
+int monitor_alerts_eval(struct monitor_alerts *a, const char *env, const struct monitor_sample *s,
+                        int64_t now_ms, struct monitor_transitions *out, struct sw_err *err);
+/* The states, in the order they were created: i from 0 to count-1.
+ * Borrowed: valid until monitor_alerts_free. */
+size_t monitor_alerts_count(const struct monitor_alerts *a);
+const struct monitor_alert *monitor_alerts_get(const struct monitor_alerts *a, size_t i);
+/* The state of rule name for env, or NULL when never evaluated. */
+const struct monitor_alert *monitor_alerts_find(const struct monitor_alerts *a, const char *name,
+                                                const char *env);
+
+/* After a deploy, switch or rollback (action: "deploy", "switch",
+ * "rollback") of release to env at now_ms: appends a MONITOR_TRANSITION_EVENT
+ * for every deployment rule that applies to env, firing from now_ms to
+ * now_ms + the rule's keep_firing_for (MONITOR_EVENT_HOLD_MS when 0).
+ * {{ $value }} in its summary is the action. */
+void monitor_rules_deployed(const struct monitor_rules *r, const char *env, const char *action,
+                            const char *release, int64_t now_ms, struct monitor_transitions *out);
+
 #endif
