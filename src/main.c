@@ -34,6 +34,7 @@ static const struct command commands[] = {
     {"runner", cmd_runner, "run queued workflow runs from the store"},
     {"scan", cmd_scan, "find committed secrets in a tree"},
     {"hook", cmd_hook, "install the git push hook that queues pipelines"},
+    {"alerts", cmd_alerts, "check the alert rules of .slipway/alerts.yml"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(*commands))
 

@@ -230,6 +230,7 @@ int cmd_runner_loop(struct cli *cli, const char *name, const char *repo,
 /* The default poll interval of runners (`runner --poll`, `serve --runner-poll`). */
 #define CMD_RUNNER_POLL_MS 1000
 int cmd_hook(int argc, char **argv, struct cli *cli);
+int cmd_alerts(int argc, char **argv, struct cli *cli);
 /* Asks cmd_runner_loop to stop, cancelling the run it runs (any thread). */
 void cmd_runner_stop(void);
 
