@@ -129,7 +129,9 @@ int64_t time_mono_ms(void); /* monotonic clock, ms */
 void time_format_iso(int64_t ms, char *out, size_t outlen);
 /* Parses what time_format_iso writes (fraction optional). 0 or SW_EINVAL. */
 int time_parse_iso(const char *s, int64_t *ms);
-/* Parses "90s", "30m", "24h", "7d", "1h30m" into milliseconds. 0 or SW_EINVAL. */
+/* Parses "90s", "30m", "24h", "7d", "1h30m" into milliseconds. 0 or SW_EINVAL
+ * (also for a total above DURATION_MAX_MS, however many parts add up to it). */
+#define DURATION_MAX_MS (100LL * 365 * 86400 * 1000)
 int duration_parse(const char *s, int64_t *ms);
 /* Formats a duration compactly: "3d4h", "5m", "12s" into out. */
 void duration_format(int64_t ms, char *out, size_t outlen);

@@ -89,6 +89,9 @@ int duration_parse(const char *s, int64_t *ms)
         else
             return SW_EINVAL;
         s++;
+        /* Each part is bounded, but a hostile file can repeat parts. */
+        if (v * unit > DURATION_MAX_MS - total)
+            return SW_EINVAL;
         total += v * unit;
     }
     *ms = total;

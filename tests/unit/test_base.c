@@ -103,6 +103,14 @@ static void test_durations(void **state)
     assert_int_equal(duration_parse("10y", &ms), SW_EINVAL);
     assert_int_equal(duration_parse("-5m", &ms), SW_EINVAL);
     assert_int_equal(duration_parse("99999999999h", &ms), SW_EINVAL);
+    /* Many parts, each in bounds, must not add up past the bound (or overflow). */
+    struct buf many = BUF_INIT;
+    for (int i = 0; i < 2000; i++)
+        buf_adds(&many, "99999999d");
+    assert_int_equal(duration_parse(many.data, &ms), SW_EINVAL);
+    buf_free(&many);
+    assert_int_equal(duration_parse("36500d", &ms), 0);
+    assert_int_equal(duration_parse("36501d", &ms), SW_EINVAL);
     char out[32];
     duration_format(90061000, out, sizeof(out));
     assert_string_equal(out, "1d1h");
