@@ -11,8 +11,9 @@
 # ./.github/workflows/x.yml` whose called job names the environment) waits,
 # survives serve killed with SIGKILL, and an approval resumes it; a gate with
 # a 6 s timeout fails by timeout when its original deadline passes, not 6 s
-# after serve's restart; a bad gate configuration (a bad duration) is named
-# with file and line by serve, and by a runner failing the job.
+# after serve's restart; a person's own `slipway deploy` is not gated; a bad
+# gate configuration (a bad duration) is named with file and line by serve,
+# and by a runner failing the job.
 . "$(dirname "$0")/lib.sh"
 
 export GIT_AUTHOR_NAME=Alice GIT_AUTHOR_EMAIL=alice@example.com
@@ -257,6 +258,10 @@ check "deploy switch: true on a blue-green environment: the idle slot, now live"
 kill -TERM "$SERVE"; wait "$SERVE"; rc=$?
 check "serve exits 0 on SIGTERM" test "$rc" = 0
 check "no sanitizer report" eval '! grep -qE "runtime error|AddressSanitizer|LeakSanitizer" "$T"/serve*.err'
+
+# ---- a person's own deploy is not gated ------------------------------------------------------------------
+sw --project "$T/P" deploy "$T/W/site" --env staging --message "by hand"
+check "slipway deploy to a gated environment needs no approval (roles decide who may)" eval '[ "$rc" = 0 ] && [ "$(live staging)" != "$first" ]'
 
 # ---- a gate's bad configuration is named with file and line --------------------------------------------------
 printf 'strategy: direct\napproval:\n  approvers: [alice]\n  timeout: soon\n' >"$T/P/.slipway/environments/broken.yml"
