@@ -624,6 +624,39 @@ static int load_env(const struct delivery_step *d, const char *name, struct env_
     return rc;
 }
 
+/* Whether the step may change env: the run's ref passes its deploy_from,
+ * and a job of the run passed its approval gate. The job that names the
+ * environment is held to both before its first step (runner.c); a job that
+ * leaves `environment:` out is held to them here, so a pushed pipeline
+ * cannot lower the server's gate by not naming it. */
+static int may_change(const struct delivery_step *d, const struct env_config *env,
+                      struct sw_err *err)
+{
+    const struct env_approval *ap = &env->approval;
+    int rc = pipeline_gate_ref_check(&env->deploy_from, env->name, env->file, d->ref, err);
+
+    if (rc < 0 || ap->required <= 0)
+        return rc;
+    /* the record as stored: the runner writes a gate's decision through
+     * before the job's first step, and pipeline_gate_passed judges the
+     * decisions by env's rules, so a forged state passes nothing */
+    struct pipeline_run *r = NULL;
+    struct sw_err e = {0};
+    int passed = pipeline_run_load(d->st, d->run_id, &r, &e) == 0 && pipeline_gate_passed(r, env);
+    pipeline_run_free(r);
+    if (passed)
+        return 0;
+    struct buf b = BUF_INIT;
+    for (size_t i = 0; i < ap->napprovers; i++)
+        buf_addf(&b, "%s%s", i ? ", " : "", ap->approvers[i]);
+    rc = sw_err_set(err, PIPELINE_EGATE,
+                    "environment %s needs an approval (%d of %s) that no job of run %s passed: "
+                    "give the job `environment: %s`",
+                    env->name, ap->required, b.data ? b.data : "none", d->run_id, env->name);
+    buf_free(&b);
+    return rc;
+}
+
 /* rel (NULL: the workspace itself) as a real path inside the workspace:
  * after symbolic links are resolved, so a link in the checkout cannot lead a
  * deploy or a scan out of it. Caller frees. */
@@ -689,7 +722,7 @@ static enum pipeline_step_outcome step_deploy(const struct delivery_step *d,
     enum pipeline_step_outcome oc = PIPELINE_STEP_FAILURE;
     int rc;
 
-    if ((rc = load_env(d, w->env, &env, &err)))
+    if ((rc = load_env(d, w->env, &env, &err)) || (rc = may_change(d, env, &err)))
         goto out;
     if (w->do_switch && env->strategy != STRATEGY_BLUE_GREEN) {
         rc = sw_err_set(&err, SW_EINVAL,
@@ -794,6 +827,8 @@ static enum pipeline_step_outcome step_change(const struct delivery_step *d,
     struct deploy_opts o = {.actor = d->actor && *d->actor ? d->actor : NULL, .message = msg};
     int rc = load_env(d, w->env, &env, &err);
 
+    if (!rc)
+        rc = may_change(d, env, &err);
     if (!rc && b == PIPELINE_BUILTIN_SLIPWAY_ROLLBACK && w->to)
         rc = release_resolve(d->st, w->to, &to, &err);
     if (!rc)

@@ -210,6 +210,32 @@ int pipeline_gate_ref_check(const struct env_deploy_from *d, const char *env, co
     return rc;
 }
 
+int pipeline_gate_passed(const struct pipeline_run *r, const struct env_config *cfg)
+{
+    const struct env_approval *ap = &cfg->approval;
+
+    for (size_t i = 0; i < r->njobs; i++) {
+        const struct pipeline_gate *g = r->jobs[i].gate;
+        if (!g || g->state != PIPELINE_GATE_APPROVED || !g->environment ||
+            strcmp(g->environment, cfg->name))
+            continue;
+        struct pipeline_gate want = {.environment = cfg->name,
+                                     .required = ap->required,
+                                     .approvers = ap->approvers,
+                                     .napprovers = ap->napprovers,
+                                     .allow_self_approval = ap->allow_self_approval,
+                                     .timeout_ms = ap->timeout_ms,
+                                     .waiting_since_ms = g->waiting_since_ms,
+                                     .decisions = g->decisions,
+                                     .ndecisions = g->ndecisions};
+        /* at waiting_since: only the decisions can pass it, never the clock */
+        if (pipeline_gate_decide(&want, r->actor, g->waiting_since_ms, NULL, NULL) ==
+            PIPELINE_GATE_APPROVED)
+            return 1;
+    }
+    return 0;
+}
+
 static int job_is(const struct pipeline_run_job *j, const char *want)
 {
     return (j->id && !strcmp(j->id, want)) || (j->name && !strcmp(j->name, want));

@@ -778,6 +778,14 @@ struct env_deploy_from; /* deploy/deploy.h */
 int pipeline_gate_ref_check(const struct env_deploy_from *d, const char *env, const char *file,
                             const char *ref, struct sw_err *err);
 
+struct env_config; /* deploy/deploy.h */
+/* Whether a job of run r passed the approval gate of environment cfg: its
+ * gate for cfg->name was decided approved and its decisions, judged by
+ * cfg's own approval rules (never the requirement the record carries), do
+ * approve it. What lets a later job of the run (one with no `environment:`,
+ * an `if: failure()` rollback) act on cfg. Pure. */
+int pipeline_gate_passed(const struct pipeline_run *r, const struct env_config *cfg);
+
 /* A decision `slipway approve` records. */
 struct pipeline_approve {
     const char *run_id;

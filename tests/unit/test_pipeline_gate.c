@@ -1,6 +1,7 @@
 /* Unit tests for gates (src/pipeline/gate.c): the decision of a gate from its
- * decisions, deploy_from against refs, the checks of `slipway approve`, and a
- * gate in the run record (written, read back, refused when forged). */
+ * decisions, deploy_from against refs, the checks of `slipway approve`, whether
+ * a run passed an environment's gate, and a gate in the run record (written,
+ * read back, refused when forged). */
 #include "deploy/deploy.h"
 #include "pipeline/pipeline.h"
 
@@ -264,6 +265,54 @@ static void test_approve_check(void **state)
     pipeline_run_free(r);
 }
 
+/* A run passed an environment's gate when a job's gate for it was decided
+ * approved and the decisions, judged by the environment file's rules (not
+ * the record's), approve it. */
+static void test_passed(void **state)
+{
+    (void)state;
+    struct pipeline_run *r = run_new();
+    char *approvers[] = {"alice", "bob"}, *only_carol[] = {"carol"};
+    struct env_config cfg = {.name = "staging"};
+    cfg.approval = (struct env_approval){1, approvers, 2, HOUR, 0};
+
+    /* waiting: not passed, also with an approval recorded not yet decided */
+    assert_int_equal(pipeline_gate_passed(r, &cfg), 0);
+    decide_add(r->jobs[1].gate, "alice", NULL, 0, T0 + 1);
+    assert_int_equal(pipeline_gate_passed(r, &cfg), 0);
+    r->jobs[1].gate->state = PIPELINE_GATE_APPROVED;
+    assert_int_equal(pipeline_gate_passed(r, &cfg), 1);
+    /* another environment's gate passes nothing here */
+    struct env_config prod = cfg;
+    prod.name = "production";
+    assert_int_equal(pipeline_gate_passed(r, &prod), 0);
+    /* the server's rules decide: alice is no approver of it, or two are needed */
+    cfg.approval.approvers = only_carol;
+    cfg.approval.napprovers = 1;
+    assert_int_equal(pipeline_gate_passed(r, &cfg), 0);
+    cfg.approval = (struct env_approval){2, approvers, 2, HOUR, 0};
+    assert_int_equal(pipeline_gate_passed(r, &cfg), 0);
+    decide_add(r->jobs[1].gate, "bob", NULL, 0, T0 + 2);
+    assert_int_equal(pipeline_gate_passed(r, &cfg), 1);
+    /* an approval after the file's (shorter) timeout does not count */
+    cfg.approval.timeout_ms = 2;
+    assert_int_equal(pipeline_gate_passed(r, &cfg), 0);
+    cfg.approval.timeout_ms = HOUR;
+    /* a record that says approved over a rejection does not pass */
+    r->jobs[1].gate->decisions[0].reject = 1;
+    assert_int_equal(pipeline_gate_passed(r, &cfg), 0);
+    /* the actor's own approval counts only with allow_self_approval */
+    r->jobs[1].gate->decisions[0].reject = 0;
+    free(r->jobs[1].gate->decisions[0].by);
+    r->jobs[1].gate->decisions[0].by = strdup("tester");
+    char *with_tester[] = {"tester", "bob"};
+    cfg.approval = (struct env_approval){2, with_tester, 2, HOUR, 0};
+    assert_int_equal(pipeline_gate_passed(r, &cfg), 0);
+    cfg.approval.allow_self_approval = 1;
+    assert_int_equal(pipeline_gate_passed(r, &cfg), 1);
+    pipeline_run_free(r);
+}
+
 /* A gate survives the record's writer and parser; forged ones are refused. */
 static void test_record(void **state)
 {
@@ -368,9 +417,8 @@ static void test_record(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_decide),
-        cmocka_unit_test(test_ref_check),
-        cmocka_unit_test(test_approve_check),
+        cmocka_unit_test(test_decide),        cmocka_unit_test(test_ref_check),
+        cmocka_unit_test(test_approve_check), cmocka_unit_test(test_passed),
         cmocka_unit_test(test_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
