@@ -1,6 +1,7 @@
 /* slipway serve: the edge server over the project's environments. */
 #include "cmd/cmd.h"
 #include "edge/edge.h"
+#include "monitor/monitor.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -33,6 +34,12 @@ static void log_line(void *arg, const char *line)
     cli_printf(stderr, "slipway serve: %s\n", line);
 }
 
+/* The process and host figures at the end of /_slipway/metrics. */
+static void metrics_extra(struct buf *b, void *arg)
+{
+    monitor_proc_render(arg, b);
+}
+
 /* Runs the edge until SIGTERM or SIGINT; SIGHUP reloads. This thread handles
  * the signals: they are blocked before the edge starts its threads, which
  * inherit the mask. */
@@ -61,10 +68,17 @@ static int serve(struct cli *cli, const struct edge_opts *o, const struct cmd_ru
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    /* Only the admin listener serves metrics: without one, nothing reads
+     * them. Made before the edge starts, so it is registered a moment after. */
+    struct monitor_proc *mp = o->admin ? monitor_proc_new(NULL) : NULL;
     struct edge *e = NULL;
     int rc = edge_start(o, &e, err);
-    if (rc)
+    if (rc) {
+        monitor_proc_free(mp);
         return rc;
+    }
+    if (mp)
+        edge_set_metrics_extra(e, metrics_extra, mp);
     struct serve_runner sr = {cli, rs, runner_poll_ms};
     pthread_t runner;
     int running = rs && pthread_create(&runner, NULL, runner_thread, &sr) == 0;
@@ -91,7 +105,8 @@ static int serve(struct cli *cli, const struct edge_opts *o, const struct cmd_ru
         cmd_runner_stop();
         pthread_join(runner, NULL);
     }
-    edge_stop(e);
+    edge_stop(e); /* joins the workers: no scrape is using mp after it */
+    monitor_proc_free(mp);
     return 0;
 }
 

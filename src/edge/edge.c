@@ -127,6 +127,7 @@ int edge_start(const struct edge_opts *o, struct edge **out, struct sw_err *err)
     e->o = &e->opts;
     e->started_ms = time_now_ms();
     pthread_mutex_init(&e->err_lock, NULL);
+    pthread_mutex_init(&e->extra_lock, NULL);
     int rc = http_server_new(&o->http, &e->http, err);
     if (rc)
         goto fail;
@@ -179,6 +180,14 @@ int edge_reload(struct edge *e, size_t *nenvs, struct sw_err *err)
     return 0;
 }
 
+void edge_set_metrics_extra(struct edge *e, void (*fn)(struct buf *b, void *arg), void *arg)
+{
+    pthread_mutex_lock(&e->extra_lock);
+    e->extra_fn = fn;
+    e->extra_arg = arg;
+    pthread_mutex_unlock(&e->extra_lock);
+}
+
 void edge_stop(struct edge *e)
 {
     if (!e)
@@ -191,5 +200,6 @@ void edge_stop(struct edge *e)
     access_log_close(e->log);
     free(e->stats);
     pthread_mutex_destroy(&e->err_lock);
+    pthread_mutex_destroy(&e->extra_lock);
     free(e);
 }

@@ -53,6 +53,15 @@ int edge_start(const struct edge_opts *o, struct edge **out, struct sw_err *err)
  * listeners. On error (a bad file, an address another process holds)
  * nothing changes. *nenvs: how many environments are now served. */
 int edge_reload(struct edge *e, size_t *nenvs, struct sw_err *err);
+/* Registers fn to append more Prometheus exposition text (families of its
+ * own, complete with HELP and TYPE) at the end of every /_slipway/metrics
+ * answer: how modules above the edge (monitor) add their figures without the
+ * edge knowing them. fn runs on a worker thread serving the admin listener,
+ * never for a public one, one call at a time (under a lock of the edge); it
+ * must not block for long nor call this function (it would wait on itself).
+ * NULL fn removes it; once this returns, the previous fn is neither running
+ * nor called again, so its arg may be freed. Thread-safe. */
+void edge_set_metrics_extra(struct edge *e, void (*fn)(struct buf *b, void *arg), void *arg);
 /* Stops accepting, finishes in-flight requests within drain_timeout_ms, and
  * frees everything. NULL is a no-op. */
 void edge_stop(struct edge *e);

@@ -189,7 +189,10 @@ struct edge {
     struct watch *watch;
     struct blob_cache *cache;
     int64_t started_ms;
-    pthread_mutex_t err_lock; /* guards site_error */
+    pthread_mutex_t err_lock;   /* guards site_error */
+    pthread_mutex_t extra_lock; /* guards extra_fn and extra_arg, held while extra_fn runs */
+    void (*extra_fn)(struct buf *b, void *arg);
+    void *extra_arg;
     char site_error[EDGE_MAX_SITES][sizeof(((struct sw_err *)0)->msg)];
 };
 

@@ -161,4 +161,9 @@ void metrics_render(struct edge *e, struct buf *b)
              "# TYPE slipway_cache_max_bytes gauge\nslipway_cache_max_bytes %llu\n",
              (unsigned long long)blob_cache_bytes(e->cache),
              (unsigned long long)blob_cache_max(e->cache));
+    /* What the caller registered (slipway serve: the process and host figures). */
+    pthread_mutex_lock(&e->extra_lock);
+    if (e->extra_fn)
+        e->extra_fn(b, e->extra_arg);
+    pthread_mutex_unlock(&e->extra_lock);
 }
