@@ -127,6 +127,8 @@ int edge_start(const struct edge_opts *o, struct edge **out, struct sw_err *err)
     e->o = &e->opts;
     e->started_ms = time_now_ms();
     pthread_mutex_init(&e->err_lock, NULL);
+    for (int i = 0; i < EDGE_MAX_SITES; i++)
+        e->live_slot[i] = -1;
     int rc = http_server_new(&o->http, &e->http, err);
     if (rc)
         goto fail;
@@ -189,6 +191,7 @@ void edge_stop(struct edge *e)
     blob_cache_free(e->cache);
     http_server_free(e->http);
     access_log_close(e->log);
+    metrics_free(e);
     free(e->stats);
     pthread_mutex_destroy(&e->err_lock);
     free(e);
