@@ -199,6 +199,9 @@ struct edge {
      * edge_slot_stats: written by the watcher when it publishes tables. */
     char slot_release[EDGE_MAX_SITES][EDGE_SLOTS][RELEASE_ID_MAX + 1];
     int live_slot[EDGE_MAX_SITES];
+    /* SLIPWAY_TEST_EDGE_DELAY (edge.c): responses to targets under a prefix are held. */
+    struct test_delay *delay;
+    size_t ndelay;
 };
 
 /* Writes a line to the log the caller of edge_start chose (stderr for
