@@ -12,10 +12,12 @@
  */
 #include "edge/respond.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void edge_opts_init(struct edge_opts *o)
 {
@@ -45,11 +47,82 @@ void edge_log(struct edge *e, const char *fmt, ...)
  * listener's own site. */
 #define SITE_OF_LISTENER (-2)
 
+/*
+ * Test hook (like SLIPWAY_TEST_DEPLOY_DELAY_MS): SLIPWAY_TEST_EDGE_DELAY is a
+ * comma-separated list of PREFIX=MICROSECONDS; a request whose target, as
+ * sent, starts with a rule's prefix is held that long (the first rule that
+ * matches; at most 10 s) after its response is built, before it is written.
+ * It gives tests responses with known, spread-out durations from a static
+ * server. It blocks the worker thread, which a handler must never do: tests
+ * only (docs/development.md).
+ */
+struct test_delay {
+    char prefix[128];
+    size_t len;
+    uint64_t us;
+};
+
+#define TEST_DELAY_MAX 256
+#define TEST_DELAY_US_MAX 10000000
+
+static int test_delay_parse(struct edge *e, const char *spec, struct sw_err *err)
+{
+    e->delay = xcalloc(TEST_DELAY_MAX, sizeof(*e->delay));
+    for (const char *p = spec; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        struct test_delay *d = &e->delay[e->ndelay];
+        uint64_t us = 0;
+        size_t plen = eq ? (size_t)(eq - p) : 0;
+        const char *q = eq ? eq + 1 : NULL;
+        while (q && q < p + len && *q >= '0' && *q <= '9' && us <= TEST_DELAY_US_MAX)
+            us = us * 10 + (uint64_t)(*q++ - '0');
+        if (!eq || plen == 0 || plen >= sizeof(d->prefix) || q == eq + 1 || q != p + len ||
+            us > TEST_DELAY_US_MAX || e->ndelay == TEST_DELAY_MAX)
+            return sw_err_set(err, SW_EINVAL,
+                              "SLIPWAY_TEST_EDGE_DELAY: expected PREFIX=MICROSECONDS[,...] (at "
+                              "most %d rules, each at most %d us), at \"%.*s\"",
+                              TEST_DELAY_MAX, TEST_DELAY_US_MAX, (int)(len > 64 ? 64 : len), p);
+        memcpy(d->prefix, p, plen);
+        d->len = plen;
+        d->us = us;
+        e->ndelay++;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+static void test_delay(struct edge *e, const struct http_request *req)
+{
+    for (size_t i = 0; i < e->ndelay; i++) {
+        const struct test_delay *d = &e->delay[i];
+        if (req->target_len < d->len || memcmp(req->target, d->prefix, d->len) != 0)
+            continue;
+        struct timespec ts = {(time_t)(d->us / 1000000), (long)(d->us % 1000000) * 1000};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+        return;
+    }
+}
+
 static void edge_handle(void *arg, int worker, const struct http_request *req, const char *date,
                         struct http_response *res)
 {
     struct listener_info *li = arg;
     respond(li->e, worker, li, req, date, res);
+}
+
+/* The handler with the test hook: a handler of its own, so that a server
+ * without SLIPWAY_TEST_EDGE_DELAY pays not even a test for it per request. */
+static void edge_handle_delayed(void *arg, int worker, const struct http_request *req,
+                                const char *date, struct http_response *res)
+{
+    struct listener_info *li = arg;
+    respond(li->e, worker, li, req, date, res);
+    test_delay(li->e, req);
 }
 
 static void edge_done(void *arg, int worker, const struct http_exchange *x,
@@ -80,6 +153,10 @@ static void edge_done(void *arg, int worker, const struct http_exchange *x,
 /* body_max 0: a static site takes no request bodies; one that announces any is refused. */
 static const struct http_handler edge_handler = {
     .handle = edge_handle, .done = edge_done, .tag_default = {SITE_OF_LISTENER, 2}, .body_max = 0};
+static const struct http_handler edge_handler_delayed = {.handle = edge_handle_delayed,
+                                                         .done = edge_done,
+                                                         .tag_default = {SITE_OF_LISTENER, 2},
+                                                         .body_max = 0};
 
 /* ---- listeners ------------------------------------------------------------------- */
 
@@ -90,6 +167,9 @@ static int plan(struct edge *e, struct env_config **envs, size_t n, struct http_
 {
     struct http_listener *v = xcalloc(2 * n + 1, sizeof(*v));
     size_t k = 0;
+    /* Chosen once per process (the hook is read at start), so a reload hands
+     * http the same pair for a kept address. */
+    const struct http_handler *h = e->ndelay ? &edge_handler_delayed : &edge_handler;
     for (size_t i = 0; i < n; i++) {
         struct env_config *c = envs[i];
         int site = edge_site_index(e, c->name, 1);
@@ -103,12 +183,12 @@ static int plan(struct edge *e, struct env_config **envs, size_t n, struct http_
                 continue;
             struct listener_info *li = &e->li[site][preview];
             *li = (struct listener_info){e, site, preview ? LISTEN_PREVIEW : LISTEN_LIVE};
-            v[k++] = (struct http_listener){addr, c->file, &edge_handler, li};
+            v[k++] = (struct http_listener){addr, c->file, h, li};
         }
     }
     if (e->o->admin) {
         e->admin_li = (struct listener_info){e, -1, LISTEN_ADMIN};
-        v[k++] = (struct http_listener){e->o->admin, "--admin", &edge_handler, &e->admin_li};
+        v[k++] = (struct http_listener){e->o->admin, "--admin", h, &e->admin_li};
     }
     *out = v;
     *nout = k;
@@ -128,8 +208,13 @@ int edge_start(const struct edge_opts *o, struct edge **out, struct sw_err *err)
     e->started_ms = time_now_ms();
     pthread_mutex_init(&e->err_lock, NULL);
     pthread_mutex_init(&e->extra_lock, NULL);
-    int rc = http_server_new(&o->http, &e->http, err);
-    if (rc)
+    for (int i = 0; i < EDGE_MAX_SITES; i++)
+        e->live_slot[i] = -1;
+    const char *delay = getenv("SLIPWAY_TEST_EDGE_DELAY");
+    int rc = 0;
+    if (delay && *delay && (rc = test_delay_parse(e, delay, err)))
+        goto fail;
+    if ((rc = http_server_new(&o->http, &e->http, err)))
         goto fail;
     e->nworkers = http_server_workers(e->http);
     e->stats = xcalloc_aligned((size_t)e->nworkers, sizeof(*e->stats), CACHELINE);
@@ -198,7 +283,9 @@ void edge_stop(struct edge *e)
     blob_cache_free(e->cache);
     http_server_free(e->http);
     access_log_close(e->log);
+    metrics_free(e);
     free(e->stats);
+    free(e->delay);
     pthread_mutex_destroy(&e->err_lock);
     pthread_mutex_destroy(&e->extra_lock);
     free(e);

@@ -14,6 +14,7 @@
 
 #include "base/base.h"
 #include "http/http.h"
+#include "release/release.h"
 #include "store/store.h"
 
 #include <stddef.h>
@@ -65,5 +66,43 @@ void edge_set_metrics_extra(struct edge *e, void (*fn)(struct buf *b, void *arg)
 /* Stops accepting, finishes in-flight requests within drain_timeout_ms, and
  * frees everything. NULL is a no-op. */
 void edge_stop(struct edge *e);
+
+/* ---- what each environment's slots have served -------------------------------------- */
+
+/* The slots requests are counted by: a blue-green environment's two, or a direct one's. */
+enum { EDGE_SLOT_BLUE, EDGE_SLOT_GREEN, EDGE_SLOT_DIRECT, EDGE_SLOTS };
+/* "blue", "green", "direct"; NULL for any other number. */
+const char *edge_slot_name(int slot);
+
+/* Prometheus's classic buckets of the duration histogram, in µs: 0.005 s to 10 s. */
+#define EDGE_CLASSIC_BOUNDS 11
+extern const uint64_t edge_classic_us[EDGE_CLASSIC_BOUNDS];
+
+/* A duration is the time from a request head's arrival to the last byte of its
+ * response handed to the kernel, in µs. */
+struct edge_slot_stats {
+    uint64_t requests[5]; /* by status class: [0] 1xx ... [4] 5xx (and any other status) */
+    uint64_t bytes;       /* response bytes written, headers and bodies */
+    uint64_t duration_sum_us;
+    /* Durations by classic bucket, not cumulative: [k] counts those in
+     * (edge_classic_us[k-1], edge_classic_us[k]], the last those above 10 s. */
+    uint64_t classic[EDGE_CLASSIC_BOUNDS + 1];
+    struct hist duration_us;          /* every duration (base.h: hist_quantile and friends) */
+    int live;                         /* 1: the slot serves the environment's live address now */
+    char release[RELEASE_ID_MAX + 1]; /* the release the slot holds now; "" when none */
+};
+
+/*
+ * Copies what slot (EDGE_SLOT_*) of environment env has served since the edge
+ * started, summed over the workers, into *out (the caller's: 11.5 KiB, on the
+ * heap or a thread's stack). SW_ENOTFOUND when the edge has never served an
+ * environment of that name, SW_EINVAL for another slot. Thread-safe, from any
+ * thread while the edge runs, and never slows a request: the workers' counters
+ * are read while they count, so the fields are not one instant's, but each
+ * only grows. A slot's requests are counted under the slot that served them,
+ * whatever release it held then: release says what it holds now.
+ */
+int edge_slot_stats(struct edge *e, const char *env, int slot, struct edge_slot_stats *out,
+                    struct sw_err *err);
 
 #endif

@@ -146,20 +146,24 @@ struct site {
 
 /* ---- metrics (metrics.c) ------------------------------------------------------ */
 
-#define LAT_BUCKETS 14
-extern const double edge_lat_bounds[LAT_BUCKETS]; /* seconds, upper bounds */
-
-/* Per worker and site; each worker writes only its own, readers sum. */
-struct site_stats {
-    atomic_ulong requests[3][5]; /* [slot: blue, green, direct][class: 1xx..5xx] */
+/*
+ * One worker's counts for one environment and slot. The worker allocates it on
+ * its first response there and publishes it with a release store; readers sum
+ * every worker's. Only slots that answer cost memory: a block is 11,424 bytes,
+ * so 4 workers serving 10 blue-green environments hold 0.9 MiB, and the bound
+ * (64 workers x 64 environments x 3 slots) is 134 MiB, which allocating every
+ * block at start would cost whatever the configuration.
+ */
+struct slot_stats {
+    atomic_ulong requests[5]; /* by class: 1xx..5xx */
     atomic_ulong bytes;
-    atomic_ulong lat_bucket[LAT_BUCKETS + 1];
-    atomic_ulong lat_count;
-    atomic_ulong lat_sum_us;
+    atomic_ulong duration_sum_us;
+    atomic_ulong classic[EDGE_CLASSIC_BOUNDS + 1]; /* exact counts at Prometheus's bounds */
+    struct hist duration_us;
 };
 
 struct worker_stats {
-    _Alignas(CACHELINE) struct site_stats site[EDGE_MAX_SITES];
+    _Alignas(CACHELINE) _Atomic(struct slot_stats *) slot[EDGE_MAX_SITES][EDGE_SLOTS];
 };
 
 /* What a listener is to the edge: the handler argument of each address. */
@@ -189,11 +193,18 @@ struct edge {
     struct watch *watch;
     struct blob_cache *cache;
     int64_t started_ms;
-    pthread_mutex_t err_lock;   /* guards site_error */
+    pthread_mutex_t err_lock;   /* guards site_error, slot_release and live_slot */
     pthread_mutex_t extra_lock; /* guards extra_fn and extra_arg, held while extra_fn runs */
     void (*extra_fn)(struct buf *b, void *arg);
     void *extra_arg;
     char site_error[EDGE_MAX_SITES][sizeof(((struct sw_err *)0)->msg)];
+    /* What each site's slots hold now and which is live (-1: none), for
+     * edge_slot_stats: written by the watcher when it publishes tables. */
+    char slot_release[EDGE_MAX_SITES][EDGE_SLOTS][RELEASE_ID_MAX + 1];
+    int live_slot[EDGE_MAX_SITES];
+    /* SLIPWAY_TEST_EDGE_DELAY (edge.c): responses to targets under a prefix are held. */
+    struct test_delay *delay;
+    size_t ndelay;
 };
 
 /* Writes a line to the log the caller of edge_start chose (stderr for
@@ -202,6 +213,11 @@ void edge_log(struct edge *e, const char *fmt, ...) __attribute__((format(printf
 
 /* Writes the Prometheus exposition of e into b. */
 void metrics_render(struct edge *e, struct buf *b);
+/* Writes the JSON answer of /_slipway/latency?QUERY (query: the bytes after
+ * '?', untrusted) into b; returns its HTTP status (200, 400, 404). */
+int metrics_latency(struct edge *e, const char *query, size_t len, struct buf *b);
+/* Frees the workers' blocks; for edge_stop once the workers are joined. */
+void metrics_free(struct edge *e);
 void metrics_observe(struct edge *e, int worker, int site, int slot, int status, uint64_t bytes,
                      int64_t us);
 

@@ -1,108 +1,274 @@
 /*
- * Request metrics. Each worker counts into its own cache-line-aligned block
- * with relaxed atomics (plain adds on x86, no contention); a scrape sums the
- * blocks. Nothing on the request path is shared between workers.
+ * Request metrics. Each worker counts into blocks of its own, one per
+ * environment and slot, with relaxed atomics (no contention: no other thread
+ * writes them); a scrape or edge_slot_stats sums the blocks. Nothing on the
+ * request path is shared between workers.
+ *
+ * A duration is counted twice: in a log-linear histogram (base's hist), from
+ * which percentiles come within 0.78 %, and in exact counters at Prometheus's
+ * classic bounds, which fall inside the histogram's buckets and so could not
+ * be read off it exactly.
  */
 #include "edge/internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-const double edge_lat_bounds[LAT_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                             0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
+const uint64_t edge_classic_us[EDGE_CLASSIC_BOUNDS] = {
+    5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
+static const char *const classic_le[EDGE_CLASSIC_BOUNDS] = {
+    "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10"};
 
 #define ADD(field, v) atomic_fetch_add_explicit(&(field), (v), memory_order_relaxed)
 #define GET(field) atomic_load_explicit(&(field), memory_order_relaxed)
 
+const char *edge_slot_name(int slot)
+{
+    static const char *const names[EDGE_SLOTS] = {"blue", "green", "direct"};
+    return slot >= 0 && slot < EDGE_SLOTS ? names[slot] : NULL;
+}
+
+/* The first allocation for a (worker, site, slot): once per process, off the
+ * steady state. The release store pairs with the readers' acquire loads, so a
+ * reader that sees the pointer sees a zeroed block. */
+static __attribute__((noinline)) struct slot_stats *slot_block_new(_Atomic(struct slot_stats *) *p)
+{
+    struct slot_stats *s = xcalloc_aligned(1, sizeof(*s), CACHELINE);
+    atomic_store_explicit(p, s, memory_order_release);
+    return s;
+}
+
 void metrics_observe(struct edge *e, int worker, int site, int slot, int status, uint64_t bytes,
                      int64_t us)
 {
-    if (site < 0 || site >= EDGE_MAX_SITES)
+    if ((unsigned)site >= EDGE_MAX_SITES)
         return;
-    struct site_stats *s = &e->stats[worker].site[site];
-    int cls = status / 100 - 1;
-    if (cls < 0 || cls > 4)
+    if ((unsigned)slot >= EDGE_SLOTS)
+        slot = EDGE_SLOT_DIRECT;
+    _Atomic(struct slot_stats *) *p = &e->stats[worker].slot[site][slot];
+    /* Relaxed: this worker is the only writer of *p. */
+    struct slot_stats *s = atomic_load_explicit(p, memory_order_relaxed);
+    if (__builtin_expect(s == NULL, 0))
+        s = slot_block_new(p);
+    unsigned cls = (unsigned)(status / 100 - 1);
+    if (cls > 4)
         cls = 4;
-    ADD(s->requests[slot < 0 || slot > 2 ? 2 : slot][cls], 1);
+    uint64_t u = us > 0 ? (uint64_t)us : 0;
+    /* Most requests end at the first bound (5 ms), so this is one comparison. */
+    unsigned k = 0;
+    while (k < EDGE_CLASSIC_BOUNDS && u > edge_classic_us[k])
+        k++;
+    ADD(s->requests[cls], 1);
     ADD(s->bytes, bytes);
-    double sec = (double)us / 1e6;
-    int b = 0;
-    while (b < LAT_BUCKETS && sec > edge_lat_bounds[b])
-        b++;
-    ADD(s->lat_bucket[b], 1);
-    ADD(s->lat_count, 1);
-    ADD(s->lat_sum_us, (unsigned long)us);
+    ADD(s->duration_sum_us, u);
+    ADD(s->classic[k], 1);
+    hist_record(&s->duration_us, u);
 }
 
-static const char *const slot_label[3] = {"blue", "green", "direct"};
-
-static void site_sum(struct edge *e, int site, struct site_stats *sum)
+/* Adds every worker's block of (site, slot) into out, which starts zeroed. */
+static void slot_sum(struct edge *e, int site, int slot, struct edge_slot_stats *out)
 {
-    memset(sum, 0, sizeof(*sum));
     for (int w = 0; w < e->nworkers; w++) {
-        struct site_stats *s = &e->stats[w].site[site];
-        for (int a = 0; a < 3; a++)
-            for (int c = 0; c < 5; c++)
-                ADD(sum->requests[a][c], GET(s->requests[a][c]));
-        ADD(sum->bytes, GET(s->bytes));
-        for (int b = 0; b <= LAT_BUCKETS; b++)
-            ADD(sum->lat_bucket[b], GET(s->lat_bucket[b]));
-        ADD(sum->lat_count, GET(s->lat_count));
-        ADD(sum->lat_sum_us, GET(s->lat_sum_us));
+        const struct slot_stats *s =
+            atomic_load_explicit(&e->stats[w].slot[site][slot], memory_order_acquire);
+        if (!s)
+            continue;
+        for (int c = 0; c < 5; c++)
+            out->requests[c] += GET(s->requests[c]);
+        out->bytes += GET(s->bytes);
+        out->duration_sum_us += GET(s->duration_sum_us);
+        for (int k = 0; k <= EDGE_CLASSIC_BOUNDS; k++)
+            out->classic[k] += GET(s->classic[k]);
+        hist_merge(&out->duration_us, &s->duration_us);
     }
+}
+
+/* The site named name, or -1. Names are written once, under err_lock. */
+static int site_find(struct edge *e, const char *name)
+{
+    int site = -1;
+    pthread_mutex_lock(&e->err_lock);
+    for (int i = 0; i < EDGE_MAX_SITES && site < 0; i++)
+        if (e->sites[i].name[0] && !strcmp(e->sites[i].name, name))
+            site = i;
+    pthread_mutex_unlock(&e->err_lock);
+    return site;
+}
+
+int edge_slot_stats(struct edge *e, const char *env, int slot, struct edge_slot_stats *out,
+                    struct sw_err *err)
+{
+    if (!edge_slot_name(slot))
+        return sw_err_set(err, SW_EINVAL, "no slot %d (0 blue, 1 green, 2 direct)", slot);
+    int site = site_find(e, env);
+    if (site < 0)
+        return sw_err_set(err, SW_ENOTFOUND, "no environment '%s' is served", env);
+    memset(out, 0, sizeof(*out));
+    slot_sum(e, site, slot, out);
+    pthread_mutex_lock(&e->err_lock);
+    out->live = e->live_slot[site] == slot;
+    memcpy(out->release, e->slot_release[site][slot], sizeof(out->release));
+    pthread_mutex_unlock(&e->err_lock);
+    return 0;
+}
+
+void metrics_free(struct edge *e)
+{
+    for (int w = 0; e->stats && w < e->nworkers; w++)
+        for (int i = 0; i < EDGE_MAX_SITES; i++)
+            for (int a = 0; a < EDGE_SLOTS; a++)
+                free(atomic_load(&e->stats[w].slot[i][a]));
+}
+
+/* ---- /_slipway/latency ------------------------------------------------------------------ */
+
+/* The value of key in a query ("env=dev&slot=blue"), taken as it is (no
+ * percent-decoding: names and slots need none, and a value that would is no
+ * name); NULL when absent or longer than max bytes. */
+static int query_get(const char *q, size_t len, const char *key, char *out, size_t max)
+{
+    size_t klen = strlen(key);
+    for (size_t i = 0; i < len;) {
+        size_t j = i;
+        while (j < len && q[j] != '&')
+            j++;
+        if (j - i > klen && !memcmp(q + i, key, klen) && q[i + klen] == '=') {
+            size_t vlen = j - i - klen - 1;
+            if (vlen >= max)
+                return -1;
+            memcpy(out, q + i + klen + 1, vlen);
+            out[vlen] = '\0';
+            return 0;
+        }
+        i = j + 1;
+    }
+    return -1;
+}
+
+int metrics_latency(struct edge *e, const char *query, size_t len, struct buf *b)
+{
+    char env[64], slotname[8];
+    int slot = -1;
+    if (query_get(query, len, "env", env, sizeof(env)) < 0 || !env[0]) {
+        buf_adds(b, "{\"error\":\"name an environment: ?env=NAME&slot=blue|green|direct\"}\n");
+        return 400;
+    }
+    if (query_get(query, len, "slot", slotname, sizeof(slotname)) == 0)
+        for (int a = 0; a < EDGE_SLOTS; a++)
+            if (!strcmp(slotname, edge_slot_name(a)))
+                slot = a;
+    if (slot < 0) {
+        buf_adds(b, "{\"error\":\"slot must be blue, green or direct\"}\n");
+        return 400;
+    }
+    struct edge_slot_stats *st = xmalloc(sizeof(*st));
+    int status = 200;
+    if (edge_slot_stats(e, env, slot, st, NULL) < 0) {
+        buf_adds(b, "{\"error\":\"no such environment\"}\n");
+        status = 404;
+        goto out;
+    }
+    /* env matched a served name, and names and release ids need no JSON escaping
+     * (env_name_check, release_id_valid). */
+    uint64_t n = hist_count(&st->duration_us);
+    buf_addf(b, "{\"env\":\"%s\",\"slot\":\"%s\",\"live\":%s,\"release\":", env,
+             edge_slot_name(slot), st->live ? "true" : "false");
+    if (st->release[0])
+        buf_addf(b, "\"%s\"", st->release);
+    else
+        buf_adds(b, "null");
+    buf_addf(b, ",\"requests\":%llu,\"duration_sum_us\":%llu", (unsigned long long)n,
+             (unsigned long long)st->duration_sum_us);
+    static const struct {
+        const char *name;
+        double q;
+    } qs[] = {{"p50_us", 0.5}, {"p95_us", 0.95}, {"p99_us", 0.99}};
+    for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++)
+        if (n)
+            buf_addf(b, ",\"%s\":%llu", qs[i].name,
+                     (unsigned long long)hist_quantile(&st->duration_us, qs[i].q));
+        else
+            buf_addf(b, ",\"%s\":null", qs[i].name);
+    buf_adds(b, "}\n");
+out:
+    free(st);
+    return status;
+}
+
+/* ---- the Prometheus exposition ---------------------------------------------------------- */
+
+/* One zero 2xx row per environment even before traffic, so rate() and alert
+ * rules have a series to work on: "direct", or "blue" for blue-green. */
+static void render_slots(struct edge *e, struct buf *b, const int *used, const int *baseline)
+{
+    struct edge_slot_stats *st = xmalloc(sizeof(*st));
+    struct buf req = BUF_INIT, dur = BUF_INIT, bytes = BUF_INIT;
+    for (int i = 0; i < EDGE_MAX_SITES; i++) {
+        for (int a = 0; used[i] && a < EDGE_SLOTS; a++) {
+            memset(st, 0, sizeof(*st));
+            slot_sum(e, i, a, st);
+            uint64_t n = 0;
+            for (int k = 0; k <= EDGE_CLASSIC_BOUNDS; k++)
+                n += st->classic[k];
+            if (n == 0 && a != baseline[i])
+                continue;
+            const char *env = e->sites[i].name, *slot = edge_slot_name(a);
+            for (int c = 0; c < 5; c++)
+                if (st->requests[c] || c == 1)
+                    buf_addf(&req,
+                             "slipway_requests_total{env=\"%s\",slot=\"%s\",class=\"%dxx\"} %llu\n",
+                             env, slot, c + 1, (unsigned long long)st->requests[c]);
+            uint64_t cum = 0;
+            for (int k = 0; k < EDGE_CLASSIC_BOUNDS; k++) {
+                cum += st->classic[k];
+                buf_addf(
+                    &dur,
+                    "slipway_request_duration_seconds_bucket{env=\"%s\",slot=\"%s\",le=\"%s\"} "
+                    "%llu\n",
+                    env, slot, classic_le[k], (unsigned long long)cum);
+            }
+            buf_addf(&dur,
+                     "slipway_request_duration_seconds_bucket{env=\"%s\",slot=\"%s\",le=\"+Inf\"} "
+                     "%llu\n"
+                     "slipway_request_duration_seconds_sum{env=\"%s\",slot=\"%s\"} %llu.%06llu\n"
+                     "slipway_request_duration_seconds_count{env=\"%s\",slot=\"%s\"} %llu\n",
+                     env, slot, (unsigned long long)n, env, slot,
+                     (unsigned long long)(st->duration_sum_us / 1000000),
+                     (unsigned long long)(st->duration_sum_us % 1000000), env, slot,
+                     (unsigned long long)n);
+            buf_addf(&bytes, "slipway_response_bytes_total{env=\"%s\",slot=\"%s\"} %llu\n", env,
+                     slot, (unsigned long long)st->bytes);
+        }
+    }
+    buf_adds(b, "# HELP slipway_requests_total Requests answered, by environment, slot and "
+                "status class.\n# TYPE slipway_requests_total counter\n");
+    buf_add(b, req.data, req.len);
+    buf_adds(b, "# HELP slipway_request_duration_seconds Time from a complete request head to "
+                "the last byte handed to the kernel.\n"
+                "# TYPE slipway_request_duration_seconds histogram\n");
+    buf_add(b, dur.data, dur.len);
+    buf_adds(b, "# HELP slipway_response_bytes_total Response bytes sent (headers and bodies).\n"
+                "# TYPE slipway_response_bytes_total counter\n");
+    buf_add(b, bytes.data, bytes.len);
+    buf_free(&req);
+    buf_free(&dur);
+    buf_free(&bytes);
+    free(st);
 }
 
 void metrics_render(struct edge *e, struct buf *b)
 {
-    struct site_stats sums[EDGE_MAX_SITES];
     int used[EDGE_MAX_SITES];
-    /* One zero 2xx row per environment even before traffic, so rate() and
-     * alert rules have a series to work on: "direct", or "blue" for blue-green. */
     int baseline[EDGE_MAX_SITES];
     pthread_mutex_lock(&e->err_lock);
     for (int i = 0; i < EDGE_MAX_SITES; i++) {
-        baseline[i] = atomic_load(&e->sites[i].strategy) == STRATEGY_BLUE_GREEN ? 0 : 2;
+        baseline[i] = atomic_load(&e->sites[i].strategy) == STRATEGY_BLUE_GREEN ? EDGE_SLOT_BLUE
+                                                                                : EDGE_SLOT_DIRECT;
         used[i] = e->sites[i].name[0] != '\0';
-        if (used[i])
-            site_sum(e, i, &sums[i]);
     }
     pthread_mutex_unlock(&e->err_lock);
-    buf_adds(b, "# HELP slipway_requests_total Requests answered, by environment, slot and "
-                "status class.\n# TYPE slipway_requests_total counter\n");
-    for (int i = 0; i < EDGE_MAX_SITES; i++)
-        for (int a = 0; used[i] && a < 3; a++)
-            for (int c = 0; c < 5; c++)
-                if (GET(sums[i].requests[a][c]) || (c == 1 && a == baseline[i]))
-                    buf_addf(b,
-                             "slipway_requests_total{env=\"%s\",slot=\"%s\",class=\"%dxx\"} %lu\n",
-                             e->sites[i].name, slot_label[a], c + 1, GET(sums[i].requests[a][c]));
-    buf_adds(b, "# HELP slipway_request_duration_seconds Time from a complete request head to "
-                "the last byte handed to the kernel.\n"
-                "# TYPE slipway_request_duration_seconds histogram\n");
-    for (int i = 0; i < EDGE_MAX_SITES; i++) {
-        if (!used[i])
-            continue;
-        unsigned long cum = 0;
-        for (int k = 0; k <= LAT_BUCKETS; k++) {
-            cum += GET(sums[i].lat_bucket[k]);
-            if (k < LAT_BUCKETS)
-                buf_addf(b, "slipway_request_duration_seconds_bucket{env=\"%s\",le=\"%g\"} %lu\n",
-                         e->sites[i].name, edge_lat_bounds[k], cum);
-            else
-                buf_addf(b, "slipway_request_duration_seconds_bucket{env=\"%s\",le=\"+Inf\"} %lu\n",
-                         e->sites[i].name, cum);
-        }
-        buf_addf(b, "slipway_request_duration_seconds_sum{env=\"%s\"} %.6f\n", e->sites[i].name,
-                 (double)GET(sums[i].lat_sum_us) / 1e6);
-        buf_addf(b, "slipway_request_duration_seconds_count{env=\"%s\"} %lu\n", e->sites[i].name,
-                 GET(sums[i].lat_count));
-    }
-    buf_adds(b, "# HELP slipway_response_bytes_total Response bytes sent (headers and bodies).\n"
-                "# TYPE slipway_response_bytes_total counter\n");
-    for (int i = 0; i < EDGE_MAX_SITES; i++)
-        if (used[i])
-            buf_addf(b, "slipway_response_bytes_total{env=\"%s\"} %lu\n", e->sites[i].name,
-                     GET(sums[i].bytes));
+    render_slots(e, b, used, baseline);
     buf_adds(b, "# HELP slipway_switches_total Live releases made active by this process.\n"
                 "# TYPE slipway_switches_total counter\n");
     for (int i = 0; i < EDGE_MAX_SITES; i++)

@@ -324,6 +324,21 @@ static void ready(struct http_response *r, const struct http_request *req, const
     buf_free(&b);
 }
 
+/* An admin answer built into b (copied: b stays the caller's). */
+static void generated(struct http_response *r, const struct http_request *req, const char *date,
+                      int status, const char *type, const struct buf *b)
+{
+    status_line(r, status, date);
+    buf_addf(r->hdr, "Content-Type: %s\r\nCache-Control: no-store\r\nContent-Length: %zu\r\n", type,
+             b->len);
+    finish_headers(r, req);
+    if (req->method != HTTP_HEAD) {
+        buf_add(&r->own, b->data, b->len);
+        r->body = r->own.data;
+        r->body_len = b->len;
+    }
+}
+
 static void admin(struct http_response *r, const struct http_request *req, const char *date,
                   struct edge *e, const char *path, int is_admin)
 {
@@ -340,17 +355,16 @@ static void admin(struct http_response *r, const struct http_request *req, const
     if (is_admin && !strcmp(path, "/_slipway/metrics")) {
         struct buf b = BUF_INIT;
         metrics_render(e, &b);
-        status_line(r, 200, date);
-        buf_addf(r->hdr,
-                 "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-                 "Cache-Control: no-store\r\nContent-Length: %zu\r\n",
-                 b.len);
-        finish_headers(r, req);
-        if (req->method != HTTP_HEAD) {
-            buf_add(&r->own, b.data, b.len);
-            r->body = r->own.data;
-            r->body_len = b.len;
-        }
+        generated(r, req, date, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
+        buf_free(&b);
+        return;
+    }
+    if (is_admin && !strcmp(path, "/_slipway/latency")) {
+        const char *q = memchr(req->target, '?', req->target_len);
+        size_t qlen = q ? req->target_len - (size_t)(q + 1 - req->target) : 0;
+        struct buf b = BUF_INIT;
+        int status = metrics_latency(e, q ? q + 1 : "", qlen, &b);
+        generated(r, req, date, status, "application/json", &b);
         buf_free(&b);
         return;
     }

@@ -185,6 +185,18 @@ static void publish(struct watch *w, int idx, struct table *live, struct table *
         atomic_fetch_add(&w->e->switches[idx], 1);
     ws->live = live;
     ws->preview = preview;
+    /* What edge_slot_stats reports as each slot's release (a copy: tables are
+     * freed by this thread, while any thread may ask). */
+    pthread_mutex_lock(&w->e->err_lock);
+    memset(w->e->slot_release[idx], 0, sizeof(w->e->slot_release[idx]));
+    w->e->live_slot[idx] = live ? live->slot : -1;
+    for (int k = 0; k < 2; k++) {
+        struct table *t = k ? preview : live;
+        if (t && t->slot >= 0 && t->slot < EDGE_SLOTS)
+            snprintf(w->e->slot_release[idx][t->slot], sizeof(w->e->slot_release[idx][t->slot]),
+                     "%s", t->release_id);
+    }
+    pthread_mutex_unlock(&w->e->err_lock);
     if (old_live && old_live != live && old_live != preview)
         retire(w, old_live);
     if (old_preview && old_preview != live && old_preview != preview && old_preview != old_live)

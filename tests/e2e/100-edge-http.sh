@@ -293,18 +293,18 @@ sys.exit(bool(bad))' "$T/m.b"
 for name in slipway_requests_total slipway_request_duration_seconds_bucket slipway_response_bytes_total slipway_open_connections slipway_switches_total; do
     check "metrics have $name" grep -q "^$name[ {]" "$T/m.b"
 done
-check "histogram has a +Inf bucket" grep -q 'slipway_request_duration_seconds_bucket{env="dev",le="+Inf"}' "$T/m.b"
+check "histogram has a +Inf bucket" grep -q 'slipway_request_duration_seconds_bucket{env="dev",slot="direct",le="+Inf"}' "$T/m.b"
 REQ2=$(metric 'slipway_requests_total{env="dev",slot="direct",class="2xx"}')
 REQ4=$(metric 'slipway_requests_total{env="dev",slot="direct",class="4xx"}')
-BYTES=$(metric 'slipway_response_bytes_total{env="dev"}')
-CNT=$(metric 'slipway_request_duration_seconds_count{env="dev"}')
+BYTES=$(metric 'slipway_response_bytes_total{env="dev",slot="direct"}')
+CNT=$(metric 'slipway_request_duration_seconds_count{env="dev",slot="direct"}')
 for i in 1 2 3 4 5; do "${C[@]}" -o /dev/null "$U/"; done
 "${C[@]}" -o /dev/null "$U/nope"
 get m "http://127.0.0.1:$P_ADM1/_slipway/metrics"
 check "requests_total 2xx grew by 5" test "$(metric 'slipway_requests_total{env="dev",slot="direct",class="2xx"}')" = $((REQ2 + 5))
 check "requests_total 4xx grew by 1" test "$(metric 'slipway_requests_total{env="dev",slot="direct",class="4xx"}')" = $((REQ4 + 1))
-check "response_bytes_total grew" test "$(metric 'slipway_response_bytes_total{env="dev"}')" -gt $((BYTES + 5 * $(stat -c %s "$S/index.html")))
-check "duration count grew by 6" test "$(metric 'slipway_request_duration_seconds_count{env="dev"}')" = $((CNT + 6))
+check "response_bytes_total grew" test "$(metric 'slipway_response_bytes_total{env="dev",slot="direct"}')" -gt $((BYTES + 5 * $(stat -c %s "$S/index.html")))
+check "duration count grew by 6" test "$(metric 'slipway_request_duration_seconds_count{env="dev",slot="direct"}')" = $((CNT + 6))
 check "blue-green requests are labelled with the slot" grep -q 'slipway_requests_total{env="staging",slot="blue",class="2xx"} [1-9]' "$T/m.b"
 check "open_connections counts this scrape's connection" test "$(metric slipway_open_connections)" -ge 1
 
