@@ -518,6 +518,17 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
     spec.ref = ref_s;
     spec.sha = sha_s;
     spec.actor = xstrdup(sys_user());
+    /* --repo is recorded in the run, as a push hook records the repository
+     * pushed to: a runner elsewhere (serve's, whose own repository is the one
+     * around its project) then runs it from there when its project lists it,
+     * and refuses it otherwise, instead of running it from the wrong one */
+    if (repo_opt) {
+        spec.repository = realpath(top, NULL);
+        if (spec.repository && !pipeline_run_repository_valid(spec.repository)) {
+            free(spec.repository);
+            spec.repository = NULL;
+        }
+    }
     vars = json_object();
     if ((rc = pipeline_vars_load(cli->project, vars, &err)) < 0)
         goto fail;
@@ -591,6 +602,7 @@ out_code:
     free(spec.workflow_file);
     free(spec.event);
     free(spec.actor);
+    free(spec.repository);
     free(spec.group);
     free(spec.display_title);
     json_decref(spec.inputs);
