@@ -610,6 +610,15 @@ static void set_out(json_t *outputs, const char *name, const char *value)
     json_object_set_new(outputs, name, json_string(value && utf8_valid(value, 0) ? value : ""));
 }
 
+/* The url output: what users reach (live), for a job's environment url and
+ * the tests aimed at it; "" when the environment does not listen. */
+static void set_url(json_t *outputs, const struct env_config *env)
+{
+    char *url = env->listen ? delivery_addr_url(env->listen) : xstrdup("");
+    set_out(outputs, "url", url);
+    free(url);
+}
+
 /* The environment named from the server's project, never the workspace's. */
 static int load_env(const struct delivery_step *d, const char *name, struct env_config **out,
                     struct sw_err *err)
@@ -768,11 +777,8 @@ static enum pipeline_step_outcome step_deploy(const struct delivery_step *d,
                     : xstrdup("");
     set_out(outputs, "preview_url", url);
     free(url);
-    /* what users reach (a job's environment url), and the backup by its id,
-     * so a later job can roll back to exactly it */
-    url = env->listen ? delivery_addr_url(env->listen) : xstrdup("");
-    set_out(outputs, "url", url);
-    free(url);
+    set_url(outputs, env);
+    /* the backup by its id, so a later job can roll back to exactly it */
     set_out(outputs, "backup", before->live_release);
     oc = PIPELINE_STEP_SUCCESS;
 out:
@@ -840,6 +846,7 @@ static int rollback_plan(const struct delivery_step *d, const struct env_config 
     }
     set_out(outputs, "release", target);
     set_out(outputs, "commit", r->commit ? r->commit : "");
+    set_url(outputs, env);
 out:
     release_free(r);
     env_state_free(s);
@@ -893,6 +900,7 @@ static enum pipeline_step_outcome step_change(const struct delivery_step *d,
             env->name, now, was);
     set_out(outputs, "release", res.to);
     set_out(outputs, "slot", slot_word(res.slot));
+    set_url(outputs, env);
     free(now);
     free(was);
     deploy_result_free(&res);

@@ -604,8 +604,9 @@ static void test_steps_outputs(void **state)
     assert_string_equal(str(o, "url"), ""); /* dev has no listen: not served */
     json_decref(o);
     const char *swi[] = {"env", "staging", NULL};
-    json_decref(
-        step(st, project, ws, PIPELINE_BUILTIN_SLIPWAY_SWITCH, swi, PIPELINE_STEP_SUCCESS, &said));
+    o = step(st, project, ws, PIPELINE_BUILTIN_SLIPWAY_SWITCH, swi, PIPELINE_STEP_SUCCESS, &said);
+    assert_string_equal(str(o, "url"), "http://127.0.0.1:8082");
+    json_decref(o);
 
     /* dry-run: the previous release, found in the idle slot; nothing changes */
     struct env_state *before = NULL, *after = NULL;
@@ -616,6 +617,7 @@ static void test_steps_outputs(void **state)
     assert_string_equal(str(o, "release"), r1);
     assert_string_equal(str(o, "commit"), "0123456789abcdef0123456789abcdef01234567");
     assert_string_equal(str(o, "slot"), "blue");
+    assert_string_equal(str(o, "url"), "http://127.0.0.1:8082");
     if (!strstr(said.lines.data, "which holds it already (an instant flip)") ||
         !strstr(said.lines.data, "Nothing changed."))
         fail_msg("dry-run said: %s", said.lines.data);
