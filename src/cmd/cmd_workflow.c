@@ -376,7 +376,10 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
         OPT_STRING(0, "ref", &ref, "REF", "the ref the run is for (default: the branch at HEAD)"),
         OPT_STRING(0, "sha", &sha, "SHA", "the commit to run (default: REF's, else HEAD)"),
         OPT_LIST('f', "field", &inputs, "KEY=VALUE", "a workflow_dispatch input (repeatable)"),
-        OPT_STRING(0, "repo", &repo_opt, "DIR", "the git repository (default: around the project)"),
+        OPT_STRING(0, "repo", &repo_opt, "DIR",
+                   "the git repository (default: around the project); the run\n"
+                   "records it, and the project's runners run it from there when\n"
+                   ".slipway/repositories lists it"),
         OPT_BOOL(0, "wait", &wait, "run it here (or follow it) until it ends"),
         OPT_INT(0, "jobs", &jobs, "N", 1, 64,
                 "with --wait: jobs run at once (default: runner.yml's, else 1)"),
