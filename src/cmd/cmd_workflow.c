@@ -376,7 +376,10 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
         OPT_STRING(0, "ref", &ref, "REF", "the ref the run is for (default: the branch at HEAD)"),
         OPT_STRING(0, "sha", &sha, "SHA", "the commit to run (default: REF's, else HEAD)"),
         OPT_LIST('f', "field", &inputs, "KEY=VALUE", "a workflow_dispatch input (repeatable)"),
-        OPT_STRING(0, "repo", &repo_opt, "DIR", "the git repository (default: around the project)"),
+        OPT_STRING(0, "repo", &repo_opt, "DIR",
+                   "the git repository (default: around the project); the run\n"
+                   "records it, and the project's runners run it from there when\n"
+                   ".slipway/repositories lists it"),
         OPT_BOOL(0, "wait", &wait, "run it here (or follow it) until it ends"),
         OPT_INT(0, "jobs", &jobs, "N", 1, 64,
                 "with --wait: jobs run at once (default: runner.yml's, else 1)"),
@@ -518,6 +521,17 @@ static int workflow_run(int argc, char **argv, struct cli *cli)
     spec.ref = ref_s;
     spec.sha = sha_s;
     spec.actor = xstrdup(sys_user());
+    /* --repo is recorded in the run, as a push hook records the repository
+     * pushed to: a runner elsewhere (serve's, whose own repository is the one
+     * around its project) then runs it from there when its project lists it,
+     * and refuses it otherwise, instead of running it from the wrong one */
+    if (repo_opt) {
+        spec.repository = realpath(top, NULL);
+        if (spec.repository && !pipeline_run_repository_valid(spec.repository)) {
+            free(spec.repository);
+            spec.repository = NULL;
+        }
+    }
     vars = json_object();
     if ((rc = pipeline_vars_load(cli->project, vars, &err)) < 0)
         goto fail;
@@ -591,6 +605,7 @@ out_code:
     free(spec.workflow_file);
     free(spec.event);
     free(spec.actor);
+    free(spec.repository);
     free(spec.group);
     free(spec.display_title);
     json_decref(spec.inputs);

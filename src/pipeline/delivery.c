@@ -32,7 +32,7 @@
 
 static const char *const keys_deploy[] = {"env", "path", "switch", "message", NULL};
 static const char *const keys_env[] = {"env", NULL};
-static const char *const keys_rollback[] = {"env", "to", NULL};
+static const char *const keys_rollback[] = {"env", "to", "dry-run", NULL};
 static const char *const keys_health[] = {"env",      "slot",    "path",     "status",
                                           "contains", "retries", "interval", NULL};
 static const char *const keys_scan[] = {"path", NULL};
@@ -158,10 +158,11 @@ int delivery_with_parse(enum pipeline_builtin b, const json_t *with, struct deli
             if (b == PIPELINE_BUILTIN_SLIPWAY_HEALTH_CHECK && !target_valid(s))
                 return bad_value(err, k, "a path starting with '/' of visible ASCII characters", s);
             out->path = xstrdup(s);
-        } else if (!strcmp(k, "switch")) {
+        } else if (!strcmp(k, "switch") || !strcmp(k, "dry-run")) {
             /* as @actions/core's getBooleanInput reads it (YAML 1.2 core schema) */
+            int *flag = !strcmp(k, "switch") ? &out->do_switch : &out->dry_run;
             if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
-                out->do_switch = 1;
+                *flag = 1;
             else if (strcmp(s, "false") && strcmp(s, "False") && strcmp(s, "FALSE"))
                 return bad_value(err, k, "true or false", s);
         } else if (!strcmp(k, "message")) {
@@ -609,6 +610,15 @@ static void set_out(json_t *outputs, const char *name, const char *value)
     json_object_set_new(outputs, name, json_string(value && utf8_valid(value, 0) ? value : ""));
 }
 
+/* The url output: what users reach (live), for a job's environment url and
+ * the tests aimed at it; "" when the environment does not listen. */
+static void set_url(json_t *outputs, const struct env_config *env)
+{
+    char *url = env->listen ? delivery_addr_url(env->listen) : xstrdup("");
+    set_out(outputs, "url", url);
+    free(url);
+}
+
 /* The environment named from the server's project, never the workspace's. */
 static int load_env(const struct delivery_step *d, const char *name, struct env_config **out,
                     struct sw_err *err)
@@ -800,6 +810,9 @@ static enum pipeline_step_outcome step_deploy(const struct delivery_step *d,
                     : xstrdup("");
     set_out(outputs, "preview_url", url);
     free(url);
+    set_url(outputs, env);
+    /* the backup by its id, so a later job can roll back to exactly it */
+    set_out(outputs, "backup", before->live_release);
     oc = PIPELINE_STEP_SUCCESS;
 out:
     if (rc)
@@ -813,6 +826,68 @@ out:
     free(backup);
     free(msg);
     return oc;
+}
+
+/* rollback with dry-run: what a rollback would do, checked as far as it can
+ * be without changing anything (the release exists and loads, it is not the
+ * live one, there is a previous release when no `to` is given), so a
+ * pipeline can refuse a bad request before it asks anyone to approve it. The
+ * rollback itself checks again under the environment's lock. */
+static int rollback_plan(const struct delivery_step *d, const struct env_config *env,
+                         const char *to, json_t *outputs, struct sw_err *err)
+{
+    struct env_state *s = NULL;
+    struct release *r = NULL;
+    char *target = NULL, *e_target = NULL, *e_live = NULL, *e_commit = NULL;
+    int rc;
+
+    if ((rc = deploy_state_load(d->st, env->name, &s, err)))
+        goto out;
+    if (!to && !s->previous_release) {
+        rc = sw_err_set(err, DEPLOY_ENOTHING,
+                        "environment %s has no previous release to roll back to (give to:)",
+                        env->name);
+        goto out;
+    }
+    target = xstrdup(to ? to : s->previous_release);
+    if ((rc = release_load(d->st, target, &r, err)))
+        goto out;
+    e_target = esc(target);
+    if (s->live_release && !strcmp(target, s->live_release)) {
+        rc = sw_err_set(err, DEPLOY_ENOTHING, "environment %s: %s is already live", env->name,
+                        e_target);
+        goto out;
+    }
+    e_live = esc(s->live_release ? s->live_release : "(nothing)");
+    e_commit = esc(r->commit ? r->commit : "unknown");
+    if (env->strategy == STRATEGY_BLUE_GREEN) {
+        int idle = deploy_idle_slot(s);
+        int held = s->slot_release[idle] && !strcmp(s->slot_release[idle], target);
+        say(d, PIPELINE_LOG_OUTPUT,
+            "Dry run: rolling %s back would make %s (commit %s) live in the %s slot%s; %s "
+            "would stay in the other slot. Nothing changed.",
+            env->name, e_target, e_commit, slot_word(idle),
+            held ? ", which holds it already (an instant flip)" : ", deployed into it first",
+            e_live);
+        set_out(outputs, "slot", slot_word(idle));
+    } else {
+        say(d, PIPELINE_LOG_OUTPUT,
+            "Dry run: rolling %s back would make %s (commit %s) live; %s would be kept as the "
+            "previous release. Nothing changed.",
+            env->name, e_target, e_commit, e_live);
+        set_out(outputs, "slot", "");
+    }
+    set_out(outputs, "release", target);
+    set_out(outputs, "commit", r->commit ? r->commit : "");
+    set_url(outputs, env);
+out:
+    release_free(r);
+    env_state_free(s);
+    free(target);
+    free(e_target);
+    free(e_live);
+    free(e_commit);
+    return rc;
 }
 
 /* switch and rollback: the CLI's code paths, the environment from the project. */
@@ -831,7 +906,14 @@ static enum pipeline_step_outcome step_change(const struct delivery_step *d,
         rc = may_change(d, env, &err);
     if (!rc && b == PIPELINE_BUILTIN_SLIPWAY_ROLLBACK && w->to)
         rc = release_resolve(d->st, w->to, &to, &err);
-    if (!rc)
+    if (!rc && b == PIPELINE_BUILTIN_SLIPWAY_ROLLBACK && w->dry_run) {
+        if (!(rc = rollback_plan(d, env, to, outputs, &err))) {
+            env_config_free(env);
+            free(to);
+            free(msg);
+            return PIPELINE_STEP_SUCCESS;
+        }
+    } else if (!rc)
         rc = b == PIPELINE_BUILTIN_SLIPWAY_SWITCH ? deploy_switch(d->st, env, &o, &res, &err)
                                                   : deploy_rollback(d->st, env, to, &o, &res, &err);
     if (rc) {
@@ -853,6 +935,7 @@ static enum pipeline_step_outcome step_change(const struct delivery_step *d,
             env->name, now, was);
     set_out(outputs, "release", res.to);
     set_out(outputs, "slot", slot_word(res.slot));
+    set_url(outputs, env);
     free(now);
     free(was);
     deploy_result_free(&res);

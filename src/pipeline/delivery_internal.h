@@ -23,6 +23,7 @@ struct delivery_with {
     char *message;       /* deploy: kept in the history (NULL: none given) */
     char *to;            /* rollback: a release id or unique prefix/suffix (NULL: previous) */
     int do_switch;       /* deploy: switch (default 0) */
+    int dry_run;         /* rollback: check and say what it would do, change nothing (default 0) */
     int idle;            /* health-check: slot idle (default live) */
     int status;          /* health-check: the status wanted, 100..599 (default 200) */
     char *contains;      /* health-check: a substring the body must hold (NULL: none) */

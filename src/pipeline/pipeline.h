@@ -860,8 +860,9 @@ struct pipeline_run {
     char *before, *after; /* push: the ref before and after (hex), else NULL */
     char *actor;          /* who pushed or dispatched */
     /* The git repository holding sha, when it is not the runner's own (a run a
-     * post-receive hook queued: the bare repository pushed to): an absolute
-     * path in normal form (pipeline_run_repository_valid); NULL otherwise. */
+     * post-receive hook queued: the bare repository pushed to; one `workflow
+     * run --repo DIR` queued: DIR's top level): an absolute path in normal
+     * form (pipeline_run_repository_valid); NULL otherwise. */
     char *repository;
     /* push: what the hook knew of the push beyond ref, before and after, as
      * GitHub's push event has it: {"pusher": {"name", "email"}, "head_commit",

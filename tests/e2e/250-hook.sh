@@ -261,6 +261,7 @@ check "a pipeline without run-name: display_title null" eval '[ "$(json "repr(j[
 sw --project "$T/P" workflow run titled --repo "$T/W" --ref refs/heads/develop
 view "$out"
 check "workflow run of the same pipeline: the same title" eval '[ "$(json "j[\"display_title\"]")" = "Ship develop by tester to blue" ]'
+check "workflow run --repo records the repository, as the hook does, for serve's runner" eval '[ "$(json "j[\"repository\"]")" = "$(realpath "$T/W")" ]'
 printf 'TARGET: [unclosed\n' > "$T/P/.slipway/vars.yml"
 echo bad-vars >> site/other.html && git commit -qam "bad vars"
 N=$(runs)

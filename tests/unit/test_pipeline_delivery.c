@@ -11,6 +11,8 @@
 #include <cmocka.h>
 
 #include "pipeline/delivery_internal.h"
+#include "deploy/deploy.h"
+#include "store/store.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -112,8 +114,15 @@ static void test_with_values(void **state)
     assert_int_equal(delivery_with_parse(PIPELINE_BUILTIN_SLIPWAY_ROLLBACK, with, &w, &err), 0);
     assert_string_equal(w.to, "r-2026");
     /* interval is not rollback's: a warning, not a value */
-    assert_string_equal(w.unknown,
-                        "Unexpected input(s) 'interval', valid inputs are ['env', 'to']");
+    assert_string_equal(
+        w.unknown, "Unexpected input(s) 'interval', valid inputs are ['env', 'to', 'dry-run']");
+    assert_int_equal(w.dry_run, 0);
+    delivery_with_free(&w);
+    json_decref(with);
+    const char *dr[] = {"env", "staging", "dry-run", "True", NULL};
+    with = with_of(dr);
+    assert_int_equal(delivery_with_parse(PIPELINE_BUILTIN_SLIPWAY_ROLLBACK, with, &w, &err), 0);
+    assert_int_equal(w.dry_run, 1);
     delivery_with_free(&w);
     json_decref(with);
 }
@@ -128,6 +137,8 @@ static void test_with_bad(void **state)
         {PIPELINE_BUILTIN_SLIPWAY_DEPLOY, "switch", "yes",
          "switch: expected true or false, got 'yes'"},
         {PIPELINE_BUILTIN_SLIPWAY_DEPLOY, "switch", "1", "switch: expected true or false"},
+        {PIPELINE_BUILTIN_SLIPWAY_ROLLBACK, "dry-run", "maybe",
+         "dry-run: expected true or false, got 'maybe'"},
         {PIPELINE_BUILTIN_SLIPWAY_HEALTH_CHECK, "retries", "0",
          "retries: expected a whole number of attempts from 1 to 1000, got '0'"},
         {PIPELINE_BUILTIN_SLIPWAY_HEALTH_CHECK, "retries", "1001", "retries: expected"},
@@ -500,13 +511,169 @@ static void test_http_get(void **state)
     delivery_http_response_free(&r);
 }
 
+/* ---- the steps on a real store -----------------------------------------------------------------
+ */
+
+struct said {
+    struct buf lines;
+};
+
+static void collect(void *ctx, enum pipeline_step_log_kind kind, const char *text)
+{
+    struct said *s = ctx;
+    (void)kind;
+    buf_addf(&s->lines, "%s\n", text);
+}
+
+static void put(const char *dir, const char *rel, const char *text)
+{
+    char *p = path_join(dir, rel);
+    struct sw_err err = {0};
+    assert_int_equal(fs_write_atomic(p, text, strlen(text), &err), 0);
+    free(p);
+}
+
+/* Runs step b with with kv in project/workspace; the outputs (caller frees). */
+static json_t *step(struct store *st, const char *project, const char *ws, enum pipeline_builtin b,
+                    const char *const *kv, enum pipeline_step_outcome want, struct said *said)
+{
+    json_t *with = with_of(kv), *out = json_object();
+    struct delivery_step d = {.st = st,
+                              .project = project,
+                              .workspace = ws,
+                              .run_id = "run-20260101-000000-000-abcdef",
+                              .sha = "0123456789abcdef0123456789abcdef01234567",
+                              .ref = "refs/tags/v1.0.0",
+                              .actor = "tester",
+                              .uses = "slipway/step@v1",
+                              .with = with,
+                              .say = collect,
+                              .ctx = said};
+    said->lines.len = 0;
+    assert_int_equal(delivery_step_run(&d, b, out), want);
+    buf_add(&said->lines, "", 1);
+    json_decref(with);
+    return out;
+}
+
+static const char *str(const json_t *o, const char *k)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+    assert_non_null(v);
+    return v;
+}
+
+/* slipway/deploy's url and backup outputs, and slipway/rollback's dry-run:
+ * checked, said, nothing changed; a bad target refused before anyone would
+ * be asked to approve it. */
+static void test_steps_outputs(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sw-delivery-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *project = path_join(dir, "p"), *envs = path_join(dir, "p/.slipway/environments");
+    char *data = path_join(dir, "p/.slipway/data"), *ws = path_join(dir, "ws");
+    char *site = path_join(dir, "ws/site");
+    struct sw_err err = {0};
+    struct store *st = NULL;
+    struct said said = {BUF_INIT};
+    assert_int_equal(fs_mkdir_p(envs, &err), 0);
+    assert_int_equal(fs_mkdir_p(site, &err), 0);
+    put(envs, "staging.yml",
+        "strategy: blue-green\nlisten: 0.0.0.0:8082\npreview: 127.0.0.1:9082\n");
+    put(envs, "dev.yml", "strategy: direct\n");
+    assert_int_equal(store_open(data, &st, &err), 0);
+
+    /* the first deploy: nothing live before it, so no backup */
+    put(site, "index.html", "one\n");
+    const char *dep[] = {"env", "staging", "path", "site", NULL};
+    json_t *o =
+        step(st, project, ws, PIPELINE_BUILTIN_SLIPWAY_DEPLOY, dep, PIPELINE_STEP_SUCCESS, &said);
+    char *r1 = xstrdup(str(o, "release"));
+    assert_string_equal(str(o, "backup"), "");
+    assert_string_equal(str(o, "url"), "http://127.0.0.1:8082"); /* a wildcard host: loopback */
+    json_decref(o);
+    put(site, "index.html", "two\n");
+    o = step(st, project, ws, PIPELINE_BUILTIN_SLIPWAY_DEPLOY, dep, PIPELINE_STEP_SUCCESS, &said);
+    char *r2 = xstrdup(str(o, "release"));
+    assert_string_equal(str(o, "backup"), r1); /* live when it began, still live */
+    assert_string_equal(str(o, "slot"), "green");
+    json_decref(o);
+    const char *dev[] = {"env", "dev", "path", "site", NULL};
+    o = step(st, project, ws, PIPELINE_BUILTIN_SLIPWAY_DEPLOY, dev, PIPELINE_STEP_SUCCESS, &said);
+    assert_string_equal(str(o, "url"), ""); /* dev has no listen: not served */
+    json_decref(o);
+    const char *swi[] = {"env", "staging", NULL};
+    o = step(st, project, ws, PIPELINE_BUILTIN_SLIPWAY_SWITCH, swi, PIPELINE_STEP_SUCCESS, &said);
+    assert_string_equal(str(o, "url"), "http://127.0.0.1:8082");
+    json_decref(o);
+
+    /* dry-run: the previous release, found in the idle slot; nothing changes */
+    struct env_state *before = NULL, *after = NULL;
+    assert_int_equal(deploy_state_load(st, "staging", &before, &err), 0);
+    const char *plan[] = {"env", "staging", "dry-run", "true", NULL};
+    o = step(st, project, ws, PIPELINE_BUILTIN_SLIPWAY_ROLLBACK, plan, PIPELINE_STEP_SUCCESS,
+             &said);
+    assert_string_equal(str(o, "release"), r1);
+    assert_string_equal(str(o, "commit"), "0123456789abcdef0123456789abcdef01234567");
+    assert_string_equal(str(o, "slot"), "blue");
+    assert_string_equal(str(o, "url"), "http://127.0.0.1:8082");
+    if (!strstr(said.lines.data, "which holds it already (an instant flip)") ||
+        !strstr(said.lines.data, "Nothing changed."))
+        fail_msg("dry-run said: %s", said.lines.data);
+    json_decref(o);
+    assert_int_equal(deploy_state_load(st, "staging", &after, &err), 0);
+    assert_int_equal(after->generation, before->generation);
+    assert_string_equal(after->live_release, r2);
+    env_state_free(after);
+
+    /* to: by a unique suffix, resolved to the full id */
+    const char *bysuffix[] = {"env", "staging", "to", r1 + strlen(r1) - 6, "dry-run", "true", NULL};
+    o = step(st, project, ws, PIPELINE_BUILTIN_SLIPWAY_ROLLBACK, bysuffix, PIPELINE_STEP_SUCCESS,
+             &said);
+    assert_string_equal(str(o, "release"), r1);
+    json_decref(o);
+    const char *live[] = {"env", "staging", "to", r2, "dry-run", "true", NULL};
+    o = step(st, project, ws, PIPELINE_BUILTIN_SLIPWAY_ROLLBACK, live, PIPELINE_STEP_FAILURE,
+             &said);
+    if (!strstr(said.lines.data, "is already live"))
+        fail_msg("a rollback to the live release: %s", said.lines.data);
+    json_decref(o);
+    const char *none[] = {"env", "staging", "to", "r-nosuch", "dry-run", "true", NULL};
+    o = step(st, project, ws, PIPELINE_BUILTIN_SLIPWAY_ROLLBACK, none, PIPELINE_STEP_FAILURE,
+             &said);
+    assert_int_equal(json_object_size(o), 0);
+    json_decref(o);
+    const char *fresh[] = {"env", "dev", "dry-run", "true", NULL};
+    o = step(st, project, ws, PIPELINE_BUILTIN_SLIPWAY_ROLLBACK, fresh, PIPELINE_STEP_FAILURE,
+             &said);
+    if (!strstr(said.lines.data, "environment dev has no previous release to roll back to"))
+        fail_msg("no previous release: %s", said.lines.data);
+    json_decref(o);
+    assert_int_equal(deploy_state_load(st, "staging", &after, &err), 0);
+    assert_int_equal(after->generation, before->generation);
+    env_state_free(after);
+    env_state_free(before);
+
+    buf_free(&said.lines);
+    store_free(st);
+    assert_int_equal(fs_remove_tree(dir, &err), 0);
+    free(r1);
+    free(r2);
+    free(project);
+    free(envs);
+    free(data);
+    free(ws);
+    free(site);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_with_defaults), cmocka_unit_test(test_with_values),
         cmocka_unit_test(test_with_bad),      cmocka_unit_test(test_with_unknown),
         cmocka_unit_test(test_http_parse),    cmocka_unit_test(test_addr_url),
-        cmocka_unit_test(test_http_get),
+        cmocka_unit_test(test_http_get),      cmocka_unit_test(test_steps_outputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
