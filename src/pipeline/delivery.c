@@ -902,7 +902,9 @@ static enum pipeline_step_outcome step_change(const struct delivery_step *d,
     struct deploy_opts o = {.actor = d->actor && *d->actor ? d->actor : NULL, .message = msg};
     int rc = load_env(d, w->env, &env, &err);
 
-    if (!rc)
+    /* a dry run changes nothing, so it may run before the gate (rollback.yml
+     * validates the release there, so a wrong one never waits for approval) */
+    if (!rc && !(b == PIPELINE_BUILTIN_SLIPWAY_ROLLBACK && w->dry_run))
         rc = may_change(d, env, &err);
     if (!rc && b == PIPELINE_BUILTIN_SLIPWAY_ROLLBACK && w->to)
         rc = release_resolve(d->st, w->to, &to, &err);
