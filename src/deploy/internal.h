@@ -16,7 +16,8 @@ int deploy_lock(struct store *st, const char *env, const char *action, struct en
                 struct sw_err *err);
 void deploy_unlock(struct store *st, struct env_lock *lk);
 
-/* Writes s with compare-and-swap on s->etag (updated on success). */
+/* Writes s with compare-and-swap on s->etag (updated on success), then
+ * notifies "envs" (store_notify), which wakes the edges of this host. */
 int deploy_state_save(struct store *st, struct env_state *s, struct sw_err *err);
 char *deploy_state_dump(const struct env_state *s);
 void env_change_clear(struct env_change *c);

@@ -277,8 +277,11 @@ int deploy_state_save(struct store *st, struct env_state *s, struct sw_err *err)
                         "environment %s was changed by another process meanwhile; nothing was "
                         "changed, try again",
                         s->env);
-    if (!rc)
+    if (!rc) {
         memcpy(s->etag, etag, sizeof(etag));
+        /* wakes the edges of this host (fs: at once; a hint only) */
+        (void)store_notify(st, "envs", NULL);
+    }
     free(doc);
     free(key);
     return rc;

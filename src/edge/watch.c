@@ -14,10 +14,13 @@
  */
 #include "edge/internal.h"
 
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 struct wsite {
@@ -87,6 +90,8 @@ struct watch {
     struct retired *retired;
     size_t nretired, capretired;
     int over_budget; /* the loaded releases need more than --cache-max: said once */
+    int notify;      /* store_watch("envs") descriptor, -1: none (poll only) */
+    int stop_fd;     /* eventfd watch_stop writes, -1: none (stop within a poll interval) */
 };
 
 int edge_site_index(struct edge *e, const char *name, int create)
@@ -328,11 +333,26 @@ static void apply_reload(struct watch *w)
     w->nenvs = n;
 }
 
+/* Waits one poll interval, or less: a state change made on this host (a
+ * deploy, a switch, a rollback: deploy_state_save notifies "envs") or a stop
+ * wakes the watcher at once. The interval stays the bound for other stores,
+ * other hosts and a notice lost. */
+static void watch_wait(struct watch *w)
+{
+    int64_t ms = w->e->o->poll_ms;
+    struct pollfd p[2] = {{w->notify, POLLIN, 0}, {w->stop_fd, POLLIN, 0}};
+    int n = poll(p, 2, ms > INT_MAX ? INT_MAX : (int)ms);
+    if (n > 0 && (p[0].revents & POLLIN))
+        store_watch_drain(w->notify);
+}
+
 static void *watch_thread(void *arg)
 {
     struct watch *w = arg;
     while (!atomic_load(&w->stop)) {
-        usleep((useconds_t)w->e->o->poll_ms * 1000);
+        watch_wait(w);
+        if (atomic_load(&w->stop))
+            break;
         apply_reload(w);
         for (int i = 0; i < EDGE_MAX_SITES; i++)
             if (w->ws[i].cfg)
@@ -342,12 +362,25 @@ static void *watch_thread(void *arg)
     return NULL;
 }
 
+static void close_fds(struct watch *w)
+{
+    if (w->notify >= 0)
+        close(w->notify);
+    if (w->stop_fd >= 0)
+        close(w->stop_fd);
+}
+
 int watch_start(struct edge *e, struct env_config **envs, size_t n, struct watch **out,
                 struct sw_err *err)
 {
     struct watch *w = xcalloc(1, sizeof(*w));
+    struct sw_err werr = {0};
     w->e = e;
     pthread_mutex_init(&w->lock, NULL);
+    w->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    /* a hint: without it (other stores, inotify refused) the poll interval applies */
+    if (store_watch(e->o->store, "envs", &w->notify, &werr) < 0)
+        edge_log(e, "%s; state is checked every %lld ms", werr.msg, (long long)e->o->poll_ms);
     w->envs = envs;
     w->nenvs = n;
     for (size_t i = 0; i < n; i++) {
@@ -361,6 +394,7 @@ int watch_start(struct edge *e, struct env_config **envs, size_t n, struct watch
     /* What the first loads did not take is left from an earlier process. */
     blob_cache_sweep(e->cache);
     if (pthread_create(&w->thread, NULL, watch_thread, w) != 0) {
+        close_fds(w);
         free(w);
         return sw_err_set(err, SW_EIO, "cannot start the watcher thread");
     }
@@ -384,7 +418,12 @@ void watch_stop(struct watch *w)
     if (!w)
         return;
     atomic_store(&w->stop, 1);
+    uint64_t one = 1;
+    if (w->stop_fd >= 0 && write(w->stop_fd, &one, sizeof(one)) < 0) {
+        /* cannot fail short of a full counter: the flag is set either way */
+    }
     pthread_join(w->thread, NULL);
+    close_fds(w);
     /* Workers are gone: everything can be freed now. */
     for (int i = 0; i < EDGE_MAX_SITES; i++)
         publish(w, i, NULL, NULL);

@@ -701,6 +701,77 @@ static int git(struct jobrun *jr, const char *cwd, const char *const *argv)
     return ok ? 0 : -1;
 }
 
+/* The objects directory of the repository at abs (bare: abs/objects; a
+ * working tree: abs/.git/objects), or NULL when it is neither (a .git file of
+ * a linked worktree, say) or its path could not be one line of a git
+ * alternates file. Caller frees. */
+static char *repo_objects(const char *abs)
+{
+    struct stat sb;
+    char *head = path_join(abs, "HEAD"), *dot = path_join(abs, ".git");
+    char *objects = NULL;
+    /* .git first: a working tree may hold a file named HEAD */
+    if (lstat(dot, &sb) == 0 && S_ISDIR(sb.st_mode))
+        objects = path_join(dot, "objects");
+    else if (stat(head, &sb) == 0 && S_ISREG(sb.st_mode))
+        objects = path_join(abs, "objects");
+    free(head);
+    free(dot);
+    if (objects && (stat(objects, &sb) < 0 || !S_ISDIR(sb.st_mode) || strchr(objects, '\n'))) {
+        free(objects);
+        objects = NULL;
+    }
+    return objects;
+}
+
+/* Writes text to a new file path (a git metadata file of the workspace: no
+ * durability is owed, so no fsync). */
+static int write_new(const char *path, const char *text, struct sw_err *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return sw_err_sys(err, errno, "%s", path);
+    int e = fd_write_all(fd, text, strlen(text));
+    if (close(fd) < 0 && !e)
+        e = -errno;
+    return e ? sw_err_sys(err, -e, "%s", path) : 0;
+}
+
+/* The run's own commit into a new repository at dir, without a fetch: the
+ * repository's objects are borrowed (an alternates file, as `git clone
+ * --shared` writes) and depth 1 is made as a fetch --depth=1 makes it, by
+ * listing the commit in .git/shallow. A fetch would spawn half a dozen
+ * processes (upload-pack, pack-objects, index-pack, a connectivity check,
+ * maintenance) to copy objects the runner can read where they are. */
+static int checkout_shared(struct jobrun *jr, const char *dir, const char *objects, const char *sha,
+                           long depth, struct sw_err *err)
+{
+    const char *init[] = {"git", "init", "-q", ".", NULL};
+    const char *co[] = {"git", "checkout", "-q", "--force", "--detach", sha, NULL};
+    char *alt = path_join(dir, ".git/objects/info/alternates");
+    char *shallow = path_join(dir, ".git/shallow");
+    char *line = xasprintf("%s\n", objects), *sline = xasprintf("%s\n", sha);
+    int rc = 0;
+    if (git(jr, dir, init) < 0) {
+        rc = sw_err_set(err, SW_EIO, "actions/checkout: git failed (see above)");
+        goto out;
+    }
+    char *info = path_join(dir, ".git/objects/info");
+    rc = fs_mkdir_p(info, err);
+    free(info);
+    if (rc || (rc = write_new(alt, line, err)) ||
+        (depth == 1 && (rc = write_new(shallow, sline, err))))
+        goto out;
+    if (git(jr, dir, co) < 0)
+        rc = sw_err_set(err, SW_EIO, "actions/checkout: git failed (see above)");
+out:
+    free(alt);
+    free(shallow);
+    free(line);
+    free(sline);
+    return rc;
+}
+
 /* actions/checkout: the run's commit (or with.ref), fetched from the
  * repository into the workspace (or with.path under it), fetch-depth deep. */
 static enum pipeline_step_outcome checkout(struct jobrun *jr, const struct pipeline_step *step,
@@ -708,6 +779,7 @@ static enum pipeline_step_outcome checkout(struct jobrun *jr, const struct pipel
 {
     struct runner *rn = jr->rn;
     char *ref = NULL, *path = NULL, *depth = NULL, *dir = NULL, *url = NULL, *abs = NULL;
+    char *objects = NULL;
     struct sw_err err = {0};
     enum pipeline_step_outcome out = PIPELINE_STEP_FAILURE;
     const struct pipeline_val *v;
@@ -753,6 +825,21 @@ static enum pipeline_step_outcome checkout(struct jobrun *jr, const struct pipel
     char dflag[32];
     snprintf(dflag, sizeof(dflag), "--depth=%ld", n);
     leg_say(jr->leg, &jr->masks, PIPELINE_LOG_OUTPUT, "Fetching %s of %s into %s", want, abs, dir);
+    /* The run's own commit, whole or one deep, into a directory that is not a
+     * repository yet: no fetch. A ref to resolve, another depth or a second
+     * checkout into the same directory fetch as before. */
+    char *dotgit = path_join(dir, ".git");
+    struct stat sb;
+    int fresh = lstat(dotgit, &sb) < 0 && errno == ENOENT;
+    free(dotgit);
+    int own = !(ref && *ref); /* want is the run's commit, a full hash */
+    objects = fresh && own && strlen(want) == 40 && (n == 0 || n == 1) ? repo_objects(abs) : NULL;
+    if (objects) {
+        if (checkout_shared(jr, dir, objects, want, n, &err) < 0)
+            goto fail;
+        out = PIPELINE_STEP_SUCCESS;
+        goto out;
+    }
     const char *init[] = {"git", "init", "-q", ".", NULL};
     const char *fetch_shallow[] = {"git", "fetch", "-q", "--no-tags", dflag, url, want, NULL};
     const char *fetch_full[] = {"git", "fetch", "-q", "--no-tags", url, want, NULL};
@@ -773,6 +860,7 @@ out:
     free(dir);
     free(url);
     free(abs);
+    free(objects);
     return out;
 }
 
@@ -2879,7 +2967,13 @@ static json_t *github_ctx(struct runner *rn)
         ref_name = ref + 11;
     else if (str_starts_with(ref, "refs/tags/"))
         ref_name = ref + 10;
-    json_t *hc = head_commit(abs, run->sha);
+    /* A push the hook recorded brings its own head_commit and commits, which
+     * replace these below: reading them from git too would only cost a process
+     * before the first step. */
+    int recorded = run->push && strcmp(run->event ? run->event : "", "push") == 0 &&
+                   json_object_get(run->push, "head_commit") &&
+                   json_object_get(run->push, "commits");
+    json_t *hc = head_commit(recorded ? NULL : abs, run->sha);
     json_t *event = json_pack(
         "{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:{s:s}}, s:O, s:[O], s:{s:s, s:s}, s:b, s:b, s:b}",
         "ref", ref, "before",
