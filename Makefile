@@ -1,10 +1,10 @@
 # slipway — plain Makefile (see docs/development.md).
 #   make          build ./slipway (optimised)
 #   make test     sanitizer build, unit + end-to-end tests, "N passed, N failed"
-#   make demo     the main job on the embedded store
+#   make demo     the example site delivered through its pipelines, in ./demo
 #   make fuzz     build libFuzzer targets (clang)
 #   make bench    benchmarks against their peers
-#   make lint     clang-format check + cppcheck
+#   make lint     clang-format check + cppcheck; bash -n and shellcheck of scripts/demo.sh
 
 # Two passes. The make you type only runs scripts/install-deps and then make
 # again with the same goals and flags (-j included); the rules below are read by
@@ -100,10 +100,15 @@ fuzz: $(FUZZ)
 bench: slipway
 	@for b in bench/*.sh; do echo "== $$b"; bash $$b || exit 1; done
 
+# scripts/demo.sh has no test of its own (make demo is a person's first
+# minute with slipway, too slow for make test): bash -n, and shellcheck where
+# installed, so at least a broken script is caught here.
 lint:
 	clang-format --dry-run --Werror src/*.c src/*/*.c src/*/*.h tests/unit/*.c fuzz/*.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 	    -Isrc --suppress=missingIncludeSystem src
+	bash -n scripts/demo.sh
+	if command -v shellcheck >/dev/null; then shellcheck scripts/demo.sh; fi
 
 clean:
 	rm -rf build slipway
