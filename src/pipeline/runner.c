@@ -164,7 +164,7 @@ static char *clean_name(const char *s)
 
 /* clean_name of s with every mask replaced by "***": names go into the
  * record, which is not masked when read. */
-static char *masked_name(const struct pipeline_step_list *masks, const char *s)
+static char *runner_masked_name(const struct pipeline_step_list *masks, const char *s)
 {
     struct buf b = BUF_INIT;
     pipeline_step_mask(masks, s ? s : "", s ? strlen(s) : 0, &b);
@@ -175,7 +175,7 @@ static char *masked_name(const struct pipeline_step_list *masks, const char *s)
 }
 
 /* A JSON value as GitHub shows it in a leg's name or as text. */
-static void json_text(struct buf *b, const json_t *v)
+static void runner_json_text(struct buf *b, const json_t *v)
 {
     if (json_is_string(v))
         buf_add(b, json_string_value(v), json_string_length(v));
@@ -213,7 +213,7 @@ char *pipeline_runner_leg_name(const char *name, const json_t *leg)
             if (!first)
                 buf_adds(&b, ", ");
             first = 0;
-            json_text(&b, v);
+            runner_json_text(&b, v);
         }
         buf_adds(&b, ")");
     }
@@ -222,8 +222,9 @@ char *pipeline_runner_leg_name(const char *name, const json_t *leg)
 }
 
 /* Evaluates a template (or takes the text as is) into a string (caller frees). */
-static int eval_text(const struct pipeline_val *v, const json_t *values, enum pipeline_status st,
-                     const char *workspace, char **out, struct sw_err *err)
+static int runner_eval_text(const struct pipeline_val *v, const json_t *values,
+                            enum pipeline_status st, const char *workspace, char **out,
+                            struct sw_err *err)
 {
     struct pipeline_expr_ctx ctx = {values, st, 0, PIPELINE_STATUS_NONE, workspace, 0};
     struct pipeline_value val = PIPELINE_VALUE_INIT;
@@ -246,7 +247,7 @@ static int eval_text(const struct pipeline_val *v, const json_t *values, enum pi
 }
 
 /* Evaluates a template into a JSON value (caller decrefs). */
-static int eval_json(const char *s, const json_t *values, json_t **out, struct sw_err *err)
+static int runner_eval_json(const char *s, const json_t *values, json_t **out, struct sw_err *err)
 {
     struct pipeline_expr_ctx ctx = {values, PIPELINE_STATUS_NONE, 0, PIPELINE_STATUS_NONE, NULL, 0};
     struct pipeline_value val = PIPELINE_VALUE_INIT;
@@ -259,12 +260,13 @@ static int eval_json(const char *s, const json_t *values, json_t **out, struct s
 }
 
 /* A mapping (env, outputs) evaluated into an object of strings, added to obj. */
-static int eval_map(const struct pipeline_map *m, const json_t *values, enum pipeline_status st,
-                    const char *workspace, json_t *obj, struct sw_err *err)
+static int runner_eval_map(const struct pipeline_map *m, const json_t *values,
+                           enum pipeline_status st, const char *workspace, json_t *obj,
+                           struct sw_err *err)
 {
     if (m->expr.s) {
         json_t *v = NULL;
-        int rc = eval_json(m->expr.s, values, &v, err);
+        int rc = runner_eval_json(m->expr.s, values, &v, err);
         if (rc < 0)
             return rc;
         if (!json_is_object(v)) {
@@ -276,7 +278,7 @@ static int eval_map(const struct pipeline_map *m, const json_t *values, enum pip
         json_object_foreach(v, k, x)
         {
             struct buf b = BUF_INIT;
-            json_text(&b, x);
+            runner_json_text(&b, x);
             buf_add(&b, "", 0);
             json_object_set_new(obj, k, json_string(b.data));
             buf_free(&b);
@@ -286,7 +288,7 @@ static int eval_map(const struct pipeline_map *m, const json_t *values, enum pip
     }
     for (size_t i = 0; i < m->n; i++) {
         char *s = NULL;
-        int rc = eval_text(&m->items[i].val, values, st, workspace, &s, err);
+        int rc = runner_eval_text(&m->items[i].val, values, st, workspace, &s, err);
         if (rc < 0)
             return rc;
         json_t *js = utf8_valid(s, 0) ? json_string(s) : json_string("");
@@ -463,7 +465,7 @@ static int upd_apply_job(struct pipeline_run *r, const struct upd *u, struct sw_
 }
 
 /* Applies u to the record; the caller holds rn->lock. A lost claim stops the run. */
-static int record(struct runner *rn, struct upd *u)
+static int runner_record(struct runner *rn, struct upd *u)
 {
     struct sw_err err = {0};
     int rc = pipeline_run_update(rn->st, rn->run, upd_apply, u, &err);
@@ -584,8 +586,8 @@ struct jobrun {
     int timed_out;
 };
 
-/* Where a list of steps runs (run_steps): the job's own steps, or a
- * composite action's, which run_action runs by calling run_steps again one
+/* Where a list of steps runs (jr_run_steps): the job's own steps, or a
+ * composite action's, which jr_run_action runs by calling jr_run_steps again one
  * level deeper. A nested scope has its own contexts (inputs, a private
  * steps context, github.action_path), its own status (what success() and
  * failure() see inside it) and the calling steps' env under each step's
@@ -612,7 +614,7 @@ static enum pipeline_status jr_status(struct jobrun *jr)
     return jr->status;
 }
 
-static void env_to_json(const struct pipeline_step_vars *v, json_t *values)
+static void runner_env_to_json(const struct pipeline_step_vars *v, json_t *values)
 {
     json_t *o = json_object();
     for (size_t i = 0; i < v->n; i++)
@@ -621,7 +623,7 @@ static void env_to_json(const struct pipeline_step_vars *v, json_t *values)
     json_object_set_new(values, "env", o);
 }
 
-static void vars_from_json(struct pipeline_step_vars *v, const json_t *o)
+static void runner_vars_from_json(struct pipeline_step_vars *v, const json_t *o)
 {
     const char *k;
     json_t *x;
@@ -634,8 +636,8 @@ static void vars_from_json(struct pipeline_step_vars *v, const json_t *o)
 
 /* The environment a scope's steps start from: the job's (workflow, job,
  * GITHUB_ENV) under the calling steps' env. */
-static void scope_env(const struct jobrun *jr, const struct stepscope *sc,
-                      struct pipeline_step_vars *env)
+static void stepscope_env(const struct jobrun *jr, const struct stepscope *sc,
+                          struct pipeline_step_vars *env)
 {
     for (size_t i = 0; i < jr->env.n; i++)
         pipeline_step_vars_set(env, jr->env.v[i].name, strlen(jr->env.v[i].name),
@@ -646,16 +648,16 @@ static void scope_env(const struct jobrun *jr, const struct stepscope *sc,
 }
 
 /* values' env context: what the scope's steps start from. */
-static void scope_env_json(const struct jobrun *jr, const struct stepscope *sc, json_t *values)
+static void stepscope_env_json(const struct jobrun *jr, const struct stepscope *sc, json_t *values)
 {
     struct pipeline_step_vars env = PIPELINE_STEP_VARS_INIT;
-    scope_env(jr, sc, &env);
-    env_to_json(&env, values);
+    stepscope_env(jr, sc, &env);
+    runner_env_to_json(&env, values);
     pipeline_step_vars_free(&env);
 }
 
 /* A path inside the workspace for a relative one written in the workflow. */
-static char *inside(const char *base, const char *rel, struct sw_err *err)
+static char *runner_inside(const char *base, const char *rel, struct sw_err *err)
 {
     if (!rel || !*rel)
         return xstrdup(base);
@@ -774,8 +776,8 @@ out:
 
 /* actions/checkout: the run's commit (or with.ref), fetched from the
  * repository into the workspace (or with.path under it), fetch-depth deep. */
-static enum pipeline_step_outcome checkout(struct jobrun *jr, const struct pipeline_step *step,
-                                           const json_t *values)
+static enum pipeline_step_outcome jr_checkout(struct jobrun *jr, const struct pipeline_step *step,
+                                              const json_t *values)
 {
     struct runner *rn = jr->rn;
     char *ref = NULL, *path = NULL, *depth = NULL, *dir = NULL, *url = NULL, *abs = NULL;
@@ -786,13 +788,13 @@ static enum pipeline_step_outcome checkout(struct jobrun *jr, const struct pipel
     long n = 1;
 
     if ((v = pipeline_map_get(&step->with, "ref")) &&
-        eval_text(v, values, jr_status(jr), jr->workspace, &ref, &err) < 0)
+        runner_eval_text(v, values, jr_status(jr), jr->workspace, &ref, &err) < 0)
         goto fail;
     if ((v = pipeline_map_get(&step->with, "path")) &&
-        eval_text(v, values, jr_status(jr), jr->workspace, &path, &err) < 0)
+        runner_eval_text(v, values, jr_status(jr), jr->workspace, &path, &err) < 0)
         goto fail;
     if ((v = pipeline_map_get(&step->with, "fetch-depth")) &&
-        eval_text(v, values, jr_status(jr), jr->workspace, &depth, &err) < 0)
+        runner_eval_text(v, values, jr_status(jr), jr->workspace, &depth, &err) < 0)
         goto fail;
     if (depth && *depth) {
         char *end;
@@ -807,7 +809,7 @@ static enum pipeline_step_outcome checkout(struct jobrun *jr, const struct pipel
         sw_err_set(&err, SW_EINVAL, "actions/checkout: this runner has no repository to check out");
         goto fail;
     }
-    if (!(dir = inside(jr->workspace, path, &err)))
+    if (!(dir = runner_inside(jr->workspace, path, &err)))
         goto fail;
     abs = realpath(rn->o->repo, NULL);
     if (!abs) {
@@ -882,7 +884,7 @@ static enum pipeline_step_outcome artifact(struct jobrun *jr, const struct pipel
                               &jr->rn->cancel, artifact_say, jr};
     enum pipeline_step_outcome oc = PIPELINE_STEP_FAILURE;
 
-    if (eval_map(&s->with, values, jr_status(jr), jr->workspace, with, &err) < 0)
+    if (runner_eval_map(&s->with, values, jr_status(jr), jr->workspace, with, &err) < 0)
         leg_say(jr->leg, &jr->masks, PIPELINE_LOG_ERROR, "%s", err.msg);
     else if (s->uses.builtin == PIPELINE_BUILTIN_UPLOAD_ARTIFACT)
         oc = artifact_upload_step(&a, outputs);
@@ -905,7 +907,7 @@ static enum pipeline_step_outcome delivery(struct jobrun *jr, const struct pipel
                               with,    &jr->leg->cancel, artifact_say,  jr};
     enum pipeline_step_outcome oc = PIPELINE_STEP_FAILURE;
 
-    if (eval_map(&s->with, values, jr_status(jr), jr->workspace, with, &err) < 0)
+    if (runner_eval_map(&s->with, values, jr_status(jr), jr->workspace, with, &err) < 0)
         leg_say(jr->leg, &jr->masks, PIPELINE_LOG_ERROR, "with: %s", err.msg);
     else
         oc = delivery_step_run(&d, s->uses.builtin, outputs);
@@ -966,9 +968,9 @@ static void runner_env(struct jobrun *jr, const struct stepscope *sc, struct pip
 }
 
 /* Runs one run: step of scope sc; fills the step's outputs into outputs. */
-static enum pipeline_step_outcome run_step(struct jobrun *jr, const struct stepscope *sc,
-                                           const struct pipeline_step *s, const char *name,
-                                           json_t *values, json_t *outputs)
+static enum pipeline_step_outcome jr_run_step(struct jobrun *jr, const struct stepscope *sc,
+                                              const struct pipeline_step *s, const char *name,
+                                              json_t *values, json_t *outputs)
 {
     struct runner *rn = jr->rn;
     const struct pipeline_workflow *wf = jr->leg->sc->wf;
@@ -991,16 +993,16 @@ static enum pipeline_step_outcome run_step(struct jobrun *jr, const struct steps
         shv = &s->shell;
         wdv = &s->working_directory;
     }
-    scope_env(jr, sc, &env);
-    if (eval_map(&s->env, values, jr_status(jr), jr->workspace, senv, &err) < 0)
+    stepscope_env(jr, sc, &env);
+    if (runner_eval_map(&s->env, values, jr_status(jr), jr->workspace, senv, &err) < 0)
         goto fail;
-    vars_from_json(&env, senv);
-    env_to_json(&env, values);
-    if (eval_text(&s->run, values, jr_status(jr), jr->workspace, &script, &err) < 0 ||
-        eval_text(shv, values, jr_status(jr), jr->workspace, &shell, &err) < 0 ||
-        eval_text(wdv, values, jr_status(jr), jr->workspace, &wd, &err) < 0)
+    runner_vars_from_json(&env, senv);
+    runner_env_to_json(&env, values);
+    if (runner_eval_text(&s->run, values, jr_status(jr), jr->workspace, &script, &err) < 0 ||
+        runner_eval_text(shv, values, jr_status(jr), jr->workspace, &shell, &err) < 0 ||
+        runner_eval_text(wdv, values, jr_status(jr), jr->workspace, &wd, &err) < 0)
         goto fail;
-    if (!(wdabs = inside(jr->workspace, wd, &err)))
+    if (!(wdabs = runner_inside(jr->workspace, wd, &err)))
         goto fail;
     runner_env(jr, sc, &re);
     int64_t timeout = 0;
@@ -1060,7 +1062,7 @@ static enum pipeline_step_outcome run_step(struct jobrun *jr, const struct steps
 fail:
     leg_say(jr->leg, &jr->masks, PIPELINE_LOG_ERROR, "%s", err.msg);
 out:
-    scope_env_json(jr, sc, values);
+    stepscope_env_json(jr, sc, values);
     pipeline_step_vars_free(&env);
     pipeline_step_vars_free(&re);
     json_decref(senv);
@@ -1096,7 +1098,7 @@ static int labels_match(struct jobrun *jr, const json_t *values, struct buf *ask
         json_t *v = NULL;
         struct sw_err err = {0};
         if (job->runs_on[i].expr) {
-            if (eval_json(job->runs_on[i].s, values, &v, &err) < 0)
+            if (runner_eval_json(job->runs_on[i].s, values, &v, &err) < 0)
                 v = json_string("");
         } else
             v = json_string(job->runs_on[i].s ? job->runs_on[i].s : "");
@@ -1105,7 +1107,7 @@ static int labels_match(struct jobrun *jr, const json_t *values, struct buf *ask
         for (size_t k = 0; k < n; k++) {
             json_t *x = arr ? json_array_get(arr, k) : v;
             struct buf t = BUF_INIT;
-            json_text(&t, x);
+            runner_json_text(&t, x);
             buf_add(&t, "", 0);
             int found = 0;
             for (size_t h = 0; have[h]; h++)
@@ -1119,7 +1121,7 @@ static int labels_match(struct jobrun *jr, const json_t *values, struct buf *ask
     return ok;
 }
 
-static void run_steps(struct jobrun *jr, struct stepscope *sc);
+static void jr_run_steps(struct jobrun *jr, struct stepscope *sc);
 
 /* The status names GitHub's contexts use (job.status, github.action_status). */
 static const char *status_word(enum pipeline_status st)
@@ -1151,7 +1153,7 @@ static json_t *action_inputs(struct jobrun *jr, const struct pipeline_action *a,
     const char *k;
     json_t *v;
 
-    if (eval_map(&s->with, values, jr_status(jr), jr->workspace, with, &err) < 0) {
+    if (runner_eval_map(&s->with, values, jr_status(jr), jr->workspace, with, &err) < 0) {
         leg_say(jr->leg, &jr->masks, PIPELINE_LOG_ERROR, "with: %s", err.msg);
         json_decref(with);
         json_decref(in);
@@ -1185,7 +1187,7 @@ static json_t *action_inputs(struct jobrun *jr, const struct pipeline_action *a,
         if (p->required.b && !p->def.s)
             leg_say(jr->leg, &jr->masks, PIPELINE_LOG_WARNING,
                     "Input required and not supplied: %s", p->name);
-        if (eval_text(&p->def, values, jr_status(jr), jr->workspace, &t, &err) < 0) {
+        if (runner_eval_text(&p->def, values, jr_status(jr), jr->workspace, &t, &err) < 0) {
             leg_say(jr->leg, &jr->masks, PIPELINE_LOG_ERROR, "%s: input '%s': default: %s", a->file,
                     p->name, err.msg);
             free(t);
@@ -1213,9 +1215,9 @@ static void action_chain(const struct stepscope *sc, struct buf *b)
 /* A step's `uses: ./path`: the composite action at path in the workspace,
  * loaded now (the job has checked it out), run as a nested scope; its
  * outputs become the step's. */
-static enum pipeline_step_outcome run_action(struct jobrun *jr, struct stepscope *sc,
-                                             const struct pipeline_step *s, const char *name,
-                                             json_t *values, json_t *outputs)
+static enum pipeline_step_outcome jr_run_action(struct jobrun *jr, struct stepscope *sc,
+                                                const struct pipeline_step *s, const char *name,
+                                                json_t *values, json_t *outputs)
 {
     struct leg *l = jr->leg;
     struct pipeline_action *a = NULL;
@@ -1234,7 +1236,7 @@ static enum pipeline_step_outcome run_action(struct jobrun *jr, struct stepscope
     rel = xstrdup(s->uses.path + 2); /* "./x/y/" -> "x/y" */
     for (size_t n = strlen(rel); n && rel[n - 1] == '/'; n--)
         rel[n - 1] = 0;
-    if (!(dir = inside(jr->workspace, rel, &err))) {
+    if (!(dir = runner_inside(jr->workspace, rel, &err))) {
         leg_say(l, &jr->masks, PIPELINE_LOG_ERROR, "uses: %s", err.msg);
         goto out;
     }
@@ -1291,14 +1293,14 @@ static enum pipeline_step_outcome run_action(struct jobrun *jr, struct stepscope
     if (!(inputs = action_inputs(jr, a, s, values)))
         goto out;
     /* the step's own env reaches the action's steps, under theirs */
-    if (eval_map(&s->env, values, jr_status(jr), jr->workspace, senv, &err) < 0) {
+    if (runner_eval_map(&s->env, values, jr_status(jr), jr->workspace, senv, &err) < 0) {
         leg_say(l, &jr->masks, PIPELINE_LOG_ERROR, "env: %s", err.msg);
         goto out;
     }
     for (size_t i = 0; i < sc->env.n; i++)
         pipeline_step_vars_set(&in.env, sc->env.v[i].name, strlen(sc->env.v[i].name),
                                sc->env.v[i].value, sc->env.v[i].value_len);
-    vars_from_json(&in.env, senv);
+    runner_vars_from_json(&in.env, senv);
     {
         const char *k;
         json_t *v;
@@ -1337,10 +1339,10 @@ static enum pipeline_step_outcome run_action(struct jobrun *jr, struct stepscope
     json_object_set(in.values, "inputs", inputs);
     in.steps_ctx = json_object();
     json_object_set_new(in.values, "steps", in.steps_ctx);
-    scope_env_json(jr, &in, in.values);
-    run_steps(jr, &in);
+    stepscope_env_json(jr, &in, in.values);
+    jr_run_steps(jr, &in);
     /* what its steps wrote to GITHUB_ENV is the caller's env context now */
-    scope_env_json(jr, sc, values);
+    stepscope_env_json(jr, sc, values);
     if (in.deadline_mono && time_mono_ms() >= in.deadline_mono) {
         if (in.deadline_mono != sc->deadline_mono) /* its own, not a caller's */
             leg_say(l, &jr->masks, PIPELINE_LOG_ERROR,
@@ -1350,8 +1352,8 @@ static enum pipeline_step_outcome run_action(struct jobrun *jr, struct stepscope
     /* outputs: evaluated at the end, over the action's steps */
     for (size_t i = 0; i < a->n_outputs; i++) {
         char *t = NULL;
-        if (eval_text(&a->outputs[i].value, in.values, jr_status(jr), jr->workspace, &t, &err) <
-            0) {
+        if (runner_eval_text(&a->outputs[i].value, in.values, jr_status(jr), jr->workspace, &t,
+                             &err) < 0) {
             leg_say(l, &jr->masks, PIPELINE_LOG_ERROR, "%s: output '%s': %s", a->file,
                     a->outputs[i].name, err.msg);
             astatus = PIPELINE_STATUS_FAILURE;
@@ -1384,7 +1386,7 @@ out:
  * action's), continue-on-error, the steps context. The job's own steps each
  * get a log stream and an entry in the record; an action's steps write into
  * the calling step's stream. */
-static void run_steps(struct jobrun *jr, struct stepscope *sc)
+static void jr_run_steps(struct jobrun *jr, struct stepscope *sc)
 {
     struct leg *l = jr->leg;
     struct runner *rn = jr->rn;
@@ -1394,7 +1396,7 @@ static void run_steps(struct jobrun *jr, struct stepscope *sc)
     for (size_t k = 0; k < sc->n; k++) {
         const struct pipeline_step *s = &sc->steps[k];
         if (sc->deadline_mono && time_mono_ms() >= sc->deadline_mono)
-            break; /* the action timed out: run_action says so */
+            break; /* the action timed out: jr_run_action says so */
         char *name = NULL;
         enum pipeline_step_outcome oc = PIPELINE_STEP_SKIPPED;
         json_t *souts = json_object();
@@ -1403,9 +1405,9 @@ static void run_steps(struct jobrun *jr, struct stepscope *sc)
             jr_status(jr) == PIPELINE_STATUS_CANCELLED ? PIPELINE_STATUS_CANCELLED : *sc->status;
 
         if (!s->name.s ||
-            eval_text(&s->name, values, jr_status(jr), jr->workspace, &name, &err) < 0)
+            runner_eval_text(&s->name, values, jr_status(jr), jr->workspace, &name, &err) < 0)
             name = step_default_name(s);
-        char *clean = masked_name(&jr->masks, name);
+        char *clean = runner_masked_name(&jr->masks, name);
         /* job.status: the job's status so far, as a step sees it */
         json_object_set_new(values, "job",
                             json_pack("{s:s}", "status", status_word(jr_status(jr))));
@@ -1434,9 +1436,9 @@ static void run_steps(struct jobrun *jr, struct stepscope *sc)
             if (s->uses.kind != PIPELINE_USES_NONE)
                 leg_say(l, &jr->masks, PIPELINE_LOG_GROUP, "%s", clean);
             if (s->uses.builtin == PIPELINE_BUILTIN_CHECKOUT)
-                oc = checkout(jr, s, values);
+                oc = jr_checkout(jr, s, values);
             else if (s->uses.builtin == PIPELINE_BUILTIN_LOCAL_ACTION)
-                oc = run_action(jr, sc, s, clean, values, souts); /* ends the group itself */
+                oc = jr_run_action(jr, sc, s, clean, values, souts); /* ends the group itself */
             else if (s->uses.builtin == PIPELINE_BUILTIN_UPLOAD_ARTIFACT ||
                      s->uses.builtin == PIPELINE_BUILTIN_DOWNLOAD_ARTIFACT)
                 oc = artifact(jr, s, values, souts);
@@ -1448,7 +1450,7 @@ static void run_steps(struct jobrun *jr, struct stepscope *sc)
                         s->uses.raw.s);
                 oc = PIPELINE_STEP_FAILURE;
             } else
-                oc = run_step(jr, sc, s, clean, values, souts);
+                oc = jr_run_step(jr, sc, s, clean, values, souts);
             if (s->uses.kind != PIPELINE_USES_NONE &&
                 s->uses.builtin != PIPELINE_BUILTIN_LOCAL_ACTION)
                 leg_say(l, &jr->masks, PIPELINE_LOG_ENDGROUP, "%s", "");
@@ -1458,8 +1460,8 @@ static void run_steps(struct jobrun *jr, struct stepscope *sc)
         if (s->continue_on_error.expr) {
             char *t = NULL;
             struct sw_err e2 = {0};
-            if (eval_text(&s->continue_on_error, values, jr_status(jr), jr->workspace, &t, &e2) ==
-                0)
+            if (runner_eval_text(&s->continue_on_error, values, jr_status(jr), jr->workspace, &t,
+                                 &e2) == 0)
                 coe = strcmp(t, "true") == 0;
             free(t);
         }
@@ -1543,15 +1545,15 @@ static enum pipeline_conclusion leg_run(struct leg *l, json_t **outputs)
         goto out;
     }
     /* env: the workflow's, then the job's, each evaluated where GitHub does */
-    if (eval_map(&l->sc->wf->env, values, PIPELINE_STATUS_SUCCESS, NULL, jenv, &err) < 0)
+    if (runner_eval_map(&l->sc->wf->env, values, PIPELINE_STATUS_SUCCESS, NULL, jenv, &err) < 0)
         goto bad;
-    vars_from_json(&jr.env, jenv);
-    env_to_json(&jr.env, values);
+    runner_vars_from_json(&jr.env, jenv);
+    runner_env_to_json(&jr.env, values);
     json_object_clear(jenv);
-    if (eval_map(&job->env, values, PIPELINE_STATUS_SUCCESS, NULL, jenv, &err) < 0)
+    if (runner_eval_map(&job->env, values, PIPELINE_STATUS_SUCCESS, NULL, jenv, &err) < 0)
         goto bad;
-    vars_from_json(&jr.env, jenv);
-    env_to_json(&jr.env, values);
+    runner_vars_from_json(&jr.env, jenv);
+    runner_env_to_json(&jr.env, values);
     jr.steps = json_object();
     json_object_set_new(values, "steps", jr.steps);
     /* runner.temp is this leg's RUNNER_TEMP */
@@ -1566,11 +1568,11 @@ static enum pipeline_conclusion leg_run(struct leg *l, json_t **outputs)
         top.values = values;
         top.steps_ctx = jr.steps;
         top.status = &jr.status;
-        run_steps(&jr, &top);
+        jr_run_steps(&jr, &top);
     }
     leg_stream(l, 0);
     /* outputs: evaluated once the steps are done */
-    if (eval_map(&job->outputs, values, jr_status(&jr), jr.workspace, *outputs, &err) < 0)
+    if (runner_eval_map(&job->outputs, values, jr_status(&jr), jr.workspace, *outputs, &err) < 0)
         leg_say(l, &jr.masks, PIPELINE_LOG_ERROR, "outputs: %s", err.msg);
     /* as GitHub: an output that holds a secret is dropped, never stored */
     {
@@ -1643,7 +1645,7 @@ out : {
  * the leg's contexts. */
 static int leg_text(struct leg *l, const struct pipeline_val *v, char **out, struct sw_err *err)
 {
-    int rc = eval_text(v, l->values, PIPELINE_STATUS_SUCCESS, NULL, out, err);
+    int rc = runner_eval_text(v, l->values, PIPELINE_STATUS_SUCCESS, NULL, out, err);
     if (rc == 0 && !text_valid(*out, 1024, 0)) {
         rc = sw_err_set(err, PIPELINE_EEVAL, "line %zu: '%s' is not a line of at most 1024 bytes",
                         v->line, *out);
@@ -1695,7 +1697,7 @@ static enum pipeline_conclusion leg_admit(struct leg *l, const char *group, int 
             u.rec = l->rec;
             u.reason = reason;
             pthread_mutex_lock(&rn->lock);
-            (void)record(rn, &u);
+            (void)runner_record(rn, &u);
             pthread_mutex_unlock(&rn->lock);
             leg_note(l, PIPELINE_LOG_OUTPUT, reason);
             said = 1;
@@ -1777,7 +1779,7 @@ static enum pipeline_conclusion leg_gate(struct leg *l, const struct env_config 
     u.gate = &want;
     u.at = time_now_ms();
     pthread_mutex_lock(&rn->lock);
-    int rc = record(rn, &u);
+    int rc = runner_record(rn, &u);
     if (rc == 0 && l->rec < rn->run->njobs && rn->run->jobs[l->rec].gate)
         want.waiting_since_ms = rn->run->jobs[l->rec].gate->waiting_since_ms;
     /* waiting takes no place among the legs run at once */
@@ -1876,7 +1878,7 @@ static enum pipeline_conclusion leg_gate(struct leg *l, const struct env_config 
         u.gate_state = st;
         u.at = time_now_ms();
         pthread_mutex_lock(&rn->lock);
-        (void)record(rn, &u);
+        (void)runner_record(rn, &u);
         pthread_mutex_unlock(&rn->lock);
     }
 retake:
@@ -1985,7 +1987,7 @@ static void *leg_thread(void *arg)
     u.env_name = env_name;
     u.env_url = env_url;
     pthread_mutex_lock(&rn->lock);
-    (void)record(rn, &u);
+    (void)runner_record(rn, &u);
     pthread_mutex_unlock(&rn->lock);
     int ran = c == PIPELINE_CONCLUSION_NONE;
     if (ran) {
@@ -2016,7 +2018,7 @@ static void *leg_thread(void *arg)
     u.steps = l->steps;
     u.nsteps = l->nsteps;
     l->steps_dirty = 0;
-    (void)record(rn, &u);
+    (void)runner_record(rn, &u);
     l->conclusion = c;
     l->outputs = outputs;
     l->state = LEG_DONE;
@@ -2061,7 +2063,7 @@ static json_t *needs_ctx(struct runner *rn, struct scope *sc, size_t j, enum pip
 static int matrix_eval(json_t *m, const json_t *values, json_t **out, struct sw_err *err)
 {
     if (json_is_string(m) && strstr(json_string_value(m), "${{"))
-        return eval_json(json_string_value(m), values, out, err);
+        return runner_eval_json(json_string_value(m), values, out, err);
     if (json_is_array(m)) {
         json_t *a = json_array();
         for (size_t i = 0; i < json_array_size(m); i++) {
@@ -2110,7 +2112,7 @@ static int strategy_eval(const struct pipeline_job *job, const json_t *values, s
     if (ff->s && !ff->expr)
         wj->fail_fast = ff->b;
     else if (ff->s) {
-        if ((rc = eval_json(ff->s, values, &v, err)) < 0)
+        if ((rc = runner_eval_json(ff->s, values, &v, err)) < 0)
             return rc;
         if (!json_is_boolean(v))
             rc = sw_err_set(err, PIPELINE_EEVAL, "fail-fast: expected a boolean");
@@ -2125,7 +2127,7 @@ static int strategy_eval(const struct pipeline_job *job, const json_t *values, s
     else if (mp->s) {
         double d = 0;
         char *end = NULL;
-        if ((rc = eval_json(mp->s, values, &v, err)) < 0)
+        if ((rc = runner_eval_json(mp->s, values, &v, err)) < 0)
             return rc;
         if (json_is_number(v))
             d = json_number_value(v);
@@ -2192,7 +2194,7 @@ static void legs_add(struct runner *rn, struct scope *sc, size_t j, size_t n, ch
     u.matrices = new_mats;
     u.done = done;
     u.at = time_now_ms();
-    if (nnew && record(rn, &u) < 0) {
+    if (nnew && runner_record(rn, &u) < 0) {
         atomic_store(&rn->cancel, 1);
         done = PIPELINE_CONCLUSION_FAILURE;
     }
@@ -2240,7 +2242,7 @@ static void legs_add(struct runner *rn, struct scope *sc, size_t j, size_t n, ch
             end.rec = l->rec;
             end.conclusion = done;
             end.at = time_now_ms();
-            (void)record(rn, &end);
+            (void)runner_record(rn, &end);
         }
         if (done != PIPELINE_CONCLUSION_NONE) {
             l->state = LEG_DONE;
@@ -2263,7 +2265,7 @@ static void legs_add(struct runner *rn, struct scope *sc, size_t j, size_t n, ch
 static char *scoped_name(struct runner *rn, const struct scope *sc, const char *name)
 {
     char *full = xasprintf("%s%s", sc->prefix, name);
-    char *out = masked_name(&rn->masks, full);
+    char *out = runner_masked_name(&rn->masks, full);
     free(full);
     return out;
 }
@@ -2387,8 +2389,8 @@ static void masks_add(struct runner *rn, const json_t *secrets)
  * inputs and secrets are evaluated with the caller's contexts (values: needs,
  * matrix); a leg whose call cannot be made is one failed entry with the
  * reason on one line. */
-static void call_expand(struct runner *rn, struct scope *sc, size_t j, size_t n, char **names,
-                        json_t **mats, json_t *values)
+static void scope_expand_call(struct runner *rn, struct scope *sc, size_t j, size_t n, char **names,
+                              json_t **mats, json_t *values)
 {
     const struct pipeline_job *job = &sc->wf->jobs[j];
     struct pipeline_workflow *called = NULL;
@@ -2486,7 +2488,7 @@ static void job_expand(struct runner *rn, struct scope *sc, size_t j)
         if (job->name.s && job->name.expr) {
             json_object_set_new(values, "matrix",
                                 mats[i] ? json_deep_copy(mats[i]) : json_object());
-            if (eval_text(&job->name, values, st, NULL, &nm, &err) < 0)
+            if (runner_eval_text(&job->name, values, st, NULL, &nm, &err) < 0)
                 nm = xstrdup(job->id);
         } else
             nm = mats[i] ? pipeline_runner_leg_name(base_name, mats[i]) : xstrdup(base_name);
@@ -2494,7 +2496,7 @@ static void job_expand(struct runner *rn, struct scope *sc, size_t j)
         free(nm);
     }
     if (job->uses.builtin == PIPELINE_BUILTIN_LOCAL_WORKFLOW && !job->skipped)
-        call_expand(rn, sc, j, n, names, mats, values);
+        scope_expand_call(rn, sc, j, n, names, mats, values);
     else
         legs_add(rn, sc, j, n, names, mats, values, PIPELINE_CONCLUSION_NONE, NULL);
     for (size_t i = 0; i < n; i++)
@@ -2597,7 +2599,7 @@ static void scope_settle(struct runner *rn, struct scope *sc)
 }
 
 /* Starts what may start and settles what has ended. 1 when all is done. Under rn->lock. */
-static int schedule(struct runner *rn)
+static int runner_schedule(struct runner *rn)
 {
     size_t max = rn->o->jobs ? rn->o->jobs : 1;
     int changed;
@@ -2650,7 +2652,7 @@ static int schedule(struct runner *rn)
             u.rec = l->rec;
             u.conclusion = PIPELINE_CONCLUSION_CANCELLED;
             u.at = time_now_ms();
-            (void)record(rn, &u);
+            (void)runner_record(rn, &u);
             l->state = LEG_DONE;
             l->conclusion = PIPELINE_CONCLUSION_CANCELLED;
             wj->finished++;
@@ -2704,7 +2706,7 @@ static int ticker_wait(struct runner *rn)
 }
 
 /* Extends the lease, notices cancel requests, flushes quiet logs. */
-static void *ticker(void *arg)
+static void *runner_ticker(void *arg)
 {
     struct runner *rn = arg;
     int64_t every = rn->heartbeat_ms;
@@ -2765,7 +2767,7 @@ static void *ticker(void *arg)
             u.steps = l->steps;
             u.nsteps = l->nsteps;
             l->steps_dirty = 0;
-            (void)record(rn, &u);
+            (void)runner_record(rn, &u);
         }
         if (time_mono_ms() >= next_steps)
             next_steps = time_mono_ms() + 1000;
@@ -3114,10 +3116,10 @@ int pipeline_runner_run(struct store *st, struct pipeline_run *run,
     json_object_set_new(rn.base, "jobs", json_object());
     rn.scopes[0]->base = rn.base;
 
-    if (pthread_create(&tick, NULL, ticker, &rn) == 0)
+    if (pthread_create(&tick, NULL, runner_ticker, &rn) == 0)
         ticking = 1;
     pthread_mutex_lock(&rn.lock);
-    while (!schedule(&rn)) {
+    while (!runner_schedule(&rn)) {
         struct timespec ts;
         if (o->park && rn.gated && rn.running == 0 && !rn.park_failed && !atomic_load(&rn.cancel) &&
             !legs_pending(&rn)) {
