@@ -13,6 +13,7 @@
 #include "pipeline/call_internal.h"
 #include "pipeline/delivery_internal.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/runner_internal.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -31,118 +32,6 @@ extern char **environ;
 
 #define NAME_MAX_BYTES 1000 /* job and step names kept in the record */
 #define CLEANUP_GRACE_MS 2000
-
-enum { LEG_PENDING, LEG_RUNNING, LEG_DONE };
-
-struct runner;
-struct scope;
-
-struct leg {
-    struct scope *sc; /* the workflow the job is of */
-    size_t job;       /* index in sc->wf->jobs */
-    size_t rec;       /* index in the run's jobs */
-    char *name;
-    json_t *matrix; /* this leg's values, or NULL (owned) */
-    int state;      /* under rn->lock */
-    enum pipeline_conclusion conclusion;
-    json_t *outputs; /* owned; set when done */
-    pthread_t thread;
-    int joinable;
-    struct runner *rn;
-    pthread_mutex_t wlock;            /* guards w: the ticker flushes it */
-    struct pipeline_runlog_writer *w; /* the stream being written, or NULL */
-    json_t *values;                   /* this leg's contexts (its own copy) */
-    /* The steps that ended, kept here and written by the ticker at most once
-     * a second (and with the leg's end), not one compare-and-swap a step:
-     * under rn->lock. */
-    struct pipeline_run_step *steps;
-    size_t nsteps;
-    int steps_dirty;
-    _Atomic size_t masks_seen; /* rn->masks its lines are already masked with */
-    /* This leg's own cancel: the run's (copied by the ticker) or its
-     * concurrency group's (cancel-in-progress). Steps watch it. */
-    _Atomic int cancel;
-};
-
-struct wjob {
-    int expanded, done;
-    enum pipeline_conclusion result;
-    json_t *outputs;                 /* of its legs, merged (owned) */
-    size_t nlegs, finished, running; /* a caller's legs are the workflows it calls */
-    int fail_fast_hit;
-    int fail_fast;       /* strategy.fail-fast, evaluated when the job is expanded */
-    size_t max_parallel; /* strategy.max-parallel, likewise; 0: no bound */
-};
-
-/* The jobs of one workflow in the run: the run's own (scopes[0]), or a
- * reusable workflow a caller job's leg expanded into (reusable.c, "Reusable
- * workflows" in docs/pipelines.md). Under rn->lock, like the wjobs. */
-struct scope {
-    const struct pipeline_workflow *wf;
-    struct wjob *jobs;    /* one per wf->jobs */
-    json_t *base;         /* github, vars, secrets, inputs, runner, env, jobs (owned) */
-    char *prefix;         /* "" or "CALLER / ": its jobs' names start with it */
-    char *file;           /* its file in the repository (a cycle is refused) */
-    struct scope *parent; /* NULL for the run's workflow */
-    size_t caller;        /* the calling job's index in parent->wf->jobs */
-    unsigned depth;       /* 1 for the run's workflow */
-    int done;
-    enum pipeline_conclusion result;
-    json_t *outputs; /* on.workflow_call.outputs, once done (owned) */
-};
-
-struct runner {
-    struct store *st;
-    struct pipeline_run *run; /* under lock */
-    const struct pipeline_workflow *wf;
-    const struct pipeline_runner_opts *o;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    pthread_mutex_t echo_lock;
-    /* The ticker sleeps on tick_cond, so that the run's end wakes it at
-     * once instead of waiting out its period. */
-    pthread_mutex_t tick_lock;
-    pthread_cond_t tick_cond;
-    struct leg **legs;
-    size_t nlegs, caplegs, running;
-    struct scope **scopes; /* [0]: the run's workflow; then called ones, in order */
-    size_t nscopes;
-    struct pipeline_workflow **called; /* loaded called workflows (owned) */
-    size_t ncalled;
-    _Atomic int cancel, lost, stop;
-    struct pipeline_runlog *log;
-    json_t *base; /* github, vars, secrets, inputs (read-only once running) */
-    /* The secrets' values, and those passed as secrets to called workflows,
-     * which are known only when the call is made: appended holding both
-     * rn->lock and mask_lock, read holding either; nmasks is masks.n, for
-     * leg_line to see without a lock whether it has something to catch up. */
-    struct pipeline_step_list masks;
-    pthread_mutex_t mask_lock;
-    _Atomic size_t nmasks;
-    const char *const *labels;
-    char *run_dir;
-    char *cancelled_by; /* who asked, once seen (under lock) */
-    /* why, when nobody asked (a newer run of its concurrency group): the
-     * record's reason, kept for the run's end (under lock) */
-    char *cancel_reason;
-    /* The run's fields the legs read, copied at the start: rn->run itself is
-     * rewritten by every update, under the lock the legs do not hold. */
-    char id[PIPELINE_RUN_ID_SIZE];
-    char *sha, *ref, *workflow, *event, *actor;
-    char *repository; /* github.repository */
-    int64_t heartbeat_ms;
-    char arch[16];
-    /* Resuming: the record's jobs when the run was claimed (a run recovery
-     * queued again at its gates), matched to legs as they are added; taken
-     * marks those matched (under lock). */
-    size_t resume_n;
-    unsigned char *taken;
-    /* Legs waiting at a gate, undecided (under lock); parked: the run was
-     * parked (pipeline_run_park), the legs stop without a word to the record. */
-    size_t gated;
-    _Atomic int parked;
-    int park_failed;
-};
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
@@ -164,7 +53,7 @@ static char *clean_name(const char *s)
 
 /* clean_name of s with every mask replaced by "***": names go into the
  * record, which is not masked when read. */
-static char *runner_masked_name(const struct pipeline_step_list *masks, const char *s)
+char *runner_masked_name(const struct pipeline_step_list *masks, const char *s)
 {
     struct buf b = BUF_INIT;
     pipeline_step_mask(masks, s ? s : "", s ? strlen(s) : 0, &b);
@@ -175,7 +64,7 @@ static char *runner_masked_name(const struct pipeline_step_list *masks, const ch
 }
 
 /* A JSON value as GitHub shows it in a leg's name or as text. */
-static void runner_json_text(struct buf *b, const json_t *v)
+void runner_json_text(struct buf *b, const json_t *v)
 {
     if (json_is_string(v))
         buf_add(b, json_string_value(v), json_string_length(v));
@@ -222,9 +111,8 @@ char *pipeline_runner_leg_name(const char *name, const json_t *leg)
 }
 
 /* Evaluates a template (or takes the text as is) into a string (caller frees). */
-static int runner_eval_text(const struct pipeline_val *v, const json_t *values,
-                            enum pipeline_status st, const char *workspace, char **out,
-                            struct sw_err *err)
+int runner_eval_text(const struct pipeline_val *v, const json_t *values, enum pipeline_status st,
+                     const char *workspace, char **out, struct sw_err *err)
 {
     struct pipeline_expr_ctx ctx = {values, st, 0, PIPELINE_STATUS_NONE, workspace, 0};
     struct pipeline_value val = PIPELINE_VALUE_INIT;
@@ -247,7 +135,7 @@ static int runner_eval_text(const struct pipeline_val *v, const json_t *values,
 }
 
 /* Evaluates a template into a JSON value (caller decrefs). */
-static int runner_eval_json(const char *s, const json_t *values, json_t **out, struct sw_err *err)
+int runner_eval_json(const char *s, const json_t *values, json_t **out, struct sw_err *err)
 {
     struct pipeline_expr_ctx ctx = {values, PIPELINE_STATUS_NONE, 0, PIPELINE_STATUS_NONE, NULL, 0};
     struct pipeline_value val = PIPELINE_VALUE_INIT;
@@ -260,9 +148,8 @@ static int runner_eval_json(const char *s, const json_t *values, json_t **out, s
 }
 
 /* A mapping (env, outputs) evaluated into an object of strings, added to obj. */
-static int runner_eval_map(const struct pipeline_map *m, const json_t *values,
-                           enum pipeline_status st, const char *workspace, json_t *obj,
-                           struct sw_err *err)
+int runner_eval_map(const struct pipeline_map *m, const json_t *values, enum pipeline_status st,
+                    const char *workspace, json_t *obj, struct sw_err *err)
 {
     if (m->expr.s) {
         json_t *v = NULL;
@@ -300,187 +187,11 @@ static int runner_eval_map(const struct pipeline_map *m, const json_t *values,
 
 static const char *default_labels[] = {"self-hosted", "linux", NULL, "ubuntu-latest", NULL};
 
-/* ---- the run record ------------------------------------------------------------------------ */
-
-enum { UPD_ADD, UPD_START, UPD_STEPS, UPD_END, UPD_WAIT, UPD_GATE, UPD_GATE_END };
-struct upd {
-    int op;
-    size_t rec;
-    /* ADD */
-    size_t n;
-    const char *id;
-    char *const *names;
-    json_t *const *matrices;
-    enum pipeline_conclusion done; /* ADD: complete them at once with this (NONE: queued) */
-    /* STEPS, END: the leg's steps so far (nsteps 0 at END: left as they are) */
-    const struct pipeline_run_step *steps;
-    size_t nsteps;
-    enum pipeline_conclusion conclusion;
-    /* END */
-    const json_t *outputs;
-    int64_t at;
-    /* START: the environment (name NULL: none); END: its url again (NULL: as
-     * it was). WAIT: why the job waits (its concurrency group) */
-    const char *env_name, *env_url, *reason;
-    /* GATE: the requirement (decisions ignored); GATE_END: how it was decided */
-    const struct pipeline_gate *gate;
-    enum pipeline_gate_state gate_state;
-};
-
-static void run_str_set(char **dst, const char *s)
-{
-    char *copy = s ? xstrdup(s) : NULL;
-    free(*dst);
-    *dst = copy;
-}
-
-/* The run waits while every job that has begun waits at a gate (and one does). */
-static void run_status_set(struct pipeline_run *r)
-{
-    int running = 0, waiting = 0;
-    for (size_t i = 0; i < r->njobs; i++) {
-        running |= r->jobs[i].status == PIPELINE_JOB_RUNNING;
-        waiting |= r->jobs[i].status == PIPELINE_JOB_WAITING;
-    }
-    r->status = waiting && !running ? PIPELINE_RUN_WAITING : PIPELINE_RUN_RUNNING;
-}
-
-/* The job begins to wait at u->gate: a new gate, or (resuming) the one it
- * waited at already, its start and decisions kept. */
-static void gate_enter(struct pipeline_run_job *j, const struct upd *u)
-{
-    struct pipeline_gate *old = j->gate, *g = pipeline_gate_dup(u->gate);
-    int keep = old && old->state == PIPELINE_GATE_WAITING && old->environment &&
-               !strcmp(old->environment, g->environment);
-
-    for (size_t i = 0; i < g->ndecisions; i++) {
-        free(g->decisions[i].by);
-        free(g->decisions[i].os_user);
-        free(g->decisions[i].comment);
-    }
-    free(g->decisions);
-    g->decisions = NULL;
-    g->ndecisions = 0;
-    g->waiting_since_ms = u->at;
-    if (keep) {
-        g->waiting_since_ms = old->waiting_since_ms;
-        g->decisions = old->decisions;
-        g->ndecisions = old->ndecisions;
-        old->decisions = NULL;
-        old->ndecisions = 0;
-    }
-    g->state = PIPELINE_GATE_WAITING;
-    g->decided_ms = 0;
-    pipeline_gate_free(old);
-    j->gate = g;
-    j->status = PIPELINE_JOB_WAITING;
-}
-
-static int upd_apply_job(struct pipeline_run *r, const struct upd *u, struct sw_err *err);
-
-static int upd_apply(struct pipeline_run *r, void *arg, struct sw_err *err)
-{
-    int rc = upd_apply_job(r, arg, err);
-    if (rc == 0)
-        run_status_set(r);
-    return rc;
-}
-
-static int upd_apply_job(struct pipeline_run *r, const struct upd *u, struct sw_err *err)
-{
-
-    if (u->op == UPD_ADD) {
-        if (r->njobs != u->rec)
-            return sw_err_set(err, SW_EINVAL, "run %s: its jobs changed under the runner", r->id);
-        for (size_t i = 0; i < u->n; i++) {
-            struct pipeline_run_job *j = pipeline_run_job_add(r);
-            if (!j)
-                return sw_err_set(err, SW_EINVAL, "run %s: more than %d jobs", r->id,
-                                  PIPELINE_RUN_MAX_JOBS);
-            j->id = xstrdup(u->id);
-            j->name = xstrdup(u->names[i]);
-            j->matrix = u->matrices && u->matrices[i] ? json_deep_copy(u->matrices[i]) : NULL;
-            j->status = PIPELINE_JOB_QUEUED;
-            if (u->done != PIPELINE_CONCLUSION_NONE) {
-                j->status = PIPELINE_JOB_COMPLETED;
-                j->conclusion = u->done;
-                j->started_ms = j->ended_ms = u->at;
-            }
-        }
-        return 0;
-    }
-    if (u->rec >= r->njobs)
-        return sw_err_set(err, SW_EINVAL, "run %s: job %zu is gone", r->id, u->rec);
-    struct pipeline_run_job *j = &r->jobs[u->rec];
-    switch (u->op) {
-    case UPD_START:
-        j->status = PIPELINE_JOB_RUNNING;
-        j->started_ms = u->at;
-        run_str_set(&j->environment_name, u->env_name);
-        run_str_set(&j->environment_url, u->env_name ? u->env_url : NULL);
-        /* it no longer waits; a reason a cancel request left stays */
-        if (!j->cancel_requested)
-            run_str_set(&j->reason, NULL);
-        break;
-    case UPD_GATE:
-        gate_enter(j, u);
-        break;
-    case UPD_GATE_END:
-        if (j->gate) {
-            j->gate->state = u->gate_state;
-            j->gate->decided_ms = u->at;
-        }
-        break;
-    case UPD_WAIT:
-        /* a cancel request's reason (a newer job displaced this one) wins */
-        if (!j->cancel_requested)
-            run_str_set(&j->reason, u->reason);
-        break;
-    case UPD_STEPS:
-    case UPD_END:
-        for (size_t k = 0; k < u->nsteps; k++) {
-            if (k >= j->nsteps && !pipeline_run_step_add(j, u->steps[k].name))
-                return sw_err_set(err, SW_EINVAL, "run %s: too many steps", r->id);
-            free(j->steps[k].name);
-            j->steps[k].name = xstrdup(u->steps[k].name);
-            j->steps[k].outcome = u->steps[k].outcome;
-            j->steps[k].conclusion = u->steps[k].conclusion;
-        }
-        if (u->op == UPD_STEPS)
-            break;
-        if (u->env_url && j->environment_name)
-            run_str_set(&j->environment_url, u->env_url);
-        if (u->reason)
-            run_str_set(&j->reason, u->reason);
-        j->status = PIPELINE_JOB_COMPLETED;
-        j->conclusion = u->conclusion;
-        if (!j->started_ms)
-            j->started_ms = u->at;
-        j->ended_ms = u->at;
-        json_decref(j->outputs);
-        j->outputs = u->outputs && json_object_size(u->outputs) ? json_deep_copy(u->outputs) : NULL;
-        break;
-    }
-    return 0;
-}
-
-/* Applies u to the record; the caller holds rn->lock. A lost claim stops the run. */
-static int runner_record(struct runner *rn, struct upd *u)
-{
-    struct sw_err err = {0};
-    int rc = pipeline_run_update(rn->st, rn->run, upd_apply, u, &err);
-    if (rc == PIPELINE_ELOST) {
-        atomic_store(&rn->lost, 1);
-        atomic_store(&rn->cancel, 1);
-    }
-    return rc;
-}
-
 /* ---- logs ------------------------------------------------------------------------------------ */
 
 /* Writes one line (already masked) to the leg's current stream and echoes it. */
-static void leg_line(struct leg *l, int64_t time_ms, enum pipeline_step_log_kind kind,
-                     const char *text, size_t len)
+void leg_line(struct leg *l, int64_t time_ms, enum pipeline_step_log_kind kind, const char *text,
+              size_t len)
 {
     struct runner *rn = l->rn;
     char ts[40];
@@ -517,11 +228,8 @@ static void leg_line(struct leg *l, int64_t time_ms, enum pipeline_step_log_kind
 }
 
 /* A line of the runner's own, masked with masks. */
-static void leg_say(struct leg *l, const struct pipeline_step_list *masks,
-                    enum pipeline_step_log_kind kind, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void leg_say(struct leg *l, const struct pipeline_step_list *masks,
-                    enum pipeline_step_log_kind kind, const char *fmt, ...)
+void leg_say(struct leg *l, const struct pipeline_step_list *masks,
+             enum pipeline_step_log_kind kind, const char *fmt, ...)
 {
     struct buf raw = BUF_INIT, out = BUF_INIT;
     va_list ap;
@@ -549,7 +257,7 @@ static void step_log(void *ctx, int64_t time_ms, enum pipeline_step_log_kind kin
  * background (its step is over: the next one need not wait for the store),
  * except the leg's last (step -1), written with every stream handed over
  * before the leg's end is recorded. */
-static void leg_stream(struct leg *l, unsigned step)
+void leg_stream(struct leg *l, unsigned step)
 {
     struct sw_err err = {0};
     struct pipeline_runlog_writer *w = NULL, *old;
@@ -572,49 +280,14 @@ static void leg_stream(struct leg *l, unsigned step)
 /* ---- one leg ----------------------------------------------------------------------------------
  */
 
-struct jobrun {
-    struct leg *leg;
-    struct runner *rn;
-    const struct pipeline_job *job;
-    char *dir, *workspace, *temp;
-    char tracking[64];
-    struct pipeline_step_vars env; /* workflow, job, GITHUB_ENV */
-    struct pipeline_step_list path, masks;
-    json_t *steps; /* the steps context (borrowed from values) */
-    enum pipeline_status status;
-    int64_t deadline_mono;
-    int timed_out;
-};
-
-/* Where a list of steps runs (jr_run_steps): the job's own steps, or a
- * composite action's, which jr_run_action runs by calling jr_run_steps again one
- * level deeper. A nested scope has its own contexts (inputs, a private
- * steps context, github.action_path), its own status (what success() and
- * failure() see inside it) and the calling steps' env under each step's
- * own; its steps write into the calling step's log stream and are not
- * records of the job. */
-struct stepscope {
-    const struct pipeline_step *steps;
-    size_t n;
-    json_t *values;                /* the contexts the steps see (the caller's) */
-    json_t *steps_ctx;             /* values' steps (borrowed) */
-    enum pipeline_status *status;  /* &jobrun.status, or the action's so far */
-    unsigned depth;                /* 0: the job's steps; n: n actions deep */
-    const struct stepscope *up;    /* the calling scope (NULL: the job) */
-    const char *uses;              /* depth > 0: the uses: that called it, as written */
-    const char *action_dir;        /* depth > 0: the action's directory (GITHUB_ACTION_PATH) */
-    struct pipeline_step_vars env; /* the calling steps' env, evaluated */
-    int64_t deadline_mono; /* timeout-minutes of the calling steps (monotonic ms); 0: none */
-};
-
-static enum pipeline_status jr_status(struct jobrun *jr)
+enum pipeline_status jr_status(struct jobrun *jr)
 {
     if (atomic_load(&jr->rn->cancel) || atomic_load(&jr->leg->cancel) || jr->timed_out)
         return PIPELINE_STATUS_CANCELLED;
     return jr->status;
 }
 
-static void runner_env_to_json(const struct pipeline_step_vars *v, json_t *values)
+void runner_env_to_json(const struct pipeline_step_vars *v, json_t *values)
 {
     json_t *o = json_object();
     for (size_t i = 0; i < v->n; i++)
@@ -623,7 +296,7 @@ static void runner_env_to_json(const struct pipeline_step_vars *v, json_t *value
     json_object_set_new(values, "env", o);
 }
 
-static void runner_vars_from_json(struct pipeline_step_vars *v, const json_t *o)
+void runner_vars_from_json(struct pipeline_step_vars *v, const json_t *o)
 {
     const char *k;
     json_t *x;
@@ -636,8 +309,8 @@ static void runner_vars_from_json(struct pipeline_step_vars *v, const json_t *o)
 
 /* The environment a scope's steps start from: the job's (workflow, job,
  * GITHUB_ENV) under the calling steps' env. */
-static void stepscope_env(const struct jobrun *jr, const struct stepscope *sc,
-                          struct pipeline_step_vars *env)
+void stepscope_env(const struct jobrun *jr, const struct stepscope *sc,
+                   struct pipeline_step_vars *env)
 {
     for (size_t i = 0; i < jr->env.n; i++)
         pipeline_step_vars_set(env, jr->env.v[i].name, strlen(jr->env.v[i].name),
@@ -648,7 +321,7 @@ static void stepscope_env(const struct jobrun *jr, const struct stepscope *sc,
 }
 
 /* values' env context: what the scope's steps start from. */
-static void stepscope_env_json(const struct jobrun *jr, const struct stepscope *sc, json_t *values)
+void stepscope_env_json(const struct jobrun *jr, const struct stepscope *sc, json_t *values)
 {
     struct pipeline_step_vars env = PIPELINE_STEP_VARS_INIT;
     stepscope_env(jr, sc, &env);
@@ -657,7 +330,7 @@ static void stepscope_env_json(const struct jobrun *jr, const struct stepscope *
 }
 
 /* A path inside the workspace for a relative one written in the workflow. */
-static char *runner_inside(const char *base, const char *rel, struct sw_err *err)
+char *runner_inside(const char *base, const char *rel, struct sw_err *err)
 {
     if (!rel || !*rel)
         return xstrdup(base);
@@ -776,8 +449,8 @@ out:
 
 /* actions/checkout: the run's commit (or with.ref), fetched from the
  * repository into the workspace (or with.path under it), fetch-depth deep. */
-static enum pipeline_step_outcome jr_checkout(struct jobrun *jr, const struct pipeline_step *step,
-                                              const json_t *values)
+enum pipeline_step_outcome jr_checkout(struct jobrun *jr, const struct pipeline_step *step,
+                                       const json_t *values)
 {
     struct runner *rn = jr->rn;
     char *ref = NULL, *path = NULL, *depth = NULL, *dir = NULL, *url = NULL, *abs = NULL;
@@ -968,9 +641,9 @@ static void runner_env(struct jobrun *jr, const struct stepscope *sc, struct pip
 }
 
 /* Runs one run: step of scope sc; fills the step's outputs into outputs. */
-static enum pipeline_step_outcome jr_run_step(struct jobrun *jr, const struct stepscope *sc,
-                                              const struct pipeline_step *s, const char *name,
-                                              json_t *values, json_t *outputs)
+enum pipeline_step_outcome jr_run_step(struct jobrun *jr, const struct stepscope *sc,
+                                       const struct pipeline_step *s, const char *name,
+                                       json_t *values, json_t *outputs)
 {
     struct runner *rn = jr->rn;
     const struct pipeline_workflow *wf = jr->leg->sc->wf;
@@ -1121,8 +794,6 @@ static int labels_match(struct jobrun *jr, const json_t *values, struct buf *ask
     return ok;
 }
 
-static void jr_run_steps(struct jobrun *jr, struct stepscope *sc);
-
 /* The status names GitHub's contexts use (job.status, github.action_status). */
 static const char *status_word(enum pipeline_status st)
 {
@@ -1215,9 +886,9 @@ static void action_chain(const struct stepscope *sc, struct buf *b)
 /* A step's `uses: ./path`: the composite action at path in the workspace,
  * loaded now (the job has checked it out), run as a nested scope; its
  * outputs become the step's. */
-static enum pipeline_step_outcome jr_run_action(struct jobrun *jr, struct stepscope *sc,
-                                                const struct pipeline_step *s, const char *name,
-                                                json_t *values, json_t *outputs)
+enum pipeline_step_outcome jr_run_action(struct jobrun *jr, struct stepscope *sc,
+                                         const struct pipeline_step *s, const char *name,
+                                         json_t *values, json_t *outputs)
 {
     struct leg *l = jr->leg;
     struct pipeline_action *a = NULL;
@@ -1386,7 +1057,7 @@ out:
  * action's), continue-on-error, the steps context. The job's own steps each
  * get a log stream and an entry in the record; an action's steps write into
  * the calling step's stream. */
-static void jr_run_steps(struct jobrun *jr, struct stepscope *sc)
+void jr_run_steps(struct jobrun *jr, struct stepscope *sc)
 {
     struct leg *l = jr->leg;
     struct runner *rn = jr->rn;
@@ -1492,7 +1163,7 @@ static void jr_run_steps(struct jobrun *jr, struct stepscope *sc)
 }
 
 /* Runs the leg's steps; returns its conclusion, its outputs in *outputs. */
-static enum pipeline_conclusion leg_run(struct leg *l, json_t **outputs)
+enum pipeline_conclusion leg_run(struct leg *l, json_t **outputs)
 {
     struct runner *rn = l->rn;
     const struct pipeline_job *job = &l->sc->wf->jobs[l->job];
@@ -1656,7 +1327,7 @@ static int leg_text(struct leg *l, const struct pipeline_val *v, char **out, str
 }
 
 /* Says one line in the leg's own stream (before or after leg_run). */
-static void leg_note(struct leg *l, enum pipeline_step_log_kind kind, const char *text)
+void leg_note(struct leg *l, enum pipeline_step_log_kind kind, const char *text)
 {
     leg_stream(l, 0);
     leg_say(l, &l->rn->masks, kind, "%s", text);
@@ -1900,7 +1571,7 @@ retake:
 /* The rules of environment env for this leg: its ref must be one deploy_from
  * allows (else it fails before it waits), then its approval gate. NONE: the
  * leg may start. */
-static enum pipeline_conclusion leg_rules(struct leg *l, const char *env, char **why, int *parked)
+enum pipeline_conclusion leg_rules(struct leg *l, const char *env, char **why, int *parked)
 {
     struct runner *rn = l->rn;
     struct env_config *cfg = NULL;
@@ -1922,7 +1593,7 @@ static enum pipeline_conclusion leg_rules(struct leg *l, const char *env, char *
     return c;
 }
 
-static void *leg_thread(void *arg)
+void *leg_thread(void *arg)
 {
     struct leg *l = arg;
     struct runner *rn = l->rn;
@@ -2166,9 +1837,9 @@ static long rec_match(struct runner *rn, const char *id, const char *name, const
  * job's context, copied per leg). done != NONE: they complete at once. A
  * resumed run's legs take their entries back, those that had completed with
  * their conclusion and outputs. */
-static void legs_add(struct runner *rn, struct scope *sc, size_t j, size_t n, char **names,
-                     json_t **matrices, const json_t *values, enum pipeline_conclusion done,
-                     const char *why)
+void legs_add(struct runner *rn, struct scope *sc, size_t j, size_t n, char **names,
+              json_t **matrices, const json_t *values, enum pipeline_conclusion done,
+              const char *why)
 {
     struct upd u = {0};
     struct wjob *wj = &sc->jobs[j];
@@ -2271,8 +1942,8 @@ static char *scoped_name(struct runner *rn, const struct scope *sc, const char *
 }
 
 /* A new scope of wf's jobs; base, prefix and file are taken over. */
-static struct scope *scope_add(struct runner *rn, const struct pipeline_workflow *wf, json_t *base,
-                               char *prefix, char *file, struct scope *parent, size_t caller)
+struct scope *scope_add(struct runner *rn, const struct pipeline_workflow *wf, json_t *base,
+                        char *prefix, char *file, struct scope *parent, size_t caller)
 {
     struct scope *sc = xcalloc(1, sizeof(*sc));
 
@@ -2292,7 +1963,7 @@ static struct scope *scope_add(struct runner *rn, const struct pipeline_workflow
     return sc;
 }
 
-static void scope_free(struct scope *sc)
+void scope_free(struct scope *sc)
 {
     for (size_t j = 0; j < sc->wf->n_jobs; j++)
         json_decref(sc->jobs[j].outputs);
@@ -2389,8 +2060,8 @@ static void masks_add(struct runner *rn, const json_t *secrets)
  * inputs and secrets are evaluated with the caller's contexts (values: needs,
  * matrix); a leg whose call cannot be made is one failed entry with the
  * reason on one line. */
-static void scope_expand_call(struct runner *rn, struct scope *sc, size_t j, size_t n, char **names,
-                              json_t **mats, json_t *values)
+void scope_expand_call(struct runner *rn, struct scope *sc, size_t j, size_t n, char **names,
+                       json_t **mats, json_t *values)
 {
     const struct pipeline_job *job = &sc->wf->jobs[j];
     struct pipeline_workflow *called = NULL;
@@ -2599,7 +2270,7 @@ static void scope_settle(struct runner *rn, struct scope *sc)
 }
 
 /* Starts what may start and settles what has ended. 1 when all is done. Under rn->lock. */
-static int runner_schedule(struct runner *rn)
+int runner_schedule(struct runner *rn)
 {
     size_t max = rn->o->jobs ? rn->o->jobs : 1;
     int changed;
@@ -2677,7 +2348,7 @@ static int runner_schedule(struct runner *rn)
 }
 
 /* Whether a leg has yet to start. Under rn->lock. */
-static int legs_pending(const struct runner *rn)
+int legs_pending(const struct runner *rn)
 {
     for (size_t i = 0; i < rn->nlegs; i++)
         if (rn->legs[i]->state == LEG_PENDING)
@@ -2706,7 +2377,7 @@ static int ticker_wait(struct runner *rn)
 }
 
 /* Extends the lease, notices cancel requests, flushes quiet logs. */
-static void *runner_ticker(void *arg)
+void *runner_ticker(void *arg)
 {
     struct runner *rn = arg;
     int64_t every = rn->heartbeat_ms;
