@@ -116,7 +116,9 @@ struct runner {
     struct pipeline_step_list masks;
     pthread_mutex_t mask_lock;
     _Atomic size_t nmasks;
-    const char *const *labels;
+    const char *const *labels; /* opts->labels, or own_labels */
+    const char *own_labels[8]; /* the default ones, with arch_label */
+    char arch_label[16];
     char *run_dir;
     char *cancelled_by; /* who asked, once seen (under lock) */
     /* why, when nobody asked (a newer run of its concurrency group): the
