@@ -74,33 +74,103 @@ static enum pipeline_conclusion leg_admit(struct leg *l, const char *group, int 
     }
 }
 
+/* The job's environment (name, url), evaluated when the leg starts, with its
+ * matrix and needs, as GitHub does; an empty name is none. NONE, or
+ * FAILURE with *why. */
+static enum pipeline_conclusion leg_environment(struct leg *l, const struct pipeline_job *job,
+                                                char **env_name, char **env_url, char **why)
+{
+    struct sw_err err = {0};
+
+    if (!job->environment.name.s || job->skipped)
+        return PIPELINE_CONCLUSION_NONE;
+    if (leg_text(l, &job->environment.name, env_name, &err) < 0 ||
+        (job->environment.url.s && leg_text(l, &job->environment.url, env_url, &err) < 0)) {
+        *why = xasprintf("job %s: environment: %s", job->id, err.msg);
+        return PIPELINE_CONCLUSION_FAILURE;
+    }
+    if (!**env_name) {
+        /* GitHub: an empty name is no environment */
+        free(*env_name);
+        free(*env_url);
+        *env_name = *env_url = NULL;
+    }
+    return PIPELINE_CONCLUSION_NONE;
+}
+
+/* The job's concurrency group (*group, NULL when none), evaluated like its
+ * environment, and the leg's admission to it (leg_admit). NONE when the leg
+ * may start; else how it ends, with *why. */
+static enum pipeline_conclusion leg_concurrency(struct leg *l, const struct pipeline_job *job,
+                                                char **group, char **why)
+{
+    const struct pipeline_val *cv = &job->concurrency.cancel_in_progress;
+    enum pipeline_conclusion c = PIPELINE_CONCLUSION_NONE;
+    struct sw_err err = {0};
+    char *t = NULL;
+
+    if (!job->concurrency.group.s || job->skipped)
+        return c;
+    if (leg_text(l, &job->concurrency.group, group, &err) < 0 ||
+        (cv->s && cv->expr && leg_text(l, cv, &t, &err) < 0)) {
+        *why = xasprintf("job %s: concurrency: %s", job->id, err.msg);
+        c = PIPELINE_CONCLUSION_FAILURE;
+    } else if (!**group) {
+        free(*group);
+        *group = NULL;
+    }
+    int cip = cv->s && (cv->expr ? t && strcmp(t, "true") == 0 : cv->b);
+    free(t);
+    if (*group && c == PIPELINE_CONCLUSION_NONE)
+        c = leg_admit(l, *group, cip, why);
+    return c;
+}
+
+/* The leg has ended with c: the record (its steps, outputs, the
+ * environment's url when it changed, why it did not run), the leg's and
+ * its job's counts, and the scheduler woken. */
+static void leg_end(struct leg *l, enum pipeline_conclusion c, json_t *outputs, const char *end_url,
+                    const char *reason)
+{
+    struct runner *rn = l->rn;
+    struct wjob *wj = &l->sc->jobs[l->job];
+    struct upd u = {0};
+
+    u.op = UPD_END;
+    u.rec = l->rec;
+    u.conclusion = c;
+    u.outputs = outputs;
+    u.at = time_now_ms();
+    u.env_url = end_url;
+    u.reason = reason;
+    pthread_mutex_lock(&rn->lock);
+    u.steps = l->steps;
+    u.nsteps = l->nsteps;
+    l->steps_dirty = 0;
+    (void)runner_record(rn, &u);
+    l->conclusion = c;
+    l->outputs = outputs;
+    l->state = LEG_DONE;
+    rn->running--;
+    wj->running--;
+    wj->finished++;
+    if (c == PIPELINE_CONCLUSION_FAILURE && wj->fail_fast)
+        wj->fail_fast_hit = 1;
+    pthread_cond_broadcast(&rn->cond);
+    pthread_mutex_unlock(&rn->lock);
+}
+
 void *leg_thread(void *arg)
 {
     struct leg *l = arg;
     struct runner *rn = l->rn;
     json_t *outputs = NULL;
-    enum pipeline_conclusion c = PIPELINE_CONCLUSION_NONE;
+    enum pipeline_conclusion c;
     struct upd u = {0};
     const struct pipeline_job *job = &l->sc->wf->jobs[l->job];
-    struct wjob *wj = &l->sc->jobs[l->job];
     char *env_name = NULL, *env_url = NULL, *group = NULL, *why = NULL, *end_url = NULL;
-    struct sw_err err = {0};
-    int cip = 0;
 
-    /* environment and concurrency are evaluated when the job starts, with
-     * its matrix and needs, as GitHub does */
-    if (job->environment.name.s && !job->skipped) {
-        if (leg_text(l, &job->environment.name, &env_name, &err) < 0 ||
-            (job->environment.url.s && leg_text(l, &job->environment.url, &env_url, &err) < 0)) {
-            why = xasprintf("job %s: environment: %s", job->id, err.msg);
-            c = PIPELINE_CONCLUSION_FAILURE;
-        } else if (!*env_name) {
-            /* GitHub: an empty name is no environment */
-            free(env_name);
-            free(env_url);
-            env_name = env_url = NULL;
-        }
-    }
+    c = leg_environment(l, job, &env_name, &env_url, &why);
     /* an environment's rules come before its concurrency group: a job
      * waiting for a person holds no place in its group meanwhile */
     if (c == PIPELINE_CONCLUSION_NONE && env_name) {
@@ -114,22 +184,8 @@ void *leg_thread(void *arg)
             return NULL;
         }
     }
-    if (c == PIPELINE_CONCLUSION_NONE && job->concurrency.group.s && !job->skipped) {
-        const struct pipeline_val *cv = &job->concurrency.cancel_in_progress;
-        char *t = NULL;
-        if (leg_text(l, &job->concurrency.group, &group, &err) < 0 ||
-            (cv->s && cv->expr && leg_text(l, cv, &t, &err) < 0)) {
-            why = xasprintf("job %s: concurrency: %s", job->id, err.msg);
-            c = PIPELINE_CONCLUSION_FAILURE;
-        } else if (!*group) {
-            free(group);
-            group = NULL;
-        }
-        cip = cv->s && (cv->expr ? t && strcmp(t, "true") == 0 : cv->b);
-        free(t);
-        if (group && c == PIPELINE_CONCLUSION_NONE)
-            c = leg_admit(l, group, cip, &why);
-    }
+    if (c == PIPELINE_CONCLUSION_NONE)
+        c = leg_concurrency(l, job, &group, &why);
     if (why)
         leg_note(l, c == PIPELINE_CONCLUSION_FAILURE ? PIPELINE_LOG_ERROR : PIPELINE_LOG_WARNING,
                  why);
@@ -157,30 +213,7 @@ void *leg_thread(void *arg)
         outputs = json_object();
     if (group)
         pipeline_job_group_leave(rn->st, rn->id, l->rec, group);
-
-    memset(&u, 0, sizeof(u));
-    u.op = UPD_END;
-    u.rec = l->rec;
-    u.conclusion = c;
-    u.outputs = outputs;
-    u.at = time_now_ms();
-    u.env_url = end_url;
-    u.reason = ran ? NULL : why;
-    pthread_mutex_lock(&rn->lock);
-    u.steps = l->steps;
-    u.nsteps = l->nsteps;
-    l->steps_dirty = 0;
-    (void)runner_record(rn, &u);
-    l->conclusion = c;
-    l->outputs = outputs;
-    l->state = LEG_DONE;
-    rn->running--;
-    wj->running--;
-    wj->finished++;
-    if (c == PIPELINE_CONCLUSION_FAILURE && wj->fail_fast)
-        wj->fail_fast_hit = 1;
-    pthread_cond_broadcast(&rn->cond);
-    pthread_mutex_unlock(&rn->lock);
+    leg_end(l, c, outputs, end_url, ran ? NULL : why);
     free(env_name);
     free(env_url);
     free(end_url);
