@@ -162,6 +162,148 @@ static enum pipeline_step_outcome delivery(struct jobrun *jr, const struct pipel
     return oc;
 }
 
+/* Whether step s runs: not when it is skipped (unsupported here, said) or
+ * its if: is false against the status st so far; a faulty if: is said and
+ * fails the step (*oc). */
+static int step_if(struct jobrun *jr, const struct stepscope *sc, const struct pipeline_step *s,
+                   const char *clean, enum pipeline_status st, enum pipeline_step_outcome *oc,
+                   struct sw_err *err)
+{
+    struct leg *l = jr->leg;
+    int run_it = 0;
+
+    if (s->skipped) {
+        leg_say(l, &jr->masks, PIPELINE_LOG_WARNING, "skipped: %s",
+                s->skip_reason ? s->skip_reason : "not supported here");
+        return 0;
+    }
+    struct pipeline_expr_ctx ctx = {sc->values, jr_status(jr), sc->depth > 0, st, jr->workspace, 0};
+    const char *cond = s->if_.s ? s->if_.s : "";
+    if (pipeline_expr_condition(cond, strlen(cond), NULL, &ctx, &run_it, NULL, err) < 0) {
+        leg_say(l, &jr->masks, PIPELINE_LOG_ERROR, "step %s: if: %s", clean, err->msg);
+        *oc = PIPELINE_STEP_FAILURE;
+        run_it = 0;
+    }
+    return run_it;
+}
+
+/* Runs step s of sc (named clean) by what it uses: a script, a composite
+ * action, checkout, artifacts, a delivery step; its outputs into souts. */
+static enum pipeline_step_outcome step_uses(struct jobrun *jr, struct stepscope *sc,
+                                            const struct pipeline_step *s, const char *clean,
+                                            json_t *souts)
+{
+    struct leg *l = jr->leg;
+    json_t *values = sc->values;
+    enum pipeline_step_outcome oc;
+
+    /* a run: step writes its own header group; the others get one here */
+    if (s->uses.kind != PIPELINE_USES_NONE)
+        leg_say(l, &jr->masks, PIPELINE_LOG_GROUP, "%s", clean);
+    if (s->uses.builtin == PIPELINE_BUILTIN_CHECKOUT)
+        oc = jr_checkout(jr, s, values);
+    else if (s->uses.builtin == PIPELINE_BUILTIN_LOCAL_ACTION)
+        oc = jr_run_action(jr, sc, s, clean, values, souts); /* ends the group itself */
+    else if (s->uses.builtin == PIPELINE_BUILTIN_UPLOAD_ARTIFACT ||
+             s->uses.builtin == PIPELINE_BUILTIN_DOWNLOAD_ARTIFACT)
+        oc = artifact(jr, s, values, souts);
+    else if (s->uses.builtin >= PIPELINE_BUILTIN_SLIPWAY_DEPLOY &&
+             s->uses.builtin <= PIPELINE_BUILTIN_SLIPWAY_SCAN)
+        oc = delivery(jr, s, values, souts);
+    else if (s->uses.kind != PIPELINE_USES_NONE) {
+        leg_say(l, &jr->masks, PIPELINE_LOG_ERROR, "%s: this runner does not run it yet",
+                s->uses.raw.s);
+        oc = PIPELINE_STEP_FAILURE;
+    } else
+        oc = jr_run_step(jr, sc, s, clean, values, souts);
+    if (s->uses.kind != PIPELINE_USES_NONE && s->uses.builtin != PIPELINE_BUILTIN_LOCAL_ACTION)
+        leg_say(l, &jr->masks, PIPELINE_LOG_ENDGROUP, "%s", "");
+    return oc;
+}
+
+/* The step's conclusion from its outcome oc: a failure is a success with
+ * continue-on-error (a literal, or an expression that gives "true"). */
+static enum pipeline_conclusion step_conclusion(struct jobrun *jr, const struct pipeline_step *s,
+                                                enum pipeline_step_outcome oc, json_t *values)
+{
+    enum pipeline_conclusion c = concl_of(oc);
+    int coe = s->continue_on_error.s && !s->continue_on_error.expr && s->continue_on_error.b;
+
+    if (s->continue_on_error.expr) {
+        char *t = NULL;
+        struct sw_err e2 = {0};
+        if (runner_eval_text(&s->continue_on_error, values, jr_status(jr), jr->workspace, &t,
+                             &e2) == 0)
+            coe = strcmp(t, "true") == 0;
+        free(t);
+    }
+    if (c == PIPELINE_CONCLUSION_FAILURE && coe)
+        c = PIPELINE_CONCLUSION_SUCCESS;
+    return c;
+}
+
+/* A step of the job's own ended: kept in the leg for the ticker to record. */
+static void step_record(struct jobrun *jr, const char *clean, enum pipeline_step_outcome oc,
+                        enum pipeline_conclusion c)
+{
+    struct leg *l = jr->leg;
+    struct runner *rn = jr->rn;
+
+    pthread_mutex_lock(&rn->lock);
+    l->steps = xrealloc(l->steps, (l->nsteps + 1) * sizeof(*l->steps));
+    l->steps[l->nsteps].name = xstrdup(clean);
+    l->steps[l->nsteps].outcome = concl_of(oc);
+    l->steps[l->nsteps].conclusion = c;
+    l->nsteps++;
+    l->steps_dirty = 1;
+    pthread_mutex_unlock(&rn->lock);
+}
+
+/* Step k of sc: its name, job.status (and github.action_status inside an
+ * action) as it sees them, its own log stream for a step of the job's, its
+ * if:, its run, and its outcome in the status so far, the steps context
+ * and the leg's steps. */
+static void step_one(struct jobrun *jr, struct stepscope *sc, size_t k, struct sw_err *err)
+{
+    const struct pipeline_step *s = &sc->steps[k];
+    json_t *values = sc->values;
+    char *name = NULL;
+    enum pipeline_step_outcome oc = PIPELINE_STEP_SKIPPED;
+    json_t *souts = json_object();
+    enum pipeline_status st =
+        jr_status(jr) == PIPELINE_STATUS_CANCELLED ? PIPELINE_STATUS_CANCELLED : *sc->status;
+
+    if (!s->name.s ||
+        runner_eval_text(&s->name, values, jr_status(jr), jr->workspace, &name, err) < 0)
+        name = step_default_name(s);
+    char *clean = runner_masked_name(&jr->masks, name);
+    /* job.status: the job's status so far, as a step sees it */
+    json_object_set_new(values, "job", json_pack("{s:s}", "status", status_word(jr_status(jr))));
+    if (sc->depth) {
+        json_t *gh = json_object_get(values, "github");
+        if (json_is_object(gh))
+            json_object_set_new(gh, "action_status", json_string(status_word(st)));
+    } else {
+        leg_stream(jr->leg, (unsigned)(k + 1));
+    }
+    if (step_if(jr, sc, s, clean, st, &oc, err))
+        oc = step_uses(jr, sc, s, clean, souts);
+    enum pipeline_conclusion c = step_conclusion(jr, s, oc, values);
+    if (c == PIPELINE_CONCLUSION_FAILURE && *sc->status == PIPELINE_STATUS_SUCCESS)
+        *sc->status = PIPELINE_STATUS_FAILURE;
+    if (s->id.s) {
+        json_t *e = json_pack("{s:O, s:s, s:s}", "outputs", souts, "outcome",
+                              pipeline_conclusion_name(concl_of(oc)), "conclusion",
+                              pipeline_conclusion_name(c));
+        json_object_set_new(sc->steps_ctx, s->id.s, e);
+    }
+    if (!sc->depth)
+        step_record(jr, clean, oc, c);
+    json_decref(souts);
+    free(name);
+    free(clean);
+}
+
 /* Runs the steps of scope sc in order, as GitHub's StepsRunner does: each
  * step's if: against the status so far (the job's, or inside an action the
  * action's), continue-on-error, the steps context. The job's own steps each
@@ -169,105 +311,11 @@ static enum pipeline_step_outcome delivery(struct jobrun *jr, const struct pipel
  * the calling step's stream. */
 void jr_run_steps(struct jobrun *jr, struct stepscope *sc)
 {
-    struct leg *l = jr->leg;
-    struct runner *rn = jr->rn;
-    json_t *values = sc->values;
     struct sw_err err = {0};
 
     for (size_t k = 0; k < sc->n; k++) {
-        const struct pipeline_step *s = &sc->steps[k];
         if (sc->deadline_mono && time_mono_ms() >= sc->deadline_mono)
             break; /* the action timed out: jr_run_action says so */
-        char *name = NULL;
-        enum pipeline_step_outcome oc = PIPELINE_STEP_SKIPPED;
-        json_t *souts = json_object();
-        int run_it = 0;
-        enum pipeline_status st =
-            jr_status(jr) == PIPELINE_STATUS_CANCELLED ? PIPELINE_STATUS_CANCELLED : *sc->status;
-
-        if (!s->name.s ||
-            runner_eval_text(&s->name, values, jr_status(jr), jr->workspace, &name, &err) < 0)
-            name = step_default_name(s);
-        char *clean = runner_masked_name(&jr->masks, name);
-        /* job.status: the job's status so far, as a step sees it */
-        json_object_set_new(values, "job",
-                            json_pack("{s:s}", "status", status_word(jr_status(jr))));
-        if (sc->depth) {
-            json_t *gh = json_object_get(values, "github");
-            if (json_is_object(gh))
-                json_object_set_new(gh, "action_status", json_string(status_word(st)));
-        } else {
-            leg_stream(l, (unsigned)(k + 1));
-        }
-        if (s->skipped) {
-            leg_say(l, &jr->masks, PIPELINE_LOG_WARNING, "skipped: %s",
-                    s->skip_reason ? s->skip_reason : "not supported here");
-        } else {
-            struct pipeline_expr_ctx ctx = {values, jr_status(jr), sc->depth > 0,
-                                            st,     jr->workspace, 0};
-            const char *cond = s->if_.s ? s->if_.s : "";
-            if (pipeline_expr_condition(cond, strlen(cond), NULL, &ctx, &run_it, NULL, &err) < 0) {
-                leg_say(l, &jr->masks, PIPELINE_LOG_ERROR, "step %s: if: %s", clean, err.msg);
-                oc = PIPELINE_STEP_FAILURE;
-                run_it = 0;
-            }
-        }
-        if (run_it) {
-            /* a run: step writes its own header group; the others get one here */
-            if (s->uses.kind != PIPELINE_USES_NONE)
-                leg_say(l, &jr->masks, PIPELINE_LOG_GROUP, "%s", clean);
-            if (s->uses.builtin == PIPELINE_BUILTIN_CHECKOUT)
-                oc = jr_checkout(jr, s, values);
-            else if (s->uses.builtin == PIPELINE_BUILTIN_LOCAL_ACTION)
-                oc = jr_run_action(jr, sc, s, clean, values, souts); /* ends the group itself */
-            else if (s->uses.builtin == PIPELINE_BUILTIN_UPLOAD_ARTIFACT ||
-                     s->uses.builtin == PIPELINE_BUILTIN_DOWNLOAD_ARTIFACT)
-                oc = artifact(jr, s, values, souts);
-            else if (s->uses.builtin >= PIPELINE_BUILTIN_SLIPWAY_DEPLOY &&
-                     s->uses.builtin <= PIPELINE_BUILTIN_SLIPWAY_SCAN)
-                oc = delivery(jr, s, values, souts);
-            else if (s->uses.kind != PIPELINE_USES_NONE) {
-                leg_say(l, &jr->masks, PIPELINE_LOG_ERROR, "%s: this runner does not run it yet",
-                        s->uses.raw.s);
-                oc = PIPELINE_STEP_FAILURE;
-            } else
-                oc = jr_run_step(jr, sc, s, clean, values, souts);
-            if (s->uses.kind != PIPELINE_USES_NONE &&
-                s->uses.builtin != PIPELINE_BUILTIN_LOCAL_ACTION)
-                leg_say(l, &jr->masks, PIPELINE_LOG_ENDGROUP, "%s", "");
-        }
-        enum pipeline_conclusion sc_ = concl_of(oc);
-        int coe = s->continue_on_error.s && !s->continue_on_error.expr && s->continue_on_error.b;
-        if (s->continue_on_error.expr) {
-            char *t = NULL;
-            struct sw_err e2 = {0};
-            if (runner_eval_text(&s->continue_on_error, values, jr_status(jr), jr->workspace, &t,
-                                 &e2) == 0)
-                coe = strcmp(t, "true") == 0;
-            free(t);
-        }
-        if (sc_ == PIPELINE_CONCLUSION_FAILURE && coe)
-            sc_ = PIPELINE_CONCLUSION_SUCCESS;
-        if (sc_ == PIPELINE_CONCLUSION_FAILURE && *sc->status == PIPELINE_STATUS_SUCCESS)
-            *sc->status = PIPELINE_STATUS_FAILURE;
-        if (s->id.s) {
-            json_t *e = json_pack("{s:O, s:s, s:s}", "outputs", souts, "outcome",
-                                  pipeline_conclusion_name(concl_of(oc)), "conclusion",
-                                  pipeline_conclusion_name(sc_));
-            json_object_set_new(sc->steps_ctx, s->id.s, e);
-        }
-        if (!sc->depth) {
-            pthread_mutex_lock(&rn->lock);
-            l->steps = xrealloc(l->steps, (l->nsteps + 1) * sizeof(*l->steps));
-            l->steps[l->nsteps].name = xstrdup(clean);
-            l->steps[l->nsteps].outcome = concl_of(oc);
-            l->steps[l->nsteps].conclusion = sc_;
-            l->nsteps++;
-            l->steps_dirty = 1;
-            pthread_mutex_unlock(&rn->lock);
-        }
-        json_decref(souts);
-        free(name);
-        free(clean);
+        step_one(jr, sc, k, &err);
     }
 }
