@@ -53,6 +53,48 @@ static void runner_env(struct jobrun *jr, const struct stepscope *sc, struct pip
 #undef SETV
 }
 
+/* The step's timeout: the sooner of its timeout-minutes, the job's deadline
+ * and an enclosing action's (its step's timeout-minutes). *job_bound: the
+ * job's deadline is the one that bounds it (a timeout then ends the job). */
+static int64_t step_timeout(const struct jobrun *jr, const struct stepscope *sc,
+                            const struct pipeline_step *s, int *job_bound)
+{
+    int64_t timeout = 0;
+    if (s->timeout_minutes.s && !s->timeout_minutes.expr && s->timeout_minutes.n > 0)
+        timeout = (int64_t)(s->timeout_minutes.n * 60000.0);
+    int64_t left = jr->deadline_mono - time_mono_ms();
+    if (left < 1)
+        left = 1;
+    *job_bound = !timeout || left < timeout;
+    if (*job_bound)
+        timeout = left;
+    if (sc->deadline_mono) { /* inside an action whose step has timeout-minutes */
+        int64_t sl = sc->deadline_mono - time_mono_ms();
+        if (sl < timeout) {
+            timeout = sl < 1 ? 1 : sl;
+            *job_bound = 0;
+        }
+    }
+    return timeout;
+}
+
+/* What the step leaves: its outputs into outputs; what it wrote to
+ * GITHUB_ENV, GITHUB_PATH and add-mask, for the job's next steps. */
+static void step_result_take(struct jobrun *jr, const struct pipeline_step_result *r,
+                             json_t *outputs)
+{
+    for (size_t i = 0; i < r->outputs.n; i++)
+        if (utf8_valid(r->outputs.v[i].value, 0))
+            json_object_set_new(outputs, r->outputs.v[i].name, json_string(r->outputs.v[i].value));
+    for (size_t i = 0; i < r->env.n; i++)
+        pipeline_step_vars_set(&jr->env, r->env.v[i].name, strlen(r->env.v[i].name),
+                               r->env.v[i].value, r->env.v[i].value_len);
+    for (size_t i = 0; i < r->path.n; i++)
+        pipeline_step_path_prepend(&jr->path, r->path.v[i]);
+    for (size_t i = 0; i < r->masks.n; i++)
+        pipeline_step_list_add(&jr->masks, r->masks.v[i], strlen(r->masks.v[i]));
+}
+
 /* Runs one run: step of scope sc; fills the step's outputs into outputs. */
 enum pipeline_step_outcome jr_run_step(struct jobrun *jr, const struct stepscope *sc,
                                        const struct pipeline_step *s, const char *name,
@@ -74,6 +116,7 @@ enum pipeline_step_outcome jr_run_step(struct jobrun *jr, const struct stepscope
                                      : jr->job->defaults.working_directory.s
                                          ? &jr->job->defaults.working_directory
                                          : &wf->defaults.working_directory;
+    int job_bound;
 
     if (sc->depth) { /* defaults.run does not reach into an action */
         shv = &s->shell;
@@ -91,22 +134,6 @@ enum pipeline_step_outcome jr_run_step(struct jobrun *jr, const struct stepscope
     if (!(wdabs = runner_inside(jr->workspace, wd, &err)))
         goto fail;
     runner_env(jr, sc, &re);
-    int64_t timeout = 0;
-    if (s->timeout_minutes.s && !s->timeout_minutes.expr && s->timeout_minutes.n > 0)
-        timeout = (int64_t)(s->timeout_minutes.n * 60000.0);
-    int64_t left = jr->deadline_mono - time_mono_ms();
-    if (left < 1)
-        left = 1;
-    int job_bound = !timeout || left < timeout;
-    if (job_bound)
-        timeout = left;
-    if (sc->deadline_mono) { /* inside an action whose step has timeout-minutes */
-        int64_t sl = sc->deadline_mono - time_mono_ms();
-        if (sl < timeout) {
-            timeout = sl < 1 ? 1 : sl;
-            job_bound = 0;
-        }
-    }
     sp.name = name;
     sp.script = script;
     sp.shell = shell;
@@ -119,7 +146,7 @@ enum pipeline_step_outcome jr_run_step(struct jobrun *jr, const struct stepscope
     sp.masks = &jr->masks;
     sp.tracking_id = jr->tracking;
     sp.orphans = PIPELINE_ORPHANS_JOB;
-    sp.timeout_ms = timeout;
+    sp.timeout_ms = step_timeout(jr, sc, s, &job_bound);
     sp.unsupported_skip = rn->o->unsupported_skip;
     sp.cancel = &jr->leg->cancel;
     sp.log = step_log;
@@ -133,16 +160,7 @@ enum pipeline_step_outcome jr_run_step(struct jobrun *jr, const struct stepscope
                 "The job running on runner %s has exceeded the maximum execution time",
                 rn->o->runner_name ? rn->o->runner_name : "slipway");
     }
-    for (size_t i = 0; i < r.outputs.n; i++)
-        if (utf8_valid(r.outputs.v[i].value, 0))
-            json_object_set_new(outputs, r.outputs.v[i].name, json_string(r.outputs.v[i].value));
-    for (size_t i = 0; i < r.env.n; i++)
-        pipeline_step_vars_set(&jr->env, r.env.v[i].name, strlen(r.env.v[i].name), r.env.v[i].value,
-                               r.env.v[i].value_len);
-    for (size_t i = 0; i < r.path.n; i++)
-        pipeline_step_path_prepend(&jr->path, r.path.v[i]);
-    for (size_t i = 0; i < r.masks.n; i++)
-        pipeline_step_list_add(&jr->masks, r.masks.v[i], strlen(r.masks.v[i]));
+    step_result_take(jr, &r, outputs);
     pipeline_step_result_free(&r);
     goto out;
 fail:
