@@ -137,6 +137,79 @@ static long rec_match(struct runner *rn, const char *id, const char *name, const
     return -1;
 }
 
+/* Leg i of the n of job j of sc, its record entry rec, named name, with its
+ * matrix values (NULL: none): its contexts are values with its matrix, job
+ * and strategy. Added to rn->legs. Under rn->lock. */
+static struct leg *leg_new(struct runner *rn, struct scope *sc, size_t j, size_t rec,
+                           const char *name, json_t *matrix, const json_t *values, size_t i,
+                           size_t n)
+{
+    struct wjob *wj = &sc->jobs[j];
+    struct leg *l = xcalloc(1, sizeof(*l));
+
+    l->sc = sc;
+    atomic_store(&l->masks_seen, rn->masks.n);
+    l->job = j;
+    l->rec = rec;
+    l->name = xstrdup(name);
+    l->matrix = matrix ? json_incref(matrix) : NULL;
+    l->rn = rn;
+    pthread_mutex_init(&l->wlock, NULL);
+    l->values = json_deep_copy(values);
+    json_object_set_new(l->values, "matrix", l->matrix ? json_deep_copy(l->matrix) : json_object());
+    json_object_set_new(l->values, "job", json_pack("{s:s}", "status", "success"));
+    /* as GitHub's runner: max-parallel is the bound, at most the legs there are */
+    size_t maxpar = wj->max_parallel && wj->max_parallel < n ? wj->max_parallel : n;
+    json_object_set_new(l->values, "strategy",
+                        json_pack("{s:b, s:i, s:i, s:i}", "fail-fast", wj->fail_fast, "job-index",
+                                  (json_int_t)i, "job-total", (json_int_t)n, "max-parallel",
+                                  (json_int_t)maxpar));
+    if (rn->nlegs == rn->caplegs) {
+        rn->caplegs = rn->caplegs ? rn->caplegs * 2 : 16;
+        rn->legs = xrealloc(rn->legs, rn->caplegs * sizeof(*rn->legs));
+    }
+    rn->legs[rn->nlegs++] = l;
+    return l;
+}
+
+/* A leg that is over before it starts: as its record entry e ended, when
+ * it had ended before the run was queued again; else with done (NONE: it
+ * is not), why said in its log. Under rn->lock. */
+static void leg_ended(struct runner *rn, struct leg *l, const struct pipeline_run_job *e,
+                      enum pipeline_conclusion done, const char *why)
+{
+    struct wjob *wj = &l->sc->jobs[l->job];
+
+    if (e && e->status == PIPELINE_JOB_COMPLETED) {
+        /* it ended before the run was queued again: as it ended */
+        l->state = LEG_DONE;
+        l->conclusion = e->conclusion;
+        l->outputs = e->outputs ? json_deep_copy(e->outputs) : json_object();
+        wj->finished++;
+        if (l->conclusion == PIPELINE_CONCLUSION_FAILURE && wj->fail_fast)
+            wj->fail_fast_hit = 1;
+        return;
+    }
+    if (e && done != PIPELINE_CONCLUSION_NONE) {
+        struct upd end = {0};
+        end.op = UPD_END;
+        end.rec = l->rec;
+        end.conclusion = done;
+        end.at = time_now_ms();
+        (void)runner_record(rn, &end);
+    }
+    if (done != PIPELINE_CONCLUSION_NONE) {
+        l->state = LEG_DONE;
+        l->conclusion = done;
+        wj->finished++;
+        if (why) {
+            leg_stream(l, 0);
+            leg_say(l, &rn->masks, PIPELINE_LOG_ERROR, "%s", why);
+            leg_stream(l, (unsigned)-1);
+        }
+    }
+}
+
 /* Adds n legs of job j of sc to the record and to rn->legs (values is the
  * job's context, copied per leg). done != NONE: they complete at once. A
  * resumed run's legs take their entries back, those that had completed with
@@ -176,59 +249,10 @@ void legs_add(struct runner *rn, struct scope *sc, size_t j, size_t n, char **na
     wj->expanded = 1;
     wj->nlegs += n;
     for (size_t i = 0, k = 0; i < n; i++) {
-        struct leg *l = xcalloc(1, sizeof(*l));
-        l->sc = sc;
-        atomic_store(&l->masks_seen, rn->masks.n);
-        l->job = j;
-        l->rec = match[i] >= 0 ? (size_t)match[i] : u.rec + k++;
-        l->name = xstrdup(names[i]);
-        l->matrix = matrices && matrices[i] ? json_incref(matrices[i]) : NULL;
-        l->rn = rn;
-        pthread_mutex_init(&l->wlock, NULL);
-        l->values = json_deep_copy(values);
-        json_object_set_new(l->values, "matrix",
-                            l->matrix ? json_deep_copy(l->matrix) : json_object());
-        json_object_set_new(l->values, "job", json_pack("{s:s}", "status", "success"));
-        /* as GitHub's runner: max-parallel is the bound, at most the legs there are */
-        size_t maxpar = wj->max_parallel && wj->max_parallel < n ? wj->max_parallel : n;
-        json_object_set_new(l->values, "strategy",
-                            json_pack("{s:b, s:i, s:i, s:i}", "fail-fast", wj->fail_fast,
-                                      "job-index", (json_int_t)i, "job-total", (json_int_t)n,
-                                      "max-parallel", (json_int_t)maxpar));
-        if (rn->nlegs == rn->caplegs) {
-            rn->caplegs = rn->caplegs ? rn->caplegs * 2 : 16;
-            rn->legs = xrealloc(rn->legs, rn->caplegs * sizeof(*rn->legs));
-        }
-        rn->legs[rn->nlegs++] = l;
-        const struct pipeline_run_job *e = match[i] >= 0 ? &rn->run->jobs[match[i]] : NULL;
-        if (e && e->status == PIPELINE_JOB_COMPLETED) {
-            /* it ended before the run was queued again: as it ended */
-            l->state = LEG_DONE;
-            l->conclusion = e->conclusion;
-            l->outputs = e->outputs ? json_deep_copy(e->outputs) : json_object();
-            wj->finished++;
-            if (l->conclusion == PIPELINE_CONCLUSION_FAILURE && wj->fail_fast)
-                wj->fail_fast_hit = 1;
-            continue;
-        }
-        if (e && done != PIPELINE_CONCLUSION_NONE) {
-            struct upd end = {0};
-            end.op = UPD_END;
-            end.rec = l->rec;
-            end.conclusion = done;
-            end.at = time_now_ms();
-            (void)runner_record(rn, &end);
-        }
-        if (done != PIPELINE_CONCLUSION_NONE) {
-            l->state = LEG_DONE;
-            l->conclusion = done;
-            wj->finished++;
-            if (why) {
-                leg_stream(l, 0);
-                leg_say(l, &rn->masks, PIPELINE_LOG_ERROR, "%s", why);
-                leg_stream(l, (unsigned)-1);
-            }
-        }
+        size_t rec = match[i] >= 0 ? (size_t)match[i] : u.rec + k++;
+        struct leg *l =
+            leg_new(rn, sc, j, rec, names[i], matrices ? matrices[i] : NULL, values, i, n);
+        leg_ended(rn, l, match[i] >= 0 ? &rn->run->jobs[match[i]] : NULL, done, why);
     }
     free(match);
     free(new_names);
@@ -245,55 +269,30 @@ static char *scoped_name(struct runner *rn, const struct scope *sc, const char *
     return out;
 }
 
-/* Job j's needs are done: evaluates its if:, expands its matrix, adds its
- * legs (or, for a caller, the workflows it calls). */
-static void job_expand(struct runner *rn, struct scope *sc, size_t j)
+/* Job j of sc ends without running: one leg named base_name, completed
+ * with c at once; why (NULL: nothing; taken) said in its log. */
+static void job_end_one(struct runner *rn, struct scope *sc, size_t j, const char *base_name,
+                        const json_t *values, enum pipeline_conclusion c, char *why)
+{
+    char *one = scoped_name(rn, sc, base_name);
+    legs_add(rn, sc, j, 1, &one, NULL, values, c, why);
+    free(why);
+    free(one);
+}
+
+/* The names of job j's n legs (mats: their matrix values, NULL entries
+ * for none): its name evaluated with each leg's matrix when an expression,
+ * else with the values in parentheses; masked and scoped. values' matrix is
+ * left as the last leg's. */
+static char **leg_names(struct runner *rn, struct scope *sc, size_t j, size_t n, json_t **mats,
+                        json_t *values, enum pipeline_status st)
 {
     const struct pipeline_job *job = &sc->wf->jobs[j];
-    enum pipeline_status st;
-    json_t *values = json_deep_copy(sc->base), *legs = NULL, *m = NULL;
-    struct sw_err err = {0};
-    int run_it = 0;
     const char *base_name = job->name.s && !job->name.expr ? job->name.s : job->id;
-    char *one = NULL;
-
-    json_object_set_new(values, "needs", needs_ctx(rn, sc, j, &st));
-    struct pipeline_expr_ctx ctx = {values, st, 0, PIPELINE_STATUS_NONE, NULL, 0};
-    const char *cond = job->if_.s ? job->if_.s : "";
-    if (pipeline_expr_condition(cond, strlen(cond), NULL, &ctx, &run_it, NULL, &err) < 0) {
-        char *why = xasprintf("job %s: if: %s", job->id, err.msg);
-        one = scoped_name(rn, sc, base_name);
-        legs_add(rn, sc, j, 1, &one, NULL, values, PIPELINE_CONCLUSION_FAILURE, why);
-        free(why);
-        goto out;
-    }
-    if (!run_it) {
-        one = scoped_name(rn, sc, base_name);
-        legs_add(rn, sc, j, 1, &one, NULL, values, PIPELINE_CONCLUSION_SKIPPED, NULL);
-        goto out;
-    }
-    if (strategy_eval(job, values, &sc->jobs[j], &err) < 0) {
-        char *why = xasprintf("job %s: strategy: %s", job->id, err.msg);
-        one = scoped_name(rn, sc, base_name);
-        legs_add(rn, sc, j, 1, &one, NULL, values, PIPELINE_CONCLUSION_FAILURE, why);
-        free(why);
-        goto out;
-    }
-    if (job->strategy.matrix) {
-        if (matrix_eval(job->strategy.matrix, values, &m, &err) < 0 ||
-            pipeline_matrix_expand(m, &legs, &err) < 0) {
-            char *why = xasprintf("job %s: matrix: %s", job->id, err.msg);
-            one = scoped_name(rn, sc, base_name);
-            legs_add(rn, sc, j, 1, &one, NULL, values, PIPELINE_CONCLUSION_FAILURE, why);
-            free(why);
-            goto out;
-        }
-    }
-    size_t n = legs && json_array_size(legs) ? json_array_size(legs) : 1;
     char **names = xcalloc(n, sizeof(*names));
-    json_t **mats = xcalloc(n, sizeof(*mats));
+    struct sw_err err = {0};
+
     for (size_t i = 0; i < n; i++) {
-        mats[i] = legs && json_array_size(legs) ? json_array_get(legs, i) : NULL;
         char *nm = NULL;
         if (job->name.s && job->name.expr) {
             json_object_set_new(values, "matrix",
@@ -305,6 +304,50 @@ static void job_expand(struct runner *rn, struct scope *sc, size_t j)
         names[i] = scoped_name(rn, sc, nm);
         free(nm);
     }
+    return names;
+}
+
+/* Job j's needs are done: evaluates its if:, expands its matrix, adds its
+ * legs (or, for a caller, the workflows it calls). */
+static void job_expand(struct runner *rn, struct scope *sc, size_t j)
+{
+    const struct pipeline_job *job = &sc->wf->jobs[j];
+    enum pipeline_status st;
+    json_t *values = json_deep_copy(sc->base), *legs = NULL, *m = NULL;
+    struct sw_err err = {0};
+    int run_it = 0;
+    const char *base_name = job->name.s && !job->name.expr ? job->name.s : job->id;
+
+    json_object_set_new(values, "needs", needs_ctx(rn, sc, j, &st));
+    struct pipeline_expr_ctx ctx = {values, st, 0, PIPELINE_STATUS_NONE, NULL, 0};
+    const char *cond = job->if_.s ? job->if_.s : "";
+    if (pipeline_expr_condition(cond, strlen(cond), NULL, &ctx, &run_it, NULL, &err) < 0) {
+        job_end_one(rn, sc, j, base_name, values, PIPELINE_CONCLUSION_FAILURE,
+                    xasprintf("job %s: if: %s", job->id, err.msg));
+        goto out;
+    }
+    if (!run_it) {
+        job_end_one(rn, sc, j, base_name, values, PIPELINE_CONCLUSION_SKIPPED, NULL);
+        goto out;
+    }
+    if (strategy_eval(job, values, &sc->jobs[j], &err) < 0) {
+        job_end_one(rn, sc, j, base_name, values, PIPELINE_CONCLUSION_FAILURE,
+                    xasprintf("job %s: strategy: %s", job->id, err.msg));
+        goto out;
+    }
+    if (job->strategy.matrix) {
+        if (matrix_eval(job->strategy.matrix, values, &m, &err) < 0 ||
+            pipeline_matrix_expand(m, &legs, &err) < 0) {
+            job_end_one(rn, sc, j, base_name, values, PIPELINE_CONCLUSION_FAILURE,
+                        xasprintf("job %s: matrix: %s", job->id, err.msg));
+            goto out;
+        }
+    }
+    size_t n = legs && json_array_size(legs) ? json_array_size(legs) : 1;
+    json_t **mats = xcalloc(n, sizeof(*mats));
+    for (size_t i = 0; i < n; i++)
+        mats[i] = legs && json_array_size(legs) ? json_array_get(legs, i) : NULL;
+    char **names = leg_names(rn, sc, j, n, mats, values, st);
     if (job->uses.builtin == PIPELINE_BUILTIN_LOCAL_WORKFLOW && !job->skipped)
         scope_expand_call(rn, sc, j, n, names, mats, values);
     else
@@ -314,7 +357,6 @@ static void job_expand(struct runner *rn, struct scope *sc, size_t j)
     free(names);
     free(mats);
 out:
-    free(one);
     json_decref(m);
     json_decref(legs);
     json_decref(values);
@@ -408,16 +450,16 @@ static void scope_settle(struct runner *rn, struct scope *sc)
     sc->done = 1;
 }
 
-/* Starts what may start and settles what has ended. 1 when all is done. Under rn->lock. */
-int runner_schedule(struct runner *rn)
+/* Expands the jobs whose needs are done and settles the jobs and scopes
+ * that have ended. In the order the scopes were made (so the record lists
+ * the legs of a caller's matrix in order), and again while scopes are added
+ * or settle (each pass that repeats did one or the other, both bounded): a
+ * called workflow's caller settles, and the jobs after it start, without a
+ * wait. */
+static void scopes_advance(struct runner *rn)
 {
-    size_t max = rn->o->jobs ? rn->o->jobs : 1;
     int changed;
 
-    /* In the order the scopes were made (so the record lists the legs of a
-     * caller's matrix in order), and again while scopes are added or settle
-     * (each pass that repeats did one or the other, both bounded): a called
-     * workflow's caller settles, and the jobs after it start, without a wait. */
     do {
         size_t before = rn->nscopes;
         changed = 0;
@@ -449,8 +491,16 @@ int runner_schedule(struct runner *rn)
         }
         changed |= rn->nscopes != before;
     } while (changed && !rn->scopes[0]->done);
-    int all = rn->scopes[0]->done;
-    for (size_t i = 0; i < rn->nlegs && !all; i++) {
+}
+
+/* Starts the pending legs that may start (a place among opts->jobs and
+ * their job's max-parallel), each on a thread of its own; cancels those
+ * that may no longer (fail-fast, a cancelled run). */
+static void legs_start(struct runner *rn)
+{
+    size_t max = rn->o->jobs ? rn->o->jobs : 1;
+
+    for (size_t i = 0; i < rn->nlegs; i++) {
         struct leg *l = rn->legs[i];
         struct wjob *wj = &l->sc->jobs[l->job];
         size_t maxpar = wj->max_parallel ? wj->max_parallel : (size_t)-1;
@@ -483,6 +533,14 @@ int runner_schedule(struct runner *rn)
         rn->running++;
         wj->running++;
     }
+}
+
+int runner_schedule(struct runner *rn)
+{
+    scopes_advance(rn);
+    int all = rn->scopes[0]->done;
+    if (!all)
+        legs_start(rn);
     return all;
 }
 
