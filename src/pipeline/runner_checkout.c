@@ -117,37 +117,70 @@ out:
     return rc;
 }
 
+/* The step's with: ref, path and fetch-depth (*n, 1 when not given),
+ * evaluated. */
+static int checkout_with(struct jobrun *jr, const struct pipeline_step *step, const json_t *values,
+                         char **ref, char **path, long *n, struct sw_err *err)
+{
+    const struct pipeline_val *v;
+    char *depth = NULL;
+    int rc = -1;
+
+    if ((v = pipeline_map_get(&step->with, "ref")) &&
+        runner_eval_text(v, values, jr_status(jr), jr->workspace, ref, err) < 0)
+        goto out;
+    if ((v = pipeline_map_get(&step->with, "path")) &&
+        runner_eval_text(v, values, jr_status(jr), jr->workspace, path, err) < 0)
+        goto out;
+    if ((v = pipeline_map_get(&step->with, "fetch-depth")) &&
+        runner_eval_text(v, values, jr_status(jr), jr->workspace, &depth, err) < 0)
+        goto out;
+    if (depth && *depth) {
+        char *end;
+        errno = 0;
+        *n = strtol(depth, &end, 10);
+        if (errno || *end || *n < 0) {
+            sw_err_set(err, SW_EINVAL, "fetch-depth: expected a whole number, got '%s'", depth);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(depth);
+    return rc;
+}
+
+/* want (a ref or commit) fetched from url into a repository made at dir,
+ * n deep (0: whole), and checked out. */
+static int checkout_fetch(struct jobrun *jr, const char *dir, const char *url, const char *want,
+                          long n, struct sw_err *err)
+{
+    char dflag[32];
+    snprintf(dflag, sizeof(dflag), "--depth=%ld", n);
+    const char *init[] = {"git", "init", "-q", ".", NULL};
+    const char *fetch_shallow[] = {"git", "fetch", "-q", "--no-tags", dflag, url, want, NULL};
+    const char *fetch_full[] = {"git", "fetch", "-q", "--no-tags", url, want, NULL};
+    const char *co[] = {"git", "checkout", "-q", "--force", "--detach", "FETCH_HEAD", NULL};
+    if (git(jr, dir, init) < 0 || git(jr, dir, n ? fetch_shallow : fetch_full) < 0 ||
+        git(jr, dir, co) < 0)
+        return sw_err_set(err, SW_EIO, "actions/checkout: git failed (see above)");
+    return 0;
+}
+
 /* actions/checkout: the run's commit (or with.ref), fetched from the
  * repository into the workspace (or with.path under it), fetch-depth deep. */
 enum pipeline_step_outcome jr_checkout(struct jobrun *jr, const struct pipeline_step *step,
                                        const json_t *values)
 {
     struct runner *rn = jr->rn;
-    char *ref = NULL, *path = NULL, *depth = NULL, *dir = NULL, *url = NULL, *abs = NULL;
+    char *ref = NULL, *path = NULL, *dir = NULL, *url = NULL, *abs = NULL;
     char *objects = NULL;
     struct sw_err err = {0};
     enum pipeline_step_outcome out = PIPELINE_STEP_FAILURE;
-    const struct pipeline_val *v;
     long n = 1;
 
-    if ((v = pipeline_map_get(&step->with, "ref")) &&
-        runner_eval_text(v, values, jr_status(jr), jr->workspace, &ref, &err) < 0)
+    if (checkout_with(jr, step, values, &ref, &path, &n, &err) < 0)
         goto fail;
-    if ((v = pipeline_map_get(&step->with, "path")) &&
-        runner_eval_text(v, values, jr_status(jr), jr->workspace, &path, &err) < 0)
-        goto fail;
-    if ((v = pipeline_map_get(&step->with, "fetch-depth")) &&
-        runner_eval_text(v, values, jr_status(jr), jr->workspace, &depth, &err) < 0)
-        goto fail;
-    if (depth && *depth) {
-        char *end;
-        errno = 0;
-        n = strtol(depth, &end, 10);
-        if (errno || *end || n < 0) {
-            sw_err_set(&err, SW_EINVAL, "fetch-depth: expected a whole number, got '%s'", depth);
-            goto fail;
-        }
-    }
     if (!rn->o->repo) {
         sw_err_set(&err, SW_EINVAL, "actions/checkout: this runner has no repository to check out");
         goto fail;
@@ -167,8 +200,6 @@ enum pipeline_step_outcome jr_checkout(struct jobrun *jr, const struct pipeline_
         sw_err_set(&err, SW_EINVAL, "actions/checkout: ref '%s' is not a ref", want);
         goto fail;
     }
-    char dflag[32];
-    snprintf(dflag, sizeof(dflag), "--depth=%ld", n);
     leg_say(jr->leg, &jr->masks, PIPELINE_LOG_OUTPUT, "Fetching %s of %s into %s", want, abs, dir);
     /* The run's own commit, whole or one deep, into a directory that is not a
      * repository yet: no fetch. A ref to resolve, another depth or a second
@@ -179,21 +210,9 @@ enum pipeline_step_outcome jr_checkout(struct jobrun *jr, const struct pipeline_
     free(dotgit);
     int own = !(ref && *ref); /* want is the run's commit, a full hash */
     objects = fresh && own && strlen(want) == 40 && (n == 0 || n == 1) ? repo_objects(abs) : NULL;
-    if (objects) {
-        if (checkout_shared(jr, dir, objects, want, n, &err) < 0)
-            goto fail;
-        out = PIPELINE_STEP_SUCCESS;
-        goto out;
-    }
-    const char *init[] = {"git", "init", "-q", ".", NULL};
-    const char *fetch_shallow[] = {"git", "fetch", "-q", "--no-tags", dflag, url, want, NULL};
-    const char *fetch_full[] = {"git", "fetch", "-q", "--no-tags", url, want, NULL};
-    const char *co[] = {"git", "checkout", "-q", "--force", "--detach", "FETCH_HEAD", NULL};
-    if (git(jr, dir, init) < 0 || git(jr, dir, n ? fetch_shallow : fetch_full) < 0 ||
-        git(jr, dir, co) < 0) {
-        sw_err_set(&err, SW_EIO, "actions/checkout: git failed (see above)");
+    if (objects ? checkout_shared(jr, dir, objects, want, n, &err) < 0
+                : checkout_fetch(jr, dir, url, want, n, &err) < 0)
         goto fail;
-    }
     out = PIPELINE_STEP_SUCCESS;
     goto out;
 fail:
@@ -201,7 +220,6 @@ fail:
 out:
     free(ref);
     free(path);
-    free(depth);
     free(dir);
     free(url);
     free(abs);
