@@ -57,29 +57,63 @@ static void gate_enter(struct pipeline_run_job *j, const struct upd *u)
     j->status = PIPELINE_JOB_WAITING;
 }
 
+/* UPD_ADD: u->n new jobs, queued (or completed at once with u->done), at
+ * the end of the record, where the runner expects them (u->rec). */
+static int upd_add(struct pipeline_run *r, const struct upd *u, struct sw_err *err)
+{
+    if (r->njobs != u->rec)
+        return sw_err_set(err, SW_EINVAL, "run %s: its jobs changed under the runner", r->id);
+    for (size_t i = 0; i < u->n; i++) {
+        struct pipeline_run_job *j = pipeline_run_job_add(r);
+        if (!j)
+            return sw_err_set(err, SW_EINVAL, "run %s: more than %d jobs", r->id,
+                              PIPELINE_RUN_MAX_JOBS);
+        j->id = xstrdup(u->id);
+        j->name = xstrdup(u->names[i]);
+        j->matrix = u->matrices && u->matrices[i] ? json_deep_copy(u->matrices[i]) : NULL;
+        j->status = PIPELINE_JOB_QUEUED;
+        if (u->done != PIPELINE_CONCLUSION_NONE) {
+            j->status = PIPELINE_JOB_COMPLETED;
+            j->conclusion = u->done;
+            j->started_ms = j->ended_ms = u->at;
+        }
+    }
+    return 0;
+}
+
+/* UPD_STEPS and UPD_END: the job's steps so far; at the end, its
+ * conclusion, outputs, the environment's url and why it did not run. */
+static int upd_end(struct pipeline_run *r, struct pipeline_run_job *j, const struct upd *u,
+                   struct sw_err *err)
+{
+    for (size_t k = 0; k < u->nsteps; k++) {
+        if (k >= j->nsteps && !pipeline_run_step_add(j, u->steps[k].name))
+            return sw_err_set(err, SW_EINVAL, "run %s: too many steps", r->id);
+        free(j->steps[k].name);
+        j->steps[k].name = xstrdup(u->steps[k].name);
+        j->steps[k].outcome = u->steps[k].outcome;
+        j->steps[k].conclusion = u->steps[k].conclusion;
+    }
+    if (u->op == UPD_STEPS)
+        return 0;
+    if (u->env_url && j->environment_name)
+        run_str_set(&j->environment_url, u->env_url);
+    if (u->reason)
+        run_str_set(&j->reason, u->reason);
+    j->status = PIPELINE_JOB_COMPLETED;
+    j->conclusion = u->conclusion;
+    if (!j->started_ms)
+        j->started_ms = u->at;
+    j->ended_ms = u->at;
+    json_decref(j->outputs);
+    j->outputs = u->outputs && json_object_size(u->outputs) ? json_deep_copy(u->outputs) : NULL;
+    return 0;
+}
+
 static int upd_apply_job(struct pipeline_run *r, const struct upd *u, struct sw_err *err)
 {
-
-    if (u->op == UPD_ADD) {
-        if (r->njobs != u->rec)
-            return sw_err_set(err, SW_EINVAL, "run %s: its jobs changed under the runner", r->id);
-        for (size_t i = 0; i < u->n; i++) {
-            struct pipeline_run_job *j = pipeline_run_job_add(r);
-            if (!j)
-                return sw_err_set(err, SW_EINVAL, "run %s: more than %d jobs", r->id,
-                                  PIPELINE_RUN_MAX_JOBS);
-            j->id = xstrdup(u->id);
-            j->name = xstrdup(u->names[i]);
-            j->matrix = u->matrices && u->matrices[i] ? json_deep_copy(u->matrices[i]) : NULL;
-            j->status = PIPELINE_JOB_QUEUED;
-            if (u->done != PIPELINE_CONCLUSION_NONE) {
-                j->status = PIPELINE_JOB_COMPLETED;
-                j->conclusion = u->done;
-                j->started_ms = j->ended_ms = u->at;
-            }
-        }
-        return 0;
-    }
+    if (u->op == UPD_ADD)
+        return upd_add(r, u, err);
     if (u->rec >= r->njobs)
         return sw_err_set(err, SW_EINVAL, "run %s: job %zu is gone", r->id, u->rec);
     struct pipeline_run_job *j = &r->jobs[u->rec];
@@ -109,28 +143,7 @@ static int upd_apply_job(struct pipeline_run *r, const struct upd *u, struct sw_
         break;
     case UPD_STEPS:
     case UPD_END:
-        for (size_t k = 0; k < u->nsteps; k++) {
-            if (k >= j->nsteps && !pipeline_run_step_add(j, u->steps[k].name))
-                return sw_err_set(err, SW_EINVAL, "run %s: too many steps", r->id);
-            free(j->steps[k].name);
-            j->steps[k].name = xstrdup(u->steps[k].name);
-            j->steps[k].outcome = u->steps[k].outcome;
-            j->steps[k].conclusion = u->steps[k].conclusion;
-        }
-        if (u->op == UPD_STEPS)
-            break;
-        if (u->env_url && j->environment_name)
-            run_str_set(&j->environment_url, u->env_url);
-        if (u->reason)
-            run_str_set(&j->reason, u->reason);
-        j->status = PIPELINE_JOB_COMPLETED;
-        j->conclusion = u->conclusion;
-        if (!j->started_ms)
-            j->started_ms = u->at;
-        j->ended_ms = u->at;
-        json_decref(j->outputs);
-        j->outputs = u->outputs && json_object_size(u->outputs) ? json_deep_copy(u->outputs) : NULL;
-        break;
+        return upd_end(r, j, u, err);
     }
     return 0;
 }

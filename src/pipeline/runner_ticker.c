@@ -29,6 +29,80 @@ static int ticker_wait(struct runner *rn)
     return atomic_load(&rn->stop);
 }
 
+/* Extends the run's lease; a lost claim, or a cancel request the record
+ * holds, cancels the run. Under rn->lock. */
+static void ticker_heartbeat(struct runner *rn)
+{
+    struct sw_err err = {0};
+    int rc = pipeline_run_heartbeat(rn->st, rn->run, &err);
+    if (rc == PIPELINE_ELOST) {
+        atomic_store(&rn->lost, 1);
+        atomic_store(&rn->cancel, 1);
+    } else if (rc == 0 && rn->run->cancel_requested) {
+        atomic_store(&rn->cancel, 1);
+        if (!rn->run->cancelled_by && rn->run->reason && !rn->cancel_reason)
+            rn->cancel_reason = xstrdup(rn->run->reason);
+    }
+}
+
+/* Reads the record for cancel requests: of the run (who asked, or why), and
+ * of a job its concurrency group asked to stop. Under rn->lock. */
+static void ticker_read(struct runner *rn)
+{
+    struct pipeline_run *now = NULL;
+    struct sw_err err = {0};
+
+    if (pipeline_run_load(rn->st, rn->id, &now, &err) != 0)
+        return;
+    if (now->cancel_requested || now->status == PIPELINE_RUN_CANCELLED) {
+        atomic_store(&rn->cancel, 1);
+        if (now->cancelled_by && !rn->cancelled_by)
+            rn->cancelled_by = xstrdup(now->cancelled_by);
+        if (!now->cancelled_by && now->reason && !rn->cancel_reason)
+            rn->cancel_reason = xstrdup(now->reason);
+    }
+    /* a job its concurrency group asked to stop */
+    for (size_t i = 0; i < rn->nlegs; i++)
+        if (rn->legs[i]->rec < now->njobs && now->jobs[rn->legs[i]->rec].cancel_requested)
+            atomic_store(&rn->legs[i]->cancel, 1);
+    pipeline_run_free(now);
+}
+
+/* Records the steps that ended since the last time, once *next_steps has
+ * come (then a second later). Under rn->lock. */
+static void ticker_steps(struct runner *rn, int64_t *next_steps)
+{
+    for (size_t i = 0; i < rn->nlegs && time_mono_ms() >= *next_steps; i++) {
+        struct leg *l = rn->legs[i];
+        if (l->state != LEG_RUNNING || !l->steps_dirty)
+            continue;
+        struct upd u = {0};
+        u.op = UPD_STEPS;
+        u.rec = l->rec;
+        u.steps = l->steps;
+        u.nsteps = l->nsteps;
+        l->steps_dirty = 0;
+        (void)runner_record(rn, &u);
+    }
+    if (time_mono_ms() >= *next_steps)
+        *next_steps = time_mono_ms() + 1000;
+}
+
+/* Writes out the log lines a running leg has held long enough. Under rn->lock. */
+static void ticker_flush(struct runner *rn)
+{
+    for (size_t i = 0; i < rn->nlegs; i++) {
+        struct leg *l = rn->legs[i];
+        if (l->state != LEG_RUNNING)
+            continue;
+        struct sw_err err = {0};
+        pthread_mutex_lock(&l->wlock);
+        if (l->w)
+            (void)pipeline_runlog_flush_due(l->w, &err);
+        pthread_mutex_unlock(&l->wlock);
+    }
+}
+
 /* Extends the lease, notices cancel requests, flushes quiet logs. */
 void *runner_ticker(void *arg)
 {
@@ -47,64 +121,17 @@ void *runner_ticker(void *arg)
             for (size_t i = 0; i < rn->nlegs; i++)
                 atomic_store(&rn->legs[i]->cancel, 1);
         if (time_mono_ms() >= next) {
-            struct sw_err err = {0};
-            int rc = pipeline_run_heartbeat(rn->st, rn->run, &err);
-            if (rc == PIPELINE_ELOST) {
-                atomic_store(&rn->lost, 1);
-                atomic_store(&rn->cancel, 1);
-            } else if (rc == 0 && rn->run->cancel_requested) {
-                atomic_store(&rn->cancel, 1);
-                if (!rn->run->cancelled_by && rn->run->reason && !rn->cancel_reason)
-                    rn->cancel_reason = xstrdup(rn->run->reason);
-            }
+            ticker_heartbeat(rn);
             next = time_mono_ms() + every;
         }
         /* a cancel request is read every second, not only at the heartbeat:
          * reading does not write, and `run cancel` should act at once */
         if (time_mono_ms() >= next_read) {
-            struct pipeline_run *now = NULL;
-            struct sw_err err = {0};
-            if (pipeline_run_load(rn->st, rn->id, &now, &err) == 0) {
-                if (now->cancel_requested || now->status == PIPELINE_RUN_CANCELLED) {
-                    atomic_store(&rn->cancel, 1);
-                    if (now->cancelled_by && !rn->cancelled_by)
-                        rn->cancelled_by = xstrdup(now->cancelled_by);
-                    if (!now->cancelled_by && now->reason && !rn->cancel_reason)
-                        rn->cancel_reason = xstrdup(now->reason);
-                }
-                /* a job its concurrency group asked to stop */
-                for (size_t i = 0; i < rn->nlegs; i++)
-                    if (rn->legs[i]->rec < now->njobs &&
-                        now->jobs[rn->legs[i]->rec].cancel_requested)
-                        atomic_store(&rn->legs[i]->cancel, 1);
-                pipeline_run_free(now);
-            }
+            ticker_read(rn);
             next_read = time_mono_ms() + 1000;
         }
-        for (size_t i = 0; i < rn->nlegs && time_mono_ms() >= next_steps; i++) {
-            struct leg *l = rn->legs[i];
-            if (l->state != LEG_RUNNING || !l->steps_dirty)
-                continue;
-            struct upd u = {0};
-            u.op = UPD_STEPS;
-            u.rec = l->rec;
-            u.steps = l->steps;
-            u.nsteps = l->nsteps;
-            l->steps_dirty = 0;
-            (void)runner_record(rn, &u);
-        }
-        if (time_mono_ms() >= next_steps)
-            next_steps = time_mono_ms() + 1000;
-        for (size_t i = 0; i < rn->nlegs; i++) {
-            struct leg *l = rn->legs[i];
-            if (l->state != LEG_RUNNING)
-                continue;
-            struct sw_err err = {0};
-            pthread_mutex_lock(&l->wlock);
-            if (l->w)
-                (void)pipeline_runlog_flush_due(l->w, &err);
-            pthread_mutex_unlock(&l->wlock);
-        }
+        ticker_steps(rn, &next_steps);
+        ticker_flush(rn);
         pthread_cond_broadcast(&rn->cond);
         pthread_mutex_unlock(&rn->lock);
     }
