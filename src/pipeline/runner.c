@@ -7,7 +7,8 @@
  * record in memory is only ever touched by one thread at a time. A job that
  * calls a reusable workflow has no leg: when it is ready it becomes a scope of
  * the called workflow's jobs, scheduled like the run's own (reusable.c
- * checks what crosses the call). */
+ * checks what crosses the call). runner_internal.h says which file holds
+ * which part; this one sets the run up, waits for its end and concludes it. */
 #include "pipeline/pipeline.h"
 #include "pipeline/runner_internal.h"
 #include "store/store.h"

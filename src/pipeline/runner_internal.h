@@ -212,9 +212,9 @@ int runner_record(struct runner *rn, struct upd *u);
 
 /* ---- evaluation and names (runner_eval.c) ---------------------------------------------------- */
 
-/* clean_name of s (control characters as spaces, bounded, "job" when not
- * UTF-8) with every mask replaced by "***": names go into the record, which
- * is not masked when read. Caller frees. */
+/* s as a name fit for the record (control characters as spaces, bounded,
+ * "job" when not UTF-8) with every mask replaced by "***": names go into
+ * the record, which is not masked when read. Caller frees. */
 char *runner_masked_name(const struct pipeline_step_list *masks, const char *s);
 /* A JSON value as GitHub shows it in a leg's name or as text. */
 void runner_json_text(struct buf *b, const json_t *v);

@@ -5,8 +5,8 @@
  * scope whose jobs have, too; pending legs start on threads of their own,
  * at most opts->jobs at once and max-parallel of a job. A resumed run's
  * legs meet their entries of the record again. */
-#include "pipeline/pipeline.h"
 #include "pipeline/call_internal.h"
+#include "pipeline/pipeline.h"
 #include "pipeline/runner_internal.h"
 
 #include <stdlib.h>

@@ -10,12 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A line of the step's output (pipeline_step_run's callback), already
+ * masked: into the leg's stream. */
 static void step_log(void *ctx, int64_t time_ms, enum pipeline_step_log_kind kind, const char *text,
                      size_t len)
 {
     leg_line(ctx, time_ms, kind, text, len);
 }
 
+/* GitHub's default variables (GITHUB_*, RUNNER_*) for a step of sc. */
 static void runner_env(struct jobrun *jr, const struct stepscope *sc, struct pipeline_step_vars *re)
 {
     struct runner *rn = jr->rn;
