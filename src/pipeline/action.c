@@ -1,6 +1,6 @@
 /*
  * Local actions: an action.yml (or action.yaml) loaded into a validated
- * model, for the runner to run a step's `uses: ./path` (runner.c).
+ * model, for the runner to run a step's `uses: ./path` (runner_action.c).
  *
  * The one idea: an action file is read exactly as a workflow file is — the
  * same YAML limits, the same scalar and mapping readers (wf_value.c), the

@@ -1,4 +1,4 @@
-/* Private to src/pipeline/: what the runner (runner.c) asks of reusable.c to
+/* Private to src/pipeline/: what the runner (runner_call.c) asks of reusable.c to
  * run a job that calls a local reusable workflow (`uses:
  * ./.github/workflows/x.yml`): the called file read at the run's commit, the
  * caller's `with` checked against the called workflow's typed inputs, the

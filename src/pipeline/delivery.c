@@ -636,7 +636,7 @@ static int load_env(const struct delivery_step *d, const char *name, struct env_
 
 /* Whether the step may change env: the run's ref passes its deploy_from,
  * and a job of the run passed its approval gate. The job that names the
- * environment is held to both before its first step (runner.c); a job that
+ * environment is held to both before its first step (runner_gate.c); a job that
  * leaves `environment:` out is held to them here, so a pushed pipeline
  * cannot lower the server's gate by not naming it. */
 static int may_change(const struct delivery_step *d, const struct env_config *env,

@@ -1606,7 +1606,7 @@ void pipeline_step_mask(const struct pipeline_step_list *masks, const char *text
 
 /* ---- runner ------------------------------------------------------------------------- */
 
-/* Running a claimed run of a loaded workflow (runner.c; docs/pipelines.md,
+/* Running a claimed run of a loaded workflow (runner*.c; docs/pipelines.md,
  * "Running workflows"): jobs as a DAG of their needs, at most `jobs` legs at
  * once, each matrix leg a job of its own in its own workspace; `if:`,
  * continue-on-error, timeouts, env layering, outputs and the contexts as

@@ -1511,7 +1511,7 @@ static int apply_recover(struct pipeline_run *r, void *arg, struct sw_err *err)
          * gate, whose start and decisions are in the record. Parked as its
          * runner would have parked it, the next runner to claim it (once a
          * gate would be decided) takes the finished jobs' results from the
-         * record and waits at the same gates (runner.c, "resuming"). */
+         * record and waits at the same gates (runner_sched.c, legs_add). */
         char *again = xasprintf("waiting at its gates, parked: runner %s on %s stopped while the "
                                 "run waited (%s)",
                                 r->claim.runner, r->claim.host, why);
