@@ -28,7 +28,8 @@
 #include <string.h>
 #include <time.h>
 
-#define ENVS_MAX 64 /* as many as the edge serves */
+#define ENVS_MAX 64   /* as many as the edge serves */
+#define SEEN_MAX 1024 /* names remembered for zero_base; beyond, none is new */
 
 /* ---- window arithmetic ------------------------------------------------------------- */
 
@@ -258,8 +259,9 @@ static uint64_t slot_errors(const struct edge_slot_stats *st)
 
 struct slot_state {
     struct window w;
-    int read; /* the last interval read it */
-    int live; /* ... and found it live */
+    int zero_base; /* the first reading's base is zero: the edge began counting for us */
+    int read;      /* the last interval read it */
+    int live;      /* ... and found it live */
     char release[RELEASE_ID_MAX + 1];
 };
 
@@ -292,7 +294,10 @@ struct monitor_sampler {
     struct monitor_transition kept[MONITOR_TRANSITIONS_KEPT];
     size_t kept_head, kept_n;
     struct monitor_history *history;
-    int64_t first_ms;   /* the first reading (monotonic) */
+    int64_t first_ms;  /* the first reading (monotonic) */
+    int64_t last_mono; /* the last reading's time; 0 before the first */
+    char (*seen)[64];  /* every environment sampled so far, up to SEEN_MAX */
+    size_t nseen;
     uint64_t ticks;     /* readings taken */
     uint64_t step_tick; /* the reading the last history step ended at */
     uint64_t steps;     /* history steps appended */
@@ -394,6 +399,22 @@ static int envs_load(struct monitor_sampler *s, struct sw_err *err)
             }
         if (!next[i])
             next[i] = env_new(cfg[i]->name, cfg[i]->strategy);
+        /* An environment this process never sampled is new to the edge too
+         * (started with it, or added by the reload before this one): its
+         * counters began at zero, so the requests served before its first
+         * reading count. One removed and added again kept its counters (the
+         * edge keeps a name's): its first reading is its base. */
+        int known = s->nseen >= SEEN_MAX;
+        for (size_t j = 0; j < s->nseen && !known; j++)
+            known = !strcmp(s->seen[j], cfg[i]->name);
+        if (!known) {
+            if (!s->seen)
+                s->seen = xcalloc(SEEN_MAX, sizeof(*s->seen));
+            snprintf(s->seen[s->nseen++], sizeof(*s->seen), "%s", cfg[i]->name);
+            for (int k = 0; k < EDGE_SLOTS; k++)
+                if (next[i]->slot[k])
+                    next[i]->slot[k]->zero_base = 1;
+        }
     }
     struct menv *old[ENVS_MAX];
     size_t nold = 0;
@@ -546,6 +567,12 @@ static void read_all(struct monitor_sampler *s, int64_t mono_ms)
             st->read = read_stats(s, e->name, k, s->stats) == 0;
             if (!st->read)
                 continue; /* not served (yet): the window keeps what it had */
+            if (st->zero_base) {
+                struct snap *z = window_push(&st->w);
+                memset(z, 0, sizeof(*z));
+                z->mono_ms = s->last_mono ? s->last_mono : mono_ms;
+                st->zero_base = 0;
+            }
             struct snap *p = window_push(&st->w);
             p->mono_ms = mono_ms;
             p->requests = 0;
@@ -559,6 +586,7 @@ static void read_all(struct monitor_sampler *s, int64_t mono_ms)
             st->release[RELEASE_ID_MAX] = '\0';
         }
     }
+    s->last_mono = mono_ms;
 }
 
 /* Judges each environment's live slot over the window. */
@@ -736,14 +764,15 @@ static void history_open(struct monitor_sampler *s)
     }
     s->history = monitor_history_new(MONITOR_HISTORY_STEPS, step_ms);
     if (rc == SW_ENOTFOUND)
-        return;
+        return; /* saved before it is said: whoever reads the line finds the new file */
     char *aside = xasprintf("%s.corrupt", file);
-    if (rename(file, aside) == 0)
+    int kept = rename(file, aside) == 0;
+    save(s);
+    if (kept)
         say(s, "history unusable, kept as %s and replaced by a new one: %s", aside, err.msg);
     else
         say(s, "history unusable, replaced by a new one: %s", err.msg);
     free(aside);
-    save(s);
 }
 
 int monitor_sampler_start(const struct monitor_sampler_opts *o, struct monitor_sampler **out,
@@ -821,6 +850,7 @@ void monitor_sampler_stop(struct monitor_sampler *s)
     for (size_t i = 0; i < s->kept_n; i++)
         transition_clear(&s->kept[(s->kept_head + i) % MONITOR_TRANSITIONS_KEPT]);
     monitor_transitions_reset(&s->fresh);
+    free(s->seen);
     monitor_alerts_free(s->alerts);
     monitor_rules_free(s->rules);
     host_window_free(&s->host);

@@ -814,6 +814,9 @@ static void test_sampler_by_hand(void **state)
     assert_non_null(strstr(seen.log.data, "alert rules reloaded"));
     assert_int_equal(monitor_sampler_signals(s, "dev", &sm, rel, &err), 0);
     assert_null(sm.release); /* nothing deployed */
+    /* dev is new to this process, so new to the edge: the requests it served
+     * before its first reading are in its window */
+    assert_int_equal(sm.requests, 5);
     /* a bad rules file keeps the running rules and says so */
     write_file(alerts, "rules: [", 8);
     monitor_sampler_reload(s);
