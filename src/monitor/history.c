@@ -323,6 +323,20 @@ int monitor_history_has(const struct monitor_history *h, const char *env)
     return 0;
 }
 
+int monitor_history_series(const struct monitor_history *h, size_t i, const char **env, int *slot)
+{
+    for (size_t k = 0; k < h->nseries; k++) {
+        if (series_empty(h, h->series[k]))
+            continue;
+        if (i-- == 0) {
+            *env = h->series[k]->env;
+            *slot = h->series[k]->slot;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 /* ---- the file ---------------------------------------------------------------------- */
 
 /*

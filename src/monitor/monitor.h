@@ -488,6 +488,9 @@ size_t monitor_history_points(const struct monitor_history *h, const char *env,
                               enum monitor_pick pick, int64_t since_ms, struct monitor_point **out);
 /* 1 when env has at least one step in h (whichever slot). */
 int monitor_history_has(const struct monitor_history *h, const char *env);
+/* The i-th series that has a step in h: its environment (borrowed: valid
+ * until h changes) and slot. 0, or -1 when there are fewer. */
+int monitor_history_series(const struct monitor_history *h, size_t i, const char **env, int *slot);
 
 /* The file: a versioned binary format (docs/monitor.md, "History"),
  * little-endian, ending with the SHA-256 of what precedes it (hex). */
@@ -577,7 +580,7 @@ struct monitor_sampler;
 int monitor_sampler_start(const struct monitor_sampler_opts *o, struct monitor_sampler **out,
                           struct sw_err *err);
 /* Asks for the environment files and the alert rules to be read again at the
- * next interval (SIGHUP, after edge_reload succeeded): new environments are
+ * next interval (SIGHUP, after edge_reload): new environments are
  * sampled, removed ones stop (their history stays); rules whose file changed
  * replace the old ones, and their states start over. A file in error keeps
  * what runs, and says so on the log. Thread-safe (a flag). */
