@@ -128,8 +128,9 @@ static int serve(struct cli *cli, const struct edge_opts *o, const struct cmd_ru
                            rerr.msg);
             else
                 cli_printf(stderr, "slipway serve: reloaded %zu environments\n", n);
-            if (!rerr.code)
-                monitor_sampler_reload(ms); /* monitor: environments and alert rules */
+            /* monitor: its environments (one the edge refused is not found
+             * there, so not sampled) and alert rules, whatever the edge did */
+            monitor_sampler_reload(ms);
         } else if (sig == SIGTERM || sig == SIGINT) {
             break;
         }

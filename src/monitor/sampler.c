@@ -387,7 +387,7 @@ static int envs_load(struct monitor_sampler *s, struct sw_err *err)
         env_configs_free(cfg, n);
         return sw_err_set(err, SW_EINVAL, "%s: more than %d environments", s->o.envs_dir, ENVS_MAX);
     }
-    struct menv *next[ENVS_MAX];
+    struct menv *next[ENVS_MAX] = {NULL};
     int taken[ENVS_MAX] = {0}; /* s->envs[j] goes on in next */
     for (size_t i = 0; i < n; i++) {
         next[i] = NULL;
@@ -781,7 +781,10 @@ int monitor_sampler_start(const struct monitor_sampler_opts *o, struct monitor_s
     *out = NULL;
     if (!o->envs_dir || o->interval_ms < 1 ||
         o->interval_ms > MONITOR_HISTORY_STEP_MAX_MS / MONITOR_HISTORY_TICKS)
-        return sw_err_set(err, SW_EINVAL, "monitor: bad options");
+        return sw_err_set(err, SW_EINVAL,
+                          "monitor: the sampling interval must be 1 ms to %lld ms, and the "
+                          "environments directory given",
+                          (long long)(MONITOR_HISTORY_STEP_MAX_MS / MONITOR_HISTORY_TICKS));
     struct monitor_sampler *s = xcalloc(1, sizeof(*s));
     s->o = *o;
     pthread_mutex_init(&s->lock, NULL);
