@@ -20,6 +20,7 @@
 #include "monitor/sampler_internal.h"
 #include "deploy/deploy.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -27,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define ENVS_MAX 64   /* as many as the edge serves */
 #define SEEN_MAX 1024 /* names remembered for zero_base; beyond, none is new */
@@ -735,6 +737,27 @@ static void *run(void *arg)
     return NULL;
 }
 
+/* A serve killed while it saved leaves its temporary file (fs_write_atomic's
+ * "NAME.tmp-PID-XXXXXX", up to a full history each): gone at the next start,
+ * before this process writes one of its own. */
+static void temps_remove(struct monitor_sampler *s, const char *dir, const char *name)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    char *prefix = xasprintf("%s.tmp-", name);
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (str_starts_with(de->d_name, prefix)) {
+            char *p = path_join(dir, de->d_name);
+            if (unlink(p) == 0)
+                say(s, "history: removed %s, left by a serve stopped while it saved", p);
+            free(p);
+        }
+    closedir(d);
+    free(prefix);
+}
+
 /* The history file at start: loaded, or reported, kept aside and replaced. */
 static void history_open(struct monitor_sampler *s)
 {
@@ -750,6 +773,7 @@ static void history_open(struct monitor_sampler *s)
         *slash = '\0';
         if (fs_mkdir_p(dir, &err))
             say(s, "history: %s", err.msg);
+        temps_remove(s, dir, slash + 1);
     }
     free(dir);
     int rc = monitor_history_load(file, step_ms, MONITOR_HISTORY_STEPS, &s->history, &err);

@@ -849,6 +849,15 @@ static void test_sampler_by_hand(void **state)
     free(p);
     monitor_sampler_stop(s);
 
+    /* a temporary file left by a serve killed while it saved is removed at start */
+    char *tmp = xasprintf("%s.tmp-4242-AbCdEf", history);
+    write_file(tmp, "half", 4);
+    assert_int_equal(monitor_sampler_start(&o, &s, &err), 0);
+    assert_int_equal(stat(tmp, &st), -1);
+    assert_non_null(strstr(seen.log.data, "tmp-4242-AbCdEf, left by a serve stopped while it"));
+    monitor_sampler_stop(s);
+    free(tmp);
+
     /* a corrupt file is said, kept aside and replaced by a valid one at once */
     write_file(history, "SLIPWAYHgarbage", 15);
     buf_reset(&seen.log);
