@@ -35,6 +35,7 @@ static const struct command commands[] = {
     {"scan", cmd_scan, "find committed secrets in a tree"},
     {"hook", cmd_hook, "install the git push hook that queues pipelines"},
     {"alerts", cmd_alerts, "check the alert rules of .slipway/alerts.yml"},
+    {"metrics", cmd_metrics, "show an environment's request rate, errors and latency history"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(*commands))
 

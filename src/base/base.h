@@ -398,6 +398,12 @@ uint64_t hist_bucket_high(size_t i);
 /* Adds every counter of src to dst (a reader's copy: dst must not be
  * recorded into by another thread meanwhile). */
 void hist_merge(struct hist *dst, const struct hist *src);
+/* dst = a - b, bucket by bucket: what was recorded between a reading b and a
+ * later reading a of the same counters (a window). A bucket where b exceeds a
+ * (readings of different histograms, or in the wrong order) counts 0, never a
+ * huge wrapped number. dst may be a or b; like hist_merge, dst must not be
+ * recorded into meanwhile. */
+void hist_sub(struct hist *dst, const struct hist *a, const struct hist *b);
 /* How many values h holds. */
 uint64_t hist_count(const struct hist *h);
 /*

@@ -1,7 +1,8 @@
 /*
  * Log-linear histograms (HdrHistogram's layout, fixed to one precision and
  * range). Recording is inline in base.h because it runs on every request; this
- * file holds what readers do: bucket bounds, merging, counting and quantiles.
+ * file holds what readers do: bucket bounds, merging, the difference of two
+ * readings (a window), counting and quantiles.
  *
  * The one idea: bucket i is the inverse of hist_index. Below 2 * HIST_SUB the
  * shift is 0 and the index is the value; above, index / HIST_SUB - 1 is the
@@ -39,6 +40,14 @@ void hist_merge(struct hist *dst, const struct hist *src)
         uint64_t v = GET(src->n[i]);
         if (v)
             atomic_store_explicit(&dst->n[i], GET(dst->n[i]) + v, memory_order_relaxed);
+    }
+}
+
+void hist_sub(struct hist *dst, const struct hist *a, const struct hist *b)
+{
+    for (size_t i = 0; i < HIST_BUCKETS; i++) {
+        uint64_t x = GET(a->n[i]), y = GET(b->n[i]);
+        atomic_store_explicit(&dst->n[i], x > y ? x - y : 0, memory_order_relaxed);
     }
 }
 

@@ -231,6 +231,7 @@ int cmd_runner_loop(struct cli *cli, const char *name, const char *repo,
 #define CMD_RUNNER_POLL_MS 1000
 int cmd_hook(int argc, char **argv, struct cli *cli);
 int cmd_alerts(int argc, char **argv, struct cli *cli);
+int cmd_metrics(int argc, char **argv, struct cli *cli);
 /* Asks cmd_runner_loop to stop, cancelling the run it runs (any thread). */
 void cmd_runner_stop(void);
 

@@ -21,9 +21,13 @@ static const struct cli_usage usage = {
              "/_slipway/health and /_slipway/ready (for load balancers) answer on every\n"
              "listener; /_slipway/metrics (Prometheus text format), and ready with the\n"
              "reason an environment failed, only on the --admin address. An address\n"
-             "another process holds is refused (exit 1), never shared.\n",
+             "another process holds is refused (exit 1), never shared.\n"
+             "\n"
+             "A monitor samples every environment once a second, judges each live slot\n"
+             "by the alert rules of .slipway/alerts.yml (or the defaults) and keeps 24h\n"
+             "of history in .slipway/cache/monitor/ ('slipway metrics ENV' prints it).\n",
     .epilog = "Signals: SIGTERM/SIGINT stop accepting and finish in-flight requests (up to\n"
-              "10s) then exit 0; SIGHUP reloads the environment files.\n",
+              "10s) then exit 0; SIGHUP reloads the environment files and alert rules.\n",
     .max_args = 0,
 };
 
@@ -40,6 +44,27 @@ static void metrics_extra(struct buf *b, void *arg)
 {
     monitor_proc_render(arg, b);
 }
+
+/* ---- monitor: sampler, alert rules, history (src/monitor/sampler.c) ---- */
+struct serve_monitor {
+    char *alerts, *history; /* under the project */
+    int64_t interval_ms;
+};
+
+static int monitor_start(const struct serve_monitor *sm, const struct edge_opts *o, struct edge *e,
+                         struct monitor_sampler **out, struct sw_err *err)
+{
+    struct monitor_sampler_opts mo;
+    monitor_sampler_opts_init(&mo);
+    mo.edge = e;
+    mo.envs_dir = o->envs_dir;
+    mo.alerts_file = sm->alerts;
+    mo.history_file = sm->history;
+    mo.interval_ms = sm->interval_ms;
+    mo.log = log_line;
+    return monitor_sampler_start(&mo, out, err);
+}
+/* ---- end monitor ---- */
 
 /* Runs the edge until SIGTERM or SIGINT; SIGHUP reloads. This thread handles
  * the signals: they are blocked before the edge starts its threads, which
@@ -61,7 +86,7 @@ static void *runner_thread(void *arg)
 }
 
 static int serve(struct cli *cli, const struct edge_opts *o, const struct cmd_runner_settings *rs,
-                 int64_t runner_poll_ms, struct sw_err *err)
+                 int64_t runner_poll_ms, const struct serve_monitor *sm, struct sw_err *err)
 {
     sigset_t set;
     sigemptyset(&set);
@@ -75,6 +100,12 @@ static int serve(struct cli *cli, const struct edge_opts *o, const struct cmd_ru
     struct edge *e = NULL;
     int rc = edge_start(o, &e, err);
     if (rc) {
+        monitor_proc_free(mp);
+        return rc;
+    }
+    struct monitor_sampler *ms = NULL; /* monitor: a bad alerts.yml stops serve */
+    if ((rc = monitor_start(sm, o, e, &ms, err))) {
+        edge_stop(e);
         monitor_proc_free(mp);
         return rc;
     }
@@ -97,6 +128,9 @@ static int serve(struct cli *cli, const struct edge_opts *o, const struct cmd_ru
                            rerr.msg);
             else
                 cli_printf(stderr, "slipway serve: reloaded %zu environments\n", n);
+            /* monitor: its environments (one the edge refused is not found
+             * there, so not sampled) and alert rules, whatever the edge did */
+            monitor_sampler_reload(ms);
         } else if (sig == SIGTERM || sig == SIGINT) {
             break;
         }
@@ -106,7 +140,8 @@ static int serve(struct cli *cli, const struct edge_opts *o, const struct cmd_ru
         cmd_runner_stop();
         pthread_join(runner, NULL);
     }
-    edge_stop(e); /* joins the workers: no scrape is using mp after it */
+    monitor_sampler_stop(ms); /* monitor: before the edge it reads; saves the history */
+    edge_stop(e);             /* joins the workers: no scrape is using mp after it */
     monitor_proc_free(mp);
     return 0;
 }
@@ -116,6 +151,7 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
     struct edge_opts o;
     int runner_jobs = 0;
     int64_t runner_poll_ms = 0; /* 0: not given (the option's minimum is 1 ms) */
+    struct serve_monitor sm = {NULL, NULL, MONITOR_INTERVAL_MS};
     const char *unsupported = NULL;
     struct cli_list labels = {NULL, 0};
     struct cmd_runner_settings rs = {0};
@@ -149,6 +185,9 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
         OPT_DURATION(0, "runner-poll", &runner_poll_ms, "D", 1,
                      "with --runner: look for queued runs every D (default 1s; a run\n"
                      "queued in an fs store, by a push's hook too, wakes it at once)"),
+        OPT_DURATION(0, "monitor-interval", &sm.interval_ms, "D", 10,
+                     "how often the monitor samples (default 1s; for tests: alerts judge\n"
+                     "the last 60 samples, history keeps a step per 10)"),
         OPT_END(),
     };
     if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0) {
@@ -187,8 +226,12 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
     o.cache_dir = cache;
     o.store = cli->store;
     o.log = log_line;
+    sm.alerts = path_join(cli->project, ".slipway/alerts.yml");
+    sm.history = path_join(cli->project, MONITOR_HISTORY_FILE);
     rc = serve(cli, &o, runner_jobs ? &rs : NULL,
-               runner_poll_ms ? runner_poll_ms : CMD_RUNNER_POLL_MS, &err);
+               runner_poll_ms ? runner_poll_ms : CMD_RUNNER_POLL_MS, &sm, &err);
+    free(sm.alerts);
+    free(sm.history);
     cmd_runner_settings_free(&rs);
     free(labels.v);
     free(envs);

@@ -12,6 +12,7 @@
 #define SW_MONITOR_H
 
 #include "base/base.h"
+#include "edge/edge.h"
 
 /* Codes of this module (beside the SW_E* ones): -400 .. -499. */
 
@@ -390,5 +391,216 @@ const struct monitor_alert *monitor_alerts_find(const struct monitor_alerts *a, 
  * {{ $value }} in its summary is the action. */
 void monitor_rules_deployed(const struct monitor_rules *r, const char *env, const char *action,
                             const char *release, int64_t now_ms, struct monitor_transitions *out);
+
+/* ---- history (history.c) ---------------------------------------------------------- */
+
+/* What the edge served, step by step, for a day: per environment and slot
+ * (EDGE_SLOT_*), the requests and errors of each step and their p50/p95/p99,
+ * beside the process and host figures of the same step. A ring of fixed size
+ * made at creation: MONITOR_HISTORY_STEPS steps (24 h of 10 s), 41 bytes of
+ * host figures per step (354,240 bytes) and 21 bytes per step of each series,
+ * an environment's slot (181,440 bytes per series, allocated when a series is
+ * first seen; at most MONITOR_HISTORY_SERIES_MAX). Not thread-safe: its owner
+ * (the sampler) serialises. */
+#define MONITOR_HISTORY_STEP_MS 10000
+#define MONITOR_HISTORY_STEPS 8640     /* 24 h of 10 s steps */
+#define MONITOR_HISTORY_SERIES_MAX 192 /* 64 environments x 3 slots */
+#define MONITOR_HISTORY_STEP_MAX_MS 86400000
+/* Where `slipway serve` keeps it, under the project (beside the blob cache). */
+#define MONITOR_HISTORY_FILE ".slipway/cache/monitor/history.bin"
+
+/* Which process and host figures a step has (/proc may hide some). */
+enum {
+    MONITOR_HOST_CPU = 1 << 0,  /* host_cpu_ppm */
+    MONITOR_HOST_MEM = 1 << 1,  /* host_mem_ppm */
+    MONITOR_HOST_DISK = 1 << 2, /* disk_io_bps */
+    MONITOR_PROC_CPU = 1 << 3,  /* proc_cpu_milli */
+    MONITOR_PROC_RSS = 1 << 4,  /* proc_rss_bytes */
+    MONITOR_HOST_ALL = (1 << 5) - 1
+};
+/* Integers, so a file read back is checked without floating-point surprises;
+ * a figure whose bit is clear in ok is 0. */
+struct monitor_host_figures {
+    unsigned ok;             /* MONITOR_HOST_* */
+    uint32_t host_cpu_ppm;   /* host CPU busy over the step, millionths of all cores */
+    uint32_t host_mem_ppm;   /* host memory in use at the step's end, millionths */
+    uint64_t disk_io_bps;    /* host disk bytes read + written per second over the step */
+    uint32_t proc_cpu_milli; /* serve's CPU time per second, thousandths of a core */
+    uint64_t proc_rss_bytes; /* serve's resident memory at the step's end */
+};
+#define MONITOR_PPM_MAX 1000000u
+#define MONITOR_PROC_CPU_MAX 4096000u /* 4096 cores */
+
+/* One slot's requests in one step (counts saturate at UINT32_MAX). */
+struct monitor_slot_figures {
+    uint32_t requests, errors; /* errors <= requests */
+    uint32_t p50_us, p95_us,
+        p99_us; /* of those requests, p50 <= p95 <= p99 <= HIST_LIMIT; 0 without requests */
+};
+
+/* One step of one environment and slot, as a reader sees it. */
+struct monitor_point {
+    int64_t at_ms;  /* the step's end, ms since the epoch */
+    int64_t dur_ms; /* its length */
+    int slot;       /* EDGE_SLOT_* */
+    int live;       /* the slot was the environment's live one at the step's end */
+    struct monitor_slot_figures s;
+    struct monitor_host_figures host;
+};
+
+/* An empty ring of steps steps (1..MONITOR_HISTORY_STEPS) of step_ms
+ * (1..MONITOR_HISTORY_STEP_MAX_MS; what the file records). NULL for other
+ * values. Free with monitor_history_free (NULL is a no-op). */
+struct monitor_history;
+struct monitor_history *monitor_history_new(size_t steps, int64_t step_ms);
+void monitor_history_free(struct monitor_history *h);
+int64_t monitor_history_step_ms(const struct monitor_history *h);
+/* Steps held, and the time of the newest (0 when none). */
+size_t monitor_history_count(const struct monitor_history *h);
+int64_t monitor_history_newest_ms(const struct monitor_history *h);
+
+/* What one step records for one environment and slot. */
+struct monitor_history_entry {
+    const char *env; /* an environment name (env_name_check) */
+    int slot;        /* EDGE_SLOT_* */
+    int live;
+    struct monitor_slot_figures s;
+};
+/* Appends a step ending at at_ms (made 1 ms later than the newest step when it
+ * is not later: the clock stepped back) and lasting dur_ms (clamped to
+ * 0..MONITOR_HISTORY_STEP_MAX_MS), with host's figures (values out of range
+ * are clamped) and the n entries: a series (env, slot) not among them is
+ * absent from this step. The oldest step goes when the ring is full. A series
+ * new to h takes the place of one absent from every step kept, else a new
+ * place up to MONITOR_HISTORY_SERIES_MAX; an entry that finds none, or with a
+ * bad name or slot, is left out and counted in the return value. */
+size_t monitor_history_append(struct monitor_history *h, int64_t at_ms, int64_t dur_ms,
+                              const struct monitor_host_figures *host,
+                              const struct monitor_history_entry *e, size_t n);
+
+/* Which slot of an environment a reader follows from step to step: the one
+ * live at each step (a blue-green switch moves it), or the other one. */
+enum monitor_pick { MONITOR_PICK_LIVE, MONITOR_PICK_IDLE };
+/* The steps of env at or after since_ms, oldest first, in the slot pick
+ * chooses (steps without one are left out), into *out (caller frees; NULL when
+ * none). Returns how many. */
+size_t monitor_history_points(const struct monitor_history *h, const char *env,
+                              enum monitor_pick pick, int64_t since_ms, struct monitor_point **out);
+/* 1 when env has at least one step in h (whichever slot). */
+int monitor_history_has(const struct monitor_history *h, const char *env);
+/* The i-th series that has a step in h: its environment (borrowed: valid
+ * until h changes) and slot. 0, or -1 when there are fewer. */
+int monitor_history_series(const struct monitor_history *h, size_t i, const char **env, int *slot);
+
+/* The file: a versioned binary format (docs/monitor.md, "History"),
+ * little-endian, ending with the SHA-256 of what precedes it (hex). */
+#define MONITOR_HISTORY_VERSION 1
+/* The largest valid file: a full ring and every series (35 MB). */
+#define MONITOR_HISTORY_FILE_MAX                                                                   \
+    (32 + (size_t)MONITOR_HISTORY_STEPS * 41 +                                                     \
+     (size_t)MONITOR_HISTORY_SERIES_MAX * (65 + (size_t)MONITOR_HISTORY_STEPS * 21) + 64)
+/* Appends h's file to out: the steps kept and the series present in them. */
+void monitor_history_encode(const struct monitor_history *h, struct buf *out);
+/* Reads a file (len bytes, named name in messages) as hostile input: every
+ * length and count is bounded and checked before use, every value against its
+ * range (the ones above), names, duplicates, order of times, the checksum and
+ * the exact length. step_ms 0 accepts the file's step; another is required.
+ * The history made holds at most steps steps (the newest), as
+ * monitor_history_new; free with monitor_history_free. SW_EINVAL with "NAME:
+ * what" on any refusal (nothing is made). */
+int monitor_history_decode(const char *data, size_t len, const char *name, int64_t step_ms,
+                           size_t steps, struct monitor_history **out, struct sw_err *err);
+/* Writes h's file to path atomically (fs_write_atomic). */
+int monitor_history_save(const struct monitor_history *h, const char *path, struct sw_err *err);
+/* Reads path (a regular file up to MONITOR_HISTORY_FILE_MAX bytes) and decodes
+ * it. SW_ENOTFOUND when there is none; SW_EINVAL (as decode, naming path) for
+ * a file that is not a valid history; SW_EIO and friends for reading. */
+int monitor_history_load(const char *path, int64_t step_ms, size_t steps,
+                         struct monitor_history **out, struct sw_err *err);
+
+/* ---- the sampler (sampler.c) ------------------------------------------------------ */
+
+/* The monitor thread of `slipway serve`. Every interval (1 s) it reads what
+ * each environment's slots have served (edge_slot_stats) and the process and
+ * host figures (monitor_proc_read), and keeps the last
+ * MONITOR_WINDOW_TICKS + 1 readings of each (per environment and slot: 61
+ * snapshots of 11.3 KiB, 0.7 MiB; allocated while the environment is served),
+ * so a window's signals are differences of two readings: requests and their
+ * rate, errors and their ratio, p50/p95/p99 of the window's requests alone
+ * (hist_sub), host CPU busy, memory in use, disk bytes per second. It judges
+ * each environment's live slot by the alert rules over the last
+ * MONITOR_WINDOW_TICKS intervals (60 s) at every interval, records each
+ * transition (a bounded list, a line to the log, the on_transition hook), and
+ * every MONITOR_HISTORY_TICKS intervals appends a step to the history, saved
+ * every MONITOR_SAVE_STEPS steps and when it stops. It never touches the
+ * request path: the edge's counters are read while workers count. */
+#define MONITOR_INTERVAL_MS 1000
+#define MONITOR_WINDOW_TICKS 60  /* the alert window, in intervals */
+#define MONITOR_HISTORY_TICKS 10 /* a history step, in intervals */
+#define MONITOR_SAVE_STEPS 6     /* the file is rewritten every 6 steps (1 min) */
+#define MONITOR_TRANSITIONS_KEPT 256
+
+struct monitor_sampler_opts {
+    struct edge *edge; /* read with edge_slot_stats; borrowed, must outlive the sampler */
+    /* Tests replace the edge: called as edge_slot_stats is (NULL: edge_slot_stats(edge, ...)). */
+    int (*slot_stats)(void *arg, const char *env, int slot, struct edge_slot_stats *out,
+                      struct sw_err *err);
+    void *stats_arg;
+    const char *envs_dir;     /* the environment files: which environments and slots to read */
+    const char *alerts_file;  /* .slipway/alerts.yml; missing: the default rules */
+    const char *history_file; /* MONITOR_HISTORY_FILE under the project; NULL: not kept */
+    const char *proc_root;    /* NULL: /proc */
+    int64_t interval_ms;      /* MONITOR_INTERVAL_MS; a history step is 10 of them */
+    int manual;               /* tests: no thread; monitor_sampler_tick drives it */
+    /* One line without a newline per call, from the monitor thread (or the
+     * caller of start, stop and tick); the caller escapes it. NULL: nowhere. */
+    void (*log)(void *arg, const char *line);
+    void *log_arg;
+    /* Called on the monitor thread for every transition, after it is recorded
+     * and logged, with the environment it is about: for notifications and the
+     * automatic rollback. t and its strings are valid during the call only;
+     * t->rule too (rules may be reloaded after it). It must not block for long
+     * (the next interval waits for it); it may call the sampler's functions
+     * but monitor_sampler_stop. NULL: none. */
+    void (*on_transition)(void *arg, const char *env, const struct monitor_transition *t);
+    void *hook_arg;
+};
+/* Fills o with the defaults (interval_ms MONITOR_INTERVAL_MS, the rest NULL/0). */
+void monitor_sampler_opts_init(struct monitor_sampler_opts *o);
+
+struct monitor_sampler;
+/* Loads the environment files and the alert rules (an error in either is
+ * returned: SW_EINVAL with FILE:LINE:COL), and the history file: a missing
+ * one starts empty; one that is not a valid history (corrupt, truncated, of
+ * another version or step, or from the future) is reported on the log, kept
+ * as FILE.corrupt and replaced at once by an empty one. Takes the first
+ * reading and starts the thread (unless manual). o's strings and edge must
+ * outlive the sampler. The caller should block its signals first: the thread
+ * inherits the mask. Stop and free with monitor_sampler_stop. */
+int monitor_sampler_start(const struct monitor_sampler_opts *o, struct monitor_sampler **out,
+                          struct sw_err *err);
+/* Asks for the environment files and the alert rules to be read again at the
+ * next interval (SIGHUP, after edge_reload): new environments are
+ * sampled, removed ones stop (their history stays); rules whose file changed
+ * replace the old ones, and their states start over. A file in error keeps
+ * what runs, and says so on the log. Thread-safe (a flag). */
+void monitor_sampler_reload(struct monitor_sampler *s);
+/* Stops and joins the thread, saves the history and frees everything. NULL is
+ * a no-op. */
+void monitor_sampler_stop(struct monitor_sampler *s);
+/* manual only: one interval at mono_ms (monotonic) and wall_ms (since the epoch). */
+void monitor_sampler_tick(struct monitor_sampler *s, int64_t mono_ms, int64_t wall_ms);
+
+/* Copies the last transitions (at most MONITOR_TRANSITIONS_KEPT, oldest first)
+ * into out (reset first; ->rule is NULL in the copies). Thread-safe. */
+void monitor_sampler_transitions(struct monitor_sampler *s, struct monitor_transitions *out);
+/* The signals of env's live slot over the window as the last interval judged
+ * them, and the live release (copied into release, "" for none). SW_ENOTFOUND
+ * when env is not sampled or has no live slot. Thread-safe. */
+int monitor_sampler_signals(struct monitor_sampler *s, const char *env, struct monitor_sample *out,
+                            char release[RELEASE_ID_MAX + 1], struct sw_err *err);
+/* The history's points of env (as monitor_history_points). Thread-safe. */
+size_t monitor_sampler_points(struct monitor_sampler *s, const char *env, enum monitor_pick pick,
+                              int64_t since_ms, struct monitor_point **out);
 
 #endif

@@ -2,8 +2,11 @@
 # The edge server's threads under ThreadSanitizer: builds a TSan binary into
 # build/tsan/slipway (from the same sources, only when they changed), then runs
 # a short switch under load against it with the access log on and metrics
-# scraped, reloads with SIGHUP, and drains with SIGTERM. TSan must report
-# nothing (halt_on_error: a report kills the server with exit 66).
+# scraped, reloads with SIGHUP, and drains with SIGTERM. The monitor's thread
+# samples every 20 ms meanwhile (reading the workers' counters while they
+# count, judging alert rules, stepping and saving its history), takes the
+# reload, and saves at SIGTERM. TSan must report nothing (halt_on_error: a
+# report kills the server with exit 66).
 . "$(dirname "$0")/lib.sh"
 . "$ROOT/tests/e2e/edge-load.sh"
 
@@ -40,7 +43,8 @@ echo "# TSan build step took $(($(date +%s) - start)) s"
 load_project
 P_DEV=$(free_port)
 export TSAN_OPTIONS="halt_on_error=1:exitcode=66:second_deadlock_stack=1"
-spawn "$TSAN" serve --admin "127.0.0.1:$PA" --access-log "$T/access.log" >"$T/serve.out" 2>"$T/serve.err"
+spawn "$TSAN" serve --admin "127.0.0.1:$PA" --access-log "$T/access.log" --monitor-interval 20ms \
+    >"$T/serve.out" 2>"$T/serve.err"
 SERVE=$!
 wait_for "TSan serve is up" 60 curl -sf --max-time 5 -o /dev/null "http://127.0.0.1:$PL/_slipway/health"
 unset TSAN_OPTIONS
@@ -60,6 +64,11 @@ check "access log lines were written" test -s "$T/access.log"
 
 kill -TERM "$SERVE"; wait "$SERVE"; rc=$?
 check "TSan serve exits 0 after SIGTERM" test "$rc" = 0
+# The monitor saw the load: its history, saved at SIGTERM, holds staging's requests and dev's.
+sw metrics staging --json
+check "the monitor's history holds staging's requests" eval '[ "$(json "sum(p[\"requests\"] for p in j[\"points\"])")" -gt 100 ]'
+sw metrics dev --json
+check "and those of dev, added by SIGHUP" eval '[ "$(json "sum(p[\"requests\"] for p in j[\"points\"])")" -ge 2 ]'
 check "no ThreadSanitizer warning" eval '! grep -q "WARNING: ThreadSanitizer" "$T/serve.err"'
 if grep -q "ThreadSanitizer" "$T/serve.err"; then sed 's/^/# /' "$T/serve.err" | head -80; fi
 done_testing

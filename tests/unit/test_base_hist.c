@@ -1,7 +1,7 @@
 /* Unit tests for base's log-linear histogram: that buckets tile the range
  * with the promised width, that quantiles match the exact nearest-rank ones
  * within 1/128 on random and adversarial distributions, the overflow bucket,
- * counting at a bound, merging, and a reader racing a recorder. */
+ * counting at a bound, merging, windows (hist_sub), and a reader racing a recorder. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -339,6 +339,53 @@ static void test_hist_merge(void **state)
     free(sum);
 }
 
+/* A window: the difference of two readings of one histogram is exactly the
+ * histogram of the values recorded between them, so its quantiles are the
+ * window's own, not the whole run's. */
+static void test_hist_sub_window(void **state)
+{
+    struct hist *live = calloc(1, sizeof(*live)), *before = calloc(1, sizeof(*before));
+    struct hist *after = calloc(1, sizeof(*after)), *win = calloc(1, sizeof(*win));
+    struct hist *only = calloc(1, sizeof(*only));
+    assert_true(live && before && after && win && only);
+    /* a long fast past, then a slow window */
+    for (int i = 0; i < N; i++)
+        hist_record(live, 100 + rnd() % 900);
+    hist_merge(before, live);
+    for (int i = 0; i < N / 10; i++) {
+        uint64_t v = 200000 + rnd() % 800000;
+        hist_record(live, v);
+        hist_record(only, v);
+    }
+    hist_merge(after, live);
+    hist_sub(win, after, before);
+    assert_memory_equal(win, only, sizeof(*win));
+    assert_int_equal(hist_count(win), N / 10);
+    for (size_t k = 0; k < sizeof(qs) / sizeof(qs[0]); k++)
+        assert_int_equal(hist_quantile(win, qs[k]), hist_quantile(only, qs[k]));
+    /* the whole run's p50 is fast, the window's slow */
+    assert_true(hist_quantile(after, 0.5) < 1000);
+    assert_true(hist_quantile(win, 0.5) >= 200000);
+    /* in place: dst may be an operand */
+    hist_sub(after, after, before);
+    assert_memory_equal(after, only, sizeof(*after));
+    /* the wrong order (or another histogram) clamps each bucket at 0: no wrap */
+    hist_sub(win, before, live);
+    assert_int_equal(hist_count(win), 0);
+    assert_int_equal(hist_quantile(win, 0.99), 0);
+    /* a - a is empty; a - empty is a */
+    hist_sub(win, live, live);
+    assert_int_equal(hist_count(win), 0);
+    memset(before, 0, sizeof(*before));
+    hist_sub(win, live, before);
+    assert_memory_equal(win, live, sizeof(*win));
+    free(live);
+    free(before);
+    free(after);
+    free(win);
+    free(only);
+}
+
 /* One thread records, another reads the same histogram as a scrape would. */
 #define RACE_N 2000000
 static void *recorder(void *arg)
@@ -382,6 +429,7 @@ int main(void)
         cmocka_unit_test(test_hist_overflow),
         cmocka_unit_test(test_hist_count_le),
         cmocka_unit_test(test_hist_merge),
+        cmocka_unit_test(test_hist_sub_window),
         cmocka_unit_test(test_hist_reader_races_recorder),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
