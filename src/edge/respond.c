@@ -247,9 +247,25 @@ static void add_uri_path(struct buf *b, const char *path, size_t len)
     }
 }
 
+/* A 404 of the live listener for release path key: a regressed one when the release the live
+ * one replaced had key as a file (docs/edge.md, "Regressed 404s"). Only here, on the 404 path,
+ * so a found path pays nothing for it. The set is only read until this returns, before the
+ * worker's next quiescent point: the watcher frees a retired one only after that. */
+static void check_regressed(const struct listener_info *li, int worker, const struct table *t,
+                            const char *key, size_t n)
+{
+    if (li->kind != LISTEN_LIVE)
+        return;
+    const struct pathset *p =
+        atomic_load_explicit(&li->e->sites[li->site].replaced, memory_order_acquire);
+    if (p && pathset_has(p, key, n))
+        metrics_regressed(li->e, worker, li->site, t->slot);
+}
+
 /* Maps a normalised path onto the table. */
 static void serve_path(struct http_response *r, const struct http_request *req, const char *date,
-                       const struct table *t, const char *path, size_t plen)
+                       const struct table *t, const char *path, size_t plen,
+                       const struct listener_info *li, int worker)
 {
     char key[HTTP_MAX_LINE + 16];
     const char *p = path + 1; /* drop the leading '/' */
@@ -288,6 +304,7 @@ static void serve_path(struct http_response *r, const struct http_request *req, 
         serve_entry(r, req, date, t->fallback, 200);
         return;
     }
+    check_regressed(li, worker, t, key, n);
     if (t->not_found) {
         serve_entry(r, req, date, t->not_found, 404);
         return;
@@ -417,5 +434,5 @@ void respond(struct edge *e, int worker, const struct listener_info *li,
     atomic_fetch_add_explicit(&t->refs[worker].n, 1, memory_order_relaxed);
     r->hold = t;
     r->tag[1] = t->slot;
-    serve_path(r, req, date, t, path, (size_t)plen);
+    serve_path(r, req, date, t, path, (size_t)plen, li, worker);
 }
