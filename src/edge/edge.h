@@ -89,8 +89,7 @@ struct edge_slot_stats {
     uint64_t classic[EDGE_CLASSIC_BOUNDS + 1];
     struct hist duration_us; /* every duration (base.h: hist_quantile and friends) */
     /* 404s of the live address for a path the release live before this one served with 200
-     * (a file the release lost; docs/edge.md "Regressed 404s"), also counted in requests[3].
-     * Counted when the 404 is chosen, the request when written: a reader may see it first. */
+     * (a file the release lost; docs/edge.md "Regressed 404s"), also counted in requests[3]. */
     uint64_t regressed_404;
     /* 1: the environment counts regressed 404s as errors (errors: regressed_404, the
      * default), so its errors are requests[4] + regressed_404; 0: only requests[4] (and

@@ -85,6 +85,7 @@ struct worker_ref {
 /* A release loaded for one site: read-only once published. */
 struct table {
     char *release_id;
+    const struct site *owner; /* the site it is loaded for (its replaced set, its live table) */
     int site;
     int slot; /* SLOT_BLUE / SLOT_GREEN holding it, or 2 for a direct environment */
     struct entry *entries;
@@ -169,8 +170,8 @@ struct site {
     atomic_int strategy;
     /* The paths of the release the live one replaced; NULL when there is none, it could not
      * be read, or the environment's errors: regressed_404 is off. Read by workers on a 404
-     * of the live listener only; freed like a table, once every worker has passed a
-     * quiescent point (it is never held past a response's handling). */
+     * of the live table only; freed like a table, once every worker has passed a quiescent
+     * point (it is never held past a response's handling). */
     _Atomic(struct pathset *) replaced;
     atomic_int regressed_404; /* errors: regressed_404 of the environment file */
 };
@@ -190,7 +191,7 @@ struct slot_stats {
     atomic_ulong bytes;
     atomic_ulong duration_sum_us;
     atomic_ulong classic[EDGE_CLASSIC_BOUNDS + 1]; /* exact counts at Prometheus's bounds */
-    atomic_ulong regressed_404;                    /* counted by respond, on the 404 path only */
+    atomic_ulong regressed_404; /* 404s respond marked as regressed (EDGE_TAG_REGRESSED) */
     struct hist duration_us;
 };
 
@@ -250,8 +251,9 @@ void metrics_render(struct edge *e, struct buf *b);
 int metrics_latency(struct edge *e, const char *query, size_t len, struct buf *b);
 /* Frees the workers' blocks; for edge_stop once the workers are joined. */
 void metrics_free(struct edge *e);
-/* Counts a regressed 404 of (site, slot) on worker's block: from respond, on the 404 path. */
-void metrics_regressed(struct edge *e, int worker, int site, int slot);
+/* A response's tag[1] is the slot that answered, plus this when it is a regressed 404. */
+#define EDGE_TAG_REGRESSED EDGE_SLOTS
+/* Counts a response of (site, slot) on worker's block; slot may carry EDGE_TAG_REGRESSED. */
 void metrics_observe(struct edge *e, int worker, int site, int slot, int status, uint64_t bytes,
                      int64_t us);
 

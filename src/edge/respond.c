@@ -247,25 +247,29 @@ static void add_uri_path(struct buf *b, const char *path, size_t len)
     }
 }
 
-/* A 404 of the live listener for release path key: a regressed one when the release the live
- * one replaced had key as a file (docs/edge.md, "Regressed 404s"). Only here, on the 404 path,
- * so a found path pays nothing for it. The set is only read until this returns, before the
- * worker's next quiescent point: the watcher frees a retired one only after that. */
-static void check_regressed(const struct listener_info *li, int worker, const struct table *t,
-                            const char *key, size_t n)
+/*
+ * A 404 from t for release path key is a regressed one when t is its site's live
+ * release and the release that one replaced had key as a file (docs/edge.md, "Regressed
+ * 404s"): the response's slot tag says so, for edge_done to count. Only here, on the 404 path,
+ * and from what serve_path holds anyway, so a found path pays nothing for it. The set is read
+ * only until this returns, before the worker's next quiescent point: the watcher frees a
+ * retired one only after that.
+ */
+static void check_regressed(struct http_response *r, const struct table *t, const char *key,
+                            size_t n)
 {
-    if (li->kind != LISTEN_LIVE)
+    const struct site *s = t->owner;
+    /* The preview address's release has replaced nothing (it is not live). */
+    if (atomic_load_explicit(&s->live, memory_order_acquire) != t)
         return;
-    const struct pathset *p =
-        atomic_load_explicit(&li->e->sites[li->site].replaced, memory_order_acquire);
+    const struct pathset *p = atomic_load_explicit(&s->replaced, memory_order_acquire);
     if (p && pathset_has(p, key, n))
-        metrics_regressed(li->e, worker, li->site, t->slot);
+        r->tag[1] = t->slot + EDGE_TAG_REGRESSED;
 }
 
 /* Maps a normalised path onto the table. */
 static void serve_path(struct http_response *r, const struct http_request *req, const char *date,
-                       const struct table *t, const char *path, size_t plen,
-                       const struct listener_info *li, int worker)
+                       const struct table *t, const char *path, size_t plen)
 {
     char key[HTTP_MAX_LINE + 16];
     const char *p = path + 1; /* drop the leading '/' */
@@ -304,7 +308,7 @@ static void serve_path(struct http_response *r, const struct http_request *req, 
         serve_entry(r, req, date, t->fallback, 200);
         return;
     }
-    check_regressed(li, worker, t, key, n);
+    check_regressed(r, t, key, n);
     if (t->not_found) {
         serve_entry(r, req, date, t->not_found, 404);
         return;
@@ -434,5 +438,5 @@ void respond(struct edge *e, int worker, const struct listener_info *li,
     atomic_fetch_add_explicit(&t->refs[worker].n, 1, memory_order_relaxed);
     r->hold = t;
     r->tag[1] = t->slot;
-    serve_path(r, req, date, t, path, (size_t)plen, li, worker);
+    serve_path(r, req, date, t, path, (size_t)plen);
 }

@@ -184,8 +184,11 @@ static int table_for(struct watch *w, int idx, const char *id, struct table **ou
         return *out = ws->live, 0;
     if (!ws->rebuild && ws->preview && !strcmp(ws->preview->release_id, id))
         return *out = ws->preview, 0;
-    return table_load(w->e->o->store, id, ws->cfg, idx, w->e->cache, w->e->o->small_body_max,
-                      w->e->nworkers, out, err);
+    int rc = table_load(w->e->o->store, id, ws->cfg, idx, w->e->cache, w->e->o->small_body_max,
+                        w->e->nworkers, out, err);
+    if (!rc)
+        (*out)->owner = &w->e->sites[idx];
+    return rc;
 }
 
 static void publish(struct watch *w, int idx, struct table *live, struct table *preview,

@@ -41,7 +41,7 @@ sw deploy "$B" --env gone; expect_rc "deploy B to gone" 0
 # gone: the manifest of G, the release B replaced, disappears (as gc does after keep_previous).
 rm "$T/p/.slipway/data/releases/$G.json"
 
-spawn "$SLIPWAY" serve --admin "127.0.0.1:$PA" >"$T/serve.out" 2>"$T/serve.err"
+spawn "$SLIPWAY" serve --admin "127.0.0.1:$PA" --access-log "$T/access.log" >"$T/serve.out" 2>"$T/serve.err"
 SERVE=$!
 wait_for "serve is up" 30 "${C[@]}" -f -o /dev/null "http://127.0.0.1:$PA/_slipway/ready"
 
@@ -136,6 +136,11 @@ if command -v promtool >/dev/null; then
 else
     echo "ok - promtool check metrics # SKIP promtool is absent (Debian package prometheus; scripts/install-deps)"
 fi
+
+# A regressed 404 is logged under its own slot, like any response.
+logged() { grep -qE "^[^ ]+ $1 $2 GET $3 404 " "$T/access.log"; }
+wait_for "the access log names the slots of regressed 404s" 10 eval 'logged dev direct /y.html && logged stg green /y.html && logged stg blue /new.html' &&
+    ok "the access log names the slots of regressed 404s"
 
 # ---- under load: switches while 404s are counted ------------------------------------------------
 # wrk asks stg's live address for y.html and new.html while the slots switch back and forth:
