@@ -240,6 +240,30 @@ static int parse_deploy_from(struct env_config *cfg, const struct yaml_node *m, 
     return 0;
 }
 
+/* errors: {regressed_404}. 5xx always count: a key that would turn them off is refused by
+ * name rather than as unknown, so the reader learns why. */
+static int parse_errors(struct env_config *cfg, const struct yaml_node *m, struct sw_err *err)
+{
+    if (m->kind != YAML_NODE_MAP)
+        return yaml_err(err, m, "errors: expected a mapping such as {regressed_404: true}");
+    for (size_t i = 0; i < m->len; i++) {
+        const struct yaml_node *k = m->pairs[i].key, *v = m->pairs[i].value;
+        const char *s = yaml_scalar(v);
+        if (!strcmp(k->str, "regressed_404")) {
+            if (yaml_bool(v, &cfg->errors.regressed_404) != 0)
+                return yaml_err(err, v, "errors.regressed_404: expected true or false, got '%s'",
+                                s ? s : "(not a scalar)");
+        } else if (!strcmp(k->str, "5xx")) {
+            return yaml_err(err, k,
+                            "errors: 5xx responses always count as errors and cannot be turned "
+                            "off (expected regressed_404)");
+        } else {
+            return yaml_err(err, k, "errors: unknown key '%s' (expected regressed_404)", k->str);
+        }
+    }
+    return 0;
+}
+
 static int parse_key(struct env_config *cfg, const struct yaml_node *k, const struct yaml_node *v,
                      struct sw_err *err)
 {
@@ -287,10 +311,12 @@ static int parse_key(struct env_config *cfg, const struct yaml_node *k, const st
         return parse_approval(cfg, v, err);
     if (!strcmp(key, "deploy_from"))
         return parse_deploy_from(cfg, v, err);
+    if (!strcmp(key, "errors"))
+        return parse_errors(cfg, v, err);
     /* Point at the key, not its value: the key is what is wrong. */
     return yaml_err(err, k,
                     "unknown key '%s' (expected strategy, listen, preview, keep_previous, "
-                    "retain_releases, spa_fallback, cache, approval or deploy_from)",
+                    "retain_releases, spa_fallback, cache, approval, deploy_from or errors)",
                     key);
 }
 
@@ -320,6 +346,7 @@ int env_config_load(const char *file, struct env_config **out, struct sw_err *er
     cfg->strategy = STRATEGY_DIRECT;
     cfg->keep_previous_ms = DEFAULT_KEEP_PREVIOUS_MS;
     cfg->retain_releases = DEFAULT_RETAIN;
+    cfg->errors.regressed_404 = 1;
     struct yaml_doc *doc = NULL;
     const struct yaml_node *preview_key = NULL;
     if ((rc = env_name_check(cfg->name, err))) {

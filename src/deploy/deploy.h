@@ -63,6 +63,14 @@ struct env_deploy_from {
     size_t nbranches, ntags;          /* 0: no branch (no tag) may deploy */
 };
 
+/* errors: what the edge counts as an error of this environment besides every 5xx, which
+ * always counts (docs/environments.md, "What counts as an error"). */
+struct env_errors {
+    /* A 404 for a path the release live before this one served with 200 (a file the
+     * release lost) is counted as a regressed 404. Default on. */
+    int regressed_404;
+};
+
 struct env_config {
     char *name;
     char *file; /* the path it was loaded from */
@@ -76,6 +84,7 @@ struct env_config {
     size_t ncache;
     struct env_approval approval;
     struct env_deploy_from deploy_from;
+    struct env_errors errors;
 };
 
 /* Bounds of the gate keys. */

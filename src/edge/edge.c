@@ -137,12 +137,11 @@ static void edge_done(void *arg, int worker, const struct http_exchange *x,
     if (e->log && site >= 0) {
         char when[40];
         time_format_iso(time_now_ms(), when, sizeof(when));
+        /* The slot, without the mark of a regressed 404 (EDGE_TAG_REGRESSED). */
+        const char *slot_name = edge_slot_name(slot % EDGE_TAG_REGRESSED);
         access_log_add(e->log, worker, "%s %s %s %s %s %d %llu %lld\n", when, e->sites[site].name,
-                       slot == 0   ? "blue"
-                       : slot == 1 ? "green"
-                                   : "direct",
-                       x->method, x->target, res->status, (unsigned long long)x->bytes,
-                       (long long)x->us);
+                       slot_name ? slot_name : "direct", x->method, x->target, res->status,
+                       (unsigned long long)x->bytes, (long long)x->us);
     }
     /* Release the table only now: its bodies were being written until here. */
     struct table *t = res->hold;

@@ -87,7 +87,14 @@ struct edge_slot_stats {
     /* Durations by classic bucket, not cumulative: [k] counts those in
      * (edge_classic_us[k-1], edge_classic_us[k]], the last those above 10 s. */
     uint64_t classic[EDGE_CLASSIC_BOUNDS + 1];
-    struct hist duration_us;          /* every duration (base.h: hist_quantile and friends) */
+    struct hist duration_us; /* every duration (base.h: hist_quantile and friends) */
+    /* 404s of the live address for a path the release live before this one served with 200
+     * (a file the release lost; docs/edge.md "Regressed 404s"), also counted in requests[3]. */
+    uint64_t regressed_404;
+    /* 1: the environment counts regressed 404s as errors (errors: regressed_404, the
+     * default), so its errors are requests[4] + regressed_404; 0: only requests[4] (and
+     * regressed_404 stays as it was: none are counted while off). */
+    int regressed_404_on;
     int live;                         /* 1: the slot serves the environment's live address now */
     char release[RELEASE_ID_MAX + 1]; /* the release the slot holds now; "" when none */
 };

@@ -85,6 +85,7 @@ struct worker_ref {
 /* A release loaded for one site: read-only once published. */
 struct table {
     char *release_id;
+    const struct site *owner; /* the site it is loaded for (its replaced set, its live table) */
     int site;
     int slot; /* SLOT_BLUE / SLOT_GREEN holding it, or 2 for a direct environment */
     struct entry *entries;
@@ -115,6 +116,31 @@ void table_free(struct table *t);
 /* Looks up a release path (no leading '/'). */
 const struct entry *table_find(const struct table *t, const char *path, size_t len);
 
+/* ---- the release a live one replaced (table.c) ------------------------------------- */
+
+/* The paths a release served with 200: its files but its 404.html, to tell a regressed 404
+ * (a path the release live before served, docs/edge.md) from any other. Paths only, no bodies
+ * or headers: the paths' bytes plus 20 bytes per file, within the manifest parser's bounds.
+ * Read-only once published. */
+struct pathset_entry {
+    uint32_t off, len, hash;
+};
+struct pathset {
+    char *release_id;
+    char *arena; /* the paths, each NUL-terminated */
+    struct pathset_entry *v;
+    size_t n;
+    uint32_t *slots; /* open addressing, as a table's */
+    size_t nslots;
+};
+/* Loads release_id's manifest (release_load: validated) into a path set; the caller frees it
+ * with pathset_free. */
+int pathset_load(struct store *st, const char *release_id, struct pathset **out,
+                 struct sw_err *err);
+void pathset_free(struct pathset *p);
+/* 1 when the release had path (no leading '/') as a file other than its 404.html. */
+int pathset_has(const struct pathset *p, const char *path, size_t len);
+
 /* ---- sites ------------------------------------------------------------------ */
 
 enum { LISTEN_LIVE, LISTEN_PREVIEW, LISTEN_ADMIN };
@@ -142,6 +168,12 @@ struct site {
     _Atomic(struct table *) preview;
     atomic_int live_state; /* 1: has a live release loaded, 0: none deployed, -1: error */
     atomic_int strategy;
+    /* The paths of the release the live one replaced; NULL when there is none, it could not
+     * be read, or the environment's errors: regressed_404 is off. Read by workers on a 404
+     * of the live table only; freed like a table, once every worker has passed a quiescent
+     * point (it is never held past a response's handling). */
+    _Atomic(struct pathset *) replaced;
+    atomic_int regressed_404; /* errors: regressed_404 of the environment file */
 };
 
 /* ---- metrics (metrics.c) ------------------------------------------------------ */
@@ -159,6 +191,7 @@ struct slot_stats {
     atomic_ulong bytes;
     atomic_ulong duration_sum_us;
     atomic_ulong classic[EDGE_CLASSIC_BOUNDS + 1]; /* exact counts at Prometheus's bounds */
+    atomic_ulong regressed_404; /* 404s respond marked as regressed (EDGE_TAG_REGRESSED) */
     struct hist duration_us;
 };
 
@@ -218,6 +251,9 @@ void metrics_render(struct edge *e, struct buf *b);
 int metrics_latency(struct edge *e, const char *query, size_t len, struct buf *b);
 /* Frees the workers' blocks; for edge_stop once the workers are joined. */
 void metrics_free(struct edge *e);
+/* A response's tag[1] is the slot that answered, plus this when it is a regressed 404. */
+#define EDGE_TAG_REGRESSED EDGE_SLOTS
+/* Counts a response of (site, slot) on worker's block; slot may carry EDGE_TAG_REGRESSED. */
 void metrics_observe(struct edge *e, int worker, int site, int slot, int status, uint64_t bytes,
                      int64_t us);
 

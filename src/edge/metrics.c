@@ -44,13 +44,20 @@ void metrics_observe(struct edge *e, int worker, int site, int slot, int status,
 {
     if ((unsigned)site >= EDGE_MAX_SITES)
         return;
-    if ((unsigned)slot >= EDGE_SLOTS)
-        slot = EDGE_SLOT_DIRECT;
+    /* The one test every response makes: a regressed 404 (respond marks it, docs/edge.md
+     * "Regressed 404s") is told apart only behind it. */
+    int regressed = 0;
+    if (__builtin_expect((unsigned)slot >= EDGE_SLOTS, 0)) {
+        regressed = slot >= EDGE_TAG_REGRESSED && slot < EDGE_TAG_REGRESSED + EDGE_SLOTS;
+        slot = regressed ? slot - EDGE_TAG_REGRESSED : EDGE_SLOT_DIRECT;
+    }
     _Atomic(struct slot_stats *) *p = &e->stats[worker].slot[site][slot];
     /* Relaxed: this worker is the only writer of *p. */
     struct slot_stats *s = atomic_load_explicit(p, memory_order_relaxed);
     if (__builtin_expect(s == NULL, 0))
         s = slot_block_new(p);
+    if (__builtin_expect(regressed, 0))
+        ADD(s->regressed_404, 1);
     unsigned cls = (unsigned)(status / 100 - 1);
     if (cls > 4)
         cls = 4;
@@ -80,6 +87,7 @@ static void slot_sum(struct edge *e, int site, int slot, struct edge_slot_stats 
         out->duration_sum_us += GET(s->duration_sum_us);
         for (int k = 0; k <= EDGE_CLASSIC_BOUNDS; k++)
             out->classic[k] += GET(s->classic[k]);
+        out->regressed_404 += GET(s->regressed_404);
         hist_merge(&out->duration_us, &s->duration_us);
     }
 }
@@ -108,6 +116,7 @@ int edge_slot_stats(struct edge *e, const char *env, int slot, struct edge_slot_
     slot_sum(e, site, slot, out);
     pthread_mutex_lock(&e->err_lock);
     out->live = e->live_slot[site] == slot;
+    out->regressed_404_on = atomic_load(&e->sites[site].regressed_404);
     memcpy(out->release, e->slot_release[site][slot], sizeof(out->release));
     pthread_mutex_unlock(&e->err_lock);
     return 0;
@@ -180,6 +189,8 @@ int metrics_latency(struct edge *e, const char *query, size_t len, struct buf *b
         buf_adds(b, "null");
     buf_addf(b, ",\"requests\":%llu,\"duration_sum_us\":%llu", (unsigned long long)n,
              (unsigned long long)st->duration_sum_us);
+    buf_addf(b, ",\"regressed_404\":%llu,\"regressed_404_on\":%s",
+             (unsigned long long)st->regressed_404, st->regressed_404_on ? "true" : "false");
     static const struct {
         const char *name;
         double q;
@@ -203,7 +214,7 @@ out:
 static void render_slots(struct edge *e, struct buf *b, const int *used, const int *baseline)
 {
     struct edge_slot_stats *st = xmalloc(sizeof(*st));
-    struct buf req = BUF_INIT, dur = BUF_INIT, bytes = BUF_INIT;
+    struct buf req = BUF_INIT, dur = BUF_INIT, bytes = BUF_INIT, reg = BUF_INIT;
     for (int i = 0; i < EDGE_MAX_SITES; i++) {
         for (int a = 0; used[i] && a < EDGE_SLOTS; a++) {
             memset(st, 0, sizeof(*st));
@@ -239,6 +250,8 @@ static void render_slots(struct edge *e, struct buf *b, const int *used, const i
                      (unsigned long long)n);
             buf_addf(&bytes, "slipway_response_bytes_total{env=\"%s\",slot=\"%s\"} %llu\n", env,
                      slot, (unsigned long long)st->bytes);
+            buf_addf(&reg, "slipway_regressed_404_total{env=\"%s\",slot=\"%s\"} %llu\n", env, slot,
+                     (unsigned long long)st->regressed_404);
         }
     }
     buf_adds(b, "# HELP slipway_requests_total Requests answered, by environment, slot and "
@@ -251,7 +264,13 @@ static void render_slots(struct edge *e, struct buf *b, const int *used, const i
     buf_adds(b, "# HELP slipway_response_bytes_total Response bytes sent (headers and bodies).\n"
                 "# TYPE slipway_response_bytes_total counter\n");
     buf_add(b, bytes.data, bytes.len);
+    buf_adds(b, "# HELP slipway_regressed_404_total 404 answers (also in slipway_requests_total's "
+                "4xx) for a path the release live before this one served with 200: a file the "
+                "release lost. Counted where the environment's errors: regressed_404 is on.\n"
+                "# TYPE slipway_regressed_404_total counter\n");
+    buf_add(b, reg.data, reg.len);
     buf_free(&req);
+    buf_free(&reg);
     buf_free(&dur);
     buf_free(&bytes);
     free(st);

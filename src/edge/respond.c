@@ -247,6 +247,26 @@ static void add_uri_path(struct buf *b, const char *path, size_t len)
     }
 }
 
+/*
+ * A 404 from t for release path key is a regressed one when t is its site's live
+ * release and the release that one replaced had key as a file (docs/edge.md, "Regressed
+ * 404s"): the response's slot tag says so, for edge_done to count. Only here, on the 404 path,
+ * and from what serve_path holds anyway, so a found path pays nothing for it. The set is read
+ * only until this returns, before the worker's next quiescent point: the watcher frees a
+ * retired one only after that.
+ */
+static void check_regressed(struct http_response *r, const struct table *t, const char *key,
+                            size_t n)
+{
+    const struct site *s = t->owner;
+    /* The preview address's release has replaced nothing (it is not live). */
+    if (atomic_load_explicit(&s->live, memory_order_acquire) != t)
+        return;
+    const struct pathset *p = atomic_load_explicit(&s->replaced, memory_order_acquire);
+    if (p && pathset_has(p, key, n))
+        r->tag[1] = t->slot + EDGE_TAG_REGRESSED;
+}
+
 /* Maps a normalised path onto the table. */
 static void serve_path(struct http_response *r, const struct http_request *req, const char *date,
                        const struct table *t, const char *path, size_t plen)
@@ -288,6 +308,7 @@ static void serve_path(struct http_response *r, const struct http_request *req, 
         serve_entry(r, req, date, t->fallback, 200);
         return;
     }
+    check_regressed(r, t, key, n);
     if (t->not_found) {
         serve_entry(r, req, date, t->not_found, 404);
         return;

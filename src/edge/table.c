@@ -9,7 +9,9 @@
  * file x.gz; it is x's gzip variant when the manifest says so.
  *
  * A table is built entirely before it is published and never changed after,
- * so workers read it without locks.
+ * so workers read it without locks. A path set is the same index over a
+ * release's paths alone: what the edge keeps of the release a live one
+ * replaced, to recognise a 404 for a path that release served.
  */
 #include "edge/internal.h"
 #include "release/release.h"
@@ -32,6 +34,24 @@ static uint32_t fnv1a(const char *s, size_t n)
         h *= 16777619u;
     }
     return h;
+}
+
+/* The open-addressed index shared by tables and path sets: a power of two at least twice the
+ * entries (so a probe ends at an empty slot soon), each slot an index + 1, 0 when empty. */
+static size_t slots_for(size_t n)
+{
+    size_t k = 16;
+    while (k < n * 2)
+        k *= 2;
+    return k;
+}
+
+static void slot_put(uint32_t *slots, size_t nslots, uint32_t hash, size_t i)
+{
+    size_t j = hash & (nslots - 1);
+    while (slots[j])
+        j = (j + 1) & (nslots - 1);
+    slots[j] = (uint32_t)i + 1;
 }
 
 const struct entry *table_find(const struct table *t, const char *path, size_t len)
@@ -289,16 +309,10 @@ int table_load(struct store *st, const char *release_id, const struct env_config
             }
     free(off);
 
-    t->nslots = 16;
-    while (t->nslots < t->n * 2)
-        t->nslots *= 2;
+    t->nslots = slots_for(t->n);
     t->slots = xcalloc(t->nslots, sizeof(*t->slots));
-    for (size_t i = 0; i < t->n; i++) {
-        size_t j = t->entries[i].hash & (t->nslots - 1);
-        while (t->slots[j])
-            j = (j + 1) & (t->nslots - 1);
-        t->slots[j] = (uint32_t)i + 1;
-    }
+    for (size_t i = 0; i < t->n; i++)
+        slot_put(t->slots, t->nslots, t->entries[i].hash, i);
     t->not_found = table_find(t, "404.html", 8);
     if (cfg && cfg->spa_fallback)
         t->fallback = table_find(t, cfg->spa_fallback + 1, strlen(cfg->spa_fallback + 1));
@@ -312,4 +326,70 @@ out:
     else
         *out = t;
     return rc;
+}
+
+/* ---- path sets ------------------------------------------------------------------------ */
+
+/* The manifest parser bounds what a set can hold, and so its offsets. */
+_Static_assert((uint64_t)RELEASE_FILES_MAX *(RELEASE_PATH_MAX + 1) < UINT32_MAX,
+               "path set offsets are 32-bit");
+
+int pathset_load(struct store *st, const char *release_id, struct pathset **out, struct sw_err *err)
+{
+    struct release *r = NULL;
+    int rc = release_load(st, release_id, &r, err);
+    if (rc) {
+        sw_err_prefix(err, "release %s", release_id);
+        return rc;
+    }
+    struct pathset *p = xcalloc(1, sizeof(*p));
+    p->release_id = xstrdup(release_id);
+    size_t bytes = 0;
+    for (size_t i = 0; i < r->nfiles; i++)
+        bytes += strlen(r->files[i].path) + 1;
+    p->arena = xmalloc(bytes + 1);
+    p->v = xcalloc(r->nfiles + 1, sizeof(*p->v));
+    size_t at = 0;
+    for (size_t i = 0; i < r->nfiles; i++) {
+        const char *path = r->files[i].path;
+        size_t len = strlen(path);
+        /* Served with 404 whenever another path is missing: not a page of its own. */
+        if (!strcmp(path, "404.html"))
+            continue;
+        memcpy(p->arena + at, path, len + 1);
+        p->v[p->n++] = (struct pathset_entry){(uint32_t)at, (uint32_t)len, fnv1a(path, len)};
+        at += len + 1;
+    }
+    p->nslots = slots_for(p->n);
+    p->slots = xcalloc(p->nslots, sizeof(*p->slots));
+    for (size_t i = 0; i < p->n; i++)
+        slot_put(p->slots, p->nslots, p->v[i].hash, i);
+    release_free(r);
+    *out = p;
+    return 0;
+}
+
+void pathset_free(struct pathset *p)
+{
+    if (!p)
+        return;
+    free(p->release_id);
+    free(p->arena);
+    free(p->v);
+    free(p->slots);
+    free(p);
+}
+
+int pathset_has(const struct pathset *p, const char *path, size_t len)
+{
+    uint32_t h = fnv1a(path, len);
+    size_t mask = p->nslots - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        uint32_t v = p->slots[i];
+        if (!v)
+            return 0;
+        const struct pathset_entry *e = &p->v[v - 1];
+        if (e->hash == h && e->len == len && !memcmp(p->arena + e->off, path, len))
+            return 1;
+    }
 }

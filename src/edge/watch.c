@@ -11,6 +11,11 @@
  * has passed a quiescent point since it was unpublished (so none can still be
  * about to take a reference) and the per-worker reference counts it carries
  * have all dropped to zero (so no response in flight still reads it).
+ *
+ * Beside each live table the watcher publishes the path set of the release
+ * it replaced (the state's previous release), read by workers to count
+ * regressed 404s; it is retired the same way, and needs only the quiescent
+ * point, since no response holds it past its handling.
  */
 #include "edge/internal.h"
 
@@ -27,6 +32,7 @@ struct wsite {
     struct env_config *cfg;
     char etag[SHA256_HEX_LEN + 1];
     struct table *live, *preview;
+    struct pathset *replaced; /* published as the site's replaced */
     int failed;
     int rebuild; /* load fresh tables even for releases already loaded (SIGHUP) */
     /* A failed load is retried with backoff (a body may still be on its way
@@ -71,7 +77,8 @@ static int classify(int rc, int state_failed)
 }
 
 struct retired {
-    struct table *t;
+    struct table *t;    /* or */
+    struct pathset *ps; /* one of the two */
     unsigned long epoch[EDGE_MAX_WORKERS];
     int quiesced;
 };
@@ -113,9 +120,9 @@ int edge_site_index(struct edge *e, const char *name, int create)
     return idx;
 }
 
-static void retire(struct watch *w, struct table *t)
+static void retire(struct watch *w, struct table *t, struct pathset *ps)
 {
-    if (!t)
+    if (!t && !ps)
         return;
     if (w->nretired == w->capretired)
         w->retired = xrealloc(w->retired, (w->capretired = w->capretired ? w->capretired * 2 : 8) *
@@ -123,6 +130,7 @@ static void retire(struct watch *w, struct table *t)
     struct retired *r = &w->retired[w->nretired++];
     memset(r, 0, sizeof(*r));
     r->t = t;
+    r->ps = ps;
     http_server_snapshot(w->e->http, r->epoch);
 }
 
@@ -137,12 +145,14 @@ static void reap(struct watch *w)
         if (!r->quiesced)
             r->quiesced = http_server_quiesced(e->http, r->epoch);
         long held = 0;
-        for (int i = 0; r->quiesced && i < r->t->nworkers; i++)
+        for (int i = 0; r->quiesced && r->t && i < r->t->nworkers; i++)
             held += atomic_load(&r->t->refs[i].n);
-        if (r->quiesced && held == 0)
+        if (r->quiesced && held == 0) {
             table_free(r->t);
-        else
+            pathset_free(r->ps);
+        } else {
             w->retired[keep++] = *r;
+        }
     }
     w->nretired = keep;
     blob_cache_collect(e->cache);
@@ -174,15 +184,25 @@ static int table_for(struct watch *w, int idx, const char *id, struct table **ou
         return *out = ws->live, 0;
     if (!ws->rebuild && ws->preview && !strcmp(ws->preview->release_id, id))
         return *out = ws->preview, 0;
-    return table_load(w->e->o->store, id, ws->cfg, idx, w->e->cache, w->e->o->small_body_max,
-                      w->e->nworkers, out, err);
+    int rc = table_load(w->e->o->store, id, ws->cfg, idx, w->e->cache, w->e->o->small_body_max,
+                        w->e->nworkers, out, err);
+    if (!rc)
+        (*out)->owner = &w->e->sites[idx];
+    return rc;
 }
 
-static void publish(struct watch *w, int idx, struct table *live, struct table *preview)
+static void publish(struct watch *w, int idx, struct table *live, struct table *preview,
+                    struct pathset *replaced)
 {
     struct wsite *ws = &w->ws[idx];
     struct site *s = &w->e->sites[idx];
     struct table *old_live = ws->live, *old_preview = ws->preview;
+    struct pathset *old_replaced = ws->replaced;
+    /* Before the live table: a worker still answering from the old live release may then
+     * look in the new set, the paths of that very release, which never holds what it lacks;
+     * the other order could count the new release's 404s against the set before. */
+    atomic_store(&s->replaced, replaced);
+    ws->replaced = replaced;
     atomic_store(&s->live, live);
     atomic_store(&s->preview, preview);
     /* A rebuilt table of the same release is not a switch. */
@@ -203,9 +223,38 @@ static void publish(struct watch *w, int idx, struct table *live, struct table *
     }
     pthread_mutex_unlock(&w->e->err_lock);
     if (old_live && old_live != live && old_live != preview)
-        retire(w, old_live);
+        retire(w, old_live, NULL);
     if (old_preview && old_preview != live && old_preview != preview && old_preview != old_live)
-        retire(w, old_preview);
+        retire(w, old_preview, NULL);
+    if (old_replaced != replaced)
+        retire(w, NULL, old_replaced);
+}
+
+/*
+ * The paths of the release the live one replaced: the state's previous release, which every
+ * deploy, switch and rollback that changes the live release sets to the one live just before
+ * (so after a rollback it is the release rolled back from). NULL when errors: regressed_404
+ * is off, when there is none, or when its manifest cannot be read (gc removes it once
+ * keep_previous is over): that is said once per state and nothing counts as regressed;
+ * serving goes on.
+ */
+static struct pathset *replaced_for(struct watch *w, int idx, const struct env_state *st,
+                                    const struct table *live)
+{
+    struct wsite *ws = &w->ws[idx];
+    const char *prev = st->previous_release;
+    if (!ws->cfg->errors.regressed_404 || !live || !prev || !strcmp(prev, live->release_id))
+        return NULL;
+    if (ws->replaced && !strcmp(ws->replaced->release_id, prev))
+        return ws->replaced;
+    struct pathset *p = NULL;
+    struct sw_err err = {0};
+    if (pathset_load(w->e->o->store, prev, &p, &err) != 0) {
+        edge_log(w->e, "%s: 404s are not checked for regressions while %s is live: %s",
+                 w->e->sites[idx].name, live->release_id, err.msg);
+        return NULL;
+    }
+    return p;
 }
 
 /* The error shown by /_slipway/ready; workers read it under the same lock. */
@@ -252,9 +301,10 @@ static void poll_site(struct watch *w, int idx)
         live->slot = st->strategy == STRATEGY_BLUE_GREEN ? st->live_slot : 2;
     if (preview && preview != live && preview != ws->live && preview != ws->preview)
         preview->slot = deploy_idle_slot(st);
-    publish(w, idx, live, preview);
+    publish(w, idx, live, preview, replaced_for(w, idx, st, live));
     atomic_store(&s->live_state, live ? 1 : 0);
     atomic_store(&s->strategy, (int)ws->cfg->strategy);
+    atomic_store(&s->regressed_404, ws->cfg->errors.regressed_404);
     memcpy(ws->etag, st->etag, sizeof(ws->etag));
     ws->rebuild = 0;
     if (ws->failed)
@@ -324,7 +374,7 @@ static void apply_reload(struct watch *w)
     for (int idx = 0; idx < EDGE_MAX_SITES; idx++)
         if (!seen[idx] && w->ws[idx].cfg) {
             atomic_store(&w->e->sites[idx].active, 0);
-            publish(w, idx, NULL, NULL);
+            publish(w, idx, NULL, NULL, NULL);
             w->ws[idx].cfg = NULL;
             w->ws[idx].etag[0] = '\0';
         }
@@ -426,9 +476,11 @@ void watch_stop(struct watch *w)
     close_fds(w);
     /* Workers are gone: everything can be freed now. */
     for (int i = 0; i < EDGE_MAX_SITES; i++)
-        publish(w, i, NULL, NULL);
-    for (size_t k = 0; k < w->nretired; k++)
+        publish(w, i, NULL, NULL, NULL);
+    for (size_t k = 0; k < w->nretired; k++) {
         table_free(w->retired[k].t);
+        pathset_free(w->retired[k].ps);
+    }
     free(w->retired);
     pthread_mutex_lock(&w->lock);
     if (w->have_pending)

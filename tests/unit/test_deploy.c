@@ -269,6 +269,25 @@ static void test_config_gates(void **state)
     env_config_free(c);
 }
 
+/* errors: regressed 404s count by default; only they can be turned off (5xx always count). */
+static void test_config_errors_key(void **state)
+{
+    struct fixture *f = *state;
+    struct env_config *c = env_load(f, "dev", "strategy: direct\n");
+    assert_int_equal(c->errors.regressed_404, 1);
+    env_config_free(c);
+    c = env_load(f, "dev", "strategy: direct\nerrors: {regressed_404: false}\n");
+    assert_int_equal(c->errors.regressed_404, 0);
+    env_config_free(c);
+    c = env_load(f, "dev", "strategy: direct\nerrors:\n  regressed_404: true\n");
+    assert_int_equal(c->errors.regressed_404, 1);
+    env_config_free(c);
+    /* an empty mapping changes nothing */
+    c = env_load(f, "dev", "strategy: blue-green\nerrors: {}\n");
+    assert_int_equal(c->errors.regressed_404, 1);
+    env_config_free(c);
+}
+
 /* Every validation error names file:line:col, the key and what was expected.
  * The location is the key for errors about a key (unknown, duplicate, not
  * allowed here) and the value for errors about a value. All cases run and
@@ -343,6 +362,20 @@ static void test_config_errors(void **state)
         {"deploy-from-empty", "strategy: direct\ndeploy_from: {}\n", "2:14", "deploy_from", 1},
         {"deploy-from-item", "strategy: direct\ndeploy_from:\n  tags:\n    - v1\n    - [x]\n",
          "5:7", "deploy_from.tags", 1},
+        /* errors: only regressed_404, a boolean; 5xx cannot be turned off */
+        {"errors-unknown", "strategy: direct\nerrors:\n  regressed_403: true\n", "3:3",
+         "errors: unknown key 'regressed_403' (expected regressed_404)", 1},
+        {"errors-5xx", "strategy: direct\nerrors: {5xx: false}\n", "2:10",
+         "5xx responses always count as errors", 1},
+        {"errors-not-bool", "strategy: direct\nerrors: {regressed_404: yes}\n", "2:25",
+         "errors.regressed_404: expected true or false, got 'yes'", 1},
+        {"errors-list", "strategy: direct\nerrors:\n  - regressed_404\n", "3:3",
+         "errors: expected a mapping", 1},
+        {"errors-scalar", "strategy: direct\nerrors: regressed_404\n", "2:9", "errors:", 1},
+        {"errors-unknown-top", "strategy: direct\nerror: {regressed_404: true}\n", "2:1",
+         "unknown key 'error' (expected strategy, listen, preview, keep_previous, "
+         "retain_releases, spa_fallback, cache, approval, deploy_from or errors)",
+         1},
     };
     int failures = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
@@ -1733,6 +1766,7 @@ int main(void)
         T(test_config_file_errors),
         cmocka_unit_test(test_env_name_check),
         T(test_config_gates),
+        T(test_config_errors_key),
         T(test_direct),
         T(test_blue_green),
         T(test_deploy_live_is_noop),
