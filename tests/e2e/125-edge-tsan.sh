@@ -19,8 +19,8 @@ build_tsan() {
     fi
     echo "# building $TSAN with $CC_TSAN"
     local flags libs obj=$T/tsan-obj
-    flags="-fsanitize=thread -O1 -g -std=c11 -D_GNU_SOURCE -pthread -I$ROOT/src $(pkg-config --cflags libcrypto yaml-0.1 jansson zlib libbrotlienc libbrotlidec)"
-    libs="$(pkg-config --libs libcrypto yaml-0.1 jansson zlib libbrotlienc libbrotlidec) -lpthread"
+    flags="-fsanitize=thread -O1 -g -std=c11 -D_GNU_SOURCE -pthread -I$ROOT/src $(pkg-config --cflags libcrypto yaml-0.1 jansson zlib libbrotlienc libbrotlidec libcurl)"
+    libs="$(pkg-config --libs libcrypto yaml-0.1 jansson zlib libbrotlienc libbrotlidec libcurl) -lpthread"
     # Objects in this test's own directory, compiled in parallel (names keep the
     # module folder); the binary appears with one rename, so a concurrent run
     # never sees half of it.
