@@ -40,7 +40,6 @@ void monitor_am_webhook_free(struct monitor_am_webhook *w)
             free(a->labels[j].value);
         }
         free(a->labels);
-        free(a->starts_at);
         free(a->value);
     }
     free(w->alerts);
@@ -70,6 +69,62 @@ static const char *text_of(json_t *v, size_t max)
         return NULL;
     const char *s = json_string_value(v);
     return text_valid(s, max, 0) ? s : NULL;
+}
+
+/* n digits at s as a number, or -1. */
+static int digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* RFC 3339 §5.6 date-time ("2026-12-05T16:35:01.149389655Z", "...+02:00")
+ * in ms since the epoch, the fraction cut to ms; -1 when it is not one. */
+static int64_t rfc3339_ms(const char *s)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y = digits(s, 4), mo = -1, d = -1, h = -1, mi = -1, sec = -1, ms = 0, off = 0;
+    const char *p = s + 4;
+    if (y < 1970 || p[0] != '-' || (mo = digits(p + 1, 2)) < 1 || mo > 12 || p[3] != '-' ||
+        (d = digits(p + 4, 2)) < 1 || d > mdays[mo - 1] || (p[6] != 'T' && p[6] != 't') ||
+        (h = digits(p + 7, 2)) < 0 || h > 23 || p[9] != ':' || (mi = digits(p + 10, 2)) < 0 ||
+        mi > 59 || p[12] != ':' || (sec = digits(p + 13, 2)) < 0 || sec > 60)
+        return -1;
+    p += 15;
+    if (*p == '.') {
+        int n = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, n++)
+            if (n < 3)
+                ms = ms * 10 + (*p - '0');
+        if (n == 0)
+            return -1;
+        for (; n < 3; n++)
+            ms *= 10;
+    }
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh = digits(p + 1, 2), om = p[3] == ':' ? digits(p + 4, 2) : -1;
+        if (oh < 0 || oh > 23 || om < 0 || om > 59)
+            return -1;
+        off = (*p == '-' ? -1 : 1) * (oh * 60 + om);
+        p += 6;
+    } else {
+        return -1;
+    }
+    if (*p)
+        return -1;
+    /* Days from the civil date (Howard Hinnant's days_from_civil). */
+    int yy = mo <= 2 ? y - 1 : y;
+    int64_t era = yy / 400, yoe = yy - era * 400;
+    int64_t doy = (153 * (mo > 2 ? mo - 3 : mo + 9) + 2) / 5 + d - 1;
+    int64_t days = era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+    return ((days * 86400 + h * 3600 + mi * 60 + sec) - (int64_t)off * 60) * 1000 + ms;
 }
 
 static int by_name(const void *a, const void *b)
@@ -134,12 +189,9 @@ static int parse_alert(json_t *o, size_t i, struct monitor_am_alert *a, struct s
     }
     if (starts && !json_is_null(starts)) {
         const char *s = text_of(starts, STARTS_AT_MAX);
-        if (!s)
+        if (!s || (a->starts_ms = rfc3339_ms(s)) < 0)
             return sw_err_set(err, SW_EINVAL,
-                              "alerts[%zu].startsAt: expected a time (RFC 3339) of at most %d "
-                              "bytes",
-                              i, STARTS_AT_MAX);
-        a->starts_at = xstrdup(s);
+                              "alerts[%zu].startsAt: expected a time (RFC 3339) from 1970 on", i);
     }
     return 0;
 }
@@ -197,7 +249,7 @@ out:
 
 struct seen {
     char fingerprint[17];
-    char *starts_at; /* "" when the alert had none */
+    int64_t starts_ms;
 };
 
 struct monitor_hook {
@@ -251,8 +303,6 @@ void monitor_hook_free(struct monitor_hook *h)
 {
     if (!h)
         return;
-    for (size_t i = 0; i < MONITOR_HOOK_SEEN_MAX; i++)
-        free(h->seen[i].starts_at);
     free(h->seen);
     pthread_mutex_destroy(&h->lock);
     free(h);
@@ -276,36 +326,32 @@ static int authorized(const struct monitor_hook *h, const char *authz, size_t le
     return CRYPTO_memcmp(hex, h->token_hash, SHA256_HEX_LEN) == 0;
 }
 
-static size_t seen_find(const struct monitor_hook *h, const char *fp, const char *starts)
+static size_t seen_find(const struct monitor_hook *h, const char *fp, int64_t starts, int any)
 {
     for (size_t k = 0; k < h->nseen; k++) {
         size_t i = (h->first + k) % MONITOR_HOOK_SEEN_MAX;
-        if (!strcmp(h->seen[i].fingerprint, fp) &&
-            (!starts || !strcmp(h->seen[i].starts_at, starts)))
+        if (!strcmp(h->seen[i].fingerprint, fp) && (any || h->seen[i].starts_ms == starts))
             return i;
     }
     return (size_t)-1;
 }
 
-static void seen_add(struct monitor_hook *h, const char *fp, const char *starts)
+static void seen_add(struct monitor_hook *h, const char *fp, int64_t starts)
 {
-    size_t i;
     if (h->nseen == MONITOR_HOOK_SEEN_MAX) {
-        i = h->first;
         h->first = (h->first + 1) % MONITOR_HOOK_SEEN_MAX;
         h->nseen--;
-        free(h->seen[i].starts_at);
     }
-    i = (h->first + h->nseen++) % MONITOR_HOOK_SEEN_MAX;
+    size_t i = (h->first + h->nseen++) % MONITOR_HOOK_SEEN_MAX;
     memcpy(h->seen[i].fingerprint, fp, 17);
-    h->seen[i].starts_at = xstrdup(starts);
+    h->seen[i].starts_ms = starts;
 }
 
 /* Forgets every incident of fp: it resolved, so its next firing is news. */
 static void seen_forget(struct monitor_hook *h, const char *fp)
 {
     size_t i;
-    while ((i = seen_find(h, fp, NULL)) != (size_t)-1)
+    while ((i = seen_find(h, fp, 0, 1)) != (size_t)-1)
         h->seen[i].fingerprint[0] = '\0'; /* a hole matching nothing; aged out in turn */
 }
 
@@ -344,16 +390,15 @@ int monitor_hook_handle(struct monitor_hook *h, const char *authz, size_t authz_
     for (size_t i = 0; i < w->nalerts; i++) {
         const struct monitor_am_alert *a = &w->alerts[i];
         const char *env = monitor_am_label(a, "env"), *sev = monitor_am_label(a, "severity");
-        const char *starts = a->starts_at ? a->starts_at : "";
         if (!a->firing) {
             seen_forget(h, a->fingerprint);
             ignored++;
         } else if (!sev || strcmp(sev, "critical") != 0 || !env || env_name_check(env, NULL)) {
             ignored++;
-        } else if (seen_find(h, a->fingerprint, starts) != (size_t)-1) {
+        } else if (seen_find(h, a->fingerprint, a->starts_ms, 0) != (size_t)-1) {
             duplicate++;
         } else {
-            seen_add(h, a->fingerprint, starts);
+            seen_add(h, a->fingerprint, a->starts_ms);
             call[i] = 1;
             critical++;
         }

@@ -508,7 +508,7 @@ struct monitor_am_alert {
     struct monitor_label *labels;
     size_t nlabels;
     char fingerprint[17]; /* as sent, or computed from the labels when absent */
-    char *starts_at;      /* startsAt as sent (RFC 3339), or NULL */
+    int64_t starts_ms;    /* startsAt (RFC 3339) in ms since the epoch; 0 when absent */
     char *value;          /* the annotation "value", or NULL */
 };
 struct monitor_am_webhook {
@@ -518,7 +518,9 @@ struct monitor_am_webhook {
 };
 /* Parses body (len bytes, untrusted) into *out. SW_EINVAL with what is wrong
  * ("alerts[2].labels: ...") for anything but a webhook of version "4" within
- * the bounds above. Pure: any thread. */
+ * the bounds above. A startsAt is read to the millisecond (Alertmanager's
+ * webhook writes nanoseconds, its API milliseconds: the same instant).
+ * Pure: any thread. */
 int monitor_am_webhook_parse(const char *body, size_t len, struct monitor_am_webhook **out,
                              struct sw_err *err);
 void monitor_am_webhook_free(struct monitor_am_webhook *w);
@@ -544,7 +546,7 @@ void monitor_hook_free(struct monitor_hook *h);
  * (nothing parsed, nothing remembered) unless authz is "Bearer <token>"
  * (compared in constant time); 400 for a body that is not a valid webhook;
  * 200 with {"critical": N, "duplicate": N, "ignored": N}. A firing alert is
- * new unless the same fingerprint and startsAt already triggered (a resolved
+ * new unless the same fingerprint and startsAt (to the ms) already triggered (a resolved
  * alert forgets its fingerprint, so the next incident triggers again); the
  * last MONITOR_HOOK_SEEN_MAX are remembered. Thread-safe. */
 #define MONITOR_HOOK_SEEN_MAX 4096

@@ -771,7 +771,7 @@ static void test_webhook_parse(void **state)
     assert_string_equal(monitor_am_label(a, "severity"), "critical");
     assert_null(monitor_am_label(a, "job"));
     assert_string_equal(a->fingerprint, "67f7d3d023e2bd4d");
-    assert_string_equal(a->starts_at, "2026-12-05T16:35:01.149389655Z");
+    assert_int_equal(a->starts_ms, 1796488501149LL); /* the nanoseconds cut to ms */
     assert_string_equal(a->value, "0.09");
     /* Alertmanager's fingerprint is what slipway computes from the labels. */
     char fp[17];
@@ -788,7 +788,7 @@ static void test_webhook_parse(void **state)
     assert_int_equal(monitor_am_webhook_parse(nofp, strlen(nofp), &w, &err), 0);
     assert_int_equal(w->firing, 0);
     assert_string_equal(w->alerts[0].fingerprint, "67f7d3d023e2bd4d");
-    assert_null(w->alerts[0].starts_at);
+    assert_int_equal(w->alerts[0].starts_ms, 0);
     monitor_am_webhook_free(w);
 
     const struct {
@@ -834,6 +834,52 @@ static void test_webhook_parse(void **state)
          "{},\"startsAt\":5}]}",
          "alerts[0].startsAt: expected a time"},
     };
+    /* RFC 3339 as Alertmanager's webhook (ns), its API (ms) and others write it. */
+    const struct {
+        const char *text;
+        int64_t ms;
+    } times[] = {
+        {"2026-12-05T16:35:01.149389655Z", 1796488501149LL},
+        {"2026-12-05T16:35:01.149Z", 1796488501149LL},
+        {"2026-12-05t16:35:01.1z", 1796488501100LL},
+        {"2026-12-05T16:35:01Z", 1796488501000LL},
+        {"2026-12-05T17:35:01+01:00", 1796488501000LL},
+        {"2026-12-05T15:05:01-01:30", 1796488501000LL},
+        {"1970-01-01T00:00:00Z", 0},
+        {"2000-02-29T00:00:00Z", 951782400000LL},
+    };
+    for (size_t i = 0; i < sizeof(times) / sizeof(*times); i++) {
+        char *b = xasprintf("{\"version\":\"4\",\"status\":\"firing\",\"alerts\":[{\"status\":"
+                            "\"firing\",\"labels\":{},\"startsAt\":\"%s\"}]}",
+                            times[i].text);
+        assert_int_equal(monitor_am_webhook_parse(b, strlen(b), &w, &err), 0);
+        assert_int_equal(w->alerts[0].starts_ms, times[i].ms);
+        monitor_am_webhook_free(w);
+        free(b);
+    }
+    const char *bad_times[] = {"",
+                               "2026-12-05",
+                               "2026-12-05 16:35:01Z",
+                               "2026-13-05T16:35:01Z",
+                               "2026-12-32T16:35:01Z",
+                               "2026-12-05T24:00:00Z",
+                               "2026-12-05T16:35:01",
+                               "2026-12-05T16:35:01.Z",
+                               "2026-12-05T16:35:01+0100",
+                               "2026-12-05T16:35:01Zx",
+                               "1969-12-31T23:59:59Z",
+                               "1970-01-01T00:30:00+01:00"};
+    for (size_t i = 0; i < sizeof(bad_times) / sizeof(*bad_times); i++) {
+        char *b = xasprintf("{\"version\":\"4\",\"status\":\"firing\",\"alerts\":[{\"status\":"
+                            "\"firing\",\"labels\":{},\"startsAt\":\"%s\"}]}",
+                            bad_times[i]);
+        w = (struct monitor_am_webhook *)1;
+        assert_int_equal(monitor_am_webhook_parse(b, strlen(b), &w, &err), SW_EINVAL);
+        assert_null(w);
+        assert_non_null(strstr(err.msg, "alerts[0].startsAt: expected a time (RFC 3339)"));
+        free(b);
+    }
+
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         w = (struct monitor_am_webhook *)1;
         int rc = monitor_am_webhook_parse(bad[i].body, strlen(bad[i].body), &w, &err);
@@ -914,13 +960,16 @@ static int post(struct monitor_hook *h, const char *authz, const char *body, str
     return monitor_hook_handle(h, authz, authz ? strlen(authz) : 0, body, strlen(body), out);
 }
 
-/* One firing alert as Alertmanager sends it. */
-static char *one(const char *status, const char *env, const char *severity, const char *starts)
+/* One alert as Alertmanager sends it, firing since starts seconds after
+ * 2026-12-05T00:00:00Z. */
+static char *one(const char *status, const char *env, const char *severity, int starts)
 {
     return xasprintf("{\"version\":\"4\",\"status\":\"%s\",\"alerts\":[{\"status\":\"%s\","
                      "\"labels\":{\"alertname\":\"high-error-rate\",\"env\":\"%s\",\"severity\":"
-                     "\"%s\"},\"annotations\":{\"value\":\"0.2\"},\"startsAt\":\"%s\"}]}",
-                     status, status, env, severity, starts);
+                     "\"%s\"},\"annotations\":{\"value\":\"0.2\"},\"startsAt\":\"2026-12-05T"
+                     "%02d:%02d:%02d.123456789Z\"}]}",
+                     status, status, env, severity, starts / 3600 % 24, starts / 60 % 60,
+                     starts % 60);
 }
 
 static void test_hook_token(void **state)
@@ -982,9 +1031,9 @@ static void test_hook_idempotent(void **state)
     struct monitor_hook *h = hook_with(TOKEN);
     struct buf out = BUF_INIT;
     const char *auth = "Bearer " TOKEN;
-    char *fire = one("firing", "staging", "critical", "2026-12-05T16:35:01Z");
-    char *fire2 = one("firing", "staging", "critical", "2026-12-05T17:00:00Z");
-    char *resolve = one("resolved", "staging", "critical", "2026-12-05T16:35:01Z");
+    char *fire = one("firing", "staging", "critical", 100);
+    char *fire2 = one("firing", "staging", "critical", 200);
+    char *resolve = one("resolved", "staging", "critical", 100);
     atomic_store(&calls, 0);
 
     /* Alertmanager re-sends a firing group: it triggers once. */
@@ -1002,6 +1051,14 @@ static void test_hook_idempotent(void **state)
     assert_string_equal(last_call, want);
     free(want);
 
+    /* The same instant written as Alertmanager's API writes it (ms): the same. */
+    char *ms = xstrdup(fire);
+    char *frac = strstr(ms, ".123456789Z");
+    memmove(frac + 4, frac + 10, strlen(frac + 10) + 1); /* ".123Z" */
+    assert_int_equal(post(h, auth, ms, &out), 200);
+    assert_string_equal(out.data, "{\"critical\":0,\"duplicate\":1,\"ignored\":0}\n");
+    free(ms);
+
     /* Resolved, then firing again: a new incident, which triggers again. */
     assert_int_equal(post(h, auth, resolve, &out), 200);
     assert_string_equal(out.data, "{\"critical\":0,\"duplicate\":0,\"ignored\":1}\n");
@@ -1014,11 +1071,11 @@ static void test_hook_idempotent(void **state)
     assert_int_equal(atomic_load(&calls), 3);
 
     /* Not critical, no env, an env that is no environment name: ignored. */
-    char *warn = one("firing", "staging", "warning", "x");
+    char *warn = one("firing", "staging", "warning", 1);
     char *noenv = xstrdup("{\"version\":\"4\",\"status\":\"firing\",\"alerts\":[{\"status\":"
                           "\"firing\",\"labels\":{\"alertname\":\"a\",\"severity\":"
                           "\"critical\"}}]}");
-    char *badenv = one("firing", "../etc", "critical", "x");
+    char *badenv = one("firing", "../etc", "critical", 1);
     assert_int_equal(post(h, auth, warn, &out), 200);
     assert_int_equal(post(h, auth, noenv, &out), 200);
     assert_int_equal(post(h, auth, badenv, &out), 200);
@@ -1038,13 +1095,11 @@ static void test_hook_idempotent(void **state)
 
     /* Memory is bounded: the oldest are forgotten first. */
     for (int i = 0; i < MONITOR_HOOK_SEEN_MAX + 1; i++) {
-        char starts[32];
-        snprintf(starts, sizeof(starts), "t%d", i);
-        char *b = one("firing", "bulk", "critical", starts);
+        char *b = one("firing", "bulk", "critical", i);
         assert_int_equal(post(h, auth, b, &out), 200);
         free(b);
     }
-    char *b0 = one("firing", "bulk", "critical", "t0");
+    char *b0 = one("firing", "bulk", "critical", 0);
     int before = atomic_load(&calls);
     assert_int_equal(post(h, auth, b0, &out), 200);
     assert_int_equal(atomic_load(&calls), before + 1);
@@ -1088,9 +1143,7 @@ static void *hooker(void *arg)
     struct shared *s = arg;
     struct buf out = BUF_INIT;
     for (int i = 0; i < 200; i++) {
-        char starts[32];
-        snprintf(starts, sizeof(starts), "s%d", i % 50);
-        char *b = one(i % 5 ? "firing" : "resolved", "race", "critical", starts);
+        char *b = one(i % 5 ? "firing" : "resolved", "race", "critical", i % 50);
         assert_int_equal(post(s->h, "Bearer " TOKEN, b, &out), 200);
         free(b);
     }
