@@ -920,13 +920,17 @@ static void test_webhook_parse(void **state)
 
 #define TOKEN "0123456789abcdef0123456789abcdef"
 
+/* The callback runs on the threads calling the hook: its record is locked. */
 static atomic_int calls;
 static char last_call[512];
+static pthread_mutex_t call_lock = PTHREAD_MUTEX_INITIALIZER;
 static void on_critical(void *arg, const char *env, const char *alertname, const char *fingerprint,
                         const char *value)
 {
+    pthread_mutex_lock(&call_lock);
     snprintf(last_call, sizeof(last_call), "%s %s %s %s", env, alertname, fingerprint,
              value ? value : "(none)");
+    pthread_mutex_unlock(&call_lock);
     atomic_fetch_add(&calls, 1);
 }
 
