@@ -188,7 +188,8 @@ static int plan(struct edge *e, struct env_config **envs, size_t n, struct http_
         }
     }
     if (e->o->admin) {
-        e->admin_li = (struct listener_info){e, -1, LISTEN_ADMIN};
+        /* admin_li is set once, in edge_start: a reload must not write what
+         * workers answering the admin listener read (edge_done). */
         v[k++] = (struct http_listener){e->o->admin, "--admin", e->o->hook ? &e->admin_handler : h,
                                         &e->admin_li};
     }
@@ -212,6 +213,7 @@ int edge_start(const struct edge_opts *o, struct edge **out, struct sw_err *err)
     pthread_mutex_init(&e->extra_lock, NULL);
     for (int i = 0; i < EDGE_MAX_SITES; i++)
         e->live_slot[i] = -1;
+    e->admin_li = (struct listener_info){e, -1, LISTEN_ADMIN};
     /* The admin listener takes request bodies only for the hooks. */
     e->admin_handler = edge_handler;
     e->admin_handler.body_max = o->hook_body_max;
