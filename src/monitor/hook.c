@@ -375,6 +375,8 @@ int monitor_hook_handle(struct monitor_hook *h, const char *authz, size_t authz_
     struct monitor_am_webhook *w = NULL;
     struct sw_err err = {0};
     size_t critical = 0, duplicate = 0, ignored = 0;
+    if (!body) /* a POST without a body */
+        body = "", len = 0;
     if (!authorized(h, authz, authz_len)) {
         json_error(out, "a bearer token is required (monitor.webhook_token_file)");
         return 401;

@@ -1005,6 +1005,9 @@ static void test_hook_token(void **state)
     assert_string_equal(out.data, "{\"critical\":1,\"duplicate\":0,\"ignored\":1}\n");
     assert_int_equal(atomic_load(&calls), 1);
     assert_string_equal(last_call, "web high-error-rate 67f7d3d023e2bd4d 0.09");
+    buf_reset(&out);
+    assert_int_equal(monitor_hook_handle(h, "Bearer " TOKEN, strlen(TOKEN) + 7, NULL, 0, &out),
+                     400); /* no body at all */
     assert_int_equal(post(h, "Bearer " TOKEN, "{\"version\":\"4\"", &out), 400);
     assert_non_null(strstr(out.data, "{\"error\":\"webhook: "));
     monitor_hook_free(h);
