@@ -23,9 +23,10 @@ else
 CC      ?= cc
 # The libraries the code calls: libcrypto (SHA-256), libyaml (environment
 # files), jansson (manifests, state, events), zlib and libbrotli (the
-# precompressed variants release create makes and checks). Add one here with
-# its first caller.
-PKGS    := libcrypto yaml-0.1 jansson zlib libbrotlienc libbrotlidec
+# precompressed variants release create makes and checks), libcurl (alerts to
+# Alertmanager and webhooks: src/monitor/notify.c). Add one here with its
+# first caller.
+PKGS    := libcrypto yaml-0.1 jansson zlib libbrotlienc libbrotlidec libcurl
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
            -pthread -Isrc -MMD -MP

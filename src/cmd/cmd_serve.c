@@ -49,7 +49,16 @@ static void metrics_extra(struct buf *b, void *arg)
 struct serve_monitor {
     char *alerts, *history; /* under the project */
     int64_t interval_ms;
+    struct monitor_notify *notify; /* where transitions go; NULL: nowhere */
 };
+
+/* Every transition goes to the notifier, which sends what Alertmanager and
+ * webhooks take (firing, resolved, events) and drops the rest. */
+static void on_transition(void *arg, const char *env, const struct monitor_transition *t)
+{
+    (void)env;
+    monitor_notify_push(arg, t);
+}
 
 static int monitor_start(const struct serve_monitor *sm, const struct edge_opts *o, struct edge *e,
                          struct monitor_sampler **out, struct sw_err *err)
@@ -62,9 +71,99 @@ static int monitor_start(const struct serve_monitor *sm, const struct edge_opts 
     mo.history_file = sm->history;
     mo.interval_ms = sm->interval_ms;
     mo.log = log_line;
+    mo.on_transition = sm->notify ? on_transition : NULL;
+    mo.hook_arg = sm->notify;
     return monitor_sampler_start(&mo, out, err);
 }
 /* ---- end monitor ---- */
+
+/* ---- notifications (issue 13) ---------------------------------------------------------
+ * .slipway/monitor.yml: alerts out (the notifier: deployment events now, the
+ * sampler's transitions through the same monitor_notify_push) and the
+ * Alertmanager hook in (on the admin listener). docs/monitor.md. */
+struct serve_notify {
+    struct monitor_config *cfg;
+    struct monitor_rules *rules;   /* whose deployment rules say who hears of a deploy */
+    struct monitor_notify *notify; /* NULL: no Alertmanager, no webhook */
+    struct monitor_hook *hook;     /* NULL: no webhook_token_file */
+};
+
+static void notify_log(void *arg, const char *line)
+{
+    (void)arg;
+    cli_printf(stderr, "slipway serve: %s\n", line);
+}
+
+/* For now a critical alert from Alertmanager is logged; the automatic
+ * rollback takes this hook over. */
+static void on_critical(void *arg, const char *env, const char *alertname, const char *fingerprint,
+                        const char *value)
+{
+    cli_printf(stderr,
+               "slipway serve: critical alert from Alertmanager: %s on %s (fingerprint %s, "
+               "value %s)\n",
+               alertname, env, fingerprint, value ? value : "none");
+}
+
+/* The edge's watcher saw a deploy, switch or rollback (by any process). */
+static void on_change(void *arg, const char *env, const char *action, const char *release,
+                      int64_t at_ms)
+{
+    struct serve_notify *sn = arg;
+    monitor_notify_deployed(sn->notify, sn->rules, env, action, release, at_ms);
+}
+
+static int on_hook(void *arg, const char *path, const struct http_request *req, struct buf *out)
+{
+    struct serve_notify *sn = arg;
+    if (strcmp(path, "/_slipway/hooks/alertmanager") != 0) {
+        buf_adds(out, "{\"error\":\"no such hook\"}\n");
+        return 404;
+    }
+    int h = http_find_header(req, "Authorization");
+    return monitor_hook_handle(sn->hook, h >= 0 ? req->headers[h].value : NULL,
+                               h >= 0 ? req->headers[h].value_len : 0, req->body, req->body_len,
+                               out);
+}
+
+static int notify_setup(struct cli *cli, struct edge_opts *o, struct serve_notify *sn,
+                        struct sw_err *err)
+{
+    char *path = path_join(cli->project, ".slipway/monitor.yml");
+    char *alerts = path_join(cli->project, ".slipway/alerts.yml");
+    int rc = monitor_config_load(path, cli->project, &sn->cfg, err);
+    if (!rc && sn->cfg->nalertmanager + sn->cfg->nwebhooks > 0 &&
+        !(rc = monitor_rules_load(alerts, &sn->rules, err))) {
+        sn->notify = monitor_notify_new(sn->cfg, notify_log, NULL);
+        if (!(rc = monitor_notify_start(sn->notify, err))) {
+            o->on_change = on_change;
+            o->on_change_arg = sn;
+        }
+    }
+    if (!rc && sn->cfg->webhook_token_file &&
+        !(rc = monitor_hook_new(sn->cfg, on_critical, sn, &sn->hook, err))) {
+        o->hook = on_hook;
+        o->hook_arg = sn;
+        if (!o->admin)
+            cli_printf(stderr,
+                       "slipway serve: %s: webhook_token_file is set, but the hook is "
+                       "only served on --admin\n",
+                       sn->cfg->file);
+    }
+    free(path);
+    free(alerts);
+    return rc;
+}
+
+/* After the edge stopped: nothing calls the hooks any more. */
+static void notify_teardown(struct serve_notify *sn)
+{
+    monitor_notify_free(sn->notify);
+    monitor_hook_free(sn->hook);
+    monitor_rules_free(sn->rules);
+    monitor_config_free(sn->cfg);
+}
+/* ---- end of notifications ---------------------------------------------------------------- */
 
 /* Runs the edge until SIGTERM or SIGINT; SIGHUP reloads. This thread handles
  * the signals: they are blocked before the edge starts its threads, which
@@ -151,7 +250,7 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
     struct edge_opts o;
     int runner_jobs = 0;
     int64_t runner_poll_ms = 0; /* 0: not given (the option's minimum is 1 ms) */
-    struct serve_monitor sm = {NULL, NULL, MONITOR_INTERVAL_MS};
+    struct serve_monitor sm = {.interval_ms = MONITOR_INTERVAL_MS};
     const char *unsupported = NULL;
     struct cli_list labels = {NULL, 0};
     struct cmd_runner_settings rs = {0};
@@ -215,7 +314,11 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
         rc = cmd_runner_settings_load(cli, &labels, runner_jobs, unsupported, &rs, &err);
     if (!rc)
         rc = cli_store(cli, CLI_STORE_READ, &err);
+    struct serve_notify sn = {0};
+    if (!rc)
+        rc = notify_setup(cli, &o, &sn, &err); /* a bad monitor.yml stops serve here */
     if (rc) {
+        notify_teardown(&sn);
         cmd_runner_settings_free(&rs);
         free(labels.v);
         return cli_fail(&err);
@@ -228,10 +331,12 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
     o.log = log_line;
     sm.alerts = path_join(cli->project, ".slipway/alerts.yml");
     sm.history = path_join(cli->project, MONITOR_HISTORY_FILE);
+    sm.notify = sn.notify;
     rc = serve(cli, &o, runner_jobs ? &rs : NULL,
                runner_poll_ms ? runner_poll_ms : CMD_RUNNER_POLL_MS, &sm, &err);
     free(sm.alerts);
     free(sm.history);
+    notify_teardown(&sn);
     cmd_runner_settings_free(&rs);
     free(labels.v);
     free(envs);

@@ -26,6 +26,7 @@ void edge_opts_init(struct edge_opts *o)
     o->poll_ms = 50;
     o->small_body_max = 64 * 1024;
     o->cache_max = 10ULL << 30;
+    o->hook_body_max = 1 << 20;
 }
 
 void edge_log(struct edge *e, const char *fmt, ...)
@@ -186,8 +187,10 @@ static int plan(struct edge *e, struct env_config **envs, size_t n, struct http_
         }
     }
     if (e->o->admin) {
-        e->admin_li = (struct listener_info){e, -1, LISTEN_ADMIN};
-        v[k++] = (struct http_listener){e->o->admin, "--admin", h, &e->admin_li};
+        /* admin_li is set once, in edge_start: a reload must not write what
+         * workers answering the admin listener read (edge_done). */
+        v[k++] = (struct http_listener){e->o->admin, "--admin", e->o->hook ? &e->admin_handler : h,
+                                        &e->admin_li};
     }
     *out = v;
     *nout = k;
@@ -209,6 +212,10 @@ int edge_start(const struct edge_opts *o, struct edge **out, struct sw_err *err)
     pthread_mutex_init(&e->extra_lock, NULL);
     for (int i = 0; i < EDGE_MAX_SITES; i++)
         e->live_slot[i] = -1;
+    e->admin_li = (struct listener_info){e, -1, LISTEN_ADMIN};
+    /* The admin listener takes request bodies only for the hooks. */
+    e->admin_handler = edge_handler;
+    e->admin_handler.body_max = o->hook_body_max;
     const char *delay = getenv("SLIPWAY_TEST_EDGE_DELAY");
     int rc = 0;
     if (delay && *delay && (rc = test_delay_parse(e, delay, err)))

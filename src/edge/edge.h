@@ -35,6 +35,25 @@ struct edge_opts {
      * NULL: nowhere. */
     void (*log)(void *arg, const char *line);
     void *log_arg;
+    /* POST /_slipway/hooks/NAME on the admin listener (and nowhere else): hook
+     * gets the normalised path and the request, with its body (at most
+     * hook_body_max bytes; 413 beyond), puts a JSON answer in out and returns
+     * its status; a 401 gets "WWW-Authenticate: Bearer". NULL: no hooks (404),
+     * and the admin listener takes no request bodies. Runs on a worker thread,
+     * several at once: it must be thread-safe and must not block. */
+    int (*hook)(void *arg, const char *path, const struct http_request *req, struct buf *out);
+    void *hook_arg;
+    uint64_t hook_body_max; /* default 1 MiB */
+    /* Called on the watcher thread when an environment's state reaches a new
+     * generation (a deploy, switch or rollback by any process), with what its
+     * last change did: action "deploy", "switch" or "rollback", the release it
+     * made live or wrote to a slot (NULL: none), when (ms since the epoch).
+     * Not for what the watcher finds at start or on an environment new to a
+     * reload. Two changes between two polls are one call, for the newer. Must
+     * not block. NULL: none. */
+    void (*on_change)(void *arg, const char *env, const char *action, const char *release,
+                      int64_t at_ms);
+    void *on_change_arg;
 };
 
 /* Fills o with the defaults above (fields that need a value stay NULL). */

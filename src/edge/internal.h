@@ -217,6 +217,7 @@ struct edge {
      * kept across a reload keeps its sockets: [site][live, preview]. */
     struct listener_info li[EDGE_MAX_SITES][2];
     struct listener_info admin_li;
+    struct http_handler admin_handler; /* with bodies for o->hook; fixed for the edge's life */
     struct site sites[EDGE_MAX_SITES];
     struct worker_stats *stats; /* nworkers */
     atomic_ulong switches[EDGE_MAX_SITES];

@@ -360,6 +360,25 @@ static void generated(struct http_response *r, const struct http_request *req, c
     }
 }
 
+/* POST /_slipway/hooks/NAME on the admin listener: the caller's hook answers
+ * (edge_opts.hook). RFC 9110 §11.6.1: a 401 names the scheme it wants. */
+static void hook(struct http_response *r, const struct http_request *req, const char *date,
+                 struct edge *e, const char *path)
+{
+    struct buf b = BUF_INIT;
+    int status = e->o->hook(e->o->hook_arg, path, req, &b);
+    status_line(r, status, date);
+    buf_addf(r->hdr,
+             "Content-Type: application/json\r\nCache-Control: no-store\r\n%s"
+             "Content-Length: %zu\r\n",
+             status == 401 ? "WWW-Authenticate: Bearer realm=\"slipway\"\r\n" : "", b.len);
+    finish_headers(r, req);
+    buf_add(&r->own, b.data, b.len);
+    r->body = r->own.data;
+    r->body_len = b.len;
+    buf_free(&b);
+}
+
 static void admin(struct http_response *r, const struct http_request *req, const char *date,
                   struct edge *e, const char *path, int is_admin)
 {
@@ -380,6 +399,10 @@ static void admin(struct http_response *r, const struct http_request *req, const
         buf_free(&b);
         return;
     }
+    if (is_admin && e->o->hook && !strncmp(path, "/_slipway/hooks/", 16)) {
+        text(r, req, 405, date, "Allow: POST\r\n", "405 Method Not Allowed\n");
+        return;
+    }
     if (is_admin && !strcmp(path, "/_slipway/latency")) {
         const char *q = memchr(req->target, '?', req->target_len);
         size_t qlen = q ? req->target_len - (size_t)(q + 1 - req->target) : 0;
@@ -396,6 +419,19 @@ void respond(struct edge *e, int worker, const struct listener_info *li,
              const struct http_request *req, const char *date, struct http_response *r)
 {
     r->tag[0] = li->site;
+    if (req->method == HTTP_OTHER && li->kind == LISTEN_ADMIN && e->o->hook &&
+        req->method_len == 4 && !memcmp(req->method_str, "POST", 4)) {
+        char hpath[HTTP_MAX_LINE + 1];
+        int hlen = http_path_normalize(req->target, req->target_len, hpath, sizeof(hpath));
+        r->tag[0] = -1;
+        if (hlen < 0)
+            http_respond_error(r, -hlen, date);
+        else if (!strncmp(hpath, "/_slipway/hooks/", 16))
+            hook(r, req, date, e, hpath);
+        else
+            text(r, req, 405, date, "Allow: GET, HEAD\r\n", "405 Method Not Allowed\n");
+        return;
+    }
     if (req->method == HTTP_OTHER) {
         /* RFC 9110 §15.5.6: 405 carries Allow. */
         text(r, req, 405, date, "Allow: GET, HEAD\r\n", "405 Method Not Allowed\n");

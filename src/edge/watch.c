@@ -39,6 +39,9 @@ struct wsite {
      * to a shared bucket), and logged once per distinct reason. */
     int64_t retry_at_ms, backoff_ms;
     char logged[sizeof(((struct sw_err *)0)->msg)];
+    /* The generation last seen, for edge_opts.on_change; known: seen once. */
+    int64_t generation;
+    int known;
 };
 
 #define RETRY_FIRST_MS 250
@@ -287,6 +290,12 @@ static void poll_site(struct watch *w, int idx)
     /* A new state is a new attempt: retry it at once if it fails too. */
     if (strcmp(ws->etag, st->etag) != 0)
         ws->backoff_ms = 0;
+    /* The change happened in the store whether or not its release loads. */
+    if (ws->known && st->generation > ws->generation && w->e->o->on_change && st->last.action[0])
+        w->e->o->on_change(w->e->o->on_change_arg, s->name, st->last.action, st->last.to,
+                           st->last.time_ms > 0 ? st->last.time_ms : time_now_ms());
+    ws->generation = st->generation;
+    ws->known = 1;
     const char *preview_id = NULL;
     if (ws->cfg->strategy == STRATEGY_BLUE_GREEN && st->strategy == STRATEGY_BLUE_GREEN)
         preview_id = st->slot_release[deploy_idle_slot(st)];
@@ -377,6 +386,7 @@ static void apply_reload(struct watch *w)
             publish(w, idx, NULL, NULL, NULL);
             w->ws[idx].cfg = NULL;
             w->ws[idx].etag[0] = '\0';
+            w->ws[idx].known = 0;
         }
     env_configs_free(w->envs, w->nenvs);
     w->envs = envs;

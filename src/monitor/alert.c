@@ -107,6 +107,11 @@ static void fingerprint(const struct monitor_label *l, size_t n, char out[17])
     snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
+void monitor_labels_fingerprint(const struct monitor_label *l, size_t n, char out[17])
+{
+    fingerprint(l, n, out);
+}
+
 /* ---- states ---------------------------------------------------------------------- */
 
 struct monitor_alerts *monitor_alerts_new(const struct monitor_rules *rules)

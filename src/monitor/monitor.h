@@ -603,4 +603,166 @@ int monitor_sampler_signals(struct monitor_sampler *s, const char *env, struct m
 size_t monitor_sampler_points(struct monitor_sampler *s, const char *env, enum monitor_pick pick,
                               int64_t since_ms, struct monitor_point **out);
 
+/* Alertmanager's fingerprint of a label set (sorted by name): FNV-1a 64 over
+ * each name and value followed by the byte 0xff, as 16 hex digits. */
+void monitor_labels_fingerprint(const struct monitor_label *l, size_t n, char out[17]);
+
+/* ---- notifications (config.c, notify.c, hook.c) ---------------------------------- */
+
+/* Where alerts go and what may come back (docs/monitor.md, "Notifications").
+ *
+ * Outbound: a notifier owns one thread and a bounded queue. The sampler's
+ * on_transition hook (and serve, after each deploy, switch and rollback)
+ * hands it transitions with monitor_notify_push, which copies them and never
+ * waits for the network: a full queue drops its oldest entry and counts it.
+ * The thread sends FIRING, RESOLVED and EVENT transitions to every
+ * Alertmanager (POST /api/v2/alerts) and webhook (Alertmanager's webhook
+ * format, version 4), re-sends firing alerts to Alertmanager every resend
+ * interval, and retries each message with exponential backoff and jitter a
+ * bounded number of times before logging it as lost.
+ *
+ * Inbound: monitor_hook_handle answers POST /_slipway/hooks/alertmanager: a
+ * bearer token, Alertmanager's webhook JSON, and one call of on_critical per
+ * new firing critical alert that names an environment. */
+
+/* .slipway/monitor.yml. Lists and strings are owned by the config. */
+#define MONITOR_TARGETS_MAX 16 /* Alertmanagers, and webhooks, each */
+#define MONITOR_URL_MAX 2048
+struct monitor_config {
+    char *file;          /* the file read; NULL: there is none (nothing sent, no hook) */
+    char **alertmanager; /* base URLs (http or https), without a trailing '/' */
+    size_t nalertmanager;
+    char **webhooks; /* full URLs */
+    size_t nwebhooks;
+    int64_t resend_ms;        /* firing alerts re-sent to Alertmanager this often: 1m */
+    int64_t timeout_ms;       /* one attempt, connecting included: 10s */
+    int64_t retries;          /* attempts after the first: 5 */
+    int64_t backoff_ms;       /* the wait before the first retry: 1s, doubling... */
+    int64_t backoff_max_ms;   /* ...up to this: 30s */
+    int64_t queue;            /* transitions waiting for the notifier: 1024 */
+    char *external_url;       /* each alert's generatorURL, a webhook's externalURL; NULL */
+    char *webhook_token_file; /* the hook's bearer token, absolute; NULL: the hook is off */
+};
+/* Parses a monitor file (len bytes, named name in messages) into *out (free
+ * with monitor_config_free); a relative webhook_token_file is taken from
+ * base_dir (the project). SW_EINVAL with "NAME:LINE:COL: what" on the first
+ * error: YAML syntax, an unknown key, a bad URL, a value out of range. */
+int monitor_config_parse(const char *data, size_t len, const char *name, const char *base_dir,
+                         struct monitor_config **out, struct sw_err *err);
+/* Reads and parses path; a missing file gives a config with every default
+ * and no target (->file NULL). */
+int monitor_config_load(const char *path, const char *base_dir, struct monitor_config **out,
+                        struct sw_err *err);
+void monitor_config_free(struct monitor_config *c);
+
+/* The JSON bodies, as pure functions for tests. Each transition must be a
+ * FIRING, RESOLVED or EVENT one (others are skipped).
+ * Alertmanager's POST /api/v2/alerts body: an array of {labels, annotations
+ * (summary; value and release when known), startsAt, endsAt, generatorURL
+ * when gen_url is set}. A firing alert's endsAt is now_ms + 4 x resend_ms,
+ * as Prometheus sends it: Alertmanager resolves it by itself if slipway stops
+ * re-sending; an event's and a resolved alert's endsAt are their own. */
+void monitor_am_alerts_json(const struct monitor_transition *const *v, size_t n, int64_t now_ms,
+                            int64_t resend_ms, const char *gen_url, struct buf *out);
+/* A webhook's body in Alertmanager's format (version "4"): status (firing
+ * when any alert is), receiver "slipway", groupLabels {}, commonLabels and
+ * commonAnnotations (what every alert shares), externalURL, alerts (with
+ * status, fingerprint; a firing alert's endsAt is 0001-01-01T00:00:00Z, as
+ * Alertmanager writes an unknown end). */
+void monitor_webhook_json(const struct monitor_transition *const *v, size_t n,
+                          const char *external_url, struct buf *out);
+/* The wait before retry number retry (1, 2, ...): d = min(backoff_max,
+ * backoff x 2^(retry-1)), then "equal jitter": d - d/2 + rnd mod (d/2 + 1),
+ * from half of d to d. rnd: any random number. */
+int64_t monitor_notify_backoff_ms(const struct monitor_config *c, int retry, uint64_t rnd);
+
+/* The notifier. c is borrowed and must outlive it; log receives one line
+ * (no newline) per notification lost, from the notifier's thread. */
+struct monitor_notify;
+struct monitor_notify *monitor_notify_new(const struct monitor_config *c,
+                                          void (*log)(void *arg, const char *line), void *log_arg);
+/* Starts the thread. Transitions pushed before wait in the queue. */
+int monitor_notify_start(struct monitor_notify *n, struct sw_err *err);
+/* Copies t into the queue (t is the caller's still) and wakes the thread.
+ * Never waits on I/O: the lock it takes is held only for queue operations.
+ * A full queue drops its oldest entry (counted in dropped). Thread-safe; a
+ * NULL n is a no-op. This is what the sampler's on_transition calls for each
+ * transition of an evaluation. */
+void monitor_notify_push(struct monitor_notify *n, const struct monitor_transition *t);
+/* After a deploy, switch or rollback (action) of release to env at at_ms:
+ * pushes the event of every deployment rule of r that applies to env
+ * (monitor_rules_deployed). Thread-safe as push, r being read only. */
+void monitor_notify_deployed(struct monitor_notify *n, const struct monitor_rules *r,
+                             const char *env, const char *action, const char *release,
+                             int64_t at_ms);
+struct monitor_notify_stats {
+    uint64_t pushed;  /* transitions taken by push (before any drop) */
+    uint64_t dropped; /* the oldest, when the queue was full */
+    uint64_t queued;  /* waiting in the queue now */
+    uint64_t sent;    /* messages delivered (a 2xx answer) */
+    uint64_t retried; /* failed attempts followed by another */
+    uint64_t lost;    /* messages given up on (and logged) */
+    uint64_t resends; /* re-sends of firing alerts started */
+    uint64_t firing;  /* alerts firing now, re-sent to Alertmanager */
+};
+void monitor_notify_stats(struct monitor_notify *n, struct monitor_notify_stats *out);
+/* Stops the thread (an attempt in progress is cut short) and frees n; what
+ * was not delivered is logged as lost. NULL is a no-op. */
+void monitor_notify_free(struct monitor_notify *n);
+
+/* Alertmanager's webhook, parsed (hook.c). Strings are printable UTF-8 and
+ * bounded; labels are sorted by name. Free with monitor_am_webhook_free. */
+#define MONITOR_HOOK_BODY_MAX (1 << 20) /* bytes of one webhook */
+#define MONITOR_AM_ALERTS_MAX 1000
+#define MONITOR_AM_LABELS_MAX 64
+struct monitor_am_alert {
+    int firing; /* its status: 1 "firing", 0 "resolved" */
+    struct monitor_label *labels;
+    size_t nlabels;
+    char fingerprint[17]; /* as sent, or computed from the labels when absent */
+    int64_t starts_ms;    /* startsAt (RFC 3339) in ms since the epoch; 0 when absent */
+    char *value;          /* the annotation "value", or NULL */
+};
+struct monitor_am_webhook {
+    int firing; /* the group's status */
+    struct monitor_am_alert *alerts;
+    size_t nalerts;
+};
+/* Parses body (len bytes, untrusted) into *out. SW_EINVAL with what is wrong
+ * ("alerts[2].labels: ...") for anything but a webhook of version "4" within
+ * the bounds above. A startsAt is read to the millisecond (Alertmanager's
+ * webhook writes nanoseconds, its API milliseconds: the same instant).
+ * Pure: any thread. */
+int monitor_am_webhook_parse(const char *body, size_t len, struct monitor_am_webhook **out,
+                             struct sw_err *err);
+void monitor_am_webhook_free(struct monitor_am_webhook *w);
+/* The value of label name of a, or NULL. */
+const char *monitor_am_label(const struct monitor_am_alert *a, const char *name);
+
+/* Called once per new firing alert with the labels severity="critical" and
+ * env=<an environment name>. Strings are borrowed for the call; value is the
+ * alert's "value" annotation or NULL. Runs on the thread calling
+ * monitor_hook_handle (an edge worker): it must not block. */
+typedef void monitor_critical_fn(void *arg, const char *env, const char *alertname,
+                                 const char *fingerprint, const char *value);
+struct monitor_hook;
+/* Reads the token from c->webhook_token_file (16 to 1024 bytes of visible
+ * ASCII, trailing blanks and newlines dropped, as Alertmanager drops them from
+ * its credentials_file). SW_EINVAL when c has none or it is not such a token;
+ * what reading failed with otherwise. Free with monitor_hook_free. */
+int monitor_hook_new(const struct monitor_config *c, monitor_critical_fn *on_critical, void *arg,
+                     struct monitor_hook **out, struct sw_err *err);
+void monitor_hook_free(struct monitor_hook *h);
+/* Answers one request: authz is its Authorization field value (NULL: none),
+ * body its body. Returns the HTTP status and puts a JSON body in out: 401
+ * (nothing parsed, nothing remembered) unless authz is "Bearer <token>"
+ * (compared in constant time); 400 for a body that is not a valid webhook;
+ * 200 with {"critical": N, "duplicate": N, "ignored": N}. A firing alert is
+ * new unless the same fingerprint and startsAt (to the ms) already triggered (a resolved
+ * alert forgets its fingerprint, so the next incident triggers again); the
+ * last MONITOR_HOOK_SEEN_MAX are remembered. Thread-safe. */
+#define MONITOR_HOOK_SEEN_MAX 4096
+int monitor_hook_handle(struct monitor_hook *h, const char *authz, size_t authz_len,
+                        const char *body, size_t len, struct buf *out);
+
 #endif

@@ -249,14 +249,15 @@ void host_figures(const struct host_delta *h, struct monitor_host_figures *out)
 
 /* ---- the sampler ------------------------------------------------------------------- */
 
-/* ERRORS: what counts as an error in a slot's counts. For now the 5xx
- * responses (and any status outside 1xx..5xx, which the edge counts there);
- * the edge's "regressed 404" count (issue 13, on by default per environment)
- * is added here once edge_slot_stats carries it. Everything that judges or
- * records errors (the alert window, history) takes them from this one place. */
+/* What counts as an error (docs/monitor.md): every 5xx (and any other status
+ * the edge counts as such), and a 404 for a path the release it replaced
+ * served with 200. The edge counts those only while the environment has
+ * errors: regressed_404 (the default), so the sum only grows, also when a
+ * reload turns it off: windows and history are differences of it.
+ * Everything that judges or records errors takes them from this one place. */
 static uint64_t slot_errors(const struct edge_slot_stats *st)
 {
-    return st->requests[4];
+    return st->requests[4] + st->regressed_404;
 }
 
 struct slot_state {

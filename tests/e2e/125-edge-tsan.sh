@@ -22,8 +22,8 @@ build_tsan() {
     fi
     echo "# building $TSAN with $CC_TSAN"
     local flags libs obj=$T/tsan-obj
-    flags="-fsanitize=thread -O1 -g -std=c11 -D_GNU_SOURCE -pthread -I$ROOT/src $(pkg-config --cflags libcrypto yaml-0.1 jansson zlib libbrotlienc libbrotlidec)"
-    libs="$(pkg-config --libs libcrypto yaml-0.1 jansson zlib libbrotlienc libbrotlidec) -lpthread"
+    flags="-fsanitize=thread -O1 -g -std=c11 -D_GNU_SOURCE -pthread -I$ROOT/src $(pkg-config --cflags libcrypto yaml-0.1 jansson zlib libbrotlienc libbrotlidec libcurl)"
+    libs="$(pkg-config --libs libcrypto yaml-0.1 jansson zlib libbrotlienc libbrotlidec libcurl) -lpthread"
     # Objects in this test's own directory, compiled in parallel (names keep the
     # module folder); the binary appears with one rename, so a concurrent run
     # never sees half of it.
@@ -42,6 +42,15 @@ echo "# TSan build step took $(($(date +%s) - start)) s"
 
 load_project
 P_DEV=$(free_port)
+# Notifications in the same run: every switch goes through the watcher's on_change to
+# the notifier's thread, whose webhook is a port nothing listens on (free_port only
+# reserves it), so each message is retried, lost and logged; the Alertmanager hook is
+# called while the workers serve.
+P_WH=$(free_port)
+printf 'notify:\n  webhooks: [http://127.0.0.1:%s/]\n  retries: 1\n  backoff: 10ms\n' "$P_WH" \
+    > "$T/p/.slipway/monitor.yml"
+printf 'webhook_token_file: .slipway/hook.token\n' >> "$T/p/.slipway/monitor.yml"
+echo 0123456789abcdef0123456789abcdef > "$T/p/.slipway/hook.token"
 export TSAN_OPTIONS="halt_on_error=1:exitcode=66:second_deadlock_stack=1"
 spawn "$TSAN" serve --admin "127.0.0.1:$PA" --access-log "$T/access.log" --monitor-interval 20ms \
     >"$T/serve.out" 2>"$T/serve.err"
@@ -50,6 +59,17 @@ wait_for "TSan serve is up" 60 curl -sf --max-time 5 -o /dev/null "http://127.0.
 unset TSAN_OPTIONS
 
 switch_under_load tsan "${TSAN_SECONDS:-5}" 20
+HOOK_BODY='{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"a","env":"staging","severity":"critical"}}]}'
+hooks=()
+for i in 1 2 3; do
+    curl -s --max-time 5 -o /dev/null -w '%{http_code}\n' -X POST --data-binary "$HOOK_BODY" \
+        -H "Authorization: Bearer 0123456789abcdef0123456789abcdef" \
+        "http://127.0.0.1:$PA/_slipway/hooks/alertmanager" >>"$T/hook.codes" &
+    hooks+=($!)
+done
+wait "${hooks[@]}"
+check "the Alertmanager hook answers 200 under TSan" test "$(sort -u "$T/hook.codes")" = 200
+wait_for "the switches' notifications are lost and logged" 20 grep -q "notify: lost: webhook 1" "$T/serve.err"
 
 # A reload under TSan: a new environment, deployed first, is served after SIGHUP.
 cat > "$T/p/.slipway/environments/dev.yml" <<EOF
