@@ -182,7 +182,11 @@ static int plan(struct edge *e, struct env_config **envs, size_t n, struct http_
             if (!addr || (preview && c->strategy != STRATEGY_BLUE_GREEN))
                 continue;
             struct listener_info *li = &e->li[site][preview];
-            *li = (struct listener_info){e, site, preview ? LISTEN_PREVIEW : LISTEN_LIVE};
+            /* Its values are fixed by its place: written once, before a listener uses it.
+             * Writing them again on a reload, even unchanged, would race with the workers
+             * reading them (ThreadSanitizer, e2e 305). */
+            if (!li->e)
+                *li = (struct listener_info){e, site, preview ? LISTEN_PREVIEW : LISTEN_LIVE};
             v[k++] = (struct http_listener){addr, c->file, h, li};
         }
     }

@@ -137,6 +137,14 @@ else
     echo "ok - promtool check metrics # SKIP promtool is absent (Debian package prometheus; scripts/install-deps)"
 fi
 
+# ---- a reload turns it on ------------------------------------------------------------------------
+printf 'strategy: direct\nlisten: 127.0.0.1:%s\n' "$PO" >"$ENVS/off.yml"
+kill -HUP "$SERVE"
+wait_for "off: on after SIGHUP (the default)" 10 eval 'test "$(lat off direct regressed_404_on)" = true' &&
+    ok "off: on after SIGHUP (the default)"
+expect "off: y is 404" "$PO" /y.html 404
+regressed off direct 1
+
 # A regressed 404 is logged under its own slot, like any response.
 logged() { grep -qE "^[^ ]+ $1 $2 GET $3 404 " "$T/access.log"; }
 wait_for "the access log names the slots of regressed 404s" 10 eval 'logged dev direct /y.html && logged stg green /y.html && logged stg blue /new.html' &&
@@ -181,5 +189,5 @@ fi
 
 kill -TERM "$SERVE"; wait "$SERVE"; rc=$?
 check "serve exits 0 on SIGTERM" test "$rc" = 0
-check "no sanitizer report" eval '! grep -qE "runtime error|AddressSanitizer|LeakSanitizer" "$T/serve.err"'
+check "no sanitizer report" eval '! grep -qE "runtime error|AddressSanitizer|LeakSanitizer|ThreadSanitizer" "$T/serve.err"'
 done_testing
