@@ -112,6 +112,10 @@ start_serve serve1
 t0=$(date +%s)
 hits 5 "http://127.0.0.1:$PL/"
 hits 7 "http://127.0.0.1:$PP/"
+# A step that ends after the switch is green's: switch only once blue's requests are in a step of
+# their own, or a fast machine records blue's live step nowhere.
+blue_in() { [ "$(totals bg | cut -d' ' -f1)" -ge 5 ]; }
+wait_for "the history holds blue's 5 requests before the switch" 20 blue_in
 sw switch bg; expect_rc "switch bg to green" 0
 wait_for "green is live" 10 eval '"${C[@]}" "http://127.0.0.1:$PL/" | grep -q green' # one request
 hits 2 "http://127.0.0.1:$PL/"
