@@ -140,13 +140,17 @@ int monitor_parse_self_stat(const char *text, size_t len, struct monitor_self_st
 
 /* ---- /proc/self/io, /proc/meminfo ---------------------------------------------------- */
 
-int monitor_parse_self_io(const char *text, size_t len, struct monitor_self_io *out,
-                          struct sw_err *err)
+/* The values of keys[0] and keys[1] in "Key: value" lines (any other key is
+ * skipped): each at most once, an unsigned number, followed by " kB" (then
+ * returned in bytes) when kb. seen[i] says whether keys[i] was there. shape
+ * names the line's form in the error ("not 'key: value'"). */
+static int two_keys(const char *text, size_t len, const char *file, const char *shape,
+                    const char *const keys[2], int kb, uint64_t v[2], int seen[2],
+                    struct sw_err *err)
 {
-    static const char file[] = "/proc/self/io";
     const char *p = text, *end = text + len;
-    int seen[2] = {0, 0};
-    memset(out, 0, sizeof(*out));
+    seen[0] = seen[1] = 0;
+    v[0] = v[1] = 0;
     for (size_t line = 1; p < end; line++, p++) {
         const char *e = eol(p, end), *key, *val;
         size_t klen;
@@ -154,20 +158,50 @@ int monitor_parse_self_io(const char *text, size_t len, struct monitor_self_io *
             p = e;
             continue;
         }
-        if (key_value(p, e, &key, &klen, &val))
-            return bad(err, file, line, "not 'key: value'");
-        int k = key_is(key, klen, "read_bytes") ? 0 : key_is(key, klen, "write_bytes") ? 1 : -1;
+        if (key_value(p, e, &key, &klen, &val)) {
+            char what[48];
+            snprintf(what, sizeof(what), "not '%s'", shape);
+            return bad(err, file, line, what);
+        }
+        int k = key_is(key, klen, keys[0]) ? 0 : key_is(key, klen, keys[1]) ? 1 : -1;
         if (k >= 0) {
+            char what[48];
+            snprintf(what, sizeof(what), "%s twice", keys[k]);
             if (seen[k]++)
-                return bad(err, file, line, k ? "write_bytes twice" : "read_bytes twice");
-            if (num(&val, e, k ? &out->write_bytes : &out->read_bytes) || !rest_blank(val, e))
+                return bad(err, file, line, what);
+            if (num(&val, e, &v[k]))
                 return bad(err, file, line, "the value is not an unsigned number");
+            if (kb) {
+                val = skip_blanks(val, e);
+                if (e - val < 2 || memcmp(val, "kB", 2) != 0 || !rest_blank(val + 2, e))
+                    return bad(err, file, line, "the value is not in kB");
+                if (v[k] > UINT64_MAX / 1024)
+                    return bad(err, file, line, "the value is too large");
+                v[k] *= 1024;
+            } else if (!rest_blank(val, e)) {
+                return bad(err, file, line, "the value is not an unsigned number");
+            }
         }
         p = e;
     }
+    return 0;
+}
+
+int monitor_parse_self_io(const char *text, size_t len, struct monitor_self_io *out,
+                          struct sw_err *err)
+{
+    static const char file[] = "/proc/self/io";
+    static const char *const keys[2] = {"read_bytes", "write_bytes"};
+    uint64_t v[2];
+    int seen[2];
+    memset(out, 0, sizeof(*out));
+    int rc = two_keys(text, len, file, "key: value", keys, 0, v, seen, err);
+    if (rc)
+        return rc;
     if (!seen[0] || !seen[1])
-        return sw_err_set(err, SW_EINVAL, "%s: no %s", file,
-                          seen[0] ? "write_bytes" : "read_bytes");
+        return sw_err_set(err, SW_EINVAL, "%s: no %s", file, keys[seen[0]]);
+    out->read_bytes = v[0];
+    out->write_bytes = v[1];
     return 0;
 }
 
@@ -175,36 +209,17 @@ int monitor_parse_meminfo(const char *text, size_t len, struct monitor_meminfo *
                           struct sw_err *err)
 {
     static const char file[] = "/proc/meminfo";
-    const char *p = text, *end = text + len;
-    int seen[2] = {0, 0};
+    static const char *const keys[2] = {"MemTotal", "MemAvailable"};
+    uint64_t v[2];
+    int seen[2];
     memset(out, 0, sizeof(*out));
-    for (size_t line = 1; p < end; line++, p++) {
-        const char *e = eol(p, end), *key, *val;
-        size_t klen;
-        uint64_t kb;
-        if (rest_blank(p, e)) {
-            p = e;
-            continue;
-        }
-        if (key_value(p, e, &key, &klen, &val))
-            return bad(err, file, line, "not 'Key: value'");
-        int k = key_is(key, klen, "MemTotal") ? 0 : key_is(key, klen, "MemAvailable") ? 1 : -1;
-        if (k >= 0) {
-            if (seen[k]++)
-                return bad(err, file, line, k ? "MemAvailable twice" : "MemTotal twice");
-            if (num(&val, e, &kb))
-                return bad(err, file, line, "the value is not an unsigned number");
-            val = skip_blanks(val, e);
-            if (e - val < 2 || memcmp(val, "kB", 2) != 0 || !rest_blank(val + 2, e))
-                return bad(err, file, line, "the value is not in kB");
-            if (kb > UINT64_MAX / 1024)
-                return bad(err, file, line, "the value is too large");
-            *(k ? &out->available_bytes : &out->total_bytes) = kb * 1024;
-        }
-        p = e;
-    }
+    int rc = two_keys(text, len, file, "Key: value", keys, 1, v, seen, err);
+    if (rc)
+        return rc;
     if (!seen[0])
         return sw_err_set(err, SW_EINVAL, "%s: no MemTotal", file);
+    out->total_bytes = v[0];
+    out->available_bytes = v[1];
     out->has_available = seen[1];
     return 0;
 }
