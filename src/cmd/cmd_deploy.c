@@ -48,11 +48,13 @@ static int already_live(struct cli *cli, const struct env_config *env, const cha
 int cmd_deploy(int argc, char **argv, struct cli *cli)
 {
     const char *env_name = NULL, *message = NULL;
-    int do_switch = 0, follow = 0;
+    int do_switch = 0, follow = 0, force = 0;
     const struct cli_option opts[] = {
         OPT_STRING('e', "env", &env_name, "ENV", "the environment (.slipway/environments/ENV.yml)"),
         OPT_BOOL('s', "switch", &do_switch, "blue-green: make it live in the same change"),
         OPT_STRING('m', "message", &message, "M", "a note kept in the history"),
+        OPT_BOOL(0, "force", &force,
+                 "even a release an automatic rollback rejected on this environment"),
         OPT_BOOL(0, "follow-symlinks", &follow,
                  "DIR: store what a symbolic link pointing outside DIR points to"),
         OPT_END(),
@@ -87,7 +89,7 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
         rc = release_resolve(cli->store, what, &id, &err);
     if (rc)
         goto out;
-    struct deploy_opts o = {.message = message, .do_switch = do_switch};
+    struct deploy_opts o = {.force = force, .message = message, .do_switch = do_switch};
     rc = deploy_release(cli->store, env, id, &o, &res, &err);
     if (rc == DEPLOY_ENOTHING) {
         rc = 0;

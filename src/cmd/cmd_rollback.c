@@ -18,10 +18,13 @@ static const struct cli_usage usage = {
 int cmd_rollback(int argc, char **argv, struct cli *cli)
 {
     const char *to_opt = NULL, *message = NULL;
+    int force = 0;
     const struct cli_option opts[] = {
         OPT_STRING('t', "to", &to_opt, "RELEASE",
                    "the release to go back to (id or unique prefix/suffix)"),
         OPT_STRING('m', "message", &message, "M", "a note kept in the history"),
+        OPT_BOOL(0, "force", &force,
+                 "even a release an automatic rollback rejected on this environment"),
         OPT_END(),
     };
     if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0)
@@ -30,7 +33,7 @@ int cmd_rollback(int argc, char **argv, struct cli *cli)
     struct env_config *env = NULL;
     struct deploy_result res = {0};
     char *to = NULL;
-    struct deploy_opts o = {.message = message};
+    struct deploy_opts o = {.force = force, .message = message};
     int rc = cli_env(cli, argv[0], &env, &err);
     if (!rc)
         rc = cli_store(cli, CLI_STORE_WRITE, &err);

@@ -14,8 +14,11 @@ static const struct cli_usage usage = {
 int cmd_switch(int argc, char **argv, struct cli *cli)
 {
     const char *message = NULL;
+    int force = 0;
     const struct cli_option opts[] = {
         OPT_STRING('m', "message", &message, "M", "a note kept in the history"),
+        OPT_BOOL(0, "force", &force,
+                 "even a release an automatic rollback rejected on this environment"),
         OPT_END(),
     };
     if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0)
@@ -23,7 +26,7 @@ int cmd_switch(int argc, char **argv, struct cli *cli)
     struct sw_err err = {0};
     struct env_config *env = NULL;
     struct deploy_result res = {0};
-    struct deploy_opts o = {.message = message};
+    struct deploy_opts o = {.force = force, .message = message};
     int rc = cli_env(cli, argv[0], &env, &err);
     if (!rc && !(rc = cli_store(cli, CLI_STORE_WRITE, &err)) &&
         !(rc = deploy_switch(cli->store, env, &o, &res, &err)))

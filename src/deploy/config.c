@@ -264,6 +264,43 @@ static int parse_errors(struct env_config *cfg, const struct yaml_node *m, struc
     return 0;
 }
 
+/* watch: {duration: 10m, on_critical: rollback|notify}. duration is required:
+ * a watch of no stated length would be a guess about the reader's traffic. */
+static int parse_watch(struct env_config *cfg, const struct yaml_node *m, struct sw_err *err)
+{
+    if (m->kind != YAML_NODE_MAP)
+        return yaml_err(err, m,
+                        "watch: expected a mapping such as {duration: 10m, on_critical: rollback}");
+    struct env_watch *w = &cfg->watch;
+    w->on_critical = ENV_WATCH_ROLLBACK;
+    for (size_t i = 0; i < m->len; i++) {
+        const struct yaml_node *k = m->pairs[i].key, *v = m->pairs[i].value;
+        const char *s = yaml_scalar(v);
+        if (!strcmp(k->str, "duration")) {
+            if (!s || duration_parse(s, &w->duration_ms) != 0 || w->duration_ms < 1000 ||
+                w->duration_ms > ENV_WATCH_MAX_MS)
+                return yaml_err(err, v,
+                                "watch.duration: expected a duration from 1s to 7d such as "
+                                "10m, got '%s'",
+                                s ? s : "(not a scalar)");
+        } else if (!strcmp(k->str, "on_critical")) {
+            if (s && !strcmp(s, "rollback"))
+                w->on_critical = ENV_WATCH_ROLLBACK;
+            else if (s && !strcmp(s, "notify"))
+                w->on_critical = ENV_WATCH_NOTIFY;
+            else
+                return yaml_err(err, v, "watch.on_critical: expected rollback or notify, got '%s'",
+                                s ? s : "(not a scalar)");
+        } else {
+            return yaml_err(err, k, "watch: unknown key '%s' (expected duration or on_critical)",
+                            k->str);
+        }
+    }
+    if (!w->duration_ms)
+        return yaml_err(err, m, "watch: missing key 'duration' (expected a duration such as 10m)");
+    return 0;
+}
+
 static int parse_key(struct env_config *cfg, const struct yaml_node *k, const struct yaml_node *v,
                      struct sw_err *err)
 {
@@ -313,10 +350,13 @@ static int parse_key(struct env_config *cfg, const struct yaml_node *k, const st
         return parse_deploy_from(cfg, v, err);
     if (!strcmp(key, "errors"))
         return parse_errors(cfg, v, err);
+    if (!strcmp(key, "watch"))
+        return parse_watch(cfg, v, err);
     /* Point at the key, not its value: the key is what is wrong. */
     return yaml_err(err, k,
                     "unknown key '%s' (expected strategy, listen, preview, keep_previous, "
-                    "retain_releases, spa_fallback, cache, approval, deploy_from or errors)",
+                    "retain_releases, spa_fallback, cache, approval, deploy_from, errors "
+                    "or watch)",
                     key);
 }
 

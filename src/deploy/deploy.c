@@ -180,6 +180,68 @@ static int rollback_to(struct env_state *s, const struct op *op, const char *tar
     return 0;
 }
 
+/* The release a change made live (or, a deploy to the idle slot, wrote
+ * there) must not be one an automatic rollback rejected, unless forced. */
+static int rejection_check(struct env_state *s, const struct op *op,
+                           const struct deploy_result *res, const struct deploy_opts *opts,
+                           struct sw_err *err)
+{
+    if (!strcmp(op->action, "verdict"))
+        return 0;
+    const char *id = res->switched ? s->live_release : op->release;
+    const struct env_rejection *r = deploy_rejection(s, id);
+    if (!r)
+        return 0;
+    if (!opts || !opts->force) {
+        char when[40];
+        time_format_iso(r->time_ms, when, sizeof(when));
+        return sw_err_set(err, DEPLOY_EREJECTED,
+                          "release %s was rejected on %s at %s (%s); nothing was changed. To "
+                          "%s it anyway, add --force",
+                          id, s->env, when, r->reason, op->action);
+    }
+    size_t i = (size_t)(r - s->rejected);
+    free(s->rejected[i].release);
+    free(s->rejected[i].reason);
+    memmove(&s->rejected[i], &s->rejected[i + 1], (s->nrejected - i - 1) * sizeof(*r));
+    s->nrejected--;
+    return 0;
+}
+
+/* Records release as rejected: a rejection of the same release is replaced,
+ * and the oldest goes when the list is full. */
+static void reject_add(struct env_state *s, const char *release, const char *reason)
+{
+    const struct env_rejection *old = deploy_rejection(s, release);
+    size_t i = old ? (size_t)(old - s->rejected) : 0;
+    if (old || s->nrejected == ENV_REJECTED_MAX) {
+        free(s->rejected[i].release);
+        free(s->rejected[i].reason);
+        memmove(&s->rejected[i], &s->rejected[i + 1],
+                (s->nrejected - i - 1) * sizeof(s->rejected[0]));
+        s->nrejected--;
+    }
+    struct env_rejection *r = &s->rejected[s->nrejected++];
+    r->release = xstrdup(release);
+    r->reason = xstrdup(reason);
+    r->time_ms = time_now_ms();
+}
+
+/* A verdict changes no slot: it records in the state (so that of several
+ * nodes exactly one records it, by if_generation) and in the audit chain how
+ * a watched release ended its window. */
+static int apply_verdict(struct env_state *s, const struct op *op, struct deploy_result *res,
+                         struct sw_err *err)
+{
+    (void)op;
+    if (!s->live_release)
+        return sw_err_set(err, DEPLOY_ENOTHING, "environment %s has no live release to judge",
+                          s->env);
+    res->slot = s->live_slot;
+    res->switched = 0;
+    return 0;
+}
+
 typedef int (*apply_fn)(struct env_state *, const struct op *, struct deploy_result *,
                         struct sw_err *);
 
@@ -217,11 +279,23 @@ static int change(struct store *st, const struct op *op, apply_fn apply,
         return sw_err_set(err, SW_EINVAL,
                           "the message must be UTF-8 text without control characters (line "
                           "breaks and tabs are fine), at most 64 KiB");
+    if (opts && opts->reject && !text_valid(opts->reject, DEPLOY_REASON_MAX, 0))
+        return sw_err_set(err, SW_EINVAL,
+                          "the rejection reason must be one line of UTF-8 text, at most 1 KiB");
     int rc = deploy_lock(st, env->name, op->action, &lk, err);
     if (rc)
         return rc;
     if ((rc = deploy_state_load(st, env->name, &s, err)))
         goto out;
+    if (opts && opts->if_generation && s->generation != opts->if_generation) {
+        rc = sw_err_set(err, DEPLOY_ESTALE,
+                        "environment %s changed since generation %lld was judged (now %lld, "
+                        "%s by %s); nothing was changed",
+                        env->name, (long long)opts->if_generation, (long long)s->generation,
+                        s->last.action[0] ? s->last.action : "?",
+                        s->last.actor ? s->last.actor : "?");
+        goto out;
+    }
     if (s->generation == 0)
         s->strategy = env->strategy;
     /* A crash between the state write and the event append of the last change
@@ -235,6 +309,12 @@ static int change(struct store *st, const struct op *op, apply_fn apply,
         free(old_live);
         goto out;
     }
+    if ((rc = rejection_check(s, op, res, opts, err))) {
+        free(old_live);
+        goto out;
+    }
+    if (opts && opts->reject && old_live)
+        reject_add(s, old_live, opts->reject);
     test_delay();
     int64_t now = time_now_ms();
     s->generation++;
@@ -243,7 +323,7 @@ static int change(struct store *st, const struct op *op, apply_fn apply,
     snprintf(s->last.action, sizeof(s->last.action), "%s", op->action);
     s->last.from = old_live;
     s->last.to = dup_or_null(s->live_release);
-    if (!res->switched) /* a deploy to the idle slot: "to" is what the slot now holds */
+    if (!res->switched && op->release) /* a deploy to the idle slot: what the slot now holds */
         set_str(&s->last.to, op->release);
     s->last.actor = xstrdup(actor);
     s->last.message = dup_or_null(opts ? opts->message : NULL);
@@ -311,4 +391,13 @@ int deploy_rollback(struct store *st, const struct env_config *env, const char *
     }
     struct op op = {"rollback", to_release, 1, env};
     return change(st, &op, apply_rollback, opts, res, err);
+}
+
+int deploy_verdict(struct store *st, const struct env_config *env, const struct deploy_opts *opts,
+                   struct deploy_result *res, struct sw_err *err)
+{
+    if (!opts || !opts->message || !opts->if_generation)
+        return sw_err_set(err, SW_EINVAL, "a verdict needs a message and the generation judged");
+    struct op op = {"verdict", NULL, 0, env};
+    return change(st, &op, apply_verdict, opts, res, err);
 }

@@ -23,6 +23,8 @@ enum {
     DEPLOY_ELOCKED = -200,   /* another change holds the environment's lock */
     DEPLOY_ESTRATEGY = -201, /* the operation needs another strategy */
     DEPLOY_ENOTHING = -202,  /* nothing to switch to / roll back to */
+    DEPLOY_ESTALE = -203,    /* the state is not the generation the caller judged */
+    DEPLOY_EREJECTED = -204, /* the release was rejected here; it needs force */
 };
 
 enum deploy_strategy { STRATEGY_DIRECT, STRATEGY_BLUE_GREEN };
@@ -71,6 +73,17 @@ struct env_errors {
     int regressed_404;
 };
 
+/* watch: after a deploy or switch changes live traffic, the release that went
+ * live is watched this long; a critical alert for the environment inside the
+ * window rolls it back (ENV_WATCH_ROLLBACK) or is only notified
+ * (docs/environments.md, "Watch and automatic rollback"). */
+enum env_watch_action { ENV_WATCH_ROLLBACK, ENV_WATCH_NOTIFY };
+#define ENV_WATCH_MAX_MS (7LL * 24 * 3600 * 1000) /* a week */
+struct env_watch {
+    int64_t duration_ms; /* 0: no watch (the key is absent) */
+    enum env_watch_action on_critical;
+};
+
 struct env_config {
     char *name;
     char *file; /* the path it was loaded from */
@@ -85,6 +98,7 @@ struct env_config {
     struct env_approval approval;
     struct env_deploy_from deploy_from;
     struct env_errors errors;
+    struct env_watch watch;
 };
 
 /* Bounds of the gate keys. */
@@ -117,13 +131,23 @@ int env_name_check(const char *name, struct sw_err *err);
 /* ---- state ------------------------------------------------------------------ */
 
 struct env_change {
-    char action[16]; /* "deploy", "switch", "rollback" */
+    char action[16]; /* "deploy", "switch", "rollback", "verdict" */
     char *from, *to; /* release ids or NULL */
     char *actor, *message;
     int slot;     /* the slot written or made live; SLOT_NONE for direct */
     int switched; /* live traffic changed; -1 when not recorded */
     int64_t time_ms;
     int64_t generation;
+};
+
+/* A release an automatic rollback took off an environment: deploying it
+ * there again (or switching or rolling back to it) needs deploy_opts.force,
+ * which also takes it off the list. The newest ENV_REJECTED_MAX are kept. */
+#define ENV_REJECTED_MAX 16
+struct env_rejection {
+    char *release;
+    char *reason; /* the rule, its value, who judged: one line of text */
+    int64_t time_ms;
 };
 
 struct env_state {
@@ -138,6 +162,8 @@ struct env_state {
     int64_t previous_since_ms; /* when it stopped being live */
     int64_t updated_ms;
     struct env_change last;
+    struct env_rejection rejected[ENV_REJECTED_MAX]; /* oldest first */
+    size_t nrejected;
     char etag[SHA256_HEX_LEN + 1]; /* "" when the document does not exist yet */
 };
 
@@ -155,6 +181,8 @@ int deploy_state_parse(const char *key, const char *env, const char *data, size_
                        struct env_state *s, struct sw_err *err);
 /* The idle slot of a blue-green state (the one not live), SLOT_BLUE when empty. */
 int deploy_idle_slot(const struct env_state *s);
+/* The rejection of release in s, or NULL. */
+const struct env_rejection *deploy_rejection(const struct env_state *s, const char *release);
 
 /* ---- changes ------------------------------------------------------------------ */
 
@@ -162,6 +190,16 @@ struct deploy_opts {
     const char *actor;   /* who; NULL: the current user */
     const char *message; /* optional */
     int do_switch;       /* blue-green: make the deployed slot live at once */
+    /* Non-zero: change only while the state is still this generation (what
+     * the caller judged), else DEPLOY_ESTALE and nothing changes. The watch's
+     * rollback uses it so that of several nodes judging the same release only
+     * one rolls back, and none undoes a person's newer change. */
+    int64_t if_generation;
+    /* rollback: the release taken off live is rejected with this reason. */
+    const char *reject;
+    /* A rejected release may be deployed, switched or rolled back to (and
+     * leaves the list); without force that is DEPLOY_EREJECTED. */
+    int force;
 };
 
 /* What a change did, for the CLI to print. Free with deploy_result_free. */
@@ -187,6 +225,14 @@ int deploy_switch(struct store *st, const struct env_config *env, const struct d
  * when the idle slot still holds it within keep_previous, else a deploy. */
 int deploy_rollback(struct store *st, const struct env_config *env, const char *to_release,
                     const struct deploy_opts *opts, struct deploy_result *res, struct sw_err *err);
+
+/* Records how the watch of the live release ended (opts->message says it:
+ * "passed", "not enough traffic ..."): a change of action "verdict" that
+ * moves nothing, made only while the state is opts->if_generation (the
+ * deploy or switch whose window ended; required), so it is written once
+ * whatever the number of nodes. */
+int deploy_verdict(struct store *st, const struct env_config *env, const struct deploy_opts *opts,
+                   struct deploy_result *res, struct sw_err *err);
 
 /* ---- history ---------------------------------------------------------------------- */
 

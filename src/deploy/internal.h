@@ -27,6 +27,7 @@ void env_change_clear(struct env_change *c);
  * they are read with json_field_str and these bounds. */
 #define DEPLOY_ACTOR_MAX 256
 #define DEPLOY_MESSAGE_MAX 65536
+#define DEPLOY_REASON_MAX 1024 /* a rejection's reason: one line */
 int deploy_text_ok(const char *t, int multiline);
 /* An optional release id field of o (caller frees); a field present but not
  * a valid release id is counted in f. */

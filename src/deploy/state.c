@@ -38,6 +38,10 @@ void env_state_free(struct env_state *s)
     free(s->live_release);
     free(s->previous_release);
     env_change_clear(&s->last);
+    for (size_t i = 0; i < s->nrejected; i++) {
+        free(s->rejected[i].release);
+        free(s->rejected[i].reason);
+    }
     free(s);
 }
 
@@ -53,6 +57,14 @@ void env_change_clear(struct env_change *c)
 int deploy_idle_slot(const struct env_state *s)
 {
     return s->live_slot == SLOT_BLUE ? SLOT_GREEN : SLOT_BLUE;
+}
+
+const struct env_rejection *deploy_rejection(const struct env_state *s, const char *release)
+{
+    for (size_t i = 0; release && i < s->nrejected; i++)
+        if (!strcmp(s->rejected[i].release, release))
+            return &s->rejected[i];
+    return NULL;
 }
 
 /* The parsers below read documents any writer of a shared bucket could have
@@ -84,7 +96,8 @@ int deploy_text_ok(const char *t, int multiline)
 
 int deploy_action_valid(const char *a)
 {
-    return !strcmp(a, "deploy") || !strcmp(a, "switch") || !strcmp(a, "rollback");
+    return !strcmp(a, "deploy") || !strcmp(a, "switch") || !strcmp(a, "rollback") ||
+           !strcmp(a, "verdict");
 }
 
 static int slot_field(struct json_fields *f, json_t *o, const char *k)
@@ -118,7 +131,7 @@ static const char *last_change_parse(json_t *last, struct env_state *s)
         return "last_change is not an object";
     const char *a = json_string_value(json_object_get(last, "action"));
     if (!a || !deploy_action_valid(a))
-        return "last_change.action is not deploy, switch or rollback";
+        return "last_change.action is not deploy, switch, rollback or verdict";
     snprintf(s->last.action, sizeof(s->last.action), "%s", a);
     s->last.from = deploy_release_field(&jf, last, "from");
     s->last.to = deploy_release_field(&jf, last, "to");
@@ -133,6 +146,34 @@ static const char *last_change_parse(json_t *last, struct env_state *s)
         return "last_change holds a field of the wrong form";
     if (s->last.generation > s->generation)
         return "last_change is newer than the state";
+    return NULL;
+}
+
+/* "rejected": [{release, reason, time}], at most ENV_REJECTED_MAX, each
+ * release once. Absent in documents written before the watch existed. */
+static const char *rejected_parse(json_t *a, struct env_state *s)
+{
+    if (!a)
+        return NULL;
+    if (!json_is_array(a) || json_array_size(a) > ENV_REJECTED_MAX)
+        return "rejected is not a list of at most 16 releases";
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v)
+    {
+        struct json_fields jf = JSON_FIELDS_INIT(NULL);
+        if (!json_is_object(v))
+            return "rejected holds an entry that is not an object";
+        struct env_rejection *r = &s->rejected[s->nrejected++];
+        r->release = deploy_release_field(&jf, v, "release");
+        r->reason = json_field_str(&jf, v, "reason", DEPLOY_REASON_MAX, JSON_FIELD_REQUIRED);
+        r->time_ms = json_field_time(&jf, v, "time", JSON_FIELD_REQUIRED);
+        if (jf.bad || !r->release)
+            return "rejected holds an entry of the wrong form (release, reason, time)";
+        for (size_t j = 0; j + 1 < s->nrejected; j++)
+            if (!strcmp(s->rejected[j].release, r->release))
+                return "rejected names a release twice";
+    }
     return NULL;
 }
 
@@ -194,7 +235,8 @@ int deploy_state_parse(const char *key, const char *env, const char *data, size_
     s->updated_ms = json_field_time(&jf, root, "updated", 0);
     if (jf.bad)
         why = "a field has the wrong form (release ids, slots, times, generation)";
-    else if (!(why = last_change_parse(json_field(root, "last_change"), s)))
+    else if (!(why = last_change_parse(json_field(root, "last_change"), s)) &&
+             !(why = rejected_parse(json_field(root, "rejected"), s)))
         why = state_check(s);
 out:
     json_decref(root);
@@ -253,6 +295,15 @@ char *deploy_state_dump(const struct env_state *s)
                   json_str_or_null(s->previous_release), "previous_since",
                   json_time_or_null(s->previous_since_ms), "updated",
                   json_time_or_null(s->updated_ms), "last_change", last);
+    if (root && s->nrejected) {
+        json_t *rej = json_array();
+        for (size_t i = 0; i < s->nrejected; i++)
+            json_array_append_new(rej,
+                                  json_pack("{s:s, s:s, s:o}", "release", s->rejected[i].release,
+                                            "reason", s->rejected[i].reason, "time",
+                                            json_time_or_null(s->rejected[i].time_ms)));
+        json_object_set_new(root, "rejected", rej);
+    }
     /* NULL when packing failed: never write a document that lost fields. */
     char *out = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(root);

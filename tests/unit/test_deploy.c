@@ -374,8 +374,19 @@ static void test_config_errors(void **state)
         {"errors-scalar", "strategy: direct\nerrors: regressed_404\n", "2:9", "errors:", 1},
         {"errors-unknown-top", "strategy: direct\nerror: {regressed_404: true}\n", "2:1",
          "unknown key 'error' (expected strategy, listen, preview, keep_previous, "
-         "retain_releases, spa_fallback, cache, approval, deploy_from or errors)",
+         "retain_releases, spa_fallback, cache, approval, deploy_from, errors or watch)",
          1},
+        {"watch-scalar", "strategy: direct\nwatch: 10m\n", "2:8", "watch: expected a mapping", 1},
+        {"watch-no-duration", "strategy: direct\nwatch: {on_critical: notify}\n", "2:8",
+         "watch: missing key 'duration' (expected a duration", 1},
+        {"watch-short", "strategy: direct\nwatch: {duration: 500ms}\n", "2:19",
+         "watch.duration: expected a duration from 1s to 7d", 1},
+        {"watch-long", "strategy: direct\nwatch: {duration: 8d}\n", "2:19",
+         "watch.duration: expected a duration from 1s to 7d such as 10m, got '8d'", 1},
+        {"watch-action", "strategy: direct\nwatch: {duration: 5m, on_critical: page}\n", "2:36",
+         "watch.on_critical: expected rollback or notify, got 'page'", 1},
+        {"watch-unknown", "strategy: direct\nwatch: {duration: 5m, for: 1m}\n", "2:23",
+         "watch: unknown key 'for' (expected duration or on_critical)", 1},
     };
     int failures = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
