@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,14 +51,35 @@ struct serve_monitor {
     char *alerts, *history; /* under the project */
     int64_t interval_ms;
     struct monitor_notify *notify; /* where transitions go; NULL: nowhere */
+    /* The automatic rollback: critical alerts go to it. Set once the sampler
+     * it asks is running; the hooks that read it may run before. */
+    _Atomic(struct monitor_watch *) watch;
 };
 
+/* A critical alert of slipway's own rules goes to the watch. */
+static void to_watch(struct serve_monitor *sm, const char *env, const struct monitor_transition *t)
+{
+    struct monitor_watch *w = atomic_load(&sm->watch);
+    const struct monitor_rule *r = t->rule;
+    if (!w || t->kind != MONITOR_TRANSITION_FIRING || !r || r->severity != MONITOR_CRITICAL)
+        return;
+    char detail[256], d[32];
+    duration_format(r->for_ms, d, sizeof(d));
+    snprintf(detail, sizeof(detail), "%s %g %s %g for %s over %llu requests",
+             monitor_signal_name(r->signal), t->value, monitor_op_name(r->op), r->threshold, d,
+             (unsigned long long)t->requests);
+    struct monitor_critical c = {env, r->name, "slipway", detail, t->release, t->at_ms};
+    monitor_watch_critical(w, &c);
+}
+
 /* Every transition goes to the notifier, which sends what Alertmanager and
- * webhooks take (firing, resolved, events) and drops the rest. */
+ * webhooks take (firing, resolved, events) and drops the rest, and a
+ * critical one that fires to the watch. */
 static void on_transition(void *arg, const char *env, const struct monitor_transition *t)
 {
-    (void)env;
-    monitor_notify_push(arg, t);
+    struct serve_monitor *sm = arg;
+    monitor_notify_push(sm->notify, t);
+    to_watch(sm, env, t);
 }
 
 static int monitor_start(const struct serve_monitor *sm, const struct edge_opts *o, struct edge *e,
@@ -71,9 +93,27 @@ static int monitor_start(const struct serve_monitor *sm, const struct edge_opts 
     mo.history_file = sm->history;
     mo.interval_ms = sm->interval_ms;
     mo.log = log_line;
-    mo.on_transition = sm->notify ? on_transition : NULL;
-    mo.hook_arg = sm->notify;
+    mo.on_transition = on_transition;
+    mo.hook_arg = (void *)sm;
     return monitor_sampler_start(&mo, out, err);
+}
+
+static int watch_start(struct serve_monitor *sm, struct cli *cli, const struct edge_opts *o,
+                       struct monitor_sampler *ms, char *actor, struct sw_err *err)
+{
+    struct monitor_watch_opts wo;
+    struct monitor_watch *w = NULL;
+    monitor_watch_opts_init(&wo);
+    wo.store = cli->store;
+    wo.envs_dir = o->envs_dir;
+    wo.sampler = ms;
+    wo.actor = actor;
+    wo.interval_ms = sm->interval_ms;
+    wo.log = log_line;
+    int rc = monitor_watch_start(&wo, &w, err);
+    if (!rc)
+        atomic_store(&sm->watch, w);
+    return rc;
 }
 /* ---- end monitor ---- */
 
@@ -86,6 +126,7 @@ struct serve_notify {
     struct monitor_rules *rules;   /* whose deployment rules say who hears of a deploy */
     struct monitor_notify *notify; /* NULL: no Alertmanager, no webhook */
     struct monitor_hook *hook;     /* NULL: no webhook_token_file */
+    struct serve_monitor *sm;      /* its watch */
 };
 
 static void notify_log(void *arg, const char *line)
@@ -94,23 +135,31 @@ static void notify_log(void *arg, const char *line)
     cli_printf(stderr, "slipway serve: %s\n", line);
 }
 
-/* For now a critical alert from Alertmanager is logged; the automatic
- * rollback takes this hook over. */
+/* A critical alert from Alertmanager (a rule Prometheus evaluated) is
+ * logged and goes to the watch as slipway's own do. */
 static void on_critical(void *arg, const char *env, const char *alertname, const char *fingerprint,
                         const char *value)
 {
+    struct serve_notify *sn = arg;
     cli_printf(stderr,
                "slipway serve: critical alert from Alertmanager: %s on %s (fingerprint %s, "
                "value %s)\n",
                alertname, env, fingerprint, value ? value : "none");
+    char detail[256];
+    snprintf(detail, sizeof(detail), "value %s, fingerprint %s", value ? value : "none",
+             fingerprint);
+    struct monitor_critical c = {env, alertname, "alertmanager", detail, NULL, time_now_ms()};
+    monitor_watch_critical(atomic_load(&sn->sm->watch), &c);
 }
 
-/* The edge's watcher saw a deploy, switch or rollback (by any process). */
+/* The edge's watcher saw a deploy, switch or rollback (by any process); a
+ * watch's verdict is not a deployment. */
 static void on_change(void *arg, const char *env, const char *action, const char *release,
                       int64_t at_ms)
 {
     struct serve_notify *sn = arg;
-    monitor_notify_deployed(sn->notify, sn->rules, env, action, release, at_ms);
+    if (strcmp(action, "verdict") != 0)
+        monitor_notify_deployed(sn->notify, sn->rules, env, action, release, at_ms);
 }
 
 static int on_hook(void *arg, const char *path, const struct http_request *req, struct buf *out)
@@ -185,7 +234,7 @@ static void *runner_thread(void *arg)
 }
 
 static int serve(struct cli *cli, const struct edge_opts *o, const struct cmd_runner_settings *rs,
-                 int64_t runner_poll_ms, const struct serve_monitor *sm, struct sw_err *err)
+                 int64_t runner_poll_ms, struct serve_monitor *sm, struct sw_err *err)
 {
     sigset_t set;
     sigemptyset(&set);
@@ -206,6 +255,14 @@ static int serve(struct cli *cli, const struct edge_opts *o, const struct cmd_ru
     if ((rc = monitor_start(sm, o, e, &ms, err))) {
         edge_stop(e);
         monitor_proc_free(mp);
+        return rc;
+    }
+    char *actor = xasprintf("slipway-monitor@%s", sys_host());
+    if ((rc = watch_start(sm, cli, o, ms, actor, err))) {
+        monitor_sampler_stop(ms);
+        edge_stop(e);
+        monitor_proc_free(mp);
+        free(actor);
         return rc;
     }
     if (mp)
@@ -239,9 +296,15 @@ static int serve(struct cli *cli, const struct edge_opts *o, const struct cmd_ru
         cmd_runner_stop();
         pthread_join(runner, NULL);
     }
+    /* The watch's thread first: it asks the sampler. Its memory stays until
+     * the edge's workers (the hook) and the sampler cannot queue to it. */
+    struct monitor_watch *w = atomic_exchange(&sm->watch, NULL);
+    monitor_watch_stop(w);
     monitor_sampler_stop(ms); /* monitor: before the edge it reads; saves the history */
     edge_stop(e);             /* joins the workers: no scrape is using mp after it */
+    monitor_watch_free(w);
     monitor_proc_free(mp);
+    free(actor);
     return 0;
 }
 
@@ -314,7 +377,7 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
         rc = cmd_runner_settings_load(cli, &labels, runner_jobs, unsupported, &rs, &err);
     if (!rc)
         rc = cli_store(cli, CLI_STORE_READ, &err);
-    struct serve_notify sn = {0};
+    struct serve_notify sn = {.sm = &sm};
     if (!rc)
         rc = notify_setup(cli, &o, &sn, &err); /* a bad monitor.yml stops serve here */
     if (rc) {

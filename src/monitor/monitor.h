@@ -599,6 +599,22 @@ void monitor_sampler_transitions(struct monitor_sampler *s, struct monitor_trans
  * when env is not sampled or has no live slot. Thread-safe. */
 int monitor_sampler_signals(struct monitor_sampler *s, const char *env, struct monitor_sample *out,
                             char release[RELEASE_ID_MAX + 1], struct sw_err *err);
+/* What the watch asks at the end of a window: could env's critical rules
+ * judge it? Of the critical measured rules that apply to env (critical of
+ * them), the one whose last verdict (OK or BREACH) is oldest: its name, when
+ * (verdict_ms, ms since the epoch; 0 never), its requests at the last
+ * evaluation and its min_requests. verdict_ms is 0 too when there is no such
+ * rule. */
+struct monitor_judged {
+    size_t critical;
+    int64_t verdict_ms;
+    char rule[64];
+    uint64_t requests;
+    int64_t min_requests;
+};
+/* As of the last judgement of env's live slot. SW_ENOTFOUND when env is not
+ * sampled or had no live slot then. Thread-safe. */
+int monitor_sampler_judged(struct monitor_sampler *s, const char *env, struct monitor_judged *out);
 /* The history's points of env (as monitor_history_points). Thread-safe. */
 size_t monitor_sampler_points(struct monitor_sampler *s, const char *env, enum monitor_pick pick,
                               int64_t since_ms, struct monitor_point **out);
@@ -764,5 +780,89 @@ void monitor_hook_free(struct monitor_hook *h);
 #define MONITOR_HOOK_SEEN_MAX 4096
 int monitor_hook_handle(struct monitor_hook *h, const char *authz, size_t authz_len,
                         const char *body, size_t len, struct buf *out);
+
+/* ---- the watch and the automatic rollback (watch.c) ------------------------------ */
+
+/* After a deploy or switch that changes what serves an environment's
+ * traffic, the release that went live is watched for the environment's
+ * watch.duration (deploy's env_watch). A critical alert for the environment
+ * inside that window rolls it back at once (on_critical: rollback; the
+ * release is rejected, the reason recorded in the audit chain) or is logged
+ * only (notify); the end of a window is recorded as a verdict. The window is
+ * read from the environment's state, so every node judges the same one, and
+ * each change is made by compare-and-swap on the generation judged: of
+ * several nodes exactly one rolls back. docs/environments.md. */
+
+struct env_config;
+struct env_state;
+struct store;
+
+/* What a critical alert says; everything is borrowed for the call. */
+struct monitor_critical {
+    const char *env;     /* the environment it names */
+    const char *rule;    /* the rule, or Alertmanager's alertname */
+    const char *source;  /* who judged: "slipway" or "alertmanager" */
+    const char *detail;  /* its value and condition, one line ("error_ratio 0.12 > 0.05 ...") */
+    const char *release; /* the release judged; NULL: whatever is live when it is handled */
+    int64_t at_ms;       /* when it fired */
+};
+
+enum monitor_watch_decision {
+    MONITOR_WATCH_ROLLBACK,  /* inside an open window: roll back */
+    MONITOR_WATCH_NOTIFY,    /* inside, but on_critical is notify */
+    MONITOR_WATCH_UNWATCHED, /* the environment has no watch */
+    MONITOR_WATCH_OUTSIDE,   /* no window is open (the last change opened none, or it ended) */
+    MONITOR_WATCH_OTHER,     /* the alert is about another release than the live one */
+};
+/* The window s's last change opened: 1, with its start and end (ms since the
+ * epoch), when c has a watch and that change was a deploy or switch that
+ * made s's live release live; 0 otherwise (a rollback or verdict opens none). */
+int monitor_watch_window(const struct env_config *c, const struct env_state *s, int64_t *start_ms,
+                         int64_t *end_ms);
+/* What a critical alert about release (NULL: the live one) at now_ms means
+ * for environment c in state s, and why in one line appended to why. Pure. */
+enum monitor_watch_decision monitor_watch_judge(const struct env_config *c,
+                                                const struct env_state *s, const char *release,
+                                                int64_t now_ms, struct buf *why);
+
+struct monitor_sampler;
+struct monitor_watch_opts {
+    struct store *store;  /* borrowed; thread-safe, used from the watch's thread */
+    const char *envs_dir; /* the environment files (their watch key) */
+    struct monitor_sampler
+        *sampler;        /* asked at a window's end; NULL: verdicts say nothing measured */
+    const char *actor;   /* the audit chain's actor: "slipway-monitor@HOST" */
+    int64_t interval_ms; /* how often ended windows are looked for: 1 s */
+    /* One line without a newline per event, from the watch's thread; the
+     * caller escapes it. NULL: nowhere. */
+    void (*log)(void *arg, const char *line);
+    void *log_arg;
+};
+void monitor_watch_opts_init(struct monitor_watch_opts *o);
+
+struct monitor_watch;
+/* Starts the watch's thread. o's strings, store and sampler must outlive its
+ * thread. Stop with monitor_watch_stop, free with monitor_watch_free. */
+int monitor_watch_start(const struct monitor_watch_opts *o, struct monitor_watch **out,
+                        struct sw_err *err);
+/* Queues a critical alert (copied; a full queue of 64 drops its oldest) and
+ * wakes the thread. Never waits on I/O. Thread-safe; a NULL w is a no-op. */
+void monitor_watch_critical(struct monitor_watch *w, const struct monitor_critical *c);
+struct monitor_watch_stats {
+    uint64_t alerts;                /* critical alerts queued */
+    uint64_t dropped;               /* ... and dropped from a full queue */
+    uint64_t rollbacks;             /* made by this node */
+    uint64_t rolled_back_elsewhere; /* found made by another node (or a person) meanwhile */
+    uint64_t gave_way;              /* to a newer change, or a lock held too long */
+    uint64_t verdicts;              /* windows' ends recorded by this node */
+};
+void monitor_watch_stats(struct monitor_watch *w, struct monitor_watch_stats *out);
+/* Stops and joins the thread (an alert being handled is finished first);
+ * w stays valid: alerts queued after are kept, never judged. Called by one
+ * thread; NULL or stopped already is a no-op. */
+void monitor_watch_stop(struct monitor_watch *w);
+/* Stops w if needed and frees it, once nothing can queue an alert any more.
+ * NULL is a no-op. */
+void monitor_watch_free(struct monitor_watch *w);
 
 #endif

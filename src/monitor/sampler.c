@@ -276,6 +276,7 @@ struct menv {
     int has_sample;
     struct monitor_sample sample;
     char release[RELEASE_ID_MAX + 1];
+    struct monitor_judged judged; /* the watch's question, answered at each judgement */
 };
 
 struct monitor_sampler {
@@ -592,6 +593,8 @@ static void read_all(struct monitor_sampler *s, int64_t mono_ms)
     s->last_mono = mono_ms;
 }
 
+static void judged(struct monitor_sampler *s, const char *env, struct monitor_judged *j);
+
 /* Judges each environment's live slot over the window. */
 static void judge(struct monitor_sampler *s, int64_t wall_ms)
 {
@@ -622,8 +625,38 @@ static void judge(struct monitor_sampler *s, int64_t wall_ms)
         struct sw_err err = {0};
         if (monitor_alerts_eval(s->alerts, e->name, &sample, wall_ms, &s->fresh, &err))
             say(s, "%s: alert rules not evaluated: %s", e->name, err.msg);
+        struct monitor_judged j;
+        judged(s, e->name, &j);
+        pthread_mutex_lock(&s->lock);
+        e->judged = j;
+        pthread_mutex_unlock(&s->lock);
         transitions_take(s, e->name);
     }
+}
+
+/* Of env's critical measured rules, the one whose last verdict is oldest:
+ * the watch asks whether every one of them could judge its window. */
+static void judged(struct monitor_sampler *s, const char *env, struct monitor_judged *j)
+{
+    memset(j, 0, sizeof(*j));
+    j->verdict_ms = INT64_MAX;
+    for (size_t i = 0; i < s->rules->n; i++) {
+        const struct monitor_rule *r = &s->rules->v[i];
+        if (r->severity != MONITOR_CRITICAL || r->signal == MONITOR_SIGNAL_DEPLOYMENT ||
+            !monitor_rule_applies(r, env))
+            continue;
+        j->critical++;
+        const struct monitor_alert *a = monitor_alerts_find(s->alerts, r->name, env);
+        int64_t at = a ? a->last_verdict_ms : 0;
+        if (at < j->verdict_ms) {
+            j->verdict_ms = at;
+            snprintf(j->rule, sizeof(j->rule), "%s", r->name);
+            j->requests = a ? a->requests : 0;
+            j->min_requests = r->min_requests;
+        }
+    }
+    if (!j->critical)
+        j->verdict_ms = 0;
 }
 
 /* Appends a history step covering the readings since the last step. */
@@ -900,6 +933,19 @@ void monitor_sampler_transitions(struct monitor_sampler *s, struct monitor_trans
     for (size_t i = 0; i < s->kept_n; i++)
         transition_copy(&out->v[out->n++], &s->kept[(s->kept_head + i) % MONITOR_TRANSITIONS_KEPT]);
     pthread_mutex_unlock(&s->lock);
+}
+
+int monitor_sampler_judged(struct monitor_sampler *s, const char *env, struct monitor_judged *out)
+{
+    int rc = SW_ENOTFOUND;
+    pthread_mutex_lock(&s->lock);
+    struct menv *e = env_find(s, env);
+    if (e && e->has_sample) {
+        *out = e->judged;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
 }
 
 int monitor_sampler_signals(struct monitor_sampler *s, const char *env, struct monitor_sample *out,
