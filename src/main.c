@@ -34,8 +34,9 @@ static const struct command commands[] = {
     {"runner", cmd_runner, "run queued workflow runs from the store"},
     {"scan", cmd_scan, "find committed secrets in a tree"},
     {"hook", cmd_hook, "install the git push hook that queues pipelines"},
-    {"alerts", cmd_alerts, "check the alert rules of .slipway/alerts.yml"},
+    {"alerts", cmd_alerts, "show each alert rule's state per environment; check alerts.yml"},
     {"metrics", cmd_metrics, "show an environment's request rate, errors and latency history"},
+    {"top", cmd_top, "watch every environment's traffic, errors and latency live"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(*commands))
 

@@ -232,6 +232,15 @@ int cmd_runner_loop(struct cli *cli, const char *name, const char *repo,
 int cmd_hook(int argc, char **argv, struct cli *cli);
 int cmd_alerts(int argc, char **argv, struct cli *cli);
 int cmd_metrics(int argc, char **argv, struct cli *cli);
+int cmd_top(int argc, char **argv, struct cli *cli);
+/* Reads the project's MONITOR_STATUS_FILE into *st (shared by alerts and
+ * top; monitor_status_clear it after 0). 0 with *live 1 when the serve that
+ * wrote it still runs, else with *live 0 and the one line saying so in gone;
+ * SW_ENOTFOUND without a file (err and gone say so); what the load refused
+ * otherwise, naming the file. */
+struct monitor_status;
+int cmd_monitor_status_load(struct cli *cli, struct monitor_status *st, int *live, struct buf *gone,
+                            struct sw_err *err);
 /* Asks cmd_runner_loop to stop, cancelling the run it runs (any thread). */
 void cmd_runner_stop(void);
 

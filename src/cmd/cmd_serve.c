@@ -26,7 +26,9 @@ static const struct cli_usage usage = {
              "\n"
              "A monitor samples every environment once a second, judges each live slot\n"
              "by the alert rules of .slipway/alerts.yml (or the defaults) and keeps 24h\n"
-             "of history in .slipway/cache/monitor/ ('slipway metrics ENV' prints it).\n",
+             "of history in .slipway/cache/monitor/ ('slipway metrics ENV' prints it);\n"
+             "what it sees is rewritten there every interval as status.json, which\n"
+             "'slipway alerts' and 'slipway top' read.\n",
     .epilog = "Signals: SIGTERM/SIGINT stop accepting and finish in-flight requests (up to\n"
               "10s) then exit 0; SIGHUP reloads the environment files and alert rules.\n",
     .max_args = 0,
@@ -49,6 +51,7 @@ static void metrics_extra(struct buf *b, void *arg)
 /* ---- monitor: sampler, alert rules, history (src/monitor/sampler.c) ---- */
 struct serve_monitor {
     char *alerts, *history; /* under the project */
+    char *status;           /* MONITOR_STATUS_FILE: what `slipway alerts` and `top` read */
     int64_t interval_ms;
     struct monitor_notify *notify; /* where transitions go; NULL: nowhere */
     /* The automatic rollback: critical alerts go to it. Set once the sampler
@@ -91,6 +94,7 @@ static int monitor_start(const struct serve_monitor *sm, const struct edge_opts 
     mo.envs_dir = o->envs_dir;
     mo.alerts_file = sm->alerts;
     mo.history_file = sm->history;
+    mo.status_file = sm->status;
     mo.interval_ms = sm->interval_ms;
     mo.log = log_line;
     mo.on_transition = on_transition;
@@ -394,11 +398,13 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
     o.log = log_line;
     sm.alerts = path_join(cli->project, ".slipway/alerts.yml");
     sm.history = path_join(cli->project, MONITOR_HISTORY_FILE);
+    sm.status = path_join(cli->project, MONITOR_STATUS_FILE);
     sm.notify = sn.notify;
     rc = serve(cli, &o, runner_jobs ? &rs : NULL,
                runner_poll_ms ? runner_poll_ms : CMD_RUNNER_POLL_MS, &sm, &err);
     free(sm.alerts);
     free(sm.history);
+    free(sm.status);
     notify_teardown(&sn);
     cmd_runner_settings_free(&rs);
     free(labels.v);

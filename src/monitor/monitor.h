@@ -408,6 +408,8 @@ void monitor_rules_deployed(const struct monitor_rules *r, const char *env, cons
 #define MONITOR_HISTORY_STEP_MAX_MS 86400000
 /* Where `slipway serve` keeps it, under the project (beside the blob cache). */
 #define MONITOR_HISTORY_FILE ".slipway/cache/monitor/history.bin"
+/* Where `slipway serve` writes its status every interval (status.c). */
+#define MONITOR_STATUS_FILE ".slipway/cache/monitor/status.json"
 
 /* Which process and host figures a step has (/proc may hide some). */
 enum {
@@ -518,6 +520,107 @@ int monitor_history_save(const struct monitor_history *h, const char *path, stru
 int monitor_history_load(const char *path, int64_t step_ms, size_t steps,
                          struct monitor_history **out, struct sw_err *err);
 
+/* ---- the status document (status.c) ---------------------------------------------- */
+
+/* What `slipway serve`'s monitor saw at its last interval, for the commands
+ * that run in another process (`slipway alerts`, `slipway top`): per
+ * environment and slot the window's requests, rate, error ratio and
+ * percentiles and the requests and errors of each of the last
+ * MONITOR_STATUS_RECENT intervals; per environment the state of every
+ * measured rule that applies to it. The sampler writes it (JSON,
+ * docs/monitor.md "Status") at the end of every interval; a reader treats it
+ * as hostile: monitor_status_parse bounds every size and count and checks
+ * every name and number. Pure functions: any thread. */
+#define MONITOR_STATUS_VERSION 1
+#define MONITOR_STATUS_RECENT 60        /* intervals of per-interval counts, for a sparkline */
+#define MONITOR_STATUS_ENVS_MAX 64      /* environments (as many as the edge serves) */
+#define MONITOR_STATUS_SUMMARY_MAX 1024 /* bytes of a summary (cut at a character) */
+#define MONITOR_STATUS_HOST_MAX 255     /* bytes of the host name */
+#define MONITOR_STATUS_FILE_MAX (16u << 20)
+/* How old a status may be before its writer counts as gone: 5 intervals, and
+ * at least this (a reader and a loaded writer are not in step). */
+#define MONITOR_STATUS_STALE_MIN_MS 3000
+
+/* One slot over the window (NaN: not measured: no requests, no time). */
+struct monitor_status_slot {
+    int slot; /* EDGE_SLOT_* */
+    int live;
+    char release[RELEASE_ID_MAX + 1]; /* "" : none */
+    uint64_t requests, errors;        /* in the window; errors <= requests */
+    double req_per_s;                 /* >= 0 */
+    double error_ratio;               /* 0..1 */
+    double p50_s, p95_s, p99_s;       /* seconds, ordered, 0..HIST_LIMIT µs */
+    /* Requests and errors of each of the last nrecent intervals, oldest first
+     * (errors <= requests each). */
+    size_t nrecent;
+    uint64_t recent_requests[MONITOR_STATUS_RECENT], recent_errors[MONITOR_STATUS_RECENT];
+};
+
+/* One rule's state for one environment, as struct monitor_alert says it. */
+struct monitor_status_alert {
+    char rule[64]; /* the rule's name: [a-z0-9-], 1 to 63 */
+    enum monitor_severity severity;
+    enum monitor_signal signal; /* a measured one */
+    enum monitor_op op;
+    double threshold;
+    int64_t for_ms, min_requests;
+    enum monitor_state state;
+    enum monitor_verdict verdict;
+    double value, last;                                /* NaN: none (no breach yet; not measured) */
+    uint64_t requests;                                 /* in the last evaluation's window */
+    int64_t active_ms, fired_ms, resolved_ms, eval_ms; /* ms since the epoch; 0: never */
+    char release[RELEASE_ID_MAX + 1];                  /* at the last breach; "": none */
+    char *summary;                                     /* at the last breach, or NULL */
+};
+
+struct monitor_status_env {
+    char name[64];
+    struct monitor_status_slot slots[EDGE_SLOTS]; /* the slots read, each slot once */
+    size_t nslots;
+    struct monitor_status_alert *alerts; /* one per rule name */
+    size_t nalerts;
+};
+
+struct monitor_status {
+    int64_t written_ms;                     /* ms since the epoch */
+    int64_t interval_ms;                    /* the sampler's, 1 .. 8640000 */
+    int64_t window_ms;                      /* the alert window */
+    int64_t pid;                            /* the writer's (serve's) */
+    char host[MONITOR_STATUS_HOST_MAX + 1]; /* the writer's host (sys_host) */
+    double proc_cpu, proc_rss;       /* serve's CPU (cores) and resident bytes; NaN: unknown */
+    double host_cpu, host_mem;       /* the host's CPU busy and memory in use, 0..1; NaN */
+    struct monitor_status_env *envs; /* names unique */
+    size_t nenvs;
+};
+/* Frees what s holds (not s) and zeroes it. */
+void monitor_status_clear(struct monitor_status *s);
+/* Appends s's document to out (one line and a newline). Values out of the
+ * ranges above are written clamped, a summary cut, so that what is written
+ * is always read back. */
+void monitor_status_encode(const struct monitor_status *s, struct buf *out);
+/* Reads a document (len bytes, named name in messages) into *out (cleared
+ * first; monitor_status_clear it after 0 only). SW_EINVAL with "NAME: what"
+ * for anything but a document monitor_status_encode could have written: a
+ * larger size, another version, an unknown enum word, a bad name, a number
+ * out of range, a duplicate environment, slot or rule, too many of anything. */
+int monitor_status_parse(const char *data, size_t len, const char *name, struct monitor_status *out,
+                         struct sw_err *err);
+/* Writes s to path: a temporary file beside it (NAME.tmp-PID) renamed over it,
+ * so a reader sees the old or the new whole; not fsynced (it is rewritten
+ * every interval and worth nothing after a crash). */
+int monitor_status_save(const struct monitor_status *s, const char *path, struct sw_err *err);
+/* Reads path (a regular file up to MONITOR_STATUS_FILE_MAX) and parses it.
+ * SW_ENOTFOUND when there is none; otherwise as parse, naming path. */
+int monitor_status_load(const char *path, struct monitor_status *out, struct sw_err *err);
+/* 1 when the writer of s is still running at now_ms: s is younger than 5 of
+ * its intervals (at least MONITOR_STATUS_STALE_MIN_MS) and, when written on
+ * this host, its pid is alive. */
+int monitor_status_live(const struct monitor_status *s, int64_t now_ms);
+/* "ok", "breach", "not_enough_traffic", "no_data", "none"; "inactive",
+ * "pending", "firing": the document's words. */
+const char *monitor_verdict_name(enum monitor_verdict v);
+const char *monitor_state_name(enum monitor_state s);
+
 /* ---- the sampler (sampler.c) ------------------------------------------------------ */
 
 /* The monitor thread of `slipway serve`. Every interval (1 s) it reads what
@@ -549,6 +652,7 @@ struct monitor_sampler_opts {
     const char *envs_dir;     /* the environment files: which environments and slots to read */
     const char *alerts_file;  /* .slipway/alerts.yml; missing: the default rules */
     const char *history_file; /* MONITOR_HISTORY_FILE under the project; NULL: not kept */
+    const char *status_file;  /* MONITOR_STATUS_FILE, rewritten every interval; NULL: none */
     const char *proc_root;    /* NULL: /proc */
     int64_t interval_ms;      /* MONITOR_INTERVAL_MS; a history step is 10 of them */
     int manual;               /* tests: no thread; monitor_sampler_tick drives it */

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,10 +303,12 @@ struct monitor_sampler {
     int64_t last_mono; /* the last reading's time; 0 before the first */
     char (*seen)[64];  /* every environment sampled so far, up to SEEN_MAX */
     size_t nseen;
-    uint64_t ticks;     /* readings taken */
-    uint64_t step_tick; /* the reading the last history step ended at */
-    uint64_t steps;     /* history steps appended */
-    int save_failing;   /* the last save failed (said once) */
+    uint64_t ticks;         /* readings taken */
+    uint64_t step_tick;     /* the reading the last history step ended at */
+    uint64_t steps;         /* history steps appended */
+    int save_failing;       /* the last save failed (said once) */
+    uint64_t status_writes; /* status files written (status_write) */
+    int status_failing;     /* the last status write failed (said once) */
     struct hist *scratch;
     struct edge_slot_stats *stats;
     char window_text[32];
@@ -727,6 +730,147 @@ static void reload(struct monitor_sampler *s)
             s->rules->file ? s->rules->file : "the defaults", s->rules->n);
 }
 
+/* ---- the status file (status.c): what `slipway alerts` and `slipway top` read ---- */
+
+/* A serve killed between writing its temporary status file and renaming it
+ * leaves "status.json.tmp-PID": removed when that PID is gone. */
+static void status_temps_remove(const char *file)
+{
+    char *dir = xstrdup(file), *slash = strrchr(dir, '/');
+    const char *name = slash ? slash + 1 : file;
+    if (slash)
+        *slash = '\0';
+    char *prefix = xasprintf("%s.tmp-", name);
+    DIR *d = opendir(slash ? dir : ".");
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        char *end;
+        if (!str_starts_with(de->d_name, prefix))
+            continue;
+        long pid = strtol(de->d_name + strlen(prefix), &end, 10);
+        if (*end || pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char *p = slash ? path_join(dir, de->d_name) : xstrdup(de->d_name);
+        (void)unlink(p); /* gone already is as good */
+        free(p);
+    }
+    if (d)
+        closedir(d);
+    free(prefix);
+    free(dir);
+}
+
+static void status_slot(struct monitor_sampler *s, int k, const struct slot_state *st,
+                        struct monitor_status_slot *x)
+{
+    struct window_delta d;
+    window_delta(&st->w, MONITOR_WINDOW_TICKS, s->scratch, &d);
+    x->slot = k;
+    x->live = st->live;
+    memcpy(x->release, st->release, sizeof(x->release));
+    x->requests = d.requests;
+    x->errors = d.errors;
+    x->req_per_s = d.ms > 0 ? (double)d.requests * 1000 / (double)d.ms : NAN;
+    x->error_ratio = d.requests ? (double)d.errors / (double)d.requests : NAN;
+    int lat = d.requests && d.durations;
+    x->p50_s = lat ? (double)d.p50_us / 1e6 : NAN;
+    x->p95_s = lat ? (double)d.p95_us / 1e6 : NAN;
+    x->p99_s = lat ? (double)d.p99_us / 1e6 : NAN;
+    /* each interval's own counts: consecutive readings' differences, oldest first */
+    size_t n = st->w.n ? st->w.n - 1 : 0;
+    if (n > MONITOR_STATUS_RECENT)
+        n = MONITOR_STATUS_RECENT;
+    for (size_t i = 0; i < n; i++) {
+        const struct snap *a = window_back(&st->w, n - i), *b = window_back(&st->w, n - i - 1);
+        x->recent_requests[i] = sub(b->requests, a->requests);
+        x->recent_errors[i] = sub(b->errors, a->errors);
+    }
+    x->nrecent = n;
+}
+
+static void status_alert(const struct monitor_rule *r, const struct monitor_alert *a,
+                         struct monitor_status_alert *x)
+{
+    snprintf(x->rule, sizeof(x->rule), "%s", r->name);
+    x->severity = r->severity;
+    x->signal = r->signal;
+    x->op = r->op;
+    x->threshold = r->threshold;
+    x->for_ms = r->for_ms;
+    x->min_requests = r->min_requests;
+    x->value = x->last = NAN;
+    if (!a)
+        return; /* never evaluated: inactive, no verdict */
+    x->state = a->state;
+    x->verdict = a->verdict;
+    x->value = a->value;
+    x->last = a->last;
+    x->requests = a->requests;
+    x->active_ms = a->active_ms;
+    x->fired_ms = a->fired_ms;
+    x->resolved_ms = a->resolved_ms;
+    x->eval_ms = a->last_eval_ms;
+    snprintf(x->release, sizeof(x->release), "%s", a->release ? a->release : "");
+    x->summary = a->summary ? xstrdup(a->summary) : NULL;
+}
+
+/* Writes the status file at the end of an interval. Runs on the monitor
+ * thread, which alone changes what it reads: no lock is taken. */
+static void status_write(struct monitor_sampler *s, int64_t wall_ms)
+{
+    if (!s->o.status_file)
+        return;
+    struct monitor_status st = {0};
+    struct host_delta hd;
+    struct sw_err err = {0};
+    if (!s->status_writes++) {
+        char *dir = xstrdup(s->o.status_file), *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+            *slash = '\0';
+            (void)fs_mkdir_p(dir, NULL); /* a failure is the write's, said below */
+        }
+        free(dir);
+        status_temps_remove(s->o.status_file);
+    }
+    st.written_ms = wall_ms;
+    st.interval_ms = s->o.interval_ms;
+    st.window_ms = s->o.interval_ms * MONITOR_WINDOW_TICKS;
+    st.pid = (int64_t)getpid();
+    snprintf(st.host, sizeof(st.host), "%s", sys_host());
+    host_window_delta(&s->host, 1, &hd);
+    st.proc_cpu = hd.proc_cpu;
+    st.proc_rss = hd.rss;
+    st.host_cpu = hd.cpu;
+    st.host_mem = hd.memory;
+    st.envs = xcalloc(s->nenvs ? s->nenvs : 1, sizeof(*st.envs));
+    for (size_t i = 0; i < s->nenvs && i < MONITOR_STATUS_ENVS_MAX; i++) {
+        const struct menv *e = s->envs[i];
+        struct monitor_status_env *x = &st.envs[st.nenvs++];
+        snprintf(x->name, sizeof(x->name), "%s", e->name);
+        for (int k = 0; k < EDGE_SLOTS; k++)
+            if (e->slot[k] && e->slot[k]->read)
+                status_slot(s, k, e->slot[k], &x->slots[x->nslots++]);
+        x->alerts = xcalloc(s->rules->n ? s->rules->n : 1, sizeof(*x->alerts));
+        for (size_t r = 0; r < s->rules->n; r++) {
+            const struct monitor_rule *rule = &s->rules->v[r];
+            if (rule->signal == MONITOR_SIGNAL_DEPLOYMENT || !monitor_rule_applies(rule, e->name))
+                continue;
+            status_alert(rule, monitor_alerts_find(s->alerts, rule->name, e->name),
+                         &x->alerts[x->nalerts++]);
+        }
+    }
+    if (monitor_status_save(&st, s->o.status_file, &err)) {
+        if (!s->status_failing)
+            say(s, "status not written (retrying every interval): %s", err.msg);
+        s->status_failing = 1;
+    } else if (s->status_failing) {
+        say(s, "status written again to %s", s->o.status_file);
+        s->status_failing = 0;
+    }
+    monitor_status_clear(&st);
+}
+/* ---- end status file ---- */
+
 static void tick(struct monitor_sampler *s, int64_t mono_ms, int64_t wall_ms)
 {
     if (atomic_exchange(&s->reload, 0))
@@ -739,6 +883,7 @@ static void tick(struct monitor_sampler *s, int64_t mono_ms, int64_t wall_ms)
         if (s->steps % MONITOR_SAVE_STEPS == 0)
             save(s);
     }
+    status_write(s, wall_ms);
 }
 
 void monitor_sampler_tick(struct monitor_sampler *s, int64_t mono_ms, int64_t wall_ms)
