@@ -28,7 +28,8 @@ static const struct cli_usage usage = {
              "by the alert rules of .slipway/alerts.yml (or the defaults) and keeps 24h\n"
              "of history in .slipway/cache/monitor/ ('slipway metrics ENV' prints it);\n"
              "what it sees is rewritten there every interval as status.json, which\n"
-             "'slipway alerts' and 'slipway top' read.\n",
+             "'slipway alerts' and 'slipway top' read. --no-monitor turns it off (the\n"
+             "edge still counts: metrics are served).\n",
     .epilog = "Signals: SIGTERM/SIGINT stop accepting and finish in-flight requests (up to\n"
               "10s) then exit 0; SIGHUP reloads the environment files and alert rules.\n",
     .max_args = 0,
@@ -53,6 +54,7 @@ struct serve_monitor {
     char *alerts, *history; /* under the project */
     char *status;           /* MONITOR_STATUS_FILE: what `slipway alerts` and `top` read */
     int64_t interval_ms;
+    int off; /* --no-monitor: no sampler thread, so no alerts judged, no history */
     struct monitor_notify *notify; /* where transitions go; NULL: nowhere */
     /* The automatic rollback: critical alerts go to it. Set once the sampler
      * it asks is running; the hooks that read it may run before. */
@@ -256,7 +258,7 @@ static int serve(struct cli *cli, const struct edge_opts *o, const struct cmd_ru
         return rc;
     }
     struct monitor_sampler *ms = NULL; /* monitor: a bad alerts.yml stops serve */
-    if ((rc = monitor_start(sm, o, e, &ms, err))) {
+    if (!sm->off && (rc = monitor_start(sm, o, e, &ms, err))) {
         edge_stop(e);
         monitor_proc_free(mp);
         return rc;
@@ -354,6 +356,9 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
         OPT_DURATION(0, "monitor-interval", &sm.interval_ms, "D", 10,
                      "how often the monitor samples (default 1s; for tests: alerts judge\n"
                      "the last 60 samples, history keeps a step per 10)"),
+        OPT_BOOL(0, "no-monitor", &sm.off,
+                 "no monitor thread: no alert rules judged, no history kept\n"
+                 "(metrics are still counted and served on --admin)"),
         OPT_END(),
     };
     if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0) {
