@@ -139,6 +139,8 @@ EOF
 # webhook heard it, it has been firing for two seconds more, and still
 resent() { [ "$(grep -c '^/am/api/v2/alerts .*"alertname":"slow-responses"' "$T/received")" -ge 3 ]; }
 waited "the warning is still firing two re-sends on" 20 resent
+check "  and the webhook heard it once (a change, not the re-sends)" \
+    test "$(grep -c '^/hook .*"alertname":"slow-responses"' "$T/received")" = 1
 kill -INT "$WRK" 2>/dev/null; wait "$WRK" 2>/dev/null
 sw status --json
 S=$(json '" ".join("%s %s %s" % (e["live_release"], e["live_slot"], e["slots"]["blue"]["release"]) for e in j["environments"] if e["name"] == "shop")')
