@@ -6,7 +6,7 @@
 static const struct cli_usage usage = {
     .usage = "slipway history ENV [--verify]",
     .about = "Prints every change to ENV from the audit log: sequence, time, actor,\n"
-             "action (deploy, switch, rollback), from and to release, message.\n"
+             "action (deploy, switch, rollback, verdict), from and to release, message.\n"
              "--json prints {\"events\":[{\"seq\", \"time\", \"actor\", \"action\", \"from\",\n"
              "\"to\", \"message\"}]}.\n",
     .min_args = 1,

@@ -1260,9 +1260,49 @@ static void test_state_parse_hostile(void **state)
          "line 1"}, /* unbalanced and deep: refused by the JSON reader */
         {"\"alice\"", "\"ali\xc3\x28\"", "line 1"}, /* not UTF-8 */
         {"{\"env\"", "[{\"env\"", "line 1"},
+        /* rejected: what an automatic rollback refused */
+        {"\"updated\":",
+         "\"rejected\":[{\"release\":\"r-3\",\"reason\":\"high-error-rate\",\"time\":\"2026-12-"
+         "01T20:46:52.859Z\"}],\"updated\":",
+         NULL},
+        {"\"updated\":", "\"rejected\":[],\"updated\":", NULL},
+        {"\"updated\":", "\"rejected\":{},\"updated\":", "rejected is not a list"},
+        {"\"updated\":", "\"rejected\":[7],\"updated\":", "not an object"},
+        {"\"updated\":",
+         "\"rejected\":[{\"release\":\"r-3\",\"reason\":\"high-error-rate\",\"time\":\"2026-12-"
+         "01T20:46:52.859Z\"}],\"updated\":",
+         NULL},
+        {"\"updated\":",
+         "\"rejected\":[{\"release\":\"../"
+         "x\",\"reason\":\"r\",\"time\":\"2026-12-01T20:46:52.859Z\"}],\"updated\":",
+         "rejected holds an entry of the wrong form"},
+        {"\"updated\":",
+         "\"rejected\":[{\"release\":\"r-3\",\"reason\":\"a\\nnot ok - "
+         "forged\",\"time\":\"2026-12-01T20:46:52.859Z\"}],\"updated\":",
+         "rejected holds an entry of the wrong form"},
+        {"\"updated\":",
+         "\"rejected\":[{\"release\":\"r-3\",\"time\":\"2026-12-01T20:46:52.859Z\"}],\"updated\":",
+         "rejected holds an entry of the wrong form"},
+        {"\"updated\":", "\"rejected\":[{\"release\":\"r-3\",\"reason\":\"x\"}],\"updated\":",
+         "rejected holds an entry of the wrong form"},
+        {"\"updated\":",
+         "\"rejected\":[{\"release\":\"r-3\",\"reason\":\"x\",\"time\":\"2026-12-01T20:46:52."
+         "859Z\"},{\"release\":\"r-3\",\"reason\":\"y\",\"time\":\"2026-12-01T20:46:52.859Z\"}],"
+         "\"updated\":",
+         "rejected names a release twice"},
+        {"\"updated\":", "%17\"updated\":", "rejected is not a list of at most 16"},
+        {"\"action\":\"deploy\"", "\"action\":\"verdict\"", NULL},
     };
+    struct buf many = BUF_INIT;
+    buf_adds(&many, "\"rejected\":[");
+    for (int k = 0; k < ENV_REJECTED_MAX + 1; k++)
+        buf_addf(&many,
+                 "%s{\"release\":\"r-%d\",\"reason\":\"x\",\"time\":\"2026-12-01T20:46:52.859Z\"}",
+                 k ? "," : "", k + 10);
+    buf_adds(&many, "],\"updated\":");
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char *doc = replace_once(good, cases[i].from, cases[i].to);
+        const char *to = strcmp(cases[i].to, "%17\"updated\":") ? cases[i].to : many.data;
+        char *doc = replace_once(good, cases[i].from, to);
         struct env_state *s = xcalloc(1, sizeof(*s));
         s->env = xstrdup("staging");
         s->live_slot = s->last.slot = SLOT_NONE;
@@ -1278,9 +1318,15 @@ static void test_state_parse_hostile(void **state)
             assert_int_equal(s->live_slot, SLOT_GREEN);
             assert_string_equal(s->live_release, "r-2");
             assert_string_equal(s->slot_release[SLOT_BLUE], "r-1");
-            assert_string_equal(s->last.action, "deploy");
+            assert_true(!strcmp(s->last.action, "deploy") || !strcmp(s->last.action, "verdict"));
             assert_int_equal(s->last.slot, SLOT_GREEN);
             assert_int_equal(s->last.generation, 5);
+            if (strstr(doc, "high-error-rate")) {
+                assert_int_equal(s->nrejected, 1);
+                assert_string_equal(s->rejected[0].release, "r-3");
+                assert_non_null(deploy_rejection(s, "r-3"));
+                assert_null(deploy_rejection(s, "r-2"));
+            }
         } else {
             if (rc == 0)
                 fail_msg("case %zu accepted: %s", i, doc);
@@ -1292,6 +1338,7 @@ static void test_state_parse_hostile(void **state)
         env_state_free(s); /* partial fields of a refused document: no leak */
         free(doc);
     }
+    buf_free(&many);
 }
 
 /* An audit event as slipway writes it: each mutation must be refused with its
@@ -1768,6 +1815,113 @@ static void test_gc_roots(void **state)
     free(r2);
 }
 
+/* What the watch asks of deploy: a rollback only while the state is the
+ * generation it judged, that rejects what it took off; a rejected release
+ * needs force everywhere (and force takes it off the list); a verdict moves
+ * nothing and is recorded once. */
+static void test_watch_changes(void **state)
+{
+    struct fixture *f = *state;
+    char *r1 = make_release(f), *r2 = make_release(f), *r3 = make_release(f);
+    struct env_config *c = env_load(f, "stg", "strategy: blue-green\n");
+    struct deploy_result res;
+    struct sw_err err = {0};
+    struct deploy_opts sw = {.actor = "alice", .do_switch = 1};
+    assert_int_equal(deploy_release(f->st, c, r1, &sw, &res, &err), 0);
+    deploy_result_free(&res);
+    assert_int_equal(deploy_release(f->st, c, r2, &sw, &res, &err), 0);
+    deploy_result_free(&res);
+    struct env_state *s = state_of(f, "stg");
+    int64_t judged = s->generation;
+    env_state_free(s);
+
+    /* a stale generation: nothing changes */
+    struct deploy_opts mon = {.actor = "slipway-monitor@h",
+                              .message = "automatic rollback: x",
+                              .if_generation = judged - 1,
+                              .reject = "high-error-rate (critical): error_ratio 0.3 > 0.05"};
+    assert_int_equal(deploy_rollback(f->st, c, NULL, &mon, &res, &err), DEPLOY_ESTALE);
+    assert_non_null(strstr(err.msg, "changed since generation"));
+    s = state_of(f, "stg");
+    assert_int_equal(s->generation, judged);
+    assert_string_equal(s->live_release, r2);
+    env_state_free(s);
+    /* a reason that could forge a line is refused before the lock */
+    mon.if_generation = judged;
+    mon.reject = "x\nnot ok - forged";
+    assert_int_equal(deploy_rollback(f->st, c, NULL, &mon, &res, &err), SW_EINVAL);
+    mon.reject = "high-error-rate (critical): error_ratio 0.3 > 0.05";
+    assert_int_equal(deploy_rollback(f->st, c, NULL, &mon, &res, &err), 0);
+    deploy_result_free(&res);
+    s = state_of(f, "stg");
+    assert_string_equal(s->live_release, r1);
+    assert_int_equal(s->nrejected, 1);
+    assert_string_equal(s->rejected[0].release, r2);
+    assert_string_equal(s->rejected[0].reason, mon.reject);
+    assert_string_equal(s->last.message, "automatic rollback: x");
+    env_state_free(s);
+    /* the same judgement again (a second node): stale */
+    assert_int_equal(deploy_rollback(f->st, c, NULL, &mon, &res, &err), DEPLOY_ESTALE);
+
+    /* r2 is refused by switch, deploy and rollback --to without force */
+    struct deploy_opts plain = {.actor = "bob"};
+    assert_int_equal(deploy_switch(f->st, c, &plain, &res, &err), DEPLOY_EREJECTED);
+    assert_non_null(strstr(err.msg, "add --force"));
+    assert_non_null(strstr(err.msg, "high-error-rate"));
+    assert_int_equal(deploy_release(f->st, c, r2, &plain, &res, &err), DEPLOY_EREJECTED);
+    assert_int_equal(deploy_rollback(f->st, c, r2, &plain, &res, &err), DEPLOY_EREJECTED);
+    /* another release is fine */
+    assert_int_equal(deploy_release(f->st, c, r3, &plain, &res, &err), 0);
+    deploy_result_free(&res);
+    /* force takes it off the list */
+    struct deploy_opts forced = {.actor = "bob", .force = 1, .do_switch = 1};
+    assert_int_equal(deploy_release(f->st, c, r2, &forced, &res, &err), 0);
+    deploy_result_free(&res);
+    s = state_of(f, "stg");
+    assert_int_equal(s->nrejected, 0);
+    assert_string_equal(s->live_release, r2);
+    int64_t g = s->generation;
+    env_state_free(s);
+
+    /* a verdict: needs a message and a generation; moves nothing; once */
+    struct deploy_opts v = {.actor = "slipway-monitor@h", .message = "watch of r ended: passed"};
+    assert_int_equal(deploy_verdict(f->st, c, &v, &res, &err), SW_EINVAL);
+    v.if_generation = g;
+    assert_int_equal(deploy_verdict(f->st, c, &v, &res, &err), 0);
+    assert_int_equal(res.switched, 0);
+    deploy_result_free(&res);
+    s = state_of(f, "stg");
+    assert_string_equal(s->last.action, "verdict");
+    assert_string_equal(s->last.to, r2);
+    assert_string_equal(s->live_release, r2);
+    assert_int_equal(s->generation, g + 1);
+    env_state_free(s);
+    assert_int_equal(deploy_verdict(f->st, c, &v, &res, &err), DEPLOY_ESTALE);
+    size_t checked = 0;
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
+
+    /* the list keeps the newest ENV_REJECTED_MAX */
+    for (int i = 0; i < ENV_REJECTED_MAX + 2; i++) {
+        char *r = make_release(f);
+        assert_int_equal(deploy_release(f->st, c, r, &sw, &res, &err), 0);
+        deploy_result_free(&res);
+        s = state_of(f, "stg");
+        mon.if_generation = s->generation;
+        env_state_free(s);
+        assert_int_equal(deploy_rollback(f->st, c, NULL, &mon, &res, &err), 0);
+        deploy_result_free(&res);
+        free(r);
+    }
+    s = state_of(f, "stg");
+    assert_int_equal(s->nrejected, ENV_REJECTED_MAX);
+    assert_null(deploy_rejection(s, r3));
+    env_state_free(s);
+    env_config_free(c);
+    free(r1);
+    free(r2);
+    free(r3);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1782,6 +1936,7 @@ int main(void)
         T(test_blue_green),
         T(test_deploy_live_is_noop),
         T(test_rollback_flip_or_deploy),
+        T(test_watch_changes),
         T(test_strategy_change),
         T(test_lock),
         T(test_concurrent_change),
