@@ -12,8 +12,10 @@
  * store judges the same window, and each change the watch makes is a
  * compare-and-swap on the generation it judged (deploy_opts.if_generation):
  * of several nodes that see the same incident exactly one rolls back, the
- * others find the rollback when they look again and say so; a rollback that
- * finds a person's change in its place gives way. The rollback is itself a
+ * others find the rollback when they look again and say so, once each (their
+ * own alert finds it, or the state read every interval_ms shows it when their
+ * rule never fired: note_rollback); a rollback that finds a person's change
+ * in its place gives way. The rollback is itself a
  * change that opens no window, so no rollback is ever rolled back.
  *
  * Alerts come from the sampler's thread and from edge workers (the
