@@ -3,7 +3,8 @@
  * plays the node that won. A critical alert about a release another node has
  * rolled back says so ("already rolled back"), and a node whose own rule
  * never fired still records the rollback once; its own rollback is never
- * noted as another's; a person's rollback is not an automatic one. */
+ * noted as another's; a person's rollback is not an automatic one; two nodes
+ * judging the same alert at once make exactly one rollback. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -272,11 +273,79 @@ static void test_rollback_noted_without_an_alert(void **state)
     free(c);
 }
 
+/* Two nodes (two watches, each with its own handle on the store, as two
+ * processes have) judge the same critical alert about B at the same moment,
+ * ten times over: each time exactly one rolls back, the other says B was
+ * already rolled back, and neither says anything failed. */
+static void test_two_nodes_race(void **state)
+{
+    struct fixture *f = *state;
+    env_stg(f);
+    struct store *st2 = NULL;
+    assert_int_equal(store_open(f->data, &st2, NULL), 0);
+    char *a = make_release(f);
+    deploy(f, a);
+    struct monitor_watch *w1 = watch_start(f, 3600000);
+    struct monitor_watch_opts o;
+    monitor_watch_opts_init(&o);
+    o.store = st2;
+    o.envs_dir = f->envdir;
+    o.actor = OTHER;
+    o.interval_ms = 3600000;
+    o.log = on_log;
+    o.log_arg = f;
+    struct monitor_watch *w2 = NULL;
+    struct sw_err err = {0};
+    assert_int_equal(monitor_watch_start(&o, &w2, &err), 0);
+    uint64_t done = 0;
+    for (int round = 1; round <= 10; round++) {
+        char *b = make_release(f);
+        deploy(f, b);
+        critical(w1, b);
+        critical(w2, b);
+        struct monitor_watch_stats s1, s2;
+        for (int i = 0; i < 1000; i++, sleep_ms(10)) {
+            monitor_watch_stats(w1, &s1);
+            monitor_watch_stats(w2, &s2);
+            if (s1.rollbacks + s2.rollbacks + s1.rolled_back_elsewhere + s2.rolled_back_elsewhere +
+                    s1.gave_way + s2.gave_way >=
+                done + 2)
+                break;
+        }
+        done += 2;
+        print_message("# round %d: rollbacks %llu + %llu\n", round,
+                      (unsigned long long)s1.rollbacks, (unsigned long long)s2.rollbacks);
+        assert_int_equal(s1.rollbacks + s2.rollbacks, round);
+        assert_int_equal(s1.rolled_back_elsewhere + s2.rolled_back_elsewhere, round);
+        assert_int_equal(s1.gave_way + s2.gave_way, 0);
+        struct env_state *s = NULL;
+        assert_int_equal(deploy_state_load(f->st, "stg", &s, &err), 0);
+        assert_string_equal(s->live_release, a);
+        assert_string_equal(s->last.action, "rollback");
+        env_state_free(s);
+        free(b);
+    }
+    assert_false(logged(f, "failed"));
+    assert_false(logged(f, "nothing rolled back"));
+    struct deploy_event *ev = NULL;
+    size_t n = 0, rollbacks = 0;
+    assert_int_equal(deploy_history(f->st, "stg", &ev, &n, &err), 0);
+    for (size_t i = 0; i < n; i++)
+        rollbacks += !strcmp(ev[i].action, "rollback");
+    assert_int_equal(rollbacks, 10);
+    deploy_events_free(ev, n);
+    monitor_watch_free(w1);
+    monitor_watch_free(w2);
+    store_free(st2);
+    free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_alert_after_another_nodes_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_noted_without_an_alert, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_nodes_race, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
