@@ -12,8 +12,10 @@
  * store judges the same window, and each change the watch makes is a
  * compare-and-swap on the generation it judged (deploy_opts.if_generation):
  * of several nodes that see the same incident exactly one rolls back, the
- * others find the rollback when they look again and say so; a rollback that
- * finds a person's change in its place gives way. The rollback is itself a
+ * others find the rollback when they look again and say so, once each (their
+ * own alert finds it, or the state read every interval_ms shows it when their
+ * rule never fired: note_rollback); a rollback that finds a person's change
+ * in its place gives way. The rollback is itself a
  * change that opens no window, so no rollback is ever rolled back.
  *
  * Alerts come from the sampler's thread and from edge workers (the
@@ -47,7 +49,8 @@ struct memo {
     char env[64];
     int64_t generation; /* the window's change: its verdict was handled */
     int64_t criticals_gen;
-    unsigned criticals; /* critical alerts seen inside that window */
+    unsigned criticals;   /* critical alerts seen inside that window */
+    int64_t rollback_gen; /* the automatic rollback this node made, found or noted */
 };
 
 struct monitor_watch {
@@ -169,12 +172,50 @@ static void gave_way(struct monitor_watch *w, const struct item *it, const char 
         say(w, "%s: %s was already rolled back to %s by %s (%s)", it->env, judged,
             l->to ? l->to : "(nothing)", l->actor ? l->actor : "?",
             l->message ? l->message : "no message");
-        count(w, &w->stats.rolled_back_elsewhere);
+        struct memo *m = memo_get(w, it->env);
+        if (!m || m->rollback_gen != l->generation) /* counted once, however it was found */
+            count(w, &w->stats.rolled_back_elsewhere);
+        if (m)
+            m->rollback_gen = l->generation;
         return;
     }
     say(w, "%s: the rollback of %s gave way to a newer change (%s of %s by %s)", it->env, judged,
         l->action, l->to ? l->to : "(nothing)", l->actor ? l->actor : "?");
     count(w, &w->stats.gave_way);
+}
+
+/* s's last change is the rollback of judged, which is no longer live. */
+static int rolled_back(const struct env_state *s, const char *judged)
+{
+    return judged[0] && !strcmp(s->last.action, "rollback") && str_eq(s->last.from, judged) &&
+           !str_eq(s->live_release, judged);
+}
+
+static int is_rejected(const struct env_state *s, const char *release)
+{
+    for (size_t i = 0; i < s->nrejected; i++)
+        if (str_eq(s->rejected[i].release, release))
+            return 1;
+    return 0;
+}
+
+/* An automatic rollback another node made (its release rejected) since this
+ * one started, and that this node has neither made nor found: said once. A
+ * node whose edge served the release rolled back to before its own rule's
+ * `for` was over never has an alert to judge; this is how it records that
+ * the rollback happened. */
+static void note_rollback(struct monitor_watch *w, const char *env, const struct env_state *s)
+{
+    const struct env_change *l = &s->last;
+    struct memo *m;
+    if (strcmp(l->action, "rollback") != 0 || !l->from || l->time_ms < w->started_ms ||
+        !is_rejected(s, l->from) || !(m = memo_get(w, env)) || m->rollback_gen == l->generation)
+        return;
+    m->rollback_gen = l->generation;
+    say(w, "%s: %s was rolled back to %s by %s, another node's watch (%s)", env, l->from,
+        l->to ? l->to : "(nothing)", l->actor ? l->actor : "?",
+        l->message ? l->message : "no message");
+    count(w, &w->stats.rolled_back_elsewhere);
 }
 
 static void sleep_ms(int64_t ms)
@@ -208,7 +249,10 @@ static void handle_alert(struct monitor_watch *w, const struct item *it)
                      it->release[0]    ? it->release
                      : s->live_release ? s->live_release
                                        : "");
-        if (generation && s->generation != generation) {
+        /* The state moved since it was judged, or the alert is about a
+         * release another node has rolled back already (its sampler was a
+         * tick ahead): either way the alert finds what was done, and says so. */
+        if ((generation && s->generation != generation) || rolled_back(s, judged)) {
             gave_way(w, it, judged, s);
             env_state_free(s);
             break;
@@ -244,6 +288,9 @@ static void handle_alert(struct monitor_watch *w, const struct item *it)
             say(w, "%s: rolled back %s -> %s, %s after it went live: %s", it->env, judged,
                 res.to ? res.to : "(nothing)", took, reason);
             count(w, &w->stats.rollbacks);
+            struct memo *m = memo_get(w, it->env);
+            if (m) /* this node's own: never noted as another's */
+                m->rollback_gen = res.generation;
         } else if (rc != DEPLOY_ELOCKED && rc != DEPLOY_ESTALE && rc != SW_ECONFLICT) {
             say(w, "%s: the automatic rollback of %s failed: %s", it->env, judged, err.msg);
         }
@@ -299,12 +346,11 @@ static void verdict_text(struct monitor_watch *w, const struct env_config *c,
                  s->live_release, d);
 }
 
-/* Records the verdict of every watch window that has ended. Without a
- * sampler (serve --no-monitor) nothing was measured: no verdict. */
+/* Records the verdict of every watch window that has ended, and notes
+ * another node's automatic rollback. Without a sampler (serve --no-monitor)
+ * nothing was measured: no verdict. */
 static void check_windows(struct monitor_watch *w)
 {
-    if (!w->o.sampler)
-        return;
     struct env_config **v = NULL;
     size_t n = 0;
     struct sw_err err = {0};
@@ -317,7 +363,8 @@ static void check_windows(struct monitor_watch *w)
         struct memo *m;
         if (!v[i]->watch.duration_ms || deploy_state_load(w->o.store, v[i]->name, &s, &err))
             continue;
-        if (!monitor_watch_window(v[i], s, &start, &end) || now < end ||
+        note_rollback(w, v[i]->name, s);
+        if (!w->o.sampler || !monitor_watch_window(v[i], s, &start, &end) || now < end ||
             !(m = memo_get(w, v[i]->name)) || m->generation == s->generation) {
             env_state_free(s);
             continue;

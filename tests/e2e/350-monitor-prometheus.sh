@@ -17,9 +17,11 @@
 #     (slipway's hook, with its bearer token in credentials_file, as in 340) calls slipway,
 #     which logs the critical alert once, though Alertmanager sends the group again and again.
 #     slipway's own rules are only "deployment completed" here (.slipway/alerts.yml), so the
-#     only critical alert is the one that came through Prometheus.
-# (c) slipway's own alert for that deploy (deployment-completed) is in Alertmanager's
-#     GET /api/v2/alerts.
+#     only critical alert is the one that came through Prometheus. web is watched
+#     (on_critical: rollback): that alert rolls B back to A by itself, the history's rollback
+#     names it ("from alertmanager", its fingerprint), B is rejected, y.html answers again.
+# (c) slipway's own alerts for that deploy and that rollback (deployment-completed) are in
+#     Alertmanager's GET /api/v2/alerts.
 . "$(dirname "$0")/lib.sh"
 PROM_BIN=${PROM_BIN:-/usr/bin/prometheus}
 AM_BIN=${AM_BIN:-/usr/bin/prometheus-alertmanager}
@@ -40,7 +42,7 @@ ENVS=$T/p/.slipway/environments
 rm -f "$ENVS"/*.yml
 P=$(free_port); PW=$(free_port); PA=$(free_port); PAM=$(free_port); PPR=$(free_port)
 printf 'strategy: direct\nlisten: 127.0.0.1:%s\n' "$P" >"$ENVS/lat.yml"
-printf 'strategy: direct\nlisten: 127.0.0.1:%s\n' "$PW" >"$ENVS/web.yml"
+printf 'strategy: direct\nlisten: 127.0.0.1:%s\nwatch: {duration: 10m, on_critical: rollback}\n' "$PW" >"$ENVS/web.yml"
 A=http://127.0.0.1:$PA
 AM=http://127.0.0.1:$PAM
 PROM=http://127.0.0.1:$PPR
@@ -124,6 +126,9 @@ for f in index x y; do printf 'A %s\n' "$f" >"$T/a/$f.html"; done
 for f in index x; do printf 'B %s\n' "$f" >"$T/b/$f.html"; done
 sw deploy "$T/lat" --env lat; expect_rc "deploy the latency site" 0
 sw deploy "$T/a" --env web; expect_rc "deploy A to web" 0
+# live ENV: the live release of ENV (slipway status --json).
+live() { "$SLIPWAY" status "$1" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["environments"][0]["live_release"] or "")'; }
+RA=$(live web)
 sw release create "$T/b" -q; RB=$out
 
 # Workers block while a response is held: enough of them that a held request delays only
@@ -227,11 +232,25 @@ print([a for a in json.load(open(sys.argv[1])) if a["labels"]["alertname"] == "S
 LINE="slipway serve: critical alert from Alertmanager: SlipwayHighErrorRate on web (fingerprint $FP, value none)"
 waited "Alertmanager calls slipway's hook and slipway logs the critical alert" 15 grep -qF "$LINE" "$T/serve.err"
 
-# ---- ROLLBACK: the automatic rollback's assertions go here ---------------------------------------
-# When the hook rolls back (issue 13, "Automatic rollback"): web's live release is A again
-# (slipway status --json), its history has a rollback whose reason names this alert,
-# y.html answers 200 on web's address, and the time from the alert to the rollback is printed.
-# ------------------------------------------------------------------------------------------------
+# ---- the rollback: Prometheus's alert, through Alertmanager's webhook, rolls web back to A -------
+t_alert=$(date +%s%N)
+waited "slipway rolls web back to A by itself" 15 eval '[ "$(live web)" = "$RA" ]'
+echo "# the hook's alert seen logged to A seen live (slipway status, polled): $(( ($(date +%s%N) - t_alert) / 1000000 )) ms"
+check "  said on serve's log" \
+    grep -qF "watch: web: rolled back $RB -> $RA, " "$T/serve.err"
+sw history web --json
+check "  one rollback in web's history" \
+    test "$(json 'sum(e["action"] == "rollback" for e in j["events"])')" = 1
+MSG=$(json '[e for e in j["events"] if e["action"] == "rollback"][-1]["message"]')
+check "  its reason is Alertmanager's alert, with its fingerprint ($MSG)" \
+    test "$MSG" = "automatic rollback: SlipwayHighErrorRate (critical, from alertmanager): value none, fingerprint $FP"
+check "  by slipway-monitor@host" \
+    test "$(json '[e for e in j["events"] if e["action"] == "rollback"][-1]["actor"]')" = "slipway-monitor@$(hostname)"
+wait_for "y.html answers 200 on web again" 10 eval '[ "$("${C[@]}" -o /dev/null -w "%{http_code}" "http://127.0.0.1:$PW/y.html")" = 200 ]' &&
+    ok "y.html answers 200 on web again"
+sw deploy "$RB" --env web
+expect_err "B is rejected: deploying it again needs --force" 1 "release $RB was rejected on web .*SlipwayHighErrorRate.*add --force"
+sw history web --verify; expect_rc "the audit chain verifies" 0
 
 # Once: Alertmanager sends the group again every second (repeat_interval) while it fires;
 # after two more deliveries to the hook, slipway has still logged the alert once.
@@ -246,17 +265,20 @@ check "none of Alertmanager's deliveries to the hook failed" \
     eval '! "${C[@]}" "$AM/metrics" | grep -qE "^alertmanager_notifications_failed_total\{integration=\"webhook\"[^ ]*\} [1-9]"'
 kill -INT "$WRKW" 2>/dev/null; wait "$WRKW" 2>/dev/null
 
-# ---- (c) slipway's own alert for the deploy of B, in Alertmanager --------------------------------
-waited "slipway's deployment-completed alert is in Alertmanager's GET /api/v2/alerts" 15 \
-    am_has '"alertname":"deployment-completed"'
-python3 - "$T/am-alerts.json" "$RB" <<'EOF' || _failed=1
+# ---- (c) slipway's own alerts for the deploy of B and the rollback, in Alertmanager ----------------
+am_deployments() { am_has '"alertname":"deployment-completed"' && [ "$(grep -o '"alertname":"deployment-completed"' "$T/am-alerts.json" | wc -l)" -ge 2 ]; }
+waited "slipway's deployment-completed alerts are in Alertmanager's GET /api/v2/alerts" 15 am_deployments
+python3 - "$T/am-alerts.json" "$RB" "$RA" <<'EOF' || _failed=1
 import json, sys
 a = [a for a in json.load(open(sys.argv[1])) if a["labels"]["alertname"] == "deployment-completed"]
-want = {"alertname": "deployment-completed", "env": "web", "severity": "info", "action": "deploy", "release": sys.argv[2]}
-ok = len(a) == 1 and a[0]["labels"] == want and a[0]["status"]["state"] == "active"
-print("%s -   one, active, for B's deploy to web (env, severity info, action, release)%s"
-      % ("ok" if ok else "not ok", "" if ok else " (%s)" % a))
-sys.exit(0 if ok else 1)
+for action, release in (("deploy", sys.argv[2]), ("rollback", sys.argv[3])):
+    want = {"alertname": "deployment-completed", "env": "web", "severity": "info", "action": action, "release": release}
+    m = [x for x in a if x["labels"].get("action") == action]
+    ok = len(m) == 1 and m[0]["labels"] == want and m[0]["status"]["state"] == "active"
+    print("%s -   one, active, for the %s to web (env, severity info, action, release)%s"
+          % ("ok" if ok else "not ok", action, "" if ok else " (%s)" % a))
+    if not ok:
+        sys.exit(1)
 EOF
 
 kill -TERM "$SERVE"; wait "$SERVE"; rc=$?

@@ -29,10 +29,10 @@ cd "$T/p" || exit 1
 ENVS=$T/p/.slipway/environments
 rm -f "$ENVS"/*.yml
 PL=$(free_port); PP=$(free_port); PA=$(free_port); PWH=$(free_port)
-# ROLLBACK: once environments take `watch:` (issue 13, "Automatic rollback"), add
-# `watch: {duration: 10m, on_critical: rollback}` here, so that a rollback is armed and
-# only the warning's severity keeps it from happening.
-printf 'strategy: blue-green\nlisten: 127.0.0.1:%s\npreview: 127.0.0.1:%s\n' "$PL" "$PP" >"$ENVS/shop.yml"
+# The rollback is armed (watch, on_critical: rollback): only the warning's severity keeps it
+# from happening, so the checks that nothing rolls back can fail.
+printf 'strategy: blue-green\nlisten: 127.0.0.1:%s\npreview: 127.0.0.1:%s\nwatch: {duration: 10m, on_critical: rollback}\n' \
+    "$PL" "$PP" >"$ENVS/shop.yml"
 cat >"$T/p/.slipway/alerts.yml" <<'EOF'
 rules:
   - name: high-error-rate
@@ -150,6 +150,7 @@ sw history shop --json
 check "history: deploy, deploy, switch, and no rollback" \
     test "$(json '",".join(e["action"] for e in sorted(j["events"], key=lambda e: e["seq"]))')" = deploy,deploy,switch
 check "no rollback was notified" eval '! grep -q "\"action\":\"rollback\"" "$T/received"'
+check "the watch was handed no alert (a warning never reaches it)" eval '! grep -q "slipway serve: watch: " "$T/serve.err"'
 check "the critical error rule did not fire (v2's slow pages answer 200)" \
     eval '! grep -q "monitor: high-error-rate on shop: firing" "$T/serve.err"'
 check "  nor was any critical alert sent" eval '! grep -q "\"severity\":\"critical\"" "$T/received"'
