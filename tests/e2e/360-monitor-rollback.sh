@@ -81,11 +81,18 @@ load "$PS" 40
 sw deploy "$B" --env stg; expect_rc "B goes to stg's idle slot" 0
 sleep 1 # A is judged under load before the switch
 sw switch stg; expect_rc "B is switched in under load" 0
-t_switch=$(date +%s%N)
 wait_for "slipway rolls stg back to A by itself" 20 eval '[ "$(live stg)" = "$A" ]'
-t_back=$(date +%s%N)
-echo "# switch to rollback: $(( (t_back - t_switch) / 1000000 )) ms (the rule's for: 3s; the seed's figure: ~3 minutes)"
-check "  within the rule's for + 5 s of sampling and load" test $(( (t_back - t_switch) / 1000000 )) -lt 8000
+# The time from the switch to the rollback, as the audit log recorded both (the test's own
+# polling is not in it): the rule's for (3 s) plus the sampling.
+took=$("$SLIPWAY" history stg --json | /usr/bin/python3 -c '
+import json, sys, datetime
+ev = json.load(sys.stdin)["events"]
+t = lambda e: datetime.datetime.strptime(e["time"], "%Y-%m-%dT%H:%M:%S.%fZ")
+sw = [e for e in ev if e["action"] == "switch"][-1]
+rb = [e for e in ev if e["action"] == "rollback"][-1]
+print(int((t(rb) - t(sw)).total_seconds() * 1000))' 2>/dev/null)
+echo "# switch to rollback: ${took:-?} ms (the rule's for: 3s; the seed's figure: ~3 minutes)"
+check "  within the rule's for + 3 s of sampling" eval '[ -n "$took" ] && [ "$took" -lt 6000 ]'
 check "  said on serve's log" grep -q "watch: stg: rolled back $B -> $A, .* after it went live: high-error-rate (critical, from slipway): error_ratio" "$T/serve.err"
 check "  one rollback event" test "$(events stg rollback)" = 1
 msg=$(last_message stg rollback)
