@@ -91,6 +91,17 @@ static json_t *incident_json(const struct monitor_incident *x)
         verdict);
 }
 
+/* How long after firing: "439ms" under a second, else "3s", "2m5s". */
+static void after(int64_t ms, char *out, size_t len)
+{
+    if (ms < 0)
+        ms = 0;
+    if (ms < 1000)
+        snprintf(out, len, "%lldms", (long long)ms);
+    else
+        duration_format(ms, out, len);
+}
+
 /* "18:02:03" within a day of now, else "2026-12-05 18:02:03". */
 static void when(int64_t ms, int64_t now, char *out, size_t len)
 {
@@ -119,7 +130,7 @@ static void incident_print(const struct monitor_incident *x, int64_t now)
     for (size_t i = 0; i < x->nnotes; i++) {
         const struct monitor_journal_event *n = x->notes[i];
         when(n->at_ms, now, t, sizeof(t));
-        duration_format(n->at_ms > x->fired_ms ? n->at_ms - x->fired_ms : 0, d, sizeof(d));
+        after(n->at_ms - x->fired_ms, d, sizeof(d));
         cli_printf(stdout, "  %-12s %s at %s (%s after firing)%s%s\n",
                    n->kind == MONITOR_JOURNAL_NOTIFIED ? "notified:" : "lost:", n->target, t, d,
                    n->kind == MONITOR_JOURNAL_LOST ? ": " : "",
@@ -131,7 +142,7 @@ static void incident_print(const struct monitor_incident *x, int64_t now)
         cli_printf(stdout, "  notified:    nobody (no delivery recorded)\n");
     if (b && b->kind == MONITOR_JOURNAL_ROLLED_BACK) {
         when(b->at_ms, now, t, sizeof(t));
-        duration_format(b->at_ms > x->fired_ms ? b->at_ms - x->fired_ms : 0, d, sizeof(d));
+        after(b->at_ms - x->fired_ms, d, sizeof(d));
         cli_printf(stdout, "  rolled back: %s -> %s at %s, %s after firing\n",
                    b->release ? b->release : "?", b->to ? b->to : "(nothing)", t, d);
         cli_printf(stdout, "               %s\n", b->text);
@@ -144,8 +155,11 @@ static void incident_print(const struct monitor_incident *x, int64_t now)
         cli_printf(stdout, "  verdict:     %s\n", x->verdict->text);
     if (r) {
         when(r->at_ms, now, t, sizeof(t));
-        duration_format(r->at_ms > x->fired_ms ? r->at_ms - x->fired_ms : 0, d, sizeof(d));
-        cli_printf(stdout, "  resolved:    %s (%s after firing)\n", t, d);
+        after(r->at_ms - x->fired_ms, d, sizeof(d));
+        cli_printf(stdout, "  resolved:    %s (%s after firing)", t, d);
+        if (!isnan(r->value))
+            cli_printf(stdout, " at %g", r->value);
+        cli_printf(stdout, "\n");
     } else {
         cli_printf(stdout, "  resolved:    no: firing\n");
     }

@@ -98,7 +98,8 @@ static void journal_transition(struct serve_monitor *sm, const char *env,
     e.severity = (int)t->rule->severity;
     memcpy(e.fingerprint, t->fingerprint, sizeof(e.fingerprint));
     e.fired_ms = t->starts_ms;
-    e.value = t->value;
+    /* fired: the value that fired it; resolved: the value it resolved at */
+    e.value = t->kind == MONITOR_TRANSITION_FIRING ? t->value : t->last;
     e.release = t->release;
     e.text = t->summary;
     journal_add(sm, &e); /* the strings are borrowed: e is not cleared */
