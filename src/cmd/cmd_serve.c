@@ -30,7 +30,9 @@ static const struct cli_usage usage = {
              "of history in .slipway/cache/monitor/ ('slipway metrics ENV' prints it);\n"
              "what it sees is rewritten there every interval as status.json, which\n"
              "'slipway alerts' and 'slipway top' read. --no-monitor turns it off (the\n"
-             "edge still counts: metrics are served).\n",
+             "edge still counts: metrics are served). Each alert's firing, notifications,\n"
+             "rollback (or why not) and resolution are appended to incidents.jsonl there,\n"
+             "which 'slipway incidents' reads.\n",
     .epilog = "Signals: SIGTERM/SIGINT stop accepting and finish in-flight requests (up to\n"
               "10s) then exit 0; SIGHUP reloads the environment files and alert rules.\n",
     .max_args = 0,
