@@ -200,8 +200,14 @@ int cmd_incidents(int argc, char **argv, struct cli *cli)
         json_t *arr = json_array();
         for (size_t i = 0; i < inc.n; i++)
             json_array_append_new(arr, incident_json(&inc.v[i]));
-        cli_print_json(json_pack("{s:s, s:I, s:o}", "file", path, "skipped_lines",
+        struct buf shown = BUF_INIT; /* a project path that is not UTF-8 is shown escaped */
+        if (utf8_valid(path, 0))
+            buf_adds(&shown, path);
+        else
+            buf_add_escaped(&shown, path);
+        cli_print_json(json_pack("{s:s, s:I, s:o}", "file", shown.data, "skipped_lines",
                                  (json_int_t)ev.bad, "incidents", arr));
+        buf_free(&shown);
     } else if (!inc.n) {
         cli_say(cli, "no incidents\n");
     } else if (!cli->quiet) {

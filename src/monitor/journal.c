@@ -425,9 +425,14 @@ int monitor_journal_load(const char *path, struct monitor_journal_events *out,
     int rc = file_read_all(path, &data, &len, err);
     if (rc)
         return rc;
-    if (len > MONITOR_JOURNAL_READ_MAX) /* grew meanwhile: its newest lines are at its end */
-        len = MONITOR_JOURNAL_READ_MAX;
-    monitor_journal_parse(data, len, path, out, warn, warn_arg);
+    size_t at = 0;
+    if (len >
+        MONITOR_JOURNAL_READ_MAX) { /* grew meanwhile: the newest lines, from a line's start */
+        at = len - MONITOR_JOURNAL_READ_MAX;
+        while (at < len && data[at - 1] != '\n')
+            at++;
+    }
+    monitor_journal_parse(data + at, len - at, path, out, warn, warn_arg);
     free(data);
     return 0;
 }
