@@ -161,14 +161,15 @@ static void to_watch(struct serve_monitor *sm, const char *env, const struct mon
     monitor_watch_critical(w, &c);
 }
 
-/* Every transition goes to the notifier, which sends what Alertmanager and
+/* Every transition goes to the incident journal (firing and resolved ones)
+ * and to the notifier, which sends what Alertmanager and
  * webhooks take (firing, resolved, events) and drops the rest, and a
  * critical one that fires to the watch. */
 static void on_transition(void *arg, const char *env, const struct monitor_transition *t)
 {
     struct serve_monitor *sm = arg;
+    journal_transition(sm, env, t); /* first: its delivery and rollback come after it */
     monitor_notify_push(sm->notify, t);
-    journal_transition(sm, env, t);
     to_watch(sm, env, t);
 }
 
