@@ -37,6 +37,7 @@ static const struct command commands[] = {
     {"alerts", cmd_alerts, "show each alert rule's state per environment; check alerts.yml"},
     {"metrics", cmd_metrics, "show an environment's request rate, errors and latency history"},
     {"top", cmd_top, "watch every environment's traffic, errors and latency live"},
+    {"incidents", cmd_incidents, "show the alerts that fired: notified, rolled back, resolved"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(*commands))
 

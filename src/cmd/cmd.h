@@ -233,6 +233,7 @@ int cmd_hook(int argc, char **argv, struct cli *cli);
 int cmd_alerts(int argc, char **argv, struct cli *cli);
 int cmd_metrics(int argc, char **argv, struct cli *cli);
 int cmd_top(int argc, char **argv, struct cli *cli);
+int cmd_incidents(int argc, char **argv, struct cli *cli);
 /* Reads the project's MONITOR_STATUS_FILE into *st (shared by alerts and
  * top; monitor_status_clear it after 0). 0 with *live 1 when the serve that
  * wrote it still runs, else with *live 0 and the one line saying so in gone;

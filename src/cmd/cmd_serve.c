@@ -4,6 +4,7 @@
 #include "monitor/monitor.h"
 
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -29,7 +30,9 @@ static const struct cli_usage usage = {
              "of history in .slipway/cache/monitor/ ('slipway metrics ENV' prints it);\n"
              "what it sees is rewritten there every interval as status.json, which\n"
              "'slipway alerts' and 'slipway top' read. --no-monitor turns it off (the\n"
-             "edge still counts: metrics are served).\n",
+             "edge still counts: metrics are served). Each alert's firing, notifications,\n"
+             "rollback (or why not) and resolution are appended to incidents.jsonl there,\n"
+             "which 'slipway incidents' reads.\n",
     .epilog = "Signals: SIGTERM/SIGINT stop accepting and finish in-flight requests (up to\n"
               "10s) then exit 0; SIGHUP reloads the environment files and alert rules.\n",
     .max_args = 0,
@@ -59,7 +62,88 @@ struct serve_monitor {
     /* The automatic rollback: critical alerts go to it. Set once the sampler
      * it asks is running; the hooks that read it may run before. */
     _Atomic(struct monitor_watch *) watch;
+    /* The incident journal (MONITOR_INCIDENTS_FILE): fired and resolved from
+     * the sampler, deliveries from the notifier, rollbacks and verdicts from
+     * the watch, each on its own thread. NULL: not kept (it could not be opened). */
+    struct monitor_journal *journal;
+    atomic_int journal_failing; /* the last append failed: said once, until one works */
 };
+
+/* Appends e to the journal; a failure is logged once, not per event. */
+static void journal_add(struct serve_monitor *sm, struct monitor_journal_event *e)
+{
+    struct sw_err err = {0};
+    if (!sm->journal)
+        return;
+    if (monitor_journal_append(sm->journal, e, &err)) {
+        if (!atomic_exchange(&sm->journal_failing, 1))
+            cli_printf(stderr, "slipway serve: incidents: %s\n", err.msg);
+    } else if (atomic_load(&sm->journal_failing)) {
+        atomic_store(&sm->journal_failing, 0);
+    }
+}
+
+/* An alert of slipway's own rules fired or resolved. */
+static void journal_transition(struct serve_monitor *sm, const char *env,
+                               const struct monitor_transition *t)
+{
+    if (t->kind != MONITOR_TRANSITION_FIRING && t->kind != MONITOR_TRANSITION_RESOLVED)
+        return;
+    if (!t->rule)
+        return;
+    struct monitor_journal_event e = {0};
+    e.kind =
+        t->kind == MONITOR_TRANSITION_FIRING ? MONITOR_JOURNAL_FIRED : MONITOR_JOURNAL_RESOLVED;
+    e.at_ms = t->kind == MONITOR_TRANSITION_RESOLVED && t->ends_ms ? t->ends_ms : t->at_ms;
+    snprintf(e.env, sizeof(e.env), "%s", env);
+    e.rule = t->rule->name;
+    e.severity = (int)t->rule->severity;
+    memcpy(e.fingerprint, t->fingerprint, sizeof(e.fingerprint));
+    e.fired_ms = t->starts_ms;
+    /* fired: the value that fired it; resolved: the value it resolved at */
+    e.value = t->kind == MONITOR_TRANSITION_FIRING ? t->value : t->last;
+    e.release = t->release;
+    e.text = t->summary;
+    journal_add(sm, &e); /* the strings are borrowed: e is not cleared */
+}
+
+/* The notifier delivered a firing alert to a target, or gave up. */
+static void journal_delivery(void *arg, const struct monitor_notify_delivery *d)
+{
+    struct monitor_journal_event e = {0};
+    e.kind = d->delivered ? MONITOR_JOURNAL_NOTIFIED : MONITOR_JOURNAL_LOST;
+    e.at_ms = d->at_ms;
+    snprintf(e.env, sizeof(e.env), "%s", d->env);
+    e.rule = (char *)d->rule;
+    snprintf(e.fingerprint, sizeof(e.fingerprint), "%s", d->fingerprint);
+    e.fired_ms = d->starts_ms;
+    e.value = NAN;
+    e.target = (char *)d->target;
+    e.text = (char *)d->why;
+    journal_add(arg, &e);
+}
+
+/* The watch rolled back, did not and said why, or ended a window. */
+static void journal_watch(void *arg, const struct monitor_watch_event *w)
+{
+    static const enum monitor_journal_kind kind[] = {
+        [MONITOR_WATCH_EVENT_ROLLED_BACK] = MONITOR_JOURNAL_ROLLED_BACK,
+        [MONITOR_WATCH_EVENT_SKIPPED] = MONITOR_JOURNAL_ROLLBACK_SKIPPED,
+        [MONITOR_WATCH_EVENT_VERDICT] = MONITOR_JOURNAL_VERDICT,
+    };
+    struct monitor_journal_event e = {0};
+    e.kind = kind[w->kind];
+    e.at_ms = w->at_ms;
+    snprintf(e.env, sizeof(e.env), "%s", w->env);
+    e.rule = (char *)w->rule;
+    e.source = (char *)w->source;
+    e.fired_ms = w->alert_ms;
+    e.value = NAN;
+    e.release = (char *)w->release;
+    e.to = (char *)w->to;
+    e.text = (char *)w->text;
+    journal_add(arg, &e);
+}
 
 /* A critical alert of slipway's own rules goes to the watch. */
 static void to_watch(struct serve_monitor *sm, const char *env, const struct monitor_transition *t)
@@ -77,12 +161,14 @@ static void to_watch(struct serve_monitor *sm, const char *env, const struct mon
     monitor_watch_critical(w, &c);
 }
 
-/* Every transition goes to the notifier, which sends what Alertmanager and
+/* Every transition goes to the incident journal (firing and resolved ones)
+ * and to the notifier, which sends what Alertmanager and
  * webhooks take (firing, resolved, events) and drops the rest, and a
  * critical one that fires to the watch. */
 static void on_transition(void *arg, const char *env, const struct monitor_transition *t)
 {
     struct serve_monitor *sm = arg;
+    journal_transition(sm, env, t); /* first: its delivery and rollback come after it */
     monitor_notify_push(sm->notify, t);
     to_watch(sm, env, t);
 }
@@ -116,6 +202,8 @@ static int watch_start(struct serve_monitor *sm, struct cli *cli, const struct e
     wo.actor = actor;
     wo.interval_ms = sm->interval_ms;
     wo.log = log_line;
+    wo.on_event = journal_watch;
+    wo.event_arg = sm;
     int rc = monitor_watch_start(&wo, &w, err);
     if (!rc)
         atomic_store(&sm->watch, w);
@@ -190,6 +278,7 @@ static int notify_setup(struct cli *cli, struct edge_opts *o, struct serve_notif
     if (!rc && sn->cfg->nalertmanager + sn->cfg->nwebhooks > 0 &&
         !(rc = monitor_rules_load(alerts, &sn->rules, err))) {
         sn->notify = monitor_notify_new(sn->cfg, notify_log, NULL);
+        monitor_notify_on_delivery(sn->notify, journal_delivery, sn->sm);
         if (!(rc = monitor_notify_start(sn->notify, err))) {
             o->on_change = on_change;
             o->on_change_arg = sn;
@@ -387,10 +476,18 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
     if (!rc)
         rc = cli_store(cli, CLI_STORE_READ, &err);
     struct serve_notify sn = {.sm = &sm};
+    if (!rc) { /* not kept is no reason not to serve: said, and served */
+        char *journal = path_join(cli->project, MONITOR_INCIDENTS_FILE);
+        struct sw_err jerr = {0};
+        if (monitor_journal_open(journal, 0, &sm.journal, &jerr))
+            cli_printf(stderr, "slipway serve: incidents are not recorded: %s\n", jerr.msg);
+        free(journal);
+    }
     if (!rc)
         rc = notify_setup(cli, &o, &sn, &err); /* a bad monitor.yml stops serve here */
     if (rc) {
         notify_teardown(&sn);
+        monitor_journal_close(sm.journal);
         cmd_runner_settings_free(&rs);
         free(labels.v);
         return cli_fail(&err);
@@ -410,7 +507,8 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
     free(sm.alerts);
     free(sm.history);
     free(sm.status);
-    notify_teardown(&sn);
+    notify_teardown(&sn); /* its last deliveries and losses are journalled */
+    monitor_journal_close(sm.journal);
     cmd_runner_settings_free(&rs);
     free(labels.v);
     free(envs);

@@ -826,6 +826,24 @@ struct monitor_notify_stats {
     uint64_t firing;  /* alerts firing now, re-sent to Alertmanager */
 };
 void monitor_notify_stats(struct monitor_notify *n, struct monitor_notify_stats *out);
+/* What became of one firing alert's first message to one target (a re-send
+ * is not told): delivered (a 2xx answer) or lost, and why. Strings are
+ * borrowed for the call. */
+struct monitor_notify_delivery {
+    int delivered;           /* 1: delivered; 0: lost */
+    const char *target;      /* "webhook 1 http://host:port": kind and origin only */
+    const char *env, *rule;  /* the alert's env and alertname labels */
+    const char *fingerprint; /* 16 hex digits */
+    int64_t starts_ms;       /* the alert's startsAt: when it fired */
+    const char *why;         /* lost: what went wrong; NULL when delivered */
+    int64_t at_ms;           /* when, ms since the epoch */
+};
+/* Sets the function told of each delivery, on the notifier's thread (and on
+ * the thread of monitor_notify_free, for what it gives up): it must not
+ * block for long. Call before monitor_notify_start. */
+void monitor_notify_on_delivery(struct monitor_notify *n,
+                                void (*fn)(void *arg, const struct monitor_notify_delivery *d),
+                                void *arg);
 /* Stops the thread (an attempt in progress is cut short) and frees n; what
  * was not delivered is logged as lost. NULL is a no-op. */
 void monitor_notify_free(struct monitor_notify *n);
@@ -885,6 +903,140 @@ void monitor_hook_free(struct monitor_hook *h);
 int monitor_hook_handle(struct monitor_hook *h, const char *authz, size_t authz_len,
                         const char *body, size_t len, struct buf *out);
 
+/* ---- the incident journal (journal.c) --------------------------------------------- */
+
+/* What happened to each alert, for `slipway incidents`: one JSON line per
+ * event (docs/monitor.md, "Incidents"), appended by `slipway serve` from the
+ * monitor's threads (never an edge worker): an alert fired and resolved (the
+ * sampler), a firing alert delivered to a target or lost (the notifier), a
+ * critical alert rolled back or not and why, a watch window's verdict (the
+ * watch). The reader treats the file as hostile: every line is parsed alone,
+ * strictly and bounded; a bad line is skipped and counted. */
+#define MONITOR_INCIDENTS_FILE ".slipway/cache/monitor/incidents.jsonl"
+#define MONITOR_JOURNAL_VERSION 1
+#define MONITOR_JOURNAL_MAX (4u << 20)       /* past this, the newest half is kept */
+#define MONITOR_JOURNAL_READ_MAX (16u << 20) /* a larger file is not read */
+#define MONITOR_JOURNAL_LINE_MAX 8192        /* bytes of one line, its newline included */
+#define MONITOR_JOURNAL_TEXT_MAX 1024        /* bytes of a summary, reason, why or verdict */
+#define MONITOR_JOURNAL_TARGET_MAX 300       /* bytes of a target ("webhook 1 http://...") */
+#define MONITOR_JOURNAL_RULE_MAX 63          /* bytes of a rule (or an alertname) */
+
+enum monitor_journal_kind {
+    MONITOR_JOURNAL_FIRED,            /* "fired" */
+    MONITOR_JOURNAL_RESOLVED,         /* "resolved" */
+    MONITOR_JOURNAL_NOTIFIED,         /* "notified" */
+    MONITOR_JOURNAL_LOST,             /* "lost" */
+    MONITOR_JOURNAL_ROLLED_BACK,      /* "rolled_back" */
+    MONITOR_JOURNAL_ROLLBACK_SKIPPED, /* "rollback_skipped" */
+    MONITOR_JOURNAL_VERDICT,          /* "verdict" */
+    MONITOR_JOURNAL_KINDS
+};
+
+/* One line. Which fields a kind has is fixed (docs/monitor.md); the others
+ * are empty: NULL, "", -1, 0 or NaN. Strings are owned (free with
+ * monitor_journal_event_clear); a parsed one is printable UTF-8 within its
+ * bound. */
+struct monitor_journal_event {
+    enum monitor_journal_kind kind;
+    int64_t at_ms;        /* "time": when it happened */
+    char env[64];         /* env_name_check's form */
+    char *rule;           /* all but verdict: the rule, or Alertmanager's alertname */
+    int severity;         /* fired, resolved: enum monitor_severity; else -1 */
+    char fingerprint[17]; /* fired, resolved, notified, lost: 16 hex digits; else "" */
+    int64_t fired_ms;     /* all but verdict: when the alert fired (its startsAt) */
+    double value;         /* fired, resolved: the value at the last breach; NaN: none */
+    char *release;        /* fired, resolved: the alert's; rolled_back, skipped: judged;
+                             verdict: the window's; NULL: none (release_id_valid's form) */
+    char *to;             /* rolled_back: the release now live; NULL: none */
+    char *target;         /* notified, lost: where */
+    char *source;         /* rolled_back, skipped: "slipway" or "alertmanager" */
+    char *text;           /* fired, resolved: summary; lost, skipped: why; rolled_back:
+                             reason; verdict: the verdict. NULL: none */
+};
+void monitor_journal_event_clear(struct monitor_journal_event *e);
+/* "fired", "rolled_back", ...: the file's words; "?" for others. */
+const char *monitor_journal_kind_name(enum monitor_journal_kind k);
+
+/* Appends e as one line and a newline to out. A string that is not what the
+ * reader accepts is escaped (buf_add_escaped) and cut to its bound, a release
+ * that is not an id left out, so what is written is read back. SW_EINVAL
+ * (nothing appended) when e's env, time or fingerprint could not be read
+ * back at all. Pure. */
+int monitor_journal_encode(const struct monitor_journal_event *e, struct buf *out,
+                           struct sw_err *err);
+/* Parses one line (len bytes, no newline, untrusted) into *out (cleared first;
+ * monitor_journal_event_clear it after 0 only). SW_EINVAL with what is wrong
+ * for anything monitor_journal_encode could not have written: too long, not
+ * one JSON object, another version, an unknown event, a field the event does
+ * not have or lacks, a value out of its form. Pure: any thread. */
+int monitor_journal_parse_line(const char *line, size_t len, struct monitor_journal_event *out,
+                               struct sw_err *err);
+
+/* Events of a file, in its order. */
+struct monitor_journal_events {
+    struct monitor_journal_event *v;
+    size_t n;
+    size_t bad; /* lines skipped */
+};
+void monitor_journal_events_clear(struct monitor_journal_events *ev);
+/* Parses data (a journal's len bytes, named name) line by line into *out
+ * (cleared first). A bad line is skipped, counted in out->bad and told to
+ * warn ("NAME:LINE: what", NULL: not told); an empty last line is no line.
+ * Never fails. */
+void monitor_journal_parse(const char *data, size_t len, const char *name,
+                           struct monitor_journal_events *out,
+                           void (*warn)(void *arg, const char *line), void *warn_arg);
+/* Reads path (a regular file up to MONITOR_JOURNAL_READ_MAX) and parses it.
+ * SW_ENOTFOUND when there is none; what reading failed with otherwise. */
+int monitor_journal_load(const char *path, struct monitor_journal_events *out,
+                         void (*warn)(void *arg, const char *line), void *warn_arg,
+                         struct sw_err *err);
+
+/* The writer `slipway serve` keeps open. */
+struct monitor_journal;
+/* Opens (creates, with its directory) path for appending; max: the size past
+ * which the file is rewritten with its newest half (0: MONITOR_JOURNAL_MAX).
+ * Free with monitor_journal_close (NULL is a no-op). */
+int monitor_journal_open(const char *path, size_t max, struct monitor_journal **out,
+                         struct sw_err *err);
+/* Appends e's line with one write(2) on an O_APPEND descriptor, so lines of
+ * several writers never mix; when the file then exceeds max, rewrites it
+ * atomically (a temporary file renamed over it) with the newest half of its
+ * lines. Thread-safe: a mutex orders the callers. */
+int monitor_journal_append(struct monitor_journal *j, const struct monitor_journal_event *e,
+                           struct sw_err *err);
+void monitor_journal_close(struct monitor_journal *j);
+
+/* Incidents: the events of one alert's firing, grouped by env, fingerprint
+ * and the time it fired; a rollback or a skipped one joins the incident of
+ * its env, rule and fired time, else the newest of its env and rule that
+ * fired before it, else one of its own (an alert from Alertmanager); a
+ * verdict joins the newest incident of its env and release before it, else
+ * none. Pointers are into the events given (borrowed: they must outlive the
+ * incidents). */
+#define MONITOR_INCIDENT_NOTES_MAX 32 /* deliveries kept per incident (the first ones) */
+struct monitor_incident {
+    const char *env, *rule;
+    const char *fingerprint; /* "" : unknown (an incident known from the watch alone) */
+    int64_t fired_ms;
+    const struct monitor_journal_event *fired;    /* NULL: its line was not kept */
+    const struct monitor_journal_event *resolved; /* NULL: still firing (as far as known) */
+    const struct monitor_journal_event *rollback; /* the last rolled_back or skipped, or NULL */
+    const struct monitor_journal_event *verdict;  /* or NULL */
+    const struct monitor_journal_event *notes[MONITOR_INCIDENT_NOTES_MAX]; /* notified, lost */
+    size_t nnotes, notes_omitted;
+    const struct monitor_journal_event *first; /* its first line */
+    int64_t last_ms;                           /* its newest event's time */
+};
+struct monitor_incidents {
+    struct monitor_incident *v; /* newest first (by fired_ms) */
+    size_t n;
+};
+/* Groups ev's events of env (NULL: every one) into out (caller frees out->v),
+ * keeping incidents with an event at or after since_ms. Linear in the events. */
+void monitor_incidents_group(const struct monitor_journal_events *ev, const char *env,
+                             int64_t since_ms, struct monitor_incidents *out);
+
 /* ---- the watch and the automatic rollback (watch.c) ------------------------------ */
 
 /* After a deploy or switch that changes what serves an environment's
@@ -929,6 +1081,24 @@ enum monitor_watch_decision monitor_watch_judge(const struct env_config *c,
                                                 const struct env_state *s, const char *release,
                                                 int64_t now_ms, struct buf *why);
 
+/* One thing the watch did about a critical alert or a window, as data. */
+enum monitor_watch_event_kind {
+    MONITOR_WATCH_EVENT_ROLLED_BACK, /* by this node, or found rolled back already (text says) */
+    MONITOR_WATCH_EVENT_SKIPPED,     /* nothing rolled back: text says why */
+    MONITOR_WATCH_EVENT_VERDICT,     /* a window's end was recorded: text is the verdict */
+};
+struct monitor_watch_event {
+    enum monitor_watch_event_kind kind;
+    const char *env;
+    const char *rule;    /* the alert's rule (or alertname); NULL for a verdict */
+    const char *source;  /* "slipway" or "alertmanager"; NULL for a verdict */
+    int64_t alert_ms;    /* when the alert fired (monitor_critical.at_ms); 0 for a verdict */
+    const char *release; /* judged (rolled back from; the window's); NULL: none */
+    const char *to;      /* rolled back to; NULL */
+    const char *text;    /* the reason, why nothing was rolled back, or the verdict */
+    int64_t at_ms;       /* when, ms since the epoch */
+};
+
 struct monitor_sampler;
 struct monitor_watch_opts {
     struct store *store;  /* borrowed; thread-safe, used from the watch's thread */
@@ -941,6 +1111,11 @@ struct monitor_watch_opts {
      * caller escapes it. NULL: nowhere. */
     void (*log)(void *arg, const char *line);
     void *log_arg;
+    /* What the watch did, as data, from its thread beside each line it logs
+     * (for the incident journal). e and its strings are valid during the call
+     * only; it must not block for long. NULL: nowhere. */
+    void (*on_event)(void *arg, const struct monitor_watch_event *e);
+    void *event_arg;
 };
 void monitor_watch_opts_init(struct monitor_watch_opts *o);
 

@@ -37,8 +37,16 @@
 
 enum { TARGET_ALERTMANAGER, TARGET_WEBHOOK };
 
+/* A firing alert a message carries, for on_delivery: who hears of it. */
+struct carried {
+    char env[64], rule[64], fingerprint[17];
+    int64_t starts_ms;
+};
+
 struct msg {
     struct msg *next;
+    struct carried *alerts; /* the firing alerts of a first send (not a re-send) */
+    size_t nalerts;
     char *body;
     size_t len;
     int attempts;   /* made so far */
@@ -58,6 +66,8 @@ struct monitor_notify {
     const struct monitor_config *c;
     void (*log)(void *arg, const char *line);
     void *log_arg;
+    void (*on_delivery)(void *arg, const struct monitor_notify_delivery *d);
+    void *delivery_arg;
 
     pthread_mutex_t lock; /* guards the ring, stop and the ring's counters */
     pthread_cond_t cond;
@@ -354,6 +364,14 @@ struct monitor_notify *monitor_notify_new(const struct monitor_config *c,
     return n;
 }
 
+void monitor_notify_on_delivery(struct monitor_notify *n,
+                                void (*fn)(void *arg, const struct monitor_notify_delivery *d),
+                                void *arg)
+{
+    n->on_delivery = fn;
+    n->delivery_arg = arg;
+}
+
 void monitor_notify_push(struct monitor_notify *n, const struct monitor_transition *t)
 {
     struct monitor_transition copy, old;
@@ -426,9 +444,22 @@ static void nlog(struct monitor_notify *n, const char *fmt, ...)
 
 static void msg_free(struct msg *m)
 {
+    free(m->alerts);
     free(m->body);
     free(m->what);
     free(m);
+}
+
+/* Tells on_delivery of each firing alert m carried: delivered, or lost and why. */
+static void told(struct monitor_notify *n, const struct target *t, const struct msg *m,
+                 const char *why)
+{
+    for (size_t i = 0; n->on_delivery && i < m->nalerts; i++) {
+        const struct carried *a = &m->alerts[i];
+        struct monitor_notify_delivery d = {!why,           t->display,   a->env, a->rule,
+                                            a->fingerprint, a->starts_ms, why,    time_now_ms()};
+        n->on_delivery(n->delivery_arg, &d);
+    }
 }
 
 static void lose(struct monitor_notify *n, struct target *t, struct msg *m, const char *why)
@@ -436,12 +467,18 @@ static void lose(struct monitor_notify *n, struct target *t, struct msg *m, cons
     atomic_fetch_add(&n->lost, 1);
     nlog(n, "notify: lost: %s (%s) after %d attempt%s: %s", t->display, m->what, m->attempts,
          m->attempts == 1 ? "" : "s", why);
+    told(n, t, m, why);
 }
 
 static void enqueue(struct monitor_notify *n, struct target *t, const char *body, size_t len,
-                    const char *what)
+                    const char *what, const struct carried *alerts, size_t nalerts)
 {
     struct msg *m = xcalloc(1, sizeof(*m));
+    if (nalerts) {
+        m->alerts = xcalloc(nalerts, sizeof(*m->alerts));
+        memcpy(m->alerts, alerts, nalerts * sizeof(*alerts));
+        m->nalerts = nalerts;
+    }
     m->body = xstrndup(body, len);
     m->len = len;
     m->what = xstrdup(what);
@@ -484,19 +521,36 @@ static void send_all(struct monitor_notify *n, const struct monitor_transition *
 {
     struct buf am = BUF_INIT, wh = BUF_INIT;
     char *what = describe(v, k, resend ? "re-send of " : "");
+    /* Who hears of an alert's firing is told once, for its first send. */
+    struct carried *fired = NULL;
+    size_t nfired = 0;
+    for (size_t i = 0; !resend && n->on_delivery && i < k; i++) {
+        const char *env = label(v[i], "env"), *name = label(v[i], "alertname");
+        if (v[i]->kind != MONITOR_TRANSITION_FIRING || !env || !name)
+            continue;
+        if (!fired)
+            fired = xcalloc(k, sizeof(*fired));
+        struct carried *a = &fired[nfired++];
+        snprintf(a->env, sizeof(a->env), "%s", env);
+        snprintf(a->rule, sizeof(a->rule), "%s", name);
+        memcpy(a->fingerprint, v[i]->fingerprint, sizeof(a->fingerprint));
+        a->fingerprint[16] = '\0';
+        a->starts_ms = v[i]->starts_ms;
+    }
     for (size_t i = 0; i < n->ntargets; i++) {
         struct target *t = &n->targets[i];
         if (t->kind == TARGET_ALERTMANAGER) {
             if (!am.data)
                 monitor_am_alerts_json(v, k, time_now_ms(), n->c->resend_ms, n->c->external_url,
                                        &am);
-            enqueue(n, t, am.data, am.len, what);
+            enqueue(n, t, am.data, am.len, what, fired, nfired);
         } else if (!resend) {
             if (!wh.data)
                 monitor_webhook_json(v, k, n->c->external_url, &wh);
-            enqueue(n, t, wh.data, wh.len, what);
+            enqueue(n, t, wh.data, wh.len, what, fired, nfired);
         }
     }
+    free(fired);
     free(what);
     buf_free(&am);
     buf_free(&wh);
@@ -661,9 +715,10 @@ static void deliver(struct monitor_notify *n)
                     time_mono_ms() + monitor_notify_backoff_ms(n->c, m->attempts, next_rnd(n));
                 break; /* later messages wait: a resolution must not overtake its firing */
             }
-            if (r == SENT)
+            if (r == SENT) {
                 atomic_fetch_add(&n->sent, 1);
-            else
+                told(n, t, m, NULL);
+            } else
                 lose(n, t, m, why);
             t->head = m->next;
             if (!t->head)

@@ -84,6 +84,24 @@ static void say(struct monitor_watch *w, const char *fmt, ...)
     buf_free(&b);
 }
 
+/* The same, as data, for the incident journal (o.on_event). it NULL: a verdict. */
+static void tell(struct monitor_watch *w, enum monitor_watch_event_kind kind, const char *env,
+                 const struct item *it, const char *release, const char *to, const char *text)
+{
+    if (!w->o.on_event)
+        return;
+    struct monitor_watch_event e = {kind,
+                                    env,
+                                    it ? it->rule : NULL,
+                                    it ? it->source : NULL,
+                                    it ? it->at_ms : 0,
+                                    release && release[0] ? release : NULL,
+                                    to,
+                                    text,
+                                    time_now_ms()};
+    w->o.on_event(w->o.event_arg, &e);
+}
+
 static int str_eq(const char *a, const char *b)
 {
     return a && b && !strcmp(a, b);
@@ -172,6 +190,10 @@ static void gave_way(struct monitor_watch *w, const struct item *it, const char 
         say(w, "%s: %s was already rolled back to %s by %s (%s)", it->env, judged,
             l->to ? l->to : "(nothing)", l->actor ? l->actor : "?",
             l->message ? l->message : "no message");
+        char *text = xasprintf("already rolled back by %s (%s)", l->actor ? l->actor : "?",
+                               l->message ? l->message : "no message");
+        tell(w, MONITOR_WATCH_EVENT_ROLLED_BACK, it->env, it, judged, l->to, text);
+        free(text);
         struct memo *m = memo_get(w, it->env);
         if (!m || m->rollback_gen != l->generation) /* counted once, however it was found */
             count(w, &w->stats.rolled_back_elsewhere);
@@ -181,6 +203,10 @@ static void gave_way(struct monitor_watch *w, const struct item *it, const char 
     }
     say(w, "%s: the rollback of %s gave way to a newer change (%s of %s by %s)", it->env, judged,
         l->action, l->to ? l->to : "(nothing)", l->actor ? l->actor : "?");
+    char *text = xasprintf("gave way to a newer change (%s of %s by %s)", l->action,
+                           l->to ? l->to : "(nothing)", l->actor ? l->actor : "?");
+    tell(w, MONITOR_WATCH_EVENT_SKIPPED, it->env, it, judged, NULL, text);
+    free(text);
     count(w, &w->stats.gave_way);
 }
 
@@ -215,6 +241,10 @@ static void note_rollback(struct monitor_watch *w, const char *env, const struct
     say(w, "%s: %s was rolled back to %s by %s, another node's watch (%s)", env, l->from,
         l->to ? l->to : "(nothing)", l->actor ? l->actor : "?",
         l->message ? l->message : "no message");
+    char *text = xasprintf("rolled back by %s, another node's watch (%s)",
+                           l->actor ? l->actor : "?", l->message ? l->message : "no message");
+    tell(w, MONITOR_WATCH_EVENT_ROLLED_BACK, env, NULL, l->from, l->to, text);
+    free(text);
     count(w, &w->stats.rolled_back_elsewhere);
 }
 
@@ -233,6 +263,7 @@ static void handle_alert(struct monitor_watch *w, const struct item *it)
     struct sw_err err = {0};
     if (env_config_find(w->o.envs_dir, it->env, &c, &err)) {
         say(w, "critical alert %s on %s: %s; nothing rolled back", it->rule, it->env, err.msg);
+        tell(w, MONITOR_WATCH_EVENT_SKIPPED, it->env, it, it->release, NULL, err.msg);
         return;
     }
     char judged[RELEASE_ID_MAX + 1] = "";
@@ -242,6 +273,7 @@ static void handle_alert(struct monitor_watch *w, const struct item *it)
         struct buf why = BUF_INIT;
         if (deploy_state_load(w->o.store, it->env, &s, &err)) {
             say(w, "critical alert %s on %s: %s; nothing rolled back", it->rule, it->env, err.msg);
+            tell(w, MONITOR_WATCH_EVENT_SKIPPED, it->env, it, it->release, NULL, err.msg);
             break;
         }
         if (!judged[0]) /* pinned: a later attempt never judges a newer release */
@@ -262,6 +294,8 @@ static void handle_alert(struct monitor_watch *w, const struct item *it)
         if (d != MONITOR_WATCH_ROLLBACK) {
             say(w, "critical alert %s on %s (%s): %s; nothing rolled back", it->rule, it->env,
                 it->detail, why.data ? why.data : "");
+            tell(w, MONITOR_WATCH_EVENT_SKIPPED, it->env, it, judged, NULL,
+                 why.data ? why.data : "");
             struct memo *m = d == MONITOR_WATCH_NOTIFY ? memo_get(w, it->env) : NULL;
             if (m && m->criticals_gen != s->generation) {
                 m->criticals_gen = s->generation;
@@ -287,12 +321,16 @@ static void handle_alert(struct monitor_watch *w, const struct item *it)
             duration_format(time_now_ms() - went_live, took, sizeof(took));
             say(w, "%s: rolled back %s -> %s, %s after it went live: %s", it->env, judged,
                 res.to ? res.to : "(nothing)", took, reason);
+            tell(w, MONITOR_WATCH_EVENT_ROLLED_BACK, it->env, it, judged, res.to, reason);
             count(w, &w->stats.rollbacks);
             struct memo *m = memo_get(w, it->env);
             if (m) /* this node's own: never noted as another's */
                 m->rollback_gen = res.generation;
         } else if (rc != DEPLOY_ELOCKED && rc != DEPLOY_ESTALE && rc != SW_ECONFLICT) {
             say(w, "%s: the automatic rollback of %s failed: %s", it->env, judged, err.msg);
+            char *text = xasprintf("the automatic rollback failed: %s", err.msg);
+            tell(w, MONITOR_WATCH_EVENT_SKIPPED, it->env, it, judged, NULL, text);
+            free(text);
         }
         deploy_result_free(&res);
         free(message);
@@ -302,6 +340,9 @@ static void handle_alert(struct monitor_watch *w, const struct item *it)
         if (rc == DEPLOY_ELOCKED) {
             if (attempt + 1 == LOCKED_ATTEMPTS) {
                 say(w, "%s: the rollback of %s gave way: %s", it->env, judged, err.msg);
+                char *text = xasprintf("gave way: %s", err.msg);
+                tell(w, MONITOR_WATCH_EVENT_SKIPPED, it->env, it, judged, NULL, text);
+                free(text);
                 count(w, &w->stats.gave_way);
                 break;
             }
@@ -383,6 +424,8 @@ static void check_windows(struct monitor_watch *w)
         int rc = deploy_verdict(w->o.store, v[i], &o, &res, &err);
         if (!rc) {
             say(w, "%s: %s", v[i]->name, message);
+            tell(w, MONITOR_WATCH_EVENT_VERDICT, v[i]->name, NULL, s->live_release, NULL,
+                 text.data);
             count(w, &w->stats.verdicts);
         } else if (rc != DEPLOY_ESTALE && rc != SW_ECONFLICT && rc != DEPLOY_ELOCKED) {
             say(w, "%s: the verdict of %s was not recorded: %s", v[i]->name, s->live_release,

@@ -706,6 +706,73 @@ static void test_resend_while_firing(void **state)
     fake_stop(f);
 }
 
+/* on_delivery: told once per target of a firing alert's first message,
+ * delivered or lost (and why), with the alert's env, rule, fingerprint and
+ * startsAt; never of a re-send, a resolution or an event. */
+struct told {
+    pthread_mutex_t lock;
+    struct buf text;
+    int n;
+};
+static void on_delivery(void *arg, const struct monitor_notify_delivery *d)
+{
+    struct told *t = arg;
+    pthread_mutex_lock(&t->lock);
+    buf_addf(&t->text, "%s %s %s %s %s %lld %s\n", d->delivered ? "delivered" : "lost", d->target,
+             d->env, d->rule, d->fingerprint, (long long)d->starts_ms, d->why ? d->why : "-");
+    t->n++;
+    pthread_mutex_unlock(&t->lock);
+}
+static int told_count(struct told *t)
+{
+    pthread_mutex_lock(&t->lock);
+    int n = t->n;
+    pthread_mutex_unlock(&t->lock);
+    return n;
+}
+
+static void test_delivery_told(void **state)
+{
+    const int ok[] = {200}, refuse[] = {400};
+    struct fake *f = fake_start(ok, 1), *g = fake_start(refuse, 1);
+    struct monitor_config *c =
+        config_for("notify:\n  alertmanager: [http://127.0.0.1:%d]\n"
+                   "  webhooks: [http://127.0.0.1:%d/secret-path?k=v]\n  resend: 100ms\n",
+                   f->port, g->port);
+    struct monitor_notify *n = monitor_notify_new(c, log_line, NULL);
+    struct told t = {PTHREAD_MUTEX_INITIALIZER, BUF_INIT, 0};
+    struct sw_err err = {0};
+    struct monitor_transitions tr = MONITOR_TRANSITIONS_INIT;
+    struct monitor_rules *r = fire_and_resolve(&tr);
+    monitor_notify_on_delivery(n, on_delivery, &t);
+    assert_int_equal(monitor_notify_start(n, &err), 0);
+    monitor_notify_push(n, &tr.v[0]);
+    WAIT_FOR(told_count(&t) == 2 && stats_of(n).resends >= 2);
+    monitor_notify_push(n, &tr.v[1]);                          /* resolved: sent, not told */
+    monitor_notify_deployed(n, r, "web", "deploy", "r-2", T0); /* no deployment rule: nothing */
+    WAIT_FOR(stats_of(n).firing == 0 && stats_of(n).sent >= 4);
+    assert_int_equal(told_count(&t), 2);
+    char *want = xasprintf("delivered alertmanager http://127.0.0.1:%d web high-error-rate %s "
+                           "%lld -\n",
+                           f->port, tr.v[0].fingerprint, (long long)T0);
+    assert_non_null(strstr(t.text.data, want));
+    free(want);
+    want = xasprintf("lost webhook 1 http://127.0.0.1:%d web high-error-rate %s %lld HTTP 400: "
+                     "nope\n",
+                     g->port, tr.v[0].fingerprint, (long long)T0);
+    assert_non_null(strstr(t.text.data, want));
+    free(want);
+    assert_null(strstr(t.text.data, "secret-path"));
+    monitor_notify_free(n);
+    assert_int_equal(told_count(&t), 2);
+    buf_free(&t.text);
+    monitor_transitions_reset(&tr);
+    monitor_rules_free(r);
+    monitor_config_free(c);
+    fake_stop(f);
+    fake_stop(g);
+}
+
 static void test_deployed_to_both(void **state)
 {
     const int ok[] = {200};
@@ -1215,6 +1282,7 @@ int main(void)
         cmocka_unit_test(test_retries_then_sent),
         cmocka_unit_test(test_lost_after_retries),
         cmocka_unit_test(test_resend_while_firing),
+        cmocka_unit_test(test_delivery_told),
         cmocka_unit_test(test_deployed_to_both),
         cmocka_unit_test(test_webhook_parse),
         cmocka_unit_test(test_hook_token),
