@@ -1261,6 +1261,31 @@ static int watch_poll(struct watch *w, struct sw_err *err)
     return 0;
 }
 
+/* The generation of the newest change that made release live on env, from
+ * the history; DEPLOY_ENOTHING when none did. */
+static int went_live_gen(const struct delivery_step *d, const char *env, const char *release,
+                         int64_t *gen, struct sw_err *err)
+{
+    struct deploy_event *ev = NULL;
+    size_t n = 0;
+    int rc = deploy_history(d->st, env, &ev, &n, err);
+
+    if (rc)
+        return rc;
+    *gen = -1;
+    for (size_t i = n; i-- > 0 && *gen < 0;)
+        if (ev[i].switched == 1 && same(ev[i].to, release) && ev[i].action &&
+            strcmp(ev[i].action, "verdict") != 0)
+            *gen = ev[i].generation;
+    deploy_events_free(ev, n);
+    if (*gen < 0) {
+        char *r = esc(release);
+        rc = sw_err_set(err, DEPLOY_ENOTHING, "%s is not live on %s, and never was", r, env);
+        free(r);
+    }
+    return rc;
+}
+
 /* Waits until the next look is due (1 s), a change is notified on fd, or
  * limit_mono; 1 when the run is cancelled. */
 static int watch_wait(const struct delivery_step *d, int fd, int64_t until_mono)
@@ -1290,6 +1315,7 @@ static enum pipeline_step_outcome step_watch(const struct delivery_step *d,
     struct env_state *s = NULL;
     struct sw_err err = {0};
     struct watch wt = {.d = d};
+    char *r = NULL;
     enum pipeline_step_outcome oc = PIPELINE_STEP_FAILURE;
     char dur[32], until[40], since[40], envdur[32];
     struct sw_err lasterr = {0};
@@ -1326,7 +1352,7 @@ static enum pipeline_step_outcome step_watch(const struct delivery_step *d,
     struct seen c;
     const struct env_change *l = &s->last;
     int64_t went_live = time_now_ms();
-    char *r = esc(wt.release);
+    r = esc(wt.release);
     seen_of_state(s, &c);
     wt.seen_gen = s->generation;
     if ((!strcmp(l->action, "rollback") && same(l->from, wt.release)) ||
@@ -1334,8 +1360,11 @@ static enum pipeline_step_outcome step_watch(const struct delivery_step *d,
         wt.seen_gen = s->generation - 1;
         watch_look(&wt, &c); /* its window ended before the step began */
     } else if (deploy_rejection(s, wt.release) || !same(s->live_release, wt.release)) {
-        wt.seen_gen = s->generation - 1;
-        (void)watch_poll(&wt, &err); /* says rejected, or replaced */
+        /* the step began late: judged from the change that last made it live */
+        if ((rc = went_live_gen(d, env->name, wt.release, &wt.seen_gen, &err)))
+            goto out;
+        if ((rc = watch_poll(&wt, &err)))
+            goto out;
     } else if (l->switched == 1 && (!strcmp(l->action, "deploy") || !strcmp(l->action, "switch")) &&
                same(l->to, wt.release)) {
         went_live = l->time_ms;
@@ -1373,7 +1402,6 @@ static enum pipeline_step_outcome step_watch(const struct delivery_step *d,
                 r, env->name, dur, since, until,
                 wt.monitored ? "; the monitor's own watch goes on after the step" : "");
     }
-    free(r);
     if (!wt.ended && store_watch(d->st, "envs", &fd, &err) < 0)
         fd = -1; /* no notices: the 1 s looks still see every change */
     while (!wt.ended) {
@@ -1436,6 +1464,7 @@ out:
         close(fd);
     env_state_free(s);
     env_config_free(env);
+    free(r);
     free(wt.release);
     free(wt.message);
     return oc;
