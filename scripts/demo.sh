@@ -8,7 +8,8 @@
 # and `slipway serve` serving both environments and running the pipelines.
 # 1. a push to develop: the dev pipeline builds, scans, tests and deploys;
 # 2. tag v1.0.0: the staging run waits at the gate; approved, it deploys to
-#    the idle slot, checks it on the preview, switches, checks live;
+#    the idle slot, checks it on the preview, switches, checks live, and
+#    its Monitor job waits out staging's watch window (5s here) for the verdict;
 # 3. tag v1.0.1, broken only once live: the run rolls itself back;
 # 4. the manual rollback pipeline puts staging back on a chosen release.
 # Every wait is bounded: a step that does not happen ends the demo with a
@@ -114,8 +115,12 @@ sed -i "s/^listen: .*/listen: 127.0.0.1:$DEV/" "$P/.slipway/environments/dev.yml
 sed -i -e "s/^listen: .*/listen: 127.0.0.1:$STG/" -e "s/^preview: .*/preview: 127.0.0.1:$PRV/" \
     "$P/.slipway/environments/staging.yml"
 case $me in alice | bob) ;; *) sed -i "s/^  approvers: \[/  approvers: [$me, /" "$P/.slipway/environments/staging.yml" ;; esac
+# staging's watch window, 10m in the example, is 5s here: the staging run's
+# Monitor job waits it out (its verdict: not enough traffic, the demo sends
+# too few requests to judge) and the demo should not take ten minutes.
+sed -i "s/^  duration: .*/  duration: 5s/" "$P/.slipway/environments/staging.yml"
 say "dev.yml:     $(grep -E '^(strategy|listen):' "$P/.slipway/environments/dev.yml" | tr '\n' ' ')"
-say "staging.yml: $(grep -E '^(strategy|listen|preview):' "$P/.slipway/environments/staging.yml" | tr '\n' ' ')"
+say "staging.yml: $(grep -E '^(strategy|listen|preview):|^  (duration|on_critical):' "$P/.slipway/environments/staging.yml" | tr '\n' ' ')"
 sed -n '/^approval:/,/^$/p; /^deploy_from:/,/^$/p' "$P/.slipway/environments/staging.yml" | sed '/^$/d; s/^/             /'
 
 step "a bare repository with slipway's hook; the example site pushed to main"
@@ -168,10 +173,10 @@ sw run list --limit 3
 sw run view "$V100" | grep -E '^    gate:' || true
 shows staging "$STG"
 
-step "slipway approve: deploy to the idle slot, check the preview, switch, check live"
+step "slipway approve: deploy to the idle slot, check the preview, switch, check live, monitor"
 sw approve "$V100" --comment "ship it"
 until_ok 60 "the v1.0.0 run ending" ended "$V100"
-summary "$V100" '^Deployed|^Backup|healthy|^Switched'
+summary "$V100" '^Deployed|^Backup|healthy|^Switched|^Watching|^Verdict'
 run_is "$V100" succeeded || die "the v1.0.0 run did not succeed (slipway --project $P run view $V100 --log)"
 until_ok 10 "staging serving v1.0.0 live" serves "$STG" v1.0.0
 shows staging "$STG"

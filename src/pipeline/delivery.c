@@ -1,5 +1,5 @@
 /* The built-in delivery steps: slipway/deploy, slipway/switch,
- * slipway/rollback, slipway/health-check and slipway/scan, run inside the
+ * slipway/rollback, slipway/health-check, slipway/scan and slipway/watch, run inside the
  * runner as actions/checkout is. They reach the store only through release,
  * deploy and scan, as the CLI does, and take environments from the server's
  * project (struct delivery_step's project), never from the checked-out
@@ -36,6 +36,7 @@ static const char *const keys_rollback[] = {"env", "to", "dry-run", NULL};
 static const char *const keys_health[] = {"env",      "slot",    "path",     "status",
                                           "contains", "retries", "interval", NULL};
 static const char *const keys_scan[] = {"path", NULL};
+static const char *const keys_watch[] = {"env", "duration", "release", NULL};
 
 static const char *const *step_keys(enum pipeline_builtin b)
 {
@@ -50,6 +51,8 @@ static const char *const *step_keys(enum pipeline_builtin b)
         return keys_health;
     case PIPELINE_BUILTIN_SLIPWAY_SCAN:
         return keys_scan;
+    case PIPELINE_BUILTIN_SLIPWAY_WATCH:
+        return keys_watch;
     default:
         return NULL;
     }
@@ -119,6 +122,7 @@ void delivery_with_free(struct delivery_with *w)
     free(w->message);
     free(w->to);
     free(w->contains);
+    free(w->release);
     free(w->unknown);
     memset(w, 0, sizeof(*w));
 }
@@ -189,6 +193,13 @@ int delivery_with_parse(enum pipeline_builtin b, const json_t *with, struct deli
             if (duration_parse(s, &ms) || ms > DELIVERY_INTERVAL_MAX_MS)
                 return bad_value(err, k, "a duration such as 500ms, 2s or 1m (at most 1h)", s);
             out->interval_ms = ms;
+        } else if (!strcmp(k, "duration")) {
+            int64_t ms;
+            if (duration_parse(s, &ms) || ms < 1000 || ms > ENV_WATCH_MAX_MS)
+                return bad_value(err, k, "a duration from 1s to 7d such as 30s or 10m", s);
+            out->duration_ms = ms;
+        } else if (!strcmp(k, "release")) {
+            out->release = xstrdup(s);
         }
     }
     if (unknown.len) {
@@ -1084,6 +1095,381 @@ out:
     return oc;
 }
 
+/* ---- slipway/watch ----------------------------------------------------------------------------
+ */
+
+/* One change to the environment: its state's last, or an event of its history. */
+struct seen {
+    const char *action, *from, *to, *actor, *message;
+    int switched;
+    int64_t generation;
+    char when[40]; /* ISO 8601 */
+};
+
+/* A watch in progress: what it watches and, once it has ended, how. */
+struct watch {
+    const struct delivery_step *d;
+    const struct env_config *env;
+    char *release;    /* the release watched (owned) */
+    int64_t seen_gen; /* the newest change judged */
+    int monitored;    /* the monitor's window is open for it: a verdict will come */
+    int ended;        /* 1: passed, -1: failed */
+    int warn;         /* passed, but the log says it as a warning */
+    char verdict[32];
+    char *message; /* one line, escaped (owned) */
+};
+
+static int same(const char *a, const char *b)
+{
+    return a && b && !strcmp(a, b);
+}
+
+static void watch_end(struct watch *w, int how, int warn, const char *verdict, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void watch_end(struct watch *w, int how, int warn, const char *verdict, const char *fmt, ...)
+{
+    struct buf b = BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vaddf(&b, fmt, ap);
+    va_end(ap);
+    w->ended = how;
+    w->warn = warn;
+    snprintf(w->verdict, sizeof(w->verdict), "%s", verdict);
+    w->message = buf_detach(&b, NULL);
+}
+
+/* The verdict word of a verdict's message, "watch of R ended: TEXT" as the
+ * monitor writes it (src/monitor/watch.c); *warn when it is not a pass. */
+static const char *verdict_word(const char *text, int *warn)
+{
+    static const struct {
+        const char *prefix, *word;
+        int warn;
+    } words[] = {{"passed:", "passed", 0},
+                 {"not enough traffic:", "not-enough-traffic", 1},
+                 {"critical alerts:", "critical-alerts", 1},
+                 {"no verdict:", "no-verdict", 1}};
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (!strncmp(text, words[i].prefix, strlen(words[i].prefix))) {
+            *warn = words[i].warn;
+            return words[i].word;
+        }
+    *warn = 1;
+    return "ended";
+}
+
+/* Judges one change newer than what was judged: the watched release rolled
+ * back (fails), its verdict (passes), replaced on live (fails: its window
+ * was not waited out), or any other change, which ends the monitor's window
+ * (src/monitor/watch.c: a window lasts until the environment's next change)
+ * so that no verdict will come. Everything quoted is escaped. */
+static void watch_look(struct watch *w, const struct seen *c)
+{
+    char *r = esc(w->release), *to = esc(c->to ? c->to : "(nothing)"),
+         *by = esc(c->actor ? c->actor : "?"), *msg = esc(c->message ? c->message : "");
+
+    if (c->generation > w->seen_gen)
+        w->seen_gen = c->generation;
+    if (w->ended)
+        goto out;
+    if (!strcmp(c->action, "rollback") && same(c->from, w->release)) {
+        watch_end(w, -1, 0, "rolled-back", "%s was rolled back on %s to %s by %s at %s: %s", r,
+                  w->env->name, to, by, c->when, *msg ? msg : "(no message)");
+    } else if (!strcmp(c->action, "verdict") && same(c->to, w->release)) {
+        size_t n = strlen(msg);
+        char *prefix = xasprintf("watch of %s ended: ", r);
+        const char *text =
+            !strncmp(msg, prefix, strlen(prefix)) ? msg + strlen(prefix) : (n ? msg : "");
+        int warn;
+        const char *word = verdict_word(text, &warn);
+        watch_end(w, 1, warn, word, "%s", msg);
+        free(prefix);
+    } else if (c->switched == 1 && same(c->from, w->release) && !same(c->to, w->release)) {
+        watch_end(w, -1, 0, "superseded",
+                  "%s was replaced on %s by %s (a %s by %s at %s) before its watch ended", r,
+                  w->env->name, to, c->action, by, c->when);
+    } else if (w->monitored) {
+        w->monitored = 0;
+        say(w->d, PIPELINE_LOG_WARNING,
+            "A %s by %s at %s ended the monitor's watch of %s early (a watch lasts until the "
+            "environment's next change): no verdict will be recorded; the step goes on waiting "
+            "for a rollback until its window ends.",
+            c->action, by, c->when, r);
+    }
+out:
+    free(r);
+    free(to);
+    free(by);
+    free(msg);
+}
+
+static void seen_of_state(const struct env_state *s, struct seen *c)
+{
+    const struct env_change *l = &s->last;
+    *c = (struct seen){l->action,  l->from,     l->to,         l->actor,
+                       l->message, l->switched, l->generation, ""};
+    time_format_iso(l->time_ms, c->when, sizeof(c->when));
+}
+
+/* Reads the state again and judges every change since the last look: from
+ * the history when more than one happened (a verdict followed at once by a
+ * deploy must still count as the verdict), else from the state's own last
+ * change. Then what the state says whatever the history: the release
+ * rejected or no longer live. 0, or a store error (the caller retries). */
+static int watch_poll(struct watch *w, struct sw_err *err)
+{
+    struct env_state *s = NULL;
+    struct deploy_event *ev = NULL;
+    size_t n = 0;
+    struct seen c;
+    int rc = deploy_state_load(w->d->st, w->env->name, &s, err);
+
+    if (rc)
+        return rc;
+    if (s->generation > w->seen_gen + 1 &&
+        deploy_history(w->d->st, w->env->name, &ev, &n, err) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (ev[i].generation <= w->seen_gen || ev[i].generation > s->generation)
+                continue;
+            c = (struct seen){ev[i].action,  ev[i].from,     ev[i].to,         ev[i].actor,
+                              ev[i].message, ev[i].switched, ev[i].generation, ""};
+            snprintf(c.when, sizeof(c.when), "%s", ev[i].time ? ev[i].time : "?");
+            watch_look(w, &c);
+        }
+        deploy_events_free(ev, n);
+    }
+    if (s->generation > w->seen_gen) { /* one change, or the history lacks the newest event */
+        seen_of_state(s, &c);
+        watch_look(w, &c);
+    }
+    const struct env_rejection *rj = deploy_rejection(s, w->release);
+    if (!w->ended && (rj || !same(s->live_release, w->release))) {
+        char *r = esc(w->release), *why = esc(rj && rj->reason ? rj->reason : ""),
+             *live = esc(s->live_release ? s->live_release : "nothing");
+        if (rj)
+            watch_end(w, -1, 0, "rolled-back", "%s was rolled back on %s and rejected: %s", r,
+                      w->env->name, why);
+        else
+            watch_end(w, -1, 0, "superseded", "%s is no longer live on %s (%s is)", r, w->env->name,
+                      live);
+        free(r);
+        free(why);
+        free(live);
+    }
+    env_state_free(s);
+    return 0;
+}
+
+/* The generation of the newest change that made release live on env, from
+ * the history; DEPLOY_ENOTHING when none did. */
+static int went_live_gen(const struct delivery_step *d, const char *env, const char *release,
+                         int64_t *gen, struct sw_err *err)
+{
+    struct deploy_event *ev = NULL;
+    size_t n = 0;
+    int rc = deploy_history(d->st, env, &ev, &n, err);
+
+    if (rc)
+        return rc;
+    *gen = -1;
+    for (size_t i = n; i-- > 0 && *gen < 0;)
+        if (ev[i].switched == 1 && same(ev[i].to, release) && ev[i].action &&
+            strcmp(ev[i].action, "verdict") != 0)
+            *gen = ev[i].generation;
+    deploy_events_free(ev, n);
+    if (*gen < 0) {
+        char *r = esc(release);
+        rc = sw_err_set(err, DEPLOY_ENOTHING, "%s is not live on %s, and never was", r, env);
+        free(r);
+    }
+    return rc;
+}
+
+/* Waits until the next look is due (1 s), a change is notified on fd, or
+ * limit_mono; 1 when the run is cancelled. */
+static int watch_wait(const struct delivery_step *d, int fd, int64_t until_mono)
+{
+    for (;;) {
+        if (d->cancel && atomic_load(d->cancel))
+            return 1;
+        int64_t left = until_mono - time_mono_ms();
+        if (left <= 0)
+            return 0;
+        struct pollfd p = {fd, POLLIN, 0};
+        int t = (int)(left > 100 ? 100 : left); /* a cancel is seen within 0.1 s */
+        int n = poll(&p, fd >= 0 ? 1 : 0, t);
+        if (n < 0 && errno != EINTR)
+            nap(d, t); /* poll itself failing: time still passes */
+        if (n > 0) {
+            store_watch_drain(fd);
+            return 0;
+        }
+    }
+}
+
+static enum pipeline_step_outcome step_watch(const struct delivery_step *d,
+                                             const struct delivery_with *w, json_t *outputs)
+{
+    struct env_config *env = NULL;
+    struct env_state *s = NULL;
+    struct sw_err err = {0};
+    struct watch wt = {.d = d};
+    char *r = NULL;
+    enum pipeline_step_outcome oc = PIPELINE_STEP_FAILURE;
+    char dur[32], until[40], since[40], envdur[32];
+    struct sw_err lasterr = {0};
+    int fd = -1;
+    int rc = load_env(d, w->env, &env, &err);
+
+    if (rc)
+        goto out;
+    wt.env = env;
+    int64_t duration = w->duration_ms ? w->duration_ms : env->watch.duration_ms;
+    if (!duration) {
+        rc = sw_err_set(&err, SW_EINVAL,
+                        "environment %s has no watch (no watch: key in %s): give the step a "
+                        "duration (with: duration: 10m), or the environment "
+                        "watch: {duration: 10m, on_critical: rollback}",
+                        env->name, env->file);
+        goto out;
+    }
+    if ((rc = deploy_state_load(d->st, env->name, &s, &err)))
+        goto out;
+    if (w->release) {
+        if ((rc = release_resolve(d->st, w->release, &wt.release, &err)))
+            goto out;
+    } else if (s->live_release) {
+        wt.release = xstrdup(s->live_release);
+    } else {
+        rc = sw_err_set(&err, DEPLOY_ENOTHING, "nothing is live on %s: no release to watch",
+                        env->name);
+        goto out;
+    }
+    set_out(outputs, "release", wt.release);
+
+    /* Where the watch stands now: over already, or open since when. */
+    struct seen c;
+    const struct env_change *l = &s->last;
+    int64_t went_live = time_now_ms();
+    r = esc(wt.release);
+    seen_of_state(s, &c);
+    wt.seen_gen = s->generation;
+    if ((!strcmp(l->action, "rollback") && same(l->from, wt.release)) ||
+        (!strcmp(l->action, "verdict") && same(l->to, wt.release))) {
+        wt.seen_gen = s->generation - 1;
+        watch_look(&wt, &c); /* its window ended before the step began */
+    } else if (deploy_rejection(s, wt.release) || !same(s->live_release, wt.release)) {
+        /* the step began late: judged from the change that last made it live */
+        if ((rc = went_live_gen(d, env->name, wt.release, &wt.seen_gen, &err)))
+            goto out;
+        if ((rc = watch_poll(&wt, &err)))
+            goto out;
+    } else if (l->switched == 1 && (!strcmp(l->action, "deploy") || !strcmp(l->action, "switch")) &&
+               same(l->to, wt.release)) {
+        went_live = l->time_ms;
+        wt.monitored = env->watch.duration_ms > 0;
+    } else {
+        say(d, PIPELINE_LOG_WARNING,
+            "No watch window is open for %s on %s: its last change was a %s, not the deploy or "
+            "switch that made it live; the monitor records no verdict for it, and the step "
+            "watches it for a rollback from now.",
+            r, env->name, l->action[0] ? l->action : "(none)");
+    }
+    int64_t end = went_live + duration, env_end = went_live + env->watch.duration_ms;
+    /* a verdict comes at the monitor's end of the window: wait for it when
+     * the step's window reaches that far, with a grace for serve to write it */
+    int wait_verdict = wt.monitored && env_end <= end;
+    int64_t give_up = wait_verdict && env_end + DELIVERY_WATCH_GRACE_MS > end
+                          ? env_end + DELIVERY_WATCH_GRACE_MS
+                          : end;
+    duration_format(duration, dur, sizeof(dur));
+    duration_format(env->watch.duration_ms, envdur, sizeof(envdur));
+    time_format_iso(end, until, sizeof(until));
+    time_format_iso(went_live, since, sizeof(since));
+    if (!wt.ended) {
+        if (wait_verdict)
+            say(d, PIPELINE_LOG_OUTPUT,
+                "Watching %s on %s for %s from %s, until %s: the step fails if it is rolled back "
+                "or replaced, and passes with the verdict slipway serve records when %s's watch "
+                "(%s) ends (waited for up to %llds past it).",
+                r, env->name, dur, since, until, env->name, envdur,
+                (long long)(DELIVERY_WATCH_GRACE_MS / 1000));
+        else
+            say(d, PIPELINE_LOG_OUTPUT,
+                "Watching %s on %s for %s from %s, until %s: the step fails if it is rolled back "
+                "or replaced%s.",
+                r, env->name, dur, since, until,
+                wt.monitored ? "; the monitor's own watch goes on after the step" : "");
+    }
+    if (!wt.ended && store_watch(d->st, "envs", &fd, &err) < 0)
+        fd = -1; /* no notices: the 1 s looks still see every change */
+    while (!wt.ended) {
+        if (watch_wait(d, fd, time_mono_ms() + 1000)) {
+            say(d, PIPELINE_LOG_ERROR, "The operation was canceled.");
+            oc = PIPELINE_STEP_CANCELLED;
+            goto out;
+        }
+        struct sw_err perr = {0};
+        if (watch_poll(&wt, &perr)) {
+            if (strcmp(perr.msg, lasterr.msg)) /* a failing store says so once, not per second */
+                say(d, PIPELINE_LOG_WARNING, "reading %s's state: %s (trying again)", env->name,
+                    perr.msg);
+            lasterr = perr;
+        }
+        if (wt.ended)
+            break;
+        int64_t now = time_now_ms();
+        if (now >= give_up) {
+            char *e = esc(wt.release);
+            if (wait_verdict)
+                watch_end(&wt, 1, 1, "unrecorded",
+                          "no verdict recorded for %s on %s by %s (is slipway serve running with "
+                          "its monitor?); it was not rolled back",
+                          e, env->name, until);
+            else
+                watch_end(&wt, 1, 0, "not-rolled-back",
+                          "%s stayed live on %s for %s and was not rolled back", e, env->name, dur);
+            free(e);
+            break;
+        }
+        if (d->deadline_mono && time_mono_ms() >= d->deadline_mono) {
+            if (d->timed_out)
+                *d->timed_out = 1;
+            rc = sw_err_set(&err, SW_EIO,
+                            "timed out before the watch of %s ended (its window ends %s)",
+                            wt.release, until);
+            goto out;
+        }
+    }
+    if (wt.ended < 0) {
+        rc = sw_err_set(&err, SW_EIO, "%s", wt.message);
+        goto out;
+    }
+    say(d, wt.warn ? PIPELINE_LOG_WARNING : PIPELINE_LOG_OUTPUT, "Verdict: %s (%s)", wt.verdict,
+        wt.message);
+    oc = PIPELINE_STEP_SUCCESS;
+out:
+    if (rc)
+        oc = fail(d, &err);
+    set_out(outputs, "verdict",
+            wt.ended                        ? wt.verdict
+            : oc == PIPELINE_STEP_CANCELLED ? "cancelled"
+                                            : "");
+    set_out(outputs, "message",
+            wt.message                    ? wt.message
+            : oc == PIPELINE_STEP_FAILURE ? err.msg
+                                          : "");
+    if (fd >= 0)
+        close(fd);
+    env_state_free(s);
+    env_config_free(env);
+    free(r);
+    free(wt.release);
+    free(wt.message);
+    return oc;
+}
+
 enum pipeline_step_outcome delivery_step_run(const struct delivery_step *d, enum pipeline_builtin b,
                                              json_t *outputs)
 {
@@ -1108,6 +1494,9 @@ enum pipeline_step_outcome delivery_step_run(const struct delivery_step *d, enum
         break;
     case PIPELINE_BUILTIN_SLIPWAY_HEALTH_CHECK:
         oc = step_health(d, &w, outputs);
+        break;
+    case PIPELINE_BUILTIN_SLIPWAY_WATCH:
+        oc = step_watch(d, &w, outputs);
         break;
     default:
         oc = step_scan(d, &w, outputs);

@@ -1,5 +1,5 @@
 /* Private to src/pipeline/: the built-in delivery steps (delivery.c) —
- * slipway/deploy, switch, rollback, health-check and scan — as the runner
+ * slipway/deploy, switch, rollback, health-check, scan and watch — as the runner
  * calls them, and the pieces the unit tests check on their own: reading
  * `with:` and the small HTTP client of health-check. */
 #ifndef SW_PIPELINE_DELIVERY_INTERNAL_H
@@ -14,10 +14,14 @@
 #define DELIVERY_RETRIES_MAX 1000
 #define DELIVERY_INTERVAL_MAX_MS (3600LL * 1000)
 #define DELIVERY_URL_PATH_MAX 2048
+/* watch: how long after a window's end the step waits for the verdict that
+ * `slipway serve` records (its watch looks every second; the rest is slack
+ * for a loaded machine and a store shared over a network). */
+#define DELIVERY_WATCH_GRACE_MS (30LL * 1000)
 
 /* A step's with:, read and checked. Strings are owned (delivery_with_free). */
 struct delivery_with {
-    char *env;           /* deploy, switch, rollback, health-check: required */
+    char *env;           /* deploy, switch, rollback, health-check, watch: required */
     char *path;          /* deploy, scan: relative to the workspace (NULL: the workspace);
                           * health-check: the request target, "/" by default */
     char *message;       /* deploy: kept in the history (NULL: none given) */
@@ -29,6 +33,8 @@ struct delivery_with {
     char *contains;      /* health-check: a substring the body must hold (NULL: none) */
     int retries;         /* health-check: attempts in all, 1..DELIVERY_RETRIES_MAX (default 10) */
     int64_t interval_ms; /* health-check: between attempts, 0..1h (default 1s) */
+    int64_t duration_ms; /* watch: the window, 1s..7d (0: the environment's watch.duration) */
+    char *release;       /* watch: a release id or unique prefix/suffix (NULL: the live one) */
     /* Keys the step does not know, as GitHub warns about them: "Unexpected
      * input(s) 'x', valid inputs are ['env', ...]"; NULL when none. */
     char *unknown;
@@ -97,9 +103,14 @@ struct delivery_step {
     const char *run_id, *sha, *ref, *actor;
     const char *uses; /* as written ("slipway/deploy@v1"), for messages */
     const json_t *with;
-    const _Atomic int *cancel; /* health-check stops waiting when non-zero */
+    const _Atomic int *cancel; /* health-check and watch stop waiting when non-zero */
     delivery_say_fn *say;
     void *ctx;
+    /* When a waiting step (watch) must give up: the sooner of its
+     * timeout-minutes and its job's (time_mono_ms); 0: never. On reaching it
+     * the step fails and sets *timed_out (NULL: not told). */
+    int64_t deadline_mono;
+    int *timed_out;
 };
 
 /* Runs step b (one of PIPELINE_BUILTIN_SLIPWAY_*), its outputs into outputs

@@ -297,6 +297,7 @@ enum pipeline_builtin {
     PIPELINE_BUILTIN_SLIPWAY_ROLLBACK,
     PIPELINE_BUILTIN_SLIPWAY_HEALTH_CHECK,
     PIPELINE_BUILTIN_SLIPWAY_SCAN,
+    PIPELINE_BUILTIN_SLIPWAY_WATCH, /* the last delivery step (runner_steps.c's range) */
 };
 struct pipeline_uses {
     enum pipeline_uses_kind kind;

@@ -141,23 +141,55 @@ static enum pipeline_step_outcome artifact(struct jobrun *jr, const struct pipel
     return oc;
 }
 
-/* slipway/deploy, switch, rollback, health-check and scan (delivery.c), with
- * the step's with: evaluated; environments from the runner's project. */
-static enum pipeline_step_outcome delivery(struct jobrun *jr, const struct pipeline_step *s,
-                                           json_t *values, json_t *outputs)
+/* slipway/deploy, switch, rollback, health-check, scan and watch
+ * (delivery.c), with the step's with: evaluated; environments from the
+ * runner's project. A step that waits (watch) is bounded as a script is: by
+ * the sooner of its timeout-minutes, an enclosing action's and the job's. */
+static enum pipeline_step_outcome delivery(struct jobrun *jr, const struct stepscope *sc,
+                                           const struct pipeline_step *s, json_t *values,
+                                           json_t *outputs)
 {
     struct runner *rn = jr->rn;
     struct sw_err err = {0};
     json_t *with = json_object();
-    struct delivery_step d = {rn->st,  rn->o->project,   jr->workspace, rn->id,
-                              rn->sha, rn->ref,          rn->actor,     s->uses.raw.s,
-                              with,    &jr->leg->cancel, artifact_say,  jr};
+    int timed_out = 0, job_bound = 1;
+    struct delivery_step d = {rn->st,
+                              rn->o->project,
+                              jr->workspace,
+                              rn->id,
+                              rn->sha,
+                              rn->ref,
+                              rn->actor,
+                              s->uses.raw.s,
+                              with,
+                              &jr->leg->cancel,
+                              artifact_say,
+                              jr,
+                              jr->deadline_mono,
+                              &timed_out};
     enum pipeline_step_outcome oc = PIPELINE_STEP_FAILURE;
 
+    if (s->timeout_minutes.s && !s->timeout_minutes.expr && s->timeout_minutes.n > 0) {
+        int64_t own = time_mono_ms() + (int64_t)(s->timeout_minutes.n * 60000.0);
+        if (!d.deadline_mono || own < d.deadline_mono) {
+            d.deadline_mono = own;
+            job_bound = 0;
+        }
+    }
+    if (sc->deadline_mono && (!d.deadline_mono || sc->deadline_mono < d.deadline_mono)) {
+        d.deadline_mono = sc->deadline_mono;
+        job_bound = 0;
+    }
     if (runner_eval_map(&s->with, values, jr_status(jr), jr->workspace, with, &err) < 0)
         leg_say(jr->leg, &jr->masks, PIPELINE_LOG_ERROR, "with: %s", err.msg);
     else
         oc = delivery_step_run(&d, s->uses.builtin, outputs);
+    if (timed_out && job_bound) { /* as runner_script.c says it of a script */
+        jr->timed_out = 1;
+        leg_say(jr->leg, &jr->masks, PIPELINE_LOG_ERROR,
+                "The job running on runner %s has exceeded the maximum execution time",
+                rn->o->runner_name ? rn->o->runner_name : "slipway");
+    }
     json_decref(with);
     return oc;
 }
@@ -208,8 +240,8 @@ static enum pipeline_step_outcome step_uses(struct jobrun *jr, struct stepscope 
              s->uses.builtin == PIPELINE_BUILTIN_DOWNLOAD_ARTIFACT)
         oc = artifact(jr, s, values, souts);
     else if (s->uses.builtin >= PIPELINE_BUILTIN_SLIPWAY_DEPLOY &&
-             s->uses.builtin <= PIPELINE_BUILTIN_SLIPWAY_SCAN)
-        oc = delivery(jr, s, values, souts);
+             s->uses.builtin <= PIPELINE_BUILTIN_SLIPWAY_WATCH)
+        oc = delivery(jr, sc, s, values, souts);
     else if (s->uses.kind != PIPELINE_USES_NONE) {
         leg_say(l, &jr->masks, PIPELINE_LOG_ERROR, "%s: this runner does not run it yet",
                 s->uses.raw.s);

@@ -61,6 +61,7 @@ static const struct supported {
     {"slipway/rollback", PIPELINE_BUILTIN_SLIPWAY_ROLLBACK},
     {"slipway/health-check", PIPELINE_BUILTIN_SLIPWAY_HEALTH_CHECK},
     {"slipway/scan", PIPELINE_BUILTIN_SLIPWAY_SCAN},
+    {"slipway/watch", PIPELINE_BUILTIN_SLIPWAY_WATCH},
 };
 #define N_SUPPORTED (sizeof(supported) / sizeof(supported[0]))
 

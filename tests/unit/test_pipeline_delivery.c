@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- with: ---------------------------------------------------------------------------------- */
@@ -157,6 +158,10 @@ static void test_with_bad(void **state)
         {PIPELINE_BUILTIN_SLIPWAY_HEALTH_CHECK, "path", "/ HTTP/1.1\r\nX: y",
          "got '/ HTTP/1.1\\r\\nX: y'"},
         {PIPELINE_BUILTIN_SLIPWAY_HEALTH_CHECK, "path", "/a b", "path: expected"},
+        {PIPELINE_BUILTIN_SLIPWAY_WATCH, "duration", "500ms",
+         "duration: expected a duration from 1s to 7d such as 30s or 10m, got '500ms'"},
+        {PIPELINE_BUILTIN_SLIPWAY_WATCH, "duration", "8d", "got '8d'"},
+        {PIPELINE_BUILTIN_SLIPWAY_WATCH, "duration", "soon", "duration: expected"},
         {PIPELINE_BUILTIN_SLIPWAY_SWITCH, "env", "../prod", "env: expected an environment name"},
         {PIPELINE_BUILTIN_SLIPWAY_SWITCH, "env", "Prod\x1b[2J", "got 'Prod\\x1b[2J'"},
     };
@@ -667,6 +672,221 @@ static void test_steps_outputs(void **state)
     free(site);
 }
 
+/* ---- slipway/watch -----------------------------------------------------------------------------
+ */
+
+struct watch_run {
+    struct store *st;
+    const char *project, *ws;
+    const char *const *kv;
+    _Atomic int cancel;
+    int64_t deadline_mono;
+    int timed_out;
+    struct said said;
+    json_t *out;
+    enum pipeline_step_outcome oc;
+    pthread_t thread;
+};
+
+static void *watch_thread(void *arg)
+{
+    struct watch_run *r = arg;
+    json_t *with = with_of(r->kv);
+    struct delivery_step d = {.st = r->st,
+                              .project = r->project,
+                              .workspace = r->ws,
+                              .run_id = "run-20260101-000000-000-abcdef",
+                              .actor = "tester",
+                              .uses = "slipway/watch@v1",
+                              .with = with,
+                              .cancel = &r->cancel,
+                              .say = collect,
+                              .ctx = &r->said,
+                              .deadline_mono = r->deadline_mono,
+                              .timed_out = &r->timed_out};
+    r->out = json_object();
+    r->oc = delivery_step_run(&d, PIPELINE_BUILTIN_SLIPWAY_WATCH, r->out);
+    buf_add(&r->said.lines, "", 1);
+    json_decref(with);
+    return NULL;
+}
+
+static void watch_start(struct watch_run *r)
+{
+    assert_int_equal(pthread_create(&r->thread, NULL, watch_thread, r), 0);
+}
+
+static void watch_join(struct watch_run *r, enum pipeline_step_outcome want, const char *verdict,
+                       const char *said)
+{
+    pthread_join(r->thread, NULL);
+    if (r->oc != want || strcmp(str(r->out, "verdict"), verdict) ||
+        !strstr(r->said.lines.data, said))
+        fail_msg("outcome %d (want %d), verdict '%s' (want '%s'); said (want '%s'):\n%s", r->oc,
+                 want, str(r->out, "verdict"), verdict, said, r->said.lines.data);
+    json_decref(r->out);
+    buf_free(&r->said.lines);
+}
+
+static void ms_sleep(int ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The watch on a real store, the monitor played by the test: a verdict
+ * followed at once by a newer deploy still counts as the verdict (read from
+ * the history); a release rolled back or replaced fails; an environment
+ * without a watch takes a duration and then says only that the release was
+ * not rolled back; a cancel and a deadline end the wait. */
+static void test_watch(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sw-watch-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *project = path_join(dir, "p"), *envs = path_join(dir, "p/.slipway/environments");
+    char *data = path_join(dir, "p/.slipway/data"), *ws = path_join(dir, "ws");
+    char *site = path_join(dir, "ws/site");
+    struct sw_err err = {0};
+    struct store *st = NULL;
+    struct said said = {BUF_INIT};
+    struct env_config *w = NULL;
+    struct env_state *s = NULL;
+    struct deploy_result res = {0};
+    assert_int_equal(fs_mkdir_p(envs, &err), 0);
+    assert_int_equal(fs_mkdir_p(site, &err), 0);
+    put(envs, "w.yml", "strategy: direct\nwatch: {duration: 1m}\n");
+    put(envs, "nw.yml", "strategy: direct\n");
+    assert_int_equal(store_open(data, &st, &err), 0);
+    assert_int_equal(env_config_find(envs, "w", &w, &err), 0);
+
+    const char *dep_w[] = {"env", "w", "path", "site", NULL};
+    const char *dep_nw[] = {"env", "nw", "path", "site", NULL};
+    char text[32];
+    json_t *o;
+    for (int i = 0; i < 2; i++) { /* A then B on w: B's window is open */
+        snprintf(text, sizeof(text), "w%d\n", i);
+        put(site, "index.html", text);
+        o = step(st, project, ws, PIPELINE_BUILTIN_SLIPWAY_DEPLOY, dep_w, PIPELINE_STEP_SUCCESS,
+                 &said);
+        json_decref(o);
+    }
+
+    /* no watch and no duration: refused, naming what to give */
+    put(site, "index.html", "nw\n");
+    o = step(st, project, ws, PIPELINE_BUILTIN_SLIPWAY_DEPLOY, dep_nw, PIPELINE_STEP_SUCCESS,
+             &said);
+    json_decref(o);
+    const char *nw[] = {"env", "nw", NULL};
+    o = step(st, project, ws, PIPELINE_BUILTIN_SLIPWAY_WATCH, nw, PIPELINE_STEP_FAILURE, &said);
+    if (!strstr(said.lines.data, "environment nw has no watch (no watch: key in") ||
+        !strstr(said.lines.data, "give the step a duration"))
+        fail_msg("no watch: %s", said.lines.data);
+    json_decref(o);
+    /* with a duration: waited out, and only "not rolled back" (no monitor watches nw) */
+    const char *nw1[] = {"env", "nw", "duration", "1s", NULL};
+    int64_t t0 = time_mono_ms();
+    o = step(st, project, ws, PIPELINE_BUILTIN_SLIPWAY_WATCH, nw1, PIPELINE_STEP_SUCCESS, &said);
+    assert_string_equal(str(o, "verdict"), "not-rolled-back");
+    assert_true(time_mono_ms() - t0 < 5000);
+    json_decref(o);
+
+    /* a verdict, then at once a newer deploy: the step passes with the verdict,
+     * whether it saw the two changes come (from the history, or as they came)
+     * or began after both */
+    const char *kv_w[] = {"env", "w", NULL};
+    struct watch_run r = {.st = st, .project = project, .ws = ws, .kv = kv_w};
+    assert_int_equal(deploy_state_load(st, "w", &s, &err), 0);
+    char *b = xstrdup(s->live_release);
+    watch_start(&r);
+    ms_sleep(300);
+    char *msg = xasprintf("watch of %s ended: passed: %s was watched for 1m and no critical "
+                          "alert fired",
+                          b, b);
+    struct deploy_opts vo = {
+        .actor = "slipway-monitor@test", .message = msg, .if_generation = s->generation};
+    assert_int_equal(deploy_verdict(st, w, &vo, &res, &err), 0);
+    deploy_result_free(&res);
+    put(site, "index.html", "c\n");
+    o = step(st, project, ws, PIPELINE_BUILTIN_SLIPWAY_DEPLOY, dep_w, PIPELINE_STEP_SUCCESS, &said);
+    char *c = xstrdup(str(o, "release"));
+    json_decref(o);
+    watch_join(&r, PIPELINE_STEP_SUCCESS, "passed", "Verdict: passed (watch of");
+    const char *kv_b[] = {"env", "w", "release", b, NULL};
+    r = (struct watch_run){.st = st, .project = project, .ws = ws, .kv = kv_b};
+    watch_start(&r);
+    watch_join(&r, PIPELINE_STEP_SUCCESS, "passed", "Verdict: passed (watch of");
+    const char *kv_never[] = {"env", "nw", "release", b, "duration", "1s", NULL};
+    r = (struct watch_run){.st = st, .project = project, .ws = ws, .kv = kv_never};
+    watch_start(&r);
+    watch_join(&r, PIPELINE_STEP_FAILURE, "", "is not live on nw, and never was");
+    env_state_free(s);
+    free(msg);
+
+    /* rolled back by the monitor (rejected) before the step began: fails at once */
+    assert_int_equal(deploy_state_load(st, "w", &s, &err), 0);
+    struct deploy_opts ro = {.actor = "slipway-monitor@test",
+                             .message = "automatic rollback: high-error-rate (critical)",
+                             .if_generation = s->generation,
+                             .reject = "high-error-rate (critical)"};
+    assert_int_equal(deploy_rollback(st, w, NULL, &ro, &res, &err), 0);
+    deploy_result_free(&res);
+    env_state_free(s);
+    const char *kv_c[] = {"env", "w", "release", c, NULL};
+    r = (struct watch_run){.st = st, .project = project, .ws = ws, .kv = kv_c};
+    watch_start(&r);
+    watch_join(&r, PIPELINE_STEP_FAILURE, "rolled-back",
+               "by slipway-monitor@test at 20"); /* its time, then the message */
+    r = (struct watch_run){.st = st, .project = project, .ws = ws, .kv = kv_c};
+    watch_start(&r);
+    watch_join(&r, PIPELINE_STEP_FAILURE, "rolled-back",
+               ": automatic rollback: high-error-rate (critical)");
+
+    /* replaced by a newer deploy during the window: fails */
+    put(site, "index.html", "d\n");
+    o = step(st, project, ws, PIPELINE_BUILTIN_SLIPWAY_DEPLOY, dep_w, PIPELINE_STEP_SUCCESS, &said);
+    json_decref(o);
+    r = (struct watch_run){.st = st, .project = project, .ws = ws, .kv = kv_w};
+    watch_start(&r);
+    ms_sleep(300);
+    put(site, "index.html", "e\n");
+    o = step(st, project, ws, PIPELINE_BUILTIN_SLIPWAY_DEPLOY, dep_w, PIPELINE_STEP_SUCCESS, &said);
+    json_decref(o);
+    watch_join(&r, PIPELINE_STEP_FAILURE, "superseded", "(a deploy by tester at ");
+
+    /* cancelled, and out of time: the wait ends */
+    r = (struct watch_run){.st = st, .project = project, .ws = ws, .kv = kv_w};
+    watch_start(&r);
+    ms_sleep(300);
+    atomic_store(&r.cancel, 1);
+    watch_join(&r, PIPELINE_STEP_CANCELLED, "cancelled", "Watching r-");
+    r = (struct watch_run){
+        .st = st, .project = project, .ws = ws, .kv = kv_w, .deadline_mono = time_mono_ms() + 500};
+    watch_start(&r);
+    watch_join(&r, PIPELINE_STEP_FAILURE, "", "timed out before the watch of");
+    assert_int_equal(r.timed_out, 1);
+
+    /* nothing live */
+    put(envs, "empty.yml", "strategy: direct\nwatch: {duration: 1m}\n");
+    const char *kv_e[] = {"env", "empty", NULL};
+    o = step(st, project, ws, PIPELINE_BUILTIN_SLIPWAY_WATCH, kv_e, PIPELINE_STEP_FAILURE, &said);
+    if (!strstr(said.lines.data, "nothing is live on empty: no release to watch"))
+        fail_msg("nothing live: %s", said.lines.data);
+    json_decref(o);
+
+    buf_free(&said.lines);
+    env_config_free(w);
+    store_free(st);
+    assert_int_equal(fs_remove_tree(dir, &err), 0);
+    free(b);
+    free(c);
+    free(project);
+    free(envs);
+    free(data);
+    free(ws);
+    free(site);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -674,6 +894,7 @@ int main(void)
         cmocka_unit_test(test_with_bad),      cmocka_unit_test(test_with_unknown),
         cmocka_unit_test(test_http_parse),    cmocka_unit_test(test_addr_url),
         cmocka_unit_test(test_http_get),      cmocka_unit_test(test_steps_outputs),
+        cmocka_unit_test(test_watch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
