@@ -65,6 +65,7 @@ struct monitor_watch {
     struct monitor_watch_stats stats;
     int64_t started_ms; /* wall: windows that ended before get no verdict */
     struct memo *memo;  /* the watch thread's own */
+    char locked[1024];  /* the watch thread's: why the last rollback found a lock */
     size_t nmemo;
 };
 
@@ -255,104 +256,149 @@ static void sleep_ms(int64_t ms)
         ;
 }
 
-/* One critical alert: judged against the environment's state, and rolled
- * back when inside an open window, by compare-and-swap on what was judged. */
+/* What one look at the state ended in: done (said), or look again. */
+enum look { LOOK_DONE, LOOK_AGAIN, LOOK_LOCKED };
+
+/* Something went wrong that is not the state moving: said, and done. */
+static void skipped(struct monitor_watch *w, const struct item *it, const char *release,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void skipped(struct monitor_watch *w, const struct item *it, const char *release,
+                    const char *fmt, ...)
+{
+    struct buf text = BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vaddf(&text, fmt, ap);
+    va_end(ap);
+    say(w, "%s: %s", it->env, text.data);
+    tell(w, MONITOR_WATCH_EVENT_SKIPPED, it->env, it, release, NULL, text.data);
+    buf_free(&text);
+}
+
+/* Inside the window, on_critical: notify: counted for the window's verdict. */
+static void count_critical(struct monitor_watch *w, const char *env, int64_t generation)
+{
+    struct memo *m = memo_get(w, env);
+    if (!m)
+        return;
+    if (m->criticals_gen != generation) {
+        m->criticals_gen = generation;
+        m->criticals = 0;
+    }
+    m->criticals++;
+}
+
+/* Rolls judged back by compare-and-swap on generation; the reason is the
+ * alert. DEPLOY_ELOCKED, DEPLOY_ESTALE and SW_ECONFLICT are returned
+ * unsaid: the caller looks again. */
+static int rollback(struct monitor_watch *w, const struct item *it, const struct env_config *c,
+                    const struct env_state *s, const char *judged)
+{
+    struct sw_err err = {0};
+    char *reason = xasprintf("%s (critical, from %s): %s", it->rule, it->source, it->detail);
+    char *message = xasprintf("automatic rollback: %s", reason);
+    struct deploy_opts o = {
+        .actor = w->o.actor, .message = message, .if_generation = s->generation, .reject = reason};
+    struct deploy_result res = {0};
+    int rc = deploy_rollback(w->o.store, c, NULL, &o, &res, &err);
+    if (!rc) {
+        char took[32];
+        duration_format(time_now_ms() - s->last.time_ms, took, sizeof(took));
+        say(w, "%s: rolled back %s -> %s, %s after it went live: %s", it->env, judged,
+            res.to ? res.to : "(nothing)", took, reason);
+        tell(w, MONITOR_WATCH_EVENT_ROLLED_BACK, it->env, it, judged, res.to, reason);
+        count(w, &w->stats.rollbacks);
+        struct memo *m = memo_get(w, it->env);
+        if (m) /* this node's own: never noted as another's */
+            m->rollback_gen = res.generation;
+    } else if (rc == DEPLOY_ELOCKED) {
+        /* the lock holder's message is what a give-up says */
+        snprintf(w->locked, sizeof(w->locked), "%s", err.msg);
+    } else if (rc != DEPLOY_ESTALE && rc != SW_ECONFLICT) {
+        skipped(w, it, judged, "the automatic rollback of %s failed: %s", judged, err.msg);
+    }
+    deploy_result_free(&res);
+    free(message);
+    free(reason);
+    return rc;
+}
+
+/* One look at the environment's state for the alert: judged against it, and
+ * rolled back when inside an open window. judged (the release the alert is
+ * about) is pinned at the first look; *generation is what the last look
+ * tried to change (0: none). */
+static enum look look(struct monitor_watch *w, const struct item *it, const struct env_config *c,
+                      char judged[RELEASE_ID_MAX + 1], int64_t *generation)
+{
+    struct env_state *s = NULL;
+    struct sw_err err = {0};
+    if (deploy_state_load(w->o.store, it->env, &s, &err)) {
+        skipped(w, it, it->release, "critical alert %s: %s; nothing rolled back", it->rule,
+                err.msg);
+        return LOOK_DONE;
+    }
+    if (!judged[0]) /* pinned: a later look never judges a newer release */
+        snprintf(judged, RELEASE_ID_MAX + 1, "%s",
+                 it->release[0]    ? it->release
+                 : s->live_release ? s->live_release
+                                   : "");
+    enum look next = LOOK_DONE;
+    struct buf why = BUF_INIT;
+    /* The state moved since it was judged, or the alert is about a release
+     * another node has rolled back already (its sampler was a tick ahead):
+     * either way the alert finds what was done, and says so. */
+    if ((*generation && s->generation != *generation) || rolled_back(s, judged)) {
+        gave_way(w, it, judged, s);
+        goto out;
+    }
+    enum monitor_watch_decision d =
+        monitor_watch_judge(c, s, judged[0] ? judged : NULL, time_now_ms(), &why);
+    if (d != MONITOR_WATCH_ROLLBACK) {
+        say(w, "critical alert %s on %s (%s): %s; nothing rolled back", it->rule, it->env,
+            it->detail, why.data ? why.data : "");
+        tell(w, MONITOR_WATCH_EVENT_SKIPPED, it->env, it, judged, NULL, why.data ? why.data : "");
+        if (d == MONITOR_WATCH_NOTIFY)
+            count_critical(w, it->env, s->generation);
+        goto out;
+    }
+    *generation = s->generation;
+    int rc = rollback(w, it, c, s, judged);
+    if (rc == DEPLOY_ELOCKED) {
+        *generation = 0; /* nothing was judged stale: look again once the lock is free */
+        next = LOOK_LOCKED;
+    } else if (rc == DEPLOY_ESTALE || rc == SW_ECONFLICT) {
+        next = LOOK_AGAIN; /* the state moved under us: the next look says by whom */
+    }
+out:
+    buf_free(&why);
+    env_state_free(s);
+    return next;
+}
+
+/* One critical alert: looked at until it is done, waiting out a lock held
+ * by another change for at most LOCKED_ATTEMPTS x LOCKED_WAIT_MS. */
 static void handle_alert(struct monitor_watch *w, const struct item *it)
 {
     struct env_config *c = NULL;
     struct sw_err err = {0};
     if (env_config_find(w->o.envs_dir, it->env, &c, &err)) {
-        say(w, "critical alert %s on %s: %s; nothing rolled back", it->rule, it->env, err.msg);
-        tell(w, MONITOR_WATCH_EVENT_SKIPPED, it->env, it, it->release, NULL, err.msg);
+        skipped(w, it, it->release, "critical alert %s: %s; nothing rolled back", it->rule,
+                err.msg);
         return;
     }
     char judged[RELEASE_ID_MAX + 1] = "";
     int64_t generation = 0;
     for (int attempt = 0; attempt < LOCKED_ATTEMPTS; attempt++) {
-        struct env_state *s = NULL;
-        struct buf why = BUF_INIT;
-        if (deploy_state_load(w->o.store, it->env, &s, &err)) {
-            say(w, "critical alert %s on %s: %s; nothing rolled back", it->rule, it->env, err.msg);
-            tell(w, MONITOR_WATCH_EVENT_SKIPPED, it->env, it, it->release, NULL, err.msg);
+        enum look l = look(w, it, c, judged, &generation);
+        if (l == LOOK_DONE)
+            break;
+        if (l == LOOK_LOCKED && attempt + 1 == LOCKED_ATTEMPTS) {
+            skipped(w, it, judged, "the rollback of %s gave way: %s", judged, w->locked);
+            count(w, &w->stats.gave_way);
             break;
         }
-        if (!judged[0]) /* pinned: a later attempt never judges a newer release */
-            snprintf(judged, sizeof(judged), "%s",
-                     it->release[0]    ? it->release
-                     : s->live_release ? s->live_release
-                                       : "");
-        /* The state moved since it was judged, or the alert is about a
-         * release another node has rolled back already (its sampler was a
-         * tick ahead): either way the alert finds what was done, and says so. */
-        if ((generation && s->generation != generation) || rolled_back(s, judged)) {
-            gave_way(w, it, judged, s);
-            env_state_free(s);
-            break;
-        }
-        enum monitor_watch_decision d =
-            monitor_watch_judge(c, s, judged[0] ? judged : NULL, time_now_ms(), &why);
-        if (d != MONITOR_WATCH_ROLLBACK) {
-            say(w, "critical alert %s on %s (%s): %s; nothing rolled back", it->rule, it->env,
-                it->detail, why.data ? why.data : "");
-            tell(w, MONITOR_WATCH_EVENT_SKIPPED, it->env, it, judged, NULL,
-                 why.data ? why.data : "");
-            struct memo *m = d == MONITOR_WATCH_NOTIFY ? memo_get(w, it->env) : NULL;
-            if (m && m->criticals_gen != s->generation) {
-                m->criticals_gen = s->generation;
-                m->criticals = 0;
-            }
-            if (m)
-                m->criticals++;
-            buf_free(&why);
-            env_state_free(s);
-            break;
-        }
-        generation = s->generation;
-        char *reason =
-            xasprintf("%s (%s, from %s): %s", it->rule, "critical", it->source, it->detail);
-        char *message = xasprintf("automatic rollback: %s", reason);
-        struct deploy_opts o = {
-            .actor = w->o.actor, .message = message, .if_generation = generation, .reject = reason};
-        struct deploy_result res = {0};
-        int64_t went_live = s->last.time_ms;
-        int rc = deploy_rollback(w->o.store, c, NULL, &o, &res, &err);
-        if (!rc) {
-            char took[32];
-            duration_format(time_now_ms() - went_live, took, sizeof(took));
-            say(w, "%s: rolled back %s -> %s, %s after it went live: %s", it->env, judged,
-                res.to ? res.to : "(nothing)", took, reason);
-            tell(w, MONITOR_WATCH_EVENT_ROLLED_BACK, it->env, it, judged, res.to, reason);
-            count(w, &w->stats.rollbacks);
-            struct memo *m = memo_get(w, it->env);
-            if (m) /* this node's own: never noted as another's */
-                m->rollback_gen = res.generation;
-        } else if (rc != DEPLOY_ELOCKED && rc != DEPLOY_ESTALE && rc != SW_ECONFLICT) {
-            say(w, "%s: the automatic rollback of %s failed: %s", it->env, judged, err.msg);
-            char *text = xasprintf("the automatic rollback failed: %s", err.msg);
-            tell(w, MONITOR_WATCH_EVENT_SKIPPED, it->env, it, judged, NULL, text);
-            free(text);
-        }
-        deploy_result_free(&res);
-        free(message);
-        free(reason);
-        buf_free(&why);
-        env_state_free(s);
-        if (rc == DEPLOY_ELOCKED) {
-            if (attempt + 1 == LOCKED_ATTEMPTS) {
-                say(w, "%s: the rollback of %s gave way: %s", it->env, judged, err.msg);
-                char *text = xasprintf("gave way: %s", err.msg);
-                tell(w, MONITOR_WATCH_EVENT_SKIPPED, it->env, it, judged, NULL, text);
-                free(text);
-                count(w, &w->stats.gave_way);
-                break;
-            }
-            generation = 0; /* nothing was judged stale: look again once the lock is free */
+        if (l == LOOK_LOCKED)
             sleep_ms(LOCKED_WAIT_MS);
-            continue;
-        }
-        if (rc != DEPLOY_ESTALE && rc != SW_ECONFLICT)
-            break;
-        /* the state moved under us: the next look says by whom */
     }
     env_config_free(c);
 }
