@@ -450,8 +450,32 @@ out:
     return rc;
 }
 
+/* "chek": a mistyped subcommand rather than an environment, unless the
+ * project has an environment of that name. */
+static int mistyped(struct cli *cli, const char *word)
+{
+    const char *names[NSUB];
+    for (size_t i = 0; i < NSUB; i++)
+        names[i] = subcommands[i].name;
+    if (word[0] == '-' || !cli_closest(word, names, NSUB))
+        return 0;
+    struct sw_err err = {0};
+    if (cli_project(cli, &err))
+        return 1;
+    char *dir = path_join(cli->project, ".slipway/environments");
+    struct env_config *c = NULL;
+    int known = env_config_find(dir, word, &c, NULL) == 0;
+    env_config_free(c);
+    free(dir);
+    return !known;
+}
+
 int cmd_alerts(int argc, char **argv, struct cli *cli)
 {
+    if (argc >= 2 && mistyped(cli, argv[1])) /* says "did you mean 'check'?" */
+        return cli_run_subcommand(cli, "alerts",
+                                  "Alert rules (.slipway/alerts.yml) and their states.\n",
+                                  subcommands, NSUB, argc, argv);
     /* `slipway alerts check ...` is the subcommand; anything else is the states */
     for (size_t i = 0; argc >= 2 && i < NSUB; i++)
         if (!strcmp(argv[1], subcommands[i].name))

@@ -77,7 +77,7 @@ check "a wrong type says what was expected" grep -q "^bad.yml:8:22: expected a n
 check "an expression error at its column inside the value" grep -q "^bad.yml:10:25: Unexpected symbol: '+'" <<<"$errout"
 check "an unknown key, listing the allowed ones" grep -q "^bad.yml:11:9: unexpected key 'shel' in step 1 (allowed: id, name, if, run, shell, env, working-directory, continue-on-error, timeout-minutes)" <<<"$errout"
 check "a context not available at that key" grep -q "^bad.yml:14:9: Unrecognized named-value: 'steps'" <<<"$errout"
-check "container: refused with one line listing what is supported" grep -q "^bad.yml:15:5: job 'deploy': container: is not supported, steps run on the host; slipway runs natively: run: steps, actions/checkout, actions/upload-artifact, actions/download-artifact, .*slipway/scan (load with unsupported: skip" <<<"$errout"
+check "container: refused with one line listing what is supported" grep -q "^bad.yml:15:5: job 'deploy': container: is not supported, steps run on the host; slipway runs natively: run: steps, actions/checkout, actions/upload-artifact, actions/download-artifact, .*slipway/scan, slipway/watch (load with unsupported: skip" <<<"$errout"
 check "an unsupported uses: refused" grep -q "^bad.yml:17:15: step 1: uses: 'octo/deploy@v1' is not supported; slipway runs natively: " <<<"$errout"
 check "the summary line on stdout" test "$out" = "bad.yml: 8 errors"
 sw --json workflow check bad.yml ci.yml --ref refs/heads/main --changed src/a.c

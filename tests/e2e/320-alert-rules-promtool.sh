@@ -12,7 +12,7 @@ mkdir -p "$T/p" && "$SLIPWAY" init -q "$T/p" && cd "$T/p"
 ALERTS=$T/p/.slipway/alerts.yml
 
 # ---- usage ----------------------------------------------------------------------------------
-sw --help; check "slipway --help lists alerts" grep -qE '^  alerts +check the alert rules' <<<"$out"
+sw --help; check "slipway --help lists alerts" grep -qE '^  alerts +show each alert rule.s state per environment; check alerts.yml' <<<"$out"
 sw alerts --help
 check "alerts --help lists check" eval '[ "$rc" = 0 ] && grep -qE "^  check +load alert rules" <<<"$out"'
 sw alerts check --help
