@@ -363,12 +363,12 @@ static enum look look(struct monitor_watch *w, const struct item *it, const stru
     }
     *generation = s->generation;
     int rc = rollback(w, it, c, s, judged);
-    if (rc == DEPLOY_ELOCKED) {
-        *generation = 0; /* nothing was judged stale: look again once the lock is free */
+    /* Locked: look again once the lock is free; a change its holder made
+     * shows as a newer generation, and the look gives way to it by name. */
+    if (rc == DEPLOY_ELOCKED)
         next = LOOK_LOCKED;
-    } else if (rc == DEPLOY_ESTALE || rc == SW_ECONFLICT) {
+    else if (rc == DEPLOY_ESTALE || rc == SW_ECONFLICT)
         next = LOOK_AGAIN; /* the state moved under us: the next look says by whom */
-    }
 out:
     buf_free(&why);
     env_state_free(s);

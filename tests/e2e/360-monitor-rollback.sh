@@ -11,7 +11,9 @@
 # the same serve: `nfy` (on_critical: notify) fires and is not rolled back,
 # and its window ends with a verdict that says so; `quiet` gets too little traffic and ends with
 # "not enough traffic"; `ok` gets clean traffic and passes; `hk` is rolled back by a critical
-# alert that arrives through the Alertmanager hook; `none` has no watch and is never touched.
+# alert that arrives through the Alertmanager hook; `race` has a person's deploy holding the lock
+# when its alert comes, and the watch gives way to it by name; `none` has no watch and is never
+# touched.
 . "$(dirname "$0")/lib.sh"
 C=(curl -s --max-time 10)
 command -v wrk >/dev/null || { echo "# skipped: wrk is not installed"; echo "ok - skipped"; exit 0; }
@@ -20,7 +22,7 @@ new_project
 ENVS=$T/p/.slipway/environments
 rm -f "$ENVS"/*.yml
 PS=$(free_port); PSP=$(free_port); PN=$(free_port); PQ=$(free_port); PO=$(free_port)
-PH=$(free_port); PX=$(free_port); PA=$(free_port)
+PH=$(free_port); PX=$(free_port); PR=$(free_port); PA=$(free_port)
 printf 'strategy: blue-green\nlisten: 127.0.0.1:%s\npreview: 127.0.0.1:%s\nwatch: {duration: 2m, on_critical: rollback}\n' \
     "$PS" "$PSP" >"$ENVS/stg.yml"
 printf 'strategy: direct\nlisten: 127.0.0.1:%s\nwatch: {duration: 12s, on_critical: notify}\n' "$PN" >"$ENVS/nfy.yml"
@@ -28,6 +30,7 @@ printf 'strategy: direct\nlisten: 127.0.0.1:%s\nwatch:\n  duration: 4s\n' "$PQ" 
 printf 'strategy: direct\nlisten: 127.0.0.1:%s\nwatch: {duration: 8s}\n' "$PO" >"$ENVS/ok.yml"
 printf 'strategy: direct\nlisten: 127.0.0.1:%s\nwatch: {duration: 5m}\n' "$PH" >"$ENVS/hk.yml"
 printf 'strategy: direct\nlisten: 127.0.0.1:%s\n' "$PX" >"$ENVS/none.yml"
+printf 'strategy: direct\nlisten: 127.0.0.1:%s\nwatch: {duration: 5m}\n' "$PR" >"$ENVS/race.yml"
 # The seed's critical rule with a short `for`, so the test takes seconds, not minutes.
 cat >"$T/p/.slipway/alerts.yml" <<'EOF'
 rules:
@@ -54,7 +57,7 @@ sw release create "$T/a" -q; A=$out
 sw release create "$T/b" -q; B=$out
 sw release create "$T/a2" -q; A2=$out
 check "three releases" eval '[ -n "$A" ] && [ -n "$B" ] && [ -n "$A2" ]'
-for env in stg nfy quiet ok hk none; do sw deploy "$A" --env "$env"; expect_rc "A is live on $env" 0; done
+for env in stg nfy quiet ok hk none race; do sw deploy "$A" --env "$env"; expect_rc "A is live on $env" 0; done
 
 spawn "$SLIPWAY" serve --admin "127.0.0.1:$PA" >"$T/serve.out" 2>"$T/serve.err"
 SERVE=$!
@@ -158,6 +161,19 @@ c=$("${C[@]}" -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $
     --data-binary "${body/2030-01-01T00:00:00Z/2030-01-01T00:01:00Z}" "http://127.0.0.1:$PA/_slipway/hooks/alertmanager")
 wait_for "a second alert for hk is judged" 10 grep -q "watch: critical alert HighErrorRate on hk .*no watch window is open on hk: its last change was a rollback; nothing rolled back" "$T/serve.err"
 check "  and rolls nothing back" test "$(events hk rollback)" = 1
+
+# ---- a person's change holds the lock: the rollback gives way to it ----------------------------
+sw deploy "$B" --env race; expect_rc "B goes live on race" 0
+SLIPWAY_TEST_DEPLOY_HOLD_FILE=$T/go "$SLIPWAY" deploy "$A2" --env race >"$T/person.out" 2>&1 &
+PERSON=$!; _pids+=($PERSON)
+wait_for "a person's deploy of A2 holds race's lock" 10 test -f "$T/p/.slipway/data/envs/race/lock"
+body='{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"HighErrorRate","env":"race","severity":"critical"},"startsAt":"2030-01-01T00:00:00Z"}]}'
+"${C[@]}" -o /dev/null -X POST -H "Authorization: Bearer $TOKEN" --data-binary "$body" "http://127.0.0.1:$PA/_slipway/hooks/alertmanager"
+sleep 1 # the watch finds the lock taken and waits for it
+touch "$T/go"; wait "$PERSON"; rc=$?
+check "the person's deploy finishes (exit $rc)" test "$rc" = 0
+wait_for "the watch gives way to it, by name" 15 grep -q "watch: race: the rollback of $B gave way to a newer change (deploy of $A2 by tester)" "$T/serve.err"
+check "  A2 is live, nothing was rolled back" eval '[ "$(live race)" = "$A2" ] && [ "$(events race rollback)" = 0 ]'
 
 # ---- no watch: never touched ---------------------------------------------------------------------
 sw deploy "$B" --env none; expect_rc "B goes live on none" 0
