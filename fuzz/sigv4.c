@@ -127,7 +127,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc) {
         CHECK(rc == SW_EINVAL);
         CHECK(!strncmp(err.msg, "sigv4: ", 7));
-        CHECK(!strstr(err.msg, SECRET) && !strstr(err.msg, TOKEN));
+        /* The credentials never show; input that spells them out may be
+         * echoed (a header name is named in its error). */
+        CHECK(memmem(data, size, SECRET, strlen(SECRET)) || !strstr(err.msg, SECRET));
+        CHECK(memmem(data, size, TOKEN, strlen(TOKEN)) || !strstr(err.msg, TOKEN));
         goto out;
     }
 
