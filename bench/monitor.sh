@@ -8,9 +8,9 @@
 # bench/http-count.sh. This script times the two modes side by side in one run, on the same
 # release and build: a direct environment serving a 1 KiB page and a missing path (the 404
 # row), a second environment beside it (sampled too), and an alerts.yml of eight rules, one
-# per signal, so every second really evaluates rules. For each round the two modes run in
-# turn (on, off, then off, on, ...), each a fresh `slipway serve --workers 2 --admin ...` on
-# the same addresses, and wrk -t1 -c32 loads each row; each cell is the best of its rounds:
+# per signal, so every second really evaluates rules. Two `slipway serve --workers 2` run at
+# once, one per mode, each in its own copy of the project; for each round wrk -t1 -c32 loads
+# each row of one mode then the other (on, off, then off, on, ...); each cell is the best of its rounds:
 # req/s (highest) and p99 (lowest). The cost is 1 - on/off for req/s and on/off - 1 for the
 # p99 (aim: <= 2 % on both).
 #
@@ -91,16 +91,18 @@ wait_http() {
     done
     return 1
 }
-# start_serve LOG OPTIONS...: `slipway serve --workers 2 --admin ...` in the project, ready
-# (probed on the admin address: its requests are no environment's); PID in $SERVE_PID.
+# start_serve LOG [-C DIR ADMIN] OPTIONS...: `slipway serve --workers 2 --admin ...` in the
+# project (default $T/p on $ADMIN_PORT), ready (probed on the admin address: its requests are
+# no environment's); PID in $SERVE_PID.
 start_serve() {
-    local log=$1
+    local log=$1 dir=$T/p admin=$ADMIN_PORT
     shift
-    (cd "$T/p" && exec "$SLIPWAY" serve --workers 2 --admin "127.0.0.1:$ADMIN_PORT" "$@") \
+    if [ "${1:-}" = -C ]; then dir=$2 admin=$3; shift 3; fi
+    (cd "$dir" && exec "$SLIPWAY" serve --workers 2 --admin "127.0.0.1:$admin" "$@") \
         >"$T/$log.log" 2>&1 &
     SERVE_PID=$!
     PIDS+=("$SERVE_PID")
-    wait_http "http://127.0.0.1:$ADMIN_PORT/_slipway/ready" 15 ||
+    wait_http "http://127.0.0.1:$admin/_slipway/ready" 15 ||
         die "slipway serve $* did not become ready: $(tail -3 "$T/$log.log")"
     [ "$(cat "/proc/$SERVE_PID/comm" 2>/dev/null)" = slipway ] || die "PID $SERVE_PID is not slipway serve"
 }
@@ -186,27 +188,38 @@ echo "slipway serve --workers 2, monitor on (default, 1 s samples, $(grep -c '^ 
     "run: $(cut -d' ' -f1-3 /proc/loadavg))"
 echo
 declare -A RES
-JUDGED=0
+# Both servers run at once, each its own project on the same site and rules (q is p's copy on
+# other addresses), and the rounds alternate the load between them: a fresh serve per run
+# measured its own start as much as the monitor.
+cp -a "$T/p" "$T/q"
+PORT_OFF=$(free_port)
+ADMIN_OFF=$(free_port)
+printf 'strategy: direct\nlisten: 127.0.0.1:%s\n' "$PORT_OFF" >"$T/q/.slipway/environments/bench.yml"
+printf 'strategy: direct\nlisten: 127.0.0.1:%s\n' "$(free_port)" >"$T/q/.slipway/environments/other.yml"
+rm -rf "$T/p/.slipway/cache/monitor" "$T/q/.slipway/cache/monitor"
+start_serve on
+ON_PID=$SERVE_PID
+start_serve off -C "$T/q" "$ADMIN_OFF" --no-monitor
+OFF_PID=$SERVE_PID
 for ((round = 0; round < ROUNDS; round++)); do
     modes="on off"
     [ $((round % 2)) = 1 ] && modes="off on"
     for mode in $modes; do
-        rm -f "$HIST"
-        if [ "$mode" = on ]; then start_serve "$mode$round"; else start_serve "$mode$round" --no-monitor; fi
+        port=$PORT
+        [ "$mode" = off ] && port=$PORT_OFF
         for r in $ROWS; do
-            RES[$mode:${r%%:*}]+="$(run_wrk "http://127.0.0.1:$PORT${r#*:}")"$'\n'
+            RES[$mode:${r%%:*}]+="$(run_wrk "http://127.0.0.1:$port${r#*:}")"$'\n'
         done
-        stop_serve "$mode$round"
-        # The modes are what they say: the monitor's history file is written at a clean stop.
-        if [ "$mode" = on ]; then
-            [ -s "$HIST" ] || die "the monitor did not run: no history file after serve stopped"
-            # and it judged the rules: request-rate-high went pending under the load
-            grep -q "monitor: request-rate-high on bench: pending" "$T/$mode$round.log" && JUDGED=$((JUDGED + 1))
-        else
-            [ ! -e "$HIST" ] || die "--no-monitor wrote a history file"
-        fi
     done
 done
+SERVE_PID=$ON_PID stop_serve on
+SERVE_PID=$OFF_PID stop_serve off
+# The modes are what they say: the monitor's history file is written at a clean stop, and it
+# judged the rules (request-rate-high went pending under the load); --no-monitor wrote none.
+[ -s "$HIST" ] || die "the monitor did not run: no history file after serve stopped"
+[ ! -e "$T/q/.slipway/cache/monitor/history.bin" ] || die "--no-monitor wrote a history file"
+JUDGED=no
+grep -q "monitor: request-rate-high on bench: pending" "$T/on.log" && JUDGED=yes
 
 FMT="%-5s %11s %11s %7s %9s %9s %7s  %s\n"
 printf "$FMT" row "on r/s" "off r/s" cost "on p99" "off p99" cost note
@@ -229,7 +242,7 @@ for r in $ROWS; do
     printf "$FMT" "$name" "$on_rps" "$off_rps" "$c_rps" "${on_p99}ms" "${off_p99}ms" "$c_p99" "$note"
 done
 echo "(cost: 1 - on/off for req/s, on/off - 1 for the p99; negative means on was faster: noise)"
-echo "rules judged under load (request-rate-high went pending): in $JUDGED of $ROUNDS runs with the monitor on"
+echo "rules judged under load (request-rate-high went pending) with the monitor on: $JUDGED"
 
 # ---- slipway's p99 against the access log's ----------------------------------------------
 start_serve accesslog --access-log "$T/access.log"
