@@ -63,22 +63,8 @@ notify:
   resend: 1s
   timeout: 2s
 EOF
-cat >"$T/receiver.py" <<'EOF'
-import http.server, sys
-out = open(sys.argv[2], "ab", buffering=0)
-class H(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        out.write(self.path.encode() + b" " + body + b"\n")
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-    def log_message(self, *a):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-EOF
 : >"$T/received"
-spawn python3 "$T/receiver.py" "$PWH" "$T/received"
+spawn python3 "$ROOT/tests/e2e/receiver.py" "$PWH" "$T/received"
 
 mkdir -p "$T/v1" "$T/v2/shop"
 printf 'v1\n' >"$T/v1/index.html"

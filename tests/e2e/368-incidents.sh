@@ -33,21 +33,7 @@ rules:
 EOF
 
 # A plain webhook receiver (as 340's): one body per line.
-cat >"$T/receiver.py" <<'EOF'
-import http.server, sys
-out = open(sys.argv[2], "ab", buffering=0)
-class H(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        out.write(self.path.encode() + b" " + body + b"\n")
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-    def log_message(self, *a):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-EOF
-spawn python3 "$T/receiver.py" "$PWH" "$T/webhook.jsonl"
+spawn python3 "$ROOT/tests/e2e/receiver.py" "$PWH" "$T/webhook.jsonl"
 wait_for "the webhook receiver is up" 10 "${C[@]}" -f -o /dev/null -X POST "http://127.0.0.1:$PWH/ping"
 printf 'notify:\n  webhooks: ["http://127.0.0.1:%s/hook/s3cr3t-path?token=s3cr3t"]\n  retries: 2\n  backoff: 100ms\n' \
     "$PWH" >"$T/p/.slipway/monitor.yml"
