@@ -888,6 +888,31 @@ static void test_describe(void **state)
     free(d);
 }
 
+/* NULL as the lookup is the process environment. */
+static void test_process_env(void **state)
+{
+    static const char *const clear[] = {"AWS_PROFILE",         "AWS_REGION",
+                                        "AWS_DEFAULT_REGION",  "AWS_ENDPOINT_URL",
+                                        "AWS_ENDPOINT_URL_S3", "AWS_SHARED_CREDENTIALS_FILE",
+                                        "AWS_CONFIG_FILE",     "AWS_SESSION_TOKEN"};
+    for (size_t i = 0; i < sizeof(clear) / sizeof(*clear); i++)
+        assert_int_equal(unsetenv(clear[i]), 0);
+    assert_int_equal(setenv("HOME", tmpdir, 1), 0);
+    assert_int_equal(setenv("AWS_ACCESS_KEY_ID", AK, 1), 0);
+    assert_int_equal(setenv("AWS_SECRET_ACCESS_KEY", SECRET, 1), 0);
+    assert_int_equal(setenv("SLIPWAY_S3_ENDPOINT", "http://127.0.0.1:5000", 1), 0);
+    struct s3conf c;
+    struct sw_err err = {0};
+    assert_int_equal(s3conf_parse("s3://bkt", NULL, &c, &err), 0);
+    assert_string_equal(c.cred_source, "environment");
+    assert_string_equal(c.secret_key, SECRET);
+    assert_string_equal(c.base_url, "http://127.0.0.1:5000/bkt");
+    s3conf_free(&c);
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    unsetenv("SLIPWAY_S3_ENDPOINT");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -910,6 +935,7 @@ int main(void)
         T(test_ini_garbage),
         T(test_ini_size),
         T(test_describe),
+        T(test_process_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
