@@ -10,6 +10,9 @@
 struct store_ops {
     const char *scheme;
     int (*get)(struct store *, const char *, char **, size_t *, char *, struct sw_err *);
+    /* Optional (NULL: a get compared afterwards): store_get_if_changed. */
+    int (*get_if_changed)(struct store *, const char *, const char *, char **, size_t *, char *,
+                          struct sw_err *);
     /* Passes the object's bytes to the sink in order; the generic layer
      * counts, bounds and hashes them. */
     int (*get_stream)(struct store *, const char *, store_sink_fn, void *, struct sw_err *);
@@ -40,5 +43,8 @@ struct store {
 
 /* create: make the directory when it is missing (else SW_ENOTFOUND). */
 int store_fs_open(const char *root, int create, struct store *st, struct sw_err *err);
+/* "s3://BUCKET[/PREFIX][?...]" (see s3conf.h). The bucket must exist
+ * (SW_ENOTFOUND otherwise): create is ignored, no bucket is made by accident. */
+int store_s3_open(const char *url, int create, struct store *st, struct sw_err *err);
 
 #endif

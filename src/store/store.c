@@ -52,9 +52,12 @@ static int open_url(const char *url, int create, struct store **out, struct sw_e
             goto fail;
         }
         rc = store_fs_open(path, create, st, err);
+    } else if (str_starts_with(url, "s3://")) {
+        rc = store_s3_open(url, create, st, err);
     } else if (strstr(url, "://")) {
         rc = sw_err_set(err, SW_EINVAL,
-                        "store URL '%s': unsupported scheme (expected file:// or a path)", url);
+                        "store URL '%s': unsupported scheme (expected s3://, file:// or a path)",
+                        url);
     } else {
         rc = store_fs_open(url, create, st, err);
     }
@@ -104,6 +107,27 @@ int store_get(struct store *st, const char *key, char **data, size_t *len,
 {
     CHECK_KEY(key);
     return st->ops->get(st, key, data, len, etag, err);
+}
+
+int store_get_if_changed(struct store *st, const char *key, const char etag[SHA256_HEX_LEN + 1],
+                         char **data, size_t *len, char etag_out[SHA256_HEX_LEN + 1],
+                         struct sw_err *err)
+{
+    CHECK_KEY(key);
+    if (st->ops->get_if_changed)
+        return st->ops->get_if_changed(st, key, etag, data, len, etag_out, err);
+    char now[SHA256_HEX_LEN + 1];
+    int rc = st->ops->get(st, key, data, len, now, err);
+    if (rc)
+        return rc;
+    if (!strcmp(now, etag)) {
+        free(*data);
+        *data = NULL;
+        return STORE_EUNCHANGED;
+    }
+    if (etag_out)
+        memcpy(etag_out, now, sizeof(now));
+    return 0;
 }
 
 /* What the generic layer wraps around a caller's sink: every backend gets

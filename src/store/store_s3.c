@@ -1,0 +1,780 @@
+/*
+ * The s3 backend: the store's operations as S3 requests (see s3.h for the
+ * client and docs/store.md for what each operation costs).
+ *
+ * ETags. The store's ETag is the SHA-256 of an object's bytes on every
+ * backend; S3's own ETag is an MD5 or a multipart digest. Every object slipway
+ * writes carries its SHA-256 as x-amz-meta-sha256, but that header is only a
+ * hint (anyone who can write the bucket can write it): what a read returns is
+ * hashed as it arrives. Compare-and-swap needs S3's ETag of the version whose
+ * SHA-256 the caller holds, so the backend remembers the pair for the keys it
+ * read or wrote last (a state document is read, then written back) and reads
+ * the object again when it does not know it.
+ */
+#include "store/backend.h"
+#include "store/s3.h"
+#include "store/s3xml.h"
+#include "store/sigv4.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define GET_MAX ((size_t)1 << 30) /* a whole object read into memory */
+#define LIST_PAGE_MAX (8u << 20)
+#define ETAG_CACHE 64
+/* A conditional write whose fate is unknown is re-checked and re-sent at
+ * most this many times. */
+#define RECHECK_MAX 4
+
+struct etag_pair {
+    char *key;
+    char sha[SHA256_HEX_LEN + 1];
+    char s3[S3_ETAG_MAX];
+};
+
+struct s3b {
+    struct s3 *cl;
+    const char *shown;
+    pthread_mutex_t mu;
+    struct etag_pair cache[ETAG_CACHE];
+    size_t next;
+    atomic_int probed; /* 0 not yet, 1 conditional writes honoured */
+    pthread_mutex_t probe_mu;
+};
+
+static struct s3b *B(struct store *st)
+{
+    return st->impl;
+}
+
+/* ---- the ETag pairs ----------------------------------------------------------------------- */
+
+static void pair_remember(struct s3b *b, const char *key, const char *sha, const char *s3)
+{
+    if (!s3 || !*s3)
+        return;
+    pthread_mutex_lock(&b->mu);
+    struct etag_pair *p = NULL;
+    for (size_t i = 0; i < ETAG_CACHE && !p; i++)
+        if (b->cache[i].key && !strcmp(b->cache[i].key, key))
+            p = &b->cache[i];
+    if (!p) {
+        p = &b->cache[b->next];
+        b->next = (b->next + 1) % ETAG_CACHE;
+        free(p->key);
+        p->key = xstrdup(key);
+    }
+    snprintf(p->sha, sizeof(p->sha), "%s", sha);
+    snprintf(p->s3, sizeof(p->s3), "%s", s3);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static int pair_lookup(struct s3b *b, const char *key, const char *sha, char s3[S3_ETAG_MAX])
+{
+    int found = 0;
+    pthread_mutex_lock(&b->mu);
+    for (size_t i = 0; i < ETAG_CACHE; i++)
+        if (b->cache[i].key && !strcmp(b->cache[i].key, key) && !strcmp(b->cache[i].sha, sha)) {
+            memcpy(s3, b->cache[i].s3, S3_ETAG_MAX);
+            found = 1;
+            break;
+        }
+    pthread_mutex_unlock(&b->mu);
+    return found;
+}
+
+/* ---- reads -------------------------------------------------------------------------------- */
+
+static int s3b_get(struct store *st, const char *key, char **data, size_t *len, char *etag,
+                   struct sw_err *err)
+{
+    struct s3b *b = B(st);
+    struct s3_resp resp;
+    struct s3_req r = {
+        .method = "GET", .key = key, .body_fd = -1, .max_body = GET_MAX, .flags = S3_IDEMPOTENT};
+    int rc = s3_request(b->cl, &r, &resp, err);
+    if (rc == 0) {
+        char sha[SHA256_HEX_LEN + 1];
+        sha256_hex(resp.body.data ? resp.body.data : "", resp.body.len, sha);
+        pair_remember(b, key, sha, resp.etag);
+        if (etag)
+            memcpy(etag, sha, sizeof(sha));
+        *data = buf_detach(&resp.body, len);
+    }
+    s3_resp_free(&resp);
+    return rc;
+}
+
+static int s3b_get_if_changed(struct store *st, const char *key, const char *etag, char **data,
+                              size_t *len, char *etag_out, struct sw_err *err)
+{
+    struct s3b *b = B(st);
+    char s3[S3_ETAG_MAX], cond[S3_ETAG_MAX + 24];
+    struct s3_req r = {
+        .method = "GET", .key = key, .body_fd = -1, .max_body = GET_MAX, .flags = S3_IDEMPOTENT};
+    if (pair_lookup(b, key, etag, s3)) {
+        snprintf(cond, sizeof(cond), "If-None-Match: \"%s\"", s3);
+        r.hdr[0] = cond;
+    }
+    struct s3_resp resp;
+    int rc = s3_request(b->cl, &r, &resp, err);
+    if (rc == 0 && resp.status == 304) {
+        rc = STORE_EUNCHANGED;
+    } else if (rc == 0) {
+        char sha[SHA256_HEX_LEN + 1];
+        sha256_hex(resp.body.data ? resp.body.data : "", resp.body.len, sha);
+        pair_remember(b, key, sha, resp.etag);
+        if (!strcmp(sha, etag)) {
+            rc = STORE_EUNCHANGED; /* rewritten with the same bytes */
+        } else {
+            if (etag_out)
+                memcpy(etag_out, sha, sizeof(sha));
+            *data = buf_detach(&resp.body, len);
+        }
+    }
+    s3_resp_free(&resp);
+    return rc;
+}
+
+static int s3b_get_stream(struct store *st, const char *key, store_sink_fn sink, void *arg,
+                          struct sw_err *err)
+{
+    struct s3_resp resp;
+    struct s3_req r = {.method = "GET",
+                       .key = key,
+                       .body_fd = -1,
+                       .sink = sink,
+                       .sink_arg = arg,
+                       .flags = S3_IDEMPOTENT};
+    int rc = s3_request(B(st)->cl, &r, &resp, err);
+    s3_resp_free(&resp);
+    return rc;
+}
+
+/* HEAD: size and time. An ETag (SHA-256) is asked only of small documents
+ * (a queue entry), so it is read and hashed rather than taken from metadata
+ * another writer may have forged. */
+static int s3b_head(struct store *st, const char *key, struct store_stat *out, unsigned flags,
+                    struct sw_err *err)
+{
+    struct s3_resp resp;
+    int rc;
+    if (flags & STORE_STAT_ETAG) {
+        char *data = NULL;
+        size_t len = 0;
+        if ((rc = s3b_get(st, key, &data, &len, out->etag, err)))
+            return rc;
+        free(data);
+        out->size = len;
+    }
+    struct s3_req r = {.method = "HEAD", .key = key, .body_fd = -1, .flags = S3_IDEMPOTENT};
+    rc = s3_request(B(st)->cl, &r, &resp, err);
+    if (rc == 0) {
+        if (!(flags & STORE_STAT_ETAG))
+            out->size = resp.content_length > 0 ? (uint64_t)resp.content_length : 0;
+        out->mtime_ms = resp.last_modified_ms;
+    }
+    s3_resp_free(&resp);
+    return rc;
+}
+
+/* ---- writes ------------------------------------------------------------------------------- */
+
+struct put {
+    const void *data;
+    size_t len;
+    int fd;
+    const char *sha;
+    const char *cond; /* "If-None-Match: *", "If-Match: \"...\"" or NULL */
+};
+
+static int put_once(struct s3b *b, const char *key, const struct put *p, struct s3_resp *resp,
+                    struct sw_err *err)
+{
+    const struct s3conf *c = s3_conf(b->cl);
+    char meta[64 + SHA256_HEX_LEN], sse[64], kms[300];
+    snprintf(meta, sizeof(meta), "x-amz-meta-sha256: %s", p->sha);
+    snprintf(sse, sizeof(sse), "x-amz-server-side-encryption: %s", c->sse ? c->sse : "AES256");
+    struct s3_req r = {.method = "PUT",
+                       .key = key,
+                       .data = p->data,
+                       .len = p->len,
+                       .body_fd = p->fd,
+                       .body_sha256 = p->sha,
+                       .max_body = 4096,
+                       .flags = p->cond ? 0 : S3_IDEMPOTENT};
+    size_t n = 0;
+    r.hdr[n++] = meta;
+    r.hdr[n++] = sse;
+    if (c->kms_key_id) {
+        snprintf(kms, sizeof(kms), "x-amz-server-side-encryption-aws-kms-key-id: %s",
+                 c->kms_key_id);
+        r.hdr[n++] = kms;
+    }
+    r.hdr[n++] = "Content-Type: application/octet-stream";
+    if (p->cond)
+        r.hdr[n++] = p->cond;
+    return s3_request(b->cl, &r, resp, err);
+}
+
+/* What is stored under key now: its SHA-256 (read and hashed) and S3 ETag.
+ * 1 when absent. */
+static int current(struct s3b *b, const char *key, char sha[SHA256_HEX_LEN + 1],
+                   char s3[S3_ETAG_MAX], struct sw_err *err)
+{
+    struct s3_resp resp;
+    struct s3_req r = {
+        .method = "GET", .key = key, .body_fd = -1, .max_body = GET_MAX, .flags = S3_IDEMPOTENT};
+    int rc = s3_request(b->cl, &r, &resp, err);
+    if (rc == 0) {
+        sha256_hex(resp.body.data ? resp.body.data : "", resp.body.len, sha);
+        snprintf(s3, S3_ETAG_MAX, "%s", resp.etag);
+        pair_remember(b, key, sha, resp.etag);
+    }
+    s3_resp_free(&resp);
+    return rc == SW_ENOTFOUND ? 1 : rc;
+}
+
+/* A create-only write (If-None-Match: *). Where its fate is unknown, what is
+ * there is read: our own bytes mean it landed. *existed: someone else's
+ * object was there. */
+static int put_absent(struct s3b *b, const char *key, const struct put *p0, int *existed,
+                      struct sw_err *err)
+{
+    struct put p = *p0;
+    p.cond = "If-None-Match: *";
+    *existed = 0;
+    for (int i = 0;; i++) {
+        struct s3_resp resp;
+        int rc = put_once(b, key, &p, &resp, err);
+        if (rc == 0)
+            pair_remember(b, key, p.sha, resp.etag);
+        s3_resp_free(&resp);
+        if (rc == SW_ECONFLICT) {
+            *existed = 1;
+            return sw_err_set(err, SW_EEXIST, "%s: %s already exists", b->shown, key);
+        }
+        if (rc != S3_EMAYBE)
+            return rc;
+        char sha[SHA256_HEX_LEN + 1], s3[S3_ETAG_MAX];
+        struct sw_err e2;
+        int c = current(b, key, sha, s3, &e2);
+        if (c == 0) {
+            if (!strcmp(sha, p.sha))
+                return 0; /* ours landed */
+            *existed = 1;
+            return sw_err_set(err, SW_EEXIST, "%s: %s already exists", b->shown, key);
+        }
+        if (c < 0 || i + 1 >= RECHECK_MAX)
+            return c < 0 ? (*err = e2, c) : SW_EIO;
+    }
+}
+
+static int s3b_put(struct store *st, const char *key, const void *data, size_t len, unsigned flags,
+                   char *etag_out, struct sw_err *err)
+{
+    struct s3b *b = B(st);
+    char sha[SHA256_HEX_LEN + 1];
+    sha256_hex(data ? data : "", len, sha);
+    struct put p = {data, len, -1, sha, NULL};
+    int rc;
+    if (flags & STORE_IF_ABSENT) {
+        int existed;
+        rc = put_absent(b, key, &p, &existed, err);
+        /* As the fs backend's batch commit: a create-only batched put whose
+         * key appeared meanwhile is dropped (the key is content-addressed). */
+        if (rc == SW_EEXIST && existed && (flags & STORE_BATCH))
+            rc = 0;
+    } else {
+        struct s3_resp resp;
+        rc = put_once(b, key, &p, &resp, err);
+        if (rc == 0)
+            pair_remember(b, key, sha, resp.etag);
+        s3_resp_free(&resp);
+    }
+    if (rc == 0 && etag_out)
+        memcpy(etag_out, sha, sizeof(sha));
+    return rc;
+}
+
+static int hash_fd(int fd, uint64_t *size, char sha[SHA256_HEX_LEN + 1])
+{
+    struct sha256_ctx *h = sha256_new();
+    char buf[256 * 1024];
+    uint64_t n = 0;
+    for (;;) {
+        ssize_t k = pread(fd, buf, sizeof(buf), (off_t)n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            int e = errno;
+            sha256_final_hex(h, sha);
+            return -e;
+        }
+        if (k == 0)
+            break;
+        sha256_update(h, buf, (size_t)k);
+        n += (uint64_t)k;
+    }
+    sha256_final_hex(h, sha);
+    *size = n;
+    return 0;
+}
+
+/* The file is hashed first and the hash signed as the payload's: a file that
+ * changes between the two reads is refused by S3 (XAmzContentSHA256Mismatch),
+ * so etag_out always names what was stored. */
+static int s3b_put_file(struct store *st, const char *key, const char *path, unsigned flags,
+                        char *etag_out, struct sw_err *err)
+{
+    struct s3b *b = B(st);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sw_err_sys(err, errno, "%s", path);
+    char sha[SHA256_HEX_LEN + 1];
+    uint64_t size = 0;
+    int rc, e = hash_fd(fd, &size, sha);
+    if (e) {
+        rc = sw_err_sys(err, -e, "reading %s", path);
+        goto out;
+    }
+    if (size > (uint64_t)5 << 30) {
+        rc = sw_err_set(err, SW_EINVAL, "%s: larger than 5 GiB, S3's limit for one PUT", path);
+        goto out;
+    }
+    struct put p = {NULL, (size_t)size, fd, sha, NULL};
+    if (flags & STORE_IF_ABSENT) {
+        int existed;
+        rc = put_absent(b, key, &p, &existed, err);
+        if (rc == SW_EEXIST && existed && (flags & STORE_BATCH))
+            rc = 0;
+    } else {
+        struct s3_resp resp;
+        rc = put_once(b, key, &p, &resp, err);
+        if (rc == 0)
+            pair_remember(b, key, sha, resp.etag);
+        s3_resp_free(&resp);
+    }
+    if (rc == 0 && etag_out)
+        memcpy(etag_out, sha, sizeof(sha));
+out:
+    close(fd);
+    return rc;
+}
+
+/* Proves once per process that the endpoint honours conditional writes: a
+ * create-only write to a fresh probe key, twice; the second must fail. The
+ * probe key starts with '.', outside every store key, so no listing shows it. */
+static int probe(struct s3b *b, struct sw_err *err)
+{
+    if (atomic_load(&b->probed))
+        return 0;
+    pthread_mutex_lock(&b->probe_mu);
+    int rc = 0;
+    if (atomic_load(&b->probed))
+        goto out;
+    uint64_t rnd = 0;
+    if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+        rnd = (uint64_t)time_now_ms();
+    char key[96], sha[SHA256_HEX_LEN + 1];
+    snprintf(key, sizeof(key), ".slipway-probe/%016llx", (unsigned long long)rnd);
+    sha256_hex("probe", 5, sha);
+    struct put p = {"probe", 5, -1, sha, "If-None-Match: *"};
+    struct s3_resp resp;
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        rc = put_once(b, key, &p, &resp, err);
+        s3_resp_free(&resp);
+        if (i == 1) {
+            if (rc == SW_ECONFLICT)
+                rc = 0;
+            else if (rc == 0)
+                rc = sw_err_set(err, SW_EINVAL,
+                                "%s: this endpoint ignores conditional writes (If-None-Match: * "
+                                "overwrote an object), so compare-and-swap is impossible there; "
+                                "slipway refuses to write state to it",
+                                b->shown);
+        }
+    }
+    struct s3_req d = {
+        .method = "DELETE", .key = key, .body_fd = -1, .flags = S3_IDEMPOTENT | S3_RAW_KEY};
+    d.key = NULL;
+    char full[STORE_KEY_MAX + 128];
+    snprintf(full, sizeof(full), "%s%s", s3_conf(b->cl)->prefix, key);
+    d.key = full;
+    struct sw_err ignored;
+    s3_request(b->cl, &d, &resp, &ignored);
+    s3_resp_free(&resp);
+    if (rc == 0)
+        atomic_store(&b->probed, 1);
+out:
+    pthread_mutex_unlock(&b->probe_mu);
+    return rc;
+}
+
+/* S3's ETag of the version of key whose SHA-256 is sha; SW_ECONFLICT when
+ * the object is no longer that version. */
+static int s3_etag_of(struct s3b *b, const char *key, const char *sha, char s3[S3_ETAG_MAX],
+                      struct sw_err *err)
+{
+    if (pair_lookup(b, key, sha, s3))
+        return 0;
+    char cur[SHA256_HEX_LEN + 1];
+    int rc = current(b, key, cur, s3, err);
+    if (rc == 1)
+        return sw_err_set(err, SW_ECONFLICT, "%s: %s changed (now absent)", b->shown, key);
+    if (rc)
+        return rc;
+    if (strcmp(cur, sha) != 0)
+        return sw_err_set(err, SW_ECONFLICT, "%s: %s was changed by someone else", b->shown, key);
+    return 0;
+}
+
+static int s3b_put_if_match(struct store *st, const char *key, const void *data, size_t len,
+                            const char *if_match, char *etag_out, struct sw_err *err)
+{
+    struct s3b *b = B(st);
+    int rc = probe(b, err);
+    if (rc)
+        return rc;
+    char sha[SHA256_HEX_LEN + 1];
+    sha256_hex(data ? data : "", len, sha);
+    struct put p = {data, len, -1, sha, NULL};
+    if (!if_match) {
+        int existed;
+        rc = put_absent(b, key, &p, &existed, err);
+        if (rc == SW_EEXIST)
+            rc = sw_err_set(err, SW_ECONFLICT, "%s: %s already exists", b->shown, key);
+        goto out;
+    }
+    char s3[S3_ETAG_MAX], cond[S3_ETAG_MAX + 16];
+    if ((rc = s3_etag_of(b, key, if_match, s3, err)))
+        return rc;
+    snprintf(cond, sizeof(cond), "If-Match: \"%s\"", s3);
+    p.cond = cond;
+    for (int i = 0;; i++) {
+        struct s3_resp resp;
+        rc = put_once(b, key, &p, &resp, err);
+        if (rc == 0)
+            pair_remember(b, key, sha, resp.etag);
+        s3_resp_free(&resp);
+        if (rc == SW_ENOTFOUND)
+            rc = sw_err_set(err, SW_ECONFLICT, "%s: %s changed (now absent)", b->shown, key);
+        if (rc != S3_EMAYBE)
+            break;
+        /* Did it land? Our bytes: yes. The version we expected: no, send it
+         * again. Anything else: someone else won. */
+        char cur[SHA256_HEX_LEN + 1], now[S3_ETAG_MAX];
+        struct sw_err e2;
+        int c = current(b, key, cur, now, &e2);
+        if (c == 0 && !strcmp(cur, sha)) {
+            rc = 0;
+            break;
+        }
+        if (c == 0 && !strcmp(cur, if_match) && i + 1 < RECHECK_MAX)
+            continue;
+        if (c < 0) {
+            *err = e2;
+            rc = c;
+        } else {
+            rc = sw_err_set(err, SW_ECONFLICT, "%s: %s was changed by someone else", b->shown, key);
+        }
+        break;
+    }
+out:
+    if (rc == 0 && etag_out)
+        memcpy(etag_out, sha, sizeof(sha));
+    return rc;
+}
+
+static int s3b_batch_commit(struct store *st, struct sw_err *err)
+{
+    /* Every acknowledged PUT is already durable on S3. */
+    (void)st;
+    (void)err;
+    return 0;
+}
+
+static void s3b_batch_abort(struct store *st)
+{
+    (void)st;
+}
+
+/* CopyObject onto itself with new metadata: the one way S3 has to make an
+ * object's Last-Modified now. The SHA-256 is carried over from the object's
+ * own metadata only when it is well formed. */
+static int s3b_touch(struct store *st, const char *key, struct sw_err *err)
+{
+    struct s3b *b = B(st);
+    const struct s3conf *c = s3_conf(b->cl);
+    struct s3_resp resp;
+    struct s3_req h = {.method = "HEAD", .key = key, .body_fd = -1, .flags = S3_IDEMPOTENT};
+    int rc = s3_request(b->cl, &h, &resp, err);
+    char sha[SHA256_HEX_LEN + 1];
+    snprintf(sha, sizeof(sha), "%s", resp.sha256);
+    s3_resp_free(&resp);
+    if (rc)
+        return rc;
+    struct buf src = BUF_INIT;
+    buf_adds(&src, "x-amz-copy-source: /");
+    sigv4_uri_encode(&src, c->bucket, strlen(c->bucket), 0);
+    buf_adds(&src, "/");
+    sigv4_uri_encode(&src, c->prefix, strlen(c->prefix), 1);
+    sigv4_uri_encode(&src, key, strlen(key), 1);
+    char meta[64 + SHA256_HEX_LEN], sse[64];
+    snprintf(meta, sizeof(meta), "x-amz-meta-sha256: %s", sha);
+    snprintf(sse, sizeof(sse), "x-amz-server-side-encryption: %s", c->sse ? c->sse : "AES256");
+    struct s3_req r = {
+        .method = "PUT", .key = key, .body_fd = -1, .max_body = 64 * 1024, .flags = S3_IDEMPOTENT};
+    size_t n = 0;
+    r.hdr[n++] = src.data;
+    r.hdr[n++] = "x-amz-metadata-directive: REPLACE";
+    r.hdr[n++] = sse;
+    if (sha[0])
+        r.hdr[n++] = meta;
+    rc = s3_request(b->cl, &r, &resp, err);
+    s3_resp_free(&resp);
+    buf_free(&src);
+    return rc;
+}
+
+static int s3b_del(struct store *st, const char *key, const char *if_match, struct sw_err *err)
+{
+    struct s3b *b = B(st);
+    struct s3_resp resp;
+    char s3[S3_ETAG_MAX], cond[S3_ETAG_MAX + 16];
+    struct s3_req r = {.method = "DELETE", .key = key, .body_fd = -1, .flags = S3_IDEMPOTENT};
+    int rc;
+    if (if_match) {
+        if ((rc = s3_etag_of(b, key, if_match, s3, err)))
+            return rc == SW_ECONFLICT && strstr(err->msg, "now absent")
+                       ? sw_err_set(err, SW_ENOTFOUND, "%s: %s not found", b->shown, key)
+                       : rc;
+        snprintf(cond, sizeof(cond), "If-Match: \"%s\"", s3);
+        r.hdr[0] = cond;
+        r.flags = 0;
+    } else {
+        /* S3 answers 204 for a missing key too; the store says SW_ENOTFOUND. */
+        struct s3_req h = {.method = "HEAD", .key = key, .body_fd = -1, .flags = S3_IDEMPOTENT};
+        rc = s3_request(b->cl, &h, &resp, err);
+        s3_resp_free(&resp);
+        if (rc)
+            return rc;
+    }
+    rc = s3_request(b->cl, &r, &resp, err);
+    s3_resp_free(&resp);
+    if (rc == S3_EMAYBE) { /* a conditional delete that may have landed */
+        struct s3_req h = {.method = "HEAD", .key = key, .body_fd = -1, .flags = S3_IDEMPOTENT};
+        rc = s3_request(b->cl, &h, &resp, err);
+        s3_resp_free(&resp);
+        rc = rc == SW_ENOTFOUND ? 0 : rc == 0 ? SW_ECONFLICT : rc;
+    }
+    return rc;
+}
+
+/* ---- listing ------------------------------------------------------------------------------ */
+
+static int s3b_list(struct store *st, const char *prefix, struct store_list *out,
+                    struct sw_err *err)
+{
+    struct s3b *b = B(st);
+    const struct s3conf *c = s3_conf(b->cl);
+    size_t plen = strlen(c->prefix), cap = 0;
+    char *token = NULL;
+    char *full = xasprintf("%s%s", c->prefix, prefix);
+    int rc = 0;
+    for (int page = 0;; page++) {
+        struct buf q = BUF_INIT;
+        if (token)
+            s3_query_add(&q, "continuation-token", token);
+        s3_query_add(&q, "list-type", "2");
+        s3_query_add(&q, "prefix", full);
+        struct s3_req r = {.method = "GET",
+                           .query = q.data,
+                           .body_fd = -1,
+                           .max_body = LIST_PAGE_MAX,
+                           .flags = S3_IDEMPOTENT};
+        struct s3_resp resp;
+        rc = s3_request(b->cl, &r, &resp, err);
+        buf_free(&q);
+        struct s3xml_node *doc = NULL;
+        if (rc == 0 &&
+            (rc = s3xml_parse(resp.body.data ? resp.body.data : "", resp.body.len, &doc, err)) ==
+                0 &&
+            strcmp(doc->name, "ListBucketResult") != 0)
+            rc =
+                sw_err_set(err, SW_EIO, "%s: listing %s: not a ListBucketResult", b->shown, prefix);
+        s3_resp_free(&resp);
+        if (rc) {
+            s3xml_free(doc);
+            if (rc == SW_EINVAL)
+                sw_err_prefix(err, "%s: listing %s", b->shown, prefix);
+            break;
+        }
+        for (size_t i = 0; i < doc->n_kids; i++) {
+            const struct s3xml_node *k = doc->kids[i];
+            const char *name = strcmp(k->name, "Contents") ? NULL : s3xml_text(k, "Key");
+            /* Another writer's object whose name is no store key (or lies
+             * outside the prefix) is not ours to show. */
+            if (!name || strncmp(name, c->prefix, plen) != 0 ||
+                store_key_check(name + plen, NULL) != 0)
+                continue;
+            if (out->n == cap) {
+                cap = cap ? cap * 2 : 64;
+                out->keys = xrealloc(out->keys, cap * sizeof(char *));
+            }
+            out->keys[out->n++] = xstrdup(name + plen);
+        }
+        const char *trunc = s3xml_text(doc, "IsTruncated");
+        const char *next = s3xml_text(doc, "NextContinuationToken");
+        free(token);
+        token = trunc && !strcmp(trunc, "true") && next && *next ? xstrdup(next) : NULL;
+        s3xml_free(doc);
+        if (!token)
+            break;
+        if (page > 100000) {
+            rc = sw_err_set(err, SW_EIO, "%s: listing %s never ends", b->shown, prefix);
+            break;
+        }
+    }
+    free(token);
+    free(full);
+    return rc;
+}
+
+/* Aborts the multipart uploads under the prefix begun before the cutoff. */
+static int s3b_cleanup(struct store *st, int64_t older_than_ms, size_t *removed, struct sw_err *err)
+{
+    struct s3b *b = B(st);
+    const struct s3conf *c = s3_conf(b->cl);
+    struct buf q = BUF_INIT;
+    s3_query_add(&q, "prefix", c->prefix);
+    buf_adds(&q, "&uploads=");
+    struct s3_req r = {.method = "GET",
+                       .query = q.data,
+                       .body_fd = -1,
+                       .max_body = LIST_PAGE_MAX,
+                       .flags = S3_IDEMPOTENT};
+    struct s3_resp resp;
+    struct s3xml_node *doc = NULL;
+    int64_t cutoff = time_now_ms() - older_than_ms;
+    int rc = s3_request(b->cl, &r, &resp, err);
+    buf_free(&q);
+    if (rc == 0)
+        rc = s3xml_parse(resp.body.data ? resp.body.data : "", resp.body.len, &doc, err);
+    s3_resp_free(&resp);
+    for (size_t i = 0; rc == 0 && i < doc->n_kids; i++) {
+        const struct s3xml_node *u = doc->kids[i];
+        const char *key = strcmp(u->name, "Upload") ? NULL : s3xml_text(u, "Key");
+        const char *id = key ? s3xml_text(u, "UploadId") : NULL;
+        const char *when = key ? s3xml_text(u, "Initiated") : NULL;
+        int64_t t;
+        if (!id || !when || time_parse_iso(when, &t) != 0 || t > cutoff ||
+            strncmp(key, c->prefix, strlen(c->prefix)) != 0)
+            continue;
+        struct buf aq = BUF_INIT;
+        s3_query_add(&aq, "uploadId", id);
+        struct s3_req a = {.method = "DELETE",
+                           .key = key,
+                           .query = aq.data,
+                           .body_fd = -1,
+                           .max_body = 4096,
+                           .flags = S3_IDEMPOTENT | S3_RAW_KEY};
+        rc = s3_request(b->cl, &a, &resp, err);
+        s3_resp_free(&resp);
+        buf_free(&aq);
+        if (rc == SW_ENOTFOUND) /* someone else aborted or completed it */
+            rc = 0;
+        else if (rc == 0)
+            (*removed)++;
+    }
+    s3xml_free(doc);
+    return rc;
+}
+
+static void s3b_free(struct store *st)
+{
+    struct s3b *b = B(st);
+    if (!b)
+        return;
+    for (size_t i = 0; i < ETAG_CACHE; i++)
+        free(b->cache[i].key);
+    pthread_mutex_destroy(&b->mu);
+    pthread_mutex_destroy(&b->probe_mu);
+    s3_free(b->cl);
+    free(b);
+}
+
+static const struct store_ops s3_ops = {
+    .scheme = "s3",
+    .get = s3b_get,
+    .get_if_changed = s3b_get_if_changed,
+    .get_stream = s3b_get_stream,
+    .put = s3b_put,
+    .put_file = s3b_put_file,
+    .put_if_match = s3b_put_if_match,
+    .batch_commit = s3b_batch_commit,
+    .batch_abort = s3b_batch_abort,
+    .head = s3b_head,
+    .del = s3b_del,
+    .list = s3b_list,
+    .cleanup = s3b_cleanup,
+    .touch = s3b_touch,
+    .free = s3b_free,
+};
+
+int store_s3_open(const char *url, int create, struct store *st, struct sw_err *err)
+{
+    (void)create; /* a bucket is made by 'slipway infra apply', never by accident */
+    struct s3b *b = xcalloc(1, sizeof(*b));
+    int rc = s3_new(url, &b->cl, err);
+    if (rc) {
+        free(b);
+        return rc;
+    }
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_mutex_init(&b->probe_mu, NULL);
+    b->shown = s3_conf_shown(b->cl);
+    st->ops = &s3_ops;
+    st->impl = b;
+    /* One request that proves the bucket is there and the credentials work,
+     * so a mistake is one clear line before any work, not a failure later. */
+    struct s3_req r = {.method = "HEAD", .body_fd = -1, .flags = S3_IDEMPOTENT};
+    struct s3_resp resp;
+    rc = s3_request(b->cl, &r, &resp, err);
+    if (rc == SW_ENOTFOUND)
+        rc = sw_err_set(err, SW_ENOTFOUND,
+                        "no store at %s: the bucket does not exist ('slipway infra apply' "
+                        "creates it)",
+                        b->shown);
+    else if (rc == SW_EACCES) {
+        /* A HEAD's answer has no body: ask again in a way that gets S3's
+         * error document, to say which (SignatureDoesNotMatch, ...). */
+        struct s3_req g = {.method = "GET",
+                           .query = "location=",
+                           .body_fd = -1,
+                           .max_body = 4096,
+                           .flags = S3_IDEMPOTENT};
+        struct s3_resp r2;
+        if (s3_request(b->cl, &g, &r2, err) == 0)
+            sw_err_set(err, rc,
+                       "%s: access to the bucket denied (403); check the credentials "
+                       "(from %s) and the bucket's policy",
+                       b->shown, s3_conf(b->cl)->cred_source ? s3_conf(b->cl)->cred_source : "?");
+        s3_resp_free(&r2);
+    }
+    s3_resp_free(&resp);
+    if (rc) {
+        s3b_free(st);
+        st->impl = NULL;
+        return rc;
+    }
+    return 0;
+}
