@@ -171,6 +171,11 @@ struct env_state {
  * state (generation 0). Caller frees with env_state_free. */
 int deploy_state_load(struct store *st, const char *env, struct env_state **out,
                       struct sw_err *err);
+/* Like deploy_state_load for a follower that has the state whose ETag is
+ * etag: *out is NULL (and 0 returned) when the document is unchanged, which on
+ * S3 costs a 304 without a body. An empty etag reads. */
+int deploy_state_poll(struct store *st, const char *env, const char *etag, struct env_state **out,
+                      struct sw_err *err);
 void env_state_free(struct env_state *s);
 /* Parses and validates the state document of environment env read from key
  * into s (zeroed by the caller, s->env set): strategy, slots, release ids,

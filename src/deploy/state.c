@@ -245,7 +245,9 @@ out:
     return 0;
 }
 
-int deploy_state_load(struct store *st, const char *env, struct env_state **out, struct sw_err *err)
+/* known: the ETag the caller has, read only when it changed (NULL: read). */
+static int state_read(struct store *st, const char *env, const char *known, struct env_state **out,
+                      struct sw_err *err)
 {
     char *key = state_key(env), *data = NULL;
     size_t len;
@@ -254,8 +256,14 @@ int deploy_state_load(struct store *st, const char *env, struct env_state **out,
     s->live_slot = SLOT_NONE;
     s->last.slot = SLOT_NONE;
     s->last.switched = -1;
-    int rc = store_get(st, key, &data, &len, s->etag, err);
-    if (rc == SW_ENOTFOUND) {
+    *out = NULL;
+    int rc = known ? store_get_if_changed(st, key, known, &data, &len, s->etag, err)
+                   : store_get(st, key, &data, &len, s->etag, err);
+    if (rc == STORE_EUNCHANGED) {
+        env_state_free(s);
+        s = NULL;
+        rc = 0;
+    } else if (rc == SW_ENOTFOUND) {
         s->etag[0] = '\0';
         rc = 0;
     } else if (!rc) {
@@ -268,6 +276,17 @@ int deploy_state_load(struct store *st, const char *env, struct env_state **out,
     else
         *out = s;
     return rc;
+}
+
+int deploy_state_load(struct store *st, const char *env, struct env_state **out, struct sw_err *err)
+{
+    return state_read(st, env, NULL, out, err);
+}
+
+int deploy_state_poll(struct store *st, const char *env, const char *etag, struct env_state **out,
+                      struct sw_err *err)
+{
+    return state_read(st, env, etag && *etag ? etag : NULL, out, err);
 }
 
 char *deploy_state_dump(const struct env_state *s)

@@ -277,11 +277,16 @@ static void poll_site(struct watch *w, int idx)
     struct sw_err err = {0};
     struct table *live = NULL, *preview = NULL;
     int state_failed = 0;
-    int rc = deploy_state_load(w->e->o->store, s->name, &st, &err);
+    /* Unchanged and loaded: a conditional read (a 304 on S3) and done. */
+    int quiet = ws->etag[0] && !ws->failed && !ws->rebuild;
+    int rc = quiet ? deploy_state_poll(w->e->o->store, s->name, ws->etag, &st, &err)
+                   : deploy_state_load(w->e->o->store, s->name, &st, &err);
     if (rc) {
         state_failed = 1;
         goto fail;
     }
+    if (!st)
+        return;
     if (ws->etag[0] && !strcmp(ws->etag, st->etag) &&
         (!ws->failed || time_mono_ms() < ws->retry_at_ms)) {
         env_state_free(st);

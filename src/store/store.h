@@ -57,6 +57,15 @@ int store_key_check(const char *key, struct sw_err *err);
 /* Reads an object: *data (NUL-terminated, caller frees), *len; etag when non-NULL. */
 int store_get(struct store *st, const char *key, char **data, size_t *len,
               char etag[SHA256_HEX_LEN + 1], struct sw_err *err);
+/* What store_get_if_changed returns when the object still has the ETag given. */
+#define STORE_EUNCHANGED (-103)
+/* A conditional read, for followers that poll a document: like store_get,
+ * but when key's ETag is still etag nothing is read and the call returns
+ * STORE_EUNCHANGED. On S3 that is a GET with If-None-Match answered 304
+ * without a body; on fs the file is read and compared. */
+int store_get_if_changed(struct store *st, const char *key, const char etag[SHA256_HEX_LEN + 1],
+                         char **data, size_t *len, char etag_out[SHA256_HEX_LEN + 1],
+                         struct sw_err *err);
 /* Receives an object's bytes in order, in pieces of any size: the fs backend
  * reads 256 KiB at a time, a network backend passes on what each transfer
  * callback (libcurl's CURLOPT_WRITEFUNCTION) delivers. Returns 0 to go on, or
