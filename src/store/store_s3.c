@@ -581,6 +581,38 @@ static int s3b_del(struct store *st, const char *key, const char *if_match, stru
 
 /* ---- listing ------------------------------------------------------------------------------ */
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* A key as ListObjectsV2 sends it with encoding-type=url ('+' is a space).
+ * -1 when malformed, too long or holding a NUL. */
+static int url_decode(const char *in, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (const char *p = in; *p; p++) {
+        int c = (unsigned char)*p;
+        if (c == '%') {
+            int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
+            if (lo < 0)
+                return -1;
+            c = hi * 16 + lo;
+            p += 2;
+        } else if (c == '+') {
+            c = ' ';
+        }
+        if (c == 0 || n + 1 >= outlen)
+            return -1;
+        out[n++] = (char)c;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
 static int s3b_list(struct store *st, const char *prefix, struct store_list *out,
                     struct sw_err *err)
 {
@@ -594,6 +626,9 @@ static int s3b_list(struct store *st, const char *prefix, struct store_list *out
         struct buf q = BUF_INIT;
         if (token)
             s3_query_add(&q, "continuation-token", token);
+        /* URL-encoded keys: another writer's key with a control character
+         * must not make the whole page unreadable (raw, XML 1.0 cannot hold it). */
+        s3_query_add(&q, "encoding-type", "url");
         s3_query_add(&q, "list-type", "2");
         s3_query_add(&q, "prefix", full);
         struct s3_req r = {.method = "GET",
@@ -620,11 +655,12 @@ static int s3b_list(struct store *st, const char *prefix, struct store_list *out
         }
         for (size_t i = 0; i < doc->n_kids; i++) {
             const struct s3xml_node *k = doc->kids[i];
-            const char *name = strcmp(k->name, "Contents") ? NULL : s3xml_text(k, "Key");
+            const char *enc = strcmp(k->name, "Contents") ? NULL : s3xml_text(k, "Key");
+            char name[STORE_KEY_MAX + S3CONF_PREFIX_MAX + 2];
             /* Another writer's object whose name is no store key (or lies
              * outside the prefix) is not ours to show. */
-            if (!name || strncmp(name, c->prefix, plen) != 0 ||
-                store_key_check(name + plen, NULL) != 0)
+            if (!enc || url_decode(enc, name, sizeof(name)) < 0 ||
+                strncmp(name, c->prefix, plen) != 0 || store_key_check(name + plen, NULL) != 0)
                 continue;
             if (out->n == cap) {
                 cap = cap ? cap * 2 : 64;
