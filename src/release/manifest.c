@@ -419,40 +419,51 @@ int release_resolve(struct store *st, const char *name, char **id, struct sw_err
     return rc;
 }
 
-/* One body of file f: its identity (what "" names) or a variant. */
-static int verify_body(struct store *st, const struct release *r, const struct release_file *f,
-                       const char *what, const char *hex, uint64_t size, struct sw_err *err)
-{
-    char key[128];
-    struct store_stat sb;
-    release_blob_key(hex, key, sizeof(key));
-    int rc = store_head(st, key, &sb, 0, err);
-    if (rc == SW_ENOTFOUND)
-        return sw_err_set(err, SW_ENOTFOUND, "release %s is incomplete: %sbody of %s (%s) missing",
-                          r->id, what, f->path, key);
-    if (rc)
-        return rc;
-    if (sb.size != size)
-        return sw_err_set(err, SW_EINVAL, "release %s: %sbody of %s has %llu bytes, expected %llu",
-                          r->id, what, f->path, (unsigned long long)sb.size,
-                          (unsigned long long)size);
-    return 0;
-}
-
 int release_verify(struct store *st, const struct release *r, struct sw_err *err)
 {
-    static const char *const what[RELEASE_VARIANTS] = {"gzip ", "br "};
+    static const char *const what[RELEASE_VARIANTS + 1] = {"", "gzip ", "br "};
+    /* Every body of every file: its identity, then its variants. */
+    size_t cap = r->nfiles * (RELEASE_VARIANTS + 1), n = 0;
+    char(*keys)[128] = xcalloc(cap ? cap : 1, sizeof(*keys));
+    const char **kp = xcalloc(cap ? cap : 1, sizeof(*kp));
+    struct body {
+        const struct release_file *f;
+        int kind;
+        uint64_t size;
+    } *bodies = xcalloc(cap ? cap : 1, sizeof(*bodies));
     for (size_t i = 0; i < r->nfiles; i++) {
-        /* Duplicate bodies are adjacent only by chance; a head is cheap either way. */
         const struct release_file *f = &r->files[i];
-        int rc = verify_body(st, r, f, "", f->blob, f->size, err);
-        for (int k = 0; !rc && k < RELEASE_VARIANTS; k++)
-            if (f->var[k].blob[0])
-                rc = verify_body(st, r, f, what[k], f->var[k].blob, f->var[k].size, err);
-        if (rc)
-            return rc;
+        for (int k = 0; k <= RELEASE_VARIANTS; k++) {
+            const char *hex = k ? f->var[k - 1].blob : f->blob;
+            if (!hex[0])
+                continue;
+            release_blob_key(hex, keys[n], sizeof(keys[n]));
+            kp[n] = keys[n];
+            bodies[n] = (struct body){f, k, k ? f->var[k - 1].size : f->size};
+            n++;
+        }
     }
-    return 0;
+    struct store_stat *sb = xcalloc(n ? n : 1, sizeof(*sb));
+    int *rcs = xcalloc(n ? n : 1, sizeof(*rcs));
+    int rc = store_head_many(st, kp, n, sb, rcs, err);
+    for (size_t i = 0; !rc && i < n; i++) {
+        const struct body *b = &bodies[i];
+        if (rcs[i] == SW_ENOTFOUND)
+            rc =
+                sw_err_set(err, SW_ENOTFOUND, "release %s is incomplete: %sbody of %s (%s) missing",
+                           r->id, what[b->kind], b->f->path, keys[i]);
+        else if (sb[i].size != b->size)
+            rc =
+                sw_err_set(err, SW_EINVAL, "release %s: %sbody of %s has %llu bytes, expected %llu",
+                           r->id, what[b->kind], b->f->path, (unsigned long long)sb[i].size,
+                           (unsigned long long)b->size);
+    }
+    free(sb);
+    free(rcs);
+    free(bodies);
+    free(kp);
+    free(keys);
+    return rc;
 }
 
 int release_delete(struct store *st, const char *id, struct sw_err *err)

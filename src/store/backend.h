@@ -9,6 +9,8 @@
 
 struct store_ops {
     const char *scheme;
+    /* How many requests store_head_many runs at once (1: in turn). */
+    int parallel;
     int (*get)(struct store *, const char *, char **, size_t *, char *, struct sw_err *);
     /* Optional (NULL: a get compared afterwards): store_get_if_changed. */
     int (*get_if_changed)(struct store *, const char *, const char *, char **, size_t *, char *,

@@ -6,6 +6,8 @@
 #include "store/backend.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -205,6 +207,69 @@ int store_head(struct store *st, const char *key, struct store_stat *out, unsign
     CHECK_KEY(key);
     memset(out, 0, sizeof(*out));
     return st->ops->head(st, key, out, flags, err);
+}
+
+struct many {
+    struct store *st;
+    const char *const *keys;
+    size_t n;
+    struct store_stat *stats;
+    int *rcs;
+    atomic_size_t next;
+    pthread_mutex_t lock;
+    int rc; /* the first failure other than SW_ENOTFOUND */
+    struct sw_err err;
+};
+
+static void *many_worker(void *arg)
+{
+    struct many *m = arg;
+    for (;;) {
+        size_t i = atomic_fetch_add(&m->next, 1);
+        if (i >= m->n)
+            break;
+        struct sw_err e = {0};
+        memset(&m->stats[i], 0, sizeof(m->stats[i]));
+        int rc = store_key_check(m->keys[i], &e);
+        if (!rc)
+            rc = m->st->ops->head(m->st, m->keys[i], &m->stats[i], 0, &e);
+        m->rcs[i] = rc;
+        if (rc && rc != SW_ENOTFOUND) {
+            pthread_mutex_lock(&m->lock);
+            if (!m->rc) {
+                m->rc = rc;
+                m->err = e;
+            }
+            pthread_mutex_unlock(&m->lock);
+        }
+    }
+    return NULL;
+}
+
+int store_head_many(struct store *st, const char *const *keys, size_t n, struct store_stat *stats,
+                    int *rcs, struct sw_err *err)
+{
+    struct many m = {.st = st, .keys = keys, .n = n, .stats = stats, .rcs = rcs};
+    pthread_mutex_init(&m.lock, NULL);
+    size_t threads = st->ops->parallel > 1 ? (size_t)st->ops->parallel : 1;
+    if (threads > n)
+        threads = n;
+    pthread_t tid[64];
+    size_t started = 0;
+    if (threads > 64)
+        threads = 64;
+    /* This thread is one of the workers; a thread that cannot start only
+     * makes the check slower. */
+    for (; started + 1 < threads; started++)
+        if (pthread_create(&tid[started], NULL, many_worker, &m) != 0)
+            break;
+    many_worker(&m);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(tid[i], NULL);
+    pthread_mutex_destroy(&m.lock);
+    if (m.rc && err)
+        *err = m.err;
+    return m.rc;
 }
 
 int store_touch(struct store *st, const char *key, struct sw_err *err)

@@ -105,6 +105,13 @@ void store_batch_abort(struct store *st);
 
 int store_head(struct store *st, const char *key, struct store_stat *out, unsigned flags,
                struct sw_err *err);
+/* Heads n keys: stats[i] and rcs[i] (0, SW_ENOTFOUND, ...) for each key. A
+ * network backend sends the requests in parallel, a few at a time (one round
+ * trip each would make a release of thousands of files take seconds to
+ * check); fs stats them in turn. Returns 0 when every head was answered (rcs
+ * says what each found), else the first failure that is not SW_ENOTFOUND. */
+int store_head_many(struct store *st, const char *const *keys, size_t n, struct store_stat *stats,
+                    int *rcs, struct sw_err *err);
 /* Makes an existing object young again (its modification time becomes now),
  * so gc's grace period protects it: release creation touches every body it
  * reuses, which a concurrent gc would otherwise see as old and unreferenced.

@@ -826,6 +826,7 @@ static void fs_free(struct store *st)
 
 static const struct store_ops fs_ops = {
     .scheme = "file",
+    .parallel = 1,
     .get = fs_get,
     .get_stream = fs_get_stream,
     .put = fs_put,

@@ -759,6 +759,7 @@ static void s3b_free(struct store *st)
 
 static const struct store_ops s3_ops = {
     .scheme = "s3",
+    .parallel = 16,
     .get = s3b_get,
     .get_if_changed = s3b_get_if_changed,
     .get_stream = s3b_get_stream,
