@@ -26,6 +26,9 @@ struct store_ops {
     int (*batch_commit)(struct store *, struct sw_err *);
     void (*batch_abort)(struct store *);
     int (*head)(struct store *, const char *, struct store_stat *, unsigned, struct sw_err *);
+    /* Optional (NULL: heads, parallel threads): store_head_many of valid keys. */
+    int (*head_many)(struct store *, const char *const *, size_t, struct store_stat *, int *,
+                     struct sw_err *);
     int (*del)(struct store *, const char *, const char *, struct sw_err *);
     /* Every key starting with prefix, unsorted; the generic layer sorts and pages. */
     int (*list)(struct store *, const char *, struct store_list *, struct sw_err *);
@@ -42,6 +45,11 @@ struct store {
     char *url;
     void *impl;
 };
+
+/* store_head_many by heads on parallel threads (ops->parallel at a time), for
+ * a backend's head_many to fall back on. Keys are valid. */
+int store_head_threads(struct store *st, const char *const *keys, size_t n,
+                       struct store_stat *stats, int *rcs, struct sw_err *err);
 
 /* create: make the directory when it is missing (else SW_ENOTFOUND). */
 int store_fs_open(const char *root, int create, struct store *st, struct sw_err *err);

@@ -230,9 +230,7 @@ static void *many_worker(void *arg)
             break;
         struct sw_err e = {0};
         memset(&m->stats[i], 0, sizeof(m->stats[i]));
-        int rc = store_key_check(m->keys[i], &e);
-        if (!rc)
-            rc = m->st->ops->head(m->st, m->keys[i], &m->stats[i], 0, &e);
+        int rc = m->st->ops->head(m->st, m->keys[i], &m->stats[i], 0, &e);
         m->rcs[i] = rc;
         if (rc && rc != SW_ENOTFOUND) {
             pthread_mutex_lock(&m->lock);
@@ -248,6 +246,16 @@ static void *many_worker(void *arg)
 
 int store_head_many(struct store *st, const char *const *keys, size_t n, struct store_stat *stats,
                     int *rcs, struct sw_err *err)
+{
+    for (size_t i = 0; i < n; i++)
+        CHECK_KEY(keys[i]);
+    if (st->ops->head_many)
+        return st->ops->head_many(st, keys, n, stats, rcs, err);
+    return store_head_threads(st, keys, n, stats, rcs, err);
+}
+
+int store_head_threads(struct store *st, const char *const *keys, size_t n,
+                       struct store_stat *stats, int *rcs, struct sw_err *err)
 {
     struct many m = {.st = st, .keys = keys, .n = n, .stats = stats, .rcs = rcs};
     pthread_mutex_init(&m.lock, NULL);

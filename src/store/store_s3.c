@@ -694,6 +694,123 @@ static int s3b_list(struct store *st, const char *prefix, struct store_list *out
     return rc;
 }
 
+/* Heads many keys (a deploy checks every body of its release). Few keys:
+ * parallel HEADs. Many: a listing of their common directory answers every key
+ * up to where it got, in key order, a thousand keys a request; it stops after
+ * a budget of pages (a bucket may hold far more than one release needs) and
+ * the keys beyond the last one listed are headed in parallel. */
+#define HEAD_MANY_LIST 64
+
+static const char *const *sort_keys;
+
+static int cmp_idx(const void *a, const void *b)
+{
+    return strcmp(sort_keys[*(const size_t *)a], sort_keys[*(const size_t *)b]);
+}
+
+static pthread_mutex_t sort_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int s3b_head_many(struct store *st, const char *const *keys, size_t n,
+                         struct store_stat *stats, int *rcs, struct sw_err *err)
+{
+    if (n < HEAD_MANY_LIST)
+        return store_head_threads(st, keys, n, stats, rcs, err);
+    struct s3b *b = B(st);
+    const struct s3conf *c = s3_conf(b->cl);
+    size_t *idx = xmalloc(n * sizeof(*idx)), j = 0, plen = strlen(c->prefix);
+    for (size_t i = 0; i < n; i++) {
+        idx[i] = i;
+        memset(&stats[i], 0, sizeof(stats[i]));
+    }
+    pthread_mutex_lock(&sort_mu); /* qsort has no context argument in C11 */
+    sort_keys = keys;
+    qsort(idx, n, sizeof(*idx), cmp_idx);
+    pthread_mutex_unlock(&sort_mu);
+    /* The common directory of the first and last key holds them all. */
+    const char *lo = keys[idx[0]], *hi = keys[idx[n - 1]];
+    size_t common = 0, dir = 0;
+    while (lo[common] && lo[common] == hi[common])
+        if (lo[common++] == '/')
+            dir = common;
+    char *full = xasprintf("%s%.*s", c->prefix, (int)dir, lo);
+    char *token = NULL;
+    int rc = 0, pages = 0, budget = 8 + (int)(n / 250), done = 0;
+    while (!rc && !done && pages < budget) {
+        struct buf q = BUF_INIT;
+        if (token)
+            s3_query_add(&q, "continuation-token", token);
+        s3_query_add(&q, "encoding-type", "url");
+        s3_query_add(&q, "list-type", "2");
+        s3_query_add(&q, "prefix", full);
+        struct s3_req r = {.method = "GET",
+                           .query = q.data,
+                           .body_fd = -1,
+                           .max_body = LIST_PAGE_MAX,
+                           .flags = S3_IDEMPOTENT};
+        struct s3_resp resp;
+        struct s3xml_node *doc = NULL;
+        rc = s3_request(b->cl, &r, &resp, err);
+        buf_free(&q);
+        if (!rc)
+            rc = s3xml_parse(resp.body.data ? resp.body.data : "", resp.body.len, &doc, err);
+        s3_resp_free(&resp);
+        pages++;
+        for (size_t i = 0; !rc && i < doc->n_kids && j < n; i++) {
+            const struct s3xml_node *k = doc->kids[i];
+            const char *enc = strcmp(k->name, "Contents") ? NULL : s3xml_text(k, "Key");
+            const char *size = enc ? s3xml_text(k, "Size") : NULL;
+            const char *when = enc ? s3xml_text(k, "LastModified") : NULL;
+            char name[STORE_KEY_MAX + S3CONF_PREFIX_MAX + 2];
+            if (!size || url_decode(enc, name, sizeof(name)) < 0 ||
+                strncmp(name, c->prefix, plen) != 0)
+                continue;
+            /* Keys the listing has passed without naming are missing. */
+            while (j < n && strcmp(keys[idx[j]], name + plen) < 0)
+                rcs[idx[j++]] = SW_ENOTFOUND;
+            while (j < n && !strcmp(keys[idx[j]], name + plen)) {
+                char *end;
+                unsigned long long v = strtoull(size, &end, 10);
+                struct store_stat *sb = &stats[idx[j]];
+                sb->size = *end || size[0] == '-' ? 0 : v;
+                if (!when || time_parse_iso(when, &sb->mtime_ms) != 0)
+                    sb->mtime_ms = 0;
+                rcs[idx[j++]] = 0;
+            }
+        }
+        const char *trunc = doc ? s3xml_text(doc, "IsTruncated") : NULL;
+        const char *next = doc ? s3xml_text(doc, "NextContinuationToken") : NULL;
+        free(token);
+        token = trunc && !strcmp(trunc, "true") && next && *next ? xstrdup(next) : NULL;
+        s3xml_free(doc);
+        if (!token || j == n)
+            done = 1;
+    }
+    if (!rc && done) {
+        while (j < n)
+            rcs[idx[j++]] = SW_ENOTFOUND;
+    } else if (!rc) { /* out of budget: head the rest */
+        const char **rest = xmalloc((n - j) * sizeof(*rest));
+        struct store_stat *rs = xcalloc(n - j, sizeof(*rs));
+        int *rr = xcalloc(n - j, sizeof(*rr));
+        for (size_t i = j; i < n; i++)
+            rest[i - j] = keys[idx[i]];
+        rc = store_head_threads(st, rest, n - j, rs, rr, err);
+        for (size_t i = j; i < n; i++) {
+            stats[idx[i]] = rs[i - j];
+            rcs[idx[i]] = rr[i - j];
+        }
+        free(rest);
+        free(rs);
+        free(rr);
+    }
+    if (rc == SW_EINVAL)
+        sw_err_prefix(err, "%s: listing %s", b->shown, full);
+    free(token);
+    free(full);
+    free(idx);
+    return rc;
+}
+
 /* Aborts the multipart uploads under the prefix begun before the cutoff. */
 static int s3b_cleanup(struct store *st, int64_t older_than_ms, size_t *removed, struct sw_err *err)
 {
@@ -769,6 +886,7 @@ static const struct store_ops s3_ops = {
     .batch_commit = s3b_batch_commit,
     .batch_abort = s3b_batch_abort,
     .head = s3b_head,
+    .head_many = s3b_head_many,
     .del = s3b_del,
     .list = s3b_list,
     .cleanup = s3b_cleanup,
