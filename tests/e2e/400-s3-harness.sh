@@ -65,12 +65,12 @@ head -c 70000 /dev/urandom >small
             same small iam-s3cmd.out'
 
     # ---- (c) faults between the aws CLI and moto --iam ----------------------------------------
-    # A fixed seed makes a run repeatable. --stall 1: a stalled response ends after a second,
-    # and the CLI retries. `aws s3 cp --recursive` sends its requests ten at a time, so one
+    # A fixed seed makes the sequence of faults repeatable, and the first five cover every
+    # kind. --stall 1: a stalled response ends after a second, and the CLI retries. `aws s3 cp --recursive` sends its requests ten at a time, so one
     # CLI process draws many faults at once, its retries overlapping.
     faultproxy_start --rate 0.5 --seed 3 --stall 1 --trickle 0.5 --keep-alive --verbose || done_testing
     export AWS_MAX_ATTEMPTS=10 AWS_RETRY_MODE=standard
-    P=(aws --endpoint-url "$PROXY_URL" --cli-read-timeout 5 --cli-connect-timeout 5)
+    P=(aws --endpoint-url "$PROXY_URL" --cli-read-timeout 10 --cli-connect-timeout 10)
     mkdir up
     for i in $(seq 1 16); do head -c $((i * 10000)) /dev/urandom >"up/$i"; done
     moto_bucket faults || done_testing
@@ -79,9 +79,9 @@ head -c 70000 /dev/urandom >small
             "${P[@]}" s3 cp --quiet --recursive s3://faults/ down 2>>faults.err && diff -r up down'
     check "what went up through the faults reads back straight from moto, byte-identical" \
         eval 'aws s3 cp --quiet --recursive s3://faults/ direct && diff -r up direct'
-    # kinds: the fault kinds the proxy has logged so far (its stats file lags up to a second).
-    kinds() { sed -n 's/^faultproxy: #[0-9]* .* -> \([a-z0-9]*\) (.*/\1/p' "$T/faultproxy-$PROXY_PORT.log" | grep -vx forward | sort -u | tr '\n' ' '; }
-    # Then single objects with s3api, at least once and until every kind was drawn (at most 20 s).
+    # kinds: the kinds of fault the proxy has logged doing so far (its stats file lags).
+    kinds() { sed -n 's/^faultproxy: #[0-9]* injected \([a-z0-9]*\).*/\1/p' "$T/faultproxy-$PROXY_PORT.log" | sort -u | tr '\n' ' '; }
+    # Then single objects with s3api, at least once and until every kind was done (at most 20 s).
     bad=0 n=0 end=$(($(date +%s) + 20))
     head -c 200000 /dev/urandom >obj
     while [ $n = 0 ] || { [ "$(kinds)" != "503 reset slowdown stall trickle " ] && [ "$(date +%s)" -lt $end ]; }; do
@@ -99,8 +99,9 @@ head -c 70000 /dev/urandom >small
     echo "# faultproxy: $(cat "$PROXY_STATS")"
     check "the proxy counted every kind of fault at least once" \
         eval '(for k in 503 slowdown reset stall trickle; do [ "$(faultproxy_stat $k)" -gt 0 ] || exit 1; done)'
-    check "the counts written on SIGTERM cover every request the proxy logged" \
-        eval '[ "$(faultproxy_stat requests)" = "$(grep -c "^faultproxy: #" "$T/faultproxy-$PROXY_PORT.log")" ]'
+    check "the counts written on SIGTERM cover every request and every fault the proxy logged" \
+        eval '[ "$(faultproxy_stat requests)" = "$(grep -c "^faultproxy: #[0-9]* [A-Z]" "$T/faultproxy-$PROXY_PORT.log")" ] &&
+            [ "$(faultproxy_stat faults)" = "$(grep -c "^faultproxy: #[0-9]* injected" "$T/faultproxy-$PROXY_PORT.log")" ]'
     check "requests answered with 503 or SlowDown never reached moto" \
         eval '[ $(($(faultproxy_stat requests) - $(faultproxy_stat forwarded))) = $(($(faultproxy_stat 503) + $(faultproxy_stat slowdown))) ]'
     exit "$_failed"
@@ -146,7 +147,7 @@ check "the proxy at --rate 0 forwarded all three requests (s3cmd heads before it
 faultproxy_start --rate 1 --seed 2 --kinds 503,slowdown,trickle --trickle 0.2 --keep-alive || done_testing
 ka=()
 for i in 1 2 3 4 5 6; do
-    ka+=(${ka[0]+--next} -s --aws-sigv4 aws:amz:us-east-1:s3 --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"
+    ka+=(${ka[0]+--next} -s --max-time 20 --aws-sigv4 aws:amz:us-east-1:s3 --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"
         -o "ka.$i" -w '%{http_code}\n' "$PROXY_URL/plain/enc/small")
 done
 curl "${ka[@]}" >ka.codes

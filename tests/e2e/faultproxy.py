@@ -8,8 +8,10 @@
 Listens on 127.0.0.1 (--port, or a port of the kernel's choosing) and prints the
 port on stdout once it accepts connections. Every request read from a client is,
 with probability --rate (0..1, drawn from a generator seeded with --seed), given
-one fault of a kind drawn uniformly from --kinds; otherwise it is forwarded to
---target untouched and the response relayed byte for byte:
+one fault of a kind from --kinds (drawn from a shuffled bag of them, refilled when
+empty: the first len(kinds) faults cover every kind, as does each round of
+len(kinds) after them); otherwise it is
+forwarded to --target untouched and the response relayed byte for byte:
 
   503       answered here with "503 ServiceUnavailable" (an S3 error document);
             the request never reaches the target
@@ -37,10 +39,11 @@ frame, keeps the client's connection open and reconnects to the target for the
 next request: clients then reuse connections as they would with S3, and faults
 fall on reused connections too.
 
-Counts go to --stats as JSON ({"requests": all requests read, "forwarded":
-sent to the target, "faults": {kind: n}, "connections": n}) every second and on
-SIGTERM or SIGINT, after which the proxy exits; the file is replaced by rename,
-so a reader never sees half of it.
+Counts go to --stats as JSON every second and on SIGTERM or SIGINT, after which
+the proxy exits; the file is replaced by rename, so a reader never sees half of
+it: {"requests": requests read, "forwarded": sent to the target, "faults": {KIND:
+faults done to a client (one drawn for a client that went away first is not
+counted)}, "connections": n}. --verbose logs each request and each fault done.
 """
 import argparse
 import asyncio
@@ -172,7 +175,12 @@ def s3_error(code, message, request_id, head_only):
 class Proxy:
     def __init__(self, args):
         self.args = args
+        # Which requests get which fault comes from one generator, drawn once per request
+        # in the order they arrive; where a response is cut and how a trickle goes, from
+        # another: so the sequence of faults depends on the seed alone, not on timing.
         self.rng = random.Random(args.seed)
+        self.jitter = random.Random("jitter-%d" % args.seed)
+        self.bag = []
         self.kinds = args.kinds
         self.stats = {"requests": 0, "forwarded": 0, "faults": {k: 0 for k in KINDS},
                       "connections": 0}
@@ -195,10 +203,20 @@ class Proxy:
         os.replace(tmp, self.args.stats)
 
     def draw(self):
-        """The fault for the next request, or None: one draw per request, in order."""
+        """The fault for the next request, or None: one draw per request, in order. Kinds
+        come from a shuffled bag of all of them, refilled when empty: random order, yet
+        every kind within the first len(kinds) faults, and as often as any other."""
         if self.args.rate <= 0 or self.rng.random() >= self.args.rate:
             return None
-        return self.rng.choice(self.kinds)
+        if not self.bag:
+            self.bag = list(self.kinds)
+            self.rng.shuffle(self.bag)
+        return self.bag.pop()
+
+    def injected(self, n, fault, detail=""):
+        """Counts a fault once it has been done to the client (not merely drawn)."""
+        self.stats["faults"][fault] += 1
+        self.log("#%d injected %s%s" % (n, fault, detail))
 
     async def handle(self, creader, cwriter):
         self.stats["connections"] += 1
@@ -219,7 +237,6 @@ class Proxy:
                                              req.has_token("expect", "100-continue") else "",
                                              fault or "forward"))
                 if fault in ("503", "slowdown"):
-                    self.stats["faults"][fault] += 1
                     expect = req.has_token("expect", "100-continue")
                     if not expect:  # read the body, so the connection stays usable
                         async for _ in body_pieces(creader, fkind, flen):
@@ -228,6 +245,7 @@ class Proxy:
                                  if fault == "503" else ("SlowDown", "Please reduce your request rate."))
                     cwriter.write(s3_error(code, msg, "faultproxy-%d" % n, method == "HEAD"))
                     await cwriter.drain()
+                    self.injected(n, fault)
                     if expect or req.has_token("connection", "close"):
                         # The client may or may not send the body it announced: the
                         # connection's framing is lost, so it ends here, gracefully.
@@ -240,7 +258,7 @@ class Proxy:
                     up = await asyncio.open_connection(self.target[0], int(self.target[1]),
                                                        limit=HEAD_LIMIT)
                 ureader, uwriter = up
-                keep, keep_up = await self.forward(req, method, fkind, flen, fault, creader,
+                keep, keep_up = await self.forward(n, req, method, fkind, flen, fault, creader,
                                                    cwriter, ureader, uwriter)
                 if not keep:
                     return
@@ -256,7 +274,7 @@ class Proxy:
                 up[1].close()
             cwriter.close()
 
-    async def forward(self, req, method, fkind, flen, fault, creader, cwriter, ureader, uwriter):
+    async def forward(self, n, req, method, fkind, flen, fault, creader, cwriter, ureader, uwriter):
         """Forwards one request and relays (or damages) its response; False ends the connection."""
         self.stats["forwarded"] += 1
         uwriter.write(req.raw)
@@ -314,7 +332,6 @@ class Proxy:
         pieces = body_pieces(ureader, rkind, rlen)
 
         if fault in ("reset", "stall"):
-            self.stats["faults"][fault] += 1
             # Buffer the response (up to CUT_BUFFER of body) and cut it at a random
             # point inside its body, or inside its head when it has none.
             buf = bytearray(resp.raw)
@@ -326,12 +343,12 @@ class Proxy:
                     break
             body_len = len(buf) - len(resp.raw)
             if body_len >= 2 or (body_len == 1 and not ended):
-                cut = len(resp.raw) + self.rng.randint(1, body_len - 1 if ended else body_len)
+                cut = len(resp.raw) + self.jitter.randint(1, body_len - 1 if ended else body_len)
             else:
-                cut = self.rng.randint(1, len(resp.raw) - 1)
+                cut = self.jitter.randint(1, len(resp.raw) - 1)
             cwriter.write(bytes(buf[:cut]))
             await cwriter.drain()
-            self.log("%s after %d of %d bytes" % (fault, cut, len(buf)))
+            self.injected(n, fault, " after %d of %d bytes" % (cut, len(buf)))
             if fault == "reset":
                 sock = cwriter.get_extra_info("socket")
                 if sock is not None:  # SO_LINGER 0: close() sends RST, not FIN
@@ -342,18 +359,18 @@ class Proxy:
             return False, False
 
         if fault == "trickle":
-            self.stats["faults"][fault] += 1
+            self.injected(n, fault)
             loop = asyncio.get_running_loop()
             until = loop.time() + self.args.trickle
 
             async def send(data):
                 i = 0
                 while i < len(data) and loop.time() < until:
-                    step = self.rng.randint(1, 16)
+                    step = self.jitter.randint(1, 16)
                     cwriter.write(data[i:i + step])
                     await cwriter.drain()
                     i += step
-                    await asyncio.sleep(self.rng.uniform(0.005, 0.03))
+                    await asyncio.sleep(self.jitter.uniform(0.005, 0.03))
                 if i < len(data):
                     cwriter.write(data[i:])
                     await cwriter.drain()

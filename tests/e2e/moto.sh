@@ -192,6 +192,7 @@ use_https = False
 check_ssl_certificate = False
 signature_v2 = False
 progress_meter = False
+socket_timeout = 20
 EOF
     )
 }
