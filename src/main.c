@@ -25,6 +25,7 @@ static const struct command commands[] = {
     {"rollback", cmd_rollback, "go back to the previous (or a given) release"},
     {"status", cmd_status, "show environments, slots and releases"},
     {"history", cmd_history, "show the changes made to an environment"},
+    {"audit", cmd_audit, "copy the audit log to another store (a logs bucket)"},
     {"gc", cmd_gc, "delete releases and bodies nothing needs any more"},
     {"serve", cmd_serve, "serve every environment's live and preview slots"},
     {"expr", cmd_expr, "evaluate a GitHub Actions expression as the runner would"},

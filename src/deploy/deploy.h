@@ -264,6 +264,20 @@ void deploy_events_free(struct deploy_event *v, size_t n);
  * against its state document; SW_EINVAL names the first broken link. */
 int deploy_history_verify(struct store *st, size_t *checked, struct sw_err *err);
 
+/* What deploy_audit_export did. */
+struct audit_export {
+    int64_t events; /* the events the chain holds (the store's head) */
+    size_t sent;    /* how many of them dst did not have yet */
+};
+/* Copies the audit log (every event the head names, then the head) from src
+ * to dst, e.g. a logs bucket the store's writers cannot reach, so that a
+ * later `history --verify` on dst proves what happened even if src is
+ * altered. Incremental: an event dst has is compared, not sent again; one
+ * that differs is SW_ECONFLICT (dst holds another chain). The head is
+ * written last, so dst holds a whole chain after every run. */
+int deploy_audit_export(struct store *src, struct store *dst, struct audit_export *rep,
+                        struct sw_err *err);
+
 /* ---- garbage collection -------------------------------------------------------------- */
 
 struct gc_report {

@@ -581,3 +581,84 @@ int deploy_history_verify(struct store *st, size_t *checked, struct sw_err *err)
     free(hashes);
     return rc;
 }
+
+/* ---- export ------------------------------------------------------------------------ */
+
+/* One event into dst: sent when dst lacks it, compared when dst has it. */
+static int export_event(struct store *src, struct store *dst, const char *key, int have, int *sent,
+                        struct sw_err *err)
+{
+    char *data = NULL, *theirs = NULL;
+    size_t len, tlen;
+    int rc = store_get(src, key, &data, &len, NULL, err);
+    *sent = 0;
+    if (rc)
+        return rc;
+    if (!have) {
+        rc = store_put(dst, key, data, len, STORE_IF_ABSENT, NULL, err);
+        if (rc == 0)
+            *sent = 1;
+        else if (rc == SW_EEXIST) /* another export got there first: compare */
+            have = 1, rc = 0;
+    }
+    if (!rc && have && !(rc = store_get(dst, key, &theirs, &tlen, NULL, err)) &&
+        (tlen != len || memcmp(theirs, data, len) != 0))
+        rc = sw_err_set(err, SW_ECONFLICT,
+                        "%s differs between %s and %s: the destination holds another audit "
+                        "chain (export to a prefix of its own)",
+                        key, store_url(src), store_url(dst));
+    free(theirs);
+    free(data);
+    return rc;
+}
+
+int deploy_audit_export(struct store *src, struct store *dst, struct audit_export *rep,
+                        struct sw_err *err)
+{
+    char *head = NULL;
+    size_t hlen;
+    struct store_list have = {0};
+    json_t *envs = NULL;
+    char hash[SHA256_HEX_LEN + 1];
+    memset(rep, 0, sizeof(*rep));
+    /* The head first: it names the events to copy, so an append racing with
+     * the export adds events after it and never a head naming an event the
+     * copy lacks. */
+    int rc = store_get(src, HEAD_KEY, &head, &hlen, NULL, err);
+    if (rc == SW_ENOTFOUND)
+        rc = sw_err_set(err, SW_ENOTFOUND, "%s has no audit log (no %s)", store_url(src), HEAD_KEY);
+    if (rc || (rc = deploy_head_parse(head, hlen, &rep->events, hash, &envs, err)))
+        goto out;
+    if ((rc = store_list_all(dst, EVENT_PREFIX, &have, err)))
+        goto out;
+    size_t j = 0;
+    for (int64_t seq = 1; seq <= rep->events && !rc; seq++) {
+        char *key = event_key(seq);
+        while (j < have.n && strcmp(have.keys[j], key) < 0)
+            j++;
+        int sent;
+        rc = export_event(src, dst, key, j < have.n && !strcmp(have.keys[j], key), &sent, err);
+        rep->sent += (size_t)sent;
+        free(key);
+    }
+    /* The head last, so the copy is a whole chain after every run. A copy
+     * whose head is newer than the store's is not overwritten backwards. */
+    char *dhead = NULL;
+    size_t dlen;
+    int64_t dseq = 0;
+    char dhash[SHA256_HEX_LEN + 1];
+    json_t *denvs = NULL;
+    if (!rc && (rc = store_get(dst, HEAD_KEY, &dhead, &dlen, NULL, err)) == SW_ENOTFOUND)
+        rc = 0;
+    else if (!rc && deploy_head_parse(dhead, dlen, &dseq, dhash, &denvs, NULL) != 0)
+        dseq = 0;
+    if (!rc && dseq <= rep->events)
+        rc = store_put(dst, HEAD_KEY, head, hlen, 0, NULL, err);
+    json_decref(denvs);
+    free(dhead);
+out:
+    json_decref(envs);
+    store_list_free(&have);
+    free(head);
+    return rc;
+}
