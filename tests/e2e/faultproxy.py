@@ -37,13 +37,19 @@ close"), which the proxy relays as it is, so a client makes a connection per
 request. With --keep-alive the proxy drops that header from a response it can
 frame, keeps the client's connection open and reconnects to the target for the
 next request: clients then reuse connections as they would with S3, and faults
-fall on reused connections too.
+fall on reused connections too. When the target cannot be reached (moto
+stopped), the client's connection is closed without an answer.
 
 Counts go to --stats as JSON every second and on SIGTERM or SIGINT, after which
 the proxy exits; the file is replaced by rename, so a reader never sees half of
 it: {"requests": requests read, "forwarded": sent to the target, "faults": {KIND:
 faults done to a client (one drawn for a client that went away first is not
-counted)}, "connections": n}. --verbose logs each request and each fault done.
+counted)}, "connections": n, "outages": n, "up": listening or not}. --verbose logs each request and each
+fault done.
+
+SIGUSR1 takes the store away: the proxy stops listening (connections are refused)
+and ends every open connection; SIGUSR2 brings it back on the same port, the data
+behind it intact. Either rewrites the stats file at once, "up" telling which (moto_stop would lose it: moto keeps everything in memory).
 """
 import argparse
 import asyncio
@@ -183,7 +189,7 @@ class Proxy:
         self.bag = []
         self.kinds = args.kinds
         self.stats = {"requests": 0, "forwarded": 0, "faults": {k: 0 for k in KINDS},
-                      "connections": 0}
+                      "connections": 0, "outages": 0, "up": True}
         self.target = args.target.rsplit(":", 1)
         self.conns = set()
         self.started = time.monotonic()
@@ -404,20 +410,48 @@ class Proxy:
             self.write_stats()
             await asyncio.sleep(1)
 
+    async def listen(self, port):
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", port,
+                                                 limit=HEAD_LIMIT, reuse_address=True)
+        return self.server.sockets[0].getsockname()[1]
+
+    def go_down(self):
+        """SIGUSR1: the store goes away. Stops listening (connections are refused) and
+        ends every open connection."""
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+            self.stats["outages"] += 1
+            self.stats["up"] = False
+            self.write_stats()
+            self.log("down")
+        for t in list(self.conns):
+            t.cancel()
+
+    async def come_up(self):
+        """SIGUSR2: the store is back, on the same port."""
+        if self.server is None:
+            await self.listen(self.port)
+            self.stats["up"] = True
+            self.write_stats()
+            self.log("up")
+
     async def run(self):
-        server = await asyncio.start_server(self.handle, "127.0.0.1", self.args.port,
-                                            limit=HEAD_LIMIT, reuse_address=True)
-        port = server.sockets[0].getsockname()[1]
+        self.server = None
+        self.port = await self.listen(self.args.port)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGUSR1, self.go_down)
+        loop.add_signal_handler(signal.SIGUSR2, lambda: asyncio.ensure_future(self.come_up()))
         self.write_stats()
         ticker = asyncio.ensure_future(self.stats_loop())
-        print(port, flush=True)
+        print(self.port, flush=True)
         await stop.wait()
         ticker.cancel()
-        server.close()
+        if self.server is not None:
+            self.server.close()
         for t in list(self.conns):
             t.cancel()
         self.write_stats()

@@ -71,7 +71,9 @@ moto_start() {
         spawn env INITIAL_NO_AUTH_ACTION_COUNT=$MOTO_IAM_SETUP_REQUESTS \
             "$MOTO_SERVER_BIN" -H 127.0.0.1 -p "$port" >"$T/moto-$port.log" 2>&1
     else
-        spawn "$MOTO_SERVER_BIN" -H 127.0.0.1 -p "$port" >"$T/moto-$port.log" 2>&1
+        # A count inherited from the caller would turn verification on after it.
+        spawn env -u INITIAL_NO_AUTH_ACTION_COUNT \
+            "$MOTO_SERVER_BIN" -H 127.0.0.1 -p "$port" >"$T/moto-$port.log" 2>&1
     fi
     export MOTO_PID=$! MOTO_PORT=$port MOTO_URL=http://127.0.0.1:$port MOTO_IAM=$iam
     # /moto-api/ is moto's own dashboard: it counts as none of the unauthenticated requests.
@@ -198,7 +200,8 @@ EOF
 }
 
 # faultproxy_start [ARGS...]: starts tests/e2e/faultproxy.py in front of the current
-# moto on a free port (ARGS: --rate, --seed, --kinds, --stall, --trickle, --verbose)
+# moto on a free port (ARGS: --rate, --seed, --kinds, --stall, --trickle, --keep-alive,
+# --verbose)
 # and waits until it listens. Exports PROXY_PID, PROXY_PORT, PROXY_URL and
 # PROXY_STATS (its counts, as JSON; see faultproxy_stat).
 faultproxy_start() {
@@ -208,7 +211,7 @@ faultproxy_start() {
     spawn "$MOTO_PY" "$ROOT/tests/e2e/faultproxy.py" --target "127.0.0.1:$MOTO_PORT" \
         --port "$port" --stats "$PROXY_STATS" "$@" >"$T/faultproxy-$port.out" 2>"$T/faultproxy-$port.log"
     export PROXY_PID=$!
-    end=$(($(date +%s) + 10))
+    end=$(($(date +%s) + 20))
     # It prints its port once it accepts connections.
     until [ -s "$T/faultproxy-$port.out" ]; do
         if ! kill -0 "$PROXY_PID" 2>/dev/null || [ "$(date +%s)" -ge $end ]; then
@@ -226,9 +229,26 @@ faultproxy_stop() {
     return 0
 }
 
+# faultproxy_down / faultproxy_up: the store behind the proxy goes away (the proxy stops
+# listening: connections are refused; open ones end) and comes back on the same port with
+# its data (moto_stop would lose it all). Each returns once the proxy has done it.
+faultproxy_down() { _faultproxy_switch USR1 False; }
+faultproxy_up() { _faultproxy_switch USR2 True; }
+_faultproxy_switch() {
+    local end=$(($(date +%s) + 10))
+    kill -"$1" "$PROXY_PID" || return 1
+    until [ "$(faultproxy_stat up 2>/dev/null)" = "$2" ]; do
+        if [ "$(date +%s)" -ge $end ]; then
+            fail "faultproxy did not switch (SIG$1)"
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
 # faultproxy_stat NAME: one count from $PROXY_STATS: requests, forwarded,
-# connections, faults (all kinds together) or a fault kind (503, slowdown, reset,
-# stall, trickle).
+# connections, outages, faults (all kinds together) or a fault kind (503, slowdown,
+# reset, stall, trickle); "up" is True or False.
 faultproxy_stat() {
     "$MOTO_PY" - "$PROXY_STATS" "$1" <<'EOF'
 import json, sys
