@@ -7,6 +7,9 @@
 
 #include "store/store.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 struct store_ops {
     const char *scheme;
     int (*get)(struct store *, const char *, char **, size_t *, char *, struct sw_err *);
@@ -33,13 +36,32 @@ struct store_ops {
     int (*notify)(struct store *, const char *, struct sw_err *);
     int (*watch)(struct store *, const char *, int *, struct sw_err *);
     void (*free)(struct store *);
+    /* Reached over a network: store_is_remote, and store_put takes an upload slot. */
+    int remote;
 };
 
 struct store {
     const struct store_ops *ops;
     char *url;
     void *impl;
+    /* Upload slots (store_xfer_begin): at most xfer_max taken at once. */
+    pthread_mutex_t xfer_mu;
+    pthread_cond_t xfer_cv;
+    int xfer_max, xfer_busy;
+    atomic_uint_least64_t sent; /* store_bytes_sent */
 };
+
+/* Takes one of the store's upload slots (store_concurrency of them), waiting
+ * while all are taken; store_xfer_end gives it back. A remote backend holds
+ * one for each request that carries an object's body or a part of it, and
+ * never while it waits for another (a multipart upload's caller holds none
+ * while its parts go), so slots cannot deadlock. Thread-safe. */
+void store_xfer_begin(struct store *st);
+void store_xfer_end(struct store *st);
+/* Adds n to store_bytes_sent: the backend calls it for each body or part
+ * the service (or the disk) acknowledged, except store_put's, which the
+ * generic layer counts. */
+void store_count_sent(struct store *st, uint64_t n);
 
 /* create: make the directory when it is missing (else SW_ENOTFOUND). */
 int store_fs_open(const char *root, int create, struct store *st, struct sw_err *err);
