@@ -282,7 +282,7 @@ static size_t on_read(char *out, size_t size, size_t nmemb, void *arg)
     } else {
         ssize_t n;
         do
-            n = pread(x->r->body_fd, out, want, (off_t)x->up_off);
+            n = pread(x->r->body_fd, out, want, (off_t)(x->r->body_off + x->up_off));
         while (n < 0 && errno == EINTR);
         if (n <= 0) { /* an error, or the file shrank under us */
             x->up_failed = n < 0 ? errno : EIO;
