@@ -145,7 +145,7 @@ static int id_valid(const char *id)
 int s3multi_upload_id(const char *body, size_t len, char **id, struct sw_err *err)
 {
     struct s3xml_node *doc = NULL;
-    struct sw_err e;
+    struct sw_err e = {0};
     *id = NULL;
     if (s3xml_parse(body ? body : "", len, &doc, &e) != 0)
         return sw_err_set(err, SW_EIO, "not an InitiateMultipartUploadResult: %s", e.msg);
@@ -174,7 +174,7 @@ int s3multi_complete_result(const char *body, size_t len, char etag[S3_ETAG_MAX]
     if (!len)
         return sw_err_set(err, SW_EIO, "an empty answer to CompleteMultipartUpload");
     struct s3xml_node *doc = NULL;
-    struct sw_err e;
+    struct sw_err e = {0};
     if (s3xml_parse(body, len, &doc, &e) != 0)
         return sw_err_set(err, SW_EIO, "CompleteMultipartUpload answered: %s", e.msg);
     int rc;
