@@ -75,7 +75,7 @@ struct release {
  * and its body is in the store. The totals come from a quick count of the
  * directory that runs beside the scan; until it is over (counted 0) they are
  * what it has found so far, and links and "x.gz" files can make the scan's
- * numbers differ a little from them. When release_create returns, the totals
+ * numbers differ a little from them. Once the scan is over, the totals
  * are the done counts and counted is 1. */
 struct release_progress {
     atomic_size_t files_total, files_done;
