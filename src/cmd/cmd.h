@@ -24,6 +24,7 @@ struct cli {
     const char *store_opt;   /* --store */
     int json, quiet;
     const char *cmd; /* the command being run, for messages; NULL before it is known */
+    int concurrency; /* --concurrency of the commands that upload; 0: the store's default */
     char *project;   /* directory holding .slipway/ (resolved) */
     struct store *store;
 };
@@ -165,6 +166,34 @@ void cli_print_change(struct cli *cli, const struct env_config *env, const char 
  * stderr as "slipway: PATH: why" and err becomes the summary that follows. */
 int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message,
                            int follow_symlinks, char **id, struct sw_err *err);
+
+/* ---- the upload progress line (progress.c) ------------------------------------- */
+
+/* What the progress line shows: files and bytes done (of the totals, once
+ * counted), bytes sent to the store, time since the start. */
+struct cli_progress_view {
+    size_t files_done, files_total;
+    uint64_t bytes_done, bytes_total;
+    uint64_t sent;
+    int64_t elapsed_ms;
+    int counted; /* the totals are known: a bar and an ETA */
+};
+/* Appends the progress line for v, plain ASCII without a line break, at most
+ * width - 1 columns (width <= 1: 80): "[#####---------------] 12/40 files
+ * 30.0 MiB sent  5.2 MiB/s  ETA 0:17", the bar, then the ETA, then the rate
+ * dropped when it does not fit. Before the totals are counted:
+ * "12 files  30.0 MiB sent  5.2 MiB/s". Pure. */
+void cli_progress_line(const struct cli_progress_view *v, int width, struct buf *out);
+struct release_progress;
+struct cli_progress;
+/* Starts redrawing the progress of a release being created (rp, which it
+ * resets, and cli->store's bytes sent) on stderr every 200 ms when stderr is
+ * a terminal (not TERM=dumb) and neither --json nor --quiet was given; NULL,
+ * drawing nothing, otherwise. Pass rp to release_create only when non-NULL
+ * is returned. */
+struct cli_progress *cli_progress_start(struct cli *cli, struct release_progress *rp);
+/* Draws the final state, clears the line and frees p. NULL: nothing. */
+void cli_progress_stop(struct cli_progress *p);
 
 int cmd_init(int argc, char **argv, struct cli *cli);
 int cmd_release(int argc, char **argv, struct cli *cli);

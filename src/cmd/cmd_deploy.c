@@ -10,7 +10,8 @@
 static const struct cli_usage usage = {
     .usage = "slipway deploy (DIR | RELEASE) --env ENV [--switch] [--message M]",
     .about = "Deploys to environment ENV. A DIR is first made into a release (as\n"
-             "'slipway release create'); a RELEASE is an id or a unique prefix/suffix.\n"
+             "'slipway release create', with its progress line on a terminal); a RELEASE\n"
+             "is an id or a unique prefix/suffix.\n"
              "direct: the release goes live at once.\n"
              "blue-green: the release goes into the idle slot (served on the preview\n"
              "address) and goes live with --switch or a later 'slipway switch ENV'.\n"
@@ -57,6 +58,8 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
                  "even a release an automatic rollback rejected on this environment"),
         OPT_BOOL(0, "follow-symlinks", &follow,
                  "DIR: store what a symbolic link pointing outside DIR points to"),
+        OPT_INT(0, "concurrency", &cli->concurrency, "N", 1, STORE_CONCURRENCY_MAX,
+                "DIR: uploads at once to a remote (s3) store (default 16)"),
         OPT_END(),
     };
     if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0)

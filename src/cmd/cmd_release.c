@@ -1,4 +1,5 @@
-/* slipway release create DIR [--message M] [--follow-symlinks]: hash, store, print the new id. */
+/* slipway release create DIR [--message M] [--follow-symlinks] [--concurrency N]: hash, store,
+ * print the new id. */
 #include "cmd/cmd.h"
 #include "release/release.h"
 
@@ -7,7 +8,7 @@
 #include <string.h>
 
 static const struct cli_usage usage = {
-    .usage = "slipway release create DIR [--message M] [--follow-symlinks]",
+    .usage = "slipway release create DIR [--message M] [--follow-symlinks] [--concurrency N]",
     .about = "Builds an immutable release from the files under DIR: each body is hashed\n"
              "(one thread per core) and stored once; the manifest records path, size,\n"
              "content type, cache policy and where it came from (git commit and ref when\n"
@@ -20,7 +21,11 @@ static const struct cli_usage usage = {
               "is given; a dangling link, a loop, a device, socket or FIFO, a name no URL\n"
               "can carry (a backslash, a control character, not UTF-8) and an empty DIR\n"
               "are errors. Every such file is listed (the first 20 by name), and nothing\n"
-              "is stored. .git/ and .slipway/ are never included.\n",
+              "is stored. .git/ and .slipway/ are never included.\n"
+              "\n"
+              "On a terminal, a line on stderr shows the progress (files done of the total,\n"
+              "bytes sent, rate, ETA) and is cleared at the end; nothing is drawn when\n"
+              "stderr is not a terminal, nor with --json or --quiet.\n",
     .min_args = 1,
     .max_args = 2,
 };
@@ -63,11 +68,19 @@ int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message
     int rc = cli_store(cli, CLI_STORE_WRITE, err);
     if (rc)
         return rc;
+    if (cli->concurrency)
+        store_set_concurrency(cli->store, cli->concurrency);
     char *cache = stat_cache_path(cli, dir);
-    struct release_create_opts o = {
-        .dir = dir, .message = message, .stat_cache = cache, .follow_symlinks = follow_symlinks};
+    struct release_progress rp;
+    struct cli_progress *bar = cli_progress_start(cli, &rp);
+    struct release_create_opts o = {.dir = dir,
+                                    .message = message,
+                                    .stat_cache = cache,
+                                    .follow_symlinks = follow_symlinks,
+                                    .progress = bar ? &rp : NULL};
     struct release_create_result res;
     rc = release_create(cli->store, &o, id, &res, err);
+    cli_progress_stop(bar);
     free(cache);
     if (rc && res.problems_total > 1)
         print_problems(dir, &res, rc, err);
@@ -102,6 +115,9 @@ int cmd_release(int argc, char **argv, struct cli *cli)
         OPT_BOOL(0, "follow-symlinks", &follow,
                  "store what a symbolic link pointing outside DIR points to\n"
                  "(a file, or a directory and everything under it)"),
+        OPT_INT(0, "concurrency", &cli->concurrency, "N", 1, STORE_CONCURRENCY_MAX,
+                "uploads at once to a remote (s3) store, counting each part\n"
+                "of a large file (default 16)"),
         OPT_END(),
     };
     if ((argc = cli_parse_options(cli, &usage, opts, argc, argv)) < 0)

@@ -290,6 +290,7 @@ struct job {
 struct scan {
     struct store *st;
     const struct stat_cache *cache;
+    struct release_progress *progress; /* optional */
     /* Loaded by the first thread about to compress, so that a release the
      * stat cache covers reads no manifest. */
     pthread_mutex_t reuse_lock;
@@ -876,6 +877,10 @@ static int scan_entry(struct worker *wk, const struct job *parent, int dfd, cons
         free(to);
         if ((rc = hash_one(s, e, err)))
             return rc;
+        if (s->progress) {
+            atomic_fetch_add(&s->progress->files_done, 1);
+            atomic_fetch_add(&s->progress->bytes_done, e->size);
+        }
         return add_from_gz(wk, dfd, name, wk->n - 1, err);
     }
     if (link)
@@ -993,6 +998,7 @@ static int scan_all(struct store *st, const struct release_create_opts *opts, co
 {
     struct scan s = {.st = st,
                      .cache = cache,
+                     .progress = opts->progress,
                      .root = root,
                      .rootlen = strlen(root),
                      .shown = opts->dir,
@@ -1007,8 +1013,14 @@ static int scan_all(struct store *st, const struct release_create_opts *opts, co
     struct job j = {xstrdup(root), xstrdup(""), 0, 1, xmalloc(sizeof(struct devino))};
     j.chain[0] = (struct devino){sb->st_dev, sb->st_ino};
     push_job(&s, j);
-    if (threads <= 0)
+    /* On a remote store a thread spends most of its time waiting for the
+     * service, so as many as may upload at once (the store's concurrency);
+     * the store's upload slots, not the thread count, bound the transfers. */
+    if (threads <= 0) {
         threads = sys_ncpu();
+        if (store_is_remote(st) && threads < store_concurrency(st))
+            threads = store_concurrency(st);
+    }
     struct worker *wk = xcalloc((size_t)threads, sizeof(*wk));
     pthread_t *tids = xcalloc((size_t)threads, sizeof(*tids));
     int started = 1; /* worker 0 is this thread */
@@ -1159,6 +1171,53 @@ static void given_facts(const struct release_create_opts *o, struct release *r)
 
 /* ---- release_create ---------------------------------------------------------- */
 
+struct counter {
+    const char *root;
+    struct release_progress *p;
+    atomic_int stop;
+    pthread_t tid;
+    int started;
+};
+
+static void *count_main(void *arg)
+{
+    struct counter *c = arg;
+    release_count_tree(c->root, c->p, &c->stop);
+    atomic_store(&c->p->counted, 1);
+    return NULL;
+}
+
+static void progress_start(struct counter *c, const char *root, struct release_progress *p)
+{
+    c->root = root;
+    c->p = p;
+    c->started = 0;
+    atomic_init(&c->stop, 0);
+    if (!p)
+        return;
+    atomic_store(&p->files_total, 0);
+    atomic_store(&p->files_done, 0);
+    atomic_store(&p->bytes_total, 0);
+    atomic_store(&p->bytes_done, 0);
+    atomic_store(&p->counted, 0);
+    /* No thread, no total: the display shows counts without one. */
+    c->started = pthread_create(&c->tid, NULL, count_main, c) == 0;
+}
+
+/* The scan is over: its counts are the totals. */
+static void progress_end(struct counter *c)
+{
+    if (!c->p)
+        return;
+    atomic_store(&c->stop, 1);
+    if (c->started)
+        pthread_join(c->tid, NULL);
+    c->started = 0;
+    atomic_store(&c->p->files_total, atomic_load(&c->p->files_done));
+    atomic_store(&c->p->bytes_total, atomic_load(&c->p->bytes_done));
+    atomic_store(&c->p->counted, 1);
+}
+
 static int cmp_strp(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -1192,6 +1251,7 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
     struct stat_cache cache = {0};
     struct release r = {0};
     char *root = NULL, *doc = NULL, *key = NULL;
+    struct counter counter = {0};
     int rc = 0;
     struct timespec t0;
     clock_gettime(CLOCK_REALTIME, &t0);
@@ -1234,7 +1294,10 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
     }
     /* Before the scan: the threads look every file up in it as they find it. */
     cache_load(opts->stat_cache, &cache);
-    if ((rc = scan_all(st, opts, root, &sb, &cache, &v, &n, res, err)))
+    progress_start(&counter, root, opts->progress);
+    rc = scan_all(st, opts, root, &sb, &cache, &v, &n, res, err);
+    progress_end(&counter);
+    if (rc)
         goto out;
     if (n == 0) {
         rc = sw_err_set(err, RELEASE_EEMPTY, "%s: no files; an empty directory is not a release",

@@ -45,4 +45,11 @@ int release_reuse_variant(struct store *st, const struct release_reuse *m, int c
 int release_gunzip(const char *name, const void *in, size_t len, char **out, size_t *outlen,
                    int *single, struct sw_err *err);
 
+/* Counts the regular files under root (as release_create would walk it:
+ * .git and .slipway left out, links to files counted, links to directories
+ * not followed) and their sizes into p->files_total and p->bytes_total as it
+ * goes, stopping early when *stop becomes non-zero; for the progress
+ * display only (an estimate: it never fails, skipping what it cannot read). */
+void release_count_tree(const char *root, struct release_progress *p, const atomic_int *stop);
+
 #endif

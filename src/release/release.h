@@ -15,6 +15,7 @@
 #include "base/base.h"
 #include "store/store.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,12 +69,29 @@ struct release {
     uint64_t bytes;
 };
 
+/* What release_create has done so far, for a progress display on another
+ * thread (read each field with atomic_load). Files and bytes are the files
+ * found in the directory and their sizes: done counts each once it is hashed
+ * and its body is in the store. The totals come from a quick count of the
+ * directory that runs beside the scan; until it is over (counted 0) they are
+ * what it has found so far, and links and "x.gz" files can make the scan's
+ * numbers differ a little from them. Once the scan is over, the totals
+ * are the done counts and counted is 1. */
+struct release_progress {
+    atomic_size_t files_total, files_done;
+    atomic_uint_least64_t bytes_total, bytes_done;
+    atomic_int counted;
+};
+
 struct release_create_opts {
     const char *dir;
     const char *message;    /* optional */
     const char *stat_cache; /* optional file remembering (stat → hash) between runs */
-    int threads;            /* 0: one per core */
-    int follow_symlinks;    /* store what a link pointing outside dir points to */
+    /* 0: one per core; on a remote store (store_is_remote) at least
+     * store_concurrency, since its threads mostly wait on the network. */
+    int threads;
+    struct release_progress *progress; /* optional: kept up to date (reset first) */
+    int follow_symlinks;               /* store what a link pointing outside dir points to */
     /* Where the files came from, when the caller knows better than the
      * directory's git (a pipeline's workspace is a detached checkout plus
      * what its steps built): with commit set, these are recorded as given,

@@ -7,10 +7,11 @@
 
 #include "store/store.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 struct store_ops {
     const char *scheme;
-    /* How many requests store_head_many runs at once (1: in turn). */
-    int parallel;
     int (*get)(struct store *, const char *, char **, size_t *, char *, struct sw_err *);
     /* Optional (NULL: a get compared afterwards): store_get_if_changed. */
     int (*get_if_changed)(struct store *, const char *, const char *, char **, size_t *, char *,
@@ -38,18 +39,37 @@ struct store_ops {
     int (*notify)(struct store *, const char *, struct sw_err *);
     int (*watch)(struct store *, const char *, int *, struct sw_err *);
     void (*free)(struct store *);
+    /* Reached over a network: store_is_remote, and store_put takes an upload slot. */
+    int remote;
 };
 
 struct store {
     const struct store_ops *ops;
     char *url;
     void *impl;
+    /* Upload slots (store_xfer_begin): at most xfer_max taken at once. */
+    pthread_mutex_t xfer_mu;
+    pthread_cond_t xfer_cv;
+    int xfer_max, xfer_busy;
+    atomic_uint_least64_t sent; /* store_bytes_sent */
 };
 
-/* store_head_many by heads on parallel threads (ops->parallel at a time), for
+/* store_head_many by heads on parallel threads (a remote store's concurrency
+ * at a time, at most 64; fs: in turn), for
  * a backend's head_many to fall back on. Keys are valid. */
 int store_head_threads(struct store *st, const char *const *keys, size_t n,
                        struct store_stat *stats, int *rcs, struct sw_err *err);
+/* Takes one of the store's upload slots (store_concurrency of them), waiting
+ * while all are taken; store_xfer_end gives it back. A remote backend holds
+ * one for each request that carries an object's body or a part of it, and
+ * never while it waits for another (a multipart upload's caller holds none
+ * while its parts go), so slots cannot deadlock. Thread-safe. */
+void store_xfer_begin(struct store *st);
+void store_xfer_end(struct store *st);
+/* Adds n to store_bytes_sent: the backend calls it for each body or part
+ * the service (or the disk) acknowledged, except store_put's, which the
+ * generic layer counts. */
+void store_count_sent(struct store *st, uint64_t n);
 
 /* create: make the directory when it is missing (else SW_ENOTFOUND). */
 int store_fs_open(const char *root, int create, struct store *st, struct sw_err *err);

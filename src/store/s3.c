@@ -282,7 +282,7 @@ static size_t on_read(char *out, size_t size, size_t nmemb, void *arg)
     } else {
         ssize_t n;
         do
-            n = pread(x->r->body_fd, out, want, (off_t)x->up_off);
+            n = pread(x->r->body_fd, out, want, (off_t)(x->r->body_off + x->up_off));
         while (n < 0 && errno == EINTR);
         if (n <= 0) { /* an error, or the file shrank under us */
             x->up_failed = n < 0 ? errno : EIO;
@@ -454,7 +454,7 @@ static const char *code_of_status(long status)
 static void error_parse(struct s3_resp *resp, struct buf *msg, struct buf *extra)
 {
     struct s3xml_node *doc = NULL;
-    struct sw_err ignored;
+    struct sw_err ignored = {0};
     const char *code = NULL;
     if (resp->body.len && s3xml_parse(resp->body.data, resp->body.len, &doc, &ignored) == 0 &&
         !strcmp(doc->name, "Error")) {

@@ -55,11 +55,12 @@ struct s3_req {
     const char *query; /* as sent, already encoded; NULL: none */
     /* Extra "Name: value" lines, all signed; NULL-terminated or full. */
     const char *hdr[S3_HDR_MAX];
-    /* The body: data/len in memory, or the first len bytes of the file
-     * body_fd (>= 0; read with pread, so a retry reads it again). */
+    /* The body: data/len in memory, or len bytes of the file body_fd from
+     * offset body_off (>= 0; read with pread, so a retry reads it again). */
     const void *data;
     size_t len;
-    int body_fd; /* -1 for none: set it, 0 is a descriptor */
+    int body_fd;       /* -1 for none: set it, 0 is a descriptor */
+    uint64_t body_off; /* where the body starts in body_fd (a part of a multipart upload) */
     /* Lowercase hex SHA-256 of the body; NULL: computed here (memory bodies). */
     const char *body_sha256;
     /* Where a 2xx body goes; NULL: into resp->body, at most max_body bytes. */

@@ -47,6 +47,10 @@ static int open_url(const char *url, int create, struct store **out, struct sw_e
     struct store *st = xcalloc(1, sizeof(*st));
     int rc;
     st->url = xstrdup(url);
+    pthread_mutex_init(&st->xfer_mu, NULL);
+    pthread_cond_init(&st->xfer_cv, NULL);
+    st->xfer_max = STORE_CONCURRENCY_DEFAULT;
+    atomic_init(&st->sent, 0);
     if (str_starts_with(url, "file://")) {
         const char *path = url + 7;
         if (path[0] != '/') {
@@ -68,6 +72,8 @@ static int open_url(const char *url, int create, struct store **out, struct sw_e
     *out = st;
     return 0;
 fail:
+    pthread_cond_destroy(&st->xfer_cv);
+    pthread_mutex_destroy(&st->xfer_mu);
     free(st->url);
     free(st);
     return rc;
@@ -88,6 +94,8 @@ void store_free(struct store *st)
     if (!st)
         return;
     st->ops->free(st);
+    pthread_cond_destroy(&st->xfer_cv);
+    pthread_mutex_destroy(&st->xfer_mu);
     free(st->url);
     free(st);
 }
@@ -174,7 +182,16 @@ int store_put(struct store *st, const char *key, const void *data, size_t len, u
               char etag_out[SHA256_HEX_LEN + 1], struct sw_err *err)
 {
     CHECK_KEY(key);
-    return st->ops->put(st, key, data, len, flags, etag_out, err);
+    /* One body, one request: a slot for its whole length (store_put_file's
+     * backend takes its own, one per part of a large file). */
+    if (st->ops->remote)
+        store_xfer_begin(st);
+    int rc = st->ops->put(st, key, data, len, flags, etag_out, err);
+    if (st->ops->remote)
+        store_xfer_end(st);
+    if (rc == 0)
+        store_count_sent(st, len);
+    return rc;
 }
 
 int store_put_file(struct store *st, const char *key, const char *path, unsigned flags,
@@ -259,7 +276,7 @@ int store_head_threads(struct store *st, const char *const *keys, size_t n,
 {
     struct many m = {.st = st, .keys = keys, .n = n, .stats = stats, .rcs = rcs};
     pthread_mutex_init(&m.lock, NULL);
-    size_t threads = st->ops->parallel > 1 ? (size_t)st->ops->parallel : 1;
+    size_t threads = st->ops->remote ? (size_t)store_concurrency(st) : 1;
     if (threads > n)
         threads = n;
     pthread_t tid[64];
@@ -389,4 +406,59 @@ void store_watch_drain(int fd)
             continue;
         break;
     }
+}
+
+/* ---- transfers ------------------------------------------------------------------------------ */
+
+int store_is_remote(const struct store *st)
+{
+    return st->ops->remote;
+}
+
+void store_set_concurrency(struct store *st, int n)
+{
+    if (n < 1)
+        n = 1;
+    if (n > STORE_CONCURRENCY_MAX)
+        n = STORE_CONCURRENCY_MAX;
+    pthread_mutex_lock(&st->xfer_mu);
+    st->xfer_max = n;
+    pthread_cond_broadcast(&st->xfer_cv); /* a larger limit lets waiters go */
+    pthread_mutex_unlock(&st->xfer_mu);
+}
+
+int store_concurrency(const struct store *st)
+{
+    struct store *m = (struct store *)st; /* the lock only, never the value */
+    pthread_mutex_lock(&m->xfer_mu);
+    int n = m->xfer_max;
+    pthread_mutex_unlock(&m->xfer_mu);
+    return n;
+}
+
+void store_xfer_begin(struct store *st)
+{
+    pthread_mutex_lock(&st->xfer_mu);
+    while (st->xfer_busy >= st->xfer_max)
+        pthread_cond_wait(&st->xfer_cv, &st->xfer_mu);
+    st->xfer_busy++;
+    pthread_mutex_unlock(&st->xfer_mu);
+}
+
+void store_xfer_end(struct store *st)
+{
+    pthread_mutex_lock(&st->xfer_mu);
+    st->xfer_busy--;
+    pthread_cond_signal(&st->xfer_cv);
+    pthread_mutex_unlock(&st->xfer_mu);
+}
+
+void store_count_sent(struct store *st, uint64_t n)
+{
+    atomic_fetch_add(&st->sent, n);
+}
+
+uint64_t store_bytes_sent(const struct store *st)
+{
+    return atomic_load(&((struct store *)st)->sent);
 }

@@ -135,6 +135,27 @@ int store_list_all(struct store *st, const char *prefix, struct store_list *out,
                    struct sw_err *err);
 void store_list_free(struct store_list *l);
 
+/* ---- transfers ---------------------------------------------------------------------------- */
+
+#define STORE_CONCURRENCY_DEFAULT 16
+#define STORE_CONCURRENCY_MAX 256
+
+/* 1 when the store is reached over a network (s3): its transfers wait on
+ * round trips rather than on the CPU or the disk, so running more of them at
+ * once than there are cores pays. 0 for fs. */
+int store_is_remote(const struct store *st);
+/* How many uploads run at once through st at most, counting whole objects
+ * and the parts of a multipart upload alike: 1..STORE_CONCURRENCY_MAX,
+ * default STORE_CONCURRENCY_DEFAULT; n is clamped to that range. A local
+ * store ignores the limit (its writers are the caller's threads). Thread-safe;
+ * uploads already waiting see the new limit. */
+void store_set_concurrency(struct store *st, int n);
+int store_concurrency(const struct store *st);
+/* Bytes of object bodies written through st so far (store_put, store_put_file,
+ * and each part of a multipart upload as the service acknowledges it), for a
+ * progress display: thread-safe, read from any thread. */
+uint64_t store_bytes_sent(const struct store *st);
+
 /* Removes leftovers of interrupted writes older than older_than_ms (temporary
  * files; on S3, incomplete multipart uploads). *removed counts them. */
 int store_cleanup(struct store *st, int64_t older_than_ms, size_t *removed, struct sw_err *err);

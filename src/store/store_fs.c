@@ -296,6 +296,9 @@ static int fs_put_file(struct store *st, const char *key, const char *path, unsi
     if (fd < 0)
         return sw_err_sys(err, errno, "%s", path);
     int rc = put_common(st, key, NULL, 0, fd, flags, etag_out, err);
+    struct stat sb;
+    if (rc == 0 && fstat(fd, &sb) == 0)
+        store_count_sent(st, (uint64_t)sb.st_size);
     close(fd);
     return rc;
 }
@@ -826,7 +829,6 @@ static void fs_free(struct store *st)
 
 static const struct store_ops fs_ops = {
     .scheme = "file",
-    .parallel = 1,
     .get = fs_get,
     .get_stream = fs_get_stream,
     .put = fs_put,

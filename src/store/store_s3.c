@@ -13,6 +13,7 @@
  */
 #include "store/backend.h"
 #include "store/s3.h"
+#include "store/s3multi.h"
 #include "store/s3xml.h"
 #include "store/sigv4.h"
 
@@ -265,7 +266,7 @@ static int put_absent(struct s3b *b, const char *key, const struct put *p0, int 
         if (rc != S3_EMAYBE)
             return rc;
         char sha[SHA256_HEX_LEN + 1], s3[S3_ETAG_MAX];
-        struct sw_err e2;
+        struct sw_err e2 = {0};
         int c = current(b, key, sha, s3, &e2);
         if (c == 0) {
             if (!strcmp(sha, p.sha))
@@ -329,9 +330,56 @@ static int hash_fd(int fd, uint64_t *size, char sha[SHA256_HEX_LEN + 1])
     return 0;
 }
 
+/* A file above S3MULTI_THRESHOLD, in parts (s3multi.h): the same metadata,
+ * encryption and create-only rule as one PUT, If-None-Match: * going with
+ * CompleteMultipartUpload. */
+static int put_file_parts(struct store *st, const char *key, const char *path, int fd,
+                          uint64_t size_hint, unsigned flags, char *etag_out, struct sw_err *err)
+{
+    struct s3b *b = B(st);
+    const struct s3conf *c = s3_conf(b->cl);
+    struct s3multi_file f;
+    int rc = s3multi_hash(fd, size_hint, &f, err);
+    if (rc)
+        return sw_err_prefix(err, "%s", path);
+    if (f.size <= S3MULTI_THRESHOLD) {
+        rc = sw_err_set(err, SW_ECHANGED, "%s: file shrank while it was being read; try again",
+                        path);
+        goto out;
+    }
+    char meta[64 + SHA256_HEX_LEN], sse[64], kms[300], s3etag[S3_ETAG_MAX];
+    const char *hdr[S3_HDR_MAX] = {0};
+    size_t n = 0;
+    snprintf(meta, sizeof(meta), "x-amz-meta-sha256: %s", f.sha);
+    snprintf(sse, sizeof(sse), "x-amz-server-side-encryption: %s", c->sse ? c->sse : "AES256");
+    hdr[n++] = meta;
+    hdr[n++] = sse;
+    if (c->kms_key_id) {
+        snprintf(kms, sizeof(kms), "x-amz-server-side-encryption-aws-kms-key-id: %s",
+                 c->kms_key_id);
+        hdr[n++] = kms;
+    }
+    hdr[n++] = "Content-Type: application/octet-stream";
+    rc = s3multi_put(b->cl, st, key, &f, hdr, (flags & STORE_IF_ABSENT) != 0, s3etag, err);
+    if (rc == SW_ECONFLICT && (flags & STORE_IF_ABSENT))
+        /* As put_absent: a create-only batched put whose key appeared
+         * meanwhile is dropped (the key is content-addressed). */
+        rc = flags & STORE_BATCH
+                 ? 0
+                 : sw_err_set(err, SW_EEXIST, "%s: %s already exists", b->shown, key);
+    else if (rc == 0)
+        pair_remember(b, key, f.sha, s3etag);
+    if (rc == 0 && etag_out)
+        memcpy(etag_out, f.sha, sizeof(f.sha));
+out:
+    s3multi_file_free(&f);
+    return rc;
+}
+
 /* The file is hashed first and the hash signed as the payload's: a file that
  * changes between the two reads is refused by S3 (XAmzContentSHA256Mismatch),
- * so etag_out always names what was stored. */
+ * so etag_out always names what was stored. One PUT up to
+ * S3MULTI_THRESHOLD, holding an upload slot; a multipart upload above. */
 static int s3b_put_file(struct store *st, const char *key, const char *path, unsigned flags,
                         char *etag_out, struct sw_err *err)
 {
@@ -341,16 +389,26 @@ static int s3b_put_file(struct store *st, const char *key, const char *path, uns
         return sw_err_sys(err, errno, "%s", path);
     char sha[SHA256_HEX_LEN + 1];
     uint64_t size = 0;
-    int rc, e = hash_fd(fd, &size, sha);
-    if (e) {
+    struct stat sb;
+    int rc, e;
+    if (fstat(fd, &sb) < 0) {
+        rc = sw_err_sys(err, errno, "%s", path);
+        goto out;
+    }
+    if ((uint64_t)sb.st_size > S3MULTI_THRESHOLD) {
+        rc = put_file_parts(st, key, path, fd, (uint64_t)sb.st_size, flags, etag_out, err);
+        goto out;
+    }
+    if ((e = hash_fd(fd, &size, sha))) {
         rc = sw_err_sys(err, -e, "reading %s", path);
         goto out;
     }
-    if (size > (uint64_t)5 << 30) {
-        rc = sw_err_set(err, SW_EINVAL, "%s: larger than 5 GiB, S3's limit for one PUT", path);
+    if (size > S3MULTI_THRESHOLD) {
+        rc = sw_err_set(err, SW_ECHANGED, "%s: file grew while it was being read; try again", path);
         goto out;
     }
     struct put p = {NULL, (size_t)size, fd, sha, NULL};
+    store_xfer_begin(st);
     if (flags & STORE_IF_ABSENT) {
         int existed;
         rc = put_absent(b, key, &p, &existed, err);
@@ -363,6 +421,9 @@ static int s3b_put_file(struct store *st, const char *key, const char *path, uns
             pair_remember(b, key, sha, resp.etag);
         s3_resp_free(&resp);
     }
+    store_xfer_end(st);
+    if (rc == 0)
+        store_count_sent(st, size);
     if (rc == 0 && etag_out)
         memcpy(etag_out, sha, sizeof(sha));
 out:
@@ -409,7 +470,7 @@ static int probe(struct s3b *b, struct sw_err *err)
     char full[STORE_KEY_MAX + 128];
     snprintf(full, sizeof(full), "%s%s", s3_conf(b->cl)->prefix, key);
     d.key = full;
-    struct sw_err ignored;
+    struct sw_err ignored = {0};
     s3_request(b->cl, &d, &resp, &ignored);
     s3_resp_free(&resp);
     if (rc == 0)
@@ -472,7 +533,7 @@ static int s3b_put_if_match(struct store *st, const char *key, const void *data,
         /* Did it land? Our bytes: yes. The version we expected: no, send it
          * again. Anything else: someone else won. */
         char cur[SHA256_HEX_LEN + 1], now[S3_ETAG_MAX];
-        struct sw_err e2;
+        struct sw_err e2 = {0};
         int c = current(b, key, cur, now, &e2);
         if (c == 0 && !strcmp(cur, sha)) {
             rc = 0;
@@ -876,7 +937,6 @@ static void s3b_free(struct store *st)
 
 static const struct store_ops s3_ops = {
     .scheme = "s3",
-    .parallel = 16,
     .get = s3b_get,
     .get_if_changed = s3b_get_if_changed,
     .get_stream = s3b_get_stream,
@@ -892,6 +952,7 @@ static const struct store_ops s3_ops = {
     .cleanup = s3b_cleanup,
     .touch = s3b_touch,
     .free = s3b_free,
+    .remote = 1,
 };
 
 int store_s3_open(const char *url, int create, struct store *st, struct sw_err *err)

@@ -1,5 +1,7 @@
 /* Unit tests for the CLI's option parser (src/cmd/cli.c): option tables, the
- * global options mixed in, operands and their count, and typo suggestions. */
+ * global options mixed in, operands and their count, and typo suggestions;
+ * and the upload progress line (src/cmd/progress.c): its text for given
+ * counters, what it drops to fit a narrow terminal, and its bounds. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -200,6 +202,81 @@ static void test_closest(void **state)
     assert_null(cli_closest("", cmds, n));
 }
 
+/* The progress line for v at width, checked to be one line that fits. */
+static void line_is(const struct cli_progress_view *v, int width, const char *want)
+{
+    struct buf b = BUF_INIT;
+    cli_progress_line(v, width, &b);
+    if (strcmp(b.data ? b.data : "", want) != 0)
+        print_message("# width %d\n#  want '%s'\n#   got '%s'\n", width, want, b.data);
+    assert_string_equal(b.data ? b.data : "", want);
+    assert_true(b.len < (size_t)(width > 1 ? width : 80));
+    assert_null(strchr(b.data, '\n'));
+    assert_null(strchr(b.data, '\r'));
+    buf_free(&b);
+}
+
+static void test_progress_line(void **state)
+{
+    (void)state;
+    /* Half way after 2 s: the bar half full, the rate of what was sent, 2 s to go. */
+    struct cli_progress_view v = {.files_done = 2,
+                                  .files_total = 4,
+                                  .bytes_done = 50,
+                                  .bytes_total = 100,
+                                  .sent = 1 << 20,
+                                  .elapsed_ms = 2000,
+                                  .counted = 1};
+    line_is(&v, 100, "[##########----------] 2/4 files  1.0 MiB sent  512.0 KiB/s  ETA 0:02");
+    line_is(&v, 0, "[##########----------] 2/4 files  1.0 MiB sent  512.0 KiB/s  ETA 0:02");
+    /* Narrower: the bar goes, then the ETA, then the rate, then the line is cut. */
+    line_is(&v, 70, "[##########----------] 2/4 files  1.0 MiB sent  512.0 KiB/s  ETA 0:02");
+    line_is(&v, 69, "2/4 files  1.0 MiB sent  512.0 KiB/s  ETA 0:02");
+    line_is(&v, 47, "2/4 files  1.0 MiB sent  512.0 KiB/s  ETA 0:02");
+    line_is(&v, 46, "2/4 files  1.0 MiB sent  512.0 KiB/s");
+    line_is(&v, 37, "2/4 files  1.0 MiB sent  512.0 KiB/s");
+    line_is(&v, 36, "2/4 files  1.0 MiB sent");
+    line_is(&v, 10, "2/4 files");
+    line_is(&v, 2, "2");
+
+    /* Before the count is over: no total, no bar, no ETA. */
+    struct cli_progress_view early = {.files_done = 3, .sent = 0, .elapsed_ms = 0};
+    line_is(&early, 80, "3 files  0 B sent  0 B/s");
+
+    /* Counted, nothing done yet: no ETA to give. */
+    struct cli_progress_view none = {
+        .files_total = 7, .bytes_total = 900, .elapsed_ms = 500, .counted = 1};
+    line_is(&none, 80, "[--------------------] 0/7 files  0 B sent  0 B/s  ETA --:--");
+
+    /* More done than the estimate said (links, x.gz): the total follows. */
+    struct cli_progress_view over = {.files_done = 5,
+                                     .files_total = 3,
+                                     .bytes_done = 500,
+                                     .bytes_total = 300,
+                                     .sent = 2048,
+                                     .elapsed_ms = 1000,
+                                     .counted = 1};
+    line_is(&over, 80, "[####################] 5/5 files  2.0 KiB sent  2.0 KiB/s  ETA 0:00");
+
+    /* Only empty files: progress by files. */
+    struct cli_progress_view empty = {
+        .files_done = 1, .files_total = 4, .elapsed_ms = 1000, .counted = 1};
+    line_is(&empty, 80, "[#####---------------] 1/4 files  0 B sent  0 B/s  ETA 0:03");
+
+    /* Hours, and beyond what is worth a number. */
+    struct cli_progress_view slow = {.files_done = 1,
+                                     .files_total = 2,
+                                     .bytes_done = 1,
+                                     .bytes_total = 2,
+                                     .sent = 1,
+                                     .elapsed_ms = 3723000,
+                                     .counted = 1};
+    line_is(&slow, 80, "[##########----------] 1/2 files  1 B sent  0 B/s  ETA 1:02:03");
+    slow.bytes_total = 1000000000;
+    slow.elapsed_ms = 1000;
+    line_is(&slow, 80, "[--------------------] 1/2 files  1 B sent  1 B/s  ETA >99h");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_top_level_stops_at_the_command),
         cmocka_unit_test(test_repeatable),
         cmocka_unit_test(test_closest),
+        cmocka_unit_test(test_progress_line),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

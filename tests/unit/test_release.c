@@ -2243,6 +2243,75 @@ static void test_variants_manifest(void **state)
     free(css);
 }
 
+/* The count beside the scan: regular files and their sizes, nested, a link
+ * to a file counted, a link to a directory not followed, .git and .slipway
+ * left out; stopped at once when asked. */
+static void test_count_tree(void **state)
+{
+    struct fixture *f = *state;
+    write_str(f->site, "a.txt", "12345");
+    write_str(f->site, "d/e/b.bin", "1234567890");
+    write_str(f->site, ".git/config", "not counted");
+    write_str(f->site, "x/.slipway/y", "not counted");
+    char *link = path_join(f->site, "l.txt"), *dlink = path_join(f->site, "dl");
+    assert_int_equal(symlink("a.txt", link), 0);
+    assert_int_equal(symlink("d", dlink), 0);
+    struct release_progress p;
+    memset(&p, 0, sizeof(p));
+    atomic_int stop;
+    atomic_init(&stop, 0);
+    release_count_tree(f->site, &p, &stop);
+    assert_int_equal(atomic_load(&p.files_total), 3);
+    assert_int_equal(atomic_load(&p.bytes_total), 20);
+    memset(&p, 0, sizeof(p));
+    atomic_store(&stop, 1);
+    release_count_tree(f->site, &p, &stop);
+    assert_int_equal(atomic_load(&p.files_total), 0);
+    /* a directory that does not exist counts nothing, and is no error */
+    atomic_store(&stop, 0);
+    release_count_tree("/nonexistent/dir", &p, &stop);
+    assert_int_equal(atomic_load(&p.files_total), 0);
+    free(link);
+    free(dlink);
+}
+
+/* release_create's progress: after it, every file is done and the totals are
+ * the release's own counts (an x made from x.gz is no file of the directory's,
+ * so not counted), whatever the progress held before. */
+static void test_create_progress(void **state)
+{
+    struct fixture *f = *state;
+    write_str(f->site, "index.html", "<h1>hi</h1>\n");
+    write_str(f->site, "css/app.css", "body{color:red}\n");
+    write_file(f->site, "img/big.bin", "0123456789", 10);
+    /* old enough for the stat cache to trust (not racy) */
+    set_mtime(f->site, "index.html", -10);
+    set_mtime(f->site, "css/app.css", -10);
+    set_mtime(f->site, "img/big.bin", -10);
+    struct release_progress p;
+    memset(&p, 0, sizeof(p));
+    atomic_store(&p.files_done, 99); /* reset by release_create */
+    struct release_create_opts o = {.dir = f->site, .progress = &p};
+    struct release_create_result res;
+    struct sw_err err;
+    char *id = NULL;
+    assert_int_equal(create_opts(f, &o, &id, &res, &err), 0);
+    assert_int_equal(atomic_load(&p.files_done), 3);
+    assert_int_equal(atomic_load(&p.files_total), 3);
+    assert_int_equal(atomic_load(&p.bytes_done), res.bytes);
+    assert_int_equal(atomic_load(&p.bytes_total), res.bytes);
+    assert_int_equal(atomic_load(&p.counted), 1);
+    free(id);
+    /* the stat cache's files count as done too */
+    o.stat_cache = f->cache;
+    assert_int_equal(create_opts(f, &o, &id, &res, &err), 0);
+    free(id);
+    assert_int_equal(create_opts(f, &o, &id, &res, &err), 0);
+    assert_int_equal(res.hashed, 0);
+    assert_int_equal(atomic_load(&p.files_done), 3);
+    free(id);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -2270,6 +2339,8 @@ int main(void)
         T(test_stat_cache),
         T(test_stat_cache_names),
         T(test_threads_same_manifest),
+        T(test_count_tree),
+        T(test_create_progress),
         cmocka_unit_test(test_compressible),
         T(test_variants_made),
         T(test_variants_stat_cache),

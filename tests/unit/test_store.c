@@ -5,9 +5,12 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "store/backend.h" /* store_xfer_begin: the slots remote backends take */
 #include "store/store.h"
 
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -404,6 +407,89 @@ static void test_notify_watch(void **state)
     store_free(other);
 }
 
+/* Transfers: fs is local, the limit is clamped, and the bytes written are
+ * counted for a progress display. */
+static void test_transfers(void **state)
+{
+    struct fixture *f = *state;
+    struct sw_err err = {0};
+    assert_int_equal(store_is_remote(f->st), 0);
+    assert_int_equal(store_concurrency(f->st), STORE_CONCURRENCY_DEFAULT);
+    store_set_concurrency(f->st, 0);
+    assert_int_equal(store_concurrency(f->st), 1);
+    store_set_concurrency(f->st, 100000);
+    assert_int_equal(store_concurrency(f->st), STORE_CONCURRENCY_MAX);
+    store_set_concurrency(f->st, 3);
+    assert_int_equal(store_concurrency(f->st), 3);
+
+    assert_int_equal(store_bytes_sent(f->st), 0);
+    assert_int_equal(store_put(f->st, "a/x", "12345", 5, 0, NULL, &err), 0);
+    assert_int_equal(store_bytes_sent(f->st), 5);
+    char *path = xasprintf("%s/../sw-store-file-%d", f->dir, (int)getpid());
+    assert_int_equal(fs_write_atomic(path, "0123456789", 10, &err), 0);
+    assert_int_equal(store_put_file(f->st, "a/y", path, 0, NULL, &err), 0);
+    assert_int_equal(store_bytes_sent(f->st), 15);
+    /* A failed write counts nothing. */
+    assert_int_equal(store_put(f->st, "a/x", "zz", 2, STORE_IF_ABSENT, NULL, &err), SW_EEXIST);
+    assert_int_equal(store_put_file(f->st, "a/z", "/nonexistent/file", 0, NULL, &err),
+                     SW_ENOTFOUND);
+    assert_int_equal(store_bytes_sent(f->st), 15);
+    unlink(path);
+    free(path);
+}
+
+struct slot_probe {
+    struct store *st;
+    atomic_int busy, most;
+};
+
+static void *slot_user(void *arg)
+{
+    struct slot_probe *p = arg;
+    for (int i = 0; i < 20; i++) {
+        store_xfer_begin(p->st);
+        int now = atomic_fetch_add(&p->busy, 1) + 1;
+        int most = atomic_load(&p->most);
+        while (now > most && !atomic_compare_exchange_weak(&p->most, &most, now))
+            ;
+        usleep(500);
+        atomic_fetch_sub(&p->busy, 1);
+        store_xfer_end(p->st);
+    }
+    return NULL;
+}
+
+/* 8 threads × 20 transfers through 3 slots: never more than 3 at once, and
+ * the slots are used (3 at once was seen). Raising the limit mid-way lets
+ * waiters go. */
+static void test_transfer_slots(void **state)
+{
+    struct fixture *f = *state;
+    struct slot_probe p = {.st = f->st};
+    atomic_init(&p.busy, 0);
+    atomic_init(&p.most, 0);
+    store_set_concurrency(f->st, 3);
+    pthread_t t[8];
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, slot_user, &p), 0);
+    for (int i = 0; i < 8; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(atomic_load(&p.most), 3);
+    assert_int_equal(atomic_load(&p.busy), 0);
+
+    store_set_concurrency(f->st, 1);
+    store_xfer_begin(f->st); /* the one slot, held */
+    atomic_store(&p.most, 0);
+    pthread_t w;
+    assert_int_equal(pthread_create(&w, NULL, slot_user, &p), 0);
+    usleep(20000);
+    assert_int_equal(atomic_load(&p.most), 0); /* waiting */
+    store_set_concurrency(f->st, 2);
+    pthread_join(w, NULL);
+    assert_int_equal(atomic_load(&p.most), 1);
+    store_xfer_end(f->st);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -419,6 +505,8 @@ int main(void)
         T(test_cas_across_processes),
         cmocka_unit_test(test_open_errors),
         T(test_open_existing),
+        T(test_transfers),
+        T(test_transfer_slots),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
