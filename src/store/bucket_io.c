@@ -125,13 +125,31 @@ static int head_bucket(struct side *sd, int *exists, struct sw_err *err)
     *exists = rc == 0;
     if (rc == SW_ENOTFOUND)
         return 0;
-    if (rc == SW_EACCES)
+    if (rc == SW_EACCES) {
+        /* A HEAD's 403 has no body: ask again in a way that gets S3's error
+         * document, whose code says a wrong key or clock from a refusal. */
+        struct s3_req g = {.method = "GET",
+                           .query = "location=",
+                           .body_fd = -1,
+                           .max_body = 4096,
+                           .flags = S3_IDEMPOTENT};
+        struct sw_err e2 = {0};
+        int g_rc = s3_request(sd->cl, &g, &resp, &e2);
+        int explained = g_rc == SW_EACCES && (!strcmp(resp.code, "SignatureDoesNotMatch") ||
+                                              !strcmp(resp.code, "InvalidAccessKeyId") ||
+                                              !strcmp(resp.code, "RequestTimeTooSkewed"));
+        s3_resp_free(&resp);
+        if (explained) {
+            *err = e2;
+            return rc;
+        }
         /* S3 says 403 to a HEAD of a bucket another account owns, too. */
         return sw_err_set(err, rc,
                           "%s: access to the bucket denied (403): it may belong to another "
                           "account, or the credentials (from %s) may not allow s3:ListBucket",
                           shown(sd),
                           s3_conf(sd->cl)->cred_source ? s3_conf(sd->cl)->cred_source : "?");
+    }
     return rc;
 }
 
