@@ -419,14 +419,9 @@ int bucket_parse_lifecycle(const char *body, size_t len, const struct bucket_sta
         const struct s3xml_node *n = doc->kids[i];
         if (strcmp(n->name, "Rule") != 0)
             continue;
+        /* The owner's IDs are neither read nor shown, only compared with
+         * slipway's (printable ASCII) and written back escaped. */
         const char *id = s3xml_text(n, "ID");
-        if (id && !text_ok(id, 255)) {
-            rc = sw_err_set(err, SW_EINVAL,
-                            "%s: a rule's ID is not printable text of at most "
-                            "255 bytes",
-                            what);
-            break;
-        }
         for (int k = 0; id && k < RULE_N; k++) {
             if (!want->rule_ids[k] || strcmp(id, want->rule_ids[k]) != 0)
                 continue;
@@ -831,6 +826,18 @@ void bucket_plan_truncate(struct store_bucket_plan *p, size_t n)
         free(c->from);
         free(c->to);
     }
+}
+
+void store_bucket_plan_free(struct store_bucket_plan *plan)
+{
+    if (!plan)
+        return;
+    bucket_plan_truncate(plan, 0);
+    free(plan->changes);
+    free(plan->store);
+    free(plan->bucket);
+    free(plan->logs_bucket);
+    memset(plan, 0, sizeof(*plan));
 }
 
 static const char *versioning_name(enum bucket_versioning v)

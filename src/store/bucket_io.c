@@ -594,15 +594,3 @@ int store_bucket_apply(const char *url, const struct store_bucket_settings *want
     side_free(&logs);
     return rc;
 }
-
-void store_bucket_plan_free(struct store_bucket_plan *plan)
-{
-    if (!plan)
-        return;
-    bucket_plan_truncate(plan, 0);
-    free(plan->changes);
-    free(plan->store);
-    free(plan->bucket);
-    free(plan->logs_bucket);
-    memset(plan, 0, sizeof(*plan));
-}
