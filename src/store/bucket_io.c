@@ -397,7 +397,7 @@ static void lease_release(struct side *sd)
                        .flags = S3_IDEMPOTENT | S3_RAW_KEY};
     r.hdr[0] = cond;
     struct s3_resp resp;
-    struct sw_err ignored;
+    struct sw_err ignored = {0};
     /* A failure leaves a lease that expires by itself. */
     s3_request(sd->cl, &r, &resp, &ignored);
     s3_resp_free(&resp);
