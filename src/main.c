@@ -27,6 +27,7 @@ static const struct command commands[] = {
     {"history", cmd_history, "show the changes made to an environment"},
     {"audit", cmd_audit, "copy the audit log to another store (a logs bucket)"},
     {"gc", cmd_gc, "delete releases and bodies nothing needs any more"},
+    {"infra", cmd_infra, "provision an s3:// store's bucket and check it for drift"},
     {"serve", cmd_serve, "serve every environment's live and preview slots"},
     {"expr", cmd_expr, "evaluate a GitHub Actions expression as the runner would"},
     {"workflow", cmd_workflow, "check workflow files as the runner loads them, run them"},

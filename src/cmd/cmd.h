@@ -206,6 +206,7 @@ int cmd_status(int argc, char **argv, struct cli *cli);
 int cmd_history(int argc, char **argv, struct cli *cli);
 int cmd_gc(int argc, char **argv, struct cli *cli);
 int cmd_audit(int argc, char **argv, struct cli *cli);
+int cmd_infra(int argc, char **argv, struct cli *cli);
 int cmd_serve(int argc, char **argv, struct cli *cli);
 int cmd_expr(int argc, char **argv, struct cli *cli);
 int cmd_workflow(int argc, char **argv, struct cli *cli);

@@ -397,6 +397,8 @@ static int attempt_setup(struct xfer *x, struct curl_slist **hl, struct sw_err *
     if (s->share)
         curl_easy_setopt(h, CURLOPT_SHARE, s->share);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (s->c.ca_bundle) /* s3conf: $AWS_CA_BUNDLE or the profile's ca_bundle */
+        curl_easy_setopt(h, CURLOPT_CAINFO, s->c.ca_bundle);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, s->stall_s);

@@ -165,6 +165,11 @@ static const char *bucket_problem(const char *b)
     return NULL;
 }
 
+const char *s3conf_bucket_problem(const char *bucket)
+{
+    return bucket_problem(bucket);
+}
+
 /* NULL when p (without its trailing '/') is a valid prefix, else what is wrong. */
 static const char *prefix_problem(const char *p)
 {
@@ -437,6 +442,7 @@ static const char *known_key(const char *k)
                                         "sso_session",
                                         "sso_start_url",
                                         "output",
+                                        "ca_bundle",
                                         "s3"};
     for (size_t i = 0; i < sizeof(known) / sizeof(*known); i++)
         if (!strcmp(k, known[i]))
@@ -1022,6 +1028,27 @@ int s3conf_parse(const char *url, s3conf_getenv_fn getenv_fn, struct s3conf *out
     }
     fill_addressing(&c, &ep);
 
+    /* The CAs to trust over https, where the AWS CLI finds them. */
+    free(from);
+    from = NULL;
+    if ((v = env(getenv_fn, "AWS_CA_BUNDLE"))) {
+        from = xstrdup("AWS_CA_BUNDLE");
+    } else if ((kv = ini_get(csec, "ca_bundle"))) {
+        v = kv->val;
+        from = xasprintf("%s:%d", conf.path, kv->line);
+    }
+    if (v) {
+        struct stat sb;
+        if (stat(v, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+            rc = sw_err_set(err, SW_EINVAL, "ca_bundle '%s' (from %s): not a file", show(&sh, v),
+                            from);
+            goto out;
+        }
+        c.ca_bundle = xstrdup(v);
+        free(from);
+        from = NULL;
+    }
+
     /* Encryption at rest. */
     c.sse = xstrdup(u.sse ? u.sse : "AES256");
     if (u.kms) {
@@ -1069,6 +1096,7 @@ void s3conf_free(struct s3conf *c)
     free_secret(c->secret_key);
     free_secret(c->session_token);
     free(c->cred_source);
+    free(c->ca_bundle);
     memset(c, 0, sizeof(*c));
 }
 

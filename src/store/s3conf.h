@@ -36,6 +36,9 @@ struct s3conf {
                          scheme is https */
     char *sse;        /* "AES256" (default) or "aws:kms" */
     char *kms_key_id; /* NULL unless sse=aws:kms&kms_key_id=... */
+    char *ca_bundle;  /* the CA certificates (a PEM file) to trust instead of the system's, as
+                         the AWS CLI takes them: $AWS_CA_BUNDLE, else the profile's ca_bundle;
+                         NULL: the system's (a private CA's MinIO or Ceph over https) */
     char *access_key, *secret_key, *session_token; /* session_token may be NULL */
     char *cred_source; /* where the credentials came from, for messages: "environment",
                           "/root/.aws/credentials [profile dev]", ... never a secret */
@@ -57,11 +60,18 @@ struct s3conf {
  *   "default". A named profile that exists in neither file is an error naming it and both files.
  *   No credentials anywhere: SW_EINVAL "no AWS credentials: set AWS_ACCESS_KEY_ID and
  *   AWS_SECRET_ACCESS_KEY or ...".
+ *  ca_bundle: $AWS_CA_BUNDLE, else the config file's ca_bundle; a path that is not a regular
+ *   file is an error naming where it came from.
  *  INI parsing of those files: strict enough to say "FILE:LINE: expected ..." for garbage,
  *   tolerant of comments (# ;), blank lines, spaces around '=', CRLF. Files at most 1 MiB.
  *  An environment variable set to "" counts as unset; a file that does not exist is skipped.
  * env is passed in as a lookup function so tests need not setenv (NULL: getenv(3)). */
 typedef const char *(*s3conf_getenv_fn)(const char *name);
+
+/* NULL when bucket is a valid bucket name (the rules above), else what is
+ * wrong with it ("must be 3 to 63 characters long"): for names given
+ * elsewhere than in a URL (the logs bucket of .slipway/infra.yml). */
+const char *s3conf_bucket_problem(const char *bucket);
 
 /* Fills *out (zeroed first; on failure left zeroed) with memory the caller frees with
  * s3conf_free. 0, or SW_EINVAL (a bad value or file: the message says where) or SW_EIO /

@@ -177,4 +177,85 @@ int store_watch(struct store *st, const char *topic, int *fd, struct sw_err *err
 /* Reads what is pending on a store_watch descriptor, without blocking. */
 void store_watch_drain(int fd);
 
+/* ---- the bucket of an s3:// store: `slipway infra` (bucket.c) ------------------------------- */
+
+/* What a bucket should be: slipway's defaults, overridden by .slipway/infra.yml
+ * (docs/store.md, "Provisioning the bucket"). */
+struct store_bucket_settings {
+    int versioning;        /* 1: Enabled (default); 0: Suspended */
+    int sse_kms;           /* 0: AES256 (default); 1: aws:kms */
+    char *kms_key_id;      /* with sse_kms; NULL: the account's aws/s3 key */
+    int block_public_acls; /* the public access block's four flags: 1 by default */
+    int ignore_public_acls;
+    int block_public_policy;
+    int restrict_public_buckets;
+    int deny_insecure_transport; /* 1: a policy statement denying requests without TLS */
+    int noncurrent_days;         /* noncurrent versions expire after N days (30); 0: no rule */
+    int abort_multipart_days;    /* incomplete multipart uploads abort after N days (1) */
+    int logs_days;               /* logs/ expires after N days (90) */
+    char *log_bucket;            /* server access logging to this bucket; NULL: not managed */
+    char *log_prefix;            /* under this prefix; NULL: "logs/BUCKET/" */
+};
+
+/* The defaults (every field above; nothing to free). */
+void store_bucket_settings_defaults(struct store_bucket_settings *s);
+/* The defaults, then what the YAML document data (named name in messages)
+ * says. SW_EINVAL with "NAME:LINE:COL: key: expected ..." for any unknown key
+ * or bad value. Free with store_bucket_settings_free, also after an error. */
+int store_bucket_settings_parse(const char *data, size_t len, const char *name,
+                                struct store_bucket_settings *out, struct sw_err *err);
+/* The same from the file at path; a file that does not exist gives the defaults. */
+int store_bucket_settings_load(const char *path, struct store_bucket_settings *out,
+                               struct sw_err *err);
+void store_bucket_settings_free(struct store_bucket_settings *s);
+
+/* One difference between a bucket and its settings. Every text is printable
+ * for a person as it is only after escaping: from and to hold what the
+ * service answered. */
+struct store_bucket_change {
+    char *bucket;  /* the bucket it is about */
+    int logs;      /* 1: the logs bucket, 0: the store's own */
+    char op;       /* '+' add (or create), '~' change, '-' remove */
+    char *setting; /* "bucket", "versioning", "encryption", "public access block BlockPublicAcls",
+                      "policy statement SID", "lifecycle rule ID", "logging" */
+    char *from;    /* as it is; NULL for an add */
+    char *to;      /* as it should be; NULL for a remove */
+};
+
+struct store_bucket_plan {
+    char *store;       /* the store URL without secrets */
+    char *bucket;      /* the store's bucket */
+    char *logs_bucket; /* NULL when logging is not managed */
+    struct store_bucket_change *changes;
+    size_t n, cap;
+    size_t added, changed, removed;
+};
+
+/* The lease `apply` holds, as the error naming its holder says: a
+ * create-only object, outside every store key. */
+#define STORE_BUCKET_LEASE_KEY ".slipway/locks/infra"
+/* Another apply holds the lease (err names it). */
+#define STORE_EBUCKET_LOCKED (-120)
+
+/* Compares the bucket of the s3:// store url (and the logs bucket want
+ * names) with want, changing nothing: *plan (free with
+ * store_bucket_plan_free, also after an error) lists each difference, in the
+ * order apply makes them. A bucket that does not exist is one change
+ * ("create") followed by every setting. SW_EINVAL for a URL that is not
+ * s3:// or a bad setting (logging into the bucket itself); the store's errors
+ * for the service's answers (each read back strictly). */
+int store_bucket_plan(const char *url, const struct store_bucket_settings *want,
+                      struct store_bucket_plan *plan, struct sw_err *err);
+/* Makes the buckets so: creates what is missing (with a LocationConstraint
+ * outside us-east-1), takes slipway's lease on each bucket (a create-only
+ * object at STORE_BUCKET_LEASE_KEY with an expiry; an expired lease, or one
+ * whose holder died on this host, is taken over), reads them again under the
+ * lease and writes only the settings that differ, the owner's other
+ * lifecycle rules and policy statements kept. *done lists what was changed
+ * (empty: nothing to do). STORE_EBUCKET_LOCKED when another apply holds a
+ * lease; on any failure *done lists what was changed before it. */
+int store_bucket_apply(const char *url, const struct store_bucket_settings *want,
+                       struct store_bucket_plan *done, struct sw_err *err);
+void store_bucket_plan_free(struct store_bucket_plan *plan);
+
 #endif

@@ -354,6 +354,38 @@ static void test_kms(void **state)
     s3conf_free(&c);
 }
 
+/* The CAs to trust over https: AWS_CA_BUNDLE, else the profile's ca_bundle,
+ * as the AWS CLI takes them; a path that is no file is refused, naming where
+ * it came from. */
+static void test_ca_bundle(void **state)
+{
+    struct s3conf c;
+    env_creds();
+    ok("s3://bkt", &c);
+    assert_null(c.ca_bundle);
+    s3conf_free(&c);
+    char *pem = put("ca.pem", "-----BEGIN CERTIFICATE-----\n");
+    char *conf = put(".aws/config", "[default]\nca_bundle = /nonexistent/ca.pem\n");
+    bad("s3://bkt", "ca_bundle '/nonexistent/ca.pem' (from");
+    bad("s3://bkt", "/.aws/config:2): not a file");
+    char *text = xasprintf("[default]\nca_bundle = %s\n", pem);
+    free(put(".aws/config", text));
+    ok("s3://bkt", &c);
+    assert_string_equal(c.ca_bundle, pem);
+    s3conf_free(&c);
+    /* The environment comes first. */
+    env_set("AWS_CA_BUNDLE", tmpdir);
+    bad("s3://bkt", "(from AWS_CA_BUNDLE): not a file");
+    env_set("AWS_CA_BUNDLE", pem);
+    free(put(".aws/config", "[default]\nca_bundle = /nonexistent/ca.pem\n"));
+    ok("s3://bkt", &c);
+    assert_string_equal(c.ca_bundle, pem);
+    s3conf_free(&c);
+    free(text);
+    free(conf);
+    free(pem);
+}
+
 /* ---- path style and virtual hosting --------------------------------------------------------- */
 
 static void test_addressing(void **state)
@@ -925,6 +957,7 @@ int main(void)
         T(test_bad_query),
         T(test_bad_endpoint),
         T(test_kms),
+        T(test_ca_bundle),
         T(test_addressing),
         T(test_endpoint_precedence),
         T(test_region_precedence),
