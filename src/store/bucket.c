@@ -147,12 +147,12 @@ void bucket_want(const struct store_bucket_settings *cfg, const char *name, cons
     out->deny_tls = cfg->deny_insecure_transport ? 1 : 0;
     if (logs) {
         out->log_delivery = 1;
-        out->log_source = xstrdup(source);
-        out->log_source_prefix = xstrdup(source_prefix);
+        out->log_source = source ? xstrdup(source) : NULL;
+        out->log_source_prefix = source_prefix ? xstrdup(source_prefix) : NULL;
     }
     want_rule(out, RULE_NONCURRENT, "", cfg->noncurrent_days);
     want_rule(out, RULE_ABORT, "", cfg->abort_multipart_days);
-    char *lp = logs ? xstrdup(source_prefix) : xasprintf("%slogs/", store_prefix);
+    char *lp = logs && source_prefix ? xstrdup(source_prefix) : xasprintf("%slogs/", store_prefix);
     want_rule(out, RULE_LOGS, lp, cfg->logs_days);
     free(lp);
     if (!logs && cfg->log_bucket) {
