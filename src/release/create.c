@@ -82,6 +82,9 @@ struct stat_cache {
     struct cached *v;
     size_t n;
     long long taken_ns;
+    /* Bodies known present and young (cache_prefetch), sorted: no touch. */
+    char (*fresh)[96];
+    size_t nfresh;
 };
 
 /* Saturating: a file can carry any time (touch -d 2500-01-01), and ns since the epoch
@@ -263,6 +266,7 @@ static void cache_free(struct stat_cache *c)
     for (size_t i = 0; i < c->n; i++)
         free(c->v[i].path);
     free(c->v);
+    free(c->fresh);
 }
 
 /* ---- the scan's shared state ------------------------------------------------------ */
@@ -414,6 +418,63 @@ static int put_body(struct scan *p, const char *hex, const void *data, size_t le
     return rc;
 }
 
+/* A body modified this recently stays out of a concurrent gc's reach (its
+ * default grace is an hour) for the rest of this release's creation: a quarter
+ * of the grace, so a gc run with --grace shorter than this plus the longest
+ * release creation could delete a body being reused (docs/store.md). */
+#define FRESH_MS (15 * 60 * 1000LL)
+
+static int cmp_key(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* On a remote store one store_head_many of every body the stat cache names (a
+ * listing, a thousand keys a request) says which are present and young; those
+ * need no touch, which is a request each. Without it an unchanged release of
+ * 2,000 files costs 2,000 requests. Any failure: no fresh set, every body is
+ * touched as before. */
+static void cache_prefetch(struct store *st, struct stat_cache *c)
+{
+    if (!store_is_remote(st) || c->n < 64)
+        return;
+    size_t cap = c->n * (RELEASE_VARIANTS + 1), n = 0;
+    char(*keys)[96] = xcalloc(cap, sizeof(*keys));
+    const char **kp = xcalloc(cap, sizeof(*kp));
+    for (size_t i = 0; i < c->n; i++)
+        for (int k = 0; k <= RELEASE_VARIANTS; k++) {
+            const char *hex = k ? c->v[i].var[k - 1].blob : c->v[i].hex;
+            if (!hex[0] || !hex_lower_valid(hex, SHA256_HEX_LEN))
+                continue;
+            release_blob_key(hex, keys[n], sizeof(keys[n]));
+            kp[n] = keys[n];
+            n++;
+        }
+    struct store_stat *sb = xcalloc(n ? n : 1, sizeof(*sb));
+    int *rcs = xcalloc(n ? n : 1, sizeof(*rcs));
+    if (n && store_head_many(st, kp, n, sb, rcs, NULL) == 0) {
+        int64_t now = time_now_ms();
+        c->fresh = xcalloc(n, sizeof(*c->fresh));
+        for (size_t i = 0; i < n; i++)
+            if (rcs[i] == 0 && sb[i].mtime_ms > now - FRESH_MS && sb[i].mtime_ms < now + 60000)
+                memcpy(c->fresh[c->nfresh++], keys[i], sizeof(keys[i]));
+        qsort(c->fresh, c->nfresh, sizeof(*c->fresh), cmp_key);
+    }
+    free(rcs);
+    free(sb);
+    free(kp);
+    free(keys);
+}
+
+/* Makes the body at key safe from a concurrent gc: touched, unless known young. */
+static int body_keep(struct scan *p, const char *key)
+{
+    const struct stat_cache *c = p->cache;
+    if (c->nfresh && bsearch(key, c->fresh, c->nfresh, sizeof(*c->fresh), cmp_key))
+        return 0;
+    return store_touch(p->st, key, NULL);
+}
+
 /* Takes e's hash, size and variants from the stat cache when its line holds
  * and every body it names is still in the store (each touched, as put_body
  * does). 1: e is done without reading it. */
@@ -428,11 +489,11 @@ static int cache_use(struct scan *p, struct entry *e)
         if (x->var[k].blob[0] && x->var[k].size >= x->body)
             return 0;
     release_blob_key(x->hex, key, sizeof(key));
-    if (store_touch(p->st, key, NULL) != 0)
+    if (body_keep(p, key) != 0)
         return 0;
     for (int k = 0; k < RELEASE_VARIANTS; k++) {
         release_blob_key(x->var[k].blob, key, sizeof(key));
-        if (x->var[k].blob[0] && store_touch(p->st, key, NULL) != 0)
+        if (x->var[k].blob[0] && body_keep(p, key) != 0)
             return 0;
     }
     memcpy(e->blob, x->hex, sizeof(e->blob));
@@ -1294,6 +1355,7 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
     }
     /* Before the scan: the threads look every file up in it as they find it. */
     cache_load(opts->stat_cache, &cache);
+    cache_prefetch(st, &cache);
     progress_start(&counter, root, opts->progress);
     rc = scan_all(st, opts, root, &sb, &cache, &v, &n, res, err);
     progress_end(&counter);
