@@ -7,6 +7,8 @@
 
 #include "store/store.h"
 
+#include <pthread.h>
+
 struct store_ops {
     const char *scheme;
     int (*get)(struct store *, const char *, char **, size_t *, char *, struct sw_err *);
@@ -32,6 +34,8 @@ struct store_ops {
     /* Optional (NULL: no notices): store_notify and store_watch of a valid topic. */
     int (*notify)(struct store *, const char *, struct sw_err *);
     int (*watch)(struct store *, const char *, int *, struct sw_err *);
+    /* Optional (NULL: nothing to change): store_set_fail_fast. */
+    void (*set_fail_fast)(struct store *, int);
     void (*free)(struct store *);
 };
 
@@ -39,6 +43,8 @@ struct store {
     const struct store_ops *ops;
     char *url;
     void *impl;
+    pthread_mutex_t status_mu; /* guards status: operations end on any thread */
+    struct store_status status;
 };
 
 /* create: make the directory when it is missing (else SW_ENOTFOUND). */
