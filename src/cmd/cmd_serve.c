@@ -20,10 +20,18 @@ static const struct cli_usage usage = {
              "within one poll interval (at once when made on this host, fs store),\n"
              "without dropping a request.\n"
              "\n"
+             "Several nodes can serve one S3 store (--store s3://BUCKET/PREFIX): each\n"
+             "follows the environments' state with conditional GETs every --poll (1s\n"
+             "there) and keeps large bodies in its own --cache-dir. While the store\n"
+             "cannot be reached a node serves what it has, /_slipway/ready stays 200\n"
+             "and /_slipway/health says the store is degraded; it catches up when the\n"
+             "store is back.\n"
+             "\n"
              "/_slipway/health and /_slipway/ready (for load balancers) answer on every\n"
-             "listener; /_slipway/metrics (Prometheus text format), and ready with the\n"
-             "reason an environment failed, only on the --admin address. An address\n"
-             "another process holds is refused (exit 1), never shared.\n"
+             "listener; /_slipway/metrics (Prometheus text format), ready with the reason\n"
+             "an environment failed and health with the store's last error, only on the\n"
+             "--admin address. An address another process holds is refused (exit 1),\n"
+             "never shared.\n"
              "\n"
              "A monitor samples every environment once a second, judges each live slot\n"
              "by the alert rules of .slipway/alerts.yml (or the defaults) and keeps 24h\n"
@@ -412,7 +420,9 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
     const char *unsupported = NULL;
     struct cli_list labels = {NULL, 0};
     struct cmd_runner_settings rs = {0};
+    const char *cache_dir = NULL;
     edge_opts_init(&o);
+    o.poll_ms = 0; /* not given: chosen by the store (the option's minimum is 1 ms) */
     const struct cli_option opts[] = {
         OPT_STRING(0, "admin", &o.admin, "ADDR",
                    "the operators' address (HOST:PORT) for metrics and details; none by default"),
@@ -427,7 +437,12 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
         OPT_INT(0, "max-connections", &o.http.max_connections, "N", 1, INT_MAX,
                 "beyond N open connections answer 503 (default 10000)"),
         OPT_DURATION(0, "poll", &o.poll_ms, "D", 1,
-                     "how often environment state is checked (default 50ms)"),
+                     "how often environment state is checked (default 50ms on an fs\n"
+                     "store, 1s on S3, where each check is a request)"),
+        OPT_STRING(0, "cache-dir", &cache_dir, "DIR",
+                   "the local cache of bodies over 64 KiB, this process's alone\n"
+                   "(default: <project>/.slipway/cache/blobs; nodes sharing a host\n"
+                   "each need their own)"),
         OPT_SIZE(0, "cache-max", &o.cache_max, "SIZE", 1,
                  "bound of the local cache of bodies over 64 KiB, such as 512M\n"
                  "or 10G (default 10G); a release needing more is not loaded"),
@@ -475,6 +490,14 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
         rc = cmd_runner_settings_load(cli, &labels, runner_jobs, unsupported, &rs, &err);
     if (!rc)
         rc = cli_store(cli, CLI_STORE_READ, &err);
+    /* The edge's own handle on the store, failing fast: its watcher's next
+     * poll is its retry, and one poll stuck in a 30 s retry on a dead store
+     * would delay every environment's switches by as much. The monitor's
+     * rollbacks and the runner keep the patient one. Its status is what
+     * /_slipway/health reports. */
+    struct store *edge_store = NULL;
+    if (!rc && !(rc = store_open_existing(store_url(cli->store), &edge_store, &err)))
+        store_set_fail_fast(edge_store, 1);
     struct serve_notify sn = {.sm = &sm};
     if (!rc) { /* not kept is no reason not to serve: said, and served */
         char *journal = path_join(cli->project, MONITOR_INCIDENTS_FILE);
@@ -489,14 +512,20 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
         notify_teardown(&sn);
         monitor_journal_close(sm.journal);
         cmd_runner_settings_free(&rs);
+        store_free(edge_store);
         free(labels.v);
         return cli_fail(&err);
     }
     char *envs = path_join(cli->project, ".slipway/environments");
-    char *cache = path_join(cli->project, ".slipway/cache/blobs");
+    char *cache = cache_dir ? xstrdup(cache_dir) : path_join(cli->project, ".slipway/cache/blobs");
     o.envs_dir = envs;
     o.cache_dir = cache;
-    o.store = cli->store;
+    o.store = edge_store;
+    /* fs: a change on this host wakes the watcher at once, and a check is a
+     * read of a local file; S3: every check is a request, billed and
+     * rate-limited, and nothing wakes it. */
+    if (!o.poll_ms)
+        o.poll_ms = strcmp(store_scheme(edge_store), "s3") ? 50 : 1000;
     o.log = log_line;
     sm.alerts = path_join(cli->project, ".slipway/alerts.yml");
     sm.history = path_join(cli->project, MONITOR_HISTORY_FILE);
@@ -513,5 +542,6 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
     free(labels.v);
     free(envs);
     free(cache);
+    store_free(edge_store);
     return rc ? cli_fail(&err) : EXIT_OK;
 }

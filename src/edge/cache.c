@@ -1,6 +1,7 @@
 /*
  * The local blob cache: large bodies (over small_body_max) as files named by
- * their SHA-256 in one directory (.slipway/cache/blobs), so release tables can
+ * their SHA-256 in one directory (--cache-dir, by default the project's
+ * .slipway/cache/blobs), so release tables can
  * send them with sendfile. A body is streamed from the store through a
  * 256 KiB buffer into a temporary file, hashed on the way, and renamed to its
  * name only when its hash and size match: the edge never holds a large body
@@ -29,6 +30,12 @@
  * blob_cache_bytes tells the caller when loaded releases need more than the
  * bound.
  *
+ * One process per directory: blob_cache_new takes an exclusive flock on
+ * "<dir>/.lock" for the cache's life, since start-up removes every file no
+ * loaded release uses — another live process's bodies included. Several
+ * nodes on one host (a fleet following one bucket) each need their own
+ * --cache-dir; a second one on the same directory is refused at start.
+ *
  * Thread safety: every function may be called from any thread (a mutex guards
  * the map); in the edge only the watcher calls them, while loading and
  * freeing tables.
@@ -43,10 +50,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define CHUNK (256 * 1024)
+#define LOCK_NAME ".lock"
 
 struct cached {
     char hex[SHA256_HEX_LEN + 1];
@@ -57,6 +66,7 @@ struct cached {
 
 struct blob_cache {
     char *dir;
+    int lock_fd; /* "<dir>/.lock", flocked while the cache lives */
     uint64_t max;
     pthread_mutex_t lock;
     struct cached **buckets;
@@ -123,7 +133,7 @@ static void clean(struct blob_cache *c, int keep_bodies)
         return;
     struct dirent *de;
     while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strcmp(de->d_name, LOCK_NAME))
             continue;
         if (is_body_name(de->d_name) && (keep_bodies || lookup(c, de->d_name)))
             continue;
@@ -133,25 +143,74 @@ static void clean(struct blob_cache *c, int keep_bodies)
     closedir(d);
 }
 
-struct blob_cache *blob_cache_new(const char *dir, uint64_t max)
+/* Takes the directory for this process: the lock, and this process's pid in
+ * it so that a refusal can name the holder. */
+static int lock_dir(const char *dir, int *out, struct sw_err *err)
 {
+    int rc = fs_mkdir_p(dir, err);
+    if (rc)
+        return sw_err_prefix(err, "local cache");
+    char *path = path_join(dir, LOCK_NAME);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = sw_err_sys(err, errno, "local cache %s", path);
+        goto out;
+    }
+    int r;
+    while ((r = flock(fd, LOCK_EX | LOCK_NB)) < 0 && errno == EINTR)
+        ;
+    if (r < 0 && errno == EWOULDBLOCK) {
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strspn(pid, "0123456789")] = '\0'; /* the holder's text: digits only */
+        rc = sw_err_set(err, SW_EEXIST,
+                        "local cache %s is in use by another process%s%s%s (each slipway serve "
+                        "needs its own --cache-dir)",
+                        dir, pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
+    } else if (r < 0) {
+        rc = sw_err_sys(err, errno, "local cache %s: lock", path);
+    } else {
+        char pid[32];
+        int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+        if (ftruncate(fd, 0) < 0 || fd_write_all(fd, pid, (size_t)n) != 0) {
+            /* the pid is for messages only: without it a refusal names no holder */
+        }
+        *out = fd;
+        fd = -1;
+    }
+    if (fd >= 0)
+        close(fd);
+out:
+    free(path);
+    return rc;
+}
+
+int blob_cache_new(const char *dir, uint64_t max, struct blob_cache **out, struct sw_err *err)
+{
+    int fd = -1;
+    int rc = lock_dir(dir, &fd, err);
+    if (rc)
+        return rc;
     struct blob_cache *c = xcalloc(1, sizeof(*c));
     c->dir = xstrdup(dir);
+    c->lock_fd = fd;
     c->max = max;
     c->nbuckets = 64;
     c->buckets = xcalloc(c->nbuckets, sizeof(*c->buckets));
     pthread_mutex_init(&c->lock, NULL);
     /* Temporaries of a process that died while fetching: nobody else writes
-     * here (a second serve of the same project fails to bind its addresses
-     * before it loads anything). */
+     * here (the lock). */
     clean(c, 1);
-    return c;
+    *out = c;
+    return 0;
 }
 
 void blob_cache_free(struct blob_cache *c)
 {
     if (!c)
         return;
+    close(c->lock_fd); /* the lock goes with it; the file stays for the next process */
     /* Files stay: the next process verifies and reuses them. */
     for (size_t i = 0; i < c->nbuckets; i++)
         for (struct cached *e = c->buckets[i], *nx; e; e = nx) {

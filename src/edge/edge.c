@@ -237,8 +237,8 @@ int edge_start(const struct edge_opts *o, struct edge **out, struct sw_err *err)
         goto fail;
     if (o->access_log && (rc = access_log_open(o->access_log, e->nworkers, &e->log, err)))
         goto fail;
-    e->cache = blob_cache_new(o->cache_dir, o->cache_max);
-    if ((rc = watch_start(e, envs, n, &e->watch, err)))
+    if ((rc = blob_cache_new(o->cache_dir, o->cache_max, &e->cache, err)) ||
+        (rc = watch_start(e, envs, n, &e->watch, err)))
         goto fail;
     envs = NULL; /* the watcher owns them */
     n = 0;

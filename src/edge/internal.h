@@ -23,10 +23,11 @@
  * counted by the tables that use it, deleted when none does (cache.c says
  * why that is safe). Every function is thread-safe. */
 struct blob_cache;
-/* A cache in dir (made when first needed) bounded to max bytes; removes what
- * a crashed process left half-written. Free with blob_cache_free, which
- * keeps the files for the next process. */
-struct blob_cache *blob_cache_new(const char *dir, uint64_t max);
+/* A cache in dir (made when missing) bounded to max bytes, which this process
+ * locks for its life: SW_EEXIST, naming the holder's pid, when another
+ * process has it. Removes what a crashed process left half-written. Free with
+ * blob_cache_free, which keeps the files for the next process. */
+int blob_cache_new(const char *dir, uint64_t max, struct blob_cache **out, struct sw_err *err);
 void blob_cache_free(struct blob_cache *c);
 /* SW_ENOSPC, naming both sizes, when a release whose large bodies take need
  * bytes could never fit under the bound; else 0. */

@@ -346,6 +346,15 @@ void metrics_render(struct edge *e, struct buf *b)
              "# TYPE slipway_cache_max_bytes gauge\nslipway_cache_max_bytes %llu\n",
              (unsigned long long)blob_cache_bytes(e->cache),
              (unsigned long long)blob_cache_max(e->cache));
+    struct store_status ss;
+    store_status(e->o->store, &ss);
+    buf_addf(b,
+             "# HELP slipway_store_up 1 while the store answers, 0 while it cannot be reached.\n"
+             "# TYPE slipway_store_up gauge\nslipway_store_up %d\n"
+             "# HELP slipway_store_errors_total Store operations that failed because the store "
+             "could not be reached or refused them.\n"
+             "# TYPE slipway_store_errors_total counter\nslipway_store_errors_total %llu\n",
+             !ss.degraded, (unsigned long long)ss.failures);
     /* What the caller registered (slipway serve: the process and host figures). */
     pthread_mutex_lock(&e->extra_lock);
     if (e->extra_fn)

@@ -379,11 +379,41 @@ static void hook(struct http_response *r, const struct http_request *req, const 
     buf_free(&b);
 }
 
+/* /_slipway/health: 200 while the process runs, and the store's status. A
+ * store that cannot be reached does not make the node unhealthy (it serves
+ * what it has), so the status is in the body, for operators: "store: ok",
+ * or "store: degraded since TIME (for D)" and, on the admin listener only
+ * (it names the bucket and endpoint), the last error, escaped: it may hold
+ * the service's own text. */
+static void health(struct http_response *r, const struct http_request *req, const char *date,
+                   struct edge *e, int detail)
+{
+    struct store_status ss;
+    store_status(e->o->store, &ss);
+    struct buf b = BUF_INIT;
+    buf_adds(&b, "ok\nstore: ");
+    if (!ss.degraded) {
+        buf_adds(&b, "ok\n");
+    } else {
+        char when[40], d[32];
+        time_format_iso(ss.since_ms, when, sizeof(when));
+        duration_format(time_now_ms() - ss.since_ms, d, sizeof(d));
+        buf_addf(&b, "degraded since %s (for %s)\n", when, d);
+        if (detail) {
+            buf_adds(&b, "store error: ");
+            buf_add_escaped(&b, ss.error);
+            buf_adds(&b, "\n");
+        }
+    }
+    text(r, req, 200, date, NULL, b.data);
+    buf_free(&b);
+}
+
 static void admin(struct http_response *r, const struct http_request *req, const char *date,
                   struct edge *e, const char *path, int is_admin)
 {
     if (!strcmp(path, "/_slipway/health")) {
-        text(r, req, 200, date, NULL, "ok\n");
+        health(r, req, date, e, is_admin);
         return;
     }
     if (!strcmp(path, "/_slipway/ready")) {

@@ -16,6 +16,15 @@
  * it replaced (the state's previous release), read by workers to count
  * regressed 404s; it is retired the same way, and needs only the quiescent
  * point, since no response holds it past its handling.
+ *
+ * A store that cannot be reached (S3 down, a network partition) changes
+ * nothing that is served: every site keeps its tables, and the watcher goes
+ * on polling. The edge's store handle fails fast (store_set_fail_fast, set by
+ * its owner), and the first state read of a round that finds the store
+ * unreachable ends the round, so a dead store costs each round one timeout
+ * however many environments there are, and a switch made when it returns is
+ * seen within a poll interval of that. The store's status (store_status) is
+ * what /_slipway/health reports; the watcher logs its changes once each.
  */
 #include "edge/internal.h"
 
@@ -33,8 +42,8 @@ struct wsite {
     char etag[SHA256_HEX_LEN + 1];
     struct table *live, *preview;
     struct pathset *replaced; /* published as the site's replaced */
-    int failed;
-    int rebuild; /* load fresh tables even for releases already loaded (SIGHUP) */
+    int failed;               /* FAILED_*: what the newest attempt failed at; 0: it did not */
+    int rebuild;              /* load fresh tables even for releases already loaded (SIGHUP) */
     /* A failed load is retried with backoff (a body may still be on its way
      * to a shared bucket), and logged once per distinct reason. */
     int64_t retry_at_ms, backoff_ms;
@@ -46,6 +55,19 @@ struct wsite {
 
 #define RETRY_FIRST_MS 250
 #define RETRY_MAX_MS 30000
+
+enum {
+    FAILED_LOAD = 1,  /* the state was read; its release could not be loaded */
+    FAILED_STATE = 2, /* the state document is invalid */
+    FAILED_STORE = 3, /* the store could not be reached: nothing to retry but the read */
+};
+
+/* Codes of a read that did not reach the store, or that it refused
+ * (store_status counts the same ones). */
+static int unreachable(int rc)
+{
+    return rc == SW_EIO || rc == SW_EACCES || rc == SW_ENOSPC;
+}
 
 const char *edge_failure_text(int why)
 {
@@ -102,6 +124,9 @@ struct watch {
     int over_budget; /* the loaded releases need more than --cache-max: said once */
     int notify;      /* store_watch("envs") descriptor, -1: none (poll only) */
     int stop_fd;     /* eventfd watch_stop writes, -1: none (stop within a poll interval) */
+    int first;       /* the site a round starts with (poll_all) */
+    int store_down;  /* the store's status as last logged */
+    int64_t down_since_ms;
 };
 
 int edge_site_index(struct edge *e, const char *name, int create)
@@ -260,16 +285,19 @@ static struct pathset *replaced_for(struct watch *w, int idx, const struct env_s
     return p;
 }
 
-/* The error shown by /_slipway/ready; workers read it under the same lock. */
-static void set_error(struct watch *w, int idx, const char *msg)
+/* The error shown by /_slipway/ready (workers read it under the same lock)
+ * and what failed (FAILED_*, 0 with an empty msg). */
+static void set_error(struct watch *w, int idx, int failed, const char *msg)
 {
-    w->ws[idx].failed = msg[0] != '\0';
+    w->ws[idx].failed = failed;
     pthread_mutex_lock(&w->e->err_lock);
     snprintf(w->e->site_error[idx], sizeof(w->e->site_error[idx]), "%s", msg);
     pthread_mutex_unlock(&w->e->err_lock);
 }
 
-static void poll_site(struct watch *w, int idx)
+/* Follows site idx's state one step. Returns 1 when its state could not be
+ * read because the store could not be reached, else 0. */
+static int poll_site(struct watch *w, int idx)
 {
     struct wsite *ws = &w->ws[idx];
     struct site *s = &w->e->sites[idx];
@@ -286,11 +314,14 @@ static void poll_site(struct watch *w, int idx)
         goto fail;
     }
     if (!st)
-        return;
+        return 0;
+    /* Unchanged: nothing to do, unless a load failed and its retry is due, or
+     * the last read failed (then the tables are checked against the state,
+     * which normally keeps them, and the failure is over at once). */
     if (ws->etag[0] && !strcmp(ws->etag, st->etag) &&
-        (!ws->failed || time_mono_ms() < ws->retry_at_ms)) {
+        (!ws->failed || (ws->failed == FAILED_LOAD && time_mono_ms() < ws->retry_at_ms))) {
         env_state_free(st);
-        return;
+        return 0;
     }
     /* A new state is a new attempt: retry it at once if it fails too. */
     if (strcmp(ws->etag, st->etag) != 0)
@@ -321,39 +352,89 @@ static void poll_site(struct watch *w, int idx)
     atomic_store(&s->regressed_404, ws->cfg->errors.regressed_404);
     memcpy(ws->etag, st->etag, sizeof(ws->etag));
     ws->rebuild = 0;
-    if (ws->failed)
+    /* Only a failure that was said is said to be over: the store's own come
+     * and go in one line each (log_store). */
+    if (ws->logged[0])
         edge_log(w->e, "%s: loaded release %s; the earlier failure is over", s->name,
                  live ? live->release_id : "(none)");
     ws->backoff_ms = 0;
     ws->logged[0] = '\0';
     atomic_store(&s->load_failure, LOAD_OK);
-    set_error(w, idx, "");
+    set_error(w, idx, 0, "");
     env_state_free(st);
-    return;
+    return 0;
 fail:
     /* Keep serving what is loaded; report through /_slipway/ready, the
      * metrics and stderr, and try again later. */
     if (live && live != ws->live && live != ws->preview)
         table_free(live);
-    atomic_fetch_add(&w->e->load_failures[idx], 1);
-    atomic_store(&s->load_failure, classify(rc, state_failed));
+    /* A store that cannot be reached is no release failing to load: it has a
+     * status of its own (/_slipway/health, slipway_store_up), and what is
+     * served is still the newest release known. With nothing loaded, it is
+     * what the 503 explains. */
+    int down = state_failed && unreachable(rc);
+    if (!down)
+        atomic_fetch_add(&w->e->load_failures[idx], 1);
+    if (!down || !ws->live)
+        atomic_store(&s->load_failure, classify(rc, state_failed));
     if (st)
         memcpy(ws->etag, st->etag, sizeof(ws->etag));
     ws->backoff_ms = ws->backoff_ms ? ws->backoff_ms * 2 : RETRY_FIRST_MS;
     if (ws->backoff_ms > RETRY_MAX_MS)
         ws->backoff_ms = RETRY_MAX_MS;
     ws->retry_at_ms = time_mono_ms() + ws->backoff_ms;
-    if (strcmp(ws->logged, err.msg) != 0) {
+    if (!down && strcmp(ws->logged, err.msg) != 0) {
         char kept[160];
         snprintf(kept, sizeof(kept), ws->live ? "keeps serving release %s" : "%s",
                  ws->live ? ws->live->release_id : "has nothing older to serve (503)");
         edge_log(w->e, "%s: %s; %s; retrying", s->name, err.msg, kept);
         snprintf(ws->logged, sizeof(ws->logged), "%s", err.msg);
     }
-    set_error(w, idx, err.msg);
-    if (!ws->live)
+    set_error(w, idx, down ? FAILED_STORE : state_failed ? FAILED_STATE : FAILED_LOAD, err.msg);
+    /* Nothing to serve is an error, unless the state said so (nothing
+     * deployed) and only the store's absence keeps it from being read now. */
+    if (!ws->live && !(down && ws->known))
         atomic_store(&s->live_state, -1);
     env_state_free(st);
+    return down;
+}
+
+/* One round: every site's state, from w->first on. A site whose state read
+ * finds the store unreachable ends the round: the others would wait out the
+ * same timeout, and they keep serving what they have. The next round starts
+ * with the site after it, so the first to be tried moves on, and one
+ * environment whose state alone cannot be read never keeps the others from
+ * being followed. */
+static void poll_all(struct watch *w)
+{
+    /* A stop is not kept waiting for the other sites' polls either. */
+    for (int k = 0; k < EDGE_MAX_SITES && !atomic_load(&w->stop); k++) {
+        int i = (w->first + k) % EDGE_MAX_SITES;
+        if (w->ws[i].cfg && poll_site(w, i)) {
+            w->first = (i + 1) % EDGE_MAX_SITES;
+            return;
+        }
+    }
+}
+
+/* Says once when the store becomes unreachable, and once when it is back. */
+static void log_store(struct watch *w)
+{
+    struct store_status ss;
+    store_status(w->e->o->store, &ss);
+    if (ss.degraded == w->store_down)
+        return;
+    w->store_down = ss.degraded;
+    char d[32];
+    duration_format(ss.since_ms - w->down_since_ms, d, sizeof(d));
+    w->down_since_ms = ss.since_ms;
+    if (ss.degraded)
+        edge_log(w->e,
+                 "the store cannot be reached: %s; every environment keeps serving what it has, "
+                 "checking again every %lld ms",
+                 ss.error, (long long)w->e->o->poll_ms);
+    else
+        edge_log(w->e, "the store is reachable again (it was not for %s); following its state", d);
 }
 
 /* Applies a pending SIGHUP reload: new, changed and removed environments. */
@@ -419,9 +500,8 @@ static void *watch_thread(void *arg)
         if (atomic_load(&w->stop))
             break;
         apply_reload(w);
-        for (int i = 0; i < EDGE_MAX_SITES; i++)
-            if (w->ws[i].cfg)
-                poll_site(w, i);
+        poll_all(w);
+        log_store(w);
         reap(w);
     }
     return NULL;

@@ -38,6 +38,8 @@ struct store_ops {
     /* Optional (NULL: no notices): store_notify and store_watch of a valid topic. */
     int (*notify)(struct store *, const char *, struct sw_err *);
     int (*watch)(struct store *, const char *, int *, struct sw_err *);
+    /* Optional (NULL: nothing to change): store_set_fail_fast. */
+    void (*set_fail_fast)(struct store *, int);
     void (*free)(struct store *);
     /* Reached over a network: store_is_remote, and store_put takes an upload slot. */
     int remote;
@@ -52,6 +54,8 @@ struct store {
     pthread_cond_t xfer_cv;
     int xfer_max, xfer_busy;
     atomic_uint_least64_t sent; /* store_bytes_sent */
+    pthread_mutex_t status_mu;  /* guards status: operations end on any thread */
+    struct store_status status;
 };
 
 /* store_head_many by heads on parallel threads (a remote store's concurrency

@@ -26,6 +26,11 @@
 #define ERROR_BODY_MAX (64 * 1024)
 /* No byte for this long is a stall: the request fails (and may be retried). */
 #define STALL_S_DEFAULT 10L
+#define CONNECT_MS_DEFAULT 5000L
+/* s3_set_fail_fast: a follower's next poll is its retry (store.h). */
+#define FAST_TIME_MS 2000
+#define FAST_CONNECT_MS 1000L
+#define FAST_STALL_S 2L
 
 struct s3 {
     struct s3conf c;
@@ -35,7 +40,9 @@ struct s3 {
     pthread_mutex_t pool_mu;
     CURL *pool[POOL_MAX];
     size_t npool;
-    long stall_s;
+    long stall_s, stall_s_patient;
+    long connect_ms;
+    int64_t max_time_ms; /* no attempt starts later than this after the first */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -92,6 +99,9 @@ int s3_new(const char *url, struct s3 **out, struct sw_err *err)
      * the default out; documented in docs/store.md. */
     const char *stall = getenv("SLIPWAY_S3_STALL_SECONDS");
     s->stall_s = stall && atol(stall) > 0 && atol(stall) < 3600 ? atol(stall) : STALL_S_DEFAULT;
+    s->stall_s_patient = s->stall_s;
+    s->connect_ms = CONNECT_MS_DEFAULT;
+    s->max_time_ms = MAX_TIME_MS;
     *out = s;
     return 0;
 }
@@ -110,6 +120,13 @@ void s3_free(struct s3 *s)
     s3conf_free(&s->c);
     free(s->shown);
     free(s);
+}
+
+void s3_set_fail_fast(struct s3 *s, int on)
+{
+    s->max_time_ms = on ? FAST_TIME_MS : MAX_TIME_MS;
+    s->connect_ms = on ? FAST_CONNECT_MS : CONNECT_MS_DEFAULT;
+    s->stall_s = on && s->stall_s_patient > FAST_STALL_S ? FAST_STALL_S : s->stall_s_patient;
 }
 
 const struct s3conf *s3_conf(const struct s3 *s)
@@ -399,7 +416,7 @@ static int attempt_setup(struct xfer *x, struct curl_slist **hl, struct sw_err *
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     if (s->c.ca_bundle) /* s3conf: $AWS_CA_BUNDLE or the profile's ca_bundle */
         curl_easy_setopt(h, CURLOPT_CAINFO, s->c.ca_bundle);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, s->connect_ms);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, s->stall_s);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -625,7 +642,8 @@ int s3_request(struct s3 *s, const struct s3_req *r, struct s3_resp *resp, struc
                 return rc;
         }
         int64_t wait = s3_backoff_ms(attempt, random_u64());
-        if (!retry || attempt + 1 >= MAX_ATTEMPTS || time_mono_ms() - start + wait > MAX_TIME_MS) {
+        if (!retry || attempt + 1 >= MAX_ATTEMPTS ||
+            time_mono_ms() - start + wait > s->max_time_ms) {
             if (maybe)
                 return S3_EMAYBE;
             size_t l = strlen(err->msg);

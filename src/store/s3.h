@@ -26,6 +26,10 @@ struct s3;
  * sets up the client; asks the service nothing. Caller frees with s3_free. */
 int s3_new(const char *url, struct s3 **out, struct sw_err *err);
 void s3_free(struct s3 *s);
+/* Fail fast (store_set_fail_fast): no attempt started 2 s after the first, a
+ * connection within 1 s, a stall of 2 s; off: 30 s, 5 s and 10 s (or
+ * SLIPWAY_S3_STALL_SECONDS). Not thread-safe: before requests are sent. */
+void s3_set_fail_fast(struct s3 *s, int on);
 /* Borrowed; valid until s3_free. */
 const struct s3conf *s3_conf(const struct s3 *s);
 /* The store URL without secrets, for messages. Borrowed. */

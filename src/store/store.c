@@ -1,13 +1,16 @@
 /*
- * The generic half of the store: URL parsing, key validation and paging. Each
- * backend sees only valid keys, so no backend can be tricked into touching a
- * path or object outside its root.
+ * The generic half of the store: URL parsing, key validation, paging and the
+ * handle's status. Each backend sees only valid keys, so no backend can be
+ * tricked into touching a path or object outside its root; and every
+ * operation's outcome passes through here, so whether the store answers is
+ * known without any backend saying so.
  */
 #include "store/backend.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -51,6 +54,7 @@ static int open_url(const char *url, int create, struct store **out, struct sw_e
     pthread_cond_init(&st->xfer_cv, NULL);
     st->xfer_max = STORE_CONCURRENCY_DEFAULT;
     atomic_init(&st->sent, 0);
+    pthread_mutex_init(&st->status_mu, NULL);
     if (str_starts_with(url, "file://")) {
         const char *path = url + 7;
         if (path[0] != '/') {
@@ -74,6 +78,7 @@ static int open_url(const char *url, int create, struct store **out, struct sw_e
 fail:
     pthread_cond_destroy(&st->xfer_cv);
     pthread_mutex_destroy(&st->xfer_mu);
+    pthread_mutex_destroy(&st->status_mu);
     free(st->url);
     free(st);
     return rc;
@@ -96,6 +101,7 @@ void store_free(struct store *st)
     st->ops->free(st);
     pthread_cond_destroy(&st->xfer_cv);
     pthread_mutex_destroy(&st->xfer_mu);
+    pthread_mutex_destroy(&st->status_mu);
     free(st->url);
     free(st);
 }
@@ -103,6 +109,52 @@ void store_free(struct store *st)
 const char *store_url(const struct store *st)
 {
     return st->url;
+}
+
+const char *store_scheme(const struct store *st)
+{
+    return st->ops->scheme;
+}
+
+void store_set_fail_fast(struct store *st, int on)
+{
+    if (st->ops->set_fail_fast)
+        st->ops->set_fail_fast(st, on);
+}
+
+void store_status(struct store *st, struct store_status *out)
+{
+    pthread_mutex_lock(&st->status_mu);
+    *out = st->status;
+    pthread_mutex_unlock(&st->status_mu);
+}
+
+/* Notes what an operation's result says of the store and returns rc. Codes
+ * that are neither (a bad key, a document that does not parse) change
+ * nothing. */
+static int track(struct store *st, int rc, const struct sw_err *err)
+{
+    int down = rc == SW_EIO || rc == SW_EACCES || rc == SW_ENOSPC;
+    int answered = rc == 0 || rc == SW_ENOTFOUND || rc == SW_EEXIST || rc == SW_ECONFLICT ||
+                   rc == STORE_EUNCHANGED || rc == STORE_ETOOBIG;
+    if (!down && !answered)
+        return rc;
+    pthread_mutex_lock(&st->status_mu);
+    struct store_status *s = &st->status;
+    if (down) {
+        int64_t now = time_now_ms();
+        if (!s->degraded)
+            s->since_ms = now;
+        s->degraded = 1;
+        s->error_ms = now;
+        s->failures++;
+        snprintf(s->error, sizeof(s->error), "%s", err && err->msg[0] ? err->msg : "failed");
+    } else if (s->degraded) {
+        s->degraded = 0;
+        s->since_ms = time_now_ms();
+    }
+    pthread_mutex_unlock(&st->status_mu);
+    return rc;
 }
 
 #define CHECK_KEY(key)                                                                             \
@@ -116,7 +168,7 @@ int store_get(struct store *st, const char *key, char **data, size_t *len,
               char etag[SHA256_HEX_LEN + 1], struct sw_err *err)
 {
     CHECK_KEY(key);
-    return st->ops->get(st, key, data, len, etag, err);
+    return track(st, st->ops->get(st, key, data, len, etag, err), err);
 }
 
 int store_get_if_changed(struct store *st, const char *key, const char etag[SHA256_HEX_LEN + 1],
@@ -125,9 +177,9 @@ int store_get_if_changed(struct store *st, const char *key, const char etag[SHA2
 {
     CHECK_KEY(key);
     if (st->ops->get_if_changed)
-        return st->ops->get_if_changed(st, key, etag, data, len, etag_out, err);
+        return track(st, st->ops->get_if_changed(st, key, etag, data, len, etag_out, err), err);
     char now[SHA256_HEX_LEN + 1];
-    int rc = st->ops->get(st, key, data, len, now, err);
+    int rc = track(st, st->ops->get(st, key, data, len, now, err), err);
     if (rc)
         return rc;
     if (!strcmp(now, etag)) {
@@ -149,6 +201,7 @@ struct stream {
     void *arg;
     uint64_t max, n;
     struct sha256_ctx *h;
+    int sink_failed; /* the caller's sink stopped the read: no fault of the store */
 };
 
 static int stream_piece(void *arg, const void *data, size_t len, struct sw_err *err)
@@ -159,15 +212,19 @@ static int stream_piece(void *arg, const void *data, size_t len, struct sw_err *
                           s->key, (unsigned long long)s->max);
     s->n += len;
     sha256_update(s->h, data, len);
-    return len ? s->sink(s->arg, data, len, err) : 0;
+    int rc = len ? s->sink(s->arg, data, len, err) : 0;
+    s->sink_failed = rc != 0;
+    return rc;
 }
 
 int store_get_stream(struct store *st, const char *key, uint64_t max, store_sink_fn sink, void *arg,
                      char etag[SHA256_HEX_LEN + 1], uint64_t *size, struct sw_err *err)
 {
     CHECK_KEY(key);
-    struct stream s = {st, key, sink, arg, max, 0, sha256_new()};
+    struct stream s = {st, key, sink, arg, max, 0, sha256_new(), 0};
     int rc = st->ops->get_stream(st, key, stream_piece, &s, err);
+    if (!s.sink_failed)
+        track(st, rc, err);
     char hex[SHA256_HEX_LEN + 1];
     sha256_final_hex(s.h, hex);
     if (rc)
@@ -191,26 +248,27 @@ int store_put(struct store *st, const char *key, const void *data, size_t len, u
         store_xfer_end(st);
     if (rc == 0)
         store_count_sent(st, len);
-    return rc;
+    return track(st, rc, err);
 }
 
 int store_put_file(struct store *st, const char *key, const char *path, unsigned flags,
                    char etag_out[SHA256_HEX_LEN + 1], struct sw_err *err)
 {
     CHECK_KEY(key);
-    return st->ops->put_file(st, key, path, flags, etag_out, err);
+    int rc = st->ops->put_file(st, key, path, flags, etag_out, err);
+    return rc ? rc : track(st, rc, err);
 }
 
 int store_put_if_match(struct store *st, const char *key, const void *data, size_t len,
                        const char *if_match, char etag_out[SHA256_HEX_LEN + 1], struct sw_err *err)
 {
     CHECK_KEY(key);
-    return st->ops->put_if_match(st, key, data, len, if_match, etag_out, err);
+    return track(st, st->ops->put_if_match(st, key, data, len, if_match, etag_out, err), err);
 }
 
 int store_batch_commit(struct store *st, struct sw_err *err)
 {
-    return st->ops->batch_commit(st, err);
+    return track(st, st->ops->batch_commit(st, err), err);
 }
 
 void store_batch_abort(struct store *st)
@@ -223,7 +281,7 @@ int store_head(struct store *st, const char *key, struct store_stat *out, unsign
 {
     CHECK_KEY(key);
     memset(out, 0, sizeof(*out));
-    return st->ops->head(st, key, out, flags, err);
+    return track(st, st->ops->head(st, key, out, flags, err), err);
 }
 
 struct many {
@@ -300,13 +358,13 @@ int store_head_threads(struct store *st, const char *const *keys, size_t n,
 int store_touch(struct store *st, const char *key, struct sw_err *err)
 {
     CHECK_KEY(key);
-    return st->ops->touch(st, key, err);
+    return track(st, st->ops->touch(st, key, err), err);
 }
 
 int store_delete(struct store *st, const char *key, const char *if_match, struct sw_err *err)
 {
     CHECK_KEY(key);
-    return st->ops->del(st, key, if_match, err);
+    return track(st, st->ops->del(st, key, if_match, err), err);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -317,7 +375,7 @@ static int cmp_str(const void *a, const void *b)
 int store_list_all(struct store *st, const char *prefix, struct store_list *out, struct sw_err *err)
 {
     memset(out, 0, sizeof(*out));
-    int rc = st->ops->list(st, prefix, out, err);
+    int rc = track(st, st->ops->list(st, prefix, out, err), err);
     if (rc) {
         store_list_free(out);
         return rc;
@@ -365,7 +423,7 @@ void store_list_free(struct store_list *l)
 int store_cleanup(struct store *st, int64_t older_than_ms, size_t *removed, struct sw_err *err)
 {
     *removed = 0;
-    return st->ops->cleanup(st, older_than_ms, removed, err);
+    return track(st, st->ops->cleanup(st, older_than_ms, removed, err), err);
 }
 
 static int topic_check(const char *topic, struct sw_err *err)

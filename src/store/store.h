@@ -50,6 +50,36 @@ int store_open_existing(const char *url, struct store **out, struct sw_err *err)
 void store_free(struct store *st);
 /* The URL the store was opened with, for messages. Borrowed. */
 const char *store_url(const struct store *st);
+/* The backend's scheme: "file" or "s3". Borrowed, static. */
+const char *store_scheme(const struct store *st);
+
+/* How long one operation keeps trying. By default a network backend retries
+ * transient faults for up to 30 s per request, which suits a command: it
+ * finishes rather than fail on a hiccup. A follower that polls wants the
+ * opposite, since its next poll is the retry and a poll stuck on a dead store
+ * holds up everything it follows: with fail_fast on, an s3 request gives up
+ * after about 2 s (a connection within 1 s, a stall of 2 s without a byte, no
+ * attempt started 2 s after the first), so a dead store costs one such
+ * timeout. Quick refusals (503, a refused connection) are still retried
+ * within those 2 s. No effect on the fs backend. Call it before st is shared
+ * with other threads. */
+void store_set_fail_fast(struct store *st, int on);
+
+/* What a handle has seen of its backend. It turns degraded when an operation
+ * fails because the store could not be reached or refused it (SW_EIO,
+ * SW_EACCES, SW_ENOSPC; not a missing key, a lost compare-and-swap or a sink
+ * of store_get_stream that stopped the read), and ok again with the next
+ * operation the store answered, found or not. store_put_file's failures are
+ * not counted (its local file's errors look the same). */
+struct store_status {
+    int degraded;
+    int64_t since_ms;  /* wall clock: when it turned degraded, or ok (0: open, never degraded) */
+    int64_t error_ms;  /* when the last failure happened (0: none yet) */
+    uint64_t failures; /* operations that failed so since the store was opened */
+    char error[1024];  /* the last failure's message, kept once ok again ("": none) */
+};
+/* Copies the handle's status into *out. Thread-safe. */
+void store_status(struct store *st, struct store_status *out);
 
 /* Validates a key (see above). 0 or SW_EINVAL with the reason in err. */
 int store_key_check(const char *key, struct sw_err *err);

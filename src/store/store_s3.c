@@ -935,6 +935,11 @@ static void s3b_free(struct store *st)
     free(b);
 }
 
+static void s3b_set_fail_fast(struct store *st, int on)
+{
+    s3_set_fail_fast(B(st)->cl, on);
+}
+
 static const struct store_ops s3_ops = {
     .scheme = "s3",
     .get = s3b_get,
@@ -951,6 +956,7 @@ static const struct store_ops s3_ops = {
     .list = s3b_list,
     .cleanup = s3b_cleanup,
     .touch = s3b_touch,
+    .set_fail_fast = s3b_set_fail_fast,
     .free = s3b_free,
     .remote = 1,
 };

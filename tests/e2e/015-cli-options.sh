@@ -22,7 +22,7 @@ sw history --help; has "history --help lists --verify" '^  --verify +also check'
 sw rollback --help; has "rollback --help lists --to RELEASE" '^  -t, --to RELEASE +the release'
 sw serve --help
 for o in "--admin ADDR" "--access-log PATH" "--workers N" "--header-timeout D" "--idle-timeout D" \
-    "--max-connections N" "--poll D"; do
+    "--max-connections N" "--poll D" "--cache-dir DIR"; do
     has "serve --help lists $o" "^  $o +"
 done
 sw --help

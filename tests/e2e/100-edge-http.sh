@@ -334,7 +334,8 @@ get a "$A/_slipway/ready"
 check "--admin: ready is 503 while an environment failed to load" test "$code" = 503
 check "ready names the failing environment and why" grep -q "^bare: error: .*$bhex" "$T/a.b"
 get a "$U/_slipway/health"
-check "--admin: health stays on live listeners (load balancers need it)" eval 'test "$code" = 200 && test "$(cat "$T/a.b")" = ok'
+check "--admin: health stays on live listeners (load balancers need it)" eval 'test "$code" = 200 && test "$(head -1 "$T/a.b")" = ok'
+check "  and says the store is ok: a body missing from it is no outage" test "$(sed -n 2p "$T/a.b")" = "store: ok"
 get a "http://127.0.0.1:$P_BARE/_slipway/ready"
 check "public ready is 503 too, without the details" eval 'test "$code" = 503 && test "$(cat "$T/a.b")" = "not ready"'
 get a "http://127.0.0.1:$P_BGP/_slipway/metrics"; check "--admin: not on the preview listener either" test "$code" = 404

@@ -89,7 +89,8 @@ wait_for "serve --cache-max 32M is up" 30 body_is "$P" rel-a
 check "after the first load the 200 MiB body of a release no longer loaded is gone" not_cached "$HUGE"
 check "after the first load a stale body is gone" not_cached "$STALE"
 check "after the first load a crashed fetch's temporary is gone" test ! -e "$CACHE/.tmp.99999.1"
-check "the cache holds exactly A's bodies" test "$(ls -A "$CACHE" | sort | tr '\n' ' ')" = "$(printf '%s\n' "$A" "$B" | sort | tr '\n' ' ')"
+check "the cache holds exactly A's bodies (and serve's lock)" test "$(ls -A "$CACHE" | sort | tr '\n' ' ')" = "$(printf '%s\n' "$A" "$B" .lock | sort | tr '\n' ' ')"
+check "  which names the process holding it" test "$(cat "$CACHE/.lock")" = "$SERVE"
 check "slipway_cache_bytes counts them (27 MiB)" test "$(metric slipway_cache_bytes)" = $((27 * MiB))
 check "slipway_cache_max_bytes is the bound" test "$(metric slipway_cache_max_bytes)" = $((32 * MiB))
 
@@ -117,7 +118,7 @@ wait_for "the log names the release and both sizes" 10 grep -q "dev: release $R_
 check "B keeps serving" body_is "$P" rel-b
 check "nothing of C was fetched" not_cached "$(sha "$T/rel-c/big.bin")"
 check "the admin ready says why" eval '"${C[@]}" "http://127.0.0.1:$PA/_slipway/ready" | grep -q "^dev: serving: release $R_C: its large bodies need 33 MiB"'
-check "no temporary is left" test -z "$(ls -A "$CACHE" | grep '^\.')"
+check "no temporary is left" test -z "$(ls -A "$CACHE" | grep '^\.' | grep -vx .lock)"
 sw rollback dev -q; expect_rc "roll dev back to B" 0
 
 # An environment with nothing older to serve says why in its 503.
