@@ -427,7 +427,8 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
         OPT_STRING(0, "admin", &o.admin, "ADDR",
                    "the operators' address (HOST:PORT) for metrics and details; none by default"),
         OPT_STRING(0, "access-log", &o.access_log, "PATH",
-                   "one line per request to PATH ('-' for stdout); off by default"),
+                   "one line per request to PATH ('-' for stdout; 'store': batches\n"
+                   "into the store under logs/access/); off by default"),
         OPT_INT(0, "workers", &o.http.workers, "N", 1, 64,
                 "worker threads (default: one per core)"),
         OPT_DURATION(0, "header-timeout", &o.http.header_timeout_ms, "D", 1,

@@ -235,7 +235,7 @@ int edge_start(const struct edge_opts *o, struct edge **out, struct sw_err *err)
      * fail start-up at once, not after a large release was fetched. */
     if ((rc = http_server_listen(e->http, ls, nls, err)))
         goto fail;
-    if (o->access_log && (rc = access_log_open(o->access_log, e->nworkers, &e->log, err)))
+    if (o->access_log && (rc = access_log_open(o->access_log, o->store, e->nworkers, &e->log, err)))
         goto fail;
     if ((rc = blob_cache_new(o->cache_dir, o->cache_max, &e->cache, err)) ||
         (rc = watch_start(e, envs, n, &e->watch, err)))

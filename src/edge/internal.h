@@ -262,7 +262,9 @@ void metrics_observe(struct edge *e, int worker, int site, int slot, int status,
 /* ---- access log (log.c) ------------------------------------------------------------- */
 
 struct access_log;
-int access_log_open(const char *path, int nworkers, struct access_log **out, struct sw_err *err);
+/* path: a file, "-" for stdout, or "store": batches put into st under logs/access/. */
+int access_log_open(const char *path, struct store *st, int nworkers, struct access_log **out,
+                    struct sw_err *err);
 /* Appends one line to worker w's buffer; flushed by the log thread. */
 void access_log_add(struct access_log *l, int w, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
