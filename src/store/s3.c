@@ -204,6 +204,11 @@ struct xfer {
     struct sw_err sink_err;
     int too_big;
     int restarted; /* a retry sent the body from the start: the sink cannot take it */
+    /* The blank line that ends the final response's header section arrived. A
+     * connection closed (not reset) inside the head is no error to libcurl, which
+     * then reports the status line and whatever headers came: a HEAD without its
+     * Content-Length, a PUT without its ETag. Such an answer is a cut transfer. */
+    int head_done;
 };
 
 static void header_value(const char *p, size_t len, const char *name, char *out, size_t outlen)
@@ -231,9 +236,16 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
     size_t len = size * nmemb;
     struct s3_resp *resp = x->resp;
     if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) { /* a new response (after a 100) */
+        x->head_done = 0;
         resp->etag[0] = resp->sha256[0] = '\0';
         resp->last_modified_ms = 0;
         resp->content_length = -1;
+        return len;
+    }
+    if ((len == 2 && p[0] == '\r' && p[1] == '\n') || (len == 1 && p[0] == '\n')) {
+        long code = 0;
+        curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &code);
+        x->head_done = code >= 200; /* a 1xx is followed by the real answer */
         return len;
     }
     char v[S3_ETAG_MAX];
@@ -432,8 +444,16 @@ static int attempt_setup(struct xfer *x, struct curl_slist **hl, struct sw_err *
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
         curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
         curl_easy_setopt(h, CURLOPT_READDATA, x);
-        curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
-        curl_easy_setopt(h, CURLOPT_SEEKDATA, x);
+        /* libcurl sends a request again by itself, on a new connection, when a
+         * reused one closes before a whole header line came back, if it can rewind
+         * the body. The first may have been applied, so a conditional write must
+         * not be repeated blindly (its repeat would fail with 412 and a write that
+         * landed look like a conflict): without a seek function libcurl fails it
+         * instead (CURLE_SEND_FAIL_REWIND), and the caller re-checks. */
+        if (r->flags & S3_IDEMPOTENT) {
+            curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+            curl_easy_setopt(h, CURLOPT_SEEKDATA, x);
+        }
         curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->len);
     } else {
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
@@ -566,6 +586,11 @@ static int transport_maybe_applied(CURLcode c)
 
 int s3_request(struct s3 *s, const struct s3_req *r, struct s3_resp *resp, struct sw_err *err)
 {
+    /* Callers that ignore a failure pass no err (deploy_unlock's delete, the
+     * best-effort event append after a change): the message is built anyway. */
+    struct sw_err ignored;
+    if (!err)
+        err = &ignored;
     memset(resp, 0, sizeof(*resp));
     resp->content_length = -1;
     struct xfer x = {.s = s, .r = r, .resp = resp};
@@ -581,6 +606,7 @@ int s3_request(struct s3 *s, const struct s3_req *r, struct s3_resp *resp, struc
         x.up_failed = 0;
         x.too_big = 0;
         x.restarted = 0;
+        x.head_done = 0;
         x.resume = x.sunk;
         buf_reset(&resp->body);
         resp->status = 0;
@@ -603,6 +629,11 @@ int s3_request(struct s3 *s, const struct s3_req *r, struct s3_resp *resp, struc
             curl_easy_getinfo(x.h, CURLINFO_RESPONSE_CODE, &resp->status);
         char cerr[CURL_ERROR_SIZE];
         snprintf(cerr, sizeof(cerr), "%s", curl_easy_strerror(c));
+        if (!rc && c == CURLE_OK && !x.head_done) {
+            /* The request was sent and an answer begun: it may have been applied. */
+            c = CURLE_PARTIAL_FILE;
+            snprintf(cerr, sizeof(cerr), "the connection closed inside the response's header");
+        }
         curl_slist_free_all(hl);
         handle_give(s, x.h);
         x.r = r;

@@ -274,8 +274,11 @@ static int put_absent(struct s3b *b, const char *key, const struct put *p0, int 
             *existed = 1;
             return sw_err_set(err, SW_EEXIST, "%s: %s already exists", b->shown, key);
         }
-        if (c < 0 || i + 1 >= RECHECK_MAX)
-            return c < 0 ? (*err = e2, c) : SW_EIO;
+        if (c < 0 || i + 1 >= RECHECK_MAX) {
+            if (c < 0 && err)
+                *err = e2;
+            return c < 0 ? c : SW_EIO;
+        }
     }
 }
 
@@ -433,7 +436,10 @@ out:
 
 /* Proves once per process that the endpoint honours conditional writes: a
  * create-only write to a fresh probe key, twice; the second must fail. The
- * probe key starts with '.', outside every store key, so no listing shows it. */
+ * probe key starts with '.', outside every store key, so no listing shows it.
+ * The two writes carry different bytes, so when the answer to one is lost (a
+ * reset after it was sent) reading the key tells whether it landed; where
+ * neither tells, the write is sent again. */
 static int probe(struct s3b *b, struct sw_err *err)
 {
     if (atomic_load(&b->probed))
@@ -445,24 +451,52 @@ static int probe(struct s3b *b, struct sw_err *err)
     uint64_t rnd = 0;
     if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
         rnd = (uint64_t)time_now_ms();
-    char key[96], sha[SHA256_HEX_LEN + 1];
+    char key[96];
     snprintf(key, sizeof(key), ".slipway-probe/%016llx", (unsigned long long)rnd);
-    sha256_hex("probe", 5, sha);
-    struct put p = {"probe", 5, -1, sha, "If-None-Match: *"};
+    static const char *const body[2] = {"probe", "probe, again"};
+    char sha[2][SHA256_HEX_LEN + 1];
+    for (int i = 0; i < 2; i++)
+        sha256_hex(body[i], strlen(body[i]), sha[i]);
     struct s3_resp resp;
-    for (int i = 0; i < 2 && rc == 0; i++) {
+    for (int i = 0, tries = 0; i < 2;) {
+        struct put p = {body[i], strlen(body[i]), -1, sha[i], "If-None-Match: *"};
         rc = put_once(b, key, &p, &resp, err);
         s3_resp_free(&resp);
-        if (i == 1) {
-            if (rc == SW_ECONFLICT)
-                rc = 0;
-            else if (rc == 0)
-                rc = sw_err_set(err, SW_EINVAL,
-                                "%s: this endpoint ignores conditional writes (If-None-Match: * "
-                                "overwrote an object), so compare-and-swap is impossible there; "
-                                "slipway refuses to write state to it",
-                                b->shown);
+        if (rc == S3_EMAYBE) {
+            char cur[SHA256_HEX_LEN + 1], etag[S3_ETAG_MAX];
+            struct sw_err e2;
+            int c = current(b, key, cur, etag, &e2);
+            if (c < 0) {
+                if (err)
+                    *err = e2;
+                rc = c;
+                break;
+            }
+            if (c == 0 && !strcmp(cur, sha[i])) {
+                rc = 0; /* it landed */
+            } else if (++tries < RECHECK_MAX) {
+                continue; /* not landed (or, the second, refused unseen): again */
+            } else {
+                rc = SW_EIO; /* err: the last transport failure */
+                break;
+            }
         }
+        if (i == 0) {
+            if (rc)
+                break;
+            i++;
+            tries = 0;
+            continue;
+        }
+        if (rc == SW_ECONFLICT)
+            rc = 0;
+        else if (rc == 0)
+            rc = sw_err_set(err, SW_EINVAL,
+                            "%s: this endpoint ignores conditional writes (If-None-Match: * "
+                            "overwrote an object), so compare-and-swap is impossible there; "
+                            "slipway refuses to write state to it",
+                            b->shown);
+        break;
     }
     struct s3_req d = {
         .method = "DELETE", .key = key, .body_fd = -1, .flags = S3_IDEMPOTENT | S3_RAW_KEY};
@@ -542,7 +576,8 @@ static int s3b_put_if_match(struct store *st, const char *key, const void *data,
         if (c == 0 && !strcmp(cur, if_match) && i + 1 < RECHECK_MAX)
             continue;
         if (c < 0) {
-            *err = e2;
+            if (err)
+                *err = e2;
             rc = c;
         } else {
             rc = sw_err_set(err, SW_ECONFLICT, "%s: %s was changed by someone else", b->shown, key);
@@ -623,10 +658,14 @@ static int s3b_del(struct store *st, const char *key, const char *if_match, stru
     struct s3_req r = {.method = "DELETE", .key = key, .body_fd = -1, .flags = S3_IDEMPOTENT};
     int rc;
     if (if_match) {
-        if ((rc = s3_etag_of(b, key, if_match, s3, err)))
-            return rc == SW_ECONFLICT && strstr(err->msg, "now absent")
-                       ? sw_err_set(err, SW_ENOTFOUND, "%s: %s not found", b->shown, key)
-                       : rc;
+        struct sw_err e = {0}; /* err may be NULL (deploy_unlock) */
+        if ((rc = s3_etag_of(b, key, if_match, s3, &e))) {
+            if (rc == SW_ECONFLICT && strstr(e.msg, "now absent"))
+                return sw_err_set(err, SW_ENOTFOUND, "%s: %s not found", b->shown, key);
+            if (err)
+                *err = e;
+            return rc;
+        }
         snprintf(cond, sizeof(cond), "If-Match: \"%s\"", s3);
         r.hdr[0] = cond;
         r.flags = 0;

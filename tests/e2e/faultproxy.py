@@ -3,7 +3,8 @@
 
     faultproxy.py --target HOST:PORT [--port N] [--rate R] [--seed S]
                   [--kinds 503,slowdown,reset,stall,trickle] [--stall SECONDS]
-                  [--trickle SECONDS] [--stats FILE] [--keep-alive] [--verbose]
+                  [--trickle SECONDS] [--cut BYTES] [--only REGEX] [--stats FILE]
+                  [--keep-alive] [--once] [--verbose]
 
 Listens on 127.0.0.1 (--port, or a port of the kernel's choosing) and prints the
 port on stdout once it accepts connections. Every request read from a client is,
@@ -40,6 +41,20 @@ next request: clients then reuse connections as they would with S3, and faults
 fall on reused connections too. When the target cannot be reached (moto
 stopped), the client's connection is closed without an answer.
 
+With --cut N, reset and stall cut every response after its first N bytes (all but
+the last byte of a shorter one) instead of at a random point: --cut 5 inside the
+status line, so the client has received no complete header line; --cut 40 inside
+the header fields, after the status line.
+
+With --only REGEX, only requests whose request line ("PUT /bucket/key HTTP/1.1")
+matches REGEX (Python re.search) may be given a fault; the others are forwarded
+untouched, and draw nothing.
+
+With --once, each distinct request (its method and target) is given at most one
+fault: the first time it is drawn one; its repetitions, a client's retries, pass
+untouched. With --rate 1 every distinct request is faulted exactly once, whatever
+the order in which parallel clients send them.
+
 Counts go to --stats as JSON every second and on SIGTERM or SIGINT, after which
 the proxy exits; the file is replaced by rename, so a reader never sees half of
 it: {"requests": requests read, "forwarded": sent to the target, "faults": {KIND:
@@ -56,6 +71,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import signal
 import socket
 import struct
@@ -187,6 +203,7 @@ class Proxy:
         self.rng = random.Random(args.seed)
         self.jitter = random.Random("jitter-%d" % args.seed)
         self.bag = []
+        self.faulted = set()  # with --once: the request lines already given a fault
         self.kinds = args.kinds
         self.stats = {"requests": 0, "forwarded": 0, "faults": {k: 0 for k in KINDS},
                       "connections": 0, "outages": 0, "up": True}
@@ -208,12 +225,18 @@ class Proxy:
             f.write("\n")
         os.replace(tmp, self.args.stats)
 
-    def draw(self):
-        """The fault for the next request, or None: one draw per request, in order. Kinds
-        come from a shuffled bag of all of them, refilled when empty: random order, yet
-        every kind within the first len(kinds) faults, and as often as any other."""
+    def draw(self, line):
+        """The fault for the next request (its request line), or None: one draw per request,
+        in order. Kinds come from a shuffled bag of all of them, refilled when empty: random
+        order, yet every kind within the first len(kinds) faults, and as often as any other."""
+        if self.args.once and line in self.faulted:
+            return None
+        if self.args.only and not self.args.only.search(line):
+            return None
         if self.args.rate <= 0 or self.rng.random() >= self.args.rate:
             return None
+        if self.args.once:
+            self.faulted.add(line)
         if not self.bag:
             self.bag = list(self.kinds)
             self.rng.shuffle(self.bag)
@@ -238,7 +261,7 @@ class Proxy:
                 n = self.stats["requests"]
                 method = req.start.split(" ", 1)[0].upper()
                 fkind, flen = req.framing()
-                fault = self.draw()
+                fault = self.draw(req.start)
                 self.log("#%d %s%s -> %s" % (n, req.start, " (expect 100-continue)" if
                                              req.has_token("expect", "100-continue") else "",
                                              fault or "forward"))
@@ -348,7 +371,9 @@ class Proxy:
                     ended = False
                     break
             body_len = len(buf) - len(resp.raw)
-            if body_len >= 2 or (body_len == 1 and not ended):
+            if self.args.cut:
+                cut = max(1, min(self.args.cut, len(buf) - 1))
+            elif body_len >= 2 or (body_len == 1 and not ended):
                 cut = len(resp.raw) + self.jitter.randint(1, body_len - 1 if ended else body_len)
             else:
                 cut = self.jitter.randint(1, len(resp.raw) - 1)
@@ -466,8 +491,11 @@ def main():
     ap.add_argument("--kinds", default=",".join(KINDS))
     ap.add_argument("--stall", type=float, default=2.0)
     ap.add_argument("--trickle", type=float, default=1.0)
+    ap.add_argument("--cut", type=int, default=0)
+    ap.add_argument("--only")
     ap.add_argument("--stats")
     ap.add_argument("--keep-alive", action="store_true")
+    ap.add_argument("--once", action="store_true")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
@@ -479,6 +507,10 @@ def main():
     if ":" not in args.target:
         ap.error("--target must be HOST:PORT")
     args.kinds = kinds
+    try:
+        args.only = re.compile(args.only) if args.only else None
+    except re.error as e:
+        ap.error("--only: %s" % e)
     asyncio.run(Proxy(args).run())
 
 

@@ -200,10 +200,9 @@ EOF
 }
 
 # faultproxy_start [ARGS...]: starts tests/e2e/faultproxy.py in front of the current
-# moto on a free port (ARGS: --rate, --seed, --kinds, --stall, --trickle, --keep-alive,
-# --verbose)
-# and waits until it listens. Exports PROXY_PID, PROXY_PORT, PROXY_URL and
-# PROXY_STATS (its counts, as JSON; see faultproxy_stat).
+# moto on a free port (ARGS: --rate, --seed, --kinds, --stall, --trickle, --cut, --once,
+# --keep-alive, --verbose) and waits until it listens. Exports PROXY_PID, PROXY_PORT,
+# PROXY_URL and PROXY_STATS (its counts, as JSON; see faultproxy_stat).
 faultproxy_start() {
     local port end
     port=$(free_port)
