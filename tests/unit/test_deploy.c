@@ -1453,6 +1453,54 @@ static void test_event_parse_hostile(void **state)
     json_decref(envs);
 }
 
+/* A store whose log has no head (written before heads existed) gets one built
+ * from a listing of its events at the next change; a store with no head and no
+ * first event has an empty log, known without listing; a log whose head and
+ * first event were both removed is reported by --verify and refused by the
+ * change after. */
+static void test_audit_head_missing(void **state)
+{
+    struct fixture *f = *state;
+    struct env_config *dev = env_load(f, "dev", "strategy: direct\n");
+    char *r[2] = {make_release(f), make_release(f)};
+    struct deploy_result res;
+    struct sw_err err = {0};
+    size_t checked;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(deploy_release(f->st, dev, r[i % 2], &ALICE, &res, &err), 0);
+        deploy_result_free(&res);
+    }
+    sf_delete(f->st, "events/head.json");
+    assert_int_equal(deploy_release(f->st, dev, r[1], &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
+    assert_int_equal(checked, 4);
+    char *head = NULL;
+    size_t len;
+    int64_t seq;
+    char hash[SHA256_HEX_LEN + 1];
+    json_t *envs = NULL;
+    assert_int_equal(store_get(f->st, "events/head.json", &head, &len, NULL, NULL), 0);
+    assert_int_equal(deploy_head_parse(head, len, &seq, hash, &envs, &err), 0);
+    assert_int_equal(seq, 4);
+    json_decref(envs);
+    free(head);
+
+    /* the first event and the head gone: the next change appends a new first
+     * event, which the old second one does not link to */
+    sf_delete(f->st, "events/head.json");
+    sf_delete(f->st, "events/000000000001.json");
+    assert_int_equal(deploy_release(f->st, dev, r[0], &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "events/000000000002.json: chain broken"));
+    assert_int_equal(deploy_release(f->st, dev, r[1], &ALICE, &res, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "events/000000000002.json"));
+    env_config_free(dev);
+    free(r[0]);
+    free(r[1]);
+}
+
 /* events/head.json names the newest event, so removing it, removing the head
  * or editing any event is detected; and a crash between an event write and
  * the head update (the head one event behind) is repaired by the next change. */
@@ -1966,6 +2014,7 @@ int main(void)
         cmocka_unit_test(test_state_parse_hostile),
         cmocka_unit_test(test_event_parse_hostile),
         T(test_audit_head),
+        T(test_audit_head_missing),
         T(test_gc),
         T(test_gc_temporaries),
         T(test_gc_keeps_variants),
