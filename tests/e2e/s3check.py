@@ -4,6 +4,8 @@ HTTP, stdlib only), never through slipway: lib.sh's store_check for S3.
 
     s3check.py ENDPOINT BUCKET PREFIX CACHE check [strict] [expired-previous] [locks=FILE [age]]
     s3check.py ENDPOINT BUCKET PREFIX CACHE describes RELEASE SITE
+    s3check.py ENDPOINT BUCKET PREFIX - cat KEY
+    s3check.py ENDPOINT BUCKET PREFIX - keys SUBPREFIX
 
 check prints every inconsistency and exits 1 when there is one: a release an
 environment's state names (live, slots, previous) without a manifest; a state or
@@ -18,6 +20,9 @@ pid it names; with "age" too, each is then rewritten with a lease that expired l
 050-crash.sh does on fs), so the next deploy takes it over instead of waiting.
 
 describes: release RELEASE lists exactly SITE's files with their SHA-256.
+
+cat prints the object KEY of the store (exit 1 when there is none); keys prints every key
+of the store under SUBPREFIX, one a line, sorted (as 060-concurrency.sh reads an fs store).
 
 Bodies and manifests never change under their key (a body's key is its SHA-256, a
 manifest is written once): one read and checked is remembered in CACHE (a JSON file) with
@@ -82,6 +87,16 @@ def main():
     opts = sys.argv[6:]
     b = Bucket(endpoint, bucket)
     pre = prefix.rstrip("/") + "/" if prefix else ""
+    if cmd == "cat":
+        status, data = b.request("GET", pre + opts[0])
+        if status != 200:
+            return 1
+        sys.stdout.buffer.write(data)
+        return 0
+    if cmd == "keys":
+        for key in sorted(b.listing(pre + opts[0])):
+            print(key[len(pre) :])
+        return 0
     if cmd == "describes":
         rid, site = opts
         got = {f["path"]: f["blob"] for f in json.loads(b.get(pre + "releases/%s.json" % rid))["files"]}
