@@ -14,6 +14,7 @@
 #include "deploy/internal.h"
 #include "release/release.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,9 +254,18 @@ static void test_delay(void)
     if (d && *d)
         usleep((useconds_t)atoi(d) * 1000);
     /* Or until the test creates this file (at most a minute): a hold that does not
-     * depend on how fast a loaded machine runs the test's side of the overlap. */
+     * depend on how fast a loaded machine runs the test's side of the overlap. The
+     * change first creates FILE.held, so the test knows it has read the state and
+     * holds the lock, on any store (an S3 read leaves no trace a test can watch). */
     const char *f = getenv("SLIPWAY_TEST_DEPLOY_HOLD_FILE");
-    for (int i = 0; f && *f && i < 6000 && access(f, F_OK) != 0; i++)
+    if (!f || !*f)
+        return;
+    char *held = xasprintf("%s.held", f);
+    int fd = open(held, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0)
+        close(fd);
+    free(held);
+    for (int i = 0; i < 6000 && access(f, F_OK) != 0; i++)
         usleep(10000);
 }
 

@@ -254,6 +254,17 @@ static int head_load(struct store *st, struct head *h, int *missing, struct sw_e
     *missing = 1;
     h->etag[0] = '\0';
     h->envs = json_object();
+    /* No head and no first event: the log is empty, known without a listing (a
+     * key may lack s3:ListBucket). A log whose first event was removed is
+     * caught by the next append (event 2 links to no head) and by --verify. */
+    char *first = event_key(1);
+    struct store_stat sb;
+    rc = store_head(st, first, &sb, 0, err);
+    free(first);
+    if (rc == SW_ENOTFOUND)
+        return 0;
+    if (rc)
+        return rc;
     struct store_list l;
     if ((rc = store_list_all(st, EVENT_PREFIX, &l, err)))
         return rc;

@@ -395,6 +395,20 @@ int release_resolve(struct store *st, const char *name, char **id, struct sw_err
 {
     if (!name[0])
         return sw_err_set(err, SW_EINVAL, "empty release name");
+    /* A whole id wins over every prefix and suffix: one HEAD of its manifest, no
+     * listing (thousands of releases on S3, and a key may lack s3:ListBucket). */
+    if (release_id_valid(name)) {
+        char *key = xasprintf("releases/%s.json", name);
+        struct store_stat sb;
+        int found = store_head(st, key, &sb, 0, err);
+        free(key);
+        if (found == 0) {
+            *id = xstrdup(name);
+            return 0;
+        }
+        if (found != SW_ENOTFOUND)
+            return found;
+    }
     char **ids;
     size_t n, hits = 0, hit = 0;
     int rc = release_list(st, &ids, &n, err);

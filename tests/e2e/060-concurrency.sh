@@ -2,12 +2,31 @@
 # Concurrent changes to one environment: exactly one wins, the other fails with
 # a clear 'locked' message and changes nothing; many parallel deploys leave a
 # generation equal to the number that succeeded and an audit log that matches.
+#
+# With SLIPWAY_E2E_S3 set (tests/e2e/413-s3-concurrency.sh), the same on an s3 store in a
+# moto (--serial: its own conditional writes are not atomic otherwise, see moto_serial.py),
+# read directly through tests/e2e/s3check.py where this reads files.
 . "$(dirname "$0")/lib.sh"
 
 new_project
 DATA=$T/p/.slipway/data
-state() { python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print($2)" "$DATA/envs/$1/state.json"; }
-gen() { if [ -f "$DATA/envs/$1/state.json" ]; then state "$1" 's["generation"]'; else echo 0; fi; }
+if [ -n "${SLIPWAY_E2E_S3:-}" ]; then
+    . "$ROOT/tests/e2e/moto.sh"
+    moto_require
+    moto_start --serial || done_testing
+    moto_bucket conc || done_testing
+    SLIPWAY_STORE=$(moto_store_url data)
+    export SLIPWAY_STORE
+    # obj KEY: the object KEY of the store, failing when there is none; keys PREFIX: every key under it.
+    obj() { "$MOTO_PY" "$ROOT/tests/e2e/s3check.py" "$MOTO_URL" conc data - cat "$1"; }
+    keys() { "$MOTO_PY" "$ROOT/tests/e2e/s3check.py" "$MOTO_URL" conc data - keys "$1"; }
+else
+    obj() { cat "$DATA/$1" 2>/dev/null; }
+    keys() { (cd "$DATA" && find "$1" -type f ! -name '.tmp.*' 2>/dev/null | sort); }
+fi
+has() { obj "$1" >/dev/null; }
+state() { obj "envs/$1/state.json" | python3 -c "import json,sys; s=json.load(sys.stdin); print($2)"; }
+gen() { if has "envs/$1/state.json"; then state "$1" 's["generation"]'; else echo 0; fi; }
 events() { sw history "$1" --json; json 'len(j["events"])'; }
 for i in 1 2 3 4 5 6 7 8; do
     mkdir -p "$T/s$i"; printf 'site %s\n' "$i" > "$T/s$i/index.html"
@@ -24,7 +43,7 @@ race() {
     SLIPWAY_TEST_DEPLOY_DELAY_MS=1500 "$SLIPWAY" "${slow[@]}" -q 2>"$T/slow.err" >/dev/null &
     local pid=$!
     _pids+=("$pid")
-    wait_for "the slow change takes the lock" 20 test -e "$DATA/envs/staging/lock"
+    wait_for "the slow change takes the lock" 20 has envs/staging/lock
     sw "${fast[@]}"
     wait "$pid"; slow_rc=$?
     slow_err=$(cat "$T/slow.err")
@@ -40,9 +59,9 @@ expect_err "deploy vs deploy: the second fails with one 'locked' line naming the
 check "deploy vs deploy: generation grew by exactly 1" test "$(gen staging)" = $((g + 1))
 check "deploy vs deploy: the winner's release is in the idle slot, the loser's nowhere" \
     test "$(state staging 's["slots"]["green"]["release"], s["live_release"]')" = "$R2 $R1" -a \
-    -z "$(grep -l "$R3" "$DATA/envs/staging/state.json")"
+    -z "$(obj envs/staging/state.json | grep "$R3")"
 check "deploy vs deploy: one event recorded" test "$(events staging)" = $((e + 1))
-check "deploy vs deploy: the lock is released" test ! -e "$DATA/envs/staging/lock"
+check "deploy vs deploy: the lock is released" eval '! has envs/staging/lock'
 
 # deploy DIR against deploy: the loser must not change the environment either.
 g=$(gen staging)
@@ -116,7 +135,7 @@ check "8 parallel deploys (x5): each succeeds, finds its release live or fails w
 check "8 parallel deploys: at least one in each round succeeds" test "$wins" -ge 5
 check "8 parallel deploys: generation grew by exactly the number of successes" test "$(gen dev)" = $((g + wins))
 check "8 parallel deploys: history has exactly that many new events" test "$(events dev)" = $((e + wins))
-check "no lock is left behind" test -z "$(ls "$DATA"/envs/*/lock 2>/dev/null)"
+check "no lock is left behind" test -z "$(keys envs/ | grep '/lock$')"
 
 # Both environments at once: the audit log is shared, so its chain is contended too.
 gd=$(gen dev) ed=$(events dev) gs=$(gen staging) es=$(events staging)
@@ -135,5 +154,5 @@ check "dev and staging at once: staging's generation matches its new events" \
 check "dev and staging at once: something happened in each" test "$dev_events" -ge 1 -a "$staging_events" -ge 1
 sw history dev --verify; expect_rc "history dev --verify passes after the races" 0
 check "the audit log has one event per change, numbered without gaps" \
-    test "$(ls "$DATA/events" | grep -c '^[0-9]*\.json$')" = "$(ls "$DATA/events" | grep '^[0-9]*\.json$' | tail -1 | sed 's/^0*//; s/\.json$//')"
+    test "$(keys events/ | grep -c '^events/[0-9]*\.json$')" = "$(keys events/ | grep '^events/[0-9]*\.json$' | tail -1 | sed 's/^events\/0*//; s/\.json$//')"
 done_testing

@@ -7,7 +7,7 @@
 #   . "$(dirname "$0")/lib.sh"
 #   . "$ROOT/tests/e2e/moto.sh"      # lib.sh has cd-ed to $T: use $ROOT
 #   moto_require s3cmd        # "ok - skipped ... # SKIP" and exit when a tool is missing
-#   moto_start [--iam]        # MOTO_URL, the AWS_* environment of the aws CLI and slipway
+#   moto_start [--iam] [--serial]  # MOTO_URL, the AWS_* environment of the aws CLI and slipway
 #   moto_bucket site
 #
 # Servers started here are registered with lib.sh's spawn, so its exit trap kills
@@ -21,6 +21,12 @@
 # --prefix a passes (moto 5.2: it recomputes the signature over the URL as its web
 # framework hands it back, with %2F in the query decoded to '/'). Run listing tests
 # against a plain moto, and never leave a '/' unencoded to please it.
+#
+# moto_server's conditional writes are not atomic: it serves each request on a thread
+# of its own and checks If-Match / If-None-Match apart from the write, so two PUTs with
+# the same If-Match can both win (see tests/e2e/moto_serial.py). A test that counts
+# compare-and-swap winners (tests/e2e/410-store-s3.sh) starts it with --serial: the same
+# moto, answering one request at a time, as atomically as S3 does.
 
 # The pyenv shims on PATH cost about 0.4 s a call: run the real programs behind them.
 _moto_real() {
@@ -53,8 +59,9 @@ moto_require() {
     done
 }
 
-# moto_start [--iam]: starts moto_server on a free loopback port and waits (at most
-# 30 s) until it answers. Exports MOTO_PORT, MOTO_URL, MOTO_PID, MOTO_IAM (0 or 1) and
+# moto_start [--iam] [--serial]: starts moto_server on a free loopback port and waits
+# (at most 30 s) until it answers; with --serial, tests/e2e/moto_serial.py (one request
+# at a time, with moto's own interpreter). Exports MOTO_PORT, MOTO_URL, MOTO_PID, MOTO_IAM (0 or 1) and
 # the environment every AWS client reads: test credentials, region us-east-1,
 # AWS_ENDPOINT_URL=$MOTO_URL, and empty config and credentials files in $T, so the
 # developer's ~/.aws and AWS_PROFILE never leak in. With --iam, moto verifies every
@@ -64,16 +71,23 @@ moto_require() {
 # Returns non-zero (after a "not ok" line) when moto does not come up.
 MOTO_IAM_SETUP_REQUESTS=4
 moto_start() {
-    local iam=0 port end
-    [ "${1:-}" = --iam ] && iam=1
+    local iam=0 port end a
+    local server=("$MOTO_SERVER_BIN")
+    for a in "$@"; do
+        case $a in
+        --iam) iam=1 ;;
+        # moto's own interpreter: the first line of moto_server.
+        --serial) server=("$(sed -n '1s/^#! *//p' "$MOTO_SERVER_BIN")" "$ROOT/tests/e2e/moto_serial.py") ;;
+        esac
+    done
     port=$(free_port)
     if [ $iam = 1 ]; then
         spawn env INITIAL_NO_AUTH_ACTION_COUNT=$MOTO_IAM_SETUP_REQUESTS \
-            "$MOTO_SERVER_BIN" -H 127.0.0.1 -p "$port" >"$T/moto-$port.log" 2>&1
+            "${server[@]}" -H 127.0.0.1 -p "$port" >"$T/moto-$port.log" 2>&1
     else
         # A count inherited from the caller would turn verification on after it.
         spawn env -u INITIAL_NO_AUTH_ACTION_COUNT \
-            "$MOTO_SERVER_BIN" -H 127.0.0.1 -p "$port" >"$T/moto-$port.log" 2>&1
+            "${server[@]}" -H 127.0.0.1 -p "$port" >"$T/moto-$port.log" 2>&1
     fi
     export MOTO_PID=$! MOTO_PORT=$port MOTO_URL=http://127.0.0.1:$port MOTO_IAM=$iam
     # /moto-api/ is moto's own dashboard: it counts as none of the unauthenticated requests.

@@ -1,4 +1,5 @@
-/* Unit tests for deploy on the fs store with real releases: environment files
+/* Unit tests for deploy with real releases, on the fs store and, when
+ * SLIPWAY_TEST_S3 names a bucket, on s3 (store_fixture.h): environment files
  * and their errors, the state machine (direct and blue-green deploy, switch,
  * rollback), the lease lock, compare-and-swap, the hash-chained history, its
  * head and its repair, the state and event parsers against hostile documents,
@@ -11,6 +12,7 @@
 #include "deploy/deploy.h"
 #include "deploy/internal.h" /* deploy_state_save, to play a second writer */
 #include "release/release.h"
+#include "store_fixture.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -18,14 +20,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 struct fixture {
     char dir[64];
     char *site;
-    char *data;
+    char *data; /* the store's URL: a directory, or an s3:// prefix */
     char *envdir;
     struct store *st;
     int nrel; /* releases made so far, for distinct bodies */
@@ -38,7 +39,7 @@ static int setup(void **state)
     if (!mkdtemp(f->dir))
         return -1;
     f->site = path_join(f->dir, "site");
-    f->data = path_join(f->dir, "data");
+    f->data = sf_store_url(f->dir, "data");
     f->envdir = path_join(f->dir, "environments");
     if (fs_mkdir_p(f->site, NULL) || fs_mkdir_p(f->envdir, NULL))
         return -1;
@@ -888,21 +889,19 @@ static void test_concurrent_change(void **state)
     deploy_result_free(&res);
 
     /* The change reads the state right after taking the lock and then waits in
-     * the test hook: the test waits for that read (inotify), not for a time. */
-    char *statefile = path_join(f->data, "envs/dev/state.json");
-    int ino = inotify_init1(IN_CLOEXEC);
-    assert_true(ino >= 0);
-    assert_true(inotify_add_watch(ino, statefile, IN_CLOSE_NOWRITE) >= 0);
-    /* Held until the test has done its part, however long a loaded machine takes. */
-    char *hold = path_join(f->data, "release-the-hold");
+     * the test hook, held until the test has done its part however long a loaded
+     * machine takes; the hook says it is holding (HOLD.held): the test waits for
+     * that, not for a time. */
+    char *hold = path_join(f->dir, "release-the-hold");
+    char *held = xasprintf("%s.held", hold);
     setenv("SLIPWAY_TEST_DEPLOY_HOLD_FILE", hold, 1);
     struct bg_deploy b = {f->st, dev, r2, 0, {0}};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, bg_deploy, &b), 0);
-    struct pollfd pfd = {.fd = ino, .events = POLLIN};
-    assert_int_equal(poll(&pfd, 1, 10000), 1);
-    close(ino);
-    free(statefile);
+    for (int i = 0; i < 3000 && access(held, F_OK) != 0; i++)
+        usleep(10000);
+    assert_int_equal(access(held, F_OK), 0);
+    free(held);
     struct store_stat sb;
     assert_int_equal(store_head(f->st, "envs/dev/lock", &sb, 0, NULL), 0);
     assert_int_equal(deploy_release(f->st, dev, r2, &ALICE, &res, &err), DEPLOY_ELOCKED);
@@ -1082,10 +1081,10 @@ static void test_history(void **state)
     memcpy(who, "\"malic\"", 7);
     char *orig = NULL;
     assert_int_equal(store_get(f->st, "events/000000000006.json", &orig, &len, NULL, NULL), 0);
-    write_str(f->data, "events/000000000006.json", data);
+    sf_put_str(f->st, "events/000000000006.json", data);
     assert_int_equal(deploy_history_verify(f->st, &checked, &err), SW_EINVAL);
     assert_non_null(strstr(err.msg, "events/000000000006.json"));
-    write_str(f->data, "events/000000000006.json", orig);
+    sf_put_str(f->st, "events/000000000006.json", orig);
     assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
     free(orig);
     free(data);
@@ -1095,16 +1094,14 @@ static void test_history(void **state)
     char *bobp = strstr(data, "\"bob\"");
     assert_non_null(bobp);
     memcpy(bobp, "\"eve\"", 5);
-    char *file = path_join(f->data, "events/000000000002.json");
-    write_str(f->data, "events/000000000002.json", data);
+    sf_put_str(f->st, "events/000000000002.json", data);
     assert_int_equal(deploy_history_verify(f->st, &checked, &err), SW_EINVAL);
     assert_non_null(strstr(err.msg, "events/000000000003.json"));
     free(data);
     /* so does removing one */
-    assert_int_equal(unlink(file), 0);
+    sf_delete(f->st, "events/000000000002.json");
     assert_int_equal(deploy_history_verify(f->st, &checked, &err), SW_EINVAL);
     assert_non_null(strstr(err.msg, "events/000000000002.json: missing"));
-    free(file);
     env_config_free(dev);
     env_config_free(stg);
     free(r1);
@@ -1456,6 +1453,54 @@ static void test_event_parse_hostile(void **state)
     json_decref(envs);
 }
 
+/* A store whose log has no head (written before heads existed) gets one built
+ * from a listing of its events at the next change; a store with no head and no
+ * first event has an empty log, known without listing; a log whose head and
+ * first event were both removed is reported by --verify and refused by the
+ * change after. */
+static void test_audit_head_missing(void **state)
+{
+    struct fixture *f = *state;
+    struct env_config *dev = env_load(f, "dev", "strategy: direct\n");
+    char *r[2] = {make_release(f), make_release(f)};
+    struct deploy_result res;
+    struct sw_err err = {0};
+    size_t checked;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(deploy_release(f->st, dev, r[i % 2], &ALICE, &res, &err), 0);
+        deploy_result_free(&res);
+    }
+    sf_delete(f->st, "events/head.json");
+    assert_int_equal(deploy_release(f->st, dev, r[1], &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
+    assert_int_equal(checked, 4);
+    char *head = NULL;
+    size_t len;
+    int64_t seq;
+    char hash[SHA256_HEX_LEN + 1];
+    json_t *envs = NULL;
+    assert_int_equal(store_get(f->st, "events/head.json", &head, &len, NULL, NULL), 0);
+    assert_int_equal(deploy_head_parse(head, len, &seq, hash, &envs, &err), 0);
+    assert_int_equal(seq, 4);
+    json_decref(envs);
+    free(head);
+
+    /* the first event and the head gone: the next change appends a new first
+     * event, which the old second one does not link to */
+    sf_delete(f->st, "events/head.json");
+    sf_delete(f->st, "events/000000000001.json");
+    assert_int_equal(deploy_release(f->st, dev, r[0], &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "events/000000000002.json: chain broken"));
+    assert_int_equal(deploy_release(f->st, dev, r[1], &ALICE, &res, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "events/000000000002.json"));
+    env_config_free(dev);
+    free(r[0]);
+    free(r[1]);
+}
+
 /* events/head.json names the newest event, so removing it, removing the head
  * or editing any event is detected; and a crash between an event write and
  * the head update (the head one event behind) is repaired by the next change. */
@@ -1500,22 +1545,22 @@ static void test_audit_head(void **state)
     assert_int_equal(store_delete(f->st, key, NULL, NULL), 0);
     assert_int_equal(deploy_history_verify(f->st, &checked, &err), SW_EINVAL);
     assert_non_null(strstr(err.msg, "events/head.json names event 5 but the log ends at 4"));
-    write_str(f->data, key, orig[N]);
+    sf_put_str(f->st, key, orig[N]);
     /* the head removed */
     assert_int_equal(store_delete(f->st, "events/head.json", NULL, NULL), 0);
     assert_int_equal(deploy_history_verify(f->st, &checked, &err), SW_EINVAL);
     assert_non_null(strstr(err.msg, "events/head.json is missing"));
-    write_str(f->data, "events/head.json", head);
+    sf_put_str(f->st, "events/head.json", head);
     assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
     /* any event edited, the newest included: verify names it */
     for (int i = 1; i <= N; i++) {
         snprintf(key, sizeof(key), "events/%012d.json", i);
         char *edited = replace_once(orig[i], "\"alice\"", "\"malic\"");
-        write_str(f->data, key, edited);
+        sf_put_str(f->st, key, edited);
         assert_int_equal(deploy_history_verify(f->st, &checked, &err), SW_EINVAL);
         if (!strstr(err.msg, key))
             fail_msg("editing %s: '%s' does not name it", key, err.msg);
-        write_str(f->data, key, orig[i]);
+        sf_put_str(f->st, key, orig[i]);
         free(edited);
     }
     assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
@@ -1546,7 +1591,7 @@ static void test_audit_head(void **state)
                           N + 1, when, s->last.from, s->last.to, N + 1, hash);
     env_state_free(s);
     snprintf(key, sizeof(key), "events/%012d.json", N + 1);
-    write_str(f->data, key, ev6);
+    sf_put_str(f->st, key, ev6);
     /* the one window verify accepts: the head one event behind */
     assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
     assert_int_equal(checked, N + 1);
@@ -1554,10 +1599,10 @@ static void test_audit_head(void **state)
     /* an extra event that does not link to the head is not taken over */
     char *forged =
         replace_once(ev6, hash, "0000000000000000000000000000000000000000000000000000000000000000");
-    write_str(f->data, key, forged);
+    sf_put_str(f->st, key, forged);
     assert_int_equal(deploy_release(f->st, dev, r[0], &ALICE, &res, &err), SW_EINVAL);
     assert_non_null(strstr(err.msg, key));
-    write_str(f->data, key, ev6);
+    sf_put_str(f->st, key, ev6);
     free(forged);
 
     /* the next change moves the head over event 6, then appends its own */
@@ -1678,12 +1723,10 @@ static void test_gc(void **state)
     assert_int_equal(rep.blobs, 0);
     gc_report_free(&rep);
 
-    /* a leftover temporary of an interrupted write */
-    write_str(f->data, "blobs/.tmp.1.2.3", "half a body");
     assert_int_equal(deploy_gc(f->st, envs, 3, NULL, 1, 0, &rep, &err), 0);
     assert_int_equal(rep.nreleases, 2);
     assert_int_equal(rep.blobs, 2);
-    assert_int_equal(rep.temporaries, 1);
+    assert_int_equal(rep.temporaries, 0);
     gc_report_free(&rep);
     struct release *gone;
     assert_int_equal(release_load(f->st, r[5], &gone, NULL), SW_ENOTFOUND);
@@ -1708,6 +1751,31 @@ static void test_gc(void **state)
         env_config_free(envs[i]);
     for (int i = 1; i <= 8; i++)
         free(r[i]);
+}
+
+/* gc --apply removes the temporary an interrupted write left, and counts it. */
+static void test_gc_temporaries(void **state)
+{
+    SF_FS_ONLY("temporary files of interrupted writes (S3's leftovers are incomplete multipart "
+               "uploads, which no store operation leaves behind to test with)");
+    struct fixture *f = *state;
+    struct env_config *env = env_load(f, "dev", "strategy: direct\n");
+    char *dir = path_join(f->data, "blobs");
+    assert_int_equal(fs_mkdir_p(dir, NULL), 0);
+    write_str(dir, ".tmp.1.2.3", "half a body");
+    struct gc_report rep;
+    struct sw_err err = {0};
+    assert_int_equal(deploy_gc(f->st, &env, 1, NULL, 0, 0, &rep, &err), 0);
+    assert_int_equal(rep.temporaries, 0); /* a dry run removes nothing */
+    gc_report_free(&rep);
+    assert_int_equal(deploy_gc(f->st, &env, 1, NULL, 1, 0, &rep, &err), 0);
+    assert_int_equal(rep.temporaries, 1);
+    gc_report_free(&rep);
+    char *tmp = path_join(dir, ".tmp.1.2.3");
+    assert_int_not_equal(access(tmp, F_OK), 0);
+    free(tmp);
+    free(dir);
+    env_config_free(env);
 }
 
 /* A release's gzip and br variants are its bodies too: gc keeps them with the
@@ -1946,7 +2014,9 @@ int main(void)
         cmocka_unit_test(test_state_parse_hostile),
         cmocka_unit_test(test_event_parse_hostile),
         T(test_audit_head),
+        T(test_audit_head_missing),
         T(test_gc),
+        T(test_gc_temporaries),
         T(test_gc_keeps_variants),
         T(test_gc_roots),
     };

@@ -1,4 +1,5 @@
-/* Unit tests for releases on the fs store: content types and cache policies,
+/* Unit tests for releases (on the fs store, and on s3 when SLIPWAY_TEST_S3
+ * names a bucket: store_fixture.h): content types and cache policies,
  * release_create over real temporary directories (dedup, symbolic links,
  * special files, empty directories, odd names), manifests read back field by
  * field, listing, resolving, verifying, diffing, the stat cache, and the
@@ -11,6 +12,7 @@
 #include <cmocka.h>
 
 #include "release/internal.h"
+#include "store_fixture.h"
 
 #include <brotli/decode.h>
 #include <zlib.h>
@@ -32,7 +34,7 @@
 struct fixture {
     char dir[64];
     char *site;  /* the directory released */
-    char *data;  /* the store */
+    char *data;  /* the store's URL: a directory, or an s3:// prefix */
     char *cache; /* a stat cache file */
     struct store *st;
     struct release_create_result kept; /* the last create's problems, freed by the next */
@@ -45,7 +47,7 @@ static int setup(void **state)
     if (!mkdtemp(f->dir))
         return -1;
     f->site = path_join(f->dir, "site");
-    f->data = path_join(f->dir, "data");
+    f->data = sf_store_url(f->dir, "data");
     f->cache = path_join(f->dir, "cache/stat");
     if (mkdir(f->site, 0755) < 0)
         return -1;
@@ -158,11 +160,19 @@ static const struct release_file *find_file(const struct release *r, const char 
     return NULL;
 }
 
-/* A failed create must leave nothing a reader can see. */
+/* A failed create must leave nothing a reader can see: no manifest, and on fs
+ * no body either (the unfinished batch is discarded). On S3 a batched PUT is
+ * visible once acknowledged (there is no batch to discard), so the bodies read
+ * before the refusal stay, unreferenced, until gc collects them: counted and
+ * shown here, so the difference is seen rather than passed over. */
 static void assert_store_untouched(struct fixture *f)
 {
     assert_int_equal(count_keys(f->st, "releases/"), 0);
-    assert_int_equal(count_keys(f->st, RELEASE_BLOB_PREFIX), 0);
+    size_t bodies = count_keys(f->st, RELEASE_BLOB_PREFIX);
+    if (sf_s3() && bodies)
+        print_message("# s3: %zu bodies read before the refusal stay until gc\n", bodies);
+    else
+        assert_int_equal(bodies, 0);
 }
 
 /* Deterministic pseudo-random bytes (xorshift), so sizes and bodies vary. */
@@ -1245,17 +1255,15 @@ static void test_verify(void **state)
     const struct release_file *b = find_file(r, "css/b.css");
     char key[128];
     release_blob_key(b->blob, key, sizeof(key));
-    char *blobfile = path_join(f->data, key);
-    assert_int_equal(unlink(blobfile), 0);
+    sf_delete(f->st, key);
     assert_int_equal(release_verify(f->st, r, &err), SW_ENOTFOUND);
     assert_non_null(strstr(err.msg, "css/b.css"));
     assert_non_null(strstr(err.msg, r->id));
 
     /* a truncated body is caught by its size */
-    write_str(f->data, key, "bb");
+    sf_put_str(f->st, key, "bb");
     assert_int_equal(release_verify(f->st, r, &err), SW_EINVAL);
     assert_non_null(strstr(err.msg, "css/b.css"));
-    free(blobfile);
     release_free(r);
 }
 
@@ -1372,8 +1380,7 @@ static void test_stat_cache(void **state)
     /* a cached hash whose blob left the store is read and stored again */
     char key[128];
     release_blob_key(find_file(r6, "d1/f07.txt")->blob, key, sizeof(key));
-    char *blobfile = path_join(f->data, key);
-    assert_int_equal(unlink(blobfile), 0);
+    sf_delete(f->st, key);
     struct release *r7 = create_ok(f, f->cache, 0, &res);
     assert_int_equal(res.hashed, 2); /* d1/f07.txt and the racy d0/f00.txt */
     assert_int_equal(res.new_blobs, 1);
@@ -1386,7 +1393,6 @@ static void test_stat_cache(void **state)
     for (size_t i = 0; i < N; i++)
         assert_string_equal(r8->files[i].blob, r7->files[i].blob);
 
-    free(blobfile);
     free(path);
     release_free(r1);
     release_free(r2);
@@ -1466,7 +1472,7 @@ static void test_threads_same_manifest(void **state)
     free(data);
     /* a fresh store on eight threads writes the same bodies as one thread did */
     struct store *st2;
-    char *data2 = path_join(f->dir, "data2");
+    char *data2 = sf_store_url(f->dir, "data2");
     assert_int_equal(store_open(data2, &st2, NULL), 0);
     struct release_create_opts o = {.dir = f->site, .threads = 8};
     struct sw_err err = {0};
@@ -1492,14 +1498,12 @@ static void test_reused_bodies_touched(void **state)
         struct release *r1 = create_ok(f, round ? cache : NULL, 0, NULL);
         char key[128];
         release_blob_key(find_file(r1, "a.txt")->blob, key, sizeof(key));
-        char *blob = path_join(f->data, key);
-        struct timespec old[2] = {{time(NULL) - 7200, 0}, {time(NULL) - 7200, 0}};
-        assert_int_equal(utimensat(AT_FDCWD, blob, old, 0), 0);
+        sf_age(f->st, f->data, key);
+        int64_t before = sf_mtime_ms(f->st, key);
         struct release *r2 = create_ok(f, round ? cache : NULL, 0, NULL);
-        struct stat sb;
-        assert_int_equal(stat(blob, &sb), 0);
-        assert_true(sb.st_mtime > time(NULL) - 60);
-        free(blob);
+        int64_t after = sf_mtime_ms(f->st, key);
+        assert_true(after > before);
+        assert_true(after > time_now_ms() - 60 * 1000);
         release_free(r1);
         release_free(r2);
     }
@@ -1701,13 +1705,12 @@ static void test_variants_made(void **state)
     assert_int_equal(release_verify(f->st, r, &err), 0);
     char key[128];
     release_blob_key(find_file(r, "index.html")->var[RELEASE_BR].blob, key, sizeof(key));
-    char *blobfile = path_join(f->data, key);
     size_t len;
     char *saved_br = blob_bytes(f, find_file(r, "index.html")->var[RELEASE_BR].blob, &len);
-    assert_int_equal(unlink(blobfile), 0);
+    sf_delete(f->st, key);
     assert_int_equal(release_verify(f->st, r, &err), SW_ENOTFOUND);
     assert_non_null(strstr(err.msg, "br body of index.html"));
-    write_file(f->data, key, saved_br, len - 1);
+    sf_put(f->st, key, saved_br, len - 1);
     assert_int_equal(release_verify(f->st, r, &err), SW_EINVAL);
     assert_non_null(strstr(err.msg, "br body of index.html"));
 
@@ -1723,14 +1726,13 @@ static void test_variants_made(void **state)
     for (size_t i = 0; i < r->nfiles; i++)
         assert_memory_equal(r2->files[i].var, r->files[i].var, sizeof(r->files[i].var));
     release_free(r2);
-    assert_int_equal(unlink(blobfile), 0);
+    sf_delete(f->st, key);
     r2 = create_ok(f, NULL, 0, &res);
     assert_int_equal(res.new_blobs, 1);
     assert_int_equal(res.compressed, 2 + 1);
     assert_int_equal(release_verify(f->st, r2, &err), 0);
 
     free(saved_br);
-    free(blobfile);
     release_free(r2);
     release_free(r);
     free(css);
@@ -1768,8 +1770,7 @@ static void test_variants_stat_cache(void **state)
 
     char key[128];
     release_blob_key(find_file(r2, "b.js")->var[RELEASE_GZIP].blob, key, sizeof(key));
-    char *blobfile = path_join(f->data, key);
-    assert_int_equal(unlink(blobfile), 0);
+    sf_delete(f->st, key);
     struct release *r3 = create_ok(f, f->cache, 0, &res);
     assert_int_equal(res.hashed, 1);
     assert_int_equal(res.compressed, 1); /* read again; gzip made again */
@@ -1787,7 +1788,6 @@ static void test_variants_stat_cache(void **state)
     assert_int_equal(res.compressed, 0); /* read again, but every variant reused */
     assert_int_equal(res.reused, 4);
 
-    free(blobfile);
     release_free(r1);
     release_free(r2);
     release_free(r3);
@@ -2083,9 +2083,7 @@ static void test_variants_reuse_hostile(void **state)
     memcpy(forged, bgz, blen);
     char key[128];
     release_blob_key(agz, key, sizeof(key));
-    char *blobfile = path_join(f->data, key);
-    assert_int_equal(unlink(blobfile), 0);
-    write_file(f->data, key, forged, alen);
+    sf_put(f->st, key, forged, alen);
     char *ci = copy_site(f, "ci");
     struct release *r2 = create_fresh(f, ci, &res);
     assert_int_equal(res.compressed, 1);
@@ -2128,7 +2126,6 @@ static void test_variants_reuse_hostile(void **state)
     free(tail);
     release_free(forged_r);
     free(ci);
-    free(blobfile);
     free(forged);
     free(bgz);
     release_free(r1);

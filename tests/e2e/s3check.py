@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Checks a slipway store in a bucket of a plain moto_server, reading it directly (plain
+HTTP, stdlib only), never through slipway: lib.sh's store_check for S3.
+
+    s3check.py ENDPOINT BUCKET PREFIX CACHE check [strict] [expired-previous] [locks=FILE [age]]
+    s3check.py ENDPOINT BUCKET PREFIX CACHE describes RELEASE SITE
+    s3check.py ENDPOINT BUCKET PREFIX - cat KEY
+    s3check.py ENDPOINT BUCKET PREFIX - keys SUBPREFIX
+
+check prints every inconsistency and exits 1 when there is one: a release an
+environment's state names (live, slots, previous) without a manifest; a state or
+manifest that does not parse; a body a manifest lists (a file's own, or its gzip or br
+variant) that is missing or of the wrong size; a body whose bytes do not hash to its
+name; a live slot that does not hold the live release. With "strict", also a body no
+manifest references; with "expired-previous", a previous release without its manifest
+(gc removed it after keep_previous) is not one.
+
+With "locks=FILE", after the check, FILE gets "ENV PID" for each envs/*/lock found, the
+pid it names; with "age" too, each is then rewritten with a lease that expired long ago (as
+050-crash.sh does on fs), so the next deploy takes it over instead of waiting.
+
+describes: release RELEASE lists exactly SITE's files with their SHA-256.
+
+cat prints the object KEY of the store (exit 1 when there is none); keys prints every key
+of the store under SUBPREFIX, one a line, sorted (as 060-concurrency.sh reads an fs store).
+
+Bodies and manifests never change under their key (a body's key is its SHA-256, a
+manifest is written once): one read and checked is remembered in CACHE (a JSON file) with
+its size, and later runs only check that the listing still shows it with that size. So a
+run after each of many crash trials reads only what is new.
+
+moto checks no signature in its plain mode, but finds the service from the
+Authorization header: a placeholder one is sent.
+"""
+import hashlib
+import http.client
+import json
+import os
+import sys
+import urllib.parse
+import xml.etree.ElementTree as ET
+
+AUTH = "AWS4-HMAC-SHA256 Credential=check/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0"
+
+
+class Bucket:
+    def __init__(self, endpoint, bucket):
+        u = urllib.parse.urlsplit(endpoint)
+        self.host, self.port, self.bucket = u.hostname, u.port or 80, bucket
+
+    def request(self, method, key="", query="", body=None):
+        c = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        path = "/" + self.bucket + ("/" + urllib.parse.quote(key, safe="/") if key else "")
+        c.request(method, path + ("?" + query if query else ""), body=body, headers={"Authorization": AUTH})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, data
+
+    def get(self, key):
+        status, data = self.request("GET", key)
+        if status != 200:
+            raise IOError("GET %s: %d" % (key, status))
+        return data
+
+    def listing(self, prefix):
+        """{key: size} of every key under prefix."""
+        out, token = {}, None
+        while True:
+            q = {"list-type": "2", "prefix": prefix}
+            if token:
+                q["continuation-token"] = token
+            status, data = self.request("GET", query=urllib.parse.urlencode(q))
+            if status != 200:
+                raise IOError("listing %s: %d" % (prefix, status))
+            root = ET.fromstring(data)
+            ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+            for c in root.findall(ns + "Contents"):
+                out[c.find(ns + "Key").text] = int(c.find(ns + "Size").text)
+            token = root.findtext(ns + "NextContinuationToken")
+            if root.findtext(ns + "IsTruncated") != "true" or not token:
+                return out
+
+
+def main():
+    endpoint, bucket, prefix, cache_file, cmd = sys.argv[1:6]
+    opts = sys.argv[6:]
+    b = Bucket(endpoint, bucket)
+    pre = prefix.rstrip("/") + "/" if prefix else ""
+    if cmd == "cat":
+        status, data = b.request("GET", pre + opts[0])
+        if status != 200:
+            return 1
+        sys.stdout.buffer.write(data)
+        return 0
+    if cmd == "keys":
+        for key in sorted(b.listing(pre + opts[0])):
+            print(key[len(pre) :])
+        return 0
+    if cmd == "describes":
+        rid, site = opts
+        got = {f["path"]: f["blob"] for f in json.loads(b.get(pre + "releases/%s.json" % rid))["files"]}
+        want = {}
+        for d, _, fs in os.walk(site):
+            for n in fs:
+                p = os.path.join(d, n)
+                with open(p, "rb") as f:
+                    want[os.path.relpath(p, site)] = hashlib.sha256(f.read()).hexdigest()
+        if got != want:
+            print("release %s does not describe %s" % (rid, site))
+            return 1
+        return 0
+    strict, expired = "strict" in opts, "expired-previous" in opts
+    locks = [o.split("=", 1)[1] for o in opts if o.startswith("locks=")]
+    try:
+        with open(cache_file) as f:
+            cache = json.load(f)
+    except (OSError, ValueError):
+        cache = {"bodies": {}, "manifests": {}}
+    keys = b.listing(pre)
+    bad, ref = [], set()
+    # Manifests: what each lists, read once.
+    for key in sorted(k for k in keys if k.startswith(pre + "releases/") and k.endswith(".json")):
+        name = key[len(pre) :]
+        m = cache["manifests"].get(name)
+        if m is None or m["size"] != keys[key]:
+            try:
+                doc = json.loads(b.get(key))
+                m = {"size": keys[key], "bodies": []}
+                for f in doc["files"]:
+                    for what, v in [("", f)] + [(k + " ", f[k]) for k in ("gzip", "br") if k in f]:
+                        m["bodies"].append([what + "body of " + f["path"], v["blob"], v["size"]])
+                cache["manifests"][name] = m
+            except Exception as e:  # a manifest that does not parse is an inconsistency
+                bad.append("%s: %s" % (name, e))
+                continue
+        for what, blob, size in m["bodies"]:
+            ref.add(blob)
+            k = pre + "blobs/sha256/%s/%s" % (blob[:2], blob)
+            if keys.get(k) != size:
+                bad.append("%s: %s missing or of the wrong size" % (name, what))
+    # States: read every time (they change).
+    for key in sorted(k for k in keys if k.startswith(pre + "envs/") and k.endswith("/state.json")):
+        try:
+            s = json.loads(b.get(key))
+        except Exception as e:
+            bad.append("%s: %s" % (key[len(pre) :], e))
+            continue
+        slots = s.get("slots") or {}
+        prev = [] if expired else [s.get("previous_release")]
+        for rid in filter(None, [s.get("live_release")] + prev + [v.get("release") for v in slots.values()]):
+            if pre + "releases/%s.json" % rid not in keys:
+                bad.append("%s names %s, which has no manifest" % (key[len(pre) :], rid))
+        live = s.get("live_slot")
+        if live and (slots.get(live) or {}).get("release") != s.get("live_release"):
+            bad.append("%s: the live slot does not hold the live release" % key[len(pre) :])
+    # Bodies: each read and hashed once.
+    for key in sorted(k for k in keys if k.startswith(pre + "blobs/sha256/")):
+        name = key.rsplit("/", 1)[1]
+        if cache["bodies"].get(name) != keys[key]:
+            data = b.get(key)
+            if hashlib.sha256(data).hexdigest() != name or key.split("/")[-2] != name[:2]:
+                bad.append("%s: bytes do not hash to its name" % key)
+                continue
+            cache["bodies"][name] = keys[key]
+        if strict and name not in ref:
+            bad.append("%s: referenced by no manifest" % key)
+    if locks:
+        with open(locks[0], "w") as out:
+            for key in sorted(k for k in keys if k.startswith(pre + "envs/") and k.endswith("/lock")):
+                try:
+                    d = json.loads(b.get(key))
+                except (IOError, ValueError):  # gone meanwhile, or not ours to age
+                    continue
+                out.write("%s %s\n" % (key[len(pre) :].split("/")[1], d.get("pid")))
+                if "age" not in opts:
+                    continue
+                d["expires"] = "2000-01-01T00:00:00.000Z"
+                b.request("PUT", key, body=json.dumps(d).encode())
+    tmp = cache_file + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(cache, f)
+    os.replace(tmp, cache_file)
+    if bad:
+        print("\n".join(bad))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
