@@ -21,6 +21,9 @@ export SLIPWAY_BIN=$PWD/build/test/slipway
 export CMOCKA_MESSAGE_OUTPUT=TAP
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# The unit tests run on fs here whatever the caller's environment says; the S3 tests set
+# these for the programs they run (tests/e2e/410-store-s3.sh, 413-s3-concurrency.sh).
+unset SLIPWAY_TEST_S3 SLIPWAY_E2E_S3
 
 progs=()
 if [ $mode != e2e ]; then
