@@ -37,7 +37,7 @@ case ${1:-} in
 *) die "usage: bench/s3.sh [--quick]" ;;
 esac
 [ $# -le 1 ] || die "usage: bench/s3.sh [--quick]"
-BUDGET=$((ROUNDS * 300 + 120))
+BUDGET=$((ROUNDS * 420 + 120))
 # The pyenv shims cost about a second a call: run the programs behind them.
 real() {
     local p
