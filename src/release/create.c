@@ -405,12 +405,26 @@ static int settled(int fd, const struct stat *seen, size_t size, const char *hex
 /* Stores a body unless the store has it; *fresh: this call wrote it. A body
  * already stored is touched rather than only looked up: a gc running
  * meanwhile must see it young, not old and unreferenced. */
+static int body_keep(struct scan *p, const char *key);
+
 static int put_body(struct scan *p, const char *hex, const void *data, size_t len, int *fresh,
                     struct sw_err *err)
 {
     char key[128];
     release_blob_key(hex, key, sizeof(key));
     *fresh = 0;
+    if (store_is_remote(p->st)) {
+        /* A touch is a request of its own there: a create-only put is one
+         * request for a new body, and only a body found there (412) is then
+         * touched; one deleted in between is put again. */
+        int rc = store_put(p->st, key, data, len, STORE_IF_ABSENT, NULL, err);
+        if (rc == SW_EEXIST && body_keep(p, key) != 0)
+            rc = store_put(p->st, key, data, len, 0, NULL, err);
+        else if (rc == SW_EEXIST)
+            return 0;
+        *fresh = rc == 0;
+        return rc;
+    }
     if (store_touch(p->st, key, NULL) == 0)
         return 0;
     int rc = store_put(p->st, key, data, len, STORE_IF_ABSENT | STORE_BATCH, NULL, err);
