@@ -722,66 +722,93 @@ static int url_decode(const char *in, char *out, size_t outlen)
     return 0;
 }
 
+/* One page of ListObjectsV2 under full (the whole key prefix, the store's
+ * included) after token (NULL: the first page). *doc is the parsed
+ * ListBucketResult and *next the token of the page after it, NULL on the last
+ * page; the caller frees both. shown names the listing in errors. */
+static int list_page(struct s3b *b, const char *full, const char *token, const char *shown,
+                     struct s3xml_node **doc, char **next, struct sw_err *err)
+{
+    struct buf q = BUF_INIT;
+    if (token)
+        s3_query_add(&q, "continuation-token", token);
+    /* URL-encoded keys: another writer's key with a control character must
+     * not make the whole page unreadable (raw, XML 1.0 cannot hold it). */
+    s3_query_add(&q, "encoding-type", "url");
+    s3_query_add(&q, "list-type", "2");
+    s3_query_add(&q, "prefix", full);
+    struct s3_req r = {.method = "GET",
+                       .query = q.data,
+                       .body_fd = -1,
+                       .max_body = LIST_PAGE_MAX,
+                       .flags = S3_IDEMPOTENT};
+    struct s3_resp resp;
+    *doc = NULL;
+    *next = NULL;
+    int rc = s3_request(b->cl, &r, &resp, err);
+    buf_free(&q);
+    if (rc == 0 &&
+        (rc = s3xml_parse(resp.body.data ? resp.body.data : "", resp.body.len, doc, err)) == 0 &&
+        strcmp((*doc)->name, "ListBucketResult") != 0)
+        rc = sw_err_set(err, SW_EIO, "%s: listing %s: not a ListBucketResult", b->shown, shown);
+    else if (rc == SW_EINVAL)
+        sw_err_prefix(err, "%s: listing %s", b->shown, shown);
+    s3_resp_free(&resp);
+    if (rc) {
+        s3xml_free(*doc);
+        *doc = NULL;
+        return rc;
+    }
+    const char *trunc = s3xml_text(*doc, "IsTruncated");
+    const char *tok = s3xml_text(*doc, "NextContinuationToken");
+    if (trunc && !strcmp(trunc, "true") && tok && *tok)
+        *next = xstrdup(tok);
+    return 0;
+}
+
+/* The store key a listing entry names, decoded into out, or NULL for an entry
+ * that is no object, lies outside the prefix or names no store key (another
+ * writer's object is not ours to show). */
+static const char *entry_key(const struct s3conf *c, const struct s3xml_node *k, char *out,
+                             size_t outlen)
+{
+    size_t plen = strlen(c->prefix);
+    const char *enc = strcmp(k->name, "Contents") ? NULL : s3xml_text(k, "Key");
+    if (!enc || url_decode(enc, out, outlen) < 0 || strncmp(out, c->prefix, plen) != 0 ||
+        store_key_check(out + plen, NULL) != 0)
+        return NULL;
+    return out + plen;
+}
+
+#define NAME_MAX_S3 (STORE_KEY_MAX + S3CONF_PREFIX_MAX + 2)
+
 static int s3b_list(struct store *st, const char *prefix, struct store_list *out,
                     struct sw_err *err)
 {
     struct s3b *b = B(st);
     const struct s3conf *c = s3_conf(b->cl);
-    size_t plen = strlen(c->prefix), cap = 0;
-    char *token = NULL;
-    char *full = xasprintf("%s%s", c->prefix, prefix);
+    size_t cap = 0;
+    char *token = NULL, *full = xasprintf("%s%s", c->prefix, prefix);
     int rc = 0;
     for (int page = 0;; page++) {
-        struct buf q = BUF_INIT;
-        if (token)
-            s3_query_add(&q, "continuation-token", token);
-        /* URL-encoded keys: another writer's key with a control character
-         * must not make the whole page unreadable (raw, XML 1.0 cannot hold it). */
-        s3_query_add(&q, "encoding-type", "url");
-        s3_query_add(&q, "list-type", "2");
-        s3_query_add(&q, "prefix", full);
-        struct s3_req r = {.method = "GET",
-                           .query = q.data,
-                           .body_fd = -1,
-                           .max_body = LIST_PAGE_MAX,
-                           .flags = S3_IDEMPOTENT};
-        struct s3_resp resp;
-        rc = s3_request(b->cl, &r, &resp, err);
-        buf_free(&q);
-        struct s3xml_node *doc = NULL;
-        if (rc == 0 &&
-            (rc = s3xml_parse(resp.body.data ? resp.body.data : "", resp.body.len, &doc, err)) ==
-                0 &&
-            strcmp(doc->name, "ListBucketResult") != 0)
-            rc =
-                sw_err_set(err, SW_EIO, "%s: listing %s: not a ListBucketResult", b->shown, prefix);
-        s3_resp_free(&resp);
-        if (rc) {
-            s3xml_free(doc);
-            if (rc == SW_EINVAL)
-                sw_err_prefix(err, "%s: listing %s", b->shown, prefix);
+        struct s3xml_node *doc;
+        char *next;
+        if ((rc = list_page(b, full, token, prefix, &doc, &next, err)))
             break;
-        }
         for (size_t i = 0; i < doc->n_kids; i++) {
-            const struct s3xml_node *k = doc->kids[i];
-            const char *enc = strcmp(k->name, "Contents") ? NULL : s3xml_text(k, "Key");
-            char name[STORE_KEY_MAX + S3CONF_PREFIX_MAX + 2];
-            /* Another writer's object whose name is no store key (or lies
-             * outside the prefix) is not ours to show. */
-            if (!enc || url_decode(enc, name, sizeof(name)) < 0 ||
-                strncmp(name, c->prefix, plen) != 0 || store_key_check(name + plen, NULL) != 0)
+            char name[NAME_MAX_S3];
+            const char *key = entry_key(c, doc->kids[i], name, sizeof(name));
+            if (!key)
                 continue;
             if (out->n == cap) {
                 cap = cap ? cap * 2 : 64;
                 out->keys = xrealloc(out->keys, cap * sizeof(char *));
             }
-            out->keys[out->n++] = xstrdup(name + plen);
+            out->keys[out->n++] = xstrdup(key);
         }
-        const char *trunc = s3xml_text(doc, "IsTruncated");
-        const char *next = s3xml_text(doc, "NextContinuationToken");
-        free(token);
-        token = trunc && !strcmp(trunc, "true") && next && *next ? xstrdup(next) : NULL;
         s3xml_free(doc);
+        free(token);
+        token = next;
         if (!token)
             break;
         if (page > 100000) {
@@ -817,7 +844,7 @@ static int s3b_head_many(struct store *st, const char *const *keys, size_t n,
         return store_head_threads(st, keys, n, stats, rcs, err);
     struct s3b *b = B(st);
     const struct s3conf *c = s3_conf(b->cl);
-    size_t *idx = xmalloc(n * sizeof(*idx)), j = 0, plen = strlen(c->prefix);
+    size_t *idx = xmalloc(n * sizeof(*idx)), j = 0;
     for (size_t i = 0; i < n; i++) {
         idx[i] = i;
         memset(&stats[i], 0, sizeof(stats[i]));
@@ -836,38 +863,23 @@ static int s3b_head_many(struct store *st, const char *const *keys, size_t n,
     char *token = NULL;
     int rc = 0, pages = 0, budget = 8 + (int)(n / 250), done = 0;
     while (!rc && !done && pages < budget) {
-        struct buf q = BUF_INIT;
-        if (token)
-            s3_query_add(&q, "continuation-token", token);
-        s3_query_add(&q, "encoding-type", "url");
-        s3_query_add(&q, "list-type", "2");
-        s3_query_add(&q, "prefix", full);
-        struct s3_req r = {.method = "GET",
-                           .query = q.data,
-                           .body_fd = -1,
-                           .max_body = LIST_PAGE_MAX,
-                           .flags = S3_IDEMPOTENT};
-        struct s3_resp resp;
-        struct s3xml_node *doc = NULL;
-        rc = s3_request(b->cl, &r, &resp, err);
-        buf_free(&q);
-        if (!rc)
-            rc = s3xml_parse(resp.body.data ? resp.body.data : "", resp.body.len, &doc, err);
-        s3_resp_free(&resp);
+        struct s3xml_node *doc;
+        char *next;
+        if ((rc = list_page(b, full, token, full, &doc, &next, err)))
+            break;
         pages++;
-        for (size_t i = 0; !rc && i < doc->n_kids && j < n; i++) {
+        for (size_t i = 0; i < doc->n_kids && j < n; i++) {
             const struct s3xml_node *k = doc->kids[i];
-            const char *enc = strcmp(k->name, "Contents") ? NULL : s3xml_text(k, "Key");
-            const char *size = enc ? s3xml_text(k, "Size") : NULL;
-            const char *when = enc ? s3xml_text(k, "LastModified") : NULL;
-            char name[STORE_KEY_MAX + S3CONF_PREFIX_MAX + 2];
-            if (!size || url_decode(enc, name, sizeof(name)) < 0 ||
-                strncmp(name, c->prefix, plen) != 0)
+            char name[NAME_MAX_S3];
+            const char *key = entry_key(c, k, name, sizeof(name));
+            const char *size = key ? s3xml_text(k, "Size") : NULL;
+            const char *when = key ? s3xml_text(k, "LastModified") : NULL;
+            if (!size)
                 continue;
             /* Keys the listing has passed without naming are missing. */
-            while (j < n && strcmp(keys[idx[j]], name + plen) < 0)
+            while (j < n && strcmp(keys[idx[j]], key) < 0)
                 rcs[idx[j++]] = SW_ENOTFOUND;
-            while (j < n && !strcmp(keys[idx[j]], name + plen)) {
+            while (j < n && !strcmp(keys[idx[j]], key)) {
                 char *end;
                 unsigned long long v = strtoull(size, &end, 10);
                 struct store_stat *sb = &stats[idx[j]];
@@ -877,11 +889,9 @@ static int s3b_head_many(struct store *st, const char *const *keys, size_t n,
                 rcs[idx[j++]] = 0;
             }
         }
-        const char *trunc = doc ? s3xml_text(doc, "IsTruncated") : NULL;
-        const char *next = doc ? s3xml_text(doc, "NextContinuationToken") : NULL;
-        free(token);
-        token = trunc && !strcmp(trunc, "true") && next && *next ? xstrdup(next) : NULL;
         s3xml_free(doc);
+        free(token);
+        token = next;
         if (!token || j == n)
             done = 1;
     }
@@ -903,8 +913,6 @@ static int s3b_head_many(struct store *st, const char *const *keys, size_t n,
         free(rs);
         free(rr);
     }
-    if (rc == SW_EINVAL)
-        sw_err_prefix(err, "%s: listing %s", b->shown, full);
     free(token);
     free(full);
     free(idx);
