@@ -434,12 +434,17 @@ out:
     return rc;
 }
 
-/* Proves once per process that the endpoint honours conditional writes: a
- * create-only write to a fresh probe key, twice; the second must fail. The
- * probe key starts with '.', outside every store key, so no listing shows it.
- * The two writes carry different bytes, so when the answer to one is lost (a
- * reset after it was sent) reading the key tells whether it landed; where
- * neither tells, the write is sent again. */
+/* Proves once per process that the endpoint honours conditional writes with a
+ * create-only write to the store's probe key: a 412 is the proof (only an
+ * endpoint that checks the condition ever refuses). The key is kept, so every
+ * process after the first pays one request; the first finds it absent, writes
+ * it, and writes it again, and that second write must fail. The key starts
+ * with '.', outside every store key, so no listing shows it. The two writes
+ * carry different bytes, so when the answer to one is lost (a reset after it
+ * was sent) reading the key tells whether it landed; where nothing tells, the
+ * write is sent again. */
+#define PROBE_KEY ".slipway-probe/conditional-writes"
+
 static int probe(struct s3b *b, struct sw_err *err)
 {
     if (atomic_load(&b->probed))
@@ -448,24 +453,19 @@ static int probe(struct s3b *b, struct sw_err *err)
     int rc = 0;
     if (atomic_load(&b->probed))
         goto out;
-    uint64_t rnd = 0;
-    if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-        rnd = (uint64_t)time_now_ms();
-    char key[96];
-    snprintf(key, sizeof(key), ".slipway-probe/%016llx", (unsigned long long)rnd);
     static const char *const body[2] = {"probe", "probe, again"};
     char sha[2][SHA256_HEX_LEN + 1];
     for (int i = 0; i < 2; i++)
         sha256_hex(body[i], strlen(body[i]), sha[i]);
-    struct s3_resp resp;
     for (int i = 0, tries = 0; i < 2;) {
         struct put p = {body[i], strlen(body[i]), -1, sha[i], "If-None-Match: *"};
-        rc = put_once(b, key, &p, &resp, err);
+        struct s3_resp resp;
+        rc = put_once(b, PROBE_KEY, &p, &resp, err);
         s3_resp_free(&resp);
         if (rc == S3_EMAYBE) {
             char cur[SHA256_HEX_LEN + 1], etag[S3_ETAG_MAX];
             struct sw_err e2;
-            int c = current(b, key, cur, etag, &e2);
+            int c = current(b, PROBE_KEY, cur, etag, &e2);
             if (c < 0) {
                 if (err)
                     *err = e2;
@@ -473,7 +473,7 @@ static int probe(struct s3b *b, struct sw_err *err)
                 break;
             }
             if (c == 0 && !strcmp(cur, sha[i])) {
-                rc = 0; /* it landed */
+                rc = 0; /* it landed, or (the first) an earlier process's did */
             } else if (++tries < RECHECK_MAX) {
                 continue; /* not landed (or, the second, refused unseen): again */
             } else {
@@ -481,32 +481,23 @@ static int probe(struct s3b *b, struct sw_err *err)
                 break;
             }
         }
-        if (i == 0) {
-            if (rc)
-                break;
-            i++;
-            tries = 0;
-            continue;
+        if (rc == SW_ECONFLICT) {
+            rc = 0; /* refused: the condition was checked */
+            break;
         }
-        if (rc == SW_ECONFLICT)
-            rc = 0;
-        else if (rc == 0)
+        if (rc)
+            break;
+        if (i == 1) {
             rc = sw_err_set(err, SW_EINVAL,
                             "%s: this endpoint ignores conditional writes (If-None-Match: * "
                             "overwrote an object), so compare-and-swap is impossible there; "
                             "slipway refuses to write state to it",
                             b->shown);
-        break;
+            break;
+        }
+        i++;
+        tries = 0;
     }
-    struct s3_req d = {
-        .method = "DELETE", .key = key, .body_fd = -1, .flags = S3_IDEMPOTENT | S3_RAW_KEY};
-    d.key = NULL;
-    char full[STORE_KEY_MAX + 128];
-    snprintf(full, sizeof(full), "%s%s", s3_conf(b->cl)->prefix, key);
-    d.key = full;
-    struct sw_err ignored = {0};
-    s3_request(b->cl, &d, &resp, &ignored);
-    s3_resp_free(&resp);
     if (rc == 0)
         atomic_store(&b->probed, 1);
 out:
