@@ -4,7 +4,7 @@
     faultproxy.py --target HOST:PORT [--port N] [--rate R] [--seed S]
                   [--kinds 503,slowdown,reset,stall,trickle] [--stall SECONDS]
                   [--trickle SECONDS] [--cut BYTES] [--only REGEX] [--stats FILE]
-                  [--keep-alive] [--once] [--verbose]
+                  [--strip-header NAME]... [--keep-alive] [--once] [--verbose]
 
 Listens on 127.0.0.1 (--port, or a port of the kernel's choosing) and prints the
 port on stdout once it accepts connections. Every request read from a client is,
@@ -55,11 +55,20 @@ fault: the first time it is drawn one; its repetitions, a client's retries, pass
 untouched. With --rate 1 every distinct request is faulted exactly once, whatever
 the order in which parallel clients send them.
 
+With --strip-header NAME (repeatable; NAME case-insensitive), every request that
+carries a header field NAME loses it (each of its lines) before it is forwarded:
+an endpoint that ignores that header. moto in its plain mode checks no signature,
+so the request, though it was signed with the field, still goes through (moto
+--iam would refuse it). --strip-header If-None-Match makes an endpoint that
+ignores create-only writes (tests/e2e/416-s3-probe.sh). Requests answered here
+with a fault (503, slowdown) are not counted as stripped, as they go nowhere.
+
 Counts go to --stats as JSON every second and on SIGTERM or SIGINT, after which
 the proxy exits; the file is replaced by rename, so a reader never sees half of
 it: {"requests": requests read, "forwarded": sent to the target, "faults": {KIND:
 faults done to a client (one drawn for a client that went away first is not
-counted)}, "connections": n, "outages": n, "up": listening or not}. --verbose logs each request and each
+counted)}, "connections": n, "outages": n, "up": listening or not, "stripped":
+forwarded requests that lost a header to --strip-header}. --verbose logs each request and each
 fault done.
 
 SIGUSR1 takes the store away: the proxy stops listening (connections are refused)
@@ -206,7 +215,7 @@ class Proxy:
         self.faulted = set()  # with --once: the request lines already given a fault
         self.kinds = args.kinds
         self.stats = {"requests": 0, "forwarded": 0, "faults": {k: 0 for k in KINDS},
-                      "connections": 0, "outages": 0, "up": True}
+                      "connections": 0, "outages": 0, "up": True, "stripped": 0}
         self.target = args.target.rsplit(":", 1)
         self.conns = set()
         self.started = time.monotonic()
@@ -306,6 +315,12 @@ class Proxy:
     async def forward(self, n, req, method, fkind, flen, fault, creader, cwriter, ureader, uwriter):
         """Forwards one request and relays (or damages) its response; False ends the connection."""
         self.stats["forwarded"] += 1
+        stripped = [name for name in self.args.strip_header if req.get(name) is not None]
+        for name in stripped:
+            req.drop_header(name)
+        if stripped:
+            self.stats["stripped"] += 1
+            self.log("#%d stripped %s" % (n, ", ".join(stripped)))
         uwriter.write(req.raw)
         await uwriter.drain()
 
@@ -494,6 +509,7 @@ def main():
     ap.add_argument("--cut", type=int, default=0)
     ap.add_argument("--only")
     ap.add_argument("--stats")
+    ap.add_argument("--strip-header", action="append", default=[], metavar="NAME")
     ap.add_argument("--keep-alive", action="store_true")
     ap.add_argument("--once", action="store_true")
     ap.add_argument("--verbose", action="store_true")
@@ -507,6 +523,10 @@ def main():
     if ":" not in args.target:
         ap.error("--target must be HOST:PORT")
     args.kinds = kinds
+    # Head keeps header names lowercased: compare them so.
+    args.strip_header = [h.strip().lower() for h in args.strip_header]
+    if any(not h or ":" in h for h in args.strip_header):
+        ap.error("--strip-header: a header field name, without ':'")
     try:
         args.only = re.compile(args.only) if args.only else None
     except re.error as e:

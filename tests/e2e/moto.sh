@@ -215,8 +215,9 @@ EOF
 
 # faultproxy_start [ARGS...]: starts tests/e2e/faultproxy.py in front of the current
 # moto on a free port (ARGS: --rate, --seed, --kinds, --stall, --trickle, --cut, --once,
-# --keep-alive, --verbose) and waits until it listens. Exports PROXY_PID, PROXY_PORT,
-# PROXY_URL and PROXY_STATS (its counts, as JSON; see faultproxy_stat).
+# --only, --strip-header, --keep-alive, --verbose) and waits until it listens. Exports
+# PROXY_PID, PROXY_PORT, PROXY_URL and PROXY_STATS (its counts, as JSON; see
+# faultproxy_stat).
 faultproxy_start() {
     local port end
     port=$(free_port)
@@ -260,8 +261,8 @@ _faultproxy_switch() {
 }
 
 # faultproxy_stat NAME: one count from $PROXY_STATS: requests, forwarded,
-# connections, outages, faults (all kinds together) or a fault kind (503, slowdown,
-# reset, stall, trickle); "up" is True or False.
+# connections, outages, stripped, faults (all kinds together) or a fault kind (503,
+# slowdown, reset, stall, trickle); "up" is True or False.
 faultproxy_stat() {
     "$MOTO_PY" - "$PROXY_STATS" "$1" <<'EOF'
 import json, sys
