@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The S3 backend proves that an endpoint honours conditional writes before it writes state
+# there (src/store/store_s3.c, probe(); docs/store.md, "Conditional writes are proven, not
+# assumed"), on one plain moto, counting the requests that reach it in moto's own request
+# log ($T/moto-PORT.log, one line per request with its status):
+#
+# (a) Through tests/e2e/faultproxy.py --strip-header If-None-Match (an endpoint that ignores
+#     create-only writes), `deploy DIR --env dev` fails with the one line "this endpoint
+#     ignores conditional writes ... slipway refuses to write state to it", holding no
+#     secret; moto saw both probe writes accepted (200 200: the second overwrote the first),
+#     and no envs/dev/state.json was written (the store's keys listed with the aws CLI).
+# (b) Straight on moto, on a fresh store: the first deploy sends exactly two PUTs of
+#     PREFIX/.slipway-probe/conditional-writes (200, then 412), a second deploy (a new
+#     process) exactly one (412); neither deletes the key, and the aws CLI finds it holding
+#     the first write's 5 bytes ("probe": the refused second write left it as it was).
+# (c) The probe object deleted with the aws CLI: the next deploy works and writes it again
+#     (200, then 412), and it exists afterwards.
+#
+# Not tested: an endpoint that honours If-None-Match but ignores If-Match. The probe proves
+# only If-None-Match (create-only), so such an endpoint passes it, every deploy through it
+# succeeds, and its state writes (If-Match: ETAG) are unconditional there; a test of that case
+# could not fail. What keeps two writers apart there is the environment's lock, itself a
+# create-only write.
+. "$(dirname "$0")/lib.sh"
+. "$ROOT/tests/e2e/moto.sh"
+moto_require
+moto_start || done_testing
+moto_bucket probe || done_testing
+new_project
+MOTO_LOG=$T/moto-$MOTO_PORT.log
+PROBE=.slipway-probe/conditional-writes
+# verify DESC DIAG CMD...: check, and on failure also runs DIAG (a "# " line saying what was seen).
+verify() {
+    local d=$1 diag=$2
+    shift 2
+    if "$@"; then ok "$d"; else
+        fail "$d"
+        eval "$diag"
+    fi
+}
+
+# probe_log PREFIX [METHOD]: the statuses moto logged for METHOD (default PUT) requests of
+# PREFIX's probe key, in order, on one line ("200 412").
+probe_log() {
+    sed -n "s|.*\"${2:-PUT} /probe/$1/$PROBE HTTP/1.1\" \([0-9]*\) .*|\1|p" "$MOTO_LOG" | tr '\n' ' ' | sed 's/ $//'
+}
+# probe_puts PREFIX WANT [DELETES]: moto logged exactly the probe PUTs WANT for PREFIX (their
+# statuses, all of them so far) and the DELETEs of the key DELETES (none). moto logs a request before it answers it, so
+# the log is complete once slipway has exited; the bounded wait only covers the file write.
+probe_puts() {
+    local end=$(($(date +%s) + 2))
+    while [ "$(probe_log "$1")" != "$2" ] && [ "$(date +%s)" -lt $end ]; do sleep 0.05; done
+    got=$(probe_log "$1") dels=$(probe_log "$1" DELETE)
+    [ "$got" = "$2" ] && [ "$dels" = "${3:-}" ]
+}
+# deploy PREFIX [ENDPOINT]: `deploy $T/site --env dev` on s3://probe/PREFIX (straight on
+# moto, or through ENDPOINT), with a page of its own each time, so every deploy is a change.
+n=0
+deploy() {
+    n=$((n + 1))
+    printf '<!doctype html><h1>v%s</h1>\n' "$n" >"$T/site/index.html"
+    sw --quiet --store "$(moto_store_url "$1" "${2:-}")" deploy "$T/site" --env dev
+}
+
+# ---- (a) an endpoint that ignores If-None-Match ------------------------------------------------
+faultproxy_start --strip-header If-None-Match --verbose || done_testing
+deploy nocond "$PROXY_URL"
+lines=$(printf '%s' "$errout" | grep -c '')
+verify "through an endpoint that ignores If-None-Match, deploy fails with one line: it refuses to write state there" \
+    'echo "# exit $rc, stderr: $errout" | sed "2,\$s/^/# /"' \
+    eval '[ "$rc" != 0 ] && [ "$lines" = 1 ] &&
+        grep -q "this endpoint ignores conditional writes .*slipway refuses to write state to it" <<<"$errout" &&
+        ! grep -qF "$AWS_SECRET_ACCESS_KEY" <<<"$errout$out"'
+verify "  moto accepted both create-only probe writes, stripped of If-None-Match by the proxy" \
+    'echo "# probe PUTs: [$got], DELETEs: [$dels], stripped: $(faultproxy_stat stripped)"' \
+    eval 'probe_puts nocond "200 200" && [ "$(faultproxy_stat stripped)" -ge 2 ]'
+moto_keys nocond/ >nocond.keys
+verify "  no envs/dev/state.json was written (the keys under nocond/, listed with the aws CLI)" \
+    "sed 's/^/# key: /' nocond.keys" \
+    eval '[ -s nocond.keys ] && ! grep -qx "nocond/envs/dev/state.json" nocond.keys'
+faultproxy_stop
+
+# ---- (b) plain moto: two probe writes on a fresh store, then one a process ----------------------
+deploy p
+expect_rc "deploy on a fresh store straight on moto" 0
+verify "  its probe: two create-only PUTs of p/$PROBE (200, then 412), no DELETE" \
+    'echo "# probe PUTs: [$got], DELETEs: [$dels]"' probe_puts p "200 412"
+deploy p
+expect_rc "a second deploy (a new process)" 0
+verify "  its probe: exactly one more PUT, refused (412), no DELETE" \
+    'echo "# probe PUTs: [$got], DELETEs: [$dels]"' probe_puts p "200 412 412"
+size=$(moto_head "p/$PROBE" ContentLength 2>&1 | tr '\n' ' ' | sed 's/ *$//')
+verify "  the probe object is kept, holding the first write's bytes (head-object: 5 bytes)" \
+    'echo "# head-object: $size"' [ "$size" = 5 ]
+
+# ---- (c) the probe object deleted: the next process writes it again ----------------------------
+aws s3api delete-object --bucket probe --key "p/$PROBE" >/dev/null || fail "delete-object p/$PROBE"
+deploy p
+expect_rc "deploy after the probe object was deleted with the aws CLI" 0
+verify "  its probe wrote the key again: two more PUTs (200, then 412), no DELETE but the aws CLI's" \
+    'echo "# probe PUTs: [$got], DELETEs: [$dels]"' probe_puts p "200 412 412 200 412" 204
+size=$(moto_head "p/$PROBE" ContentLength 2>&1 | tr '\n' ' ' | sed 's/ *$//')
+verify "  the probe object exists again (head-object: 5 bytes)" 'echo "# head-object: $size"' [ "$size" = 5 ]
+moto_stop
+done_testing
