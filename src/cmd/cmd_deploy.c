@@ -17,7 +17,9 @@ static const struct cli_usage usage = {
              "address) and goes live with --switch or a later 'slipway switch ENV'.\n"
              "The first deploy to an empty blue-green environment goes live at once.\n",
     .epilog = "Deploying the release that is already live changes nothing and says so\n"
-              "(exit 0). --switch on a direct environment is a usage error.\n"
+              "(exit 0); so does a DIR holding just what it holds (the same files,\n"
+              "times, message and source commit): no new release is stored.\n"
+              "--switch on a direct environment is a usage error.\n"
               "Two changes to one environment never interleave: the second fails with\n"
               "'locked' and changes nothing.\n",
     .min_args = 1,
@@ -25,9 +27,10 @@ static const struct cli_usage usage = {
 };
 
 /* Deploying the live release changes nothing: deploy_release says so and
- * writes nothing (no generation, no event). That is a success, not a failure. */
+ * writes nothing (no generation, no event). That is a success, not a failure.
+ * known: the state as read before (optional; else it is read). */
 static int already_live(struct cli *cli, const struct env_config *env, const char *id,
-                        const struct sw_err *why)
+                        const struct sw_err *why, const struct env_state *known)
 {
     if (!cli->json) {
         cli_say(cli, "%s\n", why->msg);
@@ -35,6 +38,15 @@ static int already_live(struct cli *cli, const struct env_config *env, const cha
     }
     struct env_state *s = NULL;
     struct sw_err err = {0};
+    if (known && known->generation) {
+        const char *slot =
+            env->strategy == STRATEGY_BLUE_GREEN ? deploy_slot_name(known->live_slot) : NULL;
+        cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:I, s:b}", "env",
+                                 env->name, "action", "deploy", "release", id, "from", id, "to", id,
+                                 "slot", slot ? json_string(slot) : json_null(), "switched", 0,
+                                 "generation", (json_int_t)known->generation, "changed", 0));
+        return EXIT_OK;
+    }
     if (deploy_state_load(cli->store, env->name, &s, &err))
         return cli_fail(&err);
     const char *slot = env->strategy == STRATEGY_BLUE_GREEN ? deploy_slot_name(s->live_slot) : NULL;
@@ -69,6 +81,8 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
     struct sw_err err = {0};
     struct env_config *env = NULL;
     struct deploy_result res = {0};
+    struct env_state *state = NULL;
+    struct release *live = NULL;
     char *id = NULL;
     const char *what = argv[0];
     struct stat sb;
@@ -84,23 +98,39 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
     }
     if ((rc = cli_store(cli, CLI_STORE_WRITE, &err)))
         goto out;
-    if (stat(what, &sb) == 0 && S_ISDIR(sb.st_mode))
-        rc = cmd_release_create_dir(cli, what, message, follow, &id, &err);
-    else if (strchr(what, '/'))
+    int made = 0;
+    if (stat(what, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        /* The live release, best effort: a hint that saves requests and a
+         * release that would change nothing (release_create_opts.keep). */
+        if (deploy_state_load(cli->store, env->name, &state, NULL) == 0 && state->live_release)
+            release_load(cli->store, state->live_release, &live, NULL);
+        rc = cmd_release_create_dir(cli, what, message, follow, live, &id, &err);
+        made = 1;
+    } else if (strchr(what, '/')) {
         rc = sw_err_set(&err, SW_ENOTFOUND, "%s: no such directory", what);
-    else
+    } else {
         rc = release_resolve(cli->store, what, &id, &err);
+    }
     if (rc)
         goto out;
-    struct deploy_opts o = {.force = force, .message = message, .do_switch = do_switch};
+    if (live && !strcmp(id, live->id)) {
+        sw_err_set(&err, DEPLOY_ENOTHING, "release %s is already live on %s; nothing changed", id,
+                   env->name);
+        code = already_live(cli, env, id, &err, state);
+        goto out;
+    }
+    struct deploy_opts o = {
+        .force = force, .message = message, .do_switch = do_switch, .made = made};
     rc = deploy_release(cli->store, env, id, &o, &res, &err);
     if (rc == DEPLOY_ENOTHING) {
         rc = 0;
-        code = already_live(cli, env, id, &err);
+        code = already_live(cli, env, id, &err, NULL);
     } else if (!rc) {
         cli_print_change(cli, env, id, &res);
     }
 out:
+    release_free(live);
+    env_state_free(state);
     deploy_result_free(&res);
     env_config_free(env);
     free(id);

@@ -63,7 +63,8 @@ static void print_problems(const char *dir, const struct release_create_result *
 }
 
 int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message,
-                           int follow_symlinks, char **id, struct sw_err *err)
+                           int follow_symlinks, const struct release *keep, char **id,
+                           struct sw_err *err)
 {
     int rc = cli_store(cli, CLI_STORE_WRITE, err);
     if (rc)
@@ -77,7 +78,8 @@ int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message
                                     .message = message,
                                     .stat_cache = cache,
                                     .follow_symlinks = follow_symlinks,
-                                    .progress = bar ? &rp : NULL};
+                                    .progress = bar ? &rp : NULL,
+                                    .keep = keep};
     struct release_create_result res;
     rc = release_create(cli->store, &o, id, &res, err);
     cli_progress_stop(bar);
@@ -93,6 +95,9 @@ int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message
                                  (json_int_t)res.new_blobs, "variants", (json_int_t)res.variants,
                                  "compressed", (json_int_t)res.compressed, "reused",
                                  (json_int_t)res.reused, "saved_bytes", (json_int_t)res.saved));
+    } else if (res.same && !cli->quiet && !cli->json) {
+        cli_printf(stderr, "release %s: the same %zu files as before (nothing to store)\n", *id,
+                   res.files);
     } else if (!cli->quiet && !cli->json) {
         char size[32], saved[32];
         cli_human_size(res.bytes, size, sizeof(size));
@@ -128,7 +133,7 @@ int cmd_release(int argc, char **argv, struct cli *cli)
         return cli_usage_error(cli, "expected one directory: slipway release create DIR");
     struct sw_err err = {0};
     char *id = NULL;
-    int rc = cmd_release_create_dir(cli, argv[1], message, follow, &id, &err);
+    int rc = cmd_release_create_dir(cli, argv[1], message, follow, NULL, &id, &err);
     if (rc)
         return cli_fail(&err);
     if (!cli->json)

@@ -275,6 +275,7 @@ static int change(struct store *st, const struct op *op, apply_fn apply,
     const struct env_config *env = op->env;
     struct env_lock lk = {0};
     struct env_state *s = NULL;
+    struct deploy_head_memo memo = {0};
     memset(res, 0, sizeof(*res));
     res->slot = SLOT_NONE;
     snprintf(res->action, sizeof(res->action), "%s", op->action);
@@ -310,7 +311,7 @@ static int change(struct store *st, const struct op *op, apply_fn apply,
         s->strategy = env->strategy;
     /* A crash between the state write and the event append of the last change
      * left the audit log one event short: write it now. */
-    if ((rc = deploy_event_append(st, s, err)))
+    if ((rc = deploy_event_append(st, s, &memo, err)))
         goto out;
     convert_strategy(s, env->strategy);
     char *old_live = dup_or_null(s->live_release);
@@ -347,8 +348,9 @@ static int change(struct store *st, const struct op *op, apply_fn apply,
     res->to = dup_or_null(s->live_release);
     res->generation = s->generation;
     /* The change is made; a failed append is repaired by the next change. */
-    deploy_event_append(st, s, NULL);
+    deploy_event_append(st, s, &memo, NULL);
 out:
+    deploy_head_memo_clear(&memo);
     env_state_free(s);
     deploy_unlock(st, &lk);
     return rc;
@@ -368,7 +370,7 @@ static int check_release(struct store *st, const char *id, struct sw_err *err)
 int deploy_release(struct store *st, const struct env_config *env, const char *release_id,
                    const struct deploy_opts *opts, struct deploy_result *res, struct sw_err *err)
 {
-    int rc = check_release(st, release_id, err);
+    int rc = opts && opts->made ? 0 : check_release(st, release_id, err);
     if (rc)
         return rc;
     struct op op = {"deploy", release_id, opts && opts->do_switch, env};

@@ -205,6 +205,10 @@ struct deploy_opts {
     /* A rejected release may be deployed, switched or rolled back to (and
      * leaves the list); without force that is DEPLOY_EREJECTED. */
     int force;
+    /* deploy_release: the caller made the release with release_create in this
+     * process, which proves every body is in the store, so its manifest is not
+     * read and its bodies are not checked again. */
+    int made;
 };
 
 /* What a change did, for the CLI to print. Free with deploy_result_free. */

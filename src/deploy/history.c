@@ -168,25 +168,28 @@ static int event_load(struct store *st, int64_t seq, struct deploy_event *e,
 
 /* ---- the head ------------------------------------------------------------------ */
 
-struct head {
-    int64_t seq;                   /* newest event; 0: none */
-    char hash[SHA256_HEX_LEN + 1]; /* its SHA-256; "" when seq is 0 */
-    json_t *envs;                  /* {"env": {"seq": n, "generation": g}} */
-    char etag[SHA256_HEX_LEN + 1]; /* "" when the document does not exist */
-};
+/* A head in memory is a struct deploy_head_memo (internal.h): seq, the
+ * newest event (0: none); hash, its SHA-256 ("" when seq is 0); envs,
+ * {"env": {"seq": n, "generation": g}}; etag, "" when the document does not
+ * exist; have, 1 when it may be used without reading the head again. */
 
-static void head_clear(struct head *h)
+static void head_clear(struct deploy_head_memo *h)
 {
     json_decref(h->envs);
     memset(h, 0, sizeof(*h));
 }
 
-static int64_t head_env_generation(const struct head *h, const char *env)
+void deploy_head_memo_clear(struct deploy_head_memo *m)
+{
+    head_clear(m);
+}
+
+static int64_t head_env_generation(const struct deploy_head_memo *h, const char *env)
 {
     return json_integer_value(json_object_get(json_object_get(h->envs, env), "generation"));
 }
 
-static void head_advance(struct head *h, const struct deploy_event *e,
+static void head_advance(struct deploy_head_memo *h, const struct deploy_event *e,
                          const char hash[SHA256_HEX_LEN + 1])
 {
     h->seq = e->seq;
@@ -237,7 +240,7 @@ int deploy_head_parse(const char *data, size_t len, int64_t *seq, char hash[SHA2
 
 /* Reads the head. A store from before the head existed has events but no
  * head: it is built once from a listing (the only time an append lists). */
-static int head_load(struct store *st, struct head *h, int *missing, struct sw_err *err)
+static int head_load(struct store *st, struct deploy_head_memo *h, int *missing, struct sw_err *err)
 {
     char *data = NULL;
     size_t len;
@@ -286,7 +289,7 @@ static int head_load(struct store *st, struct head *h, int *missing, struct sw_e
     return rc;
 }
 
-static int head_save(struct store *st, struct head *h, struct sw_err *err)
+static int head_save(struct store *st, struct deploy_head_memo *h, struct sw_err *err)
 {
     json_t *doc = json_pack("{s:I, s:o, s:O}", "seq", (json_int_t)h->seq, "hash",
                             h->seq ? json_string(h->hash) : json_null(), "envs", h->envs);
@@ -322,7 +325,7 @@ static char *event_dump(const struct env_state *s, int64_t seq, const char *prev
  * to come, or one a crash stopped. When that event links to the head, it is a
  * real continuation and the head moves over it; otherwise the log was
  * tampered with and nothing more is appended until someone looks. */
-static int head_catch_up(struct store *st, struct head *h, struct sw_err *err)
+static int head_catch_up(struct store *st, struct deploy_head_memo *h, struct sw_err *err)
 {
     struct deploy_event e;
     char hash[SHA256_HEX_LEN + 1], prev[SHA256_HEX_LEN + 1];
@@ -348,23 +351,41 @@ static int head_catch_up(struct store *st, struct head *h, struct sw_err *err)
     return rc;
 }
 
-int deploy_event_append(struct store *st, const struct env_state *s, struct sw_err *err)
+/* Keeps h in memo (when given) for the next append of the same change. */
+static int append_done(struct deploy_head_memo *h, struct deploy_head_memo *memo, int rc)
+{
+    if (memo && rc == 0) {
+        *memo = *h;
+        memo->have = 1;
+    } else {
+        head_clear(h);
+    }
+    return rc;
+}
+
+int deploy_event_append(struct store *st, const struct env_state *s,
+                        struct deploy_head_memo *memo, struct sw_err *err)
 {
     const struct env_change *c = &s->last;
+    struct deploy_head_memo h = {0};
     if (!c->generation)
-        return 0;
+        return 0; /* nothing to record; memo stays as it was */
+    if (memo && memo->have) {
+        h = *memo;
+        memset(memo, 0, sizeof(*memo));
+    }
     int rc = 0;
     for (int attempt = 0; attempt < 50; attempt++) {
-        struct head h;
-        int missing;
-        if ((rc = head_load(st, &h, &missing, err)))
+        int missing = 0;
+        if (!h.have && (rc = head_load(st, &h, &missing, err)))
             return rc;
+        h.have = 0; /* a round after this one reads the head again */
         if (head_env_generation(&h, s->env) >= c->generation) {
             /* Recorded already; a store from before the head gets one now. */
             rc = missing ? head_save(st, &h, err) : 0;
-            head_clear(&h);
             if (rc != SW_ECONFLICT)
-                return rc;
+                return append_done(&h, memo, rc);
+            head_clear(&h);
             continue;
         }
         char *key = event_key(h.seq + 1);
@@ -391,9 +412,9 @@ int deploy_event_append(struct store *st, const struct env_state *s, struct sw_e
         }
         free(body);
         free(key);
-        head_clear(&h);
         if (rc != SW_EAGAIN_ROUND)
-            return rc;
+            return append_done(&h, memo, rc);
+        head_clear(&h);
     }
     return sw_err_set(err, SW_ECONFLICT, "audit log: could not claim a sequence number");
 }

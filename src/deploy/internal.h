@@ -39,7 +39,23 @@ int deploy_action_valid(const char *a);
 int deploy_head_parse(const char *data, size_t len, int64_t *seq, char hash[SHA256_HEX_LEN + 1],
                       json_t **envs, struct sw_err *err);
 
-/* Appends s->last to the audit log unless it is there already. */
-int deploy_event_append(struct store *st, const struct env_state *s, struct sw_err *err);
+/* The audit head as one append left it, for the next append of the same
+ * change: it saves reading the head again (its ETag still guards the write,
+ * so a head moved meanwhile costs a round, never a wrong append). Zeroed
+ * when empty; free with deploy_head_memo_clear. */
+struct deploy_head_memo {
+    int have;
+    int64_t seq;
+    char hash[SHA256_HEX_LEN + 1];
+    json_t *envs;
+    char etag[SHA256_HEX_LEN + 1];
+};
+void deploy_head_memo_clear(struct deploy_head_memo *m);
+
+/* Appends s->last to the audit log unless it is there already. memo
+ * (optional): the head to start from, if it holds one; on return, the head
+ * as this call left it. */
+int deploy_event_append(struct store *st, const struct env_state *s,
+                        struct deploy_head_memo *memo, struct sw_err *err);
 
 #endif

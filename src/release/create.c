@@ -82,9 +82,9 @@ struct stat_cache {
     struct cached *v;
     size_t n;
     long long taken_ns;
-    /* Bodies known present and young (cache_prefetch), sorted: no touch. */
-    char (*fresh)[96];
-    size_t nfresh;
+    /* Bodies that need neither a put nor a touch (known_load), sorted. */
+    char (*known)[96];
+    size_t nknown;
 };
 
 /* Saturating: a file can carry any time (touch -d 2500-01-01), and ns since the epoch
@@ -266,7 +266,33 @@ static void cache_free(struct stat_cache *c)
     for (size_t i = 0; i < c->n; i++)
         free(c->v[i].path);
     free(c->v);
-    free(c->fresh);
+    free(c->known);
+}
+
+static int str_same(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+/* 1 when a and b serve the same bytes the same way and say the same about
+ * where they came from: who made each, where and when aside. */
+static int release_same(const struct release *a, const struct release *b)
+{
+    if (a->nfiles != b->nfiles || a->bytes != b->bytes || a->dirty != b->dirty ||
+        !str_same(a->message, b->message) || !str_same(a->commit, b->commit) ||
+        !str_same(a->ref, b->ref) || !str_same(a->tag, b->tag) || !str_same(a->run, b->run))
+        return 0;
+    for (size_t i = 0; i < a->nfiles; i++) {
+        const struct release_file *x = &a->files[i], *y = &b->files[i];
+        if (strcmp(x->path, y->path) || strcmp(x->blob, y->blob) || x->size != y->size ||
+            !str_same(x->type, y->type) || !str_same(x->cache, y->cache) ||
+            x->has_mtime != y->has_mtime || (x->has_mtime && x->mtime != y->mtime))
+            return 0;
+        for (int k = 0; k < RELEASE_VARIANTS; k++)
+            if (strcmp(x->var[k].blob, y->var[k].blob) || x->var[k].size != y->var[k].size)
+                return 0;
+    }
+    return 1;
 }
 
 /* ---- the scan's shared state ------------------------------------------------------ */
@@ -406,6 +432,7 @@ static int settled(int fd, const struct stat *seen, size_t size, const char *hex
  * already stored is touched rather than only looked up: a gc running
  * meanwhile must see it young, not old and unreferenced. */
 static int body_keep(struct scan *p, const char *key);
+static int known_has(const struct stat_cache *c, const char *key);
 
 static int put_body(struct scan *p, const char *hex, const void *data, size_t len, int *fresh,
                     struct sw_err *err)
@@ -416,7 +443,10 @@ static int put_body(struct scan *p, const char *hex, const void *data, size_t le
     if (store_is_remote(p->st)) {
         /* A touch is a request of its own there: a create-only put is one
          * request for a new body, and only a body found there (412) is then
-         * touched; one deleted in between is put again. */
+         * touched; one deleted in between is put again. A known body
+         * (known_load) is neither. */
+        if (known_has(p->cache, key))
+            return 0;
         int rc = store_put(p->st, key, data, len, STORE_IF_ABSENT, NULL, err);
         if (rc == SW_EEXIST && body_keep(p, key) != 0)
             rc = store_put(p->st, key, data, len, 0, NULL, err);
@@ -443,48 +473,83 @@ static int cmp_key(const void *a, const void *b)
     return strcmp(a, b);
 }
 
-/* On a remote store one store_head_many of every body the stat cache names (a
- * listing, a thousand keys a request) says which are present and young; those
- * need no touch, which is a request each. Without it an unchanged release of
- * 2,000 files costs 2,000 requests. Any failure: no fresh set, every body is
- * touched as before. */
-static void cache_prefetch(struct store *st, struct stat_cache *c)
+static int known_has(const struct stat_cache *c, const char *key)
 {
-    if (!store_is_remote(st) || c->n < 64)
+    return c->nknown && bsearch(key, c->known, c->nknown, sizeof(*c->known), cmp_key) != NULL;
+}
+
+static void known_add_key(struct stat_cache *c, size_t *cap, const char *key)
+{
+    if (c->nknown == *cap)
+        c->known = xrealloc(c->known, (*cap = *cap ? *cap * 2 : 1024) * sizeof(*c->known));
+    snprintf(c->known[c->nknown++], sizeof(*c->known), "%s", key);
+}
+
+static void known_add(struct stat_cache *c, size_t *cap, const char *hex)
+{
+    char key[96];
+    if (!hex[0] || !hex_lower_valid(hex, SHA256_HEX_LEN))
         return;
-    size_t cap = c->n * (RELEASE_VARIANTS + 1), n = 0;
-    char(*keys)[96] = xcalloc(cap, sizeof(*keys));
-    const char **kp = xcalloc(cap, sizeof(*kp));
+    release_blob_key(hex, key, sizeof(key));
+    known_add_key(c, cap, key);
+}
+
+/* On a remote store, the bodies that need neither a put nor a touch (each a
+ * request there): every body of keep (a release gc keeps meanwhile, see
+ * release_create_opts), and of the others the stat cache names, those one
+ * store_head_many (a listing, a thousand keys a request) finds present and
+ * young. Without it an unchanged release of 2,000 files costs 2,000 requests
+ * and more. A failed listing only leaves those bodies out (each is touched as
+ * before). */
+static void known_load(struct store *st, const struct release *keep, struct stat_cache *c)
+{
+    if (!store_is_remote(st))
+        return;
+    size_t cap = 0;
+    for (size_t i = 0; keep && i < keep->nfiles; i++) {
+        known_add(c, &cap, keep->files[i].blob);
+        for (int k = 0; k < RELEASE_VARIANTS; k++)
+            known_add(c, &cap, keep->files[i].var[k].blob);
+    }
+    if (c->nknown)
+        qsort(c->known, c->nknown, sizeof(*c->known), cmp_key);
+    size_t nkeep = c->nknown, n = 0;
+    char(*keys)[96] = xcalloc(c->n * (RELEASE_VARIANTS + 1) + 1, sizeof(*keys));
     for (size_t i = 0; i < c->n; i++)
         for (int k = 0; k <= RELEASE_VARIANTS; k++) {
             const char *hex = k ? c->v[i].var[k - 1].blob : c->v[i].hex;
             if (!hex[0] || !hex_lower_valid(hex, SHA256_HEX_LEN))
                 continue;
             release_blob_key(hex, keys[n], sizeof(keys[n]));
-            kp[n] = keys[n];
-            n++;
+            if (!known_has(c, keys[n]))
+                n++;
         }
-    struct store_stat *sb = xcalloc(n ? n : 1, sizeof(*sb));
-    int *rcs = xcalloc(n ? n : 1, sizeof(*rcs));
-    if (n && store_head_many(st, kp, n, sb, rcs, NULL) == 0) {
-        int64_t now = time_now_ms();
-        c->fresh = xcalloc(n, sizeof(*c->fresh));
+    /* A few bodies are cheaper touched one by one than listed. */
+    if (n >= 64) {
+        const char **kp = xcalloc(n, sizeof(*kp));
+        struct store_stat *sb = xcalloc(n, sizeof(*sb));
+        int *rcs = xcalloc(n, sizeof(*rcs));
         for (size_t i = 0; i < n; i++)
-            if (rcs[i] == 0 && sb[i].mtime_ms > now - FRESH_MS && sb[i].mtime_ms < now + 60000)
-                memcpy(c->fresh[c->nfresh++], keys[i], sizeof(keys[i]));
-        qsort(c->fresh, c->nfresh, sizeof(*c->fresh), cmp_key);
+            kp[i] = keys[i];
+        if (store_head_many(st, kp, n, sb, rcs, NULL) == 0) {
+            int64_t now = time_now_ms();
+            for (size_t i = 0; i < n; i++)
+                if (rcs[i] == 0 && sb[i].mtime_ms > now - FRESH_MS && sb[i].mtime_ms < now + 60000)
+                    known_add_key(c, &cap, keys[i]);
+        }
+        free(rcs);
+        free(sb);
+        free(kp);
     }
-    free(rcs);
-    free(sb);
-    free(kp);
     free(keys);
+    if (c->nknown > nkeep)
+        qsort(c->known, c->nknown, sizeof(*c->known), cmp_key);
 }
 
-/* Makes the body at key safe from a concurrent gc: touched, unless known young. */
+/* Makes the body at key safe from a concurrent gc: touched, unless known. */
 static int body_keep(struct scan *p, const char *key)
 {
-    const struct stat_cache *c = p->cache;
-    if (c->nfresh && bsearch(key, c->fresh, c->nfresh, sizeof(*c->fresh), cmp_key))
+    if (known_has(p->cache, key))
         return 0;
     return store_touch(p->st, key, NULL);
 }
@@ -1369,7 +1434,7 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
     }
     /* Before the scan: the threads look every file up in it as they find it. */
     cache_load(opts->stat_cache, &cache);
-    cache_prefetch(st, &cache);
+    known_load(st, opts->keep, &cache);
     progress_start(&counter, root, opts->progress);
     rc = scan_all(st, opts, root, &sb, &cache, &v, &n, res, err);
     progress_end(&counter);
@@ -1437,6 +1502,14 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
         res->saved += f->size - best;
     }
     res->new_blobs = count_new_blobs(v, n);
+    if (opts->keep && release_same(&r, opts->keep)) {
+        cache_save(opts->stat_cache, ts_ns(&t0), v, n);
+        res->files = r.nfiles;
+        res->bytes = r.bytes;
+        res->same = 1;
+        *id_out = xstrdup(opts->keep->id);
+        goto out;
+    }
     size_t len;
     doc = release_manifest_dump(&r, &len);
     if (!doc) {

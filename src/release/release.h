@@ -101,6 +101,14 @@ struct release_create_opts {
     const char *commit; /* at most 64 bytes of printable text */
     const char *ref;    /* at most 1024 bytes of printable text */
     const char *run;    /* a pipeline run id: release_id_valid's form */
+    /* Optional, borrowed: a release gc keeps for as long as this one is being
+     * made (the live release of the environment about to be deployed to).
+     * On a remote store its bodies are taken as present and kept: neither
+     * put, looked up nor touched, which on S3 is a request each. And when the
+     * new release would be the same as keep (the same files, bodies, types,
+     * times, variants, message and source; who made it and where aside), no
+     * manifest is written: *id_out is keep's id and res->same is 1. */
+    const struct release *keep;
 };
 
 /* A file release_create refuses, and why. Both strings are raw (a name is
@@ -121,6 +129,7 @@ struct release_create_result {
     size_t compressed; /* compressions this call ran (none for files the stat cache knew) */
     size_t reused;     /* variants taken from earlier releases instead of compressing */
     uint64_t saved;    /* sum over files of identity size minus smallest variant's size */
+    int same;          /* 1: the release is opts->keep (nothing was written) */
     /* On refusal: the first RELEASE_PROBLEMS_SHOWN problems in path order, and
      * how many there were in all. Freed by release_create_result_free. */
     struct release_problem *problems;
