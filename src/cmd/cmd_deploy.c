@@ -17,8 +17,8 @@ static const struct cli_usage usage = {
              "address) and goes live with --switch or a later 'slipway switch ENV'.\n"
              "The first deploy to an empty blue-green environment goes live at once.\n",
     .epilog = "Deploying the release that is already live changes nothing and says so\n"
-              "(exit 0); so does a DIR holding just what it holds (the same files,\n"
-              "times, message and source commit): no new release is stored.\n"
+              "(exit 0); so does a DIR holding exactly the live release (the same\n"
+              "files, times, message and source commit): no new release is stored.\n"
               "--switch on a direct environment is a usage error.\n"
               "Two changes to one environment never interleave: the second fails with\n"
               "'locked' and changes nothing.\n",
@@ -36,25 +36,17 @@ static int already_live(struct cli *cli, const struct env_config *env, const cha
         cli_say(cli, "%s\n", why->msg);
         return EXIT_OK;
     }
-    struct env_state *s = NULL;
+    struct env_state *loaded = NULL;
     struct sw_err err = {0};
-    if (known && known->generation) {
-        const char *slot =
-            env->strategy == STRATEGY_BLUE_GREEN ? deploy_slot_name(known->live_slot) : NULL;
-        cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:I, s:b}", "env",
-                                 env->name, "action", "deploy", "release", id, "from", id, "to", id,
-                                 "slot", slot ? json_string(slot) : json_null(), "switched", 0,
-                                 "generation", (json_int_t)known->generation, "changed", 0));
-        return EXIT_OK;
-    }
-    if (deploy_state_load(cli->store, env->name, &s, &err))
+    if (!known && deploy_state_load(cli->store, env->name, &loaded, &err))
         return cli_fail(&err);
+    const struct env_state *s = known ? known : loaded;
     const char *slot = env->strategy == STRATEGY_BLUE_GREEN ? deploy_slot_name(s->live_slot) : NULL;
     cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:I, s:b}", "env", env->name,
                              "action", "deploy", "release", id, "from", id, "to", id, "slot",
                              slot ? json_string(slot) : json_null(), "switched", 0, "generation",
                              (json_int_t)s->generation, "changed", 0));
-    env_state_free(s);
+    env_state_free(loaded);
     return EXIT_OK;
 }
 

@@ -363,8 +363,8 @@ static int append_done(struct deploy_head_memo *h, struct deploy_head_memo *memo
     return rc;
 }
 
-int deploy_event_append(struct store *st, const struct env_state *s,
-                        struct deploy_head_memo *memo, struct sw_err *err)
+int deploy_event_append(struct store *st, const struct env_state *s, struct deploy_head_memo *memo,
+                        struct sw_err *err)
 {
     const struct env_change *c = &s->last;
     struct deploy_head_memo h = {0};

@@ -55,7 +55,7 @@ void deploy_head_memo_clear(struct deploy_head_memo *m);
 /* Appends s->last to the audit log unless it is there already. memo
  * (optional): the head to start from, if it holds one; on return, the head
  * as this call left it. */
-int deploy_event_append(struct store *st, const struct env_state *s,
-                        struct deploy_head_memo *memo, struct sw_err *err);
+int deploy_event_append(struct store *st, const struct env_state *s, struct deploy_head_memo *memo,
+                        struct sw_err *err);
 
 #endif
