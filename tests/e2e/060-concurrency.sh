@@ -33,18 +33,22 @@ for i in 1 2 3 4 5 6 7 8; do
     sw release create "$T/s$i" -q; eval "R$i=\$out"
 done
 
-# race NAME SLOW_CMD... -- FAST_CMD...: runs SLOW_CMD holding the staging lock
-# for 1.5 s, and FAST_CMD while it does. Sets slow_rc, slow_err, rc, errout.
+# race SLOW_CMD... -- FAST_CMD...: runs SLOW_CMD holding the staging lock until
+# FAST_CMD is over (SLIPWAY_TEST_DEPLOY_HOLD_FILE: the slow change creates
+# FILE.held once it holds the lock and has read the state, then waits for FILE),
+# so the overlap does not depend on how fast a loaded machine starts FAST_CMD.
+# Sets slow_rc, slow_err, rc, errout.
 race() {
     local slow=() fast=()
     while [ "$1" != -- ]; do slow+=("$1"); shift; done
     shift; fast=("$@")
-    rm -f "$T/slow.err"
-    SLIPWAY_TEST_DEPLOY_DELAY_MS=1500 "$SLIPWAY" "${slow[@]}" -q 2>"$T/slow.err" >/dev/null &
+    rm -f "$T/slow.err" "$T/hold" "$T/hold.held"
+    SLIPWAY_TEST_DEPLOY_HOLD_FILE=$T/hold "$SLIPWAY" "${slow[@]}" -q 2>"$T/slow.err" >/dev/null &
     local pid=$!
     _pids+=("$pid")
-    wait_for "the slow change takes the lock" 20 has envs/staging/lock
+    wait_for "the slow change holds the lock" 30 test -e "$T/hold.held"
     sw "${fast[@]}"
+    touch "$T/hold"
     wait "$pid"; slow_rc=$?
     slow_err=$(cat "$T/slow.err")
 }
