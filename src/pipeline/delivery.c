@@ -736,6 +736,7 @@ static enum pipeline_step_outcome step_deploy(const struct delivery_step *d,
 {
     struct env_config *env = NULL;
     struct env_state *before = NULL;
+    struct release *live = NULL;
     struct deploy_result res = {0};
     struct release_create_result cres = {0};
     struct sw_err err = {0};
@@ -758,12 +759,17 @@ static enum pipeline_step_outcome step_deploy(const struct delivery_step *d,
     }
     if ((rc = deploy_state_load(d->st, env->name, &before, &err)))
         goto out;
+    /* The live release, best effort: its bodies need no request each on S3
+     * (release_create_opts.keep). */
+    if (before->live_release)
+        release_load(d->st, before->live_release, &live, NULL);
     int given = d->sha && *d->sha;
     struct release_create_opts co = {.dir = dir,
                                      .message = w->message,
                                      .commit = given ? d->sha : NULL,
                                      .ref = given && d->ref && *d->ref ? d->ref : NULL,
-                                     .run = given ? d->run_id : NULL};
+                                     .run = given ? d->run_id : NULL,
+                                     .keep = live};
     rc = release_create(d->st, &co, &id, &cres, &err);
     for (size_t i = 0; rc && i < cres.nproblems; i++) {
         char *p = esc(cres.problems[i].path), *why = esc(cres.problems[i].why);
@@ -778,7 +784,8 @@ static enum pipeline_step_outcome step_deploy(const struct delivery_step *d,
     msg = w->message ? xstrdup(w->message) : xasprintf("workflow run %s", d->run_id);
     struct deploy_opts o = {.actor = d->actor && *d->actor ? d->actor : NULL,
                             .message = msg,
-                            .do_switch = w->do_switch};
+                            .do_switch = w->do_switch,
+                            .made = 1};
     rc = deploy_release(d->st, env, id, &o, &res, &err);
     backup = live_of(before);
     if (rc == DEPLOY_ENOTHING) { /* already live: nothing to change, not a failure */
@@ -829,6 +836,7 @@ out:
     if (rc)
         oc = fail(d, &err);
     release_create_result_free(&cres);
+    release_free(live);
     deploy_result_free(&res);
     env_state_free(before);
     env_config_free(env);
