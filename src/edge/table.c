@@ -19,6 +19,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,8 +186,141 @@ static time_t last_modified(const struct release *r, const struct release_file *
     return t < now ? t : now;
 }
 
+/* ---- small bodies: from the tables loaded already, else from the store ------------ */
+
+/* A body in memory in a table loaded before, found by its name. */
+struct held {
+    const char *hex; /* into the rep's ETag, "\"<hex>\"" */
+    const char *mem;
+    uint64_t size;
+};
+
+static int cmp_held(const void *a, const void *b)
+{
+    return memcmp(((const struct held *)a)->hex, ((const struct held *)b)->hex, SHA256_HEX_LEN);
+}
+
+/* Every in-memory body of the tables in from, sorted by name; *n of them. */
+static struct held *held_index(const struct table *const *from, size_t nfrom, size_t *n)
+{
+    size_t cap = 0;
+    *n = 0;
+    for (size_t i = 0; i < nfrom; i++)
+        if (from[i])
+            cap += from[i]->n * REP_COUNT;
+    struct held *v = xcalloc(cap + 1, sizeof(*v));
+    for (size_t i = 0; i < nfrom; i++)
+        for (size_t j = 0; from[i] && j < from[i]->n; j++)
+            for (int k = 0; k < REP_COUNT; k++) {
+                const struct rep *p = &from[i]->entries[j].rep[k];
+                if (from[i]->entries[j].has[k] && p->body && p->etag_len == SHA256_HEX_LEN + 2)
+                    v[(*n)++] = (struct held){p->etag + 1, p->body, p->size};
+            }
+    qsort(v, *n, sizeof(*v), cmp_held);
+    return v;
+}
+
+/* Fetches bodies from the store, several at once on a remote store (a request
+ * each), each checked against its name and size before it is kept. */
+struct fetch {
+    struct store *st;
+    struct body **todo;
+    size_t n;
+    atomic_size_t next;
+    atomic_int failed;
+    pthread_mutex_t lock; /* guards rc and err */
+    int rc;
+    struct sw_err err;
+};
+
+static int fetch_one(struct store *st, struct body *b, struct sw_err *err)
+{
+    char key[128], etag[SHA256_HEX_LEN + 1], *data = NULL;
+    size_t len;
+    release_blob_key(b->hex, key, sizeof(key));
+    int rc = store_get(st, key, &data, &len, etag, err);
+    if (rc)
+        return body_error(err, rc, b, key);
+    if (strcmp(etag, b->hex) != 0 || len != b->size)
+        rc = body_error(err, TABLE_EHASH, b, key);
+    else
+        memcpy(b->mem, data, len);
+    free(data);
+    return rc;
+}
+
+static void *fetch_thread(void *arg)
+{
+    struct fetch *f = arg;
+    for (;;) {
+        size_t i = atomic_fetch_add(&f->next, 1);
+        if (i >= f->n || atomic_load(&f->failed))
+            break;
+        struct sw_err e = {0};
+        int rc = fetch_one(f->st, f->todo[i], &e);
+        if (rc) {
+            pthread_mutex_lock(&f->lock);
+            if (!f->rc) {
+                f->rc = rc;
+                f->err = e;
+            }
+            pthread_mutex_unlock(&f->lock);
+            atomic_store(&f->failed, 1);
+        }
+    }
+    return NULL;
+}
+
+#define FETCH_THREADS_MAX 16
+
+/* Fills the memory of every small body (b->mem set by the caller): copied from
+ * a table loaded before when one holds it (a new release of a site shares
+ * most bodies with the one it replaces, and on S3 each would be a request),
+ * else fetched. */
+static int load_small(struct store *st, struct body *bodies, size_t nb, size_t small_max,
+                      const struct table *const *from, size_t nfrom, struct sw_err *err)
+{
+    size_t nheld, n = 0;
+    struct held *held = held_index(from, nfrom, &nheld);
+    struct body **todo = xcalloc(nb + 1, sizeof(*todo));
+    for (size_t i = 0; i < nb; i++) {
+        struct body *b = &bodies[i];
+        if (b->size > small_max)
+            continue;
+        struct held k = {.hex = b->hex}, *h = NULL;
+        if (nheld)
+            h = bsearch(&k, held, nheld, sizeof(*held), cmp_held);
+        if (h && h->size == b->size)
+            memcpy(b->mem, h->mem, b->size);
+        else
+            todo[n++] = b;
+    }
+    free(held);
+    struct fetch f = {.st = st, .todo = todo, .n = n};
+    pthread_mutex_init(&f.lock, NULL);
+    size_t nthreads = store_is_remote(st) ? (size_t)store_concurrency(st) : 1;
+    if (nthreads > FETCH_THREADS_MAX)
+        nthreads = FETCH_THREADS_MAX;
+    if (nthreads > n / 4 + 1)
+        nthreads = n / 4 + 1;
+    pthread_t th[FETCH_THREADS_MAX];
+    size_t started = 0;
+    for (size_t i = 1; i < nthreads; i++)
+        if (pthread_create(&th[started], NULL, fetch_thread, &f) == 0)
+            started++;
+    fetch_thread(&f); /* this thread too: with no other, it fetches them all */
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&f.lock);
+    free(todo);
+    if (f.rc && err)
+        *err = f.err;
+    return f.rc;
+}
+
 int table_load(struct store *st, const char *release_id, const struct env_config *cfg, int site,
-               struct blob_cache *cache, size_t small_max, int nworkers, struct table **out,
+               struct blob_cache *cache, size_t small_max, int nworkers,
+               const struct table *const *from, size_t nfrom, struct table **out,
                struct sw_err *err)
 {
     struct release *r = NULL;
@@ -232,30 +367,16 @@ int table_load(struct store *st, const char *release_id, const struct env_config
     t->fds = xcalloc(nb, sizeof(int));
     t->cached = xcalloc(nb, sizeof(*t->cached));
     t->cache = cache;
-    for (size_t i = 0; i < nb; i++) {
-        struct body *b = &bodies[i];
-        if (b->size <= small_max) {
-            char key[128], etag[SHA256_HEX_LEN + 1], *data = NULL;
-            size_t len;
-            release_blob_key(b->hex, key, sizeof(key));
-            if ((rc = store_get(st, key, &data, &len, etag, err))) {
-                rc = body_error(err, rc, b, key);
-                goto out;
-            }
-            if (strcmp(etag, b->hex) != 0 || len != b->size) {
-                free(data);
-                rc = body_error(err, TABLE_EHASH, b, key);
-                goto out;
-            }
-            b->mem = t->body_block + t->mem_bytes;
-            memcpy(b->mem, data, len);
-            free(data);
-            t->mem_bytes += len;
-        } else {
-            if ((rc = fetch_large(st, t, b, err)))
-                goto out;
+    for (size_t i = 0; i < nb; i++)
+        if (bodies[i].size <= small_max) {
+            bodies[i].mem = t->body_block + t->mem_bytes;
+            t->mem_bytes += bodies[i].size;
         }
-    }
+    if ((rc = load_small(st, bodies, nb, small_max, from, nfrom, err)))
+        goto out;
+    for (size_t i = 0; i < nb; i++)
+        if (bodies[i].size > small_max && (rc = fetch_large(st, t, &bodies[i], err)))
+            goto out;
 
     /* Entries with headers; arena offsets are turned into pointers at the end
      * because the arena may move while it grows. */

@@ -212,8 +212,11 @@ static int table_for(struct watch *w, int idx, const char *id, struct table **ou
         return *out = ws->live, 0;
     if (!ws->rebuild && ws->preview && !strcmp(ws->preview->release_id, id))
         return *out = ws->preview, 0;
+    /* Bodies the site's tables hold are copied, not fetched again (a rebuild
+     * changes headers, never the bytes a body's name stands for). */
+    const struct table *from[2] = {ws->live, ws->preview};
     int rc = table_load(w->e->o->store, id, ws->cfg, idx, w->e->cache, w->e->o->small_body_max,
-                        w->e->nworkers, out, err);
+                        w->e->nworkers, from, 2, out, err);
     if (!rc)
         (*out)->owner = &w->e->sites[idx];
     return rc;
