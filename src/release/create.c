@@ -326,7 +326,8 @@ struct scan {
     pthread_mutex_t reuse_lock;
     atomic_int reuse_loaded;
     struct release_reuse *reuse;
-    const char *root; /* realpath of the directory */
+    const struct release *keep; /* opts->keep: the one source of reuse hints when given */
+    const char *root;           /* realpath of the directory */
     size_t rootlen;
     const char *shown; /* the directory as the caller named it, for naming files */
     size_t shownlen;
@@ -586,7 +587,7 @@ static const struct release_reuse *reuse_map(struct scan *p)
     if (!atomic_load(&p->reuse_loaded)) {
         pthread_mutex_lock(&p->reuse_lock);
         if (!atomic_load(&p->reuse_loaded)) {
-            release_reuse_load(p->st, &p->reuse);
+            release_reuse_load(p->st, p->keep, &p->reuse);
             atomic_store(&p->reuse_loaded, 1);
         }
         pthread_mutex_unlock(&p->reuse_lock);
@@ -1143,7 +1144,8 @@ static int scan_all(struct store *st, const struct release_create_opts *opts, co
                      .rootlen = strlen(root),
                      .shown = opts->dir,
                      .shownlen = strlen(opts->dir),
-                     .follow = opts->follow_symlinks};
+                     .follow = opts->follow_symlinks,
+                     .keep = opts->keep};
     while (s.shownlen > 1 && s.shown[s.shownlen - 1] == '/') /* "dist/" names "dist/a" */
         s.shownlen--;
     int threads = opts->threads;

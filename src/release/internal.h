@@ -23,11 +23,14 @@ int release_variant_decodes(int coding, const char *enc, size_t enclen, const vo
                             size_t len);
 
 /* Variants named by the newest manifests in the store, by identity body
- * (reuse.c). Loading never fails: a store without releases, or whose newest
- * manifests cannot be read or parsed, gives a map with fewer hints or none.
- * Free with release_reuse_free. Read-only once loaded: thread-safe. */
+ * (reuse.c); or, when only is given (borrowed), by that release alone, with
+ * no request: the caller's release_create_opts.keep, the release the new one
+ * most resembles. Loading never fails: a store without releases, or whose
+ * newest manifests cannot be read or parsed, gives a map with fewer hints or
+ * none. Free with release_reuse_free. Read-only once loaded: thread-safe. */
 struct release_reuse;
-void release_reuse_load(struct store *st, struct release_reuse **out);
+struct release;
+void release_reuse_load(struct store *st, const struct release *only, struct release_reuse **out);
 void release_reuse_free(struct release_reuse *m);
 /* 1 when m names a variant of coding for the body hex (body[0..len), already
  * hashed to hex) whose blob is in the store, is smaller than the body, hashes

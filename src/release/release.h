@@ -107,7 +107,9 @@ struct release_create_opts {
      * put, looked up nor touched, which on S3 is a request each. And when the
      * new release would be the same as keep (the same files, bodies, types,
      * times, variants, message and source; who made it and where aside), no
-     * manifest is written: *id_out is keep's id and res->same is 1. */
+     * manifest is written: *id_out is keep's id and res->same is 1. keep is
+     * also the one source of variants to reuse (a hint, checked as ever),
+     * instead of the newest manifests in the store. */
     const struct release *keep;
 };
 

@@ -79,34 +79,40 @@ static int cmp_key(const void *key, const void *e)
     return c ? c : x->coding - y->coding;
 }
 
-void release_reuse_load(struct store *st, struct release_reuse **out)
+static void add_hints(struct release_reuse *m, size_t *cap, const struct release *r, int rank)
+{
+    for (size_t j = 0; j < r->nfiles; j++)
+        for (int k = 0; k < RELEASE_VARIANTS; k++) {
+            const struct release_file *f = &r->files[j];
+            if (!f->var[k].blob[0])
+                continue;
+            if (m->n == *cap)
+                m->v = xrealloc(m->v, (*cap = *cap ? *cap * 2 : 256) * sizeof(*m->v));
+            struct hint *h = &m->v[m->n++];
+            memcpy(h->hex, f->blob, sizeof(h->hex));
+            h->coding = k;
+            h->rank = rank;
+            h->var = f->var[k];
+        }
+}
+
+void release_reuse_load(struct store *st, const struct release *only, struct release_reuse **out)
 {
     struct release_reuse *m = xcalloc(1, sizeof(*m));
     char **ids = NULL;
     size_t nids = 0, cap = 0;
     *out = m;
-    if (release_list(st, &ids, &nids, NULL) != 0)
+    if (only)
+        add_hints(m, &cap, only, 0);
+    else if (release_list(st, &ids, &nids, NULL) != 0)
         return;
     int used = 0, tried = 0;
     for (size_t i = nids; i-- > 0 && used < REUSE_MANIFESTS && tried < REUSE_TRIES; tried++) {
         struct release *r = load_bounded(st, ids[i]);
         if (!r)
             continue;
-        for (size_t j = 0; j < r->nfiles; j++)
-            for (int k = 0; k < RELEASE_VARIANTS; k++) {
-                const struct release_file *f = &r->files[j];
-                if (!f->var[k].blob[0])
-                    continue;
-                if (m->n == cap)
-                    m->v = xrealloc(m->v, (cap = cap ? cap * 2 : 256) * sizeof(*m->v));
-                struct hint *h = &m->v[m->n++];
-                memcpy(h->hex, f->blob, sizeof(h->hex));
-                h->coding = k;
-                h->rank = used;
-                h->var = f->var[k];
-            }
+        add_hints(m, &cap, r, used++);
         release_free(r);
-        used++;
     }
     release_ids_free(ids, nids);
     if (!m->n)
