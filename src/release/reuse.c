@@ -37,6 +37,7 @@ struct hint {
 struct release_reuse {
     struct hint *v; /* sorted by hex, coding and rank; no two alike */
     size_t n;
+    int kept; /* the hints are one release's that gc keeps meanwhile (release_create_opts.keep) */
 };
 
 static int collect(void *arg, const void *data, size_t len, struct sw_err *err)
@@ -102,9 +103,10 @@ void release_reuse_load(struct store *st, const struct release *only, struct rel
     char **ids = NULL;
     size_t nids = 0, cap = 0;
     *out = m;
-    if (only)
+    if (only) {
         add_hints(m, &cap, only, 0);
-    else if (release_list(st, &ids, &nids, NULL) != 0)
+        m->kept = 1;
+    } else if (release_list(st, &ids, &nids, NULL) != 0)
         return;
     int used = 0, tried = 0;
     for (size_t i = nids; i-- > 0 && used < REUSE_MANIFESTS && tried < REUSE_TRIES; tried++) {
@@ -142,8 +144,8 @@ void release_reuse_free(struct release_reuse *m)
 }
 
 /* 1 when c, named for a body of len bytes, is in the store and decodes to it. */
-static int check(struct store *st, int coding, const struct release_variant *c, const void *body,
-                 size_t len)
+static int check(struct store *st, int kept, int coding, const struct release_variant *c,
+                 const void *body, size_t len)
 {
     /* The parser keeps sizes below the file's, but the file there may be
      * another one claiming this body's id. */
@@ -152,8 +154,10 @@ static int check(struct store *st, int coding, const struct release_variant *c, 
     char key[128], etag[SHA256_HEX_LEN + 1];
     release_blob_key(c->blob, key, sizeof(key));
     /* Touched first, as put_body does for a body it finds: young again, so a
-     * concurrent gc's grace period keeps it until the manifest names it. */
-    if (store_touch(st, key, NULL) != 0)
+     * concurrent gc's grace period keeps it until the manifest names it.
+     * Not a body of a kept release on a remote store, where a touch is a
+     * request of its own (known_load in create.c): gc keeps it anyway. */
+    if (!(kept && store_is_remote(st)) && store_touch(st, key, NULL) != 0)
         return 0;
     struct buf b = BUF_INIT;
     buf_grow(&b, (size_t)c->size + 1);
@@ -178,7 +182,7 @@ int release_reuse_variant(struct store *st, const struct release_reuse *m, int c
     while (h > m->v && !cmp_key(&key, h - 1))
         h--;
     for (; h < m->v + m->n && !cmp_key(&key, h); h++)
-        if (check(st, coding, &h->var, body, len)) {
+        if (check(st, m->kept, coding, &h->var, body, len)) {
             *v = h->var;
             return 1;
         }
