@@ -2,8 +2,8 @@
  * SLIPWAY_TEST_S3 names a bucket, on s3 (store_fixture.h): environment files
  * and their errors, the state machine (direct and blue-green deploy, switch,
  * rollback), the lease lock, compare-and-swap, the hash-chained history, its
- * head and its repair, the state and event parsers against hostile documents,
- * and garbage collection. */
+ * head and its repair (each change recorded once however the head moves), the
+ * state and event parsers against hostile documents, and garbage collection. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1166,6 +1166,170 @@ static void test_history_repair(void **state)
     free(r3);
 }
 
+/* The audit log holds every change of every environment exactly once, in one
+ * gapless chain that verifies, and the head names its newest event: n events
+ * in all, and for each environment generations 1.. in order. */
+static void assert_events_once(struct fixture *f, size_t want)
+{
+    struct deploy_event *ev;
+    size_t n, checked = 0;
+    struct sw_err err = {0};
+    assert_int_equal(deploy_history(f->st, NULL, &ev, &n, &err), 0);
+    if (n != want)
+        fail_msg("%zu events, want %zu", n, want);
+    json_t *gens = json_object();
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(ev[i].seq, (int64_t)i + 1);
+        int64_t g = json_integer_value(json_object_get(gens, ev[i].env));
+        if (ev[i].generation != g + 1)
+            fail_msg("event %zu: %s generation %lld after %lld", i + 1, ev[i].env,
+                     (long long)ev[i].generation, (long long)g);
+        json_object_set_new(gens, ev[i].env, json_integer(ev[i].generation));
+    }
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
+    assert_int_equal(checked, want);
+    char *head = NULL, hash[SHA256_HEX_LEN + 1];
+    size_t len;
+    int64_t seq;
+    json_t *envs = NULL;
+    assert_int_equal(store_get(f->st, "events/head.json", &head, &len, NULL, NULL), 0);
+    assert_int_equal(deploy_head_parse(head, len, &seq, hash, &envs, &err), 0);
+    assert_int_equal(seq, (int64_t)want);
+    const char *name;
+    json_t *g;
+    json_object_foreach(gens, name, g)
+    {
+        assert_int_equal(
+            json_integer_value(json_object_get(json_object_get(envs, name), "generation")),
+            json_integer_value(g));
+        struct env_state *s = state_of(f, name);
+        assert_int_equal(s->generation, json_integer_value(g));
+        env_state_free(s);
+    }
+    json_decref(envs);
+    json_decref(gens);
+    free(head);
+    deploy_events_free(ev, n);
+}
+
+/* Another writer's change to env: its state and its event, written as change()
+ * does (no lock: nobody else changes env here). */
+static void other_change(struct fixture *f, const char *env, const char *release)
+{
+    struct env_state *s = state_of(f, env);
+    struct sw_err err = {0};
+    env_change_clear(&s->last);
+    snprintf(s->last.action, sizeof(s->last.action), "deploy");
+    s->last.from = s->live_release;
+    s->live_release = xstrdup(release);
+    s->last.to = xstrdup(release);
+    s->last.actor = xstrdup("other");
+    s->last.slot = SLOT_NONE;
+    s->last.switched = 1;
+    s->last.time_ms = time_now_ms();
+    s->last.generation = ++s->generation;
+    assert_int_equal(deploy_state_save(f->st, s, &err), 0);
+    assert_int_equal(deploy_event_append(f->st, s, NULL, &err), 0);
+    env_state_free(s);
+}
+
+/* A deploy of release to env that waits (test hook) after its first append,
+ * holding the lock, while another writer changes other; then goes on. */
+static void deploy_overtaken(struct fixture *f, const struct env_config *env, const char *release,
+                             const char *other, const char *other_release)
+{
+    char *hold = path_join(f->dir, "release-the-hold");
+    char *held = xasprintf("%s.held", hold);
+    unlink(hold);
+    unlink(held);
+    setenv("SLIPWAY_TEST_DEPLOY_HOLD_FILE", hold, 1);
+    struct bg_deploy b = {f->st, env, release, 0, {0}};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, bg_deploy, &b), 0);
+    for (int i = 0; i < 3000 && access(held, F_OK) != 0; i++)
+        usleep(10000);
+    assert_int_equal(access(held, F_OK), 0);
+    other_change(f, other, other_release);
+    int fd = open(hold, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    unsetenv("SLIPWAY_TEST_DEPLOY_HOLD_FILE");
+    if (b.rc)
+        fail_msg("the overtaken deploy: %s", b.err.msg);
+    free(held);
+    free(hold);
+}
+
+/* A change appends twice (the repair of the last change's event, then its
+ * own) from one read of the audit head: however the head moves between the
+ * two, each change is recorded exactly once and the chain verifies. Changes
+ * to two environments alternately; another environment's change appended
+ * while a change holds its lock between its appends; and that again after a
+ * crash left the last change without its event, so the first append writes. */
+static void test_history_once(void **state)
+{
+    struct fixture *f = *state;
+    struct env_config *dev = env_load(f, "dev", "strategy: direct\n");
+    struct env_config *stg = env_load(f, "staging", "strategy: direct\n");
+    char *r[2] = {make_release(f), make_release(f)};
+    struct deploy_result res;
+    struct sw_err err = {0};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(deploy_release(f->st, dev, r[i % 2], &ALICE, &res, &err), 0);
+        deploy_result_free(&res);
+        assert_int_equal(deploy_release(f->st, stg, r[i % 2], &ALICE, &res, &err), 0);
+        deploy_result_free(&res);
+    }
+    assert_events_once(f, 6);
+
+    /* dev's own event comes after staging's, which took the sequence number dev's
+     * read of the head pointed at */
+    deploy_overtaken(f, dev, r[1], "staging", r[1]);
+    assert_events_once(f, 8);
+    struct deploy_event *ev;
+    size_t n;
+    assert_int_equal(deploy_history(f->st, NULL, &ev, &n, &err), 0);
+    assert_string_equal(ev[6].env, "staging");
+    assert_string_equal(ev[7].env, "dev");
+    assert_string_equal(ev[7].to, r[1]);
+    deploy_events_free(ev, n);
+
+    /* a crash after dev's state write, before its event */
+    struct env_state *s = state_of(f, "dev");
+    env_change_clear(&s->last);
+    snprintf(s->last.action, sizeof(s->last.action), "deploy");
+    s->last.from = s->live_release;
+    s->live_release = xstrdup(r[0]);
+    s->last.to = xstrdup(r[0]);
+    s->last.actor = xstrdup("crashed");
+    s->last.slot = SLOT_NONE;
+    s->last.switched = 1;
+    s->last.time_ms = time_now_ms();
+    s->last.generation = ++s->generation;
+    assert_int_equal(deploy_state_save(f->st, s, &err), 0);
+    env_state_free(s);
+    deploy_overtaken(f, dev, r[1], "staging", r[0]);
+    assert_events_once(f, 11);
+    assert_int_equal(deploy_history(f->st, NULL, &ev, &n, &err), 0);
+    assert_string_equal(ev[8].env, "dev");
+    assert_string_equal(ev[8].actor, "crashed");
+    assert_string_equal(ev[9].env, "staging");
+    assert_string_equal(ev[10].env, "dev");
+    assert_string_equal(ev[10].from, r[0]);
+    deploy_events_free(ev, n);
+    /* and the next changes go on from there */
+    assert_int_equal(deploy_release(f->st, stg, r[1], &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+    assert_int_equal(deploy_release(f->st, dev, r[0], &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+    assert_events_once(f, 13);
+    env_config_free(dev);
+    env_config_free(stg);
+    free(r[0]);
+    free(r[1]);
+}
+
 /* ---- hostile documents ------------------------------------------------------------ */
 
 /* doc with the first occurrence of from replaced by to; caller frees. */
@@ -2011,6 +2175,7 @@ int main(void)
         T(test_state_cas),
         T(test_history),
         T(test_history_repair),
+        T(test_history_once),
         cmocka_unit_test(test_state_parse_hostile),
         cmocka_unit_test(test_event_parse_hostile),
         T(test_audit_head),

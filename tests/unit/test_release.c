@@ -5,7 +5,9 @@
  * field, listing, resolving, verifying, diffing, the stat cache, and the
  * hashing pool giving the same manifest on one thread and on eight, and the
  * gzip and Brotli variants (made, decoded independently, cached, derived from
- * a lone x.gz, refused when hostile). */
+ * a lone x.gz, refused when hostile), and a release kept (the live one deploy
+ * DIR passes: the same tree stores nothing, and on S3 its bodies cost no
+ * request). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -2309,6 +2311,189 @@ static void test_create_progress(void **state)
     free(id);
 }
 
+/* ---- keeping the live release ------------------------------------------------- */
+
+static size_t count_releases(struct fixture *f)
+{
+    char **ids = NULL;
+    size_t n = 0;
+    assert_int_equal(release_list(f->st, &ids, &n, NULL), 0);
+    release_ids_free(ids, n);
+    return n;
+}
+
+/* release_create of f->site with keep; must succeed. Returns the id (caller frees). */
+static char *create_keep(struct fixture *f, const struct release *keep, const char *message,
+                         const char *stat_cache, struct release_create_result *res)
+{
+    struct release_create_opts o = {
+        .dir = f->site, .message = message, .stat_cache = stat_cache, .keep = keep};
+    struct sw_err err;
+    char *id = NULL;
+    int rc = create_opts(f, &o, &id, res, &err);
+    if (rc)
+        print_message("# release_create: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    return id;
+}
+
+static struct release *load_ok(struct fixture *f, const char *id)
+{
+    struct release *r = NULL;
+    struct sw_err err = {0};
+    assert_int_equal(release_load(f->st, id, &r, &err), 0);
+    return r;
+}
+
+/* The tree as it is now, made with *keep: a new release (a manifest more),
+ * which the same tree then keeps (its id again, nothing written). *keep
+ * becomes it. */
+static void keep_differs(struct fixture *f, struct release **keep, const char *message,
+                         const char *what)
+{
+    struct release_create_result res;
+    size_t before = count_releases(f);
+    char *id = create_keep(f, *keep, message, NULL, &res);
+    if (!strcmp(id, (*keep)->id) || res.same)
+        fail_msg("%s: release_create kept %s (same %d)", what, (*keep)->id, res.same);
+    assert_int_equal(count_releases(f), before + 1);
+    struct release *r = load_ok(f, id);
+    free(id);
+    id = create_keep(f, r, message, NULL, &res);
+    assert_string_equal(id, r->id);
+    assert_int_equal(res.same, 1);
+    assert_int_equal(count_releases(f), before + 1);
+    free(id);
+    release_free(*keep);
+    *keep = r;
+}
+
+/* release_create_opts.keep (the live release deploy DIR passes): a tree that
+ * is keep makes no release (keep's id, res.same, no manifest), with no stat
+ * cache, a fresh one or a filled one; a changed message, body or mtime, a new
+ * file, or a keep whose files differ only in a variant make a new one. On S3
+ * keep's bodies are neither put nor touched: one aged keeps its time, one
+ * removed behind slipway's back is not put again, and no body byte is sent. */
+static void test_create_keep(void **state)
+{
+    struct fixture *f = *state;
+    unsigned char png[3000];
+    fill(png, sizeof(png), 17);
+    char *css = css_text(6000, 5);
+    write_str(f->site, "index.html", "<h1>home</h1>\n");
+    write_str(f->site, "css/site.css", css);
+    write_file(f->site, "img/logo.png", png, sizeof(png));
+    struct release_create_result res;
+    char *id = create_keep(f, NULL, "first", f->cache, &res);
+    assert_int_equal(res.same, 0);
+    struct release *keep = load_ok(f, id);
+    free(id);
+    const struct release_file *cf = find_file(keep, "css/site.css");
+    assert_true(has_variant(cf, RELEASE_GZIP) && has_variant(cf, RELEASE_BR));
+    assert_int_equal(count_releases(f), 1);
+
+    /* the same tree: keep's id and nothing stored, whatever the stat cache knows */
+    char *fresh = path_join(f->dir, "cache/fresh");
+    const char *caches[] = {NULL, fresh, fresh, f->cache};
+    for (size_t i = 0; i < sizeof(caches) / sizeof(*caches); i++) {
+        id = create_keep(f, keep, "first", caches[i], &res);
+        assert_string_equal(id, keep->id);
+        assert_int_equal(res.same, 1);
+        assert_int_equal(res.files, 3);
+        assert_int_equal(res.new_blobs, 0);
+        assert_int_equal(count_releases(f), 1);
+        free(id);
+    }
+
+    /* each difference alone makes a new release */
+    keep_differs(f, &keep, "second", "a changed message");
+    const struct release_file *old = find_file(keep, "index.html");
+    char blob[SHA256_HEX_LEN + 1];
+    int64_t mtime = old->mtime;
+    memcpy(blob, old->blob, sizeof(blob));
+    write_str(f->site, "index.html", "<h1>HOME</h1>\n"); /* the same size and time */
+    char *path = path_join(f->site, "index.html");
+    struct timespec ts[2] = {{(time_t)mtime, 0}, {(time_t)mtime, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+    free(path);
+    keep_differs(f, &keep, "second", "a changed body");
+    assert_int_equal(find_file(keep, "index.html")->mtime, mtime);
+    assert_string_not_equal(find_file(keep, "index.html")->blob, blob);
+    memcpy(blob, find_file(keep, "index.html")->blob, sizeof(blob));
+    set_mtime(f->site, "index.html", -100);
+    keep_differs(f, &keep, "second", "a touched mtime");
+    assert_string_equal(find_file(keep, "index.html")->blob, blob);
+    assert_true(find_file(keep, "index.html")->mtime != mtime);
+    write_str(f->site, "about.txt", "a new page\n");
+    keep_differs(f, &keep, "second", "a new file");
+    assert_int_equal(keep->nfiles, 4);
+
+    /* a keep whose files differ only in a variant (its blob, or its size) */
+    size_t n = count_releases(f);
+    for (int k = 0; k < RELEASE_VARIANTS; k++)
+        for (int what = 0; what < 2; what++) {
+            struct release *forged = load_ok(f, keep->id);
+            struct release_file *v = (struct release_file *)find_file(forged, "css/site.css");
+            if (what)
+                v->var[k].size++;
+            else
+                memcpy(v->var[k].blob, find_file(forged, "index.html")->blob, sizeof(blob));
+            id = create_keep(f, forged, "second", NULL, &res);
+            if (!strcmp(id, keep->id) || res.same)
+                fail_msg("a keep with another %s %s was kept", release_variant_names[k],
+                         what ? "size" : "blob");
+            assert_int_equal(count_releases(f), ++n);
+            free(id);
+            release_free(forged);
+        }
+
+    if (!sf_s3()) {
+        print_message("# fs: keep's bodies are touched there as any (a system call each); that "
+                      "none is put or touched is checked on s3\n");
+    } else {
+        /* One body aged (no touch may make it young), one removed behind
+         * slipway's back (taken as present, so not put again). */
+        char pkey[128], ckey[128];
+        release_blob_key(find_file(keep, "img/logo.png")->blob, pkey, sizeof(pkey));
+        release_blob_key(find_file(keep, "css/site.css")->blob, ckey, sizeof(ckey));
+        sf_age(f->st, f->data, pkey);
+        int64_t aged = sf_mtime_ms(f->st, pkey);
+        sf_delete(f->st, ckey);
+        struct store_stat sb;
+        for (int i = 0; i < 2; i++) {
+            uint64_t sent = store_bytes_sent(f->st);
+            id = create_keep(f, keep, "second", i ? f->cache : NULL, &res);
+            assert_string_equal(id, keep->id);
+            assert_int_equal(res.same, 1);
+            assert_int_equal(store_bytes_sent(f->st) - sent, 0);
+            assert_int_equal(sf_mtime_ms(f->st, pkey), aged);
+            assert_int_equal(store_head(f->st, ckey, &sb, 0, NULL), SW_ENOTFOUND);
+            free(id);
+        }
+        /* a new file: only its body and the manifest are sent */
+        static const char news[] = "only this is new\n";
+        write_str(f->site, "news.txt", news);
+        uint64_t sent = store_bytes_sent(f->st);
+        id = create_keep(f, keep, "second", f->cache, &res);
+        assert_int_equal(res.same, 0);
+        assert_int_equal(res.new_blobs, 1);
+        char *key = xasprintf("releases/%s.json", id), *doc = NULL;
+        size_t len;
+        assert_int_equal(store_get(f->st, key, &doc, &len, NULL, NULL), 0);
+        print_message("# s3: %llu bytes sent for a new file of %zu and a manifest of %zu\n",
+                      (unsigned long long)(store_bytes_sent(f->st) - sent), sizeof(news) - 1, len);
+        assert_int_equal(store_bytes_sent(f->st) - sent, sizeof(news) - 1 + len);
+        assert_int_equal(sf_mtime_ms(f->st, pkey), aged);
+        assert_int_equal(store_head(f->st, ckey, &sb, 0, NULL), SW_ENOTFOUND);
+        free(doc);
+        free(key);
+        free(id);
+    }
+    release_free(keep);
+    free(fresh);
+    free(css);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -2347,6 +2532,7 @@ int main(void)
         T(test_variants_reused),
         T(test_variants_reuse_hostile),
         T(test_variants_reuse_corrupt_manifest),
+        T(test_create_keep),
     };
     return cmocka_run_group_tests_name("release", tests, NULL, NULL);
 }

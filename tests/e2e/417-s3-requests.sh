@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# What a re-run of `slipway deploy DIR --env ENV` costs on an s3 store, counted in moto's own
+# request log ($T/moto-PORT.log, one line per request: method, path and query, status), and
+# what it does on fs (docs/store.md, "Reusing bodies without a request each"):
+#
+# (a) A 100-file site deployed to dev on a plain moto (the first deploy lists releases/ for
+#     variants to reuse, which moto --iam refuses), then the same DIR again: exactly three
+#     requests (HEAD of the bucket, GET of dev's state, GET of its live release's manifest),
+#     no PUT; "release R: the same 100 files as before (nothing to store)" on stderr and
+#     "release R is already live on dev; nothing changed" on stdout, exit 0; and
+#     `slipway releases` lists no more releases than before.
+# (b) One page of it changed: at most 13 requests, and of them exactly one GET of
+#     events/head.json (the repair append and the change's own share one read), exactly one
+#     probe PUT (the key kept from (a): refused, 412), no listing (no GET with list-type) and
+#     no touch. moto's log shows no header, so a touch (a copy onto itself, x-amz-copy-source)
+#     would show as a PUT of a body: the PUTs are counted instead, exactly seven (the changed
+#     body, the manifest, the lock, the state, the event, the head, the probe), one of them
+#     under blobs/. `slipway history dev --verify` then says the chain is intact.
+# (c) On fs (no moto): the same DIR deployed twice, the second "already live"; `slipway
+#     history dev` shows one event; and --json says "changed": false.
+#
+# moto logs a request before it answers it, so once slipway has exited its requests are all
+# in the log; a marker request (curl of moto's /moto-api/?mark=N) after each command bounds
+# its lines, and the wait for the marker covers only the write of the log file.
+. "$(dirname "$0")/lib.sh"
+. "$ROOT/tests/e2e/moto.sh"
+moto_require
+moto_start || done_testing
+moto_bucket site || done_testing
+new_project
+MOTO_LOG=$T/moto-$MOTO_PORT.log
+# A site of exactly 100 files: 97 small pages, a stylesheet with gzip and br variants, an
+# image and robots.txt.
+SITE=$T/big
+mkdir -p "$SITE/css"
+for i in $(seq 1 97); do printf '<!doctype html><h1>page %d</h1>\n' "$i" >"$SITE/p$i.html"; done
+for i in $(seq 1 300); do printf '.c%d{margin:%dpx;padding:%dpx}\n' "$i" "$i" "$i"; done >"$SITE/css/app.css"
+head -c 5000 /dev/urandom >"$SITE/logo.png"
+printf 'User-agent: *\n' >"$SITE/robots.txt"
+[ "$(find "$SITE" -type f | wc -l)" = 100 ] || fail "the site has $(find "$SITE" -type f | wc -l) files, not 100"
+
+# mark: ends a command's requests in moto's log with a marker request, waited for (bounded).
+marks=0
+mark() {
+    marks=$((marks + 1))
+    curl -sf -o /dev/null --max-time 5 "$MOTO_URL/moto-api/?mark=$marks" || fail "marker request $marks"
+    local end=$(($(date +%s) + 5))
+    until grep -q "moto-api/?mark=$marks " "$MOTO_LOG" || [ "$(date +%s)" -ge $end ]; do sleep 0.05; done
+}
+# since_mark N: the requests moto logged after marker N and before the next one, one a line
+# ("METHOD /path?query STATUS").
+since_mark() {
+    awk -v a="moto-api/?mark=$1 " -v b="moto-api/?mark=$(($1 + 1)) " '
+        index($0, b) { exit } on && /"[A-Z]+ \// { sub(/^[^"]*"/, ""); sub(/ HTTP\/1\.1"/, ""); sub(/ -$/, ""); print }
+        index($0, a) { on = 1 }' "$MOTO_LOG"
+}
+# count PATTERN FILE: lines of FILE matching the extended regexp PATTERN.
+count() { grep -cE -- "$1" "$2"; }
+# verify DESC DIAG CMD...: check, and on failure also runs DIAG (lines saying what was seen).
+verify() {
+    local d=$1 diag=$2
+    shift 2
+    if "$@"; then ok "$d"; else
+        fail "$d"
+        eval "$diag"
+    fi
+}
+show() { sed 's/^/# request: /' "$1"; }
+# json_is EXPR WANT: the last stdout, parsed as JSON (j), gives WANT for EXPR.
+json_is() { [ "$(json "$1")" = "$2" ]; }
+
+export SLIPWAY_STORE
+SLIPWAY_STORE=$(moto_store_url data)
+sw deploy "$SITE" --env dev
+expect_rc "s3: the first deploy of a 100-file site to dev" 0
+sw releases
+releases_before=$(printf '%s\n' "$out" | grep -c '^r-')
+sw status --json
+R=$(json "[e['live_release'] for e in j['environments'] if e['name'] == 'dev'][0]")
+
+# ---- (a) the same DIR again: three requests, nothing stored, nothing changed ---------------------
+mark
+a=$marks
+sw deploy "$SITE" --env dev
+mark
+since_mark "$a" >same.req
+n=$(wc -l <same.req)
+echo "# unchanged re-run: $n requests ($(count '^PUT ' same.req) PUT)"
+expect_rc "s3: the same DIR again exits 0" 0
+verify "  it is already live, said on stdout and stderr, with the live release's id" \
+    'echo "# stdout: $out"; echo "# stderr: $errout"' \
+    eval '[ "$out" = "release $R is already live on dev; nothing changed" ] &&
+        [ "$errout" = "release $R: the same 100 files as before (nothing to store)" ]'
+verify "  exactly 3 requests: HEAD of the bucket, GET of dev's state, GET of the live manifest" \
+    'show same.req' \
+    eval '[ "$n" = 3 ] && [ "$(count "^HEAD /site 200$" same.req)" = 1 ] &&
+        [ "$(count "^GET /site/data/envs/dev/state.json 200$" same.req)" = 1 ] &&
+        [ "$(count "^GET /site/data/releases/$R.json 200$" same.req)" = 1 ] &&
+        [ "$(count "^PUT " same.req)" = 0 ]'
+sw releases
+verify "  no release was stored: slipway releases lists $releases_before, as before" \
+    'echo "# releases: $out" | sed "2,\$s/^/# /"' \
+    eval '[ "$(printf "%s\n" "$out" | grep -c "^r-")" = "$releases_before" ]'
+
+# ---- (b) one page changed -----------------------------------------------------------------------
+printf '<!doctype html><h1>page 5, changed</h1>\n' >"$SITE/p5.html"
+mark
+b=$marks
+sw deploy "$SITE" --env dev
+mark
+since_mark "$b" >change.req
+n=$(wc -l <change.req)
+heads=$(count '^GET /site/data/events/head.json ' change.req)
+probes=$(count '^PUT /site/data/.slipway-probe/' change.req)
+lists=$(count '^GET [^ ]*list-type' change.req)
+puts=$(count '^PUT ' change.req)
+bodies=$(count '^PUT /site/data/blobs/' change.req)
+echo "# one page changed: $n requests; $puts PUT ($bodies of bodies, $probes probe), $heads GET of events/head.json, $lists listings"
+expect_rc "s3: the DIR with one page changed deploys" 0
+verify "  at most 13 requests" 'show change.req' [ "$n" -le 13 ]
+verify "  exactly one GET of events/head.json, for both appends of the change" 'show change.req' [ "$heads" = 1 ]
+verify "  exactly one probe PUT (the key kept from before: refused, 412)" 'show change.req' \
+    eval '[ "$probes" = 1 ] && [ "$(count "^PUT /site/data/.slipway-probe/[^ ]* 412$" change.req)" = 1 ]'
+verify "  no listing (no GET with list-type)" 'show change.req' [ "$lists" = 0 ]
+verify "  no touch: 7 PUTs (the changed body, manifest, lock, state, event, head, probe), one of a body" \
+    'show change.req' \
+    eval '[ "$puts" = 7 ] && [ "$bodies" = 1 ] &&
+        [ "$(count "^PUT /site/data/(releases/r-[^ /]*\.json|envs/dev/lock|envs/dev/state\.json|events/000000000002\.json|events/head\.json) 200$" change.req)" = 5 ]'
+sw history dev --verify
+verify "  slipway history dev --verify: the audit chain is intact" 'echo "# $out $errout"' \
+    eval '[ "$rc" = 0 ] && grep -q "audit chain intact (2 events checked)" <<<"$out$errout"'
+
+# ---- (c) on fs ----------------------------------------------------------------------------------
+SLIPWAY_STORE=$T/fsdata
+sw deploy "$SITE" --env dev
+expect_rc "fs: the first deploy" 0
+sw status --json
+F=$(json "[e['live_release'] for e in j['environments'] if e['name'] == 'dev'][0]")
+sw deploy "$SITE" --env dev
+expect_rc "fs: the same DIR again exits 0" 0
+verify "  it is already live, and no release was stored" 'echo "# stdout: $out"; echo "# stderr: $errout"' \
+    eval '[ "$out" = "release $F is already live on dev; nothing changed" ] &&
+        [ "$errout" = "release $F: the same 100 files as before (nothing to store)" ] &&
+        [ "$(ls "$T/fsdata/releases" | wc -l)" = 1 ]'
+sw history dev
+verify "  slipway history dev shows one event" 'echo "# $out" | sed "2,\$s/^/# /"' \
+    eval '[ "$(printf "%s\n" "$out" | grep -c " deploy ")" = 1 ]'
+sw deploy "$SITE" --env dev --json
+verify "  --json: \"changed\": false, the live release, generation 1" 'echo "# $out" | sed "2,\$s/^/# /"' \
+    eval '[ "$rc" = 0 ] && json_is "j[\"changed\"]" False && json_is "j[\"release\"]" "$F" &&
+        json_is "j[\"generation\"]" 1'
+moto_stop
+done_testing
