@@ -118,7 +118,7 @@ except OSError as e:
 EOF
 python3 "$T/ka.py" "$P_KEEP" "$T/ka.go" > "$T/ka.out" &
 KA=$!
-wait_for "the keep-alive connection has its first answer" 10 grep -q '^1:' "$T/ka.out"
+wait_for "the keep-alive connection has its first answer" 30 grep -q '^1:' "$T/ka.out"
 # Load on the unchanged listener while the reload happens: nothing may fail.
 cat > "$T/non2xx.lua" <<'EOF'
 local threads = {}
@@ -132,7 +132,9 @@ function done(summary, latency, requests)
     io.write(string.format("RESULT %d %d %d\n", summary.requests, n, e.connect + e.read + e.write + e.timeout))
 end
 EOF
-spawn wrk -t1 -c4 -d5s -s "$T/non2xx.lua" "http://127.0.0.1:$P_KEEP/" > "$T/wrk.out" 2>&1
+# Long enough for the reloads on a loaded machine; stopped with SIGINT (wrk then prints its
+# summary) once they are over.
+spawn wrk -t1 -c4 -d120s -s "$T/non2xx.lua" "http://127.0.0.1:$P_KEEP/" > "$T/wrk.out" 2>&1
 WRK=$!
 
 site s-added >/dev/null
@@ -141,7 +143,7 @@ sw deploy "$T/s-added" --env added; expect_rc "deploy to a new environment" 0
 rm "$ENVS/gone.yml"
 env move "$P_MOVED"
 # Let wrk run for a moment before the reload.
-wait_for "wrk is under way" 5 grep -q . <(curl -s --max-time 5 "http://127.0.0.1:$PA2/_slipway/metrics" | grep -E '^slipway_open_connections [5-9]')
+wait_for "wrk is under way" 20 grep -q . <(curl -s --max-time 5 "http://127.0.0.1:$PA2/_slipway/metrics" | grep -E '^slipway_open_connections [5-9]')
 switches() { "${C[@]}" "http://127.0.0.1:$PA2/_slipway/metrics" | sed -n "s/^slipway_switches_total{env=\"$1\"} //p"; }
 keep_switches=$(switches keep)
 kill -HUP "$SERVE"
@@ -167,6 +169,7 @@ wait_for "after SIGHUP keep's new spa_fallback applies" 10 spa_on
 touch "$T/ka.go"
 wait "$KA"
 check "a keep-alive connection on an unchanged listener survives SIGHUP" grep -q '^2: HTTP/1.1 200 OK s-keep$' "$T/ka.out"
+kill -INT "$WRK"
 wait "$WRK"
 read -r _ wreq wbad werr < <(grep '^RESULT' "$T/wrk.out")
 echo "# wrk across SIGHUP: ${wreq:-?} requests, ${wbad:-?} non-2xx, ${werr:-?} socket errors"
