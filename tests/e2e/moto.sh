@@ -28,7 +28,8 @@
 # compare-and-swap winners (tests/e2e/410-store-s3.sh) starts it with --serial: the same
 # moto, answering one request at a time, as atomically as S3 does.
 
-# The pyenv shims on PATH cost about 0.4 s a call: run the real programs behind them.
+# The pyenv shims on PATH cost about half a second of CPU a call: run the real programs
+# behind them.
 _moto_real() {
     local p
     p=$(command -v "$1") || return 1
@@ -40,10 +41,68 @@ _moto_real() {
 MOTO_SERVER_BIN=${MOTO_SERVER_BIN:-$(_moto_real moto_server)}
 AWS_BIN=${AWS_BIN:-$(_moto_real aws)}
 # The helpers' own Python (faultproxy.py, JSON reading) needs only the standard library:
-# Debian's is the fast one.
-if [ -x /usr/bin/python3 ]; then MOTO_PY=/usr/bin/python3; else MOTO_PY=python3; fi
-# aws ARGS: the aws CLI, without its shim.
-aws() { "$AWS_BIN" "$@"; }
+# Debian's is the fast one. It is the test's python3 too (lib.sh's free_port and json).
+if [ -x /usr/bin/python3 ]; then
+    MOTO_PY=/usr/bin/python3
+    python3() { /usr/bin/python3 "$@"; }
+else
+    MOTO_PY=python3
+fi
+# The first line of a pip-installed script: the interpreter it runs on (with its packages).
+_moto_interp() { sed -n '1s/^#! *//p' "$1"; }
+
+# aws ARGS: the aws CLI. Once moto_start has started tests/e2e/awsd.py (AWSD_PORT), each
+# call is a child forked from that one loaded CLI, run in this shell's directory with its
+# environment (prefix assignments included) and stdin: the same CLI code, without a second
+# of Python start-up a call. Its stdout and stderr come out once it has ended. Without
+# awsd, or with AWSD=0, the aws program itself.
+aws() {
+    local fd rc f=$T/.awsd.$BASHPID
+    if [ -z "${AWSD_PORT:-}" ] || ! { exec {fd}<>"/dev/tcp/127.0.0.1/$AWSD_PORT"; } 2>/dev/null; then
+        "$AWS_BIN" "$@"
+        return
+    fi
+    : >"$f.out"
+    : >"$f.err"
+    {
+        printf '%s\0' "$AWSD_TOKEN" $# "$PWD" "/proc/$BASHPID/fd/0" "$f.out" "$f.err"
+        env -0
+        printf '\0'
+        [ $# = 0 ] || printf '%s\0' "$@"
+    } >&"$fd"
+    read -r -u "$fd" rc # (not <&fd: that would make fd 0 the socket meanwhile)
+    exec {fd}>&-
+    cat "$f.out"
+    cat "$f.err" >&2
+    rm -f "$f.out" "$f.err"
+    [ -n "$rc" ] || echo "aws: awsd (pid $AWSD_PID) did not answer" >&2
+    return "${rc:-255}"
+}
+
+# _awsd_start / _awsd_wait: starts awsd (once per test, with the aws CLI's interpreter)
+# and waits (at most 30 s) until it listens.
+_awsd_start() {
+    [ "${AWSD:-1}" != 0 ] && [ -z "${AWSD_PID:-}" ] || return 0
+    local interp
+    interp=$(_moto_interp "$AWS_BIN")
+    [ -x "${interp%% *}" ] || return 0 # not a Python script: call the program
+    # It reads no configuration of this machine's (each call reads the caller's).
+    spawn env -u AWS_PROFILE AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
+        $interp "$ROOT/tests/e2e/awsd.py" "$T/awsd.port" >"$T/awsd.log" 2>&1
+    AWSD_PID=$!
+}
+_awsd_wait() {
+    [ -n "${AWSD_PID:-}" ] && [ -z "${AWSD_PORT:-}" ] || return 0
+    local end=$(($(date +%s) + 30))
+    until [ -s "$T/awsd.port" ]; do
+        if ! kill -0 "$AWSD_PID" 2>/dev/null || [ "$(date +%s)" -ge $end ]; then
+            fail "awsd did not start: $(tail -3 "$T/awsd.log")"
+            return 1
+        fi
+        sleep 0.05
+    done
+    read -r AWSD_PORT AWSD_TOKEN <"$T/awsd.port"
+}
 
 # moto_require [s3cmd]: skips the whole test (one "# SKIP" line, exit 0) unless
 # moto_server, the aws CLI and curl exist, and s3cmd when named.
@@ -60,8 +119,9 @@ moto_require() {
 }
 
 # moto_start [--iam] [--serial]: starts moto_server on a free loopback port and waits
-# (at most 30 s) until it answers; with --serial, tests/e2e/moto_serial.py (one request
-# at a time, with moto's own interpreter). Exports MOTO_PORT, MOTO_URL, MOTO_PID, MOTO_IAM (0 or 1) and
+# (at most 30 s) until it answers: tests/e2e/moto_serial.py, with moto's own interpreter
+# (moto_server's application, three times as fast), threaded as moto_server is or, with
+# --serial, one request at a time. Exports MOTO_PORT, MOTO_URL, MOTO_PID, MOTO_IAM (0 or 1) and
 # the environment every AWS client reads: test credentials, region us-east-1,
 # AWS_ENDPOINT_URL=$MOTO_URL, and empty config and credentials files in $T, so the
 # developer's ~/.aws and AWS_PROFILE never leak in. With --iam, moto verifies every
@@ -71,15 +131,15 @@ moto_require() {
 # Returns non-zero (after a "not ok" line) when moto does not come up.
 MOTO_IAM_SETUP_REQUESTS=4
 moto_start() {
-    local iam=0 port end a
-    local server=("$MOTO_SERVER_BIN")
+    local iam=0 threaded=--threaded port end a
     for a in "$@"; do
         case $a in
         --iam) iam=1 ;;
-        # moto's own interpreter: the first line of moto_server.
-        --serial) server=("$(sed -n '1s/^#! *//p' "$MOTO_SERVER_BIN")" "$ROOT/tests/e2e/moto_serial.py") ;;
+        --serial) threaded= ;;
         esac
     done
+    local server=($(_moto_interp "$MOTO_SERVER_BIN") "$ROOT/tests/e2e/moto_serial.py" $threaded)
+    _awsd_start
     port=$(free_port)
     if [ $iam = 1 ]; then
         spawn env INITIAL_NO_AUTH_ACTION_COUNT=$MOTO_IAM_SETUP_REQUESTS \
@@ -107,6 +167,7 @@ moto_start() {
     export AWS_ACCESS_KEY_ID=slipway-test-key AWS_SECRET_ACCESS_KEY=slipway-test-secret
     export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_ENDPOINT_URL=$MOTO_URL
     export AWS_EC2_METADATA_DISABLED=true AWS_PAGER=
+    _awsd_wait || return 1
     [ $iam = 1 ] || return 0
     _moto_iam_setup
 }
