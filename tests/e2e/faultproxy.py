@@ -68,7 +68,9 @@ the proxy exits; the file is replaced by rename, so a reader never sees half of
 it: {"requests": requests read, "forwarded": sent to the target, "faults": {KIND:
 faults done to a client (one drawn for a client that went away first is not
 counted)}, "connections": n, "outages": n, "up": listening or not, "stripped":
-forwarded requests that lost a header to --strip-header}. --verbose logs each request and each
+forwarded requests that lost a header to --strip-header, "peak_connections": the most client
+connections open at once (through moto, which ends a connection after each response, without
+--keep-alive: the most requests in flight at once)}. --verbose logs each request and each
 fault done.
 
 SIGUSR1 takes the store away: the proxy stops listening (connections are refused)
@@ -215,7 +217,8 @@ class Proxy:
         self.faulted = set()  # with --once: the request lines already given a fault
         self.kinds = args.kinds
         self.stats = {"requests": 0, "forwarded": 0, "faults": {k: 0 for k in KINDS},
-                      "connections": 0, "outages": 0, "up": True, "stripped": 0}
+                      "connections": 0, "outages": 0, "up": True, "stripped": 0,
+                      "peak_connections": 0}
         self.target = args.target.rsplit(":", 1)
         self.conns = set()
         self.started = time.monotonic()
@@ -260,6 +263,7 @@ class Proxy:
         self.stats["connections"] += 1
         task = asyncio.current_task()
         self.conns.add(task)
+        self.stats["peak_connections"] = max(self.stats["peak_connections"], len(self.conns))
         up = None
         try:
             while True:
