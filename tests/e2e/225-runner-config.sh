@@ -9,6 +9,12 @@
 
 mkdir -p "$T/repo" && cd "$T/repo"
 git init -q -b main . && "$SLIPWAY" init -q .
+# serve --runner below also serves the environments: on free ports, not init's 8081, 8082 and
+# 9082, which anything else on the machine may hold (serve then refuses to start).
+for f in .slipway/environments/*.yml; do
+    sed -i "s/127\.0\.0\.1:[0-9]*/127.0.0.1:PORT/" "$f"
+    while grep -q 'PORT' "$f"; do sed -i "0,/PORT/s//$(free_port)/" "$f"; done
+done
 mkdir -p .github/workflows
 cat > .github/workflows/gpu.yml <<'EOF'
 on: push
