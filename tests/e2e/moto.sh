@@ -79,9 +79,10 @@ aws() {
     return "${rc:-255}"
 }
 
-# _awsd_start / _awsd_wait: starts awsd (once per test, with the aws CLI's interpreter)
-# and waits (at most 30 s) until it listens.
-_awsd_start() {
+# awsd_start / awsd_wait: starts awsd (once per test, with the aws CLI's interpreter; does
+# nothing when it runs) and waits (at most 30 s) until it listens. moto_start does both; a
+# test that starts its moto itself calls them.
+awsd_start() {
     [ "${AWSD:-1}" != 0 ] && [ -z "${AWSD_PID:-}" ] || return 0
     local interp
     interp=$(_moto_interp "$AWS_BIN")
@@ -91,7 +92,7 @@ _awsd_start() {
         $interp "$ROOT/tests/e2e/awsd.py" "$T/awsd.port" >"$T/awsd.log" 2>&1
     AWSD_PID=$!
 }
-_awsd_wait() {
+awsd_wait() {
     [ -n "${AWSD_PID:-}" ] && [ -z "${AWSD_PORT:-}" ] || return 0
     local end=$(($(date +%s) + 30))
     until [ -s "$T/awsd.port" ]; do
@@ -139,7 +140,7 @@ moto_start() {
         esac
     done
     local server=($(_moto_interp "$MOTO_SERVER_BIN") "$ROOT/tests/e2e/moto_serial.py" $threaded)
-    _awsd_start
+    awsd_start
     port=$(free_port)
     if [ $iam = 1 ]; then
         spawn env INITIAL_NO_AUTH_ACTION_COUNT=$MOTO_IAM_SETUP_REQUESTS \
@@ -167,7 +168,7 @@ moto_start() {
     export AWS_ACCESS_KEY_ID=slipway-test-key AWS_SECRET_ACCESS_KEY=slipway-test-secret
     export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_ENDPOINT_URL=$MOTO_URL
     export AWS_EC2_METADATA_DISABLED=true AWS_PAGER=
-    _awsd_wait || return 1
+    awsd_wait || return 1
     [ $iam = 1 ] || return 0
     _moto_iam_setup
 }
