@@ -41,10 +41,12 @@ _moto_real() {
 MOTO_SERVER_BIN=${MOTO_SERVER_BIN:-$(_moto_real moto_server)}
 AWS_BIN=${AWS_BIN:-$(_moto_real aws)}
 # The helpers' own Python (faultproxy.py, JSON reading) needs only the standard library:
-# Debian's is the fast one. It is the test's python3 too (lib.sh's free_port and json).
+# Debian's is the fast one. It is the test's python3 too (lib.sh's free_port and json), from a
+# directory of the test's own first on PATH, not a shell function, so that `spawn python3
+# ...` still gives python's own PID to kill.
 if [ -x /usr/bin/python3 ]; then
     MOTO_PY=/usr/bin/python3
-    python3() { /usr/bin/python3 "$@"; }
+    mkdir -p "$T/.bin" && ln -sf /usr/bin/python3 "$T/.bin/python3" && PATH=$T/.bin:$PATH
 else
     MOTO_PY=python3
 fi
