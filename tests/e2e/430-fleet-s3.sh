@@ -19,6 +19,7 @@
 . "$ROOT/tests/e2e/moto.sh"
 C=(curl -s --max-time 5)
 moto_require
+AWSD=0 # no aws CLI call
 command -v wrk >/dev/null || { echo "ok - skipped: needs wrk # SKIP"; exit 0; }
 NODES=(1 2 3)
 unset SLIPWAY_S3_ENDPOINT

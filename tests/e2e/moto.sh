@@ -83,7 +83,8 @@ aws() {
 
 # awsd_start / awsd_wait: starts awsd (once per test, with the aws CLI's interpreter; does
 # nothing when it runs) and waits (at most 30 s) until it listens. moto_start does both; a
-# test that starts its moto itself calls them.
+# test that starts its moto itself calls them. Loading the CLI costs about what one aws
+# process does: a test that makes no aws call sets AWSD=0.
 awsd_start() {
     [ "${AWSD:-1}" != 0 ] && [ -z "${AWSD_PID:-}" ] || return 0
     local interp
@@ -215,9 +216,16 @@ moto_stop() {
 }
 
 # moto_bucket NAME: creates bucket NAME (and makes it MOTO_BUCKET, the one the
-# helpers below use).
+# helpers below use). A plain moto checks no signature: one PUT with curl, which takes no
+# aws CLI (a test that reads nothing back with it then needs no awsd: AWSD=0); on moto
+# --iam, create-bucket signed by the aws CLI.
 moto_bucket() {
-    aws s3api create-bucket --bucket "$1" >/dev/null || {
+    if [ "${MOTO_IAM:-0}" = 1 ]; then
+        aws s3api create-bucket --bucket "$1" >/dev/null
+    else
+        curl -sf -o /dev/null --max-time 10 -X PUT "$MOTO_URL/$1" -H \
+            "Authorization: AWS4-HMAC-SHA256 Credential=$AWS_ACCESS_KEY_ID/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0"
+    fi || {
         fail "create-bucket $1"
         return 1
     }
