@@ -16,6 +16,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$ROOT/tests/e2e/moto.sh"
 moto_require
+AWSD=0 # no aws CLI call: the unit tests read the store through slipway's backend
 # Two motos, each answering one request at a time: the compare-and-swap test (mostly waiting
 # on its moto) runs beside the other two programs rather than before them.
 moto_start --serial || done_testing

@@ -32,13 +32,20 @@ live() {
     json "[e['live_release'] for e in j['environments'] if e['name'] == '$1'][0]"
 }
 # sse_all PREFIX: every key under PREFIX (all keys when empty) has ServerSideEncryption
-# AES256, asked of each object with head-object; prints the count and the exceptions.
+# AES256, asked of each object with head-object (four at a time); prints the count and the
+# exceptions.
 sse_all() {
-    local keys=sse-$MOTO_PORT.keys sse=sse-$MOTO_PORT.txt
+    local keys=sse-$MOTO_PORT.keys sse=sse-$MOTO_PORT.txt k heads=()
     moto_keys "$1" >"$keys" || return 1
     [ -s "$keys" ] || return 1
-    xargs -P 4 -I{} sh -c 'printf "%s %s\n" "$("$0" s3api head-object --bucket "$1" --key "$2" --query ServerSideEncryption --output text)" "$2"' \
-        "$AWS_BIN" "$MOTO_BUCKET" {} <"$keys" >"$sse"
+    : >"$sse"
+    while IFS= read -r k; do
+        printf '%s %s\n' "$(aws s3api head-object --bucket "$MOTO_BUCKET" --key "$k" \
+            --query ServerSideEncryption --output text)" "$k" >>"$sse" &
+        heads+=($!)
+        [ ${#heads[@]} -lt 4 ] || { wait "${heads[@]}"; heads=(); }
+    done <"$keys"
+    [ ${#heads[@]} = 0 ] || wait "${heads[@]}"
     echo "# $(wc -l <"$keys") objects, $(grep -c '^AES256 ' "$sse") with AES256"
     grep -v '^AES256 ' "$sse" | sed 's/^/# not encrypted: /'
     [ "$(grep -c '^AES256 ' "$sse")" = "$(wc -l <"$keys")" ]

@@ -8,18 +8,29 @@
 #
 # Where a kill lands is set by the deploy's own progress, not by the clock: on S3 every
 # durable step is a request, so slipway talks to moto through tests/e2e/killproxy.py, which
-# SIGKILLs it at its K-th request (counted over all its threads), K drawn from 1..(the
-# requests of a whole deploy of the same kind, counted on warm-up deploys). Half the kills
-# fall before the K-th request reaches moto, half after moto has applied it but before
-# slipway hears so (S3's "it may have landed"). The store is checked by
-# tests/e2e/s3check.py, which reads the bucket directly, never through slipway.
+# SIGKILLs it at its K-th request (counted over all its threads), K in 1..M (M: the requests
+# of a whole deploy of the same kind, counted on warm-up deploys), either before the K-th
+# request reaches moto or after moto has applied it but before slipway hears so (S3's "it
+# may have landed"). The store is checked by tests/e2e/s3check.py, which reads the bucket
+# directly, never through slipway.
 #
 # moto runs with --serial (one request at a time): its own conditional writes are not atomic
 # otherwise (moto_serial.py). The site is smaller than 050's (every request is one to moto).
+#
+# Which K: the trials of each kind of deploy (dev, staging) walk through its 2M kill cases in
+# turn (K = 1..M before, then 1..M after), from a random case on, so no case repeats before
+# all have come: 50 trials kill at 42 distinct cases (dev 25, staging 17, of 28 each with
+# M = 14), where the 60 random draws this test made before reached some 33; and each run
+# starts elsewhere.
+#
+# The proxy and the checker are each one Python process for the whole test (a start-up per
+# trial cost more CPU than the deploy): killproxy.py is armed and ended over its control port,
+# s3check.py serves checks on a port of its own.
 . "$(dirname "$0")/lib.sh"
 . "$ROOT/tests/e2e/moto.sh"
 moto_require
-TRIALS=${CRASH_TRIALS:-60}
+AWSD=0 # no aws CLI call: the store is read by s3check.py
+TRIALS=${CRASH_TRIALS:-50}
 new_project
 SITE=$T/crash-site
 mkdir -p "$SITE/assets" "$SITE/docs"
@@ -30,8 +41,31 @@ head -c 200000 /dev/urandom >"$SITE/assets/b.bin"
 moto_start --serial || done_testing
 moto_bucket crash || done_testing
 DIRECT=$(moto_store_url data)
-# check ARGS...: s3check.py on the store (its cache of checked bodies and manifests in $T).
-s3check() { "$MOTO_PY" "$ROOT/tests/e2e/s3check.py" "$MOTO_URL" crash data "$T/s3check.cache" "$@"; }
+# ask PORT FORMAT ARGS...: sends printf FORMAT ARGS to a helper on PORT and prints its
+# answer after the first line, the status, which it returns.
+ask() {
+    local fd rc out port=$1
+    shift
+    exec {fd}<>"/dev/tcp/127.0.0.1/$port" || return 2
+    # shellcheck disable=SC2059
+    printf "$@" >&"$fd"
+    read -r -u "$fd" rc
+    IFS= read -r -d '' -u "$fd" out
+    exec {fd}>&-
+    printf '%s' "$out"
+    return "${rc:-2}"
+}
+spawn "$MOTO_PY" "$ROOT/tests/e2e/s3check.py" "$MOTO_URL" crash data "$T/s3check.cache" serve "$T/s3check.port" \
+    2>"$T/s3check.err"
+spawn "$MOTO_PY" "$ROOT/tests/e2e/killproxy.py" --target "127.0.0.1:$MOTO_PORT" --pid-file "$T/pid" \
+    >"$T/killproxy.port" 2>"$T/killproxy.err"
+wait_for "s3check.py and killproxy.py listen" 30 test -s "$T/s3check.port" -a -s "$T/killproxy.port" || done_testing
+read -r S3CHECK_PORT <"$T/s3check.port"
+read -r PROXY_PORT CONTROL_PORT <"$T/killproxy.port"
+# s3check ARGS...: s3check.py on the store (its cache of checked bodies and manifests in $T).
+s3check() { ask "$S3CHECK_PORT" '%s\0' "$@" ""; }
+# control LINE: one command to killproxy.py ("arm K before|after LOG", "end").
+control() { ask "$CONTROL_PORT" '%s\n' "$1" || fail "killproxy.py refused '$1': $(cat "$T/killproxy.err")"; }
 # lock_pid ENV: the pid ENV's lock named at the last check.
 lock_pid() { sed -n "s/^$1 //p" "$T/locks"; }
 
@@ -47,29 +81,19 @@ prepare() {
         env=staging sw_args=(--switch)
     fi
 }
-# proxied K [--after]: the trial's deploy through a killproxy that kills it at its K-th
-# request (K=0: never); the proxy's lines (one a request, "killed at N") in $T/requests.
-# Exit status that of the deploy (137 when killed).
+# proxied K [before|after]: the trial's deploy through the killproxy, armed to kill it at its
+# K-th request (K=0: never); the proxy's lines (one a request, "killed at N") in
+# $T/requests. Exit status that of the deploy (137 when killed).
 proxied() {
-    local port st
-    : >"$T/requests"
-    "$MOTO_PY" "$ROOT/tests/e2e/killproxy.py" --target "127.0.0.1:$MOTO_PORT" --pid-file "$T/pid" \
-        --kill-at "$@" >"$T/requests" 2>"$T/proxy.err" &
-    local proxy=$!
-    _pids+=("$proxy")
-    for _ in $(seq 100); do
-        port=$(head -1 "$T/requests")
-        [ -n "$port" ] && break
-        sleep 0.05
-    done
-    sh -c 'echo $$ > "$0"; exec "$@"' "$T/pid" "$SLIPWAY" --store "$(moto_store_url data "http://127.0.0.1:$port")" \
+    local st
+    control "arm $1 ${2:-before} $T/requests"
+    sh -c 'echo $$ > "$0"; exec "$@"' "$T/pid" "$SLIPWAY" --store "$(moto_store_url data "http://127.0.0.1:$PROXY_PORT")" \
         deploy "$SITE" --env "$env" "${sw_args[@]}" -q
     st=$?
-    kill "$proxy" 2>/dev/null
-    wait "$proxy" 2>/dev/null
+    control end
     return $st
 }
-requests() { tail -n +2 "$T/requests" | grep -c '^[0-9]* '; }
+requests() { grep -c '^[0-9]* ' "$T/requests"; }
 fewest() {
     if [ "$env" = dev ]; then m_dev=$(($1 < m_dev ? $1 : m_dev)); else m_staging=$(($1 < m_staging ? $1 : m_staging)); fi
 }
@@ -86,20 +110,26 @@ s3check check >/dev/null || fail "the store after the warm-ups: $(s3check check)
 
 start=$SECONDS
 trials=0 inconsistent=0 killed=0 finished=0 beyond=0 misplaced=0 stale=0 after=0 last_pid= points=
+# The next kill case of each kind of deploy (see the top): c mod 2M, point c mod M + 1,
+# after moto applied it when c mod 2M >= M.
+case_dev=$RANDOM case_staging=$RANDOM
 for i in $(seq 1 "$TRIALS"); do
     prepare "$i"
     # One trial in six runs to the end, to check the deploy after the kills.
-    m=$m_staging k=0 mode=()
-    [ "$env" = dev ] && m=$m_dev
-    [ $((i % 6)) != 3 ] && k=$((RANDOM % m + 1))
-    [ $((RANDOM % 2)) = 0 ] && mode=(--after)
-    proxied "$k" "${mode[@]}" >"$T/out.$i" 2>&1
+    m=$m_staging c=$case_staging k=0 mode=before
+    [ "$env" = dev ] && m=$m_dev c=$case_dev
+    if [ $((i % 6)) != 3 ]; then
+        k=$((c % m + 1))
+        [ $((c % (2 * m))) -ge "$m" ] && mode=after
+        if [ "$env" = dev ]; then case_dev=$((c + 1)); else case_staging=$((c + 1)); fi
+    fi
+    proxied "$k" "$mode" >"$T/out.$i" 2>&1
     st=$?
     trials=$((trials + 1))
     n=$(requests)
     if [ "$st" = 137 ]; then
         killed=$((killed + 1)) last_pid=$(cat "$T/pid") points="$points $k"
-        [ ${#mode[@]} = 1 ] && after=$((after + 1))
+        [ "$mode" = after ] && after=$((after + 1)) points=${points}a
         # Other threads of the deploy may have sent a request or two more meanwhile.
         grep -qx "killed at $k" "$T/requests" && [ "$n" -ge "$k" ] || misplaced=$((misplaced + 1))
     else
@@ -114,7 +144,7 @@ for i in $(seq 1 "$TRIALS"); do
     [ "$i" = "$TRIALS" ] && age=()
     problems=$(s3check check locks="$T/locks" "${age[@]}")
     if [ "$st" = 0 ]; then
-        live=$(SLIPWAY_STORE=$DIRECT "$SLIPWAY" status --json | "$MOTO_PY" -c "import json,sys; print([e['live_release'] for e in json.load(sys.stdin)['environments'] if e['name'] == '$env'][0])")
+        live=$(s3check live "$env")
         problems="$problems$(s3check describes "$live" "$SITE")"
     elif [ "$st" != 137 ]; then
         problems="$problems${problems:+; }exit $st: $(cat "$T/out.$i")"
@@ -125,7 +155,7 @@ for i in $(seq 1 "$TRIALS"); do
     fi
     [ "$i" -lt "$TRIALS" ] && [ -n "$last_pid" ] && [ "$(lock_pid "$env")" = "$last_pid" ] && stale=$((stale + 1))
 done
-echo "# kills at request:$(tr ' ' '\n' <<<"${points# }" | sort -n | uniq -c | awk '{printf " %s:%s", $2, $1}')"
+echo "# kills at request (a: after moto applied it):$(tr ' ' '\n' <<<"${points# }" | sort -n | uniq -c | awk '{printf " %s:%s", $2, $1}')"
 echo "# $trials trials in $((SECONDS - start))s, $inconsistent inconsistent ($killed killed mid-way, $after of them after moto applied the request; $finished finished, of which $beyond ended before their kill point; $stale left their lock behind)"
 check "$trials SIGKILL trials on s3 leave every environment on complete releases ($inconsistent inconsistent)" \
     test "$inconsistent" = 0 -a "$trials" -ge 50

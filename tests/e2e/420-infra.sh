@@ -31,15 +31,16 @@
 # slipway's lease, so (e) applies once); moto fails PutBucketLogging with a 500 when the logs
 # bucket's policy holds a principal written as a bare "*" (slipway writes {"AWS": "*"}, which
 # IAM takes as the same principal).
-# tests/e2e/moto.sh (moto_start, written alongside) is not on this branch: moto is started here.
+# moto is started here (over TLS for (e), in an IAM mode set up with the aws CLI for (f));
+# tests/e2e/moto.sh gives the aws CLI (one loaded CLI forked per call) and moto's launcher.
 . "$(dirname "$0")/lib.sh"
-
-for tool in moto_server aws openssl curl; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "ok - skipped: needs $tool (moto_server and the aws CLI are on the machine image) # SKIP"
-        done_testing
-    fi
-done
+. "$ROOT/tests/e2e/moto.sh"
+moto_require
+if ! command -v openssl >/dev/null; then
+    echo "ok - skipped: needs openssl # SKIP"
+    done_testing
+fi
+awsd_start
 
 # Neither the aws CLI nor slipway reads a file of this machine's.
 : >"$T/aws-empty"
@@ -53,22 +54,24 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem
     -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null ||
     { fail "openssl made no certificate"; done_testing; }
 
-# moto_start PORT [NAME=VALUE...] [-- ARGS...]: moto_server on 127.0.0.1:PORT with that
-# environment, killed by PID on exit; waits for its /moto-api/ (which moto's IAM mode does
-# not count as a request).
+# moto_start PORT [NAME=VALUE...] [-- ARGS...]: moto_server's application on 127.0.0.1:PORT
+# (moto.sh's launcher, tests/e2e/moto_serial.py) with that environment, killed by PID on
+# exit; waits for its /moto-api/ (which moto's IAM mode does not count as a request).
 moto_start() {
     local port=$1 scheme=http envs=() a
     shift
     while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
     [ "${1:-}" = -- ] && shift
     for a in "$@"; do [ "$a" = -c ] && scheme=https; done
-    spawn env "${envs[@]}" moto_server -H 127.0.0.1 -p "$port" "$@" >"$T/moto-$port.log" 2>&1
+    spawn env "${envs[@]}" $(_moto_interp "$MOTO_SERVER_BIN") "$ROOT/tests/e2e/moto_serial.py" --threaded \
+        -H 127.0.0.1 -p "$port" "$@" >"$T/moto-$port.log" 2>&1
     wait_for "moto_server on $port" 60 \
         curl -sf -o /dev/null --cacert "$T/cert.pem" "$scheme://127.0.0.1:$port/moto-api/"
 }
 
 P1=$(free_port)
 moto_start "$P1" || done_testing
+awsd_wait || done_testing
 EP="http://127.0.0.1:$P1"
 export SLIPWAY_S3_ENDPOINT=$EP
 # a ARGS: the aws CLI against the moto of this section ($EP).
@@ -77,7 +80,7 @@ a() { aws --endpoint-url "$EP" "$@"; }
 present() { a "$@" >/dev/null 2>&1; }
 absent() { ! a "$@" >/dev/null 2>&1; }
 # py EXPR: evaluates a python expression over $out parsed as JSON (as `j`).
-py() { printf '%s' "$out" | python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
+py() { printf '%s' "$out" | "$MOTO_PY" -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
 
 mkdir -p "$T/p/.slipway"
 cd "$T/p" || exit 1
@@ -194,8 +197,11 @@ check "the owner's rule kept, slipway's changed" test "$(py 'sorted((r["ID"], r.
 
 SLIPWAY_TEST_INFRA_HOLD_FILE="$T/hold" "$SLIPWAY" --store s3://site infra apply >"$T/first.out" 2>&1 &
 first=$!
+# (polled with curl, a request that costs no Python start; plain moto checks no signature,
+# and takes the service from the Authorization header)
 wait_for "the first apply takes its lease" 60 \
-    aws --endpoint-url "$EP" s3api head-object --bucket site --key .slipway/locks/infra >/dev/null
+    curl -sf -o /dev/null -I "$EP/site/.slipway/locks/infra" \
+    -H 'Authorization: AWS4-HMAC-SHA256 Credential=t/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0'
 sw --store s3://site infra apply
 expect_err "a second apply at the same time fails naming the first" 1 \
     "^slipway: bucket site is locked by another 'infra apply' \(.+, pid $first on .+, since 20.+\); nothing was changed"

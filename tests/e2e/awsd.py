@@ -132,6 +132,19 @@ def main():
     for svc in ("s3api", "iam"):
         table[svc]._get_command_table()
     table["s3"].subcommand_table
+    # And the data files every call reads before its request (botocore's loader keeps what
+    # it read; they are the installed package's, the same for every caller), and the
+    # endpoint resolver made of them.
+    loader = driver.session.get_component("data_loader")
+    for name in ("endpoints", "partitions", "_retry", "sdk-default-configuration"):
+        loader.load_data(name)
+    for svc in ("s3", "iam"):
+        for kind in ("service-2", "endpoint-rule-set-1", "paginators-1", "waiters-2"):
+            try:
+                loader.load_service_model(svc, kind)
+            except Exception:  # (a service without one)
+                pass
+    driver.session._get_internal_component("endpoint_resolver")
     # The loaded CLI is never collected: forked children share its pages untouched.
     gc.freeze()
     # Children reaped as they end (so their CPU time counts as the test's, as an aws

@@ -41,10 +41,12 @@ _moto_real() {
 MOTO_SERVER_BIN=${MOTO_SERVER_BIN:-$(_moto_real moto_server)}
 AWS_BIN=${AWS_BIN:-$(_moto_real aws)}
 # The helpers' own Python (faultproxy.py, JSON reading) needs only the standard library:
-# Debian's is the fast one. It is the test's python3 too (lib.sh's free_port and json).
+# Debian's is the fast one. It is the test's python3 too (lib.sh's free_port and json), from a
+# directory of the test's own first on PATH, not a shell function, so that `spawn python3
+# ...` still gives python's own PID to kill.
 if [ -x /usr/bin/python3 ]; then
     MOTO_PY=/usr/bin/python3
-    python3() { /usr/bin/python3 "$@"; }
+    mkdir -p "$T/.bin" && ln -sf /usr/bin/python3 "$T/.bin/python3" && PATH=$T/.bin:$PATH
 else
     MOTO_PY=python3
 fi
@@ -79,9 +81,11 @@ aws() {
     return "${rc:-255}"
 }
 
-# _awsd_start / _awsd_wait: starts awsd (once per test, with the aws CLI's interpreter)
-# and waits (at most 30 s) until it listens.
-_awsd_start() {
+# awsd_start / awsd_wait: starts awsd (once per test, with the aws CLI's interpreter; does
+# nothing when it runs) and waits (at most 30 s) until it listens. moto_start does both; a
+# test that starts its moto itself calls them. Loading the CLI costs about what one aws
+# process does: a test that makes no aws call sets AWSD=0.
+awsd_start() {
     [ "${AWSD:-1}" != 0 ] && [ -z "${AWSD_PID:-}" ] || return 0
     local interp
     interp=$(_moto_interp "$AWS_BIN")
@@ -91,7 +95,7 @@ _awsd_start() {
         $interp "$ROOT/tests/e2e/awsd.py" "$T/awsd.port" >"$T/awsd.log" 2>&1
     AWSD_PID=$!
 }
-_awsd_wait() {
+awsd_wait() {
     [ -n "${AWSD_PID:-}" ] && [ -z "${AWSD_PORT:-}" ] || return 0
     local end=$(($(date +%s) + 30))
     until [ -s "$T/awsd.port" ]; do
@@ -139,7 +143,7 @@ moto_start() {
         esac
     done
     local server=($(_moto_interp "$MOTO_SERVER_BIN") "$ROOT/tests/e2e/moto_serial.py" $threaded)
-    _awsd_start
+    awsd_start
     port=$(free_port)
     if [ $iam = 1 ]; then
         spawn env INITIAL_NO_AUTH_ACTION_COUNT=$MOTO_IAM_SETUP_REQUESTS \
@@ -167,7 +171,7 @@ moto_start() {
     export AWS_ACCESS_KEY_ID=slipway-test-key AWS_SECRET_ACCESS_KEY=slipway-test-secret
     export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_ENDPOINT_URL=$MOTO_URL
     export AWS_EC2_METADATA_DISABLED=true AWS_PAGER=
-    _awsd_wait || return 1
+    awsd_wait || return 1
     [ $iam = 1 ] || return 0
     _moto_iam_setup
 }
@@ -212,9 +216,16 @@ moto_stop() {
 }
 
 # moto_bucket NAME: creates bucket NAME (and makes it MOTO_BUCKET, the one the
-# helpers below use).
+# helpers below use). A plain moto checks no signature: one PUT with curl, which takes no
+# aws CLI (a test that reads nothing back with it then needs no awsd: AWSD=0); on moto
+# --iam, create-bucket signed by the aws CLI.
 moto_bucket() {
-    aws s3api create-bucket --bucket "$1" >/dev/null || {
+    if [ "${MOTO_IAM:-0}" = 1 ]; then
+        aws s3api create-bucket --bucket "$1" >/dev/null
+    else
+        curl -sf -o /dev/null --max-time 10 -X PUT "$MOTO_URL/$1" -H \
+            "Authorization: AWS4-HMAC-SHA256 Credential=$AWS_ACCESS_KEY_ID/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0"
+    fi || {
         fail "create-bucket $1"
         return 1
     }

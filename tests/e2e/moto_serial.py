@@ -1,7 +1,8 @@
 """moto_server answering one request at a time (moto_start --serial in moto.sh), or with
 --threaded each on a thread of its own as moto_server does (every other moto_start).
 
-    python moto_serial.py -H HOST -p PORT [--threaded]     (moto_server's own options)
+    python moto_serial.py -H HOST -p PORT [-c CERT -k KEY] [--threaded]
+                                            (moto_server's own options, and --threaded)
 
 moto_server serves every request on a thread of its own (werkzeug's
 threaded=True), and moto's S3 checks a conditional write's precondition and
@@ -35,13 +36,16 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5000)
+    parser.add_argument("-c", "--ssl-cert")
+    parser.add_argument("-k", "--ssl-key")
     parser.add_argument("--threaded", action="store_true")
     args = parser.parse_args()
     host, port = args.host, args.port
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules
     os.environ.setdefault("MOTO_PORT", str(port))
-    run_simple(host, port, DomainDispatcherApplication(create_backend_app), threaded=args.threaded)
+    ssl = (args.ssl_cert, args.ssl_key) if args.ssl_cert and args.ssl_key else None
+    run_simple(host, port, DomainDispatcherApplication(create_backend_app), threaded=args.threaded, ssl_context=ssl)
 
 
 if __name__ == "__main__":

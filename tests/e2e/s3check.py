@@ -6,6 +6,8 @@ HTTP, stdlib only), never through slipway: lib.sh's store_check for S3.
     s3check.py ENDPOINT BUCKET PREFIX CACHE describes RELEASE SITE
     s3check.py ENDPOINT BUCKET PREFIX - cat KEY
     s3check.py ENDPOINT BUCKET PREFIX - keys SUBPREFIX
+    s3check.py ENDPOINT BUCKET PREFIX - live ENV
+    s3check.py ENDPOINT BUCKET PREFIX CACHE serve PORT_FILE
 
 check prints every inconsistency and exits 1 when there is one: a release an
 environment's state names (live, slots, previous) without a manifest; a state or
@@ -22,7 +24,11 @@ pid it names; with "age" too, each is then rewritten with a lease that expired l
 describes: release RELEASE lists exactly SITE's files with their SHA-256.
 
 cat prints the object KEY of the store (exit 1 when there is none); keys prints every key
-of the store under SUBPREFIX, one a line, sorted (as 060-concurrency.sh reads an fs store).
+of the store under SUBPREFIX, one a line, sorted (as 060-concurrency.sh reads an fs store);
+live prints the release envs/ENV/state.json names live (exit 1 when none).
+
+serve listens on a loopback port (written to PORT_FILE) and runs the commands above sent
+to it, one a connection (see serve()), with the same CACHE: no start-up per check.
 
 Bodies and manifests never change under their key (a body's key is its SHA-256, a
 manifest is written once): one read and checked is remembered in CACHE (a JSON file) with
@@ -31,14 +37,17 @@ run after each of many crash trials reads only what is new.
 
 moto checks no signature in its plain mode, but finds the service from the
 Authorization header: a placeholder one is sent.
+
+Tests call it once a check (tests/e2e/060-concurrency.sh on S3 once an object): its
+start-up is most of its cost, so it speaks HTTP on a plain socket (http.client would
+double it), and imports what only some commands need (hashlib, the XML parser) where
+they need it.
 """
-import hashlib
-import http.client
 import json
 import os
+import socket
 import sys
 import urllib.parse
-import xml.etree.ElementTree as ET
 
 AUTH = "AWS4-HMAC-SHA256 Credential=check/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0"
 
@@ -49,13 +58,45 @@ class Bucket:
         self.host, self.port, self.bucket = u.hostname, u.port or 80, bucket
 
     def request(self, method, key="", query="", body=None):
-        c = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        """(status, body) of one request. Plain HTTP/1.1 on a socket of its own: http.client
+        would triple this script's start-up, which a test pays on every call."""
         path = "/" + self.bucket + ("/" + urllib.parse.quote(key, safe="/") if key else "")
-        c.request(method, path + ("?" + query if query else ""), body=body, headers={"Authorization": AUTH})
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        return r.status, data
+        body = body or b""
+        head = "%s %s HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % (
+            method,
+            path + ("?" + query if query else ""),
+            self.host,
+            self.port,
+            AUTH,
+            len(body),
+        )
+        with socket.create_connection((self.host, self.port), timeout=60) as c:
+            c.sendall(head.encode() + body)
+            data = b""
+            while True:
+                chunk = c.recv(1 << 16)
+                if not chunk:
+                    break
+                data += chunk
+        head, sep, data = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        if not sep or len(lines[0].split()) < 2:
+            raise IOError("%s %s: no HTTP answer" % (method, path))
+        fields = {n.strip().lower(): v.strip() for n, _, v in (l.partition(":") for l in lines[1:])}
+        if fields.get("transfer-encoding", "").lower() == "chunked":
+            whole = b""
+            while True:
+                size, _, data = data.partition(b"\r\n")
+                n = int(size.split(b";")[0], 16)
+                if n == 0:
+                    break
+                whole, data = whole + data[:n], data[n + 2 :]
+            data = whole
+        elif "content-length" in fields:
+            if len(data) < int(fields["content-length"]):
+                raise IOError("%s %s: the answer was cut short" % (method, path))
+            data = data[: int(fields["content-length"])]
+        return int(lines[0].split()[1]), data
 
     def get(self, key):
         status, data = self.request("GET", key)
@@ -73,6 +114,8 @@ class Bucket:
             status, data = self.request("GET", query=urllib.parse.urlencode(q))
             if status != 200:
                 raise IOError("listing %s: %d" % (prefix, status))
+            import xml.etree.ElementTree as ET  # (imported when needed: see the top)
+
             root = ET.fromstring(data)
             ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
             for c in root.findall(ns + "Contents"):
@@ -82,21 +125,31 @@ class Bucket:
                 return out
 
 
-def main():
-    endpoint, bucket, prefix, cache_file, cmd = sys.argv[1:6]
-    opts = sys.argv[6:]
-    b = Bucket(endpoint, bucket)
-    pre = prefix.rstrip("/") + "/" if prefix else ""
+def run(b, pre, cache_file, cmd, opts, out):
+    """One command; what it prints written to out (binary). Returns its exit status."""
+
+    def say(text):
+        out.write(text.encode() + b"\n")
+
     if cmd == "cat":
         status, data = b.request("GET", pre + opts[0])
         if status != 200:
             return 1
-        sys.stdout.buffer.write(data)
+        out.write(data)
         return 0
     if cmd == "keys":
         for key in sorted(b.listing(pre + opts[0])):
-            print(key[len(pre) :])
+            say(key[len(pre) :])
         return 0
+    if cmd == "live":
+        status, data = b.request("GET", pre + "envs/%s/state.json" % opts[0])
+        live = json.loads(data).get("live_release") if status == 200 else None
+        if not live:
+            return 1
+        say(live)
+        return 0
+    import hashlib  # (imported when needed: see the top)
+
     if cmd == "describes":
         rid, site = opts
         got = {f["path"]: f["blob"] for f in json.loads(b.get(pre + "releases/%s.json" % rid))["files"]}
@@ -107,7 +160,7 @@ def main():
                 with open(p, "rb") as f:
                     want[os.path.relpath(p, site)] = hashlib.sha256(f.read()).hexdigest()
         if got != want:
-            print("release %s does not describe %s" % (rid, site))
+            say("release %s does not describe %s" % (rid, site))
             return 1
         return 0
     strict, expired = "strict" in opts, "expired-previous" in opts
@@ -182,8 +235,52 @@ def main():
         json.dump(cache, f)
     os.replace(tmp, cache_file)
     if bad:
-        print("\n".join(bad))
+        say("\n".join(bad))
     return 1 if bad else 0
+
+
+def serve(b, pre, cache_file, port_file):
+    """Runs commands sent over loopback connections, one a connection, until SIGTERM:
+    the fields of the command line each NUL-terminated, then an empty field; the answer
+    is the exit status ("RC\\n") and what the command printed. A test making a check
+    after each of many trials pays the start-up once."""
+    import io
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    with open(port_file + ".tmp", "w") as f:
+        f.write("%d\n" % srv.getsockname()[1])
+    os.replace(port_file + ".tmp", port_file)
+    while True:
+        c, _ = srv.accept()
+        with c:
+            req = b""
+            while not (req.endswith(b"\0\0") or req == b"\0"):
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                req += chunk
+            args = req.decode().split("\0")[:-2]
+            out = io.BytesIO()
+            try:
+                rc = run(b, pre, cache_file, args[0], args[1:], out) if args else 2
+            except Exception as e:  # as the script would: a traceback's last line, exit 1
+                out.write(("s3check: %r\n" % (e,)).encode())
+                rc = 1
+            try:
+                c.sendall(b"%d\n" % rc + out.getvalue())
+            except OSError:
+                pass
+
+
+def main():
+    endpoint, bucket, prefix, cache_file, cmd = sys.argv[1:6]
+    b = Bucket(endpoint, bucket)
+    pre = prefix.rstrip("/") + "/" if prefix else ""
+    if cmd == "serve":
+        return serve(b, pre, cache_file, sys.argv[6])
+    return run(b, pre, cache_file, cmd, sys.argv[6:], sys.stdout.buffer)
 
 
 if __name__ == "__main__":
