@@ -168,6 +168,8 @@ on:
       loud:
         type: boolean
         default: false
+      patience:
+        default: 100
 defaults:
   run:
     working-directory: sub
@@ -198,7 +200,7 @@ jobs:
       - working-directory: .
         run: |
           d="$RUNNER_TEMP/../../par"; mkdir -p "$d"; touch "$d/${{ matrix.leg }}"
-          for i in $(seq 100); do [ -e "$d/x" ] && [ -e "$d/y" ] && break; sleep 0.1; done
+          for i in $(seq ${{ inputs.patience }}); do [ -e "$d/x" ] && [ -e "$d/y" ] && break; sleep 0.1; done
           [ -e "$d/x" ] && [ -e "$d/y" ] && echo "both legs ran at once"
 EOF
 git add -A && git -c user.name=t -c user.email=t@example.com commit -qm "second commit"
@@ -220,8 +222,10 @@ sw workflow run features -f loud=maybe
 expect_err "-f of a boolean input takes true or false" 1 "expected true or false"
 sw workflow run nothing-like-this
 expect_err "an unknown workflow is named" 1 "no workflow 'nothing-like-this'"
-sw workflow run features --jobs 1 --wait
+# Each leg waits 2 s for the other, not 10 s: one at a time, the first waits it all out.
+sw workflow run features --jobs 1 -f patience=20 --wait
 expect_rc "the matrix legs with --jobs 1: one at a time, so they never meet" 1
+check "... a leg failed waiting for the other (not the inputs)" eval 'grep -q "^\[par (.)\] Job par (.): failure" <<<"$out" && ! grep -q "^\[par (.)\] both legs ran at once$" <<<"$out"'
 
 # ---- cancel a running run; orphans stopped at job end --------------------------------------
 cat > .github/workflows/slow.yml <<'EOF'

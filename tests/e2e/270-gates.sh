@@ -74,10 +74,12 @@ git add -A && git -c user.name=t -c user.email=t@example.com commit -qm init
 # jx EXPR: a python expression over the last stdout as JSON (j), d its jobs by id
 jx() { printf '%s' "$out" | python3 -c "import json,sys; j=json.load(sys.stdin); d={x['id']:x for x in j.get('jobs',[])}; print($1)"; }
 jq_run() { "$SLIPWAY" run view "$1" --json; }
-status_is() { jq_run "$1" | python3 -c "import json,sys; j=json.load(sys.stdin); sys.exit(0 if j['status']=='$2' else 1)"; }
-job_field() { out=$(jq_run "$1"); json "[x for x in j['jobs'] if x['id']=='$2'][0]$3"; }
-waits() { status_is "$1" waiting && [ "$(job_field "$1" deploy "['status']")" = waiting ]; }
-ended() { status_is "$1" succeeded || status_is "$1" failed || status_is "$1" cancelled; }
+# status_is RUN STATUS...: RUN's status is one of STATUS. One run view and one
+# python3 for each predicate below, as wait_for calls them over and over.
+status_is() { jq_run "$1" | python3 -c "import json,sys; j=json.load(sys.stdin); sys.exit(0 if j['status'] in sys.argv[1:] else 1)" "${@:2}"; }
+# waits RUN: the run is waiting, and so is its deploy job (one reading of the run).
+waits() { jq_run "$1" | python3 -c "import json,sys; j=json.load(sys.stdin); sys.exit(0 if j['status'] == 'waiting' and [x for x in j['jobs'] if x['id'] == 'deploy'][0]['status'] == 'waiting' else 1)"; }
+ended() { status_is "$1" succeeded failed cancelled; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
 
 # ---- usage and bad configuration --------------------------------------------------------------
@@ -149,10 +151,7 @@ sw approve "$C" --as alice
 check "one of two approvals" eval '[ "$rc" = 0 ] && grep -q "(1 of 2 approvals)" <<<"$out"'
 sw approve "$C" --as alice
 expect_err "the same person twice is refused" 1 "alice has already approved job deploy of run $C"
-wait_for "timed out: the run ends" 30 ended "$C"
-sw run view "$C" --json
-check "timed out: deploy failed with a clear reason" eval '[ "$(json "[x for x in j[\"jobs\"] if x[\"id\"]==\"deploy\"][0][\"reason\"]")" != None ] && grep -qE "the approval for environment quick timed out after 15s \(1 of 2 approvals since" <<<"$(json "[x for x in j[\"jobs\"] if x[\"id\"]==\"deploy\"][0][\"reason\"]")"'
-check "... the gate says timed_out, nothing deployed" eval '[ "$(json "[x for x in j[\"jobs\"] if x[\"id\"]==\"deploy\"][0][\"gate\"][\"state\"]")" = timed_out ] && [ ! -e "$T/deployed-$C" ]'
+# The 15 s run out while the sections below run; the timeout is checked after them.
 
 # ---- an OS user who is not an approver ----------------------------------------------------------
 sw workflow run ship-locked; D=$(head -1 <<<"$out")
@@ -186,6 +185,12 @@ wait_for "a tag deploy_from allows reaches the gate" 60 waits "$G" && ok "a tag 
 sw run cancel "$G"
 wait_for "cancelled" 30 ended "$G"
 git checkout -q main
+
+# ---- the timeout, begun above -----------------------------------------------------------------
+wait_for "timed out: the run ends" 30 ended "$C"
+sw run view "$C" --json
+check "timed out: deploy failed with a clear reason" eval '[ "$(json "[x for x in j[\"jobs\"] if x[\"id\"]==\"deploy\"][0][\"reason\"]")" != None ] && grep -qE "the approval for environment quick timed out after 15s \(1 of 2 approvals since" <<<"$(json "[x for x in j[\"jobs\"] if x[\"id\"]==\"deploy\"][0][\"reason\"]")"'
+check "... the gate says timed_out, nothing deployed" eval '[ "$(json "[x for x in j[\"jobs\"] if x[\"id\"]==\"deploy\"][0][\"gate\"][\"state\"]")" = timed_out ] && [ ! -e "$T/deployed-$C" ]'
 kill -TERM "$r1"; wait "$r1" 2>/dev/null
 
 # ---- SIGKILL of serve --runner while a run waits ----------------------------------------------

@@ -104,7 +104,16 @@ check "  its message is the reason: rule, value, condition ($msg)" \
 sw history stg --json
 check "  by slipway-monitor@host" eval '[ "$(json "j[\"events\"][-1][\"actor\"]")" = "slipway-monitor@$(hostname)" ]'
 sw history stg --verify; expect_rc "the audit chain verifies" 0
-sleep 4 # the alert is still firing on the load: never a second rollback
+# The windows of nfy, quiet and ok (12, 4 and 8 s) open now and run while the
+# sections up to "no watch" below do; their verdicts are checked after those.
+t_sleep=$(date +%s%N)
+sw deploy "$B" --env nfy; expect_rc "B goes live on nfy" 0
+load "$PN" 8
+sw deploy "$B" --env quiet; expect_rc "B goes live on quiet (no traffic)" 0
+sw deploy "$A2" --env ok; expect_rc "A2 goes live on ok" 0
+load "$PO" 6
+# The alert is still firing on the load (4 s since the check above): never a second rollback.
+sleep "$(awk -v t="$(( $(date +%s%N) - t_sleep ))" 'BEGIN { s = 4 - t / 1e9; print s > 0 ? s : 0 }')"
 check "still one rollback (no loop) after the alert kept firing" test "$(events stg rollback)" = 1
 check "A is still live" test "$(live stg)" = "$A"
 kill "$LOADPID" 2>/dev/null; wait "$LOADPID" 2>/dev/null
@@ -122,31 +131,6 @@ sw switch stg --force; expect_rc "switch --force makes B live again" 0
 check "  and takes it off the list" eval '! grep -q "\"rejected\"" "$T/p/.slipway/data/envs/stg/state.json"'
 sw rollback stg; expect_rc "a person's rollback" 0
 check "  is not rejected by anyone" eval '! grep -q "\"rejected\"" "$T/p/.slipway/data/envs/stg/state.json"'
-
-# ---- notify only: nfy fires and is not rolled back ----------------------------------------------
-sw deploy "$B" --env nfy; expect_rc "B goes live on nfy" 0
-load "$PN" 8
-wait_for "nfy's critical alert is logged as notify-only" 20 \
-    grep -q "watch: critical alert high-error-rate on nfy (.*): $B is watched on nfy with on_critical: notify; nothing rolled back" "$T/serve.err"
-check "  B stays live on nfy" test "$(live nfy)" = "$B"
-wait_for "nfy's window ends with a verdict that says the alert fired" 25 \
-    eval '[[ "$(last_message nfy verdict)" == "watch of $B ended: "* ]]'
-check "  (the verdict's message)" eval '[[ "$(last_message nfy verdict)" == "watch of $B ended: critical alerts: "*" fired in the 12s watch of $B (on_critical: notify)" ]]'
-check "  and no rollback" test "$(events nfy rollback)" = 0
-
-# ---- not enough traffic; passed --------------------------------------------------------------------
-sw deploy "$B" --env quiet; expect_rc "B goes live on quiet (no traffic)" 0
-sw deploy "$A2" --env ok; expect_rc "A2 goes live on ok" 0
-load "$PO" 6
-wait_for "quiet's window ends: not enough traffic" 20 eval '[[ "$(last_message quiet verdict)" == "watch of $B ended: "* ]]'
-check "  the verdict names the rule and min_requests ($(last_message quiet verdict))" \
-    eval '[[ "$(last_message quiet verdict)" == "watch of $B ended: not enough traffic: high-error-rate had no verdict on $B in its 4s watch ("*" requests in the last window, min_requests 100)" ]]'
-sw history quiet
-check "  and \`slipway history\` shows it" eval 'printf "%s" "$out" | grep -q "verdict.*not enough traffic"'
-wait_for "ok's window ends: passed" 20 eval '[[ "$(last_message ok verdict)" == "watch of $A2 ended: "* ]]'
-check "  the verdict ($(last_message ok verdict))" \
-    eval '[ "$(last_message ok verdict)" = "watch of $A2 ended: passed: $A2 was watched for 8s and no critical alert fired" ]'
-check "the verdicts changed no release" eval '[ "$(live quiet)" = "$B" ] && [ "$(live ok)" = "$A2" ]'
 
 # ---- through the Alertmanager hook ---------------------------------------------------------------
 sw deploy "$B" --env hk; expect_rc "B goes live on hk" 0
@@ -181,6 +165,28 @@ body='{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"a
 "${C[@]}" -o /dev/null -X POST -H "Authorization: Bearer $TOKEN" --data-binary "$body" "http://127.0.0.1:$PA/_slipway/hooks/alertmanager"
 wait_for "a critical alert on an unwatched environment is logged" 10 grep -q "watch: critical alert X on none (.*): none has no watch; nothing rolled back" "$T/serve.err"
 check "  and B stays live" test "$(live none)" = "$B"
+
+# ---- notify only: nfy fires and is not rolled back ----------------------------------------------
+# (B went live on nfy, under load, above.)
+wait_for "nfy's critical alert is logged as notify-only" 20 \
+    grep -q "watch: critical alert high-error-rate on nfy (.*): $B is watched on nfy with on_critical: notify; nothing rolled back" "$T/serve.err"
+check "  B stays live on nfy" test "$(live nfy)" = "$B"
+wait_for "nfy's window ends with a verdict that says the alert fired" 25 \
+    eval '[[ "$(last_message nfy verdict)" == "watch of $B ended: "* ]]'
+check "  (the verdict's message)" eval '[[ "$(last_message nfy verdict)" == "watch of $B ended: critical alerts: "*" fired in the 12s watch of $B (on_critical: notify)" ]]'
+check "  and no rollback" test "$(events nfy rollback)" = 0
+
+# ---- not enough traffic; passed --------------------------------------------------------------------
+# (B went live on quiet, with no traffic, and A2 on ok, under clean load, above.)
+wait_for "quiet's window ends: not enough traffic" 20 eval '[[ "$(last_message quiet verdict)" == "watch of $B ended: "* ]]'
+check "  the verdict names the rule and min_requests ($(last_message quiet verdict))" \
+    eval '[[ "$(last_message quiet verdict)" == "watch of $B ended: not enough traffic: high-error-rate had no verdict on $B in its 4s watch ("*" requests in the last window, min_requests 100)" ]]'
+sw history quiet
+check "  and \`slipway history\` shows it" eval 'printf "%s" "$out" | grep -q "verdict.*not enough traffic"'
+wait_for "ok's window ends: passed" 20 eval '[[ "$(last_message ok verdict)" == "watch of $A2 ended: "* ]]'
+check "  the verdict ($(last_message ok verdict))" \
+    eval '[ "$(last_message ok verdict)" = "watch of $A2 ended: passed: $A2 was watched for 8s and no critical alert fired" ]'
+check "the verdicts changed no release" eval '[ "$(live quiet)" = "$B" ] && [ "$(live ok)" = "$A2" ]'
 
 sw history stg --verify; expect_rc "the audit chain still verifies" 0
 kill -TERM "$SERVE"; wait "$SERVE"; rc=$?

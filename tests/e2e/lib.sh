@@ -23,9 +23,13 @@ cd "$T"
 
 # The tests' Python needs only the standard library, and a python3 found on PATH
 # may be a version manager's shim (pyenv's costs 0.4 s a call, over 1 s on a loaded
-# machine, and a test makes dozens of calls): every python3 a test runs is the
-# system's interpreter when there is one.
-if [ -x /usr/bin/python3 ]; then python3() { /usr/bin/python3 "$@"; }; fi
+# machine, and a test makes dozens of calls): every python3 a test runs, or a
+# program it starts, is the system's interpreter when there is one. First on PATH,
+# not a shell function: a function puts a subshell between `spawn python3 ...` and
+# the PID in $!, so a kill (or SIGSTOP) would miss the Python process.
+if [ -x /usr/bin/python3 ]; then
+    mkdir "$T/.bin" && ln -s /usr/bin/python3 "$T/.bin/python3" && PATH=$T/.bin:$PATH
+fi
 
 ok() { echo "ok - $*"; }
 fail() { echo "not ok - $*"; _failed=1; }
