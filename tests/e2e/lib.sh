@@ -60,10 +60,7 @@ json() { printf '%s' "$out" | python3 -c "import json,sys; j=json.load(sys.stdin
 # other test (of this run or of another checkout) is handed it meanwhile (see port.py).
 free_port() { python3 "$ROOT/tests/e2e/port.py" $$; }
 # spawn CMD...: starts a background process that is killed on exit; PID in $!
-# python3 is a function here (above): started in the background it would be a subshell whose
-# PID is not Python's, so a kill by PID would leave Python running (holding its port).
 spawn() {
-    if [ "$1" = python3 ] && [ -x /usr/bin/python3 ]; then set -- /usr/bin/python3 "${@:2}"; fi
     "$@" &
     _pids+=($!)
 }
