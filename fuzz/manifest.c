@@ -69,6 +69,19 @@ static void check_release(const struct release *r)
             CHECK(hex_lower_valid(v->blob, SHA256_HEX_LEN));
             CHECK(v->size > 0 && v->size < f->size);
         }
+        /* A packed body is small and ends inside the bound the edge reads. */
+        struct release_body bv[RELEASE_VARIANTS + 1];
+        size_t nbv = release_file_bodies(f, bv);
+        CHECK(nbv >= 1 && nbv <= RELEASE_VARIANTS + 1);
+        for (size_t j = 0; j < nbv; j++) {
+            if (!bv[j].pack) {
+                CHECK(bv[j].at == 0);
+                continue;
+            }
+            CHECK(hex_lower_valid(bv[j].pack, SHA256_HEX_LEN));
+            CHECK(bv[j].size <= RELEASE_PACK_BODY_MAX);
+            CHECK(bv[j].at + bv[j].size <= RELEASE_PACK_MAX);
+        }
         bytes += f->size;
     }
     CHECK(bytes == r->bytes);
@@ -91,8 +104,11 @@ static void check_equal(const struct release *a, const struct release *b)
         CHECK(!strcmp(f->path, g->path) && !strcmp(f->blob, g->blob) && f->size == g->size);
         CHECK(!strcmp(f->type, g->type) && !strcmp(f->cache, g->cache));
         CHECK(f->has_mtime == g->has_mtime && (!f->has_mtime || f->mtime == g->mtime));
-        for (int k = 0; k < RELEASE_VARIANTS; k++)
+        CHECK(!strcmp(f->pack, g->pack) && f->at == g->at);
+        for (int k = 0; k < RELEASE_VARIANTS; k++) {
             CHECK(!strcmp(f->var[k].blob, g->var[k].blob) && f->var[k].size == g->var[k].size);
+            CHECK(!strcmp(f->var[k].pack, g->var[k].pack) && f->var[k].at == g->var[k].at);
+        }
     }
 }
 

@@ -233,6 +233,23 @@ def manifest_variants(m):
         put("%s-on-empty-file" % coding, var(coding, lambda f, k: f.__setitem__("size", 0)))
     put("variants-removed-ok", var("br", lambda f, k: (f.pop("gzip"), f.pop("br"))))
     put("variant-on-small-file-ok", lambda c: c["files"][0].__setitem__("gzip", dict(c["files"][vi]["gzip"], size=1)))
+    # packs: a body as the slice [at, at + size) of packs/sha256/<pack>
+    pk = m["files"][vi]["blob"]
+
+    def packed(f, at=0):
+        f.update(pack=pk, at=at, size=min(f["size"], 1000))
+    put("pack-ok", lambda c: (c.__setitem__("format", 2), packed(c["files"][0], 5)))
+    put("pack-variant-ok", var("br", lambda f, k: f[k].update(pack=pk, at=7)))
+    put("pack-missing-at", lambda c: c["files"][0].update(pack=pk))
+    put("pack-at-alone", lambda c: c["files"][0].update(at=0))
+    put("pack-traversal", lambda c: (packed(c["files"][0]), c["files"][0].__setitem__("pack", trav)))
+    put("pack-upper", lambda c: (packed(c["files"][0]), c["files"][0].__setitem__("pack", pk.upper())))
+    put("pack-at-negative", lambda c: packed(c["files"][0], -1))
+    put("pack-at-past-max", lambda c: packed(c["files"][0], (64 << 20)))
+    put("pack-at-huge", lambda c: packed(c["files"][0], (1 << 63) - 1))
+    put("pack-body-too-large", lambda c: (packed(c["files"][0]), c["files"][0].__setitem__("size", 65537)))
+    put("pack-variant-at-string", var("gzip", lambda f, k: f[k].update(pack=pk, at="0")))
+    put("format-3", lambda c: c.__setitem__("format", 3))
     put("format-string", lambda c: c.__setitem__("format", "1"))
     put("format-absent", lambda c: c.pop("format"))
     put("message-escape", lambda c: c.__setitem__("message", "hi\u001b]0;owned\u0007"))

@@ -507,10 +507,14 @@ static void known_load(struct store *st, const struct release *keep, struct stat
     if (!store_is_remote(st))
         return;
     size_t cap = 0;
+    /* Only bodies keep holds as blobs of their own: this release names its
+     * bodies by blob (a packed one of keep's is stored again, as a blob). */
     for (size_t i = 0; keep && i < keep->nfiles; i++) {
-        known_add(c, &cap, keep->files[i].blob);
-        for (int k = 0; k < RELEASE_VARIANTS; k++)
-            known_add(c, &cap, keep->files[i].var[k].blob);
+        struct release_body bv[RELEASE_VARIANTS + 1];
+        size_t nbv = release_file_bodies(&keep->files[i], bv);
+        for (size_t j = 0; j < nbv; j++)
+            if (!bv[j].pack)
+                known_add(c, &cap, bv[j].blob);
     }
     if (c->nknown)
         qsort(c->known, c->nknown, sizeof(*c->known), cmp_key);

@@ -17,6 +17,33 @@ void release_blob_key(const char *hex, char *out, size_t outlen)
     snprintf(out, outlen, RELEASE_BLOB_PREFIX "%.2s/%s", hex, hex);
 }
 
+void release_pack_key(const char *hex, char *out, size_t outlen)
+{
+    snprintf(out, outlen, RELEASE_PACK_PREFIX "%.2s/%s", hex, hex);
+}
+
+size_t release_file_bodies(const struct release_file *f,
+                           struct release_body out[RELEASE_VARIANTS + 1])
+{
+    size_t n = 0;
+    out[n++] = (struct release_body){f->blob, f->size, f->pack[0] ? f->pack : NULL, f->at, 0};
+    for (int k = 0; k < RELEASE_VARIANTS; k++) {
+        const struct release_variant *v = &f->var[k];
+        if (v->blob[0])
+            out[n++] = (struct release_body){v->blob, v->size, v->pack[0] ? v->pack : NULL, v->at,
+                                             k + 1};
+    }
+    return n;
+}
+
+void release_body_key(const struct release_body *b, char *out, size_t outlen)
+{
+    if (b->pack)
+        release_pack_key(b->pack, out, outlen);
+    else
+        release_blob_key(b->blob, out, outlen);
+}
+
 static char *manifest_key(const char *id)
 {
     return xasprintf("releases/%s.json", id);
@@ -90,6 +117,31 @@ static int header_value_ok(const char *s)
     return n > 0 && n <= 256;
 }
 
+/* The optional place of a body of size bytes in a pack: "pack" (64 lowercase
+ * hex digits) and "at" (its offset), both or neither. The edge reads the
+ * slice [at, at + size) of the pack into memory: bounded, so a hostile
+ * manifest cannot make it read past RELEASE_PACK_MAX or hold large bodies. */
+static const char *pack_parse(json_t *o, uint64_t size, char pack[SHA256_HEX_LEN + 1],
+                              uint64_t *at)
+{
+    json_t *p = json_object_get(o, "pack"), *a = json_object_get(o, "at");
+    pack[0] = '\0';
+    *at = 0;
+    if (!p && !a)
+        return NULL;
+    if (!json_is_string(p) || !json_is_integer(a))
+        return "a packed body needs pack and at";
+    if (!hex_lower_valid(json_string_value(p), SHA256_HEX_LEN))
+        return "pack is not 64 lowercase hex digits";
+    if (size > RELEASE_PACK_BODY_MAX)
+        return "a packed body is larger than 64 KiB";
+    if (json_integer_value(a) < 0 || (uint64_t)json_integer_value(a) > RELEASE_PACK_MAX - size)
+        return "at is out of range";
+    memcpy(pack, json_string_value(p), SHA256_HEX_LEN + 1);
+    *at = (uint64_t)json_integer_value(a);
+    return NULL;
+}
+
 /* The optional variant k of a file of size bytes: {"blob": HEX, "size": N}
  * under the key "gzip" or "br". It becomes a cache path and a body served in
  * place of the file, so it is held to the file's own rules, and must be
@@ -108,6 +160,9 @@ static const char *variant_parse(json_t *f, int k, uint64_t size, struct release
         return "a variant's blob is not 64 lowercase hex digits";
     if (json_integer_value(vsize) <= 0 || (uint64_t)json_integer_value(vsize) >= size)
         return "a variant's size is not between 1 and the file's size";
+    const char *why = pack_parse(v, (uint64_t)json_integer_value(vsize), out->pack, &out->at);
+    if (why)
+        return why;
     memcpy(out->blob, blob, SHA256_HEX_LEN + 1);
     out->size = (uint64_t)json_integer_value(vsize);
     return NULL;
@@ -144,6 +199,8 @@ static const char *file_parse(json_t *f, struct release_file *rf)
     for (int k = 0; k < RELEASE_VARIANTS; k++)
         if ((why = variant_parse(f, k, (uint64_t)json_integer_value(size), &rf->var[k])))
             return why;
+    if ((why = pack_parse(f, (uint64_t)json_integer_value(size), rf->pack, &rf->at)))
+        return why;
     rf->path = xstrdup(path);
     memcpy(rf->blob, blob, SHA256_HEX_LEN + 1);
     rf->size = (uint64_t)json_integer_value(size);
@@ -171,8 +228,11 @@ int release_manifest_parse(const char *key, const char *want_id, const char *dat
                         key);
         goto out;
     }
-    if (format && (!json_is_integer(format) || json_integer_value(format) != 1)) {
-        rc = sw_err_set(err, SW_EINVAL, "%s: unsupported manifest format (expected 1)", key);
+    /* Format 2 may name packed bodies; slipway before packs refuses it with
+     * this line rather than looking for their blobs and finding none. */
+    if (format && (!json_is_integer(format) || json_integer_value(format) < 1 ||
+                   json_integer_value(format) > 2)) {
+        rc = sw_err_set(err, SW_EINVAL, "%s: unsupported manifest format (expected 1 or 2)", key);
         goto out;
     }
     if (!release_id_valid(id) || (want_id && strcmp(id, want_id) != 0)) {
@@ -295,6 +355,18 @@ static void put_u64(struct buf *b, uint64_t v)
     buf_add(b, num, (size_t)n);
 }
 
+/* ,"pack":"HEX","at":N for a packed body; nothing for one in its own blob. */
+static int put_pack(struct buf *b, const char *pack, uint64_t at)
+{
+    if (!pack[0])
+        return 1;
+    if (!hex_lower_valid(pack, SHA256_HEX_LEN))
+        return 0;
+    buf_addf(b, ",\"pack\":\"%s\",\"at\":", pack);
+    put_u64(b, at);
+    return 1;
+}
+
 /* Written directly rather than through jansson: a manifest of 10,000 files is
  * 50,000 small JSON values, and building them as a tree first was a fifth of
  * the time of a release in which nothing changed. release_load (jansson) reads
@@ -305,7 +377,14 @@ char *release_manifest_dump(const struct release *r, size_t *len)
     time_format_iso(r->created_ms, created, sizeof(created));
     struct buf b = BUF_INIT;
     buf_grow(&b, 256 + r->nfiles * 192);
-    buf_adds(&b, "{\"format\":1,\"id\":");
+    int packed = 0;
+    for (size_t i = 0; i < r->nfiles && !packed; i++) {
+        struct release_body bv[RELEASE_VARIANTS + 1];
+        size_t nbv = release_file_bodies(&r->files[i], bv);
+        for (size_t j = 0; j < nbv; j++)
+            packed |= bv[j].pack != NULL;
+    }
+    buf_adds(&b, packed ? "{\"format\":2,\"id\":" : "{\"format\":1,\"id\":");
     int ok = r->id && put_str(&b, r->id);
     buf_addf(&b, ",\"created\":\"%s\",\"source\":{", created);
     /* Every field optional, as the parser has them: a manifest written
@@ -347,8 +426,10 @@ char *release_manifest_dump(const struct release *r, size_t *len)
                 ok = ok && put_str(&b, f->var[k].blob);
                 buf_adds(&b, ",\"size\":");
                 put_u64(&b, f->var[k].size);
+                ok = ok && put_pack(&b, f->var[k].pack, f->var[k].at);
                 buf_add(&b, "}", 1);
             }
+        ok = ok && put_pack(&b, f->pack, f->at);
         buf_add(&b, "}", 1);
     }
     buf_add(&b, "]", 1);
@@ -433,44 +514,62 @@ int release_resolve(struct store *st, const char *name, char **id, struct sw_err
     return rc;
 }
 
+static int cmp_key128(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 int release_verify(struct store *st, const struct release *r, struct sw_err *err)
 {
     static const char *const what[RELEASE_VARIANTS + 1] = {"", "gzip ", "br "};
-    /* Every body of every file: its identity, then its variants. */
-    size_t cap = r->nfiles * (RELEASE_VARIANTS + 1), n = 0;
-    char(*keys)[128] = xcalloc(cap ? cap : 1, sizeof(*keys));
-    const char **kp = xcalloc(cap ? cap : 1, sizeof(*kp));
-    struct body {
+    /* Every body of every file: its identity, then its variants. Packed
+     * bodies share their pack's key: each distinct key is looked up once. */
+    size_t cap = r->nfiles * (RELEASE_VARIANTS + 1) + 1, n = 0, nk = 0;
+    char(*keys)[128] = xcalloc(cap, sizeof(*keys));
+    const char **kp = xcalloc(cap, sizeof(*kp));
+    struct vbody {
         const struct release_file *f;
-        int kind;
-        uint64_t size;
-    } *bodies = xcalloc(cap ? cap : 1, sizeof(*bodies));
+        struct release_body b;
+    } *bodies = xcalloc(cap, sizeof(*bodies));
     for (size_t i = 0; i < r->nfiles; i++) {
-        const struct release_file *f = &r->files[i];
-        for (int k = 0; k <= RELEASE_VARIANTS; k++) {
-            const char *hex = k ? f->var[k - 1].blob : f->blob;
-            if (!hex[0])
-                continue;
-            release_blob_key(hex, keys[n], sizeof(keys[n]));
+        struct release_body bv[RELEASE_VARIANTS + 1];
+        size_t nbv = release_file_bodies(&r->files[i], bv);
+        for (size_t j = 0; j < nbv; j++, n++) {
+            bodies[n] = (struct vbody){&r->files[i], bv[j]};
+            release_body_key(&bv[j], keys[n], sizeof(keys[n]));
             kp[n] = keys[n];
-            bodies[n] = (struct body){f, k, k ? f->var[k - 1].size : f->size};
-            n++;
         }
     }
-    struct store_stat *sb = xcalloc(n ? n : 1, sizeof(*sb));
-    int *rcs = xcalloc(n ? n : 1, sizeof(*rcs));
-    int rc = store_head_many(st, kp, n, sb, rcs, err);
+    qsort(kp, n, sizeof(*kp), cmp_key128);
+    for (size_t i = 0; i < n; i++)
+        if (nk == 0 || strcmp(kp[nk - 1], kp[i]) != 0)
+            kp[nk++] = kp[i];
+    struct store_stat *sb = xcalloc(nk + 1, sizeof(*sb));
+    int *rcs = xcalloc(nk + 1, sizeof(*rcs));
+    int rc = store_head_many(st, kp, nk, sb, rcs, err);
     for (size_t i = 0; !rc && i < n; i++) {
-        const struct body *b = &bodies[i];
-        if (rcs[i] == SW_ENOTFOUND)
-            rc =
-                sw_err_set(err, SW_ENOTFOUND, "release %s is incomplete: %sbody of %s (%s) missing",
-                           r->id, what[b->kind], b->f->path, keys[i]);
-        else if (sb[i].size != b->size)
-            rc =
-                sw_err_set(err, SW_EINVAL, "release %s: %sbody of %s has %llu bytes, expected %llu",
-                           r->id, what[b->kind], b->f->path, (unsigned long long)sb[i].size,
-                           (unsigned long long)b->size);
+        const struct vbody *v = &bodies[i];
+        const char *k = keys[i];
+        size_t at = (size_t)((const char **)bsearch(&k, kp, nk, sizeof(*kp), cmp_key128) - kp);
+        uint64_t have = sb[at].size;
+        if (rcs[at] == SW_ENOTFOUND)
+            rc = sw_err_set(err, SW_ENOTFOUND,
+                            "release %s is incomplete: %sbody of %s (%s) missing", r->id,
+                            what[v->b.kind], v->f->path, keys[i]);
+        else if (rcs[at])
+            rc = sw_err_set(err, rcs[at], "release %s: %sbody of %s (%s) cannot be looked up",
+                            r->id, what[v->b.kind], v->f->path, keys[i]);
+        else if (!v->b.pack && have != v->b.size)
+            rc = sw_err_set(err, SW_EINVAL,
+                            "release %s: %sbody of %s has %llu bytes, expected %llu", r->id,
+                            what[v->b.kind], v->f->path, (unsigned long long)have,
+                            (unsigned long long)v->b.size);
+        else if (v->b.pack && have < v->b.at + v->b.size)
+            rc = sw_err_set(err, SW_EINVAL,
+                            "release %s: %sbody of %s ends at byte %llu of %s, which has %llu",
+                            r->id, what[v->b.kind], v->f->path,
+                            (unsigned long long)(v->b.at + v->b.size), keys[i],
+                            (unsigned long long)have);
     }
     free(sb);
     free(rcs);

@@ -38,6 +38,10 @@ extern const char *const release_variant_names[RELEASE_VARIANTS]; /* "gzip", "br
 struct release_variant {
     char blob[SHA256_HEX_LEN + 1];
     uint64_t size;
+    /* Where the bytes are when they are not their own blob: pack[0] != '\0'
+     * names a pack (release_pack_key) holding them at offset at. */
+    char pack[SHA256_HEX_LEN + 1];
+    uint64_t at;
 };
 
 struct release_file {
@@ -53,6 +57,9 @@ struct release_file {
     /* var[RELEASE_GZIP], var[RELEASE_BR]: optional; each blob is as much a
      * body of the release as blob itself (verify, deploy and gc count it). */
     struct release_variant var[RELEASE_VARIANTS];
+    /* The identity body's place, as a variant's: pack[0] == '\0' for its own blob. */
+    char pack[SHA256_HEX_LEN + 1];
+    uint64_t at;
 };
 
 struct release {
@@ -205,7 +212,9 @@ void release_ids_free(char **ids, size_t n);
 int release_resolve(struct store *st, const char *name, char **id, struct sw_err *err);
 
 /* Checks that every blob of r, variants included, exists in the store with
- * its size. SW_ENOTFOUND names the first missing; SW_EINVAL a wrong size. */
+ * its size (a packed body: its pack, long enough to hold it; each pack is
+ * looked up once). SW_ENOTFOUND names the first missing; SW_EINVAL a wrong
+ * size. */
 int release_verify(struct store *st, const struct release *r, struct sw_err *err);
 
 /* Deletes a manifest (gc). Blobs are deleted separately by release_blob_key. */
@@ -214,6 +223,34 @@ int release_delete(struct store *st, const char *id, struct sw_err *err);
 /* "blobs/sha256/ab/abcdef…" for a hex SHA-256; writes into out (>= 96 bytes). */
 void release_blob_key(const char *hex, char *out, size_t outlen);
 #define RELEASE_BLOB_PREFIX "blobs/sha256/"
+
+/* Packs: on a remote store a request costs more than the bytes of a small
+ * body, so small bodies may be stored together, one object holding many,
+ * each named in the manifest by the pack's SHA-256 and its offset there
+ * ("packs/sha256/ab/abcdef…", immutable and content-addressed as blobs are).
+ * A body is verified against its own SHA-256 when it is read, as a blob is;
+ * the pack's name only locates it. Bounds: a packed body is at most
+ * RELEASE_PACK_BODY_MAX bytes and ends within RELEASE_PACK_MAX. */
+#define RELEASE_PACK_PREFIX "packs/sha256/"
+#define RELEASE_PACK_BODY_MAX (64u << 10)
+#define RELEASE_PACK_MAX (64ull << 20)
+void release_pack_key(const char *hex, char *out, size_t outlen);
+
+/* One body of a file: its identity body (kind 0) or variant kind - 1, with
+ * where its bytes are. Borrowed from the file. */
+struct release_body {
+    const char *blob;
+    uint64_t size;
+    const char *pack; /* NULL: the body is its own blob */
+    uint64_t at;
+    int kind; /* 0: identity; 1 + RELEASE_GZIP, 1 + RELEASE_BR */
+};
+/* Fills out with f's bodies, identity first, and returns how many (1 to
+ * RELEASE_VARIANTS + 1). */
+size_t release_file_bodies(const struct release_file *f,
+                           struct release_body out[RELEASE_VARIANTS + 1]);
+/* The key holding b's bytes: its pack's, or its own blob's (>= 96 bytes). */
+void release_body_key(const struct release_body *b, char *out, size_t outlen);
 
 /* Added, removed and changed paths between a and b, in path order. */
 struct release_change {

@@ -1047,6 +1047,7 @@ static void test_manifest_given_source(void **state)
 
 /* The manifest parser against hostile documents: each mutation of a good
  * manifest must be refused with the reason, never half-used. */
+#define BHEX "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 static void test_manifest_parse_hostile(void **state)
 {
     static const char good_head[] =
@@ -1142,6 +1143,40 @@ static void test_manifest_parse_hostile(void **state)
         {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":100,\"type\":\"t\",\"cache\":\"c\","
          "\"gzip\":{\"size\":9%.0s}}",
          "variant"},
+        /* packs: a slice [at, at + size) of an object the edge reads into memory */
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"type\":\"t\",\"cache\":\"c\","
+         "\"pack\":\"%s\",\"at\":67108863}",
+         NULL},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":100,\"type\":\"t\",\"cache\":\"c\","
+         "\"br\":{\"blob\":\"%s\",\"size\":9,\"pack\":\"" BHEX "\",\"at\":0}}",
+         NULL},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"type\":\"t\",\"cache\":\"c\","
+         "\"pack\":\"%s\"}",
+         "pack and at"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"type\":\"t\",\"cache\":\"c\","
+         "\"at\":0%.0s}",
+         "pack and at"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"type\":\"t\",\"cache\":\"c\","
+         "\"pack\":\"%s\",\"at\":\"0\"}",
+         "pack and at"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"type\":\"t\",\"cache\":\"c\","
+         "\"pack\":\"../../%.58s\",\"at\":0}",
+         "pack is not"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"type\":\"t\",\"cache\":\"c\","
+         "\"pack\":\"%.63sA\",\"at\":0}",
+         "pack is not"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"type\":\"t\",\"cache\":\"c\","
+         "\"pack\":\"%s\",\"at\":-1}",
+         "at is out of range"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":1,\"type\":\"t\",\"cache\":\"c\","
+         "\"pack\":\"%s\",\"at\":67108864}",
+         "at is out of range"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":65537,\"type\":\"t\",\"cache\":\"c\","
+         "\"pack\":\"%s\",\"at\":0}",
+         "larger than 64 KiB"},
+        {"{\"path\":\"a\",\"blob\":\"%s\",\"size\":100,\"type\":\"t\",\"cache\":\"c\","
+         "\"gzip\":{\"blob\":\"%s\",\"size\":9,\"pack\":\"" BHEX "\",\"at\":9223372036854775807}}",
+         "out of range"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *files = xasprintf(cases[i].files, blob, blob);
@@ -1266,6 +1301,121 @@ static void test_verify(void **state)
     sf_put_str(f->st, key, "bb");
     assert_int_equal(release_verify(f->st, r, &err), SW_EINVAL);
     assert_non_null(strstr(err.msg, "css/b.css"));
+    release_free(r);
+}
+
+/* Moves every body of r into one pack (after a few bytes of padding, so no
+ * body starts at 0): the loose blobs are deleted and r's manifest is written
+ * again naming the pack. Returns the pack's key (caller frees). */
+static char *pack_release(struct fixture *f, struct release *r)
+{
+    struct buf pack = BUF_INIT;
+    char hex[SHA256_HEX_LEN + 1], key[128];
+    buf_adds(&pack, "pad");
+    for (size_t i = 0; i < r->nfiles; i++) {
+        struct release_file *rf = &r->files[i];
+        for (int k = 0; k <= RELEASE_VARIANTS; k++) {
+            char *blob = k ? rf->var[k - 1].blob : rf->blob;
+            char *in = k ? rf->var[k - 1].pack : rf->pack;
+            uint64_t *at = k ? &rf->var[k - 1].at : &rf->at;
+            if (!blob[0])
+                continue;
+            char *data = NULL;
+            size_t len;
+            struct sw_err err = {0};
+            release_blob_key(blob, key, sizeof(key));
+            if (store_get(f->st, key, &data, &len, NULL, &err) == SW_ENOTFOUND)
+                continue; /* a body two files share: moved already */
+            *at = pack.len;
+            buf_add(&pack, data, len);
+            free(data);
+            sf_delete(f->st, key);
+            snprintf(in, SHA256_HEX_LEN + 1, "%s", "pending");
+        }
+    }
+    sha256_hex(pack.data, pack.len, hex);
+    /* Bodies two files share point at the one copy. */
+    for (size_t i = 0; i < r->nfiles; i++)
+        for (size_t j = 0; j < r->nfiles; j++)
+            if (!strcmp(r->files[i].blob, r->files[j].blob) && !strcmp(r->files[j].pack, "pending"))
+                r->files[i].at = r->files[j].at;
+    for (size_t i = 0; i < r->nfiles; i++) {
+        snprintf(r->files[i].pack, sizeof(r->files[i].pack), "%s", hex);
+        for (int k = 0; k < RELEASE_VARIANTS; k++)
+            if (r->files[i].var[k].blob[0])
+                snprintf(r->files[i].var[k].pack, sizeof(r->files[i].var[k].pack), "%s", hex);
+    }
+    release_pack_key(hex, key, sizeof(key));
+    sf_put(f->st, key, pack.data, pack.len);
+    buf_free(&pack);
+    size_t len;
+    char *doc = release_manifest_dump(r, &len), *mkey = xasprintf("releases/%s.json", r->id);
+    assert_non_null(doc);
+    sf_put(f->st, mkey, doc, len);
+    free(mkey);
+    free(doc);
+    return xstrdup(key);
+}
+
+/* Packed bodies: written as format 2 and read back as they were; verify looks
+ * each pack up once and checks it is long enough for every body in it. */
+static void test_packs(void **state)
+{
+    struct fixture *f = *state;
+    char big[4000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    write_str(f->site, "a.txt", "aaa\n");
+    write_str(f->site, "b.txt", "aaa\n"); /* the same body */
+    write_str(f->site, "css/c.css", big);  /* with variants */
+    struct release *r = create_ok(f, NULL, 0, NULL);
+    assert_non_null(find_file(r, "css/c.css")->var[RELEASE_GZIP].blob[0] ? r : NULL);
+    char *pkey = pack_release(f, r);
+    struct sw_err err = {0};
+    struct release *back = NULL;
+    char *mkey = xasprintf("releases/%s.json", r->id), *doc = NULL;
+    size_t len;
+    assert_int_equal(store_get(f->st, mkey, &doc, &len, NULL, &err), 0);
+    assert_non_null(strstr(doc, "\"format\":2"));
+    assert_int_equal(release_load(f->st, r->id, &back, &err), 0);
+    for (size_t i = 0; i < r->nfiles; i++) {
+        assert_string_equal(back->files[i].pack, r->files[i].pack);
+        assert_int_equal(back->files[i].at, r->files[i].at);
+        for (int k = 0; k < RELEASE_VARIANTS; k++) {
+            assert_string_equal(back->files[i].var[k].pack, r->files[i].var[k].pack);
+            assert_int_equal(back->files[i].var[k].at, r->files[i].var[k].at);
+        }
+    }
+    assert_int_equal(find_file(back, "a.txt")->at, 3);
+    assert_int_equal(find_file(back, "b.txt")->at, 3);
+    assert_int_equal(release_verify(f->st, back, &err), 0);
+
+    /* a pack too short for its last body */
+    char *data = NULL;
+    size_t plen;
+    assert_int_equal(store_get(f->st, pkey, &data, &plen, NULL, &err), 0);
+    sf_put(f->st, pkey, data, plen - 1);
+    assert_int_equal(release_verify(f->st, back, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "ends at byte"));
+    assert_non_null(strstr(err.msg, pkey));
+    /* and gone */
+    sf_delete(f->st, pkey);
+    assert_int_equal(release_verify(f->st, back, &err), SW_ENOTFOUND);
+    assert_non_null(strstr(err.msg, pkey));
+    /* A release without packs is still format 1. */
+    write_str(f->site, "d.txt", "d\n");
+    struct release *plain = create_ok(f, NULL, 0, NULL);
+    free(doc);
+    free(mkey);
+    mkey = xasprintf("releases/%s.json", plain->id);
+    assert_int_equal(store_get(f->st, mkey, &doc, &len, NULL, &err), 0);
+    assert_non_null(strstr(doc, "\"format\":1"));
+    release_free(plain);
+    free(data);
+    free(doc);
+    free(mkey);
+    free(pkey);
+    release_free(back);
     release_free(r);
 }
 
@@ -2522,6 +2672,7 @@ int main(void)
         T(test_create_mtime),
         T(test_list_and_resolve),
         T(test_verify),
+        T(test_packs),
         T(test_diff),
         T(test_stat_cache),
         T(test_stat_cache_names),
