@@ -2,8 +2,9 @@
  * Garbage collection. The keep set is computed from every environment's state
  * and history (this is why gc lives in deploy and not in release: only deploy
  * knows what is deployed); everything outside it and older than the grace
- * period goes, manifests first and then the blobs no kept manifest references
- * (a file's body or one of its compressed variants).
+ * period goes, manifests first and then the blobs and packs no kept manifest
+ * references (a file's body or one of its compressed variants, or a pack
+ * holding one: a pack goes only when no kept release has a body in it).
  * The grace period protects a release being created right now, whose blobs
  * exist before its manifest does. Blobs that other modules' documents name (a
  * run's artifacts) come in as roots from the caller: deploy does not read them.
@@ -176,11 +177,13 @@ int deploy_gc(struct store *st, struct env_config *const *envs, size_t nenvs,
             rep->kept++;
             /* A variant is as much a body of the release as the file's own:
              * the edge loads it, and would refuse the release without it. */
+            /* A packed body keeps its pack (named by its own hash, like a
+             * blob, so one set holds both). */
             for (size_t f = 0; f < r->nfiles; f++) {
-                set_add(&blobs, r->files[f].blob);
-                for (int k = 0; k < RELEASE_VARIANTS; k++)
-                    if (r->files[f].var[k].blob[0])
-                        set_add(&blobs, r->files[f].var[k].blob);
+                struct release_body bv[RELEASE_VARIANTS + 1];
+                size_t nbv = release_file_bodies(&r->files[f], bv);
+                for (size_t j = 0; j < nbv; j++)
+                    set_add(&blobs, bv[j].pack ? bv[j].pack : bv[j].blob);
             }
         }
         release_free(r);
@@ -196,18 +199,21 @@ int deploy_gc(struct store *st, struct env_config *const *envs, size_t nenvs,
         goto cleanup;
     for (size_t i = 0; roots && i < roots->nblobs; i++)
         set_add(&blobs, roots->blobs[i]);
-    if ((rc = store_list_all(st, RELEASE_BLOB_PREFIX, &bl, err)))
-        goto out;
-    for (size_t i = 0; i < bl.n; i++) {
-        const char *hex = strrchr(bl.keys[i], '/') + 1;
-        uint64_t size = 0;
-        if (set_has(&blobs, hex) || young(st, bl.keys[i], grace_ms, &size))
-            continue;
-        rep->blobs++;
-        rep->bytes += size;
-        if (apply && (rc = store_delete(st, bl.keys[i], NULL, err)) && rc != SW_ENOTFOUND)
+    for (int p = 0; p < 2; p++) {
+        store_list_free(&bl);
+        if ((rc = store_list_all(st, p ? RELEASE_PACK_PREFIX : RELEASE_BLOB_PREFIX, &bl, err)))
             goto out;
-        rc = 0;
+        for (size_t i = 0; i < bl.n; i++) {
+            const char *hex = strrchr(bl.keys[i], '/') + 1;
+            uint64_t size = 0;
+            if (set_has(&blobs, hex) || young(st, bl.keys[i], grace_ms, &size))
+                continue;
+            rep->blobs++;
+            rep->bytes += size;
+            if (apply && (rc = store_delete(st, bl.keys[i], NULL, err)) && rc != SW_ENOTFOUND)
+                goto out;
+            rc = 0;
+        }
     }
 cleanup:
     if (apply)

@@ -99,7 +99,16 @@ struct body {
     uint64_t size;
     char *mem;
     int fd;
+    const char *pack; /* its pack (NULL: its own blob), and where it is there */
+    uint64_t at;
 };
+
+/* In memory: small bodies, and every packed one (at most
+ * RELEASE_PACK_BODY_MAX: read with its pack, never streamed on its own). */
+static int body_in_memory(const struct body *b, size_t small_max)
+{
+    return b->size <= small_max || b->pack;
+}
 
 /* Names what is wrong with a body in terms an operator can act on. */
 static int body_error(struct sw_err *err, int rc, const struct body *b, const char *key)
@@ -224,8 +233,9 @@ static struct held *held_index(const struct table *const *from, size_t nfrom, si
  * each), each checked against its name and size before it is kept. */
 struct fetch {
     struct store *st;
-    struct body **todo;
-    size_t n;
+    struct body **todo; /* packed bodies sorted by pack, each pack's together */
+    size_t *jobs;       /* where each job starts in todo: a loose body, or a pack's bodies */
+    size_t n;           /* jobs */
     atomic_size_t next;
     atomic_int failed;
     pthread_mutex_t lock; /* guards rc and err */
@@ -249,6 +259,42 @@ static int fetch_one(struct store *st, struct body *b, struct sw_err *err)
     return rc;
 }
 
+static int collect(void *arg, const void *data, size_t len, struct sw_err *err)
+{
+    (void)err;
+    buf_add(arg, data, len);
+    return 0;
+}
+
+/* Reads the pack of the n bodies v (all in it) once, whole, and takes each
+ * body's slice, checked against its name and size as a blob is. A pack is
+ * made for one release, so a fresh node needs most of what each holds. */
+static int fetch_pack(struct store *st, struct body **v, size_t n, struct sw_err *err)
+{
+    char key[128], hex[SHA256_HEX_LEN + 1];
+    struct buf b = BUF_INIT;
+    uint64_t len = 0;
+    release_pack_key(v[0]->pack, key, sizeof(key));
+    int rc = store_get_stream(st, key, RELEASE_PACK_MAX, collect, &b, NULL, &len, err);
+    if (rc) {
+        /* Longer than any pack slipway writes: not one of ours. */
+        rc = body_error(err, rc == STORE_ETOOBIG ? TABLE_EHASH : rc, v[0], key);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (v[i]->at + v[i]->size <= b.len)
+            sha256_hex(b.data + v[i]->at, (size_t)v[i]->size, hex);
+        if (v[i]->at + v[i]->size > b.len || strcmp(hex, v[i]->hex) != 0) {
+            rc = body_error(err, TABLE_EHASH, v[i], key);
+            goto out;
+        }
+        memcpy(v[i]->mem, b.data + v[i]->at, (size_t)v[i]->size);
+    }
+out:
+    buf_free(&b);
+    return rc;
+}
+
 static void *fetch_thread(void *arg)
 {
     struct fetch *f = arg;
@@ -257,7 +303,9 @@ static void *fetch_thread(void *arg)
         if (i >= f->n || atomic_load(&f->failed))
             break;
         struct sw_err e = {0};
-        int rc = fetch_one(f->st, f->todo[i], &e);
+        struct body **v = f->todo + f->jobs[i];
+        size_t nv = f->jobs[i + 1] - f->jobs[i];
+        int rc = v[0]->pack ? fetch_pack(f->st, v, nv, &e) : fetch_one(f->st, v[0], &e);
         if (rc) {
             pthread_mutex_lock(&f->lock);
             if (!f->rc) {
@@ -277,15 +325,27 @@ static void *fetch_thread(void *arg)
  * a table loaded before when one holds it (a new release of a site shares
  * most bodies with the one it replaces, and on S3 each would be a request),
  * else fetched. */
+static int cmp_todo(const void *a, const void *b)
+{
+    const struct body *x = *(struct body *const *)a, *y = *(struct body *const *)b;
+    if (!x->pack || !y->pack)
+        return (x->pack != NULL) - (y->pack != NULL);
+    return strcmp(x->pack, y->pack);
+}
+
+/* Fills the memory of every in-memory body (b->mem set by the caller):
+ * copied from a table loaded before when one holds it (a new release of a
+ * site shares most bodies with the one it replaces, and on S3 each would be
+ * a request), else fetched: a request per loose body, one per pack. */
 static int load_small(struct store *st, struct body *bodies, size_t nb, size_t small_max,
                       const struct table *const *from, size_t nfrom, struct sw_err *err)
 {
-    size_t nheld, n = 0;
+    size_t nheld, n = 0, nj = 0;
     struct held *held = held_index(from, nfrom, &nheld);
     struct body **todo = xcalloc(nb + 1, sizeof(*todo));
     for (size_t i = 0; i < nb; i++) {
         struct body *b = &bodies[i];
-        if (b->size > small_max)
+        if (!body_in_memory(b, small_max))
             continue;
         struct held k = {.hex = b->hex}, *h = NULL;
         if (nheld)
@@ -296,13 +356,19 @@ static int load_small(struct store *st, struct body *bodies, size_t nb, size_t s
             todo[n++] = b;
     }
     free(held);
-    struct fetch f = {.st = st, .todo = todo, .n = n};
+    qsort(todo, n, sizeof(*todo), cmp_todo);
+    size_t *jobs = xcalloc(n + 1, sizeof(*jobs));
+    for (size_t i = 0; i < n; i++)
+        if (!todo[i]->pack || i == 0 || !todo[i - 1]->pack || strcmp(todo[i - 1]->pack, todo[i]->pack))
+            jobs[nj++] = i;
+    jobs[nj] = n;
+    struct fetch f = {.st = st, .todo = todo, .jobs = jobs, .n = nj};
     pthread_mutex_init(&f.lock, NULL);
     size_t nthreads = store_is_remote(st) ? (size_t)store_concurrency(st) : 1;
     if (nthreads > FETCH_THREADS_MAX)
         nthreads = FETCH_THREADS_MAX;
-    if (nthreads > n / 4 + 1)
-        nthreads = n / 4 + 1;
+    if (nthreads > nj / 4 + 1)
+        nthreads = nj / 4 + 1;
     pthread_t th[FETCH_THREADS_MAX];
     size_t started = 0;
     for (size_t i = 1; i < nthreads; i++)
@@ -313,6 +379,7 @@ static int load_small(struct store *st, struct body *bodies, size_t nb, size_t s
         pthread_join(th[i], NULL);
     pthread_mutex_destroy(&f.lock);
     free(todo);
+    free(jobs);
     if (f.rc && err)
         *err = f.err;
     return f.rc;
@@ -340,11 +407,11 @@ int table_load(struct store *st, const char *release_id, const struct env_config
     size_t nall = 0;
     bodies = xcalloc(r->nfiles * (1 + RELEASE_VARIANTS) + 1, sizeof(*bodies));
     for (size_t i = 0; i < r->nfiles; i++) {
-        const struct release_file *f = &r->files[i];
-        bodies[nall++] = (struct body){f->blob, f->path, f->size, NULL, -1};
-        for (int k = 0; k < RELEASE_VARIANTS; k++)
-            if (f->var[k].blob[0])
-                bodies[nall++] = (struct body){f->var[k].blob, f->path, f->var[k].size, NULL, -1};
+        struct release_body bv[RELEASE_VARIANTS + 1];
+        size_t nbv = release_file_bodies(&r->files[i], bv);
+        for (size_t j = 0; j < nbv; j++)
+            bodies[nall++] = (struct body){bv[j].blob, r->files[i].path, bv[j].size, NULL, -1,
+                                           bv[j].pack, bv[j].at};
     }
     qsort(bodies, nall, sizeof(*bodies), cmp_body);
     for (size_t i = 0; i < nall; i++)
@@ -355,7 +422,7 @@ int table_load(struct store *st, const char *release_id, const struct env_config
      * small files. */
     uint64_t block = 0, large = 0;
     for (size_t i = 0; i < nb; i++) {
-        if (bodies[i].size <= small_max)
+        if (body_in_memory(&bodies[i], small_max))
             block += bodies[i].size;
         else
             large += bodies[i].size;
@@ -368,14 +435,14 @@ int table_load(struct store *st, const char *release_id, const struct env_config
     t->cached = xcalloc(nb, sizeof(*t->cached));
     t->cache = cache;
     for (size_t i = 0; i < nb; i++)
-        if (bodies[i].size <= small_max) {
+        if (body_in_memory(&bodies[i], small_max)) {
             bodies[i].mem = t->body_block + t->mem_bytes;
             t->mem_bytes += bodies[i].size;
         }
     if ((rc = load_small(st, bodies, nb, small_max, from, nfrom, err)))
         goto out;
     for (size_t i = 0; i < nb; i++)
-        if (bodies[i].size > small_max && (rc = fetch_large(st, t, &bodies[i], err)))
+        if (!body_in_memory(&bodies[i], small_max) && (rc = fetch_large(st, t, &bodies[i], err)))
             goto out;
 
     /* Entries with headers; arena offsets are turned into pointers at the end

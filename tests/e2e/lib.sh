@@ -87,8 +87,9 @@ done_testing() { exit $_failed; }
 # the fs store DATA and fails when there is one: a release an environment's
 # state names (live, slots, previous) without a manifest; a state or manifest
 # that does not parse; a body a manifest lists (a file's own, or its gzip or br
-# variant) that is missing or of the wrong size; a body whose bytes do not hash
-# to its name. With "strict", also a body
+# variant) that is missing or of the wrong size (a packed one: its pack missing,
+# too short, or its slice not hashing to the body's name); a body or pack whose
+# bytes do not hash to its name. With "strict", also a body or pack
 # no manifest references and a leftover temporary file; with "expired-previous",
 # a previous release gc removed after keep_previous is not an inconsistency.
 # Reads the files directly, never through slipway. With STORE_CHECK_CACHE=FILE,
@@ -119,9 +120,22 @@ def load(p):
         return json.load(open(p))
     except Exception as e:
         bad.append("%s: %s" % (p, e))
+def sliced(b, at, n, want):
+    """The bytes [at, at + n) of pack b hash to want."""
+    with open(b, "rb") as f:
+        f.seek(at)
+        return hashlib.sha256(f.read(n)).hexdigest() == want
 for p in sorted(glob.glob(data + "/releases/*.json")):
     for f in (load(p) or {}).get("files", []):
         for what, v in [("", f)] + [(k + " ", f[k]) for k in ("gzip", "br") if k in f]:
+            if "pack" in v:  # a slice of a pack: long enough, and the slice hashes to the body's name
+                b = "%s/packs/sha256/%s/%s" % (data, v["pack"][:2], v["pack"])
+                ref.add(v["pack"])
+                if size(b) is None or size(b) < v["at"] + v["size"]:
+                    bad.append("%s: %sbody of %s: its pack is missing or too short" % (os.path.basename(p), what, f["path"]))
+                elif not sliced(b, v["at"], v["size"], v["blob"]):
+                    bad.append("%s: %sbody of %s: its bytes in the pack do not hash to its name" % (os.path.basename(p), what, f["path"]))
+                continue
             b = "%s/blobs/sha256/%s/%s" % (data, v["blob"][:2], v["blob"])
             ref.add(v["blob"])
             if size(b) != v["size"]:
@@ -133,7 +147,7 @@ for p in sorted(glob.glob(data + "/envs/*/state.json")):
     for rid in filter(None, [s.get("live_release")] + prev + slots):
         if not os.path.isfile("%s/releases/%s.json" % (data, rid)):
             bad.append("%s names %s, which has no manifest" % (p, rid))
-for p in glob.glob(data + "/blobs/sha256/*/*"):
+for p in glob.glob(data + "/blobs/sha256/*/*") + glob.glob(data + "/packs/sha256/*/*"):
     name = os.path.basename(p)
     if name.startswith(".tmp."):
         continue
