@@ -43,7 +43,7 @@ UNIT     := $(patsubst tests/unit/%.c,build/test/unit/%,$(wildcard tests/unit/te
 FUZZ     := $(patsubst fuzz/%.c,build/fuzz/%,$(filter-out fuzz/%_main.c,$(wildcard fuzz/*.c)))
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all test unit e2e demo fuzz bench lint clean deps
+.PHONY: all test test-build unit e2e demo fuzz bench lint clean deps
 
 all: slipway
 
@@ -72,6 +72,9 @@ build/test/unit/%: tests/unit/%.c $(TOBJ)
 
 test: build/test/slipway $(UNIT)
 	@tests/run.sh
+
+# What `make test` runs, built and not run (.ci/run builds it first, then the rest beside the tests).
+test-build: build/test/slipway $(UNIT)
 
 unit: $(UNIT)
 	@tests/run.sh --unit
