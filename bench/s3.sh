@@ -25,18 +25,21 @@
 # directory removed at exit; moto listens on a free 127.0.0.1 port and every server started
 # here is killed by PID in a trap, pass or fail.
 #
-#   bench/s3.sh [--quick]     (--quick: one round)      SLIPWAY=BIN picks another binary
+#   bench/s3.sh [--quick] [--pack]   (--quick: one round; --pack: slipway deploy --pack, small
+#                                     bodies in pack objects)   SLIPWAY=BIN picks another binary
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SLIPWAY=${SLIPWAY:-$ROOT/slipway}
 ROUNDS=3
 die() { echo "bench/s3.sh: $*" >&2; exit 1; }
-case ${1:-} in
-'') ;;
---quick) ROUNDS=1 ;;
-*) die "usage: bench/s3.sh [--quick]" ;;
-esac
-[ $# -le 1 ] || die "usage: bench/s3.sh [--quick]"
+PACK=()
+for a in "$@"; do
+    case $a in
+    --quick) ROUNDS=1 ;;
+    --pack) PACK=(--pack) ;;
+    *) die "usage: bench/s3.sh [--quick] [--pack]" ;;
+    esac
+done
 BUDGET=$((ROUNDS * 420 + 120))
 # The pyenv shims cost about a second a call: run the programs behind them.
 real() {
@@ -203,7 +206,7 @@ timed() {
     # moto logs a request as it answers it: by the time the client is done, every line is out.
     echo "$row $tool $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }') $(requests "$from")" >>"$T/results"
 }
-sw_deploy() { (cd "$T/p-$1" && exec "$SLIPWAY" -q --store "$(store "$1")" deploy "$SITE" --env dev); }
+sw_deploy() { (cd "$T/p-$1" && exec "$SLIPWAY" -q --store "$(store "$1")" deploy "$SITE" --env dev ${PACK[@]+"${PACK[@]}"}); }
 aws_sync() { "$AWS" s3 sync "$SITE" "s3://bench/aws-$1/" --only-show-errors; }
 # both ROW ROUND: slipway and aws on the round's prefixes, the first alternating by round.
 both() {
@@ -216,7 +219,7 @@ both() {
     fi
 }
 
-echo "slipway deploy DIR ($("$SLIPWAY" --version 2>/dev/null | head -1 || echo slipway), optimised build) vs" \
+echo "slipway deploy DIR${PACK[@]+ ${PACK[*]}} ($("$SLIPWAY" --version 2>/dev/null | head -1 || echo slipway), optimised build) vs" \
     "aws s3 sync DIR ($("$AWS" --version 2>&1 | cut -d' ' -f1), its defaults: 10 requests at once), one" \
     "moto_server ($("$(dirname "$MOTO_SERVER")/python" -c 'import moto; print(moto.__version__)' 2>/dev/null || echo '?')) on loopback;" \
     "$NFILES files, $((NBYTES / 1024)) KiB ($NTEXT text, $NIMG images); median of $ROUNDS round(s); $(nproc) cores" \

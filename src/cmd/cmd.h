@@ -25,6 +25,7 @@ struct cli {
     int json, quiet;
     const char *cmd; /* the command being run, for messages; NULL before it is known */
     int concurrency; /* --concurrency of the commands that upload; 0: the store's default */
+    int pack;        /* --pack of the commands that make releases: release_create_opts.pack */
     char *project;   /* directory holding .slipway/ (resolved) */
     struct store *store;
 };

@@ -62,6 +62,8 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
                  "even a release an automatic rollback rejected on this environment"),
         OPT_BOOL(0, "follow-symlinks", &follow,
                  "DIR: store what a symbolic link pointing outside DIR points to"),
+        OPT_BOOL(0, "pack", &cli->pack,
+                 "DIR: store bodies of 64 KiB or less together, a few MiB an object"),
         OPT_INT(0, "concurrency", &cli->concurrency, "N", 1, STORE_CONCURRENCY_MAX,
                 "DIR: uploads at once to a remote (s3) store (default 16)"),
         OPT_END(),

@@ -1,4 +1,4 @@
-/* slipway release create DIR [--message M] [--follow-symlinks] [--concurrency N]: hash, store,
+/* slipway release create DIR [--message M] [--follow-symlinks] [--pack] [--concurrency N]: hash, store,
  * print the new id. */
 #include "cmd/cmd.h"
 #include "release/release.h"
@@ -8,7 +8,7 @@
 #include <string.h>
 
 static const struct cli_usage usage = {
-    .usage = "slipway release create DIR [--message M] [--follow-symlinks] [--concurrency N]",
+    .usage = "slipway release create DIR [--message M] [--follow-symlinks] [--pack] [--concurrency N]",
     .about = "Builds an immutable release from the files under DIR: each body is hashed\n"
              "(one thread per core) and stored once; the manifest records path, size,\n"
              "content type, cache policy and where it came from (git commit and ref when\n"
@@ -79,7 +79,8 @@ int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message
                                     .stat_cache = cache,
                                     .follow_symlinks = follow_symlinks,
                                     .progress = bar ? &rp : NULL,
-                                    .keep = keep};
+                                    .keep = keep,
+                                    .pack = cli->pack};
     struct release_create_result res;
     rc = release_create(cli->store, &o, id, &res, err);
     cli_progress_stop(bar);
@@ -120,6 +121,8 @@ int cmd_release(int argc, char **argv, struct cli *cli)
         OPT_BOOL(0, "follow-symlinks", &follow,
                  "store what a symbolic link pointing outside DIR points to\n"
                  "(a file, or a directory and everything under it)"),
+        OPT_BOOL(0, "pack", &cli->pack,
+                 "store bodies of 64 KiB or less together, a few MiB an object (docs/store.md)"),
         OPT_INT(0, "concurrency", &cli->concurrency, "N", 1, STORE_CONCURRENCY_MAX,
                 "uploads at once to a remote (s3) store, counting each part\n"
                 "of a large file (default 16)"),

@@ -85,6 +85,10 @@ struct stat_cache {
     /* Bodies that need neither a put nor a touch (known_load), sorted. */
     char (*known)[96];
     size_t nknown;
+    /* Bodies the same listing found missing, sorted: not touched (a request
+     * that would fail), read and put. */
+    char (*absent)[96];
+    size_t nabsent;
 };
 
 /* Saturating: a file can carry any time (touch -d 2500-01-01), and ns since the epoch
@@ -267,6 +271,7 @@ static void cache_free(struct stat_cache *c)
         free(c->v[i].path);
     free(c->v);
     free(c->known);
+    free(c->absent);
 }
 
 static int str_same(const char *a, const char *b)
@@ -327,6 +332,10 @@ struct scan {
     atomic_int reuse_loaded;
     struct release_reuse *reuse;
     const struct release *keep; /* opts->keep: the one source of reuse hints when given */
+    /* Where keep's packed bodies are, and with opts->pack where this call's
+     * small bodies go (pack.c). */
+    struct release_packer *packer;
+    int pack;
     const char *root;           /* realpath of the directory */
     size_t rootlen;
     const char *shown; /* the directory as the caller named it, for naming files */
@@ -432,7 +441,7 @@ static int settled(int fd, const struct stat *seen, size_t size, const char *hex
 /* Stores a body unless the store has it; *fresh: this call wrote it. A body
  * already stored is touched rather than only looked up: a gc running
  * meanwhile must see it young, not old and unreferenced. */
-static int body_keep(struct scan *p, const char *key);
+static int body_keep(struct scan *p, const char *hex);
 static int known_has(const struct stat_cache *c, const char *key);
 
 static int put_body(struct scan *p, const char *hex, const void *data, size_t len, int *fresh,
@@ -441,6 +450,11 @@ static int put_body(struct scan *p, const char *hex, const void *data, size_t le
     char key[128];
     release_blob_key(hex, key, sizeof(key));
     *fresh = 0;
+    /* In one of keep's packs: the manifest names it there (release_packer_where). */
+    if (release_packer_kept(p->packer, hex))
+        return 0;
+    if (p->pack && len <= RELEASE_PACK_BODY_MAX)
+        return known_has(p->cache, key) ? 0 : release_packer_add(p->packer, hex, data, len, fresh, err);
     if (store_is_remote(p->st)) {
         /* A touch is a request of its own there: a create-only put is one
          * request for a new body, and only a body found there (412) is then
@@ -449,7 +463,7 @@ static int put_body(struct scan *p, const char *hex, const void *data, size_t le
         if (known_has(p->cache, key))
             return 0;
         int rc = store_put(p->st, key, data, len, STORE_IF_ABSENT, NULL, err);
-        if (rc == SW_EEXIST && body_keep(p, key) != 0)
+        if (rc == SW_EEXIST && body_keep(p, hex) != 0)
             rc = store_put(p->st, key, data, len, 0, NULL, err);
         else if (rc == SW_EEXIST)
             return 0;
@@ -497,12 +511,14 @@ static void known_add(struct stat_cache *c, size_t *cap, const char *hex)
 
 /* On a remote store, the bodies that need neither a put nor a touch (each a
  * request there): every body of keep (a release gc keeps meanwhile, see
- * release_create_opts), and of the others the stat cache names, those one
+ * release_create_opts; its packed ones are the packer's, release_packer_kept),
+ * and of the others the stat cache names, those one
  * store_head_many (a listing, a thousand keys a request) finds present and
  * young. Without it an unchanged release of 2,000 files costs 2,000 requests
  * and more. A failed listing only leaves those bodies out (each is touched as
  * before). */
-static void known_load(struct store *st, const struct release *keep, struct stat_cache *c)
+static void known_load(struct store *st, const struct release *keep,
+                       const struct release_packer *packer, struct stat_cache *c)
 {
     if (!store_is_remote(st))
         return;
@@ -523,7 +539,9 @@ static void known_load(struct store *st, const struct release *keep, struct stat
     for (size_t i = 0; i < c->n; i++)
         for (int k = 0; k <= RELEASE_VARIANTS; k++) {
             const char *hex = k ? c->v[i].var[k - 1].blob : c->v[i].hex;
-            if (!hex[0] || !hex_lower_valid(hex, SHA256_HEX_LEN))
+            /* keep's packed bodies need no lookup either (release_packer_kept). */
+            if (!hex[0] || !hex_lower_valid(hex, SHA256_HEX_LEN) ||
+                release_packer_kept(packer, hex))
                 continue;
             release_blob_key(hex, keys[n], sizeof(keys[n]));
             if (!known_has(c, keys[n]))
@@ -538,9 +556,18 @@ static void known_load(struct store *st, const struct release *keep, struct stat
             kp[i] = keys[i];
         if (store_head_many(st, kp, n, sb, rcs, NULL) == 0) {
             int64_t now = time_now_ms();
-            for (size_t i = 0; i < n; i++)
+            size_t acap = 0;
+            for (size_t i = 0; i < n; i++) {
                 if (rcs[i] == 0 && sb[i].mtime_ms > now - FRESH_MS && sb[i].mtime_ms < now + 60000)
                     known_add_key(c, &cap, keys[i]);
+                if (rcs[i] == SW_ENOTFOUND) {
+                    if (c->nabsent == acap)
+                        c->absent = xrealloc(c->absent, (acap = acap ? acap * 2 : 256) * sizeof(*c->absent));
+                    snprintf(c->absent[c->nabsent++], sizeof(*c->absent), "%s", keys[i]);
+                }
+            }
+            if (c->nabsent)
+                qsort(c->absent, c->nabsent, sizeof(*c->absent), cmp_key);
         }
         free(rcs);
         free(sb);
@@ -551,11 +578,17 @@ static void known_load(struct store *st, const struct release *keep, struct stat
         qsort(c->known, c->nknown, sizeof(*c->known), cmp_key);
 }
 
-/* Makes the body at key safe from a concurrent gc: touched, unless known. */
-static int body_keep(struct scan *p, const char *key)
+/* Makes the body hex safe from a concurrent gc: touched, unless known or in
+ * one of keep's packs (which gc keeps with keep). */
+static int body_keep(struct scan *p, const char *hex)
 {
-    if (known_has(p->cache, key))
+    char key[128];
+    release_blob_key(hex, key, sizeof(key));
+    if (known_has(p->cache, key) || release_packer_kept(p->packer, hex))
         return 0;
+    if (p->cache->nabsent && bsearch(key, p->cache->absent, p->cache->nabsent,
+                                     sizeof(*p->cache->absent), cmp_key))
+        return SW_ENOTFOUND;
     return store_touch(p->st, key, NULL);
 }
 
@@ -564,7 +597,6 @@ static int body_keep(struct scan *p, const char *key)
  * does). 1: e is done without reading it. */
 static int cache_use(struct scan *p, struct entry *e)
 {
-    char key[128];
     const struct cached *x = cache_lookup(p->cache, e);
     /* What the manifest parser would refuse is not taken from a damaged line. */
     if (!x || (!e->from_gz && x->body != x->size) || x->body > RELEASE_FILE_SIZE_MAX)
@@ -572,14 +604,11 @@ static int cache_use(struct scan *p, struct entry *e)
     for (int k = 0; k < RELEASE_VARIANTS; k++)
         if (x->var[k].blob[0] && x->var[k].size >= x->body)
             return 0;
-    release_blob_key(x->hex, key, sizeof(key));
-    if (body_keep(p, key) != 0)
+    if (body_keep(p, x->hex) != 0)
         return 0;
-    for (int k = 0; k < RELEASE_VARIANTS; k++) {
-        release_blob_key(x->var[k].blob, key, sizeof(key));
-        if (x->var[k].blob[0] && body_keep(p, key) != 0)
+    for (int k = 0; k < RELEASE_VARIANTS; k++)
+        if (x->var[k].blob[0] && body_keep(p, x->var[k].blob) != 0)
             return 0;
-    }
     memcpy(e->blob, x->hex, sizeof(e->blob));
     e->size = x->body;
     memcpy(e->var, x->var, sizeof(e->var));
@@ -1138,10 +1167,13 @@ static void *scan_worker(void *arg)
 /* Walks root (whose stat is sb) on threads, hashing every file. On success
  * *v holds the entries, unsorted. Files refused go to res->problems. */
 static int scan_all(struct store *st, const struct release_create_opts *opts, const char *root,
-                    const struct stat *sb, const struct stat_cache *cache, struct entry **v,
-                    size_t *n, struct release_create_result *res, struct sw_err *err)
+                    const struct stat *sb, const struct stat_cache *cache,
+                    struct release_packer *packer, struct entry **v, size_t *n,
+                    struct release_create_result *res, struct sw_err *err)
 {
     struct scan s = {.st = st,
+                     .packer = packer,
+                     .pack = opts->pack,
                      .cache = cache,
                      .progress = opts->progress,
                      .root = root,
@@ -1398,6 +1430,7 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
     struct release r = {0};
     char *root = NULL, *doc = NULL, *key = NULL;
     struct counter counter = {0};
+    struct release_packer *packer = NULL;
     int rc = 0;
     struct timespec t0;
     clock_gettime(CLOCK_REALTIME, &t0);
@@ -1440,11 +1473,13 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
     }
     /* Before the scan: the threads look every file up in it as they find it. */
     cache_load(opts->stat_cache, &cache);
-    known_load(st, opts->keep, &cache);
+    packer = release_packer_new(st, opts->keep);
+    known_load(st, opts->keep, packer, &cache);
     progress_start(&counter, root, opts->progress);
-    rc = scan_all(st, opts, root, &sb, &cache, &v, &n, res, err);
+    rc = scan_all(st, opts, root, &sb, &cache, packer, &v, &n, res, err);
     progress_end(&counter);
-    if (rc)
+    /* The last pack is stored before the manifest is written, as every body is. */
+    if (rc || (rc = release_packer_finish(packer, err)))
         goto out;
     if (n == 0) {
         rc = sw_err_set(err, RELEASE_EEMPTY, "%s: no files; an empty directory is not a release",
@@ -1494,6 +1529,12 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
         f->type = (char *)release_content_type(f->path);
         f->cache = (char *)release_cache_policy(f->path);
         memcpy(f->var, v[i].var, sizeof(f->var));
+        /* Each body where the packer put it (or keep's pack), else its own blob. */
+        release_packer_where(packer, f->blob, f->pack, &f->at);
+        for (int k = 0; k < RELEASE_VARIANTS; k++)
+            if (!f->var[k].blob[0] || !release_packer_where(packer, f->var[k].blob,
+                                                             f->var[k].pack, &f->var[k].at))
+                f->var[k].pack[0] = '\0', f->var[k].at = 0;
         r.bytes += f->size;
         res->hashed += (size_t)v[i].hashed;
         res->compressed += (size_t)v[i].compressed;
@@ -1549,6 +1590,7 @@ out:
     free(r.tag);
     free(r.run);
     cache_free(&cache);
+    release_packer_free(packer);
     free(doc);
     free(key);
     free(root);

@@ -55,4 +55,29 @@ int release_gunzip(const char *name, const void *in, size_t len, char **out, siz
  * display only (an estimate: it never fails, skipping what it cannot read). */
 void release_count_tree(const char *root, struct release_progress *p, const atomic_int *stop);
 
+/* Packs for one release_create (pack.c): small bodies put together into
+ * pack objects ("Packs" in docs/store.md) instead of a blob each.
+ * release_packer_new takes keep (borrowed, may be NULL): a body keep holds in
+ * a pack is placed there, with no request. Free with release_packer_free. */
+struct release_packer;
+struct release_packer *release_packer_new(struct store *st, const struct release *keep);
+void release_packer_free(struct release_packer *p);
+/* Places the body hex (data[0..len), len <= RELEASE_PACK_BODY_MAX): in keep's
+ * pack, in a pack of this call already (a body two files share), or appended
+ * to the pack being filled, which is stored (create-only) once it holds
+ * RELEASE_PACK_TARGET bytes. *fresh: this call appended it. Thread-safe. */
+int release_packer_add(struct release_packer *p, const char *hex, const void *data, size_t len,
+                       int *fresh, struct sw_err *err);
+/* 1 when keep holds hex in a pack (then no put and no touch is needed). */
+int release_packer_kept(const struct release_packer *p, const char *hex);
+/* Stores the last pack. Call once every add has returned; then every pack
+ * this call made is in the store. */
+int release_packer_finish(struct release_packer *p, struct sw_err *err);
+/* Where hex is after release_packer_finish: 1 and pack (64 hex digits) and
+ * *at when it is packed (by this call, or in keep's pack), 0 when it is a
+ * blob of its own. */
+int release_packer_where(const struct release_packer *p, const char *hex,
+                         char pack[SHA256_HEX_LEN + 1], uint64_t *at);
+#define RELEASE_PACK_TARGET (4u << 20)
+
 #endif

@@ -118,6 +118,13 @@ struct release_create_opts {
      * also the one source of variants to reuse (a hint, checked as ever),
      * instead of the newest manifests in the store. */
     const struct release *keep;
+    /* Non-zero: bodies of at most RELEASE_PACK_BODY_MAX bytes that are not
+     * stored yet go into packs of about RELEASE_PACK_TARGET bytes (a request
+     * each, instead of one per body) rather than a blob each. A body already
+     * in keep's packs stays there (without it too). Bodies are deduplicated
+     * against keep and within the release, not against other releases: a
+     * body only an older release holds is stored again. */
+    int pack;
 };
 
 /* A file release_create refuses, and why. Both strings are raw (a name is

@@ -85,7 +85,10 @@ static void add_hints(struct release_reuse *m, size_t *cap, const struct release
     for (size_t j = 0; j < r->nfiles; j++)
         for (int k = 0; k < RELEASE_VARIANTS; k++) {
             const struct release_file *f = &r->files[j];
-            if (!f->var[k].blob[0])
+            /* A packed variant is no hint: checking it would read its pack.
+             * Compressed again, it is found in keep's pack by the packer
+             * (release_packer_kept) when keep holds it, and costs no put. */
+            if (!f->var[k].blob[0] || f->var[k].pack[0])
                 continue;
             if (m->n == *cap)
                 m->v = xrealloc(m->v, (*cap = *cap ? *cap * 2 : 256) * sizeof(*m->v));

@@ -8,7 +8,9 @@
 #     body, the pack and the fault, which keeps serving the release it has;
 # (c) a pack too short for its bodies is refused by deploy, naming the body and the pack;
 # (d) gc keeps a pack while a kept release has a body in it and deletes it with the last one
-#     (the environment keeps one release: retain_releases 1, keep_previous 0s).
+#     (the environment keeps one release: retain_releases 1, keep_previous 0s); a release
+#     made without --pack with a packed live release names the bodies it shares with it in
+#     that release's pack, which gc then keeps.
 . "$(dirname "$0")/lib.sh"
 C=(curl -s --max-time 10)
 new_project
@@ -51,15 +53,22 @@ sw release create "$T/site2" -q; R2=$out
 K2=$(packed "$R2")
 at=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print([f["at"] for f in m["files"] if f["path"]=="index.html"][0])' "$DATA/releases/$R2.json")
 chmod u+w "$(pack_path "$K2")"
+cp "$(pack_path "$K2")" "$T/k2.orig"
 printf 'V' | dd of="$(pack_path "$K2")" bs=1 seek=$((at + 20)) conv=notrunc status=none
 sw deploy "$R2" --env dev; expect_rc "deploy a release whose pack was damaged (its size is right)" 0
 wait_for "the edge names the body, the pack and the fault" 15 \
     grep -q "dev: release $R2: body of index.html (packs/sha256/${K2:0:2}/$K2) does not match its hash" "$T/serve.err" &&
     ok "the edge names the body, the pack and the fault"
 check "  and keeps serving the release it has" same_get index.html
+cp "$T/k2.orig" "$(pack_path "$K2")"
+wait_for "once the pack is repaired, the retry loads it" 40 eval '"${C[@]}" "http://127.0.0.1:$P/" | cmp -s - "$T/site2/index.html"' &&
+    ok "once the pack is repaired, the retry loads it"
 
 # ---- (c) a pack too short: refused by deploy -------------------------------------------------
-sw release create "$T/site2" -m short -q; R3=$out
+# (A pack of another content: the same bodies in the same order would be R2's pack itself.)
+cp -r "$T/site2" "$T/site3"
+printf 'three\n' >"$T/site3/three.txt"
+sw release create "$T/site3" -q; R3=$out
 K3=$(packed "$R3")
 truncate -s -1 "$(pack_path "$K3")" 2>/dev/null || { chmod u+w "$(pack_path "$K3")"; truncate -s -1 "$(pack_path "$K3")"; }
 sw deploy "$R3" --env dev
@@ -70,9 +79,16 @@ check "deploy refuses a release whose pack is too short, naming the body and the
 sw gc --apply --grace 0s; expect_rc "gc while R2 is live (R1 the previous)" 0
 check "  R2's pack is kept (the live release has bodies in it)" test -f "$(pack_path "$K2")"
 check "  R1's pack is gone with R1 (neither live, kept as previous nor retained)" test ! -e "$(pack_path "$K1")"
-sw deploy "$T/site" --env dev -q; expect_rc "deploy the first site again, as loose blobs" 0
-sw gc --apply --grace 0s; expect_rc "gc once no kept release is packed" 0
-check "  every pack is gone" eval '[ -z "$(find "$DATA/packs" -type f)" ]'
+# The first site again, without --pack: the bodies it shares with the live R2 stay in R2's pack
+# (keep's packed bodies are named there, not stored again), its new ones are blobs.
+sw deploy "$T/site" --env dev -q; expect_rc "deploy the first site again, without --pack" 0
+sw status --json
+R4=$(json "[e['live_release'] for e in j['environments'] if e['name'] == 'dev'][0]")
+check "  its shared bodies are named in R2's pack, its own index.html is a blob" \
+    eval 'grep -q "$K2" "$DATA/releases/$R4.json" &&
+        python3 -c "import json,sys; f=[f for f in json.load(open(sys.argv[1]))[\"files\"] if f[\"path\"]==\"index.html\"][0]; sys.exit(\"pack\" in f)" "$DATA/releases/$R4.json"'
+sw gc --apply --grace 0s; expect_rc "gc with R4 live, R2 and R3 collected" 0
+check "  the one pack left is R2's, which R4 has bodies in" eval '[ "$(find "$DATA/packs" -type f)" = "$(pack_path "$K2")" ]'
 check "  the store is consistent after gc" store_check "$DATA" strict expired-previous
 check "nothing alarming on stderr" eval '! grep -qiE "runtime error|AddressSanitizer|LeakSanitizer" "$T"/serve*.err'
 done_testing

@@ -16,6 +16,9 @@
 #     would show as a PUT of a body: the PUTs are counted instead, exactly seven (the changed
 #     body, the manifest, the lock, the state, the event, the head, the probe), one of them
 #     under blobs/. `slipway history dev --verify` then says the chain is intact.
+# (d) With --pack, on a fresh prefix (below (c)'s fs part in the file, run before it): the
+#     site's bodies in one pack, the same DIR again 3 requests, one page changed one PUT under
+#     packs/ and none under blobs/; the pack read back with the aws CLI.
 # (c) On fs (no moto): the same DIR deployed twice, the second "already live"; `slipway
 #     history dev` shows one event; and --json says "changed": false.
 #
@@ -129,6 +132,47 @@ verify "  no touch: 7 PUTs (the changed body, manifest, lock, state, event, head
 sw history dev --verify
 verify "  slipway history dev --verify: the audit chain is intact" 'echo "# $out $errout"' \
     eval '[ "$rc" = 0 ] && grep -q "audit chain intact (2 events checked)" <<<"$out$errout"'
+
+# ---- (d) --pack: small bodies in one pack object ----------------------------------------------
+# A fresh prefix: the 100-file site deployed with --pack stores its bodies in one pack (no
+# body PUT under blobs/); the same DIR again is 3 requests; one page changed is one PUT under
+# packs/ (its body alone) and none under blobs/, within the same 13 requests. The pack read
+# back with the aws CLI holds the changed page's bytes where the manifest says.
+SLIPWAY_STORE=$(moto_store_url packed)
+mark
+d=$marks
+sw deploy "$SITE" --env dev --pack
+mark
+since_mark "$d" >pack1.req
+expect_rc "s3 --pack: the first deploy of the 100-file site" 0
+verify "  one PUT under packs/, none under blobs/" 'show pack1.req' \
+    eval '[ "$(count "^PUT /site/packed/packs/sha256/" pack1.req)" = 1 ] && [ "$(count "^PUT /site/packed/blobs/" pack1.req)" = 0 ]'
+mark
+d=$marks
+sw deploy "$SITE" --env dev --pack
+mark
+since_mark "$d" >pack2.req
+verify "  the same DIR again: exit 0, 3 requests" 'show pack2.req' eval '[ "$rc" = 0 ] && [ "$(wc -l <pack2.req)" = 3 ]'
+printf '<!doctype html><h1>page 6, changed</h1>\n' >"$SITE/p6.html"
+mark
+d=$marks
+sw deploy "$SITE" --env dev --pack
+mark
+since_mark "$d" >pack3.req
+echo "# --pack, one page changed: $(wc -l <pack3.req) requests"
+expect_rc "s3 --pack: one page changed" 0
+verify "  at most 13 requests: one PUT under packs/ (the page's body alone), none under blobs/" 'show pack3.req' \
+    eval '[ "$(wc -l <pack3.req)" -le 13 ] && [ "$(count "^PUT /site/packed/packs/sha256/" pack3.req)" = 1 ] &&
+        [ "$(count "^PUT /site/packed/blobs/" pack3.req)" = 0 ]'
+sw status --json
+P=$(json "[e['live_release'] for e in j['environments'] if e['name'] == 'dev'][0]")
+aws s3 cp --quiet "s3://site/packed/releases/$P.json" packed.json
+read -r pk at <<<"$(python3 -c 'import json,sys; f=[f for f in json.load(open(sys.argv[1]))["files"] if f["path"]=="p6.html"][0]; print(f["pack"], f["at"])' packed.json)"
+aws s3 cp --quiet "s3://site/packed/packs/sha256/${pk:0:2}/$pk" pack.bin
+verify "  read back with the aws CLI: the pack holds the changed page at its offset, and is named by its hash" \
+    'echo "# pack $pk at $at"' \
+    eval 'tail -c +$((at + 1)) pack.bin | head -c "$(stat -c %s "$SITE/p6.html")" | cmp -s - "$SITE/p6.html" &&
+        [ "$(sha256sum <pack.bin | cut -d" " -f1)" = "$pk" ]'
 
 # ---- (c) on fs ----------------------------------------------------------------------------------
 SLIPWAY_STORE=$T/fsdata

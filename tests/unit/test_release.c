@@ -2523,6 +2523,111 @@ static void keep_differs(struct fixture *f, struct release **keep, const char *m
     *keep = r;
 }
 
+/* release_create of f->site with opts.pack; must succeed. Returns the loaded release. */
+static struct release *create_packed(struct fixture *f, const struct release *keep, int pack,
+                                     const char *stat_cache, struct release_create_result *res)
+{
+    struct release_create_opts o = {
+        .dir = f->site, .stat_cache = stat_cache, .keep = keep, .pack = pack};
+    struct sw_err err;
+    char *id = NULL;
+    int rc = create_opts(f, &o, &id, res, &err);
+    if (rc)
+        print_message("# release_create: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    struct release *r = load_ok(f, id);
+    free(id);
+    return r;
+}
+
+/* How many of r's bodies are packed, and in how many distinct packs. */
+static size_t packed_bodies(const struct release *r, size_t *npacks)
+{
+    char seen[64][SHA256_HEX_LEN + 1];
+    size_t n = 0;
+    *npacks = 0;
+    for (size_t i = 0; i < r->nfiles; i++) {
+        struct release_body bv[RELEASE_VARIANTS + 1];
+        size_t nbv = release_file_bodies(&r->files[i], bv);
+        for (size_t j = 0; j < nbv; j++) {
+            if (!bv[j].pack)
+                continue;
+            n++;
+            size_t k = 0;
+            while (k < *npacks && strcmp(seen[k], bv[j].pack))
+                k++;
+            if (k == *npacks && *npacks < 64)
+                memcpy(seen[(*npacks)++], bv[j].pack, SHA256_HEX_LEN + 1);
+        }
+    }
+    return n;
+}
+
+/* release_create_opts.pack: the small bodies go into one pack (a body two
+ * files share once), the large one stays a blob; release_verify passes and no
+ * small body is a blob of its own. With keep: an unchanged tree is keep; one
+ * changed page makes a pack of its new bodies alone, the rest named in keep's
+ * pack; without pack a keep's packed bodies stay where they are. */
+static void test_create_pack(void **state)
+{
+    struct fixture *f = *state;
+    unsigned char png[100000];
+    fill(png, sizeof(png), 23);
+    char *css = css_text(6000, 7);
+    write_str(f->site, "index.html", "<h1>home</h1>\n");
+    write_str(f->site, "same.html", "<h1>home</h1>\n");
+    write_str(f->site, "css/site.css", css);
+    write_file(f->site, "img/big.png", png, sizeof(png));
+    struct release_create_result res;
+    struct sw_err err = {0};
+    struct release *r1 = create_packed(f, NULL, 1, f->cache, &res);
+    size_t npacks, n = packed_bodies(r1, &npacks);
+    assert_int_equal(n, 5); /* index, same (one body), css and its two variants; not the png */
+    assert_int_equal(npacks, 1);
+    assert_int_equal(res.new_blobs, 4 + 1);
+    assert_int_equal(find_file(r1, "img/big.png")->pack[0], '\0');
+    assert_string_equal(find_file(r1, "index.html")->pack, find_file(r1, "same.html")->pack);
+    assert_int_equal(find_file(r1, "index.html")->at, find_file(r1, "same.html")->at);
+    assert_int_equal(release_verify(f->st, r1, &err), 0);
+    assert_int_equal(count_keys(f->st, RELEASE_PACK_PREFIX), 1);
+    assert_int_equal(count_keys(f->st, RELEASE_BLOB_PREFIX), 1); /* the png alone */
+
+    /* the same tree with keep: keep itself, nothing stored */
+    struct release *same = create_packed(f, r1, 1, f->cache, &res);
+    assert_string_equal(same->id, r1->id);
+    assert_int_equal(res.new_blobs, 0);
+    release_free(same);
+
+    /* one page changed: a pack of its body alone; the rest where r1 has them */
+    write_str(f->site, "index.html", "<h1>home, changed</h1>\n");
+    struct release *r2 = create_packed(f, r1, 1, f->cache, &res);
+    assert_int_equal(res.new_blobs, 1);
+    assert_int_equal(count_keys(f->st, RELEASE_PACK_PREFIX), 2);
+    assert_string_not_equal(find_file(r2, "index.html")->pack, find_file(r1, "index.html")->pack);
+    assert_string_equal(find_file(r2, "same.html")->pack, find_file(r1, "same.html")->pack);
+    const struct release_file *c1 = find_file(r1, "css/site.css"), *c2 = find_file(r2, "css/site.css");
+    assert_string_equal(c2->pack, c1->pack);
+    assert_int_equal(c2->at, c1->at);
+    for (int k = 0; k < RELEASE_VARIANTS; k++) {
+        assert_string_equal(c2->var[k].pack, c1->var[k].pack);
+        assert_int_equal(c2->var[k].at, c1->var[k].at);
+    }
+    assert_int_equal(release_verify(f->st, r2, &err), 0);
+
+    /* without pack, and without a stat cache: keep's packed bodies stay there */
+    write_str(f->site, "same.html", "<h1>same, changed</h1>\n");
+    struct release *r3 = create_packed(f, r2, 0, NULL, &res);
+    assert_int_equal(res.new_blobs, 1); /* same.html's new body, as a blob */
+    assert_int_equal(find_file(r3, "same.html")->pack[0], '\0');
+    assert_string_equal(find_file(r3, "css/site.css")->pack, c2->pack);
+    assert_int_equal(count_keys(f->st, RELEASE_PACK_PREFIX), 2);
+    assert_int_equal(release_verify(f->st, r3, &err), 0);
+    release_free(r3);
+    release_free(r2);
+    release_free(r1);
+    free(css);
+}
+
 /* release_create_opts.keep (the live release deploy DIR passes): a tree that
  * is keep makes no release (keep's id, res.same, no manifest), with no stat
  * cache, a fresh one or a filled one; a changed message, body or mtime, a new
@@ -2673,6 +2778,7 @@ int main(void)
         T(test_list_and_resolve),
         T(test_verify),
         T(test_packs),
+        T(test_create_pack),
         T(test_diff),
         T(test_stat_cache),
         T(test_stat_cache_names),

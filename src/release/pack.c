@@ -1,0 +1,183 @@
+/*
+ * Packs: the small bodies of one release_create stored together, a pack
+ * object of about RELEASE_PACK_TARGET bytes each, instead of a blob each (on
+ * S3 a request costs more than the bytes of a small body). See "Packs" in
+ * docs/store.md for how they are read, checked and collected.
+ *
+ * One table maps every body this call placed, and every body keep holds in a
+ * pack, to its pack and offset; the pack being filled is one buffer, handed
+ * off whole to the thread whose body filled it, which stores it outside the
+ * lock while the others go on appending to the next. A pack's name is the
+ * SHA-256 of its bytes, known once it is sealed.
+ */
+#include "release/internal.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct slot {
+    char hex[SHA256_HEX_LEN + 1]; /* the body; "" for an empty slot */
+    int no;                       /* this call's pack number, or -1: keep's pack */
+    const char *kept;             /* keep's pack (borrowed from keep) when no == -1 */
+    uint64_t at;
+};
+
+struct release_packer {
+    struct store *st;
+    pthread_mutex_t mu; /* guards everything below */
+    struct slot *slots; /* open addressing, a power of two of them */
+    size_t nslots, used;
+    struct buf cur; /* the pack being filled: number cur_no */
+    int cur_no;
+    char (*names)[SHA256_HEX_LEN + 1]; /* of this call's packs, by number, once stored */
+    int npacks, capnames;
+};
+
+static size_t slot_hash(const char *hex)
+{
+    size_t h = 0;
+    for (int i = 0; i < 16; i++)
+        h = h << 4 | (size_t)(hex[i] <= '9' ? hex[i] - '0' : hex[i] - 'a' + 10);
+    return h;
+}
+
+static struct slot *slot_find(const struct release_packer *p, const char *hex)
+{
+    size_t mask = p->nslots - 1;
+    for (size_t i = slot_hash(hex) & mask;; i = (i + 1) & mask) {
+        struct slot *s = &p->slots[i];
+        if (!s->hex[0] || !strcmp(s->hex, hex))
+            return s;
+    }
+}
+
+/* Inserts hex (absent) at its place; grows the table past half full. */
+static void slot_add(struct release_packer *p, const char *hex, int no, const char *kept,
+                     uint64_t at)
+{
+    if ((p->used + 1) * 2 > p->nslots) {
+        struct slot *old = p->slots;
+        size_t n = p->nslots;
+        p->nslots = n * 2;
+        p->slots = xcalloc(p->nslots, sizeof(*p->slots));
+        for (size_t i = 0; i < n; i++)
+            if (old[i].hex[0])
+                *slot_find(p, old[i].hex) = old[i];
+        free(old);
+    }
+    struct slot *s = slot_find(p, hex);
+    memcpy(s->hex, hex, sizeof(s->hex));
+    s->no = no;
+    s->kept = kept;
+    s->at = at;
+    p->used++;
+}
+
+struct release_packer *release_packer_new(struct store *st, const struct release *keep)
+{
+    struct release_packer *p = xcalloc(1, sizeof(*p));
+    p->st = st;
+    pthread_mutex_init(&p->mu, NULL);
+    p->npacks = 1; /* number 0: the first pack being filled */
+    p->capnames = 16;
+    p->names = xcalloc((size_t)p->capnames, sizeof(*p->names));
+    p->nslots = 1024;
+    p->slots = xcalloc(p->nslots, sizeof(*p->slots));
+    for (size_t i = 0; keep && i < keep->nfiles; i++) {
+        struct release_body bv[RELEASE_VARIANTS + 1];
+        size_t nbv = release_file_bodies(&keep->files[i], bv);
+        for (size_t j = 0; j < nbv; j++)
+            if (bv[j].pack && !slot_find(p, bv[j].blob)->hex[0])
+                slot_add(p, bv[j].blob, -1, bv[j].pack, bv[j].at);
+    }
+    return p;
+}
+
+void release_packer_free(struct release_packer *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_destroy(&p->mu);
+    free(p->slots);
+    buf_free(&p->cur);
+    free(p->names);
+    free(p);
+}
+
+/* Stores pack number no (its bytes in b, freed here) under its name. Found
+ * there already (the same bodies in the same order, made before): touched,
+ * so a concurrent gc sees it young, as a reused blob is. */
+static int pack_store(struct release_packer *p, int no, struct buf *b, struct sw_err *err)
+{
+    char hex[SHA256_HEX_LEN + 1], key[128];
+    sha256_hex(b->data, b->len, hex);
+    release_pack_key(hex, key, sizeof(key));
+    int rc = store_put(p->st, key, b->data, b->len, STORE_IF_ABSENT, NULL, err);
+    if (rc == SW_EEXIST && (rc = store_touch(p->st, key, NULL)) != 0)
+        rc = store_put(p->st, key, b->data, b->len, 0, NULL, err);
+    buf_free(b);
+    if (rc)
+        return sw_err_prefix(err, "storing a pack of small bodies");
+    pthread_mutex_lock(&p->mu);
+    memcpy(p->names[no], hex, sizeof(p->names[no]));
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+int release_packer_add(struct release_packer *p, const char *hex, const void *data, size_t len,
+                       int *fresh, struct sw_err *err)
+{
+    struct buf full = BUF_INIT;
+    int full_no = -1;
+    *fresh = 0;
+    pthread_mutex_lock(&p->mu);
+    if (slot_find(p, hex)->hex[0]) {
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    slot_add(p, hex, p->cur_no, NULL, p->cur.len);
+    buf_add(&p->cur, data, len);
+    if (p->cur.len >= RELEASE_PACK_TARGET) {
+        full = p->cur;
+        full_no = p->cur_no;
+        p->cur = (struct buf)BUF_INIT;
+        if (p->npacks == p->capnames)
+            p->names = xrealloc(p->names, (size_t)(p->capnames *= 2) * sizeof(*p->names));
+        memset(p->names[p->npacks], 0, sizeof(p->names[p->npacks]));
+        p->cur_no = p->npacks++;
+    }
+    pthread_mutex_unlock(&p->mu);
+    *fresh = 1;
+    return full_no < 0 ? 0 : pack_store(p, full_no, &full, err);
+}
+
+int release_packer_kept(const struct release_packer *p, const char *hex)
+{
+    struct release_packer *m = (struct release_packer *)p;
+    pthread_mutex_lock(&m->mu);
+    const struct slot *s = slot_find(m, hex);
+    int kept = s->hex[0] && s->no == -1;
+    pthread_mutex_unlock(&m->mu);
+    return kept;
+}
+
+int release_packer_finish(struct release_packer *p, struct sw_err *err)
+{
+    if (!p->cur.len)
+        return 0;
+    struct buf last = p->cur;
+    p->cur = (struct buf)BUF_INIT;
+    return pack_store(p, p->cur_no, &last, err);
+}
+
+int release_packer_where(const struct release_packer *p, const char *hex,
+                         char pack[SHA256_HEX_LEN + 1], uint64_t *at)
+{
+    const struct slot *s = slot_find(p, hex);
+    if (!s->hex[0])
+        return 0;
+    memcpy(pack, s->no == -1 ? s->kept : p->names[s->no], SHA256_HEX_LEN + 1);
+    *at = s->at;
+    return 1;
+}
