@@ -25,7 +25,9 @@ struct cli {
     int json, quiet;
     const char *cmd; /* the command being run, for messages; NULL before it is known */
     int concurrency; /* --concurrency of the commands that upload; 0: the store's default */
-    int pack;        /* --pack of the commands that make releases: release_create_opts.pack */
+    /* --pack / --no-pack of the commands that make releases (release_create_opts.pack);
+     * neither: packs on a remote store (cmd_release_create_dir). */
+    int pack, no_pack;
     char *project;   /* directory holding .slipway/ (resolved) */
     struct store *store;
 };

@@ -63,7 +63,9 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
         OPT_BOOL(0, "follow-symlinks", &follow,
                  "DIR: store what a symbolic link pointing outside DIR points to"),
         OPT_BOOL(0, "pack", &cli->pack,
-                 "DIR: store bodies of 64 KiB or less together, a few MiB an object"),
+                 "DIR: store bodies of 64 KiB or less together, a few MiB an object\n"
+                 "(the default on a remote (s3) store)"),
+        OPT_BOOL(0, "no-pack", &cli->no_pack, "DIR: a blob of its own for every body"),
         OPT_INT(0, "concurrency", &cli->concurrency, "N", 1, STORE_CONCURRENCY_MAX,
                 "DIR: uploads at once to a remote (s3) store (default 16)"),
         OPT_END(),
@@ -72,6 +74,8 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
         return CLI_EXIT(argc);
     if (!env_name)
         return cli_usage_error(cli, "missing --env ENV");
+    if (cli->pack && cli->no_pack)
+        return cli_usage_error(cli, "--pack and --no-pack together");
     struct sw_err err = {0};
     struct env_config *env = NULL;
     struct deploy_result res = {0};

@@ -1,4 +1,4 @@
-/* slipway release create DIR [--message M] [--follow-symlinks] [--pack] [--concurrency N]: hash, store,
+/* slipway release create DIR [--message M] [--follow-symlinks] [--[no-]pack] [--concurrency N]: hash, store,
  * print the new id. */
 #include "cmd/cmd.h"
 #include "release/release.h"
@@ -8,7 +8,7 @@
 #include <string.h>
 
 static const struct cli_usage usage = {
-    .usage = "slipway release create DIR [--message M] [--follow-symlinks] [--pack] [--concurrency N]",
+    .usage = "slipway release create DIR [--message M] [--follow-symlinks] [--[no-]pack] [--concurrency N]",
     .about = "Builds an immutable release from the files under DIR: each body is hashed\n"
              "(one thread per core) and stored once; the manifest records path, size,\n"
              "content type, cache policy and where it came from (git commit and ref when\n"
@@ -80,7 +80,8 @@ int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message
                                     .follow_symlinks = follow_symlinks,
                                     .progress = bar ? &rp : NULL,
                                     .keep = keep,
-                                    .pack = cli->pack};
+                                    .pack = !cli->no_pack &&
+                                            (cli->pack || store_is_remote(cli->store))};
     struct release_create_result res;
     rc = release_create(cli->store, &o, id, &res, err);
     cli_progress_stop(bar);
@@ -122,7 +123,9 @@ int cmd_release(int argc, char **argv, struct cli *cli)
                  "store what a symbolic link pointing outside DIR points to\n"
                  "(a file, or a directory and everything under it)"),
         OPT_BOOL(0, "pack", &cli->pack,
-                 "store bodies of 64 KiB or less together, a few MiB an object (docs/store.md)"),
+                 "store bodies of 64 KiB or less together, a few MiB an object (docs/store.md;\n"
+                 "the default on a remote (s3) store)"),
+        OPT_BOOL(0, "no-pack", &cli->no_pack, "a blob of its own for every body"),
         OPT_INT(0, "concurrency", &cli->concurrency, "N", 1, STORE_CONCURRENCY_MAX,
                 "uploads at once to a remote (s3) store, counting each part\n"
                 "of a large file (default 16)"),
@@ -134,6 +137,8 @@ int cmd_release(int argc, char **argv, struct cli *cli)
         return cli_usage_error(cli, "unknown subcommand '%s' (expected: create)", argv[0]);
     if (argc != 2)
         return cli_usage_error(cli, "expected one directory: slipway release create DIR");
+    if (cli->pack && cli->no_pack)
+        return cli_usage_error(cli, "--pack and --no-pack together");
     struct sw_err err = {0};
     char *id = NULL;
     int rc = cmd_release_create_dir(cli, argv[1], message, follow, NULL, &id, &err);

@@ -769,7 +769,9 @@ static enum pipeline_step_outcome step_deploy(const struct delivery_step *d,
                                      .commit = given ? d->sha : NULL,
                                      .ref = given && d->ref && *d->ref ? d->ref : NULL,
                                      .run = given ? d->run_id : NULL,
-                                     .keep = live};
+                                     .keep = live,
+                                     /* as deploy DIR does by default: packs on a remote store */
+                                     .pack = store_is_remote(d->st)};
     rc = release_create(d->st, &co, &id, &cres, &err);
     for (size_t i = 0; rc && i < cres.nproblems; i++) {
         char *p = esc(cres.problems[i].path), *why = esc(cres.problems[i].why);

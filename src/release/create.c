@@ -1431,6 +1431,7 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
     char *root = NULL, *doc = NULL, *key = NULL;
     struct counter counter = {0};
     struct release_packer *packer = NULL;
+    struct release *hint = NULL;
     int rc = 0;
     struct timespec t0;
     clock_gettime(CLOCK_REALTIME, &t0);
@@ -1474,6 +1475,11 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
     /* Before the scan: the threads look every file up in it as they find it. */
     cache_load(opts->stat_cache, &cache);
     packer = release_packer_new(st, opts->keep);
+    /* Without keep (release create on its own, a first deploy), the newest
+     * release's packed bodies are not stored again either: a release of an
+     * unchanged tree would otherwise be a new copy of every small body. */
+    if (!opts->keep && (opts->pack || store_is_remote(st)) && (hint = release_newest(st)))
+        release_packer_hint(packer, hint);
     known_load(st, opts->keep, packer, &cache);
     progress_start(&counter, root, opts->progress);
     rc = scan_all(st, opts, root, &sb, &cache, packer, &v, &n, res, err);
@@ -1591,6 +1597,7 @@ out:
     free(r.run);
     cache_free(&cache);
     release_packer_free(packer);
+    release_free(hint); /* after the packer, which borrows from it */
     free(doc);
     free(key);
     free(root);

@@ -32,6 +32,9 @@ struct release_reuse;
 struct release;
 void release_reuse_load(struct store *st, const struct release *only, struct release_reuse **out);
 void release_reuse_free(struct release_reuse *m);
+/* The newest release in the store that can be read (bounded, as the hints
+ * are), or NULL; free with release_free. A listing and a read or two. */
+struct release *release_newest(struct store *st);
 /* 1 when m names a variant of coding for the body hex (body[0..len), already
  * hashed to hex) whose blob is in the store, is smaller than the body, hashes
  * to its name and decodes to exactly body (release_variant_decodes); then *v
@@ -61,6 +64,11 @@ void release_count_tree(const char *root, struct release_progress *p, const atom
  * a pack is placed there, with no request. Free with release_packer_free. */
 struct release_packer;
 struct release_packer *release_packer_new(struct store *st, const struct release *keep);
+/* Adds the packed bodies of hint (borrowed; the newest release, when there is
+ * no keep) as bodies that need not be stored again, on one condition gc
+ * imposes: a pack of hint's is touched (made young) before its first body is
+ * taken from it, once, and a pack that cannot be is not used. */
+void release_packer_hint(struct release_packer *p, const struct release *hint);
 void release_packer_free(struct release_packer *p);
 /* Places the body hex (data[0..len), len <= RELEASE_PACK_BODY_MAX): in keep's
  * pack, in a pack of this call already (a body two files share), or appended
@@ -68,7 +76,8 @@ void release_packer_free(struct release_packer *p);
  * RELEASE_PACK_TARGET bytes. *fresh: this call appended it. Thread-safe. */
 int release_packer_add(struct release_packer *p, const char *hex, const void *data, size_t len,
                        int *fresh, struct sw_err *err);
-/* 1 when keep holds hex in a pack (then no put and no touch is needed). */
+/* 1 when keep holds hex in a pack (then no put and no touch is needed), or a
+ * hint's pack does and was touched now or before. */
 int release_packer_kept(const struct release_packer *p, const char *hex);
 /* Stores the last pack. Call once every add has returned; then every pack
  * this call made is in the store. */

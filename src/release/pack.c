@@ -4,8 +4,9 @@
  * S3 a request costs more than the bytes of a small body). See "Packs" in
  * docs/store.md for how they are read, checked and collected.
  *
- * One table maps every body this call placed, and every body keep holds in a
- * pack, to its pack and offset; the pack being filled is one buffer, handed
+ * One table maps every body this call placed, every body keep holds in a
+ * pack, and every body the newest release holds in one (a hint: its pack is
+ * touched before it is used, as a reused blob is), to its pack and offset; the pack being filled is one buffer, handed
  * off whole to the thread whose body filled it, which stores it outside the
  * lock while the others go on appending to the next. A pack's name is the
  * SHA-256 of its bytes, known once it is sealed.
@@ -16,11 +17,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+enum { SLOT_KEEP = -1, SLOT_HINT = -2 };
+
 struct slot {
     char hex[SHA256_HEX_LEN + 1]; /* the body; "" for an empty slot */
-    int no;                       /* this call's pack number, or -1: keep's pack */
-    const char *kept;             /* keep's pack (borrowed from keep) when no == -1 */
+    int no;           /* this call's pack number, SLOT_KEEP or SLOT_HINT */
+    const char *kept; /* keep's or the hint's pack (borrowed) */
+    int hp;           /* SLOT_HINT: its pack in hps */
     uint64_t at;
+};
+
+/* A pack of the hint's: touched at most once, when its first body is wanted. */
+struct hint_pack {
+    const char *hex; /* borrowed from the hint */
+    int state;       /* 0 not yet, 1 touched, -1 cannot be (gone): not used */
 };
 
 struct release_packer {
@@ -32,6 +42,8 @@ struct release_packer {
     int cur_no;
     char (*names)[SHA256_HEX_LEN + 1]; /* of this call's packs, by number, once stored */
     int npacks, capnames;
+    struct hint_pack *hps;
+    size_t nhps;
 };
 
 static size_t slot_hash(const char *hex)
@@ -67,11 +79,26 @@ static void slot_add(struct release_packer *p, const char *hex, int no, const ch
         free(old);
     }
     struct slot *s = slot_find(p, hex);
+    p->used += !s->hex[0];
     memcpy(s->hex, hex, sizeof(s->hex));
     s->no = no;
     s->kept = kept;
     s->at = at;
-    p->used++;
+}
+
+/* 1 when slot s names a pack that may be used: keep's, a touched hint's, or
+ * this call's. Takes the lock held; may touch a hint's pack (a request). */
+static int slot_usable(struct release_packer *p, struct slot *s)
+{
+    if (s->no != SLOT_HINT)
+        return 1;
+    struct hint_pack *h = &p->hps[s->hp];
+    if (h->state == 0) {
+        char key[128];
+        release_pack_key(h->hex, key, sizeof(key));
+        h->state = store_touch(p->st, key, NULL) == 0 ? 1 : -1;
+    }
+    return h->state == 1;
 }
 
 struct release_packer *release_packer_new(struct store *st, const struct release *keep)
@@ -89,9 +116,30 @@ struct release_packer *release_packer_new(struct store *st, const struct release
         size_t nbv = release_file_bodies(&keep->files[i], bv);
         for (size_t j = 0; j < nbv; j++)
             if (bv[j].pack && !slot_find(p, bv[j].blob)->hex[0])
-                slot_add(p, bv[j].blob, -1, bv[j].pack, bv[j].at);
+                slot_add(p, bv[j].blob, SLOT_KEEP, bv[j].pack, bv[j].at);
     }
     return p;
+}
+
+void release_packer_hint(struct release_packer *p, const struct release *hint)
+{
+    for (size_t i = 0; hint && i < hint->nfiles; i++) {
+        struct release_body bv[RELEASE_VARIANTS + 1];
+        size_t nbv = release_file_bodies(&hint->files[i], bv);
+        for (size_t j = 0; j < nbv; j++) {
+            if (!bv[j].pack || slot_find(p, bv[j].blob)->hex[0])
+                continue;
+            size_t k = 0;
+            while (k < p->nhps && strcmp(p->hps[k].hex, bv[j].pack))
+                k++;
+            if (k == p->nhps) {
+                p->hps = xrealloc(p->hps, (p->nhps + 1) * sizeof(*p->hps));
+                p->hps[p->nhps++] = (struct hint_pack){bv[j].pack, 0};
+            }
+            slot_add(p, bv[j].blob, SLOT_HINT, bv[j].pack, bv[j].at);
+            slot_find(p, bv[j].blob)->hp = (int)k;
+        }
+    }
 }
 
 void release_packer_free(struct release_packer *p)
@@ -102,6 +150,7 @@ void release_packer_free(struct release_packer *p)
     free(p->slots);
     buf_free(&p->cur);
     free(p->names);
+    free(p->hps);
     free(p);
 }
 
@@ -132,7 +181,9 @@ int release_packer_add(struct release_packer *p, const char *hex, const void *da
     int full_no = -1;
     *fresh = 0;
     pthread_mutex_lock(&p->mu);
-    if (slot_find(p, hex)->hex[0]) {
+    struct slot *s = slot_find(p, hex);
+    /* (A hint's body whose pack is gone is placed anew.) */
+    if (s->hex[0] && slot_usable(p, s)) {
         pthread_mutex_unlock(&p->mu);
         return 0;
     }
@@ -156,8 +207,8 @@ int release_packer_kept(const struct release_packer *p, const char *hex)
 {
     struct release_packer *m = (struct release_packer *)p;
     pthread_mutex_lock(&m->mu);
-    const struct slot *s = slot_find(m, hex);
-    int kept = s->hex[0] && s->no == -1;
+    struct slot *s = slot_find(m, hex);
+    int kept = s->hex[0] && (s->no == SLOT_KEEP || s->no == SLOT_HINT) && slot_usable(m, s);
     pthread_mutex_unlock(&m->mu);
     return kept;
 }
@@ -175,9 +226,9 @@ int release_packer_where(const struct release_packer *p, const char *hex,
                          char pack[SHA256_HEX_LEN + 1], uint64_t *at)
 {
     const struct slot *s = slot_find(p, hex);
-    if (!s->hex[0])
+    if (!s->hex[0] || (s->no == SLOT_HINT && p->hps[s->hp].state != 1))
         return 0;
-    memcpy(pack, s->no == -1 ? s->kept : p->names[s->no], SHA256_HEX_LEN + 1);
+    memcpy(pack, s->no < 0 ? s->kept : p->names[s->no], SHA256_HEX_LEN + 1);
     *at = s->at;
     return 1;
 }

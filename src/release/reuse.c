@@ -63,6 +63,19 @@ static struct release *load_bounded(struct store *st, const char *id)
     return r;
 }
 
+struct release *release_newest(struct store *st)
+{
+    char **ids = NULL;
+    size_t nids = 0;
+    struct release *r = NULL;
+    if (release_list(st, &ids, &nids, NULL) != 0)
+        return NULL;
+    for (size_t i = nids, tried = 0; i-- > 0 && !r && tried < REUSE_TRIES; tried++)
+        r = load_bounded(st, ids[i]);
+    release_ids_free(ids, nids);
+    return r;
+}
+
 static int cmp_hint(const void *a, const void *b)
 {
     const struct hint *x = a, *y = b;

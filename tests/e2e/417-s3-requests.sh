@@ -14,8 +14,8 @@
 #     probe PUT (the key kept from (a): refused, 412), no listing (no GET with list-type) and
 #     no touch. moto's log shows no header, so a touch (a copy onto itself, x-amz-copy-source)
 #     would show as a PUT of a body: the PUTs are counted instead, exactly seven (the changed
-#     body, the manifest, the lock, the state, the event, the head, the probe), one of them
-#     under blobs/. `slipway history dev --verify` then says the chain is intact.
+#     page's bodies in one pack, the manifest, the lock, the state, the event, the head, the
+#     probe), one of them under packs/ (packing is the default on s3). `slipway history dev --verify` then says the chain is intact.
 # (d) With --pack, on a fresh prefix (below (c)'s fs part in the file, run before it): the
 #     site's bodies in one pack, the same DIR again 3 requests, one page changed one PUT under
 #     packs/ and none under blobs/; the pack read back with the aws CLI.
@@ -117,7 +117,7 @@ heads=$(count '^GET /site/data/events/head.json ' change.req)
 probes=$(count '^PUT /site/data/.slipway-probe/' change.req)
 lists=$(count '^GET [^ ]*list-type' change.req)
 puts=$(count '^PUT ' change.req)
-bodies=$(count '^PUT /site/data/blobs/' change.req)
+bodies=$(count '^PUT /site/data/(blobs|packs)/' change.req)
 echo "# one page changed: $n requests; $puts PUT ($bodies of bodies, $probes probe), $heads GET of events/head.json, $lists listings"
 expect_rc "s3: the DIR with one page changed deploys" 0
 verify "  at most 13 requests" 'show change.req' [ "$n" -le 13 ]
@@ -125,7 +125,7 @@ verify "  exactly one GET of events/head.json, for both appends of the change" '
 verify "  exactly one probe PUT (the key kept from before: refused, 412)" 'show change.req' \
     eval '[ "$probes" = 1 ] && [ "$(count "^PUT /site/data/.slipway-probe/[^ ]* 412$" change.req)" = 1 ]'
 verify "  no listing (no GET with list-type)" 'show change.req' [ "$lists" = 0 ]
-verify "  no touch: 7 PUTs (the changed body, manifest, lock, state, event, head, probe), one of a body" \
+verify "  no touch: 7 PUTs (the changed page's pack, manifest, lock, state, event, head, probe), one of bodies" \
     'show change.req' \
     eval '[ "$puts" = 7 ] && [ "$bodies" = 1 ] &&
         [ "$(count "^PUT /site/data/(releases/r-[^ /]*\.json|envs/dev/lock|envs/dev/state\.json|events/000000000002\.json|events/head\.json) 200$" change.req)" = 5 ]'

@@ -182,7 +182,7 @@ while True:
     if "<IsTruncated>true" not in page or not m:
         break
     token = "&continuation-token=" + urllib.parse.quote(m.group(1), safe="")
-bad, named, checked = [], set(), set()
+bad, named, checked, packs = [], set(), set(), {}
 for key in sorted(k for k in sizes if re.fullmatch(r"envs/[^/]+/state\.json", k)):
     s = json.loads(get(prefix + key))
     for rid in filter(None, [s.get("live_release"), s.get("previous_release")] +
@@ -194,6 +194,19 @@ for key, rid in sorted(named):
         continue
     for f in json.loads(get(prefix + "releases/%s.json" % rid))["files"]:
         for what, v in [("", f)] + [(k + " ", f[k]) for k in ("gzip", "br") if k in f]:
+            if "pack" in v:  # a slice of a pack (docs/store.md, "Packs")
+                p = "packs/sha256/%s/%s" % (v["pack"][:2], v["pack"])
+                if (p, v["at"]) in checked:
+                    continue
+                checked.add((p, v["at"]))
+                if sizes.get(p) is None or sizes[p] < v["at"] + v["size"]:
+                    bad.append("%s: %sbody of %s: its pack is missing or too short" % (rid, what, f["path"]))
+                else:
+                    if p not in packs:
+                        packs[p] = get(prefix + p)
+                    if hashlib.sha256(packs[p][v["at"] : v["at"] + v["size"]]).hexdigest() != v["blob"]:
+                        bad.append("%s: %sbody of %s: its bytes in %s do not hash to its name" % (rid, what, f["path"], p))
+                continue
             b = "blobs/sha256/%s/%s" % (v["blob"][:2], v["blob"])
             if b in checked:
                 continue

@@ -12,9 +12,10 @@ HTTP, stdlib only), never through slipway: lib.sh's store_check for S3.
 check prints every inconsistency and exits 1 when there is one: a release an
 environment's state names (live, slots, previous) without a manifest; a state or
 manifest that does not parse; a body a manifest lists (a file's own, or its gzip or br
-variant) that is missing or of the wrong size; a body whose bytes do not hash to its
-name; a live slot that does not hold the live release. With "strict", also a body no
-manifest references; with "expired-previous", a previous release without its manifest
+variant) that is missing or of the wrong size (a packed one: its pack missing or too short,
+or its slice not hashing to its name); a body or pack whose bytes do not hash to its
+name; a live slot that does not hold the live release. With "strict", also a body or pack
+no manifest references; with "expired-previous", a previous release without its manifest
 (gc removed it after keep_previous) is not one.
 
 With "locks=FILE", after the check, FILE gets "ENV PID" for each envs/*/lock found, the
@@ -182,12 +183,25 @@ def run(b, pre, cache_file, cmd, opts, out):
                 m = {"size": keys[key], "bodies": []}
                 for f in doc["files"]:
                     for what, v in [("", f)] + [(k + " ", f[k]) for k in ("gzip", "br") if k in f]:
-                        m["bodies"].append([what + "body of " + f["path"], v["blob"], v["size"]])
+                        m["bodies"].append([what + "body of " + f["path"], v["blob"], v["size"],
+                                            v.get("pack"), v.get("at")])
                 cache["manifests"][name] = m
             except Exception as e:  # a manifest that does not parse is an inconsistency
                 bad.append("%s: %s" % (name, e))
                 continue
-        for what, blob, size in m["bodies"]:
+        # (A cache of an older checker holds 3-item bodies: no pack.)
+        for what, blob, size, pack, at in ((x + [None, None])[:5] for x in m["bodies"]):
+            if pack:  # a slice of a pack: the pack long enough, the slice hashing to the body's name
+                ref.add(pack)
+                k = pre + "packs/sha256/%s/%s" % (pack[:2], pack)
+                if keys.get(k) is None or keys[k] < at + size:
+                    bad.append("%s: %s: its pack is missing or too short" % (name, what))
+                elif cache["bodies"].get("%s@%d" % (blob, at)) != keys[k]:
+                    if hashlib.sha256(b.get(k)[at : at + size]).hexdigest() != blob:
+                        bad.append("%s: %s: its bytes in the pack do not hash to its name" % (name, what))
+                    else:
+                        cache["bodies"]["%s@%d" % (blob, at)] = keys[k]
+                continue
             ref.add(blob)
             k = pre + "blobs/sha256/%s/%s" % (blob[:2], blob)
             if keys.get(k) != size:
@@ -208,7 +222,7 @@ def run(b, pre, cache_file, cmd, opts, out):
         if live and (slots.get(live) or {}).get("release") != s.get("live_release"):
             bad.append("%s: the live slot does not hold the live release" % key[len(pre) :])
     # Bodies: each read and hashed once.
-    for key in sorted(k for k in keys if k.startswith(pre + "blobs/sha256/")):
+    for key in sorted(k for k in keys if k.startswith(pre + "blobs/sha256/") or k.startswith(pre + "packs/sha256/")):
         name = key.rsplit("/", 1)[1]
         if cache["bodies"].get(name) != keys[key]:
             data = b.get(key)

@@ -2565,7 +2565,8 @@ static size_t packed_bodies(const struct release *r, size_t *npacks)
 
 /* release_create_opts.pack: the small bodies go into one pack (a body two
  * files share once), the large one stays a blob; release_verify passes and no
- * small body is a blob of its own. With keep: an unchanged tree is keep; one
+ * small body is a blob of its own. Without keep, an unchanged tree names the
+ * newest release's pack (a hint). With keep: an unchanged tree is keep; one
  * changed page makes a pack of its new bodies alone, the rest named in keep's
  * pack; without pack a keep's packed bodies stay where they are. */
 static void test_create_pack(void **state)
@@ -2591,6 +2592,16 @@ static void test_create_pack(void **state)
     assert_int_equal(release_verify(f->st, r1, &err), 0);
     assert_int_equal(count_keys(f->st, RELEASE_PACK_PREFIX), 1);
     assert_int_equal(count_keys(f->st, RELEASE_BLOB_PREFIX), 1); /* the png alone */
+
+    /* the same tree without keep (release create on its own): a new release, but its
+     * small bodies are named in the newest release's pack, not stored again */
+    struct release *again = create_packed(f, NULL, 1, f->cache, &res);
+    assert_string_not_equal(again->id, r1->id);
+    assert_int_equal(res.new_blobs, 0);
+    assert_string_equal(find_file(again, "css/site.css")->pack, find_file(r1, "css/site.css")->pack);
+    assert_int_equal(count_keys(f->st, RELEASE_PACK_PREFIX), 1);
+    assert_int_equal(release_verify(f->st, again, &err), 0);
+    release_free(again);
 
     /* the same tree with keep: keep itself, nothing stored */
     struct release *same = create_packed(f, r1, 1, f->cache, &res);
