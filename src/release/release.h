@@ -121,9 +121,10 @@ struct release_create_opts {
     /* Non-zero: bodies of at most RELEASE_PACK_BODY_MAX bytes that are not
      * stored yet go into packs of about RELEASE_PACK_TARGET bytes (a request
      * each, instead of one per body) rather than a blob each. A body already
-     * in keep's packs stays there (without it too). Bodies are deduplicated
-     * against keep and within the release, not against other releases: a
-     * body only an older release holds is stored again. */
+     * in keep's packs stays there (without it too); without keep, a body in
+     * the newest release's packs stays there once its pack is touched (pack
+     * or not, on a remote store). A body only an older release holds is
+     * stored again. */
     int pack;
 };
 
