@@ -1,5 +1,5 @@
-/* slipway release create DIR [--message M] [--follow-symlinks] [--[no-]pack] [--concurrency N]: hash, store,
- * print the new id. */
+/* slipway release create DIR [--message M] [--follow-symlinks] [--[no-]pack] [--concurrency N]:
+ * hash, store, print the new id. */
 #include "cmd/cmd.h"
 #include "release/release.h"
 
@@ -8,7 +8,8 @@
 #include <string.h>
 
 static const struct cli_usage usage = {
-    .usage = "slipway release create DIR [--message M] [--follow-symlinks] [--[no-]pack] [--concurrency N]",
+    .usage = "slipway release create DIR [--message M] [--follow-symlinks] [--[no-]pack] "
+             "[--concurrency N]",
     .about = "Builds an immutable release from the files under DIR: each body is hashed\n"
              "(one thread per core) and stored once; the manifest records path, size,\n"
              "content type, cache policy and where it came from (git commit and ref when\n"

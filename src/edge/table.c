@@ -359,7 +359,8 @@ static int load_small(struct store *st, struct body *bodies, size_t nb, size_t s
     qsort(todo, n, sizeof(*todo), cmp_todo);
     size_t *jobs = xcalloc(n + 1, sizeof(*jobs));
     for (size_t i = 0; i < n; i++)
-        if (!todo[i]->pack || i == 0 || !todo[i - 1]->pack || strcmp(todo[i - 1]->pack, todo[i]->pack))
+        if (!todo[i]->pack || i == 0 || !todo[i - 1]->pack ||
+            strcmp(todo[i - 1]->pack, todo[i]->pack))
             jobs[nj++] = i;
     jobs[nj] = n;
     struct fetch f = {.st = st, .todo = todo, .jobs = jobs, .n = nj};
@@ -410,8 +411,12 @@ int table_load(struct store *st, const char *release_id, const struct env_config
         struct release_body bv[RELEASE_VARIANTS + 1];
         size_t nbv = release_file_bodies(&r->files[i], bv);
         for (size_t j = 0; j < nbv; j++)
-            bodies[nall++] = (struct body){bv[j].blob, r->files[i].path, bv[j].size, NULL, -1,
-                                           bv[j].pack, bv[j].at};
+            bodies[nall++] = (struct body){.hex = bv[j].blob,
+                                           .path = r->files[i].path,
+                                           .size = bv[j].size,
+                                           .fd = -1,
+                                           .pack = bv[j].pack,
+                                           .at = bv[j].at};
     }
     qsort(bodies, nall, sizeof(*bodies), cmp_body);
     for (size_t i = 0; i < nall; i++)

@@ -336,7 +336,7 @@ struct scan {
      * small bodies go (pack.c). */
     struct release_packer *packer;
     int pack;
-    const char *root;           /* realpath of the directory */
+    const char *root; /* realpath of the directory */
     size_t rootlen;
     const char *shown; /* the directory as the caller named it, for naming files */
     size_t shownlen;
@@ -450,11 +450,15 @@ static int put_body(struct scan *p, const char *hex, const void *data, size_t le
     char key[128];
     release_blob_key(hex, key, sizeof(key));
     *fresh = 0;
-    /* In one of keep's packs: the manifest names it there (release_packer_where). */
+    /* In one of keep's packs (or a hint's): the manifest names it there
+     * (release_packer_where). */
     if (release_packer_kept(p->packer, hex))
         return 0;
-    if (p->pack && len <= RELEASE_PACK_BODY_MAX)
-        return known_has(p->cache, key) ? 0 : release_packer_add(p->packer, hex, data, len, fresh, err);
+    if (p->pack && len <= RELEASE_PACK_BODY_MAX) {
+        if (known_has(p->cache, key))
+            return 0;
+        return release_packer_add(p->packer, hex, data, len, fresh, err);
+    }
     if (store_is_remote(p->st)) {
         /* A touch is a request of its own there: a create-only put is one
          * request for a new body, and only a body found there (412) is then
@@ -523,8 +527,8 @@ static void known_load(struct store *st, const struct release *keep,
     if (!store_is_remote(st))
         return;
     size_t cap = 0;
-    /* Only bodies keep holds as blobs of their own: this release names its
-     * bodies by blob (a packed one of keep's is stored again, as a blob). */
+    /* Only bodies keep holds as blobs of their own: its packed ones are the
+     * packer's (release_packer_kept), named in keep's packs. */
     for (size_t i = 0; keep && i < keep->nfiles; i++) {
         struct release_body bv[RELEASE_VARIANTS + 1];
         size_t nbv = release_file_bodies(&keep->files[i], bv);
@@ -560,11 +564,13 @@ static void known_load(struct store *st, const struct release *keep,
             for (size_t i = 0; i < n; i++) {
                 if (rcs[i] == 0 && sb[i].mtime_ms > now - FRESH_MS && sb[i].mtime_ms < now + 60000)
                     known_add_key(c, &cap, keys[i]);
-                if (rcs[i] == SW_ENOTFOUND) {
-                    if (c->nabsent == acap)
-                        c->absent = xrealloc(c->absent, (acap = acap ? acap * 2 : 256) * sizeof(*c->absent));
-                    snprintf(c->absent[c->nabsent++], sizeof(*c->absent), "%s", keys[i]);
+                if (rcs[i] != SW_ENOTFOUND)
+                    continue;
+                if (c->nabsent == acap) {
+                    acap = acap ? acap * 2 : 256;
+                    c->absent = xrealloc(c->absent, acap * sizeof(*c->absent));
                 }
+                snprintf(c->absent[c->nabsent++], sizeof(*c->absent), "%s", keys[i]);
             }
             if (c->nabsent)
                 qsort(c->absent, c->nabsent, sizeof(*c->absent), cmp_key);
@@ -586,8 +592,8 @@ static int body_keep(struct scan *p, const char *hex)
     release_blob_key(hex, key, sizeof(key));
     if (known_has(p->cache, key) || release_packer_kept(p->packer, hex))
         return 0;
-    if (p->cache->nabsent && bsearch(key, p->cache->absent, p->cache->nabsent,
-                                     sizeof(*p->cache->absent), cmp_key))
+    if (p->cache->nabsent &&
+        bsearch(key, p->cache->absent, p->cache->nabsent, sizeof(*p->cache->absent), cmp_key))
         return SW_ENOTFOUND;
     return store_touch(p->st, key, NULL);
 }
@@ -1538,8 +1544,8 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
         /* Each body where the packer put it (or keep's pack), else its own blob. */
         release_packer_where(packer, f->blob, f->pack, &f->at);
         for (int k = 0; k < RELEASE_VARIANTS; k++)
-            if (!f->var[k].blob[0] || !release_packer_where(packer, f->var[k].blob,
-                                                             f->var[k].pack, &f->var[k].at))
+            if (!f->var[k].blob[0] ||
+                !release_packer_where(packer, f->var[k].blob, f->var[k].pack, &f->var[k].at))
                 f->var[k].pack[0] = '\0', f->var[k].at = 0;
         r.bytes += f->size;
         res->hashed += (size_t)v[i].hashed;

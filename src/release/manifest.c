@@ -30,8 +30,8 @@ size_t release_file_bodies(const struct release_file *f,
     for (int k = 0; k < RELEASE_VARIANTS; k++) {
         const struct release_variant *v = &f->var[k];
         if (v->blob[0])
-            out[n++] = (struct release_body){v->blob, v->size, v->pack[0] ? v->pack : NULL, v->at,
-                                             k + 1};
+            out[n++] =
+                (struct release_body){v->blob, v->size, v->pack[0] ? v->pack : NULL, v->at, k + 1};
     }
     return n;
 }
@@ -121,8 +121,7 @@ static int header_value_ok(const char *s)
  * hex digits) and "at" (its offset), both or neither. The edge reads the
  * slice [at, at + size) of the pack into memory: bounded, so a hostile
  * manifest cannot make it read past RELEASE_PACK_MAX or hold large bodies. */
-static const char *pack_parse(json_t *o, uint64_t size, char pack[SHA256_HEX_LEN + 1],
-                              uint64_t *at)
+static const char *pack_parse(json_t *o, uint64_t size, char pack[SHA256_HEX_LEN + 1], uint64_t *at)
 {
     json_t *p = json_object_get(o, "pack"), *a = json_object_get(o, "at");
     pack[0] = '\0';
@@ -553,23 +552,22 @@ int release_verify(struct store *st, const struct release *r, struct sw_err *err
         size_t at = (size_t)((const char **)bsearch(&k, kp, nk, sizeof(*kp), cmp_key128) - kp);
         uint64_t have = sb[at].size;
         if (rcs[at] == SW_ENOTFOUND)
-            rc = sw_err_set(err, SW_ENOTFOUND,
-                            "release %s is incomplete: %sbody of %s (%s) missing", r->id,
-                            what[v->b.kind], v->f->path, keys[i]);
+            rc =
+                sw_err_set(err, SW_ENOTFOUND, "release %s is incomplete: %sbody of %s (%s) missing",
+                           r->id, what[v->b.kind], v->f->path, keys[i]);
         else if (rcs[at])
             rc = sw_err_set(err, rcs[at], "release %s: %sbody of %s (%s) cannot be looked up",
                             r->id, what[v->b.kind], v->f->path, keys[i]);
         else if (!v->b.pack && have != v->b.size)
-            rc = sw_err_set(err, SW_EINVAL,
-                            "release %s: %sbody of %s has %llu bytes, expected %llu", r->id,
-                            what[v->b.kind], v->f->path, (unsigned long long)have,
-                            (unsigned long long)v->b.size);
+            rc =
+                sw_err_set(err, SW_EINVAL, "release %s: %sbody of %s has %llu bytes, expected %llu",
+                           r->id, what[v->b.kind], v->f->path, (unsigned long long)have,
+                           (unsigned long long)v->b.size);
         else if (v->b.pack && have < v->b.at + v->b.size)
-            rc = sw_err_set(err, SW_EINVAL,
-                            "release %s: %sbody of %s ends at byte %llu of %s, which has %llu",
-                            r->id, what[v->b.kind], v->f->path,
-                            (unsigned long long)(v->b.at + v->b.size), keys[i],
-                            (unsigned long long)have);
+            rc = sw_err_set(
+                err, SW_EINVAL, "release %s: %sbody of %s ends at byte %llu of %s, which has %llu",
+                r->id, what[v->b.kind], v->f->path, (unsigned long long)(v->b.at + v->b.size),
+                keys[i], (unsigned long long)have);
     }
     free(sb);
     free(rcs);

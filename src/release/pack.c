@@ -6,10 +6,10 @@
  *
  * One table maps every body this call placed, every body keep holds in a
  * pack, and every body the newest release holds in one (a hint: its pack is
- * touched before it is used, as a reused blob is), to its pack and offset; the pack being filled is one buffer, handed
- * off whole to the thread whose body filled it, which stores it outside the
- * lock while the others go on appending to the next. A pack's name is the
- * SHA-256 of its bytes, known once it is sealed.
+ * touched before it is used, as a reused blob is), to its pack and offset; the pack being filled is
+ * one buffer, handed off whole to the thread whose body filled it, which stores it outside the lock
+ * while the others go on appending to the next. A pack's name is the SHA-256 of its bytes, known
+ * once it is sealed.
  */
 #include "release/internal.h"
 
@@ -21,9 +21,9 @@ enum { SLOT_KEEP = -1, SLOT_HINT = -2 };
 
 struct slot {
     char hex[SHA256_HEX_LEN + 1]; /* the body; "" for an empty slot */
-    int no;           /* this call's pack number, SLOT_KEEP or SLOT_HINT */
-    const char *kept; /* keep's or the hint's pack (borrowed) */
-    int hp;           /* SLOT_HINT: its pack in hps */
+    int no;                       /* this call's pack number, SLOT_KEEP or SLOT_HINT */
+    const char *kept;             /* keep's or the hint's pack (borrowed) */
+    int hp;                       /* SLOT_HINT: its pack in hps */
     uint64_t at;
 };
 

@@ -1367,7 +1367,7 @@ static void test_packs(void **state)
     big[sizeof(big) - 1] = '\0';
     write_str(f->site, "a.txt", "aaa\n");
     write_str(f->site, "b.txt", "aaa\n"); /* the same body */
-    write_str(f->site, "css/c.css", big);  /* with variants */
+    write_str(f->site, "css/c.css", big); /* with variants */
     struct release *r = create_ok(f, NULL, 0, NULL);
     assert_non_null(find_file(r, "css/c.css")->var[RELEASE_GZIP].blob[0] ? r : NULL);
     char *pkey = pack_release(f, r);
@@ -2598,7 +2598,8 @@ static void test_create_pack(void **state)
     struct release *again = create_packed(f, NULL, 1, f->cache, &res);
     assert_string_not_equal(again->id, r1->id);
     assert_int_equal(res.new_blobs, 0);
-    assert_string_equal(find_file(again, "css/site.css")->pack, find_file(r1, "css/site.css")->pack);
+    assert_string_equal(find_file(again, "css/site.css")->pack,
+                        find_file(r1, "css/site.css")->pack);
     assert_int_equal(count_keys(f->st, RELEASE_PACK_PREFIX), 1);
     assert_int_equal(release_verify(f->st, again, &err), 0);
     release_free(again);
@@ -2616,7 +2617,8 @@ static void test_create_pack(void **state)
     assert_int_equal(count_keys(f->st, RELEASE_PACK_PREFIX), 2);
     assert_string_not_equal(find_file(r2, "index.html")->pack, find_file(r1, "index.html")->pack);
     assert_string_equal(find_file(r2, "same.html")->pack, find_file(r1, "same.html")->pack);
-    const struct release_file *c1 = find_file(r1, "css/site.css"), *c2 = find_file(r2, "css/site.css");
+    const struct release_file *c1 = find_file(r1, "css/site.css"),
+                              *c2 = find_file(r2, "css/site.css");
     assert_string_equal(c2->pack, c1->pack);
     assert_int_equal(c2->at, c1->at);
     for (int k = 0; k < RELEASE_VARIANTS; k++) {
