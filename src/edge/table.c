@@ -259,39 +259,55 @@ static int fetch_one(struct store *st, struct body *b, struct sw_err *err)
     return rc;
 }
 
-static int collect(void *arg, const void *data, size_t len, struct sw_err *err)
+/* Collects a pack's bytes up to need, then stops the read (PACK_ENOUGH). */
+struct upto {
+    struct buf b;
+    uint64_t need;
+};
+#define PACK_ENOUGH (-301)
+
+static int collect_upto(void *arg, const void *data, size_t len, struct sw_err *err)
 {
     (void)err;
-    buf_add(arg, data, len);
-    return 0;
+    struct upto *u = arg;
+    uint64_t room = u->need - u->b.len;
+    buf_add(&u->b, data, len < room ? len : (size_t)room);
+    return u->b.len >= u->need ? PACK_ENOUGH : 0;
 }
 
-/* Reads the pack of the n bodies v (all in it) once, whole, and takes each
- * body's slice, checked against its name and size as a blob is. A pack is
- * made for one release, so a fresh node needs most of what each holds. */
+/* Reads the pack of the n bodies v (all in it) once, up to the end of the
+ * last of them (a release names at most 64 MiB of a pack, and a node holds no
+ * more of it than the bodies need), and takes each body's slice, checked
+ * against its name and size as a blob is. A pack is made for one release, so
+ * a fresh node needs most of what each holds. */
 static int fetch_pack(struct store *st, struct body **v, size_t n, struct sw_err *err)
 {
     char key[128], hex[SHA256_HEX_LEN + 1];
-    struct buf b = BUF_INIT;
+    struct upto u = {BUF_INIT, 0};
     uint64_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i]->at + v[i]->size > u.need)
+            u.need = v[i]->at + v[i]->size;
     release_pack_key(v[0]->pack, key, sizeof(key));
-    int rc = store_get_stream(st, key, RELEASE_PACK_MAX, collect, &b, NULL, &len, err);
-    if (rc) {
+    int rc =
+        u.need ? store_get_stream(st, key, RELEASE_PACK_MAX, collect_upto, &u, NULL, &len, err) : 0;
+    if (rc && rc != PACK_ENOUGH) {
         /* Longer than any pack slipway writes: not one of ours. */
         rc = body_error(err, rc == STORE_ETOOBIG ? TABLE_EHASH : rc, v[0], key);
         goto out;
     }
+    rc = 0;
     for (size_t i = 0; i < n; i++) {
-        if (v[i]->at + v[i]->size <= b.len)
-            sha256_hex(b.data + v[i]->at, (size_t)v[i]->size, hex);
-        if (v[i]->at + v[i]->size > b.len || strcmp(hex, v[i]->hex) != 0) {
+        if (v[i]->at + v[i]->size <= u.b.len)
+            sha256_hex(u.b.data + v[i]->at, (size_t)v[i]->size, hex);
+        if (v[i]->at + v[i]->size > u.b.len || strcmp(hex, v[i]->hex) != 0) {
             rc = body_error(err, TABLE_EHASH, v[i], key);
             goto out;
         }
-        memcpy(v[i]->mem, b.data + v[i]->at, (size_t)v[i]->size);
+        memcpy(v[i]->mem, u.b.data + v[i]->at, (size_t)v[i]->size);
     }
 out:
-    buf_free(&b);
+    buf_free(&u.b);
     return rc;
 }
 

@@ -6,9 +6,10 @@
  *
  * One table maps every body this call placed, every body keep holds in a
  * pack, and every body the newest release holds in one (a hint: its pack is
- * touched before it is used, as a reused blob is), to its pack and offset; the pack being filled is
- * one buffer, handed off whole to the thread whose body filled it, which stores it outside the lock
- * while the others go on appending to the next. A pack's name is the SHA-256 of its bytes, known
+ * touched before it is used, as a reused blob is), to its pack and offset.
+ * The pack being filled is one buffer, handed off whole to the thread whose
+ * body filled it, which stores it outside the lock while the others go on
+ * appending to the next. A pack's name is the SHA-256 of its bytes, known
  * once it is sealed.
  */
 #include "release/internal.h"
@@ -121,6 +122,12 @@ struct release_packer *release_packer_new(struct store *st, const struct release
     return p;
 }
 
+/* A hint is a manifest anyone with write access could have made: a body in
+ * a pack beyond the first this many is not taken from it, so that the search
+ * below stays short whatever the manifest names (a pack is ~4 MiB: 1,024 of
+ * them are a release of about 4 GiB of small bodies). */
+#define HINT_PACKS_MAX 1024
+
 void release_packer_hint(struct release_packer *p, const struct release *hint)
 {
     for (size_t i = 0; hint && i < hint->nfiles; i++) {
@@ -132,6 +139,8 @@ void release_packer_hint(struct release_packer *p, const struct release *hint)
             size_t k = 0;
             while (k < p->nhps && strcmp(p->hps[k].hex, bv[j].pack))
                 k++;
+            if (k == p->nhps && p->nhps == HINT_PACKS_MAX)
+                continue;
             if (k == p->nhps) {
                 p->hps = xrealloc(p->hps, (p->nhps + 1) * sizeof(*p->hps));
                 p->hps[p->nhps++] = (struct hint_pack){bv[j].pack, 0};
