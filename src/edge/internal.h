@@ -110,8 +110,10 @@ struct table {
 /* Builds a table for release r on a site with config cfg: small bodies are
  * read into memory (copied from the tables in from, nfrom of them, any NULL,
  * where one holds the same body; the rest fetched, several at once on a
- * remote store), larger ones made local in cache and opened (one reference
- * each, dropped by table_free). The tables in from are only read. */
+ * remote store; a packed body is always held in memory, its pack read once
+ * up to the last body needed from it), larger ones made local in cache and
+ * opened (one reference each, dropped by table_free). The tables in from are
+ * only read. */
 int table_load(struct store *st, const char *release_id, const struct env_config *cfg, int site,
                struct blob_cache *cache, size_t small_max, int nworkers,
                const struct table *const *from, size_t nfrom, struct table **out,

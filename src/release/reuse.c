@@ -167,10 +167,6 @@ static int check(struct store *st, int kept, int coding, const struct release_va
      * another one claiming this body's id. */
     if (c->size == 0 || c->size >= len)
         return 0;
-    /* A packed variant would be a slice of its pack to read: compressing
-     * again costs about what reading the whole pack would. */
-    if (c->pack[0])
-        return 0;
     char key[128], etag[SHA256_HEX_LEN + 1];
     release_blob_key(c->blob, key, sizeof(key));
     /* Touched first, as put_body does for a body it finds: young again, so a

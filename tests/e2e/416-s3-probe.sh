@@ -29,15 +29,6 @@ moto_bucket probe || done_testing
 new_project
 MOTO_LOG=$T/moto-$MOTO_PORT.log
 PROBE=.slipway-probe/conditional-writes
-# verify DESC DIAG CMD...: check, and on failure also runs DIAG (a "# " line saying what was seen).
-verify() {
-    local d=$1 diag=$2
-    shift 2
-    if "$@"; then ok "$d"; else
-        fail "$d"
-        eval "$diag"
-    fi
-}
 
 # probe_log PREFIX [METHOD]: the statuses moto logged for METHOD (default PUT) requests of
 # PREFIX's probe key, in order, on one line ("200 412").

@@ -59,15 +59,6 @@ since_mark() {
 }
 # count PATTERN FILE: lines of FILE matching the extended regexp PATTERN.
 count() { grep -cE -- "$1" "$2"; }
-# verify DESC DIAG CMD...: check, and on failure also runs DIAG (lines saying what was seen).
-verify() {
-    local d=$1 diag=$2
-    shift 2
-    if "$@"; then ok "$d"; else
-        fail "$d"
-        eval "$diag"
-    fi
-}
 show() { sed 's/^/# request: /' "$1"; }
 # json_is EXPR WANT: the last stdout, parsed as JSON (j), gives WANT for EXPR.
 json_is() { [ "$(json "$1")" = "$2" ]; }

@@ -38,15 +38,6 @@ MOTO_LOG=$T/moto-$MOTO_PORT.log
 CLI_STORE=$(moto_store_url site)
 C=(curl -s --max-time 5)
 
-# verify DESC DIAG CMD...: check, and on failure also runs DIAG ("# " lines saying what was seen).
-verify() {
-    local d=$1 diag=$2
-    shift 2
-    if "$@"; then ok "$d"; else
-        fail "$d"
-        eval "$diag" | sed 's/^/# /'
-    fi
-}
 
 "$SLIPWAY" init -q "$T/p"
 rm -f "$T/p/.slipway/environments/"*.yml

@@ -35,6 +35,16 @@ ok() { echo "ok - $*"; }
 fail() { echo "not ok - $*"; _failed=1; }
 # check DESC CMD...: passes when CMD exits 0.
 check() { local d=$1; shift; if "$@"; then ok "$d"; else fail "$d"; fi; }
+# verify DESC DIAG CMD...: check, and on failure also runs DIAG (shell code printing what was
+# seen), its lines shown as TAP comments.
+verify() {
+    local d=$1 diag=$2
+    shift 2
+    if "$@"; then ok "$d"; else
+        fail "$d"
+        eval "$diag" | sed 's/^\([^#]\)/# \1/'
+    fi
+}
 # sw ARGS: runs slipway, stdout in $out, stderr in $errout, status in $rc.
 sw() {
     out=$("$SLIPWAY" "$@" 2>"$T/.stderr"); rc=$?

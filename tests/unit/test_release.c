@@ -136,17 +136,27 @@ static int create(struct fixture *f, const char *stat_cache, int threads, char *
     return create_opts(f, &o, id, res, err);
 }
 
+/* release_create with o; must succeed. Returns the id (caller frees). */
+static char *create_opts_ok(struct fixture *f, const struct release_create_opts *o,
+                            struct release_create_result *res)
+{
+    struct sw_err err;
+    char *id = NULL;
+    int rc = create_opts(f, o, &id, res, &err);
+    if (rc)
+        print_message("# release_create: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    return id;
+}
+
 /* Creates a release of f->site that must succeed; returns the loaded manifest. */
 static struct release *create_ok(struct fixture *f, const char *stat_cache, int threads,
                                  struct release_create_result *res)
 {
     struct sw_err err;
     struct release_create_result ignored;
-    char *id = NULL;
-    int rc = create(f, stat_cache, threads, &id, res ? res : &ignored, &err);
-    if (rc)
-        print_message("# release_create: %s\n", err.msg);
-    assert_int_equal(rc, 0);
+    struct release_create_opts o = {.dir = f->site, .stat_cache = stat_cache, .threads = threads};
+    char *id = create_opts_ok(f, &o, res ? res : &ignored);
     struct release *r = NULL;
     assert_int_equal(release_load(f->st, id, &r, &err), 0);
     assert_string_equal(r->id, id);
@@ -2483,13 +2493,7 @@ static char *create_keep(struct fixture *f, const struct release *keep, const ch
 {
     struct release_create_opts o = {
         .dir = f->site, .message = message, .stat_cache = stat_cache, .keep = keep};
-    struct sw_err err;
-    char *id = NULL;
-    int rc = create_opts(f, &o, &id, res, &err);
-    if (rc)
-        print_message("# release_create: %s\n", err.msg);
-    assert_int_equal(rc, 0);
-    return id;
+    return create_opts_ok(f, &o, res);
 }
 
 static struct release *load_ok(struct fixture *f, const char *id)
@@ -2529,12 +2533,7 @@ static struct release *create_packed(struct fixture *f, const struct release *ke
 {
     struct release_create_opts o = {
         .dir = f->site, .stat_cache = stat_cache, .keep = keep, .pack = pack};
-    struct sw_err err;
-    char *id = NULL;
-    int rc = create_opts(f, &o, &id, res, &err);
-    if (rc)
-        print_message("# release_create: %s\n", err.msg);
-    assert_int_equal(rc, 0);
+    char *id = create_opts_ok(f, &o, res);
     struct release *r = load_ok(f, id);
     free(id);
     return r;
