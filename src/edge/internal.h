@@ -62,9 +62,11 @@ struct rep {
     const char *hdr;
     uint32_t hdr_len;
     uint32_t meta_off;
-    const char *etag; /* "\"<sha256>\"" */
+    const char *etag; /* "\"<sha256>\"", inside hdr: not NUL-terminated */
     uint32_t etag_len;
-    const char *type; /* the Content-Type value, for the parts of multipart/byteranges */
+    uint32_t type_len;
+    const char *type; /* the Content-Type value, for the parts of multipart/byteranges; inside
+                       * hdr: not NUL-terminated */
     int64_t mtime;    /* Last-Modified, seconds since the epoch */
     const char *body; /* in memory, or NULL when served from fd */
     uint64_t size;

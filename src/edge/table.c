@@ -157,7 +157,9 @@ static const char *cache_policy(const struct env_config *cfg, const struct relea
     return f->cache;
 }
 
-/* Where a rep's strings start in the arena; turned into pointers once it stops growing. */
+/* Where a rep's strings start in the arena; turned into pointers once it stops growing. The
+ * ETag and the type are read from inside the header block, never stored twice: with three
+ * representations a file that saves 280 bytes, 2.7 MiB of a 10,000-file release. */
 struct rep_off {
     size_t hdr, meta, etag, type;
 };
@@ -167,20 +169,18 @@ struct rep_off {
 static void rep_headers(struct buf *arena, struct rep_off *o, const char *type, const char *cache,
                         const char *hex, const char *encoding, int vary, time_t mtime)
 {
+    static const char ct[] = "Content-Type: ", et[] = "ETag: ";
     char date[HTTP_DATE_LEN + 1];
     http_date_format(mtime, date);
-    o->etag = arena->len;
-    buf_addf(arena, "\"%s\"", hex);
-    buf_add(arena, "", 1);
-    o->type = arena->len;
-    buf_adds(arena, type);
-    buf_add(arena, "", 1);
     o->hdr = arena->len;
-    buf_addf(arena, "Content-Type: %s\r\n", type);
+    o->type = o->hdr + sizeof(ct) - 1;
+    buf_addf(arena, "%s%s\r\n", ct, type);
     if (encoding)
         buf_addf(arena, "Content-Encoding: %s\r\n", encoding);
     o->meta = arena->len;
-    buf_addf(arena, "Cache-Control: %s\r\nETag: \"%s\"\r\nLast-Modified: %s\r\n", cache, hex, date);
+    buf_addf(arena, "Cache-Control: %s\r\n", cache);
+    o->etag = arena->len + sizeof(et) - 1;
+    buf_addf(arena, "%s\"%s\"\r\nLast-Modified: %s\r\n", et, hex, date);
     if (vary)
         buf_adds(arena, "Vary: Accept-Encoding\r\n");
     buf_add(arena, "", 1);
@@ -513,8 +513,9 @@ int table_load(struct store *st, const char *release_id, const struct env_config
                 p->hdr_len = (uint32_t)strlen(p->hdr);
                 p->meta_off = (uint32_t)(off[i][k].meta - off[i][k].hdr);
                 p->etag = t->arena.data + off[i][k].etag;
-                p->etag_len = (uint32_t)strlen(p->etag);
+                p->etag_len = SHA256_HEX_LEN + 2;
                 p->type = t->arena.data + off[i][k].type;
+                p->type_len = (uint32_t)strcspn(p->type, "\r");
             }
     free(off);
 

@@ -29,6 +29,9 @@
 #include "edge/internal.h"
 
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -127,6 +130,7 @@ struct watch {
     int first;       /* the site a round starts with (poll_all) */
     int store_down;  /* the store's status as last logged */
     int64_t down_since_ms;
+    int loaded; /* a table was loaded or freed since the last give_back */
 };
 
 int edge_site_index(struct edge *e, const char *name, int create)
@@ -178,6 +182,7 @@ static void reap(struct watch *w)
         if (r->quiesced && held == 0) {
             table_free(r->t);
             pathset_free(r->ps);
+            w->loaded = 1;
         } else {
             w->retired[keep++] = *r;
         }
@@ -219,6 +224,7 @@ static int table_for(struct watch *w, int idx, const char *id, struct table **ou
                         w->e->nworkers, from, 2, out, err);
     if (!rc)
         (*out)->owner = &w->e->sites[idx];
+    w->loaded = 1;
     return rc;
 }
 
@@ -495,6 +501,20 @@ static void watch_wait(struct watch *w)
         store_watch_drain(w->notify);
 }
 
+/* A table load builds the manifest's parse tree and fetch buffers, freed when it ends, in the
+ * middle of a heap the table's own blocks then pin: glibc keeps those free pages resident. Handing
+ * them back after each change is worth 16 MiB of RSS with a 10,000-file release (bench/edge.sh)
+ * and costs a walk of the free lists, once per change, on this thread. */
+static void give_back(struct watch *w)
+{
+    if (!w->loaded)
+        return;
+    w->loaded = 0;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 static void *watch_thread(void *arg)
 {
     struct watch *w = arg;
@@ -506,6 +526,7 @@ static void *watch_thread(void *arg)
         poll_all(w);
         log_store(w);
         reap(w);
+        give_back(w);
     }
     return NULL;
 }
@@ -541,6 +562,7 @@ int watch_start(struct edge *e, struct env_config **envs, size_t n, struct watch
     }
     /* What the first loads did not take is left from an earlier process. */
     blob_cache_sweep(e->cache);
+    give_back(w);
     if (pthread_create(&w->thread, NULL, watch_thread, w) != 0) {
         close_fds(w);
         free(w);
