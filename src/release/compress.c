@@ -1,8 +1,8 @@
 /*
  * Precompressed variants: what release_create stores beside a text body so
  * that the edge never compresses at request time. A variant is made once, at
- * release time, at the libraries' highest useful settings (gzip level 9,
- * Brotli quality BROTLI_QUALITY), and is checked to decode back to the exact
+ * release time (gzip level 6, Brotli quality BROTLI_QUALITY: the settings
+ * past which bytes cost more CPU than they save), and is checked to decode back to the exact
  * identity bytes before it is kept: a wrong variant would be served to every
  * client that accepts its coding, for as long as the release is live.
  *
@@ -18,12 +18,13 @@
 #include <string.h>
 #include <zlib.h>
 
-/* Quality 11 is 2.2 times the CPU of 10 for a body 2.5 % smaller, and 4 times
- * that of 9 (measured on the Python 3.11 HTML docs, 1,043 text files, 64 MiB:
- * 101 s, 46 s and 26 s of CPU; 8.78, 9.00 and 9.90 MB). A release runs at
- * every deploy of a fresh CI checkout, where the stat cache cannot help, so
- * the release time matters as much as the last 2 %. See docs/releases.md. */
-#define BROTLI_QUALITY 10
+/* Quality 6, not 10: on the Python 3.11 HTML docs (1,045 text files, 66 MB) 10 makes the Brotli
+ * bodies 11 % smaller (9.52 against 10.67 MB) for 9 times the release's CPU (25 s against 2.7 s
+ * with gzip; 6 is at the knee: 5 saves 8 % of its CPU for 1 % more bytes, 8 doubles it for 1.5 %
+ * fewer). Every body that is new to the store is compressed before its deploy can go live, on a
+ * fresh CI checkout too, so the release time is what a team waits for at each deploy; the bytes
+ * are a few percent of a page load. See docs/releases.md. */
+#define BROTLI_QUALITY 6
 
 const char *const release_variant_names[RELEASE_VARIANTS] = {"gzip", "br"};
 
@@ -67,12 +68,13 @@ int release_compressible(const char *path)
     return 0;
 }
 
-/* gzip (RFC 1952) at level 9. zlib writes a zero mtime and a fixed OS byte,
+/* gzip (RFC 1952) at level 6, zlib's default: level 9 doubles the CPU for 1 % fewer bytes on
+ * the same docs, and gzip is only for the clients that do not take Brotli. zlib writes a zero mtime and a fixed OS byte,
  * so the same body always gives the same bytes, hence the same blob. */
 static int gzip_once(const void *in, size_t len, char **out, size_t *outlen)
 {
     z_stream z = {0};
-    if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+    if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK)
         return -1;
     size_t cap = deflateBound(&z, (uLong)len);
     char *buf = xmalloc(cap);
