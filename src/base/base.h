@@ -474,6 +474,65 @@ int64_t json_field_time(struct json_fields *f, struct json_t *o, const char *nam
 void json_field_bad(struct json_fields *f, const char *name, const char *why);
 /* SW_EINVAL with "DOC: FIELD: why" for the first bad field. */
 int json_fields_err(const struct json_fields *f, struct sw_err *err);
+/*
+ * Reading JSON without a tree (jsonread.c): the caller walks the document and keeps what it
+ * wants, for documents large enough that jansson's tree costs (release manifests). It accepts
+ * exactly what json_doc_parse accepts. The walk:
+ *
+ *     json_read_init(&r, data, len);
+ *     if (json_read_value(&r) == JSON_READ_OBJECT)
+ *         while ((rc = json_read_member(&r)) == 1)    // key in r.str
+ *             kind = json_read_value(&r) ...           // scalars: r.str, r.num, r.real
+ *                                                      // or json_read_skip(&r, kind)
+ *     ... json_read_end(&r); on any JSON_READ_ERROR: json_read_err(&r, name, err)
+ *
+ * A container's members (json_read_member) or elements (json_read_element) must be read to
+ * its end (0) before its parent goes on. After the first error every call fails. Free with
+ * json_read_free.
+ */
+enum {
+    JSON_READ_ERROR = -1,
+    JSON_READ_OBJECT = 1, /* its opening brace read: go on with json_read_member */
+    JSON_READ_ARRAY,      /* its opening bracket read: go on with json_read_element */
+    JSON_READ_STRING,     /* decoded, NUL-terminated, in r->str (valid UTF-8, no NUL) */
+    JSON_READ_INT,        /* in r->num */
+    JSON_READ_REAL,       /* in r->real */
+    JSON_READ_TRUE,
+    JSON_READ_FALSE,
+    JSON_READ_NULL,
+};
+struct json_read_open {
+    int object, first;
+    size_t keys; /* where this object's key hashes start in keys */
+};
+struct json_reader {
+    const char *start, *p, *end;
+    int started, depth;
+    struct buf str; /* the last string or key */
+    long long num;
+    double real;
+    struct buf keys; /* uint64_t hashes of the keys of the open objects */
+    struct json_read_open *open;
+    size_t nopen, capopen;
+    const char *why; /* the first error (static text), and where */
+    const char *at;
+};
+void json_read_init(struct json_reader *r, const char *data, size_t len);
+void json_read_free(struct json_reader *r);
+/* The next value: its kind (JSON_READ_*), or JSON_READ_ERROR. */
+int json_read_value(struct json_reader *r);
+/* The next member of the innermost open object: 1 with its key in r->str (read its value
+ * next), 0 at the end of the object (closed), JSON_READ_ERROR. */
+int json_read_member(struct json_reader *r);
+/* The next element of the innermost open array: 1 (read it next), 0 at its end, error. */
+int json_read_element(struct json_reader *r);
+/* Reads past the rest of a value json_read_value returned as kind: 0 or JSON_READ_ERROR. */
+int json_read_skip(struct json_reader *r, int kind);
+/* 0 when only whitespace is left. */
+int json_read_end(struct json_reader *r);
+/* SW_EINVAL with "NAME: <what> at line L column C" for the reader's error. */
+int json_read_err(const struct json_reader *r, const char *name, struct sw_err *err);
+
 /* Writing: a string, or null for NULL; a time_format_iso string, or null for 0. New references. */
 struct json_t *json_str_or_null(const char *s);
 struct json_t *json_time_or_null(int64_t ms);

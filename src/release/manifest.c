@@ -117,177 +117,371 @@ static int header_value_ok(const char *s)
     return n > 0 && n <= 256;
 }
 
+/*
+ * Reading is done without a JSON tree (src/base/jsonread.c): a file's members may come in any
+ * order, so each is kept as read (its kind, an integer, or a string in the scratch buffer) and
+ * checked once the file's object has closed, by the same rules as every field always had.
+ * fuzz/manifest.c holds this parser to the jansson one it replaced, input by input.
+ */
+struct field {
+    int kind; /* JSON_READ_*, 0 when absent */
+    long long num;
+    size_t off; /* strings: in the scratch buffer */
+};
+
+struct body_fields {
+    int kind; /* of the variant's value itself; 0 when absent */
+    struct field blob, size, pack, at;
+};
+
+struct file_fields {
+    struct body_fields self; /* its kind is the element's */
+    struct field path, type, cache, mtime;
+    struct body_fields var[RELEASE_VARIANTS];
+};
+
+/* Reads a member's value into f: scalars kept, containers read past. */
+static int read_field(struct json_reader *jr, struct buf *scratch, struct field *f)
+{
+    f->kind = json_read_value(jr);
+    if (f->kind == JSON_READ_STRING) {
+        f->off = scratch->len;
+        buf_add(scratch, jr->str.data, jr->str.len + 1);
+    } else if (f->kind == JSON_READ_INT) {
+        f->num = jr->num;
+    }
+    return json_read_skip(jr, f->kind);
+}
+
+static const char *str_of(const struct buf *scratch, const struct field *f)
+{
+    return f->kind == JSON_READ_STRING ? scratch->data + f->off : NULL;
+}
+
+/* Members of a body's object (a file, or a variant): the body's own fields, the rest read past.
+ * In a file, "gzip" and "br" are variants, read by read_variant. */
+static int read_body_member(struct json_reader *jr, struct buf *scratch, struct body_fields *b,
+                            struct file_fields *file)
+{
+    const char *k = jr->str.data;
+    struct field *f = !strcmp(k, "blob")   ? &b->blob
+                      : !strcmp(k, "size") ? &b->size
+                      : !strcmp(k, "pack") ? &b->pack
+                      : !strcmp(k, "at")   ? &b->at
+                                           : NULL;
+    if (file && !f) {
+        f = !strcmp(k, "path")    ? &file->path
+            : !strcmp(k, "type")  ? &file->type
+            : !strcmp(k, "cache") ? &file->cache
+            : !strcmp(k, "mtime") ? &file->mtime
+                                  : NULL;
+        for (int v = 0; !f && v < RELEASE_VARIANTS; v++)
+            if (!strcmp(k, release_variant_names[v])) {
+                struct body_fields *var = &file->var[v];
+                int rc;
+                var->kind = json_read_value(jr);
+                if (var->kind != JSON_READ_OBJECT)
+                    return json_read_skip(jr, var->kind);
+                while ((rc = json_read_member(jr)) == 1)
+                    if (read_body_member(jr, scratch, var, NULL))
+                        return JSON_READ_ERROR;
+                return rc;
+            }
+    }
+    if (f)
+        return read_field(jr, scratch, f);
+    int kind = json_read_value(jr);
+    return json_read_skip(jr, kind);
+}
+
 /* The optional place of a body of size bytes in a pack: "pack" (64 lowercase
  * hex digits) and "at" (its offset), both or neither. The edge reads the
  * slice [at, at + size) of the pack into memory: bounded, so a hostile
  * manifest cannot make it read past RELEASE_PACK_MAX or hold large bodies. */
-static const char *pack_parse(json_t *o, uint64_t size, char pack[SHA256_HEX_LEN + 1], uint64_t *at)
+static const char *pack_check(const struct buf *scratch, const struct body_fields *b,
+                              uint64_t size, char pack[SHA256_HEX_LEN + 1], uint64_t *at)
 {
-    json_t *p = json_object_get(o, "pack"), *a = json_object_get(o, "at");
     pack[0] = '\0';
     *at = 0;
-    if (!p && !a)
+    if (!b->pack.kind && !b->at.kind)
         return NULL;
-    if (!json_is_string(p) || !json_is_integer(a))
+    const char *p = str_of(scratch, &b->pack);
+    if (!p || b->at.kind != JSON_READ_INT)
         return "a packed body needs pack and at";
-    if (!hex_lower_valid(json_string_value(p), SHA256_HEX_LEN))
+    if (!hex_lower_valid(p, SHA256_HEX_LEN))
         return "pack is not 64 lowercase hex digits";
     if (size > RELEASE_PACK_BODY_MAX)
         return "a packed body is larger than 64 KiB";
-    if (json_integer_value(a) < 0 || (uint64_t)json_integer_value(a) > RELEASE_PACK_MAX - size)
+    if (b->at.num < 0 || (uint64_t)b->at.num > RELEASE_PACK_MAX - size)
         return "at is out of range";
-    memcpy(pack, json_string_value(p), SHA256_HEX_LEN + 1);
-    *at = (uint64_t)json_integer_value(a);
+    memcpy(pack, p, SHA256_HEX_LEN + 1);
+    *at = (uint64_t)b->at.num;
     return NULL;
 }
 
-/* The optional variant k of a file of size bytes: {"blob": HEX, "size": N}
+/* The optional variant of a file of size bytes: {"blob": HEX, "size": N}
  * under the key "gzip" or "br". It becomes a cache path and a body served in
  * place of the file, so it is held to the file's own rules, and must be
  * smaller than the file: a hostile manifest cannot make the edge send more
  * than the file itself to a client that asked for compression. */
-static const char *variant_parse(json_t *f, int k, uint64_t size, struct release_variant *out)
+static const char *variant_check(const struct buf *scratch, const struct body_fields *v,
+                                 uint64_t size, struct release_variant *out)
 {
-    json_t *v = json_object_get(f, release_variant_names[k]);
-    if (!v)
+    if (!v->kind)
         return NULL;
-    const char *blob = json_string_value(json_object_get(v, "blob"));
-    json_t *vsize = json_object_get(v, "size");
-    if (!json_is_object(v) || !blob || !json_is_integer(vsize))
+    const char *blob = str_of(scratch, &v->blob);
+    if (v->kind != JSON_READ_OBJECT || !blob || v->size.kind != JSON_READ_INT)
         return "a variant (gzip, br) needs blob and size";
     if (!hex_lower_valid(blob, SHA256_HEX_LEN))
         return "a variant's blob is not 64 lowercase hex digits";
-    if (json_integer_value(vsize) <= 0 || (uint64_t)json_integer_value(vsize) >= size)
+    if (v->size.num <= 0 || (uint64_t)v->size.num >= size)
         return "a variant's size is not between 1 and the file's size";
-    const char *why = pack_parse(v, (uint64_t)json_integer_value(vsize), out->pack, &out->at);
+    const char *why = pack_check(scratch, v, (uint64_t)v->size.num, out->pack, &out->at);
     if (why)
         return why;
     memcpy(out->blob, blob, SHA256_HEX_LEN + 1);
-    out->size = (uint64_t)json_integer_value(vsize);
+    out->size = (uint64_t)v->size.num;
     return NULL;
 }
 
-/* Checks one files[] entry and fills rf; NULL or what is wrong with it. */
-static const char *file_parse(json_t *f, struct release_file *rf)
+/* Checks one files[] entry as read and fills rf; NULL or what is wrong with it. */
+static const char *file_check(const struct buf *scratch, const struct file_fields *ff,
+                              struct release_file *rf)
 {
     const char *why;
-    const char *path = json_string_value(json_object_get(f, "path"));
-    const char *blob = json_string_value(json_object_get(f, "blob"));
-    const char *type = json_string_value(json_object_get(f, "type"));
-    const char *cache = json_string_value(json_object_get(f, "cache"));
-    json_t *size = json_object_get(f, "size");
-    json_t *mtime = json_object_get(f, "mtime");
-    if (!json_is_object(f) || !path || !blob || !type || !cache || !json_is_integer(size))
+    const char *path = str_of(scratch, &ff->path), *blob = str_of(scratch, &ff->self.blob);
+    const char *type = str_of(scratch, &ff->type), *cache = str_of(scratch, &ff->cache);
+    long long size = ff->self.size.num;
+    if (ff->self.kind != JSON_READ_OBJECT || !path || !blob || !type || !cache ||
+        ff->self.size.kind != JSON_READ_INT)
         return "needs path, blob, size, type and cache";
     if (!release_path_valid(path))
         return "path is not a normal relative path of printable UTF-8";
     if (!hex_lower_valid(blob, SHA256_HEX_LEN))
         return "blob is not 64 lowercase hex digits";
-    if (json_integer_value(size) < 0 || json_integer_value(size) > RELEASE_FILE_SIZE_MAX)
+    if (size < 0 || size > RELEASE_FILE_SIZE_MAX)
         return "size is out of range";
     if (!header_value_ok(type) || !header_value_ok(cache))
         return "type or cache is not a printable ASCII header value";
     /* Optional (manifests before it lack it); it becomes a Last-Modified date, which has
      * four-digit years. */
-    if (mtime && !json_is_null(mtime) &&
-        (!json_is_integer(mtime) || json_integer_value(mtime) < 0 ||
-         json_integer_value(mtime) > RELEASE_MTIME_MAX))
+    rf->has_mtime = ff->mtime.kind && ff->mtime.kind != JSON_READ_NULL;
+    if (rf->has_mtime && (ff->mtime.kind != JSON_READ_INT || ff->mtime.num < 0 ||
+                          ff->mtime.num > RELEASE_MTIME_MAX))
         return "mtime is not whole seconds from 1970 to 9999";
-    rf->has_mtime = mtime && !json_is_null(mtime);
-    rf->mtime = rf->has_mtime ? (int64_t)json_integer_value(mtime) : 0;
+    rf->mtime = rf->has_mtime ? (int64_t)ff->mtime.num : 0;
     for (int k = 0; k < RELEASE_VARIANTS; k++)
-        if ((why = variant_parse(f, k, (uint64_t)json_integer_value(size), &rf->var[k])))
+        if ((why = variant_check(scratch, &ff->var[k], (uint64_t)size, &rf->var[k])))
             return why;
-    if ((why = pack_parse(f, (uint64_t)json_integer_value(size), rf->pack, &rf->at)))
+    if ((why = pack_check(scratch, &ff->self, (uint64_t)size, rf->pack, &rf->at)))
         return why;
     rf->path = xstrdup(path);
     memcpy(rf->blob, blob, SHA256_HEX_LEN + 1);
-    rf->size = (uint64_t)json_integer_value(size);
+    rf->size = (uint64_t)size;
     rf->type = xstrdup(type);
     rf->cache = xstrdup(cache);
     return NULL;
 }
 
+/* What a manifest's top level and its "source" hold besides the files. */
+struct head_fields {
+    struct field id, format, created, message, source;
+    struct field user, host, dir, commit, ref, tag, run, dirty;
+};
+
+/* A string field as json_field_str reads it: null is absent, anything but text of at most max
+ * bytes is bad. Caller frees. */
+static char *text_field(struct json_fields *jf, const struct buf *scratch, const struct field *f,
+                        const char *name, size_t max, int multiline)
+{
+    if (!f->kind || f->kind == JSON_READ_NULL)
+        return NULL;
+    const char *s = str_of(scratch, f);
+    if (!s || !text_valid(s, max, multiline)) {
+        json_field_bad(jf, name,
+                       !s ? "not a string" : "not printable UTF-8 text, or longer than allowed");
+        return NULL;
+    }
+    return xstrdup(s);
+}
+
+static int read_source(struct json_reader *jr, struct buf *scratch, struct head_fields *h)
+{
+    h->source.kind = json_read_value(jr);
+    if (h->source.kind != JSON_READ_OBJECT)
+        return json_read_skip(jr, h->source.kind);
+    int rc;
+    while ((rc = json_read_member(jr)) == 1) {
+        const char *k = jr->str.data;
+        struct field *f = !strcmp(k, "user")     ? &h->user
+                          : !strcmp(k, "host")   ? &h->host
+                          : !strcmp(k, "dir")    ? &h->dir
+                          : !strcmp(k, "commit") ? &h->commit
+                          : !strcmp(k, "ref")    ? &h->ref
+                          : !strcmp(k, "tag")    ? &h->tag
+                          : !strcmp(k, "run")    ? &h->run
+                          : !strcmp(k, "dirty")  ? &h->dirty
+                                                 : NULL;
+        struct field skip;
+        if (read_field(jr, scratch, f ? f : &skip))
+            return JSON_READ_ERROR;
+    }
+    return rc;
+}
+
+/* The files array, each element checked once it has closed. */
+static int read_files(struct json_reader *jr, struct buf *scratch, const char *key,
+                      struct release *r, size_t *cap, struct sw_err *err)
+{
+    int rc;
+    while ((rc = json_read_element(jr)) == 1) {
+        size_t i = r->nfiles;
+        if (i >= RELEASE_FILES_MAX)
+            return sw_err_set(err, SW_EINVAL, "%s: more than %d files", key, RELEASE_FILES_MAX);
+        struct file_fields ff = {0};
+        size_t mark = scratch->len;
+        ff.self.kind = json_read_value(jr);
+        if (ff.self.kind == JSON_READ_OBJECT) {
+            while ((rc = json_read_member(jr)) == 1)
+                if (read_body_member(jr, scratch, &ff.self, &ff))
+                    break;
+        } else {
+            rc = json_read_skip(jr, ff.self.kind);
+        }
+        if (rc < 0)
+            return JSON_READ_ERROR;
+        if (i == *cap) {
+            *cap = *cap ? *cap * 2 : 256;
+            r->files = xrealloc(r->files, (*cap + 1) * sizeof(*r->files));
+        }
+        struct release_file *rf = &r->files[i];
+        memset(rf, 0, sizeof(*rf));
+        const char *why = file_check(scratch, &ff, rf);
+        if (why)
+            return sw_err_set(err, SW_EINVAL, "%s: files[%zu]: %s", key, i, why);
+        r->nfiles++;
+        /* Sorted and unique: lookups bisect, and one path must mean one body. */
+        if (i > 0 && strcmp(r->files[i - 1].path, rf->path) >= 0)
+            return sw_err_set(err, SW_EINVAL, "%s: files[%zu]: paths are not sorted and unique",
+                              key, i);
+        r->bytes += rf->size; /* cannot overflow: both factors are bounded */
+        scratch->len = mark;
+    }
+    return rc;
+}
+
+/* Reads the whole document: the head's fields into h, the files into r. JSON_READ_ERROR for
+ * a syntax error (the reader says what), another negative code with err set. */
+static int read_manifest(struct json_reader *jr, struct buf *scratch, const char *key,
+                         struct head_fields *h, int *files_kind, struct release *r,
+                         struct sw_err *err)
+{
+    size_t cap = 0;
+    int rc, kind = json_read_value(jr);
+    if (kind != JSON_READ_OBJECT) {
+        if (json_read_skip(jr, kind) || json_read_end(jr))
+            return JSON_READ_ERROR;
+        return sw_err_set(err, SW_EINVAL, "%s: not a slipway manifest (needs id, created, files)",
+                          key);
+    }
+    while ((rc = json_read_member(jr)) == 1) {
+        const char *k = jr->str.data;
+        if (!strcmp(k, "files")) {
+            *files_kind = json_read_value(jr);
+            rc = *files_kind == JSON_READ_ARRAY
+                     ? read_files(jr, scratch, key, r, &cap, err)
+                     : json_read_skip(jr, *files_kind);
+        } else if (!strcmp(k, "source")) {
+            rc = read_source(jr, scratch, h);
+        } else {
+            struct field skip;
+            struct field *f = !strcmp(k, "id")        ? &h->id
+                              : !strcmp(k, "format")  ? &h->format
+                              : !strcmp(k, "created") ? &h->created
+                              : !strcmp(k, "message") ? &h->message
+                                                      : &skip;
+            rc = read_field(jr, scratch, f);
+        }
+        if (rc < 0)
+            return rc;
+    }
+    if (rc < 0 || json_read_end(jr))
+        return JSON_READ_ERROR;
+    return 0;
+}
+
+/* The head's fields, checked as json_field_* always checked them. */
+static int head_check(const struct buf *scratch, const char *key, const char *want_id,
+                      const struct head_fields *h, int files_kind, struct release *r,
+                      struct sw_err *err)
+{
+    struct json_fields jf = JSON_FIELDS_INIT(key);
+    const char *id = str_of(scratch, &h->id);
+    const char *created = str_of(scratch, &h->created);
+    int64_t ms = 0;
+    /* A time release_manifest_dump can write back (1970 to 9999). */
+    if (!h->created.kind || h->created.kind == JSON_READ_NULL)
+        json_field_bad(&jf, "created", "missing");
+    else if (!created || time_parse_iso(created, &ms) != 0 || ms < 0 || ms > JSON_TIME_MAX_MS)
+        json_field_bad(&jf, "created", "not a time from 1970 to 9999");
+    r->created_ms = jf.bad ? 0 : ms;
+    if (!id || jf.bad || files_kind != JSON_READ_ARRAY)
+        return sw_err_set(err, SW_EINVAL, "%s: not a slipway manifest (needs id, created, files)",
+                          key);
+    /* Format 2 may name packed bodies; slipway before packs refuses it with
+     * this line rather than looking for their blobs and finding none. */
+    if (h->format.kind && (h->format.kind != JSON_READ_INT || h->format.num < 1 ||
+                           h->format.num > 2))
+        return sw_err_set(err, SW_EINVAL, "%s: unsupported manifest format (expected 1 or 2)",
+                          key);
+    if (!release_id_valid(id) || (want_id && strcmp(id, want_id) != 0))
+        return sw_err_set(err, SW_EINVAL, "%s: the id inside is not this release's id", key);
+    r->id = xstrdup(id);
+    r->message = text_field(&jf, scratch, &h->message, "message", RELEASE_MESSAGE_MAX, 1);
+    if (h->source.kind && h->source.kind != JSON_READ_OBJECT)
+        json_field_bad(&jf, "source", "not an object");
+    r->user = text_field(&jf, scratch, &h->user, "user", 256, 0);
+    r->host = text_field(&jf, scratch, &h->host, "host", 256, 0);
+    r->source_dir = text_field(&jf, scratch, &h->dir, "dir", 4096, 0);
+    r->commit = text_field(&jf, scratch, &h->commit, "commit", 64, 0);
+    r->ref = text_field(&jf, scratch, &h->ref, "ref", 1024, 0);
+    r->tag = text_field(&jf, scratch, &h->tag, "tag", 1024, 0);
+    /* Unlike the others, a null dirty is refused: slipway writes true or false. */
+    if (h->dirty.kind && h->dirty.kind != JSON_READ_TRUE && h->dirty.kind != JSON_READ_FALSE)
+        json_field_bad(&jf, "dirty", "not true or false");
+    r->dirty = h->dirty.kind == JSON_READ_TRUE;
+    /* The run id is a name others look up (runs/<id>/): the same strict form as a release id. */
+    r->run = text_field(&jf, scratch, &h->run, "run", RELEASE_ID_MAX, 0);
+    if (r->run && !release_id_valid(r->run))
+        json_field_bad(&jf, "run", "not a run id");
+    if (jf.bad)
+        return sw_err_set(err, SW_EINVAL,
+                          "%s: message or source holds a value that is not printable UTF-8 or "
+                          "is too long",
+                          key);
+    return 0;
+}
+
 int release_manifest_parse(const char *key, const char *want_id, const char *data, size_t len,
                            struct release **out, struct sw_err *err)
 {
-    json_t *root;
-    int rc = json_doc_parse(key, data, len, &root, err);
-    if (rc)
-        return rc;
+    struct json_reader jr;
+    struct buf scratch = BUF_INIT;
+    struct head_fields h = {0};
+    int files_kind = 0;
     struct release *r = xcalloc(1, sizeof(*r));
-    struct json_fields jf = JSON_FIELDS_INIT(key);
-    json_t *files = json_object_get(root, "files");
-    json_t *format = json_object_get(root, "format");
-    const char *id = json_string_value(json_object_get(root, "id"));
-    /* A time release_manifest_dump can write back (1970 to 9999). */
-    r->created_ms = json_field_time(&jf, root, "created", JSON_FIELD_REQUIRED);
-    if (!json_is_object(root) || !id || jf.bad || !json_is_array(files)) {
-        rc = sw_err_set(err, SW_EINVAL, "%s: not a slipway manifest (needs id, created, files)",
-                        key);
-        goto out;
-    }
-    /* Format 2 may name packed bodies; slipway before packs refuses it with
-     * this line rather than looking for their blobs and finding none. */
-    if (format && (!json_is_integer(format) || json_integer_value(format) < 1 ||
-                   json_integer_value(format) > 2)) {
-        rc = sw_err_set(err, SW_EINVAL, "%s: unsupported manifest format (expected 1 or 2)", key);
-        goto out;
-    }
-    if (!release_id_valid(id) || (want_id && strcmp(id, want_id) != 0)) {
-        rc = sw_err_set(err, SW_EINVAL, "%s: the id inside is not this release's id", key);
-        goto out;
-    }
-    if (json_array_size(files) > RELEASE_FILES_MAX) {
-        rc = sw_err_set(err, SW_EINVAL, "%s: more than %d files", key, RELEASE_FILES_MAX);
-        goto out;
-    }
-    r->id = xstrdup(id);
-    r->message = json_field_str(&jf, root, "message", RELEASE_MESSAGE_MAX, JSON_FIELD_MULTILINE);
-    json_t *src = json_object_get(root, "source");
-    if (src && !json_is_object(src))
-        json_field_bad(&jf, "source", "not an object");
-    r->user = json_field_str(&jf, src, "user", 256, 0);
-    r->host = json_field_str(&jf, src, "host", 256, 0);
-    r->source_dir = json_field_str(&jf, src, "dir", 4096, 0);
-    r->commit = json_field_str(&jf, src, "commit", 64, 0);
-    r->ref = json_field_str(&jf, src, "ref", 1024, 0);
-    r->tag = json_field_str(&jf, src, "tag", 1024, 0);
-    /* Unlike the others, a null dirty is refused: slipway writes true or false. */
-    json_t *dirty = json_object_get(src, "dirty");
-    if (dirty && !json_is_boolean(dirty))
-        json_field_bad(&jf, "dirty", "not true or false");
-    r->dirty = json_is_true(dirty);
-    /* The run id is a name others look up (runs/<id>/): the same strict form as a release id. */
-    r->run = json_field_str(&jf, src, "run", RELEASE_ID_MAX, 0);
-    if (r->run && !release_id_valid(r->run))
-        json_field_bad(&jf, "run", "not a run id");
-    if (jf.bad) {
-        rc = sw_err_set(err, SW_EINVAL,
-                        "%s: message or source holds a value that is not printable UTF-8 or is "
-                        "too long",
-                        key);
-        goto out;
-    }
-    r->files = xcalloc(json_array_size(files) + 1, sizeof(*r->files));
-    for (size_t i = 0; i < json_array_size(files); i++) {
-        struct release_file *rf = &r->files[r->nfiles];
-        const char *why = file_parse(json_array_get(files, i), rf);
-        if (why) {
-            rc = sw_err_set(err, SW_EINVAL, "%s: files[%zu]: %s", key, i, why);
-            goto out;
-        }
-        r->nfiles++;
-        /* Sorted and unique: lookups bisect, and one path must mean one body. */
-        if (i > 0 && strcmp(r->files[i - 1].path, rf->path) >= 0) {
-            rc = sw_err_set(err, SW_EINVAL, "%s: files[%zu]: paths are not sorted and unique", key,
-                            i);
-            goto out;
-        }
-        r->bytes += rf->size; /* cannot overflow: both factors are bounded */
-    }
-out:
-    json_decref(root);
+    json_read_init(&jr, data, len);
+    int rc = read_manifest(&jr, &scratch, key, &h, &files_kind, r, err);
+    if (rc && jr.why) /* the document is not JSON: the reader says where */
+        rc = json_read_err(&jr, key, err);
+    if (!rc)
+        rc = head_check(&scratch, key, want_id, &h, files_kind, r, err);
+    if (!r->files)
+        r->files = xcalloc(1, sizeof(*r->files));
+    else /* one zeroed entry past the last, as the array has always had */
+        memset(&r->files[r->nfiles], 0, sizeof(*r->files));
+    json_read_free(&jr);
+    buf_free(&scratch);
     if (rc)
         release_free(r);
     else

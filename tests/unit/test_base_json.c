@@ -167,12 +167,88 @@ static void test_json_writing(void **state)
     json_decref(o);
 }
 
+/* Walks a whole document with the tree-free reader: 1 when it is taken. */
+static int reader_takes(const char *text, size_t len, struct sw_err *err)
+{
+    struct json_reader r;
+    json_read_init(&r, text, len);
+    int ok = json_read_skip(&r, json_read_value(&r)) == 0 && json_read_end(&r) == 0;
+    if (!ok)
+        json_read_err(&r, "d.json", err);
+    json_read_free(&r);
+    return ok;
+}
+
+/* The reader takes exactly what json_doc_parse (jansson) takes, case by case. */
+static void test_json_read_agrees(void **state)
+{
+    static const char *const docs[] = {
+        "{}", "[]", " {\"a\" : [1, -0, 2.5e3, 1E-2, true, false, null] } ", "{\"a\":{}}",
+        "[\"\\u00e9\\ud83d\\ude00\\n\\/\\b\\f\\r\\t\\\"\\\\\"]", "[\"\xc3\xa9\xe2\x82\xac\"]",
+        /* refused */
+        "", " ", "1", "\"s\"", "null", "{", "[1,]", "{\"a\":1,}", "{,}", "[01]", "[1.]", "[.5]",
+        "[1e]", "[-]", "[+1]", "[tru]", "[truex]", "[\"\\u0000\"]", "[\"\\ud800\"]",
+        "[\"\\udc00\"]", "[\"\\ud800\\u0041\"]", "[\"\\x\"]", "[\"\\u12\"]", "[\"a\nb\"]",
+        "[\"\xed\xa0\x80\"]", "[\"\xc0\xaf\"]", "[\"\xff\"]", "{\"a\":1,\"a\":2}",
+        "{\"a\":{\"b\":1,\"b\":1}}", "[9223372036854775808]", "[-9223372036854775809]",
+        "[1e400]", "{} {}", "{}x", "[1 2]", "{\"a\" 1}", "{1:2}", "[\"unterminated]",
+        /* taken */
+        "[9223372036854775807]", "[-9223372036854775808]", "[1e-400]", "{\"a\":1,\"b\":{\"a\":2}}",
+        "[{\"k\":1},{\"k\":1}]",
+    };
+    for (size_t i = 0; i < sizeof(docs) / sizeof(*docs); i++) {
+        struct sw_err err = {0};
+        json_t *t = json_loadb(docs[i], strlen(docs[i]), JSON_REJECT_DUPLICATES, NULL);
+        int mine = reader_takes(docs[i], strlen(docs[i]), &err);
+        if (mine != (t != NULL))
+            print_message("# %s: reader %d, jansson %d (%s)\n", docs[i], mine, t != NULL, err.msg);
+        assert_int_equal(mine, t != NULL);
+        if (!mine) /* where, in one line */
+            assert_true(str_starts_with(err.msg, "d.json: ") && strstr(err.msg, " at line 1 column ") &&
+                        !strchr(err.msg, '\n'));
+        json_decref(t);
+    }
+}
+
+/* 2048 values nested is jansson's bound, a scalar inside counting as one more. */
+static void test_json_read_depth(void **state)
+{
+    struct buf b = BUF_INIT;
+    for (int depth = 2047; depth <= 2049; depth++) {
+        buf_reset(&b);
+        for (int i = 0; i < depth; i++)
+            buf_adds(&b, "[");
+        buf_adds(&b, "1");
+        for (int i = 0; i < depth; i++)
+            buf_adds(&b, "]");
+        struct sw_err err = {0};
+        json_t *t = json_loadb(b.data, b.len, 0, NULL);
+        assert_int_equal(reader_takes(b.data, b.len, &err), t != NULL);
+        assert_int_equal(t != NULL, depth < 2048);
+        json_decref(t);
+    }
+    buf_free(&b);
+}
+
+/* Where: the line and column of the first error. */
+static void test_json_read_where(void **state)
+{
+    struct sw_err err = {0};
+    const char *t = "{\"a\": 1,\n \"b\": }";
+    assert_false(reader_takes(t, strlen(t), &err));
+    assert_string_equal(err.msg, "d.json: invalid token at line 2 column 7");
+    t = "{\"a\": 1, \"a\": 2}";
+    assert_false(reader_takes(t, strlen(t), &err));
+    assert_non_null(strstr(err.msg, "duplicate object key"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_doc_parse),      cmocka_unit_test(test_json_fields_strings),
         cmocka_unit_test(test_json_fields_numbers), cmocka_unit_test(test_json_fields_times),
-        cmocka_unit_test(test_json_writing),
+        cmocka_unit_test(test_json_writing),        cmocka_unit_test(test_json_read_agrees),
+        cmocka_unit_test(test_json_read_depth),     cmocka_unit_test(test_json_read_where),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
