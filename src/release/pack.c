@@ -65,20 +65,32 @@ static struct slot *slot_find(const struct release_packer *p, const char *hex)
     }
 }
 
+/* Room for more entries with the table at most half full. Sized once for a
+ * release's bodies rather than doubled four times on the way: each doubling
+ * rehashed everything into fresh pages (11 ms of a 120 ms deploy that
+ * changed nothing, with 5,332 bodies). */
+static void slots_reserve(struct release_packer *p, size_t more)
+{
+    size_t want = p->nslots;
+    while ((p->used + more) * 2 > want)
+        want *= 2;
+    if (want == p->nslots)
+        return;
+    struct slot *old = p->slots;
+    size_t n = p->nslots;
+    p->nslots = want;
+    p->slots = xcalloc(p->nslots, sizeof(*p->slots));
+    for (size_t i = 0; i < n; i++)
+        if (old[i].hex[0])
+            *slot_find(p, old[i].hex) = old[i];
+    free(old);
+}
+
 /* Inserts hex (absent) at its place; grows the table past half full. */
 static void slot_add(struct release_packer *p, const char *hex, int no, const char *kept,
                      uint64_t at)
 {
-    if ((p->used + 1) * 2 > p->nslots) {
-        struct slot *old = p->slots;
-        size_t n = p->nslots;
-        p->nslots = n * 2;
-        p->slots = xcalloc(p->nslots, sizeof(*p->slots));
-        for (size_t i = 0; i < n; i++)
-            if (old[i].hex[0])
-                *slot_find(p, old[i].hex) = old[i];
-        free(old);
-    }
+    slots_reserve(p, 1);
     struct slot *s = slot_find(p, hex);
     p->used += !s->hex[0];
     memcpy(s->hex, hex, sizeof(s->hex));
@@ -102,6 +114,18 @@ static int slot_usable(struct release_packer *p, struct slot *s)
     return h->state == 1;
 }
 
+/* The packed bodies r names, at most: what its entries in the table can number. */
+static size_t packed_bodies(const struct release *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; r && i < r->nfiles; i++) {
+        n += r->files[i].pack[0] != '\0';
+        for (int k = 0; k < RELEASE_VARIANTS; k++)
+            n += r->files[i].var[k].pack[0] != '\0';
+    }
+    return n;
+}
+
 struct release_packer *release_packer_new(struct store *st, const struct release *keep)
 {
     struct release_packer *p = xcalloc(1, sizeof(*p));
@@ -112,6 +136,7 @@ struct release_packer *release_packer_new(struct store *st, const struct release
     p->names = xcalloc((size_t)p->capnames, sizeof(*p->names));
     p->nslots = 1024;
     p->slots = xcalloc(p->nslots, sizeof(*p->slots));
+    slots_reserve(p, packed_bodies(keep));
     for (size_t i = 0; keep && i < keep->nfiles; i++) {
         struct release_body bv[RELEASE_VARIANTS + 1];
         size_t nbv = release_file_bodies(&keep->files[i], bv);
@@ -130,6 +155,7 @@ struct release_packer *release_packer_new(struct store *st, const struct release
 
 void release_packer_hint(struct release_packer *p, const struct release *hint)
 {
+    slots_reserve(p, packed_bodies(hint));
     for (size_t i = 0; hint && i < hint->nfiles; i++) {
         struct release_body bv[RELEASE_VARIANTS + 1];
         size_t nbv = release_file_bodies(&hint->files[i], bv);
