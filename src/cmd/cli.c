@@ -547,6 +547,19 @@ static int is_project(const char *dir)
     return ok;
 }
 
+char *cli_manifest_copies(struct cli *cli)
+{
+    /* A local store's manifests are local files already. */
+    if (!cli->store || !store_is_remote(cli->store) || cli_project(cli, NULL) != 0)
+        return NULL;
+    /* Per store: two stores may both hold a release of one id (one copied from the other)
+     * that are not the same manifest. */
+    char hex[SHA256_HEX_LEN + 1];
+    const char *url = store_url(cli->store);
+    sha256_hex(url, strlen(url), hex);
+    return xasprintf("%s/.slipway/cache/manifests/%.16s", cli->project, hex);
+}
+
 int cli_project(struct cli *cli, struct sw_err *err)
 {
     if (cli->project)

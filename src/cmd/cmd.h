@@ -132,6 +132,11 @@ const char *cli_closest(const char *word, const char *const *words, size_t n);
 
 /* Finds the project (--project, else the nearest ancestor with .slipway/). */
 int cli_project(struct cli *cli, struct sw_err *err);
+/* Where this project keeps copies of the current store's manifests
+ * (release_load_copy): .slipway/cache/manifests/<16 hex digits of the
+ * SHA-256 of the store's URL>; NULL without a project, or for a store that is
+ * not remote (its manifests are local files already). Caller frees. */
+char *cli_manifest_copies(struct cli *cli);
 /* How a command uses the store: only init and commands that write may create one. */
 enum cli_store_mode { CLI_STORE_READ, CLI_STORE_WRITE };
 /* Opens the store: --store, else $SLIPWAY_STORE, else <project>/.slipway/data.

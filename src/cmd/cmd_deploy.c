@@ -100,8 +100,10 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
     if (stat(what, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         /* The live release, best effort: a hint that saves requests and a
          * release that would change nothing (release_create_opts.keep). */
+        char *copies = cli_manifest_copies(cli);
         if (deploy_state_load(cli->store, env->name, &state, NULL) == 0 && state->live_release)
-            release_load(cli->store, state->live_release, &live, NULL);
+            release_load_copy(cli->store, state->live_release, copies, &live, NULL);
+        free(copies);
         rc = cmd_release_create_dir(cli, what, message, follow, live, &id, &err);
         made = 1;
     } else if (strchr(what, '/')) {

@@ -72,7 +72,7 @@ int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message
         return rc;
     if (cli->concurrency)
         store_set_concurrency(cli->store, cli->concurrency);
-    char *cache = stat_cache_path(cli, dir);
+    char *cache = stat_cache_path(cli, dir), *copies = cli_manifest_copies(cli);
     struct release_progress rp;
     struct cli_progress *bar = cli_progress_start(cli, &rp);
     struct release_create_opts o = {.dir = dir,
@@ -81,12 +81,14 @@ int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message
                                     .follow_symlinks = follow_symlinks,
                                     .progress = bar ? &rp : NULL,
                                     .keep = keep,
+                                    .copies = copies,
                                     .pack = !cli->no_pack &&
                                             (cli->pack || store_is_remote(cli->store))};
     struct release_create_result res;
     rc = release_create(cli->store, &o, id, &res, err);
     cli_progress_stop(bar);
     free(cache);
+    free(copies);
     if (rc && res.problems_total > 1)
         print_problems(dir, &res, rc, err);
     release_create_result_free(&res);

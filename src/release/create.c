@@ -1549,6 +1549,7 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
     key = xasprintf("releases/%s.json", r.id);
     if ((rc = store_put(st, key, doc, len, STORE_IF_ABSENT, NULL, err)))
         goto out;
+    release_copy_put(opts->copies, r.id, doc, len);
     cache_save(opts->stat_cache, ts_ns(&t0), v, n);
     res->files = r.nfiles;
     res->bytes = r.bytes;

@@ -7,10 +7,14 @@
  */
 #include "release/internal.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 void release_blob_key(const char *hex, char *out, size_t outlen)
 {
@@ -500,6 +504,104 @@ int release_load(struct store *st, const char *id, struct release **out, struct 
         rc = sw_err_set(err, SW_ENOTFOUND, "release %s not found", id);
     if (!rc)
         rc = release_manifest_parse(key, id, data, len, out, err);
+    free(data);
+    free(key);
+    return rc;
+}
+
+/* ---- the local copy of manifests ------------------------------------------------ */
+
+/* Copies kept in a directory, at most this many (the newest by time written). */
+#define MANIFEST_COPIES_MAX 8
+
+static char *copy_path(const char *dir, const char *id)
+{
+    return xasprintf("%s/%s.json", dir, id);
+}
+
+/* Removes all but the newest MANIFEST_COPIES_MAX copies. */
+static void copies_prune(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct copy {
+        char name[RELEASE_ID_MAX + 8];
+        struct timespec t;
+    } *v = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        struct stat sb;
+        size_t len = strlen(de->d_name);
+        if (len < 6 || len >= sizeof(v->name) || strcmp(de->d_name + len - 5, ".json") != 0 ||
+            fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        if (n == cap)
+            v = xrealloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+        memcpy(v[n].name, de->d_name, len + 1); /* len < sizeof(name): checked above */
+        v[n++].t = sb.st_mtim;
+    }
+    /* A few entries: the oldest found by a pass each. */
+    while (n > MANIFEST_COPIES_MAX) {
+        size_t old = 0;
+        for (size_t i = 1; i < n; i++)
+            if (v[i].t.tv_sec < v[old].t.tv_sec ||
+                (v[i].t.tv_sec == v[old].t.tv_sec && v[i].t.tv_nsec < v[old].t.tv_nsec))
+                old = i;
+        unlinkat(dirfd(d), v[old].name, 0);
+        v[old] = v[--n];
+    }
+    free(v);
+    closedir(d);
+}
+
+void release_copy_put(const char *dir, const char *id, const char *doc, size_t len)
+{
+    if (!dir || !release_id_valid(id) || fs_mkdir_p(dir, NULL) != 0)
+        return;
+    /* Not fsynced: a copy a crash tore fails to parse (or names another id) and is read
+     * from the store again. */
+    char *path = copy_path(dir, id), *tmp = xasprintf("%s/.tmp-%ld-%s", dir, (long)getpid(), id);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        int ok = fd_write_all(fd, doc, len) == 0;
+        if (close(fd) == 0 && ok && rename(tmp, path) == 0)
+            copies_prune(dir);
+        else
+            unlink(tmp);
+    }
+    free(tmp);
+    free(path);
+}
+
+int release_load_copy(struct store *st, const char *id, const char *dir, struct release **out,
+                      struct sw_err *err)
+{
+    if (dir && release_id_valid(id)) {
+        char *path = copy_path(dir, id), *data = NULL;
+        size_t len;
+        int rc = file_read_all(path, &data, &len, NULL);
+        free(path);
+        /* Checked as any manifest: a copy that does not parse, or names another id, is
+         * read from the store again. */
+        if (rc == 0 && release_manifest_parse(id, id, data, len, out, NULL) == 0) {
+            free(data);
+            return 0;
+        }
+        free(data);
+    }
+    if (!release_id_valid(id))
+        return sw_err_set(err, SW_EINVAL, "'%s' is not a release id", id);
+    char *key = manifest_key(id), *data = NULL;
+    size_t len;
+    int rc = store_get(st, key, &data, &len, NULL, err);
+    if (rc == SW_ENOTFOUND)
+        rc = sw_err_set(err, SW_ENOTFOUND, "release %s not found", id);
+    if (!rc)
+        rc = release_manifest_parse(key, id, data, len, out, err);
+    if (!rc)
+        release_copy_put(dir, id, data, len);
     free(data);
     free(key);
     return rc;

@@ -126,6 +126,9 @@ struct release_create_opts {
      * or not, on a remote store). A body only an older release holds is
      * stored again. */
     int pack;
+    /* Optional: a directory that keeps a copy of the manifest written
+     * (release_copy_put), for the next release_load_copy of it. */
+    const char *copies;
 };
 
 /* A file release_create refuses, and why. Both strings are raw (a name is
@@ -210,6 +213,16 @@ int release_manifest_parse(const char *key, const char *want_id, const char *dat
 
 /* Loads a manifest; caller frees with release_free. SW_ENOTFOUND when absent. */
 int release_load(struct store *st, const char *id, struct release **out, struct sw_err *err);
+/* release_load through a local copy in dir (NULL: none): a manifest never
+ * changes once written (create-only, under an id no other release has), so
+ * a copy is never stale, and a deploy that reads the live release's saves a
+ * GET of a document of about 650 bytes a file. The copy is parsed and checked
+ * as any manifest (one that does not pass is read from the store again); one
+ * read from the store is kept. A directory keeps the newest 8 copies. */
+int release_load_copy(struct store *st, const char *id, const char *dir, struct release **out,
+                      struct sw_err *err);
+/* Keeps doc, the manifest of release id, in dir; best effort (a copy is never needed). */
+void release_copy_put(const char *dir, const char *id, const char *doc, size_t len);
 void release_free(struct release *r);
 
 /* Every release id in the store, oldest first; free with release_ids_free. */

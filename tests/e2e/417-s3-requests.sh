@@ -4,11 +4,13 @@
 # what it does on fs (docs/store.md, "Reusing bodies without a request each"):
 #
 # (a) A 100-file site deployed to dev on a plain moto (the first deploy lists releases/ for
-#     variants to reuse, which moto --iam refuses), then the same DIR again: exactly three
-#     requests (HEAD of the bucket, GET of dev's state, GET of its live release's manifest),
-#     no PUT; "release R: the same 100 files as before (nothing to store)" on stderr and
-#     "release R is already live on dev; nothing changed" on stdout, exit 0; and
-#     `slipway releases` lists no more releases than before.
+#     variants to reuse, which moto --iam refuses), then the same DIR again: exactly two
+#     requests (HEAD of the bucket, GET of dev's state: the live release's manifest is the
+#     project's copy, kept when the first deploy wrote it), no PUT; "release R: the same 100
+#     files as before (nothing to store)" on stderr and "release R is already live on dev;
+#     nothing changed" on stdout, exit 0; and `slipway releases` lists no more releases than
+#     before. Without the copy, and with a copy that is not R's manifest, the manifest is read
+#     from the store (a third request), and the copy is R's again.
 # (b) One page of it changed: at most 13 requests, and of them exactly one GET of
 #     events/head.json (the repair append and the change's own share one read), exactly one
 #     probe PUT (the key kept from (a): refused, 412), no listing (no GET with list-type) and
@@ -17,7 +19,7 @@
 #     page's bodies in one pack, the manifest, the lock, the state, the event, the head, the
 #     probe), one of them under packs/ (packing is the default on s3). `slipway history dev --verify` then says the chain is intact.
 # (d) With --pack, on a fresh prefix (below (c)'s fs part in the file, run before it): the
-#     site's bodies in one pack, the same DIR again 3 requests, one page changed one PUT under
+#     site's bodies in one pack, the same DIR again 2 requests, one page changed one PUT under
 #     packs/ and none under blobs/; the pack read back with the aws CLI.
 # (c) On fs (no moto): the same DIR deployed twice, the second "already live"; `slipway
 #     history dev` shows one event; and --json says "changed": false.
@@ -85,12 +87,34 @@ verify "  it is already live, said on stdout and stderr, with the live release's
     'echo "# stdout: $out"; echo "# stderr: $errout"' \
     eval '[ "$out" = "release $R is already live on dev; nothing changed" ] &&
         [ "$errout" = "release $R: the same 100 files as before (nothing to store)" ]'
-verify "  exactly 3 requests: HEAD of the bucket, GET of dev's state, GET of the live manifest" \
+verify "  exactly 2 requests: HEAD of the bucket, GET of dev's state (the manifest is the project's copy)" \
     'show same.req' \
-    eval '[ "$n" = 3 ] && [ "$(count "^HEAD /site 200$" same.req)" = 1 ] &&
+    eval '[ "$n" = 2 ] && [ "$(count "^HEAD /site 200$" same.req)" = 1 ] &&
         [ "$(count "^GET /site/data/envs/dev/state.json 200$" same.req)" = 1 ] &&
-        [ "$(count "^GET /site/data/releases/$R.json 200$" same.req)" = 1 ] &&
         [ "$(count "^PUT " same.req)" = 0 ]'
+copy=$(ls .slipway/cache/manifests/*/"$R.json" 2>/dev/null)
+verify "  the copy is R's manifest as the store holds it" 'echo "# copy: $copy"' \
+    eval '[ -n "$copy" ] && aws s3 cp "s3://site/data/releases/$R.json" store.json >/dev/null && cmp -s store.json "$copy"'
+# same_again NAME: deploys the same DIR again, its requests in NAME.req
+same_again() {
+    mark
+    a=$marks
+    sw deploy "$SITE" --env dev
+    mark
+    since_mark "$a" >"$1.req"
+}
+rm -f "$copy"
+same_again nocopy
+verify "  without the copy: 3 requests, the manifest read from the store, the copy back" \
+    'show nocopy.req' \
+    eval '[ "$rc" = 0 ] && [ "$(wc -l <nocopy.req)" = 3 ] &&
+        [ "$(count "^GET /site/data/releases/$R.json 200$" nocopy.req)" = 1 ] && cmp -s store.json "$copy"'
+sed 's/"files"/"filez"/' store.json >"$copy"
+same_again badcopy
+verify "  a copy that is not a manifest: read from the store, still already live, the copy R's again" \
+    'show badcopy.req; echo "# $out"' \
+    eval '[ "$rc" = 0 ] && [ "$out" = "release $R is already live on dev; nothing changed" ] &&
+        [ "$(count "^GET /site/data/releases/$R.json 200$" badcopy.req)" = 1 ] && cmp -s store.json "$copy"'
 sw releases
 verify "  no release was stored: slipway releases lists $releases_before, as before" \
     'echo "# releases: $out" | sed "2,\$s/^/# /"' \
@@ -143,7 +167,7 @@ d=$marks
 sw deploy "$SITE" --env dev --pack
 mark
 since_mark "$d" >pack2.req
-verify "  the same DIR again: exit 0, 3 requests" 'show pack2.req' eval '[ "$rc" = 0 ] && [ "$(wc -l <pack2.req)" = 3 ]'
+verify "  the same DIR again: exit 0, 2 requests" 'show pack2.req' eval '[ "$rc" = 0 ] && [ "$(wc -l <pack2.req)" = 2 ]'
 printf '<!doctype html><h1>page 6, changed</h1>\n' >"$SITE/p6.html"
 mark
 d=$marks
