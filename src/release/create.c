@@ -265,6 +265,21 @@ static void cache_save(const char *file, long long taken_ns, const struct entry 
     buf_free(&b);
 }
 
+/* 1 when saving v would write the cache as it is (its time aside): every
+ * entry came from its line (none read) and no line is left over. The time
+ * would only widen what is trusted, so such a save is skipped: it rewrote
+ * about 260 bytes a file (and fsynced them) on every release of an
+ * unchanged tree. */
+static int cache_unchanged(const struct stat_cache *c, const struct entry *v, size_t n)
+{
+    if (n != c->n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].hashed)
+            return 0;
+    return 1;
+}
+
 static void cache_free(struct stat_cache *c)
 {
     for (size_t i = 0; i < c->n; i++)
@@ -1199,10 +1214,13 @@ static int scan_all(struct store *st, const struct release_create_opts *opts, co
     push_job(&s, j);
     /* On a remote store a thread spends most of its time waiting for the
      * service, so as many as may upload at once (the store's concurrency);
-     * the store's upload slots, not the thread count, bound the transfers. */
+     * the store's upload slots, not the thread count, bound the transfers.
+     * Not when packing with a stat cache: most files are then its lines, and
+     * what changed goes into packs (a PUT every few MiB), so a thread per
+     * core does the walk, 4 to 5 ms sooner than 16 on 2,000 files here. */
     if (threads <= 0) {
         threads = sys_ncpu();
-        if (store_is_remote(st) && threads < store_concurrency(st))
+        if (store_is_remote(st) && threads < store_concurrency(st) && !(opts->pack && cache->n))
             threads = store_concurrency(st);
     }
     struct worker *wk = xcalloc((size_t)threads, sizeof(*wk));
@@ -1533,7 +1551,8 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
     }
     res->new_blobs = count_new_blobs(v, n);
     if (opts->keep && release_same(&r, opts->keep)) {
-        cache_save(opts->stat_cache, ts_ns(&t0), v, n);
+        if (!cache_unchanged(&cache, v, n))
+            cache_save(opts->stat_cache, ts_ns(&t0), v, n);
         res->files = r.nfiles;
         res->bytes = r.bytes;
         res->same = 1;
@@ -1550,7 +1569,8 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
     if ((rc = store_put(st, key, doc, len, STORE_IF_ABSENT, NULL, err)))
         goto out;
     release_copy_put(opts->copies, r.id, doc, len);
-    cache_save(opts->stat_cache, ts_ns(&t0), v, n);
+    if (!cache_unchanged(&cache, v, n))
+        cache_save(opts->stat_cache, ts_ns(&t0), v, n);
     res->files = r.nfiles;
     res->bytes = r.bytes;
     *id_out = r.id;

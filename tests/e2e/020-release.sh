@@ -382,8 +382,21 @@ sw release create "$T/sc"; r3=$out
 check "stat cache: changing one file re-reads just that file" test "$(files_read)" = 1
 check "stat cache: the changed file has its new blob" \
     test "$(manifest "$r3" '{f["path"]: f["blob"] for f in m["files"]}["f7.txt"]')" = "$(sha256sum < "$T/sc/f7.txt" | cut -d' ' -f1)"
+cache_file=$T/p/.slipway/cache/stat-$(printf %s "$(realpath "$T/sc")" | sha256sum | cut -c1-16)
+stamp() { stat -c '%Y.%y %i' "$cache_file"; }
+before=$(stamp)
 sw release create "$T/sc"
 check "stat cache: and then 0 again" test "$(files_read)" = 0
+check "stat cache: a release that read no file leaves the cache as it was (not rewritten)" \
+    test "$(stamp)" = "$before"
+rm "$T/sc/f20.txt"
+sw release create "$T/sc"
+check "stat cache: a file gone, 0 read, the cache rewritten without it" \
+    eval '[ "$(files_read)" = 0 ] && [ "$(stamp)" != "$before" ] && ! grep -q " f20.txt$" "$cache_file"'
+printf 'file 20\n' > "$T/sc/f20.txt"
+touch -d '1 minute ago' "$T/sc/f20.txt"
+sw release create "$T/sc"
+check "stat cache: the file back, read again" test "$(files_read)" = 1
 # Same size, mtime put back: only the ctime tells.
 f=$T/sc/sub/same-size.txt
 mtime=$(stat -c %y "$f")
