@@ -88,6 +88,11 @@ static int run(struct cli *cli, int argc, char **argv)
         names[c] = commands[c].name;
         if (!strcmp(commands[c].name, argv[0])) {
             cli->cmd = commands[c].name;
+            /* The commands that read and build whole manifests and stat caches, run and exit
+             * (not serve, runner or top, which stay up and hold their memory). */
+            if (!strcmp(argv[0], "release") || !strcmp(argv[0], "deploy") ||
+                !strcmp(argv[0], "gc"))
+                sys_malloc_for_batch();
             rc = commands[c].fn(n, argv, cli);
             goto out;
         }

@@ -168,6 +168,12 @@ int fs_remove_tree(const char *path, struct sw_err *err);
 char *path_join(const char *a, const char *b);
 /* Returns the number of online CPUs, at least 1. */
 int sys_ncpu(void);
+/* Tunes malloc for a command that runs and exits (not a server): one arena,
+ * a heap grown in large steps and kept, advised for transparent huge pages.
+ * Page faults were a quarter of a no-change deploy's time on a VM where each
+ * costs about 10 us; this halves their number. Call once, first. No-op
+ * without glibc. */
+void sys_malloc_for_batch(void);
 /* "user" from $USER / getpwuid, never NULL; static storage. */
 const char *sys_user(void);
 /* Host name, never NULL; static storage. */
