@@ -138,6 +138,11 @@ sw release create "$T/repo/public" -q; gid=$out
 check "git: source.commit is git rev-parse HEAD" test "$(manifest "$gid" 'm["source"].get("commit")')" = "$(git -C "$T/repo" rev-parse HEAD)"
 check "git: source.ref is the branch" test "$(manifest "$gid" 'm["source"].get("ref")')" = "$(git -C "$T/repo" symbolic-ref HEAD)"
 check "git: source.tag is the tag at HEAD" test "$(manifest "$gid" 'm["source"].get("tag")')" = v1.4.0
+# A worktree's .git is a file, not a directory: still a repository.
+git -C "$T/repo" worktree add -q "$T/wt" -b wt-branch 2>/dev/null
+sw release create "$T/wt/public" -q
+check "git: a worktree (.git is a file) has its facts too" \
+    test "$(manifest "$out" 'm["source"].get("ref")')" = refs/heads/wt-branch
 sw release create "$T/repo" -q
 check "git: .git/ is never part of a release" test "$(manifest "$out" '[f["path"] for f in m["files"]]')" = "['public/index.html']"
 sw releases --json
