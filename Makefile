@@ -23,14 +23,16 @@ else
 CC      ?= cc
 # The libraries the code calls: libcrypto (SHA-256), libyaml (environment
 # files), jansson (manifests, state, events), zlib and libbrotli (the
-# precompressed variants release create makes and checks), libcurl (alerts to
-# Alertmanager and webhooks: src/monitor/notify.c). Add one here with its
-# first caller.
-PKGS    := libcrypto yaml-0.1 jansson zlib libbrotlienc libbrotlidec libcurl
+# precompressed variants release create makes and checks). Add one here with its
+# first caller. libcurl (the S3 store, alerts to Alertmanager and webhooks) is
+# not linked: src/base/curl.c loads it when first needed, so a command that
+# makes no request does not pay for loading its 25 libraries; its headers are
+# needed to build (LIBCURL_CFLAGS).
+PKGS    := libcrypto yaml-0.1 jansson zlib libbrotlienc libbrotlidec
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
            -pthread -Isrc -MMD -MP
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libcurl)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 CFLAGS  += $(PKG_CFLAGS)
 LDLIBS  += $(PKG_LIBS)

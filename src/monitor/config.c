@@ -9,9 +9,9 @@
  * parser, so the notifier never meets a URL curl would read differently
  * from what the file says.
  */
+#include "base/curl.h"
 #include "monitor/monitor.h"
 
-#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +66,10 @@ static char *url_check(const char *s, int base, const char **why)
             *why = "a URL is visible ASCII without blanks (percent-encode the rest)";
             return NULL;
         }
+    if (sw_curl_load(NULL) != 0) {
+        *why = "libcurl cannot be loaded (install libcurl4): URLs cannot be checked";
+        return NULL;
+    }
     if (!(u = curl_url()))
         return NULL;
     if (curl_url_set(u, CURLUPART_URL, s, 0) != CURLUE_OK ||

@@ -17,9 +17,9 @@
  * of 4 x resend ahead, as Prometheus does: if slipway stops, Alertmanager
  * resolves them by itself. Webhooks hear each change once.
  */
+#include "base/curl.h"
 #include "monitor/monitor.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -298,15 +298,6 @@ int64_t monitor_notify_backoff_ms(const struct monitor_config *c, int retry, uin
 
 /* ---- the queue ----------------------------------------------------------------------- */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void curl_init(void)
-{
-    /* Not thread-safe in every libcurl: done once, before any thread of ours
-     * uses curl. Failure shows as every attempt failing, and is logged. */
-    (void)curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 /* "alertmanager http://host:9093", "webhook 2 https://hooks.example.com":
  * the origin only, since a webhook's path or query often is its secret. */
 static char *display_of(int kind, size_t index, const char *url)
@@ -335,7 +326,6 @@ struct monitor_notify *monitor_notify_new(const struct monitor_config *c,
 {
     struct monitor_notify *n = xcalloc(1, sizeof(*n));
     pthread_condattr_t ca;
-    pthread_once(&curl_once, curl_init);
     n->c = c;
     n->log = log;
     n->log_arg = log_arg;
@@ -347,14 +337,23 @@ struct monitor_notify *monitor_notify_new(const struct monitor_config *c,
     n->cap = c->queue > 0 ? (size_t)c->queue : 1;
     n->ring = xcalloc(n->cap, sizeof(*n->ring));
     n->ntargets = c->nalertmanager + c->nwebhooks;
+    /* The configuration's URLs were checked with libcurl, so it is loaded
+     * already; were it not, nothing could be sent, and that is said once. */
+    struct sw_err lerr = {0};
+    if (n->ntargets && sw_curl_load(&lerr) != 0) {
+        char *line = xasprintf("notifications are off: %s", lerr.msg);
+        log(log_arg, line);
+        free(line);
+        n->ntargets = 0;
+    }
     n->targets = xcalloc(n->ntargets ? n->ntargets : 1, sizeof(*n->targets));
-    for (size_t i = 0; i < c->nalertmanager; i++) {
+    for (size_t i = 0; n->ntargets && i < c->nalertmanager; i++) {
         struct target *t = &n->targets[i];
         t->kind = TARGET_ALERTMANAGER;
         t->url = xasprintf("%s/api/v2/alerts", c->alertmanager[i]);
         t->display = display_of(t->kind, i, c->alertmanager[i]);
     }
-    for (size_t i = 0; i < c->nwebhooks; i++) {
+    for (size_t i = 0; n->ntargets && i < c->nwebhooks; i++) {
         struct target *t = &n->targets[c->nalertmanager + i];
         t->kind = TARGET_WEBHOOK;
         t->url = xstrdup(c->webhooks[i]);

@@ -1,11 +1,11 @@
 /*
  * The S3 client: sign, send, retry, explain. See s3.h.
  */
+#include "base/curl.h"
 #include "store/s3.h"
 #include "store/s3xml.h"
 #include "store/sigv4.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -45,15 +45,6 @@ struct s3 {
     int64_t max_time_ms; /* no attempt starts later than this after the first */
 };
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void curl_init(void)
-{
-    /* libcurl's global init is not thread-safe in every version: once, before
-     * any request; a failure shows as every request failing, with a reason. */
-    (void)curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *arg)
 {
     (void)h;
@@ -76,9 +67,11 @@ static const char *env_get(const char *name)
 
 int s3_new(const char *url, struct s3 **out, struct sw_err *err)
 {
-    pthread_once(&curl_once, curl_init);
+    int rc = sw_curl_load(err);
+    if (rc)
+        return rc;
     struct s3 *s = xcalloc(1, sizeof(*s));
-    int rc = s3conf_parse(url, env_get, &s->c, err);
+    rc = s3conf_parse(url, env_get, &s->c, err);
     if (rc) {
         free(s);
         return rc;

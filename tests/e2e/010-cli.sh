@@ -18,6 +18,11 @@ sw status; expect_err "outside a project: one clear line" 1 "not in a slipway pr
 
 new_project
 sw status --json; expect_rc "status in a fresh project" 0
+# libcurl is loaded when an s3 store is opened (src/base/curl.c), never linked: a command on
+# an fs store does not load its 25 libraries.
+check "status on an fs store never loads libcurl" \
+    eval '! LD_DEBUG=files "$SLIPWAY" status 2>&1 >/dev/null | grep -q "file=libcurl"'
+check "the binary does not link libcurl (loaded when first needed)" eval '! ldd "$SLIPWAY" | grep -q libcurl'
 check "fresh project has dev and staging" test "$(json '",".join(e["name"] for e in j["environments"])')" = "dev,staging"
 check "fresh dev: nothing live, generation 0" test "$(json 'j["environments"][0]["live_release"], j["environments"][0]["generation"]')" = "None 0"
 check "direct environment has empty slots" test "$(json 'j["environments"][0]["slots"]')" = "{}"
