@@ -270,8 +270,11 @@ int json_read_value(struct json_reader *r)
         return fail(r, "premature end of input");
     if (r->depth + 1 > JSON_READ_MAX_DEPTH)
         return fail(r, "maximum parsing depth reached");
-    if (!r->started++ && *r->p != '{' && *r->p != '[')
-        return fail(r, "'[' or '{' expected");
+    if (!r->started) {
+        r->started = 1;
+        if (*r->p != '{' && *r->p != '[')
+            return fail(r, "'[' or '{' expected");
+    }
     switch (*r->p) {
     case '{':
     case '[':
