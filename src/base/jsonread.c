@@ -380,21 +380,13 @@ int json_read_element(struct json_reader *r)
 
 int json_read_skip(struct json_reader *r, int kind)
 {
-    if (kind == JSON_READ_OBJECT) {
-        int rc;
-        while ((rc = json_read_member(r)) == 1)
-            if (json_read_skip(r, json_read_value(r)) < 0)
-                return JSON_READ_ERROR;
-        return rc;
-    }
-    if (kind == JSON_READ_ARRAY) {
-        int rc;
-        while ((rc = json_read_element(r)) == 1)
-            if (json_read_skip(r, json_read_value(r)) < 0)
-                return JSON_READ_ERROR;
-        return rc;
-    }
-    return kind < 0 ? JSON_READ_ERROR : 0; /* a scalar: read already */
+    if (kind != JSON_READ_OBJECT && kind != JSON_READ_ARRAY)
+        return kind < 0 ? JSON_READ_ERROR : 0; /* a scalar: read already */
+    int rc;
+    while ((rc = kind == JSON_READ_OBJECT ? json_read_member(r) : json_read_element(r)) == 1)
+        if (json_read_skip(r, json_read_value(r)) < 0)
+            return JSON_READ_ERROR;
+    return rc;
 }
 
 int json_read_end(struct json_reader *r)

@@ -9,7 +9,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -495,18 +494,7 @@ int release_manifest_parse(const char *key, const char *want_id, const char *dat
 
 int release_load(struct store *st, const char *id, struct release **out, struct sw_err *err)
 {
-    if (!release_id_valid(id))
-        return sw_err_set(err, SW_EINVAL, "'%s' is not a release id", id);
-    char *key = manifest_key(id), *data = NULL;
-    size_t len;
-    int rc = store_get(st, key, &data, &len, NULL, err);
-    if (rc == SW_ENOTFOUND)
-        rc = sw_err_set(err, SW_ENOTFOUND, "release %s not found", id);
-    if (!rc)
-        rc = release_manifest_parse(key, id, data, len, out, err);
-    free(data);
-    free(key);
-    return rc;
+    return release_load_copy(st, id, NULL, out, err);
 }
 
 /* ---- the local copy of manifests ------------------------------------------------ */
