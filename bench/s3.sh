@@ -184,8 +184,9 @@ EOF
 [ "$NFILES" = 2000 ] || die "the site has $NFILES files, not 2000"
 
 # ---- the measurements ---------------------------------------------------------------------
-# log_lines: requests moto has logged so far.
-log_lines() { grep -c '" [0-9][0-9][0-9] ' "$T/moto.log"; }
+# log_lines: lines moto has logged so far, requests or not (requests() skips that many lines,
+# and moto also logs lines that are not requests, such as its start-up banner).
+log_lines() { wc -l <"$T/moto.log"; }
 # requests FROM: "TOTAL PUT HEAD GET OTHER 404" of moto's log lines after line FROM (404: the
 # requests answered "not found", such as a copy of an object onto itself, slipway's touch, of
 # a body not stored yet).
@@ -194,11 +195,26 @@ requests() {
         { split($0, a, "\""); split(a[2], r, " "); split(a[3], c, " "); n++; m[r[1]]++; if (c[1] == 404) nf++ }
         END { printf "%d %d %d %d %d %d\n", n, m["PUT"], m["HEAD"], m["GET"], n - m["PUT"] - m["HEAD"] - m["GET"], nf }'
 }
+# settle: waits until moto has logged nothing new for 300 ms (at most 10 s). moto logs a
+# request after it answers it, so the last lines of the previous command may still be coming,
+# and a server still busy with the previous command's 2,000 requests slows whichever tool
+# runs next: each timed command starts on a quiet server.
+settle() {
+    local n m i
+    n=$(log_lines)
+    for ((i = 0; i < 33; i++)); do
+        sleep 0.3
+        m=$(log_lines)
+        [ "$m" = "$n" ] && return
+        n=$m
+    done
+}
 # timed TOOL ROW ROUND CMD...: runs CMD, appends "ROW TOOL SECONDS TOTAL PUT HEAD GET OTHER 404"
 # to $T/results.
 timed() {
     local tool=$1 row=$2 round=$3 from t0 t1
     shift 3
+    settle
     from=$(log_lines)
     t0=$(date +%s%N)
     "$@" >>"$T/$tool.out" 2>&1 || die "$tool, $row, round $round: $* failed: $(tail -3 "$T/$tool.out")"
