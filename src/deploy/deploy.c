@@ -15,6 +15,7 @@
 #include "release/release.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,6 +270,38 @@ static void test_delay(void)
         usleep(10000);
 }
 
+/* The audit head read in a thread beside the state: on a remote store each is
+ * a round trip, and the change needs both before it can write. */
+struct head_fetch {
+    struct store *st;
+    struct deploy_head_memo memo;
+    pthread_t th;
+    int running;
+};
+
+static void *head_fetch_main(void *arg)
+{
+    struct head_fetch *f = arg;
+    deploy_head_prefetch(f->st, &f->memo);
+    return NULL;
+}
+
+static void head_fetch_start(struct head_fetch *f, struct store *st)
+{
+    f->st = st;
+    f->running = store_is_remote(st) && pthread_create(&f->th, NULL, head_fetch_main, f) == 0;
+}
+
+/* Joins the fetch (if one runs) and hands its head to memo. */
+static void head_fetch_join(struct head_fetch *f, struct deploy_head_memo *memo)
+{
+    if (!f->running)
+        return;
+    pthread_join(f->th, NULL);
+    f->running = 0;
+    *memo = f->memo;
+}
+
 static int change(struct store *st, const struct op *op, apply_fn apply,
                   const struct deploy_opts *opts, struct deploy_result *res, struct sw_err *err)
 {
@@ -293,10 +326,16 @@ static int change(struct store *st, const struct op *op, apply_fn apply,
     if (opts && opts->reject && !text_valid(opts->reject, DEPLOY_REASON_MAX, 0))
         return sw_err_set(err, SW_EINVAL,
                           "the rejection reason must be one line of UTF-8 text, at most 1 KiB");
+    /* Proving the store's compare-and-swap (S3: a request) overlaps the lock. */
+    store_prepare_cas(st);
     int rc = deploy_lock(st, env->name, op->action, &lk, err);
     if (rc)
         return rc;
-    if ((rc = deploy_state_load(st, env->name, &s, err)))
+    struct head_fetch hf = {0};
+    head_fetch_start(&hf, st);
+    rc = deploy_state_load(st, env->name, &s, err);
+    head_fetch_join(&hf, &memo);
+    if (rc)
         goto out;
     if (opts && opts->if_generation && s->generation != opts->if_generation) {
         rc = sw_err_set(err, DEPLOY_ESTALE,

@@ -184,6 +184,17 @@ void deploy_head_memo_clear(struct deploy_head_memo *m)
     head_clear(m);
 }
 
+static int head_load(struct store *st, struct deploy_head_memo *h, int *missing, struct sw_err *err);
+
+void deploy_head_prefetch(struct store *st, struct deploy_head_memo *memo)
+{
+    int missing = 0;
+    if (head_load(st, memo, &missing, NULL) == 0 && !missing)
+        memo->have = 1;
+    else
+        head_clear(memo);
+}
+
 static int64_t head_env_generation(const struct deploy_head_memo *h, const char *env)
 {
     return json_integer_value(json_object_get(json_object_get(h->envs, env), "generation"));

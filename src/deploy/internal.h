@@ -51,6 +51,10 @@ struct deploy_head_memo {
     char etag[SHA256_HEX_LEN + 1];
 };
 void deploy_head_memo_clear(struct deploy_head_memo *m);
+/* Reads the audit head into memo (zeroed first), so that a change can read it
+ * beside its state instead of after it. Leaves memo empty where the head is
+ * missing or cannot be read: deploy_event_append then reads it itself. */
+void deploy_head_prefetch(struct store *st, struct deploy_head_memo *memo);
 
 /* Appends s->last to the audit log unless it is there already. memo
  * (optional): the head to start from, if it holds one; on return, the head

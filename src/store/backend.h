@@ -40,6 +40,8 @@ struct store_ops {
     int (*watch)(struct store *, const char *, int *, struct sw_err *);
     /* Optional (NULL: nothing to change): store_set_fail_fast. */
     void (*set_fail_fast)(struct store *, int);
+    /* Optional (NULL: nothing to prepare): store_prepare_cas. */
+    void (*prepare_cas)(struct store *);
     void (*free)(struct store *);
     /* Reached over a network: store_is_remote, and store_put takes an upload slot. */
     int remote;

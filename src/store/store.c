@@ -122,6 +122,12 @@ void store_set_fail_fast(struct store *st, int on)
         st->ops->set_fail_fast(st, on);
 }
 
+void store_prepare_cas(struct store *st)
+{
+    if (st->ops->prepare_cas)
+        st->ops->prepare_cas(st);
+}
+
 void store_status(struct store *st, struct store_status *out)
 {
     pthread_mutex_lock(&st->status_mu);

@@ -126,6 +126,11 @@ int store_put_file(struct store *st, const char *key, const char *path, unsigned
  * across processes and, on S3, across machines. */
 int store_put_if_match(struct store *st, const char *key, const void *data, size_t len,
                        const char *if_match, char etag_out[SHA256_HEX_LEN + 1], struct sw_err *err);
+/* Says a compare-and-swap is coming: what the backend must do before the
+ * first (S3: prove that the endpoint honours conditional writes, a request)
+ * starts now, beside the caller's next requests, instead of in front of that
+ * write. Only a hint: store_put_if_match does it anyway when it was not. */
+void store_prepare_cas(struct store *st);
 /* Makes every STORE_BATCH put of this handle durable and visible (one syncfs
  * instead of an fsync per object, as git's batch fsync mode). A batched put
  * whose key appeared meanwhile is dropped silently when it was STORE_IF_ABSENT. */

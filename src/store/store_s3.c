@@ -48,7 +48,11 @@ struct s3b {
     struct etag_pair cache[ETAG_CACHE];
     size_t next;
     atomic_int probed; /* 0 not yet, 1 conditional writes honoured */
-    pthread_mutex_t probe_mu;
+    pthread_mutex_t probe_mu; /* guards the probe and the fields below */
+    int probing;              /* 1: probe_th runs (or ran, not joined yet) the probe */
+    pthread_t probe_th;
+    int probe_rc;
+    struct sw_err probe_err;
 };
 
 static struct s3b *B(struct store *st)
@@ -445,14 +449,9 @@ out:
  * write is sent again. */
 #define PROBE_KEY ".slipway-probe/conditional-writes"
 
-static int probe(struct s3b *b, struct sw_err *err)
+static int probe_run(struct s3b *b, struct sw_err *err)
 {
-    if (atomic_load(&b->probed))
-        return 0;
-    pthread_mutex_lock(&b->probe_mu);
     int rc = 0;
-    if (atomic_load(&b->probed))
-        goto out;
     static const char *const body[2] = {"probe", "probe, again"};
     char sha[2][SHA256_HEX_LEN + 1];
     for (int i = 0; i < 2; i++)
@@ -498,11 +497,52 @@ static int probe(struct s3b *b, struct sw_err *err)
         i++;
         tries = 0;
     }
+    return rc;
+}
+
+/* Waits for a probe prepare_cas started; takes probe_mu held. */
+static int probe_join(struct s3b *b, struct sw_err *err)
+{
+    pthread_join(b->probe_th, NULL);
+    b->probing = 0;
+    if (b->probe_rc && err)
+        *err = b->probe_err;
+    return b->probe_rc;
+}
+
+static int probe(struct s3b *b, struct sw_err *err)
+{
+    if (atomic_load(&b->probed))
+        return 0;
+    pthread_mutex_lock(&b->probe_mu);
+    int rc = 0;
+    if (!atomic_load(&b->probed))
+        rc = b->probing ? probe_join(b, err) : probe_run(b, err);
     if (rc == 0)
         atomic_store(&b->probed, 1);
-out:
     pthread_mutex_unlock(&b->probe_mu);
     return rc;
+}
+
+static void *probe_main(void *arg)
+{
+    struct s3b *b = arg;
+    b->probe_rc = probe_run(b, &b->probe_err);
+    return NULL;
+}
+
+/* The probe in a thread of its own, so that its request overlaps the lock's
+ * and the state's (a change's first requests) instead of coming after them.
+ * Its result is taken by the first compare-and-swap (probe). */
+static void s3b_prepare_cas(struct store *st)
+{
+    struct s3b *b = B(st);
+    if (atomic_load(&b->probed))
+        return;
+    pthread_mutex_lock(&b->probe_mu);
+    if (!atomic_load(&b->probed) && !b->probing)
+        b->probing = pthread_create(&b->probe_th, NULL, probe_main, b) == 0;
+    pthread_mutex_unlock(&b->probe_mu);
 }
 
 /* S3's ETag of the version of key whose SHA-256 is sha; SW_ECONFLICT when
@@ -965,6 +1005,8 @@ static void s3b_free(struct store *st)
     struct s3b *b = B(st);
     if (!b)
         return;
+    if (b->probing)
+        pthread_join(b->probe_th, NULL);
     for (size_t i = 0; i < ETAG_CACHE; i++)
         free(b->cache[i].key);
     pthread_mutex_destroy(&b->mu);
@@ -995,6 +1037,7 @@ static const struct store_ops s3_ops = {
     .cleanup = s3b_cleanup,
     .touch = s3b_touch,
     .set_fail_fast = s3b_set_fail_fast,
+    .prepare_cas = s3b_prepare_cas,
     .free = s3b_free,
     .remote = 1,
 };
