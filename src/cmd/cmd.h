@@ -172,12 +172,12 @@ struct release;
 
 /* Creates a release from dir (shared by release create and deploy DIR);
  * *id is the new id (caller frees). follow_symlinks: store what a link
- * leaving dir points to. keep (optional, borrowed): the live release of the
- * environment deploy DIR is for (release_create_opts.keep); when dir holds
- * the same, *id is keep's. When several files are refused, each is printed on
+ * leaving dir points to. keep_id (optional): the live release of the
+ * environment deploy DIR is for (release_create_opts.keep_id); when dir holds
+ * the same, *id is keep_id. When several files are refused, each is printed on
  * stderr as "slipway: PATH: why" and err becomes the summary that follows. */
 int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message,
-                           int follow_symlinks, const struct release *keep, char **id,
+                           int follow_symlinks, const char *keep_id, char **id,
                            struct sw_err *err);
 
 /* ---- the upload progress line (progress.c) ------------------------------------- */

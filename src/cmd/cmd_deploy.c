@@ -80,7 +80,7 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
     struct env_config *env = NULL;
     struct deploy_result res = {0};
     struct env_state *state = NULL;
-    struct release *live = NULL;
+    const char *live = NULL;
     char *id = NULL;
     const char *what = argv[0];
     struct stat sb;
@@ -99,11 +99,9 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
     int made = 0;
     if (stat(what, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         /* The live release, best effort: a hint that saves requests and a
-         * release that would change nothing (release_create_opts.keep). */
-        char *copies = cli_manifest_copies(cli);
-        if (deploy_state_load(cli->store, env->name, &state, NULL) == 0 && state->live_release)
-            release_load_copy(cli->store, state->live_release, copies, &live, NULL);
-        free(copies);
+         * release that would change nothing (release_create_opts.keep_id). */
+        if (deploy_state_load(cli->store, env->name, &state, NULL) == 0)
+            live = state->live_release;
         rc = cmd_release_create_dir(cli, what, message, follow, live, &id, &err);
         made = 1;
     } else if (strchr(what, '/')) {
@@ -113,7 +111,7 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
     }
     if (rc)
         goto out;
-    if (live && !strcmp(id, live->id)) {
+    if (live && !strcmp(id, live)) {
         sw_err_set(&err, DEPLOY_ENOTHING, "release %s is already live on %s; nothing changed", id,
                    env->name);
         code = already_live(cli, env, id, &err, state);
@@ -129,7 +127,6 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
         cli_print_change(cli, env, id, &res);
     }
 out:
-    release_free(live);
     env_state_free(state);
     deploy_result_free(&res);
     env_config_free(env);

@@ -64,7 +64,7 @@ static void print_problems(const char *dir, const struct release_create_result *
 }
 
 int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message,
-                           int follow_symlinks, const struct release *keep, char **id,
+                           int follow_symlinks, const char *keep_id, char **id,
                            struct sw_err *err)
 {
     int rc = cli_store(cli, CLI_STORE_WRITE, err);
@@ -80,7 +80,7 @@ int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message
                                     .stat_cache = cache,
                                     .follow_symlinks = follow_symlinks,
                                     .progress = bar ? &rp : NULL,
-                                    .keep = keep,
+                                    .keep_id = keep_id,
                                     .copies = copies,
                                     .pack = !cli->no_pack &&
                                             (cli->pack || store_is_remote(cli->store))};

@@ -62,6 +62,11 @@ struct entry {
     int from_gz; /* "x" made from the file "x.gz" (real, sb): see derive_from_gz */
 };
 
+/* Where a release keeps a body: in a pack (its index in the stat cache's
+ * pack table) at an offset, or a blob of its own (WHERE_BLOB). */
+#define WHERE_BLOB (-1)
+#define BODIES (1 + RELEASE_VARIANTS) /* the body, then its variants */
+
 static int cmp_entry(const void *a, const void *b)
 {
     return strcmp(((const struct entry *)a)->path, ((const struct entry *)b)->path);
@@ -76,12 +81,24 @@ struct cached {
     char hex[SHA256_HEX_LEN + 1];
     unsigned long long body; /* the body's size: the stat size, or x's for x.gz */
     struct release_variant var[RELEASE_VARIANTS];
+    /* Where the release made names each body (the body, then its variants):
+     * a pack's index in the cache's table, or WHERE_BLOB. Only with made. */
+    int where[BODIES];
+    unsigned long long at[BODIES];
 };
 
 struct stat_cache {
     struct cached *v;
     size_t n;
     long long taken_ns;
+    /* Version 3: the release whose files the lines are, exactly (in path
+     * order, with their bodies where it keeps them), and the digest of what
+     * else it said (facts_digest); "" when unknown (an older cache, or lines
+     * no release was made of). The pack table names the packs of "where". */
+    char made[64];
+    char digest[SHA256_HEX_LEN + 1];
+    char (*packs)[SHA256_HEX_LEN + 1];
+    size_t npacks;
     /* Bodies that need neither a put nor a touch (known_load), sorted. */
     char (*known)[96];
     size_t nknown;
@@ -151,11 +168,62 @@ static int take_variant(char **p, struct release_variant *v)
     return 1;
 }
 
+/* A body's place in a version 3 line: "-" for a blob of its own (or no
+ * variant), else "PACK@OFFSET" with PACK an index in the pack table. */
+static int take_where(char **p, const struct stat_cache *c, int *where, unsigned long long *at)
+{
+    *where = WHERE_BLOB;
+    *at = 0;
+    if ((*p)[0] == '-' && (*p)[1] == ' ') {
+        *p += 2;
+        return 1;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long no = strtoull(*p, &end, 10);
+    if (end == *p || *end != '@' || errno || **p == '-' || no >= c->npacks)
+        return 0;
+    *p = end + 1;
+    if (**p == '-' || !take_unum(p, at))
+        return 0;
+    *where = (int)no;
+    return 1;
+}
+
+/* The header of a version 3 cache: "slipway-stat-cache 3 TAKEN MADE DIGEST
+ * NPACKS" (MADE and DIGEST "-" when unknown), then NPACKS lines of a pack's
+ * name. Anything off and the cache is read as knowing no release. */
+static char *take_header3(char *line, struct stat_cache *c)
+{
+    char made[64], digest[SHA256_HEX_LEN + 2];
+    unsigned long np;
+    int used = 0;
+    if (sscanf(line, "slipway-stat-cache 3 %lld %63s %65s %lu%n", &c->taken_ns, made, digest, &np,
+               &used) != 4 ||
+        line[used] != '\n' || np > (1u << 20))
+        return NULL;
+    char *p = line + used + 1;
+    c->packs = xcalloc(np ? np : 1, sizeof(*c->packs));
+    for (; c->npacks < np; c->npacks++, p += SHA256_HEX_LEN + 1) {
+        if (strspn(p, "0123456789abcdef") != SHA256_HEX_LEN || p[SHA256_HEX_LEN] != '\n')
+            return NULL;
+        memcpy(c->packs[c->npacks], p, SHA256_HEX_LEN);
+    }
+    if (release_id_valid(made) && hex_lower_valid(digest, SHA256_HEX_LEN) && !digest[SHA256_HEX_LEN]) {
+        memcpy(c->made, made, sizeof(c->made));
+        memcpy(c->digest, digest, sizeof(c->digest));
+    }
+    return p;
+}
+
 /* Lines: "dev ino size mtime_ns ctime_ns sha256 body gzip br path"; body is
  * the body's size, gzip and br are variants (take_variant), and the path is
- * the rest of the line, spaces included. A line that does not parse is
- * skipped: the cache only saves time, so a damaged one costs a re-read, never
- * a wrong hash. Version 1 caches had no variants: they are read as empty. */
+ * the rest of the line, spaces included. Version 3 adds, before the path,
+ * where the release made keeps each body (take_where). A line that does not
+ * parse is skipped: the cache only saves time, so a damaged one costs a
+ * re-read, never a wrong hash; but then the lines are no longer the release
+ * made, which is forgotten. Version 1 caches had no variants: they are read
+ * as empty. */
 static void cache_load(const char *file, struct stat_cache *c)
 {
     memset(c, 0, sizeof(*c));
@@ -164,25 +232,49 @@ static void cache_load(const char *file, struct stat_cache *c)
     if (!file || file_read_all(file, &data, &len, NULL))
         return;
     char *line = data, *nl = strchr(line, '\n');
-    if (!nl || sscanf(line, "slipway-stat-cache 2 %lld", &c->taken_ns) != 1)
+    int v3 = 0;
+    if (nl && !strncmp(line, "slipway-stat-cache 3 ", 21)) {
+        v3 = 1;
+        if (!(nl = take_header3(line, c))) {
+            c->made[0] = '\0';
+            goto out;
+        }
+        nl--; /* the lines start after it */
+    } else if (!nl || sscanf(line, "slipway-stat-cache 2 %lld", &c->taken_ns) != 1) {
         goto out;
+    }
     size_t cap = 0;
     for (line = nl + 1; *line; line = nl + 1) {
-        if (!(nl = strchr(line, '\n')))
+        if (!(nl = strchr(line, '\n'))) {
+            c->made[0] = '\0';
             break; /* a last line without its newline was cut short */
+        }
         *nl = '\0';
         struct cached e;
         char *p = line;
-        if (!take_unum(&p, &e.dev) || !take_unum(&p, &e.ino) || !take_unum(&p, &e.size) ||
-            !take_num(&p, &e.mtime) || !take_num(&p, &e.ctime) ||
-            strspn(p, "0123456789abcdef") != SHA256_HEX_LEN || p[SHA256_HEX_LEN] != ' ')
+        int ok = take_unum(&p, &e.dev) && take_unum(&p, &e.ino) && take_unum(&p, &e.size) &&
+                 take_num(&p, &e.mtime) && take_num(&p, &e.ctime) &&
+                 strspn(p, "0123456789abcdef") == SHA256_HEX_LEN && p[SHA256_HEX_LEN] == ' ';
+        if (ok) {
+            memcpy(e.hex, p, SHA256_HEX_LEN);
+            e.hex[SHA256_HEX_LEN] = '\0';
+            p += SHA256_HEX_LEN + 1;
+            ok = take_unum(&p, &e.body) && take_variant(&p, &e.var[RELEASE_GZIP]) &&
+                 take_variant(&p, &e.var[RELEASE_BR]);
+        }
+        for (int k = 0; k < BODIES; k++) {
+            e.where[k] = WHERE_BLOB;
+            e.at[k] = 0;
+            if (ok && v3)
+                ok = take_where(&p, c, &e.where[k], &e.at[k]);
+        }
+        /* In path order, each once: what a release's files are. */
+        if (ok && *p && c->n && strcmp(c->v[c->n - 1].path, p) >= 0)
+            c->made[0] = '\0';
+        if (!ok || !*p) {
+            c->made[0] = '\0';
             continue;
-        memcpy(e.hex, p, SHA256_HEX_LEN);
-        e.hex[SHA256_HEX_LEN] = '\0';
-        p += SHA256_HEX_LEN + 1;
-        if (!take_unum(&p, &e.body) || !take_variant(&p, &e.var[RELEASE_GZIP]) ||
-            !take_variant(&p, &e.var[RELEASE_BR]) || !*p)
-            continue;
+        }
         e.path = xstrdup(p);
         if (c->n == cap)
             c->v = xrealloc(c->v, (cap = cap ? cap * 2 : 256) * sizeof(*c->v));
@@ -225,13 +317,62 @@ static void put_unum(struct buf *b, unsigned long long v)
     buf_add(b, num, (size_t)n);
 }
 
-static void cache_save(const char *file, long long taken_ns, const struct entry *v, size_t n)
+static int cmp_strp(const void *a, const void *b);
+
+/* The pack names r's files use, sorted and each once (borrowed from r). */
+static const char **packs_of(const struct release *r, size_t *np)
+{
+    const char **v = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < r->nfiles; i++) {
+        const struct release_file *f = &r->files[i];
+        for (int k = 0; k < BODIES; k++) {
+            const char *pk = k ? f->var[k - 1].pack : f->pack;
+            /* Most bodies sit in the pack of the one before. */
+            if (!pk[0] || (n && !strcmp(v[n - 1], pk)))
+                continue;
+            if (n == cap)
+                v = xrealloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+            v[n++] = pk;
+        }
+    }
+    if (n)
+        qsort(v, n, sizeof(*v), cmp_strp);
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!w || strcmp(v[w - 1], v[i]))
+            v[w++] = v[i];
+    *np = w;
+    return v;
+}
+
+static void put_where(struct buf *b, const char **packs, size_t np, const char *pack, uint64_t at)
+{
+    if (!pack[0]) {
+        buf_adds(b, "- ");
+        return;
+    }
+    const char **hit = bsearch(&pack, packs, np, sizeof(*packs), cmp_strp);
+    buf_addf(b, "%zu@%llu ", (size_t)(hit - packs), (unsigned long long)at);
+}
+
+/* Saves v's lines. With made (a release stored or found the same, whose
+ * files are v in order: r->files[i] is v[i]'s), version 3 records it, its
+ * digest and where it keeps every body, so that the next release of an
+ * unchanged tree needs no manifest at all (fast mode in release_create). */
+static void cache_save(const char *file, long long taken_ns, const struct entry *v, size_t n,
+                       const struct release *r, const char *made, const char *digest)
 {
     if (!file)
         return;
     struct buf b = BUF_INIT;
-    buf_grow(&b, 64 + n * 320);
-    buf_addf(&b, "slipway-stat-cache 2 %lld\n", taken_ns);
+    buf_grow(&b, 64 + n * 340);
+    size_t np = 0;
+    const char **packs = made ? packs_of(r, &np) : NULL;
+    buf_addf(&b, "slipway-stat-cache 3 %lld %s %s %zu\n", taken_ns, made ? made : "-",
+             made ? digest : "-", np);
+    for (size_t i = 0; i < np; i++)
+        buf_addf(&b, "%s\n", packs[i]);
     for (size_t i = 0; i < n; i++) {
         put_unum(&b, (unsigned long long)v[i].sb.st_dev);
         put_unum(&b, (unsigned long long)v[i].sb.st_ino);
@@ -250,9 +391,18 @@ static void cache_save(const char *file, long long taken_ns, const struct entry 
             buf_add(&b, ":", 1);
             put_unum(&b, (unsigned long long)v[i].var[k].size);
         }
+        for (int k = 0; k < BODIES; k++) {
+            const struct release_file *f = made ? &r->files[i] : NULL;
+            if (!f)
+                buf_adds(&b, "- ");
+            else
+                put_where(&b, packs, np, k ? f->var[k - 1].pack : f->pack,
+                          k ? f->var[k - 1].at : f->at);
+        }
         buf_adds(&b, v[i].path);
         buf_add(&b, "\n", 1);
     }
+    free(packs);
     char *dir = xstrdup(file);
     char *slash = strrchr(dir, '/');
     if (slash) {
@@ -287,6 +437,7 @@ static void cache_free(struct stat_cache *c)
     free(c->v);
     free(c->known);
     free(c->absent);
+    free(c->packs);
 }
 
 static int str_same(const char *a, const char *b)
@@ -311,6 +462,56 @@ static int release_same(const struct release *a, const struct release *b)
         for (int k = 0; k < RELEASE_VARIANTS; k++)
             if (strcmp(x->var[k].blob, y->var[k].blob) || x->var[k].size != y->var[k].size)
                 return 0;
+    }
+    return 1;
+}
+
+/* What a release says besides its files' paths, bodies, sizes and times: its
+ * message, its source, and the type and caching each file is served with
+ * (this binary's tables), hashed with the store it is in. The stat cache
+ * keeps it beside made: a release with made's lines and this digest is made
+ * (release_same), and a cache written for one store says nothing of another
+ * (whose state could name the same id without holding that release). */
+static void facts_digest(struct store *st, const struct release *r, char out[SHA256_HEX_LEN + 1])
+{
+    struct sha256_ctx *h = sha256_new();
+    sha256_update(h, store_url(st), strlen(store_url(st)) + 1);
+    const char *facts[] = {r->message, r->commit, r->ref, r->tag, r->run};
+    for (size_t i = 0; i < sizeof(facts) / sizeof(*facts); i++) {
+        sha256_update(h, facts[i] ? "+" : "-", 1);
+        if (facts[i])
+            sha256_update(h, facts[i], strlen(facts[i]) + 1);
+    }
+    sha256_update(h, r->dirty ? "d" : "c", 1);
+    for (size_t i = 0; i < r->nfiles; i++) {
+        const char *t = r->files[i].type ? r->files[i].type : "";
+        const char *c = r->files[i].cache ? r->files[i].cache : "";
+        sha256_update(h, t, strlen(t) + 1);
+        sha256_update(h, c, strlen(c) + 1);
+    }
+    sha256_final_hex(h, out);
+}
+
+/* release_same(r, made) where the stat cache c records made: 1 same, 0 not,
+ * -1 cannot tell from the lines (a time beyond what they hold exactly). */
+static int cache_same(const struct stat_cache *c, const struct release *r, const char *digest)
+{
+    if (r->nfiles != c->n || strcmp(digest, c->digest))
+        return 0;
+    for (size_t i = 0; i < r->nfiles; i++) {
+        const struct release_file *f = &r->files[i];
+        const struct cached *x = &c->v[i];
+        if (strcmp(f->path, x->path) || strcmp(f->blob, x->hex) || f->size != x->body)
+            return 0;
+        for (int k = 0; k < RELEASE_VARIANTS; k++)
+            if (strcmp(f->var[k].blob, x->var[k].blob) || f->var[k].size != x->var[k].size)
+                return 0;
+        /* The line holds the time in ns, saturated (ts_ns) far ahead. */
+        if (x->mtime >= TS_SEC_MAX * 1000000000LL || x->mtime <= -TS_SEC_MAX * 1000000000LL)
+            return -1;
+        int has = x->mtime >= 0 && x->mtime / 1000000000LL <= RELEASE_MTIME_MAX;
+        if (f->has_mtime != has || (has && f->mtime != x->mtime / 1000000000LL))
+            return 0;
     }
     return 1;
 }
@@ -347,6 +548,10 @@ struct scan {
     atomic_int reuse_loaded;
     struct release_reuse *reuse;
     const struct release *keep; /* opts->keep: the one source of reuse hints when given */
+    /* The stat cache's lines are keep's files (opts->keep_id, not loaded):
+     * their bodies are keep's, taken as present and kept, as known_load
+     * would have, and no variant is reused (no manifest is read). */
+    int fast;
     /* Where keep's packed bodies are, and with opts->pack where this call's
      * small bodies go (pack.c). */
     struct release_packer *packer;
@@ -625,9 +830,9 @@ static int cache_use(struct scan *p, struct entry *e)
     for (int k = 0; k < RELEASE_VARIANTS; k++)
         if (x->var[k].blob[0] && x->var[k].size >= x->body)
             return 0;
-    if (body_keep(p, x->hex) != 0)
+    if (!p->fast && body_keep(p, x->hex) != 0)
         return 0;
-    for (int k = 0; k < RELEASE_VARIANTS; k++)
+    for (int k = 0; k < RELEASE_VARIANTS && !p->fast; k++)
         if (x->var[k].blob[0] && body_keep(p, x->var[k].blob) != 0)
             return 0;
     memcpy(e->blob, x->hex, sizeof(e->blob));
@@ -638,6 +843,8 @@ static int cache_use(struct scan *p, struct entry *e)
 
 static const struct release_reuse *reuse_map(struct scan *p)
 {
+    if (p->fast)
+        return NULL;
     if (!atomic_load(&p->reuse_loaded)) {
         pthread_mutex_lock(&p->reuse_lock);
         if (!atomic_load(&p->reuse_loaded)) {
@@ -693,6 +900,21 @@ static int make_variants(struct scan *p, struct entry *e, const char *body, size
             return rc;
     }
     return 0;
+}
+
+/* Fast mode: a file read again (its stat data changed, or was racy) whose
+ * body is still the one keep has at its path is keep's, with keep's variants:
+ * neither stored nor compressed again. 1 when e is done. */
+static int keep_line(struct scan *p, struct entry *e)
+{
+    if (!p->fast || !p->cache->n)
+        return 0;
+    const struct cached *x =
+        bsearch(e->path, p->cache->v, p->cache->n, sizeof(*p->cache->v), cmp_cached);
+    if (!x || strcmp(x->hex, e->blob) || x->body != e->size)
+        return 0;
+    memcpy(e->var, x->var, sizeof(e->var));
+    return 1;
 }
 
 /* Reads, hashes and (when the blob is new) uploads one file, and its variants. */
@@ -753,6 +975,8 @@ static int hash_one(struct scan *p, struct entry *e, struct sw_err *err)
         rc = changed(err, e);
         goto out;
     }
+    if (keep_line(p, e))
+        goto out;
     if (size <= SMALL_BODY) {
         if ((rc = put_body(p, e->blob, body, size, &e->new_blob, err)))
             goto out;
@@ -1189,8 +1413,9 @@ static void *scan_worker(void *arg)
  * *v holds the entries, unsorted. Files refused go to res->problems. */
 static int scan_all(struct store *st, const struct release_create_opts *opts, const char *root,
                     const struct stat *sb, const struct stat_cache *cache,
-                    struct release_packer *packer, struct entry **v, size_t *n,
-                    struct release_create_result *res, struct sw_err *err)
+                    const struct release *keep, int fast, struct release_packer *packer,
+                    struct entry **v, size_t *n, struct release_create_result *res,
+                    struct sw_err *err)
 {
     struct scan s = {.st = st,
                      .packer = packer,
@@ -1202,7 +1427,8 @@ static int scan_all(struct store *st, const struct release_create_opts *opts, co
                      .shown = opts->dir,
                      .shownlen = strlen(opts->dir),
                      .follow = opts->follow_symlinks,
-                     .keep = opts->keep};
+                     .keep = keep,
+                     .fast = fast};
     while (s.shownlen > 1 && s.shown[s.shownlen - 1] == '/') /* "dist/" names "dist/a" */
         s.shownlen--;
     int threads = opts->threads;
@@ -1426,6 +1652,31 @@ static int cmp_strp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Where f's bodies are: where the packer put them (or found them in keep's
+ * or a hint's packs), else, with c (fast mode: its lines are keep's files),
+ * where keep has them when f's line names the same body, else a blob of its
+ * own. */
+static void place_bodies(const struct release_packer *packer, const struct stat_cache *c,
+                         struct release_file *f)
+{
+    const struct cached *x =
+        c && c->n ? bsearch(f->path, c->v, c->n, sizeof(*c->v), cmp_cached) : NULL;
+    for (int k = 0; k < BODIES; k++) {
+        struct release_variant *var = k ? &f->var[k - 1] : NULL;
+        const char *blob = k ? var->blob : f->blob;
+        char *pack = k ? var->pack : f->pack;
+        uint64_t *at = k ? &var->at : &f->at;
+        pack[0] = '\0';
+        *at = 0;
+        if (!blob[0] || release_packer_where(packer, blob, pack, at))
+            continue;
+        if (x && !strcmp(blob, k ? x->var[k - 1].blob : x->hex) && x->where[k] != WHERE_BLOB) {
+            memcpy(pack, c->packs[x->where[k]], SHA256_HEX_LEN + 1);
+            *at = x->at[k];
+        }
+    }
+}
+
 /* New bodies (variants included), counted once even when several files share one. */
 static size_t count_new_blobs(const struct entry *v, size_t n)
 {
@@ -1456,8 +1707,10 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
     char *root = NULL, *doc = NULL, *key = NULL;
     struct counter counter = {0};
     struct release_packer *packer = NULL;
-    struct release *hint = NULL;
-    int rc = 0;
+    struct release *hint = NULL, *loaded = NULL;
+    const struct release *keep = opts->keep;
+    int rc = 0, fast = 0;
+    char digest[SHA256_HEX_LEN + 1];
     struct timespec t0;
     clock_gettime(CLOCK_REALTIME, &t0);
     memset(res, 0, sizeof(*res));
@@ -1499,15 +1752,24 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
     }
     /* Before the scan: the threads look every file up in it as they find it. */
     cache_load(opts->stat_cache, &cache);
-    packer = release_packer_new(st, opts->keep);
+    /* keep by id: when the stat cache's lines are that release's files (on a
+     * remote store, where its manifest is 13 ms of a 60 ms deploy that
+     * changes nothing), they say all the scan needs of it; else it is read. */
+    if (!keep && opts->keep_id) {
+        fast = store_is_remote(st) && cache.made[0] && !strcmp(cache.made, opts->keep_id);
+        if (!fast && release_load_copy(st, opts->keep_id, opts->copies, &loaded, NULL) == 0)
+            keep = loaded;
+    }
+    packer = release_packer_new(st, keep);
     /* Without keep (release create on its own, a first deploy), the newest
      * release's packed bodies are not stored again either: a release of an
      * unchanged tree would otherwise be a new copy of every small body. */
-    if (!opts->keep && (opts->pack || store_is_remote(st)) && (hint = release_newest(st)))
+    if (!keep && !fast && (opts->pack || store_is_remote(st)) && (hint = release_newest(st)))
         release_packer_hint(packer, hint);
-    known_load(st, opts->keep, packer, &cache);
+    if (!fast)
+        known_load(st, keep, packer, &cache);
     progress_start(&counter, root, opts->progress);
-    rc = scan_all(st, opts, root, &sb, &cache, packer, &v, &n, res, err);
+    rc = scan_all(st, opts, root, &sb, &cache, keep, fast, packer, &v, &n, res, err);
     progress_end(&counter);
     /* The last pack is stored before the manifest is written, as every body is. */
     if (rc || (rc = release_packer_finish(packer, err)))
@@ -1560,12 +1822,7 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
         f->type = (char *)release_content_type(f->path);
         f->cache = (char *)release_cache_policy(f->path);
         memcpy(f->var, v[i].var, sizeof(f->var));
-        /* Each body where the packer put it (or keep's pack), else its own blob. */
-        release_packer_where(packer, f->blob, f->pack, &f->at);
-        for (int k = 0; k < RELEASE_VARIANTS; k++)
-            if (!f->var[k].blob[0] ||
-                !release_packer_where(packer, f->var[k].blob, f->var[k].pack, &f->var[k].at))
-                f->var[k].pack[0] = '\0', f->var[k].at = 0;
+        place_bodies(packer, fast ? &cache : NULL, f);
         r.bytes += f->size;
         res->hashed += (size_t)v[i].hashed;
         res->compressed += (size_t)v[i].compressed;
@@ -1580,13 +1837,20 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
         res->saved += f->size - best;
     }
     res->new_blobs = count_new_blobs(v, n);
-    if (opts->keep && release_same(&r, opts->keep)) {
-        if (!cache_unchanged(&cache, v, n))
-            cache_save(opts->stat_cache, ts_ns(&t0), v, n);
+    facts_digest(st, &r, digest);
+    int same = fast ? cache_same(&cache, &r, digest) : keep && release_same(&r, keep);
+    if (same < 0 && release_load_copy(st, opts->keep_id, opts->copies, &loaded, NULL) == 0)
+        same = release_same(&r, loaded);
+    if (same > 0) {
+        const char *kid = keep ? keep->id : opts->keep_id;
+        /* Kept as it is when it says all this already. */
+        if (!cache_unchanged(&cache, v, n) || strcmp(cache.made, kid) ||
+            strcmp(cache.digest, digest))
+            cache_save(opts->stat_cache, ts_ns(&t0), v, n, &r, kid, digest);
         res->files = r.nfiles;
         res->bytes = r.bytes;
         res->same = 1;
-        *id_out = xstrdup(opts->keep->id);
+        *id_out = xstrdup(kid);
         goto out;
     }
     size_t len;
@@ -1599,8 +1863,11 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
     if ((rc = store_put(st, key, doc, len, STORE_IF_ABSENT, NULL, err)))
         goto out;
     release_copy_put(opts->copies, r.id, doc, len);
-    if (!cache_unchanged(&cache, v, n))
-        cache_save(opts->stat_cache, ts_ns(&t0), v, n);
+    /* Lines all unchanged: still the files of the release they name, so
+     * only for a deploy (keep_id, whose next run wants them to name r) is
+     * the cache written again. */
+    if (!cache_unchanged(&cache, v, n) || opts->keep_id)
+        cache_save(opts->stat_cache, ts_ns(&t0), v, n, &r, r.id, digest);
     res->files = r.nfiles;
     res->bytes = r.bytes;
     *id_out = r.id;
@@ -1626,6 +1893,7 @@ out:
     cache_free(&cache);
     release_packer_free(packer);
     release_free(hint); /* after the packer, which borrows from it */
+    release_free(loaded);
     free(doc);
     free(key);
     free(root);

@@ -118,6 +118,12 @@ struct release_create_opts {
      * also the one source of variants to reuse (a hint, checked as ever),
      * instead of the newest manifests in the store. */
     const struct release *keep;
+    /* Optional, instead of keep: its id. The release is read (release_load_copy,
+     * with copies) only when needed: not when the stat cache records that its
+     * lines are exactly that release's files, on a remote store (the usual
+     * re-run of a deploy), and a tree still the same is then known to be keep
+     * without reading any manifest. */
+    const char *keep_id;
     /* Non-zero: bodies of at most RELEASE_PACK_BODY_MAX bytes that are not
      * stored yet go into packs of about RELEASE_PACK_TARGET bytes (a request
      * each, instead of one per body) rather than a blob each. A body already

@@ -5,12 +5,14 @@
 #
 # (a) A 100-file site deployed to dev on a plain moto (the first deploy lists releases/ for
 #     variants to reuse, which moto --iam refuses), then the same DIR again: exactly two
-#     requests (HEAD of the bucket, GET of dev's state: the live release's manifest is the
-#     project's copy, kept when the first deploy wrote it), no PUT; "release R: the same 100
+#     requests (HEAD of the bucket, GET of dev's state: the project's stat cache records that
+#     its lines are R's files, so no manifest is read), no PUT; "release R: the same 100
 #     files as before (nothing to store)" on stderr and "release R is already live on dev;
 #     nothing changed" on stdout, exit 0; and `slipway releases` lists no more releases than
-#     before. Without the copy, and with a copy that is not R's manifest, the manifest is read
-#     from the store (a third request), and the copy is R's again.
+#     before. Still 2 without the project's copy of R's manifest (none is needed). Without the
+#     stat cache the live manifest is read: from the copy the first deploy kept (2 requests);
+#     without the copy, and with a copy that is not R's manifest, from the store (a third
+#     request), and the copy is R's again.
 # (b) One page of it changed: at most 13 requests, and of them exactly one GET of
 #     events/head.json (the repair append and the change's own share one read), exactly one
 #     probe PUT (the key kept from (a): refused, 412), no listing (no GET with list-type) and
@@ -87,7 +89,7 @@ verify "  it is already live, said on stdout and stderr, with the live release's
     'echo "# stdout: $out"; echo "# stderr: $errout"' \
     eval '[ "$out" = "release $R is already live on dev; nothing changed" ] &&
         [ "$errout" = "release $R: the same 100 files as before (nothing to store)" ]'
-verify "  exactly 2 requests: HEAD of the bucket, GET of dev's state (the manifest is the project's copy)" \
+verify "  exactly 2 requests: HEAD of the bucket, GET of dev's state (the stat cache knows R's files)" \
     'show same.req' \
     eval '[ "$n" = 2 ] && [ "$(count "^HEAD /site 200$" same.req)" = 1 ] &&
         [ "$(count "^GET /site/data/envs/dev/state.json 200$" same.req)" = 1 ] &&
@@ -103,12 +105,28 @@ same_again() {
     mark
     since_mark "$a" >"$1.req"
 }
+mv "$copy" "$copy.kept"
+same_again cacheonly
+verify "  without the copy of R's manifest: still 2 requests (no manifest is needed)" \
+    'show cacheonly.req' \
+    eval '[ "$rc" = 0 ] && [ "$(wc -l <cacheonly.req)" = 2 ] && [ ! -e "$copy" ]'
+mv "$copy.kept" "$copy"
+# Without the stat cache, R's manifest is what says the DIR holds R.
+nocache() { rm -f .slipway/cache/stat-*; }
+nocache
+same_again copyonly
+verify "  without the stat cache: 2 requests, R's manifest read from the copy, already live" \
+    'show copyonly.req; echo "# $out"' \
+    eval '[ "$rc" = 0 ] && [ "$(wc -l <copyonly.req)" = 2 ] &&
+        [ "$out" = "release $R is already live on dev; nothing changed" ]'
+nocache
 rm -f "$copy"
 same_again nocopy
 verify "  without the copy: 3 requests, the manifest read from the store, the copy back" \
     'show nocopy.req' \
     eval '[ "$rc" = 0 ] && [ "$(wc -l <nocopy.req)" = 3 ] &&
         [ "$(count "^GET /site/data/releases/$R.json 200$" nocopy.req)" = 1 ] && cmp -s store.json "$copy"'
+nocache
 sed 's/"files"/"filez"/' store.json >"$copy"
 same_again badcopy
 verify "  a copy that is not a manifest: read from the store, still already live, the copy R's again" \

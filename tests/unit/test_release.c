@@ -2766,6 +2766,129 @@ static void test_create_keep(void **state)
     free(css);
 }
 
+/* release_create of f->site with keep_id and pack; must succeed. Returns the id. */
+static char *create_keep_id(struct fixture *f, const char *keep_id, const char *message,
+                            struct release_create_result *res)
+{
+    struct release_create_opts o = {.dir = f->site,
+                                    .message = message,
+                                    .stat_cache = f->cache,
+                                    .keep_id = keep_id,
+                                    .pack = 1};
+    return create_opts_ok(f, &o, res);
+}
+
+/* release_create_opts.keep_id: keep named by id, read only when needed. On
+ * both backends the same tree is keep and a changed one a new release whose
+ * other bodies are where keep has them. On s3, where a stat cache that records
+ * keep (the release it made, or found the same) speaks for keep, no manifest
+ * is needed: with keep's manifest gone from the store the same tree is still
+ * keep, and one page changed still a new release with every other body at
+ * keep's pack and offset, which release_verify passes. A changed message is a
+ * new release; a stat cache with a damaged line speaks for no release (keep's
+ * manifest, gone, is then read: a new release). */
+static void test_create_keep_id(void **state)
+{
+    struct fixture *f = *state;
+    char *css = css_text(6000, 9);
+    write_str(f->site, "index.html", "<h1>home</h1>\n");
+    write_str(f->site, "about.html", "<h1>about</h1>\n");
+    write_str(f->site, "css/site.css", css);
+    const char *names[] = {"index.html", "about.html", "css/site.css"};
+    for (size_t i = 0; i < 3; i++)
+        set_mtime(f->site, names[i], -100);
+    struct release_create_result res;
+    char *k1 = create_keep_id(f, NULL, "m", &res);
+    struct release *r1 = load_ok(f, k1);
+    char *id = create_keep_id(f, k1, "m", &res);
+    assert_string_equal(id, k1);
+    assert_int_equal(res.same, 1);
+    assert_int_equal(res.hashed, 0);
+    free(id);
+    size_t n = count_releases(f);
+    char mkey[128];
+    snprintf(mkey, sizeof(mkey), "releases/%s.json", k1);
+    if (sf_s3()) {
+        char *doc = NULL;
+        size_t len;
+        assert_int_equal(store_get(f->st, mkey, &doc, &len, NULL, NULL), 0);
+        sf_delete(f->st, mkey);
+        id = create_keep_id(f, k1, "m", &res);
+        assert_string_equal(id, k1); /* no manifest read: the stat cache said it */
+        assert_int_equal(res.same, 1);
+        assert_int_equal(count_releases(f), n - 1);
+        free(id);
+        assert_int_equal(store_put(f->st, mkey, doc, len, 0, NULL, NULL), 0);
+        free(doc);
+    }
+    /* one page changed: the rest where r1 has it */
+    write_str(f->site, "about.html", "<h1>about us</h1>\n");
+    set_mtime(f->site, "about.html", -50);
+    if (sf_s3())
+        sf_delete(f->st, mkey);
+    char *k2 = create_keep_id(f, k1, "m", &res);
+    assert_int_equal(res.same, 0);
+    assert_int_equal(res.hashed, 1);
+    struct release *r2 = load_ok(f, k2);
+    struct sw_err err = {0};
+    assert_int_equal(release_verify(f->st, r2, &err), 0);
+    for (size_t i = 0; i < 3; i++) {
+        if (!strcmp(names[i], "about.html"))
+            continue;
+        const struct release_file *a = find_file(r1, names[i]), *b = find_file(r2, names[i]);
+        assert_string_equal(a->blob, b->blob);
+        assert_string_equal(a->pack, b->pack);
+        assert_int_equal(a->at, b->at);
+        for (int k = 0; k < RELEASE_VARIANTS; k++) {
+            assert_string_equal(a->var[k].blob, b->var[k].blob);
+            assert_string_equal(a->var[k].pack, b->var[k].pack);
+            assert_int_equal(a->var[k].at, b->var[k].at);
+        }
+    }
+    assert_string_not_equal(find_file(r2, "about.html")->blob, find_file(r1, "about.html")->blob);
+    /* the same again: k2, read from nothing but the cache on s3 */
+    id = create_keep_id(f, k2, "m", &res);
+    assert_string_equal(id, k2);
+    assert_int_equal(res.same, 1);
+    free(id);
+    /* another message: a new release */
+    id = create_keep_id(f, k2, "another", &res);
+    assert_int_equal(res.same, 0);
+    assert_string_not_equal(id, k2);
+    free(id);
+    /* a damaged line: the cache speaks for no release (s3: k2's manifest, gone,
+     * leaves no keep: a new release) */
+    char *k3 = create_keep_id(f, k2, "m", &res); /* the cache now records k3 */
+    char *data = NULL;
+    size_t len;
+    assert_int_equal(file_read_all(f->cache, &data, &len, NULL), 0);
+    char *line = strstr(data, "index.html\n");
+    assert_non_null(line);
+    while (line > data && line[-1] != '\n')
+        line--;
+    line[0] = 'x';
+    assert_int_equal(fs_write_atomic(f->cache, data, len, NULL), 0);
+    free(data);
+    snprintf(mkey, sizeof(mkey), "releases/%s.json", k3);
+    if (sf_s3()) {
+        sf_delete(f->st, mkey);
+        id = create_keep_id(f, k3, "m", &res);
+        assert_int_equal(res.same, 0);
+        assert_string_not_equal(id, k3);
+    } else {
+        id = create_keep_id(f, k3, "m", &res);
+        assert_string_equal(id, k3);
+        assert_int_equal(res.same, 1);
+    }
+    free(id);
+    free(k3);
+    release_free(r2);
+    release_free(r1);
+    free(k2);
+    free(k1);
+    free(css);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -2807,6 +2930,7 @@ int main(void)
         T(test_variants_reuse_hostile),
         T(test_variants_reuse_corrupt_manifest),
         T(test_create_keep),
+        T(test_create_keep_id),
     };
     return cmocka_run_group_tests_name("release", tests, NULL, NULL);
 }
