@@ -159,6 +159,10 @@ int fs_mkdir_p(const char *path, struct sw_err *err);
 int fs_fsync_dir(const char *path, struct sw_err *err);
 /* Writes data to path atomically: temp file beside it, fsync, rename, fsync dir. */
 int fs_write_atomic(const char *path, const void *data, size_t len, struct sw_err *err);
+/* Replaces path with data (temp file beside it, rename) without fsync: for
+ * caches, whose reader must refuse what a crash may leave (the old file, the
+ * new one, an empty or a torn one). */
+int fs_write_replace(const char *path, const void *data, size_t len, struct sw_err *err);
 /* rm -rf path, in this process: a symbolic link is removed, never followed;
  * a missing path is 0. Deeper than 128 levels, or where a directory cannot
  * be read, it stops with an error (what it could remove is gone): the caller

@@ -143,6 +143,28 @@ out:
     return rc;
 }
 
+int fs_write_replace(const char *path, const void *data, size_t len, struct sw_err *err)
+{
+    char *tmp = xasprintf("%s.tmp-%d-XXXXXX", path, (int)getpid());
+    int rc = 0, fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        rc = sw_err_sys(err, errno, "%s", path);
+        goto out;
+    }
+    int e = fd_write_all(fd, data, len);
+    if (close(fd) < 0 && !e)
+        e = -errno;
+    if (!e && rename(tmp, path) < 0)
+        e = -errno;
+    if (e) {
+        unlink(tmp);
+        rc = sw_err_sys(err, -e, "%s", path);
+    }
+out:
+    free(tmp);
+    return rc;
+}
+
 /* How deep fs_remove_tree goes: a level holds a descriptor open. */
 #define REMOVE_DEPTH_MAX 128
 

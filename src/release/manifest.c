@@ -550,16 +550,9 @@ void release_copy_put(const char *dir, const char *id, const char *doc, size_t l
         return;
     /* Not fsynced: a copy a crash tore fails to parse (or names another id) and is read
      * from the store again. */
-    char *path = copy_path(dir, id), *tmp = xasprintf("%s/.tmp-%ld-%s", dir, (long)getpid(), id);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-        int ok = fd_write_all(fd, doc, len) == 0;
-        if (close(fd) == 0 && ok && rename(tmp, path) == 0)
-            copies_prune(dir);
-        else
-            unlink(tmp);
-    }
-    free(tmp);
+    char *path = copy_path(dir, id);
+    if (fs_write_replace(path, doc, len, NULL) == 0)
+        copies_prune(dir);
     free(path);
 }
 

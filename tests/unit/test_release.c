@@ -2785,7 +2785,8 @@ static char *create_keep_id(struct fixture *f, const char *keep_id, const char *
  * is needed: with keep's manifest gone from the store the same tree is still
  * keep, and one page changed still a new release with every other body at
  * keep's pack and offset, which release_verify passes. A changed message is a
- * new release; a stat cache with a damaged line speaks for no release (keep's
+ * new release; a stat cache with a damaged line, or cut short at a line's end
+ * (with that file gone from the tree), speaks for no release (keep's
  * manifest, gone, is then read: a new release). */
 static void test_create_keep_id(void **state)
 {
@@ -2880,6 +2881,26 @@ static void test_create_keep_id(void **state)
         assert_string_equal(id, k3);
         assert_int_equal(res.same, 1);
     }
+    /* The cache now records id. One a crash cut at a line's end (it is not
+     * fsynced), with that line's file gone from the tree too, must not pass
+     * for id: the tree is id less a file (s3: id's manifest gone). */
+    assert_int_equal(file_read_all(f->cache, &data, &len, NULL), 0);
+    line = strstr(data, "index.html\n");
+    assert_non_null(line);
+    while (line > data && line[-1] != '\n')
+        line--;
+    assert_int_equal(fs_write_atomic(f->cache, data, (size_t)(line - data), NULL), 0);
+    free(data);
+    char *gone = path_join(f->site, "index.html");
+    assert_int_equal(unlink(gone), 0);
+    free(gone);
+    snprintf(mkey, sizeof(mkey), "releases/%s.json", id);
+    if (sf_s3())
+        sf_delete(f->st, mkey);
+    char *k5 = create_keep_id(f, id, "m", &res);
+    assert_int_equal(res.same, 0);
+    assert_string_not_equal(k5, id);
+    free(k5);
     free(id);
     free(k3);
     release_free(r2);
