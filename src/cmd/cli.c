@@ -602,36 +602,59 @@ int cli_project(struct cli *cli, struct sw_err *err)
                       "'slipway init' or pass --project DIR");
 }
 
+/* Where the store URL came from, for messages: --store, $SLIPWAY_STORE, or
+ * NULL for the project's own store. */
+static const char *store_from(const struct cli *cli)
+{
+    if (cli->store_opt && *cli->store_opt)
+        return "--store";
+    const char *env = getenv("SLIPWAY_STORE");
+    return env && *env ? "$SLIPWAY_STORE" : NULL;
+}
+
+/* A store that is not there: says where the URL came from and what creates one. */
+static int store_missing(struct cli *cli, int rc, struct sw_err *err)
+{
+    if (rc != SW_ENOTFOUND || !err)
+        return rc;
+    char msg[sizeof(err->msg)];
+    snprintf(msg, sizeof(msg), "%s", err->msg);
+    const char *from = store_from(cli);
+    if (from)
+        sw_err_set(err, rc, "%s (from %s; a command that only reads creates no store)", msg, from);
+    else
+        sw_err_set(err, rc, "%s (the project's store; 'slipway init %s' creates it)", msg,
+                   cli->project);
+    return rc;
+}
+
 int cli_store(struct cli *cli, enum cli_store_mode mode, struct sw_err *err)
 {
     if (cli->store)
         return 0;
-    int (*open)(const char *, struct store **, struct sw_err *) =
-        mode == CLI_STORE_WRITE ? store_open : store_open_existing;
-    const char *url = cli->store_opt, *from = "--store";
-    if (!url || !*url)
-        url = getenv("SLIPWAY_STORE"), from = "$SLIPWAY_STORE";
+    const char *from = store_from(cli), *url = NULL;
+    if (from)
+        url = !strcmp(from, "--store") ? cli->store_opt : getenv("SLIPWAY_STORE");
     char *path = NULL;
     int rc;
-    if (!url || !*url) {
+    if (!url) {
         if ((rc = cli_project(cli, err)))
             return rc;
         url = path = path_join(cli->project, ".slipway/data");
-        from = NULL;
     }
-    rc = open(url, &cli->store, err);
-    if (rc == SW_ENOTFOUND && err) {
-        char msg[sizeof(err->msg)];
-        snprintf(msg, sizeof(msg), "%s", err->msg);
-        if (from)
-            sw_err_set(err, rc, "%s (from %s; a command that only reads creates no store)", msg,
-                       from);
-        else
-            sw_err_set(err, rc, "%s (the project's store; 'slipway init %s' creates it)", msg,
-                       cli->project);
-    }
+    if (mode == CLI_STORE_WRITE_DEFERRED)
+        rc = store_open_deferred(url, 1, &cli->store, err);
+    else if (mode == CLI_STORE_WRITE)
+        rc = store_open(url, &cli->store, err);
+    else
+        rc = store_open_existing(url, &cli->store, err);
     free(path);
-    return rc;
+    return store_missing(cli, rc, err);
+}
+
+int cli_store_ready(struct cli *cli, struct sw_err *err)
+{
+    return store_missing(cli, store_ready(cli->store, err), err);
 }
 
 static char *envs_dir(struct cli *cli)

@@ -138,11 +138,15 @@ int cli_project(struct cli *cli, struct sw_err *err);
  * not remote (its manifests are local files already). Caller frees. */
 char *cli_manifest_copies(struct cli *cli);
 /* How a command uses the store: only init and commands that write may create one. */
-enum cli_store_mode { CLI_STORE_READ, CLI_STORE_WRITE };
+enum cli_store_mode { CLI_STORE_READ, CLI_STORE_WRITE, CLI_STORE_WRITE_DEFERRED };
 /* Opens the store: --store, else $SLIPWAY_STORE, else <project>/.slipway/data.
  * CLI_STORE_READ creates nothing: a store that does not exist is SW_ENOTFOUND,
- * "no store at PATH", so a mistyped --store is an error, not a new empty store. */
+ * "no store at PATH", so a mistyped --store is an error, not a new empty store.
+ * CLI_STORE_WRITE_DEFERRED: as WRITE, but an s3 store opens on a thread of its
+ * own (store_open_deferred): cli_store_ready then says how it went. */
 int cli_store(struct cli *cli, enum cli_store_mode mode, struct sw_err *err);
+/* Waits for a deferred open of cli->store; its failure as cli_store words it. */
+int cli_store_ready(struct cli *cli, struct sw_err *err);
 /* Loads <project>/.slipway/environments/<name>.yml; an unknown name lists the known ones. */
 int cli_env(struct cli *cli, const char *name, struct env_config **out, struct sw_err *err);
 /* All environments of the project. */
@@ -174,10 +178,12 @@ struct release;
  * *id is the new id (caller frees). follow_symlinks: store what a link
  * leaving dir points to. keep_id (optional): the live release of the
  * environment deploy DIR is for (release_create_opts.keep_id); when dir holds
- * the same, *id is keep_id. When several files are refused, each is printed on
+ * the same, *id is keep_id. Or keep_wait (optional, with keep_arg): a
+ * function that gives it when it is known (release_create_opts.keep_id_wait). When several files are refused, each is printed on
  * stderr as "slipway: PATH: why" and err becomes the summary that follows. */
 int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message,
-                           int follow_symlinks, const char *keep_id, char **id,
+                           int follow_symlinks, const char *keep_id,
+                           int (*keep_wait)(void *, const char **), void *keep_arg, char **id,
                            struct sw_err *err);
 
 /* ---- the upload progress line (progress.c) ------------------------------------- */

@@ -2,6 +2,7 @@
 #include "cmd/cmd.h"
 #include "release/release.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,46 @@ static int already_live(struct cli *cli, const struct env_config *env, const cha
     return EXIT_OK;
 }
 
+/* The environment's state, read for deploy DIR (its live release is keep_id,
+ * release_create_opts): on a remote store on a thread of its own, from the
+ * start, so that the store's open and this read overlap the walk of DIR; else
+ * when release_create first asks. Best effort: a state that cannot be read is
+ * no live release. */
+struct live_fetch {
+    struct store *st;
+    const char *env;
+    pthread_t th;
+    int running, done;
+    struct env_state *state;
+};
+
+static void *live_fetch_main(void *arg)
+{
+    struct live_fetch *f = arg;
+    if (deploy_state_load(f->st, f->env, &f->state, NULL) != 0)
+        f->state = NULL;
+    return NULL;
+}
+
+static void live_fetch_join(struct live_fetch *f)
+{
+    if (f->running)
+        pthread_join(f->th, NULL);
+    else if (!f->done)
+        live_fetch_main(f);
+    f->running = 0;
+    f->done = 1;
+}
+
+/* release_create_opts.keep_id_wait: called from release_create's thread only. */
+static int live_wait(void *arg, const char **id)
+{
+    struct live_fetch *f = arg;
+    live_fetch_join(f);
+    *id = f->state ? f->state->live_release : NULL;
+    return 0;
+}
+
 int cmd_deploy(int argc, char **argv, struct cli *cli)
 {
     const char *env_name = NULL, *message = NULL;
@@ -94,15 +135,28 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
                                env->name);
         goto out;
     }
-    if ((rc = cli_store(cli, CLI_STORE_WRITE, &err)))
+    int is_dir = stat(what, &sb) == 0 && S_ISDIR(sb.st_mode);
+    if ((rc = cli_store(cli, is_dir ? CLI_STORE_WRITE_DEFERRED : CLI_STORE_WRITE, &err)))
         goto out;
     int made = 0;
-    if (stat(what, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+    if (is_dir) {
         /* The live release, best effort: a hint that saves requests and a
          * release that would change nothing (release_create_opts.keep_id). */
-        if (deploy_state_load(cli->store, env->name, &state, NULL) == 0)
-            live = state->live_release;
-        rc = cmd_release_create_dir(cli, what, message, follow, live, &id, &err);
+        struct live_fetch lf = {.st = cli->store, .env = env->name};
+        lf.running = store_is_remote(cli->store) &&
+                     pthread_create(&lf.th, NULL, live_fetch_main, &lf) == 0;
+        rc = cmd_release_create_dir(cli, what, message, follow, NULL, live_wait, &lf, &id, &err);
+        live_fetch_join(&lf);
+        state = lf.state;
+        live = state ? state->live_release : NULL;
+        /* A store that did not open: that, as cli_store says it, not what it
+         * made of the first operation that needed it. */
+        struct sw_err open_err = {0};
+        int orc = cli_store_ready(cli, &open_err);
+        if (orc) {
+            rc = orc;
+            err = open_err;
+        }
         made = 1;
     } else if (strchr(what, '/')) {
         rc = sw_err_set(&err, SW_ENOTFOUND, "%s: no such directory", what);

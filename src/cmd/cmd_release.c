@@ -64,7 +64,8 @@ static void print_problems(const char *dir, const struct release_create_result *
 }
 
 int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message,
-                           int follow_symlinks, const char *keep_id, char **id,
+                           int follow_symlinks, const char *keep_id,
+                           int (*keep_wait)(void *, const char **), void *keep_arg, char **id,
                            struct sw_err *err)
 {
     int rc = cli_store(cli, CLI_STORE_WRITE, err);
@@ -81,11 +82,22 @@ int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message
                                     .follow_symlinks = follow_symlinks,
                                     .progress = bar ? &rp : NULL,
                                     .keep_id = keep_id,
+                                    .keep_id_wait = keep_wait,
+                                    .keep_id_arg = keep_arg,
                                     .copies = copies,
                                     .pack = !cli->no_pack &&
                                             (cli->pack || store_is_remote(cli->store))};
     struct release_create_result res;
     rc = release_create(cli->store, &o, id, &res, err);
+    char moved[RELEASE_ID_MAX + 1];
+    if (rc == RELEASE_EKEEP_MOVED) {
+        /* Another release went live than the scan assumed: again, with it. */
+        snprintf(moved, sizeof(moved), "%.*s", (int)sizeof(moved) - 1, err->msg);
+        o.keep_id = moved[0] ? moved : NULL;
+        o.keep_id_wait = NULL;
+        release_create_result_free(&res);
+        rc = release_create(cli->store, &o, id, &res, err);
+    }
     cli_progress_stop(bar);
     free(cache);
     free(copies);
@@ -144,7 +156,7 @@ int cmd_release(int argc, char **argv, struct cli *cli)
         return cli_usage_error(cli, "--pack and --no-pack together");
     struct sw_err err = {0};
     char *id = NULL;
-    int rc = cmd_release_create_dir(cli, argv[1], message, follow, NULL, &id, &err);
+    int rc = cmd_release_create_dir(cli, argv[1], message, follow, NULL, NULL, NULL, &id, &err);
     if (rc)
         return cli_fail(&err);
     if (!cli->json)

@@ -1759,9 +1759,17 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
     /* keep by id: when the stat cache's lines are that release's files (on a
      * remote store, where its manifest is 13 ms of a 60 ms deploy that
      * changes nothing), they say all the scan needs of it; else it is read. */
-    if (!keep && opts->keep_id) {
-        fast = store_is_remote(st) && cache.made[0] && !strcmp(cache.made, opts->keep_id);
-        if (!fast && release_load_copy(st, opts->keep_id, opts->copies, &loaded, NULL) == 0)
+    const char *keep_id = opts->keep_id;
+    /* keep_id still to come: a scan that assumes the release the cache
+     * records (the usual re-run) overlaps its wait. */
+    int assumed = !keep && !keep_id && opts->keep_id_wait && store_is_remote(st) && cache.made[0];
+    if (assumed)
+        keep_id = cache.made;
+    else if (!keep && !keep_id && opts->keep_id_wait)
+        opts->keep_id_wait(opts->keep_id_arg, &keep_id);
+    if (!keep && keep_id) {
+        fast = store_is_remote(st) && cache.made[0] && !strcmp(cache.made, keep_id);
+        if (!fast && release_load_copy(st, keep_id, opts->copies, &loaded, NULL) == 0)
             keep = loaded;
     }
     packer = release_packer_new(st, keep);
@@ -1775,6 +1783,14 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
     progress_start(&counter, root, opts->progress);
     rc = scan_all(st, opts, root, &sb, &cache, keep, fast, packer, &v, &n, res, err);
     progress_end(&counter);
+    if (assumed) {
+        const char *real = NULL;
+        opts->keep_id_wait(opts->keep_id_arg, &real);
+        if (!rc && (!real || strcmp(real, keep_id))) {
+            rc = sw_err_set(err, RELEASE_EKEEP_MOVED, "%s", real ? real : "");
+            goto out;
+        }
+    }
     /* The last pack is stored before the manifest is written, as every body is. */
     if (rc || (rc = release_packer_finish(packer, err)))
         goto out;
@@ -1843,10 +1859,10 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
     res->new_blobs = count_new_blobs(v, n);
     facts_digest(st, &r, digest);
     int same = fast ? cache_same(&cache, &r, digest) : keep && release_same(&r, keep);
-    if (same < 0 && release_load_copy(st, opts->keep_id, opts->copies, &loaded, NULL) == 0)
+    if (same < 0 && release_load_copy(st, keep_id, opts->copies, &loaded, NULL) == 0)
         same = release_same(&r, loaded);
     if (same > 0) {
-        const char *kid = keep ? keep->id : opts->keep_id;
+        const char *kid = keep ? keep->id : keep_id;
         /* Kept as it is when it says all this already. */
         if (!cache_unchanged(&cache, v, n) || strcmp(cache.made, kid) ||
             strcmp(cache.digest, digest))
@@ -1870,7 +1886,7 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
     /* Lines all unchanged: still the files of the release they name, so
      * only for a deploy (keep_id, whose next run wants them to name r) is
      * the cache written again. */
-    if (!cache_unchanged(&cache, v, n) || opts->keep_id)
+    if (!cache_unchanged(&cache, v, n) || keep_id)
         cache_save(opts->stat_cache, ts_ns(&t0), v, n, &r, r.id, digest);
     res->files = r.nfiles;
     res->bytes = r.bytes;

@@ -24,6 +24,9 @@ enum {
     RELEASE_ESYMLINK = -101, /* a symbolic link is dangling, a loop, or points outside */
     RELEASE_ESPECIAL = -102, /* a device, socket or FIFO */
     RELEASE_EFILES = -103,   /* files refused for different reasons (res->problems says which) */
+    /* keep_id_wait gave another id than the one the scan assumed: nothing
+     * was written but bodies; call again with that keep_id (in err). */
+    RELEASE_EKEEP_MOVED = -104,
 };
 
 /* Precompressed forms of a body, by Content-Encoding (RFC 9110 section 8.4):
@@ -124,6 +127,14 @@ struct release_create_opts {
      * re-run of a deploy), and a tree still the same is then known to be keep
      * without reading any manifest. */
     const char *keep_id;
+    /* Optional, instead of keep_id: a function that gives it (*id NULL: none),
+     * and may block until it can (deploy DIR reads the live release from the
+     * store meanwhile). Called when needed: on a remote store whose stat cache
+     * records a release, only after the scan, which assumes keep is that
+     * release; when it is another, release_create fails with
+     * RELEASE_EKEEP_MOVED and is to be called again with that keep_id. */
+    int (*keep_id_wait)(void *arg, const char **id);
+    void *keep_id_arg;
     /* Non-zero: bodies of at most RELEASE_PACK_BODY_MAX bytes that are not
      * stored yet go into packs of about RELEASE_PACK_TARGET bytes (a request
      * each, instead of one per body) rather than a blob each. A body already

@@ -58,6 +58,15 @@ struct store {
     atomic_uint_least64_t sent; /* store_bytes_sent */
     pthread_mutex_t status_mu;  /* guards status: operations end on any thread */
     struct store_status status;
+    int remote; /* ops->remote, known from the URL before a deferred open is done */
+    /* store_open_deferred: the backend's open runs on opener until an
+     * operation needs it (store.c, ready()); its result is kept. */
+    atomic_int opening;
+    pthread_mutex_t open_mu;
+    pthread_t opener;
+    int open_create;
+    int open_rc;
+    struct sw_err open_err;
 };
 
 /* store_head_many by heads on parallel threads (a remote store's concurrency

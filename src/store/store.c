@@ -45,43 +45,65 @@ int store_key_check(const char *key, struct sw_err *err)
     return 0;
 }
 
-static int open_url(const char *url, int create, struct store **out, struct sw_err *err)
+/* The backend's open of st (its URL already checked by open_url). */
+static int open_backend(struct store *st, int create, struct sw_err *err)
+{
+    const char *url = st->url;
+    if (str_starts_with(url, "file://"))
+        return store_fs_open(url + 7, create, st, err);
+    if (str_starts_with(url, "s3://"))
+        return store_s3_open(url, create, st, err);
+    return store_fs_open(url, create, st, err);
+}
+
+static struct store *store_new(const char *url)
 {
     struct store *st = xcalloc(1, sizeof(*st));
-    int rc;
     st->url = xstrdup(url);
     pthread_mutex_init(&st->xfer_mu, NULL);
     pthread_cond_init(&st->xfer_cv, NULL);
     st->xfer_max = STORE_CONCURRENCY_DEFAULT;
     atomic_init(&st->sent, 0);
     pthread_mutex_init(&st->status_mu, NULL);
-    if (str_starts_with(url, "file://")) {
-        const char *path = url + 7;
-        if (path[0] != '/') {
-            rc = sw_err_set(err, SW_EINVAL, "store URL '%s': file:// needs an absolute path", url);
-            goto fail;
-        }
-        rc = store_fs_open(path, create, st, err);
-    } else if (str_starts_with(url, "s3://")) {
-        rc = store_s3_open(url, create, st, err);
-    } else if (strstr(url, "://")) {
-        rc = sw_err_set(err, SW_EINVAL,
-                        "store URL '%s': unsupported scheme (expected s3://, file:// or a path)",
-                        url);
-    } else {
-        rc = store_fs_open(url, create, st, err);
-    }
-    if (rc)
-        goto fail;
-    *out = st;
-    return 0;
-fail:
+    pthread_mutex_init(&st->open_mu, NULL);
+    atomic_init(&st->opening, 0);
+    st->remote = str_starts_with(url, "s3://");
+    return st;
+}
+
+static void store_delete_struct(struct store *st)
+{
     pthread_cond_destroy(&st->xfer_cv);
     pthread_mutex_destroy(&st->xfer_mu);
     pthread_mutex_destroy(&st->status_mu);
+    pthread_mutex_destroy(&st->open_mu);
     free(st->url);
     free(st);
-    return rc;
+}
+
+static int url_check(const char *url, struct sw_err *err)
+{
+    if (str_starts_with(url, "file://") && url[7] != '/')
+        return sw_err_set(err, SW_EINVAL, "store URL '%s': file:// needs an absolute path", url);
+    if (!str_starts_with(url, "file://") && !str_starts_with(url, "s3://") && strstr(url, "://"))
+        return sw_err_set(err, SW_EINVAL,
+                          "store URL '%s': unsupported scheme (expected s3://, file:// or a path)",
+                          url);
+    return 0;
+}
+
+static int open_url(const char *url, int create, struct store **out, struct sw_err *err)
+{
+    int rc = url_check(url, err);
+    if (rc)
+        return rc;
+    struct store *st = store_new(url);
+    if ((rc = open_backend(st, create, err))) {
+        store_delete_struct(st);
+        return rc;
+    }
+    *out = st;
+    return 0;
 }
 
 int store_open(const char *url, struct store **out, struct sw_err *err)
@@ -94,16 +116,70 @@ int store_open_existing(const char *url, struct store **out, struct sw_err *err)
     return open_url(url, 0, out, err);
 }
 
+static void *opener_main(void *arg)
+{
+    struct store *st = arg;
+    st->open_rc = open_backend(st, st->open_create, &st->open_err);
+    return NULL;
+}
+
+int store_open_deferred(const char *url, int create, struct store **out, struct sw_err *err)
+{
+    int rc = url_check(url, err);
+    if (rc)
+        return rc;
+    if (!str_starts_with(url, "s3://"))
+        return open_url(url, create, out, err);
+    struct store *st = store_new(url);
+    st->open_create = create;
+    atomic_store(&st->opening, 1);
+    if (pthread_create(&st->opener, NULL, opener_main, st) != 0) {
+        atomic_store(&st->opening, 0);
+        if ((rc = open_backend(st, create, err))) {
+            store_delete_struct(st);
+            return rc;
+        }
+    }
+    *out = st;
+    return 0;
+}
+
+/* Waits for a deferred open; its failure, every time it is asked. */
+static int ready(const struct store *cst, struct sw_err *err)
+{
+    struct store *st = (struct store *)cst;
+    if (atomic_load(&st->opening)) {
+        pthread_mutex_lock(&st->open_mu);
+        if (atomic_load(&st->opening)) {
+            pthread_join(st->opener, NULL);
+            atomic_store(&st->opening, 0);
+        }
+        pthread_mutex_unlock(&st->open_mu);
+    }
+    if (st->open_rc && err)
+        *err = st->open_err;
+    return st->open_rc;
+}
+
+int store_ready(struct store *st, struct sw_err *err)
+{
+    return ready(st, err);
+}
+
+#define READY()                                                                                    \
+    do {                                                                                           \
+        int ready_ = ready(st, err);                                                               \
+        if (ready_)                                                                                \
+            return ready_;                                                                         \
+    } while (0)
+
 void store_free(struct store *st)
 {
     if (!st)
         return;
-    st->ops->free(st);
-    pthread_cond_destroy(&st->xfer_cv);
-    pthread_mutex_destroy(&st->xfer_mu);
-    pthread_mutex_destroy(&st->status_mu);
-    free(st->url);
-    free(st);
+    if (ready(st, NULL) == 0)
+        st->ops->free(st);
+    store_delete_struct(st);
 }
 
 const char *store_url(const struct store *st)
@@ -113,18 +189,18 @@ const char *store_url(const struct store *st)
 
 const char *store_scheme(const struct store *st)
 {
-    return st->ops->scheme;
+    return st->remote ? "s3" : "file";
 }
 
 void store_set_fail_fast(struct store *st, int on)
 {
-    if (st->ops->set_fail_fast)
+    if (ready(st, NULL) == 0 && st->ops->set_fail_fast)
         st->ops->set_fail_fast(st, on);
 }
 
 void store_prepare_cas(struct store *st)
 {
-    if (st->ops->prepare_cas)
+    if (ready(st, NULL) == 0 && st->ops->prepare_cas)
         st->ops->prepare_cas(st);
 }
 
@@ -163,11 +239,13 @@ static int track(struct store *st, int rc, const struct sw_err *err)
     return rc;
 }
 
+/* Every operation on a key: the key checked, then a deferred open waited for. */
 #define CHECK_KEY(key)                                                                             \
     do {                                                                                           \
         int rc_ = store_key_check(key, err);                                                       \
         if (rc_)                                                                                   \
             return rc_;                                                                            \
+        READY();                                                                                   \
     } while (0)
 
 int store_get(struct store *st, const char *key, char **data, size_t *len,
@@ -247,10 +325,10 @@ int store_put(struct store *st, const char *key, const void *data, size_t len, u
     CHECK_KEY(key);
     /* One body, one request: a slot for its whole length (store_put_file's
      * backend takes its own, one per part of a large file). */
-    if (st->ops->remote)
+    if (st->remote)
         store_xfer_begin(st);
     int rc = st->ops->put(st, key, data, len, flags, etag_out, err);
-    if (st->ops->remote)
+    if (st->remote)
         store_xfer_end(st);
     if (rc == 0)
         store_count_sent(st, len);
@@ -274,12 +352,14 @@ int store_put_if_match(struct store *st, const char *key, const void *data, size
 
 int store_batch_commit(struct store *st, struct sw_err *err)
 {
+    READY();
     return track(st, st->ops->batch_commit(st, err), err);
 }
 
 void store_batch_abort(struct store *st)
 {
-    st->ops->batch_abort(st);
+    if (ready(st, NULL) == 0)
+        st->ops->batch_abort(st);
 }
 
 int store_head(struct store *st, const char *key, struct store_stat *out, unsigned flags,
@@ -340,7 +420,7 @@ int store_head_threads(struct store *st, const char *const *keys, size_t n,
 {
     struct many m = {.st = st, .keys = keys, .n = n, .stats = stats, .rcs = rcs};
     pthread_mutex_init(&m.lock, NULL);
-    size_t threads = st->ops->remote ? (size_t)store_concurrency(st) : 1;
+    size_t threads = st->remote ? (size_t)store_concurrency(st) : 1;
     if (threads > n)
         threads = n;
     pthread_t tid[64];
@@ -381,6 +461,7 @@ static int cmp_str(const void *a, const void *b)
 int store_list_all(struct store *st, const char *prefix, struct store_list *out, struct sw_err *err)
 {
     memset(out, 0, sizeof(*out));
+    READY();
     int rc = track(st, st->ops->list(st, prefix, out, err), err);
     if (rc) {
         store_list_free(out);
@@ -429,6 +510,7 @@ void store_list_free(struct store_list *l)
 int store_cleanup(struct store *st, int64_t older_than_ms, size_t *removed, struct sw_err *err)
 {
     *removed = 0;
+    READY();
     return track(st, st->ops->cleanup(st, older_than_ms, removed, err), err);
 }
 
@@ -446,6 +528,8 @@ static int topic_check(const char *topic, struct sw_err *err)
 int store_notify(struct store *st, const char *topic, struct sw_err *err)
 {
     int rc = topic_check(topic, err);
+    if (!rc)
+        rc = ready(st, err);
     if (rc || !st->ops->notify)
         return rc;
     return st->ops->notify(st, topic, err);
@@ -455,6 +539,8 @@ int store_watch(struct store *st, const char *topic, int *fd, struct sw_err *err
 {
     int rc = topic_check(topic, err);
     *fd = -1;
+    if (!rc)
+        rc = ready(st, err);
     if (rc || !st->ops->watch)
         return rc;
     return st->ops->watch(st, topic, fd, err);
@@ -476,7 +562,7 @@ void store_watch_drain(int fd)
 
 int store_is_remote(const struct store *st)
 {
-    return st->ops->remote;
+    return st->remote;
 }
 
 void store_set_concurrency(struct store *st, int n)

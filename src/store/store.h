@@ -47,6 +47,14 @@ int store_open(const char *url, struct store **out, struct sw_err *err);
  * SW_ENOTFOUND ("no store at URL"). For readers, so that a mistyped URL is an
  * error rather than a new, empty store. */
 int store_open_existing(const char *url, struct store **out, struct sw_err *err);
+/* As store_open (create) or store_open_existing, but an s3:// store's open
+ * (loading libcurl, the HEAD that proves the bucket) runs on a thread of its
+ * own while the caller goes on: every operation waits for it, and fails as
+ * the open did (store_ready says how). A caller with local work to do first
+ * (deploy DIR walks its tree) saves that time. Other stores open at once. */
+int store_open_deferred(const char *url, int create, struct store **out, struct sw_err *err);
+/* Waits for a deferred open: 0, or its failure (every time it is asked). */
+int store_ready(struct store *st, struct sw_err *err);
 void store_free(struct store *st);
 /* The URL the store was opened with, for messages. Borrowed. */
 const char *store_url(const struct store *st);

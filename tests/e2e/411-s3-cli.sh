@@ -13,7 +13,8 @@
 #     deploy, switch and status (puts, gets and heads of single objects, no listing) signed
 #     by slipway and accepted; every object encrypted; a wrong secret is refused with one
 #     line naming SignatureDoesNotMatch, without the secret (wrong or right) in any output,
-#     and writes nothing.
+#     and writes nothing (deploy DIR too, whose store opens while it walks DIR). And deploy
+#     DIR to a bucket that does not exist says so in one line.
 # The releases are made with --no-pack, so that every body is an object of its own for the
 # two clients to read back; packed bodies are read back with the aws CLI in
 # 417-s3-requests.sh and checked slice by slice by s3check.py (412) and 440.
@@ -90,7 +91,9 @@ sse_all() {
     check "IAM-verified: every object is encrypted at rest (AES256)" sse_all ""
     moto_keys >iam-before.txt
     wrong=wrong-secret-$RANDOM$RANDOM
-    for c in "status" "release create $T/site3" "deploy $I2 --env dev"; do
+    # deploy DIR opens the store on a thread of its own while it walks DIR: its
+    # failure is still the one line.
+    for c in "status" "release create $T/site3" "deploy $I2 --env dev" "deploy $T/site3 --env dev"; do
         # shellcheck disable=SC2086 # the command's words
         AWS_SECRET_ACCESS_KEY=$wrong sw $c
         check "a wrong secret: '${c%% *}' is refused with one line naming SignatureDoesNotMatch" \
@@ -115,6 +118,13 @@ sw release create "$T/site" --no-pack -q; R1=$out; expect_rc "release create on 
 sw release create "$T/site2" --no-pack -q; R2=$out
 sw release create "$T/site3" --no-pack -q; R3=$out
 check "three releases made (R3 is never deployed)" eval '[ -n "$R1" ] && [ -n "$R2" ] && [ -n "$R3" ] && [ "$R1" != "$R2" ]'
+# deploy DIR to a bucket that does not exist: the store's open (on a thread of its own, while
+# DIR is walked) fails, and that is the one line said, as for any command.
+sw --store "s3://nosuchbucket?endpoint=$MOTO_URL&region=us-east-1&path_style=true" deploy "$T/site" --env dev
+check "deploy DIR to a bucket that does not exist: one line, no store there, from --store" \
+    eval '[ "$rc" = 1 ] && [ "$(grep -c "" <<<"$errout")" = 1 ] &&
+        grep -q "no store at s3://nosuchbucket.*the bucket does not exist.*(from --store; " <<<"$errout"'
+echo "# $errout"
 sw deploy "$R1" --env staging; expect_rc "deploy R1 to staging (blue, live)" 0
 sw deploy "$R2" --env staging; expect_rc "deploy R2 to staging (the idle slot)" 0
 check "  R1 stays live until the switch" test "$(live staging)" = "$R1"

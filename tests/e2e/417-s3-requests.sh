@@ -20,6 +20,9 @@
 #     would show as a PUT of a body: the PUTs are counted instead, exactly seven (the changed
 #     page's bodies in one pack, the manifest, the lock, the state, the event, the head, the
 #     probe), one of them under packs/ (packing is the default on s3). `slipway history dev --verify` then says the chain is intact.
+# (b2) R deployed by id while the stat cache records (b)'s release L: deploy DIR (which walks
+#     DIR assuming L is live while it reads the state) makes and deploys a new release with L's
+#     files; the DIR again is then already live.
 # (d) With --pack, on a fresh prefix (below (c)'s fs part in the file, run before it): the
 #     site's bodies in one pack, the same DIR again 2 requests, one page changed one PUT under
 #     packs/ and none under blobs/; the pack read back with the aws CLI.
@@ -165,6 +168,26 @@ verify "  no touch: 7 PUTs (the changed page's pack, manifest, lock, state, even
 sw history dev --verify
 verify "  slipway history dev --verify: the audit chain is intact" 'echo "# $out $errout"' \
     eval '[ "$rc" = 0 ] && grep -q "audit chain intact (2 events checked)" <<<"$out$errout"'
+
+# ---- (b2) another release made live meanwhile ---------------------------------------------------
+# The stat cache records the release (b) made (L), and deploy DIR walks DIR assuming L is live
+# while it reads the state; R is live instead (deployed by id, as someone else would): the walk
+# is done again with R as the live release, and DIR (L's files) is a new release L2, live.
+sw status --json
+L=$(json "[e['live_release'] for e in j['environments'] if e['name'] == 'dev'][0]")
+sw deploy "$R" --env dev
+expect_rc "s3: R deployed by id (live again; the stat cache still records L)" 0
+sw deploy "$SITE" --env dev
+expect_rc "s3: the DIR again, R live where L was assumed" 0
+sw status --json
+L2=$(json "[e['live_release'] for e in j['environments'] if e['name'] == 'dev'][0]")
+sw diff "$L" "$L2" --json
+verify "  a new release is live, with L's files (slipway diff L L2: no change)" \
+    'echo "# L $L, R $R, live $L2: $out"' \
+    eval '[ -n "$L2" ] && [ "$L2" != "$L" ] && [ "$L2" != "$R" ] && [ "$(json "j[\"changes\"]")" = "[]" ]'
+sw deploy "$SITE" --env dev
+verify "  and the DIR again: already live (the stat cache records L2)" 'echo "# $out"' \
+    eval '[ "$rc" = 0 ] && [ "$out" = "release $L2 is already live on dev; nothing changed" ]'
 
 # ---- (d) --pack: small bodies in one pack object ----------------------------------------------
 # A fresh prefix: the 100-file site deployed with --pack stores its bodies in one pack (no

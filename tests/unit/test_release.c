@@ -2910,6 +2910,70 @@ static void test_create_keep_id(void **state)
     free(css);
 }
 
+static int wait_gives(void *arg, const char **id)
+{
+    *id = arg;
+    return 0;
+}
+
+/* release_create_opts.keep_id_wait. On s3 with a stat cache that records a
+ * release, the scan assumes keep is that one and asks after it: told another
+ * (someone else deployed meanwhile), release_create fails with
+ * RELEASE_EKEEP_MOVED, that id in err, and nothing but bodies written; again
+ * with that keep_id it is a release as usual. Told the one it assumed, the
+ * same tree is it. On fs the id is asked first, and the tree made with it. */
+static void test_create_keep_id_wait(void **state)
+{
+    struct fixture *f = *state;
+    write_str(f->site, "index.html", "<h1>home</h1>\n");
+    set_mtime(f->site, "index.html", -100);
+    struct release_create_result res;
+    char *k1 = create_keep_id(f, NULL, "m", &res);
+    write_str(f->site, "about.html", "<h1>about</h1>\n");
+    set_mtime(f->site, "about.html", -100);
+    char *k2 = create_keep_id(f, k1, "m", &res); /* the cache records k2 */
+    size_t n = count_releases(f);
+    struct release_create_opts o = {.dir = f->site,
+                                    .message = "m",
+                                    .stat_cache = f->cache,
+                                    .keep_id_wait = wait_gives,
+                                    .keep_id_arg = k1,
+                                    .pack = 1};
+    char *id = NULL;
+    struct sw_err err = {0};
+    int rc = create_opts(f, &o, &id, &res, &err);
+    if (sf_s3()) {
+        assert_int_equal(rc, RELEASE_EKEEP_MOVED);
+        assert_string_equal(err.msg, k1);
+        assert_int_equal(count_releases(f), n);
+        o.keep_id = k1;
+        o.keep_id_wait = NULL;
+        id = create_opts_ok(f, &o, &res);
+    } else {
+        assert_int_equal(rc, 0);
+    }
+    /* the tree is k2's files, not k1's: a new release (k1 was "live") */
+    assert_string_not_equal(id, k1);
+    assert_string_not_equal(id, k2);
+    assert_int_equal(res.same, 0);
+    assert_int_equal(count_releases(f), n + 1);
+    struct release *r = load_ok(f, id);
+    assert_int_equal(r->nfiles, 2);
+    assert_int_equal(release_verify(f->st, r, &err), 0);
+    release_free(r);
+    /* told the one the cache records: the same tree is it */
+    o.keep_id = NULL;
+    o.keep_id_wait = wait_gives;
+    o.keep_id_arg = id;
+    char *again = create_opts_ok(f, &o, &res);
+    assert_string_equal(again, id);
+    assert_int_equal(res.same, 1);
+    free(again);
+    free(id);
+    free(k2);
+    free(k1);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -2952,6 +3016,7 @@ int main(void)
         T(test_variants_reuse_corrupt_manifest),
         T(test_create_keep),
         T(test_create_keep_id),
+        T(test_create_keep_id_wait),
     };
     return cmocka_run_group_tests_name("release", tests, NULL, NULL);
 }
