@@ -179,11 +179,13 @@ struct release;
  * leaving dir points to. keep_id (optional): the live release of the
  * environment deploy DIR is for (release_create_opts.keep_id); when dir holds
  * the same, *id is keep_id. Or keep_wait (optional, with keep_arg): a
- * function that gives it when it is known (release_create_opts.keep_id_wait). When several files are refused, each is printed on
+ * function that gives it when it is known (release_create_opts.keep_id_wait);
+ * and on_new (optional, with keep_arg): release_create_opts.on_new. When several files are refused, each is printed on
  * stderr as "slipway: PATH: why" and err becomes the summary that follows. */
 int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message,
                            int follow_symlinks, const char *keep_id,
-                           int (*keep_wait)(void *, const char **), void *keep_arg, char **id,
+                           int (*keep_wait)(void *, const char **), void (*on_new)(void *),
+                           void *keep_arg, char **id,
                            struct sw_err *err);
 
 /* ---- the upload progress line (progress.c) ------------------------------------- */

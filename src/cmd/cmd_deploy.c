@@ -58,16 +58,17 @@ static int already_live(struct cli *cli, const struct env_config *env, const cha
  * no live release. */
 struct live_fetch {
     struct store *st;
-    const char *env;
+    const struct env_config *env;
     pthread_t th;
     int running, done;
     struct env_state *state;
+    struct deploy_ahead *ahead; /* the change begun when a new release is made */
 };
 
 static void *live_fetch_main(void *arg)
 {
     struct live_fetch *f = arg;
-    if (deploy_state_load(f->st, f->env, &f->state, NULL) != 0)
+    if (deploy_state_load(f->st, f->env->name, &f->state, NULL) != 0)
         f->state = NULL;
     return NULL;
 }
@@ -80,6 +81,16 @@ static void live_fetch_join(struct live_fetch *f)
         live_fetch_main(f);
     f->running = 0;
     f->done = 1;
+}
+
+/* release_create_opts.on_new: a new release is coming, so its deploy's lock
+ * and reads start now, while its manifest uploads (a remote store's round
+ * trips; on fs they cost nothing worth a thread). */
+static void change_ahead(void *arg)
+{
+    struct live_fetch *f = arg;
+    if (store_is_remote(f->st) && !f->ahead)
+        f->ahead = deploy_ahead_start(f->st, f->env, "deploy");
 }
 
 /* release_create_opts.keep_id_wait: called from release_create's thread only. */
@@ -121,6 +132,7 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
     struct env_config *env = NULL;
     struct deploy_result res = {0};
     struct env_state *state = NULL;
+    struct deploy_ahead *ahead = NULL;
     const char *live = NULL;
     char *id = NULL;
     const char *what = argv[0];
@@ -142,11 +154,13 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
     if (is_dir) {
         /* The live release, best effort: a hint that saves requests and a
          * release that would change nothing (release_create_opts.keep_id). */
-        struct live_fetch lf = {.st = cli->store, .env = env->name};
+        struct live_fetch lf = {.st = cli->store, .env = env};
         lf.running = store_is_remote(cli->store) &&
                      pthread_create(&lf.th, NULL, live_fetch_main, &lf) == 0;
-        rc = cmd_release_create_dir(cli, what, message, follow, NULL, live_wait, &lf, &id, &err);
+        rc = cmd_release_create_dir(cli, what, message, follow, NULL, live_wait, change_ahead,
+                                    &lf, &id, &err);
         live_fetch_join(&lf);
+        ahead = lf.ahead;
         state = lf.state;
         live = state ? state->live_release : NULL;
         /* A store that did not open: that, as cli_store says it, not what it
@@ -171,8 +185,11 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
         code = already_live(cli, env, id, &err, state);
         goto out;
     }
-    struct deploy_opts o = {
-        .force = force, .message = message, .do_switch = do_switch, .made = made};
+    struct deploy_opts o = {.force = force,
+                            .message = message,
+                            .do_switch = do_switch,
+                            .made = made,
+                            .ahead = ahead};
     rc = deploy_release(cli->store, env, id, &o, &res, &err);
     if (rc == DEPLOY_ENOTHING) {
         rc = 0;
@@ -181,6 +198,7 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
         cli_print_change(cli, env, id, &res);
     }
 out:
+    deploy_ahead_free(ahead); /* a lock no change took is given back */
     env_state_free(state);
     deploy_result_free(&res);
     env_config_free(env);

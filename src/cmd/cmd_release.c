@@ -65,7 +65,8 @@ static void print_problems(const char *dir, const struct release_create_result *
 
 int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message,
                            int follow_symlinks, const char *keep_id,
-                           int (*keep_wait)(void *, const char **), void *keep_arg, char **id,
+                           int (*keep_wait)(void *, const char **), void (*on_new)(void *),
+                           void *keep_arg, char **id,
                            struct sw_err *err)
 {
     int rc = cli_store(cli, CLI_STORE_WRITE, err);
@@ -84,6 +85,7 @@ int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message
                                     .keep_id = keep_id,
                                     .keep_id_wait = keep_wait,
                                     .keep_id_arg = keep_arg,
+                                    .on_new = on_new,
                                     .copies = copies,
                                     .pack = !cli->no_pack &&
                                             (cli->pack || store_is_remote(cli->store))};
@@ -156,7 +158,8 @@ int cmd_release(int argc, char **argv, struct cli *cli)
         return cli_usage_error(cli, "--pack and --no-pack together");
     struct sw_err err = {0};
     char *id = NULL;
-    int rc = cmd_release_create_dir(cli, argv[1], message, follow, NULL, NULL, NULL, &id, &err);
+    int rc =
+        cmd_release_create_dir(cli, argv[1], message, follow, NULL, NULL, NULL, NULL, &id, &err);
     if (rc)
         return cli_fail(&err);
     if (!cli->json)

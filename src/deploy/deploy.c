@@ -302,6 +302,106 @@ static void head_fetch_join(struct head_fetch *f, struct deploy_head_memo *memo)
     *memo = f->memo;
 }
 
+/* Takes the lock and reads the state and the audit head: a change's first
+ * requests, which need nothing of what it will change. The lock may be held
+ * when it fails (lk->key set): the caller unlocks. */
+static int change_begin(struct store *st, const char *env, const char *action,
+                        struct env_lock *lk, struct env_state **s, struct deploy_head_memo *memo,
+                        struct sw_err *err)
+{
+    /* Proving the store's compare-and-swap (S3: a request) overlaps the lock. */
+    store_prepare_cas(st);
+    int rc = deploy_lock(st, env, action, lk, err);
+    if (rc)
+        return rc;
+    struct head_fetch hf = {0};
+    head_fetch_start(&hf, st);
+    rc = deploy_state_load(st, env, s, err);
+    head_fetch_join(&hf, memo);
+    return rc;
+}
+
+struct deploy_ahead {
+    struct store *st;
+    char *env, *action;
+    pthread_t th;
+    int running;
+    int rc;
+    struct sw_err err;
+    struct env_lock lk;
+    struct env_state *s;
+    struct deploy_head_memo memo;
+};
+
+static void *ahead_main(void *arg)
+{
+    struct deploy_ahead *a = arg;
+    a->rc = change_begin(a->st, a->env, a->action, &a->lk, &a->s, &a->memo, &a->err);
+    return NULL;
+}
+
+struct deploy_ahead *deploy_ahead_start(struct store *st, const struct env_config *env,
+                                        const char *action)
+{
+    struct deploy_ahead *a = xcalloc(1, sizeof(*a));
+    a->st = st;
+    a->env = xstrdup(env->name);
+    a->action = xstrdup(action);
+    a->running = pthread_create(&a->th, NULL, ahead_main, a) == 0;
+    if (!a->running)
+        ahead_main(a);
+    return a;
+}
+
+static void ahead_join(struct deploy_ahead *a)
+{
+    if (a->running)
+        pthread_join(a->th, NULL);
+    a->running = 0;
+}
+
+int deploy_ahead_wait(struct deploy_ahead *a, struct sw_err *err)
+{
+    ahead_join(a);
+    if (a->rc && err)
+        *err = a->err;
+    return a->rc;
+}
+
+/* Hands a's lock, state and head to a change of env and action (moved: a
+ * keeps none); its result. */
+static int ahead_take(struct deploy_ahead *a, const char *env, const char *action,
+                      struct env_lock *lk, struct env_state **s, struct deploy_head_memo *memo,
+                      struct sw_err *err)
+{
+    ahead_join(a);
+    if (strcmp(a->env, env) || strcmp(a->action, action))
+        return sw_err_set(err, SW_EINVAL, "a change begun for %s (%s) taken for %s (%s)", a->env,
+                          a->action, env, action);
+    *lk = a->lk;
+    *s = a->s;
+    *memo = a->memo;
+    memset(&a->lk, 0, sizeof(a->lk));
+    memset(&a->memo, 0, sizeof(a->memo));
+    a->s = NULL;
+    if (a->rc && err)
+        *err = a->err;
+    return a->rc;
+}
+
+void deploy_ahead_free(struct deploy_ahead *a)
+{
+    if (!a)
+        return;
+    ahead_join(a);
+    deploy_unlock(a->st, &a->lk);
+    env_state_free(a->s);
+    deploy_head_memo_clear(&a->memo);
+    free(a->env);
+    free(a->action);
+    free(a);
+}
+
 static int change(struct store *st, const struct op *op, apply_fn apply,
                   const struct deploy_opts *opts, struct deploy_result *res, struct sw_err *err)
 {
@@ -326,15 +426,9 @@ static int change(struct store *st, const struct op *op, apply_fn apply,
     if (opts && opts->reject && !text_valid(opts->reject, DEPLOY_REASON_MAX, 0))
         return sw_err_set(err, SW_EINVAL,
                           "the rejection reason must be one line of UTF-8 text, at most 1 KiB");
-    /* Proving the store's compare-and-swap (S3: a request) overlaps the lock. */
-    store_prepare_cas(st);
-    int rc = deploy_lock(st, env->name, op->action, &lk, err);
-    if (rc)
-        return rc;
-    struct head_fetch hf = {0};
-    head_fetch_start(&hf, st);
-    rc = deploy_state_load(st, env->name, &s, err);
-    head_fetch_join(&hf, &memo);
+    int rc = opts && opts->ahead
+                 ? ahead_take(opts->ahead, env->name, op->action, &lk, &s, &memo, err)
+                 : change_begin(st, env->name, op->action, &lk, &s, &memo, err);
     if (rc)
         goto out;
     if (opts && opts->if_generation && s->generation != opts->if_generation) {

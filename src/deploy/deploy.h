@@ -209,7 +209,22 @@ struct deploy_opts {
      * process, which proves every body is in the store, so its manifest is not
      * read and its bodies are not checked again. */
     int made;
+    /* Optional: this change begun ahead (deploy_ahead_start, for the same
+     * environment and action): its lock and reads are taken over, its
+     * failure (DEPLOY_ELOCKED, ...) is the change's. The caller frees it. */
+    struct deploy_ahead *ahead;
 };
+
+/* A change's first requests (the lock, the state, the audit head) started
+ * on a thread of its own, before the caller knows what it will change: deploy
+ * DIR takes the lock while the new release's manifest uploads. Whatever no
+ * change took over is released by deploy_ahead_free (the lock given back). */
+struct deploy_ahead;
+struct deploy_ahead *deploy_ahead_start(struct store *st, const struct env_config *env,
+                                        const char *action);
+/* Waits for a's requests: 0 when it holds the lock, else why not (err). */
+int deploy_ahead_wait(struct deploy_ahead *a, struct sw_err *err);
+void deploy_ahead_free(struct deploy_ahead *a);
 
 /* What a change did, for the CLI to print. Free with deploy_result_free. */
 struct deploy_result {

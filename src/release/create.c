@@ -1656,6 +1656,21 @@ static int cmp_strp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+struct manifest_put {
+    struct store *st;
+    const char *key, *doc;
+    size_t len;
+    int rc;
+    struct sw_err err;
+};
+
+static void *manifest_put_main(void *arg)
+{
+    struct manifest_put *m = arg;
+    m->rc = store_put(m->st, m->key, m->doc, m->len, STORE_IF_ABSENT, NULL, &m->err);
+    return NULL;
+}
+
 /* Where f's bodies are: where the packer put them (or found them in keep's
  * or a hint's packs), else, with c (fast mode: its lines are keep's files),
  * where keep has them when f's line names the same body, else a blob of its
@@ -1873,6 +1888,8 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
         *id_out = xstrdup(kid);
         goto out;
     }
+    if (opts->on_new)
+        opts->on_new(opts->keep_id_arg);
     size_t len;
     doc = release_manifest_dump(&r, &len);
     if (!doc) {
@@ -1880,14 +1897,36 @@ int release_create(struct store *st, const struct release_create_opts *opts, cha
         goto out;
     }
     key = xasprintf("releases/%s.json", r.id);
-    if ((rc = store_put(st, key, doc, len, STORE_IF_ABSENT, NULL, err)))
+    /* Every body first (the last pack was being stored meanwhile). */
+    if ((rc = release_packer_wait(packer, err)))
         goto out;
+    /* On a remote store the manifest's PUT runs while the copy and the stat
+     * cache are written. Both only ever name r to a reader that found r's id
+     * in the store's state: should the PUT fail, nothing ever does. */
+    struct manifest_put mp = {st, key, doc, len, 0, {0}};
+    pthread_t mth;
+    int threaded = store_is_remote(st) && pthread_create(&mth, NULL, manifest_put_main, &mp) == 0;
+    if (!threaded)
+        manifest_put_main(&mp);
+    if (!threaded && (rc = mp.rc)) {
+        if (err)
+            *err = mp.err;
+        goto out;
+    }
     release_copy_put(opts->copies, r.id, doc, len);
     /* Lines all unchanged: still the files of the release they name, so
      * only for a deploy (keep_id, whose next run wants them to name r) is
      * the cache written again. */
     if (!cache_unchanged(&cache, v, n) || keep_id)
         cache_save(opts->stat_cache, ts_ns(&t0), v, n, &r, r.id, digest);
+    if (threaded) {
+        pthread_join(mth, NULL);
+        if ((rc = mp.rc)) {
+            if (err)
+                *err = mp.err;
+            goto out;
+        }
+    }
     res->files = r.nfiles;
     res->bytes = r.bytes;
     *id_out = r.id;

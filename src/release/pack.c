@@ -45,6 +45,11 @@ struct release_packer {
     int npacks, capnames;
     struct hint_pack *hps;
     size_t nhps;
+    /* The last pack, stored on a thread of its own (release_packer_finish). */
+    pthread_t last_th;
+    int last_running, last_rc;
+    struct buf last;
+    struct sw_err last_err;
 };
 
 static size_t slot_hash(const char *hex)
@@ -183,6 +188,7 @@ void release_packer_free(struct release_packer *p)
 {
     if (!p)
         return;
+    release_packer_wait(p, NULL);
     pthread_mutex_destroy(&p->mu);
     free(p->slots);
     buf_free(&p->cur);
@@ -191,20 +197,28 @@ void release_packer_free(struct release_packer *p)
     free(p);
 }
 
-/* Stores pack number no (its bytes in b, freed here) under its name. Found
- * there already (the same bodies in the same order, made before): touched,
- * so a concurrent gc sees it young, as a reused blob is. */
-static int pack_store(struct release_packer *p, int no, struct buf *b, struct sw_err *err)
+/* Stores the pack b holds (freed here) under its name, hex. Found there
+ * already (the same bodies in the same order, made before): touched, so a
+ * concurrent gc sees it young, as a reused blob is. */
+static int pack_put(struct release_packer *p, const char *hex, struct buf *b, struct sw_err *err)
 {
-    char hex[SHA256_HEX_LEN + 1], key[128];
-    sha256_hex(b->data, b->len, hex);
+    char key[128];
     release_pack_key(hex, key, sizeof(key));
     int rc = store_put(p->st, key, b->data, b->len, STORE_IF_ABSENT, NULL, err);
     if (rc == SW_EEXIST && (rc = store_touch(p->st, key, NULL)) != 0)
         rc = store_put(p->st, key, b->data, b->len, 0, NULL, err);
     buf_free(b);
+    return rc ? sw_err_prefix(err, "storing a pack of small bodies") : 0;
+}
+
+/* Stores pack number no (its bytes in b, freed here) and names it. */
+static int pack_store(struct release_packer *p, int no, struct buf *b, struct sw_err *err)
+{
+    char hex[SHA256_HEX_LEN + 1];
+    sha256_hex(b->data, b->len, hex);
+    int rc = pack_put(p, hex, b, err);
     if (rc)
-        return sw_err_prefix(err, "storing a pack of small bodies");
+        return rc;
     pthread_mutex_lock(&p->mu);
     memcpy(p->names[no], hex, sizeof(p->names[no]));
     pthread_mutex_unlock(&p->mu);
@@ -250,13 +264,33 @@ int release_packer_kept(const struct release_packer *p, const char *hex)
     return kept;
 }
 
+static void *last_main(void *arg)
+{
+    struct release_packer *p = arg;
+    p->last_rc = pack_put(p, p->names[p->cur_no], &p->last, &p->last_err);
+    return NULL;
+}
+
 int release_packer_finish(struct release_packer *p, struct sw_err *err)
 {
     if (!p->cur.len)
         return 0;
-    struct buf last = p->cur;
+    p->last = p->cur;
     p->cur = (struct buf)BUF_INIT;
-    return pack_store(p, p->cur_no, &last, err);
+    sha256_hex(p->last.data, p->last.len, p->names[p->cur_no]);
+    p->last_running = pthread_create(&p->last_th, NULL, last_main, p) == 0;
+    return p->last_running ? 0 : pack_put(p, p->names[p->cur_no], &p->last, err);
+}
+
+int release_packer_wait(struct release_packer *p, struct sw_err *err)
+{
+    if (!p->last_running)
+        return 0;
+    pthread_join(p->last_th, NULL);
+    p->last_running = 0;
+    if (p->last_rc && err)
+        *err = p->last_err;
+    return p->last_rc;
 }
 
 int release_packer_where(const struct release_packer *p, const char *hex,

@@ -135,6 +135,10 @@ struct release_create_opts {
      * RELEASE_EKEEP_MOVED and is to be called again with that keep_id. */
     int (*keep_id_wait)(void *arg, const char **id);
     void *keep_id_arg;
+    /* Optional: called once, with keep_id_arg, when a new release is to be
+     * stored (not keep), before its manifest is written: deploy DIR takes
+     * the environment's lock meanwhile (deploy_ahead_start). */
+    void (*on_new)(void *arg);
     /* Non-zero: bodies of at most RELEASE_PACK_BODY_MAX bytes that are not
      * stored yet go into packs of about RELEASE_PACK_TARGET bytes (a request
      * each, instead of one per body) rather than a blob each. A body already

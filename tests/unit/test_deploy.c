@@ -550,6 +550,63 @@ static void test_direct(void **state)
 
 /* Deploying the release that is live changes nothing, on either strategy:
  * DEPLOY_ENOTHING saying so, the same generation and state, no new event. */
+/* deploy_ahead: a change's lock and reads begun before it is known. Taken by
+ * the change (which then releases the lock as ever, and the ahead holds
+ * none); freed untaken, its lock is given back; meanwhile it holds the lock
+ * (another change is DEPLOY_ELOCKED); taken for another environment or
+ * action, refused. */
+static void test_deploy_ahead(void **state)
+{
+    struct fixture *f = *state;
+    struct env_config *dev = env_load(f, "dev", "strategy: direct\n");
+    struct env_config *stg = env_load(f, "staging", "strategy: direct\n");
+    char *r1 = make_release(f), *r2 = make_release(f);
+    struct deploy_result res;
+    struct sw_err err = {0};
+
+    struct deploy_ahead *a = deploy_ahead_start(f->st, dev, "deploy");
+    assert_int_equal(deploy_ahead_wait(a, &err), 0);
+    assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), DEPLOY_ELOCKED);
+    deploy_ahead_free(a); /* untaken: the lock given back */
+    assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+
+    a = deploy_ahead_start(f->st, dev, "deploy");
+    struct deploy_opts o = ALICE;
+    o.ahead = a;
+    assert_int_equal(deploy_release(f->st, dev, r2, &o, &res, &err), 0);
+    assert_string_equal(res.from, r1);
+    assert_string_equal(res.to, r2);
+    assert_int_equal(res.generation, 2);
+    deploy_result_free(&res);
+    deploy_ahead_free(a); /* taken: nothing left to give back */
+    assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+
+    a = deploy_ahead_start(f->st, dev, "deploy");
+    o.ahead = a;
+    assert_int_equal(deploy_release(f->st, stg, r1, &o, &res, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "taken for staging"));
+    deploy_ahead_free(a);
+    assert_int_equal(deploy_release(f->st, dev, r2, &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+
+    /* an ahead that failed (the lock held elsewhere) is the change's failure */
+    struct deploy_ahead *held = deploy_ahead_start(f->st, dev, "deploy");
+    assert_int_equal(deploy_ahead_wait(held, &err), 0);
+    a = deploy_ahead_start(f->st, dev, "deploy");
+    o.ahead = a;
+    assert_int_equal(deploy_release(f->st, dev, r1, &o, &res, &err), DEPLOY_ELOCKED);
+    deploy_ahead_free(a);
+    deploy_ahead_free(held);
+    assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+    env_config_free(dev);
+    env_config_free(stg);
+    free(r1);
+    free(r2);
+}
+
 static void test_deploy_live_is_noop(void **state)
 {
     struct fixture *f = *state;
@@ -2167,6 +2224,7 @@ int main(void)
         T(test_direct),
         T(test_blue_green),
         T(test_deploy_live_is_noop),
+        T(test_deploy_ahead),
         T(test_rollback_flip_or_deploy),
         T(test_watch_changes),
         T(test_strategy_change),
