@@ -90,8 +90,7 @@ static int run(struct cli *cli, int argc, char **argv)
             cli->cmd = commands[c].name;
             /* The commands that read and build whole manifests and stat caches, run and exit
              * (not serve, runner or top, which stay up and hold their memory). */
-            if (!strcmp(argv[0], "release") || !strcmp(argv[0], "deploy") ||
-                !strcmp(argv[0], "gc"))
+            if (!strcmp(argv[0], "release") || !strcmp(argv[0], "deploy") || !strcmp(argv[0], "gc"))
                 sys_malloc_for_batch();
             rc = commands[c].fn(n, argv, cli);
             goto out;

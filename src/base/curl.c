@@ -27,11 +27,10 @@ static void load(void)
         size_t off;
     } fns[] = {
 #define FN(f) {"curl_" #f, offsetof(struct sw_curl_fns, f)}
-        FN(global_init),  FN(easy_init),      FN(easy_setopt), FN(easy_perform),
-        FN(easy_getinfo), FN(easy_reset),     FN(easy_cleanup), FN(easy_strerror),
-        FN(slist_append), FN(slist_free_all), FN(share_init),  FN(share_setopt),
-        FN(share_cleanup), FN(url),           FN(url_set),     FN(url_get),
-        FN(url_cleanup),  FN(free),           FN(getdate),
+        FN(global_init), FN(easy_init),    FN(easy_setopt),   FN(easy_perform), FN(easy_getinfo),
+        FN(easy_reset),  FN(easy_cleanup), FN(easy_strerror), FN(slist_append), FN(slist_free_all),
+        FN(share_init),  FN(share_setopt), FN(share_cleanup), FN(url),          FN(url_set),
+        FN(url_get),     FN(url_cleanup),  FN(free),          FN(getdate),
 #undef FN
     };
     struct sw_curl_fns f;

@@ -257,8 +257,8 @@ static void open_container(struct json_reader *r, int is_object)
         r->capopen = r->capopen ? r->capopen * 2 : 16;
         r->open = xrealloc(r->open, r->capopen * sizeof(*r->open));
     }
-    r->open[r->nopen++] = (struct json_read_open){.object = is_object, .first = 1,
-                                                  .keys = r->keys.len / sizeof(uint64_t)};
+    r->open[r->nopen++] = (struct json_read_open){
+        .object = is_object, .first = 1, .keys = r->keys.len / sizeof(uint64_t)};
 }
 
 int json_read_value(struct json_reader *r)

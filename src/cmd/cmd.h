@@ -28,7 +28,7 @@ struct cli {
     /* --pack / --no-pack of the commands that make releases (release_create_opts.pack);
      * neither: packs on a remote store (cmd_release_create_dir). */
     int pack, no_pack;
-    char *project;   /* directory holding .slipway/ (resolved) */
+    char *project; /* directory holding .slipway/ (resolved) */
     struct store *store;
 };
 
@@ -180,13 +180,12 @@ struct release;
  * environment deploy DIR is for (release_create_opts.keep_id); when dir holds
  * the same, *id is keep_id. Or keep_wait (optional, with keep_arg): a
  * function that gives it when it is known (release_create_opts.keep_id_wait);
- * and on_new (optional, with keep_arg): release_create_opts.on_new. When several files are refused, each is printed on
- * stderr as "slipway: PATH: why" and err becomes the summary that follows. */
+ * and on_new (optional, with keep_arg): release_create_opts.on_new. When several files are refused,
+ * each is printed on stderr as "slipway: PATH: why" and err becomes the summary that follows. */
 int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message,
                            int follow_symlinks, const char *keep_id,
                            int (*keep_wait)(void *, const char **), void (*on_new)(void *),
-                           void *keep_arg, char **id,
-                           struct sw_err *err);
+                           void *keep_arg, char **id, struct sw_err *err);
 
 /* ---- the upload progress line (progress.c) ------------------------------------- */
 

@@ -155,10 +155,10 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
         /* The live release, best effort: a hint that saves requests and a
          * release that would change nothing (release_create_opts.keep_id). */
         struct live_fetch lf = {.st = cli->store, .env = env};
-        lf.running = store_is_remote(cli->store) &&
-                     pthread_create(&lf.th, NULL, live_fetch_main, &lf) == 0;
-        rc = cmd_release_create_dir(cli, what, message, follow, NULL, live_wait, change_ahead,
-                                    &lf, &id, &err);
+        lf.running =
+            store_is_remote(cli->store) && pthread_create(&lf.th, NULL, live_fetch_main, &lf) == 0;
+        rc = cmd_release_create_dir(cli, what, message, follow, NULL, live_wait, change_ahead, &lf,
+                                    &id, &err);
         live_fetch_join(&lf);
         ahead = lf.ahead;
         state = lf.state;
@@ -185,11 +185,8 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
         code = already_live(cli, env, id, &err, state);
         goto out;
     }
-    struct deploy_opts o = {.force = force,
-                            .message = message,
-                            .do_switch = do_switch,
-                            .made = made,
-                            .ahead = ahead};
+    struct deploy_opts o = {
+        .force = force, .message = message, .do_switch = do_switch, .made = made, .ahead = ahead};
     rc = deploy_release(cli->store, env, id, &o, &res, &err);
     if (rc == DEPLOY_ENOTHING) {
         rc = 0;

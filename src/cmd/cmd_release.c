@@ -66,8 +66,7 @@ static void print_problems(const char *dir, const struct release_create_result *
 int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message,
                            int follow_symlinks, const char *keep_id,
                            int (*keep_wait)(void *, const char **), void (*on_new)(void *),
-                           void *keep_arg, char **id,
-                           struct sw_err *err)
+                           void *keep_arg, char **id, struct sw_err *err)
 {
     int rc = cli_store(cli, CLI_STORE_WRITE, err);
     if (rc)

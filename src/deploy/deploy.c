@@ -305,9 +305,8 @@ static void head_fetch_join(struct head_fetch *f, struct deploy_head_memo *memo)
 /* Takes the lock and reads the state and the audit head: a change's first
  * requests, which need nothing of what it will change. The lock may be held
  * when it fails (lk->key set): the caller unlocks. */
-static int change_begin(struct store *st, const char *env, const char *action,
-                        struct env_lock *lk, struct env_state **s, struct deploy_head_memo *memo,
-                        struct sw_err *err)
+static int change_begin(struct store *st, const char *env, const char *action, struct env_lock *lk,
+                        struct env_state **s, struct deploy_head_memo *memo, struct sw_err *err)
 {
     /* Proving the store's compare-and-swap (S3: a request) overlaps the lock. */
     store_prepare_cas(st);

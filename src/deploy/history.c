@@ -184,7 +184,8 @@ void deploy_head_memo_clear(struct deploy_head_memo *m)
     head_clear(m);
 }
 
-static int head_load(struct store *st, struct deploy_head_memo *h, int *missing, struct sw_err *err);
+static int head_load(struct store *st, struct deploy_head_memo *h, int *missing,
+                     struct sw_err *err);
 
 void deploy_head_prefetch(struct store *st, struct deploy_head_memo *memo)
 {

@@ -139,8 +139,9 @@ static int multipart(struct http_response *r, const struct http_request *req, co
     buf_grow(b, (size_t)bytes + n * 256);
     for (size_t i = 0; i < n; i++) {
         buf_addf(b, "%s--%.*s\r\nContent-Type: %.*s\r\nContent-Range: bytes %llu-%llu/%llu\r\n\r\n",
-                 i ? "\r\n" : "", blen, bnd, (int)p->type_len, p->type, (unsigned long long)rg[i].off,
-                 (unsigned long long)(rg[i].off + rg[i].len - 1), (unsigned long long)p->size);
+                 i ? "\r\n" : "", blen, bnd, (int)p->type_len, p->type,
+                 (unsigned long long)rg[i].off, (unsigned long long)(rg[i].off + rg[i].len - 1),
+                 (unsigned long long)p->size);
         if (p->body) {
             buf_add(b, p->body + rg[i].off, (size_t)rg[i].len);
         } else if (read_at(p->fd, b, rg[i].off, rg[i].len) < 0) {

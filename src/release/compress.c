@@ -69,8 +69,8 @@ int release_compressible(const char *path)
 }
 
 /* gzip (RFC 1952) at level 6, zlib's default: level 9 doubles the CPU for 1 % fewer bytes on
- * the same docs, and gzip is only for the clients that do not take Brotli. zlib writes a zero mtime and a fixed OS byte,
- * so the same body always gives the same bytes, hence the same blob. */
+ * the same docs, and gzip is only for the clients that do not take Brotli. zlib writes a zero mtime
+ * and a fixed OS byte, so the same body always gives the same bytes, hence the same blob. */
 static int gzip_once(const void *in, size_t len, char **out, size_t *outlen)
 {
     z_stream z = {0};

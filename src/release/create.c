@@ -211,7 +211,7 @@ static char *take_header3(char *line, struct stat_cache *c)
             return NULL;
         memcpy(c->packs[c->npacks], p, SHA256_HEX_LEN);
     }
-    if (release_id_valid(made) && hex_lower_valid(digest, SHA256_HEX_LEN) && !digest[SHA256_HEX_LEN]) {
+    if (release_id_valid(made) && hex_lower_valid(digest, SHA256_HEX_LEN)) {
         memcpy(c->made, made, sizeof(c->made));
         memcpy(c->digest, digest, sizeof(c->digest));
     }

@@ -201,8 +201,8 @@ static int read_body_member(struct json_reader *jr, struct buf *scratch, struct 
  * hex digits) and "at" (its offset), both or neither. The edge reads the
  * slice [at, at + size) of the pack into memory: bounded, so a hostile
  * manifest cannot make it read past RELEASE_PACK_MAX or hold large bodies. */
-static const char *pack_check(const struct buf *scratch, const struct body_fields *b,
-                              uint64_t size, char pack[SHA256_HEX_LEN + 1], uint64_t *at)
+static const char *pack_check(const struct buf *scratch, const struct body_fields *b, uint64_t size,
+                              char pack[SHA256_HEX_LEN + 1], uint64_t *at)
 {
     pack[0] = '\0';
     *at = 0;
@@ -269,8 +269,8 @@ static const char *file_check(const struct buf *scratch, const struct file_field
     /* Optional (manifests before it lack it); it becomes a Last-Modified date, which has
      * four-digit years. */
     rf->has_mtime = ff->mtime.kind && ff->mtime.kind != JSON_READ_NULL;
-    if (rf->has_mtime && (ff->mtime.kind != JSON_READ_INT || ff->mtime.num < 0 ||
-                          ff->mtime.num > RELEASE_MTIME_MAX))
+    if (rf->has_mtime &&
+        (ff->mtime.kind != JSON_READ_INT || ff->mtime.num < 0 || ff->mtime.num > RELEASE_MTIME_MAX))
         return "mtime is not whole seconds from 1970 to 9999";
     rf->mtime = rf->has_mtime ? (int64_t)ff->mtime.num : 0;
     for (int k = 0; k < RELEASE_VARIANTS; k++)
@@ -391,9 +391,8 @@ static int read_manifest(struct json_reader *jr, struct buf *scratch, const char
         const char *k = jr->str.data;
         if (!strcmp(k, "files")) {
             *files_kind = json_read_value(jr);
-            rc = *files_kind == JSON_READ_ARRAY
-                     ? read_files(jr, scratch, key, r, &cap, err)
-                     : json_read_skip(jr, *files_kind);
+            rc = *files_kind == JSON_READ_ARRAY ? read_files(jr, scratch, key, r, &cap, err)
+                                                : json_read_skip(jr, *files_kind);
         } else if (!strcmp(k, "source")) {
             rc = read_source(jr, scratch, h);
         } else {
@@ -433,10 +432,9 @@ static int head_check(const struct buf *scratch, const char *key, const char *wa
                           key);
     /* Format 2 may name packed bodies; slipway before packs refuses it with
      * this line rather than looking for their blobs and finding none. */
-    if (h->format.kind && (h->format.kind != JSON_READ_INT || h->format.num < 1 ||
-                           h->format.num > 2))
-        return sw_err_set(err, SW_EINVAL, "%s: unsupported manifest format (expected 1 or 2)",
-                          key);
+    if (h->format.kind &&
+        (h->format.kind != JSON_READ_INT || h->format.num < 1 || h->format.num > 2))
+        return sw_err_set(err, SW_EINVAL, "%s: unsupported manifest format (expected 1 or 2)", key);
     if (!release_id_valid(id) || (want_id && strcmp(id, want_id) != 0))
         return sw_err_set(err, SW_EINVAL, "%s: the id inside is not this release's id", key);
     r->id = xstrdup(id);

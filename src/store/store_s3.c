@@ -47,7 +47,7 @@ struct s3b {
     pthread_mutex_t mu;
     struct etag_pair cache[ETAG_CACHE];
     size_t next;
-    atomic_int probed; /* 0 not yet, 1 conditional writes honoured */
+    atomic_int probed;        /* 0 not yet, 1 conditional writes honoured */
     pthread_mutex_t probe_mu; /* guards the probe and the fields below */
     int probing;              /* 1: probe_th runs (or ran, not joined yet) the probe */
     pthread_t probe_th;

@@ -183,17 +183,56 @@ static int reader_takes(const char *text, size_t len, struct sw_err *err)
 static void test_json_read_agrees(void **state)
 {
     static const char *const docs[] = {
-        "{}", "[]", " {\"a\" : [1, -0, 2.5e3, 1E-2, true, false, null] } ", "{\"a\":{}}",
-        "[\"\\u00e9\\ud83d\\ude00\\n\\/\\b\\f\\r\\t\\\"\\\\\"]", "[\"\xc3\xa9\xe2\x82\xac\"]",
+        "{}",
+        "[]",
+        " {\"a\" : [1, -0, 2.5e3, 1E-2, true, false, null] } ",
+        "{\"a\":{}}",
+        "[\"\\u00e9\\ud83d\\ude00\\n\\/\\b\\f\\r\\t\\\"\\\\\"]",
+        "[\"\xc3\xa9\xe2\x82\xac\"]",
         /* refused */
-        "", " ", "1", "\"s\"", "null", "{", "[1,]", "{\"a\":1,}", "{,}", "[01]", "[1.]", "[.5]",
-        "[1e]", "[-]", "[+1]", "[tru]", "[truex]", "[\"\\u0000\"]", "[\"\\ud800\"]",
-        "[\"\\udc00\"]", "[\"\\ud800\\u0041\"]", "[\"\\x\"]", "[\"\\u12\"]", "[\"a\nb\"]",
-        "[\"\xed\xa0\x80\"]", "[\"\xc0\xaf\"]", "[\"\xff\"]", "{\"a\":1,\"a\":2}",
-        "{\"a\":{\"b\":1,\"b\":1}}", "[9223372036854775808]", "[-9223372036854775809]",
-        "[1e400]", "{} {}", "{}x", "[1 2]", "{\"a\" 1}", "{1:2}", "[\"unterminated]",
+        "",
+        " ",
+        "1",
+        "\"s\"",
+        "null",
+        "{",
+        "[1,]",
+        "{\"a\":1,}",
+        "{,}",
+        "[01]",
+        "[1.]",
+        "[.5]",
+        "[1e]",
+        "[-]",
+        "[+1]",
+        "[tru]",
+        "[truex]",
+        "[\"\\u0000\"]",
+        "[\"\\ud800\"]",
+        "[\"\\udc00\"]",
+        "[\"\\ud800\\u0041\"]",
+        "[\"\\x\"]",
+        "[\"\\u12\"]",
+        "[\"a\nb\"]",
+        "[\"\xed\xa0\x80\"]",
+        "[\"\xc0\xaf\"]",
+        "[\"\xff\"]",
+        "{\"a\":1,\"a\":2}",
+        "{\"a\":{\"b\":1,\"b\":1}}",
+        "[9223372036854775808]",
+        "[-9223372036854775809]",
+        "[1e400]",
+        "{} {}",
+        "{}x",
+        "[1 2]",
+        "{\"a\" 1}",
+        "{1:2}",
+        "[\"unterminated]",
         /* taken */
-        "[9223372036854775807]", "[-9223372036854775808]", "[1e-400]", "{\"a\":1,\"b\":{\"a\":2}}",
+        "[9223372036854775807]",
+        "[-9223372036854775808]",
+        "[1e-400]",
+        "{\"a\":1,\"b\":{\"a\":2}}",
         "[{\"k\":1},{\"k\":1}]",
     };
     for (size_t i = 0; i < sizeof(docs) / sizeof(*docs); i++) {
@@ -204,8 +243,8 @@ static void test_json_read_agrees(void **state)
             print_message("# %s: reader %d, jansson %d (%s)\n", docs[i], mine, t != NULL, err.msg);
         assert_int_equal(mine, t != NULL);
         if (!mine) /* where, in one line */
-            assert_true(str_starts_with(err.msg, "d.json: ") && strstr(err.msg, " at line 1 column ") &&
-                        !strchr(err.msg, '\n'));
+            assert_true(str_starts_with(err.msg, "d.json: ") &&
+                        strstr(err.msg, " at line 1 column ") && !strchr(err.msg, '\n'));
         json_decref(t);
     }
 }

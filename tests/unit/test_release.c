@@ -2770,11 +2770,8 @@ static void test_create_keep(void **state)
 static char *create_keep_id(struct fixture *f, const char *keep_id, const char *message,
                             struct release_create_result *res)
 {
-    struct release_create_opts o = {.dir = f->site,
-                                    .message = message,
-                                    .stat_cache = f->cache,
-                                    .keep_id = keep_id,
-                                    .pack = 1};
+    struct release_create_opts o = {
+        .dir = f->site, .message = message, .stat_cache = f->cache, .keep_id = keep_id, .pack = 1};
     return create_opts_ok(f, &o, res);
 }
 
