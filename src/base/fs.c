@@ -112,12 +112,11 @@ int fs_fsync_dir(const char *path, struct sw_err *err)
     return rc;
 }
 
-int fs_write_atomic(const char *path, const void *data, size_t len, struct sw_err *err)
+/* Writes data to a temp file beside path and renames it over path; with
+ * sync, the file is fsynced before the rename. */
+static int write_rename(const char *path, const void *data, size_t len, int sync,
+                        struct sw_err *err)
 {
-    char *dir = xstrdup(path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = '\0';
     char *tmp = xasprintf("%s.tmp-%d-XXXXXX", path, (int)getpid());
     int rc = 0, fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
@@ -125,7 +124,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len, struct sw_er
         goto out;
     }
     int e = fd_write_all(fd, data, len);
-    if (!e && fsync(fd) < 0)
+    if (!e && sync && fsync(fd) < 0)
         e = -errno;
     if (close(fd) < 0 && !e)
         e = -errno;
@@ -134,35 +133,29 @@ int fs_write_atomic(const char *path, const void *data, size_t len, struct sw_er
     if (e) {
         unlink(tmp);
         rc = sw_err_sys(err, -e, "%s", path);
-        goto out;
     }
-    rc = fs_fsync_dir(slash ? dir : ".", err);
 out:
     free(tmp);
+    return rc;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, struct sw_err *err)
+{
+    int rc = write_rename(path, data, len, 1, err);
+    if (rc)
+        return rc;
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    rc = fs_fsync_dir(slash ? dir : ".", err);
     free(dir);
     return rc;
 }
 
 int fs_write_replace(const char *path, const void *data, size_t len, struct sw_err *err)
 {
-    char *tmp = xasprintf("%s.tmp-%d-XXXXXX", path, (int)getpid());
-    int rc = 0, fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        rc = sw_err_sys(err, errno, "%s", path);
-        goto out;
-    }
-    int e = fd_write_all(fd, data, len);
-    if (close(fd) < 0 && !e)
-        e = -errno;
-    if (!e && rename(tmp, path) < 0)
-        e = -errno;
-    if (e) {
-        unlink(tmp);
-        rc = sw_err_sys(err, -e, "%s", path);
-    }
-out:
-    free(tmp);
-    return rc;
+    return write_rename(path, data, len, 0, err);
 }
 
 /* How deep fs_remove_tree goes: a level holds a descriptor open. */
