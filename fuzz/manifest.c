@@ -88,6 +88,20 @@ static void check_release(const struct release *r)
         bytes += f->size;
     }
     CHECK(bytes == r->bytes);
+    /* Format 3, written over another release: its fields as parsed. */
+    if (!r->base) {
+        CHECK(r->depth == 0 && r->nremoved == 0);
+        return;
+    }
+    CHECK(release_id_valid(r->base) && strcmp(r->base, r->id) != 0);
+    CHECK(r->depth >= 1 && r->depth <= RELEASE_DEPTH_MAX);
+    CHECK(r->total_files >= 1 && r->total_files <= RELEASE_FILES_MAX);
+    for (size_t i = 0; i < r->nremoved; i++) {
+        CHECK(release_path_valid(r->removed[i]));
+        CHECK(i == 0 || strcmp(r->removed[i - 1], r->removed[i]) < 0);
+        for (size_t j = 0; j < r->nfiles; j++)
+            CHECK(strcmp(r->files[j].path, r->removed[i]) != 0);
+    }
 }
 
 static void check_equal(const struct release *a, const struct release *b)
@@ -105,6 +119,10 @@ static void check_equal(const struct release *a, const struct release *b)
     /* dirty qualifies a commit: without one it is read but never written back. */
     CHECK(a->dirty == b->dirty || !a->commit);
     CHECK(a->nfiles == b->nfiles && a->bytes == b->bytes);
+    CHECK(same_str(a->base, b->base) && a->depth == b->depth && a->nremoved == b->nremoved);
+    CHECK(!a->base || (a->total_files == b->total_files && a->total_bytes == b->total_bytes));
+    for (size_t i = 0; i < a->nremoved; i++)
+        CHECK(!strcmp(a->removed[i], b->removed[i]));
     for (size_t i = 0; i < a->nfiles; i++) {
         const struct release_file *f = &a->files[i], *g = &b->files[i];
         CHECK(!strcmp(f->path, g->path) && !strcmp(f->blob, g->blob) && f->size == g->size);
@@ -142,13 +160,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct sw_err oerr = {0};
     int orc = oracle_manifest_parse(KEY, NULL, (const char *)data, size, &o, &oerr);
     /* jansson drops one NUL byte right after a number or a literal ("8\0,"), where this
-     * parser refuses the document: stricter, so documents with a NUL are left out. */
-    if ((rc == 0) != (orc == 0) && !memchr(data, '\0', size)) {
+     * parser refuses the document: stricter, so documents with a NUL are left out. The
+     * oracle predates format 3 (a release written over another): it refuses one, and
+     * takes base, depth or removed in an older format as unknown keys, which this
+     * parser refuses. */
+    int newer = (rc == 0 && r->base) ||
+                (rc != 0 && (strstr(err.msg, "format 3") || strstr(err.msg, ": removed")));
+    if ((rc == 0) != (orc == 0) && !memchr(data, '\0', size) && !newer) {
         fprintf(stderr, "the parsers disagree: %s / jansson: %s\n", rc ? err.msg : "taken",
                 orc ? oerr.msg : "taken");
         CHECK(0);
     }
-    if (rc == 0 && orc != 0) {
+    if (rc == 0 && orc != 0 && !newer) {
         release_free(r);
         return 0;
     }
@@ -160,7 +183,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     check_release(r);
     if (orc == 0) {
-        check_equal(r, o);
+        if (!newer)
+            check_equal(r, o);
         release_free(o);
     }
 

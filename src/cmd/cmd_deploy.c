@@ -3,6 +3,7 @@
 #include "release/release.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,8 @@ struct live_fetch {
     pthread_t th;
     int running, done;
     struct env_state *state;
-    struct deploy_ahead *ahead; /* the change begun when a new release is made */
+    struct deploy_ahead *ahead; /* the change begun when a new release is coming */
+    atomic_int ahead_begun;
 };
 
 static void *live_fetch_main(void *arg)
@@ -83,13 +85,15 @@ static void live_fetch_join(struct live_fetch *f)
     f->done = 1;
 }
 
-/* release_create_opts.on_new: a new release is coming, so its deploy's lock
- * and reads start now, while its manifest uploads (a remote store's round
- * trips; on fs they cost nothing worth a thread). */
+/* release_create_opts.on_change and on_new: a new release is likely, or
+ * coming, so its deploy's lock and reads start now, while the scan goes on or
+ * the manifest uploads (a remote store's round trips; on fs they cost nothing
+ * worth a thread). Once, from whichever thread calls first; f->ahead is read
+ * after release_create has joined its threads. */
 static void change_ahead(void *arg)
 {
     struct live_fetch *f = arg;
-    if (store_is_remote(f->st) && !f->ahead)
+    if (store_is_remote(f->st) && !atomic_exchange(&f->ahead_begun, 1))
         f->ahead = deploy_ahead_start(f->st, f->env, "deploy");
 }
 

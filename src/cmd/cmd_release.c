@@ -85,6 +85,8 @@ int cmd_release_create_dir(struct cli *cli, const char *dir, const char *message
                                     .keep_id_wait = keep_wait,
                                     .keep_id_arg = keep_arg,
                                     .on_new = on_new,
+                                    /* one hook for both: what is likely and what is sure */
+                                    .on_change = on_new,
                                     .copies = copies,
                                     .pack = !cli->no_pack &&
                                             (cli->pack || store_is_remote(cli->store))};

@@ -152,42 +152,58 @@ int deploy_gc(struct store *st, struct env_config *const *envs, size_t nenvs,
         goto out;
     rep->releases = xcalloc(nids + 1, sizeof(char *));
     rep->unreadable = xcalloc(nids + 1, sizeof(char *));
-    for (size_t i = 0; i < nids; i++) {
-        /* Every manifest is read, kept or not: one that cannot be is kept
-         * and reported, never deleted, since nobody can say what it is. */
-        struct release *r = NULL;
-        struct sw_err lerr = {0};
-        int lrc = release_load(st, ids[i], &r, &lerr);
-        if (lrc == SW_ENOTFOUND)
-            continue; /* deleted meanwhile */
-        if (lrc == SW_EINVAL) {
-            rep->unreadable[rep->nunreadable++] = xstrdup(lerr.msg);
-            continue;
-        }
-        if (lrc) {
-            rc = sw_err_set(err, lrc, "%s", lerr.msg);
-            goto out;
-        }
-        char *key = xasprintf("releases/%s.json", ids[i]);
-        int keep_it = set_has(&keep, ids[i]) || young(st, key, grace_ms, NULL);
-        free(key);
-        if (!keep_it) {
-            rep->releases[rep->nreleases++] = xstrdup(ids[i]);
-        } else {
-            rep->kept++;
-            /* A variant is as much a body of the release as the file's own:
-             * the edge loads it, and would refuse the release without it. */
-            /* A packed body keeps its pack (named by its own hash, like a
-             * blob, so one set holds both). */
-            for (size_t f = 0; f < r->nfiles; f++) {
-                struct release_body bv[RELEASE_VARIANTS + 1];
-                size_t nbv = release_file_bodies(&r->files[f], bv);
-                for (size_t j = 0; j < nbv; j++)
-                    set_add(&blobs, bv[j].pack ? bv[j].pack : bv[j].blob);
+    /* 1 kept, 0 not (so far), -1 gone or unreadable. A release written over
+     * another (format 3) keeps that one and the manifests below it: they are
+     * older, so read before it, and taken back in a second round. */
+    signed char *state = xcalloc(nids + 1, 1);
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < nids; i++) {
+            if (round == 1 && (state[i] != 0 || !set_has(&keep, ids[i])))
+                continue;
+            /* Every manifest is read, kept or not: one that cannot be is kept
+             * and reported, never deleted, since nobody can say what it is. */
+            struct release *r = NULL;
+            struct sw_err lerr = {0};
+            int lrc = release_load(st, ids[i], &r, &lerr);
+            if (lrc == SW_ENOTFOUND) {
+                state[i] = -1; /* deleted meanwhile */
+                continue;
             }
+            if (lrc == SW_EINVAL) {
+                rep->unreadable[rep->nunreadable++] = xstrdup(lerr.msg);
+                state[i] = -1;
+                continue;
+            }
+            if (lrc) {
+                rc = sw_err_set(err, lrc, "%s", lerr.msg);
+                free(state);
+                goto out;
+            }
+            char *key = xasprintf("releases/%s.json", ids[i]);
+            if (round == 1 || set_has(&keep, ids[i]) || young(st, key, grace_ms, NULL)) {
+                state[i] = 1;
+                rep->kept++;
+                for (size_t c = 0; c < r->nchain; c++)
+                    set_add(&keep, r->chain[c]);
+                /* A variant is as much a body of the release as the file's own:
+                 * the edge loads it, and would refuse the release without it.
+                 * A packed body keeps its pack (named by its own hash, like a
+                 * blob, so one set holds both). */
+                for (size_t f = 0; f < r->nfiles; f++) {
+                    struct release_body bv[RELEASE_VARIANTS + 1];
+                    size_t nbv = release_file_bodies(&r->files[f], bv);
+                    for (size_t j = 0; j < nbv; j++)
+                        set_add(&blobs, bv[j].pack ? bv[j].pack : bv[j].blob);
+                }
+            }
+            free(key);
+            release_free(r);
         }
-        release_free(r);
     }
+    for (size_t i = 0; i < nids; i++)
+        if (state[i] == 0)
+            rep->releases[rep->nreleases++] = xstrdup(ids[i]);
+    free(state);
     /* Manifests go before blobs: an interrupted gc then leaves unreferenced
      * blobs (removed next time), never a manifest whose bodies are gone. */
     for (size_t i = 0; apply && i < rep->nreleases; i++)

@@ -71,6 +71,13 @@ void release_free(struct release *r)
     free(r->ref);
     free(r->tag);
     free(r->run);
+    free(r->base);
+    for (size_t i = 0; i < r->nremoved; i++)
+        free(r->removed[i]);
+    free(r->removed);
+    for (size_t i = 0; i < r->nchain; i++)
+        free(r->chain[i]);
+    free(r->chain);
     free(r);
 }
 
@@ -290,6 +297,8 @@ static const char *file_check(const struct buf *scratch, const struct file_field
 struct head_fields {
     struct field id, format, created, message, source;
     struct field user, host, dir, commit, ref, tag, run, dirty;
+    struct field base, depth, files_count, bytes;
+    int removed_kind;
 };
 
 /* A string field as json_field_str reads it: null is absent, anything but text of at most max
@@ -373,6 +382,32 @@ static int read_files(struct json_reader *jr, struct buf *scratch, const char *k
     return rc;
 }
 
+/* A delta's "removed": paths in normal form, sorted and unique, at most as many as a
+ * release may hold. */
+static int read_removed(struct json_reader *jr, const char *key, struct release *r,
+                        struct sw_err *err)
+{
+    int rc;
+    size_t cap = 0;
+    while ((rc = json_read_element(jr)) == 1) {
+        int kind = json_read_value(jr);
+        size_t i = r->nremoved;
+        if (kind != JSON_READ_STRING || !release_path_valid(jr->str.data))
+            return sw_err_set(err, SW_EINVAL, "%s: removed[%zu]: not a path in normal form", key,
+                              i);
+        if (i >= RELEASE_FILES_MAX)
+            return sw_err_set(err, SW_EINVAL, "%s: removes more than %d files", key,
+                              RELEASE_FILES_MAX);
+        if (i > 0 && strcmp(r->removed[i - 1], jr->str.data) >= 0)
+            return sw_err_set(err, SW_EINVAL, "%s: removed[%zu]: paths are not sorted and unique",
+                              key, i);
+        if (i == cap)
+            r->removed = xrealloc(r->removed, (cap = cap ? cap * 2 : 16) * sizeof(char *));
+        r->removed[r->nremoved++] = xstrdup(jr->str.data);
+    }
+    return rc;
+}
+
 /* Reads the whole document: the head's fields into h, the files into r. JSON_READ_ERROR for
  * a syntax error (the reader says what), another negative code with err set. */
 static int read_manifest(struct json_reader *jr, struct buf *scratch, const char *key,
@@ -395,13 +430,21 @@ static int read_manifest(struct json_reader *jr, struct buf *scratch, const char
                                                 : json_read_skip(jr, *files_kind);
         } else if (!strcmp(k, "source")) {
             rc = read_source(jr, scratch, h);
+        } else if (!strcmp(k, "removed")) {
+            h->removed_kind = json_read_value(jr);
+            rc = h->removed_kind == JSON_READ_ARRAY ? read_removed(jr, key, r, err)
+                                                    : json_read_skip(jr, h->removed_kind);
         } else {
-            struct field skip;
-            struct field *f = !strcmp(k, "id")        ? &h->id
-                              : !strcmp(k, "format")  ? &h->format
-                              : !strcmp(k, "created") ? &h->created
-                              : !strcmp(k, "message") ? &h->message
-                                                      : &skip;
+            struct field skip = {0};
+            struct field *f = !strcmp(k, "id")            ? &h->id
+                              : !strcmp(k, "format")      ? &h->format
+                              : !strcmp(k, "created")     ? &h->created
+                              : !strcmp(k, "message")     ? &h->message
+                              : !strcmp(k, "base")        ? &h->base
+                              : !strcmp(k, "depth")       ? &h->depth
+                              : !strcmp(k, "files_count") ? &h->files_count
+                              : !strcmp(k, "bytes")       ? &h->bytes
+                                                          : &skip;
             rc = read_field(jr, scratch, f);
         }
         if (rc < 0)
@@ -409,6 +452,44 @@ static int read_manifest(struct json_reader *jr, struct buf *scratch, const char
     }
     if (rc < 0 || json_read_end(jr))
         return JSON_READ_ERROR;
+    return 0;
+}
+
+/* Format 3's fields: the release it is written over (another id), its depth, the whole
+ * release's totals and what it removes, none of which another format may hold. */
+static int delta_check(const struct buf *scratch, const char *key, const struct head_fields *h,
+                       struct release *r, struct sw_err *err)
+{
+    int delta = h->format.kind == JSON_READ_INT && h->format.num == 3;
+    if (!delta) {
+        if (h->base.kind || h->depth.kind || h->removed_kind)
+            return sw_err_set(err, SW_EINVAL, "%s: base, depth and removed belong to format 3 only",
+                              key);
+        return 0;
+    }
+    const char *base = str_of(scratch, &h->base);
+    if (!base || !release_id_valid(base) || !strcmp(base, r->id))
+        return sw_err_set(err, SW_EINVAL, "%s: base is not another release's id", key);
+    if (h->depth.kind != JSON_READ_INT || h->depth.num < 1 || h->depth.num > RELEASE_DEPTH_MAX)
+        return sw_err_set(err, SW_EINVAL, "%s: depth is not from 1 to %d", key, RELEASE_DEPTH_MAX);
+    if (h->files_count.kind != JSON_READ_INT || h->files_count.num < 1 ||
+        h->files_count.num > RELEASE_FILES_MAX || h->bytes.kind != JSON_READ_INT ||
+        h->bytes.num < 0)
+        return sw_err_set(err, SW_EINVAL, "%s: files_count or bytes is missing or out of range",
+                          key);
+    if (h->removed_kind != JSON_READ_ARRAY)
+        return sw_err_set(err, SW_EINVAL, "%s: removed is not an array of paths", key);
+    /* One path, one fate: changed or removed, not both. */
+    for (size_t i = 0, j = 0; i < r->nremoved && j < r->nfiles;) {
+        int c = strcmp(r->removed[i], r->files[j].path);
+        if (c == 0)
+            return sw_err_set(err, SW_EINVAL, "%s: removed[%zu] is also among the files", key, i);
+        c < 0 ? i++ : j++;
+    }
+    r->base = xstrdup(base);
+    r->depth = (int)h->depth.num;
+    r->total_files = (size_t)h->files_count.num;
+    r->total_bytes = (uint64_t)h->bytes.num;
     return 0;
 }
 
@@ -430,14 +511,19 @@ static int head_check(const struct buf *scratch, const char *key, const char *wa
     if (!id || jf.bad || files_kind != JSON_READ_ARRAY)
         return sw_err_set(err, SW_EINVAL, "%s: not a slipway manifest (needs id, created, files)",
                           key);
-    /* Format 2 may name packed bodies; slipway before packs refuses it with
-     * this line rather than looking for their blobs and finding none. */
+    /* Format 2 may name packed bodies, format 3 be written over another
+     * release; slipway before either refuses it with this line rather than
+     * looking for blobs it cannot find or serving part of a release. */
     if (h->format.kind &&
-        (h->format.kind != JSON_READ_INT || h->format.num < 1 || h->format.num > 2))
-        return sw_err_set(err, SW_EINVAL, "%s: unsupported manifest format (expected 1 or 2)", key);
+        (h->format.kind != JSON_READ_INT || h->format.num < 1 || h->format.num > 3))
+        return sw_err_set(err, SW_EINVAL, "%s: unsupported manifest format (expected 1, 2 or 3)",
+                          key);
     if (!release_id_valid(id) || (want_id && strcmp(id, want_id) != 0))
         return sw_err_set(err, SW_EINVAL, "%s: the id inside is not this release's id", key);
     r->id = xstrdup(id);
+    int rc = delta_check(scratch, key, h, r, err);
+    if (rc)
+        return rc;
     r->message = text_field(&jf, scratch, &h->message, "message", RELEASE_MESSAGE_MAX, 1);
     if (h->source.kind && h->source.kind != JSON_READ_OBJECT)
         json_field_bad(&jf, "source", "not an object");
@@ -498,7 +584,7 @@ int release_load(struct store *st, const char *id, struct release **out, struct 
 /* ---- the local copy of manifests ------------------------------------------------ */
 
 /* Copies kept in a directory, at most this many (the newest by time written). */
-#define MANIFEST_COPIES_MAX 8
+#define MANIFEST_COPIES_MAX (RELEASE_DEPTH_MAX + 4) /* a chain of deltas and its full base fit */
 
 static char *copy_path(const char *dir, const char *id)
 {
@@ -554,8 +640,9 @@ void release_copy_put(const char *dir, const char *id, const char *doc, size_t l
     free(path);
 }
 
-int release_load_copy(struct store *st, const char *id, const char *dir, struct release **out,
-                      struct sw_err *err)
+/* One manifest as written (a delta unresolved), through the copy in dir. */
+static int load_one(struct store *st, const char *id, const char *dir, struct release **out,
+                    struct sw_err *err)
 {
     if (dir && release_id_valid(id)) {
         char *path = copy_path(dir, id), *data = NULL;
@@ -583,6 +670,114 @@ int release_load_copy(struct store *st, const char *id, const char *dir, struct 
         release_copy_put(dir, id, data, len);
     free(data);
     free(key);
+    return rc;
+}
+
+/* Moves f's strings to the file returned; f keeps none. */
+static struct release_file take_file(struct release_file *f)
+{
+    struct release_file t = *f;
+    f->path = f->type = f->cache = NULL;
+    return t;
+}
+
+/* r's files over its base b's: b's, less what r removes, with r's in place of
+ * b's of the same path and r's new ones, in path order. Everything moves to r.
+ * r must add up to the totals it states. */
+static int delta_merge(struct release *r, struct release *b, struct sw_err *err)
+{
+    size_t n = 0, i = 0, j = 0, k = 0;
+    uint64_t bytes = 0;
+    struct release_file *v = xcalloc(b->nfiles + r->nfiles + 1, sizeof(*v));
+    int rc = 0;
+    while (i < b->nfiles || j < r->nfiles) {
+        int c = i == b->nfiles   ? 1
+                : j == r->nfiles ? -1
+                                 : strcmp(b->files[i].path, r->files[j].path);
+        if (c >= 0) { /* r's own: new, or in place of b's */
+            i += c == 0;
+            v[n] = take_file(&r->files[j++]);
+        } else {
+            const char *p = b->files[i].path;
+            if (k < r->nremoved && strcmp(r->removed[k], p) < 0)
+                goto not_in_base; /* sorted: it is nowhere in b */
+            if (k < r->nremoved && !strcmp(r->removed[k], p)) {
+                k++, i++;
+                continue;
+            }
+            v[n] = take_file(&b->files[i++]);
+        }
+        bytes += v[n++].size;
+    }
+    if (k < r->nremoved)
+        goto not_in_base;
+    if (n != r->total_files || bytes != r->total_bytes) {
+        rc = sw_err_set(err, SW_EINVAL,
+                        "release %s: over %s it holds %zu files of %llu bytes, not the %zu of "
+                        "%llu it states",
+                        r->id, b->id, n, (unsigned long long)bytes, r->total_files,
+                        (unsigned long long)r->total_bytes);
+        goto out;
+    }
+    for (size_t x = 0; x < r->nfiles; x++) /* all moved; only the array is left */
+        free(r->files[x].path);
+    free(r->files);
+    r->files = v;
+    r->nfiles = n;
+    r->bytes = bytes;
+    v = NULL;
+    for (size_t x = 0; x < r->nremoved; x++)
+        free(r->removed[x]);
+    free(r->removed);
+    r->removed = NULL;
+    r->nremoved = 0;
+    /* Its chain: b, then b's. */
+    r->chain = xcalloc(b->nchain + 1, sizeof(char *));
+    r->chain[r->nchain++] = xstrdup(b->id);
+    for (size_t x = 0; x < b->nchain; x++)
+        r->chain[r->nchain++] = xstrdup(b->chain[x]);
+    goto out;
+not_in_base:
+    rc = sw_err_set(err, SW_EINVAL, "release %s: removed[%zu] is not a file of %s, its base", r->id,
+                    k, b->id);
+out:
+    if (v) { /* moved strings go back to be freed with their release */
+        for (size_t x = 0; x < n; x++) {
+            free(v[x].path);
+            free(v[x].type);
+            free(v[x].cache);
+        }
+        free(v);
+    }
+    return rc;
+}
+
+int release_load_copy(struct store *st, const char *id, const char *dir, struct release **out,
+                      struct sw_err *err)
+{
+    struct release *r = NULL, *b = NULL;
+    int rc = load_one(st, id, dir, &r, err);
+    if (rc || !r->base)
+        goto out;
+    /* Depth falls by one a manifest: a chain ends, within RELEASE_DEPTH_MAX reads. */
+    struct sw_err berr = {0};
+    rc = release_load_copy(st, r->base, dir, &b, &berr);
+    if (rc)
+        rc = sw_err_set(err, rc, "release %s is written over %s: %s", r->id, r->base, berr.msg);
+    else if (b->depth != r->depth - 1)
+        rc = sw_err_set(err, SW_EINVAL,
+                        "release %s: depth %d, over %s of depth %d (each is one more than its "
+                        "base's)",
+                        r->id, r->depth, b->id, b->depth);
+    else
+        rc = delta_merge(r, b, err);
+out:
+    release_free(b);
+    if (rc) {
+        release_free(r);
+        r = NULL;
+    }
+    *out = r;
     return rc;
 }
 
@@ -651,6 +846,8 @@ static int put_pack(struct buf *b, const char *pack, uint64_t at)
 static size_t dump_estimate(const struct release *r)
 {
     size_t n = 1024;
+    for (size_t i = 0; i < r->nremoved; i++)
+        n += strlen(r->removed[i]) + 4;
     for (size_t i = 0; i < r->nfiles; i++) {
         const struct release_file *f = &r->files[i];
         struct release_body bv[RELEASE_VARIANTS + 1];
@@ -678,7 +875,9 @@ char *release_manifest_dump(const struct release *r, size_t *len)
         for (size_t j = 0; j < nbv; j++)
             packed |= bv[j].pack != NULL;
     }
-    buf_adds(&b, packed ? "{\"format\":2,\"id\":" : "{\"format\":1,\"id\":");
+    buf_adds(&b, r->base  ? "{\"format\":3,\"id\":"
+                 : packed ? "{\"format\":2,\"id\":"
+                          : "{\"format\":1,\"id\":");
     int ok = r->id && put_str(&b, r->id);
     buf_addf(&b, ",\"created\":\"%s\",\"source\":{", created);
     /* Every field optional, as the parser has them: a manifest written
@@ -693,10 +892,17 @@ char *release_manifest_dump(const struct release *r, size_t *len)
     }
     if (r->commit)
         buf_adds(&b, r->dirty ? ",\"dirty\":true" : ",\"dirty\":false");
-    buf_adds(&b, "},\"files_count\":");
-    put_u64(&b, r->nfiles);
+    buf_add(&b, "}", 1);
+    if (r->base) {
+        buf_adds(&b, ",\"base\":");
+        ok = ok && put_str(&b, r->base);
+        buf_adds(&b, ",\"depth\":");
+        put_u64(&b, (uint64_t)r->depth);
+    }
+    buf_adds(&b, ",\"files_count\":");
+    put_u64(&b, r->base ? r->total_files : r->nfiles);
     buf_adds(&b, ",\"bytes\":");
-    put_u64(&b, r->bytes);
+    put_u64(&b, r->base ? r->total_bytes : r->bytes);
     buf_adds(&b, ",\"files\":[");
     for (size_t i = 0; ok && i < r->nfiles; i++) {
         const struct release_file *f = &r->files[i];
@@ -729,6 +935,15 @@ char *release_manifest_dump(const struct release *r, size_t *len)
         buf_add(&b, "}", 1);
     }
     buf_add(&b, "]", 1);
+    if (r->base) {
+        buf_adds(&b, ",\"removed\":[");
+        for (size_t i = 0; ok && i < r->nremoved; i++) {
+            if (i)
+                buf_add(&b, ",", 1);
+            ok = put_str(&b, r->removed[i]);
+        }
+        buf_add(&b, "]", 1);
+    }
     ok = ok && put_opt(&b, "message", r->message);
     buf_add(&b, "}", 1);
     if (!ok) {

@@ -77,7 +77,27 @@ struct release {
     struct release_file *files; /* sorted by path */
     size_t nfiles;
     uint64_t bytes;
+    /* A manifest written over another (format 3, a "delta"): base names that
+     * release, depth counts the manifests down to a full one (1 when base is
+     * full; at most RELEASE_DEPTH_MAX). As parsed, files holds only what is
+     * new or changed, removed what is gone, and total_files and total_bytes
+     * what the whole release holds. release_load resolves it: files are then
+     * the whole release's, removed is empty, and chain names base and the
+     * manifests below it (nearest first), which gc keeps with it. A full
+     * manifest: base NULL, depth 0, nothing removed, an empty chain. */
+    char *base;
+    int depth;
+    char **removed; /* sorted */
+    size_t nremoved;
+    size_t total_files;
+    uint64_t total_bytes;
+    char **chain;
+    size_t nchain;
 };
+
+/* How many manifests a release may be written over before one is full again:
+ * a reader of the newest reads at most this many more. */
+#define RELEASE_DEPTH_MAX 8
 
 /* What release_create has done so far, for a progress display on another
  * thread (read each field with atomic_load). Files and bytes are the files
@@ -139,6 +159,13 @@ struct release_create_opts {
      * stored (not keep), before its manifest is written: deploy DIR takes
      * the environment's lock meanwhile (deploy_ahead_start). */
     void (*on_new)(void *arg);
+    /* Optional: called at most once, with keep_id_arg, from any of the scan's
+     * threads, when it first hashes a file whose body is not the one the stat
+     * cache's line for its path names (or that has no line, in a cache with
+     * lines): a new release is then likely, and deploy DIR begins its change
+     * (lock and reads) while the scan goes on, instead of after it. on_new may
+     * still follow, or nothing (a file changed back, say). */
+    void (*on_change)(void *arg);
     /* Non-zero: bodies of at most RELEASE_PACK_BODY_MAX bytes that are not
      * stored yet go into packs of about RELEASE_PACK_TARGET bytes (a request
      * each, instead of one per body) rather than a blob each. A body already
@@ -232,14 +259,17 @@ int release_path_valid(const char *path);
 int release_manifest_parse(const char *key, const char *want_id, const char *data, size_t len,
                            struct release **out, struct sw_err *err);
 
-/* Loads a manifest; caller frees with release_free. SW_ENOTFOUND when absent. */
+/* Loads a manifest, resolved (a delta is read with the manifests below it, each
+ * through release_load_copy's dir when given, and checked to add up to the
+ * totals it states); caller frees with release_free. SW_ENOTFOUND when absent. */
 int release_load(struct store *st, const char *id, struct release **out, struct sw_err *err);
 /* release_load through a local copy in dir (NULL: none): a manifest never
  * changes once written (create-only, under an id no other release has), so
  * a copy is never stale, and a deploy that reads the live release's saves a
  * GET of a document of about 650 bytes a file. The copy is parsed and checked
  * as any manifest (one that does not pass is read from the store again); one
- * read from the store is kept. A directory keeps the newest 8 copies. */
+ * read from the store is kept. A directory keeps the newest RELEASE_DEPTH_MAX + 4
+ * copies: a chain of deltas fits. */
 int release_load_copy(struct store *st, const char *id, const char *dir, struct release **out,
                       struct sw_err *err);
 /* Keeps doc, the manifest of release id, in dir; best effort (a copy is never needed). */

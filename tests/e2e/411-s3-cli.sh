@@ -193,7 +193,7 @@ manifests_ok() {
         sha=$(sha256sum <"aws.out/releases/$id.json" | cut -d' ' -f1)
         meta=$(aws s3api head-object --bucket site --key "data/releases/$id.json" --query Metadata.sha256 --output text)
         [ "$sha" = "$meta" ] || { echo "# $id: $sha read, $meta written"; return 1; }
-        files=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["files"]))' "aws.out/releases/$id.json")
+        files=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["files_count"])' "aws.out/releases/$id.json")
         sw releases --json
         [ "$(json "[r['files'] for r in j['releases'] if r['id'] == '$id'][0]")" = "$files" ] || return 1
     done

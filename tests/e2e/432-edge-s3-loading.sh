@@ -81,15 +81,27 @@ s3() {
 # manifest ID: reads release ID's manifest from the bucket and writes every body id it names
 # (identity and variants, each once, sorted) into $T/ID.blobs, and "PATH ENCODING ID" lines
 # (identity, gzip, br) into $T/ID.bodies.
+# A manifest written over another (format 3) is read with the ones below it, as slipway does.
 manifest() {
-    s3 GET "releases/$1.json" | "$MOTO_PY" -c '
+    local id=$1 docs=$T/$1.docs
+    : >"$docs"
+    while s3 GET "releases/$id.json" >"$docs.one" && cat "$docs.one" >>"$docs" && echo >>"$docs"; do
+        id=$("$MOTO_PY" -c 'import json,sys; print(json.load(sys.stdin).get("base") or "")' <"$docs.one")
+        [ -n "$id" ] || break
+    done
+    "$MOTO_PY" -c '
 import json, sys
 ids, out = set(), open(sys.argv[2], "w")
-for f in json.load(sys.stdin)["files"]:
+files = {}
+for doc in reversed([json.loads(l) for l in open(sys.argv[3]) if l.strip()]):  # the full one first
+    for p in doc.get("removed", []):
+        del files[p]
+    files.update({f["path"]: f for f in doc["files"]})
+for f in files.values():
     for k, v in [("identity", f)] + [(k, f[k]) for k in ("gzip", "br") if k in f]:
         ids.add(v["blob"])
         out.write("%s %s %s\n" % (f["path"], k, v["blob"]))
-open(sys.argv[1], "w").write("".join(i + "\n" for i in sorted(ids)))' "$T/$1.blobs" "$T/$1.bodies"
+open(sys.argv[1], "w").write("".join(i + "\n" for i in sorted(ids)))' "$T/$1.blobs" "$T/$1.bodies" "$docs"
 }
 # body ID PATH [ENC]: the body id of PATH's ENC encoding (default identity) in release ID.
 body() { awk -v p="$2" -v e="${3:-identity}" '$1 == p && $2 == e { print $3 }' "$T/$1.bodies"; }

@@ -182,6 +182,18 @@ while True:
     if "<IsTruncated>true" not in page or not m:
         break
     token = "&continuation-token=" + urllib.parse.quote(m.group(1), safe="")
+def resolved(rid, depth=0):  # a format 3 manifest read over its base, as slipway reads it
+    doc = json.loads(get(prefix + "releases/%s.json" % rid))
+    files = {f["path"]: f for f in doc["files"]}
+    if doc.get("format") != 3:
+        return files
+    if depth > 8 or "releases/%s.json" % doc["base"] not in sizes:
+        raise ValueError("%s: its base %s is missing (or the chain is too deep)" % (rid, doc["base"]))
+    base = resolved(doc["base"], depth + 1)
+    for p in doc["removed"]:
+        del base[p]
+    base.update(files)
+    return base
 bad, named, checked, packs = [], set(), set(), {}
 for key in sorted(k for k in sizes if re.fullmatch(r"envs/[^/]+/state\.json", k)):
     s = json.loads(get(prefix + key))
@@ -192,7 +204,7 @@ for key, rid in sorted(named):
     if "releases/%s.json" % rid not in sizes:
         bad.append("%s names %s, which has no manifest" % (key, rid))
         continue
-    for f in json.loads(get(prefix + "releases/%s.json" % rid))["files"]:
+    for f in resolved(rid).values():
         for what, v in [("", f)] + [(k + " ", f[k]) for k in ("gzip", "br") if k in f]:
             if "pack" in v:  # a slice of a pack (docs/store.md, "Packs")
                 p = "packs/sha256/%s/%s" % (v["pack"][:2], v["pack"])

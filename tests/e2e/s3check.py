@@ -22,7 +22,10 @@ With "locks=FILE", after the check, FILE gets "ENV PID" for each envs/*/lock fou
 pid it names; with "age" too, each is then rewritten with a lease that expired long ago (as
 050-crash.sh does on fs), so the next deploy takes it over instead of waiting.
 
-describes: release RELEASE lists exactly SITE's files with their SHA-256.
+describes: release RELEASE lists exactly SITE's files with their SHA-256 (a manifest
+written over another, format 3, read with the ones below it: resolved()).
+
+check also finds a manifest written over another whose base manifest is missing.
 
 cat prints the object KEY of the store (exit 1 when there is none); keys prints every key
 of the store under SUBPREFIX, one a line, sorted (as 060-concurrency.sh reads an fs store);
@@ -126,6 +129,23 @@ class Bucket:
                 return out
 
 
+def resolved(b, pre, rid, depth=0):
+    """Release rid's files by path, a format 3 manifest read over its base, as slipway does."""
+    doc = json.loads(b.get(pre + "releases/%s.json" % rid))
+    files = {f["path"]: f for f in doc["files"]}
+    if doc.get("format") != 3:
+        return files
+    if depth > 8:
+        raise ValueError("%s: a chain deeper than 8" % rid)
+    base = resolved(b, pre, doc["base"], depth + 1)
+    for p in doc["removed"]:
+        del base[p]
+    base.update(files)
+    if len(base) != doc["files_count"]:
+        raise ValueError("%s: %d files over its base, not %d" % (rid, len(base), doc["files_count"]))
+    return base
+
+
 def run(b, pre, cache_file, cmd, opts, out):
     """One command; what it prints written to out (binary). Returns its exit status."""
 
@@ -153,7 +173,7 @@ def run(b, pre, cache_file, cmd, opts, out):
 
     if cmd == "describes":
         rid, site = opts
-        got = {f["path"]: f["blob"] for f in json.loads(b.get(pre + "releases/%s.json" % rid))["files"]}
+        got = {p: f["blob"] for p, f in resolved(b, pre, rid).items()}
         want = {}
         for d, _, fs in os.walk(site):
             for n in fs:
@@ -180,7 +200,7 @@ def run(b, pre, cache_file, cmd, opts, out):
         if m is None or m["size"] != keys[key]:
             try:
                 doc = json.loads(b.get(key))
-                m = {"size": keys[key], "bodies": []}
+                m = {"size": keys[key], "bodies": [], "base": doc.get("base")}
                 for f in doc["files"]:
                     for what, v in [("", f)] + [(k + " ", f[k]) for k in ("gzip", "br") if k in f]:
                         m["bodies"].append([what + "body of " + f["path"], v["blob"], v["size"],
@@ -189,6 +209,9 @@ def run(b, pre, cache_file, cmd, opts, out):
             except Exception as e:  # a manifest that does not parse is an inconsistency
                 bad.append("%s: %s" % (name, e))
                 continue
+        # Its own bodies are checked here, the rest with its base, which must be there.
+        if m.get("base") and pre + "releases/%s.json" % m["base"] not in keys:
+            bad.append("%s: its base %s is missing" % (name, m["base"]))
         # (A cache of an older checker holds 3-item bodies: no pack.)
         for what, blob, size, pack, at in ((x + [None, None])[:5] for x in m["bodies"]):
             if pack:  # a slice of a pack: the pack long enough, the slice hashing to the body's name

@@ -1975,6 +1975,49 @@ static void test_gc(void **state)
 }
 
 /* gc --apply removes the temporary an interrupted write left, and counts it. */
+/* A release written over another (manifest format 3) keeps its base: gc
+ * deletes neither that manifest nor its bodies, even where the base itself
+ * is no environment's. */
+static void test_gc_delta(void **state)
+{
+    struct fixture *f = *state;
+    struct env_config *env = env_load(f, "dev", "strategy: direct\nretain_releases: 1\n");
+    env->keep_previous_ms = 0;
+    char *r1 = make_release(f); /* common.txt and unique.txt */
+    char *doc = xasprintf("{\"format\":3,\"id\":\"r-delta\",\"created\":\"2026-01-01T00:00:00Z\","
+                          "\"base\":\"%s\",\"depth\":1,\"files_count\":1,\"bytes\":24,"
+                          "\"files\":[],\"removed\":[\"unique.txt\"]}",
+                          r1);
+    assert_int_equal(store_put(f->st, "releases/r-delta.json", doc, strlen(doc), 0, NULL, NULL), 0);
+    free(doc);
+    char *r3 = make_release(f);
+    struct deploy_result res;
+    struct sw_err err = {0};
+    assert_int_equal(deploy_release(f->st, env, r1, &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+    assert_int_equal(deploy_release(f->st, env, "r-delta", &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+    clock_past(time_now_ms());
+    struct gc_report rep;
+    assert_int_equal(deploy_gc(f->st, &env, 1, NULL, 1, 0, &rep, &err), 0);
+    assert_int_equal(rep.nreleases, 1); /* r3 only: r1 is r-delta's base */
+    assert_true(report_has(&rep, r3));
+    assert_int_equal(rep.kept, 2);
+    assert_int_equal(rep.blobs, 1); /* r3's unique.txt; r1's stays with r1 */
+    gc_report_free(&rep);
+    struct release *r = NULL;
+    assert_int_equal(release_load(f->st, "r-delta", &r, &err), 0);
+    assert_int_equal(r->nfiles, 1);
+    assert_int_equal(release_verify(f->st, r, &err), 0);
+    release_free(r);
+    assert_int_equal(release_load(f->st, r1, &r, &err), 0);
+    assert_int_equal(release_verify(f->st, r, &err), 0);
+    release_free(r);
+    free(r1);
+    free(r3);
+    env_config_free(env);
+}
+
 static void test_gc_temporaries(void **state)
 {
     SF_FS_ONLY("temporary files of interrupted writes (S3's leftovers are incomplete multipart "
@@ -2239,6 +2282,7 @@ int main(void)
         T(test_audit_head),
         T(test_audit_head_missing),
         T(test_gc),
+        T(test_gc_delta),
         T(test_gc_temporaries),
         T(test_gc_keeps_variants),
         T(test_gc_roots),

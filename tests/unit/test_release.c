@@ -2907,6 +2907,233 @@ static void test_create_keep_id(void **state)
     free(css);
 }
 
+/* Puts doc as release id's manifest (a test writes what a hostile writer could). */
+static void put_doc(struct fixture *f, const char *id, const char *doc)
+{
+    char key[160];
+    snprintf(key, sizeof(key), "releases/%s.json", id);
+    assert_int_equal(store_put(f->st, key, doc, strlen(doc), 0, NULL, NULL), 0);
+}
+
+/* The message of release_load(id)'s failure (asserted to fail with rc). */
+static void load_fails(struct fixture *f, const char *id, int rc, const char *part)
+{
+    struct release *r = NULL;
+    struct sw_err err = {0};
+    assert_int_equal(release_load(f->st, id, &r, &err), rc);
+    assert_null(r);
+    if (!strstr(err.msg, part))
+        fail_msg("%s: '%s' does not say '%s'", id, err.msg, part);
+}
+
+/* Manifest format 3, a release written over another: resolved by release_load
+ * (the base's files, less what it removes, with its own in their place),
+ * written back by the dumper as read, and refused when it does not add up or
+ * its fields are off: a base that is itself, depths out of range or not one
+ * more than the base's, a path both removed and changed or not in the base,
+ * totals that differ, a missing base, base fields in format 2. */
+static void test_manifest_delta(void **state)
+{
+    struct fixture *f = *state;
+    const char *names[] = {"a.txt", "b.txt", "c/d.txt", "e.txt"};
+    for (size_t i = 0; i < 4; i++)
+        write_str(f->site, names[i], names[i]);
+    struct release *b = create_ok(f, NULL, 1, NULL);
+    assert_int_equal(b->depth, 0);
+    assert_null(b->base);
+    assert_int_equal(b->nchain, 0);
+    /* d1 over b: b.txt changed (another body), c/d.txt removed, z.txt new */
+    struct release_file files[2] = {b->files[1], b->files[3]};
+    files[0].cache = "no-store";
+    memset(files[0].blob, 'a', SHA256_HEX_LEN);
+    files[0].size = 3;
+    files[1].path = "z.txt";
+    char *removed[] = {"c/d.txt"};
+    struct release d = *b;
+    d.id = "r-delta-1";
+    d.files = files;
+    d.nfiles = 2;
+    d.removed = removed;
+    d.nremoved = 1;
+    d.base = b->id;
+    d.depth = 1;
+    d.total_files = 4;
+    d.total_bytes = b->bytes - b->files[1].size + 3 - b->files[2].size + b->files[3].size;
+    d.chain = NULL;
+    d.nchain = 0;
+    size_t len;
+    char *doc = release_manifest_dump(&d, &len);
+    assert_non_null(strstr(doc, "\"format\":3,"));
+    put_doc(f, d.id, doc);
+    struct release *r = load_ok(f, d.id);
+    assert_int_equal(r->nfiles, 4);
+    assert_int_equal(r->depth, 1);
+    assert_string_equal(r->base, b->id);
+    assert_int_equal(r->nchain, 1);
+    assert_string_equal(r->chain[0], b->id);
+    assert_int_equal(r->nremoved, 0);
+    assert_int_equal(r->bytes, d.total_bytes);
+    const char *want[] = {"a.txt", "b.txt", "e.txt", "z.txt"};
+    for (size_t i = 0; i < 4; i++)
+        assert_string_equal(r->files[i].path, want[i]);
+    assert_string_equal(r->files[0].blob, b->files[0].blob);
+    assert_string_equal(r->files[1].cache, "no-store");
+    assert_string_equal(r->files[3].blob, b->files[3].blob);
+    release_free(r);
+    /* as parsed: the delta itself, which the dumper writes back byte for byte */
+    struct release *raw = NULL;
+    assert_int_equal(release_manifest_parse("k", NULL, doc, len, &raw, NULL), 0);
+    assert_int_equal(raw->nfiles, 2);
+    assert_int_equal(raw->nremoved, 1);
+    assert_int_equal(raw->total_files, 4);
+    size_t len2;
+    char *doc2 = release_manifest_dump(raw, &len2);
+    assert_int_equal(len2, len);
+    assert_memory_equal(doc2, doc, len);
+    free(doc2);
+    release_free(raw);
+    free(doc);
+    /* d2 over d1 (a chain of two) */
+    d.id = "r-delta-2";
+    d.base = "r-delta-1";
+    d.depth = 2;
+    d.nfiles = 0;
+    d.nremoved = 0;
+    doc = release_manifest_dump(&d, &len);
+    put_doc(f, d.id, doc);
+    free(doc);
+    r = load_ok(f, "r-delta-2");
+    assert_int_equal(r->nfiles, 4);
+    assert_int_equal(r->nchain, 2);
+    assert_string_equal(r->chain[0], "r-delta-1");
+    assert_string_equal(r->chain[1], b->id);
+    release_free(r);
+    /* refused as parsed or as resolved */
+    struct {
+        const char *id, *base;
+        int depth, nfiles, nremoved;
+        long long bytes_off;
+        size_t total;
+        int rc;
+        const char *why;
+    } bad[] = {
+        {"r-x1", "r-x1", 1, 2, 1, 0, 4, SW_EINVAL, "base is not another release's id"},
+        {"r-x2", NULL, 9, 2, 1, 0, 4, SW_EINVAL, "depth is not from 1 to 8"},
+        {"r-x3", NULL, 2, 2, 1, 0, 4, SW_EINVAL, "each is one more than its base's"},
+        {"r-x4", NULL, 1, 2, 1, 1, 4, SW_EINVAL, "not the 4 of"},
+        {"r-x5", NULL, 1, 2, 1, 0, 5, SW_EINVAL, "holds 4 files"},
+        {"r-x6", "r-nothere", 1, 2, 1, 0, 4, SW_ENOTFOUND, "is written over r-nothere"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        d.id = (char *)bad[i].id;
+        d.base = bad[i].base ? (char *)bad[i].base : b->id;
+        d.depth = bad[i].depth;
+        d.nfiles = (size_t)bad[i].nfiles;
+        d.nremoved = (size_t)bad[i].nremoved;
+        d.total_files = bad[i].total;
+        d.total_bytes = b->bytes - b->files[1].size + 3 - b->files[2].size + b->files[3].size +
+                        (uint64_t)bad[i].bytes_off;
+        doc = release_manifest_dump(&d, &len);
+        put_doc(f, d.id, doc);
+        free(doc);
+        load_fails(f, bad[i].id, bad[i].rc, bad[i].why);
+    }
+    /* a removed path the base does not hold; one both removed and changed */
+    char *gone[] = {"c/x.txt"}, *both[] = {"z.txt"};
+    d.id = "r-x7";
+    d.base = b->id;
+    d.depth = 1;
+    d.total_files = 5;
+    d.total_bytes = 0;
+    d.removed = gone;
+    doc = release_manifest_dump(&d, &len);
+    put_doc(f, d.id, doc);
+    free(doc);
+    load_fails(f, "r-x7", SW_EINVAL, "removed[0] is not a file of");
+    d.id = "r-x8";
+    d.removed = both;
+    doc = release_manifest_dump(&d, &len);
+    put_doc(f, d.id, doc);
+    free(doc);
+    load_fails(f, "r-x8", SW_EINVAL, "removed[0] is also among the files");
+    /* base fields outside format 3; removed out of order */
+    put_doc(f, "r-x9",
+            "{\"format\":2,\"id\":\"r-x9\",\"created\":\"2026-01-01T00:00:00Z\","
+            "\"base\":\"r-x1\",\"files\":[]}");
+    load_fails(f, "r-x9", SW_EINVAL, "belong to format 3 only");
+    put_doc(f, "r-x10",
+            "{\"format\":3,\"id\":\"r-x10\",\"created\":\"2026-01-01T00:00:00Z\","
+            "\"base\":\"r-x1\",\"depth\":1,\"files_count\":1,\"bytes\":0,\"files\":[],"
+            "\"removed\":[\"b\",\"a\"]}");
+    load_fails(f, "r-x10", SW_EINVAL, "removed[1]: paths are not sorted and unique");
+    release_free(b);
+}
+
+/* release_create over the live release on s3 (the stat cache speaks for it):
+ * a change of a file or two is a manifest of just those (format 3), which
+ * release_load reads as the whole tree; a chain grows to RELEASE_DEPTH_MAX,
+ * then a whole manifest again; a removed file is named as removed; more than
+ * a quarter of the files changed (3 of 11) is a whole manifest. On fs, where
+ * no manifest crosses a network: always whole. */
+static void test_create_delta(void **state)
+{
+    struct fixture *f = *state;
+    char name[256];
+    for (int i = 0; i < 12; i++) {
+        snprintf(name, sizeof(name), "p%d.html", i);
+        write_str(f->site, name, name);
+        set_mtime(f->site, name, -100);
+    }
+    struct release_create_result res;
+    char *prev = create_keep_id(f, NULL, "m", &res);
+    for (int round = 1; round <= RELEASE_DEPTH_MAX + 2; round++) {
+        char body[64];
+        snprintf(body, sizeof(body), "p0, round %d", round);
+        write_str(f->site, "p0.html", body);
+        set_mtime(f->site, "p0.html", -50 + round);
+        if (round == RELEASE_DEPTH_MAX + 2) { /* a removal, in the new chain */
+            snprintf(name, sizeof(name), "%s/p11.html", f->site);
+            assert_int_equal(unlink(name), 0);
+        }
+        char *id = create_keep_id(f, prev, "m", &res);
+        assert_int_equal(res.same, 0);
+        char key[160], *doc = NULL;
+        size_t len;
+        snprintf(key, sizeof(key), "releases/%s.json", id);
+        assert_int_equal(store_get(f->st, key, &doc, &len, NULL, NULL), 0);
+        struct release *r = load_ok(f, id);
+        int want_depth = !sf_s3() ? 0 : round <= RELEASE_DEPTH_MAX ? round : round - 9;
+        assert_int_equal(r->depth, want_depth);
+        assert_int_equal(r->nchain, (size_t)want_depth);
+        assert_int_equal(strstr(doc, "\"format\":3,") != NULL, want_depth > 0);
+        if (want_depth)
+            assert_non_null(strstr(doc, "\"files_count\":"));
+        assert_int_equal(r->nfiles, round == RELEASE_DEPTH_MAX + 2 ? 11 : 12);
+        assert_string_equal(r->files[0].path, "p0.html");
+        char hex[SHA256_HEX_LEN + 1];
+        sha256_hex(body, strlen(body), hex);
+        assert_string_equal(r->files[0].blob, hex);
+        assert_int_equal(release_verify(f->st, r, NULL), 0);
+        if (want_depth && round == RELEASE_DEPTH_MAX + 2)
+            assert_non_null(strstr(doc, "\"removed\":[\"p11.html\"]"));
+        release_free(r);
+        free(doc);
+        free(prev);
+        prev = id;
+    }
+    /* three of eleven changed: a whole manifest */
+    for (int i = 1; i < 4; i++) {
+        snprintf(name, sizeof(name), "p%d.html", i);
+        write_str(f->site, name, "changed");
+    }
+    char *id = create_keep_id(f, prev, "m", &res);
+    struct release *r = load_ok(f, id);
+    assert_int_equal(r->depth, 0);
+    release_free(r);
+    free(id);
+    free(prev);
+}
+
 static int wait_gives(void *arg, const char **id)
 {
     *id = arg;
@@ -3014,6 +3241,8 @@ int main(void)
         T(test_create_keep),
         T(test_create_keep_id),
         T(test_create_keep_id_wait),
+        T(test_manifest_delta),
+        T(test_create_delta),
     };
     return cmocka_run_group_tests_name("release", tests, NULL, NULL);
 }
