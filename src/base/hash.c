@@ -38,6 +38,15 @@ void sha256_final_hex(struct sha256_ctx *c, char hex[SHA256_HEX_LEN + 1])
     free(c);
 }
 
+uint64_t hash_fnv1a(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
 void sha256_hex(const void *data, size_t len, char hex[SHA256_HEX_LEN + 1])
 {
     unsigned char md[32];

@@ -297,10 +297,7 @@ int json_read_value(struct json_reader *r)
 /* FNV-1a, 64 bits: keys are compared by it (see the top of the file). */
 static uint64_t key_hash(const char *s, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
-    return h;
+    return hash_fnv1a(s, n);
 }
 
 static int cmp_u64(const void *a, const void *b)

@@ -254,10 +254,7 @@ static struct lnode *node_new(struct loader *ld, enum yaml_node_kind kind, yaml_
 
 static size_t name_hash(const char *s)
 {
-    size_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
+    return (size_t)hash_fnv1a(s, strlen(s));
 }
 
 static struct anchor *anchor_slot(struct anchor *tab, size_t cap, const char *name)

@@ -547,6 +547,21 @@ static int is_project(const char *dir)
     return ok;
 }
 
+char *cli_cache_path(struct cli *cli, const char *prefix, const char *key)
+{
+    char *path = xasprintf("%s/.slipway/cache/%s%016llx", cli->project, prefix,
+                           (unsigned long long)hash_fnv1a(key, strlen(key)));
+    /* Named by SHA-256's first 16 hex digits before: taken over once. */
+    if (access(path, F_OK) != 0 && errno == ENOENT) {
+        char hex[SHA256_HEX_LEN + 1];
+        sha256_hex(key, strlen(key), hex);
+        char *old = xasprintf("%s/.slipway/cache/%s%.16s", cli->project, prefix, hex);
+        rename(old, path); /* best effort: usually there is none */
+        free(old);
+    }
+    return path;
+}
+
 char *cli_manifest_copies(struct cli *cli)
 {
     /* A local store's manifests are local files already. */
@@ -554,10 +569,7 @@ char *cli_manifest_copies(struct cli *cli)
         return NULL;
     /* Per store: two stores may both hold a release of one id (one copied from the other)
      * that are not the same manifest. */
-    char hex[SHA256_HEX_LEN + 1];
-    const char *url = store_url(cli->store);
-    sha256_hex(url, strlen(url), hex);
-    return xasprintf("%s/.slipway/cache/manifests/%.16s", cli->project, hex);
+    return cli_cache_path(cli, "manifests/", store_url(cli->store));
 }
 
 int cli_project(struct cli *cli, struct sw_err *err)

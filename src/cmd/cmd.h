@@ -132,10 +132,15 @@ const char *cli_closest(const char *word, const char *const *words, size_t n);
 
 /* Finds the project (--project, else the nearest ancestor with .slipway/). */
 int cli_project(struct cli *cli, struct sw_err *err);
+/* .slipway/cache/<prefix><16 hex digits of FNV-1a of key> in the project (which
+ * cli_project found): a local cache's name. Not SHA-256, whose set-up would be
+ * the first thing a deploy waits for; one a slipway before named by SHA-256's
+ * first 16 hex digits is renamed to it. Caller frees. */
+char *cli_cache_path(struct cli *cli, const char *prefix, const char *key);
 /* Where this project keeps copies of the current store's manifests
- * (release_load_copy): .slipway/cache/manifests/<16 hex digits of the
- * SHA-256 of the store's URL>; NULL without a project, or for a store that is
- * not remote (its manifests are local files already). Caller frees. */
+ * (release_load_copy): cli_cache_path(cli, "manifests/", the store's URL);
+ * NULL without a project, or for a store that is not remote (its manifests
+ * are local files already). Caller frees. */
 char *cli_manifest_copies(struct cli *cli);
 /* How a command uses the store: only init and commands that write may create one. */
 enum cli_store_mode { CLI_STORE_READ, CLI_STORE_WRITE, CLI_STORE_WRITE_DEFERRED };

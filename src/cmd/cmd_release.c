@@ -40,10 +40,9 @@ static char *stat_cache_path(struct cli *cli, const char *dir)
     char *real = realpath(dir, NULL);
     if (!real)
         return NULL;
-    char hex[SHA256_HEX_LEN + 1];
-    sha256_hex(real, strlen(real), hex);
+    char *path = cli_cache_path(cli, "stat-", real);
     free(real);
-    return xasprintf("%s/.slipway/cache/stat-%.16s", cli->project, hex);
+    return path;
 }
 
 /* Several files refused: one line for each of the first ones (escaped, so a

@@ -387,7 +387,20 @@ sw release create "$T/sc"; r3=$out
 check "stat cache: changing one file re-reads just that file" test "$(files_read)" = 1
 check "stat cache: the changed file has its new blob" \
     test "$(manifest "$r3" '{f["path"]: f["blob"] for f in m["files"]}["f7.txt"]')" = "$(sha256sum < "$T/sc/f7.txt" | cut -d' ' -f1)"
-cache_file=$T/p/.slipway/cache/stat-$(printf %s "$(realpath "$T/sc")" | sha256sum | cut -c1-16)
+# named by FNV-1a of the directory's real path (no OpenSSL set-up before the walk)
+fnv() { python3 -c 'import sys
+h = 0xcbf29ce484222325
+for b in sys.argv[1].encode():
+    h = ((h ^ b) * 0x100000001b3) % 2**64
+print("%016x" % h)' "$1"; }
+cache_file=$T/p/.slipway/cache/stat-$(fnv "$(realpath "$T/sc")")
+check "stat cache: named by FNV-1a of the directory" test -f "$cache_file"
+# one a slipway before named by SHA-256 is taken over, not read again
+old_name=$T/p/.slipway/cache/stat-$(printf %s "$(realpath "$T/sc")" | sha256sum | cut -c1-16)
+mv "$cache_file" "$old_name"
+sw release create "$T/sc"
+check "stat cache: one under its old name (SHA-256) is renamed and used: 0 files read" \
+    eval '[ "$(files_read)" = 0 ] && [ -f "$cache_file" ] && [ ! -e "$old_name" ]'
 stamp() { stat -c '%Y.%y %i' "$cache_file"; }
 before=$(stamp)
 sw release create "$T/sc"
