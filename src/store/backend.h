@@ -42,6 +42,10 @@ struct store_ops {
     void (*set_fail_fast)(struct store *, int);
     /* Optional (NULL: nothing to prepare): store_prepare_cas. */
     void (*prepare_cas)(struct store *);
+    /* Optional: proves the store is there and may be used (S3: a HEAD of the
+     * bucket), worded as an open's failure; a store opened with check_later
+     * runs it when an operation first fails as a missing or refused store. */
+    int (*check)(struct store *, struct sw_err *);
     void (*free)(struct store *);
     /* Reached over a network: store_is_remote, and store_put takes an upload slot. */
     int remote;
@@ -67,6 +71,13 @@ struct store {
     int open_create;
     int open_rc;
     struct sw_err open_err;
+    /* Opened without ops->check (check_later): the first failure that may be
+     * the store's own runs it once; one that fails becomes the store's
+     * verdict, which every operation after returns, as a failed open's. */
+    int check_later;
+    int checked; /* under open_mu */
+    atomic_int verdict;
+    struct sw_err verdict_err; /* written before verdict is set */
 };
 
 /* store_head_many by heads on parallel threads (a remote store's concurrency
@@ -90,6 +101,8 @@ void store_count_sent(struct store *st, uint64_t n);
 int store_fs_open(const char *root, int create, struct store *st, struct sw_err *err);
 /* "s3://BUCKET[/PREFIX][?...]" (see s3conf.h). The bucket must exist
  * (SW_ENOTFOUND otherwise): create is ignored, no bucket is made by accident. */
-int store_s3_open(const char *url, int create, struct store *st, struct sw_err *err);
+/* check_later: without the bucket's HEAD (ops->check runs it when needed). */
+int store_s3_open(const char *url, int create, int check_later, struct store *st,
+                  struct sw_err *err);
 
 #endif

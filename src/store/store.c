@@ -52,7 +52,7 @@ static int open_backend(struct store *st, int create, struct sw_err *err)
     if (str_starts_with(url, "file://"))
         return store_fs_open(url + 7, create, st, err);
     if (str_starts_with(url, "s3://"))
-        return store_s3_open(url, create, st, err);
+        return store_s3_open(url, create, st->check_later, st, err);
     return store_fs_open(url, create, st, err);
 }
 
@@ -132,6 +132,10 @@ int store_open_deferred(const char *url, int create, struct store **out, struct 
         return open_url(url, create, out, err);
     struct store *st = store_new(url);
     st->open_create = create;
+    /* The bucket's HEAD is one round trip before the first operation's: the
+     * first operation proves the bucket as well, and its failure is worded as
+     * the HEAD's would have been (check_store). */
+    st->check_later = 1;
     atomic_store(&st->opening, 1);
     if (pthread_create(&st->opener, NULL, opener_main, st) != 0) {
         atomic_store(&st->opening, 0);
@@ -158,7 +162,12 @@ static int ready(const struct store *cst, struct sw_err *err)
     }
     if (st->open_rc && err)
         *err = st->open_err;
-    return st->open_rc;
+    if (st->open_rc)
+        return st->open_rc;
+    int v = atomic_load(&st->verdict);
+    if (v && err)
+        *err = st->verdict_err;
+    return v;
 }
 
 int store_ready(struct store *st, struct sw_err *err)
@@ -177,7 +186,8 @@ void store_free(struct store *st)
 {
     if (!st)
         return;
-    if (ready(st, NULL) == 0)
+    ready(st, NULL);      /* joins a deferred open */
+    if (st->open_rc == 0) /* opened, even if its check failed later */
         st->ops->free(st);
     store_delete_struct(st);
 }
@@ -211,11 +221,37 @@ void store_status(struct store *st, struct store_status *out)
     pthread_mutex_unlock(&st->status_mu);
 }
 
+/* A store opened with check_later whose operation failed as a missing or
+ * refused store might (S3: NoSuchBucket is an I/O error, a bad signature a
+ * refusal): its check, once. A failed check is the store's verdict from now
+ * on, and the operation's error; a passing one leaves the operation's. */
+static int check_store(struct store *st, int rc, struct sw_err *err)
+{
+    if (!st->check_later || !st->ops->check || (rc != SW_EIO && rc != SW_EACCES))
+        return rc;
+    pthread_mutex_lock(&st->open_mu);
+    if (!st->checked) {
+        st->checked = 1;
+        struct sw_err e = {0};
+        int c = st->ops->check(st, &e);
+        if (c) {
+            st->verdict_err = e;
+            atomic_store(&st->verdict, c);
+        }
+    }
+    pthread_mutex_unlock(&st->open_mu);
+    int v = atomic_load(&st->verdict);
+    if (v && err)
+        *err = st->verdict_err;
+    return v ? v : rc;
+}
+
 /* Notes what an operation's result says of the store and returns rc. Codes
  * that are neither (a bad key, a document that does not parse) change
  * nothing. */
-static int track(struct store *st, int rc, const struct sw_err *err)
+static int track(struct store *st, int rc, struct sw_err *err)
 {
+    rc = check_store(st, rc, err);
     int down = rc == SW_EIO || rc == SW_EACCES || rc == SW_ENOSPC;
     int answered = rc == 0 || rc == SW_ENOTFOUND || rc == SW_EEXIST || rc == SW_ECONFLICT ||
                    rc == STORE_EUNCHANGED || rc == STORE_ETOOBIG;
@@ -308,7 +344,7 @@ int store_get_stream(struct store *st, const char *key, uint64_t max, store_sink
     struct stream s = {st, key, sink, arg, max, 0, sha256_new(), 0};
     int rc = st->ops->get_stream(st, key, stream_piece, &s, err);
     if (!s.sink_failed)
-        track(st, rc, err);
+        rc = track(st, rc, err);
     char hex[SHA256_HEX_LEN + 1];
     sha256_final_hex(s.h, hex);
     if (rc)
@@ -340,7 +376,7 @@ int store_put_file(struct store *st, const char *key, const char *path, unsigned
 {
     CHECK_KEY(key);
     int rc = st->ops->put_file(st, key, path, flags, etag_out, err);
-    return rc ? rc : track(st, rc, err);
+    return rc ? check_store(st, rc, err) : track(st, rc, err);
 }
 
 int store_put_if_match(struct store *st, const char *key, const void *data, size_t len,
@@ -410,9 +446,9 @@ int store_head_many(struct store *st, const char *const *keys, size_t n, struct 
 {
     for (size_t i = 0; i < n; i++)
         CHECK_KEY(keys[i]);
-    if (st->ops->head_many)
-        return st->ops->head_many(st, keys, n, stats, rcs, err);
-    return store_head_threads(st, keys, n, stats, rcs, err);
+    int rc = st->ops->head_many ? st->ops->head_many(st, keys, n, stats, rcs, err)
+                                : store_head_threads(st, keys, n, stats, rcs, err);
+    return check_store(st, rc, err);
 }
 
 int store_head_threads(struct store *st, const char *const *keys, size_t n,

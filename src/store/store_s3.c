@@ -1020,6 +1020,8 @@ static void s3b_set_fail_fast(struct store *st, int on)
     s3_set_fail_fast(B(st)->cl, on);
 }
 
+static int s3b_check(struct store *st, struct sw_err *err);
+
 static const struct store_ops s3_ops = {
     .scheme = "s3",
     .get = s3b_get,
@@ -1038,29 +1040,19 @@ static const struct store_ops s3_ops = {
     .touch = s3b_touch,
     .set_fail_fast = s3b_set_fail_fast,
     .prepare_cas = s3b_prepare_cas,
+    .check = s3b_check,
     .free = s3b_free,
     .remote = 1,
 };
 
-int store_s3_open(const char *url, int create, struct store *st, struct sw_err *err)
+/* One request that proves the bucket is there and the credentials work, so
+ * a mistake is one clear line, not a failure deep in some operation. */
+static int s3b_check(struct store *st, struct sw_err *err)
 {
-    (void)create; /* a bucket is made by 'slipway infra apply', never by accident */
-    struct s3b *b = xcalloc(1, sizeof(*b));
-    int rc = s3_new(url, &b->cl, err);
-    if (rc) {
-        free(b);
-        return rc;
-    }
-    pthread_mutex_init(&b->mu, NULL);
-    pthread_mutex_init(&b->probe_mu, NULL);
-    b->shown = s3_conf_shown(b->cl);
-    st->ops = &s3_ops;
-    st->impl = b;
-    /* One request that proves the bucket is there and the credentials work,
-     * so a mistake is one clear line before any work, not a failure later. */
+    struct s3b *b = st->impl;
     struct s3_req r = {.method = "HEAD", .body_fd = -1, .flags = S3_IDEMPOTENT};
     struct s3_resp resp;
-    rc = s3_request(b->cl, &r, &resp, err);
+    int rc = s3_request(b->cl, &r, &resp, err);
     if (rc == SW_ENOTFOUND)
         rc = sw_err_set(err, SW_ENOTFOUND,
                         "no store at %s: the bucket does not exist ('slipway infra apply' "
@@ -1083,7 +1075,25 @@ int store_s3_open(const char *url, int create, struct store *st, struct sw_err *
         s3_resp_free(&r2);
     }
     s3_resp_free(&resp);
+    return rc;
+}
+
+int store_s3_open(const char *url, int create, int check_later, struct store *st,
+                  struct sw_err *err)
+{
+    (void)create; /* a bucket is made by 'slipway infra apply', never by accident */
+    struct s3b *b = xcalloc(1, sizeof(*b));
+    int rc = s3_new(url, &b->cl, err);
     if (rc) {
+        free(b);
+        return rc;
+    }
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_mutex_init(&b->probe_mu, NULL);
+    b->shown = s3_conf_shown(b->cl);
+    st->ops = &s3_ops;
+    st->impl = b;
+    if (!check_later && (rc = s3b_check(st, err))) {
         s3b_free(st);
         st->impl = NULL;
         return rc;

@@ -4,16 +4,17 @@
 # what it does on fs (docs/store.md, "Reusing bodies without a request each"):
 #
 # (a) A 100-file site deployed to dev on a plain moto (the first deploy lists releases/ for
-#     variants to reuse, which moto --iam refuses), then the same DIR again: exactly two
-#     requests (HEAD of the bucket, GET of dev's state: the project's stat cache records that
+#     variants to reuse, which moto --iam refuses), then the same DIR again: exactly one
+#     request (GET of dev's state, which proves the bucket too: no HEAD of it, see 411 for the
+#     missing bucket and the wrong secret; the project's stat cache records that
 #     its lines are R's files, so no manifest is read), no PUT; "release R: the same 100
 #     files as before (nothing to store)" on stderr and "release R is already live on dev;
 #     nothing changed" on stdout, exit 0; and `slipway releases` lists no more releases than
-#     before. Still 2 without the project's copy of R's manifest (none is needed). Without the
-#     stat cache the live manifest is read: from the copy the first deploy kept (2 requests);
-#     without the copy, and with a copy that is not R's manifest, from the store (a third
+#     before. Still 1 without the project's copy of R's manifest (none is needed). Without the
+#     stat cache the live manifest is read: from the copy the first deploy kept (1 request);
+#     without the copy, and with a copy that is not R's manifest, from the store (a second
 #     request), and the copy is R's again.
-# (b) One page of it changed: at most 13 requests, and of them exactly one GET of
+# (b) One page of it changed: at most 12 requests, and of them exactly one GET of
 #     events/head.json (the repair append and the change's own share one read), exactly one
 #     probe PUT (the key kept from (a): refused, 412), no listing (no GET with list-type) and
 #     no touch. moto's log shows no header, so a touch (a copy onto itself, x-amz-copy-source)
@@ -24,7 +25,7 @@
 #     DIR assuming L is live while it reads the state) makes and deploys a new release with L's
 #     files; the DIR again is then already live.
 # (d) With --pack, on a fresh prefix (below (c)'s fs part in the file, run before it): the
-#     site's bodies in one pack, the same DIR again 2 requests, one page changed one PUT under
+#     site's bodies in one pack, the same DIR again 1 request, one page changed one PUT under
 #     packs/ and none under blobs/; the pack read back with the aws CLI.
 # (c) On fs (no moto): the same DIR deployed twice, the second "already live"; `slipway
 #     history dev` shows one event; and --json says "changed": false.
@@ -79,7 +80,7 @@ releases_before=$(printf '%s\n' "$out" | grep -c '^r-')
 sw status --json
 R=$(json "[e['live_release'] for e in j['environments'] if e['name'] == 'dev'][0]")
 
-# ---- (a) the same DIR again: three requests, nothing stored, nothing changed ---------------------
+# ---- (a) the same DIR again: one request, nothing stored, nothing changed -----------------------
 mark
 a=$marks
 sw deploy "$SITE" --env dev
@@ -92,9 +93,9 @@ verify "  it is already live, said on stdout and stderr, with the live release's
     'echo "# stdout: $out"; echo "# stderr: $errout"' \
     eval '[ "$out" = "release $R is already live on dev; nothing changed" ] &&
         [ "$errout" = "release $R: the same 100 files as before (nothing to store)" ]'
-verify "  exactly 2 requests: HEAD of the bucket, GET of dev's state (the stat cache knows R's files)" \
+verify "  exactly 1 request: GET of dev's state (the stat cache knows R's files; no HEAD of the bucket)" \
     'show same.req' \
-    eval '[ "$n" = 2 ] && [ "$(count "^HEAD /site 200$" same.req)" = 1 ] &&
+    eval '[ "$n" = 1 ] &&
         [ "$(count "^GET /site/data/envs/dev/state.json 200$" same.req)" = 1 ] &&
         [ "$(count "^PUT " same.req)" = 0 ]'
 copy=$(ls .slipway/cache/manifests/*/"$R.json" 2>/dev/null)
@@ -110,24 +111,24 @@ same_again() {
 }
 mv "$copy" "$copy.kept"
 same_again cacheonly
-verify "  without the copy of R's manifest: still 2 requests (no manifest is needed)" \
+verify "  without the copy of R's manifest: still 1 request (no manifest is needed)" \
     'show cacheonly.req' \
-    eval '[ "$rc" = 0 ] && [ "$(wc -l <cacheonly.req)" = 2 ] && [ ! -e "$copy" ]'
+    eval '[ "$rc" = 0 ] && [ "$(wc -l <cacheonly.req)" = 1 ] && [ ! -e "$copy" ]'
 mv "$copy.kept" "$copy"
 # Without the stat cache, R's manifest is what says the DIR holds R.
 nocache() { rm -f .slipway/cache/stat-*; }
 nocache
 same_again copyonly
-verify "  without the stat cache: 2 requests, R's manifest read from the copy, already live" \
+verify "  without the stat cache: 1 request, R's manifest read from the copy, already live" \
     'show copyonly.req; echo "# $out"' \
-    eval '[ "$rc" = 0 ] && [ "$(wc -l <copyonly.req)" = 2 ] &&
+    eval '[ "$rc" = 0 ] && [ "$(wc -l <copyonly.req)" = 1 ] &&
         [ "$out" = "release $R is already live on dev; nothing changed" ]'
 nocache
 rm -f "$copy"
 same_again nocopy
-verify "  without the copy: 3 requests, the manifest read from the store, the copy back" \
+verify "  without the copy: 2 requests, the manifest read from the store, the copy back" \
     'show nocopy.req' \
-    eval '[ "$rc" = 0 ] && [ "$(wc -l <nocopy.req)" = 3 ] &&
+    eval '[ "$rc" = 0 ] && [ "$(wc -l <nocopy.req)" = 2 ] &&
         [ "$(count "^GET /site/data/releases/$R.json 200$" nocopy.req)" = 1 ] && cmp -s store.json "$copy"'
 nocache
 sed 's/"files"/"filez"/' store.json >"$copy"
@@ -156,7 +157,7 @@ puts=$(count '^PUT ' change.req)
 bodies=$(count '^PUT /site/data/(blobs|packs)/' change.req)
 echo "# one page changed: $n requests; $puts PUT ($bodies of bodies, $probes probe), $heads GET of events/head.json, $lists listings"
 expect_rc "s3: the DIR with one page changed deploys" 0
-verify "  at most 13 requests" 'show change.req' [ "$n" -le 13 ]
+verify "  at most 12 requests" 'show change.req' [ "$n" -le 12 ]
 verify "  exactly one GET of events/head.json, for both appends of the change" 'show change.req' [ "$heads" = 1 ]
 verify "  exactly one probe PUT (the key kept from before: refused, 412)" 'show change.req' \
     eval '[ "$probes" = 1 ] && [ "$(count "^PUT /site/data/.slipway-probe/[^ ]* 412$" change.req)" = 1 ]'
@@ -191,8 +192,8 @@ verify "  and the DIR again: already live (the stat cache records L2)" 'echo "# 
 
 # ---- (d) --pack: small bodies in one pack object ----------------------------------------------
 # A fresh prefix: the 100-file site deployed with --pack stores its bodies in one pack (no
-# body PUT under blobs/); the same DIR again is 3 requests; one page changed is one PUT under
-# packs/ (its body alone) and none under blobs/, within the same 13 requests. The pack read
+# body PUT under blobs/); the same DIR again is 1 request; one page changed is one PUT under
+# packs/ (its body alone) and none under blobs/, within the same 12 requests. The pack read
 # back with the aws CLI holds the changed page's bytes where the manifest says.
 SLIPWAY_STORE=$(moto_store_url packed)
 mark
@@ -208,7 +209,7 @@ d=$marks
 sw deploy "$SITE" --env dev --pack
 mark
 since_mark "$d" >pack2.req
-verify "  the same DIR again: exit 0, 2 requests" 'show pack2.req' eval '[ "$rc" = 0 ] && [ "$(wc -l <pack2.req)" = 2 ]'
+verify "  the same DIR again: exit 0, 1 request" 'show pack2.req' eval '[ "$rc" = 0 ] && [ "$(wc -l <pack2.req)" = 1 ]'
 printf '<!doctype html><h1>page 6, changed</h1>\n' >"$SITE/p6.html"
 mark
 d=$marks
@@ -217,8 +218,8 @@ mark
 since_mark "$d" >pack3.req
 echo "# --pack, one page changed: $(wc -l <pack3.req) requests"
 expect_rc "s3 --pack: one page changed" 0
-verify "  at most 13 requests: one PUT under packs/ (the page's body alone), none under blobs/" 'show pack3.req' \
-    eval '[ "$(wc -l <pack3.req)" -le 13 ] && [ "$(count "^PUT /site/packed/packs/sha256/" pack3.req)" = 1 ] &&
+verify "  at most 12 requests: one PUT under packs/ (the page's body alone), none under blobs/" 'show pack3.req' \
+    eval '[ "$(wc -l <pack3.req)" -le 12 ] && [ "$(count "^PUT /site/packed/packs/sha256/" pack3.req)" = 1 ] &&
         [ "$(count "^PUT /site/packed/blobs/" pack3.req)" = 0 ]'
 sw status --json
 P=$(json "[e['live_release'] for e in j['environments'] if e['name'] == 'dev'][0]")
