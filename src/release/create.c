@@ -261,7 +261,12 @@ static void cache_load(const char *file, struct stat_cache *c)
     } else if (!nl || sscanf(line, "slipway-stat-cache 2 %lld", &c->taken_ns) != 1) {
         goto out;
     }
+    /* Sized once, by its lines: grown by doubling, the array was copied into
+     * fresh pages (a page fault each) a few times for 2,000 lines. */
     size_t cap = 0;
+    for (const char *q = nl + 1; (q = memchr(q, '\n', len - (size_t)(q - data))); q++)
+        cap++;
+    c->v = xmalloc((cap ? cap : 1) * sizeof(*c->v));
     for (line = nl + 1; *line; line = nl + 1) {
         if (!(nl = strchr(line, '\n'))) {
             c->made[0] = '\0';
@@ -294,9 +299,7 @@ static void cache_load(const char *file, struct stat_cache *c)
             continue;
         }
         e.path = xstrdup(p);
-        if (c->n == cap)
-            c->v = xrealloc(c->v, (cap = cap ? cap * 2 : 256) * sizeof(*c->v));
-        c->v[c->n++] = e;
+        c->v[c->n++] = e; /* n < cap: a line per newline */
     }
 out:
     free(data);
@@ -569,15 +572,22 @@ static void types_digest(const struct release *r, char out[SHA256_HEX_LEN + 1])
 
 /* 1 when this binary's rules give made's files the types and caching made
  * recorded: a file the new release leaves as it was may then be left out of
- * its manifest, to be read from made's. */
-static int lines_types_same(const struct stat_cache *c)
+ * its manifest, to be read from made's. r (sorted, as the lines) has what
+ * the rules say of the paths it shares with them; the others are asked. */
+static int lines_types_same(const struct stat_cache *c, const struct release *r)
 {
     if (!c->types[0])
         return 0;
     struct sha256_ctx *h = sha256_new();
-    for (size_t i = 0; i < c->n; i++)
-        types_add(h, c->v[i].path, release_content_type(c->v[i].path),
-                  release_cache_policy(c->v[i].path));
+    for (size_t i = 0, j = 0; i < c->n; i++) {
+        const char *p = c->v[i].path;
+        while (j < r->nfiles && strcmp(r->files[j].path, p) < 0)
+            j++;
+        if (j < r->nfiles && !strcmp(r->files[j].path, p))
+            types_add(h, p, r->files[j].type, r->files[j].cache);
+        else
+            types_add(h, p, release_content_type(p), release_cache_policy(p));
+    }
     char now[SHA256_HEX_LEN + 1];
     sha256_final_hex(h, now);
     return !strcmp(now, c->types);
@@ -632,7 +642,7 @@ static int delta_build(const struct release *r, const struct release *keep,
 {
     size_t nb = keep ? keep->nfiles : c->n;
     int depth = keep ? keep->depth : c->depth;
-    if (depth < 0 || depth >= RELEASE_DEPTH_MAX || (!keep && !lines_types_same(c)))
+    if (depth < 0 || depth >= RELEASE_DEPTH_MAX || (!keep && !lines_types_same(c, r)))
         return 0;
     struct release_file *files = xcalloc(r->nfiles + 1, sizeof(*files));
     char **removed = xcalloc(nb + 1, sizeof(char *));
