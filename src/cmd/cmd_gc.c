@@ -1,5 +1,6 @@
 /* slipway gc [--apply] [--grace DURATION] */
 #include "cmd/cmd.h"
+#include "release/release.h"
 #include "pipeline/pipeline.h"
 
 #include <stdio.h>
@@ -48,7 +49,10 @@ int cmd_gc(int argc, char **argv, struct cli *cli)
             .nblobs = art.nblobs,
             .incomplete = art.nunreadable > 0,
         };
+        /* Every manifest is read: a chain's base once, not once a release over it. */
+        release_load_memo(1);
         rc = deploy_gc(cli->store, envs, n, &roots, apply, grace, &rep, &err);
+        release_load_memo(0);
         if (rc)
             pipeline_artifact_gc_free(&art);
     }

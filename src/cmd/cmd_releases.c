@@ -32,6 +32,7 @@ int cmd_releases(int argc, char **argv, struct cli *cli)
         return cli_fail(&err);
     json_t *arr = json_array();
     int unreadable = 0;
+    release_load_memo(1); /* a chain's base read once, not once a release over it */
     for (size_t i = 0; i < n && !rc; i++) {
         struct release *r;
         /* One bad manifest is reported, and the others are still listed. */
@@ -62,6 +63,7 @@ int cmd_releases(int argc, char **argv, struct cli *cli)
         release_free(r);
     }
     release_ids_free(ids, n);
+    release_load_memo(0);
     if (rc) {
         json_decref(arr);
         return cli_fail(&err);

@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -752,10 +753,96 @@ out:
     return rc;
 }
 
+static char **strs_dup(char *const *v, size_t n)
+{
+    char **d = xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        d[i] = xstrdup(v[i]);
+    return d;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+/* A deep copy of a resolved release (nothing removed). */
+static struct release *release_dup(const struct release *r)
+{
+    struct release *d = xcalloc(1, sizeof(*d));
+    *d = *r;
+    d->id = xstrdup(r->id);
+    d->message = dup_or_null(r->message);
+    d->user = dup_or_null(r->user);
+    d->host = dup_or_null(r->host);
+    d->source_dir = dup_or_null(r->source_dir);
+    d->commit = dup_or_null(r->commit);
+    d->ref = dup_or_null(r->ref);
+    d->tag = dup_or_null(r->tag);
+    d->run = dup_or_null(r->run);
+    d->base = dup_or_null(r->base);
+    d->removed = NULL;
+    d->nremoved = 0;
+    d->chain = strs_dup(r->chain, r->nchain);
+    d->files = xcalloc(r->nfiles + 1, sizeof(*d->files));
+    for (size_t i = 0; i < r->nfiles; i++) {
+        d->files[i] = r->files[i];
+        d->files[i].path = xstrdup(r->files[i].path);
+        d->files[i].type = xstrdup(r->files[i].type);
+        d->files[i].cache = xstrdup(r->files[i].cache);
+    }
+    return d;
+}
+
+/* release_load_memo's one release. */
+static pthread_mutex_t memo_mu = PTHREAD_MUTEX_INITIALIZER;
+static int memo_on;
+static char *memo_url;
+static struct release *memo_r;
+
+void release_load_memo(int on)
+{
+    pthread_mutex_lock(&memo_mu);
+    memo_on = on;
+    if (!on) {
+        release_free(memo_r);
+        free(memo_url);
+        memo_r = NULL;
+        memo_url = NULL;
+    }
+    pthread_mutex_unlock(&memo_mu);
+}
+
+static struct release *memo_get(struct store *st, const char *id)
+{
+    struct release *r = NULL;
+    pthread_mutex_lock(&memo_mu);
+    if (memo_on && memo_r && !strcmp(memo_url, store_url(st)) && !strcmp(memo_r->id, id))
+        r = release_dup(memo_r);
+    pthread_mutex_unlock(&memo_mu);
+    return r;
+}
+
+static void memo_put(struct store *st, const struct release *r)
+{
+    pthread_mutex_lock(&memo_mu);
+    if (memo_on) {
+        release_free(memo_r);
+        free(memo_url);
+        memo_r = release_dup(r);
+        memo_url = xstrdup(store_url(st));
+    }
+    pthread_mutex_unlock(&memo_mu);
+}
+
 int release_load_copy(struct store *st, const char *id, const char *dir, struct release **out,
                       struct sw_err *err)
 {
-    struct release *r = NULL, *b = NULL;
+    struct release *r = memo_get(st, id), *b = NULL;
+    if (r) {
+        *out = r;
+        return 0;
+    }
     int rc = load_one(st, id, dir, &r, err);
     if (rc || !r->base)
         goto out;
@@ -776,6 +863,8 @@ out:
     if (rc) {
         release_free(r);
         r = NULL;
+    } else {
+        memo_put(st, r);
     }
     *out = r;
     return rc;

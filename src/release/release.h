@@ -272,6 +272,13 @@ int release_load(struct store *st, const char *id, struct release **out, struct 
  * copies: a chain of deltas fits. */
 int release_load_copy(struct store *st, const char *id, const char *dir, struct release **out,
                       struct sw_err *err);
+/* On: the last release release_load read (resolved) is kept in memory, one
+ * for the process, by store URL and id (a manifest never changes, so it is
+ * never stale), and given again to a load of it, or of a release written over
+ * it. For a command about to read many releases of one store (releases, gc):
+ * a chain's base is then read once, not once per release written over it.
+ * Off by default: a serving edge keeps no second copy of a release. */
+void release_load_memo(int on);
 /* Keeps doc, the manifest of release id, in dir; best effort (a copy is never needed). */
 void release_copy_put(const char *dir, const char *id, const char *doc, size_t len);
 void release_free(struct release *r);

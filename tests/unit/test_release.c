@@ -3069,6 +3069,51 @@ static void test_manifest_delta(void **state)
     release_free(b);
 }
 
+/* release_load_memo: on, the last release read is given again, to a load of
+ * it and as the base of one written over it, without the store (its base's
+ * manifest deleted, both still load); off, the store is read again. */
+static void test_load_memo(void **state)
+{
+    struct fixture *f = *state;
+    write_str(f->site, "a.txt", "a");
+    write_str(f->site, "b.txt", "b");
+    struct release *b = create_ok(f, NULL, 1, NULL);
+    struct release d = *b;
+    d.id = "r-memo-1";
+    d.nfiles = 0;
+    d.nremoved = 0;
+    d.base = b->id;
+    d.depth = 1;
+    d.total_files = b->nfiles;
+    d.total_bytes = b->bytes;
+    size_t len;
+    char *doc = release_manifest_dump(&d, &len);
+    put_doc(f, d.id, doc);
+    free(doc);
+    d.id = "r-memo-2";
+    d.base = "r-memo-1";
+    d.depth = 2;
+    doc = release_manifest_dump(&d, &len);
+    put_doc(f, d.id, doc);
+    free(doc);
+    release_load_memo(1);
+    struct release *r = load_ok(f, "r-memo-1");
+    release_free(r);
+    char key[160];
+    snprintf(key, sizeof(key), "releases/%s.json", b->id);
+    sf_delete(f->st, key);
+    r = load_ok(f, "r-memo-1"); /* from the memo */
+    assert_int_equal(r->nfiles, 2);
+    release_free(r);
+    r = load_ok(f, "r-memo-2"); /* its base from the memo */
+    assert_int_equal(r->nfiles, 2);
+    assert_int_equal(r->nchain, 2);
+    release_free(r);
+    release_load_memo(0);
+    load_fails(f, "r-memo-2", SW_ENOTFOUND, "is written over r-memo-1");
+    release_free(b);
+}
+
 /* release_create over the live release on s3 (the stat cache speaks for it):
  * a change of a file or two is a manifest of just those (format 3), which
  * release_load reads as the whole tree; a chain grows to RELEASE_DEPTH_MAX,
@@ -3243,6 +3288,7 @@ int main(void)
         T(test_create_keep_id_wait),
         T(test_manifest_delta),
         T(test_create_delta),
+        T(test_load_memo),
     };
     return cmocka_run_group_tests_name("release", tests, NULL, NULL);
 }
