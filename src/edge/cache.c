@@ -117,6 +117,11 @@ static void insert(struct blob_cache *c, struct cached *e)
     atomic_fetch_add(&c->bytes, e->size);
 }
 
+const char *blob_cache_dir(const struct blob_cache *c)
+{
+    return c->dir;
+}
+
 /* A name the cache writes: 64 lowercase hex digits. Anything else in the
  * directory is a temporary or a stranger. */
 static int is_body_name(const char *name)

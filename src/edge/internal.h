@@ -29,6 +29,8 @@ struct blob_cache;
  * blob_cache_free, which keeps the files for the next process. */
 int blob_cache_new(const char *dir, uint64_t max, struct blob_cache **out, struct sw_err *err);
 void blob_cache_free(struct blob_cache *c);
+/* The cache's directory (borrowed). */
+const char *blob_cache_dir(const struct blob_cache *c);
 /* SW_ENOSPC, naming both sizes, when a release whose large bodies take need
  * bytes could never fit under the bound; else 0. */
 int blob_cache_fits(const struct blob_cache *c, uint64_t need, struct sw_err *err);

@@ -410,7 +410,13 @@ int table_load(struct store *st, const char *release_id, const struct env_config
     struct release *r = NULL;
     struct body *bodies = NULL;
     size_t nb = 0;
-    int rc = release_load(st, release_id, &r, err);
+    /* From a remote store, manifests are kept beside the bodies (manifests/,
+     * which the cache's cleaning leaves alone): a release written over the
+     * one loaded before reads its base from there, not the store again. */
+    char *copies =
+        store_is_remote(st) && cache ? path_join(blob_cache_dir(cache), "manifests") : NULL;
+    int rc = release_load_copy(st, release_id, copies, &r, err);
+    free(copies);
     if (rc)
         return rc;
     struct table *t = xcalloc(1, sizeof(*t));

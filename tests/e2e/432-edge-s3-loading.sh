@@ -225,6 +225,10 @@ check "  the blob's right bytes put back (plain HTTP), and read back" test $? = 
 wait_for "  the node loads A'' on a retry" 20 serves pages/p-120.html "$T/site/pages/p-120.html" &&
     ok "  the node loads A'' on a retry"
 check "  and says the failure is over" grep -qF "dev: loaded release $RA2; the earlier failure is over" "$T/serve.err"
+n=$(grep -c "GET /load/site/releases/$RA2.json " "$PROXY_LOG")
+verify "  A''s manifest was read from the store once, retries included: kept in --cache-dir's manifests/" \
+    'echo "# GETs of it: $n"; ls "$T/cache/manifests"' \
+    eval '[ "$n" = 1 ] && cmp -s "$T/cache/manifests/$RA2.json" <(s3 GET "releases/$RA2.json")'
 check "the node wrote nothing alarming to stderr" \
     eval '! grep -qiE "runtime error|AddressSanitizer|LeakSanitizer" "$T/serve.err"'
 done_testing
