@@ -60,6 +60,7 @@ void *xcalloc(size_t n, size_t size);
 void *xcalloc_aligned(size_t n, size_t size, size_t align);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
+char *xstrdup_or_null(const char *s); /* NULL for NULL */
 char *xstrndup(const char *s, size_t n);
 /* Returns a malloc'd formatted string. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

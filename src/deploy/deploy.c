@@ -30,14 +30,9 @@ void deploy_result_free(struct deploy_result *r)
     memset(r, 0, sizeof(*r));
 }
 
-static char *dup_or_null(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
-}
-
 static void set_str(char **dst, const char *s)
 {
-    char *copy = dup_or_null(s);
+    char *copy = xstrdup_or_null(s);
     free(*dst);
     *dst = copy;
 }
@@ -446,7 +441,7 @@ static int change(struct store *st, const struct op *op, apply_fn apply,
     if ((rc = deploy_event_append(st, s, &memo, err)))
         goto out;
     convert_strategy(s, env->strategy);
-    char *old_live = dup_or_null(s->live_release);
+    char *old_live = xstrdup_or_null(s->live_release);
     rc = apply(s, op, res, err);
     if (rc) {
         free(old_live);
@@ -465,19 +460,19 @@ static int change(struct store *st, const struct op *op, apply_fn apply,
     env_change_clear(&s->last);
     snprintf(s->last.action, sizeof(s->last.action), "%s", op->action);
     s->last.from = old_live;
-    s->last.to = dup_or_null(s->live_release);
+    s->last.to = xstrdup_or_null(s->live_release);
     if (!res->switched && op->release) /* a deploy to the idle slot: what the slot now holds */
         set_str(&s->last.to, op->release);
     s->last.actor = xstrdup(actor);
-    s->last.message = dup_or_null(opts ? opts->message : NULL);
+    s->last.message = xstrdup_or_null(opts ? opts->message : NULL);
     s->last.slot = s->strategy == STRATEGY_BLUE_GREEN ? res->slot : SLOT_NONE;
     s->last.switched = res->switched;
     s->last.time_ms = now;
     s->last.generation = s->generation;
     if ((rc = deploy_state_save(st, s, err)))
         goto out;
-    res->from = dup_or_null(s->last.from);
-    res->to = dup_or_null(s->live_release);
+    res->from = xstrdup_or_null(s->last.from);
+    res->to = xstrdup_or_null(s->live_release);
     res->generation = s->generation;
     /* The change is made; a failed append is repaired by the next change. */
     deploy_event_append(st, s, &memo, NULL);

@@ -42,27 +42,22 @@ void pipeline_gate_free(struct pipeline_gate *g)
     free(g);
 }
 
-static char *dup_or_null(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
-}
-
 struct pipeline_gate *pipeline_gate_dup(const struct pipeline_gate *g)
 {
     if (!g)
         return NULL;
     struct pipeline_gate *c = xcalloc(1, sizeof(*c));
     *c = *g;
-    c->environment = dup_or_null(g->environment);
+    c->environment = xstrdup_or_null(g->environment);
     c->approvers = xcalloc(g->napprovers ? g->napprovers : 1, sizeof(*c->approvers));
     for (size_t i = 0; i < g->napprovers; i++)
         c->approvers[i] = xstrdup(g->approvers[i]);
     c->decisions = xcalloc(g->ndecisions ? g->ndecisions : 1, sizeof(*c->decisions));
     for (size_t i = 0; i < g->ndecisions; i++) {
         c->decisions[i] = g->decisions[i];
-        c->decisions[i].by = dup_or_null(g->decisions[i].by);
-        c->decisions[i].os_user = dup_or_null(g->decisions[i].os_user);
-        c->decisions[i].comment = dup_or_null(g->decisions[i].comment);
+        c->decisions[i].by = xstrdup_or_null(g->decisions[i].by);
+        c->decisions[i].os_user = xstrdup_or_null(g->decisions[i].os_user);
+        c->decisions[i].comment = xstrdup_or_null(g->decisions[i].comment);
     }
     return c;
 }

@@ -761,26 +761,21 @@ static char **strs_dup(char *const *v, size_t n)
     return d;
 }
 
-static char *dup_or_null(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
-}
-
 /* A deep copy of a resolved release (nothing removed). */
 static struct release *release_dup(const struct release *r)
 {
     struct release *d = xcalloc(1, sizeof(*d));
     *d = *r;
     d->id = xstrdup(r->id);
-    d->message = dup_or_null(r->message);
-    d->user = dup_or_null(r->user);
-    d->host = dup_or_null(r->host);
-    d->source_dir = dup_or_null(r->source_dir);
-    d->commit = dup_or_null(r->commit);
-    d->ref = dup_or_null(r->ref);
-    d->tag = dup_or_null(r->tag);
-    d->run = dup_or_null(r->run);
-    d->base = dup_or_null(r->base);
+    d->message = xstrdup_or_null(r->message);
+    d->user = xstrdup_or_null(r->user);
+    d->host = xstrdup_or_null(r->host);
+    d->source_dir = xstrdup_or_null(r->source_dir);
+    d->commit = xstrdup_or_null(r->commit);
+    d->ref = xstrdup_or_null(r->ref);
+    d->tag = xstrdup_or_null(r->tag);
+    d->run = xstrdup_or_null(r->run);
+    d->base = xstrdup_or_null(r->base);
     d->removed = NULL;
     d->nremoved = 0;
     d->chain = strs_dup(r->chain, r->nchain);

@@ -548,8 +548,6 @@ static void test_direct(void **state)
     free(r3);
 }
 
-/* Deploying the release that is live changes nothing, on either strategy:
- * DEPLOY_ENOTHING saying so, the same generation and state, no new event. */
 /* deploy_ahead: a change's lock and reads begun before it is known. Taken by
  * the change (which then releases the lock as ever, and the ahead holds
  * none); freed untaken, its lock is given back; meanwhile it holds the lock
@@ -607,6 +605,8 @@ static void test_deploy_ahead(void **state)
     free(r2);
 }
 
+/* Deploying the release that is live changes nothing, on either strategy:
+ * DEPLOY_ENOTHING saying so, the same generation and state, no new event. */
 static void test_deploy_live_is_noop(void **state)
 {
     struct fixture *f = *state;
