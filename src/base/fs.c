@@ -242,8 +242,14 @@ void sys_malloc_for_batch(void)
     mallopt(M_TOP_PAD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    /* The heap grows only when its top cannot serve a request, and start-up
+     * has left a top of ~130 KiB: a block larger than that makes it grow now,
+     * by the pad, so the region to advise exists. (A malloc(1) here advised
+     * nothing: the region came later, unadvised, a fault per 4 KiB page.) */
     char *start = sbrk(0);
-    free(malloc(1));
+    /* volatile: the compiler may drop a malloc whose block is never used. */
+    void *volatile grow = malloc(1 << 20);
+    free(grow);
     char *end = sbrk(0);
     const uintptr_t huge = 2u << 20;
     uintptr_t from = ((uintptr_t)start + huge - 1) & ~(huge - 1);
