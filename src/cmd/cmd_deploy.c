@@ -65,6 +65,11 @@ struct live_fetch {
     struct env_state *state;
     struct deploy_ahead *ahead; /* the change begun when a new release is coming */
     atomic_int ahead_begun;
+    /* read: the state is in (state, or NULL when it could not be read), for
+     * the change begun ahead, which waits for it on its own thread. */
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int read;
 };
 
 static void *live_fetch_main(void *arg)
@@ -72,7 +77,23 @@ static void *live_fetch_main(void *arg)
     struct live_fetch *f = arg;
     if (deploy_state_load(f->st, f->env->name, &f->state, NULL) != 0)
         f->state = NULL;
+    pthread_mutex_lock(&f->mu);
+    f->read = 1;
+    pthread_cond_broadcast(&f->cond);
+    pthread_mutex_unlock(&f->mu);
     return NULL;
+}
+
+/* deploy_known_fn: the state this read, for the change begun ahead, which
+ * then reads no state of its own (one request fewer). */
+static struct env_state *live_known(void *arg)
+{
+    struct live_fetch *f = arg;
+    pthread_mutex_lock(&f->mu);
+    while (!f->read)
+        pthread_cond_wait(&f->cond, &f->mu);
+    pthread_mutex_unlock(&f->mu);
+    return f->state ? env_state_dup(f->state) : NULL;
 }
 
 static void live_fetch_join(struct live_fetch *f)
@@ -94,7 +115,7 @@ static void change_ahead(void *arg)
 {
     struct live_fetch *f = arg;
     if (store_is_remote(f->st) && !atomic_exchange(&f->ahead_begun, 1))
-        f->ahead = deploy_ahead_start(f->st, f->env, "deploy");
+        f->ahead = deploy_ahead_start(f->st, f->env, "deploy", live_known, f);
 }
 
 /* release_create_opts.keep_id_wait: called from release_create's thread only. */
@@ -140,6 +161,9 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
     const char *live = NULL;
     char *id = NULL;
     const char *what = argv[0];
+    /* Outlives the change begun ahead, which may call live_known until
+     * deploy_release or deploy_ahead_free joins it. */
+    struct live_fetch lf = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
     struct stat sb;
     int code = EXIT_OK, rc = cli_env(cli, env_name, &env, &err);
     if (rc)
@@ -158,7 +182,8 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
     if (is_dir) {
         /* The live release, best effort: a hint that saves requests and a
          * release that would change nothing (release_create_opts.keep_id). */
-        struct live_fetch lf = {.st = cli->store, .env = env};
+        lf.st = cli->store;
+        lf.env = env;
         lf.running =
             store_is_remote(cli->store) && pthread_create(&lf.th, NULL, live_fetch_main, &lf) == 0;
         rc = cmd_release_create_dir(cli, what, message, follow, NULL, live_wait, change_ahead, &lf,

@@ -298,19 +298,31 @@ static void head_fetch_join(struct head_fetch *f, struct deploy_head_memo *memo)
 }
 
 /* Takes the lock and reads the state and the audit head: a change's first
- * requests, which need nothing of what it will change. The lock may be held
- * when it fails (lk->key set): the caller unlocks. */
-static int change_begin(struct store *st, const char *env, const char *action, struct env_lock *lk,
-                        struct env_state **s, struct deploy_head_memo *memo, struct sw_err *err)
+ * requests, which need nothing of what it will change. With known, the state
+ * is its copy when it gives one (*early set: not read under the lock). The
+ * lock may be held when it fails (lk->key set): the caller unlocks. */
+static int change_begin(struct store *st, const char *env, const char *action,
+                        deploy_known_fn known, void *known_arg, struct env_lock *lk,
+                        struct env_state **s, int *early, struct deploy_head_memo *memo,
+                        struct sw_err *err)
 {
     /* Proving the store's compare-and-swap (S3: a request) overlaps the lock. */
     store_prepare_cas(st);
+    *early = 0;
     int rc = deploy_lock(st, env, action, lk, err);
     if (rc)
         return rc;
     struct head_fetch hf = {0};
     head_fetch_start(&hf, st);
-    rc = deploy_state_load(st, env, s, err);
+    *s = known ? known(known_arg) : NULL;
+    if (*s && strcmp((*s)->env, env) != 0) {
+        env_state_free(*s);
+        *s = NULL;
+    }
+    if (*s)
+        *early = 1;
+    else
+        rc = deploy_state_load(st, env, s, err);
     head_fetch_join(&hf, memo);
     return rc;
 }
@@ -318,29 +330,35 @@ static int change_begin(struct store *st, const char *env, const char *action, s
 struct deploy_ahead {
     struct store *st;
     char *env, *action;
+    deploy_known_fn known;
+    void *known_arg;
     pthread_t th;
     int running;
     int rc;
     struct sw_err err;
     struct env_lock lk;
     struct env_state *s;
+    int early; /* s is known's copy, not read under the lock */
     struct deploy_head_memo memo;
 };
 
 static void *ahead_main(void *arg)
 {
     struct deploy_ahead *a = arg;
-    a->rc = change_begin(a->st, a->env, a->action, &a->lk, &a->s, &a->memo, &a->err);
+    a->rc = change_begin(a->st, a->env, a->action, a->known, a->known_arg, &a->lk, &a->s, &a->early,
+                         &a->memo, &a->err);
     return NULL;
 }
 
 struct deploy_ahead *deploy_ahead_start(struct store *st, const struct env_config *env,
-                                        const char *action)
+                                        const char *action, deploy_known_fn known, void *known_arg)
 {
     struct deploy_ahead *a = xcalloc(1, sizeof(*a));
     a->st = st;
     a->env = xstrdup(env->name);
     a->action = xstrdup(action);
+    a->known = known;
+    a->known_arg = known_arg;
     a->running = pthread_create(&a->th, NULL, ahead_main, a) == 0;
     if (!a->running)
         ahead_main(a);
@@ -365,8 +383,8 @@ int deploy_ahead_wait(struct deploy_ahead *a, struct sw_err *err)
 /* Hands a's lock, state and head to a change of env and action (moved: a
  * keeps none); its result. */
 static int ahead_take(struct deploy_ahead *a, const char *env, const char *action,
-                      struct env_lock *lk, struct env_state **s, struct deploy_head_memo *memo,
-                      struct sw_err *err)
+                      struct env_lock *lk, struct env_state **s, int *early,
+                      struct deploy_head_memo *memo, struct sw_err *err)
 {
     ahead_join(a);
     if (strcmp(a->env, env) || strcmp(a->action, action))
@@ -374,6 +392,7 @@ static int ahead_take(struct deploy_ahead *a, const char *env, const char *actio
                           a->action, env, action);
     *lk = a->lk;
     *s = a->s;
+    *early = a->early;
     *memo = a->memo;
     memset(&a->lk, 0, sizeof(a->lk));
     memset(&a->memo, 0, sizeof(a->memo));
@@ -396,60 +415,40 @@ void deploy_ahead_free(struct deploy_ahead *a)
     free(a);
 }
 
-static int change(struct store *st, const struct op *op, apply_fn apply,
-                  const struct deploy_opts *opts, struct deploy_result *res, struct sw_err *err)
+/* Makes op's change of s and writes it, then appends its event. *lost: the
+ * failure may be s's being old, nothing written: the compare-and-swap write
+ * failed, or the change was refused on what s says (the generation judged,
+ * the release already live or rejected). A caller whose s was read before
+ * the lock reads it again and tries once more. */
+static int change_make(struct store *st, const struct op *op, apply_fn apply,
+                       const struct deploy_opts *opts, const char *actor, struct env_state *s,
+                       struct deploy_head_memo *memo, struct deploy_result *res, int *lost,
+                       struct sw_err *err)
 {
     const struct env_config *env = op->env;
-    struct env_lock lk = {0};
-    struct env_state *s = NULL;
-    struct deploy_head_memo memo = {0};
-    memset(res, 0, sizeof(*res));
-    res->slot = SLOT_NONE;
-    snprintf(res->action, sizeof(res->action), "%s", op->action);
-    /* Checked before anything changes: the state and the audit log must be
-     * documents every reader accepts, and text that could forge a line of
-     * someone's output is refused here rather than escaped everywhere. */
-    const char *actor = opts && opts->actor ? opts->actor : sys_user();
-    if (!deploy_text_ok(actor, 0))
-        return sw_err_set(err, SW_EINVAL,
-                          "the actor name must be printable UTF-8 of at most 256 bytes");
-    if (opts && opts->message && !deploy_text_ok(opts->message, 1))
-        return sw_err_set(err, SW_EINVAL,
-                          "the message must be UTF-8 text without control characters (line "
-                          "breaks and tabs are fine), at most 64 KiB");
-    if (opts && opts->reject && !text_valid(opts->reject, DEPLOY_REASON_MAX, 0))
-        return sw_err_set(err, SW_EINVAL,
-                          "the rejection reason must be one line of UTF-8 text, at most 1 KiB");
-    int rc = opts && opts->ahead
-                 ? ahead_take(opts->ahead, env->name, op->action, &lk, &s, &memo, err)
-                 : change_begin(st, env->name, op->action, &lk, &s, &memo, err);
-    if (rc)
-        goto out;
+    *lost = 0;
     if (opts && opts->if_generation && s->generation != opts->if_generation) {
-        rc = sw_err_set(err, DEPLOY_ESTALE,
-                        "environment %s changed since generation %lld was judged (now %lld, "
-                        "%s by %s); nothing was changed",
-                        env->name, (long long)opts->if_generation, (long long)s->generation,
-                        s->last.action[0] ? s->last.action : "?",
-                        s->last.actor ? s->last.actor : "?");
-        goto out;
+        *lost = 1;
+        return sw_err_set(err, DEPLOY_ESTALE,
+                          "environment %s changed since generation %lld was judged (now %lld, "
+                          "%s by %s); nothing was changed",
+                          env->name, (long long)opts->if_generation, (long long)s->generation,
+                          s->last.action[0] ? s->last.action : "?",
+                          s->last.actor ? s->last.actor : "?");
     }
     if (s->generation == 0)
         s->strategy = env->strategy;
     /* A crash between the state write and the event append of the last change
      * left the audit log one event short: write it now. */
-    if ((rc = deploy_event_append(st, s, &memo, err)))
-        goto out;
+    int rc = deploy_event_append(st, s, memo, err);
+    if (rc)
+        return rc;
     convert_strategy(s, env->strategy);
     char *old_live = xstrdup_or_null(s->live_release);
-    rc = apply(s, op, res, err);
-    if (rc) {
+    if ((rc = apply(s, op, res, err)) || (rc = rejection_check(s, op, res, opts, err))) {
+        *lost = 1;
         free(old_live);
-        goto out;
-    }
-    if ((rc = rejection_check(s, op, res, opts, err))) {
-        free(old_live);
-        goto out;
+        return rc;
     }
     if (opts && opts->reject && old_live)
         reject_add(s, old_live, opts->reject);
@@ -469,13 +468,65 @@ static int change(struct store *st, const struct op *op, apply_fn apply,
     s->last.switched = res->switched;
     s->last.time_ms = now;
     s->last.generation = s->generation;
-    if ((rc = deploy_state_save(st, s, err)))
-        goto out;
+    if ((rc = deploy_state_save(st, s, err))) {
+        *lost = rc == SW_ECONFLICT;
+        return rc;
+    }
     res->from = xstrdup_or_null(s->last.from);
     res->to = xstrdup_or_null(s->live_release);
     res->generation = s->generation;
     /* The change is made; a failed append is repaired by the next change. */
-    deploy_event_append(st, s, &memo, NULL);
+    deploy_event_append(st, s, memo, NULL);
+    return 0;
+}
+
+static void result_start(struct deploy_result *res, const struct op *op)
+{
+    memset(res, 0, sizeof(*res));
+    res->slot = SLOT_NONE;
+    snprintf(res->action, sizeof(res->action), "%s", op->action);
+}
+
+static int change(struct store *st, const struct op *op, apply_fn apply,
+                  const struct deploy_opts *opts, struct deploy_result *res, struct sw_err *err)
+{
+    const struct env_config *env = op->env;
+    struct env_lock lk = {0};
+    struct env_state *s = NULL;
+    struct deploy_head_memo memo = {0};
+    int early = 0, lost = 0;
+    result_start(res, op);
+    /* Checked before anything changes: the state and the audit log must be
+     * documents every reader accepts, and text that could forge a line of
+     * someone's output is refused here rather than escaped everywhere. */
+    const char *actor = opts && opts->actor ? opts->actor : sys_user();
+    if (!deploy_text_ok(actor, 0))
+        return sw_err_set(err, SW_EINVAL,
+                          "the actor name must be printable UTF-8 of at most 256 bytes");
+    if (opts && opts->message && !deploy_text_ok(opts->message, 1))
+        return sw_err_set(err, SW_EINVAL,
+                          "the message must be UTF-8 text without control characters (line "
+                          "breaks and tabs are fine), at most 64 KiB");
+    if (opts && opts->reject && !text_valid(opts->reject, DEPLOY_REASON_MAX, 0))
+        return sw_err_set(err, SW_EINVAL,
+                          "the rejection reason must be one line of UTF-8 text, at most 1 KiB");
+    int rc = opts && opts->ahead
+                 ? ahead_take(opts->ahead, env->name, op->action, &lk, &s, &early, &memo, err)
+                 : change_begin(st, env->name, op->action, NULL, NULL, &lk, &s, &early, &memo, err);
+    if (rc)
+        goto out;
+    rc = change_make(st, op, apply, opts, actor, s, &memo, res, &lost, err);
+    if (rc && lost && early) {
+        /* The state read before the lock may have been overtaken: as it is
+         * now, read under the lock (nobody else can change it), the change
+         * made again. */
+        env_state_free(s);
+        s = NULL;
+        result_start(res, op);
+        rc = deploy_state_load(st, env->name, &s, err);
+        if (!rc)
+            rc = change_make(st, op, apply, opts, actor, s, &memo, res, &lost, err);
+    }
 out:
     deploy_head_memo_clear(&memo);
     env_state_free(s);

@@ -177,6 +177,8 @@ int deploy_state_load(struct store *st, const char *env, struct env_state **out,
 int deploy_state_poll(struct store *st, const char *env, const char *etag, struct env_state **out,
                       struct sw_err *err);
 void env_state_free(struct env_state *s);
+/* A copy of s, its own strings. Caller frees with env_state_free. */
+struct env_state *env_state_dup(const struct env_state *s);
 /* Parses and validates the state document of environment env read from key
  * into s (zeroed by the caller, s->env set): strategy, slots, release ids,
  * times and generations checked, and the invariants every change keeps. A
@@ -218,10 +220,19 @@ struct deploy_opts {
 /* A change's first requests (the lock, the state, the audit head) started
  * on a thread of its own, before the caller knows what it will change: deploy
  * DIR takes the lock while the new release's manifest uploads. Whatever no
- * change took over is released by deploy_ahead_free (the lock given back). */
+ * change took over is released by deploy_ahead_free (the lock given back).
+ *
+ * known (optional): the state as the caller read it before (deploy DIR reads
+ * it first, for the live release), called on a's thread once the lock is
+ * taken and returning a copy a keeps (env_state_dup), or NULL. The change then
+ * reads no state: its compare-and-swap write proves the copy current, and
+ * when another change came between the caller's read and the lock, the write
+ * fails, the state is read again under the lock and the change made again
+ * from it, once. known_arg must outlive a (deploy_ahead_free joins). */
 struct deploy_ahead;
+typedef struct env_state *(*deploy_known_fn)(void *known_arg);
 struct deploy_ahead *deploy_ahead_start(struct store *st, const struct env_config *env,
-                                        const char *action);
+                                        const char *action, deploy_known_fn known, void *known_arg);
 /* Waits for a's requests: 0 when it holds the lock, else why not (err). */
 int deploy_ahead_wait(struct deploy_ahead *a, struct sw_err *err);
 void deploy_ahead_free(struct deploy_ahead *a);

@@ -45,6 +45,26 @@ void env_state_free(struct env_state *s)
     free(s);
 }
 
+struct env_state *env_state_dup(const struct env_state *s)
+{
+    struct env_state *d = xmalloc(sizeof(*d));
+    *d = *s;
+    d->env = xstrdup(s->env);
+    for (int i = 0; i < 2; i++)
+        d->slot_release[i] = xstrdup_or_null(s->slot_release[i]);
+    d->live_release = xstrdup_or_null(s->live_release);
+    d->previous_release = xstrdup_or_null(s->previous_release);
+    d->last.from = xstrdup_or_null(s->last.from);
+    d->last.to = xstrdup_or_null(s->last.to);
+    d->last.actor = xstrdup_or_null(s->last.actor);
+    d->last.message = xstrdup_or_null(s->last.message);
+    for (size_t i = 0; i < s->nrejected; i++) {
+        d->rejected[i].release = xstrdup(s->rejected[i].release);
+        d->rejected[i].reason = xstrdup(s->rejected[i].reason);
+    }
+    return d;
+}
+
 void env_change_clear(struct env_change *c)
 {
     free(c->from);

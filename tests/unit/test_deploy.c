@@ -562,14 +562,14 @@ static void test_deploy_ahead(void **state)
     struct deploy_result res;
     struct sw_err err = {0};
 
-    struct deploy_ahead *a = deploy_ahead_start(f->st, dev, "deploy");
+    struct deploy_ahead *a = deploy_ahead_start(f->st, dev, "deploy", NULL, NULL);
     assert_int_equal(deploy_ahead_wait(a, &err), 0);
     assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), DEPLOY_ELOCKED);
     deploy_ahead_free(a); /* untaken: the lock given back */
     assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), 0);
     deploy_result_free(&res);
 
-    a = deploy_ahead_start(f->st, dev, "deploy");
+    a = deploy_ahead_start(f->st, dev, "deploy", NULL, NULL);
     struct deploy_opts o = ALICE;
     o.ahead = a;
     assert_int_equal(deploy_release(f->st, dev, r2, &o, &res, &err), 0);
@@ -581,7 +581,7 @@ static void test_deploy_ahead(void **state)
     assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), 0);
     deploy_result_free(&res);
 
-    a = deploy_ahead_start(f->st, dev, "deploy");
+    a = deploy_ahead_start(f->st, dev, "deploy", NULL, NULL);
     o.ahead = a;
     assert_int_equal(deploy_release(f->st, stg, r1, &o, &res, &err), SW_EINVAL);
     assert_non_null(strstr(err.msg, "taken for staging"));
@@ -590,9 +590,9 @@ static void test_deploy_ahead(void **state)
     deploy_result_free(&res);
 
     /* an ahead that failed (the lock held elsewhere) is the change's failure */
-    struct deploy_ahead *held = deploy_ahead_start(f->st, dev, "deploy");
+    struct deploy_ahead *held = deploy_ahead_start(f->st, dev, "deploy", NULL, NULL);
     assert_int_equal(deploy_ahead_wait(held, &err), 0);
-    a = deploy_ahead_start(f->st, dev, "deploy");
+    a = deploy_ahead_start(f->st, dev, "deploy", NULL, NULL);
     o.ahead = a;
     assert_int_equal(deploy_release(f->st, dev, r1, &o, &res, &err), DEPLOY_ELOCKED);
     deploy_ahead_free(a);
@@ -603,6 +603,81 @@ static void test_deploy_ahead(void **state)
     env_config_free(stg);
     free(r1);
     free(r2);
+}
+
+/* deploy_known_fn for the tests: a copy of the state arg, or none. */
+static struct env_state *known_copy(void *arg)
+{
+    return arg ? env_state_dup(arg) : NULL;
+}
+
+/* deploy_ahead_start with known, the state read before the lock: the change
+ * reads none of its own. A copy that says what the store's does not (a
+ * rejection) is what gets written, so it was used; overtaken by another
+ * change between the read and the lock, the write's compare-and-swap fails
+ * and the change is made again from the state read under the lock (both
+ * changes kept, in order); and a change refused on what an old copy says
+ * (the release it names live) is tried again on the state as it is. */
+static void test_deploy_ahead_known(void **state)
+{
+    struct fixture *f = *state;
+    struct env_config *dev = env_load(f, "dev", "strategy: direct\n");
+    char *r1 = make_release(f), *r2 = make_release(f), *r3 = make_release(f);
+    struct deploy_result res;
+    struct sw_err err = {0};
+    struct deploy_opts o = ALICE;
+    assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+
+    struct env_state *known = state_of(f, "dev");
+    known->rejected[0].release = xstrdup(r3);
+    known->rejected[0].reason = xstrdup("marker: the copy was used");
+    known->rejected[0].time_ms = 1700000000000;
+    known->nrejected = 1;
+    o.ahead = deploy_ahead_start(f->st, dev, "deploy", known_copy, known);
+    assert_int_equal(deploy_release(f->st, dev, r2, &o, &res, &err), 0);
+    assert_int_equal(res.generation, 2);
+    deploy_result_free(&res);
+    deploy_ahead_free(o.ahead);
+    env_state_free(known);
+    struct env_state *s = state_of(f, "dev");
+    assert_int_equal(s->nrejected, 1);
+    assert_string_equal(s->rejected[0].reason, "marker: the copy was used");
+    env_state_free(s);
+
+    /* overtaken: r1 deployed by another change after the read */
+    known = state_of(f, "dev");
+    assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+    o.ahead = deploy_ahead_start(f->st, dev, "deploy", known_copy, known);
+    assert_int_equal(deploy_release(f->st, dev, r2, &o, &res, &err), 0);
+    assert_int_equal(res.generation, 4);
+    assert_string_equal(res.from, r1);
+    assert_string_equal(res.to, r2);
+    deploy_result_free(&res);
+    deploy_ahead_free(o.ahead);
+
+    /* refused on the old copy (r2 live there, r1 live now): made again */
+    assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+    o.ahead = deploy_ahead_start(f->st, dev, "deploy", known_copy, known);
+    assert_int_equal(deploy_release(f->st, dev, r2, &o, &res, &err), 0);
+    assert_int_equal(res.generation, 6);
+    assert_string_equal(res.from, r1);
+    deploy_result_free(&res);
+    deploy_ahead_free(o.ahead);
+    env_state_free(known);
+    s = state_of(f, "dev");
+    assert_int_equal(s->generation, 6);
+    assert_string_equal(s->live_release, r2);
+    env_state_free(s);
+    size_t checked = 0;
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
+    assert_int_equal(checked, 6);
+    env_config_free(dev);
+    free(r1);
+    free(r2);
+    free(r3);
 }
 
 /* Deploying the release that is live changes nothing, on either strategy:
@@ -2268,6 +2343,7 @@ int main(void)
         T(test_blue_green),
         T(test_deploy_live_is_noop),
         T(test_deploy_ahead),
+        T(test_deploy_ahead_known),
         T(test_rollback_flip_or_deploy),
         T(test_watch_changes),
         T(test_strategy_change),
