@@ -1,44 +1,18 @@
 #!/usr/bin/env bash
 # The edge server's threads under ThreadSanitizer: builds a TSan binary into
-# build/tsan/slipway (from the same sources, only when they changed), then runs
-# a short switch under load against it with the access log on and metrics
-# scraped, reloads with SIGHUP, and drains with SIGTERM. The monitor's thread
+# build/tsan/slipway (tests/e2e/tsan.sh: from the same sources, only when they
+# changed), then runs a short switch under load against it with the access log on
+# and metrics scraped, reloads with SIGHUP, and drains with SIGTERM. The monitor's thread
 # samples every 20 ms meanwhile (reading the workers' counters while they
 # count, judging alert rules, stepping and saving its history), takes the
 # reload, and saves at SIGTERM. TSan must report nothing (halt_on_error: a
 # report kills the server with exit 66).
 . "$(dirname "$0")/lib.sh"
 . "$ROOT/tests/e2e/edge-load.sh"
+. "$ROOT/tests/e2e/tsan.sh"
 
-TSAN=$ROOT/build/tsan/slipway
-CC_TSAN=${CC_TSAN:-$(command -v clang || command -v gcc)}
-# -O0: the build is most of this test's time when build/ starts empty (as in CI),
-# and -O0 compiles in a third of -O1's time; TSan checks every access all the same.
-# $TSAN.flags records the flags, so a change of them rebuilds too.
-build_tsan() {
-    local srcs newest flags libs obj=$T/tsan-obj
-    srcs=("$ROOT"/src/*/*.c "$ROOT"/src/main.c)
-    flags="-fsanitize=thread -O0 -g -std=c11 -D_GNU_SOURCE -pthread -I$ROOT/src $(pkg-config --cflags libcrypto yaml-0.1 jansson zlib libbrotlienc libbrotlidec libcurl)"
-    newest=$(find "$ROOT/src" -name '*.[ch]' -newer "$TSAN" 2>/dev/null | head -1)
-    if [ -x "$TSAN" ] && [ -z "$newest" ] && [ "$(cat "$TSAN.flags" 2>/dev/null)" = "$CC_TSAN $flags" ]; then
-        echo "# $TSAN is up to date"
-        return 0
-    fi
-    echo "# building $TSAN with $CC_TSAN"
-    libs="$(pkg-config --libs libcrypto yaml-0.1 jansson zlib libbrotlienc libbrotlidec libcurl) -lpthread"
-    # Objects in this test's own directory, compiled in parallel (names keep the
-    # module folder); the binary appears with one rename, so a concurrent run
-    # never sees half of it.
-    mkdir -p "$obj" "$(dirname "$TSAN")"
-    printf '%s\n' "${srcs[@]}" | xargs -P "$(nproc)" -I{} sh -c \
-        'o='"$obj"'/$(echo "{}" | sed "s|^'"$ROOT"'/||; s|/|_|g; s|\.c$|.o|"); '"$CC_TSAN $flags"' -c -o "$o" "{}"' ||
-        return 1
-    # shellcheck disable=SC2086
-    "$CC_TSAN" -fsanitize=thread -o "$TSAN.tmp.$$" "$obj"/*.o $libs && mv "$TSAN.tmp.$$" "$TSAN" &&
-        printf '%s\n' "$CC_TSAN $flags" > "$TSAN.flags"
-}
 start=$(date +%s)
-check "TSan build of slipway" build_tsan
+check "TSan build of slipway" tsan_build
 check "the binary has the TSan runtime" eval 'nm "$TSAN" 2>/dev/null | grep -q __tsan_init'
 echo "# TSan build step took $(($(date +%s) - start)) s"
 [ -x "$TSAN" ] || done_testing
