@@ -9,7 +9,11 @@
 # in turn, three rounds interleaved (nginx, h2o, slipway, nginx, ...), and
 # each cell is the best of its three runs: req/s (highest) and p99 (lowest).
 # The ratio is slipway's req/s over the better peer's (aim: >= 1.00, with
-# p99 no worse than the better peer's). Then:
+# p99 no worse than the better peer's). Beside it, each server's CPU time per
+# request (user and system, from /proc, the best of the rounds; nginx's workers
+# counted with its master) and slipway's over the leaner peer's ("cpu", below
+# 1.00: slipway spends less): req/s moves by 10-20 % with what else the shared
+# machine runs, CPU per request hardly. Then:
 #   - RSS of `slipway serve` holding a 10,000-file release, next to the body
 #     bytes it holds in memory, variants included (aim: RSS - bodies <= 32 MiB);
 #   - switch latency: from `slipway switch` returning to the first response
@@ -193,9 +197,24 @@ for r in $ROWS; do
     fi
 done
 
-# run_wrk URL THREADS CONNS: prints "req/s p50_ms p99_ms socket_errors non2xx".
+# cpu_ticks PID: the CPU time (user + system, in clock ticks) that PID and its child
+# processes (nginx's workers) have used so far, every thread counted.
+cpu_ticks() {
+    local p t=0 v
+    for p in "$1" $(pgrep -P "$1"); do
+        v=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null) && t=$((t + v))
+    done
+    echo "$t"
+}
+# run_wrk URL THREADS CONNS PID: prints "req/s p50_ms p99_ms socket_errors non2xx cpu_us",
+# cpu_us being the server's CPU time (PID's, user and system) per request of the run: unlike
+# req/s, it hardly moves with what else the shared machine runs.
 run_wrk() {
-    timeout $((SECS + 30)) wrk --latency -t"$2" -c"$3" -d"${SECS}s" "$1" 2>&1 | awk '
+    local c0 c1 res
+    c0=$(cpu_ticks "$4")
+    res=$(timeout $((SECS + 30)) wrk --latency -t"$2" -c"$3" -d"${SECS}s" "$1" 2>&1)
+    c1=$(cpu_ticks "$4")
+    printf '%s\n' "$res" | awk -v ticks=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" '
         function ms(v) {
             if (v ~ /us$/) return v / 1000
             if (v ~ /ms$/) return v + 0
@@ -206,19 +225,23 @@ run_wrk() {
         $1 == "50%" { p50 = ms($2) }
         $1 == "99%" { p99 = ms($2) }
         $1 == "Requests/sec:" { rps = $2 }
+        $2 == "requests" && $3 == "in" { n = $1 }
         /Socket errors:/ { gsub(/,/, ""); err = $4 + $6 + $8 + $10 }
         /Non-2xx or 3xx responses:/ { non2xx = $5 }
-        END { printf "%s %.3f %.3f %d %d\n", rps == "" ? "nan" : rps, p50, p99, err, non2xx }'
+        END { printf "%s %.3f %.3f %d %d %.2f\n", rps == "" ? "nan" : rps, p50, p99, err, non2xx,
+            (n > 0 ? ticks / hz * 1e6 / n : 0) }'
 }
 
-# best_of: the best of several run_wrk result lines ("req/s p50 p99 err non2xx"):
-# the highest req/s (with that run's p50), the lowest p99, errors summed.
+# best_of: the best of several run_wrk result lines ("req/s p50 p99 err non2xx cpu_us"):
+# the highest req/s (with that run's p50), the lowest p99 and CPU per request, errors summed.
 best_of() {
-    awk 'BEGIN { rps = -1; p99 = -1 }
+    awk 'BEGIN { rps = -1; p99 = -1; cpu = -1 }
         $1 != "nan" && $1 + 0 > rps { rps = $1 + 0; p50 = $2 }
         $1 != "nan" && (p99 < 0 || $3 + 0 < p99) { p99 = $3 + 0 }
+        $1 != "nan" && $6 + 0 > 0 && (cpu < 0 || $6 + 0 < cpu) { cpu = $6 + 0 }
         { err += $4; bad += $5 }
-        END { printf "%.2f %.3f %.3f %d %d\n", rps < 0 ? 0 : rps, p50, p99 < 0 ? 0 : p99, err, bad }'
+        END { printf "%.2f %.3f %.3f %d %d %.2f\n", rps < 0 ? 0 : rps, p50, p99 < 0 ? 0 : p99, err, bad,
+            cpu < 0 ? 0 : cpu }'
 }
 
 echo "slipway serve --workers 2 vs nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') (worker_processes 2)" \
@@ -226,9 +249,12 @@ echo "slipway serve --workers 2 vs nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') 
     "wrk ${SECS}s per run, best of $ROUNDS interleaved rounds; $(nproc) cores shared by wrk and the" \
     "servers (load average before the run: $(cut -d' ' -f1-3 /proc/loadavg))"
 echo
-FMT="%-6s %-10s %11s %11s %11s %6s %8s %8s %8s  %s\n"
-printf "$FMT" row config "nginx r/s" "h2o r/s" "slipway r/s" ratio "ngx p99" "h2o p99" "sw p99" note
-printf "$FMT" ------ ---------- ----------- ----------- ----------- ------ -------- -------- -------- ----
+FMT="%-6s %-10s %11s %11s %11s %6s %8s %8s %8s %7s %7s %7s %5s  %s\n"
+printf "$FMT" row config "nginx r/s" "h2o r/s" "slipway r/s" ratio "ngx p99" "h2o p99" "sw p99" \
+    "ngx us" "h2o us" "sw us" "cpu" note
+printf "$FMT" ------ ---------- ----------- ----------- ----------- ------ -------- -------- -------- \
+    ------- ------- ------- ----- ----
+CPU_LEANER=0
 MISSES=0
 for r in $ROWS; do
     name=${r%%:*}
@@ -238,13 +264,17 @@ for r in $ROWS; do
         c=${cfg#*:}
         N= H= S=
         for ((round = 0; round < ROUNDS; round++)); do
-            N+="$(run_wrk "http://127.0.0.1:$NGX_PORT$path" "$t" "$c")"$'\n'
-            H+="$(run_wrk "http://127.0.0.1:$H2O_PORT$path" "$t" "$c")"$'\n'
-            S+="$(run_wrk "http://127.0.0.1:$SW_PORT$path" "$t" "$c")"$'\n'
+            N+="$(run_wrk "http://127.0.0.1:$NGX_PORT$path" "$t" "$c" "$NGX_PID")"$'\n'
+            H+="$(run_wrk "http://127.0.0.1:$H2O_PORT$path" "$t" "$c" "$H2O_PID")"$'\n'
+            S+="$(run_wrk "http://127.0.0.1:$SW_PORT$path" "$t" "$c" "$SW_PID")"$'\n'
         done
-        read -r n_rps n_p50 n_p99 n_err n_bad <<<"$(printf '%s' "$N" | best_of)"
-        read -r h_rps h_p50 h_p99 h_err h_bad <<<"$(printf '%s' "$H" | best_of)"
-        read -r s_rps s_p50 s_p99 s_err s_bad <<<"$(printf '%s' "$S" | best_of)"
+        read -r n_rps n_p50 n_p99 n_err n_bad n_cpu <<<"$(printf '%s' "$N" | best_of)"
+        read -r h_rps h_p50 h_p99 h_err h_bad h_cpu <<<"$(printf '%s' "$H" | best_of)"
+        read -r s_rps s_p50 s_p99 s_err s_bad s_cpu <<<"$(printf '%s' "$S" | best_of)"
+        # CPU per request against the leaner peer: below 1.00, slipway spends less.
+        cpu_ratio=$(awk -v s="$s_cpu" -v n="$n_cpu" -v h="$h_cpu" \
+            'BEGIN { b = n < h ? n : h; printf (b > 0 ? "%.2f" : "-"), s / b }')
+        awk -v r="$cpu_ratio" 'BEGIN { exit !(r + 0 > 0 && r + 0 <= 1.0) }' && CPU_LEANER=$((CPU_LEANER + 1))
         # The better peer is the one with more req/s; its p99 is the one to beat.
         read -r b_rps b_p99 <<<"$(awk -v n="$n_rps" -v np="$n_p99" -v h="$h_rps" -v hp="$h_p99" \
             'BEGIN { if (h > n) print h, hp; else print n, np }')"
@@ -262,7 +292,8 @@ for r in $ROWS; do
             note+="below aim"
             MISSES=$((MISSES + 1))
         fi
-        printf "$FMT" "$name" "-t$t -c$c" "$n_rps" "$h_rps" "$s_rps" "$ratio" "$n_p99" "$h_p99" "$s_p99" "$note"
+        printf "$FMT" "$name" "-t$t -c$c" "$n_rps" "$h_rps" "$s_rps" "$ratio" "$n_p99" "$h_p99" "$s_p99" \
+            "$n_cpu" "$h_cpu" "$s_cpu" "$cpu_ratio" "$note"
     done
 done
 RSS_LOADED=$(rss_kib "$SW_PID" VmRSS)
@@ -376,4 +407,5 @@ echo "  median ${SW_MED} ms, max ${SW_MAX} ms (aim < 200 ms)$(awk -v m="$SW_MAX"
 echo "  (the switch command itself: median ${CMD_MED} ms, max ${CMD_MAX} ms)"
 echo
 echo "rows below the req/s or p99 aim: $MISSES of 8"
+echo "rows where slipway spends the least CPU per request of the three: $CPU_LEANER of 8"
 exit 0
