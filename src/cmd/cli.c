@@ -632,7 +632,14 @@ static int store_missing(struct cli *cli, int rc, struct sw_err *err)
     char msg[sizeof(err->msg)];
     snprintf(msg, sizeof(msg), "%s", err->msg);
     const char *from = store_from(cli);
-    if (from)
+    const char *url = !from                      ? NULL
+                      : !strcmp(from, "--store") ? cli->store_opt
+                                                 : getenv("SLIPWAY_STORE");
+    /* An S3 bucket is made by 'slipway infra apply' (which the message names), by no
+     * other command, reading or writing. */
+    if (from && str_starts_with(url, "s3://"))
+        sw_err_set(err, rc, "%s (from %s)", msg, from);
+    else if (from)
         sw_err_set(err, rc, "%s (from %s; a command that only reads creates no store)", msg, from);
     else
         sw_err_set(err, rc, "%s (the project's store; 'slipway init %s' creates it)", msg,

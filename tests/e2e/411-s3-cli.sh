@@ -123,7 +123,15 @@ check "three releases made (R3 is never deployed)" eval '[ -n "$R1" ] && [ -n "$
 sw --store "s3://nosuchbucket?endpoint=$MOTO_URL&region=us-east-1&path_style=true" deploy "$T/site" --env dev
 check "deploy DIR to a bucket that does not exist: one line, no store there, from --store" \
     eval '[ "$rc" = 1 ] && [ "$(grep -c "" <<<"$errout")" = 1 ] &&
-        grep -q "no store at s3://nosuchbucket.*the bucket does not exist.*(from --store; " <<<"$errout"'
+        grep -q "no store at s3://nosuchbucket.*the bucket does not exist (.slipway infra apply. creates it) (from --store)$" <<<"$errout"'
+echo "# $errout"
+# And a release by id: the same line (the deferred open's first request, a HEAD of the
+# manifest, finds no bucket; listing the releases then says which).
+sw --store "s3://nosuchbucket?endpoint=$MOTO_URL&region=us-east-1&path_style=true" deploy \
+    r-20261206-120000-000-abcdef --env dev
+check "deploy RELEASE to a bucket that does not exist: the same one line" \
+    eval '[ "$rc" = 1 ] && [ "$(grep -c "" <<<"$errout")" = 1 ] &&
+        grep -q "no store at s3://nosuchbucket.*the bucket does not exist (.slipway infra apply. creates it) (from --store)$" <<<"$errout"'
 echo "# $errout"
 sw deploy "$R1" --env staging; expect_rc "deploy R1 to staging (blue, live)" 0
 sw deploy "$R2" --env staging; expect_rc "deploy R2 to staging (the idle slot)" 0
