@@ -176,7 +176,8 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
         goto out;
     }
     int is_dir = stat(what, &sb) == 0 && S_ISDIR(sb.st_mode);
-    if ((rc = cli_store(cli, is_dir ? CLI_STORE_WRITE_DEFERRED : CLI_STORE_WRITE, &err)))
+    /* Deferred either way: an S3 store's first request proves the bucket, no HEAD of its own. */
+    if ((rc = cli_store(cli, CLI_STORE_WRITE_DEFERRED, &err)))
         goto out;
     int made = 0;
     if (is_dir) {
@@ -205,6 +206,23 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
         rc = sw_err_set(&err, SW_ENOTFOUND, "%s: no such directory", what);
     } else {
         rc = release_resolve(cli->store, what, &id, &err);
+        struct sw_err open_err = {0};
+        int orc = rc ? cli_store_ready(cli, &open_err) : 0;
+        if (orc) {
+            rc = orc;
+            err = open_err;
+        }
+        /* The live release deploys nothing, and one read of the state says so:
+         * no check of its bodies, no lock. Best effort (a state that cannot be
+         * read is read again by the change); on a remote store the change
+         * begun here takes this read instead of its own. */
+        if (!rc && deploy_state_load(cli->store, env->name, &state, NULL) == 0) {
+            live = state->live_release;
+            lf.state = state;
+            lf.read = 1;
+            if (store_is_remote(cli->store) && !(live && !strcmp(id, live)))
+                ahead = deploy_ahead_start(cli->store, env, "deploy", live_known, &lf);
+        }
     }
     if (rc)
         goto out;

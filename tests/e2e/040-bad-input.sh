@@ -73,11 +73,17 @@ if mount -t tmpfs -o size=4m tmpfs "$T/ro" 2>/dev/null; then
     sw release create "$T/site" --store "$RO" -q; RR=$out
     sw deploy "$RR" --env dev --store "$RO" -q
     sw deploy "$RR" --env staging --store "$RO" -q
+    mkdir -p "$T/site3"; printf 'other\n' > "$T/site3/other.txt"
+    sw release create "$T/site3" --store "$RO" -q; RR3=$out
+    sw deploy "$RR3" --env staging --store "$RO" -q # kept by gc: staging's idle slot
     mkdir -p "$T/site2"; printf 'new\n' > "$T/site2/new.txt"
     mount -o remount,ro "$T/ro"
     rbefore=$(snapshot "$RO")
     sw release create "$T/site2" --store "$RO"; expect_err "read-only store: release create" 1 "not writable|[Rr]ead-only"
-    sw deploy "$RR" --env dev --store "$RO"; expect_err "read-only store: deploy" 1 "not writable|[Rr]ead-only"
+    sw deploy "$RR3" --env dev --store "$RO"; expect_err "read-only store: deploy" 1 "not writable|[Rr]ead-only"
+    sw deploy "$RR" --env dev --store "$RO"
+    check "read-only store: deploying the live release writes nothing and says so" \
+        eval '[ "$rc" = 0 ] && [ "$out" = "release $RR is already live on dev; nothing changed" ]'
     sw deploy "$T/site2" --env dev --store "$RO"; expect_err "read-only store: deploy DIR" 1 "not writable|[Rr]ead-only"
     sw switch staging --store "$RO"; expect_err "read-only store: switch" 1 "not writable|[Rr]ead-only|idle slot"
     sw gc --apply --grace 0s --store "$RO"; expect_rc "read-only store: gc with nothing to delete" 0

@@ -16,6 +16,9 @@ cat > "$ENVS/dev.yml" <<EOF
 strategy: direct
 listen: 127.0.0.1:$P
 EOF
+# qa: R1 is never live there, so deploying it there reads its manifest (deploying the
+# live release reads only the state: it changes nothing).
+printf 'strategy: direct\n' > "$ENVS/qa.yml"
 sw release create "$T/site" -q; R1=$out
 sw deploy "$R1" --env dev -q; expect_rc "deploy the release" 0
 M=$DATA/releases/$R1.json
@@ -83,48 +86,48 @@ kill "$SERVE"; wait "$SERVE" 2>/dev/null
 restore
 
 edit_manifest "m['files'][0]['type'] = 'text/html\r\nSet-Cookie: session=stolen'"
-sw deploy "$R1" --env dev
+sw deploy "$R1" --env qa
 expect_err "a content type with CR LF (header injection) is refused" 1 "type or cache is not a printable ASCII header value"
 restore
 edit_manifest "m['files'][1]['cache'] = 'public\nX-Evil: 1'"
-sw deploy "$R1" --env dev
+sw deploy "$R1" --env qa
 expect_err "a cache policy with LF is refused" 1 "type or cache"
 restore
 edit_manifest "m['files'].reverse()"
-sw deploy "$R1" --env dev
+sw deploy "$R1" --env qa
 expect_err "unsorted paths are refused" 1 "paths are not sorted and unique"
 restore
 edit_manifest "m['files'].append(dict(m['files'][-1]))"
-sw deploy "$R1" --env dev
+sw deploy "$R1" --env qa
 expect_err "a duplicate path is refused" 1 "paths are not sorted and unique"
 restore
 for bad in '../etc/passwd' '/abs' 'a//b' 'a/./b' 'a/' 'x\\y' $'tab\there'; do
     edit_manifest "m['files'][0]['path'] = '''$bad'''"
-    sw deploy "$R1" --env dev
+    sw deploy "$R1" --env qa
     expect_err "path '$(printf '%q' "$bad")' is refused" 1 "path is not a normal relative path"
     restore
 done
 edit_manifest "m['files'][0]['blob'] = m['files'][0]['blob'].upper()"
-sw deploy "$R1" --env dev
+sw deploy "$R1" --env qa
 expect_err "an uppercase blob id is refused" 1 "blob is not 64 lowercase hex"
 restore
 edit_manifest "m['files'][0]['size'] = -1"
-sw deploy "$R1" --env dev
+sw deploy "$R1" --env qa
 expect_err "a negative size is refused" 1 "size is out of range"
 restore
 edit_manifest "m['id'] = 'r-someone-else'"
-sw deploy "$R1" --env dev
+sw deploy "$R1" --env qa
 expect_err "a manifest whose id is another release's is refused" 1 "the id inside is not this release's id"
 restore
 edit_manifest "m['message'] = 'hi\x1b]0;owned\x07'"
-sw deploy "$R1" --env dev
+sw deploy "$R1" --env qa
 expect_err "a message with terminal escapes is refused" 1 "message or source"
 restore
 printf '{"id":"%s","id":"x","created":"2026-01-01T00:00:00Z","files":[]}' "$R1" > "$M"
-sw deploy "$R1" --env dev
+sw deploy "$R1" --env qa
 expect_err "a manifest with a duplicate key is refused" 1 "duplicate"
 restore
-sw deploy "$R1" --env dev; expect_rc "the restored manifest deploys again" 0
+sw deploy "$R1" --env qa; expect_rc "the restored manifest deploys again" 0
 
 # ---- environment state ----------------------------------------------------------------------
 S=$DATA/envs/dev/state.json
@@ -153,7 +156,8 @@ cp "$T/state.orig" "$S"
 sw status; expect_rc "the restored state reads again" 0
 
 # ---- actors and messages at write time --------------------------------------------------------
-SLIPWAY_ACTOR=$'x\rEVIL' "$SLIPWAY" deploy "$R1" --env dev 2>"$T/actor.err" >/dev/null
+printf 'strategy: direct\n' > "$ENVS/qa2.yml"
+SLIPWAY_ACTOR=$'x\rEVIL' "$SLIPWAY" deploy "$R1" --env qa2 2>"$T/actor.err" >/dev/null
 check "an actor with a CR is refused before anything changes" grep -q "actor name must be printable" "$T/actor.err"
 
 # ---- the audit log ---------------------------------------------------------------------------

@@ -23,7 +23,8 @@
 #     would show as a PUT of a body: the PUTs are counted instead, exactly seven (the changed
 #     page's bodies in one pack, the manifest, the lock, the state, the event, the head, the
 #     probe), one of them under packs/ (packing is the default on s3). `slipway history dev --verify` then says the chain is intact.
-# (b2) R deployed by id while the stat cache records (b)'s release L: deploy DIR (which walks
+# (b2) R deployed by id while the stat cache records (b)'s release L (and by id again: already
+#     live, in 2 requests: the HEAD of its manifest and the GET of the state): deploy DIR (which walks
 #     DIR assuming L is live while it reads the state) makes and deploys a new release with L's
 #     files; the DIR again is then already live.
 # (d) With --pack, on a fresh prefix (below (c)'s fs part in the file, run before it): the
@@ -182,6 +183,17 @@ sw status --json
 L=$(json "[e['live_release'] for e in j['environments'] if e['name'] == 'dev'][0]")
 sw deploy "$R" --env dev
 expect_rc "s3: R deployed by id (live again; the stat cache still records L)" 0
+# R by id again: already live, which the HEAD of its manifest (the name resolved) and one GET
+# of the state tell; no lock, no check of its bodies.
+mark
+b=$marks
+sw deploy "$R" --env dev
+mark
+since_mark "$b" >again.req
+verify "s3: deploy R (live) by id again: already live, 2 requests (HEAD of the manifest, GET of the state)" \
+    'echo "# $out $errout"; show again.req' \
+    eval '[ "$rc" = 0 ] && [ "$out" = "release $R is already live on dev; nothing changed" ] &&
+        [ "$(wc -l <again.req)" = 2 ] && [ "$(count "^GET /site/data/envs/dev/state.json " again.req)" = 1 ]'
 sw deploy "$SITE" --env dev
 expect_rc "s3: the DIR again, R live where L was assumed" 0
 sw status --json
