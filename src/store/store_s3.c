@@ -438,65 +438,83 @@ out:
     return rc;
 }
 
-/* Proves once per process that the endpoint honours conditional writes with a
- * create-only write to the store's probe key: a 412 is the proof (only an
- * endpoint that checks the condition ever refuses). The key is kept, so every
- * process after the first pays one request; the first finds it absent, writes
- * it, and writes it again, and that second write must fail. The key starts
- * with '.', outside every store key, so no listing shows it. The two writes
- * carry different bytes, so when the answer to one is lost (a reset after it
- * was sent) reading the key tells whether it landed; where nothing tells, the
- * write is sent again. */
+/* Proves once per process that the endpoint honours conditional writes, in
+ * one request to the store's probe key: a write conditional on an ETag no
+ * object has (If-Match) must be refused, 412 (only an endpoint that checks the
+ * condition ever refuses). If-Match is what every state write carries, the
+ * environment's lease included, so it is the condition proven each time. The
+ * key is kept: the store's first process finds it absent (404), writes it
+ * create-only twice, and that second write must be refused too (If-None-Match,
+ * which blobs, manifests and audit events carry), then proves If-Match on it.
+ * The key starts with '.', outside every store key, so no listing shows it.
+ * Each write carries its own bytes, so when the answer to one is lost (a reset
+ * after it was sent) reading the key tells whether it landed; where nothing
+ * tells, the write is sent again. */
 #define PROBE_KEY ".slipway-probe/conditional-writes"
+#define PROBE_NO_ETAG "If-Match: \"00000000000000000000000000000000\""
+
+enum { PROBE_CREATE, PROBE_AGAIN, PROBE_IF_MATCH };
+
+/* One probe write: 0 written, SW_ECONFLICT refused, SW_ENOTFOUND (If-Match on
+ * no object), or a failure. */
+static int probe_write(struct s3b *b, int step, struct sw_err *err)
+{
+    static const char *const body[] = {"probe", "probe, again", "probe, if-match"};
+    static const char *const cond[] = {"If-None-Match: *", "If-None-Match: *", PROBE_NO_ETAG};
+    char sha[SHA256_HEX_LEN + 1];
+    sha256_hex(body[step], strlen(body[step]), sha);
+    for (int tries = 0;; tries++) {
+        struct put p = {body[step], strlen(body[step]), -1, sha, cond[step]};
+        struct s3_resp resp;
+        int rc = put_once(b, PROBE_KEY, &p, &resp, err);
+        s3_resp_free(&resp);
+        if (rc != S3_EMAYBE)
+            return rc;
+        char cur[SHA256_HEX_LEN + 1], etag[S3_ETAG_MAX];
+        struct sw_err e2;
+        int c = current(b, PROBE_KEY, cur, etag, &e2);
+        if (c < 0) {
+            if (err)
+                *err = e2;
+            return c;
+        }
+        /* Our bytes: it landed (the create: or an earlier process's did). */
+        if (c == 0 && !strcmp(cur, sha))
+            return 0;
+        if (tries + 1 >= RECHECK_MAX)
+            return SW_EIO; /* err: the last transport failure */
+    }
+}
 
 static int probe_run(struct s3b *b, struct sw_err *err)
 {
-    int rc = 0;
-    static const char *const body[2] = {"probe", "probe, again"};
-    char sha[2][SHA256_HEX_LEN + 1];
-    for (int i = 0; i < 2; i++)
-        sha256_hex(body[i], strlen(body[i]), sha[i]);
-    for (int i = 0, tries = 0; i < 2;) {
-        struct put p = {body[i], strlen(body[i]), -1, sha[i], "If-None-Match: *"};
-        struct s3_resp resp;
-        rc = put_once(b, PROBE_KEY, &p, &resp, err);
-        s3_resp_free(&resp);
-        if (rc == S3_EMAYBE) {
-            char cur[SHA256_HEX_LEN + 1], etag[S3_ETAG_MAX];
-            struct sw_err e2;
-            int c = current(b, PROBE_KEY, cur, etag, &e2);
-            if (c < 0) {
-                if (err)
-                    *err = e2;
-                rc = c;
-                break;
-            }
-            if (c == 0 && !strcmp(cur, sha[i])) {
-                rc = 0; /* it landed, or (the first) an earlier process's did */
-            } else if (++tries < RECHECK_MAX) {
-                continue; /* not landed (or, the second, refused unseen): again */
-            } else {
-                rc = SW_EIO; /* err: the last transport failure */
-                break;
-            }
-        }
-        if (rc == SW_ECONFLICT) {
-            rc = 0; /* refused: the condition was checked */
-            break;
-        }
-        if (rc)
-            break;
-        if (i == 1) {
-            rc = sw_err_set(err, SW_EINVAL,
-                            "%s: this endpoint ignores conditional writes (If-None-Match: * "
-                            "overwrote an object), so compare-and-swap is impossible there; "
-                            "slipway refuses to write state to it",
-                            b->shown);
-            break;
-        }
-        i++;
-        tries = 0;
+    int rc = probe_write(b, PROBE_IF_MATCH, err);
+    if (rc == SW_ENOTFOUND) {
+        /* The store's first process: the key made, create-only twice. */
+        if ((rc = probe_write(b, PROBE_CREATE, err)) && rc != SW_ECONFLICT)
+            return rc;
+        rc = probe_write(b, PROBE_AGAIN, err);
+        if (rc == 0)
+            return sw_err_set(err, SW_EINVAL,
+                              "%s: this endpoint ignores conditional writes (If-None-Match: * "
+                              "overwrote an object), so compare-and-swap is impossible there; "
+                              "slipway refuses to write state to it",
+                              b->shown);
+        if (rc != SW_ECONFLICT)
+            return rc;
+        rc = probe_write(b, PROBE_IF_MATCH, err);
     }
+    if (rc == SW_ECONFLICT)
+        return 0; /* refused: the condition was checked */
+    if (rc == 0)
+        return sw_err_set(err, SW_EINVAL,
+                          "%s: this endpoint ignores conditional writes (a write with If-Match "
+                          "on an ETag no object has was not refused), so compare-and-swap is "
+                          "impossible there; slipway refuses to write state to it",
+                          b->shown);
+    if (rc == SW_ENOTFOUND)
+        return sw_err_set(err, SW_EIO, "%s: %s vanished while it was written; try again", b->shown,
+                          PROBE_KEY);
     return rc;
 }
 
@@ -531,8 +549,9 @@ static void *probe_main(void *arg)
     return NULL;
 }
 
-/* The probe in a thread of its own, so that its request overlaps the lock's
- * and the state's (a change's first requests) instead of coming after them.
+/* The probe in a thread of its own, so that its request overlaps the reads of
+ * the state and the audit head (a change's first requests) instead of coming
+ * after them.
  * Its result is taken by the first compare-and-swap (probe). */
 static void s3b_prepare_cas(struct store *st)
 {

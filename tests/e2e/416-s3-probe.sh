@@ -5,22 +5,21 @@
 # log ($T/moto-PORT.log, one line per request with its status):
 #
 # (a) Through tests/e2e/faultproxy.py --strip-header If-None-Match (an endpoint that ignores
-#     create-only writes), `deploy DIR --env dev` fails with the one line "this endpoint
-#     ignores conditional writes ... slipway refuses to write state to it", holding no
-#     secret; moto saw both probe writes accepted (200 200: the second overwrote the first),
-#     and no envs/dev/state.json was written (the store's keys listed with the aws CLI).
-# (b) Straight on moto, on a fresh store: the first deploy sends exactly two PUTs of
-#     PREFIX/.slipway-probe/conditional-writes (200, then 412), a second deploy (a new
+#     create-only writes), `deploy DIR --env dev` on a fresh store fails with the one line
+#     "this endpoint ignores conditional writes (If-None-Match ...) ... slipway refuses to
+#     write state to it", holding no secret; moto saw the probe's If-Match write find no
+#     object (404) and both create-only writes accepted (200 200: the second overwrote the
+#     first), and no envs/dev/state.json was written (the store's keys listed with the aws CLI).
+# (a2) Through --strip-header If-Match (an endpoint that honours create-only writes but ignores
+#     If-Match, which every state write and the environment's lease carry): the same refusal,
+#     naming If-Match; moto saw one probe write, accepted (200), and no state was written.
+# (b) Straight on moto, on a fresh store: the first deploy sends exactly four PUTs of
+#     PREFIX/.slipway-probe/conditional-writes (404: If-Match on no object; 200, then 412: the
+#     key made create-only twice; 412: If-Match proven on it), a second deploy (a new
 #     process) exactly one (412); neither deletes the key, and the aws CLI finds it holding
-#     the first write's 5 bytes ("probe": the refused second write left it as it was).
+#     the first write's 5 bytes ("probe": the refused writes left it as it was).
 # (c) The probe object deleted with the aws CLI: the next deploy works and writes it again
-#     (200, then 412), and it exists afterwards.
-#
-# Not tested: an endpoint that honours If-None-Match but ignores If-Match. The probe proves
-# only If-None-Match (create-only), so such an endpoint passes it, every deploy through it
-# succeeds, and its state writes (If-Match: ETAG) are unconditional there; a test of that case
-# could not fail. What keeps two writers apart there is the environment's lock, itself a
-# create-only write.
+#     (404, 200, 412, 412), and it exists afterwards.
 . "$(dirname "$0")/lib.sh"
 . "$ROOT/tests/e2e/moto.sh"
 moto_require
@@ -65,23 +64,41 @@ verify "through an endpoint that ignores If-None-Match, deploy fails with one li
     eval '[ "$rc" != 0 ] && [ "$lines" = 1 ] &&
         grep -q "this endpoint ignores conditional writes .*slipway refuses to write state to it" <<<"$errout" &&
         ! grep -qF "$AWS_SECRET_ACCESS_KEY" <<<"$errout$out"'
-verify "  moto accepted both create-only probe writes, stripped of If-None-Match by the proxy" \
+verify "  moto saw If-Match find no object, then accepted both create-only probe writes, stripped of If-None-Match by the proxy" \
     'echo "# probe PUTs: [$got], DELETEs: [$dels], stripped: $(faultproxy_stat stripped)"' \
-    eval 'probe_puts nocond "200 200" && [ "$(faultproxy_stat stripped)" -ge 2 ]'
+    eval 'probe_puts nocond "404 200 200" && [ "$(faultproxy_stat stripped)" -ge 2 ]'
 moto_keys nocond/ >nocond.keys
 verify "  no envs/dev/state.json was written (the keys under nocond/, listed with the aws CLI)" \
     "sed 's/^/# key: /' nocond.keys" \
     eval '[ -s nocond.keys ] && ! grep -qx "nocond/envs/dev/state.json" nocond.keys'
 
-# ---- (b) plain moto: two probe writes on a fresh store, then one a process ----------------------
+# ---- (a2) an endpoint that ignores If-Match ----------------------------------------------------
+faultproxy_start --strip-header If-Match --verbose || done_testing
+deploy nomatch "$PROXY_URL"
+faultproxy_stop
+lines=$(printf '%s' "$errout" | grep -c '')
+verify "through an endpoint that ignores If-Match, deploy fails with one line naming If-Match" \
+    'echo "# exit $rc, stderr: $errout" | sed "2,\$s/^/# /"' \
+    eval '[ "$rc" != 0 ] && [ "$lines" = 1 ] &&
+        grep -q "this endpoint ignores conditional writes (a write with If-Match .*slipway refuses to write state to it" <<<"$errout" &&
+        ! grep -qF "$AWS_SECRET_ACCESS_KEY" <<<"$errout$out"'
+verify "  moto accepted the probe's If-Match write, stripped by the proxy" \
+    'echo "# probe PUTs: [$got], DELETEs: [$dels], stripped: $(faultproxy_stat stripped)"' \
+    eval 'probe_puts nomatch "200" && [ "$(faultproxy_stat stripped)" -ge 1 ]'
+moto_keys nomatch/ >nomatch.keys
+verify "  no envs/dev/state.json was written (the keys under nomatch/, listed with the aws CLI)" \
+    "sed 's/^/# key: /' nomatch.keys" \
+    eval '[ -s nomatch.keys ] && ! grep -qx "nomatch/envs/dev/state.json" nomatch.keys'
+
+# ---- (b) plain moto: four probe writes on a fresh store, then one a process ---------------------
 deploy p
 expect_rc "deploy on a fresh store straight on moto" 0
-verify "  its probe: two create-only PUTs of p/$PROBE (200, then 412), no DELETE" \
-    'echo "# probe PUTs: [$got], DELETEs: [$dels]"' probe_puts p "200 412"
+verify "  its probe: If-Match on no object (404), the key made create-only twice (200, 412), If-Match proven (412), no DELETE" \
+    'echo "# probe PUTs: [$got], DELETEs: [$dels]"' probe_puts p "404 200 412 412"
 deploy p
 expect_rc "a second deploy (a new process)" 0
 verify "  its probe: exactly one more PUT, refused (412), no DELETE" \
-    'echo "# probe PUTs: [$got], DELETEs: [$dels]"' probe_puts p "200 412 412"
+    'echo "# probe PUTs: [$got], DELETEs: [$dels]"' probe_puts p "404 200 412 412 412"
 size=$(moto_head "p/$PROBE" ContentLength 2>&1 | tr '\n' ' ' | sed 's/ *$//')
 verify "  the probe object is kept, holding the first write's bytes (head-object: 5 bytes)" \
     'echo "# head-object: $size"' [ "$size" = 5 ]
@@ -90,8 +107,8 @@ verify "  the probe object is kept, holding the first write's bytes (head-object
 aws s3api delete-object --bucket probe --key "p/$PROBE" >/dev/null || fail "delete-object p/$PROBE"
 deploy p
 expect_rc "deploy after the probe object was deleted with the aws CLI" 0
-verify "  its probe wrote the key again: two more PUTs (200, then 412), no DELETE but the aws CLI's" \
-    'echo "# probe PUTs: [$got], DELETEs: [$dels]"' probe_puts p "200 412 412 200 412" 204
+verify "  its probe wrote the key again: four more PUTs (404, 200, 412, 412), no DELETE but the aws CLI's" \
+    'echo "# probe PUTs: [$got], DELETEs: [$dels]"' probe_puts p "404 200 412 412 412 404 200 412 412" 204
 size=$(moto_head "p/$PROBE" ContentLength 2>&1 | tr '\n' ' ' | sed 's/ *$//')
 verify "  the probe object exists again (head-object: 5 bytes)" 'echo "# head-object: $size"' [ "$size" = 5 ]
 moto_stop
