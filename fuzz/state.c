@@ -83,6 +83,14 @@ static void check_state(const struct env_state *s)
     CHECK(s->last.slot == SLOT_NONE || s->last.slot == SLOT_BLUE || s->last.slot == SLOT_GREEN);
     CHECK(s->last.switched >= -1 && s->last.switched <= 1);
     CHECK(s->last.generation >= 0 && s->last.generation <= s->generation);
+    if (s->lease.owner) {
+        CHECK(text_valid(s->lease.owner, 256, 0) && s->lease.actor &&
+              text_valid(s->lease.actor, 256, 0));
+        CHECK(s->lease.pid >= 1 && s->lease.pid <= INT32_MAX);
+        CHECK(deploy_action_valid(s->lease.action));
+    } else {
+        CHECK(!s->lease.actor);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

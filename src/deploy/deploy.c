@@ -1,11 +1,11 @@
 /*
  * Deploy, switch and rollback: the environment state machine.
  *
- * Every change runs the same transaction (change()): take the lease lock, read
- * the state, record any audit event a crash left unwritten, apply the change
- * to the in-memory state, write it with compare-and-swap, append the event,
- * release the lock. The apply step is a pure function of the state, so the
- * three operations differ only in it.
+ * Every change runs the same transaction (change()): read the state, write the
+ * lease into it, record any audit event a crash left unwritten, apply the
+ * change to the in-memory state, write it with compare-and-swap (the lease
+ * gone), append the event. The apply step is a pure function of the state, so
+ * the operations differ only in it.
  *
  * Blue-green: a deploy writes the idle slot; a switch makes it live and the
  * old live release becomes "previous". While the idle slot still holds the
@@ -242,7 +242,7 @@ static int apply_verdict(struct env_state *s, const struct op *op, struct deploy
 typedef int (*apply_fn)(struct env_state *, const struct op *, struct deploy_result *,
                         struct sw_err *);
 
-/* Test hook (like git's GIT_TEST_*): hold the lock this long before writing,
+/* Test hook (like git's GIT_TEST_*): hold the lease this long before writing,
  * so tests can make two changes overlap deterministically. */
 static void test_delay(void)
 {
@@ -252,7 +252,7 @@ static void test_delay(void)
     /* Or until the test creates this file (at most a minute): a hold that does not
      * depend on how fast a loaded machine runs the test's side of the overlap. The
      * change first creates FILE.held, so the test knows it has read the state and
-     * holds the lock, on any store (an S3 read leaves no trace a test can watch). */
+     * holds the lease, on any store (an S3 read leaves no trace a test can watch). */
     const char *f = getenv("SLIPWAY_TEST_DEPLOY_HOLD_FILE");
     if (!f || !*f)
         return;
@@ -297,21 +297,16 @@ static void head_fetch_join(struct head_fetch *f, struct deploy_head_memo *memo)
     *memo = f->memo;
 }
 
-/* Takes the lock and reads the state and the audit head: a change's first
- * requests, which need nothing of what it will change. With known, the state
- * is its copy when it gives one (*early set: not read under the lock). The
- * lock may be held when it fails (lk->key set): the caller unlocks. */
-static int change_begin(struct store *st, const char *env, const char *action,
-                        deploy_known_fn known, void *known_arg, struct env_lock *lk,
-                        struct env_state **s, int *early, struct deploy_head_memo *memo,
+/* Reads the state (or takes known's copy of it) and the audit head, and
+ * takes the lease: a change's first requests, which need nothing of what it
+ * will change. The lease's compare-and-swap write proves a copy current. */
+static int change_begin(struct store *st, const char *env, enum deploy_strategy strategy,
+                        const char *action, deploy_known_fn known, void *known_arg,
+                        struct env_lock *lk, struct env_state **s, struct deploy_head_memo *memo,
                         struct sw_err *err)
 {
-    /* Proving the store's compare-and-swap (S3: a request) overlaps the lock. */
+    /* Proving the store's compare-and-swap (S3: a request) overlaps the reads. */
     store_prepare_cas(st);
-    *early = 0;
-    int rc = deploy_lock(st, env, action, lk, err);
-    if (rc)
-        return rc;
     struct head_fetch hf = {0};
     head_fetch_start(&hf, st);
     *s = known ? known(known_arg) : NULL;
@@ -319,10 +314,12 @@ static int change_begin(struct store *st, const char *env, const char *action,
         env_state_free(*s);
         *s = NULL;
     }
-    if (*s)
-        *early = 1;
-    else
-        rc = deploy_state_load(st, env, s, err);
+    int rc = *s ? 0 : deploy_state_load(st, env, s, err);
+    if (!rc) {
+        if (!(*s)->generation)
+            (*s)->strategy = strategy;
+        rc = deploy_lock(st, action, s, lk, err);
+    }
     head_fetch_join(&hf, memo);
     return rc;
 }
@@ -330,6 +327,7 @@ static int change_begin(struct store *st, const char *env, const char *action,
 struct deploy_ahead {
     struct store *st;
     char *env, *action;
+    enum deploy_strategy strategy;
     deploy_known_fn known;
     void *known_arg;
     pthread_t th;
@@ -338,15 +336,14 @@ struct deploy_ahead {
     struct sw_err err;
     struct env_lock lk;
     struct env_state *s;
-    int early; /* s is known's copy, not read under the lock */
     struct deploy_head_memo memo;
 };
 
 static void *ahead_main(void *arg)
 {
     struct deploy_ahead *a = arg;
-    a->rc = change_begin(a->st, a->env, a->action, a->known, a->known_arg, &a->lk, &a->s, &a->early,
-                         &a->memo, &a->err);
+    a->rc = change_begin(a->st, a->env, a->strategy, a->action, a->known, a->known_arg, &a->lk,
+                         &a->s, &a->memo, &a->err);
     return NULL;
 }
 
@@ -356,6 +353,7 @@ struct deploy_ahead *deploy_ahead_start(struct store *st, const struct env_confi
     struct deploy_ahead *a = xcalloc(1, sizeof(*a));
     a->st = st;
     a->env = xstrdup(env->name);
+    a->strategy = env->strategy;
     a->action = xstrdup(action);
     a->known = known;
     a->known_arg = known_arg;
@@ -380,11 +378,11 @@ int deploy_ahead_wait(struct deploy_ahead *a, struct sw_err *err)
     return a->rc;
 }
 
-/* Hands a's lock, state and head to a change of env and action (moved: a
+/* Hands a's lease, state and head to a change of env and action (moved: a
  * keeps none); its result. */
 static int ahead_take(struct deploy_ahead *a, const char *env, const char *action,
-                      struct env_lock *lk, struct env_state **s, int *early,
-                      struct deploy_head_memo *memo, struct sw_err *err)
+                      struct env_lock *lk, struct env_state **s, struct deploy_head_memo *memo,
+                      struct sw_err *err)
 {
     ahead_join(a);
     if (strcmp(a->env, env) || strcmp(a->action, action))
@@ -392,7 +390,6 @@ static int ahead_take(struct deploy_ahead *a, const char *env, const char *actio
                           a->action, env, action);
     *lk = a->lk;
     *s = a->s;
-    *early = a->early;
     *memo = a->memo;
     memset(&a->lk, 0, sizeof(a->lk));
     memset(&a->memo, 0, sizeof(a->memo));
@@ -415,20 +412,14 @@ void deploy_ahead_free(struct deploy_ahead *a)
     free(a);
 }
 
-/* Makes op's change of s and writes it, then appends its event. *lost: the
- * failure may be s's being old, nothing written: the compare-and-swap write
- * failed, or the change was refused on what s says (the generation judged,
- * the release already live or rejected). A caller whose s was read before
- * the lock reads it again and tries once more. */
+/* Makes op's change of s, which holds the lease, and writes it without the
+ * lease (0: written, the lease with it), then appends its event. */
 static int change_make(struct store *st, const struct op *op, apply_fn apply,
                        const struct deploy_opts *opts, const char *actor, struct env_state *s,
-                       struct deploy_head_memo *memo, struct deploy_result *res, int *lost,
-                       struct sw_err *err)
+                       struct deploy_head_memo *memo, struct deploy_result *res, struct sw_err *err)
 {
     const struct env_config *env = op->env;
-    *lost = 0;
     if (opts && opts->if_generation && s->generation != opts->if_generation) {
-        *lost = 1;
         return sw_err_set(err, DEPLOY_ESTALE,
                           "environment %s changed since generation %lld was judged (now %lld, "
                           "%s by %s); nothing was changed",
@@ -446,7 +437,6 @@ static int change_make(struct store *st, const struct op *op, apply_fn apply,
     convert_strategy(s, env->strategy);
     char *old_live = xstrdup_or_null(s->live_release);
     if ((rc = apply(s, op, res, err)) || (rc = rejection_check(s, op, res, opts, err))) {
-        *lost = 1;
         free(old_live);
         return rc;
     }
@@ -468,10 +458,9 @@ static int change_make(struct store *st, const struct op *op, apply_fn apply,
     s->last.switched = res->switched;
     s->last.time_ms = now;
     s->last.generation = s->generation;
-    if ((rc = deploy_state_save(st, s, err))) {
-        *lost = rc == SW_ECONFLICT;
+    env_lease_clear(&s->lease);
+    if ((rc = deploy_state_save(st, s, err)))
         return rc;
-    }
     res->from = xstrdup_or_null(s->last.from);
     res->to = xstrdup_or_null(s->live_release);
     res->generation = s->generation;
@@ -494,7 +483,6 @@ static int change(struct store *st, const struct op *op, apply_fn apply,
     struct env_lock lk = {0};
     struct env_state *s = NULL;
     struct deploy_head_memo memo = {0};
-    int early = 0, lost = 0;
     result_start(res, op);
     /* Checked before anything changes: the state and the audit log must be
      * documents every reader accepts, and text that could forge a line of
@@ -511,22 +499,14 @@ static int change(struct store *st, const struct op *op, apply_fn apply,
         return sw_err_set(err, SW_EINVAL,
                           "the rejection reason must be one line of UTF-8 text, at most 1 KiB");
     int rc = opts && opts->ahead
-                 ? ahead_take(opts->ahead, env->name, op->action, &lk, &s, &early, &memo, err)
-                 : change_begin(st, env->name, op->action, NULL, NULL, &lk, &s, &early, &memo, err);
+                 ? ahead_take(opts->ahead, env->name, op->action, &lk, &s, &memo, err)
+                 : change_begin(st, env->name, env->strategy, op->action, NULL, NULL, &lk, &s,
+                                &memo, err);
     if (rc)
         goto out;
-    rc = change_make(st, op, apply, opts, actor, s, &memo, res, &lost, err);
-    if (rc && lost && early) {
-        /* The state read before the lock may have been overtaken: as it is
-         * now, read under the lock (nobody else can change it), the change
-         * made again. */
-        env_state_free(s);
-        s = NULL;
-        result_start(res, op);
-        rc = deploy_state_load(st, env->name, &s, err);
-        if (!rc)
-            rc = change_make(st, op, apply, opts, actor, s, &memo, res, &lost, err);
-    }
+    rc = change_make(st, op, apply, opts, actor, s, &memo, res, err);
+    if (!rc)
+        deploy_lock_consumed(&lk);
 out:
     deploy_head_memo_clear(&memo);
     env_state_free(s);
@@ -570,7 +550,7 @@ int deploy_rollback(struct store *st, const struct env_config *env, const char *
         if (rc)
             return rc;
     } else {
-        /* Check the previous release outside the lock; apply re-reads the state. */
+        /* Check the previous release before the lease; apply re-reads the state. */
         struct env_state *s = NULL;
         int rc = deploy_state_load(st, env->name, &s, err);
         if (!rc && s->previous_release)

@@ -4,8 +4,10 @@
  *
  * Each environment has one state document "envs/<env>/state.json", changed
  * only by compare-and-swap on its ETag, with a generation number that grows by
- * one per change, and only while holding the lease "envs/<env>/lock". This
- * module is the only writer of environment state. Every change also appends an
+ * one per change, and only while holding the environment's lease, which the
+ * document itself carries: a change writes the lease in (a compare-and-swap
+ * that also proves the state it read current), then the change with the lease
+ * gone. This module is the only writer of environment state. Every change also appends an
  * event to the hash-chained audit log "events/<seq>.json"; the state carries
  * its own last change, so an event lost to a crash between the two writes is
  * appended by the next change (nothing is lost).
@@ -20,7 +22,7 @@
 #include <stdint.h>
 
 enum {
-    DEPLOY_ELOCKED = -200,   /* another change holds the environment's lock */
+    DEPLOY_ELOCKED = -200,   /* another change holds the environment's lease */
     DEPLOY_ESTRATEGY = -201, /* the operation needs another strategy */
     DEPLOY_ENOTHING = -202,  /* nothing to switch to / roll back to */
     DEPLOY_ESTALE = -203,    /* the state is not the generation the caller judged */
@@ -150,6 +152,17 @@ struct env_rejection {
     int64_t time_ms;
 };
 
+/* The lease of the change in progress, in the state document: who holds
+ * it and until when. A lease past its expiry, or held by a process that no
+ * longer exists on this host, is taken over. */
+struct env_lease {
+    char *owner; /* host name; NULL: nobody holds the environment */
+    char *actor;
+    char action[16]; /* as env_change.action */
+    int64_t pid;
+    int64_t since_ms, expires_ms;
+};
+
 struct env_state {
     char *env;
     enum deploy_strategy strategy;
@@ -164,6 +177,7 @@ struct env_state {
     struct env_change last;
     struct env_rejection rejected[ENV_REJECTED_MAX]; /* oldest first */
     size_t nrejected;
+    struct env_lease lease;
     char etag[SHA256_HEX_LEN + 1]; /* "" when the document does not exist yet */
 };
 
@@ -212,28 +226,27 @@ struct deploy_opts {
      * read and its bodies are not checked again. */
     int made;
     /* Optional: this change begun ahead (deploy_ahead_start, for the same
-     * environment and action): its lock and reads are taken over, its
+     * environment and action): its lease and reads are taken over, its
      * failure (DEPLOY_ELOCKED, ...) is the change's. The caller frees it. */
     struct deploy_ahead *ahead;
 };
 
-/* A change's first requests (the lock, the state, the audit head) started
+/* A change's first requests (the state, the audit head, the lease) started
  * on a thread of its own, before the caller knows what it will change: deploy
- * DIR takes the lock while the new release's manifest uploads. Whatever no
- * change took over is released by deploy_ahead_free (the lock given back).
+ * DIR takes the lease while the new release's manifest uploads. Whatever no
+ * change took over is released by deploy_ahead_free (the lease given back).
  *
  * known (optional): the state as the caller read it before (deploy DIR reads
- * it first, for the live release), called on a's thread once the lock is
- * taken and returning a copy a keeps (env_state_dup), or NULL. The change then
- * reads no state: its compare-and-swap write proves the copy current, and
- * when another change came between the caller's read and the lock, the write
- * fails, the state is read again under the lock and the change made again
- * from it, once. known_arg must outlive a (deploy_ahead_free joins). */
+ * it first, for the live release), called on a's thread and returning a copy a
+ * keeps (env_state_dup), or NULL. The change then reads no state: the lease's
+ * compare-and-swap write proves the copy current, and when another change came
+ * between the caller's read and it, the state is read again and the lease
+ * taken on that. known_arg must outlive a (deploy_ahead_free joins). */
 struct deploy_ahead;
 typedef struct env_state *(*deploy_known_fn)(void *known_arg);
 struct deploy_ahead *deploy_ahead_start(struct store *st, const struct env_config *env,
                                         const char *action, deploy_known_fn known, void *known_arg);
-/* Waits for a's requests: 0 when it holds the lock, else why not (err). */
+/* Waits for a's requests: 0 when it holds the lease, else why not (err). */
 int deploy_ahead_wait(struct deploy_ahead *a, struct sw_err *err);
 void deploy_ahead_free(struct deploy_ahead *a);
 

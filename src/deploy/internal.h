@@ -6,15 +6,26 @@
 
 #include <jansson.h>
 
+/* A lease held: the state as its write left it (NULL: none held). */
 struct env_lock {
-    char *key;
-    char etag[SHA256_HEX_LEN + 1];
+    struct env_state *locked;
 };
 
-/* Takes the environment's lease lock; DEPLOY_ELOCKED names the holder. */
-int deploy_lock(struct store *st, const char *env, const char *action, struct env_lock *lk,
+/* Takes the environment's lease in *s, the state as the caller read it (a
+ * never-deployed environment's with the strategy it will have): written in by
+ * compare-and-swap, so the write also proves *s current; when another writer
+ * moved the state, *s is read again (replaced) and the lease tried once more,
+ * a few times. DEPLOY_ELOCKED names the holder of a lease still running. On
+ * success *s holds the lease and its new ETag. */
+int deploy_lock(struct store *st, const char *action, struct env_state **s, struct env_lock *lk,
                 struct sw_err *err);
+/* The change's own write left the lease out: nothing to give back. */
+void deploy_lock_consumed(struct env_lock *lk);
+/* Gives the lease back: the state as it was before, written by compare-and-
+ * swap on the lease's write (best effort: a lease that cannot be given back
+ * runs out). */
 void deploy_unlock(struct store *st, struct env_lock *lk);
+void env_lease_clear(struct env_lease *l);
 
 /* Writes s with compare-and-swap on s->etag (updated on success), then
  * notifies "envs" (store_notify), which wakes the edges of this host. */

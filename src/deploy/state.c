@@ -1,13 +1,17 @@
 /*
- * Environment state documents and the per-environment lease lock.
+ * Environment state documents and the per-environment lease.
  *
- * The lock is an object created with put-if-absent and carrying an expiry, so a
- * crashed holder blocks others only until its lease runs out; a stale lock is
- * taken over by a conditional delete on its ETag, so two processes cannot both
- * take over the same stale lock. The state document itself is still written
- * with compare-and-swap: the lock keeps changes from interleaving, the CAS
- * makes a lost lease (a holder paused past its expiry) fail instead of
- * overwriting a newer state.
+ * The lease is a field of the state document: a change writes it in with a
+ * compare-and-swap on the ETag it read (which also proves that read current),
+ * makes its change, and writes the result with the lease gone, again by
+ * compare-and-swap; a change that makes nothing writes the state back as it
+ * was. A lease carries an expiry, so a crashed holder blocks others only until
+ * it runs out (at once when the holder died on this host), and taking over a
+ * stale lease is the same compare-and-swap, so two processes cannot both take
+ * it. The holder's own writes are conditional too: one paused past its expiry
+ * fails instead of overwriting a newer state. Keeping the lease in the state
+ * costs a change one request fewer than a lock object beside it (written,
+ * then deleted) on a store where each is a round trip.
  */
 #include "deploy/internal.h"
 #include "release/release.h"
@@ -42,7 +46,15 @@ void env_state_free(struct env_state *s)
         free(s->rejected[i].release);
         free(s->rejected[i].reason);
     }
+    env_lease_clear(&s->lease);
     free(s);
+}
+
+void env_lease_clear(struct env_lease *l)
+{
+    free(l->owner);
+    free(l->actor);
+    memset(l, 0, sizeof(*l));
 }
 
 struct env_state *env_state_dup(const struct env_state *s)
@@ -62,6 +74,8 @@ struct env_state *env_state_dup(const struct env_state *s)
         d->rejected[i].release = xstrdup(s->rejected[i].release);
         d->rejected[i].reason = xstrdup(s->rejected[i].reason);
     }
+    d->lease.owner = xstrdup_or_null(s->lease.owner);
+    d->lease.actor = xstrdup_or_null(s->lease.actor);
     return d;
 }
 
@@ -197,6 +211,31 @@ static const char *rejected_parse(json_t *a, struct env_state *s)
     return NULL;
 }
 
+/* "lease": {owner, pid, actor, action, since, expires} while a change is in
+ * progress. Its text is shown in the message of a change it keeps out, so it
+ * is held to what a person could have written. */
+static const char *lease_parse(json_t *o, struct env_state *s)
+{
+    if (!o)
+        return NULL;
+    if (!json_is_object(o))
+        return "lease is not an object";
+    struct json_fields jf = JSON_FIELDS_INIT(NULL);
+    struct env_lease *l = &s->lease;
+    l->owner = json_field_str(&jf, o, "owner", DEPLOY_ACTOR_MAX, JSON_FIELD_REQUIRED);
+    l->actor = json_field_str(&jf, o, "actor", DEPLOY_ACTOR_MAX, JSON_FIELD_REQUIRED);
+    l->pid = json_field_int(&jf, o, "pid", 1, INT32_MAX, JSON_FIELD_REQUIRED);
+    l->since_ms = json_field_time(&jf, o, "since", JSON_FIELD_REQUIRED);
+    l->expires_ms = json_field_time(&jf, o, "expires", JSON_FIELD_REQUIRED);
+    const char *a = json_string_value(json_object_get(o, "action"));
+    if (jf.bad || !l->owner || !l->actor)
+        return "lease holds a field of the wrong form (owner, pid, actor, since, expires)";
+    if (!a || !deploy_action_valid(a))
+        return "lease.action is not deploy, switch, rollback or verdict";
+    snprintf(l->action, sizeof(l->action), "%s", a);
+    return NULL;
+}
+
 /* The invariants every change keeps; a document breaking one was not written
  * by slipway. */
 static const char *state_check(const struct env_state *s)
@@ -253,10 +292,17 @@ int deploy_state_parse(const char *key, const char *env, const char *data, size_
     s->previous_release = deploy_release_field(&jf, root, "previous_release");
     s->previous_since_ms = json_field_time(&jf, root, "previous_since", 0);
     s->updated_ms = json_field_time(&jf, root, "updated", 0);
+    json_t *last = json_field(root, "last_change");
     if (jf.bad)
         why = "a field has the wrong form (release ids, slots, times, generation)";
-    else if (!(why = last_change_parse(json_field(root, "last_change"), s)) &&
-             !(why = rejected_parse(json_field(root, "rejected"), s)))
+    /* Generation 0 without a last change: the lease of an environment's first change. */
+    if (!why && (last || s->generation))
+        why = last_change_parse(last, s);
+    if (!why)
+        why = rejected_parse(json_field(root, "rejected"), s);
+    if (!why)
+        why = lease_parse(json_field(root, "lease"), s);
+    if (!why)
         why = state_check(s);
 out:
     json_decref(root);
@@ -326,14 +372,22 @@ char *deploy_state_dump(const struct env_state *s)
                   c->switched < 0 ? json_null() : json_boolean(c->switched), "actor",
                   json_str_or_null(c->actor), "message", json_str_or_null(c->message), "time",
                   json_time_or_null(c->time_ms), "generation", (json_int_t)c->generation);
-    json_t *root =
-        json_pack("{s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "env", s->env, "strategy",
-                  deploy_strategy_name(s->strategy), "generation", (json_int_t)s->generation,
-                  "live_slot", json_str_or_null(deploy_slot_name(s->live_slot)), "live_release",
-                  json_str_or_null(s->live_release), "slots", slots, "previous_release",
-                  json_str_or_null(s->previous_release), "previous_since",
-                  json_time_or_null(s->previous_since_ms), "updated",
-                  json_time_or_null(s->updated_ms), "last_change", last);
+    json_t *root = json_pack(
+        "{s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "env", s->env, "strategy",
+        deploy_strategy_name(s->strategy), "generation", (json_int_t)s->generation, "live_slot",
+        json_str_or_null(deploy_slot_name(s->live_slot)), "live_release",
+        json_str_or_null(s->live_release), "slots", slots, "previous_release",
+        json_str_or_null(s->previous_release), "previous_since",
+        json_time_or_null(s->previous_since_ms), "updated", json_time_or_null(s->updated_ms));
+    /* Generation 0 has made no change yet: the document holds a first change's lease. */
+    if (root && s->generation && !last) {
+        json_decref(root);
+        root = NULL;
+    } else if (root && s->generation) {
+        json_object_set_new(root, "last_change", last);
+        last = NULL;
+    }
+    json_decref(last);
     if (root && s->nrejected) {
         json_t *rej = json_array();
         for (size_t i = 0; i < s->nrejected; i++)
@@ -343,6 +397,19 @@ char *deploy_state_dump(const struct env_state *s)
                                             json_time_or_null(s->rejected[i].time_ms)));
         json_object_set_new(root, "rejected", rej);
     }
+    const struct env_lease *l = &s->lease;
+    if (root && l->owner) {
+        json_t *lease =
+            json_pack("{s:s, s:I, s:s, s:s, s:o, s:o}", "owner", l->owner, "pid",
+                      (json_int_t)l->pid, "actor", l->actor, "action", l->action, "since",
+                      json_time_or_null(l->since_ms), "expires", json_time_or_null(l->expires_ms));
+        if (!lease) {
+            json_decref(root);
+            root = NULL;
+        } else {
+            json_object_set_new(root, "lease", lease);
+        }
+    }
     /* NULL when packing failed: never write a document that lost fields. */
     char *out = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(root);
@@ -351,7 +418,10 @@ char *deploy_state_dump(const struct env_state *s)
     return copy;
 }
 
-int deploy_state_save(struct store *st, struct env_state *s, struct sw_err *err)
+/* Writes s by compare-and-swap on s->etag (updated on success); notify: wake
+ * the edges of this host (fs: at once; a hint only), which a lease alone
+ * changes nothing for. */
+static int state_write(struct store *st, struct env_state *s, int notify, struct sw_err *err)
 {
     char *doc = deploy_state_dump(s);
     if (!doc)
@@ -369,115 +439,128 @@ int deploy_state_save(struct store *st, struct env_state *s, struct sw_err *err)
                         s->env);
     if (!rc) {
         memcpy(s->etag, etag, sizeof(etag));
-        /* wakes the edges of this host (fs: at once; a hint only) */
-        (void)store_notify(st, "envs", NULL);
+        if (notify)
+            (void)store_notify(st, "envs", NULL);
     }
     free(doc);
     free(key);
     return rc;
 }
 
-/* ---- lease lock ------------------------------------------------------------ */
-
-static const char *lock_text(json_t *h, const char *k)
+int deploy_state_save(struct store *st, struct env_state *s, struct sw_err *err)
 {
-    const char *v = json_string_value(json_object_get(h, k));
-    return v && text_valid(v, 256, 0) ? v : "?";
+    return state_write(st, s, 1, err);
 }
 
-/* A lock taken on this host by a process that no longer exists is stale at
- * once: nobody can still be in the middle of that change. (A reused pid only
- * makes us wait for the lease, which is safe.) */
-static int holder_died_here(json_t *h)
+/* ---- the lease -------------------------------------------------------------- */
+
+/* A lease past its expiry is stale; so is one taken on this host by a process
+ * that no longer exists: nobody can still be in the middle of that change. (A
+ * reused pid only makes us wait for the lease, which is safe.) */
+static int lease_stale(const struct env_lease *l)
 {
-    const char *owner = json_string_value(json_object_get(h, "owner"));
-    json_int_t pid = json_integer_value(json_object_get(h, "pid"));
-    return owner && !strcmp(owner, sys_host()) && pid > 0 && pid <= INT32_MAX &&
-           kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+    if (l->expires_ms <= time_now_ms())
+        return 1;
+    return !strcmp(l->owner, sys_host()) && l->pid <= INT32_MAX && kill((pid_t)l->pid, 0) < 0 &&
+           errno == ESRCH;
 }
 
-int deploy_lock(struct store *st, const char *env, const char *action, struct env_lock *lk,
+static int locked_error(const struct env_state *s, struct sw_err *err)
+{
+    const struct env_lease *l = &s->lease;
+    char since[40], expires[40], left[32];
+    time_format_iso(l->since_ms, since, sizeof(since));
+    time_format_iso(l->expires_ms, expires, sizeof(expires));
+    duration_format(l->expires_ms - time_now_ms(), left, sizeof(left));
+    /* Every field is someone else's text, checked when the state was read. */
+    return sw_err_set(err, DEPLOY_ELOCKED,
+                      "environment %s is locked by another change (%s by %s, pid %lld on %s, "
+                      "since %s); nothing was changed. Try again when it finishes; its lease "
+                      "expires at %s (in %s) if its holder has died",
+                      s->env, l->action, l->actor, (long long)l->pid, l->owner, since, expires,
+                      left);
+}
+
+int deploy_lock(struct store *st, const char *action, struct env_state **sp, struct env_lock *lk,
                 struct sw_err *err)
 {
-    char *key = xasprintf("envs/%s/lock", env);
-    char exp[40], now_iso[40];
-    int64_t now = time_now_ms();
-    time_format_iso(now + LOCK_LEASE_MS, exp, sizeof(exp));
-    time_format_iso(now, now_iso, sizeof(now_iso));
-    json_t *doc =
-        json_pack("{s:s, s:i, s:s, s:s, s:s, s:s}", "owner", sys_host(), "pid", (int)getpid(),
-                  "actor", sys_user(), "action", action, "since", now_iso, "expires", exp);
-    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
-    if (!body) {
-        free(key);
+    const char *host = sys_host(), *actor = sys_user();
+    if (!deploy_text_ok(host, 0) || !deploy_text_ok(actor, 0))
         return sw_err_set(err, SW_EINVAL,
-                          "environment %s: cannot record who holds the lock: the actor (%s) or "
-                          "host name is not UTF-8",
-                          env, sys_user());
-    }
-    int rc = 0;
-    /* A few rounds: the holder may release, or a stale lock be taken over by
-     * someone else, between our attempts. */
+                          "environment %s: cannot record who holds the lease: the user or host "
+                          "name is not printable UTF-8 of at most 256 bytes",
+                          (*sp)->env);
+    /* A few rounds: each lost one means another writer moved the state (took
+     * the lease, or finished a change) since it was read. */
     for (int attempt = 0; attempt < 4; attempt++) {
-        rc = store_put(st, key, body, strlen(body), STORE_IF_ABSENT, lk->etag, err);
-        if (rc != SW_EEXIST)
-            break;
-        /* Someone holds it: fail unless the lease has expired. */
-        char *cur = NULL, etag[SHA256_HEX_LEN + 1];
-        size_t len;
-        rc = store_get(st, key, &cur, &len, etag, err);
-        if (rc == SW_ENOTFOUND)
-            continue; /* released meanwhile */
-        if (rc)
-            break;
-        json_t *h = json_loadb(cur, len, 0, NULL);
-        int64_t expires = 0;
-        const char *hx = json_string_value(json_object_get(h, "expires"));
-        if (!hx || time_parse_iso(hx, &expires) != 0)
-            expires = 0; /* an unreadable lock is treated as stale */
-        if (holder_died_here(h))
-            expires = 0;
-        if (expires > time_now_ms()) {
-            char left[32];
-            duration_format(expires - time_now_ms(), left, sizeof(left));
-            /* Every field is someone else's text: printed only when it is
-             * text a person could have written. */
-            rc = sw_err_set(err, DEPLOY_ELOCKED,
-                            "environment %s is locked by another change (%s by %s, pid %lld on "
-                            "%s, since %s); nothing was changed. Try again when it finishes; "
-                            "its lease expires at %s (in %s) if its holder has died",
-                            env, lock_text(h, "action"), lock_text(h, "actor"),
-                            (long long)json_integer_value(json_object_get(h, "pid")),
-                            lock_text(h, "owner"), lock_text(h, "since"), hx, left);
-            json_decref(h);
-            free(cur);
-            break;
+        struct env_state *s = *sp;
+        if (s->lease.owner && !lease_stale(&s->lease))
+            return locked_error(s, err);
+        env_lease_clear(&s->lease);
+        int64_t now = time_now_ms();
+        s->lease = (struct env_lease){.owner = xstrdup(host),
+                                      .actor = xstrdup(actor),
+                                      .pid = getpid(),
+                                      .since_ms = now,
+                                      .expires_ms = now + LOCK_LEASE_MS};
+        snprintf(s->lease.action, sizeof(s->lease.action), "%s", action);
+        int rc = state_write(st, s, 0, err);
+        if (!rc) {
+            lk->locked = env_state_dup(s);
+            return 0;
         }
-        json_decref(h);
-        free(cur);
-        rc = store_delete(st, key, etag, err);
-        if (rc && rc != SW_ENOTFOUND && rc != SW_ECONFLICT)
-            break;
-        rc = SW_EEXIST;
+        struct env_lease mine = s->lease;
+        memset(&s->lease, 0, sizeof(s->lease));
+        if (rc != SW_ECONFLICT) {
+            env_lease_clear(&mine);
+            return rc;
+        }
+        struct env_state *fresh = NULL;
+        rc = deploy_state_load(st, s->env, &fresh, err);
+        /* Refused, yet the lease there is this one: the write landed and its
+         * answer was lost (on S3, libcurl sent it again on a new connection,
+         * where the condition no longer held). Host, pid and time name it. */
+        int ours = !rc && fresh->lease.owner && !strcmp(fresh->lease.owner, mine.owner) &&
+                   fresh->lease.pid == mine.pid && fresh->lease.since_ms == mine.since_ms;
+        env_lease_clear(&mine);
+        if (rc)
+            return rc;
+        if (!fresh->generation)
+            fresh->strategy = s->strategy;
+        env_state_free(s);
+        *sp = fresh;
+        if (ours) {
+            lk->locked = env_state_dup(fresh);
+            return 0;
+        }
     }
-    if (rc == SW_EEXIST || rc == SW_ENOTFOUND)
-        rc = sw_err_set(err, DEPLOY_ELOCKED,
-                        "environment %s is locked by another change; nothing was changed", env);
-    if (!rc)
-        lk->key = key;
-    else
-        free(key);
-    free(body);
-    return rc;
+    return sw_err_set(err, DEPLOY_ELOCKED,
+                      "environment %s was changed by another process at each of 4 attempts to "
+                      "take its lease; nothing was changed, try again",
+                      (*sp)->env);
+}
+
+void deploy_lock_consumed(struct env_lock *lk)
+{
+    env_state_free(lk->locked);
+    lk->locked = NULL;
 }
 
 void deploy_unlock(struct store *st, struct env_lock *lk)
 {
-    if (!lk->key)
+    struct env_state *s = lk->locked;
+    if (!s)
         return;
-    /* If-Match: never delete a lock someone else took over after our lease. */
-    store_delete(st, lk->key, lk->etag, NULL);
-    free(lk->key);
-    lk->key = NULL;
+    /* The state as the lease found it, by compare-and-swap on the lease's
+     * write: a lease someone took over after it expired is theirs. An
+     * environment that had no state gets none. */
+    env_lease_clear(&s->lease);
+    if (!s->generation) {
+        char *key = state_key(s->env);
+        store_delete(st, key, s->etag, NULL);
+        free(key);
+    } else {
+        state_write(st, s, 0, NULL);
+    }
+    deploy_lock_consumed(lk);
 }

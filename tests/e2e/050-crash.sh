@@ -3,14 +3,14 @@
 # write path; after every kill, each environment must point only at complete
 # releases (manifest present, every body present with the right size and
 # SHA-256), and every manifest in the store must be complete. gc then removes
-# what the kills left behind, and a lock left by a killed deploy is taken over
-# at once on the same host (its holder is gone) or once its lease expires.
+# what the kills left behind, and a lease a killed deploy left in a state is
+# taken over at once on the same host (its holder is gone) or once it expires.
 #
 # Where a kill lands is set by the deploy's own progress, not by the clock (a
 # timed kill lands after the deploy has finished whenever load makes the deploy
 # faster or the sleep longer than measured): strace stops the deploy at its K-th
 # fsync and kills it there. Every durable step of the write path (bodies,
-# manifest, stat cache, lock, state, event, unlock) is a temporary written and
+# manifest, stat cache, lease, state, event, lease given back) is a temporary written and
 # fsynced, renamed, and its directory fsynced, so K drawn from 1..(the fsyncs of
 # a whole deploy of the same kind, counted on warm-up deploys) is a crash
 # between any two of those steps. The checker reads the store, never strace.
@@ -55,27 +55,43 @@ for p in glob.glob(data + "/envs/*/state.json"):
         print("%s: the live slot does not hold the live release" % p)
 EOF
 }
-# age_locks ENV: sets lp to the pid ENV's lock names (empty when there is none),
-# then makes every lock a killed deploy left stale (as its 60 s lease would), so
-# the next trial takes it over instead of waiting. In bash, as it runs after
-# every trial: a lock is one line of compact JSON (a lock it could not age
-# would make the next trial wait and fail "locked").
-age_locks() {
-    local l j
+# age_leases ENV: sets lp to the pid ENV's lease names (empty when there is none),
+# then makes every lease a killed deploy left in a state stale (as its 60 s would),
+# so the next trial takes it over instead of waiting. In bash and sed, as it runs
+# after every trial: "expires" is the lease's alone in a state document.
+age_leases() {
+    local f j
     lp=
-    for l in "$DATA"/envs/*/lock; do
-        [ -f "$l" ] || continue
-        IFS= read -r j <"$l"
-        [ "$l" = "$DATA/envs/$1/lock" ] && [[ $j =~ \"pid\":([0-9]+) ]] && lp=${BASH_REMATCH[1]}
-        [[ $j =~ \"expires\":\"[^\"]*\" ]] || continue
-        printf '%s' "${j/"${BASH_REMATCH[0]}"/\"expires\":\"2000-01-01T00:00:00.000Z\"}" >"$l"
+    for f in "$DATA"/envs/*/state.json; do
+        [ -f "$f" ] || continue
+        j=$(<"$f")
+        [[ $j == *'"lease"'* ]] || continue
+        [ "$f" = "$DATA/envs/$1/state.json" ] && [[ $j =~ \"pid\":\ ([0-9]+) ]] && lp=${BASH_REMATCH[1]}
+        sed 's/"expires": "[^"]*"/"expires": "2000-01-01T00:00:00.000Z"/' "$f" >"$f.aged" && mv "$f.aged" "$f"
     done
 }
 
-# lock_pid ENV: the pid named by ENV's lock, if there is one.
-lock_pid() {
-    python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$DATA/envs/$1/lock" 2>/dev/null
+# lease_pid ENV: the pid named by the lease in ENV's state, if there is one.
+lease_pid() {
+    python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["lease"]["pid"])' \
+        "$DATA/envs/$1/state.json" 2>/dev/null
 }
+# set_lease ENV JSON: writes JSON as the lease of ENV's state (null: none), as a
+# holder would have.
+set_lease() {
+    python3 - "$DATA/envs/$1/state.json" "$2" <<'PY'
+import json, os, sys
+s = json.load(open(sys.argv[1]))
+lease = json.loads(sys.argv[2])
+if lease is None:
+    s.pop("lease", None)
+else:
+    s["lease"] = lease
+open(sys.argv[1] + ".new", "w").write(json.dumps(s, indent=2))
+os.rename(sys.argv[1] + ".new", sys.argv[1])
+PY
+}
+has_lease() { grep -q '"lease"' "$DATA/envs/$1/state.json" 2>/dev/null; }
 # prepare N: changes the site for trial N and sets env and sw_args. Odd trials
 # deploy one changed page to staging and switch; even ones also change a 1 MB
 # body and deploy to dev; every fifth starts without the stat cache, so every
@@ -172,14 +188,14 @@ for ((i = 1; ; i++)); do
         inconsistent=$((inconsistent + 1))
         echo "# trial $i ($env, kill at fsync $k, exit $st): $(head -3 <<<"$problems")"
     fi
-    # The last trial's lock stays as it is, for the take-over check below.
+    # The last trial's lease stays as it is, for the take-over check below.
     [ "$i" -ge "$TRIALS" ] && swept && break
     [ "$i" -ge $((TRIALS + 200)) ] && break # never: a sweep ends within 2 m + m / 3 trials
-    age_locks "$env"
+    age_leases "$env"
     [ -n "$last_pid" ] && [ "$lp" = "$last_pid" ] && stale=$((stale + 1))
 done
 echo "# kills at fsync:$(tr ' ' '\n' <<<"${points# }" | sort -n | uniq -c | awk '{printf " %s:%s", $2, $1}')"
-echo "# $trials trials, $inconsistent inconsistent ($killed killed mid-way, $finished finished, of which $beyond ended before their kill point; $stale left their lock behind)"
+echo "# $trials trials, $inconsistent inconsistent ($killed killed mid-way, $finished finished, of which $beyond ended before their kill point; $stale left their lease behind)"
 check "$trials SIGKILL trials leave every environment on complete releases ($inconsistent inconsistent)" \
     test "$inconsistent" = 0 -a "$trials" -ge "$TRIALS"
 check "every kill point of both kinds was aimed at (1..$m_dev to dev: ${#hit_dev[@]}, 1..$m_staging to staging: ${#hit_staging[@]})" swept
@@ -187,51 +203,49 @@ check "every kill point a deploy reached killed it there ($misplaced did not)" t
 check "the kills landed while deploys were running ($killed of $trials, at least two in three)" \
     test "$((killed * 3))" -ge "$((trials * 2))"
 
-# The last kill may have left a lock. Its holder died on this host, so the
-# next deploy takes it over at once instead of waiting out the lease.
-lockfile=
-[ -n "$last_pid" ] && [ "$(lock_pid "$env")" = "$last_pid" ] && lockfile=$DATA/envs/$env/lock
-if [ -n "$lockfile" ]; then
+# The last kill may have left a lease. Its holder died on this host, so the
+# next deploy takes it over at once instead of waiting it out.
+if [ -n "$last_pid" ] && [ "$(lease_pid "$env")" = "$last_pid" ]; then
     lenv=$env
     printf 'after the kills\n' > "$SITE/docs/p2.html"
     sw deploy "$SITE" --env "$lenv" -q
-    expect_rc "a lock left by the last killed deploy (dead pid $last_pid, this host) is taken over at once" 0
+    expect_rc "a lease left by the last killed deploy (dead pid $last_pid, this host) is taken over at once" 0
     check "...and leaves the store consistent" store_check "$DATA"
 else
-    echo "# the last kill left no lock"
+    echo "# the last kill left no lease"
     sw deploy "$SITE" --env dev; expect_rc "after the kills, the next deploy succeeds" 0
 fi
-# The same, made certain: a deploy killed while it holds the lock (the test hook
-# makes it hold the lock for 5 s). Aged locks of earlier trials go first, so the
-# wait below sees this deploy's lock and not a leftover.
-rm -f "$DATA"/envs/*/lock
+# The same, made certain: a deploy killed while it holds the lease (the test hook
+# makes it hold it for 5 s). Aged leases of earlier trials go first, so the
+# wait below sees this deploy's lease and not a leftover.
+for e in dev staging; do has_lease "$e" && set_lease "$e" null; done
 SLIPWAY_TEST_DEPLOY_DELAY_MS=5000 "$SLIPWAY" deploy "$SITE" --env staging -q > /dev/null 2>&1 &
 pid=$!
-wait_for "the slow deploy takes the lock" 20 test -e "$DATA/envs/staging/lock"
+wait_for "the slow deploy takes the lease" 20 has_lease staging
 kill -9 "$pid"; { wait "$pid"; } 2>/dev/null
-check "(the killed deploy left its lock)" test "$(lock_pid staging)" = "$pid"
+check "(the killed deploy left its lease)" test "$(lease_pid staging)" = "$pid"
 gen_before=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["generation"])' "$DATA/envs/staging/state.json")
 sw deploy "$SITE" --env staging -q
-expect_rc "a lock whose holder died on this host is taken over at once" 0
+expect_rc "a lease whose holder died on this host is taken over at once" 0
 check "...the deploy went through" test "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["generation"])' "$DATA/envs/staging/state.json")" = "$((gen_before + 1))"
-check "...and released the lock" test ! -e "$DATA/envs/staging/lock"
-# A lock held by a live process on this host is respected, and says when its lease ends.
+check "...and its write left the lease out" eval '! has_lease staging'
+# A lease held by a live process on this host is respected, and says when it ends.
 sleep 30 & live=$!
-printf '{"owner":"%s","pid":%d,"actor":"alive","action":"deploy","since":"2000-01-01T00:00:00.000Z","expires":"2999-01-01T00:00:00.000Z"}' "$(hostname)" "$live" > "$DATA/envs/staging/lock"
+set_lease staging "$(printf '{"owner":"%s","pid":%d,"actor":"alive","action":"deploy","since":"2000-01-01T00:00:00.000Z","expires":"2999-01-01T00:00:00.000Z"}' "$(hostname)" "$live")"
 sw deploy "$SITE" --env staging -q
-expect_err "a lock held by a live process here: refused, naming it and its lease" 1 "locked.*deploy by alive, pid $live on $(hostname).*lease expires at 2999-01-01T00:00:00.000Z"
+expect_err "a lease held by a live process here: refused, naming it and when it expires" 1 "locked.*deploy by alive, pid $live on $(hostname).*lease expires at 2999-01-01T00:00:00.000Z"
 kill "$live"; wait "$live" 2>/dev/null
-rm -f "$DATA/envs/staging/lock"
-# A stale lock (lease expired) is taken over without anyone removing it. (The site
-# changes first: a deploy of what is already live changes nothing and takes no lock.)
+set_lease staging null
+# A stale lease (expired) is taken over without anyone removing it. (The site
+# changes first: a deploy of what is already live changes nothing and takes no lease.)
 printf 'expired lock\n' > "$SITE/docs/p3.html"
-printf '{"owner":"elsewhere","pid":1,"actor":"ghost","action":"deploy","since":"2000-01-01T00:00:00.000Z","expires":"2000-01-01T00:01:00.000Z"}' > "$DATA/envs/dev/lock"
-sw deploy "$SITE" --env dev -q; expect_rc "an expired lock is taken over" 0
-check "...and released afterwards" test ! -e "$DATA/envs/dev/lock"
+set_lease dev '{"owner":"elsewhere","pid":1,"actor":"ghost","action":"deploy","since":"2000-01-01T00:00:00.000Z","expires":"2000-01-01T00:01:00.000Z"}'
+sw deploy "$SITE" --env dev -q; expect_rc "an expired lease is taken over" 0
+check "...and gone afterwards" eval '! has_lease dev'
 printf 'live lock elsewhere\n' > "$SITE/docs/p3.html"
-printf '{"owner":"elsewhere","pid":4242,"actor":"ghost","action":"switch","since":"2000-01-01T00:00:00.000Z","expires":"2999-01-01T00:00:00.000Z"}' > "$DATA/envs/dev/lock"
-sw deploy "$SITE" --env dev -q; expect_err "a live lock elsewhere names its holder and its lease" 1 "locked.*switch by ghost, pid 4242 on elsewhere.*expires at 2999"
-rm "$DATA/envs/dev/lock"
+set_lease dev '{"owner":"elsewhere","pid":4242,"actor":"ghost","action":"switch","since":"2000-01-01T00:00:00.000Z","expires":"2999-01-01T00:00:00.000Z"}'
+sw deploy "$SITE" --env dev -q; expect_err "a live lease elsewhere names its holder and when it expires" 1 "locked.*switch by ghost, pid 4242 on elsewhere.*expires at 2999"
+set_lease dev null
 sw history dev --verify; expect_rc "the audit chain survived the kills" 0
 
 # gc removes what the kills left behind.

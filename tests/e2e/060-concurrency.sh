@@ -33,9 +33,9 @@ for i in 0 1 2 3 4 5 6 7 8; do
     sw release create "$T/s$i" -q; eval "R$i=\$out"
 done
 
-# race SLOW_CMD... -- FAST_CMD...: runs SLOW_CMD holding the staging lock until
+# race SLOW_CMD... -- FAST_CMD...: runs SLOW_CMD holding staging's lease until
 # FAST_CMD is over (SLIPWAY_TEST_DEPLOY_HOLD_FILE: the slow change creates
-# FILE.held once it holds the lock and has read the state, then waits for FILE),
+# FILE.held once it holds the lease (written into the state), then waits for FILE),
 # so the overlap does not depend on how fast a loaded machine starts FAST_CMD.
 # Sets slow_rc, slow_err, rc, errout.
 race() {
@@ -46,7 +46,8 @@ race() {
     SLIPWAY_TEST_DEPLOY_HOLD_FILE=$T/hold "$SLIPWAY" "${slow[@]}" -q 2>"$T/slow.err" >/dev/null &
     local pid=$!
     _pids+=("$pid")
-    wait_for "the slow change holds the lock" 30 test -e "$T/hold.held"
+    wait_for "the slow change holds the lease" 30 test -e "$T/hold.held"
+    leased=$(state staging 's.get("lease", {}).get("action", "-")' 2>/dev/null)
     sw "${fast[@]}"
     touch "$T/hold"
     wait "$pid"; slow_rc=$?
@@ -57,7 +58,8 @@ race() {
 sw deploy "$R1" --env staging -q
 g=$(gen staging); e=$(events staging)
 race deploy "$R2" --env staging -- deploy "$R3" --env staging
-check "deploy vs deploy: the first (holding the lock) succeeds" test "$slow_rc" = 0 -a -z "$slow_err"
+check "deploy vs deploy: the first (holding the lease) succeeds" test "$slow_rc" = 0 -a -z "$slow_err"
+check "deploy vs deploy: while it ran, staging's state held its lease ($leased)" test "$leased" = deploy
 expect_err "deploy vs deploy: the second fails with one 'locked' line naming the holder" 1 \
     "environment staging is locked by another change \(deploy by $SLIPWAY_ACTOR, pid [0-9]+"
 check "deploy vs deploy: generation grew by exactly 1" test "$(gen staging)" = $((g + 1))
@@ -65,7 +67,7 @@ check "deploy vs deploy: the winner's release is in the idle slot, the loser's n
     test "$(state staging 's["slots"]["green"]["release"], s["live_release"]')" = "$R2 $R1" -a \
     -z "$(obj envs/staging/state.json | grep "$R3")"
 check "deploy vs deploy: one event recorded" test "$(events staging)" = $((e + 1))
-check "deploy vs deploy: the lock is released" eval '! has envs/staging/lock'
+check "deploy vs deploy: the lease is gone from the state" test "$(state staging '"lease" in s')" = False
 
 # deploy DIR against deploy: the loser must not change the environment either.
 g=$(gen staging)
@@ -139,7 +141,7 @@ check "8 parallel deploys (x5): each succeeds, finds its release live or fails w
 check "8 parallel deploys: at least one in each round succeeds" test "$wins" -ge 5
 check "8 parallel deploys: generation grew by exactly the number of successes" test "$(gen dev)" = $((g + wins))
 check "8 parallel deploys: history has exactly that many new events" test "$(events dev)" = $((e + wins))
-check "no lock is left behind" test -z "$(keys envs/ | grep '/lock$')"
+check "no lease is left behind" test "$(state dev '"lease" in s')" = False
 
 # Both environments at once: the audit log is shared, so its chain is contended too. First
 # R0, which none of the 8 deploys names, goes live on both: else the one that takes the lock

@@ -146,14 +146,15 @@ c=$("${C[@]}" -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $
 wait_for "a second alert for hk is judged" 10 grep -q "watch: critical alert HighErrorRate on hk .*no watch window is open on hk: its last change was a rollback; nothing rolled back" "$T/serve.err"
 check "  and rolls nothing back" test "$(events hk rollback)" = 1
 
-# ---- a person's change holds the lock: the rollback gives way to it ----------------------------
+# ---- a person's change holds the lease: the rollback gives way to it ---------------------------
 sw deploy "$B" --env race; expect_rc "B goes live on race" 0
 SLIPWAY_TEST_DEPLOY_HOLD_FILE=$T/go "$SLIPWAY" deploy "$A2" --env race >"$T/person.out" 2>&1 &
 PERSON=$!; _pids+=($PERSON)
-wait_for "a person's deploy of A2 holds race's lock" 10 test -f "$T/p/.slipway/data/envs/race/lock"
+wait_for "a person's deploy of A2 holds race's lease (the test hook holds it)" 10 test -f "$T/go.held"
+check "  race's state carries the person's lease" grep -q '"lease"' "$T/p/.slipway/data/envs/race/state.json"
 body='{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"HighErrorRate","env":"race","severity":"critical"},"startsAt":"2030-01-01T00:00:00Z"}]}'
 "${C[@]}" -o /dev/null -X POST -H "Authorization: Bearer $TOKEN" --data-binary "$body" "http://127.0.0.1:$PA/_slipway/hooks/alertmanager"
-sleep 1 # the watch finds the lock taken and waits for it
+sleep 1 # the watch finds the lease taken and waits for it
 touch "$T/go"; wait "$PERSON"; rc=$?
 check "the person's deploy finishes (exit $rc)" test "$rc" = 0
 wait_for "the watch gives way to it, by name" 15 grep -q "watch: race: the rollback of $B gave way to a newer change (deploy of $A2 by tester)" "$T/serve.err"

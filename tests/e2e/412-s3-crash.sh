@@ -3,7 +3,7 @@
 # killed with SIGKILL in the middle of its write path; after every kill, each environment
 # must point only at complete releases (manifest present, every body present with the right
 # size and SHA-256), and every manifest in the store must be complete. Then the audit chain
-# verifies, a lock left by the last killed deploy is taken over at once (its holder is gone),
+# verifies, a lease left by the last killed deploy is taken over at once (its holder is gone),
 # and gc removes what the kills left behind.
 #
 # Where a kill lands is set by the deploy's own progress, not by the clock: on S3 every
@@ -66,7 +66,7 @@ read -r PROXY_PORT CONTROL_PORT <"$T/killproxy.port"
 s3check() { ask "$S3CHECK_PORT" '%s\0' "$@" ""; }
 # control LINE: one command to killproxy.py ("arm K before|after LOG", "end").
 control() { ask "$CONTROL_PORT" '%s\n' "$1" || fail "killproxy.py refused '$1': $(cat "$T/killproxy.err")"; }
-# lock_pid ENV: the pid ENV's lock named at the last check.
+# lock_pid ENV: the pid the lease in ENV's state named at the last check.
 lock_pid() { sed -n "s/^$1 //p" "$T/locks"; }
 
 # prepare N: as 050: odd trials deploy one changed page to staging and switch; even ones
@@ -139,7 +139,7 @@ for i in $(seq 1 "$TRIALS"); do
             if [ "$n" -lt "$k" ]; then beyond=$((beyond + 1)); else misplaced=$((misplaced + 1)); fi
         fi
     fi
-    # The check ages the locks the kill left (but after the last trial, whose lock is tested).
+    # The check ages the leases the kill left (but after the last trial, whose lease is tested).
     age=(age)
     [ "$i" = "$TRIALS" ] && age=()
     problems=$(s3check check locks="$T/locks" "${age[@]}")
@@ -156,7 +156,7 @@ for i in $(seq 1 "$TRIALS"); do
     [ "$i" -lt "$TRIALS" ] && [ -n "$last_pid" ] && [ "$(lock_pid "$env")" = "$last_pid" ] && stale=$((stale + 1))
 done
 echo "# kills at request (a: after moto applied it):$(tr ' ' '\n' <<<"${points# }" | sort -n | uniq -c | awk '{printf " %s:%s", $2, $1}')"
-echo "# $trials trials in $((SECONDS - start))s, $inconsistent inconsistent ($killed killed mid-way, $after of them after moto applied the request; $finished finished, of which $beyond ended before their kill point; $stale left their lock behind)"
+echo "# $trials trials in $((SECONDS - start))s, $inconsistent inconsistent ($killed killed mid-way, $after of them after moto applied the request; $finished finished, of which $beyond ended before their kill point; $stale left their lease behind)"
 check "$trials SIGKILL trials on s3 leave every environment on complete releases ($inconsistent inconsistent)" \
     test "$inconsistent" = 0 -a "$trials" -ge 50
 check "every kill point a deploy reached killed it there ($misplaced did not)" test "$misplaced" = 0
@@ -167,28 +167,28 @@ export SLIPWAY_STORE=$DIRECT
 if [ -n "$last_pid" ] && [ "$(lock_pid "$env")" = "$last_pid" ]; then
     printf 'after the kills\n' >"$SITE/docs/p2.html"
     sw deploy "$SITE" --env "$env" -q
-    expect_rc "a lock left by the last killed deploy (dead pid $last_pid, this host) is taken over at once" 0
+    expect_rc "a lease left by the last killed deploy (dead pid $last_pid, this host) is taken over at once" 0
 else
-    echo "# the last kill left no lock"
+    echo "# the last kill left no lease"
     sw deploy "$SITE" --env dev -q
     expect_rc "after the kills, the next deploy succeeds" 0
 fi
 check "...and leaves the store consistent" s3check check
-# The same, made certain: a deploy killed while it holds the lock (the test hook holds it
+# The same, made certain: a deploy killed while it holds the lease (the test hook holds it
 # until a file exists, after making FILE.held).
 SLIPWAY_TEST_DEPLOY_HOLD_FILE=$T/go "$SLIPWAY" deploy "$SITE" --env staging -q >/dev/null 2>&1 &
 pid=$!
-wait_for "the held deploy takes the lock" 20 test -e "$T/go.held"
+wait_for "the held deploy takes the lease" 20 test -e "$T/go.held"
 kill -9 "$pid"
 wait "$pid" 2>/dev/null
 s3check check locks="$T/locks" >/dev/null
-check "(the killed deploy left its lock)" test "$(lock_pid staging)" = "$pid"
+check "(the killed deploy left its lease in the state)" test "$(lock_pid staging)" = "$pid"
 gen() { SLIPWAY_STORE=$DIRECT "$SLIPWAY" status --json | "$MOTO_PY" -c "import json,sys; print([e['generation'] for e in json.load(sys.stdin)['environments'] if e['name'] == '$1'][0])"; }
 gen_before=$(gen staging)
 sw deploy "$SITE" --env staging -q
-expect_rc "a lock whose holder died on this host is taken over at once" 0
+expect_rc "a lease whose holder died on this host is taken over at once" 0
 s3check check locks="$T/locks" >/dev/null
-check "...the deploy went through, and released the lock" \
+check "...the deploy went through, and its write left the lease out" \
     eval '[ "$(gen staging)" = $((gen_before + 1)) ] && [ -z "$(lock_pid staging)" ]'
 sw history dev --verify
 expect_rc "the audit chain in the bucket survived the kills" 0

@@ -14,15 +14,16 @@
 #     stat cache the live manifest is read: from the copy the first deploy kept (1 request);
 #     without the copy, and with a copy that is not R's manifest, from the store (a second
 #     request), and the copy is R's again.
-# (b) One page of it changed: at most 10 requests, and of them exactly one GET of the state
-#     (read before the walk for the live release; the change begun ahead takes it, its
-#     compare-and-swap write proving it current), exactly one GET of
+# (b) One page of it changed: at most 9 requests, and of them exactly one GET of the state
+#     (read before the walk for the live release; the change begun ahead takes it, the
+#     compare-and-swap write of its lease proving it current), no DELETE (the lease is a field
+#     of the state, which the change's write leaves out), exactly one GET of
 #     events/head.json (the repair append and the change's own share one read), exactly one
 #     probe PUT (the key kept from (a): refused, 412), no listing (no GET with list-type) and
 #     no touch. moto's log shows no header, so a touch (a copy onto itself, x-amz-copy-source)
 #     would show as a PUT of a body: the PUTs are counted instead, exactly seven (the changed
-#     page's bodies in one pack, the manifest, the lock, the state, the event, the head, the
-#     probe), one of them under packs/ (packing is the default on s3). `slipway history dev --verify` then says the chain is intact.
+#     page's bodies in one pack, the manifest, the state with the lease, the state changed, the
+#     event, the head, the probe), one of them under packs/ (packing is the default on s3). `slipway history dev --verify` then says the chain is intact.
 # (b2) R deployed by id while the stat cache records (b)'s release L (and by id again: already
 #     live, in 2 requests: the HEAD of its manifest and the GET of the state): deploy DIR (which walks
 #     DIR assuming L is live while it reads the state) makes and deploys a new release with L's
@@ -160,17 +161,20 @@ puts=$(count '^PUT ' change.req)
 bodies=$(count '^PUT /site/data/(blobs|packs)/' change.req)
 echo "# one page changed: $n requests; $puts PUT ($bodies of bodies, $probes probe), $heads GET of events/head.json, $lists listings"
 expect_rc "s3: the DIR with one page changed deploys" 0
-verify "  at most 10 requests" 'show change.req' [ "$n" -le 10 ]
-verify "  exactly one GET of envs/dev/state.json (read before the lock, proved by the write)" \
+verify "  at most 9 requests" 'show change.req' [ "$n" -le 9 ]
+verify "  exactly one GET of envs/dev/state.json (read before the lease, proved by its write)" \
     'show change.req' [ "$(count '^GET /site/data/envs/dev/state.json ' change.req)" = 1 ]
+verify "  no DELETE (the lease went with the change's write)" 'show change.req' \
+    [ "$(count '^DELETE ' change.req)" = 0 ]
 verify "  exactly one GET of events/head.json, for both appends of the change" 'show change.req' [ "$heads" = 1 ]
 verify "  exactly one probe PUT (the key kept from before: refused, 412)" 'show change.req' \
     eval '[ "$probes" = 1 ] && [ "$(count "^PUT /site/data/.slipway-probe/[^ ]* 412$" change.req)" = 1 ]'
 verify "  no listing (no GET with list-type)" 'show change.req' [ "$lists" = 0 ]
-verify "  no touch: 7 PUTs (the changed page's pack, manifest, lock, state, event, head, probe), one of bodies" \
+verify "  no touch: 7 PUTs (the changed page's pack, manifest, state twice (lease, change), event, head, probe), one of bodies" \
     'show change.req' \
     eval '[ "$puts" = 7 ] && [ "$bodies" = 1 ] &&
-        [ "$(count "^PUT /site/data/(releases/r-[^ /]*\.json|envs/dev/lock|envs/dev/state\.json|events/000000000002\.json|events/head\.json) 200$" change.req)" = 5 ]'
+        [ "$(count "^PUT /site/data/envs/dev/state\.json 200$" change.req)" = 2 ] &&
+        [ "$(count "^PUT /site/data/(releases/r-[^ /]*\.json|events/000000000002\.json|events/head\.json) 200$" change.req)" = 3 ]'
 sw history dev --verify
 verify "  slipway history dev --verify: the audit chain is intact" 'echo "# $out $errout"' \
     eval '[ "$rc" = 0 ] && grep -q "audit chain intact (2 events checked)" <<<"$out$errout"'
@@ -234,8 +238,8 @@ mark
 since_mark "$d" >pack3.req
 echo "# --pack, one page changed: $(wc -l <pack3.req) requests"
 expect_rc "s3 --pack: one page changed" 0
-verify "  at most 10 requests: one PUT under packs/ (the page's body alone), none under blobs/" 'show pack3.req' \
-    eval '[ "$(wc -l <pack3.req)" -le 10 ] && [ "$(count "^PUT /site/packed/packs/sha256/" pack3.req)" = 1 ] &&
+verify "  at most 9 requests: one PUT under packs/ (the page's body alone), none under blobs/" 'show pack3.req' \
+    eval '[ "$(wc -l <pack3.req)" -le 9 ] && [ "$(count "^PUT /site/packed/packs/sha256/" pack3.req)" = 1 ] &&
         [ "$(count "^PUT /site/packed/blobs/" pack3.req)" = 0 ]'
 sw status --json
 P=$(json "[e['live_release'] for e in j['environments'] if e['name'] == 'dev'][0]")

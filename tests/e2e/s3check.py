@@ -18,9 +18,10 @@ name; a live slot that does not hold the live release. With "strict", also a bod
 no manifest references; with "expired-previous", a previous release without its manifest
 (gc removed it after keep_previous) is not one.
 
-With "locks=FILE", after the check, FILE gets "ENV PID" for each envs/*/lock found, the
-pid it names; with "age" too, each is then rewritten with a lease that expired long ago (as
-050-crash.sh does on fs), so the next deploy takes it over instead of waiting.
+With "locks=FILE", after the check, FILE gets "ENV PID" for each lease found in an
+envs/*/state.json, the pid it names; with "age" too, each state is then rewritten with its
+lease expired long ago (as 050-crash.sh does on fs), so the next deploy takes it over
+instead of waiting.
 
 describes: release RELEASE lists exactly SITE's files with their SHA-256 (a manifest
 written over another, format 3, read with the ones below it: resolved()).
@@ -257,16 +258,19 @@ def run(b, pre, cache_file, cmd, opts, out):
             bad.append("%s: referenced by no manifest" % key)
     if locks:
         with open(locks[0], "w") as out:
-            for key in sorted(k for k in keys if k.startswith(pre + "envs/") and k.endswith("/lock")):
+            for key in sorted(k for k in keys if k.startswith(pre + "envs/") and k.endswith("/state.json")):
                 try:
                     d = json.loads(b.get(key))
                 except (IOError, ValueError):  # gone meanwhile, or not ours to age
                     continue
-                out.write("%s %s\n" % (key[len(pre) :].split("/")[1], d.get("pid")))
+                lease = d.get("lease") if isinstance(d, dict) else None
+                if not isinstance(lease, dict):
+                    continue
+                out.write("%s %s\n" % (key[len(pre) :].split("/")[1], lease.get("pid")))
                 if "age" not in opts:
                     continue
-                d["expires"] = "2000-01-01T00:00:00.000Z"
-                b.request("PUT", key, body=json.dumps(d).encode())
+                lease["expires"] = "2000-01-01T00:00:00.000Z"
+                b.request("PUT", key, body=json.dumps(d, indent=2).encode())
     tmp = cache_file + ".tmp"
     with open(tmp, "w") as f:
         json.dump(cache, f)

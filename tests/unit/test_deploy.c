@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct fixture {
@@ -933,60 +934,115 @@ static void test_strategy_change(void **state)
     free(r2);
 }
 
-/* ---- lock and compare-and-swap ------------------------------------------------ */
+/* ---- the lease and compare-and-swap -------------------------------------------- */
 
-static void put_lock(struct fixture *f, const char *env, int64_t expires_ms)
+/* Writes a lease held by owner/pid into env's state, as a change in progress
+ * would; the state's document as written (caller frees). */
+static char *put_lease(struct fixture *f, const char *env, const char *owner, int64_t pid,
+                       int64_t expires_ms)
 {
-    char exp[40], since[40];
-    time_format_iso(expires_ms, exp, sizeof(exp));
-    time_format_iso(time_now_ms(), since, sizeof(since));
-    char *key = xasprintf("envs/%s/lock", env);
-    char *doc = xasprintf("{\"owner\":\"otherhost\",\"pid\":4242,\"actor\":\"bob\","
-                          "\"action\":\"deploy\",\"since\":\"%s\",\"expires\":\"%s\"}",
-                          since, exp);
-    assert_int_equal(store_put(f->st, key, doc, strlen(doc), 0, NULL, NULL), 0);
+    struct env_state *s = state_of(f, env);
+    struct sw_err err = {0};
+    env_lease_clear(&s->lease);
+    s->lease = (struct env_lease){.owner = xstrdup(owner),
+                                  .actor = xstrdup("bob"),
+                                  .pid = pid,
+                                  .since_ms = time_now_ms() - 2000,
+                                  .expires_ms = expires_ms};
+    snprintf(s->lease.action, sizeof(s->lease.action), "deploy");
+    assert_int_equal(deploy_state_save(f->st, s, &err), 0);
+    env_state_free(s);
+    char *doc = NULL;
+    size_t len;
+    char *key = xasprintf("envs/%s/state.json", env);
+    assert_int_equal(store_get(f->st, key, &doc, &len, NULL, NULL), 0);
     free(key);
-    free(doc);
+    return doc;
+}
+
+static char *state_doc(struct fixture *f, const char *env)
+{
+    char *doc = NULL, *key = xasprintf("envs/%s/state.json", env);
+    size_t len;
+    int rc = store_get(f->st, key, &doc, &len, NULL, NULL);
+    free(key);
+    return rc ? NULL : doc;
 }
 
 static void test_lock(void **state)
 {
     struct fixture *f = *state;
     struct env_config *dev = env_load(f, "dev", "strategy: direct\n");
-    char *r1 = make_release(f);
+    char *r1 = make_release(f), *r2 = make_release(f);
     struct deploy_result res;
     struct sw_err err = {0};
-    struct store_stat sb;
 
-    /* held by someone else, lease running: refused, nothing changed */
-    put_lock(f, "dev", time_now_ms() + 3600 * 1000);
-    char *before, *after;
-    size_t len;
-    assert_int_equal(store_get(f->st, "envs/dev/lock", &before, &len, NULL, NULL), 0);
+    /* held by someone else, lease running: refused, nothing changed (not even the
+     * document of an environment never deployed, which holds only the lease) */
+    char *before = put_lease(f, "dev", "otherhost", 4242, time_now_ms() + 3600 * 1000);
     assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), DEPLOY_ELOCKED);
-    assert_non_null(strstr(err.msg, "locked"));
-    assert_non_null(strstr(err.msg, "bob"));
-    assert_non_null(strstr(err.msg, "4242"));
-    assert_int_equal(store_head(f->st, "envs/dev/state.json", &sb, 0, NULL), SW_ENOTFOUND);
-    assert_int_equal(store_get(f->st, "envs/dev/lock", &after, &len, NULL, NULL), 0);
-    assert_string_equal(after, before); /* the holder's lock is left alone */
+    assert_non_null(
+        strstr(err.msg, "locked by another change (deploy by bob, pid 4242 on otherhost"));
+    assert_non_null(strstr(err.msg, "lease expires at"));
+    char *after = state_doc(f, "dev");
+    assert_non_null(after);
+    assert_string_equal(after, before); /* the holder's lease is left alone */
     free(before);
     free(after);
     assert_int_equal(deploy_rollback(f->st, dev, r1, &ALICE, &res, &err), DEPLOY_ELOCKED);
+    struct env_state *s = state_of(f, "dev");
+    assert_int_equal(s->generation, 0);
+    assert_null(s->live_release);
+    env_state_free(s);
 
-    /* an expired lease is taken over, and released after the change */
-    put_lock(f, "dev", time_now_ms() - 1000);
+    /* an expired lease is taken over, and the change's write leaves it out */
+    free(put_lease(f, "dev", "otherhost", 4242, time_now_ms() - 1000));
     assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), 0);
     assert_int_equal(res.generation, 1);
     deploy_result_free(&res);
-    assert_int_equal(store_head(f->st, "envs/dev/lock", &sb, 0, NULL), SW_ENOTFOUND);
+    s = state_of(f, "dev");
+    assert_null(s->lease.owner);
+    assert_string_equal(s->live_release, r1);
+    env_state_free(s);
 
-    /* an unreadable lock counts as stale */
-    assert_int_equal(store_put(f->st, "envs/dev/lock", "garbage", 7, 0, NULL, NULL), 0);
-    assert_int_equal(deploy_rollback(f->st, dev, NULL, &ALICE, &res, &err), DEPLOY_ENOTHING);
-    assert_int_equal(store_head(f->st, "envs/dev/lock", &sb, 0, NULL), SW_ENOTFOUND);
+    /* held by a process of this host that no longer exists: taken over at once,
+     * with hours of its lease left */
+    pid_t child = fork();
+    if (child == 0)
+        _exit(0);
+    assert_true(child > 0);
+    assert_int_equal(waitpid(child, NULL, 0), child);
+    free(put_lease(f, "dev", sys_host(), child, time_now_ms() + 3600 * 1000));
+    assert_int_equal(deploy_release(f->st, dev, r2, &ALICE, &res, &err), 0);
+    assert_int_equal(res.generation, 2);
+    deploy_result_free(&res);
+
+    /* a change that makes nothing gives the lease back: the state as it was */
+    before = state_doc(f, "dev");
+    assert_int_equal(deploy_release(f->st, dev, r2, &ALICE, &res, &err), DEPLOY_ENOTHING);
+    after = state_doc(f, "dev");
+    assert_string_equal(after, before);
+    free(before);
+    free(after);
+
+    /* so does one on an environment never deployed: it has no document again */
+    struct env_config *qa = env_load(f, "qa", "strategy: blue-green\n");
+    assert_int_equal(deploy_switch(f->st, qa, &ALICE, &res, &err), DEPLOY_ENOTHING);
+    assert_null(state_doc(f, "qa"));
+
+    /* a lease of the wrong form is a state no change trusts */
+    char *bad = xasprintf("{\"env\":\"qa\",\"strategy\":\"direct\",\"generation\":0,"
+                          "\"lease\":{\"owner\":\"h\\u001b[2Jx\",\"pid\":1,\"actor\":\"bob\","
+                          "\"action\":\"deploy\",\"since\":\"2026-01-01T00:00:00Z\","
+                          "\"expires\":\"2026-01-01T00:01:00Z\"}}");
+    assert_int_equal(store_put(f->st, "envs/qa/state.json", bad, strlen(bad), 0, NULL, NULL), 0);
+    free(bad);
+    assert_int_equal(deploy_switch(f->st, qa, &ALICE, &res, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "lease holds a field of the wrong form"));
+    env_config_free(qa);
     env_config_free(dev);
     free(r1);
+    free(r2);
 }
 
 struct bg_deploy {
@@ -1007,7 +1063,7 @@ static void *bg_deploy(void *arg)
     return NULL;
 }
 
-/* A change that holds the lock (held open by the test hook) meets a second
+/* A change that holds the lease (held open by the test hook) meets a second
  * change (locked out) and then a state written behind its back (it must lose
  * the compare-and-swap and change nothing). */
 static void test_concurrent_change(void **state)
@@ -1020,7 +1076,7 @@ static void test_concurrent_change(void **state)
     assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), 0);
     deploy_result_free(&res);
 
-    /* The change reads the state right after taking the lock and then waits in
+    /* The change reads the state, takes the lease and then waits in
      * the test hook, held until the test has done its part however long a loaded
      * machine takes; the hook says it is holding (HOLD.held): the test waits for
      * that, not for a time. */
@@ -1034,12 +1090,15 @@ static void test_concurrent_change(void **state)
         usleep(10000);
     assert_int_equal(access(held, F_OK), 0);
     free(held);
-    struct store_stat sb;
-    assert_int_equal(store_head(f->st, "envs/dev/lock", &sb, 0, NULL), 0);
+    struct env_state *s = state_of(f, "dev");
+    assert_non_null(s->lease.owner);
+    assert_int_equal(s->lease.pid, getpid());
+    env_state_free(s);
     assert_int_equal(deploy_release(f->st, dev, r2, &ALICE, &res, &err), DEPLOY_ELOCKED);
 
-    /* a writer that ignores the lock: the locked change must lose the CAS */
-    struct env_state *s = state_of(f, "dev");
+    /* a writer that ignores the lease: the change holding it must lose the CAS */
+    s = state_of(f, "dev");
+    env_lease_clear(&s->lease);
     free(s->last.actor);
     s->last.actor = xstrdup("intruder");
     s->generation = 7;
@@ -1058,9 +1117,9 @@ static void test_concurrent_change(void **state)
     assert_int_equal(s->generation, 7);
     assert_string_equal(s->live_release, r1);
     assert_string_equal(s->last.actor, "intruder");
+    /* and its giving the lease back did not touch the intruder's state */
+    assert_null(s->lease.owner);
     env_state_free(s);
-    /* and it let go of its lock */
-    assert_int_equal(store_head(f->st, "envs/dev/lock", &sb, 0, NULL), SW_ENOTFOUND);
     env_config_free(dev);
     free(r1);
     free(r2);
