@@ -10,7 +10,9 @@ static const struct cli_usage usage = {
              "what each slot holds, the previous release and how long ago it changed.\n"
              "--json prints {\"environments\":[{\"name\", \"strategy\", \"live_release\",\n"
              "\"live_slot\", \"slots\":{\"blue\":{\"release\"},\"green\":{\"release\"}},\n"
-             "\"previous_release\", \"generation\", \"updated\"}]} (slots is {} for direct).\n",
+             "\"previous_release\", \"generation\", \"updated\", \"lease\"}]} (slots is {} for\n"
+             "direct; lease is null unless a change is in progress: {\"action\", \"actor\",\n"
+             "\"owner\", \"pid\", \"since\", \"expires\"}).\n",
     .max_args = 1,
 };
 
@@ -26,15 +28,24 @@ static json_t *env_json(const struct env_config *c, const struct env_state *s)
         for (int i = 0; i < 2; i++)
             json_object_set_new(slots, deploy_slot_name(i),
                                 json_pack("{s:o}", "release", opt_str(s->slot_release[i])));
-    char when[40] = "";
+    char when[40] = "", since[40], expires[40];
     if (s->updated_ms)
         time_format_iso(s->updated_ms, when, sizeof(when));
+    const struct env_lease *l = &s->lease;
+    json_t *lease = json_null();
+    if (l->owner) {
+        time_format_iso(l->since_ms, since, sizeof(since));
+        time_format_iso(l->expires_ms, expires, sizeof(expires));
+        lease = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "action", l->action, "actor", l->actor,
+                          "owner", l->owner, "pid", (json_int_t)l->pid, "since", since, "expires",
+                          expires);
+    }
     return json_pack(
-        "{s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:o}", "name", c->name, "strategy",
+        "{s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:o, s:o}", "name", c->name, "strategy",
         deploy_strategy_name(c->strategy), "live_release", opt_str(s->live_release), "live_slot",
         opt_str(c->strategy == STRATEGY_BLUE_GREEN ? deploy_slot_name(s->live_slot) : NULL),
         "slots", slots, "previous_release", opt_str(s->previous_release), "generation",
-        (json_int_t)s->generation, "updated", opt_str(when[0] ? when : NULL));
+        (json_int_t)s->generation, "updated", opt_str(when[0] ? when : NULL), "lease", lease);
 }
 
 static void env_human(const struct env_config *c, const struct env_state *s)
@@ -64,6 +75,17 @@ static void env_human(const struct env_config *c, const struct env_state *s)
         char prev[32];
         duration_format(time_now_ms() - s->previous_since_ms, prev, sizeof(prev));
         cli_printf(stdout, "  previous  %s (replaced %s ago)\n", s->previous_release, prev);
+    }
+    /* The lease's text was checked when the state was read. */
+    const struct env_lease *l = &s->lease;
+    if (l->owner) {
+        char ago[32], left[32];
+        int64_t now = time_now_ms(), to_end = l->expires_ms - now;
+        duration_format(now - l->since_ms, ago, sizeof(ago));
+        duration_format(to_end > 0 ? to_end : -to_end, left, sizeof(left));
+        cli_printf(stdout, "  changing  %s by %s, pid %lld on %s, since %s ago (lease %s %s%s)\n",
+                   l->action, l->actor, (long long)l->pid, l->owner, ago,
+                   to_end > 0 ? "ends in" : "ended", left, to_end > 0 ? "" : " ago");
     }
 }
 

@@ -121,10 +121,10 @@ s = json.load(open(data + "/envs/staging/state.json"))
 d = json.load(open(data + "/envs/dev/state.json"))
 want = {"environments": [
     {"name": "dev", "strategy": "direct", "live_release": R1, "live_slot": None, "slots": {},
-     "previous_release": R3, "generation": d["generation"]},
+     "previous_release": R3, "generation": d["generation"], "lease": None},
     {"name": "staging", "strategy": "blue-green", "live_release": R3, "live_slot": "blue",
      "slots": {"blue": {"release": R3}, "green": {"release": R5}},
-     "previous_release": R4, "generation": s["generation"]}]}
+     "previous_release": R4, "generation": s["generation"], "lease": None}]}
 for e in j["environments"]:
     u = e.pop("updated", "missing")
     if not (isinstance(u, str) and re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$", u)):
@@ -132,7 +132,7 @@ for e in j["environments"]:
 if j != want:
     print("got ", json.dumps(j, sort_keys=True))
     print("want", json.dumps(want, sort_keys=True))
-if [list(e) for e in j["environments"]][0] != ["name", "strategy", "live_release", "live_slot", "slots", "previous_release", "generation"]:
+if [list(e) for e in j["environments"]][0] != ["name", "strategy", "live_release", "live_slot", "slots", "previous_release", "generation", "lease"]:
     print("key order", [list(e) for e in j["environments"]][0])
  ' "$R1" "$R3" "$R4" "$R5" "$DATA" 2>&1)
 check "status --json has exactly the documented shape and values${shape:+ ($shape)}" test -z "$shape"

@@ -48,6 +48,8 @@ race() {
     _pids+=("$pid")
     wait_for "the slow change holds the lease" 30 test -e "$T/hold.held"
     leased=$(state staging 's.get("lease", {}).get("action", "-")' 2>/dev/null)
+    sw status staging
+    changing=$(grep "^  changing" <<<"$out")
     sw "${fast[@]}"
     touch "$T/hold"
     wait "$pid"; slow_rc=$?
@@ -60,6 +62,8 @@ g=$(gen staging); e=$(events staging)
 race deploy "$R2" --env staging -- deploy "$R3" --env staging
 check "deploy vs deploy: the first (holding the lease) succeeds" test "$slow_rc" = 0 -a -z "$slow_err"
 check "deploy vs deploy: while it ran, staging's state held its lease ($leased)" test "$leased" = deploy
+check "deploy vs deploy: meanwhile status showed the change in progress ($changing)" \
+    eval '[[ "$changing" =~ ^\ \ changing\ \ deploy\ by\ $SLIPWAY_ACTOR,\ pid\ [0-9]+\ on\ .*lease\ ends\ in ]]'
 expect_err "deploy vs deploy: the second fails with one 'locked' line naming the holder" 1 \
     "environment staging is locked by another change \(deploy by $SLIPWAY_ACTOR, pid [0-9]+"
 check "deploy vs deploy: generation grew by exactly 1" test "$(gen staging)" = $((g + 1))
