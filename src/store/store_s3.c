@@ -486,6 +486,14 @@ static int probe_write(struct s3b *b, int step, struct sw_err *err)
     }
 }
 
+static int probe_ignored(struct s3b *b, const char *how, struct sw_err *err)
+{
+    return sw_err_set(err, SW_EINVAL,
+                      "%s: this endpoint ignores conditional writes (%s), so compare-and-swap is "
+                      "impossible there; slipway refuses to write state to it",
+                      b->shown, how);
+}
+
 static int probe_run(struct s3b *b, struct sw_err *err)
 {
     int rc = probe_write(b, PROBE_IF_MATCH, err);
@@ -495,11 +503,7 @@ static int probe_run(struct s3b *b, struct sw_err *err)
             return rc;
         rc = probe_write(b, PROBE_AGAIN, err);
         if (rc == 0)
-            return sw_err_set(err, SW_EINVAL,
-                              "%s: this endpoint ignores conditional writes (If-None-Match: * "
-                              "overwrote an object), so compare-and-swap is impossible there; "
-                              "slipway refuses to write state to it",
-                              b->shown);
+            return probe_ignored(b, "If-None-Match: * overwrote an object", err);
         if (rc != SW_ECONFLICT)
             return rc;
         rc = probe_write(b, PROBE_IF_MATCH, err);
@@ -507,11 +511,8 @@ static int probe_run(struct s3b *b, struct sw_err *err)
     if (rc == SW_ECONFLICT)
         return 0; /* refused: the condition was checked */
     if (rc == 0)
-        return sw_err_set(err, SW_EINVAL,
-                          "%s: this endpoint ignores conditional writes (a write with If-Match "
-                          "on an ETag no object has was not refused), so compare-and-swap is "
-                          "impossible there; slipway refuses to write state to it",
-                          b->shown);
+        return probe_ignored(b, "a write with If-Match on an ETag no object has was not refused",
+                             err);
     if (rc == SW_ENOTFOUND)
         return sw_err_set(err, SW_EIO, "%s: %s vanished while it was written; try again", b->shown,
                           PROBE_KEY);
