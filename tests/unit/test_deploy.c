@@ -612,13 +612,13 @@ static struct env_state *known_copy(void *arg)
     return arg ? env_state_dup(arg) : NULL;
 }
 
-/* deploy_ahead_start with known, the state read before the lock: the change
+/* deploy_ahead_start with known, the state read before the lease: the change
  * reads none of its own. A copy that says what the store's does not (a
  * rejection) is what gets written, so it was used; overtaken by another
- * change between the read and the lock, the write's compare-and-swap fails
- * and the change is made again from the state read under the lock (both
- * changes kept, in order); and a change refused on what an old copy says
- * (the release it names live) is tried again on the state as it is. */
+ * change between the read and the lease, the lease's compare-and-swap write
+ * fails and the state is read again, the change made on it (both changes
+ * kept, in order); and an old copy that names the release live is never
+ * judged on: the change is made on the state as it is. */
 static void test_deploy_ahead_known(void **state)
 {
     struct fixture *f = *state;
