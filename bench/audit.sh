@@ -4,9 +4,12 @@
 #   bench/audit.sh              (or: make bench)
 #   SLIPWAY=path/to/slipway K=50 bench/audit.sh
 #
-# An append reads events/head.json, claims the next sequence number with a
-# create-only write and moves the head by compare-and-swap: it never lists the
-# log, so a change should cost the same with 10 events as with 100,000. Two
+# An append reads events/head.json, stores the event the head holds as an
+# object of its own (create-only) and writes a head holding its own event by
+# compare-and-swap: it never lists the log, so a change should cost the same
+# with 10 events as with 100,000. (The generated heads below name their newest
+# event by hash, as heads did before they held it: the first change continues
+# such a head the old way, claiming the next number, once.) Two
 # stores, side by side, built the same way:
 #   short   a direct environment whose log holds 10 events
 #   long    the same with 100,000 events

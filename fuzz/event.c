@@ -11,8 +11,9 @@
  * else could forge a line of someone's terminal); read under its own key it is accepted, under
  * another sequence's key refused. A refused event leaves the event cleared and the link empty.
  * An accepted head names a bounded seq with a hash exactly when seq > 0 and per-environment
- * entries no newer than it; written back as head_save does, it reads the same. Every refusal
- * names the key and says why.
+ * entries no newer than it; the event it holds, if any, is an accepted event of the head's
+ * seq, its environment's entry at that seq and generation, and hashes to the head's hash;
+ * written back as head_save does, it reads the same. Every refusal names the key and says why.
  */
 #include "fuzz.h"
 #include "deploy/internal.h"
@@ -128,36 +129,62 @@ static void check_head(int64_t seq, const char *hash, json_t *envs)
     }
 }
 
+/* The event a head holds: an event of the head's seq, which its environment's entry records,
+ * hashing to the head's hash. */
+static void check_held(const char *event, int64_t seq, const char *hash, json_t *envs)
+{
+    struct deploy_event e;
+    char prev[SHA256_HEX_LEN + 1], h[SHA256_HEX_LEN + 1];
+    struct sw_err err = {0};
+    CHECK(seq > 0);
+    CHECK(deploy_event_parse(HEAD_KEY, event, strlen(event), &e, prev, &err) == 0);
+    CHECK(e.seq == seq);
+    json_t *v = json_object_get(envs, e.env);
+    CHECK(json_integer_value(json_object_get(v, "seq")) == seq);
+    CHECK(json_integer_value(json_object_get(v, "generation")) == e.generation);
+    sha256_hex(event, strlen(event), h);
+    CHECK(!strcmp(h, hash));
+    deploy_event_clear(&e);
+}
+
 static void fuzz_head(const char *buf, size_t len)
 {
     static json_t untouched;
     json_t *envs = &untouched, *envs2 = &untouched;
     int64_t seq = -7, seq2;
     char hash[SHA256_HEX_LEN + 1], hash2[SHA256_HEX_LEN + 1];
+    char *event = (char *)&untouched, *event2 = NULL;
     struct sw_err err = {0};
     int rc;
 
-    rc = deploy_head_parse(buf, len, &seq, hash, &envs, &err);
+    rc = deploy_head_parse(buf, len, &seq, hash, &envs, &event, &err);
     if (rc) {
         check_refused(rc, &err, HEAD_KEY);
-        CHECK(envs == &untouched);
+        CHECK(envs == &untouched && event == (char *)&untouched);
         return;
     }
     check_head(seq, hash, envs);
+    if (event)
+        check_held(event, seq, hash, envs);
 
-    /* Written back as head_save writes it, it reads the same. */
-    json_t *doc = json_pack("{s:I, s:o, s:O}", "seq", (json_int_t)seq, "hash",
-                            seq ? json_string(hash) : json_null(), "envs", envs);
+    /* Written back as head_save writes it (holding the event, when it has one), it reads the
+     * same. */
+    json_t *held = event ? json_string(event) : seq ? json_string(hash) : json_null();
+    json_t *doc = json_pack("{s:I, s:o, s:O}", "seq", (json_int_t)seq, event ? "event" : "hash",
+                            held, "envs", envs);
     CHECK(doc != NULL);
     char *body = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
     CHECK(body != NULL);
-    rc = deploy_head_parse(body, strlen(body), &seq2, hash2, &envs2, &err);
+    rc = deploy_head_parse(body, strlen(body), &seq2, hash2, &envs2, &event2, &err);
     if (rc)
         fprintf(stderr, "the rewritten head is refused: %s\n%s\n", err.msg, body);
     CHECK(rc == 0);
     CHECK(seq2 == seq && !strcmp(hash2, hash) && json_equal(envs2, envs));
+    CHECK(event ? event2 && !strcmp(event, event2) : !event2);
 
     free(body);
+    free(event);
+    free(event2);
     json_decref(doc);
     json_decref(envs2);
     json_decref(envs);

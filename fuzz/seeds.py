@@ -7,7 +7,9 @@ The valid seeds are what slipway really writes: a project in a temporary
 directory (one environment of each strategy, a site inside a git repository
 with a tag) gets two releases and a series of deploys, switches and rollbacks;
 every manifest, every state document (copied after each change), every audit
-event and the head are kept byte for byte. The hostile seeds are mutations of
+event (the newest from the head that holds it) and the head are kept byte for
+byte, and the head also as heads were written before they held their event
+(naming it by hash). The hostile seeds are mutations of
 those documents, each named after what it tries: traversal blob ids, CR LF in
 types, unsorted and duplicate paths, huge sizes, bad UTF-8, control
 characters, wrong types, deep nesting, duplicate keys, pre-epoch and
@@ -17,6 +19,7 @@ Output: fuzz/corpus/manifest/, fuzz/corpus/state/, fuzz/corpus/event/ (event
 seeds start with the byte 'e', head seeds with 'h': see fuzz/event.c). Files
 this script did not write are left alone (libFuzzer may have added some).
 """
+import hashlib
 import json
 import os
 import shutil
@@ -112,6 +115,8 @@ def real_documents(tmp):
         with open(os.path.join(data, "events", name), "rb") as f:
             events[name] = f.read()
     head = events.pop("head.json")
+    held = json.loads(head)["event"]
+    events["%012d.json" % json.loads(held)["seq"]] = held.encode()
     return manifests, states, events, head
 
 
@@ -406,8 +411,42 @@ def event_variants(e, name):
     return out
 
 
-def head_variants(h):
+def held_variants(h):
+    """Mutations of the event a head holds, and of how it holds it."""
     out = {}
+
+    def put(n, fn):
+        c = json.loads(json.dumps(h))
+        ev = json.loads(c["event"])
+        if fn(c, ev) != "raw":
+            c["event"] = json.dumps(ev, separators=(",", ":"))
+        out["h-held-" + n] = b"h" + json.dumps(c, separators=(",", ":"), sort_keys=True).encode()
+
+    def raw(c, k, v):
+        c[k] = v
+        return "raw"
+
+    put("and-hash", lambda c, ev: c.__setitem__("hash", hashlib.sha256(c["event"].encode()).hexdigest()))
+    put("missing", lambda c, ev: (c.pop("event"), "raw")[1])
+    put("null", lambda c, ev: raw(c, "event", None))
+    put("object", lambda c, ev: raw(c, "event", ev))
+    put("garbage", lambda c, ev: raw(c, "event", '{"seq":'))
+    put("seq-other", lambda c, ev: ev.__setitem__("seq", ev["seq"] - 1))
+    put("env-other", lambda c, ev: ev.__setitem__("env", "elsewhere"))
+    put("generation-other", lambda c, ev: ev.__setitem__("generation", ev["generation"] + 1))
+    put("actor-escape", lambda c, ev: ev.__setitem__("actor", "a\u001b[2Jb"))
+    put("message-cr", lambda c, ev: ev.__setitem__("message", "one\rtwo"))
+    put("prev-traversal", lambda c, ev: ev.__setitem__("prev", "../" * 21 + "a"))
+    put("seq-zero", lambda c, ev: c.__setitem__("seq", 0))
+    return out
+
+
+def head_variants(h):
+    out = held_variants(h)
+    # The head as heads were written before they held their event: its hash.
+    h = dict(h)
+    h["hash"] = hashlib.sha256(h.pop("event").encode()).hexdigest()
+    out["h-by-hash"] = b"h" + json.dumps(h, separators=(",", ":"), sort_keys=True).encode()
 
     def put(n, fn):
         c = json.loads(json.dumps(h))

@@ -1,17 +1,21 @@
 /*
  * The audit log: "events/<seq>.json", one immutable document per change, each
  * carrying the SHA-256 of the one before it, and one mutable document,
- * "events/head.json", naming the newest event (its sequence and hash) and
- * each environment's newest recorded generation.
+ * "events/head.json", holding the newest event itself and each environment's
+ * newest recorded generation.
  *
  * The head is what makes the chain checkable at both ends: the links pin
  * every event to the one before it, the head pins the newest, so removing,
  * editing or truncating any event is detected. It is also what makes an
- * append cost the same with ten events or a hundred thousand: a writer reads
- * the head, claims the next sequence number with a create-only write, then
- * moves the head with compare-and-swap. A writer that finds the next number
- * taken (another writer, or a crash between the two writes) checks that the
- * event found links to the head, moves the head over it and tries again.
+ * append cost the same with ten events or a hundred thousand, and one write
+ * after the change: a writer reads the head, stores the event the head holds
+ * as its own object (create-only, same bytes whoever writes it; off the
+ * change's path, beside its other reads), then moves the head to a new one
+ * holding its event, with compare-and-swap. A head written before the head
+ * held its event (it named the event by hash) is continued the old way once:
+ * claim the next sequence number with a create-only write, then move the head;
+ * a writer that finds that number taken checks that the event found links to
+ * the head, moves the head over it and tries again.
  *
  * Every document here is hostile input: parsed strictly, never half-used.
  */
@@ -146,10 +150,11 @@ out:
     return 0;
 }
 
-/* Loads event seq; hash (optional) receives the SHA-256 of the document. */
-static int event_load(struct store *st, int64_t seq, struct deploy_event *e,
-                      char hash[SHA256_HEX_LEN + 1], char prev[SHA256_HEX_LEN + 1],
-                      struct sw_err *err)
+/* Loads event seq; hash (optional) receives the SHA-256 of the document,
+ * body (optional) the document itself (caller frees). */
+static int event_load_body(struct store *st, int64_t seq, struct deploy_event *e,
+                           char hash[SHA256_HEX_LEN + 1], char prev[SHA256_HEX_LEN + 1],
+                           char **body, struct sw_err *err)
 {
     char *key = event_key(seq), *data = NULL, unused[SHA256_HEX_LEN + 1];
     size_t len;
@@ -161,21 +166,36 @@ static int event_load(struct store *st, int64_t seq, struct deploy_event *e,
     /* Hashed here, not taken from the ETag: on S3 an ETag is the service's. */
     if (!rc && hash)
         sha256_hex(data, len, hash);
+    if (!rc && body) {
+        *body = data;
+        data = NULL;
+    }
     free(data);
     free(key);
     return rc;
 }
 
+/* Loads event seq; hash (optional) receives the SHA-256 of the document. */
+static int event_load(struct store *st, int64_t seq, struct deploy_event *e,
+                      char hash[SHA256_HEX_LEN + 1], char prev[SHA256_HEX_LEN + 1],
+                      struct sw_err *err)
+{
+    return event_load_body(st, seq, e, hash, prev, NULL, err);
+}
+
 /* ---- the head ------------------------------------------------------------------ */
 
 /* A head in memory is a struct deploy_head_memo (internal.h): seq, the
- * newest event (0: none); hash, its SHA-256 ("" when seq is 0); envs,
+ * newest event (0: none); hash, its SHA-256 ("" when seq is 0); event, the
+ * newest event's document (NULL from a head that names it by hash only);
+ * stored, 1 when events/<seq>.json is known to exist; envs,
  * {"env": {"seq": n, "generation": g}}; etag, "" when the document does not
  * exist; have, 1 when it may be used without reading the head again. */
 
 static void head_clear(struct deploy_head_memo *h)
 {
     json_decref(h->envs);
+    free(h->event);
     memset(h, 0, sizeof(*h));
 }
 
@@ -186,14 +206,21 @@ void deploy_head_memo_clear(struct deploy_head_memo *m)
 
 static int head_load(struct store *st, struct deploy_head_memo *h, int *missing,
                      struct sw_err *err);
+static int head_store_newest(struct store *st, struct deploy_head_memo *h, struct sw_err *err);
 
 void deploy_head_prefetch(struct store *st, struct deploy_head_memo *memo)
 {
     int missing = 0;
-    if (head_load(st, memo, &missing, NULL) == 0 && !missing)
-        memo->have = 1;
-    else
+    if (head_load(st, memo, &missing, NULL) != 0 || missing) {
         head_clear(memo);
+        return;
+    }
+    memo->have = 1;
+    /* The change's next append stores the event the head holds before it
+     * moves the head: here, beside the change's other reads, not after its
+     * state write. Failing, the append tries again and reports it. */
+    if (!memo->stored)
+        head_store_newest(st, memo, NULL);
 }
 
 static int64_t head_env_generation(const struct deploy_head_memo *h, const char *env)
@@ -201,19 +228,45 @@ static int64_t head_env_generation(const struct deploy_head_memo *h, const char 
     return json_integer_value(json_object_get(json_object_get(h->envs, env), "generation"));
 }
 
-static void head_advance(struct deploy_head_memo *h, const struct deploy_event *e,
-                         const char hash[SHA256_HEX_LEN + 1])
+/* event (taken) is the document of e, the new newest event; stored: whether
+ * it exists as events/<seq>.json. */
+static void head_advance(struct deploy_head_memo *h, const struct deploy_event *e, char *event,
+                         int stored)
 {
     h->seq = e->seq;
-    memcpy(h->hash, hash, SHA256_HEX_LEN + 1);
+    sha256_hex(event, strlen(event), h->hash);
+    free(h->event);
+    h->event = event;
+    h->stored = stored;
     if (e->generation > head_env_generation(h, e->env))
         json_object_set_new(h->envs, e->env,
                             json_pack("{s:I, s:I}", "seq", (json_int_t)e->seq, "generation",
                                       (json_int_t)e->generation));
 }
 
+/* The newest event a head holds: a document of its own, checked as every
+ * event is, whose sequence is the head's and which the head's entry for its
+ * environment records. */
+static const char *head_event_check(json_t *ev, int64_t seq, json_t *envs, struct sw_err *err)
+{
+    struct deploy_event e;
+    char prev[SHA256_HEX_LEN + 1];
+    const char *why = NULL;
+    if (!json_is_string(ev) || seq == 0)
+        return "event is not an event's document, or the head's seq is 0";
+    if (deploy_event_parse(HEAD_KEY, json_string_value(ev), json_string_length(ev), &e, prev,
+                           err) != 0)
+        return NULL; /* err says it */
+    json_t *v = json_object_get(envs, e.env);
+    if (e.seq != seq || json_integer_value(json_object_get(v, "seq")) != seq ||
+        json_integer_value(json_object_get(v, "generation")) != e.generation)
+        why = "its event's seq, environment or generation is not the head's";
+    deploy_event_clear(&e);
+    return why;
+}
+
 int deploy_head_parse(const char *data, size_t len, int64_t *seq, char hash[SHA256_HEX_LEN + 1],
-                      json_t **envs, struct sw_err *err)
+                      json_t **envs, char **event, struct sw_err *err)
 {
     json_t *o;
     int rc = json_doc_parse(HEAD_KEY, data, len, &o, err);
@@ -222,9 +275,12 @@ int deploy_head_parse(const char *data, size_t len, int64_t *seq, char hash[SHA2
     struct json_fields jf = JSON_FIELDS_INIT(HEAD_KEY);
     *seq = json_field_int(&jf, o, "seq", 0, SEQ_MAX, JSON_FIELD_REQUIRED);
     const char *hx = json_string_value(json_object_get(o, "hash"));
-    json_t *ev = json_object_get(o, "envs");
-    if (!json_is_object(ev) || (*seq > 0 && (!hx || !hex_lower_valid(hx, SHA256_HEX_LEN))))
-        json_field_bad(&jf, "envs", "hash or envs of the wrong form");
+    json_t *ev = json_object_get(o, "envs"), *newest = json_field(o, "event");
+    /* A head holds its newest event, or (written before it did) names it by
+     * hash: one or the other, never both. */
+    if (!json_is_object(ev) ||
+        (*seq > 0 && !newest && (!hx || !hex_lower_valid(hx, SHA256_HEX_LEN))) || (newest && hx))
+        json_field_bad(&jf, "envs", "hash, event or envs of the wrong form");
     const char *name;
     json_t *v;
     json_object_foreach(ev, name, v)
@@ -241,10 +297,25 @@ int deploy_head_parse(const char *data, size_t len, int64_t *seq, char hash[SHA2
     if (jf.bad) {
         json_decref(o);
         return sw_err_set(err, SW_EINVAL,
-                          HEAD_KEY ": not an audit head (needs seq, hash and envs, each well "
-                                   "formed)");
+                          HEAD_KEY ": not an audit head (needs seq, envs and the newest event "
+                                   "or its hash, each well formed)");
     }
-    snprintf(hash, SHA256_HEX_LEN + 1, "%s", *seq > 0 ? hx : "");
+    if (newest) {
+        struct sw_err why_err = {0};
+        const char *why = head_event_check(newest, *seq, ev, &why_err);
+        if (why || why_err.code) {
+            /* why_err names the head already: "events/head.json: ..." */
+            rc = sw_err_set(err, SW_EINVAL, HEAD_KEY ": the event it holds: %s",
+                            why ? why : why_err.msg + strlen(HEAD_KEY ": "));
+            json_decref(o);
+            return rc;
+        }
+        sha256_hex(json_string_value(newest), json_string_length(newest), hash);
+    } else {
+        snprintf(hash, SHA256_HEX_LEN + 1, "%s", *seq > 0 ? hx : "");
+    }
+    if (event)
+        *event = newest ? xstrdup(json_string_value(newest)) : NULL;
     *envs = json_incref(ev);
     json_decref(o);
     return 0;
@@ -260,7 +331,9 @@ static int head_load(struct store *st, struct deploy_head_memo *h, int *missing,
     *missing = 0;
     int rc = store_get(st, HEAD_KEY, &data, &len, h->etag, err);
     if (!rc) {
-        rc = deploy_head_parse(data, len, &h->seq, h->hash, &h->envs, err);
+        rc = deploy_head_parse(data, len, &h->seq, h->hash, &h->envs, &h->event, err);
+        /* A head naming its event by hash was written after the event was. */
+        h->stored = !h->event;
         free(data);
         return rc;
     }
@@ -286,14 +359,14 @@ static int head_load(struct store *st, struct deploy_head_memo *h, int *missing,
     for (size_t i = 0; i < l.n && !rc; i++) {
         int64_t seq = seq_of(l.keys[i]);
         struct deploy_event e;
-        char hash[SHA256_HEX_LEN + 1];
+        char *body;
         if (!seq)
             continue;
         if (seq != h->seq + 1)
             rc = sw_err_set(err, SW_EINVAL, "%s: expected sequence %lld", l.keys[i],
                             (long long)h->seq + 1);
-        else if (!(rc = event_load(st, seq, &e, hash, NULL, err))) {
-            head_advance(h, &e, hash);
+        else if (!(rc = event_load_body(st, seq, &e, NULL, NULL, &body, err))) {
+            head_advance(h, &e, body, 1);
             deploy_event_clear(&e);
         }
     }
@@ -301,15 +374,42 @@ static int head_load(struct store *st, struct deploy_head_memo *h, int *missing,
     return rc;
 }
 
+/* Writes h as the head, holding its newest event; compare-and-swap on the
+ * ETag h was read with. */
 static int head_save(struct store *st, struct deploy_head_memo *h, struct sw_err *err)
 {
-    json_t *doc = json_pack("{s:I, s:o, s:O}", "seq", (json_int_t)h->seq, "hash",
-                            h->seq ? json_string(h->hash) : json_null(), "envs", h->envs);
+    json_t *doc = json_pack("{s:I, s:o, s:O}", "seq", (json_int_t)h->seq, "event",
+                            h->seq ? json_string(h->event) : json_null(), "envs", h->envs);
+    if (h->seq && !h->event) {
+        json_decref(doc);
+        return sw_err_set(err, SW_EINVAL, "audit log: the newest event is not at hand");
+    }
     char *body = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(doc);
     int rc = store_put_if_match(st, HEAD_KEY, body, strlen(body), h->etag[0] ? h->etag : NULL,
                                 h->etag, err);
     free(body);
+    return rc;
+}
+
+/* Stores the event h holds as events/<seq>.json, create-only: whoever writes
+ * it writes the head's bytes, so finding it there already is fine when those
+ * are the bytes there; anything else there was put by someone else. */
+static int head_store_newest(struct store *st, struct deploy_head_memo *h, struct sw_err *err)
+{
+    char *key = event_key(h->seq), *there = NULL;
+    size_t len = strlen(h->event), tlen;
+    int rc = store_put(st, key, h->event, len, STORE_IF_ABSENT, NULL, err);
+    if (rc == SW_EEXIST && !(rc = store_get(st, key, &there, &tlen, NULL, err)) &&
+        (tlen != len || memcmp(there, h->event, len) != 0))
+        rc = sw_err_set(err, SW_EINVAL,
+                        "audit log: %s is not the newest event " HEAD_KEY
+                        " holds; run 'slipway history --verify'",
+                        key);
+    if (!rc)
+        h->stored = 1;
+    free(there);
+    free(key);
     return rc;
 }
 
@@ -333,15 +433,17 @@ static char *event_dump(const struct env_state *s, int64_t seq, const char *prev
     return body;
 }
 
-/* The next sequence number is taken: by a writer whose head update is still
- * to come, or one a crash stopped. When that event links to the head, it is a
- * real continuation and the head moves over it; otherwise the log was
- * tampered with and nothing more is appended until someone looks. */
+/* Under a head that names its newest event by hash only, the next sequence
+ * number is claimed with a create-only write, and here it is taken: by a
+ * writer whose head update is still to come, or one a crash stopped. When
+ * that event links to the head, it is a real continuation and the head moves
+ * over it; otherwise the log was tampered with and nothing more is appended
+ * until someone looks. */
 static int head_catch_up(struct store *st, struct deploy_head_memo *h, struct sw_err *err)
 {
     struct deploy_event e;
-    char hash[SHA256_HEX_LEN + 1], prev[SHA256_HEX_LEN + 1];
-    int rc = event_load(st, h->seq + 1, &e, hash, prev, err);
+    char prev[SHA256_HEX_LEN + 1], *body = NULL;
+    int rc = event_load_body(st, h->seq + 1, &e, NULL, prev, &body, err);
     if (rc == SW_ENOTFOUND)
         return 0; /* deleted meanwhile? the next round sees */
     if (rc)
@@ -353,8 +455,9 @@ static int head_catch_up(struct store *st, struct deploy_head_memo *h, struct sw
                         "run 'slipway history --verify'",
                         key);
         free(key);
+        free(body);
     } else {
-        head_advance(h, &e, hash);
+        head_advance(h, &e, body, 1);
         rc = head_save(st, h, err);
         if (rc == SW_ECONFLICT)
             rc = 0; /* someone else moved it: re-read */
@@ -375,55 +478,79 @@ static int append_done(struct deploy_head_memo *h, struct deploy_head_memo *memo
     return rc;
 }
 
+/* One round of an append on the head h: 0, SW_EAGAIN_ROUND (read the head
+ * again) or an error. */
+static int append_round(struct store *st, const struct env_state *s, struct deploy_head_memo *h,
+                        int missing, struct sw_err *err)
+{
+    const struct env_change *c = &s->last;
+    if (head_env_generation(h, s->env) >= c->generation) {
+        /* Recorded already; a store from before the head gets one now. */
+        int rc = missing ? head_save(st, h, err) : 0;
+        if (rc == SW_ECONFLICT)
+            return SW_EAGAIN_ROUND;
+        /* The change to come appends after the event the head holds, which
+         * must be stored first: other bytes in its place refuse the change
+         * before it is made, not its event after. A store that cannot be
+         * written now is tried again by the change's own append; failing
+         * there, the change's event waits in its state, as any failed
+         * append's does. */
+        if (!rc && h->seq > 0 && !h->stored) {
+            struct sw_err why = {0};
+            if (head_store_newest(st, h, &why) == SW_EINVAL)
+                rc = sw_err_set(err, SW_EINVAL, "%s", why.msg);
+        }
+        return rc;
+    }
+    int rc = h->seq > 0 && !h->stored ? head_store_newest(st, h, err) : 0;
+    if (rc)
+        return rc;
+    char *body = event_dump(s, h->seq + 1, h->hash);
+    if (!body)
+        return sw_err_set(err, SW_EINVAL, "audit log: cannot encode the event");
+    /* A head naming its event by hash only may be followed by an event a
+     * writer of that kind claimed and has not yet recorded in it. */
+    int claim = h->seq > 0 && !h->event;
+    if (claim) {
+        char *key = event_key(h->seq + 1);
+        rc = store_put(st, key, body, strlen(body), STORE_IF_ABSENT, NULL, err);
+        free(key);
+        if (rc == SW_EEXIST) {
+            free(body);
+            rc = head_catch_up(st, h, err);
+            return rc ? rc : SW_EAGAIN_ROUND;
+        }
+        if (rc) {
+            free(body);
+            return rc;
+        }
+    }
+    struct deploy_event e = {.seq = h->seq + 1, .env = s->env, .generation = c->generation};
+    head_advance(h, &e, body, claim);
+    rc = head_save(st, h, err);
+    /* Lost to a writer who moved the head: the next round sees the change
+     * recorded, or appends it after that writer's event. */
+    return rc == SW_ECONFLICT ? SW_EAGAIN_ROUND : rc;
+}
+
 int deploy_event_append(struct store *st, const struct env_state *s, struct deploy_head_memo *memo,
                         struct sw_err *err)
 {
-    const struct env_change *c = &s->last;
     struct deploy_head_memo h = {0};
-    if (!c->generation)
+    if (!s->last.generation)
         return 0; /* nothing to record; memo stays as it was */
     if (memo && memo->have) {
         h = *memo;
         memset(memo, 0, sizeof(*memo));
     }
-    int rc = 0;
     for (int attempt = 0; attempt < 50; attempt++) {
-        int missing = 0;
-        if (!h.have && (rc = head_load(st, &h, &missing, err)))
+        int missing = 0, rc;
+        if (!h.have && (rc = head_load(st, &h, &missing, err))) {
+            head_clear(&h);
             return rc;
+        }
         h.have = 0; /* a round after this one reads the head again */
-        if (head_env_generation(&h, s->env) >= c->generation) {
-            /* Recorded already; a store from before the head gets one now. */
-            rc = missing ? head_save(st, &h, err) : 0;
-            if (rc != SW_ECONFLICT)
-                return append_done(&h, memo, rc);
-            head_clear(&h);
-            continue;
-        }
-        char *key = event_key(h.seq + 1);
-        char *body = event_dump(s, h.seq + 1, h.hash);
-        if (!body) {
-            free(key);
-            head_clear(&h);
-            return sw_err_set(err, SW_EINVAL, "audit log: cannot encode the event");
-        }
-        rc = store_put(st, key, body, strlen(body), STORE_IF_ABSENT, NULL, err);
-        if (rc == SW_EEXIST) {
-            rc = head_catch_up(st, &h, err);
-            rc = rc ? rc : SW_EAGAIN_ROUND;
-        } else if (!rc) {
-            struct deploy_event e = {.seq = h.seq + 1, .env = s->env, .generation = c->generation};
-            char hash[SHA256_HEX_LEN + 1];
-            sha256_hex(body, strlen(body), hash);
-            head_advance(&h, &e, hash);
-            rc = head_save(st, &h, err);
-            /* Lost to a writer who moved the head: our event is in the log;
-             * the next round sees it recorded, or catches the head up to it. */
-            if (rc == SW_ECONFLICT)
-                rc = SW_EAGAIN_ROUND;
-        }
-        free(body);
-        free(key);
+        rc = append_round(st, s, &h, missing, err);
         if (rc != SW_EAGAIN_ROUND)
             return append_done(&h, memo, rc);
         head_clear(&h);
@@ -432,6 +559,58 @@ int deploy_event_append(struct store *st, const struct env_state *s, struct depl
 }
 
 /* ---- reading and verifying ------------------------------------------------------- */
+
+/* The head, parsed; *data (caller frees) NULL when there is none. */
+struct head_doc {
+    char *data;
+    size_t len;
+    int64_t seq;
+    char hash[SHA256_HEX_LEN + 1];
+    json_t *envs;
+    char *event; /* NULL: a head that names its newest event by hash only */
+};
+
+static void head_doc_free(struct head_doc *d)
+{
+    free(d->data);
+    json_decref(d->envs);
+    free(d->event);
+    memset(d, 0, sizeof(*d));
+}
+
+static int head_doc_load(struct store *st, struct head_doc *d, struct sw_err *err)
+{
+    memset(d, 0, sizeof(*d));
+    int rc = store_get(st, HEAD_KEY, &d->data, &d->len, NULL, err);
+    if (rc == SW_ENOTFOUND)
+        return 0;
+    if (!rc)
+        rc = deploy_head_parse(d->data, d->len, &d->seq, d->hash, &d->envs, &d->event, err);
+    if (rc)
+        head_doc_free(d);
+    return rc;
+}
+
+/* The newest event when only the head holds it yet: the one after the last
+ * of v[0..*n) (room for one more), of env when env is given. */
+static int history_add_newest(struct store *st, const char *env, struct deploy_event *v, size_t *n,
+                              struct sw_err *err)
+{
+    struct head_doc d;
+    char prev[SHA256_HEX_LEN + 1];
+    int rc = head_doc_load(st, &d, err);
+    int64_t last = *n ? v[*n - 1].seq : 0;
+    struct deploy_event e;
+    if (!rc && d.event && d.seq > last &&
+        !(rc = deploy_event_parse(HEAD_KEY, d.event, strlen(d.event), &e, prev, err))) {
+        if (!env || !strcmp(e.env, env))
+            v[(*n)++] = e;
+        else
+            deploy_event_clear(&e);
+    }
+    head_doc_free(&d);
+    return rc;
+}
 
 int deploy_history(struct store *st, const char *env, struct deploy_event **out, size_t *n,
                    struct sw_err *err)
@@ -442,7 +621,7 @@ int deploy_history(struct store *st, const char *env, struct deploy_event **out,
     *n = 0;
     if (rc)
         return rc;
-    *out = xcalloc(l.n + 1, sizeof(**out));
+    *out = xcalloc(l.n + 2, sizeof(**out));
     for (size_t i = 0; i < l.n; i++) {
         struct deploy_event e;
         int64_t seq = seq_of(l.keys[i]);
@@ -457,6 +636,8 @@ int deploy_history(struct store *st, const char *env, struct deploy_event **out,
         (*out)[(*n)++] = e;
     }
     store_list_free(&l);
+    if (!rc)
+        rc = history_add_newest(st, env, *out, n, err);
     if (rc) {
         deploy_events_free(*out, *n);
         *out = NULL;
@@ -530,66 +711,75 @@ static int verify_anchors(struct store *st, const struct deploy_event *v, size_t
 }
 
 /* The head must name the newest event, or the one before it when the newest
- * was written by a change whose head update is still to come (or was stopped
- * by a crash); its hash and per-environment generations must agree. */
-static int verify_head(struct store *st, const struct deploy_event *v, size_t n,
+ * was claimed by a change whose head update is still to come (or was stopped
+ * by a crash); its hash and per-environment generations must agree. d->data
+ * is NULL where there is no head. */
+static int verify_head(const struct head_doc *d, const struct deploy_event *v, size_t n,
                        char (*hashes)[SHA256_HEX_LEN + 1], struct sw_err *err)
 {
-    char *data = NULL;
-    size_t len;
-    int64_t seq;
-    char hash[SHA256_HEX_LEN + 1];
-    json_t *envs = NULL;
-    int rc = store_get(st, HEAD_KEY, &data, &len, NULL, err);
-    if (rc == SW_ENOTFOUND && n == 0)
+    int rc = 0;
+    if (!d->data && n == 0)
         return 0;
-    if (rc == SW_ENOTFOUND)
+    if (!d->data)
         return sw_err_set(err, SW_EINVAL,
                           HEAD_KEY " is missing, so the newest events cannot be checked (deleted, "
                                    "or a store from before the head: the next change writes it)");
-    if (rc || (rc = deploy_head_parse(data, len, &seq, hash, &envs, err)))
-        goto out;
-    if (seq > (int64_t)n)
+    if (d->seq > (int64_t)n)
         rc = sw_err_set(err, SW_EINVAL,
                         HEAD_KEY " names event %lld but the log ends at %zu: events were removed",
-                        (long long)seq, n);
-    else if (seq + 1 < (int64_t)n)
+                        (long long)d->seq, n);
+    else if (d->seq + 1 < (int64_t)n)
         rc = sw_err_set(err, SW_EINVAL,
                         HEAD_KEY " names event %lld but the log goes on to %zu: events were added "
                                  "behind its back",
-                        (long long)seq, n);
-    else if (seq > 0 && strcmp(hashes[seq - 1], hash) != 0)
+                        (long long)d->seq, n);
+    else if (d->seq > 0 && strcmp(hashes[d->seq - 1], d->hash) != 0)
         rc = sw_err_set(err, SW_EINVAL,
                         "events/%012lld.json: altered (its hash is not the one " HEAD_KEY
                         " records)",
-                        (long long)seq);
+                        (long long)d->seq);
     const char *name;
     json_t *val;
-    json_object_foreach(envs, name, val)
+    json_object_foreach(d->envs, name, val)
     {
         if (rc)
             break;
-        const struct deploy_event *e = newest_of(v, (size_t)seq, name);
+        const struct deploy_event *e = newest_of(v, (size_t)d->seq, name);
         int64_t g = json_integer_value(json_object_get(val, "generation"));
         if (!e || e->generation != g)
             rc = sw_err_set(err, SW_EINVAL,
                             HEAD_KEY " records %s at generation %lld, the log at %lld: altered",
                             name, (long long)g, (long long)(e ? e->generation : 0));
     }
-out:
-    json_decref(envs);
-    free(data);
     return rc;
+}
+
+/* Links event n (0-based) of v to the one before it; key names it. */
+static int verify_link(const char *key, size_t n, const char *prev,
+                       char (*hashes)[SHA256_HEX_LEN + 1], struct sw_err *err)
+{
+    if (n == 0 && prev[0])
+        return sw_err_set(err, SW_EINVAL,
+                          "%s: chain broken: the first event links to an earlier one (altered, "
+                          "or events removed)",
+                          key);
+    if (n > 0 && strcmp(prev, hashes[n - 1]) != 0)
+        return sw_err_set(err, SW_EINVAL,
+                          "%s: chain broken: it does not carry the hash of "
+                          "events/%012zu.json (one of the two was altered)",
+                          key, n);
+    return 0;
 }
 
 int deploy_history_verify(struct store *st, size_t *checked, struct sw_err *err)
 {
     struct store_list l;
+    struct head_doc d = {0};
     int rc = store_list_all(st, EVENT_PREFIX, &l, err);
     if (rc)
         return rc;
-    struct deploy_event *v = xcalloc(l.n + 1, sizeof(*v));
-    char(*hashes)[SHA256_HEX_LEN + 1] = xcalloc(l.n + 1, sizeof(*hashes));
+    struct deploy_event *v = xcalloc(l.n + 2, sizeof(*v));
+    char(*hashes)[SHA256_HEX_LEN + 1] = xcalloc(l.n + 2, sizeof(*hashes));
     size_t n = 0;
     *checked = 0;
     for (size_t i = 0; i < l.n && !rc; i++) {
@@ -603,23 +793,29 @@ int deploy_history_verify(struct store *st, size_t *checked, struct sw_err *err)
         }
         if ((rc = event_load(st, seq, &v[n], hashes[n], prev, err)))
             break;
-        if (n == 0 && prev[0])
-            rc = sw_err_set(err, SW_EINVAL,
-                            "%s: chain broken: the first event links to an earlier one (altered, "
-                            "or events removed)",
-                            l.keys[i]);
-        else if (n > 0 && strcmp(prev, hashes[n - 1]) != 0)
-            rc = sw_err_set(err, SW_EINVAL,
-                            "%s: chain broken: it does not carry the hash of "
-                            "events/%012zu.json (one of the two was altered)",
-                            l.keys[i], n);
+        rc = verify_link(l.keys[i], n, prev, hashes, err);
         n++;
+    }
+    if (!rc)
+        rc = head_doc_load(st, &d, err);
+    /* The newest event, held by the head and not yet stored on its own: it
+     * continues the chain like any other. */
+    if (!rc && d.event && d.seq == (int64_t)n + 1) {
+        char prev[SHA256_HEX_LEN + 1];
+        char *key = xasprintf(EVENT_PREFIX "%012zu.json (held in " HEAD_KEY ")", n + 1);
+        if (!(rc = deploy_event_parse(HEAD_KEY, d.event, strlen(d.event), &v[n], prev, err))) {
+            sha256_hex(d.event, strlen(d.event), hashes[n]);
+            rc = verify_link(key, n, prev, hashes, err);
+            n++;
+        }
+        free(key);
     }
     *checked = n;
     if (!rc)
-        rc = verify_head(st, v, n, hashes, err);
+        rc = verify_head(&d, v, n, hashes, err);
     if (!rc)
         rc = verify_anchors(st, v, n, err);
+    head_doc_free(&d);
     store_list_free(&l);
     deploy_events_free(v, n);
     free(hashes);
@@ -628,16 +824,22 @@ int deploy_history_verify(struct store *st, size_t *checked, struct sw_err *err)
 
 /* ---- export ------------------------------------------------------------------------ */
 
-/* One event into dst: sent when dst lacks it, compared when dst has it. */
-static int export_event(struct store *src, struct store *dst, const char *key, int have, int *sent,
-                        struct sw_err *err)
+/* One event into dst: sent when dst lacks it, compared when dst has it.
+ * newest (optional): its document, as the head holds it, when it is the
+ * head's event (which src may not hold on its own yet). */
+static int export_event(struct store *src, struct store *dst, const char *key, const char *newest,
+                        int have, int *sent, struct sw_err *err)
 {
     char *data = NULL, *theirs = NULL;
     size_t len, tlen;
-    int rc = store_get(src, key, &data, &len, NULL, err);
+    int rc = newest ? 0 : store_get(src, key, &data, &len, NULL, err);
     *sent = 0;
     if (rc)
         return rc;
+    if (newest) {
+        data = xstrdup(newest);
+        len = strlen(data);
+    }
     if (!have) {
         rc = store_put(dst, key, data, len, STORE_IF_ABSENT, NULL, err);
         if (rc == 0)
@@ -659,7 +861,7 @@ static int export_event(struct store *src, struct store *dst, const char *key, i
 int deploy_audit_export(struct store *src, struct store *dst, struct audit_export *rep,
                         struct sw_err *err)
 {
-    char *head = NULL;
+    char *head = NULL, *newest = NULL;
     size_t hlen;
     struct store_list have = {0};
     json_t *envs = NULL;
@@ -671,7 +873,7 @@ int deploy_audit_export(struct store *src, struct store *dst, struct audit_expor
     int rc = store_get(src, HEAD_KEY, &head, &hlen, NULL, err);
     if (rc == SW_ENOTFOUND)
         rc = sw_err_set(err, SW_ENOTFOUND, "%s has no audit log (no %s)", store_url(src), HEAD_KEY);
-    if (rc || (rc = deploy_head_parse(head, hlen, &rep->events, hash, &envs, err)))
+    if (rc || (rc = deploy_head_parse(head, hlen, &rep->events, hash, &envs, &newest, err)))
         goto out;
     if ((rc = store_list_all(dst, EVENT_PREFIX, &have, err)))
         goto out;
@@ -681,7 +883,8 @@ int deploy_audit_export(struct store *src, struct store *dst, struct audit_expor
         while (j < have.n && strcmp(have.keys[j], key) < 0)
             j++;
         int sent;
-        rc = export_event(src, dst, key, j < have.n && !strcmp(have.keys[j], key), &sent, err);
+        rc = export_event(src, dst, key, seq == rep->events ? newest : NULL,
+                          j < have.n && !strcmp(have.keys[j], key), &sent, err);
         rep->sent += (size_t)sent;
         free(key);
     }
@@ -694,7 +897,7 @@ int deploy_audit_export(struct store *src, struct store *dst, struct audit_expor
     json_t *denvs = NULL;
     if (!rc && (rc = store_get(dst, HEAD_KEY, &dhead, &dlen, NULL, err)) == SW_ENOTFOUND)
         rc = 0;
-    else if (!rc && deploy_head_parse(dhead, dlen, &dseq, dhash, &denvs, NULL) != 0)
+    else if (!rc && deploy_head_parse(dhead, dlen, &dseq, dhash, &denvs, NULL, NULL) != 0)
         dseq = 0;
     if (!rc && dseq <= rep->events)
         rc = store_put(dst, HEAD_KEY, head, hlen, 0, NULL, err);
@@ -703,6 +906,7 @@ int deploy_audit_export(struct store *src, struct store *dst, struct audit_expor
 out:
     json_decref(envs);
     store_list_free(&have);
+    free(newest);
     free(head);
     return rc;
 }

@@ -46,9 +46,11 @@ char *deploy_release_field(struct json_fields *f, json_t *o, const char *k);
 /* "deploy", "switch" or "rollback". */
 int deploy_action_valid(const char *a);
 
-/* Parses the audit head document (see history.c); *envs is a new reference. */
+/* Parses the audit head document (see history.c); *envs is a new reference;
+ * hash receives the newest event's hash; event (optional) receives its
+ * document (caller frees), NULL from a head that names it by hash only. */
 int deploy_head_parse(const char *data, size_t len, int64_t *seq, char hash[SHA256_HEX_LEN + 1],
-                      json_t **envs, struct sw_err *err);
+                      json_t **envs, char **event, struct sw_err *err);
 
 /* The audit head as one append left it, for the next append of the same
  * change: it saves reading the head again (its ETag still guards the write,
@@ -58,13 +60,17 @@ struct deploy_head_memo {
     int have;
     int64_t seq;
     char hash[SHA256_HEX_LEN + 1];
+    char *event; /* the newest event's document; NULL when the head only names it */
+    int stored;  /* 1: events/<seq>.json is known to exist */
     json_t *envs;
     char etag[SHA256_HEX_LEN + 1];
 };
 void deploy_head_memo_clear(struct deploy_head_memo *m);
 /* Reads the audit head into memo (zeroed first), so that a change can read it
- * beside its state instead of after it. Leaves memo empty where the head is
- * missing or cannot be read: deploy_event_append then reads it itself. */
+ * beside its state instead of after it, and stores the event it holds as an
+ * object of its own, which the change's append would otherwise do after the
+ * change's state write. Leaves memo empty where the head is missing or
+ * cannot be read: deploy_event_append then reads it itself. */
 void deploy_head_prefetch(struct store *st, struct deploy_head_memo *memo);
 
 /* Appends s->last to the audit log unless it is there already. memo

@@ -23,7 +23,11 @@
 #     no touch. moto's log shows no header, so a touch (a copy onto itself, x-amz-copy-source)
 #     would show as a PUT of a body: the PUTs are counted instead, exactly seven (the changed
 #     page's bodies in one pack, the manifest, the state with the lease, the state changed, the
-#     event, the head, the probe), one of them under packs/ (packing is the default on s3). `slipway history dev --verify` then says the chain is intact.
+#     event the head held until now (event 1, stored as an object of its own while the change
+#     reads, before its first write), the head holding the change's event, the probe), one of
+#     them under packs/ (packing is the default on s3); and after the state's change write only
+#     the head's: the change's one write after it. `slipway history dev --verify` then says the
+#     chain is intact.
 # (b2) R deployed by id while the stat cache records (b)'s release L (and by id again: already
 #     live, in 2 requests: the HEAD of its manifest and the GET of the state): deploy DIR (which walks
 #     DIR assuming L is live while it reads the state) makes and deploys a new release with L's
@@ -170,11 +174,13 @@ verify "  exactly one GET of events/head.json, for both appends of the change" '
 verify "  exactly one probe PUT (the key kept from before: refused, 412)" 'show change.req' \
     eval '[ "$probes" = 1 ] && [ "$(count "^PUT /site/data/.slipway-probe/[^ ]* 412$" change.req)" = 1 ]'
 verify "  no listing (no GET with list-type)" 'show change.req' [ "$lists" = 0 ]
-verify "  no touch: 7 PUTs (the changed page's pack, manifest, state twice (lease, change), event, head, probe), one of bodies" \
+verify "  no touch: 7 PUTs (the changed page's pack, manifest, state twice (lease, change), event 1, head, probe), one of bodies" \
     'show change.req' \
     eval '[ "$puts" = 7 ] && [ "$bodies" = 1 ] &&
         [ "$(count "^PUT /site/data/envs/dev/state\.json 200$" change.req)" = 2 ] &&
-        [ "$(count "^PUT /site/data/(releases/r-[^ /]*\.json|events/000000000002\.json|events/head\.json) 200$" change.req)" = 3 ]'
+        [ "$(count "^PUT /site/data/(releases/r-[^ /]*\.json|events/000000000001\.json|events/head\.json) 200$" change.req)" = 3 ]'
+verify "  after the state's change write, only the head's" 'show change.req' \
+    eval '[ "$(tail -2 change.req | cut -d" " -f1,2 | tr "\n" " ")" = "PUT /site/data/envs/dev/state.json PUT /site/data/events/head.json " ]'
 sw history dev --verify
 verify "  slipway history dev --verify: the audit chain is intact" 'echo "# $out $errout"' \
     eval '[ "$rc" = 0 ] && grep -q "audit chain intact (2 events checked)" <<<"$out$errout"'

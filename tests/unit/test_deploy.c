@@ -1263,19 +1263,20 @@ static void test_history(void **state)
     assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
     assert_int_equal(checked, 6);
 
-    /* the newest event has no successor to link to it; the state pins it */
+    /* the newest event has no successor to link to it, and the head that
+     * holds it hashes what it holds; the state pins it */
     char *data;
     size_t len;
-    assert_int_equal(store_get(f->st, "events/000000000006.json", &data, &len, NULL, NULL), 0);
-    char *who = strstr(data, "\"alice\"");
+    assert_int_equal(store_get(f->st, "events/head.json", &data, &len, NULL, NULL), 0);
+    char *who = strstr(data, "alice");
     assert_non_null(who);
-    memcpy(who, "\"malic\"", 7);
+    memcpy(who, "malic", 5);
     char *orig = NULL;
-    assert_int_equal(store_get(f->st, "events/000000000006.json", &orig, &len, NULL, NULL), 0);
-    sf_put_str(f->st, "events/000000000006.json", data);
+    assert_int_equal(store_get(f->st, "events/head.json", &orig, &len, NULL, NULL), 0);
+    sf_put_str(f->st, "events/head.json", data);
     assert_int_equal(deploy_history_verify(f->st, &checked, &err), SW_EINVAL);
-    assert_non_null(strstr(err.msg, "events/000000000006.json"));
-    sf_put_str(f->st, "events/000000000006.json", orig);
+    assert_non_null(strstr(err.msg, "events/000000000006.json: altered"));
+    sf_put_str(f->st, "events/head.json", orig);
     assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
     free(orig);
     free(data);
@@ -1384,7 +1385,7 @@ static void assert_events_once(struct fixture *f, size_t want)
     int64_t seq;
     json_t *envs = NULL;
     assert_int_equal(store_get(f->st, "events/head.json", &head, &len, NULL, NULL), 0);
-    assert_int_equal(deploy_head_parse(head, len, &seq, hash, &envs, &err), 0);
+    assert_int_equal(deploy_head_parse(head, len, &seq, hash, &envs, NULL, &err), 0);
     assert_int_equal(seq, (int64_t)want);
     const char *name;
     json_t *g;
@@ -1797,13 +1798,14 @@ static void test_event_parse_hostile(void **state)
     const char *head = "{\"envs\":{},\"hash\":"
                        "\"589c6021cdf673f004d4f4fde9873d15a93bc00a984e4727a0723c0b2bfe53ee\","
                        "\"seq\":1000000000000}";
-    assert_int_equal(deploy_head_parse(head, strlen(head), &hseq, hash, &envs, &err), SW_EINVAL);
+    assert_int_equal(deploy_head_parse(head, strlen(head), &hseq, hash, &envs, NULL, &err),
+                     SW_EINVAL);
     assert_non_null(strstr(err.msg, "events/head.json: not an audit head"));
     assert_null(envs);
     head = "{\"envs\":{},\"hash\":"
            "\"589c6021cdf673f004d4f4fde9873d15a93bc00a984e4727a0723c0b2bfe53ee\","
            "\"seq\":999999999999}";
-    assert_int_equal(deploy_head_parse(head, strlen(head), &hseq, hash, &envs, &err), 0);
+    assert_int_equal(deploy_head_parse(head, strlen(head), &hseq, hash, &envs, NULL, &err), 0);
     assert_int_equal(hseq, 999999999999LL);
     json_decref(envs);
 }
@@ -1836,7 +1838,7 @@ static void test_audit_head_missing(void **state)
     char hash[SHA256_HEX_LEN + 1];
     json_t *envs = NULL;
     assert_int_equal(store_get(f->st, "events/head.json", &head, &len, NULL, NULL), 0);
-    assert_int_equal(deploy_head_parse(head, len, &seq, hash, &envs, &err), 0);
+    assert_int_equal(deploy_head_parse(head, len, &seq, hash, &envs, NULL, &err), 0);
     assert_int_equal(seq, 4);
     json_decref(envs);
     free(head);
@@ -1856,9 +1858,13 @@ static void test_audit_head_missing(void **state)
     free(r[1]);
 }
 
-/* events/head.json names the newest event, so removing it, removing the head
- * or editing any event is detected; and a crash between an event write and
- * the head update (the head one event behind) is repaired by the next change. */
+/* events/head.json holds the newest event, so removing events, removing the
+ * head or editing any event is detected; a change writes only the head after
+ * its state (its event becomes an object of its own at the next change); and
+ * a head written before heads held their event (it named it by hash) is
+ * continued the old way, including the crash it allowed between an event
+ * write and the head update (the head one event behind), which the next
+ * change repairs. */
 static void test_audit_head(void **state)
 {
     struct fixture *f = *state;
@@ -1872,53 +1878,93 @@ static void test_audit_head(void **state)
         deploy_result_free(&res);
     }
 
-    /* the head names the newest event: its sequence, hash and generation */
+    /* the head holds the newest event: its sequence, document and generation */
     char *head = NULL, *data = NULL, *orig[N + 1] = {0}, hash[SHA256_HEX_LEN + 1];
     char key[64];
     size_t len, hlen, checked;
     int64_t seq;
     json_t *envs = NULL;
     assert_int_equal(store_get(f->st, "events/head.json", &head, &hlen, NULL, NULL), 0);
-    assert_int_equal(deploy_head_parse(head, hlen, &seq, hash, &envs, &err), 0);
+    assert_int_equal(deploy_head_parse(head, hlen, &seq, hash, &envs, &orig[N], &err), 0);
     assert_int_equal(seq, N);
-    for (int i = 1; i <= N; i++) {
+    assert_non_null(orig[N]);
+    for (int i = 1; i < N; i++) {
         snprintf(key, sizeof(key), "events/%012d.json", i);
         assert_int_equal(store_get(f->st, key, &orig[i], &len, NULL, NULL), 0);
     }
+    /* the change wrote its event into the head only */
+    snprintf(key, sizeof(key), "events/%012d.json", N);
+    assert_int_equal(store_get(f->st, key, &data, &len, NULL, NULL), SW_ENOTFOUND);
     char want[SHA256_HEX_LEN + 1];
     sha256_hex(orig[N], strlen(orig[N]), want);
     assert_string_equal(hash, want);
+    assert_non_null(strstr(orig[N], "\"seq\":5,"));
+    assert_non_null(strstr(orig[N], "\"generation\":5,"));
     json_t *d = json_object_get(envs, "dev");
     assert_int_equal(json_integer_value(json_object_get(d, "seq")), N);
     assert_int_equal(json_integer_value(json_object_get(d, "generation")), N);
     json_decref(envs);
     assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
     assert_int_equal(checked, N);
+    struct deploy_event *ev;
+    size_t n;
+    assert_int_equal(deploy_history(f->st, "dev", &ev, &n, &err), 0);
+    assert_int_equal(n, N);
+    assert_int_equal(ev[N - 1].seq, N);
+    deploy_events_free(ev, n);
 
-    /* the newest event removed: the head says so */
-    snprintf(key, sizeof(key), "events/%012d.json", N);
+    /* the newest stored events removed: the head says so */
+    snprintf(key, sizeof(key), "events/%012d.json", N - 1);
     assert_int_equal(store_delete(f->st, key, NULL, NULL), 0);
     assert_int_equal(deploy_history_verify(f->st, &checked, &err), SW_EINVAL);
-    assert_non_null(strstr(err.msg, "events/head.json names event 5 but the log ends at 4"));
-    sf_put_str(f->st, key, orig[N]);
+    assert_non_null(strstr(err.msg, "events/head.json names event 5 but the log ends at 3"));
+    sf_put_str(f->st, key, orig[N - 1]);
     /* the head removed */
     assert_int_equal(store_delete(f->st, "events/head.json", NULL, NULL), 0);
     assert_int_equal(deploy_history_verify(f->st, &checked, &err), SW_EINVAL);
     assert_non_null(strstr(err.msg, "events/head.json is missing"));
     sf_put_str(f->st, "events/head.json", head);
     assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
-    /* any event edited, the newest included: verify names it */
+    /* any event edited, the one the head holds included: verify names it */
     for (int i = 1; i <= N; i++) {
         snprintf(key, sizeof(key), "events/%012d.json", i);
-        char *edited = replace_once(orig[i], "\"alice\"", "\"malic\"");
-        sf_put_str(f->st, key, edited);
+        if (i < N) {
+            char *edited = replace_once(orig[i], "\"alice\"", "\"malic\"");
+            sf_put_str(f->st, key, edited);
+            free(edited);
+        } else {
+            char *edited = replace_once(head, "alice", "malic");
+            sf_put_str(f->st, "events/head.json", edited);
+            free(edited);
+        }
         assert_int_equal(deploy_history_verify(f->st, &checked, &err), SW_EINVAL);
         if (!strstr(err.msg, key))
             fail_msg("editing %s: '%s' does not name it", key, err.msg);
-        sf_put_str(f->st, key, orig[i]);
-        free(edited);
+        sf_put_str(f->st, i < N ? key : "events/head.json", i < N ? orig[i] : head);
     }
     assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
+    /* an object for the held event that is not it: altered */
+    snprintf(key, sizeof(key), "events/%012d.json", N);
+    char *other = replace_once(orig[N], "\"alice\"", "\"malic\"");
+    sf_put_str(f->st, key, other);
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "events/000000000005.json: altered (its hash"));
+    /* and the next change refuses to build on it */
+    assert_int_equal(deploy_release(f->st, dev, r[N % 2], &ALICE, &res, &err), SW_EINVAL);
+    assert_non_null(strstr(err.msg, "events/000000000005.json is not the newest event"));
+    sf_delete(f->st, key);
+    free(other);
+
+    /* A head that names its event by hash, as heads did before they held it,
+     * over events that are all objects. */
+    sf_put_str(f->st, key, orig[N]);
+    free(head);
+    head = xasprintf("{\"envs\":{\"dev\":{\"generation\":%d,\"seq\":%d}},\"hash\":\"%s\","
+                     "\"seq\":%d}",
+                     N, N, want, N);
+    sf_put_str(f->st, "events/head.json", head);
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
+    assert_int_equal(checked, N);
 
     /* A crash after the state and event 6 were written, before the head moved:
      * the state is at generation 6, event 6 links to the head, the head names 5. */
@@ -1943,7 +1989,7 @@ static void test_audit_head(void **state)
     char *ev6 = xasprintf("{\"seq\":%d,\"time\":\"%s\",\"env\":\"dev\",\"actor\":\"crashed\","
                           "\"action\":\"deploy\",\"from\":\"%s\",\"to\":\"%s\",\"slot\":null,"
                           "\"switched\":true,\"message\":null,\"generation\":%d,\"prev\":\"%s\"}",
-                          N + 1, when, s->last.from, s->last.to, N + 1, hash);
+                          N + 1, when, s->last.from, s->last.to, N + 1, want);
     env_state_free(s);
     snprintf(key, sizeof(key), "events/%012d.json", N + 1);
     sf_put_str(f->st, key, ev6);
@@ -1953,14 +1999,15 @@ static void test_audit_head(void **state)
 
     /* an extra event that does not link to the head is not taken over */
     char *forged =
-        replace_once(ev6, hash, "0000000000000000000000000000000000000000000000000000000000000000");
+        replace_once(ev6, want, "0000000000000000000000000000000000000000000000000000000000000000");
     sf_put_str(f->st, key, forged);
     assert_int_equal(deploy_release(f->st, dev, r[0], &ALICE, &res, &err), SW_EINVAL);
     assert_non_null(strstr(err.msg, key));
     sf_put_str(f->st, key, ev6);
     free(forged);
 
-    /* the next change moves the head over event 6, then appends its own */
+    /* the next change moves the head over event 6, then appends its own,
+     * which the head now holds */
     assert_int_equal(deploy_release(f->st, dev, r[0], &ALICE, &res, &err), 0);
     deploy_result_free(&res);
     assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
@@ -1969,18 +2016,27 @@ static void test_audit_head(void **state)
     assert_string_equal(data, ev6); /* taken over as it was */
     sha256_hex(data, len, want);
     free(data);
-    snprintf(key, sizeof(key), "events/%012d.json", N + 2);
-    assert_int_equal(store_get(f->st, key, &data, &len, NULL, NULL), 0);
-    assert_non_null(strstr(data, want)); /* event 7 links to event 6 */
-    free(data);
     free(head);
+    char *ev7 = NULL;
     assert_int_equal(store_get(f->st, "events/head.json", &head, &hlen, NULL, NULL), 0);
-    assert_int_equal(deploy_head_parse(head, hlen, &seq, hash, &envs, &err), 0);
+    assert_int_equal(deploy_head_parse(head, hlen, &seq, hash, &envs, &ev7, &err), 0);
     assert_int_equal(seq, N + 2);
+    assert_non_null(ev7);
+    assert_non_null(strstr(ev7, want)); /* event 7 links to event 6 */
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(envs, "dev"), "generation")), N + 2);
     json_decref(envs);
+    /* and the change after stores event 7 as it was held */
+    assert_int_equal(deploy_release(f->st, dev, r[1], &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+    snprintf(key, sizeof(key), "events/%012d.json", N + 2);
+    assert_int_equal(store_get(f->st, key, &data, &len, NULL, NULL), 0);
+    assert_string_equal(data, ev7);
+    free(data);
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
+    assert_int_equal(checked, N + 3);
 
+    free(ev7);
     free(ev6);
     free(head);
     for (int i = 1; i <= N; i++)
