@@ -1168,6 +1168,8 @@ static int hash_one(struct scan *p, struct entry *e, struct sw_err *err)
         /* The body just hashed, still in memory: compressed from exactly the
          * bytes the manifest names. */
         rc = make_variants(p, e, body, size, err);
+        if (!rc && p->pack)
+            release_packer_file_done(p->packer);
         goto out;
     }
     release_blob_key(e->blob, key, sizeof(key));

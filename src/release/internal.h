@@ -79,12 +79,18 @@ int release_packer_add(struct release_packer *p, const char *hex, const void *da
 /* 1 when keep holds hex in a pack (then no put and no touch is needed), or a
  * hint's pack does and was touched now or before. */
 int release_packer_kept(const struct release_packer *p, const char *hex);
+/* A file's bodies are all added. Over keep (a re-run, which changes a few
+ * files), the first time: the pack being filled is sealed and stored on a
+ * thread of its own while the walk goes on, instead of after it, where it was
+ * the first of the change's writes that follow each other. Thread-safe. */
+void release_packer_file_done(struct release_packer *p);
 /* Seals the last pack and starts storing it on a thread of its own: its name
  * is known at once (release_packer_where), so the manifest can be built
  * meanwhile. Call once every add has returned; release_packer_wait then says
  * when every pack this call made is in the store. */
 int release_packer_finish(struct release_packer *p, struct sw_err *err);
-/* Waits for the last pack's store; 0, or why it failed. */
+/* Waits for the stores begun on threads (the early pack, the last); 0, or
+ * why one failed. */
 int release_packer_wait(struct release_packer *p, struct sw_err *err);
 /* Where hex is after release_packer_finish: 1 and pack (64 hex digits) and
  * *at when it is packed (by this call, or in keep's pack), 0 when it is a

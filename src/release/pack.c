@@ -50,6 +50,12 @@ struct release_packer {
     int last_running, last_rc;
     struct buf last;
     struct sw_err last_err;
+    /* The early pack (release_packer_file_done), over keep only: at most one. */
+    int eager, early_no;
+    pthread_t early_th;
+    int early_running, early_rc;
+    struct buf early;
+    struct sw_err early_err;
 };
 
 static size_t slot_hash(const char *hex)
@@ -144,6 +150,7 @@ struct release_packer *release_packer_new(struct store *st, const struct release
     while (packed * 2 > p->nslots)
         p->nslots *= 2;
     p->slots = xcalloc(p->nslots, sizeof(*p->slots));
+    p->eager = keep != NULL;
     for (size_t i = 0; keep && i < keep->nfiles; i++) {
         struct release_body bv[RELEASE_VARIANTS + 1];
         size_t nbv = release_file_bodies(&keep->files[i], bv);
@@ -264,6 +271,42 @@ int release_packer_kept(const struct release_packer *p, const char *hex)
     return kept;
 }
 
+/* Takes the pack being filled out as number cur_no, named now, and opens the
+ * next. Takes the lock held. */
+static struct buf seal_locked(struct release_packer *p, int *no)
+{
+    struct buf b = p->cur;
+    *no = p->cur_no;
+    p->cur = (struct buf)BUF_INIT;
+    sha256_hex(b.data, b.len, p->names[*no]);
+    if (p->npacks == p->capnames)
+        p->names = xrealloc(p->names, (size_t)(p->capnames *= 2) * sizeof(*p->names));
+    memset(p->names[p->npacks], 0, sizeof(p->names[p->npacks]));
+    p->cur_no = p->npacks++;
+    return b;
+}
+
+static void *early_main(void *arg)
+{
+    struct release_packer *p = arg;
+    p->early_rc = pack_put(p, p->names[p->early_no], &p->early, &p->early_err);
+    return NULL;
+}
+
+void release_packer_file_done(struct release_packer *p)
+{
+    pthread_mutex_lock(&p->mu);
+    if (p->eager && p->cur.len) {
+        /* Once: the files a re-run changes after the first go together. */
+        p->eager = 0;
+        p->early = seal_locked(p, &p->early_no);
+        p->early_running = pthread_create(&p->early_th, NULL, early_main, p) == 0;
+        if (!p->early_running)
+            early_main(p);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
 static void *last_main(void *arg)
 {
     struct release_packer *p = arg;
@@ -284,13 +327,18 @@ int release_packer_finish(struct release_packer *p, struct sw_err *err)
 
 int release_packer_wait(struct release_packer *p, struct sw_err *err)
 {
-    if (!p->last_running)
-        return 0;
-    pthread_join(p->last_th, NULL);
-    p->last_running = 0;
-    if (p->last_rc && err)
-        *err = p->last_err;
-    return p->last_rc;
+    if (p->early_running) {
+        pthread_join(p->early_th, NULL);
+        p->early_running = 0;
+    }
+    if (p->last_running) {
+        pthread_join(p->last_th, NULL);
+        p->last_running = 0;
+    }
+    int rc = p->early_rc ? p->early_rc : p->last_rc;
+    if (rc && err)
+        *err = p->early_rc ? p->early_err : p->last_err;
+    return rc;
 }
 
 int release_packer_where(const struct release_packer *p, const char *hex,

@@ -2635,6 +2635,27 @@ static void test_create_pack(void **state)
     assert_int_equal(count_keys(f->st, RELEASE_PACK_PREFIX), 2);
     assert_int_equal(release_verify(f->st, r3, &err), 0);
     release_free(r3);
+
+    /* files changed over keep (same.html since r2, index.html and the css
+     * now): the first file's bodies go in a pack of their own as soon as they
+     * are made, while the walk goes on; the rest in the last pack. Every body
+     * is where the manifest says. One thread, so that no other file's body
+     * joins the first's before it goes. */
+    char *css2 = css_text(6000, 8);
+    write_str(f->site, "index.html", "<h1>home, changed again</h1>\n");
+    write_str(f->site, "css/site.css", css2);
+    struct release_create_opts o = {
+        .dir = f->site, .stat_cache = f->cache, .keep = r2, .pack = 1, .threads = 1};
+    char *id4 = create_opts_ok(f, &o, &res);
+    struct release *r4 = load_ok(f, id4);
+    free(id4);
+    assert_int_equal(res.new_blobs, 5); /* index, same; css and its two variants */
+    assert_int_equal(count_keys(f->st, RELEASE_PACK_PREFIX), 4);
+    assert_string_not_equal(find_file(r4, "index.html")->pack, find_file(r2, "index.html")->pack);
+    assert_string_not_equal(find_file(r4, "css/site.css")->pack, c1->pack);
+    assert_int_equal(release_verify(f->st, r4, &err), 0);
+    release_free(r4);
+    free(css2);
     release_free(r2);
     release_free(r1);
     free(css);
