@@ -6,6 +6,7 @@
  * known without any backend saying so.
  */
 #include "store/backend.h"
+#include "store/s3conf.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -123,6 +124,11 @@ static void *opener_main(void *arg)
     return NULL;
 }
 
+static const char *conf_getenv(const char *name)
+{
+    return getenv(name);
+}
+
 int store_open_deferred(const char *url, int create, struct store **out, struct sw_err *err)
 {
     int rc = url_check(url, err);
@@ -130,6 +136,13 @@ int store_open_deferred(const char *url, int create, struct store **out, struct 
         return rc;
     if (!str_starts_with(url, "s3://"))
         return open_url(url, create, out, err);
+    /* What the opener would refuse without a request (the URL's settings, no
+     * credentials) is refused now: deploy DIR walks and hashes the tree while
+     * the store opens, and only then heard why it could not. */
+    struct s3conf conf = {0};
+    if ((rc = s3conf_parse(url, conf_getenv, &conf, err)))
+        return rc;
+    s3conf_free(&conf);
     struct store *st = store_new(url);
     st->open_create = create;
     /* The bucket's HEAD is one round trip before the first operation's: the

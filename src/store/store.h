@@ -51,7 +51,9 @@ int store_open_existing(const char *url, struct store **out, struct sw_err *err)
  * (loading libcurl, the HEAD that proves the bucket) runs on a thread of its
  * own while the caller goes on: every operation waits for it, and fails as
  * the open did (store_ready says how). A caller with local work to do first
- * (deploy DIR walks its tree) saves that time. Other stores open at once. */
+ * (deploy DIR walks its tree) saves that time. What needs no request (the
+ * URL's settings, the credentials) is checked before it returns: refused then,
+ * *out is untouched. Other stores open at once. */
 int store_open_deferred(const char *url, int create, struct store **out, struct sw_err *err);
 /* Waits for a deferred open: 0, or its failure (every time it is asked). */
 int store_ready(struct store *st, struct sw_err *err);

@@ -389,6 +389,37 @@ static void test_open_errors(void **state)
     assert_int_equal(store_open("file://relative", &st, &err), SW_EINVAL);
     assert_int_not_equal(store_open("/dev/null/sub", &st, &err), 0);
     assert_non_null(strstr(err.msg, "/dev/null"));
+
+    /* A deferred open refuses at once what needs no request: no credentials
+     * (deploy DIR would otherwise walk the tree before hearing it). */
+    const char *keep[] = {"AWS_ACCESS_KEY_ID",
+                          "AWS_SECRET_ACCESS_KEY",
+                          "AWS_SESSION_TOKEN",
+                          "AWS_SHARED_CREDENTIALS_FILE",
+                          "AWS_CONFIG_FILE",
+                          "AWS_PROFILE",
+                          "HOME"};
+    char *saved[sizeof(keep) / sizeof(*keep)];
+    for (size_t i = 0; i < sizeof(keep) / sizeof(*keep); i++) {
+        saved[i] = getenv(keep[i]) ? xstrdup(getenv(keep[i])) : NULL;
+        unsetenv(keep[i]);
+    }
+    setenv("HOME", "/nonexistent", 1);
+    st = NULL;
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(store_open_deferred("s3://bucket/p?endpoint=http://127.0.0.1:9&region=us-"
+                                         "east-1&path_style=true",
+                                         0, &st, &err),
+                     SW_EINVAL);
+    assert_null(st);
+    assert_non_null(strstr(err.msg, "no AWS credentials"));
+    for (size_t i = 0; i < sizeof(keep) / sizeof(*keep); i++) {
+        if (saved[i])
+            setenv(keep[i], saved[i], 1);
+        else
+            unsetenv(keep[i]);
+        free(saved[i]);
+    }
 }
 
 /* A reader's open creates nothing: a missing store is SW_ENOTFOUND naming it. */
