@@ -4,7 +4,7 @@
  */
 #include "base/base.h"
 
-#include <openssl/evp.h>
+#include "base/crypto.h"
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -14,6 +14,7 @@ struct sha256_ctx {
 
 struct sha256_ctx *sha256_new(void)
 {
+    sw_crypto_need();
     struct sha256_ctx *c = xmalloc(sizeof(*c));
     c->md = EVP_MD_CTX_new();
     if (!c->md || EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1) {
@@ -50,6 +51,7 @@ uint64_t hash_fnv1a(const void *data, size_t len)
 void sha256_hex(const void *data, size_t len, char hex[SHA256_HEX_LEN + 1])
 {
     unsigned char md[32];
+    sw_crypto_need();
     EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL);
     hex_encode(md, 32, hex);
 }

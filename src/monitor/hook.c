@@ -14,7 +14,6 @@
 
 #include <ctype.h>
 #include <jansson.h>
-#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,7 +288,7 @@ int monitor_hook_new(const struct monitor_config *c, monitor_critical_fn *on_cri
     /* Only the hash is kept and compared: equal lengths, and the secret
      * itself never sits in memory a crash dump would show beside requests. */
     sha256_hex(data, len, h->token_hash);
-    OPENSSL_cleanse(data, len);
+    explicit_bzero(data, len);
     free(data);
     h->on_critical = on_critical;
     h->arg = arg;
@@ -323,7 +322,10 @@ static int authorized(const struct monitor_hook *h, const char *authz, size_t le
     sha256_hex(authz + i, len - i, hex);
     /* The hashes are compared in constant time: how far a guess matched must
      * not show in how long the refusal took. */
-    return CRYPTO_memcmp(hex, h->token_hash, SHA256_HEX_LEN) == 0;
+    unsigned char diff = 0;
+    for (size_t k = 0; k < SHA256_HEX_LEN; k++)
+        diff |= (unsigned char)(hex[k] ^ h->token_hash[k]);
+    return diff == 0;
 }
 
 static size_t seen_find(const struct monitor_hook *h, const char *fp, int64_t starts, int any)

@@ -18,7 +18,7 @@
 #include "store/s3.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
+#include "base/crypto.h"
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +83,7 @@ static void content_md5(const char *data, size_t len, char *out, size_t outlen)
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     unsigned char b64[64];
+    sw_crypto_need();
     if (!EVP_Digest(data, len, md, &n, EVP_md5(), NULL)) {
         snprintf(out, outlen, "Content-MD5: ");
         return;

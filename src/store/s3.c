@@ -1,6 +1,7 @@
 /*
  * The S3 client: sign, send, retry, explain. See s3.h.
  */
+#include "base/crypto.h"
 #include "base/curl.h"
 #include "store/s3.h"
 #include "store/s3xml.h"
@@ -67,7 +68,12 @@ static const char *env_get(const char *name)
 
 int s3_new(const char *url, struct s3 **out, struct sw_err *err)
 {
-    int rc = sw_curl_load(err);
+    /* libcrypto first, on its own (libcurl's load would bring it too): a
+     * walk that hashes meanwhile then waits for that much, not for the whole
+     * of libcurl under the loader's lock. */
+    int rc = sw_crypto_load(err);
+    if (!rc)
+        rc = sw_curl_load(err);
     if (rc)
         return rc;
     struct s3 *s = xcalloc(1, sizeof(*s));

@@ -19,7 +19,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -72,7 +71,7 @@ static const char *show(struct shown *sh, const char *v)
 static void free_secret(char *s)
 {
     if (s) {
-        OPENSSL_cleanse(s, strlen(s));
+        explicit_bzero(s, strlen(s));
         free(s);
     }
 }
@@ -643,7 +642,7 @@ static int ini_load(struct ini *f, struct sw_err *err)
         f->present = 1;
 out:
     if (data) {
-        OPENSSL_cleanse(data, len);
+        explicit_bzero(data, len);
         free(data);
     }
     close(fd);

@@ -17,9 +17,7 @@
  */
 #include "store/sigv4.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include "base/crypto.h"
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -401,6 +399,7 @@ static int check(const struct sigv4_request *req, const struct sigv4_creds *cr,
 static void hmac(const void *key, size_t klen, const void *data, size_t n, unsigned char out[32])
 {
     unsigned int len = 32;
+    sw_crypto_need();
     /* HMAC() fails only when the digest is unavailable, which sha256_new treats
      * as fatal too; out is then all zero and no service accepts the signature. */
     if (!HMAC(EVP_sha256(), key, (int)klen, data, n, out, &len))
@@ -422,8 +421,8 @@ static void sign(const char *secret, const char *date, const struct sigv4_opts *
     hmac(k, 32, sts->data, sts->len, k);
     hex_encode(k, 32, sig);
     /* The derived key is as good as the secret for this day, region and service. */
-    OPENSSL_cleanse(secret4, sizeof(secret4));
-    OPENSSL_cleanse(k, sizeof(k));
+    explicit_bzero(secret4, sizeof(secret4));
+    explicit_bzero(k, sizeof(k));
 }
 
 void sigv4_out_free(struct sigv4_out *out)

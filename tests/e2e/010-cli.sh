@@ -23,6 +23,11 @@ sw status --json; expect_rc "status in a fresh project" 0
 check "status on an fs store never loads libcurl" \
     eval '! LD_DEBUG=files "$SLIPWAY" status 2>&1 >/dev/null | grep -q "file=libcurl"'
 check "the binary does not link libcurl (loaded when first needed)" eval '! ldd "$SLIPWAY" | grep -q libcurl'
+# libcrypto likewise (src/base/crypto.c): status hashes nothing, so it never loads it.
+check "status on an fs store never loads libcrypto" \
+    eval '! LD_DEBUG=files "$SLIPWAY" status 2>&1 >/dev/null | grep -q "file=libcrypto"'
+check "the binary does not link libcrypto (loaded when first needed)" \
+    eval '! ldd "$SLIPWAY" | grep -q libcrypto'
 check "fresh project has dev and staging" test "$(json '",".join(e["name"] for e in j["environments"])')" = "dev,staging"
 check "fresh dev: nothing live, generation 0" test "$(json 'j["environments"][0]["live_release"], j["environments"][0]["generation"]')" = "None 0"
 check "direct environment has empty slots" test "$(json 'j["environments"][0]["slots"]')" = "{}"
