@@ -183,6 +183,18 @@ int sys_ncpu(void);
  * costs about 10 us; this halves their number. Call once, first. No-op
  * without glibc. */
 void sys_malloc_for_batch(void);
+/* A library loaded when first needed (libcurl, libcrypto: see curl.h and
+ * crypto.h): opens soname and fills the table of function pointers at out,
+ * each syms[i].name at byte offset syms[i].off. 0, or -1 with why[] saying
+ * what is missing: "cannot load SONAME (...); INSTALL" or "SONAME has no
+ * NAME (VERSION)". The library stays loaded; on failure nothing of it is
+ * used. */
+struct sys_sym {
+    const char *name;
+    size_t off;
+};
+int sys_load_table(const char *soname, const struct sys_sym *syms, size_t n, void *out,
+                   const char *install, const char *version, char *why, size_t whylen);
 /* "user" from $USER / getpwuid, never NULL; static storage. */
 const char *sys_user(void);
 /* Host name, never NULL; static storage. */

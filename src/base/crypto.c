@@ -1,7 +1,6 @@
 /* Loading libcrypto on first use: see crypto.h. */
 #include "base/crypto.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,18 +15,8 @@ static char why[256]; /* empty once loaded */
 
 static void load(void)
 {
-    void *h = dlopen(LIBCRYPTO, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char *e = dlerror();
-        snprintf(why, sizeof(why), "cannot load %s (%s); install libssl3", LIBCRYPTO,
-                 e ? e : "not found");
-        return;
-    }
-    static const struct {
-        const char *name;
-        size_t off;
-    } fns[] = {
-#define FN(f, n) {n, offsetof(struct sw_crypto_fns, f)}
+    static const struct sys_sym syms[] = {
+#define FN(f, name) {name, offsetof(struct sw_crypto_fns, f)}
         FN(md_ctx_new, "EVP_MD_CTX_new"),
         FN(md_ctx_free, "EVP_MD_CTX_free"),
         FN(digest_init_ex, "EVP_DigestInit_ex"),
@@ -41,16 +30,9 @@ static void load(void)
 #undef FN
     };
     struct sw_crypto_fns f;
-    for (size_t i = 0; i < sizeof(fns) / sizeof(*fns); i++) {
-        void *p = dlsym(h, fns[i].name);
-        if (!p) {
-            snprintf(why, sizeof(why), "%s has no %s (OpenSSL 3 is needed)", LIBCRYPTO,
-                     fns[i].name);
-            return; /* h stays open: nothing of it is used */
-        }
-        memcpy((char *)&f + fns[i].off, &p, sizeof(p));
-    }
-    sw_crypto = f;
+    if (sys_load_table(LIBCRYPTO, syms, sizeof(syms) / sizeof(*syms), &f, "install libssl3",
+                       "OpenSSL 3 is needed", why, sizeof(why)) == 0)
+        sw_crypto = f;
 }
 
 int sw_crypto_load(struct sw_err *err)

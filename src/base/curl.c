@@ -1,7 +1,6 @@
 /* Loading libcurl on first use: see curl.h. */
 #include "base/curl.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,17 +14,7 @@ static char why[256]; /* empty once loaded */
 
 static void load(void)
 {
-    void *h = dlopen(LIBCURL, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char *e = dlerror();
-        snprintf(why, sizeof(why), "cannot load %s (%s); install libcurl4", LIBCURL,
-                 e ? e : "not found");
-        return;
-    }
-    static const struct {
-        const char *name;
-        size_t off;
-    } fns[] = {
+    static const struct sys_sym syms[] = {
 #define FN(f) {"curl_" #f, offsetof(struct sw_curl_fns, f)}
         FN(global_init), FN(easy_init),    FN(easy_setopt),   FN(easy_perform), FN(easy_getinfo),
         FN(easy_reset),  FN(easy_cleanup), FN(easy_strerror), FN(slist_append), FN(slist_free_all),
@@ -34,15 +23,9 @@ static void load(void)
 #undef FN
     };
     struct sw_curl_fns f;
-    for (size_t i = 0; i < sizeof(fns) / sizeof(*fns); i++) {
-        void *p = dlsym(h, fns[i].name);
-        if (!p) {
-            snprintf(why, sizeof(why), "%s has no %s (libcurl 7.62 or later is needed)", LIBCURL,
-                     fns[i].name);
-            return; /* h stays open: nothing of it is used */
-        }
-        memcpy((char *)&f + fns[i].off, &p, sizeof(p));
-    }
+    if (sys_load_table(LIBCURL, syms, sizeof(syms) / sizeof(*syms), &f, "install libcurl4",
+                       "libcurl 7.62 or later is needed", why, sizeof(why)))
+        return;
     /* Not thread-safe in every libcurl: here, once, before any request. */
     if (f.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         snprintf(why, sizeof(why), "libcurl's global init failed");

@@ -7,6 +7,7 @@
 #include "base/base.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -304,4 +305,24 @@ const char *sys_host(void)
     if (!host[0] && gethostname(host, sizeof(host) - 1) < 0)
         snprintf(host, sizeof(host), "localhost");
     return host;
+}
+
+int sys_load_table(const char *soname, const struct sys_sym *syms, size_t n, void *out,
+                   const char *install, const char *version, char *why, size_t whylen)
+{
+    void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *e = dlerror();
+        snprintf(why, whylen, "cannot load %s (%s); %s", soname, e ? e : "not found", install);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        void *p = dlsym(h, syms[i].name);
+        if (!p) {
+            snprintf(why, whylen, "%s has no %s (%s)", soname, syms[i].name, version);
+            return -1; /* h stays open: nothing of it is used */
+        }
+        memcpy((char *)out + syms[i].off, &p, sizeof(p));
+    }
+    return 0;
 }
