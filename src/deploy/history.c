@@ -578,10 +578,14 @@ static void head_doc_free(struct head_doc *d)
     memset(d, 0, sizeof(*d));
 }
 
-static int head_doc_load(struct store *st, struct head_doc *d, struct sw_err *err)
+/* etag (optional) receives the head's ETag, "" when there is none. */
+static int head_doc_load(struct store *st, struct head_doc *d, char etag[SHA256_HEX_LEN + 1],
+                         struct sw_err *err)
 {
     memset(d, 0, sizeof(*d));
-    int rc = store_get(st, HEAD_KEY, &d->data, &d->len, NULL, err);
+    if (etag)
+        etag[0] = '\0';
+    int rc = store_get(st, HEAD_KEY, &d->data, &d->len, etag, err);
     if (rc == SW_ENOTFOUND)
         return 0;
     if (!rc)
@@ -598,7 +602,7 @@ static int history_add_newest(struct store *st, const char *env, struct deploy_e
 {
     struct head_doc d;
     char prev[SHA256_HEX_LEN + 1];
-    int rc = head_doc_load(st, &d, err);
+    int rc = head_doc_load(st, &d, NULL, err);
     int64_t last = *n ? v[*n - 1].seq : 0;
     struct deploy_event e;
     if (!rc && d.event && d.seq > last &&
@@ -771,12 +775,17 @@ static int verify_link(const char *key, size_t n, const char *prev,
     return 0;
 }
 
-int deploy_history_verify(struct store *st, size_t *checked, struct sw_err *err)
+/* One pass of --verify: SW_EAGAIN_ROUND when the head moved while the log
+ * was read (an append meanwhile: the objects listed and the head read are
+ * then no one moment's), else what the log says. */
+static int verify_pass(struct store *st, size_t *checked, struct sw_err *err)
 {
     struct store_list l;
-    struct head_doc d = {0};
-    int rc = store_list_all(st, EVENT_PREFIX, &l, err);
-    if (rc)
+    struct head_doc d = {0}, before = {0};
+    char etag0[SHA256_HEX_LEN + 1], etag1[SHA256_HEX_LEN + 1];
+    int rc = head_doc_load(st, &before, etag0, err);
+    head_doc_free(&before);
+    if (rc || (rc = store_list_all(st, EVENT_PREFIX, &l, err)))
         return rc;
     struct deploy_event *v = xcalloc(l.n + 2, sizeof(*v));
     char(*hashes)[SHA256_HEX_LEN + 1] = xcalloc(l.n + 2, sizeof(*hashes));
@@ -797,7 +806,9 @@ int deploy_history_verify(struct store *st, size_t *checked, struct sw_err *err)
         n++;
     }
     if (!rc)
-        rc = head_doc_load(st, &d, err);
+        rc = head_doc_load(st, &d, etag1, err);
+    if (!rc && strcmp(etag0, etag1) != 0)
+        rc = SW_EAGAIN_ROUND;
     /* The newest event, held by the head and not yet stored on its own: it
      * continues the chain like any other. */
     if (!rc && d.event && d.seq == (int64_t)n + 1) {
@@ -819,6 +830,20 @@ int deploy_history_verify(struct store *st, size_t *checked, struct sw_err *err)
     store_list_free(&l);
     deploy_events_free(v, n);
     free(hashes);
+    return rc;
+}
+
+int deploy_history_verify(struct store *st, size_t *checked, struct sw_err *err)
+{
+    /* A log being appended to (a serve's monitor recording verdicts) moves
+     * between the listing and the head's read; read it again, a few times. */
+    int rc = SW_EAGAIN_ROUND;
+    for (int attempt = 0; attempt < 5 && rc == SW_EAGAIN_ROUND; attempt++)
+        rc = verify_pass(st, checked, err);
+    if (rc == SW_EAGAIN_ROUND)
+        rc = sw_err_set(err, SW_ECONFLICT,
+                        "audit log: it kept changing while it was read (5 times); run "
+                        "'slipway history --verify' again");
     return rc;
 }
 
