@@ -52,43 +52,42 @@ deploy() {
     sw --quiet --store "$(moto_store_url "$1" "${2:-}")" deploy "$T/site" --env dev
 }
 
-# ---- (a) an endpoint that ignores If-None-Match ------------------------------------------------
-faultproxy_start --strip-header If-None-Match --verbose || done_testing
-deploy nocond "$PROXY_URL"
-# The proxy writes its counts every second and when it stops: stop it first, so "stripped"
-# is the final count and not one from before the deploy (seen in CI: stripped 0).
-faultproxy_stop
-lines=$(printf '%s' "$errout" | grep -c '')
-verify "through an endpoint that ignores If-None-Match, deploy fails with one line: it refuses to write state there" \
-    'echo "# exit $rc, stderr: $errout" | sed "2,\$s/^/# /"' \
-    eval '[ "$rc" != 0 ] && [ "$lines" = 1 ] &&
-        grep -q "this endpoint ignores conditional writes .*slipway refuses to write state to it" <<<"$errout" &&
-        ! grep -qF "$AWS_SECRET_ACCESS_KEY" <<<"$errout$out"'
-verify "  moto saw If-Match find no object, then accepted both create-only probe writes, stripped of If-None-Match by the proxy" \
-    'echo "# probe PUTs: [$got], DELETEs: [$dels], stripped: $(faultproxy_stat stripped)"' \
-    eval 'probe_puts nocond "404 200 200" && [ "$(faultproxy_stat stripped)" -ge 2 ]'
-moto_keys nocond/ >nocond.keys
-verify "  no envs/dev/state.json was written (the keys under nocond/, listed with the aws CLI)" \
-    "sed 's/^/# key: /' nocond.keys" \
-    eval '[ -s nocond.keys ] && ! grep -qx "nocond/envs/dev/state.json" nocond.keys'
+# refused_through HEADER PREFIX WHAT PROBES: a deploy on PREFIX through a proxy that strips
+# HEADER fails with one line, WHAT (a pattern) in it, and no secret; moto logged the probe PUTs
+# PROBES (the proxy stripped HEADER from at least as many as PROBES has 200s); and no
+# envs/dev/state.json was written (the keys under PREFIX/, listed with the aws CLI).
+refused_through() {
+    local header=$1 prefix=$2 what=$3 probes=$4 lines
+    faultproxy_start --strip-header "$header" --verbose || done_testing
+    deploy "$prefix" "$PROXY_URL"
+    # The proxy writes its counts every second and when it stops: stop it first, so
+    # "stripped" is the final count and not one from before the deploy (seen in CI: stripped 0).
+    faultproxy_stop
+    lines=$(printf '%s' "$errout" | grep -c '')
+    verify "through an endpoint that ignores $header, deploy fails with one line: it refuses to write state there" \
+        'echo "# exit $rc, stderr: $errout" | sed "2,\$s/^/# /"' \
+        eval '[ "$rc" != 0 ] && [ "$lines" = 1 ] && grep -q "$what" <<<"$errout" &&
+            ! grep -qF "$AWS_SECRET_ACCESS_KEY" <<<"$errout$out"'
+    local accepted
+    accepted=$(printf '%s\n' $probes | grep -c '^200$')
+    verify "  moto saw the probe PUTs [$probes], $header stripped from the accepted ones by the proxy" \
+        'echo "# probe PUTs: [$got], DELETEs: [$dels], stripped: $(faultproxy_stat stripped)"' \
+        eval 'probe_puts "$prefix" "$probes" && [ "$(faultproxy_stat stripped)" -ge "$accepted" ]'
+    moto_keys "$prefix/" >"$prefix.keys"
+    verify "  no envs/dev/state.json was written (the keys under $prefix/, listed with the aws CLI)" \
+        "sed 's/^/# key: /' $prefix.keys" \
+        eval '[ -s "$prefix.keys" ] && ! grep -qx "$prefix/envs/dev/state.json" "$prefix.keys"'
+}
 
-# ---- (a2) an endpoint that ignores If-Match ----------------------------------------------------
-faultproxy_start --strip-header If-Match --verbose || done_testing
-deploy nomatch "$PROXY_URL"
-faultproxy_stop
-lines=$(printf '%s' "$errout" | grep -c '')
-verify "through an endpoint that ignores If-Match, deploy fails with one line naming If-Match" \
-    'echo "# exit $rc, stderr: $errout" | sed "2,\$s/^/# /"' \
-    eval '[ "$rc" != 0 ] && [ "$lines" = 1 ] &&
-        grep -q "this endpoint ignores conditional writes (a write with If-Match .*slipway refuses to write state to it" <<<"$errout" &&
-        ! grep -qF "$AWS_SECRET_ACCESS_KEY" <<<"$errout$out"'
-verify "  moto accepted the probe's If-Match write, stripped by the proxy" \
-    'echo "# probe PUTs: [$got], DELETEs: [$dels], stripped: $(faultproxy_stat stripped)"' \
-    eval 'probe_puts nomatch "200" && [ "$(faultproxy_stat stripped)" -ge 1 ]'
-moto_keys nomatch/ >nomatch.keys
-verify "  no envs/dev/state.json was written (the keys under nomatch/, listed with the aws CLI)" \
-    "sed 's/^/# key: /' nomatch.keys" \
-    eval '[ -s nomatch.keys ] && ! grep -qx "nomatch/envs/dev/state.json" nomatch.keys'
+# ---- (a) an endpoint that ignores If-None-Match: If-Match finds no object (404), then both
+# create-only probe writes are accepted ------------------------------------------------------
+refused_through If-None-Match nocond \
+    "this endpoint ignores conditional writes .*slipway refuses to write state to it" "404 200 200"
+
+# ---- (a2) an endpoint that ignores If-Match: the probe's If-Match write is accepted ----------
+refused_through If-Match nomatch \
+    "this endpoint ignores conditional writes (a write with If-Match .*slipway refuses to write state to it" \
+    "200"
 
 # ---- (b) plain moto: four probe writes on a fresh store, then one a process ---------------------
 deploy p
