@@ -572,6 +572,14 @@ char *cli_manifest_copies(struct cli *cli)
     return cli_cache_path(cli, "manifests/", store_url(cli->store));
 }
 
+char *cli_head_copy(struct cli *cli)
+{
+    /* A local store's head is a local file already. */
+    if (!cli->store || !store_is_remote(cli->store) || cli_project(cli, NULL) != 0)
+        return NULL;
+    return cli_cache_path(cli, "head-", store_url(cli->store));
+}
+
 int cli_project(struct cli *cli, struct sw_err *err)
 {
     if (cli->project)

@@ -142,6 +142,10 @@ char *cli_cache_path(struct cli *cli, const char *prefix, const char *key);
  * NULL without a project, or for a store that is not remote (its manifests
  * are local files already). Caller frees. */
 char *cli_manifest_copies(struct cli *cli);
+/* Where changes keep the audit head as they left it (deploy_opts.head_copy):
+ * cli_cache_path(cli, "head-", the store's URL); NULL for a local store or
+ * without a project. Caller frees. */
+char *cli_head_copy(struct cli *cli);
 /* How a command uses the store: only init and commands that write may create one. */
 enum cli_store_mode { CLI_STORE_READ, CLI_STORE_WRITE, CLI_STORE_WRITE_DEFERRED };
 /* Opens the store: --store, else $SLIPWAY_STORE, else <project>/.slipway/data.

@@ -64,6 +64,7 @@ struct live_fetch {
     int running, done;
     struct env_state *state;
     struct deploy_ahead *ahead; /* the change begun when a new release is coming */
+    const char *head_copy;      /* deploy_opts.head_copy */
     atomic_int ahead_begun;
     /* read: the state is in (state, or NULL when it could not be read), for
      * the change begun ahead, which waits for it on its own thread. */
@@ -114,8 +115,10 @@ static void live_fetch_join(struct live_fetch *f)
 static void change_ahead(void *arg)
 {
     struct live_fetch *f = arg;
-    if (store_is_remote(f->st) && !atomic_exchange(&f->ahead_begun, 1))
-        f->ahead = deploy_ahead_start(f->st, f->env, "deploy", live_known, f);
+    if (store_is_remote(f->st) && !atomic_exchange(&f->ahead_begun, 1)) {
+        struct deploy_ahead_opts o = {live_known, f, DEPLOY_LEASE_AFTER_MS, f->head_copy};
+        f->ahead = deploy_ahead_start(f->st, f->env, "deploy", &o);
+    }
 }
 
 /* release_create_opts.keep_id_wait: called from release_create's thread only. */
@@ -159,7 +162,7 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
     struct env_state *state = NULL;
     struct deploy_ahead *ahead = NULL;
     const char *live = NULL;
-    char *id = NULL;
+    char *id = NULL, *head_copy = NULL;
     const char *what = argv[0];
     /* Outlives the change begun ahead, which may call live_known until
      * deploy_release or deploy_ahead_free joins it. */
@@ -179,6 +182,8 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
     /* Deferred either way: an S3 store's first request proves the bucket, no HEAD of its own. */
     if ((rc = cli_store(cli, CLI_STORE_WRITE_DEFERRED, &err)))
         goto out;
+    head_copy = cli_head_copy(cli);
+    lf.head_copy = head_copy;
     int made = 0;
     if (is_dir) {
         /* The live release, best effort: a hint that saves requests and a
@@ -220,8 +225,10 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
             live = state->live_release;
             lf.state = state;
             lf.read = 1;
-            if (store_is_remote(cli->store) && !(live && !strcmp(id, live)))
-                ahead = deploy_ahead_start(cli->store, env, "deploy", live_known, &lf);
+            if (store_is_remote(cli->store) && !(live && !strcmp(id, live))) {
+                struct deploy_ahead_opts ao = {live_known, &lf, 0, head_copy};
+                ahead = deploy_ahead_start(cli->store, env, "deploy", &ao);
+            }
         }
     }
     if (rc)
@@ -232,8 +239,12 @@ int cmd_deploy(int argc, char **argv, struct cli *cli)
         code = already_live(cli, env, id, &err, state);
         goto out;
     }
-    struct deploy_opts o = {
-        .force = force, .message = message, .do_switch = do_switch, .made = made, .ahead = ahead};
+    struct deploy_opts o = {.force = force,
+                            .message = message,
+                            .do_switch = do_switch,
+                            .made = made,
+                            .head_copy = head_copy,
+                            .ahead = ahead};
     rc = deploy_release(cli->store, env, id, &o, &res, &err);
     if (rc == DEPLOY_ENOTHING) {
         rc = 0;
@@ -247,5 +258,6 @@ out:
     deploy_result_free(&res);
     env_config_free(env);
     free(id);
+    free(head_copy);
     return rc ? cli_fail(&err) : code;
 }

@@ -39,10 +39,13 @@ int cmd_rollback(int argc, char **argv, struct cli *cli)
         rc = cli_store(cli, CLI_STORE_WRITE, &err);
     if (!rc && to_opt)
         rc = release_resolve(cli->store, to_opt, &to, &err);
+    char *copy = rc ? NULL : cli_head_copy(cli);
+    o.head_copy = copy;
     if (!rc && !(rc = deploy_rollback(cli->store, env, to, &o, &res, &err)))
         cli_print_change(cli, env, res.to, &res);
     deploy_result_free(&res);
     env_config_free(env);
+    free(copy);
     free(to);
     return rc ? cli_fail(&err) : EXIT_OK;
 }

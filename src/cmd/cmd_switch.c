@@ -28,10 +28,14 @@ int cmd_switch(int argc, char **argv, struct cli *cli)
     struct deploy_result res = {0};
     struct deploy_opts o = {.force = force, .message = message};
     int rc = cli_env(cli, argv[0], &env, &err);
-    if (!rc && !(rc = cli_store(cli, CLI_STORE_WRITE, &err)) &&
-        !(rc = deploy_switch(cli->store, env, &o, &res, &err)))
+    if (!rc)
+        rc = cli_store(cli, CLI_STORE_WRITE, &err);
+    char *copy = rc ? NULL : cli_head_copy(cli);
+    o.head_copy = copy;
+    if (!rc && !(rc = deploy_switch(cli->store, env, &o, &res, &err)))
         cli_print_change(cli, env, NULL, &res);
     deploy_result_free(&res);
     env_config_free(env);
+    free(copy);
     return rc ? cli_fail(&err) : EXIT_OK;
 }

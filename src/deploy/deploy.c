@@ -4,7 +4,9 @@
  * Every change runs the same transaction (change()): read the state, write the
  * lease into it, record any audit event a crash left unwritten, apply the
  * change to the in-memory state, write it with compare-and-swap (the lease
- * gone), append the event. The apply step is a pure function of the state, so
+ * gone), append the event. A deploy DIR whose upload was short skips the
+ * lease: the write's compare-and-swap alone proves its read, and a refusal
+ * makes the change again, leased. The apply step is a pure function of the state, so
  * the operations differ only in it.
  *
  * Blue-green: a deploy writes the idle slot; a switch makes it live and the
@@ -14,11 +16,13 @@
 #include "deploy/internal.h"
 #include "release/release.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 void deploy_result_free(struct deploy_result *r)
@@ -269,59 +273,72 @@ static void test_delay(void)
  * a round trip, and the change needs both before it can write. */
 struct head_fetch {
     struct store *st;
+    const char *copy;
     struct deploy_head_memo memo;
     pthread_t th;
-    int running;
+    int running, done;
 };
 
 static void *head_fetch_main(void *arg)
 {
     struct head_fetch *f = arg;
-    deploy_head_prefetch(f->st, &f->memo);
+    deploy_head_prefetch(f->st, f->copy, &f->memo);
     return NULL;
 }
 
-static void head_fetch_start(struct head_fetch *f, struct store *st)
+static void head_fetch_start(struct head_fetch *f, struct store *st, const char *copy)
 {
     f->st = st;
+    f->copy = copy;
     f->running = store_is_remote(st) && pthread_create(&f->th, NULL, head_fetch_main, f) == 0;
+    /* A local head costs no round trip: read with the change's appends,
+     * unless a copy was asked for (the same path on every store). */
+    if (!f->running && copy) {
+        head_fetch_main(f);
+        f->done = 1;
+    }
 }
 
 /* Joins the fetch (if one runs) and hands its head to memo. */
 static void head_fetch_join(struct head_fetch *f, struct deploy_head_memo *memo)
 {
-    if (!f->running)
+    if (f->running)
+        pthread_join(f->th, NULL);
+    else if (!f->done)
         return;
-    pthread_join(f->th, NULL);
-    f->running = 0;
+    f->running = f->done = 0;
     *memo = f->memo;
 }
 
-/* Reads the state (or takes known's copy of it) and the audit head, and
- * takes the lease: a change's first requests, which need nothing of what it
- * will change. The lease's compare-and-swap write proves a copy current. */
-static int change_begin(struct store *st, const char *env, enum deploy_strategy strategy,
-                        const char *action, deploy_known_fn known, void *known_arg,
-                        struct env_lock *lk, struct env_state **s, struct deploy_head_memo *memo,
-                        struct sw_err *err)
+/* Reads the state (or takes known's copy of it) and the audit head: a
+ * change's first requests, which need nothing of what it will change. */
+static int change_reads(struct store *st, const char *env, enum deploy_strategy strategy,
+                        deploy_known_fn known, void *known_arg, const char *head_copy,
+                        struct env_state **s, struct deploy_head_memo *memo, struct sw_err *err)
 {
     /* Proving the store's compare-and-swap (S3: a request) overlaps the reads. */
     store_prepare_cas(st);
     struct head_fetch hf = {0};
-    head_fetch_start(&hf, st);
+    head_fetch_start(&hf, st, head_copy);
     *s = known ? known(known_arg) : NULL;
     if (*s && strcmp((*s)->env, env) != 0) {
         env_state_free(*s);
         *s = NULL;
     }
     int rc = *s ? 0 : deploy_state_load(st, env, s, err);
-    if (!rc) {
-        if (!(*s)->generation)
-            (*s)->strategy = strategy;
-        rc = deploy_lock(st, action, s, lk, err);
-    }
+    if (!rc && !(*s)->generation)
+        (*s)->strategy = strategy;
     head_fetch_join(&hf, memo);
     return rc;
+}
+
+/* The reads, then the lease: its compare-and-swap write proves a copy current. */
+static int change_begin(struct store *st, const char *env, enum deploy_strategy strategy,
+                        const char *action, const char *head_copy, struct env_lock *lk,
+                        struct env_state **s, struct deploy_head_memo *memo, struct sw_err *err)
+{
+    int rc = change_reads(st, env, strategy, NULL, NULL, head_copy, s, memo, err);
+    return rc ? rc : deploy_lock(st, action, s, lk, err);
 }
 
 struct deploy_ahead {
@@ -330,8 +347,15 @@ struct deploy_ahead {
     enum deploy_strategy strategy;
     deploy_known_fn known;
     void *known_arg;
+    int lease_after_ms;
+    char *head_copy;
     pthread_t th;
     int running;
+    /* taken: a change took a over, or it is freed (under mu; cond wakes the
+     * thread waiting to take the lease). */
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int taken;
     int rc;
     struct sw_err err;
     struct env_lock lk;
@@ -339,32 +363,80 @@ struct deploy_ahead {
     struct deploy_head_memo memo;
 };
 
+/* Whether a change takes a over within its lease_after_ms. */
+static int ahead_taken_in_time(struct deploy_ahead *a)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += a->lease_after_ms / 1000;
+    until.tv_nsec += (long)(a->lease_after_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&a->mu);
+    while (!a->taken && pthread_cond_timedwait(&a->cond, &a->mu, &until) != ETIMEDOUT)
+        ;
+    int taken = a->taken;
+    pthread_mutex_unlock(&a->mu);
+    return taken;
+}
+
 static void *ahead_main(void *arg)
 {
     struct deploy_ahead *a = arg;
-    a->rc = change_begin(a->st, a->env, a->strategy, a->action, a->known, a->known_arg, &a->lk,
-                         &a->s, &a->memo, &a->err);
+    a->rc = change_reads(a->st, a->env, a->strategy, a->known, a->known_arg, a->head_copy, &a->s,
+                         &a->memo, &a->err);
+    if (a->rc)
+        return NULL;
+    /* A lease someone holds is that change's refusal now, not after the wait.
+     * A change the tests hold (test_delay) is one that holds the lease. */
+    int held = a->s->lease.owner && !deploy_lease_stale(&a->s->lease);
+    const char *hold = getenv("SLIPWAY_TEST_DEPLOY_HOLD_FILE");
+    if (a->lease_after_ms && !held && !(hold && *hold) && ahead_taken_in_time(a))
+        return NULL; /* the change is one compare-and-swap on this read */
+    a->rc = deploy_lock(a->st, a->action, &a->s, &a->lk, &a->err);
     return NULL;
 }
 
 struct deploy_ahead *deploy_ahead_start(struct store *st, const struct env_config *env,
-                                        const char *action, deploy_known_fn known, void *known_arg)
+                                        const char *action, const struct deploy_ahead_opts *o)
 {
     struct deploy_ahead *a = xcalloc(1, sizeof(*a));
     a->st = st;
     a->env = xstrdup(env->name);
     a->strategy = env->strategy;
     a->action = xstrdup(action);
-    a->known = known;
-    a->known_arg = known_arg;
+    if (o) {
+        a->known = o->known;
+        a->known_arg = o->known_arg;
+        a->lease_after_ms = o->lease_after_ms > 0 ? o->lease_after_ms : 0;
+        a->head_copy = xstrdup_or_null(o->head_copy);
+    }
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&a->cond, &ca);
+    pthread_condattr_destroy(&ca);
     a->running = pthread_create(&a->th, NULL, ahead_main, a) == 0;
-    if (!a->running)
+    if (!a->running) {
+        a->lease_after_ms = 0; /* no thread to wait on: the lease at once */
         ahead_main(a);
+    }
     return a;
 }
 
-static void ahead_join(struct deploy_ahead *a)
+/* take: the caller takes a over (or frees it), so a lease not yet taken is
+ * not taken. */
+static void ahead_join(struct deploy_ahead *a, int take)
 {
+    if (take) {
+        pthread_mutex_lock(&a->mu);
+        a->taken = 1;
+        pthread_cond_signal(&a->cond);
+        pthread_mutex_unlock(&a->mu);
+    }
     if (a->running)
         pthread_join(a->th, NULL);
     a->running = 0;
@@ -372,7 +444,7 @@ static void ahead_join(struct deploy_ahead *a)
 
 int deploy_ahead_wait(struct deploy_ahead *a, struct sw_err *err)
 {
-    ahead_join(a);
+    ahead_join(a, 0);
     if (a->rc && err)
         *err = a->err;
     return a->rc;
@@ -384,7 +456,7 @@ static int ahead_take(struct deploy_ahead *a, const char *env, const char *actio
                       struct env_lock *lk, struct env_state **s, struct deploy_head_memo *memo,
                       struct sw_err *err)
 {
-    ahead_join(a);
+    ahead_join(a, 1);
     if (strcmp(a->env, env) || strcmp(a->action, action))
         return sw_err_set(err, SW_EINVAL, "a change begun for %s (%s) taken for %s (%s)", a->env,
                           a->action, env, action);
@@ -403,12 +475,15 @@ void deploy_ahead_free(struct deploy_ahead *a)
 {
     if (!a)
         return;
-    ahead_join(a);
+    ahead_join(a, 1);
     deploy_unlock(a->st, &a->lk);
     env_state_free(a->s);
     deploy_head_memo_clear(&a->memo);
     free(a->env);
     free(a->action);
+    free(a->head_copy);
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->cond);
     free(a);
 }
 
@@ -469,6 +544,13 @@ static int change_make(struct store *st, const struct op *op, apply_fn apply,
     return 0;
 }
 
+/* A change refused on what the state says (not a failure to read or write it). */
+static int judged(int rc)
+{
+    return rc == DEPLOY_ESTRATEGY || rc == DEPLOY_ENOTHING || rc == DEPLOY_ESTALE ||
+           rc == DEPLOY_EREJECTED;
+}
+
 static void result_start(struct deploy_result *res, const struct op *op)
 {
     memset(res, 0, sizeof(*res));
@@ -498,15 +580,36 @@ static int change(struct store *st, const struct op *op, apply_fn apply,
     if (opts && opts->reject && !text_valid(opts->reject, DEPLOY_REASON_MAX, 0))
         return sw_err_set(err, SW_EINVAL,
                           "the rejection reason must be one line of UTF-8 text, at most 1 KiB");
-    int rc = opts && opts->ahead
-                 ? ahead_take(opts->ahead, env->name, op->action, &lk, &s, &memo, err)
-                 : change_begin(st, env->name, env->strategy, op->action, NULL, NULL, &lk, &s,
-                                &memo, err);
+    const char *copy = opts ? opts->head_copy : NULL;
+    int rc =
+        opts && opts->ahead
+            ? ahead_take(opts->ahead, env->name, op->action, &lk, &s, &memo, err)
+            : change_begin(st, env->name, env->strategy, op->action, copy, &lk, &s, &memo, err);
     if (rc)
         goto out;
+    int leased = lk.locked != NULL;
     rc = change_make(st, op, apply, opts, actor, s, &memo, res, err);
+    if (!leased && (rc == SW_ECONFLICT || judged(rc))) {
+        /* Made without the lease on a read another change may have moved: its
+         * write was refused, or the read was judged, so the change is made
+         * again on the state as it is now, under the lease. */
+        env_state_free(s);
+        s = NULL;
+        deploy_result_free(res);
+        result_start(res, op);
+        int refused = memo.copy_refused;
+        deploy_head_memo_clear(&memo);
+        rc = change_begin(st, env->name, env->strategy, op->action, NULL, &lk, &s, &memo, err);
+        memo.copy_refused |= refused;
+        if (!rc)
+            rc = change_make(st, op, apply, opts, actor, s, &memo, res, err);
+    }
     if (!rc)
         deploy_lock_consumed(&lk);
+    /* The head as this change left it, for the next; or, when the copy was
+     * behind the head, its pause. */
+    if (!rc || memo.copy_refused)
+        deploy_head_copy_save(st, copy, &memo);
 out:
     deploy_head_memo_clear(&memo);
     env_state_free(s);

@@ -4,13 +4,14 @@
  *
  * Each environment has one state document "envs/<env>/state.json", changed
  * only by compare-and-swap on its ETag, with a generation number that grows by
- * one per change, and only while holding the environment's lease, which the
- * document itself carries: a change writes the lease in (a compare-and-swap
- * that also proves the state it read current), then the change with the lease
- * gone. This module is the only writer of environment state. Every change also appends an
- * event to the hash-chained audit log "events/<seq>.json"; the state carries
- * its own last change, so an event lost to a crash between the two writes is
- * appended by the next change (nothing is lost).
+ * one per change. A change holds the environment's lease, which the document
+ * itself carries: it writes the lease in (a compare-and-swap that also proves
+ * the state it read current), then the change with the lease gone; a deploy
+ * of a directory whose upload is short makes its one write by compare-and-swap
+ * on the state it read, with no lease (deploy_ahead_start). This module is the only writer of
+ * environment state. Every change also appends an event to the hash-chained audit log
+ * "events/<seq>.json"; the state carries its own last change, so an event lost to a crash between
+ * the two writes is appended by the next change (nothing is lost).
  */
 #ifndef SW_DEPLOY_H
 #define SW_DEPLOY_H
@@ -225,6 +226,12 @@ struct deploy_opts {
      * process, which proves every body is in the store, so its manifest is not
      * read and its bodies are not checked again. */
     int made;
+    /* Optional: a local file where this machine keeps the audit head as its
+     * last change left it (the CLI: in the project's .slipway/cache/, per
+     * store). A change starts from it instead of reading the head, when no one
+     * else has moved the head since (the head's compare-and-swap write says
+     * so: refused, the head is read, and the copy is not used for a while). */
+    const char *head_copy;
     /* Optional: this change begun ahead (deploy_ahead_start, for the same
      * environment and action): its lease and reads are taken over, its
      * failure (DEPLOY_ELOCKED, ...) is the change's. The caller frees it. */
@@ -233,20 +240,38 @@ struct deploy_opts {
 
 /* A change's first requests (the state, the audit head, the lease) started
  * on a thread of its own, before the caller knows what it will change: deploy
- * DIR takes the lease while the new release's manifest uploads. Whatever no
- * change took over is released by deploy_ahead_free (the lease given back).
+ * DIR reads while the new release's manifest uploads. Whatever no change took
+ * over is released by deploy_ahead_free (a lease given back).
  *
  * known (optional): the state as the caller read it before (deploy DIR reads
  * it first, for the live release), called on a's thread and returning a copy a
  * keeps (env_state_dup), or NULL. The change then reads no state: the lease's
  * compare-and-swap write proves the copy current, and when another change came
  * between the caller's read and it, the state is read again and the lease
- * taken on that. known_arg must outlive a (deploy_ahead_free joins). */
+ * taken on that. known_arg must outlive a (deploy_ahead_free joins).
+ *
+ * lease_after_ms: 0 takes the lease as soon as the state is read. Otherwise a
+ * change that takes a over within that time takes no lease at all: its one
+ * write is the compare-and-swap on the state read, and when that is refused
+ * (another change came meanwhile) or the read refuses the change, the change
+ * is made again on the state as it is then, under the lease. A caller still
+ * busy after that time (a large upload) gets the lease then, so others see
+ * the change in progress. A lease someone else holds is refused at once. */
 struct deploy_ahead;
 typedef struct env_state *(*deploy_known_fn)(void *known_arg);
+struct deploy_ahead_opts {
+    deploy_known_fn known;
+    void *known_arg;
+    int lease_after_ms;
+    const char *head_copy; /* as deploy_opts.head_copy */
+};
+/* o may be NULL (no known, the lease at once, no copy). */
 struct deploy_ahead *deploy_ahead_start(struct store *st, const struct env_config *env,
-                                        const char *action, deploy_known_fn known, void *known_arg);
-/* Waits for a's requests: 0 when it holds the lease, else why not (err). */
+                                        const char *action, const struct deploy_ahead_opts *o);
+/* deploy DIR: a change whose upload is over within this takes no lease. */
+#define DEPLOY_LEASE_AFTER_MS 1000
+/* Waits for a's requests (and, with lease_after_ms, that long): 0 when it
+ * holds the lease, else why not (err). */
 int deploy_ahead_wait(struct deploy_ahead *a, struct sw_err *err);
 void deploy_ahead_free(struct deploy_ahead *a);
 

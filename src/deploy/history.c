@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define EVENT_PREFIX "events/"
 #define HEAD_KEY "events/head.json"
@@ -208,10 +209,14 @@ static int head_load(struct store *st, struct deploy_head_memo *h, int *missing,
                      struct sw_err *err);
 static int head_store_newest(struct store *st, struct deploy_head_memo *h, struct sw_err *err);
 
-void deploy_head_prefetch(struct store *st, struct deploy_head_memo *memo)
+static int head_copy_load(struct store *st, const char *path, struct deploy_head_memo *h);
+
+void deploy_head_prefetch(struct store *st, const char *copy, struct deploy_head_memo *memo)
 {
     int missing = 0;
-    if (head_load(st, memo, &missing, NULL) != 0 || missing) {
+    if (head_copy_load(st, copy, memo) == 0) {
+        /* The held event's create-only write below is done as after a read. */
+    } else if (head_load(st, memo, &missing, NULL) != 0 || missing) {
         head_clear(memo);
         return;
     }
@@ -376,20 +381,131 @@ static int head_load(struct store *st, struct deploy_head_memo *h, int *missing,
 
 /* Writes h as the head, holding its newest event; compare-and-swap on the
  * ETag h was read with. */
-static int head_save(struct store *st, struct deploy_head_memo *h, struct sw_err *err)
+/* The head document h stands for (caller frees), or NULL without its event. */
+static char *head_dump(const struct deploy_head_memo *h)
 {
+    if (h->seq && !h->event)
+        return NULL;
     json_t *doc = json_pack("{s:I, s:o, s:O}", "seq", (json_int_t)h->seq, "event",
                             h->seq ? json_string(h->event) : json_null(), "envs", h->envs);
-    if (h->seq && !h->event) {
-        json_decref(doc);
-        return sw_err_set(err, SW_EINVAL, "audit log: the newest event is not at hand");
-    }
-    char *body = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    char *body = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(doc);
+    return body;
+}
+
+static int head_save(struct store *st, struct deploy_head_memo *h, struct sw_err *err)
+{
+    char *body = head_dump(h);
+    if (!body)
+        return sw_err_set(err, SW_EINVAL, "audit log: the newest event is not at hand");
     int rc = store_put_if_match(st, HEAD_KEY, body, strlen(body), h->etag[0] ? h->etag : NULL,
                                 h->etag, err);
     free(body);
     return rc;
+}
+
+/* ---- the head's local copy ---------------------------------------------------- */
+
+/* A file of this machine's (deploy_opts.head_copy): the head as its last change
+ * left it, "slipway-head-copy 1\netag ETAG\ntoken TOKEN\n" and the document (TOKEN:
+ * store_etag_token's, or "-"), so that the
+ * next change starts from it rather than a read. It is trusted as far as the
+ * head's compare-and-swap write: an ETag the head no longer has is refused,
+ * and the change reads the head. Where someone else writes the head too, that
+ * refusal would cost a request at every change, so after one the copy is paused
+ * ("paused-until MS") for a while and changes read the head as before. */
+#define HEAD_COPY_MAGIC "slipway-head-copy 1\n"
+#define HEAD_COPY_PAUSE_MS (10 * 60 * 1000)
+
+/* The pause the copy at data holds, or 0. */
+static int64_t head_copy_paused(const char *data)
+{
+    long long until = 0;
+    if (strncmp(data, HEAD_COPY_MAGIC, strlen(HEAD_COPY_MAGIC)) ||
+        sscanf(data + strlen(HEAD_COPY_MAGIC), "paused-until %lld\n", &until) != 1)
+        return 0;
+    return until;
+}
+
+/* The value of line "NAME VALUE\n" at *p (advanced past it), at most max - 1
+ * visible ASCII characters, into out; 0 or -1. */
+static int copy_line(const char **p, const char *name, char *out, size_t max)
+{
+    size_t n = strlen(name);
+    const char *v = *p + n + 1, *nl = strchr(*p, '\n');
+    if (strncmp(*p, name, n) || (*p)[n] != ' ' || !nl || nl == v || (size_t)(nl - v) >= max)
+        return -1;
+    for (const char *c = v; c < nl; c++)
+        if (*c <= ' ' || *c >= 0x7f)
+            return -1;
+    memcpy(out, v, (size_t)(nl - v));
+    out[nl - v] = '\0';
+    *p = nl + 1;
+    return 0;
+}
+
+static int head_copy_load(struct store *st, const char *path, struct deploy_head_memo *h)
+{
+    char *data = NULL, token[STORE_ETAG_TOKEN_MAX];
+    size_t len;
+    memset(h, 0, sizeof(*h));
+    if (!path || file_read_all(path, &data, &len, NULL) != 0)
+        return -1;
+    /* Checked as the head itself is: a cache is a file anyone with the
+     * project could have written. */
+    const char *p = data + strlen(HEAD_COPY_MAGIC);
+    int rc = -1;
+    if (len > strlen(HEAD_COPY_MAGIC) && strlen(data) == len &&
+        !strncmp(data, HEAD_COPY_MAGIC, strlen(HEAD_COPY_MAGIC)) &&
+        copy_line(&p, "etag", h->etag, sizeof(h->etag)) == 0 &&
+        hex_lower_valid(h->etag, SHA256_HEX_LEN) &&
+        copy_line(&p, "token", token, sizeof(token)) == 0 &&
+        deploy_head_parse(p, len - (size_t)(p - data), &h->seq, h->hash, &h->envs, &h->event,
+                          NULL) == 0 &&
+        (h->event || !h->seq))
+        rc = 0;
+    free(data);
+    if (rc) {
+        head_clear(h);
+        return rc;
+    }
+    if (strcmp(token, "-") != 0)
+        store_etag_learn(st, HEAD_KEY, h->etag, token);
+    h->have = 1;
+    h->from_copy = 1;
+    h->stored = !h->event; /* an empty log holds none */
+    return 0;
+}
+
+void deploy_head_copy_save(struct store *st, const char *path, const struct deploy_head_memo *memo)
+{
+    if (!path)
+        return;
+    char *data = NULL, *doc = NULL, token[STORE_ETAG_TOKEN_MAX];
+    size_t len;
+    int64_t now = time_now_ms();
+    if (memo->copy_refused) {
+        data =
+            xasprintf(HEAD_COPY_MAGIC "paused-until %lld\n", (long long)(now + HEAD_COPY_PAUSE_MS));
+        fs_write_replace(path, data, strlen(data), NULL);
+        free(data);
+        return;
+    }
+    if (file_read_all(path, &data, &len, NULL) == 0 && head_copy_paused(data) > now) {
+        free(data);
+        return;
+    }
+    free(data);
+    if (!memo->have || !memo->etag[0] || !(doc = head_dump(memo))) {
+        unlink(path); /* whatever is there is older than the head */
+        return;
+    }
+    if (!store_etag_token(st, HEAD_KEY, memo->etag, token))
+        snprintf(token, sizeof(token), "-");
+    data = xasprintf(HEAD_COPY_MAGIC "etag %s\ntoken %s\n%s", memo->etag, token, doc);
+    fs_write_replace(path, data, strlen(data), NULL);
+    free(data);
+    free(doc);
 }
 
 /* Stores the event h holds as events/<seq>.json, create-only: whoever writes
@@ -528,9 +644,10 @@ static int append_round(struct store *st, const struct env_state *s, struct depl
     struct deploy_event e = {.seq = h->seq + 1, .env = s->env, .generation = c->generation};
     head_advance(h, &e, body, claim);
     rc = head_save(st, h, err);
-    /* Lost to a writer who moved the head: the next round sees the change
-     * recorded, or appends it after that writer's event. */
-    return rc == SW_ECONFLICT ? SW_EAGAIN_ROUND : rc;
+    /* Lost to a writer who moved the head (or removed it: If-Match on no
+     * object): the next round sees the change recorded, or appends it after
+     * that writer's event. */
+    return rc == SW_ECONFLICT || rc == SW_ENOTFOUND ? SW_EAGAIN_ROUND : rc;
 }
 
 int deploy_event_append(struct store *st, const struct env_state *s, struct deploy_head_memo *memo,
@@ -539,6 +656,7 @@ int deploy_event_append(struct store *st, const struct env_state *s, struct depl
     struct deploy_head_memo h = {0};
     if (!s->last.generation)
         return 0; /* nothing to record; memo stays as it was */
+    int refused = memo ? memo->copy_refused : 0;
     if (memo && memo->have) {
         h = *memo;
         memset(memo, 0, sizeof(*memo));
@@ -551,8 +669,13 @@ int deploy_event_append(struct store *st, const struct env_state *s, struct depl
         }
         h.have = 0; /* a round after this one reads the head again */
         rc = append_round(st, s, &h, missing, err);
-        if (rc != SW_EAGAIN_ROUND)
-            return append_done(&h, memo, rc);
+        if (rc != SW_EAGAIN_ROUND) {
+            rc = append_done(&h, memo, rc);
+            if (memo)
+                memo->copy_refused = refused;
+            return rc;
+        }
+        refused |= h.from_copy;
         head_clear(&h);
     }
     return sw_err_set(err, SW_ECONFLICT, "audit log: could not claim a sequence number");

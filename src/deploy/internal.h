@@ -26,6 +26,9 @@ void deploy_lock_consumed(struct env_lock *lk);
  * runs out). */
 void deploy_unlock(struct store *st, struct env_lock *lk);
 void env_lease_clear(struct env_lease *l);
+/* A lease nobody can still be using: past its expiry, or taken on this host by
+ * a process that no longer exists. */
+int deploy_lease_stale(const struct env_lease *l);
 
 /* Writes s with compare-and-swap on s->etag (updated on success), then
  * notifies "envs" (store_notify), which wakes the edges of this host. */
@@ -64,14 +67,20 @@ struct deploy_head_memo {
     int stored;  /* 1: events/<seq>.json is known to exist */
     json_t *envs;
     char etag[SHA256_HEX_LEN + 1];
+    int from_copy;    /* read from the local copy (deploy_opts.head_copy), not the store */
+    int copy_refused; /* an append found the copy behind the head */
 };
 void deploy_head_memo_clear(struct deploy_head_memo *m);
 /* Reads the audit head into memo (zeroed first), so that a change can read it
  * beside its state instead of after it, and stores the event it holds as an
  * object of its own, which the change's append would otherwise do after the
- * change's state write. Leaves memo empty where the head is missing or
+ * change's state write. copy (optional): the local copy to start from
+ * instead of reading, when it holds one. Leaves memo empty where the head is missing or
  * cannot be read: deploy_event_append then reads it itself. */
-void deploy_head_prefetch(struct store *st, struct deploy_head_memo *memo);
+void deploy_head_prefetch(struct store *st, const char *copy, struct deploy_head_memo *memo);
+/* Keeps memo, the head as a change left it, in the local copy at path (NULL:
+ * none): or a pause, when the change found the copy behind the head. */
+void deploy_head_copy_save(struct store *st, const char *path, const struct deploy_head_memo *memo);
 
 /* Appends s->last to the audit log unless it is there already. memo
  * (optional): the head to start from, if it holds one; on return, the head

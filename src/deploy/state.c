@@ -457,7 +457,7 @@ int deploy_state_save(struct store *st, struct env_state *s, struct sw_err *err)
 /* A lease past its expiry is stale; so is one taken on this host by a process
  * that no longer exists: nobody can still be in the middle of that change. (A
  * reused pid only makes us wait for the lease, which is safe.) */
-static int lease_stale(const struct env_lease *l)
+int deploy_lease_stale(const struct env_lease *l)
 {
     if (l->expires_ms <= time_now_ms())
         return 1;
@@ -494,7 +494,7 @@ int deploy_lock(struct store *st, const char *action, struct env_state **sp, str
      * the lease, or finished a change) since it was read. */
     for (int attempt = 0; attempt < 4; attempt++) {
         struct env_state *s = *sp;
-        if (s->lease.owner && !lease_stale(&s->lease))
+        if (s->lease.owner && !deploy_lease_stale(&s->lease))
             return locked_error(s, err);
         env_lease_clear(&s->lease);
         int64_t now = time_now_ms();

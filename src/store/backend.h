@@ -42,6 +42,10 @@ struct store_ops {
     void (*set_fail_fast)(struct store *, int);
     /* Optional (NULL: nothing to prepare): store_prepare_cas. */
     void (*prepare_cas)(struct store *);
+    /* Optional (NULL: none needed): store_etag_token and store_etag_learn,
+     * the token checked already. */
+    int (*etag_token)(struct store *, const char *, const char *, char *);
+    void (*etag_learn)(struct store *, const char *, const char *, const char *);
     /* Optional: proves the store is there and may be used (S3: a HEAD of the
      * bucket), worded as an open's failure; a store opened with check_later
      * runs it when an operation first fails as a missing or refused store. */

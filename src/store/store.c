@@ -227,6 +227,27 @@ void store_prepare_cas(struct store *st)
         st->ops->prepare_cas(st);
 }
 
+int store_etag_token(struct store *st, const char *key, const char *etag,
+                     char token[STORE_ETAG_TOKEN_MAX])
+{
+    token[0] = '\0';
+    return ready(st, NULL) == 0 && st->ops->etag_token && key && etag &&
+           st->ops->etag_token(st, key, etag, token);
+}
+
+void store_etag_learn(struct store *st, const char *key, const char *etag, const char *token)
+{
+    if (!key || !etag || !hex_lower_valid(etag, SHA256_HEX_LEN) || !token || !*token ||
+        strlen(token) >= STORE_ETAG_TOKEN_MAX)
+        return;
+    for (const char *c = token; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+              *c == '-'))
+            return;
+    if (ready(st, NULL) == 0 && st->ops->etag_learn)
+        st->ops->etag_learn(st, key, etag, token);
+}
+
 void store_status(struct store *st, struct store_status *out)
 {
     pthread_mutex_lock(&st->status_mu);

@@ -141,6 +141,20 @@ int store_put_if_match(struct store *st, const char *key, const void *data, size
  * starts now, beside the caller's next requests, instead of in front of that
  * write. Only a hint: store_put_if_match does it anyway when it was not. */
 void store_prepare_cas(struct store *st);
+/* ETags across processes. A remote backend maps the service's own ETag to the
+ * store's (the SHA-256) for the keys it read or wrote, and reads a key first
+ * to write it If-Match an ETag it has not seen. store_etag_token gives the
+ * service's word for key at etag, when this handle knows it (1; else 0, and
+ * always 0 on fs, which needs none), for a cache of the caller's to keep;
+ * store_etag_learn gives it to a later handle, whose store_put_if_match of
+ * key at etag then reads nothing first. The service still checks the
+ * condition: a token the object no longer has is refused (SW_ECONFLICT).
+ * A token is 1 to STORE_ETAG_TOKEN_MAX - 1 letters, digits or '-' (anything
+ * else is not learnt: it goes into a request header). */
+#define STORE_ETAG_TOKEN_MAX 128
+int store_etag_token(struct store *st, const char *key, const char *etag,
+                     char token[STORE_ETAG_TOKEN_MAX]);
+void store_etag_learn(struct store *st, const char *key, const char *etag, const char *token);
 /* Makes every STORE_BATCH put of this handle durable and visible (one syncfs
  * instead of an fsync per object, as git's batch fsync mode). A batched put
  * whose key appeared meanwhile is dropped silently when it was STORE_IF_ABSENT. */

@@ -96,6 +96,21 @@ static int pair_lookup(struct s3b *b, const char *key, const char *sha, char s3[
     return found;
 }
 
+static int s3b_etag_token(struct store *st, const char *key, const char *sha, char *token)
+{
+    char s3[S3_ETAG_MAX];
+    if (!pair_lookup(B(st), key, sha, s3) || strlen(s3) >= STORE_ETAG_TOKEN_MAX)
+        return 0;
+    memcpy(token, s3, strlen(s3) + 1);
+    return 1;
+}
+
+static void s3b_etag_learn(struct store *st, const char *key, const char *sha, const char *token)
+{
+    if (strlen(token) < S3_ETAG_MAX)
+        pair_remember(B(st), key, sha, token);
+}
+
 /* ---- reads -------------------------------------------------------------------------------- */
 
 static int s3b_get(struct store *st, const char *key, char **data, size_t *len, char *etag,
@@ -1050,6 +1065,8 @@ static const struct store_ops s3_ops = {
     .put = s3b_put,
     .put_file = s3b_put_file,
     .put_if_match = s3b_put_if_match,
+    .etag_token = s3b_etag_token,
+    .etag_learn = s3b_etag_learn,
     .batch_commit = s3b_batch_commit,
     .batch_abort = s3b_batch_abort,
     .head = s3b_head,

@@ -14,24 +14,27 @@
 #     stat cache the live manifest is read: from the copy the first deploy kept (1 request);
 #     without the copy, and with a copy that is not R's manifest, from the store (a second
 #     request), and the copy is R's again.
-# (b) One page of it changed: at most 9 requests, and of them exactly one GET of the state
-#     (read before the walk for the live release; the change begun ahead takes it, the
-#     compare-and-swap write of its lease proving it current), no DELETE (the lease is a field
-#     of the state, which the change's write leaves out), exactly one GET of
-#     events/head.json (the repair append and the change's own share one read), exactly one
-#     probe PUT (the key kept from (a): refused, 412), no listing (no GET with list-type) and
-#     no touch. moto's log shows no header, so a touch (a copy onto itself, x-amz-copy-source)
-#     would show as a PUT of a body: the PUTs are counted instead, exactly seven (the changed
-#     page's bodies in one pack, the manifest, the state with the lease, the state changed, the
-#     event the head held until now (event 1, stored as an object of its own while the change
-#     reads, before its first write), the head holding the change's event, the probe), one of
-#     them under packs/ (packing is the default on s3); and after the state's change write only
-#     the head's: the change's one write after it. `slipway history dev --verify` then says the
-#     chain is intact.
+# (b) One page of it changed: 7 requests, and of them exactly one GET of the state (read
+#     before the walk for the live release; the change begun ahead takes it, and with an upload
+#     this short takes no lease: the compare-and-swap of the change's one state write proves
+#     the read current), no DELETE, no GET of events/head.json (the change starts from the
+#     head copy the last change of this project left in .slipway/cache), exactly one probe PUT
+#     (the key kept from (a): refused, 412), no listing (no GET with list-type) and no touch.
+#     moto's log shows no header, so a touch (a copy onto itself, x-amz-copy-source) would
+#     show as a PUT of a body: the PUTs are counted instead, exactly six (the changed page's
+#     bodies in one pack, the manifest, the state changed, the event the head held until now
+#     (event 1, stored as an object of its own while the change reads, before its first
+#     write), the head holding the change's event, the probe), one of them under packs/
+#     (packing is the default on s3); and after the state's change write only the head's: the
+#     change's one write after it. `slipway history dev --verify` then says the chain is
+#     intact.
 # (b2) R deployed by id while the stat cache records (b)'s release L (and by id again: already
 #     live, in 2 requests: the HEAD of its manifest and the GET of the state): deploy DIR (which walks
 #     DIR assuming L is live while it reads the state) makes and deploys a new release with L's
 #     files; the DIR again is then already live.
+# (b3) Another project (another machine) deploys, moving the audit head past this project's
+#     copy: the next change's head write is refused (412), the head read and written, the copy
+#     paused; the change after reads the head first and has no write refused.
 # (d) With --pack, on a fresh prefix (below (c)'s fs part in the file, run before it): the
 #     site's bodies in one pack, the same DIR again 1 request, one page changed one PUT under
 #     packs/ and none under blobs/; the pack read back with the aws CLI.
@@ -165,19 +168,20 @@ puts=$(count '^PUT ' change.req)
 bodies=$(count '^PUT /site/data/(blobs|packs)/' change.req)
 echo "# one page changed: $n requests; $puts PUT ($bodies of bodies, $probes probe), $heads GET of events/head.json, $lists listings"
 expect_rc "s3: the DIR with one page changed deploys" 0
-verify "  at most 9 requests" 'show change.req' [ "$n" -le 9 ]
-verify "  exactly one GET of envs/dev/state.json (read before the lease, proved by its write)" \
+verify "  7 requests" 'show change.req' [ "$n" = 7 ]
+verify "  exactly one GET of envs/dev/state.json (read before the walk, proved by the change's write)" \
     'show change.req' [ "$(count '^GET /site/data/envs/dev/state.json ' change.req)" = 1 ]
-verify "  no DELETE (the lease went with the change's write)" 'show change.req' \
-    [ "$(count '^DELETE ' change.req)" = 0 ]
-verify "  exactly one GET of events/head.json, for both appends of the change" 'show change.req' [ "$heads" = 1 ]
+verify "  no DELETE" 'show change.req' [ "$(count '^DELETE ' change.req)" = 0 ]
+verify "  no GET of events/head.json: the change starts from the head copy the last one left" \
+    'show change.req; ls -l .slipway/cache | sed "s/^/# /"' \
+    eval '[ "$heads" = 0 ] && grep -q "^slipway-head-copy 1$" .slipway/cache/head-*'
 verify "  exactly one probe PUT (the key kept from before: refused, 412)" 'show change.req' \
     eval '[ "$probes" = 1 ] && [ "$(count "^PUT /site/data/.slipway-probe/[^ ]* 412$" change.req)" = 1 ]'
 verify "  no listing (no GET with list-type)" 'show change.req' [ "$lists" = 0 ]
-verify "  no touch: 7 PUTs (the changed page's pack, manifest, state twice (lease, change), event 1, head, probe), one of bodies" \
+verify "  no touch: 6 PUTs (the changed page's pack, manifest, state once (a short upload takes no lease), event 1, head, probe), one of bodies" \
     'show change.req' \
-    eval '[ "$puts" = 7 ] && [ "$bodies" = 1 ] &&
-        [ "$(count "^PUT /site/data/envs/dev/state\.json 200$" change.req)" = 2 ] &&
+    eval '[ "$puts" = 6 ] && [ "$bodies" = 1 ] &&
+        [ "$(count "^PUT /site/data/envs/dev/state\.json 200$" change.req)" = 1 ] &&
         [ "$(count "^PUT /site/data/(releases/r-[^ /]*\.json|events/000000000001\.json|events/head\.json) 200$" change.req)" = 3 ]'
 verify "  after the state's change write, only the head's" 'show change.req' \
     eval '[ "$(tail -2 change.req | cut -d" " -f1,2 | tr "\n" " ")" = "PUT /site/data/envs/dev/state.json PUT /site/data/events/head.json " ]'
@@ -215,6 +219,41 @@ verify "  a new release is live, with L's files (slipway diff L L2: no change)" 
 sw deploy "$SITE" --env dev
 verify "  and the DIR again: already live (the stat cache records L2)" 'echo "# $out"' \
     eval '[ "$rc" = 0 ] && [ "$out" = "release $L2 is already live on dev; nothing changed" ]'
+
+# ---- (b3) another writer of the audit log ------------------------------------------------------
+# A change made from another project (another machine: a head copy of its own) moves the head,
+# so this project's copy is behind it. The next change's head write is refused (412), the head
+# read and written, and the copy paused: the change after it reads the head first, as without
+# a copy, with no refused write.
+"$SLIPWAY" init -q "$T/other" >/dev/null
+cp .slipway/environments/dev.yml "$T/other/.slipway/environments/"
+(cd "$T/other" && "$SLIPWAY" deploy "$R" --env dev -q >/dev/null 2>&1)
+expect_rc "s3: another project deploys R" 0
+printf '<!doctype html><h1>page 40, changed by (b3)</h1>\n' >"$SITE/p40.html"
+mark
+b=$marks
+sw deploy "$SITE" --env dev
+mark
+since_mark "$b" >behind.req
+expect_rc "s3: a change with the head copy behind the head" 0
+verify "  its head write refused (412), the head read, then written; the copy paused" \
+    'show behind.req; head -2 .slipway/cache/head-* | sed "s/^/# copy: /"' \
+    eval '[ "$(count "^PUT /site/data/events/head.json 412$" behind.req)" = 1 ] &&
+        [ "$(count "^GET /site/data/events/head.json 200$" behind.req)" = 1 ] &&
+        [ "$(count "^PUT /site/data/events/head.json 200$" behind.req)" = 1 ] &&
+        grep -q "^paused-until [0-9]*$" .slipway/cache/head-*'
+printf '<!doctype html><h1>page 41, changed by (b3)</h1>\n' >"$SITE/p41.html"
+mark
+b=$marks
+sw deploy "$SITE" --env dev
+mark
+since_mark "$b" >paused.req
+verify "  paused: the next change reads the head, and no head write is refused" 'show paused.req' \
+    eval '[ "$rc" = 0 ] && [ "$(count "^GET /site/data/events/head.json 200$" paused.req)" = 1 ] &&
+        [ "$(count "^PUT /site/data/events/head.json 412$" paused.req)" = 0 ]'
+sw history dev --verify
+verify "  slipway history dev --verify: the audit chain is intact" 'echo "# $out $errout"' \
+    eval '[ "$rc" = 0 ] && grep -q "audit chain intact" <<<"$out$errout"'
 
 # ---- (d) --pack: small bodies in one pack object ----------------------------------------------
 # A fresh prefix: the 100-file site deployed with --pack stores its bodies in one pack (no

@@ -563,14 +563,14 @@ static void test_deploy_ahead(void **state)
     struct deploy_result res;
     struct sw_err err = {0};
 
-    struct deploy_ahead *a = deploy_ahead_start(f->st, dev, "deploy", NULL, NULL);
+    struct deploy_ahead *a = deploy_ahead_start(f->st, dev, "deploy", NULL);
     assert_int_equal(deploy_ahead_wait(a, &err), 0);
     assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), DEPLOY_ELOCKED);
     deploy_ahead_free(a); /* untaken: the lock given back */
     assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), 0);
     deploy_result_free(&res);
 
-    a = deploy_ahead_start(f->st, dev, "deploy", NULL, NULL);
+    a = deploy_ahead_start(f->st, dev, "deploy", NULL);
     struct deploy_opts o = ALICE;
     o.ahead = a;
     assert_int_equal(deploy_release(f->st, dev, r2, &o, &res, &err), 0);
@@ -582,7 +582,7 @@ static void test_deploy_ahead(void **state)
     assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), 0);
     deploy_result_free(&res);
 
-    a = deploy_ahead_start(f->st, dev, "deploy", NULL, NULL);
+    a = deploy_ahead_start(f->st, dev, "deploy", NULL);
     o.ahead = a;
     assert_int_equal(deploy_release(f->st, stg, r1, &o, &res, &err), SW_EINVAL);
     assert_non_null(strstr(err.msg, "taken for staging"));
@@ -591,9 +591,9 @@ static void test_deploy_ahead(void **state)
     deploy_result_free(&res);
 
     /* an ahead that failed (the lock held elsewhere) is the change's failure */
-    struct deploy_ahead *held = deploy_ahead_start(f->st, dev, "deploy", NULL, NULL);
+    struct deploy_ahead *held = deploy_ahead_start(f->st, dev, "deploy", NULL);
     assert_int_equal(deploy_ahead_wait(held, &err), 0);
-    a = deploy_ahead_start(f->st, dev, "deploy", NULL, NULL);
+    a = deploy_ahead_start(f->st, dev, "deploy", NULL);
     o.ahead = a;
     assert_int_equal(deploy_release(f->st, dev, r1, &o, &res, &err), DEPLOY_ELOCKED);
     deploy_ahead_free(a);
@@ -635,7 +635,8 @@ static void test_deploy_ahead_known(void **state)
     known->rejected[0].reason = xstrdup("marker: the copy was used");
     known->rejected[0].time_ms = 1700000000000;
     known->nrejected = 1;
-    o.ahead = deploy_ahead_start(f->st, dev, "deploy", known_copy, known);
+    o.ahead = deploy_ahead_start(f->st, dev, "deploy",
+                                 &(struct deploy_ahead_opts){known_copy, known, 0, NULL});
     assert_int_equal(deploy_release(f->st, dev, r2, &o, &res, &err), 0);
     assert_int_equal(res.generation, 2);
     deploy_result_free(&res);
@@ -650,7 +651,8 @@ static void test_deploy_ahead_known(void **state)
     known = state_of(f, "dev");
     assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), 0);
     deploy_result_free(&res);
-    o.ahead = deploy_ahead_start(f->st, dev, "deploy", known_copy, known);
+    o.ahead = deploy_ahead_start(f->st, dev, "deploy",
+                                 &(struct deploy_ahead_opts){known_copy, known, 0, NULL});
     assert_int_equal(deploy_release(f->st, dev, r2, &o, &res, &err), 0);
     assert_int_equal(res.generation, 4);
     assert_string_equal(res.from, r1);
@@ -661,7 +663,8 @@ static void test_deploy_ahead_known(void **state)
     /* refused on the old copy (r2 live there, r1 live now): made again */
     assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), 0);
     deploy_result_free(&res);
-    o.ahead = deploy_ahead_start(f->st, dev, "deploy", known_copy, known);
+    o.ahead = deploy_ahead_start(f->st, dev, "deploy",
+                                 &(struct deploy_ahead_opts){known_copy, known, 0, NULL});
     assert_int_equal(deploy_release(f->st, dev, r2, &o, &res, &err), 0);
     assert_int_equal(res.generation, 6);
     assert_string_equal(res.from, r1);
@@ -679,6 +682,168 @@ static void test_deploy_ahead_known(void **state)
     free(r1);
     free(r2);
     free(r3);
+}
+
+/* deploy_ahead_start with lease_after_ms (deploy DIR): a change that takes it
+ * over in time takes no lease. Another change made meanwhile is not refused
+ * (no lease was there), and the ahead's write, refused by the compare-and-
+ * swap, is made again on it under the lease; a refusal judged on an old copy
+ * is made again too. Not taken in time, the ahead takes the lease (others are
+ * refused); a lease held elsewhere refuses it whatever the wait. */
+static void test_deploy_ahead_lease_free(void **state)
+{
+    struct fixture *f = *state;
+    struct env_config *dev = env_load(f, "dev", "strategy: direct\n");
+    char *r1 = make_release(f), *r2 = make_release(f), *r3 = make_release(f);
+    struct deploy_result res;
+    struct sw_err err = {0};
+    struct deploy_opts o = ALICE;
+    assert_int_equal(deploy_release(f->st, dev, r1, &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+
+    /* in time: one write, no lease */
+    struct env_state *known = state_of(f, "dev");
+    o.ahead = deploy_ahead_start(f->st, dev, "deploy",
+                                 &(struct deploy_ahead_opts){known_copy, known, 60000, NULL});
+    assert_int_equal(deploy_release(f->st, dev, r2, &o, &res, &err), 0);
+    assert_int_equal(res.generation, 2);
+    deploy_result_free(&res);
+    deploy_ahead_free(o.ahead);
+    env_state_free(known);
+
+    /* another change meanwhile goes through; the ahead's is made after it */
+    known = state_of(f, "dev");
+    o.ahead = deploy_ahead_start(f->st, dev, "deploy",
+                                 &(struct deploy_ahead_opts){known_copy, known, 60000, NULL});
+    assert_int_equal(deploy_release(f->st, dev, r3, &ALICE, &res, &err), 0);
+    assert_int_equal(res.generation, 3);
+    deploy_result_free(&res);
+    assert_int_equal(deploy_release(f->st, dev, r1, &o, &res, &err), 0);
+    assert_int_equal(res.generation, 4);
+    assert_string_equal(res.from, r3);
+    assert_string_equal(res.to, r1);
+    deploy_result_free(&res);
+    deploy_ahead_free(o.ahead);
+
+    /* the old copy says r2 is live (nothing to do); r1 is: made again */
+    o.ahead = deploy_ahead_start(f->st, dev, "deploy",
+                                 &(struct deploy_ahead_opts){known_copy, known, 60000, NULL});
+    assert_int_equal(deploy_release(f->st, dev, r2, &o, &res, &err), 0);
+    assert_int_equal(res.generation, 5);
+    assert_string_equal(res.from, r1);
+    deploy_result_free(&res);
+    deploy_ahead_free(o.ahead);
+    env_state_free(known);
+
+    /* not taken in time: the lease, and another change is refused */
+    struct deploy_ahead *slow =
+        deploy_ahead_start(f->st, dev, "deploy", &(struct deploy_ahead_opts){.lease_after_ms = 20});
+    assert_int_equal(deploy_ahead_wait(slow, &err), 0);
+    assert_int_equal(deploy_release(f->st, dev, r3, &ALICE, &res, &err), DEPLOY_ELOCKED);
+    /* and one that would wait is refused at once by the lease there */
+    o.ahead = deploy_ahead_start(f->st, dev, "deploy",
+                                 &(struct deploy_ahead_opts){.lease_after_ms = 60000});
+    assert_int_equal(deploy_ahead_wait(o.ahead, &err), DEPLOY_ELOCKED);
+    deploy_ahead_free(o.ahead);
+    o.ahead = slow;
+    assert_int_equal(deploy_release(f->st, dev, r3, &o, &res, &err), 0);
+    assert_int_equal(res.generation, 6);
+    deploy_result_free(&res);
+    deploy_ahead_free(slow);
+
+    struct env_state *s = state_of(f, "dev");
+    assert_null(s->lease.owner);
+    assert_string_equal(s->live_release, r3);
+    env_state_free(s);
+    size_t checked = 0;
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
+    assert_int_equal(checked, 6);
+    env_config_free(dev);
+    free(r1);
+    free(r2);
+    free(r3);
+}
+
+/* deploy_opts.head_copy: each change leaves the head as it wrote it in the
+ * copy, and the next starts from there. A copy behind the head (someone else
+ * appended) is refused by the head's compare-and-swap, the head read, and the
+ * copy paused; a paused or damaged copy is not used; the log stays whole
+ * through all of it. */
+static void test_head_copy(void **state)
+{
+    struct fixture *f = *state;
+    struct env_config *dev = env_load(f, "dev", "strategy: direct\n");
+    char *r[2] = {make_release(f), make_release(f)};
+    char *copy = xasprintf("%s/head-copy", f->dir), *old = NULL, *data = NULL;
+    struct deploy_result res;
+    struct sw_err err = {0};
+    struct deploy_opts o = ALICE;
+    size_t checked, len, oldlen;
+    o.head_copy = copy;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(deploy_release(f->st, dev, r[i % 2], &o, &res, &err), 0);
+        deploy_result_free(&res);
+    }
+    assert_int_equal(file_read_all(copy, &old, &oldlen, NULL), 0);
+    assert_non_null(strstr(old, "slipway-head-copy 1\netag "));
+    assert_non_null(strstr(old, "\"seq\":3"));
+    /* the copy is what the store holds */
+    char *head = NULL;
+    assert_int_equal(store_get(f->st, "events/head.json", &head, &len, NULL, NULL), 0);
+    assert_non_null(strstr(old, head));
+    free(head);
+
+    /* another writer moves the head; the old copy is refused, then paused */
+    assert_int_equal(deploy_release(f->st, dev, r[1], &ALICE, &res, &err), 0);
+    deploy_result_free(&res);
+    assert_int_equal(deploy_release(f->st, dev, r[0], &o, &res, &err), 0);
+    deploy_result_free(&res);
+    assert_int_equal(file_read_all(copy, &data, &len, NULL), 0);
+    assert_int_equal(strncmp(data, "slipway-head-copy 1\npaused-until ", 33), 0);
+    free(data);
+    assert_int_equal(fs_write_atomic(copy, old, oldlen, NULL), 0);
+    assert_int_equal(deploy_release(f->st, dev, r[1], &o, &res, &err), 0);
+    deploy_result_free(&res);
+    /* paused: not written over by a change that found nothing wrong */
+    assert_int_equal(file_read_all(copy, &data, &len, NULL), 0);
+    assert_int_equal(strncmp(data, "slipway-head-copy 1\npaused-until ", 33), 0);
+    free(data);
+    assert_int_equal(deploy_release(f->st, dev, r[0], &o, &res, &err), 0);
+    deploy_result_free(&res);
+    assert_int_equal(file_read_all(copy, &data, &len, NULL), 0);
+    assert_int_equal(strncmp(data, "slipway-head-copy 1\npaused-until ", 33), 0);
+    free(data);
+
+    /* damaged copies are not used (a bad ETag, a document that is no head, an
+     * unknown format): the change reads the head and writes a good copy; a
+     * well-formed copy the head never was (a token that could not go into a
+     * header is not learnt) is refused like any copy behind */
+    const char *bad[] = {
+        "slipway-head-copy 1\netag xyz\ntoken -\n{}",
+        "slipway-head-copy 1\netag "
+        "0000000000000000000000000000000000000000000000000000000000000000\ntoken "
+        "-\n{\"seq\":9,\"envs\":{}}",
+        "slipway-head-copy 2\n",
+        "slipway-head-copy 1\netag "
+        "0000000000000000000000000000000000000000000000000000000000000000\ntoken "
+        "a\"b\n{\"seq\":0,\"envs\":{},\"event\":null}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        assert_int_equal(fs_write_atomic(copy, bad[i], strlen(bad[i]), NULL), 0);
+        assert_int_equal(deploy_release(f->st, dev, r[(i + 1) % 2], &o, &res, &err), 0);
+        deploy_result_free(&res);
+        assert_int_equal(file_read_all(copy, &data, &len, NULL), 0);
+        assert_non_null(strstr(data, i < 3 ? "slipway-head-copy 1\netag "
+                                           : "slipway-head-copy 1\npaused-until "));
+        free(data);
+    }
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
+    assert_int_equal(checked, 11);
+    free(old);
+    free(copy);
+    env_config_free(dev);
+    free(r[0]);
+    free(r[1]);
 }
 
 /* Deploying the release that is live changes nothing, on either strategy:
@@ -2459,6 +2624,8 @@ int main(void)
         T(test_deploy_live_is_noop),
         T(test_deploy_ahead),
         T(test_deploy_ahead_known),
+        T(test_deploy_ahead_lease_free),
+        T(test_head_copy),
         T(test_rollback_flip_or_deploy),
         T(test_watch_changes),
         T(test_strategy_change),
