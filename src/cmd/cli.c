@@ -676,6 +676,12 @@ int cli_store(struct cli *cli, enum cli_store_mode mode, struct sw_err *err)
     else
         rc = store_open_existing(url, &cli->store, err);
     free(path);
+    /* A project keeps the proof of its remote store's conditional writes. */
+    if (!rc && store_is_remote(cli->store) && cli_project(cli, NULL) == 0) {
+        char *proof = cli_cache_path(cli, "cas-proof-", store_url(cli->store));
+        store_keep_cas_proof(cli->store, proof);
+        free(proof);
+    }
     return store_missing(cli, rc, err);
 }
 

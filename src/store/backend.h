@@ -59,6 +59,7 @@ struct store {
     const struct store_ops *ops;
     char *url;
     void *impl;
+    char *cas_proof; /* store_keep_cas_proof's file, or NULL */
     /* Upload slots (store_xfer_begin): at most xfer_max taken at once. */
     pthread_mutex_t xfer_mu;
     pthread_cond_t xfer_cv;

@@ -79,6 +79,7 @@ static void store_delete_struct(struct store *st)
     pthread_mutex_destroy(&st->status_mu);
     pthread_mutex_destroy(&st->open_mu);
     free(st->url);
+    free(st->cas_proof);
     free(st);
 }
 
@@ -225,6 +226,12 @@ void store_prepare_cas(struct store *st)
 {
     if (ready(st, NULL) == 0 && st->ops->prepare_cas)
         st->ops->prepare_cas(st);
+}
+
+void store_keep_cas_proof(struct store *st, const char *path)
+{
+    free(st->cas_proof);
+    st->cas_proof = xstrdup_or_null(path);
 }
 
 int store_etag_token(struct store *st, const char *key, const char *etag,

@@ -141,6 +141,14 @@ int store_put_if_match(struct store *st, const char *key, const void *data, size
  * starts now, beside the caller's next requests, instead of in front of that
  * write. Only a hint: store_put_if_match does it anyway when it was not. */
 void store_prepare_cas(struct store *st);
+/* Where this machine keeps, for the next processes, that the store's endpoint
+ * was seen honouring conditional writes (S3: the probe's refusals; other
+ * backends keep nothing). A proof younger than STORE_CAS_PROOF_MS spares a
+ * later process the probe's request, as a long-running process is spared it
+ * after its first: the endpoint is taken to be the same software for that
+ * long. Call before the first operation; path is copied. */
+#define STORE_CAS_PROOF_MS (10 * 60 * 1000)
+void store_keep_cas_proof(struct store *st, const char *path);
 /* ETags across processes. A remote backend maps the service's own ETag to the
  * store's (the SHA-256) for the keys it read or wrote, and reads a key first
  * to write it If-Match an ETag it has not seen. store_etag_token gives the

@@ -42,6 +42,7 @@ struct etag_pair {
 };
 
 struct s3b {
+    struct store *st;
     struct s3 *cl;
     const char *shown;
     pthread_mutex_t mu;
@@ -534,6 +535,42 @@ static int probe_run(struct s3b *b, struct sw_err *err)
     return rc;
 }
 
+/* The proof another process of this machine kept (store_keep_cas_proof):
+ * "slipway-cas-proof 1\nurl URL\nat MS\n", for this store's URL, younger
+ * than STORE_CAS_PROOF_MS (and not from the future). A file that says
+ * anything else proves nothing. */
+static int proof_fresh(struct s3b *b)
+{
+    char *data = NULL;
+    size_t len;
+    long long at = 0;
+    int n = 0, fresh = 0;
+    if (!b->st->cas_proof || file_read_all(b->st->cas_proof, &data, &len, NULL) != 0)
+        return 0;
+    const char *url = b->st->url;
+    size_t ulen = strlen(url);
+    const char *head = "slipway-cas-proof 1\nurl ";
+    if (strlen(data) == len && !strncmp(data, head, strlen(head)) &&
+        !strncmp(data + strlen(head), url, ulen) && data[strlen(head) + ulen] == '\n' &&
+        sscanf(data + strlen(head) + ulen + 1, "at %lld\n%n", &at, &n) == 1 &&
+        (size_t)(strlen(head) + ulen + 1 + (size_t)n) == len) {
+        int64_t now = time_now_ms();
+        fresh = at <= now + 60000 && now - at < STORE_CAS_PROOF_MS;
+    }
+    free(data);
+    return fresh;
+}
+
+static void proof_keep(struct s3b *b)
+{
+    if (!b->st->cas_proof)
+        return;
+    char *data =
+        xasprintf("slipway-cas-proof 1\nurl %s\nat %lld\n", b->st->url, (long long)time_now_ms());
+    fs_write_replace(b->st->cas_proof, data, strlen(data), NULL); /* best effort */
+    free(data);
+}
+
 /* Waits for a probe prepare_cas started; takes probe_mu held. */
 static int probe_join(struct s3b *b, struct sw_err *err)
 {
@@ -544,6 +581,17 @@ static int probe_join(struct s3b *b, struct sw_err *err)
     return b->probe_rc;
 }
 
+/* The probe, or a fresh proof of it; a probe passed is kept as a proof. */
+static int probe_or_proof(struct s3b *b, struct sw_err *err)
+{
+    if (proof_fresh(b))
+        return 0;
+    int rc = probe_run(b, err);
+    if (rc == 0)
+        proof_keep(b);
+    return rc;
+}
+
 static int probe(struct s3b *b, struct sw_err *err)
 {
     if (atomic_load(&b->probed))
@@ -551,7 +599,7 @@ static int probe(struct s3b *b, struct sw_err *err)
     pthread_mutex_lock(&b->probe_mu);
     int rc = 0;
     if (!atomic_load(&b->probed))
-        rc = b->probing ? probe_join(b, err) : probe_run(b, err);
+        rc = b->probing ? probe_join(b, err) : probe_or_proof(b, err);
     if (rc == 0)
         atomic_store(&b->probed, 1);
     pthread_mutex_unlock(&b->probe_mu);
@@ -561,7 +609,7 @@ static int probe(struct s3b *b, struct sw_err *err)
 static void *probe_main(void *arg)
 {
     struct s3b *b = arg;
-    b->probe_rc = probe_run(b, &b->probe_err);
+    b->probe_rc = probe_or_proof(b, &b->probe_err);
     return NULL;
 }
 
@@ -1128,6 +1176,7 @@ int store_s3_open(const char *url, int create, int check_later, struct store *st
     pthread_mutex_init(&b->mu, NULL);
     pthread_mutex_init(&b->probe_mu, NULL);
     b->shown = s3_conf_shown(b->cl);
+    b->st = st;
     st->ops = &s3_ops;
     st->impl = b;
     if (!check_later && (rc = s3b_check(st, err))) {

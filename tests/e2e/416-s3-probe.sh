@@ -15,11 +15,14 @@
 #     naming If-Match; moto saw one probe write, accepted (200), and no state was written.
 # (b) Straight on moto, on a fresh store: the first deploy sends exactly four PUTs of
 #     PREFIX/.slipway-probe/conditional-writes (404: If-Match on no object; 200, then 412: the
-#     key made create-only twice; 412: If-Match proven on it), a second deploy (a new
-#     process) exactly one (412); neither deletes the key, and the aws CLI finds it holding
-#     the first write's 5 bytes ("probe": the refused writes left it as it was).
-# (c) The probe object deleted with the aws CLI: the next deploy works and writes it again
-#     (404, 200, 412, 412), and it exists afterwards.
+#     key made create-only twice; 412: If-Match proven on it); a second deploy (a new process
+#     in the same project) none, the proof kept in .slipway/cache/cas-proof-*; without that
+#     file exactly one (412), and the file is back; with a proof 11 minutes old, one for
+#     another store's URL, or of another format, one each. None deletes the key, and the aws
+#     CLI finds it holding the first write's 5 bytes ("probe": the refused writes left it as
+#     it was).
+# (c) The probe object deleted with the aws CLI (and the proof removed): the next deploy works
+#     and writes it again (404, 200, 412, 412), and it exists afterwards.
 . "$(dirname "$0")/lib.sh"
 . "$ROOT/tests/e2e/moto.sh"
 moto_require
@@ -95,19 +98,40 @@ expect_rc "deploy on a fresh store straight on moto" 0
 verify "  its probe: If-Match on no object (404), the key made create-only twice (200, 412), If-Match proven (412), no DELETE" \
     'echo "# probe PUTs: [$got], DELETEs: [$dels]"' probe_puts p "404 200 412 412"
 deploy p
-expect_rc "a second deploy (a new process)" 0
-verify "  its probe: exactly one more PUT, refused (412), no DELETE" \
-    'echo "# probe PUTs: [$got], DELETEs: [$dels]"' probe_puts p "404 200 412 412 412"
+expect_rc "a second deploy (a new process, in the same project)" 0
+verify "  its probe: none, the first deploy's proof kept in the project (.slipway/cache/cas-proof-*)" \
+    'echo "# probe PUTs: [$got], DELETEs: [$dels]"; cat .slipway/cache/cas-proof-* | sed "s/^/# proof: /"' \
+    eval 'probe_puts p "404 200 412 412" && grep -q "^slipway-cas-proof 1$" .slipway/cache/cas-proof-*'
+proof=$(ls .slipway/cache/cas-proof-*)
+rm -f "$proof"
+deploy p
+expect_rc "a deploy without the proof" 0
+verify "  its probe: exactly one more PUT, refused (412), no DELETE; the proof kept again" \
+    'echo "# probe PUTs: [$got], DELETEs: [$dels]"' \
+    eval 'probe_puts p "404 200 412 412 412" && [ -s "$proof" ]'
+# A proof older than 10 minutes, one for another store, and one that is not a proof prove nothing.
+url=$(sed -n 's/^url //p' "$proof")
+for bad in "slipway-cas-proof 1\nurl $url\nat $(($(date +%s%3N) - 11 * 60 * 1000))\n" \
+    "slipway-cas-proof 1\nurl $url-other\nat $(date +%s%3N)\n" \
+    "slipway-cas-proof 2\nurl $url\nat $(date +%s%3N)\n"; do
+    printf "$bad" >"$proof"
+    want="$(probe_log p) 412"
+    shown=$(head -c 40 "$proof" | tr '\n' ' ')
+    deploy p
+    verify "  a proof that proves nothing ($shown...): one probe PUT" \
+        'echo "# probe PUTs: [$got], want [$want]"' eval '[ "$rc" = 0 ] && probe_puts p "$want"'
+done
 size=$(moto_head "p/$PROBE" ContentLength 2>&1 | tr '\n' ' ' | sed 's/ *$//')
 verify "  the probe object is kept, holding the first write's bytes (head-object: 5 bytes)" \
     'echo "# head-object: $size"' [ "$size" = 5 ]
 
 # ---- (c) the probe object deleted: the next process writes it again ----------------------------
 aws s3api delete-object --bucket probe --key "p/$PROBE" >/dev/null || fail "delete-object p/$PROBE"
+rm -f "$proof"
 deploy p
-expect_rc "deploy after the probe object was deleted with the aws CLI" 0
+expect_rc "deploy after the probe object was deleted with the aws CLI (and without the proof)" 0
 verify "  its probe wrote the key again: four more PUTs (404, 200, 412, 412), no DELETE but the aws CLI's" \
-    'echo "# probe PUTs: [$got], DELETEs: [$dels]"' probe_puts p "404 200 412 412 412 404 200 412 412" 204
+    'echo "# probe PUTs: [$got], DELETEs: [$dels]"' probe_puts p "404 200 412 412 412 412 412 412 404 200 412 412" 204
 size=$(moto_head "p/$PROBE" ContentLength 2>&1 | tr '\n' ' ' | sed 's/ *$//')
 verify "  the probe object exists again (head-object: 5 bytes)" 'echo "# head-object: $size"' [ "$size" = 5 ]
 moto_stop
