@@ -13,11 +13,13 @@
 #ifndef SW_BASE_H
 #define SW_BASE_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* ---- errors ---------------------------------------------------------- */
 
@@ -141,6 +143,10 @@ int time_parse_iso(const char *s, int64_t *ms);
 int duration_parse(const char *s, int64_t *ms);
 /* Formats a duration compactly: "3d4h", "5m", "12s" into out. */
 void duration_format(int64_t ms, char *out, size_t outlen);
+/* Initialises c so that its timed waits count on the monotonic clock (a step
+ * of the wall clock moves no deadline); with time_mono_deadline, ms from now. */
+void cond_init_monotonic(pthread_cond_t *c);
+struct timespec time_mono_deadline(int64_t ms);
 
 /* ---- sizes ------------------------------------------------------------------ */
 

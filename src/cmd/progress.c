@@ -153,13 +153,7 @@ static void *progress_main(void *arg)
         pthread_mutex_unlock(&p->mu);
         draw(p);
         pthread_mutex_lock(&p->mu);
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += REDRAW_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = time_mono_deadline(REDRAW_MS);
         while (!p->stop && pthread_cond_timedwait(&p->cv, &p->mu, &until) != ETIMEDOUT)
             ;
     }
@@ -185,11 +179,7 @@ struct cli_progress *cli_progress_start(struct cli *cli, struct release_progress
     atomic_store(&rp->bytes_done, 0);
     atomic_store(&rp->counted, 0);
     pthread_mutex_init(&p->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&p->cv);
     if (pthread_create(&p->tid, NULL, progress_main, p) != 0) {
         pthread_cond_destroy(&p->cv);
         pthread_mutex_destroy(&p->mu);

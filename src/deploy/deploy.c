@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 void deploy_result_free(struct deploy_result *r)
@@ -366,14 +365,7 @@ struct deploy_ahead {
 /* Whether a change takes a over within its lease_after_ms. */
 static int ahead_taken_in_time(struct deploy_ahead *a)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += a->lease_after_ms / 1000;
-    until.tv_nsec += (long)(a->lease_after_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = time_mono_deadline(a->lease_after_ms);
     pthread_mutex_lock(&a->mu);
     while (!a->taken && pthread_cond_timedwait(&a->cond, &a->mu, &until) != ETIMEDOUT)
         ;
@@ -414,11 +406,7 @@ struct deploy_ahead *deploy_ahead_start(struct store *st, const struct env_confi
         a->head_copy = xstrdup_or_null(o->head_copy);
     }
     pthread_mutex_init(&a->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&a->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&a->cond);
     a->running = pthread_create(&a->th, NULL, ahead_main, a) == 0;
     if (!a->running) {
         a->lease_after_ms = 0; /* no thread to wait on: the lease at once */

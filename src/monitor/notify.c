@@ -325,15 +325,11 @@ struct monitor_notify *monitor_notify_new(const struct monitor_config *c,
                                           void (*log)(void *arg, const char *line), void *log_arg)
 {
     struct monitor_notify *n = xcalloc(1, sizeof(*n));
-    pthread_condattr_t ca;
     n->c = c;
     n->log = log;
     n->log_arg = log_arg;
     pthread_mutex_init(&n->lock, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&n->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&n->cond);
     n->cap = c->queue > 0 ? (size_t)c->queue : 1;
     n->ring = xcalloc(n->cap, sizeof(*n->ring));
     n->ntargets = c->nalertmanager + c->nwebhooks;

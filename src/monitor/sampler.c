@@ -991,11 +991,7 @@ int monitor_sampler_start(const struct monitor_sampler_opts *o, struct monitor_s
     struct monitor_sampler *s = xcalloc(1, sizeof(*s));
     s->o = *o;
     pthread_mutex_init(&s->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&s->cond);
     atomic_init(&s->reload, 0);
     host_window_init(&s->host, MONITOR_WINDOW_TICKS + 1);
     s->scratch = xcalloc(1, sizeof(*s->scratch));

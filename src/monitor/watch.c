@@ -531,11 +531,7 @@ int monitor_watch_start(const struct monitor_watch_opts *o, struct monitor_watch
     w->started_ms = time_now_ms();
     w->memo = xcalloc(MEMO_MAX, sizeof(*w->memo));
     pthread_mutex_init(&w->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&w->cond);
     int e = pthread_create(&w->thread, NULL, thread_main, w);
     if (e) {
         monitor_watch_free(w);

@@ -39,13 +39,7 @@ static void runner_init(struct runner *rn, struct store *st, struct pipeline_run
     pthread_mutex_init(&rn->echo_lock, NULL);
     pthread_mutex_init(&rn->mask_lock, NULL);
     pthread_mutex_init(&rn->tick_lock, NULL);
-    {
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&rn->tick_cond, &ca);
-        pthread_condattr_destroy(&ca);
-    }
+    cond_init_monotonic(&rn->tick_cond);
     snprintf(rn->arch, sizeof(rn->arch), "X64");
     if (uname(&un) == 0 && (strcmp(un.machine, "aarch64") == 0 || strcmp(un.machine, "arm64") == 0))
         snprintf(rn->arch, sizeof(rn->arch), "ARM64");

@@ -13,14 +13,7 @@
 static int ticker_wait(struct runner *rn)
 {
     int64_t ms = rn->o->tick_ms ? rn->o->tick_ms : 200;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = time_mono_deadline(ms);
     pthread_mutex_lock(&rn->tick_lock);
     while (!atomic_load(&rn->stop) &&
            pthread_cond_timedwait(&rn->tick_cond, &rn->tick_lock, &ts) != ETIMEDOUT)
