@@ -14,6 +14,11 @@
  * entries no newer than it; the event it holds, if any, is an accepted event of the head's
  * seq, its environment's entry at that seq and generation, and hashes to the head's hash;
  * written back as head_save does, it reads the same. Every refusal names the key and says why.
+ *
+ * First byte % 4 == 2 (e.g. 'b'): the head's local copy in a project's cache
+ * (deploy_head_copy_parse). An accepted copy has a SHA-256 as its ETag, a token of visible
+ * ASCII, and a head that holds its event (or is empty); formatted again with its token it
+ * reads the same and formats to the same bytes. A refused one leaves nothing behind.
  */
 #include "fuzz.h"
 #include "deploy/internal.h"
@@ -190,12 +195,48 @@ static void fuzz_head(const char *buf, size_t len)
     json_decref(envs);
 }
 
+static void fuzz_copy(const char *buf, size_t len)
+{
+    char *doc = malloc(len + 1), token[STORE_ETAG_TOKEN_MAX], t2[STORE_ETAG_TOKEN_MAX];
+    CHECK(doc);
+    memcpy(doc, buf, len);
+    doc[len] = '\0';
+    struct deploy_head_memo h, h2;
+    if (deploy_head_copy_parse(doc, len, &h, token) != 0) {
+        CHECK(!h.have && !h.envs && !h.event && !token[0]);
+        free(doc);
+        return;
+    }
+    CHECK(h.have && h.from_copy && strlen(h.etag) == SHA256_HEX_LEN);
+    CHECK(hex_lower_valid(h.etag, SHA256_HEX_LEN));
+    CHECK(token[0] && strlen(token) < STORE_ETAG_TOKEN_MAX);
+    for (const char *c = token; *c; c++)
+        CHECK(*c > ' ' && *c < 0x7f);
+    CHECK(h.seq >= 0 && h.seq <= SEQ_MAX && (h.event || h.seq == 0));
+    CHECK(h.stored == !h.event);
+    char *again = deploy_head_copy_format(&h, token);
+    CHECK(again);
+    CHECK(deploy_head_copy_parse(again, strlen(again), &h2, t2) == 0);
+    CHECK(h2.seq == h.seq && !strcmp(h2.hash, h.hash) && !strcmp(h2.etag, h.etag));
+    CHECK(!strcmp(t2, token));
+    CHECK((!h.event && !h2.event) || (h.event && h2.event && !strcmp(h.event, h2.event)));
+    char *third = deploy_head_copy_format(&h2, t2);
+    CHECK(third && !strcmp(again, third));
+    free(third);
+    free(again);
+    deploy_head_memo_clear(&h2);
+    deploy_head_memo_clear(&h);
+    free(doc);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
         return 0;
     if (data[0] & 1)
         fuzz_event((const char *)data + 1, size - 1);
+    else if (data[0] % 4 == 2)
+        fuzz_copy((const char *)data + 1, size - 1);
     else
         fuzz_head((const char *)data + 1, size - 1);
     return 0;

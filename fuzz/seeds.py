@@ -16,7 +16,8 @@ characters, wrong types, deep nesting, duplicate keys, pre-epoch and
 overflowing times, broken invariants.
 
 Output: fuzz/corpus/manifest/, fuzz/corpus/state/, fuzz/corpus/event/ (event
-seeds start with the byte 'e', head seeds with 'h': see fuzz/event.c). Files
+seeds start with the byte 'e', head seeds with 'h', the head's local copy 'b':
+see fuzz/event.c). Files
 this script did not write are left alone (libFuzzer may have added some).
 """
 import hashlib
@@ -482,6 +483,33 @@ def head_variants(h):
     return out
 
 
+def copy_variants(head):
+    """The head's local copy in a project's cache ('b': see fuzz/event.c)."""
+    etag = hashlib.sha256(head).hexdigest()
+    empty = b'{"envs":{},"event":null,"seq":0}'
+
+    def copy(e, token, doc):
+        return b"bslipway-head-copy 1\netag " + e.encode() + b"\ntoken " + token + b"\n" + doc
+
+    return {
+        "b-copy-real": copy(etag, b"63c09222a0d0d31d38a162e55068d8c8", head),
+        "b-copy-no-token": copy(etag, b"-", head),
+        "b-copy-empty-log": copy(hashlib.sha256(empty).hexdigest(), b"-", empty),
+        "b-copy-etag-upper": copy(etag.upper(), b"-", head),
+        "b-copy-etag-short": copy(etag[:40], b"-", head),
+        "b-copy-token-quote": copy(etag, b'a"b', head),
+        "b-copy-token-empty": copy(etag, b"", head),
+        "b-copy-token-space": copy(etag, b"a b", head),
+        "b-copy-crlf": copy(etag, b"-", head).replace(b"\n", b"\r\n"),
+        "b-copy-nul": copy(etag, b"-", head).replace(b"token", b"tok\0en"),
+        "b-copy-paused": b"bslipway-head-copy 1\npaused-until 1796600000000\n",
+        "b-copy-format-2": copy(etag, b"-", head).replace(b"copy 1", b"copy 2"),
+        "b-copy-head-by-hash": copy(etag, b"-", b'{"envs":{"dev":{"generation":1,"seq":1}},"hash":"'
+                                    + b"0" * 64 + b'","seq":1}'),
+        "b-copy-no-head": copy(etag, b"-", b""),
+    }
+
+
 def write(dirname, docs):
     d = os.path.join(OUT, dirname)
     os.makedirs(d, exist_ok=True)
@@ -509,6 +537,7 @@ def main():
     edocs.update(event_variants(json.loads(events[first]), "first"))
     edocs.update(event_variants(json.loads(events[switch]), "switch"))
     edocs.update(head_variants(json.loads(head)))
+    edocs.update(copy_variants(head))
     counts = (write("manifest", mdocs), write("state", sdocs), write("event", edocs))
     print("seeds: %d manifest, %d state, %d event" % counts)
 

@@ -444,6 +444,42 @@ static int copy_line(const char **p, const char *name, char *out, size_t max)
     return 0;
 }
 
+int deploy_head_copy_parse(const char *data, size_t len, struct deploy_head_memo *h,
+                           char token[STORE_ETAG_TOKEN_MAX])
+{
+    memset(h, 0, sizeof(*h));
+    token[0] = '\0';
+    const char *p = data + strlen(HEAD_COPY_MAGIC);
+    int rc = -1;
+    if (len > strlen(HEAD_COPY_MAGIC) && strnlen(data, len + 1) == len &&
+        !strncmp(data, HEAD_COPY_MAGIC, strlen(HEAD_COPY_MAGIC)) &&
+        copy_line(&p, "etag", h->etag, SHA256_HEX_LEN + 1) == 0 &&
+        hex_lower_valid(h->etag, SHA256_HEX_LEN) &&
+        copy_line(&p, "token", token, STORE_ETAG_TOKEN_MAX) == 0 &&
+        deploy_head_parse(p, len - (size_t)(p - data), &h->seq, h->hash, &h->envs, &h->event,
+                          NULL) == 0 &&
+        (h->event || !h->seq))
+        rc = 0;
+    if (rc) {
+        head_clear(h);
+        token[0] = '\0';
+        return rc;
+    }
+    h->have = 1;
+    h->from_copy = 1;
+    h->stored = !h->event; /* an empty log holds none */
+    return 0;
+}
+
+char *deploy_head_copy_format(const struct deploy_head_memo *h, const char *token)
+{
+    char *doc = h->etag[0] ? head_dump(h) : NULL;
+    char *data =
+        doc ? xasprintf(HEAD_COPY_MAGIC "etag %s\ntoken %s\n%s", h->etag, token, doc) : NULL;
+    free(doc);
+    return data;
+}
+
 static int head_copy_load(struct store *st, const char *path, struct deploy_head_memo *h)
 {
     char *data = NULL, token[STORE_ETAG_TOKEN_MAX];
@@ -453,35 +489,18 @@ static int head_copy_load(struct store *st, const char *path, struct deploy_head
         return -1;
     /* Checked as the head itself is: a cache is a file anyone with the
      * project could have written. */
-    const char *p = data + strlen(HEAD_COPY_MAGIC);
-    int rc = -1;
-    if (len > strlen(HEAD_COPY_MAGIC) && strlen(data) == len &&
-        !strncmp(data, HEAD_COPY_MAGIC, strlen(HEAD_COPY_MAGIC)) &&
-        copy_line(&p, "etag", h->etag, sizeof(h->etag)) == 0 &&
-        hex_lower_valid(h->etag, SHA256_HEX_LEN) &&
-        copy_line(&p, "token", token, sizeof(token)) == 0 &&
-        deploy_head_parse(p, len - (size_t)(p - data), &h->seq, h->hash, &h->envs, &h->event,
-                          NULL) == 0 &&
-        (h->event || !h->seq))
-        rc = 0;
+    int rc = deploy_head_copy_parse(data, len, h, token);
     free(data);
-    if (rc) {
-        head_clear(h);
-        return rc;
-    }
-    if (strcmp(token, "-") != 0)
+    if (!rc && strcmp(token, "-") != 0)
         store_etag_learn(st, HEAD_KEY, h->etag, token);
-    h->have = 1;
-    h->from_copy = 1;
-    h->stored = !h->event; /* an empty log holds none */
-    return 0;
+    return rc;
 }
 
 void deploy_head_copy_save(struct store *st, const char *path, const struct deploy_head_memo *memo)
 {
     if (!path)
         return;
-    char *data = NULL, *doc = NULL, token[STORE_ETAG_TOKEN_MAX];
+    char *data = NULL, token[STORE_ETAG_TOKEN_MAX];
     size_t len;
     int64_t now = time_now_ms();
     if (memo->copy_refused) {
@@ -496,16 +515,14 @@ void deploy_head_copy_save(struct store *st, const char *path, const struct depl
         return;
     }
     free(data);
-    if (!memo->have || !memo->etag[0] || !(doc = head_dump(memo))) {
+    if (!store_etag_token(st, HEAD_KEY, memo->etag, token))
+        snprintf(token, sizeof(token), "-");
+    if (!memo->have || !(data = deploy_head_copy_format(memo, token))) {
         unlink(path); /* whatever is there is older than the head */
         return;
     }
-    if (!store_etag_token(st, HEAD_KEY, memo->etag, token))
-        snprintf(token, sizeof(token), "-");
-    data = xasprintf(HEAD_COPY_MAGIC "etag %s\ntoken %s\n%s", memo->etag, token, doc);
     fs_write_replace(path, data, strlen(data), NULL);
     free(data);
-    free(doc);
 }
 
 /* Stores the event h holds as events/<seq>.json, create-only: whoever writes

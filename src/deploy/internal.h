@@ -81,6 +81,13 @@ void deploy_head_prefetch(struct store *st, const char *copy, struct deploy_head
 /* Keeps memo, the head as a change left it, in the local copy at path (NULL:
  * none): or a pause, when the change found the copy behind the head. */
 void deploy_head_copy_save(struct store *st, const char *path, const struct deploy_head_memo *memo);
+/* The local copy's document (history.c, "the head's local copy"): parsed into
+ * h (0: have, from_copy and stored set; token: the line's word, "-" for none),
+ * or -1 with h cleared; formatted from h (caller frees; NULL when h holds no
+ * ETag or lacks its event). */
+int deploy_head_copy_parse(const char *data, size_t len, struct deploy_head_memo *h,
+                           char token[STORE_ETAG_TOKEN_MAX]);
+char *deploy_head_copy_format(const struct deploy_head_memo *h, const char *token);
 
 /* Appends s->last to the audit log unless it is there already. memo
  * (optional): the head to start from, if it holds one; on return, the head
