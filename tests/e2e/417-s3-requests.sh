@@ -36,6 +36,9 @@
 # (b3) Another project (another machine) deploys, moving the audit head past this project's
 #     copy: the next change's head write is refused (412), the head read and written, the copy
 #     paused; the change after reads the head first and has no write refused.
+# (b4) Through faultproxy.py stalling each pack PUT's first try 2 s, a one-page deploy DIR
+#     uploads for over a second: its change takes the lease then, `slipway status` shows it
+#     meanwhile, and the deploy's write leaves it out.
 # (d) With --pack, on a fresh prefix (below (c)'s fs part in the file, run before it): the
 #     site's bodies in one pack, the same DIR again 1 request, one page changed one PUT under
 #     packs/ and none under blobs/; the pack read back with the aws CLI.
@@ -255,6 +258,36 @@ verify "  paused: the next change reads the head, and no head write is refused" 
 sw history dev --verify
 verify "  slipway history dev --verify: the audit chain is intact" 'echo "# $out $errout"' \
     eval '[ "$rc" = 0 ] && grep -q "audit chain intact" <<<"$out$errout"'
+
+# ---- (b4) a long upload takes the lease -----------------------------------------------------------
+# Through tests/e2e/faultproxy.py, which answers the first try of every pack PUT with nothing
+# for 2 s and then a closed connection (slipway sends it again), a one-page deploy DIR uploads
+# for longer than a second (DEPLOY_LEASE_AFTER_MS): its change
+# then takes the lease, and `slipway status` (straight on moto) shows it while the upload
+# goes on; the deploy ends with the lease gone and the page live.
+faultproxy_start --kinds stall --stall 2 --rate 1 --once --only '^PUT [^ ]*/packs/' || done_testing
+printf '<!doctype html><h1>page 42, changed by (b4)</h1>\n' >"$SITE/p42.html"
+SLIPWAY_STORE=$(moto_store_url data "$PROXY_URL") "$SLIPWAY" deploy "$SITE" --env dev -q \
+    >"$T/b4.out" 2>"$T/b4.err" &
+b4=$!
+_pids+=("$b4")
+leased=
+for _ in $(seq 1 100); do
+    sw status dev --json
+    leased=$(json "[e['lease'] and e['lease']['action'] for e in j['environments'] if e['name'] == 'dev'][0]" 2>/dev/null)
+    [ "$leased" = deploy ] && break
+    kill -0 "$b4" 2>/dev/null || break
+    sleep 0.1
+done
+wait "$b4"
+b4rc=$?
+faultproxy_stop
+verify "s3: an upload longer than a second takes the lease, which status shows meanwhile" \
+    'echo "# lease seen: [$leased], deploy exit $b4rc: $(cat "$T/b4.err")"' \
+    eval '[ "$leased" = deploy ] && [ "$b4rc" = 0 ]'
+sw status dev --json
+verify "  and the deploy's write leaves it out" 'echo "# $out"' \
+    json_is "[e['lease'] for e in j['environments'] if e['name'] == 'dev'][0]" None
 
 # ---- (d) --pack: small bodies in one pack object ----------------------------------------------
 # A fresh prefix: the 100-file site deployed with --pack stores its bodies in one pack (no
