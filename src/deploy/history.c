@@ -379,8 +379,6 @@ static int head_load(struct store *st, struct deploy_head_memo *h, int *missing,
     return rc;
 }
 
-/* Writes h as the head, holding its newest event; compare-and-swap on the
- * ETag h was read with. */
 /* The head document h stands for (caller frees), or NULL without its event. */
 static char *head_dump(const struct deploy_head_memo *h)
 {
@@ -393,6 +391,8 @@ static char *head_dump(const struct deploy_head_memo *h)
     return body;
 }
 
+/* Writes h as the head, holding its newest event; compare-and-swap on the
+ * ETag h was read with. */
 static int head_save(struct store *st, struct deploy_head_memo *h, struct sw_err *err)
 {
     char *body = head_dump(h);
@@ -407,9 +407,9 @@ static int head_save(struct store *st, struct deploy_head_memo *h, struct sw_err
 /* ---- the head's local copy ---------------------------------------------------- */
 
 /* A file of this machine's (deploy_opts.head_copy): the head as its last change
- * left it, "slipway-head-copy 1\netag ETAG\ntoken TOKEN\n" and the document (TOKEN:
- * store_etag_token's, or "-"), so that the
- * next change starts from it rather than a read. It is trusted as far as the
+ * left it, "slipway-head-copy 1\netag ETAG\ntoken TOKEN\n" and the document
+ * (TOKEN: store_etag_token's, or "-"), so that the next change starts from it
+ * rather than a read. It is trusted as far as the
  * head's compare-and-swap write: an ETag the head no longer has is refused,
  * and the change reads the head. Where someone else writes the head too, that
  * refusal would cost a request at every change, so after one the copy is paused
