@@ -549,6 +549,15 @@ static void test_direct(void **state)
     free(r3);
 }
 
+/* The whole audit log verifies, want events long. */
+static void assert_log_whole(struct fixture *f, size_t want)
+{
+    size_t checked = 0;
+    struct sw_err err = {0};
+    assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
+    assert_int_equal(checked, want);
+}
+
 /* deploy_ahead: a change's lock and reads begun before it is known. Taken by
  * the change (which then releases the lock as ever, and the ahead holds
  * none); freed untaken, its lock is given back; meanwhile it holds the lock
@@ -675,9 +684,7 @@ static void test_deploy_ahead_known(void **state)
     assert_int_equal(s->generation, 6);
     assert_string_equal(s->live_release, r2);
     env_state_free(s);
-    size_t checked = 0;
-    assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
-    assert_int_equal(checked, 6);
+    assert_log_whole(f, 6);
     env_config_free(dev);
     free(r1);
     free(r2);
@@ -755,9 +762,7 @@ static void test_deploy_ahead_lease_free(void **state)
     assert_null(s->lease.owner);
     assert_string_equal(s->live_release, r3);
     env_state_free(s);
-    size_t checked = 0;
-    assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
-    assert_int_equal(checked, 6);
+    assert_log_whole(f, 6);
     env_config_free(dev);
     free(r1);
     free(r2);
@@ -778,7 +783,7 @@ static void test_head_copy(void **state)
     struct deploy_result res;
     struct sw_err err = {0};
     struct deploy_opts o = ALICE;
-    size_t checked, len, oldlen;
+    size_t len, oldlen;
     o.head_copy = copy;
     for (int i = 0; i < 3; i++) {
         assert_int_equal(deploy_release(f->st, dev, r[i % 2], &o, &res, &err), 0);
@@ -837,8 +842,7 @@ static void test_head_copy(void **state)
                                            : "slipway-head-copy 1\npaused-until "));
         free(data);
     }
-    assert_int_equal(deploy_history_verify(f->st, &checked, &err), 0);
-    assert_int_equal(checked, 11);
+    assert_log_whole(f, 11);
     free(old);
     free(copy);
     env_config_free(dev);
