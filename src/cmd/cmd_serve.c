@@ -417,7 +417,7 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
     int runner_jobs = 0;
     int64_t runner_poll_ms = 0; /* 0: not given (the option's minimum is 1 ms) */
     struct serve_monitor sm = {.interval_ms = MONITOR_INTERVAL_MS};
-    const char *unsupported = NULL;
+    const char *unsupported = NULL, *balance = NULL;
     struct cli_list labels = {NULL, 0};
     struct cmd_runner_settings rs = {0};
     const char *cache_dir = NULL;
@@ -431,6 +431,10 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
                    "into the store under logs/access/); off by default"),
         OPT_INT(0, "workers", &o.http.workers, "N", 1, 64,
                 "worker threads (default: one per core)"),
+        OPT_STRING(0, "balance", &balance, "HOW",
+                   "how new connections are shared between workers: cpu (default)\n"
+                   "gives each to the worker of the CPU that received it, hash\n"
+                   "spreads them by their addresses"),
         OPT_DURATION(0, "header-timeout", &o.http.header_timeout_ms, "D", 1,
                      "a request head must arrive within D (default 10s)"),
         OPT_DURATION(0, "idle-timeout", &o.http.idle_timeout_ms, "D", 1,
@@ -471,7 +475,9 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
         return CLI_EXIT(argc);
     }
     int rc = EXIT_OK;
-    if (unsupported && strcmp(unsupported, "skip") != 0 && strcmp(unsupported, "error") != 0)
+    if (balance && strcmp(balance, "cpu") != 0 && strcmp(balance, "hash") != 0)
+        rc = cli_usage_error(cli, "--balance: expected cpu or hash, got '%s'", balance);
+    else if (unsupported && strcmp(unsupported, "skip") != 0 && strcmp(unsupported, "error") != 0)
         rc = cli_usage_error(cli, "--runner-unsupported: expected skip or error, got '%s'",
                              unsupported);
     else if ((labels.n || unsupported || runner_poll_ms) && !runner_jobs)
@@ -479,6 +485,8 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
                                   "--runner N");
     else
         rc = cmd_runner_labels_check(cli, "--runner-label", &labels);
+    if (balance && strcmp(balance, "hash") == 0)
+        o.http.balance = HTTP_BALANCE_HASH;
     if (rc != EXIT_OK) {
         free(labels.v);
         return rc;

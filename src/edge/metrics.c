@@ -339,6 +339,21 @@ void metrics_render(struct edge *e, struct buf *b)
              "# HELP slipway_start_time_seconds When this process started.\n"
              "# TYPE slipway_start_time_seconds gauge\nslipway_start_time_seconds %.3f\n",
              hs.open, hs.accepted, hs.rejected, hs.timeouts, (double)e->started_ms / 1000);
+    buf_adds(b, "# HELP slipway_worker_connections_accepted_total Connections each worker "
+                "accepted.\n"
+                "# TYPE slipway_worker_connections_accepted_total counter\n");
+    for (int i = 0; i < http_server_workers(e->http); i++)
+        buf_addf(b, "slipway_worker_connections_accepted_total{worker=\"%d\"} %lu\n", i,
+                 http_server_worker_accepted(e->http, i));
+    buf_addf(b,
+             "# HELP slipway_connections_by_cpu 1 while new connections go to the worker of the "
+             "CPU that received them (--balance cpu), 0 while the kernel spreads them by hash.\n"
+             "# TYPE slipway_connections_by_cpu gauge\nslipway_connections_by_cpu %d\n"
+             "# HELP slipway_connections_unsteered_total Times one busy worker beside idle cores "
+             "sent new connections back to the hash for 10 minutes.\n"
+             "# TYPE slipway_connections_unsteered_total counter\n"
+             "slipway_connections_unsteered_total %lu\n",
+             hs.by_cpu, hs.unsteered);
     buf_addf(b,
              "# HELP slipway_cache_bytes Bodies held in the local cache of large bodies.\n"
              "# TYPE slipway_cache_bytes gauge\nslipway_cache_bytes %llu\n"

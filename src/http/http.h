@@ -336,8 +336,20 @@ const char *http_reason(int status);
 
 /* ---- the server ------------------------------------------------------------------ */
 
+/* How new connections are shared between workers. */
+enum http_balance {
+    /* Grouped by the CPU that received them: one client thread's (or one NIC
+     * queue's) connections share a worker. A skew that leaves a worker
+     * saturated while cores sit idle hands new connections to the hash for a
+     * while. Used where the process may run on at least as many CPUs as it
+     * has workers; otherwise the hash. */
+    HTTP_BALANCE_CPU,
+    HTTP_BALANCE_HASH, /* the kernel's hash of the connection's addresses */
+};
+
 struct http_opts {
     int workers;               /* threads; 0: one per core */
+    enum http_balance balance; /* default HTTP_BALANCE_CPU */
     int64_t header_timeout_ms; /* a request head must arrive within (default 10 s) */
     int64_t idle_timeout_ms;   /* idle keep-alive connections close after (default 60 s) */
     int64_t drain_timeout_ms;  /* http_server_stop gives in-flight requests this long (10 s) */
@@ -382,8 +394,12 @@ void http_server_free(struct http_server *s);
 struct http_stats {
     long open;
     unsigned long accepted, rejected, timeouts;
+    int by_cpu;              /* 1 while new connections are grouped by CPU */
+    unsigned long unsteered; /* times a skew handed new connections to the hash */
 };
 void http_server_stats(struct http_server *s, struct http_stats *out);
+/* Connections worker accepted so far (0 past the last worker). Lock-free. */
+unsigned long http_server_worker_accepted(struct http_server *s, int worker);
 
 /* Quiescence, for data published to workers through an atomic pointer (as
  * RCU does): take a snapshot after unpublishing, and once

@@ -26,6 +26,7 @@
  * NULL, and cost one test each, for every request the edge serves.
  */
 #include "http/http.h"
+#include "http/balance.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -268,6 +269,9 @@ struct worker {
     /* Quiescence: bumped every loop turn; idle while blocked in epoll_wait. */
     _Alignas(CACHELINE) atomic_ulong epoch;
     atomic_int idle;
+    /* For the balance: microseconds spent in epoll_wait so far, and since when
+     * the worker has been waiting now (0: it is not). */
+    atomic_llong idle_us, idle_since_us;
 };
 
 struct http_server {
@@ -280,6 +284,7 @@ struct http_server {
     atomic_int draining;
     atomic_long conns; /* open connections, all workers */
     int started, stopped;
+    struct balance bal;
 };
 
 static int64_t now_us(void)
@@ -935,6 +940,9 @@ static void take_bindings(struct worker *w)
             if (w->lsns[i].b == bs->v[j])
                 old = &w->lsns[i];
         nl[nn] = old ? *old : (struct lsn){TAG_LISTENER, bs->v[j], bs->v[j]->fds[w->id]};
+        /* A new group chooses as the others do (until then, by hash). */
+        if (!old && w->id == 0 && atomic_load(&w->s->bal.usable))
+            balance_attach(&w->s->bal, nl[nn].fd, atomic_load(&w->s->bal.steering));
         nn++;
     }
     free(w->lsns);
@@ -989,6 +997,25 @@ static void sweep(struct worker *w, int draining)
     }
 }
 
+/* Worker 0, about once a second: hands every worker's idle time to the
+ * balance and, when its choice changes, attaches it to every group (worker
+ * 0's socket of a group stands for the group). */
+static void balance_check(struct worker *w)
+{
+    struct http_server *s = w->s;
+    int64_t idle[HTTP_MAX_WORKERS], now = now_us();
+    for (int i = 0; i < s->nworkers; i++) {
+        /* Read in this order, a wait ending in between is counted next time, not twice. */
+        idle[i] = atomic_load_explicit(&s->w[i].idle_us, memory_order_relaxed);
+        int64_t since = atomic_load_explicit(&s->w[i].idle_since_us, memory_order_relaxed);
+        if (since && since < now)
+            idle[i] += now - since;
+    }
+    if (balance_tick(&s->bal, idle, now))
+        for (size_t i = 0; i < w->nlsns; i++)
+            balance_attach(&s->bal, w->lsns[i].fd, atomic_load(&s->bal.steering));
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -1008,9 +1035,14 @@ static void *worker_main(void *arg)
             if (!w->conns || time_mono_ms() > drain_deadline)
                 break;
         }
+        int64_t wait_us = now_us();
+        atomic_store_explicit(&w->idle_since_us, wait_us, memory_order_relaxed);
         atomic_store(&w->idle, 1);
         int n = epoll_wait(w->ep, evs, 256, draining ? 50 : 1000);
         atomic_store(&w->idle, 0);
+        wait_us = now_us() - wait_us;
+        atomic_store_explicit(&w->idle_since_us, 0, memory_order_relaxed);
+        atomic_fetch_add_explicit(&w->idle_us, wait_us, memory_order_relaxed);
         for (int i = 0; i < n; i++) {
             int tag = *(int *)evs[i].data.ptr;
             if (tag == TAG_WAKE) {
@@ -1041,6 +1073,8 @@ static void *worker_main(void *arg)
         if (now - last_sweep >= 1000) {
             sweep(w, 0);
             last_sweep = now;
+            if (w->id == 0)
+                balance_check(w);
         }
     }
     while (w->conns)
@@ -1142,6 +1176,7 @@ int http_server_new(const struct http_opts *o, struct http_server **out, struct 
     s->nworkers = o->workers > 0 ? o->workers : sys_ncpu();
     if (s->nworkers > HTTP_MAX_WORKERS)
         s->nworkers = HTTP_MAX_WORKERS;
+    balance_init(&s->bal, s->nworkers, o->balance);
     raise_fd_limit();
     /* A peer that closes early must be an EPIPE on one connection, not a
      * signal that ends the process. */
@@ -1321,6 +1356,15 @@ void http_server_stats(struct http_server *s, struct http_stats *out)
     }
     if (out->open < 0)
         out->open = 0;
+    out->by_cpu = atomic_load(&s->bal.usable) && atomic_load(&s->bal.steering);
+    out->unsteered = atomic_load(&s->bal.unsteered);
+}
+
+unsigned long http_server_worker_accepted(struct http_server *s, int worker)
+{
+    if (worker < 0 || worker >= s->nworkers)
+        return 0;
+    return atomic_load_explicit(&s->w[worker].accepted, memory_order_relaxed);
 }
 
 void http_server_snapshot(struct http_server *s, unsigned long *epochs)
