@@ -172,9 +172,10 @@ else
     echo "ok - promtool check metrics # SKIP promtool is absent (Debian package prometheus; scripts/install-deps)"
 fi
 labels=$(grep -v '^#' "$T/metrics.txt" | grep -o '[{,][a-z_]*="' | tr -d '{,="' | sort -u | tr '\n' ' ')
-# device, mode and source are the host figures' (monitor.md): a whole disk, a CPU mode, a /proc file.
-check "labels are low-cardinality: only env, slot, class, le, listener, release, device, mode, source ($labels)" \
-    test "$labels" = "class device env le listener mode release slot source "
+# device, mode and source are the host figures' (monitor.md): a whole disk, a CPU mode, a /proc file;
+# worker numbers the server's worker threads (at most 64, --workers).
+check "labels are low-cardinality: only env, slot, class, le, listener, release, device, mode, source, worker ($labels)" \
+    test "$labels" = "class device env le listener mode release slot source worker "
 
 # ---- /_slipway/latency: admin only, bad queries -----------------------------------------------
 code() { "${C[@]}" -o "$T/code.b" -w '%{http_code}' "$@"; }
