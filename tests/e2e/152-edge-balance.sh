@@ -46,11 +46,19 @@ spread() {
     echo "$((a1 - a0)) $((b1 - b0))"
 }
 
-spawn "$SLIPWAY" serve --workers 2 --admin "127.0.0.1:$PA" >"$T/serve.out" 2>"$T/serve.err"
-SERVE=$!
-wait_for "serve is up" 30 "${C[@]}" -f -o /dev/null "http://127.0.0.1:$PA/_slipway/ready"
-check "connections are grouped by CPU" grep -q '^slipway_connections_by_cpu 1$' \
-    <("${C[@]}" "http://127.0.0.1:$PA/_slipway/metrics")
+# serve_with BY_CPU ARGS...: `serve --workers 2 ARGS`, PID in $SERVE, once up; checks that
+# the metrics say BY_CPU (1: grouped by CPU, 0: by hash).
+serve_with() {
+    local want=$1
+    shift
+    spawn "$SLIPWAY" serve --workers 2 --admin "127.0.0.1:$PA" "$@" >>"$T/serve.out" 2>>"$T/serve.err"
+    SERVE=$!
+    wait_for "serve $* is up" 30 "${C[@]}" -f -o /dev/null "http://127.0.0.1:$PA/_slipway/ready"
+    check "serve $*: slipway_connections_by_cpu is $want" grep -q "^slipway_connections_by_cpu $want\$" \
+        <("${C[@]}" "http://127.0.0.1:$PA/_slipway/metrics")
+}
+
+serve_with 1
 read -r a b <<<"$(spread "$CPU_A" 12)"
 echo "# from CPU $CPU_A: worker 0 +$a, worker 1 +$b"
 # CPU_A's worker also took the second metrics read: 13 in all, none elsewhere.
@@ -66,11 +74,7 @@ check "nothing was sent back to the hash" grep -q '^slipway_connections_unsteere
     <("${C[@]}" "http://127.0.0.1:$PA/_slipway/metrics")
 kill -TERM "$SERVE"; wait "$SERVE" 2>/dev/null
 
-spawn "$SLIPWAY" serve --workers 2 --balance hash --admin "127.0.0.1:$PA" >"$T/hash.out" 2>"$T/hash.err"
-SERVE=$!
-wait_for "serve --balance hash is up" 30 "${C[@]}" -f -o /dev/null "http://127.0.0.1:$PA/_slipway/ready"
-check "--balance hash says so in the metrics" grep -q '^slipway_connections_by_cpu 0$' \
-    <("${C[@]}" "http://127.0.0.1:$PA/_slipway/metrics")
+serve_with 0 --balance hash
 read -r a b <<<"$(spread "$CPU_A" 32)"
 echo "# hash, from CPU $CPU_A: worker 0 +$a, worker 1 +$b"
 # By hash, 32 connections all on one worker would have odds of 2 in 2^32.
