@@ -57,6 +57,10 @@ uint64_t blob_cache_max(const struct blob_cache *c);
 enum { REP_IDENTITY, REP_GZIP, REP_BR, REP_COUNT };
 
 /* One representation of a path: the identity body or a precompressed variant. */
+/* In-memory bodies from this size up are sent with sendfile from the table's memfd: below
+ * it, one writev of headers and body costs less (bench/edge.sh, 8 and 16 KiB bodies). */
+#define EDGE_SENDFILE_MIN (32 * 1024)
+
 struct rep {
     /* "Content-Type: …\r\n[Content-Encoding: …\r\n]" then, from hdr + meta_off, what a 304
      * and a multipart 206 repeat (RFC 9110 §15.4.5): "Cache-Control: …\r\nETag: "…"\r\n
@@ -72,7 +76,9 @@ struct rep {
     int64_t mtime;    /* Last-Modified, seconds since the epoch */
     const char *body; /* in memory, or NULL when served from fd */
     uint64_t size;
-    int fd; /* large bodies: the blob in the local cache; -1 otherwise */
+    /* Large bodies: the blob in the local cache. In-memory ones: the table's block_fd, the
+     * body at (body - body_block) in it, or -1. */
+    int fd;
 };
 
 struct entry {
@@ -101,7 +107,10 @@ struct table {
     const struct entry *fallback;  /* spa_fallback */
     struct buf arena;              /* header strings */
     char *body_block;              /* every in-memory body, back to back */
-    int *fds;                      /* owned descriptors of large bodies */
+    size_t block_len;
+    int block_fd;  /* the memfd body_block maps, for sendfile; -1: body_block is malloc's */
+    uint64_t page; /* the system's page size: where block_place aligns bodies */
+    int *fds;      /* owned descriptors of large bodies */
     size_t nfds;
     struct blob_cache *cache;           /* where the large bodies are referenced */
     char (*cached)[SHA256_HEX_LEN + 1]; /* the body of each of fds, to release */

@@ -162,7 +162,7 @@ static int multipart(struct http_response *r, const struct http_request *req, co
 }
 
 static void serve_entry(struct http_response *r, const struct http_request *req, const char *date,
-                        const struct entry *e, int status)
+                        const struct table *t, const struct entry *e, int status)
 {
     int k = REP_IDENTITY;
     if (!req->range && status == 200) {
@@ -222,12 +222,15 @@ static void serve_entry(struct http_response *r, const struct http_request *req,
     finish_headers(r, req);
     if (req->method == HTTP_HEAD)
         return;
-    if (p->body) {
+    uint64_t at = p->body ? (uint64_t)(p->body - t->body_block) + off : off;
+    /* A range that starts off a page (block_place) is copied: sendfile would cost more. */
+    if (p->body && (p->fd < 0 || len < EDGE_SENDFILE_MIN || at % t->page != 0)) {
         r->body = p->body + off;
         r->body_len = len;
     } else {
+        /* From memory, the body's place in the table's block (see block_alloc). */
         r->fd = p->fd;
-        r->fd_off = (off_t)off;
+        r->fd_off = (off_t)at;
         r->body_len = len;
     }
 }
@@ -287,7 +290,7 @@ static void serve_path(struct http_response *r, const struct http_request *req, 
     key[n] = '\0';
     const struct entry *e = table_find(t, key, n);
     if (e) {
-        serve_entry(r, req, date, e, 200);
+        serve_entry(r, req, date, t, e, 200);
         return;
     }
     /* "/docs" where "docs/index.html" exists: redirect so relative links work. */
@@ -306,12 +309,12 @@ static void serve_path(struct http_response *r, const struct http_request *req, 
         }
     }
     if (t->fallback) {
-        serve_entry(r, req, date, t->fallback, 200);
+        serve_entry(r, req, date, t, t->fallback, 200);
         return;
     }
     check_regressed(r, t, key, n);
     if (t->not_found) {
-        serve_entry(r, req, date, t->not_found, 404);
+        serve_entry(r, req, date, t, t->not_found, 404);
         return;
     }
     text(r, req, 404, date, NULL, "404 Not Found\n");

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,7 +82,12 @@ void table_free(struct table *t)
     }
     free(t->fds);
     free(t->cached);
-    free(t->body_block);
+    if (t->block_fd >= 0) {
+        munmap(t->body_block, t->block_len);
+        close(t->block_fd);
+    } else {
+        free(t->body_block);
+    }
     for (size_t i = 0; i < t->n; i++)
         free((char *)t->entries[i].path);
     free(t->entries);
@@ -353,6 +359,41 @@ static int cmp_todo(const void *a, const void *b)
  * copied from a table loaded before when one holds it (a new release of a
  * site shares most bodies with the one it replaces, and on S3 each would be
  * a request), else fetched: a request per loose body, one per pack. */
+/* Where a body of size bytes goes in the block of in-memory bodies when the
+ * block's end is at off: one sent with sendfile (EDGE_SENDFILE_MIN and up)
+ * starts on a page, since one that straddles a page more needs one more
+ * fragment per socket buffer, and a 64 KiB body then no longer fits one
+ * (measured: 29,000 requests a second unaligned, 78,000 aligned). */
+static uint64_t block_place(uint64_t off, uint64_t size, uint64_t page)
+{
+    if (size < EDGE_SENDFILE_MIN || page == 0 || page > EDGE_SENDFILE_MIN)
+        return off;
+    return (off + page - 1) / page * page;
+}
+
+/* The block of in-memory bodies, in a memfd where one can be made: bodies
+ * from EDGE_SENDFILE_MIN up are then sent with sendfile from its pages, which
+ * copies nothing in the server, and a local client's copy reads pages its
+ * core already holds instead of socket buffers another core just wrote
+ * (bench/edge.sh's 64 KiB row: 66,000 -> 78,000 requests a second). */
+static void block_alloc(struct table *t, size_t len)
+{
+    t->block_len = len;
+    t->block_fd = len ? memfd_create("slipway-bodies", MFD_CLOEXEC) : -1;
+    if (t->block_fd >= 0) {
+        void *m = MAP_FAILED;
+        if (ftruncate(t->block_fd, (off_t)len) == 0)
+            m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, t->block_fd, 0);
+        if (m != MAP_FAILED) {
+            t->body_block = m;
+            return;
+        }
+        close(t->block_fd);
+        t->block_fd = -1;
+    }
+    t->body_block = xmalloc(len);
+}
+
 static int load_small(struct store *st, struct body *bodies, size_t nb, size_t small_max,
                       const struct table *const *from, size_t nfrom, struct sw_err *err)
 {
@@ -420,6 +461,9 @@ int table_load(struct store *st, const char *release_id, const struct env_config
     if (rc)
         return rc;
     struct table *t = xcalloc(1, sizeof(*t));
+    t->block_fd = -1;
+    long page = sysconf(_SC_PAGESIZE);
+    t->page = page > 0 ? (uint64_t)page : 4096;
     t->release_id = xstrdup(release_id);
     t->site = site;
     t->nworkers = nworkers;
@@ -450,19 +494,20 @@ int table_load(struct store *st, const char *release_id, const struct env_config
     uint64_t block = 0, large = 0;
     for (size_t i = 0; i < nb; i++) {
         if (body_in_memory(&bodies[i], small_max))
-            block += bodies[i].size;
+            block = block_place(block, bodies[i].size, t->page) + bodies[i].size;
         else
             large += bodies[i].size;
     }
     /* Before anything is fetched: a release that can never fit is refused. */
     if ((rc = blob_cache_fits(cache, large, err)))
         goto out;
-    t->body_block = xmalloc((size_t)block);
+    block_alloc(t, (size_t)block);
     t->fds = xcalloc(nb, sizeof(int));
     t->cached = xcalloc(nb, sizeof(*t->cached));
     t->cache = cache;
     for (size_t i = 0; i < nb; i++)
         if (body_in_memory(&bodies[i], small_max)) {
+            t->mem_bytes = block_place(t->mem_bytes, bodies[i].size, t->page);
             bodies[i].mem = t->body_block + t->mem_bytes;
             t->mem_bytes += bodies[i].size;
         }
@@ -503,7 +548,7 @@ int table_load(struct store *st, const char *release_id, const struct env_config
             struct body *b = find_body(bodies, nb, hex[k]);
             e->has[k] = 1;
             e->rep[k].body = b->mem;
-            e->rep[k].fd = b->fd;
+            e->rep[k].fd = b->mem ? t->block_fd : b->fd;
             e->rep[k].size = b->size;
             /* Every representation of a file was made from the same file: its time. */
             e->rep[k].mtime = last_modified(r, f, now);
