@@ -647,6 +647,7 @@ enum {
     PIPELINE_EWAITING = -133, /* the run waits for another run of its concurrency group */
     PIPELINE_EGATE = -134,    /* a gate refused: a ref outside deploy_from, an approval refused */
     PIPELINE_EPARKED = -135,  /* the run waits at its gates, parked: no runner holds it */
+    PIPELINE_ECANCEL = -136,  /* a cancel was asked: the caller must act on it, not park */
 };
 
 enum pipeline_run_status {
@@ -954,7 +955,10 @@ int pipeline_run_update(struct store *st, struct pipeline_run *r, pipeline_run_f
  * begun waits at a gate): its claim is released and it stays waiting, with a
  * reason, until a gate would be decided (an approval or rejection recorded,
  * or a timeout passed); then any runner may claim it again and resumes it
- * from its record. PIPELINE_ELOST when the claim is gone. */
+ * from its record. PIPELINE_ELOST when the claim is gone; PIPELINE_ECANCEL
+ * when the record holds a cancel request (a parked run with one is claimed
+ * at once, to be cancelled, so parking it would only go round again);
+ * either way r is left as it was. */
 int pipeline_run_park(struct store *st, struct pipeline_run *r, struct sw_err *err);
 /* 1 when run r is parked at its gates and one of them would now be decided
  * (pipeline_gate_decide on the gate as recorded): a runner may claim it. */

@@ -1417,6 +1417,8 @@ static int apply_park(struct pipeline_run *r, void *arg, struct sw_err *err)
         if (r->jobs[i].status == PIPELINE_JOB_RUNNING)
             return sw_err_set(err, SW_EINVAL, "run %s: job %s runs: not parked", r->id,
                               r->jobs[i].name);
+    if (r->cancel_requested)
+        return sw_err_set(err, PIPELINE_ECANCEL, "run %s: a cancel was asked: not parked", r->id);
     run_claim_clear(&r->claim);
     run_set_str(&r->reason, "waiting at its gates, parked: any runner resumes it once a gate is "
                             "decided");

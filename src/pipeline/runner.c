@@ -83,6 +83,11 @@ static int runner_park(struct runner *rn)
     if (perr.code == PIPELINE_ELOST) {
         atomic_store(&rn->lost, 1);
         atomic_store(&rn->cancel, 1);
+    } else if (perr.code == PIPELINE_ECANCEL) {
+        /* Asked before the ticker's next read (a parked run with a cancel
+         * request is claimed to be cancelled, and its gate parks it again
+         * within that second): act on it now, saying who asked. */
+        runner_read_cancel(rn);
     }
     return 0;
 }

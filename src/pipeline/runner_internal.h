@@ -270,6 +270,9 @@ void scope_expand_call(struct runner *rn, struct scope *sc, size_t j, size_t n, 
                        json_t **mats, json_t *values);
 /* The ticker thread (arg: the runner): until rn->stop. */
 void *runner_ticker(void *arg);
+/* Reads the record for cancel requests: of the run (who asked, or why), and
+ * of a job its concurrency group asked to stop. Under rn->lock. */
+void runner_read_cancel(struct runner *rn);
 
 /* ---- a leg (runner_leg.c, runner_gate.c, runner_job.c) ------------------------------------- */
 

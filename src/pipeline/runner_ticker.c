@@ -38,9 +38,7 @@ static void ticker_heartbeat(struct runner *rn)
     }
 }
 
-/* Reads the record for cancel requests: of the run (who asked, or why), and
- * of a job its concurrency group asked to stop. Under rn->lock. */
-static void ticker_read(struct runner *rn)
+void runner_read_cancel(struct runner *rn)
 {
     struct pipeline_run *now = NULL;
     struct sw_err err = {0};
@@ -120,7 +118,7 @@ void *runner_ticker(void *arg)
         /* a cancel request is read every second, not only at the heartbeat:
          * reading does not write, and `run cancel` should act at once */
         if (time_mono_ms() >= next_read) {
-            ticker_read(rn);
+            runner_read_cancel(rn);
             next_read = time_mono_ms() + 1000;
         }
         ticker_steps(rn, &next_steps);

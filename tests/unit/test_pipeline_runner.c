@@ -647,6 +647,44 @@ static int conf_load(struct fixture *f, const char *text, struct pipeline_runner
     return rc;
 }
 
+/* Sets a claimed run waiting at its gates, as a runner does when its jobs wait. */
+static int set_waiting(struct pipeline_run *r, void *arg, struct sw_err *err)
+{
+    r->status = PIPELINE_RUN_WAITING;
+    return 0;
+}
+
+/* A cancel asked of a waiting run before its runner parks it is acted on, not
+ * parked: a parked run with a cancel request is claimed again at once, so
+ * parking it went round and round (tests/e2e/270 once saw it for 30 s). */
+static void test_park_refuses_a_cancel(void **state)
+{
+    struct fixture *f = *state;
+    struct pipeline_run spec = {0}, *created = NULL, *claimed = NULL, *out = NULL;
+    struct sw_err err = {0};
+
+    spec.workflow = "wf";
+    spec.workflow_file = ".github/workflows/wf.yml";
+    spec.event = "push";
+    spec.ref = "refs/heads/main";
+    spec.sha = "0123456789abcdef0123456789abcdef01234567";
+    spec.actor = "alice";
+    assert_int_equal(pipeline_run_create(f->st, &spec, &created, &err), 0);
+    assert_int_equal(pipeline_run_claim(f->st, created->id, "test-runner", 0, &claimed, &err), 0);
+    assert_int_equal(pipeline_run_update(f->st, claimed, set_waiting, NULL, &err), 0);
+    assert_int_equal(pipeline_run_cancel(f->st, created->id, "bob", &out, &err), 0);
+    assert_true(out->cancel_requested);
+    assert_int_equal(pipeline_run_park(f->st, claimed, &err), PIPELINE_ECANCEL);
+    assert_non_null(strstr(err.msg, "a cancel was asked"));
+    /* Still claimed by this runner, so the runner can end it cancelled. */
+    assert_int_equal(pipeline_run_finish(f->st, claimed, PIPELINE_CONCLUSION_CANCELLED, NULL, &err),
+                     0);
+    assert_int_equal(claimed->status, PIPELINE_RUN_CANCELLED);
+    pipeline_run_free(out);
+    pipeline_run_free(created);
+    pipeline_run_free(claimed);
+}
+
 static void test_runner_config(void **state)
 {
     struct fixture *f = *state;
@@ -728,6 +766,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_job_concurrency_displaced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_strategy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_end_does_not_wait_for_tick, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_park_refuses_a_cancel, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
