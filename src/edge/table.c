@@ -355,10 +355,6 @@ static int cmp_todo(const void *a, const void *b)
     return strcmp(x->pack, y->pack);
 }
 
-/* Fills the memory of every in-memory body (b->mem set by the caller):
- * copied from a table loaded before when one holds it (a new release of a
- * site shares most bodies with the one it replaces, and on S3 each would be
- * a request), else fetched: a request per loose body, one per pack. */
 /* Where a body of size bytes goes in the block of in-memory bodies when the
  * block's end is at off: one sent with sendfile (EDGE_SENDFILE_MIN and up)
  * starts on a page, since one that straddles a page more needs one more
@@ -394,6 +390,10 @@ static void block_alloc(struct table *t, size_t len)
     t->body_block = xmalloc(len);
 }
 
+/* Fills the memory of every in-memory body (b->mem set by the caller):
+ * copied from a table loaded before when one holds it (a new release of a
+ * site shares most bodies with the one it replaces, and on S3 each would be
+ * a request), else fetched: a request per loose body, one per pack. */
 static int load_small(struct store *st, struct body *bodies, size_t nb, size_t small_max,
                       const struct table *const *from, size_t nfrom, struct sw_err *err)
 {
