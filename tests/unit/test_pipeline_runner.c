@@ -62,23 +62,35 @@ static void echo(void *ctx, size_t job, const char *name, const char *line, size
     buf_add(&f->log, "\n", 1);
 }
 
-/* Runs the workflow text to its end; returns the record as written. */
-static struct pipeline_run *run_wf(struct fixture *f, const char *yaml, const char *const *labels)
+/* A new run of workflow "wf" on a push to main by alice, claimed by "test-runner"; *created
+ * gets the record as created. Both are the caller's to free. */
+static struct pipeline_run *claim_new(struct fixture *f, struct pipeline_run **created)
 {
-    struct pipeline_workflow *wf = NULL;
-    struct pipeline_run spec = {0}, *created = NULL, *claimed = NULL;
+    struct pipeline_run spec = {0}, *claimed = NULL;
     struct sw_err err = {0};
-    struct pipeline_runner_opts o = {0};
 
-    assert_int_equal(pipeline_workflow_parse(yaml, strlen(yaml), "wf.yml", NULL, &wf, &err), 0);
     spec.workflow = "wf";
     spec.workflow_file = ".github/workflows/wf.yml";
     spec.event = "push";
     spec.ref = "refs/heads/main";
     spec.sha = "0123456789abcdef0123456789abcdef01234567";
     spec.actor = "alice";
-    assert_int_equal(pipeline_run_create(f->st, &spec, &created, &err), 0);
-    assert_int_equal(pipeline_run_claim(f->st, created->id, "test-runner", 0, &claimed, &err), 0);
+    assert_int_equal(pipeline_run_create(f->st, &spec, created, &err), 0);
+    assert_int_equal(pipeline_run_claim(f->st, (*created)->id, "test-runner", 0, &claimed, &err),
+                     0);
+    return claimed;
+}
+
+/* Runs the workflow text to its end; returns the record as written. */
+static struct pipeline_run *run_wf(struct fixture *f, const char *yaml, const char *const *labels)
+{
+    struct pipeline_workflow *wf = NULL;
+    struct pipeline_run *created = NULL, *claimed = NULL;
+    struct sw_err err = {0};
+    struct pipeline_runner_opts o = {0};
+
+    assert_int_equal(pipeline_workflow_parse(yaml, strlen(yaml), "wf.yml", NULL, &wf, &err), 0);
+    claimed = claim_new(f, &created);
     o.work_dir = f->work;
     o.labels = labels;
     o.jobs = 2;
@@ -97,19 +109,12 @@ static struct pipeline_run *run_wf(struct fixture *f, const char *yaml, const ch
 static struct pipeline_run *run_wf3(struct fixture *f, const char *yaml)
 {
     struct pipeline_workflow *wf = NULL;
-    struct pipeline_run spec = {0}, *created = NULL, *claimed = NULL;
+    struct pipeline_run *created = NULL, *claimed = NULL;
     struct sw_err err = {0};
     struct pipeline_runner_opts o = {0};
 
     assert_int_equal(pipeline_workflow_parse(yaml, strlen(yaml), "wf.yml", NULL, &wf, &err), 0);
-    spec.workflow = "wf";
-    spec.workflow_file = ".github/workflows/wf.yml";
-    spec.event = "push";
-    spec.ref = "refs/heads/main";
-    spec.sha = "0123456789abcdef0123456789abcdef01234567";
-    spec.actor = "alice";
-    assert_int_equal(pipeline_run_create(f->st, &spec, &created, &err), 0);
-    assert_int_equal(pipeline_run_claim(f->st, created->id, "test-runner", 0, &claimed, &err), 0);
+    claimed = claim_new(f, &created);
     o.work_dir = f->work;
     o.jobs = 3;
     o.echo = echo;
@@ -660,17 +665,10 @@ static int set_waiting(struct pipeline_run *r, void *arg, struct sw_err *err)
 static void test_park_refuses_a_cancel(void **state)
 {
     struct fixture *f = *state;
-    struct pipeline_run spec = {0}, *created = NULL, *claimed = NULL, *out = NULL;
+    struct pipeline_run *created = NULL, *claimed = NULL, *out = NULL;
     struct sw_err err = {0};
 
-    spec.workflow = "wf";
-    spec.workflow_file = ".github/workflows/wf.yml";
-    spec.event = "push";
-    spec.ref = "refs/heads/main";
-    spec.sha = "0123456789abcdef0123456789abcdef01234567";
-    spec.actor = "alice";
-    assert_int_equal(pipeline_run_create(f->st, &spec, &created, &err), 0);
-    assert_int_equal(pipeline_run_claim(f->st, created->id, "test-runner", 0, &claimed, &err), 0);
+    claimed = claim_new(f, &created);
     assert_int_equal(pipeline_run_update(f->st, claimed, set_waiting, NULL, &err), 0);
     assert_int_equal(pipeline_run_cancel(f->st, created->id, "bob", &out, &err), 0);
     assert_true(out->cancel_requested);
