@@ -81,8 +81,10 @@ static struct pipeline_run *claim_new(struct fixture *f, struct pipeline_run **c
     return claimed;
 }
 
-/* Runs the workflow text to its end; returns the record as written. */
-static struct pipeline_run *run_wf(struct fixture *f, const char *yaml, const char *const *labels)
+/* Runs the workflow text to its end with jobs legs at once (tick_ms 0: the
+ * default tick); returns the record as written. */
+static struct pipeline_run *run_wf_with(struct fixture *f, const char *yaml,
+                                        const char *const *labels, int jobs, int64_t tick_ms)
 {
     struct pipeline_workflow *wf = NULL;
     struct pipeline_run *created = NULL, *claimed = NULL;
@@ -93,10 +95,10 @@ static struct pipeline_run *run_wf(struct fixture *f, const char *yaml, const ch
     claimed = claim_new(f, &created);
     o.work_dir = f->work;
     o.labels = labels;
-    o.jobs = 2;
+    o.jobs = jobs;
     o.echo = echo;
     o.echo_ctx = f;
-    o.tick_ms = f->tick_ms;
+    o.tick_ms = tick_ms;
     buf_reset(&f->log);
     assert_int_equal(pipeline_runner_run(f->st, claimed, wf, &o, &err), 0);
     buf_add(&f->log, "", 1);
@@ -105,26 +107,16 @@ static struct pipeline_run *run_wf(struct fixture *f, const char *yaml, const ch
     return claimed;
 }
 
-/* run_wf with three legs at once. */
+/* Two legs at once, the fixture's tick. */
+static struct pipeline_run *run_wf(struct fixture *f, const char *yaml, const char *const *labels)
+{
+    return run_wf_with(f, yaml, labels, 2, f->tick_ms);
+}
+
+/* run_wf with three legs at once (and the default tick). */
 static struct pipeline_run *run_wf3(struct fixture *f, const char *yaml)
 {
-    struct pipeline_workflow *wf = NULL;
-    struct pipeline_run *created = NULL, *claimed = NULL;
-    struct sw_err err = {0};
-    struct pipeline_runner_opts o = {0};
-
-    assert_int_equal(pipeline_workflow_parse(yaml, strlen(yaml), "wf.yml", NULL, &wf, &err), 0);
-    claimed = claim_new(f, &created);
-    o.work_dir = f->work;
-    o.jobs = 3;
-    o.echo = echo;
-    o.echo_ctx = f;
-    buf_reset(&f->log);
-    assert_int_equal(pipeline_runner_run(f->st, claimed, wf, &o, &err), 0);
-    buf_add(&f->log, "", 1);
-    pipeline_run_free(created);
-    pipeline_workflow_free(wf);
-    return claimed;
+    return run_wf_with(f, yaml, NULL, 3, 0);
 }
 
 static const struct pipeline_run_job *job_named(const struct pipeline_run *r, const char *name)
